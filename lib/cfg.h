@@ -1,0 +1,106 @@
+/*
+ * cfg.h - the configuration: one YAML file parsed into one read-only struct.
+ *
+ * Every program calls cfg_load() at start. The schema (key, type, default,
+ * bounds) is a table in cfg.c, the only place a default appears; every key
+ * is documented in petrel.yaml(5), and a unit test checks the two agree.
+ * An unknown key, a wrong type or an out-of-range value fails the load with
+ * "FILE:LINE: KEY: reason".
+ */
+#ifndef PETREL_CFG_H
+#define PETREL_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cidr.h"
+#include "vbuf.h"
+
+#define CFG_DEFAULT_PATH	"/etc/petrel/petrel.yaml"
+
+enum cfg_tls_mode {
+	CFG_TLS_NONE,		/* plaintext; loopback addresses only */
+	CFG_TLS_STARTTLS,	/* 587/2525 style: STARTTLS before AUTH, MAIL */
+	CFG_TLS_IMPLICIT,	/* 465 style: TLS before the greeting */
+};
+
+enum cfg_log_dest {
+	CFG_LOG_SYSLOG,
+	CFG_LOG_STDERR,
+};
+
+struct cfg_listener {
+	char			*name;		/* [A-Za-z0-9_-]{1,32} */
+	char			*address;	/* as written, "host:port" */
+	char			*host;		/* IPv4/IPv6 literal, or "*" */
+	char			*port;		/* decimal 1-65535 */
+	enum cfg_tls_mode	 tls;
+};
+
+/* One transport entry: recipient domain (or "*") -> next hop. */
+struct cfg_transport {
+	char		*domain;	/* lower case, or "*" */
+	char		*host;		/* host name or IP literal */
+	uint16_t	 port;		/* default 25 */
+	int		 no_mx;		/* [host]: use the address, skip MX */
+};
+
+struct cfg {
+	char			*path;
+	char			*mail_owner;		/* default "petrel" */
+	char			*queue_directory;	/* /var/spool/petrel */
+	char			*daemon_directory;	/* NULL: next to master */
+	char			*myhostname;		/* default gethostname() */
+
+	struct cfg_listener	*listeners;
+	size_t			 nlisteners;
+
+	char			*tls_certificate;	/* NULL if not set */
+	char			*tls_private_key;
+	int			 tls_min_version;	/* 12 or 13 */
+	char			*tls_ciphers;		/* OpenSSL list, <=1.2 */
+
+	struct cidr		*trusted_networks;
+	size_t			 ntrusted_networks;
+
+	struct cfg_transport	*transports;
+	size_t			 ntransports;
+
+	int64_t			 queue_min_backoff;	/* seconds, 5m */
+	int64_t			 queue_max_backoff;	/* seconds, 1h */
+	int64_t			 queue_max_lifetime;	/* seconds, 5d */
+	uint64_t		 queue_map_size;	/* LMDB map, 1g */
+
+	enum cfg_log_dest	 log_destination;	/* syslog */
+	char			*log_accounting;	/* NULL: none */
+
+	unsigned		 smtpd_processes;	/* 2 */
+	unsigned		 smtpd_max_sessions;	/* per process, 500 */
+	uint64_t		 smtpd_message_size_limit; /* 25m bytes */
+	unsigned		 smtpd_max_recipients;	/* 1000 */
+	int64_t			 smtpd_timeout;		/* seconds, 300 */
+
+	unsigned		 smtp_processes;	/* 16 */
+	int64_t			 smtp_connect_timeout;	/* seconds, 30 */
+	int64_t			 smtp_command_timeout;	/* seconds, 300 */
+	char			*smtp_helo_name;	/* NULL: myhostname */
+};
+
+/*
+ * Loads and validates path. Returns a new struct (free with cfg_free), or
+ * NULL with "FILE:LINE: KEY: reason" in why.
+ */
+struct cfg	*cfg_load(const char *path, struct vbuf *why);
+void		 cfg_free(struct cfg *);
+
+/* The transport for a recipient domain (exact, then parents, then "*"). */
+const struct cfg_transport *cfg_transport_lookup(const struct cfg *,
+		    const char *domain);
+
+/*
+ * The documented keys, in dotted form ("queue.min_backoff", "listeners[].tls",
+ * "transport.*"), NULL-terminated: for the man page consistency test.
+ */
+const char * const *cfg_key_names(void);
+
+#endif

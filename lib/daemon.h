@@ -1,0 +1,57 @@
+/*
+ * daemon.h - the skeleton every Petrel daemon runs in.
+ *
+ * daemon_main() parses "-c FILE [-v] [-s NAME,NAME...] [-k FD]", loads the
+ * configuration, refuses to run as uid 0, sets up logging, adopts the
+ * descriptors master passed, calls init, watches the listeners, runs the
+ * event loop under a watchdog, calls loop after every pass and handles
+ * SIGTERM. It never returns.
+ *
+ * Master-to-child contract (see master(8)): fd 3 is the status pipe (the
+ * child writes DAEMON_STATUS_READY once initialised); listening sockets are
+ * fds 4, 5, ... in the order of the -s names; -k names the descriptor of the
+ * open TLS private key (smtpd only). Nothing else is inherited.
+ */
+#ifndef PETREL_DAEMON_H
+#define PETREL_DAEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+
+#define DAEMON_STATUS_FD	3
+#define DAEMON_LISTEN_FD	4
+#define DAEMON_STATUS_READY	'R'
+
+struct daemon_listener {
+	int		 fd;
+	const char	*name;		/* listener name, or socket name */
+};
+
+struct daemon_spec {
+	const char	*name;
+	int		 solitary;	/* documentation: one instance only */
+	/* After config and descriptors; fatal on failure. */
+	void		(*init)(const struct cfg *);
+	/* A listener is readable: accept and serve (may block briefly). */
+	void		(*service)(const struct daemon_listener *);
+	/* After every loop pass: returns ms until it wants a call, -1 idle. */
+	int64_t		(*loop)(void);
+	/* SIGTERM: stop accepting; return nonzero while work is in flight. */
+	int		(*busy)(void);
+};
+
+void	daemon_main(int argc, char *argv[], const struct daemon_spec *)
+	    __attribute__((noreturn));
+
+/* The configuration, listeners and TLS key fd (-1) the skeleton adopted. */
+const struct cfg		*daemon_cfg(void);
+const struct daemon_listener	*daemon_listeners(size_t *n);
+int				 daemon_tls_key_fd(void);
+/* Nonzero once SIGTERM arrived. */
+int				 daemon_stopping(void);
+/* Stops watching the listeners (e.g. at a session limit), and resumes. */
+void				 daemon_listeners_pause(int paused);
+
+#endif

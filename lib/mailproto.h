@@ -1,0 +1,49 @@
+/*
+ * mailproto.h - wire names between Petrel processes, in one place.
+ *
+ * Socket names under <queue_directory>/private/, request names and
+ * attribute names (Postfix's mail_proto.h). Each socket's protocol is
+ * documented in the serving daemon's man page.
+ */
+#ifndef PETREL_MAILPROTO_H
+#define PETREL_MAILPROTO_H
+
+/* Sockets in <queue_directory>/private/. */
+#define MAIL_SOCK_QMGR		"qmgr"
+#define MAIL_SOCK_SMTP		"smtp"
+
+/* Requests. */
+#define MAIL_REQ_DELIVER	"deliver"	/* qmgr -> smtp */
+#define MAIL_REQ_FLUSH		"flush"		/* relayq -> qmgr */
+
+/* Common attributes. */
+#define MAIL_ATTR_REQUEST	"request"
+#define MAIL_ATTR_STATUS	"status"	/* 0 ok, else failure */
+#define MAIL_ATTR_REASON	"reason"	/* text when status != 0 */
+
+/* Delivery request (qmgr -> smtp). */
+#define MAIL_ATTR_QUEUE_ID	"queue_id"
+#define MAIL_ATTR_DOMAIN	"domain"	/* recipient domain: next hop */
+#define MAIL_ATTR_SENDER	"sender"
+#define MAIL_ATTR_ARRIVAL	"arrival"	/* epoch seconds, for delay= */
+#define MAIL_ATTR_ARRIVAL_US	"arrival_us"	/* microseconds within it */
+#define MAIL_ATTR_QMGR_TIME	"qmgr_time"	/* ms spent before and in qmgr */
+#define MAIL_ATTR_RCPT_INDEX	"rcpt_index"	/* repeated, paired with rcpt */
+#define MAIL_ATTR_RCPT		"rcpt"
+
+/* Delivery reply (smtp -> qmgr): one group per recipient, in order. */
+#define MAIL_ATTR_RELAY		"relay"		/* host[ip]:port or "none" */
+#define MAIL_ATTR_TLS		"tls"		/* TLS version, or absent */
+#define MAIL_ATTR_RCPT_STATUS	"rcpt_status"	/* sent|deferred|bounced */
+#define MAIL_ATTR_RCPT_DSN	"rcpt_dsn"	/* X.Y.Z */
+#define MAIL_ATTR_RCPT_REPLY	"rcpt_reply"	/* remote reply or reason */
+
+/* Delivery status words, as in the log lines. */
+#define MAIL_STATUS_SENT	"sent"
+#define MAIL_STATUS_DEFERRED	"deferred"
+#define MAIL_STATUS_BOUNCED	"bounced"
+
+/* Trigger bytes written to private/qmgr by smtpd (one byte, no reply). */
+#define MAIL_TRIGGER_NEW	'N'
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * qstore.h - the queue: immutable message files plus an LMDB index.
+ *
+ * Layout under queue_directory: tmp/ (being written), msg/<h>/<queueid>
+ * (committed; h is the id's last digit), corrupt/ (kept for inspection),
+ * private/ (sockets), db/ (the LMDB environment: named databases msg, rcpt,
+ * sched). A committed file is an envelope header of "name=value" lines
+ * ended by an empty line, then the exact bytes to send (CRLF, dot-unstuffed,
+ * our Received: first). It never changes after commit.
+ *
+ * Who writes what: smtpd inserts new messages (qstore_new_*, qstore_commit);
+ * qmgr alone changes recipient state and deletes; smtp and relayq only read.
+ * A message is acknowledged only after qstore_commit() returned 0: the file
+ * and its directory are fsync'd and the LMDB transaction is committed.
+ */
+#ifndef PETREL_QSTORE_H
+#define PETREL_QSTORE_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "qid.h"
+#include "vbuf.h"
+
+#define QSTORE_ADDR_MAX		256	/* RFC 5321 4.5.3.1.3 path */
+#define QSTORE_REPLY_MAX	512
+#define QSTORE_DSN_MAX		15
+#define QSTORE_TEXT_MAX		255	/* client, auth user */
+
+enum qstore_rcpt_state {
+	QSTORE_PENDING = 0,
+	QSTORE_DEFERRED,
+	QSTORE_DELIVERED,
+	QSTORE_FAILED,
+};
+
+/* Error kinds returned through qstore_errno after a -1. */
+enum qstore_err {
+	QSTORE_ERR_OK = 0,
+	QSTORE_ERR_IO,		/* disk error: 451 4.3.0 */
+	QSTORE_ERR_FULL,	/* disk or LMDB map full: 452 4.3.1 */
+	QSTORE_ERR_NOTFOUND,
+	QSTORE_ERR_CORRUPT,
+};
+
+/* The envelope at the head of a message file. */
+struct qstore_envelope {
+	char		*sender;	/* "" for the null sender */
+	char		**rcpts;
+	size_t		 nrcpts;
+	int64_t		 arrival;	/* epoch seconds */
+	int32_t		 arrival_us;
+	char		*client_addr;	/* may be "" */
+	char		*client_name;	/* helo name, may be "" */
+	char		*auth_user;	/* "" when not authenticated */
+};
+
+/* Per-message record (db msg). */
+struct qstore_msginfo {
+	char		 qid[QID_SIZE];
+	char		 sender[QSTORE_ADDR_MAX + 1];
+	char		 client_addr[QSTORE_TEXT_MAX + 1];
+	char		 auth_user[QSTORE_TEXT_MAX + 1];
+	uint64_t	 size;		/* bytes of message data */
+	int64_t		 arrival;
+	int32_t		 arrival_us;
+	uint32_t	 nrcpts;
+	uint32_t	 left;		/* recipients not yet final */
+};
+
+/* Per-recipient record (db rcpt). */
+struct qstore_rcpt {
+	char			 qid[QID_SIZE];
+	uint32_t		 index;
+	char			 address[QSTORE_ADDR_MAX + 1];
+	enum qstore_rcpt_state	 state;
+	uint32_t		 attempts;
+	int64_t			 next_attempt;	/* epoch seconds */
+	char			 dsn[QSTORE_DSN_MAX + 1];
+	char			 reply[QSTORE_REPLY_MAX + 1];
+};
+
+struct qstore;
+struct qstore_new;
+struct qstore_txn;
+struct qstore_file;
+
+/* The kind of the last failure in this process. */
+enum qstore_err	 qstore_errno(void);
+const char	*qstore_state_name(enum qstore_rcpt_state);
+
+/*
+ * Creates the queue directory tree (mode 0700 below the top) owned by uid
+ * and gid; existing parts are fixed up. Used by master and the setup script.
+ */
+int	qstore_create_dirs(const char *qdir, uid_t, gid_t, struct vbuf *why);
+
+/* Opens the LMDB environment; call after fork, in the process that uses it. */
+struct qstore	*qstore_open(const struct cfg *, struct vbuf *why);
+void		 qstore_close(struct qstore *);
+const char	*qstore_dir(const struct qstore *);
+/* Clears stale LMDB reader slots; returns how many (qmgr, periodically). */
+int		 qstore_reader_check(struct qstore *);
+
+/*
+ * Writing a new message: begin creates tmp/<qid> and writes the envelope
+ * header (env->arrival is filled in from the id); write appends message
+ * bytes (buffered); finish flushes, fsyncs and renames into msg/.
+ * qstore_commit() fsyncs the directories once and inserts every message's
+ * records and recipients in one LMDB transaction (group commit). On any
+ * failure the caller aborts each message; nothing was acknowledged.
+ */
+struct qstore_new *qstore_new_begin(struct qstore *, struct qstore_envelope *,
+		    struct vbuf *why);
+const char	*qstore_new_id(const struct qstore_new *);
+int		 qstore_new_write(struct qstore_new *, const void *, size_t,
+		    struct vbuf *why);
+uint64_t	 qstore_new_size(const struct qstore_new *);
+int		 qstore_new_finish(struct qstore_new *, struct vbuf *why);
+int		 qstore_commit(struct qstore *, struct qstore_new **, size_t,
+		    struct vbuf *why);
+/* Removes the file of an uncommitted message and frees it. */
+void		 qstore_new_abort(struct qstore_new *);
+/* Frees a committed message handle. */
+void		 qstore_new_free(struct qstore_new *);
+
+/* Transactions over the index (write = 1 for qmgr's state changes). */
+struct qstore_txn *qstore_txn_begin(struct qstore *, int write,
+		    struct vbuf *why);
+int		 qstore_txn_commit(struct qstore_txn *, struct vbuf *why);
+void		 qstore_txn_abort(struct qstore_txn *);
+
+/* Lookups: 0 found, -1 with qstore_errno() NOTFOUND or another error. */
+int	qstore_msg_get(struct qstore_txn *, const char *qid,
+	    struct qstore_msginfo *);
+int	qstore_msg_put(struct qstore_txn *, const struct qstore_msginfo *);
+int	qstore_rcpt_get(struct qstore_txn *, const char *qid, uint32_t index,
+	    struct qstore_rcpt *);
+/*
+ * Stores a recipient and keeps its schedule entry in step: pending and
+ * deferred recipients are due at next_attempt; final ones are unscheduled.
+ * old_next_attempt is the value the record had (to find the old entry).
+ */
+int	qstore_rcpt_put(struct qstore_txn *, const struct qstore_rcpt *,
+	    int64_t old_next_attempt);
+/* Deletes the message's msg, rcpt and sched records. */
+int	qstore_msg_delete(struct qstore_txn *, const char *qid);
+
+/* Iterators: the callback returns 0 to go on, nonzero to stop. */
+typedef int qstore_sched_cb(const char *qid, uint32_t index, int64_t when,
+	    void *arg);
+typedef int qstore_msg_cb(const struct qstore_msginfo *, void *arg);
+typedef int qstore_rcpt_cb(const struct qstore_rcpt *, void *arg);
+/* Schedule entries in time order, starting at the earliest. */
+int	qstore_sched_iter(struct qstore_txn *, qstore_sched_cb *, void *);
+int	qstore_msg_iter(struct qstore_txn *, qstore_msg_cb *, void *);
+int	qstore_rcpt_iter(struct qstore_txn *, const char *qid,
+	    qstore_rcpt_cb *, void *);
+
+/* Committed message files (smtp reads them; qmgr removes them). */
+struct qstore_file *qstore_file_open(const char *qdir, const char *qid,
+		    struct vbuf *why);
+const struct qstore_envelope *qstore_file_envelope(const struct qstore_file *);
+int		 qstore_file_fd(const struct qstore_file *);
+off_t		 qstore_file_body_offset(const struct qstore_file *);
+off_t		 qstore_file_body_size(const struct qstore_file *);
+void		 qstore_file_close(struct qstore_file *);
+/* Unlinks msg/<h>/<qid> (after its records are gone). */
+int		 qstore_file_remove(const char *qdir, const char *qid);
+/* Moves a damaged file to corrupt/. */
+int		 qstore_file_quarantine(const char *qdir, const char *qid);
+/* Calls cb for every committed file's id (qmgr's start-up reconcile). */
+int		 qstore_file_iter(const char *qdir,
+		    int (*cb)(const char *qid, void *), void *arg);
+
+#endif
