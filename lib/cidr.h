@@ -9,6 +9,7 @@
 
 #include <sys/socket.h>
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct cidr {

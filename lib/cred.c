@@ -1,0 +1,641 @@
+/*
+ * cred.c - SMTP AUTH credentials: scrypt hashes in their own LMDB (see
+ * cred.h and relayctl(8)).
+ *
+ * Written by relayctl, read by smtpd. Every lookup runs in its own short
+ * read transaction, and the KDF runs after that transaction has ended, so
+ * a slow hash never pins an LMDB snapshot and a deleted user is refused at
+ * once. Records are attribute lists: unknown attributes are ignored.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lmdb.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "attr.h"
+#include "cred.h"
+#include "parse.h"
+#include "xalloc.h"
+
+#define CRED_SCRYPT_LN_MIN	10
+#define CRED_SCRYPT_LN_MAX	20
+#define CRED_SCRYPT_R_MAX	32
+#define CRED_SCRYPT_P_MAX	16
+#define CRED_SALT_MIN		8
+#define CRED_SALT_MAX		64
+#define CRED_KEY_MIN		16
+#define CRED_KEY_MAX		64
+#define CRED_SECRET_RAW		24	/* generated secrets: 192 bits */
+#define CRED_MAXDBS		4
+
+struct cred_db {
+	char		*dir;		/* <queue_directory>/cred */
+	MDB_env		*env;		/* NULL: read-only and not there yet */
+	MDB_dbi		 dbi;
+	int		 have_dbi;
+	int		 writable;
+};
+
+struct cred_params {
+	unsigned	 ln, r, p;
+	unsigned char	 salt[CRED_SALT_MAX];
+	size_t		 salt_len;
+	unsigned char	 key[CRED_KEY_MAX];
+	size_t		 key_len;
+};
+
+/*
+ * Used when the user is unknown so that the reply takes as long as for a
+ * known user. Random salt and key: no secret hashes to it.
+ */
+static const char cred_dummy_hash[] =
+    "$scrypt$ln=15,r=8,p=1$5VoVoRqVLWq0Ujg3cvCqtA$"
+    "0ayqcYuoqfeMfEbFpMs3w8LUXxAiB7B4nnDj1nQljkU";
+
+static const char cred_b64_std[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char cred_b64_url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int	cred_b64_encode(struct vbuf *, const unsigned char *, size_t,
+		    const char *);
+static int	cred_b64_decode(const char *, size_t, unsigned char *, size_t,
+		    size_t *);
+static int	cred_parse_num(const char **, const char *, int, uint64_t,
+		    uint64_t, unsigned *);
+static int	cred_parse(const char *, struct cred_params *);
+static void	cred_mdb_why(struct vbuf *, const struct cred_db *,
+		    const char *, int);
+static int	cred_attach(struct cred_db *, struct vbuf *);
+static int	cred_lookup(struct cred_db *, const char *, char *, size_t);
+
+int
+cred_name_ok(const char *user)
+{
+	size_t i;
+
+	for (i = 0; user[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)user[i];
+
+		if (i == CRED_NAME_MAX)
+			return 0;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		    c == '@' || c == '+' || c == '-')
+			continue;
+		return 0;
+	}
+	return i > 0;
+}
+
+/* Appends base64 of in[0..len) without padding; -1 past out's cap. */
+static int
+cred_b64_encode(struct vbuf *out, const unsigned char *in, size_t len,
+    const char *alpha)
+{
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i + 3 <= len; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		if (vbuf_addc(out, alpha[v >> 18 & 63]) == -1 ||
+		    vbuf_addc(out, alpha[v >> 12 & 63]) == -1 ||
+		    vbuf_addc(out, alpha[v >> 6 & 63]) == -1 ||
+		    vbuf_addc(out, alpha[v & 63]) == -1)
+			return -1;
+	}
+	if (len - i == 1) {
+		v = (uint32_t)in[i] << 16;
+		if (vbuf_addc(out, alpha[v >> 18 & 63]) == -1 ||
+		    vbuf_addc(out, alpha[v >> 12 & 63]) == -1)
+			return -1;
+	} else if (len - i == 2) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		if (vbuf_addc(out, alpha[v >> 18 & 63]) == -1 ||
+		    vbuf_addc(out, alpha[v >> 12 & 63]) == -1 ||
+		    vbuf_addc(out, alpha[v >> 6 & 63]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Decodes standard base64 without padding, strictly: no other characters,
+ * no impossible length, unused trailing bits zero. Returns 0 or -1.
+ */
+static int
+cred_b64_decode(const char *in, size_t inlen, unsigned char *out,
+    size_t outmax, size_t *outlen)
+{
+	uint32_t acc = 0;
+	size_t i, o = 0;
+	int bits = 0;
+
+	if (inlen % 4 == 1)
+		return -1;
+	for (i = 0; i < inlen; i++) {
+		const char *p;
+
+		if (in[i] == '\0' ||
+		    (p = memchr(cred_b64_std, in[i], 64)) == NULL)
+			return -1;
+		acc = (acc << 6 | (uint32_t)(p - cred_b64_std)) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o == outmax)
+				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	if ((acc & ((1U << bits) - 1)) != 0)
+		return -1;
+	*outlen = o;
+	return 0;
+}
+
+/*
+ * Parses "<key><digits><term>" at *sp into *out, within [min, max], and
+ * advances *sp past term. Returns 0 or -1.
+ */
+static int
+cred_parse_num(const char **sp, const char *key, int term, uint64_t min,
+    uint64_t max, unsigned *out)
+{
+	const char *s = *sp, *end;
+	size_t klen = strlen(key);
+	char num[8];
+	uint64_t v;
+
+	if (strncmp(s, key, klen) != 0)
+		return -1;
+	s += klen;
+	if ((end = strchr(s, term)) == NULL || end == s ||
+	    (size_t)(end - s) >= sizeof(num))
+		return -1;
+	memcpy(num, s, (size_t)(end - s));
+	num[end - s] = '\0';
+	if (num[0] < '0' || num[0] > '9' ||
+	    parse_u64(num, min, max, &v) == -1)
+		return -1;
+	*out = (unsigned)v;
+	*sp = end + 1;
+	return 0;
+}
+
+/*
+ * Parses "$scrypt$ln=L,r=R,p=P$<salt>$<key>" and checks the parameters
+ * against the bounds, so a corrupt record cannot make us allocate
+ * gigabytes or spin for minutes. Returns 0 or -1.
+ */
+static int
+cred_parse(const char *stored, struct cred_params *cp)
+{
+	const char *s = stored, *dollar;
+	uint64_t n, mem;
+
+	if (strlen(stored) > CRED_HASH_MAX ||
+	    strncmp(s, "$scrypt$", 8) != 0)
+		return -1;
+	s += 8;
+	if (cred_parse_num(&s, "ln=", ',', CRED_SCRYPT_LN_MIN,
+	    CRED_SCRYPT_LN_MAX, &cp->ln) == -1 ||
+	    cred_parse_num(&s, "r=", ',', 1, CRED_SCRYPT_R_MAX, &cp->r) == -1 ||
+	    cred_parse_num(&s, "p=", '$', 1, CRED_SCRYPT_P_MAX, &cp->p) == -1)
+		return -1;
+	/* What EVP_PBE_scrypt() allocates: 128 r (N + 2) + 128 r p. */
+	n = (uint64_t)1 << cp->ln;
+	mem = 128 * (uint64_t)cp->r * (n + 2) + 128 * (uint64_t)cp->r * cp->p;
+	if (mem > CRED_SCRYPT_MAXMEM)
+		return -1;
+	if ((dollar = strchr(s, '$')) == NULL ||
+	    cred_b64_decode(s, (size_t)(dollar - s), cp->salt,
+	    sizeof(cp->salt), &cp->salt_len) == -1 ||
+	    cp->salt_len < CRED_SALT_MIN)
+		return -1;
+	s = dollar + 1;
+	if (cred_b64_decode(s, strlen(s), cp->key, sizeof(cp->key),
+	    &cp->key_len) == -1 || cp->key_len < CRED_KEY_MIN)
+		return -1;
+	return 0;
+}
+
+int
+cred_hash(const char *secret, size_t len, struct vbuf *out, struct vbuf *why)
+{
+	unsigned char salt[CRED_SALT_LEN], key[CRED_KEY_LEN];
+	int rc = -1;
+
+	vbuf_reset(out);
+	if (RAND_bytes(salt, sizeof(salt)) != 1) {
+		if (why)
+			vbuf_setf(why, "RAND_bytes failed");
+		return -1;
+	}
+	if (EVP_PBE_scrypt(secret == NULL ? "" : secret, len, salt,
+	    sizeof(salt), (uint64_t)1 << CRED_SCRYPT_LN, CRED_SCRYPT_R,
+	    CRED_SCRYPT_P, CRED_SCRYPT_MAXMEM, key, sizeof(key)) != 1) {
+		if (why)
+			vbuf_setf(why, "scrypt failed");
+		goto done;
+	}
+	if (vbuf_addf(out, "$scrypt$ln=%d,r=%d,p=%d$", CRED_SCRYPT_LN,
+	    CRED_SCRYPT_R, CRED_SCRYPT_P) == -1 ||
+	    cred_b64_encode(out, salt, sizeof(salt), cred_b64_std) == -1 ||
+	    vbuf_addc(out, '$') == -1 ||
+	    cred_b64_encode(out, key, sizeof(key), cred_b64_std) == -1) {
+		if (why)
+			vbuf_setf(why, "hash string too long for its buffer");
+		vbuf_reset(out);
+		goto done;
+	}
+	rc = 0;
+done:
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
+}
+
+int
+cred_hash_verify(const char *stored, const char *secret, size_t len)
+{
+	struct cred_params cp;
+	unsigned char key[CRED_KEY_MAX];
+	int rc = -1;
+
+	if (cred_parse(stored, &cp) == -1)
+		return -1;
+	if (EVP_PBE_scrypt(secret == NULL ? "" : secret, len, cp.salt,
+	    cp.salt_len, (uint64_t)1 << cp.ln, cp.r, cp.p,
+	    CRED_SCRYPT_MAXMEM, key, cp.key_len) == 1)
+		rc = CRYPTO_memcmp(key, cp.key, cp.key_len) == 0;
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(&cp, sizeof(cp));
+	return rc;
+}
+
+int
+cred_generate_secret(struct vbuf *out)
+{
+	unsigned char raw[CRED_SECRET_RAW];
+	int rc = -1;
+
+	vbuf_reset(out);
+	if (RAND_bytes(raw, sizeof(raw)) == 1 &&
+	    cred_b64_encode(out, raw, sizeof(raw), cred_b64_url) == 0)
+		rc = 0;
+	OPENSSL_cleanse(raw, sizeof(raw));
+	if (rc == -1)
+		vbuf_wipe(out);
+	return rc;
+}
+
+static void
+cred_mdb_why(struct vbuf *why, const struct cred_db *db, const char *op,
+    int rc)
+{
+	if (why == NULL)
+		return;
+	if (rc == MDB_MAP_FULL)
+		vbuf_setf(why, "credential database %s full (map size %lu "
+		    "MiB)", db->dir, CRED_MAP_SIZE / (1024 * 1024));
+	else
+		vbuf_setf(why, "%s %s: %s", op, db->dir, mdb_strerror(rc));
+}
+
+/*
+ * Opens the environment and the users database if that has not happened
+ * yet. Returns 1 when ready, 0 when a read-only handle finds no
+ * environment or database yet (no users), -1 on error.
+ */
+static int
+cred_attach(struct cred_db *db, struct vbuf *why)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (db->env == NULL) {
+		if ((rc = mdb_env_create(&db->env)) != 0) {
+			db->env = NULL;
+			cred_mdb_why(why, db, "mdb_env_create", rc);
+			return -1;
+		}
+		if ((rc = mdb_env_set_mapsize(db->env, CRED_MAP_SIZE)) != 0 ||
+		    (rc = mdb_env_set_maxdbs(db->env, CRED_MAXDBS)) != 0 ||
+		    (rc = mdb_env_open(db->env, db->dir,
+		    db->writable ? 0 : MDB_RDONLY, 0600)) != 0) {
+			mdb_env_close(db->env);
+			db->env = NULL;
+			if (rc == ENOENT && !db->writable)
+				return 0;
+			cred_mdb_why(why, db, "open", rc);
+			return -1;
+		}
+		if (db->writable)
+			(void)mdb_reader_check(db->env, NULL);
+	}
+	if (db->have_dbi)
+		return 1;
+	if ((rc = mdb_txn_begin(db->env, NULL,
+	    db->writable ? 0 : MDB_RDONLY, &txn)) != 0) {
+		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	rc = mdb_dbi_open(txn, CRED_DB_USERS, db->writable ? MDB_CREATE : 0,
+	    &db->dbi);
+	if (rc == MDB_NOTFOUND && !db->writable) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		cred_mdb_why(why, db, "open database " CRED_DB_USERS " in", rc);
+		return -1;
+	}
+	/* Committing keeps the handle open beyond this transaction. */
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		cred_mdb_why(why, db, "mdb_txn_commit", rc);
+		return -1;
+	}
+	db->have_dbi = 1;
+	return 1;
+}
+
+struct cred_db *
+cred_open(const struct cfg *cfg, int writable, struct vbuf *why)
+{
+	struct cred_db *db;
+	struct vbuf path;
+	struct stat st;
+
+	if (cfg->queue_directory == NULL || cfg->queue_directory[0] == '\0') {
+		if (why)
+			vbuf_setf(why, "queue_directory is not set");
+		return NULL;
+	}
+	vbuf_init(&path, 0);
+	(void)vbuf_addf(&path, "%s/%s", cfg->queue_directory, CRED_DIR);
+	db = xcalloc(1, sizeof(*db));
+	db->dir = xstrdup(path.data);
+	db->writable = writable != 0;
+	vbuf_release(&path);
+
+	if (db->writable && mkdir(db->dir, 0700) == -1 && errno != EEXIST) {
+		if (why)
+			vbuf_setf(why, "mkdir %s: %s", db->dir,
+			    strerror(errno));
+		goto fail;
+	}
+	if (stat(db->dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		if (why)
+			vbuf_setf(why, "%s: not a directory", db->dir);
+		goto fail;
+	}
+	if (cred_attach(db, why) == -1)
+		goto fail;
+	return db;
+fail:
+	cred_close(db);
+	return NULL;
+}
+
+void
+cred_close(struct cred_db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->env != NULL)
+		mdb_env_close(db->env);
+	free(db->dir);
+	free(db);
+}
+
+/*
+ * Copies the stored hash of user into hash[0..size). Returns 1 if found, 0
+ * if there is no such user, -1 on a database error or a corrupt record.
+ */
+static int
+cred_lookup(struct cred_db *db, const char *user, char *hash, size_t size)
+{
+	struct attr_list al;
+	MDB_txn *txn;
+	MDB_val key, val;
+	const char *h;
+	size_t used;
+	int rc, ret = -1;
+
+	if ((rc = cred_attach(db, NULL)) <= 0)
+		return rc;
+	if (mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) != 0)
+		return -1;
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	rc = mdb_get(txn, db->dbi, &key, &val);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	attr_list_init(&al);
+	if (rc == 0 && attr_decode(&al, val.mv_data, val.mv_size, &used,
+	    NULL) == 1 && used == val.mv_size &&
+	    (h = attr_get(&al, CRED_ATTR_HASH)) != NULL && strlen(h) < size) {
+		memcpy(hash, h, strlen(h) + 1);
+		ret = 1;
+	}
+	attr_list_release(&al);
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+int
+cred_verify(struct cred_db *db, const char *user, const char *secret,
+    size_t secret_len)
+{
+	char hash[CRED_HASH_MAX + 1];
+	int rc;
+
+	if (!cred_name_ok(user) || secret_len > CRED_SECRET_MAX)
+		goto unknown;
+	if ((rc = cred_lookup(db, user, hash, sizeof(hash))) == -1)
+		return -1;
+	if (rc == 0)
+		goto unknown;
+	rc = cred_hash_verify(hash, secret, secret_len);
+	OPENSSL_cleanse(hash, sizeof(hash));
+	return rc;
+unknown:
+	/* Same cost as a known user: do not reveal who exists. */
+	(void)cred_hash_verify(cred_dummy_hash, secret,
+	    secret_len > CRED_SECRET_MAX ? CRED_SECRET_MAX : secret_len);
+	return 0;
+}
+
+int
+cred_user_add(struct cred_db *db, const char *user, const char *secret,
+    size_t len, struct vbuf *why)
+{
+	struct vbuf hash, rec;
+	MDB_txn *txn;
+	MDB_val key, val;
+	int rc, ret = -1;
+
+	if (!cred_name_ok(user)) {
+		if (why)
+			vbuf_setf(why, "invalid user name (1-%d characters of "
+			    "A-Z a-z 0-9 . _ @ + -)", CRED_NAME_MAX);
+		return -1;
+	}
+	if (len == 0 || len > CRED_SECRET_MAX) {
+		if (why)
+			vbuf_setf(why, "user %s: secret must be 1-%d bytes",
+			    user, CRED_SECRET_MAX);
+		return -1;
+	}
+	if (!db->writable) {
+		if (why)
+			vbuf_setf(why, "credential database %s opened "
+			    "read-only", db->dir);
+		return -1;
+	}
+	/* Hash before the write transaction: the KDF is slow. */
+	vbuf_init(&hash, 0);
+	vbuf_init(&rec, 0);
+	if (cred_hash(secret, len, &hash, why) == -1)
+		goto done;
+	attr_put_str(&rec, CRED_ATTR_HASH, hash.data);
+	attr_put_int(&rec, CRED_ATTR_CREATED, (int64_t)time(NULL));
+	attr_end(&rec);
+
+	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
+		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+		goto done;
+	}
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	val.mv_data = rec.data;
+	val.mv_size = rec.len;
+	rc = mdb_put(txn, db->dbi, &key, &val, MDB_NOOVERWRITE);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		if (rc == MDB_KEYEXIST) {
+			if (why)
+				vbuf_setf(why, "user %s already exists", user);
+		} else
+			cred_mdb_why(why, db, "write to", rc);
+		goto done;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		cred_mdb_why(why, db, "commit to", rc);
+		goto done;
+	}
+	ret = 0;
+done:
+	vbuf_wipe(&hash);
+	vbuf_release(&hash);
+	vbuf_wipe(&rec);
+	vbuf_release(&rec);
+	return ret;
+}
+
+int
+cred_user_del(struct cred_db *db, const char *user, struct vbuf *why)
+{
+	MDB_txn *txn;
+	MDB_val key;
+	int rc;
+
+	if (!cred_name_ok(user)) {
+		if (why)
+			vbuf_setf(why, "invalid user name");
+		return -1;
+	}
+	if (!db->writable) {
+		if (why)
+			vbuf_setf(why, "credential database %s opened "
+			    "read-only", db->dir);
+		return -1;
+	}
+	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
+		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	rc = mdb_del(txn, db->dbi, &key, NULL);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		if (rc == MDB_NOTFOUND) {
+			if (why)
+				vbuf_setf(why, "no such user %s", user);
+		} else
+			cred_mdb_why(why, db, "delete from", rc);
+		return -1;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		cred_mdb_why(why, db, "commit to", rc);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cred_user_list(struct cred_db *db,
+    int (*cb)(const char *, int64_t, void *), void *arg, struct vbuf *why)
+{
+	char name[CRED_NAME_MAX + 1];
+	struct attr_list al;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val key, val;
+	int64_t created;
+	size_t used;
+	int rc, op;
+
+	if ((rc = cred_attach(db, why)) <= 0)
+		return rc;
+	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	if ((rc = mdb_cursor_open(txn, db->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		cred_mdb_why(why, db, "mdb_cursor_open", rc);
+		return -1;
+	}
+	attr_list_init(&al);
+	for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &key, &val,
+	    op)) == 0; op = MDB_NEXT) {
+		/* Keys not made by cred_user_add cannot be used; skip them. */
+		if (key.mv_size == 0 || key.mv_size > CRED_NAME_MAX)
+			continue;
+		memcpy(name, key.mv_data, key.mv_size);
+		name[key.mv_size] = '\0';
+		if (!cred_name_ok(name))
+			continue;
+		created = 0;
+		if (attr_decode(&al, val.mv_data, val.mv_size, &used,
+		    NULL) == 1 &&
+		    attr_get_int(&al, CRED_ATTR_CREATED, &created, NULL) == -1)
+			created = 0;
+		if (cb(name, created, arg) != 0) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
+	}
+	attr_list_release(&al);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != MDB_NOTFOUND) {
+		cred_mdb_why(why, db, "read", rc);
+		return -1;
+	}
+	return 0;
+}

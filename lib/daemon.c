@@ -1,0 +1,222 @@
+/*
+ * daemon.c - the daemon skeleton (see daemon.h and master(8)).
+ *
+ * Every daemon's main() hands a spec to daemon_main(), which owns start-up,
+ * the event loop, the watchdog and SIGTERM. Signal handlers only set flags.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "event.h"
+#include "log.h"
+#include "parse.h"
+#include "xalloc.h"
+
+#define DAEMON_MAX_LISTENERS	64
+#define DAEMON_WATCHDOG_SEC	1000	/* a pass this long is a hang */
+#define DAEMON_STOP_GRACE_MS	30000	/* in-flight work after SIGTERM */
+
+static const struct cfg *daemon_the_cfg;
+static struct daemon_listener daemon_lsn[DAEMON_MAX_LISTENERS];
+static size_t daemon_nlsn;
+static int daemon_key_fd = -1;
+static volatile sig_atomic_t daemon_sigterm;
+static const struct daemon_spec *daemon_the_spec;
+static int daemon_paused;
+
+static void daemon_on_signal(int);
+static void daemon_on_listener(int, int, void *);
+static void daemon_usage(const char *) __attribute__((noreturn));
+static void daemon_watch_listeners(int);
+
+const struct cfg *
+daemon_cfg(void)
+{
+	return daemon_the_cfg;
+}
+
+const struct daemon_listener *
+daemon_listeners(size_t *n)
+{
+	*n = daemon_nlsn;
+	return daemon_lsn;
+}
+
+int
+daemon_tls_key_fd(void)
+{
+	return daemon_key_fd;
+}
+
+int
+daemon_stopping(void)
+{
+	return daemon_sigterm != 0;
+}
+
+static void
+daemon_on_signal(int sig)
+{
+	(void)sig;
+	daemon_sigterm = 1;
+}
+
+static void
+daemon_on_listener(int fd, int events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	daemon_the_spec->service(arg);
+}
+
+static void
+daemon_watch_listeners(int on)
+{
+	for (size_t i = 0; i < daemon_nlsn; i++) {
+		if (on)
+			ev_fd_set(daemon_lsn[i].fd, EV_READ,
+			    daemon_on_listener, &daemon_lsn[i]);
+		else
+			ev_fd_del(daemon_lsn[i].fd);
+	}
+}
+
+void
+daemon_listeners_pause(int paused)
+{
+	if (paused == daemon_paused || daemon_sigterm)
+		return;
+	daemon_paused = paused;
+	daemon_watch_listeners(!paused);
+}
+
+static void
+daemon_usage(const char *name)
+{
+	fprintf(stderr, "usage: %s -c FILE [-v] [-s NAME,...] [-k FD]\n", name);
+	fprintf(stderr, "%s is started by master(8), not by hand.\n", name);
+	exit(2);
+}
+
+void
+daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
+{
+	struct sigaction sa;
+	struct vbuf *why;
+	const char *cfg_path = CFG_DEFAULT_PATH;
+	char *names = NULL, *p, *next;
+	int64_t stop_deadline = -1;
+	uint64_t kfd;
+	int ch;
+
+	daemon_the_spec = spec;
+	log_init(spec->name, LOG_DEST_STDERR);
+
+	/* 1. Arguments. */
+	while ((ch = getopt(argc, argv, "c:k:s:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			cfg_path = optarg;
+			break;
+		case 'k':
+			if (parse_u64(optarg, 0, 1024, &kfd) == -1)
+				daemon_usage(spec->name);
+			daemon_key_fd = (int)kfd;
+			break;
+		case 's':
+			names = xstrdup(optarg);
+			break;
+		case 'v':
+			log_set_verbose(log_get_verbose() + 1);
+			break;
+		default:
+			daemon_usage(spec->name);
+		}
+	}
+	if (optind != argc)
+		daemon_usage(spec->name);
+
+	/* 2. Configuration and logging. */
+	why = vbuf_create(0);
+	if ((daemon_the_cfg = cfg_load(cfg_path, why)) == NULL)
+		log_fatal("%s", why->data);
+	if (daemon_the_cfg->log_destination == CFG_LOG_SYSLOG)
+		log_init(spec->name, LOG_DEST_SYSLOG);
+
+	/* 3. Daemon code never runs as root. */
+	if (geteuid() == 0 || getuid() == 0)
+		log_fatal("refusing to run as root; %s is started by master",
+		    spec->name);
+
+	/* 4. Adopt the listeners master passed, in -s order. */
+	for (p = names; p != NULL && *p != '\0'; p = next) {
+		int fd = DAEMON_LISTEN_FD + (int)daemon_nlsn;
+
+		if ((next = strchr(p, ',')) != NULL)
+			*next++ = '\0';
+		if (daemon_nlsn == DAEMON_MAX_LISTENERS)
+			log_fatal("too many listeners");
+		if (fcntl(fd, F_GETFD) == -1)
+			log_fatal("listener %s: descriptor %d not open", p, fd);
+		if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == -1)
+			log_fatal("listener %s: fcntl: %m", p);
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+		daemon_lsn[daemon_nlsn].fd = fd;
+		daemon_lsn[daemon_nlsn].name = p;
+		daemon_nlsn++;
+	}
+	(void)fcntl(DAEMON_STATUS_FD, F_SETFD, FD_CLOEXEC);
+
+	/* 5. Signals: handlers only set flags. */
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = daemon_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	/* 6. The daemon's own start-up, then tell master we are ready. */
+	ev_init();
+	if (spec->init != NULL)
+		spec->init(daemon_the_cfg);
+	if (fcntl(DAEMON_STATUS_FD, F_GETFD) != -1) {
+		char c = DAEMON_STATUS_READY;
+
+		(void)!write(DAEMON_STATUS_FD, &c, 1);
+	}
+	daemon_watch_listeners(1);
+
+	/* 7. The loop, under a watchdog. */
+	for (;;) {
+		int64_t wait = spec->loop != NULL ? spec->loop() : -1;
+
+		if (daemon_sigterm) {
+			if (stop_deadline < 0) {
+				daemon_watch_listeners(0);
+				stop_deadline = ev_now_ms() +
+				    DAEMON_STOP_GRACE_MS;
+			}
+			if (spec->busy == NULL || !spec->busy())
+				break;
+			if (ev_now_ms() >= stop_deadline) {
+				log_warn("stopping with work in flight");
+				break;
+			}
+			if (wait < 0 || wait > 200)
+				wait = 200;
+		}
+		alarm(DAEMON_WATCHDOG_SEC);
+		(void)ev_run_once(wait);
+	}
+	log_debug("stopped");
+	exit(0);
+}

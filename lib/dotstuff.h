@@ -1,0 +1,45 @@
+/*
+ * dotstuff.h - SMTP DATA framing: dot-unstuffing on receipt, dot-stuffing
+ * on sending (RFC 5321 section 4.5.2).
+ *
+ * Receiving: only CRLF "." CRLF ends the data. A line ends only in CRLF; a
+ * bare CR or LF is data. smtpd feeds network bytes in any split; the state
+ * machine carries partial lines across calls.
+ */
+#ifndef PETREL_DOTSTUFF_H
+#define PETREL_DOTSTUFF_H
+
+#include <stddef.h>
+
+#include "vbuf.h"
+
+struct dotstuff_rx {
+	int	state;
+	int	done;
+};
+
+/* Starts a new DATA body (the first byte is at the start of a line). */
+void	dotstuff_rx_init(struct dotstuff_rx *);
+/*
+ * Consumes bytes from in[0..len) and appends the unstuffed message bytes
+ * to out (which may be capped: the caller checks its own size limit).
+ * Returns the number of bytes consumed: less than len only when the end of
+ * data was reached (rx->done is then set and the rest belongs to the next
+ * command, e.g. pipelined QUIT).
+ */
+size_t	dotstuff_rx_feed(struct dotstuff_rx *, const char *in, size_t len,
+	    struct vbuf *out);
+
+struct dotstuff_tx {
+	int	bol;		/* at the beginning of a line */
+	int	last_cr;
+};
+
+/* Sending: call init, feed the message in pieces, then finish. */
+void	dotstuff_tx_init(struct dotstuff_tx *);
+void	dotstuff_tx_feed(struct dotstuff_tx *, const char *, size_t,
+	    struct vbuf *out);
+/* Appends CRLF if the message did not end in one, then ".\r\n". */
+void	dotstuff_tx_finish(struct dotstuff_tx *, struct vbuf *out);
+
+#endif

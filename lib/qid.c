@@ -1,0 +1,49 @@
+/*
+ * qid.c - queue ids (see qid.h).
+ *
+ * The random part comes from OpenSSL so two processes creating a message in
+ * the same microsecond still differ; the file system create (O_EXCL) is the
+ * final guard against a collision.
+ */
+#include <sys/time.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "qid.h"
+
+void
+qid_new(char buf[QID_SIZE], int64_t *sec, int32_t *usec)
+{
+	struct timeval tv;
+	unsigned char r[2];
+	int n;
+
+	gettimeofday(&tv, NULL);
+	if (RAND_bytes(r, sizeof(r)) != 1)
+		log_fatal("qid_new: RAND_bytes failed");
+	n = snprintf(buf, QID_SIZE, "%08llX%05lX%03X",
+	    (unsigned long long)tv.tv_sec & 0xffffffffULL,
+	    (unsigned long)tv.tv_usec & 0xfffffUL,
+	    ((unsigned)r[0] << 4 | (unsigned)r[1] >> 4) & 0xfffU);
+	ASSERT(n == QID_LEN);
+	*sec = tv.tv_sec;
+	*usec = (int32_t)tv.tv_usec;
+}
+
+int
+qid_ok(const char *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < QID_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
+			return 0;
+	return s[QID_LEN] == '\0';
+}
