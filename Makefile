@@ -38,11 +38,11 @@ DAEMONS = master smtpd qmgr smtp
 CLIS = relayctl relayq
 
 LIB_SRCS = $(wildcard lib/*.c)
-LIB_OBJS = $(LIB_SRCS:%.c=$(B)/%.o)
+LIB_OBJS = $(LIB_SRCS:%.c=$(B)/obj/%.o)
 
 all: $(addprefix $(B)/,$(PROGRAMS))
 
-$(B)/%.o: %.c $(wildcard lib/*.h) $(wildcard */*.h)
+$(B)/obj/%.o: %.c $(wildcard lib/*.h) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c -o $@ $<
 
@@ -51,7 +51,7 @@ $(B)/libpetrel.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 define program_rule
-$(B)/$(1): $(patsubst %.c,$(B)/%.o,$(wildcard $(1)/*.c)) $(B)/libpetrel.a
+$(B)/$(1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c)) $(B)/libpetrel.a
 	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))

@@ -97,6 +97,9 @@ void		 cfg_free(struct cfg *);
 const struct cfg_transport *cfg_transport_lookup(const struct cfg *,
 		    const char *domain);
 
+/* "none", "starttls" or "implicit", for logging. */
+const char	*cfg_tls_mode_name(enum cfg_tls_mode);
+
 /*
  * The documented keys, in dotted form ("queue.min_backoff", "listeners[].tls",
  * "transport.*"), NULL-terminated: for the man page consistency test.

@@ -106,7 +106,8 @@ cred_b64_encode(struct vbuf *out, const unsigned char *in, size_t len,
 	size_t i;
 
 	for (i = 0; i + 3 <= len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+		    in[i + 2];
 		if (vbuf_addc(out, alpha[v >> 18 & 63]) == -1 ||
 		    vbuf_addc(out, alpha[v >> 12 & 63]) == -1 ||
 		    vbuf_addc(out, alpha[v >> 6 & 63]) == -1 ||

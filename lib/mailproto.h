@@ -15,6 +15,7 @@
 /* Requests. */
 #define MAIL_REQ_DELIVER	"deliver"	/* qmgr -> smtp */
 #define MAIL_REQ_FLUSH		"flush"		/* relayq -> qmgr */
+#define MAIL_REQ_TRIGGER	"trigger"	/* smtpd -> qmgr, no reply */
 
 /* Common attributes. */
 #define MAIL_ATTR_REQUEST	"request"
@@ -43,7 +44,5 @@
 #define MAIL_STATUS_DEFERRED	"deferred"
 #define MAIL_STATUS_BOUNCED	"bounced"
 
-/* Trigger bytes written to private/qmgr by smtpd (one byte, no reply). */
-#define MAIL_TRIGGER_NEW	'N'
 
 #endif

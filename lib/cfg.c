@@ -1,0 +1,1412 @@
+/*
+ * cfg.c - petrel.yaml parsed with libyaml into one read-only struct cfg.
+ *
+ * Every program loads it at start, master again on SIGHUP. The schema is
+ * the two tables below (top-level keys, and the keys of one listener):
+ * name, type, default, bounds and an optional check. They are the only
+ * place a default appears; a default is written as it would be in the file
+ * and goes through the same setter as a value from the file. The keys are
+ * documented in petrel.yaml(5) and check_cfg.c tests that both agree.
+ *
+ * Everything from the file is bounded (file size, scalar length, entries
+ * per list or mapping) and every error, including a YAML syntax error, ends
+ * the load with "FILE:LINE: KEY: reason" in why. Nothing here logs, exits
+ * or aborts because of what the file says.
+ */
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "cfg.h"
+#include "cidr.h"
+#include "log.h"
+#include "parse.h"
+#include "vbuf.h"
+#include "xalloc.h"
+
+#define nitems(a)		(sizeof(a) / sizeof((a)[0]))
+
+#define CFG_MAX_FILE		(1024 * 1024)	/* bytes of YAML */
+#define CFG_MAX_ENTRIES		1024	/* items in one list or mapping */
+#define CFG_MAX_VALUE		4096	/* bytes in one scalar */
+#define CFG_MAX_LISTENERS	64
+#define CFG_MAX_KEY		128	/* a dotted key name, for messages */
+#define CFG_MAX_HOSTNAME	253	/* RFC 1035 section 2.3.4 */
+#define CFG_MAX_LABEL		63
+#define CFG_MAX_USER		32
+#define CFG_MAX_LISTENER_NAME	32
+#define CFG_MAX_CIPHERS		1024
+#define CFG_DEFAULT_PORT	25
+
+#define MINUTE			60ULL
+#define HOUR			(60 * MINUTE)
+#define DAY			(24 * HOUR)
+#define KIB			1024ULL
+#define MIB			(1024 * KIB)
+#define GIB			(1024 * MIB)
+
+enum cfg_type {
+	CFG_T_STRING,		/* free text, validated by check */
+	CFG_T_PATH,		/* absolute path name */
+	CFG_T_BOOL,		/* true|false|yes|no|on|off */
+	CFG_T_UINT,		/* decimal, min..max, stored as unsigned */
+	CFG_T_DURATION,		/* parse_duration, min..max s, int64_t */
+	CFG_T_SIZE,		/* parse_size, min..max bytes, uint64_t */
+	CFG_T_ENUM,		/* one of enums, stored as int */
+	CFG_T_CIDRS,		/* list of network prefixes */
+	CFG_T_LISTENERS,	/* list of listener mappings */
+	CFG_T_TRANSPORT,	/* mapping domain -> next hop */
+};
+
+struct cfg_enum {
+	const char	*name;
+	int		 value;
+};
+
+struct cfg_key {
+	const char		*name;		/* dotted, as documented */
+	enum cfg_type		 type;
+	const char		*def;		/* NULL: unset or empty */
+	char			*(*defn)(struct vbuf *); /* computed default */
+	uint64_t		 min, max;	/* bounds */
+	size_t			 off;		/* field in the base struct */
+	const struct cfg_enum	*enums;		/* CFG_T_ENUM, NULL-ended */
+	int			(*check)(const char *, struct vbuf *);
+	int			 required;	/* no default: must be given */
+};
+
+/* The scalar setters store enums through an int. */
+_Static_assert(sizeof(enum cfg_tls_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_log_dest) == sizeof(int), "enum size");
+
+struct cfg_ctx;
+
+static int	 check_user(const char *, struct vbuf *);
+static int	 check_hostname(const char *, struct vbuf *);
+static int	 check_ciphers(const char *, struct vbuf *);
+static int	 check_listener_name(const char *, struct vbuf *);
+static int	 hostname_ok(const char *);
+static char	*default_hostname(struct vbuf *);
+static int	 cfg_err(struct cfg_ctx *, unsigned long, const char *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+static int	 cfg_read(struct cfg_ctx *, unsigned char **, size_t *);
+static int	 cfg_parse(struct cfg_ctx *, const unsigned char *, size_t);
+static int	 cfg_yaml_error(struct cfg_ctx *, yaml_parser_t *,
+		    const unsigned char *, size_t);
+static yaml_node_t *cfg_node(struct cfg_ctx *, int);
+static unsigned long node_line(const yaml_node_t *);
+static int	 get_scalar(struct cfg_ctx *, yaml_node_t *, unsigned long,
+		    const char *, const char **);
+static int	 check_map(struct cfg_ctx *, yaml_node_t *, unsigned long,
+		    const char *);
+static int	 check_seq(struct cfg_ctx *, yaml_node_t *, unsigned long,
+		    const char *, size_t);
+static const struct cfg_key *find_key(const struct cfg_key *, size_t,
+		    const char *, int);
+static int	 is_section(const char *);
+static int	 walk_top(struct cfg_ctx *, yaml_node_t *);
+static int	 walk_section(struct cfg_ctx *, const char *, yaml_node_t *,
+		    unsigned long);
+static int	 set_key(struct cfg_ctx *, const struct cfg_key *,
+		    yaml_node_t *, unsigned long);
+static int	 set_scalar(const struct cfg_key *, void *, const char *,
+		    struct vbuf *);
+static int	 set_cidrs(struct cfg_ctx *, const char *, yaml_node_t *,
+		    unsigned long);
+static int	 set_listeners(struct cfg_ctx *, const char *, yaml_node_t *,
+		    unsigned long);
+static int	 set_listener(struct cfg_ctx *, struct cfg_listener *,
+		    yaml_node_t *, size_t);
+static int	 set_transport(struct cfg_ctx *, const char *, yaml_node_t *,
+		    unsigned long);
+static int	 parse_listen_address(struct cfg_listener *, struct vbuf *);
+static int	 parse_nexthop(const char *, struct cfg_transport *,
+		    struct vbuf *);
+static int	 host_is_loopback(const char *);
+static int	 apply_defaults(struct cfg_ctx *);
+static int	 cross_check(struct cfg_ctx *);
+static void	 fmt_bound(char *, size_t, enum cfg_type, uint64_t);
+static void	 free_listener(struct cfg_listener *);
+
+static const struct cfg_enum tls_modes[] = {
+	{ "none", CFG_TLS_NONE },
+	{ "starttls", CFG_TLS_STARTTLS },
+	{ "implicit", CFG_TLS_IMPLICIT },
+	{ NULL, 0 },
+};
+
+static const struct cfg_enum tls_versions[] = {
+	{ "1.2", 12 },
+	{ "1.3", 13 },
+	{ NULL, 0 },
+};
+
+static const struct cfg_enum log_dests[] = {
+	{ "syslog", CFG_LOG_SYSLOG },
+	{ "stderr", CFG_LOG_STDERR },
+	{ NULL, 0 },
+};
+
+#define F(field)	offsetof(struct cfg, field)
+#define L(field)	offsetof(struct cfg_listener, field)
+
+/* The schema: every top-level key, in the order of petrel.yaml(5). */
+static const struct cfg_key cfg_keys[] = {
+	{ .name = "mail_owner", .type = CFG_T_STRING, .def = "petrel",
+	    .off = F(mail_owner), .check = check_user },
+	{ .name = "queue_directory", .type = CFG_T_PATH,
+	    .def = "/var/spool/petrel", .off = F(queue_directory) },
+	{ .name = "daemon_directory", .type = CFG_T_PATH,
+	    .off = F(daemon_directory) },
+	{ .name = "myhostname", .type = CFG_T_STRING,
+	    .defn = default_hostname, .off = F(myhostname),
+	    .check = check_hostname },
+	{ .name = "listeners", .type = CFG_T_LISTENERS },
+	{ .name = "tls.certificate", .type = CFG_T_PATH,
+	    .off = F(tls_certificate) },
+	{ .name = "tls.private_key", .type = CFG_T_PATH,
+	    .off = F(tls_private_key) },
+	{ .name = "tls.min_version", .type = CFG_T_ENUM, .def = "1.2",
+	    .off = F(tls_min_version), .enums = tls_versions },
+	{ .name = "tls.ciphers", .type = CFG_T_STRING,
+	    .def = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS",
+	    .off = F(tls_ciphers), .check = check_ciphers },
+	{ .name = "trusted_networks", .type = CFG_T_CIDRS },
+	{ .name = "transport", .type = CFG_T_TRANSPORT },
+	{ .name = "queue.min_backoff", .type = CFG_T_DURATION, .def = "5m",
+	    .min = 1, .max = 7 * DAY, .off = F(queue_min_backoff) },
+	{ .name = "queue.max_backoff", .type = CFG_T_DURATION, .def = "1h",
+	    .min = 1, .max = 7 * DAY, .off = F(queue_max_backoff) },
+	{ .name = "queue.max_lifetime", .type = CFG_T_DURATION, .def = "5d",
+	    .min = 1, .max = 100 * DAY, .off = F(queue_max_lifetime) },
+	{ .name = "queue.map_size", .type = CFG_T_SIZE, .def = "1g",
+	    .min = MIB, .max = 1024 * GIB, .off = F(queue_map_size) },
+	{ .name = "log.destination", .type = CFG_T_ENUM, .def = "syslog",
+	    .off = F(log_destination), .enums = log_dests },
+	{ .name = "log.accounting", .type = CFG_T_PATH,
+	    .off = F(log_accounting) },
+	{ .name = "smtpd.processes", .type = CFG_T_UINT, .def = "2",
+	    .min = 1, .max = 64, .off = F(smtpd_processes) },
+	{ .name = "smtpd.max_sessions", .type = CFG_T_UINT, .def = "500",
+	    .min = 1, .max = 10000, .off = F(smtpd_max_sessions) },
+	{ .name = "smtpd.message_size_limit", .type = CFG_T_SIZE,
+	    .def = "25m", .min = KIB, .max = GIB,
+	    .off = F(smtpd_message_size_limit) },
+	{ .name = "smtpd.max_recipients", .type = CFG_T_UINT, .def = "1000",
+	    .min = 1, .max = 100000, .off = F(smtpd_max_recipients) },
+	{ .name = "smtpd.timeout", .type = CFG_T_DURATION, .def = "5m",
+	    .min = 1, .max = HOUR, .off = F(smtpd_timeout) },
+	{ .name = "smtp.processes", .type = CFG_T_UINT, .def = "16",
+	    .min = 1, .max = 256, .off = F(smtp_processes) },
+	{ .name = "smtp.connect_timeout", .type = CFG_T_DURATION, .def = "30s",
+	    .min = 1, .max = HOUR, .off = F(smtp_connect_timeout) },
+	{ .name = "smtp.command_timeout", .type = CFG_T_DURATION, .def = "5m",
+	    .min = 1, .max = HOUR, .off = F(smtp_command_timeout) },
+	{ .name = "smtp.helo_name", .type = CFG_T_STRING,
+	    .off = F(smtp_helo_name), .check = check_hostname },
+};
+
+/* The keys of one listeners[] entry; the YAML key follows "listeners[].". */
+static const struct cfg_key listener_keys[] = {
+	{ .name = "listeners[].name", .type = CFG_T_STRING, .required = 1,
+	    .off = L(name), .check = check_listener_name },
+	{ .name = "listeners[].address", .type = CFG_T_STRING, .required = 1,
+	    .off = L(address) },
+	{ .name = "listeners[].tls", .type = CFG_T_ENUM, .def = "starttls",
+	    .off = L(tls), .enums = tls_modes },
+};
+
+#define LISTENER_PREFIX		"listeners[]."
+
+struct cfg_ctx {
+	const char		*file;
+	struct vbuf		*why;
+	yaml_document_t		*doc;
+	struct cfg		*cfg;
+	unsigned long		 line[nitems(cfg_keys)]; /* 0: not given */
+	unsigned long		 tls_line;	/* first listener using TLS */
+	const char		*tls_listener;
+};
+
+struct cfg *
+cfg_load(const char *path, struct vbuf *why)
+{
+	struct cfg_ctx ctx;
+	unsigned char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = path == NULL ? CFG_DEFAULT_PATH : path;
+	ctx.why = why;
+	if (why != NULL)
+		vbuf_reset(why);
+	if (cfg_read(&ctx, &text, &len) == -1)
+		return NULL;
+
+	ctx.cfg = xcalloc(1, sizeof(*ctx.cfg));
+	ctx.cfg->path = xstrdup(ctx.file);
+	rc = cfg_parse(&ctx, text, len);
+	free(text);
+	if (rc == 0)
+		rc = apply_defaults(&ctx);
+	if (rc == 0)
+		rc = cross_check(&ctx);
+	if (rc == -1) {
+		cfg_free(ctx.cfg);
+		return NULL;
+	}
+	return ctx.cfg;
+}
+
+void
+cfg_free(struct cfg *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	free(cfg->path);
+	free(cfg->mail_owner);
+	free(cfg->queue_directory);
+	free(cfg->daemon_directory);
+	free(cfg->myhostname);
+	for (i = 0; i < cfg->nlisteners; i++)
+		free_listener(&cfg->listeners[i]);
+	free(cfg->listeners);
+	free(cfg->tls_certificate);
+	free(cfg->tls_private_key);
+	free(cfg->tls_ciphers);
+	free(cfg->trusted_networks);
+	for (i = 0; i < cfg->ntransports; i++) {
+		free(cfg->transports[i].domain);
+		free(cfg->transports[i].host);
+	}
+	free(cfg->transports);
+	free(cfg->log_accounting);
+	free(cfg->smtp_helo_name);
+	free(cfg);
+}
+
+static void
+free_listener(struct cfg_listener *l)
+{
+	free(l->name);
+	free(l->address);
+	free(l->host);
+	free(l->port);
+}
+
+const struct cfg_transport *
+cfg_transport_lookup(const struct cfg *cfg, const char *domain)
+{
+	const char *d;
+	size_t i;
+
+	if (cfg == NULL)
+		return NULL;
+	/* Exact domain, then each parent domain ("a.b.c" -> "b.c" -> "c"). */
+	for (d = domain; d != NULL && *d != '\0' && *d != '[';) {
+		for (i = 0; i < cfg->ntransports; i++)
+			if (strcasecmp(cfg->transports[i].domain, d) == 0)
+				return &cfg->transports[i];
+		d = strchr(d, '.');
+		if (d != NULL)
+			d++;
+	}
+	for (i = 0; i < cfg->ntransports; i++)
+		if (strcmp(cfg->transports[i].domain, "*") == 0)
+			return &cfg->transports[i];
+	return NULL;
+}
+
+const char *
+cfg_tls_mode_name(enum cfg_tls_mode mode)
+{
+	const struct cfg_enum *e;
+
+	for (e = tls_modes; e->name != NULL; e++)
+		if (e->value == (int)mode)
+			return e->name;
+	return "unknown";
+}
+
+const char * const *
+cfg_key_names(void)
+{
+	static const char *names[nitems(cfg_keys) + nitems(listener_keys) + 1];
+	size_t i, j, n = 0;
+
+	if (names[0] != NULL)
+		return names;
+	for (i = 0; i < nitems(cfg_keys); i++) {
+		names[n++] = cfg_keys[i].name;
+		if (cfg_keys[i].type == CFG_T_LISTENERS)
+			for (j = 0; j < nitems(listener_keys); j++)
+				names[n++] = listener_keys[j].name;
+	}
+	names[n] = NULL;
+	return names;
+}
+
+/*
+ * Formats "FILE:LINE: KEY: reason" (no LINE when 0, no KEY when NULL) into
+ * ctx->why. Returns -1 for the caller to pass up.
+ */
+static int
+cfg_err(struct cfg_ctx *ctx, unsigned long line, const char *key,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx->why == NULL)
+		return -1;
+	vbuf_reset(ctx->why);
+	(void)vbuf_adds(ctx->why, ctx->file);
+	if (line != 0)
+		(void)vbuf_addf(ctx->why, ":%lu", line);
+	(void)vbuf_adds(ctx->why, ": ");
+	if (key != NULL)
+		(void)vbuf_addf(ctx->why, "%s: ", log_safe(key));
+	va_start(ap, fmt);
+	(void)vbuf_vaddf(ctx->why, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Reads the whole file (a regular file of at most CFG_MAX_FILE bytes). */
+static int
+cfg_read(struct cfg_ctx *ctx, unsigned char **textp, size_t *lenp)
+{
+	struct stat st;
+	unsigned char *text;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(ctx->file, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
+		return cfg_err(ctx, 0, NULL, "cannot open: %s",
+		    strerror(errno));
+	if (fstat(fd, &st) == -1) {
+		cfg_err(ctx, 0, NULL, "cannot stat: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return cfg_err(ctx, 0, NULL, "not a regular file");
+	}
+	text = xmalloc(CFG_MAX_FILE + 1);
+	for (;;) {
+		n = read(fd, text + len, CFG_MAX_FILE + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			cfg_err(ctx, 0, NULL, "cannot read: %s",
+			    strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > CFG_MAX_FILE) {
+			cfg_err(ctx, 0, NULL, "larger than %d bytes",
+			    CFG_MAX_FILE);
+			n = -1;
+			break;
+		}
+	}
+	close(fd);
+	if (n == -1) {
+		free(text);
+		return -1;
+	}
+	*textp = text;
+	*lenp = len;
+	return 0;
+}
+
+/* Loads the single YAML document and walks it into ctx->cfg. */
+static int
+cfg_parse(struct cfg_ctx *ctx, const unsigned char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	yaml_node_t *root, *more;
+	int rc = -1;
+
+	if (yaml_parser_initialize(&parser) == 0)
+		return cfg_err(ctx, 0, NULL, "cannot initialise the parser");
+	yaml_parser_set_input_string(&parser, text, len);
+	if (yaml_parser_load(&parser, &doc) == 0) {
+		rc = cfg_yaml_error(ctx, &parser, text, len);
+		yaml_parser_delete(&parser);
+		return rc;
+	}
+	ctx->doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (root != NULL) {
+		/* A second document would be silently ignored: refuse it. */
+		if (yaml_parser_load(&parser, &extra) == 0)
+			rc = cfg_yaml_error(ctx, &parser, text, len);
+		else {
+			more = yaml_document_get_root_node(&extra);
+			if (more != NULL)
+				rc = cfg_err(ctx, node_line(more), NULL,
+				    "more than one YAML document");
+			else
+				rc = walk_top(ctx, root);
+			yaml_document_delete(&extra);
+		}
+	} else
+		rc = 0;		/* an empty file: every default */
+	ctx->doc = NULL;
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+static int
+cfg_yaml_error(struct cfg_ctx *ctx, yaml_parser_t *p,
+    const unsigned char *text, size_t len)
+{
+	unsigned long line = 1;
+	size_t i;
+	const char *problem = p->problem != NULL ? p->problem : "bad YAML";
+
+	switch (p->error) {
+	case YAML_MEMORY_ERROR:
+		return cfg_err(ctx, 0, NULL, "out of memory parsing YAML");
+	case YAML_READER_ERROR:
+		/* The reader reports a byte offset, not a mark. */
+		for (i = 0; i < p->problem_offset && i < len; i++)
+			if (text[i] == '\n')
+				line++;
+		return cfg_err(ctx, line, NULL, "syntax error: %s", problem);
+	default:
+		line = p->problem_mark.line + 1;
+		if (p->context != NULL)
+			return cfg_err(ctx, line, NULL,
+			    "syntax error: %s %s (line %lu)", problem,
+			    p->context, (unsigned long)p->context_mark.line + 1);
+		return cfg_err(ctx, line, NULL, "syntax error: %s", problem);
+	}
+}
+
+static yaml_node_t *
+cfg_node(struct cfg_ctx *ctx, int index)
+{
+	return yaml_document_get_node(ctx->doc, index);
+}
+
+static unsigned long
+node_line(const yaml_node_t *node)
+{
+	return (unsigned long)node->start_mark.line + 1;
+}
+
+/* Gets the text of a scalar node: non-empty, no NUL, bounded. */
+static int
+get_scalar(struct cfg_ctx *ctx, yaml_node_t *node, unsigned long line,
+    const char *key, const char **out)
+{
+	const char *s;
+	size_t len;
+
+	if (node == NULL)
+		return cfg_err(ctx, line, key, "missing value");
+	switch (node->type) {
+	case YAML_SCALAR_NODE:
+		break;
+	case YAML_MAPPING_NODE:
+		return cfg_err(ctx, line, key,
+		    "expected a single value, not a mapping");
+	case YAML_SEQUENCE_NODE:
+		return cfg_err(ctx, line, key,
+		    "expected a single value, not a list");
+	default:
+		return cfg_err(ctx, line, key, "expected a single value");
+	}
+	s = (const char *)node->data.scalar.value;
+	len = node->data.scalar.length;
+	if (len == 0)
+		return cfg_err(ctx, line, key, "empty value");
+	if (len > CFG_MAX_VALUE)
+		return cfg_err(ctx, line, key, "value longer than %d bytes",
+		    CFG_MAX_VALUE);
+	if (strlen(s) != len)
+		return cfg_err(ctx, line, key, "value contains a NUL byte");
+	*out = s;
+	return 0;
+}
+
+/*
+ * Checks that node is a mapping of at most CFG_MAX_ENTRIES pairs whose keys
+ * are distinct, non-empty scalars without NUL bytes.
+ */
+static int
+check_map(struct cfg_ctx *ctx, yaml_node_t *node, unsigned long line,
+    const char *key)
+{
+	char full[CFG_MAX_KEY];
+	yaml_node_pair_t *p, *q;
+	yaml_node_t *k, *k2;
+	const char *s;
+
+	if (node == NULL || node->type != YAML_MAPPING_NODE)
+		return cfg_err(ctx, line, key, "expected a mapping%s",
+		    node != NULL && node->type == YAML_SEQUENCE_NODE ?
+		    ", not a list" : "");
+	if (node->data.mapping.pairs.top - node->data.mapping.pairs.start >
+	    CFG_MAX_ENTRIES)
+		return cfg_err(ctx, line, key, "more than %d entries",
+		    CFG_MAX_ENTRIES);
+	for (p = node->data.mapping.pairs.start;
+	    p < node->data.mapping.pairs.top; p++) {
+		k = cfg_node(ctx, p->key);
+		if (k == NULL || k->type != YAML_SCALAR_NODE)
+			return cfg_err(ctx, k == NULL ? line : node_line(k),
+			    key, "a key must be a plain name");
+		s = (const char *)k->data.scalar.value;
+		if (k->data.scalar.length == 0 ||
+		    strlen(s) != k->data.scalar.length ||
+		    k->data.scalar.length > CFG_MAX_VALUE)
+			return cfg_err(ctx, node_line(k), key,
+			    "empty or malformed key");
+		for (q = node->data.mapping.pairs.start; q < p; q++) {
+			k2 = cfg_node(ctx, q->key);
+			if (k2->data.scalar.length == k->data.scalar.length &&
+			    memcmp(k2->data.scalar.value, k->data.scalar.value,
+			    k->data.scalar.length) == 0) {
+				if (key == NULL)
+					snprintf(full, sizeof(full), "%s", s);
+				else
+					snprintf(full, sizeof(full), "%s.%s",
+					    key, s);
+				return cfg_err(ctx, node_line(k), full,
+				    "duplicate key (first on line %lu)",
+				    node_line(k2));
+			}
+		}
+	}
+	return 0;
+}
+
+/* Checks that node is a list of at most max items. */
+static int
+check_seq(struct cfg_ctx *ctx, yaml_node_t *node, unsigned long line,
+    const char *key, size_t max)
+{
+	if (node == NULL || node->type != YAML_SEQUENCE_NODE)
+		return cfg_err(ctx, line, key, "expected a list%s",
+		    node != NULL && node->type == YAML_MAPPING_NODE ?
+		    ", not a mapping" : "");
+	if ((size_t)(node->data.sequence.items.top -
+	    node->data.sequence.items.start) > max)
+		return cfg_err(ctx, line, key, "more than %zu entries", max);
+	return 0;
+}
+
+/*
+ * Finds name in tab. With after_bracket, compares name with what follows
+ * the "[]." of each entry (the listener keys).
+ */
+static const struct cfg_key *
+find_key(const struct cfg_key *tab, size_t n, const char *name,
+    int after_bracket)
+{
+	const char *kn;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		kn = tab[i].name;
+		if (after_bracket)
+			kn += sizeof(LISTENER_PREFIX) - 1;
+		if (strcmp(kn, name) == 0)
+			return &tab[i];
+	}
+	return NULL;
+}
+
+/* Returns 1 if some key is "name.something" (tls, queue, log, ...). */
+static int
+is_section(const char *name)
+{
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < nitems(cfg_keys); i++)
+		if (strncmp(cfg_keys[i].name, name, len) == 0 &&
+		    cfg_keys[i].name[len] == '.')
+			return 1;
+	return 0;
+}
+
+static int
+walk_top(struct cfg_ctx *ctx, yaml_node_t *root)
+{
+	yaml_node_pair_t *p;
+	yaml_node_t *k, *v;
+	const struct cfg_key *key;
+	const char *name;
+
+	if (check_map(ctx, root, node_line(root), NULL) == -1)
+		return -1;
+	for (p = root->data.mapping.pairs.start;
+	    p < root->data.mapping.pairs.top; p++) {
+		k = cfg_node(ctx, p->key);
+		v = cfg_node(ctx, p->value);
+		name = (const char *)k->data.scalar.value;
+		if (strchr(name, '.') != NULL)
+			key = NULL;
+		else
+			key = find_key(cfg_keys, nitems(cfg_keys), name, 0);
+		if (key != NULL) {
+			if (set_key(ctx, key, v, node_line(k)) == -1)
+				return -1;
+		} else if (strchr(name, '.') == NULL && is_section(name)) {
+			if (walk_section(ctx, name, v, node_line(k)) == -1)
+				return -1;
+		} else
+			return cfg_err(ctx, node_line(k), name, "unknown key");
+	}
+	return 0;
+}
+
+/* A mapping such as "queue: { min_backoff: 5m }": keys "queue.*". */
+static int
+walk_section(struct cfg_ctx *ctx, const char *section, yaml_node_t *node,
+    unsigned long line)
+{
+	char full[CFG_MAX_KEY];
+	yaml_node_pair_t *p;
+	yaml_node_t *k;
+	const struct cfg_key *key;
+	const char *name;
+	int n;
+
+	if (check_map(ctx, node, line, section) == -1)
+		return -1;
+	for (p = node->data.mapping.pairs.start;
+	    p < node->data.mapping.pairs.top; p++) {
+		k = cfg_node(ctx, p->key);
+		name = (const char *)k->data.scalar.value;
+		n = snprintf(full, sizeof(full), "%s.%s", section, name);
+		key = NULL;
+		if (n > 0 && (size_t)n < sizeof(full) &&
+		    strchr(name, '.') == NULL)
+			key = find_key(cfg_keys, nitems(cfg_keys), full, 0);
+		if (key == NULL)
+			return cfg_err(ctx, node_line(k), full,
+			    "unknown key");
+		if (set_key(ctx, key, cfg_node(ctx, p->value),
+		    node_line(k)) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Sets a top-level key from its value node; line is the key's line. */
+static int
+set_key(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *v,
+    unsigned long line)
+{
+	struct vbuf reason;
+	const char *s;
+	int rc;
+
+	ctx->line[key - cfg_keys] = line;
+	switch (key->type) {
+	case CFG_T_CIDRS:
+		return set_cidrs(ctx, key->name, v, line);
+	case CFG_T_LISTENERS:
+		return set_listeners(ctx, key->name, v, line);
+	case CFG_T_TRANSPORT:
+		return set_transport(ctx, key->name, v, line);
+	default:
+		break;
+	}
+	if (get_scalar(ctx, v, line, key->name, &s) == -1)
+		return -1;
+	vbuf_init(&reason, 0);
+	rc = set_scalar(key, ctx->cfg, s, &reason);
+	if (rc == -1)
+		cfg_err(ctx, line, key->name, "%s", reason.data);
+	vbuf_release(&reason);
+	return rc;
+}
+
+/*
+ * The scalar setter: parses s as key's type, checks its bounds and stores
+ * it in base (a struct cfg or cfg_listener). Returns -1 with a reason.
+ */
+static int
+set_scalar(const struct cfg_key *key, void *base, const char *s,
+    struct vbuf *reason)
+{
+	char lo[32], hi[32];
+	void *field = (char *)base + key->off;
+	const struct cfg_enum *e;
+	uint64_t u;
+	int64_t d;
+	size_t i;
+
+	switch (key->type) {
+	case CFG_T_PATH:
+		if (s[0] != '/') {
+			vbuf_setf(reason, "\"%s\" is not an absolute path",
+			    log_safe(s));
+			return -1;
+		}
+		if (strlen(s) >= PATH_MAX) {
+			vbuf_setf(reason, "path longer than %d bytes",
+			    PATH_MAX - 1);
+			return -1;
+		}
+		for (i = 0; s[i] != '\0'; i++)
+			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+				vbuf_setf(reason, "control character in path");
+				return -1;
+			}
+		/* FALLTHROUGH */
+	case CFG_T_STRING:
+		if (key->check != NULL && key->check(s, reason) == -1)
+			return -1;
+		free(*(char **)field);
+		*(char **)field = xstrdup(s);
+		return 0;
+	case CFG_T_BOOL:
+		if (strcasecmp(s, "true") == 0 || strcasecmp(s, "yes") == 0 ||
+		    strcasecmp(s, "on") == 0)
+			*(int *)field = 1;
+		else if (strcasecmp(s, "false") == 0 ||
+		    strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0)
+			*(int *)field = 0;
+		else {
+			vbuf_setf(reason, "\"%s\" is not true or false",
+			    log_safe(s));
+			return -1;
+		}
+		return 0;
+	case CFG_T_UINT:
+		if (parse_u64(s, 0, UINT64_MAX, &u) == -1) {
+			vbuf_setf(reason, "\"%s\" is not an unsigned integer",
+			    log_safe(s));
+			return -1;
+		}
+		break;
+	case CFG_T_DURATION:
+		if (parse_duration(s, &d) == -1) {
+			vbuf_setf(reason, "\"%s\" is not a duration "
+			    "(a number with s, m, h or d)", log_safe(s));
+			return -1;
+		}
+		u = (uint64_t)d;
+		break;
+	case CFG_T_SIZE:
+		if (parse_size(s, &u) == -1) {
+			vbuf_setf(reason, "\"%s\" is not a size "
+			    "(a number with k, m or g)", log_safe(s));
+			return -1;
+		}
+		break;
+	case CFG_T_ENUM:
+		for (e = key->enums; e->name != NULL; e++)
+			if (strcmp(e->name, s) == 0) {
+				*(int *)field = e->value;
+				return 0;
+			}
+		vbuf_setf(reason, "\"%s\" is not one of:", log_safe(s));
+		for (e = key->enums; e->name != NULL; e++)
+			vbuf_addf(reason, "%s %s", e == key->enums ? "" : ",",
+			    e->name);
+		return -1;
+	default:
+		log_panic("cfg: %s: no scalar setter", key->name);
+	}
+
+	/* The numeric types: bounds, then store. */
+	if (u < key->min || u > key->max) {
+		fmt_bound(lo, sizeof(lo), key->type, key->min);
+		fmt_bound(hi, sizeof(hi), key->type, key->max);
+		vbuf_setf(reason, "%s is out of range (%s to %s)",
+		    log_safe(s), lo, hi);
+		return -1;
+	}
+	switch (key->type) {
+	case CFG_T_UINT:
+		*(unsigned *)field = (unsigned)u;
+		break;
+	case CFG_T_DURATION:
+		*(int64_t *)field = (int64_t)u;
+		break;
+	default:
+		*(uint64_t *)field = u;
+		break;
+	}
+	return 0;
+}
+
+/* Formats a bound the way it would be written: "1s", "7d", "1m", "64". */
+static void
+fmt_bound(char *buf, size_t size, enum cfg_type type, uint64_t v)
+{
+	static const struct {
+		char		 unit;
+		uint64_t	 mult;
+	} durations[] = {
+		{ 'd', DAY }, { 'h', HOUR }, { 'm', MINUTE },
+	}, sizes[] = {
+		{ 'g', GIB }, { 'm', MIB }, { 'k', KIB },
+	};
+	size_t i;
+
+	for (i = 0; v != 0 && i < nitems(durations); i++) {
+		if (type == CFG_T_DURATION && v % durations[i].mult == 0) {
+			snprintf(buf, size, "%llu%c", (unsigned long long)
+			    (v / durations[i].mult), durations[i].unit);
+			return;
+		}
+		if (type == CFG_T_SIZE && v % sizes[i].mult == 0) {
+			snprintf(buf, size, "%llu%c", (unsigned long long)
+			    (v / sizes[i].mult), sizes[i].unit);
+			return;
+		}
+	}
+	snprintf(buf, size, "%llu%s", (unsigned long long)v,
+	    type == CFG_T_DURATION ? "s" : "");
+}
+
+static int
+set_cidrs(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
+    unsigned long line)
+{
+	char key[CFG_MAX_KEY];
+	struct cfg *cfg = ctx->cfg;
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	const char *s;
+	size_t n, i;
+
+	if (check_seq(ctx, node, line, name, CFG_MAX_ENTRIES) == -1)
+		return -1;
+	n = (size_t)(node->data.sequence.items.top -
+	    node->data.sequence.items.start);
+	cfg->trusted_networks = xcalloc(n == 0 ? 1 : n, sizeof(struct cidr));
+	for (i = 0, it = node->data.sequence.items.start; i < n; i++, it++) {
+		item = cfg_node(ctx, *it);
+		snprintf(key, sizeof(key), "%s[%zu]", name, i);
+		if (item != NULL)
+			line = node_line(item);
+		if (get_scalar(ctx, item, line, key, &s) == -1)
+			return -1;
+		if (cidr_parse(s, &cfg->trusted_networks[i]) == -1)
+			return cfg_err(ctx, line, key,
+			    "\"%s\" is not an address or network "
+			    "(a.b.c.d/n or IPv6/n)", log_safe(s));
+		cfg->ntrusted_networks = i + 1;
+	}
+	return 0;
+}
+
+static int
+set_listeners(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
+    unsigned long line)
+{
+	char key[CFG_MAX_KEY];
+	struct cfg *cfg = ctx->cfg;
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	size_t n, i, j;
+
+	if (check_seq(ctx, node, line, name, CFG_MAX_LISTENERS) == -1)
+		return -1;
+	n = (size_t)(node->data.sequence.items.top -
+	    node->data.sequence.items.start);
+	cfg->listeners = xcalloc(n == 0 ? 1 : n, sizeof(*cfg->listeners));
+	for (i = 0, it = node->data.sequence.items.start; i < n; i++, it++) {
+		item = cfg_node(ctx, *it);
+		snprintf(key, sizeof(key), "%s[%zu]", name, i);
+		cfg->nlisteners = i + 1;
+		if (item != NULL)
+			line = node_line(item);
+		if (check_map(ctx, item, line, key) == -1)
+			return -1;
+		if (set_listener(ctx, &cfg->listeners[i], item, i) == -1)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->listeners[j].name,
+			    cfg->listeners[i].name) == 0) {
+				snprintf(key, sizeof(key), "%s[%zu].name",
+				    name, i);
+				return cfg_err(ctx, line, key,
+				    "duplicate listener name \"%s\"",
+				    cfg->listeners[i].name);
+			}
+		if (cfg->listeners[i].tls != CFG_TLS_NONE &&
+		    ctx->tls_line == 0) {
+			ctx->tls_line = line;
+			ctx->tls_listener = cfg->listeners[i].name;
+		}
+	}
+	return 0;
+}
+
+/* One listeners[] entry: node is a checked mapping. */
+static int
+set_listener(struct cfg_ctx *ctx, struct cfg_listener *l, yaml_node_t *node,
+    size_t index)
+{
+	char key[CFG_MAX_KEY];
+	unsigned long seen[nitems(listener_keys)];
+	unsigned long line = node_line(node), addr_line, tls_line;
+	struct vbuf reason;
+	yaml_node_pair_t *p;
+	yaml_node_t *k;
+	const struct cfg_key *lk;
+	const char *name, *s;
+	size_t i;
+	int rc = -1;
+
+	memset(seen, 0, sizeof(seen));
+	vbuf_init(&reason, 0);
+	for (p = node->data.mapping.pairs.start;
+	    p < node->data.mapping.pairs.top; p++) {
+		k = cfg_node(ctx, p->key);
+		name = (const char *)k->data.scalar.value;
+		snprintf(key, sizeof(key), "listeners[%zu].%s", index, name);
+		lk = find_key(listener_keys, nitems(listener_keys), name, 1);
+		if (lk == NULL) {
+			cfg_err(ctx, node_line(k), key, "unknown key");
+			goto out;
+		}
+		seen[lk - listener_keys] = node_line(k);
+		if (get_scalar(ctx, cfg_node(ctx, p->value), node_line(k), key,
+		    &s) == -1)
+			goto out;
+		if (set_scalar(lk, l, s, &reason) == -1) {
+			cfg_err(ctx, node_line(k), key, "%s", reason.data);
+			goto out;
+		}
+	}
+	for (i = 0; i < nitems(listener_keys); i++) {
+		if (seen[i] != 0)
+			continue;
+		lk = &listener_keys[i];
+		snprintf(key, sizeof(key), "listeners[%zu].%s", index,
+		    lk->name + sizeof(LISTENER_PREFIX) - 1);
+		if (lk->required) {
+			cfg_err(ctx, line, key, "missing (required)");
+			goto out;
+		}
+		if (lk->def != NULL && set_scalar(lk, l, lk->def,
+		    &reason) == -1) {
+			cfg_err(ctx, line, key, "bad default: %s",
+			    reason.data);
+			goto out;
+		}
+	}
+
+	/* seen[] order is listener_keys order: name, address, tls. */
+	addr_line = seen[1];
+	tls_line = seen[2] != 0 ? seen[2] : line;
+	snprintf(key, sizeof(key), "listeners[%zu].address", index);
+	if (parse_listen_address(l, &reason) == -1) {
+		cfg_err(ctx, addr_line, key, "%s", reason.data);
+		goto out;
+	}
+	snprintf(key, sizeof(key), "listeners[%zu].tls", index);
+	if (l->tls == CFG_TLS_NONE && !host_is_loopback(l->host)) {
+		cfg_err(ctx, tls_line, key, "none is allowed only on a "
+		    "loopback address (127.0.0.0/8 or [::1]), not %s",
+		    log_safe(l->address));
+		goto out;
+	}
+	rc = 0;
+ out:
+	vbuf_release(&reason);
+	return rc;
+}
+
+/*
+ * Splits l->address: "a.b.c.d:port", "[IPv6]:port" or "*:port" into
+ * l->host (without brackets) and l->port (canonical decimal).
+ */
+static int
+parse_listen_address(struct cfg_listener *l, struct vbuf *reason)
+{
+	char host[INET6_ADDRSTRLEN + 1], port[8];
+	unsigned char bin[16];
+	const char *s = l->address, *end, *p;
+	uint64_t n;
+	size_t len;
+	int af;
+
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL || end[1] != ':') {
+			vbuf_setf(reason, "\"%s\" is not [IPv6]:port",
+			    log_safe(s));
+			return -1;
+		}
+		s++;
+		len = (size_t)(end - s);
+		p = end + 2;
+		af = AF_INET6;
+	} else {
+		if ((end = strrchr(s, ':')) == NULL) {
+			vbuf_setf(reason, "\"%s\" is not host:port",
+			    log_safe(s));
+			return -1;
+		}
+		len = (size_t)(end - s);
+		p = end + 1;
+		af = AF_INET;
+		if (memchr(s, ':', len) != NULL) {
+			vbuf_setf(reason, "\"%s\": an IPv6 address needs "
+			    "brackets, [IPv6]:port", log_safe(l->address));
+			return -1;
+		}
+	}
+	if (len == 0 || len >= sizeof(host)) {
+		vbuf_setf(reason, "\"%s\": bad host", log_safe(l->address));
+		return -1;
+	}
+	memcpy(host, s, len);
+	host[len] = '\0';
+	if (!(af == AF_INET && strcmp(host, "*") == 0) &&
+	    inet_pton(af, host, bin) != 1) {
+		vbuf_setf(reason, "\"%s\": the host must be an %s address%s",
+		    log_safe(l->address), af == AF_INET ? "IPv4" : "IPv6",
+		    af == AF_INET ? " or *" : "");
+		return -1;
+	}
+	if (strlen(p) > 5 || parse_u64(p, 1, 65535, &n) == -1) {
+		vbuf_setf(reason, "\"%s\": the port must be 1 to 65535",
+		    log_safe(l->address));
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%u", (unsigned)n);
+	free(l->host);
+	free(l->port);
+	l->host = xstrdup(host);
+	l->port = xstrdup(port);
+	return 0;
+}
+
+static int
+host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		    (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return 0;
+}
+
+static int
+set_transport(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
+    unsigned long line)
+{
+	char key[CFG_MAX_KEY];
+	struct cfg *cfg = ctx->cfg;
+	struct cfg_transport *t;
+	struct vbuf reason;
+	yaml_node_pair_t *p;
+	yaml_node_t *k;
+	const char *dom, *s;
+	size_t n, i, j;
+	int rc = -1;
+
+	if (check_map(ctx, node, line, name) == -1)
+		return -1;
+	n = (size_t)(node->data.mapping.pairs.top -
+	    node->data.mapping.pairs.start);
+	cfg->transports = xcalloc(n == 0 ? 1 : n, sizeof(*cfg->transports));
+	vbuf_init(&reason, 0);
+	for (i = 0, p = node->data.mapping.pairs.start; i < n; i++, p++) {
+		k = cfg_node(ctx, p->key);
+		dom = (const char *)k->data.scalar.value;
+		line = node_line(k);
+		snprintf(key, sizeof(key), "%s.%s", name, log_safe(dom));
+		if (strcmp(dom, "*") != 0 && !hostname_ok(dom)) {
+			cfg_err(ctx, line, key, "not a domain name or \"*\"");
+			goto out;
+		}
+		if (get_scalar(ctx, cfg_node(ctx, p->value), line, key,
+		    &s) == -1)
+			goto out;
+		t = &cfg->transports[i];
+		cfg->ntransports = i + 1;
+		t->domain = xstrdup(dom);
+		for (j = 0; t->domain[j] != '\0'; j++)
+			t->domain[j] = (char)tolower(
+			    (unsigned char)t->domain[j]);
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->transports[j].domain,
+			    t->domain) == 0) {
+				cfg_err(ctx, line, key, "duplicate domain");
+				goto out;
+			}
+		if (parse_nexthop(s, t, &reason) == -1) {
+			cfg_err(ctx, line, key, "%s", reason.data);
+			goto out;
+		}
+	}
+	rc = 0;
+ out:
+	vbuf_release(&reason);
+	return rc;
+}
+
+/* "[host]:port", "host:port", "[host]", "host"; brackets skip MX. */
+static int
+parse_nexthop(const char *s, struct cfg_transport *t, struct vbuf *reason)
+{
+	char host[CFG_MAX_HOSTNAME + 1];
+	unsigned char bin[16];
+	const char *end, *rest;
+	uint64_t n = CFG_DEFAULT_PORT;
+	size_t len;
+
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL) {
+			vbuf_setf(reason, "\"%s\": missing ]", log_safe(s));
+			return -1;
+		}
+		s++;
+		len = (size_t)(end - s);
+		rest = end + 1;
+		t->no_mx = 1;
+	} else {
+		end = strchr(s, ':');
+		len = end == NULL ? strlen(s) : (size_t)(end - s);
+		rest = s + len;
+		t->no_mx = 0;
+		if (end != NULL && strchr(end + 1, ':') != NULL) {
+			vbuf_setf(reason, "\"%s\": an IPv6 address needs "
+			    "brackets, [IPv6]:port", log_safe(s));
+			return -1;
+		}
+	}
+	if (len == 0 || len >= sizeof(host)) {
+		vbuf_setf(reason, "\"%s\": bad host", log_safe(s));
+		return -1;
+	}
+	memcpy(host, s, len);
+	host[len] = '\0';
+	if (!hostname_ok(host) && !(t->no_mx &&
+	    inet_pton(AF_INET6, host, bin) == 1)) {
+		vbuf_setf(reason, "\"%s\" is not a host name or address",
+		    log_safe(host));
+		return -1;
+	}
+	if (*rest == ':') {
+		if (strlen(rest + 1) > 5 ||
+		    parse_u64(rest + 1, 1, 65535, &n) == -1) {
+			vbuf_setf(reason, "\"%s\": the port must be 1 to "
+			    "65535", log_safe(rest + 1));
+			return -1;
+		}
+	} else if (*rest != '\0') {
+		vbuf_setf(reason, "\"%s\": expected [host]:port or host:port",
+		    log_safe(rest));
+		return -1;
+	}
+	t->host = xstrdup(host);
+	t->port = (uint16_t)n;
+	return 0;
+}
+
+/* Gives every key not in the file its default from the schema. */
+static int
+apply_defaults(struct cfg_ctx *ctx)
+{
+	struct vbuf reason;
+	const struct cfg_key *key;
+	char *dyn;
+	size_t i;
+	int rc = 0;
+
+	vbuf_init(&reason, 0);
+	for (i = 0; i < nitems(cfg_keys) && rc == 0; i++) {
+		key = &cfg_keys[i];
+		if (ctx->line[i] != 0)
+			continue;
+		if (key->def != NULL) {
+			if (set_scalar(key, ctx->cfg, key->def, &reason) == -1)
+				rc = cfg_err(ctx, 0, key->name,
+				    "bad default: %s", reason.data);
+		} else if (key->defn != NULL) {
+			if ((dyn = key->defn(&reason)) == NULL)
+				rc = cfg_err(ctx, 0, key->name, "%s",
+				    reason.data);
+			else {
+				if (set_scalar(key, ctx->cfg, dyn,
+				    &reason) == -1)
+					rc = cfg_err(ctx, 0, key->name,
+					    "default \"%s\": %s; set it",
+					    log_safe(dyn), reason.data);
+				free(dyn);
+			}
+		}
+	}
+	vbuf_release(&reason);
+	return rc;
+}
+
+/* The rules between keys, once every key has its value. */
+static int
+cross_check(struct cfg_ctx *ctx)
+{
+	const struct cfg_key *kmin, *kmax, *kcert, *kkey;
+	struct cfg *cfg = ctx->cfg;
+	unsigned long lmin, lmax, lcert, lkey;
+
+	kmin = find_key(cfg_keys, nitems(cfg_keys), "queue.min_backoff", 0);
+	kmax = find_key(cfg_keys, nitems(cfg_keys), "queue.max_backoff", 0);
+	kcert = find_key(cfg_keys, nitems(cfg_keys), "tls.certificate", 0);
+	kkey = find_key(cfg_keys, nitems(cfg_keys), "tls.private_key", 0);
+	ASSERT(kmin != NULL && kmax != NULL && kcert != NULL && kkey != NULL);
+	lmin = ctx->line[kmin - cfg_keys];
+	lmax = ctx->line[kmax - cfg_keys];
+	lcert = ctx->line[kcert - cfg_keys];
+	lkey = ctx->line[kkey - cfg_keys];
+
+	if (cfg->queue_max_backoff < cfg->queue_min_backoff) {
+		if (lmax != 0)
+			return cfg_err(ctx, lmax, kmax->name,
+			    "must not be less than queue.min_backoff");
+		return cfg_err(ctx, lmin, kmin->name,
+		    "must not be more than queue.max_backoff");
+	}
+	if (ctx->tls_line != 0 && cfg->tls_certificate == NULL)
+		return cfg_err(ctx, ctx->tls_line, kcert->name,
+		    "required: listener \"%s\" uses TLS", ctx->tls_listener);
+	if (ctx->tls_line != 0 && cfg->tls_private_key == NULL)
+		return cfg_err(ctx, ctx->tls_line, kkey->name,
+		    "required: listener \"%s\" uses TLS", ctx->tls_listener);
+	if (cfg->tls_certificate != NULL && cfg->tls_private_key == NULL)
+		return cfg_err(ctx, lcert, kkey->name,
+		    "required with tls.certificate");
+	if (cfg->tls_private_key != NULL && cfg->tls_certificate == NULL)
+		return cfg_err(ctx, lkey, kcert->name,
+		    "required with tls.private_key");
+	return 0;
+}
+
+/* A user name as useradd(8) takes it: [A-Za-z0-9._-], no leading '-'. */
+static int
+check_user(const char *s, struct vbuf *reason)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_' ||
+		    s[i] == '.' || (s[i] == '-' && i > 0)))
+			break;
+	if (s[i] != '\0' || i > CFG_MAX_USER) {
+		vbuf_setf(reason, "\"%s\" is not a user name", log_safe(s));
+		return -1;
+	}
+	return 0;
+}
+
+/* LDH labels of 1-63 characters, at most 253 in all (RFC 1123 2.1). */
+static int
+hostname_ok(const char *s)
+{
+	size_t i, label = 0;
+
+	if (s[0] == '\0' || strlen(s) > CFG_MAX_HOSTNAME)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-')
+			return 0;
+		if (s[i] == '-' && label == 0)
+			return 0;
+		if (++label > CFG_MAX_LABEL)
+			return 0;
+	}
+	return label != 0 && s[i - 1] != '-';
+}
+
+static int
+check_hostname(const char *s, struct vbuf *reason)
+{
+	if (!hostname_ok(s)) {
+		vbuf_setf(reason, "\"%s\" is not a host name", log_safe(s));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_ciphers(const char *s, struct vbuf *reason)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			break;
+	if (s[i] != '\0' || i > CFG_MAX_CIPHERS) {
+		vbuf_setf(reason, "not a printable OpenSSL cipher list of "
+		    "at most %d bytes", CFG_MAX_CIPHERS);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_listener_name(const char *s, struct vbuf *reason)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' &&
+		    s[i] != '-')
+			break;
+	if (s[i] != '\0' || i > CFG_MAX_LISTENER_NAME) {
+		vbuf_setf(reason, "\"%s\" is not a name of 1 to %d letters, "
+		    "digits, _ or -", log_safe(s), CFG_MAX_LISTENER_NAME);
+		return -1;
+	}
+	return 0;
+}
+
+/* The default of myhostname: gethostname(2). */
+static char *
+default_hostname(struct vbuf *reason)
+{
+	char buf[CFG_MAX_HOSTNAME + 2];
+
+	if (gethostname(buf, sizeof(buf)) == -1) {
+		vbuf_setf(reason, "gethostname: %s; set it", strerror(errno));
+		return NULL;
+	}
+	buf[sizeof(buf) - 1] = '\0';
+	return xstrdup(buf);
+}

@@ -1,0 +1,383 @@
+/*
+ * smtp_connect.c - outbound connections, TLS and raw I/O for smtp(8).
+ *
+ * Sockets are nonblocking; every read, write, connect and handshake waits
+ * in poll(2) against a deadline, so a stalled server can never hold a
+ * process longer than the configured timeouts. TLS is opportunistic, like
+ * Postfix's smtp_tls_security_level=may: TLS 1.2 or newer, no certificate
+ * verification (nothing to verify it against without DANE or MTA-STS).
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+#include "smtp.h"
+#include "xalloc.h"
+
+static int	sess_wait(int, short, int64_t);
+static void	tls_reason(struct vbuf *, const char *, int);
+
+static SSL_CTX *tls_ctx;
+
+int64_t
+smtp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+smtp_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+smtp_tls_init(void)
+{
+	if (tls_ctx != NULL)
+		return;
+	if ((tls_ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		log_fatal("SSL_CTX_new failed");
+	if (SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION) != 1)
+		log_fatal("cannot set the minimum TLS version");
+	/* Opportunistic TLS: encrypt, do not authenticate (see smtp(8)). */
+	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+/* Waits for events on fd until deadline: 0 ready, -2 timeout, -1 error. */
+static int
+sess_wait(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int rc;
+
+	for (;;) {
+		left = deadline - smtp_now_ms();
+		if (left <= 0)
+			return -2;
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, left > 3600000 ? 3600000 : (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+struct smtp_sess *
+smtp_sess_connect(const struct smtp_target *t, int64_t timeout_ms,
+    struct smtp_fail *fail)
+{
+	struct smtp_sess *s;
+	int fd, err = 0, one = 1, rc;
+	socklen_t errlen = sizeof(err);
+	int64_t deadline = smtp_now_ms() + timeout_ms;
+
+	fd = socket(t->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.4.1", 1,
+		    "connect to %s[%s]:%u: socket: %s", t->host, t->ip,
+		    t->port, strerror(errno));
+		return NULL;
+	}
+	if (connect(fd, (const struct sockaddr *)&t->ss, t->sslen) == -1) {
+		if (errno != EINPROGRESS && errno != EINTR) {
+			err = errno;
+			goto fail;
+		}
+		rc = sess_wait(fd, POLLOUT, deadline);
+		if (rc == -2) {
+			err = ETIMEDOUT;
+			goto fail;
+		}
+		if (rc == -1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
+		    &errlen) == -1) {
+			err = errno;
+			goto fail;
+		}
+		if (err != 0)
+			goto fail;
+	}
+	/* Commands are written whole; do not let Nagle delay them. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+	s = xcalloc(1, sizeof(*s));
+	s->fd = fd;
+	(void)snprintf(s->host, sizeof(s->host), "%s", t->host);
+	(void)snprintf(s->ip, sizeof(s->ip), "%s", t->ip);
+	s->port = t->port;
+	(void)snprintf(s->relay, sizeof(s->relay), "%s[%s]:%u", t->host,
+	    t->ip, t->port);
+	vbuf_init(&s->lines, 0);
+	s->idle_since = smtp_now_ms();
+	return s;
+
+fail:
+	close(fd);
+	smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.4.1", 1,
+	    "connect to %s[%s]:%u: %s", t->host, t->ip, t->port,
+	    strerror(err));
+	return NULL;
+}
+
+void
+smtp_sess_free(struct smtp_sess *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ssl != NULL) {
+		/* One nonblocking close_notify; no waiting for the peer's. */
+		if (!s->broken)
+			(void)SSL_shutdown(s->ssl);
+		SSL_free(s->ssl);
+	}
+	close(s->fd);
+	vbuf_release(&s->lines);
+	free(s);
+}
+
+/* Appends OpenSSL's reason for a failed call, if any, to why. */
+static void
+tls_reason(struct vbuf *why, const char *what, int sslerr)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256];
+
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		vbuf_setf(why, "%s: %s", what, buf);
+	} else if (sslerr == SSL_ERROR_SYSCALL && errno != 0)
+		vbuf_setf(why, "%s: %s", what, strerror(errno));
+	else
+		vbuf_setf(why, "%s: connection closed", what);
+	ERR_clear_error();
+}
+
+int
+smtp_sess_write(struct smtp_sess *s, const void *buf, size_t len,
+    int64_t deadline, struct vbuf *why)
+{
+	const char *p = buf;
+	ssize_t n;
+	int rc, e;
+
+	while (len > 0) {
+		short ev = POLLOUT;
+
+		if (s->ssl != NULL) {
+			ERR_clear_error();
+			errno = 0;
+			rc = SSL_write(s->ssl, p, len > 0x40000000 ?
+			    0x40000000 : (int)len);
+			if (rc > 0) {
+				p += rc;
+				len -= (size_t)rc;
+				continue;
+			}
+			e = SSL_get_error(s->ssl, rc);
+			if (e == SSL_ERROR_WANT_READ)
+				ev = POLLIN;
+			else if (e != SSL_ERROR_WANT_WRITE) {
+				tls_reason(why, "write", e);
+				s->broken = 1;
+				return -1;
+			}
+		} else {
+			n = send(s->fd, p, len, MSG_NOSIGNAL);
+			if (n > 0) {
+				p += n;
+				len -= (size_t)n;
+				continue;
+			}
+			if (n == -1 && errno != EAGAIN && errno != EINTR) {
+				vbuf_setf(why, "write: %s", strerror(errno));
+				s->broken = 1;
+				return -1;
+			}
+		}
+		if ((rc = sess_wait(s->fd, ev, deadline)) != 0) {
+			vbuf_setf(why, rc == -2 ? "timeout" : "poll: %s",
+			    strerror(errno));
+			s->broken = 1;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int
+smtp_sess_fill(struct smtp_sess *s, int64_t deadline, struct vbuf *why)
+{
+	size_t room;
+	ssize_t n;
+	int rc, e;
+
+	if (s->rpos > 0) {
+		memmove(s->rbuf, s->rbuf + s->rpos, s->rlen - s->rpos);
+		s->rlen -= s->rpos;
+		s->rpos = 0;
+	}
+	room = sizeof(s->rbuf) - s->rlen;
+	if (room == 0) {
+		vbuf_setf(why, "read buffer full");
+		s->broken = 1;
+		return -1;
+	}
+	for (;;) {
+		short ev = POLLIN;
+
+		if (s->ssl != NULL) {
+			ERR_clear_error();
+			errno = 0;
+			rc = SSL_read(s->ssl, s->rbuf + s->rlen, (int)room);
+			if (rc > 0) {
+				s->rlen += (size_t)rc;
+				return 1;
+			}
+			e = SSL_get_error(s->ssl, rc);
+			if (e == SSL_ERROR_ZERO_RETURN) {
+				s->broken = 1;
+				return 0;
+			}
+			if (e == SSL_ERROR_WANT_WRITE)
+				ev = POLLOUT;
+			else if (e != SSL_ERROR_WANT_READ) {
+				tls_reason(why, "read", e);
+				s->broken = 1;
+				return e == SSL_ERROR_SYSCALL && errno == 0 ?
+				    0 : -1;
+			}
+		} else {
+			n = read(s->fd, s->rbuf + s->rlen, room);
+			if (n > 0) {
+				s->rlen += (size_t)n;
+				return 1;
+			}
+			if (n == 0) {
+				s->broken = 1;
+				return 0;
+			}
+			if (errno != EAGAIN && errno != EINTR) {
+				vbuf_setf(why, "read: %s", strerror(errno));
+				s->broken = 1;
+				return errno == ECONNRESET ? 0 : -1;
+			}
+		}
+		if ((rc = sess_wait(s->fd, ev, deadline)) != 0) {
+			vbuf_setf(why, rc == -2 ? "timeout" : "poll: %s",
+			    strerror(errno));
+			s->broken = 1;
+			return rc;
+		}
+	}
+}
+
+int
+smtp_sess_starttls(struct smtp_sess *s, int64_t deadline, struct vbuf *why)
+{
+	unsigned char probe[sizeof(struct in6_addr)];
+	int rc, e;
+
+	/* Bytes after the 220 would be plaintext injection (CVE-2011-0411). */
+	if (s->rpos != s->rlen) {
+		vbuf_setf(why, "data after the STARTTLS reply");
+		s->broken = 1;
+		return -1;
+	}
+	if ((s->ssl = SSL_new(tls_ctx)) == NULL ||
+	    SSL_set_fd(s->ssl, s->fd) != 1) {
+		tls_reason(why, "SSL_new", 0);
+		s->broken = 1;
+		return -1;
+	}
+	/* SNI for names only, never for address literals (RFC 6066 3). */
+	if (inet_pton(AF_INET, s->host, probe) != 1 &&
+	    inet_pton(AF_INET6, s->host, probe) != 1)
+		(void)SSL_set_tlsext_host_name(s->ssl, s->host);
+	for (;;) {
+		short ev;
+
+		ERR_clear_error();
+		errno = 0;
+		rc = SSL_connect(s->ssl);
+		if (rc == 1)
+			break;
+		e = SSL_get_error(s->ssl, rc);
+		if (e == SSL_ERROR_WANT_READ)
+			ev = POLLIN;
+		else if (e == SSL_ERROR_WANT_WRITE)
+			ev = POLLOUT;
+		else {
+			tls_reason(why, "handshake", e);
+			s->broken = 1;
+			return -1;
+		}
+		if ((rc = sess_wait(s->fd, ev, deadline)) != 0) {
+			vbuf_setf(why, rc == -2 ? "handshake: timeout" :
+			    "handshake: poll: %s", strerror(errno));
+			s->broken = 1;
+			return -1;
+		}
+	}
+	(void)snprintf(s->tls, sizeof(s->tls), "%s", SSL_get_version(s->ssl));
+	return 0;
+}
+
+int
+smtp_sess_alive(struct smtp_sess *s)
+{
+	struct pollfd pfd;
+
+	if (s->broken || s->rpos != s->rlen)
+		return 0;
+	if (s->ssl != NULL && SSL_pending(s->ssl) > 0)
+		return 0;
+	/* Readable while idle means EOF or an unsolicited 421: redial. */
+	pfd.fd = s->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) == 0)
+		return 1;
+	if (s->ssl != NULL) {
+		char c;
+		int rc;
+
+		/* TLS 1.3 session tickets arrive unasked; they are not data. */
+		ERR_clear_error();
+		rc = SSL_peek(s->ssl, &c, 1);
+		if (rc <= 0 && SSL_get_error(s->ssl, rc) == SSL_ERROR_WANT_READ)
+			return 1;
+		ERR_clear_error();
+	}
+	return 0;
+}

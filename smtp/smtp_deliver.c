@@ -1,0 +1,503 @@
+/*
+ * smtp_deliver.c - delivery requests from qmgr on private/smtp.
+ *
+ * Each smtp process accepts one connection at a time from the shared
+ * listener and serves it synchronously: read a request (attr stream),
+ * validate it, deliver, reply with one result per recipient, and go on
+ * reading requests until qmgr closes the connection. A peer's bad request
+ * gets status=1 and the connection is closed; the process never exits
+ * because of it. After a successful transaction the SMTP session is kept
+ * for SMTP_CACHE_IDLE_MS so the next request for the same next hop skips
+ * connection setup and TLS. The protocol is documented in smtp(8).
+ */
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "log.h"
+#include "mailproto.h"
+#include "parse.h"
+#include "qid.h"
+#include "qstore.h"
+#include "smtp.h"
+#include "xalloc.h"
+
+static int	serve(int);
+static int	wait_request(int, const struct vbuf *);
+static int	parse_request(const struct attr_list *, struct smtp_req *,
+		    struct vbuf *);
+static int	text_ok(const char *, size_t, int);
+static void	deliver(struct smtp_req *);
+static struct smtp_sess *session_open(struct smtp_req *,
+		    const struct smtp_target *, size_t, const char *,
+		    struct smtp_fail *);
+static void	decide_all(struct smtp_req *, const struct smtp_fail *);
+static void	build_reply(const struct smtp_req *, struct vbuf *);
+static void	log_results(const struct smtp_req *, int64_t);
+static const char *fmt_delay(char *, size_t, int64_t);
+static const char *status_name(enum smtp_rcpt_status);
+static void	cache_drop(void);
+
+static const struct cfg *smtp_cfg;
+static struct smtp_sess *cache;		/* at most one idle session */
+
+void
+smtp_init(const struct cfg *cfg)
+{
+	smtp_cfg = cfg;
+	/* A server closing mid-write must not kill us; send() reports it. */
+	(void)signal(SIGPIPE, SIG_IGN);
+	smtp_tls_init();
+}
+
+static void
+cache_drop(void)
+{
+	if (cache != NULL) {
+		smtp_proto_quit(cache);
+		cache = NULL;
+	}
+}
+
+int64_t
+smtp_loop(void)
+{
+	int64_t left;
+
+	if (cache == NULL)
+		return -1;
+	left = cache->idle_since + SMTP_CACHE_IDLE_MS - smtp_now_ms();
+	if (left <= 0 || daemon_stopping()) {
+		cache_drop();
+		return -1;
+	}
+	return left;
+}
+
+int
+smtp_busy(void)
+{
+	/* Requests are served synchronously: nothing is in flight here. */
+	cache_drop();
+	return 0;
+}
+
+void
+smtp_service(const struct daemon_listener *l)
+{
+	int fd;
+
+	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1) {
+		/* Another smtp process took it, or the client gave up. */
+		if (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR && errno != ECONNABORTED)
+			log_warn("accept on %s: %m", l->name);
+		return;
+	}
+	(void)serve(fd);
+	close(fd);
+}
+
+/*
+ * Waits for the next request while keeping the cached session's lifetime:
+ * once it expires the session is closed and the wait goes on.
+ */
+static int
+wait_request(int fd, const struct vbuf *inbuf)
+{
+	struct pollfd pfd;
+	int64_t left;
+
+	while (cache != NULL && inbuf->len == 0) {
+		left = cache->idle_since + SMTP_CACHE_IDLE_MS - smtp_now_ms();
+		if (left <= 0) {
+			cache_drop();
+			break;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, (int)left) > 0)
+			break;
+	}
+	return 0;
+}
+
+/* Serves one qmgr connection until EOF, an error or shutdown. */
+static int
+serve(int fd)
+{
+	struct vbuf inbuf, out, why;
+	struct attr_list l;
+	struct smtp_req req;
+	size_t used;
+	int rc = 0, bad;
+
+	vbuf_init(&inbuf, SMTP_REQ_CAP);
+	vbuf_init(&out, 0);
+	vbuf_init(&why, 256);
+	attr_list_init(&l);
+	while (!daemon_stopping()) {
+		(void)wait_request(fd, &inbuf);
+		if (attr_read(fd, &inbuf, &l, &used, SMTP_REQ_IDLE_MS,
+		    &why) == -1) {
+			if (inbuf.len != 0 || strcmp(why.data,
+			    "unexpected end of stream") != 0)
+				log_warn("request from qmgr: %s", why.data);
+			rc = -1;
+			break;
+		}
+		memset(&req, 0, sizeof(req));
+		vbuf_reset(&out);
+		bad = parse_request(&l, &req, &why);
+		if (bad) {
+			log_warn("bad request from qmgr: %s", why.data);
+			attr_put_num(&out, MAIL_ATTR_STATUS, 1);
+			attr_put_str(&out, MAIL_ATTR_REASON, why.data);
+			attr_end(&out);
+		} else {
+			deliver(&req);
+			build_reply(&req, &out);
+		}
+		free(req.rcpts);
+		if (attr_write(fd, &out, (int)(smtp_cfg->smtp_command_timeout *
+		    1000), &why) == -1) {
+			log_warn("reply to qmgr: %s", why.data);
+			rc = -1;
+			break;
+		}
+		vbuf_consume(&inbuf, used);
+		if (bad) {
+			rc = -1;
+			break;
+		}
+	}
+	attr_list_release(&l);
+	vbuf_release(&inbuf);
+	vbuf_release(&out);
+	vbuf_release(&why);
+	return rc;
+}
+
+/*
+ * Untrusted text from a peer: non-empty unless empty_ok, at most max
+ * bytes, no control characters (so nothing can inject an SMTP command).
+ */
+static int
+text_ok(const char *s, size_t max, int empty_ok)
+{
+	size_t n;
+
+	for (n = 0; s[n] != '\0'; n++)
+		if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f || n >= max)
+			return 0;
+	return n > 0 || empty_ok;
+}
+
+static int
+parse_request(const struct attr_list *l, struct smtp_req *req,
+    struct vbuf *why)
+{
+	const char *v, *qid;
+	int64_t arrival, arrival_us, qmgr_ms;
+	size_t i, n = 0;
+
+	if ((v = attr_need(l, MAIL_ATTR_REQUEST, why)) == NULL)
+		return -1;
+	if (strcmp(v, MAIL_REQ_DELIVER) != 0) {
+		vbuf_setf(why, "unknown request \"%s\"", log_safe(v));
+		return -1;
+	}
+	if ((qid = attr_need(l, MAIL_ATTR_QUEUE_ID, why)) == NULL)
+		return -1;
+	if (!qid_ok(qid)) {
+		vbuf_setf(why, "bad queue id \"%s\"", log_safe(qid));
+		return -1;
+	}
+	memcpy(req->qid, qid, QID_SIZE);
+	if ((req->domain = attr_need(l, MAIL_ATTR_DOMAIN, why)) == NULL)
+		return -1;
+	if (!text_ok(req->domain, SMTP_HOST_MAX, 0) ||
+	    strchr(req->domain, ' ') != NULL) {
+		vbuf_setf(why, "bad domain \"%s\"", log_safe(req->domain));
+		return -1;
+	}
+	if ((req->sender = attr_need(l, MAIL_ATTR_SENDER, why)) == NULL)
+		return -1;
+	if (!text_ok(req->sender, QSTORE_ADDR_MAX, 1)) {
+		vbuf_setf(why, "bad sender \"%s\"", log_safe(req->sender));
+		return -1;
+	}
+	if (attr_get_int(l, MAIL_ATTR_ARRIVAL, &arrival, why) == -1 ||
+	    attr_get_int(l, MAIL_ATTR_ARRIVAL_US, &arrival_us, why) == -1 ||
+	    attr_get_int(l, MAIL_ATTR_QMGR_TIME, &qmgr_ms, why) == -1)
+		return -1;
+	if (arrival < 0 || arrival > INT64_MAX / 1000000 - 1 ||
+	    arrival_us < 0 || arrival_us > 999999 || qmgr_ms < 0 ||
+	    qmgr_ms > INT64_MAX / 1000) {
+		vbuf_setf(why, "bad arrival or qmgr time");
+		return -1;
+	}
+	req->arrival_us = arrival * 1000000 + arrival_us;
+	req->qmgr_ms = qmgr_ms;
+
+	/* Recipients: rcpt_index=N then rcpt=address, repeated, in order. */
+	for (i = 0; i < l->count; i++)
+		if (strcmp(l->items[i].name, MAIL_ATTR_RCPT_INDEX) == 0)
+			n++;
+	if (n == 0) {
+		vbuf_setf(why, "no recipients");
+		return -1;
+	}
+	req->rcpts = xcalloc(n, sizeof(*req->rcpts));
+	for (i = 0; i < l->count; i++) {
+		const struct attr *a = &l->items[i];
+		struct smtp_rcpt *r;
+
+		if (strcmp(a->name, MAIL_ATTR_RCPT) == 0) {
+			vbuf_setf(why, "%s without %s", MAIL_ATTR_RCPT,
+			    MAIL_ATTR_RCPT_INDEX);
+			return -1;
+		}
+		if (strcmp(a->name, MAIL_ATTR_RCPT_INDEX) != 0)
+			continue;
+		r = &req->rcpts[req->nrcpts];
+		if (parse_u64(a->value, 0, UINT32_MAX, &r->index) == -1) {
+			vbuf_setf(why, "bad %s", MAIL_ATTR_RCPT_INDEX);
+			return -1;
+		}
+		if (i + 1 == l->count ||
+		    strcmp(l->items[i + 1].name, MAIL_ATTR_RCPT) != 0) {
+			vbuf_setf(why, "%s without %s", MAIL_ATTR_RCPT_INDEX,
+			    MAIL_ATTR_RCPT);
+			return -1;
+		}
+		r->addr = l->items[++i].value;
+		if (!text_ok(r->addr, QSTORE_ADDR_MAX, 0)) {
+			vbuf_setf(why, "bad recipient \"%s\"",
+			    log_safe(r->addr));
+			return -1;
+		}
+		r->status = SMTP_RCPT_PENDING;
+		req->nrcpts++;
+	}
+	return 0;
+}
+
+static void
+decide_all(struct smtp_req *req, const struct smtp_fail *f)
+{
+	size_t i;
+
+	for (i = 0; i < req->nrcpts; i++)
+		if (req->rcpts[i].status == SMTP_RCPT_PENDING)
+			smtp_rcpt_decide(&req->rcpts[i], f->status, f->dsn,
+			    f->text);
+}
+
+/*
+ * Tries the targets in order until one completes session setup. Returns
+ * the session, or NULL with fail and req->relay describing the last
+ * failure (relay stays "none" when no connection was made).
+ */
+static struct smtp_sess *
+session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
+    const char *key, struct smtp_fail *fail)
+{
+	struct smtp_sess *s;
+	size_t i;
+
+	smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.4.1", 1,
+	    "no address to connect to");
+	for (i = 0; i < n; i++) {
+		s = smtp_sess_connect(&t[i], smtp_cfg->smtp_connect_timeout *
+		    1000, fail);
+		if (s == NULL) {
+			(void)snprintf(req->relay, sizeof(req->relay), "none");
+			log_debug("%s: %s", req->qid, fail->text);
+			continue;
+		}
+		(void)snprintf(s->key, sizeof(s->key), "%s", key);
+		if (smtp_proto_setup(s, smtp_cfg, fail) == 0)
+			return s;
+		memcpy(req->relay, s->relay, sizeof(req->relay));
+		log_debug("%s: %s: %s", req->qid, s->relay,
+		    log_safe(fail->text));
+		smtp_proto_quit(s);
+		if (!fail->next_host)
+			break;
+	}
+	return NULL;
+}
+
+static void
+deliver(struct smtp_req *req)
+{
+	struct smtp_target targets[SMTP_TARGET_MAX];
+	struct smtp_fail fail;
+	struct smtp_sess *s = NULL;
+	struct vbuf why;
+	char key[sizeof(s->key)];
+	size_t n;
+	int reused = 0, rc;
+
+	req->t_start = smtp_now_us();
+	req->t_setup = 0;
+	(void)snprintf(req->relay, sizeof(req->relay), "none");
+	req->tls[0] = '\0';
+
+	vbuf_init(&why, 256);
+	req->qf = qstore_file_open(smtp_cfg->queue_directory, req->qid, &why);
+	if (req->qf == NULL) {
+		smtp_fail_set(&fail, SMTP_RCPT_DEFERRED, "4.3.0", 0,
+		    "cannot open queue file: %s", why.data);
+		decide_all(req, &fail);
+		goto done;
+	}
+	if (smtp_dns_nexthop(smtp_cfg, req->domain, targets, SMTP_TARGET_MAX,
+	    &n, key, sizeof(key), &fail) == -1) {
+		decide_all(req, &fail);
+		goto done;
+	}
+
+	/* A cached session to the same next hop skips connection setup. */
+	if (cache != NULL) {
+		if (strcmp(cache->key, key) == 0 &&
+		    cache->uses < SMTP_CACHE_USES_MAX &&
+		    smtp_sess_alive(cache)) {
+			s = cache;
+			cache = NULL;
+			reused = 1;
+		} else
+			cache_drop();
+	}
+	for (;;) {
+		if (s == NULL && (s = session_open(req, targets, n, key,
+		    &fail)) == NULL) {
+			decide_all(req, &fail);
+			goto done;
+		}
+		req->t_setup = smtp_now_us();
+		memcpy(req->relay, s->relay, sizeof(req->relay));
+		memcpy(req->tls, s->tls, sizeof(req->tls));
+		rc = smtp_proto_deliver(s, smtp_cfg, req, reused);
+		if (rc == -2) {
+			/* The cached session had died: redial, once. */
+			log_debug("%s: cached session to %s is gone",
+			    req->qid, s->relay);
+			smtp_sess_free(s);
+			s = NULL;
+			reused = 0;
+			continue;
+		}
+		s->uses++;
+		if (rc == 0 && !daemon_stopping()) {
+			s->idle_since = smtp_now_ms();
+			cache = s;
+		} else
+			smtp_proto_quit(s);
+		break;
+	}
+done:
+	if (req->t_setup == 0)
+		req->t_setup = smtp_now_us();
+	if (req->qf != NULL)
+		qstore_file_close(req->qf);
+	req->qf = NULL;
+	vbuf_release(&why);
+	log_results(req, smtp_now_us());
+}
+
+static const char *
+status_name(enum smtp_rcpt_status st)
+{
+	switch (st) {
+	case SMTP_RCPT_SENT:
+		return MAIL_STATUS_SENT;
+	case SMTP_RCPT_BOUNCED:
+		return MAIL_STATUS_BOUNCED;
+	default:
+		return MAIL_STATUS_DEFERRED;
+	}
+}
+
+static void
+build_reply(const struct smtp_req *req, struct vbuf *out)
+{
+	size_t i;
+
+	attr_put_num(out, MAIL_ATTR_STATUS, 0);
+	attr_put_str(out, MAIL_ATTR_RELAY, req->relay);
+	if (req->tls[0] != '\0')
+		attr_put_str(out, MAIL_ATTR_TLS, req->tls);
+	for (i = 0; i < req->nrcpts; i++) {
+		const struct smtp_rcpt *r = &req->rcpts[i];
+
+		attr_put_num(out, MAIL_ATTR_RCPT_INDEX, r->index);
+		attr_put_str(out, MAIL_ATTR_RCPT_STATUS, status_name(r->status));
+		attr_put_str(out, MAIL_ATTR_RCPT_DSN, r->dsn[0] != '\0' ?
+		    r->dsn : "4.0.0");
+		attr_put_str(out, MAIL_ATTR_RCPT_REPLY, r->reply);
+	}
+	attr_end(out);
+}
+
+/*
+ * Postfix's delay format: whole seconds from 10 s, one decimal from 1 s,
+ * else two decimals without trailing zeros ("0" below 10 ms).
+ */
+static const char *
+fmt_delay(char *buf, size_t size, int64_t us)
+{
+	int64_t cs;
+
+	if (us < 0)
+		us = 0;
+	if (us >= 10000000)
+		(void)snprintf(buf, size, "%" PRId64, us / 1000000);
+	else if (us >= 1000000)
+		(void)snprintf(buf, size, "%" PRId64 ".%" PRId64,
+		    us / 1000000, us / 100000 % 10);
+	else if ((cs = us / 10000) == 0)
+		(void)snprintf(buf, size, "0");
+	else if (cs % 10 == 0)
+		(void)snprintf(buf, size, "0.%" PRId64, cs / 10);
+	else
+		(void)snprintf(buf, size, "0.%02" PRId64, cs);
+	return buf;
+}
+
+/* One line per recipient per attempt, in Postfix's field order. */
+static void
+log_results(const struct smtp_req *req, int64_t t_end)
+{
+	char total[24], a[24], b[24], c[24], d[24];
+	int64_t before = req->qmgr_ms * 1000;
+	size_t i;
+
+	fmt_delay(total, sizeof(total), t_end - req->arrival_us);
+	fmt_delay(a, sizeof(a), before);
+	fmt_delay(b, sizeof(b), req->t_start - req->arrival_us - before);
+	fmt_delay(c, sizeof(c), req->t_setup - req->t_start);
+	fmt_delay(d, sizeof(d), t_end - req->t_setup);
+	for (i = 0; i < req->nrcpts; i++) {
+		const struct smtp_rcpt *r = &req->rcpts[i];
+
+		log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s,"
+		    " %s%s%sdsn=%s, status=%s (%s)", req->qid,
+		    log_safe(r->addr), log_safe(req->relay), total, a, b, c, d,
+		    req->tls[0] != '\0' ? "tls=" : "", req->tls,
+		    req->tls[0] != '\0' ? ", " : "", r->dsn,
+		    status_name(r->status), log_safe(r->reply));
+	}
+}

@@ -1,0 +1,235 @@
+/*
+ * smtpd.c - the submission server: ESMTP with STARTTLS and AUTH, writes
+ * accepted messages into the queue and tells qmgr. See smtpd(8).
+ *
+ * Group commit: messages whose DATA ended in the same event-loop pass are
+ * made durable together (one directory fsync per hash directory, one LMDB
+ * transaction) before any of them gets its 250.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "acct.h"
+#include "attr.h"
+#include "event.h"
+#include "json.h"
+#include "log.h"
+#include "mailproto.h"
+#include "smtpd.h"
+#include "xalloc.h"
+
+const struct cfg *smtpd_cfg;
+struct qstore *smtpd_queue;
+SSL_CTX *smtpd_ssl_ctx;
+
+static struct smtpd_session *smtpd_commit_head, **smtpd_commit_tail =
+    &smtpd_commit_head;
+static int smtpd_qmgr_fd = -1;
+static int64_t smtpd_last_sweep;
+static int smtpd_shutdown_done;
+
+static void smtpd_init(const struct cfg *);
+static void smtpd_service(const struct daemon_listener *);
+static int64_t smtpd_loop(void);
+static int smtpd_busy(void);
+static void smtpd_commit_run(void);
+static void smtpd_trigger_qmgr(void);
+static void smtpd_log_accepted(struct smtpd_session *);
+
+int
+main(int argc, char *argv[])
+{
+	static const struct daemon_spec spec = {
+		.name = "smtpd",
+		.init = smtpd_init,		/* queue, TLS, credentials */
+		.service = smtpd_service,	/* accept client sessions */
+		.loop = smtpd_loop,		/* group commit, timeouts */
+		.busy = smtpd_busy,		/* sessions still open */
+	};
+
+	daemon_main(argc, argv, &spec);
+	/* NOTREACHED */
+}
+
+static void
+smtpd_init(const struct cfg *cfg)
+{
+	struct vbuf *why = vbuf_create(0);
+
+	smtpd_cfg = cfg;
+	if ((smtpd_queue = qstore_open(cfg, why)) == NULL)
+		log_fatal("queue %s: %s", cfg->queue_directory, why->data);
+	vbuf_free(why);
+	smtpd_ssl_ctx = smtpd_tls_init(cfg, daemon_tls_key_fd());
+	if (daemon_tls_key_fd() >= 0)
+		close(daemon_tls_key_fd());
+	smtpd_auth_init(cfg);
+	if (acct_open(cfg->log_accounting) == -1)
+		log_warn("accounting log %s: %m", cfg->log_accounting);
+}
+
+static void
+smtpd_service(const struct daemon_listener *l)
+{
+	smtpd_session_accept(l);
+}
+
+void
+smtpd_commit_enqueue(struct smtpd_session *s)
+{
+	s->commit_next = NULL;
+	*smtpd_commit_tail = s;
+	smtpd_commit_tail = &s->commit_next;
+}
+
+static int64_t
+smtpd_loop(void)
+{
+	int64_t now;
+
+	if (smtpd_commit_head != NULL)
+		smtpd_commit_run();
+	now = ev_now_ms();
+	if (now - smtpd_last_sweep >= 1000) {
+		smtpd_sessions_sweep(now);
+		smtpd_last_sweep = now;
+	}
+	if (daemon_stopping() && !smtpd_shutdown_done) {
+		smtpd_sessions_shutdown();
+		smtpd_shutdown_done = 1;
+	}
+	return smtpd_session_count() > 0 ? 1000 : -1;
+}
+
+static int
+smtpd_busy(void)
+{
+	return smtpd_session_count() > 0;
+}
+
+/* Commits every message that finished DATA in this pass, then replies. */
+static void
+smtpd_commit_run(void)
+{
+	struct smtpd_session *s, *next;
+	struct qstore_new **batch;
+	struct vbuf *why = vbuf_create(0);
+	size_t n = 0, i;
+	int rc;
+
+	for (s = smtpd_commit_head; s != NULL; s = s->commit_next)
+		n++;
+	batch = xcalloc(n, sizeof(*batch));
+	for (i = 0, s = smtpd_commit_head; s != NULL; s = s->commit_next)
+		batch[i++] = s->qn;
+	rc = qstore_commit(smtpd_queue, batch, n, why);
+	if (rc == -1)
+		log_warn("queue commit of %zu message(s): %s", n, why->data);
+	for (s = smtpd_commit_head; s != NULL; s = next) {
+		next = s->commit_next;
+		if (rc == 0) {
+			smtpd_log_accepted(s);
+			smtpd_reply(s, SMTPD_R_QUEUED, qstore_new_id(s->qn));
+			qstore_new_free(s->qn);
+		} else {
+			smtpd_reply(s, qstore_errno() == QSTORE_ERR_FULL ?
+			    SMTPD_R_STORE_FULL : SMTPD_R_STORE_ERR);
+			qstore_new_abort(s->qn);
+		}
+		s->qn = NULL;
+		smtpd_proto_reset(s);
+		smtpd_set_state(s, SMTPD_CMD);
+	}
+	s = smtpd_commit_head;
+	smtpd_commit_head = NULL;
+	smtpd_commit_tail = &smtpd_commit_head;
+	/* Replies and pipelined input, now that the batch is settled. */
+	for (; s != NULL; s = next) {
+		next = s->commit_next;
+		smtpd_session_kick(s);
+	}
+	free(batch);
+	vbuf_free(why);
+	if (rc == 0)
+		smtpd_trigger_qmgr();
+}
+
+static void
+smtpd_log_accepted(struct smtpd_session *s)
+{
+	const char *qid = qstore_new_id(s->qn);
+	struct json j;
+
+	if (s->auth_user[0] != '\0')
+		log_info("%s: client=unknown[%s], sasl_method=PLAIN, "
+		    "sasl_username=%s", qid, s->addr, s->auth_user);
+	else
+		log_info("%s: client=unknown[%s]", qid, s->addr);
+	log_info("%s: from=<%s>, size=%" PRIu64 ", nrcpt=%zu (queue active)",
+	    qid, log_safe(s->sender), qstore_new_size(s->qn), s->nrcpts);
+	if (!acct_enabled())
+		return;
+	acct_begin(&j, "accepted", qid);
+	json_kv_str(&j, "sender", s->sender);
+	json_key(&j, "recipients");
+	json_array_begin(&j);
+	for (size_t i = 0; i < s->nrcpts; i++)
+		json_str(&j, s->rcpts[i]);
+	json_array_end(&j);
+	json_kv_int(&j, "size", (int64_t)qstore_new_size(s->qn));
+	json_kv_str(&j, "client", s->addr);
+	json_kv_str(&j, "helo", s->helo);
+	json_kv_str(&j, "sasl_username", s->auth_user[0] != '\0' ?
+	    s->auth_user : NULL);
+	json_kv_str(&j, "tls", s->tls_on ? s->tls_version : NULL);
+	json_kv_str(&j, "listener", s->listener);
+	acct_emit(&j);
+}
+
+/*
+ * One trigger record to qmgr on a kept-open, non-blocking connection. A
+ * trigger that cannot be sent is dropped: qmgr also scans on a timer.
+ */
+static void
+smtpd_trigger_qmgr(void)
+{
+	struct sockaddr_un sun;
+	struct vbuf *req;
+	ssize_t n;
+
+	if (smtpd_qmgr_fd == -1) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/private/%s",
+		    smtpd_cfg->queue_directory, MAIL_SOCK_QMGR) >=
+		    (int)sizeof(sun.sun_path))
+			return;
+		smtpd_qmgr_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (smtpd_qmgr_fd == -1)
+			return;
+		if (connect(smtpd_qmgr_fd, (struct sockaddr *)&sun,
+		    sizeof(sun)) == -1) {
+			close(smtpd_qmgr_fd);
+			smtpd_qmgr_fd = -1;
+			return;
+		}
+	}
+	req = vbuf_create(0);
+	attr_put_str(req, MAIL_ATTR_REQUEST, MAIL_REQ_TRIGGER);
+	attr_end(req);
+	n = write(smtpd_qmgr_fd, req->data, req->len);
+	if (n != (ssize_t)req->len && !(n == -1 && errno == EAGAIN)) {
+		close(smtpd_qmgr_fd);
+		smtpd_qmgr_fd = -1;
+	}
+	vbuf_free(req);
+}

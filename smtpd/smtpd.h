@@ -1,0 +1,163 @@
+/*
+ * smtpd.h - private interfaces of smtpd, the submission server.
+ *
+ * smtpd is event-driven: one process serves many sessions, each an explicit
+ * state machine. Messages that finish DATA in one loop pass are committed
+ * together (qstore_commit) and only then get their 250. See smtpd(8).
+ */
+#ifndef PETREL_SMTPD_H
+#define PETREL_SMTPD_H
+
+#include <sys/socket.h>
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "cfg.h"
+#include "daemon.h"
+#include "dotstuff.h"
+#include "qstore.h"
+#include "smtpcmd.h"
+#include "vbuf.h"
+
+/* Limits. */
+#define SMTPD_IN_MAX		(64 * 1024)	/* buffered input per read */
+#define SMTPD_HDR_MAX		(256 * 1024)	/* header block kept in memory */
+#define SMTPD_ERRORS_MAX	20		/* then 421 and close */
+#define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
+
+/* Reply texts (one place, as Postfix's smtpd.c keeps them). */
+#define SMTPD_R_GREETING	"220 %s ESMTP Petrel"
+#define SMTPD_R_OK		"250 2.0.0 Ok"
+#define SMTPD_R_MAIL_OK		"250 2.1.0 Ok"
+#define SMTPD_R_RCPT_OK		"250 2.1.5 Ok"
+#define SMTPD_R_QUEUED		"250 2.0.0 Ok: queued as %s"
+#define SMTPD_R_DATA		"354 End data with <CR><LF>.<CR><LF>"
+#define SMTPD_R_BYE		"221 2.0.0 Bye"
+#define SMTPD_R_TLS_GO		"220 2.0.0 Ready to start TLS"
+#define SMTPD_R_TLS_FIRST	"530 5.7.0 Must issue a STARTTLS command first"
+#define SMTPD_R_AUTH_NEEDED	"530 5.7.0 Authentication required"
+#define SMTPD_R_AUTH_OK		"235 2.7.0 Authentication successful"
+#define SMTPD_R_AUTH_BAD	"535 5.7.8 Authentication credentials invalid"
+#define SMTPD_R_AUTH_B64	"501 5.5.2 Cannot decode response"
+#define SMTPD_R_AUTH_CANCEL	"501 5.0.0 Authentication cancelled"
+#define SMTPD_R_AUTH_MECH	"504 5.5.4 Unrecognized authentication type"
+#define SMTPD_R_AUTH_OFF	"503 5.5.1 Error: authentication not enabled"
+#define SMTPD_R_AUTH_AGAIN	"503 5.5.1 Error: already authenticated"
+#define SMTPD_R_AUTH_TXN	"503 5.5.1 Error: MAIL transaction in progress"
+#define SMTPD_R_AUTH_TEMP	"454 4.7.0 Temporary authentication failure"
+#define SMTPD_R_NEED_HELO	"503 5.5.1 Error: send HELO/EHLO first"
+#define SMTPD_R_NESTED		"503 5.5.1 Error: nested MAIL command"
+#define SMTPD_R_NEED_MAIL	"503 5.5.1 Error: need MAIL command"
+#define SMTPD_R_NEED_RCPT	"503 5.5.1 Error: need RCPT command"
+#define SMTPD_R_TOO_MANY	"452 4.5.3 Error: too many recipients"
+#define SMTPD_R_TOO_BIG		"552 5.3.4 Message size exceeds fixed limit"
+#define SMTPD_R_UNKNOWN		"500 5.5.2 Error: command not recognized"
+#define SMTPD_R_LONG		"500 5.5.2 Error: line too long"
+#define SMTPD_R_NOT_IMPL	"502 5.5.1 Error: command not implemented"
+#define SMTPD_R_PARAM		"555 5.5.4 Unsupported option: %s"
+#define SMTPD_R_SYNTAX		"501 %s"
+#define SMTPD_R_VRFY		"252 2.0.0 Cannot VRFY user"
+#define SMTPD_R_HELP		"214 2.0.0 See RFC 5321"
+#define SMTPD_R_TOO_ERR		"421 4.7.0 %s Error: too many errors"
+#define SMTPD_R_TIMEOUT		"421 4.4.2 %s Error: timeout exceeded"
+#define SMTPD_R_SHUTDOWN	"421 4.3.2 %s Service shutting down"
+#define SMTPD_R_NO_TLS		"454 4.7.0 TLS not available"
+#define SMTPD_R_TLS_AGAIN	"554 5.5.1 Error: TLS already active"
+#define SMTPD_R_STORE_FULL	"452 4.3.1 Insufficient system storage"
+#define SMTPD_R_STORE_ERR	"451 4.3.0 Error: queue file write error"
+#define SMTPD_R_HELO_SYNTAX	"501 5.5.4 Syntax: HELO/EHLO hostname"
+
+enum smtpd_state {
+	SMTPD_HANDSHAKE,	/* TLS handshake in progress */
+	SMTPD_CMD,		/* reading commands */
+	SMTPD_AUTH_WAIT,	/* waiting for the AUTH PLAIN response */
+	SMTPD_DATA,		/* reading message data */
+	SMTPD_COMMIT_WAIT,	/* message written; waiting for the commit */
+	SMTPD_STARTTLS,		/* 220 sent; handshake once it is flushed */
+	SMTPD_CLOSING,		/* flush what is left, then close */
+};
+
+struct smtpd_session {
+	struct smtpd_session	*next;		/* all sessions */
+	struct smtpd_session	*commit_next;	/* batch waiting to commit */
+	int			 fd;
+	SSL			*ssl;
+	int			 ssl_want_write;
+	enum smtpd_state	 state;
+	enum cfg_tls_mode	 tls_mode;	/* of the listener */
+	const char		*listener;
+	struct sockaddr_storage	 sa;
+	char			 addr[64];	/* printable client address */
+	int			 trusted;	/* in trusted_networks */
+	int64_t			 last_active;	/* ms, for the idle timeout */
+
+	struct vbuf		*in;
+	struct vbuf		*out;
+	int			 skip_line;	/* discarding an over-long line */
+	int			 errors;
+	int			 greeted;
+
+	/* Session state. */
+	char			 helo[SMTP_DOMAIN_MAX + 1];
+	int			 esmtp;
+	int			 tls_on;
+	char			 tls_version[32];
+	char			 tls_cipher[64];
+	char			 auth_user[65];
+
+	/* Transaction state. */
+	int			 mail_seen;
+	char			 sender[SMTP_PATH_MAX + 1];
+	char			 **rcpts;
+	size_t			 nrcpts;
+
+	/* DATA state. */
+	struct qstore_new	*qn;
+	struct dotstuff_rx	 rx;
+	struct vbuf		*chunk;		/* unstuffed bytes of one read */
+	struct vbuf		*hdr;		/* header block until it ends */
+	int			 in_body;
+	uint64_t		 msg_size;
+	int			 too_big;
+	int			 store_failed;	/* enum qstore_err */
+};
+
+/* smtpd.c */
+extern const struct cfg	*smtpd_cfg;
+extern struct qstore	*smtpd_queue;
+extern SSL_CTX		*smtpd_ssl_ctx;
+void	smtpd_commit_enqueue(struct smtpd_session *);
+
+/* smtpd_session.c */
+void	smtpd_session_accept(const struct daemon_listener *);
+void	smtpd_session_close(struct smtpd_session *);
+void	smtpd_set_state(struct smtpd_session *, enum smtpd_state);
+void	smtpd_reply(struct smtpd_session *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	smtpd_session_kick(struct smtpd_session *);
+void	smtpd_sessions_sweep(int64_t now);
+void	smtpd_sessions_shutdown(void);
+size_t	smtpd_session_count(void);
+
+/* smtpd_proto.c */
+void	smtpd_proto_greet(struct smtpd_session *);
+void	smtpd_proto_input(struct smtpd_session *);
+void	smtpd_proto_reset(struct smtpd_session *);
+
+/* smtpd_data.c */
+int	smtpd_data_begin(struct smtpd_session *);
+void	smtpd_data_input(struct smtpd_session *);
+void	smtpd_data_abort(struct smtpd_session *);
+
+/* smtpd_auth.c */
+void	smtpd_auth_init(const struct cfg *);
+void	smtpd_auth_command(struct smtpd_session *, const char *arg);
+void	smtpd_auth_response(struct smtpd_session *, const char *line);
+int	smtpd_auth_available(const struct smtpd_session *);
+
+/* smtpd_tls.c */
+SSL_CTX	*smtpd_tls_init(const struct cfg *, int key_fd);
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * smtpd_auth.c - SMTP AUTH PLAIN (RFC 4954, RFC 4616) for smtpd.
+ *
+ * Offered and accepted only over TLS and never on a "tls: none" listener.
+ * Credentials are checked by lib/cred against salted scrypt hashes, with a
+ * fresh read of the credential database each time, so a deleted user cannot
+ * start a new session.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "cred.h"
+#include "log.h"
+#include "smtpd.h"
+
+static struct cred_db *smtpd_creds;
+
+static int smtpd_b64_decode(const char *, unsigned char *, size_t, size_t *);
+static void smtpd_auth_plain(struct smtpd_session *, const char *);
+
+void
+smtpd_auth_init(const struct cfg *cfg)
+{
+	struct vbuf *why = vbuf_create(0);
+
+	if ((smtpd_creds = cred_open(cfg, 0, why)) == NULL)
+		log_warn("credentials unavailable, AUTH disabled: %s",
+		    why->data);
+	vbuf_free(why);
+}
+
+int
+smtpd_auth_available(const struct smtpd_session *s)
+{
+	return smtpd_creds != NULL && s->tls_on &&
+	    s->tls_mode != CFG_TLS_NONE && s->auth_user[0] == '\0';
+}
+
+/* Strict base64 (RFC 4648 with padding); returns -1 if malformed. */
+static int
+smtpd_b64_decode(const char *in, unsigned char *out, size_t outsize,
+    size_t *outlen)
+{
+	size_t n = strlen(in), pad = 0, i;
+	int rc;
+
+	if (n == 0) {
+		*outlen = 0;
+		return 0;
+	}
+	if (n % 4 != 0 || n / 4 * 3 > outsize)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char c = in[i];
+
+		if (c == '=') {
+			if (i < n - 2)
+				return -1;
+			pad++;
+		} else if (pad > 0 || !((c >= 'A' && c <= 'Z') ||
+		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '+' || c == '/'))
+			return -1;
+	}
+	rc = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	if (rc < 0 || (size_t)rc < pad)
+		return -1;
+	*outlen = (size_t)rc - pad;
+	return 0;
+}
+
+void
+smtpd_auth_command(struct smtpd_session *s, const char *arg)
+{
+	const char *sp;
+
+	if (s->tls_mode == CFG_TLS_NONE || smtpd_creds == NULL) {
+		smtpd_reply(s, SMTPD_R_AUTH_OFF);
+		return;
+	}
+	if (!s->tls_on) {
+		smtpd_reply(s, SMTPD_R_TLS_FIRST);
+		return;
+	}
+	if (s->helo[0] == '\0') {
+		smtpd_reply(s, SMTPD_R_NEED_HELO);
+		return;
+	}
+	if (s->auth_user[0] != '\0') {
+		smtpd_reply(s, SMTPD_R_AUTH_AGAIN);
+		return;
+	}
+	if (s->mail_seen) {
+		smtpd_reply(s, SMTPD_R_AUTH_TXN);
+		return;
+	}
+	sp = strchr(arg, ' ');
+	if ((sp == NULL ? strcasecmp(arg, "PLAIN") :
+	    (sp - arg == 5 ? strncasecmp(arg, "PLAIN", 5) : 1)) != 0) {
+		smtpd_reply(s, SMTPD_R_AUTH_MECH);
+		return;
+	}
+	if (sp == NULL) {
+		smtpd_reply(s, "334 ");
+		smtpd_set_state(s, SMTPD_AUTH_WAIT);
+		return;
+	}
+	smtpd_auth_plain(s, sp + 1);
+}
+
+void
+smtpd_auth_response(struct smtpd_session *s, const char *line)
+{
+	smtpd_set_state(s, SMTPD_CMD);
+	if (strcmp(line, "*") == 0) {
+		smtpd_reply(s, SMTPD_R_AUTH_CANCEL);
+		return;
+	}
+	smtpd_auth_plain(s, line);
+}
+
+/* "[authzid] NUL authcid NUL passwd", base64-encoded (RFC 4616). */
+static void
+smtpd_auth_plain(struct smtpd_session *s, const char *b64)
+{
+	unsigned char buf[SMTPD_AUTH_LINE_MAX];
+	const char *authz, *user, *pass;
+	size_t len, ulen, alen;
+	int rc;
+
+	if (strcmp(b64, "=") == 0)
+		b64 = "";
+	if (smtpd_b64_decode(b64, buf, sizeof(buf) - 1, &len) == -1) {
+		smtpd_reply(s, SMTPD_R_AUTH_B64);
+		return;
+	}
+	buf[len] = '\0';
+	authz = (const char *)buf;
+	alen = strlen(authz);
+	if (alen >= len) {
+		smtpd_reply(s, SMTPD_R_AUTH_B64);
+		goto done;
+	}
+	user = authz + alen + 1;
+	ulen = strlen(user);
+	if (alen + 1 + ulen >= len) {
+		smtpd_reply(s, SMTPD_R_AUTH_B64);
+		goto done;
+	}
+	pass = user + ulen + 1;
+	/* An authzid must be empty or the user itself: no proxy logins. */
+	if (alen != 0 && strcmp(authz, user) != 0) {
+		log_info("unknown[%s]: AUTH PLAIN authzid %s differs from "
+		    "user", s->addr, log_safe(authz));
+		smtpd_reply(s, SMTPD_R_AUTH_BAD);
+		goto done;
+	}
+	rc = cred_verify(smtpd_creds, user, pass,
+	    len - (size_t)(pass - (const char *)buf));
+	if (rc == 1) {
+		snprintf(s->auth_user, sizeof(s->auth_user), "%s", user);
+		log_info("unknown[%s]: sasl_method=PLAIN, sasl_username=%s",
+		    s->addr, log_safe(user));
+		smtpd_reply(s, SMTPD_R_AUTH_OK);
+	} else if (rc == 0) {
+		log_warn("unknown[%s]: SASL PLAIN authentication failed, "
+		    "sasl_username=%s", s->addr, log_safe(user));
+		smtpd_reply(s, SMTPD_R_AUTH_BAD);
+		if (++s->errors >= SMTPD_ERRORS_MAX) {
+			smtpd_reply(s, SMTPD_R_TOO_ERR, smtpd_cfg->myhostname);
+			smtpd_set_state(s, SMTPD_CLOSING);
+		}
+	} else {
+		log_warn("unknown[%s]: credential lookup failed", s->addr);
+		smtpd_reply(s, SMTPD_R_AUTH_TEMP);
+	}
+done:
+	OPENSSL_cleanse(buf, sizeof(buf));
+}

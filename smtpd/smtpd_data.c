@@ -1,0 +1,262 @@
+/*
+ * smtpd_data.c - smtpd's DATA phase: unstuff, add trace and missing
+ * headers, write the queue file.
+ *
+ * The header block is held in memory until it ends so that Message-ID: and
+ * Date: can be added when missing (RFC 6409 section 8); the body after it is
+ * written as received. The message is committed by smtpd.c together with
+ * the others that finished in the same loop pass.
+ */
+#include <sys/time.h>
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "smtpd.h"
+#include "xalloc.h"
+
+static void smtpd_data_store(struct smtpd_session *, const char *, size_t);
+static void smtpd_data_headers_end(struct smtpd_session *, size_t, int);
+static void smtpd_data_scan_headers(struct smtpd_session *);
+static void smtpd_data_finish(struct smtpd_session *);
+static void smtpd_rfc5322_date(char *, size_t, time_t);
+
+int
+smtpd_data_begin(struct smtpd_session *s)
+{
+	struct qstore_envelope env;
+	struct vbuf *why = vbuf_create(0);
+
+	memset(&env, 0, sizeof(env));
+	env.sender = s->sender;
+	env.rcpts = s->rcpts;
+	env.nrcpts = s->nrcpts;
+	env.client_addr = s->addr;
+	env.client_name = s->helo;
+	env.auth_user = s->auth_user;
+	if ((s->qn = qstore_new_begin(smtpd_queue, &env, why)) == NULL) {
+		log_warn("queue file create: %s", why->data);
+		smtpd_reply(s, qstore_errno() == QSTORE_ERR_FULL ?
+		    SMTPD_R_STORE_FULL : SMTPD_R_STORE_ERR);
+		vbuf_free(why);
+		return -1;
+	}
+	vbuf_free(why);
+	dotstuff_rx_init(&s->rx);
+	vbuf_reset(s->hdr);
+	s->in_body = 0;
+	s->msg_size = 0;
+	s->too_big = 0;
+	s->store_failed = QSTORE_ERR_OK;
+	return 0;
+}
+
+void
+smtpd_data_abort(struct smtpd_session *s)
+{
+	if (s->qn != NULL) {
+		qstore_new_abort(s->qn);
+		s->qn = NULL;
+	}
+}
+
+/* Feeds buffered input to the unstuffer; ends the phase at CRLF.CRLF. */
+void
+smtpd_data_input(struct smtpd_session *s)
+{
+	size_t used;
+
+	vbuf_reset(s->chunk);
+	used = dotstuff_rx_feed(&s->rx, s->in->data, s->in->len, s->chunk);
+	vbuf_consume(s->in, used);
+	if (s->chunk->len > 0)
+		smtpd_data_store(s, s->chunk->data, s->chunk->len);
+	if (s->rx.done)
+		smtpd_data_finish(s);
+}
+
+/* Appends message bytes: to the header block, then straight to the file. */
+static void
+smtpd_data_store(struct smtpd_session *s, const char *p, size_t len)
+{
+	struct vbuf *why;
+
+	s->msg_size += len;
+	if (s->msg_size > smtpd_cfg->smtpd_message_size_limit)
+		s->too_big = 1;
+	if (s->too_big || s->store_failed != QSTORE_ERR_OK)
+		return;		/* keep reading to the end, store nothing */
+	if (!s->in_body) {
+		(void)vbuf_add(s->hdr, p, len);
+		smtpd_data_scan_headers(s);
+		return;
+	}
+	why = vbuf_create(0);
+	if (qstore_new_write(s->qn, p, len, why) == -1) {
+		log_warn("%s: %s", qstore_new_id(s->qn), why->data);
+		s->store_failed = qstore_errno();
+	}
+	vbuf_free(why);
+}
+
+/* Finds the end of the header block in s->hdr, if it has arrived. */
+static void
+smtpd_data_scan_headers(struct smtpd_session *s)
+{
+	const char *d = s->hdr->data, *eol;
+	size_t off = 0, len = s->hdr->len;
+
+	while (off < len) {
+		if ((eol = memchr(d + off, '\n', len - off)) == NULL)
+			break;
+		if (eol == d + off + 1 && d[off] == '\r') {
+			smtpd_data_headers_end(s, off, 1);
+			return;
+		}
+		if (off > 0 && (d[off] == ' ' || d[off] == '\t')) {
+			off = (size_t)(eol - d) + 1;	/* continuation */
+			continue;
+		}
+		/* A field name: printable ASCII except ':', then ':'. */
+		{
+			size_t k = off;
+
+			while (k < (size_t)(eol - d) && d[k] > 0x20 &&
+			    d[k] < 0x7f && d[k] != ':')
+				k++;
+			if (k == off || d[k] != ':') {
+				smtpd_data_headers_end(s, off, 0);
+				return;
+			}
+		}
+		off = (size_t)(eol - d) + 1;
+	}
+	if (len > SMTPD_HDR_MAX)
+		smtpd_data_headers_end(s, len, 0);
+}
+
+static int
+smtpd_has_header(const char *d, size_t len, const char *name)
+{
+	size_t n = strlen(name), off = 0;
+	const char *eol;
+
+	while (off < len) {
+		if (len - off > n && strncasecmp(d + off, name, n) == 0 &&
+		    d[off + n] == ':')
+			return 1;
+		if ((eol = memchr(d + off, '\n', len - off)) == NULL)
+			break;
+		off = (size_t)(eol - d) + 1;
+	}
+	return 0;
+}
+
+static void
+smtpd_rfc5322_date(char *buf, size_t size, time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
+/*
+ * The header block is s->hdr[0..end); blank tells whether it ended with an
+ * empty line. Writes our Received:, the client's headers, any added ones,
+ * then whatever of the body has arrived.
+ */
+static void
+smtpd_data_headers_end(struct smtpd_session *s, size_t end, int blank)
+{
+	const struct cfg *cfg = smtpd_cfg;
+	struct vbuf *h = vbuf_create(0), *why = vbuf_create(0);
+	const char *proto;
+	unsigned char r[6];
+	char date[64];
+	time_t now = time(NULL);
+
+	smtpd_rfc5322_date(date, sizeof(date), now);
+	if (s->tls_on)
+		proto = s->auth_user[0] != '\0' ? "ESMTPSA" : "ESMTPS";
+	else if (s->esmtp)
+		proto = s->auth_user[0] != '\0' ? "ESMTPA" : "ESMTP";
+	else
+		proto = "SMTP";
+	/* RFC 5321 4.4 trace field; RFC 3848 protocol names. */
+	vbuf_addf(h, "Received: from %s (unknown [%s])\r\n\tby %s (Petrel) "
+	    "with %s id %s", s->helo, s->addr, cfg->myhostname, proto,
+	    qstore_new_id(s->qn));
+	if (s->tls_on)
+		vbuf_addf(h, "\r\n\t(version=%s cipher=%s)", s->tls_version,
+		    s->tls_cipher);
+	if (s->auth_user[0] != '\0')
+		vbuf_addf(h, "\r\n\t(authenticated user %s)", s->auth_user);
+	vbuf_addf(h, ";\r\n\t%s\r\n", date);
+	vbuf_add(h, s->hdr->data, end);
+	if (!smtpd_has_header(s->hdr->data, end, "Message-ID")) {
+		if (RAND_bytes(r, sizeof(r)) != 1)
+			log_fatal("RAND_bytes failed");
+		vbuf_addf(h, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x@%s>\r\n",
+		    qstore_new_id(s->qn), r[0], r[1], r[2], r[3], r[4], r[5],
+		    cfg->myhostname);
+	}
+	if (!smtpd_has_header(s->hdr->data, end, "Date"))
+		vbuf_addf(h, "Date: %s\r\n", date);
+	/* A body that started without its empty line gets one. */
+	if (!blank && end < s->hdr->len)
+		vbuf_add(h, "\r\n", 2);
+	vbuf_add(h, s->hdr->data + end, s->hdr->len - end);
+	s->in_body = 1;
+	vbuf_reset(s->hdr);
+	if (qstore_new_write(s->qn, h->data, h->len, why) == -1) {
+		log_warn("%s: %s", qstore_new_id(s->qn), why->data);
+		s->store_failed = qstore_errno();
+	}
+	vbuf_free(h);
+	vbuf_free(why);
+}
+
+static void
+smtpd_data_finish(struct smtpd_session *s)
+{
+	struct vbuf *why;
+
+	if (s->too_big) {
+		log_info("%s: reject: message from unknown[%s] exceeds %" PRIu64
+		    " bytes", qstore_new_id(s->qn), s->addr,
+		    smtpd_cfg->smtpd_message_size_limit);
+		smtpd_data_abort(s);
+		smtpd_proto_reset(s);
+		smtpd_reply(s, SMTPD_R_TOO_BIG);
+		smtpd_set_state(s, SMTPD_CMD);
+		return;
+	}
+	if (!s->in_body && s->store_failed == QSTORE_ERR_OK)
+		smtpd_data_headers_end(s, s->hdr->len, 0);
+	why = vbuf_create(0);
+	if (s->store_failed == QSTORE_ERR_OK &&
+	    qstore_new_finish(s->qn, why) == -1) {
+		log_warn("%s: %s", qstore_new_id(s->qn), why->data);
+		s->store_failed = qstore_errno();
+	}
+	vbuf_free(why);
+	if (s->store_failed != QSTORE_ERR_OK) {
+		smtpd_data_abort(s);
+		smtpd_proto_reset(s);
+		smtpd_reply(s, s->store_failed == QSTORE_ERR_FULL ?
+		    SMTPD_R_STORE_FULL : SMTPD_R_STORE_ERR);
+		smtpd_set_state(s, SMTPD_CMD);
+		return;
+	}
+	smtpd_set_state(s, SMTPD_COMMIT_WAIT);
+	smtpd_commit_enqueue(s);
+}

@@ -1,0 +1,382 @@
+/*
+ * smtpd_proto.c - smtpd's ESMTP command handling (RFC 5321, 3207, 4954).
+ *
+ * Commands are taken from the session's input one line at a time, so a
+ * pipelined transaction sent in one write is answered in order. Policy:
+ * STARTTLS before AUTH and MAIL on starttls listeners; MAIL only after AUTH
+ * or from trusted_networks; no open relay.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "parse.h"
+#include "smtpd.h"
+#include "xalloc.h"
+
+static void smtpd_cmd(struct smtpd_session *, const char *);
+static void smtpd_cmd_helo(struct smtpd_session *, const char *, int);
+static void smtpd_cmd_mail(struct smtpd_session *, const char *);
+static void smtpd_cmd_rcpt(struct smtpd_session *, const char *);
+static void smtpd_cmd_data(struct smtpd_session *);
+static void smtpd_cmd_starttls(struct smtpd_session *);
+static void smtpd_error(struct smtpd_session *);
+static int smtpd_tls_required(const struct smtpd_session *);
+
+void
+smtpd_proto_greet(struct smtpd_session *s)
+{
+	s->greeted = 1;
+	smtpd_reply(s, SMTPD_R_GREETING, smtpd_cfg->myhostname);
+}
+
+void
+smtpd_proto_reset(struct smtpd_session *s)
+{
+	for (size_t i = 0; i < s->nrcpts; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	s->rcpts = NULL;
+	s->nrcpts = 0;
+	s->mail_seen = 0;
+	s->sender[0] = '\0';
+}
+
+/* Counts a client error; past the limit the session ends. */
+static void
+smtpd_error(struct smtpd_session *s)
+{
+	if (++s->errors < SMTPD_ERRORS_MAX)
+		return;
+	log_info("too many errors from unknown[%s]", s->addr);
+	smtpd_reply(s, SMTPD_R_TOO_ERR, smtpd_cfg->myhostname);
+	smtpd_set_state(s, SMTPD_CLOSING);
+}
+
+static int
+smtpd_tls_required(const struct smtpd_session *s)
+{
+	return s->tls_mode == CFG_TLS_STARTTLS && !s->tls_on;
+}
+
+void
+smtpd_proto_input(struct smtpd_session *s)
+{
+	char line[SMTPD_AUTH_LINE_MAX + 1];
+	char *lf;
+	size_t len, limit;
+
+	while (s->in->len > 0) {
+		if (s->state == SMTPD_DATA) {
+			smtpd_data_input(s);
+			continue;
+		}
+		if (s->state != SMTPD_CMD && s->state != SMTPD_AUTH_WAIT)
+			return;
+		limit = s->state == SMTPD_AUTH_WAIT ? SMTPD_AUTH_LINE_MAX :
+		    SMTP_CMDLINE_MAX;
+		lf = memchr(s->in->data, '\n', s->in->len);
+		if (lf == NULL) {
+			if (s->in->len <= limit)
+				return;		/* wait for the rest */
+			/* RFC 5321 4.5.3.1.4: refuse, then resync at LF. */
+			if (!s->skip_line) {
+				smtpd_reply(s, SMTPD_R_LONG);
+				smtpd_error(s);
+			}
+			s->skip_line = 1;
+			vbuf_reset(s->in);
+			return;
+		}
+		len = (size_t)(lf - s->in->data);
+		if (s->skip_line) {
+			s->skip_line = 0;
+			vbuf_consume(s->in, len + 1);
+			continue;
+		}
+		if (len + 1 > limit) {
+			vbuf_consume(s->in, len + 1);
+			smtpd_reply(s, SMTPD_R_LONG);
+			smtpd_error(s);
+			continue;
+		}
+		memcpy(line, s->in->data, len);
+		line[len] = '\0';
+		if (len > 0 && line[len - 1] == '\r')
+			line[len - 1] = '\0';
+		vbuf_consume(s->in, len + 1);
+		if (memchr(s->in->data, '\0', 0) == NULL &&
+		    strlen(line) != (len > 0 && s->in->data != NULL &&
+		    line[len - 1] == '\0' ? len - 1 : len)) {
+			/* An embedded NUL: not a command we can read. */
+			smtpd_reply(s, SMTPD_R_UNKNOWN);
+			smtpd_error(s);
+			continue;
+		}
+		if (s->state == SMTPD_AUTH_WAIT)
+			smtpd_auth_response(s, line);
+		else
+			smtpd_cmd(s, line);
+		if (s->state == SMTPD_STARTTLS || s->state == SMTPD_CLOSING)
+			return;
+	}
+}
+
+static void
+smtpd_cmd(struct smtpd_session *s, const char *line)
+{
+	struct smtpcmd cmd;
+
+	smtpcmd_parse(line, &cmd);
+	switch (cmd.verb) {
+	case SMTPCMD_HELO:
+		smtpd_cmd_helo(s, cmd.arg, 0);
+		break;
+	case SMTPCMD_EHLO:
+		smtpd_cmd_helo(s, cmd.arg, 1);
+		break;
+	case SMTPCMD_STARTTLS:
+		smtpd_cmd_starttls(s);
+		break;
+	case SMTPCMD_AUTH:
+		smtpd_auth_command(s, cmd.arg);
+		break;
+	case SMTPCMD_MAIL:
+		smtpd_cmd_mail(s, cmd.arg);
+		break;
+	case SMTPCMD_RCPT:
+		smtpd_cmd_rcpt(s, cmd.arg);
+		break;
+	case SMTPCMD_DATA:
+		smtpd_cmd_data(s);
+		break;
+	case SMTPCMD_RSET:
+		smtpd_proto_reset(s);
+		smtpd_reply(s, SMTPD_R_OK);
+		break;
+	case SMTPCMD_NOOP:
+		smtpd_reply(s, SMTPD_R_OK);
+		break;
+	case SMTPCMD_QUIT:
+		smtpd_reply(s, SMTPD_R_BYE);
+		smtpd_set_state(s, SMTPD_CLOSING);
+		break;
+	case SMTPCMD_VRFY:
+		smtpd_reply(s, SMTPD_R_VRFY);
+		break;
+	case SMTPCMD_HELP:
+		smtpd_reply(s, SMTPD_R_HELP);
+		break;
+	case SMTPCMD_EXPN:
+	case SMTPCMD_BDAT:
+		smtpd_reply(s, SMTPD_R_NOT_IMPL);
+		smtpd_error(s);
+		break;
+	case SMTPCMD_UNKNOWN:
+		log_info("unknown command from unknown[%s]: %s", s->addr,
+		    log_safe_n(line, 64));
+		smtpd_reply(s, SMTPD_R_UNKNOWN);
+		smtpd_error(s);
+		break;
+	}
+}
+
+static void
+smtpd_cmd_helo(struct smtpd_session *s, const char *arg, int esmtp)
+{
+	const struct cfg *cfg = smtpd_cfg;
+	size_t n = strlen(arg);
+
+	while (n > 0 && arg[n - 1] == ' ')
+		n--;
+	if (n == 0 || n > SMTP_DOMAIN_MAX || memchr(arg, ' ', n) != NULL) {
+		smtpd_reply(s, SMTPD_R_HELO_SYNTAX);
+		smtpd_error(s);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)arg[i] <= 0x20 || arg[i] == 0x7f) {
+			smtpd_reply(s, SMTPD_R_HELO_SYNTAX);
+			smtpd_error(s);
+			return;
+		}
+	}
+	memcpy(s->helo, arg, n);
+	s->helo[n] = '\0';
+	s->esmtp = esmtp;
+	smtpd_proto_reset(s);
+	if (!esmtp) {
+		smtpd_reply(s, "250 %s", cfg->myhostname);
+		return;
+	}
+	smtpd_reply(s, "250-%s", cfg->myhostname);
+	smtpd_reply(s, "250-PIPELINING");
+	smtpd_reply(s, "250-SIZE %" PRIu64, cfg->smtpd_message_size_limit);
+	if (s->tls_mode == CFG_TLS_STARTTLS && !s->tls_on &&
+	    smtpd_ssl_ctx != NULL)
+		smtpd_reply(s, "250-STARTTLS");
+	if (smtpd_auth_available(s))
+		smtpd_reply(s, "250-AUTH PLAIN");
+	smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
+	smtpd_reply(s, "250 8BITMIME");
+}
+
+static void
+smtpd_cmd_starttls(struct smtpd_session *s)
+{
+	if (s->tls_on) {
+		smtpd_reply(s, SMTPD_R_TLS_AGAIN);
+		smtpd_error(s);
+		return;
+	}
+	if (s->tls_mode != CFG_TLS_STARTTLS || smtpd_ssl_ctx == NULL) {
+		smtpd_reply(s, SMTPD_R_NO_TLS);
+		return;
+	}
+	if (s->helo[0] == '\0') {
+		smtpd_reply(s, SMTPD_R_NEED_HELO);
+		smtpd_error(s);
+		return;
+	}
+	smtpd_reply(s, SMTPD_R_TLS_GO);
+	/* RFC 3207 4.2: forget everything learnt from the client. */
+	smtpd_proto_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	smtpd_set_state(s, SMTPD_STARTTLS);
+}
+
+static void
+smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
+{
+	char addr[SMTP_PATH_MAX + 1], key[33], value[257];
+	const char *params;
+	struct vbuf *why;
+	uint64_t size;
+	int rc;
+
+	if (s->helo[0] == '\0') {
+		smtpd_reply(s, SMTPD_R_NEED_HELO);
+		smtpd_error(s);
+		return;
+	}
+	if (smtpd_tls_required(s)) {
+		smtpd_reply(s, SMTPD_R_TLS_FIRST);
+		smtpd_error(s);
+		return;
+	}
+	if (s->auth_user[0] == '\0' && !s->trusted) {
+		log_info("reject: MAIL from unknown[%s]: not authenticated",
+		    s->addr);
+		smtpd_reply(s, SMTPD_R_AUTH_NEEDED);
+		smtpd_error(s);
+		return;
+	}
+	if (s->mail_seen) {
+		smtpd_reply(s, SMTPD_R_NESTED);
+		smtpd_error(s);
+		return;
+	}
+	why = vbuf_create(0);
+	if (smtpcmd_path(arg, "FROM", 1, addr, &params, why) == -1) {
+		smtpd_reply(s, SMTPD_R_SYNTAX, why->data);
+		smtpd_error(s);
+		vbuf_free(why);
+		return;
+	}
+	vbuf_free(why);
+	while ((rc = smtpcmd_param_next(&params, key, sizeof(key), value,
+	    sizeof(value))) == 1) {
+		if (strcmp(key, "SIZE") == 0) {
+			if (parse_u64(value, 0, UINT64_MAX, &size) == -1) {
+				smtpd_reply(s, "501 5.5.4 Bad SIZE value");
+				smtpd_error(s);
+				return;
+			}
+			if (size > smtpd_cfg->smtpd_message_size_limit) {
+				smtpd_reply(s, SMTPD_R_TOO_BIG);
+				return;
+			}
+		} else if (strcmp(key, "BODY") == 0) {
+			if (strcasecmp(value, "7BIT") != 0 &&
+			    strcasecmp(value, "8BITMIME") != 0) {
+				smtpd_reply(s, "501 5.5.4 Bad BODY value");
+				smtpd_error(s);
+				return;
+			}
+		} else if (strcmp(key, "AUTH") != 0) {
+			smtpd_reply(s, SMTPD_R_PARAM, key);
+			smtpd_error(s);
+			return;
+		}
+	}
+	if (rc == -1) {
+		smtpd_reply(s, "501 5.5.4 Bad parameter syntax");
+		smtpd_error(s);
+		return;
+	}
+	snprintf(s->sender, sizeof(s->sender), "%s", addr);
+	s->mail_seen = 1;
+	smtpd_reply(s, SMTPD_R_MAIL_OK);
+}
+
+static void
+smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg)
+{
+	char addr[SMTP_PATH_MAX + 1], key[33], value[257];
+	const char *params;
+	struct vbuf *why;
+	int rc;
+
+	if (!s->mail_seen) {
+		smtpd_reply(s, SMTPD_R_NEED_MAIL);
+		smtpd_error(s);
+		return;
+	}
+	if (s->nrcpts >= smtpd_cfg->smtpd_max_recipients) {
+		smtpd_reply(s, SMTPD_R_TOO_MANY);
+		return;
+	}
+	why = vbuf_create(0);
+	if (smtpcmd_path(arg, "TO", 0, addr, &params, why) == -1) {
+		smtpd_reply(s, SMTPD_R_SYNTAX, why->data);
+		smtpd_error(s);
+		vbuf_free(why);
+		return;
+	}
+	vbuf_free(why);
+	if ((rc = smtpcmd_param_next(&params, key, sizeof(key), value,
+	    sizeof(value))) != 0) {
+		if (rc == 1)
+			smtpd_reply(s, SMTPD_R_PARAM, key);
+		else
+			smtpd_reply(s, "501 5.5.4 Bad parameter syntax");
+		smtpd_error(s);
+		return;
+	}
+	s->rcpts = xreallocarray(s->rcpts, s->nrcpts + 1, sizeof(char *));
+	s->rcpts[s->nrcpts++] = xstrdup(addr);
+	smtpd_reply(s, SMTPD_R_RCPT_OK);
+}
+
+static void
+smtpd_cmd_data(struct smtpd_session *s)
+{
+	if (!s->mail_seen) {
+		smtpd_reply(s, SMTPD_R_NEED_MAIL);
+		smtpd_error(s);
+		return;
+	}
+	if (s->nrcpts == 0) {
+		smtpd_reply(s, SMTPD_R_NEED_RCPT);
+		smtpd_error(s);
+		return;
+	}
+	if (smtpd_data_begin(s) == -1)
+		return;		/* replied */
+	smtpd_reply(s, SMTPD_R_DATA);
+	smtpd_set_state(s, SMTPD_DATA);
+}

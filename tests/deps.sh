@@ -1,0 +1,89 @@
+#!/bin/sh
+#
+# deps.sh - installs the Debian packages Petrel's build and tests need.
+#
+# Run by `make deps` (and so by `make check` and `make run`). When every
+# package is installed it prints nothing and exits 0, quickly. Otherwise,
+# as root it runs apt-get update once and installs what is missing; as an
+# ordinary user it prints the apt-get command to run and exits 1. As root
+# it also creates the system user `petrel`, the mail_owner the integration
+# tests run the daemons as when started as root. `deps.sh --list' prints
+# the full package list (used by .ci/run) and does nothing else.
+
+set -u
+
+# Build: compiler and make, pkg-config, OpenSSL, LMDB, libyaml, Check.
+# Tests: the openssl CLI (certificates), python3 (the integration driver
+# and the capturing SMTP server), swaks and curl (SMTP clients; swaks
+# needs libnet-ssleay-perl, only a Recommends, for STARTTLS and TLS).
+PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
+swaks libnet-ssleay-perl curl"
+MAIL_OWNER=petrel
+
+if [ "${1-}" = "--list" ]; then
+	# shellcheck disable=SC2086	# one package per word
+	echo build-essential $PKGS
+	exit 0
+fi
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "deps.sh: not a Debian system; install by hand: a C compiler," \
+	    "make, pkg-config, OpenSSL, LMDB, libyaml and Check headers," \
+	    "openssl, python3, swaks, curl" >&2
+	exit 0
+fi
+
+# Prints the packages of $* that are not fully installed.
+missing_pkgs()
+{
+	dpkg-query -W -f='${Package} ${Status}\n' "$@" 2>/dev/null |
+	    awk -v want="$*" '
+	    $2 == "install" && $3 == "ok" && $4 == "installed" { ok[$1] = 1 }
+	    END {
+		n = split(want, w, /[ \t\n]+/)
+		for (i = 1; i <= n; i++)
+			if (w[i] != "" && !(w[i] in ok))
+				printf "%s ", w[i]
+	    }'
+}
+
+# shellcheck disable=SC2086	# one argument per package
+missing=$(missing_pkgs $PKGS)
+# build-essential, or at least a compiler and make.
+if [ -n "$(missing_pkgs build-essential)" ] &&
+    [ -n "$(missing_pkgs gcc make libc6-dev)" ]; then
+	missing="build-essential $missing"
+fi
+missing=$(echo "$missing" | sed 's/  */ /g; s/^ //; s/ $//')
+
+uid=$(id -u)
+
+if [ -n "$missing" ]; then
+	if [ "$uid" -ne 0 ]; then
+		echo "deps.sh: missing Debian packages: $missing" >&2
+		echo "deps.sh: run as root: apt-get update &&" \
+		    "DEBIAN_FRONTEND=noninteractive apt-get install -y" \
+		    "--no-install-recommends $missing" >&2
+		exit 1
+	fi
+	echo "deps.sh: installing $missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update || exit 1
+	# shellcheck disable=SC2086	# one argument per package
+	apt-get install -y --no-install-recommends $missing </dev/null ||
+	    exit 1
+fi
+
+if [ "$uid" -eq 0 ] && ! getent passwd "$MAIL_OWNER" >/dev/null 2>&1; then
+	if getent group "$MAIL_OWNER" >/dev/null 2>&1; then
+		grp="-g $MAIL_OWNER"
+	else
+		grp="-U"
+	fi
+	# shellcheck disable=SC2086	# $grp is one or two words
+	useradd --system $grp --home-dir /nonexistent --no-create-home \
+	    --shell /usr/sbin/nologin "$MAIL_OWNER" || exit 1
+	echo "deps.sh: created system user $MAIL_OWNER"
+fi
+
+exit 0
