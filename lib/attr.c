@@ -1,7 +1,10 @@
 /*
  * attr.c - attribute stream encoding and decoding (see attr.h).
  */
+#include <sys/socket.h>
+
 #include <errno.h>
+#include <limits.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -206,7 +209,12 @@ attr_write(int fd, const struct vbuf *buf, int timeout_ms, struct vbuf *why)
 	while (off < buf->len) {
 		if (attr_wait(fd, POLLOUT, deadline, why) == -1)
 			return -1;
-		n = write(fd, buf->data + off, buf->len - off);
+		/* Never block past the deadline, never die of SIGPIPE. */
+		n = send(fd, buf->data + off, buf->len - off,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n == -1 && errno == ENOTSOCK)
+			n = write(fd, buf->data + off, buf->len - off > PIPE_BUF ?
+			    PIPE_BUF : buf->len - off);
 		if (n == -1) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -224,6 +232,7 @@ attr_read(int fd, struct vbuf *inbuf, struct attr_list *l, size_t *used,
     int timeout_ms, struct vbuf *why)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : ev_now_ms() + timeout_ms;
+	size_t room;
 	ssize_t n;
 	int rc;
 
@@ -231,15 +240,20 @@ attr_read(int fd, struct vbuf *inbuf, struct attr_list *l, size_t *used,
 		rc = attr_decode(l, inbuf->data, inbuf->len, used, why);
 		if (rc != 0)
 			return rc == 1 ? 0 : -1;
-		if (vbuf_reserve(inbuf, 4096) == -1) {
+		room = 4096;
+		if (inbuf->cap != 0 && inbuf->cap - inbuf->len < room)
+			room = inbuf->cap - inbuf->len;
+		if (room == 0 || vbuf_reserve(inbuf, room) == -1) {
 			if (why)
 				vbuf_setf(why, "record too large");
 			return -1;
 		}
+		room = inbuf->size - inbuf->len - 1;
+		if (inbuf->cap != 0 && room > inbuf->cap - inbuf->len)
+			room = inbuf->cap - inbuf->len;
 		if (attr_wait(fd, POLLIN, deadline, why) == -1)
 			return -1;
-		n = read(fd, inbuf->data + inbuf->len,
-		    inbuf->size - inbuf->len - 1);
+		n = read(fd, inbuf->data + inbuf->len, room);
 		if (n == -1) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;

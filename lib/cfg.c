@@ -525,7 +525,7 @@ static int
 get_scalar(struct cfg_ctx *ctx, yaml_node_t *node, unsigned long line,
     const char *key, const char **out)
 {
-	const char *s;
+	const char *s = NULL;
 	size_t len;
 
 	if (node == NULL)
@@ -566,7 +566,7 @@ check_map(struct cfg_ctx *ctx, yaml_node_t *node, unsigned long line,
 	char full[CFG_MAX_KEY];
 	yaml_node_pair_t *p, *q;
 	yaml_node_t *k, *k2;
-	const char *s;
+	const char *s = NULL;
 
 	if (node == NULL || node->type != YAML_MAPPING_NODE)
 		return cfg_err(ctx, line, key, "expected a mapping%s",
@@ -726,7 +726,7 @@ set_key(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *v,
     unsigned long line)
 {
 	struct vbuf reason;
-	const char *s;
+	const char *s = NULL;
 	int rc;
 
 	ctx->line[key - cfg_keys] = line;
@@ -899,7 +899,7 @@ set_cidrs(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 	struct cfg *cfg = ctx->cfg;
 	yaml_node_item_t *it;
 	yaml_node_t *item;
-	const char *s;
+	const char *s = NULL;
 	size_t n, i;
 
 	if (check_seq(ctx, node, line, name, CFG_MAX_ENTRIES) == -1)
@@ -978,7 +978,7 @@ set_listener(struct cfg_ctx *ctx, struct cfg_listener *l, yaml_node_t *node,
 	yaml_node_pair_t *p;
 	yaml_node_t *k;
 	const struct cfg_key *lk;
-	const char *name, *s;
+	const char *name, *s = NULL;
 	size_t i;
 	int rc = -1;
 
@@ -1131,7 +1131,7 @@ set_transport(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 	struct vbuf reason;
 	yaml_node_pair_t *p;
 	yaml_node_t *k;
-	const char *dom, *s;
+	const char *dom, *s = NULL;
 	size_t n, i, j;
 	int rc = -1;
 

@@ -113,17 +113,25 @@ ev_run_timers(void)
 	int ran = 0;
 	size_t i;
 
-	/* Pick one due timer at a time: callbacks may change the table. */
+	/* The earliest due timer, one at a time: callbacks change the table. */
 	for (;;) {
 		struct ev_timer t;
 
-		for (i = 0; i < ev_ntimers; i++)
-			if (ev_timers[i].when <= now)
-				break;
-		if (i == ev_ntimers)
+		size_t best = ev_ntimers;
+
+		for (i = 0; i < ev_ntimers; i++) {
+			if (ev_timers[i].when > now)
+				continue;
+			if (best == ev_ntimers ||
+			    ev_timers[i].when < ev_timers[best].when ||
+			    (ev_timers[i].when == ev_timers[best].when &&
+			    ev_timers[i].id < ev_timers[best].id))
+				best = i;
+		}
+		if (best == ev_ntimers)
 			return ran;
-		t = ev_timers[i];
-		ev_timers[i] = ev_timers[--ev_ntimers];
+		t = ev_timers[best];
+		ev_timers[best] = ev_timers[--ev_ntimers];
 		t.cb(t.arg);
 		ran++;
 	}

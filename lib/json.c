@@ -2,6 +2,7 @@
  * json.c - minimal JSON writer (see json.h).
  */
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 #include "json.h"
@@ -15,16 +16,13 @@ json_init(struct json *j, struct vbuf *out)
 	j->need_comma[0] = 0;
 }
 
-/* Emits the comma between values; keys set need_comma themselves. */
+/* Emits the comma between values; after a key (state 2) none is due. */
 static void
 json_value_start(struct json *j)
 {
 	if (j->need_comma[j->depth] == 1)
 		(void)vbuf_addc(j->out, ',');
-	if (j->need_comma[j->depth] != 2)
-		j->need_comma[j->depth] = 1;
-	else
-		j->need_comma[j->depth] = 1;
+	j->need_comma[j->depth] = 1;
 }
 
 static void
@@ -144,20 +142,11 @@ json_key(struct json *j, const char *key)
 	j->need_comma[j->depth] = 2;
 }
 
-/* After a key the value takes no comma. */
-static void
-json_scalar_start(struct json *j)
-{
-	if (j->need_comma[j->depth] == 2)
-		j->need_comma[j->depth] = 1;
-	else
-		json_value_start(j);
-}
 
 void
 json_str(struct json *j, const char *s)
 {
-	json_scalar_start(j);
+	json_value_start(j);
 	if (s == NULL)
 		(void)vbuf_adds(j->out, "null");
 	else
@@ -167,35 +156,38 @@ json_str(struct json *j, const char *s)
 void
 json_int(struct json *j, int64_t v)
 {
-	json_scalar_start(j);
+	json_value_start(j);
 	(void)vbuf_addf(j->out, "%" PRId64, v);
 }
 
 void
 json_uint(struct json *j, uint64_t v)
 {
-	json_scalar_start(j);
+	json_value_start(j);
 	(void)vbuf_addf(j->out, "%" PRIu64, v);
 }
 
 void
 json_double(struct json *j, double v, int decimals)
 {
-	json_scalar_start(j);
-	(void)vbuf_addf(j->out, "%.*f", decimals, v);
+	json_value_start(j);
+	if (!isfinite(v))
+		(void)vbuf_adds(j->out, "null");
+	else
+		(void)vbuf_addf(j->out, "%.*f", decimals, v);
 }
 
 void
 json_bool(struct json *j, int v)
 {
-	json_scalar_start(j);
+	json_value_start(j);
 	(void)vbuf_adds(j->out, v ? "true" : "false");
 }
 
 void
 json_null(struct json *j)
 {
-	json_scalar_start(j);
+	json_value_start(j);
 	(void)vbuf_adds(j->out, "null");
 }
 

@@ -145,7 +145,7 @@ serve(int fd)
 
 	vbuf_init(&inbuf, SMTP_REQ_CAP);
 	vbuf_init(&out, 0);
-	vbuf_init(&why, 256);
+	vbuf_init(&why, 0);
 	attr_list_init(&l);
 	while (!daemon_stopping()) {
 		(void)wait_request(fd, &inbuf);

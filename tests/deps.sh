@@ -7,7 +7,7 @@
 # as root it runs apt-get update once and installs what is missing; as an
 # ordinary user it prints the apt-get command to run and exits 1. As root
 # it also creates the system user `petrel`, the mail_owner the integration
-# tests run the daemons as when started as root. `deps.sh --list' prints
+# tests run the daemons as when started as root. `deps.sh --list` prints
 # the full package list (used by .ci/run) and does nothing else.
 
 set -u

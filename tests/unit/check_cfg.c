@@ -505,7 +505,7 @@ START_TEST(test_syntax_error)
 	static const char bad_utf8[] = "mail_owner: a\nmyhostname: \xff\xfe\n";
 
 	expect_error("mail_owner: petrel\nqueue: { min_backoff: 5m\n"
-	    "log: x\n", "4", "syntax error");
+	    "log: x\n", "3", "syntax error: did not find expected ','");
 	expect_error("a: b\n  c: d\n", "2", "syntax error");
 	expect_error("mail_owner: \"petrel\n", "2", "syntax error");
 	expect_error("mail_owner: petrel\n---\nmail_owner: x\n", "3",

@@ -23,7 +23,7 @@ struct fd_log {
 	int	 fd[LOG_MAX];
 	int	 events[LOG_MAX];
 	void	*arg[LOG_MAX];
-	int	 del_fd;		/* fd to remove from the callback, or -1 */
+	int	 del_fd;		/* fd the callback removes, or -1 */
 };
 
 static Suite	*event_suite(void);

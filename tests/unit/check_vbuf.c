@@ -116,7 +116,8 @@ START_TEST(test_cap_enforced)
 	struct vbuf *vb;
 
 	vb = vbuf_create(10);
-	ck_assert_int_eq(vbuf_adds(vb, "0123456789"), 0);	/* exactly cap */
+	/* Exactly the cap fits. */
+	ck_assert_int_eq(vbuf_adds(vb, "0123456789"), 0);
 	ck_assert_uint_eq(vb->len, 10);
 	ck_assert_int_eq(vbuf_addc(vb, 'x'), -1);
 	ck_assert_int_eq(vbuf_adds(vb, "x"), -1);

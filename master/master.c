@@ -1,0 +1,455 @@
+/*
+ * master.c - the supervisor: binds the listeners, creates the private
+ * sockets, starts smtpd, qmgr and smtp as mail_owner and keeps them
+ * running. See master(8).
+ *
+ * SIGTERM stops the suite (children get SIGTERM, then SIGKILL after a
+ * grace period). SIGHUP re-reads the configuration: an invalid file is
+ * reported and the old one stays in force; a valid one restarts the
+ * daemons with it. A daemon that exits early is restarted with a growing
+ * delay, never in a tight loop.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "event.h"
+#include "log.h"
+#include "mailproto.h"
+#include "master.h"
+#include "qstore.h"
+#include "xalloc.h"
+
+#define MASTER_BACKOFF_MIN_MS	1000
+#define MASTER_BACKOFF_MAX_MS	60000
+#define MASTER_STABLE_MS	10000	/* running this long resets backoff */
+#define MASTER_STOP_GRACE_MS	35000
+#define MASTER_SVC_SMTPD	0
+#define MASTER_SVC_QMGR		1
+#define MASTER_SVC_SMTP		2
+#define MASTER_NSVC		3
+
+static volatile sig_atomic_t master_got_term, master_got_hup;
+static struct cfg *master_cfg;
+static const char *master_cfg_path;
+static struct master_service master_svc[MASTER_NSVC];
+static struct master_proc *master_procs;
+static size_t master_nprocs;
+static int master_key_fd = -1;
+static uid_t master_uid;
+static gid_t master_gid;
+
+static void master_usage(void) __attribute__((noreturn));
+static void master_on_signal(int);
+static int master_setup(struct cfg *, struct vbuf *);
+static void master_teardown(void);
+static void master_procs_build(void);
+static void master_reap(void);
+static void master_start_due(void);
+static void master_status(int, int, void *);
+static void master_stop_all(void);
+static void master_reload(void);
+
+static void
+master_usage(void)
+{
+	fprintf(stderr, "usage: master [-c FILE] [-f] [-v]\n");
+	exit(2);
+}
+
+static void
+master_on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		master_got_hup = 1;
+	else if (sig != SIGCHLD)
+		master_got_term = 1;
+}
+
+/* Binds everything a configuration needs; -1 leaves nothing open. */
+static int
+master_setup(struct cfg *cfg, struct vbuf *why)
+{
+	struct master_service *sm = &master_svc[MASTER_SVC_SMTPD];
+	struct master_service *qm = &master_svc[MASTER_SVC_QMGR];
+	struct master_service *sp = &master_svc[MASTER_SVC_SMTP];
+	size_t i, len;
+	int fd, need_tls = 0;
+
+	memset(master_svc, 0, sizeof(master_svc));
+	sm->prog = "smtpd";
+	sm->count = cfg->smtpd_processes;
+	qm->prog = "qmgr";
+	qm->count = 1;
+	sp->prog = "smtp";
+	sp->count = cfg->smtp_processes;
+
+	if (qstore_create_dirs(cfg->queue_directory, master_uid, master_gid,
+	    why) == -1)
+		return -1;
+	if (cfg->nlisteners > MASTER_MAX_FDS) {
+		vbuf_setf(why, "too many listeners");
+		return -1;
+	}
+	for (i = 0; i < cfg->nlisteners; i++) {
+		if ((fd = master_listen_tcp(&cfg->listeners[i], why)) == -1)
+			goto fail;
+		sm->fds[sm->nfds++] = fd;
+		len = strlen(sm->names);
+		if (snprintf(sm->names + len, sizeof(sm->names) - len, "%s%s",
+		    i > 0 ? "," : "", cfg->listeners[i].name) >=
+		    (int)(sizeof(sm->names) - len)) {
+			vbuf_setf(why, "listener names too long");
+			goto fail;
+		}
+		if (cfg->listeners[i].tls != CFG_TLS_NONE)
+			need_tls = 1;
+	}
+	sm->pass_key = 1;
+	if ((fd = master_listen_unix(cfg->queue_directory, MAIL_SOCK_QMGR,
+	    master_uid, master_gid, why)) == -1)
+		goto fail;
+	qm->fds[qm->nfds++] = fd;
+	snprintf(qm->names, sizeof(qm->names), "%s", MAIL_SOCK_QMGR);
+	if ((fd = master_listen_unix(cfg->queue_directory, MAIL_SOCK_SMTP,
+	    master_uid, master_gid, why)) == -1)
+		goto fail;
+	sp->fds[sp->nfds++] = fd;
+	snprintf(sp->names, sizeof(sp->names), "%s", MAIL_SOCK_SMTP);
+
+	/* The key is opened here, while master may still be root. */
+	if (need_tls && cfg->tls_private_key != NULL) {
+		master_key_fd = open(cfg->tls_private_key, O_RDONLY |
+		    O_CLOEXEC);
+		if (master_key_fd == -1) {
+			vbuf_setf(why, "tls.private_key %s: %s",
+			    cfg->tls_private_key, strerror(errno));
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	master_teardown();
+	return -1;
+}
+
+static void
+master_teardown(void)
+{
+	for (int s = 0; s < MASTER_NSVC; s++) {
+		for (size_t i = 0; i < master_svc[s].nfds; i++)
+			close(master_svc[s].fds[i]);
+		master_svc[s].nfds = 0;
+	}
+	if (master_key_fd != -1)
+		close(master_key_fd);
+	master_key_fd = -1;
+}
+
+static void
+master_procs_build(void)
+{
+	size_t n = 0, k = 0;
+
+	for (int s = 0; s < MASTER_NSVC; s++)
+		n += master_svc[s].count;
+	free(master_procs);
+	master_procs = xcalloc(n, sizeof(*master_procs));
+	master_nprocs = n;
+	for (int s = 0; s < MASTER_NSVC; s++) {
+		for (unsigned i = 0; i < master_svc[s].count; i++) {
+			master_procs[k].svc = &master_svc[s];
+			master_procs[k].status_fd = -1;
+			k++;
+		}
+	}
+}
+
+static void
+master_status(int fd, int events, void *arg)
+{
+	struct master_proc *p = arg;
+	char buf[64];
+	ssize_t n;
+
+	(void)events;
+	n = read(fd, buf, sizeof(buf));
+	if (n > 0) {
+		if (memchr(buf, DAEMON_STATUS_READY, (size_t)n) != NULL)
+			p->ready = 1;
+		return;
+	}
+	if (n == -1 && errno == EAGAIN)
+		return;
+	/* EOF: the child is gone or closed its pipe; wait reaps it. */
+	ev_fd_del(fd);
+	close(fd);
+	p->status_fd = -1;
+}
+
+static void
+master_start_due(void)
+{
+	int64_t now = ev_now_ms();
+
+	if (master_got_term)
+		return;
+	for (size_t i = 0; i < master_nprocs; i++) {
+		struct master_proc *p = &master_procs[i];
+
+		if (p->pid != 0 || now < p->next_start)
+			continue;
+		p->pid = master_spawn(p->svc, master_key_fd, &p->status_fd);
+		if (p->pid == -1) {
+			p->pid = 0;
+			p->next_start = now + MASTER_BACKOFF_MIN_MS;
+			continue;
+		}
+		p->ready = 0;
+		p->started = now;
+		ev_fd_set(p->status_fd, EV_READ, master_status, p);
+		log_debug("started %s pid %ld", p->svc->prog, (long)p->pid);
+	}
+}
+
+static void
+master_reap(void)
+{
+	int64_t now = ev_now_ms(), delay;
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < master_nprocs; i++) {
+			struct master_proc *p = &master_procs[i];
+
+			if (p->pid != pid)
+				continue;
+			p->pid = 0;
+			if (p->status_fd != -1) {
+				ev_fd_del(p->status_fd);
+				close(p->status_fd);
+				p->status_fd = -1;
+			}
+			if (master_got_term)
+				break;
+			if (WIFSIGNALED(status))
+				log_warn("process %s pid %ld killed by signal "
+				    "%d", p->svc->prog, (long)pid,
+				    WTERMSIG(status));
+			else if (WEXITSTATUS(status) != 0)
+				log_warn("process %s pid %ld exit status %d",
+				    p->svc->prog, (long)pid,
+				    WEXITSTATUS(status));
+			/* Early or failed exits back off; others restart. */
+			if (!p->ready || now - p->started < MASTER_STABLE_MS ||
+			    (WIFEXITED(status) && WEXITSTATUS(status) != 0) ||
+			    WIFSIGNALED(status)) {
+				if (p->fails < 16)
+					p->fails++;
+			} else
+				p->fails = 0;
+			delay = p->fails == 0 ? 0 : MASTER_BACKOFF_MIN_MS <<
+			    (p->fails - 1);
+			if (delay > MASTER_BACKOFF_MAX_MS)
+				delay = MASTER_BACKOFF_MAX_MS;
+			if (p->fails >= 3)
+				log_warn("%s keeps failing (%u times); next "
+				    "start in %lld s", p->svc->prog, p->fails,
+				    (long long)(delay / 1000));
+			p->next_start = now + delay;
+			break;
+		}
+	}
+}
+
+static void
+master_stop_all(void)
+{
+	int64_t deadline = ev_now_ms() + MASTER_STOP_GRACE_MS;
+	int left;
+
+	for (size_t i = 0; i < master_nprocs; i++)
+		if (master_procs[i].pid != 0)
+			kill(master_procs[i].pid, SIGTERM);
+	for (;;) {
+		master_reap();
+		left = 0;
+		for (size_t i = 0; i < master_nprocs; i++)
+			if (master_procs[i].pid != 0)
+				left++;
+		if (left == 0)
+			return;
+		if (ev_now_ms() >= deadline) {
+			log_warn("%d process(es) did not stop; killing", left);
+			for (size_t i = 0; i < master_nprocs; i++)
+				if (master_procs[i].pid != 0)
+					kill(master_procs[i].pid, SIGKILL);
+			deadline = ev_now_ms() + 5000;
+		}
+		usleep(50000);
+	}
+}
+
+static void
+master_reload(void)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct cfg *ncfg;
+
+	master_got_hup = 0;
+	if ((ncfg = cfg_load(master_cfg_path, why)) == NULL) {
+		log_warn("reload: %s; keeping the running configuration",
+		    why->data);
+		vbuf_free(why);
+		return;
+	}
+	log_info("reload: configuration %s re-read; restarting daemons",
+	    master_cfg_path);
+	/* Stop the daemons, then re-bind with the new configuration. */
+	master_got_term = 1;
+	master_stop_all();
+	master_got_term = 0;
+	master_teardown();
+	if (master_setup(ncfg, why) == -1) {
+		log_warn("reload: %s; keeping the running configuration",
+		    why->data);
+		cfg_free(ncfg);
+		if (master_setup(master_cfg, why) == -1)
+			log_fatal("cannot restore the old configuration: %s",
+			    why->data);
+	} else {
+		cfg_free(master_cfg);
+		master_cfg = ncfg;
+	}
+	master_procs_build();
+	vbuf_free(why);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sigaction sa;
+	struct passwd *pw;
+	struct vbuf *why;
+	char exe[PATH_MAX], lockpath[PATH_MAX], *daemon_dir;
+	int ch, foreground = 0, verbose = 0, lockfd;
+	ssize_t n;
+
+	log_init("master", LOG_DEST_STDERR);
+	master_cfg_path = CFG_DEFAULT_PATH;
+	while ((ch = getopt(argc, argv, "c:fv")) != -1) {
+		switch (ch) {
+		case 'c':
+			master_cfg_path = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'v':
+			verbose = 1;
+			log_set_verbose(1);
+			break;
+		default:
+			master_usage();
+		}
+	}
+	if (optind != argc)
+		master_usage();
+
+	/* 1. Configuration. */
+	why = vbuf_create(0);
+	if ((master_cfg = cfg_load(master_cfg_path, why)) == NULL)
+		log_fatal("%s", why->data);
+	if (master_cfg->log_destination == CFG_LOG_SYSLOG)
+		log_init("master", LOG_DEST_SYSLOG);
+
+	/* 2. Who the daemons run as. */
+	if (geteuid() == 0) {
+		if ((pw = getpwnam(master_cfg->mail_owner)) == NULL)
+			log_fatal("mail_owner %s: no such user",
+			    master_cfg->mail_owner);
+		if (pw->pw_uid == 0)
+			log_fatal("mail_owner %s must not be root",
+			    master_cfg->mail_owner);
+		master_uid = pw->pw_uid;
+		master_gid = pw->pw_gid;
+	} else {
+		master_uid = geteuid();
+		master_gid = getegid();
+	}
+
+	/* 3. Where the daemons are: daemon_directory, else next to us. */
+	if (master_cfg->daemon_directory != NULL)
+		daemon_dir = xstrdup(master_cfg->daemon_directory);
+	else {
+		if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) ==
+		    -1)
+			log_fatal("readlink /proc/self/exe: %m");
+		exe[n] = '\0';
+		daemon_dir = xstrdup(dirname(exe));
+	}
+
+	/* 4. Queue tree, one master per queue, sockets, listeners, key. */
+	if (qstore_create_dirs(master_cfg->queue_directory, master_uid,
+	    master_gid, why) == -1)
+		log_fatal("%s", why->data);
+	snprintf(lockpath, sizeof(lockpath), "%s/master.lock",
+	    master_cfg->queue_directory);
+	if ((lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) ==
+	    -1)
+		log_fatal("open %s: %m", lockpath);
+	if (flock(lockfd, LOCK_EX | LOCK_NB) == -1)
+		log_fatal("another master is running on %s",
+		    master_cfg->queue_directory);
+	if (master_setup(master_cfg, why) == -1)
+		log_fatal("%s", why->data);
+
+	/* 5. Background unless -f. */
+	if (!foreground && daemon(0, 0) == -1)
+		log_fatal("daemon: %m");
+
+	/* 6. Signals only set flags; the loop does the work. */
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = master_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	master_spawn_setup(daemon_dir, master_cfg_path, master_uid,
+	    master_gid, geteuid() == 0, verbose);
+	master_procs_build();
+	log_info("daemon started -- Petrel, configuration %s",
+	    master_cfg_path);
+
+	/* 7. Supervise. */
+	while (!master_got_term) {
+		master_reap();
+		if (master_got_hup)
+			master_reload();
+		master_start_due();
+		(void)ev_run_once(1000);
+	}
+	log_info("terminating on signal");
+	master_stop_all();
+	master_teardown();
+	(void)unlink(lockpath);
+	exit(0);
+}
