@@ -138,8 +138,12 @@ cidr_match(const struct cidr *c, const struct sockaddr *sa)
 		return 0;
 	if (family == c->family)
 		return cidr_prefix_eq(addr, c->addr, c->prefix);
-	/* An IPv4 client against an IPv6 prefix such as ::ffff:0:0/96. */
-	if (family == AF_INET && c->family == AF_INET6) {
+	/*
+	 * An IPv4 client against a prefix inside ::ffff:0:0/96, such as
+	 * ::ffff:10.0.0.0/104; a wider one (::/0) means IPv6 clients only.
+	 */
+	if (family == AF_INET && c->family == AF_INET6 && c->prefix >= 96 &&
+	    memcmp(c->addr, v4mapped, sizeof(v4mapped)) == 0) {
 		memcpy(mapped, v4mapped, sizeof(v4mapped));
 		memcpy(mapped + 12, addr, 4);
 		return cidr_prefix_eq(mapped, c->addr, c->prefix);

@@ -337,9 +337,8 @@ smtp_dns_nexthop(const struct cfg *cfg, const char *domain,
 		else
 			smtp_fail_set(fail, SMTP_RCPT_BOUNCED, "5.4.4", 0,
 			    "Host or domain name not found. Name service "
-			    "error for name=%s type=%s: %s",
-			    nmx == 1 ? mx[0].host : host,
-			    nmx == 1 ? "AAAA" : "MX", why.data);
+			    "error for name=%s type=A: %s",
+			    nmx == 1 ? mx[0].host : host, why.data);
 		goto fail;
 	}
 	vbuf_release(&why);

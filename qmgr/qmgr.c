@@ -1,0 +1,104 @@
+/*
+ * qmgr.c - the queue manager: schedules deliveries and owns every
+ * recipient state change. See qmgr(8).
+ */
+#include <stdlib.h>
+
+#include "acct.h"
+#include "daemon.h"
+#include "event.h"
+#include "log.h"
+#include "qmgr.h"
+
+const struct cfg *qmgr_cfg;
+struct qstore *qmgr_queue;
+
+static int qmgr_scan_wanted = 1;
+static int64_t qmgr_last_scan, qmgr_last_reader_check;
+
+static void qmgr_init(const struct cfg *);
+static void qmgr_service(const struct daemon_listener *);
+static int64_t qmgr_loop(void);
+static int qmgr_busy(void);
+
+int
+main(int argc, char *argv[])
+{
+	static const struct daemon_spec spec = {
+		.name = "qmgr",
+		.solitary = 1,			/* exactly one instance */
+		.init = qmgr_init,		/* open LMDB, reconcile queue */
+		.service = qmgr_service,	/* one request on private/qmgr */
+		.loop = qmgr_loop,		/* returns ms to wait, -1 = idle */
+		.busy = qmgr_busy,		/* deliveries in flight */
+	};
+
+	daemon_main(argc, argv, &spec);
+	/* NOTREACHED */
+}
+
+static void
+qmgr_init(const struct cfg *cfg)
+{
+	struct vbuf *why = vbuf_create(0);
+
+	qmgr_cfg = cfg;
+	if ((qmgr_queue = qstore_open(cfg, why)) == NULL)
+		log_fatal("queue %s: %s", cfg->queue_directory, why->data);
+	vbuf_free(why);
+	if (acct_open(cfg->log_accounting) == -1)
+		log_warn("accounting log %s: %m", cfg->log_accounting);
+	/* Slots of processes that died holding a read transaction. */
+	if (qstore_reader_check(qmgr_queue) > 0)
+		log_info("cleared stale LMDB reader slots");
+	qmgr_reconcile();
+}
+
+static void
+qmgr_service(const struct daemon_listener *l)
+{
+	qmgr_request_accept(l->fd);
+}
+
+void
+qmgr_want_scan(void)
+{
+	qmgr_scan_wanted = 1;
+}
+
+static int64_t
+qmgr_loop(void)
+{
+	int64_t now = ev_now_ms(), next, wait;
+
+	/* 1. Results first: they free slots and may make more work due. */
+	qmgr_results_apply();
+	qmgr_deliver_check_deadlines();
+	/* 2. Then new work, when asked or on the timer. */
+	if (daemon_stopping())
+		return qmgr_busy() ? 200 : -1;
+	if (now - qmgr_last_reader_check > 60000) {
+		(void)qstore_reader_check(qmgr_queue);
+		qmgr_last_reader_check = now;
+	}
+	next = qmgr_sched_next_due();
+	if (qmgr_scan_wanted || now - qmgr_last_scan >= QMGR_SCAN_INTERVAL_MS
+	    || (next >= 0 && next <= now)) {
+		if (qmgr_deliver_free_slots() > 0) {
+			qmgr_scan_wanted = 0;
+			qmgr_last_scan = now;
+			qmgr_sched_scan();
+		}
+	}
+	wait = QMGR_SCAN_INTERVAL_MS;
+	next = qmgr_sched_next_due();
+	if (next >= 0 && next - now < wait)
+		wait = next - now < 0 ? 0 : next - now;
+	return wait;
+}
+
+static int
+qmgr_busy(void)
+{
+	return qmgr_deliver_busy() > 0;
+}

@@ -1,0 +1,79 @@
+/*
+ * qmgr.h - private interfaces of qmgr, the queue manager.
+ *
+ * qmgr is the only scheduler and the only writer of recipient state. It
+ * takes due recipients from the sched index, groups each message's
+ * recipients by next hop into jobs, hands jobs to smtp processes and
+ * applies their results, all replies of one loop pass in one transaction.
+ * Jobs in flight live in memory only: after a crash, whatever is due is
+ * tried again (at least once, never lost). See qmgr(8).
+ */
+#ifndef PETREL_QMGR_H
+#define PETREL_QMGR_H
+
+#include <stdint.h>
+
+#include "cfg.h"
+#include "qstore.h"
+#include "vbuf.h"
+
+#define QMGR_SCAN_INTERVAL_MS	1000	/* scan even without a trigger */
+#define QMGR_ORPHAN_GRACE	3600	/* s; a file without records */
+#define QMGR_NEXTHOP_MAX	300
+
+struct qmgr_rcpt {
+	uint32_t	 index;
+	char		*address;
+	int64_t		 old_next;	/* sched key to replace */
+	int		 done;		/* a result was applied */
+};
+
+struct qmgr_job {
+	struct qmgr_job		*next;
+	char			 qid[QID_SIZE];
+	char			 domain[QMGR_NEXTHOP_MAX + 1];
+	char			*sender;
+	int64_t			 arrival;
+	int32_t			 arrival_us;
+	struct qmgr_rcpt	*rcpts;
+	size_t			 nrcpts;
+	int64_t			 dispatched;	/* ms, monotonic */
+};
+
+/* One result from smtp for one recipient. */
+struct qmgr_result {
+	struct qmgr_job		*job;
+	struct qmgr_rcpt	*rcpt;
+	int			 status;	/* QSTORE_DELIVERED ... */
+	char			 dsn[QSTORE_DSN_MAX + 1];
+	char			*reply;
+	char			*relay;
+};
+
+/* qmgr.c */
+extern const struct cfg	*qmgr_cfg;
+extern struct qstore	*qmgr_queue;
+void	qmgr_want_scan(void);
+
+/* qmgr_sched.c */
+void	qmgr_sched_scan(void);
+int	qmgr_sched_in_flight(const char *qid);
+void	qmgr_sched_release(struct qmgr_job *);
+void	qmgr_job_free(struct qmgr_job *);
+int64_t	qmgr_sched_next_due(void);
+void	qmgr_reconcile(void);
+int	qmgr_flush(struct vbuf *why);
+
+/* qmgr_deliver.c */
+size_t	qmgr_deliver_free_slots(void);
+void	qmgr_deliver_start(struct qmgr_job *);
+void	qmgr_deliver_check_deadlines(void);
+void	qmgr_results_add(struct qmgr_job *, struct qmgr_rcpt *, int status,
+	    const char *dsn, const char *reply, const char *relay);
+void	qmgr_results_apply(void);
+size_t	qmgr_deliver_busy(void);
+
+/* qmgr_request.c */
+void	qmgr_request_accept(int listen_fd);
+
+#endif

@@ -1,0 +1,529 @@
+/*
+ * qmgr_deliver.c - qmgr's side of the delivery protocol: connections to
+ * smtp processes on private/smtp, requests out, results in.
+ *
+ * Each connection carries one job at a time and is kept for the next one.
+ * Results collected during a loop pass are applied in one write
+ * transaction (qmgr_results_apply), with their accounting events.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acct.h"
+#include "attr.h"
+#include "event.h"
+#include "json.h"
+#include "log.h"
+#include "mailproto.h"
+#include "qmgr.h"
+#include "parse.h"
+#include "qid.h"
+#include "xalloc.h"
+
+struct qmgr_conn {
+	struct qmgr_conn	*next;
+	int			 fd;
+	struct qmgr_job		*job;		/* NULL: idle */
+	struct vbuf		*out;
+	struct vbuf		*in;
+	int64_t			 deadline;	/* ms */
+};
+
+static struct qmgr_conn *qmgr_conns;
+static size_t qmgr_nconns, qmgr_nbusy;
+static struct qmgr_job *qmgr_pending, **qmgr_pending_tail = &qmgr_pending;
+static struct qmgr_result *qmgr_results;
+static size_t qmgr_nresults, qmgr_results_alloc;
+
+static struct qmgr_conn *qmgr_conn_get(void);
+static void qmgr_conn_close(struct qmgr_conn *);
+static void qmgr_conn_event(int, int, void *);
+static void qmgr_conn_fail(struct qmgr_conn *, const char *);
+static void qmgr_conn_reply(struct qmgr_conn *, struct attr_list *);
+static void qmgr_dispatch(struct qmgr_conn *, struct qmgr_job *);
+static void qmgr_job_finish(struct qmgr_job *);
+static int64_t qmgr_request_deadline_ms(void);
+
+size_t
+qmgr_deliver_free_slots(void)
+{
+	size_t pending = 0, busy = qmgr_nbusy;
+
+	for (struct qmgr_job *j = qmgr_pending; j != NULL; j = j->next)
+		pending++;
+	busy += pending;
+	return busy >= qmgr_cfg->smtp_processes ? 0 :
+	    qmgr_cfg->smtp_processes - busy;
+}
+
+size_t
+qmgr_deliver_busy(void)
+{
+	return qmgr_nbusy + (qmgr_pending != NULL);
+}
+
+static int64_t
+qmgr_request_deadline_ms(void)
+{
+	/* Generous: smtp enforces its own per-command deadlines. */
+	return (qmgr_cfg->smtp_connect_timeout + 6 *
+	    qmgr_cfg->smtp_command_timeout + 60) * 1000;
+}
+
+/* An idle connection, or a new one; NULL when smtp is unreachable. */
+static struct qmgr_conn *
+qmgr_conn_get(void)
+{
+	struct sockaddr_un sun;
+	struct qmgr_conn *c;
+	int fd;
+
+	for (c = qmgr_conns; c != NULL; c = c->next)
+		if (c->job == NULL)
+			return c;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/private/%s",
+	    qmgr_cfg->queue_directory, MAIL_SOCK_SMTP) >=
+	    (int)sizeof(sun.sun_path))
+		return NULL;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return NULL;
+	/* A local connect completes at once or fails (backlog full). */
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		log_warn("connect to %s: %m", sun.sun_path);
+		close(fd);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->out = vbuf_create(0);
+	c->in = vbuf_create(ATTR_COUNT_MAX * 1024);
+	c->next = qmgr_conns;
+	qmgr_conns = c;
+	qmgr_nconns++;
+	return c;
+}
+
+static void
+qmgr_conn_close(struct qmgr_conn *c)
+{
+	struct qmgr_conn **pp;
+
+	for (pp = &qmgr_conns; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	ev_fd_del(c->fd);
+	close(c->fd);
+	vbuf_free(c->out);
+	vbuf_free(c->in);
+	if (c->job != NULL)
+		qmgr_nbusy--;
+	free(c);
+	qmgr_nconns--;
+}
+
+void
+qmgr_deliver_start(struct qmgr_job *job)
+{
+	struct qmgr_conn *c;
+
+	if (qmgr_nbusy >= qmgr_cfg->smtp_processes ||
+	    (c = qmgr_conn_get()) == NULL) {
+		job->next = NULL;
+		*qmgr_pending_tail = job;
+		qmgr_pending_tail = &job->next;
+		return;
+	}
+	qmgr_dispatch(c, job);
+}
+
+static void
+qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
+{
+	struct timeval tv;
+	int64_t in_qmgr_ms;
+	ssize_t n;
+
+	gettimeofday(&tv, NULL);
+	in_qmgr_ms = ((int64_t)tv.tv_sec - job->arrival) * 1000 +
+	    ((int64_t)tv.tv_usec - job->arrival_us) / 1000;
+	if (in_qmgr_ms < 0)
+		in_qmgr_ms = 0;
+	vbuf_reset(c->out);
+	attr_put_str(c->out, MAIL_ATTR_REQUEST, MAIL_REQ_DELIVER);
+	attr_put_str(c->out, MAIL_ATTR_QUEUE_ID, job->qid);
+	attr_put_str(c->out, MAIL_ATTR_DOMAIN, job->domain);
+	attr_put_str(c->out, MAIL_ATTR_SENDER, job->sender);
+	attr_put_int(c->out, MAIL_ATTR_ARRIVAL, job->arrival);
+	attr_put_int(c->out, MAIL_ATTR_ARRIVAL_US, job->arrival_us);
+	attr_put_int(c->out, MAIL_ATTR_QMGR_TIME, in_qmgr_ms);
+	for (size_t i = 0; i < job->nrcpts; i++) {
+		attr_put_num(c->out, MAIL_ATTR_RCPT_INDEX, job->rcpts[i].index);
+		attr_put_str(c->out, MAIL_ATTR_RCPT, job->rcpts[i].address);
+	}
+	attr_end(c->out);
+	c->job = job;
+	qmgr_nbusy++;
+	job->dispatched = ev_now_ms();
+	c->deadline = job->dispatched + qmgr_request_deadline_ms();
+	vbuf_reset(c->in);
+	/* Requests are small; a full socket buffer is finished by events. */
+	n = send(c->fd, c->out->data, c->out->len, MSG_DONTWAIT |
+	    MSG_NOSIGNAL);
+	if (n > 0)
+		vbuf_consume(c->out, (size_t)n);
+	else if (n == -1 && errno != EAGAIN) {
+		qmgr_conn_fail(c, "lost connection with the delivery agent");
+		return;
+	}
+	ev_fd_set(c->fd, EV_READ | (c->out->len > 0 ? EV_WRITE : 0),
+	    qmgr_conn_event, c);
+}
+
+/* The delivery agent failed us: every recipient of the job is deferred. */
+static void
+qmgr_conn_fail(struct qmgr_conn *c, const char *why)
+{
+	struct qmgr_job *job = c->job;
+
+	if (job != NULL) {
+		log_warn("%s: %s", job->qid, why);
+		for (size_t i = 0; i < job->nrcpts; i++)
+			qmgr_results_add(job, &job->rcpts[i], QSTORE_DEFERRED,
+			    "4.3.0", why, "none");
+		qmgr_job_finish(job);
+	}
+	qmgr_conn_close(c);
+}
+
+static void
+qmgr_conn_event(int fd, int events, void *arg)
+{
+	struct qmgr_conn *c = arg;
+	struct attr_list l;
+	struct vbuf *why;
+	size_t used;
+	ssize_t n;
+	int rc;
+
+	if ((events & EV_WRITE) && c->out->len > 0) {
+		n = send(fd, c->out->data, c->out->len, MSG_DONTWAIT |
+		    MSG_NOSIGNAL);
+		if (n == -1 && errno != EAGAIN) {
+			qmgr_conn_fail(c, "lost connection with the delivery "
+			    "agent");
+			return;
+		}
+		if (n > 0)
+			vbuf_consume(c->out, (size_t)n);
+		ev_fd_set(fd, EV_READ | (c->out->len > 0 ? EV_WRITE : 0),
+		    qmgr_conn_event, c);
+	}
+	if (!(events & EV_READ))
+		return;
+	if (vbuf_reserve(c->in, 16384) == -1) {
+		qmgr_conn_fail(c, "oversized reply from the delivery agent");
+		return;
+	}
+	n = read(fd, c->in->data + c->in->len, 16384);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (c->job != NULL)
+			qmgr_conn_fail(c, "lost connection with the delivery "
+			    "agent");
+		else
+			qmgr_conn_close(c);
+		return;
+	}
+	c->in->len += (size_t)n;
+	c->in->data[c->in->len] = '\0';
+	if (c->job == NULL) {
+		qmgr_conn_close(c);	/* nothing was asked */
+		return;
+	}
+	attr_list_init(&l);
+	why = vbuf_create(0);
+	rc = attr_decode(&l, c->in->data, c->in->len, &used, why);
+	if (rc == -1) {
+		vbuf_setf(why, "protocol error from the delivery agent");
+		qmgr_conn_fail(c, why->data);
+	} else if (rc == 1)
+		qmgr_conn_reply(c, &l);
+	attr_list_release(&l);
+	vbuf_free(why);
+}
+
+/*
+ * Applies one reply. Only recipients of the job are accepted, each once;
+ * any the reply leaves out are deferred.
+ */
+static void
+qmgr_conn_reply(struct qmgr_conn *c, struct attr_list *l)
+{
+	struct qmgr_job *job = c->job;
+	const char *status = attr_get(l, MAIL_ATTR_STATUS);
+	const char *relay = attr_get(l, MAIL_ATTR_RELAY);
+	struct qmgr_rcpt *cur = NULL;
+	const char *st = NULL, *dsn = NULL, *reply = NULL;
+	uint64_t idx;
+	size_t i, k;
+
+	if (status == NULL || strcmp(status, "0") != 0) {
+		const char *reason = attr_get(l, MAIL_ATTR_REASON);
+
+		log_warn("%s: delivery agent refused the request: %s",
+		    job->qid, reason ? log_safe(reason) : "no reason");
+		qmgr_conn_fail(c, "delivery agent error");
+		return;
+	}
+	if (relay == NULL)
+		relay = "none";
+	/* Walk the reply: rcpt_index starts a recipient's group. */
+	for (i = 0; i <= l->count; i++) {
+		const struct attr *a = i < l->count ? &l->items[i] : NULL;
+
+		if (a == NULL || strcmp(a->name, MAIL_ATTR_RCPT_INDEX) == 0) {
+			if (cur != NULL && st != NULL && !cur->done) {
+				int s = strcmp(st, MAIL_STATUS_SENT) == 0 ?
+				    QSTORE_DELIVERED : strcmp(st,
+				    MAIL_STATUS_BOUNCED) == 0 ?
+				    QSTORE_FAILED : QSTORE_DEFERRED;
+
+				qmgr_results_add(job, cur, s, dsn ? dsn :
+				    "4.0.0", reply ? reply : "", relay);
+			}
+			cur = NULL;
+			st = dsn = reply = NULL;
+			if (a == NULL)
+				break;
+			if (parse_u64(a->value, 0, UINT32_MAX, &idx) == -1)
+				continue;
+			for (k = 0; k < job->nrcpts; k++)
+				if (job->rcpts[k].index == idx &&
+				    !job->rcpts[k].done)
+					cur = &job->rcpts[k];
+			if (cur == NULL)
+				log_warn("%s: result for a recipient not in "
+				    "the request ignored", job->qid);
+		} else if (strcmp(a->name, MAIL_ATTR_RCPT_STATUS) == 0)
+			st = a->value;
+		else if (strcmp(a->name, MAIL_ATTR_RCPT_DSN) == 0)
+			dsn = a->value;
+		else if (strcmp(a->name, MAIL_ATTR_RCPT_REPLY) == 0)
+			reply = a->value;
+	}
+	for (k = 0; k < job->nrcpts; k++)
+		if (!job->rcpts[k].done)
+			qmgr_results_add(job, &job->rcpts[k], QSTORE_DEFERRED,
+			    "4.3.0", "no result from the delivery agent",
+			    relay);
+	qmgr_job_finish(job);
+	c->job = NULL;
+	qmgr_nbusy--;
+	vbuf_reset(c->in);
+	ev_fd_set(c->fd, EV_READ, qmgr_conn_event, c);
+	/* The connection is free: the next pending job may go. */
+	if (qmgr_pending != NULL) {
+		struct qmgr_job *next = qmgr_pending;
+
+		qmgr_pending = next->next;
+		if (qmgr_pending == NULL)
+			qmgr_pending_tail = &qmgr_pending;
+		qmgr_dispatch(c, next);
+	}
+}
+
+/* The job's results are queued; its memory goes once they are applied. */
+static void
+qmgr_job_finish(struct qmgr_job *job)
+{
+	qmgr_sched_release(job);
+	qmgr_want_scan();
+}
+
+void
+qmgr_deliver_check_deadlines(void)
+{
+	struct qmgr_conn *c, *next;
+	int64_t now = ev_now_ms();
+
+	for (c = qmgr_conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->job != NULL && now > c->deadline)
+			qmgr_conn_fail(c, "delivery agent timed out");
+	}
+	/* Pending jobs wait for a connection; try to open one. */
+	while (qmgr_pending != NULL && qmgr_nbusy < qmgr_cfg->smtp_processes) {
+		struct qmgr_job *job = qmgr_pending;
+
+		if ((c = qmgr_conn_get()) == NULL)
+			break;
+		qmgr_pending = job->next;
+		if (qmgr_pending == NULL)
+			qmgr_pending_tail = &qmgr_pending;
+		qmgr_dispatch(c, job);
+	}
+}
+
+void
+qmgr_results_add(struct qmgr_job *job, struct qmgr_rcpt *r, int status,
+    const char *dsn, const char *reply, const char *relay)
+{
+	struct qmgr_result *res;
+
+	if (qmgr_nresults == qmgr_results_alloc) {
+		qmgr_results_alloc = qmgr_results_alloc ? qmgr_results_alloc *
+		    2 : 64;
+		qmgr_results = xreallocarray(qmgr_results, qmgr_results_alloc,
+		    sizeof(*qmgr_results));
+	}
+	res = &qmgr_results[qmgr_nresults++];
+	res->job = job;
+	res->rcpt = r;
+	res->status = status;
+	snprintf(res->dsn, sizeof(res->dsn), "%s", dsn);
+	res->reply = xstrdup(reply);
+	res->relay = xstrdup(relay);
+	r->done = 1;
+}
+
+static int64_t
+qmgr_backoff(uint32_t attempts)
+{
+	int64_t b = qmgr_cfg->queue_min_backoff;
+
+	/* min * 2^(attempts-1), capped at max. */
+	for (uint32_t i = 1; i < attempts && b < qmgr_cfg->queue_max_backoff;
+	    i++)
+		b *= 2;
+	return b > qmgr_cfg->queue_max_backoff ? qmgr_cfg->queue_max_backoff :
+	    b;
+}
+
+static void
+qmgr_account(const char *event, const struct qmgr_result *res,
+    const struct qstore_rcpt *r, int64_t now)
+{
+	struct json j;
+
+	if (!acct_enabled())
+		return;
+	acct_begin(&j, event, res->job->qid);
+	json_kv_str(&j, "sender", res->job->sender);
+	json_kv_str(&j, "recipient", r->address);
+	json_kv_str(&j, "relay", res->relay);
+	json_kv_str(&j, "dsn", r->dsn);
+	json_kv_str(&j, "reply", r->reply);
+	json_kv_int(&j, "attempts", r->attempts);
+	json_kv_int(&j, "delay", now - res->job->arrival);
+	if (strcmp(event, "deferred") == 0)
+		json_kv_int(&j, "next_attempt", r->next_attempt);
+	acct_emit(&j);
+}
+
+/* One write transaction for every result gathered in this pass. */
+void
+qmgr_results_apply(void)
+{
+	struct qstore_txn *txn;
+	struct qstore_msginfo m;
+	struct qstore_rcpt r;
+	struct vbuf *why;
+	char (*removed)[QID_SIZE] = NULL;
+	size_t nremoved = 0, i;
+	int64_t now = time(NULL), old;
+
+	if (qmgr_nresults == 0)
+		return;
+	why = vbuf_create(0);
+	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL) {
+		log_warn("apply results: %s", why->data);
+		goto out;
+	}
+	for (i = 0; i < qmgr_nresults; i++) {
+		struct qmgr_result *res = &qmgr_results[i];
+		const char *event;
+
+		if (qstore_rcpt_get(txn, res->job->qid, res->rcpt->index,
+		    &r) == -1)
+			continue;
+		if (r.state == QSTORE_DELIVERED || r.state == QSTORE_FAILED)
+			continue;
+		old = r.next_attempt;
+		r.attempts++;
+		snprintf(r.dsn, sizeof(r.dsn), "%s", res->dsn);
+		snprintf(r.reply, sizeof(r.reply), "%s", res->reply);
+		if (res->status == QSTORE_DEFERRED && now - res->job->arrival >=
+		    qmgr_cfg->queue_max_lifetime) {
+			/* Too old to keep trying: a final failure. */
+			res->status = QSTORE_FAILED;
+			log_info("%s: to=<%s>, status=expired, returned to "
+			    "sender (%s)", res->job->qid, log_safe(r.address),
+			    log_safe(r.reply));
+		}
+		r.state = res->status;
+		if (r.state == QSTORE_DEFERRED)
+			r.next_attempt = now + qmgr_backoff(r.attempts);
+		if (qstore_rcpt_put(txn, &r, old) == -1) {
+			log_warn("%s: recipient update failed", res->job->qid);
+			continue;
+		}
+		event = r.state == QSTORE_DELIVERED ? "delivered" :
+		    r.state == QSTORE_FAILED ? "bounced" : "deferred";
+		qmgr_account(event, res, &r, now);
+		if (r.state == QSTORE_DEFERRED ||
+		    qstore_msg_get(txn, res->job->qid, &m) == -1)
+			continue;
+		if (m.left > 0)
+			m.left--;
+		if (m.left == 0) {
+			(void)qstore_msg_delete(txn, res->job->qid);
+			removed = xreallocarray(removed, nremoved + 1,
+			    QID_SIZE);
+			snprintf(removed[nremoved++], QID_SIZE, "%s",
+			    res->job->qid);
+		} else
+			(void)qstore_msg_put(txn, &m);
+	}
+	if (qstore_txn_commit(txn, why) == -1) {
+		/* Nothing changed: the recipients are due again. */
+		log_warn("apply results: %s", why->data);
+		nremoved = 0;
+	}
+	/* The file goes only once its records are gone. */
+	for (i = 0; i < nremoved; i++) {
+		(void)qstore_file_remove(qmgr_cfg->queue_directory,
+		    removed[i]);
+		log_info("%s: removed", removed[i]);
+	}
+out:
+	/* Free each job once: its results are contiguous or scattered. */
+	for (i = 0; i < qmgr_nresults; i++) {
+		struct qmgr_job *job = qmgr_results[i].job;
+		size_t k;
+
+		free(qmgr_results[i].reply);
+		free(qmgr_results[i].relay);
+		for (k = i + 1; k < qmgr_nresults; k++)
+			if (qmgr_results[k].job == job)
+				break;
+		if (k == qmgr_nresults)
+			qmgr_job_free(job);
+	}
+	qmgr_nresults = 0;
+	free(removed);
+	vbuf_free(why);
+}
