@@ -21,11 +21,11 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "privsep.h"
 #include "relayctl.h"
 #include "vbuf.h"
 
 static void	relayctl_usage(void) __attribute__((noreturn));
-static int	relayctl_drop_privileges(const struct cfg *);
 
 static void
 relayctl_usage(void)
@@ -35,45 +35,6 @@ relayctl_usage(void)
 	    "       relayctl [-c FILE] [-j] user list\n"
 	    "       relayctl [-c FILE] [-j] user del NAME\n");
 	exit(RELAYCTL_EXIT_USAGE);
-}
-
-/*
- * As root, becomes mail_owner: supplementary groups, then gid, then uid,
- * then a check that none of it can be undone. Returns 0 or -1 (printed).
- */
-static int
-relayctl_drop_privileges(const struct cfg *cfg)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		return 0;
-	errno = 0;
-	if ((pw = getpwnam(cfg->mail_owner)) == NULL) {
-		fprintf(stderr, "relayctl: mail_owner %s: %s\n",
-		    cfg->mail_owner, errno != 0 ? strerror(errno) :
-		    "no such user");
-		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		fprintf(stderr, "relayctl: mail_owner %s: must not be root\n",
-		    cfg->mail_owner);
-		return -1;
-	}
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
-		fprintf(stderr, "relayctl: switch to mail_owner %s: %s\n",
-		    cfg->mail_owner, strerror(errno));
-		return -1;
-	}
-	if (setuid(0) != -1 || geteuid() != pw->pw_uid ||
-	    getegid() != pw->pw_gid) {
-		fprintf(stderr, "relayctl: switch to mail_owner %s: "
-		    "privileges still held\n", cfg->mail_owner);
-		return -1;
-	}
-	return 0;
 }
 
 int
@@ -129,13 +90,15 @@ main(int argc, char *argv[])
 		vbuf_release(&why);
 		return RELAYCTL_EXIT_FAIL;
 	}
-	vbuf_release(&why);
 
 	/* 3. Become mail_owner before LMDB creates or opens any file. */
-	if (relayctl_drop_privileges(cfg) == -1) {
+	if (privsep_become_owner(cfg, &why) == -1) {
+		fprintf(stderr, "relayctl: %s\n", why.data);
+		vbuf_release(&why);
 		cfg_free(cfg);
 		return RELAYCTL_EXIT_FAIL;
 	}
+	vbuf_release(&why);
 
 	/* 4. The work. */
 	ret = relayctl_user_run(cfg, &opts, &ua);

@@ -109,28 +109,41 @@ smtp_service(const struct daemon_listener *l)
 }
 
 /*
- * Waits for the next request while keeping the cached session's lifetime:
- * once it expires the session is closed and the wait goes on.
+ * Waits up to SMTP_REQ_IDLE_MS for the next request, in slices of at most
+ * a second so that SIGTERM is noticed, and closes the cached session when
+ * its lifetime ends meanwhile. Returns 0 when there is input, -1 when the
+ * connection was idle too long or we are stopping.
  */
 static int
 wait_request(int fd, const struct vbuf *inbuf)
 {
 	struct pollfd pfd;
-	int64_t left;
+	int64_t now, deadline, left;
 
-	while (cache != NULL && inbuf->len == 0) {
-		left = cache->idle_since + SMTP_CACHE_IDLE_MS - smtp_now_ms();
-		if (left <= 0) {
+	if (inbuf->len > 0)
+		return 0;	/* qmgr pipelined the next request */
+	deadline = smtp_now_ms() + SMTP_REQ_IDLE_MS;
+	for (;;) {
+		if (daemon_stopping())
+			return -1;
+		now = smtp_now_ms();
+		if (cache != NULL &&
+		    cache->idle_since + SMTP_CACHE_IDLE_MS <= now)
 			cache_drop();
-			break;
-		}
+		if (now >= deadline)
+			return -1;
+		left = deadline - now;
+		if (cache != NULL &&
+		    cache->idle_since + SMTP_CACHE_IDLE_MS - now < left)
+			left = cache->idle_since + SMTP_CACHE_IDLE_MS - now;
+		if (left > 1000)
+			left = 1000;
 		pfd.fd = fd;
 		pfd.events = POLLIN;
 		pfd.revents = 0;
 		if (poll(&pfd, 1, (int)left) > 0)
-			break;
+			return 0;
 	}
-	return 0;
 }
 
 /* Serves one qmgr connection until EOF, an error or shutdown. */
@@ -148,9 +161,10 @@ serve(int fd)
 	vbuf_init(&why, 0);
 	attr_list_init(&l);
 	while (!daemon_stopping()) {
-		(void)wait_request(fd, &inbuf);
-		if (attr_read(fd, &inbuf, &l, &used, SMTP_REQ_IDLE_MS,
-		    &why) == -1) {
+		if (wait_request(fd, &inbuf) == -1)
+			break;
+		if (attr_read(fd, &inbuf, &l, &used,
+		    (int)(smtp_cfg->smtp_command_timeout * 1000), &why) == -1) {
 			if (inbuf.len != 0 || strcmp(why.data,
 			    "unexpected end of stream") != 0)
 				log_warn("request from qmgr: %s", why.data);

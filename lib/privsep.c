@@ -1,0 +1,46 @@
+/*
+ * privsep.c - becoming mail_owner (see privsep.h).
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "privsep.h"
+
+int
+privsep_become_owner(const struct cfg *cfg, struct vbuf *why)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return 0;
+	errno = 0;
+	if ((pw = getpwnam(cfg->mail_owner)) == NULL) {
+		vbuf_setf(why, "mail_owner %s: %s", cfg->mail_owner,
+		    errno != 0 ? strerror(errno) : "no such user");
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		vbuf_setf(why, "mail_owner %s: must not be root",
+		    cfg->mail_owner);
+		return -1;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+		vbuf_setf(why, "switch to mail_owner %s: %s", cfg->mail_owner,
+		    strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1 || geteuid() != pw->pw_uid ||
+	    getegid() != pw->pw_gid) {
+		vbuf_setf(why, "switch to mail_owner %s: privileges still "
+		    "held", cfg->mail_owner);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,267 @@
+/*
+ * relayq.c - the postqueue-style queue tool: list the queue (like mailq),
+ * as JSON Lines with -j (postqueue -j member names), or flush it with -f.
+ * See relayq(1).
+ *
+ * relayq only reads the queue index; a flush is a request to qmgr, which
+ * alone changes recipient state. As root it first becomes mail_owner.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "cfg.h"
+#include "json.h"
+#include "log.h"
+#include "mailproto.h"
+#include "privsep.h"
+#include "qstore.h"
+#include "xalloc.h"
+
+#define RELAYQ_FLUSH_TIMEOUT_MS	10000
+
+struct relayq_ctx {
+	struct qstore_txn	*txn;
+	int			 json;
+	size_t			 nmsgs;
+	size_t			 nrcpts;
+	uint64_t		 bytes;
+	struct vbuf		*out;
+};
+
+static void relayq_usage(void) __attribute__((noreturn));
+static int relayq_list(const struct cfg *, int);
+static int relayq_flush(const struct cfg *);
+static int relayq_msg_cb(const struct qstore_msginfo *, void *);
+
+static void
+relayq_usage(void)
+{
+	fprintf(stderr, "usage: relayq [-c FILE] [-j | -f]\n");
+	exit(2);
+}
+
+struct relayq_rcpts {
+	struct qstore_rcpt	*r;
+	size_t			 n;
+};
+
+static int
+relayq_rcpt_cb(const struct qstore_rcpt *r, void *arg)
+{
+	struct relayq_rcpts *rs = arg;
+
+	if (r->state == QSTORE_DELIVERED || r->state == QSTORE_FAILED)
+		return 0;
+	rs->r = xreallocarray(rs->r, rs->n + 1, sizeof(*rs->r));
+	rs->r[rs->n++] = *r;
+	return 0;
+}
+
+static int
+relayq_msg_cb(const struct qstore_msginfo *m, void *arg)
+{
+	struct relayq_ctx *ctx = arg;
+	struct relayq_rcpts rs = { NULL, 0 };
+	int deferred = 0;
+	size_t i;
+
+	(void)qstore_rcpt_iter(ctx->txn, m->qid, relayq_rcpt_cb, &rs);
+	for (i = 0; i < rs.n; i++)
+		if (rs.r[i].state == QSTORE_DEFERRED)
+			deferred = 1;
+	ctx->nmsgs++;
+	ctx->nrcpts += rs.n;
+	ctx->bytes += m->size;
+	vbuf_reset(ctx->out);
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, ctx->out);
+		json_object_begin(&j);
+		json_kv_str(&j, "queue_name", deferred ? "deferred" :
+		    "active");
+		json_kv_str(&j, "queue_id", m->qid);
+		json_kv_int(&j, "arrival_time", m->arrival);
+		json_kv_int(&j, "message_size", (int64_t)m->size);
+		json_kv_str(&j, "sender", m->sender);
+		json_key(&j, "recipients");
+		json_array_begin(&j);
+		for (i = 0; i < rs.n; i++) {
+			json_object_begin(&j);
+			json_kv_str(&j, "address", rs.r[i].address);
+			if (rs.r[i].reply[0] != '\0')
+				json_kv_str(&j, "delay_reason", rs.r[i].reply);
+			json_kv_str(&j, "state",
+			    qstore_state_name(rs.r[i].state));
+			json_kv_int(&j, "attempts", rs.r[i].attempts);
+			json_kv_int(&j, "next_attempt", rs.r[i].next_attempt);
+			if (rs.r[i].dsn[0] != '\0')
+				json_kv_str(&j, "dsn", rs.r[i].dsn);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_object_end(&j);
+		vbuf_addc(ctx->out, '\n');
+	} else {
+		char when[64];
+		time_t t = (time_t)m->arrival;
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%a %b %e %H:%M:%S", &tm);
+		vbuf_addf(ctx->out, "%-16s%s %8" PRIu64 " %s  %s\n", m->qid,
+		    deferred ? " " : "*", m->size, when, m->sender[0] != '\0' ?
+		    m->sender : "MAILER-DAEMON");
+		for (i = 0; i < rs.n; i++) {
+			if (rs.r[i].reply[0] != '\0')
+				vbuf_addf(ctx->out, "%*s(%s)\n", 18, "",
+				    log_safe(rs.r[i].reply));
+			vbuf_addf(ctx->out, "%*s%s\n", 42, "",
+			    rs.r[i].address);
+		}
+		vbuf_addc(ctx->out, '\n');
+	}
+	fwrite(ctx->out->data, 1, ctx->out->len, stdout);
+	free(rs.r);
+	return 0;
+}
+
+static int
+relayq_list(const struct cfg *cfg, int json)
+{
+	struct relayq_ctx ctx;
+	struct qstore *qs;
+	struct vbuf *why = vbuf_create(0);
+
+	if ((qs = qstore_open(cfg, why)) == NULL) {
+		fprintf(stderr, "relayq: queue %s: %s\n", cfg->queue_directory,
+		    why->data);
+		vbuf_free(why);
+		return 1;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.json = json;
+	ctx.out = vbuf_create(0);
+	if ((ctx.txn = qstore_txn_begin(qs, 0, why)) == NULL) {
+		fprintf(stderr, "relayq: %s\n", why->data);
+		return 1;
+	}
+	(void)qstore_msg_iter(ctx.txn, relayq_msg_cb, &ctx);
+	qstore_txn_abort(ctx.txn);
+	if (!json) {
+		if (ctx.nmsgs == 0)
+			printf("Mail queue is empty\n");
+		else
+			printf("-- %" PRIu64 " Kbytes in %zu Request%s.\n",
+			    (ctx.bytes + 1023) / 1024, ctx.nmsgs,
+			    ctx.nmsgs == 1 ? "" : "s");
+	}
+	fflush(stdout);
+	vbuf_free(ctx.out);
+	vbuf_free(why);
+	qstore_close(qs);
+	return ferror(stdout) ? 1 : 0;
+}
+
+static int
+relayq_flush(const struct cfg *cfg)
+{
+	struct sockaddr_un sun;
+	struct attr_list l;
+	struct vbuf *req, *in, *why;
+	const char *status, *count;
+	size_t used;
+	int fd, rc = 1;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/private/%s",
+	    cfg->queue_directory, MAIL_SOCK_QMGR) >= (int)sizeof(sun.sun_path)) {
+		fprintf(stderr, "relayq: queue directory path too long\n");
+		return 1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		fprintf(stderr, "relayq: cannot flush: connect to %s: %s "
+		    "(is Petrel running?)\n", sun.sun_path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return 1;
+	}
+	req = vbuf_create(0);
+	in = vbuf_create(ATTR_VALUE_MAX);
+	why = vbuf_create(0);
+	attr_list_init(&l);
+	attr_put_str(req, MAIL_ATTR_REQUEST, MAIL_REQ_FLUSH);
+	attr_end(req);
+	if (attr_write(fd, req, RELAYQ_FLUSH_TIMEOUT_MS, why) == -1 ||
+	    attr_read(fd, in, &l, &used, RELAYQ_FLUSH_TIMEOUT_MS, why) == -1)
+		fprintf(stderr, "relayq: flush request: %s\n", why->data);
+	else if ((status = attr_get(&l, MAIL_ATTR_STATUS)) == NULL ||
+	    strcmp(status, "0") != 0)
+		fprintf(stderr, "relayq: flush failed: %s\n",
+		    attr_get(&l, MAIL_ATTR_REASON) ? attr_get(&l,
+		    MAIL_ATTR_REASON) : "no reason given");
+	else {
+		count = attr_get(&l, "count");
+		fprintf(stderr, "relayq: %s deferred recipient(s) scheduled "
+		    "for delivery now\n", count ? count : "0");
+		rc = 0;
+	}
+	attr_list_release(&l);
+	vbuf_free(req);
+	vbuf_free(in);
+	vbuf_free(why);
+	close(fd);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *path = CFG_DEFAULT_PATH;
+	struct vbuf *why;
+	struct cfg *cfg;
+	int ch, json = 0, flush = 0, rc;
+
+	log_init("relayq", LOG_DEST_STDERR);
+	while ((ch = getopt(argc, argv, "c:fj")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'f':
+			flush = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		default:
+			relayq_usage();
+		}
+	}
+	if (optind != argc || (json && flush))
+		relayq_usage();
+	why = vbuf_create(0);
+	if ((cfg = cfg_load(path, why)) == NULL) {
+		fprintf(stderr, "relayq: %s\n", why->data);
+		return 1;
+	}
+	if (privsep_become_owner(cfg, why) == -1) {
+		fprintf(stderr, "relayq: %s\n", why->data);
+		return 1;
+	}
+	vbuf_free(why);
+	rc = flush ? relayq_flush(cfg) : relayq_list(cfg, json);
+	cfg_free(cfg);
+	return rc;
+}
