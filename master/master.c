@@ -130,6 +130,20 @@ master_setup(struct cfg *cfg, struct vbuf *why)
 	sp->fds[sp->nfds++] = fd;
 	snprintf(sp->names, sizeof(sp->names), "%s", MAIL_SOCK_SMTP);
 
+	/* The accounting log is written by the daemons as mail_owner. */
+	if (cfg->log_accounting != NULL) {
+		fd = open(cfg->log_accounting, O_WRONLY | O_APPEND | O_CREAT |
+		    O_CLOEXEC, 0640);
+		if (fd == -1 || fchown(fd, master_uid, master_gid) == -1) {
+			vbuf_setf(why, "log.accounting %s: %s",
+			    cfg->log_accounting, strerror(errno));
+			if (fd != -1)
+				close(fd);
+			goto fail;
+		}
+		close(fd);
+	}
+
 	/* The key is opened here, while master may still be root. */
 	if (need_tls && cfg->tls_private_key != NULL) {
 		master_key_fd = open(cfg->tls_private_key, O_RDONLY |
