@@ -503,7 +503,8 @@ cfg_yaml_error(struct cfg_ctx *ctx, yaml_parser_t *p,
 		if (p->context != NULL)
 			return cfg_err(ctx, line, NULL,
 			    "syntax error: %s %s (line %lu)", problem,
-			    p->context, (unsigned long)p->context_mark.line + 1);
+			    p->context,
+			    (unsigned long)p->context_mark.line + 1);
 		return cfg_err(ctx, line, NULL, "syntax error: %s", problem);
 	}
 }
@@ -1021,9 +1022,13 @@ set_listener(struct cfg_ctx *ctx, struct cfg_listener *l, yaml_node_t *node,
 		}
 	}
 
-	/* seen[] order is listener_keys order: name, address, tls. */
-	addr_line = seen[1];
-	tls_line = seen[2] != 0 ? seen[2] : line;
+	lk = find_key(listener_keys, nitems(listener_keys), "address", 1);
+	ASSERT(lk != NULL);
+	addr_line = seen[lk - listener_keys];
+	lk = find_key(listener_keys, nitems(listener_keys), "tls", 1);
+	ASSERT(lk != NULL);
+	tls_line = seen[lk - listener_keys] != 0 ?
+	    seen[lk - listener_keys] : line;
 	snprintf(key, sizeof(key), "listeners[%zu].address", index);
 	if (parse_listen_address(l, &reason) == -1) {
 		cfg_err(ctx, addr_line, key, "%s", reason.data);

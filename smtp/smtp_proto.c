@@ -620,7 +620,8 @@ smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
 		ret = -2;
 		goto out;
 	}
-	if (mail.code / 100 != 2 && !pipelining) {
+	/* 421: the server is closing; its reply says why, not our reads. */
+	if (mail.code / 100 != 2 && (!pipelining || mail.code == 421)) {
 		decide_pending_reply(req, &mail);
 		ret = finish(s, cfg, mail.code);
 		goto out;

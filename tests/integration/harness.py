@@ -48,7 +48,7 @@ QID_RE = re.compile(r"queued as ([0-9A-Za-z]+)")
 DELIVERY_RE = re.compile(
     r"(?P<qid>[0-9A-Za-z]+): to=<(?P<rcpt>[^>]*)>, (?:orig_to=<[^>]*>, )?"
     r"relay=(?P<relay>[^,]*), delay=(?P<delay>[0-9.]+), "
-    r"(?:delays=(?P<delays>[0-9./]+), )?dsn=(?P<dsn>\d\.\d{1,3}\.\d{1,3}), "
+    r"(?:delays=(?P<delays>[0-9./]+), )?(?:[a-z_]+=[^,\s]*, )*dsn=(?P<dsn>\d\.\d{1,3}\.\d{1,3}), "
     r"status=(?P<status>sent|deferred|bounced|expired) \((?P<reply>.*)\)\s*$")
 
 CMD_TIMEOUT = 30

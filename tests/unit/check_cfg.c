@@ -532,8 +532,8 @@ START_TEST(test_limits)
 	/* 65 listeners: one too many. */
 	vbuf_adds(yaml, TLS_KEYS "listeners:\n");
 	for (i = 0; i < 65; i++)
-		vbuf_addf(yaml, "  - { name: l%d, address: \"127.0.0.1:%d\" }\n",
-		    i, 1000 + i);
+		vbuf_addf(yaml, "  - { name: l%d, address: "
+		    "\"127.0.0.1:%d\" }\n", i, 1000 + i);
 	expect_error(yaml->data, "4: listeners", "more than 64 entries");
 
 	/* 1024 transport entries load; 1025 do not. */
