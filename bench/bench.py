@@ -213,6 +213,41 @@ def kill_tree(root, grace=5.0):
             time.sleep(0.1)
 
 
+def proc_starttime(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+        return int(data[data.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def snapshot(root, pgid=None):
+    """The suite's processes as (pid, start time), to kill leftovers."""
+    pids, _ = suite_pids(root, pgid)
+    return [(p, proc_starttime(p)) for p in pids]
+
+
+def kill_leftovers(snap, grace=5.0):
+    """
+    Gives the processes of snap grace seconds to exit, then SIGKILLs every
+    one that is still the same process.
+    """
+    deadline = time.monotonic() + grace
+    while True:
+        left = [p for p, st in snap if st is not None and
+                proc_starttime(p) == st and pid_alive(p)]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for p in left:
+        log("killing leftover pid %d" % p)
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def proc_state(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -550,6 +585,7 @@ class Postfix:
     def stop(self):
         if self.master_pid is None or not pid_alive(self.master_pid):
             return
+        snap = snapshot(self.master_pid)
         subprocess.run([self.postfix, "-c", self.conf, "stop"],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        timeout=30)
@@ -558,6 +594,7 @@ class Postfix:
             time.sleep(0.1)
         if pid_alive(self.master_pid):
             kill_tree(self.master_pid)
+        kill_leftovers(snap)
         self.master_pid = None
 
 
@@ -690,7 +727,9 @@ def run_petrel(conc, args, tools, workdir):
                        proc.pid, proc.pid, None, log_counts)
     finally:
         if proc is not None:
+            snap = snapshot(proc.pid, proc.pid)
             stop_proc(proc, grace=10)
+            kill_leftovers(snap)
         errfh.close()
         sink.stop()
 
@@ -860,11 +899,14 @@ def main():
         return 1
     except KeyboardInterrupt as e:
         log("interrupted (%s)" % e)
-        return 130
+        results.append(None)
     finally:
         cleanup_all()
         if args.keep and workdir:
             log("kept %s" % workdir)
+    if results and results[-1] is None:
+        print_report(results[:-1], args)
+        return 130
     print_report(results, args)
     if args.json:
         with open(args.json, "w") as f:

@@ -148,6 +148,7 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 	why = vbuf_create(0);
 	if ((daemon_the_cfg = cfg_load(cfg_path, why)) == NULL)
 		log_fatal("%s", why->data);
+	vbuf_free(why);
 	if (daemon_the_cfg->log_destination == CFG_LOG_SYSLOG)
 		log_init(spec->name, LOG_DEST_SYSLOG);
 

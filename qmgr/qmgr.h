@@ -20,6 +20,11 @@
 #define QMGR_SCAN_INTERVAL_MS	1000	/* scan even without a trigger */
 #define QMGR_ORPHAN_GRACE	3600	/* s; a file without records */
 #define QMGR_NEXTHOP_MAX	300
+/*
+ * Recipients per job: RFC 5321 4.5.3.1.8 only promises 100 RCPTs per
+ * transaction, and a request must fit in one attribute record.
+ */
+#define QMGR_JOB_RCPTS_MAX	100
 
 struct qmgr_rcpt {
 	uint32_t	 index;

@@ -211,7 +211,8 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 		job->sender = xstrdup(m.sender);
 		job->arrival = m.arrival;
 		job->arrival_us = m.arrival_us;
-		for (k = i; k < c.ndue; k++) {
+		for (k = i; k < c.ndue && job->nrcpts < QMGR_JOB_RCPTS_MAX;
+		    k++) {
 			if (used[k])
 				continue;
 			if (k != i) {

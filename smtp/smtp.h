@@ -113,7 +113,7 @@ struct smtp_sess {
 	char			 host[SMTP_HOST_MAX + 1];
 	char			 ip[64];
 	uint16_t		 port;
-	char			 relay[SMTP_RELAY_SIZE];	/* host[ip]:port */
+	char			 relay[SMTP_RELAY_SIZE]; /* host[ip]:port */
 	char			 key[SMTP_HOST_MAX + 16];	/* next hop */
 	char			 tls[32];	/* TLS version, or "" */
 	unsigned		 features;

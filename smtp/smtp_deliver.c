@@ -167,7 +167,8 @@ serve(int fd)
 		    (int)(smtp_cfg->smtp_command_timeout * 1000), &why) == -1) {
 			if (inbuf.len != 0 || strcmp(why.data,
 			    "unexpected end of stream") != 0)
-				log_warn("request from qmgr: %s", why.data);
+				log_warn("request from qmgr: %s",
+				    log_safe(why.data));
 			rc = -1;
 			break;
 		}
@@ -175,7 +176,8 @@ serve(int fd)
 		vbuf_reset(&out);
 		bad = parse_request(&l, &req, &why);
 		if (bad) {
-			log_warn("bad request from qmgr: %s", why.data);
+			log_warn("bad request from qmgr: %s",
+			    log_safe(why.data));
 			attr_put_num(&out, MAIL_ATTR_STATUS, 1);
 			attr_put_str(&out, MAIL_ATTR_REASON, why.data);
 			attr_end(&out);
@@ -458,7 +460,8 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 		const struct smtp_rcpt *r = &req->rcpts[i];
 
 		attr_put_num(out, MAIL_ATTR_RCPT_INDEX, r->index);
-		attr_put_str(out, MAIL_ATTR_RCPT_STATUS, status_name(r->status));
+		attr_put_str(out, MAIL_ATTR_RCPT_STATUS,
+		    status_name(r->status));
 		attr_put_str(out, MAIL_ATTR_RCPT_DSN, r->dsn[0] != '\0' ?
 		    r->dsn : "4.0.0");
 		attr_put_str(out, MAIL_ATTR_RCPT_REPLY, r->reply);

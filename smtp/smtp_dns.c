@@ -204,9 +204,10 @@ mx_sort(struct smtp_mx *mx, size_t n)
 		for (j = i + 1; j < n && mx[j].pref == mx[i].pref; j++)
 			;
 		for (k = j - 1; k > i; k--) {
-			size_t r = i + arc4random_uniform((uint32_t)(k - i + 1));
+			size_t r;
 			struct smtp_mx tmp = mx[k];
 
+			r = i + arc4random_uniform((uint32_t)(k - i + 1));
 			mx[k] = mx[r];
 			mx[r] = tmp;
 		}

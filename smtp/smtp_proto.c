@@ -525,8 +525,8 @@ send_body(struct smtp_sess *s, const struct cfg *cfg, struct smtp_req *req,
 			if (n <= 0) {
 				smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.3.0",
 				    0, "error reading queue file %s: %s",
-				    req->qid, n == 0 ? "unexpected end of file" :
-				    strerror(errno));
+				    req->qid, n == 0 ?
+				    "unexpected end of file" : strerror(errno));
 				s->broken = 1;
 				rc = -1;
 				break;

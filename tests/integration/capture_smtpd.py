@@ -7,7 +7,9 @@ PIPELINING, 8BITMIME, SIZE, ENHANCEDSTATUSCODES and, when given a certificate,
 STARTTLS), and records every transaction: envelope sender, recipients and the
 raw DATA bytes, dot-unstuffed, exactly as the client sent them.
 
-Replies can be scripted per RCPT and per end-of-data:
+Replies can be scripted per MAIL, per RCPT and per end-of-data; besides an
+SMTP reply, a rule may say "DROP" (hang up without replying) or "STALL"
+(never reply):
 
     cap = CaptureSMTPD()
     cap.start()
@@ -41,7 +43,8 @@ class Rule:
     """A scripted reply: applies while times is None or > 0."""
 
     def __init__(self, reply, address=None, times=None):
-        if not re.match(r"^[2345]\d\d[ -]", reply + " "):
+        if reply not in ("DROP", "STALL") and \
+                not re.match(r"^[2345]\d\d[ -]", reply + " "):
             raise ValueError("reply must start with a 3-digit code: %r"
                              % reply)
         self.reply = reply
@@ -365,6 +368,17 @@ class Session:
         self.rcpts = []
 
     def reply(self, text):
+        if text == "DROP":          # hang up without a reply
+            raise ConnectionError("scripted drop")
+        if text == "STALL":         # never answer (until stopped or EOF)
+            while self.srv.running:
+                try:
+                    self.conn.settimeout(0.2)
+                    if not self.conn.recv(4096):
+                        break
+                except socket.timeout:
+                    continue
+            raise ConnectionError("scripted stall")
         self.conn.sendall(text.encode("utf-8") + b"\r\n")
 
     def readline(self):

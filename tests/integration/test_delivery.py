@@ -157,5 +157,34 @@ class AccountingTest(PetrelCase):
                              "unexpected event kinds %r" % kinds)
 
 
+class BrokenNextHopTest(PetrelCase):
+    overrides = {"smtp": {"command_timeout": "2s"}}
+
+    def test_dropped_connection_at_end_of_data_defers(self):
+        tok = unique("drop")
+        self.capture.add_data_rule("DROP", times=1)
+        qid = self.submit(make_message(tok))
+        d = self.suite.wait_delivery(qid, "rcpt@example.org", "deferred",
+                                     timeout=20)[0]
+        self.assertTrue(d["dsn"].startswith("4."), d["line"])
+        self.wait_arrival(tok, timeout=20)
+        self.suite.wait_delivery(qid, "rcpt@example.org", "sent",
+                                 timeout=10)
+
+    def test_stalled_next_hop_defers(self):
+        tok = unique("stall")
+        self.capture.add_rcpt_rule("STALL", times=1)
+        t0 = time.time()
+        qid = self.submit(make_message(tok))
+        d = self.suite.wait_delivery(qid, "rcpt@example.org", "deferred",
+                                     timeout=20)[0]
+        self.assertTrue(d["dsn"].startswith("4."), d["line"])
+        self.assertLess(time.time() - t0, 15, "command_timeout 2s not "
+                        "applied")
+        self.wait_arrival(tok, timeout=20)
+        self.suite.wait_delivery(qid, "rcpt@example.org", "sent",
+                                 timeout=10)
+
+
 if __name__ == "__main__":
     unittest.main()

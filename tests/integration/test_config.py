@@ -1,0 +1,186 @@
+"""test_config.py - privileges, configuration errors, listeners, limits."""
+
+import os
+import shutil
+import smtplib
+import subprocess
+import tempfile
+import unittest
+
+import harness
+from harness import PetrelCase, Suite, connect, login_plain, make_message, \
+    unique
+
+
+def proc_uids(pid):
+    """(real, effective, saved) uid and gid of pid, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            st = f.read()
+    except OSError:
+        return None
+    uid = gid = None
+    for line in st.splitlines():
+        if line.startswith("Uid:"):
+            uid = [int(x) for x in line.split()[1:4]]
+        elif line.startswith("Gid:"):
+            gid = [int(x) for x in line.split()[1:4]]
+    return uid, gid
+
+
+class PrivilegeTest(PetrelCase):
+
+    def test_daemons_run_as_mail_owner(self):
+        pids = self.suite.pids()
+        self.assertIn("master", pids.values())
+        for pid, name in pids.items():
+            ids = proc_uids(pid)
+            if ids is None:
+                continue
+            uid, gid = ids
+            if name == "master":
+                self.assertEqual(uid[0], os.getuid(), "master's uid")
+                continue
+            self.assertEqual(uid, [self.suite.owner_uid] * 3,
+                             "%s[%d] uids %r, want mail_owner %s"
+                             % (name, pid, uid, self.suite.owner))
+            self.assertEqual(gid, [self.suite.owner_gid] * 3,
+                             "%s[%d] gids %r" % (name, pid, gid))
+            if os.geteuid() == 0:
+                with open("/proc/%d/status" % pid) as f:
+                    groups = [l for l in f.read().splitlines()
+                              if l.startswith("Groups:")]
+                self.assertTrue(groups)
+                self.assertNotIn(" 0", " " + groups[0].split(":", 1)[1],
+                                 "%s keeps supplementary group 0" % name)
+
+
+class ConfigErrorTest(unittest.TestCase):
+    """A bad configuration stops master at start, naming file/line/key."""
+
+    def setUp(self):
+        if harness.missing_binaries():
+            self.fail("not built: %s" % harness.missing_binaries())
+        try:
+            self.tmp = tempfile.mkdtemp(prefix="petrel-it-")
+            os.chmod(self.tmp, 0o755)
+            self.suite = Suite(self.tmp, harness.free_port())
+        except harness.SetupError as e:
+            self.fail("setup: %s" % e)
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def _run_master(self, text):
+        with open(self.suite.conf_path, "w") as f:
+            f.write(text)
+        p = subprocess.Popen(
+            [os.path.join(harness.BUILD, "master"), "-c",
+             self.suite.conf_path, "-f"], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        harness.register(p)
+        try:
+            out, _ = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, 9)
+            p.wait()
+            self.fail("master kept running with a bad configuration")
+        return p.returncode, out.decode("utf-8", "replace")
+
+    def test_unknown_key(self):
+        good = harness.to_yaml(self.suite.config) + "\n"
+        lines = good.splitlines()
+        lines.insert(3, "no_such_key: 1")
+        rc, out = self._run_master("\n".join(lines) + "\n")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn(self.suite.conf_path, out)
+        self.assertIn(":4:", out, "line number not named: %r" % out)
+        self.assertIn("no_such_key", out)
+
+    def test_bad_duration(self):
+        cfg = dict(self.suite.config)
+        cfg["queue"] = {"min_backoff": "soon", "max_backoff": "2s"}
+        rc, out = self._run_master(harness.to_yaml(cfg) + "\n")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("min_backoff", out)
+        self.assertIn(self.suite.conf_path, out)
+
+    def test_plaintext_listener_off_loopback_refused(self):
+        cfg = dict(self.suite.config)
+        cfg["listeners"] = [{"name": "plain", "address": "0.0.0.0:%d"
+                             % harness.free_port(), "tls": "none"}]
+        rc, out = self._run_master(harness.to_yaml(cfg) + "\n")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("tls", out)
+
+
+class PlainListenerTest(PetrelCase):
+    """tls: none on 127.0.0.1: allowed, never offers AUTH."""
+
+    def setUp(self):
+        self.plain_port = harness.free_port()
+        super().setUp()
+        self.suite.stop()
+        self.suite.config["listeners"] = [
+            {"name": "submission", "address": "127.0.0.1:%d"
+             % self.suite.submission_port, "tls": "starttls"},
+            {"name": "smtps", "address": "127.0.0.1:%d"
+             % self.suite.smtps_port, "tls": "implicit"},
+            {"name": "local", "address": "127.0.0.1:%d" % self.plain_port,
+             "tls": "none"},
+        ]
+        self.suite.write_config()
+        self.suite.start()
+
+    def test_no_auth_on_plain_listener(self):
+        user, pw = self.ensure_user()
+        c = smtplib.SMTP("127.0.0.1", self.plain_port, timeout=30)
+        try:
+            c.ehlo("client.test")
+            self.assertNotIn("auth", c.esmtp_features)
+            code, _ = c.docmd("AUTH", "PLAIN " +
+                              harness.auth_plain_arg(user, pw))
+            self.assertGreaterEqual(code, 500, "AUTH accepted on a "
+                                    "plaintext listener")
+            code, _ = c.docmd("MAIL", "FROM:<app@example.com>")
+            self.assertIn(code, (530, 554), "unauthenticated, untrusted "
+                          "MAIL accepted on the plaintext listener")
+        finally:
+            c.quit()
+
+
+class SizeLimitTest(PetrelCase):
+    overrides = {"smtpd": {"processes": 1, "message_size_limit": "20k"}}
+
+    def test_size_limit(self):
+        c = connect(self.suite)
+        try:
+            self.assertIn("size", c.esmtp_features)
+            self.assertEqual(c.esmtp_features["size"].strip(), "20480")
+            login_plain(c, *self.ensure_user())
+            code, text = c.docmd("MAIL", "FROM:<app@example.com> "
+                                 "SIZE=1000000")
+            self.assertEqual(code, 552, text)
+            c.docmd("RSET")
+            tok = unique("big")
+            big = make_message(tok, body=(b"y" * 70 + b"\r\n") * 600)
+            c.mail("app@example.com")
+            c.rcpt("rcpt@example.org")
+            code, text = c.data(big)
+            self.assertEqual(code, 552, text)
+            # The session goes on; a small message passes.
+            tok2 = unique("small")
+            qid = harness.send(c, "app@example.com", ["rcpt@example.org"],
+                               make_message(tok2))
+        finally:
+            try:
+                c.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+        self.wait_arrival(tok2)
+        self.suite.wait_delivery(qid, "rcpt@example.org", "sent")
+        self.assertEqual([t for t in self.capture.all_transactions()
+                          if tok.encode() in t.data], [])
+
+
+if __name__ == "__main__":
+    unittest.main()

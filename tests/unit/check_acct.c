@@ -1,0 +1,319 @@
+/*
+ * check_acct.c - unit tests for lib/acct: the JSON accounting log.
+ *
+ * Events are appended (never truncating) to the file given to acct_open()
+ * as one JSON object per line starting with "time" (RFC 3339 UTC with
+ * milliseconds), "event" and "queue_id"; strings are escaped so a line
+ * never splits; concurrent writers never interleave (one write(2) to an
+ * O_APPEND file); acct_open(NULL) turns the log off.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acct.h"
+#include "json.h"
+#include "vbuf.h"
+
+#define NWRITERS	4
+#define NEVENTS		300
+
+static char	*slurp(const char *, size_t *);
+static void	 check_time(const char *);
+static void	 make_tmpdir(char *, size_t);
+static void	 rmtree(const char *);
+static Suite	*acct_suite(void);
+
+static char *
+slurp(const char *path, size_t *lenp)
+{
+	struct vbuf *vb = vbuf_create(0);
+	char buf[4096], *s;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	ck_assert_int_ne(fd, -1);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		vbuf_add(vb, buf, (size_t)n);
+	ck_assert_int_eq(n, 0);
+	close(fd);
+	*lenp = vb->len;
+	s = vb->data;
+	free(vb);		/* keep the data, drop the header */
+	return s;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ", within a minute of now. */
+static void
+check_time(const char *ts)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+	struct tm tm;
+	time_t t;
+	size_t i;
+
+	ck_assert_uint_eq(strlen(ts), sizeof(shape) - 1);
+	for (i = 0; shape[i] != '\0'; i++) {
+		if (shape[i] == 'd')
+			ck_assert_msg(ts[i] >= '0' && ts[i] <= '9', "time %s",
+			    ts);
+		else
+			ck_assert_msg(ts[i] == shape[i], "time %s", ts);
+	}
+	memset(&tm, 0, sizeof(tm));
+	ck_assert_int_eq(sscanf(ts, "%d-%d-%dT%d:%d:%d", &tm.tm_year,
+	    &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec), 6);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = timegm(&tm);
+	ck_assert_msg(labs((long)(t - time(NULL))) < 60, "time %s not UTC now",
+	    ts);
+}
+
+static void
+make_tmpdir(char *buf, size_t size)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(buf, size, "%s/check_acct.XXXXXX", base != NULL ? base :
+	    "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+static void
+rmtree(const char *dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/acct.jsonl", dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/other.jsonl", dir);
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+START_TEST(test_lines)
+{
+	char dir[256], path[300], ts[64];
+	struct json j;
+	struct stat st;
+	char *data, *line2, *p;
+	size_t len;
+	int fd;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/acct.jsonl", dir);
+
+	/* A line already there is kept: the log is appended to. */
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write(fd, "{\"old\":1}\n", 10), 10);
+	close(fd);
+
+	ck_assert_int_eq(acct_open(path), 0);
+	ck_assert(acct_enabled());
+
+	acct_begin(&j, "accepted", "0123456789ABCDEF");
+	json_kv_int(&j, "size", 4096);
+	json_kv_str(&j, "sender", "a\"b\n\r@c\\d");
+	acct_emit(&j);
+	acct_begin(&j, "delivered", "FEDCBA9876543210");
+	json_kv_str(&j, "recipient", "x@y.z");
+	acct_emit(&j);
+
+	data = slurp(path, &len);
+	ck_assert_uint_eq(strlen(data), len);
+	ck_assert(strncmp(data, "{\"old\":1}\n", 10) == 0);
+	p = data + 10;
+
+	/* Line 1: the fixed members first, in order, then the caller's. */
+	ck_assert(strncmp(p, "{\"time\":\"", 9) == 0);
+	memcpy(ts, p + 9, 24);
+	ts[24] = '\0';
+	check_time(ts);
+	p += 9 + 24;
+	line2 = strchr(p, '\n');
+	ck_assert_ptr_nonnull(line2);
+	*line2++ = '\0';
+	ck_assert_str_eq(p, "\",\"event\":\"accepted\","
+	    "\"queue_id\":\"0123456789ABCDEF\",\"size\":4096,"
+	    "\"sender\":\"a\\\"b\\n\\r@c\\\\d\"}");
+
+	/* Line 2, and nothing after it. */
+	ck_assert(strncmp(line2, "{\"time\":\"", 9) == 0);
+	memcpy(ts, line2 + 9, 24);
+	check_time(ts);
+	ck_assert_str_eq(line2 + 9 + 24, "\",\"event\":\"delivered\","
+	    "\"queue_id\":\"FEDCBA9876543210\",\"recipient\":\"x@y.z\"}\n");
+	free(data);
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(acct_open(NULL), 0);
+	rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_create_mode)
+{
+	char dir[256], path[300];
+	struct stat st;
+	mode_t old;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/acct.jsonl", dir);
+	old = umask(022);
+	ck_assert_int_eq(acct_open(path), 0);
+	umask(old);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0640);
+	ck_assert_int_eq(st.st_size, 0);
+	ck_assert_int_eq(acct_open(NULL), 0);
+	rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_disabled)
+{
+	char dir[256], path[300], other[300];
+	struct json j;
+	struct stat st;
+	char *data;
+	size_t len;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/acct.jsonl", dir);
+	snprintf(other, sizeof(other), "%s/other.jsonl", dir);
+
+	/* Off from the start: events are built but written nowhere. */
+	ck_assert_int_eq(acct_open(NULL), 0);
+	ck_assert(!acct_enabled());
+	acct_begin(&j, "accepted", "0123456789ABCDEF");
+	acct_emit(&j);
+	ck_assert(strncmp(j.out->data, "{\"time\":", 8) == 0);
+
+	/* On, one event, then off: later events do not reach the file. */
+	ck_assert_int_eq(acct_open(path), 0);
+	acct_begin(&j, "accepted", "0123456789ABCDEF");
+	acct_emit(&j);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_gt(st.st_size, 0);
+	ck_assert_int_eq(acct_open(NULL), 0);
+	ck_assert(!acct_enabled());
+	acct_begin(&j, "deferred", "0123456789ABCDEF");
+	acct_emit(&j);
+	data = slurp(path, &len);
+	ck_assert_uint_eq(len, (size_t)st.st_size);
+	ck_assert_ptr_null(strstr(data, "deferred"));
+	free(data);
+
+	/* Reopening elsewhere moves the log. */
+	ck_assert_int_eq(acct_open(path), 0);
+	ck_assert_int_eq(acct_open(other), 0);
+	acct_begin(&j, "bounced", "0123456789ABCDEF");
+	acct_emit(&j);
+	data = slurp(path, &len);
+	ck_assert_ptr_null(strstr(data, "bounced"));
+	free(data);
+	data = slurp(other, &len);
+	ck_assert_ptr_nonnull(strstr(data, "\"event\":\"bounced\""));
+	free(data);
+
+	/* A path that cannot be opened fails and leaves the log off. */
+	snprintf(other, sizeof(other), "%s/missing/acct.jsonl", dir);
+	ck_assert_int_eq(acct_open(other), -1);
+	ck_assert(!acct_enabled());
+	rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_concurrent)
+{
+	char dir[256], path[300], big[3000], *data, *p, *nl;
+	pid_t pids[NWRITERS];
+	struct json j;
+	size_t len, lines = 0;
+	int i, k, status;
+
+	/*
+	 * Several processes (smtpd, qmgr) append to the same file: with
+	 * one write(2) per line on O_APPEND, lines never interleave.
+	 */
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/acct.jsonl", dir);
+	for (i = 0; i < NWRITERS; i++) {
+		pids[i] = fork();
+		ck_assert_int_ne(pids[i], -1);
+		if (pids[i] == 0) {
+			if (acct_open(path) == -1)
+				_exit(1);
+			memset(big, 'a' + i, sizeof(big) - 1);
+			big[sizeof(big) - 1] = '\0';
+			for (k = 0; k < NEVENTS; k++) {
+				acct_begin(&j, "accepted", "0123456789ABCDEF");
+				json_kv_int(&j, "writer", i);
+				json_kv_str(&j, "pad", big);
+				acct_emit(&j);
+			}
+			_exit(0);
+		}
+	}
+	for (i = 0; i < NWRITERS; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	data = slurp(path, &len);
+	for (p = data; *p != '\0'; p = nl + 1) {
+		nl = strchr(p, '\n');
+		ck_assert_ptr_nonnull(nl);
+		*nl = '\0';
+		ck_assert(strncmp(p, "{\"time\":\"", 9) == 0);
+		ck_assert(nl[-1] == '}');
+		/* One writer's padding, whole. */
+		k = p[strlen(p) - 3] - 'a';
+		ck_assert(k >= 0 && k < NWRITERS);
+		memset(big, 'a' + k, sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		ck_assert_ptr_nonnull(strstr(p, big));
+		lines++;
+	}
+	ck_assert_uint_eq(lines, NWRITERS * NEVENTS);
+	free(data);
+	rmtree(dir);
+}
+END_TEST
+
+static Suite *
+acct_suite(void)
+{
+	Suite *s = suite_create("acct");
+	TCase *tc = tcase_create("acct");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_lines);
+	tcase_add_test(tc, test_create_mode);
+	tcase_add_test(tc, test_disabled);
+	tcase_add_test(tc, test_concurrent);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(acct_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
