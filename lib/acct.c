@@ -15,6 +15,7 @@
 
 static int acct_fd = -1;
 static struct vbuf *acct_buf;
+static struct vbuf *acct_held;	/* non-NULL while held */
 
 int
 acct_open(const char *path)
@@ -66,8 +67,38 @@ acct_emit(struct json *j)
 	(void)vbuf_addc(j->out, '\n');
 	if (acct_fd == -1)
 		return;
+	if (acct_held != NULL) {
+		(void)vbuf_add(acct_held, j->out->data, j->out->len);
+		return;
+	}
 	n = write(acct_fd, j->out->data, j->out->len);
-	if (n != (ssize_t)j->out->len)
-		log_warn("accounting log: write: %s", n == -1 ?
-		    "error" : "short write");
+	if (n == -1)
+		log_warn("accounting log: write: %m");
+	else if (n != (ssize_t)j->out->len)
+		log_warn("accounting log: short write");
+}
+
+void
+acct_hold(void)
+{
+	if (acct_held == NULL)
+		acct_held = vbuf_create(0);
+}
+
+void
+acct_release(int commit)
+{
+	ssize_t n;
+
+	if (acct_held == NULL)
+		return;
+	if (commit && acct_fd != -1 && acct_held->len > 0) {
+		n = write(acct_fd, acct_held->data, acct_held->len);
+		if (n == -1)
+			log_warn("accounting log: write: %m");
+		else if (n != (ssize_t)acct_held->len)
+			log_warn("accounting log: short write");
+	}
+	vbuf_free(acct_held);
+	acct_held = NULL;
 }

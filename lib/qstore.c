@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -1143,4 +1144,31 @@ qstore_file_iter(const char *qdir, int (*cb)(const char *, void *), void *arg)
 		closedir(d);
 	}
 	return 0;
+}
+
+int
+qstore_tmp_clean(const char *qdir, int64_t max_age)
+{
+	char path[PATH_MAX], file[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	time_t now = time(NULL);
+	DIR *d;
+	int n = 0;
+
+	if (qstore_path(path, sizeof(path), qdir, "tmp", NULL) == -1 ||
+	    (d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!qid_ok(de->d_name))
+			continue;
+		if (qstore_path(file, sizeof(file), path, de->d_name, NULL) ==
+		    -1)
+			continue;
+		if (stat(file, &st) == 0 && now - st.st_mtime > max_age &&
+		    unlink(file) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }

@@ -172,6 +172,11 @@ void		 qstore_file_close(struct qstore_file *);
 int		 qstore_file_remove(const char *qdir, const char *qid);
 /* Moves a damaged file to corrupt/. */
 int		 qstore_file_quarantine(const char *qdir, const char *qid);
+/*
+ * Removes tmp/ files not modified for max_age seconds: messages whose
+ * writer died before they were committed. Returns how many.
+ */
+int		 qstore_tmp_clean(const char *qdir, int64_t max_age);
 /* Calls cb for every committed file's id (qmgr's start-up reconcile). */
 int		 qstore_file_iter(const char *qdir,
 		    int (*cb)(const char *qid, void *), void *arg);

@@ -268,14 +268,19 @@ master_reap(void)
 				log_warn("process %s pid %ld exit status %d",
 				    p->svc->prog, (long)pid,
 				    WEXITSTATUS(status));
-			/* Early or failed exits back off; others restart. */
+			/*
+			 * A run that was ready and stable clears the count;
+			 * then a failed exit counts one. Clean exits restart
+			 * at once.
+			 */
+			if (p->ready && now - p->started >= MASTER_STABLE_MS)
+				p->fails = 0;
 			if (!p->ready || now - p->started < MASTER_STABLE_MS ||
 			    (WIFEXITED(status) && WEXITSTATUS(status) != 0) ||
 			    WIFSIGNALED(status)) {
 				if (p->fails < 16)
 					p->fails++;
-			} else
-				p->fails = 0;
+			}
 			delay = p->fails == 0 ? 0 : MASTER_BACKOFF_MIN_MS <<
 			    (p->fails - 1);
 			if (delay > MASTER_BACKOFF_MAX_MS)
@@ -383,6 +388,9 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		master_usage();
+	/* Daemons get the path after daemon(3) has changed to "/". */
+	if ((master_cfg_path = realpath(master_cfg_path, NULL)) == NULL)
+		log_fatal("configuration file: %m");
 
 	/* 1. Configuration. */
 	why = vbuf_create(0);

@@ -7,6 +7,7 @@
  * everything else is closed. Groups, gid and uid are dropped and the drop
  * is checked before exec, as OpenSMTPD does.
  */
+#include <sys/prctl.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -108,6 +109,9 @@ master_child(struct master_service *svc, int status_wr, int key_fd)
 			_exit(111);
 		}
 	}
+	/* Daemons must not outlive a master killed with SIGKILL. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() == 1)
+		_exit(111);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);

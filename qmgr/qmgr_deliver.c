@@ -453,6 +453,8 @@ qmgr_results_apply(void)
 		log_warn("apply results: %s", why->data);
 		goto out;
 	}
+	/* Events are written only if the changes they describe commit. */
+	acct_hold();
 	for (i = 0; i < qmgr_nresults; i++) {
 		struct qmgr_result *res = &qmgr_results[i];
 		const char *event;
@@ -470,8 +472,8 @@ qmgr_results_apply(void)
 		    qmgr_cfg->queue_max_lifetime) {
 			/* Too old to keep trying: a final failure. */
 			res->status = QSTORE_FAILED;
-			log_info("%s: to=<%s>, status=expired, returned to "
-			    "sender (%s)", res->job->qid, log_safe(r.address),
+			log_info("%s: to=<%s>, status=expired (%s)",
+			    res->job->qid, log_safe(r.address),
 			    log_safe(r.reply));
 		}
 		r.state = res->status;
@@ -502,7 +504,9 @@ qmgr_results_apply(void)
 		/* Nothing changed: the recipients are due again. */
 		log_warn("apply results: %s", why->data);
 		nremoved = 0;
-	}
+		acct_release(0);
+	} else
+		acct_release(1);
 	/* The file goes only once its records are gone. */
 	for (i = 0; i < nremoved; i++) {
 		(void)qstore_file_remove(qmgr_cfg->queue_directory,

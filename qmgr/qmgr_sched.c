@@ -375,6 +375,9 @@ qmgr_reconcile(void)
 	time_t now = time(NULL);
 	size_t i;
 
+	if ((i = (size_t)qstore_tmp_clean(qmgr_cfg->queue_directory,
+	    QMGR_ORPHAN_GRACE)) > 0)
+		log_info("removed %zu stale file(s) from tmp/", i);
 	(void)qstore_file_iter(qmgr_cfg->queue_directory, qmgr_file_cb,
 	    &files);
 	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)
