@@ -682,6 +682,8 @@ def run_petrel(conc, args, tools, workdir):
                 "log: { destination: stderr, accounting: %s }\n" %
                 (yq(owner), yq(os.path.join(top, "queue")), yq(bindir),
                  port, sink.port, yq(acct)))
+        for extra in args.petrel_yaml:
+            f.write(extra + "\n")
     errpath = os.path.join(top, "master.stderr")
     errfh = open(errpath, "wb")
     proc = None
@@ -823,6 +825,10 @@ def main():
                     help="give up when nothing is delivered for this long")
     ap.add_argument("--settle", type=float, default=1.0,
                     help="seconds to let a started relay settle")
+    ap.add_argument("--petrel-yaml", metavar="LINE", action="append",
+                    default=[], help="append LINE to Petrel's temporary "
+                    "petrel.yaml, e.g. 'smtpd: { processes: 4 }' "
+                    "(repeatable; the default run sets nothing)")
     ap.add_argument("--no-build", action="store_true",
                     help="do not run make before the Petrel runs")
     ap.add_argument("--petrel-bindir", metavar="DIR",

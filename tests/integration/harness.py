@@ -13,6 +13,7 @@ by tests/deps.sh); PETREL_BUILD points at another build directory.
 Python 3 standard library only.
 """
 
+import atexit
 import base64
 import json
 import os
@@ -122,6 +123,37 @@ def missing_binaries():
     return [p for p in PROGRAMS
             if not (os.path.isfile(os.path.join(BUILD, p)) and
                     os.access(os.path.join(BUILD, p), os.X_OK))]
+
+
+_DAEMON_DIR = None
+
+
+def daemon_dir():
+    """Where the daemons run from: build/, or a copy the owner can reach.
+
+    As root the daemons run as mail_owner, which cannot exec them from a
+    tree it cannot traverse (a clone under /root, say); then they are
+    copied once per run into a world-readable temporary directory.
+    """
+    global _DAEMON_DIR
+    if _DAEMON_DIR is not None:
+        return _DAEMON_DIR
+    _DAEMON_DIR = BUILD
+    if os.geteuid() == 0:
+        name = mail_owner()[0]
+        probe = subprocess.run(
+            ["su", "-s", "/bin/sh", name, "-c",
+             "test -x '%s'" % os.path.join(BUILD, "smtpd")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if probe.returncode != 0:
+            staged = tempfile.mkdtemp(prefix="petrel-bin-")
+            os.chmod(staged, 0o755)
+            for p in ("master", "smtpd", "qmgr", "smtp"):
+                shutil.copy2(os.path.join(BUILD, p), staged)
+            _DAEMON_DIR = staged
+            if not KEEP:
+                atexit.register(shutil.rmtree, staged, True)
+    return _DAEMON_DIR
 
 
 def mail_owner():
@@ -259,12 +291,12 @@ def _proc_name(pid, cmd):
     """The program name: the build/ executable it runs, else argv[0]."""
     try:
         exe = os.readlink("/proc/%d/exe" % pid)
-        if os.path.dirname(exe) == BUILD:
+        if os.path.dirname(exe) in (BUILD, daemon_dir()):
             return os.path.basename(exe)
     except OSError:
         pass
     for a in cmd[:2]:
-        if os.path.dirname(a) == BUILD:
+        if os.path.dirname(a) in (BUILD, daemon_dir()):
             return os.path.basename(a)
     return os.path.basename(cmd[0]) if cmd else "?"
 
@@ -296,7 +328,7 @@ class Suite:
         self.config = {
             "mail_owner": self.owner,
             "queue_directory": self.queue_dir,
-            "daemon_directory": BUILD,
+            "daemon_directory": daemon_dir(),
             "myhostname": "petrel.test",
             "listeners": [
                 {"name": "submission",
@@ -340,7 +372,8 @@ class Suite:
                           % (self.starts + 1)).encode())
         self._logf.flush()
         self.proc = subprocess.Popen(
-            [os.path.join(BUILD, "master"), "-c", self.conf_path, "-f"],
+            [os.path.join(daemon_dir(), "master"), "-c", self.conf_path,
+             "-f"],
             stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
             cwd=self.tmp, start_new_session=True, env=sanitizer_env())
         register(self.proc)

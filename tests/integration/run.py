@@ -19,6 +19,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True     # no __pycache__ in the tree
 
 import harness  # noqa: E402
 
@@ -35,6 +36,17 @@ def summary(result):
     return line, failed
 
 
+_current = []
+
+
+class Result(unittest.TextTestResult):
+    """Remembers itself so that the watchdog can count what ran."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        _current.append(self)
+
+
 def watchdog(seconds):
     def fire():
         sys.stderr.write("\nrun.py: the suite exceeded %ds; killing every "
@@ -43,7 +55,20 @@ def watchdog(seconds):
         harness.kill_everything()
         sys.stdout.flush()
         sys.stderr.flush()
-        print("0 passed, 1 failed", flush=True)
+        # The test that was running (counted in testsRun) failed.
+        failed = 1
+        passed = skipped = 0
+        if _current:
+            r = _current[0]
+            _, failed = summary(r)
+            failed += 1
+            skipped = len(r.skipped)
+            passed = max(0, r.testsRun - failed - skipped -
+                         len(r.expectedFailures))
+        line = "%d passed, %d failed" % (passed, failed)
+        if skipped:
+            line += ", %d skipped" % skipped
+        print(line, flush=True)
         os._exit(1)
     t = threading.Timer(seconds, fire)
     t.daemon = True
@@ -65,7 +90,8 @@ def main(argv):
         sys.stderr.write("run.py: warning: not built yet: %s\n"
                          % ", ".join("build/" + m for m in missing))
     watchdog(int(os.environ.get("PETREL_SUITE_TIMEOUT", "900")))
-    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2)
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2,
+                                     resultclass=Result)
     result = runner.run(suite)
     harness.kill_everything()
     line, failed = summary(result)

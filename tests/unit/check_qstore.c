@@ -756,7 +756,7 @@ START_TEST(test_sched)
 	ck_assert_str_eq(r2.dsn, "2.0.0");
 	qstore_txn_abort(t);
 
-	/* Deferred to failed: unscheduled; the message count is the caller's. */
+	/* Deferred to failed: unscheduled; msg.left is the caller's. */
 	t = qstore_txn_begin(f.qs, 1, f.why);
 	ck_assert_int_eq(qstore_rcpt_get(t, a, 0, &r), 0);
 	r.state = QSTORE_FAILED;
@@ -1095,7 +1095,7 @@ START_TEST(test_corrupt)
 	struct qstore_file *qf;
 	char *big;
 	struct fix f;
-	size_t i;
+	size_t i, hdr_end;
 
 	fix_setup(&f, MAP_SIZE);
 
@@ -1126,6 +1126,8 @@ START_TEST(test_corrupt)
 	check_corrupt(&f, "V=2", "V=2\nS=a@b.c\nR=d@e.f\n\nbody", 26);
 	check_corrupt(&f, "V=", "V=\nS=a@b.c\nR=d@e.f\n\nbody", 24);
 	check_corrupt(&f, "a NUL byte", nul, sizeof(nul) - 1);
+	check_corrupt(&f, "a NUL at a line start",
+	    "V=1\nS=a@b.c\nR=d@e.f\n\0Z=1\n\nbody", 30);
 	check_corrupt(&f, "no sender", "V=1\nR=d@e.f\n\nbody", 18);
 	check_corrupt(&f, "no recipient", "V=1\nS=a@b.c\n\nbody", 18);
 	check_corrupt(&f, "a line without =", "V=1\nS=a@b.c\nR=d@e.f\nX\n\n",
@@ -1138,19 +1140,21 @@ START_TEST(test_corrupt)
 	    "V=1\nT=1700000000.1000000\nS=a@b.c\nR=d@e.f\n\n", 43);
 	check_corrupt(&f, "a leading blank line", "\nV=1\nS=a\nR=b\n\n", 14);
 	/* Every truncation of a good file short of its blank line. */
-	for (i = 0; i < sizeof(ok) - 1; i++) {
-		if (strncmp(ok + i - (i >= 2 ? 2 : 0), "\n\n", 2) == 0 &&
-		    i >= 2)
-			break;
+	hdr_end = (size_t)(strstr(ok, "\n\n") - ok);
+	for (i = 0; i <= hdr_end + 1; i++)
 		check_corrupt(&f, "a truncated header", ok, i);
-	}
-	/* A header that never ends is refused, not read forever. */
-	big = malloc(3 * 1024 * 1024);
+	/*
+	 * The envelope read is bounded (1 MiB): a header that never ends is
+	 * refused, not read forever, and so is a 3 MiB one that does end.
+	 */
+	big = malloc(3 * 1024 * 1024 + 8);
 	ck_assert_ptr_nonnull(big);
 	memcpy(big, "V=1\nS=a@b.c\n", 12);
 	for (i = 12; i + 8 <= 3 * 1024 * 1024; i += 8)
 		memcpy(big + i, "R=a@b.c\n", 8);
 	check_corrupt(&f, "an endless header", big, i);
+	memcpy(big + i, "\nbody", 5);
+	check_corrupt(&f, "a 3 MiB header", big, i + 5);
 	free(big);
 	fix_teardown(&f);
 }
