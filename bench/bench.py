@@ -805,6 +805,12 @@ def print_report(results, args):
                                           ", ".join(extra)))
 
 
+def failed(system, conc, args, e):
+    return {"system": system, "concurrency": conc, "n": args.n,
+            "size": args.size, "delivered": 0,
+            "error": "failed: %s" % str(e).splitlines()[0]}
+
+
 def main():
     ap = argparse.ArgumentParser(
         description="Relay N messages smtp-source -> relay -> smtp-sink "
@@ -894,12 +900,14 @@ def main():
                     results.append(run_postfix(conc, args, tools, workdir))
                 except BenchError as e:
                     log("postfix c=%d failed: %s" % (conc, e))
+                    results.append(failed("postfix", conc, args, e))
             if petrel_ok:
                 log("petrel c=%d" % conc)
                 try:
                     results.append(run_petrel(conc, args, tools, workdir))
                 except BenchError as e:
                     log("petrel c=%d failed: %s" % (conc, e))
+                    results.append(failed("petrel", conc, args, e))
     except BenchError as e:
         log(str(e))
         return 1

@@ -51,6 +51,7 @@
 #define CFG_MAX_USER		32
 #define CFG_MAX_LISTENER_NAME	32
 #define CFG_MAX_CIPHERS		1024
+#define CFG_MAX_DEPTH		32	/* nested lists and mappings */
 #define CFG_DEFAULT_PORT	25
 
 #define MINUTE			60ULL
@@ -106,6 +107,8 @@ static int	 cfg_err(struct cfg_ctx *, unsigned long, const char *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 static int	 cfg_read(struct cfg_ctx *, unsigned char **, size_t *);
 static int	 cfg_parse(struct cfg_ctx *, const unsigned char *, size_t);
+static int	 cfg_check_depth(struct cfg_ctx *, const unsigned char *,
+		    size_t);
 static int	 cfg_yaml_error(struct cfg_ctx *, yaml_parser_t *,
 		    const unsigned char *, size_t);
 static yaml_node_t *cfg_node(struct cfg_ctx *, int);
@@ -441,6 +444,44 @@ cfg_read(struct cfg_ctx *ctx, unsigned char **textp, size_t *lenp)
 	return 0;
 }
 
+/*
+ * Refuses nesting deeper than CFG_MAX_DEPTH before the document is loaded:
+ * libyaml's scanner is slow (quadratic) on deep flow nesting, and no valid
+ * configuration nests more than a few levels. Events are pulled lazily, so
+ * this stops at the first level too deep.
+ */
+static int
+cfg_check_depth(struct cfg_ctx *ctx, const unsigned char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0, rc = 0, done = 0;
+
+	if (yaml_parser_initialize(&parser) == 0)
+		return cfg_err(ctx, 0, NULL, "cannot initialise the parser");
+	yaml_parser_set_input_string(&parser, text, len);
+	while (!done) {
+		if (yaml_parser_parse(&parser, &ev) == 0)
+			break;		/* cfg_parse reports syntax errors */
+		if (ev.type == YAML_SEQUENCE_START_EVENT ||
+		    ev.type == YAML_MAPPING_START_EVENT) {
+			if (++depth > CFG_MAX_DEPTH) {
+				rc = cfg_err(ctx, ev.start_mark.line + 1,
+				    NULL, "nested more than %d levels deep",
+				    CFG_MAX_DEPTH);
+				done = 1;
+			}
+		} else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+		    ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		else if (ev.type == YAML_STREAM_END_EVENT)
+			done = 1;
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
 /* Loads the single YAML document and walks it into ctx->cfg. */
 static int
 cfg_parse(struct cfg_ctx *ctx, const unsigned char *text, size_t len)
@@ -450,6 +491,8 @@ cfg_parse(struct cfg_ctx *ctx, const unsigned char *text, size_t len)
 	yaml_node_t *root, *more;
 	int rc = -1;
 
+	if (cfg_check_depth(ctx, text, len) == -1)
+		return -1;
 	if (yaml_parser_initialize(&parser) == 0)
 		return cfg_err(ctx, 0, NULL, "cannot initialise the parser");
 	yaml_parser_set_input_string(&parser, text, len);

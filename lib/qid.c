@@ -18,11 +18,20 @@
 void
 qid_new(char buf[QID_SIZE], int64_t *sec, int32_t *usec)
 {
+	static struct timeval last;
 	struct timeval tv;
 	unsigned char r[2];
 	int n;
 
-	gettimeofday(&tv, NULL);
+	/*
+	 * One id per microsecond per process: the random part only tells
+	 * processes apart (12 bits collide by the birthday bound when one
+	 * process makes several ids in the same microsecond).
+	 */
+	do {
+		gettimeofday(&tv, NULL);
+	} while (tv.tv_sec == last.tv_sec && tv.tv_usec == last.tv_usec);
+	last = tv;
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		log_fatal("qid_new: RAND_bytes failed");
 	n = snprintf(buf, QID_SIZE, "%08llX%05lX%03X",

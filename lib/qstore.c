@@ -80,6 +80,8 @@ static int qstore_path(char *, size_t, const char *, const char *,
 static int qstore_hash(const char *);
 static void qstore_rkey(unsigned char *, const char *, uint32_t);
 static void qstore_skey(unsigned char *, int64_t, const char *, uint32_t);
+static int qstore_write_all(struct qstore_new *, const char *, size_t,
+    struct vbuf *);
 static int qstore_wflush(struct qstore_new *, struct vbuf *);
 static int qstore_header_ok(const char *);
 static void qstore_copy(char *, size_t, const char *);
@@ -396,13 +398,14 @@ qstore_new_size(const struct qstore_new *qn)
 }
 
 static int
-qstore_wflush(struct qstore_new *qn, struct vbuf *why)
+qstore_write_all(struct qstore_new *qn, const char *p, size_t len,
+    struct vbuf *why)
 {
 	size_t off = 0;
 	ssize_t n;
 
-	while (off < qn->wbuf->len) {
-		n = write(qn->fd, qn->wbuf->data + off, qn->wbuf->len - off);
+	while (off < len) {
+		n = write(qn->fd, p + off, len - off);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -412,6 +415,14 @@ qstore_wflush(struct qstore_new *qn, struct vbuf *why)
 		}
 		off += (size_t)n;
 	}
+	return 0;
+}
+
+static int
+qstore_wflush(struct qstore_new *qn, struct vbuf *why)
+{
+	if (qstore_write_all(qn, qn->wbuf->data, qn->wbuf->len, why) == -1)
+		return -1;
 	vbuf_reset(qn->wbuf);
 	return 0;
 }
@@ -423,19 +434,9 @@ qstore_new_write(struct qstore_new *qn, const void *p, size_t len,
 	qn->size += len;
 	if (qn->wbuf->len + len > QSTORE_WBUF && qstore_wflush(qn, why) == -1)
 		return -1;
-	if (len >= QSTORE_WBUF) {
-		struct vbuf *saved = qn->wbuf, tmp;
-
-		tmp.data = (char *)p;
-		tmp.len = len;
-		qn->wbuf = &tmp;
-		if (qstore_wflush(qn, why) == -1) {
-			qn->wbuf = saved;
-			return -1;
-		}
-		qn->wbuf = saved;
-		return 0;
-	}
+	/* Large pieces go straight to the file, from the caller's memory. */
+	if (len >= QSTORE_WBUF)
+		return qstore_write_all(qn, p, len, why);
 	(void)vbuf_add(qn->wbuf, p, len);
 	return 0;
 }
@@ -969,7 +970,7 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 	qf->header = xmalloc(alloc + 1);
 	for (;;) {
 		qf->header[len] = '\0';
-		if ((end = strstr(qf->header, "\n\n")) != NULL)
+		if ((end = memmem(qf->header, len, "\n\n", 2)) != NULL)
 			break;
 		if (len == alloc) {
 			if (alloc >= QSTORE_HEADER_MAX)
@@ -982,10 +983,11 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 			continue;
 		if (n <= 0)
 			goto corrupt;
-		if (memchr(qf->header + len, '\0', (size_t)n) != NULL)
-			goto corrupt;
 		len += (size_t)n;
 	}
+	/* The envelope is text; the body after it is opaque bytes. */
+	if (memchr(qf->header, '\0', (size_t)(end - qf->header)) != NULL)
+		goto corrupt;
 	end[1] = '\0';
 	qf->body_offset = (off_t)(end - qf->header) + 2;
 	if (fstat(qf->fd, &st) == -1 || st.st_size < qf->body_offset)
