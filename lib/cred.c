@@ -19,6 +19,7 @@
 #include <lmdb.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "attr.h"
@@ -37,12 +38,30 @@
 #define CRED_SECRET_RAW		24	/* generated secrets: 192 bits */
 #define CRED_MAXDBS		4
 
+/*
+ * Verified-secret cache: a long-running smtpd would otherwise run the KDF
+ * (about 0.1 s, blocking its event loop) for every connection of an
+ * application that logs in per message. An entry is an HMAC, under a
+ * random per-process key, of the user, the stored hash string and the
+ * secret: a deleted user fails the lookup first, and a changed hash (new
+ * secret) no longer matches, so the cache never outlives a change.
+ */
+#define CRED_CACHE_SLOTS	256
+#define CRED_CACHE_TTL		300	/* seconds */
+
+struct cred_cache_entry {
+	unsigned char	 tag[32];
+	time_t		 until;
+};
+
 struct cred_db {
 	char		*dir;		/* <queue_directory>/cred */
 	MDB_env		*env;		/* NULL: read-only and not there yet */
 	MDB_dbi		 dbi;
 	int		 have_dbi;
 	int		 writable;
+	unsigned char	 cache_key[32];
+	struct cred_cache_entry cache[CRED_CACHE_SLOTS];
 };
 
 struct cred_params {
@@ -385,6 +404,13 @@ cred_open(const struct cfg *cfg, int writable, struct vbuf *why)
 	vbuf_init(&path, 0);
 	(void)vbuf_addf(&path, "%s/%s", cfg->queue_directory, CRED_DIR);
 	db = xcalloc(1, sizeof(*db));
+	if (RAND_bytes(db->cache_key, sizeof(db->cache_key)) != 1) {
+		if (why)
+			vbuf_setf(why, "RAND_bytes failed");
+		vbuf_release(&path);
+		free(db);
+		return NULL;
+	}
 	db->dir = xstrdup(path.data);
 	db->writable = writable != 0;
 	vbuf_release(&path);
@@ -456,12 +482,36 @@ cred_lookup(struct cred_db *db, const char *user, char *hash, size_t size)
 	return ret;
 }
 
+/* The cache tag of (user, stored hash, secret); see struct cred_db. */
+static int
+cred_cache_tag(const struct cred_db *db, const char *user, const char *hash,
+    const char *secret, size_t secret_len, unsigned char tag[32])
+{
+	struct vbuf msg;
+	unsigned int len = 32;
+	int ok;
+
+	vbuf_init(&msg, 0);
+	(void)vbuf_add(&msg, user, strlen(user) + 1);
+	(void)vbuf_add(&msg, hash, strlen(hash) + 1);
+	(void)vbuf_add(&msg, secret, secret_len);
+	ok = HMAC(EVP_sha256(), db->cache_key, sizeof(db->cache_key),
+	    (const unsigned char *)msg.data, msg.len, tag, &len) != NULL &&
+	    len == 32;
+	vbuf_wipe(&msg);
+	vbuf_release(&msg);
+	return ok ? 0 : -1;
+}
+
 int
 cred_verify(struct cred_db *db, const char *user, const char *secret,
     size_t secret_len)
 {
 	char hash[CRED_HASH_MAX + 1];
-	int rc;
+	unsigned char tag[32];
+	struct cred_cache_entry *slot;
+	time_t now;
+	int rc, cached;
 
 	if (!cred_name_ok(user) || secret_len > CRED_SECRET_MAX)
 		goto unknown;
@@ -469,8 +519,20 @@ cred_verify(struct cred_db *db, const char *user, const char *secret,
 		return -1;
 	if (rc == 0)
 		goto unknown;
+	cached = cred_cache_tag(db, user, hash, secret, secret_len, tag) == 0;
+	slot = &db->cache[(tag[0] | (unsigned)tag[1] << 8) % CRED_CACHE_SLOTS];
+	now = time(NULL);
+	if (cached && slot->until > now && CRYPTO_memcmp(slot->tag, tag,
+	    sizeof(tag)) == 0) {
+		OPENSSL_cleanse(hash, sizeof(hash));
+		return 1;
+	}
 	rc = cred_hash_verify(hash, secret, secret_len);
 	OPENSSL_cleanse(hash, sizeof(hash));
+	if (rc == 1 && cached) {
+		memcpy(slot->tag, tag, sizeof(tag));
+		slot->until = now + CRED_CACHE_TTL;
+	}
 	return rc;
 unknown:
 	/* Same cost as a known user: do not reveal who exists. */

@@ -278,6 +278,37 @@ START_TEST(test_generate_secret)
 }
 END_TEST
 
+/*
+ * The verified-secret cache answers repeat logins without the KDF, but
+ * never outlives a change: a wrong secret, a deleted user and a user
+ * re-added with a new secret are all judged afresh.
+ */
+START_TEST(test_verify_cache)
+{
+	struct vbuf why;
+	struct cred_db *db, *ro;
+
+	vbuf_init(&why, 0);
+	db = cred_open(&tcfg, 1, &why);
+	ck_assert_msg(db != NULL, "cred_open: %s", why.data);
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_msg(ro != NULL, "cred_open: %s", why.data);
+	ck_assert_int_eq(cred_user_add(db, "app", "first", 5, &why), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "first", 5), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "first", 5), 1);	/* cached */
+	ck_assert_int_eq(cred_verify(ro, "app", "firsT", 5), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "first", 4), 0);
+	ck_assert_int_eq(cred_user_del(db, "app", &why), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "first", 5), 0);
+	ck_assert_int_eq(cred_user_add(db, "app", "second", 6, &why), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "first", 5), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "second", 6), 1);
+	cred_close(ro);
+	cred_close(db);
+	vbuf_release(&why);
+}
+END_TEST
+
 START_TEST(test_db_add_list_del)
 {
 	struct vbuf why;
@@ -485,6 +516,7 @@ cred_suite(void)
 	tcase_add_test(tc, test_db_readonly_before_create);
 	tcase_add_test(tc, test_db_records);
 	tcase_add_test(tc, test_db_open_errors);
+	tcase_add_test(tc, test_verify_cache);
 	suite_add_tcase(s, tc);
 	return s;
 }
