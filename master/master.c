@@ -439,6 +439,7 @@ main(int argc, char *argv[])
 		    master_cfg->queue_directory);
 	if (master_setup(master_cfg, why) == -1)
 		log_fatal("%s", why->data);
+	vbuf_free(why);
 
 	/* 5. Background unless -f. */
 	if (!foreground && daemon(0, 0) == -1)
