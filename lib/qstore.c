@@ -33,6 +33,12 @@
 #define QSTORE_HEADER_MAX	(1024 * 1024)	/* envelope header bytes */
 #define QSTORE_RKEY_LEN		(QID_LEN + 4)
 #define QSTORE_SKEY_LEN		(8 + QID_LEN + 4)
+/*
+ * New messages are refused while less than this share of the LMDB map is
+ * free, so that qmgr can still record deliveries and free space when the
+ * queue is full (as Postfix keeps queue_minfree).
+ */
+#define QSTORE_HEADROOM_PCT	10
 
 struct qstore {
 	char		*dir;
@@ -512,6 +518,34 @@ qstore_rcpt_encode(struct vbuf *out, const struct qstore_rcpt *r)
 	attr_end(out);
 }
 
+/* 1 if the map has less than QSTORE_HEADROOM_PCT free. */
+static int
+qstore_space_low(struct qstore *qs, MDB_txn *txn)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t total, used, freed = 0;
+
+	if (mdb_env_info(qs->env, &info) != 0 || mdb_env_stat(qs->env, &st) !=
+	    0 || st.ms_psize == 0)
+		return 0;
+	total = info.me_mapsize / st.ms_psize;
+	used = info.me_last_pgno + 1;
+	if (used * 100 < total * (100 - QSTORE_HEADROOM_PCT))
+		return 0;
+	/* Near the top: pages on the free list are free too (mdb_stat -f). */
+	if (mdb_cursor_open(txn, 0, &c) != 0)
+		return 1;
+	while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0)
+		if (v.mv_size >= sizeof(size_t))
+			freed += *(const size_t *)v.mv_data;
+	mdb_cursor_close(c);
+	used = freed < used ? used - freed : 0;
+	return used * 100 >= total * (100 - QSTORE_HEADROOM_PCT);
+}
+
 int
 qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
     struct vbuf *why)
@@ -540,6 +574,12 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 	/* 2. One transaction for every message's records. */
 	if ((rc = mdb_txn_begin(qs->env, NULL, 0, &txn)) != 0)
 		return qstore_mdb_fail(rc, why, "mdb_txn_begin");
+	if (qstore_space_low(qs, txn)) {
+		mdb_txn_abort(txn);
+		return qstore_fail(QSTORE_ERR_FULL, why, "queue database %s/db "
+		    "has less than %d%% free (queue.map_size)", qs->dir,
+		    QSTORE_HEADROOM_PCT);
+	}
 	val = vbuf_create(0);
 	for (i = 0; i < n; i++) {
 		struct qstore_new *qn = msgs[i];

@@ -25,6 +25,8 @@
  * transaction, and a request must fit in one attribute record.
  */
 #define QMGR_JOB_RCPTS_MAX	100
+/* Recipient updates per write transaction (flush, results). */
+#define QMGR_TXN_UPDATES	64
 
 struct qmgr_rcpt {
 	uint32_t	 index;

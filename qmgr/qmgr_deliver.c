@@ -434,28 +434,29 @@ qmgr_account(const char *event, const struct qmgr_result *res,
 	acct_emit(&j);
 }
 
-/* One write transaction for every result gathered in this pass. */
-void
-qmgr_results_apply(void)
+/*
+ * Applies results [from, to) in one write transaction. Returns -1 if it
+ * did not commit: those recipients stay as they were and are tried again.
+ */
+static int
+qmgr_results_commit(size_t from, size_t to, int64_t now)
 {
 	struct qstore_txn *txn;
 	struct qstore_msginfo m;
 	struct qstore_rcpt r;
-	struct vbuf *why;
+	struct vbuf *why = vbuf_create(0);
 	char (*removed)[QID_SIZE] = NULL;
 	size_t nremoved = 0, i;
-	int64_t now = time(NULL), old;
+	int64_t old;
+	int rc = -1;
 
-	if (qmgr_nresults == 0)
-		return;
-	why = vbuf_create(0);
 	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL) {
 		log_warn("apply results: %s", why->data);
 		goto out;
 	}
 	/* Events are written only if the changes they describe commit. */
 	acct_hold();
-	for (i = 0; i < qmgr_nresults; i++) {
+	for (i = from; i < to; i++) {
 		struct qmgr_result *res = &qmgr_results[i];
 		const char *event;
 
@@ -505,8 +506,10 @@ qmgr_results_apply(void)
 		log_warn("apply results: %s", why->data);
 		nremoved = 0;
 		acct_release(0);
-	} else
+	} else {
 		acct_release(1);
+		rc = 0;
+	}
 	/* The file goes only once its records are gone. */
 	for (i = 0; i < nremoved; i++) {
 		(void)qstore_file_remove(qmgr_cfg->queue_directory,
@@ -514,10 +517,29 @@ qmgr_results_apply(void)
 		log_info("%s: removed", removed[i]);
 	}
 out:
-	/* Free each job once: its results are contiguous or scattered. */
+	free(removed);
+	vbuf_free(why);
+	return rc;
+}
+
+/*
+ * Applies every result gathered in this pass, in transactions of at most
+ * QMGR_TXN_UPDATES recipients (usually one).
+ */
+void
+qmgr_results_apply(void)
+{
+	int64_t now = time(NULL);
+	size_t i, k;
+
+	if (qmgr_nresults == 0)
+		return;
+	for (i = 0; i < qmgr_nresults; i += QMGR_TXN_UPDATES)
+		(void)qmgr_results_commit(i, i + QMGR_TXN_UPDATES <
+		    qmgr_nresults ? i + QMGR_TXN_UPDATES : qmgr_nresults, now);
+	/* Free each job after its last result. */
 	for (i = 0; i < qmgr_nresults; i++) {
 		struct qmgr_job *job = qmgr_results[i].job;
-		size_t k;
 
 		free(qmgr_results[i].reply);
 		free(qmgr_results[i].relay);
@@ -528,6 +550,4 @@ out:
 			qmgr_job_free(job);
 	}
 	qmgr_nresults = 0;
-	free(removed);
-	vbuf_free(why);
 }

@@ -19,6 +19,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "parse.h"
 #include "qmgr.h"
 #include "smtpcmd.h"
 #include "xalloc.h"
@@ -296,32 +297,41 @@ qmgr_flush(struct vbuf *why)
 	struct qstore_txn *txn;
 	struct qstore_rcpt r;
 	uint64_t idx;
+	size_t i;
 	int n = 0;
 
-	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)
+	if ((txn = qstore_txn_begin(qmgr_queue, 0, why)) == NULL)
 		return -1;
 	(void)qstore_sched_iter(txn, qmgr_flush_cb, &f);
-	for (size_t i = 0; i < f.n; i++) {
+	qstore_txn_abort(txn);
+	/*
+	 * Small transactions: each must fit in the free space a nearly full
+	 * map still has (smtpd leaves qmgr headroom, not a whole queue's).
+	 */
+	for (i = 0; i < f.n; i++) {
 		char *colon = strchr(f.keys[i], ':');
 		int64_t old;
 
+		if (i % QMGR_TXN_UPDATES == 0 &&
+		    (txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)
+			break;
 		*colon = '\0';
-		idx = strtoull(colon + 1, NULL, 10);
-		if (qstore_rcpt_get(txn, f.keys[i], (uint32_t)idx, &r) == -1)
-			continue;
-		old = r.next_attempt;
-		r.next_attempt = f.now;
-		if (qstore_rcpt_put(txn, &r, old) == -1) {
-			qstore_txn_abort(txn);
-			free(f.keys);
-			vbuf_setf(why, "update failed");
-			return -1;
+		if (parse_u64(colon + 1, 0, UINT32_MAX, &idx) == 0 &&
+		    qstore_rcpt_get(txn, f.keys[i], (uint32_t)idx, &r) == 0) {
+			old = r.next_attempt;
+			r.next_attempt = f.now;
+			if (qstore_rcpt_put(txn, &r, old) == 0)
+				n++;
 		}
-		n++;
+		if ((i + 1) % QMGR_TXN_UPDATES == 0 || i + 1 == f.n) {
+			if (qstore_txn_commit(txn, why) == -1) {
+				n = -1;
+				break;
+			}
+			txn = NULL;
+		}
 	}
 	free(f.keys);
-	if (qstore_txn_commit(txn, why) == -1)
-		return -1;
 	qmgr_want_scan();
 	return n;
 }

@@ -1,0 +1,72 @@
+"""test_storage.py - a full queue refuses new mail and loses nothing."""
+
+import smtplib
+
+from harness import PetrelCase, connect, login_plain, make_message, unique
+
+# A long domain makes each recipient record large, so a 1 MiB queue map
+# fills after a few messages of 1000 recipients.
+LONG_DOMAIN = ".".join(["d%02d%s" % (i, "x" * 55) for i in range(3)]) + \
+    ".example"
+
+
+class FullQueueTest(PetrelCase):
+    overrides = {"queue": {"map_size": "1m", "min_backoff": "1h",
+                           "max_backoff": "1h"},
+                 "smtpd": {"max_recipients": 1000}}
+
+    def test_full_map_gets_452_and_accepted_mail_is_delivered(self):
+        port = self.capture.port
+        self.capture.stop()                 # keep everything queued
+        user, pw = self.ensure_user()
+        token = unique("full")
+        accepted, refused = [], None
+        c = connect(self.suite)
+        login_plain(c, user, pw)
+        for i in range(12):
+            rcpts = ["r%04d@%s" % (k, LONG_DOMAIN) for k in range(1000)]
+            code, _ = c.mail("app@example.com")
+            self.assertEqual(code, 250)
+            for r in rcpts:
+                code, resp = c.rcpt(r)
+                self.assertEqual(code, 250, resp)
+            code, resp = c.data(make_message("%s %d" % (token, i)))
+            resp = resp.decode()
+            if code == 250:
+                accepted.append(resp.split()[-1])
+                continue
+            refused = (code, resp)
+            break
+        self.assertIsNotNone(refused, "queue never filled up")
+        self.assertEqual(refused[0], 452, refused)
+        self.assertIn("4.3.1", refused[1])
+        self.assertTrue(accepted, "nothing was accepted before the map "
+                        "filled")
+        # The session goes on after the refusal.
+        self.assertEqual(c.noop()[0], 250)
+        c.quit()
+
+        # Exactly the acknowledged messages are queued.
+        queued = {m["queue_id"] for m in self.suite.relayq_json()}
+        self.assertEqual(queued, set(accepted))
+
+        # With the next hop back, all of them are delivered.
+        self.capture.port = port
+        self.capture.start()
+        self.suite.relayq("-f")
+        self.wait_arrival(token, n=len(accepted) * 10, timeout=90)
+        got = self.capture.all_transactions()
+        per_msg = {}
+        for t in got:
+            for i in range(len(accepted)):
+                if ("%s %d" % (token, i)).encode() in t.data:
+                    per_msg[i] = per_msg.get(i, 0) + len(t.rcpt_tos)
+        for i in range(len(accepted)):
+            self.assertGreaterEqual(per_msg.get(i, 0), 1000)
+        self.assertNotIn(len(accepted), per_msg,
+                         "the refused message was delivered")
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
