@@ -2,9 +2,10 @@
  * qstore.c - the queue store: message files and their LMDB index.
  *
  * See qstore.h for the layout and who writes what. Crash-safety order for a
- * new message: file bytes fsync'd, rename into msg/, msg/<h>/ fsync'd, then
- * the LMDB transaction. A file without records was never acknowledged (qmgr
- * removes it after a grace period); records always have their file.
+ * batch of new messages: each file renamed into msg/, every file fsync'd,
+ * every msg/<h>/ touched fsync'd, then one LMDB transaction. A file without
+ * records was never acknowledged (qmgr removes it after a grace period);
+ * records always have their file.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -452,17 +453,13 @@ qstore_new_finish(struct qstore_new *qn, struct vbuf *why)
 {
 	if (qstore_wflush(qn, why) == -1)
 		return -1;
-	/* The bytes must be on disk before the name that points at them. */
-	if (fsync(qn->fd) == -1)
-		return qstore_fail(errno == ENOSPC ? QSTORE_ERR_FULL :
-		    QSTORE_ERR_IO, why, "fsync %s: %s", qn->tmp_path,
-		    strerror(errno));
-	if (close(qn->fd) == -1) {
-		qn->fd = -1;
-		return qstore_fail(QSTORE_ERR_IO, why, "close %s: %s",
-		    qn->tmp_path, strerror(errno));
-	}
-	qn->fd = -1;
+	/*
+	 * Start the data on its way to disk now; qstore_commit() waits for
+	 * it with fsync. Renaming before that fsync is safe: a file in msg/
+	 * without records was never acknowledged, and no record is written
+	 * before every file of the batch is durable.
+	 */
+	(void)sync_file_range(qn->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (rename(qn->tmp_path, qn->msg_path) == -1)
 		return qstore_fail(QSTORE_ERR_IO, why, "rename %s to %s: %s",
 		    qn->tmp_path, qn->msg_path, strerror(errno));
@@ -558,11 +555,31 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 	size_t i, j;
 	int rc;
 
-	/* 1. Make the renames durable: one fsync per directory touched. */
+	/*
+	 * 1. Every file's bytes, then every directory touched. Done for the
+	 * whole batch at once, the file system can commit them together
+	 * (on ext4 the first fsync commits the journal for all of them).
+	 */
+	for (i = 0; i < n; i++) {
+		struct qstore_new *qn = msgs[i];
+
+		ASSERT(qn->renamed);
+		if (qn->fd == -1)
+			continue;
+		if (fsync(qn->fd) == -1)
+			return qstore_fail(errno == ENOSPC ? QSTORE_ERR_FULL :
+			    QSTORE_ERR_IO, why, "fsync %s: %s", qn->msg_path,
+			    strerror(errno));
+		if (close(qn->fd) == -1) {
+			qn->fd = -1;
+			return qstore_fail(QSTORE_ERR_IO, why, "close %s: %s",
+			    qn->msg_path, strerror(errno));
+		}
+		qn->fd = -1;
+	}
 	for (i = 0; i < n; i++) {
 		int h = qstore_hash(msgs[i]->qid);
 
-		ASSERT(msgs[i]->renamed);
 		if (synced[h])
 			continue;
 		if (fsync(qs->hash_fd[h]) == -1)

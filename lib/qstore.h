@@ -108,10 +108,11 @@ int		 qstore_reader_check(struct qstore *);
 /*
  * Writing a new message: begin creates tmp/<qid> and writes the envelope
  * header (env->arrival is filled in from the id); write appends message
- * bytes (buffered); finish flushes, fsyncs and renames into msg/.
- * qstore_commit() fsyncs the directories once and inserts every message's
- * records and recipients in one LMDB transaction (group commit). On any
- * failure the caller aborts each message; nothing was acknowledged.
+ * bytes (buffered); finish flushes, starts write-back and renames into
+ * msg/. qstore_commit() fsyncs every file of the batch, then each
+ * directory touched, then inserts every message's records and recipients
+ * in one LMDB transaction (group commit). On any failure the caller aborts
+ * each message; nothing was acknowledged.
  */
 struct qstore_new *qstore_new_begin(struct qstore *, struct qstore_envelope *,
 		    struct vbuf *why);
