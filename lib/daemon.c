@@ -21,7 +21,13 @@
 #include "xalloc.h"
 
 #define DAEMON_MAX_LISTENERS	64
-#define DAEMON_WATCHDOG_SEC	1000	/* a pass this long is a hang */
+/*
+ * A loop pass that takes this long is a hang and SIGALRM ends the process
+ * (Postfix's daemon_timeout). Idle waits are cut to DAEMON_IDLE_WAIT_MS so
+ * that an idle daemon re-arms the watchdog long before it fires.
+ */
+#define DAEMON_WATCHDOG_SEC	18000
+#define DAEMON_IDLE_WAIT_MS	60000
 #define DAEMON_STOP_GRACE_MS	30000	/* in-flight work after SIGTERM */
 
 static const struct cfg *daemon_the_cfg;
@@ -215,6 +221,8 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 			if (wait < 0 || wait > 200)
 				wait = 200;
 		}
+		if (wait < 0 || wait > DAEMON_IDLE_WAIT_MS)
+			wait = DAEMON_IDLE_WAIT_MS;
 		alarm(DAEMON_WATCHDOG_SEC);
 		(void)ev_run_once(wait);
 	}
