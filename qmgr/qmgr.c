@@ -72,7 +72,8 @@ qmgr_loop(void)
 	int64_t now = ev_now_ms(), next, wait;
 
 	/* 1. Results first: they free slots and may make more work due. */
-	qmgr_results_apply();
+	if (qmgr_results_due_in() == 0 || daemon_stopping())
+		qmgr_results_apply();
 	qmgr_deliver_check_deadlines();
 	/* 2. Then new work, when asked or on the timer. */
 	if (daemon_stopping())
@@ -94,11 +95,13 @@ qmgr_loop(void)
 	next = qmgr_sched_next_due();
 	if (next >= 0 && next - now < wait)
 		wait = next - now < 0 ? 0 : next - now;
+	if ((next = qmgr_results_due_in()) >= 0 && next < wait)
+		wait = next;
 	return wait;
 }
 
 static int
 qmgr_busy(void)
 {
-	return qmgr_deliver_busy() > 0;
+	return qmgr_deliver_busy() > 0 || qmgr_results_due_in() >= 0;
 }

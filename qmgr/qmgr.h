@@ -25,6 +25,8 @@
  * transaction, and a request must fit in one attribute record.
  */
 #define QMGR_JOB_RCPTS_MAX	100
+/* Results are gathered this long before they are applied. */
+#define QMGR_RESULTS_DELAY_MS	10
 /* Recipient updates per write transaction (flush, results). */
 #define QMGR_TXN_UPDATES	64
 
@@ -78,6 +80,7 @@ void	qmgr_deliver_check_deadlines(void);
 void	qmgr_results_add(struct qmgr_job *, struct qmgr_rcpt *, int status,
 	    const char *dsn, const char *reply, const char *relay);
 void	qmgr_results_apply(void);
+int64_t	qmgr_results_due_in(void);
 size_t	qmgr_deliver_busy(void);
 
 /* qmgr_request.c */

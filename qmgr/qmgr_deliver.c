@@ -43,6 +43,7 @@ static size_t qmgr_nconns, qmgr_nbusy;
 static struct qmgr_job *qmgr_pending, **qmgr_pending_tail = &qmgr_pending;
 static struct qmgr_result *qmgr_results;
 static size_t qmgr_nresults, qmgr_results_alloc;
+static int64_t qmgr_results_first_ms = -1;	/* oldest unapplied result */
 
 static struct qmgr_conn *qmgr_conn_get(void);
 static void qmgr_conn_close(struct qmgr_conn *);
@@ -346,12 +347,17 @@ qmgr_conn_reply(struct qmgr_conn *c, struct attr_list *l)
 	}
 }
 
-/* The job's results are queued; its memory goes once they are applied. */
+/*
+ * The job's results are queued. The message stays in the in-flight set
+ * until they are applied, so no scan can pick its recipients again in
+ * between; its memory goes then too.
+ */
 static void
 qmgr_job_finish(struct qmgr_job *job)
 {
-	qmgr_sched_release(job);
-	qmgr_want_scan();
+	(void)job;
+	if (qmgr_results_first_ms < 0)
+		qmgr_results_first_ms = ev_now_ms();
 }
 
 void
@@ -523,8 +529,28 @@ out:
 }
 
 /*
- * Applies every result gathered in this pass, in transactions of at most
- * QMGR_TXN_UPDATES recipients (usually one).
+ * Milliseconds until the gathered results are due to be applied: at once
+ * when enough have gathered, else QMGR_RESULTS_DELAY_MS after the oldest.
+ * -1 when there are none.
+ */
+int64_t
+qmgr_results_due_in(void)
+{
+	int64_t left;
+
+	if (qmgr_nresults == 0)
+		return -1;
+	if (qmgr_nresults >= QMGR_TXN_UPDATES)
+		return 0;
+	left = qmgr_results_first_ms + QMGR_RESULTS_DELAY_MS - ev_now_ms();
+	return left < 0 ? 0 : left;
+}
+
+/*
+ * Applies the gathered results, in transactions of at most
+ * QMGR_TXN_UPDATES recipients. Gathering them for a few milliseconds
+ * turns many small commits (each two fsyncs holding LMDB's single writer
+ * lock, which smtpd needs too) into few.
  */
 void
 qmgr_results_apply(void)
@@ -534,6 +560,7 @@ qmgr_results_apply(void)
 
 	if (qmgr_nresults == 0)
 		return;
+	qmgr_results_first_ms = -1;
 	for (i = 0; i < qmgr_nresults; i += QMGR_TXN_UPDATES)
 		(void)qmgr_results_commit(i, i + QMGR_TXN_UPDATES <
 		    qmgr_nresults ? i + QMGR_TXN_UPDATES : qmgr_nresults, now);
@@ -546,8 +573,11 @@ qmgr_results_apply(void)
 		for (k = i + 1; k < qmgr_nresults; k++)
 			if (qmgr_results[k].job == job)
 				break;
-		if (k == qmgr_nresults)
+		if (k == qmgr_nresults) {
+			qmgr_sched_release(job);
 			qmgr_job_free(job);
+		}
 	}
 	qmgr_nresults = 0;
+	qmgr_want_scan();
 }
