@@ -629,6 +629,26 @@ class Suite:
                                          "not JSON (%s): %r" % (e, line))
         return out
 
+    def wait_queued(self, qid, pred=lambda m: True, timeout=10):
+        """relayq -j's object for qid once pred holds for it, polling.
+
+        smtp logs a result before qmgr records it (qmgr gathers results
+        for a few milliseconds), so the queue view can lag the log.
+        """
+        deadline = time.time() + timeout
+        last = None
+        while True:
+            for m in self.relayq_json():
+                if m.get("queue_id") == qid:
+                    last = m
+                    if pred(m):
+                        return m
+            if time.time() > deadline:
+                raise AssertionError("relayq -j: %s not as expected within "
+                                     "%ds; last seen %r" % (qid, timeout,
+                                                            last))
+            time.sleep(0.1)
+
     def add_user(self, name, password):
         self.relayctl("user", "add", name, "--password-stdin",
                       input=(password + "\n").encode())

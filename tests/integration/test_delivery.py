@@ -21,8 +21,9 @@ class DeferRetryTest(PetrelCase):
         self.assertIn("451", d["reply"], d["line"])
         self.assertIn(str(self.capture.port), d["relay"], d["line"])
         # relayq shows it, deferred, with the reason.
-        q = [m for m in self.suite.relayq_json() if m.get("queue_id") == qid]
-        self.assertEqual(len(q), 1, "relayq -j lacks %s" % qid)
+        q = [self.suite.wait_queued(qid, lambda m: any(
+            r.get("address") == rcpt and r.get("state") == "deferred"
+            for r in m["recipients"]))]
         rc = [r for r in q[0]["recipients"] if r.get("address") == rcpt]
         self.assertEqual(len(rc), 1, q[0])
         self.assertIn("451", rc[0].get("delay_reason", ""), q[0])

@@ -17,6 +17,8 @@ class RelayqJsonTest(PetrelCase):
         qid = self.submit(msg, sender="sender@example.com", rcpts=rcpts)
         for r in rcpts:
             self.suite.wait_delivery(qid, r, "deferred", timeout=20)
+        self.suite.wait_queued(qid, lambda m: all(
+            r.get("state") == "deferred" for r in m["recipients"]))
         objs = self.suite.relayq_json()
         mine = [o for o in objs if o.get("queue_id") == qid]
         self.assertEqual(len(mine), 1, "relayq -j: %r" % objs)
@@ -47,11 +49,10 @@ class RelayqJsonTest(PetrelCase):
         qid = self.submit(make_message(tok))
         self.suite.wait_delivery(qid, "rcpt@example.org", "deferred",
                                  timeout=20)
-        o = [m for m in self.suite.relayq_json()
-             if m.get("queue_id") == qid]
-        self.assertEqual(len(o), 1)
-        reason = o[0]["recipients"][0].get("delay_reason", "")
-        self.assertTrue(reason, "empty delay_reason: %r" % o[0])
+        o = self.suite.wait_queued(
+            qid, lambda m: m["recipients"][0].get("state") == "deferred")
+        reason = o["recipients"][0].get("delay_reason", "")
+        self.assertTrue(reason, "empty delay_reason: %r" % o)
 
     def test_relayq_empty_queue(self):
         self.assertEqual(self.suite.relayq_json(), [])
