@@ -80,6 +80,16 @@ struct cfg {
 	unsigned		 smtpd_max_recipients;	/* 1000 */
 	int64_t			 smtpd_timeout;		/* seconds, 300 */
 
+	int			 auth_login;		/* AUTH LOGIN too, 0 */
+	unsigned		 auth_max_failures;	/* 5 */
+	int64_t			 auth_failure_window;	/* seconds, 10m */
+	int64_t			 auth_block_time;	/* seconds, 15m */
+
+	unsigned		 limits_connections;	/* all smtpd, 1000 */
+	unsigned		 limits_connections_per_client; /* 50 */
+	unsigned		 limits_max_errors;	/* per session, 20 */
+	unsigned		 limits_line_length;	/* command line, 1000 */
+
 	unsigned		 smtp_processes;	/* 16 */
 	int64_t			 smtp_connect_timeout;	/* seconds, 30 */
 	int64_t			 smtp_command_timeout;	/* seconds, 300 */

@@ -24,7 +24,6 @@
 /* Limits. */
 #define SMTPD_IN_MAX		(64 * 1024)	/* buffered input per read */
 #define SMTPD_HDR_MAX		(256 * 1024)	/* header block kept in memory */
-#define SMTPD_ERRORS_MAX	20		/* then 421 and close */
 #define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
 
 /* Reply texts (one place, as Postfix's smtpd.c keeps them). */
@@ -96,7 +95,7 @@ struct smtpd_session {
 	struct vbuf		*in;
 	struct vbuf		*out;
 	int			 skip_line;	/* discarding an over-long line */
-	int			 errors;
+	unsigned		 errors;
 	int			 greeted;
 
 	/* Session state. */

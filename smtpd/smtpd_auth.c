@@ -15,12 +15,14 @@
 
 #include "cred.h"
 #include "log.h"
+#include "sasl.h"
 #include "smtpd.h"
 
 static struct cred_db *smtpd_creds;
 
-static int smtpd_b64_decode(const char *, unsigned char *, size_t, size_t *);
 static void smtpd_auth_plain(struct smtpd_session *, const char *);
+static void smtpd_auth_check(struct smtpd_session *, const char *,
+    const char *, const char *, size_t);
 
 void
 smtpd_auth_init(const struct cfg *cfg)
@@ -38,39 +40,6 @@ smtpd_auth_available(const struct smtpd_session *s)
 {
 	return smtpd_creds != NULL && s->tls_on &&
 	    s->tls_mode != CFG_TLS_NONE && s->auth_user[0] == '\0';
-}
-
-/* Strict base64 (RFC 4648 with padding); returns -1 if malformed. */
-static int
-smtpd_b64_decode(const char *in, unsigned char *out, size_t outsize,
-    size_t *outlen)
-{
-	size_t n = strlen(in), pad = 0, i;
-	int rc;
-
-	if (n == 0) {
-		*outlen = 0;
-		return 0;
-	}
-	if (n % 4 != 0 || n / 4 * 3 > outsize)
-		return -1;
-	for (i = 0; i < n; i++) {
-		char c = in[i];
-
-		if (c == '=') {
-			if (i < n - 2)
-				return -1;
-			pad++;
-		} else if (pad > 0 || !((c >= 'A' && c <= 'Z') ||
-		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '+' || c == '/'))
-			return -1;
-	}
-	rc = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
-	if (rc < 0 || (size_t)rc < pad)
-		return -1;
-	*outlen = (size_t)rc - pad;
-	return 0;
 }
 
 void
@@ -128,49 +97,46 @@ static void
 smtpd_auth_plain(struct smtpd_session *s, const char *b64)
 {
 	unsigned char buf[SMTPD_AUTH_LINE_MAX];
-	const char *authz, *user, *pass;
-	size_t len, ulen, alen;
-	int rc;
+	struct sasl_plain p;
+	size_t len;
 
 	if (strcmp(b64, "=") == 0)
 		b64 = "";
-	if (smtpd_b64_decode(b64, buf, sizeof(buf) - 1, &len) == -1) {
-		smtpd_reply(s, SMTPD_R_AUTH_B64);
-		return;
-	}
-	buf[len] = '\0';
-	authz = (const char *)buf;
-	alen = strlen(authz);
-	if (alen >= len) {
+	if (sasl_b64_decode(b64, buf, sizeof(buf), &len) == -1 ||
+	    sasl_plain_parse(buf, len, &p) == -1) {
 		smtpd_reply(s, SMTPD_R_AUTH_B64);
 		goto done;
 	}
-	user = authz + alen + 1;
-	ulen = strlen(user);
-	if (alen + 1 + ulen >= len) {
-		smtpd_reply(s, SMTPD_R_AUTH_B64);
-		goto done;
-	}
-	pass = user + ulen + 1;
 	/* An authzid must be empty or the user itself: no proxy logins. */
-	if (alen != 0 && strcmp(authz, user) != 0) {
+	if (p.authzid[0] != '\0' && strcmp(p.authzid, p.authcid) != 0) {
 		log_info("unknown[%s]: AUTH PLAIN authzid %s differs from "
-		    "user", s->addr, log_safe(authz));
+		    "user", s->addr, log_safe(p.authzid));
 		smtpd_reply(s, SMTPD_R_AUTH_BAD);
 		goto done;
 	}
-	rc = cred_verify(smtpd_creds, user, pass,
-	    len - (size_t)(pass - (const char *)buf));
+	smtpd_auth_check(s, "PLAIN", p.authcid, p.passwd, p.passwd_len);
+done:
+	OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+/* Verifies the secret and replies. */
+static void
+smtpd_auth_check(struct smtpd_session *s, const char *mech, const char *user,
+    const char *pass, size_t passlen)
+{
+	int rc;
+
+	rc = cred_verify(smtpd_creds, user, pass, passlen);
 	if (rc == 1) {
 		snprintf(s->auth_user, sizeof(s->auth_user), "%s", user);
-		log_info("unknown[%s]: sasl_method=PLAIN, sasl_username=%s",
-		    s->addr, log_safe(user));
+		log_info("unknown[%s]: sasl_method=%s, sasl_username=%s",
+		    s->addr, mech, log_safe(user));
 		smtpd_reply(s, SMTPD_R_AUTH_OK);
 	} else if (rc == 0) {
-		log_warn("unknown[%s]: SASL PLAIN authentication failed, "
-		    "sasl_username=%s", s->addr, log_safe(user));
+		log_warn("unknown[%s]: SASL %s authentication failed, "
+		    "sasl_username=%s", s->addr, mech, log_safe(user));
 		smtpd_reply(s, SMTPD_R_AUTH_BAD);
-		if (++s->errors >= SMTPD_ERRORS_MAX) {
+		if (++s->errors >= smtpd_cfg->limits_max_errors) {
 			smtpd_reply(s, SMTPD_R_TOO_ERR, smtpd_cfg->myhostname);
 			smtpd_set_state(s, SMTPD_CLOSING);
 		}
@@ -178,6 +144,4 @@ smtpd_auth_plain(struct smtpd_session *s, const char *b64)
 		log_warn("unknown[%s]: credential lookup failed", s->addr);
 		smtpd_reply(s, SMTPD_R_AUTH_TEMP);
 	}
-done:
-	OPENSSL_cleanse(buf, sizeof(buf));
 }

@@ -49,7 +49,7 @@ smtpd_proto_reset(struct smtpd_session *s)
 static void
 smtpd_error(struct smtpd_session *s)
 {
-	if (++s->errors < SMTPD_ERRORS_MAX)
+	if (++s->errors < smtpd_cfg->limits_max_errors)
 		return;
 	log_info("too many errors from unknown[%s]", s->addr);
 	smtpd_reply(s, SMTPD_R_TOO_ERR, smtpd_cfg->myhostname);
@@ -65,7 +65,8 @@ smtpd_tls_required(const struct smtpd_session *s)
 void
 smtpd_proto_input(struct smtpd_session *s)
 {
-	char line[SMTPD_AUTH_LINE_MAX + 1];
+	/* One line at most; limits.line_length is at most 65536. */
+	static char line[65536 + SMTPD_AUTH_LINE_MAX + 1];
 	char *lf;
 	size_t len, limit;
 
@@ -77,7 +78,7 @@ smtpd_proto_input(struct smtpd_session *s)
 		if (s->state != SMTPD_CMD && s->state != SMTPD_AUTH_WAIT)
 			return;
 		limit = s->state == SMTPD_AUTH_WAIT ? SMTPD_AUTH_LINE_MAX :
-		    SMTP_CMDLINE_MAX;
+		    smtpd_cfg->limits_line_length;
 		lf = memchr(s->in->data, '\n', s->in->len);
 		if (lf == NULL) {
 			if (s->in->len <= limit)
@@ -104,13 +105,11 @@ smtpd_proto_input(struct smtpd_session *s)
 			continue;
 		}
 		memcpy(line, s->in->data, len);
-		line[len] = '\0';
-		if (len > 0 && line[len - 1] == '\r')
-			line[len - 1] = '\0';
 		vbuf_consume(s->in, len + 1);
-		if (memchr(s->in->data, '\0', 0) == NULL &&
-		    strlen(line) != (len > 0 && s->in->data != NULL &&
-		    line[len - 1] == '\0' ? len - 1 : len)) {
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		line[len] = '\0';
+		if (memchr(line, '\0', len) != NULL) {
 			/* An embedded NUL: not a command we can read. */
 			smtpd_reply(s, SMTPD_R_UNKNOWN);
 			smtpd_error(s);
