@@ -5,15 +5,24 @@
  * Written by relayctl, read by smtpd. Every lookup runs in its own short
  * read transaction, and the KDF runs after that transaction has ended, so
  * a slow hash never pins an LMDB snapshot and a deleted user is refused at
- * once. Records are attribute lists: unknown attributes are ignored.
+ * once. Records are attribute lists: unknown attributes are ignored, and
+ * kept when relayctl changes a record.
+ *
+ * Policy changes are judged on the current record at every lookup: a
+ * disabled user, an expired previous secret (rotation) or a deleted user
+ * never reaches the verified-secret cache, which is keyed by the stored
+ * hash string and so cannot outlive a new secret either.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <lmdb.h>
@@ -25,6 +34,7 @@
 #include "attr.h"
 #include "cred.h"
 #include "parse.h"
+#include "smtpcmd.h"
 #include "xalloc.h"
 
 #define CRED_SCRYPT_LN_MIN	10
@@ -64,6 +74,28 @@ struct cred_db {
 	struct cred_cache_entry cache[CRED_CACHE_SLOTS];
 };
 
+/* What cred_verify needs of a record, read in one transaction. */
+struct cred_secrets {
+	char		 hash[CRED_HASH_MAX + 1];
+	char		 old_hash[CRED_HASH_MAX + 1];	/* "" if none */
+	int64_t		 old_until;
+	int		 disabled;
+};
+
+/* Policy fields and the attributes that store them. */
+static const struct cred_field {
+	unsigned	 bit;
+	const char	*name;
+} cred_fields[] = {
+	{ CRED_POLICY_DOMAINS, CRED_ATTR_DOMAINS },
+	{ CRED_POLICY_NETWORKS, CRED_ATTR_NETWORKS },
+	{ CRED_POLICY_MAX_PER_HOUR, CRED_ATTR_MAX_PER_HOUR },
+	{ CRED_POLICY_MAX_PER_DAY, CRED_ATTR_MAX_PER_DAY },
+	{ CRED_POLICY_MAX_RCPT, CRED_ATTR_MAX_RCPT },
+	{ CRED_POLICY_MAX_SIZE, CRED_ATTR_MAX_SIZE },
+	{ CRED_POLICY_DISABLED, CRED_ATTR_DISABLED },
+};
+
 struct cred_params {
 	unsigned	 ln, r, p;
 	unsigned char	 salt[CRED_SALT_MAX];
@@ -95,7 +127,42 @@ static int	cred_parse(const char *, struct cred_params *);
 static void	cred_mdb_why(struct vbuf *, const struct cred_db *,
 		    const char *, int);
 static int	cred_attach(struct cred_db *, struct vbuf *);
-static int	cred_lookup(struct cred_db *, const char *, char *, size_t);
+static int	cred_lookup(struct cred_db *, const char *,
+		    struct cred_secrets *);
+static time_t	cred_real_now(void);
+static int	cred_attr_u64(const struct attr_list *, const char *,
+		    uint64_t *);
+static int	cred_secrets_from(const struct attr_list *,
+		    struct cred_secrets *);
+static int	cred_policy_from(const struct attr_list *, struct cred_policy *,
+		    struct vbuf *);
+static int	cred_cache_tag(const struct cred_db *, const char *,
+		    const char *, const char *, size_t, unsigned char[32]);
+static int	cred_check(struct cred_db *, const char *, const char *,
+		    const char *, size_t, time_t);
+static const char *cred_split(const char **, char *, size_t, size_t *);
+static void	cred_safe(struct vbuf *, const char *);
+static void	cred_policy_put(struct vbuf *, const struct cred_policy *,
+		    unsigned);
+static int	cred_update(struct cred_db *, const char *,
+		    const struct cred_policy *, unsigned, const char *, int64_t,
+		    struct vbuf *);
+static int	cred_check_writable(const struct cred_db *, const char *,
+		    struct vbuf *);
+
+static time_t	(*cred_now)(void) = cred_real_now;
+
+static time_t
+cred_real_now(void)
+{
+	return time(NULL);
+}
+
+void
+cred_set_clock(time_t (*now)(void))
+{
+	cred_now = now == NULL ? cred_real_now : now;
+}
 
 int
 cred_name_ok(const char *user)
@@ -445,17 +512,51 @@ cred_close(struct cred_db *db)
 	free(db);
 }
 
+/* A number that may be absent (0); -1 only if present and malformed. */
+static int
+cred_attr_u64(const struct attr_list *al, const char *name, uint64_t *out)
+{
+	*out = 0;
+	if (attr_get(al, name) == NULL)
+		return 0;
+	return attr_get_num(al, name, out, NULL);
+}
+
+/* Fills cs from a decoded record. Returns 0, or -1 if it is corrupt. */
+static int
+cred_secrets_from(const struct attr_list *al, struct cred_secrets *cs)
+{
+	const char *h;
+	uint64_t v;
+
+	memset(cs, 0, sizeof(*cs));
+	if ((h = attr_get(al, CRED_ATTR_HASH)) == NULL ||
+	    strlen(h) >= sizeof(cs->hash))
+		return -1;
+	memcpy(cs->hash, h, strlen(h) + 1);
+	if ((h = attr_get(al, CRED_ATTR_OLD_HASH)) != NULL) {
+		if (strlen(h) >= sizeof(cs->old_hash) ||
+		    attr_get_int(al, CRED_ATTR_OLD_UNTIL, &cs->old_until,
+		    NULL) == -1)
+			return -1;
+		memcpy(cs->old_hash, h, strlen(h) + 1);
+	}
+	if (cred_attr_u64(al, CRED_ATTR_DISABLED, &v) == -1 || v > 1)
+		return -1;
+	cs->disabled = v != 0;
+	return 0;
+}
+
 /*
- * Copies the stored hash of user into hash[0..size). Returns 1 if found, 0
- * if there is no such user, -1 on a database error or a corrupt record.
+ * Reads what cred_verify needs of user's record. Returns 1 if found, 0 if
+ * there is no such user, -1 on a database error or a corrupt record.
  */
 static int
-cred_lookup(struct cred_db *db, const char *user, char *hash, size_t size)
+cred_lookup(struct cred_db *db, const char *user, struct cred_secrets *cs)
 {
 	struct attr_list al;
 	MDB_txn *txn;
 	MDB_val key, val;
-	const char *h;
 	size_t used;
 	int rc, ret = -1;
 
@@ -473,10 +574,8 @@ cred_lookup(struct cred_db *db, const char *user, char *hash, size_t size)
 	attr_list_init(&al);
 	if (rc == 0 && attr_decode(&al, val.mv_data, val.mv_size, &used,
 	    NULL) == 1 && used == val.mv_size &&
-	    (h = attr_get(&al, CRED_ATTR_HASH)) != NULL && strlen(h) < size) {
-		memcpy(hash, h, strlen(h) + 1);
+	    cred_secrets_from(&al, cs) == 0)
 		ret = 1;
-	}
 	attr_list_release(&al);
 	mdb_txn_abort(txn);
 	return ret;
@@ -503,36 +602,68 @@ cred_cache_tag(const struct cred_db *db, const char *user, const char *hash,
 	return ok ? 0 : -1;
 }
 
+/*
+ * Checks secret against one stored hash of user, through the cache.
+ * Returns 1, 0 or -1 as cred_hash_verify.
+ */
+static int
+cred_check(struct cred_db *db, const char *user, const char *hash,
+    const char *secret, size_t secret_len, time_t now)
+{
+	struct cred_cache_entry *slot = NULL;
+	unsigned char tag[32];
+	int rc;
+
+	if (cred_cache_tag(db, user, hash, secret, secret_len, tag) == 0) {
+		slot = &db->cache[(tag[0] | (unsigned)tag[1] << 8) %
+		    CRED_CACHE_SLOTS];
+		if (slot->until > now && CRYPTO_memcmp(slot->tag, tag,
+		    sizeof(tag)) == 0)
+			return 1;
+	}
+	rc = cred_hash_verify(hash, secret, secret_len);
+	if (rc == 1 && slot != NULL) {
+		memcpy(slot->tag, tag, sizeof(tag));
+		slot->until = now + CRED_CACHE_TTL;
+	}
+	OPENSSL_cleanse(tag, sizeof(tag));
+	return rc;
+}
+
 int
 cred_verify(struct cred_db *db, const char *user, const char *secret,
     size_t secret_len)
 {
-	char hash[CRED_HASH_MAX + 1];
-	unsigned char tag[32];
-	struct cred_cache_entry *slot;
+	struct cred_secrets cs;
 	time_t now;
-	int rc, cached;
+	int rc;
 
 	if (!cred_name_ok(user) || secret_len > CRED_SECRET_MAX)
 		goto unknown;
-	if ((rc = cred_lookup(db, user, hash, sizeof(hash))) == -1)
+	if ((rc = cred_lookup(db, user, &cs)) == -1) {
+		OPENSSL_cleanse(&cs, sizeof(cs));
 		return -1;
+	}
 	if (rc == 0)
 		goto unknown;
-	cached = cred_cache_tag(db, user, hash, secret, secret_len, tag) == 0;
-	slot = &db->cache[(tag[0] | (unsigned)tag[1] << 8) % CRED_CACHE_SLOTS];
-	now = time(NULL);
-	if (cached && slot->until > now && CRYPTO_memcmp(slot->tag, tag,
-	    sizeof(tag)) == 0) {
-		OPENSSL_cleanse(hash, sizeof(hash));
-		return 1;
+	now = cred_now();
+	if (cs.disabled) {
+		/*
+		 * The KDF work of a wrong secret, and never the cache: an
+		 * entry made before the user was disabled must not count.
+		 */
+		if (cred_hash_verify(cs.hash, secret, secret_len) == -1)
+			(void)cred_hash_verify(cred_dummy_hash, secret,
+			    secret_len);
+		rc = 0;
+	} else {
+		rc = cred_check(db, user, cs.hash, secret, secret_len, now);
+		/* The previous secret only while its grace period runs. */
+		if (rc == 0 && cs.old_hash[0] != '\0' && cs.old_until > now)
+			rc = cred_check(db, user, cs.old_hash, secret,
+			    secret_len, now);
 	}
-	rc = cred_hash_verify(hash, secret, secret_len);
-	OPENSSL_cleanse(hash, sizeof(hash));
-	if (rc == 1 && cached) {
-		memcpy(slot->tag, tag, sizeof(tag));
-		slot->until = now + CRED_CACHE_TTL;
-	}
+	OPENSSL_cleanse(&cs, sizeof(cs));
 	return rc;
 unknown:
 	/* Same cost as a known user: do not reveal who exists. */
@@ -541,25 +672,14 @@ unknown:
 	return 0;
 }
 
-int
-cred_user_add(struct cred_db *db, const char *user, const char *secret,
-    size_t len, struct vbuf *why)
+static int
+cred_check_writable(const struct cred_db *db, const char *user,
+    struct vbuf *why)
 {
-	struct vbuf hash, rec;
-	MDB_txn *txn;
-	MDB_val key, val;
-	int rc, ret = -1;
-
 	if (!cred_name_ok(user)) {
 		if (why)
 			vbuf_setf(why, "invalid user name (1-%d characters of "
 			    "A-Z a-z 0-9 . _ @ + -)", CRED_NAME_MAX);
-		return -1;
-	}
-	if (len == 0 || len > CRED_SECRET_MAX) {
-		if (why)
-			vbuf_setf(why, "user %s: secret must be 1-%d bytes",
-			    user, CRED_SECRET_MAX);
 		return -1;
 	}
 	if (!db->writable) {
@@ -568,13 +688,74 @@ cred_user_add(struct cred_db *db, const char *user, const char *secret,
 			    "read-only", db->dir);
 		return -1;
 	}
+	return 0;
+}
+
+/* Appends the policy fields selected by fields; zero values are left out. */
+static void
+cred_policy_put(struct vbuf *rec, const struct cred_policy *pol,
+    unsigned fields)
+{
+	struct vbuf list;
+
+	if (pol == NULL)
+		return;
+	vbuf_init(&list, 0);
+	if ((fields & CRED_POLICY_DOMAINS) && pol->ndomains > 0) {
+		cred_policy_format_domains(pol, &list);
+		attr_put_str(rec, CRED_ATTR_DOMAINS, list.data);
+	}
+	if ((fields & CRED_POLICY_NETWORKS) && pol->nnetworks > 0) {
+		vbuf_reset(&list);
+		cred_policy_format_networks(pol, &list);
+		attr_put_str(rec, CRED_ATTR_NETWORKS, list.data);
+	}
+	vbuf_release(&list);
+	if ((fields & CRED_POLICY_MAX_PER_HOUR) && pol->max_per_hour > 0)
+		attr_put_num(rec, CRED_ATTR_MAX_PER_HOUR, pol->max_per_hour);
+	if ((fields & CRED_POLICY_MAX_PER_DAY) && pol->max_per_day > 0)
+		attr_put_num(rec, CRED_ATTR_MAX_PER_DAY, pol->max_per_day);
+	if ((fields & CRED_POLICY_MAX_RCPT) && pol->max_recipients > 0)
+		attr_put_num(rec, CRED_ATTR_MAX_RCPT, pol->max_recipients);
+	if ((fields & CRED_POLICY_MAX_SIZE) && pol->max_size > 0)
+		attr_put_num(rec, CRED_ATTR_MAX_SIZE, pol->max_size);
+	if ((fields & CRED_POLICY_DISABLED) && pol->disabled)
+		attr_put_num(rec, CRED_ATTR_DISABLED, 1);
+}
+
+int
+cred_user_add(struct cred_db *db, const char *user, const char *secret,
+    size_t len, struct vbuf *why)
+{
+	return cred_user_add_policy(db, user, secret, len, NULL, 0, why);
+}
+
+int
+cred_user_add_policy(struct cred_db *db, const char *user, const char *secret,
+    size_t len, const struct cred_policy *pol, unsigned fields,
+    struct vbuf *why)
+{
+	struct vbuf hash, rec;
+	MDB_txn *txn;
+	MDB_val key, val;
+	int rc, ret = -1;
+
+	if (cred_check_writable(db, user, why) == -1)
+		return -1;
+	if (len == 0 || len > CRED_SECRET_MAX) {
+		if (why)
+			vbuf_setf(why, "user %s: secret must be 1-%d bytes",
+			    user, CRED_SECRET_MAX);
+		return -1;
+	}
 	/* Hash before the write transaction: the KDF is slow. */
 	vbuf_init(&hash, 0);
 	vbuf_init(&rec, 0);
 	if (cred_hash(secret, len, &hash, why) == -1)
 		goto done;
 	attr_put_str(&rec, CRED_ATTR_HASH, hash.data);
-	attr_put_int(&rec, CRED_ATTR_CREATED, (int64_t)time(NULL));
+	attr_put_int(&rec, CRED_ATTR_CREATED, (int64_t)cred_now());
+	cred_policy_put(&rec, pol, fields);
 	attr_end(&rec);
 
 	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
@@ -608,6 +789,142 @@ done:
 	return ret;
 }
 
+/*
+ * Rewrites user's record in one write transaction: the policy fields
+ * selected by fields are replaced by pol's, and with newhash the secret is
+ * rotated (the current hash kept as old_hash for grace seconds). Every
+ * other attribute, known or not, is copied. Returns 1, 0 (no such user) or
+ * -1 (why).
+ */
+static int
+cred_update(struct cred_db *db, const char *user,
+    const struct cred_policy *pol, unsigned fields, const char *newhash,
+    int64_t grace, struct vbuf *why)
+{
+	struct attr_list al;
+	struct vbuf rec;
+	const char *cur = NULL, *name;
+	MDB_txn *txn;
+	MDB_val key, val;
+	size_t used, i, f;
+	int rc, ret = -1, skip;
+
+	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
+		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	attr_list_init(&al);
+	vbuf_init(&rec, 0);
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	if ((rc = mdb_get(txn, db->dbi, &key, &val)) == MDB_NOTFOUND) {
+		if (why)
+			vbuf_setf(why, "no such user %s", user);
+		ret = 0;
+		goto abort;
+	}
+	if (rc != 0) {
+		cred_mdb_why(why, db, "read", rc);
+		goto abort;
+	}
+	if (attr_decode(&al, val.mv_data, val.mv_size, &used, NULL) != 1 ||
+	    used != val.mv_size ||
+	    (newhash != NULL &&
+	    (cur = attr_get(&al, CRED_ATTR_HASH)) == NULL)) {
+		if (why)
+			vbuf_setf(why, "user %s: corrupt record in %s", user,
+			    db->dir);
+		goto abort;
+	}
+	/* The values point into the map: build the record before mdb_put. */
+	for (i = 0; i < al.count; i++) {
+		name = al.items[i].name;
+		skip = 0;
+		for (f = 0; f < sizeof(cred_fields) / sizeof(cred_fields[0]);
+		    f++)
+			if ((fields & cred_fields[f].bit) &&
+			    strcmp(name, cred_fields[f].name) == 0)
+				skip = 1;
+		if (newhash != NULL && (strcmp(name, CRED_ATTR_HASH) == 0 ||
+		    strcmp(name, CRED_ATTR_OLD_HASH) == 0 ||
+		    strcmp(name, CRED_ATTR_OLD_UNTIL) == 0))
+			skip = 1;
+		if (!skip)
+			attr_put_str(&rec, name, al.items[i].value);
+	}
+	cred_policy_put(&rec, pol, fields);
+	if (newhash != NULL) {
+		attr_put_str(&rec, CRED_ATTR_HASH, newhash);
+		if (grace > 0) {
+			attr_put_str(&rec, CRED_ATTR_OLD_HASH, cur);
+			attr_put_int(&rec, CRED_ATTR_OLD_UNTIL,
+			    (int64_t)cred_now() + grace);
+		}
+	}
+	attr_end(&rec);
+	val.mv_data = rec.data;
+	val.mv_size = rec.len;
+	if ((rc = mdb_put(txn, db->dbi, &key, &val, 0)) != 0) {
+		cred_mdb_why(why, db, "write to", rc);
+		goto abort;
+	}
+	attr_list_release(&al);
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		cred_mdb_why(why, db, "commit to", rc);
+	else
+		ret = 1;
+	goto done;
+abort:
+	attr_list_release(&al);
+	mdb_txn_abort(txn);
+done:
+	vbuf_wipe(&rec);
+	vbuf_release(&rec);
+	return ret;
+}
+
+int
+cred_user_set(struct cred_db *db, const char *user,
+    const struct cred_policy *pol, unsigned fields, struct vbuf *why)
+{
+	if (cred_check_writable(db, user, why) == -1)
+		return -1;
+	return cred_update(db, user, pol, fields & CRED_POLICY_ALL, NULL, 0,
+	    why);
+}
+
+int
+cred_user_rotate(struct cred_db *db, const char *user, const char *secret,
+    size_t len, int64_t grace, struct vbuf *why)
+{
+	struct vbuf hash;
+	int rc;
+
+	if (cred_check_writable(db, user, why) == -1)
+		return -1;
+	if (len == 0 || len > CRED_SECRET_MAX) {
+		if (why)
+			vbuf_setf(why, "user %s: secret must be 1-%d bytes",
+			    user, CRED_SECRET_MAX);
+		return -1;
+	}
+	if (grace < 0 || grace > CRED_GRACE_MAX) {
+		if (why)
+			vbuf_setf(why, "grace period must be 0 to %d seconds",
+			    CRED_GRACE_MAX);
+		return -1;
+	}
+	/* Hash before the write transaction: the KDF is slow. */
+	vbuf_init(&hash, 0);
+	if (cred_hash(secret, len, &hash, why) == -1)
+		rc = -1;
+	else
+		rc = cred_update(db, user, NULL, 0, hash.data, grace, why);
+	vbuf_wipe(&hash);
+	vbuf_release(&hash);
+	return rc;
+}
+
 int
 cred_user_del(struct cred_db *db, const char *user, struct vbuf *why)
 {
@@ -615,17 +932,8 @@ cred_user_del(struct cred_db *db, const char *user, struct vbuf *why)
 	MDB_val key;
 	int rc;
 
-	if (!cred_name_ok(user)) {
-		if (why)
-			vbuf_setf(why, "invalid user name");
+	if (cred_check_writable(db, user, why) == -1)
 		return -1;
-	}
-	if (!db->writable) {
-		if (why)
-			vbuf_setf(why, "credential database %s opened "
-			    "read-only", db->dir);
-		return -1;
-	}
 	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
 		cred_mdb_why(why, db, "mdb_txn_begin", rc);
 		return -1;
@@ -701,4 +1009,382 @@ cred_user_list(struct cred_db *db,
 		return -1;
 	}
 	return 0;
+}
+
+int
+cred_user_walk(struct cred_db *db,
+    int (*cb)(const char *, const struct cred_policy *, void *), void *arg,
+    struct vbuf *why)
+{
+	char name[CRED_NAME_MAX + 1];
+	struct cred_policy pol;
+	struct attr_list al;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val key, val;
+	size_t used;
+	int rc, op, ok;
+
+	if ((rc = cred_attach(db, why)) <= 0)
+		return rc;
+	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	if ((rc = mdb_cursor_open(txn, db->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		cred_mdb_why(why, db, "mdb_cursor_open", rc);
+		return -1;
+	}
+	attr_list_init(&al);
+	for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &key, &val,
+	    op)) == 0; op = MDB_NEXT) {
+		/* Keys not made by cred_user_add cannot be used; skip them. */
+		if (key.mv_size == 0 || key.mv_size > CRED_NAME_MAX)
+			continue;
+		memcpy(name, key.mv_data, key.mv_size);
+		name[key.mv_size] = '\0';
+		if (!cred_name_ok(name))
+			continue;
+		ok = attr_decode(&al, val.mv_data, val.mv_size, &used,
+		    NULL) == 1 && used == val.mv_size &&
+		    cred_policy_from(&al, &pol, NULL) == 0;
+		rc = cb(name, ok ? &pol : NULL, arg);
+		if (ok)
+			cred_policy_release(&pol);
+		if (rc != 0) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
+	}
+	attr_list_release(&al);
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc != MDB_NOTFOUND) {
+		cred_mdb_why(why, db, "read", rc);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Fills out from a decoded record (see cred.h for the attributes). A
+ * record without a hash, or with a malformed policy attribute, is corrupt:
+ * returns -1 with the reason in why, out released. Returns 0.
+ */
+static int
+cred_policy_from(const struct attr_list *al, struct cred_policy *out,
+    struct vbuf *why)
+{
+	struct vbuf sub;
+	const char *s, *bad = NULL;
+	uint64_t v;
+
+	memset(out, 0, sizeof(*out));
+	vbuf_init(&sub, 0);
+	if (attr_get(al, CRED_ATTR_HASH) == NULL)
+		bad = CRED_ATTR_HASH;
+	else if ((s = attr_get(al, CRED_ATTR_DOMAINS)) != NULL &&
+	    cred_policy_parse_domains(out, s, &sub) == -1)
+		bad = CRED_ATTR_DOMAINS;
+	else if ((s = attr_get(al, CRED_ATTR_NETWORKS)) != NULL &&
+	    cred_policy_parse_networks(out, s, &sub) == -1)
+		bad = CRED_ATTR_NETWORKS;
+	else if (cred_attr_u64(al, CRED_ATTR_MAX_PER_HOUR,
+	    &out->max_per_hour) == -1)
+		bad = CRED_ATTR_MAX_PER_HOUR;
+	else if (cred_attr_u64(al, CRED_ATTR_MAX_PER_DAY,
+	    &out->max_per_day) == -1)
+		bad = CRED_ATTR_MAX_PER_DAY;
+	else if (cred_attr_u64(al, CRED_ATTR_MAX_RCPT,
+	    &out->max_recipients) == -1)
+		bad = CRED_ATTR_MAX_RCPT;
+	else if (cred_attr_u64(al, CRED_ATTR_MAX_SIZE, &out->max_size) == -1)
+		bad = CRED_ATTR_MAX_SIZE;
+	else if (cred_attr_u64(al, CRED_ATTR_DISABLED, &v) == -1 || v > 1)
+		bad = CRED_ATTR_DISABLED;
+	else if (attr_get(al, CRED_ATTR_OLD_HASH) != NULL &&
+	    attr_get_int(al, CRED_ATTR_OLD_UNTIL, &out->old_valid_until,
+	    NULL) == -1)
+		bad = CRED_ATTR_OLD_UNTIL;
+	if (bad != NULL) {
+		if (why)
+			vbuf_setf(why, "corrupt record: bad %s%s%s", bad,
+			    sub.len > 0 ? ": " : "", sub.data);
+		vbuf_release(&sub);
+		cred_policy_release(out);
+		return -1;
+	}
+	vbuf_release(&sub);
+	out->disabled = v != 0;
+	/* Only a running grace period is of interest to anyone. */
+	if (attr_get(al, CRED_ATTR_OLD_HASH) == NULL ||
+	    out->old_valid_until <= (int64_t)cred_now())
+		out->old_valid_until = 0;
+	/* As cred_user_list: a missing or malformed time reads as 0. */
+	if (attr_get(al, CRED_ATTR_CREATED) == NULL ||
+	    attr_get_int(al, CRED_ATTR_CREATED, &out->created, NULL) == -1)
+		out->created = 0;
+	return 0;
+}
+
+int
+cred_policy_get(struct cred_db *db, const char *user, struct cred_policy *out,
+    struct vbuf *why)
+{
+	struct attr_list al;
+	struct vbuf sub;
+	MDB_txn *txn;
+	MDB_val key, val;
+	size_t used;
+	int rc, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (!cred_name_ok(user))
+		return 0;
+	if ((rc = cred_attach(db, why)) <= 0)
+		return rc;
+	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	if ((rc = mdb_get(txn, db->dbi, &key, &val)) == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		cred_mdb_why(why, db, "read", rc);
+		return -1;
+	}
+	attr_list_init(&al);
+	vbuf_init(&sub, 0);
+	if (attr_decode(&al, val.mv_data, val.mv_size, &used, NULL) != 1 ||
+	    used != val.mv_size) {
+		if (why)
+			vbuf_setf(why, "user %s: corrupt record in %s", user,
+			    db->dir);
+	} else if (cred_policy_from(&al, out, &sub) == -1) {
+		if (why)
+			vbuf_setf(why, "user %s: %s in %s", user, sub.data,
+			    db->dir);
+	} else
+		ret = 1;
+	vbuf_release(&sub);
+	attr_list_release(&al);
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+void
+cred_policy_release(struct cred_policy *pol)
+{
+	size_t i;
+
+	if (pol == NULL)
+		return;
+	for (i = 0; i < pol->ndomains; i++)
+		free(pol->domains[i]);
+	free(pol->domains);
+	free(pol->networks);
+	memset(pol, 0, sizeof(*pol));
+}
+
+int
+cred_policy_domain_ok(const struct cred_policy *pol, const char *domain)
+{
+	size_t i, dlen, alen;
+	const char *a;
+
+	if (pol->ndomains == 0)
+		return 1;
+	if (domain == NULL)
+		return 0;
+	dlen = strlen(domain);
+	for (i = 0; i < pol->ndomains; i++) {
+		a = pol->domains[i];
+		alen = strlen(a);
+		if (dlen == alen && strcasecmp(domain, a) == 0)
+			return 1;
+		/* A subdomain: at least one label, then ".", then a. */
+		if (dlen > alen + 1 && domain[dlen - alen - 1] == '.' &&
+		    domain[0] != '.' &&
+		    strcasecmp(domain + dlen - alen, a) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
+cred_policy_network_ok(const struct cred_policy *pol,
+    const struct sockaddr *sa)
+{
+	if (pol->nnetworks == 0)
+		return 1;
+	if (sa == NULL)
+		return 0;
+	return cidr_match_list(pol->networks, pol->nnetworks, sa);
+}
+
+/*
+ * Copies the next comma-separated entry of *sp, without surrounding
+ * spaces, into buf[0..size) and advances *sp past it (to NULL after the
+ * last). Returns buf, or NULL if the entry does not fit (*len is then its
+ * length).
+ */
+static const char *
+cred_split(const char **sp, char *buf, size_t size, size_t *len)
+{
+	const char *s = *sp, *comma, *end;
+
+	comma = strchr(s, ',');
+	end = comma == NULL ? s + strlen(s) : comma;
+	*sp = comma == NULL ? NULL : comma + 1;
+	while (s < end && *s == ' ')
+		s++;
+	while (end > s && end[-1] == ' ')
+		end--;
+	*len = (size_t)(end - s);
+	if (*len >= size)
+		return NULL;
+	memcpy(buf, s, *len);
+	buf[*len] = '\0';
+	return buf;
+}
+
+/* Appends s quoted, with bytes outside printable ASCII as '?'. */
+static void
+cred_safe(struct vbuf *why, const char *s)
+{
+	size_t i;
+
+	(void)vbuf_addc(why, '"');
+	for (i = 0; s[i] != '\0' && i < 80; i++)
+		(void)vbuf_addc(why, s[i] > 0x20 && s[i] < 0x7f ? s[i] : '?');
+	(void)vbuf_adds(why, s[i] != '\0' ? "...\"" : "\"");
+}
+
+int
+cred_policy_parse_domains(struct cred_policy *pol, const char *s,
+    struct vbuf *why)
+{
+	char buf[SMTP_DOMAIN_MAX + 2], **list = NULL;
+	const char *p = s;
+	size_t n = 0, len, i;
+
+	if (*s == '\0')
+		p = NULL;
+	while (p != NULL) {
+		if (n == CRED_DOMAINS_MAX) {
+			if (why)
+				vbuf_setf(why, "more than %d domains",
+				    CRED_DOMAINS_MAX);
+			goto fail;
+		}
+		if (cred_split(&p, buf, sizeof(buf), &len) == NULL) {
+			if (why)
+				vbuf_setf(why, "domain longer than %d bytes",
+				    SMTP_DOMAIN_MAX);
+			goto fail;
+		}
+		for (i = 0; i < len; i++)
+			if (buf[i] >= 'A' && buf[i] <= 'Z')
+				buf[i] = (char)(buf[i] - 'A' + 'a');
+		if (len == 0 || !smtpcmd_domain_ok(buf)) {
+			if (why) {
+				vbuf_setf(why, "invalid domain ");
+				cred_safe(why, buf);
+			}
+			goto fail;
+		}
+		list = xreallocarray(list, n + 1, sizeof(*list));
+		list[n++] = xstrdup(buf);
+	}
+	for (i = 0; i < pol->ndomains; i++)
+		free(pol->domains[i]);
+	free(pol->domains);
+	pol->domains = list;
+	pol->ndomains = n;
+	return 0;
+fail:
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	return -1;
+}
+
+int
+cred_policy_parse_networks(struct cred_policy *pol, const char *s,
+    struct vbuf *why)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	struct cidr *list = NULL;
+	const char *p = s;
+	size_t n = 0, len;
+
+	if (*s == '\0')
+		p = NULL;
+	while (p != NULL) {
+		if (n == CRED_NETWORKS_MAX) {
+			if (why)
+				vbuf_setf(why, "more than %d networks",
+				    CRED_NETWORKS_MAX);
+			goto fail;
+		}
+		list = xreallocarray(list, n + 1, sizeof(*list));
+		if (cred_split(&p, buf, sizeof(buf), &len) == NULL ||
+		    len == 0 || cidr_parse(buf, &list[n]) == -1) {
+			if (why) {
+				vbuf_setf(why, "invalid network (CIDR) ");
+				cred_safe(why, len < sizeof(buf) ? buf :
+				    "(too long)");
+			}
+			goto fail;
+		}
+		n++;
+	}
+	free(pol->networks);
+	pol->networks = list;
+	pol->nnetworks = n;
+	return 0;
+fail:
+	free(list);
+	return -1;
+}
+
+void
+cred_policy_format_domains(const struct cred_policy *pol, struct vbuf *out)
+{
+	size_t i;
+
+	for (i = 0; i < pol->ndomains; i++) {
+		if (i > 0)
+			(void)vbuf_addc(out, ',');
+		(void)vbuf_adds(out, pol->domains[i]);
+	}
+}
+
+void
+cred_policy_format_networks(const struct cred_policy *pol, struct vbuf *out)
+{
+	size_t i;
+
+	for (i = 0; i < pol->nnetworks; i++) {
+		if (i > 0)
+			(void)vbuf_addc(out, ',');
+		cred_cidr_format(&pol->networks[i], out);
+	}
+}
+
+void
+cred_cidr_format(const struct cidr *c, struct vbuf *out)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (inet_ntop(c->family, c->addr, buf, sizeof(buf)) == NULL)
+		(void)vbuf_adds(out, "?");
+	else
+		(void)vbuf_addf(out, "%s/%u", buf, c->prefix);
 }

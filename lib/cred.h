@@ -9,6 +9,14 @@
  * ignore the rest, so per-user policy can be added as new attributes
  * without a format change.
  *
+ * Per-credential policy (issue 3) is stored as more attributes of the same
+ * record: "domains" (comma-separated, lower case), "networks"
+ * (comma-separated CIDR prefixes), "max_per_hour", "max_per_day",
+ * "max_recipients", "max_size" (absent or 0: no limit of its own),
+ * "disabled" (1), and, while a rotation grace period runs, "old_hash" and
+ * "old_valid_until" (epoch seconds). Records written before these existed
+ * read as "no restrictions".
+ *
  * Hashes are "$scrypt$ln=15,r=8,p=1$<salt>$<hash>" (salt and hash in
  * base64 without padding), so the cost can be raised later: verification
  * reads the parameters from the string and refuses absurd ones. Comparison
@@ -18,10 +26,14 @@
 #ifndef PETREL_CRED_H
 #define PETREL_CRED_H
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cfg.h"
+#include "cidr.h"
 #include "vbuf.h"
 
 #define CRED_DIR		"cred"		/* under queue_directory */
@@ -35,6 +47,20 @@
 /* Attribute names of a "users" record. */
 #define CRED_ATTR_HASH		"hash"
 #define CRED_ATTR_CREATED	"created"
+#define CRED_ATTR_DOMAINS	"domains"
+#define CRED_ATTR_NETWORKS	"networks"
+#define CRED_ATTR_MAX_PER_HOUR	"max_per_hour"
+#define CRED_ATTR_MAX_PER_DAY	"max_per_day"
+#define CRED_ATTR_MAX_RCPT	"max_recipients"
+#define CRED_ATTR_MAX_SIZE	"max_size"
+#define CRED_ATTR_DISABLED	"disabled"
+#define CRED_ATTR_OLD_HASH	"old_hash"
+#define CRED_ATTR_OLD_UNTIL	"old_valid_until"
+
+/* Bounds on a policy; the lists must fit one attribute value (64 KiB). */
+#define CRED_DOMAINS_MAX	128
+#define CRED_NETWORKS_MAX	128
+#define CRED_GRACE_MAX		(366 * 86400)	/* longest rotation grace */
 
 /* Parameters of new hashes: N = 2^15, r = 8, p = 1, 16-byte salt. */
 #define CRED_SCRYPT_LN		15
@@ -46,6 +72,39 @@
 #define CRED_SCRYPT_MAXMEM	(128UL * 1024 * 1024)
 
 struct cred_db;
+
+/*
+ * A credential's policy, as smtpd enforces it. Filled by cred_policy_get
+ * (release with cred_policy_release); relayctl fills one with the
+ * cred_policy_parse_* helpers to add or change a user.
+ */
+struct cred_policy {
+	char		**domains;	/* allowed sender domains, lower */
+					/* case; 0 = any */
+	size_t		 ndomains;
+	struct cidr	*networks;	/* allowed client networks; 0 = any */
+	size_t		 nnetworks;
+	uint64_t	 max_per_hour;	/* messages; 0 = no limit */
+	uint64_t	 max_per_day;
+	uint64_t	 max_recipients; /* per message; 0 = global */
+					/* smtpd limit */
+	uint64_t	 max_size;	/* bytes; 0 = global smtpd limit */
+	int		 disabled;
+	int64_t		 created;
+	/* The previous secret is accepted until then (epoch); 0 = no */
+	/* rotation grace period running. */
+	int64_t		 old_valid_until;
+};
+
+/* Field selectors for cred_user_set and cred_user_add_policy. */
+#define CRED_POLICY_DOMAINS	0x01
+#define CRED_POLICY_NETWORKS	0x02
+#define CRED_POLICY_MAX_PER_HOUR 0x04
+#define CRED_POLICY_MAX_PER_DAY	0x08
+#define CRED_POLICY_MAX_RCPT	0x10
+#define CRED_POLICY_MAX_SIZE	0x20
+#define CRED_POLICY_DISABLED	0x40
+#define CRED_POLICY_ALL		0x7f
 
 /*
  * Opens the credential environment of cfg->queue_directory. Call it after
@@ -61,11 +120,16 @@ struct cred_db	*cred_open(const struct cfg *, int writable, struct vbuf *why);
 void		 cred_close(struct cred_db *);
 
 /*
- * Checks secret[0..secret_len) for user. Returns 1 if it matches, 0 if it
- * does not or the user is unknown or malformed (after the same KDF work
- * either way), -1 on a database error or a corrupt record. Each call runs
- * its own read transaction, so a deleted user is refused at once even in a
- * long-running process; the KDF runs after the transaction has ended.
+ * Checks secret[0..secret_len) for user. Returns 1 if it matches the
+ * current secret, or the previous one while a rotation grace period runs;
+ * 0 if it does not, or the user is unknown, malformed or disabled (after
+ * the same KDF work in every case); -1 on a database error or a corrupt
+ * record. Each call runs its own read transaction, so a deleted, disabled
+ * or rotated user is judged on the current record even in a long-running
+ * process (the verified-secret cache is keyed by the stored hash and is
+ * never consulted for a disabled user or an expired previous secret); the
+ * KDF runs after the transaction has ended. XXX: while a grace period runs
+ * a wrong secret costs two KDF runs, a right one one or two.
  */
 int	cred_verify(struct cred_db *, const char *user, const char *secret,
 	    size_t secret_len);
@@ -78,7 +142,36 @@ int	cred_verify(struct cred_db *, const char *user, const char *secret,
  */
 int	cred_user_add(struct cred_db *, const char *user, const char *secret,
 	    size_t len, struct vbuf *why);
-/* Deletes user. Returns 0, or -1 with the reason (e.g. no such user). */
+/*
+ * Like cred_user_add, and also stores the fields of pol selected by fields
+ * (CRED_POLICY_*; zero values and empty lists are not stored). pol may be
+ * NULL (fields ignored). pol->created is ignored: the record is stamped now.
+ */
+int	cred_user_add_policy(struct cred_db *, const char *user,
+	    const char *secret, size_t len, const struct cred_policy *pol,
+	    unsigned fields, struct vbuf *why);
+/*
+ * Replaces the fields of user's policy selected by fields (CRED_POLICY_*)
+ * with those of pol, in one write transaction; the others, the secret and
+ * any attribute this version does not know are kept. A zero limit or an
+ * empty list removes the restriction. Returns 1 done, 0 no such user, -1
+ * error (reason in why).
+ */
+int	cred_user_set(struct cred_db *, const char *user,
+	    const struct cred_policy *pol, unsigned fields, struct vbuf *why);
+/*
+ * Gives user the new secret[0..len). With grace > 0 (seconds, at most
+ * CRED_GRACE_MAX) the current secret stays valid until now + grace, as the
+ * "previous" one; a previous secret from an earlier rotation is dropped.
+ * With grace 0 the current secret stops working at once. Returns 1 done,
+ * 0 no such user, -1 error (reason in why).
+ */
+int	cred_user_rotate(struct cred_db *, const char *user, const char *secret,
+	    size_t len, int64_t grace, struct vbuf *why);
+/*
+ * Deletes user. Returns 0, or -1 with the reason in why; for a user that
+ * does not exist the reason is exactly "no such user <user>".
+ */
 int	cred_user_del(struct cred_db *, const char *user, struct vbuf *why);
 /*
  * Calls cb for every user, in byte order of the names, with the creation
@@ -90,6 +183,59 @@ int	cred_user_del(struct cred_db *, const char *user, struct vbuf *why);
 int	cred_user_list(struct cred_db *,
 	    int (*cb)(const char *user, int64_t created, void *arg), void *arg,
 	    struct vbuf *why);
+
+/*
+ * Like cred_user_list, with each user's policy (old_valid_until is 0 once
+ * the grace period is over). pol is NULL when the record cannot be read
+ * (a corrupt record: such a user cannot log in). Same rules for cb.
+ */
+int	cred_user_walk(struct cred_db *,
+	    int (*cb)(const char *user, const struct cred_policy *pol,
+	    void *arg), void *arg, struct vbuf *why);
+
+/*
+ * 1 found (out filled; release with cred_policy_release), 0 no such user
+ * (also when the database does not exist yet), -1 error or a corrupt record
+ * (why). One read transaction. out->old_valid_until is 0 unless a grace
+ * period is running. out is overwritten without being released first; on
+ * any return it is safe to pass to cred_policy_release.
+ */
+int	cred_policy_get(struct cred_db *, const char *user,
+	    struct cred_policy *out, struct vbuf *why);
+/* Frees the lists and zeroes the policy; safe on a zeroed policy. */
+void	cred_policy_release(struct cred_policy *);
+/*
+ * 1 if domain (case-insensitive) equals an allowed domain or is a
+ * subdomain of one; 1 when the list is empty.
+ */
+int	cred_policy_domain_ok(const struct cred_policy *, const char *domain);
+/* 1 if sa is inside an allowed network; 1 when the list is empty. */
+int	cred_policy_network_ok(const struct cred_policy *,
+	    const struct sockaddr *sa);
+/*
+ * Replace the domain (network) list of pol with the comma-separated list
+ * in s; "" means none (any). Domains are checked with smtpcmd_domain_ok
+ * and lower-cased; networks are CIDR prefixes (a bare address is a host),
+ * stored masked. At most CRED_DOMAINS_MAX (CRED_NETWORKS_MAX) entries.
+ * Returns 0, or -1 with the reason in why (pol unchanged).
+ */
+int	cred_policy_parse_domains(struct cred_policy *, const char *s,
+	    struct vbuf *why);
+int	cred_policy_parse_networks(struct cred_policy *, const char *s,
+	    struct vbuf *why);
+/* Appends the domain (network) list to out, comma-separated ("" if none). */
+void	cred_policy_format_domains(const struct cred_policy *,
+	    struct vbuf *out);
+void	cred_policy_format_networks(const struct cred_policy *,
+	    struct vbuf *out);
+/* Appends one prefix as "address/prefix" to out. */
+void	cred_cidr_format(const struct cidr *, struct vbuf *out);
+
+/*
+ * Test hook: makes every cred_ function read the time from now() instead
+ * of time(NULL); NULL restores the real clock.
+ */
+void	cred_set_clock(time_t (*now)(void));
 
 /* 1 if user is 1..CRED_NAME_MAX bytes of [A-Za-z0-9._@+-], else 0. */
 int	cred_name_ok(const char *user);

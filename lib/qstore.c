@@ -47,6 +47,7 @@ struct qstore {
 	MDB_dbi		 db_msg;
 	MDB_dbi		 db_rcpt;
 	MDB_dbi		 db_sched;
+	MDB_dbi		 db_counters;
 	int		 hash_fd[QSTORE_NHASH];	/* msg/<h>/, for fsync */
 };
 
@@ -62,6 +63,13 @@ struct qstore_new {
 	struct qstore_msginfo info;
 	char		**rcpts;
 	size_t		 nrcpts;
+	struct {
+		char	 key[QSTORE_COUNTER_KEY_MAX + 1];
+		int64_t	 window;
+		uint64_t limit;
+	}		 charges[QSTORE_CHARGES_MAX];
+	size_t		 ncharges;
+	enum qstore_err	 status;
 };
 
 struct qstore_txn {
@@ -98,6 +106,12 @@ static int qstore_msg_decode(const MDB_val *, const MDB_val *,
     struct qstore_msginfo *);
 static void qstore_rcpt_encode(struct vbuf *, const struct qstore_rcpt *);
 static void qstore_msg_encode(struct vbuf *, const struct qstore_msginfo *);
+static int qstore_counter_read_txn(struct qstore *, MDB_txn *, const char *,
+    int64_t *, uint64_t *);
+static int qstore_counter_get_txn(struct qstore *, MDB_txn *, const char *,
+    int64_t, uint64_t *);
+static int qstore_counter_add_txn(struct qstore *, MDB_txn *, const char *,
+    int64_t, uint64_t, uint64_t *);
 
 enum qstore_err
 qstore_errno(void)
@@ -266,7 +280,8 @@ qstore_open(const struct cfg *cfg, struct vbuf *why)
 	if ((rc = mdb_dbi_open(txn, "msg", MDB_CREATE, &qs->db_msg)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "rcpt", MDB_CREATE, &qs->db_rcpt)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "sched", MDB_CREATE, &qs->db_sched)) !=
-	    0 || (rc = mdb_txn_commit(txn)) != 0) {
+	    0 || (rc = mdb_dbi_open(txn, "counters", MDB_CREATE,
+	    &qs->db_counters)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
 		if (rc != 0)
 			mdb_txn_abort(txn);
 		qstore_mdb_fail(rc, why, "open databases");
@@ -460,7 +475,9 @@ qstore_new_finish(struct qstore_new *qn, struct vbuf *why)
 	 * before every file of the batch is durable.
 	 */
 	(void)sync_file_range(qn->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	if (rename(qn->tmp_path, qn->msg_path) == -1)
+	/* Never replace a committed file (an id reused after a clock step). */
+	if (renameat2(AT_FDCWD, qn->tmp_path, AT_FDCWD, qn->msg_path,
+	    RENAME_NOREPLACE) == -1)
 		return qstore_fail(QSTORE_ERR_IO, why, "rename %s to %s: %s",
 		    qn->tmp_path, qn->msg_path, strerror(errno));
 	qn->renamed = 1;
@@ -602,6 +619,27 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 		struct qstore_new *qn = msgs[i];
 		struct qstore_rcpt r;
 
+		/* Limits first: all of a message's charges fit, or none. */
+		qn->status = QSTORE_ERR_OK;
+		for (j = 0; j < qn->ncharges; j++) {
+			uint64_t count;
+
+			if (qstore_counter_get_txn(qs, txn, qn->charges[j].key,
+			    qn->charges[j].window, &count) == -1) {
+				rc = MDB_PANIC;
+				goto fail;
+			}
+			if (count >= qn->charges[j].limit)
+				qn->status = QSTORE_ERR_LIMIT;
+		}
+		if (qn->status != QSTORE_ERR_OK)
+			continue;
+		for (j = 0; j < qn->ncharges; j++) {
+			if ((rc = qstore_counter_add_txn(qs, txn,
+			    qn->charges[j].key, qn->charges[j].window, 1,
+			    NULL)) != 0)
+				goto fail;
+		}
 		vbuf_reset(val);
 		qstore_msg_encode(val, &qn->info);
 		k.mv_data = qn->qid;
@@ -643,6 +681,161 @@ fail:
 	vbuf_free(val);
 	mdb_txn_abort(txn);
 	return qstore_mdb_fail(rc, why, "insert");
+}
+
+int
+qstore_new_charge(struct qstore_new *qn, const char *key, int64_t window,
+    uint64_t limit)
+{
+	size_t n = strlen(key);
+
+	if (qn->ncharges == QSTORE_CHARGES_MAX || n == 0 ||
+	    n > QSTORE_COUNTER_KEY_MAX)
+		return -1;
+	memcpy(qn->charges[qn->ncharges].key, key, n + 1);
+	qn->charges[qn->ncharges].window = window;
+	qn->charges[qn->ncharges].limit = limit;
+	qn->ncharges++;
+	return 0;
+}
+
+enum qstore_err
+qstore_new_status(const struct qstore_new *qn)
+{
+	return qn->status;
+}
+
+/* Counter records: attributes window= and count=. */
+static int
+qstore_counter_read_txn(struct qstore *qs, MDB_txn *txn, const char *key,
+    int64_t *window, uint64_t *count)
+{
+	struct attr_list l;
+	MDB_val k, v;
+	size_t used;
+	int rc;
+
+	*window = 0;
+	*count = 0;
+	k.mv_data = (void *)key;
+	k.mv_size = strlen(key);
+	if ((rc = mdb_get(txn, qs->db_counters, &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return -1;
+	attr_list_init(&l);
+	if (attr_decode(&l, v.mv_data, v.mv_size, &used, NULL) != 1 ||
+	    attr_get_int(&l, "window", window, NULL) == -1 ||
+	    attr_get_num(&l, "count", count, NULL) == -1) {
+		*window = 0;
+		*count = 0;	/* a damaged counter counts as empty */
+	}
+	attr_list_release(&l);
+	return 0;
+}
+
+static int
+qstore_counter_get_txn(struct qstore *qs, MDB_txn *txn, const char *key,
+    int64_t window, uint64_t *count)
+{
+	int64_t w;
+
+	if (qstore_counter_read_txn(qs, txn, key, &w, count) == -1)
+		return -1;
+	if (w != window)
+		*count = 0;
+	return 0;
+}
+
+/* Returns an LMDB error code (0 on success). */
+static int
+qstore_counter_add_txn(struct qstore *qs, MDB_txn *txn, const char *key,
+    int64_t window, uint64_t n, uint64_t *total)
+{
+	struct vbuf *val;
+	uint64_t count;
+	MDB_val k, v;
+	int rc;
+
+	if (qstore_counter_get_txn(qs, txn, key, window, &count) == -1)
+		return MDB_PANIC;
+	count = count > UINT64_MAX - n ? UINT64_MAX : count + n;
+	val = vbuf_create(0);
+	attr_put_int(val, "window", window);
+	attr_put_num(val, "count", count);
+	attr_end(val);
+	k.mv_data = (void *)key;
+	k.mv_size = strlen(key);
+	v.mv_data = val->data;
+	v.mv_size = val->len;
+	rc = mdb_put(txn, qs->db_counters, &k, &v, 0);
+	vbuf_free(val);
+	if (rc == 0 && total != NULL)
+		*total = count;
+	return rc;
+}
+
+int
+qstore_counter_get(struct qstore_txn *t, const char *key, int64_t window,
+    uint64_t *count)
+{
+	if (strlen(key) > QSTORE_COUNTER_KEY_MAX)
+		return qstore_fail(QSTORE_ERR_IO, NULL, "key too long");
+	if (qstore_counter_get_txn(t->qs, t->txn, key, window, count) == -1)
+		return qstore_fail(QSTORE_ERR_IO, NULL, "counter read");
+	return 0;
+}
+
+int
+qstore_counter_read(struct qstore_txn *t, const char *key, int64_t *window,
+    uint64_t *count)
+{
+	if (strlen(key) > QSTORE_COUNTER_KEY_MAX)
+		return qstore_fail(QSTORE_ERR_IO, NULL, "key too long");
+	if (qstore_counter_read_txn(t->qs, t->txn, key, window, count) == -1)
+		return qstore_fail(QSTORE_ERR_IO, NULL, "counter read");
+	return 0;
+}
+
+int
+qstore_counter_add(struct qstore_txn *t, const char *key, int64_t window,
+    uint64_t n, uint64_t *count)
+{
+	int rc;
+
+	if (strlen(key) > QSTORE_COUNTER_KEY_MAX || strlen(key) == 0)
+		return qstore_fail(QSTORE_ERR_IO, NULL, "bad key");
+	if ((rc = qstore_counter_add_txn(t->qs, t->txn, key, window, n,
+	    count)) != 0)
+		return qstore_mdb_fail(rc, NULL, "counter");
+	return 0;
+}
+
+int
+qstore_counter_prune(struct qstore_txn *t, int64_t before)
+{
+	struct attr_list l;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int64_t window;
+	size_t used;
+	int rc, n = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->qs->db_counters, &c)) != 0)
+		return qstore_mdb_fail(rc, NULL, "cursor");
+	attr_list_init(&l);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (attr_decode(&l, v.mv_data, v.mv_size, &used, NULL) == 1 &&
+		    attr_get_int(&l, "window", &window, NULL) == 0 &&
+		    window >= before)
+			continue;
+		if (mdb_cursor_del(c, 0) == 0)
+			n++;
+	}
+	attr_list_release(&l);
+	mdb_cursor_close(c);
+	return n;
 }
 
 void

@@ -4,7 +4,7 @@
  * Layout under queue_directory: tmp/ (being written), msg/<h>/<queueid>
  * (committed; h is the id's last digit), corrupt/ (kept for inspection),
  * private/ (sockets), db/ (the LMDB environment: named databases msg, rcpt,
- * sched). A committed file is an envelope header of "name=value" lines
+ * sched, counters). A committed file is an envelope header of "name=value" lines
  * ended by an empty line, then the exact bytes to send (CRLF, dot-unstuffed,
  * our Received: first). It never changes after commit.
  *
@@ -44,6 +44,7 @@ enum qstore_err {
 	QSTORE_ERR_FULL,	/* disk or LMDB map full: 452 4.3.1 */
 	QSTORE_ERR_NOTFOUND,
 	QSTORE_ERR_CORRUPT,
+	QSTORE_ERR_LIMIT,	/* a counter's limit was reached: 451 4.7.1 */
 };
 
 /* The envelope at the head of a message file. */
@@ -123,6 +124,19 @@ uint64_t	 qstore_new_size(const struct qstore_new *);
 int		 qstore_new_finish(struct qstore_new *, struct vbuf *why);
 int		 qstore_commit(struct qstore *, struct qstore_new **, size_t,
 		    struct vbuf *why);
+/*
+ * Charges the message against a counter at commit: if the counter key
+ * already holds limit or more in the window starting at window_start, the
+ * message is not inserted (its status becomes QSTORE_ERR_LIMIT, the rest
+ * of the batch goes on); else the counter grows by one in the same
+ * transaction as the message. Up to QSTORE_CHARGES_MAX charges.
+ */
+#define QSTORE_CHARGES_MAX	4
+#define QSTORE_COUNTER_KEY_MAX	300
+int		 qstore_new_charge(struct qstore_new *, const char *key,
+		    int64_t window_start, uint64_t limit);
+/* After qstore_commit returned 0: QSTORE_ERR_OK or QSTORE_ERR_LIMIT. */
+enum qstore_err	 qstore_new_status(const struct qstore_new *);
 /* Removes the file of an uncommitted message and frees it. */
 void		 qstore_new_abort(struct qstore_new *);
 /* Frees a committed message handle. */
@@ -149,6 +163,22 @@ int	qstore_rcpt_put(struct qstore_txn *, const struct qstore_rcpt *,
 	    int64_t old_next_attempt);
 /* Deletes the message's msg, rcpt and sched records. */
 int	qstore_msg_delete(struct qstore_txn *, const char *qid);
+
+/*
+ * Counters (db counters): a count per key and fixed window, shared by all
+ * processes and kept across restarts (rate limits, failed logins, blocks).
+ * get yields 0 when the stored window is not window_start; add starts a
+ * new window at 0 the same way and returns the new count. read returns the
+ * raw window and count (e.g. a block's end time). prune removes counters
+ * whose window started before the given time. Keys are text.
+ */
+int	qstore_counter_get(struct qstore_txn *, const char *key,
+	    int64_t window_start, uint64_t *count);
+int	qstore_counter_add(struct qstore_txn *, const char *key,
+	    int64_t window_start, uint64_t n, uint64_t *count);
+int	qstore_counter_read(struct qstore_txn *, const char *key,
+	    int64_t *window_start, uint64_t *count);
+int	qstore_counter_prune(struct qstore_txn *, int64_t before);
 
 /* Iterators: the callback returns 0 to go on, nonzero to stop. */
 typedef int qstore_sched_cb(const char *qid, uint32_t index, int64_t when,

@@ -1,6 +1,8 @@
 /*
  * smtpcmd.c - SMTP command, address and reply parsing (see smtpcmd.h).
  */
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -106,14 +108,17 @@ smtpcmd_domain_ok(const char *s)
 	if (n == 0 || n > SMTP_DOMAIN_MAX)
 		return 0;
 	if (s[0] == '[') {
-		/* Address literal: printable, no brackets or backslash. */
+		/* Address literal: [IPv4] or [IPv6:...] (RFC 5321 4.1.3). */
+		char lit[SMTP_DOMAIN_MAX + 1];
+		unsigned char a[16];
+
 		if (n < 3 || s[n - 1] != ']')
 			return 0;
-		for (i = 1; i < n - 1; i++)
-			if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '[' ||
-			    s[i] == ']' || s[i] == '\\')
-				return 0;
-		return 1;
+		memcpy(lit, s + 1, n - 2);
+		lit[n - 2] = '\0';
+		if (strncasecmp(lit, "IPv6:", 5) == 0)
+			return inet_pton(AF_INET6, lit + 5, a) == 1;
+		return inet_pton(AF_INET, lit, a) == 1;
 	}
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -138,6 +143,7 @@ smtpcmd_path(const char *arg, const char *keyword, int allow_null,
 {
 	size_t klen = strlen(keyword), n;
 	const char *p = arg, *open, *close, *at, *mbox;
+	int seen_at = 0;
 	char domain[SMTP_DOMAIN_MAX + 1];
 
 	if (strncasecmp(p, keyword, klen) != 0 || p[klen] != ':') {
@@ -153,9 +159,14 @@ smtpcmd_path(const char *arg, const char *keyword, int allow_null,
 		vbuf_setf(why, "5.5.4 Syntax: address must be in <>");
 		return -1;
 	}
-	/* Find the closing bracket outside a quoted string. */
+	/*
+	 * Find the closing bracket outside a quoted string; quotes are only
+	 * special in the local part, before the '@'.
+	 */
 	for (close = open + 1; *close != '\0' && *close != '>'; close++) {
-		if (*close == '"') {
+		if (*close == '@')
+			seen_at = 1;
+		if (*close == '"' && !seen_at) {
 			for (close++; *close != '\0' && *close != '"'; close++)
 				if (*close == '\\' && close[1] != '\0')
 					close++;

@@ -43,6 +43,7 @@
 #define MASTER_NSVC		3
 
 static volatile sig_atomic_t master_got_term, master_got_hup;
+static int master_stopping;	/* reload: children stopping, no restarts */
 static struct cfg *master_cfg;
 static const char *master_cfg_path;
 static struct master_service master_svc[MASTER_NSVC];
@@ -219,7 +220,7 @@ master_start_due(void)
 {
 	int64_t now = ev_now_ms();
 
-	if (master_got_term)
+	if (master_got_term || master_stopping)
 		return;
 	for (size_t i = 0; i < master_nprocs; i++) {
 		struct master_proc *p = &master_procs[i];
@@ -258,7 +259,7 @@ master_reap(void)
 				close(p->status_fd);
 				p->status_fd = -1;
 			}
-			if (master_got_term)
+			if (master_got_term || master_stopping)
 				break;
 			if (WIFSIGNALED(status))
 				log_warn("process %s pid %ld killed by signal "
@@ -339,9 +340,9 @@ master_reload(void)
 	log_info("reload: configuration %s re-read; restarting daemons",
 	    master_cfg_path);
 	/* Stop the daemons, then re-bind with the new configuration. */
-	master_got_term = 1;
+	master_stopping = 1;
 	master_stop_all();
-	master_got_term = 0;
+	master_stopping = 0;
 	master_teardown();
 	if (master_setup(ncfg, why) == -1) {
 		log_warn("reload: %s; keeping the running configuration",

@@ -29,6 +29,7 @@ static uid_t spawn_uid;
 static gid_t spawn_gid;
 static int spawn_drop;
 static int spawn_verbose;
+static pid_t spawn_parent;
 
 static void master_child(struct master_service *, int, int)
     __attribute__((noreturn));
@@ -55,6 +56,7 @@ master_spawn(struct master_service *svc, int key_fd, int *status_fd)
 		log_warn("pipe: %m");
 		return -1;
 	}
+	spawn_parent = getpid();
 	if ((pid = fork()) == -1) {
 		log_warn("fork: %m");
 		close(pfd[0]);
@@ -110,7 +112,8 @@ master_child(struct master_service *svc, int status_wr, int key_fd)
 		}
 	}
 	/* Daemons must not outlive a master killed with SIGKILL. */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() == 1)
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
+	    getppid() != spawn_parent)
 		_exit(111);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

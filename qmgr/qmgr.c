@@ -3,6 +3,7 @@
  * recipient state change. See qmgr(8).
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "acct.h"
 #include "daemon.h"
@@ -14,12 +15,13 @@ const struct cfg *qmgr_cfg;
 struct qstore *qmgr_queue;
 
 static int qmgr_scan_wanted = 1;
-static int64_t qmgr_last_scan, qmgr_last_reader_check;
+static int64_t qmgr_last_scan, qmgr_last_reader_check, qmgr_last_prune;
 
 static void qmgr_init(const struct cfg *);
 static void qmgr_service(const struct daemon_listener *);
 static int64_t qmgr_loop(void);
 static int qmgr_busy(void);
+static void qmgr_prune_counters(void);
 
 int
 main(int argc, char *argv[])
@@ -82,6 +84,10 @@ qmgr_loop(void)
 		(void)qstore_reader_check(qmgr_queue);
 		qmgr_last_reader_check = now;
 	}
+	if (now - qmgr_last_prune > QMGR_PRUNE_INTERVAL_MS) {
+		qmgr_prune_counters();
+		qmgr_last_prune = now;
+	}
 	next = qmgr_sched_next_due();
 	if (qmgr_scan_wanted || now - qmgr_last_scan >= QMGR_SCAN_INTERVAL_MS
 	    || (next >= 0 && next <= now)) {
@@ -93,11 +99,29 @@ qmgr_loop(void)
 	}
 	wait = QMGR_SCAN_INTERVAL_MS;
 	next = qmgr_sched_next_due();
-	if (next >= 0 && next - now < wait)
+	/* Past due with every slot busy: a freed slot wakes the loop. */
+	if (next >= 0 && next - now < wait && qmgr_deliver_free_slots() > 0)
 		wait = next - now < 0 ? 0 : next - now;
 	if ((next = qmgr_results_due_in()) >= 0 && next < wait)
 		wait = next;
 	return wait;
+}
+
+/*
+ * Drops rate, failed-login and block counters whose window is long over,
+ * so that addresses seen once do not stay in the database for ever.
+ */
+static void
+qmgr_prune_counters(void)
+{
+	struct qstore_txn *txn;
+	int n;
+
+	if ((txn = qstore_txn_begin(qmgr_queue, 1, NULL)) == NULL)
+		return;
+	n = qstore_counter_prune(txn, (int64_t)time(NULL) - QMGR_COUNTER_KEEP);
+	if (qstore_txn_commit(txn, NULL) == 0 && n > 0)
+		log_info("removed %d expired counter(s)", n);
 }
 
 static int

@@ -19,6 +19,8 @@
 
 #define QMGR_SCAN_INTERVAL_MS	1000	/* scan even without a trigger */
 #define QMGR_ORPHAN_GRACE	3600	/* s; a file without records */
+#define QMGR_PRUNE_INTERVAL_MS	3600000	/* counter clean-up */
+#define QMGR_COUNTER_KEEP	(2 * 86400)	/* s past a window's start */
 #define QMGR_NEXTHOP_MAX	300
 /*
  * Recipients per job: RFC 5321 4.5.3.1.8 only promises 100 RCPTs per

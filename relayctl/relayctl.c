@@ -1,7 +1,7 @@
 /*
  * relayctl.c - Petrel's credential manager: main and privilege handling.
  *
- * relayctl [-c FILE] [-j] user add NAME [--password-stdin] | list | del NAME
+ * relayctl [-c FILE] [-j] user add|set|show|list|rotate|disable|enable|del ...
  *
  * Arguments are checked before anything else; then the configuration is
  * loaded and, when run as root, groups, gid and uid are switched to
@@ -31,9 +31,19 @@ static void
 relayctl_usage(void)
 {
 	fprintf(stderr,
-	    "usage: relayctl [-c FILE] [-j] user add NAME [--password-stdin]\n"
-	    "       relayctl [-c FILE] [-j] user list\n"
-	    "       relayctl [-c FILE] [-j] user del NAME\n");
+	    "usage: relayctl [-c FILE] [-j] user add NAME [--password-stdin] "
+	    "[POLICY]\n"
+	    "       relayctl [-c FILE] user set NAME POLICY\n"
+	    "       relayctl [-c FILE] [-j] user show NAME [-j]\n"
+	    "       relayctl [-c FILE] [-j] user list [-j]\n"
+	    "       relayctl [-c FILE] user rotate NAME [--grace DURATION] "
+	    "[--password-stdin]\n"
+	    "       relayctl [-c FILE] user disable|enable|del NAME\n"
+	    "POLICY: [--domains D1,D2,...] [--networks CIDR1,CIDR2,...]\n"
+	    "        [--max-per-hour N] [--max-per-day N] "
+	    "[--max-recipients N]\n"
+	    "        [--max-size BYTES[k|m|g]]   (0 or '' removes a "
+	    "restriction)\n");
 	exit(RELAYCTL_EXIT_USAGE);
 }
 
@@ -81,6 +91,8 @@ main(int argc, char *argv[])
 	}
 	if (relayctl_user_parse(argc - 1, argv + 1, &ua, &why) == -1) {
 		fprintf(stderr, "relayctl: %s\n", why.data);
+		relayctl_user_args_release(&ua);
+		vbuf_release(&why);
 		relayctl_usage();
 	}
 
@@ -88,6 +100,7 @@ main(int argc, char *argv[])
 	if ((cfg = cfg_load(opts.config, &why)) == NULL) {
 		fprintf(stderr, "relayctl: %s\n", why.data);
 		vbuf_release(&why);
+		relayctl_user_args_release(&ua);
 		return RELAYCTL_EXIT_FAIL;
 	}
 
@@ -96,12 +109,14 @@ main(int argc, char *argv[])
 		fprintf(stderr, "relayctl: %s\n", why.data);
 		vbuf_release(&why);
 		cfg_free(cfg);
+		relayctl_user_args_release(&ua);
 		return RELAYCTL_EXIT_FAIL;
 	}
 	vbuf_release(&why);
 
 	/* 4. The work. */
 	ret = relayctl_user_run(cfg, &opts, &ua);
+	relayctl_user_args_release(&ua);
 	cfg_free(cfg);
 	return ret;
 }

@@ -9,6 +9,8 @@
 #define PETREL_RELAYCTL_H
 
 #include "cfg.h"
+#include "cred.h"
+#include "vbuf.h"
 
 /* Exit status: 0 success, 1 failure, 2 bad arguments (usage printed). */
 #define RELAYCTL_EXIT_OK	0
@@ -18,7 +20,7 @@
 /* Options common to every subcommand. */
 struct relayctl_opts {
 	const char	*config;	/* -c FILE */
-	int		 json;		/* -j: JSON Lines output */
+	int		 json;		/* -j: JSON output */
 };
 
 /* relayctl_user.c */
@@ -28,20 +30,33 @@ enum relayctl_user_cmd {
 	RELAYCTL_USER_ADD,
 	RELAYCTL_USER_LIST,
 	RELAYCTL_USER_DEL,
+	RELAYCTL_USER_SET,
+	RELAYCTL_USER_SHOW,
+	RELAYCTL_USER_ROTATE,
+	RELAYCTL_USER_DISABLE,
+	RELAYCTL_USER_ENABLE,
 };
+
+#define RELAYCTL_GRACE_DEFAULT	(24 * 3600)	/* user rotate --grace */
 
 struct relayctl_user_args {
 	enum relayctl_user_cmd	 cmd;
-	const char		*name;		/* add, del */
-	int			 password_stdin; /* add --password-stdin */
+	const char		*name;		/* all but list */
+	int			 password_stdin; /* add, rotate */
+	int			 json;		/* show, list: -j */
+	struct cred_policy	 policy;	/* add, set: the options */
+	unsigned		 fields;	/* CRED_POLICY_* given */
+	int64_t			 grace;		/* rotate --grace, seconds */
 };
 
 /*
  * Parses the words after "user" (argv[0] is the subcommand). Returns 0, or
  * -1 with a one-line reason in why (the caller prints usage, exits 2).
+ * Release the result with relayctl_user_args_release, also after -1.
  */
 int	relayctl_user_parse(int argc, char *argv[],
 	    struct relayctl_user_args *, struct vbuf *why);
+void	relayctl_user_args_release(struct relayctl_user_args *);
 /*
  * Runs a parsed user command against the configuration's credential
  * database; privileges must already be dropped. Prints results on stdout

@@ -1,79 +1,244 @@
 /*
- * relayctl_user.c - "relayctl user add|list|del": SMTP AUTH credentials.
+ * relayctl_user.c - "relayctl user ...": SMTP AUTH credentials and the
+ * policy each one carries (sender domains, client networks, limits).
  *
  * Runs as mail_owner (relayctl.c dropped root before calling here), so the
  * credential LMDB under <queue_directory>/cred/ stays owned by it. A
  * generated secret is printed once, on stdout, alone on its line; only its
- * scrypt hash is stored (lib/cred). See relayctl(8).
+ * scrypt hash is stored (lib/cred), and nothing here ever prints a hash.
+ * Every option is checked before the database is opened. See relayctl(8).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cred.h"
 #include "json.h"
+#include "parse.h"
 #include "relayctl.h"
 #include "vbuf.h"
+
+/* What a subcommand accepts. */
+#define RELAYCTL_F_NAME		0x01	/* one NAME */
+#define RELAYCTL_F_POLICY	0x02	/* --domains ... --max-size */
+#define RELAYCTL_F_STDIN	0x04	/* --password-stdin */
+#define RELAYCTL_F_GRACE	0x08	/* --grace */
+#define RELAYCTL_F_JSON		0x10	/* -j */
+
+static const struct relayctl_sub {
+	const char		*name;
+	enum relayctl_user_cmd	 cmd;
+	unsigned		 flags;
+} relayctl_subs[] = {
+	{ "add", RELAYCTL_USER_ADD,
+	    RELAYCTL_F_NAME | RELAYCTL_F_POLICY | RELAYCTL_F_STDIN },
+	{ "set", RELAYCTL_USER_SET, RELAYCTL_F_NAME | RELAYCTL_F_POLICY },
+	{ "show", RELAYCTL_USER_SHOW, RELAYCTL_F_NAME | RELAYCTL_F_JSON },
+	{ "list", RELAYCTL_USER_LIST, RELAYCTL_F_JSON },
+	{ "rotate", RELAYCTL_USER_ROTATE,
+	    RELAYCTL_F_NAME | RELAYCTL_F_GRACE | RELAYCTL_F_STDIN },
+	{ "disable", RELAYCTL_USER_DISABLE, RELAYCTL_F_NAME },
+	{ "enable", RELAYCTL_USER_ENABLE, RELAYCTL_F_NAME },
+	{ "del", RELAYCTL_USER_DEL, RELAYCTL_F_NAME },
+};
+
+/* The policy options of add and set. */
+static const struct relayctl_popt {
+	const char	*name;
+	unsigned	 field;
+} relayctl_popts[] = {
+	{ "--domains", CRED_POLICY_DOMAINS },
+	{ "--networks", CRED_POLICY_NETWORKS },
+	{ "--max-per-hour", CRED_POLICY_MAX_PER_HOUR },
+	{ "--max-per-day", CRED_POLICY_MAX_PER_DAY },
+	{ "--max-recipients", CRED_POLICY_MAX_RCPT },
+	{ "--max-size", CRED_POLICY_MAX_SIZE },
+};
 
 struct relayctl_list_ctx {
 	int		 json;
 	struct vbuf	 line;
 };
 
+static int	relayctl_option(struct relayctl_user_args *,
+		    const struct relayctl_sub *, const char *, const char *,
+		    struct vbuf *);
 static int	relayctl_read_secret(struct vbuf *);
+static int	relayctl_flush_stdout(void);
+static int	relayctl_get_secret(const struct relayctl_user_args *,
+		    struct vbuf *);
+static int	relayctl_result(int, const char *, const char *,
+		    const struct vbuf *);
 static int	relayctl_user_add(struct cred_db *,
 		    const struct relayctl_user_args *);
-static int	relayctl_list_one(const char *, int64_t, void *);
-static int	relayctl_flush_stdout(void);
+static int	relayctl_user_rotate(struct cred_db *,
+		    const struct relayctl_user_args *);
+static int	relayctl_user_show(struct cred_db *, const char *, int);
+static void	relayctl_time(int64_t, char *, size_t);
+static void	relayctl_limit(struct vbuf *, const char *, uint64_t,
+		    const char *);
+static int	relayctl_list_one(const char *, const struct cred_policy *,
+		    void *);
+
+/*
+ * Applies one "--name value" option of subcommand sub. Returns 0, or -1
+ * with a reason naming the option in why.
+ */
+static int
+relayctl_option(struct relayctl_user_args *ua, const struct relayctl_sub *sub,
+    const char *opt, const char *val, struct vbuf *why)
+{
+	const struct relayctl_popt *po = NULL;
+	struct vbuf sub_why;
+	uint64_t n;
+	size_t i;
+	int rc = 0;
+
+	if ((sub->flags & RELAYCTL_F_GRACE) && strcmp(opt, "--grace") == 0) {
+		if (parse_duration(val, &ua->grace) == -1 ||
+		    ua->grace > CRED_GRACE_MAX) {
+			vbuf_setf(why, "--grace: invalid duration \"%s\" "
+			    "(like 90s, 30m, 24h or 7d; 0 for none; at most "
+			    "%dd)", val, CRED_GRACE_MAX / 86400);
+			return -1;
+		}
+		return 0;
+	}
+	if (sub->flags & RELAYCTL_F_POLICY)
+		for (i = 0; i < sizeof(relayctl_popts) /
+		    sizeof(relayctl_popts[0]); i++)
+			if (strcmp(opt, relayctl_popts[i].name) == 0)
+				po = &relayctl_popts[i];
+	if (po == NULL) {
+		vbuf_setf(why, "user %s: unknown option %s", sub->name, opt);
+		return -1;
+	}
+	if (ua->fields & po->field) {
+		vbuf_setf(why, "user %s: option %s given twice", sub->name,
+		    opt);
+		return -1;
+	}
+	ua->fields |= po->field;
+	vbuf_init(&sub_why, 0);
+	switch (po->field) {
+	case CRED_POLICY_DOMAINS:
+		if (cred_policy_parse_domains(&ua->policy, val,
+		    &sub_why) == -1)
+			rc = -1;
+		break;
+	case CRED_POLICY_NETWORKS:
+		if (cred_policy_parse_networks(&ua->policy, val,
+		    &sub_why) == -1)
+			rc = -1;
+		break;
+	case CRED_POLICY_MAX_SIZE:
+		if (parse_size(val, &ua->policy.max_size) == -1) {
+			vbuf_setf(&sub_why, "invalid size \"%s\" (bytes, or "
+			    "a number with k, m or g)", val);
+			rc = -1;
+		}
+		break;
+	default:
+		if (parse_u64(val, 0, UINT64_MAX, &n) == -1) {
+			vbuf_setf(&sub_why, "invalid number \"%s\" (0 for "
+			    "no limit)", val);
+			rc = -1;
+		} else if (po->field == CRED_POLICY_MAX_PER_HOUR)
+			ua->policy.max_per_hour = n;
+		else if (po->field == CRED_POLICY_MAX_PER_DAY)
+			ua->policy.max_per_day = n;
+		else
+			ua->policy.max_recipients = n;
+		break;
+	}
+	if (rc == -1)
+		vbuf_setf(why, "%s: %s", opt, sub_why.data);
+	vbuf_release(&sub_why);
+	return rc;
+}
 
 int
 relayctl_user_parse(int argc, char *argv[], struct relayctl_user_args *ua,
     struct vbuf *why)
 {
-	int i;
+	const struct relayctl_sub *sub = NULL;
+	const char *arg, *val, *eq;
+	char opt[32];
+	size_t i, n;
+	int a;
 
 	memset(ua, 0, sizeof(*ua));
+	ua->grace = RELAYCTL_GRACE_DEFAULT;
 	if (argc < 1) {
 		vbuf_setf(why, "user: missing subcommand");
 		return -1;
 	}
-	if (strcmp(argv[0], "add") == 0) {
-		ua->cmd = RELAYCTL_USER_ADD;
-		for (i = 1; i < argc; i++) {
-			if (strcmp(argv[i], "--password-stdin") == 0) {
-				ua->password_stdin = 1;
-			} else if (argv[i][0] == '-') {
-				vbuf_setf(why, "user add: unknown option %s",
-				    argv[i]);
-				return -1;
-			} else if (ua->name == NULL) {
-				ua->name = argv[i];
-			} else {
-				vbuf_setf(why, "user add: too many arguments");
+	for (i = 0; i < sizeof(relayctl_subs) / sizeof(relayctl_subs[0]); i++)
+		if (strcmp(argv[0], relayctl_subs[i].name) == 0)
+			sub = &relayctl_subs[i];
+	if (sub == NULL) {
+		vbuf_setf(why, "user: unknown subcommand %s", argv[0]);
+		return -1;
+	}
+	ua->cmd = sub->cmd;
+	for (a = 1; a < argc; a++) {
+		arg = argv[a];
+		if (strcmp(arg, "-j") == 0 && (sub->flags & RELAYCTL_F_JSON)) {
+			ua->json = 1;
+			continue;
+		}
+		if (strcmp(arg, "--password-stdin") == 0 &&
+		    (sub->flags & RELAYCTL_F_STDIN)) {
+			ua->password_stdin = 1;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) == 0 && arg[2] != '\0' &&
+		    (sub->flags & (RELAYCTL_F_POLICY | RELAYCTL_F_GRACE))) {
+			/* "--opt value" or "--opt=value" */
+			eq = strchr(arg, '=');
+			n = eq == NULL ? strlen(arg) : (size_t)(eq - arg);
+			if (n >= sizeof(opt)) {
+				vbuf_setf(why, "user %s: unknown option %s",
+				    sub->name, arg);
 				return -1;
 			}
+			memcpy(opt, arg, n);
+			opt[n] = '\0';
+			if (eq != NULL)
+				val = eq + 1;
+			else if (a + 1 < argc)
+				val = argv[++a];
+			else {
+				vbuf_setf(why, "user %s: option %s needs a "
+				    "value", sub->name, opt);
+				return -1;
+			}
+			if (relayctl_option(ua, sub, opt, val, why) == -1)
+				return -1;
+			continue;
 		}
-		if (ua->name == NULL) {
-			vbuf_setf(why, "user add: missing NAME");
+		if (arg[0] == '-') {
+			vbuf_setf(why, "user %s: unknown option %s", sub->name,
+			    arg);
 			return -1;
 		}
-	} else if (strcmp(argv[0], "list") == 0) {
-		ua->cmd = RELAYCTL_USER_LIST;
-		if (argc != 1) {
-			vbuf_setf(why, "user list: too many arguments");
+		if (!(sub->flags & RELAYCTL_F_NAME) || ua->name != NULL) {
+			vbuf_setf(why, "user %s: too many arguments",
+			    sub->name);
 			return -1;
 		}
-	} else if (strcmp(argv[0], "del") == 0) {
-		ua->cmd = RELAYCTL_USER_DEL;
-		if (argc != 2) {
-			vbuf_setf(why, "user del: expected exactly one NAME");
-			return -1;
-		}
-		ua->name = argv[1];
-	} else {
-		vbuf_setf(why, "user: unknown subcommand %s", argv[0]);
+		ua->name = arg;
+	}
+	if ((sub->flags & RELAYCTL_F_NAME) && ua->name == NULL) {
+		vbuf_setf(why, "user %s: missing NAME", sub->name);
+		return -1;
+	}
+	if (ua->cmd == RELAYCTL_USER_SET && ua->fields == 0) {
+		vbuf_setf(why, "user set: nothing to change (give at least "
+		    "one option)");
 		return -1;
 	}
 	if (ua->name != NULL && !cred_name_ok(ua->name)) {
@@ -82,6 +247,12 @@ relayctl_user_parse(int argc, char *argv[], struct relayctl_user_args *ua,
 		return -1;
 	}
 	return 0;
+}
+
+void
+relayctl_user_args_release(struct relayctl_user_args *ua)
+{
+	cred_policy_release(&ua->policy);
 }
 
 /*
@@ -140,6 +311,35 @@ relayctl_flush_stdout(void)
 	return 0;
 }
 
+/* Reads the secret from stdin, or makes one. Returns 0, or -1 (printed). */
+static int
+relayctl_get_secret(const struct relayctl_user_args *ua, struct vbuf *secret)
+{
+	if (ua->password_stdin)
+		return relayctl_read_secret(secret);
+	if (cred_generate_secret(secret) == -1) {
+		fprintf(stderr, "relayctl: user %s: cannot generate a secret: "
+		    "random generator failed\n", ua->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Turns a 1/0/-1 result of lib/cred into a message and an exit status. */
+static int
+relayctl_result(int rc, const char *cmd, const char *name,
+    const struct vbuf *why)
+{
+	if (rc == 1)
+		return RELAYCTL_EXIT_OK;
+	if (rc == 0)
+		fprintf(stderr, "relayctl: no such user %s\n", name);
+	else
+		fprintf(stderr, "relayctl: user %s %s: %s\n", cmd, name,
+		    why->data);
+	return RELAYCTL_EXIT_FAIL;
+}
+
 static int
 relayctl_user_add(struct cred_db *db, const struct relayctl_user_args *ua)
 {
@@ -148,16 +348,10 @@ relayctl_user_add(struct cred_db *db, const struct relayctl_user_args *ua)
 
 	vbuf_init(&secret, 0);
 	vbuf_init(&why, 0);
-	if (ua->password_stdin) {
-		if (relayctl_read_secret(&secret) == -1)
-			goto done;
-	} else if (cred_generate_secret(&secret) == -1) {
-		fprintf(stderr, "relayctl: user %s: cannot generate a secret: "
-		    "random generator failed\n", ua->name);
+	if (relayctl_get_secret(ua, &secret) == -1)
 		goto done;
-	}
-	if (cred_user_add(db, ua->name, secret.data, secret.len,
-	    &why) == -1) {
+	if (cred_user_add_policy(db, ua->name, secret.data, secret.len,
+	    &ua->policy, ua->fields, &why) == -1) {
 		fprintf(stderr, "relayctl: user add %s: %s\n", ua->name,
 		    why.data);
 		goto done;
@@ -188,12 +382,159 @@ done:
 }
 
 static int
-relayctl_list_one(const char *user, int64_t created, void *arg)
+relayctl_user_rotate(struct cred_db *db, const struct relayctl_user_args *ua)
+{
+	struct vbuf secret, why;
+	int rc, ret = RELAYCTL_EXIT_FAIL;
+
+	vbuf_init(&secret, 0);
+	vbuf_init(&why, 0);
+	if (relayctl_get_secret(ua, &secret) == -1)
+		goto done;
+	rc = cred_user_rotate(db, ua->name, secret.data, secret.len,
+	    ua->grace, &why);
+	if ((ret = relayctl_result(rc, "rotate", ua->name, &why)) !=
+	    RELAYCTL_EXIT_OK)
+		goto done;
+	if (!ua->password_stdin) {
+		printf("%s\n", secret.data);
+		if (relayctl_flush_stdout() == -1) {
+			fprintf(stderr, "relayctl: user %s: the new secret is "
+			    "in force but was not shown; rotate again%s\n",
+			    ua->name, ua->grace > 0 ? " (the previous secret "
+			    "works during the grace period)" : "");
+			ret = RELAYCTL_EXIT_FAIL;
+		}
+	}
+done:
+	vbuf_wipe(&secret);
+	vbuf_release(&secret);
+	vbuf_release(&why);
+	return ret;
+}
+
+/* Formats an epoch time as UTC ISO 8601, or "-" if unknown. */
+static void
+relayctl_time(int64_t when, char *buf, size_t size)
+{
+	time_t t = (time_t)when;
+	struct tm tm;
+
+	if (when <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "-");
+}
+
+/* Appends "key: N" or "key: none_text" and a newline. */
+static void
+relayctl_limit(struct vbuf *out, const char *key, uint64_t v,
+    const char *none_text)
+{
+	if (v == 0)
+		(void)vbuf_addf(out, "%s: %s\n", key, none_text);
+	else
+		(void)vbuf_addf(out, "%s: %" PRIu64 "\n", key, v);
+}
+
+static int
+relayctl_user_show(struct cred_db *db, const char *name, int json)
+{
+	struct cred_policy pol;
+	struct vbuf out, why;
+	struct json j;
+	char when[32];
+	size_t i;
+	int rc, ret;
+
+	vbuf_init(&out, 0);
+	vbuf_init(&why, 0);
+	rc = cred_policy_get(db, name, &pol, &why);
+	if ((ret = relayctl_result(rc, "show", name, &why)) !=
+	    RELAYCTL_EXIT_OK)
+		goto done;
+	if (json) {
+		json_init(&j, &out);
+		json_object_begin(&j);
+		json_kv_str(&j, "user", name);
+		json_kv_int(&j, "created", pol.created);
+		json_key(&j, "disabled");
+		json_bool(&j, pol.disabled);
+		json_key(&j, "domains");
+		json_array_begin(&j);
+		for (i = 0; i < pol.ndomains; i++)
+			json_str(&j, pol.domains[i]);
+		json_array_end(&j);
+		json_key(&j, "networks");
+		json_array_begin(&j);
+		for (i = 0; i < pol.nnetworks; i++) {
+			vbuf_reset(&why);
+			cred_cidr_format(&pol.networks[i], &why);
+			json_str(&j, why.data);
+		}
+		json_array_end(&j);
+		json_key(&j, "max_per_hour");
+		json_uint(&j, pol.max_per_hour);
+		json_key(&j, "max_per_day");
+		json_uint(&j, pol.max_per_day);
+		json_key(&j, "max_recipients");
+		json_uint(&j, pol.max_recipients);
+		json_key(&j, "max_size");
+		json_uint(&j, pol.max_size);
+		json_key(&j, "rotation");
+		if (pol.old_valid_until == 0)
+			json_null(&j);
+		else {
+			json_object_begin(&j);
+			json_kv_int(&j, "old_valid_until",
+			    pol.old_valid_until);
+			json_object_end(&j);
+		}
+		json_object_end(&j);
+		(void)vbuf_addc(&out, '\n');
+	} else {
+		relayctl_time(pol.created, when, sizeof(when));
+		(void)vbuf_addf(&out, "user: %s\ncreated: %s\ndisabled: %s\n",
+		    name, when, pol.disabled ? "yes" : "no");
+		(void)vbuf_adds(&out, "domains: ");
+		if (pol.ndomains == 0)
+			(void)vbuf_adds(&out, "any");
+		cred_policy_format_domains(&pol, &out);
+		(void)vbuf_adds(&out, "\nnetworks: ");
+		if (pol.nnetworks == 0)
+			(void)vbuf_adds(&out, "any");
+		cred_policy_format_networks(&pol, &out);
+		(void)vbuf_addc(&out, '\n');
+		relayctl_limit(&out, "max_per_hour", pol.max_per_hour,
+		    "unlimited");
+		relayctl_limit(&out, "max_per_day", pol.max_per_day,
+		    "unlimited");
+		relayctl_limit(&out, "max_recipients", pol.max_recipients,
+		    "default");
+		relayctl_limit(&out, "max_size", pol.max_size, "default");
+		if (pol.old_valid_until == 0)
+			(void)vbuf_adds(&out, "rotation: none\n");
+		else {
+			relayctl_time(pol.old_valid_until, when, sizeof(when));
+			(void)vbuf_addf(&out, "rotation: previous secret valid "
+			    "until %s\n", when);
+		}
+	}
+	if (fwrite(out.data, 1, out.len, stdout) != out.len ||
+	    relayctl_flush_stdout() == -1)
+		ret = RELAYCTL_EXIT_FAIL;
+	cred_policy_release(&pol);
+done:
+	vbuf_release(&out);
+	vbuf_release(&why);
+	return ret;
+}
+
+/* One line of "user list"; pol is NULL for a corrupt record. */
+static int
+relayctl_list_one(const char *user, const struct cred_policy *pol, void *arg)
 {
 	struct relayctl_list_ctx *ctx = arg;
 	struct json j;
-	struct tm tm;
-	time_t t = (time_t)created;
 	char when[32];
 
 	vbuf_reset(&ctx->line);
@@ -201,14 +542,21 @@ relayctl_list_one(const char *user, int64_t created, void *arg)
 		json_init(&j, &ctx->line);
 		json_object_begin(&j);
 		json_kv_str(&j, "user", user);
-		json_kv_int(&j, "created", created);
+		json_kv_int(&j, "created", pol == NULL ? 0 : pol->created);
+		/* A corrupt record cannot log in: it counts as disabled. */
+		json_key(&j, "disabled");
+		json_bool(&j, pol == NULL || pol->disabled);
+		if (pol == NULL) {
+			json_key(&j, "corrupt");
+			json_bool(&j, 1);
+		}
 		json_object_end(&j);
 	} else {
-		if (created <= 0 || gmtime_r(&t, &tm) == NULL ||
-		    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
-		    &tm) == 0)
-			snprintf(when, sizeof(when), "-");
-		(void)vbuf_addf(&ctx->line, "%s\t%s", user, when);
+		relayctl_time(pol == NULL ? 0 : pol->created, when,
+		    sizeof(when));
+		(void)vbuf_addf(&ctx->line, "%s\t%s\t%s", user, when,
+		    pol == NULL ? "corrupt" : pol->disabled ? "disabled" :
+		    "enabled");
 	}
 	(void)vbuf_addc(&ctx->line, '\n');
 	if (fwrite(ctx->line.data, 1, ctx->line.len, stdout) !=
@@ -222,14 +570,15 @@ relayctl_user_run(const struct cfg *cfg, const struct relayctl_opts *opts,
     const struct relayctl_user_args *ua)
 {
 	struct relayctl_list_ctx ctx;
+	struct cred_policy pol;
 	struct cred_db *db;
 	struct vbuf why;
-	int ret = RELAYCTL_EXIT_FAIL;
+	int rc, ret = RELAYCTL_EXIT_FAIL;
 
 	vbuf_init(&why, 0);
-	/* list only reads: it never creates the environment. */
-	if ((db = cred_open(cfg, ua->cmd != RELAYCTL_USER_LIST,
-	    &why)) == NULL) {
+	/* list and show only read: they never create the environment. */
+	if ((db = cred_open(cfg, ua->cmd != RELAYCTL_USER_LIST &&
+	    ua->cmd != RELAYCTL_USER_SHOW, &why)) == NULL) {
 		fprintf(stderr, "relayctl: credential database: %s\n",
 		    why.data);
 		vbuf_release(&why);
@@ -240,20 +589,46 @@ relayctl_user_run(const struct cfg *cfg, const struct relayctl_opts *opts,
 		ret = relayctl_user_add(db, ua);
 		break;
 	case RELAYCTL_USER_LIST:
-		ctx.json = opts->json;
+		ctx.json = opts->json || ua->json;
 		vbuf_init(&ctx.line, 0);
-		if (cred_user_list(db, relayctl_list_one, &ctx, &why) == -1)
+		if (cred_user_walk(db, relayctl_list_one, &ctx, &why) == -1)
 			fprintf(stderr, "relayctl: user list: %s\n", why.data);
 		else if (relayctl_flush_stdout() == 0)
 			ret = RELAYCTL_EXIT_OK;
 		vbuf_release(&ctx.line);
 		break;
 	case RELAYCTL_USER_DEL:
-		if (cred_user_del(db, ua->name, &why) == -1)
-			fprintf(stderr, "relayctl: user del %s: %s\n",
-			    ua->name, why.data);
+		/* cred_user_del says exactly "no such user NAME" then. */
+		if (cred_user_del(db, ua->name, &why) == -1) {
+			if (strncmp(why.data, "no such user ", 13) == 0)
+				fprintf(stderr, "relayctl: %s\n", why.data);
+			else
+				fprintf(stderr, "relayctl: user del %s: %s\n",
+				    ua->name, why.data);
+		}
 		else
 			ret = RELAYCTL_EXIT_OK;
+		break;
+	case RELAYCTL_USER_SET:
+		rc = cred_user_set(db, ua->name, &ua->policy, ua->fields,
+		    &why);
+		ret = relayctl_result(rc, "set", ua->name, &why);
+		break;
+	case RELAYCTL_USER_SHOW:
+		ret = relayctl_user_show(db, ua->name,
+		    opts->json || ua->json);
+		break;
+	case RELAYCTL_USER_ROTATE:
+		ret = relayctl_user_rotate(db, ua);
+		break;
+	case RELAYCTL_USER_DISABLE:
+	case RELAYCTL_USER_ENABLE:
+		memset(&pol, 0, sizeof(pol));
+		pol.disabled = ua->cmd == RELAYCTL_USER_DISABLE;
+		rc = cred_user_set(db, ua->name, &pol, CRED_POLICY_DISABLED,
+		    &why);
+		ret = relayctl_result(rc, pol.disabled ? "disable" : "enable",
+		    ua->name, &why);
 		break;
 	}
 	cred_close(db);

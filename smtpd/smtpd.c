@@ -72,6 +72,7 @@ smtpd_init(const struct cfg *cfg)
 	if (daemon_tls_key_fd() >= 0)
 		close(daemon_tls_key_fd());
 	smtpd_auth_init(cfg);
+	smtpd_limit_init(cfg);
 	if (acct_open(cfg->log_accounting) == -1)
 		log_warn("accounting log %s: %m", cfg->log_accounting);
 }
@@ -88,6 +89,22 @@ smtpd_commit_enqueue(struct smtpd_session *s)
 	s->commit_next = NULL;
 	*smtpd_commit_tail = s;
 	smtpd_commit_tail = &s->commit_next;
+}
+
+/* A session closed while its message waits: drop it from the batch. */
+void
+smtpd_commit_cancel(struct smtpd_session *s)
+{
+	struct smtpd_session **pp;
+
+	for (pp = &smtpd_commit_head; *pp != NULL; pp = &(*pp)->commit_next) {
+		if (*pp == s) {
+			*pp = s->commit_next;
+			if (smtpd_commit_tail == &s->commit_next)
+				smtpd_commit_tail = pp;
+			return;
+		}
+	}
 }
 
 static int64_t
@@ -135,7 +152,13 @@ smtpd_commit_run(void)
 		log_warn("queue commit of %zu message(s): %s", n, why->data);
 	for (s = smtpd_commit_head; s != NULL; s = next) {
 		next = s->commit_next;
-		if (rc == 0) {
+		if (rc == 0 && qstore_new_status(s->qn) == QSTORE_ERR_LIMIT) {
+			log_info("%s: reject: unknown[%s]: sasl_username=%s "
+			    "over its message rate", qstore_new_id(s->qn),
+			    s->addr, s->auth_user);
+			smtpd_reply(s, SMTPD_R_RATE);
+			qstore_new_abort(s->qn);
+		} else if (rc == 0) {
 			smtpd_log_accepted(s);
 			smtpd_reply(s, SMTPD_R_QUEUED, qstore_new_id(s->qn));
 			qstore_new_free(s->qn);

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "cfg.h"
+#include "cred.h"
 #include "daemon.h"
 #include "dotstuff.h"
 #include "qstore.h"
@@ -23,6 +24,7 @@
 
 /* Limits. */
 #define SMTPD_IN_MAX		(64 * 1024)	/* buffered input per read */
+#define SMTPD_OUT_MAX		(64 * 1024)	/* unsent replies; then stop reading */
 #define SMTPD_HDR_MAX		(256 * 1024)	/* header block kept in memory */
 #define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
 
@@ -62,16 +64,33 @@
 #define SMTPD_R_TOO_ERR		"421 4.7.0 %s Error: too many errors"
 #define SMTPD_R_TIMEOUT		"421 4.4.2 %s Error: timeout exceeded"
 #define SMTPD_R_SHUTDOWN	"421 4.3.2 %s Service shutting down"
+#define SMTPD_R_TOO_MANY_CONN	"421 4.7.0 %s Error: too many connections"
+#define SMTPD_R_BLOCKED		"421 4.7.0 %s Error: too many failed logins from your address; try later"
 #define SMTPD_R_NO_TLS		"454 4.7.0 TLS not available"
 #define SMTPD_R_TLS_AGAIN	"554 5.5.1 Error: TLS already active"
 #define SMTPD_R_STORE_FULL	"452 4.3.1 Insufficient system storage"
 #define SMTPD_R_STORE_ERR	"451 4.3.0 Error: queue file write error"
 #define SMTPD_R_HELO_SYNTAX	"501 5.5.4 Syntax: HELO/EHLO hostname"
+#define SMTPD_R_CRED_GONE	"530 5.7.0 Authentication credentials no longer valid"
+#define SMTPD_R_SENDER_DENIED	"550 5.7.1 Sender address not allowed for this credential"
+#define SMTPD_R_FROM_DENIED	"550 5.7.1 From: header address not allowed for this credential"
+#define SMTPD_R_FROM_MISSING	"550 5.7.1 Message has no usable From: header"
+#define SMTPD_R_RATE_HOUR	"451 4.7.1 Message rate limit exceeded (%llu per hour); try again later"
+#define SMTPD_R_RATE_DAY	"451 4.7.1 Message rate limit exceeded (%llu per day); try again later"
+#define SMTPD_R_RATE		"451 4.7.1 Message rate limit exceeded; try again later"
+#define SMTPD_R_POLICY_TEMP	"451 4.3.0 Temporary policy lookup failure"
+
+enum smtpd_auth_step {
+	SMTPD_AUTH_STEP_PLAIN,
+	SMTPD_AUTH_STEP_LOGIN_USER,
+	SMTPD_AUTH_STEP_LOGIN_PASS,
+};
 
 enum smtpd_state {
 	SMTPD_HANDSHAKE,	/* TLS handshake in progress */
 	SMTPD_CMD,		/* reading commands */
-	SMTPD_AUTH_WAIT,	/* waiting for the AUTH PLAIN response */
+	SMTPD_AUTH_WAIT,	/* waiting for an AUTH response line */
+	SMTPD_AUTH_DELAY,	/* a failed AUTH: 535 after a delay */
 	SMTPD_DATA,		/* reading message data */
 	SMTPD_COMMIT_WAIT,	/* message written; waiting for the commit */
 	SMTPD_STARTTLS,		/* 220 sent; handshake once it is flushed */
@@ -95,8 +114,10 @@ struct smtpd_session {
 	struct vbuf		*in;
 	struct vbuf		*out;
 	int			 skip_line;	/* discarding an over-long line */
+	int			 eof;		/* client sent FIN; finish its input */
 	unsigned		 errors;
 	int			 greeted;
+	int			 counted;	/* in the connection table */
 
 	/* Session state. */
 	char			 helo[SMTP_DOMAIN_MAX + 1];
@@ -105,9 +126,17 @@ struct smtpd_session {
 	char			 tls_version[32];
 	char			 tls_cipher[64];
 	char			 auth_user[65];
+	int			 auth_step;	/* SMTPD_AUTH_STEP_* */
+	char			 auth_login_user[65];
+	uint64_t		 auth_timer;	/* the delayed 535, or 0 */
 
 	/* Transaction state. */
 	int			 mail_seen;
+	struct cred_policy	 pol;		/* the user's, read at MAIL */
+	int			 have_pol;
+	uint64_t		 size_limit;	/* smtpd's or the user's */
+	uint64_t		 rcpt_limit;
+	const char		*policy_reject;	/* reply after DATA, or NULL */
 	char			 sender[SMTP_PATH_MAX + 1];
 	char			 **rcpts;
 	size_t			 nrcpts;
@@ -128,6 +157,7 @@ extern const struct cfg	*smtpd_cfg;
 extern struct qstore	*smtpd_queue;
 extern SSL_CTX		*smtpd_ssl_ctx;
 void	smtpd_commit_enqueue(struct smtpd_session *);
+void	smtpd_commit_cancel(struct smtpd_session *);
 
 /* smtpd_session.c */
 void	smtpd_session_accept(const struct daemon_listener *);
@@ -145,6 +175,12 @@ void	smtpd_proto_greet(struct smtpd_session *);
 void	smtpd_proto_input(struct smtpd_session *);
 void	smtpd_proto_reset(struct smtpd_session *);
 
+/* smtpd_policy.c */
+int	smtpd_policy_mail(struct smtpd_session *, const char *sender);
+void	smtpd_policy_reset(struct smtpd_session *);
+int	smtpd_policy_charge(struct smtpd_session *, struct qstore_new *);
+void	smtpd_policy_headers(struct smtpd_session *, const char *, size_t);
+
 /* smtpd_data.c */
 int	smtpd_data_begin(struct smtpd_session *);
 void	smtpd_data_input(struct smtpd_session *);
@@ -155,6 +191,13 @@ void	smtpd_auth_init(const struct cfg *);
 void	smtpd_auth_command(struct smtpd_session *, const char *arg);
 void	smtpd_auth_response(struct smtpd_session *, const char *line);
 int	smtpd_auth_available(const struct smtpd_session *);
+int	smtpd_auth_blocked_addr(const struct smtpd_session *);
+struct cred_db *smtpd_auth_db(void);
+
+/* smtpd_limit.c */
+void	smtpd_limit_init(const struct cfg *);
+int	smtpd_limit_connect(struct smtpd_session *);
+void	smtpd_limit_disconnect(struct smtpd_session *);
 
 /* smtpd_tls.c */
 SSL_CTX	*smtpd_tls_init(const struct cfg *, int key_fd);

@@ -50,6 +50,11 @@ smtpd_data_begin(struct smtpd_session *s)
 		return -1;
 	}
 	vbuf_free(why);
+	if (smtpd_policy_charge(s, s->qn) == -1) {
+		smtpd_data_abort(s);
+		smtpd_reply(s, SMTPD_R_POLICY_TEMP);
+		return -1;
+	}
 	dotstuff_rx_init(&s->rx);
 	vbuf_reset(s->hdr);
 	s->in_body = 0;
@@ -90,7 +95,7 @@ smtpd_data_store(struct smtpd_session *s, const char *p, size_t len)
 	struct vbuf *why;
 
 	s->msg_size += len;
-	if (s->msg_size > smtpd_cfg->smtpd_message_size_limit)
+	if (s->msg_size > s->size_limit)
 		s->too_big = 1;
 	if (s->too_big || s->store_failed != QSTORE_ERR_OK)
 		return;		/* keep reading to the end, store nothing */
@@ -202,6 +207,7 @@ smtpd_data_headers_end(struct smtpd_session *s, size_t end, int blank)
 		vbuf_addf(h, "\r\n\t(authenticated user %s)", s->auth_user);
 	vbuf_addf(h, ";\r\n\t%s\r\n", date);
 	vbuf_add(h, s->hdr->data, end);
+	smtpd_policy_headers(s, s->hdr->data, end);
 	if (!smtpd_has_header(s->hdr->data, end, "Message-ID")) {
 		if (RAND_bytes(r, sizeof(r)) != 1)
 			log_fatal("RAND_bytes failed");
@@ -232,8 +238,7 @@ smtpd_data_finish(struct smtpd_session *s)
 
 	if (s->too_big) {
 		log_info("%s: reject: message from unknown[%s] exceeds %" PRIu64
-		    " bytes", qstore_new_id(s->qn), s->addr,
-		    smtpd_cfg->smtpd_message_size_limit);
+		    " bytes", qstore_new_id(s->qn), s->addr, s->size_limit);
 		smtpd_data_abort(s);
 		smtpd_proto_reset(s);
 		smtpd_reply(s, SMTPD_R_TOO_BIG);
@@ -242,6 +247,15 @@ smtpd_data_finish(struct smtpd_session *s)
 	}
 	if (!s->in_body && s->store_failed == QSTORE_ERR_OK)
 		smtpd_data_headers_end(s, s->hdr->len, 0);
+	if (s->policy_reject != NULL) {
+		const char *reply = s->policy_reject;
+
+		smtpd_data_abort(s);
+		smtpd_proto_reset(s);
+		smtpd_reply(s, "%s", reply);
+		smtpd_set_state(s, SMTPD_CMD);
+		return;
+	}
 	why = vbuf_create(0);
 	if (s->store_failed == QSTORE_ERR_OK &&
 	    qstore_new_finish(s->qn, why) == -1) {

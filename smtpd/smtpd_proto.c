@@ -25,6 +25,7 @@ static void smtpd_cmd_data(struct smtpd_session *);
 static void smtpd_cmd_starttls(struct smtpd_session *);
 static void smtpd_error(struct smtpd_session *);
 static int smtpd_tls_required(const struct smtpd_session *);
+static uint64_t smtpd_ehlo_size(struct smtpd_session *);
 
 void
 smtpd_proto_greet(struct smtpd_session *s)
@@ -36,6 +37,7 @@ smtpd_proto_greet(struct smtpd_session *s)
 void
 smtpd_proto_reset(struct smtpd_session *s)
 {
+	smtpd_policy_reset(s);
 	for (size_t i = 0; i < s->nrcpts; i++)
 		free(s->rcpts[i]);
 	free(s->rcpts);
@@ -70,7 +72,7 @@ smtpd_proto_input(struct smtpd_session *s)
 	char *lf;
 	size_t len, limit;
 
-	while (s->in->len > 0) {
+	while (s->in->len > 0 && s->out->len < SMTPD_OUT_MAX) {
 		if (s->state == SMTPD_DATA) {
 			smtpd_data_input(s);
 			continue;
@@ -213,14 +215,32 @@ smtpd_cmd_helo(struct smtpd_session *s, const char *arg, int esmtp)
 	}
 	smtpd_reply(s, "250-%s", cfg->myhostname);
 	smtpd_reply(s, "250-PIPELINING");
-	smtpd_reply(s, "250-SIZE %" PRIu64, cfg->smtpd_message_size_limit);
+	smtpd_reply(s, "250-SIZE %" PRIu64, smtpd_ehlo_size(s));
 	if (s->tls_mode == CFG_TLS_STARTTLS && !s->tls_on &&
 	    smtpd_ssl_ctx != NULL)
 		smtpd_reply(s, "250-STARTTLS");
 	if (smtpd_auth_available(s))
-		smtpd_reply(s, "250-AUTH PLAIN");
+		smtpd_reply(s, "250-AUTH PLAIN%s", cfg->auth_login ?
+		    " LOGIN" : "");
 	smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtpd_reply(s, "250 8BITMIME");
+}
+
+/* The SIZE to advertise: smtpd's limit, or a logged-in user's if lower. */
+static uint64_t
+smtpd_ehlo_size(struct smtpd_session *s)
+{
+	uint64_t limit = smtpd_cfg->smtpd_message_size_limit;
+	struct cred_policy pol;
+
+	if (s->auth_user[0] == '\0' || smtpd_auth_db() == NULL)
+		return limit;
+	if (cred_policy_get(smtpd_auth_db(), s->auth_user, &pol, NULL) == 1) {
+		if (pol.max_size != 0 && pol.max_size < limit)
+			limit = pol.max_size;
+		cred_policy_release(&pol);
+	}
+	return limit;
 }
 
 static void
@@ -287,6 +307,10 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 		return;
 	}
 	vbuf_free(why);
+	if (smtpd_policy_mail(s, addr) == -1) {
+		smtpd_error(s);
+		return;
+	}
 	while ((rc = smtpcmd_param_next(&params, key, sizeof(key), value,
 	    sizeof(value))) == 1) {
 		if (strcmp(key, "SIZE") == 0) {
@@ -295,8 +319,9 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 				smtpd_error(s);
 				return;
 			}
-			if (size > smtpd_cfg->smtpd_message_size_limit) {
+			if (size > s->size_limit) {
 				smtpd_reply(s, SMTPD_R_TOO_BIG);
+				smtpd_policy_reset(s);
 				return;
 			}
 		} else if (strcmp(key, "BODY") == 0) {
@@ -335,7 +360,7 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg)
 		smtpd_error(s);
 		return;
 	}
-	if (s->nrcpts >= smtpd_cfg->smtpd_max_recipients) {
+	if (s->nrcpts >= s->rcpt_limit) {
 		smtpd_reply(s, SMTPD_R_TOO_MANY);
 		return;
 	}

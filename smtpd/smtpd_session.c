@@ -49,7 +49,7 @@ static const char *
 smtpd_state_name(enum smtpd_state st)
 {
 	static const char *names[] = { "handshake", "cmd", "auth-wait",
-	    "data", "commit-wait", "starttls", "closing" };
+	    "auth-delay", "data", "commit-wait", "starttls", "closing" };
 
 	return names[st];
 }
@@ -110,11 +110,20 @@ smtpd_session_accept(const struct daemon_listener *l)
 		s->chunk = vbuf_create(0);
 		s->hdr = vbuf_create(0);
 		s->last_active = ev_now_ms();
+		smtpd_policy_reset(s);
 		s->next = smtpd_sessions;
 		smtpd_sessions = s;
 		smtpd_nsessions++;
 		log_info("connect from unknown[%s] on %s", s->addr, l->name);
-		if (s->tls_mode == CFG_TLS_IMPLICIT) {
+		/* Refusals are sent in clear text, even on implicit TLS. */
+		if (smtpd_limit_connect(s) == -1) {
+			smtpd_reply(s, SMTPD_R_TOO_MANY_CONN,
+			    cfg->myhostname);
+			smtpd_set_state(s, SMTPD_CLOSING);
+		} else if (smtpd_auth_blocked_addr(s)) {
+			smtpd_reply(s, SMTPD_R_BLOCKED, cfg->myhostname);
+			smtpd_set_state(s, SMTPD_CLOSING);
+		} else if (s->tls_mode == CFG_TLS_IMPLICIT) {
 			if (smtpd_ssl_ctx == NULL) {
 				log_warn("%s: implicit TLS listener without a "
 				    "TLS configuration", l->name);
@@ -142,7 +151,12 @@ smtpd_session_close(struct smtpd_session *s)
 		}
 	}
 	smtpd_nsessions--;
+	if (s->state == SMTPD_COMMIT_WAIT)
+		smtpd_commit_cancel(s);
 	log_info("disconnect from unknown[%s]", s->addr);
+	smtpd_limit_disconnect(s);
+	if (s->auth_timer != 0)
+		ev_timer_del(s->auth_timer);
 	ev_fd_del(s->fd);
 	if (s->ssl != NULL) {
 		(void)SSL_shutdown(s->ssl);
@@ -244,6 +258,7 @@ smtpd_session_flush(struct smtpd_session *s)
 				return -1;
 			}
 			vbuf_consume(s->out, (size_t)rc);
+			s->last_active = ev_now_ms();
 			continue;
 		}
 		n = write(s->fd, s->out->data, s->out->len);
@@ -253,6 +268,7 @@ smtpd_session_flush(struct smtpd_session *s)
 			return -1;
 		}
 		vbuf_consume(s->out, (size_t)n);
+		s->last_active = ev_now_ms();
 	}
 	s->ssl_want_write = 0;
 	return 0;
@@ -280,6 +296,10 @@ smtpd_session_read(struct smtpd_session *s)
 					s->ssl_want_write = 1;
 					return 0;
 				}
+				if (err == SSL_ERROR_ZERO_RETURN) {
+					s->eof = 1;
+					return 0;
+				}
 				return -1;
 			}
 			n = rc;
@@ -288,8 +308,11 @@ smtpd_session_read(struct smtpd_session *s)
 			if (n == -1)
 				return (errno == EAGAIN || errno == EINTR) ?
 				    0 : -1;
-			if (n == 0)
-				return -1;
+			if (n == 0) {
+				/* Commands already sent are still answered. */
+				s->eof = 1;
+				return 0;
+			}
 		}
 		s->in->len += (size_t)n;
 		s->in->data[s->in->len] = '\0';
@@ -336,21 +359,29 @@ smtpd_session_kick(struct smtpd_session *s)
 		if (s->state != SMTPD_CMD && s->state != SMTPD_AUTH_WAIT &&
 		    s->state != SMTPD_DATA)
 			break;
-		if (smtpd_session_read(s) == -1) {
+		/* A client that does not read its replies is not read. */
+		if (s->out->len >= SMTPD_OUT_MAX)
+			break;
+		if (!s->eof && smtpd_session_read(s) == -1) {
 			if (s->state == SMTPD_DATA)
 				log_info("lost connection after DATA from "
 				    "unknown[%s]", s->addr);
 			smtpd_session_close(s);
 			return;
 		}
-		if (s->in->len == 0)
-			break;
 		before = s->in->len;
 		st = s->state;
-		smtpd_proto_input(s);
-		/* Nothing used: wait for more input. */
-		if (s->state == st && s->in->len == before)
-			break;
+		if (s->in->len > 0)
+			smtpd_proto_input(s);
+		/* Nothing used: wait for more input, or end at EOF. */
+		if (s->state == st && s->in->len == before) {
+			if (s->out->len >= SMTPD_OUT_MAX || !s->eof)
+				break;
+			if (s->state == SMTPD_DATA)
+				log_info("lost connection after DATA from "
+				    "unknown[%s]", s->addr);
+			smtpd_set_state(s, SMTPD_CLOSING);
+		}
 	}
 	smtpd_session_update(s);
 }
@@ -367,8 +398,10 @@ smtpd_session_update(struct smtpd_session *s)
 	case SMTPD_CMD:
 	case SMTPD_AUTH_WAIT:
 	case SMTPD_DATA:
-		ev = EV_READ;
+		if (!s->eof && s->out->len < SMTPD_OUT_MAX)
+			ev = EV_READ;
 		break;
+	case SMTPD_AUTH_DELAY:
 	case SMTPD_COMMIT_WAIT:
 	case SMTPD_STARTTLS:
 	case SMTPD_CLOSING:
@@ -399,13 +432,16 @@ smtpd_sessions_sweep(int64_t now)
 
 	for (s = smtpd_sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == SMTPD_COMMIT_WAIT)
+		/* These end by themselves, within seconds. */
+		if (s->state == SMTPD_COMMIT_WAIT ||
+		    s->state == SMTPD_AUTH_DELAY)
 			continue;
 		if (now - s->last_active < limit)
 			continue;
 		log_info("timeout after %s from unknown[%s]",
 		    smtpd_state_name(s->state), s->addr);
-		if (s->state == SMTPD_HANDSHAKE) {
+		/* Closing and still not flushed: the client does not read. */
+		if (s->state == SMTPD_HANDSHAKE || s->state == SMTPD_CLOSING) {
 			smtpd_session_close(s);
 			continue;
 		}

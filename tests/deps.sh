@@ -16,8 +16,10 @@ set -u
 # Tests: the openssl CLI (certificates), python3 (the integration driver
 # and the capturing SMTP server), swaks and curl (SMTP clients; swaks
 # needs libnet-ssleay-perl, only a Recommends, for STARTTLS and TLS).
+# Fuzzing (`make fuzz`): clang, its libFuzzer and sanitizer runtimes
+# (libclang-rt-dev, only a Recommends) and llvm for llvm-symbolizer.
 PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
-swaks libnet-ssleay-perl curl"
+swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm"
 MAIL_OWNER=petrel
 
 if [ "${1-}" = "--list" ]; then
@@ -29,7 +31,8 @@ fi
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install by hand: a C compiler," \
 	    "make, pkg-config, OpenSSL, LMDB, libyaml and Check headers," \
-	    "openssl, python3, swaks, curl" >&2
+	    "openssl, python3, swaks, curl; clang with libFuzzer for" \
+	    "make fuzz" >&2
 	exit 0
 fi
 

@@ -9,7 +9,7 @@
 
 set -u
 
-DIRS="lib master smtpd qmgr smtp bounce webhookd relayctl relayq tests/unit"
+DIRS="lib master smtpd qmgr smtp bounce webhookd relayctl relayq tests/unit tests/fuzz"
 BANNED="strcpy strcat sprintf vsprintf gets strtok strncpy strncat atoi atol
 system popen rand"
 

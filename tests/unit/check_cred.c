@@ -1,8 +1,13 @@
 /*
  * check_cred.c - unit tests for lib/cred: hashing, verification, bounds on
- * stored hashes, and the user database in a mkdtemp() queue directory.
+ * stored hashes, the user database in a mkdtemp() queue directory, and
+ * per-credential policy (domains, networks, limits, rotation, disabling),
+ * with an injected clock for grace periods.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <check.h>
 #include <lmdb.h>
@@ -23,8 +28,15 @@ struct names {
 	int		 n;
 };
 
+struct walked {
+	char		 list[8][CRED_NAME_MAX + 1];
+	int		 disabled[8];	/* -1: corrupt (no policy) */
+	int		 n;
+};
+
 static char qdir[64];
 static struct cfg tcfg;
+static time_t fake_now;
 
 static int	collect(const char *, int64_t, void *);
 static int	stop_first(const char *, int64_t, void *);
@@ -32,6 +44,12 @@ static void	rmpath(const char *);
 static void	setup(void);
 static void	teardown(void);
 static void	put_raw(const char *, const struct vbuf *);
+static int	get_raw(const char *, struct vbuf *);
+static time_t	fake_clock(void);
+static int	walk_collect(const char *, const struct cred_policy *, void *);
+static struct sockaddr_storage *sa_of(const char *,
+		    struct sockaddr_storage *);
+static struct cred_db *open_rw(void);
 static Suite	*cred_suite(void);
 
 static int
@@ -109,6 +127,86 @@ put_raw(const char *user, const struct vbuf *rec)
 	ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
+}
+
+/* Copies user's raw record into out; returns 1 found, 0 not. */
+static int
+get_raw(const char *user, struct vbuf *out)
+{
+	char dir[256];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k, v;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/%s", qdir, CRED_DIR);
+	ck_assert_int_eq(mdb_env_create(&env), 0);
+	ck_assert_int_eq(mdb_env_set_maxdbs(env, 4), 0);
+	ck_assert_int_eq(mdb_env_set_mapsize(env, CRED_MAP_SIZE), 0);
+	ck_assert_int_eq(mdb_env_open(env, dir, MDB_RDONLY, 0600), 0);
+	ck_assert_int_eq(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_dbi_open(txn, CRED_DB_USERS, 0, &dbi), 0);
+	k.mv_data = (void *)user;
+	k.mv_size = strlen(user);
+	rc = mdb_get(txn, dbi, &k, &v);
+	vbuf_reset(out);
+	if (rc == 0)
+		(void)vbuf_add(out, v.mv_data, v.mv_size);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc == 0;
+}
+
+static time_t
+fake_clock(void)
+{
+	return fake_now;
+}
+
+static int
+walk_collect(const char *user, const struct cred_policy *pol, void *arg)
+{
+	struct walked *w = arg;
+
+	ck_assert_int_lt(w->n, 8);
+	snprintf(w->list[w->n], sizeof(w->list[0]), "%s", user);
+	w->disabled[w->n] = pol == NULL ? -1 : pol->disabled;
+	w->n++;
+	return 0;
+}
+
+/* Fills ss with the IPv4 or IPv6 address a (port 25). */
+static struct sockaddr_storage *
+sa_of(const char *a, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(a, ':') != NULL) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(25);
+		ck_assert_int_eq(inet_pton(AF_INET6, a, &sin6->sin6_addr), 1);
+	} else {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(25);
+		ck_assert_int_eq(inet_pton(AF_INET, a, &sin->sin_addr), 1);
+	}
+	return ss;
+}
+
+static struct cred_db *
+open_rw(void)
+{
+	struct vbuf why;
+	struct cred_db *db;
+
+	vbuf_init(&why, 0);
+	db = cred_open(&tcfg, 1, &why);
+	ck_assert_msg(db != NULL, "cred_open: %s", why.data);
+	vbuf_release(&why);
+	return db;
 }
 
 START_TEST(test_name_ok)
@@ -494,6 +592,496 @@ START_TEST(test_db_open_errors)
 }
 END_TEST
 
+/* Every field survives a write and a read; old records read as "none". */
+START_TEST(test_policy_roundtrip)
+{
+	struct cred_policy in, out;
+	struct vbuf why, rec, h, list;
+	struct cred_db *db, *ro;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&rec, 0);
+	vbuf_init(&h, 0);
+	vbuf_init(&list, 0);
+	/* A reader before anything exists: no such user, not an error. */
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 0);
+
+	db = open_rw();
+	memset(&in, 0, sizeof(in));
+	ck_assert_int_eq(cred_policy_parse_domains(&in,
+	    "Example.COM, b.example", &why), 0);
+	ck_assert_int_eq(cred_policy_parse_networks(&in,
+	    "192.0.2.77/24,2001:DB8::/32", &why), 0);
+	in.max_per_hour = 100;
+	in.max_per_day = 1000;
+	in.max_recipients = 50;
+	in.max_size = 10485760;
+	in.created = 12345;		/* ignored: stamped at add */
+	ck_assert_int_eq(cred_user_add_policy(db, "app", "pw", 2, &in,
+	    CRED_POLICY_ALL, &why), 0);
+	cred_policy_release(&in);
+	ck_assert_ptr_null(in.domains);
+	ck_assert_uint_eq(in.ndomains, 0);
+
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_uint_eq(out.ndomains, 2);
+	ck_assert_str_eq(out.domains[0], "example.com");
+	ck_assert_str_eq(out.domains[1], "b.example");
+	ck_assert_uint_eq(out.nnetworks, 2);
+	cred_policy_format_networks(&out, &list);
+	ck_assert_str_eq(list.data, "192.0.2.0/24,2001:db8::/32");
+	ck_assert_uint_eq(out.max_per_hour, 100);
+	ck_assert_uint_eq(out.max_per_day, 1000);
+	ck_assert_uint_eq(out.max_recipients, 50);
+	ck_assert_uint_eq(out.max_size, 10485760);
+	ck_assert_int_eq(out.disabled, 0);
+	ck_assert_int_gt(out.created, 1600000000);
+	ck_assert_int_eq(out.old_valid_until, 0);
+	cred_policy_release(&out);
+	cred_policy_release(&out);	/* twice is harmless */
+	ck_assert_int_eq(cred_verify(ro, "app", "pw", 2), 1);
+
+	/* Plain cred_user_add: no restrictions. */
+	ck_assert_int_eq(cred_user_add(db, "plain", "pw", 2, &why), 0);
+	ck_assert_int_eq(cred_policy_get(ro, "plain", &out, &why), 1);
+	ck_assert_uint_eq(out.ndomains + out.nnetworks, 0);
+	ck_assert_uint_eq(out.max_per_hour + out.max_per_day +
+	    out.max_recipients + out.max_size, 0);
+	cred_policy_release(&out);
+
+	/*
+	 * A record from before policies existed, with an unknown attribute.
+	 * (LMDB: never two handles on one environment in a process, so the
+	 * raw writes happen with ours closed.)
+	 */
+	cred_close(ro);
+	cred_close(db);
+	ck_assert_int_eq(cred_hash("pw", 2, &h, NULL), 0);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_put_int(&rec, CRED_ATTR_CREATED, 77);
+	attr_put_str(&rec, "from_the_future", "x");
+	attr_end(&rec);
+	put_raw("old", &rec);
+
+	/* Corrupt policy attributes: an error (fail closed), never a crash. */
+	vbuf_reset(&rec);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_put_str(&rec, CRED_ATTR_DOMAINS, "ok.example,bad domain");
+	attr_end(&rec);
+	put_raw("baddom", &rec);
+	vbuf_reset(&rec);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_put_str(&rec, CRED_ATTR_MAX_SIZE, "12x");
+	attr_end(&rec);
+	put_raw("badsize", &rec);
+	vbuf_reset(&rec);
+	attr_put_str(&rec, CRED_ATTR_CREATED, "5");
+	attr_end(&rec);
+	put_raw("nohash", &rec);
+	db = open_rw();
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	ck_assert_int_eq(cred_policy_get(ro, "old", &out, &why), 1);
+	ck_assert_int_eq(out.created, 77);
+	ck_assert_uint_eq(out.ndomains + out.nnetworks, 0);
+	cred_policy_release(&out);
+	ck_assert_int_eq(cred_policy_get(ro, "baddom", &out, &why), -1);
+	ck_assert_msg(strstr(why.data, "domains") != NULL, "%s", why.data);
+	ck_assert_ptr_null(out.domains);
+	ck_assert_int_eq(cred_policy_get(ro, "badsize", &out, &why), -1);
+	ck_assert_int_eq(cred_policy_get(ro, "nohash", &out, &why), -1);
+	ck_assert_int_eq(cred_policy_get(ro, "nobody", &out, &why), 0);
+	ck_assert_int_eq(cred_policy_get(ro, "bad name", &out, &why), 0);
+
+	cred_close(ro);
+	cred_close(db);
+	vbuf_release(&why);
+	vbuf_release(&rec);
+	vbuf_release(&h);
+	vbuf_release(&list);
+}
+END_TEST
+
+/* set changes only the fields it is given and keeps everything else. */
+START_TEST(test_policy_set)
+{
+	struct cred_policy in, out;
+	struct attr_list al;
+	struct vbuf why, raw;
+	struct cred_db *db;
+	size_t used;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&raw, 0);
+	db = open_rw();
+	memset(&in, 0, sizeof(in));
+	ck_assert_int_eq(cred_policy_parse_domains(&in, "a.example", &why),
+	    0);
+	ck_assert_int_eq(cred_policy_parse_networks(&in, "10.0.0.0/8", &why),
+	    0);
+	in.max_per_hour = 5;
+	in.max_per_day = 50;
+	in.max_size = 1000;
+	ck_assert_int_eq(cred_user_add_policy(db, "app", "pw", 2, &in,
+	    CRED_POLICY_ALL, &why), 0);
+	cred_policy_release(&in);
+	ck_assert_int_eq(cred_policy_get(db, "app", &out, &why), 1);
+	cred_policy_release(&out);
+
+	/* Only max_per_hour (the other values in "in" must be ignored). */
+	in.max_per_hour = 7;
+	in.max_per_day = 999;
+	ck_assert_int_eq(cred_user_set(db, "app", &in,
+	    CRED_POLICY_MAX_PER_HOUR, &why), 1);
+	ck_assert_int_eq(cred_policy_get(db, "app", &out, &why), 1);
+	ck_assert_uint_eq(out.max_per_hour, 7);
+	ck_assert_uint_eq(out.max_per_day, 50);
+	ck_assert_uint_eq(out.max_size, 1000);
+	ck_assert_uint_eq(out.ndomains, 1);
+	ck_assert_str_eq(out.domains[0], "a.example");
+	ck_assert_uint_eq(out.nnetworks, 1);
+	ck_assert_int_gt(out.created, 1600000000);
+	cred_policy_release(&out);
+
+	/* An empty list and a zero limit remove the restriction. */
+	memset(&in, 0, sizeof(in));
+	ck_assert_int_eq(cred_policy_parse_domains(&in, "", &why), 0);
+	ck_assert_int_eq(cred_user_set(db, "app", &in, CRED_POLICY_DOMAINS |
+	    CRED_POLICY_MAX_SIZE, &why), 1);
+	ck_assert_int_eq(cred_policy_get(db, "app", &out, &why), 1);
+	ck_assert_uint_eq(out.ndomains, 0);
+	ck_assert_uint_eq(out.max_size, 0);
+	ck_assert_uint_eq(out.nnetworks, 1);
+	ck_assert_uint_eq(out.max_per_hour, 7);
+	cred_policy_release(&out);
+	ck_assert_int_eq(cred_verify(db, "app", "pw", 2), 1);
+	cred_close(db);
+	ck_assert_int_eq(get_raw("app", &raw), 1);
+	attr_list_init(&al);
+	ck_assert_int_eq(attr_decode(&al, raw.data, raw.len, &used, NULL), 1);
+	ck_assert_ptr_null(attr_get(&al, CRED_ATTR_DOMAINS));
+	ck_assert_ptr_null(attr_get(&al, CRED_ATTR_MAX_SIZE));
+	attr_list_release(&al);
+
+	/* The secret, and attributes this version does not know, stay. */
+	vbuf_reset(&raw);
+	attr_put_str(&raw, CRED_ATTR_HASH, "$scrypt$x");
+	attr_put_str(&raw, "from_the_future", "keep me");
+	attr_end(&raw);
+	put_raw("future", &raw);
+	db = open_rw();
+	in.max_recipients = 3;
+	ck_assert_int_eq(cred_user_set(db, "future", &in,
+	    CRED_POLICY_MAX_RCPT, &why), 1);
+	cred_close(db);
+	ck_assert_int_eq(get_raw("future", &raw), 1);
+	attr_list_init(&al);
+	ck_assert_int_eq(attr_decode(&al, raw.data, raw.len, &used, NULL), 1);
+	ck_assert_str_eq(attr_get(&al, "from_the_future"), "keep me");
+	ck_assert_str_eq(attr_get(&al, CRED_ATTR_HASH), "$scrypt$x");
+	ck_assert_str_eq(attr_get(&al, CRED_ATTR_MAX_RCPT), "3");
+	attr_list_release(&al);
+
+	/* No such user; a read-only handle; a bad name. */
+	db = open_rw();
+	ck_assert_int_eq(cred_user_set(db, "nobody", &in,
+	    CRED_POLICY_MAX_RCPT, &why), 0);
+	ck_assert_int_eq(cred_user_set(db, "bad name", &in,
+	    CRED_POLICY_MAX_RCPT, &why), -1);
+	cred_close(db);
+	db = cred_open(&tcfg, 0, &why);
+	ck_assert_int_eq(cred_user_set(db, "app", &in, CRED_POLICY_MAX_RCPT,
+	    &why), -1);
+	ck_assert_msg(strstr(why.data, "read-only") != NULL, "%s", why.data);
+	cred_close(db);
+	cred_policy_release(&in);
+	vbuf_release(&why);
+	vbuf_release(&raw);
+}
+END_TEST
+
+START_TEST(test_policy_domains)
+{
+	struct cred_policy p;
+	struct vbuf why, out;
+	char big[300];
+	size_t i;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&out, 0);
+	memset(&p, 0, sizeof(p));
+	/* Empty list: any domain. */
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "anything.example"), 1);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, ""), 1);
+
+	ck_assert_int_eq(cred_policy_parse_domains(&p,
+	    "Example.COM, b.example ,[192.0.2.1]", &why), 0);
+	ck_assert_uint_eq(p.ndomains, 3);
+	cred_policy_format_domains(&p, &out);
+	ck_assert_str_eq(out.data, "example.com,b.example,[192.0.2.1]");
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "example.com"), 1);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "EXAMPLE.Com"), 1);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "mail.example.com"), 1);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "a.B.Example.COM"), 1);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "b.example"), 1);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "[192.0.2.1]"), 1);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "badexample.com"), 0);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "example.com.evil"), 0);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, ".example.com"), 0);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "com"), 0);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "c.example"), 0);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, ""), 0);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, NULL), 0);
+
+	/* Bad lists are refused whole and leave the policy unchanged. */
+	ck_assert_int_eq(cred_policy_parse_domains(&p, "a.example,,b.example",
+	    &why), -1);
+	ck_assert_int_eq(cred_policy_parse_domains(&p, "a..example", &why),
+	    -1);
+	ck_assert_msg(strstr(why.data, "invalid domain \"a..example\"") !=
+	    NULL, "%s", why.data);
+	ck_assert_int_eq(cred_policy_parse_domains(&p, "bad domain", &why),
+	    -1);
+	ck_assert_int_eq(cred_policy_parse_domains(&p, "-x.example", &why),
+	    -1);
+	ck_assert_int_eq(cred_policy_parse_domains(&p, "x.example,", &why),
+	    -1);
+	ck_assert_int_eq(cred_policy_parse_domains(&p, "a\nb", &why), -1);
+	ck_assert_msg(strstr(why.data, "\"a?b\"") != NULL, "%s", why.data);
+	memset(big, 'a', sizeof(big));
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(cred_policy_parse_domains(&p, big, &why), -1);
+	vbuf_reset(&out);
+	for (i = 0; i <= CRED_DOMAINS_MAX; i++)
+		(void)vbuf_addf(&out, "%sd%zu.example", i ? "," : "", i);
+	ck_assert_int_eq(cred_policy_parse_domains(&p, out.data, &why), -1);
+	ck_assert_msg(strstr(why.data, "more than") != NULL, "%s", why.data);
+	ck_assert_uint_eq(p.ndomains, 3);
+
+	/* "" clears. */
+	ck_assert_int_eq(cred_policy_parse_domains(&p, "", &why), 0);
+	ck_assert_uint_eq(p.ndomains, 0);
+	ck_assert_int_eq(cred_policy_domain_ok(&p, "x.example"), 1);
+	cred_policy_release(&p);
+	vbuf_release(&why);
+	vbuf_release(&out);
+}
+END_TEST
+
+START_TEST(test_policy_networks)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr *sa = (struct sockaddr *)&ss;
+	struct cred_policy p;
+	struct vbuf why, out;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&out, 0);
+	memset(&p, 0, sizeof(p));
+	ck_assert_int_eq(cred_policy_network_ok(&p,
+	    (struct sockaddr *)sa_of("198.51.100.1", &ss)), 1);
+	ck_assert_int_eq(cred_policy_network_ok(&p, NULL), 1);
+
+	ck_assert_int_eq(cred_policy_parse_networks(&p,
+	    "192.0.2.0/24, 2001:db8::/32,10.1.2.3", &why), 0);
+	cred_policy_format_networks(&p, &out);
+	ck_assert_str_eq(out.data, "192.0.2.0/24,2001:db8::/32,10.1.2.3/32");
+	(void)sa_of("192.0.2.55", &ss);
+	ck_assert_int_eq(cred_policy_network_ok(&p, sa), 1);
+	(void)sa_of("192.0.3.1", &ss);
+	ck_assert_int_eq(cred_policy_network_ok(&p, sa), 0);
+	(void)sa_of("10.1.2.3", &ss);
+	ck_assert_int_eq(cred_policy_network_ok(&p, sa), 1);
+	(void)sa_of("10.1.2.4", &ss);
+	ck_assert_int_eq(cred_policy_network_ok(&p, sa), 0);
+	(void)sa_of("2001:db8:1::25", &ss);
+	ck_assert_int_eq(cred_policy_network_ok(&p, sa), 1);
+	(void)sa_of("2001:db9::1", &ss);
+	ck_assert_int_eq(cred_policy_network_ok(&p, sa), 0);
+	(void)sa_of("::ffff:192.0.2.7", &ss);	/* IPv4 on an IPv6 socket */
+	ck_assert_int_eq(cred_policy_network_ok(&p, sa), 1);
+	(void)sa_of("::1", &ss);
+	ck_assert_int_eq(cred_policy_network_ok(&p, sa), 0);
+	ck_assert_int_eq(cred_policy_network_ok(&p, NULL), 0);
+
+	ck_assert_int_eq(cred_policy_parse_networks(&p, "192.0.2.0/33",
+	    &why), -1);
+	ck_assert_msg(strstr(why.data, "192.0.2.0/33") != NULL, "%s",
+	    why.data);
+	ck_assert_int_eq(cred_policy_parse_networks(&p, "300.1.1.1", &why),
+	    -1);
+	ck_assert_int_eq(cred_policy_parse_networks(&p, "10.1", &why), -1);
+	ck_assert_int_eq(cred_policy_parse_networks(&p, "x", &why), -1);
+	ck_assert_int_eq(cred_policy_parse_networks(&p, "10.0.0.0/8,", &why),
+	    -1);
+	ck_assert_int_eq(cred_policy_parse_networks(&p,
+	    "2001:db8::/129", &why), -1);
+	ck_assert_int_eq(cred_policy_parse_networks(&p,
+	    "1111:2222:3333:4444:5555:6666:7777:8888:9999/64", &why), -1);
+	ck_assert_uint_eq(p.nnetworks, 3);
+	ck_assert_int_eq(cred_policy_parse_networks(&p, "", &why), 0);
+	ck_assert_uint_eq(p.nnetworks, 0);
+	cred_policy_release(&p);
+	vbuf_release(&why);
+	vbuf_release(&out);
+}
+END_TEST
+
+/*
+ * Rotation: the previous secret works during the grace period and not
+ * after it, even though it was cached; a grace of 0 ends it at once.
+ */
+START_TEST(test_rotate)
+{
+	struct cred_policy out;
+	struct vbuf why;
+	struct cred_db *db, *ro;
+
+	vbuf_init(&why, 0);
+	fake_now = time(NULL);
+	cred_set_clock(fake_clock);
+	db = open_rw();
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	ck_assert_int_eq(cred_user_add(db, "app", "one", 3, &why), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "one", 3), 1);	/* cached */
+
+	ck_assert_int_eq(cred_user_rotate(db, "app", "two", 3, 100, &why), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "one", 3), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "two", 3), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "three", 5), 0);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.old_valid_until, fake_now + 100);
+	cred_policy_release(&out);
+
+	fake_now += 99;
+	ck_assert_int_eq(cred_verify(ro, "app", "one", 3), 1);
+	fake_now += 1;		/* valid until, not through, that second */
+	ck_assert_int_eq(cred_verify(ro, "app", "one", 3), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "two", 3), 1);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.old_valid_until, 0);
+	cred_policy_release(&out);
+
+	/* Rotating again drops the oldest; grace 0 ends the previous now. */
+	ck_assert_int_eq(cred_user_rotate(db, "app", "three", 5, 60, &why),
+	    1);
+	ck_assert_int_eq(cred_verify(ro, "app", "two", 3), 1);
+	ck_assert_int_eq(cred_user_rotate(db, "app", "four", 4, 60, &why), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "two", 3), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "three", 5), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "four", 4), 1);
+	ck_assert_int_eq(cred_user_rotate(db, "app", "five", 4, 0, &why), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "four", 4), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "five", 4), 1);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.old_valid_until, 0);
+	cred_policy_release(&out);
+
+	/* Errors. */
+	ck_assert_int_eq(cred_user_rotate(db, "nobody", "x", 1, 60, &why), 0);
+	ck_assert_int_eq(cred_user_rotate(db, "app", "x", 1, -1, &why), -1);
+	ck_assert_int_eq(cred_user_rotate(db, "app", "x", 1,
+	    (int64_t)CRED_GRACE_MAX + 1, &why), -1);
+	ck_assert_int_eq(cred_user_rotate(db, "app", "", 0, 60, &why), -1);
+	ck_assert_int_eq(cred_user_rotate(ro, "app", "x", 1, 60, &why), -1);
+	ck_assert_int_eq(cred_verify(ro, "app", "five", 4), 1);
+
+	/* A deleted user is refused though its secret is cached. */
+	ck_assert_int_eq(cred_user_del(db, "app", &why), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "five", 4), 0);
+	cred_set_clock(NULL);
+	cred_close(ro);
+	cred_close(db);
+	vbuf_release(&why);
+}
+END_TEST
+
+/* A disabled user fails even with a cached right secret; enable restores. */
+START_TEST(test_disable)
+{
+	struct cred_policy pol, out;
+	struct walked w;
+	struct vbuf why, rec, h;
+	struct cred_db *db, *ro;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&rec, 0);
+	vbuf_init(&h, 0);
+	db = open_rw();
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	ck_assert_int_eq(cred_user_add(db, "app", "pw", 2, &why), 0);
+	ck_assert_int_eq(cred_user_add(db, "other", "pw", 2, &why), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "pw", 2), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "pw", 2), 1);	/* cached */
+
+	memset(&pol, 0, sizeof(pol));
+	pol.disabled = 1;
+	pol.max_per_hour = 9;	/* not selected: must not be stored */
+	ck_assert_int_eq(cred_user_set(db, "app", &pol, CRED_POLICY_DISABLED,
+	    &why), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "pw", 2), 0);
+	ck_assert_int_eq(cred_verify(db, "app", "pw", 2), 0);
+	ck_assert_int_eq(cred_verify(ro, "other", "pw", 2), 1);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.disabled, 1);
+	ck_assert_uint_eq(out.max_per_hour, 0);
+	cred_policy_release(&out);
+
+	/* A rotation in progress does not open a back door either. */
+	ck_assert_int_eq(cred_user_rotate(db, "app", "new", 3, 3600, &why), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "new", 3), 0);
+	ck_assert_int_eq(cred_verify(ro, "app", "pw", 2), 0);
+
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(cred_user_walk(ro, walk_collect, &w, &why), 0);
+	ck_assert_int_eq(w.n, 2);
+	ck_assert_str_eq(w.list[0], "app");
+	ck_assert_int_eq(w.disabled[0], 1);
+	ck_assert_int_eq(w.disabled[1], 0);
+
+	pol.disabled = 0;
+	ck_assert_int_eq(cred_user_set(db, "app", &pol, CRED_POLICY_DISABLED,
+	    &why), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "new", 3), 1);
+	ck_assert_int_eq(cred_verify(ro, "app", "pw", 2), 1);	/* grace */
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.disabled, 0);
+	ck_assert_int_gt(out.old_valid_until, 0);
+	cred_policy_release(&out);
+
+	/* A malformed "disabled" is corrupt: an error, never a login. */
+	cred_close(ro);
+	cred_close(db);
+	ck_assert_int_eq(cred_hash("pw", 2, &h, NULL), 0);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_put_str(&rec, CRED_ATTR_DISABLED, "yes");
+	attr_end(&rec);
+	put_raw("weird", &rec);
+	db = open_rw();
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	ck_assert_int_eq(cred_verify(ro, "weird", "pw", 2), -1);
+	ck_assert_int_eq(cred_policy_get(ro, "weird", &out, &why), -1);
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(cred_user_walk(ro, walk_collect, &w, &why), 0);
+	ck_assert_int_eq(w.n, 3);
+	ck_assert_str_eq(w.list[2], "weird");
+	ck_assert_int_eq(w.disabled[2], -1);
+
+	ck_assert_int_eq(cred_user_set(db, "nobody", &pol,
+	    CRED_POLICY_DISABLED, &why), 0);
+	cred_close(ro);
+	cred_close(db);
+	vbuf_release(&why);
+	vbuf_release(&rec);
+	vbuf_release(&h);
+}
+END_TEST
+
 static Suite *
 cred_suite(void)
 {
@@ -517,6 +1105,17 @@ cred_suite(void)
 	tcase_add_test(tc, test_db_records);
 	tcase_add_test(tc, test_db_open_errors);
 	tcase_add_test(tc, test_verify_cache);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("policy");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_policy_roundtrip);
+	tcase_add_test(tc, test_policy_set);
+	tcase_add_test(tc, test_policy_domains);
+	tcase_add_test(tc, test_policy_networks);
+	tcase_add_test(tc, test_rotate);
+	tcase_add_test(tc, test_disable);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,288 @@
+/*
+ * smtpd_policy.c - per-credential policy in smtpd: the user's record is
+ * read afresh at each MAIL, so a disabled or deleted credential starts no
+ * new transaction and a changed policy applies at once, also in sessions
+ * that are already open.
+ *
+ * Sender domains: both MAIL FROM and the header From: must be in the
+ * user's domains (550 5.7.1). Limits: recipients per message (452 4.5.3),
+ * message size (552 5.3.4), messages per hour and per day (451 4.7.1). The
+ * rate counters live in the queue's LMDB and are charged in the same
+ * transaction that accepts the message, so every smtpd process shares
+ * them and they survive restarts.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "smtpd.h"
+
+#define POLICY_KEY_MAX	(QSTORE_COUNTER_KEY_MAX + 1)
+
+static void smtpd_policy_keys(const struct smtpd_session *, char *, char *,
+    int64_t *, int64_t *);
+static int smtpd_from_check(struct smtpd_session *, const char *, size_t);
+
+void
+smtpd_policy_reset(struct smtpd_session *s)
+{
+	if (s->have_pol)
+		cred_policy_release(&s->pol);
+	s->have_pol = 0;
+	s->policy_reject = NULL;
+	s->size_limit = smtpd_cfg->smtpd_message_size_limit;
+	s->rcpt_limit = smtpd_cfg->smtpd_max_recipients;
+}
+
+static void
+smtpd_policy_keys(const struct smtpd_session *s, char *hkey, char *dkey,
+    int64_t *hwin, int64_t *dwin)
+{
+	int64_t now = time(NULL);
+
+	snprintf(hkey, POLICY_KEY_MAX, "rate:h:%s", s->auth_user);
+	snprintf(dkey, POLICY_KEY_MAX, "rate:d:%s", s->auth_user);
+	*hwin = now - now % 3600;
+	*dwin = now - now % 86400;
+}
+
+/*
+ * At MAIL: loads the user's policy and checks it against the sender and
+ * the rate counters. Returns 0, or -1 after replying.
+ */
+int
+smtpd_policy_mail(struct smtpd_session *s, const char *sender)
+{
+	char dom[SMTP_DOMAIN_MAX + 1], hkey[POLICY_KEY_MAX],
+	    dkey[POLICY_KEY_MAX];
+	struct qstore_txn *txn;
+	struct vbuf *why;
+	int64_t hwin, dwin;
+	uint64_t n;
+	int found;
+
+	smtpd_policy_reset(s);
+	if (s->auth_user[0] == '\0' || smtpd_auth_db() == NULL)
+		return 0;	/* trusted network: smtpd's limits only */
+	why = vbuf_create(0);
+	found = cred_policy_get(smtpd_auth_db(), s->auth_user, &s->pol, why);
+	if (found == -1) {
+		log_warn("unknown[%s]: policy of %s: %s", s->addr,
+		    s->auth_user, why->data);
+		vbuf_free(why);
+		smtpd_reply(s, SMTPD_R_POLICY_TEMP);
+		return -1;
+	}
+	vbuf_free(why);
+	if (found == 0 || s->pol.disabled) {
+		log_info("reject: MAIL from unknown[%s]: credential %s %s",
+		    s->addr, s->auth_user, found == 0 ? "deleted" :
+		    "disabled");
+		if (found == 1)
+			cred_policy_release(&s->pol);
+		s->auth_user[0] = '\0';		/* log in again */
+		smtpd_reply(s, SMTPD_R_CRED_GONE);
+		return -1;
+	}
+	s->have_pol = 1;
+	if (s->pol.max_size != 0 && s->pol.max_size < s->size_limit)
+		s->size_limit = s->pol.max_size;
+	if (s->pol.max_recipients != 0 && s->pol.max_recipients <
+	    s->rcpt_limit)
+		s->rcpt_limit = s->pol.max_recipients;
+
+	smtpcmd_addr_domain(sender, dom, sizeof(dom));
+	if (s->pol.ndomains > 0 && (dom[0] == '\0' ||
+	    !cred_policy_domain_ok(&s->pol, dom))) {
+		log_info("reject: MAIL from unknown[%s]: sender <%s> not "
+		    "allowed for sasl_username=%s", s->addr, log_safe(sender),
+		    s->auth_user);
+		smtpd_reply(s, SMTPD_R_SENDER_DENIED);
+		return -1;
+	}
+
+	/* Early refusal; the commit checks again, exactly. */
+	if (s->pol.max_per_hour == 0 && s->pol.max_per_day == 0)
+		return 0;
+	smtpd_policy_keys(s, hkey, dkey, &hwin, &dwin);
+	if ((txn = qstore_txn_begin(smtpd_queue, 0, NULL)) == NULL)
+		return 0;
+	if (s->pol.max_per_hour != 0 && qstore_counter_get(txn, hkey, hwin,
+	    &n) == 0 && n >= s->pol.max_per_hour) {
+		qstore_txn_abort(txn);
+		log_info("reject: MAIL from unknown[%s]: sasl_username=%s "
+		    "over %llu messages per hour", s->addr, s->auth_user,
+		    (unsigned long long)s->pol.max_per_hour);
+		smtpd_reply(s, SMTPD_R_RATE_HOUR,
+		    (unsigned long long)s->pol.max_per_hour);
+		return -1;
+	}
+	if (s->pol.max_per_day != 0 && qstore_counter_get(txn, dkey, dwin,
+	    &n) == 0 && n >= s->pol.max_per_day) {
+		qstore_txn_abort(txn);
+		log_info("reject: MAIL from unknown[%s]: sasl_username=%s "
+		    "over %llu messages per day", s->addr, s->auth_user,
+		    (unsigned long long)s->pol.max_per_day);
+		smtpd_reply(s, SMTPD_R_RATE_DAY,
+		    (unsigned long long)s->pol.max_per_day);
+		return -1;
+	}
+	qstore_txn_abort(txn);
+	return 0;
+}
+
+/* At DATA: the message counts against the user's rates when committed. */
+int
+smtpd_policy_charge(struct smtpd_session *s, struct qstore_new *qn)
+{
+	char hkey[POLICY_KEY_MAX], dkey[POLICY_KEY_MAX];
+	int64_t hwin, dwin;
+
+	if (!s->have_pol)
+		return 0;
+	smtpd_policy_keys(s, hkey, dkey, &hwin, &dwin);
+	if (s->pol.max_per_hour != 0 &&
+	    qstore_new_charge(qn, hkey, hwin, s->pol.max_per_hour) == -1)
+		return -1;
+	if (s->pol.max_per_day != 0 &&
+	    qstore_new_charge(qn, dkey, dwin, s->pol.max_per_day) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * The header block has ended: checks every address of the From: field
+ * against the user's domains (RFC 5322 3.6.2; folded lines unfolded).
+ */
+void
+smtpd_policy_headers(struct smtpd_session *s, const char *hdr, size_t len)
+{
+	size_t off = 0, end, vstart;
+	const char *eol;
+	char value[4096];
+	size_t vlen;
+	int seen = 0;
+
+	if (!s->have_pol || s->pol.ndomains == 0)
+		return;
+	while (off < len) {
+		eol = memchr(hdr + off, '\n', len - off);
+		end = eol == NULL ? len : (size_t)(eol - hdr) + 1;
+		if (end - off > 5 && strncasecmp(hdr + off, "From:", 5) == 0) {
+			/* Unfold: the field runs on over continuation lines. */
+			vstart = off + 5;
+			vlen = 0;
+			for (;;) {
+				for (size_t i = vstart; i < end; i++)
+					if (hdr[i] != '\r' && hdr[i] != '\n' &&
+					    vlen + 1 < sizeof(value))
+						value[vlen++] = hdr[i];
+				if (end >= len || (hdr[end] != ' ' &&
+				    hdr[end] != '\t'))
+					break;
+				vstart = end;
+				eol = memchr(hdr + end, '\n', len - end);
+				end = eol == NULL ? len : (size_t)(eol - hdr) +
+				    1;
+			}
+			value[vlen] = '\0';
+			seen++;
+			if (smtpd_from_check(s, value, vlen) == -1)
+				return;
+		}
+		off = end;
+	}
+	if (seen == 0) {
+		log_info("reject: unknown[%s]: no From: header, "
+		    "sasl_username=%s", s->addr, s->auth_user);
+		s->policy_reject = SMTPD_R_FROM_MISSING;
+	}
+}
+
+/*
+ * Walks a From: value: addresses in <...>, or bare addr-specs, separated
+ * by commas outside quotes, angle brackets and comments. Returns -1 and
+ * sets policy_reject at the first address not allowed.
+ */
+static int
+smtpd_from_check(struct smtpd_session *s, const char *v, size_t n)
+{
+	char addr[SMTP_PATH_MAX + 1], dom[SMTP_DOMAIN_MAX + 1];
+	size_t i, a = 0;
+	int quote = 0, paren = 0, angle = 0, had_angle = 0, naddr = 0;
+
+	for (i = 0; i <= n; i++) {
+		char c = i < n ? v[i] : ',';
+
+		if (quote) {
+			if (c == '\\' && i + 1 < n)
+				i++;
+			else if (c == '"')
+				quote = 0;
+			if (!had_angle && !angle && a < SMTP_PATH_MAX &&
+			    c != '"')
+				addr[a++] = c;
+			continue;
+		}
+		if (paren) {
+			if (c == '(')
+				paren++;
+			else if (c == ')')
+				paren--;
+			continue;
+		}
+		if (c == '"') {
+			quote = 1;
+			if (!had_angle)
+				a = 0;	/* a display name, not the address */
+			continue;
+		}
+		if (c == '(') {
+			paren = 1;
+			continue;
+		}
+		if (c == '<') {
+			angle = 1;
+			had_angle = 1;
+			a = 0;
+			continue;
+		}
+		if (c == '>') {
+			angle = 0;
+			continue;
+		}
+		if (c == ',' && !angle) {
+			addr[a] = '\0';
+			if (a > 0 || had_angle) {
+				naddr++;
+				smtpcmd_addr_domain(addr, dom, sizeof(dom));
+				if (dom[0] == '\0' ||
+				    !cred_policy_domain_ok(&s->pol, dom)) {
+					log_info("reject: unknown[%s]: From: "
+					    "<%s> not allowed for "
+					    "sasl_username=%s", s->addr,
+					    log_safe(addr), s->auth_user);
+					s->policy_reject = SMTPD_R_FROM_DENIED;
+					return -1;
+				}
+			}
+			a = 0;
+			had_angle = 0;
+			continue;
+		}
+		if ((angle || !had_angle) && !isspace((unsigned char)c) &&
+		    a < SMTP_PATH_MAX)
+			addr[a++] = c;
+		else if (!angle && !had_angle && isspace((unsigned char)c) &&
+		    a > 0 && memchr(addr, '@', a) == NULL)
+			a = 0;	/* words of a display name before <...> */
+	}
+	if (naddr == 0) {
+		s->policy_reject = SMTPD_R_FROM_MISSING;
+		return -1;
+	}
+	return 0;
+}
