@@ -27,7 +27,11 @@
  * that an idle daemon re-arms the watchdog long before it fires.
  */
 #define DAEMON_WATCHDOG_SEC	18000
-#define DAEMON_IDLE_WAIT_MS	60000
+/*
+ * Also bounds how late a SIGTERM that lands between the flag check and
+ * poll() is noticed.
+ */
+#define DAEMON_IDLE_WAIT_MS	1000
 #define DAEMON_STOP_GRACE_MS	30000	/* in-flight work after SIGTERM */
 
 static const struct cfg *daemon_the_cfg;

@@ -81,7 +81,6 @@ relayq_msg_cb(const struct qstore_msginfo *m, void *arg)
 	ctx->nmsgs++;
 	ctx->nrcpts += rs.n;
 	ctx->bytes += m->size;
-	vbuf_reset(ctx->out);
 	if (ctx->json) {
 		struct json j;
 
@@ -130,7 +129,6 @@ relayq_msg_cb(const struct qstore_msginfo *m, void *arg)
 		}
 		vbuf_addc(ctx->out, '\n');
 	}
-	fwrite(ctx->out->data, 1, ctx->out->len, stdout);
 	free(rs.r);
 	return 0;
 }
@@ -156,7 +154,12 @@ relayq_list(const struct cfg *cfg, int json)
 		return 1;
 	}
 	(void)qstore_msg_iter(ctx.txn, relayq_msg_cb, &ctx);
+	/*
+	 * Printed only after the read transaction ends: a reader left open
+	 * by a paused pipe would keep LMDB from reusing pages.
+	 */
 	qstore_txn_abort(ctx.txn);
+	fwrite(ctx.out->data, 1, ctx.out->len, stdout);
 	if (!json) {
 		if (ctx.nmsgs == 0)
 			printf("Mail queue is empty\n");
