@@ -18,8 +18,15 @@ set -u
 # needs libnet-ssleay-perl, only a Recommends, for STARTTLS and TLS).
 # Fuzzing (`make fuzz`): clang, its libFuzzer and sanitizer runtimes
 # (libclang-rt-dev, only a Recommends) and llvm for llvm-symbolizer.
+# nodejs and npm: the nodemailer test installs nodemailer from npm.
 PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
 swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm"
+# Node from another source (e.g. NodeSource's nodejs, which bundles npm and
+# conflicts with Debian's npm) is used as it is.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1
+then
+	PKGS="$PKGS nodejs npm"
+fi
 MAIL_OWNER=petrel
 
 if [ "${1-}" = "--list" ]; then

@@ -25,8 +25,10 @@ import harness  # noqa: E402
 
 
 def summary(result):
-    failed = len(result.failures) + len(result.errors) + \
-        len(result.unexpectedSuccesses)
+    # A test whose subtests fail is one failed test, not one per subtest.
+    bad = {getattr(t, "test_case", t).id()
+           for t, _ in result.failures + result.errors}
+    failed = len(bad) + len(result.unexpectedSuccesses)
     skipped = len(result.skipped)
     passed = result.testsRun - failed - skipped - \
         len(result.expectedFailures)
