@@ -33,12 +33,14 @@
  */
 #define DAEMON_IDLE_WAIT_MS	1000
 #define DAEMON_STOP_GRACE_MS	30000	/* in-flight work after SIGTERM */
+#define DAEMON_DRAIN_GRACE_MS	3600000	/* sessions after SIGUSR1 (reload) */
 
 static const struct cfg *daemon_the_cfg;
 static struct daemon_listener daemon_lsn[DAEMON_MAX_LISTENERS];
 static size_t daemon_nlsn;
 static int daemon_key_fd = -1;
 static volatile sig_atomic_t daemon_sigterm;
+static volatile sig_atomic_t daemon_drain;	/* SIGUSR1 from master */
 static const struct daemon_spec *daemon_the_spec;
 static int daemon_paused;
 
@@ -75,8 +77,16 @@ daemon_stopping(void)
 static void
 daemon_on_signal(int sig)
 {
-	(void)sig;
-	daemon_sigterm = 1;
+	if (sig == SIGUSR1)
+		daemon_drain = 1;
+	else
+		daemon_sigterm = 1;
+}
+
+int
+daemon_draining(void)
+{
+	return daemon_drain != 0;
 }
 
 static void
@@ -102,7 +112,7 @@ daemon_watch_listeners(int on)
 void
 daemon_listeners_pause(int paused)
 {
-	if (paused == daemon_paused || daemon_sigterm)
+	if (paused == daemon_paused || daemon_sigterm || daemon_drain)
 		return;
 	daemon_paused = paused;
 	daemon_watch_listeners(!paused);
@@ -191,6 +201,7 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = daemon_on_signal;
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -210,11 +221,15 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 	for (;;) {
 		int64_t wait = spec->loop != NULL ? spec->loop() : -1;
 
-		if (daemon_sigterm) {
-			if (stop_deadline < 0) {
+		if (daemon_sigterm || daemon_drain) {
+			int64_t grace = daemon_sigterm ? DAEMON_STOP_GRACE_MS :
+			    DAEMON_DRAIN_GRACE_MS;
+
+			/* A drain may turn into a stop: the shorter wins. */
+			if (stop_deadline < 0 || ev_now_ms() + grace <
+			    stop_deadline) {
 				daemon_watch_listeners(0);
-				stop_deadline = ev_now_ms() +
-				    DAEMON_STOP_GRACE_MS;
+				stop_deadline = ev_now_ms() + grace;
 			}
 			if (spec->busy == NULL || !spec->busy())
 				break;

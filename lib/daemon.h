@@ -5,7 +5,7 @@
  * configuration, refuses to run as uid 0, sets up logging, adopts the
  * descriptors master passed, calls init, watches the listeners, runs the
  * event loop under a watchdog, calls loop after every pass and handles
- * SIGTERM. It never returns.
+ * SIGTERM (stop) and SIGUSR1 (drain, for a reload). It never returns.
  *
  * Master-to-child contract (see master(8)): fd 3 is the status pipe (the
  * child writes DAEMON_STATUS_READY once initialised); listening sockets are
@@ -49,8 +49,13 @@ void	daemon_main(int argc, char *argv[], const struct daemon_spec *)
 const struct cfg		*daemon_cfg(void);
 const struct daemon_listener	*daemon_listeners(size_t *n);
 int				 daemon_tls_key_fd(void);
-/* Nonzero once SIGTERM arrived. */
+/* Nonzero once SIGTERM arrived: stop soon, ending idle sessions. */
 int				 daemon_stopping(void);
+/*
+ * Nonzero once SIGUSR1 arrived (master is reloading): accept nothing new,
+ * let the work in hand, sessions included, end by itself, then exit.
+ */
+int				 daemon_draining(void);
 /* Stops watching the listeners (e.g. at a session limit), and resumes. */
 void				 daemon_listeners_pause(int paused);
 

@@ -41,6 +41,23 @@
 #define MASTER_SVC_QMGR		1
 #define MASTER_SVC_SMTP		2
 #define MASTER_NSVC		3
+#define MASTER_MAX_RETIRING	512
+
+/*
+ * A reload keeps the sockets whose address did not change (so no client
+ * is refused while daemons are replaced): they wait here, by address,
+ * until the new setup takes them.
+ */
+struct master_kept {
+	char	key[320];	/* "tcp:ADDRESS" or "unix:PATH" */
+	int	fd;
+};
+
+static struct master_kept master_kept[MASTER_MAX_FDS + 2];
+static size_t master_nkept;
+/* Old daemons finishing their work after a reload; never restarted. */
+static pid_t master_retiring[MASTER_MAX_RETIRING];
+static size_t master_nretiring;
 
 static volatile sig_atomic_t master_got_term, master_got_hup;
 static int master_stopping;	/* reload: children stopping, no restarts */
@@ -63,6 +80,9 @@ static void master_start_due(void);
 static void master_status(int, int, void *);
 static void master_stop_all(void);
 static void master_reload(void);
+static int master_kept_take(const char *);
+static void master_kept_save(const struct cfg *);
+static void master_kept_close(void);
 
 static void
 master_usage(void)
@@ -87,6 +107,7 @@ master_setup(struct cfg *cfg, struct vbuf *why)
 	struct master_service *sm = &master_svc[MASTER_SVC_SMTPD];
 	struct master_service *qm = &master_svc[MASTER_SVC_QMGR];
 	struct master_service *sp = &master_svc[MASTER_SVC_SMTP];
+	char key[sizeof(master_kept[0].key)];
 	size_t i, len;
 	int fd, need_tls = 0;
 
@@ -106,7 +127,9 @@ master_setup(struct cfg *cfg, struct vbuf *why)
 		return -1;
 	}
 	for (i = 0; i < cfg->nlisteners; i++) {
-		if ((fd = master_listen_tcp(&cfg->listeners[i], why)) == -1)
+		snprintf(key, sizeof(key), "tcp:%s", cfg->listeners[i].address);
+		if ((fd = master_kept_take(key)) == -1 &&
+		    (fd = master_listen_tcp(&cfg->listeners[i], why)) == -1)
 			goto fail;
 		sm->fds[sm->nfds++] = fd;
 		len = strlen(sm->names);
@@ -120,12 +143,18 @@ master_setup(struct cfg *cfg, struct vbuf *why)
 			need_tls = 1;
 	}
 	sm->pass_key = 1;
-	if ((fd = master_listen_unix(cfg->queue_directory, MAIL_SOCK_QMGR,
+	snprintf(key, sizeof(key), "unix:%s/%s", cfg->queue_directory,
+	    MAIL_SOCK_QMGR);
+	if ((fd = master_kept_take(key)) == -1 &&
+	    (fd = master_listen_unix(cfg->queue_directory, MAIL_SOCK_QMGR,
 	    master_uid, master_gid, why)) == -1)
 		goto fail;
 	qm->fds[qm->nfds++] = fd;
 	snprintf(qm->names, sizeof(qm->names), "%s", MAIL_SOCK_QMGR);
-	if ((fd = master_listen_unix(cfg->queue_directory, MAIL_SOCK_SMTP,
+	snprintf(key, sizeof(key), "unix:%s/%s", cfg->queue_directory,
+	    MAIL_SOCK_SMTP);
+	if ((fd = master_kept_take(key)) == -1 &&
+	    (fd = master_listen_unix(cfg->queue_directory, MAIL_SOCK_SMTP,
 	    master_uid, master_gid, why)) == -1)
 		goto fail;
 	sp->fds[sp->nfds++] = fd;
@@ -159,6 +188,58 @@ master_setup(struct cfg *cfg, struct vbuf *why)
 fail:
 	master_teardown();
 	return -1;
+}
+
+/*
+ * A duplicate of the kept socket for key, or -1. The kept one stays
+ * until master_kept_close(), so a failed setup loses nothing.
+ */
+static int
+master_kept_take(const char *key)
+{
+	for (size_t i = 0; i < master_nkept; i++)
+		if (strcmp(master_kept[i].key, key) == 0)
+			return fcntl(master_kept[i].fd, F_DUPFD_CLOEXEC, 3);
+	return -1;
+}
+
+/* Moves the running sockets to the kept table, by address. */
+static void
+master_kept_save(const struct cfg *cfg)
+{
+	struct master_service *sm = &master_svc[MASTER_SVC_SMTPD];
+	struct master_service *qm = &master_svc[MASTER_SVC_QMGR];
+	struct master_service *sp = &master_svc[MASTER_SVC_SMTP];
+
+	master_nkept = 0;
+	for (size_t i = 0; i < sm->nfds && i < cfg->nlisteners; i++) {
+		snprintf(master_kept[master_nkept].key,
+		    sizeof(master_kept[0].key), "tcp:%s",
+		    cfg->listeners[i].address);
+		master_kept[master_nkept++].fd = sm->fds[i];
+	}
+	if (qm->nfds == 1) {
+		snprintf(master_kept[master_nkept].key,
+		    sizeof(master_kept[0].key), "unix:%s/%s",
+		    cfg->queue_directory, MAIL_SOCK_QMGR);
+		master_kept[master_nkept++].fd = qm->fds[0];
+	}
+	if (sp->nfds == 1) {
+		snprintf(master_kept[master_nkept].key,
+		    sizeof(master_kept[0].key), "unix:%s/%s",
+		    cfg->queue_directory, MAIL_SOCK_SMTP);
+		master_kept[master_nkept++].fd = sp->fds[0];
+	}
+	for (int k = 0; k < MASTER_NSVC; k++)
+		master_svc[k].nfds = 0;
+}
+
+static void
+master_kept_close(void)
+{
+	for (size_t i = 0; i < master_nkept; i++)
+		close(master_kept[i].fd);
+	master_nkept = 0;
 }
 
 static void
@@ -248,6 +329,13 @@ master_reap(void)
 	int status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < master_nretiring; i++) {
+			if (master_retiring[i] == pid) {
+				master_retiring[i] =
+				    master_retiring[--master_nretiring];
+				break;
+			}
+		}
 		for (size_t i = 0; i < master_nprocs; i++) {
 			struct master_proc *p = &master_procs[i];
 
@@ -305,9 +393,11 @@ master_stop_all(void)
 	for (size_t i = 0; i < master_nprocs; i++)
 		if (master_procs[i].pid != 0)
 			kill(master_procs[i].pid, SIGTERM);
+	for (size_t i = 0; i < master_nretiring; i++)
+		kill(master_retiring[i], SIGTERM);
 	for (;;) {
 		master_reap();
-		left = 0;
+		left = (int)master_nretiring;
 		for (size_t i = 0; i < master_nprocs; i++)
 			if (master_procs[i].pid != 0)
 				left++;
@@ -318,17 +408,28 @@ master_stop_all(void)
 			for (size_t i = 0; i < master_nprocs; i++)
 				if (master_procs[i].pid != 0)
 					kill(master_procs[i].pid, SIGKILL);
+			for (size_t i = 0; i < master_nretiring; i++)
+				kill(master_retiring[i], SIGKILL);
 			deadline = ev_now_ms() + 5000;
 		}
 		usleep(50000);
 	}
 }
 
+/*
+ * SIGHUP. The new configuration is checked and its sockets set up first
+ * (unchanged addresses keep their sockets, so nothing is refused); only
+ * then are the daemons replaced: qmgr is stopped before the new one starts
+ * (one scheduler at a time), while the old smtpd and smtp processes drain:
+ * they accept nothing new, finish their sessions and deliveries, and exit.
+ * New sessions get the new configuration, TLS certificate and key.
+ */
 static void
 master_reload(void)
 {
 	struct vbuf *why = vbuf_create(0);
 	struct cfg *ncfg;
+	int64_t deadline;
 
 	master_got_hup = 0;
 	if ((ncfg = cfg_load(master_cfg_path, why)) == NULL) {
@@ -337,13 +438,11 @@ master_reload(void)
 		vbuf_free(why);
 		return;
 	}
-	log_info("reload: configuration %s re-read; restarting daemons",
-	    master_cfg_path);
-	/* Stop the daemons, then re-bind with the new configuration. */
-	master_stopping = 1;
-	master_stop_all();
-	master_stopping = 0;
-	master_teardown();
+	/* 1. The new sockets and key, before anything is stopped. */
+	master_kept_save(master_cfg);
+	if (master_key_fd != -1)
+		close(master_key_fd);
+	master_key_fd = -1;
 	if (master_setup(ncfg, why) == -1) {
 		log_warn("reload: %s; keeping the running configuration",
 		    why->data);
@@ -351,10 +450,53 @@ master_reload(void)
 		if (master_setup(master_cfg, why) == -1)
 			log_fatal("cannot restore the old configuration: %s",
 			    why->data);
-	} else {
-		cfg_free(master_cfg);
-		master_cfg = ncfg;
+		master_kept_close();
+		vbuf_free(why);
+		return;
 	}
+	master_kept_close();
+	cfg_free(master_cfg);
+	master_cfg = ncfg;
+	log_info("reload: configuration %s re-read; replacing daemons",
+	    master_cfg_path);
+
+	/* 2. The old daemons: qmgr stops, the others drain. */
+	master_stopping = 1;
+	for (size_t i = 0; i < master_nprocs; i++) {
+		struct master_proc *p = &master_procs[i];
+
+		if (p->pid == 0)
+			continue;
+		if (p->svc == &master_svc[MASTER_SVC_QMGR]) {
+			kill(p->pid, SIGTERM);
+			deadline = ev_now_ms() + MASTER_STOP_GRACE_MS;
+			while (p->pid != 0 && ev_now_ms() < deadline) {
+				usleep(20000);
+				master_reap();
+			}
+			if (p->pid != 0) {
+				kill(p->pid, SIGKILL);
+				while (p->pid != 0) {
+					usleep(20000);
+					master_reap();
+				}
+			}
+			continue;
+		}
+		kill(p->pid, SIGUSR1);
+		if (p->status_fd != -1) {
+			ev_fd_del(p->status_fd);
+			close(p->status_fd);
+		}
+		if (master_nretiring < MASTER_MAX_RETIRING)
+			master_retiring[master_nretiring++] = p->pid;
+		else
+			kill(p->pid, SIGTERM);
+		p->pid = 0;
+	}
+	master_stopping = 0;
+
+	/* 3. A new process table, started by the main loop. */
 	master_procs_build();
 	vbuf_free(why);
 }

@@ -16,7 +16,7 @@ import time
 import unittest
 
 from harness import PetrelCase, auth_plain_arg, connect, login_plain, \
-    make_message, send, unique, unverified_ctx
+    make_message, unique, unverified_ctx
 
 SECRET = "app-secret-0123456789"
 RCPT = "rcpt@example.org"
