@@ -2,9 +2,10 @@
  * dotstuff.h - SMTP DATA framing: dot-unstuffing on receipt, dot-stuffing
  * on sending (RFC 5321 section 4.5.2).
  *
- * Receiving: only CRLF "." CRLF ends the data. A line ends only in CRLF; a
- * bare CR or LF is data. smtpd feeds network bytes in any split; the state
- * machine carries partial lines across calls.
+ * Receiving: only CRLF "." CRLF ends the data. A bare CR or a bare LF is
+ * stored as CRLF, and a "." line after a bare line end, or ended by one, is
+ * text, never the end (SMTP smuggling). smtpd feeds network bytes in any
+ * split; the state machine carries partial lines across calls.
  */
 #ifndef PETREL_DOTSTUFF_H
 #define PETREL_DOTSTUFF_H

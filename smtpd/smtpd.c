@@ -192,8 +192,9 @@ smtpd_log_accepted(struct smtpd_session *s)
 	struct json j;
 
 	if (s->auth_user[0] != '\0')
-		log_info("%s: client=unknown[%s], sasl_method=PLAIN, "
-		    "sasl_username=%s", qid, s->addr, s->auth_user);
+		log_info("%s: client=unknown[%s], sasl_method=%s, "
+		    "sasl_username=%s", qid, s->addr, s->auth_mech != NULL ?
+		    s->auth_mech : "PLAIN", s->auth_user);
 	else
 		log_info("%s: client=unknown[%s]", qid, s->addr);
 	log_info("%s: from=<%s>, size=%" PRIu64 ", nrcpt=%zu (queue active)",

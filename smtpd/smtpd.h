@@ -129,6 +129,8 @@ struct smtpd_session {
 	int			 auth_step;	/* SMTPD_AUTH_STEP_* */
 	char			 auth_login_user[65];
 	uint64_t		 auth_timer;	/* the delayed 535, or 0 */
+	int			 auth_close;	/* end the session after it */
+	const char		*auth_mech;	/* "PLAIN" or "LOGIN" */
 
 	/* Transaction state. */
 	int			 mail_seen;

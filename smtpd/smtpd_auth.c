@@ -261,6 +261,7 @@ smtpd_auth_check(struct smtpd_session *s, const char *mech, const char *user,
 	}
 	if (rc == 1) {
 		snprintf(s->auth_user, sizeof(s->auth_user), "%s", user);
+		s->auth_mech = mech;
 		log_info("unknown[%s]: sasl_method=%s, sasl_username=%s",
 		    s->addr, mech, log_safe(user));
 		smtpd_reply(s, SMTPD_R_AUTH_OK);
@@ -324,13 +325,9 @@ smtpd_auth_failed(struct smtpd_session *s, const char *mech,
 		    (unsigned long long)n_user,
 		    (long long)cfg->auth_failure_window,
 		    (long long)cfg->auth_block_time);
-	if (++s->errors >= cfg->limits_max_errors ||
-	    n_ip >= cfg->auth_max_failures) {
-		smtpd_reply(s, SMTPD_R_AUTH_BAD);
-		smtpd_reply(s, SMTPD_R_TOO_ERR, cfg->myhostname);
-		smtpd_set_state(s, SMTPD_CLOSING);
-		return;
-	}
+	/* The failure that reaches a limit also ends the session. */
+	s->auth_close = ++s->errors >= cfg->limits_max_errors ||
+	    n_ip >= cfg->auth_max_failures;
 	/* Growing delays: n seconds after the n-th failure. */
 	delay = n_ip > AUTH_DELAY_MAX ? AUTH_DELAY_MAX : (int64_t)n_ip;
 	if (delay == 0)
@@ -346,6 +343,10 @@ smtpd_auth_delay_done(void *arg)
 
 	s->auth_timer = 0;
 	smtpd_reply(s, SMTPD_R_AUTH_BAD);
-	smtpd_set_state(s, SMTPD_CMD);
+	if (s->auth_close) {
+		smtpd_reply(s, SMTPD_R_TOO_ERR, smtpd_cfg->myhostname);
+		smtpd_set_state(s, SMTPD_CLOSING);
+	} else
+		smtpd_set_state(s, SMTPD_CMD);
 	smtpd_session_kick(s);
 }

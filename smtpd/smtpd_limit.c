@@ -25,7 +25,11 @@
 #include "log.h"
 #include "smtpd.h"
 
-#define LIMIT_ROWS	64		/* >= smtpd.processes maximum */
+/*
+ * Rows: smtpd.processes is at most 64, and processes draining after a
+ * reload keep their rows for up to an hour, so several generations fit.
+ */
+#define LIMIT_ROWS	256
 #define LIMIT_BUCKETS	4096
 
 struct limit_row {
