@@ -37,9 +37,11 @@
 /*
  * New messages are refused while less than this share of the LMDB map is
  * free, so that qmgr can still record deliveries and free space when the
- * queue is full (as Postfix keeps queue_minfree).
+ * queue is full (as Postfix keeps queue_minfree). Deferring every queued
+ * recipient adds its reply text to its record, about a fifth of it, so
+ * the headroom must be larger than that.
  */
-#define QSTORE_HEADROOM_PCT	10
+#define QSTORE_HEADROOM_PCT	25
 
 struct qstore {
 	char		*dir;

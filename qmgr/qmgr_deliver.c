@@ -487,8 +487,11 @@ qmgr_results_commit(size_t from, size_t to, int64_t now)
 		if (r.state == QSTORE_DEFERRED)
 			r.next_attempt = now + qmgr_backoff(r.attempts);
 		if (qstore_rcpt_put(txn, &r, old) == -1) {
+			/* LMDB has marked the transaction bad: give it up. */
 			log_warn("%s: recipient update failed", res->job->qid);
-			continue;
+			qstore_txn_abort(txn);
+			acct_release(0);
+			goto out;
 		}
 		event = r.state == QSTORE_DELIVERED ? "delivered" :
 		    r.state == QSTORE_FAILED ? "bounced" : "deferred";
@@ -561,9 +564,15 @@ qmgr_results_apply(void)
 	if (qmgr_nresults == 0)
 		return;
 	qmgr_results_first_ms = -1;
-	for (i = 0; i < qmgr_nresults; i += QMGR_TXN_UPDATES)
-		(void)qmgr_results_commit(i, i + QMGR_TXN_UPDATES <
-		    qmgr_nresults ? i + QMGR_TXN_UPDATES : qmgr_nresults, now);
+	for (i = 0; i < qmgr_nresults; i += QMGR_TXN_UPDATES) {
+		size_t end = i + QMGR_TXN_UPDATES < qmgr_nresults ?
+		    i + QMGR_TXN_UPDATES : qmgr_nresults;
+
+		/* A chunk that does not fit (full map) goes one by one. */
+		if (qmgr_results_commit(i, end, now) == -1 && end - i > 1)
+			for (k = i; k < end; k++)
+				(void)qmgr_results_commit(k, k + 1, now);
+	}
 	/* Free each job after its last result. */
 	for (i = 0; i < qmgr_nresults; i++) {
 		struct qmgr_job *job = qmgr_results[i].job;

@@ -290,50 +290,82 @@ qmgr_flush_cb(const char *qid, uint32_t index, int64_t when, void *arg)
 	return 0;
 }
 
+/* Makes recipients [from, to) of f due now in one transaction. */
+static int
+qmgr_flush_chunk(struct qmgr_flush_ctx *f, size_t from, size_t to,
+    struct vbuf *why)
+{
+	struct qstore_txn *txn;
+	struct qstore_rcpt r;
+	uint64_t idx;
+	int64_t old;
+	size_t i;
+	int n = 0;
+
+	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)
+		return -1;
+	for (i = from; i < to; i++) {
+		char qid[QID_SIZE], *colon = strchr(f->keys[i], ':');
+
+		if (colon == NULL || (size_t)(colon - f->keys[i]) != QID_LEN ||
+		    parse_u64(colon + 1, 0, UINT32_MAX, &idx) == -1)
+			continue;
+		memcpy(qid, f->keys[i], QID_LEN);
+		qid[QID_LEN] = '\0';
+		if (qstore_rcpt_get(txn, qid, (uint32_t)idx, &r) == -1)
+			continue;
+		old = r.next_attempt;
+		r.next_attempt = f->now;
+		if (qstore_rcpt_put(txn, &r, old) == -1) {
+			/* LMDB has marked the transaction bad. */
+			qstore_txn_abort(txn);
+			vbuf_setf(why, "update failed");
+			return -1;
+		}
+		n++;
+	}
+	if (qstore_txn_commit(txn, why) == -1)
+		return -1;
+	return n;
+}
+
+/*
+ * relayq -f: every deferred recipient becomes due now. Small transactions,
+ * each of which must fit in the free space a nearly full map still has
+ * (smtpd leaves qmgr headroom, not a whole queue's); a chunk that does not
+ * fit is retried a recipient at a time.
+ */
 int
 qmgr_flush(struct vbuf *why)
 {
 	struct qmgr_flush_ctx f = { time(NULL), NULL, 0 };
 	struct qstore_txn *txn;
-	struct qstore_rcpt r;
-	uint64_t idx;
-	size_t i;
-	int n = 0;
+	size_t i, end, k;
+	int n = 0, got, failed = 0;
 
 	if ((txn = qstore_txn_begin(qmgr_queue, 0, why)) == NULL)
 		return -1;
 	(void)qstore_sched_iter(txn, qmgr_flush_cb, &f);
 	qstore_txn_abort(txn);
-	/*
-	 * Small transactions: each must fit in the free space a nearly full
-	 * map still has (smtpd leaves qmgr headroom, not a whole queue's).
-	 */
-	for (i = 0; i < f.n; i++) {
-		char *colon = strchr(f.keys[i], ':');
-		int64_t old;
-
-		if (i % QMGR_TXN_UPDATES == 0 &&
-		    (txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)
-			break;
-		*colon = '\0';
-		if (parse_u64(colon + 1, 0, UINT32_MAX, &idx) == 0 &&
-		    qstore_rcpt_get(txn, f.keys[i], (uint32_t)idx, &r) == 0) {
-			old = r.next_attempt;
-			r.next_attempt = f.now;
-			if (qstore_rcpt_put(txn, &r, old) == 0)
-				n++;
+	for (i = 0; i < f.n; i = end) {
+		end = i + QMGR_TXN_UPDATES < f.n ? i + QMGR_TXN_UPDATES : f.n;
+		if ((got = qmgr_flush_chunk(&f, i, end, why)) >= 0) {
+			n += got;
+			continue;
 		}
-		if ((i + 1) % QMGR_TXN_UPDATES == 0 || i + 1 == f.n) {
-			if (qstore_txn_commit(txn, why) == -1) {
-				n = -1;
-				break;
-			}
-			txn = NULL;
+		for (k = i; k < end; k++) {
+			if ((got = qmgr_flush_chunk(&f, k, k + 1, why)) >= 0)
+				n += got;
+			else
+				failed++;
 		}
 	}
 	free(f.keys);
 	qmgr_want_scan();
-	return n;
+	if (failed > 0)
+		log_warn("flush: %d recipient(s) could not be updated: %s",
+		    failed, why->data);
+	return failed > 0 && n == 0 ? -1 : n;
 }
 
 /*
