@@ -86,6 +86,7 @@ struct cfg_key {
 	char			*(*defn)(struct vbuf *); /* computed default */
 	uint64_t		 min, max;	/* bounds */
 	size_t			 off;		/* field in the base struct */
+	size_t			 off_n;		/* CFG_T_CIDRS: its count */
 	const struct cfg_enum	*enums;		/* CFG_T_ENUM, NULL-ended */
 	int			(*check)(const char *, struct vbuf *);
 	int			 required;	/* no default: must be given */
@@ -129,8 +130,8 @@ static int	 set_key(struct cfg_ctx *, const struct cfg_key *,
 		    yaml_node_t *, unsigned long);
 static int	 set_scalar(const struct cfg_key *, void *, const char *,
 		    struct vbuf *);
-static int	 set_cidrs(struct cfg_ctx *, const char *, yaml_node_t *,
-		    unsigned long);
+static int	 set_cidrs(struct cfg_ctx *, const struct cfg_key *,
+		    yaml_node_t *, unsigned long);
 static int	 set_listeners(struct cfg_ctx *, const char *, yaml_node_t *,
 		    unsigned long);
 static int	 set_listener(struct cfg_ctx *, struct cfg_listener *,
@@ -189,7 +190,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ .name = "tls.ciphers", .type = CFG_T_STRING,
 	    .def = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS",
 	    .off = F(tls_ciphers), .check = check_ciphers },
-	{ .name = "trusted_networks", .type = CFG_T_CIDRS },
+	{ .name = "trusted_networks", .type = CFG_T_CIDRS,
+	    .off = F(trusted_networks), .off_n = F(ntrusted_networks) },
 	{ .name = "transport", .type = CFG_T_TRANSPORT },
 	{ .name = "queue.min_backoff", .type = CFG_T_DURATION, .def = "5m",
 	    .min = 1, .max = 7 * DAY, .off = F(queue_min_backoff) },
@@ -237,6 +239,15 @@ static const struct cfg_key cfg_keys[] = {
 	    .min = 1, .max = HOUR, .off = F(smtp_connect_timeout) },
 	{ .name = "smtp.command_timeout", .type = CFG_T_DURATION, .def = "5m",
 	    .min = 1, .max = HOUR, .off = F(smtp_command_timeout) },
+	{ .name = "smtp.source_addresses", .type = CFG_T_CIDRS, .min = 1,
+	    .off = F(smtp_source_addresses),
+	    .off_n = F(nsmtp_source_addresses) },
+	{ .name = "dkim.key_directory", .type = CFG_T_PATH,
+	    .def = "/etc/petrel/dkim", .off = F(dkim_key_directory) },
+	{ .name = "dkim.group", .type = CFG_T_STRING, .def = "petrel-dkim",
+	    .off = F(dkim_group), .check = check_user },
+	{ .name = "dkim.dmarc_rua", .type = CFG_T_STRING,
+	    .off = F(dkim_dmarc_rua) },
 	{ .name = "smtp.helo_name", .type = CFG_T_STRING,
 	    .off = F(smtp_helo_name), .check = check_hostname },
 };
@@ -313,6 +324,7 @@ cfg_free(struct cfg *cfg)
 	free(cfg->tls_private_key);
 	free(cfg->tls_ciphers);
 	free(cfg->trusted_networks);
+	free(cfg->smtp_source_addresses);
 	for (i = 0; i < cfg->ntransports; i++) {
 		free(cfg->transports[i].domain);
 		free(cfg->transports[i].host);
@@ -793,7 +805,7 @@ set_key(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *v,
 	ctx->line[key - cfg_keys] = line;
 	switch (key->type) {
 	case CFG_T_CIDRS:
-		return set_cidrs(ctx, key->name, v, line);
+		return set_cidrs(ctx, key, v, line);
 	case CFG_T_LISTENERS:
 		return set_listeners(ctx, key->name, v, line);
 	case CFG_T_TRANSPORT:
@@ -952,12 +964,16 @@ fmt_bound(char *buf, size_t size, enum cfg_type type, uint64_t v)
 	    type == CFG_T_DURATION ? "s" : "");
 }
 
+/* A list of prefixes; with min set, of single addresses only. */
 static int
-set_cidrs(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
+set_cidrs(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *node,
     unsigned long line)
 {
 	char key[CFG_MAX_KEY];
-	struct cfg *cfg = ctx->cfg;
+	const char *name = k->name;
+	struct cidr **list = (struct cidr **)(void *)((char *)ctx->cfg +
+	    k->off);
+	size_t *count = (size_t *)(void *)((char *)ctx->cfg + k->off_n);
 	yaml_node_item_t *it;
 	yaml_node_t *item;
 	const char *s = NULL;
@@ -967,7 +983,9 @@ set_cidrs(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 		return -1;
 	n = (size_t)(node->data.sequence.items.top -
 	    node->data.sequence.items.start);
-	cfg->trusted_networks = xcalloc(n == 0 ? 1 : n, sizeof(struct cidr));
+	free(*list);
+	*count = 0;
+	*list = xcalloc(n == 0 ? 1 : n, sizeof(struct cidr));
 	for (i = 0, it = node->data.sequence.items.start; i < n; i++, it++) {
 		item = cfg_node(ctx, *it);
 		snprintf(key, sizeof(key), "%s[%zu]", name, i);
@@ -975,11 +993,16 @@ set_cidrs(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 			line = node_line(item);
 		if (get_scalar(ctx, item, line, key, &s) == -1)
 			return -1;
-		if (cidr_parse(s, &cfg->trusted_networks[i]) == -1)
+		if (cidr_parse(s, &(*list)[i]) == -1)
 			return cfg_err(ctx, line, key,
 			    "\"%s\" is not an address or network "
 			    "(a.b.c.d/n or IPv6/n)", log_safe(s));
-		cfg->ntrusted_networks = i + 1;
+		if (k->min != 0 && (*list)[i].prefix !=
+		    ((*list)[i].family == AF_INET ? 32u : 128u))
+			return cfg_err(ctx, line, key,
+			    "\"%s\" is a network, not one address",
+			    log_safe(s));
+		*count = i + 1;
 	}
 	return 0;
 }

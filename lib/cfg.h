@@ -94,6 +94,12 @@ struct cfg {
 	int64_t			 smtp_connect_timeout;	/* seconds, 30 */
 	int64_t			 smtp_command_timeout;	/* seconds, 300 */
 	char			*smtp_helo_name;	/* NULL: myhostname */
+	struct cidr		*smtp_source_addresses;	/* single addresses */
+	size_t			 nsmtp_source_addresses;
+
+	char			*dkim_key_directory;	/* /etc/petrel/dkim */
+	char			*dkim_group;		/* petrel-dkim */
+	char			*dkim_dmarc_rua;	/* NULL: postmaster@ */
 };
 
 /*
