@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -118,6 +119,16 @@ master_setup(struct cfg *cfg, struct vbuf *why)
 	qm->count = 1;
 	sp->prog = "smtp";
 	sp->count = cfg->smtp_processes;
+	sp->dkim_group = 1;
+	if (geteuid() == 0) {
+		struct group *gr = getgrnam(cfg->dkim_group);
+
+		if (gr == NULL)
+			log_warn("dkim.group %s: no such group; smtp cannot "
+			    "read DKIM keys (create it with groupadd --system "
+			    "%s)", cfg->dkim_group, cfg->dkim_group);
+		master_spawn_dkim_gid(gr != NULL ? gr->gr_gid : (gid_t)-1);
+	}
 
 	if (qstore_create_dirs(cfg->queue_directory, master_uid, master_gid,
 	    why) == -1)

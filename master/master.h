@@ -24,6 +24,7 @@ struct master_service {
 	char		 names[512];		/* -s argument */
 	size_t		 nfds;
 	int		 pass_key;		/* hand over the TLS key */
+	int		 dkim_group;		/* also in dkim.group (smtp) */
 };
 
 struct master_proc {
@@ -44,6 +45,8 @@ int	master_listen_unix(const char *qdir, const char *name, uid_t, gid_t,
 /* master_spawn.c */
 void	master_spawn_setup(const char *daemon_dir, const char *cfg_path,
 	    uid_t, gid_t, int drop, int verbose);
+/* The dkim.group gid, or -1 when there is none: smtp alone gets it. */
+void	master_spawn_dkim_gid(gid_t);
 pid_t	master_spawn(struct master_service *, int key_fd, int *status_fd);
 
 #endif

@@ -29,6 +29,7 @@ static uid_t spawn_uid;
 static gid_t spawn_gid;
 static int spawn_drop;
 static int spawn_verbose;
+static gid_t spawn_dkim_gid = (gid_t)-1;
 static pid_t spawn_parent;
 
 static void master_child(struct master_service *, int, int)
@@ -44,6 +45,12 @@ master_spawn_setup(const char *daemon_dir, const char *cfg_path, uid_t uid,
 	spawn_gid = gid;
 	spawn_drop = drop;
 	spawn_verbose = verbose;
+}
+
+void
+master_spawn_dkim_gid(gid_t gid)
+{
+	spawn_dkim_gid = gid;
 }
 
 pid_t
@@ -100,7 +107,12 @@ master_child(struct master_service *svc, int status_wr, int key_fd)
 
 	/* 2. Privileges: groups, gid, uid; then make sure they stuck. */
 	if (spawn_drop) {
-		if (setgroups(1, &spawn_gid) == -1 ||
+		gid_t groups[2] = { spawn_gid, spawn_dkim_gid };
+		size_t ngroups = svc->dkim_group &&
+		    spawn_dkim_gid != (gid_t)-1 ? 2 : 1;
+
+		/* The DKIM key group for smtp only (smtpd never reads keys). */
+		if (setgroups(ngroups, groups) == -1 ||
 		    setresgid(spawn_gid, spawn_gid, spawn_gid) == -1 ||
 		    setresuid(spawn_uid, spawn_uid, spawn_uid) == -1 ||
 		    getuid() != spawn_uid || geteuid() != spawn_uid ||

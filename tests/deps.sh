@@ -28,6 +28,7 @@ then
 	PKGS="$PKGS nodejs npm"
 fi
 MAIL_OWNER=petrel
+DKIM_GROUP=petrel-dkim
 
 if [ "${1-}" = "--list" ]; then
 	# shellcheck disable=SC2086	# one package per word
@@ -94,6 +95,12 @@ if [ "$uid" -eq 0 ] && ! getent passwd "$MAIL_OWNER" >/dev/null 2>&1; then
 	useradd --system $grp --home-dir /nonexistent --no-create-home \
 	    --shell /usr/sbin/nologin "$MAIL_OWNER" || exit 1
 	echo "deps.sh: created system user $MAIL_OWNER"
+fi
+
+# The group through which smtp alone reads DKIM keys (dkim.group).
+if [ "$uid" -eq 0 ] && ! getent group "$DKIM_GROUP" >/dev/null 2>&1; then
+	groupadd --system "$DKIM_GROUP" || exit 1
+	echo "deps.sh: created system group $DKIM_GROUP"
 fi
 
 exit 0
