@@ -9,7 +9,7 @@ MANDIR = $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 
 CC ?= cc
-PKGS = openssl lmdb yaml-0.1
+PKGS = openssl lmdb yaml-0.1 opendkim
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)

@@ -48,4 +48,165 @@ int	dkimkey_signing_lookup(const struct cfg *, const char *from_domain,
 	    time_t now, struct dkimkey_signing *out, struct vbuf *why);
 void	dkimkey_signing_free(struct dkimkey_signing *);
 
+/*
+ * The registry (relayctl writes it; smtp, smtpd read it). A record is the
+ * attribute list "created", then one group per selector: "selector",
+ * "alg" (DKIMKEY_ALG_RSA or DKIMKEY_ALG_ED25519), "bits" (2048, 3072, or 0
+ * for ed25519), "active_from" (epoch seconds). Unknown attributes are
+ * ignored.
+ */
+#define DKIMKEY_DIR		"domains"	/* under queue_directory */
+#define DKIMKEY_DB_DOMAINS	"domains"
+#define DKIMKEY_MAP_SIZE	(16UL * 1024 * 1024)
+#define DKIMKEY_SELECTORS_MAX	64	/* per domain */
+#define DKIMKEY_PEM_MAX		16384	/* largest key file read */
+#define DKIMKEY_TXT_STRING_MAX	255	/* RFC 1035 character-string */
+
+#define DKIMKEY_ATTR_CREATED	"created"
+#define DKIMKEY_ATTR_SELECTOR	"selector"
+#define DKIMKEY_ATTR_ALG	"alg"
+#define DKIMKEY_ATTR_BITS	"bits"
+#define DKIMKEY_ATTR_ACTIVE	"active_from"
+
+#define DKIMKEY_ALG_RSA		"rsa-sha256"
+#define DKIMKEY_ALG_ED25519	"ed25519-sha256"
+
+/* Key types relayctl can generate. */
+enum dkimkey_type {
+	DKIMKEY_TYPE_RSA2048,
+	DKIMKEY_TYPE_RSA3072,
+	DKIMKEY_TYPE_ED25519,
+};
+
+struct dkimkey_selector {
+	char		 name[DKIMKEY_SELECTOR_MAX + 1];
+	enum dkimkey_alg alg;
+	unsigned	 bits;		/* 2048, 3072; 0 for ed25519 */
+	int64_t		 active_from;	/* epoch seconds */
+};
+
+/* A registered domain, as stored. Release with dkimkey_domain_release. */
+struct dkimkey_domain {
+	char			 name[256];	/* lower case */
+	int64_t			 created;
+	struct dkimkey_selector	*sels;		/* in the stored order */
+	size_t			 nsels;
+};
+
+struct dkimkey_db;
+
+/*
+ * Opens the registry of cfg->queue_directory, after fork, in the process
+ * that uses it. writable: create domains/ (0700) and the database if
+ * missing (relayctl, as mail_owner). Read-only: a missing environment is
+ * "no domains" and is looked for again at each call. Returns a handle
+ * (dkimkey_close), or NULL with the reason in why.
+ */
+struct dkimkey_db *dkimkey_open(const struct cfg *, int writable,
+		    struct vbuf *why);
+void		 dkimkey_close(struct dkimkey_db *);
+
+/*
+ * 1 found (out filled; dkimkey_domain_release), 0 not registered, -1 error
+ * or corrupt record (why). domain must be normalised (dkimkey_domain_norm).
+ */
+int	dkimkey_domain_get(struct dkimkey_db *, const char *domain,
+	    struct dkimkey_domain *out, struct vbuf *why);
+void	dkimkey_domain_release(struct dkimkey_domain *);
+/*
+ * Whether domain (any case) or one of its parents is registered: 1 (the
+ * registered name copied to found[0..size) if found != NULL), 0 no, -1
+ * error (why). For smtpd's verified-sender check.
+ */
+int	dkimkey_domain_covered(struct dkimkey_db *, const char *domain,
+	    char *found, size_t size, struct vbuf *why);
+/*
+ * Adds selector sel to domain, registering the domain (created = now) if
+ * it is not. Fails (-1, why) if the selector exists, or if must_be_new and
+ * the domain exists. Returns 0.
+ */
+int	dkimkey_selector_add(struct dkimkey_db *, const char *domain,
+	    const struct dkimkey_selector *sel, int must_be_new,
+	    struct vbuf *why);
+/*
+ * Removes one selector (the domain stays, even with no selector left), or
+ * with selector NULL the whole domain. 1 done, 0 no such domain or
+ * selector, -1 error (why).
+ */
+int	dkimkey_selector_del(struct dkimkey_db *, const char *domain,
+	    const char *selector, struct vbuf *why);
+/*
+ * Calls cb for every registered domain in byte order (d valid during the
+ * call only; cb must not use this handle). cb returns nonzero to stop.
+ * Returns 0, or -1 (why).
+ */
+int	dkimkey_domain_walk(struct dkimkey_db *,
+	    int (*cb)(const struct dkimkey_domain *d, void *arg), void *arg,
+	    struct vbuf *why);
+/*
+ * Index of the selector in force at now (active_from <= now, the latest;
+ * the later in the list on a tie), or -1 if none is active yet.
+ */
+int	dkimkey_active(const struct dkimkey_domain *, time_t now);
+
+/*
+ * Lower-cases in into out[0..size) and checks it is a domain name (no
+ * address literal, at least two labels). Returns 0, or -1.
+ */
+int	dkimkey_domain_norm(const char *in, char *out, size_t size);
+/* 1 if s is a selector: dot-separated labels of [a-z0-9-], <= 63 bytes. */
+int	dkimkey_selector_ok(const char *s);
+/* "rsa-sha256"/"ed25519-sha256" <-> enum; -1 if unknown. */
+const char *dkimkey_alg_name(enum dkimkey_alg);
+int	dkimkey_alg_parse(const char *, enum dkimkey_alg *);
+
+/*
+ * Generates a key pair: the private key as PKCS#8 PEM replaces the
+ * contents of pem (wipe it with vbuf_wipe). Returns 0, or -1 (why).
+ */
+int	dkimkey_generate(enum dkimkey_type, struct vbuf *pem, struct vbuf *why);
+/*
+ * The DNS p= value of the private key in pem[0..len): base64 of the DER
+ * SubjectPublicKeyInfo for RSA, of the raw 32-byte key for Ed25519 (RFC
+ * 8463). Replaces the contents of p; sets *alg and *bits when not NULL.
+ * Returns 0, or -1 (why).
+ */
+int	dkimkey_public(const char *pem, size_t len, struct vbuf *p,
+	    enum dkimkey_alg *alg, unsigned *bits, struct vbuf *why);
+/*
+ * Appends the DKIM TXT record value as quoted strings of at most 255 bytes,
+ * separated by sep: "v=DKIM1; k=rsa; "<sep>"p=..."<sep>"...".
+ */
+void	dkimkey_txt_record(enum dkimkey_alg, const char *p, const char *sep,
+	    struct vbuf *out);
+/* Appends s as quoted strings of at most 255 bytes, separated by sep. */
+void	dkimkey_txt_quote(const char *s, const char *sep, struct vbuf *out);
+
+/*
+ * Key files: <cfg->dkim_key_directory>/<domain>/<selector>.pem.
+ * dkimkey_key_write creates the directories and writes through a
+ * temporary file, fsync and rename. As root the directories are 0750 and
+ * the file 0640, owned by root and group cfg->dkim_group (which must
+ * exist); otherwise 0700 and 0600, owned by the caller. An existing file
+ * is an error. Return 0, or -1 (why).
+ */
+int	dkimkey_key_write(const struct cfg *, const char *domain,
+	    const char *selector, const char *pem, size_t len,
+	    struct vbuf *why);
+/* Reads a key file (at most DKIMKEY_PEM_MAX bytes) into pem. 0 or -1. */
+int	dkimkey_key_read(const struct cfg *, const char *domain,
+	    const char *selector, struct vbuf *pem, struct vbuf *why);
+/* 1 if the key file exists, 0 if not, -1 on another error (why). */
+int	dkimkey_key_exists(const struct cfg *, const char *domain,
+	    const char *selector, struct vbuf *why);
+/*
+ * Removes one key file, or with selector NULL every *.pem file of domain
+ * and its directory. A missing file is not an error. 0 or -1 (why).
+ */
+int	dkimkey_key_remove(const struct cfg *, const char *domain,
+	    const char *selector, struct vbuf *why);
+
+/* Test hook: the clock of the registry (created); NULL: time(NULL). */
+void	dkimkey_set_clock(time_t (*now)(void));
+
 #endif

@@ -35,6 +35,7 @@
 /* Delivery reply (smtp -> qmgr): one group per recipient, in order. */
 #define MAIL_ATTR_RELAY		"relay"		/* host[ip]:port or "none" */
 #define MAIL_ATTR_TLS		"tls"		/* TLS version, or absent */
+#define MAIL_ATTR_DKIM		"dkim"		/* "d=D s=S" or "unsigned" */
 #define MAIL_ATTR_RCPT_STATUS	"rcpt_status"	/* sent|deferred|bounced */
 #define MAIL_ATTR_RCPT_DSN	"rcpt_dsn"	/* X.Y.Z */
 #define MAIL_ATTR_RCPT_REPLY	"rcpt_reply"	/* remote reply or reason */

@@ -74,6 +74,9 @@ struct smtp_req {
 	char			 relay[SMTP_RELAY_SIZE];	/* or "none" */
 	char			 tls[32];	/* version, or "" */
 	struct qstore_file	*qf;
+	char			*dkim_sig;	/* "DKIM-Signature: ...\r\n" */
+	size_t			 dkim_sig_len;	/* 0: send unsigned */
+	char			 dkim[SMTP_HOST_MAX + 80];	/* reply attr */
 };
 
 /* A session-level failure that decides every undecided recipient. */
@@ -217,6 +220,19 @@ int	smtp_reply_read(struct smtp_sess *, struct smtp_reply *,
 	    int64_t timeout_ms, const char *phase, struct smtp_fail *);
 /* Parses "X.Y.Z" at the start of text; returns its length or 0. */
 size_t	smtp_dsn_parse(const char *text, char *dsn, size_t dsnsize);
+
+/* smtp_dkim.c: DKIM signing per transaction (libopendkim). */
+/* Once per process; on failure messages go out unsigned (logged). */
+void	smtp_dkim_init(void);
+/*
+ * Signs req's open queue file with the key active now for its From:
+ * domain: sets req->dkim_sig (the header to send before the message;
+ * NULL when unsigned) and req->dkim ("d=DOMAIN s=SELECTOR" or
+ * "unsigned"), and logs "QUEUEID: dkim=...". Never fails the delivery.
+ */
+void	smtp_dkim_sign(const struct cfg *, struct smtp_req *);
+/* Frees req->dkim_sig. */
+void	smtp_dkim_free(struct smtp_req *);
 
 /* smtp_deliver.c: requests from qmgr. */
 void	smtp_init(const struct cfg *);

@@ -57,6 +57,7 @@ smtp_init(const struct cfg *cfg)
 	/* A server closing mid-write must not kill us; send() reports it. */
 	(void)signal(SIGPIPE, SIG_IGN);
 	smtp_tls_init();
+	smtp_dkim_init();
 }
 
 static void
@@ -385,6 +386,8 @@ deliver(struct smtp_req *req)
 		decide_all(req, &fail);
 		goto done;
 	}
+	/* Signed per attempt: retries and key rotations stay valid. */
+	smtp_dkim_sign(smtp_cfg, req);
 
 	/* A cached session to the same next hop skips connection setup. */
 	if (cache != NULL) {
@@ -430,6 +433,7 @@ done:
 	if (req->qf != NULL)
 		qstore_file_close(req->qf);
 	req->qf = NULL;
+	smtp_dkim_free(req);
 	vbuf_release(&why);
 	log_results(req, smtp_now_us());
 }
@@ -456,6 +460,8 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 	attr_put_str(out, MAIL_ATTR_RELAY, req->relay);
 	if (req->tls[0] != '\0')
 		attr_put_str(out, MAIL_ATTR_TLS, req->tls);
+	if (req->dkim[0] != '\0')
+		attr_put_str(out, MAIL_ATTR_DKIM, req->dkim);
 	for (i = 0; i < req->nrcpts; i++) {
 		const struct smtp_rcpt *r = &req->rcpts[i];
 

@@ -515,8 +515,10 @@ send_body(struct smtp_sess *s, const struct cfg *cfg, struct smtp_req *req,
 	vbuf_init(&out, 0);
 	vbuf_init(&why, 256);
 	dotstuff_tx_init(&tx);
+	/* Our DKIM-Signature goes on top, above any the application made. */
+	if (req->dkim_sig_len > 0)
+		dotstuff_tx_feed(&tx, req->dkim_sig, req->dkim_sig_len, &out);
 	for (;;) {
-		vbuf_reset(&out);
 		if (left > 0) {
 			n = pread(fd, in, left < (off_t)sizeof(in) ?
 			    (size_t)left : sizeof(in), off);
@@ -546,6 +548,7 @@ send_body(struct smtp_sess *s, const struct cfg *cfg, struct smtp_req *req,
 		}
 		if (left == 0)
 			break;
+		vbuf_reset(&out);
 	}
 	vbuf_release(&out);
 	vbuf_release(&why);
@@ -587,7 +590,8 @@ smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
 	(void)vbuf_addf(&cmd, "MAIL FROM:<%s>", req->sender);
 	if (s->features & SMTP_FEAT_SIZE)
 		(void)vbuf_addf(&cmd, " SIZE=%" PRIu64,
-		    (uint64_t)qstore_file_body_size(req->qf));
+		    (uint64_t)qstore_file_body_size(req->qf) +
+		    req->dkim_sig_len);
 	if (s->features & SMTP_FEAT_8BITMIME)
 		(void)vbuf_adds(&cmd, " BODY=8BITMIME");
 	(void)vbuf_adds(&cmd, "\r\n");

@@ -12,15 +12,19 @@
 
 set -u
 
-# Build: compiler and make, pkg-config, OpenSSL, LMDB, libyaml, Check.
+# Build: compiler and make, pkg-config, OpenSSL, LMDB, libyaml, Check,
+# libopendkim (DKIM signing in smtp).
 # Tests: the openssl CLI (certificates), python3 (the integration driver
 # and the capturing SMTP server), swaks and curl (SMTP clients; swaks
 # needs libnet-ssleay-perl, only a Recommends, for STARTTLS and TLS).
 # Fuzzing (`make fuzz`): clang, its libFuzzer and sanitizer runtimes
 # (libclang-rt-dev, only a Recommends) and llvm for llvm-symbolizer.
 # nodejs and npm: the nodemailer test installs nodemailer from npm.
+# python3-dkim: dkimpy, the independent verifier of the DKIM tests (run
+# by /usr/bin/python3, the interpreter Debian's package is built for).
 PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
-swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm"
+swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm libopendkim-dev
+python3-dkim"
 # Node from another source (e.g. NodeSource's nodejs, which bundles npm and
 # conflicts with Debian's npm) is used as it is.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1
@@ -38,7 +42,8 @@ fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install by hand: a C compiler," \
-	    "make, pkg-config, OpenSSL, LMDB, libyaml and Check headers," \
+	    "make, pkg-config, OpenSSL, LMDB, libyaml, Check and libopendkim" \
+	    "headers," \
 	    "openssl, python3, swaks, curl; clang with libFuzzer for" \
 	    "make fuzz" >&2
 	exit 0

@@ -1,0 +1,1181 @@
+/*
+ * dkimkey.c - sending domains and their DKIM keys (see dkimkey.h and
+ * relayctl(8)).
+ *
+ * The registry is an LMDB environment written by relayctl as mail_owner
+ * and read by smtp and smtpd; each call runs one short transaction, so a
+ * long-running process sees domains and rotations made later. Private keys
+ * are PEM files written by relayctl as root through a temporary file,
+ * fsync and rename, so a reader never sees half a key; they are readable
+ * only by root and the dkim.group group that smtp alone is given.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "attr.h"
+#include "dkimkey.h"
+#include "parse.h"
+#include "smtpcmd.h"
+#include "xalloc.h"
+
+#define DKIMKEY_MAXDBS		2
+#define DKIMKEY_RAW_ED25519	32
+
+struct dkimkey_db {
+	char		*dir;		/* <queue_directory>/domains */
+	MDB_env		*env;		/* NULL: read-only and not there yet */
+	MDB_dbi		 dbi;
+	int		 have_dbi;
+	int		 writable;
+};
+
+static time_t	dkimkey_real_now(void);
+static void	dkimkey_mdb_why(struct vbuf *, const struct dkimkey_db *,
+		    const char *, int);
+static int	dkimkey_attach(struct dkimkey_db *, struct vbuf *);
+static int	dkimkey_decode(const char *, const MDB_val *,
+		    struct dkimkey_domain *, struct vbuf *);
+static void	dkimkey_encode(const struct dkimkey_domain *, struct vbuf *);
+static int	dkimkey_get_txn(struct dkimkey_db *, MDB_txn *, const char *,
+		    struct dkimkey_domain *, struct vbuf *);
+static int	dkimkey_path(const struct cfg *, const char *, const char *,
+		    struct vbuf *, struct vbuf *);
+static int	dkimkey_mkdir(const char *, int, gid_t, struct vbuf *);
+static int	dkimkey_b64(const unsigned char *, size_t, struct vbuf *);
+
+static time_t	(*dkimkey_now)(void) = dkimkey_real_now;
+
+static time_t
+dkimkey_real_now(void)
+{
+	return time(NULL);
+}
+
+void
+dkimkey_set_clock(time_t (*now)(void))
+{
+	dkimkey_now = now != NULL ? now : dkimkey_real_now;
+}
+
+/* Names. */
+
+int
+dkimkey_domain_norm(const char *in, char *out, size_t size)
+{
+	size_t i, n = strlen(in);
+
+	if (n == 0 || n > SMTP_DOMAIN_MAX || n >= size ||
+	    size > 0x7fffffff)
+		return -1;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		/* d= is an A-label: plain ASCII only (RFC 6376 3.5). */
+		if (c >= 0x80)
+			return -1;
+		out[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+	}
+	out[n] = '\0';
+	if (out[0] == '[' || !smtpcmd_domain_ok(out) ||
+	    strchr(out, '.') == NULL)
+		return -1;
+	return 0;
+}
+
+int
+dkimkey_selector_ok(const char *s)
+{
+	size_t i, label = 0, n = strlen(s);
+
+	if (n == 0 || n > DKIMKEY_SELECTOR_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if ((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || (s[i] == '-' && label > 0))
+			label++;
+		else
+			return 0;
+	}
+	return label > 0 && s[n - 1] != '-';
+}
+
+const char *
+dkimkey_alg_name(enum dkimkey_alg alg)
+{
+	return alg == DKIMKEY_ED25519_SHA256 ? DKIMKEY_ALG_ED25519 :
+	    DKIMKEY_ALG_RSA;
+}
+
+int
+dkimkey_alg_parse(const char *s, enum dkimkey_alg *alg)
+{
+	if (strcmp(s, DKIMKEY_ALG_RSA) == 0)
+		*alg = DKIMKEY_RSA_SHA256;
+	else if (strcmp(s, DKIMKEY_ALG_ED25519) == 0)
+		*alg = DKIMKEY_ED25519_SHA256;
+	else
+		return -1;
+	return 0;
+}
+
+/* The registry. */
+
+static void
+dkimkey_mdb_why(struct vbuf *why, const struct dkimkey_db *db,
+    const char *op, int rc)
+{
+	if (why == NULL)
+		return;
+	if (rc == MDB_MAP_FULL)
+		vbuf_setf(why, "domain registry %s full (map size %lu MiB)",
+		    db->dir, DKIMKEY_MAP_SIZE / (1024 * 1024));
+	else
+		vbuf_setf(why, "%s %s: %s", op, db->dir, mdb_strerror(rc));
+}
+
+/* 1 attached, 0 read-only and not there yet, -1 error. */
+static int
+dkimkey_attach(struct dkimkey_db *db, struct vbuf *why)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (db->env == NULL) {
+		if ((rc = mdb_env_create(&db->env)) != 0) {
+			db->env = NULL;
+			dkimkey_mdb_why(why, db, "mdb_env_create", rc);
+			return -1;
+		}
+		if ((rc = mdb_env_set_mapsize(db->env,
+		    DKIMKEY_MAP_SIZE)) != 0 ||
+		    (rc = mdb_env_set_maxdbs(db->env, DKIMKEY_MAXDBS)) != 0 ||
+		    (rc = mdb_env_open(db->env, db->dir,
+		    db->writable ? 0 : MDB_RDONLY, 0600)) != 0) {
+			mdb_env_close(db->env);
+			db->env = NULL;
+			if (rc == ENOENT && !db->writable)
+				return 0;
+			dkimkey_mdb_why(why, db, "open", rc);
+			return -1;
+		}
+		if (db->writable)
+			(void)mdb_reader_check(db->env, NULL);
+	}
+	if (db->have_dbi)
+		return 1;
+	if ((rc = mdb_txn_begin(db->env, NULL,
+	    db->writable ? 0 : MDB_RDONLY, &txn)) != 0) {
+		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	rc = mdb_dbi_open(txn, DKIMKEY_DB_DOMAINS,
+	    db->writable ? MDB_CREATE : 0, &db->dbi);
+	if (rc == MDB_NOTFOUND && !db->writable) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		dkimkey_mdb_why(why, db, "open database " DKIMKEY_DB_DOMAINS
+		    " in", rc);
+		return -1;
+	}
+	/* Committing keeps the handle open beyond this transaction. */
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		dkimkey_mdb_why(why, db, "mdb_txn_commit", rc);
+		return -1;
+	}
+	db->have_dbi = 1;
+	return 1;
+}
+
+struct dkimkey_db *
+dkimkey_open(const struct cfg *cfg, int writable, struct vbuf *why)
+{
+	struct dkimkey_db *db;
+	struct vbuf path;
+	struct stat st;
+
+	if (cfg->queue_directory == NULL || cfg->queue_directory[0] == '\0') {
+		if (why)
+			vbuf_setf(why, "queue_directory is not set");
+		return NULL;
+	}
+	vbuf_init(&path, 0);
+	(void)vbuf_addf(&path, "%s/%s", cfg->queue_directory, DKIMKEY_DIR);
+	db = xcalloc(1, sizeof(*db));
+	db->dir = xstrdup(path.data);
+	db->writable = writable != 0;
+	vbuf_release(&path);
+
+	if (db->writable && mkdir(db->dir, 0700) == -1 && errno != EEXIST) {
+		if (why)
+			vbuf_setf(why, "mkdir %s: %s", db->dir,
+			    strerror(errno));
+		goto fail;
+	}
+	if (stat(db->dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		if (why)
+			vbuf_setf(why, "%s: not a directory", db->dir);
+		goto fail;
+	}
+	if (dkimkey_attach(db, why) == -1)
+		goto fail;
+	return db;
+fail:
+	dkimkey_close(db);
+	return NULL;
+}
+
+void
+dkimkey_close(struct dkimkey_db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->env != NULL)
+		mdb_env_close(db->env);
+	free(db->dir);
+	free(db);
+}
+
+void
+dkimkey_domain_release(struct dkimkey_domain *d)
+{
+	if (d == NULL)
+		return;
+	free(d->sels);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Decodes a record of domain into out. 0, or -1 (corrupt; out released). */
+static int
+dkimkey_decode(const char *domain, const MDB_val *val,
+    struct dkimkey_domain *out, struct vbuf *why)
+{
+	struct attr_list al;
+	struct dkimkey_selector *cur = NULL;
+	const char *name, *v, *bad = NULL;
+	uint64_t u;
+	size_t used, i;
+	int64_t t;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(domain) >= sizeof(out->name)) {
+		if (why)
+			vbuf_setf(why, "domain name too long");
+		return -1;
+	}
+	memcpy(out->name, domain, strlen(domain) + 1);
+	attr_list_init(&al);
+	if (attr_decode(&al, val->mv_data, val->mv_size, &used, NULL) != 1 ||
+	    used != val->mv_size) {
+		bad = "record";
+		goto done;
+	}
+	for (i = 0; i < al.count && bad == NULL; i++) {
+		name = al.items[i].name;
+		v = al.items[i].value;
+		if (strcmp(name, DKIMKEY_ATTR_CREATED) == 0) {
+			if (parse_i64(v, INT64_MIN, INT64_MAX, &t) == -1)
+				bad = name;
+			else
+				out->created = t;
+		} else if (strcmp(name, DKIMKEY_ATTR_SELECTOR) == 0) {
+			if (out->nsels == DKIMKEY_SELECTORS_MAX ||
+			    !dkimkey_selector_ok(v)) {
+				bad = name;
+				continue;
+			}
+			out->sels = xreallocarray(out->sels, out->nsels + 1,
+			    sizeof(*out->sels));
+			cur = &out->sels[out->nsels++];
+			memset(cur, 0, sizeof(*cur));
+			cur->active_from = -1;
+			cur->alg = (enum dkimkey_alg)-1;
+			memcpy(cur->name, v, strlen(v) + 1);
+		} else if (cur == NULL)
+			continue;
+		else if (strcmp(name, DKIMKEY_ATTR_ALG) == 0) {
+			if (dkimkey_alg_parse(v, &cur->alg) == -1)
+				bad = name;
+		} else if (strcmp(name, DKIMKEY_ATTR_BITS) == 0) {
+			if (parse_u64(v, 0, 16384, &u) == -1)
+				bad = name;
+			else
+				cur->bits = (unsigned)u;
+		} else if (strcmp(name, DKIMKEY_ATTR_ACTIVE) == 0) {
+			if (parse_i64(v, 0, INT64_MAX, &t) == -1)
+				bad = name;
+			else
+				cur->active_from = t;
+		}
+	}
+	for (i = 0; i < out->nsels && bad == NULL; i++)
+		if (out->sels[i].active_from < 0 ||
+		    (out->sels[i].alg != DKIMKEY_RSA_SHA256 &&
+		    out->sels[i].alg != DKIMKEY_ED25519_SHA256))
+			bad = "selector group";
+done:
+	attr_list_release(&al);
+	if (bad != NULL) {
+		if (why)
+			vbuf_setf(why, "domain %s: corrupt record (bad %s)",
+			    domain, bad);
+		dkimkey_domain_release(out);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+dkimkey_encode(const struct dkimkey_domain *d, struct vbuf *rec)
+{
+	size_t i;
+
+	attr_put_int(rec, DKIMKEY_ATTR_CREATED, d->created);
+	for (i = 0; i < d->nsels; i++) {
+		attr_put_str(rec, DKIMKEY_ATTR_SELECTOR, d->sels[i].name);
+		attr_put_str(rec, DKIMKEY_ATTR_ALG,
+		    dkimkey_alg_name(d->sels[i].alg));
+		attr_put_num(rec, DKIMKEY_ATTR_BITS, d->sels[i].bits);
+		attr_put_int(rec, DKIMKEY_ATTR_ACTIVE, d->sels[i].active_from);
+	}
+	attr_end(rec);
+}
+
+static int
+dkimkey_get_txn(struct dkimkey_db *db, MDB_txn *txn, const char *domain,
+    struct dkimkey_domain *out, struct vbuf *why)
+{
+	MDB_val key, val;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	key.mv_data = (void *)domain;
+	key.mv_size = strlen(domain);
+	if ((rc = mdb_get(txn, db->dbi, &key, &val)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0) {
+		dkimkey_mdb_why(why, db, "read", rc);
+		return -1;
+	}
+	return dkimkey_decode(domain, &val, out, why) == 0 ? 1 : -1;
+}
+
+int
+dkimkey_domain_get(struct dkimkey_db *db, const char *domain,
+    struct dkimkey_domain *out, struct vbuf *why)
+{
+	MDB_txn *txn;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = dkimkey_attach(db, why)) <= 0)
+		return rc;
+	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	rc = dkimkey_get_txn(db, txn, domain, out, why);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int
+dkimkey_domain_covered(struct dkimkey_db *db, const char *domain,
+    char *found, size_t size, struct vbuf *why)
+{
+	char norm[SMTP_DOMAIN_MAX + 1];
+	const char *d;
+	MDB_txn *txn;
+	MDB_val key, val;
+	int rc, ret = 0;
+
+	if (dkimkey_domain_norm(domain, norm, sizeof(norm)) == -1)
+		return 0;
+	if ((rc = dkimkey_attach(db, why)) <= 0)
+		return rc;
+	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	/* The domain, then each parent that still has two labels. */
+	for (d = norm; d != NULL && strchr(d, '.') != NULL;
+	    d = strchr(d, '.') != NULL ? strchr(d, '.') + 1 : NULL) {
+		key.mv_data = (void *)d;
+		key.mv_size = strlen(d);
+		rc = mdb_get(txn, db->dbi, &key, &val);
+		if (rc == 0) {
+			if (found != NULL && size > strlen(d))
+				memcpy(found, d, strlen(d) + 1);
+			ret = 1;
+			break;
+		}
+		if (rc != MDB_NOTFOUND) {
+			dkimkey_mdb_why(why, db, "read", rc);
+			ret = -1;
+			break;
+		}
+	}
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+int
+dkimkey_selector_add(struct dkimkey_db *db, const char *domain,
+    const struct dkimkey_selector *sel, int must_be_new, struct vbuf *why)
+{
+	struct dkimkey_domain d;
+	struct vbuf rec;
+	MDB_txn *txn;
+	MDB_val key, val;
+	size_t i;
+	int rc, ret = -1;
+
+	if (!db->writable) {
+		if (why)
+			vbuf_setf(why, "domain registry opened read-only");
+		return -1;
+	}
+	if (!dkimkey_selector_ok(sel->name)) {
+		if (why)
+			vbuf_setf(why, "invalid selector");
+		return -1;
+	}
+	if ((rc = dkimkey_attach(db, why)) <= 0)
+		return -1;
+	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
+		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	vbuf_init(&rec, 0);
+	if ((rc = dkimkey_get_txn(db, txn, domain, &d, why)) == -1)
+		goto abort;
+	if (rc == 1 && must_be_new) {
+		if (why)
+			vbuf_setf(why, "domain %s is already registered "
+			    "(use rotate to add a key)", domain);
+		goto abort;
+	}
+	if (rc == 0) {
+		if (strlen(domain) >= sizeof(d.name)) {
+			if (why)
+				vbuf_setf(why, "domain name too long");
+			goto abort;
+		}
+		memcpy(d.name, domain, strlen(domain) + 1);
+		d.created = (int64_t)dkimkey_now();
+	}
+	for (i = 0; i < d.nsels; i++)
+		if (strcmp(d.sels[i].name, sel->name) == 0) {
+			if (why)
+				vbuf_setf(why, "domain %s already has selector "
+				    "%s", domain, sel->name);
+			goto abort;
+		}
+	if (d.nsels == DKIMKEY_SELECTORS_MAX) {
+		if (why)
+			vbuf_setf(why, "domain %s has %d selectors: delete "
+			    "old ones first", domain, DKIMKEY_SELECTORS_MAX);
+		goto abort;
+	}
+	d.sels = xreallocarray(d.sels, d.nsels + 1, sizeof(*d.sels));
+	d.sels[d.nsels++] = *sel;
+	dkimkey_encode(&d, &rec);
+	key.mv_data = (void *)domain;
+	key.mv_size = strlen(domain);
+	val.mv_data = rec.data;
+	val.mv_size = rec.len;
+	if ((rc = mdb_put(txn, db->dbi, &key, &val, 0)) != 0) {
+		dkimkey_mdb_why(why, db, "write to", rc);
+		goto abort;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		dkimkey_mdb_why(why, db, "commit to", rc);
+	else
+		ret = 0;
+	goto done;
+abort:
+	mdb_txn_abort(txn);
+done:
+	dkimkey_domain_release(&d);
+	vbuf_release(&rec);
+	return ret;
+}
+
+int
+dkimkey_selector_del(struct dkimkey_db *db, const char *domain,
+    const char *selector, struct vbuf *why)
+{
+	struct dkimkey_domain d;
+	struct vbuf rec;
+	MDB_txn *txn;
+	MDB_val key, val;
+	size_t i;
+	int rc, ret = -1;
+
+	if (!db->writable) {
+		if (why)
+			vbuf_setf(why, "domain registry opened read-only");
+		return -1;
+	}
+	if (dkimkey_attach(db, why) <= 0)
+		return -1;
+	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
+		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	vbuf_init(&rec, 0);
+	key.mv_data = (void *)domain;
+	key.mv_size = strlen(domain);
+	if ((rc = dkimkey_get_txn(db, txn, domain, &d, why)) <= 0) {
+		if (rc == 0 && why)
+			vbuf_setf(why, "no such domain %s", domain);
+		ret = rc;
+		goto abort;
+	}
+	if (selector == NULL)
+		rc = mdb_del(txn, db->dbi, &key, NULL);
+	else {
+		for (i = 0; i < d.nsels; i++)
+			if (strcmp(d.sels[i].name, selector) == 0)
+				break;
+		if (i == d.nsels) {
+			if (why)
+				vbuf_setf(why, "domain %s has no selector %s",
+				    domain, selector);
+			ret = 0;
+			goto abort;
+		}
+		memmove(&d.sels[i], &d.sels[i + 1],
+		    (d.nsels - i - 1) * sizeof(*d.sels));
+		d.nsels--;
+		dkimkey_encode(&d, &rec);
+		val.mv_data = rec.data;
+		val.mv_size = rec.len;
+		rc = mdb_put(txn, db->dbi, &key, &val, 0);
+	}
+	if (rc != 0) {
+		dkimkey_mdb_why(why, db, "write to", rc);
+		goto abort;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		dkimkey_mdb_why(why, db, "commit to", rc);
+	else
+		ret = 1;
+	goto done;
+abort:
+	mdb_txn_abort(txn);
+done:
+	dkimkey_domain_release(&d);
+	vbuf_release(&rec);
+	return ret;
+}
+
+int
+dkimkey_domain_walk(struct dkimkey_db *db,
+    int (*cb)(const struct dkimkey_domain *, void *), void *arg,
+    struct vbuf *why)
+{
+	char name[SMTP_DOMAIN_MAX + 1];
+	struct dkimkey_domain d;
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val key, val;
+	int rc, op, stop;
+
+	if ((rc = dkimkey_attach(db, why)) <= 0)
+		return rc;
+	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
+		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
+		return -1;
+	}
+	if ((rc = mdb_cursor_open(txn, db->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		dkimkey_mdb_why(why, db, "mdb_cursor_open", rc);
+		return -1;
+	}
+	for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &key, &val,
+	    op)) == 0; op = MDB_NEXT) {
+		if (key.mv_size == 0 || key.mv_size > SMTP_DOMAIN_MAX)
+			continue;
+		memcpy(name, key.mv_data, key.mv_size);
+		name[key.mv_size] = '\0';
+		if (dkimkey_decode(name, &val, &d, why) == -1) {
+			rc = -1;
+			break;
+		}
+		stop = cb(&d, arg);
+		dkimkey_domain_release(&d);
+		if (stop) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rc == -1)
+		return -1;
+	if (rc != MDB_NOTFOUND) {
+		dkimkey_mdb_why(why, db, "read", rc);
+		return -1;
+	}
+	return 0;
+}
+
+int
+dkimkey_active(const struct dkimkey_domain *d, time_t now)
+{
+	size_t i;
+	int best = -1;
+
+	for (i = 0; i < d->nsels; i++) {
+		if (d->sels[i].active_from > (int64_t)now)
+			continue;
+		if (best == -1 ||
+		    d->sels[i].active_from >= d->sels[best].active_from)
+			best = (int)i;
+	}
+	return best;
+}
+
+/* Signing lookup (smtp). */
+
+int
+dkimkey_signing_lookup(const struct cfg *cfg, const char *from_domain,
+    time_t now, struct dkimkey_signing *out, struct vbuf *why)
+{
+	char norm[SMTP_DOMAIN_MAX + 1];
+	struct dkimkey_domain d;
+	struct dkimkey_db *db;
+	struct vbuf pem;
+	const char *p;
+	int rc, idx;
+
+	memset(out, 0, sizeof(*out));
+	if (dkimkey_domain_norm(from_domain, norm, sizeof(norm)) == -1)
+		return 0;
+	/*
+	 * A fresh read-only handle per call: cheap next to signing, sees
+	 * domains added later, and never outlives a fork.
+	 */
+	if ((db = dkimkey_open(cfg, 0, why)) == NULL)
+		return -1;
+	memset(&d, 0, sizeof(d));
+	rc = 0;
+	for (p = norm; p != NULL && strchr(p, '.') != NULL;
+	    p = strchr(p, '.') + 1) {
+		if ((rc = dkimkey_domain_get(db, p, &d, why)) != 0)
+			break;
+	}
+	dkimkey_close(db);
+	if (rc <= 0)
+		return rc;
+	/* The closest registered domain decides, even with no key active. */
+	if ((idx = dkimkey_active(&d, now)) == -1) {
+		dkimkey_domain_release(&d);
+		return 0;
+	}
+	vbuf_init(&pem, 0);
+	if (dkimkey_key_read(cfg, d.name, d.sels[idx].name, &pem,
+	    why) == -1) {
+		vbuf_wipe(&pem);
+		vbuf_release(&pem);
+		dkimkey_domain_release(&d);
+		return -1;
+	}
+	memcpy(out->domain, d.name, strlen(d.name) + 1);
+	memcpy(out->selector, d.sels[idx].name,
+	    strlen(d.sels[idx].name) + 1);
+	out->alg = d.sels[idx].alg;
+	out->pem = pem.data;		/* ownership passes to out */
+	out->pem_len = pem.len;
+	dkimkey_domain_release(&d);
+	return 1;
+}
+
+void
+dkimkey_signing_free(struct dkimkey_signing *s)
+{
+	if (s == NULL)
+		return;
+	if (s->pem != NULL) {
+		OPENSSL_cleanse(s->pem, s->pem_len);
+		free(s->pem);
+	}
+	memset(s, 0, sizeof(*s));
+}
+
+/* Keys. */
+
+int
+dkimkey_generate(enum dkimkey_type type, struct vbuf *pem, struct vbuf *why)
+{
+	EVP_PKEY_CTX *ctx;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+	char *data;
+	long n;
+	int ret = -1;
+
+	ctx = EVP_PKEY_CTX_new_id(type == DKIMKEY_TYPE_ED25519 ?
+	    EVP_PKEY_ED25519 : EVP_PKEY_RSA, NULL);
+	if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 ||
+	    (type != DKIMKEY_TYPE_ED25519 &&
+	    EVP_PKEY_CTX_set_rsa_keygen_bits(ctx,
+	    type == DKIMKEY_TYPE_RSA3072 ? 3072 : 2048) <= 0) ||
+	    EVP_PKEY_keygen(ctx, &pkey) <= 0) {
+		if (why)
+			vbuf_setf(why, "key generation failed");
+		goto done;
+	}
+	/* PKCS#8, unencrypted: "BEGIN PRIVATE KEY". */
+	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
+	    PEM_write_bio_PKCS8PrivateKey(bio, pkey, NULL, NULL, 0, NULL,
+	    NULL) != 1 || (n = BIO_get_mem_data(bio, &data)) <= 0) {
+		if (why)
+			vbuf_setf(why, "cannot encode the key as PEM");
+		goto done;
+	}
+	vbuf_wipe(pem);
+	(void)vbuf_add(pem, data, (size_t)n);
+	OPENSSL_cleanse(data, (size_t)n);
+	ret = 0;
+done:
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_CTX_free(ctx);
+	return ret;
+}
+
+static int
+dkimkey_b64(const unsigned char *in, size_t len, struct vbuf *out)
+{
+	size_t n;
+
+	if (len > 1024 * 1024)
+		return -1;
+	n = 4 * ((len + 2) / 3);
+	vbuf_reset(out);
+	if (vbuf_reserve(out, n + 1) == -1)
+		return -1;
+	if (EVP_EncodeBlock((unsigned char *)out->data, in, (int)len) !=
+	    (int)n)
+		return -1;
+	out->len = n;
+	out->data[n] = '\0';
+	return 0;
+}
+
+int
+dkimkey_public(const char *pem, size_t len, struct vbuf *p,
+    enum dkimkey_alg *algp, unsigned *bitsp, struct vbuf *why)
+{
+	unsigned char raw[DKIMKEY_RAW_ED25519], *der = NULL;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio;
+	size_t rawlen = sizeof(raw);
+	int n, ret = -1, id;
+
+	if (len > DKIMKEY_PEM_MAX ||
+	    (bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
+		if (why)
+			vbuf_setf(why, "key too large");
+		return -1;
+	}
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (pkey == NULL) {
+		if (why)
+			vbuf_setf(why, "not a PEM private key");
+		return -1;
+	}
+	id = EVP_PKEY_get_base_id(pkey);
+	if (id == EVP_PKEY_ED25519) {
+		if (EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 ||
+		    rawlen != DKIMKEY_RAW_ED25519 ||
+		    dkimkey_b64(raw, rawlen, p) == -1)
+			goto bad;
+		if (algp != NULL)
+			*algp = DKIMKEY_ED25519_SHA256;
+		if (bitsp != NULL)
+			*bitsp = 0;
+	} else if (id == EVP_PKEY_RSA) {
+		if ((n = i2d_PUBKEY(pkey, &der)) <= 0 ||
+		    dkimkey_b64(der, (size_t)n, p) == -1)
+			goto bad;
+		if (algp != NULL)
+			*algp = DKIMKEY_RSA_SHA256;
+		if (bitsp != NULL)
+			*bitsp = (unsigned)EVP_PKEY_get_bits(pkey);
+	} else {
+		if (why)
+			vbuf_setf(why, "not an RSA or Ed25519 key");
+		goto done;
+	}
+	ret = 0;
+	goto done;
+bad:
+	if (why)
+		vbuf_setf(why, "cannot encode the public key");
+done:
+	OPENSSL_free(der);
+	EVP_PKEY_free(pkey);
+	return ret;
+}
+
+void
+dkimkey_txt_quote(const char *s, const char *sep, struct vbuf *out)
+{
+	size_t len = strlen(s), n, off = 0;
+
+	do {
+		n = len - off;
+		if (n > DKIMKEY_TXT_STRING_MAX)
+			n = DKIMKEY_TXT_STRING_MAX;
+		if (off > 0)
+			(void)vbuf_adds(out, sep);
+		(void)vbuf_addc(out, '"');
+		(void)vbuf_add(out, s + off, n);
+		(void)vbuf_addc(out, '"');
+		off += n;
+	} while (off < len);
+}
+
+void
+dkimkey_txt_record(enum dkimkey_alg alg, const char *p, const char *sep,
+    struct vbuf *out)
+{
+	struct vbuf v;
+
+	vbuf_init(&v, 0);
+	(void)vbuf_addf(&v, "v=DKIM1; k=%s; ",
+	    alg == DKIMKEY_ED25519_SHA256 ? "ed25519" : "rsa");
+	dkimkey_txt_quote(v.data, sep, out);
+	(void)vbuf_adds(out, sep);
+	vbuf_setf(&v, "p=%s", p);
+	dkimkey_txt_quote(v.data, sep, out);
+	vbuf_release(&v);
+}
+
+/* Key files. */
+
+/*
+ * Sets path to the key directory (selector NULL and domain NULL), the
+ * domain's directory (selector NULL) or the key file. 0 or -1 (why).
+ */
+static int
+dkimkey_path(const struct cfg *cfg, const char *domain, const char *selector,
+    struct vbuf *path, struct vbuf *why)
+{
+	char norm[SMTP_DOMAIN_MAX + 1];
+
+	if (cfg->dkim_key_directory == NULL ||
+	    cfg->dkim_key_directory[0] == '\0') {
+		if (why)
+			vbuf_setf(why, "dkim.key_directory is not set");
+		return -1;
+	}
+	/* Both are checked again here: they become path components. */
+	if ((domain != NULL && (dkimkey_domain_norm(domain, norm,
+	    sizeof(norm)) == -1 || strcmp(norm, domain) != 0)) ||
+	    (selector != NULL && !dkimkey_selector_ok(selector))) {
+		if (why)
+			vbuf_setf(why, "invalid domain or selector");
+		return -1;
+	}
+	vbuf_reset(path);
+	(void)vbuf_adds(path, cfg->dkim_key_directory);
+	if (domain != NULL)
+		(void)vbuf_addf(path, "/%s", domain);
+	if (selector != NULL)
+		(void)vbuf_addf(path, "/%s.pem", selector);
+	return 0;
+}
+
+/* Creates dir if missing and sets its owner and mode. 0 or -1 (why). */
+static int
+dkimkey_mkdir(const char *dir, int root, gid_t gid, struct vbuf *why)
+{
+	mode_t mode = root ? 0750 : 0700;
+	struct stat st;
+
+	if (mkdir(dir, mode) == -1 && errno != EEXIST) {
+		if (why)
+			vbuf_setf(why, "mkdir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		if (why)
+			vbuf_setf(why, "%s: not a directory", dir);
+		return -1;
+	}
+	if ((root && chown(dir, 0, gid) == -1) || chmod(dir, mode) == -1) {
+		if (why)
+			vbuf_setf(why, "set owner and mode of %s: %s", dir,
+			    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+dkimkey_key_write(const struct cfg *cfg, const char *domain,
+    const char *selector, const char *pem, size_t len, struct vbuf *why)
+{
+	struct vbuf path, tmp;
+	struct group *gr;
+	struct stat st;
+	gid_t gid = 0;
+	size_t off;
+	ssize_t n;
+	int root = geteuid() == 0, fd = -1, ret = -1;
+
+	vbuf_init(&path, 0);
+	vbuf_init(&tmp, 0);
+	if (root) {
+		errno = 0;
+		if (cfg->dkim_group == NULL ||
+		    (gr = getgrnam(cfg->dkim_group)) == NULL) {
+			if (why)
+				vbuf_setf(why, "group %s does not exist: "
+				    "create it (groupadd --system %s) so that "
+				    "smtp can read the DKIM keys",
+				    cfg->dkim_group ? cfg->dkim_group : "?",
+				    cfg->dkim_group ? cfg->dkim_group :
+				    "petrel-dkim");
+			goto done;
+		}
+		gid = gr->gr_gid;
+	}
+	if (dkimkey_path(cfg, NULL, NULL, &path, why) == -1 ||
+	    dkimkey_mkdir(path.data, root, gid, why) == -1 ||
+	    dkimkey_path(cfg, domain, NULL, &path, why) == -1 ||
+	    dkimkey_mkdir(path.data, root, gid, why) == -1 ||
+	    dkimkey_path(cfg, domain, selector, &path, why) == -1)
+		goto done;
+	if (lstat(path.data, &st) == 0) {
+		if (why)
+			vbuf_setf(why, "%s exists", path.data);
+		goto done;
+	}
+	(void)vbuf_addf(&tmp, "%s.tmp%ld", path.data, (long)getpid());
+	(void)unlink(tmp.data);
+	if ((fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1) {
+		if (why)
+			vbuf_setf(why, "create %s: %s", tmp.data,
+			    strerror(errno));
+		goto done;
+	}
+	if ((root && fchown(fd, 0, gid) == -1) ||
+	    fchmod(fd, root ? 0640 : 0600) == -1) {
+		if (why)
+			vbuf_setf(why, "set owner and mode of %s: %s",
+			    tmp.data, strerror(errno));
+		goto fail;
+	}
+	for (off = 0; off < len; off += (size_t)n)
+		if ((n = write(fd, pem + off, len - off)) <= 0) {
+			if (n < 0 && errno == EINTR) {
+				n = 0;
+				continue;
+			}
+			if (why)
+				vbuf_setf(why, "write %s: %s", tmp.data,
+				    n < 0 ? strerror(errno) : "short write");
+			goto fail;
+		}
+	/* The key must be on disk before the registry names it. */
+	if (fsync(fd) == -1 || close(fd) == -1) {
+		fd = -1;
+		if (why)
+			vbuf_setf(why, "write %s: %s", tmp.data,
+			    strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp.data, path.data) == -1) {
+		if (why)
+			vbuf_setf(why, "rename %s to %s: %s", tmp.data,
+			    path.data, strerror(errno));
+		goto fail;
+	}
+	(void)dkimkey_path(cfg, domain, NULL, &tmp, NULL);
+	if ((fd = open(tmp.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(fd);
+		(void)close(fd);
+	}
+	fd = -1;
+	ret = 0;
+	goto done;
+fail:
+	if (fd != -1)
+		(void)close(fd);
+	(void)unlink(tmp.data);
+done:
+	vbuf_release(&path);
+	vbuf_release(&tmp);
+	return ret;
+}
+
+int
+dkimkey_key_read(const struct cfg *cfg, const char *domain,
+    const char *selector, struct vbuf *pem, struct vbuf *why)
+{
+	struct vbuf path;
+	struct stat st;
+	char buf[4096];
+	ssize_t n;
+	int fd, ret = -1;
+
+	vbuf_init(&path, 0);
+	if (dkimkey_path(cfg, domain, selector, &path, why) == -1)
+		goto done;
+	if ((fd = open(path.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (why)
+			vbuf_setf(why, "open %s: %s", path.data,
+			    strerror(errno));
+		goto done;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_size > DKIMKEY_PEM_MAX) {
+		if (why)
+			vbuf_setf(why, "%s: not a regular file of at most %d "
+			    "bytes", path.data, DKIMKEY_PEM_MAX);
+		(void)close(fd);
+		goto done;
+	}
+	vbuf_wipe(pem);
+	for (;;) {
+		if ((n = read(fd, buf, sizeof(buf))) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (pem->len + (size_t)n > DKIMKEY_PEM_MAX) {
+			n = -1;
+			errno = EFBIG;
+			break;
+		}
+		(void)vbuf_add(pem, buf, (size_t)n);
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	(void)close(fd);
+	if (n < 0 || pem->len == 0) {
+		if (why)
+			vbuf_setf(why, "read %s: %s", path.data,
+			    n < 0 ? strerror(errno) : "empty file");
+		vbuf_wipe(pem);
+		goto done;
+	}
+	ret = 0;
+done:
+	vbuf_release(&path);
+	return ret;
+}
+
+int
+dkimkey_key_exists(const struct cfg *cfg, const char *domain,
+    const char *selector, struct vbuf *why)
+{
+	struct vbuf path;
+	struct stat st;
+	int ret;
+
+	vbuf_init(&path, 0);
+	if (dkimkey_path(cfg, domain, selector, &path, why) == -1)
+		ret = -1;
+	else if (lstat(path.data, &st) == 0)
+		ret = 1;
+	else if (errno == ENOENT)
+		ret = 0;
+	else {
+		if (why)
+			vbuf_setf(why, "%s: %s", path.data, strerror(errno));
+		ret = -1;
+	}
+	vbuf_release(&path);
+	return ret;
+}
+
+int
+dkimkey_key_remove(const struct cfg *cfg, const char *domain,
+    const char *selector, struct vbuf *why)
+{
+	struct vbuf path, file;
+	struct dirent *de;
+	size_t n;
+	DIR *dir;
+	int ret = -1;
+
+	vbuf_init(&path, 0);
+	vbuf_init(&file, 0);
+	if (dkimkey_path(cfg, domain, selector, &path, why) == -1)
+		goto done;
+	if (selector != NULL) {
+		if (unlink(path.data) == -1 && errno != ENOENT) {
+			if (why)
+				vbuf_setf(why, "unlink %s: %s", path.data,
+				    strerror(errno));
+			goto done;
+		}
+		ret = 0;
+		goto done;
+	}
+	if ((dir = opendir(path.data)) == NULL) {
+		if (errno == ENOENT)
+			ret = 0;
+		else if (why)
+			vbuf_setf(why, "opendir %s: %s", path.data,
+			    strerror(errno));
+		goto done;
+	}
+	ret = 0;
+	while ((de = readdir(dir)) != NULL) {
+		n = strlen(de->d_name);
+		/* Ours only: keys and temporary files left by a crash. */
+		if (de->d_name[0] == '.' || (!(n > 4 &&
+		    strcmp(de->d_name + n - 4, ".pem") == 0) &&
+		    strstr(de->d_name, ".pem.tmp") == NULL))
+			continue;
+		vbuf_setf(&file, "%s/%s", path.data, de->d_name);
+		if (unlink(file.data) == -1 && errno != ENOENT) {
+			if (why)
+				vbuf_setf(why, "unlink %s: %s", file.data,
+				    strerror(errno));
+			ret = -1;
+		}
+	}
+	(void)closedir(dir);
+	if (ret == 0 && rmdir(path.data) == -1 && errno != ENOENT) {
+		if (why)
+			vbuf_setf(why, "rmdir %s: %s", path.data,
+			    strerror(errno));
+		ret = -1;
+	}
+done:
+	vbuf_release(&path);
+	vbuf_release(&file);
+	return ret;
+}
