@@ -49,6 +49,7 @@ struct qmgr_job {
 	struct qmgr_rcpt	*rcpts;
 	size_t			 nrcpts;
 	int64_t			 dispatched;	/* ms, monotonic */
+	char			*dkim;		/* smtp's report, or NULL */
 };
 
 /* One result from smtp for one recipient. */

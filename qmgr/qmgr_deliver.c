@@ -292,6 +292,10 @@ qmgr_conn_reply(struct qmgr_conn *c, struct attr_list *l)
 	}
 	if (relay == NULL)
 		relay = "none";
+	if (attr_get(l, MAIL_ATTR_DKIM) != NULL) {
+		free(job->dkim);
+		job->dkim = xstrndup(attr_get(l, MAIL_ATTR_DKIM), 300);
+	}
 	/* Walk the reply: rcpt_index starts a recipient's group. */
 	for (i = 0; i <= l->count; i++) {
 		const struct attr *a = i < l->count ? &l->items[i] : NULL;
@@ -437,6 +441,9 @@ qmgr_account(const char *event, const struct qmgr_result *res,
 	json_kv_int(&j, "delay", now - res->job->arrival);
 	if (strcmp(event, "deferred") == 0)
 		json_kv_int(&j, "next_attempt", r->next_attempt);
+	/* "d=DOMAIN s=SELECTOR", or "unsigned" (no key for the domain). */
+	if (res->job->dkim != NULL)
+		json_kv_str(&j, "dkim", res->job->dkim);
 	acct_emit(&j);
 }
 

@@ -113,6 +113,7 @@ qmgr_job_free(struct qmgr_job *job)
 		free(job->rcpts[i].address);
 	free(job->rcpts);
 	free(job->sender);
+	free(job->dkim);
 	free(job);
 }
 

@@ -1,13 +1,17 @@
 /*
- * relayctl.c - Petrel's credential manager: main and privilege handling.
+ * relayctl.c - Petrel's credential and domain manager: main and privilege
+ * handling.
  *
  * relayctl [-c FILE] [-j] user add|set|show|list|rotate|disable|enable|del ...
+ * relayctl [-c FILE] [-j] domain add|list|show|del|rotate ...
  *
  * Arguments are checked before anything else; then the configuration is
  * loaded and, when run as root, groups, gid and uid are switched to
  * mail_owner (each step checked) before LMDB is opened, so every file
  * under <queue_directory>/cred/ stays owned by mail_owner. A non-root user
- * runs as itself. See relayctl(8).
+ * runs as itself. "domain" commands keep root to write the DKIM key files
+ * and do their registry steps as mail_owner in a child
+ * (relayctl_domain.c). See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -43,7 +47,15 @@ relayctl_usage(void)
 	    "        [--max-per-hour N] [--max-per-day N] "
 	    "[--max-recipients N]\n"
 	    "        [--max-size BYTES[k|m|g]]   (0 or '' removes a "
-	    "restriction)\n");
+	    "restriction)\n"
+	    "       relayctl [-c FILE] domain add DOMAIN [--selector S] "
+	    "[--key rsa2048|rsa3072|ed25519]\n"
+	    "       relayctl [-c FILE] [-j] domain list [-j]\n"
+	    "       relayctl [-c FILE] [-j] domain show DOMAIN [-j]\n"
+	    "       relayctl [-c FILE] domain del DOMAIN [--selector S]\n"
+	    "       relayctl [-c FILE] domain rotate DOMAIN [--selector S] "
+	    "[--key TYPE] [--at TIME]\n"
+	    "TIME: epoch seconds or YYYY-MM-DDTHH:MM:SSZ\n");
 	exit(RELAYCTL_EXIT_USAGE);
 }
 
@@ -52,6 +64,7 @@ main(int argc, char *argv[])
 {
 	struct relayctl_opts opts = { CFG_DEFAULT_PATH, 0 };
 	struct relayctl_user_args ua;
+	struct relayctl_domain_args da;
 	struct vbuf why;
 	struct cfg *cfg;
 	int ch, ret;
@@ -83,6 +96,25 @@ main(int argc, char *argv[])
 
 	/* 1. Check the whole command line before touching anything. */
 	vbuf_init(&why, 0);
+	if (argc >= 1 && strcmp(argv[0], "domain") == 0) {
+		if (relayctl_domain_parse(argc - 1, argv + 1, &da,
+		    &why) == -1) {
+			fprintf(stderr, "relayctl: %s\n", why.data);
+			vbuf_release(&why);
+			relayctl_usage();
+		}
+		if ((cfg = cfg_load(opts.config, &why)) == NULL) {
+			fprintf(stderr, "relayctl: %s\n", why.data);
+			vbuf_release(&why);
+			return RELAYCTL_EXIT_FAIL;
+		}
+		vbuf_release(&why);
+		/* Privileges are handled per step there. */
+		ret = relayctl_domain_run(cfg, &opts, &da);
+		relayctl_domain_args_release(&da);
+		cfg_free(cfg);
+		return ret;
+	}
 	if (argc < 1 || strcmp(argv[0], "user") != 0) {
 		if (argc >= 1)
 			fprintf(stderr, "relayctl: unknown command %s\n",

@@ -10,6 +10,7 @@
 
 #include "cfg.h"
 #include "cred.h"
+#include "dkimkey.h"
 #include "vbuf.h"
 
 /* Exit status: 0 success, 1 failure, 2 bad arguments (usage printed). */
@@ -64,5 +65,41 @@ void	relayctl_user_args_release(struct relayctl_user_args *);
  */
 int	relayctl_user_run(const struct cfg *, const struct relayctl_opts *,
 	    const struct relayctl_user_args *);
+
+/* relayctl_domain.c */
+
+enum relayctl_domain_cmd {
+	RELAYCTL_DOMAIN_ADD,
+	RELAYCTL_DOMAIN_LIST,
+	RELAYCTL_DOMAIN_SHOW,
+	RELAYCTL_DOMAIN_DEL,
+	RELAYCTL_DOMAIN_ROTATE,
+};
+
+/* A parsed "domain ..." command line. */
+struct relayctl_domain_args {
+	enum relayctl_domain_cmd cmd;
+	char			 domain[256];	/* normalised; "" for list */
+	char			 selector[DKIMKEY_SELECTOR_MAX + 1]; /* "" */
+	enum dkimkey_type	 type;		/* add, rotate: --key */
+	int64_t			 at;		/* rotate: --at */
+	int			 have_at;
+	int			 json;		/* list, show: -j */
+};
+
+/*
+ * Parses the words after "domain" (argv[0] is the subcommand). Returns 0,
+ * or -1 with a one-line reason in why (the caller prints usage, exits 2).
+ */
+int	relayctl_domain_parse(int argc, char *argv[],
+	    struct relayctl_domain_args *, struct vbuf *why);
+void	relayctl_domain_args_release(struct relayctl_domain_args *);
+/*
+ * Runs a parsed domain command. Called with the privileges relayctl was
+ * started with: as root it writes key files itself and does every
+ * registry step in a child switched to mail_owner. Returns an exit status.
+ */
+int	relayctl_domain_run(const struct cfg *, const struct relayctl_opts *,
+	    const struct relayctl_domain_args *);
 
 #endif
