@@ -325,6 +325,9 @@ cfg_free(struct cfg *cfg)
 	free(cfg->tls_ciphers);
 	free(cfg->trusted_networks);
 	free(cfg->smtp_source_addresses);
+	free(cfg->dkim_key_directory);
+	free(cfg->dkim_group);
+	free(cfg->dkim_dmarc_rua);
 	for (i = 0; i < cfg->ntransports; i++) {
 		free(cfg->transports[i].domain);
 		free(cfg->transports[i].host);

@@ -150,7 +150,8 @@ relayctl_domain_parse(int argc, char *argv[],
 	}
 	for (a = 1; a < argc; a++) {
 		arg = argv[a];
-		if (strcmp(arg, "-j") == 0 && (da->cmd == RELAYCTL_DOMAIN_LIST ||
+		if (strcmp(arg, "-j") == 0 &&
+		    (da->cmd == RELAYCTL_DOMAIN_LIST ||
 		    da->cmd == RELAYCTL_DOMAIN_SHOW)) {
 			da->json = 1;
 			continue;
@@ -351,13 +352,17 @@ relayctl_step_pick(const struct cfg *cfg, struct relayctl_step *st,
 				taken = 1;
 		if (!taken)
 			break;
-		if (da->selector[0] != '\0' || letter > 'z') {
+		if (da->selector[0] != '\0' || letter > 'z' ||
+		    strlen(base) >= DKIMKEY_SELECTOR_MAX) {
 			fprintf(stderr, "relayctl: domain %s already has "
 			    "selector %s\n", da->domain, cand);
 			dkimkey_domain_release(&d);
 			return RELAYCTL_EXIT_FAIL;
 		}
-		(void)snprintf(cand, sizeof(cand), "%s%c", base, letter);
+		/* The default selector is short: room for the letter. */
+		memcpy(cand, base, strlen(base));
+		cand[strlen(base)] = (char)letter;
+		cand[strlen(base) + 1] = '\0';
 	}
 	dkimkey_domain_release(&d);
 	vbuf_reset(res);
