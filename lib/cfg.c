@@ -216,6 +216,8 @@ static const struct cfg_key cfg_keys[] = {
 	    .min = 1, .max = 100000, .off = F(smtpd_max_recipients) },
 	{ .name = "smtpd.timeout", .type = CFG_T_DURATION, .def = "5m",
 	    .min = 1, .max = HOUR, .off = F(smtpd_timeout) },
+	{ .name = "smtpd.require_verified_domains", .type = CFG_T_BOOL,
+	    .def = "true", .off = F(smtpd_require_verified_domains) },
 	{ .name = "auth.login", .type = CFG_T_BOOL, .def = "false",
 	    .off = F(auth_login) },
 	{ .name = "auth.max_failures", .type = CFG_T_UINT, .def = "5",

@@ -79,6 +79,7 @@ struct cfg {
 	uint64_t		 smtpd_message_size_limit; /* 25m bytes */
 	unsigned		 smtpd_max_recipients;	/* 1000 */
 	int64_t			 smtpd_timeout;		/* seconds, 300 */
+	int			 smtpd_require_verified_domains; /* 1 */
 
 	int			 auth_login;		/* AUTH LOGIN too, 0 */
 	unsigned		 auth_max_failures;	/* 5 */

@@ -74,6 +74,8 @@
 #define SMTPD_R_CRED_GONE	"530 5.7.0 Authentication credentials no longer valid"
 #define SMTPD_R_SENDER_DENIED	"550 5.7.1 Sender address not allowed for this credential"
 #define SMTPD_R_FROM_DENIED	"550 5.7.1 From: header address not allowed for this credential"
+#define SMTPD_R_UNVERIFIED	"550 5.7.1 Sender domain not verified"
+#define SMTPD_R_FROM_UNVERIFIED	"550 5.7.1 From: header domain not verified"
 #define SMTPD_R_FROM_MISSING	"550 5.7.1 Message has no usable From: header"
 #define SMTPD_R_RATE_HOUR	"451 4.7.1 Message rate limit exceeded (%llu per hour); try again later"
 #define SMTPD_R_RATE_DAY	"451 4.7.1 Message rate limit exceeded (%llu per day); try again later"
@@ -178,6 +180,7 @@ void	smtpd_proto_input(struct smtpd_session *);
 void	smtpd_proto_reset(struct smtpd_session *);
 
 /* smtpd_policy.c */
+void	smtpd_policy_init(const struct cfg *);
 int	smtpd_policy_mail(struct smtpd_session *, const char *sender);
 void	smtpd_policy_reset(struct smtpd_session *);
 int	smtpd_policy_charge(struct smtpd_session *, struct qstore_new *);

@@ -10,6 +10,10 @@
  * rate counters live in the queue's LMDB and are charged in the same
  * transaction that accepts the message, so every smtpd process shares
  * them and they survive restarts.
+ *
+ * Verified senders (smtpd.require_verified_domains): for every client,
+ * MAIL FROM and the header From: must be in a domain registered with
+ * relayctl domain add (lib/dkimkey's registry), read afresh each time.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -17,6 +21,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dkimkey.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -24,7 +29,48 @@
 
 static void smtpd_policy_keys(const struct smtpd_session *, char *, char *,
     int64_t *, int64_t *);
-static int smtpd_from_check(struct smtpd_session *, const char *, size_t);
+static int smtpd_from_check(struct smtpd_session *, const char *, size_t,
+    int (*)(struct smtpd_session *, const char *), const char *);
+static int smtpd_from_allowed(struct smtpd_session *, const char *);
+static int smtpd_domain_verified(struct smtpd_session *, const char *);
+
+static struct dkimkey_db *smtpd_domains;
+
+void
+smtpd_policy_init(const struct cfg *cfg)
+{
+	struct vbuf *why = vbuf_create(0);
+
+	if (cfg->smtpd_require_verified_domains &&
+	    (smtpd_domains = dkimkey_open(cfg, 0, why)) == NULL)
+		log_warn("sending domains unavailable, every sender will be "
+		    "refused: %s", why->data);
+	vbuf_free(why);
+}
+
+/* 1 if domain is registered (or a subdomain of one); 0 also on error. */
+static int
+smtpd_domain_verified(struct smtpd_session *s, const char *domain)
+{
+	struct vbuf *why;
+	int rc;
+
+	if (smtpd_domains == NULL || domain[0] == '\0')
+		return 0;
+	why = vbuf_create(0);
+	if ((rc = dkimkey_domain_covered(smtpd_domains, domain, NULL, 0,
+	    why)) == -1)
+		log_warn("unknown[%s]: sending domain lookup: %s", s->addr,
+		    why->data);
+	vbuf_free(why);
+	return rc == 1;
+}
+
+static int
+smtpd_from_allowed(struct smtpd_session *s, const char *domain)
+{
+	return cred_policy_domain_ok(&s->pol, domain);
+}
 
 void
 smtpd_policy_reset(struct smtpd_session *s)
@@ -65,6 +111,14 @@ smtpd_policy_mail(struct smtpd_session *s, const char *sender)
 	int found;
 
 	smtpd_policy_reset(s);
+	smtpcmd_addr_domain(sender, dom, sizeof(dom));
+	if (smtpd_cfg->smtpd_require_verified_domains && sender[0] != '\0' &&
+	    !smtpd_domain_verified(s, dom)) {
+		log_info("reject: MAIL from unknown[%s]: sender <%s>: domain "
+		    "not verified", s->addr, log_safe(sender));
+		smtpd_reply(s, SMTPD_R_UNVERIFIED);
+		return -1;
+	}
 	if (s->auth_user[0] == '\0' || smtpd_auth_db() == NULL)
 		return 0;	/* trusted network: smtpd's limits only */
 	why = vbuf_create(0);
@@ -94,7 +148,6 @@ smtpd_policy_mail(struct smtpd_session *s, const char *sender)
 	    s->rcpt_limit)
 		s->rcpt_limit = s->pol.max_recipients;
 
-	smtpcmd_addr_domain(sender, dom, sizeof(dom));
 	if (s->pol.ndomains > 0 && (dom[0] == '\0' ||
 	    !cred_policy_domain_ok(&s->pol, dom))) {
 		log_info("reject: MAIL from unknown[%s]: sender <%s> not "
@@ -166,7 +219,10 @@ smtpd_policy_headers(struct smtpd_session *s, const char *hdr, size_t len)
 	size_t vlen;
 	int seen = 0;
 
-	if (!s->have_pol || s->pol.ndomains == 0)
+	int domains = s->have_pol && s->pol.ndomains > 0;
+	int verify = smtpd_cfg->smtpd_require_verified_domains;
+
+	if (!domains && !verify)
 		return;
 	while (off < len) {
 		eol = memchr(hdr + off, '\n', len - off);
@@ -190,14 +246,19 @@ smtpd_policy_headers(struct smtpd_session *s, const char *hdr, size_t len)
 			}
 			value[vlen] = '\0';
 			seen++;
-			if (smtpd_from_check(s, value, vlen) == -1)
+			if (verify && smtpd_from_check(s, value, vlen,
+			    smtpd_domain_verified, SMTPD_R_FROM_UNVERIFIED) == -1)
+				return;
+			if (domains && smtpd_from_check(s, value, vlen,
+			    smtpd_from_allowed, SMTPD_R_FROM_DENIED) == -1)
 				return;
 		}
 		off = end;
 	}
 	if (seen == 0) {
-		log_info("reject: unknown[%s]: no From: header, "
-		    "sasl_username=%s", s->addr, s->auth_user);
+		log_info("reject: unknown[%s]: no From: header%s%s", s->addr,
+		    s->auth_user[0] != '\0' ? ", sasl_username=" : "",
+		    s->auth_user);
 		s->policy_reject = SMTPD_R_FROM_MISSING;
 	}
 }
@@ -208,7 +269,8 @@ smtpd_policy_headers(struct smtpd_session *s, const char *hdr, size_t len)
  * sets policy_reject at the first address not allowed.
  */
 static int
-smtpd_from_check(struct smtpd_session *s, const char *v, size_t n)
+smtpd_from_check(struct smtpd_session *s, const char *v, size_t n,
+    int (*allowed)(struct smtpd_session *, const char *), const char *reply)
 {
 	char addr[SMTP_PATH_MAX + 1], dom[SMTP_DOMAIN_MAX + 1];
 	size_t i, a = 0;
@@ -259,13 +321,11 @@ smtpd_from_check(struct smtpd_session *s, const char *v, size_t n)
 			if (a > 0 || had_angle) {
 				naddr++;
 				smtpcmd_addr_domain(addr, dom, sizeof(dom));
-				if (dom[0] == '\0' ||
-				    !cred_policy_domain_ok(&s->pol, dom)) {
+				if (dom[0] == '\0' || !allowed(s, dom)) {
 					log_info("reject: unknown[%s]: From: "
-					    "<%s> not allowed for "
-					    "sasl_username=%s", s->addr,
-					    log_safe(addr), s->auth_user);
-					s->policy_reject = SMTPD_R_FROM_DENIED;
+					    "<%s>: %s", s->addr,
+					    log_safe(addr), reply + 10);
+					s->policy_reject = reply;
 					return -1;
 				}
 			}

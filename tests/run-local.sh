@@ -67,6 +67,10 @@ tls:
   certificate: $run/tls/fullchain.pem
   private_key: $run/tls/privkey.pem
 queue: { min_backoff: 5m, max_backoff: 1h, max_lifetime: 5d }
+# A demo relays for any sender domain; in production register each one
+# with "relayctl domain add" and remove this line.
+smtpd: { require_verified_domains: false }
+dkim: { key_directory: $run/dkim }
 log: { destination: stderr, accounting: $run/accounting.jsonl }
 EOF2
 fi
