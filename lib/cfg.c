@@ -99,6 +99,7 @@ _Static_assert(sizeof(enum cfg_log_dest) == sizeof(int), "enum size");
 struct cfg_ctx;
 
 static int	 check_user(const char *, struct vbuf *);
+static int	 check_resolver(const char *, struct vbuf *);
 static int	 check_hostname(const char *, struct vbuf *);
 static int	 check_ciphers(const char *, struct vbuf *);
 static int	 check_listener_name(const char *, struct vbuf *);
@@ -244,6 +245,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ .name = "smtp.source_addresses", .type = CFG_T_CIDRS, .min = 1,
 	    .off = F(smtp_source_addresses),
 	    .off_n = F(nsmtp_source_addresses) },
+	{ .name = "dns.resolver", .type = CFG_T_STRING,
+	    .off = F(dns_resolver), .check = check_resolver },
 	{ .name = "dkim.key_directory", .type = CFG_T_PATH,
 	    .def = "/etc/petrel/dkim", .off = F(dkim_key_directory) },
 	{ .name = "dkim.group", .type = CFG_T_STRING, .def = "petrel-dkim",
@@ -327,6 +330,7 @@ cfg_free(struct cfg *cfg)
 	free(cfg->tls_ciphers);
 	free(cfg->trusted_networks);
 	free(cfg->smtp_source_addresses);
+	free(cfg->dns_resolver);
 	free(cfg->dkim_key_directory);
 	free(cfg->dkim_group);
 	free(cfg->dkim_dmarc_rua);
@@ -1420,6 +1424,47 @@ check_user(const char *s, struct vbuf *reason)
 		return -1;
 	}
 	return 0;
+}
+
+/* "IPv4", "IPv4:port", "IPv6" or "[IPv6]:port". */
+static int
+check_resolver(const char *s, struct vbuf *reason)
+{
+	char host[64];
+	unsigned char a[16];
+	const char *port = NULL, *end;
+	uint64_t p;
+	size_t n;
+
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL)
+			goto bad;
+		n = (size_t)(end - s - 1);
+		if (end[1] == ':')
+			port = end + 2;
+		else if (end[1] != '\0')
+			goto bad;
+		s++;
+	} else if (strchr(s, ':') != NULL && strchr(s, ':') ==
+	    strrchr(s, ':')) {
+		n = (size_t)(strchr(s, ':') - s);
+		port = strchr(s, ':') + 1;
+	} else
+		n = strlen(s);
+	if (n == 0 || n >= sizeof(host))
+		goto bad;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, a) != 1 &&
+	    inet_pton(AF_INET6, host, a) != 1)
+		goto bad;
+	if (port != NULL && parse_u64(port, 1, 65535, &p) == -1)
+		goto bad;
+	return 0;
+bad:
+	vbuf_setf(reason, "\"%s\" is not a resolver address (IP, IP:port or "
+	    "[IPv6]:port)", log_safe(s));
+	return -1;
 }
 
 /* LDH labels of 1-63 characters, at most 253 in all (RFC 1123 2.1). */

@@ -98,6 +98,8 @@ struct cfg {
 	struct cidr		*smtp_source_addresses;	/* single addresses */
 	size_t			 nsmtp_source_addresses;
 
+	char			*dns_resolver;		/* "IP[:port]"; NULL: system */
+
 	char			*dkim_key_directory;	/* /etc/petrel/dkim */
 	char			*dkim_group;		/* petrel-dkim */
 	char			*dkim_dmarc_rua;	/* NULL: postmaster@ */
