@@ -653,13 +653,21 @@ def yq(s):
     return json.dumps(s)    # a JSON string is a valid YAML scalar
 
 
-def run_petrel(conc, args, tools, workdir):
+# Petrel systems: "petrel" relays unsigned; the others sign every message
+# with a DKIM key of that type for smtp-source's sender domain, which is
+# then a registered (verified) sending domain.
+PETREL_DKIM = {"petrel": None, "petrel-rsa2048": "rsa2048",
+               "petrel-ed25519": "ed25519"}
+
+
+def run_petrel(conc, args, tools, workdir, system="petrel"):
+    dkim = PETREL_DKIM[system]
     bindir = args.petrel_bindir
     master = os.path.join(bindir, "master")
     if not os.access(master, os.X_OK):
         raise BenchError("%s is missing (make did not build it)" % master)
-    sink = Sink(tools, workdir, "petrel-%d" % conc)
-    top = os.path.join(workdir, "petrel-%d" % conc)
+    sink = Sink(tools, workdir, "%s-%d" % (system, conc))
+    top = os.path.join(workdir, "%s-%d" % (system, conc))
     os.makedirs(top)
     os.chmod(top, 0o755)
     owner = petrel_owner()
@@ -685,11 +693,27 @@ def run_petrel(conc, args, tools, workdir):
         # smtp-source's sender domain is not a registered sending domain
         # (relayctl domain add): the unsigned relay is measured. An
         # --petrel-yaml 'smtpd: {...}' line replaces this one.
-        if not any(e.lstrip().startswith("smtpd:")
-                   for e in args.petrel_yaml):
+        if dkim is None and not any(e.lstrip().startswith("smtpd:")
+                                    for e in args.petrel_yaml):
             f.write("smtpd: { require_verified_domains: false }\n")
+        if dkim is not None:
+            f.write("dkim: { key_directory: %s }\n" %
+                    yq(os.path.join(top, "dkim")))
         for extra in args.petrel_yaml:
             f.write(extra + "\n")
+    if dkim is not None:
+        # The queue's top for relayctl; master creates the rest.
+        qdir = os.path.join(top, "queue")
+        os.makedirs(qdir)
+        os.chown(qdir, pw.pw_uid, pw.pw_gid)
+        r = subprocess.run([os.path.join(bindir, "relayctl"), "-c", conf,
+                            "domain", "add", SENDER.split("@")[1],
+                            "--selector", "bench", "--key", dkim],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            raise BenchError("relayctl domain add: %s" %
+                             r.stdout.decode(errors="replace"))
     errpath = os.path.join(top, "master.stderr")
     errfh = open(errpath, "wb")
     proc = None
@@ -731,7 +755,7 @@ def run_petrel(conc, args, tools, workdir):
             raise BenchError("Petrel master not answering on port %d "
                              "(exit %s):\n%s" % (port, proc.poll(), tail()))
         time.sleep(args.settle)
-        return measure("petrel", conc, args, tools, workdir, sink, port,
+        return measure(system, conc, args, tools, workdir, sink, port,
                        proc.pid, proc.pid, None, log_counts)
     finally:
         if proc is not None:
@@ -794,6 +818,24 @@ def print_report(results, args):
             print("| %d | %s | %s | %s | %s |" % (
                 conc, fmt(e, ".2f"), fmt(a, ".2f"), fmt(c, ".2f"),
                 fmt(m, ".2f")))
+    signing = []
+    for conc in args.concurrency:
+        u = by.get(("petrel", conc))
+        for name in ("petrel-rsa2048", "petrel-ed25519"):
+            d = by.get((name, conc))
+            if u and d and u.get("e2e_rate") and d.get("e2e_rate"):
+                signing.append((name, conc, d["e2e_rate"] / u["e2e_rate"],
+                                d.get("cpu_ms_per_msg"),
+                                u.get("cpu_ms_per_msg")))
+    if signing:
+        print()
+        print("DKIM signing against unsigned Petrel, same run")
+        print()
+        print("| system | conc | end-to-end ratio | CPU ms/msg (unsigned) |")
+        print("|---|---:|---:|---:|")
+        for name, conc, ratio_e, c, cu in signing:
+            print("| %s | %d | %.2f | %s (%s) |" % (
+                name, conc, ratio_e, fmt(c, ".2f"), fmt(cu, ".2f")))
     notes = [r for r in results if r.get("error")]
     if notes:
         print()
@@ -827,8 +869,12 @@ def main():
                     help="payload bytes per message (default 4096)")
     ap.add_argument("-c", "--concurrency", default="20 100",
                     help="smtp-source sessions, a list (default \"20 100\")")
-    ap.add_argument("--systems", default="ceiling,postfix,petrel",
-                    help="what to measure (default ceiling,postfix,petrel)")
+    ap.add_argument("--systems",
+                    default="ceiling,postfix,petrel,petrel-rsa2048,"
+                    "petrel-ed25519",
+                    help="what to measure (default ceiling,postfix,petrel,"
+                    "petrel-rsa2048,petrel-ed25519: the last two sign with "
+                    "DKIM)")
     ap.add_argument("-d", "--reuse", action="store_true",
                     help="smtp-source -d: many messages per connection")
     ap.add_argument("--timeout", type=int, default=None,
@@ -871,7 +917,7 @@ def main():
         args.timeout = 120 + args.n // 40
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     for s in systems:
-        if s not in ("ceiling", "postfix", "petrel"):
+        if s not in ("ceiling", "postfix") and s not in PETREL_DKIM:
             ap.error("unknown system %r" % s)
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -886,7 +932,7 @@ def main():
         os.chmod(workdir, 0o755)
         if not args.keep:
             CLEANUP.insert(0, ("dir", workdir))
-        petrel_ok = "petrel" in systems
+        petrel_ok = any(s in PETREL_DKIM for s in systems)
         if petrel_ok:
             try:
                 build_petrel(args)
@@ -907,13 +953,16 @@ def main():
                 except BenchError as e:
                     log("postfix c=%d failed: %s" % (conc, e))
                     results.append(failed("postfix", conc, args, e))
-            if petrel_ok:
-                log("petrel c=%d" % conc)
+            for name in PETREL_DKIM:
+                if not petrel_ok or name not in systems:
+                    continue
+                log("%s c=%d" % (name, conc))
                 try:
-                    results.append(run_petrel(conc, args, tools, workdir))
+                    results.append(run_petrel(conc, args, tools, workdir,
+                                              name))
                 except BenchError as e:
-                    log("petrel c=%d failed: %s" % (conc, e))
-                    results.append(failed("petrel", conc, args, e))
+                    log("%s c=%d failed: %s" % (name, conc, e))
+                    results.append(failed(name, conc, args, e))
     except BenchError as e:
         log(str(e))
         return 1

@@ -8,7 +8,9 @@
  * resolver interface (struct smtp_dns_ops) so that tests and a future
  * configurable resolver can replace the system one: MX records come from
  * libresolv's res_query, addresses from getaddrinfo (so /etc/hosts works
- * for transport hosts such as "localhost").
+ * for transport hosts such as "localhost"). With dns.resolver set, MX and
+ * A/AAAA records come from that server through lib/dnsres instead (names
+ * without a dot, such as "localhost", still go to getaddrinfo).
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -24,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnsres.h"
 #include "log.h"
 #include "smtp.h"
 #include "vbuf.h"
@@ -38,6 +41,9 @@ static int	mx_cmp(const void *, const void *);
 static void	mx_sort(struct smtp_mx *, size_t);
 static int	is_ip_literal(const char *);
 static void	set_key(char *, size_t, const char *, uint16_t, int);
+static int	res_addr(const char *, uint16_t, struct smtp_target *, size_t,
+		    size_t *, struct vbuf *);
+static int	herr_status(int, struct vbuf *);
 
 static const struct smtp_dns_ops sys_ops = {
 	.mx = sys_mx,
@@ -45,6 +51,7 @@ static const struct smtp_dns_ops sys_ops = {
 };
 static const struct smtp_dns_ops *dns_ops = &sys_ops;
 static int res_ready;
+static const struct cfg *dns_cfg;	/* of the current smtp_dns_nexthop */
 
 void
 smtp_dns_set_ops(const struct smtp_dns_ops *ops)
@@ -64,6 +71,14 @@ sys_mx(const char *domain, struct smtp_mx *mx, size_t max, size_t *n,
 	char name[NS_MAXDNAME];
 
 	*n = 0;
+	if (dnsres_configured(dns_cfg)) {
+		vbuf_reset(why);
+		len = dnsres_query(dns_cfg, domain, ns_t_mx, ans, sizeof(ans),
+		    why);
+		if (len < 0)
+			return herr_status(h_errno, why);
+		goto parse;
+	}
 	if (!res_ready) {
 		if (res_init() == -1) {
 			vbuf_setf(why, "resolver initialisation failed");
@@ -86,6 +101,7 @@ sys_mx(const char *domain, struct smtp_mx *mx, size_t max, size_t *n,
 			return SMTP_DNS_TEMPFAIL;
 		}
 	}
+parse:
 	if ((size_t)len > sizeof(ans))
 		len = sizeof(ans);
 	if (ns_initparse(ans, len, &msg) == -1) {
@@ -132,6 +148,9 @@ sys_addr(const char *host, uint16_t port, struct smtp_target *t, size_t max,
 	int rc;
 
 	*n = 0;
+	if (dnsres_configured(dns_cfg) && strchr(host, '.') != NULL &&
+	    !is_ip_literal(host))
+		return res_addr(host, port, t, max, n, why);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -183,6 +202,99 @@ sys_addr(const char *host, uint16_t port, struct smtp_target *t, size_t max,
 		return SMTP_DNS_NODATA;
 	}
 	return SMTP_DNS_OK;
+}
+
+/* h_errno of a failed query as a smtp_dns_status, with the reason. */
+static int
+herr_status(int herr, struct vbuf *why)
+{
+	switch (herr) {
+	case HOST_NOT_FOUND:
+		vbuf_setf(why, "Host not found");
+		return SMTP_DNS_NOTFOUND;
+	case NO_DATA:
+		vbuf_setf(why, "No address associated with name");
+		return SMTP_DNS_NODATA;
+	default:
+		if (why->len == 0)
+			vbuf_setf(why, "Host not found, try again");
+		return SMTP_DNS_TEMPFAIL;
+	}
+}
+
+/* A, then AAAA records of host through the configured resolver. */
+static int
+res_addr(const char *host, uint16_t port, struct smtp_target *t, size_t max,
+    size_t *n, struct vbuf *why)
+{
+	static unsigned char ans[SMTP_DNS_ANSWER_MAX];
+	static const int types[] = { ns_t_a, ns_t_aaaa };
+	ns_msg msg;
+	ns_rr rr;
+	size_t k;
+	int len, count, i, rc = SMTP_DNS_NODATA, st;
+
+	*n = 0;
+	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
+		vbuf_reset(why);
+		len = dnsres_query(dns_cfg, host, types[k], ans, sizeof(ans),
+		    why);
+		if (len < 0) {
+			st = herr_status(h_errno, why);
+			if (st == SMTP_DNS_TEMPFAIL ||
+			    (st == SMTP_DNS_NOTFOUND && rc != SMTP_DNS_TEMPFAIL))
+				rc = st;
+			continue;
+		}
+		if (ns_initparse(ans, len, &msg) == -1) {
+			rc = SMTP_DNS_TEMPFAIL;
+			continue;
+		}
+		count = ns_msg_count(msg, ns_s_an);
+		for (i = 0; i < count && *n < max; i++) {
+			struct smtp_target *p = &t[*n];
+
+			if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
+				break;
+			if ((int)ns_rr_type(rr) != types[k] ||
+			    ns_rr_class(rr) != ns_c_in)
+				continue;
+			memset(p, 0, sizeof(*p));
+			if (types[k] == ns_t_a && ns_rr_rdlen(rr) == 4) {
+				struct sockaddr_in *sin =
+				    (struct sockaddr_in *)&p->ss;
+
+				sin->sin_family = AF_INET;
+				memcpy(&sin->sin_addr, ns_rr_rdata(rr), 4);
+				sin->sin_port = htons(port);
+				p->sslen = sizeof(*sin);
+				inet_ntop(AF_INET, &sin->sin_addr, p->ip,
+				    sizeof(p->ip));
+			} else if (types[k] == ns_t_aaaa &&
+			    ns_rr_rdlen(rr) == 16) {
+				struct sockaddr_in6 *s6 =
+				    (struct sockaddr_in6 *)&p->ss;
+
+				s6->sin6_family = AF_INET6;
+				memcpy(&s6->sin6_addr, ns_rr_rdata(rr), 16);
+				s6->sin6_port = htons(port);
+				p->sslen = sizeof(*s6);
+				inet_ntop(AF_INET6, &s6->sin6_addr, p->ip,
+				    sizeof(p->ip));
+			} else
+				continue;
+			p->port = port;
+			(void)snprintf(p->host, sizeof(p->host), "%s", host);
+			(*n)++;
+		}
+	}
+	if (*n > 0)
+		return SMTP_DNS_OK;
+	if (rc == SMTP_DNS_NODATA)
+		vbuf_setf(why, "No address associated with name");
+	else if (rc == SMTP_DNS_NOTFOUND)
+		vbuf_setf(why, "Host not found");
+	return rc;
 }
 
 static int
@@ -247,6 +359,7 @@ smtp_dns_nexthop(const struct cfg *cfg, const char *domain,
 	int no_mx = 0, rc, temp = 0, nulls = 0;
 
 	*n = 0;
+	dns_cfg = cfg;
 	len = strlen(domain);
 	if (len == 0 || len > SMTP_HOST_MAX) {
 		smtp_fail_set(fail, SMTP_RCPT_BOUNCED, "5.1.2", 0,
