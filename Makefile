@@ -30,7 +30,7 @@ endif
 CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(DEFS) $(HARDEN) -Ilib $(PKG_CFLAGS) \
 	$(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lresolv -lm
+LIBS = $(PKG_LIBS) -lspf2 -lresolv -lm
 
 B = build
 PROGRAMS = master smtpd qmgr smtp relayctl relayq

@@ -83,6 +83,12 @@ daemon_on_signal(int sig)
 		daemon_sigterm = 1;
 }
 
+void
+daemon_retire(void)
+{
+	daemon_drain = 1;
+}
+
 int
 daemon_draining(void)
 {

@@ -56,6 +56,12 @@ int				 daemon_stopping(void);
  * let the work in hand, sessions included, end by itself, then exit.
  */
 int				 daemon_draining(void);
+/*
+ * Asks to exit once the work in hand is done, as after SIGUSR1: a use
+ * limit, so that memory a library leaks per use stays bounded (Postfix's
+ * max_use). master starts a fresh process.
+ */
+void				 daemon_retire(void);
 /* Stops watching the listeners (e.g. at a session limit), and resumes. */
 void				 daemon_listeners_pause(int paused);
 

@@ -38,10 +38,10 @@
  * New messages are refused while less than this share of the LMDB map is
  * free, so that qmgr can still record deliveries and free space when the
  * queue is full (as Postfix keeps queue_minfree). Deferring every queued
- * recipient adds its reply text to its record, about a fifth of it, so
- * the headroom must be larger than that.
+ * recipient adds its reply text to its record, and copy-on-write needs
+ * free pages besides, so half the map is kept for qmgr.
  */
-#define QSTORE_HEADROOM_PCT	25
+#define QSTORE_HEADROOM_PCT	50
 
 struct qstore {
 	char		*dir;

@@ -375,9 +375,9 @@ master_reap(void)
 			 */
 			if (p->ready && now - p->started >= MASTER_STABLE_MS)
 				p->fails = 0;
-			if (!p->ready || now - p->started < MASTER_STABLE_MS ||
-			    (WIFEXITED(status) && WEXITSTATUS(status) != 0) ||
-			    WIFSIGNALED(status)) {
+			/* A clean exit (a use limit) is no failure. */
+			if (!p->ready || (WIFEXITED(status) &&
+			    WEXITSTATUS(status) != 0) || WIFSIGNALED(status)) {
 				if (p->fails < 16)
 					p->fails++;
 			}

@@ -3,7 +3,7 @@
  * handling.
  *
  * relayctl [-c FILE] [-j] user add|set|show|list|rotate|disable|enable|del ...
- * relayctl [-c FILE] [-j] domain add|list|show|del|rotate ...
+ * relayctl [-c FILE] [-j] domain add|list|show|del|rotate|check ...
  *
  * Arguments are checked before anything else; then the configuration is
  * loaded and, when run as root, groups, gid and uid are switched to
@@ -52,6 +52,7 @@ relayctl_usage(void)
 	    "[--key rsa2048|rsa3072|ed25519]\n"
 	    "       relayctl [-c FILE] [-j] domain list [-j]\n"
 	    "       relayctl [-c FILE] [-j] domain show DOMAIN [-j]\n"
+	    "       relayctl [-c FILE] [-j] domain check DOMAIN [-j]\n"
 	    "       relayctl [-c FILE] domain del DOMAIN [--selector S]\n"
 	    "       relayctl [-c FILE] domain rotate DOMAIN [--selector S] "
 	    "[--key TYPE] [--at TIME]\n"

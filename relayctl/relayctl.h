@@ -74,6 +74,7 @@ enum relayctl_domain_cmd {
 	RELAYCTL_DOMAIN_SHOW,
 	RELAYCTL_DOMAIN_DEL,
 	RELAYCTL_DOMAIN_ROTATE,
+	RELAYCTL_DOMAIN_CHECK,
 };
 
 /* A parsed "domain ..." command line. */
@@ -84,7 +85,7 @@ struct relayctl_domain_args {
 	enum dkimkey_type	 type;		/* add, rotate: --key */
 	int64_t			 at;		/* rotate: --at */
 	int			 have_at;
-	int			 json;		/* list, show: -j */
+	int			 json;		/* list, show, check: -j */
 };
 
 /*
@@ -100,6 +101,23 @@ void	relayctl_domain_args_release(struct relayctl_domain_args *);
  * registry step in a child switched to mail_owner. Returns an exit status.
  */
 int	relayctl_domain_run(const struct cfg *, const struct relayctl_opts *,
+	    const struct relayctl_domain_args *);
+/*
+ * The registry record of da->domain as text, read as mail_owner: "created
+ * N" then one line per selector, "NAME ALG BITS ACTIVE_FROM". Returns an
+ * exit status (not registered: RELAYCTL_EXIT_FAIL, reported on stderr).
+ */
+int	relayctl_domain_fetch(const struct cfg *,
+	    const struct relayctl_domain_args *, struct vbuf *res);
+
+/* relayctl_check.c */
+
+/*
+ * "domain check": judges the domain's DKIM, SPF, DMARC, MX and PTR
+ * records, through dns.resolver. Exit status 0 only if every required
+ * check (dkim, spf, dmarc) passes.
+ */
+int	relayctl_domain_check(const struct cfg *,
 	    const struct relayctl_domain_args *);
 
 #endif

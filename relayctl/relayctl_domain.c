@@ -128,6 +128,7 @@ relayctl_domain_parse(int argc, char *argv[],
 		{ "show", RELAYCTL_DOMAIN_SHOW },
 		{ "del", RELAYCTL_DOMAIN_DEL },
 		{ "rotate", RELAYCTL_DOMAIN_ROTATE },
+		{ "check", RELAYCTL_DOMAIN_CHECK },
 	};
 	const char *arg, *val;
 	size_t i;
@@ -152,7 +153,8 @@ relayctl_domain_parse(int argc, char *argv[],
 		arg = argv[a];
 		if (strcmp(arg, "-j") == 0 &&
 		    (da->cmd == RELAYCTL_DOMAIN_LIST ||
-		    da->cmd == RELAYCTL_DOMAIN_SHOW)) {
+		    da->cmd == RELAYCTL_DOMAIN_SHOW ||
+		    da->cmd == RELAYCTL_DOMAIN_CHECK)) {
 			da->json = 1;
 			continue;
 		}
@@ -867,6 +869,18 @@ done:
 }
 
 int
+relayctl_domain_fetch(const struct cfg *cfg,
+    const struct relayctl_domain_args *da, struct vbuf *res)
+{
+	struct relayctl_step st;
+
+	memset(&st, 0, sizeof(st));
+	st.da = da;
+	st.now = time(NULL);
+	return relayctl_as_owner(cfg, relayctl_step_get, &st, res);
+}
+
+int
 relayctl_domain_run(const struct cfg *cfg, const struct relayctl_opts *opts,
     const struct relayctl_domain_args *da0)
 {
@@ -885,6 +899,8 @@ relayctl_domain_run(const struct cfg *cfg, const struct relayctl_opts *opts,
 		return relayctl_domain_del(cfg, &da);
 	case RELAYCTL_DOMAIN_SHOW:
 		return relayctl_domain_show(cfg, &da);
+	case RELAYCTL_DOMAIN_CHECK:
+		return relayctl_domain_check(cfg, &da);
 	case RELAYCTL_DOMAIN_LIST:
 		memset(&st, 0, sizeof(st));
 		st.da = &da;

@@ -147,6 +147,11 @@ wait_request(int fd, const struct vbuf *inbuf)
 	}
 }
 
+/* Deliveries after which the process exits and master starts a new one. */
+#define SMTP_MAX_USE	1000
+
+static unsigned smtp_uses;
+
 /* Serves one qmgr connection until EOF, an error or shutdown. */
 static int
 serve(int fd)
@@ -161,7 +166,7 @@ serve(int fd)
 	vbuf_init(&out, 0);
 	vbuf_init(&why, 0);
 	attr_list_init(&l);
-	while (!daemon_stopping()) {
+	while (!daemon_stopping() && !daemon_draining()) {
 		if (wait_request(fd, &inbuf) == -1)
 			break;
 		if (attr_read(fd, &inbuf, &l, &used,
@@ -185,6 +190,9 @@ serve(int fd)
 		} else {
 			deliver(&req);
 			build_reply(&req, &out);
+			/* Bounded lifetime: libopendkim leaks per Ed25519 key. */
+			if (++smtp_uses >= SMTP_MAX_USE)
+				daemon_retire();
 		}
 		free(req.rcpts);
 		if (attr_write(fd, &out, (int)(smtp_cfg->smtp_command_timeout *

@@ -241,8 +241,8 @@ res_addr(const char *host, uint16_t port, struct smtp_target *t, size_t max,
 		    why);
 		if (len < 0) {
 			st = herr_status(h_errno, why);
-			if (st == SMTP_DNS_TEMPFAIL ||
-			    (st == SMTP_DNS_NOTFOUND && rc != SMTP_DNS_TEMPFAIL))
+			if (st == SMTP_DNS_TEMPFAIL || (st ==
+			    SMTP_DNS_NOTFOUND && rc != SMTP_DNS_TEMPFAIL))
 				rc = st;
 			continue;
 		}

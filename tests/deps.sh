@@ -22,9 +22,11 @@ set -u
 # nodejs and npm: the nodemailer test installs nodemailer from npm.
 # python3-dkim: dkimpy, the independent verifier of the DKIM tests (run
 # by /usr/bin/python3, the interpreter Debian's package is built for).
+# libspf2-dev: SPF evaluation in `relayctl domain check`; dnsmasq-base:
+# the real DNS server on loopback of the DNS check tests.
 PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
 swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm libopendkim-dev
-python3-dkim"
+python3-dkim libspf2-dev dnsmasq-base"
 # Node from another source (e.g. NodeSource's nodejs, which bundles npm and
 # conflicts with Debian's npm) is used as it is.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1
@@ -42,8 +44,8 @@ fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "deps.sh: not a Debian system; install by hand: a C compiler," \
-	    "make, pkg-config, OpenSSL, LMDB, libyaml, Check and libopendkim" \
-	    "headers," \
+	    "make, pkg-config, OpenSSL, LMDB, libyaml, Check, libopendkim" \
+	    "and libspf2 headers," \
 	    "openssl, python3, swaks, curl; clang with libFuzzer for" \
 	    "make fuzz" >&2
 	exit 0
