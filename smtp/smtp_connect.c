@@ -26,11 +26,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "smtp.h"
 #include "xalloc.h"
 
 static int	sess_wait(int, short, int64_t);
+static int	source_bind(int, const struct smtp_target *);
 static void	tls_reason(struct vbuf *, const char *, int);
 
 static SSL_CTX *tls_ctx;
@@ -93,6 +95,48 @@ sess_wait(int fd, short events, int64_t deadline)
 	}
 }
 
+/* Binds fd to the first smtp.source_addresses entry of t's family. */
+static int
+source_bind(int fd, const struct smtp_target *t)
+{
+	const struct cfg *cfg = daemon_cfg();
+	struct sockaddr_storage ss;
+	socklen_t len;
+	size_t i;
+
+	int target_lo;
+
+	target_lo = (t->ss.ss_family == AF_INET && ntohl(((const struct
+	    sockaddr_in *)&t->ss)->sin_addr.s_addr) >> 24 == 127) ||
+	    (t->ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(
+	    &((const struct sockaddr_in6 *)&t->ss)->sin6_addr));
+	for (i = 0; i < cfg->nsmtp_source_addresses; i++) {
+		const struct cidr *c = &cfg->smtp_source_addresses[i];
+		int source_lo = (c->family == AF_INET && c->addr[0] == 127) ||
+		    (c->family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(
+		    (const struct in6_addr *)c->addr));
+
+		if (c->family != t->ss.ss_family || (target_lo && !source_lo))
+			continue;
+		memset(&ss, 0, sizeof(ss));
+		if (c->family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+			sin->sin_family = AF_INET;
+			memcpy(&sin->sin_addr, c->addr, 4);
+			len = sizeof(*sin);
+		} else {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+			sin6->sin6_family = AF_INET6;
+			memcpy(&sin6->sin6_addr, c->addr, 16);
+			len = sizeof(*sin6);
+		}
+		return bind(fd, (struct sockaddr *)&ss, len);
+	}
+	return 0;
+}
+
 struct smtp_sess *
 smtp_sess_connect(const struct smtp_target *t, int64_t timeout_ms,
     struct smtp_fail *fail)
@@ -109,6 +153,15 @@ smtp_sess_connect(const struct smtp_target *t, int64_t timeout_ms,
 		    "connect to %s[%s]:%u: socket: %s", t->host, t->ip,
 		    t->port, strerror(errno));
 		return NULL;
+	}
+	/*
+	 * Leave from the configured sending address of the family, the one
+	 * the domains' SPF records name (smtp.source_addresses). Loopback
+	 * next hops are reached from loopback.
+	 */
+	if (source_bind(fd, t) == -1) {
+		err = errno;
+		goto fail;
 	}
 	if (connect(fd, (const struct sockaddr *)&t->ss, t->sslen) == -1) {
 		if (errno != EINPROGRESS && errno != EINTR) {

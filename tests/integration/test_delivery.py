@@ -189,3 +189,15 @@ class BrokenNextHopTest(PetrelCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class SourceAddressTest(PetrelCase):
+    """smtp leaves from smtp.source_addresses (the address SPF names)."""
+
+    overrides = {"smtp": {"source_addresses": ["127.0.0.2"]}}
+
+    def test_connects_from_the_source_address(self):
+        tok = unique("src")
+        self.submit(make_message(tok))
+        got = self.wait_arrival(tok)
+        self.assertEqual(got[0].peer[0], "127.0.0.2", got[0].peer)
