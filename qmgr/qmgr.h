@@ -50,6 +50,7 @@ struct qmgr_job {
 	size_t			 nrcpts;
 	int64_t			 dispatched;	/* ms, monotonic */
 	char			*dkim;		/* smtp's report, or NULL */
+	int			 resent;	/* sent again after a lost link */
 };
 
 /* One result from smtp for one recipient. */

@@ -36,6 +36,7 @@ struct qmgr_conn {
 	struct vbuf		*out;
 	struct vbuf		*in;
 	int64_t			 deadline;	/* ms */
+	unsigned		 served;	/* replies received */
 };
 
 static struct qmgr_conn *qmgr_conns;
@@ -199,6 +200,26 @@ qmgr_conn_fail(struct qmgr_conn *c, const char *why)
 {
 	struct qmgr_job *job = c->job;
 
+	/*
+	 * A kept connection can be closed by its smtp process (a use limit,
+	 * a reload) just as a job is sent on it. With nothing read back, the
+	 * job goes again, once, on a new connection instead of waiting out a
+	 * backoff.
+	 */
+	if (job != NULL && c->served > 0 && c->in->len == 0 &&
+	    !job->resent) {
+		log_info("%s: delivery agent closed a kept connection; sending "
+		    "the request again", job->qid);
+		job->resent = 1;
+		c->job = NULL;
+		qmgr_nbusy--;
+		job->next = qmgr_pending;
+		qmgr_pending = job;
+		if (qmgr_pending_tail == &qmgr_pending)
+			qmgr_pending_tail = &job->next;
+		qmgr_conn_close(c);
+		return;
+	}
 	if (job != NULL) {
 		log_warn("%s: %s", job->qid, why);
 		for (size_t i = 0; i < job->nrcpts; i++)
@@ -337,6 +358,7 @@ qmgr_conn_reply(struct qmgr_conn *c, struct attr_list *l)
 			    relay);
 	qmgr_job_finish(job);
 	c->job = NULL;
+	c->served++;
 	qmgr_nbusy--;
 	vbuf_reset(c->in);
 	ev_fd_set(c->fd, EV_READ, qmgr_conn_event, c);
