@@ -666,9 +666,24 @@ int
 dkimkey_signing_lookup(const struct cfg *cfg, const char *from_domain,
     time_t now, struct dkimkey_signing *out, struct vbuf *why)
 {
+	struct dkimkey_db *db;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((db = dkimkey_open(cfg, 0, why)) == NULL)
+		return -1;
+	rc = dkimkey_signing_find(db, cfg, from_domain, now, out, why);
+	dkimkey_close(db);
+	return rc;
+}
+
+int
+dkimkey_signing_find(struct dkimkey_db *db, const struct cfg *cfg,
+    const char *from_domain, time_t now, struct dkimkey_signing *out,
+    struct vbuf *why)
+{
 	char norm[SMTP_DOMAIN_MAX + 1];
 	struct dkimkey_domain d;
-	struct dkimkey_db *db;
 	struct vbuf pem;
 	const char *p;
 	int rc, idx;
@@ -676,12 +691,6 @@ dkimkey_signing_lookup(const struct cfg *cfg, const char *from_domain,
 	memset(out, 0, sizeof(*out));
 	if (dkimkey_domain_norm(from_domain, norm, sizeof(norm)) == -1)
 		return 0;
-	/*
-	 * A fresh read-only handle per call: cheap next to signing, sees
-	 * domains added later, and never outlives a fork.
-	 */
-	if ((db = dkimkey_open(cfg, 0, why)) == NULL)
-		return -1;
 	memset(&d, 0, sizeof(d));
 	rc = 0;
 	for (p = norm; p != NULL && strchr(p, '.') != NULL;
@@ -689,7 +698,6 @@ dkimkey_signing_lookup(const struct cfg *cfg, const char *from_domain,
 		if ((rc = dkimkey_domain_get(db, p, &d, why)) != 0)
 			break;
 	}
-	dkimkey_close(db);
 	if (rc <= 0)
 		return rc;
 	/* The closest registered domain decides, even with no key active. */

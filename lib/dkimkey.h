@@ -48,6 +48,16 @@ int	dkimkey_signing_lookup(const struct cfg *, const char *from_domain,
 	    time_t now, struct dkimkey_signing *out, struct vbuf *why);
 void	dkimkey_signing_free(struct dkimkey_signing *);
 
+struct dkimkey_db;
+/*
+ * The same lookup through a registry handle the caller keeps open (smtp
+ * opens one at start-up instead of an LMDB environment per message).
+ * Each call is its own read transaction, so domains added later are seen.
+ */
+int	dkimkey_signing_find(struct dkimkey_db *, const struct cfg *,
+	    const char *from_domain, time_t now, struct dkimkey_signing *out,
+	    struct vbuf *why);
+
 /*
  * The registry (relayctl writes it; smtp, smtpd read it). A record is the
  * attribute list "created", then one group per selector: "selector",

@@ -781,10 +781,12 @@ int
 qstore_counter_get(struct qstore_txn *t, const char *key, int64_t window,
     uint64_t *count)
 {
-	if (strlen(key) > QSTORE_COUNTER_KEY_MAX)
-		return qstore_fail(QSTORE_ERR_IO, NULL, "key too long");
-	if (qstore_counter_get_txn(t->qs, t->txn, key, window, count) == -1)
-		return qstore_fail(QSTORE_ERR_IO, NULL, "counter read");
+	int64_t w;
+
+	if (qstore_counter_read(t, key, &w, count) == -1)
+		return -1;
+	if (w != window)
+		*count = 0;
 	return 0;
 }
 

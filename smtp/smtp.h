@@ -223,7 +223,7 @@ size_t	smtp_dsn_parse(const char *text, char *dsn, size_t dsnsize);
 
 /* smtp_dkim.c: DKIM signing per transaction (libopendkim). */
 /* Once per process; on failure messages go out unsigned (logged). */
-void	smtp_dkim_init(void);
+void	smtp_dkim_init(const struct cfg *);
 /*
  * Signs req's open queue file with the key active now for its From:
  * domain: sets req->dkim_sig (the header to send before the message;

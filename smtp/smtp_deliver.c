@@ -57,7 +57,7 @@ smtp_init(const struct cfg *cfg)
 	/* A server closing mid-write must not kill us; send() reports it. */
 	(void)signal(SIGPIPE, SIG_IGN);
 	smtp_tls_init();
-	smtp_dkim_init();
+	smtp_dkim_init(cfg);
 }
 
 static void

@@ -52,6 +52,8 @@ static void	set_unsigned(struct smtp_req *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
 static DKIM_LIB *dkim_lib;
+/* The sending-domain registry, opened once (not per message). */
+static struct dkimkey_db *dkim_domains;
 
 /*
  * RFC 6376 section 5.4.1: the header fields that should be signed. The
@@ -70,9 +72,16 @@ static const char *sign_hdrs[] = {
 static const char *oversign_hdrs[] = { "from", NULL };
 
 void
-smtp_dkim_init(void)
+smtp_dkim_init(const struct cfg *cfg)
 {
+	struct vbuf why;
 	DKIM_STAT st;
+
+	vbuf_init(&why, 0);
+	if ((dkim_domains = dkimkey_open(cfg, 0, &why)) == NULL)
+		log_warn("sending domains: %s: messages go out unsigned",
+		    why.data);
+	vbuf_release(&why);
 
 	if ((dkim_lib = dkim_init(NULL, NULL)) == NULL) {
 		log_warn("dkim_init failed: messages go out unsigned");
@@ -139,7 +148,8 @@ smtp_dkim_sign(const struct cfg *cfg, struct smtp_req *req)
 	}
 
 	/* 2. The key active now for that domain or a parent. */
-	rc = dkimkey_signing_lookup(cfg, domain, time(NULL), &key, &why);
+	rc = dkim_domains == NULL ? 0 : dkimkey_signing_find(dkim_domains,
+	    cfg, domain, time(NULL), &key, &why);
 	if (rc == 0) {
 		set_unsigned(req, "no key for %s", domain);
 		goto out;
