@@ -534,9 +534,13 @@ qstore_rcpt_encode(struct vbuf *out, const struct qstore_rcpt *r)
 	attr_end(out);
 }
 
-/* 1 if the map has less than QSTORE_HEADROOM_PCT free. */
+/*
+ * Percentage of the map in use, counting pages on the free list as free
+ * (mdb_stat -f). The free list is read only when the high-water mark is
+ * at least "above": below that the answer is precise enough.
+ */
 static int
-qstore_space_low(struct qstore *qs, MDB_txn *txn)
+qstore_used_pct(struct qstore *qs, MDB_txn *txn, int above)
 {
 	MDB_envinfo info;
 	MDB_stat st;
@@ -545,21 +549,26 @@ qstore_space_low(struct qstore *qs, MDB_txn *txn)
 	size_t total, used, freed = 0;
 
 	if (mdb_env_info(qs->env, &info) != 0 || mdb_env_stat(qs->env, &st) !=
-	    0 || st.ms_psize == 0)
+	    0 || st.ms_psize == 0 || info.me_mapsize < st.ms_psize)
 		return 0;
 	total = info.me_mapsize / st.ms_psize;
 	used = info.me_last_pgno + 1;
-	if (used * 100 < total * (100 - QSTORE_HEADROOM_PCT))
-		return 0;
-	/* Near the top: pages on the free list are free too (mdb_stat -f). */
+	if (used * 100 < total * (size_t)above)
+		return (int)(used * 100 / total);
 	if (mdb_cursor_open(txn, 0, &c) != 0)
-		return 1;
+		return (int)(used * 100 / total);
 	while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0)
 		if (v.mv_size >= sizeof(size_t))
 			freed += *(const size_t *)v.mv_data;
 	mdb_cursor_close(c);
 	used = freed < used ? used - freed : 0;
-	return used * 100 >= total * (100 - QSTORE_HEADROOM_PCT);
+	return (int)(used * 100 / total);
+}
+
+int
+qstore_txn_used_pct(struct qstore_txn *t, int above)
+{
+	return qstore_used_pct(t->qs, t->txn, above);
 }
 
 int
@@ -610,7 +619,8 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 	/* 2. One transaction for every message's records. */
 	if ((rc = mdb_txn_begin(qs->env, NULL, 0, &txn)) != 0)
 		return qstore_mdb_fail(rc, why, "mdb_txn_begin");
-	if (qstore_space_low(qs, txn)) {
+	if (qstore_used_pct(qs, txn, 100 - QSTORE_HEADROOM_PCT) >=
+	    100 - QSTORE_HEADROOM_PCT) {
 		mdb_txn_abort(txn);
 		return qstore_fail(QSTORE_ERR_FULL, why, "queue database %s/db "
 		    "has less than %d%% free (queue.map_size)", qs->dir,
@@ -1071,6 +1081,30 @@ qstore_rcpt_put(struct qstore_txn *t, const struct qstore_rcpt *r,
 		if ((rc = mdb_put(t->txn, t->qs->db_sched, &k, &v, 0)) != 0)
 			return qstore_mdb_fail(rc, NULL, "put");
 	}
+	return 0;
+}
+
+int
+qstore_rcpt_remove(struct qstore_txn *t, const struct qstore_rcpt *r)
+{
+	unsigned char rkey[QSTORE_RKEY_LEN], skey[QSTORE_SKEY_LEN];
+	MDB_val k;
+	int rc;
+
+	if (r->state == QSTORE_PENDING || r->state == QSTORE_DEFERRED) {
+		qstore_skey(skey, r->next_attempt, r->qid, r->index);
+		k.mv_data = skey;
+		k.mv_size = sizeof(skey);
+		rc = mdb_del(t->txn, t->qs->db_sched, &k, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return qstore_mdb_fail(rc, NULL, "del");
+	}
+	qstore_rkey(rkey, r->qid, r->index);
+	k.mv_data = rkey;
+	k.mv_size = sizeof(rkey);
+	rc = mdb_del(t->txn, t->qs->db_rcpt, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return qstore_mdb_fail(rc, NULL, "del");
 	return 0;
 }
 

@@ -161,6 +161,17 @@ int	qstore_rcpt_get(struct qstore_txn *, const char *qid, uint32_t index,
  */
 int	qstore_rcpt_put(struct qstore_txn *, const struct qstore_rcpt *,
 	    int64_t old_next_attempt);
+/*
+ * Deletes a recipient record and its schedule entry (r as stored). A
+ * delivered recipient needs no record: deleting it frees space where
+ * rewriting it would take more.
+ */
+int	qstore_rcpt_remove(struct qstore_txn *, const struct qstore_rcpt *r);
+/*
+ * How full the map is, in percent, free-list pages counted as free; exact
+ * only from "above" percent up (below it the free list is not read).
+ */
+int	qstore_txn_used_pct(struct qstore_txn *, int above);
 /* Deletes the message's msg, rcpt and sched records. */
 int	qstore_msg_delete(struct qstore_txn *, const char *qid);
 

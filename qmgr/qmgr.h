@@ -31,6 +31,12 @@
 #define QMGR_RESULTS_DELAY_MS	10
 /* Recipient updates per write transaction (flush, results). */
 #define QMGR_TXN_UPDATES	64
+/* Above this share of the queue map, deferrals are stored without reply. */
+#define QMGR_REPLY_KEEP_PCT	75
+/* Repeated warnings about a full map: at most one line this often. */
+#define QMGR_WARN_INTERVAL_MS	60000
+/* Results that could not be recorded (queue map full) are tried again. */
+#define QMGR_RESULTS_RETRY_MS	1000
 
 struct qmgr_rcpt {
 	uint32_t	 index;
@@ -61,6 +67,7 @@ struct qmgr_result {
 	char			 dsn[QSTORE_DSN_MAX + 1];
 	char			*reply;
 	char			*relay;
+	int			 applied;	/* committed (or moot) */
 };
 
 /* qmgr.c */

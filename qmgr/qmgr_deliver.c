@@ -20,6 +20,7 @@
 
 #include "acct.h"
 #include "attr.h"
+#include "daemon.h"
 #include "event.h"
 #include "json.h"
 #include "log.h"
@@ -44,7 +45,9 @@ static size_t qmgr_nconns, qmgr_nbusy;
 static struct qmgr_job *qmgr_pending, **qmgr_pending_tail = &qmgr_pending;
 static struct qmgr_result *qmgr_results;
 static size_t qmgr_nresults, qmgr_results_alloc;
-static int64_t qmgr_results_first_ms = -1;	/* oldest unapplied result */
+static size_t qmgr_nheld;			/* not recorded, map full */
+static int64_t qmgr_results_due_ms = -1;	/* when to apply them, ms */
+static size_t qmgr_results_compacted;	/* recorded without the reply */
 
 static struct qmgr_conn *qmgr_conn_get(void);
 static void qmgr_conn_close(struct qmgr_conn *);
@@ -53,6 +56,8 @@ static void qmgr_conn_fail(struct qmgr_conn *, const char *);
 static void qmgr_conn_reply(struct qmgr_conn *, struct attr_list *);
 static void qmgr_dispatch(struct qmgr_conn *, struct qmgr_job *);
 static void qmgr_job_finish(struct qmgr_job *);
+static void qmgr_results_drop_applied(void);
+static void qmgr_results_warn_compact(void);
 static int64_t qmgr_request_deadline_ms(void);
 
 size_t
@@ -382,8 +387,8 @@ static void
 qmgr_job_finish(struct qmgr_job *job)
 {
 	(void)job;
-	if (qmgr_results_first_ms < 0)
-		qmgr_results_first_ms = ev_now_ms();
+	if (qmgr_results_due_ms < 0)
+		qmgr_results_due_ms = ev_now_ms() + QMGR_RESULTS_DELAY_MS;
 }
 
 void
@@ -429,7 +434,10 @@ qmgr_results_add(struct qmgr_job *job, struct qmgr_rcpt *r, int status,
 	snprintf(res->dsn, sizeof(res->dsn), "%s", dsn);
 	res->reply = xstrdup(reply);
 	res->relay = xstrdup(relay);
+	res->applied = 0;
 	r->done = 1;
+	if (qmgr_nresults - qmgr_nheld >= QMGR_TXN_UPDATES)
+		qmgr_results_due_ms = ev_now_ms();
 }
 
 static int64_t
@@ -469,94 +477,135 @@ qmgr_account(const char *event, const struct qmgr_result *res,
 	acct_emit(&j);
 }
 
+/* Why the last per-record queue operation failed, for a log line. */
+static const char *
+qmgr_qstore_error(void)
+{
+	return qstore_errno() == QSTORE_ERR_FULL ? "queue database full "
+	    "(queue.map_size)" : "queue database error";
+}
+
 /*
- * Applies results [from, to) in one write transaction. Returns -1 if it
- * did not commit: those recipients stay as they were and are tried again.
+ * Applies the results [from, to) not yet applied in one write transaction
+ * and marks them applied. Returns -1, with the reason in why, if it did
+ * not commit: those recipients stay as they were.
+ *
+ * A deferral's remote reply makes a recipient record up to three times
+ * the size smtpd accounted for when it kept its headroom. Past
+ * QMGR_REPLY_KEEP_PCT of the map, or when "compact" is set, the reply
+ * is left out (it is in the log and the accounting event), so that the
+ * records stay as small as smtpd saw them.
  */
 static int
-qmgr_results_commit(size_t from, size_t to, int64_t now)
+qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
+    struct vbuf *why)
 {
 	struct qstore_txn *txn;
 	struct qstore_msginfo m;
 	struct qstore_rcpt r;
-	struct vbuf *why = vbuf_create(0);
 	char (*removed)[QID_SIZE] = NULL;
 	size_t nremoved = 0, i;
 	int64_t old;
-	int rc = -1;
+	int rc = -1, put;
 
-	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL) {
-		log_warn("apply results: %s", why->data);
-		goto out;
-	}
+	size_t ncompact = 0;
+
+	vbuf_reset(why);
+	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)
+		return -1;
+	if (qstore_txn_used_pct(txn, QMGR_REPLY_KEEP_PCT) >=
+	    QMGR_REPLY_KEEP_PCT)
+		compact = 1;
 	/* Events are written only if the changes they describe commit. */
 	acct_hold();
 	for (i = from; i < to; i++) {
 		struct qmgr_result *res = &qmgr_results[i];
 		const char *event;
 
+		if (res->applied)
+			continue;
+		/* No record: delivered and removed already. */
 		if (qstore_rcpt_get(txn, res->job->qid, res->rcpt->index,
 		    &r) == -1)
 			continue;
 		if (r.state == QSTORE_DELIVERED || r.state == QSTORE_FAILED)
 			continue;
-		old = r.next_attempt;
-		r.attempts++;
-		snprintf(r.dsn, sizeof(r.dsn), "%s", res->dsn);
-		snprintf(r.reply, sizeof(r.reply), "%s", res->reply);
 		if (res->status == QSTORE_DEFERRED && now - res->job->arrival >=
 		    qmgr_cfg->queue_max_lifetime) {
 			/* Too old to keep trying: a final failure. */
 			res->status = QSTORE_FAILED;
 			log_info("%s: to=<%s>, status=expired (%s)",
 			    res->job->qid, log_safe(r.address),
-			    log_safe(r.reply));
+			    log_safe(res->reply));
 		}
+		/* A delivered recipient's record is its accounting event. */
+		put = res->status == QSTORE_DELIVERED ?
+		    qstore_rcpt_remove(txn, &r) : 0;
+		old = r.next_attempt;
+		r.attempts++;
+		snprintf(r.dsn, sizeof(r.dsn), "%s", res->dsn);
+		snprintf(r.reply, sizeof(r.reply), "%s", compact ? "" :
+		    res->reply);
 		r.state = res->status;
 		if (r.state == QSTORE_DEFERRED)
 			r.next_attempt = now + qmgr_backoff(r.attempts);
-		if (qstore_rcpt_put(txn, &r, old) == -1) {
+		if (put == 0 && r.state != QSTORE_DELIVERED) {
+			put = qstore_rcpt_put(txn, &r, old);
+			ncompact += compact;
+		}
+		if (put == -1) {
 			/* LMDB has marked the transaction bad: give it up. */
-			log_warn("%s: recipient update failed", res->job->qid);
-			qstore_txn_abort(txn);
-			acct_release(0);
-			goto out;
+			vbuf_setf(why, "%s: recipient update: %s",
+			    res->job->qid, qmgr_qstore_error());
+			goto fail;
 		}
 		event = r.state == QSTORE_DELIVERED ? "delivered" :
 		    r.state == QSTORE_FAILED ? "bounced" : "deferred";
+		snprintf(r.reply, sizeof(r.reply), "%s", res->reply);
 		qmgr_account(event, res, &r, now);
-		if (r.state == QSTORE_DEFERRED ||
-		    qstore_msg_get(txn, res->job->qid, &m) == -1)
+		if (r.state == QSTORE_DEFERRED)
+			continue;
+		if (qstore_msg_get(txn, res->job->qid, &m) == -1)
 			continue;
 		if (m.left > 0)
 			m.left--;
 		if (m.left == 0) {
-			(void)qstore_msg_delete(txn, res->job->qid);
+			if (qstore_msg_delete(txn, res->job->qid) == -1) {
+				vbuf_setf(why, "%s: delete: %s",
+				    res->job->qid, qmgr_qstore_error());
+				goto fail;
+			}
 			removed = xreallocarray(removed, nremoved + 1,
 			    QID_SIZE);
 			snprintf(removed[nremoved++], QID_SIZE, "%s",
 			    res->job->qid);
-		} else
-			(void)qstore_msg_put(txn, &m);
+		} else if (qstore_msg_put(txn, &m) == -1) {
+			vbuf_setf(why, "%s: message update: %s",
+			    res->job->qid, qmgr_qstore_error());
+			goto fail;
+		}
 	}
 	if (qstore_txn_commit(txn, why) == -1) {
-		/* Nothing changed: the recipients are due again. */
-		log_warn("apply results: %s", why->data);
-		nremoved = 0;
 		acct_release(0);
-	} else {
-		acct_release(1);
-		rc = 0;
+		goto out;
 	}
+	acct_release(1);
+	for (i = from; i < to; i++)
+		qmgr_results[i].applied = 1;
+	qmgr_results_compacted += ncompact;
 	/* The file goes only once its records are gone. */
 	for (i = 0; i < nremoved; i++) {
 		(void)qstore_file_remove(qmgr_cfg->queue_directory,
 		    removed[i]);
 		log_info("%s: removed", removed[i]);
 	}
+	rc = 0;
+	goto out;
+fail:
+	qstore_txn_abort(txn);
+	acct_release(0);
 out:
 	free(removed);
-	vbuf_free(why);
 	return rc;
 }
 
@@ -572,9 +621,7 @@ qmgr_results_due_in(void)
 
 	if (qmgr_nresults == 0)
 		return -1;
-	if (qmgr_nresults >= QMGR_TXN_UPDATES)
-		return 0;
-	left = qmgr_results_first_ms + QMGR_RESULTS_DELAY_MS - ev_now_ms();
+	left = qmgr_results_due_ms - ev_now_ms();
 	return left < 0 ? 0 : left;
 }
 
@@ -583,39 +630,99 @@ qmgr_results_due_in(void)
  * QMGR_TXN_UPDATES recipients. Gathering them for a few milliseconds
  * turns many small commits (each two fsyncs holding LMDB's single writer
  * lock, which smtpd needs too) into few.
+ *
+ * A chunk that does not commit (the map is full) goes one result at a
+ * time without the remote reply; what still does not fit is held,
+ * its message in flight so that nothing delivers it again, and tried
+ * again QMGR_RESULTS_RETRY_MS later. Deleting delivered recipients frees
+ * the space that the held ones wait for.
  */
 void
 qmgr_results_apply(void)
 {
+	struct vbuf *why = vbuf_create(0);
 	int64_t now = time(NULL);
-	size_t i, k;
+	size_t i, k, nheld = 0;
 
-	if (qmgr_nresults == 0)
+	if (qmgr_nresults == 0) {
+		vbuf_free(why);
 		return;
-	qmgr_results_first_ms = -1;
+	}
+	qmgr_results_compacted = 0;
 	for (i = 0; i < qmgr_nresults; i += QMGR_TXN_UPDATES) {
 		size_t end = i + QMGR_TXN_UPDATES < qmgr_nresults ?
 		    i + QMGR_TXN_UPDATES : qmgr_nresults;
 
-		/* A chunk that does not fit (full map) goes one by one. */
-		if (qmgr_results_commit(i, end, now) == -1 && end - i > 1)
-			for (k = i; k < end; k++)
-				(void)qmgr_results_commit(k, k + 1, now);
+		if (qmgr_results_commit(i, end, now, 0, why) == 0)
+			continue;
+		for (k = i; k < end; k++)
+			if (!qmgr_results[k].applied &&
+			    qmgr_results_commit(k, k + 1, now, 1, why) == -1)
+				nheld++;
 	}
-	/* Free each job after its last result. */
+	qmgr_results_warn_compact();
+	if (nheld > 0 && daemon_stopping()) {
+		log_warn("%zu result(s) not recorded at stop: %s; those "
+		    "recipients will be tried again", nheld, why->data);
+		for (i = 0; i < qmgr_nresults; i++)
+			qmgr_results[i].applied = 1;
+		nheld = 0;
+	} else if (nheld > 0)
+		log_warn("%zu result(s) not recorded: %s; trying again in "
+		    "%d ms", nheld, why->data, QMGR_RESULTS_RETRY_MS);
+	vbuf_free(why);
+	qmgr_results_drop_applied();
+	qmgr_nheld = nheld;
+	qmgr_results_due_ms = nheld > 0 ? ev_now_ms() + QMGR_RESULTS_RETRY_MS :
+	    -1;
+	qmgr_want_scan();
+}
+
+/* A full map is worth one line a minute, not one per transaction. */
+static void
+qmgr_results_warn_compact(void)
+{
+	static int64_t last_ms = -QMGR_WARN_INTERVAL_MS;
+	static size_t total;
+	int64_t now = ev_now_ms();
+
+	total += qmgr_results_compacted;
+	if (total == 0 || now - last_ms < QMGR_WARN_INTERVAL_MS)
+		return;
+	log_warn("queue database over %d%% full: %zu result(s) recorded "
+	    "without the remote reply (queue.map_size)", QMGR_REPLY_KEEP_PCT,
+	    total);
+	total = 0;
+	last_ms = now;
+}
+
+/*
+ * Frees the applied results, and each job after its last result; the
+ * held ones move to the front.
+ */
+static void
+qmgr_results_drop_applied(void)
+{
+	size_t i, k, n = 0;
+
 	for (i = 0; i < qmgr_nresults; i++) {
 		struct qmgr_job *job = qmgr_results[i].job;
 
+		if (!qmgr_results[i].applied)
+			continue;
 		free(qmgr_results[i].reply);
 		free(qmgr_results[i].relay);
-		for (k = i + 1; k < qmgr_nresults; k++)
-			if (qmgr_results[k].job == job)
+		for (k = 0; k < qmgr_nresults; k++)
+			if (k != i && qmgr_results[k].job == job &&
+			    (k > i || !qmgr_results[k].applied))
 				break;
 		if (k == qmgr_nresults) {
 			qmgr_sched_release(job);
 			qmgr_job_free(job);
 		}
 	}
-	qmgr_nresults = 0;
-	qmgr_want_scan();
+	for (i = 0; i < qmgr_nresults; i++)
+		if (!qmgr_results[i].applied)
+			qmgr_results[n++] = qmgr_results[i];
+	qmgr_nresults = n;
 }

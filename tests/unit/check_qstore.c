@@ -804,6 +804,55 @@ START_TEST(test_sched)
 }
 END_TEST
 
+START_TEST(test_rcpt_remove)
+{
+	static char *rcpts[] = { "r0@x.example", "r1@x.example" };
+	struct qstore_envelope env;
+	struct qstore_rcpt r;
+	struct sched_list *sl = malloc(sizeof(*sl));
+	struct qstore_txn *t;
+	char a[QID_SIZE];
+	int before, after;
+	struct fix f;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 2);
+	commit_msg(&f, &env, "a\r\n", 3, a);
+
+	/* A delivered recipient goes with its schedule entry; r1 stays. */
+	t = qstore_txn_begin(f.qs, 1, f.why);
+	ck_assert_ptr_nonnull(t);
+	before = qstore_txn_used_pct(t, 0);
+	ck_assert_int_ge(before, 0);
+	ck_assert_int_le(before, 100);
+	ck_assert_int_eq(qstore_rcpt_get(t, a, 0, &r), 0);
+	ck_assert_int_eq(qstore_rcpt_remove(t, &r), 0);
+	ck_assert_int_eq(qstore_rcpt_get(t, a, 0, &r), -1);
+	ck_assert_int_eq(qstore_errno(), QSTORE_ERR_NOTFOUND);
+	/* Removing what is gone is not an error. */
+	ck_assert_int_eq(qstore_rcpt_remove(t, &r), 0);
+	ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+	sched_get(&f, sl);
+	ck_assert_uint_eq(sl->n, 1);
+	ck_assert_str_eq(sl->e[0].qid, a);
+	ck_assert_uint_eq(sl->e[0].index, 1);
+
+	/* The message's deletion still finds and removes the rest. */
+	t = qstore_txn_begin(f.qs, 1, f.why);
+	ck_assert_int_eq(qstore_msg_delete(t, a), 0);
+	ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+	sched_get(&f, sl);
+	ck_assert_uint_eq(sl->n, 0);
+	t = qstore_txn_begin(f.qs, 0, f.why);
+	ck_assert_int_eq(qstore_rcpt_get(t, a, 1, &r), -1);
+	after = qstore_txn_used_pct(t, 0);
+	ck_assert_int_le(after, before);
+	qstore_txn_abort(t);
+	free(sl);
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_sched_stop)
 {
 	static char *rcpts[] = { "r0@x.example", "r1@x.example",
@@ -1202,6 +1251,11 @@ START_TEST(test_map_full)
 	ck_assert_int_eq(qstore_errno(), QSTORE_ERR_FULL);
 	ck_assert_uint_gt(f.why->len, 0);
 	ck_assert_uint_gt(nok, 0);
+	/* Refused at the headroom mark: half the map or more is in use. */
+	t = qstore_txn_begin(f.qs, 0, f.why);
+	ck_assert_int_ge(qstore_txn_used_pct(t, 50), 50);
+	ck_assert_int_lt(qstore_txn_used_pct(t, 50), 100);
+	qstore_txn_abort(t);
 	/* The caller aborts the batch: its files go. */
 	for (k = 0; k < 4; k++)
 		qstore_new_abort(qn[k]);
@@ -1402,6 +1456,7 @@ qstore_suite(void)
 	tcase_add_test(tc, test_many_rcpts);
 	tcase_add_test(tc, test_sched);
 	tcase_add_test(tc, test_sched_stop);
+	tcase_add_test(tc, test_rcpt_remove);
 	tcase_add_test(tc, test_delete);
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_abort);
