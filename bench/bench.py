@@ -100,6 +100,45 @@ def proc_stat(pid):
             int(rest[11]) + int(rest[12]), int(rest[13]) + int(rest[14]))
 
 
+def disk_activity():
+    """Writes, discards and I/Os in flight of every block device, from
+    /proc/diskstats: unchanged over a while means the disks are idle."""
+    state = []
+    try:
+        with open("/proc/diskstats") as f:
+            for line in f:
+                v = line.split()
+                if len(v) >= 14:
+                    # writes completed, I/Os in flight, discards completed
+                    state.append((v[2], v[7], v[11],
+                                  v[14] if len(v) > 14 else "0"))
+    except OSError:
+        pass
+    return state
+
+
+def wait_disk_idle(limit, pause=0.0, quiet=2.0):
+    """sync(), then waits until no block device has written, discarded or
+    had an I/O in flight for `quiet` seconds (at most `limit` seconds), so
+    that a run does not pay for the writeback and discards of the run
+    before it (each system deletes 20000 queue files)."""
+    if pause > 0:
+        time.sleep(pause)
+    if limit <= 0:
+        return
+    t0 = time.time()
+    os.sync()
+    last, since = disk_activity(), time.time()
+    while time.time() - t0 < limit:
+        time.sleep(0.25)
+        cur = disk_activity()
+        if cur != last:
+            last, since = cur, time.time()
+        elif time.time() - since >= quiet:
+            return
+    log("disks still busy after %.0f s; measuring anyway" % limit)
+
+
 def all_stats():
     out = {}
     for name in os.listdir("/proc"):
@@ -883,6 +922,13 @@ def main():
                     help="give up when nothing is delivered for this long")
     ap.add_argument("--settle", type=float, default=1.0,
                     help="seconds to let a started relay settle")
+    ap.add_argument("--idle-wait", type=float, default=60.0,
+                    help="before each run, sync and wait up to this many "
+                    "seconds for the disks to go idle (0: do not wait)")
+    ap.add_argument("--pause", type=float, default=0.0,
+                    help="seconds to sleep before each run, e.g. 65 to let "
+                    "ext4 without a journal forget the previous run's "
+                    "deleted inodes (see bench/README.md)")
     ap.add_argument("--petrel-yaml", metavar="LINE", action="append",
                     default=[], help="append LINE to Petrel's temporary "
                     "petrel.yaml, e.g. 'smtpd: { processes: 4 }' "
@@ -944,9 +990,11 @@ def main():
             systems.remove("postfix")
         for conc in args.concurrency:
             if "ceiling" in systems:
+                wait_disk_idle(args.idle_wait, args.pause)
                 log("ceiling c=%d" % conc)
                 results.append(ceiling(conc, args, tools, workdir))
             if "postfix" in systems:
+                wait_disk_idle(args.idle_wait, args.pause)
                 log("postfix c=%d" % conc)
                 try:
                     results.append(run_postfix(conc, args, tools, workdir))
@@ -956,6 +1004,7 @@ def main():
             for name in PETREL_DKIM:
                 if not petrel_ok or name not in systems:
                     continue
+                wait_disk_idle(args.idle_wait, args.pause)
                 log("%s c=%d" % (name, conc))
                 try:
                     results.append(run_petrel(conc, args, tools, workdir,

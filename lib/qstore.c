@@ -7,6 +7,7 @@
  * records was never acknowledged (qmgr removes it after a grace period);
  * records always have their file.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -42,6 +43,17 @@
  * free pages besides, so half the map is kept for qmgr.
  */
 #define QSTORE_HEADROOM_PCT	50
+#define QSTORE_HASH_DIGIT	7	/* in the id: the seconds' last */
+/*
+ * The pool of retired message files in free/ (qstore_file_retire): at most
+ * this many, each at most this large, so that it holds at most 64 MiB;
+ * smtpd reads at most POOL_BATCH names at a time, and after finding none
+ * creates POOL_SKIP files before it reads the directory again.
+ */
+#define QSTORE_POOL_MAX		1024
+#define QSTORE_POOL_FILE_MAX	(64 * 1024)
+#define QSTORE_POOL_BATCH	256
+#define QSTORE_POOL_SKIP	8	/* new files before looking again */
 
 struct qstore {
 	char		*dir;
@@ -51,6 +63,12 @@ struct qstore {
 	MDB_dbi		 db_sched;
 	MDB_dbi		 db_counters;
 	int		 hash_fd[QSTORE_NHASH];	/* msg/<h>/, for fsync */
+	char		(*pool)[QID_SIZE];	/* names in free/ to try */
+	size_t		 npool, ipool;
+	unsigned	 pool_skip;	/* free/ was empty: new files first */
+	unsigned	 pool_seed;	/* rand_r() state */
+	size_t		 pool_count;	/* qmgr: >= the files in free/ */
+	time_t		 pool_counted;
 };
 
 struct qstore_new {
@@ -58,6 +76,8 @@ struct qstore_new {
 	char		 qid[QID_SIZE];
 	int		 fd;
 	int		 renamed;
+	int		 reused;	/* a file from free/: truncate */
+	off_t		 fsize;		/* bytes written to the file */
 	char		 tmp_path[PATH_MAX];
 	char		 msg_path[PATH_MAX];
 	struct vbuf	*wbuf;
@@ -179,12 +199,30 @@ qstore_path(char *buf, size_t size, const char *a, const char *b,
 	return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
+/*
+ * The directory under msg/: the last hex digit of the id's seconds, so
+ * that the messages of one group commit mostly share one directory and
+ * one directory fsync (the ids' random digit would spread them over
+ * all 16), while a long queue still spreads over 16.
+ */
 static int
 qstore_hash(const char *qid)
 {
-	char c = qid[QID_LEN - 1];
+	char c = qid[QSTORE_HASH_DIGIT];
 
 	return c >= 'A' ? c - 'A' + 10 : c - '0';
+}
+
+int
+qstore_file_path(char *buf, size_t size, const char *qdir, const char *qid)
+{
+	int n;
+
+	if (!qid_ok(qid))
+		return -1;
+	n = snprintf(buf, size, "%s/msg/%X/%s", qdir, (unsigned)qstore_hash(qid),
+	    qid);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
 static void
@@ -202,7 +240,7 @@ int
 qstore_create_dirs(const char *qdir, uid_t uid, gid_t gid, struct vbuf *why)
 {
 	static const char *subs[] = { "tmp", "msg", "corrupt", "private",
-	    "db", "cred" };
+	    "db", "cred", "free" };
 	char path[PATH_MAX], sub[8];
 	size_t i;
 
@@ -250,6 +288,8 @@ qstore_open(const struct cfg *cfg, struct vbuf *why)
 	qs->dir = xstrdup(cfg->queue_directory);
 	for (i = 0; i < QSTORE_NHASH; i++)
 		qs->hash_fd[i] = -1;
+	qs->pool_seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	qs->pool_count = QSTORE_POOL_MAX;	/* count at the first retire */
 	for (i = 0; i < QSTORE_NHASH; i++) {
 		snprintf(sub, sizeof(sub), "%X", (unsigned)i);
 		if (qstore_path(path, sizeof(path), qs->dir, "msg", sub) ==
@@ -305,6 +345,7 @@ qstore_close(struct qstore *qs)
 	for (int i = 0; i < QSTORE_NHASH; i++)
 		if (qs->hash_fd[i] != -1)
 			close(qs->hash_fd[i]);
+	free(qs->pool);
 	free(qs->dir);
 	free(qs);
 }
@@ -329,6 +370,84 @@ static int
 qstore_header_ok(const char *s)
 {
 	return strpbrk(s, "\r\n") == NULL;
+}
+
+/* Reads up to QSTORE_POOL_BATCH names from free/, in random order. */
+static void
+qstore_pool_fill(struct qstore *qs)
+{
+	char path[PATH_MAX], tmp[QID_SIZE];
+	struct dirent *de;
+	DIR *d;
+	size_t i, j;
+
+	qs->npool = qs->ipool = 0;
+	if (qstore_path(path, sizeof(path), qs->dir, "free", NULL) == -1 ||
+	    (d = opendir(path)) == NULL)
+		return;
+	if (qs->pool == NULL)
+		qs->pool = xcalloc(QSTORE_POOL_BATCH, QID_SIZE);
+	while (qs->npool < QSTORE_POOL_BATCH && (de = readdir(d)) != NULL)
+		if (qid_ok(de->d_name))
+			memcpy(qs->pool[qs->npool++], de->d_name, QID_SIZE);
+	closedir(d);
+	/* Several smtpd processes read the same list: each its own order. */
+	for (i = qs->npool; i > 1; i--) {
+		j = (size_t)rand_r(&qs->pool_seed) % i;
+		memcpy(tmp, qs->pool[i - 1], QID_SIZE);
+		memcpy(qs->pool[i - 1], qs->pool[j], QID_SIZE);
+		memcpy(qs->pool[j], tmp, QID_SIZE);
+	}
+}
+
+/*
+ * Moves a retired file from free/ to tmp_path and opens it for writing;
+ * -1 when there is none. Writing over a file's blocks spares the file
+ * system an inode and its blocks per message, and their freeing (with
+ * a discard on many mounts) at delivery. A file that a delivery agent
+ * still reads (a lock of qstore_file_open) is not reused but unlinked.
+ */
+static int
+qstore_pool_take(struct qstore *qs, const char *tmp_path)
+{
+	char from[PATH_MAX];
+	int fd, filled = 0;
+
+	for (;;) {
+		if (qs->ipool == qs->npool) {
+			if (filled)
+				return -1;
+			if (qs->pool_skip > 0) {
+				qs->pool_skip--;
+				return -1;
+			}
+			qstore_pool_fill(qs);
+			filled = 1;
+			if (qs->npool == 0) {
+				qs->pool_skip = QSTORE_POOL_SKIP;
+				return -1;
+			}
+		}
+		if (qstore_path(from, sizeof(from), qs->dir, "free",
+		    qs->pool[qs->ipool++]) == -1)
+			continue;
+		/* ENOENT: another smtpd took it first. */
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, tmp_path,
+		    RENAME_NOREPLACE) == -1)
+			continue;
+		if ((fd = open(tmp_path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) ==
+		    -1) {
+			(void)unlink(tmp_path);
+			continue;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+			(void)unlink(tmp_path);
+			close(fd);
+			continue;
+		}
+		(void)flock(fd, LOCK_UN);
+		return fd;
+	}
 }
 
 struct qstore_new *
@@ -367,6 +486,10 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 		    "tmp", qn->qid) == -1) {
 			qstore_fail(QSTORE_ERR_IO, why, "queue path too long");
 			goto fail;
+		}
+		if ((qn->fd = qstore_pool_take(qs, qn->tmp_path)) != -1) {
+			qn->reused = 1;
+			break;
 		}
 		qn->fd = open(qn->tmp_path, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
@@ -438,6 +561,7 @@ qstore_write_all(struct qstore_new *qn, const char *p, size_t len,
 			    qn->tmp_path, strerror(errno));
 		}
 		off += (size_t)n;
+		qn->fsize += n;
 	}
 	return 0;
 }
@@ -470,6 +594,10 @@ qstore_new_finish(struct qstore_new *qn, struct vbuf *why)
 {
 	if (qstore_wflush(qn, why) == -1)
 		return -1;
+	/* A reused file may be longer: nothing of its old message stays. */
+	if (qn->reused && ftruncate(qn->fd, qn->fsize) == -1)
+		return qstore_fail(QSTORE_ERR_IO, why, "truncate %s: %s",
+		    qn->tmp_path, strerror(errno));
 	/*
 	 * Start the data on its way to disk now; qstore_commit() waits for
 	 * it with fsync. Renaming before that fsync is safe: a file in msg/
@@ -1241,12 +1369,10 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 	size_t len = 0, alloc = 8192;
 	ssize_t n;
 
-	if (!qid_ok(qid)) {
+	if (qstore_file_path(path, sizeof(path), qdir, qid) == -1) {
 		qstore_fail(QSTORE_ERR_IO, why, "bad queue id");
 		return NULL;
 	}
-	snprintf(path, sizeof(path), "%s/msg/%X/%s", qdir,
-	    (unsigned)qstore_hash(qid), qid);
 	qf = xcalloc(1, sizeof(*qf));
 	if ((qf->fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		qstore_fail(errno == ENOENT ? QSTORE_ERR_NOTFOUND :
@@ -1254,6 +1380,8 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 		free(qf);
 		return NULL;
 	}
+	/* Held while open: the file is not reused under a reader. */
+	(void)flock(qf->fd, LOCK_SH | LOCK_NB);
 	/* Read until the blank line that ends the envelope. */
 	qf->header = xmalloc(alloc + 1);
 	for (;;) {
@@ -1386,13 +1514,61 @@ qstore_file_remove(const char *qdir, const char *qid)
 {
 	char path[PATH_MAX];
 
-	if (!qid_ok(qid))
+	if (qstore_file_path(path, sizeof(path), qdir, qid) == -1)
 		return qstore_fail(QSTORE_ERR_IO, NULL, "bad queue id");
-	snprintf(path, sizeof(path), "%s/msg/%X/%s", qdir,
-	    (unsigned)qstore_hash(qid), qid);
 	if (unlink(path) == -1 && errno != ENOENT)
 		return qstore_fail(QSTORE_ERR_IO, NULL, "unlink");
 	return 0;
+}
+
+/*
+ * Whether free/ has room, for qmgr. Its count goes up with each file qmgr
+ * moves there, but smtpd processes take files without telling: when the
+ * count says full, the directory is counted again (at most once a
+ * second).
+ */
+static int
+qstore_pool_has_room(struct qstore *qs)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	time_t now = time(NULL);
+	size_t n = 0;
+	DIR *d;
+
+	if (qs->pool_count < QSTORE_POOL_MAX)
+		return 1;
+	if (now == qs->pool_counted)
+		return 0;
+	qs->pool_counted = now;
+	if (qstore_path(path, sizeof(path), qs->dir, "free", NULL) == -1 ||
+	    (d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		if (qid_ok(de->d_name))
+			n++;
+	closedir(d);
+	qs->pool_count = n;
+	return n < QSTORE_POOL_MAX;
+}
+
+int
+qstore_file_retire(struct qstore *qs, const char *qid)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	struct stat st;
+
+	if (qstore_file_path(from, sizeof(from), qs->dir, qid) == -1)
+		return qstore_fail(QSTORE_ERR_IO, NULL, "bad queue id");
+	if (lstat(from, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size <= QSTORE_POOL_FILE_MAX &&
+	    qstore_pool_has_room(qs) &&
+	    qstore_path(to, sizeof(to), qs->dir, "free", qid) == 0 &&
+	    renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) {
+		qs->pool_count++;
+		return 0;
+	}
+	return qstore_file_remove(qs->dir, qid);
 }
 
 int
@@ -1400,10 +1576,8 @@ qstore_file_quarantine(const char *qdir, const char *qid)
 {
 	char from[PATH_MAX], to[PATH_MAX];
 
-	if (!qid_ok(qid))
+	if (qstore_file_path(from, sizeof(from), qdir, qid) == -1)
 		return qstore_fail(QSTORE_ERR_IO, NULL, "bad queue id");
-	snprintf(from, sizeof(from), "%s/msg/%X/%s", qdir,
-	    (unsigned)qstore_hash(qid), qid);
 	snprintf(to, sizeof(to), "%s/corrupt/%s", qdir, qid);
 	if (rename(from, to) == -1 && errno != ENOENT)
 		return qstore_fail(QSTORE_ERR_IO, NULL, "rename");
@@ -1455,7 +1629,11 @@ qstore_tmp_clean(const char *qdir, int64_t max_age)
 		if (qstore_path(file, sizeof(file), path, de->d_name, NULL) ==
 		    -1)
 			continue;
-		if (stat(file, &st) == 0 && now - st.st_mtime > max_age &&
+		/*
+		 * ctime, not mtime: a file taken from free/ keeps its old
+		 * mtime until written, but the rename into tmp/ set ctime.
+		 */
+		if (stat(file, &st) == 0 && now - st.st_ctime > max_age &&
 		    unlink(file) == 0)
 			n++;
 	}

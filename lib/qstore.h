@@ -2,7 +2,9 @@
  * qstore.h - the queue: immutable message files plus an LMDB index.
  *
  * Layout under queue_directory: tmp/ (being written), msg/<h>/<queueid>
- * (committed; h is the id's last digit), corrupt/ (kept for inspection),
+ * (committed; h is the last hex digit of the id's seconds, see
+ * qstore_file_path), corrupt/ (kept for inspection),
+ * free/ (delivered messages' files, to be written over by new ones),
  * private/ (sockets), db/ (the LMDB environment: named databases msg, rcpt,
  * sched, counters). A committed file is an envelope header of "name=value" lines
  * ended by an empty line, then the exact bytes to send (CRLF, dot-unstuffed,
@@ -210,12 +212,21 @@ int		 qstore_file_fd(const struct qstore_file *);
 off_t		 qstore_file_body_offset(const struct qstore_file *);
 off_t		 qstore_file_body_size(const struct qstore_file *);
 void		 qstore_file_close(struct qstore_file *);
+/* Where a committed message's file is: 0, or -1 (bad id, too long). */
+int	qstore_file_path(char *buf, size_t size, const char *qdir,
+	    const char *qid);
+/*
+ * A delivered message's file, after its records are gone: moved to free/
+ * for qstore_new_begin to write the next message over it (small files,
+ * while the pool has room), else unlinked.
+ */
+int	qstore_file_retire(struct qstore *, const char *qid);
 /* Unlinks msg/<h>/<qid> (after its records are gone). */
 int		 qstore_file_remove(const char *qdir, const char *qid);
 /* Moves a damaged file to corrupt/. */
 int		 qstore_file_quarantine(const char *qdir, const char *qid);
 /*
- * Removes tmp/ files not modified for max_age seconds: messages whose
+ * Removes tmp/ files unchanged (ctime) for max_age seconds: messages whose
  * writer died before they were committed. Returns how many.
  */
 int		 qstore_tmp_clean(const char *qdir, int64_t max_age);

@@ -595,8 +595,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	qmgr_results_compacted += ncompact;
 	/* The file goes only once its records are gone. */
 	for (i = 0; i < nremoved; i++) {
-		(void)qstore_file_remove(qmgr_cfg->queue_directory,
-		    removed[i]);
+		(void)qstore_file_retire(qmgr_queue, removed[i]);
 		log_info("%s: removed", removed[i]);
 	}
 	rc = 0;

@@ -394,12 +394,9 @@ qmgr_msg_cb(const struct qstore_msginfo *m, void *arg)
 {
 	struct qmgr_orphan *o = arg;
 	char path[PATH_MAX];
-	int h = m->qid[QID_LEN - 1];
 
-	h = h >= 'A' ? h - 'A' + 10 : h - '0';
-	snprintf(path, sizeof(path), "%s/msg/%X/%s",
-	    qmgr_cfg->queue_directory, (unsigned)h, m->qid);
-	if (access(path, F_OK) == -1 && errno == ENOENT) {
+	if (qstore_file_path(path, sizeof(path), qmgr_cfg->queue_directory,
+	    m->qid) == 0 && access(path, F_OK) == -1 && errno == ENOENT) {
 		o->qids = xreallocarray(o->qids, o->n + 1, QID_SIZE);
 		snprintf(o->qids[o->n++], QID_SIZE, "%s", m->qid);
 	}
@@ -426,15 +423,12 @@ qmgr_reconcile(void)
 	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)
 		log_fatal("reconcile: %s", why->data);
 	for (i = 0; i < files.n; i++) {
-		int h = files.qids[i][QID_LEN - 1];
-
 		if (qstore_msg_get(txn, files.qids[i], &m) == 0 ||
 		    qstore_errno() != QSTORE_ERR_NOTFOUND)
 			continue;
-		h = h >= 'A' ? h - 'A' + 10 : h - '0';
-		snprintf(path, sizeof(path), "%s/msg/%X/%s",
-		    qmgr_cfg->queue_directory, (unsigned)h, files.qids[i]);
-		if (stat(path, &st) == 0 && now - st.st_mtime >
+		if (qstore_file_path(path, sizeof(path),
+		    qmgr_cfg->queue_directory, files.qids[i]) == 0 &&
+		    stat(path, &st) == 0 && now - st.st_mtime >
 		    QMGR_ORPHAN_GRACE) {
 			log_info("%s: removed: queue file without records "
 			    "(never acknowledged)", files.qids[i]);

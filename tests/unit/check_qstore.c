@@ -261,11 +261,15 @@ rcpt_count_cb(const struct qstore_rcpt *r, void *arg)
 	return 0;
 }
 
-/* msg/<h>/<qid>, h being the id's last digit. */
+/* msg/<h>/<qid>, h being the last hex digit of the id's seconds. */
 static void
 file_path(const struct fix *f, const char *qid, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s/msg/%c/%s", f->dir, qid[QID_LEN - 1], qid);
+	char lib[PATH_MAX];
+
+	snprintf(buf, size, "%s/msg/%c/%s", f->dir, qid[7], qid);
+	ck_assert_int_eq(qstore_file_path(lib, sizeof(lib), f->dir, qid), 0);
+	ck_assert_str_eq(lib, buf);
 }
 
 static void
@@ -426,7 +430,7 @@ START_TEST(test_roundtrip)
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(qstore_commit(f.qs, &qn, 1, f.why), 0);
 	qstore_new_free(qn);
-	ck_assert_uint_eq(dir_count(f.dir), 6);
+	ck_assert_uint_eq(dir_count(f.dir), 7);
 	snprintf(tmp, sizeof(tmp), "%s/tmp", f.dir);
 	ck_assert_uint_eq(dir_count(tmp), 0);
 
@@ -849,6 +853,149 @@ START_TEST(test_rcpt_remove)
 	ck_assert_int_le(after, before);
 	qstore_txn_abort(t);
 	free(sl);
+	fix_teardown(&f);
+}
+END_TEST
+
+/* Opens a second handle on the fixture's queue, as another process would. */
+static struct qstore *
+second_handle(struct fix *f)
+{
+	struct qstore *qs = qstore_open(&f->cfg, f->why);
+
+	ck_assert_msg(qs != NULL, "qstore_open: %s", f->why->data);
+	return qs;
+}
+
+START_TEST(test_pool_reuse)
+{
+	static char *rcpts[] = { "r0@x.example" };
+	struct qstore_envelope env;
+	struct qstore_file *qf;
+	struct qstore_new *qn;
+	struct qstore *qs2;
+	struct stat st, st2;
+	char a[QID_SIZE], b[QID_SIZE], pa[PATH_MAX], pb[PATH_MAX];
+	char freed[PATH_MAX], big[8192];
+	struct fix f;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	memset(big, 'x', sizeof(big));
+	memcpy(big + sizeof(big) - 2, "\r\n", 2);
+	commit_msg(&f, &env, big, sizeof(big), a);
+	file_path(&f, a, pa, sizeof(pa));
+	ck_assert_int_eq(stat(pa, &st), 0);
+
+	/* Retired: moved to free/ under its id, not unlinked. */
+	ck_assert_int_eq(qstore_file_retire(f.qs, a), 0);
+	ck_assert_int_eq(stat(pa, &st2), -1);
+	snprintf(freed, sizeof(freed), "%s/free/%s", f.dir, a);
+	ck_assert_int_eq(stat(freed, &st2), 0);
+	ck_assert_uint_eq(st2.st_ino, st.st_ino);
+
+	/*
+	 * A new message is written over it (the same inode), and a shorter
+	 * one leaves nothing of the old bytes. A second handle: the first
+	 * found free/ empty a moment ago and creates a few files before it
+	 * looks again.
+	 */
+	qs2 = second_handle(&f);
+	qn = qstore_new_begin(qs2, &env, f.why);
+	ck_assert_ptr_nonnull(qn);
+	ck_assert_int_eq(qstore_new_write(qn, "short\r\n", 7, f.why), 0);
+	ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
+	memcpy(b, qstore_new_id(qn), QID_SIZE);
+	ck_assert_int_eq(qstore_commit(qs2, &qn, 1, f.why), 0);
+	qstore_new_free(qn);
+	ck_assert_int_eq(stat(freed, &st2), -1);
+	file_path(&f, b, pb, sizeof(pb));
+	ck_assert_int_eq(stat(pb, &st2), 0);
+	ck_assert_uint_eq(st2.st_ino, st.st_ino);
+	ck_assert_int_lt(st2.st_size, 1024);
+	qf = qstore_file_open(f.dir, b, f.why);
+	ck_assert_ptr_nonnull(qf);
+	check_body(qf, "short\r\n", 7);
+	ck_assert_str_eq(qstore_file_envelope(qf)->sender, "s@x.example");
+
+	/* A file a reader holds open is not written over: a new one is. */
+	ck_assert_int_eq(qstore_file_retire(f.qs, b), 0);
+	qstore_close(qs2);
+	qs2 = second_handle(&f);
+	qn = qstore_new_begin(qs2, &env, f.why);
+	ck_assert_ptr_nonnull(qn);
+	ck_assert_int_eq(qstore_new_write(qn, "third\r\n", 7, f.why), 0);
+	ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
+	file_path(&f, qstore_new_id(qn), pb, sizeof(pb));
+	ck_assert_int_eq(stat(pb, &st2), 0);
+	ck_assert_uint_ne(st2.st_ino, st.st_ino);
+	qstore_new_abort(qn);
+	/* The reader still sees its message, whole. */
+	check_body(qf, "short\r\n", 7);
+	qstore_file_close(qf);
+	qstore_close(qs2);
+	fix_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_pool_limits)
+{
+	static char *rcpts[] = { "r0@x.example" };
+	struct qstore_envelope env;
+	struct stat st;
+	char a[QID_SIZE], pa[PATH_MAX], freed[PATH_MAX];
+	char *big;
+	size_t len = 70 * 1024;
+	struct fix f;
+
+	/* A large file is unlinked, not kept. */
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	big = malloc(len);
+	memset(big, 'y', len);
+	memcpy(big + len - 2, "\r\n", 2);
+	commit_msg(&f, &env, big, len, a);
+	file_path(&f, a, pa, sizeof(pa));
+	ck_assert_int_eq(qstore_file_retire(f.qs, a), 0);
+	ck_assert_int_eq(stat(pa, &st), -1);
+	snprintf(freed, sizeof(freed), "%s/free/%s", f.dir, a);
+	ck_assert_int_eq(stat(freed, &st), -1);
+	snprintf(freed, sizeof(freed), "%s/free", f.dir);
+	ck_assert_uint_eq(dir_count(freed), 0);
+	/* Retiring what is gone is not an error. */
+	ck_assert_int_eq(qstore_file_retire(f.qs, a), 0);
+	free(big);
+	fix_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_tmp_clean)
+{
+	struct timespec old[2];
+	char tmp[PATH_MAX], file[PATH_MAX + 32], moved[PATH_MAX + 32];
+	struct stat st;
+	struct fix f;
+
+	fix_setup(&f, MAP_SIZE);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", f.dir);
+	snprintf(file, sizeof(file), "%s/free/0123456789ABCDEF", f.dir);
+	write_file(file, "x", 1);
+	/* A day-old mtime, as a file from free/ has before it is written. */
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 86400;
+	old[0].tv_nsec = old[1].tv_nsec = 0;
+	ck_assert_int_eq(utimensat(AT_FDCWD, file, old, 0), 0);
+	snprintf(moved, sizeof(moved), "%s/0123456789ABCDEF", tmp);
+	ck_assert_int_eq(rename(file, moved), 0);
+
+	/* Just taken (renamed): kept, whatever its mtime. */
+	ck_assert_int_eq(qstore_tmp_clean(f.dir, 3600), 0);
+	ck_assert_int_eq(stat(moved, &st), 0);
+	/* Older than the limit: removed; other names are left alone. */
+	snprintf(file, sizeof(file), "%s/not-a-queue-id", tmp);
+	write_file(file, "x", 1);
+	ck_assert_int_eq(qstore_tmp_clean(f.dir, -1), 1);
+	ck_assert_int_eq(stat(moved, &st), -1);
+	ck_assert_int_eq(stat(file, &st), 0);
 	fix_teardown(&f);
 }
 END_TEST
@@ -1457,6 +1604,9 @@ qstore_suite(void)
 	tcase_add_test(tc, test_sched);
 	tcase_add_test(tc, test_sched_stop);
 	tcase_add_test(tc, test_rcpt_remove);
+	tcase_add_test(tc, test_pool_reuse);
+	tcase_add_test(tc, test_pool_limits);
+	tcase_add_test(tc, test_tmp_clean);
 	tcase_add_test(tc, test_delete);
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_abort);
