@@ -47,6 +47,16 @@ class FullQueueTest(PetrelCase):
         c.quit()
         return accepted
 
+    def flush_until_empty(self):
+        """relayq -f, then waits until delivery has emptied the queue."""
+        self.suite.relayq("-f")
+        deadline = time.time() + 180
+        while self.suite.relayq_json():
+            if time.time() > deadline:
+                self.fail("queue not empty after the next hop came back:"
+                          "\n%s" % self.suite.log_tail())
+            time.sleep(0.5)
+
     def test_full_map_gets_452_and_accepted_mail_is_delivered(self):
         port = self.capture.port
         self.capture.stop()                 # keep everything queued
@@ -60,14 +70,7 @@ class FullQueueTest(PetrelCase):
         # With the next hop back, all of them are delivered.
         self.capture.port = port
         self.capture.start()
-        self.suite.relayq("-f")
-        # Delivered means removed from the queue: wait for it to empty.
-        deadline = time.time() + 180
-        while self.suite.relayq_json():
-            if time.time() > deadline:
-                self.fail("queue not empty after the next hop came back:"
-                          "\n%s" % self.suite.log_tail())
-            time.sleep(0.5)
+        self.flush_until_empty()
         per_msg = {}
         for t in self.capture.all_transactions():
             for i in range(len(accepted) + 1):
@@ -108,13 +111,7 @@ class FullQueueTest(PetrelCase):
         attempts = len(self.capture.all_transactions())
 
         self.capture.clear_rules()
-        self.suite.relayq("-f")
-        deadline = time.time() + 180
-        while self.suite.relayq_json():
-            if time.time() > deadline:
-                self.fail("queue not empty after the next hop came back:"
-                          "\n%s" % self.suite.log_tail())
-            time.sleep(0.5)
+        self.flush_until_empty()
         delivered = {}
         for t in self.capture.all_transactions()[attempts:]:
             for i in range(len(accepted)):
