@@ -14,10 +14,8 @@
  * hash string and so cannot outlive a new secret either.
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <arpa/inet.h>
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +31,7 @@
 
 #include "attr.h"
 #include "cred.h"
+#include "mdbdir.h"
 #include "parse.h"
 #include "smtpcmd.h"
 #include "xalloc.h"
@@ -65,11 +64,7 @@ struct cred_cache_entry {
 };
 
 struct cred_db {
-	char		*dir;		/* <queue_directory>/cred */
-	MDB_env		*env;		/* NULL: read-only and not there yet */
-	MDB_dbi		 dbi;
-	int		 have_dbi;
-	int		 writable;
+	struct mdbdir	 md;		/* <queue_directory>/cred, "users" */
 	unsigned char	 cache_key[32];
 	struct cred_cache_entry cache[CRED_CACHE_SLOTS];
 };
@@ -124,9 +119,6 @@ static int	cred_b64_decode(const char *, size_t, unsigned char *, size_t,
 static int	cred_parse_num(const char **, const char *, int, uint64_t,
 		    uint64_t, unsigned *);
 static int	cred_parse(const char *, struct cred_params *);
-static void	cred_mdb_why(struct vbuf *, const struct cred_db *,
-		    const char *, int);
-static int	cred_attach(struct cred_db *, struct vbuf *);
 static int	cred_lookup(struct cred_db *, const char *,
 		    struct cred_secrets *);
 static time_t	cred_real_now(void);
@@ -385,115 +377,21 @@ cred_generate_secret(struct vbuf *out)
 	return rc;
 }
 
-static void
-cred_mdb_why(struct vbuf *why, const struct cred_db *db, const char *op,
-    int rc)
-{
-	if (why == NULL)
-		return;
-	if (rc == MDB_MAP_FULL)
-		vbuf_setf(why, "credential database %s full (map size %lu "
-		    "MiB)", db->dir, CRED_MAP_SIZE / (1024 * 1024));
-	else
-		vbuf_setf(why, "%s %s: %s", op, db->dir, mdb_strerror(rc));
-}
-
-/*
- * Opens the environment and the users database if that has not happened
- * yet. Returns 1 when ready, 0 when a read-only handle finds no
- * environment or database yet (no users), -1 on error.
- */
-static int
-cred_attach(struct cred_db *db, struct vbuf *why)
-{
-	MDB_txn *txn;
-	int rc;
-
-	if (db->env == NULL) {
-		if ((rc = mdb_env_create(&db->env)) != 0) {
-			db->env = NULL;
-			cred_mdb_why(why, db, "mdb_env_create", rc);
-			return -1;
-		}
-		if ((rc = mdb_env_set_mapsize(db->env, CRED_MAP_SIZE)) != 0 ||
-		    (rc = mdb_env_set_maxdbs(db->env, CRED_MAXDBS)) != 0 ||
-		    (rc = mdb_env_open(db->env, db->dir,
-		    db->writable ? 0 : MDB_RDONLY, 0600)) != 0) {
-			mdb_env_close(db->env);
-			db->env = NULL;
-			if (rc == ENOENT && !db->writable)
-				return 0;
-			cred_mdb_why(why, db, "open", rc);
-			return -1;
-		}
-		if (db->writable)
-			(void)mdb_reader_check(db->env, NULL);
-	}
-	if (db->have_dbi)
-		return 1;
-	if ((rc = mdb_txn_begin(db->env, NULL,
-	    db->writable ? 0 : MDB_RDONLY, &txn)) != 0) {
-		cred_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
-	rc = mdb_dbi_open(txn, CRED_DB_USERS, db->writable ? MDB_CREATE : 0,
-	    &db->dbi);
-	if (rc == MDB_NOTFOUND && !db->writable) {
-		mdb_txn_abort(txn);
-		return 0;
-	}
-	if (rc != 0) {
-		mdb_txn_abort(txn);
-		cred_mdb_why(why, db, "open database " CRED_DB_USERS " in", rc);
-		return -1;
-	}
-	/* Committing keeps the handle open beyond this transaction. */
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		cred_mdb_why(why, db, "mdb_txn_commit", rc);
-		return -1;
-	}
-	db->have_dbi = 1;
-	return 1;
-}
-
 struct cred_db *
 cred_open(const struct cfg *cfg, int writable, struct vbuf *why)
 {
 	struct cred_db *db;
-	struct vbuf path;
-	struct stat st;
 
-	if (cfg->queue_directory == NULL || cfg->queue_directory[0] == '\0') {
-		if (why)
-			vbuf_setf(why, "queue_directory is not set");
-		return NULL;
-	}
-	vbuf_init(&path, 0);
-	(void)vbuf_addf(&path, "%s/%s", cfg->queue_directory, CRED_DIR);
 	db = xcalloc(1, sizeof(*db));
+	if (mdbdir_init(&db->md, cfg, CRED_DIR, CRED_DB_USERS, CRED_MAP_SIZE,
+	    CRED_MAXDBS, writable, "credential database", why) == -1)
+		goto fail;
 	if (RAND_bytes(db->cache_key, sizeof(db->cache_key)) != 1) {
 		if (why)
 			vbuf_setf(why, "RAND_bytes failed");
-		vbuf_release(&path);
-		free(db);
-		return NULL;
-	}
-	db->dir = xstrdup(path.data);
-	db->writable = writable != 0;
-	vbuf_release(&path);
-
-	if (db->writable && mkdir(db->dir, 0700) == -1 && errno != EEXIST) {
-		if (why)
-			vbuf_setf(why, "mkdir %s: %s", db->dir,
-			    strerror(errno));
 		goto fail;
 	}
-	if (stat(db->dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		if (why)
-			vbuf_setf(why, "%s: not a directory", db->dir);
-		goto fail;
-	}
-	if (cred_attach(db, why) == -1)
+	if (mdbdir_attach(&db->md, why) == -1)
 		goto fail;
 	return db;
 fail:
@@ -506,9 +404,7 @@ cred_close(struct cred_db *db)
 {
 	if (db == NULL)
 		return;
-	if (db->env != NULL)
-		mdb_env_close(db->env);
-	free(db->dir);
+	mdbdir_release(&db->md);
 	free(db);
 }
 
@@ -560,13 +456,11 @@ cred_lookup(struct cred_db *db, const char *user, struct cred_secrets *cs)
 	size_t used;
 	int rc, ret = -1;
 
-	if ((rc = cred_attach(db, NULL)) <= 0)
+	if ((rc = mdbdir_begin(&db->md, MDB_RDONLY, &txn, NULL)) <= 0)
 		return rc;
-	if (mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn) != 0)
-		return -1;
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
-	rc = mdb_get(txn, db->dbi, &key, &val);
+	rc = mdb_get(txn, db->md.dbi, &key, &val);
 	if (rc == MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
 		return 0;
@@ -682,10 +576,10 @@ cred_check_writable(const struct cred_db *db, const char *user,
 			    "A-Z a-z 0-9 . _ @ + -)", CRED_NAME_MAX);
 		return -1;
 	}
-	if (!db->writable) {
+	if (!db->md.writable) {
 		if (why)
 			vbuf_setf(why, "credential database %s opened "
-			    "read-only", db->dir);
+			    "read-only", db->md.dir);
 		return -1;
 	}
 	return 0;
@@ -758,26 +652,24 @@ cred_user_add_policy(struct cred_db *db, const char *user, const char *secret,
 	cred_policy_put(&rec, pol, fields);
 	attr_end(&rec);
 
-	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
-		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+	if (mdbdir_begin(&db->md, 0, &txn, why) <= 0)
 		goto done;
-	}
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
 	val.mv_data = rec.data;
 	val.mv_size = rec.len;
-	rc = mdb_put(txn, db->dbi, &key, &val, MDB_NOOVERWRITE);
+	rc = mdb_put(txn, db->md.dbi, &key, &val, MDB_NOOVERWRITE);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		if (rc == MDB_KEYEXIST) {
 			if (why)
 				vbuf_setf(why, "user %s already exists", user);
 		} else
-			cred_mdb_why(why, db, "write to", rc);
+			mdbdir_why(why, &db->md, "write to", rc);
 		goto done;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0) {
-		cred_mdb_why(why, db, "commit to", rc);
+		mdbdir_why(why, &db->md, "commit to", rc);
 		goto done;
 	}
 	ret = 0;
@@ -809,22 +701,20 @@ cred_update(struct cred_db *db, const char *user,
 	size_t used, i, f;
 	int rc, ret = -1, skip;
 
-	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
-		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+	if (mdbdir_begin(&db->md, 0, &txn, why) <= 0)
 		return -1;
-	}
 	attr_list_init(&al);
 	vbuf_init(&rec, 0);
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
-	if ((rc = mdb_get(txn, db->dbi, &key, &val)) == MDB_NOTFOUND) {
+	if ((rc = mdb_get(txn, db->md.dbi, &key, &val)) == MDB_NOTFOUND) {
 		if (why)
 			vbuf_setf(why, "no such user %s", user);
 		ret = 0;
 		goto abort;
 	}
 	if (rc != 0) {
-		cred_mdb_why(why, db, "read", rc);
+		mdbdir_why(why, &db->md, "read", rc);
 		goto abort;
 	}
 	if (attr_decode(&al, val.mv_data, val.mv_size, &used, NULL) != 1 ||
@@ -833,7 +723,7 @@ cred_update(struct cred_db *db, const char *user,
 	    (cur = attr_get(&al, CRED_ATTR_HASH)) == NULL)) {
 		if (why)
 			vbuf_setf(why, "user %s: corrupt record in %s", user,
-			    db->dir);
+			    db->md.dir);
 		goto abort;
 	}
 	/* The values point into the map: build the record before mdb_put. */
@@ -864,13 +754,13 @@ cred_update(struct cred_db *db, const char *user,
 	attr_end(&rec);
 	val.mv_data = rec.data;
 	val.mv_size = rec.len;
-	if ((rc = mdb_put(txn, db->dbi, &key, &val, 0)) != 0) {
-		cred_mdb_why(why, db, "write to", rc);
+	if ((rc = mdb_put(txn, db->md.dbi, &key, &val, 0)) != 0) {
+		mdbdir_why(why, &db->md, "write to", rc);
 		goto abort;
 	}
 	attr_list_release(&al);
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		cred_mdb_why(why, db, "commit to", rc);
+		mdbdir_why(why, &db->md, "commit to", rc);
 	else
 		ret = 1;
 	goto done;
@@ -934,24 +824,22 @@ cred_user_del(struct cred_db *db, const char *user, struct vbuf *why)
 
 	if (cred_check_writable(db, user, why) == -1)
 		return -1;
-	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
-		cred_mdb_why(why, db, "mdb_txn_begin", rc);
+	if (mdbdir_begin(&db->md, 0, &txn, why) <= 0)
 		return -1;
-	}
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
-	rc = mdb_del(txn, db->dbi, &key, NULL);
+	rc = mdb_del(txn, db->md.dbi, &key, NULL);
 	if (rc != 0) {
 		mdb_txn_abort(txn);
 		if (rc == MDB_NOTFOUND) {
 			if (why)
 				vbuf_setf(why, "no such user %s", user);
 		} else
-			cred_mdb_why(why, db, "delete from", rc);
+			mdbdir_why(why, &db->md, "delete from", rc);
 		return -1;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0) {
-		cred_mdb_why(why, db, "commit to", rc);
+		mdbdir_why(why, &db->md, "commit to", rc);
 		return -1;
 	}
 	return 0;
@@ -970,17 +858,8 @@ cred_user_list(struct cred_db *db,
 	size_t used;
 	int rc, op;
 
-	if ((rc = cred_attach(db, why)) <= 0)
+	if ((rc = mdbdir_cursor(&db->md, &txn, &cur, why)) <= 0)
 		return rc;
-	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		cred_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
-	if ((rc = mdb_cursor_open(txn, db->dbi, &cur)) != 0) {
-		mdb_txn_abort(txn);
-		cred_mdb_why(why, db, "mdb_cursor_open", rc);
-		return -1;
-	}
 	attr_list_init(&al);
 	for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &key, &val,
 	    op)) == 0; op = MDB_NEXT) {
@@ -1005,7 +884,7 @@ cred_user_list(struct cred_db *db,
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	if (rc != MDB_NOTFOUND) {
-		cred_mdb_why(why, db, "read", rc);
+		mdbdir_why(why, &db->md, "read", rc);
 		return -1;
 	}
 	return 0;
@@ -1025,17 +904,8 @@ cred_user_walk(struct cred_db *db,
 	size_t used;
 	int rc, op, ok;
 
-	if ((rc = cred_attach(db, why)) <= 0)
+	if ((rc = mdbdir_cursor(&db->md, &txn, &cur, why)) <= 0)
 		return rc;
-	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		cred_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
-	if ((rc = mdb_cursor_open(txn, db->dbi, &cur)) != 0) {
-		mdb_txn_abort(txn);
-		cred_mdb_why(why, db, "mdb_cursor_open", rc);
-		return -1;
-	}
 	attr_list_init(&al);
 	for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &key, &val,
 	    op)) == 0; op = MDB_NEXT) {
@@ -1061,7 +931,7 @@ cred_user_walk(struct cred_db *db,
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	if (rc != MDB_NOTFOUND) {
-		cred_mdb_why(why, db, "read", rc);
+		mdbdir_why(why, &db->md, "read", rc);
 		return -1;
 	}
 	return 0;
@@ -1142,21 +1012,17 @@ cred_policy_get(struct cred_db *db, const char *user, struct cred_policy *out,
 	memset(out, 0, sizeof(*out));
 	if (!cred_name_ok(user))
 		return 0;
-	if ((rc = cred_attach(db, why)) <= 0)
+	if ((rc = mdbdir_begin(&db->md, MDB_RDONLY, &txn, why)) <= 0)
 		return rc;
-	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		cred_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
 	key.mv_data = (void *)user;
 	key.mv_size = strlen(user);
-	if ((rc = mdb_get(txn, db->dbi, &key, &val)) == MDB_NOTFOUND) {
+	if ((rc = mdb_get(txn, db->md.dbi, &key, &val)) == MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
 	if (rc != 0) {
 		mdb_txn_abort(txn);
-		cred_mdb_why(why, db, "read", rc);
+		mdbdir_why(why, &db->md, "read", rc);
 		return -1;
 	}
 	attr_list_init(&al);
@@ -1165,11 +1031,11 @@ cred_policy_get(struct cred_db *db, const char *user, struct cred_policy *out,
 	    used != val.mv_size) {
 		if (why)
 			vbuf_setf(why, "user %s: corrupt record in %s", user,
-			    db->dir);
+			    db->md.dir);
 	} else if (cred_policy_from(&al, out, &sub) == -1) {
 		if (why)
 			vbuf_setf(why, "user %s: %s in %s", user, sub.data,
-			    db->dir);
+			    db->md.dir);
 	} else
 		ret = 1;
 	vbuf_release(&sub);

@@ -31,6 +31,7 @@
 
 #include "attr.h"
 #include "dkimkey.h"
+#include "mdbdir.h"
 #include "parse.h"
 #include "smtpcmd.h"
 #include "xalloc.h"
@@ -39,17 +40,10 @@
 #define DKIMKEY_RAW_ED25519	32
 
 struct dkimkey_db {
-	char		*dir;		/* <queue_directory>/domains */
-	MDB_env		*env;		/* NULL: read-only and not there yet */
-	MDB_dbi		 dbi;
-	int		 have_dbi;
-	int		 writable;
+	struct mdbdir	 md;		/* <queue_directory>/domains */
 };
 
 static time_t	dkimkey_real_now(void);
-static void	dkimkey_mdb_why(struct vbuf *, const struct dkimkey_db *,
-		    const char *, int);
-static int	dkimkey_attach(struct dkimkey_db *, struct vbuf *);
 static int	dkimkey_decode(const char *, const MDB_val *,
 		    struct dkimkey_domain *, struct vbuf *);
 static void	dkimkey_encode(const struct dkimkey_domain *, struct vbuf *);
@@ -141,111 +135,19 @@ dkimkey_alg_parse(const char *s, enum dkimkey_alg *alg)
 
 /* The registry. */
 
-static void
-dkimkey_mdb_why(struct vbuf *why, const struct dkimkey_db *db,
-    const char *op, int rc)
-{
-	if (why == NULL)
-		return;
-	if (rc == MDB_MAP_FULL)
-		vbuf_setf(why, "domain registry %s full (map size %lu MiB)",
-		    db->dir, DKIMKEY_MAP_SIZE / (1024 * 1024));
-	else
-		vbuf_setf(why, "%s %s: %s", op, db->dir, mdb_strerror(rc));
-}
-
-/* 1 attached, 0 read-only and not there yet, -1 error. */
-static int
-dkimkey_attach(struct dkimkey_db *db, struct vbuf *why)
-{
-	MDB_txn *txn;
-	int rc;
-
-	if (db->env == NULL) {
-		if ((rc = mdb_env_create(&db->env)) != 0) {
-			db->env = NULL;
-			dkimkey_mdb_why(why, db, "mdb_env_create", rc);
-			return -1;
-		}
-		if ((rc = mdb_env_set_mapsize(db->env,
-		    DKIMKEY_MAP_SIZE)) != 0 ||
-		    (rc = mdb_env_set_maxdbs(db->env, DKIMKEY_MAXDBS)) != 0 ||
-		    (rc = mdb_env_open(db->env, db->dir,
-		    db->writable ? 0 : MDB_RDONLY, 0600)) != 0) {
-			mdb_env_close(db->env);
-			db->env = NULL;
-			if (rc == ENOENT && !db->writable)
-				return 0;
-			dkimkey_mdb_why(why, db, "open", rc);
-			return -1;
-		}
-		if (db->writable)
-			(void)mdb_reader_check(db->env, NULL);
-	}
-	if (db->have_dbi)
-		return 1;
-	if ((rc = mdb_txn_begin(db->env, NULL,
-	    db->writable ? 0 : MDB_RDONLY, &txn)) != 0) {
-		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
-	rc = mdb_dbi_open(txn, DKIMKEY_DB_DOMAINS,
-	    db->writable ? MDB_CREATE : 0, &db->dbi);
-	if (rc == MDB_NOTFOUND && !db->writable) {
-		mdb_txn_abort(txn);
-		return 0;
-	}
-	if (rc != 0) {
-		mdb_txn_abort(txn);
-		dkimkey_mdb_why(why, db, "open database " DKIMKEY_DB_DOMAINS
-		    " in", rc);
-		return -1;
-	}
-	/* Committing keeps the handle open beyond this transaction. */
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		dkimkey_mdb_why(why, db, "mdb_txn_commit", rc);
-		return -1;
-	}
-	db->have_dbi = 1;
-	return 1;
-}
-
 struct dkimkey_db *
 dkimkey_open(const struct cfg *cfg, int writable, struct vbuf *why)
 {
 	struct dkimkey_db *db;
-	struct vbuf path;
-	struct stat st;
 
-	if (cfg->queue_directory == NULL || cfg->queue_directory[0] == '\0') {
-		if (why)
-			vbuf_setf(why, "queue_directory is not set");
+	db = xcalloc(1, sizeof(*db));
+	if (mdbdir_init(&db->md, cfg, DKIMKEY_DIR, DKIMKEY_DB_DOMAINS,
+	    DKIMKEY_MAP_SIZE, DKIMKEY_MAXDBS, writable, "domain registry",
+	    why) == -1 || mdbdir_attach(&db->md, why) == -1) {
+		dkimkey_close(db);
 		return NULL;
 	}
-	vbuf_init(&path, 0);
-	(void)vbuf_addf(&path, "%s/%s", cfg->queue_directory, DKIMKEY_DIR);
-	db = xcalloc(1, sizeof(*db));
-	db->dir = xstrdup(path.data);
-	db->writable = writable != 0;
-	vbuf_release(&path);
-
-	if (db->writable && mkdir(db->dir, 0700) == -1 && errno != EEXIST) {
-		if (why)
-			vbuf_setf(why, "mkdir %s: %s", db->dir,
-			    strerror(errno));
-		goto fail;
-	}
-	if (stat(db->dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-		if (why)
-			vbuf_setf(why, "%s: not a directory", db->dir);
-		goto fail;
-	}
-	if (dkimkey_attach(db, why) == -1)
-		goto fail;
 	return db;
-fail:
-	dkimkey_close(db);
-	return NULL;
 }
 
 void
@@ -253,9 +155,7 @@ dkimkey_close(struct dkimkey_db *db)
 {
 	if (db == NULL)
 		return;
-	if (db->env != NULL)
-		mdb_env_close(db->env);
-	free(db->dir);
+	mdbdir_release(&db->md);
 	free(db);
 }
 
@@ -374,10 +274,10 @@ dkimkey_get_txn(struct dkimkey_db *db, MDB_txn *txn, const char *domain,
 	memset(out, 0, sizeof(*out));
 	key.mv_data = (void *)domain;
 	key.mv_size = strlen(domain);
-	if ((rc = mdb_get(txn, db->dbi, &key, &val)) == MDB_NOTFOUND)
+	if ((rc = mdb_get(txn, db->md.dbi, &key, &val)) == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0) {
-		dkimkey_mdb_why(why, db, "read", rc);
+		mdbdir_why(why, &db->md, "read", rc);
 		return -1;
 	}
 	return dkimkey_decode(domain, &val, out, why) == 0 ? 1 : -1;
@@ -391,12 +291,8 @@ dkimkey_domain_get(struct dkimkey_db *db, const char *domain,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = dkimkey_attach(db, why)) <= 0)
+	if ((rc = mdbdir_begin(&db->md, MDB_RDONLY, &txn, why)) <= 0)
 		return rc;
-	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
 	rc = dkimkey_get_txn(db, txn, domain, out, why);
 	mdb_txn_abort(txn);
 	return rc;
@@ -414,18 +310,14 @@ dkimkey_domain_covered(struct dkimkey_db *db, const char *domain,
 
 	if (dkimkey_domain_norm(domain, norm, sizeof(norm)) == -1)
 		return 0;
-	if ((rc = dkimkey_attach(db, why)) <= 0)
+	if ((rc = mdbdir_begin(&db->md, MDB_RDONLY, &txn, why)) <= 0)
 		return rc;
-	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
 	/* The domain, then each parent that still has two labels. */
 	for (d = norm; d != NULL && strchr(d, '.') != NULL;
 	    d = strchr(d, '.') != NULL ? strchr(d, '.') + 1 : NULL) {
 		key.mv_data = (void *)d;
 		key.mv_size = strlen(d);
-		rc = mdb_get(txn, db->dbi, &key, &val);
+		rc = mdb_get(txn, db->md.dbi, &key, &val);
 		if (rc == 0) {
 			if (found != NULL && size > strlen(d))
 				memcpy(found, d, strlen(d) + 1);
@@ -433,7 +325,7 @@ dkimkey_domain_covered(struct dkimkey_db *db, const char *domain,
 			break;
 		}
 		if (rc != MDB_NOTFOUND) {
-			dkimkey_mdb_why(why, db, "read", rc);
+			mdbdir_why(why, &db->md, "read", rc);
 			ret = -1;
 			break;
 		}
@@ -453,7 +345,7 @@ dkimkey_selector_add(struct dkimkey_db *db, const char *domain,
 	size_t i;
 	int rc, ret = -1;
 
-	if (!db->writable) {
+	if (!db->md.writable) {
 		if (why)
 			vbuf_setf(why, "domain registry opened read-only");
 		return -1;
@@ -463,12 +355,8 @@ dkimkey_selector_add(struct dkimkey_db *db, const char *domain,
 			vbuf_setf(why, "invalid selector");
 		return -1;
 	}
-	if ((rc = dkimkey_attach(db, why)) <= 0)
+	if (mdbdir_begin(&db->md, 0, &txn, why) <= 0)
 		return -1;
-	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
-		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
 	vbuf_init(&rec, 0);
 	if ((rc = dkimkey_get_txn(db, txn, domain, &d, why)) == -1)
 		goto abort;
@@ -507,12 +395,12 @@ dkimkey_selector_add(struct dkimkey_db *db, const char *domain,
 	key.mv_size = strlen(domain);
 	val.mv_data = rec.data;
 	val.mv_size = rec.len;
-	if ((rc = mdb_put(txn, db->dbi, &key, &val, 0)) != 0) {
-		dkimkey_mdb_why(why, db, "write to", rc);
+	if ((rc = mdb_put(txn, db->md.dbi, &key, &val, 0)) != 0) {
+		mdbdir_why(why, &db->md, "write to", rc);
 		goto abort;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		dkimkey_mdb_why(why, db, "commit to", rc);
+		mdbdir_why(why, &db->md, "commit to", rc);
 	else
 		ret = 0;
 	goto done;
@@ -535,17 +423,13 @@ dkimkey_selector_del(struct dkimkey_db *db, const char *domain,
 	size_t i;
 	int rc, ret = -1;
 
-	if (!db->writable) {
+	if (!db->md.writable) {
 		if (why)
 			vbuf_setf(why, "domain registry opened read-only");
 		return -1;
 	}
-	if (dkimkey_attach(db, why) <= 0)
+	if (mdbdir_begin(&db->md, 0, &txn, why) <= 0)
 		return -1;
-	if ((rc = mdb_txn_begin(db->env, NULL, 0, &txn)) != 0) {
-		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
 	vbuf_init(&rec, 0);
 	key.mv_data = (void *)domain;
 	key.mv_size = strlen(domain);
@@ -556,7 +440,7 @@ dkimkey_selector_del(struct dkimkey_db *db, const char *domain,
 		goto abort;
 	}
 	if (selector == NULL)
-		rc = mdb_del(txn, db->dbi, &key, NULL);
+		rc = mdb_del(txn, db->md.dbi, &key, NULL);
 	else {
 		for (i = 0; i < d.nsels; i++)
 			if (strcmp(d.sels[i].name, selector) == 0)
@@ -574,14 +458,14 @@ dkimkey_selector_del(struct dkimkey_db *db, const char *domain,
 		dkimkey_encode(&d, &rec);
 		val.mv_data = rec.data;
 		val.mv_size = rec.len;
-		rc = mdb_put(txn, db->dbi, &key, &val, 0);
+		rc = mdb_put(txn, db->md.dbi, &key, &val, 0);
 	}
 	if (rc != 0) {
-		dkimkey_mdb_why(why, db, "write to", rc);
+		mdbdir_why(why, &db->md, "write to", rc);
 		goto abort;
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
-		dkimkey_mdb_why(why, db, "commit to", rc);
+		mdbdir_why(why, &db->md, "commit to", rc);
 	else
 		ret = 1;
 	goto done;
@@ -605,17 +489,8 @@ dkimkey_domain_walk(struct dkimkey_db *db,
 	MDB_val key, val;
 	int rc, op, stop;
 
-	if ((rc = dkimkey_attach(db, why)) <= 0)
+	if ((rc = mdbdir_cursor(&db->md, &txn, &cur, why)) <= 0)
 		return rc;
-	if ((rc = mdb_txn_begin(db->env, NULL, MDB_RDONLY, &txn)) != 0) {
-		dkimkey_mdb_why(why, db, "mdb_txn_begin", rc);
-		return -1;
-	}
-	if ((rc = mdb_cursor_open(txn, db->dbi, &cur)) != 0) {
-		mdb_txn_abort(txn);
-		dkimkey_mdb_why(why, db, "mdb_cursor_open", rc);
-		return -1;
-	}
 	for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &key, &val,
 	    op)) == 0; op = MDB_NEXT) {
 		if (key.mv_size == 0 || key.mv_size > SMTP_DOMAIN_MAX)
@@ -638,7 +513,7 @@ dkimkey_domain_walk(struct dkimkey_db *db,
 	if (rc == -1)
 		return -1;
 	if (rc != MDB_NOTFOUND) {
-		dkimkey_mdb_why(why, db, "read", rc);
+		mdbdir_why(why, &db->md, "read", rc);
 		return -1;
 	}
 	return 0;
