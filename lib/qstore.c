@@ -43,6 +43,13 @@
  * free pages besides, so half the map is kept for qmgr.
  */
 #define QSTORE_HEADROOM_PCT	50
+/*
+ * qmgr may grow the map beyond queue.map_size, up to this many times it,
+ * QSTORE_GROW_MIN or a quarter of it at a time, to record the results of
+ * mail already accepted (qstore_grow); admission looks at queue.map_size.
+ */
+#define QSTORE_GROW_LIMIT	2
+#define QSTORE_GROW_MIN		(1024 * 1024)
 #define QSTORE_HASH_DIGIT	7	/* in the id: the seconds' last */
 /*
  * The pool of retired message files in free/ (qstore_file_retire): at most
@@ -58,6 +65,7 @@
 struct qstore {
 	char		*dir;
 	MDB_env		*env;
+	uint64_t	 map_size;	/* queue.map_size, for admission */
 	MDB_dbi		 db_msg;
 	MDB_dbi		 db_rcpt;
 	MDB_dbi		 db_sched;
@@ -112,6 +120,7 @@ static enum qstore_err qstore_last_err;
 static int qstore_fail(enum qstore_err, struct vbuf *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 static int qstore_mdb_fail(int, struct vbuf *, const char *);
+static int qstore_begin(struct qstore *, unsigned, MDB_txn **);
 static int qstore_path(char *, size_t, const char *, const char *,
     const char *);
 static int qstore_hash(const char *);
@@ -310,6 +319,7 @@ qstore_open(const struct cfg *cfg, struct vbuf *why)
 	}
 	(void)mdb_env_set_maxdbs(qs->env, 8);
 	(void)mdb_env_set_maxreaders(qs->env, 512);
+	qs->map_size = cfg->queue_map_size;
 	if ((rc = mdb_env_set_mapsize(qs->env, cfg->queue_map_size)) != 0 ||
 	    (rc = mdb_env_open(qs->env, path, MDB_NOTLS, 0600)) != 0) {
 		qstore_mdb_fail(rc, why, path);
@@ -677,9 +687,10 @@ qstore_used_pct(struct qstore *qs, MDB_txn *txn, int above)
 	size_t total, used, freed = 0;
 
 	if (mdb_env_info(qs->env, &info) != 0 || mdb_env_stat(qs->env, &st) !=
-	    0 || st.ms_psize == 0 || info.me_mapsize < st.ms_psize)
+	    0 || st.ms_psize == 0 || qs->map_size < st.ms_psize)
 		return 0;
-	total = info.me_mapsize / st.ms_psize;
+	/* Of queue.map_size, not of a map that qmgr has grown. */
+	total = qs->map_size / st.ms_psize;
 	used = info.me_last_pgno + 1;
 	if (used * 100 < total * (size_t)above)
 		return (int)(used * 100 / total);
@@ -745,7 +756,7 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 	}
 
 	/* 2. One transaction for every message's records. */
-	if ((rc = mdb_txn_begin(qs->env, NULL, 0, &txn)) != 0)
+	if ((rc = qstore_begin(qs, 0, &txn)) != 0)
 		return qstore_mdb_fail(rc, why, "mdb_txn_begin");
 	if (qstore_used_pct(qs, txn, 100 - QSTORE_HEADROOM_PCT) >=
 	    100 - QSTORE_HEADROOM_PCT) {
@@ -1008,6 +1019,44 @@ qstore_new_free(struct qstore_new *qn)
 	free(qn);
 }
 
+/*
+ * mdb_txn_begin, adopting a map that another process (qmgr, see
+ * qstore_grow) has made larger.
+ */
+static int
+qstore_begin(struct qstore *qs, unsigned flags, MDB_txn **txn)
+{
+	int rc;
+
+	rc = mdb_txn_begin(qs->env, NULL, flags, txn);
+	if (rc == MDB_MAP_RESIZED &&
+	    (rc = mdb_env_set_mapsize(qs->env, 0)) == 0)
+		rc = mdb_txn_begin(qs->env, NULL, flags, txn);
+	return rc;
+}
+
+int
+qstore_grow(struct qstore *qs, uint64_t *new_size, struct vbuf *why)
+{
+	MDB_envinfo info;
+	uint64_t limit = qs->map_size * QSTORE_GROW_LIMIT, step, size;
+	int rc;
+
+	if ((rc = mdb_env_info(qs->env, &info)) != 0)
+		return qstore_mdb_fail(rc, why, "mdb_env_info");
+	if (info.me_mapsize >= limit)
+		return qstore_fail(QSTORE_ERR_FULL, why, "queue database %s/db "
+		    "at %d times queue.map_size", qs->dir, QSTORE_GROW_LIMIT);
+	step = qs->map_size / 4 < QSTORE_GROW_MIN ? QSTORE_GROW_MIN :
+	    qs->map_size / 4;
+	size = info.me_mapsize + step < limit ? info.me_mapsize + step :
+	    limit;
+	if ((rc = mdb_env_set_mapsize(qs->env, (size_t)size)) != 0)
+		return qstore_mdb_fail(rc, why, "mdb_env_set_mapsize");
+	*new_size = size;
+	return 0;
+}
+
 struct qstore_txn *
 qstore_txn_begin(struct qstore *qs, int write, struct vbuf *why)
 {
@@ -1016,8 +1065,7 @@ qstore_txn_begin(struct qstore *qs, int write, struct vbuf *why)
 
 	t = xcalloc(1, sizeof(*t));
 	t->qs = qs;
-	if ((rc = mdb_txn_begin(qs->env, NULL, write ? 0 : MDB_RDONLY,
-	    &t->txn)) != 0) {
+	if ((rc = qstore_begin(qs, write ? 0 : MDB_RDONLY, &t->txn)) != 0) {
 		free(t);
 		qstore_mdb_fail(rc, why, "mdb_txn_begin");
 		return NULL;

@@ -174,6 +174,15 @@ int	qstore_rcpt_remove(struct qstore_txn *, const struct qstore_rcpt *r);
  * only from "above" percent up (below it the free list is not read).
  */
 int	qstore_txn_used_pct(struct qstore_txn *, int above);
+/*
+ * Makes the LMDB map larger, by a quarter of queue.map_size (at least
+ * 1 MiB), up to twice queue.map_size; for qmgr, which must record what
+ * happened to mail already accepted when the map is full. Only with no
+ * transaction open in this process. Other processes adopt the new size
+ * at their next transaction. 0 with the new size in bytes, or -1
+ * (QSTORE_ERR_FULL at the limit).
+ */
+int	qstore_grow(struct qstore *, uint64_t *new_size, struct vbuf *why);
 /* Deletes the message's msg, rcpt and sched records. */
 int	qstore_msg_delete(struct qstore_txn *, const char *qid);
 

@@ -57,6 +57,7 @@ static void qmgr_conn_reply(struct qmgr_conn *, struct attr_list *);
 static void qmgr_dispatch(struct qmgr_conn *, struct qmgr_job *);
 static void qmgr_job_finish(struct qmgr_job *);
 static void qmgr_results_drop_applied(void);
+static int qmgr_results_grow(void);
 static void qmgr_results_warn_compact(void);
 static int64_t qmgr_request_deadline_ms(void);
 
@@ -654,6 +655,9 @@ qmgr_results_apply(void)
 
 		if (qmgr_results_commit(i, end, now, 0, why) == 0)
 			continue;
+		if (qstore_errno() == QSTORE_ERR_FULL && qmgr_results_grow() ==
+		    0 && qmgr_results_commit(i, end, now, 0, why) == 0)
+			continue;
 		for (k = i; k < end; k++)
 			if (!qmgr_results[k].applied &&
 			    qmgr_results_commit(k, k + 1, now, 1, why) == -1)
@@ -675,6 +679,29 @@ qmgr_results_apply(void)
 	qmgr_results_due_ms = nheld > 0 ? ev_now_ms() + QMGR_RESULTS_RETRY_MS :
 	    -1;
 	qmgr_want_scan();
+}
+
+/*
+ * The map is full even though smtpd stopped accepting at half of it:
+ * results of accepted mail must still be written, so the map grows (up to
+ * twice queue.map_size) rather than leaving them unrecorded.
+ */
+static int
+qmgr_results_grow(void)
+{
+	struct vbuf *why = vbuf_create(0);
+	uint64_t size;
+	int rc;
+
+	if ((rc = qstore_grow(qmgr_queue, &size, why)) == 0)
+		log_warn("queue database full: map grown to %" PRIu64 " MiB, "
+		    "beyond queue.map_size (%" PRIu64 " MiB), to record "
+		    "delivery results; raise queue.map_size", size >> 20,
+		    qmgr_cfg->queue_map_size >> 20);
+	else
+		log_warn("queue database full: %s", why->data);
+	vbuf_free(why);
+	return rc;
 }
 
 /* A full map is worth one line a minute, not one per transaction. */

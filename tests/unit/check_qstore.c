@@ -1000,6 +1000,66 @@ START_TEST(test_tmp_clean)
 }
 END_TEST
 
+START_TEST(test_grow)
+{
+	struct qstore_msginfo m;
+	struct qstore_txn *t;
+	struct qstore *other;
+	uint64_t size = 0;
+	unsigned n, k;
+	int rc;
+	struct fix f;
+
+	/* Another process's handle, opened before the map grows. */
+	fix_setup(&f, 64 * 1024);
+	other = second_handle(&f);
+	memset(&m, 0, sizeof(m));
+	snprintf(m.sender, sizeof(m.sender), "%0200d", 0);
+	/* qmgr-style writes until the 64 KiB map is full. */
+	for (n = 0;; n++) {
+		ck_assert_uint_lt(n, 10000);
+		snprintf(m.qid, sizeof(m.qid), "%016X", n);
+		t = qstore_txn_begin(f.qs, 1, f.why);
+		ck_assert_ptr_nonnull(t);
+		if ((rc = qstore_msg_put(t, &m)) == 0)
+			rc = qstore_txn_commit(t, f.why);
+		else
+			qstore_txn_abort(t);
+		if (rc == -1)
+			break;
+	}
+	ck_assert_int_eq(qstore_errno(), QSTORE_ERR_FULL);
+
+	/* Twice queue.map_size at once: the 1 MiB step is beyond it. */
+	ck_assert_int_eq(qstore_grow(f.qs, &size, f.why), 0);
+	ck_assert_uint_eq(size, 128 * 1024);
+	/* The write that failed goes in, and as much again after it. */
+	for (k = n; k < 2 * n; k++) {
+		snprintf(m.qid, sizeof(m.qid), "%016X", k);
+		t = qstore_txn_begin(f.qs, 1, f.why);
+		ck_assert_ptr_nonnull(t);
+		ck_assert_int_eq(qstore_msg_put(t, &m), 0);
+		ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+	}
+	/* Admission still counts against queue.map_size: over half. */
+	t = qstore_txn_begin(f.qs, 0, f.why);
+	ck_assert_int_ge(qstore_txn_used_pct(t, 50), 50);
+	qstore_txn_abort(t);
+
+	/* The other handle adopts the larger map and reads what it holds. */
+	t = qstore_txn_begin(other, 0, f.why);
+	ck_assert_msg(t != NULL, "begin: %s", f.why->data);
+	ck_assert_int_eq(qstore_msg_get(t, m.qid, &m), 0);
+	qstore_txn_abort(t);
+	/* No further than twice queue.map_size. */
+	ck_assert_int_eq(qstore_grow(f.qs, &size, f.why), -1);
+	ck_assert_int_eq(qstore_errno(), QSTORE_ERR_FULL);
+	ck_assert_uint_gt(f.why->len, 0);
+	qstore_close(other);
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_sched_stop)
 {
 	static char *rcpts[] = { "r0@x.example", "r1@x.example",
@@ -1607,6 +1667,7 @@ qstore_suite(void)
 	tcase_add_test(tc, test_pool_reuse);
 	tcase_add_test(tc, test_pool_limits);
 	tcase_add_test(tc, test_tmp_clean);
+	tcase_add_test(tc, test_grow);
 	tcase_add_test(tc, test_delete);
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_abort);
