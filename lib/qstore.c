@@ -1659,6 +1659,48 @@ qstore_file_iter(const char *qdir, int (*cb)(const char *, void *), void *arg)
 }
 
 int
+qstore_file_rehash(const char *qdir)
+{
+	char path[PATH_MAX], from[PATH_MAX], to[PATH_MAX], sub[8];
+	struct dirent *de;
+	DIR *d;
+	int n = 0, fd;
+
+	for (int i = 0; i < QSTORE_NHASH; i++) {
+		snprintf(sub, sizeof(sub), "%X", (unsigned)i);
+		if (qstore_path(path, sizeof(path), qdir, "msg", sub) == -1 ||
+		    (d = opendir(path)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (!qid_ok(de->d_name) ||
+			    qstore_hash(de->d_name) == i ||
+			    qstore_path(from, sizeof(from), path, de->d_name,
+			    NULL) == -1 ||
+			    qstore_file_path(to, sizeof(to), qdir,
+			    de->d_name) == -1)
+				continue;
+			if (renameat2(AT_FDCWD, from, AT_FDCWD, to,
+			    RENAME_NOREPLACE) == 0)
+				n++;
+		}
+		closedir(d);
+	}
+	if (n == 0)
+		return 0;
+	/* Durable before records are checked against the new places. */
+	for (int i = 0; i < QSTORE_NHASH; i++) {
+		snprintf(sub, sizeof(sub), "%X", (unsigned)i);
+		if (qstore_path(path, sizeof(path), qdir, "msg", sub) == 0 &&
+		    (fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) !=
+		    -1) {
+			(void)fsync(fd);
+			close(fd);
+		}
+	}
+	return n;
+}
+
+int
 qstore_tmp_clean(const char *qdir, int64_t max_age)
 {
 	char path[PATH_MAX], file[PATH_MAX];

@@ -239,6 +239,12 @@ int		 qstore_file_quarantine(const char *qdir, const char *qid);
  * writer died before they were committed. Returns how many.
  */
 int		 qstore_tmp_clean(const char *qdir, int64_t max_age);
+/*
+ * Moves committed files that are not in the msg/<h>/ their id names (a
+ * queue written by an older Petrel, whose h was the id's last digit) to
+ * the right one, and syncs the directories. Returns how many moved.
+ */
+int		 qstore_file_rehash(const char *qdir);
 /* Calls cb for every committed file's id (qmgr's start-up reconcile). */
 int		 qstore_file_iter(const char *qdir,
 		    int (*cb)(const char *qid, void *), void *arg);

@@ -418,6 +418,8 @@ qmgr_reconcile(void)
 	if ((i = (size_t)qstore_tmp_clean(qmgr_cfg->queue_directory,
 	    QMGR_ORPHAN_GRACE)) > 0)
 		log_info("removed %zu stale file(s) from tmp/", i);
+	if ((i = (size_t)qstore_file_rehash(qmgr_cfg->queue_directory)) > 0)
+		log_info("moved %zu queue file(s) to their msg/ directory", i);
 	(void)qstore_file_iter(qmgr_cfg->queue_directory, qmgr_file_cb,
 	    &files);
 	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)

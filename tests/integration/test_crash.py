@@ -48,6 +48,26 @@ class CrashTest(PetrelCase):
         for r in ("c1@example.org", "c2@example.org"):
             self.suite.wait_delivery(qid, r, "sent", timeout=15)
 
+    def test_queue_of_an_older_layout_is_delivered(self):
+        """A message file in the msg/ directory an older Petrel used (the
+        id's last digit) is found at start-up and delivered."""
+        tok = unique("rehash")
+        self.capture.stop()
+        qid = self.submit(make_message(tok), rcpts=["h1@example.org"])
+        self.suite.stop()
+        msg = os.path.join(self.suite.queue_dir, "msg")
+        right = os.path.join(msg, qid[7], qid)
+        old = qid[-1] if qid[-1] != qid[7] else \
+            ("0" if qid[7] != "0" else "1")
+        os.rename(right, os.path.join(msg, old, qid))
+        self.suite.start()
+        self.capture.start()
+        self.suite.relayq("-f")
+        self.wait_arrival(tok, timeout=30)
+        self.suite.wait_delivery(qid, "h1@example.org", "sent", timeout=15)
+        self.assertIn("moved 1 queue file(s) to their msg/ directory",
+                      self.suite.log())
+
     def test_crashed_daemon_is_restarted(self):
         """SIGKILL smtpd alone: master restarts it, service resumes."""
         before = self.suite.pids_of("smtpd")

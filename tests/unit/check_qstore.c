@@ -1060,6 +1060,37 @@ START_TEST(test_grow)
 }
 END_TEST
 
+START_TEST(test_rehash)
+{
+	static char *rcpts[] = { "r0@x.example" };
+	struct qstore_envelope env;
+	struct qstore_file *qf;
+	struct stat st;
+	char a[QID_SIZE], right[PATH_MAX], wrong[PATH_MAX + 32];
+	struct fix f;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	commit_msg(&f, &env, "body\r\n", 6, a);
+	file_path(&f, a, right, sizeof(right));
+	/* Where an older Petrel put it: msg/<the id's last digit>/. */
+	snprintf(wrong, sizeof(wrong), "%s/msg/%c/%s", f.dir,
+	    a[7] == '0' ? '1' : '0', a);
+	ck_assert_int_eq(rename(right, wrong), 0);
+	ck_assert_ptr_null(qstore_file_open(f.dir, a, f.why));
+
+	ck_assert_int_eq(qstore_file_rehash(f.dir), 1);
+	ck_assert_int_eq(stat(wrong, &st), -1);
+	qf = qstore_file_open(f.dir, a, f.why);
+	ck_assert_msg(qf != NULL, "file_open: %s", f.why->data);
+	check_body(qf, "body\r\n", 6);
+	qstore_file_close(qf);
+	/* Nothing left to move. */
+	ck_assert_int_eq(qstore_file_rehash(f.dir), 0);
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_sched_stop)
 {
 	static char *rcpts[] = { "r0@x.example", "r1@x.example",
@@ -1668,6 +1699,7 @@ qstore_suite(void)
 	tcase_add_test(tc, test_pool_limits);
 	tcase_add_test(tc, test_tmp_clean);
 	tcase_add_test(tc, test_grow);
+	tcase_add_test(tc, test_rehash);
 	tcase_add_test(tc, test_delete);
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_abort);
