@@ -27,10 +27,10 @@ else
 OPT = -O2 -g -D_FORTIFY_SOURCE=2
 SANLDFLAGS =
 endif
-CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(DEFS) $(HARDEN) -Ilib $(PKG_CFLAGS) \
+CFLAGS_ALL = -std=c11 -pthread $(OPT) $(WARN) $(DEFS) $(HARDEN) -Ilib $(PKG_CFLAGS) \
 	$(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lspf2 -lresolv -lm
+LIBS = $(PKG_LIBS) -lspf2 -lresolv -lm -pthread
 
 B = build
 PROGRAMS = master smtpd qmgr smtp relayctl relayq

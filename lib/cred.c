@@ -63,6 +63,27 @@ struct cred_cache_entry {
 	time_t		 until;
 };
 
+/*
+ * A check in three steps (cred_verify_start, _work, _finish), so that the
+ * KDF, which takes a tenth of a second, can run outside an event loop.
+ */
+enum cred_job_kind {
+	CRED_JOB_DUMMY,		/* unknown or malformed: the dummy hash */
+	CRED_JOB_DISABLED,	/* the work of a wrong secret, then 0 */
+	CRED_JOB_CHECK		/* the hash, then the previous one */
+};
+
+struct cred_verify_job {
+	enum cred_job_kind kind;
+	char		 secret[CRED_SECRET_MAX];
+	size_t		 secret_len;
+	char		 hash[CRED_HASH_MAX + 1];
+	char		 old_hash[CRED_HASH_MAX + 1];	/* "": none valid */
+	unsigned char	 tag[32], old_tag[32];	/* their cache tags */
+	time_t		 now;
+	int		 result, matched_old;
+};
+
 struct cred_db {
 	struct mdbdir	 md;		/* <queue_directory>/cred, "users" */
 	unsigned char	 cache_key[32];
@@ -130,8 +151,9 @@ static int	cred_policy_from(const struct attr_list *, struct cred_policy *,
 		    struct vbuf *);
 static int	cred_cache_tag(const struct cred_db *, const char *,
 		    const char *, const char *, size_t, unsigned char[32]);
-static int	cred_check(struct cred_db *, const char *, const char *,
-		    const char *, size_t, time_t);
+static int	cred_cache_hit(struct cred_db *, const unsigned char[32],
+		    time_t, struct cred_cache_entry **);
+static void	cred_job_free(struct cred_verify_job *);
 static const char *cred_split(const char **, char *, size_t, size_t *);
 static void	cred_safe(struct vbuf *, const char *);
 static void	cred_policy_put(struct vbuf *, const struct cred_policy *,
@@ -496,74 +518,147 @@ cred_cache_tag(const struct cred_db *db, const char *user, const char *hash,
 	return ok ? 0 : -1;
 }
 
-/*
- * Checks secret against one stored hash of user, through the cache.
- * Returns 1, 0 or -1 as cred_hash_verify.
- */
+/* The cache slot of a tag; 1 if it holds the tag, unexpired. */
 static int
-cred_check(struct cred_db *db, const char *user, const char *hash,
-    const char *secret, size_t secret_len, time_t now)
+cred_cache_hit(struct cred_db *db, const unsigned char tag[32], time_t now,
+    struct cred_cache_entry **slot)
 {
-	struct cred_cache_entry *slot = NULL;
-	unsigned char tag[32];
+	*slot = &db->cache[(tag[0] | (unsigned)tag[1] << 8) %
+	    CRED_CACHE_SLOTS];
+	return (*slot)->until > now && CRYPTO_memcmp((*slot)->tag, tag, 32) ==
+	    0;
+}
+
+/* Frees a job, wiping the secret and the hashes. */
+static void
+cred_job_free(struct cred_verify_job *job)
+{
+	if (job == NULL)
+		return;
+	OPENSSL_cleanse(job, sizeof(*job));
+	free(job);
+}
+
+int
+cred_verify_start(struct cred_db *db, const char *user, const char *secret,
+    size_t secret_len, struct cred_verify_job **jobp)
+{
+	struct cred_verify_job *job;
+	struct cred_cache_entry *slot;
+	struct cred_secrets cs;
 	int rc;
 
-	if (cred_cache_tag(db, user, hash, secret, secret_len, tag) == 0) {
-		slot = &db->cache[(tag[0] | (unsigned)tag[1] << 8) %
-		    CRED_CACHE_SLOTS];
-		if (slot->until > now && CRYPTO_memcmp(slot->tag, tag,
-		    sizeof(tag)) == 0)
-			return 1;
+	*jobp = NULL;
+	job = xcalloc(1, sizeof(*job));
+	/* Unknown, malformed: the KDF work of a known user, then 0. */
+	job->kind = CRED_JOB_DUMMY;
+	job->secret_len = secret_len > CRED_SECRET_MAX ? CRED_SECRET_MAX :
+	    secret_len;
+	memcpy(job->secret, secret, job->secret_len);
+	job->now = cred_now();
+	if (!cred_name_ok(user) || secret_len > CRED_SECRET_MAX)
+		goto kdf;
+	if ((rc = cred_lookup(db, user, &cs)) == -1) {
+		OPENSSL_cleanse(&cs, sizeof(cs));
+		cred_job_free(job);
+		return -1;
 	}
-	rc = cred_hash_verify(hash, secret, secret_len);
-	if (rc == 1 && slot != NULL) {
-		memcpy(slot->tag, tag, sizeof(tag));
-		slot->until = now + CRED_CACHE_TTL;
+	if (rc == 0)
+		goto kdf;
+	memcpy(job->hash, cs.hash, sizeof(job->hash));
+	if (cs.disabled) {
+		/*
+		 * The KDF work of a wrong secret, and never the cache: an
+		 * entry made before the user was disabled must not count.
+		 */
+		job->kind = CRED_JOB_DISABLED;
+		OPENSSL_cleanse(&cs, sizeof(cs));
+		goto kdf;
 	}
-	OPENSSL_cleanse(tag, sizeof(tag));
+	job->kind = CRED_JOB_CHECK;
+	/* The previous secret only while its grace period runs. */
+	if (cs.old_hash[0] != '\0' && cs.old_until > job->now)
+		memcpy(job->old_hash, cs.old_hash, sizeof(job->old_hash));
+	OPENSSL_cleanse(&cs, sizeof(cs));
+	if ((cred_cache_tag(db, user, job->hash, job->secret, secret_len,
+	    job->tag) == 0 && cred_cache_hit(db, job->tag, job->now, &slot)) ||
+	    (job->old_hash[0] != '\0' && cred_cache_tag(db, user,
+	    job->old_hash, job->secret, secret_len, job->old_tag) == 0 &&
+	    cred_cache_hit(db, job->old_tag, job->now, &slot))) {
+		cred_job_free(job);
+		return 1;
+	}
+kdf:
+	*jobp = job;
+	return 2;
+}
+
+void
+cred_verify_work(struct cred_verify_job *job)
+{
+	switch (job->kind) {
+	case CRED_JOB_DUMMY:
+		(void)cred_hash_verify(cred_dummy_hash, job->secret,
+		    job->secret_len);
+		job->result = 0;
+		break;
+	case CRED_JOB_DISABLED:
+		if (cred_hash_verify(job->hash, job->secret, job->secret_len) ==
+		    -1)
+			(void)cred_hash_verify(cred_dummy_hash, job->secret,
+			    job->secret_len);
+		job->result = 0;
+		break;
+	case CRED_JOB_CHECK:
+		job->result = cred_hash_verify(job->hash, job->secret,
+		    job->secret_len);
+		job->matched_old = 0;
+		if (job->result == 0 && job->old_hash[0] != '\0') {
+			job->result = cred_hash_verify(job->old_hash,
+			    job->secret, job->secret_len);
+			job->matched_old = job->result == 1;
+		}
+		break;
+	}
+}
+
+int
+cred_verify_finish(struct cred_db *db, struct cred_verify_job *job)
+{
+	struct cred_cache_entry *slot;
+	int rc = job->result;
+
+	/* Remembered only for a user that was enabled when looked up. */
+	if (rc == 1 && job->kind == CRED_JOB_CHECK) {
+		const unsigned char *tag = job->matched_old ? job->old_tag :
+		    job->tag;
+
+		(void)cred_cache_hit(db, tag, job->now, &slot);
+		memcpy(slot->tag, tag, sizeof(slot->tag));
+		slot->until = job->now + CRED_CACHE_TTL;
+	}
+	cred_job_free(job);
 	return rc;
+}
+
+void
+cred_verify_cancel(struct cred_verify_job *job)
+{
+	cred_job_free(job);
 }
 
 int
 cred_verify(struct cred_db *db, const char *user, const char *secret,
     size_t secret_len)
 {
-	struct cred_secrets cs;
-	time_t now;
+	struct cred_verify_job *job;
 	int rc;
 
-	if (!cred_name_ok(user) || secret_len > CRED_SECRET_MAX)
-		goto unknown;
-	if ((rc = cred_lookup(db, user, &cs)) == -1) {
-		OPENSSL_cleanse(&cs, sizeof(cs));
-		return -1;
-	}
-	if (rc == 0)
-		goto unknown;
-	now = cred_now();
-	if (cs.disabled) {
-		/*
-		 * The KDF work of a wrong secret, and never the cache: an
-		 * entry made before the user was disabled must not count.
-		 */
-		if (cred_hash_verify(cs.hash, secret, secret_len) == -1)
-			(void)cred_hash_verify(cred_dummy_hash, secret,
-			    secret_len);
-		rc = 0;
-	} else {
-		rc = cred_check(db, user, cs.hash, secret, secret_len, now);
-		/* The previous secret only while its grace period runs. */
-		if (rc == 0 && cs.old_hash[0] != '\0' && cs.old_until > now)
-			rc = cred_check(db, user, cs.old_hash, secret,
-			    secret_len, now);
-	}
-	OPENSSL_cleanse(&cs, sizeof(cs));
-	return rc;
-unknown:
-	/* Same cost as a known user: do not reveal who exists. */
-	(void)cred_hash_verify(cred_dummy_hash, secret,
-	    secret_len > CRED_SECRET_MAX ? CRED_SECRET_MAX : secret_len);
-	return 0;
+	if ((rc = cred_verify_start(db, user, secret, secret_len, &job)) !=
+	    2)
+		return rc;
+	cred_verify_work(job);
+	return cred_verify_finish(db, job);
 }
 
 static int

@@ -133,6 +133,21 @@ void		 cred_close(struct cred_db *);
  */
 int	cred_verify(struct cred_db *, const char *user, const char *secret,
 	    size_t secret_len);
+/*
+ * cred_verify in three steps, for a process that must not wait for the
+ * KDF: cred_verify_start (the lookup and the cache, in the caller's
+ * thread) returns 1, 0 or -1 as cred_verify when it can decide, or 2 with
+ * a job; cred_verify_work (the KDF; any thread, touches nothing shared)
+ * runs it; cred_verify_finish (the caller's thread again) records a
+ * match in the cache, frees the job and returns 1 or 0 (or -1 for a
+ * corrupt stored hash). cred_verify_cancel frees a job instead.
+ */
+struct cred_verify_job;
+int	cred_verify_start(struct cred_db *, const char *user,
+	    const char *secret, size_t secret_len, struct cred_verify_job **);
+void	cred_verify_work(struct cred_verify_job *);
+int	cred_verify_finish(struct cred_db *, struct cred_verify_job *);
+void	cred_verify_cancel(struct cred_verify_job *);
 
 /*
  * Adds user with secret[0..len) (1..CRED_SECRET_MAX bytes), hashed with the

@@ -72,6 +72,7 @@ smtpd_init(const struct cfg *cfg)
 	if (daemon_tls_key_fd() >= 0)
 		close(daemon_tls_key_fd());
 	smtpd_auth_init(cfg);
+	smtpd_kdf_init();
 	smtpd_limit_init(cfg);
 	smtpd_policy_init(cfg);
 	if (acct_open(cfg->log_accounting) == -1)

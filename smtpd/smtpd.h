@@ -93,6 +93,7 @@ enum smtpd_state {
 	SMTPD_CMD,		/* reading commands */
 	SMTPD_AUTH_WAIT,	/* waiting for an AUTH response line */
 	SMTPD_AUTH_DELAY,	/* a failed AUTH: 535 after a delay */
+	SMTPD_AUTH_KDF,		/* the secret is being checked (smtpd_kdf) */
 	SMTPD_DATA,		/* reading message data */
 	SMTPD_COMMIT_WAIT,	/* message written; waiting for the commit */
 	SMTPD_STARTTLS,		/* 220 sent; handshake once it is flushed */
@@ -131,6 +132,7 @@ struct smtpd_session {
 	int			 auth_step;	/* SMTPD_AUTH_STEP_* */
 	char			 auth_login_user[65];
 	uint64_t		 auth_timer;	/* the delayed 535, or 0 */
+	struct smtpd_kdf_req	*auth_kdf;	/* the check under way, or NULL */
 	int			 auth_close;	/* end the session after it */
 	const char		*auth_mech;	/* "PLAIN" or "LOGIN" */
 
@@ -198,6 +200,15 @@ void	smtpd_auth_response(struct smtpd_session *, const char *line);
 int	smtpd_auth_available(const struct smtpd_session *);
 int	smtpd_auth_blocked_addr(const struct smtpd_session *);
 struct cred_db *smtpd_auth_db(void);
+void	smtpd_auth_verified(struct smtpd_session *, const char *mech,
+	    const char *user, int rc);
+
+/* smtpd_kdf.c */
+struct cred_verify_job;
+void	smtpd_kdf_init(void);
+void	smtpd_kdf_submit(struct smtpd_session *, struct cred_verify_job *,
+	    const char *mech, const char *user);
+void	smtpd_kdf_cancel(struct smtpd_session *);
 
 /* smtpd_limit.c */
 void	smtpd_limit_init(const struct cfg *);

@@ -219,15 +219,18 @@ done:
 	OPENSSL_cleanse(buf, sizeof(buf));
 }
 
-/* Verifies the secret, the user's networks and blocks, and replies. */
+/*
+ * Starts checking the secret: at once when the verified-secret cache
+ * decides, else on smtpd_kdf's thread, with smtpd_auth_verified called
+ * back either way.
+ */
 static void
 smtpd_auth_check(struct smtpd_session *s, const char *mech, const char *user,
     const char *pass, size_t passlen)
 {
-	struct cred_policy pol;
-	struct vbuf *why;
+	struct cred_verify_job *job;
 	char key[AUTH_KEY_MAX];
-	int rc, found;
+	int rc;
 
 	snprintf(key, sizeof(key), "authblock:user:%s", user);
 	if (smtpd_auth_is_blocked(key)) {
@@ -237,7 +240,22 @@ smtpd_auth_check(struct smtpd_session *s, const char *mech, const char *user,
 		smtpd_auth_failed(s, mech, NULL);
 		return;
 	}
-	rc = cred_verify(smtpd_creds, user, pass, passlen);
+	rc = cred_verify_start(smtpd_creds, user, pass, passlen, &job);
+	if (rc == 2)
+		smtpd_kdf_submit(s, job, mech, user);
+	else
+		smtpd_auth_verified(s, mech, user, rc);
+}
+
+/* The secret's verdict: the user's networks and blocks, and the reply. */
+void
+smtpd_auth_verified(struct smtpd_session *s, const char *mech,
+    const char *user, int rc)
+{
+	struct cred_policy pol;
+	struct vbuf *why;
+	int found;
+
 	if (rc == -1) {
 		log_warn("unknown[%s]: credential lookup failed", s->addr);
 		smtpd_reply(s, SMTPD_R_AUTH_TEMP);

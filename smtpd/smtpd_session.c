@@ -49,7 +49,8 @@ static const char *
 smtpd_state_name(enum smtpd_state st)
 {
 	static const char *names[] = { "handshake", "cmd", "auth-wait",
-	    "auth-delay", "data", "commit-wait", "starttls", "closing" };
+	    "auth-delay", "auth-kdf", "data", "commit-wait", "starttls",
+	    "closing" };
 
 	return names[st];
 }
@@ -157,6 +158,7 @@ smtpd_session_close(struct smtpd_session *s)
 	smtpd_limit_disconnect(s);
 	if (s->auth_timer != 0)
 		ev_timer_del(s->auth_timer);
+	smtpd_kdf_cancel(s);
 	ev_fd_del(s->fd);
 	if (s->ssl != NULL) {
 		(void)SSL_shutdown(s->ssl);
@@ -402,6 +404,7 @@ smtpd_session_update(struct smtpd_session *s)
 			ev = EV_READ;
 		break;
 	case SMTPD_AUTH_DELAY:
+	case SMTPD_AUTH_KDF:
 	case SMTPD_COMMIT_WAIT:
 	case SMTPD_STARTTLS:
 	case SMTPD_CLOSING:
@@ -434,7 +437,8 @@ smtpd_sessions_sweep(int64_t now)
 		next = s->next;
 		/* These end by themselves, within seconds. */
 		if (s->state == SMTPD_COMMIT_WAIT ||
-		    s->state == SMTPD_AUTH_DELAY)
+		    s->state == SMTPD_AUTH_DELAY ||
+		    s->state == SMTPD_AUTH_KDF)
 			continue;
 		if (now - s->last_active < limit)
 			continue;

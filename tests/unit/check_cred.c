@@ -407,6 +407,62 @@ START_TEST(test_verify_cache)
 }
 END_TEST
 
+/*
+ * The three steps of cred_verify: start decides from the cache or hands
+ * out a job, work runs the KDF (on any thread), finish fills the cache.
+ */
+START_TEST(test_verify_steps)
+{
+	struct cred_verify_job *job;
+	struct cred_policy pol;
+	struct vbuf why;
+	struct cred_db *db, *ro;
+	char long_secret[CRED_SECRET_MAX + 1];
+
+	vbuf_init(&why, 0);
+	db = cred_open(&tcfg, 1, &why);
+	ck_assert_msg(db != NULL, "cred_open: %s", why.data);
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_msg(ro != NULL, "cred_open: %s", why.data);
+	ck_assert_int_eq(cred_user_add(db, "steps", "right", 5, &why), 0);
+
+	/* A first login needs the KDF; the job carries what it needs. */
+	ck_assert_int_eq(cred_verify_start(ro, "steps", "right", 5, &job), 2);
+	ck_assert_ptr_nonnull(job);
+	cred_verify_work(job);
+	ck_assert_int_eq(cred_verify_finish(ro, job), 1);
+	/* Now the cache answers at once, with no job. */
+	ck_assert_int_eq(cred_verify_start(ro, "steps", "right", 5, &job), 1);
+	ck_assert_ptr_null(job);
+	/* Wrong, unknown, too long: a job each, and 0. */
+	ck_assert_int_eq(cred_verify_start(ro, "steps", "wrong", 5, &job), 2);
+	cred_verify_work(job);
+	ck_assert_int_eq(cred_verify_finish(ro, job), 0);
+	ck_assert_int_eq(cred_verify_start(ro, "nobody", "right", 5, &job), 2);
+	cred_verify_work(job);
+	ck_assert_int_eq(cred_verify_finish(ro, job), 0);
+	memset(long_secret, 'x', sizeof(long_secret));
+	ck_assert_int_eq(cred_verify_start(ro, "steps", long_secret,
+	    sizeof(long_secret), &job), 2);
+	cred_verify_work(job);
+	ck_assert_int_eq(cred_verify_finish(ro, job), 0);
+	/* A job may be dropped without finishing it. */
+	ck_assert_int_eq(cred_verify_start(ro, "steps", "wrong", 5, &job), 2);
+	cred_verify_cancel(job);
+	/* Disabled: the cached match no longer counts. */
+	memset(&pol, 0, sizeof(pol));
+	pol.disabled = 1;
+	ck_assert_int_eq(cred_user_set(db, "steps", &pol, CRED_POLICY_DISABLED,
+	    &why), 1);
+	ck_assert_int_eq(cred_verify_start(ro, "steps", "right", 5, &job), 2);
+	cred_verify_work(job);
+	ck_assert_int_eq(cred_verify_finish(ro, job), 0);
+	cred_close(ro);
+	cred_close(db);
+	vbuf_release(&why);
+}
+END_TEST
+
 START_TEST(test_db_add_list_del)
 {
 	struct vbuf why;
@@ -1105,6 +1161,7 @@ cred_suite(void)
 	tcase_add_test(tc, test_db_records);
 	tcase_add_test(tc, test_db_open_errors);
 	tcase_add_test(tc, test_verify_cache);
+	tcase_add_test(tc, test_verify_steps);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("policy");

@@ -1,0 +1,147 @@
+/*
+ * smtpd_kdf.c - checks AUTH secrets on a worker thread.
+ *
+ * The scrypt KDF of lib/cred takes about a tenth of a second and 32 MiB.
+ * Run in the event loop, every login that misses the verified-secret
+ * cache (a first login, and every wrong secret) would stop all sessions
+ * of the process for that long: a few clients sending wrong secrets
+ * would stall everyone's mail. One thread per smtpd runs the KDF
+ * (cred_verify_work touches nothing shared); the loop hands it jobs and
+ * reads the finished ones back from a pipe. A session that ends while
+ * its check runs is detached; the result is then dropped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cred.h"
+#include "event.h"
+#include "log.h"
+#include "smtpd.h"
+#include "xalloc.h"
+
+struct smtpd_kdf_req {
+	struct smtpd_kdf_req	*next;
+	struct cred_verify_job	*job;
+	struct smtpd_session	*s;		/* NULL: session gone */
+	const char		*mech;		/* "PLAIN" or "LOGIN" */
+	char			 user[CRED_NAME_MAX + 1];
+};
+
+static pthread_mutex_t smtpd_kdf_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t smtpd_kdf_cond = PTHREAD_COND_INITIALIZER;
+static struct smtpd_kdf_req *smtpd_kdf_todo, **smtpd_kdf_tail =
+    &smtpd_kdf_todo;
+static int smtpd_kdf_pipe[2] = { -1, -1 };	/* finished requests */
+
+static void *smtpd_kdf_main(void *);
+static void smtpd_kdf_done(int, int, void *);
+
+void
+smtpd_kdf_init(void)
+{
+	sigset_t all, old;
+	pthread_t t;
+	int rc;
+
+	if (pipe2(smtpd_kdf_pipe, O_CLOEXEC) == -1)
+		log_fatal("kdf: pipe: %s", strerror(errno));
+	if (fcntl(smtpd_kdf_pipe[0], F_SETFL, O_NONBLOCK) == -1)
+		log_fatal("kdf: fcntl: %s", strerror(errno));
+	/* Signals stay with the event loop's thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&t, NULL, smtpd_kdf_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		log_fatal("kdf: pthread_create: %s", strerror(rc));
+	(void)pthread_detach(t);
+	ev_fd_set(smtpd_kdf_pipe[0], EV_READ, smtpd_kdf_done, NULL);
+}
+
+/* The worker: one job at a time, its pointer back through the pipe. */
+static void *
+smtpd_kdf_main(void *arg)
+{
+	struct smtpd_kdf_req *req;
+	ssize_t n;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&smtpd_kdf_lock);
+		while (smtpd_kdf_todo == NULL)
+			pthread_cond_wait(&smtpd_kdf_cond, &smtpd_kdf_lock);
+		req = smtpd_kdf_todo;
+		if ((smtpd_kdf_todo = req->next) == NULL)
+			smtpd_kdf_tail = &smtpd_kdf_todo;
+		pthread_mutex_unlock(&smtpd_kdf_lock);
+
+		cred_verify_work(req->job);
+		/* A pointer is written whole (PIPE_BUF). */
+		do
+			n = write(smtpd_kdf_pipe[1], &req, sizeof(req));
+		while (n == -1 && errno == EINTR);
+		if (n != (ssize_t)sizeof(req))
+			log_fatal("kdf: write: %s", strerror(errno));
+	}
+	return NULL;
+}
+
+void
+smtpd_kdf_submit(struct smtpd_session *s, struct cred_verify_job *job,
+    const char *mech, const char *user)
+{
+	struct smtpd_kdf_req *req = xcalloc(1, sizeof(*req));
+
+	req->job = job;
+	req->s = s;
+	req->mech = mech;
+	snprintf(req->user, sizeof(req->user), "%s", user);
+	s->auth_kdf = req;
+	smtpd_set_state(s, SMTPD_AUTH_KDF);
+	pthread_mutex_lock(&smtpd_kdf_lock);
+	*smtpd_kdf_tail = req;
+	smtpd_kdf_tail = &req->next;
+	pthread_cond_signal(&smtpd_kdf_cond);
+	pthread_mutex_unlock(&smtpd_kdf_lock);
+}
+
+void
+smtpd_kdf_cancel(struct smtpd_session *s)
+{
+	if (s->auth_kdf != NULL) {
+		s->auth_kdf->s = NULL;
+		s->auth_kdf = NULL;
+	}
+}
+
+/* Finished checks: their sessions go on (or their results are dropped). */
+static void
+smtpd_kdf_done(int fd, int events, void *arg)
+{
+	struct smtpd_kdf_req *req;
+	struct smtpd_session *s;
+	ssize_t n;
+	int rc;
+
+	(void)events;
+	(void)arg;
+	while ((n = read(fd, &req, sizeof(req))) == (ssize_t)sizeof(req)) {
+		rc = cred_verify_finish(smtpd_auth_db(), req->job);
+		if ((s = req->s) != NULL) {
+			s->auth_kdf = NULL;
+			smtpd_set_state(s, SMTPD_CMD);
+			smtpd_auth_verified(s, req->mech, req->user, rc);
+			smtpd_session_kick(s);
+		}
+		explicit_bzero(req->user, sizeof(req->user));
+		free(req);
+	}
+	if (n == -1 && errno != EAGAIN && errno != EINTR)
+		log_fatal("kdf: read: %s", strerror(errno));
+}
