@@ -30,7 +30,7 @@ struct smtpd_kdf_req {
 	struct cred_verify_job	*job;
 	struct smtpd_session	*s;		/* NULL: session gone */
 	const char		*mech;		/* "PLAIN" or "LOGIN" */
-	char			 user[CRED_NAME_MAX + 1];
+	char			*user;		/* as the client sent it */
 };
 
 static pthread_mutex_t smtpd_kdf_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -101,7 +101,7 @@ smtpd_kdf_submit(struct smtpd_session *s, struct cred_verify_job *job,
 	req->job = job;
 	req->s = s;
 	req->mech = mech;
-	snprintf(req->user, sizeof(req->user), "%s", user);
+	req->user = xstrdup(user);
 	s->auth_kdf = req;
 	smtpd_set_state(s, SMTPD_AUTH_KDF);
 	pthread_mutex_lock(&smtpd_kdf_lock);
@@ -139,7 +139,7 @@ smtpd_kdf_done(int fd, int events, void *arg)
 			smtpd_auth_verified(s, req->mech, req->user, rc);
 			smtpd_session_kick(s);
 		}
-		explicit_bzero(req->user, sizeof(req->user));
+		free(req->user);
 		free(req);
 	}
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
