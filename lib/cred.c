@@ -940,58 +940,17 @@ cred_user_del(struct cred_db *db, const char *user, struct vbuf *why)
 	return 0;
 }
 
-int
-cred_user_list(struct cred_db *db,
-    int (*cb)(const char *, int64_t, void *), void *arg, struct vbuf *why)
-{
-	char name[CRED_NAME_MAX + 1];
-	struct attr_list al;
-	MDB_cursor *cur;
-	MDB_txn *txn;
-	MDB_val key, val;
-	int64_t created;
-	size_t used;
-	int rc, op;
-
-	if ((rc = mdbdir_cursor(&db->md, &txn, &cur, why)) <= 0)
-		return rc;
-	attr_list_init(&al);
-	for (op = MDB_FIRST; (rc = mdb_cursor_get(cur, &key, &val,
-	    op)) == 0; op = MDB_NEXT) {
-		/* Keys not made by cred_user_add cannot be used; skip them. */
-		if (key.mv_size == 0 || key.mv_size > CRED_NAME_MAX)
-			continue;
-		memcpy(name, key.mv_data, key.mv_size);
-		name[key.mv_size] = '\0';
-		if (!cred_name_ok(name))
-			continue;
-		created = 0;
-		if (attr_decode(&al, val.mv_data, val.mv_size, &used,
-		    NULL) == 1 &&
-		    attr_get_int(&al, CRED_ATTR_CREATED, &created, NULL) == -1)
-			created = 0;
-		if (cb(name, created, arg) != 0) {
-			rc = MDB_NOTFOUND;
-			break;
-		}
-	}
-	attr_list_release(&al);
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	if (rc != MDB_NOTFOUND) {
-		mdbdir_why(why, &db->md, "read", rc);
-		return -1;
-	}
-	return 0;
-}
-
-int
-cred_user_walk(struct cred_db *db,
-    int (*cb)(const char *, const struct cred_policy *, void *), void *arg,
+/*
+ * Calls cb with each well-formed user name and its decoded record (NULL
+ * if it does not decode), in name order, until cb returns nonzero.
+ * Returns 0, or -1 on a database error.
+ */
+static int
+cred_records_walk(struct cred_db *db,
+    int (*cb)(const char *, const struct attr_list *, void *), void *arg,
     struct vbuf *why)
 {
 	char name[CRED_NAME_MAX + 1];
-	struct cred_policy pol;
 	struct attr_list al;
 	MDB_cursor *cur;
 	MDB_txn *txn;
@@ -1012,12 +971,8 @@ cred_user_walk(struct cred_db *db,
 		if (!cred_name_ok(name))
 			continue;
 		ok = attr_decode(&al, val.mv_data, val.mv_size, &used,
-		    NULL) == 1 && used == val.mv_size &&
-		    cred_policy_from(&al, &pol, NULL) == 0;
-		rc = cb(name, ok ? &pol : NULL, arg);
-		if (ok)
-			cred_policy_release(&pol);
-		if (rc != 0) {
+		    NULL) == 1 && used == val.mv_size;
+		if (cb(name, ok ? &al : NULL, arg) != 0) {
 			rc = MDB_NOTFOUND;
 			break;
 		}
@@ -1030,6 +985,57 @@ cred_user_walk(struct cred_db *db,
 		return -1;
 	}
 	return 0;
+}
+
+struct cred_list_ctx {
+	int	(*cb)(const char *, int64_t, void *);
+	int	(*walk_cb)(const char *, const struct cred_policy *, void *);
+	void	*arg;
+};
+
+static int
+cred_list_record(const char *name, const struct attr_list *al, void *arg)
+{
+	struct cred_list_ctx *ctx = arg;
+	int64_t created = 0;
+
+	if (al != NULL && attr_get_int(al, CRED_ATTR_CREATED, &created,
+	    NULL) == -1)
+		created = 0;
+	return ctx->cb(name, created, ctx->arg);
+}
+
+int
+cred_user_list(struct cred_db *db,
+    int (*cb)(const char *, int64_t, void *), void *arg, struct vbuf *why)
+{
+	struct cred_list_ctx ctx = { .cb = cb, .arg = arg };
+
+	return cred_records_walk(db, cred_list_record, &ctx, why);
+}
+
+static int
+cred_walk_record(const char *name, const struct attr_list *al, void *arg)
+{
+	struct cred_list_ctx *ctx = arg;
+	struct cred_policy pol;
+	int rc, ok;
+
+	ok = al != NULL && cred_policy_from(al, &pol, NULL) == 0;
+	rc = ctx->walk_cb(name, ok ? &pol : NULL, ctx->arg);
+	if (ok)
+		cred_policy_release(&pol);
+	return rc;
+}
+
+int
+cred_user_walk(struct cred_db *db,
+    int (*cb)(const char *, const struct cred_policy *, void *), void *arg,
+    struct vbuf *why)
+{
+	struct cred_list_ctx ctx = { .walk_cb = cb, .arg = arg };
+
+	return cred_records_walk(db, cred_walk_record, &ctx, why);
 }
 
 /*

@@ -47,6 +47,8 @@ static time_t	dkimkey_real_now(void);
 static int	dkimkey_decode(const char *, const MDB_val *,
 		    struct dkimkey_domain *, struct vbuf *);
 static void	dkimkey_encode(const struct dkimkey_domain *, struct vbuf *);
+static int	dkimkey_store(struct dkimkey_db *, MDB_txn *, const char *,
+		    const struct dkimkey_domain *, struct vbuf *);
 static int	dkimkey_get_txn(struct dkimkey_db *, MDB_txn *, const char *,
 		    struct dkimkey_domain *, struct vbuf *);
 static int	dkimkey_path(const struct cfg *, const char *, const char *,
@@ -264,6 +266,42 @@ dkimkey_encode(const struct dkimkey_domain *d, struct vbuf *rec)
 	attr_end(rec);
 }
 
+/*
+ * Stores d under domain (or deletes the domain when d is NULL) and
+ * commits; the transaction ends either way. Returns 0, or -1 with why.
+ */
+static int
+dkimkey_store(struct dkimkey_db *db, MDB_txn *txn, const char *domain,
+    const struct dkimkey_domain *d, struct vbuf *why)
+{
+	struct vbuf rec;
+	MDB_val key, val;
+	int rc;
+
+	key.mv_data = (void *)domain;
+	key.mv_size = strlen(domain);
+	vbuf_init(&rec, 0);
+	if (d == NULL)
+		rc = mdb_del(txn, db->md.dbi, &key, NULL);
+	else {
+		dkimkey_encode(d, &rec);
+		val.mv_data = rec.data;
+		val.mv_size = rec.len;
+		rc = mdb_put(txn, db->md.dbi, &key, &val, 0);
+	}
+	vbuf_release(&rec);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		mdbdir_why(why, &db->md, "write to", rc);
+		return -1;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		mdbdir_why(why, &db->md, "commit to", rc);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 dkimkey_get_txn(struct dkimkey_db *db, MDB_txn *txn, const char *domain,
     struct dkimkey_domain *out, struct vbuf *why)
@@ -339,9 +377,7 @@ dkimkey_selector_add(struct dkimkey_db *db, const char *domain,
     const struct dkimkey_selector *sel, int must_be_new, struct vbuf *why)
 {
 	struct dkimkey_domain d;
-	struct vbuf rec;
 	MDB_txn *txn;
-	MDB_val key, val;
 	size_t i;
 	int rc, ret = -1;
 
@@ -357,7 +393,6 @@ dkimkey_selector_add(struct dkimkey_db *db, const char *domain,
 	}
 	if (mdbdir_begin(&db->md, 0, &txn, why) <= 0)
 		return -1;
-	vbuf_init(&rec, 0);
 	if ((rc = dkimkey_get_txn(db, txn, domain, &d, why)) == -1)
 		goto abort;
 	if (rc == 1 && must_be_new) {
@@ -390,25 +425,12 @@ dkimkey_selector_add(struct dkimkey_db *db, const char *domain,
 	}
 	d.sels = xreallocarray(d.sels, d.nsels + 1, sizeof(*d.sels));
 	d.sels[d.nsels++] = *sel;
-	dkimkey_encode(&d, &rec);
-	key.mv_data = (void *)domain;
-	key.mv_size = strlen(domain);
-	val.mv_data = rec.data;
-	val.mv_size = rec.len;
-	if ((rc = mdb_put(txn, db->md.dbi, &key, &val, 0)) != 0) {
-		mdbdir_why(why, &db->md, "write to", rc);
-		goto abort;
-	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		mdbdir_why(why, &db->md, "commit to", rc);
-	else
-		ret = 0;
+	ret = dkimkey_store(db, txn, domain, &d, why);
 	goto done;
 abort:
 	mdb_txn_abort(txn);
 done:
 	dkimkey_domain_release(&d);
-	vbuf_release(&rec);
 	return ret;
 }
 
@@ -417,9 +439,7 @@ dkimkey_selector_del(struct dkimkey_db *db, const char *domain,
     const char *selector, struct vbuf *why)
 {
 	struct dkimkey_domain d;
-	struct vbuf rec;
 	MDB_txn *txn;
-	MDB_val key, val;
 	size_t i;
 	int rc, ret = -1;
 
@@ -430,18 +450,13 @@ dkimkey_selector_del(struct dkimkey_db *db, const char *domain,
 	}
 	if (mdbdir_begin(&db->md, 0, &txn, why) <= 0)
 		return -1;
-	vbuf_init(&rec, 0);
-	key.mv_data = (void *)domain;
-	key.mv_size = strlen(domain);
 	if ((rc = dkimkey_get_txn(db, txn, domain, &d, why)) <= 0) {
 		if (rc == 0 && why)
 			vbuf_setf(why, "no such domain %s", domain);
 		ret = rc;
 		goto abort;
 	}
-	if (selector == NULL)
-		rc = mdb_del(txn, db->md.dbi, &key, NULL);
-	else {
+	if (selector != NULL) {
 		for (i = 0; i < d.nsels; i++)
 			if (strcmp(d.sels[i].name, selector) == 0)
 				break;
@@ -455,25 +470,14 @@ dkimkey_selector_del(struct dkimkey_db *db, const char *domain,
 		memmove(&d.sels[i], &d.sels[i + 1],
 		    (d.nsels - i - 1) * sizeof(*d.sels));
 		d.nsels--;
-		dkimkey_encode(&d, &rec);
-		val.mv_data = rec.data;
-		val.mv_size = rec.len;
-		rc = mdb_put(txn, db->md.dbi, &key, &val, 0);
 	}
-	if (rc != 0) {
-		mdbdir_why(why, &db->md, "write to", rc);
-		goto abort;
-	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		mdbdir_why(why, &db->md, "commit to", rc);
-	else
-		ret = 1;
+	ret = dkimkey_store(db, txn, domain, selector == NULL ? NULL : &d,
+	    why) == 0 ? 1 : -1;
 	goto done;
 abort:
 	mdb_txn_abort(txn);
 done:
 	dkimkey_domain_release(&d);
-	vbuf_release(&rec);
 	return ret;
 }
 

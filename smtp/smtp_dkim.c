@@ -38,6 +38,7 @@
 #define DKIM_SIG_NAME		"DKIM-Signature"
 #define DKIM_ADDR_MAX		1024
 
+static ssize_t	read_chunk(int, char *, size_t, off_t, off_t, struct vbuf *);
 static int	read_headers(struct smtp_req *, struct vbuf *, off_t *,
 		    struct vbuf *);
 static int	is_field(const char *, size_t, const char *);
@@ -184,6 +185,28 @@ out:
 }
 
 /*
+ * Reads the next piece of [off, end) of the queue file into buf: the
+ * bytes read (> 0), or -1 with why set (a short file is an error).
+ */
+static ssize_t
+read_chunk(int fd, char *buf, size_t size, off_t off, off_t end,
+    struct vbuf *why)
+{
+	ssize_t n;
+
+	do
+		n = pread(fd, buf, end - off < (off_t)size ?
+		    (size_t)(end - off) : size, off);
+	while (n == -1 && errno == EINTR);
+	if (n <= 0) {
+		vbuf_setf(why, "reading queue file: %s", n == 0 ?
+		    "unexpected end of file" : strerror(errno));
+		return -1;
+	}
+	return n;
+}
+
+/*
  * Reads the header block: from the start of the message to the empty line
  * (or the end of a message without a body), at most DKIM_HDR_MAX bytes.
  * *body_off receives the file offset of the body after the empty line.
@@ -210,15 +233,8 @@ read_headers(struct smtp_req *req, struct vbuf *hdrs, off_t *body_off,
 		}
 	}
 	while (off < end) {
-		n = pread(fd, in, end - off < (off_t)sizeof(in) ?
-		    (size_t)(end - off) : sizeof(in), off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			vbuf_setf(why, "reading queue file: %s", n == 0 ?
-			    "unexpected end of file" : strerror(errno));
+		if ((n = read_chunk(fd, in, sizeof(in), off, end, why)) == -1)
 			return -1;
-		}
 		if (vbuf_add(hdrs, in, (size_t)n) == -1) {
 			vbuf_setf(why, "header block over %d bytes",
 			    DKIM_HDR_MAX);
@@ -477,15 +493,8 @@ feed_body(DKIM *dkim, struct smtp_req *req, off_t off, struct vbuf *why)
 	DKIM_STAT st;
 
 	while (off < end) {
-		n = pread(fd, in, end - off < (off_t)sizeof(in) ?
-		    (size_t)(end - off) : sizeof(in), off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			vbuf_setf(why, "reading queue file: %s", n == 0 ?
-			    "unexpected end of file" : strerror(errno));
+		if ((n = read_chunk(fd, in, sizeof(in), off, end, why)) == -1)
 			return -1;
-		}
 		off += n;
 		last = in[n - 1];
 		if ((st = dkim_body(dkim, (u_char *)in, (size_t)n)) !=
