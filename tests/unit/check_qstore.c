@@ -1033,13 +1033,21 @@ START_TEST(test_grow)
 	/* Twice queue.map_size at once: the 1 MiB step is beyond it. */
 	ck_assert_int_eq(qstore_grow(f.qs, &size, f.why), 0);
 	ck_assert_uint_eq(size, 128 * 1024);
-	/* The write that failed goes in, and as much again after it. */
-	for (k = n; k < 2 * n; k++) {
+	/*
+	 * The write that failed goes in, and more until the data reaches
+	 * past the old map's end (the high-water mark, free pages counted as
+	 * used: "above" so high that the free list is not read).
+	 */
+	for (k = n, rc = 0; rc <= 100; k++) {
+		ck_assert_uint_lt(k, 3 * n);
 		snprintf(m.qid, sizeof(m.qid), "%016X", k);
 		t = qstore_txn_begin(f.qs, 1, f.why);
 		ck_assert_ptr_nonnull(t);
 		ck_assert_int_eq(qstore_msg_put(t, &m), 0);
 		ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+		t = qstore_txn_begin(f.qs, 0, f.why);
+		rc = qstore_txn_used_pct(t, 1000);
+		qstore_txn_abort(t);
 	}
 	/* Admission still counts against queue.map_size: over half. */
 	t = qstore_txn_begin(f.qs, 0, f.why);
