@@ -9,11 +9,28 @@ MANDIR = $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 
 CC ?= cc
-PKGS = openssl lmdb yaml-0.1 opendkim
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
-CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+PKG_CONFIG ?= pkg-config
+# Each program links only the libraries it uses (STYLE.md 13): the
+# network-facing smtpd never loads libopendkim or libspf2, and only smtp
+# links libopendkim. pkg-config runs when the Makefile is read, so `check`
+# and `run` install the packages first (deps) and then run a second make,
+# which reads this file again once they exist.
+BASE_PKGS = libcrypto lmdb yaml-0.1
+master_PKGS = $(BASE_PKGS)
+smtpd_PKGS = $(BASE_PKGS) libssl
+smtpd_XLIBS = -pthread
+qmgr_PKGS = $(BASE_PKGS)
+smtp_PKGS = $(BASE_PKGS) libssl opendkim
+smtp_XLIBS = -lresolv
+relayctl_PKGS = $(BASE_PKGS)
+relayctl_XLIBS = -lspf2 -lresolv
+relayq_PKGS = $(BASE_PKGS)
+ALL_PKGS = $(BASE_PKGS) libssl opendkim
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
+pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+prog_libs = $(call pkg_libs,$($(1)_PKGS)) $($(1)_XLIBS)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
 
 WARN = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
@@ -27,10 +44,11 @@ else
 OPT = -O2 -g -D_FORTIFY_SOURCE=2
 SANLDFLAGS =
 endif
-CFLAGS_ALL = -std=c11 -pthread $(OPT) $(WARN) $(DEFS) $(HARDEN) -Ilib $(PKG_CFLAGS) \
+CFLAGS_ALL = -std=c11 $(OPT) $(WARN) $(DEFS) $(HARDEN) -Ilib $(PKG_CFLAGS) \
 	$(CFLAGS)
 LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
-LIBS = $(PKG_LIBS) -lspf2 -lresolv -lm -pthread
+# Unit tests link every library: a suite may reach any module.
+UNIT_LIBS = $(call pkg_libs,$(ALL_PKGS)) -lspf2 -lresolv -pthread
 
 B = build
 PROGRAMS = master smtpd qmgr smtp relayctl relayq
@@ -50,20 +68,36 @@ $(B)/libpetrel.a: $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
+# A program is <prog>/<prog>.c (main) and the rest of <prog>/*.c, which
+# also go into build/lib<prog>.a so that unit tests can reach daemon code.
+prog_objs = $(patsubst %.c,$(B)/obj/%.o,$(filter-out $(1)/$(1).c,\
+	$(wildcard $(1)/*.c)))
+
 define program_rule
-$(B)/$(1): $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c)) $(B)/libpetrel.a
-	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(LIBS)
+$(B)/lib$(1).a: $(call prog_objs,$(1))
+	rm -f $$@
+	ar rcs $$@ $$^
+$(B)/$(1): $(B)/obj/$(1)/$(1).o $(B)/lib$(1).a $(B)/libpetrel.a
+	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(call prog_libs,$(1))
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
-# Unit tests: one Check suite per lib module, tests/unit/check_<module>.c.
+# Unit tests: one Check suite per lib module, tests/unit/check_<module>.c,
+# and per daemon concern, tests/unit/check_<prog>_<concern>.c, which also
+# links build/lib<prog>.a.
 UNIT_SRCS = $(wildcard tests/unit/check_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+unit_prog = $(firstword $(foreach p,$(PROGRAMS),\
+	$(if $(filter check_$(p)_%,$(1)),$(p))))
+unit_archive = $(if $(call unit_prog,$(1)),$(B)/lib$(call unit_prog,$(1)).a)
 
-$(B)/tests/%: tests/unit/%.c $(B)/libpetrel.a $(wildcard lib/*.h)
+.SECONDEXPANSION:
+$(B)/tests/%: tests/unit/%.c $$(call unit_archive,$$*) $(B)/libpetrel.a \
+    $(wildcard lib/*.h) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) $(LDFLAGS_ALL) -o $@ $< \
-	    $(B)/libpetrel.a $(CHECK_LIBS) $(LIBS)
+	    $(call unit_archive,$*) $(B)/libpetrel.a $(CHECK_LIBS) \
+	    $(UNIT_LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
@@ -75,12 +109,18 @@ lint:
 integration: all
 	python3 tests/integration/run.py
 
-check: deps all lint unit integration
+# check and run install what is missing first (deps), then go on in a new
+# make that reads this file with the packages present: README's two
+# commands work the first time on a fresh machine.
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory lint unit integration
 
 # Installs missing Debian build and test dependencies when run as root;
 # does nothing when everything is present.
+DEPS ?= sh tests/deps.sh
 deps:
-	@sh tests/deps.sh
+	@$(DEPS)
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
@@ -96,13 +136,20 @@ install: all
 	install -m 0644 etc/petrel.yaml \
 	    $(DESTDIR)$(SYSCONFDIR)/petrel/petrel.yaml.sample
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	sh tests/run-local.sh
+
+# What check and run do before their tests: deps, then a build by a make
+# that reads this file afresh (.ci/run checks this path with a pkg-config
+# that knows no package until deps has run).
+build: deps
+	@$(MAKE) --no-print-directory all
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all unit lint integration check deps install run clean
+.PHONY: all unit lint integration check deps build install run clean
 .SECONDARY:
 
 # Fuzzing (issue 3): libFuzzer targets tests/fuzz/<target>.c, built into
