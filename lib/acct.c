@@ -1,15 +1,13 @@
 /*
  * acct.c - JSON accounting log writer (see acct.h).
  */
-#include <sys/time.h>
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "acct.h"
+#include "json.h"
 #include "log.h"
 #include "vbuf.h"
 
@@ -37,44 +35,27 @@ acct_enabled(void)
 }
 
 void
-acct_begin(struct json *j, const char *event, const char *qid)
+acct_event(const struct outbox_event *ev)
 {
-	struct timeval tv;
-	struct tm tm;
-	char ts[64];
+	struct json j;
+	ssize_t n;
 
+	if (acct_fd == -1)
+		return;
 	if (acct_buf == NULL)
 		acct_buf = vbuf_create(0);
 	vbuf_reset(acct_buf);
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000);
-	json_init(j, acct_buf);
-	json_object_begin(j);
-	json_kv_str(j, "time", ts);
-	json_kv_str(j, "event", event);
-	json_kv_str(j, "queue_id", qid);
-}
-
-void
-acct_emit(struct json *j)
-{
-	ssize_t n;
-
-	json_object_end(j);
-	(void)vbuf_addc(j->out, '\n');
-	if (acct_fd == -1)
-		return;
+	json_init(&j, acct_buf);
+	outbox_json(&j, ev);
+	(void)vbuf_addc(acct_buf, '\n');
 	if (acct_held != NULL) {
-		(void)vbuf_add(acct_held, j->out->data, j->out->len);
+		(void)vbuf_add(acct_held, acct_buf->data, acct_buf->len);
 		return;
 	}
-	n = write(acct_fd, j->out->data, j->out->len);
+	n = write(acct_fd, acct_buf->data, acct_buf->len);
 	if (n == -1)
 		log_warn("accounting log: write: %m");
-	else if (n != (ssize_t)j->out->len)
+	else if (n != (ssize_t)acct_buf->len)
 		log_warn("accounting log: short write");
 }
 

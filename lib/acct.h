@@ -1,28 +1,29 @@
 /*
  * acct.h - the JSON accounting log: one object per event, one line each.
  *
- * Used by smtpd (accepted) and qmgr (delivered, deferred, bounced). Each
- * line is built with lib/json and written with one write(2) to a file opened
- * O_APPEND, so concurrent writers never interleave. Fields are documented in
- * smtpd(8) (accepted) and qmgr(8) (delivered, deferred, bounced).
+ * Used by smtpd (accepted) and qmgr (delivered, deferred, bounced,
+ * expired). Each line is the event struct that went into the outbox
+ * (lib/outbox), rendered by outbox_json and written with one write(2) to a
+ * file opened O_APPEND, so concurrent writers never interleave and the log
+ * says what the outbox says. Fields are documented in smtpd(8) (accepted)
+ * and qmgr(8) (the others).
  */
 #ifndef PETREL_ACCT_H
 #define PETREL_ACCT_H
 
 #include <stdint.h>
 
-#include "json.h"
+#include "outbox.h"
 
 /* Opens the log (path NULL: accounting off). Returns 0 or -1 (errno). */
 int	acct_open(const char *path);
 int	acct_enabled(void);
 /*
- * Starts an event object with "time" (RFC 3339 UTC with ms), "event" and
- * "queue_id"; the caller adds fields with json_kv_* and calls acct_emit.
+ * Appends the event as one line (or, while held, keeps it); logs a
+ * warning on error. Call it only for an event whose transaction has
+ * committed, or while held.
  */
-void	acct_begin(struct json *, const char *event, const char *qid);
-/* Closes the object and appends it as one line; logs a warning on error. */
-void	acct_emit(struct json *);
+void	acct_event(const struct outbox_event *);
 
 /*
  * Holds events back until the transaction they describe has committed:

@@ -74,6 +74,10 @@ struct cfg {
 	enum cfg_log_dest	 log_destination;	/* syslog */
 	char			*log_accounting;	/* NULL: none */
 
+	unsigned		 outbox_max_events;	/* 100000 */
+	int64_t			 outbox_max_age;	/* seconds, 7d */
+	unsigned		 outbox_max_share;	/* % of map, 10 */
+
 	unsigned		 smtpd_processes;	/* 2 */
 	unsigned		 smtpd_max_sessions;	/* per process, 500 */
 	uint64_t		 smtpd_message_size_limit; /* 25m bytes */

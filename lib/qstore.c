@@ -28,6 +28,7 @@
 
 #include "attr.h"
 #include "log.h"
+#include "outbox.h"
 #include "parse.h"
 #include "qstore.h"
 #include "qstore_int.h"
@@ -208,6 +209,9 @@ qstore_open(const struct cfg *cfg, struct vbuf *why)
 	(void)mdb_env_set_maxdbs(qs->env, 8);
 	(void)mdb_env_set_maxreaders(qs->env, 512);
 	qs->map_size = cfg->queue_map_size;
+	qs->outbox_max_events = cfg->outbox_max_events;
+	qs->outbox_max_age = cfg->outbox_max_age;
+	qs->outbox_max_share = cfg->outbox_max_share;
 	if ((rc = mdb_env_set_mapsize(qs->env, cfg->queue_map_size)) != 0 ||
 	    (rc = mdb_env_open(qs->env, path, MDB_NOTLS, 0600)) != 0) {
 		qstore_mdb_fail(rc, why, path);
@@ -221,7 +225,9 @@ qstore_open(const struct cfg *cfg, struct vbuf *why)
 	    (rc = mdb_dbi_open(txn, "rcpt", MDB_CREATE, &qs->db_rcpt)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "sched", MDB_CREATE, &qs->db_sched)) !=
 	    0 || (rc = mdb_dbi_open(txn, "counters", MDB_CREATE,
-	    &qs->db_counters)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
+	    &qs->db_counters)) != 0 || (rc = mdb_dbi_open(txn, "events",
+	    MDB_CREATE, &qs->db_events)) != 0 ||
+	    (rc = mdb_txn_commit(txn)) != 0) {
 		if (rc != 0)
 			mdb_txn_abort(txn);
 		qstore_mdb_fail(rc, why, "open databases");
@@ -354,10 +360,12 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 {
 	unsigned char rkey[QSTORE_RKEY_LEN], skey[QSTORE_SKEY_LEN];
 	int synced[QSTORE_NHASH] = { 0 };
+	struct qstore_txn events_txn;
 	struct vbuf *val;
 	MDB_txn *txn;
 	MDB_val k, v;
 	size_t i, j;
+	uint64_t dropped = 0;
 	int rc;
 
 	/*
@@ -461,10 +469,23 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 			if ((rc = mdb_put(txn, qs->db_sched, &k, &v, 0)) != 0)
 				goto fail;
 		}
+		/* Its "accepted" event, true exactly when the records are. */
+		if (qn->event != NULL) {
+			events_txn.qs = qs;
+			events_txn.txn = txn;
+			events_txn.dropped = 0;
+			if (outbox_put(&events_txn, qn->event, why) == -1) {
+				vbuf_free(val);
+				mdb_txn_abort(txn);
+				return -1;
+			}
+			dropped += events_txn.dropped;
+		}
 	}
 	vbuf_free(val);
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		return qstore_mdb_fail(rc, why, "commit");
+	qs->events_dropped += dropped;
 	return 0;
 fail:
 	vbuf_free(val);
@@ -486,6 +507,12 @@ qstore_new_charge(struct qstore_new *qn, const char *key, int64_t window,
 	qn->charges[qn->ncharges].limit = limit;
 	qn->ncharges++;
 	return 0;
+}
+
+void
+qstore_new_event(struct qstore_new *qn, const struct outbox_event *ev)
+{
+	qn->event = ev;
 }
 
 enum qstore_err
@@ -551,12 +578,21 @@ qstore_txn_begin(struct qstore *qs, int write, struct vbuf *why)
 int
 qstore_txn_commit(struct qstore_txn *t, struct vbuf *why)
 {
+	struct qstore *qs = t->qs;
+	uint64_t dropped = t->dropped;
 	int rc = mdb_txn_commit(t->txn);
 
 	free(t);
 	if (rc != 0)
 		return qstore_mdb_fail(rc, why, "commit");
+	qs->events_dropped += dropped;
 	return 0;
+}
+
+uint64_t
+qstore_events_dropped(const struct qstore *qs)
+{
+	return qs->events_dropped;
 }
 
 void

@@ -6,7 +6,7 @@
  * qstore_file_path), corrupt/ (kept for inspection),
  * free/ (delivered messages' files, to be written over by new ones),
  * private/ (sockets), db/ (the LMDB environment: named databases msg, rcpt,
- * sched, counters). A committed file is an envelope header of "name=value" lines
+ * sched, counters, events). A committed file is an envelope header of "name=value" lines
  * ended by an empty line, then the exact bytes to send (CRLF, dot-unstuffed,
  * our Received: first). It never changes after commit.
  *
@@ -137,6 +137,14 @@ int		 qstore_commit(struct qstore *, struct qstore_new **, size_t,
 #define QSTORE_COUNTER_KEY_MAX	300
 int		 qstore_new_charge(struct qstore_new *, const char *key,
 		    int64_t window_start, uint64_t limit);
+/*
+ * The message's "accepted" event (lib/outbox), put into the outbox in the
+ * transaction that inserts the message. Borrowed: it must stay valid until
+ * qstore_commit returns.
+ */
+struct outbox_event;
+void		 qstore_new_event(struct qstore_new *,
+		    const struct outbox_event *);
 /* After qstore_commit returned 0: QSTORE_ERR_OK or QSTORE_ERR_LIMIT. */
 enum qstore_err	 qstore_new_status(const struct qstore_new *);
 /* Removes the file of an uncommitted message and frees it. */
@@ -149,6 +157,11 @@ struct qstore_txn *qstore_txn_begin(struct qstore *, int write,
 		    struct vbuf *why);
 int		 qstore_txn_commit(struct qstore_txn *, struct vbuf *why);
 void		 qstore_txn_abort(struct qstore_txn *);
+/*
+ * Outbox events this process's committed transactions dropped over the
+ * outbox's cap (lib/outbox), for a daemon's warning.
+ */
+uint64_t	 qstore_events_dropped(const struct qstore *);
 
 /* Lookups: 0 found, -1 with qstore_errno() NOTFOUND or another error. */
 int	qstore_msg_get(struct qstore_txn *, const char *qid,

@@ -62,6 +62,11 @@ struct qstore {
 	MDB_dbi		 db_rcpt;
 	MDB_dbi		 db_sched;
 	MDB_dbi		 db_counters;
+	MDB_dbi		 db_events;	/* lib/outbox */
+	uint64_t	 outbox_max_events;
+	int64_t		 outbox_max_age;	/* s */
+	unsigned	 outbox_max_share;	/* % of map_size */
+	uint64_t	 events_dropped;	/* by our committed txns */
 	int		 hash_fd[QSTORE_NHASH];	/* msg/<h>/, for fsync */
 	char		(*pool)[QID_SIZE];	/* names in free/ to try */
 	size_t		 npool, ipool;
@@ -92,11 +97,13 @@ struct qstore_new {
 	}		 charges[QSTORE_CHARGES_MAX];
 	size_t		 ncharges;
 	enum qstore_err	 status;
+	const struct outbox_event *event;	/* accepted, or NULL */
 };
 
 struct qstore_txn {
 	struct qstore	*qs;
 	MDB_txn		*txn;
+	uint64_t	 dropped;	/* outbox events, counted at commit */
 };
 
 struct qstore_file {

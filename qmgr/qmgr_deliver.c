@@ -22,9 +22,9 @@
 #include "attr.h"
 #include "daemon.h"
 #include "event.h"
-#include "json.h"
 #include "log.h"
 #include "mailproto.h"
+#include "outbox.h"
 #include "qmgr.h"
 #include "parse.h"
 #include "qid.h"
@@ -454,28 +454,36 @@ qmgr_backoff(uint32_t attempts)
 	    b;
 }
 
-static void
-qmgr_account(const char *event, const struct qmgr_result *res,
-    const struct qstore_rcpt *r, int64_t now)
+/*
+ * The recipient's event: into the outbox in the result transaction, and
+ * held for the accounting log until that transaction commits.
+ */
+static int
+qmgr_account(struct qstore_txn *txn, enum outbox_kind kind,
+    const struct qmgr_result *res, const struct qstore_rcpt *r, int64_t now,
+    struct vbuf *why)
 {
-	struct json j;
+	struct outbox_event ev;
 
-	if (!acct_enabled())
-		return;
-	acct_begin(&j, event, res->job->qid);
-	json_kv_str(&j, "sender", res->job->sender);
-	json_kv_str(&j, "recipient", r->address);
-	json_kv_str(&j, "relay", res->relay);
-	json_kv_str(&j, "dsn", r->dsn);
-	json_kv_str(&j, "reply", r->reply);
-	json_kv_int(&j, "attempts", r->attempts);
-	json_kv_int(&j, "delay", now - res->job->arrival);
-	if (strcmp(event, "deferred") == 0)
-		json_kv_int(&j, "next_attempt", r->next_attempt);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.time_ms = outbox_now_ms();
+	snprintf(ev.qid, sizeof(ev.qid), "%s", res->job->qid);
+	ev.sender = res->job->sender;
+	ev.recipient = r->address;
+	ev.relay = res->relay;
+	ev.dsn = r->dsn;
+	ev.reply = r->reply;
+	ev.attempts = r->attempts;
+	ev.delay = now - res->job->arrival;
+	if (kind == OUTBOX_DEFERRED)
+		ev.next_attempt = r->next_attempt;
 	/* "d=DOMAIN s=SELECTOR", or "unsigned" (no key for the domain). */
-	if (res->job->dkim != NULL)
-		json_kv_str(&j, "dkim", res->job->dkim);
-	acct_emit(&j);
+	ev.dkim = res->job->dkim;
+	if (outbox_put(txn, &ev, why) == -1)
+		return -1;
+	acct_event(&ev);
+	return 0;
 }
 
 /* Why the last per-record queue operation failed, for a log line. */
@@ -521,7 +529,8 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	acct_hold();
 	for (i = from; i < to; i++) {
 		struct qmgr_result *res = &qmgr_results[i];
-		const char *event;
+		enum outbox_kind kind;
+		int expired = 0;
 
 		if (res->applied)
 			continue;
@@ -535,6 +544,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		    qmgr_cfg->queue_max_lifetime) {
 			/* Too old to keep trying: a final failure. */
 			res->status = QSTORE_FAILED;
+			expired = 1;
 			log_info("%s: to=<%s>, status=expired (%s)",
 			    res->job->qid, log_safe(r.address),
 			    log_safe(res->reply));
@@ -560,10 +570,15 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			    res->job->qid, qmgr_qstore_error());
 			goto fail;
 		}
-		event = r.state == QSTORE_DELIVERED ? "delivered" :
-		    r.state == QSTORE_FAILED ? "bounced" : "deferred";
+		kind = r.state == QSTORE_DELIVERED ? OUTBOX_DELIVERED :
+		    r.state == QSTORE_DEFERRED ? OUTBOX_DEFERRED :
+		    expired ? OUTBOX_EXPIRED : OUTBOX_BOUNCED;
 		snprintf(r.reply, sizeof(r.reply), "%s", res->reply);
-		qmgr_account(event, res, &r, now);
+		if (qmgr_account(txn, kind, res, &r, now, why) == -1) {
+			vbuf_setf(why, "%s: event: %s", res->job->qid,
+			    qmgr_qstore_error());
+			goto fail;
+		}
 		if (r.state == QSTORE_DEFERRED)
 			continue;
 		if (qstore_msg_get(txn, res->job->qid, &m) == -1)
@@ -591,6 +606,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		goto out;
 	}
 	acct_release(1);
+	outbox_warn_dropped(qmgr_queue, ev_now_ms());
 	for (i = from; i < to; i++)
 		qmgr_results[i].applied = 1;
 	qmgr_results_compacted += ncompact;

@@ -1,6 +1,7 @@
 /*
  * relayq.c - the postqueue-style queue tool: list the queue (like mailq),
- * as JSON Lines with -j (postqueue -j member names), or flush it with -f.
+ * as JSON Lines with -j (postqueue -j member names), flush it with -f, or
+ * print the outbox of events (what webhookd will deliver) with -e.
  * See relayq(1).
  *
  * relayq only reads the queue index; a flush is a request to qmgr, which
@@ -22,6 +23,7 @@
 #include "json.h"
 #include "log.h"
 #include "mailproto.h"
+#include "outbox.h"
 #include "privsep.h"
 #include "qstore.h"
 #include "xalloc.h"
@@ -38,14 +40,18 @@ struct relayq_ctx {
 };
 
 static void relayq_usage(void) __attribute__((noreturn));
+static struct qstore *relayq_open(const struct cfg *, int,
+    struct relayq_ctx *, struct vbuf *);
 static int relayq_list(const struct cfg *, int);
+static int relayq_events(const struct cfg *, int);
+static int relayq_event_cb(const struct outbox_event *, void *);
 static int relayq_flush(const struct cfg *);
 static int relayq_msg_cb(const struct qstore_msginfo *, void *);
 
 static void
 relayq_usage(void)
 {
-	fprintf(stderr, "usage: relayq [-c FILE] [-j | -f]\n");
+	fprintf(stderr, "usage: relayq [-c FILE] [-j | -f | -e [-j]]\n");
 	exit(2);
 }
 
@@ -133,6 +139,35 @@ relayq_msg_cb(const struct qstore_msginfo *m, void *arg)
 	return 0;
 }
 
+/*
+ * Opens the queue and a read transaction in ctx; NULL after printing why
+ * (why is freed then).
+ */
+static struct qstore *
+relayq_open(const struct cfg *cfg, int json, struct relayq_ctx *ctx,
+    struct vbuf *why)
+{
+	struct qstore *qs;
+
+	if ((qs = qstore_open(cfg, why)) == NULL) {
+		fprintf(stderr, "relayq: queue %s: %s\n", cfg->queue_directory,
+		    why->data);
+		vbuf_free(why);
+		return NULL;
+	}
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->json = json;
+	ctx->out = vbuf_create(0);
+	if ((ctx->txn = qstore_txn_begin(qs, 0, why)) == NULL) {
+		fprintf(stderr, "relayq: %s\n", why->data);
+		vbuf_free(ctx->out);
+		vbuf_free(why);
+		qstore_close(qs);
+		return NULL;
+	}
+	return qs;
+}
+
 static int
 relayq_list(const struct cfg *cfg, int json)
 {
@@ -140,19 +175,8 @@ relayq_list(const struct cfg *cfg, int json)
 	struct qstore *qs;
 	struct vbuf *why = vbuf_create(0);
 
-	if ((qs = qstore_open(cfg, why)) == NULL) {
-		fprintf(stderr, "relayq: queue %s: %s\n", cfg->queue_directory,
-		    why->data);
-		vbuf_free(why);
+	if ((qs = relayq_open(cfg, json, &ctx, why)) == NULL)
 		return 1;
-	}
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.json = json;
-	ctx.out = vbuf_create(0);
-	if ((ctx.txn = qstore_txn_begin(qs, 0, why)) == NULL) {
-		fprintf(stderr, "relayq: %s\n", why->data);
-		return 1;
-	}
 	(void)qstore_msg_iter(ctx.txn, relayq_msg_cb, &ctx);
 	/*
 	 * Printed only after the read transaction ends: a reader left open
@@ -168,6 +192,70 @@ relayq_list(const struct cfg *cfg, int json)
 			    (ctx.bytes + 1023) / 1024, ctx.nmsgs,
 			    ctx.nmsgs == 1 ? "" : "s");
 	}
+	fflush(stdout);
+	vbuf_free(ctx.out);
+	vbuf_free(why);
+	qstore_close(qs);
+	return ferror(stdout) ? 1 : 0;
+}
+
+static int
+relayq_event_cb(const struct outbox_event *ev, void *arg)
+{
+	struct relayq_ctx *ctx = arg;
+	struct json j;
+
+	ctx->nmsgs++;
+	if (ctx->json) {
+		json_init(&j, ctx->out);
+		outbox_json(&j, ev);
+		vbuf_addc(ctx->out, '\n');
+		return 0;
+	}
+	vbuf_addf(ctx->out, "%" PRIu64 " %s %s", ev->seq,
+	    outbox_kind_name(ev->kind), ev->qid);
+	if (ev->kind == OUTBOX_ACCEPTED)
+		vbuf_addf(ctx->out, " from=<%s>, size=%" PRIu64 ", nrcpt=%zu",
+		    log_safe(ev->sender != NULL ? ev->sender : ""), ev->size,
+		    ev->nrecipients);
+	else
+		vbuf_addf(ctx->out, " to=<%s>, dsn=%s (%s)",
+		    log_safe(ev->recipient != NULL ? ev->recipient : ""),
+		    ev->dsn != NULL ? ev->dsn : "", log_safe(ev->reply != NULL ?
+		    ev->reply : ""));
+	vbuf_addc(ctx->out, '\n');
+	return 0;
+}
+
+/*
+ * The outbox, oldest first: -j as JSON Lines (each the accounting log's
+ * object plus "seq"), else one line per event and a summary.
+ */
+static int
+relayq_events(const struct cfg *cfg, int json)
+{
+	struct relayq_ctx ctx;
+	struct outbox_stat st;
+	struct qstore *qs;
+	struct vbuf *why = vbuf_create(0);
+	int rc;
+
+	if ((qs = relayq_open(cfg, json, &ctx, why)) == NULL)
+		return 1;
+	rc = outbox_stat(ctx.txn, &st, why);
+	if (rc == 0)
+		rc = outbox_iter(ctx.txn, 0, 0, relayq_event_cb, &ctx, why);
+	/* Printed after the read transaction ends, as relayq_list does. */
+	qstore_txn_abort(ctx.txn);
+	if (rc == -1) {
+		fprintf(stderr, "relayq: outbox: %s\n", why->data);
+		return 1;
+	}
+	fwrite(ctx.out->data, 1, ctx.out->len, stdout);
+	if (!json)
+		printf("-- %" PRIu64 " event%s, %" PRIu64 " dropped over the "
+		    "cap, last sequence number %" PRIu64 ".\n", st.events,
+		    st.events == 1 ? "" : "s", st.dropped, st.last_seq);
 	fflush(stdout);
 	vbuf_free(ctx.out);
 	vbuf_free(why);
@@ -234,13 +322,16 @@ main(int argc, char *argv[])
 	const char *path = CFG_DEFAULT_PATH;
 	struct vbuf *why;
 	struct cfg *cfg;
-	int ch, json = 0, flush = 0, rc;
+	int ch, json = 0, flush = 0, events = 0, rc;
 
 	log_init("relayq", LOG_DEST_STDERR);
-	while ((ch = getopt(argc, argv, "c:fj")) != -1) {
+	while ((ch = getopt(argc, argv, "c:efj")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'e':
+			events = 1;
 			break;
 		case 'f':
 			flush = 1;
@@ -252,7 +343,7 @@ main(int argc, char *argv[])
 			relayq_usage();
 		}
 	}
-	if (optind != argc || (json && flush))
+	if (optind != argc || (json && flush) || (events && flush))
 		relayq_usage();
 	why = vbuf_create(0);
 	if ((cfg = cfg_load(path, why)) == NULL) {
@@ -264,7 +355,8 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	vbuf_free(why);
-	rc = flush ? relayq_flush(cfg) : relayq_list(cfg, json);
+	rc = flush ? relayq_flush(cfg) : events ? relayq_events(cfg, json) :
+	    relayq_list(cfg, json);
 	cfg_free(cfg);
 	return rc;
 }

@@ -20,7 +20,6 @@
 #include "acct.h"
 #include "attr.h"
 #include "event.h"
-#include "json.h"
 #include "log.h"
 #include "mailproto.h"
 #include "smtpd.h"
@@ -43,6 +42,7 @@ static int smtpd_busy(void);
 static void smtpd_commit_run(void);
 static void smtpd_trigger_qmgr(void);
 static void smtpd_log_accepted(struct smtpd_session *);
+static void smtpd_event_accepted(struct smtpd_session *);
 
 int
 main(int argc, char *argv[])
@@ -147,8 +147,10 @@ smtpd_commit_run(void)
 	for (s = smtpd_commit_head; s != NULL; s = s->commit_next)
 		n++;
 	batch = xcalloc(n, sizeof(*batch));
-	for (i = 0, s = smtpd_commit_head; s != NULL; s = s->commit_next)
+	for (i = 0, s = smtpd_commit_head; s != NULL; s = s->commit_next) {
+		smtpd_event_accepted(s);
 		batch[i++] = s->qn;
+	}
 	rc = qstore_commit(smtpd_queue, batch, n, why);
 	if (rc == -1)
 		log_warn("queue commit of %zu message(s): %s", n, why->data);
@@ -183,15 +185,42 @@ smtpd_commit_run(void)
 	}
 	free(batch);
 	vbuf_free(why);
-	if (rc == 0)
+	if (rc == 0) {
+		outbox_warn_dropped(smtpd_queue, ev_now_ms());
 		smtpd_trigger_qmgr();
+	}
+}
+
+/*
+ * The message's "accepted" event: put into the outbox by qstore_commit in
+ * the transaction that inserts the message, and written to the accounting
+ * log once that has committed (smtpd_log_accepted).
+ */
+static void
+smtpd_event_accepted(struct smtpd_session *s)
+{
+	struct outbox_event *ev = &s->accepted;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = OUTBOX_ACCEPTED;
+	ev->time_ms = outbox_now_ms();
+	snprintf(ev->qid, sizeof(ev->qid), "%s", qstore_new_id(s->qn));
+	ev->sender = s->sender;
+	ev->recipients = (const char *const *)s->rcpts;
+	ev->nrecipients = s->nrcpts;
+	ev->size = qstore_new_size(s->qn);
+	ev->client = s->addr;
+	ev->helo = s->helo;
+	ev->sasl_username = s->auth_user[0] != '\0' ? s->auth_user : NULL;
+	ev->tls = s->tls_on ? s->tls_version : NULL;
+	ev->listener = s->listener;
+	qstore_new_event(s->qn, ev);
 }
 
 static void
 smtpd_log_accepted(struct smtpd_session *s)
 {
 	const char *qid = qstore_new_id(s->qn);
-	struct json j;
 
 	if (s->auth_user[0] != '\0')
 		log_info("%s: client=unknown[%s], sasl_method=%s, "
@@ -201,23 +230,7 @@ smtpd_log_accepted(struct smtpd_session *s)
 		log_info("%s: client=unknown[%s]", qid, s->addr);
 	log_info("%s: from=<%s>, size=%" PRIu64 ", nrcpt=%zu (queue active)",
 	    qid, log_safe(s->sender), qstore_new_size(s->qn), s->nrcpts);
-	if (!acct_enabled())
-		return;
-	acct_begin(&j, "accepted", qid);
-	json_kv_str(&j, "sender", s->sender);
-	json_key(&j, "recipients");
-	json_array_begin(&j);
-	for (size_t i = 0; i < s->nrcpts; i++)
-		json_str(&j, s->rcpts[i]);
-	json_array_end(&j);
-	json_kv_int(&j, "size", (int64_t)qstore_new_size(s->qn));
-	json_kv_str(&j, "client", s->addr);
-	json_kv_str(&j, "helo", s->helo);
-	json_kv_str(&j, "sasl_username", s->auth_user[0] != '\0' ?
-	    s->auth_user : NULL);
-	json_kv_str(&j, "tls", s->tls_on ? s->tls_version : NULL);
-	json_kv_str(&j, "listener", s->listener);
-	acct_emit(&j);
+	acct_event(&s->accepted);
 }
 
 /*

@@ -18,6 +18,7 @@
 #include "cred.h"
 #include "daemon.h"
 #include "dotstuff.h"
+#include "outbox.h"
 #include "qstore.h"
 #include "smtpcmd.h"
 #include "vbuf.h"
@@ -103,6 +104,7 @@ enum smtpd_state {
 struct smtpd_session {
 	struct smtpd_session	*next;		/* all sessions */
 	struct smtpd_session	*commit_next;	/* batch waiting to commit */
+	struct outbox_event	 accepted;	/* its event, until committed */
 	int			 fd;
 	SSL			*ssl;
 	int			 ssl_want_write;

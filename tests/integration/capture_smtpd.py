@@ -310,6 +310,10 @@ class CaptureSMTPD:
                 conn.close()
                 break
             conn.settimeout(self.timeout)
+            # Each reply is its own send: without this, Nagle holds a
+            # reply to a pipelined command until the client's delayed ACK
+            # (40 ms on loopback), a stall no real MTA has.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._conns.add(conn)
                 self._session_seq += 1

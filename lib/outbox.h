@@ -1,0 +1,124 @@
+/*
+ * outbox.h - events, written inside the transaction that makes them true.
+ *
+ * Every change a consumer may want to hear of (a message accepted; a
+ * recipient delivered, deferred, bounced or expired) is one event struct.
+ * The process that makes the change puts the event into the queue
+ * environment's "events" database in the same LMDB write transaction
+ * (smtpd in qstore_commit, qmgr in its result commit), so an event exists
+ * exactly when its change does. After the commit the same struct is
+ * rendered to the JSON accounting log (lib/acct), so the log and the outbox
+ * never disagree.
+ *
+ * The outbox is read by relayq -e and, later, drained by webhookd. Until a
+ * consumer deletes what it has delivered, the outbox is bounded: past
+ * outbox.max_events events, events older than outbox.max_age, or events
+ * taking more than outbox.max_share percent of queue.map_size, each put
+ * drops the oldest events (a bounded number at a time), counts them, and
+ * never fails because of the outbox. See qmgr(8), EVENTS.
+ */
+#ifndef PETREL_OUTBOX_H
+#define PETREL_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+#include "qid.h"
+#include "qstore.h"
+#include "vbuf.h"
+
+enum outbox_kind {
+	OUTBOX_ACCEPTED = 1,
+	OUTBOX_DELIVERED,
+	OUTBOX_DEFERRED,
+	OUTBOX_BOUNCED,
+	OUTBOX_EXPIRED,
+};
+
+/*
+ * One event. Strings are borrowed: outbox_put copies them into the
+ * record; outbox_iter points them into storage valid during its callback.
+ * A NULL string is absent. Which members a kind uses is in qmgr(8).
+ */
+struct outbox_event {
+	uint64_t		 seq;		/* set by outbox_put and iter */
+	enum outbox_kind	 kind;
+	int64_t			 time_ms;	/* epoch milliseconds */
+	char			 qid[QID_SIZE];
+	const char		*sender;	/* "" is the null sender */
+	const char		*recipient;	/* recipient events */
+	const char *const	*recipients;	/* accepted: all of them */
+	size_t			 nrecipients;
+	const char		*relay;
+	const char		*dsn;
+	const char		*reply;
+	uint32_t		 attempts;
+	int64_t			 delay;		/* s since arrival */
+	int64_t			 next_attempt;	/* deferred: epoch s */
+	const char		*dkim;
+	uint64_t		 size;		/* accepted: message bytes */
+	const char		*client;
+	const char		*helo;
+	const char		*sasl_username;
+	const char		*tls;		/* accepted over TLS: version */
+	const char		*listener;
+	const char		*class;		/* failure class (bounces) */
+	const char		*metadata;	/* application's JSON object */
+};
+
+/* The event name for a kind ("accepted", ...); NULL if unknown. */
+const char	*outbox_kind_name(enum outbox_kind);
+/* The current time in epoch milliseconds, for time_ms. */
+int64_t		 outbox_now_ms(void);
+
+/*
+ * Appends the event under the next sequence number, in the caller's write
+ * transaction, and drops the oldest events while the outbox is over its
+ * cap (at most OUTBOX_DROP_BATCH per put). Returns the number dropped
+ * (>= 0), or -1 with qstore_errno() and why set: the transaction is then
+ * bad and must be aborted. Drops are counted in the outbox's own record
+ * and, once the transaction commits, in qstore_events_dropped().
+ */
+#define OUTBOX_DROP_BATCH	64
+int	outbox_put(struct qstore_txn *, const struct outbox_event *,
+	    struct vbuf *why);
+
+/*
+ * Calls cb for each event from sequence number "from" on, oldest first,
+ * until cb returns nonzero or max events (0: no limit) were seen. Returns
+ * 0, or -1 with qstore_errno() and why set (a record that does not decode
+ * is skipped, not an error).
+ */
+typedef int outbox_cb(const struct outbox_event *, void *arg);
+int	outbox_iter(struct qstore_txn *, uint64_t from, size_t max,
+	    outbox_cb *, void *arg, struct vbuf *why);
+
+/* What the outbox holds now, and its lifetime counters. */
+struct outbox_stat {
+	uint64_t	 events;	/* held now */
+	uint64_t	 bytes;		/* pages of the events database */
+	uint64_t	 last_seq;	/* the last number given out */
+	uint64_t	 dropped;	/* over the cap, since the queue began */
+	int64_t		 oldest_ms;	/* 0 when empty */
+};
+int	outbox_stat(struct qstore_txn *, struct outbox_stat *,
+	    struct vbuf *why);
+
+/*
+ * For daemons, after their commits: logs one warning when this process's
+ * transactions have dropped events over the cap since it last warned, at
+ * most once per OUTBOX_WARN_INTERVAL_MS; the total is in relayq -e.
+ */
+#define OUTBOX_WARN_INTERVAL_MS	3600000
+void	outbox_warn_dropped(struct qstore *, int64_t now_ms);
+
+/*
+ * Writes the event as one JSON object: "seq" (only when set, as
+ * outbox_iter sets it), "time" (RFC 3339, UTC, ms),
+ * "event", "queue_id", then the members its kind has (qmgr(8),
+ * ACCOUNTING). The accounting log and relayq -e -j both use it.
+ */
+void	outbox_json(struct json *, const struct outbox_event *);
+
+#endif
