@@ -109,15 +109,15 @@ static int	cred_attr_u64(const struct attr_list *, const char *,
 		    uint64_t *);
 static int	cred_secrets_from(const struct attr_list *,
 		    struct cred_secrets *);
-static int	cred_record_policy(const struct attr_list *, struct cred_policy *,
-		    struct vbuf *);
+static int	cred_record_policy(const struct attr_list *,
+		    struct cred_policy *, struct vbuf *);
 static int	cred_cache_tag(const struct cred_db *, const char *,
 		    const char *, const char *, size_t, unsigned char[32]);
 static int	cred_cache_hit(struct cred_db *, const unsigned char[32],
 		    time_t, struct cred_cache_entry **);
 static void	cred_job_free(struct cred_verify_job *);
-static void	cred_record_put_policy(struct vbuf *, const struct cred_policy *,
-		    unsigned);
+static void	cred_record_put_policy(struct vbuf *,
+		    const struct cred_policy *, unsigned);
 static int	cred_update(struct cred_db *, const char *,
 		    const struct cred_policy *, unsigned, const char *, int64_t,
 		    struct vbuf *);

@@ -93,8 +93,10 @@ cred_hash_parse(const char *stored, struct cred_hash_params *cp)
 	s += 8;
 	if (cred_hash_parse_num(&s, "ln=", ',', CRED_HASH_LN_MIN,
 	    CRED_HASH_LN_MAX, &cp->ln) == -1 ||
-	    cred_hash_parse_num(&s, "r=", ',', 1, CRED_HASH_R_MAX, &cp->r) == -1 ||
-	    cred_hash_parse_num(&s, "p=", '$', 1, CRED_HASH_P_MAX, &cp->p) == -1)
+	    cred_hash_parse_num(&s, "r=", ',', 1, CRED_HASH_R_MAX,
+	    &cp->r) == -1 ||
+	    cred_hash_parse_num(&s, "p=", '$', 1, CRED_HASH_P_MAX,
+	    &cp->p) == -1)
 		return -1;
 	/* What EVP_PBE_scrypt() allocates: 128 r (N + 2) + 128 r p. */
 	n = (uint64_t)1 << cp->ln;
@@ -114,7 +116,8 @@ cred_hash_parse(const char *stored, struct cred_hash_params *cp)
 }
 
 int
-cred_hash_new(const char *secret, size_t len, struct vbuf *out, struct vbuf *why)
+cred_hash_new(const char *secret, size_t len, struct vbuf *out,
+    struct vbuf *why)
 {
 	unsigned char salt[CRED_HASH_SALT_LEN], key[CRED_HASH_KEY_LEN];
 	int rc = -1;
@@ -126,14 +129,16 @@ cred_hash_new(const char *secret, size_t len, struct vbuf *out, struct vbuf *why
 		return -1;
 	}
 	if (EVP_PBE_scrypt(secret == NULL ? "" : secret, len, salt,
-	    sizeof(salt), (uint64_t)1 << CRED_HASH_SCRYPT_LN, CRED_HASH_SCRYPT_R,
-	    CRED_HASH_SCRYPT_P, CRED_HASH_SCRYPT_MAXMEM, key, sizeof(key)) != 1) {
+	    sizeof(salt), (uint64_t)1 << CRED_HASH_SCRYPT_LN,
+	    CRED_HASH_SCRYPT_R, CRED_HASH_SCRYPT_P, CRED_HASH_SCRYPT_MAXMEM,
+	    key, sizeof(key)) != 1) {
 		if (why)
 			vbuf_setf(why, "scrypt failed");
 		goto done;
 	}
-	if (vbuf_addf(out, "$scrypt$ln=%d,r=%d,p=%d$", CRED_HASH_SCRYPT_LN,
-	    CRED_HASH_SCRYPT_R, CRED_HASH_SCRYPT_P) == -1 ||
+	if (vbuf_addf(out, "$scrypt$ln=%d,r=%d,p=%d$",
+	    CRED_HASH_SCRYPT_LN, CRED_HASH_SCRYPT_R,
+	    CRED_HASH_SCRYPT_P) == -1 ||
 	    b64_encode(out, salt, sizeof(salt), B64_NOPAD) == -1 ||
 	    vbuf_addc(out, '$') == -1 ||
 	    b64_encode(out, key, sizeof(key), B64_NOPAD) == -1) {
