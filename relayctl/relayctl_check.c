@@ -334,7 +334,8 @@ check_dkim(struct check_run *run, const struct relayctl_domain_args *da)
 		goto done;
 	}
 	if (dkimkey_key_read(run->cfg, run->domain, sel, &pem, &why) == -1 ||
-	    dkimkey_public(pem.data, pem.len, &p, NULL, NULL, &why) == -1) {
+	    relayctl_dkim_public(pem.data, pem.len, &p, NULL, NULL,
+	    &why) == -1) {
 		check_set(c, CHECK_FAIL, "run as root or a member of "
 		    "dkim.group; check dkim.key_directory",
 		    "cannot read the private key of selector %s: %s", sel,

@@ -135,7 +135,7 @@ relayctl_domain_parse(int argc, char *argv[],
 	int a, found = 0, have_domain = 0;
 
 	memset(da, 0, sizeof(*da));
-	da->type = DKIMKEY_TYPE_RSA2048;
+	da->type = RELAYCTL_DKIM_RSA2048;
 	if (argc < 1) {
 		vbuf_setf(why, "domain: missing subcommand");
 		return -1;
@@ -183,11 +183,11 @@ relayctl_domain_parse(int argc, char *argv[],
 			    (da->cmd == RELAYCTL_DOMAIN_ADD ||
 			    da->cmd == RELAYCTL_DOMAIN_ROTATE)) {
 				if (strcmp(val, "rsa2048") == 0)
-					da->type = DKIMKEY_TYPE_RSA2048;
+					da->type = RELAYCTL_DKIM_RSA2048;
 				else if (strcmp(val, "rsa3072") == 0)
-					da->type = DKIMKEY_TYPE_RSA3072;
+					da->type = RELAYCTL_DKIM_RSA3072;
 				else if (strcmp(val, "ed25519") == 0)
-					da->type = DKIMKEY_TYPE_ED25519;
+					da->type = RELAYCTL_DKIM_ED25519;
 				else {
 					vbuf_setf(why, "--key: must be "
 					    "rsa2048, rsa3072 or ed25519");
@@ -549,7 +549,7 @@ relayctl_dkim_rr(const char *domain, const char *selector,
     enum dkimkey_alg alg, const char *p, struct vbuf *out)
 {
 	(void)vbuf_addf(out, "%s._domainkey.%s. IN TXT ( ", selector, domain);
-	dkimkey_txt_record(alg, p, "\n\t", out);
+	relayctl_dkim_txt_record(alg, p, "\n\t", out);
 	(void)vbuf_adds(out, " )");
 }
 
@@ -587,7 +587,7 @@ relayctl_domain_add(const struct cfg *cfg,
 		    "step\n");
 		goto done;
 	}
-	if ((ex = dkimkey_key_exists(cfg, da->domain, selector,
+	if ((ex = relayctl_dkim_key_exists(cfg, da->domain, selector,
 	    &why)) != 0) {
 		if (ex == 1)
 			fprintf(stderr, "relayctl: a key file for %s selector "
@@ -600,11 +600,11 @@ relayctl_domain_add(const struct cfg *cfg,
 	}
 
 	/* 2. The key, on disk before the registry names it. */
-	if (dkimkey_generate(da->type, &pem, &why) == -1 ||
-	    dkimkey_public(pem.data, pem.len, &p, &st.sel.alg, &bits,
+	if (relayctl_dkim_generate(da->type, &pem, &why) == -1 ||
+	    relayctl_dkim_public(pem.data, pem.len, &p, &st.sel.alg, &bits,
 	    &why) == -1 ||
-	    dkimkey_key_write(cfg, da->domain, selector, pem.data, pem.len,
-	    &why) == -1) {
+	    relayctl_dkim_key_write(cfg, da->domain, selector, pem.data,
+	    pem.len, &why) == -1) {
 		fprintf(stderr, "relayctl: %s%s\n", why.data,
 		    geteuid() != 0 ? " (key files are normally written by "
 		    "root: run relayctl as root)" : "");
@@ -617,7 +617,7 @@ relayctl_domain_add(const struct cfg *cfg,
 	/* 3. Register it; on failure the key file goes again. */
 	if ((rc = relayctl_as_owner(cfg, relayctl_step_commit, &st,
 	    &res)) != RELAYCTL_EXIT_OK) {
-		if (dkimkey_key_remove(cfg, da->domain, st.sel.name,
+		if (relayctl_dkim_key_remove(cfg, da->domain, st.sel.name,
 		    &why) == -1)
 			fprintf(stderr, "relayctl: %s\n", why.data);
 		goto done;
@@ -660,7 +660,7 @@ relayctl_domain_add(const struct cfg *cfg,
 		    "(smtp.source_addresses)\n");
 	(void)vbuf_adds(&spf, " -all");
 	(void)vbuf_addf(&out, "%s. IN TXT ", da->domain);
-	dkimkey_txt_quote(spf.data, " ", &out);
+	relayctl_dkim_txt_quote(spf.data, " ", &out);
 	(void)vbuf_adds(&out, "\n; DMARC, monitoring mode\n");
 	vbuf_reset(&spf);
 	if (cfg->dkim_dmarc_rua != NULL && cfg->dkim_dmarc_rua[0] != '\0')
@@ -670,7 +670,7 @@ relayctl_domain_add(const struct cfg *cfg,
 		(void)vbuf_addf(&spf, "v=DMARC1; p=none; "
 		    "rua=mailto:postmaster@%s", da->domain);
 	(void)vbuf_addf(&out, "_dmarc.%s. IN TXT ", da->domain);
-	dkimkey_txt_quote(spf.data, " ", &out);
+	relayctl_dkim_txt_quote(spf.data, " ", &out);
 	(void)vbuf_adds(&out, "\n; When 30 to 90 days of aggregate reports "
 	    "show all your mail passing, set p=quarantine, then p=reject.\n");
 print:
@@ -707,7 +707,7 @@ relayctl_domain_del(const struct cfg *cfg,
 	/* The registry forgets the key before its file goes. */
 	if ((rc = relayctl_as_owner(cfg, relayctl_step_del, &st,
 	    &res)) == RELAYCTL_EXIT_OK &&
-	    dkimkey_key_remove(cfg, da->domain,
+	    relayctl_dkim_key_remove(cfg, da->domain,
 	    da->selector[0] != '\0' ? da->selector : NULL, &why) == -1) {
 		fprintf(stderr, "relayctl: %s\n", why.data);
 		rc = RELAYCTL_EXIT_FAIL;
@@ -793,8 +793,8 @@ relayctl_domain_show(const struct cfg *cfg,
 		/* The public key comes from the private key file. */
 		vbuf_reset(&why);
 		ok = dkimkey_key_read(cfg, d.name, d.sels[i].name, &pem,
-		    &why) == 0 && dkimkey_public(pem.data, pem.len, &p, NULL,
-		    NULL, &why) == 0;
+		    &why) == 0 && relayctl_dkim_public(pem.data, pem.len, &p,
+		    NULL, NULL, &why) == 0;
 		vbuf_wipe(&pem);
 		vbuf_reset(&rr);
 		vbuf_reset(&txt);
