@@ -151,26 +151,30 @@ int	relayctl_domain_parse(int argc, char *argv[],
 	    struct relayctl_domain_args *, struct vbuf *why);
 void	relayctl_domain_args_release(struct relayctl_domain_args *);
 /*
- * Runs a parsed domain command. Called with the privileges relayctl was
- * started with: as root it writes key files itself and does every
- * registry step in a child switched to mail_owner. Returns an exit status.
+ * Runs a parsed domain command other than check (relayctl.c runs
+ * relayctl_domain_check). Called with the privileges relayctl was started
+ * with: as root it writes key files itself and does every registry step
+ * in a child switched to mail_owner, which sends its result back as an
+ * attribute record. Returns an exit status.
  */
-int	relayctl_domain_run(const struct cfg *, const struct relayctl_opts *,
+int	relayctl_domain_run(const struct cfg *,
 	    const struct relayctl_domain_args *);
 /*
- * The registry record of da->domain as text, read as mail_owner: "created
- * N" then one line per selector, "NAME ALG BITS ACTIVE_FROM". Returns an
- * exit status (not registered: RELAYCTL_EXIT_FAIL, reported on stderr).
+ * The registry record of da->domain, read as mail_owner (in a child when
+ * root). Returns an exit status; RELAYCTL_EXIT_OK with out filled (release
+ * with dkimkey_domain_release). Not registered: RELAYCTL_EXIT_FAIL,
+ * reported on stderr.
  */
 int	relayctl_domain_fetch(const struct cfg *,
-	    const struct relayctl_domain_args *, struct vbuf *res);
+	    const struct relayctl_domain_args *, struct dkimkey_domain *out);
 
 /* relayctl_check.c */
 
 /*
  * "domain check": judges the domain's DKIM, SPF, DMARC, MX and PTR
- * records, through dns.resolver. Exit status 0 only if every required
- * check (dkim, spf, dmarc) passes.
+ * records, through dns.resolver; the active selector comes from
+ * relayctl_domain_fetch. Exit status 0 only if every required check
+ * (dkim, spf, dmarc) passes.
  */
 int	relayctl_domain_check(const struct cfg *,
 	    const struct relayctl_domain_args *);
