@@ -21,7 +21,6 @@
 #include <resolv.h>
 
 #include <ctype.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
