@@ -1,6 +1,6 @@
 /*
- * cred.c - SMTP AUTH credentials: scrypt hashes in their own LMDB (see
- * cred.h and relayctl(8)).
+ * cred.c - SMTP AUTH credentials: the user store, verification and the
+ * verified-secret cache (see cred.h and relayctl(8)).
  *
  * Written by relayctl, read by smtpd. Every lookup runs in its own short
  * read transaction, and the KDF runs after that transaction has ended, so
@@ -12,15 +12,13 @@
  * disabled user, an expired previous secret (rotation) or a deleted user
  * never reaches the verified-secret cache, which is keyed by the stored
  * hash string and so cannot outlive a new secret either.
+ *
+ * The hash strings are lib/cred_hash's, the policy lists lib/cred_policy's;
+ * this file maps both to and from the attributes of a record.
  */
-#include <sys/socket.h>
-#include <arpa/inet.h>
-
-#include <inttypes.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <lmdb.h>
@@ -30,20 +28,12 @@
 #include <openssl/rand.h>
 
 #include "attr.h"
+#include "b64.h"
 #include "cred.h"
+#include "cred_hash.h"
 #include "mdbdir.h"
-#include "parse.h"
-#include "smtpcmd.h"
 #include "xalloc.h"
 
-#define CRED_SCRYPT_LN_MIN	10
-#define CRED_SCRYPT_LN_MAX	20
-#define CRED_SCRYPT_R_MAX	32
-#define CRED_SCRYPT_P_MAX	16
-#define CRED_SALT_MIN		8
-#define CRED_SALT_MAX		64
-#define CRED_KEY_MIN		16
-#define CRED_KEY_MAX		64
 #define CRED_SECRET_RAW		24	/* generated secrets: 192 bits */
 #define CRED_MAXDBS		4
 
@@ -112,34 +102,6 @@ static const struct cred_field {
 	{ CRED_POLICY_DISABLED, CRED_ATTR_DISABLED },
 };
 
-struct cred_params {
-	unsigned	 ln, r, p;
-	unsigned char	 salt[CRED_SALT_MAX];
-	size_t		 salt_len;
-	unsigned char	 key[CRED_KEY_MAX];
-	size_t		 key_len;
-};
-
-/*
- * Used when the user is unknown so that the reply takes as long as for a
- * known user. Random salt and key: no secret hashes to it.
- */
-static const char cred_dummy_hash[] =
-    "$scrypt$ln=15,r=8,p=1$5VoVoRqVLWq0Ujg3cvCqtA$"
-    "0ayqcYuoqfeMfEbFpMs3w8LUXxAiB7B4nnDj1nQljkU";
-
-static const char cred_b64_std[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-static const char cred_b64_url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int	cred_b64_encode(struct vbuf *, const unsigned char *, size_t,
-		    const char *);
-static int	cred_b64_decode(const char *, size_t, unsigned char *, size_t,
-		    size_t *);
-static int	cred_parse_num(const char **, const char *, int, uint64_t,
-		    uint64_t, unsigned *);
-static int	cred_parse(const char *, struct cred_params *);
 static int	cred_lookup(struct cred_db *, const char *,
 		    struct cred_secrets *);
 static time_t	cred_real_now(void);
@@ -147,17 +109,15 @@ static int	cred_attr_u64(const struct attr_list *, const char *,
 		    uint64_t *);
 static int	cred_secrets_from(const struct attr_list *,
 		    struct cred_secrets *);
-static int	cred_policy_from(const struct attr_list *, struct cred_policy *,
-		    struct vbuf *);
+static int	cred_record_policy(const struct attr_list *,
+		    struct cred_policy *, struct vbuf *);
 static int	cred_cache_tag(const struct cred_db *, const char *,
 		    const char *, const char *, size_t, unsigned char[32]);
 static int	cred_cache_hit(struct cred_db *, const unsigned char[32],
 		    time_t, struct cred_cache_entry **);
 static void	cred_job_free(struct cred_verify_job *);
-static const char *cred_split(const char **, char *, size_t, size_t *);
-static void	cred_safe(struct vbuf *, const char *);
-static void	cred_policy_put(struct vbuf *, const struct cred_policy *,
-		    unsigned);
+static void	cred_record_put_policy(struct vbuf *,
+		    const struct cred_policy *, unsigned);
 static int	cred_update(struct cred_db *, const char *,
 		    const struct cred_policy *, unsigned, const char *, int64_t,
 		    struct vbuf *);
@@ -197,192 +157,6 @@ cred_name_ok(const char *user)
 	return i > 0;
 }
 
-/* Appends base64 of in[0..len) without padding; -1 past out's cap. */
-static int
-cred_b64_encode(struct vbuf *out, const unsigned char *in, size_t len,
-    const char *alpha)
-{
-	uint32_t v;
-	size_t i;
-
-	for (i = 0; i + 3 <= len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-		if (vbuf_addc(out, alpha[v >> 18 & 63]) == -1 ||
-		    vbuf_addc(out, alpha[v >> 12 & 63]) == -1 ||
-		    vbuf_addc(out, alpha[v >> 6 & 63]) == -1 ||
-		    vbuf_addc(out, alpha[v & 63]) == -1)
-			return -1;
-	}
-	if (len - i == 1) {
-		v = (uint32_t)in[i] << 16;
-		if (vbuf_addc(out, alpha[v >> 18 & 63]) == -1 ||
-		    vbuf_addc(out, alpha[v >> 12 & 63]) == -1)
-			return -1;
-	} else if (len - i == 2) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		if (vbuf_addc(out, alpha[v >> 18 & 63]) == -1 ||
-		    vbuf_addc(out, alpha[v >> 12 & 63]) == -1 ||
-		    vbuf_addc(out, alpha[v >> 6 & 63]) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/*
- * Decodes standard base64 without padding, strictly: no other characters,
- * no impossible length, unused trailing bits zero. Returns 0 or -1.
- */
-static int
-cred_b64_decode(const char *in, size_t inlen, unsigned char *out,
-    size_t outmax, size_t *outlen)
-{
-	uint32_t acc = 0;
-	size_t i, o = 0;
-	int bits = 0;
-
-	if (inlen % 4 == 1)
-		return -1;
-	for (i = 0; i < inlen; i++) {
-		const char *p;
-
-		if (in[i] == '\0' ||
-		    (p = memchr(cred_b64_std, in[i], 64)) == NULL)
-			return -1;
-		acc = (acc << 6 | (uint32_t)(p - cred_b64_std)) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == outmax)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if ((acc & ((1U << bits) - 1)) != 0)
-		return -1;
-	*outlen = o;
-	return 0;
-}
-
-/*
- * Parses "<key><digits><term>" at *sp into *out, within [min, max], and
- * advances *sp past term. Returns 0 or -1.
- */
-static int
-cred_parse_num(const char **sp, const char *key, int term, uint64_t min,
-    uint64_t max, unsigned *out)
-{
-	const char *s = *sp, *end;
-	size_t klen = strlen(key);
-	char num[8];
-	uint64_t v;
-
-	if (strncmp(s, key, klen) != 0)
-		return -1;
-	s += klen;
-	if ((end = strchr(s, term)) == NULL || end == s ||
-	    (size_t)(end - s) >= sizeof(num))
-		return -1;
-	memcpy(num, s, (size_t)(end - s));
-	num[end - s] = '\0';
-	if (num[0] < '0' || num[0] > '9' ||
-	    parse_u64(num, min, max, &v) == -1)
-		return -1;
-	*out = (unsigned)v;
-	*sp = end + 1;
-	return 0;
-}
-
-/*
- * Parses "$scrypt$ln=L,r=R,p=P$<salt>$<key>" and checks the parameters
- * against the bounds, so a corrupt record cannot make us allocate
- * gigabytes or spin for minutes. Returns 0 or -1.
- */
-static int
-cred_parse(const char *stored, struct cred_params *cp)
-{
-	const char *s = stored, *dollar;
-	uint64_t n, mem;
-
-	if (strlen(stored) > CRED_HASH_MAX ||
-	    strncmp(s, "$scrypt$", 8) != 0)
-		return -1;
-	s += 8;
-	if (cred_parse_num(&s, "ln=", ',', CRED_SCRYPT_LN_MIN,
-	    CRED_SCRYPT_LN_MAX, &cp->ln) == -1 ||
-	    cred_parse_num(&s, "r=", ',', 1, CRED_SCRYPT_R_MAX, &cp->r) == -1 ||
-	    cred_parse_num(&s, "p=", '$', 1, CRED_SCRYPT_P_MAX, &cp->p) == -1)
-		return -1;
-	/* What EVP_PBE_scrypt() allocates: 128 r (N + 2) + 128 r p. */
-	n = (uint64_t)1 << cp->ln;
-	mem = 128 * (uint64_t)cp->r * (n + 2) + 128 * (uint64_t)cp->r * cp->p;
-	if (mem > CRED_SCRYPT_MAXMEM)
-		return -1;
-	if ((dollar = strchr(s, '$')) == NULL ||
-	    cred_b64_decode(s, (size_t)(dollar - s), cp->salt,
-	    sizeof(cp->salt), &cp->salt_len) == -1 ||
-	    cp->salt_len < CRED_SALT_MIN)
-		return -1;
-	s = dollar + 1;
-	if (cred_b64_decode(s, strlen(s), cp->key, sizeof(cp->key),
-	    &cp->key_len) == -1 || cp->key_len < CRED_KEY_MIN)
-		return -1;
-	return 0;
-}
-
-int
-cred_hash(const char *secret, size_t len, struct vbuf *out, struct vbuf *why)
-{
-	unsigned char salt[CRED_SALT_LEN], key[CRED_KEY_LEN];
-	int rc = -1;
-
-	vbuf_reset(out);
-	if (RAND_bytes(salt, sizeof(salt)) != 1) {
-		if (why)
-			vbuf_setf(why, "RAND_bytes failed");
-		return -1;
-	}
-	if (EVP_PBE_scrypt(secret == NULL ? "" : secret, len, salt,
-	    sizeof(salt), (uint64_t)1 << CRED_SCRYPT_LN, CRED_SCRYPT_R,
-	    CRED_SCRYPT_P, CRED_SCRYPT_MAXMEM, key, sizeof(key)) != 1) {
-		if (why)
-			vbuf_setf(why, "scrypt failed");
-		goto done;
-	}
-	if (vbuf_addf(out, "$scrypt$ln=%d,r=%d,p=%d$", CRED_SCRYPT_LN,
-	    CRED_SCRYPT_R, CRED_SCRYPT_P) == -1 ||
-	    cred_b64_encode(out, salt, sizeof(salt), cred_b64_std) == -1 ||
-	    vbuf_addc(out, '$') == -1 ||
-	    cred_b64_encode(out, key, sizeof(key), cred_b64_std) == -1) {
-		if (why)
-			vbuf_setf(why, "hash string too long for its buffer");
-		vbuf_reset(out);
-		goto done;
-	}
-	rc = 0;
-done:
-	OPENSSL_cleanse(key, sizeof(key));
-	return rc;
-}
-
-int
-cred_hash_verify(const char *stored, const char *secret, size_t len)
-{
-	struct cred_params cp;
-	unsigned char key[CRED_KEY_MAX];
-	int rc = -1;
-
-	if (cred_parse(stored, &cp) == -1)
-		return -1;
-	if (EVP_PBE_scrypt(secret == NULL ? "" : secret, len, cp.salt,
-	    cp.salt_len, (uint64_t)1 << cp.ln, cp.r, cp.p,
-	    CRED_SCRYPT_MAXMEM, key, cp.key_len) == 1)
-		rc = CRYPTO_memcmp(key, cp.key, cp.key_len) == 0;
-	OPENSSL_cleanse(key, sizeof(key));
-	OPENSSL_cleanse(&cp, sizeof(cp));
-	return rc;
-}
-
 int
 cred_generate_secret(struct vbuf *out)
 {
@@ -391,7 +165,7 @@ cred_generate_secret(struct vbuf *out)
 
 	vbuf_reset(out);
 	if (RAND_bytes(raw, sizeof(raw)) == 1 &&
-	    cred_b64_encode(out, raw, sizeof(raw), cred_b64_url) == 0)
+	    b64_encode(out, raw, sizeof(raw), B64_URL | B64_NOPAD) == 0)
 		rc = 0;
 	OPENSSL_cleanse(raw, sizeof(raw));
 	if (rc == -1)
@@ -598,15 +372,13 @@ cred_verify_work(struct cred_verify_job *job)
 {
 	switch (job->kind) {
 	case CRED_JOB_DUMMY:
-		(void)cred_hash_verify(cred_dummy_hash, job->secret,
-		    job->secret_len);
+		cred_hash_dummy(job->secret, job->secret_len);
 		job->result = 0;
 		break;
 	case CRED_JOB_DISABLED:
 		if (cred_hash_verify(job->hash, job->secret, job->secret_len) ==
 		    -1)
-			(void)cred_hash_verify(cred_dummy_hash, job->secret,
-			    job->secret_len);
+			cred_hash_dummy(job->secret, job->secret_len);
 		job->result = 0;
 		break;
 	case CRED_JOB_CHECK:
@@ -682,7 +454,7 @@ cred_check_writable(const struct cred_db *db, const char *user,
 
 /* Appends the policy fields selected by fields; zero values are left out. */
 static void
-cred_policy_put(struct vbuf *rec, const struct cred_policy *pol,
+cred_record_put_policy(struct vbuf *rec, const struct cred_policy *pol,
     unsigned fields)
 {
 	struct vbuf list;
@@ -740,11 +512,11 @@ cred_user_add_policy(struct cred_db *db, const char *user, const char *secret,
 	/* Hash before the write transaction: the KDF is slow. */
 	vbuf_init(&hash, 0);
 	vbuf_init(&rec, 0);
-	if (cred_hash(secret, len, &hash, why) == -1)
+	if (cred_hash_new(secret, len, &hash, why) == -1)
 		goto done;
 	attr_put_str(&rec, CRED_ATTR_HASH, hash.data);
 	attr_put_int(&rec, CRED_ATTR_CREATED, (int64_t)cred_now());
-	cred_policy_put(&rec, pol, fields);
+	cred_record_put_policy(&rec, pol, fields);
 	attr_end(&rec);
 
 	if (mdbdir_begin(&db->md, 0, &txn, why) <= 0)
@@ -837,7 +609,7 @@ cred_update(struct cred_db *db, const char *user,
 		if (!skip)
 			attr_put_str(&rec, name, al.items[i].value);
 	}
-	cred_policy_put(&rec, pol, fields);
+	cred_record_put_policy(&rec, pol, fields);
 	if (newhash != NULL) {
 		attr_put_str(&rec, CRED_ATTR_HASH, newhash);
 		if (grace > 0) {
@@ -901,7 +673,7 @@ cred_user_rotate(struct cred_db *db, const char *user, const char *secret,
 	}
 	/* Hash before the write transaction: the KDF is slow. */
 	vbuf_init(&hash, 0);
-	if (cred_hash(secret, len, &hash, why) == -1)
+	if (cred_hash_new(secret, len, &hash, why) == -1)
 		rc = -1;
 	else
 		rc = cred_update(db, user, NULL, 0, hash.data, grace, why);
@@ -1021,7 +793,7 @@ cred_walk_record(const char *name, const struct attr_list *al, void *arg)
 	struct cred_policy pol;
 	int rc, ok;
 
-	ok = al != NULL && cred_policy_from(al, &pol, NULL) == 0;
+	ok = al != NULL && cred_record_policy(al, &pol, NULL) == 0;
 	rc = ctx->walk_cb(name, ok ? &pol : NULL, ctx->arg);
 	if (ok)
 		cred_policy_release(&pol);
@@ -1044,7 +816,7 @@ cred_user_walk(struct cred_db *db,
  * returns -1 with the reason in why, out released. Returns 0.
  */
 static int
-cred_policy_from(const struct attr_list *al, struct cred_policy *out,
+cred_record_policy(const struct attr_list *al, struct cred_policy *out,
     struct vbuf *why)
 {
 	struct vbuf sub;
@@ -1133,7 +905,7 @@ cred_policy_get(struct cred_db *db, const char *user, struct cred_policy *out,
 		if (why)
 			vbuf_setf(why, "user %s: corrupt record in %s", user,
 			    db->md.dir);
-	} else if (cred_policy_from(&al, out, &sub) == -1) {
+	} else if (cred_record_policy(&al, out, &sub) == -1) {
 		if (why)
 			vbuf_setf(why, "user %s: %s in %s", user, sub.data,
 			    db->md.dir);
@@ -1143,215 +915,4 @@ cred_policy_get(struct cred_db *db, const char *user, struct cred_policy *out,
 	attr_list_release(&al);
 	mdb_txn_abort(txn);
 	return ret;
-}
-
-void
-cred_policy_release(struct cred_policy *pol)
-{
-	size_t i;
-
-	if (pol == NULL)
-		return;
-	for (i = 0; i < pol->ndomains; i++)
-		free(pol->domains[i]);
-	free(pol->domains);
-	free(pol->networks);
-	memset(pol, 0, sizeof(*pol));
-}
-
-int
-cred_policy_domain_ok(const struct cred_policy *pol, const char *domain)
-{
-	size_t i, dlen, alen;
-	const char *a;
-
-	if (pol->ndomains == 0)
-		return 1;
-	if (domain == NULL)
-		return 0;
-	dlen = strlen(domain);
-	for (i = 0; i < pol->ndomains; i++) {
-		a = pol->domains[i];
-		alen = strlen(a);
-		if (dlen == alen && strcasecmp(domain, a) == 0)
-			return 1;
-		/* A subdomain: at least one label, then ".", then a. */
-		if (dlen > alen + 1 && domain[dlen - alen - 1] == '.' &&
-		    domain[0] != '.' &&
-		    strcasecmp(domain + dlen - alen, a) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-int
-cred_policy_network_ok(const struct cred_policy *pol,
-    const struct sockaddr *sa)
-{
-	if (pol->nnetworks == 0)
-		return 1;
-	if (sa == NULL)
-		return 0;
-	return cidr_match_list(pol->networks, pol->nnetworks, sa);
-}
-
-/*
- * Copies the next comma-separated entry of *sp, without surrounding
- * spaces, into buf[0..size) and advances *sp past it (to NULL after the
- * last). Returns buf, or NULL if the entry does not fit (*len is then its
- * length).
- */
-static const char *
-cred_split(const char **sp, char *buf, size_t size, size_t *len)
-{
-	const char *s = *sp, *comma, *end;
-
-	comma = strchr(s, ',');
-	end = comma == NULL ? s + strlen(s) : comma;
-	*sp = comma == NULL ? NULL : comma + 1;
-	while (s < end && *s == ' ')
-		s++;
-	while (end > s && end[-1] == ' ')
-		end--;
-	*len = (size_t)(end - s);
-	if (*len >= size)
-		return NULL;
-	memcpy(buf, s, *len);
-	buf[*len] = '\0';
-	return buf;
-}
-
-/* Appends s quoted, with bytes outside printable ASCII as '?'. */
-static void
-cred_safe(struct vbuf *why, const char *s)
-{
-	size_t i;
-
-	(void)vbuf_addc(why, '"');
-	for (i = 0; s[i] != '\0' && i < 80; i++)
-		(void)vbuf_addc(why, s[i] > 0x20 && s[i] < 0x7f ? s[i] : '?');
-	(void)vbuf_adds(why, s[i] != '\0' ? "...\"" : "\"");
-}
-
-int
-cred_policy_parse_domains(struct cred_policy *pol, const char *s,
-    struct vbuf *why)
-{
-	char buf[SMTP_DOMAIN_MAX + 2], **list = NULL;
-	const char *p = s;
-	size_t n = 0, len, i;
-
-	if (*s == '\0')
-		p = NULL;
-	while (p != NULL) {
-		if (n == CRED_DOMAINS_MAX) {
-			if (why)
-				vbuf_setf(why, "more than %d domains",
-				    CRED_DOMAINS_MAX);
-			goto fail;
-		}
-		if (cred_split(&p, buf, sizeof(buf), &len) == NULL) {
-			if (why)
-				vbuf_setf(why, "domain longer than %d bytes",
-				    SMTP_DOMAIN_MAX);
-			goto fail;
-		}
-		for (i = 0; i < len; i++)
-			if (buf[i] >= 'A' && buf[i] <= 'Z')
-				buf[i] = (char)(buf[i] - 'A' + 'a');
-		if (len == 0 || !smtpcmd_domain_ok(buf)) {
-			if (why) {
-				vbuf_setf(why, "invalid domain ");
-				cred_safe(why, buf);
-			}
-			goto fail;
-		}
-		list = xreallocarray(list, n + 1, sizeof(*list));
-		list[n++] = xstrdup(buf);
-	}
-	for (i = 0; i < pol->ndomains; i++)
-		free(pol->domains[i]);
-	free(pol->domains);
-	pol->domains = list;
-	pol->ndomains = n;
-	return 0;
-fail:
-	for (i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
-	return -1;
-}
-
-int
-cred_policy_parse_networks(struct cred_policy *pol, const char *s,
-    struct vbuf *why)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-	struct cidr *list = NULL;
-	const char *p = s;
-	size_t n = 0, len;
-
-	if (*s == '\0')
-		p = NULL;
-	while (p != NULL) {
-		if (n == CRED_NETWORKS_MAX) {
-			if (why)
-				vbuf_setf(why, "more than %d networks",
-				    CRED_NETWORKS_MAX);
-			goto fail;
-		}
-		list = xreallocarray(list, n + 1, sizeof(*list));
-		if (cred_split(&p, buf, sizeof(buf), &len) == NULL ||
-		    len == 0 || cidr_parse(buf, &list[n]) == -1) {
-			if (why) {
-				vbuf_setf(why, "invalid network (CIDR) ");
-				cred_safe(why, len < sizeof(buf) ? buf :
-				    "(too long)");
-			}
-			goto fail;
-		}
-		n++;
-	}
-	free(pol->networks);
-	pol->networks = list;
-	pol->nnetworks = n;
-	return 0;
-fail:
-	free(list);
-	return -1;
-}
-
-void
-cred_policy_format_domains(const struct cred_policy *pol, struct vbuf *out)
-{
-	size_t i;
-
-	for (i = 0; i < pol->ndomains; i++) {
-		if (i > 0)
-			(void)vbuf_addc(out, ',');
-		(void)vbuf_adds(out, pol->domains[i]);
-	}
-}
-
-void
-cred_policy_format_networks(const struct cred_policy *pol, struct vbuf *out)
-{
-	size_t i;
-
-	for (i = 0; i < pol->nnetworks; i++) {
-		if (i > 0)
-			(void)vbuf_addc(out, ',');
-		cred_cidr_format(&pol->networks[i], out);
-	}
-}
-
-void
-cred_cidr_format(const struct cidr *c, struct vbuf *out)
-{
-	char buf[INET6_ADDRSTRLEN];
-
-	if (inet_ntop(c->family, c->addr, buf, sizeof(buf)) == NULL)
-		(void)vbuf_adds(out, "?");
-	else
-		(void)vbuf_addf(out, "%s/%u", buf, c->prefix);
 }

@@ -17,23 +17,20 @@
  * "old_valid_until" (epoch seconds). Records written before these existed
  * read as "no restrictions".
  *
- * Hashes are "$scrypt$ln=15,r=8,p=1$<salt>$<hash>" (salt and hash in
- * base64 without padding), so the cost can be raised later: verification
- * reads the parameters from the string and refuses absurd ones. Comparison
- * is constant-time; an unknown user costs one KDF like a known one.
- * Secrets are wiped with OPENSSL_cleanse() once used.
+ * "hash" and "old_hash" are scrypt strings (lib/cred_hash); the policy
+ * lists are parsed and matched by lib/cred_policy, which this header
+ * includes. An unknown user costs one KDF like a known one. Secrets are
+ * wiped with OPENSSL_cleanse() once used.
  */
 #ifndef PETREL_CRED_H
 #define PETREL_CRED_H
-
-#include <sys/socket.h>
 
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "cfg.h"
-#include "cidr.h"
+#include "cred_policy.h"
 #include "vbuf.h"
 
 #define CRED_DIR		"cred"		/* under queue_directory */
@@ -42,7 +39,6 @@
 
 #define CRED_NAME_MAX		64	/* [A-Za-z0-9._@+-]{1,64} */
 #define CRED_SECRET_MAX		1024	/* longer secrets are refused */
-#define CRED_HASH_MAX		256	/* longest stored hash string */
 
 /* Attribute names of a "users" record. */
 #define CRED_ATTR_HASH		"hash"
@@ -57,54 +53,9 @@
 #define CRED_ATTR_OLD_HASH	"old_hash"
 #define CRED_ATTR_OLD_UNTIL	"old_valid_until"
 
-/* Bounds on a policy; the lists must fit one attribute value (64 KiB). */
-#define CRED_DOMAINS_MAX	128
-#define CRED_NETWORKS_MAX	128
 #define CRED_GRACE_MAX		(366 * 86400)	/* longest rotation grace */
 
-/* Parameters of new hashes: N = 2^15, r = 8, p = 1, 16-byte salt. */
-#define CRED_SCRYPT_LN		15
-#define CRED_SCRYPT_R		8
-#define CRED_SCRYPT_P		1
-#define CRED_SALT_LEN		16
-#define CRED_KEY_LEN		32
-/* The most memory a stored hash may ask scrypt for; more is corrupt. */
-#define CRED_SCRYPT_MAXMEM	(128UL * 1024 * 1024)
-
 struct cred_db;
-
-/*
- * A credential's policy, as smtpd enforces it. Filled by cred_policy_get
- * (release with cred_policy_release); relayctl fills one with the
- * cred_policy_parse_* helpers to add or change a user.
- */
-struct cred_policy {
-	char		**domains;	/* allowed sender domains, lower */
-					/* case; 0 = any */
-	size_t		 ndomains;
-	struct cidr	*networks;	/* allowed client networks; 0 = any */
-	size_t		 nnetworks;
-	uint64_t	 max_per_hour;	/* messages; 0 = no limit */
-	uint64_t	 max_per_day;
-	uint64_t	 max_recipients; /* per message; 0 = global */
-					/* smtpd limit */
-	uint64_t	 max_size;	/* bytes; 0 = global smtpd limit */
-	int		 disabled;
-	int64_t		 created;
-	/* The previous secret is accepted until then (epoch); 0 = no */
-	/* rotation grace period running. */
-	int64_t		 old_valid_until;
-};
-
-/* Field selectors for cred_user_set and cred_user_add_policy. */
-#define CRED_POLICY_DOMAINS	0x01
-#define CRED_POLICY_NETWORKS	0x02
-#define CRED_POLICY_MAX_PER_HOUR 0x04
-#define CRED_POLICY_MAX_PER_DAY	0x08
-#define CRED_POLICY_MAX_RCPT	0x10
-#define CRED_POLICY_MAX_SIZE	0x20
-#define CRED_POLICY_DISABLED	0x40
-#define CRED_POLICY_ALL		0x7f
 
 /*
  * Opens the credential environment of cfg->queue_directory. Call it after
@@ -217,35 +168,6 @@ int	cred_user_walk(struct cred_db *,
  */
 int	cred_policy_get(struct cred_db *, const char *user,
 	    struct cred_policy *out, struct vbuf *why);
-/* Frees the lists and zeroes the policy; safe on a zeroed policy. */
-void	cred_policy_release(struct cred_policy *);
-/*
- * 1 if domain (case-insensitive) equals an allowed domain or is a
- * subdomain of one; 1 when the list is empty.
- */
-int	cred_policy_domain_ok(const struct cred_policy *, const char *domain);
-/* 1 if sa is inside an allowed network; 1 when the list is empty. */
-int	cred_policy_network_ok(const struct cred_policy *,
-	    const struct sockaddr *sa);
-/*
- * Replace the domain (network) list of pol with the comma-separated list
- * in s; "" means none (any). Domains are checked with smtpcmd_domain_ok
- * and lower-cased; networks are CIDR prefixes (a bare address is a host),
- * stored masked. At most CRED_DOMAINS_MAX (CRED_NETWORKS_MAX) entries.
- * Returns 0, or -1 with the reason in why (pol unchanged).
- */
-int	cred_policy_parse_domains(struct cred_policy *, const char *s,
-	    struct vbuf *why);
-int	cred_policy_parse_networks(struct cred_policy *, const char *s,
-	    struct vbuf *why);
-/* Appends the domain (network) list to out, comma-separated ("" if none). */
-void	cred_policy_format_domains(const struct cred_policy *,
-	    struct vbuf *out);
-void	cred_policy_format_networks(const struct cred_policy *,
-	    struct vbuf *out);
-/* Appends one prefix as "address/prefix" to out. */
-void	cred_cidr_format(const struct cidr *, struct vbuf *out);
-
 /*
  * Test hook: makes every cred_ function read the time from now() instead
  * of time(NULL); NULL restores the real clock.
@@ -254,20 +176,6 @@ void	cred_set_clock(time_t (*now)(void));
 
 /* 1 if user is 1..CRED_NAME_MAX bytes of [A-Za-z0-9._@+-], else 0. */
 int	cred_name_ok(const char *user);
-
-/*
- * Hashes secret[0..len) with a fresh random salt and the current
- * parameters; replaces the contents of out with the hash string. Returns 0,
- * or -1 with the reason in why.
- */
-int	cred_hash(const char *secret, size_t len, struct vbuf *out,
-	    struct vbuf *why);
-/*
- * Checks secret[0..len) against a stored hash string. Returns 1 on a
- * match, 0 on a mismatch, -1 if stored is malformed or asks for parameters
- * out of bounds (no KDF is run then) or the KDF fails.
- */
-int	cred_hash_verify(const char *stored, const char *secret, size_t len);
 
 /*
  * Replaces the contents of out with a new random secret: 24 bytes from

@@ -5,17 +5,16 @@
  * The registry is an LMDB environment written by relayctl as mail_owner
  * and read by smtp and smtpd; each call runs one short transaction, so a
  * long-running process sees domains and rotations made later. Private keys
- * are PEM files written by relayctl as root through a temporary file,
- * fsync and rename, so a reader never sees half a key; they are readable
- * only by root and the dkim.group group that smtp alone is given.
+ * are PEM files, readable only by root and the dkim.group group that smtp
+ * alone is given; this file reads them. relayctl generates and writes
+ * them (relayctl/relayctl_dkimgen.c) under the paths dkimkey_key_path
+ * gives.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +22,7 @@
 #include <unistd.h>
 
 #include <lmdb.h>
-#include <openssl/bio.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include "attr.h"
 #include "dkimkey.h"
@@ -37,24 +32,16 @@
 #include "xalloc.h"
 
 #define DKIMKEY_MAXDBS		2
-#define DKIMKEY_RAW_ED25519	32
 
 struct dkimkey_db {
 	struct mdbdir	 md;		/* <queue_directory>/domains */
 };
 
 static time_t	dkimkey_real_now(void);
-static int	dkimkey_decode(const char *, const MDB_val *,
-		    struct dkimkey_domain *, struct vbuf *);
-static void	dkimkey_encode(const struct dkimkey_domain *, struct vbuf *);
 static int	dkimkey_store(struct dkimkey_db *, MDB_txn *, const char *,
 		    const struct dkimkey_domain *, struct vbuf *);
 static int	dkimkey_get_txn(struct dkimkey_db *, MDB_txn *, const char *,
 		    struct dkimkey_domain *, struct vbuf *);
-static int	dkimkey_path(const struct cfg *, const char *, const char *,
-		    struct vbuf *, struct vbuf *);
-static int	dkimkey_mkdir(const char *, int, gid_t, struct vbuf *);
-static int	dkimkey_b64(const unsigned char *, size_t, struct vbuf *);
 
 static time_t	(*dkimkey_now)(void) = dkimkey_real_now;
 
@@ -170,9 +157,8 @@ dkimkey_domain_release(struct dkimkey_domain *d)
 	memset(d, 0, sizeof(*d));
 }
 
-/* Decodes a record of domain into out. 0, or -1 (corrupt; out released). */
-static int
-dkimkey_decode(const char *domain, const MDB_val *val,
+int
+dkimkey_domain_decode(const char *domain, const void *buf, size_t len,
     struct dkimkey_domain *out, struct vbuf *why)
 {
 	struct attr_list al;
@@ -190,8 +176,7 @@ dkimkey_decode(const char *domain, const MDB_val *val,
 	}
 	memcpy(out->name, domain, strlen(domain) + 1);
 	attr_list_init(&al);
-	if (attr_decode(&al, val->mv_data, val->mv_size, &used, NULL) != 1 ||
-	    used != val->mv_size) {
+	if (attr_decode(&al, buf, len, &used, NULL) != 1 || used != len) {
 		bad = "record";
 		goto done;
 	}
@@ -250,8 +235,8 @@ done:
 	return 0;
 }
 
-static void
-dkimkey_encode(const struct dkimkey_domain *d, struct vbuf *rec)
+void
+dkimkey_domain_encode(const struct dkimkey_domain *d, struct vbuf *rec)
 {
 	size_t i;
 
@@ -284,7 +269,7 @@ dkimkey_store(struct dkimkey_db *db, MDB_txn *txn, const char *domain,
 	if (d == NULL)
 		rc = mdb_del(txn, db->md.dbi, &key, NULL);
 	else {
-		dkimkey_encode(d, &rec);
+		dkimkey_domain_encode(d, &rec);
 		val.mv_data = rec.data;
 		val.mv_size = rec.len;
 		rc = mdb_put(txn, db->md.dbi, &key, &val, 0);
@@ -318,7 +303,8 @@ dkimkey_get_txn(struct dkimkey_db *db, MDB_txn *txn, const char *domain,
 		mdbdir_why(why, &db->md, "read", rc);
 		return -1;
 	}
-	return dkimkey_decode(domain, &val, out, why) == 0 ? 1 : -1;
+	return dkimkey_domain_decode(domain, val.mv_data, val.mv_size, out,
+	    why) == 0 ? 1 : -1;
 }
 
 int
@@ -501,7 +487,8 @@ dkimkey_domain_walk(struct dkimkey_db *db,
 			continue;
 		memcpy(name, key.mv_data, key.mv_size);
 		name[key.mv_size] = '\0';
-		if (dkimkey_decode(name, &val, &d, why) == -1) {
+		if (dkimkey_domain_decode(name, val.mv_data, val.mv_size, &d,
+		    why) == -1) {
 			rc = -1;
 			break;
 		}
@@ -614,167 +601,11 @@ dkimkey_signing_free(struct dkimkey_signing *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* Keys. */
-
-int
-dkimkey_generate(enum dkimkey_type type, struct vbuf *pem, struct vbuf *why)
-{
-	EVP_PKEY_CTX *ctx;
-	EVP_PKEY *pkey = NULL;
-	BIO *bio = NULL;
-	char *data;
-	long n;
-	int ret = -1;
-
-	ctx = EVP_PKEY_CTX_new_id(type == DKIMKEY_TYPE_ED25519 ?
-	    EVP_PKEY_ED25519 : EVP_PKEY_RSA, NULL);
-	if (ctx == NULL || EVP_PKEY_keygen_init(ctx) <= 0 ||
-	    (type != DKIMKEY_TYPE_ED25519 &&
-	    EVP_PKEY_CTX_set_rsa_keygen_bits(ctx,
-	    type == DKIMKEY_TYPE_RSA3072 ? 3072 : 2048) <= 0) ||
-	    EVP_PKEY_keygen(ctx, &pkey) <= 0) {
-		if (why)
-			vbuf_setf(why, "key generation failed");
-		goto done;
-	}
-	/* PKCS#8, unencrypted: "BEGIN PRIVATE KEY". */
-	if ((bio = BIO_new(BIO_s_mem())) == NULL ||
-	    PEM_write_bio_PKCS8PrivateKey(bio, pkey, NULL, NULL, 0, NULL,
-	    NULL) != 1 || (n = BIO_get_mem_data(bio, &data)) <= 0) {
-		if (why)
-			vbuf_setf(why, "cannot encode the key as PEM");
-		goto done;
-	}
-	vbuf_wipe(pem);
-	(void)vbuf_add(pem, data, (size_t)n);
-	OPENSSL_cleanse(data, (size_t)n);
-	ret = 0;
-done:
-	BIO_free(bio);
-	EVP_PKEY_free(pkey);
-	EVP_PKEY_CTX_free(ctx);
-	return ret;
-}
-
-static int
-dkimkey_b64(const unsigned char *in, size_t len, struct vbuf *out)
-{
-	size_t n;
-
-	if (len > 1024 * 1024)
-		return -1;
-	n = 4 * ((len + 2) / 3);
-	vbuf_reset(out);
-	if (vbuf_reserve(out, n + 1) == -1)
-		return -1;
-	if (EVP_EncodeBlock((unsigned char *)out->data, in, (int)len) !=
-	    (int)n)
-		return -1;
-	out->len = n;
-	out->data[n] = '\0';
-	return 0;
-}
-
-int
-dkimkey_public(const char *pem, size_t len, struct vbuf *p,
-    enum dkimkey_alg *algp, unsigned *bitsp, struct vbuf *why)
-{
-	unsigned char raw[DKIMKEY_RAW_ED25519], *der = NULL;
-	EVP_PKEY *pkey = NULL;
-	BIO *bio;
-	size_t rawlen = sizeof(raw);
-	int n, ret = -1, id;
-
-	if (len > DKIMKEY_PEM_MAX ||
-	    (bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
-		if (why)
-			vbuf_setf(why, "key too large");
-		return -1;
-	}
-	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	if (pkey == NULL) {
-		if (why)
-			vbuf_setf(why, "not a PEM private key");
-		return -1;
-	}
-	id = EVP_PKEY_get_base_id(pkey);
-	if (id == EVP_PKEY_ED25519) {
-		if (EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1 ||
-		    rawlen != DKIMKEY_RAW_ED25519 ||
-		    dkimkey_b64(raw, rawlen, p) == -1)
-			goto bad;
-		if (algp != NULL)
-			*algp = DKIMKEY_ED25519_SHA256;
-		if (bitsp != NULL)
-			*bitsp = 0;
-	} else if (id == EVP_PKEY_RSA) {
-		if ((n = i2d_PUBKEY(pkey, &der)) <= 0 ||
-		    dkimkey_b64(der, (size_t)n, p) == -1)
-			goto bad;
-		if (algp != NULL)
-			*algp = DKIMKEY_RSA_SHA256;
-		if (bitsp != NULL)
-			*bitsp = (unsigned)EVP_PKEY_get_bits(pkey);
-	} else {
-		if (why)
-			vbuf_setf(why, "not an RSA or Ed25519 key");
-		goto done;
-	}
-	ret = 0;
-	goto done;
-bad:
-	if (why)
-		vbuf_setf(why, "cannot encode the public key");
-done:
-	OPENSSL_free(der);
-	EVP_PKEY_free(pkey);
-	return ret;
-}
-
-void
-dkimkey_txt_quote(const char *s, const char *sep, struct vbuf *out)
-{
-	size_t len = strlen(s), n, off = 0;
-
-	do {
-		n = len - off;
-		if (n > DKIMKEY_TXT_STRING_MAX)
-			n = DKIMKEY_TXT_STRING_MAX;
-		if (off > 0)
-			(void)vbuf_adds(out, sep);
-		(void)vbuf_addc(out, '"');
-		(void)vbuf_add(out, s + off, n);
-		(void)vbuf_addc(out, '"');
-		off += n;
-	} while (off < len);
-}
-
-void
-dkimkey_txt_record(enum dkimkey_alg alg, const char *p, const char *sep,
-    struct vbuf *out)
-{
-	struct vbuf v;
-
-	vbuf_init(&v, 0);
-	(void)vbuf_addf(&v, "v=DKIM1; k=%s; ",
-	    alg == DKIMKEY_ED25519_SHA256 ? "ed25519" : "rsa");
-	dkimkey_txt_quote(v.data, sep, out);
-	(void)vbuf_adds(out, sep);
-	vbuf_setf(&v, "p=%s", p);
-	dkimkey_txt_quote(v.data, sep, out);
-	vbuf_release(&v);
-}
-
 /* Key files. */
 
-/*
- * Sets path to the key directory (selector NULL and domain NULL), the
- * domain's directory (selector NULL) or the key file. 0 or -1 (why).
- */
-static int
-dkimkey_path(const struct cfg *cfg, const char *domain, const char *selector,
-    struct vbuf *path, struct vbuf *why)
+int
+dkimkey_key_path(const struct cfg *cfg, const char *domain,
+    const char *selector, struct vbuf *path, struct vbuf *why)
 {
 	char norm[SMTP_DOMAIN_MAX + 1];
 
@@ -801,132 +632,6 @@ dkimkey_path(const struct cfg *cfg, const char *domain, const char *selector,
 	return 0;
 }
 
-/* Creates dir if missing and sets its owner and mode. 0 or -1 (why). */
-static int
-dkimkey_mkdir(const char *dir, int root, gid_t gid, struct vbuf *why)
-{
-	mode_t mode = root ? 0750 : 0700;
-	struct stat st;
-
-	if (mkdir(dir, mode) == -1 && errno != EEXIST) {
-		if (why)
-			vbuf_setf(why, "mkdir %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
-		if (why)
-			vbuf_setf(why, "%s: not a directory", dir);
-		return -1;
-	}
-	if ((root && chown(dir, 0, gid) == -1) || chmod(dir, mode) == -1) {
-		if (why)
-			vbuf_setf(why, "set owner and mode of %s: %s", dir,
-			    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
-dkimkey_key_write(const struct cfg *cfg, const char *domain,
-    const char *selector, const char *pem, size_t len, struct vbuf *why)
-{
-	struct vbuf path, tmp;
-	struct group *gr;
-	struct stat st;
-	gid_t gid = 0;
-	size_t off;
-	ssize_t n;
-	int root = geteuid() == 0, fd = -1, ret = -1;
-
-	vbuf_init(&path, 0);
-	vbuf_init(&tmp, 0);
-	if (root) {
-		errno = 0;
-		if (cfg->dkim_group == NULL ||
-		    (gr = getgrnam(cfg->dkim_group)) == NULL) {
-			if (why)
-				vbuf_setf(why, "group %s does not exist: "
-				    "create it (groupadd --system %s) so that "
-				    "smtp can read the DKIM keys",
-				    cfg->dkim_group ? cfg->dkim_group : "?",
-				    cfg->dkim_group ? cfg->dkim_group :
-				    "petrel-dkim");
-			goto done;
-		}
-		gid = gr->gr_gid;
-	}
-	if (dkimkey_path(cfg, NULL, NULL, &path, why) == -1 ||
-	    dkimkey_mkdir(path.data, root, gid, why) == -1 ||
-	    dkimkey_path(cfg, domain, NULL, &path, why) == -1 ||
-	    dkimkey_mkdir(path.data, root, gid, why) == -1 ||
-	    dkimkey_path(cfg, domain, selector, &path, why) == -1)
-		goto done;
-	if (lstat(path.data, &st) == 0) {
-		if (why)
-			vbuf_setf(why, "%s exists", path.data);
-		goto done;
-	}
-	(void)vbuf_addf(&tmp, "%s.tmp%ld", path.data, (long)getpid());
-	(void)unlink(tmp.data);
-	if ((fd = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) == -1) {
-		if (why)
-			vbuf_setf(why, "create %s: %s", tmp.data,
-			    strerror(errno));
-		goto done;
-	}
-	if ((root && fchown(fd, 0, gid) == -1) ||
-	    fchmod(fd, root ? 0640 : 0600) == -1) {
-		if (why)
-			vbuf_setf(why, "set owner and mode of %s: %s",
-			    tmp.data, strerror(errno));
-		goto fail;
-	}
-	for (off = 0; off < len; off += (size_t)n)
-		if ((n = write(fd, pem + off, len - off)) <= 0) {
-			if (n < 0 && errno == EINTR) {
-				n = 0;
-				continue;
-			}
-			if (why)
-				vbuf_setf(why, "write %s: %s", tmp.data,
-				    n < 0 ? strerror(errno) : "short write");
-			goto fail;
-		}
-	/* The key must be on disk before the registry names it. */
-	if (fsync(fd) == -1 || close(fd) == -1) {
-		fd = -1;
-		if (why)
-			vbuf_setf(why, "write %s: %s", tmp.data,
-			    strerror(errno));
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp.data, path.data) == -1) {
-		if (why)
-			vbuf_setf(why, "rename %s to %s: %s", tmp.data,
-			    path.data, strerror(errno));
-		goto fail;
-	}
-	(void)dkimkey_path(cfg, domain, NULL, &tmp, NULL);
-	if ((fd = open(tmp.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		(void)fsync(fd);
-		(void)close(fd);
-	}
-	fd = -1;
-	ret = 0;
-	goto done;
-fail:
-	if (fd != -1)
-		(void)close(fd);
-	(void)unlink(tmp.data);
-done:
-	vbuf_release(&path);
-	vbuf_release(&tmp);
-	return ret;
-}
-
 int
 dkimkey_key_read(const struct cfg *cfg, const char *domain,
     const char *selector, struct vbuf *pem, struct vbuf *why)
@@ -938,7 +643,7 @@ dkimkey_key_read(const struct cfg *cfg, const char *domain,
 	int fd, ret = -1;
 
 	vbuf_init(&path, 0);
-	if (dkimkey_path(cfg, domain, selector, &path, why) == -1)
+	if (dkimkey_key_path(cfg, domain, selector, &path, why) == -1)
 		goto done;
 	if ((fd = open(path.data, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (why)
@@ -979,90 +684,5 @@ dkimkey_key_read(const struct cfg *cfg, const char *domain,
 	ret = 0;
 done:
 	vbuf_release(&path);
-	return ret;
-}
-
-int
-dkimkey_key_exists(const struct cfg *cfg, const char *domain,
-    const char *selector, struct vbuf *why)
-{
-	struct vbuf path;
-	struct stat st;
-	int ret;
-
-	vbuf_init(&path, 0);
-	if (dkimkey_path(cfg, domain, selector, &path, why) == -1)
-		ret = -1;
-	else if (lstat(path.data, &st) == 0)
-		ret = 1;
-	else if (errno == ENOENT)
-		ret = 0;
-	else {
-		if (why)
-			vbuf_setf(why, "%s: %s", path.data, strerror(errno));
-		ret = -1;
-	}
-	vbuf_release(&path);
-	return ret;
-}
-
-int
-dkimkey_key_remove(const struct cfg *cfg, const char *domain,
-    const char *selector, struct vbuf *why)
-{
-	struct vbuf path, file;
-	struct dirent *de;
-	size_t n;
-	DIR *dir;
-	int ret = -1;
-
-	vbuf_init(&path, 0);
-	vbuf_init(&file, 0);
-	if (dkimkey_path(cfg, domain, selector, &path, why) == -1)
-		goto done;
-	if (selector != NULL) {
-		if (unlink(path.data) == -1 && errno != ENOENT) {
-			if (why)
-				vbuf_setf(why, "unlink %s: %s", path.data,
-				    strerror(errno));
-			goto done;
-		}
-		ret = 0;
-		goto done;
-	}
-	if ((dir = opendir(path.data)) == NULL) {
-		if (errno == ENOENT)
-			ret = 0;
-		else if (why)
-			vbuf_setf(why, "opendir %s: %s", path.data,
-			    strerror(errno));
-		goto done;
-	}
-	ret = 0;
-	while ((de = readdir(dir)) != NULL) {
-		n = strlen(de->d_name);
-		/* Ours only: keys and temporary files left by a crash. */
-		if (de->d_name[0] == '.' || (!(n > 4 &&
-		    strcmp(de->d_name + n - 4, ".pem") == 0) &&
-		    strstr(de->d_name, ".pem.tmp") == NULL))
-			continue;
-		vbuf_setf(&file, "%s/%s", path.data, de->d_name);
-		if (unlink(file.data) == -1 && errno != ENOENT) {
-			if (why)
-				vbuf_setf(why, "unlink %s: %s", file.data,
-				    strerror(errno));
-			ret = -1;
-		}
-	}
-	(void)closedir(dir);
-	if (ret == 0 && rmdir(path.data) == -1 && errno != ENOENT) {
-		if (why)
-			vbuf_setf(why, "rmdir %s: %s", path.data,
-			    strerror(errno));
-		ret = -1;
-	}
-done:
-	vbuf_release(&path);
-	vbuf_release(&file);
 	return ret;
 }

@@ -1,8 +1,9 @@
 /*
  * dkimkey.h - sending domains and their DKIM keys.
  *
- * relayctl registers domains and generates keys; smtp looks up the key to
- * sign with; smtpd (later) checks that a sender domain is registered. The
+ * relayctl registers domains (and generates keys, in
+ * relayctl/relayctl_dkimgen.c); smtp looks up the key to sign with; smtpd
+ * checks that a sender domain is registered. The
  * registry is an LMDB environment at <queue_directory>/domains/ (database
  * "domains": domain -> attribute record with its selectors), readable by
  * every daemon. Private keys are PEM files under dkim.key_directory,
@@ -70,7 +71,6 @@ int	dkimkey_signing_find(struct dkimkey_db *, const struct cfg *,
 #define DKIMKEY_MAP_SIZE	(16UL * 1024 * 1024)
 #define DKIMKEY_SELECTORS_MAX	64	/* per domain */
 #define DKIMKEY_PEM_MAX		16384	/* largest key file read */
-#define DKIMKEY_TXT_STRING_MAX	255	/* RFC 1035 character-string */
 
 #define DKIMKEY_ATTR_CREATED	"created"
 #define DKIMKEY_ATTR_SELECTOR	"selector"
@@ -80,13 +80,6 @@ int	dkimkey_signing_find(struct dkimkey_db *, const struct cfg *,
 
 #define DKIMKEY_ALG_RSA		"rsa-sha256"
 #define DKIMKEY_ALG_ED25519	"ed25519-sha256"
-
-/* Key types relayctl can generate. */
-enum dkimkey_type {
-	DKIMKEY_TYPE_RSA2048,
-	DKIMKEY_TYPE_RSA3072,
-	DKIMKEY_TYPE_ED25519,
-};
 
 struct dkimkey_selector {
 	char		 name[DKIMKEY_SELECTOR_MAX + 1];
@@ -123,6 +116,16 @@ void		 dkimkey_close(struct dkimkey_db *);
 int	dkimkey_domain_get(struct dkimkey_db *, const char *domain,
 	    struct dkimkey_domain *out, struct vbuf *why);
 void	dkimkey_domain_release(struct dkimkey_domain *);
+/*
+ * A registry record (the attribute list above) of domain, to and from
+ * bytes: what the registry stores, and what relayctl's mail_owner child
+ * sends its root parent. Decoding replaces out (release with
+ * dkimkey_domain_release); it returns 0, or -1 if the record is corrupt
+ * (why; out released). Encoding appends the record, attr_end included.
+ */
+int	dkimkey_domain_decode(const char *domain, const void *buf, size_t len,
+	    struct dkimkey_domain *out, struct vbuf *why);
+void	dkimkey_domain_encode(const struct dkimkey_domain *, struct vbuf *rec);
 /*
  * Whether domain (any case) or one of its parents is registered: 1 (the
  * registered name copied to found[0..size) if found != NULL), 0 no, -1
@@ -171,50 +174,17 @@ const char *dkimkey_alg_name(enum dkimkey_alg);
 int	dkimkey_alg_parse(const char *, enum dkimkey_alg *);
 
 /*
- * Generates a key pair: the private key as PKCS#8 PEM replaces the
- * contents of pem (wipe it with vbuf_wipe). Returns 0, or -1 (why).
+ * Key files: <cfg->dkim_key_directory>/<domain>/<selector>.pem, written
+ * by relayctl (relayctl_dkimgen.c). Sets path to the key directory
+ * (domain and selector NULL), the domain's directory (selector NULL) or
+ * the key file, after checking that domain is normalised and selector
+ * valid, since they become path components. 0 or -1 (why).
  */
-int	dkimkey_generate(enum dkimkey_type, struct vbuf *pem, struct vbuf *why);
-/*
- * The DNS p= value of the private key in pem[0..len): base64 of the DER
- * SubjectPublicKeyInfo for RSA, of the raw 32-byte key for Ed25519 (RFC
- * 8463). Replaces the contents of p; sets *alg and *bits when not NULL.
- * Returns 0, or -1 (why).
- */
-int	dkimkey_public(const char *pem, size_t len, struct vbuf *p,
-	    enum dkimkey_alg *alg, unsigned *bits, struct vbuf *why);
-/*
- * Appends the DKIM TXT record value as quoted strings of at most 255 bytes,
- * separated by sep: "v=DKIM1; k=rsa; "<sep>"p=..."<sep>"...".
- */
-void	dkimkey_txt_record(enum dkimkey_alg, const char *p, const char *sep,
-	    struct vbuf *out);
-/* Appends s as quoted strings of at most 255 bytes, separated by sep. */
-void	dkimkey_txt_quote(const char *s, const char *sep, struct vbuf *out);
-
-/*
- * Key files: <cfg->dkim_key_directory>/<domain>/<selector>.pem.
- * dkimkey_key_write creates the directories and writes through a
- * temporary file, fsync and rename. As root the directories are 0750 and
- * the file 0640, owned by root and group cfg->dkim_group (which must
- * exist); otherwise 0700 and 0600, owned by the caller. An existing file
- * is an error. Return 0, or -1 (why).
- */
-int	dkimkey_key_write(const struct cfg *, const char *domain,
-	    const char *selector, const char *pem, size_t len,
-	    struct vbuf *why);
+int	dkimkey_key_path(const struct cfg *, const char *domain,
+	    const char *selector, struct vbuf *path, struct vbuf *why);
 /* Reads a key file (at most DKIMKEY_PEM_MAX bytes) into pem. 0 or -1. */
 int	dkimkey_key_read(const struct cfg *, const char *domain,
 	    const char *selector, struct vbuf *pem, struct vbuf *why);
-/* 1 if the key file exists, 0 if not, -1 on another error (why). */
-int	dkimkey_key_exists(const struct cfg *, const char *domain,
-	    const char *selector, struct vbuf *why);
-/*
- * Removes one key file, or with selector NULL every *.pem file of domain
- * and its directory. A missing file is not an error. 0 or -1 (why).
- */
-int	dkimkey_key_remove(const struct cfg *, const char *domain,
-	    const char *selector, struct vbuf *why);
 
 /* Test hook: the clock of the registry (created); NULL: time(NULL). */
 void	dkimkey_set_clock(time_t (*now)(void));

@@ -1,45 +1,26 @@
 /*
- * sasl.c - SMTP AUTH response decoding (see sasl.h).
+ * sasl.c - SMTP AUTH response decoding (see sasl.h). The base64 itself is
+ * lib/b64's strict decoder, with padding required.
  */
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "b64.h"
 #include "sasl.h"
 
 int
 sasl_b64_decode(const char *in, unsigned char *out, size_t outsize,
     size_t *outlen)
 {
-	size_t n = strlen(in), pad = 0, i;
-	int rc;
+	size_t n = strlen(in);
 
-	if (n == 0) {
-		if (outsize == 0)
-			return -1;
-		out[0] = '\0';
-		*outlen = 0;
-		return 0;
-	}
-	/* EVP_DecodeBlock writes whole groups: n / 4 * 3 bytes, plus NUL. */
-	if (n % 4 != 0 || n / 4 * 3 >= outsize || n > 0x7fffffff)
+	/*
+	 * Room for every whole group and the NUL is asked for before the
+	 * padding is known: a response is refused for its length alone, never
+	 * for what it decodes to.
+	 */
+	if (n / 4 * 3 >= outsize ||
+	    b64_decode(in, n, out, outsize - 1, outlen, 0) == -1)
 		return -1;
-	for (i = 0; i < n; i++) {
-		char c = in[i];
-
-		if (c == '=') {
-			if (i < n - 2)
-				return -1;
-			pad++;
-		} else if (pad > 0 || !((c >= 'A' && c <= 'Z') ||
-		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '+' || c == '/'))
-			return -1;
-	}
-	rc = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
-	if (rc < 0 || (size_t)rc < pad)
-		return -1;
-	*outlen = (size_t)rc - pad;
 	out[*outlen] = '\0';
 	return 0;
 }

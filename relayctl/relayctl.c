@@ -11,7 +11,8 @@
  * under <queue_directory>/cred/ stays owned by mail_owner. A non-root user
  * runs as itself. "domain" commands keep root to write the DKIM key files
  * and do their registry steps as mail_owner in a child
- * (relayctl_domain.c). See relayctl(8).
+ * (relayctl_domain.c); "domain check" (relayctl_check.c) reads the
+ * registry the same way, then DNS. See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -110,8 +111,13 @@ main(int argc, char *argv[])
 			return RELAYCTL_EXIT_FAIL;
 		}
 		vbuf_release(&why);
+		if (opts.json)
+			da.json = 1;
 		/* Privileges are handled per step there. */
-		ret = relayctl_domain_run(cfg, &opts, &da);
+		if (da.cmd == RELAYCTL_DOMAIN_CHECK)
+			ret = relayctl_domain_check(cfg, &da);
+		else
+			ret = relayctl_domain_run(cfg, &da);
 		relayctl_domain_args_release(&da);
 		cfg_free(cfg);
 		return ret;

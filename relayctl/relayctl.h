@@ -66,6 +66,61 @@ void	relayctl_user_args_release(struct relayctl_user_args *);
 int	relayctl_user_run(const struct cfg *, const struct relayctl_opts *,
 	    const struct relayctl_user_args *);
 
+/* relayctl_dkimgen.c */
+
+/* Key types relayctl can generate. */
+enum relayctl_dkim_type {
+	RELAYCTL_DKIM_RSA2048,
+	RELAYCTL_DKIM_RSA3072,
+	RELAYCTL_DKIM_ED25519,
+};
+
+#define RELAYCTL_DKIM_TXT_STRING_MAX	255	/* RFC 1035 character-string */
+
+/*
+ * Generates a key pair: the private key as PKCS#8 PEM replaces the
+ * contents of pem (wipe it with vbuf_wipe). Returns 0, or -1 (why).
+ */
+int	relayctl_dkim_generate(enum relayctl_dkim_type, struct vbuf *pem,
+	    struct vbuf *why);
+/*
+ * The DNS p= value of the private key in pem[0..len): base64 of the DER
+ * SubjectPublicKeyInfo for RSA, of the raw 32-byte key for Ed25519 (RFC
+ * 8463). Replaces the contents of p; sets *alg and *bits when not NULL.
+ * Returns 0, or -1 (why).
+ */
+int	relayctl_dkim_public(const char *pem, size_t len, struct vbuf *p,
+	    enum dkimkey_alg *alg, unsigned *bits, struct vbuf *why);
+/*
+ * Appends the DKIM TXT record value as quoted strings of at most 255 bytes,
+ * separated by sep: "v=DKIM1; k=rsa; "<sep>"p=..."<sep>"...".
+ */
+void	relayctl_dkim_txt_record(enum dkimkey_alg, const char *p,
+	    const char *sep, struct vbuf *out);
+/* Appends s as quoted strings of at most 255 bytes, separated by sep. */
+void	relayctl_dkim_txt_quote(const char *s, const char *sep,
+	    struct vbuf *out);
+/*
+ * Writes a key file (dkimkey_key_path): creates the directories and
+ * writes through a temporary file, fsync and rename. As root the
+ * directories are 0750 and the file 0640, owned by root and group
+ * cfg->dkim_group (which must exist); otherwise 0700 and 0600, owned by
+ * the caller. An existing file is an error. Returns 0, or -1 (why).
+ */
+int	relayctl_dkim_key_write(const struct cfg *, const char *domain,
+	    const char *selector, const char *pem, size_t len,
+	    struct vbuf *why);
+/* 1 if the key file exists, 0 if not, -1 on another error (why). */
+int	relayctl_dkim_key_exists(const struct cfg *, const char *domain,
+	    const char *selector, struct vbuf *why);
+/*
+ * Removes one key file, or with selector NULL every *.pem file of domain
+ * (and temporary files a crash left) and its directory. A missing file
+ * is not an error. 0 or -1 (why).
+ */
+int	relayctl_dkim_key_remove(const struct cfg *, const char *domain,
+	    const char *selector, struct vbuf *why);
+
 /* relayctl_domain.c */
 
 enum relayctl_domain_cmd {
@@ -82,7 +137,7 @@ struct relayctl_domain_args {
 	enum relayctl_domain_cmd cmd;
 	char			 domain[256];	/* normalised; "" for list */
 	char			 selector[DKIMKEY_SELECTOR_MAX + 1]; /* "" */
-	enum dkimkey_type	 type;		/* add, rotate: --key */
+	enum relayctl_dkim_type	 type;		/* add, rotate: --key */
 	int64_t			 at;		/* rotate: --at */
 	int			 have_at;
 	int			 json;		/* list, show, check: -j */
@@ -96,26 +151,30 @@ int	relayctl_domain_parse(int argc, char *argv[],
 	    struct relayctl_domain_args *, struct vbuf *why);
 void	relayctl_domain_args_release(struct relayctl_domain_args *);
 /*
- * Runs a parsed domain command. Called with the privileges relayctl was
- * started with: as root it writes key files itself and does every
- * registry step in a child switched to mail_owner. Returns an exit status.
+ * Runs a parsed domain command other than check (relayctl.c runs
+ * relayctl_domain_check). Called with the privileges relayctl was started
+ * with: as root it writes key files itself and does every registry step
+ * in a child switched to mail_owner, which sends its result back as an
+ * attribute record. Returns an exit status.
  */
-int	relayctl_domain_run(const struct cfg *, const struct relayctl_opts *,
+int	relayctl_domain_run(const struct cfg *,
 	    const struct relayctl_domain_args *);
 /*
- * The registry record of da->domain as text, read as mail_owner: "created
- * N" then one line per selector, "NAME ALG BITS ACTIVE_FROM". Returns an
- * exit status (not registered: RELAYCTL_EXIT_FAIL, reported on stderr).
+ * The registry record of da->domain, read as mail_owner (in a child when
+ * root). Returns an exit status; RELAYCTL_EXIT_OK with out filled (release
+ * with dkimkey_domain_release). Not registered: RELAYCTL_EXIT_FAIL,
+ * reported on stderr.
  */
 int	relayctl_domain_fetch(const struct cfg *,
-	    const struct relayctl_domain_args *, struct vbuf *res);
+	    const struct relayctl_domain_args *, struct dkimkey_domain *out);
 
 /* relayctl_check.c */
 
 /*
  * "domain check": judges the domain's DKIM, SPF, DMARC, MX and PTR
- * records, through dns.resolver. Exit status 0 only if every required
- * check (dkim, spf, dmarc) passes.
+ * records, through dns.resolver; the active selector comes from
+ * relayctl_domain_fetch. Exit status 0 only if every required check
+ * (dkim, spf, dmarc) passes.
  */
 int	relayctl_domain_check(const struct cfg *,
 	    const struct relayctl_domain_args *);

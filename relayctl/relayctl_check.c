@@ -21,7 +21,6 @@
 #include <resolv.h>
 
 #include <ctype.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,44 +264,18 @@ static int
 check_selector(const struct cfg *cfg, const struct relayctl_domain_args *da,
     char *out, size_t size)
 {
-	char sel[DKIMKEY_SELECTOR_MAX + 1], alg[32];
 	struct dkimkey_domain d;
-	struct vbuf res;
-	const char *line, *nl;
-	unsigned bits;
-	int64_t active;
 	int idx, rc = -1;
 
-	memset(&d, 0, sizeof(d));
-	vbuf_init(&res, 0);
-	if (relayctl_domain_fetch(cfg, da, &res) != RELAYCTL_EXIT_OK)
-		goto done;
-	for (line = res.data; *line != '\0'; line = nl + 1) {
-		if ((nl = strchr(line, '\n')) == NULL)
-			break;
-		if (strncmp(line, "created ", 8) == 0 ||
-		    d.nsels == DKIMKEY_SELECTORS_MAX)
-			continue;
-		if (sscanf(line, "%63s %31s %u %" SCNd64, sel, alg, &bits,
-		    &active) != 4)
-			continue;
-		d.sels = xreallocarray(d.sels, d.nsels + 1, sizeof(*d.sels));
-		memcpy(d.sels[d.nsels].name, sel, sizeof(sel));
-		if (dkimkey_alg_parse(alg, &d.sels[d.nsels].alg) == -1)
-			continue;
-		d.sels[d.nsels].bits = bits;
-		d.sels[d.nsels].active_from = active;
-		d.nsels++;
-	}
+	if (relayctl_domain_fetch(cfg, da, &d) != RELAYCTL_EXIT_OK)
+		return -1;
 	if ((idx = dkimkey_active(&d, time(NULL))) == -1)
 		rc = 0;
 	else {
 		(void)snprintf(out, size, "%s", d.sels[idx].name);
 		rc = 1;
 	}
-done:
-	free(d.sels);
-	vbuf_release(&res);
+	dkimkey_domain_release(&d);
 	return rc;
 }
 
@@ -334,7 +307,8 @@ check_dkim(struct check_run *run, const struct relayctl_domain_args *da)
 		goto done;
 	}
 	if (dkimkey_key_read(run->cfg, run->domain, sel, &pem, &why) == -1 ||
-	    dkimkey_public(pem.data, pem.len, &p, NULL, NULL, &why) == -1) {
+	    relayctl_dkim_public(pem.data, pem.len, &p, NULL, NULL,
+	    &why) == -1) {
 		check_set(c, CHECK_FAIL, "run as root or a member of "
 		    "dkim.group; check dkim.key_directory",
 		    "cannot read the private key of selector %s: %s", sel,

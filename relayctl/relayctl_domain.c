@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "attr.h"
 #include "dkimkey.h"
 #include "json.h"
 #include "parse.h"
@@ -135,7 +136,7 @@ relayctl_domain_parse(int argc, char *argv[],
 	int a, found = 0, have_domain = 0;
 
 	memset(da, 0, sizeof(*da));
-	da->type = DKIMKEY_TYPE_RSA2048;
+	da->type = RELAYCTL_DKIM_RSA2048;
 	if (argc < 1) {
 		vbuf_setf(why, "domain: missing subcommand");
 		return -1;
@@ -183,11 +184,11 @@ relayctl_domain_parse(int argc, char *argv[],
 			    (da->cmd == RELAYCTL_DOMAIN_ADD ||
 			    da->cmd == RELAYCTL_DOMAIN_ROTATE)) {
 				if (strcmp(val, "rsa2048") == 0)
-					da->type = DKIMKEY_TYPE_RSA2048;
+					da->type = RELAYCTL_DKIM_RSA2048;
 				else if (strcmp(val, "rsa3072") == 0)
-					da->type = DKIMKEY_TYPE_RSA3072;
+					da->type = RELAYCTL_DKIM_RSA3072;
 				else if (strcmp(val, "ed25519") == 0)
-					da->type = DKIMKEY_TYPE_ED25519;
+					da->type = RELAYCTL_DKIM_ED25519;
 				else {
 					vbuf_setf(why, "--key: must be "
 					    "rsa2048, rsa3072 or ed25519");
@@ -232,8 +233,9 @@ relayctl_domain_parse(int argc, char *argv[],
 }
 
 /*
- * Runs fn as mail_owner: in a child when root (its result bytes come back
- * through a pipe into res), in-process otherwise. Returns fn's exit status.
+ * Runs fn as mail_owner: in a child when root (its result, an attribute
+ * record, comes back through a pipe into res), in-process otherwise; res
+ * is emptied first. Returns fn's exit status.
  */
 static int
 relayctl_as_owner(const struct cfg *cfg, relayctl_step_fn *fn,
@@ -242,10 +244,10 @@ relayctl_as_owner(const struct cfg *cfg, relayctl_step_fn *fn,
 	struct vbuf why;
 	char buf[4096];
 	ssize_t n;
-	size_t off;
 	pid_t pid;
 	int fds[2], status, rc;
 
+	vbuf_reset(res);
 	if (geteuid() != 0)
 		return fn(cfg, st, res);
 	if (pipe(fds) == -1) {
@@ -267,16 +269,11 @@ relayctl_as_owner(const struct cfg *cfg, relayctl_step_fn *fn,
 			_exit(RELAYCTL_EXIT_FAIL);
 		}
 		rc = fn(cfg, st, res);
-		for (off = 0; off < res->len; off += (size_t)n)
-			if ((n = write(fds[1], res->data + off,
-			    res->len - off)) <= 0) {
-				if (n < 0 && errno == EINTR) {
-					n = 0;
-					continue;
-				}
-				rc = RELAYCTL_EXIT_FAIL;
-				break;
-			}
+		if (attr_write(fds[1], res, -1, &why) == -1) {
+			fprintf(stderr, "relayctl: registry result: %s\n",
+			    why.data);
+			rc = RELAYCTL_EXIT_FAIL;
+		}
 		if (fflush(stdout) == EOF)
 			rc = RELAYCTL_EXIT_FAIL;
 		_exit(rc);
@@ -308,7 +305,7 @@ relayctl_as_owner(const struct cfg *cfg, relayctl_step_fn *fn,
 /*
  * Registry step of add and rotate: checks the domain's state and picks the
  * selector (given, or the default one with a letter added until free);
- * res gets its name.
+ * res gets its name, as the record "selector=NAME".
  */
 static int
 relayctl_step_pick(const struct cfg *cfg, struct relayctl_step *st,
@@ -368,7 +365,8 @@ relayctl_step_pick(const struct cfg *cfg, struct relayctl_step *st,
 	}
 	dkimkey_domain_release(&d);
 	vbuf_reset(res);
-	(void)vbuf_adds(res, cand);
+	attr_put_str(res, DKIMKEY_ATTR_SELECTOR, cand);
+	attr_end(res);
 	return RELAYCTL_EXIT_OK;
 }
 
@@ -448,8 +446,8 @@ done:
 }
 
 /*
- * Registry step of show: res gets "created N" then one line per selector,
- * "NAME ALG BITS ACTIVE_FROM".
+ * Registry step of show and check: res gets the domain's registry record
+ * (dkimkey_domain_encode).
  */
 static int
 relayctl_step_get(const struct cfg *cfg, struct relayctl_step *st,
@@ -458,7 +456,6 @@ relayctl_step_get(const struct cfg *cfg, struct relayctl_step *st,
 	struct dkimkey_domain d;
 	struct dkimkey_db *db;
 	struct vbuf why;
-	size_t i;
 	int rc;
 
 	vbuf_init(&why, 0);
@@ -477,11 +474,7 @@ relayctl_step_get(const struct cfg *cfg, struct relayctl_step *st,
 		return RELAYCTL_EXIT_FAIL;
 	}
 	vbuf_reset(res);
-	(void)vbuf_addf(res, "created %" PRId64 "\n", d.created);
-	for (i = 0; i < d.nsels; i++)
-		(void)vbuf_addf(res, "%s %s %u %" PRId64 "\n", d.sels[i].name,
-		    dkimkey_alg_name(d.sels[i].alg), d.sels[i].bits,
-		    d.sels[i].active_from);
+	dkimkey_domain_encode(&d, res);
 	dkimkey_domain_release(&d);
 	return RELAYCTL_EXIT_OK;
 }
@@ -549,7 +542,7 @@ relayctl_dkim_rr(const char *domain, const char *selector,
     enum dkimkey_alg alg, const char *p, struct vbuf *out)
 {
 	(void)vbuf_addf(out, "%s._domainkey.%s. IN TXT ( ", selector, domain);
-	dkimkey_txt_record(alg, p, "\n\t", out);
+	relayctl_dkim_txt_record(alg, p, "\n\t", out);
 	(void)vbuf_adds(out, " )");
 }
 
@@ -560,16 +553,18 @@ relayctl_domain_add(const struct cfg *cfg,
 	char addr[INET6_ADDRSTRLEN], when[32];
 	struct relayctl_step st;
 	struct vbuf res, pem, p, why, out, spf;
+	struct attr_list al;
 	const struct cidr *c;
 	const char *selector;
 	unsigned bits = 0;
-	size_t i;
+	size_t i, used;
 	int rc, ex;
 
 	memset(&st, 0, sizeof(st));
+	attr_list_init(&al);
 	st.da = da;
 	st.now = time(NULL);
-	vbuf_init(&res, DKIMKEY_SELECTOR_MAX + 1);
+	vbuf_init(&res, 0);
 	vbuf_init(&pem, 0);
 	vbuf_init(&p, 0);
 	vbuf_init(&why, 0);
@@ -581,13 +576,15 @@ relayctl_domain_add(const struct cfg *cfg,
 	    &res)) != RELAYCTL_EXIT_OK)
 		goto done;
 	rc = RELAYCTL_EXIT_FAIL;
-	selector = res.data;
-	if (!dkimkey_selector_ok(selector)) {
+	if (attr_decode(&al, res.data, res.len, &used, NULL) != 1 ||
+	    used != res.len ||
+	    (selector = attr_get(&al, DKIMKEY_ATTR_SELECTOR)) == NULL ||
+	    !dkimkey_selector_ok(selector)) {
 		fprintf(stderr, "relayctl: no selector from the registry "
 		    "step\n");
 		goto done;
 	}
-	if ((ex = dkimkey_key_exists(cfg, da->domain, selector,
+	if ((ex = relayctl_dkim_key_exists(cfg, da->domain, selector,
 	    &why)) != 0) {
 		if (ex == 1)
 			fprintf(stderr, "relayctl: a key file for %s selector "
@@ -600,24 +597,26 @@ relayctl_domain_add(const struct cfg *cfg,
 	}
 
 	/* 2. The key, on disk before the registry names it. */
-	if (dkimkey_generate(da->type, &pem, &why) == -1 ||
-	    dkimkey_public(pem.data, pem.len, &p, &st.sel.alg, &bits,
+	if (relayctl_dkim_generate(da->type, &pem, &why) == -1 ||
+	    relayctl_dkim_public(pem.data, pem.len, &p, &st.sel.alg, &bits,
 	    &why) == -1 ||
-	    dkimkey_key_write(cfg, da->domain, selector, pem.data, pem.len,
-	    &why) == -1) {
+	    relayctl_dkim_key_write(cfg, da->domain, selector, pem.data,
+	    pem.len, &why) == -1) {
 		fprintf(stderr, "relayctl: %s%s\n", why.data,
 		    geteuid() != 0 ? " (key files are normally written by "
 		    "root: run relayctl as root)" : "");
 		goto done;
 	}
 	memcpy(st.sel.name, selector, strlen(selector) + 1);
+	/* selector points into res, which the commit step reuses. */
+	selector = NULL;
 	st.sel.bits = st.sel.alg == DKIMKEY_ED25519_SHA256 ? 0 : bits;
 	st.sel.active_from = da->have_at ? da->at : (int64_t)st.now;
 
 	/* 3. Register it; on failure the key file goes again. */
 	if ((rc = relayctl_as_owner(cfg, relayctl_step_commit, &st,
 	    &res)) != RELAYCTL_EXIT_OK) {
-		if (dkimkey_key_remove(cfg, da->domain, st.sel.name,
+		if (relayctl_dkim_key_remove(cfg, da->domain, st.sel.name,
 		    &why) == -1)
 			fprintf(stderr, "relayctl: %s\n", why.data);
 		goto done;
@@ -660,7 +659,7 @@ relayctl_domain_add(const struct cfg *cfg,
 		    "(smtp.source_addresses)\n");
 	(void)vbuf_adds(&spf, " -all");
 	(void)vbuf_addf(&out, "%s. IN TXT ", da->domain);
-	dkimkey_txt_quote(spf.data, " ", &out);
+	relayctl_dkim_txt_quote(spf.data, " ", &out);
 	(void)vbuf_adds(&out, "\n; DMARC, monitoring mode\n");
 	vbuf_reset(&spf);
 	if (cfg->dkim_dmarc_rua != NULL && cfg->dkim_dmarc_rua[0] != '\0')
@@ -670,7 +669,7 @@ relayctl_domain_add(const struct cfg *cfg,
 		(void)vbuf_addf(&spf, "v=DMARC1; p=none; "
 		    "rua=mailto:postmaster@%s", da->domain);
 	(void)vbuf_addf(&out, "_dmarc.%s. IN TXT ", da->domain);
-	dkimkey_txt_quote(spf.data, " ", &out);
+	relayctl_dkim_txt_quote(spf.data, " ", &out);
 	(void)vbuf_adds(&out, "\n; When 30 to 90 days of aggregate reports "
 	    "show all your mail passing, set p=quarantine, then p=reject.\n");
 print:
@@ -681,6 +680,7 @@ print:
 	}
 	rc = RELAYCTL_EXIT_OK;
 done:
+	attr_list_release(&al);
 	vbuf_wipe(&pem);
 	vbuf_release(&pem);
 	vbuf_release(&res);
@@ -707,7 +707,7 @@ relayctl_domain_del(const struct cfg *cfg,
 	/* The registry forgets the key before its file goes. */
 	if ((rc = relayctl_as_owner(cfg, relayctl_step_del, &st,
 	    &res)) == RELAYCTL_EXIT_OK &&
-	    dkimkey_key_remove(cfg, da->domain,
+	    relayctl_dkim_key_remove(cfg, da->domain,
 	    da->selector[0] != '\0' ? da->selector : NULL, &why) == -1) {
 		fprintf(stderr, "relayctl: %s\n", why.data);
 		rc = RELAYCTL_EXIT_FAIL;
@@ -721,57 +721,24 @@ static int
 relayctl_domain_show(const struct cfg *cfg,
     const struct relayctl_domain_args *da)
 {
-	char sel[DKIMKEY_SELECTOR_MAX + 1], alg[32], when[32];
-	struct relayctl_step st;
+	char when[32];
 	struct dkimkey_domain d;
-	struct vbuf res, out, pem, p, why, rr, txt;
+	struct vbuf out, pem, p, why, rr, txt;
 	struct json j;
-	const char *line, *nl;
-	unsigned bits;
-	int64_t active;
+	time_t now = time(NULL);
 	size_t i;
 	int rc, idx, ok;
 
-	memset(&st, 0, sizeof(st));
-	memset(&d, 0, sizeof(d));
-	st.da = da;
-	st.now = time(NULL);
-	vbuf_init(&res, 0);
 	vbuf_init(&out, 0);
 	vbuf_init(&pem, 0);
 	vbuf_init(&p, 0);
 	vbuf_init(&why, 0);
 	vbuf_init(&rr, 0);
 	vbuf_init(&txt, 0);
-	if ((rc = relayctl_as_owner(cfg, relayctl_step_get, &st,
-	    &res)) != RELAYCTL_EXIT_OK)
+	if ((rc = relayctl_domain_fetch(cfg, da, &d)) != RELAYCTL_EXIT_OK)
 		goto done;
 	rc = RELAYCTL_EXIT_FAIL;
-	memcpy(d.name, da->domain, strlen(da->domain) + 1);
-	for (line = res.data; *line != '\0'; line = nl + 1) {
-		if ((nl = strchr(line, '\n')) == NULL)
-			break;
-		if (strncmp(line, "created ", 8) == 0) {
-			if (sscanf(line + 8, "%" SCNd64, &d.created) != 1)
-				d.created = 0;
-			continue;
-		}
-		if (sscanf(line, "%63s %31s %u %" SCNd64, sel, alg, &bits,
-		    &active) != 4 || d.nsels == DKIMKEY_SELECTORS_MAX)
-			continue;
-		d.sels = reallocarray(d.sels, d.nsels + 1, sizeof(*d.sels));
-		if (d.sels == NULL) {
-			fprintf(stderr, "relayctl: out of memory\n");
-			goto done;
-		}
-		memcpy(d.sels[d.nsels].name, sel, sizeof(sel));
-		if (dkimkey_alg_parse(alg, &d.sels[d.nsels].alg) == -1)
-			continue;
-		d.sels[d.nsels].bits = bits;
-		d.sels[d.nsels].active_from = active;
-		d.nsels++;
-	}
-	idx = dkimkey_active(&d, st.now);
+	idx = dkimkey_active(&d, now);
 	if (da->json) {
 		json_init(&j, &out);
 		json_object_begin(&j);
@@ -793,8 +760,8 @@ relayctl_domain_show(const struct cfg *cfg,
 		/* The public key comes from the private key file. */
 		vbuf_reset(&why);
 		ok = dkimkey_key_read(cfg, d.name, d.sels[i].name, &pem,
-		    &why) == 0 && dkimkey_public(pem.data, pem.len, &p, NULL,
-		    NULL, &why) == 0;
+		    &why) == 0 && relayctl_dkim_public(pem.data, pem.len, &p,
+		    NULL, NULL, &why) == 0;
 		vbuf_wipe(&pem);
 		vbuf_reset(&rr);
 		vbuf_reset(&txt);
@@ -814,7 +781,7 @@ relayctl_domain_show(const struct cfg *cfg,
 			json_kv_int(&j, "bits", d.sels[i].bits);
 			json_kv_int(&j, "active_from", d.sels[i].active_from);
 			json_kv_str(&j, "state", (int)i == idx ? "active" :
-			    d.sels[i].active_from > (int64_t)st.now ?
+			    d.sels[i].active_from > (int64_t)now ?
 			    "pending" : "retired");
 			json_key(&j, "dns_name");
 			vbuf_reset(&rr);
@@ -837,7 +804,7 @@ relayctl_domain_show(const struct cfg *cfg,
 			(void)vbuf_addf(&out, "  bits: %u\n", d.sels[i].bits);
 		(void)vbuf_addf(&out, "  active_from: %s\n  state: %s\n", when,
 		    (int)i == idx ? "active" : d.sels[i].active_from >
-		    (int64_t)st.now ? "pending" : "retired");
+		    (int64_t)now ? "pending" : "retired");
 		if (ok)
 			(void)vbuf_addf(&out, "%s\n", rr.data);
 		else
@@ -856,10 +823,9 @@ relayctl_domain_show(const struct cfg *cfg,
 	}
 	rc = RELAYCTL_EXIT_OK;
 done:
-	free(d.sels);
+	dkimkey_domain_release(&d);
 	vbuf_wipe(&pem);
 	vbuf_release(&pem);
-	vbuf_release(&res);
 	vbuf_release(&out);
 	vbuf_release(&p);
 	vbuf_release(&why);
@@ -870,45 +836,58 @@ done:
 
 int
 relayctl_domain_fetch(const struct cfg *cfg,
-    const struct relayctl_domain_args *da, struct vbuf *res)
+    const struct relayctl_domain_args *da, struct dkimkey_domain *out)
 {
 	struct relayctl_step st;
+	struct vbuf res, why;
+	int rc;
 
+	memset(out, 0, sizeof(*out));
 	memset(&st, 0, sizeof(st));
 	st.da = da;
 	st.now = time(NULL);
-	return relayctl_as_owner(cfg, relayctl_step_get, &st, res);
+	vbuf_init(&res, 0);
+	vbuf_init(&why, 0);
+	if ((rc = relayctl_as_owner(cfg, relayctl_step_get, &st,
+	    &res)) == RELAYCTL_EXIT_OK &&
+	    dkimkey_domain_decode(da->domain, res.data, res.len, out,
+	    &why) == -1) {
+		fprintf(stderr, "relayctl: from the registry step: %s\n",
+		    why.data);
+		rc = RELAYCTL_EXIT_FAIL;
+	}
+	vbuf_release(&res);
+	vbuf_release(&why);
+	return rc;
 }
 
 int
-relayctl_domain_run(const struct cfg *cfg, const struct relayctl_opts *opts,
-    const struct relayctl_domain_args *da0)
+relayctl_domain_run(const struct cfg *cfg,
+    const struct relayctl_domain_args *da)
 {
-	struct relayctl_domain_args da = *da0;
 	struct relayctl_step st;
 	struct vbuf res;
 	int rc;
 
-	if (opts->json)
-		da.json = 1;
-	switch (da.cmd) {
+	switch (da->cmd) {
 	case RELAYCTL_DOMAIN_ADD:
 	case RELAYCTL_DOMAIN_ROTATE:
-		return relayctl_domain_add(cfg, &da);
+		return relayctl_domain_add(cfg, da);
 	case RELAYCTL_DOMAIN_DEL:
-		return relayctl_domain_del(cfg, &da);
+		return relayctl_domain_del(cfg, da);
 	case RELAYCTL_DOMAIN_SHOW:
-		return relayctl_domain_show(cfg, &da);
-	case RELAYCTL_DOMAIN_CHECK:
-		return relayctl_domain_check(cfg, &da);
+		return relayctl_domain_show(cfg, da);
 	case RELAYCTL_DOMAIN_LIST:
 		memset(&st, 0, sizeof(st));
-		st.da = &da;
+		st.da = da;
 		st.now = time(NULL);
 		vbuf_init(&res, 0);
 		rc = relayctl_as_owner(cfg, relayctl_step_list, &st, &res);
 		vbuf_release(&res);
 		return rc;
+	case RELAYCTL_DOMAIN_CHECK:
+		/* relayctl.c runs relayctl_domain_check itself. */
+		break;
 	}
 	return RELAYCTL_EXIT_FAIL;
 }

@@ -468,7 +468,7 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 		json_array_begin(&j);
 		for (i = 0; i < pol.nnetworks; i++) {
 			vbuf_reset(&why);
-			cred_cidr_format(&pol.networks[i], &why);
+			cred_policy_format_cidr(&pol.networks[i], &why);
 			json_str(&j, why.data);
 		}
 		json_array_end(&j);
