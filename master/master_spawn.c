@@ -109,10 +109,14 @@ master_spawn_check(const struct master_service *svc, const char *who,
 		_exit(1);
 	}
 	close(pfd[1]);
-	while (len < sizeof(msg) - 1 && ((n = read(pfd[0], msg + len,
-	    sizeof(msg) - 1 - len)) > 0 || (n == -1 && errno == EINTR)))
+	/* The child's reason, if any, until it exits (EOF). */
+	while (len < sizeof(msg) - 1) {
+		n = read(pfd[0], msg + len, sizeof(msg) - 1 - len);
 		if (n > 0)
 			len += (size_t)n;
+		else if (n == 0 || errno != EINTR)
+			break;
+	}
 	msg[len] = '\0';
 	close(pfd[0]);
 	while (waitpid(pid, &status, 0) == -1)
@@ -131,9 +135,9 @@ master_spawn_check(const struct master_service *svc, const char *who,
 }
 
 /*
- * The check itself, with svc's credentials: each directory from the root
- * (or the working directory) down to daemon_directory searchable, then the
- * program a regular file we may execute.
+ * The check itself, with svc's credentials: each directory named on the
+ * path down to daemon_directory searchable, so the message can name the
+ * first that is not, then the program a regular file we may execute.
  */
 static int
 master_check_child(const struct master_service *svc, const char *who,
