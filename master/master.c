@@ -58,16 +58,13 @@ static const struct master_row master_table[] = {
 		.count_cfg = offsetof(struct cfg, smtpd_processes),
 		.listen = MASTER_LISTEN_TCP,
 		.pass_key = 1,
-		.group_cfg = MASTER_CFG_NONE,
 		.reload = MASTER_RELOAD_DRAIN,
 	},
 	{
 		.prog = "qmgr",
-		.count_cfg = MASTER_CFG_NONE,
 		.count = 1,
 		.listen = MASTER_LISTEN_PRIVATE,
 		.socket = MAIL_SOCK_QMGR,
-		.group_cfg = MASTER_CFG_NONE,
 		.reload = MASTER_RELOAD_STOP,
 	},
 	{
@@ -75,8 +72,8 @@ static const struct master_row master_table[] = {
 		.count_cfg = offsetof(struct cfg, smtp_processes),
 		.listen = MASTER_LISTEN_PRIVATE,
 		.socket = MAIL_SOCK_SMTP,
-		.group_cfg = offsetof(struct cfg, dkim_group),
 		.group_key = "dkim.group",
+		.group_cfg = offsetof(struct cfg, dkim_group),
 		.group_use = "read DKIM keys",
 		.reload = MASTER_RELOAD_DRAIN,
 	},
@@ -193,11 +190,12 @@ master_svc_setup(const struct cfg *cfg, struct master_service *svc,
 	size_t i, n, len;
 	int fd;
 
-	svc->count = row->count_cfg == MASTER_CFG_NONE ? row->count :
+	ASSERT(row->count > 0 || row->count_cfg > 0);
+	svc->count = row->count > 0 ? row->count :
 	    *(const unsigned *)(const void *)((const char *)cfg +
 	    row->count_cfg);
 	svc->extra_gid = (gid_t)-1;
-	if (row->group_cfg != MASTER_CFG_NONE && geteuid() == 0) {
+	if (row->group_key != NULL && geteuid() == 0) {
 		const char *gname = *(char *const *)(const void *)
 		    ((const char *)cfg + row->group_cfg);
 		struct group *gr = getgrnam(gname);

@@ -19,8 +19,6 @@
 #include "vbuf.h"
 
 #define MASTER_MAX_FDS		64
-/* A row's count_cfg or group_cfg when the value is not in the cfg. */
-#define MASTER_CFG_NONE		((size_t)-1)
 
 /* What a service listens on. */
 enum master_listen {
@@ -50,22 +48,23 @@ enum master_reload {
 struct master_row {
 	const char	*prog;		/* file in daemon_directory */
 	/*
-	 * Processes to keep running: the unsigned field of struct cfg at
-	 * this offset, or count when count_cfg is MASTER_CFG_NONE.
+	 * Processes to keep running: count when it is not 0, else the
+	 * unsigned field of struct cfg at offset count_cfg (a key such as
+	 * smtpd.processes). A row sets one of the two.
 	 */
-	size_t		 count_cfg;
 	unsigned	 count;
+	size_t		 count_cfg;
 	enum master_listen listen;
 	const char	*socket;	/* MASTER_LISTEN_PRIVATE: its name */
 	int		 pass_key;	/* gets the open TLS private key */
 	/*
-	 * An extra supplementary group: the group name (a char * field of
-	 * struct cfg) at this offset, or MASTER_CFG_NONE. group_key names
-	 * the setting and group_use what it is for, in the warning given
-	 * when the group does not exist.
+	 * An extra supplementary group, when group_key (the setting, for
+	 * messages) is not NULL: the group named by the char * field of
+	 * struct cfg at offset group_cfg. group_use says what it is for,
+	 * in the warning given when the group does not exist.
 	 */
-	size_t		 group_cfg;
 	const char	*group_key;
+	size_t		 group_cfg;
 	const char	*group_use;
 	enum master_reload reload;
 };
