@@ -28,21 +28,25 @@
 #define OTHER_GID	54321	/* a group nobody is not in */
 
 static char	 top[64];	/* mkdtemp() directory, mode 0755 */
+static struct vbuf *why;
 
-static void	 make_top(void);
+static void	 setup(void);
 static int	 rm_cb(const char *, const struct stat *, int, struct FTW *);
-static void	 remove_tree(void);
+static void	 teardown(void);
 static char	*make_dir(const char *, mode_t);
 static void	 make_prog(const char *, const char *, mode_t);
-static int	 check(const char *, int, gid_t, struct vbuf *);
+static int	 check(const char *, int, gid_t);
+static void	 expect_reason(const char *, const char *);
 static Suite	*master_spawn_suite(void);
 
+/* Each test: a fresh top directory and reason buffer. */
 static void
-make_top(void)
+setup(void)
 {
 	snprintf(top, sizeof(top), "/tmp/check_master_spawn.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(top));
 	ck_assert_int_eq(chmod(top, 0755), 0);
+	why = vbuf_create(0);
 }
 
 static int
@@ -56,8 +60,9 @@ rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 }
 
 static void
-remove_tree(void)
+teardown(void)
 {
+	vbuf_free(why);
 	(void)nftw(top, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -88,7 +93,7 @@ make_prog(const char *dir, const char *prog, mode_t mode)
 
 /* master_spawn_check() for "smtpd" in dir, dropping to nobody if drop. */
 static int
-check(const char *dir, int drop, gid_t extra_gid, struct vbuf *why)
+check(const char *dir, int drop, gid_t extra_gid)
 {
 	static const struct master_row row = { .prog = "smtpd" };
 	struct master_service svc;
@@ -103,82 +108,64 @@ check(const char *dir, int drop, gid_t extra_gid, struct vbuf *why)
 
 START_TEST(test_executable_passes)
 {
-	struct vbuf *why = vbuf_create(0);
 	char *dir;
 
-	make_top();
 	dir = make_dir("bin", 0755);
 	make_prog(dir, "smtpd", 0755);
-	ck_assert_int_eq(check(dir, 0, (gid_t)-1, why), 0);
-	vbuf_free(why);
-	remove_tree();
+	ck_assert_int_eq(check(dir, 0, (gid_t)-1), 0);
 }
 END_TEST
 
+/* Without a drop, the check of dir fails with "daemon_directory dir: tail". */
+static void
+expect_reason(const char *dir, const char *tail)
+{
+	char want[PATH_MAX + 128];
+
+	ck_assert_int_eq(check(dir, 0, (gid_t)-1), -1);
+	snprintf(want, sizeof(want), "daemon_directory %s: %s", dir, tail);
+	ck_assert_str_eq(why->data, want);
+}
+
 START_TEST(test_not_executable_named)
 {
-	struct vbuf *why = vbuf_create(0);
-	char *dir, want[PATH_MAX + 64];
+	char *dir = make_dir("bin", 0755);
 
-	make_top();
-	dir = make_dir("bin", 0755);
 	make_prog(dir, "smtpd", 0644);	/* no execute bit: root too */
-	ck_assert_int_eq(check(dir, 0, (gid_t)-1, why), -1);
-	snprintf(want, sizeof(want), "daemon_directory %s: smtpd not "
-	    "executable by mail_owner nobody", dir);
-	ck_assert_str_eq(why->data, want);
-	vbuf_free(why);
-	remove_tree();
+	expect_reason(dir, "smtpd not executable by mail_owner nobody");
 }
 END_TEST
 
 START_TEST(test_directory_in_its_place)
 {
-	struct vbuf *why = vbuf_create(0);
-	char *dir, sub[PATH_MAX];
+	char *dir = make_dir("bin", 0755), sub[PATH_MAX];
 
-	make_top();
-	dir = make_dir("bin", 0755);
 	snprintf(sub, sizeof(sub), "%s/smtpd", dir);
 	ck_assert_int_eq(mkdir(sub, 0755), 0);
-	ck_assert_int_eq(check(dir, 0, (gid_t)-1, why), -1);
-	ck_assert_ptr_nonnull(strstr(why->data, "smtpd not executable"));
-	vbuf_free(why);
-	remove_tree();
+	expect_reason(dir, "smtpd not executable by mail_owner nobody");
 }
 END_TEST
 
 START_TEST(test_missing_named)
 {
-	struct vbuf *why = vbuf_create(0);
-	char *dir, want[PATH_MAX + 64];
-
-	make_top();
-	dir = make_dir("bin", 0755);
-	ck_assert_int_eq(check(dir, 0, (gid_t)-1, why), -1);
-	snprintf(want, sizeof(want), "daemon_directory %s: smtpd: No such "
-	    "file or directory", dir);
-	ck_assert_str_eq(why->data, want);
-	vbuf_free(why);
-	remove_tree();
+	expect_reason(make_dir("bin", 0755),
+	    "smtpd: No such file or directory");
 }
 END_TEST
 
 START_TEST(test_as_root_unreachable_directory)
 {
-	struct vbuf *why = vbuf_create(0);
 	char dir[PATH_MAX + 8], parent[PATH_MAX], want[3 * PATH_MAX];
 
 	if (geteuid() != 0)
 		return;		/* dropping needs root */
-	make_top();
 	snprintf(parent, sizeof(parent), "%s", make_dir("hidden", 0700));
 	snprintf(dir, sizeof(dir), "%s/bin", parent);
 	ck_assert_int_eq(mkdir(dir, 0755), 0);
 	make_prog(dir, "smtpd", 0755);
 	/* Root itself may: the answer must be nobody's. */
-	ck_assert_int_eq(check(dir, 0, (gid_t)-1, why), 0);
-	ck_assert_int_eq(check(dir, 1, (gid_t)-1, why), -1);
+	ck_assert_int_eq(check(dir, 0, (gid_t)-1), 0);
+	ck_assert_int_eq(check(dir, 1, (gid_t)-1), -1);
 	snprintf(want, sizeof(want), "daemon_directory %s: not executable "
 	    "by mail_owner nobody (no search permission on %s)", dir, parent);
 	ck_assert_str_eq(why->data, want);
@@ -186,34 +173,28 @@ START_TEST(test_as_root_unreachable_directory)
 	/* daemon_directory itself closed: no parenthesis. */
 	ck_assert_int_eq(chmod(parent, 0755), 0);
 	ck_assert_int_eq(chmod(dir, 0700), 0);
-	ck_assert_int_eq(check(dir, 1, (gid_t)-1, why), -1);
+	ck_assert_int_eq(check(dir, 1, (gid_t)-1), -1);
 	snprintf(want, sizeof(want), "daemon_directory %s: not executable "
 	    "by mail_owner nobody", dir);
 	ck_assert_str_eq(why->data, want);
 	ck_assert_int_eq(chmod(dir, 0755), 0);
-	vbuf_free(why);
-	remove_tree();
 }
 END_TEST
 
 START_TEST(test_as_root_extra_group)
 {
-	struct vbuf *why = vbuf_create(0);
 	char *dir, path[PATH_MAX];
 
 	if (geteuid() != 0)
 		return;
-	make_top();
 	dir = make_dir("bin", 0755);
 	make_prog(dir, "smtpd", 0710);
 	snprintf(path, sizeof(path), "%s/smtpd", dir);
 	ck_assert_int_eq(chown(path, 0, OTHER_GID), 0);
-	ck_assert_int_eq(check(dir, 1, (gid_t)-1, why), -1);
+	ck_assert_int_eq(check(dir, 1, (gid_t)-1), -1);
 	ck_assert_ptr_nonnull(strstr(why->data, "smtpd not executable"));
 	/* The row's extra group is among the credentials checked. */
-	ck_assert_int_eq(check(dir, 1, OTHER_GID, why), 0);
-	vbuf_free(why);
-	remove_tree();
+	ck_assert_int_eq(check(dir, 1, OTHER_GID), 0);
 }
 END_TEST
 
@@ -222,6 +203,8 @@ master_spawn_suite(void)
 {
 	Suite *s = suite_create("master_spawn");
 	TCase *tc = tcase_create("check");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
 
 	tcase_add_test(tc, test_executable_passes);
 	tcase_add_test(tc, test_not_executable_named);
