@@ -3,11 +3,15 @@
  *
  * Every daemon's main() hands a spec to daemon_main(), which owns start-up,
  * the event loop, the watchdog and SIGTERM. Signal handlers only set flags.
+ * A solitary daemon (qmgr) holds a lock in the queue's private/ directory
+ * for its whole life, so two never run on one queue.
  */
+#include <sys/file.h>
 #include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +38,12 @@
 #define DAEMON_IDLE_WAIT_MS	1000
 #define DAEMON_STOP_GRACE_MS	30000	/* in-flight work after SIGTERM */
 #define DAEMON_DRAIN_GRACE_MS	3600000	/* sessions after SIGUSR1 (reload) */
+/*
+ * How long a solitary daemon waits for the lock: a predecessor that got
+ * SIGTERM has DAEMON_STOP_GRACE_MS to finish, then a little more.
+ */
+#define DAEMON_LOCK_WAIT_MS	(DAEMON_STOP_GRACE_MS + 5000)
+#define DAEMON_LOCK_POLL_MS	100
 
 static const struct cfg *daemon_the_cfg;
 static struct daemon_listener daemon_lsn[DAEMON_MAX_LISTENERS];
@@ -48,6 +58,7 @@ static void daemon_on_signal(int);
 static void daemon_on_listener(int, int, void *);
 static void daemon_usage(const char *) __attribute__((noreturn));
 static void daemon_watch_listeners(int);
+static void daemon_lock_solitary(const char *, const char *);
 
 const struct cfg *
 daemon_cfg(void)
@@ -132,6 +143,37 @@ daemon_usage(const char *name)
 	exit(2);
 }
 
+/*
+ * Takes <queue_directory>/private/<name>.lock for good (the descriptor
+ * stays open until exit). master starts one solitary daemon and replaces
+ * it stop-first, but cannot see one that a previous master left behind
+ * when it was killed: that one got SIGTERM (PR_SET_PDEATHSIG) and is
+ * waited for; one that still holds the lock after DAEMON_LOCK_WAIT_MS is
+ * another instance, and this one gives up (master retries later).
+ */
+static void
+daemon_lock_solitary(const char *name, const char *qdir)
+{
+	char path[PATH_MAX];
+	int fd, tries;
+
+	if (snprintf(path, sizeof(path), "%s/private/%s.lock", qdir, name) >=
+	    (int)sizeof(path))
+		log_fatal("%s/private/%s.lock: path too long", qdir, name);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		log_fatal("open %s: %m", path);
+	for (tries = 0; flock(fd, LOCK_EX | LOCK_NB) == -1; tries++) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			log_fatal("lock %s: %m", path);
+		if (tries == 0)
+			log_info("waiting for the %s holding %s to exit", name,
+			    path);
+		if (tries >= DAEMON_LOCK_WAIT_MS / DAEMON_LOCK_POLL_MS)
+			log_fatal("another %s is running on %s", name, qdir);
+		usleep(DAEMON_LOCK_POLL_MS * 1000);
+	}
+}
+
 void
 daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 {
@@ -182,6 +224,9 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 	if (geteuid() == 0 || getuid() == 0)
 		log_fatal("refusing to run as root; %s is started by master",
 		    spec->name);
+	if (spec->solitary)
+		daemon_lock_solitary(spec->name,
+		    daemon_the_cfg->queue_directory);
 
 	/* 4. Adopt the listeners master passed, in -s order. */
 	for (p = names; p != NULL && *p != '\0'; p = next) {

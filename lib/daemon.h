@@ -2,10 +2,11 @@
  * daemon.h - the skeleton every Petrel daemon runs in.
  *
  * daemon_main() parses "-c FILE [-v] [-s NAME,NAME...] [-k FD]", loads the
- * configuration, refuses to run as uid 0, sets up logging, adopts the
- * descriptors master passed, calls init, watches the listeners, runs the
- * event loop under a watchdog, calls loop after every pass and handles
- * SIGTERM (stop) and SIGUSR1 (drain, for a reload). It never returns.
+ * configuration, refuses to run as uid 0, sets up logging, locks the queue
+ * for a solitary daemon, adopts the descriptors master passed, calls init,
+ * watches the listeners, runs the event loop under a watchdog, calls loop
+ * after every pass and handles SIGTERM (stop) and SIGUSR1 (drain, for a
+ * reload). It never returns.
  *
  * Master-to-child contract (see master(8)): fd 3 is the status pipe (the
  * child writes DAEMON_STATUS_READY once initialised); listening sockets are
@@ -31,7 +32,12 @@ struct daemon_listener {
 
 struct daemon_spec {
 	const char	*name;
-	int		 solitary;	/* documentation: one instance only */
+	/*
+	 * One instance per queue: daemon_main() holds an exclusive lock on
+	 * <queue_directory>/private/<name>.lock for the process's life,
+	 * waiting a while for a previous instance that is stopping.
+	 */
+	int		 solitary;
 	/* After config and descriptors; fatal on failure. */
 	void		(*init)(const struct cfg *);
 	/* A listener is readable: accept and serve (may block briefly). */

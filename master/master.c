@@ -1,12 +1,15 @@
 /*
  * master.c - the supervisor: binds the listeners, creates the private
- * sockets, starts smtpd, qmgr and smtp as mail_owner and keeps them
- * running. See master(8).
+ * sockets, starts the daemons of its service table as mail_owner and
+ * keeps them running. See master(8).
  *
- * SIGTERM stops the suite (children get SIGTERM, then SIGKILL after a
- * grace period). SIGHUP re-reads the configuration: an invalid file is
- * reported and the old one stays in force; a valid one restarts the
- * daemons with it. A daemon that exits early is restarted with a growing
+ * master_table below is the one place that names the daemons (Postfix's
+ * master.cf, compiled in): setup, spawn and reload read only its rows, so
+ * a new daemon is a new row. SIGTERM stops the suite (children get
+ * SIGTERM, then SIGKILL after a grace period). SIGHUP re-reads the
+ * configuration: an invalid file is reported and the old one stays in
+ * force; a valid one replaces each service's processes as its row's reload
+ * policy says. A daemon that exits early is restarted with a growing
  * delay, never in a tight loop.
  */
 #include <sys/file.h>
@@ -21,6 +24,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +42,43 @@
 #define MASTER_BACKOFF_MAX_MS	60000
 #define MASTER_STABLE_MS	10000	/* running this long resets backoff */
 #define MASTER_STOP_GRACE_MS	35000
-#define MASTER_SVC_SMTPD	0
-#define MASTER_SVC_QMGR		1
-#define MASTER_SVC_SMTP		2
-#define MASTER_NSVC		3
 #define MASTER_MAX_RETIRING	512
+
+/*
+ * The services. qmgr's count is fixed at one and its reload policy is
+ * stop-first, so two schedulers never run at once (its daemon_spec is
+ * also solitary: daemon_main() locks it, for the case master cannot see,
+ * a previous master's qmgr still finishing). smtpd and smtp drain on
+ * reload so no session or delivery is cut. smtp alone gets the DKIM key
+ * group: the client-facing smtpd never reads the keys.
+ */
+static const struct master_row master_table[] = {
+	{
+		.prog = "smtpd",
+		.count_cfg = offsetof(struct cfg, smtpd_processes),
+		.listen = MASTER_LISTEN_TCP,
+		.pass_key = 1,
+		.reload = MASTER_RELOAD_DRAIN,
+	},
+	{
+		.prog = "qmgr",
+		.count = 1,
+		.listen = MASTER_LISTEN_PRIVATE,
+		.socket = MAIL_SOCK_QMGR,
+		.reload = MASTER_RELOAD_STOP,
+	},
+	{
+		.prog = "smtp",
+		.count_cfg = offsetof(struct cfg, smtp_processes),
+		.listen = MASTER_LISTEN_PRIVATE,
+		.socket = MAIL_SOCK_SMTP,
+		.group_key = "dkim.group",
+		.group_cfg = offsetof(struct cfg, dkim_group),
+		.group_use = "read DKIM keys",
+		.reload = MASTER_RELOAD_DRAIN,
+	},
+};
+#define MASTER_NSVC	(sizeof(master_table) / sizeof(master_table[0]))
 
 /*
  * A reload keeps the sockets whose address did not change (so no client
@@ -54,7 +90,8 @@ struct master_kept {
 	int	fd;
 };
 
-static struct master_kept master_kept[MASTER_MAX_FDS + 2];
+/* A TCP row takes at most MASTER_MAX_FDS, any other row one. */
+static struct master_kept master_kept[MASTER_MAX_FDS + MASTER_NSVC];
 static size_t master_nkept;
 /* Old daemons finishing their work after a reload; never restarted. */
 static pid_t master_retiring[MASTER_MAX_RETIRING];
@@ -74,6 +111,13 @@ static gid_t master_gid;
 static void master_usage(void) __attribute__((noreturn));
 static void master_on_signal(int);
 static int master_setup(struct cfg *, struct vbuf *);
+static int master_svc_setup(const struct cfg *, struct master_service *,
+    int *, struct vbuf *);
+static size_t master_sock_count(const struct cfg *,
+    const struct master_row *);
+static void master_sock_key(const struct cfg *, const struct master_row *,
+    size_t, char *, size_t);
+static void master_check_programs(const struct cfg *);
 static void master_teardown(void);
 static void master_procs_build(void);
 static void master_reap(void);
@@ -101,75 +145,117 @@ master_on_signal(int sig)
 		master_got_term = 1;
 }
 
+/* The sockets a row listens on under cfg. */
+static size_t
+master_sock_count(const struct cfg *cfg, const struct master_row *row)
+{
+	switch (row->listen) {
+	case MASTER_LISTEN_TCP:
+		return cfg->nlisteners;
+	case MASTER_LISTEN_PRIVATE:
+		return 1;
+	case MASTER_LISTEN_NONE:
+		break;
+	}
+	return 0;
+}
+
+/*
+ * The address of a row's i-th socket, "tcp:ADDRESS" or "unix:PATH": what
+ * a reload compares to keep a socket whose address did not change.
+ */
+static void
+master_sock_key(const struct cfg *cfg, const struct master_row *row,
+    size_t i, char *key, size_t size)
+{
+	if (row->listen == MASTER_LISTEN_TCP)
+		snprintf(key, size, "tcp:%s", cfg->listeners[i].address);
+	else
+		snprintf(key, size, "unix:%s/%s", cfg->queue_directory,
+		    row->socket);
+}
+
+/*
+ * One row under cfg: its process count, extra group and sockets (kept
+ * ones taken back, others bound). Sets *need_tls when a TLS listener is
+ * among them. -1: the sockets opened so far stay in svc for teardown.
+ */
+static int
+master_svc_setup(const struct cfg *cfg, struct master_service *svc,
+    int *need_tls, struct vbuf *why)
+{
+	const struct master_row *row = svc->row;
+	char key[sizeof(master_kept[0].key)];
+	const char *name;
+	size_t i, n, len;
+	int fd;
+
+	ASSERT(row->count > 0 || row->count_cfg > 0);
+	svc->count = row->count > 0 ? row->count :
+	    *(const unsigned *)(const void *)((const char *)cfg +
+	    row->count_cfg);
+	svc->extra_gid = (gid_t)-1;
+	if (row->group_key != NULL && geteuid() == 0) {
+		const char *gname = *(char *const *)(const void *)
+		    ((const char *)cfg + row->group_cfg);
+		struct group *gr = getgrnam(gname);
+
+		if (gr == NULL)
+			log_warn("%s %s: no such group; %s cannot %s (create "
+			    "it with groupadd --system %s)", row->group_key,
+			    gname, row->prog, row->group_use, gname);
+		else
+			svc->extra_gid = gr->gr_gid;
+	}
+
+	if ((n = master_sock_count(cfg, row)) > MASTER_MAX_FDS) {
+		vbuf_setf(why, "too many listeners");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		master_sock_key(cfg, row, i, key, sizeof(key));
+		if ((fd = master_kept_take(key)) == -1) {
+			fd = row->listen == MASTER_LISTEN_TCP ?
+			    master_listen_tcp(&cfg->listeners[i], why) :
+			    master_listen_unix(cfg->queue_directory,
+			    row->socket, master_uid, master_gid, why);
+			if (fd == -1)
+				return -1;
+		}
+		svc->fds[svc->nfds++] = fd;
+		if (row->listen == MASTER_LISTEN_TCP) {
+			name = cfg->listeners[i].name;
+			if (cfg->listeners[i].tls != CFG_TLS_NONE)
+				*need_tls = 1;
+		} else
+			name = row->socket;
+		len = strlen(svc->names);
+		if (snprintf(svc->names + len, sizeof(svc->names) - len,
+		    "%s%s", i > 0 ? "," : "", name) >=
+		    (int)(sizeof(svc->names) - len)) {
+			vbuf_setf(why, "listener names too long");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Binds everything a configuration needs; -1 leaves nothing open. */
 static int
 master_setup(struct cfg *cfg, struct vbuf *why)
 {
-	struct master_service *sm = &master_svc[MASTER_SVC_SMTPD];
-	struct master_service *qm = &master_svc[MASTER_SVC_QMGR];
-	struct master_service *sp = &master_svc[MASTER_SVC_SMTP];
-	char key[sizeof(master_kept[0].key)];
-	size_t i, len;
+	size_t s;
 	int fd, need_tls = 0;
 
 	memset(master_svc, 0, sizeof(master_svc));
-	sm->prog = "smtpd";
-	sm->count = cfg->smtpd_processes;
-	qm->prog = "qmgr";
-	qm->count = 1;
-	sp->prog = "smtp";
-	sp->count = cfg->smtp_processes;
-	sp->dkim_group = 1;
-	if (geteuid() == 0) {
-		struct group *gr = getgrnam(cfg->dkim_group);
-
-		if (gr == NULL)
-			log_warn("dkim.group %s: no such group; smtp cannot "
-			    "read DKIM keys (create it with groupadd --system "
-			    "%s)", cfg->dkim_group, cfg->dkim_group);
-		master_spawn_dkim_gid(gr != NULL ? gr->gr_gid : (gid_t)-1);
-	}
-
+	for (s = 0; s < MASTER_NSVC; s++)
+		master_svc[s].row = &master_table[s];
 	if (qstore_create_dirs(cfg->queue_directory, master_uid, master_gid,
 	    why) == -1)
 		return -1;
-	if (cfg->nlisteners > MASTER_MAX_FDS) {
-		vbuf_setf(why, "too many listeners");
-		return -1;
-	}
-	for (i = 0; i < cfg->nlisteners; i++) {
-		snprintf(key, sizeof(key), "tcp:%s", cfg->listeners[i].address);
-		if ((fd = master_kept_take(key)) == -1 &&
-		    (fd = master_listen_tcp(&cfg->listeners[i], why)) == -1)
+	for (s = 0; s < MASTER_NSVC; s++)
+		if (master_svc_setup(cfg, &master_svc[s], &need_tls, why) == -1)
 			goto fail;
-		sm->fds[sm->nfds++] = fd;
-		len = strlen(sm->names);
-		if (snprintf(sm->names + len, sizeof(sm->names) - len, "%s%s",
-		    i > 0 ? "," : "", cfg->listeners[i].name) >=
-		    (int)(sizeof(sm->names) - len)) {
-			vbuf_setf(why, "listener names too long");
-			goto fail;
-		}
-		if (cfg->listeners[i].tls != CFG_TLS_NONE)
-			need_tls = 1;
-	}
-	sm->pass_key = 1;
-	snprintf(key, sizeof(key), "unix:%s/%s", cfg->queue_directory,
-	    MAIL_SOCK_QMGR);
-	if ((fd = master_kept_take(key)) == -1 &&
-	    (fd = master_listen_unix(cfg->queue_directory, MAIL_SOCK_QMGR,
-	    master_uid, master_gid, why)) == -1)
-		goto fail;
-	qm->fds[qm->nfds++] = fd;
-	snprintf(qm->names, sizeof(qm->names), "%s", MAIL_SOCK_QMGR);
-	snprintf(key, sizeof(key), "unix:%s/%s", cfg->queue_directory,
-	    MAIL_SOCK_SMTP);
-	if ((fd = master_kept_take(key)) == -1 &&
-	    (fd = master_listen_unix(cfg->queue_directory, MAIL_SOCK_SMTP,
-	    master_uid, master_gid, why)) == -1)
-		goto fail;
-	sp->fds[sp->nfds++] = fd;
-	snprintf(sp->names, sizeof(sp->names), "%s", MAIL_SOCK_SMTP);
 
 	/* The accounting log is written by the daemons as mail_owner. */
 	if (cfg->log_accounting != NULL) {
@@ -218,31 +304,18 @@ master_kept_take(const char *key)
 static void
 master_kept_save(const struct cfg *cfg)
 {
-	struct master_service *sm = &master_svc[MASTER_SVC_SMTPD];
-	struct master_service *qm = &master_svc[MASTER_SVC_QMGR];
-	struct master_service *sp = &master_svc[MASTER_SVC_SMTP];
-
 	master_nkept = 0;
-	for (size_t i = 0; i < sm->nfds && i < cfg->nlisteners; i++) {
-		snprintf(master_kept[master_nkept].key,
-		    sizeof(master_kept[0].key), "tcp:%s",
-		    cfg->listeners[i].address);
-		master_kept[master_nkept++].fd = sm->fds[i];
+	for (size_t s = 0; s < MASTER_NSVC; s++) {
+		struct master_service *svc = &master_svc[s];
+
+		for (size_t i = 0; i < svc->nfds; i++) {
+			master_sock_key(cfg, svc->row, i,
+			    master_kept[master_nkept].key,
+			    sizeof(master_kept[0].key));
+			master_kept[master_nkept++].fd = svc->fds[i];
+		}
+		svc->nfds = 0;
 	}
-	if (qm->nfds == 1) {
-		snprintf(master_kept[master_nkept].key,
-		    sizeof(master_kept[0].key), "unix:%s/%s",
-		    cfg->queue_directory, MAIL_SOCK_QMGR);
-		master_kept[master_nkept++].fd = qm->fds[0];
-	}
-	if (sp->nfds == 1) {
-		snprintf(master_kept[master_nkept].key,
-		    sizeof(master_kept[0].key), "unix:%s/%s",
-		    cfg->queue_directory, MAIL_SOCK_SMTP);
-		master_kept[master_nkept++].fd = sp->fds[0];
-	}
-	for (int k = 0; k < MASTER_NSVC; k++)
-		master_svc[k].nfds = 0;
 }
 
 static void
@@ -256,7 +329,7 @@ master_kept_close(void)
 static void
 master_teardown(void)
 {
-	for (int s = 0; s < MASTER_NSVC; s++) {
+	for (size_t s = 0; s < MASTER_NSVC; s++) {
 		for (size_t i = 0; i < master_svc[s].nfds; i++)
 			close(master_svc[s].fds[i]);
 		master_svc[s].nfds = 0;
@@ -271,12 +344,12 @@ master_procs_build(void)
 {
 	size_t n = 0, k = 0;
 
-	for (int s = 0; s < MASTER_NSVC; s++)
+	for (size_t s = 0; s < MASTER_NSVC; s++)
 		n += master_svc[s].count;
 	free(master_procs);
 	master_procs = xcalloc(n, sizeof(*master_procs));
 	master_nprocs = n;
-	for (int s = 0; s < MASTER_NSVC; s++) {
+	for (size_t s = 0; s < MASTER_NSVC; s++) {
 		for (unsigned i = 0; i < master_svc[s].count; i++) {
 			master_procs[k].svc = &master_svc[s];
 			master_procs[k].status_fd = -1;
@@ -328,7 +401,8 @@ master_start_due(void)
 		p->ready = 0;
 		p->started = now;
 		ev_fd_set(p->status_fd, EV_READ, master_status, p);
-		log_debug("started %s pid %ld", p->svc->prog, (long)p->pid);
+		log_debug("started %s pid %ld", p->svc->row->prog,
+		    (long)p->pid);
 	}
 }
 
@@ -362,11 +436,11 @@ master_reap(void)
 				break;
 			if (WIFSIGNALED(status))
 				log_warn("process %s pid %ld killed by signal "
-				    "%d", p->svc->prog, (long)pid,
+				    "%d", p->svc->row->prog, (long)pid,
 				    WTERMSIG(status));
 			else if (WEXITSTATUS(status) != 0)
 				log_warn("process %s pid %ld exit status %d",
-				    p->svc->prog, (long)pid,
+				    p->svc->row->prog, (long)pid,
 				    WEXITSTATUS(status));
 			/*
 			 * A run that was ready and stable clears the count;
@@ -387,8 +461,8 @@ master_reap(void)
 				delay = MASTER_BACKOFF_MAX_MS;
 			if (p->fails >= 3)
 				log_warn("%s keeps failing (%u times); next "
-				    "start in %lld s", p->svc->prog, p->fails,
-				    (long long)(delay / 1000));
+				    "start in %lld s", p->svc->row->prog,
+				    p->fails, (long long)(delay / 1000));
 			p->next_start = now + delay;
 			break;
 		}
@@ -430,10 +504,12 @@ master_stop_all(void)
 /*
  * SIGHUP. The new configuration is checked and its sockets set up first
  * (unchanged addresses keep their sockets, so nothing is refused); only
- * then are the daemons replaced: qmgr is stopped before the new one starts
- * (one scheduler at a time), while the old smtpd and smtp processes drain:
- * they accept nothing new, finish their sessions and deliveries, and exit.
- * New sessions get the new configuration, TLS certificate and key.
+ * then are the daemons replaced, each as its row's reload policy says:
+ * a stop-first service (qmgr: one scheduler at a time) is stopped before
+ * its new process starts, while the old processes of a draining service
+ * (smtpd, smtp) accept nothing new, finish their sessions and deliveries,
+ * and exit. New sessions get the new configuration, TLS certificate and
+ * key.
  */
 static void
 master_reload(void)
@@ -471,14 +547,14 @@ master_reload(void)
 	log_info("reload: configuration %s re-read; replacing daemons",
 	    master_cfg_path);
 
-	/* 2. The old daemons: qmgr stops, the others drain. */
+	/* 2. The old daemons stop or drain, by their rows. */
 	master_stopping = 1;
 	for (size_t i = 0; i < master_nprocs; i++) {
 		struct master_proc *p = &master_procs[i];
 
 		if (p->pid == 0)
 			continue;
-		if (p->svc == &master_svc[MASTER_SVC_QMGR]) {
+		if (p->svc->row->reload == MASTER_RELOAD_STOP) {
 			kill(p->pid, SIGTERM);
 			deadline = ev_now_ms() + MASTER_STOP_GRACE_MS;
 			while (p->pid != 0 && ev_now_ms() < deadline) {
@@ -509,6 +585,31 @@ master_reload(void)
 
 	/* 3. A new process table, started by the main loop. */
 	master_procs_build();
+	vbuf_free(why);
+}
+
+/*
+ * Fatal unless every service's program can be run by the credentials it
+ * gets: otherwise each start would only log "exec: Permission denied",
+ * again at every restart.
+ */
+static void
+master_check_programs(const struct cfg *cfg)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct passwd *pw;
+	char who[128];
+
+	if (geteuid() == 0)
+		snprintf(who, sizeof(who), "mail_owner %s", cfg->mail_owner);
+	else if ((pw = getpwuid(geteuid())) != NULL)
+		snprintf(who, sizeof(who), "user %s", pw->pw_name);
+	else
+		snprintf(who, sizeof(who), "uid %lu",
+		    (unsigned long)geteuid());
+	for (size_t s = 0; s < MASTER_NSVC; s++)
+		if (master_spawn_check(&master_svc[s], who, why) == -1)
+			log_fatal("%s", why->data);
 	vbuf_free(why);
 }
 
@@ -595,11 +696,16 @@ main(int argc, char *argv[])
 		log_fatal("%s", why->data);
 	vbuf_free(why);
 
-	/* 5. Background unless -f. */
+	/* 5. The daemons can be run, said once here, not at every restart. */
+	master_spawn_setup(daemon_dir, master_cfg_path, master_uid,
+	    master_gid, geteuid() == 0, verbose);
+	master_check_programs(master_cfg);
+
+	/* 6. Background unless -f. */
 	if (!foreground && daemon(0, 0) == -1)
 		log_fatal("daemon: %m");
 
-	/* 6. Signals only set flags; the loop does the work. */
+	/* 7. Signals only set flags; the loop does the work. */
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = master_on_signal;
@@ -610,13 +716,11 @@ main(int argc, char *argv[])
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	master_spawn_setup(daemon_dir, master_cfg_path, master_uid,
-	    master_gid, geteuid() == 0, verbose);
 	master_procs_build();
 	log_info("daemon started -- Petrel, configuration %s",
 	    master_cfg_path);
 
-	/* 7. Supervise. */
+	/* 8. Supervise. */
 	while (!master_got_term) {
 		master_reap();
 		if (master_got_hup)

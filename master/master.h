@@ -2,29 +2,81 @@
  * master.h - private interfaces of master, the supervisor.
  *
  * master binds the listeners and private sockets, opens the TLS key while
- * it may still be root, and runs each daemon as mail_owner, restarting
- * those that exit with a growing delay. See master(8).
+ * it may still be root, and runs each daemon of its service table as
+ * mail_owner, restarting those that exit with a growing delay. The table
+ * (master.c) is Postfix's master.cf compiled in: one row per daemon. See
+ * master(8).
  */
 #ifndef PETREL_MASTER_H
 #define PETREL_MASTER_H
 
 #include <sys/types.h>
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cfg.h"
+#include "vbuf.h"
 
 #define MASTER_MAX_FDS		64
 
-/* The descriptors master hands to one kind of daemon. */
+/* What a service listens on. */
+enum master_listen {
+	MASTER_LISTEN_NONE,	/* nothing: it works from the queue */
+	MASTER_LISTEN_TCP,	/* every listener of the configuration */
+	MASTER_LISTEN_PRIVATE,	/* <queue_directory>/private/<socket> */
+};
+
+/* How a service's old processes give way to new ones on SIGHUP. */
+enum master_reload {
+	/*
+	 * SIGTERM, and the old process is gone (SIGKILL after the grace
+	 * period) before the new one starts: one instance at a time.
+	 */
+	MASTER_RELOAD_STOP,
+	/*
+	 * SIGUSR1: the old processes accept nothing new, finish their
+	 * sessions and deliveries and exit, while new ones already run.
+	 */
+	MASTER_RELOAD_DRAIN,
+};
+
+/*
+ * One row of the service table, one daemon: everything master's setup,
+ * spawn and reload paths need to know about it.
+ */
+struct master_row {
+	const char	*prog;		/* file in daemon_directory */
+	/*
+	 * Processes to keep running: count when it is not 0, else the
+	 * unsigned field of struct cfg at offset count_cfg (a key such as
+	 * smtpd.processes). A row sets one of the two.
+	 */
+	unsigned	 count;
+	size_t		 count_cfg;
+	enum master_listen listen;
+	const char	*socket;	/* MASTER_LISTEN_PRIVATE: its name */
+	int		 pass_key;	/* gets the open TLS private key */
+	/*
+	 * An extra supplementary group, when group_key (the setting, for
+	 * messages) is not NULL: the group named by the char * field of
+	 * struct cfg at offset group_cfg. group_use says what it is for,
+	 * in the warning given when the group does not exist.
+	 */
+	const char	*group_key;
+	size_t		 group_cfg;
+	const char	*group_use;
+	enum master_reload reload;
+};
+
+/* One service as set up for the configuration in force. */
 struct master_service {
-	const char	*prog;			/* smtpd, qmgr, smtp */
+	const struct master_row *row;
 	unsigned	 count;			/* processes to keep running */
-	int		 fds[MASTER_MAX_FDS];	/* listeners, in order */
+	int		 fds[MASTER_MAX_FDS];	/* its sockets, in order */
 	char		 names[512];		/* -s argument */
 	size_t		 nfds;
-	int		 pass_key;		/* hand over the TLS key */
-	int		 dkim_group;		/* also in dkim.group (smtp) */
+	gid_t		 extra_gid;		/* (gid_t)-1: none */
 };
 
 struct master_proc {
@@ -43,10 +95,23 @@ int	master_listen_unix(const char *qdir, const char *name, uid_t, gid_t,
 	    struct vbuf *why);
 
 /* master_spawn.c */
+/*
+ * Where the programs are, the configuration path they get, who they run
+ * as, whether master drops to that (it is root) and -v.
+ */
 void	master_spawn_setup(const char *daemon_dir, const char *cfg_path,
 	    uid_t, gid_t, int drop, int verbose);
-/* The dkim.group gid, or -1 when there is none: smtp alone gets it. */
-void	master_spawn_dkim_gid(gid_t);
-pid_t	master_spawn(struct master_service *, int key_fd, int *status_fd);
+/*
+ * Whether svc's program can be run by the credentials svc gets (who names
+ * them in messages): every directory of daemon_directory searchable, the
+ * program an executable file. Returns 0, or -1 with the reason in why.
+ */
+int	master_spawn_check(const struct master_service *svc, const char *who,
+	    struct vbuf *why);
+/*
+ * Starts one process of svc (with the TLS key if svc's row says so);
+ * returns its pid and the read end of its status pipe, or -1 (logged).
+ */
+pid_t	master_spawn(struct master_service *svc, int key_fd, int *status_fd);
 
 #endif

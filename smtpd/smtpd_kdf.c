@@ -5,10 +5,37 @@
  * Run in the event loop, every login that misses the verified-secret
  * cache (a first login, and every wrong secret) would stop all sessions
  * of the process for that long: a few clients sending wrong secrets
- * would stall everyone's mail. One thread per smtpd runs the KDF
- * (cred_verify_work touches nothing shared); the loop hands it jobs and
- * reads the finished ones back from a pipe. A session that ends while
- * its check runs is detached; the result is then dropped.
+ * would stall everyone's mail. One thread per smtpd runs the KDF; the
+ * loop hands it jobs and reads the finished ones back from a pipe. A
+ * session that ends while its check runs is detached; the result is then
+ * dropped.
+ *
+ * This thread is the one sanctioned exception to STYLE.md's "no threads
+ * in daemons". Why not a separate auth service process: it would add a
+ * request and reply on a socket to every check and one more resident
+ * process with the credential database open, and isolate nothing, since
+ * smtpd itself reads the stored hashes (cred_verify_start does the lookup
+ * and the cache on the loop's thread) and only the pure computation is
+ * moved here.
+ *
+ * What the worker touches, and nothing else:
+ * - the queue smtpd_kdf_todo/smtpd_kdf_tail, only under smtpd_kdf_lock;
+ * - req->job of the request it dequeued (a private copy of the secret and
+ *   the stored hashes, and its result fields): cred_verify_work() runs
+ *   scrypt through OpenSSL (thread-safe) and reads the constant dummy
+ *   hash; the loop does not look at the job until the pointer comes back;
+ * - the write end of smtpd_kdf_pipe, to hand the request back;
+ * - log_fatal(), only when that write fails (the process ends).
+ * It must not touch req->s, mech or user (the loop's: a cancel clears s
+ * while the job runs), sessions, the credential database or its cache,
+ * counters, the event loop, or logging otherwise. All signals are blocked
+ * in it, so handlers run on the loop's thread.
+ *
+ * What would move it to a process: a worker that needs any of the above,
+ * smtpd forking or exec'ing with the thread alive, more than one worker
+ * per smtpd (then a service with its own row and process count in
+ * master's table), or keeping the credential hashes out of smtpd
+ * altogether. See smtpd(8).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,10 +1,18 @@
-"""test_config.py - privileges, configuration errors, listeners, limits."""
+"""test_config.py - privileges, configuration errors, listeners, limits.
+
+Also master's start-up checks: a daemon_directory mail_owner cannot reach
+stops master at start with a plain message; every daemon runs with
+NoNewPrivs; a second qmgr on one queue waits for the lock of the first.
+"""
 
 import os
+import select
 import shutil
+import signal
 import smtplib
 import subprocess
 import tempfile
+import time
 import unittest
 
 import harness
@@ -53,6 +61,69 @@ class PrivilegeTest(PetrelCase):
                 self.assertTrue(groups)
                 self.assertNotIn(" 0", " " + groups[0].split(":", 1)[1],
                                  "%s keeps supplementary group 0" % name)
+
+
+    def test_daemons_have_no_new_privs(self):
+        """master sets PR_SET_NO_NEW_PRIVS in every child before exec."""
+        seen = []
+        for pid, name in self.suite.pids().items():
+            if name == "master":
+                continue
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            self.assertIn("NoNewPrivs:\t1", st,
+                          "%s[%d] can gain privileges by exec" % (name, pid))
+            seen.append(name)
+        for name in ("smtpd", "qmgr", "smtp"):
+            self.assertIn(name, seen)
+
+
+class SolitaryTest(PetrelCase):
+    """qmgr is solitary: a second one on the same queue waits for the
+    first one's lock instead of scheduling the same recipients again."""
+
+    def test_second_qmgr_waits_for_the_lock(self):
+        self.assertEqual(len(self.suite.pids_of("qmgr")), 1)
+
+        def drop():
+            if os.geteuid() == 0:
+                os.setgroups([])
+                os.setgid(self.suite.owner_gid)
+                os.setuid(self.suite.owner_uid)
+
+        p = subprocess.Popen(
+            [os.path.join(harness.daemon_dir(), "qmgr"), "-c",
+             self.suite.conf_path], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            preexec_fn=drop, start_new_session=True)
+        harness.register(p)
+
+        def reap():
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            p.stderr.close()
+        self.addCleanup(reap)
+        out = b""
+        deadline = time.time() + 10
+        while b"waiting for the qmgr" not in out and time.time() < deadline:
+            r, _, _ = select.select([p.stderr], [], [], 0.5)
+            if r:
+                chunk = os.read(p.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+        self.assertIn(b"waiting for the qmgr", out, out)
+        self.assertIn(b"private/qmgr.lock", out, out)
+        self.assertIsNone(p.poll(), "second qmgr exited: %r" % out)
+        # It stays stuck at the lock while the first one runs.
+        time.sleep(1)
+        self.assertIsNone(p.poll(), "second qmgr exited: %r" % out)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=10)
 
 
 class ConfigErrorTest(unittest.TestCase):
@@ -111,6 +182,48 @@ class ConfigErrorTest(unittest.TestCase):
         rc, out = self._run_master(harness.to_yaml(cfg) + "\n")
         self.assertNotEqual(rc, 0, out)
         self.assertIn("tls", out)
+
+
+    def _staged_daemons(self, parent_mode, prog_mode=0o755):
+        """Copies of the daemons in <tmp>/<parent>/bin: parent_mode on the
+        parent directory, prog_mode on smtp. Returns the bin path."""
+        parent = tempfile.mkdtemp(prefix="petrel-hidden-", dir=self.tmp)
+        os.chmod(parent, parent_mode)
+        bindir = os.path.join(parent, "bin")
+        os.mkdir(bindir)
+        os.chmod(bindir, 0o755)
+        for p in ("smtpd", "qmgr", "smtp"):
+            shutil.copy2(os.path.join(harness.BUILD, p), bindir)
+        os.chmod(os.path.join(bindir, "smtp"), prog_mode)
+        return bindir
+
+    def test_daemon_directory_not_reachable(self):
+        """A daemon_directory under a 0700 root directory: master says so
+        at start and exits, instead of failing every exec."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root (daemons run as mail_owner)")
+        bindir = self._staged_daemons(0o700)
+        cfg = dict(self.suite.config)
+        cfg["daemon_directory"] = bindir
+        rc, out = self._run_master(harness.to_yaml(cfg) + "\n")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("daemon_directory %s: not executable by mail_owner %s"
+                      % (bindir, self.suite.owner), out)
+        self.assertIn("no search permission on %s"
+                      % os.path.dirname(bindir), out)
+        self.assertNotIn("Permission denied", out)
+
+    def test_daemon_program_not_executable(self):
+        """One program mail_owner may not execute is named."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root (daemons run as mail_owner)")
+        bindir = self._staged_daemons(0o755, prog_mode=0o700)
+        cfg = dict(self.suite.config)
+        cfg["daemon_directory"] = bindir
+        rc, out = self._run_master(harness.to_yaml(cfg) + "\n")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("daemon_directory %s: smtp not executable by "
+                      "mail_owner %s" % (bindir, self.suite.owner), out)
 
 
 class PlainListenerTest(PetrelCase):
