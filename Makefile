@@ -84,18 +84,20 @@ $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
 # Unit tests: one Check suite per lib module, tests/unit/check_<module>.c,
 # and per daemon concern, tests/unit/check_<prog>_<concern>.c, which also
-# links build/lib<prog>.a.
+# links build/lib<prog>.a and finds <prog>/<prog>.h.
 UNIT_SRCS = $(wildcard tests/unit/check_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 unit_prog = $(firstword $(foreach p,$(PROGRAMS),\
 	$(if $(filter check_$(p)_%,$(1)),$(p))))
 unit_archive = $(if $(call unit_prog,$(1)),$(B)/lib$(call unit_prog,$(1)).a)
+unit_include = $(if $(call unit_prog,$(1)),-I$(call unit_prog,$(1)))
 
 .SECONDEXPANSION:
 $(B)/tests/%: tests/unit/%.c $$(call unit_archive,$$*) $(B)/libpetrel.a \
     $(wildcard lib/*.h) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) $(LDFLAGS_ALL) -o $@ $< \
+	$(CC) $(CFLAGS_ALL) $(call unit_include,$*) $(CHECK_CFLAGS) \
+	    $(LDFLAGS_ALL) -o $@ $< \
 	    $(call unit_archive,$*) $(B)/libpetrel.a $(CHECK_LIBS) \
 	    $(UNIT_LIBS)
 

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../master/master.h"
+#include "master.h"
 #include "vbuf.h"
 
 #define NOBODY		65534

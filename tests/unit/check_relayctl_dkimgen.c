@@ -24,7 +24,7 @@
 #include "vbuf.h"
 
 /* relayctl's private header, by path: tests build with -Ilib only. */
-#include "../../relayctl/relayctl.h"
+#include "relayctl.h"
 
 static char tdir[64], qdir[96], kdir[96];
 static struct cfg tcfg;
