@@ -19,8 +19,15 @@
 
 /* Common attributes. */
 #define MAIL_ATTR_REQUEST	"request"
-#define MAIL_ATTR_STATUS	"status"	/* 0 ok, else failure */
+#define MAIL_ATTR_STATUS	"status"	/* MAIL_STAT_OK, else failure */
 #define MAIL_ATTR_REASON	"reason"	/* text when status != 0 */
+
+/* Values of status. */
+#define MAIL_STAT_OK		0
+#define MAIL_STAT_FAIL		1
+
+/* Flush reply (qmgr -> relayq). */
+#define MAIL_ATTR_COUNT		"count"		/* recipients made due */
 
 /* Delivery request (qmgr -> smtp). */
 #define MAIL_ATTR_QUEUE_ID	"queue_id"

@@ -22,6 +22,11 @@
 #define QMGR_PRUNE_INTERVAL_MS	3600000	/* counter clean-up */
 #define QMGR_COUNTER_KEEP	(2 * 86400)	/* s past a window's start */
 #define QMGR_NEXTHOP_MAX	300
+/* Bounds on what smtp's reply may carry (qmgr_deliver.c). */
+#define QMGR_RELAY_MAX		512	/* host[address]:port */
+#define QMGR_DKIM_MAX		1024	/* "d=DOMAIN s=SELECTOR" */
+#define QMGR_DKIM_KEEP		300	/* of it, kept for accounting */
+#define QMGR_STATUS_MAX		16	/* sent, deferred, bounced */
 /*
  * Recipients per job: RFC 5321 4.5.3.1.8 only promises 100 RCPTs per
  * transaction, and a request must fit in one attribute record.

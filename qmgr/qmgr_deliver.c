@@ -6,9 +6,6 @@
  * Results collected during a loop pass are applied in one write
  * transaction (qmgr_results_apply), with their accounting events.
  */
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,10 +17,12 @@
 
 #include "acct.h"
 #include "attr.h"
+#include "attrconn.h"
 #include "daemon.h"
 #include "event.h"
 #include "json.h"
 #include "log.h"
+#include "mailconn.h"
 #include "mailproto.h"
 #include "qmgr.h"
 #include "parse.h"
@@ -32,12 +31,19 @@
 
 struct qmgr_conn {
 	struct qmgr_conn	*next;
-	int			 fd;
+	struct attrconn		*ac;
 	struct qmgr_job		*job;		/* NULL: idle */
-	struct vbuf		*out;
-	struct vbuf		*in;
-	int64_t			 deadline;	/* ms */
 	unsigned		 served;	/* replies received */
+};
+
+/* One reply's recipient group, as attr_scan fills it. */
+struct qmgr_reply {
+	struct qmgr_job		*job;
+	const char		*relay;
+	uint64_t		 index;
+	const char		*status;
+	const char		*dsn;
+	const char		*text;
 };
 
 static struct qmgr_conn *qmgr_conns;
@@ -48,12 +54,17 @@ static size_t qmgr_nresults, qmgr_results_alloc;
 static size_t qmgr_nheld;			/* not recorded, map full */
 static int64_t qmgr_results_due_ms = -1;	/* when to apply them, ms */
 static size_t qmgr_results_compacted;	/* recorded without the reply */
+static struct vbuf *qmgr_req;			/* the request being sent */
 
 static struct qmgr_conn *qmgr_conn_get(void);
 static void qmgr_conn_close(struct qmgr_conn *);
-static void qmgr_conn_event(int, int, void *);
+static void qmgr_conn_record(struct attrconn *, const struct attr_list *,
+    void *);
+static void qmgr_conn_error(struct attrconn *, enum attrconn_err,
+    const char *, void *);
 static void qmgr_conn_fail(struct qmgr_conn *, const char *);
-static void qmgr_conn_reply(struct qmgr_conn *, struct attr_list *);
+static void qmgr_conn_reply(struct qmgr_conn *, const struct attr_list *);
+static int qmgr_reply_rcpt(void *, struct vbuf *);
 static void qmgr_dispatch(struct qmgr_conn *, struct qmgr_job *);
 static void qmgr_job_finish(struct qmgr_job *);
 static void qmgr_results_drop_applied(void);
@@ -91,31 +102,24 @@ qmgr_request_deadline_ms(void)
 static struct qmgr_conn *
 qmgr_conn_get(void)
 {
-	struct sockaddr_un sun;
 	struct qmgr_conn *c;
+	struct vbuf *why;
 	int fd;
 
 	for (c = qmgr_conns; c != NULL; c = c->next)
 		if (c->job == NULL)
 			return c;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/private/%s",
-	    qmgr_cfg->queue_directory, MAIL_SOCK_SMTP) >=
-	    (int)sizeof(sun.sun_path))
-		return NULL;
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return NULL;
-	/* A local connect completes at once or fails (backlog full). */
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		log_warn("connect to %s: %m", sun.sun_path);
-		close(fd);
+	why = vbuf_create(0);
+	fd = mail_connect(qmgr_cfg->queue_directory, MAIL_SOCK_SMTP, why);
+	if (fd == -1) {
+		log_warn("%s", why->data);
+		vbuf_free(why);
 		return NULL;
 	}
+	vbuf_free(why);
 	c = xcalloc(1, sizeof(*c));
-	c->fd = fd;
-	c->out = vbuf_create(0);
-	c->in = vbuf_create(ATTR_COUNT_MAX * 1024);
+	c->ac = attrconn_create(fd, ATTR_COUNT_MAX * 1024, qmgr_conn_record,
+	    qmgr_conn_error, c);
 	c->next = qmgr_conns;
 	qmgr_conns = c;
 	qmgr_nconns++;
@@ -132,10 +136,7 @@ qmgr_conn_close(struct qmgr_conn *c)
 			*pp = c->next;
 			break;
 		}
-	ev_fd_del(c->fd);
-	close(c->fd);
-	vbuf_free(c->out);
-	vbuf_free(c->in);
+	attrconn_free(c->ac);
 	if (c->job != NULL)
 		qmgr_nbusy--;
 	free(c);
@@ -162,42 +163,35 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 {
 	struct timeval tv;
 	int64_t in_qmgr_ms;
-	ssize_t n;
 
 	gettimeofday(&tv, NULL);
 	in_qmgr_ms = ((int64_t)tv.tv_sec - job->arrival) * 1000 +
 	    ((int64_t)tv.tv_usec - job->arrival_us) / 1000;
 	if (in_qmgr_ms < 0)
 		in_qmgr_ms = 0;
-	vbuf_reset(c->out);
-	attr_put_str(c->out, MAIL_ATTR_REQUEST, MAIL_REQ_DELIVER);
-	attr_put_str(c->out, MAIL_ATTR_QUEUE_ID, job->qid);
-	attr_put_str(c->out, MAIL_ATTR_DOMAIN, job->domain);
-	attr_put_str(c->out, MAIL_ATTR_SENDER, job->sender);
-	attr_put_int(c->out, MAIL_ATTR_ARRIVAL, job->arrival);
-	attr_put_int(c->out, MAIL_ATTR_ARRIVAL_US, job->arrival_us);
-	attr_put_int(c->out, MAIL_ATTR_QMGR_TIME, in_qmgr_ms);
+	if (qmgr_req == NULL)
+		qmgr_req = vbuf_create(0);
+	vbuf_reset(qmgr_req);
+	attr_put_str(qmgr_req, MAIL_ATTR_REQUEST, MAIL_REQ_DELIVER);
+	attr_put_str(qmgr_req, MAIL_ATTR_QUEUE_ID, job->qid);
+	attr_put_str(qmgr_req, MAIL_ATTR_DOMAIN, job->domain);
+	attr_put_str(qmgr_req, MAIL_ATTR_SENDER, job->sender);
+	attr_put_int(qmgr_req, MAIL_ATTR_ARRIVAL, job->arrival);
+	attr_put_int(qmgr_req, MAIL_ATTR_ARRIVAL_US, job->arrival_us);
+	attr_put_int(qmgr_req, MAIL_ATTR_QMGR_TIME, in_qmgr_ms);
 	for (size_t i = 0; i < job->nrcpts; i++) {
-		attr_put_num(c->out, MAIL_ATTR_RCPT_INDEX, job->rcpts[i].index);
-		attr_put_str(c->out, MAIL_ATTR_RCPT, job->rcpts[i].address);
+		attr_put_num(qmgr_req, MAIL_ATTR_RCPT_INDEX,
+		    job->rcpts[i].index);
+		attr_put_str(qmgr_req, MAIL_ATTR_RCPT, job->rcpts[i].address);
 	}
-	attr_end(c->out);
+	attr_end(qmgr_req);
 	c->job = job;
 	qmgr_nbusy++;
 	job->dispatched = ev_now_ms();
-	c->deadline = job->dispatched + qmgr_request_deadline_ms();
-	vbuf_reset(c->in);
+	attrconn_deadline(c->ac, qmgr_request_deadline_ms());
 	/* Requests are small; a full socket buffer is finished by events. */
-	n = send(c->fd, c->out->data, c->out->len, MSG_DONTWAIT |
-	    MSG_NOSIGNAL);
-	if (n > 0)
-		vbuf_consume(c->out, (size_t)n);
-	else if (n == -1 && errno != EAGAIN) {
+	if (attrconn_send(c->ac, qmgr_req) == -1)
 		qmgr_conn_fail(c, "lost connection with the delivery agent");
-		return;
-	}
-	ev_fd_set(c->fd, EV_READ | (c->out->len > 0 ? EV_WRITE : 0),
-	    qmgr_conn_event, c);
 }
 
 /* The delivery agent failed us: every recipient of the job is deferred. */
@@ -212,7 +206,7 @@ qmgr_conn_fail(struct qmgr_conn *c, const char *why)
 	 * job goes again, once, on a new connection instead of waiting out a
 	 * backoff.
 	 */
-	if (job != NULL && c->served > 0 && c->in->len == 0 &&
+	if (job != NULL && c->served > 0 && attrconn_pending(c->ac) == 0 &&
 	    !job->resent) {
 		log_info("%s: delivery agent closed a kept connection; sending "
 		    "the request again", job->qid);
@@ -237,61 +231,71 @@ qmgr_conn_fail(struct qmgr_conn *c, const char *why)
 }
 
 static void
-qmgr_conn_event(int fd, int events, void *arg)
+qmgr_conn_error(struct attrconn *ac, enum attrconn_err err, const char *why,
+    void *arg)
 {
 	struct qmgr_conn *c = arg;
-	struct attr_list l;
-	struct vbuf *why;
-	size_t used;
-	ssize_t n;
-	int rc;
 
-	if ((events & EV_WRITE) && c->out->len > 0) {
-		n = send(fd, c->out->data, c->out->len, MSG_DONTWAIT |
-		    MSG_NOSIGNAL);
-		if (n == -1 && errno != EAGAIN) {
-			qmgr_conn_fail(c, "lost connection with the delivery "
-			    "agent");
-			return;
-		}
-		if (n > 0)
-			vbuf_consume(c->out, (size_t)n);
-		ev_fd_set(fd, EV_READ | (c->out->len > 0 ? EV_WRITE : 0),
-		    qmgr_conn_event, c);
-	}
-	if (!(events & EV_READ))
-		return;
-	if (vbuf_reserve(c->in, 16384) == -1) {
-		qmgr_conn_fail(c, "oversized reply from the delivery agent");
-		return;
-	}
-	n = read(fd, c->in->data + c->in->len, 16384);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		if (c->job != NULL)
-			qmgr_conn_fail(c, "lost connection with the delivery "
-			    "agent");
-		else
-			qmgr_conn_close(c);
-		return;
-	}
-	c->in->len += (size_t)n;
-	c->in->data[c->in->len] = '\0';
+	(void)ac;
+	(void)why;
 	if (c->job == NULL) {
-		qmgr_conn_close(c);	/* nothing was asked */
+		qmgr_conn_close(c);
 		return;
 	}
-	attr_list_init(&l);
-	why = vbuf_create(0);
-	rc = attr_decode(&l, c->in->data, c->in->len, &used, why);
-	if (rc == -1) {
-		vbuf_setf(why, "protocol error from the delivery agent");
-		qmgr_conn_fail(c, why->data);
-	} else if (rc == 1)
-		qmgr_conn_reply(c, &l);
-	attr_list_release(&l);
-	vbuf_free(why);
+	switch (err) {
+	case ATTRCONN_PROTO:
+		qmgr_conn_fail(c, "protocol error from the delivery agent");
+		break;
+	case ATTRCONN_TOOBIG:
+		qmgr_conn_fail(c, "oversized reply from the delivery agent");
+		break;
+	case ATTRCONN_TIMEOUT:
+		qmgr_conn_fail(c, "delivery agent timed out");
+		break;
+	default:
+		qmgr_conn_fail(c, "lost connection with the delivery agent");
+		break;
+	}
+}
+
+static void
+qmgr_conn_record(struct attrconn *ac, const struct attr_list *l, void *arg)
+{
+	struct qmgr_conn *c = arg;
+
+	(void)ac;
+	if (c->job == NULL)
+		qmgr_conn_close(c);	/* nothing was asked */
+	else
+		qmgr_conn_reply(c, l);
+}
+
+/* One recipient's group of a reply (attr_scan's callback). */
+static int
+qmgr_reply_rcpt(void *arg, struct vbuf *why)
+{
+	struct qmgr_reply *r = arg;
+	struct qmgr_job *job = r->job;
+	struct qmgr_rcpt *cur = NULL;
+	int st;
+
+	(void)why;
+	for (size_t k = 0; k < job->nrcpts; k++)
+		if (job->rcpts[k].index == r->index && !job->rcpts[k].done)
+			cur = &job->rcpts[k];
+	if (cur == NULL) {
+		log_warn("%s: result for a recipient not in the request "
+		    "ignored", job->qid);
+		return 0;
+	}
+	if (r->status == NULL)
+		return 0;	/* deferred below, as left out */
+	st = strcmp(r->status, MAIL_STATUS_SENT) == 0 ? QSTORE_DELIVERED :
+	    strcmp(r->status, MAIL_STATUS_BOUNCED) == 0 ? QSTORE_FAILED :
+	    QSTORE_DEFERRED;
+	qmgr_results_add(job, cur, st, r->dsn != NULL ? r->dsn : "4.0.0",
+	    r->text != NULL ? r->text : "", r->relay);
+	return 0;
 }
 
 /*
@@ -299,75 +303,68 @@ qmgr_conn_event(int fd, int events, void *arg)
  * any the reply leaves out are deferred.
  */
 static void
-qmgr_conn_reply(struct qmgr_conn *c, struct attr_list *l)
+qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 {
 	struct qmgr_job *job = c->job;
-	const char *status = attr_get(l, MAIL_ATTR_STATUS);
-	const char *relay = attr_get(l, MAIL_ATTR_RELAY);
-	struct qmgr_rcpt *cur = NULL;
-	const char *st = NULL, *dsn = NULL, *reply = NULL;
-	uint64_t idx;
-	size_t i, k;
+	struct qmgr_reply r = { job, "none", 0, NULL, NULL, NULL };
+	const char *reason = NULL, *dkim = NULL;
+	uint64_t status = MAIL_STAT_FAIL;
+	struct vbuf why;
+	size_t k;
+	const struct attr_spec head[] = {
+		ATTR_UINT(MAIL_ATTR_STATUS, ATTR_F_REQUIRED, 0, UINT32_MAX,
+		    &status),
+		ATTR_STR(MAIL_ATTR_REASON, 0, 0, ATTR_VALUE_MAX, &reason),
+		ATTR_STR(MAIL_ATTR_RELAY, 0, 0, QMGR_RELAY_MAX, &r.relay),
+		ATTR_STR(MAIL_ATTR_DKIM, 0, 0, QMGR_DKIM_MAX, &dkim),
+		ATTR_TABLE_END
+	};
+	const struct attr_spec rcpt[] = {
+		ATTR_UINT(MAIL_ATTR_RCPT_INDEX, 0, 0, UINT32_MAX, &r.index),
+		ATTR_STR(MAIL_ATTR_RCPT_STATUS, 0, 0, QMGR_STATUS_MAX,
+		    &r.status),
+		ATTR_STR(MAIL_ATTR_RCPT_DSN, 0, 0, QSTORE_DSN_MAX, &r.dsn),
+		ATTR_STR(MAIL_ATTR_RCPT_REPLY, 0, 0, ATTR_VALUE_MAX, &r.text),
+		ATTR_TABLE_END
+	};
+	const struct attr_spec body[] = {
+		ATTR_GROUP(MAIL_ATTR_RCPT_INDEX, 0, rcpt, qmgr_reply_rcpt, &r),
+		ATTR_TABLE_END
+	};
 
-	if (status == NULL || strcmp(status, "0") != 0) {
-		const char *reason = attr_get(l, MAIL_ATTR_REASON);
-
+	vbuf_init(&why, 0);
+	/* The head first: a refused request has no results to apply. */
+	if (attr_scan(l, head, &why) == -1) {
+		log_warn("%s: bad reply from the delivery agent: %s",
+		    job->qid, log_safe(why.data));
+		qmgr_conn_fail(c, "protocol error from the delivery agent");
+		goto out;
+	}
+	if (status != MAIL_STAT_OK) {
 		log_warn("%s: delivery agent refused the request: %s",
 		    job->qid, reason ? log_safe(reason) : "no reason");
 		qmgr_conn_fail(c, "delivery agent error");
-		return;
+		goto out;
 	}
-	if (relay == NULL)
-		relay = "none";
-	if (attr_get(l, MAIL_ATTR_DKIM) != NULL) {
+	if (dkim != NULL) {
 		free(job->dkim);
-		job->dkim = xstrndup(attr_get(l, MAIL_ATTR_DKIM), 300);
+		job->dkim = xstrndup(dkim, QMGR_DKIM_KEEP);
 	}
-	/* Walk the reply: rcpt_index starts a recipient's group. */
-	for (i = 0; i <= l->count; i++) {
-		const struct attr *a = i < l->count ? &l->items[i] : NULL;
-
-		if (a == NULL || strcmp(a->name, MAIL_ATTR_RCPT_INDEX) == 0) {
-			if (cur != NULL && st != NULL && !cur->done) {
-				int s = strcmp(st, MAIL_STATUS_SENT) == 0 ?
-				    QSTORE_DELIVERED : strcmp(st,
-				    MAIL_STATUS_BOUNCED) == 0 ?
-				    QSTORE_FAILED : QSTORE_DEFERRED;
-
-				qmgr_results_add(job, cur, s, dsn ? dsn :
-				    "4.0.0", reply ? reply : "", relay);
-			}
-			cur = NULL;
-			st = dsn = reply = NULL;
-			if (a == NULL)
-				break;
-			if (parse_u64(a->value, 0, UINT32_MAX, &idx) == -1)
-				continue;
-			for (k = 0; k < job->nrcpts; k++)
-				if (job->rcpts[k].index == idx &&
-				    !job->rcpts[k].done)
-					cur = &job->rcpts[k];
-			if (cur == NULL)
-				log_warn("%s: result for a recipient not in "
-				    "the request ignored", job->qid);
-		} else if (strcmp(a->name, MAIL_ATTR_RCPT_STATUS) == 0)
-			st = a->value;
-		else if (strcmp(a->name, MAIL_ATTR_RCPT_DSN) == 0)
-			dsn = a->value;
-		else if (strcmp(a->name, MAIL_ATTR_RCPT_REPLY) == 0)
-			reply = a->value;
+	if (attr_scan(l, body, &why) == -1) {
+		/* Results already taken stand; the rest are deferred. */
+		log_warn("%s: bad reply from the delivery agent: %s",
+		    job->qid, log_safe(why.data));
 	}
 	for (k = 0; k < job->nrcpts; k++)
 		if (!job->rcpts[k].done)
 			qmgr_results_add(job, &job->rcpts[k], QSTORE_DEFERRED,
 			    "4.3.0", "no result from the delivery agent",
-			    relay);
+			    r.relay);
 	qmgr_job_finish(job);
 	c->job = NULL;
 	c->served++;
 	qmgr_nbusy--;
-	vbuf_reset(c->in);
-	ev_fd_set(c->fd, EV_READ, qmgr_conn_event, c);
+	attrconn_deadline(c->ac, -1);
 	/* The connection is free: the next pending job may go. */
 	if (qmgr_pending != NULL) {
 		struct qmgr_job *next = qmgr_pending;
@@ -377,6 +374,8 @@ qmgr_conn_reply(struct qmgr_conn *c, struct attr_list *l)
 			qmgr_pending_tail = &qmgr_pending;
 		qmgr_dispatch(c, next);
 	}
+out:
+	vbuf_release(&why);
 }
 
 /*
@@ -395,15 +394,12 @@ qmgr_job_finish(struct qmgr_job *job)
 void
 qmgr_deliver_check_deadlines(void)
 {
-	struct qmgr_conn *c, *next;
-	int64_t now = ev_now_ms();
+	struct qmgr_conn *c;
 
-	for (c = qmgr_conns; c != NULL; c = next) {
-		next = c->next;
-		if (c->job != NULL && now > c->deadline)
-			qmgr_conn_fail(c, "delivery agent timed out");
-	}
-	/* Pending jobs wait for a connection; try to open one. */
+	/*
+	 * Reply deadlines are attrconn timers. Pending jobs wait for a
+	 * connection: try to open one.
+	 */
 	while (qmgr_pending != NULL && qmgr_nbusy < qmgr_cfg->smtp_processes) {
 		struct qmgr_job *job = qmgr_pending;
 
