@@ -84,7 +84,7 @@ qmgr_client_record(struct attrconn *c, const struct attr_list *l, void *arg)
 		log_warn("private/qmgr: protocol error: %s", why.data);
 		qmgr_client_close(c);
 	} else if (strcmp(req, MAIL_REQ_TRIGGER) == 0)
-		qmgr_want_scan();
+		qmgr_sched_want();
 	else if (strcmp(req, MAIL_REQ_FLUSH) == 0)
 		qmgr_request_flush(c);
 	else {
@@ -109,6 +109,7 @@ qmgr_request_flush(struct attrconn *c)
 		attr_put_int(reply, MAIL_ATTR_COUNT, count);
 		log_info("flush: %d recipient(s) made due", count);
 	}
+	qmgr_sched_want();
 	attr_end(reply);
 	if (attrconn_send(c, reply) == -1)
 		qmgr_client_close(c);
