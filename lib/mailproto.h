@@ -31,7 +31,7 @@
 
 /* Delivery request (qmgr -> smtp). */
 #define MAIL_ATTR_QUEUE_ID	"queue_id"
-#define MAIL_ATTR_DOMAIN	"domain"	/* recipient domain: next hop */
+#define MAIL_ATTR_NEXTHOP	"nexthop"	/* lib/nexthop's key */
 #define MAIL_ATTR_SENDER	"sender"
 #define MAIL_ATTR_ARRIVAL	"arrival"	/* epoch seconds, for delay= */
 #define MAIL_ATTR_ARRIVAL_US	"arrival_us"	/* microseconds within it */

@@ -24,6 +24,7 @@
 
 #include "cfg.h"
 #include "daemon.h"
+#include "nexthop.h"
 #include "qid.h"
 #include "qstore.h"
 #include "vbuf.h"
@@ -32,7 +33,6 @@
 #define QMGR_ORPHAN_GRACE	3600	/* s; a file without records */
 #define QMGR_PRUNE_INTERVAL_MS	3600000	/* counter clean-up */
 #define QMGR_COUNTER_KEEP	(2 * 86400)	/* s past a window's start */
-#define QMGR_NEXTHOP_MAX	300
 /*
  * Recipients per job: RFC 5321 4.5.3.1.8 only promises 100 RCPTs per
  * transaction, and a request must fit in one attribute record.
@@ -78,7 +78,7 @@ struct qmgr_rcpt {
 struct qmgr_job {
 	struct qmgr_job		*next;		/* on the pending or done list */
 	char			 qid[QID_SIZE];
-	char			 domain[QMGR_NEXTHOP_MAX + 1];
+	char			 nexthop[NEXTHOP_KEY_MAX + 1];
 	char			*sender;
 	int64_t			 arrival;
 	int32_t			 arrival_us;
@@ -97,7 +97,7 @@ extern struct qstore	*qmgr_queue;
  * A new job for qid with room for nrcpts recipients, none yet; the
  * caller adds them with qmgr_job_add_rcpt, then queues it.
  */
-struct qmgr_job *qmgr_job_create(const char *qid, const char *domain,
+struct qmgr_job *qmgr_job_create(const char *qid, const char *nexthop,
 	    const struct qstore_msginfo *, size_t nrcpts);
 /* Adds a recipient (address copied) and puts it in the in-flight set. */
 void	qmgr_job_add_rcpt(struct qmgr_job *, uint32_t index,

@@ -152,7 +152,7 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	vbuf_reset(qmgr_req);
 	attr_put_str(qmgr_req, MAIL_ATTR_REQUEST, MAIL_REQ_DELIVER);
 	attr_put_str(qmgr_req, MAIL_ATTR_QUEUE_ID, job->qid);
-	attr_put_str(qmgr_req, MAIL_ATTR_DOMAIN, job->domain);
+	attr_put_str(qmgr_req, MAIL_ATTR_NEXTHOP, job->nexthop);
 	attr_put_str(qmgr_req, MAIL_ATTR_SENDER, job->sender);
 	attr_put_int(qmgr_req, MAIL_ATTR_ARRIVAL, job->arrival);
 	attr_put_int(qmgr_req, MAIL_ATTR_ARRIVAL_US, job->arrival_us);

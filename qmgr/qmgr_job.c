@@ -57,14 +57,14 @@ qmgr_job_in_flight(const char *qid, uint32_t index)
 }
 
 struct qmgr_job *
-qmgr_job_create(const char *qid, const char *domain,
+qmgr_job_create(const char *qid, const char *nexthop,
     const struct qstore_msginfo *m, size_t nrcpts)
 {
 	struct qmgr_job *job;
 
 	job = xcalloc(1, sizeof(*job));
 	snprintf(job->qid, sizeof(job->qid), "%s", qid);
-	snprintf(job->domain, sizeof(job->domain), "%s", domain);
+	snprintf(job->nexthop, sizeof(job->nexthop), "%s", nexthop);
 	job->sender = xstrdup(m->sender);
 	job->arrival = m->arrival;
 	job->arrival_us = m->arrival_us;

@@ -1,6 +1,7 @@
 /*
  * qmgr_sched.c - qmgr's scheduler: finds due recipients and turns them
- * into jobs, one per message and next hop, queued for qmgr_deliver.c.
+ * into jobs, one per message and next hop (lib/nexthop's key, which
+ * smtp is sent), queued for qmgr_deliver.c.
  *
  * The sched index is ordered by time, so a scan stops at the first entry
  * in the future. Recipients already in a job (qmgr_job.c's in-flight set)
@@ -14,6 +15,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "nexthop.h"
 #include "qmgr.h"
 #include "smtpcmd.h"
 #include "xalloc.h"
@@ -33,7 +35,7 @@ struct qmgr_collect {
 	int64_t			 now;
 	const char		*qid;
 	struct qstore_rcpt	*due;
-	char			(*keys)[QMGR_NEXTHOP_MAX + 1];
+	char			(*keys)[NEXTHOP_KEY_MAX + 1];
 	size_t			 ndue, alloc;
 };
 
@@ -43,7 +45,6 @@ static int qmgr_scan_wanted = 1;
 static int qmgr_scan_cb(const char *, uint32_t, int64_t, void *);
 static int qmgr_collect_cb(const struct qstore_rcpt *, void *);
 static void qmgr_build_jobs(struct qstore_txn *, const char *, int64_t);
-static void qmgr_nexthop_key(const char *, char *, size_t);
 
 void
 qmgr_sched_want(void)
@@ -85,23 +86,6 @@ qmgr_scan_cb(const char *qid, uint32_t index, int64_t when, void *arg)
 	return 0;
 }
 
-/*
- * The next hop a recipient domain maps to: the transport entry when one
- * matches (so every domain sent to the same relay shares jobs), else the
- * domain itself.
- */
-static void
-qmgr_nexthop_key(const char *domain, char *key, size_t size)
-{
-	const struct cfg_transport *t = cfg_transport_lookup(qmgr_cfg, domain);
-
-	if (t != NULL)
-		snprintf(key, size, "%s[%s]:%u", t->no_mx ? "" : "mx:",
-		    t->host, (unsigned)t->port);
-	else
-		snprintf(key, size, "%s", domain);
-}
-
 /* Keeps a due recipient not already in flight, with its next hop. */
 static int
 qmgr_collect_cb(const struct qstore_rcpt *r, void *arg)
@@ -118,8 +102,10 @@ qmgr_collect_cb(const struct qstore_rcpt *r, void *arg)
 		c->keys = xreallocarray(c->keys, c->alloc, sizeof(*c->keys));
 	}
 	c->due[c->ndue] = *r;
+	/* The transport entry's next hop, else the domain's own. */
 	smtpcmd_addr_domain(r->address, dom, sizeof(dom));
-	qmgr_nexthop_key(dom, c->keys[c->ndue], sizeof(c->keys[c->ndue]));
+	(void)cfg_nexthop_key(qmgr_cfg, dom, c->keys[c->ndue],
+	    sizeof(c->keys[c->ndue]));
 	c->ndue++;
 	return 0;
 }
@@ -134,7 +120,7 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 	struct qstore_msginfo m;
 	struct qmgr_collect c;
 	struct qmgr_job *job;
-	char *used, dom[SMTP_DOMAIN_MAX + 1];
+	char *used;
 	size_t i, k, n;
 
 	if (qstore_msg_get(txn, qid, &m) == -1) {
@@ -154,8 +140,7 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 		for (n = 0, k = i; k < c.ndue && n < QMGR_JOB_RCPTS_MAX; k++)
 			if (!used[k] && strcmp(c.keys[i], c.keys[k]) == 0)
 				n++;
-		smtpcmd_addr_domain(c.due[i].address, dom, sizeof(dom));
-		job = qmgr_job_create(qid, dom, &m, n);
+		job = qmgr_job_create(qid, c.keys[i], &m, n);
 		for (k = i; k < c.ndue && job->nrcpts < n; k++) {
 			if (used[k] || strcmp(c.keys[i], c.keys[k]) != 0)
 				continue;

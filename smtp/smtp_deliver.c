@@ -276,8 +276,8 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		    &v),
 		ATTR_STR(MAIL_ATTR_QUEUE_ID, ATTR_F_REQUIRED, 1, ATTR_NAME_MAX,
 		    &qid),
-		ATTR_STR(MAIL_ATTR_DOMAIN, ATTR_F_REQUIRED, 1, SMTP_HOST_MAX,
-		    &req->domain),
+		ATTR_STR(MAIL_ATTR_NEXTHOP, ATTR_F_REQUIRED, 0, NEXTHOP_KEY_MAX,
+		    &req->nexthop),
 		ATTR_STR(MAIL_ATTR_SENDER, ATTR_F_REQUIRED, 0, QSTORE_ADDR_MAX,
 		    &req->sender),
 		ATTR_INT(MAIL_ATTR_ARRIVAL, ATTR_F_REQUIRED, 0,
@@ -306,11 +306,6 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		return -1;
 	}
 	memcpy(req->qid, qid, QID_SIZE);
-	if (!text_ok(req->domain, SMTP_HOST_MAX, 0) ||
-	    strchr(req->domain, ' ') != NULL) {
-		vbuf_setf(why, "bad domain \"%s\"", log_safe(req->domain));
-		return -1;
-	}
 	if (!text_ok(req->sender, QSTORE_ADDR_MAX, 1)) {
 		vbuf_setf(why, "bad sender \"%s\"", log_safe(req->sender));
 		return -1;
@@ -372,8 +367,8 @@ deliver(struct smtp_req *req)
 	struct smtp_target targets[SMTP_TARGET_MAX];
 	struct smtp_fail fail;
 	struct smtp_sess *s = NULL;
+	struct nexthop nh;
 	struct vbuf why;
-	char key[sizeof(s->key)];
 	size_t n;
 	int reused = 0, rc;
 
@@ -390,8 +385,15 @@ deliver(struct smtp_req *req)
 		decide_all(req, &fail);
 		goto done;
 	}
-	if (smtp_dns_nexthop(smtp_cfg, req->domain, targets, SMTP_TARGET_MAX,
-	    &n, key, sizeof(key), &fail) == -1) {
+	/* qmgr's key names the next hop and the session cache entry. */
+	if (nexthop_parse(req->nexthop, &nh, &why) == -1) {
+		smtp_fail_set(&fail, SMTP_RCPT_BOUNCED, "5.1.2", 0,
+		    "bad recipient domain");
+		decide_all(req, &fail);
+		goto done;
+	}
+	if (smtp_dns_nexthop(smtp_cfg, &nh, targets, SMTP_TARGET_MAX, &n,
+	    &fail) == -1) {
 		decide_all(req, &fail);
 		goto done;
 	}
@@ -400,7 +402,7 @@ deliver(struct smtp_req *req)
 
 	/* A cached session to the same next hop skips connection setup. */
 	if (cache != NULL) {
-		if (strcmp(cache->key, key) == 0 &&
+		if (strcmp(cache->key, req->nexthop) == 0 &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&
 		    smtp_sess_alive(cache)) {
 			s = cache;
@@ -410,8 +412,8 @@ deliver(struct smtp_req *req)
 			cache_drop();
 	}
 	for (;;) {
-		if (s == NULL && (s = session_open(req, targets, n, key,
-		    &fail)) == NULL) {
+		if (s == NULL && (s = session_open(req, targets, n,
+		    req->nexthop, &fail)) == NULL) {
 			decide_all(req, &fail);
 			goto done;
 		}
