@@ -4,7 +4,8 @@
  * goes, a deferred one gets attempts + 1 and its next attempt between the
  * minimum and maximum backoff, a 5xx fails it, a deferral past the
  * maximum lifetime expires it, the message and its file go once every
- * recipient is final, and a job leaves the in-flight set once applied.
+ * recipient is final (also when they went in different jobs), and a job
+ * leaves the in-flight set once applied.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -224,6 +225,39 @@ START_TEST(test_expiry)
 }
 END_TEST
 
+START_TEST(test_two_jobs_one_message)
+{
+	struct fix f;
+	struct qmgr_job *jobs[JOBS_MAX];
+	char qid[QID_SIZE];
+	char *rcpts[] = { "a@x.test", "b@y.test" };
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 2, qid);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 2);
+	/* One job's recipient is final; the other job is still out. */
+	qmgr_job_result(&jobs[0]->rcpts[0], QSTORE_DELIVERED, "2.0.0",
+	    "250 ok");
+	qmgr_job_set_relay(jobs[0], "none");
+	qmgr_job_done(jobs[0]);
+	ck_assert_uint_eq(qmgr_results_apply(), 1);
+	ck_assert(msg_exists(&f, qid));
+	ck_assert(file_exists(&f, qid));
+	ck_assert(!qmgr_job_in_flight(qid, 0));
+	ck_assert(qmgr_job_in_flight(qid, 1));
+	/* The last one: only now do the records and the file go. */
+	qmgr_job_result(&jobs[1]->rcpts[0], QSTORE_FAILED, "5.1.1",
+	    "550 no");
+	qmgr_job_set_relay(jobs[1], "none");
+	qmgr_job_done(jobs[1]);
+	ck_assert_uint_eq(qmgr_results_apply(), 1);
+	ck_assert(!msg_exists(&f, qid));
+	ck_assert(!file_exists(&f, qid));
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_gathering)
 {
 	struct fix f;
@@ -275,6 +309,7 @@ result_suite(void)
 	tcase_add_test(tc, test_delivered_removes);
 	tcase_add_test(tc, test_deferred_and_failed);
 	tcase_add_test(tc, test_expiry);
+	tcase_add_test(tc, test_two_jobs_one_message);
 	tcase_add_test(tc, test_gathering);
 	suite_add_tcase(s, tc);
 	return s;
