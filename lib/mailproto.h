@@ -43,6 +43,9 @@
 #define MAIL_ATTR_RELAY		"relay"		/* host[ip]:port or "none" */
 #define MAIL_ATTR_TLS		"tls"		/* TLS version, or absent */
 #define MAIL_ATTR_DKIM		"dkim"		/* "d=D s=S" or "unsigned" */
+#define MAIL_ATTR_SITE_FAIL	"site_fail"	/* 1: no session could be set
+						   up (next hop unresolved or
+						   unreachable); else absent */
 #define MAIL_ATTR_RCPT_STATUS	"rcpt_status"	/* sent|deferred|bounced */
 #define MAIL_ATTR_RCPT_DSN	"rcpt_dsn"	/* X.Y.Z */
 #define MAIL_ATTR_RCPT_REPLY	"rcpt_reply"	/* remote reply or reason */

@@ -88,6 +88,7 @@ struct qmgr_job {
 	char			*dkim;		/* smtp's report, or NULL */
 	char			*relay;		/* smtp's report, or NULL */
 	int			 resent;	/* sent again after a lost link */
+	int			 site_fail;	/* smtp: no session to next hop */
 };
 
 /* qmgr_job.c: the state every room shares, jobs, the in-flight set. */

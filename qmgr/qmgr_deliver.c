@@ -295,7 +295,7 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	struct qmgr_job *job = c->job;
 	struct qmgr_reply r = { job, 0, NULL, NULL, NULL };
 	const char *reason = NULL, *dkim = NULL, *relay = "none";
-	uint64_t status = MAIL_STAT_FAIL;
+	uint64_t status = MAIL_STAT_FAIL, site_fail = 0;
 	struct vbuf why;
 	const struct attr_spec head[] = {
 		ATTR_UINT(MAIL_ATTR_STATUS, ATTR_F_REQUIRED, 0, UINT32_MAX,
@@ -303,6 +303,7 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 		ATTR_STR(MAIL_ATTR_REASON, 0, 0, ATTR_VALUE_MAX, &reason),
 		ATTR_STR(MAIL_ATTR_RELAY, 0, 0, QMGR_RELAY_MAX, &relay),
 		ATTR_STR(MAIL_ATTR_DKIM, 0, 0, QMGR_DKIM_MAX, &dkim),
+		ATTR_UINT(MAIL_ATTR_SITE_FAIL, 0, 0, 1, &site_fail),
 		ATTR_TABLE_END
 	};
 	const struct attr_spec rcpt[] = {
@@ -332,6 +333,7 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 		qmgr_conn_fail(c, "delivery agent error");
 		goto out;
 	}
+	job->site_fail = site_fail != 0;
 	if (dkim != NULL) {
 		free(job->dkim);
 		job->dkim = xstrndup(dkim, QMGR_DKIM_KEEP);

@@ -78,6 +78,7 @@ struct smtp_req {
 	char			*dkim_sig;	/* "DKIM-Signature: ...\r\n" */
 	size_t			 dkim_sig_len;	/* 0: send unsigned */
 	char			 dkim[SMTP_HOST_MAX + 80];	/* reply attr */
+	int			 site_fail;	/* no session could be set up */
 };
 
 /* A session-level failure that decides every undecided recipient. */

@@ -394,6 +394,7 @@ deliver(struct smtp_req *req)
 	}
 	if (smtp_dns_nexthop(smtp_cfg, &nh, targets, SMTP_TARGET_MAX, &n,
 	    &fail) == -1) {
+		req->site_fail = 1;
 		decide_all(req, &fail);
 		goto done;
 	}
@@ -414,6 +415,7 @@ deliver(struct smtp_req *req)
 	for (;;) {
 		if (s == NULL && (s = session_open(req, targets, n,
 		    req->nexthop, &fail)) == NULL) {
+			req->site_fail = 1;
 			decide_all(req, &fail);
 			goto done;
 		}
@@ -473,6 +475,9 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 		attr_put_str(out, MAIL_ATTR_TLS, req->tls);
 	if (req->dkim[0] != '\0')
 		attr_put_str(out, MAIL_ATTR_DKIM, req->dkim);
+	/* Said outright, so qmgr need not guess it from the replies. */
+	if (req->site_fail)
+		attr_put_num(out, MAIL_ATTR_SITE_FAIL, 1);
 	for (i = 0; i < req->nrcpts; i++) {
 		const struct smtp_rcpt *r = &req->rcpts[i];
 
