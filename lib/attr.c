@@ -309,13 +309,14 @@ attr_scan(const struct attr_list *l, const struct attr_spec *spec,
 		}
 		if ((k = attr_spec_find(spec, a->name)) == -1) {
 			/* Unknown, unless it belongs to a group. */
-			for (j = 0; spec[j].type != ATTR_T_END; j++)
-				if (spec[j].type == ATTR_T_GROUP &&
-				    attr_spec_find(spec[j].group, a->name) > 0) {
-					vbuf_setf(why, "%s without %s",
-					    a->name, spec[j].name);
-					return -1;
-				}
+			for (j = 0; spec[j].type != ATTR_T_END; j++) {
+				if (spec[j].type != ATTR_T_GROUP ||
+				    attr_spec_find(spec[j].group, a->name) <= 0)
+					continue;
+				vbuf_setf(why, "%s without %s", a->name,
+				    spec[j].name);
+				return -1;
+			}
 			continue;
 		}
 		ASSERT(k < 64);

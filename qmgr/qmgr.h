@@ -76,7 +76,7 @@ struct qmgr_rcpt {
  * then freed; its recipients are in flight from creation to free.
  */
 struct qmgr_job {
-	struct qmgr_job		*next;		/* on the pending or done list */
+	struct qmgr_job		*next;		/* pending or done list */
 	char			 qid[QID_SIZE];
 	char			 nexthop[NEXTHOP_KEY_MAX + 1];
 	char			*sender;
@@ -87,8 +87,8 @@ struct qmgr_job {
 	int64_t			 dispatched;	/* ms, monotonic */
 	char			*dkim;		/* smtp's report, or NULL */
 	char			*relay;		/* smtp's report, or NULL */
-	int			 resent;	/* sent again after a lost link */
-	int			 site_fail;	/* smtp: no session to next hop */
+	int			 resent;	/* sent again, link lost */
+	int			 site_fail;	/* smtp set up no session */
 };
 
 /* qmgr_job.c: the state every room shares, jobs, the in-flight set. */

@@ -25,6 +25,7 @@ static Suite	*result_suite(void);
 static struct qmgr_job *one_job(void);
 static int	 msg_exists(struct fix *, const char *);
 static int	 file_exists(struct fix *, const char *);
+static void	 make_due(struct fix *, const char *, uint32_t);
 
 /* The scan's only job. */
 static struct qmgr_job *
@@ -35,6 +36,23 @@ one_job(void)
 	qmgr_sched_scan(16);
 	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 1);
 	return jobs[0];
+}
+
+/* Makes a deferred recipient due now, as time passing would. */
+static void
+make_due(struct fix *f, const char *qid, uint32_t index)
+{
+	struct qstore_txn *t;
+	struct qstore_rcpt r;
+	int64_t old;
+
+	t = qstore_txn_begin(qmgr_queue, 1, f->why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(qstore_rcpt_get(t, qid, index, &r), 0);
+	old = r.next_attempt;
+	r.next_attempt = time(NULL) - 1;
+	ck_assert_int_eq(qstore_rcpt_put(t, &r, old), 0);
+	ck_assert_int_eq(qstore_txn_commit(t, f->why), 0);
 }
 
 static int
@@ -145,15 +163,7 @@ START_TEST(test_deferred_and_failed)
 
 	/* Deferred again, later attempts: the backoff grows to the max. */
 	for (int i = 0; i < 6; i++) {
-		struct qstore_txn *t;
-		int64_t old;
-
-		t = qstore_txn_begin(qmgr_queue, 1, f.why);
-		ck_assert_int_eq(qstore_rcpt_get(t, qid, 0, &r), 0);
-		old = r.next_attempt;
-		r.next_attempt = time(NULL) - 1;	/* due now */
-		ck_assert_int_eq(qstore_rcpt_put(t, &r, old), 0);
-		ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+		make_due(&f, qid, 0);
 		job = one_job();
 		ck_assert_uint_eq(job->nrcpts, 1);
 		qmgr_job_result(&job->rcpts[0], QSTORE_DEFERRED, "4.4.1",
@@ -172,17 +182,7 @@ START_TEST(test_deferred_and_failed)
 	    f.cfg.queue_max_backoff - 1);
 
 	/* The last recipient delivered: now the message goes. */
-	{
-		struct qstore_txn *t;
-		int64_t old;
-
-		t = qstore_txn_begin(qmgr_queue, 1, f.why);
-		ck_assert_int_eq(qstore_rcpt_get(t, qid, 0, &r), 0);
-		old = r.next_attempt;
-		r.next_attempt = time(NULL) - 1;
-		ck_assert_int_eq(qstore_rcpt_put(t, &r, old), 0);
-		ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
-	}
+	make_due(&f, qid, 0);
 	job = one_job();
 	qmgr_job_result(&job->rcpts[0], QSTORE_DELIVERED, "2.0.0", "250 ok");
 	qmgr_job_set_relay(job, "none");
