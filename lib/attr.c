@@ -14,6 +14,7 @@
 
 #include "attr.h"
 #include "event.h"
+#include "log.h"
 #include "parse.h"
 #include "xalloc.h"
 
@@ -170,6 +171,178 @@ attr_get_int(const struct attr_list *l, const char *name, int64_t *out,
 		return -1;
 	}
 	return 0;
+}
+
+size_t
+attr_count(const struct attr_list *l, const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < l->count; i++)
+		if (strcmp(l->items[i].name, name) == 0)
+			n++;
+	return n;
+}
+
+/* The entry of spec named name, or -1. */
+static int
+attr_spec_find(const struct attr_spec *spec, const char *name)
+{
+	int i;
+
+	for (i = 0; spec[i].type != ATTR_T_END; i++)
+		if (strcmp(spec[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+/* Stores one value into its destination, checking type and bounds. */
+static int
+attr_spec_store(const struct attr_spec *s, const struct attr *a,
+    struct vbuf *why)
+{
+	uint64_t u;
+	int64_t i;
+
+	switch (s->type) {
+	case ATTR_T_STR:
+		if (a->value_len < (uint64_t)s->min ||
+		    a->value_len > s->max) {
+			vbuf_setf(why, "attribute %s: %s", s->name,
+			    a->value_len < (uint64_t)s->min ? "too short" :
+			    "too long");
+			return -1;
+		}
+		if (s->dest != NULL)
+			*(const char **)s->dest = a->value;
+		return 0;
+	case ATTR_T_INT:
+		if (parse_i64(a->value, s->min, (int64_t)s->max, &i) == -1)
+			break;
+		if (s->dest != NULL)
+			*(int64_t *)s->dest = i;
+		return 0;
+	case ATTR_T_UINT:
+		if (parse_u64(a->value, (uint64_t)s->min, s->max, &u) == -1)
+			break;
+		if (s->dest != NULL)
+			*(uint64_t *)s->dest = u;
+		return 0;
+	default:
+		ASSERT(0);
+	}
+	vbuf_setf(why, "attribute %s: bad number", s->name);
+	return -1;
+}
+
+/* Before a group's run: absent optional members read as NULL or 0. */
+static void
+attr_group_clear(const struct attr_spec *g)
+{
+	for (; g->type != ATTR_T_END; g++) {
+		if (g->dest == NULL)
+			continue;
+		if (g->type == ATTR_T_STR)
+			*(const char **)g->dest = NULL;
+		else if (g->type == ATTR_T_INT)
+			*(int64_t *)g->dest = 0;
+		else if (g->type == ATTR_T_UINT)
+			*(uint64_t *)g->dest = 0;
+	}
+}
+
+/* Every required entry of spec was seen; else the reason in why. */
+static int
+attr_spec_complete(const struct attr_spec *spec, uint64_t seen,
+    const char *in, struct vbuf *why)
+{
+	int i;
+
+	for (i = 0; spec[i].type != ATTR_T_END; i++)
+		if ((spec[i].flags & ATTR_F_REQUIRED) &&
+		    !(seen & ((uint64_t)1 << i))) {
+			if (in != NULL)
+				vbuf_setf(why, "%s without %s", in,
+				    spec[i].name);
+			else
+				vbuf_setf(why, "missing attribute %s",
+				    spec[i].name);
+			return -1;
+		}
+	return 0;
+}
+
+/* Ends the open run of group g: checks it and hands it to each(). */
+static int
+attr_group_end(const struct attr_spec *g, uint64_t seen, struct vbuf *why)
+{
+	if (attr_spec_complete(g->group, seen, g->name, why) == -1)
+		return -1;
+	return g->each != NULL ? g->each(g->arg, why) : 0;
+}
+
+int
+attr_scan(const struct attr_list *l, const struct attr_spec *spec,
+    struct vbuf *why)
+{
+	const struct attr_spec *g = NULL;	/* the open run's group */
+	uint64_t seen = 0, gseen = 0, bit;
+	size_t i;
+	int k, j;
+
+	for (i = 0; i < l->count; i++) {
+		const struct attr *a = &l->items[i];
+
+		/* A member of the open run (its start begins a new one). */
+		if (g != NULL && (k = attr_spec_find(g->group, a->name)) > 0) {
+			ASSERT(k < 64);
+			bit = (uint64_t)1 << k;
+			if (gseen & bit) {
+				vbuf_setf(why, "duplicate attribute %s in "
+				    "one %s", a->name, g->name);
+				return -1;
+			}
+			if (attr_spec_store(&g->group[k], a, why) == -1)
+				return -1;
+			gseen |= bit;
+			continue;
+		}
+		if ((k = attr_spec_find(spec, a->name)) == -1) {
+			/* Unknown, unless it belongs to a group. */
+			for (j = 0; spec[j].type != ATTR_T_END; j++) {
+				if (spec[j].type != ATTR_T_GROUP ||
+				    attr_spec_find(spec[j].group, a->name) <= 0)
+					continue;
+				vbuf_setf(why, "%s without %s", a->name,
+				    spec[j].name);
+				return -1;
+			}
+			continue;
+		}
+		ASSERT(k < 64);
+		bit = (uint64_t)1 << k;
+		if (spec[k].type == ATTR_T_GROUP) {
+			if (g != NULL && attr_group_end(g, gseen, why) == -1)
+				return -1;
+			g = &spec[k];
+			attr_group_clear(g->group);
+			if (attr_spec_store(&g->group[0], a, why) == -1)
+				return -1;
+			gseen = 1;
+			seen |= bit;
+			continue;
+		}
+		if (seen & bit) {
+			vbuf_setf(why, "duplicate attribute %s", a->name);
+			return -1;
+		}
+		if (attr_spec_store(&spec[k], a, why) == -1)
+			return -1;
+		seen |= bit;
+	}
+	if (g != NULL && attr_group_end(g, gseen, why) == -1)
+		return -1;
+	return attr_spec_complete(spec, seen, NULL, why);
 }
 
 static int

@@ -62,6 +62,76 @@ const char *attr_need(const struct attr_list *, const char *name,
 	    struct vbuf *why);
 
 /*
+ * Declarative reading (Postfix's attr_scan): a table names each attribute
+ * the reader wants, its type, its bounds, whether it is required and where
+ * its value goes, and ends with ATTR_T_END. attr_scan walks the record
+ * once against it:
+ * - attributes the table does not name are skipped, so protocols can grow;
+ * - a required attribute that is missing, a duplicate, a number that does
+ *   not parse or is out of [min, max], a string shorter than min or longer
+ *   than max bytes, is an error with the reason in why;
+ * - optional attributes that are absent leave their destination as it was
+ *   (the caller sets the default first).
+ * Strings point into the decoded record (see attr_decode).
+ *
+ * A group (ATTR_T_GROUP) is a repeated run of attributes, such as one
+ * recipient of a delivery request: it starts at each occurrence of its
+ * name, which is also the name of the first entry of its own table, and
+ * holds the attributes of that table that follow, up to the next start.
+ * Each run is scanned against the group's table (optional members that
+ * are absent read as NULL or 0) and then handed to each(arg, why), which
+ * returns 0 or -1 with a reason to fail the scan. A member of a group
+ * seen outside a run is an error; a required group must occur at least
+ * once. Groups do not nest; tables have at most 64 entries.
+ */
+enum attr_type {
+	ATTR_T_END = 0,		/* ends a table */
+	ATTR_T_STR,		/* const char **: length in [min, max] */
+	ATTR_T_INT,		/* int64_t *, in [min, max] */
+	ATTR_T_UINT,		/* uint64_t *, in [min, max] */
+	ATTR_T_GROUP,		/* a repeated run, see above */
+};
+
+#define ATTR_F_REQUIRED	0x1
+
+struct attr_spec {
+	const char		*name;
+	enum attr_type		 type;
+	int			 flags;		/* ATTR_F_* */
+	int64_t			 min;
+	uint64_t		 max;
+	void			*dest;
+	/* ATTR_T_GROUP only. */
+	const struct attr_spec	*group;
+	int			(*each)(void *arg, struct vbuf *why);
+	void			*arg;
+};
+
+/* Table entries; "flags" is 0 or ATTR_F_REQUIRED. */
+#define ATTR_STR(n, fl, lo, hi, d) \
+	{ .name = (n), .type = ATTR_T_STR, .flags = (fl), .min = (lo), \
+	    .max = (hi), .dest = (d) }
+#define ATTR_INT(n, fl, lo, hi, d) \
+	{ .name = (n), .type = ATTR_T_INT, .flags = (fl), .min = (lo), \
+	    .max = (uint64_t)(hi), .dest = (d) }
+#define ATTR_UINT(n, fl, lo, hi, d) \
+	{ .name = (n), .type = ATTR_T_UINT, .flags = (fl), .min = (lo), \
+	    .max = (hi), .dest = (d) }
+#define ATTR_GROUP(n, fl, tab, fn, a) \
+	{ .name = (n), .type = ATTR_T_GROUP, .flags = (fl), .group = (tab), \
+	    .each = (fn), .arg = (a) }
+#define ATTR_TABLE_END	{ .name = NULL, .type = ATTR_T_END }
+
+/*
+ * Scans l against spec (see above). Returns 0, or -1 with a reason in why
+ * (which must not be NULL).
+ */
+int	attr_scan(const struct attr_list *, const struct attr_spec *spec,
+	    struct vbuf *why);
+/* How many times name occurs in l (to size what a group fills). */
+size_t	attr_count(const struct attr_list *, const char *name);
+
+/*
  * Blocking helpers for a descriptor with a deadline (ms from now; -1 none):
  * attr_write sends all of buf; attr_read reads into inbuf until one record
  * is decoded into list. Both return 0, or -1 with a reason (timeout, EOF,

@@ -35,6 +35,7 @@
 #include "cfg.h"
 #include "cidr.h"
 #include "log.h"
+#include "nexthop.h"
 #include "parse.h"
 #include "vbuf.h"
 #include "xalloc.h"
@@ -380,6 +381,22 @@ cfg_transport_lookup(const struct cfg *cfg, const char *domain)
 		if (strcmp(cfg->transports[i].domain, "*") == 0)
 			return &cfg->transports[i];
 	return NULL;
+}
+
+int
+cfg_nexthop_key(const struct cfg *cfg, const char *domain, char *key,
+    size_t size)
+{
+	const struct cfg_transport *t = cfg_transport_lookup(cfg, domain);
+	struct nexthop via;
+
+	if (t == NULL)
+		return nexthop_key(domain, NULL, key, size);
+	memset(&via, 0, sizeof(via));
+	(void)snprintf(via.host, sizeof(via.host), "%s", t->host);
+	via.port = t->port;
+	via.no_mx = t->no_mx;
+	return nexthop_key(domain, &via, key, size);
 }
 
 const char *
@@ -1279,62 +1296,28 @@ set_transport(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 	return rc;
 }
 
-/* "[host]:port", "host:port", "[host]", "host"; brackets skip MX. */
+/*
+ * "[host]:port", "host:port", "[host]", "host"; brackets skip MX. The
+ * notation is nexthop_parse's; the host must also be a host name, or an
+ * IPv6 address in brackets.
+ */
 static int
 parse_nexthop(const char *s, struct cfg_transport *t, struct vbuf *reason)
 {
-	char host[CFG_MAX_HOSTNAME + 1];
+	struct nexthop nh;
 	unsigned char bin[16];
-	const char *end, *rest;
-	uint64_t n = CFG_DEFAULT_PORT;
-	size_t len;
 
-	if (s[0] == '[') {
-		if ((end = strchr(s, ']')) == NULL) {
-			vbuf_setf(reason, "\"%s\": missing ]", log_safe(s));
-			return -1;
-		}
-		s++;
-		len = (size_t)(end - s);
-		rest = end + 1;
-		t->no_mx = 1;
-	} else {
-		end = strchr(s, ':');
-		len = end == NULL ? strlen(s) : (size_t)(end - s);
-		rest = s + len;
-		t->no_mx = 0;
-		if (end != NULL && strchr(end + 1, ':') != NULL) {
-			vbuf_setf(reason, "\"%s\": an IPv6 address needs "
-			    "brackets, [IPv6]:port", log_safe(s));
-			return -1;
-		}
-	}
-	if (len == 0 || len >= sizeof(host)) {
-		vbuf_setf(reason, "\"%s\": bad host", log_safe(s));
+	if (nexthop_parse(s, &nh, reason) == -1)
 		return -1;
-	}
-	memcpy(host, s, len);
-	host[len] = '\0';
-	if (!hostname_ok(host) && !(t->no_mx &&
-	    inet_pton(AF_INET6, host, bin) == 1)) {
+	if (!hostname_ok(nh.host) && !(nh.no_mx &&
+	    inet_pton(AF_INET6, nh.host, bin) == 1)) {
 		vbuf_setf(reason, "\"%s\" is not a host name or address",
-		    log_safe(host));
+		    log_safe(nh.host));
 		return -1;
 	}
-	if (*rest == ':') {
-		if (strlen(rest + 1) > 5 ||
-		    parse_u64(rest + 1, 1, 65535, &n) == -1) {
-			vbuf_setf(reason, "\"%s\": the port must be 1 to "
-			    "65535", log_safe(rest + 1));
-			return -1;
-		}
-	} else if (*rest != '\0') {
-		vbuf_setf(reason, "\"%s\": expected [host]:port or host:port",
-		    log_safe(rest));
-		return -1;
-	}
-	t->host = xstrdup(host);
-	t->port = (uint16_t)n;
+	t->host = xstrdup(nh.host);
+	t->port = nh.port;
+	t->no_mx = nh.no_mx;
 	return 0;
 }
 

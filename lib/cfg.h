@@ -120,6 +120,13 @@ void		 cfg_free(struct cfg *);
 const struct cfg_transport *cfg_transport_lookup(const struct cfg *,
 		    const char *domain);
 
+/*
+ * The next-hop key of a recipient domain (nexthop.h): its transport
+ * entry, else the domain itself. 0, or -1 for an empty or too long domain.
+ */
+int		 cfg_nexthop_key(const struct cfg *, const char *domain,
+		    char *key, size_t size);
+
 /* "none", "starttls" or "implicit", for logging. */
 const char	*cfg_tls_mode_name(enum cfg_tls_mode);
 

@@ -19,12 +19,19 @@
 
 /* Common attributes. */
 #define MAIL_ATTR_REQUEST	"request"
-#define MAIL_ATTR_STATUS	"status"	/* 0 ok, else failure */
+#define MAIL_ATTR_STATUS	"status"	/* MAIL_STAT_OK, else failure */
 #define MAIL_ATTR_REASON	"reason"	/* text when status != 0 */
+
+/* Values of status. */
+#define MAIL_STAT_OK		0
+#define MAIL_STAT_FAIL		1
+
+/* Flush reply (qmgr -> relayq). */
+#define MAIL_ATTR_COUNT		"count"		/* recipients made due */
 
 /* Delivery request (qmgr -> smtp). */
 #define MAIL_ATTR_QUEUE_ID	"queue_id"
-#define MAIL_ATTR_DOMAIN	"domain"	/* recipient domain: next hop */
+#define MAIL_ATTR_NEXTHOP	"nexthop"	/* lib/nexthop's key */
 #define MAIL_ATTR_SENDER	"sender"
 #define MAIL_ATTR_ARRIVAL	"arrival"	/* epoch seconds, for delay= */
 #define MAIL_ATTR_ARRIVAL_US	"arrival_us"	/* microseconds within it */
@@ -36,6 +43,9 @@
 #define MAIL_ATTR_RELAY		"relay"		/* host[ip]:port or "none" */
 #define MAIL_ATTR_TLS		"tls"		/* TLS version, or absent */
 #define MAIL_ATTR_DKIM		"dkim"		/* "d=D s=S" or "unsigned" */
+#define MAIL_ATTR_SITE_FAIL	"site_fail"	/* 1: no session could be set
+						   up (next hop unresolved or
+						   unreachable); else absent */
 #define MAIL_ATTR_RCPT_STATUS	"rcpt_status"	/* sent|deferred|bounced */
 #define MAIL_ATTR_RCPT_DSN	"rcpt_dsn"	/* X.Y.Z */
 #define MAIL_ATTR_RCPT_REPLY	"rcpt_reply"	/* remote reply or reason */

@@ -7,13 +7,25 @@
  * applies their results, all replies of one loop pass in one transaction.
  * Jobs in flight live in memory only: after a crash, whatever is due is
  * tried again (at least once, never lost). See qmgr(8).
+ *
+ * The rooms, top down: qmgr_daemon.c (the daemon callbacks: start-up and
+ * the loop pass) and qmgr_request.c (private/qmgr) drive the others;
+ * qmgr_sched.c makes jobs, qmgr_deliver.c carries them to smtp and back,
+ * qmgr_result.c applies their results, qmgr_flush.c and qmgr_reconcile.c
+ * change the queue for relayq -f and at start-up; all of them stand on
+ * qmgr_job.c (jobs, the in-flight set, shared state). Nothing calls up.
+ * Declarations are grouped by the file that implements them.
  */
 #ifndef PETREL_QMGR_H
 #define PETREL_QMGR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cfg.h"
+#include "daemon.h"
+#include "nexthop.h"
+#include "qid.h"
 #include "qstore.h"
 #include "vbuf.h"
 
@@ -21,7 +33,6 @@
 #define QMGR_ORPHAN_GRACE	3600	/* s; a file without records */
 #define QMGR_PRUNE_INTERVAL_MS	3600000	/* counter clean-up */
 #define QMGR_COUNTER_KEEP	(2 * 86400)	/* s past a window's start */
-#define QMGR_NEXTHOP_MAX	300
 /*
  * Recipients per job: RFC 5321 4.5.3.1.8 only promises 100 RCPTs per
  * transaction, and a request must fit in one attribute record.
@@ -37,18 +48,37 @@
 #define QMGR_WARN_INTERVAL_MS	60000
 /* Results that could not be recorded (queue map full) are tried again. */
 #define QMGR_RESULTS_RETRY_MS	1000
+/* Bounds on what smtp's reply may carry (qmgr_deliver.c). */
+#define QMGR_RELAY_MAX		512	/* host[address]:port */
+#define QMGR_DKIM_MAX		1024	/* "d=DOMAIN s=SELECTOR" */
+#define QMGR_DKIM_KEEP		300	/* of it, kept for accounting */
+#define QMGR_STATUS_MAX		16	/* sent, deferred, bounced */
 
+struct qmgr_job;
+
+/* One recipient of a job, and its result once smtp has given one. */
 struct qmgr_rcpt {
-	uint32_t	 index;
-	char		*address;
-	int64_t		 old_next;	/* sched key to replace */
-	int		 done;		/* a result was applied */
+	struct qmgr_rcpt	*hnext;		/* in-flight set chain */
+	struct qmgr_job		*job;
+	uint32_t		 index;
+	char			*address;
+	int64_t			 old_next;	/* sched key to replace */
+	int			 done;		/* a result was recorded */
+	int			 applied;	/* committed (or moot) */
+	int			 status;	/* QSTORE_DELIVERED ... */
+	char			 dsn[QSTORE_DSN_MAX + 1];
+	char			*reply;
 };
 
+/*
+ * A job: recipients of one message for one next hop. Made by the
+ * scheduler, queued, sent by deliver, given results, applied by result,
+ * then freed; its recipients are in flight from creation to free.
+ */
 struct qmgr_job {
-	struct qmgr_job		*next;
+	struct qmgr_job		*next;		/* pending or done list */
 	char			 qid[QID_SIZE];
-	char			 domain[QMGR_NEXTHOP_MAX + 1];
+	char			 nexthop[NEXTHOP_KEY_MAX + 1];
 	char			*sender;
 	int64_t			 arrival;
 	int32_t			 arrival_us;
@@ -56,45 +86,87 @@ struct qmgr_job {
 	size_t			 nrcpts;
 	int64_t			 dispatched;	/* ms, monotonic */
 	char			*dkim;		/* smtp's report, or NULL */
-	int			 resent;	/* sent again after a lost link */
+	char			*relay;		/* smtp's report, or NULL */
+	int			 resent;	/* sent again, link lost */
+	int			 site_fail;	/* smtp set up no session */
 };
 
-/* One result from smtp for one recipient. */
-struct qmgr_result {
-	struct qmgr_job		*job;
-	struct qmgr_rcpt	*rcpt;
-	int			 status;	/* QSTORE_DELIVERED ... */
-	char			 dsn[QSTORE_DSN_MAX + 1];
-	char			*reply;
-	char			*relay;
-	int			 applied;	/* committed (or moot) */
-};
-
-/* qmgr.c */
+/* qmgr_job.c: the state every room shares, jobs, the in-flight set. */
 extern const struct cfg	*qmgr_cfg;
 extern struct qstore	*qmgr_queue;
-void	qmgr_want_scan(void);
-
-/* qmgr_sched.c */
-void	qmgr_sched_scan(void);
-int	qmgr_sched_in_flight(const char *qid);
-void	qmgr_sched_release(struct qmgr_job *);
+/*
+ * A new job for qid with room for nrcpts recipients, none yet; the
+ * caller adds them with qmgr_job_add_rcpt, then queues it.
+ */
+struct qmgr_job *qmgr_job_create(const char *qid, const char *nexthop,
+	    const struct qstore_msginfo *, size_t nrcpts);
+/* Adds a recipient (address copied) and puts it in the in-flight set. */
+void	qmgr_job_add_rcpt(struct qmgr_job *, uint32_t index,
+	    const char *address, int64_t old_next);
+/* Takes the recipients out of the in-flight set and frees the job. */
 void	qmgr_job_free(struct qmgr_job *);
-int64_t	qmgr_sched_next_due(void);
-void	qmgr_reconcile(void);
-int	qmgr_flush(struct vbuf *why);
+/* Whether recipient index of qid is in a job not yet freed. */
+int	qmgr_job_in_flight(const char *qid, uint32_t index);
+/* Pending jobs, waiting for a connection: FIFO, requeue goes first. */
+void	qmgr_job_queue(struct qmgr_job *);
+void	qmgr_job_requeue(struct qmgr_job *);
+struct qmgr_job *qmgr_job_next_pending(void);
+size_t	qmgr_job_npending(void);
+/* Records a recipient's result (dsn, reply copied); once per recipient. */
+void	qmgr_job_result(struct qmgr_rcpt *, int status, const char *dsn,
+	    const char *reply);
+/* Sets the relay smtp reported for the job's results. */
+void	qmgr_job_set_relay(struct qmgr_job *, const char *relay);
+/* Every recipient has a result: the job waits on the done list. */
+void	qmgr_job_done(struct qmgr_job *);
+/* The done list, oldest first; unlink with qmgr_job_done_remove. */
+struct qmgr_job *qmgr_job_done_first(void);
+void	qmgr_job_done_remove(struct qmgr_job *prev, struct qmgr_job *);
+/*
+ * Results recorded since the last qmgr_job_done_clear (count, and when the
+ * first of them came, ms; -1 none), for the result gathering.
+ */
+size_t	qmgr_job_done_new(int64_t *since);
+void	qmgr_job_done_clear(void);
 
-/* qmgr_deliver.c */
+/* qmgr_sched.c: due recipients into jobs. */
+/* Reads the due recipients and queues jobs for at most slots messages. */
+void	qmgr_sched_scan(size_t slots);
+/* ms (monotonic) when the next future entry falls due; -1 none known. */
+int64_t	qmgr_sched_next_due(void);
+/* Asks for a scan at the next loop pass; qmgr_sched_wanted reads it. */
+void	qmgr_sched_want(void);
+int	qmgr_sched_wanted(void);
+
+/* qmgr_deliver.c: connections to smtp, requests out, replies in. */
+/* Sends pending jobs while connections and slots allow. */
+void	qmgr_deliver_run(void);
+/* Slots for more jobs: smtp.processes less those busy and pending. */
 size_t	qmgr_deliver_free_slots(void);
-void	qmgr_deliver_start(struct qmgr_job *);
-void	qmgr_deliver_check_deadlines(void);
-void	qmgr_results_add(struct qmgr_job *, struct qmgr_rcpt *, int status,
-	    const char *dsn, const char *reply, const char *relay);
-void	qmgr_results_apply(void);
-int64_t	qmgr_results_due_in(void);
+/* Jobs at smtp or waiting for a connection. */
 size_t	qmgr_deliver_busy(void);
 
-/* qmgr_request.c */
+/* qmgr_result.c: results into the queue. */
+/* ms until the gathered results are due to be applied; -1 none. */
+int64_t	qmgr_results_due_in(void);
+/* Applies them; returns how many results it went through. */
+size_t	qmgr_results_apply(void);
+/* The backoff after a deferral: min * 2^(attempts-1), capped at max. */
+int64_t	qmgr_result_backoff(uint32_t attempts);
+
+/* qmgr_flush.c: relayq -f. */
+int	qmgr_flush(struct vbuf *why);
+
+/* qmgr_reconcile.c: files against records at start-up. */
+void	qmgr_reconcile(void);
+
+/* qmgr_request.c: requests on private/qmgr. */
 void	qmgr_request_accept(int listen_fd);
+
+/* qmgr_daemon.c: the daemon_spec callbacks. */
+void	qmgr_init(const struct cfg *);
+void	qmgr_service(const struct daemon_listener *);
+int64_t	qmgr_loop(void);
+int	qmgr_busy(void);
 
 #endif

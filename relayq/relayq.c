@@ -7,8 +7,6 @@
  * relayq only reads the queue index; a flush is a request to qmgr, which
  * alone changes recipient state. As root it first becomes mail_owner.
  */
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +20,7 @@
 #include "cfg.h"
 #include "json.h"
 #include "log.h"
+#include "mailconn.h"
 #include "mailproto.h"
 #include "outbox.h"
 #include "privsep.h"
@@ -266,46 +265,43 @@ relayq_events(const struct cfg *cfg, int json)
 static int
 relayq_flush(const struct cfg *cfg)
 {
-	struct sockaddr_un sun;
 	struct attr_list l;
 	struct vbuf *req, *in, *why;
-	const char *status, *count;
+	const char *reason = "no reason given";
+	uint64_t status = MAIL_STAT_FAIL, count = 0;
 	size_t used;
 	int fd, rc = 1;
+	const struct attr_spec spec[] = {
+		ATTR_UINT(MAIL_ATTR_STATUS, ATTR_F_REQUIRED, 0, UINT32_MAX,
+		    &status),
+		ATTR_STR(MAIL_ATTR_REASON, 0, 0, ATTR_VALUE_MAX, &reason),
+		ATTR_UINT(MAIL_ATTR_COUNT, 0, 0, UINT64_MAX, &count),
+		ATTR_TABLE_END
+	};
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/private/%s",
-	    cfg->queue_directory, MAIL_SOCK_QMGR) >= (int)sizeof(sun.sun_path)) {
-		fprintf(stderr, "relayq: queue directory path too long\n");
-		return 1;
-	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		fprintf(stderr, "relayq: cannot flush: connect to %s: %s "
-		    "(is Petrel running?)\n", sun.sun_path, strerror(errno));
-		if (fd != -1)
-			close(fd);
+	why = vbuf_create(0);
+	if ((fd = mail_connect(cfg->queue_directory, MAIL_SOCK_QMGR,
+	    why)) == -1) {
+		fprintf(stderr, "relayq: cannot flush: %s (is Petrel "
+		    "running?)\n", why->data);
+		vbuf_free(why);
 		return 1;
 	}
 	req = vbuf_create(0);
 	in = vbuf_create(ATTR_VALUE_MAX);
-	why = vbuf_create(0);
 	attr_list_init(&l);
 	attr_put_str(req, MAIL_ATTR_REQUEST, MAIL_REQ_FLUSH);
 	attr_end(req);
 	if (attr_write(fd, req, RELAYQ_FLUSH_TIMEOUT_MS, why) == -1 ||
 	    attr_read(fd, in, &l, &used, RELAYQ_FLUSH_TIMEOUT_MS, why) == -1)
 		fprintf(stderr, "relayq: flush request: %s\n", why->data);
-	else if ((status = attr_get(&l, MAIL_ATTR_STATUS)) == NULL ||
-	    strcmp(status, "0") != 0)
-		fprintf(stderr, "relayq: flush failed: %s\n",
-		    attr_get(&l, MAIL_ATTR_REASON) ? attr_get(&l,
-		    MAIL_ATTR_REASON) : "no reason given");
+	else if (attr_scan(&l, spec, why) == -1)
+		fprintf(stderr, "relayq: flush failed: %s\n", why->data);
+	else if (status != MAIL_STAT_OK)
+		fprintf(stderr, "relayq: flush failed: %s\n", reason);
 	else {
-		count = attr_get(&l, "count");
-		fprintf(stderr, "relayq: %s deferred recipient(s) scheduled "
-		    "for delivery now\n", count ? count : "0");
+		fprintf(stderr, "relayq: %" PRIu64 " deferred recipient(s) "
+		    "scheduled for delivery now\n", count);
 		rc = 0;
 	}
 	attr_list_release(&l);

@@ -23,6 +23,7 @@
 
 #include "cfg.h"
 #include "daemon.h"
+#include "nexthop.h"
 #include "qid.h"
 #include "qstore.h"
 #include "vbuf.h"
@@ -61,7 +62,7 @@ struct smtp_rcpt {
 /* One delivery request, as received from qmgr (strings point into it). */
 struct smtp_req {
 	char			 qid[QID_SIZE];
-	const char		*domain;
+	const char		*nexthop;	/* lib/nexthop's key */
 	const char		*sender;
 	int64_t			 arrival_us;	/* epoch microseconds */
 	int64_t			 qmgr_ms;
@@ -77,6 +78,7 @@ struct smtp_req {
 	char			*dkim_sig;	/* "DKIM-Signature: ...\r\n" */
 	size_t			 dkim_sig_len;	/* 0: send unsigned */
 	char			 dkim[SMTP_HOST_MAX + 80];	/* reply attr */
+	int			 site_fail;	/* no session could be set up */
 };
 
 /* A session-level failure that decides every undecided recipient. */
@@ -117,7 +119,7 @@ struct smtp_sess {
 	char			 ip[64];
 	uint16_t		 port;
 	char			 relay[SMTP_RELAY_SIZE]; /* host[ip]:port */
-	char			 key[SMTP_HOST_MAX + 16];	/* next hop */
+	char			 key[NEXTHOP_KEY_MAX + 1];	/* next hop */
 	char			 tls[32];	/* TLS version, or "" */
 	unsigned		 features;
 	uint64_t		 size_limit;	/* SIZE n; 0 = none given */
@@ -159,15 +161,13 @@ struct smtp_dns_ops {
 
 void	smtp_dns_set_ops(const struct smtp_dns_ops *);
 /*
- * Resolves the next hop for domain (transport table, else MX, else the
- * address records, RFC 5321 5.1) into targets in the order to try them;
- * key receives the next-hop identity used for session caching. Returns 0
- * with *n > 0, or -1 with fail filled in (4.4.3 temporary, 5.4.4 no such
+ * Resolves next hop nh (MX unless nh->no_mx, else the address records,
+ * RFC 5321 5.1) into targets in the order to try them. Returns 0 with
+ * *n > 0, or -1 with fail filled in (4.4.3 temporary, 5.4.4 no such
  * domain, 5.1.10 null MX).
  */
-int	smtp_dns_nexthop(const struct cfg *, const char *domain,
-	    struct smtp_target *, size_t max, size_t *n, char *key,
-	    size_t keysize, struct smtp_fail *);
+int	smtp_dns_nexthop(const struct cfg *, const struct nexthop *nh,
+	    struct smtp_target *, size_t max, size_t *n, struct smtp_fail *);
 
 /* smtp_connect.c: connections, TLS and raw I/O with deadlines. */
 void		 smtp_tls_init(void);

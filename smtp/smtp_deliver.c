@@ -35,6 +35,7 @@ static int	serve(int);
 static int	wait_request(int, const struct vbuf *);
 static int	parse_request(const struct attr_list *, struct smtp_req *,
 		    struct vbuf *);
+static int	parse_rcpt(void *, struct vbuf *);
 static int	text_ok(const char *, size_t, int);
 static void	deliver(struct smtp_req *);
 static struct smtp_sess *session_open(struct smtp_req *,
@@ -46,6 +47,14 @@ static void	log_results(const struct smtp_req *, int64_t);
 static const char *fmt_delay(char *, size_t, int64_t);
 static const char *status_name(enum smtp_rcpt_status);
 static void	cache_drop(void);
+
+/* Where attr_scan puts one recipient of a request. */
+struct smtp_req_scan {
+	struct smtp_req		*req;
+	size_t			 max;		/* room in req->rcpts */
+	uint64_t		 index;
+	const char		*addr;
+};
 
 static const struct cfg *smtp_cfg;
 static struct smtp_sess *cache;		/* at most one idle session */
@@ -184,7 +193,7 @@ serve(int fd)
 		if (bad) {
 			log_warn("bad request from qmgr: %s",
 			    log_safe(why.data));
-			attr_put_num(&out, MAIL_ATTR_STATUS, 1);
+			attr_put_num(&out, MAIL_ATTR_STATUS, MAIL_STAT_FAIL);
 			attr_put_str(&out, MAIL_ATTR_REASON, why.data);
 			attr_end(&out);
 		} else {
@@ -229,93 +238,80 @@ text_ok(const char *s, size_t max, int empty_ok)
 	return n > 0 || empty_ok;
 }
 
+/* One rcpt_index, rcpt group of a request (attr_scan's callback). */
+static int
+parse_rcpt(void *arg, struct vbuf *why)
+{
+	struct smtp_req_scan *sc = arg;
+	struct smtp_rcpt *r = &sc->req->rcpts[sc->req->nrcpts];
+
+	if (!text_ok(sc->addr, QSTORE_ADDR_MAX, 0)) {
+		vbuf_setf(why, "bad recipient \"%s\"", log_safe(sc->addr));
+		return -1;
+	}
+	ASSERT(sc->req->nrcpts < sc->max);
+	r->index = sc->index;
+	r->addr = sc->addr;
+	r->status = SMTP_RCPT_PENDING;
+	sc->req->nrcpts++;
+	return 0;
+}
+
 static int
 parse_request(const struct attr_list *l, struct smtp_req *req,
     struct vbuf *why)
 {
-	const char *v, *qid;
+	struct smtp_req_scan sc;
+	const char *v = NULL, *qid = NULL;
 	int64_t arrival, arrival_us, qmgr_ms;
-	size_t i, n = 0;
+	const struct attr_spec rcpt[] = {
+		ATTR_UINT(MAIL_ATTR_RCPT_INDEX, ATTR_F_REQUIRED, 0, UINT32_MAX,
+		    &sc.index),
+		ATTR_STR(MAIL_ATTR_RCPT, ATTR_F_REQUIRED, 1, QSTORE_ADDR_MAX,
+		    &sc.addr),
+		ATTR_TABLE_END
+	};
+	const struct attr_spec spec[] = {
+		ATTR_STR(MAIL_ATTR_REQUEST, ATTR_F_REQUIRED, 1, ATTR_NAME_MAX,
+		    &v),
+		ATTR_STR(MAIL_ATTR_QUEUE_ID, ATTR_F_REQUIRED, 1, ATTR_NAME_MAX,
+		    &qid),
+		ATTR_STR(MAIL_ATTR_NEXTHOP, ATTR_F_REQUIRED, 0, NEXTHOP_KEY_MAX,
+		    &req->nexthop),
+		ATTR_STR(MAIL_ATTR_SENDER, ATTR_F_REQUIRED, 0, QSTORE_ADDR_MAX,
+		    &req->sender),
+		ATTR_INT(MAIL_ATTR_ARRIVAL, ATTR_F_REQUIRED, 0,
+		    INT64_MAX / 1000000 - 1, &arrival),
+		ATTR_INT(MAIL_ATTR_ARRIVAL_US, ATTR_F_REQUIRED, 0, 999999,
+		    &arrival_us),
+		ATTR_INT(MAIL_ATTR_QMGR_TIME, ATTR_F_REQUIRED, 0,
+		    INT64_MAX / 1000, &qmgr_ms),
+		ATTR_GROUP(MAIL_ATTR_RCPT_INDEX, ATTR_F_REQUIRED, rcpt,
+		    parse_rcpt, &sc),
+		ATTR_TABLE_END
+	};
 
-	if ((v = attr_need(l, MAIL_ATTR_REQUEST, why)) == NULL)
+	/* Sized before the scan fills it: no growth per recipient. */
+	sc.req = req;
+	sc.max = attr_count(l, MAIL_ATTR_RCPT_INDEX);
+	req->rcpts = xcalloc(sc.max == 0 ? 1 : sc.max, sizeof(*req->rcpts));
+	if (attr_scan(l, spec, why) == -1)
 		return -1;
 	if (strcmp(v, MAIL_REQ_DELIVER) != 0) {
 		vbuf_setf(why, "unknown request \"%s\"", log_safe(v));
 		return -1;
 	}
-	if ((qid = attr_need(l, MAIL_ATTR_QUEUE_ID, why)) == NULL)
-		return -1;
 	if (!qid_ok(qid)) {
 		vbuf_setf(why, "bad queue id \"%s\"", log_safe(qid));
 		return -1;
 	}
 	memcpy(req->qid, qid, QID_SIZE);
-	if ((req->domain = attr_need(l, MAIL_ATTR_DOMAIN, why)) == NULL)
-		return -1;
-	if (!text_ok(req->domain, SMTP_HOST_MAX, 0) ||
-	    strchr(req->domain, ' ') != NULL) {
-		vbuf_setf(why, "bad domain \"%s\"", log_safe(req->domain));
-		return -1;
-	}
-	if ((req->sender = attr_need(l, MAIL_ATTR_SENDER, why)) == NULL)
-		return -1;
 	if (!text_ok(req->sender, QSTORE_ADDR_MAX, 1)) {
 		vbuf_setf(why, "bad sender \"%s\"", log_safe(req->sender));
 		return -1;
 	}
-	if (attr_get_int(l, MAIL_ATTR_ARRIVAL, &arrival, why) == -1 ||
-	    attr_get_int(l, MAIL_ATTR_ARRIVAL_US, &arrival_us, why) == -1 ||
-	    attr_get_int(l, MAIL_ATTR_QMGR_TIME, &qmgr_ms, why) == -1)
-		return -1;
-	if (arrival < 0 || arrival > INT64_MAX / 1000000 - 1 ||
-	    arrival_us < 0 || arrival_us > 999999 || qmgr_ms < 0 ||
-	    qmgr_ms > INT64_MAX / 1000) {
-		vbuf_setf(why, "bad arrival or qmgr time");
-		return -1;
-	}
 	req->arrival_us = arrival * 1000000 + arrival_us;
 	req->qmgr_ms = qmgr_ms;
-
-	/* Recipients: rcpt_index=N then rcpt=address, repeated, in order. */
-	for (i = 0; i < l->count; i++)
-		if (strcmp(l->items[i].name, MAIL_ATTR_RCPT_INDEX) == 0)
-			n++;
-	if (n == 0) {
-		vbuf_setf(why, "no recipients");
-		return -1;
-	}
-	req->rcpts = xcalloc(n, sizeof(*req->rcpts));
-	for (i = 0; i < l->count; i++) {
-		const struct attr *a = &l->items[i];
-		struct smtp_rcpt *r;
-
-		if (strcmp(a->name, MAIL_ATTR_RCPT) == 0) {
-			vbuf_setf(why, "%s without %s", MAIL_ATTR_RCPT,
-			    MAIL_ATTR_RCPT_INDEX);
-			return -1;
-		}
-		if (strcmp(a->name, MAIL_ATTR_RCPT_INDEX) != 0)
-			continue;
-		r = &req->rcpts[req->nrcpts];
-		if (parse_u64(a->value, 0, UINT32_MAX, &r->index) == -1) {
-			vbuf_setf(why, "bad %s", MAIL_ATTR_RCPT_INDEX);
-			return -1;
-		}
-		if (i + 1 == l->count ||
-		    strcmp(l->items[i + 1].name, MAIL_ATTR_RCPT) != 0) {
-			vbuf_setf(why, "%s without %s", MAIL_ATTR_RCPT_INDEX,
-			    MAIL_ATTR_RCPT);
-			return -1;
-		}
-		r->addr = l->items[++i].value;
-		if (!text_ok(r->addr, QSTORE_ADDR_MAX, 0)) {
-			vbuf_setf(why, "bad recipient \"%s\"",
-			    log_safe(r->addr));
-			return -1;
-		}
-		r->status = SMTP_RCPT_PENDING;
-		req->nrcpts++;
-	}
 	return 0;
 }
 
@@ -371,8 +367,8 @@ deliver(struct smtp_req *req)
 	struct smtp_target targets[SMTP_TARGET_MAX];
 	struct smtp_fail fail;
 	struct smtp_sess *s = NULL;
+	struct nexthop nh;
 	struct vbuf why;
-	char key[sizeof(s->key)];
 	size_t n;
 	int reused = 0, rc;
 
@@ -389,8 +385,16 @@ deliver(struct smtp_req *req)
 		decide_all(req, &fail);
 		goto done;
 	}
-	if (smtp_dns_nexthop(smtp_cfg, req->domain, targets, SMTP_TARGET_MAX,
-	    &n, key, sizeof(key), &fail) == -1) {
+	/* qmgr's key names the next hop and the session cache entry. */
+	if (nexthop_parse(req->nexthop, &nh, &why) == -1) {
+		smtp_fail_set(&fail, SMTP_RCPT_BOUNCED, "5.1.2", 0,
+		    "bad recipient domain");
+		decide_all(req, &fail);
+		goto done;
+	}
+	if (smtp_dns_nexthop(smtp_cfg, &nh, targets, SMTP_TARGET_MAX, &n,
+	    &fail) == -1) {
+		req->site_fail = 1;
 		decide_all(req, &fail);
 		goto done;
 	}
@@ -399,7 +403,7 @@ deliver(struct smtp_req *req)
 
 	/* A cached session to the same next hop skips connection setup. */
 	if (cache != NULL) {
-		if (strcmp(cache->key, key) == 0 &&
+		if (strcmp(cache->key, req->nexthop) == 0 &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&
 		    smtp_sess_alive(cache)) {
 			s = cache;
@@ -409,8 +413,9 @@ deliver(struct smtp_req *req)
 			cache_drop();
 	}
 	for (;;) {
-		if (s == NULL && (s = session_open(req, targets, n, key,
-		    &fail)) == NULL) {
+		if (s == NULL && (s = session_open(req, targets, n,
+		    req->nexthop, &fail)) == NULL) {
+			req->site_fail = 1;
 			decide_all(req, &fail);
 			goto done;
 		}
@@ -464,12 +469,15 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 {
 	size_t i;
 
-	attr_put_num(out, MAIL_ATTR_STATUS, 0);
+	attr_put_num(out, MAIL_ATTR_STATUS, MAIL_STAT_OK);
 	attr_put_str(out, MAIL_ATTR_RELAY, req->relay);
 	if (req->tls[0] != '\0')
 		attr_put_str(out, MAIL_ATTR_TLS, req->tls);
 	if (req->dkim[0] != '\0')
 		attr_put_str(out, MAIL_ATTR_DKIM, req->dkim);
+	/* Said outright, so qmgr need not guess it from the replies. */
+	if (req->site_fail)
+		attr_put_num(out, MAIL_ATTR_SITE_FAIL, 1);
 	for (i = 0; i < req->nrcpts; i++) {
 		const struct smtp_rcpt *r = &req->rcpts[i];
 

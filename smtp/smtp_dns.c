@@ -1,10 +1,11 @@
 /*
  * smtp_dns.c - next-hop resolution for smtp(8).
  *
- * The next hop is the transport table entry for the recipient domain, else
- * the domain's MX hosts in preference order, else (no MX records) the
- * domain itself as an implicit MX (RFC 5321 5.1). A null MX (RFC 7505)
- * means the domain accepts no mail. All lookups go through a small
+ * The next hop comes from qmgr as lib/nexthop's key (the transport table
+ * entry for the recipient domain, else the domain itself): "[host]:port"
+ * is that host's addresses, "host:port" its MX hosts in preference order,
+ * else (no MX records) the host itself as an implicit MX (RFC 5321 5.1).
+ * A null MX (RFC 7505) means the domain accepts no mail. All lookups go through a small
  * resolver interface (struct smtp_dns_ops) so that tests and a future
  * configurable resolver can replace the system one: MX records come from
  * libresolv's res_query, addresses from getaddrinfo (so /etc/hosts works
@@ -21,7 +22,6 @@
 #include <netinet/in.h>
 #include <resolv.h>
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +40,6 @@ static int	sys_addr(const char *, uint16_t, struct smtp_target *, size_t,
 static int	mx_cmp(const void *, const void *);
 static void	mx_sort(struct smtp_mx *, size_t);
 static int	is_ip_literal(const char *);
-static void	set_key(char *, size_t, const char *, uint16_t, int);
 static int	res_addr(const char *, uint16_t, struct smtp_target *, size_t,
 		    size_t *, struct vbuf *);
 static int	herr_status(int, struct vbuf *);
@@ -335,59 +334,22 @@ is_ip_literal(const char *s)
 	    inet_pton(AF_INET6, s, buf) == 1;
 }
 
-static void
-set_key(char *key, size_t keysize, const char *host, uint16_t port,
-    int no_mx)
-{
-	if (no_mx)
-		(void)snprintf(key, keysize, "[%s]:%u", host, port);
-	else
-		(void)snprintf(key, keysize, "%s:%u", host, port);
-}
-
 int
-smtp_dns_nexthop(const struct cfg *cfg, const char *domain,
-    struct smtp_target *t, size_t max, size_t *n, char *key, size_t keysize,
-    struct smtp_fail *fail)
+smtp_dns_nexthop(const struct cfg *cfg, const struct nexthop *nh,
+    struct smtp_target *t, size_t max, size_t *n, struct smtp_fail *fail)
 {
-	const struct cfg_transport *tr;
 	struct smtp_mx mx[SMTP_MX_MAX];
-	char host[SMTP_HOST_MAX + 1], lower[SMTP_HOST_MAX + 1];
+	const char *host = nh->host;
 	struct vbuf why;
-	size_t nmx, i, got, len;
-	uint16_t port = SMTP_PORT_DEFAULT;
-	int no_mx = 0, rc, temp = 0, nulls = 0;
+	size_t nmx, i, got;
+	uint16_t port = nh->port;
+	int no_mx = nh->no_mx, rc, temp = 0, nulls = 0;
 
 	*n = 0;
 	dns_cfg = cfg;
-	len = strlen(domain);
-	if (len == 0 || len > SMTP_HOST_MAX) {
-		smtp_fail_set(fail, SMTP_RCPT_BOUNCED, "5.1.2", 0,
-		    "bad recipient domain");
-		return -1;
-	}
-	for (i = 0; i <= len; i++)
-		lower[i] = (char)tolower((unsigned char)domain[i]);
-	(void)snprintf(host, sizeof(host), "%s", lower);
-	if ((tr = cfg_transport_lookup(cfg, lower)) != NULL) {
-		(void)snprintf(host, sizeof(host), "%s", tr->host);
-		port = tr->port != 0 ? tr->port : SMTP_PORT_DEFAULT;
-		no_mx = tr->no_mx;
-	}
-	/* An address literal ("[192.0.2.1]", "[IPv6:...]") is not looked up. */
-	len = strlen(host);
-	if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
-		size_t skip = 1;
-
-		if (strncasecmp(host + 1, "IPv6:", 5) == 0)
-			skip = 6;
-		memmove(host, host + skip, len - skip - 1);
-		host[len - skip - 1] = '\0';
-		no_mx = 1;
-	}
+	/* An address is never looked up as a name. */
 	if (is_ip_literal(host))
 		no_mx = 1;
-	set_key(key, keysize, host, port, no_mx);
 
 	vbuf_init(&why, 256);
 	if (!no_mx) {

@@ -7,7 +7,6 @@
  * transaction) before any of them gets its 250.
  */
 #include <sys/socket.h>
-#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +20,7 @@
 #include "attr.h"
 #include "event.h"
 #include "log.h"
+#include "mailconn.h"
 #include "mailproto.h"
 #include "smtpd.h"
 #include "xalloc.h"
@@ -240,28 +240,12 @@ smtpd_log_accepted(struct smtpd_session *s)
 static void
 smtpd_trigger_qmgr(void)
 {
-	struct sockaddr_un sun;
 	struct vbuf *req;
 	ssize_t n;
 
-	if (smtpd_qmgr_fd == -1) {
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/private/%s",
-		    smtpd_cfg->queue_directory, MAIL_SOCK_QMGR) >=
-		    (int)sizeof(sun.sun_path))
-			return;
-		smtpd_qmgr_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (smtpd_qmgr_fd == -1)
-			return;
-		if (connect(smtpd_qmgr_fd, (struct sockaddr *)&sun,
-		    sizeof(sun)) == -1) {
-			close(smtpd_qmgr_fd);
-			smtpd_qmgr_fd = -1;
-			return;
-		}
-	}
+	if (smtpd_qmgr_fd == -1 && (smtpd_qmgr_fd = mail_connect(
+	    smtpd_cfg->queue_directory, MAIL_SOCK_QMGR, NULL)) == -1)
+		return;
 	req = vbuf_create(0);
 	attr_put_str(req, MAIL_ATTR_REQUEST, MAIL_REQ_TRIGGER);
 	attr_end(req);

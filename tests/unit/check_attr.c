@@ -1,13 +1,15 @@
 /*
  * check_attr.c - unit tests for lib/attr: encoding round trips, partial
  * input, the name/value/count limits, typed getters, and the blocking
- * read/write helpers over a socketpair (EOF, timeouts, pipelining).
+ * read/write helpers over a socketpair (EOF, timeouts, pipelining), and
+ * the declarative scan (types, bounds, required, duplicates, groups).
  */
 #include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -666,6 +668,275 @@ START_TEST(test_read_record_too_large)
 }
 END_TEST
 
+/* Decodes the record in b into l (which points into b). */
+static void
+decode_one(struct attr_list *l, const struct vbuf *b)
+{
+	size_t used;
+
+	attr_list_init(l);
+	ck_assert_int_eq(attr_decode(l, b->data, b->len, &used, NULL), 1);
+}
+
+START_TEST(test_scan_types)
+{
+	struct vbuf *b = vbuf_create(0), *why = vbuf_create(0);
+	struct attr_list l;
+	const char *req = NULL, *opt = "default", *empty = NULL;
+	int64_t i = 0;
+	uint64_t u = 0, absent = 42;
+	const struct attr_spec spec[] = {
+		ATTR_STR("request", ATTR_F_REQUIRED, 1, 16, &req),
+		ATTR_STR("opt", 0, 0, 16, &opt),
+		ATTR_STR("empty", 0, 0, 16, &empty),
+		ATTR_INT("i", ATTR_F_REQUIRED, -5, 5, &i),
+		ATTR_UINT("u", ATTR_F_REQUIRED, 0, UINT64_MAX, &u),
+		ATTR_UINT("absent", 0, 0, 100, &absent),
+		ATTR_TABLE_END
+	};
+
+	attr_put_str(b, "request", "deliver");
+	attr_put_str(b, "unknown", "skipped");
+	attr_put_str(b, "empty", "");
+	attr_put_int(b, "i", -5);
+	attr_put_num(b, "u", UINT64_MAX);
+	attr_put_str(b, "another unknown", "");
+	attr_end(b);
+	decode_one(&l, b);
+	ck_assert_int_eq(attr_scan(&l, spec, why), 0);
+	ck_assert_str_eq(req, "deliver");
+	ck_assert_str_eq(opt, "default");	/* absent: untouched */
+	ck_assert_str_eq(empty, "");
+	ck_assert_int_eq(i, -5);
+	ck_assert_uint_eq(u, UINT64_MAX);
+	ck_assert_uint_eq(absent, 42);
+	ck_assert_uint_eq(attr_count(&l, "request"), 1);
+	ck_assert_uint_eq(attr_count(&l, "nothing"), 0);
+	attr_list_release(&l);
+	vbuf_free(b);
+	vbuf_free(why);
+}
+END_TEST
+
+/* Scans one record of name=value against a one-entry table. */
+static int
+scan_one(const struct attr_spec *spec, const char *name, const char *value,
+    struct vbuf *why)
+{
+	struct vbuf *b = vbuf_create(0);
+	struct attr_list l;
+	int rc;
+
+	attr_put_str(b, name, value);
+	attr_end(b);
+	decode_one(&l, b);
+	rc = attr_scan(&l, spec, why);
+	attr_list_release(&l);
+	vbuf_free(b);
+	return rc;
+}
+
+START_TEST(test_scan_bounds)
+{
+	struct vbuf *why = vbuf_create(0);
+	const char *s;
+	int64_t i;
+	uint64_t u;
+	const struct attr_spec str[] = {
+		ATTR_STR("s", ATTR_F_REQUIRED, 2, 4, &s), ATTR_TABLE_END
+	};
+	const struct attr_spec in[] = {
+		ATTR_INT("i", ATTR_F_REQUIRED, -1, 1, &i), ATTR_TABLE_END
+	};
+	const struct attr_spec un[] = {
+		ATTR_UINT("u", ATTR_F_REQUIRED, 1, 10, &u), ATTR_TABLE_END
+	};
+
+	ck_assert_int_eq(scan_one(str, "s", "ab", why), 0);
+	ck_assert_int_eq(scan_one(str, "s", "abcd", why), 0);
+	ck_assert_int_eq(scan_one(str, "s", "abcde", why), -1);
+	ck_assert_str_eq(why->data, "attribute s: too long");
+	ck_assert_int_eq(scan_one(str, "s", "a", why), -1);
+	ck_assert_str_eq(why->data, "attribute s: too short");
+	ck_assert_int_eq(scan_one(in, "i", "1", why), 0);
+	ck_assert_int_eq(i, 1);
+	ck_assert_int_eq(scan_one(in, "i", "2", why), -1);
+	ck_assert_str_eq(why->data, "attribute i: bad number");
+	ck_assert_int_eq(scan_one(in, "i", "-2", why), -1);
+	ck_assert_int_eq(scan_one(in, "i", "1x", why), -1);
+	ck_assert_int_eq(scan_one(in, "i", "", why), -1);
+	ck_assert_int_eq(scan_one(un, "u", "10", why), 0);
+	ck_assert_uint_eq(u, 10);
+	ck_assert_int_eq(scan_one(un, "u", "0", why), -1);
+	ck_assert_int_eq(scan_one(un, "u", "11", why), -1);
+	ck_assert_int_eq(scan_one(un, "u", "-1", why), -1);
+	ck_assert_int_eq(scan_one(un, "u", "99999999999999999999999", why),
+	    -1);
+	vbuf_free(why);
+}
+END_TEST
+
+START_TEST(test_scan_required_duplicate)
+{
+	struct vbuf *b = vbuf_create(0), *why = vbuf_create(0);
+	struct attr_list l;
+	const char *a = NULL, *c = NULL;
+	const struct attr_spec spec[] = {
+		ATTR_STR("a", ATTR_F_REQUIRED, 0, 8, &a),
+		ATTR_STR("c", ATTR_F_REQUIRED, 0, 8, &c),
+		ATTR_TABLE_END
+	};
+
+	ck_assert_int_eq(scan_one(spec, "a", "x", why), -1);
+	ck_assert_str_eq(why->data, "missing attribute c");
+	attr_put_str(b, "a", "1");
+	attr_put_str(b, "c", "2");
+	attr_put_str(b, "a", "3");
+	attr_end(b);
+	decode_one(&l, b);
+	ck_assert_int_eq(attr_scan(&l, spec, why), -1);
+	ck_assert_str_eq(why->data, "duplicate attribute a");
+	attr_list_release(&l);
+	vbuf_free(b);
+	vbuf_free(why);
+}
+END_TEST
+
+struct scan_rcpts {
+	uint64_t	 index;
+	const char	*addr;
+	const char	*note;
+	int		 n;
+	char		 seen[256];
+	int		 fail_at;	/* each() fails on this group, or 0 */
+};
+
+static int
+scan_each(void *arg, struct vbuf *why)
+{
+	struct scan_rcpts *r = arg;
+	size_t len = strlen(r->seen);
+
+	r->n++;
+	snprintf(r->seen + len, sizeof(r->seen) - len, "%s%" PRIu64 "=%s%s",
+	    len > 0 ? "," : "", r->index, r->addr, r->note != NULL ? "+" : "");
+	if (r->n == r->fail_at) {
+		vbuf_setf(why, "stop");
+		return -1;
+	}
+	return 0;
+}
+
+/* Scans b's record with a "rcpt_index" group of rcpt_index, rcpt, note. */
+static int
+scan_group(struct vbuf *b, struct scan_rcpts *r, const char **head,
+    int group_flags, struct vbuf *why)
+{
+	struct attr_list l;
+	int rc;
+	const struct attr_spec g[] = {
+		ATTR_UINT("rcpt_index", 0, 0, 1000, &r->index),
+		ATTR_STR("rcpt", ATTR_F_REQUIRED, 1, 64, &r->addr),
+		ATTR_STR("note", 0, 0, 64, &r->note),
+		ATTR_TABLE_END
+	};
+	const struct attr_spec spec[] = {
+		ATTR_STR("head", 0, 0, 64, head),
+		ATTR_GROUP("rcpt_index", group_flags, g, scan_each, r),
+		ATTR_TABLE_END
+	};
+
+	decode_one(&l, b);
+	rc = attr_scan(&l, spec, why);
+	attr_list_release(&l);
+	return rc;
+}
+
+START_TEST(test_scan_group)
+{
+	struct vbuf *b = vbuf_create(0), *why = vbuf_create(0);
+	struct scan_rcpts r;
+	const char *head = NULL;
+
+	/* Runs in order, optional members reset, scalars anywhere. */
+	memset(&r, 0, sizeof(r));
+	attr_put_num(b, "rcpt_index", 3);
+	attr_put_str(b, "rcpt", "a@x");
+	attr_put_str(b, "note", "n");
+	attr_put_str(b, "unknown", "skipped");
+	attr_put_num(b, "rcpt_index", 7);
+	attr_put_str(b, "rcpt", "b@x");
+	attr_put_str(b, "head", "late");
+	attr_end(b);
+	ck_assert_int_eq(scan_group(b, &r, &head, ATTR_F_REQUIRED, why), 0);
+	ck_assert_int_eq(r.n, 2);
+	ck_assert_str_eq(r.seen, "3=a@x+,7=b@x");
+	ck_assert_str_eq(head, "late");
+
+	/* A required member missing from one run. */
+	memset(&r, 0, sizeof(r));
+	vbuf_reset(b);
+	attr_put_num(b, "rcpt_index", 1);
+	attr_put_num(b, "rcpt_index", 2);
+	attr_put_str(b, "rcpt", "b@x");
+	attr_end(b);
+	ck_assert_int_eq(scan_group(b, &r, &head, 0, why), -1);
+	ck_assert_str_eq(why->data, "rcpt_index without rcpt");
+
+	/* A member before any run. */
+	memset(&r, 0, sizeof(r));
+	vbuf_reset(b);
+	attr_put_str(b, "rcpt", "a@x");
+	attr_put_num(b, "rcpt_index", 1);
+	attr_end(b);
+	ck_assert_int_eq(scan_group(b, &r, &head, 0, why), -1);
+	ck_assert_str_eq(why->data, "rcpt without rcpt_index");
+
+	/* A member twice in one run. */
+	memset(&r, 0, sizeof(r));
+	vbuf_reset(b);
+	attr_put_num(b, "rcpt_index", 1);
+	attr_put_str(b, "rcpt", "a@x");
+	attr_put_str(b, "rcpt", "b@x");
+	attr_end(b);
+	ck_assert_int_eq(scan_group(b, &r, &head, 0, why), -1);
+	ck_assert_str_eq(why->data, "duplicate attribute rcpt in one "
+	    "rcpt_index");
+
+	/* A bad number in a run's start; each() stopping the scan. */
+	memset(&r, 0, sizeof(r));
+	vbuf_reset(b);
+	attr_put_str(b, "rcpt_index", "x");
+	attr_put_str(b, "rcpt", "a@x");
+	attr_end(b);
+	ck_assert_int_eq(scan_group(b, &r, &head, 0, why), -1);
+	ck_assert_str_eq(why->data, "attribute rcpt_index: bad number");
+	memset(&r, 0, sizeof(r));
+	r.fail_at = 1;
+	vbuf_reset(b);
+	attr_put_num(b, "rcpt_index", 1);
+	attr_put_str(b, "rcpt", "a@x");
+	attr_put_num(b, "rcpt_index", 2);
+	attr_put_str(b, "rcpt", "b@x");
+	attr_end(b);
+	ck_assert_int_eq(scan_group(b, &r, &head, 0, why), -1);
+	ck_assert_str_eq(why->data, "stop");
+	ck_assert_int_eq(r.n, 1);
+
+	/* A required group that is absent; an optional one. */
+	memset(&r, 0, sizeof(r));
+	vbuf_reset(b);
+	attr_put_str(b, "head", "h");
+	attr_end(b);
+	ck_assert_int_eq(scan_group(b, &r, &head, ATTR_F_REQUIRED, why), -1);
+	ck_assert_str_eq(why->data, "missing attribute rcpt_index");
+	ck_assert_int_eq(scan_group(b, &r, &head, 0, why), 0);
+	ck_assert_int_eq(r.n, 0);
+	vbuf_free(b);
+	vbuf_free(why);
+}
+END_TEST
+
 static Suite *
 attr_suite(void)
 {
@@ -682,6 +953,12 @@ attr_suite(void)
 	tcase_add_test(tc, test_value_limit);
 	tcase_add_test(tc, test_count_limit);
 	tcase_add_test(tc, test_get_num_bad);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("scan");
+	tcase_add_test(tc, test_scan_types);
+	tcase_add_test(tc, test_scan_bounds);
+	tcase_add_test(tc, test_scan_required_duplicate);
+	tcase_add_test(tc, test_scan_group);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("io");
 	tcase_set_timeout(tc, 5);

@@ -1,0 +1,329 @@
+/*
+ * check_qmgr_result.c - unit tests for qmgr's result application
+ * (qmgr_result.c) against a real queue: a delivered recipient's record
+ * goes, a deferred one gets attempts + 1 and its next attempt between the
+ * minimum and maximum backoff, a 5xx fails it, a deferral past the
+ * maximum lifetime expires it, the message and its file go once every
+ * recipient is final (also when they went in different jobs), and a job
+ * leaves the in-flight set once applied.
+ */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "check_qmgr.h"
+#include "event.h"
+
+#define JOBS_MAX	16
+
+static Suite	*result_suite(void);
+static struct qmgr_job *one_job(void);
+static int	 msg_exists(struct fix *, const char *);
+static int	 file_exists(struct fix *, const char *);
+static void	 make_due(struct fix *, const char *, uint32_t);
+
+/* The scan's only job. */
+static struct qmgr_job *
+one_job(void)
+{
+	struct qmgr_job *jobs[JOBS_MAX];
+
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 1);
+	return jobs[0];
+}
+
+/* Makes a deferred recipient due now, as time passing would. */
+static void
+make_due(struct fix *f, const char *qid, uint32_t index)
+{
+	struct qstore_txn *t;
+	struct qstore_rcpt r;
+	int64_t old;
+
+	t = qstore_txn_begin(qmgr_queue, 1, f->why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(qstore_rcpt_get(t, qid, index, &r), 0);
+	old = r.next_attempt;
+	r.next_attempt = time(NULL) - 1;
+	ck_assert_int_eq(qstore_rcpt_put(t, &r, old), 0);
+	ck_assert_int_eq(qstore_txn_commit(t, f->why), 0);
+}
+
+static int
+msg_exists(struct fix *f, const char *qid)
+{
+	struct qstore_msginfo m;
+	struct qstore_txn *t;
+	int rc;
+
+	t = qstore_txn_begin(qmgr_queue, 0, f->why);
+	ck_assert_ptr_nonnull(t);
+	rc = qstore_msg_get(t, qid, &m);
+	qstore_txn_abort(t);
+	return rc == 0;
+}
+
+static int
+file_exists(struct fix *f, const char *qid)
+{
+	char path[PATH_MAX];
+
+	ck_assert_int_eq(qstore_file_path(path, sizeof(path), f->dir, qid), 0);
+	return access(path, F_OK) == 0;
+}
+
+START_TEST(test_backoff)
+{
+	struct fix f;
+
+	fix_setup(&f);
+	ck_assert_int_eq(qmgr_result_backoff(1), 300);
+	ck_assert_int_eq(qmgr_result_backoff(2), 600);
+	ck_assert_int_eq(qmgr_result_backoff(3), 1200);
+	ck_assert_int_eq(qmgr_result_backoff(4), 2400);
+	ck_assert_int_eq(qmgr_result_backoff(5), 3600);
+	ck_assert_int_eq(qmgr_result_backoff(1000), 3600);
+	fix_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_delivered_removes)
+{
+	struct fix f;
+	struct qmgr_job *job;
+	struct qstore_rcpt r;
+	char qid[QID_SIZE];
+	char *rcpts[] = { "a@x.test", "b@x.test" };
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 2, qid);
+	job = one_job();
+	ck_assert_int_eq(qmgr_results_due_in(), -1);
+	qmgr_job_result(&job->rcpts[0], QSTORE_DELIVERED, "2.0.0", "250 ok");
+	qmgr_job_result(&job->rcpts[1], QSTORE_DELIVERED, "2.0.0", "250 ok");
+	qmgr_job_set_relay(job, "mx.x.test[192.0.2.1]:25");
+	qmgr_job_done(job);
+	ck_assert_int_ge(qmgr_results_due_in(), 0);
+	ck_assert_int_le(qmgr_results_due_in(), QMGR_RESULTS_DELAY_MS);
+	ck_assert_uint_eq(qmgr_results_apply(), 2);
+	/* The records, the message and its file are gone; so is the job. */
+	ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), -1);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 1, &r), -1);
+	ck_assert(!msg_exists(&f, qid));
+	ck_assert(!file_exists(&f, qid));
+	ck_assert(!qmgr_job_in_flight(qid, 0));
+	ck_assert_ptr_null(qmgr_job_done_first());
+	ck_assert_int_eq(qmgr_results_due_in(), -1);
+	fix_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_deferred_and_failed)
+{
+	struct fix f;
+	struct qmgr_job *job;
+	struct qstore_rcpt r;
+	char qid[QID_SIZE];
+	char *rcpts[] = { "a@x.test", "b@x.test", "c@x.test" };
+	int64_t before = time(NULL), after;
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 3, qid);
+	job = one_job();
+	qmgr_job_result(&job->rcpts[0], QSTORE_DEFERRED, "4.2.0",
+	    "451 try later");
+	qmgr_job_result(&job->rcpts[1], QSTORE_FAILED, "5.1.1",
+	    "550 no such user");
+	qmgr_job_result(&job->rcpts[2], QSTORE_DELIVERED, "2.0.0", "250 ok");
+	qmgr_job_set_relay(job, "none");
+	qmgr_job_done(job);
+	ck_assert_uint_eq(qmgr_results_apply(), 3);
+	after = time(NULL);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), 0);
+	ck_assert_int_eq(r.state, QSTORE_DEFERRED);
+	ck_assert_uint_eq(r.attempts, 1);
+	ck_assert_str_eq(r.dsn, "4.2.0");
+	ck_assert_str_eq(r.reply, "451 try later");
+	ck_assert_int_ge(r.next_attempt, before + f.cfg.queue_min_backoff);
+	ck_assert_int_le(r.next_attempt, after + f.cfg.queue_min_backoff);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 1, &r), 0);
+	ck_assert_int_eq(r.state, QSTORE_FAILED);
+	ck_assert_str_eq(r.dsn, "5.1.1");
+	ck_assert_int_eq(fix_rcpt(&f, qid, 2, &r), -1);
+	/* One recipient is not final: the message stays. */
+	ck_assert(msg_exists(&f, qid));
+	ck_assert(file_exists(&f, qid));
+	ck_assert(!qmgr_job_in_flight(qid, 0));
+
+	/* Deferred again, later attempts: the backoff grows to the max. */
+	for (int i = 0; i < 6; i++) {
+		make_due(&f, qid, 0);
+		job = one_job();
+		ck_assert_uint_eq(job->nrcpts, 1);
+		qmgr_job_result(&job->rcpts[0], QSTORE_DEFERRED, "4.4.1",
+		    "connect failed");
+		qmgr_job_set_relay(job, "none");
+		qmgr_job_done(job);
+		ck_assert_uint_eq(qmgr_results_apply(), 1);
+		ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), 0);
+		ck_assert_uint_eq(r.attempts, (uint32_t)i + 2);
+		ck_assert_int_ge(r.next_attempt - time(NULL),
+		    f.cfg.queue_min_backoff - 1);
+		ck_assert_int_le(r.next_attempt - time(NULL),
+		    f.cfg.queue_max_backoff);
+	}
+	ck_assert_int_ge(r.next_attempt - time(NULL),
+	    f.cfg.queue_max_backoff - 1);
+
+	/* The last recipient delivered: now the message goes. */
+	make_due(&f, qid, 0);
+	job = one_job();
+	qmgr_job_result(&job->rcpts[0], QSTORE_DELIVERED, "2.0.0", "250 ok");
+	qmgr_job_set_relay(job, "none");
+	qmgr_job_done(job);
+	ck_assert_uint_eq(qmgr_results_apply(), 1);
+	ck_assert(!msg_exists(&f, qid));
+	ck_assert(!file_exists(&f, qid));
+	fix_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_expiry)
+{
+	struct fix f;
+	struct qmgr_job *jobs[JOBS_MAX];
+	struct qstore_rcpt r;
+	char qid[QID_SIZE];
+	char *rcpts[] = { "a@x.test", "b@y.test" };
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 2, qid);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 2);
+	/* Older than the maximum lifetime: a deferral is final. */
+	jobs[0]->arrival -= f.cfg.queue_max_lifetime + 1;
+	qmgr_job_result(&jobs[0]->rcpts[0], QSTORE_DEFERRED, "4.4.1",
+	    "connect failed");
+	qmgr_job_set_relay(jobs[0], "none");
+	qmgr_job_done(jobs[0]);
+	ck_assert_uint_eq(qmgr_results_apply(), 1);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), 0);
+	ck_assert_int_eq(r.state, QSTORE_FAILED);
+	ck_assert_uint_eq(r.attempts, 1);
+	ck_assert_str_eq(r.dsn, "4.4.1");
+	/* The other recipient is not final: the message stays. */
+	ck_assert(msg_exists(&f, qid));
+	ck_assert(qmgr_job_in_flight(qid, 1));
+	qmgr_job_free(jobs[1]);
+	fix_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_two_jobs_one_message)
+{
+	struct fix f;
+	struct qmgr_job *jobs[JOBS_MAX];
+	char qid[QID_SIZE];
+	char *rcpts[] = { "a@x.test", "b@y.test" };
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 2, qid);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 2);
+	/* One job's recipient is final; the other job is still out. */
+	qmgr_job_result(&jobs[0]->rcpts[0], QSTORE_DELIVERED, "2.0.0",
+	    "250 ok");
+	qmgr_job_set_relay(jobs[0], "none");
+	qmgr_job_done(jobs[0]);
+	ck_assert_uint_eq(qmgr_results_apply(), 1);
+	ck_assert(msg_exists(&f, qid));
+	ck_assert(file_exists(&f, qid));
+	ck_assert(!qmgr_job_in_flight(qid, 0));
+	ck_assert(qmgr_job_in_flight(qid, 1));
+	/* The last one: only now do the records and the file go. */
+	qmgr_job_result(&jobs[1]->rcpts[0], QSTORE_FAILED, "5.1.1",
+	    "550 no");
+	qmgr_job_set_relay(jobs[1], "none");
+	qmgr_job_done(jobs[1]);
+	ck_assert_uint_eq(qmgr_results_apply(), 1);
+	ck_assert(!msg_exists(&f, qid));
+	ck_assert(!file_exists(&f, qid));
+	fix_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_gathering)
+{
+	struct fix f;
+	struct qmgr_job *jobs[JOBS_MAX];
+	char qid[QID_SIZE], **rcpts;
+	size_t n, i, k;
+
+	fix_setup(&f);
+	/* 3 jobs, 210 results: past QMGR_TXN_UPDATES, due at once. */
+	rcpts = calloc(210, sizeof(*rcpts));
+	ck_assert_ptr_nonnull(rcpts);
+	for (i = 0; i < 210; i++) {
+		rcpts[i] = calloc(1, 32);
+		ck_assert_ptr_nonnull(rcpts[i]);
+		snprintf(rcpts[i], 32, "r%zu@x.test", i);
+	}
+	fix_commit(&f, rcpts, 210, qid);
+	qmgr_sched_scan(16);
+	n = fix_pending(jobs, JOBS_MAX);
+	ck_assert_uint_eq(n, 3);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < jobs[i]->nrcpts; k++)
+			qmgr_job_result(&jobs[i]->rcpts[k], QSTORE_DELIVERED,
+			    "2.0.0", "250 ok");
+		qmgr_job_set_relay(jobs[i], "none");
+		qmgr_job_done(jobs[i]);
+	}
+	ck_assert_int_eq(qmgr_results_due_in(), 0);
+	ck_assert_uint_eq(qmgr_results_apply(), 210);
+	ck_assert(!msg_exists(&f, qid));
+	ck_assert_ptr_null(qmgr_job_done_first());
+	for (i = 0; i < 210; i++)
+		free(rcpts[i]);
+	free(rcpts);
+	fix_teardown(&f);
+}
+END_TEST
+
+static Suite *
+result_suite(void)
+{
+	Suite *s;
+	TCase *tc;
+
+	s = suite_create("qmgr_result");
+	tc = tcase_create("apply");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_backoff);
+	tcase_add_test(tc, test_delivered_removes);
+	tcase_add_test(tc, test_deferred_and_failed);
+	tcase_add_test(tc, test_expiry);
+	tcase_add_test(tc, test_two_jobs_one_message);
+	tcase_add_test(tc, test_gathering);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int nfailed;
+
+	sr = srunner_create(result_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	nfailed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
