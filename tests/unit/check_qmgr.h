@@ -60,6 +60,9 @@ fix_setup(struct fix *f)
 	f->cfg.smtp_processes = 16;
 	f->cfg.smtp_connect_timeout = 30;
 	f->cfg.smtp_command_timeout = 300;
+	f->cfg.outbox_max_events = 100000;
+	f->cfg.outbox_max_age = 7 * 86400;
+	f->cfg.outbox_max_share = 10;
 	qmgr_cfg = &f->cfg;
 	qmgr_queue = qstore_open(&f->cfg, f->why);
 	ck_assert_msg(qmgr_queue != NULL, "qstore_open: %s", f->why->data);

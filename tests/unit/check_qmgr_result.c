@@ -5,7 +5,8 @@
  * minimum and maximum backoff, a 5xx fails it, a deferral past the
  * maximum lifetime expires it, the message and its file go once every
  * recipient is final (also when they went in different jobs), and a job
- * leaves the in-flight set once applied.
+ * leaves the in-flight set once applied; each result's event is in the
+ * outbox, of the right kind, once the results are applied.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 
 #include "check_qmgr.h"
 #include "event.h"
+#include "outbox.h"
 
 #define JOBS_MAX	16
 
@@ -26,6 +28,15 @@ static struct qmgr_job *one_job(void);
 static int	 msg_exists(struct fix *, const char *);
 static int	 file_exists(struct fix *, const char *);
 static void	 make_due(struct fix *, const char *, uint32_t);
+static int	 event_cb(const struct outbox_event *, void *);
+
+/* What event_cb saw: kind and recipient of each event. */
+struct events_seen {
+	size_t			 n;
+	enum outbox_kind	 kind[8];
+	char			 rcpt[8][64];
+	char			 relay[8][64];
+};
 
 /* The scan's only job. */
 static struct qmgr_job *
@@ -120,6 +131,71 @@ START_TEST(test_delivered_removes)
 	ck_assert(!qmgr_job_in_flight(qid, 0));
 	ck_assert_ptr_null(qmgr_job_done_first());
 	ck_assert_int_eq(qmgr_results_due_in(), -1);
+	fix_teardown(&f);
+}
+END_TEST
+
+static int
+event_cb(const struct outbox_event *ev, void *arg)
+{
+	struct events_seen *s = arg;
+
+	ck_assert_uint_lt(s->n, 8);
+	s->kind[s->n] = ev->kind;
+	snprintf(s->rcpt[s->n], sizeof(s->rcpt[0]), "%s",
+	    ev->recipient != NULL ? ev->recipient : "");
+	snprintf(s->relay[s->n], sizeof(s->relay[0]), "%s",
+	    ev->relay != NULL ? ev->relay : "");
+	s->n++;
+	return 0;
+}
+
+/*
+ * The results' events are in the outbox after the results transaction,
+ * in its order and of the right kinds; an expiry is its own kind.
+ */
+START_TEST(test_events)
+{
+	struct fix f;
+	struct qmgr_job *jobs[JOBS_MAX];
+	struct events_seen seen;
+	struct qstore_txn *t;
+	char qid[QID_SIZE];
+	char *rcpts[] = { "a@x.test", "b@x.test", "c@x.test", "d@y.test" };
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 4, qid);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 2);
+	qmgr_job_result(&jobs[0]->rcpts[0], QSTORE_DELIVERED, "2.0.0",
+	    "250 ok");
+	qmgr_job_result(&jobs[0]->rcpts[1], QSTORE_DEFERRED, "4.2.0",
+	    "451 later");
+	qmgr_job_result(&jobs[0]->rcpts[2], QSTORE_FAILED, "5.1.1",
+	    "550 no such user");
+	qmgr_job_set_relay(jobs[0], "mx.x.test[192.0.2.1]:25");
+	qmgr_job_done(jobs[0]);
+	jobs[1]->arrival -= f.cfg.queue_max_lifetime + 1;
+	qmgr_job_result(&jobs[1]->rcpts[0], QSTORE_DEFERRED, "4.4.1",
+	    "connect failed");
+	qmgr_job_set_relay(jobs[1], "none");
+	qmgr_job_done(jobs[1]);
+	ck_assert_uint_eq(qmgr_results_apply(), 4);
+	memset(&seen, 0, sizeof(seen));
+	t = qstore_txn_begin(qmgr_queue, 0, f.why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(outbox_iter(t, 0, 0, event_cb, &seen, f.why), 0);
+	qstore_txn_abort(t);
+	/* fix_commit's message has no accepted event: only the results. */
+	ck_assert_uint_eq(seen.n, 4);
+	ck_assert_int_eq(seen.kind[0], OUTBOX_DELIVERED);
+	ck_assert_str_eq(seen.rcpt[0], "a@x.test");
+	ck_assert_str_eq(seen.relay[0], "mx.x.test[192.0.2.1]:25");
+	ck_assert_int_eq(seen.kind[1], OUTBOX_DEFERRED);
+	ck_assert_int_eq(seen.kind[2], OUTBOX_BOUNCED);
+	ck_assert_int_eq(seen.kind[3], OUTBOX_EXPIRED);
+	ck_assert_str_eq(seen.rcpt[3], "d@y.test");
+	ck_assert_str_eq(seen.relay[3], "none");
 	fix_teardown(&f);
 }
 END_TEST
@@ -311,6 +387,7 @@ result_suite(void)
 	tcase_add_test(tc, test_expiry);
 	tcase_add_test(tc, test_two_jobs_one_message);
 	tcase_add_test(tc, test_gathering);
+	tcase_add_test(tc, test_events);
 	suite_add_tcase(s, tc);
 	return s;
 }
