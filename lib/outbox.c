@@ -3,9 +3,12 @@
  *
  * Keys are 64-bit big-endian sequence numbers, so LMDB's order is the
  * order of events and each put appends (MDB_APPEND). Key 0 is the
- * outbox's own record: the last number given out and the count of events
- * dropped over the cap, so numbers are never reused even when a consumer
- * has emptied the outbox. An event's value is its time in milliseconds
+ * outbox's own record: the count of events dropped over the cap, and a
+ * sequence number that is at least the last one given out whenever the
+ * outbox has no event after it, so numbers are never reused. A put
+ * writes it only when it drops events (the next number is otherwise the
+ * last key's plus one, and a put touches no page but the last); a
+ * consumer that deletes the last events must write it first. An event's value is its time in milliseconds
  * (8 bytes, big-endian, so the age cap reads no more), then its members
  * as one attribute record (lib/attr), the house's record encoding.
  */
@@ -61,8 +64,8 @@ static void	outbox_be64(unsigned char *, uint64_t);
 static uint64_t	outbox_get64(const unsigned char *);
 static int	outbox_meta_get(MDB_txn *, MDB_dbi, struct outbox_meta *);
 static int	outbox_meta_put(MDB_txn *, MDB_dbi, const struct outbox_meta *);
-static int	outbox_over_cap(struct qstore *, MDB_txn *, int64_t now_ms,
-		    const MDB_val *oldest);
+static int	outbox_over_cap(struct qstore *, MDB_txn *);
+static int	outbox_too_old(struct qstore *, const MDB_val *, int64_t);
 static void	outbox_encode(struct vbuf *, const struct outbox_event *);
 static int	outbox_decode(const MDB_val *, const MDB_val *,
 		    struct outbox_event *, struct attr_list *,
@@ -146,31 +149,34 @@ outbox_meta_put(MDB_txn *txn, MDB_dbi dbi, const struct outbox_meta *m)
 }
 
 /*
- * Whether the outbox is over its cap, given its oldest event: more than
- * outbox.max_events events, an oldest older than outbox.max_age, or more
- * than outbox.max_share percent of queue.map_size in its pages (so the
- * outbox alone can never push smtpd's admission into 452).
+ * Whether the outbox holds more than outbox.max_events events, or more
+ * than outbox.max_share percent of queue.map_size in its pages (so that
+ * the outbox alone can never push smtpd's admission into 452).
  */
 static int
-outbox_over_cap(struct qstore *qs, MDB_txn *txn, int64_t now_ms,
-    const MDB_val *oldest)
+outbox_over_cap(struct qstore *qs, MDB_txn *txn)
 {
 	MDB_stat st;
 	uint64_t pages;
 
 	if (mdb_stat(txn, qs->db_events, &st) != 0)
 		return 0;
-	/* The outbox's own record is not an event. */
+	/* Key 0, the outbox's own record, is not an event. */
 	if (st.ms_entries > 0 && st.ms_entries - 1 > qs->outbox_max_events)
-		return 1;
-	if (oldest->mv_size >= OB_TIME_LEN && qs->outbox_max_age > 0 &&
-	    (int64_t)outbox_get64(oldest->mv_data) <
-	    now_ms - qs->outbox_max_age * 1000)
 		return 1;
 	pages = (uint64_t)st.ms_branch_pages + st.ms_leaf_pages +
 	    st.ms_overflow_pages;
 	return pages * st.ms_psize * 100 > qs->map_size *
 	    qs->outbox_max_share;
+}
+
+/* Whether the event stored as v is older than outbox.max_age. */
+static int
+outbox_too_old(struct qstore *qs, const MDB_val *v, int64_t now_ms)
+{
+	return v->mv_size >= OB_TIME_LEN && qs->outbox_max_age > 0 &&
+	    (int64_t)outbox_get64(v->mv_data) <
+	    now_ms - qs->outbox_max_age * 1000;
 }
 
 static void
@@ -224,52 +230,81 @@ outbox_put(struct qstore_txn *t, const struct outbox_event *ev,
 	static struct vbuf *val;	/* scratch, kept: one put per result */
 	struct outbox_meta meta;
 	unsigned char key[8];
+	uint64_t seq;
 	MDB_cursor *c;
 	MDB_val k, v;
-	int rc, dropped = 0;
+	int rc, dropped = 0, check_age;
 
-	if ((rc = outbox_meta_get(t->txn, qs->db_events, &meta)) != 0)
-		return qstore_mdb_fail(rc, why, "events: read");
+	if ((rc = mdb_cursor_open(t->txn, qs->db_events, &c)) != 0)
+		return qstore_mdb_fail(rc, why, "events: cursor");
+	/*
+	 * 1. The next number follows the last event's; with no event left,
+	 * the one the outbox's own record keeps.
+	 */
+	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size == 8 && outbox_get64(k.mv_data) != 0)
+		seq = outbox_get64(k.mv_data) + 1;
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		goto fail;
+	else if ((rc = outbox_meta_get(t->txn, qs->db_events, &meta)) != 0)
+		goto fail;
+	else
+		seq = meta.last_seq + 1;
 	if (val == NULL)
 		val = vbuf_create(0);
 	outbox_encode(val, ev);
-	outbox_be64(key, ++meta.last_seq);
+	outbox_be64(key, seq);
 	k.mv_data = key;
 	k.mv_size = sizeof(key);
 	v.mv_data = val->data;
 	v.mv_size = val->len;
-	if ((rc = mdb_put(t->txn, qs->db_events, &k, &v, MDB_APPEND)) != 0)
-		return qstore_mdb_fail(rc, why, "events: put");
+	if ((rc = mdb_cursor_put(c, &k, &v, MDB_APPEND)) != 0)
+		goto fail;
 
-	/* 2. Over the cap: the oldest go, a bounded number per put. */
-	if ((rc = mdb_cursor_open(t->txn, qs->db_events, &c)) != 0)
-		return qstore_mdb_fail(rc, why, "events: cursor");
+	/*
+	 * 2. Over the cap, the oldest go, a bounded number per put and
+	 * never the event just put. Count and share cost one mdb_stat; the
+	 * age needs the oldest event, so it is looked at every
+	 * OUTBOX_AGE_EVERY events (and while dropping).
+	 */
+	check_age = seq % OUTBOX_AGE_EVERY == 0;
 	while (dropped < OUTBOX_DROP_BATCH) {
-		unsigned char first[8] = { 0 };
+		unsigned char first[8];
+		int over = outbox_over_cap(qs, t->txn);
 
+		if (!over && !check_age)
+			break;
 		/* The first key after the outbox's own record, key 0. */
 		outbox_be64(first, 1);
 		k.mv_data = first;
 		k.mv_size = sizeof(first);
 		if ((rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE)) != 0)
 			break;
-		/* Never the event just put. */
-		if (k.mv_size != 8 || outbox_get64(k.mv_data) ==
-		    meta.last_seq || !outbox_over_cap(qs, t->txn,
-		    ev->time_ms, &v))
+		if (k.mv_size != 8 || outbox_get64(k.mv_data) == seq)
+			break;
+		if (!over && !outbox_too_old(qs, &v, ev->time_ms))
 			break;
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;
 		dropped++;
 	}
-	mdb_cursor_close(c);
 	if (rc != 0 && rc != MDB_NOTFOUND)
-		return qstore_mdb_fail(rc, why, "events: drop");
+		goto fail;
+	mdb_cursor_close(c);
+	if (dropped == 0)
+		return 0;
+	/* The outbox's own record: the count, and the number. */
+	if ((rc = outbox_meta_get(t->txn, qs->db_events, &meta)) != 0)
+		return qstore_mdb_fail(rc, why, "events: read");
+	meta.last_seq = seq;
 	meta.dropped += (uint64_t)dropped;
 	if ((rc = outbox_meta_put(t->txn, qs->db_events, &meta)) != 0)
 		return qstore_mdb_fail(rc, why, "events: write");
 	t->dropped += (uint64_t)dropped;
 	return dropped;
+fail:
+	mdb_cursor_close(c);
+	return qstore_mdb_fail(rc, why, "events: put");
 }
 
 static int
@@ -383,18 +418,24 @@ outbox_stat(struct qstore_txn *t, struct outbox_stat *os, struct vbuf *why)
 		return qstore_mdb_fail(rc, why, "events: stat");
 	os->last_seq = meta.last_seq;
 	os->dropped = meta.dropped;
-	os->events = st.ms_entries > 0 && meta.last_seq > 0 ?
-	    st.ms_entries - 1 : st.ms_entries;
+	os->events = st.ms_entries;
 	os->bytes = ((uint64_t)st.ms_branch_pages + st.ms_leaf_pages +
 	    st.ms_overflow_pages) * st.ms_psize;
 	if ((rc = mdb_cursor_open(t->txn, t->qs->db_events, &c)) != 0)
 		return qstore_mdb_fail(rc, why, "events: cursor");
+	/* Key 0 is not an event. */
+	if (mdb_cursor_get(c, &k, &v, MDB_FIRST) == 0 && k.mv_size == 8 &&
+	    outbox_get64(k.mv_data) == 0 && os->events > 0)
+		os->events--;
 	outbox_be64(first, 1);
 	k.mv_data = first;
 	k.mv_size = sizeof(first);
 	if (mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 &&
 	    v.mv_size >= OB_TIME_LEN)
 		os->oldest_ms = (int64_t)outbox_get64(v.mv_data);
+	if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8 &&
+	    outbox_get64(k.mv_data) > os->last_seq)
+		os->last_seq = outbox_get64(k.mv_data);
 	mdb_cursor_close(c);
 	return 0;
 }

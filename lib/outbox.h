@@ -75,12 +75,14 @@ int64_t		 outbox_now_ms(void);
 /*
  * Appends the event under the next sequence number, in the caller's write
  * transaction, and drops the oldest events while the outbox is over its
- * cap (at most OUTBOX_DROP_BATCH per put). Returns the number dropped
+ * cap (at most OUTBOX_DROP_BATCH per put; the age cap is looked at when
+ * the number is a multiple of OUTBOX_AGE_EVERY). Returns the number dropped
  * (>= 0), or -1 with qstore_errno() and why set: the transaction is then
  * bad and must be aborted. Drops are counted in the outbox's own record
  * and, once the transaction commits, in qstore_events_dropped().
  */
 #define OUTBOX_DROP_BATCH	64
+#define OUTBOX_AGE_EVERY	64
 int	outbox_put(struct qstore_txn *, const struct outbox_event *,
 	    struct vbuf *why);
 

@@ -27,7 +27,7 @@
 #include "qstore.h"
 #include "vbuf.h"
 
-#define EV_MAX	64
+#define EV_MAX	128
 
 struct fix {
 	char		 dir[256];
@@ -370,19 +370,26 @@ START_TEST(test_cap_age)
 	struct fix f;
 	struct seen s;
 	int64_t now = outbox_now_ms();
+	int dropped = 0;
 
 	fix_setup(&f, 16 << 20, 1000, 60, 10);
 	event_fill(&ev, OUTBOX_DELIVERED, "6B035B66E02C8761", now - 120000);
 	ck_assert_int_eq(put_one(&f, &ev, 1), 0);
 	event_fill(&ev, OUTBOX_DELIVERED, "6B035B66E02C8761", now - 30000);
-	ck_assert_int_eq(put_one(&f, &ev, 1), 1);
-	event_fill(&ev, OUTBOX_DELIVERED, "6B035B66E02C8761", now);
 	ck_assert_int_eq(put_one(&f, &ev, 1), 0);
-	collect(&f, &s);
-	ck_assert_uint_eq(s.n, 2);
-	ck_assert_uint_eq(s.seq[0], 2);
+	/* The age is looked at with every OUTBOX_AGE_EVERY-th number. */
+	event_fill(&ev, OUTBOX_DELIVERED, "6B035B66E02C8761", now);
+	for (int i = 3; i < OUTBOX_AGE_EVERY; i++)
+		dropped += put_one(&f, &ev, 1);
+	ck_assert_int_eq(dropped, 0);
+	ck_assert_int_eq(put_one(&f, &ev, 1), 1);
 	stat_get(&f, &st);
+	ck_assert_uint_eq(st.events, OUTBOX_AGE_EVERY - 1);
+	ck_assert_uint_eq(st.dropped, 1);
+	ck_assert_uint_eq(st.last_seq, OUTBOX_AGE_EVERY);
 	ck_assert_int_eq(st.oldest_ms, now - 30000);
+	collect(&f, &s);
+	ck_assert_uint_eq(s.seq[0], 2);
 	fix_teardown(&f);
 }
 END_TEST
