@@ -1,11 +1,12 @@
 /*
  * check_acct.c - unit tests for lib/acct: the JSON accounting log.
  *
- * Events are appended (never truncating) to the file given to acct_open()
- * as one JSON object per line starting with "time" (RFC 3339 UTC with
- * milliseconds), "event" and "queue_id"; strings are escaped so a line
- * never splits; concurrent writers never interleave (one write(2) to an
- * O_APPEND file); acct_open(NULL) turns the log off.
+ * Events (lib/outbox's struct) are appended (never truncating) to the file
+ * given to acct_open() as one JSON object per line starting with "time"
+ * (RFC 3339 UTC with milliseconds), "event" and "queue_id"; strings are
+ * escaped so a line never splits; concurrent writers never interleave (one
+ * write(2) to an O_APPEND file); held events are written only when
+ * released for a commit; acct_open(NULL) turns the log off.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +21,7 @@
 
 #include "acct.h"
 #include "json.h"
+#include "outbox.h"
 #include "vbuf.h"
 
 #define NWRITERS	4
@@ -29,6 +31,7 @@ static char	*slurp(const char *, size_t *);
 static void	 check_time(const char *);
 static void	 make_tmpdir(char *, size_t);
 static void	 rmtree(const char *);
+static void	 event(struct outbox_event *, enum outbox_kind, const char *);
 static Suite	*acct_suite(void);
 
 static char *
@@ -100,10 +103,20 @@ rmtree(const char *dir)
 	(void)rmdir(dir);
 }
 
+/* An event of kind, now, for qid; the other members absent. */
+static void
+event(struct outbox_event *ev, enum outbox_kind kind, const char *qid)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->time_ms = outbox_now_ms();
+	snprintf(ev->qid, sizeof(ev->qid), "%s", qid);
+}
+
 START_TEST(test_lines)
 {
 	char dir[256], path[300], ts[64];
-	struct json j;
+	struct outbox_event ev;
 	struct stat st;
 	char *data, *line2, *p;
 	size_t len;
@@ -121,20 +134,20 @@ START_TEST(test_lines)
 	ck_assert_int_eq(acct_open(path), 0);
 	ck_assert(acct_enabled());
 
-	acct_begin(&j, "accepted", "0123456789ABCDEF");
-	json_kv_int(&j, "size", 4096);
-	json_kv_str(&j, "sender", "a\"b\n\r@c\\d");
-	acct_emit(&j);
-	acct_begin(&j, "delivered", "FEDCBA9876543210");
-	json_kv_str(&j, "recipient", "x@y.z");
-	acct_emit(&j);
+	event(&ev, OUTBOX_ACCEPTED, "0123456789ABCDEF");
+	ev.size = 4096;
+	ev.sender = "a\"b\n\r@c\\d";
+	acct_event(&ev);
+	event(&ev, OUTBOX_DELIVERED, "FEDCBA9876543210");
+	ev.recipient = "x@y.z";
+	acct_event(&ev);
 
 	data = slurp(path, &len);
 	ck_assert_uint_eq(strlen(data), len);
 	ck_assert(strncmp(data, "{\"old\":1}\n", 10) == 0);
 	p = data + 10;
 
-	/* Line 1: the fixed members first, in order, then the caller's. */
+	/* Line 1: the fixed members first, in order, then the event's. */
 	ck_assert(strncmp(p, "{\"time\":\"", 9) == 0);
 	memcpy(ts, p + 9, 24);
 	ts[24] = '\0';
@@ -144,15 +157,19 @@ START_TEST(test_lines)
 	ck_assert_ptr_nonnull(line2);
 	*line2++ = '\0';
 	ck_assert_str_eq(p, "\",\"event\":\"accepted\","
-	    "\"queue_id\":\"0123456789ABCDEF\",\"size\":4096,"
-	    "\"sender\":\"a\\\"b\\n\\r@c\\\\d\"}");
+	    "\"queue_id\":\"0123456789ABCDEF\","
+	    "\"sender\":\"a\\\"b\\n\\r@c\\\\d\",\"recipients\":[],"
+	    "\"size\":4096,\"client\":null,\"helo\":null,"
+	    "\"sasl_username\":null,\"tls\":null,\"listener\":null}");
 
 	/* Line 2, and nothing after it. */
 	ck_assert(strncmp(line2, "{\"time\":\"", 9) == 0);
 	memcpy(ts, line2 + 9, 24);
 	check_time(ts);
 	ck_assert_str_eq(line2 + 9 + 24, "\",\"event\":\"delivered\","
-	    "\"queue_id\":\"FEDCBA9876543210\",\"recipient\":\"x@y.z\"}\n");
+	    "\"queue_id\":\"FEDCBA9876543210\",\"sender\":null,"
+	    "\"recipient\":\"x@y.z\",\"relay\":null,\"dsn\":null,"
+	    "\"reply\":null,\"attempts\":0,\"delay\":0}\n");
 	free(data);
 
 	ck_assert_int_eq(stat(path, &st), 0);
@@ -184,7 +201,7 @@ END_TEST
 START_TEST(test_disabled)
 {
 	char dir[256], path[300], other[300];
-	struct json j;
+	struct outbox_event ev;
 	struct stat st;
 	char *data;
 	size_t len;
@@ -193,23 +210,21 @@ START_TEST(test_disabled)
 	snprintf(path, sizeof(path), "%s/acct.jsonl", dir);
 	snprintf(other, sizeof(other), "%s/other.jsonl", dir);
 
-	/* Off from the start: events are built but written nowhere. */
+	/* Off from the start: events are written nowhere. */
 	ck_assert_int_eq(acct_open(NULL), 0);
 	ck_assert(!acct_enabled());
-	acct_begin(&j, "accepted", "0123456789ABCDEF");
-	acct_emit(&j);
-	ck_assert(strncmp(j.out->data, "{\"time\":", 8) == 0);
+	event(&ev, OUTBOX_ACCEPTED, "0123456789ABCDEF");
+	acct_event(&ev);
 
 	/* On, one event, then off: later events do not reach the file. */
 	ck_assert_int_eq(acct_open(path), 0);
-	acct_begin(&j, "accepted", "0123456789ABCDEF");
-	acct_emit(&j);
+	acct_event(&ev);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_gt(st.st_size, 0);
 	ck_assert_int_eq(acct_open(NULL), 0);
 	ck_assert(!acct_enabled());
-	acct_begin(&j, "deferred", "0123456789ABCDEF");
-	acct_emit(&j);
+	event(&ev, OUTBOX_DEFERRED, "0123456789ABCDEF");
+	acct_event(&ev);
 	data = slurp(path, &len);
 	ck_assert_uint_eq(len, (size_t)st.st_size);
 	ck_assert_ptr_null(strstr(data, "deferred"));
@@ -218,8 +233,8 @@ START_TEST(test_disabled)
 	/* Reopening elsewhere moves the log. */
 	ck_assert_int_eq(acct_open(path), 0);
 	ck_assert_int_eq(acct_open(other), 0);
-	acct_begin(&j, "bounced", "0123456789ABCDEF");
-	acct_emit(&j);
+	event(&ev, OUTBOX_BOUNCED, "0123456789ABCDEF");
+	acct_event(&ev);
 	data = slurp(path, &len);
 	ck_assert_ptr_null(strstr(data, "bounced"));
 	free(data);
@@ -235,11 +250,47 @@ START_TEST(test_disabled)
 }
 END_TEST
 
+/* Held events reach the file only when released for a commit. */
+START_TEST(test_hold)
+{
+	char dir[256], path[300], *data;
+	struct outbox_event ev;
+	size_t len;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/acct.jsonl", dir);
+	ck_assert_int_eq(acct_open(path), 0);
+	acct_hold();
+	event(&ev, OUTBOX_DEFERRED, "0123456789ABCDEF");
+	acct_event(&ev);
+	data = slurp(path, &len);
+	ck_assert_uint_eq(len, 0);
+	free(data);
+	acct_release(0);
+	data = slurp(path, &len);
+	ck_assert_uint_eq(len, 0);
+	free(data);
+	acct_hold();
+	event(&ev, OUTBOX_DELIVERED, "FEDCBA9876543210");
+	acct_event(&ev);
+	event(&ev, OUTBOX_BOUNCED, "FEDCBA9876543210");
+	acct_event(&ev);
+	acct_release(1);
+	data = slurp(path, &len);
+	ck_assert_ptr_null(strstr(data, "deferred"));
+	ck_assert_ptr_nonnull(strstr(data, "\"event\":\"delivered\""));
+	ck_assert_ptr_nonnull(strstr(data, "\"event\":\"bounced\""));
+	free(data);
+	ck_assert_int_eq(acct_open(NULL), 0);
+	rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_concurrent)
 {
 	char dir[256], path[300], big[3000], *data, *p, *nl;
 	pid_t pids[NWRITERS];
-	struct json j;
+	struct outbox_event ev;
 	size_t len, lines = 0;
 	int i, k, status;
 
@@ -257,12 +308,11 @@ START_TEST(test_concurrent)
 				_exit(1);
 			memset(big, 'a' + i, sizeof(big) - 1);
 			big[sizeof(big) - 1] = '\0';
-			for (k = 0; k < NEVENTS; k++) {
-				acct_begin(&j, "accepted", "0123456789ABCDEF");
-				json_kv_int(&j, "writer", i);
-				json_kv_str(&j, "pad", big);
-				acct_emit(&j);
-			}
+			/* The padding ends the line (listener is last). */
+			event(&ev, OUTBOX_ACCEPTED, "0123456789ABCDEF");
+			ev.listener = big;
+			for (k = 0; k < NEVENTS; k++)
+				acct_event(&ev);
 			_exit(0);
 		}
 	}
@@ -301,6 +351,7 @@ acct_suite(void)
 	tcase_add_test(tc, test_lines);
 	tcase_add_test(tc, test_create_mode);
 	tcase_add_test(tc, test_disabled);
+	tcase_add_test(tc, test_hold);
 	tcase_add_test(tc, test_concurrent);
 	suite_add_tcase(s, tc);
 	return s;
