@@ -139,6 +139,9 @@ attrconn_send(struct attrconn *c, const struct vbuf *rec)
 
 	if (c->failed || c->dead)
 		return -1;
+	/* A peer that reads nothing cannot make us buffer without end. */
+	if (rec->len > ATTRCONN_OUT_MAX - c->out->len)
+		return -1;
 	(void)vbuf_add(c->out, rec->data, rec->len);
 	if (queued)
 		return 0;	/* already waiting for EV_WRITE */

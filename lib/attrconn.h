@@ -53,8 +53,10 @@ void		 attrconn_free(struct attrconn *);
 /*
  * Queues the encoded record rec and sends what the socket takes now; the
  * rest goes as the socket drains. Returns 0, or -1 when the connection is
- * broken (the caller frees it; the error callback is not called).
+ * broken or would hold more than ATTRCONN_OUT_MAX unsent bytes (the
+ * caller frees it; the error callback is not called).
  */
+#define ATTRCONN_OUT_MAX	(16 * 1024 * 1024)
 int		 attrconn_send(struct attrconn *, const struct vbuf *rec);
 /* Fails c with ATTRCONN_TIMEOUT ms from now; -1 clears the deadline. */
 void		 attrconn_deadline(struct attrconn *, int64_t ms);

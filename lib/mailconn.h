@@ -5,7 +5,9 @@
  * socket <queue_directory>/private/<name> (qmgr, smtp; names in
  * mailproto.h), created by master(8) with mode 0600 for mail_owner.
  * Clients (smtpd's trigger, qmgr's delivery connections, relayq -f) all
- * come through here, as Postfix's mail_connect() does.
+ * come through here, as Postfix's mail_connect() does. The function keeps
+ * Postfix's name, mail_connect, rather than the module prefix: it is the
+ * one call in the module and the name readers of Postfix know.
  */
 #ifndef PETREL_MAILCONN_H
 #define PETREL_MAILCONN_H

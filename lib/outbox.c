@@ -3,14 +3,17 @@
  *
  * Keys are 64-bit big-endian sequence numbers, so LMDB's order is the
  * order of events and each put appends (MDB_APPEND). Key 0 is the
- * outbox's own record: the count of events dropped over the cap, and a
- * sequence number that is at least the last one given out whenever the
- * outbox has no event after it, so numbers are never reused. A put
- * writes it only when it drops events (the next number is otherwise the
- * last key's plus one, and a put touches no page but the last); a
- * consumer that deletes the last events must write it first. An event's value is its time in milliseconds
- * (8 bytes, big-endian, so the age cap reads no more), then its members
- * as one attribute record (lib/attr), the house's record encoding.
+ * outbox's own record, put with the first event: the count of events
+ * dropped over the cap, and a sequence number that is at least the last
+ * one given out whenever the outbox has no event after it, so numbers are
+ * never reused. A put rewrites it only when it drops events (the next
+ * number is otherwise the last key's plus one, and a put touches no page
+ * but the last); a consumer that deletes the last events must write it
+ * first. An event's value is its time in milliseconds (8 bytes,
+ * big-endian, so the age cap reads no more), then its members as one
+ * attribute record (lib/attr), the house's record encoding. outbox.c is
+ * a friend of the queue store: it uses qstore_int.h for the transaction
+ * and the events database's handle.
  */
 #include <sys/time.h>
 
@@ -24,7 +27,6 @@
 #include <lmdb.h>
 
 #include "attr.h"
-#include "log.h"
 #include "outbox.h"
 #include "parse.h"
 #include "qstore.h"
@@ -151,17 +153,19 @@ outbox_meta_put(MDB_txn *txn, MDB_dbi dbi, const struct outbox_meta *m)
 /*
  * Whether the outbox holds more than outbox.max_events events, or more
  * than outbox.max_share percent of queue.map_size in its pages (so that
- * the outbox alone can never push smtpd's admission into 452).
+ * the outbox alone can never push smtpd's admission into 452): 1 or 0,
+ * or an LMDB error code from mdb_stat (never 1).
  */
 static int
 outbox_over_cap(struct qstore *qs, MDB_txn *txn)
 {
 	MDB_stat st;
 	uint64_t pages;
+	int rc;
 
-	if (mdb_stat(txn, qs->db_events, &st) != 0)
-		return 0;
-	/* Key 0, the outbox's own record, is not an event. */
+	if ((rc = mdb_stat(txn, qs->db_events, &st)) != 0)
+		return rc;
+	/* Key 0, the outbox's own record (put with the first event). */
 	if (st.ms_entries > 0 && st.ms_entries - 1 > qs->outbox_max_events)
 		return 1;
 	pages = (uint64_t)st.ms_branch_pages + st.ms_leaf_pages +
@@ -227,7 +231,11 @@ outbox_put(struct qstore_txn *t, const struct outbox_event *ev,
     struct vbuf *why)
 {
 	struct qstore *qs = t->qs;
-	static struct vbuf *val;	/* scratch, kept: one put per result */
+	/*
+	 * Scratch for the record, kept across calls: qmgr puts one event per
+	 * result. Not reentrant; daemons are single-threaded.
+	 */
+	static struct vbuf *val;
 	struct outbox_meta meta;
 	unsigned char key[8];
 	uint64_t seq;
@@ -246,10 +254,20 @@ outbox_put(struct qstore_txn *t, const struct outbox_event *ev,
 		seq = outbox_get64(k.mv_data) + 1;
 	else if (rc != 0 && rc != MDB_NOTFOUND)
 		goto fail;
-	else if ((rc = outbox_meta_get(t->txn, qs->db_events, &meta)) != 0)
-		goto fail;
-	else
+	else {
+		int empty = rc == MDB_NOTFOUND;
+
+		if ((rc = outbox_meta_get(t->txn, qs->db_events, &meta)) != 0)
+			goto fail;
 		seq = meta.last_seq + 1;
+		/*
+		 * A new outbox gets its own record first, so that the count
+		 * of events is always the entries less one.
+		 */
+		if (empty && (rc = outbox_meta_put(t->txn, qs->db_events,
+		    &meta)) != 0)
+			goto fail;
+	}
 	if (val == NULL)
 		val = vbuf_create(0);
 	outbox_encode(val, ev);
@@ -272,6 +290,10 @@ outbox_put(struct qstore_txn *t, const struct outbox_event *ev,
 		unsigned char first[8];
 		int over = outbox_over_cap(qs, t->txn);
 
+		if (over != 0 && over != 1) {
+			rc = over;
+			break;
+		}
 		if (!over && !check_age)
 			break;
 		/* The first key after the outbox's own record, key 0. */
@@ -440,21 +462,20 @@ outbox_stat(struct qstore_txn *t, struct outbox_stat *os, struct vbuf *why)
 	return 0;
 }
 
-void
-outbox_warn_dropped(struct qstore *qs, int64_t now_ms)
+uint64_t
+outbox_dropped_to_report(struct qstore *qs, int64_t now_ms)
 {
-	static uint64_t warned;
-	static int64_t warned_at;
-	uint64_t dropped = qstore_events_dropped(qs);
+	static uint64_t reported;
+	static int64_t reported_at;
+	uint64_t dropped = qstore_events_dropped(qs), n;
 
-	if (dropped <= warned || (warned_at != 0 &&
-	    now_ms - warned_at < OUTBOX_WARN_INTERVAL_MS))
-		return;
-	log_warn("outbox: dropped the %" PRIu64 " oldest event(s) over its "
-	    "cap (outbox.max_events, outbox.max_age, outbox.max_share): "
-	    "nothing consumes them; see relayq -e", dropped - warned);
-	warned = dropped;
-	warned_at = now_ms;
+	if (dropped <= reported || (reported_at != 0 &&
+	    now_ms - reported_at < OUTBOX_WARN_INTERVAL_MS))
+		return 0;
+	n = dropped - reported;
+	reported = dropped;
+	reported_at = now_ms;
+	return n;
 }
 
 void

@@ -20,6 +20,7 @@
 #ifndef PETREL_OUTBOX_H
 #define PETREL_OUTBOX_H
 
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -108,12 +109,17 @@ int	outbox_stat(struct qstore_txn *, struct outbox_stat *,
 	    struct vbuf *why);
 
 /*
- * For daemons, after their commits: logs one warning when this process's
- * transactions have dropped events over the cap since it last warned, at
- * most once per OUTBOX_WARN_INTERVAL_MS; the total is in relayq -e.
+ * For daemons, after their commits: how many events this process's
+ * transactions have dropped over the cap since it last reported, or 0
+ * when there are none or it reported less than OUTBOX_WARN_INTERVAL_MS
+ * ago. The caller logs OUTBOX_DROPPED_FMT with that number (one warning
+ * line an hour at most); the total is in relayq -e.
  */
 #define OUTBOX_WARN_INTERVAL_MS	3600000
-void	outbox_warn_dropped(struct qstore *, int64_t now_ms);
+#define OUTBOX_DROPPED_FMT	"outbox: dropped the %" PRIu64 " oldest " \
+	"event(s) over its cap (outbox.max_events, outbox.max_age, " \
+	"outbox.max_share): nothing consumes them; see relayq -e"
+uint64_t	outbox_dropped_to_report(struct qstore *, int64_t now_ms);
 
 /*
  * Writes the event as one JSON object: "seq" (only when set, as

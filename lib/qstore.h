@@ -6,9 +6,11 @@
  * qstore_file_path), corrupt/ (kept for inspection),
  * free/ (delivered messages' files, to be written over by new ones),
  * private/ (sockets), db/ (the LMDB environment: named databases msg, rcpt,
- * sched, counters, events). A committed file is an envelope header of "name=value" lines
- * ended by an empty line, then the exact bytes to send (CRLF, dot-unstuffed,
- * our Received: first). It never changes after commit.
+ * sched, counters, events). A committed file is an envelope header of
+ * "name=value" lines ended by an empty line, then the exact bytes to send
+ * (CRLF, dot-unstuffed, our Received: first). It never changes after
+ * commit. The module's code is in qstore.c, qfile.c and counter.c
+ * (qstore_int.h).
  *
  * Who writes what: smtpd inserts new messages (qstore_new_*, qstore_commit);
  * qmgr alone changes recipient state and deletes; smtp and relayq only read.

@@ -1,13 +1,14 @@
 /*
- * qstore_int.h - what the queue store's three files share, and nothing else
- * includes.
+ * qstore_int.h - what the queue store's files share; nothing outside the
+ * store (and its friend, below) includes it.
  *
- * The queue store is one module in three files: qstore.c (the LMDB
- * environment, transactions, records, the group commit), qfile.c (new and
- * committed message files, the free/ pool, retire, quarantine, rehash,
- * tmp/ clean-up) and counter.c (rate and failed-login counters on the
- * shared transaction). Their public interface is qstore.h; this header
- * holds the structures and helpers they pass between them.
+ * The queue store is one module (public interface qstore.h) in three
+ * files: qstore.c (the LMDB environment, transactions, records, the group
+ * commit), qfile.c (new and committed message files, the free/ pool,
+ * retire, quarantine, rehash, tmp/ clean-up) and counter.c (rate and
+ * failed-login counters on the shared transaction). lib/outbox.c, the
+ * events database of the same environment, is its one friend: it puts
+ * events inside the store's transactions and so needs the handles here.
  */
 #ifndef PETREL_QSTORE_INT_H
 #define PETREL_QSTORE_INT_H

@@ -66,6 +66,7 @@ struct qmgr_rcpt {
 	int			 done;		/* a result was recorded */
 	int			 applied;	/* committed (or moot) */
 	int			 status;	/* QSTORE_DELIVERED ... */
+	int			 expired;	/* failed by max_lifetime */
 	char			 dsn[QSTORE_DSN_MAX + 1];
 	char			*reply;
 };

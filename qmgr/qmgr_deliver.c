@@ -348,16 +348,18 @@ out:
 	vbuf_release(&why);
 }
 
-/* The connection's job is done: the next pending job may go on it. */
+/*
+ * The connection's job is done. The next pending job goes on it from the
+ * loop (qmgr_deliver_run), not from here: this runs inside the record
+ * callback, and attrconn goes on decoding what else was read, so a
+ * second, unasked-for reply in the same read would be taken as the next
+ * job's. With no job outstanding, such a reply closes the connection.
+ */
 static void
 qmgr_conn_idle(struct qmgr_conn *c)
 {
-	struct qmgr_job *next;
-
 	c->job = NULL;
 	c->served++;
 	qmgr_nbusy--;
 	attrconn_deadline(c->ac, -1);
-	if ((next = qmgr_job_next_pending()) != NULL)
-		qmgr_dispatch(c, next);
 }

@@ -161,6 +161,7 @@ qmgr_job_result(struct qmgr_rcpt *r, int status, const char *dsn,
     const char *reply)
 {
 	r->status = status;
+	r->expired = 0;
 	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
 	free(r->reply);
 	r->reply = xstrdup(reply);

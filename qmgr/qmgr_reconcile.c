@@ -3,8 +3,10 @@
  * LMDB records (qmgr(8), START-UP).
  *
  * A file without records was never acknowledged and goes after a grace
- * period; records whose file is gone are removed; stale tmp/ files are
- * cleaned up; files in the wrong msg/ directory are moved. Runs once,
+ * period; records whose file is gone are removed, each recipient not yet
+ * final with a "bounced" event in the same transaction (the outbox had
+ * its "accepted": a consumer must hear how it ended); stale tmp/ files
+ * are cleaned up; files in the wrong msg/ directory are moved. Runs once,
  * before qmgr serves anything; a failure is fatal (master restarts qmgr).
  */
 #include <sys/stat.h>
@@ -13,10 +15,13 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "acct.h"
 #include "log.h"
+#include "outbox.h"
 #include "qmgr.h"
 #include "xalloc.h"
 
@@ -25,8 +30,17 @@ struct qmgr_orphan {
 	size_t		 n;
 };
 
+/* The recipients of a message whose file is lost, for their events. */
+struct qmgr_lost {
+	struct qstore_txn	*txn;
+	struct qstore_msginfo	 m;
+	int64_t			 now;
+	int			 failed;	/* an event put failed */
+};
+
 static int qmgr_file_cb(const char *, void *);
 static int qmgr_msg_cb(const struct qstore_msginfo *, void *);
+static int qmgr_lost_rcpt_cb(const struct qstore_rcpt *, void *);
 
 static int
 qmgr_file_cb(const char *qid, void *arg)
@@ -49,6 +63,33 @@ qmgr_msg_cb(const struct qstore_msginfo *m, void *arg)
 		o->qids = xreallocarray(o->qids, o->n + 1, QID_SIZE);
 		snprintf(o->qids[o->n++], QID_SIZE, "%s", m->qid);
 	}
+	return 0;
+}
+
+static int
+qmgr_lost_rcpt_cb(const struct qstore_rcpt *r, void *arg)
+{
+	struct qmgr_lost *lost = arg;
+	struct outbox_event ev;
+
+	if (r->state == QSTORE_DELIVERED || r->state == QSTORE_FAILED)
+		return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = OUTBOX_BOUNCED;
+	ev.time_ms = outbox_now_ms();
+	snprintf(ev.qid, sizeof(ev.qid), "%s", lost->m.qid);
+	ev.sender = lost->m.sender;
+	ev.recipient = r->address;
+	ev.relay = "none";
+	ev.dsn = "5.3.0";
+	ev.reply = "queue file missing";
+	ev.attempts = r->attempts;
+	ev.delay = lost->now - lost->m.arrival;
+	if (outbox_put(lost->txn, &ev, NULL) == -1) {
+		lost->failed = 1;
+		return 1;
+	}
+	acct_event(&ev);
 	return 0;
 }
 
@@ -88,13 +129,29 @@ qmgr_reconcile(void)
 		}
 	}
 	(void)qstore_msg_iter(txn, qmgr_msg_cb, &lost);
+	/* Their events are written to the log only if this commits. */
+	acct_hold();
 	for (i = 0; i < lost.n; i++) {
+		struct qmgr_lost l = { .txn = txn, .now = now };
+
 		log_warn("%s: queue file missing; recipients dropped",
 		    lost.qids[i]);
+		if (qstore_msg_get(txn, lost.qids[i], &l.m) == 0) {
+			(void)qstore_rcpt_iter(txn, lost.qids[i],
+			    qmgr_lost_rcpt_cb, &l);
+			if (l.failed)
+				log_fatal("reconcile: %s: event: %s",
+				    lost.qids[i], qstore_errno() ==
+				    QSTORE_ERR_FULL ? "queue database full" :
+				    "queue database error");
+		}
 		(void)qstore_msg_delete(txn, lost.qids[i]);
 	}
-	if (qstore_txn_commit(txn, why) == -1)
+	if (qstore_txn_commit(txn, why) == -1) {
+		acct_release(0);
 		log_fatal("reconcile: %s", why->data);
+	}
+	acct_release(1);
 	free(files.qids);
 	free(lost.qids);
 	vbuf_free(why);

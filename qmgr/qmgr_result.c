@@ -76,6 +76,7 @@ qmgr_result_event(enum qmgr_result_ev op, struct qstore_txn *txn,
 {
 	const struct qmgr_job *job;
 	struct outbox_event ev;
+	uint64_t dropped;
 
 	switch (op) {
 	case QMGR_EV_BEGIN:
@@ -83,7 +84,9 @@ qmgr_result_event(enum qmgr_result_ev op, struct qstore_txn *txn,
 		return 0;
 	case QMGR_EV_COMMIT:
 		acct_release(1);
-		outbox_warn_dropped(qmgr_queue, ev_now_ms());
+		if ((dropped = outbox_dropped_to_report(qmgr_queue,
+		    ev_now_ms())) > 0)
+			log_warn(OUTBOX_DROPPED_FMT, dropped);
 		return 0;
 	case QMGR_EV_ABORT:
 		acct_release(0);
@@ -155,7 +158,6 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		struct qmgr_rcpt *res = qmgr_refs[i];
 		const char *qid = res->job->qid;
 		enum outbox_kind kind;
-		int expired = 0;
 
 		if (res->applied)
 			continue;
@@ -167,8 +169,9 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		if (res->status == QSTORE_DEFERRED && now - res->job->arrival >=
 		    qmgr_cfg->queue_max_lifetime) {
 			/* Too old to keep trying: a final failure. */
+			/* Kept with the result: a retried commit sees FAILED. */
 			res->status = QSTORE_FAILED;
-			expired = 1;
+			res->expired = 1;
 			log_info("%s: to=<%s>, status=expired (%s)", qid,
 			    log_safe(r.address), log_safe(res->reply));
 		}
@@ -197,7 +200,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		snprintf(r.reply, sizeof(r.reply), "%s", res->reply);
 		kind = r.state == QSTORE_DELIVERED ? OUTBOX_DELIVERED :
 		    r.state == QSTORE_DEFERRED ? OUTBOX_DEFERRED :
-		    expired ? OUTBOX_EXPIRED : OUTBOX_BOUNCED;
+		    res->expired ? OUTBOX_EXPIRED : OUTBOX_BOUNCED;
 		if (qmgr_result_event(QMGR_EV_PUT, txn, res, &r, kind, now,
 		    why) == -1) {
 			vbuf_setf(why, "%s: event: %s", qid,

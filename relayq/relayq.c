@@ -248,6 +248,9 @@ relayq_events(const struct cfg *cfg, int json)
 	qstore_txn_abort(ctx.txn);
 	if (rc == -1) {
 		fprintf(stderr, "relayq: outbox: %s\n", why->data);
+		vbuf_free(ctx.out);
+		vbuf_free(why);
+		qstore_close(qs);
 		return 1;
 	}
 	fwrite(ctx.out->data, 1, ctx.out->len, stdout);

@@ -262,6 +262,7 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
     struct vbuf *why)
 {
 	struct smtp_req_scan sc;
+	struct nexthop nh;
 	const char *v = NULL, *qid = NULL;
 	int64_t arrival, arrival_us, qmgr_ms;
 	const struct attr_spec rcpt[] = {
@@ -310,6 +311,9 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		vbuf_setf(why, "bad sender \"%s\"", log_safe(req->sender));
 		return -1;
 	}
+	/* qmgr's key, not the recipient's: a bad one is qmgr's error. */
+	if (nexthop_parse(req->nexthop, &nh, why) == -1)
+		return -1;
 	req->arrival_us = arrival * 1000000 + arrival_us;
 	req->qmgr_ms = qmgr_ms;
 	return 0;
@@ -387,8 +391,9 @@ deliver(struct smtp_req *req)
 	}
 	/* qmgr's key names the next hop and the session cache entry. */
 	if (nexthop_parse(req->nexthop, &nh, &why) == -1) {
-		smtp_fail_set(&fail, SMTP_RCPT_BOUNCED, "5.1.2", 0,
-		    "bad recipient domain");
+		/* parse_request checked it: not reached. */
+		smtp_fail_set(&fail, SMTP_RCPT_DEFERRED, "4.3.5", 0,
+		    "bad next hop: %s", why.data);
 		decide_all(req, &fail);
 		goto done;
 	}

@@ -5,8 +5,8 @@
  * entry for the recipient domain, else the domain itself): "[host]:port"
  * is that host's addresses, "host:port" its MX hosts in preference order,
  * else (no MX records) the host itself as an implicit MX (RFC 5321 5.1).
- * A null MX (RFC 7505) means the domain accepts no mail. All lookups go through a small
- * resolver interface (struct smtp_dns_ops) so that tests and a future
+ * A null MX (RFC 7505) means the domain accepts no mail. All lookups go
+ * through a small resolver interface (struct smtp_dns_ops) so that tests and a future
  * configurable resolver can replace the system one: MX records come from
  * libresolv's res_query, addresses from getaddrinfo (so /etc/hosts works
  * for transport hosts such as "localhost"). With dns.resolver set, MX and

@@ -142,6 +142,7 @@ smtpd_commit_run(void)
 	struct qstore_new **batch;
 	struct vbuf *why = vbuf_create(0);
 	size_t n = 0, i;
+	uint64_t dropped;
 	int rc;
 
 	for (s = smtpd_commit_head; s != NULL; s = s->commit_next)
@@ -186,7 +187,9 @@ smtpd_commit_run(void)
 	free(batch);
 	vbuf_free(why);
 	if (rc == 0) {
-		outbox_warn_dropped(smtpd_queue, ev_now_ms());
+		if ((dropped = outbox_dropped_to_report(smtpd_queue,
+		    ev_now_ms())) > 0)
+			log_warn(OUTBOX_DROPPED_FMT, dropped);
 		smtpd_trigger_qmgr();
 	}
 }

@@ -21,7 +21,7 @@ system popen rand"
 # DKIM keys, the daemon skeleton, and modules that take a struct cfg such
 # as mdbdir, privsep and dnsres), so one added later is covered without an
 # edit here; a new generic module is added to this list on purpose.
-GENERIC="vbuf xalloc log event attr parse json cidr b64"
+GENERIC="vbuf xalloc log event attr attrconn parse json cidr b64"
 
 if [ ! -f Makefile ] || [ ! -d lib ]; then
 	echo "lint.sh: run from the top of the Petrel tree" >&2

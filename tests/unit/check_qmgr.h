@@ -1,8 +1,9 @@
 /*
  * check_qmgr.h - the fixture the qmgr suites share (check_qmgr_sched.c,
- * check_qmgr_result.c): a real queue (lib/qstore) in a mkdtemp() dir,
- * opened with a hand-made struct cfg and installed as qmgr's qmgr_cfg and
- * qmgr_queue, and messages committed the way smtpd commits them.
+ * check_qmgr_result.c, check_qmgr_reconcile.c): a real queue (lib/qstore)
+ * in a mkdtemp() dir, opened with a hand-made struct cfg and installed as
+ * qmgr's qmgr_cfg and qmgr_queue, and messages committed the way smtpd
+ * commits them.
  */
 #ifndef PETREL_CHECK_QMGR_H
 #define PETREL_CHECK_QMGR_H
@@ -19,7 +20,7 @@
 #include <check.h>
 
 #include "cfg.h"
-#include "../../qmgr/qmgr.h"
+#include "qmgr.h"
 #include "qstore.h"
 #include "vbuf.h"
 

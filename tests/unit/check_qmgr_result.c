@@ -200,6 +200,40 @@ START_TEST(test_events)
 }
 END_TEST
 
+/*
+ * A result that expired and whose commit is tried again (the map was
+ * full, say) arrives as FAILED: its event is still an expiry.
+ */
+START_TEST(test_expired_retried)
+{
+	struct fix f;
+	struct events_seen seen;
+	struct qstore_txn *t;
+	struct qmgr_job *job;
+	char qid[QID_SIZE];
+	char *rcpts[] = { "a@x.test" };
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 1, qid);
+	job = one_job();
+	/* What the first, failed, try left: FAILED, marked expired. */
+	qmgr_job_result(&job->rcpts[0], QSTORE_FAILED, "4.4.1",
+	    "connect failed");
+	job->rcpts[0].expired = 1;
+	qmgr_job_set_relay(job, "none");
+	qmgr_job_done(job);
+	ck_assert_uint_eq(qmgr_results_apply(), 1);
+	memset(&seen, 0, sizeof(seen));
+	t = qstore_txn_begin(qmgr_queue, 0, f.why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(outbox_iter(t, 0, 0, event_cb, &seen, f.why), 0);
+	qstore_txn_abort(t);
+	ck_assert_uint_eq(seen.n, 1);
+	ck_assert_int_eq(seen.kind[0], OUTBOX_EXPIRED);
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_deferred_and_failed)
 {
 	struct fix f;
@@ -388,6 +422,7 @@ result_suite(void)
 	tcase_add_test(tc, test_two_jobs_one_message);
 	tcase_add_test(tc, test_gathering);
 	tcase_add_test(tc, test_events);
+	tcase_add_test(tc, test_expired_retried);
 	suite_add_tcase(s, tc);
 	return s;
 }
