@@ -111,11 +111,11 @@ lint:
 integration: all
 	python3 tests/integration/run.py
 
-# check and run install what is missing first (deps), then go on in a new
-# make that reads this file with the packages present: README's two
-# commands work the first time on a fresh machine.
-check: deps
-	@$(MAKE) --no-print-directory all
+# check and run install what is missing first and build (the build
+# target below), then go on in a new make that reads this file with the
+# packages present: README's two commands work the first time on a fresh
+# machine.
+check: build
 	@$(MAKE) --no-print-directory lint unit integration
 
 # Installs missing Debian build and test dependencies when run as root;
@@ -138,13 +138,12 @@ install: all
 	install -m 0644 etc/petrel.yaml \
 	    $(DESTDIR)$(SYSCONFDIR)/petrel/petrel.yaml.sample
 
-run: deps
-	@$(MAKE) --no-print-directory all
+run: build
 	sh tests/run-local.sh
 
-# What check and run do before their tests: deps, then a build by a make
-# that reads this file afresh (.ci/run checks this path with a pkg-config
-# that knows no package until deps has run).
+# deps, then a build by a make that reads this file afresh, since
+# pkg-config knew nothing before deps ran (.ci/run checks this path with a
+# pkg-config that knows no package until deps has run).
 build: deps
 	@$(MAKE) --no-print-directory all
 

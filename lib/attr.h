@@ -108,15 +108,21 @@ struct attr_spec {
 };
 
 /* Table entries; "flags" is 0 or ATTR_F_REQUIRED. */
+/*
+ * The scan writes through dest as the type says: a destination of another
+ * type (a uint32_t for an ATTR_UINT) is a compile error, not an 8-byte
+ * write into 4 bytes.
+ */
+#define ATTR_DEST(d, type)	(1 ? (d) : (type)0)
 #define ATTR_STR(n, fl, lo, hi, d) \
 	{ .name = (n), .type = ATTR_T_STR, .flags = (fl), .min = (lo), \
-	    .max = (hi), .dest = (d) }
+	    .max = (hi), .dest = ATTR_DEST(d, const char **) }
 #define ATTR_INT(n, fl, lo, hi, d) \
 	{ .name = (n), .type = ATTR_T_INT, .flags = (fl), .min = (lo), \
-	    .max = (uint64_t)(hi), .dest = (d) }
+	    .max = (uint64_t)(hi), .dest = ATTR_DEST(d, int64_t *) }
 #define ATTR_UINT(n, fl, lo, hi, d) \
 	{ .name = (n), .type = ATTR_T_UINT, .flags = (fl), .min = (lo), \
-	    .max = (hi), .dest = (d) }
+	    .max = (hi), .dest = ATTR_DEST(d, uint64_t *) }
 #define ATTR_GROUP(n, fl, tab, fn, a) \
 	{ .name = (n), .type = ATTR_T_GROUP, .flags = (fl), .group = (tab), \
 	    .each = (fn), .arg = (a) }

@@ -38,6 +38,8 @@ struct events_seen {
 	char			 relay[8][64];
 };
 
+static void	 events_get(struct fix *, struct events_seen *);
+
 /* The scan's only job. */
 static struct qmgr_job *
 one_job(void)
@@ -150,6 +152,19 @@ event_cb(const struct outbox_event *ev, void *arg)
 	return 0;
 }
 
+/* Every event in the outbox, oldest first. */
+static void
+events_get(struct fix *f, struct events_seen *seen)
+{
+	struct qstore_txn *t;
+
+	memset(seen, 0, sizeof(*seen));
+	t = qstore_txn_begin(qmgr_queue, 0, f->why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(outbox_iter(t, 0, 0, event_cb, seen, f->why), 0);
+	qstore_txn_abort(t);
+}
+
 /*
  * The results' events are in the outbox after the results transaction,
  * in its order and of the right kinds; an expiry is its own kind.
@@ -159,7 +174,6 @@ START_TEST(test_events)
 	struct fix f;
 	struct qmgr_job *jobs[JOBS_MAX];
 	struct events_seen seen;
-	struct qstore_txn *t;
 	char qid[QID_SIZE];
 	char *rcpts[] = { "a@x.test", "b@x.test", "c@x.test", "d@y.test" };
 
@@ -181,11 +195,7 @@ START_TEST(test_events)
 	qmgr_job_set_relay(jobs[1], "none");
 	qmgr_job_done(jobs[1]);
 	ck_assert_uint_eq(qmgr_results_apply(), 4);
-	memset(&seen, 0, sizeof(seen));
-	t = qstore_txn_begin(qmgr_queue, 0, f.why);
-	ck_assert_ptr_nonnull(t);
-	ck_assert_int_eq(outbox_iter(t, 0, 0, event_cb, &seen, f.why), 0);
-	qstore_txn_abort(t);
+	events_get(&f, &seen);
 	/* fix_commit's message has no accepted event: only the results. */
 	ck_assert_uint_eq(seen.n, 4);
 	ck_assert_int_eq(seen.kind[0], OUTBOX_DELIVERED);
@@ -208,7 +218,6 @@ START_TEST(test_expired_retried)
 {
 	struct fix f;
 	struct events_seen seen;
-	struct qstore_txn *t;
 	struct qmgr_job *job;
 	char qid[QID_SIZE];
 	char *rcpts[] = { "a@x.test" };
@@ -223,11 +232,7 @@ START_TEST(test_expired_retried)
 	qmgr_job_set_relay(job, "none");
 	qmgr_job_done(job);
 	ck_assert_uint_eq(qmgr_results_apply(), 1);
-	memset(&seen, 0, sizeof(seen));
-	t = qstore_txn_begin(qmgr_queue, 0, f.why);
-	ck_assert_ptr_nonnull(t);
-	ck_assert_int_eq(outbox_iter(t, 0, 0, event_cb, &seen, f.why), 0);
-	qstore_txn_abort(t);
+	events_get(&f, &seen);
 	ck_assert_uint_eq(seen.n, 1);
 	ck_assert_int_eq(seen.kind[0], OUTBOX_EXPIRED);
 	fix_teardown(&f);
