@@ -28,6 +28,7 @@ struct qmgr_scan {
 	char		(*qids)[QID_SIZE];
 	size_t		 nqids;
 	int64_t		 next_due;	/* epoch s; -1 none */
+	int		 more;		/* stopped with due work left */
 };
 
 /* One message's due recipients, with their next hops. */
@@ -80,8 +81,10 @@ qmgr_scan_cb(const char *qid, uint32_t index, int64_t when, void *arg)
 	for (size_t i = 0; i < sc->nqids; i++)
 		if (strcmp(sc->qids[i], qid) == 0)
 			return 0;
-	if (sc->nqids == sc->want)
+	if (sc->nqids == sc->want) {
+		sc->more = 1;		/* due work is left for a freed slot */
 		return 1;
+	}
 	snprintf(sc->qids[sc->nqids++], QID_SIZE, "%s", qid);
 	return 0;
 }
@@ -179,6 +182,15 @@ qmgr_sched_scan(size_t slots)
 	qstore_txn_abort(txn);
 	qmgr_next_due_mono = sc.next_due < 0 ? -1 :
 	    ev_now_ms() + (sc.next_due - sc.now) * 1000;
+	/*
+	 * The scan stopped at the slots it had, with due recipients left:
+	 * look again as soon as a slot frees (the loop scans only while one
+	 * is free). Waiting instead for the next trigger, or for the results
+	 * commit QMGR_RESULTS_DELAY_MS later, left each delivery agent idle
+	 * for milliseconds between jobs under a backlog.
+	 */
+	if (sc.more)
+		qmgr_scan_wanted = 1;
 done:
 	free(sc.qids);
 	vbuf_free(why);

@@ -2,9 +2,9 @@
  * check_qmgr_sched.c - unit tests for qmgr's scheduler (qmgr_sched.c) and
  * the in-flight set (qmgr_job.c), against a real queue: due recipients
  * grouped by next hop into jobs (transport entries shared), at most
- * QMGR_JOB_RCPTS_MAX per job, the slot limit, recipients in flight never
- * picked twice while the message's others still go, and future entries
- * left for later.
+ * QMGR_JOB_RCPTS_MAX per job, the slot limit (and a new scan wanted when
+ * it left due work), recipients in flight never picked twice while the
+ * message's others still go, and future entries left for later.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -193,13 +193,15 @@ START_TEST(test_slots_and_future)
 	r.next_attempt = now + 100;
 	ck_assert_int_eq(qstore_rcpt_put(t, &r, old), 0);
 	ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
-	/* One slot: one message. */
+	/* One slot: one message, and a scan is wanted for the next. */
 	qmgr_sched_scan(1);
 	n = fix_pending(jobs, JOBS_MAX);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(jobs[0]->qid, qid[0]);
+	ck_assert(qmgr_sched_wanted());
 	/* The rest: the second; the third is not due, but remembered. */
 	qmgr_sched_scan(16);
+	ck_assert(!qmgr_sched_wanted());
 	ck_assert_uint_eq(fix_pending(jobs + 1, JOBS_MAX - 1), 1);
 	ck_assert_str_eq(jobs[1]->qid, qid[1]);
 	ck_assert_int_gt(qmgr_sched_next_due(), ev_now_ms() + 90000);
