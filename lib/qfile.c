@@ -4,10 +4,19 @@
  * clean-up.
  *
  * Part of the qstore module (qstore.h, qstore_int.h). A new message is
- * written to tmp/<qid> (or over a retired file taken from free/), renamed
- * into msg/<h>/ and then handed to qstore_commit(), which makes it durable
- * and gives it records. A committed file never changes; it is read by
- * smtp, and retired or removed by qmgr only after its records are gone.
+ * written straight to msg/<h>/<qid> (a new file, or a retired one taken
+ * from free/) and then handed to qstore_commit(), which makes it durable
+ * and gives it records; a file in msg/ without records was never
+ * acknowledged, whatever it holds. A committed file never changes; it is
+ * read by smtp, and retired or removed by qmgr only after its records are
+ * gone.
+ *
+ * No file moves between directories on this path: a rename from one
+ * directory to another takes the file system's one rename mutex (Linux's
+ * s_vfs_rename_mutex) and both directories' locks, and with several smtpd
+ * processes those renames (tmp/ to msg/, free/ to tmp/) were where they
+ * spent most of their time on 16 cores. A file changes directory by
+ * link(2) then unlink(2), each of which locks one directory.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -86,14 +95,21 @@ qstore_pool_fill(struct qstore *qs)
 }
 
 /*
- * Moves a retired file from free/ to tmp_path and opens it for writing;
- * -1 when there is none. Writing over a file's blocks spares the file
- * system an inode and its blocks per message, and their freeing (with
- * a discard on many mounts) at delivery. A file that a delivery agent
- * still reads (a lock of qstore_file_open) is not reused but unlinked.
+ * Takes a retired file from free/ as path and opens it for writing; -1
+ * when there is none. Writing over a file's blocks spares the file system
+ * an inode and its blocks per message, and their freeing (with a discard
+ * on many mounts) at delivery.
+ *
+ * The file is linked to path, then its free/ name unlinked: of several
+ * smtpd processes that link the same file, the one whose unlink succeeds
+ * owns it, the others drop their link. Its times are set first, so that
+ * qmgr's start-up reconciliation, which removes a file without records
+ * only when it is old, never takes it for an abandoned one. A file that a
+ * delivery agent still reads (a lock of qstore_file_open) is not reused
+ * but unlinked.
  */
 static int
-qstore_pool_take(struct qstore *qs, const char *tmp_path)
+qstore_pool_take(struct qstore *qs, const char *path)
 {
 	char from[PATH_MAX];
 	int fd, filled = 0;
@@ -117,16 +133,20 @@ qstore_pool_take(struct qstore *qs, const char *tmp_path)
 		    qs->pool[qs->ipool++]) == -1)
 			continue;
 		/* ENOENT: another smtpd took it first. */
-		if (renameat2(AT_FDCWD, from, AT_FDCWD, tmp_path,
-		    RENAME_NOREPLACE) == -1)
+		if ((fd = open(from, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
-		if ((fd = open(tmp_path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) ==
-		    -1) {
-			(void)unlink(tmp_path);
+		if (futimens(fd, NULL) == -1 || link(from, path) == -1) {
+			close(fd);
+			continue;
+		}
+		if (unlink(from) == -1) {
+			/* Another smtpd's unlink won: it is theirs. */
+			(void)unlink(path);
+			close(fd);
 			continue;
 		}
 		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-			(void)unlink(tmp_path);
+			(void)unlink(path);
 			close(fd);
 			continue;
 		}
@@ -167,27 +187,28 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 	qn->fd = -1;
 	for (tries = 0; tries < 10; tries++) {
 		qid_new(qn->qid, &env->arrival, &env->arrival_us);
-		if (qstore_path(qn->tmp_path, sizeof(qn->tmp_path), qs->dir,
-		    "tmp", qn->qid) == -1) {
+		if (qstore_file_path(qn->msg_path, sizeof(qn->msg_path),
+		    qs->dir, qn->qid) == -1) {
 			qstore_fail(QSTORE_ERR_IO, why, "queue path too long");
 			goto fail;
 		}
-		if ((qn->fd = qstore_pool_take(qs, qn->tmp_path)) != -1) {
+		if ((qn->fd = qstore_pool_take(qs, qn->msg_path)) != -1) {
 			qn->reused = 1;
 			break;
 		}
-		qn->fd = open(qn->tmp_path, O_WRONLY | O_CREAT | O_EXCL |
+		/* Never over a committed file (an id reused after a clock
+		 * step): O_EXCL here, link's EEXIST in qstore_pool_take. */
+		qn->fd = open(qn->msg_path, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
 		if (qn->fd != -1 || errno != EEXIST)
 			break;
 	}
 	if (qn->fd == -1) {
 		qstore_fail(errno == ENOSPC ? QSTORE_ERR_FULL : QSTORE_ERR_IO,
-		    why, "create %s: %s", qn->tmp_path, strerror(errno));
+		    why, "create %s: %s", qn->msg_path, strerror(errno));
 		goto fail;
 	}
-	snprintf(qn->msg_path, sizeof(qn->msg_path), "%s/msg/%X/%s", qs->dir,
-	    (unsigned)qstore_hash(qn->qid), qn->qid);
+	qn->created = 1;
 
 	/* The record fields, kept for qstore_commit. */
 	qstore_copy(qn->info.qid, sizeof(qn->info.qid), qn->qid);
@@ -243,7 +264,7 @@ qstore_write_all(struct qstore_new *qn, const char *p, size_t len,
 				continue;
 			return qstore_fail(errno == ENOSPC || errno == EDQUOT ?
 			    QSTORE_ERR_FULL : QSTORE_ERR_IO, why, "write %s: %s",
-			    qn->tmp_path, strerror(errno));
+			    qn->msg_path, strerror(errno));
 		}
 		off += (size_t)n;
 		qn->fsize += n;
@@ -282,20 +303,14 @@ qstore_new_finish(struct qstore_new *qn, struct vbuf *why)
 	/* A reused file may be longer: nothing of its old message stays. */
 	if (qn->reused && ftruncate(qn->fd, qn->fsize) == -1)
 		return qstore_fail(QSTORE_ERR_IO, why, "truncate %s: %s",
-		    qn->tmp_path, strerror(errno));
+		    qn->msg_path, strerror(errno));
 	/*
 	 * Start the data on its way to disk now; qstore_commit() waits for
-	 * it with fsync. Renaming before that fsync is safe: a file in msg/
-	 * without records was never acknowledged, and no record is written
-	 * before every file of the batch is durable.
+	 * it with fsync. No record is written before every file of the
+	 * batch is durable.
 	 */
 	(void)sync_file_range(qn->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	/* Never replace a committed file (an id reused after a clock step). */
-	if (renameat2(AT_FDCWD, qn->tmp_path, AT_FDCWD, qn->msg_path,
-	    RENAME_NOREPLACE) == -1)
-		return qstore_fail(QSTORE_ERR_IO, why, "rename %s to %s: %s",
-		    qn->tmp_path, qn->msg_path, strerror(errno));
-	qn->renamed = 1;
+	qn->finished = 1;
 	qn->info.size = qn->size;
 	return 0;
 }
@@ -307,10 +322,8 @@ qstore_new_abort(struct qstore_new *qn)
 		return;
 	if (qn->fd != -1)
 		close(qn->fd);
-	if (qn->renamed)
+	if (qn->created)
 		(void)unlink(qn->msg_path);
-	else if (qn->tmp_path[0] != '\0')
-		(void)unlink(qn->tmp_path);
 	qstore_new_free(qn);
 }
 
@@ -528,14 +541,13 @@ qstore_file_retire(struct qstore *qs, const char *qid)
 
 	if (qstore_file_path(from, sizeof(from), qs->dir, qid) == -1)
 		return qstore_fail(QSTORE_ERR_IO, NULL, "bad queue id");
+	/* Linked, then unlinked: no cross-directory rename (see above). */
 	if (lstat(from, &st) == 0 && S_ISREG(st.st_mode) &&
 	    st.st_size <= QSTORE_POOL_FILE_MAX &&
 	    qstore_pool_has_room(qs) &&
 	    qstore_path(to, sizeof(to), qs->dir, "free", qid) == 0 &&
-	    renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0) {
+	    link(from, to) == 0)
 		qs->pool_count++;
-		return 0;
-	}
 	return qstore_file_remove(qs->dir, qid);
 }
 

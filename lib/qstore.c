@@ -4,7 +4,7 @@
  *
  * See qstore.h for the layout and who writes what; qfile.c holds the
  * message files and counter.c the counters. Crash-safety order for a
- * batch of new messages: each file renamed into msg/ (qfile.c), every file
+ * batch of new messages: each file written in msg/ (qfile.c), every file
  * fsync'd, every msg/<h>/ touched fsync'd, then one LMDB transaction
  * (qstore_commit). A file without records was never acknowledged (qmgr
  * removes it after a grace period); records always have their file.
@@ -376,7 +376,7 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 	for (i = 0; i < n; i++) {
 		struct qstore_new *qn = msgs[i];
 
-		ASSERT(qn->renamed);
+		ASSERT(qn->finished);
 		if (qn->fd == -1)
 			continue;
 		if (fsync(qn->fd) == -1)

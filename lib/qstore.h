@@ -1,9 +1,10 @@
 /*
  * qstore.h - the queue: immutable message files plus an LMDB index.
  *
- * Layout under queue_directory: tmp/ (being written), msg/<h>/<queueid>
- * (committed; h is the last hex digit of the id's seconds, see
- * qstore_file_path), corrupt/ (kept for inspection),
+ * Layout under queue_directory: msg/<h>/<queueid> (being written, then
+ * committed; h is the last hex digit of the id's seconds, see
+ * qstore_file_path), tmp/ (where older versions wrote new messages; only
+ * cleaned now), corrupt/ (kept for inspection),
  * free/ (delivered messages' files, to be written over by new ones),
  * private/ (sockets), db/ (the LMDB environment: named databases msg, rcpt,
  * sched, counters, events). A committed file is an envelope header of
@@ -111,10 +112,10 @@ const char	*qstore_dir(const struct qstore *);
 int		 qstore_reader_check(struct qstore *);
 
 /*
- * Writing a new message: begin creates tmp/<qid> and writes the envelope
- * header (env->arrival is filled in from the id); write appends message
- * bytes (buffered); finish flushes, starts write-back and renames into
- * msg/. qstore_commit() fsyncs every file of the batch, then each
+ * Writing a new message: begin creates msg/<h>/<qid> (or takes a file from
+ * free/ under that name) and writes the envelope header (env->arrival is
+ * filled in from the id); write appends message bytes (buffered); finish
+ * flushes and starts write-back. qstore_commit() fsyncs every file of the batch, then each
  * directory touched, then inserts every message's records and recipients
  * in one LMDB transaction (group commit). On any failure the caller aborts
  * each message; nothing was acknowledged.
@@ -240,8 +241,8 @@ void		 qstore_file_close(struct qstore_file *);
 int	qstore_file_path(char *buf, size_t size, const char *qdir,
 	    const char *qid);
 /*
- * A delivered message's file, after its records are gone: moved to free/
- * for qstore_new_begin to write the next message over it (small files,
+ * A delivered message's file, after its records are gone: moved (linked,
+ * then unlinked) to free/ for qstore_new_begin to write the next message over it (small files,
  * while the pool has room), else unlinked.
  */
 int	qstore_file_retire(struct qstore *, const char *qid);
@@ -251,7 +252,9 @@ int		 qstore_file_remove(const char *qdir, const char *qid);
 int		 qstore_file_quarantine(const char *qdir, const char *qid);
 /*
  * Removes tmp/ files unchanged (ctime) for max_age seconds: messages whose
- * writer died before they were committed. Returns how many.
+ * writer died before they were committed, under an older version that
+ * wrote there (a writer that dies now leaves a file in msg/ without
+ * records, which the start-up reconciliation removes). Returns how many.
  */
 int		 qstore_tmp_clean(const char *qdir, int64_t max_age);
 /*

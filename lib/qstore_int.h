@@ -81,10 +81,10 @@ struct qstore_new {
 	struct qstore	*qs;
 	char		 qid[QID_SIZE];
 	int		 fd;
-	int		 renamed;
+	int		 created;	/* msg_path is ours: abort unlinks */
+	int		 finished;	/* qstore_new_finish succeeded */
 	int		 reused;	/* a file from free/: truncate */
 	off_t		 fsize;		/* bytes written to the file */
-	char		 tmp_path[PATH_MAX];
 	char		 msg_path[PATH_MAX];
 	struct vbuf	*wbuf;
 	uint64_t	 size;

@@ -412,12 +412,15 @@ START_TEST(test_roundtrip)
 	ck_assert_int_ge(env.arrival_us, 0);
 	ck_assert_int_le(env.arrival_us, 999999);
 
-	/* Being written: in tmp/, not yet in msg/. */
-	snprintf(tmp, sizeof(tmp), "%s/tmp/%s", f.dir, qid);
+	/*
+	 * Being written: straight in msg/<h>/ (no rename from tmp/, which
+	 * stays empty), without records until the commit.
+	 */
 	file_path(&f, qid, path, sizeof(path));
-	ck_assert_int_eq(stat(tmp, &st), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
-	ck_assert_int_eq(stat(path, &st), -1);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", f.dir);
+	ck_assert_uint_eq(dir_count(tmp), 0);
 	ck_assert_int_eq(qstore_new_write(qn, body, 10, f.why), 0);
 	ck_assert_int_eq(qstore_new_write(qn, body + 10, 0, f.why), 0);
 	ck_assert_int_eq(qstore_new_write(qn, body + 10, sizeof(body) - 11,
@@ -425,13 +428,12 @@ START_TEST(test_roundtrip)
 	ck_assert_uint_eq(qstore_new_size(qn), sizeof(body) - 1);
 	ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
 
-	/* Finished: renamed into msg/<h>/. */
-	ck_assert_int_eq(stat(tmp, &st), -1);
+	/* Finished: where it was, with the message's size. */
 	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_gt(st.st_size, (off_t)sizeof(body) - 1);
 	ck_assert_int_eq(qstore_commit(f.qs, &qn, 1, f.why), 0);
 	qstore_new_free(qn);
 	ck_assert_uint_eq(dir_count(f.dir), 7);
-	snprintf(tmp, sizeof(tmp), "%s/tmp", f.dir);
 	ck_assert_uint_eq(dir_count(tmp), 0);
 
 	/* The file gives back the envelope and the body. */
@@ -877,6 +879,7 @@ START_TEST(test_pool_reuse)
 	struct stat st, st2;
 	char a[QID_SIZE], b[QID_SIZE], pa[PATH_MAX], pb[PATH_MAX];
 	char freed[PATH_MAX], big[8192];
+	struct timespec old[2];
 	struct fix f;
 
 	fix_setup(&f, MAP_SIZE);
@@ -887,7 +890,7 @@ START_TEST(test_pool_reuse)
 	file_path(&f, a, pa, sizeof(pa));
 	ck_assert_int_eq(stat(pa, &st), 0);
 
-	/* Retired: moved to free/ under its id, not unlinked. */
+	/* Retired: moved (linked, unlinked) to free/ under its id. */
 	ck_assert_int_eq(qstore_file_retire(f.qs, a), 0);
 	ck_assert_int_eq(stat(pa, &st2), -1);
 	snprintf(freed, sizeof(freed), "%s/free/%s", f.dir, a);
@@ -901,8 +904,21 @@ START_TEST(test_pool_reuse)
 	 * looks again.
 	 */
 	qs2 = second_handle(&f);
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 86400;
+	old[0].tv_nsec = old[1].tv_nsec = 0;
+	ck_assert_int_eq(utimensat(AT_FDCWD, freed, old, 0), 0);
 	qn = qstore_new_begin(qs2, &env, f.why);
 	ck_assert_ptr_nonnull(qn);
+	/*
+	 * Taken under its new name with a fresh mtime before a byte is
+	 * written: qmgr's start-up reconciliation removes a file without
+	 * records only when it is old, and must not take this one.
+	 */
+	file_path(&f, qstore_new_id(qn), pb, sizeof(pb));
+	ck_assert_int_eq(stat(pb, &st2), 0);
+	ck_assert_uint_eq(st2.st_ino, st.st_ino);
+	ck_assert_int_ge(st2.st_mtime, time(NULL) - 5);
+	ck_assert_int_eq(stat(freed, &st2), -1);
 	ck_assert_int_eq(qstore_new_write(qn, "short\r\n", 7, f.why), 0);
 	ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
 	memcpy(b, qstore_new_id(qn), QID_SIZE);
@@ -1266,12 +1282,15 @@ START_TEST(test_abort)
 	snprintf(tmp, sizeof(tmp), "%s/tmp", f.dir);
 	env_fill(&env, "s@x.example", rcpts, 1);
 
-	/* Before finish: the tmp file goes. */
+	/* Before finish: the file being written goes. */
 	qn = qstore_new_begin(f.qs, &env, f.why);
 	ck_assert_ptr_nonnull(qn);
 	ck_assert_int_eq(qstore_new_write(qn, "abc", 3, f.why), 0);
-	ck_assert_uint_eq(dir_count(tmp), 1);
+	memcpy(qid, qstore_new_id(qn), QID_SIZE);
+	file_path(&f, qid, path, sizeof(path));
+	ck_assert_int_eq(stat(path, &st), 0);
 	qstore_new_abort(qn);
+	ck_assert_int_eq(stat(path, &st), -1);
 	ck_assert_uint_eq(dir_count(tmp), 0);
 
 	/* After finish, before commit: the file in msg/ goes. */
