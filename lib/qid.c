@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -20,13 +21,18 @@ qid_new(char buf[QID_SIZE], int64_t *sec, int32_t *usec)
 {
 	static struct timeval last;
 	struct timeval tv;
-	unsigned char r[2];
+	unsigned char r[1];
 	int n;
 
 	/*
-	 * One id per microsecond per process: the random part only tells
-	 * processes apart (12 bits collide by the birthday bound when one
-	 * process makes several ids in the same microsecond).
+	 * One id per microsecond per process: the last three digits only
+	 * tell processes apart (12 random bits collide by the birthday bound
+	 * when one process makes several ids in the same microsecond). The
+	 * first of them is the process's own, so that the queue store can
+	 * give each process its directory (qstore_hash) and several smtpd
+	 * processes do not queue on one directory's lock; two processes
+	 * that share it still differ by 8 random bits, and the exclusive
+	 * create is the final guard.
 	 */
 	do {
 		gettimeofday(&tv, NULL);
@@ -37,7 +43,7 @@ qid_new(char buf[QID_SIZE], int64_t *sec, int32_t *usec)
 	n = snprintf(buf, QID_SIZE, "%08llX%05lX%03X",
 	    (unsigned long long)tv.tv_sec & 0xffffffffULL,
 	    (unsigned long)tv.tv_usec & 0xfffffUL,
-	    ((unsigned)r[0] << 4 | (unsigned)r[1] >> 4) & 0xfffU);
+	    ((unsigned)getpid() & 0xfU) << 8 | (unsigned)r[0]);
 	ASSERT(n == QID_LEN);
 	*sec = tv.tv_sec;
 	*usec = (int32_t)tv.tv_usec;

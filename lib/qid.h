@@ -2,7 +2,8 @@
  * qid.h - queue ids: unique, sortable by arrival, safe as file names.
  *
  * A queue id is 16 upper-case hex digits: 8 of the arrival second, 5 of the
- * microsecond, 3 random. qid_ok() is checked on every id received from a
+ * microsecond, 1 that is the same for every id of one process (the low
+ * bits of its pid), 2 random. qid_ok() is checked on every id received from a
  * peer before it becomes part of a path.
  */
 #ifndef PETREL_QID_H

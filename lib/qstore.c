@@ -44,6 +44,7 @@ static int qstore_msg_decode(const MDB_val *, const MDB_val *,
     struct qstore_msginfo *);
 static void qstore_rcpt_encode(struct vbuf *, const struct qstore_rcpt *);
 static void qstore_msg_encode(struct vbuf *, const struct qstore_msginfo *);
+static int qstore_hexval(char);
 
 enum qstore_err
 qstore_errno(void)
@@ -110,16 +111,24 @@ qstore_path(char *buf, size_t size, const char *a, const char *b,
 }
 
 /*
- * The directory under msg/: the last hex digit of the id's seconds, so
- * that the messages of one group commit mostly share one directory and
- * one directory fsync (the ids' random digit would spread them over
- * all 16), while a long queue still spreads over 16.
+ * The directory under msg/: the last hex digit of the id's seconds plus
+ * the digit of the process that made it (qid.h), modulo 16. The messages
+ * of one group commit mostly share one directory and one directory fsync
+ * (the ids' random digits would spread them over all 16); processes
+ * writing at the same moment mostly use different directories, so that
+ * their creates and links do not wait on one directory's lock; and a
+ * long queue still spreads over 16.
  */
 int
 qstore_hash(const char *qid)
 {
-	char c = qid[QSTORE_HASH_DIGIT];
+	return (qstore_hexval(qid[QSTORE_HASH_DIGIT]) +
+	    qstore_hexval(qid[QSTORE_PROC_DIGIT])) % QSTORE_NHASH;
+}
 
+static int
+qstore_hexval(char c)
+{
 	return c >= 'A' ? c - 'A' + 10 : c - '0';
 }
 

@@ -2,8 +2,8 @@
  * qstore.h - the queue: immutable message files plus an LMDB index.
  *
  * Layout under queue_directory: msg/<h>/<queueid> (being written, then
- * committed; h is the last hex digit of the id's seconds, see
- * qstore_file_path), tmp/ (where older versions wrote new messages; only
+ * committed; h comes from the id's seconds and its process digit, see
+ * qstore_hash), tmp/ (where older versions wrote new messages; only
  * cleaned now), corrupt/ (kept for inspection),
  * free/ (delivered messages' files, to be written over by new ones),
  * private/ (sockets), db/ (the LMDB environment: named databases msg, rcpt,

@@ -43,6 +43,7 @@
 #define QSTORE_GROW_LIMIT	2
 #define QSTORE_GROW_MIN		(1024 * 1024)
 #define QSTORE_HASH_DIGIT	7	/* in the id: the seconds' last */
+#define QSTORE_PROC_DIGIT	13	/* in the id: its process's (qid.h) */
 /*
  * The pool of retired message files in free/ (qstore_file_retire): at most
  * this many, each at most this large, so that it holds at most 64 MiB;

@@ -50,15 +50,17 @@ class CrashTest(PetrelCase):
 
     def test_queue_of_an_older_layout_is_delivered(self):
         """A message file in the msg/ directory an older Petrel used (the
-        id's last digit) is found at start-up and delivered."""
+        id's last digit, then the seconds' digit alone) is found at
+        start-up and delivered."""
         tok = unique("rehash")
         self.capture.stop()
         qid = self.submit(make_message(tok), rcpts=["h1@example.org"])
         self.suite.stop()
         msg = os.path.join(self.suite.queue_dir, "msg")
-        right = os.path.join(msg, qid[7], qid)
-        old = qid[-1] if qid[-1] != qid[7] else \
-            ("0" if qid[7] != "0" else "1")
+        # Today's: the seconds' last digit plus the process digit, mod 16.
+        h = (int(qid[7], 16) + int(qid[13], 16)) % 16
+        right = os.path.join(msg, "%X" % h, qid)
+        old = qid[-1] if int(qid[-1], 16) != h else "%X" % ((h + 1) % 16)
         os.rename(right, os.path.join(msg, old, qid))
         self.suite.start()
         self.capture.start()

@@ -1,10 +1,11 @@
 /*
  * check_qid.c - unit tests for lib/qid: queue id format and uniqueness.
  *
- * An id is 16 upper-case hex digits (arrival second, microsecond, random)
- * and becomes a file name, so qid_ok() must refuse anything else: lower
- * case, wrong length, path characters. Ids made in one tight loop must all
- * differ (the queue relies on them as names).
+ * An id is 16 upper-case hex digits (arrival second, microsecond, the
+ * process's digit, random) and becomes a file name, so qid_ok() must
+ * refuse anything else: lower case, wrong length, path characters. Ids
+ * made in one tight loop must all differ (the queue relies on them as
+ * names).
  */
 #include <sys/time.h>
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qid.h"
 
@@ -55,6 +57,9 @@ START_TEST(test_format)
 	ck_assert(memcmp(id, hex, 8) == 0);
 	snprintf(hex, sizeof(hex), "%05lX", (unsigned long)usec);
 	ck_assert(memcmp(id + 8, hex, 5) == 0);
+	/* Then the process's digit: the queue store's directory uses it. */
+	snprintf(hex, sizeof(hex), "%X", (unsigned)getpid() & 0xfU);
+	ck_assert_int_eq(id[13], hex[0]);
 }
 END_TEST
 

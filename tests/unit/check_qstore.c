@@ -80,6 +80,7 @@ static int	 id_cb(const char *, void *);
 static int	 msg_count_cb(const struct qstore_msginfo *, void *);
 static int	 rcpt_count_cb(const struct qstore_rcpt *, void *);
 static void	 file_path(const struct fix *, const char *, char *, size_t);
+static int	 hexval(char);
 static void	 write_file(const char *, const void *, size_t);
 static size_t	 dir_count(const char *);
 static void	 check_body(struct qstore_file *, const void *, size_t);
@@ -261,13 +262,23 @@ rcpt_count_cb(const struct qstore_rcpt *r, void *arg)
 	return 0;
 }
 
-/* msg/<h>/<qid>, h being the last hex digit of the id's seconds. */
+static int
+hexval(char c)
+{
+	return c >= 'A' ? c - 'A' + 10 : c - '0';
+}
+
+/*
+ * msg/<h>/<qid>, h being the last hex digit of the id's seconds plus its
+ * process digit (the 14th), modulo 16.
+ */
 static void
 file_path(const struct fix *f, const char *qid, char *buf, size_t size)
 {
 	char lib[PATH_MAX];
 
-	snprintf(buf, size, "%s/msg/%c/%s", f->dir, qid[7], qid);
+	snprintf(buf, size, "%s/msg/%X/%s", f->dir,
+	    (unsigned)((hexval(qid[7]) + hexval(qid[13])) % 16), qid);
 	ck_assert_int_eq(qstore_file_path(lib, sizeof(lib), f->dir, qid), 0);
 	ck_assert_str_eq(lib, buf);
 }
@@ -1097,9 +1108,12 @@ START_TEST(test_rehash)
 	env_fill(&env, "s@x.example", rcpts, 1);
 	commit_msg(&f, &env, "body\r\n", 6, a);
 	file_path(&f, a, right, sizeof(right));
-	/* Where an older Petrel put it: msg/<the id's last digit>/. */
-	snprintf(wrong, sizeof(wrong), "%s/msg/%c/%s", f.dir,
-	    a[7] == '0' ? '1' : '0', a);
+	/*
+	 * In another directory, as an older Petrel left it (its h was the
+	 * id's last digit, then the seconds' digit alone).
+	 */
+	snprintf(wrong, sizeof(wrong), "%s/msg/%X/%s", f.dir,
+	    (unsigned)((hexval(a[7]) + hexval(a[13]) + 1) % 16), a);
 	ck_assert_int_eq(rename(right, wrong), 0);
 	ck_assert_ptr_null(qstore_file_open(f.dir, a, f.why));
 
