@@ -46,6 +46,7 @@ static void smtpd_tls_tickets_init(SSL_CTX *, const struct cfg *, int);
 static int smtpd_tls_ticket_cb(SSL *, unsigned char *, unsigned char *,
     EVP_CIPHER_CTX *, EVP_MAC_CTX *, int);
 static const char *smtpd_tls_error(void);
+static const char *smtpd_tls_type(int);
 
 /* The reason of OpenSSL's last error, for messages. */
 static const char *
@@ -54,6 +55,26 @@ smtpd_tls_error(void)
 	const char *r = ERR_reason_error_string(ERR_peek_last_error());
 
 	return r != NULL ? r : "unknown error";
+}
+
+/* A key type as operators name it. */
+static const char *
+smtpd_tls_type(int type)
+{
+	switch (type) {
+	case EVP_PKEY_RSA:
+		return "RSA";
+	case EVP_PKEY_RSA_PSS:
+		return "RSA-PSS";
+	case EVP_PKEY_EC:
+		return "ECDSA";
+	case EVP_PKEY_ED25519:
+		return "Ed25519";
+	case EVP_PKEY_ED448:
+		return "Ed448";
+	default:
+		return OBJ_nid2sn(type);
+	}
 }
 
 SSL_CTX *
@@ -150,7 +171,7 @@ smtpd_tls_pair(SSL_CTX *ctx, const struct cfg *cfg, size_t i, int key_fd,
 		if (types[j] == type)
 			log_fatal("%s: %s: a second %s certificate; give one "
 			    "per key type (RSA, ECDSA, ...)", cwhere, cert,
-			    OBJ_nid2sn(type));
+			    smtpd_tls_type(type));
 	types[(*ntypes)++] = type;
 	X509_free(leaf);
 
@@ -162,7 +183,7 @@ smtpd_tls_pair(SSL_CTX *ctx, const struct cfg *cfg, size_t i, int key_fd,
 		log_fatal("%s: %s does not match the certificate %s: %s",
 		    kwhere, keypath, cert, smtpd_tls_error());
 	EVP_PKEY_free(key);
-	log_debug("TLS: %s certificate %s", OBJ_nid2sn(type), cert);
+	log_debug("TLS: %s certificate %s", smtpd_tls_type(type), cert);
 }
 
 /*
