@@ -216,9 +216,9 @@ smtpd_tls_tickets_init(SSL_CTX *ctx, const struct cfg *cfg, int ticket_fd)
 /*
  * OpenSSL's ticket key callback. enc: name a ticket with the current key
  * and set up its cipher and MAC (1), or issue none (0). Otherwise find
- * the ticket's key by name: 1 for the current key, 2 for the previous one
- * (accept, and issue a new ticket under the current key), 0 for neither
- * (a full handshake). -1 is an error. The keys are copied from the
+ * the ticket's key by name: 1 for the current key (TLS 1.2), 2 for the
+ * previous one or for TLS 1.3 (accept, and issue a new ticket under the
+ * current key), 0 for neither (a full handshake). -1 is an error. The keys are copied from the
  * shared object for this call only, and wiped.
  */
 static int
@@ -232,7 +232,6 @@ smtpd_tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 	const EVP_CIPHER *cipher = EVP_aes_256_cbc();
 	int rc;
 
-	(void)ssl;
 	if (tlsticket_read(smtpd_tls_tickets, &keys) == -1) {
 		log_warn("TLS ticket keys: no consistent copy; no ticket");
 		return 0;
@@ -247,8 +246,15 @@ smtpd_tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 		memcpy(name, k->name, TLSTICKET_NAME_LEN);
 	} else if (memcmp(name, keys.current.name, TLSTICKET_NAME_LEN) ==
 	    0) {
+		/*
+		 * A TLS 1.3 client uses a ticket once (RFC 8446 appendix
+		 * C.4; OpenSSL's client forgets the session it resumed), so
+		 * it needs a new one each time or its next connection is a
+		 * full handshake: renew. TLS 1.2 tickets are reused as they
+		 * are.
+		 */
 		k = &keys.current;
-		rc = 1;
+		rc = SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
 	} else if (keys.has_previous && memcmp(name, keys.previous.name,
 	    TLSTICKET_NAME_LEN) == 0) {
 		k = &keys.previous;

@@ -4,7 +4,8 @@ rotation, ECDSA and RSA certificates side by side, and their config errors.
 Resumption: with two smtpd processes of one session each, a connection
 held open on one process sends the next one to the other, so successive
 connections alternate between the processes; every one after the first
-resumes with the ticket of the first (TLS 1.3 and 1.2). Rotation: with a
+resumes with the ticket of the first (TLS 1.3 and 1.2), and a TLS 1.3
+resumption brings a new ticket. Rotation: with a
 short tls.ticket_lifetime, a ticket issued before one rotation (which
 master logs) still resumes and comes back renewed, one issued before two
 does not. Certificates: a client that can only verify ECDSA gets the
@@ -153,6 +154,23 @@ class ResumeTest(PetrelCase):
 
     def test_resume_tls12_every_process(self):
         self.resume_everywhere(ssl.TLSVersion.TLSv1_2)
+
+    def test_tls13_ticket_renewed_each_resumption(self):
+        """TLS 1.3 clients use a ticket once (OpenSSL's forgets it):
+        each resumption must bring a new ticket, so a client that always
+        resumes with its newest session keeps resuming."""
+        ctx = client_ctx(ssl.TLSVersion.TLSv1_3)
+        prev = None
+        for i in range(5):
+            c = Smtp(self.suite.submission_port)
+            tls = c.starttls(ctx, session=prev)
+            sess, reused = tls.session, tls.session_reused
+            c.close()
+            if prev is not None:
+                self.assertTrue(reused, "connection %d" % i)
+                self.assertNotEqual(sess.id, prev.id,
+                                    "no new ticket after resumption %d" % i)
+            prev = sess
 
 
 class RotationTest(PetrelCase):
