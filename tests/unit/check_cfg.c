@@ -32,6 +32,8 @@ static void	teardown(void);
 static void	write_file(const char *, const char *, size_t);
 static struct cfg *load(const char *, struct vbuf *);
 static void	expect_error(const char *, const char *, const char *);
+static void	expect_where(const struct cfg *, const char *,
+		    const struct cfg_paths *, size_t, const char *);
 static Suite	*cfg_suite(void);
 
 static void
@@ -462,6 +464,18 @@ START_TEST(test_listener_errors)
 }
 END_TEST
 
+/* cfg_paths_where() of entry i must be the file name, then suffix. */
+static void
+expect_where(const struct cfg *cfg, const char *key,
+    const struct cfg_paths *p, size_t i, const char *suffix)
+{
+	char where[512], want[512];
+
+	cfg_paths_where(cfg, key, p, i, where, sizeof(where));
+	snprintf(want, sizeof(want), "%s%s", cfgpath, suffix);
+	ck_assert_str_eq(where, want);
+}
+
 /*
  * tls.certificate and tls.private_key: one path, or lists paired in
  * order, each entry with its own line for messages; the ticket lifetime.
@@ -470,7 +484,6 @@ START_TEST(test_tls_lists)
 {
 	struct vbuf *why = vbuf_create(0);
 	struct cfg *cfg;
-	char where[512], want[512];
 
 	cfg = load("tls:\n  certificate:\n    - /ec.pem\n    - /rsa.pem\n"
 	    "  private_key: [ /ec.key, /rsa.key ]\n"
@@ -488,10 +501,8 @@ START_TEST(test_tls_lists)
 	ck_assert_str_eq(cfg->tls_certificate, "/ec.pem");
 	ck_assert_str_eq(cfg->tls_private_key, "/ec.key");
 	ck_assert_int_eq(cfg->tls_ticket_lifetime, 2);
-	cfg_paths_where(cfg, "tls.private_key", &cfg->tls_private_keys, 1,
-	    where, sizeof(where));
-	snprintf(want, sizeof(want), "%s:5: tls.private_key[1]", cfgpath);
-	ck_assert_str_eq(where, want);
+	expect_where(cfg, "tls.private_key", &cfg->tls_private_keys, 1,
+	    ":5: tls.private_key[1]");
 	cfg_free(cfg);
 
 	/* A single path stays a single path, named without an index. */
@@ -500,10 +511,8 @@ START_TEST(test_tls_lists)
 	ck_assert_uint_eq(cfg->tls_certificates.n, 1);
 	ck_assert_int_eq(cfg->tls_certificates.list, 0);
 	ck_assert_int_eq(cfg->tls_ticket_lifetime, 3600);
-	cfg_paths_where(cfg, "tls.certificate", &cfg->tls_certificates, 0,
-	    where, sizeof(where));
-	snprintf(want, sizeof(want), "%s:2: tls.certificate", cfgpath);
-	ck_assert_str_eq(where, want);
+	expect_where(cfg, "tls.certificate", &cfg->tls_certificates, 0,
+	    ":2: tls.certificate");
 	cfg_free(cfg);
 
 	/* 0 turns tickets off. */
