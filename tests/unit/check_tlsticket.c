@@ -1,10 +1,12 @@
 /*
  * check_tlsticket.c - unit tests for lib/tlsticket: the shared ticket
  * keys' rotation (current, previous, forgotten), that what a reader is
- * handed cannot be written through, and that attach refuses objects it
- * could write or does not know.
+ * handed cannot be written through, that attach refuses objects it
+ * could write or does not know, and that readers never see a torn copy
+ * while another process rotates.
  */
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,8 @@
 
 #include "tlsticket.h"
 #include "vbuf.h"
+
+#define ROTATIONS	20000
 
 static Suite	*tlsticket_suite(void);
 
@@ -135,6 +139,70 @@ START_TEST(test_attach_refuses)
 }
 END_TEST
 
+/*
+ * A child rotates as fast as it can while this process reads: every copy
+ * must be one the writer made whole. Each generation's current key is
+ * seen the same every time, and the previous key of generation g is the
+ * current key of g - 1.
+ */
+START_TEST(test_concurrent_reads)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct tlsticket *w, *r;
+	struct tlsticket_keys k;
+	struct tlsticket_key *cur;
+	unsigned char *seen;
+	uint64_t last = 0;
+	size_t reads = 0;
+	pid_t pid;
+	int status;
+
+	w = tlsticket_create(why);
+	ck_assert_ptr_nonnull(w);
+	r = tlsticket_attach(tlsticket_fd(w), why);
+	ck_assert_ptr_nonnull(r);
+	cur = calloc(ROTATIONS + 1, sizeof(*cur));
+	seen = calloc(ROTATIONS + 1, 1);
+	ck_assert(cur != NULL && seen != NULL);
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		for (int i = 0; i < ROTATIONS; i++)
+			if (tlsticket_rotate(w, why) == -1)
+				_exit(1);
+		_exit(0);
+	}
+	for (;;) {
+		int done = waitpid(pid, &status, WNOHANG) == pid;
+
+		ck_assert_int_eq(tlsticket_read(r, &k), 0);
+		reads++;
+		ck_assert_uint_le(k.generation, ROTATIONS);
+		ck_assert_uint_ge(k.generation, last);
+		last = k.generation;
+		if (seen[k.generation])
+			ck_assert_mem_eq(&cur[k.generation], &k.current,
+			    sizeof(k.current));
+		cur[k.generation] = k.current;
+		seen[k.generation] = 1;
+		if (k.generation > 0 && seen[k.generation - 1])
+			ck_assert_mem_eq(&cur[k.generation - 1], &k.previous,
+			    sizeof(k.previous));
+		if (done)
+			break;
+	}
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_uint_eq(last, ROTATIONS);
+	ck_assert_uint_gt(reads, 1);
+	free(cur);
+	free(seen);
+	tlsticket_free(r);
+	tlsticket_free(w);
+	vbuf_free(why);
+}
+END_TEST
+
 static Suite *
 tlsticket_suite(void)
 {
@@ -144,6 +212,8 @@ tlsticket_suite(void)
 	tcase_add_test(tc, test_rotate);
 	tcase_add_test(tc, test_read_only);
 	tcase_add_test(tc, test_attach_refuses);
+	tcase_add_test(tc, test_concurrent_reads);
+	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
 }
