@@ -1,12 +1,12 @@
 /*
  * daemon.h - the skeleton every Petrel daemon runs in.
  *
- * daemon_main() parses "-c FILE [-v] [-s NAME,...] [-k FD,...] [-t FD]", loads the
- * configuration, refuses to run as uid 0, sets up logging, locks the queue
- * for a solitary daemon, adopts the descriptors master passed, calls init,
- * watches the listeners, runs the event loop under a watchdog, calls loop
- * after every pass and handles SIGTERM (stop) and SIGUSR1 (drain, for a
- * reload). It never returns.
+ * daemon_main() parses "-c FILE [-v] [-s NAME,...] [-k FD,...] [-t FD]",
+ * loads the configuration, refuses to run as uid 0, sets up logging, locks
+ * the queue for a solitary daemon, adopts the descriptors master passed,
+ * calls init, watches the listeners, runs the event loop under a watchdog,
+ * calls loop after every pass and handles SIGTERM (stop) and SIGUSR1
+ * (drain, for a reload). It never returns.
  *
  * Master-to-child contract (see master(8)): fd 3 is the status pipe (the
  * child writes DAEMON_STATUS_READY once initialised); listening sockets are

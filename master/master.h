@@ -94,7 +94,7 @@ struct master_proc {
 
 /* What a pass_key row's processes get (smtpd). */
 struct master_tls {
-	int		 key_fds[DAEMON_MAX_KEYS]; /* tls.private_key, in order */
+	int		 key_fds[DAEMON_MAX_KEYS]; /* tls.private_key order */
 	size_t		 nkeys;
 	int		 ticket_fd;	/* tlsticket object, or -1 */
 };

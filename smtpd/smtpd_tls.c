@@ -218,8 +218,8 @@ smtpd_tls_tickets_init(SSL_CTX *ctx, const struct cfg *cfg, int ticket_fd)
  * and set up its cipher and MAC (1), or issue none (0). Otherwise find
  * the ticket's key by name: 1 for the current key (TLS 1.2), 2 for the
  * previous one or for TLS 1.3 (accept, and issue a new ticket under the
- * current key), 0 for neither (a full handshake). -1 is an error. The keys are copied from the
- * shared object for this call only, and wiped.
+ * current key), 0 for neither (a full handshake). -1 is an error. The
+ * keys are copied from the shared object for this call only, and wiped.
  */
 static int
 smtpd_tls_ticket_cb(SSL *ssl, unsigned char *name, unsigned char *iv,

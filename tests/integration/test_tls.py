@@ -258,8 +258,9 @@ class DualCertificateTest(PetrelCase):
             c.close()
 
     def test_tls12_by_cipher_suite(self):
-        ec = client_ctx(ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-GCM-SHA256")
-        rsa = client_ctx(ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES128-GCM-SHA256")
+        v12 = ssl.TLSVersion.TLSv1_2
+        ec = client_ctx(v12, "ECDHE-ECDSA-AES128-GCM-SHA256")
+        rsa = client_ctx(v12, "ECDHE-RSA-AES128-GCM-SHA256")
         self.assertEqual(self.peer_der(ec), pem_der(self.ec[0]))
         self.assertEqual(self.peer_der(rsa), pem_der(self.rsa[0]))
         self.assertEqual(self.peer_der(ec, implicit=True),
