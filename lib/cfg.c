@@ -52,6 +52,8 @@
 #define CFG_MAX_USER		32
 #define CFG_MAX_LISTENER_NAME	32
 #define CFG_MAX_CIPHERS		1024
+/* Certificate and key pairs: one per key type OpenSSL can serve. */
+#define CFG_MAX_TLS_PAIRS	8
 #define CFG_MAX_DEPTH		32	/* nested lists and mappings */
 #define CFG_DEFAULT_PORT	25
 
@@ -73,6 +75,7 @@ enum cfg_type {
 	CFG_T_CIDRS,		/* list of network prefixes */
 	CFG_T_LISTENERS,	/* list of listener mappings */
 	CFG_T_TRANSPORT,	/* mapping domain -> next hop */
+	CFG_T_PATHS,		/* a path or a list of them, cfg_paths */
 };
 
 struct cfg_enum {
@@ -140,6 +143,10 @@ static int	 set_listener(struct cfg_ctx *, struct cfg_listener *,
 		    yaml_node_t *, size_t);
 static int	 set_transport(struct cfg_ctx *, const char *, yaml_node_t *,
 		    unsigned long);
+static int	 set_paths(struct cfg_ctx *, const struct cfg_key *,
+		    yaml_node_t *, unsigned long);
+static int	 check_path(const char *, struct vbuf *);
+static void	 free_paths(struct cfg_paths *);
 static int	 parse_listen_address(struct cfg_listener *, struct vbuf *);
 static int	 parse_nexthop(const char *, struct cfg_transport *,
 		    struct vbuf *);
@@ -183,15 +190,24 @@ static const struct cfg_key cfg_keys[] = {
 	    .defn = default_hostname, .off = F(myhostname),
 	    .check = check_hostname },
 	{ .name = "listeners", .type = CFG_T_LISTENERS },
-	{ .name = "tls.certificate", .type = CFG_T_PATH,
-	    .off = F(tls_certificate) },
-	{ .name = "tls.private_key", .type = CFG_T_PATH,
-	    .off = F(tls_private_key) },
+	{ .name = "tls.certificate", .type = CFG_T_PATHS,
+	    .max = CFG_MAX_TLS_PAIRS, .off = F(tls_certificates) },
+	{ .name = "tls.private_key", .type = CFG_T_PATHS,
+	    .max = CFG_MAX_TLS_PAIRS, .off = F(tls_private_keys) },
 	{ .name = "tls.min_version", .type = CFG_T_ENUM, .def = "1.2",
 	    .off = F(tls_min_version), .enums = tls_versions },
 	{ .name = "tls.ciphers", .type = CFG_T_STRING,
 	    .def = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS",
 	    .off = F(tls_ciphers), .check = check_ciphers },
+	/*
+	 * Postfix's smtpd_tls_session_cache_timeout. Under a minute only
+	 * makes sense in tests (rotation is checked once a second); at most
+	 * 3.5 days, since a ticket lives two periods and RFC 8446 section
+	 * 4.6.1 caps a ticket's lifetime at 7 days.
+	 */
+	{ .name = "tls.ticket_lifetime", .type = CFG_T_DURATION, .def = "1h",
+	    .min = 0, .max = 3 * DAY + 12 * HOUR,
+	    .off = F(tls_ticket_lifetime) },
 	{ .name = "trusted_networks", .type = CFG_T_CIDRS,
 	    .off = F(trusted_networks), .off_n = F(ntrusted_networks) },
 	{ .name = "transport", .type = CFG_T_TRANSPORT },
@@ -332,8 +348,8 @@ cfg_free(struct cfg *cfg)
 	for (i = 0; i < cfg->nlisteners; i++)
 		free_listener(&cfg->listeners[i]);
 	free(cfg->listeners);
-	free(cfg->tls_certificate);
-	free(cfg->tls_private_key);
+	free_paths(&cfg->tls_certificates);
+	free_paths(&cfg->tls_private_keys);
 	free(cfg->tls_ciphers);
 	free(cfg->trusted_networks);
 	free(cfg->smtp_source_addresses);
@@ -349,6 +365,30 @@ cfg_free(struct cfg *cfg)
 	free(cfg->log_accounting);
 	free(cfg->smtp_helo_name);
 	free(cfg);
+}
+
+static void
+free_paths(struct cfg_paths *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->path[i]);
+	free(p->path);
+	free(p->line);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+cfg_paths_where(const struct cfg *cfg, const char *key,
+    const struct cfg_paths *p, size_t i, char *buf, size_t size)
+{
+	unsigned long line = i < p->n ? p->line[i] : 0;
+
+	if (line != 0)
+		(void)snprintf(buf, size, p->list ? "%s:%lu: %s[%zu]" :
+		    "%s:%lu: %s", cfg->path, line, key, i);
+	else
+		(void)snprintf(buf, size, p->list ? "%s: %s[%zu]" : "%s: %s",
+		    cfg->path, key, i);
 }
 
 static void
@@ -842,6 +882,8 @@ set_key(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *v,
 		return set_listeners(ctx, key->name, v, line);
 	case CFG_T_TRANSPORT:
 		return set_transport(ctx, key->name, v, line);
+	case CFG_T_PATHS:
+		return set_paths(ctx, key, v, line);
 	default:
 		break;
 	}
@@ -868,25 +910,11 @@ set_scalar(const struct cfg_key *key, void *base, const char *s,
 	const struct cfg_enum *e;
 	uint64_t u;
 	int64_t d;
-	size_t i;
 
 	switch (key->type) {
 	case CFG_T_PATH:
-		if (s[0] != '/') {
-			vbuf_setf(reason, "\"%s\" is not an absolute path",
-			    log_safe(s));
+		if (check_path(s, reason) == -1)
 			return -1;
-		}
-		if (strlen(s) >= PATH_MAX) {
-			vbuf_setf(reason, "path longer than %d bytes",
-			    PATH_MAX - 1);
-			return -1;
-		}
-		for (i = 0; s[i] != '\0'; i++)
-			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
-				vbuf_setf(reason, "control character in path");
-				return -1;
-			}
 		/* FALLTHROUGH */
 	case CFG_T_STRING:
 		if (key->check != NULL && key->check(s, reason) == -1)
@@ -964,6 +992,88 @@ set_scalar(const struct cfg_key *key, void *base, const char *s,
 		break;
 	}
 	return 0;
+}
+
+/* An absolute path name of at most PATH_MAX - 1 bytes, no controls. */
+static int
+check_path(const char *s, struct vbuf *reason)
+{
+	size_t i;
+
+	if (s[0] != '/') {
+		vbuf_setf(reason, "\"%s\" is not an absolute path",
+		    log_safe(s));
+		return -1;
+	}
+	if (strlen(s) >= PATH_MAX) {
+		vbuf_setf(reason, "path longer than %d bytes", PATH_MAX - 1);
+		return -1;
+	}
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			vbuf_setf(reason, "control character in path");
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * A path, or a list of 1 to key->max paths, into the struct cfg_paths at
+ * key->off, each with its line.
+ */
+static int
+set_paths(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *node,
+    unsigned long line)
+{
+	char key[CFG_MAX_KEY];
+	struct cfg_paths *p = (struct cfg_paths *)(void *)((char *)ctx->cfg +
+	    k->off);
+	struct vbuf reason;
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	const char *s = NULL;
+	size_t n, i;
+	int rc = -1;
+
+	free_paths(p);
+	if (node != NULL && node->type == YAML_SEQUENCE_NODE) {
+		if (check_seq(ctx, node, line, k->name, k->max) == -1)
+			return -1;
+		n = (size_t)(node->data.sequence.items.top -
+		    node->data.sequence.items.start);
+		if (n == 0)
+			return cfg_err(ctx, line, k->name, "empty list");
+		it = node->data.sequence.items.start;
+		p->list = 1;
+	} else {
+		n = 1;
+		it = NULL;
+	}
+	p->path = xcalloc(n, sizeof(*p->path));
+	p->line = xcalloc(n, sizeof(*p->line));
+	vbuf_init(&reason, 0);
+	for (i = 0; i < n; i++) {
+		item = it != NULL ? cfg_node(ctx, it[i]) : node;
+		if (p->list)
+			snprintf(key, sizeof(key), "%s[%zu]", k->name, i);
+		else
+			snprintf(key, sizeof(key), "%s", k->name);
+		if (p->list && item != NULL)
+			line = node_line(item);
+		if (get_scalar(ctx, item, line, key, &s) == -1)
+			goto out;
+		if (check_path(s, &reason) == -1) {
+			cfg_err(ctx, line, key, "%s", reason.data);
+			goto out;
+		}
+		p->path[i] = xstrdup(s);
+		p->line[i] = line;
+		p->n = i + 1;
+	}
+	rc = 0;
+ out:
+	vbuf_release(&reason);
+	return rc;
 }
 
 /* Formats a bound the way it would be written: "1s", "7d", "1m", "64". */
@@ -1376,6 +1486,11 @@ cross_check(struct cfg_ctx *ctx)
 	lcert = ctx->line[kcert - cfg_keys];
 	lkey = ctx->line[kkey - cfg_keys];
 
+	/* The first pair is also tls.certificate/tls.private_key alone. */
+	if (cfg->tls_certificates.n > 0)
+		cfg->tls_certificate = cfg->tls_certificates.path[0];
+	if (cfg->tls_private_keys.n > 0)
+		cfg->tls_private_key = cfg->tls_private_keys.path[0];
 	if (cfg->queue_max_backoff < cfg->queue_min_backoff) {
 		if (lmax != 0)
 			return cfg_err(ctx, lmax, kmax->name,
@@ -1395,6 +1510,13 @@ cross_check(struct cfg_ctx *ctx)
 	if (cfg->tls_private_key != NULL && cfg->tls_certificate == NULL)
 		return cfg_err(ctx, lkey, kcert->name,
 		    "required with tls.private_key");
+	/* Each chain has its key, in the same place of the other list. */
+	if (cfg->tls_private_keys.n != cfg->tls_certificates.n)
+		return cfg_err(ctx, lkey, kkey->name, "%zu %s, but "
+		    "tls.certificate (line %lu) has %zu: each certificate "
+		    "needs its key, in the same order",
+		    cfg->tls_private_keys.n, cfg->tls_private_keys.n == 1 ?
+		    "entry" : "entries", lcert, cfg->tls_certificates.n);
 	return 0;
 }
 

@@ -37,6 +37,17 @@ struct cfg_listener {
 	enum cfg_tls_mode	 tls;
 };
 
+/*
+ * A key that takes one path or a list of them (tls.certificate,
+ * tls.private_key), with the line of each entry for messages.
+ */
+struct cfg_paths {
+	char		**path;
+	unsigned long	 *line;		/* of each entry in the file */
+	size_t		  n;
+	int		  list;		/* written as a list */
+};
+
 /* One transport entry: recipient domain (or "*") -> next hop. */
 struct cfg_transport {
 	char		*domain;	/* lower case, or "*" */
@@ -55,8 +66,17 @@ struct cfg {
 	struct cfg_listener	*listeners;
 	size_t			 nlisteners;
 
-	char			*tls_certificate;	/* NULL if not set */
+	/*
+	 * Certificate chains and their private keys, paired in order (one
+	 * pair per key type: RSA, ECDSA, ...). tls_certificate and
+	 * tls_private_key are the first pair, NULL if not set; they point
+	 * into the lists and are not separately owned.
+	 */
+	struct cfg_paths	 tls_certificates;
+	struct cfg_paths	 tls_private_keys;
+	char			*tls_certificate;
 	char			*tls_private_key;
+	int64_t			 tls_ticket_lifetime;	/* seconds, 0: off */
 	int			 tls_min_version;	/* 12 or 13 */
 	char			*tls_ciphers;		/* OpenSSL list, <=1.2 */
 
@@ -126,6 +146,14 @@ const struct cfg_transport *cfg_transport_lookup(const struct cfg *,
  */
 int		 cfg_nexthop_key(const struct cfg *, const char *domain,
 		    char *key, size_t size);
+
+/*
+ * Where entry i of a path list key (e.g. "tls.private_key") was written,
+ * for messages: "FILE:LINE: KEY" for a single value, "FILE:LINE: KEY[i]"
+ * for a list. Truncated to size.
+ */
+void		 cfg_paths_where(const struct cfg *, const char *key,
+		    const struct cfg_paths *, size_t i, char *buf, size_t size);
 
 /* "none", "starttls" or "implicit", for logging. */
 const char	*cfg_tls_mode_name(enum cfg_tls_mode);

@@ -48,7 +48,9 @@
 static const struct cfg *daemon_the_cfg;
 static struct daemon_listener daemon_lsn[DAEMON_MAX_LISTENERS];
 static size_t daemon_nlsn;
-static int daemon_key_fd = -1;
+static int daemon_key_fds[DAEMON_MAX_KEYS];
+static size_t daemon_nkeys;
+static int daemon_ticket_fd = -1;
 static volatile sig_atomic_t daemon_sigterm;
 static volatile sig_atomic_t daemon_drain;	/* SIGUSR1 from master */
 static const struct daemon_spec *daemon_the_spec;
@@ -59,6 +61,7 @@ static void daemon_on_listener(int, int, void *);
 static void daemon_usage(const char *) __attribute__((noreturn));
 static void daemon_watch_listeners(int);
 static void daemon_lock_solitary(const char *, const char *);
+static int daemon_parse_fds(const char *);
 
 const struct cfg *
 daemon_cfg(void)
@@ -76,7 +79,47 @@ daemon_listeners(size_t *n)
 int
 daemon_tls_key_fd(void)
 {
-	return daemon_key_fd;
+	return daemon_nkeys > 0 ? daemon_key_fds[0] : -1;
+}
+
+const int *
+daemon_tls_key_fds(size_t *n)
+{
+	*n = daemon_nkeys;
+	return daemon_key_fds;
+}
+
+int
+daemon_tls_ticket_fd(void)
+{
+	return daemon_ticket_fd;
+}
+
+/* "-k FD,FD,...": at most DAEMON_MAX_KEYS descriptor numbers. */
+static int
+daemon_parse_fds(const char *arg)
+{
+	char num[16];
+	const char *p = arg, *end;
+	uint64_t fd;
+	size_t len;
+
+	daemon_nkeys = 0;
+	for (;;) {
+		if ((end = strchr(p, ',')) == NULL)
+			end = p + strlen(p);
+		if ((len = (size_t)(end - p)) == 0 || len >= sizeof(num) ||
+		    daemon_nkeys == DAEMON_MAX_KEYS)
+			return -1;
+		memcpy(num, p, len);
+		num[len] = '\0';
+		if (parse_u64(num, 0, 1024, &fd) == -1)
+			return -1;
+		daemon_key_fds[daemon_nkeys++] = (int)fd;
+		if (*end == '\0')
+			return 0;
+		p = end + 1;
+	}
 }
 
 int
@@ -138,7 +181,8 @@ daemon_listeners_pause(int paused)
 static void
 daemon_usage(const char *name)
 {
-	fprintf(stderr, "usage: %s -c FILE [-v] [-s NAME,...] [-k FD]\n", name);
+	fprintf(stderr, "usage: %s -c FILE [-v] [-s NAME,...] [-k FD,...] "
+	    "[-t FD]\n", name);
 	fprintf(stderr, "%s is started by master(8), not by hand.\n", name);
 	exit(2);
 }
@@ -189,15 +233,19 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 	log_init(spec->name, LOG_DEST_STDERR);
 
 	/* 1. Arguments. */
-	while ((ch = getopt(argc, argv, "c:k:s:v")) != -1) {
+	while ((ch = getopt(argc, argv, "c:k:s:t:v")) != -1) {
 		switch (ch) {
 		case 'c':
 			cfg_path = optarg;
 			break;
 		case 'k':
+			if (daemon_parse_fds(optarg) == -1)
+				daemon_usage(spec->name);
+			break;
+		case 't':
 			if (parse_u64(optarg, 0, 1024, &kfd) == -1)
 				daemon_usage(spec->name);
-			daemon_key_fd = (int)kfd;
+			daemon_ticket_fd = (int)kfd;
 			break;
 		case 's':
 			names = xstrdup(optarg);

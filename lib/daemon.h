@@ -1,17 +1,19 @@
 /*
  * daemon.h - the skeleton every Petrel daemon runs in.
  *
- * daemon_main() parses "-c FILE [-v] [-s NAME,NAME...] [-k FD]", loads the
- * configuration, refuses to run as uid 0, sets up logging, locks the queue
- * for a solitary daemon, adopts the descriptors master passed, calls init,
- * watches the listeners, runs the event loop under a watchdog, calls loop
- * after every pass and handles SIGTERM (stop) and SIGUSR1 (drain, for a
- * reload). It never returns.
+ * daemon_main() parses "-c FILE [-v] [-s NAME,...] [-k FD,...] [-t FD]",
+ * loads the configuration, refuses to run as uid 0, sets up logging, locks
+ * the queue for a solitary daemon, adopts the descriptors master passed,
+ * calls init, watches the listeners, runs the event loop under a watchdog,
+ * calls loop after every pass and handles SIGTERM (stop) and SIGUSR1
+ * (drain, for a reload). It never returns.
  *
  * Master-to-child contract (see master(8)): fd 3 is the status pipe (the
  * child writes DAEMON_STATUS_READY once initialised); listening sockets are
- * fds 4, 5, ... in the order of the -s names; -k names the descriptor of the
- * open TLS private key (smtpd only). Nothing else is inherited.
+ * fds 4, 5, ... in the order of the -s names; -k names the descriptors of
+ * the open TLS private keys, in the order of tls.private_key, and -t the
+ * read-only TLS session-ticket keys (tlsticket.h), after them (smtpd only).
+ * Nothing else is inherited.
  */
 #ifndef PETREL_DAEMON_H
 #define PETREL_DAEMON_H
@@ -24,6 +26,7 @@
 #define DAEMON_STATUS_FD	3
 #define DAEMON_LISTEN_FD	4
 #define DAEMON_STATUS_READY	'R'
+#define DAEMON_MAX_KEYS		8	/* TLS private keys (-k) */
 
 struct daemon_listener {
 	int		 fd;
@@ -54,7 +57,11 @@ void	daemon_main(int argc, char *argv[], const struct daemon_spec *)
 /* The configuration, listeners and TLS key fd (-1) the skeleton adopted. */
 const struct cfg		*daemon_cfg(void);
 const struct daemon_listener	*daemon_listeners(size_t *n);
-int				 daemon_tls_key_fd(void);
+int				 daemon_tls_key_fd(void);	/* the first */
+/* Every TLS private key descriptor (-k), in the order master gave them. */
+const int			*daemon_tls_key_fds(size_t *n);
+/* The TLS session-ticket key object (-t), or -1. */
+int				 daemon_tls_ticket_fd(void);
 /* Nonzero once SIGTERM arrived: stop soon, ending idle sessions. */
 int				 daemon_stopping(void);
 /*

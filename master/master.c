@@ -11,6 +11,13 @@
  * force; a valid one replaces each service's processes as its row's reload
  * policy says. A daemon that exits early is restarted with a growing
  * delay, never in a tight loop.
+ *
+ * TLS: master opens every tls.private_key while it may be root and hands
+ * the descriptors to smtpd. It also owns the session-ticket keys
+ * (tlsticket.h): one sealed shared object, created when a listener first
+ * uses TLS and kept across reloads (a reload does not cost clients their
+ * tickets), which every smtpd maps read-only; master puts a new key in it
+ * every tls.ticket_lifetime, keeping the one before for a period more.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -36,6 +43,7 @@
 #include "mailproto.h"
 #include "master.h"
 #include "qstore.h"
+#include "tlsticket.h"
 #include "xalloc.h"
 
 #define MASTER_BACKOFF_MIN_MS	1000
@@ -104,7 +112,9 @@ static const char *master_cfg_path;
 static struct master_service master_svc[MASTER_NSVC];
 static struct master_proc *master_procs;
 static size_t master_nprocs;
-static int master_key_fd = -1;
+static struct master_tls master_tls = { .ticket_fd = -1 };
+static struct tlsticket *master_ticket;
+static int64_t master_ticket_next;	/* ms: next rotation */
 static uid_t master_uid;
 static gid_t master_gid;
 
@@ -128,6 +138,9 @@ static void master_reload(void);
 static int master_kept_take(const char *);
 static void master_kept_save(const struct cfg *);
 static void master_kept_close(void);
+static int master_tls_setup(const struct cfg *, struct vbuf *);
+static void master_tls_close(void);
+static void master_ticket_tick(void);
 
 static void
 master_usage(void)
@@ -271,20 +284,83 @@ master_setup(struct cfg *cfg, struct vbuf *why)
 		close(fd);
 	}
 
-	/* The key is opened here, while master may still be root. */
-	if (need_tls && cfg->tls_private_key != NULL) {
-		master_key_fd = open(cfg->tls_private_key, O_RDONLY |
-		    O_CLOEXEC);
-		if (master_key_fd == -1) {
-			vbuf_setf(why, "tls.private_key %s: %s",
-			    cfg->tls_private_key, strerror(errno));
-			goto fail;
-		}
-	}
+	if (need_tls && master_tls_setup(cfg, why) == -1)
+		goto fail;
 	return 0;
 fail:
 	master_teardown();
 	return -1;
+}
+
+/*
+ * The keys are opened here, while master may still be root; the ticket
+ * keys are made on first use and kept, their period set from cfg.
+ */
+static int
+master_tls_setup(const struct cfg *cfg, struct vbuf *why)
+{
+	const struct cfg_paths *keys = &cfg->tls_private_keys;
+	char where[PATH_MAX + 64];
+	int64_t period;
+	size_t i;
+	int fd;
+
+	ASSERT(keys->n <= DAEMON_MAX_KEYS);
+	for (i = 0; i < keys->n; i++) {
+		if ((fd = open(keys->path[i], O_RDONLY | O_CLOEXEC)) == -1) {
+			cfg_paths_where(cfg, "tls.private_key", keys, i, where,
+			    sizeof(where));
+			vbuf_setf(why, "%s: %s: %s", where, keys->path[i],
+			    strerror(errno));
+			return -1;
+		}
+		master_tls.key_fds[master_tls.nkeys++] = fd;
+	}
+	master_tls.ticket_fd = -1;
+	if (cfg->tls_ticket_lifetime == 0)
+		return 0;
+	period = cfg->tls_ticket_lifetime * 1000;
+	if (master_ticket == NULL) {
+		if ((master_ticket = tlsticket_create(why)) == NULL)
+			return -1;
+		master_ticket_next = ev_now_ms() + period;
+	} else if (master_ticket_next > ev_now_ms() + period)
+		master_ticket_next = ev_now_ms() + period;
+	master_tls.ticket_fd = tlsticket_fd(master_ticket);
+	return 0;
+}
+
+static void
+master_tls_close(void)
+{
+	for (size_t i = 0; i < master_tls.nkeys; i++)
+		close(master_tls.key_fds[i]);
+	master_tls.nkeys = 0;
+	/* The ticket keys stay: only their descriptor is not handed out. */
+	master_tls.ticket_fd = -1;
+}
+
+/*
+ * A new ticket key once a period is over. Tickets sealed with the one
+ * before are still accepted (and replaced) for one more period, so a
+ * ticket lives one to two periods; smtpd's session timeout says two.
+ */
+static void
+master_ticket_tick(void)
+{
+	struct vbuf *why;
+	int64_t now = ev_now_ms();
+
+	if (master_ticket == NULL || master_tls.ticket_fd == -1 ||
+	    now < master_ticket_next)
+		return;
+	why = vbuf_create(0);
+	if (tlsticket_rotate(master_ticket, why) == -1)
+		log_warn("%s; keeping the current TLS ticket key", why->data);
+	else
+		log_info("TLS session ticket key rotated");
+	vbuf_free(why);
+	master_ticket_next = now + master_cfg->tls_ticket_lifetime * 1000;
 }
 
 /*
@@ -334,9 +410,7 @@ master_teardown(void)
 			close(master_svc[s].fds[i]);
 		master_svc[s].nfds = 0;
 	}
-	if (master_key_fd != -1)
-		close(master_key_fd);
-	master_key_fd = -1;
+	master_tls_close();
 }
 
 static void
@@ -392,7 +466,7 @@ master_start_due(void)
 
 		if (p->pid != 0 || now < p->next_start)
 			continue;
-		p->pid = master_spawn(p->svc, master_key_fd, &p->status_fd);
+		p->pid = master_spawn(p->svc, &master_tls, &p->status_fd);
 		if (p->pid == -1) {
 			p->pid = 0;
 			p->next_start = now + MASTER_BACKOFF_MIN_MS;
@@ -527,9 +601,7 @@ master_reload(void)
 	}
 	/* 1. The new sockets and key, before anything is stopped. */
 	master_kept_save(master_cfg);
-	if (master_key_fd != -1)
-		close(master_key_fd);
-	master_key_fd = -1;
+	master_tls_close();
 	if (master_setup(ncfg, why) == -1) {
 		log_warn("reload: %s; keeping the running configuration",
 		    why->data);
@@ -726,11 +798,13 @@ main(int argc, char *argv[])
 		if (master_got_hup)
 			master_reload();
 		master_start_due();
+		master_ticket_tick();
 		(void)ev_run_once(1000);
 	}
 	log_info("terminating on signal");
 	master_stop_all();
 	master_teardown();
+	tlsticket_free(master_ticket);
 	(void)unlink(lockpath);
 	exit(0);
 }

@@ -1,8 +1,9 @@
 /*
  * master.h - private interfaces of master, the supervisor.
  *
- * master binds the listeners and private sockets, opens the TLS key while
- * it may still be root, and runs each daemon of its service table as
+ * master binds the listeners and private sockets, opens the TLS keys while
+ * it may still be root, keeps the shared TLS session-ticket keys (creating
+ * and rotating them), and runs each daemon of its service table as
  * mail_owner, restarting those that exit with a growing delay. The table
  * (master.c) is Postfix's master.cf compiled in: one row per daemon. See
  * master(8).
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "daemon.h"
 #include "vbuf.h"
 
 #define MASTER_MAX_FDS		64
@@ -56,7 +58,8 @@ struct master_row {
 	size_t		 count_cfg;
 	enum master_listen listen;
 	const char	*socket;	/* MASTER_LISTEN_PRIVATE: its name */
-	int		 pass_key;	/* gets the open TLS private key */
+	/* gets the open TLS private keys and the ticket keys */
+	int		 pass_key;
 	/*
 	 * An extra supplementary group, when group_key (the setting, for
 	 * messages) is not NULL: the group named by the char * field of
@@ -89,6 +92,13 @@ struct master_proc {
 	int64_t			 next_start;	/* ms; backoff */
 };
 
+/* What a pass_key row's processes get (smtpd). */
+struct master_tls {
+	int		 key_fds[DAEMON_MAX_KEYS]; /* tls.private_key order */
+	size_t		 nkeys;
+	int		 ticket_fd;	/* tlsticket object, or -1 */
+};
+
 /* master_listen.c */
 int	master_listen_tcp(const struct cfg_listener *, struct vbuf *why);
 int	master_listen_unix(const char *qdir, const char *name, uid_t, gid_t,
@@ -109,9 +119,11 @@ void	master_spawn_setup(const char *daemon_dir, const char *cfg_path,
 int	master_spawn_check(const struct master_service *svc, const char *who,
 	    struct vbuf *why);
 /*
- * Starts one process of svc (with the TLS key if svc's row says so);
- * returns its pid and the read end of its status pipe, or -1 (logged).
+ * Starts one process of svc (with the TLS keys of tls if svc's row says
+ * so); returns its pid and the read end of its status pipe, or -1
+ * (logged).
  */
-pid_t	master_spawn(struct master_service *svc, int key_fd, int *status_fd);
+pid_t	master_spawn(struct master_service *svc, const struct master_tls *tls,
+	    int *status_fd);
 
 #endif

@@ -3,8 +3,9 @@
  * exec; and checking at start that the daemons can be run at all.
  *
  * The child gets exactly the contract of daemon.h: the status pipe on fd 3,
- * its sockets from fd 4 on, and (when its row says so: smtpd) the TLS key
- * after them; everything else is closed. Groups (mail_owner's group, plus
+ * its sockets from fd 4 on, and (when its row says so: smtpd) the TLS keys
+ * and then the sealed, read-only session-ticket key object after them;
+ * everything else is closed. Groups (mail_owner's group, plus
  * the row's extra group), gid and uid are dropped and the drop is checked
  * before exec, as OpenSMTPD does. Then PR_SET_PDEATHSIG (the child gets
  * SIGTERM when master dies, even by SIGKILL) and PR_SET_NO_NEW_PRIVS (no
@@ -44,8 +45,8 @@ static pid_t spawn_parent;
 static int master_drop(const struct master_service *);
 static int master_check_child(const struct master_service *, const char *,
     struct vbuf *);
-static void master_child(struct master_service *, int, int)
-    __attribute__((noreturn));
+static void master_child(struct master_service *, int,
+    const struct master_tls *) __attribute__((noreturn));
 
 void
 master_spawn_setup(const char *daemon_dir, const char *cfg_path, uid_t uid,
@@ -197,7 +198,8 @@ master_check_child(const struct master_service *svc, const char *who,
 }
 
 pid_t
-master_spawn(struct master_service *svc, int key_fd, int *status_fd)
+master_spawn(struct master_service *svc, const struct master_tls *tls,
+    int *status_fd)
 {
 	int pfd[2];
 	pid_t pid;
@@ -215,7 +217,7 @@ master_spawn(struct master_service *svc, int key_fd, int *status_fd)
 	}
 	if (pid == 0) {
 		close(pfd[0]);
-		master_child(svc, pfd[1], svc->row->pass_key ? key_fd : -1);
+		master_child(svc, pfd[1], svc->row->pass_key ? tls : NULL);
 	}
 	close(pfd[1]);
 	(void)fcntl(pfd[0], F_SETFL, O_NONBLOCK);
@@ -224,20 +226,31 @@ master_spawn(struct master_service *svc, int key_fd, int *status_fd)
 }
 
 static void
-master_child(struct master_service *svc, int status_wr, int key_fd)
+master_child(struct master_service *svc, int status_wr,
+    const struct master_tls *tls)
 {
-	char path[4096], keyarg[16];
-	char *argv[12];
-	int tmp[MASTER_MAX_FDS + 2], ntmp = 0, argc = 0, target;
-	size_t i;
+	char path[4096], keyarg[DAEMON_MAX_KEYS * 8], ticketarg[16];
+	char *argv[14];
+	int tmp[MASTER_MAX_FDS + DAEMON_MAX_KEYS + 2], ntmp = 0, argc = 0;
+	int target, first_key = 0, ticket = 0;
+	size_t i, len;
 	sigset_t none;
 
 	/* 1. Move every descriptor out of the way, then into place. */
 	tmp[ntmp++] = fcntl(status_wr, F_DUPFD, 256);
 	for (i = 0; i < svc->nfds; i++)
 		tmp[ntmp++] = fcntl(svc->fds[i], F_DUPFD, 256);
-	if (key_fd >= 0)
-		tmp[ntmp++] = fcntl(key_fd, F_DUPFD, 256);
+	if (tls != NULL && tls->nkeys == 0)
+		tls = NULL;
+	if (tls != NULL) {
+		first_key = DAEMON_STATUS_FD + ntmp;
+		for (i = 0; i < tls->nkeys; i++)
+			tmp[ntmp++] = fcntl(tls->key_fds[i], F_DUPFD, 256);
+		if (tls->ticket_fd >= 0) {
+			ticket = DAEMON_STATUS_FD + ntmp;
+			tmp[ntmp++] = fcntl(tls->ticket_fd, F_DUPFD, 256);
+		}
+	}
 	for (int k = 0; k < ntmp; k++) {
 		if (tmp[k] == -1 || dup2(tmp[k], DAEMON_STATUS_FD + k) == -1)
 			_exit(111);
@@ -280,11 +293,21 @@ master_child(struct master_service *svc, int status_wr, int key_fd)
 		argv[argc++] = "-s";
 		argv[argc++] = svc->names;
 	}
-	if (key_fd >= 0) {
-		snprintf(keyarg, sizeof(keyarg), "%d",
-		    DAEMON_LISTEN_FD + (int)svc->nfds);
+	if (tls != NULL) {
+		keyarg[0] = '\0';
+		for (i = 0, len = 0; i < tls->nkeys; i++) {
+			len += (size_t)snprintf(keyarg + len, sizeof(keyarg) -
+			    len, "%s%d", i > 0 ? "," : "", first_key + (int)i);
+			if (len >= sizeof(keyarg))
+				_exit(111);
+		}
 		argv[argc++] = "-k";
 		argv[argc++] = keyarg;
+		if (ticket > 0) {
+			snprintf(ticketarg, sizeof(ticketarg), "%d", ticket);
+			argv[argc++] = "-t";
+			argv[argc++] = ticketarg;
+		}
 	}
 	if (spawn_verbose)
 		argv[argc++] = "-v";

@@ -68,9 +68,7 @@ smtpd_init(const struct cfg *cfg)
 	if ((smtpd_queue = qstore_open(cfg, why)) == NULL)
 		log_fatal("queue %s: %s", cfg->queue_directory, why->data);
 	vbuf_free(why);
-	smtpd_ssl_ctx = smtpd_tls_init(cfg, daemon_tls_key_fd());
-	if (daemon_tls_key_fd() >= 0)
-		close(daemon_tls_key_fd());
+	smtpd_ssl_ctx = smtpd_tls_init(cfg);
 	smtpd_auth_init(cfg);
 	smtpd_kdf_init();
 	smtpd_limit_init(cfg);

@@ -218,6 +218,12 @@ int	smtpd_limit_connect(struct smtpd_session *);
 void	smtpd_limit_disconnect(struct smtpd_session *);
 
 /* smtpd_tls.c */
-SSL_CTX	*smtpd_tls_init(const struct cfg *, int key_fd);
+/*
+ * The server context, or NULL when no TLS is configured: every
+ * certificate chain with its key from master's descriptors, and the
+ * shared session-ticket keys. Adopts and closes the descriptors master
+ * passed (daemon_tls_key_fds, daemon_tls_ticket_fd). Fatal on any error.
+ */
+SSL_CTX	*smtpd_tls_init(const struct cfg *);
 
 #endif

@@ -2,8 +2,11 @@
 #
 # run-local.sh - runs Petrel locally from the build tree (`make run`).
 #
-# Creates run/ under the tree on first use: a self-signed certificate, a
-# configuration and a queue directory, and a demo credential printed once.
+# Creates run/ under the tree on first use: two self-signed certificates
+# (ECDSA P-256 and RSA-2048, served side by side: each client gets the one
+# it can verify), a configuration and a queue directory, and a demo
+# credential printed once. A run/ made before the ECDSA certificate
+# existed gets it, but keeps its configuration (remove run/petrel.yaml).
 # Listens on 127.0.0.1 only: ports 587, 465 and 2525 as root, else 10587,
 # 10465 and 12525. Without a transport entry, mail goes to each
 # recipient's MX. Stays in the foreground; Ctrl-C stops it.
@@ -50,6 +53,14 @@ if [ ! -f "$run/tls/privkey.pem" ]; then
 	    2>/dev/null
 	chmod 600 "$run/tls/privkey.pem"
 fi
+if [ ! -f "$run/tls/ecdsa-privkey.pem" ]; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -days 365 \
+	    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" \
+	    -keyout "$run/tls/ecdsa-privkey.pem" \
+	    -out "$run/tls/ecdsa-fullchain.pem" 2>/dev/null
+	chmod 600 "$run/tls/ecdsa-privkey.pem"
+fi
 
 if [ ! -f "$conf" ]; then
 	cat >"$conf" <<EOF2
@@ -64,8 +75,8 @@ listeners:
   - { name: smtps, address: "127.0.0.1:$p_smtps", tls: implicit }
   - { name: alt, address: "127.0.0.1:$p_alt", tls: starttls }
 tls:
-  certificate: $run/tls/fullchain.pem
-  private_key: $run/tls/privkey.pem
+  certificate: [ $run/tls/ecdsa-fullchain.pem, $run/tls/fullchain.pem ]
+  private_key: [ $run/tls/ecdsa-privkey.pem, $run/tls/privkey.pem ]
 queue: { min_backoff: 5m, max_backoff: 1h, max_lifetime: 5d }
 # A demo relays for any sender domain; in production register each one
 # with "relayctl domain add" and remove this line.

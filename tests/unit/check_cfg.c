@@ -32,6 +32,8 @@ static void	teardown(void);
 static void	write_file(const char *, const char *, size_t);
 static struct cfg *load(const char *, struct vbuf *);
 static void	expect_error(const char *, const char *, const char *);
+static void	expect_where(const struct cfg *, const char *,
+		    const struct cfg_paths *, size_t, const char *);
 static Suite	*cfg_suite(void);
 
 static void
@@ -462,6 +464,89 @@ START_TEST(test_listener_errors)
 }
 END_TEST
 
+/* cfg_paths_where() of entry i must be the file name, then suffix. */
+static void
+expect_where(const struct cfg *cfg, const char *key,
+    const struct cfg_paths *p, size_t i, const char *suffix)
+{
+	char where[512], want[512];
+
+	cfg_paths_where(cfg, key, p, i, where, sizeof(where));
+	snprintf(want, sizeof(want), "%s%s", cfgpath, suffix);
+	ck_assert_str_eq(where, want);
+}
+
+/*
+ * tls.certificate and tls.private_key: one path, or lists paired in
+ * order, each entry with its own line for messages; the ticket lifetime.
+ */
+START_TEST(test_tls_lists)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct cfg *cfg;
+
+	cfg = load("tls:\n  certificate:\n    - /ec.pem\n    - /rsa.pem\n"
+	    "  private_key: [ /ec.key, /rsa.key ]\n"
+	    "  ticket_lifetime: 2s\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_uint_eq(cfg->tls_certificates.n, 2);
+	ck_assert_uint_eq(cfg->tls_private_keys.n, 2);
+	ck_assert_str_eq(cfg->tls_certificates.path[0], "/ec.pem");
+	ck_assert_str_eq(cfg->tls_certificates.path[1], "/rsa.pem");
+	ck_assert_str_eq(cfg->tls_private_keys.path[1], "/rsa.key");
+	ck_assert_uint_eq(cfg->tls_certificates.line[0], 3);
+	ck_assert_uint_eq(cfg->tls_certificates.line[1], 4);
+	ck_assert_uint_eq(cfg->tls_private_keys.line[1], 5);
+	/* The first pair is also the single-key view. */
+	ck_assert_str_eq(cfg->tls_certificate, "/ec.pem");
+	ck_assert_str_eq(cfg->tls_private_key, "/ec.key");
+	ck_assert_int_eq(cfg->tls_ticket_lifetime, 2);
+	expect_where(cfg, "tls.private_key", &cfg->tls_private_keys, 1,
+	    ":5: tls.private_key[1]");
+	cfg_free(cfg);
+
+	/* A single path stays a single path, named without an index. */
+	cfg = load(TLS_KEYS, why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_uint_eq(cfg->tls_certificates.n, 1);
+	ck_assert_int_eq(cfg->tls_certificates.list, 0);
+	ck_assert_int_eq(cfg->tls_ticket_lifetime, 3600);
+	expect_where(cfg, "tls.certificate", &cfg->tls_certificates, 0,
+	    ":2: tls.certificate");
+	cfg_free(cfg);
+
+	/* 0 turns tickets off. */
+	cfg = load(TLS_KEYS "  ticket_lifetime: 0\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_int_eq(cfg->tls_ticket_lifetime, 0);
+	cfg_free(cfg);
+	vbuf_free(why);
+
+	expect_error("tls:\n  certificate: [ /ec.pem, /rsa.pem ]\n"
+	    "  private_key: /k.pem\n", "3: tls.private_key",
+	    "1 entry, but tls.certificate (line 2) has 2");
+	expect_error("tls:\n  certificate: /c.pem\n"
+	    "  private_key: [ /a.key, /b.key ]\n", "3: tls.private_key",
+	    "2 entries, but tls.certificate (line 2) has 1");
+	expect_error("tls:\n  certificate:\n    - /ec.pem\n    - rsa.pem\n"
+	    "  private_key: [ /a, /b ]\n", "4: tls.certificate[1]",
+	    "not an absolute path");
+	expect_error("tls:\n  certificate: []\n  private_key: /k.pem\n",
+	    "2: tls.certificate", "empty list");
+	expect_error("tls:\n  certificate: [ /a, [ /b ] ]\n"
+	    "  private_key: /k.pem\n", "2: tls.certificate[1]",
+	    "not a list");
+	expect_error("tls:\n  certificate: { a: /b }\n", "2: tls.certificate",
+	    "not a mapping");
+	expect_error("tls:\n  certificate: [ /1, /2, /3, /4, /5, /6, /7, "
+	    "/8, /9 ]\n", "2: tls.certificate", "more than 8 entries");
+	expect_error(TLS_KEYS "  ticket_lifetime: 4d\n",
+	    "4: tls.ticket_lifetime", "out of range (0s to 84h)");
+	expect_error(TLS_KEYS "  ticket_lifetime: soon\n",
+	    "4: tls.ticket_lifetime", "not a duration");
+}
+END_TEST
+
 START_TEST(test_cross_errors)
 {
 	expect_error("listeners:\n"
@@ -776,6 +861,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_bad_value);
 	tcase_add_test(tc, test_listener_errors);
 	tcase_add_test(tc, test_cross_errors);
+	tcase_add_test(tc, test_tls_lists);
 	tcase_add_test(tc, test_duplicate_key);
 	tcase_add_test(tc, test_syntax_error);
 	tcase_add_test(tc, test_limits);
