@@ -229,8 +229,9 @@ smtpd_session_handshake(struct smtpd_session *s)
 		    SSL_get_version(s->ssl));
 		snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s",
 		    SSL_get_cipher_name(s->ssl));
-		log_info("TLS established from unknown[%s]: %s with cipher %s",
-		    s->addr, s->tls_version, s->tls_cipher);
+		log_info("TLS established from unknown[%s]: %s with cipher "
+		    "%s%s", s->addr, s->tls_version, s->tls_cipher,
+		    SSL_session_reused(s->ssl) ? " (session resumed)" : "");
 		return 1;
 	}
 	err = SSL_get_error(s->ssl, rc);

@@ -146,6 +146,11 @@ class ResumeTest(PetrelCase):
             time.sleep(0.1)
         self.assertEqual(len(pids), 10, self.suite.log_tail(40))
         self.assertEqual(len(set(pids)), 2, pids)
+        # The log tells a resumed session from a full handshake.
+        lines = [l for l in self.suite.log().splitlines()
+                 if "TLS established" in l][before:]
+        self.assertEqual(["(session resumed)" in l for l in lines],
+                         [False] + [True] * 9, lines)
         for a, b in zip(pids, pids[1:]):
             self.assertNotEqual(a, b, "not alternating: %r" % pids)
 
