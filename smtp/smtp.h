@@ -40,6 +40,7 @@
 #define SMTP_TARGET_MAX		10	/* addresses tried per delivery */
 #define SMTP_ADDR_PER_HOST	4	/* addresses tried per host */
 #define SMTP_CACHE_IDLE_MS	2000	/* cached session lifetime when idle */
+#define SMTP_DKIM_KEYS_MAX	16	/* parsed DKIM keys kept per process */
 #define SMTP_CACHE_USES_MAX	1000	/* transactions per cached session */
 #define SMTP_REQ_IDLE_MS	60000	/* idle qmgr connection is closed */
 #define SMTP_REQ_CAP		(1024 * 1024)	/* request bytes */

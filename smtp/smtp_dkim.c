@@ -12,7 +12,7 @@
  * over-signed; ours is put on top of any the application added. See
  * smtp(8), section DKIM.
  *
- * Each process keeps the keys it has parsed (DKIM_KEYS_MAX of them, as
+ * Each process keeps the keys it has parsed (SMTP_DKIM_KEYS_MAX of them, as
  * EVP_PKEYs): parsing a PEM key costs OpenSSL 3 about as much as an
  * RSA-2048 signature, and a fresh RSA key pays its blinding and Montgomery
  * set-up again on its first signature. The registry is read for every
@@ -58,7 +58,6 @@
 #define DKIM_CHUNK		65536
 #define DKIM_SIG_NAME		"DKIM-Signature"
 #define DKIM_ADDR_MAX		1024
-#define DKIM_KEYS_MAX		16	/* parsed keys kept per process */
 #define DKIM_RSA_MIN_BITS	1024	/* RFC 8301 section 3.2 */
 #define DKIM_SIG_MAX		1024	/* signature bytes (RSA-8192) */
 #define DKIM_FOLD		78	/* RFC 5322 2.1.1 line length */
@@ -108,7 +107,7 @@ static void	set_unsigned(struct smtp_req *, const char *, ...)
 static DKIM_LIB *dkim_lib;
 /* The sending-domain registry, opened once (not per message). */
 static struct dkimkey_db *dkim_domains;
-static struct dkim_key dkim_keys[DKIM_KEYS_MAX];
+static struct dkim_key dkim_keys[SMTP_DKIM_KEYS_MAX];
 static uint64_t dkim_key_clock;
 static unsigned long dkim_key_nloads;
 
@@ -192,7 +191,7 @@ smtp_dkim_key(const struct cfg *cfg, const struct dkimkey_signing *sel,
 
 	if (dkimkey_key_stat(cfg, sel->domain, sel->selector, &id, why) == -1)
 		return NULL;
-	for (i = 0; i < DKIM_KEYS_MAX; i++) {
+	for (i = 0; i < SMTP_DKIM_KEYS_MAX; i++) {
 		k = &dkim_keys[i];
 		if (k->pkey != NULL && strcmp(k->domain, sel->domain) == 0 &&
 		    strcmp(k->selector, sel->selector) == 0) {
@@ -262,7 +261,7 @@ smtp_dkim_key_flush(void)
 {
 	size_t i;
 
-	for (i = 0; i < DKIM_KEYS_MAX; i++)
+	for (i = 0; i < SMTP_DKIM_KEYS_MAX; i++)
 		key_drop(&dkim_keys[i]);
 }
 
@@ -621,7 +620,6 @@ sign(struct smtp_req *req, const struct vbuf *hdrs, off_t body_off,
 	req->dkim_sig_len = field.len;
 	rc = 0;
 out:
-	OPENSSL_cleanse(sig, sizeof(sig));
 	vbuf_release(&names);
 	vbuf_release(&field);
 	vbuf_release(&bh64);
