@@ -544,13 +544,11 @@ dkimkey_signing_lookup(const struct cfg *cfg, const char *from_domain,
 }
 
 int
-dkimkey_signing_find(struct dkimkey_db *db, const struct cfg *cfg,
-    const char *from_domain, time_t now, struct dkimkey_signing *out,
-    struct vbuf *why)
+dkimkey_signing_select(struct dkimkey_db *db, const char *from_domain,
+    time_t now, struct dkimkey_signing *out, struct vbuf *why)
 {
 	char norm[SMTP_DOMAIN_MAX + 1];
 	struct dkimkey_domain d;
-	struct vbuf pem;
 	const char *p;
 	int rc, idx;
 
@@ -571,21 +569,34 @@ dkimkey_signing_find(struct dkimkey_db *db, const struct cfg *cfg,
 		dkimkey_domain_release(&d);
 		return 0;
 	}
-	vbuf_init(&pem, 0);
-	if (dkimkey_key_read(cfg, d.name, d.sels[idx].name, &pem,
-	    why) == -1) {
-		vbuf_wipe(&pem);
-		vbuf_release(&pem);
-		dkimkey_domain_release(&d);
-		return -1;
-	}
 	memcpy(out->domain, d.name, strlen(d.name) + 1);
 	memcpy(out->selector, d.sels[idx].name,
 	    strlen(d.sels[idx].name) + 1);
 	out->alg = d.sels[idx].alg;
+	dkimkey_domain_release(&d);
+	return 1;
+}
+
+int
+dkimkey_signing_find(struct dkimkey_db *db, const struct cfg *cfg,
+    const char *from_domain, time_t now, struct dkimkey_signing *out,
+    struct vbuf *why)
+{
+	struct vbuf pem;
+	int rc;
+
+	if ((rc = dkimkey_signing_select(db, from_domain, now, out, why)) <= 0)
+		return rc;
+	vbuf_init(&pem, 0);
+	if (dkimkey_key_read(cfg, out->domain, out->selector, &pem,
+	    why) == -1) {
+		vbuf_wipe(&pem);
+		vbuf_release(&pem);
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
 	out->pem = pem.data;		/* ownership passes to out */
 	out->pem_len = pem.len;
-	dkimkey_domain_release(&d);
 	return 1;
 }
 
@@ -630,6 +641,51 @@ dkimkey_key_path(const struct cfg *cfg, const char *domain,
 	if (selector != NULL)
 		(void)vbuf_addf(path, "/%s.pem", selector);
 	return 0;
+}
+
+int
+dkimkey_key_stat(const struct cfg *cfg, const char *domain,
+    const char *selector, struct dkimkey_key_id *id, struct vbuf *why)
+{
+	struct vbuf path;
+	struct stat st;
+	int ret = -1;
+
+	memset(id, 0, sizeof(*id));
+	vbuf_init(&path, 0);
+	if (dkimkey_key_path(cfg, domain, selector, &path, why) == -1)
+		goto done;
+	/* lstat: dkimkey_key_read refuses a link (O_NOFOLLOW) too. */
+	if (lstat(path.data, &st) == -1) {
+		if (why)
+			vbuf_setf(why, "stat %s: %s", path.data,
+			    strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		if (why)
+			vbuf_setf(why, "%s: not a regular file", path.data);
+		goto done;
+	}
+	id->dev = (uint64_t)st.st_dev;
+	id->ino = (uint64_t)st.st_ino;
+	id->size = (int64_t)st.st_size;
+	id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+	    st.st_mtim.tv_nsec;
+	id->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 +
+	    st.st_ctim.tv_nsec;
+	ret = 0;
+done:
+	vbuf_release(&path);
+	return ret;
+}
+
+int
+dkimkey_key_id_eq(const struct dkimkey_key_id *a,
+    const struct dkimkey_key_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
 }
 
 int

@@ -58,6 +58,13 @@ struct dkimkey_db;
 int	dkimkey_signing_find(struct dkimkey_db *, const struct cfg *,
 	    const char *from_domain, time_t now, struct dkimkey_signing *out,
 	    struct vbuf *why);
+/*
+ * The same choice of domain and selector, without reading the key: out's
+ * pem is NULL (nothing to free). For smtp, which keeps parsed keys and
+ * reads a key file only when it has not parsed it yet (dkimkey_key_stat).
+ */
+int	dkimkey_signing_select(struct dkimkey_db *, const char *from_domain,
+	    time_t now, struct dkimkey_signing *out, struct vbuf *why);
 
 /*
  * The registry (relayctl writes it; smtp, smtpd read it). A record is the
@@ -185,6 +192,26 @@ int	dkimkey_key_path(const struct cfg *, const char *domain,
 /* Reads a key file (at most DKIMKEY_PEM_MAX bytes) into pem. 0 or -1. */
 int	dkimkey_key_read(const struct cfg *, const char *domain,
 	    const char *selector, struct vbuf *pem, struct vbuf *why);
+
+/*
+ * What identifies the contents of a key file without reading it: a
+ * replaced file (relayctl writes a new one and renames it into place)
+ * differs in inode or times. dkimkey_key_stat fills id for the file of
+ * domain and selector: 0, or -1 (why) if it is missing or not a regular
+ * file. dkimkey_key_id_eq: 1 if both name the same contents.
+ */
+struct dkimkey_key_id {
+	uint64_t	 dev;
+	uint64_t	 ino;
+	int64_t		 size;
+	int64_t		 mtime_ns;
+	int64_t		 ctime_ns;
+};
+
+int	dkimkey_key_stat(const struct cfg *, const char *domain,
+	    const char *selector, struct dkimkey_key_id *id, struct vbuf *why);
+int	dkimkey_key_id_eq(const struct dkimkey_key_id *,
+	    const struct dkimkey_key_id *);
 
 /* Test hook: the clock of the registry (created); NULL: time(NULL). */
 void	dkimkey_set_clock(time_t (*now)(void));

@@ -19,10 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include "cfg.h"
 #include "daemon.h"
+#include "dkimkey.h"
 #include "nexthop.h"
 #include "qid.h"
 #include "qstore.h"
@@ -38,6 +40,7 @@
 #define SMTP_TARGET_MAX		10	/* addresses tried per delivery */
 #define SMTP_ADDR_PER_HOST	4	/* addresses tried per host */
 #define SMTP_CACHE_IDLE_MS	2000	/* cached session lifetime when idle */
+#define SMTP_DKIM_KEYS_MAX	16	/* parsed DKIM keys kept per process */
 #define SMTP_CACHE_USES_MAX	1000	/* transactions per cached session */
 #define SMTP_REQ_IDLE_MS	60000	/* idle qmgr connection is closed */
 #define SMTP_REQ_CAP		(1024 * 1024)	/* request bytes */
@@ -221,7 +224,10 @@ int	smtp_reply_read(struct smtp_sess *, struct smtp_reply *,
 /* Parses "X.Y.Z" at the start of text; returns its length or 0. */
 size_t	smtp_dsn_parse(const char *text, char *dsn, size_t dsnsize);
 
-/* smtp_dkim.c: DKIM signing per transaction (libopendkim). */
+/*
+ * smtp_dkim.c: DKIM signing per transaction (libopendkim hashes, a key
+ * parsed once per process signs).
+ */
 /* Once per process; on failure messages go out unsigned (logged). */
 void	smtp_dkim_init(const struct cfg *);
 /*
@@ -233,6 +239,19 @@ void	smtp_dkim_init(const struct cfg *);
 void	smtp_dkim_sign(const struct cfg *, struct smtp_req *);
 /* Frees req->dkim_sig. */
 void	smtp_dkim_free(struct smtp_req *);
+/*
+ * The parsed private key of sel (domain, selector and alg from
+ * dkimkey_signing_select; pem unused), from this process's cache, or read
+ * and parsed now if the cache has none or the key file has changed since
+ * (dkimkey_key_stat). Borrowed: valid until the next call. NULL with why
+ * if the file cannot be read or does not hold a key of sel->alg.
+ */
+EVP_PKEY *smtp_dkim_key(const struct cfg *, const struct dkimkey_signing *sel,
+	    struct vbuf *why);
+/* How many keys this process has parsed (tests). */
+unsigned long smtp_dkim_key_loads(void);
+/* Forgets every parsed key (tests). */
+void	smtp_dkim_key_flush(void);
 
 /* smtp_deliver.c: requests from qmgr. */
 void	smtp_init(const struct cfg *);

@@ -4,7 +4,9 @@ Domains and keys are made with `relayctl domain add|rotate`; the public
 key records come from `relayctl domain show DOMAIN -j`. The messages the
 capture server receives are verified by dkimpy (Debian's python3-dkim,
 run under /usr/bin/python3 by dkim_verify.py) against those records,
-served to it in place of DNS.
+served to it in place of DNS. DkimOneProcessTest runs a single smtp
+process, which keeps the keys it has parsed, and checks that a rotation
+and a key file replaced under the same selector reach its next message.
 """
 
 import json
@@ -77,16 +79,13 @@ def _txt_values(obj, selector):
     return found
 
 
-@unittest.skipIf(VERIFIER_MISSING, VERIFIER_MISSING or "")
-class DkimTest(PetrelCase):
+class DkimHelpers:
+    """Domains, keys, sending and verifying, for the classes below."""
 
-    @property
-    def overrides(self):
+    def dkim_overrides(self):
         # Per test: relayctl creates the key directory (as root).
         return {"dkim": {"key_directory": os.path.join(self.tmp, "dkim"),
                          "group": "petrel-dkim"}}
-
-    # -- helpers --
 
     def add_domain(self, domain, *args):
         return self.suite.relayctl("domain", "add", domain, *args)
@@ -157,6 +156,19 @@ class DkimTest(PetrelCase):
     def dkim_log(self, qid):
         return [ln for ln in self.suite.log().splitlines()
                 if "%s: dkim=" % qid in ln]
+
+    def signed_by(self, qid):
+        """The pids of the smtp processes that signed qid, in order."""
+        pat = re.compile(r"smtp\[(\d+)\]: %s: dkim=signed" % re.escape(qid))
+        return [m.group(1) for m in pat.finditer(self.suite.log())]
+
+
+@unittest.skipIf(VERIFIER_MISSING, VERIFIER_MISSING or "")
+class DkimTest(DkimHelpers, PetrelCase):
+
+    @property
+    def overrides(self):
+        return self.dkim_overrides()
 
     # -- tests --
 
@@ -250,6 +262,56 @@ class DkimTest(PetrelCase):
         self.verify(data, self.record_for("example.com", "t2"))
         # The old selector stays published for signatures in flight.
         self.txt_record("example.com", "t1")
+
+
+@unittest.skipIf(VERIFIER_MISSING, VERIFIER_MISSING or "")
+class DkimOneProcessTest(DkimHelpers, PetrelCase):
+    """One smtp process, which keeps the keys it has parsed: a rotation
+    or a replaced key file must reach its next message all the same."""
+
+    @property
+    def overrides(self):
+        o = self.dkim_overrides()
+        o["smtp"] = {"processes": 1}
+        return o
+
+    def assert_one_signer(self, *qids):
+        pids = [p for q in qids for p in self.signed_by(q)]
+        self.assertEqual(len(pids), len(qids), pids)
+        self.assertEqual(len(set(pids)), 1, "not one smtp process: %s"
+                         % pids)
+
+    def test_rotation_same_process(self):
+        self.add_domain("example.com", "--selector", "t1")
+        qid1, data = self.send_one(unique("dkimsp1"))
+        self.check_sig(sig_headers(data)[0], "example.com", "t1",
+                       "rsa-sha256")
+        self.suite.relayctl("domain", "rotate", "example.com",
+                            "--selector", "t2", "--key", "ed25519")
+        qid2, data = self.send_one(unique("dkimsp2"))
+        sigs = sig_headers(data)
+        self.assertEqual(len(sigs), 1, data[:2000])
+        self.check_sig(sigs[0], "example.com", "t2", "ed25519-sha256")
+        self.verify(data, self.record_for("example.com", "t2"))
+        self.assert_one_signer(qid1, qid2)
+
+    def test_key_file_replaced_same_selector(self):
+        self.add_domain("example.com", "--selector", "t1")
+        qid1, data = self.send_one(unique("dkimrep1"))
+        self.verify(data, self.record_for("example.com", "t1"))
+        # t1 again, with a new key: same name, another file.
+        self.suite.relayctl("domain", "rotate", "example.com",
+                            "--selector", "t2")
+        self.suite.relayctl("domain", "del", "example.com",
+                            "--selector", "t1")
+        self.suite.relayctl("domain", "rotate", "example.com",
+                            "--selector", "t1")
+        qid2, data = self.send_one(unique("dkimrep2"))
+        sigs = sig_headers(data)
+        self.assertEqual(len(sigs), 1, data[:2000])
+        self.check_sig(sigs[0], "example.com", "t1", "rsa-sha256")
+        self.verify(data, self.record_for("example.com", "t1"))
+        self.assert_one_signer(qid1, qid2)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 /*
  * check_dkimkey.c - unit tests for lib/dkimkey: the domain registry in a
  * mkdtemp() queue directory and its record codec, key paths and reading,
- * and signing lookup (parents, rotation at a future time, deletion). Key
+ * signing lookup (parents, rotation at a future time, deletion), the
+ * selector choice without the key and key files' identity. Key
  * generation, the DNS TXT record and key-file writing are relayctl's,
  * tested in check_relayctl_dkimgen.c.
  */
@@ -441,6 +442,64 @@ START_TEST(test_readonly_missing)
 }
 END_TEST
 
+START_TEST(test_select_and_stat)
+{
+	struct dkimkey_signing ks;
+	struct dkimkey_key_id id1, id2, id3;
+	struct dkimkey_db *db;
+	struct vbuf why, path;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&path, 0);
+	add_key("example.com", "s1", DKIMKEY_RSA_SHA256, 100, 1);
+	add_key("example.com", "e2", DKIMKEY_ED25519_SHA256, 500, 0);
+	db = dkimkey_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(db);
+	/* The same choice as dkimkey_signing_find, without the key. */
+	ck_assert_int_eq(dkimkey_signing_select(db, "Mail.Example.com", 200,
+	    &ks, &why), 1);
+	ck_assert_str_eq(ks.domain, "example.com");
+	ck_assert_str_eq(ks.selector, "s1");
+	ck_assert_int_eq(ks.alg, DKIMKEY_RSA_SHA256);
+	ck_assert_ptr_null(ks.pem);
+	ck_assert_int_eq(dkimkey_signing_select(db, "example.com", 600, &ks,
+	    &why), 1);
+	ck_assert_str_eq(ks.selector, "e2");
+	ck_assert_int_eq(ks.alg, DKIMKEY_ED25519_SHA256);
+	ck_assert_int_eq(dkimkey_signing_select(db, "example.com", 50, &ks,
+	    &why), 0);
+	ck_assert_int_eq(dkimkey_signing_select(db, "example.org", 600, &ks,
+	    &why), 0);
+	dkimkey_close(db);
+
+	/* A file's identity: stable, and changed by a rewrite. */
+	ck_assert_int_eq(dkimkey_key_stat(&tcfg, "example.com", "s1", &id1,
+	    &why), 0);
+	ck_assert_int_eq(dkimkey_key_stat(&tcfg, "example.com", "s1", &id2,
+	    &why), 0);
+	ck_assert_int_eq(dkimkey_key_id_eq(&id1, &id2), 1);
+	ck_assert_int_eq(dkimkey_key_path(&tcfg, "example.com", "s1", &path,
+	    NULL), 0);
+	ck_assert_int_eq(unlink(path.data), 0);
+	write_key("example.com", "s1", DKIMKEY_RSA_SHA256);
+	ck_assert_int_eq(dkimkey_key_stat(&tcfg, "example.com", "s1", &id3,
+	    &why), 0);
+	ck_assert_int_eq(dkimkey_key_id_eq(&id1, &id3), 0);
+	ck_assert_int_eq(dkimkey_key_stat(&tcfg, "example.com", "none", &id3,
+	    &why), -1);
+	ck_assert_ptr_nonnull(strstr(why.data, "none.pem"));
+	ck_assert_int_eq(dkimkey_key_stat(&tcfg, "../x.com", "s1", &id3,
+	    &why), -1);
+	/* A link is refused, as dkimkey_key_read refuses it. */
+	ck_assert_int_eq(unlink(path.data), 0);
+	ck_assert_int_eq(symlink("/etc/passwd", path.data), 0);
+	ck_assert_int_eq(dkimkey_key_stat(&tcfg, "example.com", "s1", &id3,
+	    &why), -1);
+	vbuf_release(&path);
+	vbuf_release(&why);
+}
+END_TEST
+
 static Suite *
 dkimkey_suite(void)
 {
@@ -456,6 +515,7 @@ dkimkey_suite(void)
 	tcase_add_test(tc, test_key_paths);
 	tcase_add_test(tc, test_domain_codec);
 	tcase_add_test(tc, test_readonly_missing);
+	tcase_add_test(tc, test_select_and_stat);
 	suite_add_tcase(s, tc);
 	return s;
 }
