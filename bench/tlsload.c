@@ -79,8 +79,9 @@ enum {
 	PH_QUIT,	/* QUIT to 221 */
 	NPHASE
 };
-static const char *phase_name[] = { "connect", "greeting", "ehlo", "starttls",
-	"tls_handshake", "ehlo_after_tls", "auth", "mail_rcpt", "data", "quit" };
+static const char *phase_name[] = { "connect", "greeting", "ehlo",
+	"starttls", "tls_handshake", "ehlo_after_tls", "auth", "mail_rcpt",
+	"data", "quit" };
 #define PHASE_MAX 1000000	/* samples kept per phase and thread */
 
 /* failures that have no reply code */
@@ -177,7 +178,7 @@ static void *
 xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n);
-	if (!p)
+	if (p == NULL)
 		die(3, "out of memory");
 	return p;
 }
@@ -210,7 +211,7 @@ struct conn {
 	long msg, on_conn;
 	double t_mail, deadline, wake;
 	double t_conn, t_tls;	/* connect() and TLS start, for the phases */
-	double t_exp[NX];	/* when each expected reply's command went out */
+	double t_exp[NX];	/* when each expected reply's command left */
 	char *out;
 	size_t cap, off, len;
 	int inlen;
@@ -277,11 +278,13 @@ count_err(struct thr *t, int code, int kind)
 static long
 claim(struct thr *t)
 {
+	long i;
+
 	if (atomic_load(&g_abort))
 		return -1;
 	if (t->nretry)
 		return t->retry[--t->nretry];
-	long i = atomic_fetch_add(&g_next, 1);
+	i = atomic_fetch_add(&g_next, 1);
 	return i < O.n ? i : -1;
 }
 
@@ -298,10 +301,13 @@ unclaim(struct thr *t, long m)
 static void
 ep_set(struct conn *c, uint32_t ev)
 {
+	struct epoll_event e;
+
 	if (c->reg && c->ev == ev)
 		return;
-	struct epoll_event e = { .events = ev,
-		.data.u64 = ((uint64_t)c->gen << 32) | c->idx };
+	memset(&e, 0, sizeof(e));
+	e.events = ev;
+	e.data.u64 = ((uint64_t)c->gen << 32) | c->idx;
 	if (epoll_ctl(c->t->epfd, c->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd,
 		&e) < 0)
 		die(3, "epoll_ctl: %s", strerror(errno));
@@ -370,9 +376,12 @@ static void
 out_fmt(struct conn *c, const char *fmt, ...)
 {
 	va_list ap;
-	char *p = out_reserve(c, 1024);
+	char *p;
+	int k;
+
+	p = out_reserve(c, 1024);
 	va_start(ap, fmt);
-	int k = vsnprintf(p, 1024, fmt, ap);
+	k = vsnprintf(p, 1024, fmt, ap);
 	va_end(ap);
 	if (k > 0)
 		c->len += k < 1024 ? (size_t)k : 1023;
@@ -624,26 +633,27 @@ on_reply(struct conn *c, int code)
 static int
 process_lines(struct conn *c)
 {
-	int start = 0;
+	char *ln, *nl;
+	int start = 0, len, code;
+
 	for (;;) {
-		char *ln = c->in + start;
-		char *nl = memchr(ln, '\n', c->inlen - start);
-		if (!nl)
+		ln = c->in + start;
+		nl = memchr(ln, '\n', c->inlen - start);
+		if (nl == NULL)
 			break;
-		int len = nl - ln + 1;
+		len = nl - ln + 1;
 		start += len;
 		if (len > MAX_LINE || len < 4 || ln[0] < '0' || ln[0] > '9' ||
 		    ln[1] < '0' || ln[1] > '9' || ln[2] < '0' || ln[2] > '9' ||
 		    c->nexp == 0 || ++c->nlines > MAX_REPLY_LINES)
 			return conn_fail(c, -1, K_PROTO);
-		int code =
-		    (ln[0] - '0') * 100 + (ln[1] - '0') * 10 + (ln[2] - '0');
+		code = (ln[0] - '0') * 100 + (ln[1] - '0') * 10 + (ln[2] - '0');
 		if (c->nlines == 1)
 			c->code1 = code;
 		else if (code != c->code1)
 			return conn_fail(c, -1, K_PROTO);
 		if ((c->exp[0] == X_EHLO1 || c->exp[0] == X_EHLO2) &&
-		    len >= 14 && !strncasecmp(ln + 4, "PIPELINING", 10))
+		    len >= 14 && strncasecmp(ln + 4, "PIPELINING", 10) == 0)
 			c->ext_pipe = 1;
 		if (ln[3] == '-')
 			continue;
@@ -704,7 +714,7 @@ do_read(struct conn *c)
 		/* socket drained (plain), or OpenSSL (read-ahead) holds nothing
 		 * more: level-triggered epoll reports anything still in the
 		 * socket, so skip the read that would say EAGAIN */
-		if (n < room && (!c->ssl || !SSL_has_pending(c->ssl)))
+		if (n < room && (c->ssl == NULL || !SSL_has_pending(c->ssl)))
 			return;
 	}
 }
@@ -742,7 +752,7 @@ static void
 tls_start(struct conn *c)
 {
 	c->ssl = SSL_new(g_ctx);
-	if (!c->ssl) {
+	if (c->ssl == NULL) {
 		conn_fail(c, -1, K_TLS);
 		return;
 	}
@@ -761,7 +771,7 @@ static int
 new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
 	struct conn *c = SSL_get_app_data(ssl);
-	if (!c)
+	if (c == NULL)
 		return 0;
 	if (c->t->sess)
 		SSL_SESSION_free(c->t->sess);
@@ -814,7 +824,7 @@ slot_start(struct conn *c)
 	sa.sin_addr = O.host;
 	c->t_conn = now();
 	c->deadline = c->t_conn + O.step_to;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 		connected(c);
 		return;
 	}
@@ -833,7 +843,7 @@ on_event(struct conn *c, uint32_t ev)
 	switch (c->state) {
 	case S_CONNECT: {
 		int err = 0;
-		socklen_t l = sizeof err;
+		socklen_t l = sizeof(err);
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 ||
 		    err)
 			conn_fail(c, -1, K_CONNECT);
@@ -865,27 +875,31 @@ static void *
 client_thread(void *arg)
 {
 	struct thr *t = arg;
-	struct conn *cs = t->slots;
+	struct conn *cs = t->slots, *c;
 	struct epoll_event evs[256];
-	for (int i = 0; i < t->nslots; i++)
+	double next_scan, tn;
+	uint64_t d;
+	int i, k, tmo;
+
+	for (i = 0; i < t->nslots; i++)
 		slot_start(&cs[i]);
-	double next_scan = now() + SCAN_S;
+	next_scan = now() + SCAN_S;
 	while (t->active > 0) {
-		int tmo = (int)((next_scan - now()) * 1000) + 1;
-		int k = epoll_wait(t->epfd, evs, 256, tmo < 0 ? 0 : tmo);
-		for (int i = 0; i < k; i++) {
-			uint64_t d = evs[i].data.u64;
-			struct conn *c = &cs[(uint32_t)d];
+		tmo = (int)((next_scan - now()) * 1000) + 1;
+		k = epoll_wait(t->epfd, evs, 256, tmo < 0 ? 0 : tmo);
+		for (i = 0; i < k; i++) {
+			d = evs[i].data.u64;
+			c = &cs[(uint32_t)d];
 			if ((uint32_t)(d >> 32) == c->gen && c->fd >= 0)
 				on_event(c, evs[i].events);
 		}
-		double tn = now();
+		tn = now();
 		if (g_sig)
 			set_abort(3);
 		if (tn >= g_end_by)
 			set_abort(1);
 		if (atomic_load(&g_abort)) {
-			for (int i = 0; i < t->nslots; i++)
+			for (i = 0; i < t->nslots; i++)
 				if (cs[i].state != S_DONE) {
 					conn_close(&cs[i]);
 					cs[i].state = S_DONE;
@@ -895,8 +909,8 @@ client_thread(void *arg)
 		}
 		if (tn >= next_scan) {
 			next_scan = tn + SCAN_S;
-			for (int i = 0; i < t->nslots; i++) {
-				struct conn *c = &cs[i];
+			for (i = 0; i < t->nslots; i++) {
+				c = &cs[i];
 				if (c->state == S_SLEEP && tn >= c->wake)
 					slot_start(c);
 				else if ((c->state == S_CONNECT ||
@@ -920,10 +934,14 @@ cmp_u32(const void *a, const void *b)
 static double
 pctl(const uint32_t *v, long n, double q)
 {
+	double k;
+	long lo, hi;
+
 	if (n == 0)
 		return -1;
-	double k = (n - 1) * q;
-	long lo = (long)k, hi = lo + 1 < n ? lo + 1 : lo;
+	k = (n - 1) * q;
+	lo = (long)k;
+	hi = lo + 1 < n ? lo + 1 : lo;
 	return (v[lo] + (v[hi] - (double)v[lo]) * (k - lo)) / 1000.0;
 }
 
@@ -945,14 +963,15 @@ jstr(const char *s) /* JSON string (our inputs are short, printable) */
 static void
 print_errors(long *errc, long *errk)
 {
-	int first = 1;
+	int i, first = 1;
+
 	printf("\"errors\":{");
-	for (int i = 0; i < 1000; i++)
+	for (i = 0; i < 1000; i++)
 		if (errc[i]) {
 			printf("%s\"%03d\":%ld", first ? "" : ",", i, errc[i]);
 			first = 0;
 		}
-	for (int i = 0; i < NKIND; i++)
+	for (i = 0; i < NKIND; i++)
 		if (errk[i]) {
 			printf("%s\"%s\":%ld", first ? "" : ",", kind_name[i],
 			    errk[i]);
@@ -1023,17 +1042,20 @@ abort_name(int a)
 	return a >= 0 && a <= 3 ? n[a] : "?";
 }
 
-static int
-run_client(void)
+/* The body: SIZE bytes of 76-byte lines (none starts with '.'), then the
+ * end-of-data dot. */
+static void
+client_body(void)
 {
-	/* body: SIZE bytes of 76-byte lines (no line starts with '.'), then the
-	 * end-of-data dot */
-	const char *pat = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
-			  "QRSTUVWXYZ0123456789ab\r\n";
-	size_t pl = strlen(pat);
+	static const char pat[] = "0123456789abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ab\r\n";
+	struct tm tm;
+	time_t tt;
+	long i;
+
 	g_body = xrealloc(NULL, O.size + 8);
-	for (long i = 0; i < O.size; i++)
-		g_body[i] = pat[i % pl];
+	for (i = 0; i < O.size; i++)
+		g_body[i] = pat[i % (sizeof(pat) - 1)];
 	if (O.size >= 2) {
 		g_body[O.size - 2] = '\r';
 		g_body[O.size - 1] = '\n';
@@ -1041,70 +1063,92 @@ run_client(void)
 	g_body_len = O.size >= 2 ? O.size : 0;
 	memcpy(g_body + g_body_len, ".\r\n", 3);
 	g_body_len += 3;
-	time_t tt = time(NULL);
-	struct tm tm;
+	tt = time(NULL);
 	gmtime_r(&tt, &tm);
-	strftime(g_date, sizeof g_date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	strftime(g_date, sizeof(g_date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	g_tag = getpid();
+}
 
-	if (O.auth) {
-		const char *colon = strchr(O.auth, ':');
-		if (!colon)
-			die(2, "--auth wants USER:PASS");
-		unsigned char raw[600], b64[820];
-		size_t ul = colon - O.auth, pl2 = strlen(colon + 1);
-		if (ul + pl2 + 2 > sizeof raw)
-			die(2, "--auth too long");
-		raw[0] = 0;
-		memcpy(raw + 1, O.auth, ul);
-		raw[1 + ul] = 0;
-		memcpy(raw + 2 + ul, colon + 1, pl2);
-		int bl = EVP_EncodeBlock(b64, raw, (int)(ul + pl2 + 2));
-		g_auth_len = snprintf(g_auth_cmd, sizeof g_auth_cmd,
-		    "AUTH PLAIN %.*s\r\n", bl, b64);
+/* AUTH PLAIN's initial response (RFC 4616): NUL user NUL password. */
+static void
+client_auth(void)
+{
+	unsigned char raw[600], b64[820];
+	const char *colon;
+	size_t ul, pl;
+	int bl;
+
+	if ((colon = strchr(O.auth, ':')) == NULL)
+		die(2, "--auth wants USER:PASS");
+	ul = colon - O.auth;
+	pl = strlen(colon + 1);
+	if (ul + pl + 2 > sizeof(raw))
+		die(2, "--auth too long");
+	raw[0] = 0;
+	memcpy(raw + 1, O.auth, ul);
+	raw[1 + ul] = 0;
+	memcpy(raw + 2 + ul, colon + 1, pl);
+	bl = EVP_EncodeBlock(b64, raw, (int)(ul + pl + 2));
+	g_auth_len = snprintf(g_auth_cmd, sizeof(g_auth_cmd),
+	    "AUTH PLAIN %.*s\r\n", bl, b64);
+	OPENSSL_cleanse(raw, sizeof(raw));
+}
+
+static void
+client_tls_ctx(void)
+{
+	if ((g_ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		die(3, "SSL_CTX_new failed");
+	SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL);
+	/* One read() per burst instead of two per record. */
+	SSL_CTX_set_read_ahead(g_ctx, 1);
+	SSL_CTX_set_min_proto_version(g_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(g_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(g_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if (O.resume) {
+		SSL_CTX_set_session_cache_mode(g_ctx, SSL_SESS_CACHE_CLIENT |
+		    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(g_ctx, new_session_cb);
+	} else {
+		SSL_CTX_set_session_cache_mode(g_ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(g_ctx, SSL_OP_NO_TICKET);
 	}
-	if (O.mode != M_NONE) {
-		g_ctx = SSL_CTX_new(TLS_client_method());
-		if (!g_ctx)
-			die(3, "SSL_CTX_new failed");
-		SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL);
-		SSL_CTX_set_read_ahead(g_ctx,
-		    1); /* one read() per burst instead of two per record */
-		SSL_CTX_set_min_proto_version(g_ctx, TLS1_2_VERSION);
-		SSL_CTX_set_options(g_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-		SSL_CTX_set_mode(g_ctx,
-		    SSL_MODE_ENABLE_PARTIAL_WRITE |
-			SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-		if (O.resume) {
-			SSL_CTX_set_session_cache_mode(g_ctx,
-			    SSL_SESS_CACHE_CLIENT |
-				SSL_SESS_CACHE_NO_INTERNAL_STORE);
-			SSL_CTX_sess_set_new_cb(g_ctx, new_session_cb);
-		} else {
-			SSL_CTX_set_session_cache_mode(
-			    g_ctx, SSL_SESS_CACHE_OFF);
-			SSL_CTX_set_options(g_ctx, SSL_OP_NO_TICKET);
-		}
-	}
-	g_lat = malloc(O.n * sizeof(uint32_t));
-	if (!g_lat)
-		die(3, "out of memory for %ld latency slots", O.n);
+}
+
+static int
+run_client(void)
+{
+	struct thr *t;
+	struct conn *cs;
+	long errc[1000] = { 0 }, errk[NKIND] = { 0 };
+	long conns = 0, hs = 0, res = 0, nl = 0, acc, fin, j;
+	double secs, cpu;
+	int i, per, extra, ab;
+
+	client_body();
+	if (O.auth != NULL)
+		client_auth();
+	if (O.mode != M_NONE)
+		client_tls_ctx();
+	g_lat = xrealloc(NULL, O.n * sizeof(uint32_t));
 	memset(g_lat, 0xff, O.n * sizeof(uint32_t));
 
 	g_t0 = now();
 	g_end_by = g_t0 + O.run_to;
-	int per = O.c / O.threads, extra = O.c % O.threads;
-	for (int i = 0; i < O.threads; i++) {
-		struct thr *t = &g_thr[i];
+	per = O.c / O.threads;
+	extra = O.c % O.threads;
+	for (i = 0; i < O.threads; i++) {
+		t = &g_thr[i];
 		t->id = i;
 		t->nslots = t->active = per + (i < extra);
 		t->epfd = epoll_create1(EPOLL_CLOEXEC);
 		if (t->epfd < 0)
 			die(3, "epoll_create1: %s", strerror(errno));
-		struct conn *cs = calloc(t->nslots ? t->nslots : 1, sizeof *cs);
-		if (!cs)
+		cs = calloc(t->nslots ? t->nslots : 1, sizeof(*cs));
+		if (cs == NULL)
 			die(3, "out of memory");
-		for (int j = 0; j < t->nslots; j++) {
+		for (j = 0; j < t->nslots; j++) {
 			cs[j].t = t;
 			cs[j].idx = j;
 			cs[j].fd = -1;
@@ -1112,34 +1156,32 @@ run_client(void)
 		}
 		t->slots = cs;
 	}
-	for (int i = 1; i < O.threads; i++)
-		if (pthread_create(
-			&g_thr[i].tid, NULL, client_thread, &g_thr[i]))
+	for (i = 1; i < O.threads; i++)
+		if (pthread_create(&g_thr[i].tid, NULL, client_thread,
+		    &g_thr[i]) != 0)
 			die(3, "pthread_create failed");
 	client_thread(&g_thr[0]);
-	for (int i = 1; i < O.threads; i++)
+	for (i = 1; i < O.threads; i++)
 		pthread_join(g_thr[i].tid, NULL);
-	double secs = now() - g_t0;
-	double cpu = cpu_secs();
+	secs = now() - g_t0;
+	cpu = cpu_secs();
 
-	long errc[1000] = { 0 }, errk[NKIND] = { 0 }, conns = 0, hs = 0,
-	     res = 0;
-	for (int i = 0; i < O.threads; i++) {
-		for (int j = 0; j < 1000; j++)
+	for (i = 0; i < O.threads; i++) {
+		for (j = 0; j < 1000; j++)
 			errc[j] += g_thr[i].errc[j];
-		for (int j = 0; j < NKIND; j++)
+		for (j = 0; j < NKIND; j++)
 			errk[j] += g_thr[i].errk[j];
 		conns += g_thr[i].conns;
 		hs += g_thr[i].handshakes;
 		res += g_thr[i].resumed;
 	}
-	long nl = 0;
-	for (long i = 0; i < O.n; i++)
-		if (g_lat[i] != UINT32_MAX)
-			g_lat[nl++] = g_lat[i];
+	for (j = 0; j < O.n; j++)
+		if (g_lat[j] != UINT32_MAX)
+			g_lat[nl++] = g_lat[j];
 	qsort(g_lat, nl, sizeof(uint32_t), cmp_u32);
-	long acc = atomic_load(&g_accepted), fin = atomic_load(&g_finished);
-	int ab = atomic_load(&g_abort);
+	acc = atomic_load(&g_accepted);
+	fin = atomic_load(&g_finished);
+	ab = atomic_load(&g_abort);
 
 	printf("{\"tool\":\"tlsload\",\"mode\":\"%s\",\"host\":",
 	    mode_name[O.mode]);
@@ -1199,10 +1241,13 @@ static atomic_llong s_bytes;
 static void
 s_ep_set(struct sconn *c, uint32_t ev)
 {
+	struct epoll_event e;
+
 	if (c->reg && c->ev == ev)
 		return;
-	struct epoll_event e = { .events = ev,
-		.data.u64 = ((uint64_t)c->gen << 32) | c->idx };
+	memset(&e, 0, sizeof(e));
+	e.events = ev;
+	e.data.u64 = ((uint64_t)c->gen << 32) | c->idx;
 	if (epoll_ctl(c->t->epfd, c->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd,
 		&e) < 0)
 		die(3, "epoll_ctl: %s", strerror(errno));
@@ -1286,7 +1331,7 @@ s_flush(struct sconn *c)
 	if (c->stls) { /* 220 for STARTTLS is out: switch to TLS */
 		c->stls = 0;
 		c->ssl = SSL_new(g_ctx);
-		if (!c->ssl) {
+		if (c->ssl == NULL) {
 			s_close(c);
 			return -1;
 		}
@@ -1327,21 +1372,22 @@ s_cmd(struct sconn *c, const char *ln, int len)
 		s_put(c, "500 5.5.2 Error: bad syntax\r\n");
 		return;
 	}
-	if (!strncasecmp(ln, "MAIL", 4))
+	if (strncasecmp(ln, "MAIL", 4) == 0)
 		s_put(c, "250 2.1.0 Ok\r\n");
-	else if (!strncasecmp(ln, "RCPT", 4))
+	else if (strncasecmp(ln, "RCPT", 4) == 0)
 		s_put(c, "250 2.1.5 Ok\r\n");
-	else if (!strncasecmp(ln, "DATA", 4)) {
+	else if (strncasecmp(ln, "DATA", 4) == 0) {
 		s_put(c, "354 End data with <CR><LF>.<CR><LF>\r\n");
 		c->state = SS_DATA;
 		c->dstate = 2;
-	} else if (!strncasecmp(ln, "RSET", 4) || !strncasecmp(ln, "NOOP", 4))
+	} else if (strncasecmp(ln, "RSET", 4) == 0 ||
+	    strncasecmp(ln, "NOOP", 4) == 0)
 		s_put(c, "250 2.0.0 Ok\r\n");
-	else if (!strncasecmp(ln, "EHLO", 4))
+	else if (strncasecmp(ln, "EHLO", 4) == 0)
 		s_put(c, s_ehlo(c));
-	else if (!strncasecmp(ln, "HELO", 4))
+	else if (strncasecmp(ln, "HELO", 4) == 0)
 		s_put(c, "250 tlsload-sink\r\n");
-	else if (!strncasecmp(ln, "AUTH", 4)) {
+	else if (strncasecmp(ln, "AUTH", 4) == 0) {
 		const char *sp = memchr(
 		    ln + 5, ' ', len - 5); /* AUTH PLAIN <initial-response> */
 		if (sp && sp[1] != '\r' && sp[1] != '\n')
@@ -1350,13 +1396,13 @@ s_cmd(struct sconn *c, const char *ln, int len)
 			s_put(c, "334 \r\n");
 			c->auth_wait = 1;
 		}
-	} else if (!strncasecmp(ln, "STARTTLS", 8)) {
+	} else if (strncasecmp(ln, "STARTTLS", 8) == 0) {
 		if (O.mode == M_STARTTLS && !c->tls) {
 			s_put(c, "220 2.0.0 Ready to start TLS\r\n");
 			c->stls = 1;
 		} else
 			s_put(c, "503 5.5.1 Error: TLS not available\r\n");
-	} else if (!strncasecmp(ln, "QUIT", 4)) {
+	} else if (strncasecmp(ln, "QUIT", 4) == 0) {
 		s_put(c, "221 2.0.0 Bye\r\n");
 		c->closing = 1;
 	} else
@@ -1367,25 +1413,27 @@ s_cmd(struct sconn *c, const char *ln, int len)
 static int
 s_data(struct sconn *c, int pos)
 {
+	const char *p = c->in + pos, *e = c->in + c->inlen, *cr;
 	int d = c->dstate;
-	const char *p = c->in + pos, *e = c->in + c->inlen;
+	char ch;
+
+	/* d: 0 in a line, 1 saw CR, 2 at a line start, 3 ".", 4 ".CR" */
 	while (p < e) {
 		if (d == 0) {
-			const char *cr = memchr(p, '\r', e - p);
-			if (!cr) {
+			if ((cr = memchr(p, '\r', e - p)) == NULL) {
 				p = e;
 				break;
 			}
 			p = cr;
 		}
-		char ch = *p++;
+		ch = *p++;
 		switch (d) {
 		case 0:
 			d = 1;
-			break; /* saw CR */
+			break;
 		case 1:
 			d = ch == '\n' ? 2 : ch == '\r' ? 1 : 0;
-			break; /* CRLF: line start */
+			break;
 		case 2:
 			d = ch == '.' ? 3 : ch == '\r' ? 1 : 0;
 			break;
@@ -1414,25 +1462,27 @@ s_data(struct sconn *c, int pos)
 static int
 s_process(struct sconn *c)
 {
-	int pos = 0;
+	char *ln, *nl;
+	int pos = 0, len;
+
 	while (pos < c->inlen) {
 		if (c->state == SS_DATA) {
 			pos = s_data(c, pos);
 			continue;
 		}
-		char *ln = c->in + pos;
-		char *nl = memchr(ln, '\n', c->inlen - pos);
-		if (!nl)
+		ln = c->in + pos;
+		nl = memchr(ln, '\n', c->inlen - pos);
+		if (nl == NULL)
 			break;
-		int len = nl - ln + 1;
+		len = nl - ln + 1;
 		pos += len;
 		if (len > MAX_LINE) {
 			s_put(c, "500 5.5.0 Error: line too long\r\n");
 			c->closing = 1;
 		} else
 			s_cmd(c, ln, len);
-		if (c->stls || c->closing) { /* anything pipelined after
-						STARTTLS/QUIT is dropped */
+		/* Anything pipelined after STARTTLS or QUIT is dropped. */
+		if (c->stls || c->closing) {
 			pos = c->inlen;
 			break;
 		}
@@ -1524,27 +1574,29 @@ s_hs_step(struct sconn *c)
 static void
 s_accept(struct thr *t)
 {
-	struct sconn *cs = t->slots;
+	struct sconn *cs = t->slots, *c;
+	int fd, one = 1;
+
 	for (;;) {
-		int fd = accept4(
-		    t->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(t->listen_fd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		/* EAGAIN, or a transient error (EMFILE): the next event. */
 		if (fd < 0)
-			return; /* EAGAIN, or transient errors (EMFILE...): try
-				   on the next event */
+			return;
 		if (t->nfree == 0) {
 			atomic_fetch_add(&s_refused, 1);
 			close(fd);
 			continue;
 		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		/* A sink that waits for nobody: no Nagle on its replies. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		atomic_fetch_add(&s_conns, 1);
-		struct sconn *c = &cs[t->free_idx[--t->nfree]];
+		c = &cs[t->free_idx[--t->nfree]];
 		c->fd = fd;
 		c->deadline = now() + O.step_to;
 		if (O.mode == M_SMTPS) {
 			c->ssl = SSL_new(g_ctx);
-			if (!c->ssl) {
+			if (c->ssl == NULL) {
 				s_close(c);
 				continue;
 			}
@@ -1564,18 +1616,22 @@ static void *
 sink_thread(void *arg)
 {
 	struct thr *t = arg;
-	struct sconn *cs = t->slots;
+	struct sconn *cs = t->slots, *c;
 	struct epoll_event evs[256];
-	double next_scan = now() + 1;
+	double next_scan, tn;
+	uint64_t d;
+	int i, k;
+
+	next_scan = now() + 1;
 	while (!g_sig && now() < g_end_by) {
-		int k = epoll_wait(t->epfd, evs, 256, 100);
-		for (int i = 0; i < k; i++) {
-			uint64_t d = evs[i].data.u64;
+		k = epoll_wait(t->epfd, evs, 256, 100);
+		for (i = 0; i < k; i++) {
+			d = evs[i].data.u64;
 			if (d == UINT64_MAX) {
 				s_accept(t);
 				continue;
 			}
-			struct sconn *c = &cs[(uint32_t)d];
+			c = &cs[(uint32_t)d];
 			if ((uint32_t)(d >> 32) != c->gen ||
 			    c->state == SS_FREE)
 				continue;
@@ -1589,23 +1645,23 @@ sink_thread(void *arg)
 			if (evs[i].events &
 			    (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLOUT))
 				s_read(c);
+			/* Nothing left to write: stop polling for it. */
 			if ((uint32_t)(d >> 32) == c->gen &&
 			    c->state != SS_FREE && c->state != SS_HS &&
 			    !c->len && (c->ev & EPOLLOUT) &&
 			    !(c->ssl && SSL_want_write(c->ssl)))
-				s_ep_set(c, EPOLLIN); /* nothing left to write:
-							 stop polling for it */
+				s_ep_set(c, EPOLLIN);
 		}
-		double tn = now();
+		tn = now();
 		if (tn >= next_scan) {
 			next_scan = tn + 1;
-			for (int i = 0; i < t->nslots; i++)
+			for (i = 0; i < t->nslots; i++)
 				if (cs[i].state != SS_FREE &&
 				    tn > cs[i].deadline)
 					s_close(&cs[i]);
 		}
 	}
-	for (int i = 0; i < t->nslots; i++)
+	for (i = 0; i < t->nslots; i++)
 		if (cs[i].state != SS_FREE)
 			s_close(&cs[i]);
 	return NULL;
@@ -1614,8 +1670,12 @@ sink_thread(void *arg)
 static void
 sink_tls_ctx(void)
 {
+	EVP_PKEY *pk = NULL;
+	X509_NAME *nm;
+	X509 *x;
+
 	g_ctx = SSL_CTX_new(TLS_server_method());
-	if (!g_ctx)
+	if (g_ctx == NULL)
 		die(3, "SSL_CTX_new failed");
 	SSL_CTX_set_read_ahead(g_ctx, 1);
 	SSL_CTX_set_min_proto_version(g_ctx, TLS1_2_VERSION);
@@ -1623,8 +1683,8 @@ sink_tls_ctx(void)
 	SSL_CTX_set_mode(g_ctx,
 	    SSL_MODE_ENABLE_PARTIAL_WRITE |
 		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	if (O.cert || O.key) {
-		if (!O.cert || !O.key)
+	if (O.cert != NULL || O.key != NULL) {
+		if (O.cert == NULL || O.key == NULL)
 			die(2, "--cert and --key go together");
 		if (SSL_CTX_use_certificate_chain_file(g_ctx, O.cert) != 1 ||
 		    SSL_CTX_use_PrivateKey_file(
@@ -1633,22 +1693,21 @@ sink_tls_ctx(void)
 			die(3, "cannot load --cert/--key");
 		return;
 	}
-	EVP_PKEY *pk;
-	if (!strcmp(O.key_type, "rsa2048"))
+	if (strcmp(O.key_type, "rsa2048") == 0)
 		pk = EVP_RSA_gen(2048);
-	else if (!strcmp(O.key_type, "p256"))
+	else if (strcmp(O.key_type, "p256") == 0)
 		pk = EVP_EC_gen("P-256");
 	else
 		die(2, "--key-type: rsa2048 or p256");
-	X509 *x = X509_new();
-	if (!pk || !x)
+	x = X509_new();
+	if (pk == NULL || x == NULL)
 		die(3, "key generation failed");
 	X509_set_version(x, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
 	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
 	X509_gmtime_adj(X509_getm_notAfter(x), 30L * 86400);
 	X509_set_pubkey(x, pk);
-	X509_NAME *nm = X509_get_subject_name(x);
+	nm = X509_get_subject_name(x);
 	X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
 	    (const unsigned char *)"tlsload-sink.localdomain", -1, -1, 0);
 	X509_set_issuer_name(x, nm);
@@ -1663,59 +1722,74 @@ sink_tls_ctx(void)
 static int
 run_sink(void)
 {
+	struct sockaddr_in sa;
+	struct epoll_event e;
+	struct sconn *cs;
+	struct thr *t;
+	double cpu0, secs, cpu;
+	long m;
+	int i, j, per, fd, one = 1;
+
 	if (O.mode != M_NONE)
 		sink_tls_ctx();
-	int per = (int)(O.max_conns / O.threads) + 1;
-	for (int i = 0; i < O.threads; i++) {
-		struct thr *t = &g_thr[i];
+	per = (int)(O.max_conns / O.threads) + 1;
+	for (i = 0; i < O.threads; i++) {
+		t = &g_thr[i];
 		t->id = i;
 		t->nslots = per;
 		t->epfd = epoll_create1(EPOLL_CLOEXEC);
-		struct sconn *cs = calloc(per, sizeof *cs);
+		cs = calloc(per, sizeof(*cs));
 		t->free_idx = calloc(per, sizeof(int));
-		if (t->epfd < 0 || !cs || !t->free_idx)
+		if (t->epfd < 0 || cs == NULL || t->free_idx == NULL)
 			die(3, "setup failed");
-		for (int j = 0; j < per; j++) {
+		for (j = 0; j < per; j++) {
 			cs[j].t = t;
 			cs[j].idx = j;
 			cs[j].fd = -1;
 			t->free_idx[t->nfree++] = per - 1 - j;
 		}
 		t->slots = cs;
-		int fd = socket(
-			AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
-		    one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+		if (fd < 0)
+			die(3, "socket: %s", strerror(errno));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* One listener per thread; the kernel spreads connections. */
 		if (O.threads > 1)
-			setsockopt(
-			    fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-		struct sockaddr_in sa = { .sin_family = AF_INET,
-			.sin_port = htons(O.port),
-			.sin_addr = O.host };
-		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+			    sizeof(one));
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons(O.port);
+		sa.sin_addr = O.host;
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 		    listen(fd, 4096) < 0)
 			die(3, "cannot listen on %s:%d: %s", O.host_s, O.port,
 			    strerror(errno));
 		t->listen_fd = fd;
-		struct epoll_event e = { .events = EPOLLIN,
-			.data.u64 = UINT64_MAX };
-		epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &e);
+		memset(&e, 0, sizeof(e));
+		e.events = EPOLLIN;
+		e.data.u64 = UINT64_MAX;
+		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &e) < 0)
+			die(3, "epoll_ctl: %s", strerror(errno));
 	}
 	fprintf(stderr, "tlsload sink: listening on %s:%d (%s, %d thread%s)\n",
 	    O.host_s, O.port, mode_name[O.mode], O.threads,
 	    O.threads > 1 ? "s" : "");
 	g_t0 = now();
 	g_end_by = g_t0 + O.run_to;
-	double cpu0 =
-	    cpu_secs(); /* key generation is not the sink's serving cost */
-	for (int i = 1; i < O.threads; i++)
-		if (pthread_create(&g_thr[i].tid, NULL, sink_thread, &g_thr[i]))
+	/* Key generation is not the sink's serving cost. */
+	cpu0 = cpu_secs();
+	for (i = 1; i < O.threads; i++)
+		if (pthread_create(&g_thr[i].tid, NULL, sink_thread,
+		    &g_thr[i]) != 0)
 			die(3, "pthread_create failed");
 	sink_thread(&g_thr[0]);
-	for (int i = 1; i < O.threads; i++)
+	for (i = 1; i < O.threads; i++)
 		pthread_join(g_thr[i].tid, NULL);
-	double secs = now() - g_t0, cpu = cpu_secs() - cpu0;
-	long m = atomic_load(&s_msgs);
+	secs = now() - g_t0;
+	cpu = cpu_secs() - cpu0;
+	m = atomic_load(&s_msgs);
 	printf("{\"tool\":\"tlsload-sink\",\"mode\":\"%s\",\"port\":%d,"
 	       "\"threads\":%d,\"key\":",
 	    mode_name[O.mode], O.port, O.threads);
@@ -1738,59 +1812,62 @@ static void
 usage(FILE *f)
 {
 	fputs(
-	    "usage: tlsload -p PORT [options]    load generator, one JSON line\n"
-	    "       tlsload --sink -p PORT [options]    discarding SMTP sink\n"
+	    "usage: tlsload -p PORT [options]         load generator\n"
+	    "       tlsload --sink -p PORT [options]  discarding SMTP sink\n"
 	    "  -p, --port PORT       server port (required)\n"
 	    "  -H, --host ADDR       IPv4 address (default 127.0.0.1)\n"
-	    "  -t, --tls MODE        none | starttls (EHLO, STARTTLS, EHLO) |\n"
-	    "                        smtps (implicit TLS); default none\n"
+	    "  -t, --tls MODE        none | starttls (EHLO, STARTTLS, EHLO)\n"
+	    "                        | smtps (implicit TLS); default none\n"
 	    "  -n, --messages N      messages in total (default 1000)\n"
 	    "  -c, --concurrency C   concurrent sessions (default 10)\n"
-	    "  -s, --size BYTES      body bytes per message, plus about 250 bytes\n"
-	    "                        of headers (default 4096)\n"
-	    "  -m, --per-conn K      messages per connection, RSET between them;\n"
-	    "                        0 = unlimited (default 1)\n"
-	    "      --no-rset         no RSET between messages on one connection\n"
+	    "  -s, --size BYTES      body bytes per message, plus about 250\n"
+	    "                        bytes of headers (default 4096)\n"
+	    "  -m, --per-conn K      messages per connection, RSET between\n"
+	    "                        them; 0 = unlimited (default 1)\n"
+	    "      --no-rset         no RSET between messages\n"
 	    "  -a, --auth USER:PASS  AUTH PLAIN after (STARTTLS and) EHLO\n"
-	    "  -P, --pipelining      pipeline [RSET] MAIL RCPT DATA when the server\n"
-	    "                        advertises PIPELINING\n"
-	    "  -R, --resume          TLS session resumption (tickets; one cached\n"
-	    "                        session per thread); without it, no tickets\n"
-	    "  -f, --from ADDR       envelope sender (default sender@example.com)\n"
-	    "  -r, --rcpt ADDR       recipient suffix: message i goes to <i>ADDR\n"
-	    "                        (default rcpt@example.net)\n"
+	    "  -P, --pipelining      pipeline [RSET] MAIL RCPT DATA when the\n"
+	    "                        server advertises PIPELINING\n"
+	    "  -R, --resume          TLS session resumption (tickets, one\n"
+	    "                        session kept per thread); without it,\n"
+	    "                        the client asks for no tickets\n"
+	    "  -f, --from ADDR       envelope sender (sender@example.com)\n"
+	    "  -r, --rcpt ADDR       recipient suffix: message i goes to\n"
+	    "                        <i>ADDR (default rcpt@example.net)\n"
 	    "  -j, --threads T       event-loop threads, at most one per CPU\n"
 	    "                        (default 1)\n"
-	    "  -T, --step-timeout S  timeout of each step: connect, handshake, each\n"
-	    "                        reply (default 30)\n"
-	    "  -X, --run-timeout S   whole run (default 600); the sink exits then\n"
+	    "  -T, --step-timeout S  each step's timeout: connect, handshake,\n"
+	    "                        each reply (default 30)\n"
+	    "  -X, --run-timeout S   whole run (default 600); also the sink's\n"
 	    "  -e, --max-errors E    stop after E errors (default 1000)\n"
-	    "      --phases          also print the per-phase table on stderr\n"
-	    "  -S, --sink            be the sink: plain, starttls or smtps as -t\n"
-	    "                        says; any AUTH is accepted; runs until SIGTERM,\n"
-	    "                        SIGINT or the run timeout, then prints one\n"
-	    "                        JSON line\n"
-	    "      --cert F --key F  sink certificate and key (PEM); default: a\n"
-	    "                        self-signed one generated at start\n"
-	    "      --key-type TYPE   generated sink key: rsa2048 (default) | p256\n"
+	    "      --phases          also print the phase table on stderr\n"
+	    "  -S, --sink            be the sink: plain, starttls or smtps as\n"
+	    "                        -t says, any AUTH accepted; runs until\n"
+	    "                        SIGTERM, SIGINT or the run timeout, then\n"
+	    "                        prints one JSON line\n"
+	    "      --cert F --key F  sink certificate and key (PEM); default:\n"
+	    "                        a self-signed one generated at start\n"
+	    "      --key-type TYPE   generated key: rsa2048 (default) | p256\n"
 	    "      --max-conns M     sink connection limit (default 10000)\n"
 	    "  -h, --help            this text\n"
 	    "\n"
-	    "Client report: sent (messages with a final reply), accepted (250\n"
-	    "after the data), rejected, errors {reply code or connect|tls|timeout|\n"
-	    "eof|protocol|io: count}, connections, tls_handshakes, tls_resumed,\n"
-	    "secs, msgs_per_s (accepted/secs), latency_ms p50/p90/p99/max (MAIL\n"
-	    "FROM to the 250 after the data, accepted messages), phases_ms {phase:\n"
-	    "n, p50, p99, max}, client_cpu_s, cpu_ms_per_msg, aborted. Phases, each\n"
-	    "from its command (or event) to its reply: connect, greeting (connected,\n"
-	    "or TLS up with smtps, to the 220), ehlo (in plaintext), starttls,\n"
-	    "tls_handshake, ehlo_after_tls (the first EHLO inside TLS), auth,\n"
-	    "mail_rcpt (MAIL FROM to the reply to RCPT TO), data (DATA to the 250\n"
-	    "after the dot), quit (QUIT to 221). A session that fails before its\n"
-	    "message got a final reply puts the message back; it is retried on a\n"
-	    "new connection.\n"
-	    "Exit: 0 all N accepted, 1 otherwise (rejections, errors, timeout,\n"
-	    "signal), 2 usage, 3 setup error.\n",
+	    "The client prints one JSON line: sent (messages with a final\n"
+	    "reply), accepted (250 after the data), rejected, errors {reply\n"
+	    "code or connect|tls|timeout|eof|protocol|io: count},\n"
+	    "connections, tls_handshakes, tls_resumed, secs, msgs_per_s\n"
+	    "(accepted/secs), latency_ms p50/p90/p99/max (MAIL FROM to the\n"
+	    "250 after the data, accepted messages), phases_ms {phase: n,\n"
+	    "p50, p99, max}, client_cpu_s, cpu_ms_per_msg, aborted.\n"
+	    "Phases, each from its command (or event) to its reply:\n"
+	    "connect, greeting (connected, or TLS up with smtps, to the\n"
+	    "220), ehlo (in plaintext), starttls, tls_handshake,\n"
+	    "ehlo_after_tls (the first EHLO inside TLS), auth, mail_rcpt\n"
+	    "(MAIL FROM to the reply to RCPT TO), data (DATA to the 250\n"
+	    "after the dot), quit (QUIT to 221). A session that fails\n"
+	    "before its message got a final reply puts the message back;\n"
+	    "it is retried on a new connection.\n"
+	    "Exit: 0 all N accepted, 1 otherwise (rejections, errors,\n"
+	    "timeout, signal), 2 usage, 3 setup error.\n",
 	    f);
 }
 
@@ -1798,8 +1875,10 @@ static long
 num(const char *s, const char *what, long lo, long hi)
 {
 	char *e;
+	long v;
+
 	errno = 0;
-	long v = strtol(s, &e, 10);
+	v = strtol(s, &e, 10);
 	if (errno || *e || e == s || v < lo || v > hi)
 		die(2, "%s: want an integer in %ld..%ld, got '%s'", what, lo,
 		    hi, s);
@@ -1810,7 +1889,9 @@ static double
 fnum(const char *s, const char *what)
 {
 	char *e;
-	double v = strtod(s, &e);
+	double v;
+
+	v = strtod(s, &e);
 	if (*e || e == s || !(v > 0) || v > 86400 * 7)
 		die(2, "%s: want seconds > 0, got '%s'", what, s);
 	return v;
@@ -1834,22 +1915,28 @@ main(int argc, char **argv)
 		OPT_MAXCONNS,
 		OPT_PHASES
 	};
-	static const struct option lo[] = { { "port", 1, 0, 'p' },
-		{ "host", 1, 0, 'H' }, { "tls", 1, 0, 't' },
-		{ "messages", 1, 0, 'n' }, { "concurrency", 1, 0, 'c' },
-		{ "size", 1, 0, 's' }, { "per-conn", 1, 0, 'm' },
-		{ "auth", 1, 0, 'a' }, { "pipelining", 0, 0, 'P' },
-		{ "resume", 0, 0, 'R' }, { "from", 1, 0, 'f' },
-		{ "rcpt", 1, 0, 'r' }, { "threads", 1, 0, 'j' },
-		{ "step-timeout", 1, 0, 'T' }, { "run-timeout", 1, 0, 'X' },
-		{ "max-errors", 1, 0, 'e' }, { "sink", 0, 0, 'S' },
-		{ "help", 0, 0, 'h' }, { "cert", 1, 0, OPT_CERT },
-		{ "key", 1, 0, OPT_KEY }, { "key-type", 1, 0, OPT_KEYTYPE },
+	static const struct option lo[] = {
+		{ "port", 1, 0, 'p' }, { "host", 1, 0, 'H' },
+		{ "tls", 1, 0, 't' }, { "messages", 1, 0, 'n' },
+		{ "concurrency", 1, 0, 'c' }, { "size", 1, 0, 's' },
+		{ "per-conn", 1, 0, 'm' }, { "auth", 1, 0, 'a' },
+		{ "pipelining", 0, 0, 'P' }, { "resume", 0, 0, 'R' },
+		{ "from", 1, 0, 'f' }, { "rcpt", 1, 0, 'r' },
+		{ "threads", 1, 0, 'j' }, { "step-timeout", 1, 0, 'T' },
+		{ "run-timeout", 1, 0, 'X' }, { "max-errors", 1, 0, 'e' },
+		{ "sink", 0, 0, 'S' }, { "help", 0, 0, 'h' },
+		{ "cert", 1, 0, OPT_CERT }, { "key", 1, 0, OPT_KEY },
+		{ "key-type", 1, 0, OPT_KEYTYPE },
 		{ "no-rset", 0, 0, OPT_NORSET },
 		{ "max-conns", 1, 0, OPT_MAXCONNS },
-		{ "phases", 0, 0, OPT_PHASES }, { 0, 0, 0, 0 } };
+		{ "phases", 0, 0, OPT_PHASES }, { 0, 0, 0, 0 }
+	};
+	struct sigaction sa;
+	struct rlimit rl;
+	long ncpu, need;
 	int ch;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	if (ncpu < 1)
 		ncpu = 1;
 	if (ncpu > MAX_THREADS)
@@ -1864,11 +1951,11 @@ main(int argc, char **argv)
 			O.host_s = optarg;
 			break;
 		case 't':
-			if (!strcmp(optarg, "none"))
+			if (strcmp(optarg, "none") == 0)
 				O.mode = M_NONE;
-			else if (!strcmp(optarg, "starttls"))
+			else if (strcmp(optarg, "starttls") == 0)
 				O.mode = M_STARTTLS;
-			else if (!strcmp(optarg, "smtps"))
+			else if (strcmp(optarg, "smtps") == 0)
 				O.mode = M_SMTPS;
 			else
 				die(2, "--tls: none, starttls or smtps");
@@ -1955,10 +2042,9 @@ main(int argc, char **argv)
 	if (O.threads > O.c && !O.sink)
 		O.threads = O.c;
 
-	/* descriptors: one per session (client) or up to --max-conns (sink),
-	 * plus slack */
-	struct rlimit rl;
-	long need = (O.sink ? O.max_conns : O.c) + 64;
+	/* Descriptors: one per session (client) or up to --max-conns
+	 * (sink), plus slack. */
+	need = (O.sink ? O.max_conns : O.c) + 64;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)need) {
 		rl.rlim_cur =
 		    rl.rlim_max < (rlim_t)need ? rl.rlim_max : (rlim_t)need;
@@ -1968,7 +2054,8 @@ main(int argc, char **argv)
 			    (long)rl.rlim_cur);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	struct sigaction sa = { .sa_handler = on_signal };
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	return O.sink ? run_sink() : run_client();
