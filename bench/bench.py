@@ -1327,6 +1327,25 @@ def print_tls_report(results, args):
                             ("%" if ps is not None else ""),
                             fmt(None if qs is None else 100 * qs, ".0f") +
                             ("%" if qs is not None else "")))
+    phases = ("connect", "greeting", "ehlo", "starttls", "tls_handshake",
+              "ehlo_after_tls", "auth", "mail_rcpt", "data", "quit")
+    if any(r.get("phases_ms") for r in results):
+        print()
+        print("Where a session waits: median / p99 of each phase in ms "
+              "(tlsload, from each command to its reply)")
+        print()
+        print("| system | case | conc | " + " | ".join(phases) + " |")
+        print("|---|---|---:|" + "---:|" * len(phases))
+        for r in results:
+            ph = r.get("phases_ms") or {}
+            cells = []
+            for name in phases:
+                v = ph.get(name)
+                cells.append("-" if v is None else
+                             "%.2f / %.2f" % (v["p50"], v["p99"]))
+            print("| %s | %s | %d | %s |" % (r["system"], r["case"],
+                                             r["concurrency"],
+                                             " | ".join(cells)))
     notes = [r for r in results if r.get("error")]
     if notes:
         print()
