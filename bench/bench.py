@@ -445,28 +445,21 @@ def wait_delivered(sink, n, t0, args, relay_empty=None):
 # ---------------------------------------------------------------------------
 # one measured run (shared by both systems)
 
-def roots_cpu_ticks(root_pid, pgid, extra):
-    """suite_cpu_ticks of root_pid's suite plus each extra root's tree."""
-    ticks, n = suite_cpu_ticks(root_pid, pgid)
+def roots_sum(reading, root_pid, pgid, extra):
+    """reading (suite_cpu_ticks or suite_pss_kib) of root_pid's suite plus
+    that of each extra root's tree (OpenDKIM beside Postfix)."""
+    total, n = reading(root_pid, pgid)
     for pid in extra:
-        t, k = suite_cpu_ticks(pid)
-        ticks, n = ticks + t, n + k
-    return ticks, n
-
-
-def roots_pss_kib(root_pid, pgid, extra):
-    kib, n = suite_pss_kib(root_pid, pgid)
-    for pid in extra:
-        k, m = suite_pss_kib(pid)
-        kib, n = kib + k, n + m
-    return kib, n
+        v, k = reading(pid)
+        total, n = total + v, n + k
+    return total, n
 
 
 def measure(name, conc, args, tools, workdir, sink, relay_port, root_pid,
             pgid, queue_empty=None, log_counts=None, extra=()):
     res = {"system": name, "concurrency": conc, "n": args.n,
            "size": args.size, "error": None}
-    cpu0, _ = roots_cpu_ticks(root_pid, pgid, extra)
+    cpu0, _ = roots_sum(suite_cpu_ticks, root_pid, pgid, extra)
     busy0 = machine_busy_ticks()
     t0, wall, rc, err = run_source(tools, relay_port, args, conc,
                                    args.timeout)
@@ -476,9 +469,9 @@ def measure(name, conc, args, tools, workdir, sink, relay_port, root_pid,
         res["error"] = "smtp-source exit %s: %s" % (rc, err)
     # Only wait for delivery of what smtp-source managed to hand over.
     elapsed, got, why = wait_delivered(sink, args.n, t0, args, queue_empty)
-    cpu1, nproc = roots_cpu_ticks(root_pid, pgid, extra)
+    cpu1, nproc = roots_sum(suite_cpu_ticks, root_pid, pgid, extra)
     busy1 = machine_busy_ticks()
-    pss, npss = roots_pss_kib(root_pid, pgid, extra)
+    pss, npss = roots_sum(suite_pss_kib, root_pid, pgid, extra)
     res["delivered"] = got
     res["e2e_s"] = elapsed
     res["e2e_rate"] = got / elapsed if elapsed > 0 and got else None
@@ -1135,50 +1128,36 @@ def tls_ceiling(case, conc, args, tls, workdir):
     return res
 
 
-def run_tls_postfix(conc, cases, args, tools, workdir, tls):
-    sink = Sink(tools, workdir, "postfix-tls-%d" % conc)
-    pf = None
+def run_tls_mta(name, conc, cases, args, tools, workdir, tls):
+    """Starts Postfix or Petrel (name) with its TLS listeners once and
+    measures each TLS case against it."""
+    sink = Sink(tools, workdir, "%s-tls-%d" % (name, conc))
+    mta = None
     out = []
     try:
-        pf = Postfix(workdir, sink.port, "tls-%d" % conc, tls=tls)
-        pf.start()
+        if name == "postfix":
+            mta = Postfix(workdir, sink.port, "tls-%d" % conc, tls=tls)
+            mta.start()
+            root, pgid, empty = mta.master_pid, None, mta.queue_empty
+            time.sleep(args.settle)
+        else:
+            mta = Petrel("petrel", "tls-%d" % conc, args, workdir,
+                         sink.port, tls=tls)
+            mta.start(args)
+            root, pgid, empty = mta.proc.pid, mta.proc.pid, None
         for case in cases:
-            if not wait_listen(pf.ports[TLS_CASES[case][0]], 15):
-                raise BenchError("postfix %s listener not answering" % case)
-        time.sleep(args.settle)
-        for case in cases:
+            port = mta.ports[TLS_CASES[case][0]]
+            if not wait_listen(port, 15):
+                raise BenchError("%s %s listener not answering" %
+                                 (name, case))
             wait_disk_idle(args.idle_wait, args.pause)
-            log("postfix %s c=%d" % (case, conc))
-            out.append(measure_tls("postfix", case, conc, args, sink,
-                                   pf.ports[TLS_CASES[case][0]],
-                                   pf.master_pid, None, pf.queue_empty,
-                                   pf.log_counts))
+            log("%s %s c=%d" % (name, case, conc))
+            out.append(measure_tls(name, case, conc, args, sink, port, root,
+                                   pgid, empty, mta.log_counts))
         return out
     finally:
-        if pf is not None:
-            pf.stop()
-        sink.stop()
-
-
-def run_tls_petrel(conc, cases, args, tools, workdir, tls):
-    sink = Sink(tools, workdir, "petrel-tls-%d" % conc)
-    pt = None
-    out = []
-    try:
-        pt = Petrel("petrel", "tls-%d" % conc, args, workdir, sink.port,
-                    tls=tls)
-        pt.start(args)
-        for case in cases:
-            wait_disk_idle(args.idle_wait, args.pause)
-            log("petrel %s c=%d" % (case, conc))
-            out.append(measure_tls("petrel", case, conc, args, sink,
-                                   pt.ports[TLS_CASES[case][0]],
-                                   pt.proc.pid, pt.proc.pid, None,
-                                   pt.log_counts))
-        return out
-    finally:
-        if pt is not None:
-            pt.stop()
+        if mta is not None:
+            mta.stop()
         sink.stop()
 
 
@@ -1473,12 +1452,12 @@ def run_tls_all(conc, cases, args, tools, workdir, tls, petrel_ok):
             out.append(tls_ceiling(case, conc, args, tls, workdir))
         except BenchError as e:
             out.append(failed("ceiling", conc, args, e, case))
-    runs = [("petrel", run_tls_petrel)] if petrel_ok else []
+    runs = ["petrel"] if petrel_ok else []
     if os.geteuid() == 0:
-        runs.insert(0, ("postfix", run_tls_postfix))
-    for name, fn in runs:
+        runs.insert(0, "postfix")
+    for name in runs:
         try:
-            out += fn(conc, cases, args, tools, workdir, tls)
+            out += run_tls_mta(name, conc, cases, args, tools, workdir, tls)
         except BenchError as e:
             log("%s TLS c=%d failed: %s" % (name, conc, e))
             out += [failed(name, conc, args, e, c) for c in cases]

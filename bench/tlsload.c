@@ -298,21 +298,32 @@ unclaim(struct thr *t, long m)
 	t->retry[t->nretry++] = m;
 }
 
+/*
+ * Makes epfd watch fd for ev, the event tagged with gen (which changes
+ * when the slot is reused, so stale events are ignored) and idx; *reg and
+ * *cur say what is registered, to skip a call that would change nothing.
+ */
 static void
-ep_set(struct conn *c, uint32_t ev)
+epoll_want(int epfd, int fd, uint32_t gen, uint32_t idx, int *reg,
+    uint32_t *cur, uint32_t ev)
 {
 	struct epoll_event e;
 
-	if (c->reg && c->ev == ev)
+	if (*reg && *cur == ev)
 		return;
 	memset(&e, 0, sizeof(e));
 	e.events = ev;
-	e.data.u64 = ((uint64_t)c->gen << 32) | c->idx;
-	if (epoll_ctl(c->t->epfd, c->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd,
-		&e) < 0)
+	e.data.u64 = ((uint64_t)gen << 32) | idx;
+	if (epoll_ctl(epfd, *reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &e) < 0)
 		die(3, "epoll_ctl: %s", strerror(errno));
-	c->reg = 1;
-	c->ev = ev;
+	*reg = 1;
+	*cur = ev;
+}
+
+static void
+ep_set(struct conn *c, uint32_t ev)
+{
+	epoll_want(c->t->epfd, c->fd, c->gen, c->idx, &c->reg, &c->ev, ev);
 }
 
 static void
@@ -1241,18 +1252,7 @@ static atomic_llong s_bytes;
 static void
 s_ep_set(struct sconn *c, uint32_t ev)
 {
-	struct epoll_event e;
-
-	if (c->reg && c->ev == ev)
-		return;
-	memset(&e, 0, sizeof(e));
-	e.events = ev;
-	e.data.u64 = ((uint64_t)c->gen << 32) | c->idx;
-	if (epoll_ctl(c->t->epfd, c->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd,
-		&e) < 0)
-		die(3, "epoll_ctl: %s", strerror(errno));
-	c->reg = 1;
-	c->ev = ev;
+	epoll_want(c->t->epfd, c->fd, c->gen, c->idx, &c->reg, &c->ev, ev);
 }
 
 static void
