@@ -1128,6 +1128,29 @@ def tls_ceiling(case, conc, args, tls, workdir):
     return res
 
 
+def tls_warmup(name, conc, case, args, sink, mta, empty):
+    """
+    Sends --tls-warmup messages per session, unmeasured, before the first
+    case: every server process has then done its first login (Petrel's
+    first AUTH per process goes through the KDF, and a burst of C first
+    logins queues behind it) and Postfix has forked its smtpd processes.
+    Logs the AUTH phase of the warm-up.
+    """
+    n = args.tls_warmup * conc
+    base = sink.count()
+    log("%s warm-up: %d messages, %s c=%d" % (name, n, case, conc))
+    t0, _, rep, why = run_tlsload(args, mta.ports[TLS_CASES[case][0]],
+                                  case, conc, n)
+    wait_delivered(sink, base + (rep or {}).get("accepted", 0), t0, args,
+                   empty)
+    auth = ((rep or {}).get("phases_ms") or {}).get("auth")
+    if auth:
+        log("%s warm-up: AUTH median %.1f ms, p99 %.1f ms, max %.1f ms" %
+            (name, auth["p50"], auth["p99"], auth["max"]))
+    if why:
+        log("%s warm-up: %s" % (name, why))
+
+
 def run_tls_mta(name, conc, cases, args, tools, workdir, tls):
     """Starts Postfix or Petrel (name) with its TLS listeners once and
     measures each TLS case against it."""
@@ -1145,6 +1168,8 @@ def run_tls_mta(name, conc, cases, args, tools, workdir, tls):
                          sink.port, tls=tls)
             mta.start(args)
             root, pgid, empty = mta.proc.pid, mta.proc.pid, None
+        if args.tls_warmup:
+            tls_warmup(name, conc, cases[0], args, sink, mta, empty)
         for case in cases:
             port = mta.ports[TLS_CASES[case][0]]
             if not wait_listen(port, 15):
@@ -1501,6 +1526,10 @@ def main():
     ap.add_argument("--tls-n", type=int, default=4000,
                     help="messages per TLS run (default 4000; "
                     "starttls-k100 sends at least 100 per session)")
+    ap.add_argument("--tls-warmup", type=int, default=2, metavar="K",
+                    help="TLS cases: before measuring, send K unmeasured "
+                    "messages per session to each freshly started MTA "
+                    "(default 2; 0: none)")
     ap.add_argument("--resume", action="store_true",
                     help="TLS cases: tlsload resumes sessions (tickets); "
                     "default off, a full handshake per connection")
@@ -1563,7 +1592,7 @@ def main():
     for c in cases:
         if c not in ALL_CASES:
             ap.error("unknown case %r" % c)
-    if args.tls_n <= 0:
+    if args.tls_n <= 0 or args.tls_warmup < 0:
         ap.error("bad --tls-n")
     tls_cases = [c for c in ALL_CASES if c in TLS_CASES and c in cases]
     # smtp-source systems: --systems for plain, the DKIM set for dkim.

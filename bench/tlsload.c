@@ -12,9 +12,9 @@
  * first EHLO after TLS, AUTH, MAIL+RCPT, DATA to 250, QUIT), own CPU.
  *
  * Sink (--sink): a discarding SMTP server (plain, STARTTLS or implicit
- * TLS; accepts any AUTH; advertises PIPELINING; TCP_NODELAY) that gives
- * the machine's ceiling without an MTA. Runs until SIGTERM/SIGINT or the
- * run timeout, then prints one JSON line.
+ * TLS; accepts any AUTH; advertises PIPELINING; TCP_NODELAY unless
+ * --nagle) that gives the machine's ceiling without an MTA. Runs until
+ * SIGTERM/SIGINT or the run timeout, then prints one JSON line.
  *
  * A benchmark tool, not part of Petrel: it does not use lib/ and may use
  * threads. Built by `make bench-tools` into build/tlsload; `tlsload -h`
@@ -93,6 +93,7 @@ static struct {
 	struct in_addr host;
 	const char *host_s;
 	int port, mode, c, threads, pipelining, resume, no_rset, sink, phases;
+	int nagle;
 	long n, size, per_conn, max_errors, max_conns;
 	const char *auth, *from, *rcpt, *cert, *key, *key_type;
 	double step_to, run_to;
@@ -1588,8 +1589,11 @@ s_accept(struct thr *t)
 			close(fd);
 			continue;
 		}
-		/* A sink that waits for nobody: no Nagle on its replies. */
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* A sink that waits for nobody: no Nagle on its replies,
+		 * unless --nagle asks to see what Nagle costs. */
+		if (!O.nagle)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof(one));
 		atomic_fetch_add(&s_conns, 1);
 		c = &cs[t->free_idx[--t->nfree]];
 		c->fd = fd;
@@ -1848,6 +1852,8 @@ usage(FILE *f)
 	    "      --cert F --key F  sink certificate and key (PEM); default:\n"
 	    "                        a self-signed one generated at start\n"
 	    "      --key-type TYPE   generated key: rsa2048 (default) | p256\n"
+	    "      --nagle           sink: leave Nagle on (no TCP_NODELAY),\n"
+	    "                        as a server that does not set it\n"
 	    "      --max-conns M     sink connection limit (default 10000)\n"
 	    "  -h, --help            this text\n"
 	    "\n"
@@ -1913,7 +1919,8 @@ main(int argc, char **argv)
 		OPT_KEYTYPE,
 		OPT_NORSET,
 		OPT_MAXCONNS,
-		OPT_PHASES
+		OPT_PHASES,
+		OPT_NAGLE
 	};
 	static const struct option lo[] = {
 		{ "port", 1, 0, 'p' }, { "host", 1, 0, 'H' },
@@ -1929,7 +1936,8 @@ main(int argc, char **argv)
 		{ "key-type", 1, 0, OPT_KEYTYPE },
 		{ "no-rset", 0, 0, OPT_NORSET },
 		{ "max-conns", 1, 0, OPT_MAXCONNS },
-		{ "phases", 0, 0, OPT_PHASES }, { 0, 0, 0, 0 }
+		{ "phases", 0, 0, OPT_PHASES }, { "nagle", 0, 0, OPT_NAGLE },
+		{ 0, 0, 0, 0 }
 	};
 	struct sigaction sa;
 	struct rlimit rl;
@@ -2013,6 +2021,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_NORSET:
 			O.no_rset = 1;
+			break;
+		case OPT_NAGLE:
+			O.nagle = 1;
 			break;
 		case OPT_PHASES:
 			O.phases = 1;
