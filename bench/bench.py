@@ -5,6 +5,13 @@
 # same run, and print throughput, CPU per message and memory (PSS) of each,
 # then Petrel's ratios to Postfix. See bench/README.md.
 #
+# --cases adds issue 12's cases: TLS submission (STARTTLS or implicit TLS,
+# AUTH PLAIN, one or 100 messages per connection) driven by build/tlsload
+# (bench/tlsload.c) against both MTAs and against tlsload's do-nothing
+# sink, the TLS ceiling; and DKIM signing, Petrel against Postfix with the
+# OpenDKIM milter. Those need Debian's sasl2-bin, libsasl2-modules and
+# opendkim.
+#
 # Python 3 standard library only. Run as root (the private Postfix instance
 # needs it; Petrel then runs its daemons as mail_owner "petrel"). Every
 # server listens on 127.0.0.1 on a free port, every file lives in a
