@@ -206,3 +206,15 @@ fuzz: $(FUZZ_BINS)
 	echo "fuzz: all targets passed"
 
 .PHONY: fuzz fuzz-build
+
+# bench/ tools (issue 12): tlsload, the TLS load generator and do-nothing
+# TLS sink that bench/bench.py drives, built with the project's flags into
+# build/tlsload. Not part of all or check; bench.py runs this target.
+bench-tools: $(B)/tlsload
+
+$(B)/tlsload: bench/tlsload.c
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< \
+	    $(call pkg_libs,libssl libcrypto) -pthread
+
+.PHONY: bench-tools

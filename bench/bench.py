@@ -5,6 +5,13 @@
 # same run, and print throughput, CPU per message and memory (PSS) of each,
 # then Petrel's ratios to Postfix. See bench/README.md.
 #
+# --cases adds issue 12's cases: TLS submission (STARTTLS or implicit TLS,
+# AUTH PLAIN, one or 100 messages per connection) driven by build/tlsload
+# (bench/tlsload.c) against both MTAs and against tlsload's do-nothing
+# sink, the TLS ceiling; and DKIM signing, Petrel against Postfix with the
+# OpenDKIM milter. Those need Debian's sasl2-bin, libsasl2-modules and
+# opendkim.
+#
 # Python 3 standard library only. Run as root (the private Postfix instance
 # needs it; Petrel then runs its daemons as mail_owner "petrel"). Every
 # server listens on 127.0.0.1 on a free port, every file lives in a
@@ -76,6 +83,22 @@ def wait_port(port, timeout, alive=None):
                     except OSError:
                         pass
                     return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def wait_listen(port, timeout, alive=None):
+    """Waits until 127.0.0.1:port accepts a TCP connection (an implicit
+    TLS listener sends nothing first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), 1):
+                return True
         except OSError:
             pass
         time.sleep(0.1)
@@ -429,11 +452,21 @@ def wait_delivered(sink, n, t0, args, relay_empty=None):
 # ---------------------------------------------------------------------------
 # one measured run (shared by both systems)
 
+def roots_sum(reading, root_pid, pgid, extra):
+    """reading (suite_cpu_ticks or suite_pss_kib) of root_pid's suite plus
+    that of each extra root's tree (OpenDKIM beside Postfix)."""
+    total, n = reading(root_pid, pgid)
+    for pid in extra:
+        v, k = reading(pid)
+        total, n = total + v, n + k
+    return total, n
+
+
 def measure(name, conc, args, tools, workdir, sink, relay_port, root_pid,
-            pgid, queue_empty=None, log_counts=None):
+            pgid, queue_empty=None, log_counts=None, extra=()):
     res = {"system": name, "concurrency": conc, "n": args.n,
            "size": args.size, "error": None}
-    cpu0, _ = suite_cpu_ticks(root_pid, pgid)
+    cpu0, _ = roots_sum(suite_cpu_ticks, root_pid, pgid, extra)
     busy0 = machine_busy_ticks()
     t0, wall, rc, err = run_source(tools, relay_port, args, conc,
                                    args.timeout)
@@ -443,9 +476,9 @@ def measure(name, conc, args, tools, workdir, sink, relay_port, root_pid,
         res["error"] = "smtp-source exit %s: %s" % (rc, err)
     # Only wait for delivery of what smtp-source managed to hand over.
     elapsed, got, why = wait_delivered(sink, args.n, t0, args, queue_empty)
-    cpu1, nproc = suite_cpu_ticks(root_pid, pgid)
+    cpu1, nproc = roots_sum(suite_cpu_ticks, root_pid, pgid, extra)
     busy1 = machine_busy_ticks()
-    pss, npss = suite_pss_kib(root_pid, pgid)
+    pss, npss = roots_sum(suite_pss_kib, root_pid, pgid, extra)
     res["delivered"] = got
     res["e2e_s"] = elapsed
     res["e2e_rate"] = got / elapsed if elapsed > 0 and got else None
@@ -510,8 +543,20 @@ def ensure_postfix():
 
 
 class Postfix:
-    def __init__(self, workdir, sink_port, tag):
+    """
+    A private Postfix instance relaying to sink_port. With tls (a TlsSetup),
+    it also has a 587-style submission listener (STARTTLS required, Cyrus
+    SASL AUTH from a sasldb) on self.ports["starttls"] and a 465-style one
+    (smtpd_tls_wrappermode) on self.ports["smtps"]. With milter
+    ("inet:127.0.0.1:PORT"), every message goes through that milter
+    (OpenDKIM signing).
+    """
+
+    def __init__(self, workdir, sink_port, tag, tls=None, milter=None):
         self.dir = os.path.join(workdir, "postfix-%s" % tag)
+        self.tls = tls
+        self.milter = milter
+        self.ports = {}
         self.conf = os.path.join(self.dir, "conf")
         self.queue = os.path.join(self.dir, "queue")
         self.data = os.path.join(self.dir, "data")
@@ -546,6 +591,20 @@ class Postfix:
                         fields[0] = "127.0.0.1:%d" % self.port
                     line = "  ".join(fields) + "\n"
                 out.append(line)
+        if self.tls is not None:
+            # As Debian's master.cf suggests for submission and
+            # submissions, with AUTH the only way to relay.
+            only_auth = ("  -o smtpd_sasl_auth_enable=yes\n"
+                         "  -o smtpd_relay_restrictions="
+                         "permit_sasl_authenticated,reject\n"
+                         "  -o smtpd_client_restrictions=\n")
+            for case, opt in (("starttls", "smtpd_tls_security_level="
+                               "encrypt"),
+                              ("smtps", "smtpd_tls_wrappermode=yes")):
+                self.ports[case] = free_port()
+                out.append("127.0.0.1:%d  inet  n  -  n  -  -  smtpd\n"
+                           "  -o syslog_name=postfix/%s\n  -o %s\n%s" %
+                           (self.ports[case], case, opt, only_auth))
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
             f.writelines(out)
         params = {
@@ -570,6 +629,12 @@ class Postfix:
             "alias_maps": "",
             "alias_database": "",
         }
+        if self.tls is not None:
+            params.update(self.tls.postfix_params(self.conf))
+        if self.milter is not None:
+            params.update({"smtpd_milters": self.milter,
+                           "non_smtpd_milters": self.milter,
+                           "milter_default_action": "tempfail"})
         argv = [self.postconf, "-c", self.conf, "-e"]
         argv += ["%s=%s" % kv for kv in params.items()]
         run_checked(argv, "postconf")
@@ -696,84 +761,112 @@ def yq(s):
 # with a DKIM key of that type for smtp-source's sender domain, which is
 # then a registered (verified) sending domain.
 PETREL_DKIM = {"petrel": None, "petrel-rsa2048": "rsa2048",
-               "petrel-ed25519": "ed25519"}
+               "petrel-rsa3072": "rsa3072", "petrel-ed25519": "ed25519"}
 
 
-def run_petrel(conc, args, tools, workdir, system="petrel"):
-    dkim = PETREL_DKIM[system]
-    bindir = args.petrel_bindir
-    master = os.path.join(bindir, "master")
-    if not os.access(master, os.X_OK):
-        raise BenchError("%s is missing (make did not build it)" % master)
-    sink = Sink(tools, workdir, "%s-%d" % (system, conc))
-    top = os.path.join(workdir, "%s-%d" % (system, conc))
-    os.makedirs(top)
-    os.chmod(top, 0o755)
-    owner = petrel_owner()
-    pw = pwd.getpwnam(owner)
-    logdir = os.path.join(top, "log")
-    os.makedirs(logdir)
-    os.chown(logdir, pw.pw_uid, pw.pw_gid)
-    acct = os.path.join(logdir, "acct.jsonl")
-    port = free_port()
-    conf = os.path.join(top, "petrel.yaml")
-    with open(conf, "w") as f:
-        f.write("# bench/bench.py: temporary Petrel configuration\n"
-                "mail_owner: %s\n"
-                "queue_directory: %s\n"
-                "daemon_directory: %s\n"
-                "listeners:\n"
-                "  - { name: bench, address: \"127.0.0.1:%d\", tls: none }\n"
-                "trusted_networks: [ \"127.0.0.0/8\" ]\n"
-                "transport: { \"*\": \"[127.0.0.1]:%d\" }\n"
-                "log: { destination: stderr, accounting: %s }\n" %
-                (yq(owner), yq(os.path.join(top, "queue")), yq(bindir),
-                 port, sink.port, yq(acct)))
-        # smtp-source's sender domain is not a registered sending domain
-        # (relayctl domain add): the unsigned relay is measured. An
-        # --petrel-yaml 'smtpd: {...}' line replaces this one.
-        if dkim is None and not any(e.lstrip().startswith("smtpd:")
-                                    for e in args.petrel_yaml):
-            f.write("smtpd: { require_verified_domains: false }\n")
-        if dkim is not None:
-            f.write("dkim: { key_directory: %s }\n" %
-                    yq(os.path.join(top, "dkim")))
-        for extra in args.petrel_yaml:
-            f.write(extra + "\n")
-    if dkim is not None:
-        # The queue's top for relayctl; master creates the rest.
-        qdir = os.path.join(top, "queue")
-        os.makedirs(qdir)
-        os.chown(qdir, pw.pw_uid, pw.pw_gid)
-        r = subprocess.run([os.path.join(bindir, "relayctl"), "-c", conf,
-                            "domain", "add", SENDER.split("@")[1],
-                            "--selector", "bench", "--key", dkim],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
+class Petrel:
+    """
+    A Petrel master with a temporary configuration relaying to sink_port:
+    a plain listener on self.port and, with tls (a TlsSetup), a STARTTLS
+    listener on self.ports["starttls"] and an implicit TLS one on
+    self.ports["smtps"], with the bench credential added by relayctl.
+    """
+
+    def __init__(self, system, tag, args, workdir, sink_port, tls=None):
+        self.dkim = PETREL_DKIM[system]
+        self.bindir = args.petrel_bindir
+        self.master = os.path.join(self.bindir, "master")
+        if not os.access(self.master, os.X_OK):
+            raise BenchError("%s is missing (make did not build it)" %
+                             self.master)
+        self.top = top = os.path.join(workdir, "%s-%s" % (system, tag))
+        os.makedirs(top)
+        os.chmod(top, 0o755)
+        owner = petrel_owner()
+        self.pw = pw = pwd.getpwnam(owner)
+        logdir = os.path.join(top, "log")
+        os.makedirs(logdir)
+        os.chown(logdir, pw.pw_uid, pw.pw_gid)
+        self.acct = os.path.join(logdir, "acct.jsonl")
+        self.port = free_port()
+        self.ports = {}
+        self.conf = conf = os.path.join(top, "petrel.yaml")
+        self.proc = None
+        self.errfh = None
+        self.snap = None
+        with open(conf, "w") as f:
+            f.write("# bench/bench.py: temporary Petrel configuration\n"
+                    "mail_owner: %s\n"
+                    "queue_directory: %s\n"
+                    "daemon_directory: %s\n"
+                    "listeners:\n"
+                    "  - { name: bench, address: \"127.0.0.1:%d\", "
+                    "tls: none }\n" %
+                    (yq(owner), yq(os.path.join(top, "queue")),
+                     yq(self.bindir), self.port))
+            if tls is not None:
+                for case, mode in (("starttls", "starttls"),
+                                   ("smtps", "implicit")):
+                    self.ports[case] = free_port()
+                    f.write("  - { name: %s, address: \"127.0.0.1:%d\", "
+                            "tls: %s }\n" % (case, self.ports[case], mode))
+                f.write("tls: { certificate: %s, private_key: %s }\n" %
+                        (yq(tls.cert), yq(tls.key)))
+            f.write("trusted_networks: [ \"127.0.0.0/8\" ]\n"
+                    "transport: { \"*\": \"[127.0.0.1]:%d\" }\n"
+                    "log: { destination: stderr, accounting: %s }\n" %
+                    (sink_port, yq(self.acct)))
+            # smtp-source's sender domain is not a registered sending domain
+            # (relayctl domain add): the unsigned relay is measured. An
+            # --petrel-yaml 'smtpd: {...}' line replaces this one.
+            if self.dkim is None and not any(
+                    e.lstrip().startswith("smtpd:")
+                    for e in args.petrel_yaml):
+                f.write("smtpd: { require_verified_domains: false }\n")
+            if self.dkim is not None:
+                f.write("dkim: { key_directory: %s }\n" %
+                        yq(os.path.join(top, "dkim")))
+            for extra in args.petrel_yaml:
+                f.write(extra + "\n")
+        if self.dkim is not None or tls is not None:
+            # The queue's top for relayctl; master creates the rest.
+            qdir = os.path.join(top, "queue")
+            os.makedirs(qdir)
+            os.chown(qdir, pw.pw_uid, pw.pw_gid)
+        if self.dkim is not None:
+            self.relayctl(["domain", "add", SENDER.split("@")[1],
+                           "--selector", "bench", "--key", self.dkim])
+        if tls is not None:
+            self.relayctl(["user", "add", BENCH_USER, "--password-stdin"],
+                          BENCH_PASS + "\n")
+        self.errpath = os.path.join(top, "master.stderr")
+
+    def relayctl(self, argv, stdin=None):
+        r = subprocess.run([os.path.join(self.bindir, "relayctl"), "-c",
+                            self.conf] + argv,
+                           input=stdin.encode() if stdin else None,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if r.returncode != 0:
-            raise BenchError("relayctl domain add: %s" %
-                             r.stdout.decode(errors="replace"))
-    errpath = os.path.join(top, "master.stderr")
-    errfh = open(errpath, "wb")
-    proc = None
+            raise BenchError("relayctl %s: %s" % (
+                " ".join(argv[:2]), r.stdout.decode(errors="replace")))
 
-    def tail():
+    def tail(self):
         try:
-            with open(errpath, errors="replace") as f:
+            with open(self.errpath, errors="replace") as f:
                 return "".join(f.readlines()[-8:])
         except OSError:
             return ""
 
-    def log_counts():
+    def log_counts(self):
         out = {}
         try:
-            with open(errpath, errors="replace") as f:
+            with open(self.errpath, errors="replace") as f:
                 out["log_sent"] = sum("status=sent" in l for l in f)
         except OSError:
             pass
         try:
             n = 0
-            with open(acct, errors="replace") as f:
+            with open(self.acct, errors="replace") as f:
                 for line in f:
                     try:
                         ev = json.loads(line)
@@ -787,21 +880,383 @@ def run_petrel(conc, args, tools, workdir, system="petrel"):
             pass
         return out
 
-    try:
-        proc = start([master, "-c", conf, "-f"], stdout=errfh, stderr=errfh,
-                     cwd=top)
-        if not wait_port(port, 20, lambda: proc.poll() is None):
-            raise BenchError("Petrel master not answering on port %d "
-                             "(exit %s):\n%s" % (port, proc.poll(), tail()))
+    def start(self, args):
+        self.errfh = open(self.errpath, "wb")
+        self.proc = proc = start([self.master, "-c", self.conf, "-f"],
+                                 stdout=self.errfh, stderr=self.errfh,
+                                 cwd=self.top)
+        for port in [self.port] + list(self.ports.values()):
+            if port in self.ports.values():
+                ok = wait_listen(port, 20, lambda: proc.poll() is None)
+            else:
+                ok = wait_port(port, 20, lambda: proc.poll() is None)
+            if not ok:
+                raise BenchError("Petrel master not answering on port %d "
+                                 "(exit %s):\n%s" % (port, proc.poll(),
+                                                     self.tail()))
         time.sleep(args.settle)
-        return measure(system, conc, args, tools, workdir, sink, port,
-                       proc.pid, proc.pid, None, log_counts)
-    finally:
-        if proc is not None:
-            snap = snapshot(proc.pid, proc.pid)
-            stop_proc(proc, grace=10)
+
+    def stop(self):
+        if self.proc is not None:
+            snap = snapshot(self.proc.pid, self.proc.pid)
+            stop_proc(self.proc, grace=10)
             kill_leftovers(snap)
+            self.proc = None
+        if self.errfh is not None:
+            self.errfh.close()
+            self.errfh = None
+
+
+def run_petrel(conc, args, tools, workdir, system="petrel"):
+    sink = Sink(tools, workdir, "%s-%d" % (system, conc))
+    pt = None
+    try:
+        pt = Petrel(system, str(conc), args, workdir, sink.port)
+        pt.start(args)
+        return measure(system, conc, args, tools, workdir, sink, pt.port,
+                       pt.proc.pid, pt.proc.pid, None, pt.log_counts)
+    finally:
+        if pt is not None:
+            pt.stop()
+        sink.stop()
+
+
+# ---------------------------------------------------------------------------
+# TLS submission (issue 12): tlsload against Postfix, Petrel and its sink
+
+# The credential both MTAs get; tlsload sends it with AUTH PLAIN.
+BENCH_USER = "bench"
+BENCH_PASS = "bench-Secret-4f1d9a27c0"
+PF_HOSTNAME = "postfix-bench.example"
+
+# case -> (tlsload -t mode, messages per connection)
+TLS_CASES = {"starttls": ("starttls", 1), "smtps": ("smtps", 1),
+             "starttls-k100": ("starttls", 100)}
+ALL_CASES = ["plain"] + list(TLS_CASES) + ["dkim"]
+# The "dkim" case: smtp-source through Postfix with OpenDKIM signing
+# RSA-2048 and through Petrel signing with each key type.
+DKIM_SYSTEMS = ["postfix-opendkim", "petrel-rsa2048", "petrel-rsa3072",
+                "petrel-ed25519"]
+
+
+class TlsSetup:
+    """The certificate (RSA-2048 or ECDSA P-256) that Postfix, Petrel and
+    the sink all serve, and Postfix's SASL configuration."""
+
+    def __init__(self, workdir, cert_type):
+        d = os.path.join(workdir, "tls-%s" % cert_type)
+        os.makedirs(d)
+        os.chmod(d, 0o755)
+        self.cert_type = cert_type
+        self.cert = os.path.join(d, "cert.pem")
+        self.key = os.path.join(d, "key.pem")
+        if cert_type == "rsa2048":
+            newkey = ["-newkey", "rsa:2048"]
+        else:
+            newkey = ["-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:P-256"]
+        run_checked(["openssl", "req", "-x509"] + newkey +
+                    ["-nodes", "-days", "30", "-subj", "/CN=localhost",
+                     "-keyout", self.key, "-out", self.cert], "openssl req")
+        # Only root reads it: both masters open it before dropping
+        # privileges, and tlsload's sink runs as root.
+        os.chmod(self.key, 0o600)
+
+    def postfix_params(self, conf):
+        """Writes Cyrus SASL's smtpd.conf and a sasldb with the bench
+        user into conf; returns the main.cf parameters for TLS and AUTH."""
+        sasldb = os.path.join(conf, "sasldb2")
+        tool = which("saslpasswd2")
+        if tool is None:
+            raise BenchError("saslpasswd2 is missing: apt-get install "
+                             "sasl2-bin (see bench/README.md)")
+        r = subprocess.run([tool, "-c", "-p", "-f", sasldb, "-u",
+                            PF_HOSTNAME, BENCH_USER],
+                           input=BENCH_PASS.encode(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        if r.returncode != 0:
+            raise BenchError("saslpasswd2: %s" %
+                             r.stdout.decode(errors="replace"))
+        # Root's, readable by smtpd's group (postfix check wants root).
+        os.chown(sasldb, 0, pwd.getpwnam("postfix").pw_gid)
+        os.chmod(sasldb, 0o640)
+        # Debian's Postfix looks for $cyrus_sasl_config_path/sasl/
+        # $smtpd_sasl_path.conf (strace shows it).
+        os.makedirs(os.path.join(conf, "sasl"))
+        with open(os.path.join(conf, "sasl", "smtpd.conf"), "w") as f:
+            f.write("pwcheck_method: auxprop\nauxprop_plugin: sasldb\n"
+                    "mech_list: PLAIN LOGIN\nsasldb_path: %s\n" % sasldb)
+        return {"smtpd_tls_cert_file": self.cert,
+                "smtpd_tls_key_file": self.key,
+                "smtpd_tls_loglevel": "0",
+                "smtpd_sasl_type": "cyrus",
+                "cyrus_sasl_config_path": conf,
+                "smtpd_sasl_path": "smtpd",
+                "smtpd_sasl_local_domain": PF_HOSTNAME}
+
+
+def build_tlsload(args):
+    path = os.path.join(REPO, "build", "tlsload")
+    if not args.no_build or not os.access(path, os.X_OK):
+        log("building tlsload (make bench-tools)")
+        run_checked(["make", "-C", REPO, "bench-tools"], "make bench-tools",
+                    timeout=300)
+    return path
+
+
+def tls_messages(case, conc, args):
+    """Messages for one TLS run: --tls-n, and at least 100 per session
+    with 100 per connection, so that every session sends its 100."""
+    _, k = TLS_CASES[case]
+    return max(args.tls_n, k * conc) if k > 1 else args.tls_n
+
+
+def run_tlsload(args, port, case, conc, n):
+    """Runs tlsload; returns (start, wall seconds, report or None, error)."""
+    mode, k = TLS_CASES[case]
+    argv = [args.tlsload, "-p", str(port), "-t", mode, "-n", str(n),
+            "-c", str(conc), "-s", str(args.size), "-m", str(k),
+            "-a", "%s:%s" % (BENCH_USER, BENCH_PASS),
+            "-f", SENDER, "-r", "@" + RCPT.split("@")[1],
+            "-X", str(args.timeout)]
+    if args.resume:
+        argv.append("-R")
+    t0 = time.monotonic()
+    p = start(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=args.timeout + 30)
+    except subprocess.TimeoutExpired:
+        stop_proc(p)
+        out, err = p.communicate()
+    wall = time.monotonic() - t0
+    rep = None
+    for line in out.decode(errors="replace").splitlines()[::-1]:
+        try:
+            rep = json.loads(line)
+            break
+        except ValueError:
+            continue
+    why = None
+    if p.returncode != 0 or rep is None:
+        why = "tlsload exit %s: %s %s" % (
+            p.returncode, err.decode(errors="replace").strip()[-200:],
+            json.dumps(rep.get("errors")) if rep else "")
+    return t0, wall, rep, why
+
+
+def tls_result(system, case, conc, n, args, rep):
+    res = {"system": system, "case": case, "concurrency": conc, "n": n,
+           "size": args.size, "error": None, "cert": args.cert,
+           "resume": args.resume}
+    if rep is not None:
+        res["accepted_rate"] = rep.get("msgs_per_s")
+        res["accepted"] = rep.get("accepted")
+        res["latency_ms"] = rep.get("latency_ms")
+        res["phases_ms"] = rep.get("phases_ms")
+        res["tls_resumed"] = rep.get("tls_resumed")
+        res["client_cpu_ms_per_msg"] = rep.get("cpu_ms_per_msg")
+    return res
+
+
+def measure_tls(system, case, conc, args, sink, port, root_pid, pgid,
+                queue_empty=None, log_counts=None):
+    """One tlsload run against an MTA: its accept rate, then waits for
+    delivery to the sink; CPU of the MTA's tree over both."""
+    n = tls_messages(case, conc, args)
+    base = sink.count()
+    logs0 = log_counts() if log_counts is not None else {}
+    cpu0, _ = suite_cpu_ticks(root_pid, pgid)
+    busy0 = machine_busy_ticks()
+    t0, wall, rep, why = run_tlsload(args, port, case, conc, n)
+    res = tls_result(system, case, conc, n, args, rep)
+    res["error"] = why
+    want = base + (rep.get("accepted", 0) if rep else 0)
+    elapsed, got, why = wait_delivered(sink, want, t0, args, queue_empty)
+    got -= base
+    cpu1, _ = suite_cpu_ticks(root_pid, pgid)
+    busy1 = machine_busy_ticks()
+    res["delivered"] = got
+    res["e2e_rate"] = got / elapsed if elapsed > 0 and got else None
+    if why:
+        res["error"] = (res["error"] + "; " if res["error"] else "") + why
+    res["cpu_ms_per_msg"] = (cpu1 - cpu0) * 1000.0 / CLK_TCK / got \
+        if got else None
+    res["machine_cpu_ms_per_msg"] = (busy1 - busy0) * 1000.0 / CLK_TCK / \
+        got if got else None
+    res["machine_busy_pct"] = 100.0 * (busy1 - busy0) / CLK_TCK / \
+        (time.monotonic() - t0)
+    if log_counts is not None:
+        # The instance serves every case: count this run's lines only.
+        for k, v in log_counts().items():
+            res[k] = v - logs0.get(k, 0)
+    return res
+
+
+def tls_ceiling(case, conc, args, tls, workdir):
+    """The same client against tlsload's do-nothing sink (same
+    certificate, two threads, no MTA): what this machine allows."""
+    mode, _ = TLS_CASES[case]
+    port = free_port()
+    errpath = os.path.join(workdir, "tlssink-%s-%d.err" % (case, conc))
+    outpath = os.path.join(workdir, "tlssink-%s-%d.json" % (case, conc))
+    errfh, outfh = open(errpath, "wb"), open(outpath, "wb")
+    sink = start([args.tlsload, "--sink", "-t", mode, "-p", str(port),
+                  "-j", str(os.cpu_count() or 1), "--cert", tls.cert,
+                  "--key", tls.key, "-X", str(args.timeout + 60)],
+                 stdout=outfh, stderr=errfh)
+    n = tls_messages(case, conc, args)
+    try:
+        if not wait_listen(port, 20, lambda: sink.poll() is None):
+            raise BenchError("tlsload sink did not start")
+        busy0 = machine_busy_ticks()
+        t0, wall, rep, why = run_tlsload(args, port, case, conc, n)
+        busy1 = machine_busy_ticks()
+        res = tls_result("ceiling", case, conc, n, args, rep)
+        res["error"] = why
+        res["machine_busy_pct"] = 100.0 * (busy1 - busy0) / CLK_TCK / \
+            (time.monotonic() - t0)
+    finally:
+        if sink.poll() is None:
+            sink.send_signal(signal.SIGTERM)
+        try:
+            sink.wait(15)
+        except subprocess.TimeoutExpired:
+            stop_proc(sink)
         errfh.close()
+        outfh.close()
+    try:
+        with open(outpath) as f:
+            srep = json.loads(f.read().strip().splitlines()[-1])
+        acc = res.get("accepted") or 0
+        res["cpu_ms_per_msg"] = 1000.0 * srep["sink_cpu_s"] / acc \
+            if acc else None
+    except (OSError, ValueError, IndexError, KeyError):
+        res["error"] = (res["error"] or "") + " no sink report"
+    return res
+
+
+def tls_warmup(name, conc, case, args, sink, mta, empty):
+    """
+    Sends --tls-warmup messages per session, unmeasured, before the first
+    case: every server process has then done its first login (Petrel's
+    first AUTH per process goes through the KDF, and a burst of C first
+    logins queues behind it) and Postfix has forked its smtpd processes.
+    Logs the AUTH phase of the warm-up.
+    """
+    n = args.tls_warmup * conc
+    base = sink.count()
+    log("%s warm-up: %d messages, %s c=%d" % (name, n, case, conc))
+    t0, _, rep, why = run_tlsload(args, mta.ports[TLS_CASES[case][0]],
+                                  case, conc, n)
+    wait_delivered(sink, base + (rep or {}).get("accepted", 0), t0, args,
+                   empty)
+    auth = ((rep or {}).get("phases_ms") or {}).get("auth")
+    if auth:
+        log("%s warm-up: AUTH median %.1f ms, p99 %.1f ms, max %.1f ms" %
+            (name, auth["p50"], auth["p99"], auth["max"]))
+    if why:
+        log("%s warm-up: %s" % (name, why))
+
+
+def run_tls_mta(name, conc, cases, args, tools, workdir, tls):
+    """Starts Postfix or Petrel (name) with its TLS listeners once and
+    measures each TLS case against it."""
+    sink = Sink(tools, workdir, "%s-tls-%d" % (name, conc))
+    mta = None
+    out = []
+    try:
+        if name == "postfix":
+            mta = Postfix(workdir, sink.port, "tls-%d" % conc, tls=tls)
+            mta.start()
+            root, pgid, empty = mta.master_pid, None, mta.queue_empty
+            time.sleep(args.settle)
+        else:
+            mta = Petrel("petrel", "tls-%d" % conc, args, workdir,
+                         sink.port, tls=tls)
+            mta.start(args)
+            root, pgid, empty = mta.proc.pid, mta.proc.pid, None
+        if args.tls_warmup:
+            tls_warmup(name, conc, cases[0], args, sink, mta, empty)
+        for case in cases:
+            port = mta.ports[TLS_CASES[case][0]]
+            if not wait_listen(port, 15):
+                raise BenchError("%s %s listener not answering" %
+                                 (name, case))
+            wait_disk_idle(args.idle_wait, args.pause)
+            log("%s %s c=%d" % (name, case, conc))
+            out.append(measure_tls(name, case, conc, args, sink, port, root,
+                                   pgid, empty, mta.log_counts))
+        return out
+    finally:
+        if mta is not None:
+            mta.stop()
+        sink.stop()
+
+
+class OpenDkim:
+    """Debian's opendkim as a milter on a free port, signing every message
+    from smtp-source's sender domain with a new RSA-2048 key."""
+
+    def __init__(self, workdir, tag):
+        prog = which("opendkim")
+        if prog is None:
+            raise BenchError("opendkim is missing: apt-get install opendkim "
+                             "(see bench/README.md)")
+        self.dir = d = os.path.join(workdir, "opendkim-%s" % tag)
+        os.makedirs(d)
+        key = os.path.join(d, "bench.private")
+        run_checked(["openssl", "genrsa", "-out", key, "2048"],
+                    "openssl genrsa")
+        os.chmod(key, 0o600)
+        self.port = free_port()
+        conf = os.path.join(d, "opendkim.conf")
+        with open(conf, "w") as f:
+            # Mode s: sign only; relaxed/simple as Petrel signs; no DNS.
+            # The key lives under /tmp, which OpenDKIM would call unsafe.
+            f.write("Syslog no\nMode s\nDomain %s\nSelector bench\n"
+                    "KeyFile %s\nCanonicalization relaxed/simple\n"
+                    "Socket inet:%d@127.0.0.1\nInternalHosts 127.0.0.1\n"
+                    "PidFile %s\nUMask 007\nRequireSafeKeys false\n" %
+                    (SENDER.split("@")[1], key, self.port,
+                     os.path.join(d, "opendkim.pid")))
+        self.errfh = open(os.path.join(d, "opendkim.err"), "wb")
+        self.proc = start([prog, "-f", "-x", conf], stdout=self.errfh,
+                          stderr=self.errfh)
+        if not wait_listen(self.port, 15, lambda: self.proc.poll() is None):
+            raise BenchError("opendkim did not start: %s" % self.tail())
+        self.milter = "inet:127.0.0.1:%d" % self.port
+
+    def tail(self):
+        try:
+            with open(os.path.join(self.dir, "opendkim.err"),
+                      errors="replace") as f:
+                return f.read()[-300:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        stop_proc(self.proc)
+        self.errfh.close()
+
+
+def run_postfix_opendkim(conc, args, tools, workdir):
+    sink = Sink(tools, workdir, "postfix-opendkim-%d" % conc)
+    pf = dk = None
+    try:
+        dk = OpenDkim(workdir, str(conc))
+        pf = Postfix(workdir, sink.port, "opendkim-%d" % conc,
+                     milter=dk.milter)
+        pf.start()
+        time.sleep(args.settle)
+        res = measure("postfix-opendkim", conc, args, tools, workdir, sink,
+                      pf.port, pf.master_pid, None, pf.queue_empty,
+                      pf.log_counts, extra=(dk.proc.pid,))
+        return res
+    finally:
+        if pf is not None:
+            pf.stop()
+        if dk is not None:
+            dk.stop()
         sink.stop()
 
 
@@ -813,6 +1268,111 @@ def fmt(v, spec):
 
 
 def print_report(results, args):
+    plain = [r for r in results if "case" not in r]
+    tls = [r for r in results if "case" in r]
+    if plain:
+        print_plain_report(plain, args)
+    if tls:
+        print_tls_report(tls, args)
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def print_tls_report(results, args):
+    print()
+    print("TLS submission: tlsload, AUTH PLAIN, %d-byte bodies, %s "
+          "certificate, resumption %s; %s; %d CPUs" %
+          (args.size, args.cert, "on" if args.resume else "off",
+           time.strftime("%Y-%m-%d %H:%M"), os.cpu_count()))
+    print()
+    print("| system | case | conc | msgs/s | delivered | end-to-end "
+          "msg/s | CPU ms/msg | machine busy % | latency p50/p99 ms | "
+          "resumed |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        lat = r.get("latency_ms") or {}
+        print("| %s | %s | %d | %s | %s | %s | %s | %s | %s/%s | %s |" % (
+            r["system"], r["case"], r["concurrency"],
+            fmt(r.get("accepted_rate"), ".0f"),
+            "-" if r["system"] == "ceiling" else
+            "%d/%d" % (r.get("delivered", 0), r["n"]),
+            fmt(r.get("e2e_rate"), ".0f"),
+            fmt(r.get("cpu_ms_per_msg"), ".2f"),
+            fmt(r.get("machine_busy_pct"), ".0f"),
+            fmt(lat.get("p50"), ".1f"), fmt(lat.get("p99"), ".1f"),
+            fmt(r.get("tls_resumed"), "d")))
+    by = {(r["system"], r["case"], r["concurrency"]): r for r in results}
+    rows = []
+    for r in results:
+        if r["system"] != "petrel":
+            continue
+        key = (r["case"], r["concurrency"])
+        q = by.get(("postfix",) + key, {})
+        c = by.get(("ceiling",) + key, {})
+        p_rate, q_rate = r.get("accepted_rate"), q.get("accepted_rate")
+        c_rate = c.get("accepted_rate")
+        rows.append((r["case"], r["concurrency"], q_rate, p_rate,
+                     ratio(p_rate, q_rate), r.get("cpu_ms_per_msg"),
+                     q.get("cpu_ms_per_msg"), c_rate,
+                     c.get("cpu_ms_per_msg"), ratio(p_rate, c_rate),
+                     ratio(q_rate, c_rate)))
+    if rows:
+        print()
+        print("Petrel / Postfix, and each one's share of the TLS ceiling "
+              "(the same client against tlsload --sink)")
+        print()
+        print("| case | conc | Postfix msgs/s | Petrel msgs/s | ratio | "
+              "Petrel CPU ms/msg (Postfix) | ceiling msgs/s (sink CPU "
+              "ms/msg) | Petrel share | Postfix share |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for (case, conc, q_rate, p_rate, rat, pc, qc, c_rate, cc, ps,
+             qs) in rows:
+            print("| %s | %d | %s | %s | %s | %s (%s) | %s (%s) | %s | "
+                  "%s |" % (case, conc, fmt(q_rate, ".0f"),
+                            fmt(p_rate, ".0f"), fmt(rat, ".2f"),
+                            fmt(pc, ".2f"), fmt(qc, ".2f"),
+                            fmt(c_rate, ".0f"), fmt(cc, ".2f"),
+                            fmt(None if ps is None else 100 * ps, ".0f") +
+                            ("%" if ps is not None else ""),
+                            fmt(None if qs is None else 100 * qs, ".0f") +
+                            ("%" if qs is not None else "")))
+    phases = ("connect", "greeting", "ehlo", "starttls", "tls_handshake",
+              "ehlo_after_tls", "auth", "mail_rcpt", "data", "quit")
+    if any(r.get("phases_ms") for r in results):
+        print()
+        print("Where a session waits: median / p99 of each phase in ms "
+              "(tlsload, from each command to its reply)")
+        print()
+        print("| system | case | conc | " + " | ".join(phases) + " |")
+        print("|---|---|---:|" + "---:|" * len(phases))
+        for r in results:
+            ph = r.get("phases_ms") or {}
+            cells = []
+            for name in phases:
+                v = ph.get(name)
+                cells.append("-" if v is None else
+                             "%.2f / %.2f" % (v["p50"], v["p99"]))
+            print("| %s | %s | %d | %s |" % (r["system"], r["case"],
+                                             r["concurrency"],
+                                             " | ".join(cells)))
+    notes = [r for r in results if r.get("error")]
+    if notes:
+        print()
+        for r in notes:
+            print("note: %s %s c=%d: %s" % (r["system"], r["case"],
+                                            r["concurrency"], r["error"]))
+    for r in results:
+        extra = ["%s=%d" % (k, r[k]) for k in ("log_sent", "acct_delivered")
+                 if k in r]
+        if extra:
+            print("check: %s %s c=%d: %s" % (r["system"], r["case"],
+                                             r["concurrency"],
+                                             ", ".join(extra)))
+
+
+def print_plain_report(results, args):
     print()
     print("N=%d messages of %d bytes, smtp-source %s; %s; %d CPUs" %
           (args.n, args.size, "-d (one connection per session)" if args.reuse
@@ -838,8 +1398,6 @@ def print_report(results, args):
         if not p or not q:
             continue
 
-        def ratio(a, b):
-            return a / b if a is not None and b else None
         ratios.append((conc, ratio(p.get("e2e_rate"), q.get("e2e_rate")),
                        ratio(p.get("accepted_rate"),
                              q.get("accepted_rate")),
@@ -857,10 +1415,33 @@ def print_report(results, args):
             print("| %d | %s | %s | %s | %s |" % (
                 conc, fmt(e, ".2f"), fmt(a, ".2f"), fmt(c, ".2f"),
                 fmt(m, ".2f")))
+    dkim = []
+    for conc in args.concurrency:
+        q = by.get(("postfix-opendkim", conc))
+        for name in ("petrel-rsa2048", "petrel-rsa3072", "petrel-ed25519"):
+            d = by.get((name, conc))
+            if q and d:
+                dkim.append((name, conc, d.get("e2e_rate"),
+                             q.get("e2e_rate"),
+                             ratio(d.get("e2e_rate"), q.get("e2e_rate")),
+                             d.get("cpu_ms_per_msg"),
+                             q.get("cpu_ms_per_msg")))
+    if dkim:
+        print()
+        print("DKIM: Petrel against Postfix with OpenDKIM (RSA-2048), "
+              "same run")
+        print()
+        print("| Petrel system | conc | Petrel e2e msg/s | Postfix+OpenDKIM "
+              "e2e msg/s | ratio | CPU ms/msg Petrel (Postfix+OpenDKIM) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, conc, pe, qe, rat, pc, qc in dkim:
+            print("| %s | %d | %s | %s | %s | %s (%s) |" % (
+                name, conc, fmt(pe, ".0f"), fmt(qe, ".0f"),
+                fmt(rat, ".2f"), fmt(pc, ".2f"), fmt(qc, ".2f")))
     signing = []
     for conc in args.concurrency:
         u = by.get(("petrel", conc))
-        for name in ("petrel-rsa2048", "petrel-ed25519"):
+        for name in ("petrel-rsa2048", "petrel-rsa3072", "petrel-ed25519"):
             d = by.get((name, conc))
             if u and d and u.get("e2e_rate") and d.get("e2e_rate"):
                 signing.append((name, conc, d["e2e_rate"] / u["e2e_rate"],
@@ -892,7 +1473,35 @@ def print_report(results, args):
                                           ", ".join(extra)))
 
 
-def failed(system, conc, args, e):
+def run_tls_all(conc, cases, args, tools, workdir, tls, petrel_ok):
+    """The TLS cases at one concurrency: the sink (ceiling), Postfix and
+    Petrel, each MTA started once for all cases."""
+    out = []
+    for case in cases:
+        wait_disk_idle(args.idle_wait, args.pause)
+        log("tls ceiling %s c=%d" % (case, conc))
+        try:
+            out.append(tls_ceiling(case, conc, args, tls, workdir))
+        except BenchError as e:
+            out.append(failed("ceiling", conc, args, e, case))
+    runs = ["petrel"] if petrel_ok else []
+    if os.geteuid() == 0:
+        runs.insert(0, "postfix")
+    for name in runs:
+        try:
+            out += run_tls_mta(name, conc, cases, args, tools, workdir, tls)
+        except BenchError as e:
+            log("%s TLS c=%d failed: %s" % (name, conc, e))
+            out += [failed(name, conc, args, e, c) for c in cases]
+    return out
+
+
+def failed(system, conc, args, e, case=None):
+    if case is not None:
+        return {"system": system, "case": case, "concurrency": conc,
+                "n": tls_messages(case, conc, args), "size": args.size,
+                "delivered": 0, "error": "failed: %s" %
+                str(e).splitlines()[0]}
     return {"system": system, "concurrency": conc, "n": args.n,
             "size": args.size, "delivered": 0,
             "error": "failed: %s" % str(e).splitlines()[0]}
@@ -914,6 +1523,26 @@ def main():
                     help="what to measure (default ceiling,postfix,petrel,"
                     "petrel-rsa2048,petrel-ed25519: the last two sign with "
                     "DKIM)")
+    ap.add_argument("--cases", default="plain",
+                    help="comma-separated, any of %s (default plain: "
+                    "smtp-source through --systems). starttls, smtps and "
+                    "starttls-k100 run tlsload with AUTH PLAIN against "
+                    "Postfix, Petrel and tlsload's sink (the TLS "
+                    "ceiling); dkim runs smtp-source through %s" %
+                    (",".join(ALL_CASES), ",".join(DKIM_SYSTEMS)))
+    ap.add_argument("--tls-n", type=int, default=4000,
+                    help="messages per TLS run (default 4000; "
+                    "starttls-k100 sends at least 100 per session)")
+    ap.add_argument("--tls-warmup", type=int, default=2, metavar="K",
+                    help="TLS cases: before measuring, send K unmeasured "
+                    "messages per session to each freshly started MTA "
+                    "(default 2; 0: none)")
+    ap.add_argument("--resume", action="store_true",
+                    help="TLS cases: tlsload resumes sessions (tickets); "
+                    "default off, a full handshake per connection")
+    ap.add_argument("--cert", choices=("rsa2048", "p256"),
+                    default="rsa2048", help="TLS cases: the certificate "
+                    "every server uses (default rsa2048)")
     ap.add_argument("-d", "--reuse", action="store_true",
                     help="smtp-source -d: many messages per connection")
     ap.add_argument("--timeout", type=int, default=None,
@@ -963,8 +1592,21 @@ def main():
         args.timeout = 120 + args.n // 40
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     for s in systems:
-        if s not in ("ceiling", "postfix") and s not in PETREL_DKIM:
+        if s not in ("ceiling", "postfix", "postfix-opendkim") and \
+                s not in PETREL_DKIM:
             ap.error("unknown system %r" % s)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    for c in cases:
+        if c not in ALL_CASES:
+            ap.error("unknown case %r" % c)
+    if args.tls_n <= 0 or args.tls_warmup < 0:
+        ap.error("bad --tls-n")
+    tls_cases = [c for c in ALL_CASES if c in TLS_CASES and c in cases]
+    # smtp-source systems: --systems for plain, the DKIM set for dkim.
+    if "plain" not in cases:
+        systems = []
+    if "dkim" in cases:
+        systems += [s for s in DKIM_SYSTEMS if s not in systems]
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
@@ -978,16 +1620,22 @@ def main():
         os.chmod(workdir, 0o755)
         if not args.keep:
             CLEANUP.insert(0, ("dir", workdir))
-        petrel_ok = any(s in PETREL_DKIM for s in systems)
+        petrel_ok = any(s in PETREL_DKIM for s in systems) or tls_cases
         if petrel_ok:
             try:
                 build_petrel(args)
             except BenchError as e:
                 log("Petrel not measured: %s" % e)
                 petrel_ok = False
-        if "postfix" in systems and os.geteuid() != 0:
-            log("Postfix not measured: its master needs root")
-            systems.remove("postfix")
+        if os.geteuid() != 0:
+            for s in ("postfix", "postfix-opendkim"):
+                if s in systems:
+                    log("%s not measured: its master needs root" % s)
+                    systems.remove(s)
+        tls = None
+        if tls_cases:
+            args.tlsload = build_tlsload(args)
+            tls = TlsSetup(workdir, args.cert)
         for conc in args.concurrency:
             if "ceiling" in systems:
                 wait_disk_idle(args.idle_wait, args.pause)
@@ -1001,6 +1649,16 @@ def main():
                 except BenchError as e:
                     log("postfix c=%d failed: %s" % (conc, e))
                     results.append(failed("postfix", conc, args, e))
+            if "postfix-opendkim" in systems:
+                wait_disk_idle(args.idle_wait, args.pause)
+                log("postfix-opendkim c=%d" % conc)
+                try:
+                    results.append(run_postfix_opendkim(conc, args, tools,
+                                                        workdir))
+                except BenchError as e:
+                    log("postfix-opendkim c=%d failed: %s" % (conc, e))
+                    results.append(failed("postfix-opendkim", conc, args,
+                                          e))
             for name in PETREL_DKIM:
                 if not petrel_ok or name not in systems:
                     continue
@@ -1012,6 +1670,9 @@ def main():
                 except BenchError as e:
                     log("%s c=%d failed: %s" % (name, conc, e))
                     results.append(failed(name, conc, args, e))
+            if tls_cases:
+                results += run_tls_all(conc, tls_cases, args, tools,
+                                       workdir, tls, petrel_ok)
     except BenchError as e:
         log(str(e))
         return 1
