@@ -123,6 +123,16 @@ smtpd_loop(void)
 		smtpd_sessions_shutdown();
 		smtpd_shutdown_done = 1;
 	}
+	/*
+	 * The commit's replies kick their sessions, and a session whose
+	 * next message was already read (a client that reuses its
+	 * connection and answers the 354 at once) finishes it there: it is
+	 * on the commit list again, with nothing left to wake the event
+	 * loop. Look at the descriptors without waiting, then commit it;
+	 * waiting for the timer held that message's 250 for a second.
+	 */
+	if (smtpd_commit_head != NULL)
+		return 0;
 	return smtpd_session_count() > 0 ? 1000 : -1;
 }
 
