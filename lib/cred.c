@@ -420,6 +420,18 @@ cred_verify_cancel(struct cred_verify_job *job)
 }
 
 int
+cred_verify_same(const struct cred_verify_job *a,
+    const struct cred_verify_job *b)
+{
+	/* A stored hash has its own random salt: it names the user. */
+	return a->kind == CRED_JOB_CHECK && b->kind == CRED_JOB_CHECK &&
+	    strcmp(a->hash, b->hash) == 0 &&
+	    strcmp(a->old_hash, b->old_hash) == 0 &&
+	    a->secret_len == b->secret_len &&
+	    CRYPTO_memcmp(a->secret, b->secret, a->secret_len) == 0;
+}
+
+int
 cred_verify(struct cred_db *db, const char *user, const char *secret,
     size_t secret_len)
 {

@@ -99,6 +99,14 @@ int	cred_verify_start(struct cred_db *, const char *user,
 void	cred_verify_work(struct cred_verify_job *);
 int	cred_verify_finish(struct cred_db *, struct cred_verify_job *);
 void	cred_verify_cancel(struct cred_verify_job *);
+/*
+ * Returns 1 when jobs a and b check the same secret of the same enabled
+ * user against the same stored hashes, so that one's result is the
+ * other's (a caller with both under way runs the KDF once), else 0.
+ * Neither job is changed; jobs of unknown or disabled users never match.
+ */
+int	cred_verify_same(const struct cred_verify_job *a,
+	    const struct cred_verify_job *b);
 
 /*
  * Adds user with secret[0..len) (1..CRED_SECRET_MAX bytes), hashed with the

@@ -8,7 +8,11 @@
  * would stall everyone's mail. One thread per smtpd runs the KDF; the
  * loop hands it jobs and reads the finished ones back from a pipe. A
  * session that ends while its check runs is detached; the result is then
- * dropped.
+ * dropped. A check of the same secret of the same user as one already
+ * under way (many sessions of one application logging in at once, the
+ * first time in this process) is not run again: it follows that one and
+ * gets its verdict, so a burst of N first logins costs one KDF, not N in
+ * a row.
  *
  * This thread is the one sanctioned exception to STYLE.md's "no threads
  * in daemons". Why not a separate auth service process: it would add a
@@ -53,11 +57,14 @@
 #include "xalloc.h"
 
 struct smtpd_kdf_req {
-	struct smtpd_kdf_req	*next;
+	struct smtpd_kdf_req	*next;		/* the worker's queue */
 	struct cred_verify_job	*job;
 	struct smtpd_session	*s;		/* NULL: session gone */
 	const char		*mech;		/* "PLAIN" or "LOGIN" */
 	char			*user;		/* as the client sent it */
+	/* The loop thread's alone: */
+	struct smtpd_kdf_req	*run_next;	/* smtpd_kdf_running */
+	struct smtpd_kdf_req	*followers;	/* same check, not run */
 };
 
 static pthread_mutex_t smtpd_kdf_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,9 +72,11 @@ static pthread_cond_t smtpd_kdf_cond = PTHREAD_COND_INITIALIZER;
 static struct smtpd_kdf_req *smtpd_kdf_todo, **smtpd_kdf_tail =
     &smtpd_kdf_todo;
 static int smtpd_kdf_pipe[2] = { -1, -1 };	/* finished requests */
+static struct smtpd_kdf_req *smtpd_kdf_running;	/* handed to the worker */
 
 static void *smtpd_kdf_main(void *);
 static void smtpd_kdf_done(int, int, void *);
+static void smtpd_kdf_answer(struct smtpd_kdf_req *, int);
 
 void
 smtpd_kdf_init(void)
@@ -123,7 +132,7 @@ void
 smtpd_kdf_submit(struct smtpd_session *s, struct cred_verify_job *job,
     const char *mech, const char *user)
 {
-	struct smtpd_kdf_req *req = xcalloc(1, sizeof(*req));
+	struct smtpd_kdf_req *req = xcalloc(1, sizeof(*req)), *lead;
 
 	req->job = job;
 	req->s = s;
@@ -131,6 +140,15 @@ smtpd_kdf_submit(struct smtpd_session *s, struct cred_verify_job *job,
 	req->user = xstrdup(user);
 	s->auth_kdf = req;
 	smtpd_set_state(s, SMTPD_AUTH_KDF);
+	for (lead = smtpd_kdf_running; lead != NULL; lead = lead->run_next) {
+		if (cred_verify_same(lead->job, job)) {
+			req->run_next = lead->followers;
+			lead->followers = req;
+			return;
+		}
+	}
+	req->run_next = smtpd_kdf_running;
+	smtpd_kdf_running = req;
 	pthread_mutex_lock(&smtpd_kdf_lock);
 	*smtpd_kdf_tail = req;
 	smtpd_kdf_tail = &req->next;
@@ -151,24 +169,40 @@ smtpd_kdf_cancel(struct smtpd_session *s)
 static void
 smtpd_kdf_done(int fd, int events, void *arg)
 {
-	struct smtpd_kdf_req *req;
-	struct smtpd_session *s;
+	struct smtpd_kdf_req *req, **pp, *f, *next;
 	ssize_t n;
 	int rc;
 
 	(void)events;
 	(void)arg;
 	while ((n = read(fd, &req, sizeof(req))) == (ssize_t)sizeof(req)) {
+		for (pp = &smtpd_kdf_running; *pp != req; pp = &(*pp)->run_next)
+			ASSERT(*pp != NULL);
+		*pp = req->run_next;
 		rc = cred_verify_finish(smtpd_auth_db(), req->job);
-		if ((s = req->s) != NULL) {
-			s->auth_kdf = NULL;
-			smtpd_set_state(s, SMTPD_CMD);
-			smtpd_auth_verified(s, req->mech, req->user, rc);
-			smtpd_session_kick(s);
+		for (f = req->followers; f != NULL; f = next) {
+			next = f->run_next;
+			cred_verify_cancel(f->job);
+			smtpd_kdf_answer(f, rc);
 		}
-		free(req->user);
-		free(req);
+		smtpd_kdf_answer(req, rc);
 	}
 	if (n == -1 && errno != EAGAIN && errno != EINTR)
 		log_fatal("kdf: read: %s", strerror(errno));
+}
+
+/* The verdict to req's session, if it is still there; req is freed. */
+static void
+smtpd_kdf_answer(struct smtpd_kdf_req *req, int rc)
+{
+	struct smtpd_session *s;
+
+	if ((s = req->s) != NULL) {
+		s->auth_kdf = NULL;
+		smtpd_set_state(s, SMTPD_CMD);
+		smtpd_auth_verified(s, req->mech, req->user, rc);
+		smtpd_session_kick(s);
+	}
+	free(req->user);
+	free(req);
 }

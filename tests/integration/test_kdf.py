@@ -1,7 +1,9 @@
-"""test_kdf.py - checking a secret does not stop smtpd's other sessions."""
+"""test_kdf.py - checking a secret does not stop smtpd's other sessions, and
+one user's burst of first logins runs one KDF."""
 
 import base64
 import select
+import time
 
 from harness import PetrelCase, connect, unique
 
@@ -46,6 +48,35 @@ class KdfOffLoopTest(PetrelCase):
         self.assertLess(order.index(other), 3)
         for c in sessions + [other]:
             c.quit()
+
+    def test_burst_of_one_users_first_logins_runs_one_kdf(self):
+        """Eight sessions of one application log in at once, the first
+        time in this process: one KDF answers them all. Compared with one
+        first login of another user on the same machine, so the bound is
+        a ratio, not a speed: eight KDFs in a row would take about eight
+        times as long."""
+        solo, solo_pw = unique("kdfsolo"), "solo-secret-1"
+        app, app_pw = unique("kdfapp"), "app-secret-1"
+        self.suite.add_user(solo, solo_pw)
+        self.suite.add_user(app, app_pw)
+
+        def logins(name, pw, n):
+            sessions = [connect(self.suite) for _ in range(n)]
+            t0 = time.monotonic()
+            for c in sessions:
+                c.send("AUTH PLAIN %s\r\n" % base64.b64encode(
+                    ("\0%s\0%s" % (name, pw)).encode()).decode())
+            codes = [c.getreply()[0] for c in sessions]
+            elapsed = time.monotonic() - t0
+            for c in sessions:
+                c.quit()
+            self.assertEqual(codes, [235] * n)
+            return elapsed
+
+        one = logins(solo, solo_pw, 1)
+        eight = logins(app, app_pw, 8)
+        self.assertLess(eight, 4 * one, "8 first logins took %.3f s, one "
+                        "took %.3f s: each ran its own KDF" % (eight, one))
 
 
 if __name__ == "__main__":

@@ -319,6 +319,62 @@ START_TEST(test_verify_steps)
 }
 END_TEST
 
+/*
+ * cred_verify_same: the same secret of the same user, in the same state,
+ * is one check; anything else is not. Made before any finish, as a
+ * burst of first logins makes them.
+ */
+START_TEST(test_verify_same)
+{
+	struct cred_verify_job *a, *b, *c, *d, *u1, *u2, *x1, *x2;
+	struct cred_policy pol;
+	struct vbuf why;
+	struct cred_db *db, *ro;
+
+	vbuf_init(&why, 0);
+	db = cred_open(&tcfg, 1, &why);
+	ck_assert_msg(db != NULL, "cred_open: %s", why.data);
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_msg(ro != NULL, "cred_open: %s", why.data);
+	ck_assert_int_eq(cred_user_add(db, "same1", "right", 5, &why), 0);
+	ck_assert_int_eq(cred_user_add(db, "same2", "right", 5, &why), 0);
+	ck_assert_int_eq(cred_user_add(db, "off", "right", 5, &why), 0);
+	memset(&pol, 0, sizeof(pol));
+	pol.disabled = 1;
+	ck_assert_int_eq(cred_user_set(db, "off", &pol, CRED_POLICY_DISABLED,
+	    &why), 1);
+
+	ck_assert_int_eq(cred_verify_start(ro, "same1", "right", 5, &a), 2);
+	ck_assert_int_eq(cred_verify_start(ro, "same1", "right", 5, &b), 2);
+	ck_assert_int_eq(cred_verify_start(ro, "same1", "righT", 5, &c), 2);
+	ck_assert_int_eq(cred_verify_start(ro, "same2", "right", 5, &d), 2);
+	ck_assert_int_eq(cred_verify_start(ro, "nobody", "right", 5, &u1), 2);
+	ck_assert_int_eq(cred_verify_start(ro, "nobody", "right", 5, &u2), 2);
+	ck_assert_int_eq(cred_verify_start(ro, "off", "right", 5, &x1), 2);
+	ck_assert_int_eq(cred_verify_start(ro, "off", "right", 5, &x2), 2);
+	ck_assert_int_eq(cred_verify_same(a, b), 1);
+	ck_assert_int_eq(cred_verify_same(b, a), 1);
+	ck_assert_int_eq(cred_verify_same(a, c), 0);	/* another secret */
+	ck_assert_int_eq(cred_verify_same(a, d), 0);	/* another user */
+	ck_assert_int_eq(cred_verify_same(u1, u2), 0);	/* unknown user */
+	ck_assert_int_eq(cred_verify_same(x1, x2), 0);	/* disabled */
+	/* One run answers both. */
+	cred_verify_work(a);
+	ck_assert_int_eq(cred_verify_finish(ro, a), 1);
+	cred_verify_cancel(b);
+	ck_assert_int_eq(cred_verify_start(ro, "same1", "right", 5, &a), 1);
+	cred_verify_cancel(c);
+	cred_verify_cancel(d);
+	cred_verify_cancel(u1);
+	cred_verify_cancel(u2);
+	cred_verify_cancel(x1);
+	cred_verify_cancel(x2);
+	cred_close(ro);
+	cred_close(db);
+	vbuf_release(&why);
+}
+END_TEST
+
 START_TEST(test_db_add_list_del)
 {
 	struct vbuf why;
@@ -888,6 +944,7 @@ cred_suite(void)
 	tcase_add_test(tc, test_db_open_errors);
 	tcase_add_test(tc, test_verify_cache);
 	tcase_add_test(tc, test_verify_steps);
+	tcase_add_test(tc, test_verify_same);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("policy");
