@@ -112,6 +112,7 @@ static int
 qstore_pool_take(struct qstore *qs, const char *path)
 {
 	char from[PATH_MAX];
+	struct stat st;
 	int fd, filled = 0;
 
 	for (;;) {
@@ -135,8 +136,15 @@ qstore_pool_take(struct qstore *qs, const char *path)
 		/* ENOENT: another smtpd took it first. */
 		if ((fd = open(from, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
-		if (futimens(fd, NULL) == -1 || link(from, path) == -1) {
+		if (futimens(fd, NULL) == -1) {
 			close(fd);
+			continue;
+		}
+		if (link(from, path) == -1) {
+			close(fd);
+			/* The id is taken: the caller draws another. */
+			if (errno == EEXIST)
+				return -1;
 			continue;
 		}
 		if (unlink(from) == -1) {
@@ -145,7 +153,16 @@ qstore_pool_take(struct qstore *qs, const char *path)
 			close(fd);
 			continue;
 		}
-		if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		/*
+		 * Ours, and written over only if path is now its one name.
+		 * Another name means another taker that linked it too (whose
+		 * unlink will fail), a retire that crashed between its link
+		 * and its unlink, or a free/ name back after a crash (an
+		 * unlink there is not synced) while a committed message still
+		 * has the file: in each case it is let go, not reused.
+		 */
+		if (fstat(fd, &st) == -1 || st.st_nlink != 1 ||
+		    flock(fd, LOCK_EX | LOCK_NB) == -1) {
 			(void)unlink(path);
 			close(fd);
 			continue;
@@ -652,8 +669,9 @@ qstore_tmp_clean(const char *qdir, int64_t max_age)
 		    -1)
 			continue;
 		/*
-		 * ctime, not mtime: a file taken from free/ keeps its old
-		 * mtime until written, but the rename into tmp/ set ctime.
+		 * ctime, not mtime: a file an older version took from free/
+		 * kept its old mtime until written, but its rename into
+		 * tmp/ set ctime.
 		 */
 		if (stat(file, &st) == 0 && now - st.st_ctime > max_age &&
 		    unlink(file) == 0)

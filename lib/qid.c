@@ -26,13 +26,14 @@ qid_new(char buf[QID_SIZE], int64_t *sec, int32_t *usec)
 
 	/*
 	 * One id per microsecond per process: the last three digits only
-	 * tell processes apart (12 random bits collide by the birthday bound
-	 * when one process makes several ids in the same microsecond). The
-	 * first of them is the process's own, so that the queue store can
-	 * give each process its directory (qstore_hash) and several smtpd
-	 * processes do not queue on one directory's lock; two processes
-	 * that share it still differ by 8 random bits, and the exclusive
-	 * create is the final guard.
+	 * tell processes apart (random bits would collide by the birthday
+	 * bound if one process made several ids in the same microsecond).
+	 * The first of them is the process's own (pid & 15), so that the
+	 * queue store can give each process its directory (qstore_hash) and
+	 * several smtpd processes do not queue on one directory's lock; two
+	 * processes that share it differ by the last two, 8 random bits, in
+	 * the same microsecond, and the exclusive create (or link) of the
+	 * file is the final guard: a taken id is drawn again.
 	 */
 	do {
 		gettimeofday(&tv, NULL);

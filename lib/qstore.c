@@ -370,6 +370,7 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 	unsigned char rkey[QSTORE_RKEY_LEN], skey[QSTORE_SKEY_LEN];
 	int synced[QSTORE_NHASH] = { 0 };
 	struct qstore_txn events_txn;
+	struct stat st;
 	struct vbuf *val;
 	MDB_txn *txn;
 	MDB_val k, v;
@@ -385,19 +386,12 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 	for (i = 0; i < n; i++) {
 		struct qstore_new *qn = msgs[i];
 
-		ASSERT(qn->finished);
-		if (qn->fd == -1)
-			continue;
+		ASSERT(qn->finished && qn->fd != -1);
+		/* Kept open: step 2 asks it whether it still has its name. */
 		if (fsync(qn->fd) == -1)
 			return qstore_fail(errno == ENOSPC ? QSTORE_ERR_FULL :
 			    QSTORE_ERR_IO, why, "fsync %s: %s", qn->msg_path,
 			    strerror(errno));
-		if (close(qn->fd) == -1) {
-			qn->fd = -1;
-			return qstore_fail(QSTORE_ERR_IO, why, "close %s: %s",
-			    qn->msg_path, strerror(errno));
-		}
-		qn->fd = -1;
 	}
 	for (i = 0; i < n; i++) {
 		int h = qstore_hash(msgs[i]->qid);
@@ -425,6 +419,18 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 		struct qstore_new *qn = msgs[i];
 		struct qstore_rcpt r;
 
+		/*
+		 * Still named in msg/? qmgr's start-up reconciliation removes
+		 * a file without records once it is an hour old, and a client
+		 * can take that long over its data; it unlinks inside its own
+		 * write transaction, so under this one the answer stands.
+		 * Such a message gets no records: the client is told to try
+		 * again (451), and nothing acknowledged is lost.
+		 */
+		if (fstat(qn->fd, &st) == -1 || st.st_nlink == 0) {
+			qn->status = QSTORE_ERR_IO;
+			continue;
+		}
 		/* Limits first: all of a message's charges fit, or none. */
 		qn->status = QSTORE_ERR_OK;
 		for (j = 0; j < qn->ncharges; j++) {

@@ -115,10 +115,10 @@ int		 qstore_reader_check(struct qstore *);
  * Writing a new message: begin creates msg/<h>/<qid> (or takes a file from
  * free/ under that name) and writes the envelope header (env->arrival is
  * filled in from the id); write appends message bytes (buffered); finish
- * flushes and starts write-back. qstore_commit() fsyncs every file of the batch, then each
- * directory touched, then inserts every message's records and recipients
- * in one LMDB transaction (group commit). On any failure the caller aborts
- * each message; nothing was acknowledged.
+ * flushes and starts write-back. qstore_commit() fsyncs every file of the
+ * batch, then each directory touched, then inserts every message's records
+ * and recipients in one LMDB transaction (group commit). On any failure
+ * the caller aborts each message; nothing was acknowledged.
  */
 struct qstore_new *qstore_new_begin(struct qstore *, struct qstore_envelope *,
 		    struct vbuf *why);
@@ -148,7 +148,11 @@ int		 qstore_new_charge(struct qstore_new *, const char *key,
 struct outbox_event;
 void		 qstore_new_event(struct qstore_new *,
 		    const struct outbox_event *);
-/* After qstore_commit returned 0: QSTORE_ERR_OK or QSTORE_ERR_LIMIT. */
+/*
+ * After qstore_commit returned 0: QSTORE_ERR_OK; QSTORE_ERR_LIMIT (over a
+ * charged counter); or QSTORE_ERR_IO, the file was removed before the
+ * commit (see qstore_commit). Only QSTORE_ERR_OK has records.
+ */
 enum qstore_err	 qstore_new_status(const struct qstore_new *);
 /* Removes the file of an uncommitted message and frees it. */
 void		 qstore_new_abort(struct qstore_new *);
@@ -242,8 +246,8 @@ int	qstore_file_path(char *buf, size_t size, const char *qdir,
 	    const char *qid);
 /*
  * A delivered message's file, after its records are gone: moved (linked,
- * then unlinked) to free/ for qstore_new_begin to write the next message over it (small files,
- * while the pool has room), else unlinked.
+ * then unlinked) to free/ for qstore_new_begin to write the next message
+ * over it (small files, while the pool has room), else unlinked.
  */
 int	qstore_file_retire(struct qstore *, const char *qid);
 /* Unlinks msg/<h>/<qid> (after its records are gone). */

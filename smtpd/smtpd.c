@@ -171,6 +171,12 @@ smtpd_commit_run(void)
 			    s->addr, s->auth_user);
 			smtpd_reply(s, SMTPD_R_RATE);
 			qstore_new_abort(s->qn);
+		} else if (rc == 0 && qstore_new_status(s->qn) !=
+		    QSTORE_ERR_OK) {
+			log_warn("%s: queue file gone before its commit; "
+			    "not queued", qstore_new_id(s->qn));
+			smtpd_reply(s, SMTPD_R_STORE_ERR);
+			qstore_new_abort(s->qn);
 		} else if (rc == 0) {
 			smtpd_log_accepted(s);
 			smtpd_reply(s, SMTPD_R_QUEUED, qstore_new_id(s->qn));

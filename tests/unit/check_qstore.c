@@ -965,6 +965,87 @@ START_TEST(test_pool_reuse)
 }
 END_TEST
 
+/*
+ * A free/ file that still has another name (a free/ name back after a
+ * crash while a committed message has the file, or a retire that died
+ * between its link and its unlink) is let go, never written over.
+ */
+START_TEST(test_pool_extra_name)
+{
+	static char *rcpts[] = { "r0@x.example" };
+	struct qstore_envelope env;
+	struct qstore_file *qf;
+	struct qstore_new *qn;
+	struct qstore *qs2;
+	struct stat st, st2;
+	char a[QID_SIZE], pa[PATH_MAX], pn[PATH_MAX], freed[PATH_MAX];
+	struct fix f;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	commit_msg(&f, &env, "committed\r\n", 11, a);
+	file_path(&f, a, pa, sizeof(pa));
+	ck_assert_int_eq(stat(pa, &st), 0);
+	snprintf(freed, sizeof(freed), "%s/free/%s", f.dir, a);
+	ck_assert_int_eq(link(pa, freed), 0);
+
+	qs2 = second_handle(&f);
+	qn = qstore_new_begin(qs2, &env, f.why);
+	ck_assert_ptr_nonnull(qn);
+	ck_assert_int_eq(qstore_new_write(qn, "new\r\n", 5, f.why), 0);
+	ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
+	file_path(&f, qstore_new_id(qn), pn, sizeof(pn));
+	ck_assert_int_eq(stat(pn, &st2), 0);
+	ck_assert_uint_ne(st2.st_ino, st.st_ino);
+	qstore_new_abort(qn);
+	/* The committed message is whole, under its one name. */
+	ck_assert_int_eq(stat(pa, &st2), 0);
+	ck_assert_uint_eq(st2.st_nlink, 1);
+	qf = qstore_file_open(f.dir, a, f.why);
+	ck_assert_ptr_nonnull(qf);
+	check_body(qf, "committed\r\n", 11);
+	qstore_file_close(qf);
+	qstore_close(qs2);
+	fix_teardown(&f);
+}
+END_TEST
+
+/*
+ * A file removed before its commit (qmgr's start-up reconciliation takes
+ * an hour-old file without records) gets no records, and the rest of the
+ * batch goes on.
+ */
+START_TEST(test_commit_file_gone)
+{
+	static char *rcpts[] = { "r0@x.example" };
+	struct qstore_envelope env;
+	struct qstore_msginfo m;
+	struct qstore_new *qn[2];
+	struct qstore_txn *t;
+	char path[PATH_MAX];
+	struct fix f;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	qn[0] = new_msg(&f, &env, "gone\r\n", 6);
+	qn[1] = new_msg(&f, &env, "kept\r\n", 6);
+	file_path(&f, qstore_new_id(qn[0]), path, sizeof(path));
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(qstore_commit(f.qs, qn, 2, f.why), 0);
+	ck_assert_int_eq(qstore_new_status(qn[0]), QSTORE_ERR_IO);
+	ck_assert_int_eq(qstore_new_status(qn[1]), QSTORE_ERR_OK);
+	t = qstore_txn_begin(f.qs, 0, f.why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(qstore_msg_get(t, qstore_new_id(qn[0]), &m), -1);
+	ck_assert_int_eq(qstore_errno(), QSTORE_ERR_NOTFOUND);
+	ck_assert_int_eq(qstore_msg_get(t, qstore_new_id(qn[1]), &m), 0);
+	qstore_txn_abort(t);
+	qstore_new_abort(qn[0]);
+	qstore_new_free(qn[1]);
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_pool_limits)
 {
 	static char *rcpts[] = { "r0@x.example" };
@@ -1739,6 +1820,8 @@ qstore_suite(void)
 	tcase_add_test(tc, test_rcpt_remove);
 	tcase_add_test(tc, test_pool_reuse);
 	tcase_add_test(tc, test_pool_limits);
+	tcase_add_test(tc, test_pool_extra_name);
+	tcase_add_test(tc, test_commit_file_gone);
 	tcase_add_test(tc, test_tmp_clean);
 	tcase_add_test(tc, test_grow);
 	tcase_add_test(tc, test_rehash);
