@@ -194,10 +194,18 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 	}
 	for (i = 0; i < env->nrcpts; i++) {
 		if (!qstore_header_ok(env->rcpts[i]) ||
-		    strlen(env->rcpts[i]) > QSTORE_ADDR_MAX) {
+		    strlen(env->rcpts[i]) > QSTORE_ADDR_MAX ||
+		    (env->orcpts != NULL && env->orcpts[i] != NULL &&
+		    (!qstore_header_ok(env->orcpts[i]) ||
+		    strlen(env->orcpts[i]) > QSTORE_ORCPT_MAX))) {
 			qstore_fail(QSTORE_ERR_IO, why, "bad recipient");
 			return NULL;
 		}
+	}
+	if (env->envid != NULL && (!qstore_header_ok(env->envid) ||
+	    strlen(env->envid) > QSTORE_ENVID_MAX)) {
+		qstore_fail(QSTORE_ERR_IO, why, "bad envelope id");
+		return NULL;
 	}
 	qn = xcalloc(1, sizeof(*qn));
 	qn->qs = qs;
@@ -237,16 +245,39 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 	qn->info.arrival = env->arrival;
 	qn->info.arrival_us = env->arrival_us;
 	qn->info.nrcpts = qn->info.left = (uint32_t)env->nrcpts;
+	qn->info.dsn_off = env->dsn_off;
 	qn->rcpts = xcalloc(env->nrcpts, sizeof(char *));
 	for (i = 0; i < env->nrcpts; i++)
 		qn->rcpts[i] = xstrdup(env->rcpts[i]);
+	if (env->notify != NULL) {
+		qn->notify = xcalloc(env->nrcpts, sizeof(unsigned));
+		memcpy(qn->notify, env->notify, env->nrcpts * sizeof(unsigned));
+	}
 	qn->nrcpts = env->nrcpts;
 
+	/*
+	 * The RFC 3461 fields are written only when given, so a message
+	 * without them has the header older versions wrote; N= and O=
+	 * belong to the R= line before them. Readers skip unknown lines.
+	 */
 	qn->wbuf = vbuf_create(0);
 	vbuf_addf(qn->wbuf, "V=1\nT=%" PRId64 ".%06" PRId32 "\nS=%s\n",
 	    env->arrival, env->arrival_us, env->sender);
-	for (i = 0; i < env->nrcpts; i++)
+	for (i = 0; i < env->nrcpts; i++) {
 		vbuf_addf(qn->wbuf, "R=%s\n", env->rcpts[i]);
+		if (env->notify != NULL && env->notify[i] != 0)
+			vbuf_addf(qn->wbuf, "N=%u\n", env->notify[i]);
+		if (env->orcpts != NULL && env->orcpts[i] != NULL &&
+		    env->orcpts[i][0] != '\0')
+			vbuf_addf(qn->wbuf, "O=%s\n", env->orcpts[i]);
+	}
+	if (env->envid != NULL && env->envid[0] != '\0')
+		vbuf_addf(qn->wbuf, "E=%s\n", env->envid);
+	if (env->ret != QSTORE_RET_DEFAULT)
+		vbuf_addf(qn->wbuf, "F=%s\n", env->ret == QSTORE_RET_FULL ?
+		    "full" : "hdrs");
+	if (env->dsn_off)
+		vbuf_addf(qn->wbuf, "Q=1\n");
 	vbuf_addf(qn->wbuf, "C=%s\nH=%s\nA=%s\n\n", env->client_addr,
 	    env->client_name, env->auth_user);
 	return qn;
@@ -354,6 +385,7 @@ qstore_new_free(struct qstore_new *qn)
 	for (size_t i = 0; i < qn->nrcpts; i++)
 		free(qn->rcpts[i]);
 	free(qn->rcpts);
+	free(qn->notify);
 	vbuf_free(qn->wbuf);
 	free(qn);
 }
@@ -442,6 +474,36 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 			qf->env.rcpts = xreallocarray(qf->env.rcpts,
 			    qf->env.nrcpts + 1, sizeof(char *));
 			qf->env.rcpts[qf->env.nrcpts++] = line + 2;
+			qf->env.notify = xreallocarray(qf->env.notify,
+			    qf->env.nrcpts, sizeof(unsigned));
+			qf->env.notify[qf->env.nrcpts - 1] = 0;
+			qf->env.orcpts = xreallocarray(qf->env.orcpts,
+			    qf->env.nrcpts, sizeof(char *));
+			qf->env.orcpts[qf->env.nrcpts - 1] = NULL;
+			break;
+		case 'N': {
+			int64_t bits;
+
+			if (qf->env.nrcpts == 0 ||
+			    parse_i64(line + 2, 0, 0xff, &bits) == -1)
+				goto corrupt;
+			qf->env.notify[qf->env.nrcpts - 1] = (unsigned)bits;
+			break;
+		}
+		case 'O':
+			if (qf->env.nrcpts == 0)
+				goto corrupt;
+			qf->env.orcpts[qf->env.nrcpts - 1] = line + 2;
+			break;
+		case 'E':
+			qf->env.envid = line + 2;
+			break;
+		case 'F':
+			qf->env.ret = strcmp(line + 2, "full") == 0 ?
+			    QSTORE_RET_FULL : QSTORE_RET_HDRS;
+			break;
+		case 'Q':
+			qf->env.dsn_off = 1;
 			break;
 		case 'C':
 			qf->env.client_addr = line + 2;
@@ -503,6 +565,8 @@ qstore_file_close(struct qstore_file *qf)
 	if (qf->fd != -1)
 		close(qf->fd);
 	free(qf->env.rcpts);
+	free(qf->env.notify);
+	free(qf->env.orcpts);
 	free(qf->header);
 	free(qf);
 }

@@ -43,6 +43,7 @@ static int qstore_rcpt_decode(const MDB_val *, const MDB_val *,
 static int qstore_msg_decode(const MDB_val *, const MDB_val *,
     struct qstore_msginfo *);
 static void qstore_rcpt_encode(struct vbuf *, const struct qstore_rcpt *);
+static int qstore_rcpt_scheduled(const struct qstore_rcpt *);
 static void qstore_msg_encode(struct vbuf *, const struct qstore_msginfo *);
 static int qstore_hexval(char);
 
@@ -310,7 +311,17 @@ qstore_msg_encode(struct vbuf *out, const struct qstore_msginfo *m)
 	attr_put_int(out, "arrival_us", m->arrival_us);
 	attr_put_num(out, "nrcpts", m->nrcpts);
 	attr_put_num(out, "left", m->left);
+	if (m->dsn_off)
+		attr_put_num(out, "dsn_off", 1);
 	attr_end(out);
+}
+
+/* Whether a recipient has a schedule entry (at its next_attempt). */
+static int
+qstore_rcpt_scheduled(const struct qstore_rcpt *r)
+{
+	return r->state == QSTORE_PENDING || r->state == QSTORE_DEFERRED ||
+	    r->report != QSTORE_REPORT_NONE;
 }
 
 static void
@@ -322,6 +333,19 @@ qstore_rcpt_encode(struct vbuf *out, const struct qstore_rcpt *r)
 	attr_put_int(out, "next", r->next_attempt);
 	attr_put_str(out, "dsn", r->dsn);
 	attr_put_str(out, "reply", r->reply);
+	/* The rest only when set: most records never need them. */
+	if (r->notify != 0)
+		attr_put_num(out, "notify", r->notify);
+	if (r->class[0] != '\0')
+		attr_put_str(out, "class", r->class);
+	if (r->relay[0] != '\0')
+		attr_put_str(out, "relay", r->relay);
+	if (r->last_attempt != 0)
+		attr_put_int(out, "last", r->last_attempt);
+	if (r->report != QSTORE_REPORT_NONE)
+		attr_put_num(out, "report", (uint64_t)r->report);
+	if (r->warned)
+		attr_put_num(out, "warned", 1);
 	attr_end(out);
 }
 
@@ -467,6 +491,7 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 			    qn->rcpts[j]);
 			r.state = QSTORE_PENDING;
 			r.next_attempt = qn->info.arrival;
+			r.notify = qn->notify != NULL ? qn->notify[j] : 0;
 			vbuf_reset(val);
 			qstore_rcpt_encode(val, &r);
 			qstore_rkey(rkey, qn->qid, (uint32_t)j);
@@ -652,6 +677,7 @@ qstore_msg_decode(const MDB_val *k, const MDB_val *v, struct qstore_msginfo *m)
 	if (attr_get_num(&l, "left", &u, NULL) == -1 || u > UINT32_MAX)
 		goto done;
 	m->left = (uint32_t)u;
+	m->dsn_off = attr_get(&l, "dsn_off") != NULL;
 	ok = 0;
 done:
 	attr_list_release(&l);
@@ -690,6 +716,25 @@ qstore_rcpt_decode(const MDB_val *k, const MDB_val *v, struct qstore_rcpt *r)
 	    attr_get(&l, "dsn") : "");
 	qstore_copy(r->reply, sizeof(r->reply), attr_get(&l, "reply") ?
 	    attr_get(&l, "reply") : "");
+	if (attr_get(&l, "notify") != NULL) {
+		if (attr_get_num(&l, "notify", &u, NULL) == -1 || u > 0xff)
+			goto done;
+		r->notify = (unsigned)u;
+	}
+	qstore_copy(r->class, sizeof(r->class), attr_get(&l, "class") ?
+	    attr_get(&l, "class") : "");
+	qstore_copy(r->relay, sizeof(r->relay), attr_get(&l, "relay") ?
+	    attr_get(&l, "relay") : "");
+	if (attr_get(&l, "last") != NULL &&
+	    attr_get_int(&l, "last", &r->last_attempt, NULL) == -1)
+		goto done;
+	if (attr_get(&l, "report") != NULL) {
+		if (attr_get_num(&l, "report", &u, NULL) == -1 ||
+		    u > QSTORE_REPORT_RELAYED)
+			goto done;
+		r->report = (enum qstore_report)u;
+	}
+	r->warned = attr_get(&l, "warned") != NULL;
 	ok = 0;
 done:
 	attr_list_release(&l);
@@ -774,7 +819,7 @@ qstore_rcpt_put(struct qstore_txn *t, const struct qstore_rcpt *r,
 	vbuf_free(val);
 	if (rc != 0)
 		return qstore_mdb_fail(rc, NULL, "put");
-	if (r->state == QSTORE_PENDING || r->state == QSTORE_DEFERRED) {
+	if (qstore_rcpt_scheduled(r)) {
 		qstore_skey(skey, r->next_attempt, r->qid, r->index);
 		k.mv_data = skey;
 		k.mv_size = sizeof(skey);
@@ -793,7 +838,7 @@ qstore_rcpt_remove(struct qstore_txn *t, const struct qstore_rcpt *r)
 	MDB_val k;
 	int rc;
 
-	if (r->state == QSTORE_PENDING || r->state == QSTORE_DEFERRED) {
+	if (qstore_rcpt_scheduled(r)) {
 		qstore_skey(skey, r->next_attempt, r->qid, r->index);
 		k.mv_data = skey;
 		k.mv_size = sizeof(skey);
@@ -828,7 +873,7 @@ qstore_msg_delete(struct qstore_txn *t, const char *qid)
 	while (rc == 0 && k.mv_size == QSTORE_RKEY_LEN &&
 	    memcmp(k.mv_data, qid, QID_LEN) == 0) {
 		if (qstore_rcpt_decode(&k, &v, &r) == 0 &&
-		    (r.state == QSTORE_PENDING || r.state == QSTORE_DEFERRED)) {
+		    qstore_rcpt_scheduled(&r)) {
 			qstore_skey(skey, r.next_attempt, qid, r.index);
 			sk.mv_data = skey;
 			sk.mv_size = sizeof(skey);

@@ -34,6 +34,39 @@
 #define QSTORE_REPLY_MAX	512
 #define QSTORE_DSN_MAX		15
 #define QSTORE_TEXT_MAX		255	/* client, auth user */
+#define QSTORE_ORCPT_MAX	500	/* RFC 3461 4.2: ORCPT's value */
+#define QSTORE_ENVID_MAX	100	/* RFC 3461 4.4: ENVID's value */
+#define QSTORE_CLASS_MAX	31	/* a bounce class name (lib/bclass) */
+#define QSTORE_RELAY_MAX	300	/* host[address]:port */
+
+/*
+ * RFC 3461 NOTIFY, per recipient, as bits; 0 when the client gave none
+ * (then failures are reported, and delays when bounce.delay_warning is
+ * set, as RFC 3461 4.1 allows).
+ */
+#define QSTORE_NOTIFY_NEVER	0x01
+#define QSTORE_NOTIFY_SUCCESS	0x02
+#define QSTORE_NOTIFY_FAILURE	0x04
+#define QSTORE_NOTIFY_DELAY	0x08
+
+/* RFC 3461 RET: what of the original a failure report carries. */
+enum qstore_ret {
+	QSTORE_RET_DEFAULT = 0,	/* not given: the headers */
+	QSTORE_RET_HDRS,
+	QSTORE_RET_FULL,
+};
+
+/*
+ * A delivery report (DSN) that a recipient is owed: qmgr asks bounce for
+ * it and clears it once bounce has committed the report. Until then the
+ * recipient keeps a schedule entry, so a crash loses no report.
+ */
+enum qstore_report {
+	QSTORE_REPORT_NONE = 0,
+	QSTORE_REPORT_FAILED,	/* Action: failed */
+	QSTORE_REPORT_DELAYED,	/* Action: delayed (a delay warning) */
+	QSTORE_REPORT_RELAYED,	/* Action: relayed (NOTIFY=SUCCESS) */
+};
 
 enum qstore_rcpt_state {
 	QSTORE_PENDING = 0,
@@ -62,6 +95,13 @@ struct qstore_envelope {
 	char		*client_addr;	/* may be "" */
 	char		*client_name;	/* helo name, may be "" */
 	char		*auth_user;	/* "" when not authenticated */
+	/* RFC 3461 parameters; all absent when the client gave none. */
+	unsigned	*notify;	/* per recipient QSTORE_NOTIFY_*, or NULL */
+	char		**orcpts;	/* per recipient ORCPT as given */
+					/* ("rfc822;xtext"), NULL or "" none */
+	char		*envid;		/* ENVID as given (xtext), NULL or "" */
+	enum qstore_ret	 ret;
+	int		 dsn_off;	/* the credential turned reports off */
 };
 
 /* Per-message record (db msg). */
@@ -74,7 +114,9 @@ struct qstore_msginfo {
 	int64_t		 arrival;
 	int32_t		 arrival_us;
 	uint32_t	 nrcpts;
-	uint32_t	 left;		/* recipients not yet final */
+	uint32_t	 left;		/* recipients not yet final, or */
+					/* final and owed a report */
+	int		 dsn_off;	/* no delivery reports (credential) */
 };
 
 /* Per-recipient record (db rcpt). */
@@ -87,6 +129,12 @@ struct qstore_rcpt {
 	int64_t			 next_attempt;	/* epoch seconds */
 	char			 dsn[QSTORE_DSN_MAX + 1];
 	char			 reply[QSTORE_REPLY_MAX + 1];
+	unsigned		 notify;	/* QSTORE_NOTIFY_* bits */
+	char			 class[QSTORE_CLASS_MAX + 1]; /* "" none */
+	char			 relay[QSTORE_RELAY_MAX + 1]; /* "" none */
+	int64_t			 last_attempt;	/* epoch s; 0 none */
+	enum qstore_report	 report;	/* owed; see above */
+	int			 warned;	/* a delay report was made */
 };
 
 struct qstore;
@@ -178,7 +226,8 @@ int	qstore_rcpt_get(struct qstore_txn *, const char *qid, uint32_t index,
 	    struct qstore_rcpt *);
 /*
  * Stores a recipient and keeps its schedule entry in step: pending and
- * deferred recipients are due at next_attempt; final ones are unscheduled.
+ * deferred recipients, and final ones still owed a report, are due at
+ * next_attempt; other final ones are unscheduled.
  * old_next_attempt is the value the record had (to find the old entry).
  */
 int	qstore_rcpt_put(struct qstore_txn *, const struct qstore_rcpt *,

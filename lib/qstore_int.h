@@ -91,6 +91,7 @@ struct qstore_new {
 	uint64_t	 size;
 	struct qstore_msginfo info;
 	char		**rcpts;
+	unsigned	*notify;	/* per recipient, or NULL */
 	size_t		 nrcpts;
 	struct {
 		char	 key[QSTORE_COUNTER_KEY_MAX + 1];

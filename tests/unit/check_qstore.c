@@ -821,6 +821,104 @@ START_TEST(test_sched)
 }
 END_TEST
 
+/*
+ * The RFC 3461 parameters go into the file only when given and come back
+ * from it; NOTIFY and the credential's "no reports" reach the records; a
+ * final recipient owed a report keeps its schedule entry until the
+ * report is made, so a crash in between loses no report.
+ */
+START_TEST(test_dsn_fields)
+{
+	static char *rcpts[] = { "r0@x.example", "r1@x.example" };
+	static unsigned notify[] = { QSTORE_NOTIFY_SUCCESS |
+	    QSTORE_NOTIFY_FAILURE, 0 };
+	static char *orcpts[] = { "rfc822;R0+2B@x.example", NULL };
+	const struct qstore_envelope *fe;
+	struct qstore_envelope env;
+	struct qstore_file *qf;
+	struct qstore_rcpt r;
+	struct qstore_msginfo m;
+	struct sched_list *sl;
+	struct qstore_txn *t;
+	char a[QID_SIZE], b[QID_SIZE];
+	int64_t old;
+	struct fix f;
+
+	sl = malloc(sizeof(*sl));
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 2);
+	env.notify = notify;
+	env.orcpts = orcpts;
+	env.envid = "QQ314159";
+	env.ret = QSTORE_RET_FULL;
+	env.dsn_off = 1;
+	commit_msg(&f, &env, "a\r\n", 3, a);
+	env_fill(&env, "s@x.example", rcpts, 2);
+	commit_msg(&f, &env, "b\r\n", 3, b);
+
+	qf = qstore_file_open(f.dir, a, f.why);
+	ck_assert_msg(qf != NULL, "%s", f.why->data);
+	fe = qstore_file_envelope(qf);
+	ck_assert_uint_eq(fe->nrcpts, 2);
+	ck_assert_uint_eq(fe->notify[0], notify[0]);
+	ck_assert_uint_eq(fe->notify[1], 0);
+	ck_assert_str_eq(fe->orcpts[0], orcpts[0]);
+	ck_assert_ptr_null(fe->orcpts[1]);
+	ck_assert_str_eq(fe->envid, "QQ314159");
+	ck_assert_int_eq(fe->ret, QSTORE_RET_FULL);
+	ck_assert_int_eq(fe->dsn_off, 1);
+	qstore_file_close(qf);
+	/* Without them, the file is as older versions wrote it. */
+	qf = qstore_file_open(f.dir, b, f.why);
+	ck_assert_ptr_nonnull(qf);
+	fe = qstore_file_envelope(qf);
+	ck_assert_ptr_null(fe->envid);
+	ck_assert_int_eq(fe->ret, QSTORE_RET_DEFAULT);
+	ck_assert_int_eq(fe->dsn_off, 0);
+	ck_assert_uint_eq(fe->notify[0], 0);
+	qstore_file_close(qf);
+
+	t = qstore_txn_begin(f.qs, 1, f.why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(qstore_msg_get(t, a, &m), 0);
+	ck_assert_int_eq(m.dsn_off, 1);
+	ck_assert_int_eq(qstore_msg_get(t, b, &m), 0);
+	ck_assert_int_eq(m.dsn_off, 0);
+	ck_assert_int_eq(qstore_rcpt_get(t, a, 0, &r), 0);
+	ck_assert_uint_eq(r.notify, notify[0]);
+	/* Failed, owed a report: still scheduled, every field kept. */
+	old = r.next_attempt;
+	r.state = QSTORE_FAILED;
+	r.report = QSTORE_REPORT_FAILED;
+	r.next_attempt = old + 7;
+	r.last_attempt = old + 5;
+	snprintf(r.class, sizeof(r.class), "bad-mailbox");
+	snprintf(r.relay, sizeof(r.relay), "mx.x.example[192.0.2.1]:25");
+	ck_assert_int_eq(qstore_rcpt_put(t, &r, old), 0);
+	ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+	sched_get(&f, sl);
+	ck_assert(sched_has(sl, a, 0, old + 7));
+
+	t = qstore_txn_begin(f.qs, 1, f.why);
+	ck_assert_int_eq(qstore_rcpt_get(t, a, 0, &r), 0);
+	ck_assert_int_eq(r.state, QSTORE_FAILED);
+	ck_assert_int_eq(r.report, QSTORE_REPORT_FAILED);
+	ck_assert_int_eq(r.last_attempt, old + 5);
+	ck_assert_str_eq(r.class, "bad-mailbox");
+	ck_assert_str_eq(r.relay, "mx.x.example[192.0.2.1]:25");
+	ck_assert_int_eq(r.warned, 0);
+	/* The report made: unscheduled. */
+	r.report = QSTORE_REPORT_NONE;
+	ck_assert_int_eq(qstore_rcpt_put(t, &r, old + 7), 0);
+	ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+	sched_get(&f, sl);
+	ck_assert(!sched_has(sl, a, 0, old + 7));
+	ck_assert(sched_has(sl, a, 1, old));
+	fix_teardown(&f);
+	free(sl);
+}
+END_TEST
+
 START_TEST(test_rcpt_remove)
 {
 	static char *rcpts[] = { "r0@x.example", "r1@x.example" };
@@ -1818,6 +1916,7 @@ qstore_suite(void)
 	tcase_add_test(tc, test_sched);
 	tcase_add_test(tc, test_sched_stop);
 	tcase_add_test(tc, test_rcpt_remove);
+	tcase_add_test(tc, test_dsn_fields);
 	tcase_add_test(tc, test_pool_reuse);
 	tcase_add_test(tc, test_pool_limits);
 	tcase_add_test(tc, test_pool_extra_name);
