@@ -278,6 +278,8 @@ static const struct cfg_key cfg_keys[] = {
 	    .off = F(dkim_dmarc_rua) },
 	{ .name = "smtp.helo_name", .type = CFG_T_STRING,
 	    .off = F(smtp_helo_name), .check = check_hostname },
+	{ .name = "bounce.delay_warning", .type = CFG_T_DURATION, .def = "0",
+	    .min = 0, .max = 100 * DAY, .off = F(bounce_delay_warning) },
 };
 
 /* The keys of one listeners[] entry; the YAML key follows "listeners[].". */

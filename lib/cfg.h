@@ -127,6 +127,8 @@ struct cfg {
 	char			*dkim_key_directory;	/* /etc/petrel/dkim */
 	char			*dkim_group;		/* petrel-dkim */
 	char			*dkim_dmarc_rua;	/* NULL: postmaster@ */
+
+	int64_t			 bounce_delay_warning;	/* seconds, 0: off */
 };
 
 /*

@@ -11,11 +11,13 @@
 /* Sockets in <queue_directory>/private/. */
 #define MAIL_SOCK_QMGR		"qmgr"
 #define MAIL_SOCK_SMTP		"smtp"
+#define MAIL_SOCK_BOUNCE	"bounce"
 
 /* Requests. */
 #define MAIL_REQ_DELIVER	"deliver"	/* qmgr -> smtp */
 #define MAIL_REQ_FLUSH		"flush"		/* relayq -> qmgr */
 #define MAIL_REQ_TRIGGER	"trigger"	/* smtpd -> qmgr, no reply */
+#define MAIL_REQ_BOUNCE		"bounce"	/* qmgr -> bounce */
 
 /* Common attributes. */
 #define MAIL_ATTR_REQUEST	"request"
@@ -49,6 +51,28 @@
 #define MAIL_ATTR_RCPT_STATUS	"rcpt_status"	/* sent|deferred|bounced */
 #define MAIL_ATTR_RCPT_DSN	"rcpt_dsn"	/* X.Y.Z */
 #define MAIL_ATTR_RCPT_REPLY	"rcpt_reply"	/* remote reply or reason */
+#define MAIL_ATTR_RCPT_CLASS	"rcpt_class"	/* bounce class (lib/bclass) of
+						   a deferral or failure */
+#define MAIL_ATTR_RCPT_DSN_PASSED "rcpt_dsn_passed" /* 1: a next hop that
+						   offers DSN took it, NOTIFY
+						   passed on (RFC 3461 6.2) */
+
+/*
+ * Report request (qmgr -> bounce): queue_id, report, sender, arrival
+ * (from the records: the file may be lost), then per recipient
+ * rcpt_index, rcpt, rcpt_dsn, rcpt_reply, rcpt_class, relay, rcpt_time
+ * and, for delayed, rcpt_until. Reply: status, and dsn_id when a report
+ * was committed. See bounce(8).
+ */
+#define MAIL_ATTR_REPORT	"report"	/* failed|delayed|relayed */
+#define MAIL_ATTR_RCPT_TIME	"rcpt_time"	/* last attempt, epoch s */
+#define MAIL_ATTR_RCPT_UNTIL	"rcpt_until"	/* retried until, epoch s */
+#define MAIL_ATTR_DSN_ID	"dsn_id"	/* the report's queue id */
+
+/* Values of report. */
+#define MAIL_REPORT_FAILED	"failed"
+#define MAIL_REPORT_DELAYED	"delayed"
+#define MAIL_REPORT_RELAYED	"relayed"
 
 /* Delivery status words, as in the log lines. */
 #define MAIL_STATUS_SENT	"sent"

@@ -80,6 +80,7 @@ static const char *const outbox_kind_names[] = {
 	[OUTBOX_DEFERRED] = "deferred",
 	[OUTBOX_BOUNCED] = "bounced",
 	[OUTBOX_EXPIRED] = "expired",
+	[OUTBOX_SUPPRESSED] = "suppressed",
 };
 
 const char *

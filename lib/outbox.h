@@ -2,7 +2,7 @@
  * outbox.h - events, written inside the transaction that makes them true.
  *
  * Every change a consumer may want to hear of (a message accepted; a
- * recipient delivered, deferred, bounced or expired) is one event struct.
+ * recipient delivered, deferred, bounced, expired or suppressed) is one event struct.
  * The process that makes the change puts the event into the queue
  * environment's "events" database in the same LMDB write transaction
  * (smtpd in qstore_commit, qmgr in its result commit), so an event exists
@@ -35,6 +35,7 @@ enum outbox_kind {
 	OUTBOX_DEFERRED,
 	OUTBOX_BOUNCED,
 	OUTBOX_EXPIRED,
+	OUTBOX_SUPPRESSED,	/* failed without an attempt: on the list */
 };
 
 /*

@@ -53,6 +53,12 @@
 #define QMGR_DKIM_MAX		1024	/* "d=DOMAIN s=SELECTOR" */
 #define QMGR_DKIM_KEEP		300	/* of it, kept for accounting */
 #define QMGR_STATUS_MAX		16	/* sent, deferred, bounced */
+/* The class of a recipient failed by queue.max_lifetime (lib/bclass). */
+#define QMGR_CLASS_EXPIRED	"message-expired"
+/* Report requests to bounce (qmgr_bounce.c). */
+#define QMGR_BOUNCE_RCPTS_MAX	1000	/* recipients per request */
+#define QMGR_BOUNCE_TIMEOUT_MS	60000	/* for bounce's reply */
+#define QMGR_BOUNCE_RETRY_MS	10000	/* after bounce failed us */
 
 struct qmgr_job;
 
@@ -67,7 +73,11 @@ struct qmgr_rcpt {
 	int			 applied;	/* committed (or moot) */
 	int			 status;	/* QSTORE_DELIVERED ... */
 	int			 expired;	/* failed by max_lifetime */
+	int			 suppressed;	/* failed: on the list */
+	int			 dsn_passed;	/* a DSN-aware next hop took */
+						/* it, with NOTIFY passed on */
 	char			 dsn[QSTORE_DSN_MAX + 1];
+	char			 class[QSTORE_CLASS_MAX + 1];
 	char			*reply;
 };
 
@@ -90,6 +100,8 @@ struct qmgr_job {
 	char			*relay;		/* smtp's report, or NULL */
 	int			 resent;	/* sent again, link lost */
 	int			 site_fail;	/* smtp set up no session */
+	enum qstore_report	 report;	/* a report job (bounce): */
+						/* what it asks for; else NONE */
 };
 
 /* qmgr_job.c: the state every room shares, jobs, the in-flight set. */
@@ -113,7 +125,11 @@ void	qmgr_job_queue(struct qmgr_job *);
 void	qmgr_job_requeue(struct qmgr_job *);
 struct qmgr_job *qmgr_job_next_pending(void);
 size_t	qmgr_job_npending(void);
-/* Records a recipient's result (dsn, reply copied); once per recipient. */
+/*
+ * Records a recipient's result (dsn, reply copied); once per recipient.
+ * The class, suppressed and dsn_passed start cleared: the caller sets
+ * what it knows.
+ */
 void	qmgr_job_result(struct qmgr_rcpt *, int status, const char *dsn,
 	    const char *reply);
 /* Sets the relay smtp reported for the job's results. */
@@ -154,6 +170,31 @@ int64_t	qmgr_results_due_in(void);
 size_t	qmgr_results_apply(void);
 /* The backoff after a deferral: min * 2^(attempts-1), capped at max. */
 int64_t	qmgr_result_backoff(uint32_t attempts);
+/*
+ * One more recipient of m is final with no report owed: m's count goes
+ * down and at 0 the message's records go, its id added to *removed (to
+ * retire the file after the commit). -1 with why: the transaction is bad.
+ */
+int	qmgr_result_settle(struct qstore_txn *, struct qstore_msginfo *m,
+	    char (**removed)[QID_SIZE], size_t *nremoved, struct vbuf *why);
+/*
+ * The report r's new state (r->state) owes m's sender (RFC 3461):
+ * dsn_passed says a DSN-aware next hop took a delivery over.
+ */
+enum qstore_report qmgr_result_report_owed(const struct qstore_msginfo *m,
+	    const struct qstore_rcpt *r, int dsn_passed, int64_t now);
+/* Retires the files of removed messages, once their commit stands. */
+void	qmgr_result_retire(char (*removed)[QID_SIZE], size_t nremoved);
+
+/* qmgr_bounce.c: report requests to bounce, replies applied. */
+/* Queues a report job (job->report set) for bounce. */
+void	qmgr_bounce_queue(struct qmgr_job *);
+/* Sends the next report job when bounce is free. */
+void	qmgr_bounce_run(void);
+/* Whether reports are taken now (not waiting after a failure). */
+int	qmgr_bounce_ready(void);
+/* Report jobs queued or at bounce. */
+size_t	qmgr_bounce_busy(void);
 
 /* qmgr_flush.c: relayq -f. */
 int	qmgr_flush(struct vbuf *why);

@@ -71,6 +71,7 @@ qmgr_loop(void)
 			qmgr_deliver_run();
 		}
 	}
+	qmgr_bounce_run();
 	wait = QMGR_SCAN_INTERVAL_MS;
 	next = qmgr_sched_next_due();
 	/* Past due with every slot busy: a freed slot wakes the loop. */
@@ -101,5 +102,6 @@ qmgr_prune_counters(void)
 int
 qmgr_busy(void)
 {
-	return qmgr_deliver_busy() > 0 || qmgr_results_due_in() >= 0;
+	return qmgr_deliver_busy() > 0 || qmgr_results_due_in() >= 0 ||
+	    qmgr_bounce_busy() > 0;
 }

@@ -8,6 +8,7 @@
  * its job's recipients. The protocol is documented in smtp(8).
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -35,6 +36,8 @@ struct qmgr_reply {
 	const char		*status;
 	const char		*dsn;
 	const char		*text;
+	const char		*class;
+	uint64_t		 dsn_passed;
 };
 
 static struct qmgr_conn *qmgr_conns;
@@ -54,6 +57,7 @@ static int qmgr_reply_rcpt(void *, struct vbuf *);
 static void qmgr_dispatch(struct qmgr_conn *, struct qmgr_job *);
 static void qmgr_deliver_finish(struct qmgr_job *, const char *, const char *);
 static int64_t qmgr_request_deadline_ms(void);
+static int qmgr_class_ok(const char *);
 
 size_t
 qmgr_deliver_free_slots(void)
@@ -257,6 +261,18 @@ qmgr_conn_record(struct attrconn *ac, const struct attr_list *l, void *arg)
 		qmgr_conn_reply(c, l);
 }
 
+/*
+ * A class name as lib/bclass writes them: it goes into records, events
+ * and reports, so nothing else is taken from the delivery agent.
+ */
+static int
+qmgr_class_ok(const char *class)
+{
+	if (*class == '\0')
+		return 0;
+	return strspn(class, "abcdefghijklmnopqrstuvwxyz-") == strlen(class);
+}
+
 /* One recipient's group of a reply (attr_scan's callback). */
 static int
 qmgr_reply_rcpt(void *arg, struct vbuf *why)
@@ -282,6 +298,9 @@ qmgr_reply_rcpt(void *arg, struct vbuf *why)
 	    QSTORE_DEFERRED;
 	qmgr_job_result(cur, st, r->dsn != NULL ? r->dsn : "4.0.0",
 	    r->text != NULL ? r->text : "");
+	if (r->class != NULL && qmgr_class_ok(r->class))
+		snprintf(cur->class, sizeof(cur->class), "%s", r->class);
+	cur->dsn_passed = st == QSTORE_DELIVERED && r->dsn_passed != 0;
 	return 0;
 }
 
@@ -293,7 +312,7 @@ static void
 qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 {
 	struct qmgr_job *job = c->job;
-	struct qmgr_reply r = { job, 0, NULL, NULL, NULL };
+	struct qmgr_reply r = { job, 0, NULL, NULL, NULL, NULL, 0 };
 	const char *reason = NULL, *dkim = NULL, *relay = "none";
 	uint64_t status = MAIL_STAT_FAIL, site_fail = 0;
 	struct vbuf why;
@@ -312,6 +331,9 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 		    &r.status),
 		ATTR_STR(MAIL_ATTR_RCPT_DSN, 0, 0, QSTORE_DSN_MAX, &r.dsn),
 		ATTR_STR(MAIL_ATTR_RCPT_REPLY, 0, 0, ATTR_VALUE_MAX, &r.text),
+		ATTR_STR(MAIL_ATTR_RCPT_CLASS, 0, 0, QSTORE_CLASS_MAX,
+		    &r.class),
+		ATTR_UINT(MAIL_ATTR_RCPT_DSN_PASSED, 0, 0, 1, &r.dsn_passed),
 		ATTR_TABLE_END
 	};
 	const struct attr_spec body[] = {

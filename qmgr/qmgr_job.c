@@ -162,6 +162,9 @@ qmgr_job_result(struct qmgr_rcpt *r, int status, const char *dsn,
 {
 	r->status = status;
 	r->expired = 0;
+	r->suppressed = 0;
+	r->dsn_passed = 0;
+	r->class[0] = '\0';
 	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn);
 	free(r->reply);
 	r->reply = xstrdup(reply);

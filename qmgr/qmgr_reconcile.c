@@ -3,9 +3,11 @@
  * LMDB records (qmgr(8), START-UP).
  *
  * A file without records was never acknowledged and goes after a grace
- * period; records whose file is gone are removed, each recipient not yet
- * final with a "bounced" event in the same transaction (the outbox had
- * its "accepted": a consumer must hear how it ended); stale tmp/ files
+ * period; when records' file is gone, each recipient not yet final fails
+ * with a "bounced" event in the same transaction (the outbox had its
+ * "accepted": a consumer must hear how it ended) and is owed its report
+ * like any failure (bounce makes it without the original); the records
+ * go when no report is owed, else once the reports are made. Stale tmp/ files
  * are cleaned up; files in the wrong msg/ directory are moved. Runs once,
  * before qmgr serves anything; a failure is fatal (master restarts qmgr).
  */
@@ -30,17 +32,19 @@ struct qmgr_orphan {
 	size_t		 n;
 };
 
-/* The recipients of a message whose file is lost, for their events. */
+/* The recipients of a message whose file is lost, read, then failed. */
 struct qmgr_lost {
 	struct qstore_txn	*txn;
 	struct qstore_msginfo	 m;
 	int64_t			 now;
-	int			 failed;	/* an event put failed */
+	struct qstore_rcpt	*r;
+	size_t			 n;
 };
 
 static int qmgr_file_cb(const char *, void *);
 static int qmgr_msg_cb(const struct qstore_msginfo *, void *);
 static int qmgr_lost_rcpt_cb(const struct qstore_rcpt *, void *);
+static int qmgr_lost_fail(struct qmgr_lost *);
 
 static int
 qmgr_file_cb(const char *qid, void *arg)
@@ -70,27 +74,61 @@ static int
 qmgr_lost_rcpt_cb(const struct qstore_rcpt *r, void *arg)
 {
 	struct qmgr_lost *lost = arg;
-	struct outbox_event ev;
 
-	if (r->state == QSTORE_DELIVERED || r->state == QSTORE_FAILED)
-		return 0;
-	memset(&ev, 0, sizeof(ev));
-	ev.kind = OUTBOX_BOUNCED;
-	ev.time_ms = outbox_now_ms();
-	snprintf(ev.qid, sizeof(ev.qid), "%s", lost->m.qid);
-	ev.sender = lost->m.sender;
-	ev.recipient = r->address;
-	ev.relay = "none";
-	ev.dsn = "5.3.0";
-	ev.reply = "queue file missing";
-	ev.attempts = r->attempts;
-	ev.delay = lost->now - lost->m.arrival;
-	if (outbox_put(lost->txn, &ev, NULL) == -1) {
-		lost->failed = 1;
-		return 1;
-	}
-	acct_event(&ev);
+	lost->r = xreallocarray(lost->r, lost->n + 1, sizeof(*lost->r));
+	lost->r[lost->n++] = *r;
 	return 0;
+}
+
+/*
+ * Fails the lost message's recipients not yet final, each with its event,
+ * and keeps the records while a report is owed. -1: the transaction is
+ * bad.
+ */
+static int
+qmgr_lost_fail(struct qmgr_lost *lost)
+{
+	struct outbox_event ev;
+	struct qstore_rcpt *r;
+	uint32_t owed = 0;
+	int64_t old;
+
+	for (size_t i = 0; i < lost->n; i++) {
+		r = &lost->r[i];
+		if (r->state == QSTORE_DELIVERED || r->state == QSTORE_FAILED) {
+			owed += r->report != QSTORE_REPORT_NONE;
+			continue;
+		}
+		old = r->next_attempt;
+		r->state = QSTORE_FAILED;
+		snprintf(r->dsn, sizeof(r->dsn), "5.3.0");
+		snprintf(r->reply, sizeof(r->reply), "queue file missing");
+		r->relay[0] = '\0';
+		r->last_attempt = lost->now;
+		r->next_attempt = lost->now;
+		r->report = qmgr_result_report_owed(&lost->m, r, 0, lost->now);
+		owed += r->report != QSTORE_REPORT_NONE;
+		if (qstore_rcpt_put(lost->txn, r, old) == -1)
+			return -1;
+		memset(&ev, 0, sizeof(ev));
+		ev.kind = OUTBOX_BOUNCED;
+		ev.time_ms = outbox_now_ms();
+		snprintf(ev.qid, sizeof(ev.qid), "%s", lost->m.qid);
+		ev.sender = lost->m.sender;
+		ev.recipient = r->address;
+		ev.relay = "none";
+		ev.dsn = r->dsn;
+		ev.reply = r->reply;
+		ev.attempts = r->attempts;
+		ev.delay = lost->now - lost->m.arrival;
+		if (outbox_put(lost->txn, &ev, NULL) == -1)
+			return -1;
+		acct_event(&ev);
+	}
+	if (owed == 0)
+		return qstore_msg_delete(lost->txn, lost->m.qid);
+	lost->m.left = owed;
+	return qstore_msg_put(lost->txn, &lost->m);
 }
 
 void
@@ -134,18 +172,19 @@ qmgr_reconcile(void)
 	for (i = 0; i < lost.n; i++) {
 		struct qmgr_lost l = { .txn = txn, .now = now };
 
-		log_warn("%s: queue file missing; recipients dropped",
-		    lost.qids[i]);
-		if (qstore_msg_get(txn, lost.qids[i], &l.m) == 0) {
-			(void)qstore_rcpt_iter(txn, lost.qids[i],
-			    qmgr_lost_rcpt_cb, &l);
-			if (l.failed)
-				log_fatal("reconcile: %s: event: %s",
-				    lost.qids[i], qstore_errno() ==
-				    QSTORE_ERR_FULL ? "queue database full" :
-				    "queue database error");
+		if (qstore_msg_get(txn, lost.qids[i], &l.m) == -1) {
+			(void)qstore_msg_delete(txn, lost.qids[i]);
+			continue;
 		}
-		(void)qstore_msg_delete(txn, lost.qids[i]);
+		(void)qstore_rcpt_iter(txn, lost.qids[i], qmgr_lost_rcpt_cb,
+		    &l);
+		log_warn("%s: queue file missing; recipients failed",
+		    lost.qids[i]);
+		if (qmgr_lost_fail(&l) == -1)
+			log_fatal("reconcile: %s: %s", lost.qids[i],
+			    qstore_errno() == QSTORE_ERR_FULL ?
+			    "queue database full" : "queue database error");
+		free(l.r);
 	}
 	if (qstore_txn_commit(txn, why) == -1) {
 		acct_release(0);

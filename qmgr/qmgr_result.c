@@ -60,6 +60,73 @@ qmgr_result_backoff(uint32_t attempts)
 	    b;
 }
 
+int
+qmgr_result_settle(struct qstore_txn *txn, struct qstore_msginfo *m,
+    char (**removed)[QID_SIZE], size_t *nremoved, struct vbuf *why)
+{
+	if (m->left > 0)
+		m->left--;
+	if (m->left > 0) {
+		if (qstore_msg_put(txn, m) == -1) {
+			vbuf_setf(why, "%s: message update: %s", m->qid,
+			    qmgr_qstore_error());
+			return -1;
+		}
+		return 0;
+	}
+	/* Every recipient is final and reported: the message goes. */
+	if (qstore_msg_delete(txn, m->qid) == -1) {
+		vbuf_setf(why, "%s: delete: %s", m->qid, qmgr_qstore_error());
+		return -1;
+	}
+	*removed = xreallocarray(*removed, *nremoved + 1, QID_SIZE);
+	snprintf((*removed)[(*nremoved)++], QID_SIZE, "%s", m->qid);
+	return 0;
+}
+
+void
+qmgr_result_retire(char (*removed)[QID_SIZE], size_t nremoved)
+{
+	/* The file goes only once its records are gone. */
+	for (size_t i = 0; i < nremoved; i++) {
+		(void)qstore_file_retire(qmgr_queue, removed[i]);
+		log_info("%s: removed", removed[i]);
+	}
+}
+
+/*
+ * The report a recipient's new state owes its sender: none to the null sender (no bounce of a bounce), none
+ * when the credential turned reports off or NOTIFY=NEVER; a failure is
+ * reported unless NOTIFY left FAILURE out; a delivery only on
+ * NOTIFY=SUCCESS and only when the next hop did not take the request
+ * over (RFC 3461 6.2: a DSN-aware next hop reports it itself); a delay
+ * once, after bounce.delay_warning, unless NOTIFY left DELAY out.
+ */
+enum qstore_report
+qmgr_result_report_owed(const struct qstore_msginfo *m,
+    const struct qstore_rcpt *r, int dsn_passed, int64_t now)
+{
+	if (m->sender[0] == '\0' || m->dsn_off ||
+	    (r->notify & QSTORE_NOTIFY_NEVER) != 0)
+		return QSTORE_REPORT_NONE;
+	switch (r->state) {
+	case QSTORE_FAILED:
+		return r->notify == 0 || (r->notify & QSTORE_NOTIFY_FAILURE) ?
+		    QSTORE_REPORT_FAILED : QSTORE_REPORT_NONE;
+	case QSTORE_DELIVERED:
+		return (r->notify & QSTORE_NOTIFY_SUCCESS) && !dsn_passed ?
+		    QSTORE_REPORT_RELAYED : QSTORE_REPORT_NONE;
+	case QSTORE_DEFERRED:
+		if (qmgr_cfg->bounce_delay_warning == 0 || r->warned ||
+		    now - m->arrival < qmgr_cfg->bounce_delay_warning)
+			return QSTORE_REPORT_NONE;
+		return r->notify == 0 || (r->notify & QSTORE_NOTIFY_DELAY) ?
+		    QSTORE_REPORT_DELAYED : QSTORE_REPORT_NONE;
+	default:
+		return QSTORE_REPORT_NONE;
+	}
+}
+
 /*
  * The events of the results, all in one place: BEGIN when a results
  * transaction starts; PUT for each recipient's result inside it, which
@@ -110,6 +177,7 @@ qmgr_result_event(enum qmgr_result_ev op, struct qstore_txn *txn,
 		ev.next_attempt = r->next_attempt;
 	/* "d=DOMAIN s=SELECTOR", or "unsigned" (no key for the domain). */
 	ev.dkim = job->dkim;
+	ev.class = rc->class[0] != '\0' ? rc->class : NULL;
 	if (outbox_put(txn, &ev, why) == -1)
 		return -1;
 	acct_event(&ev);
@@ -156,8 +224,10 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	(void)qmgr_result_event(QMGR_EV_BEGIN, txn, NULL, NULL, 0, now, why);
 	for (i = from; i < to; i++) {
 		struct qmgr_rcpt *res = qmgr_refs[i];
-		const char *qid = res->job->qid;
+		const struct qmgr_job *job = res->job;
+		const char *qid = job->qid;
 		enum outbox_kind kind;
+		int have_m;
 
 		if (res->applied)
 			continue;
@@ -166,29 +236,44 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			continue;
 		if (r.state == QSTORE_DELIVERED || r.state == QSTORE_FAILED)
 			continue;
-		if (res->status == QSTORE_DEFERRED && now - res->job->arrival >=
+		have_m = qstore_msg_get(txn, qid, &m) == 0;
+		if (res->status == QSTORE_DEFERRED && now - job->arrival >=
 		    qmgr_cfg->queue_max_lifetime) {
 			/* Too old to keep trying: a final failure. */
 			/* Kept with the result: a retried commit sees FAILED. */
 			res->status = QSTORE_FAILED;
 			res->expired = 1;
-			log_info("%s: to=<%s>, status=expired (%s)", qid,
-			    log_safe(r.address), log_safe(res->reply));
+			snprintf(res->class, sizeof(res->class), "%s",
+			    QMGR_CLASS_EXPIRED);
+			log_info("%s: to=<%s>, relay=none, delay=%" PRId64
+			    ", dsn=%s, class=%s, bounce=hard, status=expired "
+			    "(%s)", qid, log_safe(r.address), now - job->arrival,
+			    res->dsn, res->class, log_safe(res->reply));
 		}
-		/* A delivered recipient's record is its accounting event. */
-		put = res->status == QSTORE_DELIVERED ?
-		    qstore_rcpt_remove(txn, &r) : 0;
 		old = r.next_attempt;
 		r.attempts++;
-		snprintf(r.dsn, sizeof(r.dsn), "%s", res->dsn);
-		snprintf(r.reply, sizeof(r.reply), "%s", compact ? "" :
-		    res->reply);
 		r.state = res->status;
+		r.last_attempt = now;
+		snprintf(r.dsn, sizeof(r.dsn), "%s", res->dsn);
+		snprintf(r.class, sizeof(r.class), "%s", res->class);
+		snprintf(r.relay, sizeof(r.relay), "%s", job->relay != NULL &&
+		    strcmp(job->relay, "none") != 0 ? job->relay : "");
+		/* A failure's reply is what its report quotes: always kept. */
+		snprintf(r.reply, sizeof(r.reply), "%s", compact &&
+		    r.state == QSTORE_DEFERRED ? "" : res->reply);
+		r.report = have_m ? qmgr_result_report_owed(&m, &r,
+		    res->dsn_passed, now) : QSTORE_REPORT_NONE;
 		if (r.state == QSTORE_DEFERRED)
 			r.next_attempt = now + qmgr_result_backoff(r.attempts);
-		if (put == 0 && r.state != QSTORE_DELIVERED) {
+		/* An owed report is due at once (the retry waits for it). */
+		if (r.report != QSTORE_REPORT_NONE)
+			r.next_attempt = now;
+		/* A delivered recipient's record is its accounting event. */
+		if (r.state == QSTORE_DELIVERED && r.report == QSTORE_REPORT_NONE)
+			put = qstore_rcpt_remove(txn, &r);
+		else {
 			put = qstore_rcpt_put(txn, &r, old);
-			ncompact += compact;
+			ncompact += compact && r.state == QSTORE_DEFERRED;
 		}
 		if (put == -1) {
 			/* LMDB has marked the transaction bad: give it up. */
@@ -200,6 +285,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		snprintf(r.reply, sizeof(r.reply), "%s", res->reply);
 		kind = r.state == QSTORE_DELIVERED ? OUTBOX_DELIVERED :
 		    r.state == QSTORE_DEFERRED ? OUTBOX_DEFERRED :
+		    res->suppressed ? OUTBOX_SUPPRESSED :
 		    res->expired ? OUTBOX_EXPIRED : OUTBOX_BOUNCED;
 		if (qmgr_result_event(QMGR_EV_PUT, txn, res, &r, kind, now,
 		    why) == -1) {
@@ -207,27 +293,12 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			    qmgr_qstore_error());
 			goto fail;
 		}
-		if (r.state == QSTORE_DEFERRED)
+		/* Not final yet, or final with a report still to make. */
+		if (r.state == QSTORE_DEFERRED || r.report != QSTORE_REPORT_NONE ||
+		    !have_m)
 			continue;
-		if (qstore_msg_get(txn, qid, &m) == -1)
-			continue;
-		if (m.left > 0)
-			m.left--;
-		if (m.left == 0) {
-			/* Every recipient is final: the message goes. */
-			if (qstore_msg_delete(txn, qid) == -1) {
-				vbuf_setf(why, "%s: delete: %s", qid,
-				    qmgr_qstore_error());
-				goto fail;
-			}
-			removed = xreallocarray(removed, nremoved + 1,
-			    QID_SIZE);
-			snprintf(removed[nremoved++], QID_SIZE, "%s", qid);
-		} else if (qstore_msg_put(txn, &m) == -1) {
-			vbuf_setf(why, "%s: message update: %s", qid,
-			    qmgr_qstore_error());
+		if (qmgr_result_settle(txn, &m, &removed, &nremoved, why) == -1)
 			goto fail;
-		}
 	}
 	if (qstore_txn_commit(txn, why) == -1) {
 		(void)qmgr_result_event(QMGR_EV_ABORT, NULL, NULL, NULL, 0, now,
@@ -238,11 +309,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	for (i = from; i < to; i++)
 		qmgr_refs[i]->applied = 1;
 	qmgr_results_compacted += ncompact;
-	/* The file goes only once its records are gone. */
-	for (i = 0; i < nremoved; i++) {
-		(void)qstore_file_retire(qmgr_queue, removed[i]);
-		log_info("%s: removed", removed[i]);
-	}
+	qmgr_result_retire(removed, nremoved);
 	rc = 0;
 	goto out;
 fail:

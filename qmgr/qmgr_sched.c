@@ -31,13 +31,18 @@ struct qmgr_scan {
 	int		 more;		/* stopped with due work left */
 };
 
-/* One message's due recipients, with their next hops. */
+/*
+ * One message's due recipients, with their next hops; and those owed a
+ * report, for bounce.
+ */
 struct qmgr_collect {
 	int64_t			 now;
 	const char		*qid;
 	struct qstore_rcpt	*due;
 	char			(*keys)[NEXTHOP_KEY_MAX + 1];
 	size_t			 ndue, alloc;
+	struct qstore_rcpt	*owed;
+	size_t			 nowed, owed_alloc;
 };
 
 static int64_t qmgr_next_due_mono = -1;
@@ -46,6 +51,8 @@ static int qmgr_scan_wanted = 1;
 static int qmgr_scan_cb(const char *, uint32_t, int64_t, void *);
 static int qmgr_collect_cb(const struct qstore_rcpt *, void *);
 static void qmgr_build_jobs(struct qstore_txn *, const char *, int64_t);
+static void qmgr_build_reports(const char *, const struct qstore_msginfo *,
+    const struct qstore_rcpt *, size_t);
 
 void
 qmgr_sched_want(void)
@@ -96,8 +103,22 @@ qmgr_collect_cb(const struct qstore_rcpt *r, void *arg)
 	struct qmgr_collect *c = arg;
 	char dom[SMTP_DOMAIN_MAX + 1];
 
-	if ((r->state != QSTORE_PENDING && r->state != QSTORE_DEFERRED) ||
-	    r->next_attempt > c->now || qmgr_job_in_flight(c->qid, r->index))
+	if (r->next_attempt > c->now || qmgr_job_in_flight(c->qid, r->index))
+		return 0;
+	/* A report comes first, also for a deferred recipient's warning. */
+	if (r->report != QSTORE_REPORT_NONE) {
+		if (!qmgr_bounce_ready())
+			return 0;
+		if (c->nowed == c->owed_alloc) {
+			c->owed_alloc = c->owed_alloc == 0 ? 16 :
+			    c->owed_alloc * 2;
+			c->owed = xreallocarray(c->owed, c->owed_alloc,
+			    sizeof(*c->owed));
+		}
+		c->owed[c->nowed++] = *r;
+		return 0;
+	}
+	if (r->state != QSTORE_PENDING && r->state != QSTORE_DEFERRED)
 		return 0;
 	if (c->ndue == c->alloc) {
 		c->alloc = c->alloc == 0 ? 16 : c->alloc * 2;
@@ -134,8 +155,13 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 	c.now = now;
 	c.qid = qid;
 	(void)qstore_rcpt_iter(txn, qid, qmgr_collect_cb, &c);
-	if (c.ndue == 0)
+	qmgr_build_reports(qid, &m, c.owed, c.nowed);
+	free(c.owed);
+	if (c.ndue == 0) {
+		free(c.due);
+		free(c.keys);
 		return;
+	}
 	used = xcalloc(c.ndue, 1);
 	for (i = 0; i < c.ndue; i++) {
 		if (used[i])
@@ -156,6 +182,47 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 	free(used);
 	free(c.due);
 	free(c.keys);
+}
+
+/*
+ * Report jobs for bounce: one per kind of report, of at most
+ * QMGR_BOUNCE_RCPTS_MAX recipients, so that one message's failures in one
+ * pass make one report. The recipients' records say the rest, and are
+ * read again when bounce has answered.
+ */
+static void
+qmgr_build_reports(const char *qid, const struct qstore_msginfo *m,
+    const struct qstore_rcpt *owed, size_t nowed)
+{
+	static const enum qstore_report kinds[] = { QSTORE_REPORT_FAILED,
+	    QSTORE_REPORT_DELAYED, QSTORE_REPORT_RELAYED };
+	struct qmgr_job *job;
+	size_t i, k, n;
+
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		for (n = 0, i = 0; i < nowed; i++)
+			n += owed[i].report == kinds[k];
+		job = NULL;
+		for (i = 0; i < nowed; i++) {
+			if (owed[i].report != kinds[k])
+				continue;
+			if (job != NULL && job->nrcpts == QMGR_BOUNCE_RCPTS_MAX) {
+				qmgr_bounce_queue(job);
+				job = NULL;
+			}
+			if (job == NULL) {
+				job = qmgr_job_create(qid, "", m,
+				    n < QMGR_BOUNCE_RCPTS_MAX ? n :
+				    QMGR_BOUNCE_RCPTS_MAX);
+				job->report = kinds[k];
+			}
+			qmgr_job_add_rcpt(job, owed[i].index,
+			    owed[i].address, owed[i].next_attempt);
+			n--;
+		}
+		if (job != NULL)
+			qmgr_bounce_queue(job);
+	}
 }
 
 void

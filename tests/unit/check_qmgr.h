@@ -30,6 +30,7 @@ struct fix {
 	char		 dir[256];
 	struct cfg	 cfg;
 	struct vbuf	*why;
+	const char	*sender;	/* NULL: sender@example.org */
 };
 
 static int
@@ -87,7 +88,8 @@ fix_commit(struct fix *f, char **rcpts, size_t n, char *qid)
 	static const char body[] = "Subject: test\r\n\r\nbody\r\n";
 
 	memset(&env, 0, sizeof(env));
-	env.sender = "sender@example.org";
+	env.sender = (char *)(f->sender != NULL ? f->sender :
+	    "sender@example.org");
 	env.rcpts = rcpts;
 	env.nrcpts = n;
 	env.arrival = time(NULL);

@@ -53,6 +53,8 @@ START_TEST(test_lost_file)
 	char *rcpts[] = { "a@x.test", "b@x.test" };
 
 	fix_setup(&f);
+	/* The null sender's: no report is owed, nothing is kept. */
+	f.sender = "";
 	fix_commit(&f, rcpts, 2, qid);
 	fix_commit(&f, rcpts, 1, keep);
 	ck_assert_int_eq(qstore_file_path(path, sizeof(path), f.dir, qid), 0);
@@ -82,6 +84,45 @@ START_TEST(test_lost_file)
 }
 END_TEST
 
+/*
+ * A lost file's recipients fail like any others: their sender is owed a
+ * report (bounce makes it without the original), so the records stay,
+ * due for bounce, not for smtp; a second start keeps them so.
+ */
+START_TEST(test_lost_file_reported)
+{
+	struct fix f;
+	struct qstore_msginfo m;
+	struct qstore_txn *t;
+	struct qstore_rcpt r;
+	struct qmgr_job *jobs[4];
+	char qid[QID_SIZE], path[PATH_MAX];
+	char *rcpts[] = { "a@x.test", "b@x.test" };
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 2, qid);
+	ck_assert_int_eq(qstore_file_path(path, sizeof(path), f.dir, qid), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	qmgr_reconcile();
+	qmgr_reconcile();
+	t = qstore_txn_begin(qmgr_queue, 0, f.why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(qstore_msg_get(t, qid, &m), 0);
+	ck_assert_uint_eq(m.left, 2);
+	qstore_txn_abort(t);
+	for (uint32_t i = 0; i < 2; i++) {
+		ck_assert_int_eq(fix_rcpt(&f, qid, i, &r), 0);
+		ck_assert_int_eq(r.state, QSTORE_FAILED);
+		ck_assert_int_eq(r.report, QSTORE_REPORT_FAILED);
+		ck_assert_str_eq(r.dsn, "5.3.0");
+	}
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, 4), 0);
+	ck_assert_uint_eq(qmgr_bounce_busy(), 1);
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 reconcile_suite(void)
 {
@@ -90,6 +131,7 @@ reconcile_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_lost_file);
+	tcase_add_test(tc, test_lost_file_reported);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -303,8 +303,12 @@ START_TEST(test_deferred_and_failed)
 	qmgr_job_set_relay(job, "none");
 	qmgr_job_done(job);
 	ck_assert_uint_eq(qmgr_results_apply(), 1);
-	ck_assert(!msg_exists(&f, qid));
-	ck_assert(!file_exists(&f, qid));
+	/* The failed one is owed its report: the message waits for it. */
+	ck_assert(msg_exists(&f, qid));
+	ck_assert(file_exists(&f, qid));
+	ck_assert_int_eq(fix_rcpt(&f, qid, 1, &r), 0);
+	ck_assert_int_eq(r.report, QSTORE_REPORT_FAILED);
+	ck_assert_str_eq(r.reply, "550 no such user");
 	fix_teardown(&f);
 }
 END_TEST
@@ -362,13 +366,121 @@ START_TEST(test_two_jobs_one_message)
 	ck_assert(!qmgr_job_in_flight(qid, 0));
 	ck_assert(qmgr_job_in_flight(qid, 1));
 	/* The last one: only now do the records and the file go. */
-	qmgr_job_result(&jobs[1]->rcpts[0], QSTORE_FAILED, "5.1.1",
-	    "550 no");
+	qmgr_job_result(&jobs[1]->rcpts[0], QSTORE_DELIVERED, "2.0.0",
+	    "250 ok");
 	qmgr_job_set_relay(jobs[1], "none");
 	qmgr_job_done(jobs[1]);
 	ck_assert_uint_eq(qmgr_results_apply(), 1);
 	ck_assert(!msg_exists(&f, qid));
 	ck_assert(!file_exists(&f, qid));
+	fix_teardown(&f);
+}
+END_TEST
+
+/*
+ * Who is owed a report: a failure (with no NOTIFY, the default), never
+ * the null sender's failure (no bounce of a bounce); the owed recipient
+ * keeps its record, reply and schedule entry, so the message stays and
+ * the scheduler hands it to bounce, not to smtp.
+ */
+START_TEST(test_report_owed)
+{
+	struct fix f;
+	struct qmgr_job *jobs[JOBS_MAX];
+	struct qstore_rcpt r;
+	char qid[QID_SIZE], qid0[QID_SIZE];
+	char *rcpts[] = { "a@x.test" };
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 1, qid);
+	f.sender = "";
+	fix_commit(&f, rcpts, 1, qid0);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 2);
+	for (int i = 0; i < 2; i++) {
+		qmgr_job_result(&jobs[i]->rcpts[0], QSTORE_FAILED, "5.1.1",
+		    "550 5.1.1 no such user");
+		snprintf(jobs[i]->rcpts[0].class,
+		    sizeof(jobs[i]->rcpts[0].class), "bad-mailbox");
+		qmgr_job_set_relay(jobs[i], "mx.x.test[192.0.2.1]:25");
+		qmgr_job_done(jobs[i]);
+	}
+	ck_assert_uint_eq(qmgr_results_apply(), 2);
+	/* The null sender's message is gone at once, unreported. */
+	ck_assert(!msg_exists(&f, qid0));
+	ck_assert(!file_exists(&f, qid0));
+	/* The other waits for its report, with what it must say. */
+	ck_assert(msg_exists(&f, qid));
+	ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), 0);
+	ck_assert_int_eq(r.state, QSTORE_FAILED);
+	ck_assert_int_eq(r.report, QSTORE_REPORT_FAILED);
+	ck_assert_str_eq(r.class, "bad-mailbox");
+	ck_assert_str_eq(r.relay, "mx.x.test[192.0.2.1]:25");
+	ck_assert_str_eq(r.reply, "550 5.1.1 no such user");
+	ck_assert_int_ne(r.last_attempt, 0);
+	/* Due now, for bounce: a report job, no delivery job. */
+	ck_assert_uint_eq(qmgr_bounce_busy(), 0);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 0);
+	ck_assert_uint_eq(qmgr_bounce_busy(), 1);
+	ck_assert(qmgr_job_in_flight(qid, 0));
+	fix_teardown(&f);
+}
+END_TEST
+
+/*
+ * NOTIFY decides: NEVER and a list without FAILURE owe nothing; SUCCESS
+ * owes a "relayed" report only when the next hop did not take DSN over,
+ * and keeps the delivered record until it is made.
+ */
+START_TEST(test_report_notify)
+{
+	static unsigned notify[] = { QSTORE_NOTIFY_NEVER,
+	    QSTORE_NOTIFY_DELAY, QSTORE_NOTIFY_SUCCESS,
+	    QSTORE_NOTIFY_SUCCESS | QSTORE_NOTIFY_FAILURE };
+	static char *rcpts[] = { "a@x.test", "b@x.test", "c@x.test",
+	    "d@x.test" };
+	struct qstore_envelope env;
+	struct qstore_new *qn;
+	struct qstore_rcpt r;
+	struct qmgr_job *jobs[JOBS_MAX];
+	char qid[QID_SIZE];
+	struct fix f;
+
+	fix_setup(&f);
+	memset(&env, 0, sizeof(env));
+	env.sender = "s@example.org";
+	env.rcpts = rcpts;
+	env.nrcpts = 4;
+	env.notify = notify;
+	env.client_addr = env.client_name = env.auth_user = "";
+	qn = qstore_new_begin(qmgr_queue, &env, f.why);
+	ck_assert_ptr_nonnull(qn);
+	ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
+	memcpy(qid, qstore_new_id(qn), QID_SIZE);
+	ck_assert_int_eq(qstore_commit(qmgr_queue, &qn, 1, f.why), 0);
+	qstore_new_free(qn);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 1);
+	qmgr_job_result(&jobs[0]->rcpts[0], QSTORE_FAILED, "5.1.1", "550 no");
+	qmgr_job_result(&jobs[0]->rcpts[1], QSTORE_FAILED, "5.1.1", "550 no");
+	qmgr_job_result(&jobs[0]->rcpts[2], QSTORE_DELIVERED, "2.0.0",
+	    "250 ok");
+	qmgr_job_result(&jobs[0]->rcpts[3], QSTORE_DELIVERED, "2.0.0",
+	    "250 ok");
+	jobs[0]->rcpts[3].dsn_passed = 1;
+	qmgr_job_set_relay(jobs[0], "none");
+	qmgr_job_done(jobs[0]);
+	ck_assert_uint_eq(qmgr_results_apply(), 4);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), 0);
+	ck_assert_int_eq(r.report, QSTORE_REPORT_NONE);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 1, &r), 0);
+	ck_assert_int_eq(r.report, QSTORE_REPORT_NONE);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 2, &r), 0);
+	ck_assert_int_eq(r.state, QSTORE_DELIVERED);
+	ck_assert_int_eq(r.report, QSTORE_REPORT_RELAYED);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 3, &r), -1);
+	ck_assert(msg_exists(&f, qid));
 	fix_teardown(&f);
 }
 END_TEST
@@ -425,6 +537,8 @@ result_suite(void)
 	tcase_add_test(tc, test_deferred_and_failed);
 	tcase_add_test(tc, test_expiry);
 	tcase_add_test(tc, test_two_jobs_one_message);
+	tcase_add_test(tc, test_report_owed);
+	tcase_add_test(tc, test_report_notify);
 	tcase_add_test(tc, test_gathering);
 	tcase_add_test(tc, test_events);
 	tcase_add_test(tc, test_expired_retried);

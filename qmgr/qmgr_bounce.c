@@ -1,0 +1,321 @@
+/*
+ * qmgr_bounce.c - qmgr's side of the report protocol: report jobs to
+ * bounce on private/bounce, one at a time, and its answers applied.
+ *
+ * A recipient owed a report (failed, delayed or relayed: see
+ * qmgr_result.c) keeps its schedule entry; the scheduler turns the due
+ * ones into report jobs (qmgr_sched.c). Here each job becomes one request
+ * with what the records say, bounce builds the DSN and commits it to the
+ * queue, and only after its answer does qmgr clear what was owed, in one
+ * write transaction: a failed or relayed recipient is then settled (the
+ * message goes when it was the last), a warned one goes back to its
+ * retries. A crash anywhere before that commit leaves the report owed and
+ * due, so it is asked for again: at least once, perhaps twice, never
+ * lost. When bounce fails us, reports wait QMGR_BOUNCE_RETRY_MS. The
+ * protocol is in bounce(8).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attr.h"
+#include "attrconn.h"
+#include "event.h"
+#include "log.h"
+#include "mailconn.h"
+#include "mailproto.h"
+#include "qmgr.h"
+#include "xalloc.h"
+
+static struct attrconn *qmgr_bounce_conn;
+static struct qmgr_job *qmgr_bounce_current;	/* at bounce */
+static struct qmgr_job *qmgr_bounce_head, **qmgr_bounce_tail =
+    &qmgr_bounce_head;
+static size_t qmgr_bounce_nqueued;
+static int64_t qmgr_bounce_paused_until = -1;	/* ms, monotonic */
+
+static const char *qmgr_bounce_kind(enum qstore_report);
+static int qmgr_bounce_request(struct qmgr_job *, struct vbuf *);
+static void qmgr_bounce_record(struct attrconn *, const struct attr_list *,
+    void *);
+static void qmgr_bounce_error(struct attrconn *, enum attrconn_err,
+    const char *, void *);
+static void qmgr_bounce_fail(const char *);
+static void qmgr_bounce_apply(struct qmgr_job *, const char *);
+static void qmgr_bounce_drop_queued(void);
+
+static const char *
+qmgr_bounce_kind(enum qstore_report report)
+{
+	switch (report) {
+	case QSTORE_REPORT_DELAYED:
+		return MAIL_REPORT_DELAYED;
+	case QSTORE_REPORT_RELAYED:
+		return MAIL_REPORT_RELAYED;
+	default:
+		return MAIL_REPORT_FAILED;
+	}
+}
+
+void
+qmgr_bounce_queue(struct qmgr_job *job)
+{
+	job->next = NULL;
+	*qmgr_bounce_tail = job;
+	qmgr_bounce_tail = &job->next;
+	qmgr_bounce_nqueued++;
+}
+
+int
+qmgr_bounce_ready(void)
+{
+	return qmgr_bounce_paused_until < 0 ||
+	    ev_now_ms() >= qmgr_bounce_paused_until;
+}
+
+size_t
+qmgr_bounce_busy(void)
+{
+	return qmgr_bounce_nqueued + (qmgr_bounce_current != NULL);
+}
+
+/*
+ * The request for a report job, from the recipients' records (read now:
+ * they are what the report must say). Returns the recipients it names;
+ * 0 when none is still owed this report.
+ */
+static int
+qmgr_bounce_request(struct qmgr_job *job, struct vbuf *req)
+{
+	struct qstore_txn *txn;
+	struct qstore_rcpt r;
+	int n = 0;
+
+	if ((txn = qstore_txn_begin(qmgr_queue, 0, NULL)) == NULL)
+		return 0;
+	vbuf_reset(req);
+	attr_put_str(req, MAIL_ATTR_REQUEST, MAIL_REQ_BOUNCE);
+	attr_put_str(req, MAIL_ATTR_QUEUE_ID, job->qid);
+	attr_put_str(req, MAIL_ATTR_REPORT, qmgr_bounce_kind(job->report));
+	/* Also in the file, but a report is owed even when it is lost. */
+	attr_put_str(req, MAIL_ATTR_SENDER, job->sender);
+	attr_put_int(req, MAIL_ATTR_ARRIVAL, job->arrival);
+	for (size_t i = 0; i < job->nrcpts; i++) {
+		if (qstore_rcpt_get(txn, job->qid, job->rcpts[i].index,
+		    &r) == -1 || r.report != job->report)
+			continue;
+		attr_put_num(req, MAIL_ATTR_RCPT_INDEX, r.index);
+		attr_put_str(req, MAIL_ATTR_RCPT, r.address);
+		attr_put_str(req, MAIL_ATTR_RCPT_DSN, r.dsn);
+		attr_put_str(req, MAIL_ATTR_RCPT_REPLY, r.reply);
+		if (r.class[0] != '\0')
+			attr_put_str(req, MAIL_ATTR_RCPT_CLASS, r.class);
+		if (r.relay[0] != '\0')
+			attr_put_str(req, MAIL_ATTR_RELAY, r.relay);
+		attr_put_int(req, MAIL_ATTR_RCPT_TIME, r.last_attempt != 0 ?
+		    r.last_attempt : (int64_t)time(NULL));
+		if (job->report == QSTORE_REPORT_DELAYED)
+			attr_put_int(req, MAIL_ATTR_RCPT_UNTIL, job->arrival +
+			    qmgr_cfg->queue_max_lifetime);
+		n++;
+	}
+	attr_end(req);
+	qstore_txn_abort(txn);
+	return n;
+}
+
+void
+qmgr_bounce_run(void)
+{
+	static struct vbuf *req;
+	struct qmgr_job *job;
+	struct vbuf *why;
+	int fd;
+
+	while (qmgr_bounce_current == NULL && qmgr_bounce_head != NULL) {
+		job = qmgr_bounce_head;
+		if ((qmgr_bounce_head = job->next) == NULL)
+			qmgr_bounce_tail = &qmgr_bounce_head;
+		job->next = NULL;
+		qmgr_bounce_nqueued--;
+		if (req == NULL)
+			req = vbuf_create(0);
+		if (qmgr_bounce_request(job, req) == 0) {
+			qmgr_job_free(job);	/* settled meanwhile */
+			continue;
+		}
+		if (qmgr_bounce_conn == NULL) {
+			why = vbuf_create(0);
+			fd = mail_connect(qmgr_cfg->queue_directory,
+			    MAIL_SOCK_BOUNCE, why);
+			if (fd == -1) {
+				log_warn("%s: reports wait: %s", job->qid,
+				    why->data);
+				vbuf_free(why);
+				qmgr_job_free(job);
+				qmgr_bounce_fail(NULL);
+				return;
+			}
+			vbuf_free(why);
+			qmgr_bounce_conn = attrconn_create(fd, ATTR_COUNT_MAX *
+			    1024, qmgr_bounce_record, qmgr_bounce_error, NULL);
+		}
+		qmgr_bounce_current = job;
+		attrconn_deadline(qmgr_bounce_conn, QMGR_BOUNCE_TIMEOUT_MS);
+		if (attrconn_send(qmgr_bounce_conn, req) == -1)
+			qmgr_bounce_fail("lost connection with bounce");
+	}
+}
+
+/* Queued jobs are dropped: their records stay owed and due. */
+static void
+qmgr_bounce_drop_queued(void)
+{
+	struct qmgr_job *job, *next;
+
+	for (job = qmgr_bounce_head; job != NULL; job = next) {
+		next = job->next;
+		qmgr_job_free(job);
+	}
+	qmgr_bounce_head = NULL;
+	qmgr_bounce_tail = &qmgr_bounce_head;
+	qmgr_bounce_nqueued = 0;
+}
+
+/*
+ * bounce failed us (why, for the log; NULL when said already): the job
+ * at bounce and the queued ones are let go, and reports wait a while
+ * instead of being asked for again at every pass.
+ */
+static void
+qmgr_bounce_fail(const char *why)
+{
+	if (why != NULL && qmgr_bounce_current != NULL)
+		log_warn("%s: reports wait: %s", qmgr_bounce_current->qid, why);
+	if (qmgr_bounce_conn != NULL) {
+		attrconn_free(qmgr_bounce_conn);
+		qmgr_bounce_conn = NULL;
+	}
+	qmgr_job_free(qmgr_bounce_current);
+	qmgr_bounce_current = NULL;
+	qmgr_bounce_drop_queued();
+	qmgr_bounce_paused_until = ev_now_ms() + QMGR_BOUNCE_RETRY_MS;
+}
+
+static void
+qmgr_bounce_error(struct attrconn *ac, enum attrconn_err err,
+    const char *why, void *arg)
+{
+	(void)ac;
+	(void)arg;
+	if (qmgr_bounce_current == NULL) {
+		/* Idle: bounce closed a kept connection (a reload). */
+		attrconn_free(qmgr_bounce_conn);
+		qmgr_bounce_conn = NULL;
+		return;
+	}
+	qmgr_bounce_fail(err == ATTRCONN_TIMEOUT ? "bounce timed out" : why);
+}
+
+static void
+qmgr_bounce_record(struct attrconn *ac, const struct attr_list *l, void *arg)
+{
+	struct qmgr_job *job = qmgr_bounce_current;
+	const char *reason = NULL, *dsn_id = NULL;
+	uint64_t status = MAIL_STAT_FAIL;
+	struct vbuf why;
+	const struct attr_spec spec[] = {
+		ATTR_UINT(MAIL_ATTR_STATUS, ATTR_F_REQUIRED, 0, UINT32_MAX,
+		    &status),
+		ATTR_STR(MAIL_ATTR_REASON, 0, 0, ATTR_VALUE_MAX, &reason),
+		ATTR_STR(MAIL_ATTR_DSN_ID, 0, QID_LEN, QID_LEN, &dsn_id),
+		ATTR_TABLE_END
+	};
+
+	(void)ac;
+	(void)arg;
+	if (job == NULL) {
+		qmgr_bounce_fail("reply from bounce to no request");
+		return;
+	}
+	vbuf_init(&why, 0);
+	if (attr_scan(l, spec, &why) == -1) {
+		log_warn("%s: bad reply from bounce: %s", job->qid,
+		    log_safe(why.data));
+		qmgr_bounce_fail("protocol error from bounce");
+	} else if (status != MAIL_STAT_OK) {
+		log_warn("%s: bounce could not make the report: %s", job->qid,
+		    reason != NULL ? log_safe(reason) : "no reason");
+		qmgr_bounce_fail(NULL);
+	} else {
+		attrconn_deadline(qmgr_bounce_conn, -1);
+		qmgr_bounce_current = NULL;
+		qmgr_bounce_apply(job, dsn_id);
+		qmgr_job_free(job);
+		/* The report is a new message; the next job may go. */
+		qmgr_sched_want();
+	}
+	vbuf_release(&why);
+}
+
+/*
+ * bounce has committed the report (or found none due): what the job's
+ * recipients owed is cleared. If this does not commit, the records stay
+ * owed and the report is made again (a duplicate, never a loss).
+ */
+static void
+qmgr_bounce_apply(struct qmgr_job *job, const char *dsn_id)
+{
+	char (*removed)[QID_SIZE] = NULL;
+	struct qstore_msginfo m;
+	struct qstore_txn *txn;
+	struct qstore_rcpt r;
+	struct vbuf *why = vbuf_create(0);
+	int64_t now = time(NULL), old, retry;
+	size_t nremoved = 0, i;
+	int have_m;
+
+	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)
+		goto fail;
+	have_m = qstore_msg_get(txn, job->qid, &m) == 0;
+	for (i = 0; i < job->nrcpts; i++) {
+		if (qstore_rcpt_get(txn, job->qid, job->rcpts[i].index,
+		    &r) == -1 || r.report != job->report)
+			continue;
+		old = r.next_attempt;
+		r.report = QSTORE_REPORT_NONE;
+		if (r.state == QSTORE_DEFERRED) {
+			/* Warned: back to the retry its deferral set. */
+			r.warned = 1;
+			retry = r.last_attempt + qmgr_result_backoff(r.attempts);
+			r.next_attempt = retry > now ? retry : now;
+		}
+		if ((r.state == QSTORE_DELIVERED ? qstore_rcpt_remove(txn, &r) :
+		    qstore_rcpt_put(txn, &r, old)) == -1) {
+			vbuf_setf(why, "recipient update failed");
+			goto abort;
+		}
+		if (r.state == QSTORE_DEFERRED || !have_m)
+			continue;
+		if (qmgr_result_settle(txn, &m, &removed, &nremoved, why) == -1)
+			goto abort;
+	}
+	if (qstore_txn_commit(txn, why) == -1)
+		goto fail;
+	qmgr_result_retire(removed, nremoved);
+	if (dsn_id == NULL)
+		log_info("%s: no %s report due", job->qid,
+		    qmgr_bounce_kind(job->report));
+	free(removed);
+	vbuf_free(why);
+	return;
+abort:
+	qstore_txn_abort(txn);
+fail:
+	log_warn("%s: report %s made but not recorded: %s; it will be made "
+	    "again", job->qid, dsn_id != NULL ? dsn_id : "", why->data);
+	free(removed);
+	vbuf_free(why);
+}
