@@ -127,6 +127,13 @@ struct cfg {
 	char			*dkim_key_directory;	/* /etc/petrel/dkim */
 	char			*dkim_group;		/* petrel-dkim */
 	char			*dkim_dmarc_rua;	/* NULL: postmaster@ */
+
+	/*
+	 * Bounce classification rule files (lib/bclass), in order. The
+	 * default, the shipped file, has line 0: bclass_load skips it when
+	 * missing, but not a file the operator named.
+	 */
+	struct cfg_paths	 bounce_classes;
 };
 
 /*
