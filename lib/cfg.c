@@ -147,6 +147,7 @@ static int	 set_paths(struct cfg_ctx *, const struct cfg_key *,
 		    yaml_node_t *, unsigned long);
 static int	 check_path(const char *, struct vbuf *);
 static void	 free_paths(struct cfg_paths *);
+static void	 set_default_paths(struct cfg_ctx *, const struct cfg_key *);
 static int	 parse_listen_address(struct cfg_listener *, struct vbuf *);
 static int	 parse_nexthop(const char *, struct cfg_transport *,
 		    struct vbuf *);
@@ -278,6 +279,10 @@ static const struct cfg_key cfg_keys[] = {
 	    .off = F(dkim_dmarc_rua) },
 	{ .name = "smtp.helo_name", .type = CFG_T_STRING,
 	    .off = F(smtp_helo_name), .check = check_hostname },
+	/* At most BCLASS_MAX_FILES (lib/bclass.h) files. */
+	{ .name = "bounce.classes", .type = CFG_T_PATHS,
+	    .def = "/etc/petrel/bounce-classes.yaml", .max = 16,
+	    .off = F(bounce_classes) },
 	{ .name = "bounce.delay_warning", .type = CFG_T_DURATION, .def = "0",
 	    .min = 0, .max = 100 * DAY, .off = F(bounce_delay_warning) },
 };
@@ -366,7 +371,26 @@ cfg_free(struct cfg *cfg)
 	free(cfg->transports);
 	free(cfg->log_accounting);
 	free(cfg->smtp_helo_name);
+	free_paths(&cfg->bounce_classes);
 	free(cfg);
+}
+
+/*
+ * The default of a path list key: its one path, with line 0 so that a
+ * reader can tell it from a path the operator wrote (bounce.classes).
+ */
+static void
+set_default_paths(struct cfg_ctx *ctx, const struct cfg_key *k)
+{
+	struct cfg_paths *p = (struct cfg_paths *)(void *)((char *)ctx->cfg +
+	    k->off);
+
+	free_paths(p);
+	p->path = xcalloc(1, sizeof(*p->path));
+	p->line = xcalloc(1, sizeof(*p->line));
+	p->path[0] = xstrdup(k->def);
+	p->line[0] = 0;
+	p->n = 1;
 }
 
 static void
@@ -1448,6 +1472,11 @@ apply_defaults(struct cfg_ctx *ctx)
 		key = &cfg_keys[i];
 		if (ctx->line[i] != 0)
 			continue;
+		if (key->type == CFG_T_PATHS) {
+			if (key->def != NULL)
+				set_default_paths(ctx, key);
+			continue;
+		}
 		if (key->def != NULL) {
 			if (set_scalar(key, ctx->cfg, key->def, &reason) == -1)
 				rc = cfg_err(ctx, 0, key->name,

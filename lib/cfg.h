@@ -128,6 +128,12 @@ struct cfg {
 	char			*dkim_group;		/* petrel-dkim */
 	char			*dkim_dmarc_rua;	/* NULL: postmaster@ */
 
+	/*
+	 * Bounce classification rule files (lib/bclass), in order. The
+	 * default, the shipped file, has line 0: bclass_load skips it when
+	 * missing, but not a file the operator named.
+	 */
+	struct cfg_paths	 bounce_classes;
 	int64_t			 bounce_delay_warning;	/* seconds, 0: off */
 };
 
