@@ -99,6 +99,8 @@ struct cfg_key {
 /* The scalar setters store enums through an int. */
 _Static_assert(sizeof(enum cfg_tls_mode) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_log_dest) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_suppression_action) == sizeof(int),
+    "enum size");
 
 struct cfg_ctx;
 
@@ -173,6 +175,12 @@ static const struct cfg_enum tls_versions[] = {
 static const struct cfg_enum log_dests[] = {
 	{ "syslog", CFG_LOG_SYSLOG },
 	{ "stderr", CFG_LOG_STDERR },
+	{ NULL, 0 },
+};
+
+static const struct cfg_enum suppression_actions[] = {
+	{ "reject", CFG_SUPPRESSION_REJECT },
+	{ "accept", CFG_SUPPRESSION_ACCEPT },
 	{ NULL, 0 },
 };
 
@@ -285,6 +293,19 @@ static const struct cfg_key cfg_keys[] = {
 	    .off = F(bounce_classes) },
 	{ .name = "bounce.delay_warning", .type = CFG_T_DURATION, .def = "0",
 	    .min = 0, .max = 100 * DAY, .off = F(bounce_delay_warning) },
+	{ .name = "suppression.action", .type = CFG_T_ENUM, .def = "reject",
+	    .off = F(suppression_action), .enums = suppression_actions },
+	{ .name = "suppression.bounce_ttl", .type = CFG_T_DURATION,
+	    .def = "30d", .min = 0, .max = 3650 * DAY,
+	    .off = F(suppression_bounce_ttl) },
+	{ .name = "suppression.soft_limit", .type = CFG_T_UINT, .def = "3",
+	    .min = 1, .max = 1000, .off = F(suppression_soft_limit) },
+	{ .name = "suppression.soft_window", .type = CFG_T_DURATION,
+	    .def = "7d", .min = 1, .max = 365 * DAY,
+	    .off = F(suppression_soft_window) },
+	/* Its own map: a large list never takes the queue's room. */
+	{ .name = "suppression.map_size", .type = CFG_T_SIZE, .def = "1g",
+	    .min = MIB, .max = 1024 * GIB, .off = F(suppression_map_size) },
 };
 
 /* The keys of one listeners[] entry; the YAML key follows "listeners[].". */

@@ -29,6 +29,12 @@ enum cfg_log_dest {
 	CFG_LOG_STDERR,
 };
 
+/* What smtpd does with a RCPT TO a suppressed address (lib/suppress). */
+enum cfg_suppression_action {
+	CFG_SUPPRESSION_REJECT,	/* 550 5.1.1 at RCPT */
+	CFG_SUPPRESSION_ACCEPT,	/* accepted; qmgr fails it, no attempt */
+};
+
 struct cfg_listener {
 	char			*name;		/* [A-Za-z0-9_-]{1,32} */
 	char			*address;	/* as written, "host:port" */
@@ -135,6 +141,11 @@ struct cfg {
 	 */
 	struct cfg_paths	 bounce_classes;
 	int64_t			 bounce_delay_warning;	/* seconds, 0: off */
+	enum cfg_suppression_action suppression_action;	/* reject */
+	int64_t			 suppression_bounce_ttl; /* seconds, 30d; 0 never */
+	unsigned		 suppression_soft_limit;	/* 3 */
+	int64_t			 suppression_soft_window; /* seconds, 7d */
+	uint64_t		 suppression_map_size;	/* LMDB map, 1g */
 };
 
 /*

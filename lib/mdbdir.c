@@ -2,9 +2,10 @@
  * mdbdir.c - one LMDB environment with one named database in a directory
  * under queue_directory, opened lazily (see mdbdir.h).
  *
- * Used by lib/cred (credentials, written by relayctl, read by smtpd) and
+ * Used by lib/cred (credentials, written by relayctl, read by smtpd),
  * lib/dkimkey (domain registry, written by relayctl, read by smtp and
- * smtpd). A read-only handle never creates anything: until relayctl has
+ * smtpd) and lib/suppress (suppression list, written by relayctl and
+ * qmgr, read by smtpd; a second database of its own). A read-only handle never creates anything: until relayctl has
  * made the environment and the database, attach reports "not there yet"
  * and the caller answers as for an empty store.
  */
@@ -87,8 +88,8 @@ mdbdir_attach(struct mdbdir *m, struct vbuf *why)
 		}
 		if ((rc = mdb_env_set_mapsize(m->env, m->map_size)) != 0 ||
 		    (rc = mdb_env_set_maxdbs(m->env, m->maxdbs)) != 0 ||
-		    (rc = mdb_env_open(m->env, m->dir,
-		    m->writable ? 0 : MDB_RDONLY, 0600)) != 0) {
+		    (rc = mdb_env_open(m->env, m->dir, m->env_flags |
+		    (m->writable ? 0 : MDB_RDONLY), 0600)) != 0) {
 			mdb_env_close(m->env);
 			m->env = NULL;
 			if (rc == ENOENT && !m->writable)

@@ -36,12 +36,14 @@ struct mdbdir {
 	int		 writable;
 	size_t		 map_size;	/* bytes */
 	unsigned	 maxdbs;
+	unsigned	 env_flags;	/* more mdb_env_open flags (e.g. */
+					/* MDB_NOTLS), set before attach */
 };
 
 /*
  * Sets m up for <cfg->queue_directory>/<subdir> and database dbname (both
  * strings, like what, must outlive m). writable: mkdir the directory 0700
- * if it is missing. Does not open the environment: call mdbdir_attach.
+ * if it is missing. The caller may set m->env_flags afterwards. Does not open the environment: call mdbdir_attach.
  * Returns 0, or -1 with the reason in why ("queue_directory is not set",
  * "mkdir DIR: ...", "DIR: not a directory"); m is then released. Either
  * way m must be released with mdbdir_release.

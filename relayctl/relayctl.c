@@ -4,6 +4,7 @@
  *
  * relayctl [-c FILE] [-j] user add|set|show|list|rotate|disable|enable|del ...
  * relayctl [-c FILE] [-j] domain add|list|show|del|rotate|check ...
+ * relayctl [-c FILE] [-j] suppression list|show|add|del|import|export ...
  *
  * Arguments are checked before anything else; then the configuration is
  * loaded and, when run as root, groups, gid and uid are switched to
@@ -12,7 +13,9 @@
  * runs as itself. "domain" commands keep root to write the DKIM key files
  * and do their registry steps as mail_owner in a child
  * (relayctl_domain.c); "domain check" (relayctl_check.c) reads the
- * registry the same way, then DNS. See relayctl(8).
+ * registry the same way, then DNS. "suppression" commands
+ * (relayctl_suppress.c) open an import file, then switch to mail_owner
+ * themselves. See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -57,7 +60,15 @@ relayctl_usage(void)
 	    "       relayctl [-c FILE] domain del DOMAIN [--selector S]\n"
 	    "       relayctl [-c FILE] domain rotate DOMAIN [--selector S] "
 	    "[--key TYPE] [--at TIME]\n"
-	    "TIME: epoch seconds or YYYY-MM-DDTHH:MM:SSZ\n");
+	    "TIME: epoch seconds or YYYY-MM-DDTHH:MM:SSZ\n"
+	    "       relayctl [-c FILE] [-j] suppression list|export [-j]\n"
+	    "       relayctl [-c FILE] [-j] suppression show ADDR [-j]\n"
+	    "       relayctl [-c FILE] suppression add ADDR [--domain D] "
+	    "[--reason R] [--expires T]\n"
+	    "       relayctl [-c FILE] suppression del ADDR [--domain D]\n"
+	    "       relayctl [-c FILE] suppression import FILE|- "
+	    "[--domain D] [--reason R] [--expires T]\n"
+	    "       relayctl suppression [SUBCOMMAND] --help\n");
 	exit(RELAYCTL_EXIT_USAGE);
 }
 
@@ -95,6 +106,9 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+
+	if (argc >= 1 && strcmp(argv[0], "suppression") == 0)
+		return relayctl_suppress_main(argc - 1, argv + 1, &opts);
 
 	/* 1. Check the whole command line before touching anything. */
 	vbuf_init(&why, 0);

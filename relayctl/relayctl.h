@@ -168,6 +168,16 @@ int	relayctl_domain_run(const struct cfg *,
 int	relayctl_domain_fetch(const struct cfg *,
 	    const struct relayctl_domain_args *, struct dkimkey_domain *out);
 
+/* relayctl_suppress.c */
+
+/*
+ * "suppression ...": parses the words after "suppression", loads the
+ * configuration, opens an import file, switches to mail_owner and runs
+ * the command against the suppression list. Returns an exit status.
+ */
+int	relayctl_suppress_main(int argc, char *argv[],
+	    const struct relayctl_opts *);
+
 /* relayctl_check.c */
 
 /*

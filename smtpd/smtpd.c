@@ -73,6 +73,7 @@ smtpd_init(const struct cfg *cfg)
 	smtpd_kdf_init();
 	smtpd_limit_init(cfg);
 	smtpd_policy_init(cfg);
+	smtpd_suppress_init(cfg);
 	if (acct_open(cfg->log_accounting) == -1)
 		log_warn("accounting log %s: %m", cfg->log_accounting);
 }

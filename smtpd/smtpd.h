@@ -82,6 +82,7 @@
 #define SMTPD_R_RATE_DAY	"451 4.7.1 Message rate limit exceeded (%llu per day); try again later"
 #define SMTPD_R_RATE		"451 4.7.1 Message rate limit exceeded; try again later"
 #define SMTPD_R_POLICY_TEMP	"451 4.3.0 Temporary policy lookup failure"
+#define SMTPD_R_SUPPRESSED	"550 5.1.1 <%s>: Recipient address suppressed (%s, since %s)"
 
 enum smtpd_auth_step {
 	SMTPD_AUTH_STEP_PLAIN,
@@ -216,6 +217,15 @@ void	smtpd_kdf_cancel(struct smtpd_session *);
 void	smtpd_limit_init(const struct cfg *);
 int	smtpd_limit_connect(struct smtpd_session *);
 void	smtpd_limit_disconnect(struct smtpd_session *);
+
+/* smtpd_suppress.c */
+/* Opens the suppression list read-only (suppression.action reject). */
+void	smtpd_suppress_init(const struct cfg *);
+/*
+ * At RCPT: 0 go on, -1 the recipient is suppressed (replied 550, logged).
+ * A lookup error is logged and the recipient accepted.
+ */
+int	smtpd_suppress_rcpt(struct smtpd_session *, const char *rcpt);
 
 /* smtpd_tls.c */
 /*

@@ -381,6 +381,8 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg)
 		smtpd_error(s);
 		return;
 	}
+	if (smtpd_suppress_rcpt(s, addr) == -1)
+		return;		/* replied 550; other recipients go on */
 	s->rcpts = xreallocarray(s->rcpts, s->nrcpts + 1, sizeof(char *));
 	s->rcpts[s->nrcpts++] = xstrdup(addr);
 	smtpd_reply(s, SMTPD_R_RCPT_OK);
