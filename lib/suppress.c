@@ -911,3 +911,18 @@ suppress_prune(struct suppress *s, int64_t now, int64_t soft_window,
 	}
 	return a + b;
 }
+
+void
+suppress_entry_reply(const struct suppress_entry *e, const char *address,
+    char *buf, size_t size)
+{
+	struct tm tm;
+	time_t since = (time_t)e->since;
+	char day[16];
+
+	if (gmtime_r(&since, &tm) == NULL ||
+	    strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
+		snprintf(day, sizeof(day), "?");
+	snprintf(buf, size, "<%s>: Recipient address suppressed (%s, since %s)",
+	    address, suppress_reason_words(e->reason), day);
+}

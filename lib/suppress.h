@@ -154,6 +154,15 @@ int	suppress_batch_add(struct suppress *, const struct suppress_entry *,
 int	suppress_batch_commit(struct suppress *, struct vbuf *why);
 void	suppress_batch_abort(struct suppress *);
 
+/*
+ * The text after "550 5.1.1 " that refuses address because of e, the
+ * same at RCPT TO (smtpd) and before delivery (qmgr):
+ * "<ADDR>: Recipient address suppressed (hard bounce, since YYYY-MM-DD)",
+ * the day (UTC) the entry was first added.
+ */
+void	suppress_entry_reply(const struct suppress_entry *e,
+	    const char *address, char *buf, size_t size);
+
 /* "hard-bounce", "soft-bounces", "complaint", "unsubscribe", "manual". */
 const char *suppress_reason_name(enum suppress_reason);
 /* Words for replies: "hard bounce", "soft bounces", ... */

@@ -55,6 +55,8 @@
 #define QMGR_STATUS_MAX		16	/* sent, deferred, bounced */
 /* The class of a recipient failed by queue.max_lifetime (lib/bclass). */
 #define QMGR_CLASS_EXPIRED	"message-expired"
+/* The status of a recipient failed because it is suppressed. */
+#define QMGR_SUPPRESSED_DSN	"5.1.1"
 /* Report requests to bounce (qmgr_bounce.c). */
 #define QMGR_BOUNCE_RCPTS_MAX	1000	/* recipients per request */
 #define QMGR_BOUNCE_TIMEOUT_MS	60000	/* for bounce's reply */
@@ -195,6 +197,25 @@ void	qmgr_bounce_run(void);
 int	qmgr_bounce_ready(void);
 /* Report jobs queued or at bounce. */
 size_t	qmgr_bounce_busy(void);
+
+/* qmgr_suppress.c: the suppression list (lib/suppress). */
+#define QMGR_SUPPRESS_PRUNE_MS	60000	/* a bounded prune this often */
+/* Opens the list (at start-up); without it nothing is added or checked. */
+void	qmgr_suppress_open(void);
+/*
+ * Whether address is suppressed for mail from sender: 1 with the refusal
+ * (after "5.1.1") in reply and the entry's class in class, else 0 (also
+ * when the list cannot be read: delivery goes on).
+ */
+int	qmgr_suppress_check(const char *address, const char *sender,
+	    char *reply, size_t reply_size, char *class, size_t class_size);
+/*
+ * What a result adds to the list: a hard bounce of a dead mailbox, a soft
+ * bounce counted. Before the results transaction commits.
+ */
+void	qmgr_suppress_result(const struct qmgr_rcpt *, const char *address);
+/* Removes expired entries and old soft-bounce history, a bounded batch. */
+void	qmgr_suppress_prune(void);
 
 /* qmgr_flush.c: relayq -f. */
 int	qmgr_flush(struct vbuf *why);

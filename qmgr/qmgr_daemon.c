@@ -13,6 +13,7 @@
 #include "qmgr.h"
 
 static int64_t qmgr_last_scan, qmgr_last_reader_check, qmgr_last_prune;
+static int64_t qmgr_last_suppress_prune;
 
 static void qmgr_prune_counters(void);
 
@@ -31,6 +32,7 @@ qmgr_init(const struct cfg *cfg)
 	if (qstore_reader_check(qmgr_queue) > 0)
 		log_info("cleared stale LMDB reader slots");
 	qmgr_reconcile();
+	qmgr_suppress_open();
 }
 
 void
@@ -60,6 +62,10 @@ qmgr_loop(void)
 	if (now - qmgr_last_prune > QMGR_PRUNE_INTERVAL_MS) {
 		qmgr_prune_counters();
 		qmgr_last_prune = now;
+	}
+	if (now - qmgr_last_suppress_prune > QMGR_SUPPRESS_PRUNE_MS) {
+		qmgr_suppress_prune();
+		qmgr_last_suppress_prune = now;
 	}
 	next = qmgr_sched_next_due();
 	if (qmgr_sched_wanted() || now - qmgr_last_scan >=

@@ -293,6 +293,8 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			    qmgr_qstore_error());
 			goto fail;
 		}
+		/* Before the commit: repeating it adds nothing new. */
+		qmgr_suppress_result(res, r.address);
 		/* Not final yet, or final with a report still to make. */
 		if (r.state == QSTORE_DEFERRED || r.report != QSTORE_REPORT_NONE ||
 		    !have_m)

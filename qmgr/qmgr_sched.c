@@ -53,6 +53,8 @@ static int qmgr_collect_cb(const struct qstore_rcpt *, void *);
 static void qmgr_build_jobs(struct qstore_txn *, const char *, int64_t);
 static void qmgr_build_reports(const char *, const struct qstore_msginfo *,
     const struct qstore_rcpt *, size_t);
+static void qmgr_build_suppressed(const char *, const struct qstore_msginfo *,
+    const struct qmgr_collect *, char *);
 
 void
 qmgr_sched_want(void)
@@ -163,6 +165,7 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 		return;
 	}
 	used = xcalloc(c.ndue, 1);
+	qmgr_build_suppressed(qid, &m, &c, used);
 	for (i = 0; i < c.ndue; i++) {
 		if (used[i])
 			continue;
@@ -182,6 +185,46 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 	free(used);
 	free(c.due);
 	free(c.keys);
+}
+
+/*
+ * Due recipients whose address is on the suppression list fail here,
+ * without a connection: one job of them, its results given at once, on
+ * the done list for qmgr_result.c (a "suppressed" event, a report like
+ * any failure's). They are marked used, so no delivery job takes them.
+ */
+static void
+qmgr_build_suppressed(const char *qid, const struct qstore_msginfo *m,
+    const struct qmgr_collect *c, char *used)
+{
+	struct qmgr_job *job = NULL;
+	char reply[QSTORE_REPLY_MAX + 1], class[QSTORE_CLASS_MAX + 1];
+	struct qmgr_rcpt *rc;
+	size_t i;
+
+	for (i = 0; i < c->ndue; i++) {
+		if (!qmgr_suppress_check(c->due[i].address, m->sender, reply,
+		    sizeof(reply), class, sizeof(class)))
+			continue;
+		if (job == NULL) {
+			job = qmgr_job_create(qid, "", m, c->ndue);
+			qmgr_job_set_relay(job, "none");
+		}
+		used[i] = 1;
+		qmgr_job_add_rcpt(job, c->due[i].index, c->due[i].address,
+		    c->due[i].next_attempt);
+		rc = &job->rcpts[job->nrcpts - 1];
+		qmgr_job_result(rc, QSTORE_FAILED, QMGR_SUPPRESSED_DSN, reply);
+		snprintf(rc->class, sizeof(rc->class), "%s", class);
+		rc->suppressed = 1;
+		log_info("%s: to=<%s>, relay=none, delay=%lld, dsn=%s, "
+		    "class=%s, bounce=hard, status=bounced (%s)", qid,
+		    log_safe(c->due[i].address),
+		    (long long)(c->now - m->arrival), QMGR_SUPPRESSED_DSN,
+		    class, log_safe(reply));
+	}
+	if (job != NULL)
+		qmgr_job_done(job);
 }
 
 /*
