@@ -278,6 +278,9 @@ static const struct cfg_key cfg_keys[] = {
 	    .off = F(dkim_dmarc_rua) },
 	{ .name = "smtp.helo_name", .type = CFG_T_STRING,
 	    .off = F(smtp_helo_name), .check = check_hostname },
+	/* Postfix's bounce_size_limit: RET=FULL returns at most this. */
+	{ .name = "bounce.size_limit", .type = CFG_T_SIZE, .def = "50000",
+	    .min = 0, .max = GIB, .off = F(bounce_size_limit) },
 };
 
 /* The keys of one listeners[] entry; the YAML key follows "listeners[].". */

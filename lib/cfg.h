@@ -127,6 +127,8 @@ struct cfg {
 	char			*dkim_key_directory;	/* /etc/petrel/dkim */
 	char			*dkim_group;		/* petrel-dkim */
 	char			*dkim_dmarc_rua;	/* NULL: postmaster@ */
+
+	uint64_t		 bounce_size_limit;	/* RET=FULL, 50000 */
 };
 
 /*

@@ -11,11 +11,13 @@
 /* Sockets in <queue_directory>/private/. */
 #define MAIL_SOCK_QMGR		"qmgr"
 #define MAIL_SOCK_SMTP		"smtp"
+#define MAIL_SOCK_BOUNCE	"bounce"
 
 /* Requests. */
 #define MAIL_REQ_DELIVER	"deliver"	/* qmgr -> smtp */
 #define MAIL_REQ_FLUSH		"flush"		/* relayq -> qmgr */
 #define MAIL_REQ_TRIGGER	"trigger"	/* smtpd -> qmgr, no reply */
+#define MAIL_REQ_BOUNCE		"bounce"	/* qmgr -> bounce */
 
 /* Common attributes. */
 #define MAIL_ATTR_REQUEST	"request"
@@ -55,5 +57,25 @@
 #define MAIL_STATUS_DEFERRED	"deferred"
 #define MAIL_STATUS_BOUNCED	"bounced"
 
+/*
+ * Report request (qmgr -> bounce, see bounce(8)): request, queue_id,
+ * report, then one group per recipient starting with rcpt_index: rcpt,
+ * rcpt_dsn, rcpt_reply, rcpt_class (optional), relay (optional, "none"
+ * when there was none), rcpt_time, and rcpt_until for delayed reports.
+ * At most MAIL_BOUNCE_RCPTS_MAX groups: with 8 attributes each, a request
+ * stays within attr's ATTR_COUNT_MAX (1024) attributes.
+ */
+#define MAIL_ATTR_REPORT	"report"	/* failed|delayed|relayed */
+#define MAIL_ATTR_RCPT_CLASS	"rcpt_class"	/* bounce class, or absent */
+#define MAIL_ATTR_RCPT_TIME	"rcpt_time"	/* last attempt, epoch s */
+#define MAIL_ATTR_RCPT_UNTIL	"rcpt_until"	/* delayed: retried until */
+#define MAIL_BOUNCE_RCPTS_MAX	100
+/* Report reply (bounce -> qmgr): status, and dsn_id when one was made. */
+#define MAIL_ATTR_DSN_ID	"dsn_id"	/* the report's queue id */
+
+/* Values of report. */
+#define MAIL_REPORT_FAILED	"failed"
+#define MAIL_REPORT_DELAYED	"delayed"
+#define MAIL_REPORT_RELAYED	"relayed"
 
 #endif
