@@ -51,6 +51,9 @@ static void	 fix_teardown(struct fix *);
 static int	 rm_cb(const char *, const struct stat *, int, struct FTW *);
 static void	 commit_orig(struct fix *, struct qstore_envelope *,
 		    const char *, size_t, char *);
+static struct qstore_file *orig_file(struct fix *, struct qstore_envelope *,
+		    const char *, size_t, char *);
+static int	 parse_one(const char *, const char *, int, struct vbuf *);
 static void	 report_init(struct bounce_report *, enum qstore_report,
 		    const char *, struct qstore_file *,
 		    const struct bounce_rcpt *, size_t);
@@ -150,6 +153,19 @@ commit_orig(struct fix *f, struct qstore_envelope *env, const char *body,
 	qstore_new_free(qn);
 }
 
+/* Commits an original and opens its file. */
+static struct qstore_file *
+orig_file(struct fix *f, struct qstore_envelope *env, const char *body,
+    size_t len, char *qid)
+{
+	struct qstore_file *qf;
+
+	commit_orig(f, env, body, len, qid);
+	qf = qstore_file_open(f->dir, qid, f->why);
+	ck_assert_msg(qf != NULL, "open: %s", f->why->data);
+	return qf;
+}
+
 static void
 report_init(struct bounce_report *r, enum qstore_report kind,
     const char *qid, struct qstore_file *qf, const struct bounce_rcpt *rc,
@@ -238,9 +254,7 @@ START_TEST(test_failed_one)
 
 	fix_setup(&f);
 	env_init(&env, "alice@sender.example", rcpts, 1);
-	commit_orig(&f, &env, orig_msg, sizeof(orig_msg) - 1, qid);
-	qf = qstore_file_open(f.dir, qid, f.why);
-	ck_assert_ptr_nonnull(qf);
+	qf = orig_file(&f, &env, orig_msg, sizeof(orig_msg) - 1, qid);
 	report_init(&r, QSTORE_REPORT_FAILED, qid, qf, &rcpt_bob, 1);
 	compose(&r, m, "failed_one");
 	ck_assert(has(m, "From: MAILER-DAEMON@relay.test (Mail Delivery "
@@ -302,9 +316,7 @@ START_TEST(test_several_envid_orcpt)
 	env_init(&env, "alice@sender.example", rcpts, 3);
 	env.orcpts = orcpts;
 	env.envid = "QQ314159+2Bx";
-	commit_orig(&f, &env, orig_msg, sizeof(orig_msg) - 1, qid);
-	qf = qstore_file_open(f.dir, qid, f.why);
-	ck_assert_ptr_nonnull(qf);
+	qf = orig_file(&f, &env, orig_msg, sizeof(orig_msg) - 1, qid);
 	rc[0] = rcpt_bob;
 	memset(&rc[1], 0, sizeof(rc[1]));
 	rc[1].index = 1;
@@ -357,9 +369,7 @@ START_TEST(test_delayed_relayed)
 	fix_setup(&f);
 	env_init(&env, "alice@sender.example", rcpts, 1);
 	env.ret = QSTORE_RET_FULL;
-	commit_orig(&f, &env, orig_msg, sizeof(orig_msg) - 1, qid);
-	qf = qstore_file_open(f.dir, qid, f.why);
-	ck_assert_ptr_nonnull(qf);
+	qf = orig_file(&f, &env, orig_msg, sizeof(orig_msg) - 1, qid);
 	rc = rcpt_bob;
 	rc.dsn = "4.2.2";
 	rc.reply = "452 4.2.2 Mailbox full, try later";
@@ -406,8 +416,7 @@ START_TEST(test_ret_full)
 	fix_setup(&f);
 	env_init(&env, "alice@sender.example", rcpts, 1);
 	env.ret = QSTORE_RET_FULL;
-	commit_orig(&f, &env, orig_msg, sizeof(orig_msg) - 1, qid);
-	qf = qstore_file_open(f.dir, qid, f.why);
+	qf = orig_file(&f, &env, orig_msg, sizeof(orig_msg) - 1, qid);
 	report_init(&r, QSTORE_REPORT_FAILED, qid, qf, &rcpt_bob, 1);
 	compose(&r, m, "ret_full");
 	ck_assert(has(m, "Content-Description: Undelivered Message\r\n"
@@ -420,8 +429,7 @@ START_TEST(test_ret_full)
 	vbuf_add(big, orig_msg, sizeof(orig_msg) - 1);
 	for (i = 0; i < 2000; i++)
 		vbuf_adds(big, "0123456789012345678901234567890123456789\r\n");
-	commit_orig(&f, &env, big->data, big->len, qid);
-	qf = qstore_file_open(f.dir, qid, f.why);
+	qf = orig_file(&f, &env, big->data, big->len, qid);
 	report_init(&r, QSTORE_REPORT_FAILED, qid, qf, &rcpt_bob, 1);
 	compose(&r, m, "ret_full_over");
 	ck_assert(has(m, "Content-Type: text/rfc822-headers\r\n"));
@@ -476,9 +484,7 @@ START_TEST(test_hostile_reply)
 	for (i = 0; i < 1500; i++)
 		vbuf_addc(orig, 'x');
 	vbuf_adds(orig, "\r\n\r\nbody\r\n");
-	commit_orig(&f, &env, orig->data, orig->len, qid);
-	qf = qstore_file_open(f.dir, qid, f.why);
-	ck_assert_ptr_nonnull(qf);
+	qf = orig_file(&f, &env, orig->data, orig->len, qid);
 
 	vbuf_adds(reply, "550 5.7.1 bad\r\n--DSN1.1796400000/relay.test--"
 	    "\r\nX-Injected: yes\nnul");
@@ -554,6 +560,36 @@ START_TEST(test_long_reply_folded)
 }
 END_TEST
 
+/* bounce_parse of a request with n (0 or 1) recipients. */
+static int
+parse_one(const char *qid, const char *report, int n, struct vbuf *why)
+{
+	struct vbuf *rec = vbuf_create(0);
+	struct attr_list l;
+	struct bounce_req req;
+	size_t used;
+	int rc;
+
+	attr_list_init(&l);
+	attr_put_str(rec, MAIL_ATTR_REQUEST, MAIL_REQ_BOUNCE);
+	attr_put_str(rec, MAIL_ATTR_QUEUE_ID, qid);
+	attr_put_str(rec, MAIL_ATTR_REPORT, report);
+	if (n > 0) {
+		attr_put_num(rec, MAIL_ATTR_RCPT_INDEX, 0);
+		attr_put_str(rec, MAIL_ATTR_RCPT, "a@x.example");
+		attr_put_str(rec, MAIL_ATTR_RCPT_DSN, "5.0.0");
+		attr_put_str(rec, MAIL_ATTR_RCPT_REPLY, "no");
+	}
+	attr_end(rec);
+	ck_assert_int_eq(attr_decode(&l, rec->data, rec->len, &used, why), 1);
+	memset(&req, 0, sizeof(req));
+	rc = bounce_parse(&l, &req, why);
+	free(req.rcpts);
+	attr_list_release(&l);
+	vbuf_free(rec);
+	return rc;
+}
+
 /* A request record as qmgr sends it, decoded and parsed. */
 START_TEST(test_parse)
 {
@@ -594,42 +630,13 @@ START_TEST(test_parse)
 	free(req.rcpts);
 
 	/* A bad queue id, a bad report kind, no recipients: refused. */
-	vbuf_reset(rec);
-	attr_put_str(rec, MAIL_ATTR_REQUEST, MAIL_REQ_BOUNCE);
-	attr_put_str(rec, MAIL_ATTR_QUEUE_ID, "../../etc");
-	attr_put_str(rec, MAIL_ATTR_REPORT, MAIL_REPORT_FAILED);
-	attr_put_num(rec, MAIL_ATTR_RCPT_INDEX, 0);
-	attr_put_str(rec, MAIL_ATTR_RCPT, "a@x.example");
-	attr_put_str(rec, MAIL_ATTR_RCPT_DSN, "5.0.0");
-	attr_put_str(rec, MAIL_ATTR_RCPT_REPLY, "no");
-	attr_end(rec);
-	ck_assert_int_eq(attr_decode(&l, rec->data, rec->len, &used, why), 1);
-	memset(&req, 0, sizeof(req));
-	ck_assert_int_eq(bounce_parse(&l, &req, why), -1);
+	ck_assert_int_eq(parse_one("../../etc", MAIL_REPORT_FAILED, 1, why), -1);
 	ck_assert(strstr(why->data, "queue id") != NULL);
-	free(req.rcpts);
-	vbuf_reset(rec);
-	attr_put_str(rec, MAIL_ATTR_REQUEST, MAIL_REQ_BOUNCE);
-	attr_put_str(rec, MAIL_ATTR_QUEUE_ID, "6B1324A7230428EF");
-	attr_put_str(rec, MAIL_ATTR_REPORT, "expanded");
-	attr_put_num(rec, MAIL_ATTR_RCPT_INDEX, 0);
-	attr_put_str(rec, MAIL_ATTR_RCPT, "a@x.example");
-	attr_put_str(rec, MAIL_ATTR_RCPT_DSN, "5.0.0");
-	attr_put_str(rec, MAIL_ATTR_RCPT_REPLY, "no");
-	attr_end(rec);
-	ck_assert_int_eq(attr_decode(&l, rec->data, rec->len, &used, why), 1);
-	memset(&req, 0, sizeof(req));
-	ck_assert_int_eq(bounce_parse(&l, &req, why), -1);
-	free(req.rcpts);
-	vbuf_reset(rec);
-	attr_put_str(rec, MAIL_ATTR_REQUEST, MAIL_REQ_BOUNCE);
-	attr_put_str(rec, MAIL_ATTR_QUEUE_ID, "6B1324A7230428EF");
-	attr_put_str(rec, MAIL_ATTR_REPORT, MAIL_REPORT_FAILED);
-	attr_end(rec);
-	ck_assert_int_eq(attr_decode(&l, rec->data, rec->len, &used, why), 1);
-	memset(&req, 0, sizeof(req));
-	ck_assert_int_eq(bounce_parse(&l, &req, why), -1);
-	free(req.rcpts);
+	ck_assert_int_eq(parse_one("6B1324A7230428EF", "expanded", 1, why), -1);
+	ck_assert_int_eq(parse_one("6B1324A7230428EF", MAIL_REPORT_FAILED, 0,
+	    why), -1);
+	ck_assert_int_eq(parse_one("6B1324A7230428EF", MAIL_REPORT_FAILED, 1,
+	    why), 0);
 	attr_list_release(&l);
 	vbuf_free(rec);
 	vbuf_free(why);
