@@ -51,16 +51,16 @@ struct bounce_rcpt {
  */
 struct bounce_report {
 	enum qstore_report		 kind;
-	const char			*qid;		/* the original's */
-	const char			*sender;	/* the report's recipient */
-	int64_t				 arrival;	/* epoch s; 0 unknown */
-	struct qstore_file		*qf;		/* or NULL */
+	const char			*qid;	/* the original's */
+	const char			*sender; /* the report's recipient */
+	int64_t				 arrival; /* epoch s; 0 unknown */
+	struct qstore_file		*qf;	/* or NULL */
 	const struct bounce_rcpt	*rcpts;
 	size_t				 nrcpts;
 	const char			*myhostname;
-	uint64_t			 size_limit;	/* bounce.size_limit */
-	int64_t				 now;		/* epoch s: Date */
-	const char			*msgid;		/* Message-ID, no <> */
+	uint64_t			 size_limit; /* bounce.size_limit */
+	int64_t				 now;	/* epoch s: Date */
+	const char			*msgid;	/* Message-ID, no <> */
 	const char			*boundary;
 };
 

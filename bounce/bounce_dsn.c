@@ -562,9 +562,8 @@ part_human(struct vbuf *out, const struct bounce_report *r,
 	case QSTORE_REPORT_RELAYED:
 		wrap(out, "Your message was handed over to the mail server "
 		    "listed for each recipient below, as you asked "
-		    "(NOTIFY=SUCCESS). That server does not report delivery "
-		    "itself, so this is the last report you will get from the "
-		    "mail system for these recipients.", 0, 0);
+		    "(NOTIFY=SUCCESS). Any later report about these recipients "
+		    "can only come from that server.", 0, 0);
 		break;
 	default:
 		wrap(out, "Your message could not be delivered to the "

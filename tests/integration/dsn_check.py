@@ -77,8 +77,8 @@ def parse_perl(data):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=30)
     if r.returncode != 0:
-        raise AssertionError("dsn_parse.pl failed (exit %d): %s"
-                             % (r.returncode, r.stderr.decode(errors="replace")))
+        raise AssertionError("dsn_parse.pl failed (exit %d): %s" % (
+            r.returncode, r.stderr.decode(errors="replace")))
     return json.loads(r.stdout)
 
 

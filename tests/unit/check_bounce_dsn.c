@@ -448,8 +448,8 @@ START_TEST(test_missing_original)
 	struct bounce_report r;
 	struct vbuf *m = vbuf_create(0);
 
-	report_init(&r, QSTORE_REPORT_FAILED, "6B1324A7230428EF", NULL, &rcpt_bob,
-	    1);
+	report_init(&r, QSTORE_REPORT_FAILED, "6B1324A7230428EF", NULL,
+	    &rcpt_bob, 1);
 	compose(&r, m, "missing");
 	ck_assert(has(m, "could not be read from the queue"));
 	ck_assert(has(m, "Final-Recipient: rfc822; bob@rcpt.example\r\n"));
@@ -610,7 +610,8 @@ START_TEST(test_parse)
 		attr_put_str(rec, MAIL_ATTR_RCPT_DSN, "4.4.1");
 		attr_put_str(rec, MAIL_ATTR_RCPT_REPLY, "timed out");
 		if (i == 1)
-			attr_put_str(rec, MAIL_ATTR_RCPT_CLASS, "bad-connection");
+			attr_put_str(rec, MAIL_ATTR_RCPT_CLASS,
+			    "bad-connection");
 		attr_put_str(rec, MAIL_ATTR_RELAY, "none");
 		attr_put_int(rec, MAIL_ATTR_RCPT_TIME, T0);
 		attr_put_int(rec, MAIL_ATTR_RCPT_UNTIL, T0 + 100);
@@ -630,7 +631,8 @@ START_TEST(test_parse)
 	free(req.rcpts);
 
 	/* A bad queue id, a bad report kind, no recipients: refused. */
-	ck_assert_int_eq(parse_one("../../etc", MAIL_REPORT_FAILED, 1, why), -1);
+	ck_assert_int_eq(parse_one("../../etc", MAIL_REPORT_FAILED, 1, why),
+	    -1);
 	ck_assert(strstr(why->data, "queue id") != NULL);
 	ck_assert_int_eq(parse_one("6B1324A7230428EF", "expanded", 1, why), -1);
 	ck_assert_int_eq(parse_one("6B1324A7230428EF", MAIL_REPORT_FAILED, 0,
