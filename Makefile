@@ -25,6 +25,7 @@ smtp_XLIBS = -lresolv
 relayctl_PKGS = $(BASE_PKGS)
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
+bounce_PKGS = $(BASE_PKGS)
 ALL_PKGS = $(BASE_PKGS) libssl opendkim
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
@@ -51,8 +52,8 @@ LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
 UNIT_LIBS = $(call pkg_libs,$(ALL_PKGS)) -lspf2 -lresolv -pthread
 
 B = build
-PROGRAMS = master smtpd qmgr smtp relayctl relayq
-DAEMONS = master smtpd qmgr smtp
+PROGRAMS = master smtpd qmgr smtp relayctl relayq bounce
+DAEMONS = master smtpd qmgr smtp bounce
 CLIS = relayctl relayq
 
 LIB_SRCS = $(wildcard lib/*.c)

@@ -293,6 +293,9 @@ static const struct cfg_key cfg_keys[] = {
 	    .off = F(bounce_classes) },
 	{ .name = "bounce.delay_warning", .type = CFG_T_DURATION, .def = "0",
 	    .min = 0, .max = 100 * DAY, .off = F(bounce_delay_warning) },
+	/* Postfix's bounce_size_limit: RET=FULL returns at most this. */
+	{ .name = "bounce.size_limit", .type = CFG_T_SIZE, .def = "50000",
+	    .min = 0, .max = GIB, .off = F(bounce_size_limit) },
 	{ .name = "suppression.action", .type = CFG_T_ENUM, .def = "reject",
 	    .off = F(suppression_action), .enums = suppression_actions },
 	{ .name = "suppression.bounce_ttl", .type = CFG_T_DURATION,

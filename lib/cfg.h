@@ -141,6 +141,7 @@ struct cfg {
 	 */
 	struct cfg_paths	 bounce_classes;
 	int64_t			 bounce_delay_warning;	/* seconds, 0: off */
+	uint64_t		 bounce_size_limit;	/* RET=FULL, 50000 */
 	enum cfg_suppression_action suppression_action;	/* reject */
 	int64_t			 suppression_bounce_ttl; /* seconds, 30d; 0 never */
 	unsigned		 suppression_soft_limit;	/* 3 */

@@ -60,10 +60,13 @@
 /*
  * Report request (qmgr -> bounce): queue_id, report, sender, arrival
  * (from the records: the file may be lost), then per recipient
- * rcpt_index, rcpt, rcpt_dsn, rcpt_reply, rcpt_class, relay, rcpt_time
- * and, for delayed, rcpt_until. Reply: status, and dsn_id when a report
- * was committed. See bounce(8).
+ * rcpt_index, rcpt, rcpt_dsn, rcpt_reply, rcpt_class (optional), relay
+ * (optional, "none" when there was none), rcpt_time and, for delayed,
+ * rcpt_until. At most MAIL_BOUNCE_RCPTS_MAX groups: with 8 attributes
+ * each, a request stays within attr's ATTR_COUNT_MAX (1024) attributes.
+ * Reply: status, and dsn_id when a report was committed. See bounce(8).
  */
+#define MAIL_BOUNCE_RCPTS_MAX	100
 #define MAIL_ATTR_REPORT	"report"	/* failed|delayed|relayed */
 #define MAIL_ATTR_RCPT_TIME	"rcpt_time"	/* last attempt, epoch s */
 #define MAIL_ATTR_RCPT_UNTIL	"rcpt_until"	/* retried until, epoch s */

@@ -58,7 +58,9 @@
  * also solitary: daemon_main() locks it, for the case master cannot see,
  * a previous master's qmgr still finishing). smtpd and smtp drain on
  * reload so no session or delivery is cut. smtp alone gets the DKIM key
- * group: the client-facing smtpd never reads the keys.
+ * group: the client-facing smtpd never reads the keys. bounce drains too:
+ * the report in hand is committed before the old process exits, and two
+ * bounce processes only ever insert new messages.
  */
 static const struct master_row master_table[] = {
 	{
@@ -83,6 +85,13 @@ static const struct master_row master_table[] = {
 		.group_key = "dkim.group",
 		.group_cfg = offsetof(struct cfg, dkim_group),
 		.group_use = "read DKIM keys",
+		.reload = MASTER_RELOAD_DRAIN,
+	},
+	{
+		.prog = "bounce",
+		.count = 1,
+		.listen = MASTER_LISTEN_PRIVATE,
+		.socket = MAIL_SOCK_BOUNCE,
 		.reload = MASTER_RELOAD_DRAIN,
 	},
 };

@@ -24,6 +24,7 @@
 
 #include "cfg.h"
 #include "daemon.h"
+#include "mailproto.h"
 #include "nexthop.h"
 #include "qid.h"
 #include "qstore.h"
@@ -58,7 +59,7 @@
 /* The status of a recipient failed because it is suppressed. */
 #define QMGR_SUPPRESSED_DSN	"5.1.1"
 /* Report requests to bounce (qmgr_bounce.c). */
-#define QMGR_BOUNCE_RCPTS_MAX	1000	/* recipients per request */
+#define QMGR_BOUNCE_RCPTS_MAX	MAIL_BOUNCE_RCPTS_MAX /* per request */
 #define QMGR_BOUNCE_TIMEOUT_MS	60000	/* for bounce's reply */
 #define QMGR_BOUNCE_RETRY_MS	10000	/* after bounce failed us */
 

@@ -35,7 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.abspath(os.environ.get("PETREL_BUILD",
                                        os.path.join(REPO, "build")))
-PROGRAMS = ("master", "smtpd", "qmgr", "smtp", "relayctl", "relayq")
+PROGRAMS = ("master", "smtpd", "qmgr", "smtp", "relayctl", "relayq",
+            "bounce")
 KEEP = os.environ.get("PETREL_KEEP", "") not in ("", "0")
 
 sys.path.insert(0, HERE)
@@ -148,7 +149,7 @@ def daemon_dir():
         if probe.returncode != 0:
             staged = tempfile.mkdtemp(prefix="petrel-bin-")
             os.chmod(staged, 0o755)
-            for p in ("master", "smtpd", "qmgr", "smtp"):
+            for p in ("master", "smtpd", "qmgr", "smtp", "bounce"):
                 shutil.copy2(os.path.join(BUILD, p), staged)
             _DAEMON_DIR = staged
             if not KEEP:
