@@ -54,6 +54,7 @@ DELIVERY_RE = re.compile(
     r"relay=(?P<relay>[^,]*), delay=(?P<delay>[0-9.]+), "
     r"(?:delays=(?P<delays>[0-9./]+), )?(?:[a-z_]+=[^,\s]*, )*"
     r"dsn=(?P<dsn>\d\.\d{1,3}\.\d{1,3}), "
+    r"(?:class=(?P<class>[a-z-]+), bounce=(?P<bounce>hard|soft), )?"
     r"status=(?P<status>sent|deferred|bounced|expired) \((?P<reply>.*)\)\s*$")
 
 CMD_TIMEOUT = 20

@@ -14,7 +14,7 @@ import unittest
 
 from harness import PetrelCase, connect, login_plain, make_message, send, \
     unique
-import dsn_parse
+import dsn_check
 
 SENDER = "app@example.com"
 
@@ -48,22 +48,19 @@ class ReportCase(PetrelCase):
         self.fail("%s still queued\n%s" % (qid, self.suite.log_tail()))
 
     def check_report(self, t, action, rcpts):
-        """Parses with both parsers; returns the first one's result."""
-        first = dsn_parse.parse_python(t.data)
-        second = dsn_parse.parse_second(t.data)
-        for got in (first, second):
-            self.assertEqual(got["content_type"], "multipart/report",
-                             got)
-            self.assertEqual(got["report_type"], "delivery-status", got)
-            self.assertEqual(got["reporting_mta"], "dns; petrel.test", got)
-            finals = [r["final_recipient"].split(";", 1)[1].strip().lower()
-                      for r in got["recipients"]]
-            self.assertEqual(sorted(finals), sorted(r.lower()
-                                                    for r in rcpts), got)
-            for r in got["recipients"]:
-                self.assertEqual(r["action"], action, got)
-        self.assertEqual(first["recipients"], second["recipients"])
-        return first
+        """Parses with both parsers (dsn_check: they must agree)."""
+        got = dsn_check.both(t.data)
+        self.assertEqual(got["content_type"], "multipart/report", got)
+        self.assertEqual(got["report_type"], "delivery-status", got)
+        self.assertEqual(got["per_message"]["reporting-mta"],
+                         "dns; petrel.test", got)
+        finals = [r["final-recipient"].split(";", 1)[1].strip().lower()
+                  for r in got["recipients"]]
+        self.assertEqual(sorted(finals), sorted(r.lower() for r in rcpts),
+                         got)
+        for r in got["recipients"]:
+            self.assertEqual(r["action"], action, got)
+        return got
 
 
 class FailureReportTest(ReportCase):
@@ -79,11 +76,13 @@ class FailureReportTest(ReportCase):
         got = self.check_report(t, "failed", [bad])
         r = got["recipients"][0]
         self.assertEqual(r["status"], "5.1.1", got)
-        self.assertTrue(r["diagnostic_code"].startswith("smtp;"), got)
-        self.assertIn("550 5.1.1 The email account", r["diagnostic_code"])
-        self.assertIn("127.0.0.1", r.get("remote_mta", ""), got)
+        self.assertTrue(r["diagnostic-code"].startswith("smtp;"), got)
+        self.assertIn("550 5.1.1 The email account", r["diagnostic-code"])
+        self.assertIn("127.0.0.1", r.get("remote-mta", ""), got)
+        self.assertEqual(r.get("x-petrel-bounce-class"), "bad-mailbox", got)
         # The original's headers are returned (RET not given).
-        self.assertIn(tok, got["returned"], got)
+        self.assertEqual(got["attached_subject"], tok, got)
+        self.assertEqual(got["attached_full"], 0, got)
         self.assertIn(bad, got["text"], got)
         # One report only, and the original is gone once it is made.
         self.wait_gone(qid)
@@ -101,7 +100,7 @@ class FailureReportTest(ReportCase):
         t = self.wait_report(tok)
         got = self.check_report(t, "failed", [rcpt])
         self.assertEqual(got["recipients"][0]["status"], "5.6.0")
-        self.assertIn("554 5.6.0", got["recipients"][0]["diagnostic_code"])
+        self.assertIn("554 5.6.0", got["recipients"][0]["diagnostic-code"])
         self.wait_gone(qid)
 
     def test_null_sender_gets_no_report(self):
@@ -143,9 +142,10 @@ class FailureReportTest(ReportCase):
         # The capture server offers no DSN: we report the success.
         t = self.wait_report(tok)
         got = self.check_report(t, "relayed", [ok])
-        self.assertEqual(got["envelope_id"], "QQ314159", got)
-        self.assertEqual(got["recipients"][0]["original_recipient"],
-                         "rfc822;" + ok, got)
+        self.assertEqual(got["per_message"]["original-envelope-id"],
+                         "QQ314159", got)
+        self.assertEqual(got["recipients"][0]["original-recipient"],
+                         "rfc822; " + ok, got)
         # Nothing for the NOTIFY=NEVER recipient (check_report saw only
         # the other), and no second report.
         time.sleep(2)
@@ -206,7 +206,7 @@ class DelayWarningTest(ReportCase):
         t = self.wait_report(tok, timeout=40)
         got = self.check_report(t, "delayed", [slow])
         self.assertEqual(got["recipients"][0]["status"], "4.2.2")
-        self.assertTrue(got["recipients"][0].get("will_retry_until"), got)
+        self.assertTrue(got["recipients"][0].get("will-retry-until"), got)
         time.sleep(4)
         self.assertEqual(len(self.reports(tok)), 1)
         # Still retried, and delivered once the next hop takes it.
