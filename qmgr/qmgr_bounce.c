@@ -271,7 +271,7 @@ qmgr_bounce_apply(struct qmgr_job *job, const char *dsn_id)
 	char (*removed)[QID_SIZE] = NULL;
 	struct qstore_msginfo m;
 	struct qstore_txn *txn;
-	struct qstore_rcpt r;
+	struct qstore_rcpt r, stored;
 	struct vbuf *why = vbuf_create(0);
 	int64_t now = time(NULL), old, retry;
 	size_t nremoved = 0, i;
@@ -284,6 +284,7 @@ qmgr_bounce_apply(struct qmgr_job *job, const char *dsn_id)
 		if (qstore_rcpt_get(txn, job->qid, job->rcpts[i].index,
 		    &r) == -1 || r.report != job->report)
 			continue;
+		stored = r;
 		old = r.next_attempt;
 		r.report = QSTORE_REPORT_NONE;
 		if (r.state == QSTORE_DEFERRED) {
@@ -292,7 +293,9 @@ qmgr_bounce_apply(struct qmgr_job *job, const char *dsn_id)
 			retry = r.last_attempt + qmgr_result_backoff(r.attempts);
 			r.next_attempt = retry > now ? retry : now;
 		}
-		if ((r.state == QSTORE_DELIVERED ? qstore_rcpt_remove(txn, &r) :
+		/* Removed as stored: its schedule entry goes with it. */
+		if ((r.state == QSTORE_DELIVERED ? qstore_rcpt_remove(txn,
+		    &stored) :
 		    qstore_rcpt_put(txn, &r, old)) == -1) {
 			vbuf_setf(why, "recipient update failed");
 			goto abort;

@@ -209,7 +209,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 {
 	struct qstore_txn *txn;
 	struct qstore_msginfo m;
-	struct qstore_rcpt r;
+	struct qstore_rcpt r, stored;
 	char (*removed)[QID_SIZE] = NULL;
 	size_t nremoved = 0, ncompact = 0, i;
 	int64_t old;
@@ -250,6 +250,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			    "(%s)", qid, log_safe(r.address), now - job->arrival,
 			    res->dsn, res->class, log_safe(res->reply));
 		}
+		stored = r;
 		old = r.next_attempt;
 		r.attempts++;
 		r.state = res->status;
@@ -270,7 +271,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			r.next_attempt = now;
 		/* A delivered recipient's record is its accounting event. */
 		if (r.state == QSTORE_DELIVERED && r.report == QSTORE_REPORT_NONE)
-			put = qstore_rcpt_remove(txn, &r);
+			put = qstore_rcpt_remove(txn, &stored);
 		else {
 			put = qstore_rcpt_put(txn, &r, old);
 			ncompact += compact && r.state == QSTORE_DEFERRED;

@@ -29,6 +29,8 @@ static int	 msg_exists(struct fix *, const char *);
 static int	 file_exists(struct fix *, const char *);
 static void	 make_due(struct fix *, const char *, uint32_t);
 static int	 event_cb(const struct outbox_event *, void *);
+static int	 sched_count_cb(const char *, uint32_t, int64_t, void *);
+static size_t	 sched_count(struct fix *);
 
 /* What event_cb saw: kind and recipient of each event. */
 struct events_seen {
@@ -41,6 +43,30 @@ struct events_seen {
 static void	 events_get(struct fix *, struct events_seen *);
 
 /* The scan's only job. */
+static int
+sched_count_cb(const char *qid, uint32_t index, int64_t when, void *arg)
+{
+	(void)qid;
+	(void)index;
+	(void)when;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+/* Entries in the schedule, of any message. */
+static size_t
+sched_count(struct fix *f)
+{
+	struct qstore_txn *t;
+	size_t n = 0;
+
+	t = qstore_txn_begin(qmgr_queue, 0, f->why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(qstore_sched_iter(t, sched_count_cb, &n), 0);
+	qstore_txn_abort(t);
+	return n;
+}
+
 static struct qmgr_job *
 one_job(void)
 {
@@ -373,6 +399,8 @@ START_TEST(test_two_jobs_one_message)
 	ck_assert_uint_eq(qmgr_results_apply(), 1);
 	ck_assert(!msg_exists(&f, qid));
 	ck_assert(!file_exists(&f, qid));
+	/* Nothing of it is left in the schedule either. */
+	ck_assert_uint_eq(sched_count(&f), 0);
 	fix_teardown(&f);
 }
 END_TEST
