@@ -333,17 +333,27 @@ bc_load_into(struct bclass_rules *rules, const char *path, struct vbuf *why)
 }
 
 struct bclass_rules *
-bclass_load_file(const char *path, struct vbuf *why)
+bclass_load_files(char *const *paths, size_t n, struct vbuf *why)
 {
 	struct bclass_rules *rules = xcalloc(1, sizeof(*rules));
+	size_t i;
 
 	if (why != NULL)
 		vbuf_reset(why);
-	if (bc_load_into(rules, path, why) != 0) {
-		bclass_free(rules);
-		return NULL;
-	}
+	for (i = 0; i < n; i++)
+		if (bc_load_into(rules, paths[i], why) != 0) {
+			bclass_free(rules);
+			return NULL;
+		}
 	return rules;
+}
+
+struct bclass_rules *
+bclass_load_file(const char *path, struct vbuf *why)
+{
+	char *p = (char *)path;
+
+	return bclass_load_files(&p, 1, why);
 }
 
 struct bclass_rules *
@@ -924,6 +934,20 @@ bc_effective(const char *dsn, const char *reply, struct bclass_code *c,
 		if (c->n != 0 && c->v[0] != *code / 100)
 			c->n = 0;
 	}
+}
+
+int
+bclass_status(const char *dsn, const char *reply, char *buf, size_t size)
+{
+	struct bclass_code c;
+	int code;
+
+	bc_effective(dsn, reply == NULL ? "" : reply, &c, &code);
+	if (size > 0)
+		buf[0] = '\0';
+	if (c.n != 0)
+		(void)snprintf(buf, size, "%d.%d.%d", c.v[0], c.v[1], c.v[2]);
+	return code;
 }
 
 int

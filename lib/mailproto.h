@@ -49,6 +49,8 @@
 #define MAIL_ATTR_RCPT_STATUS	"rcpt_status"	/* sent|deferred|bounced */
 #define MAIL_ATTR_RCPT_DSN	"rcpt_dsn"	/* X.Y.Z */
 #define MAIL_ATTR_RCPT_REPLY	"rcpt_reply"	/* remote reply or reason */
+#define MAIL_ATTR_RCPT_CLASS	"rcpt_class"	/* lib/bclass name; deferred
+						   and bounced only */
 
 /* Delivery status words, as in the log lines. */
 #define MAIL_STATUS_SENT	"sent"

@@ -4,6 +4,7 @@
  *
  * relayctl [-c FILE] [-j] user add|set|show|list|rotate|disable|enable|del ...
  * relayctl [-c FILE] [-j] domain add|list|show|del|rotate|check ...
+ * relayctl [-c FILE] [-j] bounce classify 'REPLY TEXT'
  *
  * Arguments are checked before anything else; then the configuration is
  * loaded and, when run as root, groups, gid and uid are switched to
@@ -12,7 +13,9 @@
  * runs as itself. "domain" commands keep root to write the DKIM key files
  * and do their registry steps as mail_owner in a child
  * (relayctl_domain.c); "domain check" (relayctl_check.c) reads the
- * registry the same way, then DNS. See relayctl(8).
+ * registry the same way, then DNS. "bounce classify"
+ * (relayctl_bounce.c) only reads the configuration and rule files. See
+ * relayctl(8).
  */
 #include <sys/types.h>
 
@@ -57,7 +60,9 @@ relayctl_usage(void)
 	    "       relayctl [-c FILE] domain del DOMAIN [--selector S]\n"
 	    "       relayctl [-c FILE] domain rotate DOMAIN [--selector S] "
 	    "[--key TYPE] [--at TIME]\n"
-	    "TIME: epoch seconds or YYYY-MM-DDTHH:MM:SSZ\n");
+	    "TIME: epoch seconds or YYYY-MM-DDTHH:MM:SSZ\n"
+	    "       relayctl [-c FILE] [-j] bounce classify [--dsn X.Y.Z] "
+	    "[--rules FILE]... 'REPLY TEXT'\n");
 	exit(RELAYCTL_EXIT_USAGE);
 }
 
@@ -95,6 +100,10 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+
+	/* Reads files only: no privileges to change, no LMDB. */
+	if (argc >= 1 && strcmp(argv[0], "bounce") == 0)
+		return relayctl_bounce(argc - 1, argv + 1, &opts);
 
 	/* 1. Check the whole command line before touching anything. */
 	vbuf_init(&why, 0);
