@@ -469,18 +469,28 @@ done:
 	log_results(req, smtp_now_us());
 }
 
-/* The class of every recipient that was not sent. */
+/*
+ * The class of every recipient that was not sent. A session failure gives
+ * every recipient the same reply: classify it once, not per recipient.
+ */
 static void
 classify(struct smtp_req *req)
 {
+	const struct smtp_rcpt *prev = NULL;
 	size_t i;
 
 	for (i = 0; i < req->nrcpts; i++) {
 		struct smtp_rcpt *r = &req->rcpts[i];
 
-		if (r->status != SMTP_RCPT_SENT)
+		if (r->status == SMTP_RCPT_SENT)
+			continue;
+		if (prev != NULL && strcmp(prev->dsn, r->dsn) == 0 &&
+		    strcmp(prev->reply, r->reply) == 0)
+			r->cls = prev->cls;
+		else
 			r->cls = bclass_classify(smtp_bclass, r->dsn,
 			    r->reply, NULL);
+		prev = r;
 	}
 }
 

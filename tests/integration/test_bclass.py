@@ -66,6 +66,28 @@ class ClassifiedLogLineTest(PetrelCase):
         self.assertEqual(d["bounce"], "soft", d["line"])
 
 
+@unittest.skipIf(os.path.exists("/etc/petrel/bounce-classes.yaml"),
+                 "the default rule file is installed here")
+class MissingDefaultRulesTest(PetrelCase):
+    """Without bounce.classes, the default file is missing here: smtp
+    warns and classifies by the status code alone."""
+
+    overrides = {"bounce": None}
+
+    def test_missing_default_warns_and_codes_decide(self):
+        tok = unique("bclass4")
+        bad = "nosuch@example.org"
+        self.capture.add_rcpt_rule("550 5.1.1 gone", address=bad)
+        qid = self.submit(make_message(tok, to=bad), rcpts=[bad])
+        b = self.suite.wait_delivery(qid, bad, "bounced")[0]
+        self.assertEqual(b["bclass"], "bad-mailbox", b["line"])
+        self.assertEqual(b["bounce"], "hard", b["line"])
+        self.assertIn("bounce classification: "
+                      "/etc/petrel/bounce-classes.yaml: cannot open: ",
+                      self.suite.log())
+        self.assertIn("classifying by status code only", self.suite.log())
+
+
 class RelayctlClassifyTest(PetrelCase):
 
     def test_classify_text_and_json(self):
