@@ -138,6 +138,8 @@ install: all
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	install -m 0644 etc/petrel.yaml \
 	    $(DESTDIR)$(SYSCONFDIR)/petrel/petrel.yaml.sample
+	install -m 0644 etc/bounce-classes.yaml \
+	    $(DESTDIR)$(SYSCONFDIR)/petrel/bounce-classes.yaml
 
 run: build
 	sh tests/run-local.sh

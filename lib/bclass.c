@@ -23,22 +23,17 @@
  * (the table below: RFC 3463, 3886, 4954, 7293, 7372, 7505), then the
  * 3-digit code, then "other".
  *
- * Everything from a file is bounded (file size, rules, name and regular
- * expression length) and every error ends the load with
- * "FILE:LINE: KEY: reason". Nothing here logs.
+ * Everything from a file is bounded (file size and nesting, checked by
+ * lib/yamlfile; rules, name and regular expression length) and every
+ * error ends the load with "FILE:LINE: KEY: reason". Nothing here logs.
  */
-#include <sys/stat.h>
-
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <yaml.h>
 
@@ -47,6 +42,7 @@
 #include "log.h"
 #include "vbuf.h"
 #include "xalloc.h"
+#include "yamlfile.h"
 
 #define nitems(a)		(sizeof(a) / sizeof((a)[0]))
 
@@ -212,21 +208,12 @@ static const struct bclass_std bclass_basic[] = {
 
 static int	 bc_err(struct bclass_ctx *, unsigned long, const char *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
-static int	 bc_read(const char *, unsigned char **, size_t *,
-		    struct vbuf *);
-static int	 bc_load_text(struct bclass_ctx *, const unsigned char *,
-		    size_t);
-static int	 bc_check_depth(struct bclass_ctx *, const unsigned char *,
-		    size_t);
-static int	 bc_yaml_error(struct bclass_ctx *, yaml_parser_t *,
-		    const unsigned char *, size_t);
 static int	 bc_walk(struct bclass_ctx *, yaml_node_t *);
 static int	 bc_rule(struct bclass_ctx *, yaml_node_t *, size_t);
 static int	 bc_scalar(struct bclass_ctx *, yaml_node_t *, unsigned long,
 		    const char *, const char **);
 static int	 bc_parse_status(const char *, int *, int *);
 static int	 bc_name_ok(const char *);
-static unsigned long bc_line(const yaml_node_t *);
 static int	 bc_reply_code(const char *, const char **);
 static void	 bc_code_parse(const char *, struct bclass_code *);
 static int	 bc_rule_match(const struct bclass_rule *,
@@ -309,15 +296,14 @@ bc_free_rule(struct bclass_rule *rule)
 }
 
 /*
- * Loads one file into rules (appending). Returns 0, -1 with why, or -2
- * when the file does not exist (why says so).
+ * Loads one file into rules (appending). Returns 0, -1 with why, or
+ * YAMLFILE_MISSING when the file does not exist (why says so).
  */
 static int
 bc_load_into(struct bclass_rules *rules, const char *path, struct vbuf *why)
 {
 	struct bclass_ctx ctx;
-	unsigned char *text = NULL;
-	size_t len = 0;
+	yaml_document_t doc;
 	int rc;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -325,25 +311,37 @@ bc_load_into(struct bclass_rules *rules, const char *path, struct vbuf *why)
 	ctx.why = why;
 	ctx.rules = rules;
 	ctx.first = rules->n;
-	if ((rc = bc_read(path, &text, &len, why)) != 0)
-		return rc;
-	rc = bc_load_text(&ctx, text, len);
-	free(text);
+	rc = yamlfile_load(path, BCLASS_MAX_FILE, BCLASS_MAX_DEPTH, &doc, why);
+	if (rc != 1)
+		return rc;	/* an empty file (0) has no rules */
+	ctx.doc = &doc;
+	rc = bc_walk(&ctx, yaml_document_get_root_node(&doc));
+	yaml_document_delete(&doc);
 	return rc;
+}
+
+struct bclass_rules *
+bclass_load_files(char *const *paths, size_t n, struct vbuf *why)
+{
+	struct bclass_rules *rules = xcalloc(1, sizeof(*rules));
+	size_t i;
+
+	if (why != NULL)
+		vbuf_reset(why);
+	for (i = 0; i < n; i++)
+		if (bc_load_into(rules, paths[i], why) != 0) {
+			bclass_free(rules);
+			return NULL;
+		}
+	return rules;
 }
 
 struct bclass_rules *
 bclass_load_file(const char *path, struct vbuf *why)
 {
-	struct bclass_rules *rules = xcalloc(1, sizeof(*rules));
+	char *p = (char *)path;
 
-	if (why != NULL)
-		vbuf_reset(why);
-	if (bc_load_into(rules, path, why) != 0) {
-		bclass_free(rules);
-		return NULL;
-	}
-	return rules;
+	return bclass_load_files(&p, 1, why);
 }
 
 struct bclass_rules *
@@ -365,7 +363,7 @@ bclass_load(const struct cfg *cfg, struct vbuf *why)
 		if (rc == 0)
 			continue;
 		/* Only the schema's default (line 0) may be missing. */
-		if (rc == -2 && p->line[i] == 0) {
+		if (rc == YAMLFILE_MISSING && p->line[i] == 0) {
 			if (warn.len > 0)
 				(void)vbuf_adds(&warn, "; ");
 			(void)vbuf_addf(&warn, "%s (the default of "
@@ -374,11 +372,11 @@ bclass_load(const struct cfg *cfg, struct vbuf *why)
 			continue;
 		}
 		if (why != NULL) {
-			if (rc == -2 || p->line[i] != 0) {
+			if (rc == YAMLFILE_MISSING || p->line[i] != 0) {
 				/* Where the operator named the file. */
 				cfg_paths_where(cfg, "bounce.classes", p, i,
 				    where, sizeof(where));
-				if (rc == -2)
+				if (rc == YAMLFILE_MISSING)
 					vbuf_setf(why, "%s: %s", where,
 					    one.data);
 				else
@@ -409,184 +407,10 @@ bc_err(struct bclass_ctx *ctx, unsigned long line, const char *key,
 {
 	va_list ap;
 
-	if (ctx->why == NULL)
-		return -1;
-	vbuf_reset(ctx->why);
-	(void)vbuf_adds(ctx->why, ctx->file);
-	if (line != 0)
-		(void)vbuf_addf(ctx->why, ":%lu", line);
-	(void)vbuf_adds(ctx->why, ": ");
-	if (key != NULL)
-		(void)vbuf_addf(ctx->why, "%s: ", key);
 	va_start(ap, fmt);
-	(void)vbuf_vaddf(ctx->why, fmt, ap);
+	yamlfile_vwhy(ctx->why, ctx->file, line, key, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-/*
- * Reads a regular file of at most BCLASS_MAX_FILE bytes. 0; -2 when it
- * does not exist; -1 otherwise; why says which ("FILE: reason").
- */
-static int
-bc_read(const char *path, unsigned char **textp, size_t *lenp,
-    struct vbuf *why)
-{
-	struct stat st;
-	unsigned char *text;
-	size_t len = 0;
-	ssize_t n = 0;
-	int fd, err;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
-		err = errno;
-		if (why != NULL)
-			vbuf_setf(why, "%s: cannot open: %s", path,
-			    strerror(err));
-		return err == ENOENT ? -2 : -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		if (why != NULL)
-			vbuf_setf(why, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	text = xmalloc(BCLASS_MAX_FILE + 1);
-	for (;;) {
-		n = read(fd, text + len, BCLASS_MAX_FILE + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			if (why != NULL)
-				vbuf_setf(why, "%s: cannot read: %s", path,
-				    strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > BCLASS_MAX_FILE) {
-			if (why != NULL)
-				vbuf_setf(why, "%s: larger than %d bytes",
-				    path, BCLASS_MAX_FILE);
-			n = -1;
-			break;
-		}
-	}
-	close(fd);
-	if (n == -1) {
-		free(text);
-		return -1;
-	}
-	*textp = text;
-	*lenp = len;
-	return 0;
-}
-
-/* Refuses deep nesting before loading (libyaml is slow on it). */
-static int
-bc_check_depth(struct bclass_ctx *ctx, const unsigned char *text, size_t len)
-{
-	yaml_parser_t parser;
-	yaml_event_t ev;
-	int depth = 0, rc = 0, done = 0;
-
-	if (yaml_parser_initialize(&parser) == 0)
-		return bc_err(ctx, 0, NULL, "cannot initialise the parser");
-	yaml_parser_set_input_string(&parser, text, len);
-	while (!done) {
-		if (yaml_parser_parse(&parser, &ev) == 0)
-			break;		/* bc_load_text reports it */
-		if (ev.type == YAML_SEQUENCE_START_EVENT ||
-		    ev.type == YAML_MAPPING_START_EVENT) {
-			if (++depth > BCLASS_MAX_DEPTH) {
-				rc = bc_err(ctx, ev.start_mark.line + 1, NULL,
-				    "nested more than %d levels deep",
-				    BCLASS_MAX_DEPTH);
-				done = 1;
-			}
-		} else if (ev.type == YAML_SEQUENCE_END_EVENT ||
-		    ev.type == YAML_MAPPING_END_EVENT)
-			depth--;
-		else if (ev.type == YAML_STREAM_END_EVENT)
-			done = 1;
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&parser);
-	return rc;
-}
-
-static int
-bc_yaml_error(struct bclass_ctx *ctx, yaml_parser_t *p,
-    const unsigned char *text, size_t len)
-{
-	unsigned long line = 1;
-	size_t i;
-	const char *problem = p->problem != NULL ? p->problem : "bad YAML";
-
-	switch (p->error) {
-	case YAML_MEMORY_ERROR:
-		return bc_err(ctx, 0, NULL, "out of memory parsing YAML");
-	case YAML_READER_ERROR:
-		for (i = 0; i < p->problem_offset && i < len; i++)
-			if (text[i] == '\n')
-				line++;
-		return bc_err(ctx, line, NULL, "syntax error: %s", problem);
-	default:
-		line = p->problem_mark.line + 1;
-		if (p->context != NULL)
-			return bc_err(ctx, line, NULL,
-			    "syntax error: %s %s (line %lu)", problem,
-			    p->context,
-			    (unsigned long)p->context_mark.line + 1);
-		return bc_err(ctx, line, NULL, "syntax error: %s", problem);
-	}
-}
-
-static int
-bc_load_text(struct bclass_ctx *ctx, const unsigned char *text, size_t len)
-{
-	yaml_parser_t parser;
-	yaml_document_t doc, extra;
-	yaml_node_t *root, *more;
-	int rc = -1;
-
-	if (bc_check_depth(ctx, text, len) == -1)
-		return -1;
-	if (yaml_parser_initialize(&parser) == 0)
-		return bc_err(ctx, 0, NULL, "cannot initialise the parser");
-	yaml_parser_set_input_string(&parser, text, len);
-	if (yaml_parser_load(&parser, &doc) == 0) {
-		rc = bc_yaml_error(ctx, &parser, text, len);
-		yaml_parser_delete(&parser);
-		return rc;
-	}
-	ctx->doc = &doc;
-	root = yaml_document_get_root_node(&doc);
-	if (root != NULL) {
-		if (yaml_parser_load(&parser, &extra) == 0)
-			rc = bc_yaml_error(ctx, &parser, text, len);
-		else {
-			more = yaml_document_get_root_node(&extra);
-			if (more != NULL)
-				rc = bc_err(ctx, bc_line(more), NULL,
-				    "more than one YAML document");
-			else
-				rc = bc_walk(ctx, root);
-			yaml_document_delete(&extra);
-		}
-	} else
-		rc = 0;		/* an empty file: no rules */
-	ctx->doc = NULL;
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
-	return rc;
-}
-
-static unsigned long
-bc_line(const yaml_node_t *node)
-{
-	return (unsigned long)node->start_mark.line + 1;
 }
 
 /* A scalar: non-empty, no NUL, at most BCLASS_MAX_REGEX bytes. */
@@ -617,27 +441,27 @@ bc_walk(struct bclass_ctx *ctx, yaml_node_t *root)
 	yaml_node_pair_t *p;
 	yaml_node_item_t *it;
 	yaml_node_t *k, *v = NULL;
-	unsigned long vline = bc_line(root);
+	unsigned long vline = yamlfile_line(root);
 	size_t i, n;
 
 	if (root->type != YAML_MAPPING_NODE)
-		return bc_err(ctx, bc_line(root), NULL,
+		return bc_err(ctx, yamlfile_line(root), NULL,
 		    "expected a mapping with the key \"rules\"");
 	for (p = root->data.mapping.pairs.start;
 	    p < root->data.mapping.pairs.top; p++) {
 		k = yaml_document_get_node(ctx->doc, p->key);
 		if (k == NULL || k->type != YAML_SCALAR_NODE ||
 		    strcmp((const char *)k->data.scalar.value, "rules") != 0)
-			return bc_err(ctx, k == NULL ? bc_line(root) :
-			    bc_line(k), k != NULL && k->type ==
+			return bc_err(ctx, k == NULL ? yamlfile_line(root) :
+			    yamlfile_line(k), k != NULL && k->type ==
 			    YAML_SCALAR_NODE ? log_safe((const char *)
 			    k->data.scalar.value) : NULL,
 			    "unknown key (expected \"rules\")");
 		if (v != NULL)
-			return bc_err(ctx, bc_line(k), "rules",
+			return bc_err(ctx, yamlfile_line(k), "rules",
 			    "duplicate key");
 		v = yaml_document_get_node(ctx->doc, p->value);
-		vline = bc_line(k);
+		vline = yamlfile_line(k);
 	}
 	if (v == NULL)
 		return 0;
@@ -670,7 +494,7 @@ bc_rule(struct bclass_ctx *ctx, yaml_node_t *node, size_t index)
 	int rc, seen_class = 0;
 
 	snprintf(where, sizeof(where), "rules[%zu]", index);
-	line = node != NULL ? bc_line(node) : 0;
+	line = node != NULL ? yamlfile_line(node) : 0;
 	if (node == NULL || node->type != YAML_MAPPING_NODE)
 		return bc_err(ctx, line, where, "expected a mapping (name, "
 		    "class, status, code, match)");
@@ -686,7 +510,7 @@ bc_rule(struct bclass_ctx *ctx, yaml_node_t *node, size_t index)
 			goto fail;
 		}
 		kn = (const char *)k->data.scalar.value;
-		kline = bc_line(k);
+		kline = yamlfile_line(k);
 		if (strcmp(kn, "name") != 0 && strcmp(kn, "class") != 0 &&
 		    strcmp(kn, "status") != 0 && strcmp(kn, "code") != 0 &&
 		    strcmp(kn, "match") != 0) {
@@ -924,6 +748,20 @@ bc_effective(const char *dsn, const char *reply, struct bclass_code *c,
 		if (c->n != 0 && c->v[0] != *code / 100)
 			c->n = 0;
 	}
+}
+
+int
+bclass_status(const char *dsn, const char *reply, char *buf, size_t size)
+{
+	struct bclass_code c;
+	int code;
+
+	bc_effective(dsn, reply == NULL ? "" : reply, &c, &code);
+	if (size > 0)
+		buf[0] = '\0';
+	if (c.n != 0)
+		(void)snprintf(buf, size, "%d.%d.%d", c.v[0], c.v[1], c.v[2]);
+	return code;
 }
 
 int

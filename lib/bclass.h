@@ -12,6 +12,8 @@
 #ifndef PETREL_BCLASS_H
 #define PETREL_BCLASS_H
 
+#include <stddef.h>
+
 #include "cfg.h"
 #include "vbuf.h"
 
@@ -61,8 +63,11 @@ struct bclass_rules;
  * goes by code only); otherwise why is empty. why may be NULL.
  */
 struct bclass_rules *bclass_load(const struct cfg *, struct vbuf *why);
-/* Loads one file (tests, relayctl); the same errors. */
+/* Loads one file (tests); the same errors, and it must exist. */
 struct bclass_rules *bclass_load_file(const char *path, struct vbuf *why);
+/* Loads n files in order (relayctl --rules); every one must exist. */
+struct bclass_rules *bclass_load_files(char *const *paths, size_t n,
+	    struct vbuf *why);
 void	bclass_free(struct bclass_rules *);
 /* How many rules were loaded (0 for NULL). */
 size_t	bclass_count(const struct bclass_rules *);
@@ -91,6 +96,14 @@ enum bclass bclass_classify(const struct bclass_rules *, const char *dsn,
  * otherwise. Same arguments as bclass_classify.
  */
 int	bclass_hard(const char *dsn, const char *reply);
+
+/*
+ * The enhanced code classification goes by ("5.1.1", or "" when none; the
+ * same rule as bclass_classify) into buf. Returns the reply's 3-digit
+ * code, or 0 when the reply does not start with one.
+ */
+int	bclass_status(const char *dsn, const char *reply, char *buf,
+	    size_t size);
 
 /* "bad-mailbox", ...; "other" for a value out of range. */
 const char *bclass_name(enum bclass);

@@ -10,17 +10,16 @@
  *
  * Everything from the file is bounded (file size, scalar length, entries
  * per list or mapping) and every error, including a YAML syntax error, ends
- * the load with "FILE:LINE: KEY: reason" in why. Nothing here logs, exits
+ * the load with "FILE:LINE: KEY: reason" in why. lib/yamlfile reads and
+ * loads the file (size, nesting, one document); this walks it. Nothing here logs, exits
  * or aborts because of what the file says.
  */
-#include <sys/stat.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,6 +38,7 @@
 #include "parse.h"
 #include "vbuf.h"
 #include "xalloc.h"
+#include "yamlfile.h"
 
 #define nitems(a)		(sizeof(a) / sizeof((a)[0]))
 
@@ -113,12 +113,6 @@ static int	 hostname_ok(const char *);
 static char	*default_hostname(struct vbuf *);
 static int	 cfg_err(struct cfg_ctx *, unsigned long, const char *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
-static int	 cfg_read(struct cfg_ctx *, unsigned char **, size_t *);
-static int	 cfg_parse(struct cfg_ctx *, const unsigned char *, size_t);
-static int	 cfg_check_depth(struct cfg_ctx *, const unsigned char *,
-		    size_t);
-static int	 cfg_yaml_error(struct cfg_ctx *, yaml_parser_t *,
-		    const unsigned char *, size_t);
 static yaml_node_t *cfg_node(struct cfg_ctx *, int);
 static unsigned long node_line(const yaml_node_t *);
 static int	 get_scalar(struct cfg_ctx *, yaml_node_t *, unsigned long,
@@ -337,22 +331,25 @@ struct cfg *
 cfg_load(const char *path, struct vbuf *why)
 {
 	struct cfg_ctx ctx;
-	unsigned char *text = NULL;
-	size_t len = 0;
+	yaml_document_t doc;
 	int rc;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.file = path == NULL ? CFG_DEFAULT_PATH : path;
 	ctx.why = why;
-	if (why != NULL)
-		vbuf_reset(why);
-	if (cfg_read(&ctx, &text, &len) == -1)
+	/* Size, nesting, syntax, one document: lib/yamlfile. */
+	rc = yamlfile_load(ctx.file, CFG_MAX_FILE, CFG_MAX_DEPTH, &doc, why);
+	if (rc < 0)
 		return NULL;
 
 	ctx.cfg = xcalloc(1, sizeof(*ctx.cfg));
 	ctx.cfg->path = xstrdup(ctx.file);
-	rc = cfg_parse(&ctx, text, len);
-	free(text);
+	if (rc == 1) {
+		ctx.doc = &doc;
+		rc = walk_top(&ctx, yaml_document_get_root_node(&doc));
+		ctx.doc = NULL;
+		yaml_document_delete(&doc);
+	}			/* else an empty file: every default */
 	if (rc == 0)
 		rc = apply_defaults(&ctx);
 	if (rc == 0)
@@ -528,179 +525,11 @@ cfg_err(struct cfg_ctx *ctx, unsigned long line, const char *key,
 {
 	va_list ap;
 
-	if (ctx->why == NULL)
-		return -1;
-	vbuf_reset(ctx->why);
-	(void)vbuf_adds(ctx->why, ctx->file);
-	if (line != 0)
-		(void)vbuf_addf(ctx->why, ":%lu", line);
-	(void)vbuf_adds(ctx->why, ": ");
-	if (key != NULL)
-		(void)vbuf_addf(ctx->why, "%s: ", log_safe(key));
 	va_start(ap, fmt);
-	(void)vbuf_vaddf(ctx->why, fmt, ap);
+	yamlfile_vwhy(ctx->why, ctx->file, line, key == NULL ? NULL :
+	    log_safe(key), fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-/* Reads the whole file (a regular file of at most CFG_MAX_FILE bytes). */
-static int
-cfg_read(struct cfg_ctx *ctx, unsigned char **textp, size_t *lenp)
-{
-	struct stat st;
-	unsigned char *text;
-	size_t len = 0;
-	ssize_t n;
-	int fd;
-
-	if ((fd = open(ctx->file, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1)
-		return cfg_err(ctx, 0, NULL, "cannot open: %s",
-		    strerror(errno));
-	if (fstat(fd, &st) == -1) {
-		cfg_err(ctx, 0, NULL, "cannot stat: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return cfg_err(ctx, 0, NULL, "not a regular file");
-	}
-	text = xmalloc(CFG_MAX_FILE + 1);
-	for (;;) {
-		n = read(fd, text + len, CFG_MAX_FILE + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			cfg_err(ctx, 0, NULL, "cannot read: %s",
-			    strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CFG_MAX_FILE) {
-			cfg_err(ctx, 0, NULL, "larger than %d bytes",
-			    CFG_MAX_FILE);
-			n = -1;
-			break;
-		}
-	}
-	close(fd);
-	if (n == -1) {
-		free(text);
-		return -1;
-	}
-	*textp = text;
-	*lenp = len;
-	return 0;
-}
-
-/*
- * Refuses nesting deeper than CFG_MAX_DEPTH before the document is loaded:
- * libyaml's scanner is slow (quadratic) on deep flow nesting, and no valid
- * configuration nests more than a few levels. Events are pulled lazily, so
- * this stops at the first level too deep.
- */
-static int
-cfg_check_depth(struct cfg_ctx *ctx, const unsigned char *text, size_t len)
-{
-	yaml_parser_t parser;
-	yaml_event_t ev;
-	int depth = 0, rc = 0, done = 0;
-
-	if (yaml_parser_initialize(&parser) == 0)
-		return cfg_err(ctx, 0, NULL, "cannot initialise the parser");
-	yaml_parser_set_input_string(&parser, text, len);
-	while (!done) {
-		if (yaml_parser_parse(&parser, &ev) == 0)
-			break;		/* cfg_parse reports syntax errors */
-		if (ev.type == YAML_SEQUENCE_START_EVENT ||
-		    ev.type == YAML_MAPPING_START_EVENT) {
-			if (++depth > CFG_MAX_DEPTH) {
-				rc = cfg_err(ctx, ev.start_mark.line + 1,
-				    NULL, "nested more than %d levels deep",
-				    CFG_MAX_DEPTH);
-				done = 1;
-			}
-		} else if (ev.type == YAML_SEQUENCE_END_EVENT ||
-		    ev.type == YAML_MAPPING_END_EVENT)
-			depth--;
-		else if (ev.type == YAML_STREAM_END_EVENT)
-			done = 1;
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&parser);
-	return rc;
-}
-
-/* Loads the single YAML document and walks it into ctx->cfg. */
-static int
-cfg_parse(struct cfg_ctx *ctx, const unsigned char *text, size_t len)
-{
-	yaml_parser_t parser;
-	yaml_document_t doc, extra;
-	yaml_node_t *root, *more;
-	int rc = -1;
-
-	if (cfg_check_depth(ctx, text, len) == -1)
-		return -1;
-	if (yaml_parser_initialize(&parser) == 0)
-		return cfg_err(ctx, 0, NULL, "cannot initialise the parser");
-	yaml_parser_set_input_string(&parser, text, len);
-	if (yaml_parser_load(&parser, &doc) == 0) {
-		rc = cfg_yaml_error(ctx, &parser, text, len);
-		yaml_parser_delete(&parser);
-		return rc;
-	}
-	ctx->doc = &doc;
-	root = yaml_document_get_root_node(&doc);
-	if (root != NULL) {
-		/* A second document would be silently ignored: refuse it. */
-		if (yaml_parser_load(&parser, &extra) == 0)
-			rc = cfg_yaml_error(ctx, &parser, text, len);
-		else {
-			more = yaml_document_get_root_node(&extra);
-			if (more != NULL)
-				rc = cfg_err(ctx, node_line(more), NULL,
-				    "more than one YAML document");
-			else
-				rc = walk_top(ctx, root);
-			yaml_document_delete(&extra);
-		}
-	} else
-		rc = 0;		/* an empty file: every default */
-	ctx->doc = NULL;
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&parser);
-	return rc;
-}
-
-static int
-cfg_yaml_error(struct cfg_ctx *ctx, yaml_parser_t *p,
-    const unsigned char *text, size_t len)
-{
-	unsigned long line = 1;
-	size_t i;
-	const char *problem = p->problem != NULL ? p->problem : "bad YAML";
-
-	switch (p->error) {
-	case YAML_MEMORY_ERROR:
-		return cfg_err(ctx, 0, NULL, "out of memory parsing YAML");
-	case YAML_READER_ERROR:
-		/* The reader reports a byte offset, not a mark. */
-		for (i = 0; i < p->problem_offset && i < len; i++)
-			if (text[i] == '\n')
-				line++;
-		return cfg_err(ctx, line, NULL, "syntax error: %s", problem);
-	default:
-		line = p->problem_mark.line + 1;
-		if (p->context != NULL)
-			return cfg_err(ctx, line, NULL,
-			    "syntax error: %s %s (line %lu)", problem,
-			    p->context,
-			    (unsigned long)p->context_mark.line + 1);
-		return cfg_err(ctx, line, NULL, "syntax error: %s", problem);
-	}
 }
 
 static yaml_node_t *

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bclass.h"
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
@@ -144,6 +145,7 @@ static void master_start_due(void);
 static void master_status(int, int, void *);
 static void master_stop_all(void);
 static void master_reload(void);
+static int master_check_classes(const struct cfg *, struct vbuf *);
 static int master_kept_take(const char *);
 static void master_kept_save(const struct cfg *);
 static void master_kept_close(void);
@@ -594,6 +596,22 @@ master_stop_all(void)
  * and exit. New sessions get the new configuration, TLS certificate and
  * key.
  */
+/*
+ * The bounce classification rule files (bounce.classes) are part of the
+ * configuration: a missing or broken file the operator named stops the
+ * start (or the reload) here, not each smtp process later. 0 or -1 (why).
+ */
+static int
+master_check_classes(const struct cfg *cfg, struct vbuf *why)
+{
+	struct bclass_rules *rules;
+
+	if ((rules = bclass_load(cfg, why)) == NULL)
+		return -1;
+	bclass_free(rules);
+	return 0;
+}
+
 static void
 master_reload(void)
 {
@@ -602,9 +620,11 @@ master_reload(void)
 	int64_t deadline;
 
 	master_got_hup = 0;
-	if ((ncfg = cfg_load(master_cfg_path, why)) == NULL) {
+	if ((ncfg = cfg_load(master_cfg_path, why)) == NULL ||
+	    master_check_classes(ncfg, why) == -1) {
 		log_warn("reload: %s; keeping the running configuration",
 		    why->data);
+		cfg_free(ncfg);
 		vbuf_free(why);
 		return;
 	}
@@ -730,7 +750,8 @@ main(int argc, char *argv[])
 
 	/* 1. Configuration. */
 	why = vbuf_create(0);
-	if ((master_cfg = cfg_load(master_cfg_path, why)) == NULL)
+	if ((master_cfg = cfg_load(master_cfg_path, why)) == NULL ||
+	    master_check_classes(master_cfg, why) == -1)
 		log_fatal("%s", why->data);
 	if (master_cfg->log_destination == CFG_LOG_SYSLOG)
 		log_init("master", LOG_DEST_SYSLOG);

@@ -5,6 +5,7 @@
  * relayctl [-c FILE] [-j] user add|set|show|list|rotate|disable|enable|del ...
  * relayctl [-c FILE] [-j] domain add|list|show|del|rotate|check ...
  * relayctl [-c FILE] [-j] suppression list|show|add|del|import|export ...
+ * relayctl [-c FILE] [-j] bounce classify 'REPLY TEXT'
  *
  * Arguments are checked before anything else; then the configuration is
  * loaded and, when run as root, groups, gid and uid are switched to
@@ -15,7 +16,8 @@
  * (relayctl_domain.c); "domain check" (relayctl_check.c) reads the
  * registry the same way, then DNS. "suppression" commands
  * (relayctl_suppress.c) open an import file, then switch to mail_owner
- * themselves. See relayctl(8).
+ * themselves. "bounce classify" (relayctl_bounce.c) only reads the
+ * configuration and rule files. See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -68,7 +70,9 @@ relayctl_usage(void)
 	    "       relayctl [-c FILE] suppression del ADDR [--domain D]\n"
 	    "       relayctl [-c FILE] suppression import FILE|- "
 	    "[--domain D] [--reason R] [--expires T]\n"
-	    "       relayctl suppression [SUBCOMMAND] --help\n");
+	    "       relayctl suppression [SUBCOMMAND] --help\n"
+	    "       relayctl [-c FILE] [-j] bounce classify [--dsn X.Y.Z] "
+	    "[--rules FILE]... 'REPLY TEXT'\n");
 	exit(RELAYCTL_EXIT_USAGE);
 }
 
@@ -109,6 +113,9 @@ main(int argc, char *argv[])
 
 	if (argc >= 1 && strcmp(argv[0], "suppression") == 0)
 		return relayctl_suppress_main(argc - 1, argv + 1, &opts);
+	/* Reads files only: no privileges to change, no LMDB. */
+	if (argc >= 1 && strcmp(argv[0], "bounce") == 0)
+		return relayctl_bounce(argc - 1, argv + 1, &opts);
 
 	/* 1. Check the whole command line before touching anything. */
 	vbuf_init(&why, 0);

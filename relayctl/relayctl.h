@@ -189,4 +189,12 @@ int	relayctl_suppress_main(int argc, char *argv[],
 int	relayctl_domain_check(const struct cfg *,
 	    const struct relayctl_domain_args *);
 
+/* relayctl_bounce.c */
+
+/*
+ * "bounce ..." (argv[0] is the subcommand: classify, or --help): parses
+ * its own words and runs. Needs no privileges. Returns an exit status.
+ */
+int	relayctl_bounce(int argc, char *argv[], const struct relayctl_opts *);
+
 #endif

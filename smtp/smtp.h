@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include "bclass.h"
 #include "cfg.h"
 #include "daemon.h"
 #include "dkimkey.h"
@@ -60,6 +61,7 @@ struct smtp_rcpt {
 	enum smtp_rcpt_status	 status;
 	char			 dsn[SMTP_DSN_SIZE];
 	char			 reply[SMTP_TEXT_MAX + 1];
+	enum bclass		 cls;		/* deferred, bounced: why */
 };
 
 /* One delivery request, as received from qmgr (strings point into it). */
@@ -254,6 +256,11 @@ unsigned long smtp_dkim_key_loads(void);
 void	smtp_dkim_key_flush(void);
 
 /* smtp_deliver.c: requests from qmgr. */
+/*
+ * Loads the bounce classification rules (bounce.classes) once: fatal when
+ * a file the operator named is missing or broken; a missing default file
+ * is logged once and leaves classification to the status codes.
+ */
 void	smtp_init(const struct cfg *);
 void	smtp_service(const struct daemon_listener *);
 int64_t	smtp_loop(void);

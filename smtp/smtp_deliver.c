@@ -8,7 +8,9 @@
  * gets status=1 and the connection is closed; the process never exits
  * because of it. After a successful transaction the SMTP session is kept
  * for SMTP_CACHE_IDLE_MS so the next request for the same next hop skips
- * connection setup and TLS. The protocol is documented in smtp(8).
+ * connection setup and TLS. Every deferred and bounced recipient is
+ * classified (lib/bclass, with the rules loaded at start): the class is
+ * on its log line and in the reply. The protocol is documented in smtp(8).
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -42,6 +44,7 @@ static struct smtp_sess *session_open(struct smtp_req *,
 		    const struct smtp_target *, size_t, const char *,
 		    struct smtp_fail *);
 static void	decide_all(struct smtp_req *, const struct smtp_fail *);
+static void	classify(struct smtp_req *);
 static void	build_reply(const struct smtp_req *, struct vbuf *);
 static void	log_results(const struct smtp_req *, int64_t);
 static const char *fmt_delay(char *, size_t, int64_t);
@@ -58,11 +61,20 @@ struct smtp_req_scan {
 
 static const struct cfg *smtp_cfg;
 static struct smtp_sess *cache;		/* at most one idle session */
+static struct bclass_rules *smtp_bclass;	/* NULL: codes only */
 
 void
 smtp_init(const struct cfg *cfg)
 {
+	struct vbuf why;
+
 	smtp_cfg = cfg;
+	vbuf_init(&why, 0);
+	if ((smtp_bclass = bclass_load(cfg, &why)) == NULL)
+		log_fatal("%s", why.data);
+	if (why.len > 0)
+		log_warn("bounce classification: %s", why.data);
+	vbuf_release(&why);
 	/* A server closing mid-write must not kill us; send() reports it. */
 	(void)signal(SIGPIPE, SIG_IGN);
 	smtp_tls_init();
@@ -453,7 +465,33 @@ done:
 	req->qf = NULL;
 	smtp_dkim_free(req);
 	vbuf_release(&why);
+	classify(req);
 	log_results(req, smtp_now_us());
+}
+
+/*
+ * The class of every recipient that was not sent. A session failure gives
+ * every recipient the same reply: classify it once, not per recipient.
+ */
+static void
+classify(struct smtp_req *req)
+{
+	const struct smtp_rcpt *prev = NULL;
+	size_t i;
+
+	for (i = 0; i < req->nrcpts; i++) {
+		struct smtp_rcpt *r = &req->rcpts[i];
+
+		if (r->status == SMTP_RCPT_SENT)
+			continue;
+		if (prev != NULL && strcmp(prev->dsn, r->dsn) == 0 &&
+		    strcmp(prev->reply, r->reply) == 0)
+			r->cls = prev->cls;
+		else
+			r->cls = bclass_classify(smtp_bclass, r->dsn,
+			    r->reply, NULL);
+		prev = r;
+	}
 }
 
 static const char *
@@ -492,6 +530,9 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 		attr_put_str(out, MAIL_ATTR_RCPT_DSN, r->dsn[0] != '\0' ?
 		    r->dsn : "4.0.0");
 		attr_put_str(out, MAIL_ATTR_RCPT_REPLY, r->reply);
+		if (r->status != SMTP_RCPT_SENT)
+			attr_put_str(out, MAIL_ATTR_RCPT_CLASS,
+			    bclass_name(r->cls));
 	}
 	attr_end(out);
 }
@@ -521,11 +562,16 @@ fmt_delay(char *buf, size_t size, int64_t us)
 	return buf;
 }
 
-/* One line per recipient per attempt, in Postfix's field order. */
+/*
+ * One line per recipient per attempt, in Postfix's field order; a
+ * deferred or bounced one has its class and hard/soft after dsn=:
+ * "dsn=5.1.1, class=bad-mailbox, bounce=hard, status=bounced (...)".
+ */
 static void
 log_results(const struct smtp_req *req, int64_t t_end)
 {
 	char total[24], a[24], b[24], c[24], d[24];
+	char cls[BCLASS_NAME_MAX + 32];
 	int64_t before = req->qmgr_ms * 1000;
 	size_t i;
 
@@ -537,11 +583,16 @@ log_results(const struct smtp_req *req, int64_t t_end)
 	for (i = 0; i < req->nrcpts; i++) {
 		const struct smtp_rcpt *r = &req->rcpts[i];
 
+		cls[0] = '\0';
+		if (r->status != SMTP_RCPT_SENT)
+			(void)snprintf(cls, sizeof(cls), "class=%s, bounce=%s, ",
+			    bclass_name(r->cls), r->status ==
+			    SMTP_RCPT_BOUNCED ? BCLASS_HARD : BCLASS_SOFT);
 		log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s,"
-		    " %s%s%sdsn=%s, status=%s (%s)", req->qid,
+		    " %s%s%sdsn=%s, %sstatus=%s (%s)", req->qid,
 		    log_safe(r->addr), log_safe(req->relay), total, a, b, c, d,
 		    req->tls[0] != '\0' ? "tls=" : "", req->tls,
-		    req->tls[0] != '\0' ? ", " : "", r->dsn,
+		    req->tls[0] != '\0' ? ", " : "", r->dsn, cls,
 		    status_name(r->status), log_safe(r->reply));
 	}
 }

@@ -9,7 +9,9 @@
 # existed gets it, but keeps its configuration (remove run/petrel.yaml).
 # Listens on 127.0.0.1 only: ports 587, 465 and 2525 as root, else 10587,
 # 10465 and 12525. Without a transport entry, mail goes to each
-# recipient's MX. Stays in the foreground; Ctrl-C stops it.
+# recipient's MX. Bounces are classified with the tree's
+# etc/bounce-classes.yaml (bounce.classes). Stays in the foreground;
+# Ctrl-C stops it.
 
 set -eu
 
@@ -30,6 +32,7 @@ else
 fi
 
 daemons="$top/build"
+classes="$top/etc/bounce-classes.yaml"
 # The daemons run as $owner: when the tree is not reachable for it (a
 # clone under /root, say), run from a copy in /var/tmp instead.
 if [ "$(id -u)" -eq 0 ] && ! su -s /bin/sh "$owner" -c \
@@ -37,9 +40,11 @@ if [ "$(id -u)" -eq 0 ] && ! su -s /bin/sh "$owner" -c \
 	run=/var/tmp/petrel-run
 	conf="$run/petrel.yaml"
 	daemons="$run/bin"
+	classes="$run/bounce-classes.yaml"
 	mkdir -p "$daemons"
 	cp "$top"/build/master "$top"/build/smtpd "$top"/build/qmgr \
 	    "$top"/build/smtp "$daemons/"
+	cp "$top/etc/bounce-classes.yaml" "$run/"
 	chmod 755 /var/tmp "$run" "$daemons"
 	echo "run-local: $top is not readable by $owner; running from $run"
 fi
@@ -83,6 +88,7 @@ queue: { min_backoff: 5m, max_backoff: 1h, max_lifetime: 5d }
 smtpd: { require_verified_domains: false }
 dkim: { key_directory: $run/dkim }
 log: { destination: stderr, accounting: $run/accounting.jsonl }
+bounce: { classes: $classes }
 EOF2
 fi
 

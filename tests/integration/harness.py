@@ -48,13 +48,13 @@ BAD_LOG_RE = re.compile(r"\bpanic\b|\bfatal\b|AddressSanitizer|"
 CLI_BAD_RE = re.compile(r"\bpanic\b|AddressSanitizer|runtime error")
 QID_RE = re.compile(r"queued as ([0-9A-Za-z]+)")
 # "QUEUEID: to=<rcpt>, relay=..., delay=..., delays=..., dsn=X.Y.Z,
-#  status=sent|deferred|bounced (...)"
+#  [class=CLASS, bounce=hard|soft,] status=sent|deferred|bounced (...)"
 DELIVERY_RE = re.compile(
     r"(?P<qid>[0-9A-Za-z]+): to=<(?P<rcpt>[^>]*)>, (?:orig_to=<[^>]*>, )?"
     r"relay=(?P<relay>[^,]*), delay=(?P<delay>[0-9.]+), "
     r"(?:delays=(?P<delays>[0-9./]+), )?(?:[a-z_]+=[^,\s]*, )*"
     r"dsn=(?P<dsn>\d\.\d{1,3}\.\d{1,3}), "
-    r"(?:class=(?P<class>[a-z-]+), bounce=(?P<bounce>hard|soft), )?"
+    r"(?:class=(?P<bclass>[a-z-]+), bounce=(?P<bounce>hard|soft), )?"
     r"status=(?P<status>sent|deferred|bounced|expired) \((?P<reply>.*)\)\s*$")
 
 CMD_TIMEOUT = 20
@@ -152,10 +152,21 @@ def daemon_dir():
             os.chmod(staged, 0o755)
             for p in ("master", "smtpd", "qmgr", "smtp", "bounce"):
                 shutil.copy2(os.path.join(BUILD, p), staged)
+            shutil.copy2(os.path.join(REPO, "etc", "bounce-classes.yaml"),
+                         staged)
             _DAEMON_DIR = staged
             if not KEEP:
                 atexit.register(shutil.rmtree, staged, True)
     return _DAEMON_DIR
+
+
+def bounce_classes():
+    """The shipped bounce classification rules, where the daemons can
+    read them: the tree's etc/bounce-classes.yaml, or its staged copy."""
+    d = daemon_dir()
+    if d != BUILD:
+        return os.path.join(d, "bounce-classes.yaml")
+    return os.path.join(REPO, "etc", "bounce-classes.yaml")
 
 
 def mail_owner():
@@ -353,6 +364,7 @@ class Suite:
             "smtpd": {"processes": 1, "require_verified_domains": False},
             "smtp": {"processes": 2, "connect_timeout": "5s",
                      "command_timeout": "10s"},
+            "bounce": {"classes": bounce_classes()},
         }
         if overrides:
             merge(self.config, overrides)

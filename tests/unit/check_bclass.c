@@ -107,6 +107,12 @@ static const struct bclass_case cases[] = {
 	    "authenticate with either SPF or DKIM. Authentication results: "
 	    "SPF [example.com] with ip: [203.0.113.5] = did not pass - gsmtp",
 	    BCLASS_POLICY_RELATED, 1 },
+	{ "gmail-spf", "", "421 4.7.27 SPF authentication didn't pass. "
+	    "In order to protect our users from spam, mail sent from your "
+	    "IP address has been rate limited. - gsmtp",
+	    BCLASS_POLICY_RELATED, 0 },
+	{ "gmail-ptr", "", "421 4.7.23 The sending IP does not have a PTR "
+	    "record. - gsmtp", BCLASS_BAD_CONFIGURATION, 0 },
 	{ "gmail-ptr", "", "550 5.7.25 [203.0.113.5] The IP address sending "
 	    "this message does not have a PTR record setup, or the "
 	    "corresponding forward DNS entry does not point to the sending "
@@ -134,15 +140,23 @@ static const struct bclass_case cases[] = {
 	/* Microsoft. */
 	{ "microsoft-mailbox-unavailable", "", "550 5.5.0 Requested action "
 	    "not taken: mailbox unavailable (S2017062302). "
-	    "[AM4PEPF00027A6C.eurprd04.prod.outlook.com]",
+	    "[HE1EUR01FT020.eop-EUR01.prod.protection.outlook.com "
+	    "2023-09-19T15:05:34.324Z 08DBB71928CA8F8E]",
 	    BCLASS_BAD_MAILBOX, 1 },
 	{ "microsoft-access-denied", "", "550 5.4.1 Recipient address "
 	    "rejected: Access denied. AS(201806281) "
 	    "[BN1NAM02FT022.eop-nam02.prod.protection.outlook.com]",
 	    BCLASS_BAD_MAILBOX, 1 },
+	{ "microsoft-access-denied", "", "550 5.4.1 Recipient address "
+	    "rejected: Access denied. [CY4PEPF0000EE3C.namprd03.prod."
+	    "outlook.com 2023-09-18T12:48:32.808Z 08DBB45899852BA7]",
+	    BCLASS_BAD_MAILBOX, 1 },
 	{ "microsoft-recipient-not-found", "", "550 5.1.10 "
-	    "RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP "
-	    "address lookup", BCLASS_BAD_MAILBOX, 1 },
+	    "RESOLVER.ADR.RecipientNotFound; Recipient "
+	    "firstname.lastname@company.com not found by SMTP address lookup",
+	    BCLASS_BAD_MAILBOX, 1 },
+	{ "microsoft-recipient-not-found", "", "550 5.1.1 "
+	    "RESOLVER.ADR.RecipNotFound; not found", BCLASS_BAD_MAILBOX, 1 },
 	{ "microsoft-mailbox-full", "", "554 5.2.2 mailbox full; "
 	    "STOREDRV.Deliver.Exception:QuotaExceededException."
 	    "MapiExceptionShutoffQuotaExceeded", BCLASS_QUOTA_ISSUES, 1 },
@@ -179,11 +193,10 @@ static const struct bclass_case cases[] = {
 	    "[DB5EUR03FT034.eop-EUR03.prod.protection.outlook.com]",
 	    BCLASS_POLICY_RELATED, 0 },
 	{ "microsoft-auth-level", "", "550 5.7.515 Access denied, sending "
-	    "domain [example.com] doesn't meet the required authentication "
+	    "domain [example.com] does not meet the required authentication "
 	    "level. The sender's domain in the 5322.From address doesn't "
-	    "meet the authentication requirements defined for the sender. "
-	    "To learn more, see https://go.microsoft.com/fwlink/?linkid="
-	    "2301306", BCLASS_POLICY_RELATED, 1 },
+	    "meet the authentication requirements defined for the sender.",
+	    BCLASS_POLICY_RELATED, 1 },
 
 	/* Yahoo / AOL. */
 	{ "yahoo-unknown-user", "", "554 delivery error: dd This user "
