@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bclass.h"
 #include "bounce.h"
 #include "log.h"
 #include "xalloc.h"
@@ -35,7 +36,6 @@ static void	 status_of(char *, size_t, enum qstore_report, const char *);
 static const char *action_of(enum qstore_report);
 static int	 remote_host(struct vbuf *, const char *);
 static int	 smtp_reply_like(const char *);
-static const struct bounce_class *class_find(const char *);
 static int	 original_read(const struct bounce_report *, int,
 		    struct vbuf *, int *, struct vbuf *);
 static void	 copy_lines(struct vbuf *, const char *, size_t, int);
@@ -47,64 +47,43 @@ static void	 rcpt_status(struct vbuf *, const struct bounce_report *,
 		    const struct bounce_rcpt *);
 
 /*
- * What each bounce class means, for the human-readable part.
- * XXX lib/bclass's bclass_describe() is to replace the words column once
- * it is merged (issue 9); the advice stays here.
+ * What to do about a failure, by class, for the human-readable part;
+ * what happened is lib/bclass's bclass_describe().
  */
-struct bounce_class {
-	const char	*name;
-	const char	*words;
-	const char	*advice;
-};
-
-static const struct bounce_class bounce_classes[] = {
-	{ "bad-mailbox", "the mailbox does not exist",
-	    "Check the address for typing errors. If it is right, the "
-	    "recipient has no mailbox there: remove it from your list." },
-	{ "bad-domain", "the recipient's domain does not exist or takes no "
-	    "mail", "Check the part of the address after the @ for typing "
-	    "errors." },
-	{ "inactive-mailbox", "the mailbox is disabled or no longer used",
-	    "Remove the address from your list, or reach the recipient "
-	    "another way." },
-	{ "quota-issues", "the recipient's mailbox is full or over a limit",
-	    "Try again later; the recipient has to make room first." },
-	{ "no-answer-from-host", "the recipient's mail server did not answer",
-	    "Try again later. If it keeps happening, tell the recipient "
-	    "another way: their mail server may be down." },
-	{ "routing-errors", "the message could not be routed to the "
-	    "recipient's mail server", "Check the address's domain; its mail "
-	    "(MX) records may be wrong." },
-	{ "policy-related", "the recipient's server refused the message for "
-	    "a policy reason (often the sender's reputation or "
-	    "authentication)", "The address itself may be fine. Check your "
-	    "domain's SPF, DKIM and DMARC records and the reputation of the "
-	    "sending service." },
-	{ "spam-related", "the recipient's server took the message for spam",
-	    "Review the message's content and your sending practices before "
-	    "sending again." },
-	{ "virus-related", "the recipient's server found a virus or unsafe "
-	    "content in the message", "Check the attachments for malware "
-	    "and send a clean copy." },
-	{ "content-related", "the recipient's server refused the message's "
-	    "content (size, format or attachments)", "Make the message "
-	    "smaller or simpler and send it again." },
-	{ "protocol-errors", "the mail servers could not agree on the SMTP "
-	    "protocol", "Tell your mail administrator." },
-	{ "invalid-sender", "the recipient's server refused the sender "
-	    "address", "Check the sender address; it may need to exist and "
-	    "be allowed to send for its domain." },
-	{ "relaying-issues", "a server refused to relay the message",
-	    "Tell your mail administrator." },
-	{ "bad-connection", "the connection to the recipient's mail server "
-	    "failed", "Try again later." },
-	{ "bad-configuration", "a mail server on the way is misconfigured",
-	    "Tell your mail administrator." },
-	{ "message-expired", "the message could not be delivered within the "
-	    "time allowed", "Send it again later, or reach the recipient "
-	    "another way." },
-	{ "other", "the reason was not recognized", "Read the server's reply "
-	    "above; if it is unclear, tell your mail administrator." },
+static const char *const bounce_advice[] = {
+	[BCLASS_BAD_MAILBOX] = "Check the address for typing errors. If it "
+	    "is right, the recipient has no mailbox there: remove it from "
+	    "your list.",
+	[BCLASS_BAD_DOMAIN] = "Check the part of the address after the @ "
+	    "for typing errors.",
+	[BCLASS_INACTIVE_MAILBOX] = "Remove the address from your list, or "
+	    "reach the recipient another way.",
+	[BCLASS_QUOTA_ISSUES] = "Try again later; the recipient has to make "
+	    "room first.",
+	[BCLASS_NO_ANSWER_FROM_HOST] = "Try again later. If it keeps "
+	    "happening, tell the recipient another way: their mail server "
+	    "may be down.",
+	[BCLASS_ROUTING_ERRORS] = "Check the address's domain; its mail (MX) "
+	    "records may be wrong.",
+	[BCLASS_POLICY_RELATED] = "The address itself may be fine. Check "
+	    "your domain's SPF, DKIM and DMARC records and the reputation of "
+	    "the sending service.",
+	[BCLASS_SPAM_RELATED] = "Review the message's content and your "
+	    "sending practices before sending again.",
+	[BCLASS_VIRUS_RELATED] = "Check the attachments for malware and send "
+	    "a clean copy.",
+	[BCLASS_CONTENT_RELATED] = "Make the message smaller or simpler and "
+	    "send it again.",
+	[BCLASS_PROTOCOL_ERRORS] = "Tell your mail administrator.",
+	[BCLASS_INVALID_SENDER] = "Check the sender address; it may need to "
+	    "exist and be allowed to send for its domain.",
+	[BCLASS_RELAYING_ISSUES] = "Tell your mail administrator.",
+	[BCLASS_BAD_CONNECTION] = "Try again later.",
+	[BCLASS_BAD_CONFIGURATION] = "Tell your mail administrator.",
+	[BCLASS_MESSAGE_EXPIRED] = "Send it again later, or reach the "
+	    "recipient another way.",
+	[BCLASS_OTHER] = "Read the server's reply above; if it is unclear, "
+	    "tell your mail administrator.",
 };
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
@@ -411,19 +390,6 @@ smtp_reply_like(const char *s)
 	    (s[3] == '\0' || s[3] == ' ' || s[3] == '-');
 }
 
-static const struct bounce_class *
-class_find(const char *name)
-{
-	size_t i;
-
-	if (name == NULL || name[0] == '\0')
-		return NULL;
-	for (i = 0; i < nitems(bounce_classes); i++)
-		if (strcmp(bounce_classes[i].name, name) == 0)
-			return &bounce_classes[i];
-	return NULL;
-}
-
 static int
 has_8bit(const char *p, size_t n)
 {
@@ -537,7 +503,7 @@ part_human(struct vbuf *out, const struct bounce_report *r,
     const char *orig_note)
 {
 	const struct bounce_rcpt *rc;
-	const struct bounce_class *cl;
+	enum bclass cl;
 	struct vbuf t;
 	char date[64];
 	size_t i;
@@ -589,20 +555,17 @@ part_human(struct vbuf *out, const struct bounce_report *r,
 		sanitize(&t, rc->reply != NULL ? rc->reply : "",
 		    BOUNCE_REPLY_MAX);
 		wrap(out, t.data, 0, 4);
-		if (rc->class != NULL && rc->class[0] != '\0') {
+		if (rc->class != NULL && bclass_from_name(rc->class,
+		    &cl) == 0) {
 			vbuf_reset(&t);
-			cl = class_find(rc->class);
-			vbuf_adds(&t, "Reason: ");
-			vbuf_adds(&t, cl != NULL ? cl->words :
-			    "a reason this mail system has a name for");
-			vbuf_adds(&t, " (");
-			sanitize(&t, rc->class, QSTORE_CLASS_MAX);
-			vbuf_adds(&t, ").");
+			vbuf_addf(&t, "Reason (%s): %s", bclass_name(cl),
+			    bclass_describe(cl));
 			vbuf_addf(out, "    ");
 			wrap(out, t.data, 4, 4);
-			if (cl != NULL && r->kind == QSTORE_REPORT_FAILED) {
+			if (r->kind == QSTORE_REPORT_FAILED) {
 				vbuf_reset(&t);
-				vbuf_addf(&t, "What to do: %s", cl->advice);
+				vbuf_addf(&t, "What to do: %s",
+				    bounce_advice[cl]);
 				vbuf_addf(out, "    ");
 				wrap(out, t.data, 4, 4);
 			}

@@ -281,7 +281,8 @@ START_TEST(test_failed_one)
 	/* Part 1 in words: the reply, the class, what to do. */
 	ck_assert(has(m, "<bob@rcpt.example>: host "
 	    "mx.rcpt.example[192.0.2.25]:25 said: 550 5.1.1"));
-	ck_assert(has(m, "the mailbox does not exist (bad-mailbox)"));
+	ck_assert(has(m, "Reason (bad-mailbox): The recipient's mailbox "
+	    "does not exist."));
 	ck_assert(has(m, "What to do:"));
 	ck_assert(has(m, "The headers of your message are attached."));
 	/* Part 3: the headers only, 7bit. */
@@ -346,7 +347,8 @@ START_TEST(test_several_envid_orcpt)
 	ck_assert(has(m, "Status: 5.2.2\r\n"));
 	ck_assert(has(m, "Status: 5.4.1\r\n"));
 	ck_assert(has(m, "Diagnostic-Code: X-Petrel; connect to "));
-	ck_assert(has(m, "the recipient's mailbox is full"));
+	ck_assert(has(m, "Reason (quota-issues): The recipient's "
+	    "mailbox is full."));
 	/* No relay: no Remote-MTA for dave (two for the others). */
 	ck_assert(has(m, "Status: 5.4.1\r\nDiagnostic-Code"));
 	qstore_file_close(qf);
