@@ -926,6 +926,9 @@ def suppression_file(workdir, n):
         with open(path + ".tmp", "w") as f:
             for i in range(n):
                 f.write("user%07d@d%d.suppressed.example\n" % (i, i % 997))
+            # On disk now, so its write-back does not land in a run.
+            f.flush()
+            os.fsync(f.fileno())
         os.rename(path + ".tmp", path)
     return path
 

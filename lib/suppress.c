@@ -275,8 +275,14 @@ suppress_open(const struct cfg *cfg, int writable, struct vbuf *why)
 	    "suppression list", why) == -1)
 		goto fail;
 	s->md.env_flags = MDB_NOTLS;
-	if (mdbdir_attach(&s->md, why) == -1 ||
-	    (writable && suppress_soft_dbi(s, why) == -1))
+	/*
+	 * A reader that finds the list being created (qmgr starts beside
+	 * smtpd) or damaged keeps its handle and tries again later: each
+	 * suppress_check reports the error until the list can be read.
+	 */
+	if (mdbdir_attach(&s->md, why) == -1 && writable)
+		goto fail;
+	if (writable && suppress_soft_dbi(s, why) == -1)
 		goto fail;
 	return s;
 fail:

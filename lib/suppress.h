@@ -60,8 +60,10 @@ struct suppress;
  * cfg->suppression_map_size. writable (relayctl, qmgr): creates suppress/
  * (0700), the environment and both databases if missing. Read-only
  * (smtpd): a missing environment means nothing is suppressed, and it is
- * looked for again at most once a second, so one created later is seen.
- * Returns a handle (suppress_close), or NULL with the reason in why.
+ * looked for again at most once a second, so one created later is seen;
+ * an environment that cannot be opened yet is no reason to fail either
+ * (suppress_check reports it). Returns a handle (suppress_close), or NULL
+ * with the reason in why.
  */
 struct suppress	*suppress_open(const struct cfg *, int writable,
 		    struct vbuf *why);
