@@ -6,7 +6,8 @@ that commits nothing. Against the real daemons: a suppressed address is
 refused at RCPT with the exact 550 5.1.1 reply and a Postfix-style reject
 line while another recipient of the same message is accepted and reaches
 the capture server; a scoped entry applies to its sending domain only; del
-lifts it; suppression.action accept does not refuse at RCPT.
+lifts it; a list smtpd cannot read refuses nothing; suppression.action
+accept does not refuse at RCPT.
 """
 
 import csv
@@ -241,6 +242,24 @@ class SuppressionRcptTest(PetrelCase):
         self.assertEqual(replies[1][0], 550)
         self.assertEqual(self.wait_arrival(tok)[0].rcpt_tos,
                          ["u@example.net"])
+
+
+    def test_damaged_list_does_not_refuse_mail(self):
+        # A list smtpd cannot read: the recipient is accepted (qmgr checks
+        # again before delivery) and a warning says why.
+        d = os.path.join(self.suite.queue_dir, "suppress")
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        with open(os.path.join(d, "data.mdb"), "w") as f:
+            f.write("not an LMDB file\n" * 64)
+        for p in (d, os.path.join(d, "data.mdb")):
+            os.chown(p, self.suite.owner_uid, self.suite.owner_gid)
+        tok = unique("damaged")
+        replies = self.rcpt_session("app@example.com", ["x@example.net"],
+                                    make_message(tok, to="x@example.net"))
+        self.assertEqual(replies[0][0], 250, replies)
+        self.wait_arrival(tok)
+        self.assertIn("suppression list lookup, recipient accepted",
+                      self.suite.log())
 
 
 class SuppressionAcceptTest(PetrelCase):
