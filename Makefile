@@ -213,11 +213,17 @@ fuzz: $(FUZZ_BINS)
 # bench/ tools (issue 12): tlsload, the TLS load generator and do-nothing
 # TLS sink that bench/bench.py drives, built with the project's flags into
 # build/tlsload. Not part of all or check; bench.py runs this target.
-bench-tools: $(B)/tlsload
+bench-tools: $(B)/tlsload $(B)/supplookup
 
 $(B)/tlsload: bench/tlsload.c
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< \
 	    $(call pkg_libs,libssl libcrypto) -pthread
+
+# bench/supplookup (issue 9): times the suppression list's RCPT check.
+$(B)/supplookup: bench/supplookup.c $(B)/libpetrel.a
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libpetrel.a \
+	    $(call pkg_libs,$(BASE_PKGS))
 
 .PHONY: bench-tools

@@ -73,6 +73,10 @@ static int	suppress_walk(struct suppress *, const char *, int64_t,
 static int	suppress_prune_db(struct suppress *, MDB_txn *, int,
 		    int64_t, int64_t, struct vbuf *);
 static void	suppress_lower(char *, const char *, size_t);
+static int	suppress_del_prefix(MDB_txn *, MDB_dbi, const unsigned char *,
+		    size_t, int *);
+static int	suppress_commit(struct suppress *, MDB_txn *, struct vbuf *);
+static int	suppress_writer(struct suppress *, struct vbuf *);
 
 /* Names. */
 
@@ -271,8 +275,14 @@ suppress_open(const struct cfg *cfg, int writable, struct vbuf *why)
 	    "suppression list", why) == -1)
 		goto fail;
 	s->md.env_flags = MDB_NOTLS;
-	if (mdbdir_attach(&s->md, why) == -1 ||
-	    (writable && suppress_soft_dbi(s, why) == -1))
+	/*
+	 * A reader that finds the list being created (qmgr starts beside
+	 * smtpd) or damaged keeps its handle and tries again later: each
+	 * suppress_check reports the error until the list can be read.
+	 */
+	if (mdbdir_attach(&s->md, why) == -1 && writable)
+		goto fail;
+	if (writable && suppress_soft_dbi(s, why) == -1)
 		goto fail;
 	return s;
 fail:
@@ -507,6 +517,61 @@ suppress_iter_address(struct suppress *s, const char *address, int64_t now,
 
 /* Changes. */
 
+/*
+ * Deletes every record of dbi whose key starts with prefix[0..plen), adding
+ * their number to *n (if not NULL). Returns 0 or an LMDB error.
+ */
+static int
+suppress_del_prefix(MDB_txn *txn, MDB_dbi dbi, const unsigned char *prefix,
+    size_t plen, int *n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+		return rc;
+	k.mv_data = (void *)prefix;
+	k.mv_size = plen;
+	/* After a delete, MDB_NEXT gives the record that followed. */
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		if (n != NULL)
+			(*n)++;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* A writable handle, attached: 0, or -1 (why). */
+static int
+suppress_writer(struct suppress *s, struct vbuf *why)
+{
+	if (!s->md.writable) {
+		if (why)
+			vbuf_setf(why, "suppression list opened read-only");
+		return -1;
+	}
+	return suppress_ready(s, 0, why) == 1 ? 0 : -1;
+}
+
+/* Commits txn: 0, or -1 (why). */
+static int
+suppress_commit(struct suppress *s, MDB_txn *txn, struct vbuf *why)
+{
+	int rc;
+
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		mdbdir_why(why, &s->md, "mdb_txn_commit", rc);
+		return -1;
+	}
+	return 0;
+}
+
 /* suppress_add's work inside txn. */
 static int
 suppress_add_txn(struct suppress *s, MDB_txn *txn,
@@ -593,22 +658,17 @@ suppress_add(struct suppress *s, const struct suppress_entry *e,
     struct vbuf *why)
 {
 	MDB_txn *txn;
-	int rc;
 
 	if (s->batch != NULL)
 		return suppress_batch_add(s, e, why);
-	if ((rc = suppress_ready(s, 0, why)) <= 0 ||
+	if (suppress_writer(s, why) == -1 ||
 	    mdbdir_begin(&s->md, 0, &txn, why) != 1)
 		return -1;
 	if (suppress_add_txn(s, txn, e, (int64_t)time(NULL), why) == -1) {
 		mdb_txn_abort(txn);
 		return -1;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		mdbdir_why(why, &s->md, "mdb_txn_commit", rc);
-		return -1;
-	}
-	return 0;
+	return suppress_commit(s, txn, why);
 }
 
 int
@@ -619,7 +679,7 @@ suppress_batch_begin(struct suppress *s, struct vbuf *why)
 			vbuf_setf(why, "a batch is already open");
 		return -1;
 	}
-	if (suppress_ready(s, 0, why) <= 0 ||
+	if (suppress_writer(s, why) == -1 ||
 	    mdbdir_begin(&s->md, 0, &s->batch, why) != 1) {
 		s->batch = NULL;
 		return -1;
@@ -642,20 +702,16 @@ suppress_batch_add(struct suppress *s, const struct suppress_entry *e,
 int
 suppress_batch_commit(struct suppress *s, struct vbuf *why)
 {
-	int rc;
+	MDB_txn *txn;
 
 	if (s->batch == NULL) {
 		if (why)
 			vbuf_setf(why, "no batch is open");
 		return -1;
 	}
-	rc = mdb_txn_commit(s->batch);
+	txn = s->batch;
 	s->batch = NULL;
-	if (rc != 0) {
-		mdbdir_why(why, &s->md, "mdb_txn_commit", rc);
-		return -1;
-	}
-	return 0;
+	return suppress_commit(s, txn, why);
 }
 
 void
@@ -673,8 +729,7 @@ suppress_del(struct suppress *s, const char *address, const char *scope,
 	unsigned char key[SUPPRESS_KEY_MAX];
 	char addr[QSTORE_ADDR_MAX + 1], sc[SUPPRESS_SCOPE_MAX + 1];
 	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	MDB_val k;
 	size_t plen;
 	int rc, n = 0;
 
@@ -689,7 +744,7 @@ suppress_del(struct suppress *s, const char *address, const char *scope,
 			vbuf_setf(why, "invalid domain");
 		return -1;
 	}
-	if (suppress_ready(s, 0, why) <= 0 ||
+	if (suppress_writer(s, why) == -1 ||
 	    mdbdir_begin(&s->md, 0, &txn, why) != 1)
 		return -1;
 	if (scope != NULL) {
@@ -701,30 +756,12 @@ suppress_del(struct suppress *s, const char *address, const char *scope,
 		else if (rc != MDB_NOTFOUND)
 			goto fail;
 	} else {
-		if ((rc = mdb_cursor_open(txn, s->md.dbi, &cur)) != 0)
-			goto fail;
 		plen = suppress_key(key, addr, "");
-		k.mv_data = key;
-		k.mv_size = plen;
-		/* After a delete, MDB_NEXT gives the record that followed. */
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-		    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			if (k.mv_size < plen ||
-			    memcmp(k.mv_data, key, plen) != 0)
-				break;
-			if ((rc = mdb_cursor_del(cur, 0)) != 0)
-				break;
-			n++;
-		}
-		mdb_cursor_close(cur);
-		if (rc != 0 && rc != MDB_NOTFOUND)
+		if ((rc = suppress_del_prefix(txn, s->md.dbi, key, plen,
+		    &n)) != 0)
 			goto fail;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		mdbdir_why(why, &s->md, "mdb_txn_commit", rc);
-		return -1;
-	}
-	return n;
+	return suppress_commit(s, txn, why) == -1 ? -1 : n;
 fail:
 	mdb_txn_abort(txn);
 	mdbdir_why(why, &s->md, "delete in", rc);
@@ -758,7 +795,7 @@ suppress_soft_bounce(struct suppress *s, const char *address,
 			vbuf_setf(why, "invalid queue id");
 		return -1;
 	}
-	if (suppress_ready(s, now, why) <= 0 || suppress_soft_dbi(s,
+	if (suppress_writer(s, why) == -1 || suppress_soft_dbi(s,
 	    why) == -1 || mdbdir_begin(&s->md, 0, &txn, why) != 1)
 		return -1;
 	/* 1. Record this message's bounce (once per message). */
@@ -807,28 +844,12 @@ suppress_soft_bounce(struct suppress *s, const char *address,
 			mdb_txn_abort(txn);
 			return -1;
 		}
-		if ((rc = mdb_cursor_open(txn, s->soft, &cur)) != 0)
-			goto fail;
-		k.mv_data = key;
-		k.mv_size = alen + 1;
-		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-		    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			if (k.mv_size <= alen + 1 ||
-			    memcmp(k.mv_data, key, alen + 1) != 0)
-				break;
-			if ((rc = mdb_cursor_del(cur, 0)) != 0)
-				break;
-		}
-		mdb_cursor_close(cur);
-		if (rc != 0 && rc != MDB_NOTFOUND)
+		if ((rc = suppress_del_prefix(txn, s->soft, key, alen + 1,
+		    NULL)) != 0)
 			goto fail;
 		ret = 1;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		mdbdir_why(why, &s->md, "mdb_txn_commit", rc);
-		return -1;
-	}
-	return ret;
+	return suppress_commit(s, txn, why) == -1 ? -1 : ret;
 fail:
 	mdb_txn_abort(txn);
 	mdbdir_why(why, &s->md, "soft bounce in", rc);
@@ -894,9 +915,9 @@ suppress_prune(struct suppress *s, int64_t now, int64_t soft_window,
     struct vbuf *why)
 {
 	MDB_txn *txn;
-	int rc, a, b;
+	int a, b;
 
-	if (suppress_ready(s, now, why) <= 0 || suppress_soft_dbi(s,
+	if (suppress_writer(s, why) == -1 || suppress_soft_dbi(s,
 	    why) == -1 || mdbdir_begin(&s->md, 0, &txn, why) != 1)
 		return -1;
 	if ((a = suppress_prune_db(s, txn, 0, now, soft_window, why)) == -1 ||
@@ -905,11 +926,7 @@ suppress_prune(struct suppress *s, int64_t now, int64_t soft_window,
 		s->prune_len[0] = s->prune_len[1] = 0;
 		return -1;
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		mdbdir_why(why, &s->md, "mdb_txn_commit", rc);
-		return -1;
-	}
-	return a + b;
+	return suppress_commit(s, txn, why) == -1 ? -1 : a + b;
 }
 
 void

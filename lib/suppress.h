@@ -44,11 +44,11 @@ enum suppress_reason {
 };
 
 struct suppress_entry {
-	char			address[QSTORE_ADDR_MAX + 1];	/* lower-cased */
+	char			address[QSTORE_ADDR_MAX + 1]; /* lower-cased */
 	char			scope[256];	/* sending domain; "" all */
 	enum suppress_reason	reason;
 	char			class[32];	/* "" if none */
-	char			reply[QSTORE_REPLY_MAX + 1];	/* "" if none */
+	char			reply[QSTORE_REPLY_MAX + 1]; /* "" if none */
 	int64_t			since;		/* epoch s */
 	int64_t			expires;	/* epoch s; 0 never */
 };
@@ -60,8 +60,10 @@ struct suppress;
  * cfg->suppression_map_size. writable (relayctl, qmgr): creates suppress/
  * (0700), the environment and both databases if missing. Read-only
  * (smtpd): a missing environment means nothing is suppressed, and it is
- * looked for again at most once a second, so one created later is seen.
- * Returns a handle (suppress_close), or NULL with the reason in why.
+ * looked for again at most once a second, so one created later is seen;
+ * an environment that cannot be opened yet is no reason to fail either
+ * (suppress_check reports it). Returns a handle (suppress_close), or NULL
+ * with the reason in why.
  */
 struct suppress	*suppress_open(const struct cfg *, int writable,
 		    struct vbuf *why);
@@ -106,10 +108,12 @@ int	suppress_del(struct suppress *, const char *address,
  * (one entry per address and message: the same message soft-bouncing again
  * counts once, at its latest time). When limit distinct messages have
  * soft-bounced within the last window seconds (when > now - window; older
- * history of the address is deleted on the way), the address is added for every sending domain as
- * SUPPRESS_SOFT_BOUNCES, expires now + ttl (ttl 0: never), with class and
- * reply (NULL or "" for none), its history is cleared, and 1 is returned;
- * 0: recorded only; -1 error (why). One write transaction.
+ * history of the address is deleted on the way), the address is added
+ * for every sending domain as SUPPRESS_SOFT_BOUNCES, expires now + ttl
+ * (ttl 0: never), with class and reply (NULL or "" for none) and the
+ * rules of suppress_add, its history is cleared, and 1 is returned; 0:
+ * recorded only; -1 error (why: "opened read-only" for a read-only
+ * handle). One write transaction. qid is at most SUPPRESS_QID_MAX bytes.
  */
 int	suppress_soft_bounce(struct suppress *, const char *address,
 	    const char *qid, const char *class, const char *reply,

@@ -167,9 +167,11 @@ relayctl_supp_usage(FILE *fp, const struct relayctl_supp_sub *sub)
 static int
 relayctl_parse_when(const char *s, int64_t now, int durations, int64_t *out)
 {
+	static const char *const fmts[] = { "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d" };
 	struct tm tm;
 	const char *end;
 	int64_t d;
+	size_t i;
 	time_t t;
 
 	if (s[0] == '\0' || strcmp(s, "never") == 0) {
@@ -183,10 +185,10 @@ relayctl_parse_when(const char *s, int64_t now, int durations, int64_t *out)
 	}
 	if (!durations && parse_i64(s, 0, RELAYCTL_TIME_MAX, out) == 0)
 		return 0;
-	memset(&tm, 0, sizeof(tm));
-	if (((end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm)) != NULL &&
-	    *end == '\0') || (memset(&tm, 0, sizeof(tm)),
-	    (end = strptime(s, "%Y-%m-%d", &tm)) != NULL && *end == '\0')) {
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		if ((end = strptime(s, fmts[i], &tm)) == NULL || *end != '\0')
+			continue;
 		if ((t = timegm(&tm)) == (time_t)-1 || t < 0)
 			return -1;
 		*out = (int64_t)t;

@@ -43,7 +43,7 @@ smtpd_suppress_rcpt(struct smtpd_session *s, const char *rcpt)
 {
 	struct suppress_entry e;
 	struct vbuf *why, *reply;
-	const char *at;
+	const char *at, *safe_rcpt;
 	char day[16];
 	time_t since;
 	struct tm tm;
@@ -79,14 +79,18 @@ smtpd_suppress_rcpt(struct smtpd_session *s, const char *rcpt)
 	if (gmtime_r(&since, &tm) == NULL ||
 	    strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
 		snprintf(day, sizeof(day), "%" PRId64, e.since);
+	/* The client's address as it wrote it, as Postfix echoes it. */
+	smtpd_reply(s, SMTPD_R_SUPPRESSED, rcpt,
+	    suppress_reason_words(e.reason), day);
+	/* The same reply in the log line; each untrusted part made safe. */
+	safe_rcpt = log_safe(rcpt);
 	reply = vbuf_create(0);
-	(void)vbuf_addf(reply, SMTPD_R_SUPPRESSED, rcpt,
+	(void)vbuf_addf(reply, SMTPD_R_SUPPRESSED, safe_rcpt,
 	    suppress_reason_words(e.reason), day);
 	log_info("NOQUEUE: reject: RCPT from unknown[%s]: %s; from=<%s> "
-	    "to=<%s> proto=%s helo=<%s>", s->addr, log_safe(reply->data),
-	    log_safe(s->sender), log_safe(rcpt), s->esmtp ? "ESMTP" : "SMTP",
+	    "to=<%s> proto=%s helo=<%s>", s->addr, reply->data,
+	    log_safe(s->sender), safe_rcpt, s->esmtp ? "ESMTP" : "SMTP",
 	    log_safe(s->helo));
-	smtpd_reply(s, "%s", reply->data);
 	vbuf_free(reply);
 	return -1;
 }

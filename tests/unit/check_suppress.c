@@ -4,7 +4,8 @@
  * domains against one), expiry applied on read, renewal (since kept, an
  * automatic reason never weakening a manual one), deletion, soft-bounce
  * conversion (distinct messages within the window only), pruning, a
- * batch import, and a read-only handle that finds the list created later.
+ * batch import, a read-only handle that finds the list created later,
+ * and one that keeps going with a list it cannot open.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -410,6 +411,37 @@ START_TEST(test_batch)
 }
 END_TEST
 
+START_TEST(test_readonly_damaged)
+{
+	struct suppress *ro;
+	struct vbuf why;
+	char path[160];
+	FILE *fp;
+
+	/* A list smtpd cannot open yet: a handle anyway, -1 per check. */
+	snprintf(path, sizeof(path), "%s/suppress", qdir);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/suppress/data.mdb", qdir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs("not an LMDB file, not at all, but long enough to be read\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	vbuf_init(&why, 0);
+	ro = suppress_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	vbuf_reset(&why);
+	ck_assert_int_eq(suppress_check(ro, "a@x.org", "", 100, NULL, &why),
+	    -1);
+	ck_assert(why.len > 0);
+	/* Looked at again at most once a second: meanwhile not suppressed. */
+	ck_assert_int_eq(suppress_check(ro, "a@x.org", "", 100, NULL, &why),
+	    0);
+	ck_assert_int_eq(suppress_check(ro, "a@x.org", "", 101, NULL, &why),
+	    -1);
+	suppress_close(ro);
+	vbuf_release(&why);
+}
+END_TEST
+
 static Suite *
 suppress_suite(void)
 {
@@ -425,6 +457,7 @@ suppress_suite(void)
 	tcase_add_test(tc, test_soft_bounces);
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_batch);
+	tcase_add_test(tc, test_readonly_damaged);
 	suite_add_tcase(s, tc);
 	return s;
 }
