@@ -82,7 +82,8 @@
 #define SMTPD_R_RATE_DAY	"451 4.7.1 Message rate limit exceeded (%llu per day); try again later"
 #define SMTPD_R_RATE		"451 4.7.1 Message rate limit exceeded; try again later"
 #define SMTPD_R_POLICY_TEMP	"451 4.3.0 Temporary policy lookup failure"
-#define SMTPD_R_SUPPRESSED	"550 5.1.1 <%s>: Recipient address suppressed (%s, since %s)"
+/* After it, suppress_entry_reply's "<ADDR>: Recipient address suppressed". */
+#define SMTPD_R_SUPPRESSED	"550 5.1.1 %s"
 
 enum smtpd_auth_step {
 	SMTPD_AUTH_STEP_PLAIN,

@@ -44,9 +44,7 @@ smtpd_suppress_rcpt(struct smtpd_session *s, const char *rcpt)
 	struct suppress_entry e;
 	struct vbuf *why, *reply;
 	const char *at, *safe_rcpt;
-	char day[16];
-	time_t since;
-	struct tm tm;
+	char text[QSTORE_ADDR_MAX + QSTORE_REPLY_MAX];
 	int64_t now;
 	int rc;
 
@@ -75,18 +73,14 @@ smtpd_suppress_rcpt(struct smtpd_session *s, const char *rcpt)
 	vbuf_free(why);
 	if (rc == 0)
 		return 0;
-	since = (time_t)e.since;
-	if (gmtime_r(&since, &tm) == NULL ||
-	    strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
-		snprintf(day, sizeof(day), "%" PRId64, e.since);
 	/* The client's address as it wrote it, as Postfix echoes it. */
-	smtpd_reply(s, SMTPD_R_SUPPRESSED, rcpt,
-	    suppress_reason_words(e.reason), day);
+	suppress_entry_reply(&e, rcpt, text, sizeof(text));
+	smtpd_reply(s, SMTPD_R_SUPPRESSED, text);
 	/* The same reply in the log line; each untrusted part made safe. */
 	safe_rcpt = log_safe(rcpt);
+	suppress_entry_reply(&e, safe_rcpt, text, sizeof(text));
 	reply = vbuf_create(0);
-	(void)vbuf_addf(reply, SMTPD_R_SUPPRESSED, safe_rcpt,
-	    suppress_reason_words(e.reason), day);
+	(void)vbuf_addf(reply, SMTPD_R_SUPPRESSED, text);
 	log_info("NOQUEUE: reject: RCPT from unknown[%s]: %s; from=<%s> "
 	    "to=<%s> proto=%s helo=<%s>", s->addr, reply->data,
 	    log_safe(s->sender), safe_rcpt, s->esmtp ? "ESMTP" : "SMTP",
