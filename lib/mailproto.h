@@ -58,8 +58,9 @@
 						   passed on (RFC 3461 6.2) */
 
 /*
- * Report request (qmgr -> bounce): queue_id, report, sender, arrival
- * (from the records: the file may be lost), then per recipient
+ * Report request (qmgr -> bounce): queue_id, report (bounce reads the
+ * sender from the file, or from the message record when the file is
+ * lost), then per recipient
  * rcpt_index, rcpt, rcpt_dsn, rcpt_reply, rcpt_class (optional), relay
  * (optional, "none" when there was none), rcpt_time and, for delayed,
  * rcpt_until. At most MAIL_BOUNCE_RCPTS_MAX groups: with 8 attributes

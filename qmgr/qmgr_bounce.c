@@ -99,9 +99,6 @@ qmgr_bounce_request(struct qmgr_job *job, struct vbuf *req)
 	attr_put_str(req, MAIL_ATTR_REQUEST, MAIL_REQ_BOUNCE);
 	attr_put_str(req, MAIL_ATTR_QUEUE_ID, job->qid);
 	attr_put_str(req, MAIL_ATTR_REPORT, qmgr_bounce_kind(job->report));
-	/* Also in the file, but a report is owed even when it is lost. */
-	attr_put_str(req, MAIL_ATTR_SENDER, job->sender);
-	attr_put_int(req, MAIL_ATTR_ARRIVAL, job->arrival);
 	for (size_t i = 0; i < job->nrcpts; i++) {
 		if (qstore_rcpt_get(txn, job->qid, job->rcpts[i].index,
 		    &r) == -1 || r.report != job->report)
