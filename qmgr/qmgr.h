@@ -198,6 +198,11 @@ void	qmgr_bounce_run(void);
 int	qmgr_bounce_ready(void);
 /* Report jobs queued or at bounce. */
 size_t	qmgr_bounce_busy(void);
+/*
+ * A request is at bounce (stopping waits for its answer; queued jobs are
+ * only memory: their reports stay owed).
+ */
+int	qmgr_bounce_in_flight(void);
 
 /* qmgr_suppress.c: the suppression list (lib/suppress). */
 #define QMGR_SUPPRESS_PRUNE_MS	60000	/* a bounded prune this often */

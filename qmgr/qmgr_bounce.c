@@ -81,6 +81,12 @@ qmgr_bounce_busy(void)
 	return qmgr_bounce_nqueued + (qmgr_bounce_current != NULL);
 }
 
+int
+qmgr_bounce_in_flight(void)
+{
+	return qmgr_bounce_current != NULL;
+}
+
 /*
  * The request for a report job, from the recipients' records (read now:
  * they are what the report must say). Returns the recipients it names;

@@ -109,5 +109,5 @@ int
 qmgr_busy(void)
 {
 	return qmgr_deliver_busy() > 0 || qmgr_results_due_in() >= 0 ||
-	    qmgr_bounce_busy() > 0;
+	    qmgr_bounce_in_flight();
 }
