@@ -49,6 +49,12 @@
 #define MAIL_ATTR_RCPT_STATUS	"rcpt_status"	/* sent|deferred|bounced */
 #define MAIL_ATTR_RCPT_DSN	"rcpt_dsn"	/* X.Y.Z */
 #define MAIL_ATTR_RCPT_REPLY	"rcpt_reply"	/* remote reply or reason */
+#define MAIL_ATTR_RCPT_DSN_PASSED "rcpt_dsn_passed" /* 1: sent to a next hop
+						   that offered DSN, which
+						   now owes the reports
+						   NOTIFY asked for (RFC
+						   3461 6.2: no "relayed"
+						   from us); else absent */
 
 /* Delivery status words, as in the log lines. */
 #define MAIL_STATUS_SENT	"sent"

@@ -492,6 +492,8 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 		attr_put_str(out, MAIL_ATTR_RCPT_DSN, r->dsn[0] != '\0' ?
 		    r->dsn : "4.0.0");
 		attr_put_str(out, MAIL_ATTR_RCPT_REPLY, r->reply);
+		if (r->dsn_passed)
+			attr_put_num(out, MAIL_ATTR_RCPT_DSN_PASSED, 1);
 	}
 	attr_end(out);
 }

@@ -38,11 +38,18 @@ void
 smtpd_proto_reset(struct smtpd_session *s)
 {
 	smtpd_policy_reset(s);
-	for (size_t i = 0; i < s->nrcpts; i++)
+	for (size_t i = 0; i < s->nrcpts; i++) {
 		free(s->rcpts[i]);
+		free(s->rcpt_orcpt[i]);
+	}
 	free(s->rcpts);
+	free(s->rcpt_notify);
+	free(s->rcpt_orcpt);
 	s->rcpts = NULL;
+	s->rcpt_notify = NULL;
+	s->rcpt_orcpt = NULL;
 	s->nrcpts = 0;
+	memset(&s->dsn, 0, sizeof(s->dsn));
 	s->mail_seen = 0;
 	s->sender[0] = '\0';
 }
@@ -223,7 +230,8 @@ smtpd_cmd_helo(struct smtpd_session *s, const char *arg, int esmtp)
 		smtpd_reply(s, "250-AUTH PLAIN%s", cfg->auth_login ?
 		    " LOGIN" : "");
 	smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
-	smtpd_reply(s, "250 8BITMIME");
+	smtpd_reply(s, "250-8BITMIME");
+	smtpd_reply(s, "250 DSN");
 }
 
 /* The SIZE to advertise: smtpd's limit, or a logged-in user's if lower. */
@@ -271,7 +279,8 @@ smtpd_cmd_starttls(struct smtpd_session *s)
 static void
 smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 {
-	char addr[SMTP_PATH_MAX + 1], key[33], value[257];
+	char addr[SMTP_PATH_MAX + 1], key[33], value[SMTPD_PARAM_VALUE_MAX + 1];
+	struct dsnparam_mail dsn;
 	const char *params;
 	struct vbuf *why;
 	uint64_t size;
@@ -311,17 +320,29 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 		smtpd_error(s);
 		return;
 	}
+	memset(&dsn, 0, sizeof(dsn));
+	why = vbuf_create(0);
 	while ((rc = smtpcmd_param_next(&params, key, sizeof(key), value,
 	    sizeof(value))) == 1) {
+		if ((rc = dsnparam_mail(&dsn, key, value, why)) != 0) {
+			if (rc == 1)
+				continue;
+			smtpd_reply(s, SMTPD_R_SYNTAX, why->data);
+			smtpd_error(s);
+			vbuf_free(why);
+			return;
+		}
 		if (strcmp(key, "SIZE") == 0) {
 			if (parse_u64(value, 0, UINT64_MAX, &size) == -1) {
 				smtpd_reply(s, "501 5.5.4 Bad SIZE value");
 				smtpd_error(s);
+				vbuf_free(why);
 				return;
 			}
 			if (size > s->size_limit) {
 				smtpd_reply(s, SMTPD_R_TOO_BIG);
 				smtpd_policy_reset(s);
+				vbuf_free(why);
 				return;
 			}
 		} else if (strcmp(key, "BODY") == 0) {
@@ -329,20 +350,24 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 			    strcasecmp(value, "8BITMIME") != 0) {
 				smtpd_reply(s, "501 5.5.4 Bad BODY value");
 				smtpd_error(s);
+				vbuf_free(why);
 				return;
 			}
 		} else if (strcmp(key, "AUTH") != 0) {
 			smtpd_reply(s, SMTPD_R_PARAM, key);
 			smtpd_error(s);
+			vbuf_free(why);
 			return;
 		}
 	}
+	vbuf_free(why);
 	if (rc == -1) {
 		smtpd_reply(s, "501 5.5.4 Bad parameter syntax");
 		smtpd_error(s);
 		return;
 	}
 	snprintf(s->sender, sizeof(s->sender), "%s", addr);
+	s->dsn = dsn;
 	s->mail_seen = 1;
 	smtpd_reply(s, SMTPD_R_MAIL_OK);
 }
@@ -350,7 +375,8 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 static void
 smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg)
 {
-	char addr[SMTP_PATH_MAX + 1], key[33], value[257];
+	char addr[SMTP_PATH_MAX + 1], key[33], value[SMTPD_PARAM_VALUE_MAX + 1];
+	struct dsnparam_rcpt dsn;
 	const char *params;
 	struct vbuf *why;
 	int rc;
@@ -371,17 +397,35 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg)
 		vbuf_free(why);
 		return;
 	}
-	vbuf_free(why);
-	if ((rc = smtpcmd_param_next(&params, key, sizeof(key), value,
-	    sizeof(value))) != 0) {
-		if (rc == 1)
+	/* Checked whole before anything is kept: a 501 changes nothing. */
+	memset(&dsn, 0, sizeof(dsn));
+	vbuf_reset(why);
+	while ((rc = smtpcmd_param_next(&params, key, sizeof(key), value,
+	    sizeof(value))) == 1) {
+		if ((rc = dsnparam_rcpt(&dsn, key, value, why)) == 1)
+			continue;
+		if (rc == 0)
 			smtpd_reply(s, SMTPD_R_PARAM, key);
 		else
-			smtpd_reply(s, "501 5.5.4 Bad parameter syntax");
+			smtpd_reply(s, SMTPD_R_SYNTAX, why->data);
+		smtpd_error(s);
+		vbuf_free(why);
+		return;
+	}
+	vbuf_free(why);
+	if (rc == -1) {
+		smtpd_reply(s, "501 5.5.4 Bad parameter syntax");
 		smtpd_error(s);
 		return;
 	}
 	s->rcpts = xreallocarray(s->rcpts, s->nrcpts + 1, sizeof(char *));
+	s->rcpt_notify = xreallocarray(s->rcpt_notify, s->nrcpts + 1,
+	    sizeof(unsigned));
+	s->rcpt_orcpt = xreallocarray(s->rcpt_orcpt, s->nrcpts + 1,
+	    sizeof(char *));
+	s->rcpt_notify[s->nrcpts] = dsn.notify;
+	s->rcpt_orcpt[s->nrcpts] = dsn.orcpt[0] != '\0' ?
+	    xstrdup(dsn.orcpt) : NULL;
 	s->rcpts[s->nrcpts++] = xstrdup(addr);
 	smtpd_reply(s, SMTPD_R_RCPT_OK);
 }
