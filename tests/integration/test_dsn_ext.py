@@ -33,9 +33,8 @@ def queue_file(suite, qid, timeout=10):
         time.sleep(0.1)
 
 
-class DsnSmtpdTest(PetrelCase):
-    # Many refusals in one session: each counts as a client error.
-    overrides = {"limits": {"max_errors": 50}}
+class DsnCase(PetrelCase):
+    """Helpers: an authenticated session, a transaction with parameters."""
 
     def session(self):
         user, pw = self.ensure_user()
@@ -50,6 +49,25 @@ class DsnSmtpdTest(PetrelCase):
             c.quit()
         except (smtplib.SMTPException, OSError):
             pass
+
+    def transaction(self, tok, mail_params, rcpts):
+        """MAIL with mail_params, RCPT for each (address, params), DATA
+        with a message carrying tok; returns the queue id."""
+        c = self.session()
+        self.assertReply(c.docmd("MAIL", "FROM:<app@example.com> "
+                                 + mail_params), 250, "2.1.0")
+        for addr, params in rcpts:
+            self.assertReply(c.docmd("RCPT", ("TO:<%s> %s"
+                                              % (addr, params)).rstrip()),
+                             250, "2.1.5")
+        code, resp = c.data(make_message(tok))
+        self.assertEqual(code, 250, resp)
+        return resp.decode().rsplit(" ", 1)[-1]
+
+
+class DsnSmtpdTest(DsnCase):
+    # Many refusals in one session: each counts as a client error.
+    overrides = {"limits": {"max_errors": 50}}
 
     def test_ehlo_advertises_dsn(self):
         c = connect(self.suite)
@@ -117,18 +135,11 @@ class DsnSmtpdTest(PetrelCase):
     def test_queue_file_holds_parameters(self):
         tok = unique("dsnq")
         self.capture.add_rcpt_rule("451 4.3.0 not now")
-        c = self.session()
-        self.assertReply(c.docmd("MAIL", "FROM:<app@example.com> RET=FULL "
-                                 "ENVID=QQ314159+2Bx"), 250)
-        self.assertReply(c.docmd("RCPT", "TO:<r1@example.org> "
-                                 "NOTIFY=SUCCESS,FAILURE "
-                                 "ORCPT=rfc822;Bob+2B1@Example.org"), 250)
-        self.assertReply(c.docmd("RCPT", "TO:<r2@example.org>"), 250)
-        self.assertReply(c.docmd("RCPT", "TO:<r3@example.org> "
-                                 "NOTIFY=never"), 250)
-        code, resp = c.data(make_message(tok))
-        self.assertEqual(code, 250, resp)
-        qid = resp.decode().rsplit(" ", 1)[-1]
+        qid = self.transaction(tok, "RET=FULL ENVID=QQ314159+2Bx", [
+            ("r1@example.org", "NOTIFY=SUCCESS,FAILURE "
+             "ORCPT=rfc822;Bob+2B1@Example.org"),
+            ("r2@example.org", ""),
+            ("r3@example.org", "NOTIFY=never")])
         lines = queue_file(self.suite, qid)
         i = lines.index("R=r1@example.org")
         self.assertEqual(lines[i:i + 4], [
@@ -150,7 +161,7 @@ class DsnSmtpdTest(PetrelCase):
                              lines)
 
 
-class DsnNextHopTest(PetrelCase):
+class DsnNextHopTest(DsnCase):
     """The next hop offers DSN: the parameters go along."""
 
     def setUp(self):
@@ -159,26 +170,12 @@ class DsnNextHopTest(PetrelCase):
 
     def test_parameters_passed_on(self):
         tok = unique("dsnpass")
-        user, pw = self.ensure_user()
-        c = connect(self.suite)
-        try:
-            login_plain(c, user, pw)
-            self.assertReply(c.docmd("MAIL", "FROM:<app@example.com> "
-                                     "RET=HDRS ENVID=id+2B42"), 250)
-            self.assertReply(c.docmd("RCPT", "TO:<r1@example.org> "
-                                     "NOTIFY=DELAY,SUCCESS "
-                                     "ORCPT=rfc822;orig+2Bx@example.net"),
-                             250)
-            self.assertReply(c.docmd("RCPT", "TO:<r+2=x@example.org> "
-                                     "NOTIFY=NEVER"), 250)
-            self.assertReply(c.docmd("RCPT", "TO:<r3@example.org> "
-                                     "ORCPT=x-local;abc"), 250)
-            self.assertReply(c.docmd("RCPT", "TO:<r4@example.org>"), 250)
-            code, resp = c.data(make_message(tok))
-            self.assertEqual(code, 250, resp)
-            qid = resp.decode().rsplit(" ", 1)[-1]
-        finally:
-            c.quit()
+        qid = self.transaction(tok, "RET=HDRS ENVID=id+2B42", [
+            ("r1@example.org", "NOTIFY=DELAY,SUCCESS "
+             "ORCPT=rfc822;orig+2Bx@example.net"),
+            ("r+2=x@example.org", "NOTIFY=NEVER"),
+            ("r3@example.org", "ORCPT=x-local;abc"),
+            ("r4@example.org", "")])
         t = self.wait_arrival(tok)[0]
         self.assertEqual(t.mail_params.split(),
                          ["SIZE=%d" % len(t.data), "BODY=8BITMIME",
@@ -206,25 +203,13 @@ class DsnNextHopTest(PetrelCase):
         self.suite.wait_delivery(qid, "rcpt@example.org", "sent")
 
 
-class DsnNotOfferedTest(PetrelCase):
+class DsnNotOfferedTest(DsnCase):
     """The next hop does not offer DSN: none of the parameters go."""
 
     def test_nothing_sent(self):
         tok = unique("dsnnot")
-        user, pw = self.ensure_user()
-        c = connect(self.suite)
-        try:
-            login_plain(c, user, pw)
-            self.assertReply(c.docmd("MAIL", "FROM:<app@example.com> "
-                                     "RET=FULL ENVID=abc"), 250)
-            self.assertReply(c.docmd("RCPT", "TO:<r1@example.org> "
-                                     "NOTIFY=SUCCESS "
-                                     "ORCPT=rfc822;r1@example.org"), 250)
-            code, resp = c.data(make_message(tok))
-            self.assertEqual(code, 250, resp)
-            qid = resp.decode().rsplit(" ", 1)[-1]
-        finally:
-            c.quit()
+        qid = self.transaction(tok, "RET=FULL ENVID=abc", [
+            ("r1@example.org", "NOTIFY=SUCCESS ORCPT=rfc822;r1@example.org")])
         t = self.wait_arrival(tok)[0]
         for p in ("RET=", "ENVID=", "NOTIFY=", "ORCPT="):
             self.assertNotIn(p, t.mail_params)

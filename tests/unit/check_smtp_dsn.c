@@ -45,6 +45,8 @@ static void	run_request(const char *, uint16_t, struct attr_list *,
 		    struct vbuf *);
 static void	read_cmds(struct vbuf *);
 static const char *passed(const struct attr_list *, const char *);
+static void	deliver_to(int, struct attr_list *, struct vbuf *,
+		    struct vbuf *);
 static Suite	*smtp_dsn_suite(void);
 
 static void
@@ -296,25 +298,37 @@ passed(const struct attr_list *l, const char *idx)
 	return got;
 }
 
-START_TEST(test_dsn_offered)
+/*
+ * Queues the message, delivers it to a server that offers DSN (or not)
+ * and fills l and buf with smtp's reply, cmds with what the server read.
+ */
+static void
+deliver_to(int dsn, struct attr_list *l, struct vbuf *buf,
+    struct vbuf *cmds)
 {
 	char qid[QID_SIZE];
-	struct attr_list l;
-	struct vbuf buf, cmds;
 	uint16_t port;
 	pid_t pid;
 	int st;
 
 	queue_msg(qid);
-	pid = server_start(1, &port);
+	pid = server_start(dsn, &port);
+	smtp_init(&tcfg);
+	run_request(qid, port, l, buf);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	read_cmds(cmds);
+}
+
+START_TEST(test_dsn_offered)
+{
+	struct attr_list l;
+	struct vbuf buf, cmds;
+
 	attr_list_init(&l);
 	vbuf_init(&buf, 0);
 	vbuf_init(&cmds, 0);
-	smtp_init(&tcfg);
-	run_request(qid, port, &l, &buf);
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	read_cmds(&cmds);
+	deliver_to(1, &l, &buf, &cmds);
 	ck_assert_msg(strstr(cmds.data, "MAIL FROM:<app@example.com> "
 	    "RET=FULL ENVID=QQ314159+2Bx\r\n") != NULL, "%s", cmds.data);
 	ck_assert_msg(strstr(cmds.data, "RCPT TO:<r1@example.org> "
@@ -344,23 +358,13 @@ END_TEST
 
 START_TEST(test_dsn_not_offered)
 {
-	char qid[QID_SIZE];
 	struct attr_list l;
 	struct vbuf buf, cmds;
-	uint16_t port;
-	pid_t pid;
-	int st;
 
-	queue_msg(qid);
-	pid = server_start(0, &port);
 	attr_list_init(&l);
 	vbuf_init(&buf, 0);
 	vbuf_init(&cmds, 0);
-	smtp_init(&tcfg);
-	run_request(qid, port, &l, &buf);
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	read_cmds(&cmds);
+	deliver_to(0, &l, &buf, &cmds);
 	ck_assert_msg(strstr(cmds.data, "MAIL FROM:<app@example.com> "
 	    "BODY=8BITMIME\r\n") != NULL, "%s", cmds.data);
 	ck_assert_msg(strstr(cmds.data, "RCPT TO:<r1@example.org>\r\n") !=
