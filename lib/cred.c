@@ -100,6 +100,7 @@ static const struct cred_field {
 	{ CRED_POLICY_MAX_RCPT, CRED_ATTR_MAX_RCPT },
 	{ CRED_POLICY_MAX_SIZE, CRED_ATTR_MAX_SIZE },
 	{ CRED_POLICY_DISABLED, CRED_ATTR_DISABLED },
+	{ CRED_POLICY_DSN_OFF, CRED_ATTR_DSN_OFF },
 };
 
 static int	cred_lookup(struct cred_db *, const char *,
@@ -494,6 +495,8 @@ cred_record_put_policy(struct vbuf *rec, const struct cred_policy *pol,
 		attr_put_num(rec, CRED_ATTR_MAX_SIZE, pol->max_size);
 	if ((fields & CRED_POLICY_DISABLED) && pol->disabled)
 		attr_put_num(rec, CRED_ATTR_DISABLED, 1);
+	if ((fields & CRED_POLICY_DSN_OFF) && pol->dsn_off)
+		attr_put_num(rec, CRED_ATTR_DSN_OFF, 1);
 }
 
 int
@@ -833,7 +836,7 @@ cred_record_policy(const struct attr_list *al, struct cred_policy *out,
 {
 	struct vbuf sub;
 	const char *s, *bad = NULL;
-	uint64_t v;
+	uint64_t v, dsn_off;
 
 	memset(out, 0, sizeof(*out));
 	vbuf_init(&sub, 0);
@@ -858,6 +861,9 @@ cred_record_policy(const struct attr_list *al, struct cred_policy *out,
 		bad = CRED_ATTR_MAX_SIZE;
 	else if (cred_attr_u64(al, CRED_ATTR_DISABLED, &v) == -1 || v > 1)
 		bad = CRED_ATTR_DISABLED;
+	else if (cred_attr_u64(al, CRED_ATTR_DSN_OFF, &dsn_off) == -1 ||
+	    dsn_off > 1)
+		bad = CRED_ATTR_DSN_OFF;
 	else if (attr_get(al, CRED_ATTR_OLD_HASH) != NULL &&
 	    attr_get_int(al, CRED_ATTR_OLD_UNTIL, &out->old_valid_until,
 	    NULL) == -1)
@@ -872,6 +878,7 @@ cred_record_policy(const struct attr_list *al, struct cred_policy *out,
 	}
 	vbuf_release(&sub);
 	out->disabled = v != 0;
+	out->dsn_off = dsn_off != 0;
 	/* Only a running grace period is of interest to anyone. */
 	if (attr_get(al, CRED_ATTR_OLD_HASH) == NULL ||
 	    out->old_valid_until <= (int64_t)cred_now())

@@ -13,9 +13,10 @@
  * record: "domains" (comma-separated, lower case), "networks"
  * (comma-separated CIDR prefixes), "max_per_hour", "max_per_day",
  * "max_recipients", "max_size" (absent or 0: no limit of its own),
- * "disabled" (1), and, while a rotation grace period runs, "old_hash" and
- * "old_valid_until" (epoch seconds). Records written before these existed
- * read as "no restrictions".
+ * "disabled" (1), "dsn_off" (1: no delivery reports for its messages;
+ * absent: reports on), and, while a rotation grace period runs, "old_hash"
+ * and "old_valid_until" (epoch seconds). Records written before these
+ * existed read as "no restrictions" and reports on.
  *
  * "hash" and "old_hash" are scrypt strings (lib/cred_hash); the policy
  * lists are parsed and matched by lib/cred_policy, which this header
@@ -50,6 +51,7 @@
 #define CRED_ATTR_MAX_RCPT	"max_recipients"
 #define CRED_ATTR_MAX_SIZE	"max_size"
 #define CRED_ATTR_DISABLED	"disabled"
+#define CRED_ATTR_DSN_OFF	"dsn_off"
 #define CRED_ATTR_OLD_HASH	"old_hash"
 #define CRED_ATTR_OLD_UNTIL	"old_valid_until"
 

@@ -44,6 +44,11 @@ struct cred_policy {
 	/* The previous secret is accepted until then (epoch); 0 = no */
 	/* rotation grace period running. */
 	int64_t		 old_valid_until;
+	/*
+	 * No delivery reports (DSNs) for this credential's messages: the
+	 * application takes events instead (issue 9). 0, the default, is on.
+	 */
+	int		 dsn_off;
 };
 
 /* Field selectors for cred_user_set and cred_user_add_policy. */
@@ -54,7 +59,8 @@ struct cred_policy {
 #define CRED_POLICY_MAX_RCPT	0x10
 #define CRED_POLICY_MAX_SIZE	0x20
 #define CRED_POLICY_DISABLED	0x40
-#define CRED_POLICY_ALL		0x7f
+#define CRED_POLICY_DSN_OFF	0x80
+#define CRED_POLICY_ALL		0xff
 
 /* Frees the lists and zeroes the policy; safe on a zeroed policy. */
 void	cred_policy_release(struct cred_policy *);

@@ -53,9 +53,12 @@
 #define MAIL_ATTR_RCPT_REPLY	"rcpt_reply"	/* remote reply or reason */
 #define MAIL_ATTR_RCPT_CLASS	"rcpt_class"	/* bounce class (lib/bclass) of
 						   a deferral or failure */
-#define MAIL_ATTR_RCPT_DSN_PASSED "rcpt_dsn_passed" /* 1: a next hop that
-						   offers DSN took it, NOTIFY
-						   passed on (RFC 3461 6.2) */
+#define MAIL_ATTR_RCPT_DSN_PASSED "rcpt_dsn_passed" /* 1: sent to a next hop
+						   that offered DSN, which
+						   now owes the reports
+						   NOTIFY asked for (RFC
+						   3461 6.2: no "relayed"
+						   from us); else absent */
 
 /*
  * Report request (qmgr -> bounce): queue_id, report (bounce reads the

@@ -54,6 +54,7 @@ relayctl_usage(void)
 	    "[--max-recipients N]\n"
 	    "        [--max-size BYTES[k|m|g]]   (0 or '' removes a "
 	    "restriction)\n"
+	    "        [--dsn on|off]   (delivery reports; default on)\n"
 	    "       relayctl [-c FILE] domain add DOMAIN [--selector S] "
 	    "[--key rsa2048|rsa3072|ed25519]\n"
 	    "       relayctl [-c FILE] [-j] domain list [-j]\n"

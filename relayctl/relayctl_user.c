@@ -1,6 +1,7 @@
 /*
  * relayctl_user.c - "relayctl user ...": SMTP AUTH credentials and the
- * policy each one carries (sender domains, client networks, limits).
+ * policy each one carries (sender domains, client networks, limits, and
+ * whether its messages get delivery reports).
  *
  * Runs as mail_owner (relayctl.c dropped root before calling here), so the
  * credential LMDB under <queue_directory>/cred/ stays owned by it. A
@@ -56,6 +57,7 @@ static const struct relayctl_popt {
 	{ "--max-per-day", CRED_POLICY_MAX_PER_DAY },
 	{ "--max-recipients", CRED_POLICY_MAX_RCPT },
 	{ "--max-size", CRED_POLICY_MAX_SIZE },
+	{ "--dsn", CRED_POLICY_DSN_OFF },
 };
 
 struct relayctl_list_ctx {
@@ -133,6 +135,17 @@ relayctl_option(struct relayctl_user_args *ua, const struct relayctl_sub *sub,
 		if (cred_policy_parse_networks(&ua->policy, val,
 		    &sub_why) == -1)
 			rc = -1;
+		break;
+	case CRED_POLICY_DSN_OFF:
+		if (strcmp(val, "on") == 0)
+			ua->policy.dsn_off = 0;
+		else if (strcmp(val, "off") == 0)
+			ua->policy.dsn_off = 1;
+		else {
+			vbuf_setf(&sub_why, "invalid value \"%s\" (on or "
+			    "off)", val);
+			rc = -1;
+		}
 		break;
 	case CRED_POLICY_MAX_SIZE:
 		if (parse_size(val, &ua->policy.max_size) == -1) {
@@ -459,6 +472,8 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 		json_kv_int(&j, "created", pol.created);
 		json_key(&j, "disabled");
 		json_bool(&j, pol.disabled);
+		json_key(&j, "dsn");
+		json_bool(&j, !pol.dsn_off);
 		json_key(&j, "domains");
 		json_array_begin(&j);
 		for (i = 0; i < pol.ndomains; i++)
@@ -493,8 +508,9 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 		(void)vbuf_addc(&out, '\n');
 	} else {
 		relayctl_time(pol.created, when, sizeof(when));
-		(void)vbuf_addf(&out, "user: %s\ncreated: %s\ndisabled: %s\n",
-		    name, when, pol.disabled ? "yes" : "no");
+		(void)vbuf_addf(&out, "user: %s\ncreated: %s\ndisabled: %s\n"
+		    "dsn: %s\n", name, when, pol.disabled ? "yes" : "no",
+		    pol.dsn_off ? "off" : "on");
 		(void)vbuf_adds(&out, "domains: ");
 		if (pol.ndomains == 0)
 			(void)vbuf_adds(&out, "any");
@@ -546,6 +562,8 @@ relayctl_list_one(const char *user, const struct cred_policy *pol, void *arg)
 		/* A corrupt record cannot log in: it counts as disabled. */
 		json_key(&j, "disabled");
 		json_bool(&j, pol == NULL || pol->disabled);
+		json_key(&j, "dsn");
+		json_bool(&j, pol == NULL || !pol->dsn_off);
 		if (pol == NULL) {
 			json_key(&j, "corrupt");
 			json_bool(&j, 1);
@@ -554,9 +572,9 @@ relayctl_list_one(const char *user, const struct cred_policy *pol, void *arg)
 	} else {
 		relayctl_time(pol == NULL ? 0 : pol->created, when,
 		    sizeof(when));
-		(void)vbuf_addf(&ctx->line, "%s\t%s\t%s", user, when,
+		(void)vbuf_addf(&ctx->line, "%s\t%s\t%s\tdsn=%s", user, when,
 		    pol == NULL ? "corrupt" : pol->disabled ? "disabled" :
-		    "enabled");
+		    "enabled", pol == NULL || !pol->dsn_off ? "on" : "off");
 	}
 	(void)vbuf_addc(&ctx->line, '\n');
 	if (fwrite(ctx->line.data, 1, ctx->line.len, stdout) !=

@@ -58,6 +58,8 @@ struct smtp_rcpt {
 	uint64_t		 index;
 	const char		*addr;		/* points into the request */
 	int			 accepted;	/* 2xx to RCPT, undecided */
+	int			 dsn_passed;	/* sent to a next hop that */
+						/* offered DSN (RFC 3461) */
 	enum smtp_rcpt_status	 status;
 	char			 dsn[SMTP_DSN_SIZE];
 	char			 reply[SMTP_TEXT_MAX + 1];
@@ -115,6 +117,7 @@ struct smtp_reply {
 #define SMTP_FEAT_SIZE		0x04
 #define SMTP_FEAT_8BITMIME	0x08
 #define SMTP_FEAT_STARTTLS	0x10
+#define SMTP_FEAT_DSN		0x20
 
 /* An SMTP client session (blocking I/O with deadlines on a nonblocking fd). */
 struct smtp_sess {

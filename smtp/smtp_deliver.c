@@ -533,6 +533,8 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 		if (r->status != SMTP_RCPT_SENT)
 			attr_put_str(out, MAIL_ATTR_RCPT_CLASS,
 			    bclass_name(r->cls));
+		if (r->dsn_passed)
+			attr_put_num(out, MAIL_ATTR_RCPT_DSN_PASSED, 1);
 	}
 	attr_end(out);
 }

@@ -4,7 +4,8 @@
  * Session setup (greeting, EHLO or HELO, STARTTLS, EHLO again) and one
  * mail transaction per request: MAIL, one RCPT per recipient and DATA,
  * written in one go when the server offers PIPELINING (RFC 2920), then
- * the dot-stuffed body. Every reply is bounded (SMTP_LINE_MAX bytes a
+ * the dot-stuffed body. To a server that offers DSN (RFC 3461) the
+ * message's RET, ENVID, NOTIFY and ORCPT go along, from the queue file. Every reply is bounded (SMTP_LINE_MAX bytes a
  * line, SMTP_REPLY_LINES_MAX lines) and read against a deadline; anything
  * a server sends that does not parse is a protocol error that defers,
  * never a crash. Each recipient ends decided: sent, deferred or bounced.
@@ -21,9 +22,11 @@
 #include <unistd.h>
 
 #include "dotstuff.h"
+#include "dsnparam.h"
 #include "log.h"
 #include "smtp.h"
 #include "vbuf.h"
+#include "xtext.h"
 
 #define SMTP_BODY_CHUNK		65536
 #define SMTP_QUIT_TIMEOUT_MS	2000
@@ -60,6 +63,11 @@ static void	parse_features(struct smtp_sess *);
 static int	send_body(struct smtp_sess *, const struct cfg *,
 		    struct smtp_req *, struct smtp_fail *);
 static int	finish(struct smtp_sess *, const struct cfg *, int);
+static int	dsn_value_ok(const char *, size_t);
+static void	mail_dsn(const struct smtp_sess *, const struct smtp_req *,
+		    struct vbuf *);
+static void	rcpt_cmd(const struct smtp_sess *, const struct smtp_req *,
+		    const struct smtp_rcpt *, struct vbuf *);
 
 void
 smtp_fail_set(struct smtp_fail *f, enum smtp_rcpt_status status,
@@ -366,7 +374,10 @@ send_cmd(struct smtp_sess *s, const struct cfg *cfg, struct smtp_fail *fail,
 	return rc == 0 ? 0 : -1;
 }
 
-/* The EHLO keywords we use (RFC 5321 4.1.1.1; RFC 1870, 2920, 6152, 3207). */
+/*
+ * The EHLO keywords we use (RFC 5321 4.1.1.1; RFC 1870, 2920, 6152, 3207,
+ * 3461).
+ */
 static void
 parse_features(struct smtp_sess *s)
 {
@@ -378,6 +389,7 @@ parse_features(struct smtp_sess *s)
 		{ "SIZE", SMTP_FEAT_SIZE },
 		{ "8BITMIME", SMTP_FEAT_8BITMIME },
 		{ "STARTTLS", SMTP_FEAT_STARTTLS },
+		{ "DSN", SMTP_FEAT_DSN },
 	};
 	const char *p, *nl;
 	size_t i, n;
@@ -571,6 +583,84 @@ finish(struct smtp_sess *s, const struct cfg *cfg, int last_code)
 	return 0;
 }
 
+/*
+ * A DSN value from the queue file is sent only if it is 1..max bytes of
+ * printable ASCII without spaces: smtpd checked it, and nothing read from
+ * a file may add words to a command.
+ */
+static int
+dsn_value_ok(const char *v, size_t max)
+{
+	size_t n;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	for (n = 0; v[n] != '\0'; n++)
+		if (n >= max || (unsigned char)v[n] < 0x21 ||
+		    (unsigned char)v[n] > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* MAIL FROM's RET= and ENVID= (RFC 3461 4.3, 4.4), when DSN is offered. */
+static void
+mail_dsn(const struct smtp_sess *s, const struct smtp_req *req,
+    struct vbuf *cmd)
+{
+	const struct qstore_envelope *env = qstore_file_envelope(req->qf);
+
+	if ((s->features & SMTP_FEAT_DSN) == 0)
+		return;
+	if (env->ret == QSTORE_RET_FULL)
+		(void)vbuf_adds(cmd, " RET=FULL");
+	else if (env->ret == QSTORE_RET_HDRS)
+		(void)vbuf_adds(cmd, " RET=HDRS");
+	if (dsn_value_ok(env->envid, QSTORE_ENVID_MAX))
+		(void)vbuf_addf(cmd, " ENVID=%s", env->envid);
+}
+
+/*
+ * Appends "RCPT TO:<addr>" and, when the server offers DSN, the
+ * recipient's NOTIFY= and ORCPT= (RFC 3461 4.1, 4.2). As Postfix does, a
+ * recipient without an ORCPT gets one made from its address (RFC 3461
+ * 6.1 and 6.2 allow it; the address is the original one, since Petrel
+ * rewrites none), if it fits the 500-byte limit.
+ */
+static void
+rcpt_cmd(const struct smtp_sess *s, const struct smtp_req *req,
+    const struct smtp_rcpt *rc, struct vbuf *cmd)
+{
+	const struct qstore_envelope *env = qstore_file_envelope(req->qf);
+	const char *orcpt = NULL;
+	unsigned notify = 0;
+	struct vbuf own;
+
+	(void)vbuf_addf(cmd, "RCPT TO:<%s>", rc->addr);
+	if ((s->features & SMTP_FEAT_DSN) == 0)
+		return;
+	/* qmgr's index names the recipient in the file's envelope. */
+	if (rc->index < env->nrcpts) {
+		if (env->notify != NULL)
+			notify = env->notify[rc->index];
+		if (env->orcpts != NULL)
+			orcpt = env->orcpts[rc->index];
+	}
+	if (notify != 0) {
+		(void)vbuf_adds(cmd, " NOTIFY=");
+		dsnparam_notify_format(notify, cmd);
+	}
+	if (dsn_value_ok(orcpt, QSTORE_ORCPT_MAX)) {
+		(void)vbuf_addf(cmd, " ORCPT=%s", orcpt);
+		return;
+	}
+	vbuf_init(&own, 0);
+	(void)vbuf_adds(&own, "rfc822;");
+	xtext_encode(&own, rc->addr);
+	if (dsn_value_ok(own.data, QSTORE_ORCPT_MAX))
+		(void)vbuf_addf(cmd, " ORCPT=%s", own.data);
+	vbuf_release(&own);
+}
+
 int
 smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
     struct smtp_req *req, int reused)
@@ -594,12 +684,14 @@ smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
 		    req->dkim_sig_len);
 	if (s->features & SMTP_FEAT_8BITMIME)
 		(void)vbuf_adds(&cmd, " BODY=8BITMIME");
+	mail_dsn(s, req, &cmd);
 	(void)vbuf_adds(&cmd, "\r\n");
 	if (pipelining) {
 		for (i = 0; i < req->nrcpts; i++)
-			if (req->rcpts[i].status == SMTP_RCPT_PENDING)
-				(void)vbuf_addf(&cmd, "RCPT TO:<%s>\r\n",
-				    req->rcpts[i].addr);
+			if (req->rcpts[i].status == SMTP_RCPT_PENDING) {
+				rcpt_cmd(s, req, &req->rcpts[i], &cmd);
+				(void)vbuf_adds(&cmd, "\r\n");
+			}
 		(void)vbuf_adds(&cmd, "DATA\r\n");
 	}
 	if ((rc = smtp_sess_write(s, cmd.data, cmd.len, smtp_now_ms() + tmo,
@@ -637,9 +729,13 @@ smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
 
 		if (rcpt->status != SMTP_RCPT_PENDING)
 			continue;
-		if (!pipelining && send_cmd(s, cfg, &fail, PHASE_RCPT,
-		    "RCPT TO:<%s>", rcpt->addr) == -1)
-			goto fail;
+		if (!pipelining) {
+			vbuf_reset(&cmd);
+			rcpt_cmd(s, req, rcpt, &cmd);
+			if (send_cmd(s, cfg, &fail, PHASE_RCPT, "%s",
+			    cmd.data) == -1)
+				goto fail;
+		}
 		if (smtp_reply_read(s, &r, tmo, PHASE_RCPT, &fail) == -1)
 			goto fail;
 		if (mail.code / 100 != 2)
@@ -695,6 +791,11 @@ smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
 	    smtp_reply_read(s, &r, tmo, PHASE_DOT, &fail) == -1)
 		goto fail;
 	decide_pending_reply(req, &r);
+	/* RFC 3461 6.2: the next hop now owes the reports it was asked. */
+	if (s->features & SMTP_FEAT_DSN)
+		for (i = 0; i < req->nrcpts; i++)
+			if (req->rcpts[i].status == SMTP_RCPT_SENT)
+				req->rcpts[i].dsn_passed = 1;
 	ret = r.code == 421 ? 1 : 0;
 	goto out;
 

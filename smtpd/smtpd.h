@@ -18,6 +18,7 @@
 #include "cred.h"
 #include "daemon.h"
 #include "dotstuff.h"
+#include "dsnparam.h"
 #include "outbox.h"
 #include "qstore.h"
 #include "smtpcmd.h"
@@ -28,6 +29,7 @@
 #define SMTPD_OUT_MAX		(64 * 1024)	/* unsent replies; then stop reading */
 #define SMTPD_HDR_MAX		(256 * 1024)	/* header block kept in memory */
 #define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
+#define SMTPD_PARAM_VALUE_MAX	1023		/* one ESMTP parameter's value */
 
 /* Reply texts (one place, as Postfix's smtpd.c keeps them). */
 #define SMTPD_R_GREETING	"220 %s ESMTP Petrel"
@@ -150,6 +152,10 @@ struct smtpd_session {
 	char			 sender[SMTP_PATH_MAX + 1];
 	char			 **rcpts;
 	size_t			 nrcpts;
+	/* RFC 3461: MAIL's RET and ENVID, each recipient's NOTIFY, ORCPT. */
+	struct dsnparam_mail	 dsn;
+	unsigned		*rcpt_notify;	/* per recipient, 0 none */
+	char			**rcpt_orcpt;	/* per recipient, NULL none */
 
 	/* DATA state. */
 	struct qstore_new	*qn;

@@ -4,7 +4,8 @@
  *
  * The header block is held in memory until it ends so that Message-ID: and
  * Date: can be added when missing (RFC 6409 section 8); the body after it is
- * written as received. The message is committed by smtpd.c together with
+ * written as received. The envelope carries the RFC 3461 parameters the
+ * client gave and, for a credential with reports off, dsn_off. The message is committed by smtpd.c together with
  * the others that finished in the same loop pass.
  */
 #include <sys/time.h>
@@ -34,6 +35,7 @@ smtpd_data_begin(struct smtpd_session *s)
 {
 	struct qstore_envelope env;
 	struct vbuf *why = vbuf_create(0);
+	size_t i;
 
 	memset(&env, 0, sizeof(env));
 	env.sender = s->sender;
@@ -42,6 +44,17 @@ smtpd_data_begin(struct smtpd_session *s)
 	env.client_addr = s->addr;
 	env.client_name = s->helo;
 	env.auth_user = s->auth_user;
+	/* RFC 3461 parameters, as checked at MAIL and RCPT (lib/dsnparam). */
+	for (i = 0; i < s->nrcpts; i++) {
+		if (s->rcpt_notify[i] != 0)
+			env.notify = s->rcpt_notify;
+		if (s->rcpt_orcpt[i] != NULL)
+			env.orcpts = s->rcpt_orcpt;
+	}
+	env.envid = s->dsn.envid;
+	env.ret = s->dsn.ret;
+	/* The credential turned delivery reports off (relayctl --dsn off). */
+	env.dsn_off = s->have_pol && s->pol.dsn_off;
 	if ((s->qn = qstore_new_begin(smtpd_queue, &env, why)) == NULL) {
 		log_warn("queue file create: %s", why->data);
 		smtpd_reply(s, qstore_errno() == QSTORE_ERR_FULL ?

@@ -1,10 +1,12 @@
 /*
- * smtpd_proto.c - smtpd's ESMTP command handling (RFC 5321, 3207, 4954).
+ * smtpd_proto.c - smtpd's ESMTP command handling (RFC 5321, 3207, 4954,
+ * 3461).
  *
  * Commands are taken from the session's input one line at a time, so a
  * pipelined transaction sent in one write is answered in order. Policy:
  * STARTTLS before AUTH and MAIL on starttls listeners; MAIL only after AUTH
- * or from trusted_networks; no open relay.
+ * or from trusted_networks; no open relay. The DSN parameters (RET, ENVID,
+ * NOTIFY, ORCPT) are checked by lib/dsnparam and kept for the envelope.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -21,6 +23,8 @@ static void smtpd_cmd(struct smtpd_session *, const char *);
 static void smtpd_cmd_helo(struct smtpd_session *, const char *, int);
 static void smtpd_cmd_mail(struct smtpd_session *, const char *);
 static void smtpd_cmd_rcpt(struct smtpd_session *, const char *);
+static int smtpd_params(struct smtpd_session *, const char *,
+    struct dsnparam_mail *, struct dsnparam_rcpt *);
 static void smtpd_cmd_data(struct smtpd_session *);
 static void smtpd_cmd_starttls(struct smtpd_session *);
 static void smtpd_error(struct smtpd_session *);
@@ -38,11 +42,18 @@ void
 smtpd_proto_reset(struct smtpd_session *s)
 {
 	smtpd_policy_reset(s);
-	for (size_t i = 0; i < s->nrcpts; i++)
+	for (size_t i = 0; i < s->nrcpts; i++) {
 		free(s->rcpts[i]);
+		free(s->rcpt_orcpt[i]);
+	}
 	free(s->rcpts);
+	free(s->rcpt_notify);
+	free(s->rcpt_orcpt);
 	s->rcpts = NULL;
+	s->rcpt_notify = NULL;
+	s->rcpt_orcpt = NULL;
 	s->nrcpts = 0;
+	memset(&s->dsn, 0, sizeof(s->dsn));
 	s->mail_seen = 0;
 	s->sender[0] = '\0';
 }
@@ -223,7 +234,8 @@ smtpd_cmd_helo(struct smtpd_session *s, const char *arg, int esmtp)
 		smtpd_reply(s, "250-AUTH PLAIN%s", cfg->auth_login ?
 		    " LOGIN" : "");
 	smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
-	smtpd_reply(s, "250 8BITMIME");
+	smtpd_reply(s, "250-8BITMIME");
+	smtpd_reply(s, "250 DSN");
 }
 
 /* The SIZE to advertise: smtpd's limit, or a logged-in user's if lower. */
@@ -268,14 +280,72 @@ smtpd_cmd_starttls(struct smtpd_session *s)
 	smtpd_set_state(s, SMTPD_STARTTLS);
 }
 
+/*
+ * Checks the ESMTP parameters of MAIL (m set: RET and ENVID go there;
+ * SIZE, BODY and AUTH are known too) or RCPT (r set: NOTIFY and ORCPT go
+ * there), all before anything is kept, so that a refused command changes
+ * nothing. Returns 0, or -1 after replying.
+ */
+static int
+smtpd_params(struct smtpd_session *s, const char *params,
+    struct dsnparam_mail *m, struct dsnparam_rcpt *r)
+{
+	char key[33], value[SMTPD_PARAM_VALUE_MAX + 1];
+	struct vbuf *why = vbuf_create(0);
+	uint64_t size;
+	int rc, ret = -1;
+
+	while ((rc = smtpcmd_param_next(&params, key, sizeof(key), value,
+	    sizeof(value))) == 1) {
+		rc = m != NULL ? dsnparam_mail(m, key, value, why) :
+		    dsnparam_rcpt(r, key, value, why);
+		if (rc == 1)
+			continue;
+		if (rc == -1) {
+			smtpd_reply(s, SMTPD_R_SYNTAX, why->data);
+			goto error;
+		}
+		if (m != NULL && strcmp(key, "SIZE") == 0) {
+			if (parse_u64(value, 0, UINT64_MAX, &size) == -1) {
+				smtpd_reply(s, "501 5.5.4 Bad SIZE value");
+				goto error;
+			}
+			if (size > s->size_limit) {
+				smtpd_reply(s, SMTPD_R_TOO_BIG);
+				smtpd_policy_reset(s);
+				goto done;
+			}
+		} else if (m != NULL && strcmp(key, "BODY") == 0) {
+			if (strcasecmp(value, "7BIT") != 0 &&
+			    strcasecmp(value, "8BITMIME") != 0) {
+				smtpd_reply(s, "501 5.5.4 Bad BODY value");
+				goto error;
+			}
+		} else if (m == NULL || strcmp(key, "AUTH") != 0) {
+			smtpd_reply(s, SMTPD_R_PARAM, key);
+			goto error;
+		}
+	}
+	if (rc == -1) {
+		smtpd_reply(s, "501 5.5.4 Bad parameter syntax");
+		goto error;
+	}
+	ret = 0;
+	goto done;
+error:
+	smtpd_error(s);
+done:
+	vbuf_free(why);
+	return ret;
+}
+
 static void
 smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 {
-	char addr[SMTP_PATH_MAX + 1], key[33], value[257];
+	char addr[SMTP_PATH_MAX + 1];
+	struct dsnparam_mail dsn;
 	const char *params;
 	struct vbuf *why;
-	uint64_t size;
-	int rc;
 
 	if (s->helo[0] == '\0') {
 		smtpd_reply(s, SMTPD_R_NEED_HELO);
@@ -311,38 +381,11 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 		smtpd_error(s);
 		return;
 	}
-	while ((rc = smtpcmd_param_next(&params, key, sizeof(key), value,
-	    sizeof(value))) == 1) {
-		if (strcmp(key, "SIZE") == 0) {
-			if (parse_u64(value, 0, UINT64_MAX, &size) == -1) {
-				smtpd_reply(s, "501 5.5.4 Bad SIZE value");
-				smtpd_error(s);
-				return;
-			}
-			if (size > s->size_limit) {
-				smtpd_reply(s, SMTPD_R_TOO_BIG);
-				smtpd_policy_reset(s);
-				return;
-			}
-		} else if (strcmp(key, "BODY") == 0) {
-			if (strcasecmp(value, "7BIT") != 0 &&
-			    strcasecmp(value, "8BITMIME") != 0) {
-				smtpd_reply(s, "501 5.5.4 Bad BODY value");
-				smtpd_error(s);
-				return;
-			}
-		} else if (strcmp(key, "AUTH") != 0) {
-			smtpd_reply(s, SMTPD_R_PARAM, key);
-			smtpd_error(s);
-			return;
-		}
-	}
-	if (rc == -1) {
-		smtpd_reply(s, "501 5.5.4 Bad parameter syntax");
-		smtpd_error(s);
+	memset(&dsn, 0, sizeof(dsn));
+	if (smtpd_params(s, params, &dsn, NULL) == -1)
 		return;
-	}
 	snprintf(s->sender, sizeof(s->sender), "%s", addr);
+	s->dsn = dsn;
 	s->mail_seen = 1;
 	smtpd_reply(s, SMTPD_R_MAIL_OK);
 }
@@ -350,10 +393,10 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 static void
 smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg)
 {
-	char addr[SMTP_PATH_MAX + 1], key[33], value[257];
+	char addr[SMTP_PATH_MAX + 1];
+	struct dsnparam_rcpt dsn;
 	const char *params;
 	struct vbuf *why;
-	int rc;
 
 	if (!s->mail_seen) {
 		smtpd_reply(s, SMTPD_R_NEED_MAIL);
@@ -372,18 +415,19 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg)
 		return;
 	}
 	vbuf_free(why);
-	if ((rc = smtpcmd_param_next(&params, key, sizeof(key), value,
-	    sizeof(value))) != 0) {
-		if (rc == 1)
-			smtpd_reply(s, SMTPD_R_PARAM, key);
-		else
-			smtpd_reply(s, "501 5.5.4 Bad parameter syntax");
-		smtpd_error(s);
+	memset(&dsn, 0, sizeof(dsn));
+	if (smtpd_params(s, params, NULL, &dsn) == -1)
 		return;
-	}
 	if (smtpd_suppress_rcpt(s, addr) == -1)
 		return;		/* replied 550; other recipients go on */
 	s->rcpts = xreallocarray(s->rcpts, s->nrcpts + 1, sizeof(char *));
+	s->rcpt_notify = xreallocarray(s->rcpt_notify, s->nrcpts + 1,
+	    sizeof(unsigned));
+	s->rcpt_orcpt = xreallocarray(s->rcpt_orcpt, s->nrcpts + 1,
+	    sizeof(char *));
+	s->rcpt_notify[s->nrcpts] = dsn.notify;
+	s->rcpt_orcpt[s->nrcpts] = dsn.orcpt[0] != '\0' ?
+	    xstrdup(dsn.orcpt) : NULL;
 	s->rcpts[s->nrcpts++] = xstrdup(addr);
 	smtpd_reply(s, SMTPD_R_RCPT_OK);
 }

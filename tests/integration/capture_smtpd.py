@@ -3,8 +3,9 @@
 
 Used as the next hop of the relay under test. It listens on 127.0.0.1 (an
 ephemeral port by default), speaks enough ESMTP for a relay client (EHLO with
-PIPELINING, 8BITMIME, SIZE, ENHANCEDSTATUSCODES and, when given a certificate,
-STARTTLS), and records every transaction: envelope sender, recipients and the
+PIPELINING, 8BITMIME, SIZE, ENHANCEDSTATUSCODES, DSN when dsn=True and,
+when given a certificate, STARTTLS), and records every transaction: envelope
+sender and its MAIL parameters, recipients and their RCPT parameters, and the
 raw DATA bytes, dot-unstuffed, exactly as the client sent them.
 
 Replies can be scripted per MAIL, per RCPT and per end-of-data; besides an
@@ -68,11 +69,13 @@ class Transaction:
     """One completed envelope + DATA, whatever the end-of-data reply was."""
 
     def __init__(self, session, mail_from, mail_params, rcpt_tos, data,
-                 reply, tls, helo, peer):
+                 reply, tls, helo, peer, rcpt_params=()):
         self.session = session
         self.mail_from = mail_from
         self.mail_params = mail_params
         self.rcpt_tos = list(rcpt_tos)
+        # The parameters after each RCPT TO:<...>, as sent ("" if none).
+        self.rcpt_params = list(rcpt_params)
         self.data = data
         self.reply = reply
         self.accepted = reply.startswith("2")
@@ -126,8 +129,9 @@ class CaptureSMTPD:
 
     def __init__(self, host="127.0.0.1", port=0, tls_cert=None,
                  tls_key=None, hostname="capture.test",
-                 size_limit=DEFAULT_SIZE, timeout=60):
+                 size_limit=DEFAULT_SIZE, timeout=60, dsn=False):
         self.host = host
+        self.dsn = dsn              # offer DSN (RFC 3461) in EHLO
         self.port = port
         self.hostname = hostname
         self.size_limit = size_limit
@@ -370,6 +374,7 @@ class Session:
         self.mail_from = None
         self.mail_params = ""
         self.rcpts = []
+        self.rcpt_params = []
 
     def reply(self, text):
         if text == "DROP":          # hang up without a reply
@@ -417,6 +422,8 @@ class Session:
         self.reset()
         ext = ["PIPELINING", "SIZE %d" % self.srv.size_limit, "8BITMIME",
                "ENHANCEDSTATUSCODES"]
+        if self.srv.dsn:
+            ext.append("DSN")
         if self.srv.tls_ctx is not None and self.tls is None:
             ext.append("STARTTLS")
         lines = [self.srv.hostname] + ext
@@ -494,6 +501,7 @@ class Session:
             self.reply(r)
             return
         self.rcpts.append(addr)
+        self.rcpt_params.append(m.group(2))
         self.reply("250 2.1.5 ok")
 
     def cmd_DATA(self, arg):
@@ -523,7 +531,8 @@ class Session:
             if r is None:
                 r = "250 2.0.0 Ok: captured %d bytes" % len(data)
         t = Transaction(self.seq, self.mail_from, self.mail_params,
-                        self.rcpts, data, r, self.tls, self.helo, self.peer)
+                        self.rcpts, data, r, self.tls, self.helo, self.peer,
+                        self.rcpt_params)
         self.srv._record("transactions", t)
         self.reset()
         self.reply(r)

@@ -2,8 +2,9 @@
  * check_cred.c - unit tests for lib/cred: user names, generated secrets,
  * verification and its cache, the user database in a mkdtemp() queue
  * directory, and per-credential policy as stored (limits, rotation,
- * disabling), with an injected clock for grace periods. The hash strings
- * are tested in check_cred_hash.c, the policy lists in check_cred_policy.c.
+ * disabling, delivery reports), with an injected clock for grace periods.
+ * The hash strings are tested in check_cred_hash.c, the policy lists in
+ * check_cred_policy.c.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -923,6 +924,84 @@ START_TEST(test_disable)
 }
 END_TEST
 
+/*
+ * Delivery reports per credential (relayctl --dsn): on by default and for
+ * records without the attribute, off once set, other fields kept, back on
+ * removes it; a malformed value is a corrupt record.
+ */
+START_TEST(test_dsn_off)
+{
+	struct cred_policy pol, out;
+	struct vbuf why, rec, h;
+	struct cred_db *db, *ro;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&rec, 0);
+	vbuf_init(&h, 0);
+	db = open_rw();
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	memset(&pol, 0, sizeof(pol));
+	pol.max_per_hour = 7;
+	ck_assert_int_eq(cred_user_add_policy(db, "app", "pw", 2, &pol,
+	    CRED_POLICY_ALL, &why), 0);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.dsn_off, 0);
+	cred_policy_release(&out);
+
+	pol.dsn_off = 1;
+	pol.max_per_hour = 0;	/* not selected: must stay 7 */
+	ck_assert_int_eq(cred_user_set(db, "app", &pol, CRED_POLICY_DSN_OFF,
+	    &why), 1);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.dsn_off, 1);
+	ck_assert_uint_eq(out.max_per_hour, 7);
+	ck_assert_int_eq(out.disabled, 0);
+	cred_policy_release(&out);
+	ck_assert_int_eq(cred_verify(ro, "app", "pw", 2), 1);
+
+	pol.dsn_off = 0;
+	ck_assert_int_eq(cred_user_set(db, "app", &pol, CRED_POLICY_DSN_OFF,
+	    &why), 1);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.dsn_off, 0);
+	ck_assert_uint_eq(out.max_per_hour, 7);
+	cred_policy_release(&out);
+
+	/* Added with reports off. */
+	pol.dsn_off = 1;
+	ck_assert_int_eq(cred_user_add_policy(db, "quiet", "pw", 2, &pol,
+	    CRED_POLICY_DSN_OFF, &why), 0);
+	ck_assert_int_eq(cred_policy_get(ro, "quiet", &out, &why), 1);
+	ck_assert_int_eq(out.dsn_off, 1);
+	cred_policy_release(&out);
+
+	/* An old record (no attribute) reads as on; a bad value is corrupt. */
+	cred_close(ro);
+	cred_close(db);
+	ck_assert_int_eq(cred_hash_new("pw", 2, &h, NULL), 0);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_end(&rec);
+	put_raw("old", &rec);
+	vbuf_reset(&rec);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_put_str(&rec, CRED_ATTR_DSN_OFF, "2");
+	attr_end(&rec);
+	put_raw("weird", &rec);
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	ck_assert_int_eq(cred_policy_get(ro, "old", &out, &why), 1);
+	ck_assert_int_eq(out.dsn_off, 0);
+	cred_policy_release(&out);
+	ck_assert_int_eq(cred_policy_get(ro, "weird", &out, &why), -1);
+	ck_assert(strstr(why.data, CRED_ATTR_DSN_OFF) != NULL);
+	cred_close(ro);
+	vbuf_release(&why);
+	vbuf_release(&rec);
+	vbuf_release(&h);
+}
+END_TEST
+
 static Suite *
 cred_suite(void)
 {
@@ -954,6 +1033,7 @@ cred_suite(void)
 	tcase_add_test(tc, test_policy_set);
 	tcase_add_test(tc, test_rotate);
 	tcase_add_test(tc, test_disable);
+	tcase_add_test(tc, test_dsn_off);
 	suite_add_tcase(s, tc);
 	return s;
 }
