@@ -12,8 +12,8 @@ import signal
 import time
 import unittest
 
-from harness import PetrelCase, connect, login_plain, make_message, send, \
-    unique
+from harness import QID_RE, PetrelCase, connect, login_plain, \
+    make_message, send, unique
 import dsn_check
 
 SENDER = "app@example.com"
@@ -150,6 +150,34 @@ class FailureReportTest(ReportCase):
         # the other), and no second report.
         time.sleep(2)
         self.assertEqual(len(self.reports(tok)), 1)
+
+
+class DsnNextHopTest(ReportCase):
+    """A next hop that offers DSN owes NOTIFY=SUCCESS's report itself."""
+
+    def setUp(self):
+        super().setUp()
+        self.capture.dsn = True
+
+    def test_success_passed_on_not_reported(self):
+        tok = unique("dsnpassed")
+        ok = "ok-%s@example.org" % tok
+        user, pw = self.ensure_user()
+        c = connect(self.suite)
+        try:
+            login_plain(c, user, pw)
+            self.assertEqual(c.mail(SENDER)[0], 250)
+            self.assertEqual(c.rcpt(ok, ["NOTIFY=SUCCESS"])[0], 250)
+            code, resp = c.data(make_message(tok, to=ok))
+            self.assertEqual(code, 250)
+        finally:
+            c.quit()
+        t = self.wait_arrival(tok)[0]
+        self.assertIn("NOTIFY=SUCCESS", t.rcpt_params[0])
+        qid = QID_RE.search(resp.decode()).group(1)
+        self.wait_gone(qid)
+        time.sleep(1.5)
+        self.assertEqual(self.reports(tok), [])
 
 
 class CrashReportTest(ReportCase):
