@@ -10,10 +10,13 @@
  *
  * The rooms, top down: qmgr_daemon.c (the daemon callbacks: start-up and
  * the loop pass) and qmgr_request.c (private/qmgr) drive the others;
- * qmgr_sched.c makes jobs, qmgr_deliver.c carries them to smtp and back,
- * qmgr_result.c applies their results, qmgr_flush.c and qmgr_reconcile.c
- * change the queue for relayq -f and at start-up; all of them stand on
- * qmgr_job.c (jobs, the in-flight set, shared state). Nothing calls up.
+ * qmgr_sched.c makes jobs (delivery jobs, report jobs, and the failures
+ * of suppressed recipients), qmgr_deliver.c carries delivery jobs to smtp
+ * and back, qmgr_bounce.c report jobs to bounce and back, qmgr_result.c
+ * applies results and settles messages, qmgr_suppress.c is the
+ * suppression list, qmgr_flush.c and qmgr_reconcile.c change the queue
+ * for relayq -f and at start-up; all of them stand on qmgr_job.c (jobs,
+ * the in-flight set, shared state). Nothing calls up.
  * Declarations are grouped by the file that implements them.
  */
 #ifndef PETREL_QMGR_H
@@ -198,6 +201,11 @@ void	qmgr_bounce_run(void);
 int	qmgr_bounce_ready(void);
 /* Report jobs queued or at bounce. */
 size_t	qmgr_bounce_busy(void);
+/*
+ * Whether bounce answered a request since the last call: its report is a
+ * new message, and the next report job may go (the loop asks for a scan).
+ */
+int	qmgr_bounce_made(void);
 /*
  * A request is at bounce (stopping waits for its answer; queued jobs are
  * only memory: their reports stay owed).

@@ -35,6 +35,7 @@ static struct qmgr_job *qmgr_bounce_head, **qmgr_bounce_tail =
     &qmgr_bounce_head;
 static size_t qmgr_bounce_nqueued;
 static int64_t qmgr_bounce_paused_until = -1;	/* ms, monotonic */
+static int qmgr_bounce_answered;		/* since qmgr_bounce_made */
 
 static const char *qmgr_bounce_kind(enum qstore_report);
 static int qmgr_bounce_request(struct qmgr_job *, struct vbuf *);
@@ -79,6 +80,15 @@ size_t
 qmgr_bounce_busy(void)
 {
 	return qmgr_bounce_nqueued + (qmgr_bounce_current != NULL);
+}
+
+int
+qmgr_bounce_made(void)
+{
+	int answered = qmgr_bounce_answered;
+
+	qmgr_bounce_answered = 0;
+	return answered;
 }
 
 int
@@ -257,8 +267,7 @@ qmgr_bounce_record(struct attrconn *ac, const struct attr_list *l, void *arg)
 		qmgr_bounce_current = NULL;
 		qmgr_bounce_apply(job, dsn_id);
 		qmgr_job_free(job);
-		/* The report is a new message; the next job may go. */
-		qmgr_sched_want();
+		qmgr_bounce_answered = 1;
 	}
 	vbuf_release(&why);
 }

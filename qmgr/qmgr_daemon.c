@@ -50,6 +50,9 @@ qmgr_loop(void)
 	if ((qmgr_results_due_in() == 0 || daemon_stopping()) &&
 	    qmgr_results_apply() > 0)
 		qmgr_sched_want();
+	/* A report made: a new message, and room for the next report. */
+	if (qmgr_bounce_made())
+		qmgr_sched_want();
 	/* Jobs waiting for a connection (smtp was busy or unreachable). */
 	qmgr_deliver_run();
 	/* 2. Then new work, when asked or on the timer. */
