@@ -147,7 +147,7 @@ class BounceDaemon(PetrelCase):
         self.assertEqual(rc["x-petrel-bounce-class"], "bad-mailbox")
         self.assertIn("last-attempt-date", rc)
         self.assertEqual(r["attached_subject"], token)
-        self.assertIn("the mailbox does not exist", r["text"])
+        self.assertIn("mailbox does not exist", r["text"])
         self.assertEqual(t.header("Auto-Submitted"), ["auto-replied"])
         self.assertEqual(t.header("Subject"),
                          ["Undelivered Mail Returned to Sender"])

@@ -73,7 +73,7 @@ class BounceParse(unittest.TestCase):
         self.assertIn("last-attempt-date", rc)
         self.assertNotIn("original-recipient", rc)
         self.assertIn("Arrival-Date".lower(), r["per_message"])
-        self.assertIn("the mailbox does not exist", r["text"])
+        self.assertIn("mailbox does not exist", r["text"])
 
     def test_several_envid_orcpt(self):
         r = self.report("failed_several")
