@@ -77,6 +77,8 @@ bounce_init(const struct cfg *cfg)
 	if ((bounce_queue = qstore_open(cfg, why)) == NULL)
 		log_fatal("queue %s: %s", cfg->queue_directory, why->data);
 	vbuf_free(why);
+	/* Reports of accepted mail may use the room smtpd leaves. */
+	qstore_admit_reports(bounce_queue);
 	if (acct_open(cfg->log_accounting) == -1)
 		log_warn("accounting log %s: %m", cfg->log_accounting);
 }

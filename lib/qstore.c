@@ -219,6 +219,7 @@ qstore_open(const struct cfg *cfg, struct vbuf *why)
 	(void)mdb_env_set_maxdbs(qs->env, 8);
 	(void)mdb_env_set_maxreaders(qs->env, 512);
 	qs->map_size = cfg->queue_map_size;
+	qs->admit_pct = 100 - QSTORE_HEADROOM_PCT;
 	qs->outbox_max_events = cfg->outbox_max_events;
 	qs->outbox_max_age = cfg->outbox_max_age;
 	qs->outbox_max_share = cfg->outbox_max_share;
@@ -262,6 +263,12 @@ qstore_close(struct qstore *qs)
 	free(qs->pool);
 	free(qs->dir);
 	free(qs);
+}
+
+void
+qstore_admit_reports(struct qstore *qs)
+{
+	qs->admit_pct = QSTORE_REPORT_ADMIT_PCT;
 }
 
 const char *
@@ -431,12 +438,11 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 	/* 2. One transaction for every message's records. */
 	if ((rc = qstore_begin(qs, 0, &txn)) != 0)
 		return qstore_mdb_fail(rc, why, "mdb_txn_begin");
-	if (qstore_used_pct(qs, txn, 100 - QSTORE_HEADROOM_PCT) >=
-	    100 - QSTORE_HEADROOM_PCT) {
+	if (qstore_used_pct(qs, txn, qs->admit_pct) >= qs->admit_pct) {
 		mdb_txn_abort(txn);
 		return qstore_fail(QSTORE_ERR_FULL, why, "queue database %s/db "
 		    "has less than %d%% free (queue.map_size)", qs->dir,
-		    QSTORE_HEADROOM_PCT);
+		    100 - qs->admit_pct);
 	}
 	val = vbuf_create(0);
 	for (i = 0; i < n; i++) {

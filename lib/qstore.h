@@ -156,6 +156,16 @@ int	qstore_create_dirs(const char *qdir, uid_t, gid_t, struct vbuf *why);
 struct qstore	*qstore_open(const struct cfg *, struct vbuf *why);
 void		 qstore_close(struct qstore *);
 const char	*qstore_dir(const struct qstore *);
+/*
+ * For bounce: this handle's new messages are delivery reports, which
+ * the queue owes for mail it already accepted, so they may use the
+ * headroom that new mail from clients leaves to qmgr (up to
+ * QSTORE_REPORT_ADMIT_PCT of the map instead of half). Without it, a
+ * half-full queue could neither report its failures nor, since a failed
+ * message waits for its report, shrink.
+ */
+#define QSTORE_REPORT_ADMIT_PCT	90
+void		 qstore_admit_reports(struct qstore *);
 /* Clears stale LMDB reader slots; returns how many (qmgr, periodically). */
 int		 qstore_reader_check(struct qstore *);
 

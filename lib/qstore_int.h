@@ -60,6 +60,7 @@ struct qstore {
 	char		*dir;
 	MDB_env		*env;
 	uint64_t	 map_size;	/* queue.map_size, for admission */
+	int		 admit_pct;	/* new messages up to this % of it */
 	MDB_dbi		 db_msg;
 	MDB_dbi		 db_rcpt;
 	MDB_dbi		 db_sched;

@@ -64,7 +64,8 @@
 /* Report requests to bounce (qmgr_bounce.c). */
 #define QMGR_BOUNCE_RCPTS_MAX	MAIL_BOUNCE_RCPTS_MAX /* per request */
 #define QMGR_BOUNCE_TIMEOUT_MS	60000	/* for bounce's reply */
-#define QMGR_BOUNCE_RETRY_MS	10000	/* after bounce failed us */
+#define QMGR_BOUNCE_RETRY_MS	10000	/* bounce unreachable: all wait */
+#define QMGR_BOUNCE_JOB_RETRY	60	/* s; one request failed: its wait */
 
 struct qmgr_job;
 
@@ -108,6 +109,7 @@ struct qmgr_job {
 	int			 site_fail;	/* smtp set up no session */
 	enum qstore_report	 report;	/* a report job (bounce): */
 						/* what it asks for; else NONE */
+	char			 report_id[QID_SIZE]; /* bounce's answer */
 };
 
 /* qmgr_job.c: the state every room shares, jobs, the in-flight set. */
@@ -189,6 +191,11 @@ int	qmgr_result_settle(struct qstore_txn *, struct qstore_msginfo *m,
  */
 enum qstore_report qmgr_result_report_owed(const struct qstore_msginfo *m,
 	    const struct qstore_rcpt *r, int dsn_passed, int64_t now);
+/*
+ * Makes the queue map larger when a transaction that records what
+ * happened to accepted mail does not fit (qstore_grow); 0 or -1.
+ */
+int	qmgr_result_grow(void);
 /* Retires the files of removed messages, once their commit stands. */
 void	qmgr_result_retire(char (*removed)[QID_SIZE], size_t nremoved);
 

@@ -11,8 +11,13 @@
  * message goes when it was the last), a warned one goes back to its
  * retries. A crash anywhere before that commit leaves the report owed and
  * due, so it is asked for again: at least once, perhaps twice, never
- * lost. When bounce fails us, reports wait QMGR_BOUNCE_RETRY_MS. The
- * protocol is in bounce(8).
+ * lost. A request that bounce fails (status 1, a timeout, a lost
+ * connection) puts only its own recipients' reports off, by
+ * QMGR_BOUNCE_JOB_RETRY seconds, so that one bad report cannot hold up
+ * the others; when bounce cannot be reached at all, every report waits
+ * QMGR_BOUNCE_RETRY_MS. A report made but not recorded (the queue map
+ * full) is held, its recipients in flight, and recorded later, never
+ * asked for again. The protocol is in bounce(8).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -36,6 +41,9 @@ static struct qmgr_job *qmgr_bounce_head, **qmgr_bounce_tail =
 static size_t qmgr_bounce_nqueued;
 static int64_t qmgr_bounce_paused_until = -1;	/* ms, monotonic */
 static int qmgr_bounce_answered;		/* since qmgr_bounce_made */
+/* Reports made but not yet recorded: tried again, never asked again. */
+static struct qmgr_job *qmgr_bounce_held;
+static int64_t qmgr_bounce_held_until = -1;	/* ms, monotonic */
 
 static const char *qmgr_bounce_kind(enum qstore_report);
 static int qmgr_bounce_request(struct qmgr_job *, struct vbuf *);
@@ -43,8 +51,11 @@ static void qmgr_bounce_record(struct attrconn *, const struct attr_list *,
     void *);
 static void qmgr_bounce_error(struct attrconn *, enum attrconn_err,
     const char *, void *);
-static void qmgr_bounce_fail(const char *);
-static void qmgr_bounce_apply(struct qmgr_job *, const char *);
+static void qmgr_bounce_unreachable(void);
+static void qmgr_bounce_job_failed(const char *, int);
+static void qmgr_bounce_put_off(const struct qmgr_job *);
+static int qmgr_bounce_apply(struct qmgr_job *);
+static void qmgr_bounce_retry_held(void);
 static void qmgr_bounce_drop_queued(void);
 
 static const char *
@@ -147,6 +158,7 @@ qmgr_bounce_run(void)
 	struct vbuf *why;
 	int fd;
 
+	qmgr_bounce_retry_held();
 	while (qmgr_bounce_current == NULL && qmgr_bounce_head != NULL) {
 		job = qmgr_bounce_head;
 		if ((qmgr_bounce_head = job->next) == NULL)
@@ -168,7 +180,7 @@ qmgr_bounce_run(void)
 				    why->data);
 				vbuf_free(why);
 				qmgr_job_free(job);
-				qmgr_bounce_fail(NULL);
+				qmgr_bounce_unreachable();
 				return;
 			}
 			vbuf_free(why);
@@ -178,7 +190,7 @@ qmgr_bounce_run(void)
 		qmgr_bounce_current = job;
 		attrconn_deadline(qmgr_bounce_conn, QMGR_BOUNCE_TIMEOUT_MS);
 		if (attrconn_send(qmgr_bounce_conn, req) == -1)
-			qmgr_bounce_fail("lost connection with bounce");
+			qmgr_bounce_job_failed("lost connection with bounce", 1);
 	}
 }
 
@@ -198,23 +210,68 @@ qmgr_bounce_drop_queued(void)
 }
 
 /*
- * bounce failed us (why, for the log; NULL when said already): the job
- * at bounce and the queued ones are let go, and reports wait a while
- * instead of being asked for again at every pass.
+ * bounce cannot be reached: the queued jobs are let go (their reports
+ * stay owed and due) and every report waits QMGR_BOUNCE_RETRY_MS instead
+ * of being asked for at every pass.
  */
 static void
-qmgr_bounce_fail(const char *why)
+qmgr_bounce_unreachable(void)
 {
-	if (why != NULL && qmgr_bounce_current != NULL)
-		log_warn("%s: reports wait: %s", qmgr_bounce_current->qid, why);
-	if (qmgr_bounce_conn != NULL) {
-		attrconn_free(qmgr_bounce_conn);
-		qmgr_bounce_conn = NULL;
-	}
-	qmgr_job_free(qmgr_bounce_current);
-	qmgr_bounce_current = NULL;
 	qmgr_bounce_drop_queued();
 	qmgr_bounce_paused_until = ev_now_ms() + QMGR_BOUNCE_RETRY_MS;
+}
+
+/*
+ * The request at bounce failed (why, for the log; NULL when said
+ * already): its recipients' reports are put off, the other jobs go on.
+ * close: the connection is no longer usable.
+ */
+static void
+qmgr_bounce_job_failed(const char *why, int close)
+{
+	struct qmgr_job *job = qmgr_bounce_current;
+
+	if (why != NULL && job != NULL)
+		log_warn("%s: report put off by %d s: %s", job->qid,
+		    QMGR_BOUNCE_JOB_RETRY, why);
+	if (close && qmgr_bounce_conn != NULL) {
+		attrconn_free(qmgr_bounce_conn);
+		qmgr_bounce_conn = NULL;
+	} else if (qmgr_bounce_conn != NULL)
+		attrconn_deadline(qmgr_bounce_conn, -1);
+	qmgr_bounce_current = NULL;
+	if (job != NULL) {
+		qmgr_bounce_put_off(job);
+		qmgr_job_free(job);
+	}
+}
+
+/*
+ * The job's owed reports fall due QMGR_BOUNCE_JOB_RETRY seconds from
+ * now. If this does not commit either, they are due at once again and
+ * the next request is the next try.
+ */
+static void
+qmgr_bounce_put_off(const struct qmgr_job *job)
+{
+	struct qstore_txn *txn;
+	struct qstore_rcpt r;
+	int64_t old, when = (int64_t)time(NULL) + QMGR_BOUNCE_JOB_RETRY;
+
+	if ((txn = qstore_txn_begin(qmgr_queue, 1, NULL)) == NULL)
+		return;
+	for (size_t i = 0; i < job->nrcpts; i++) {
+		if (qstore_rcpt_get(txn, job->qid, job->rcpts[i].index,
+		    &r) == -1 || r.report != job->report)
+			continue;
+		old = r.next_attempt;
+		r.next_attempt = when;
+		if (qstore_rcpt_put(txn, &r, old) == -1) {
+			qstore_txn_abort(txn);
+			return;
+		}
+	}
+	(void)qstore_txn_commit(txn, NULL);
 }
 
 static void
@@ -229,7 +286,8 @@ qmgr_bounce_error(struct attrconn *ac, enum attrconn_err err,
 		qmgr_bounce_conn = NULL;
 		return;
 	}
-	qmgr_bounce_fail(err == ATTRCONN_TIMEOUT ? "bounce timed out" : why);
+	qmgr_bounce_job_failed(err == ATTRCONN_TIMEOUT ? "bounce timed out" :
+	    why, 1);
 }
 
 static void
@@ -250,35 +308,67 @@ qmgr_bounce_record(struct attrconn *ac, const struct attr_list *l, void *arg)
 	(void)ac;
 	(void)arg;
 	if (job == NULL) {
-		qmgr_bounce_fail("reply from bounce to no request");
+		/* Nothing was asked: the connection is not to be trusted. */
+		attrconn_free(qmgr_bounce_conn);
+		qmgr_bounce_conn = NULL;
 		return;
 	}
 	vbuf_init(&why, 0);
 	if (attr_scan(l, spec, &why) == -1) {
 		log_warn("%s: bad reply from bounce: %s", job->qid,
 		    log_safe(why.data));
-		qmgr_bounce_fail("protocol error from bounce");
+		qmgr_bounce_job_failed("protocol error from bounce", 1);
 	} else if (status != MAIL_STAT_OK) {
 		log_warn("%s: bounce could not make the report: %s", job->qid,
 		    reason != NULL ? log_safe(reason) : "no reason");
-		qmgr_bounce_fail(NULL);
+		qmgr_bounce_job_failed(NULL, 0);
 	} else {
 		attrconn_deadline(qmgr_bounce_conn, -1);
 		qmgr_bounce_current = NULL;
-		qmgr_bounce_apply(job, dsn_id);
-		qmgr_job_free(job);
+		if (dsn_id == NULL)
+			log_info("%s: no %s report due", job->qid,
+			    qmgr_bounce_kind(job->report));
+		snprintf(job->report_id, sizeof(job->report_id), "%s",
+		    dsn_id != NULL ? dsn_id : "");
+		if (qmgr_bounce_apply(job) == 0)
+			qmgr_job_free(job);
+		else {
+			/* Held in flight: never asked for again. */
+			job->next = qmgr_bounce_held;
+			qmgr_bounce_held = job;
+			qmgr_bounce_held_until = ev_now_ms() +
+			    QMGR_RESULTS_RETRY_MS;
+		}
 		qmgr_bounce_answered = 1;
 	}
 	vbuf_release(&why);
 }
 
-/*
- * bounce has committed the report (or found none due): what the job's
- * recipients owed is cleared. If this does not commit, the records stay
- * owed and the report is made again (a duplicate, never a loss).
- */
+/* Reports made but not recorded: recorded now, if the queue lets us. */
 static void
-qmgr_bounce_apply(struct qmgr_job *job, const char *dsn_id)
+qmgr_bounce_retry_held(void)
+{
+	struct qmgr_job *job, **pp;
+
+	if (qmgr_bounce_held == NULL || ev_now_ms() < qmgr_bounce_held_until)
+		return;
+	for (pp = &qmgr_bounce_held; (job = *pp) != NULL;) {
+		if (qmgr_bounce_apply(job) == 0) {
+			*pp = job->next;
+			qmgr_job_free(job);
+		} else
+			pp = &job->next;
+	}
+	qmgr_bounce_held_until = ev_now_ms() + QMGR_RESULTS_RETRY_MS;
+}
+
+/*
+ * bounce has committed the report job->report_id (or found none due):
+ * what the job's recipients owed is cleared. Returns 0, or -1 when this
+ * did not commit: the caller holds the job and tries again.
+ */
+static int
+qmgr_bounce_apply(struct qmgr_job *job)
 {
 	char (*removed)[QID_SIZE] = NULL;
 	struct qstore_msginfo m;
@@ -320,17 +410,17 @@ qmgr_bounce_apply(struct qmgr_job *job, const char *dsn_id)
 	if (qstore_txn_commit(txn, why) == -1)
 		goto fail;
 	qmgr_result_retire(removed, nremoved);
-	if (dsn_id == NULL)
-		log_info("%s: no %s report due", job->qid,
-		    qmgr_bounce_kind(job->report));
 	free(removed);
 	vbuf_free(why);
-	return;
+	return 0;
 abort:
 	qstore_txn_abort(txn);
 fail:
-	log_warn("%s: report %s made but not recorded: %s; it will be made "
-	    "again", job->qid, dsn_id != NULL ? dsn_id : "", why->data);
+	log_warn("%s: report %s made but not recorded: %s; trying again",
+	    job->qid, job->report_id, why->data);
+	if (qstore_errno() == QSTORE_ERR_FULL)
+		(void)qmgr_result_grow();
 	free(removed);
 	vbuf_free(why);
+	return -1;
 }

@@ -44,7 +44,6 @@ static const char *qmgr_qstore_error(void);
 static int qmgr_results_commit(size_t, size_t, int64_t, int, struct vbuf *);
 static size_t qmgr_results_collect(void);
 static void qmgr_results_drop_applied(void);
-static int qmgr_results_grow(void);
 static void qmgr_results_warn_compact(void);
 
 int64_t
@@ -401,7 +400,7 @@ qmgr_results_apply(void)
 
 		if (qmgr_results_commit(i, end, now, 0, why) == 0)
 			continue;
-		if (qstore_errno() == QSTORE_ERR_FULL && qmgr_results_grow() ==
+		if (qstore_errno() == QSTORE_ERR_FULL && qmgr_result_grow() ==
 		    0 && qmgr_results_commit(i, end, now, 0, why) == 0)
 			continue;
 		for (k = i; k < end; k++)
@@ -431,8 +430,8 @@ qmgr_results_apply(void)
  * results of accepted mail must still be written, so the map grows (up to
  * twice queue.map_size) rather than leaving them unrecorded.
  */
-static int
-qmgr_results_grow(void)
+int
+qmgr_result_grow(void)
 {
 	struct vbuf *why = vbuf_create(0);
 	uint64_t size;

@@ -21,11 +21,14 @@
 #include "xalloc.h"
 
 #define QMGR_SCAN_MAX_QIDS	256	/* messages picked per scan */
+#define QMGR_SCAN_MAX_VISIT	1024	/* messages looked at per scan */
 
 struct qmgr_scan {
+	struct qstore_txn *txn;
 	int64_t		 now;
 	size_t		 want;		/* messages to pick */
-	char		(*qids)[QID_SIZE];
+	size_t		 picked;	/* that made delivery jobs */
+	char		(*qids)[QID_SIZE];	/* looked at */
 	size_t		 nqids;
 	int64_t		 next_due;	/* epoch s; -1 none */
 	int		 more;		/* stopped with due work left */
@@ -50,7 +53,7 @@ static int qmgr_scan_wanted = 1;
 
 static int qmgr_scan_cb(const char *, uint32_t, int64_t, void *);
 static int qmgr_collect_cb(const struct qstore_rcpt *, void *);
-static void qmgr_build_jobs(struct qstore_txn *, const char *, int64_t);
+static size_t qmgr_build_jobs(struct qstore_txn *, const char *, int64_t);
 static void qmgr_build_reports(const char *, const struct qstore_msginfo *,
     const struct qstore_rcpt *, size_t);
 static void qmgr_build_suppressed(const char *, const struct qstore_msginfo *,
@@ -74,6 +77,12 @@ qmgr_sched_next_due(void)
 	return qmgr_next_due_mono;
 }
 
+/*
+ * Each message with a due entry not in flight is looked at once, and its
+ * jobs made at once. Only a message that made delivery jobs takes one of
+ * the slots: one whose due entries wait for bounce (reports, while it is
+ * paused) must not keep newer mail from the delivery agents.
+ */
 static int
 qmgr_scan_cb(const char *qid, uint32_t index, int64_t when, void *arg)
 {
@@ -90,11 +99,16 @@ qmgr_scan_cb(const char *qid, uint32_t index, int64_t when, void *arg)
 	for (size_t i = 0; i < sc->nqids; i++)
 		if (strcmp(sc->qids[i], qid) == 0)
 			return 0;
-	if (sc->nqids == sc->want) {
+	if (sc->picked == sc->want) {
 		sc->more = 1;		/* due work is left for a freed slot */
 		return 1;
 	}
+	/* Bounded work; what is left is found by the next scan. */
+	if (sc->nqids == QMGR_SCAN_MAX_VISIT)
+		return 1;
 	snprintf(sc->qids[sc->nqids++], QID_SIZE, "%s", qid);
+	if (qmgr_build_jobs(sc->txn, qid, sc->now) > 0)
+		sc->picked++;
 	return 0;
 }
 
@@ -107,8 +121,16 @@ qmgr_collect_cb(const struct qstore_rcpt *r, void *arg)
 
 	if (r->next_attempt > c->now || qmgr_job_in_flight(c->qid, r->index))
 		return 0;
-	/* A report comes first, also for a deferred recipient's warning. */
-	if (r->report != QSTORE_REPORT_NONE) {
+	/*
+	 * A report comes first, also for a deferred recipient's warning;
+	 * but while bounce is paused a warning does not hold back the retry
+	 * its deferral set (the result owes the warning again, if it still
+	 * is one).
+	 */
+	if (r->report == QSTORE_REPORT_DELAYED && !qmgr_bounce_ready()) {
+		if (r->last_attempt + qmgr_result_backoff(r->attempts) > c->now)
+			return 0;
+	} else if (r->report != QSTORE_REPORT_NONE) {
 		if (!qmgr_bounce_ready())
 			return 0;
 		if (c->nowed == c->owed_alloc) {
@@ -138,20 +160,21 @@ qmgr_collect_cb(const struct qstore_rcpt *r, void *arg)
 
 /*
  * Turns one message's due recipients into jobs, one per next hop, of at
- * most QMGR_JOB_RCPTS_MAX recipients each.
+ * most QMGR_JOB_RCPTS_MAX recipients each; returns how many delivery jobs
+ * it queued (report and suppressed jobs need no delivery agent).
  */
-static void
+static size_t
 qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 {
 	struct qstore_msginfo m;
 	struct qmgr_collect c;
 	struct qmgr_job *job;
 	char *used;
-	size_t i, k, n;
+	size_t i, k, n, made = 0;
 
 	if (qstore_msg_get(txn, qid, &m) == -1) {
 		log_warn("%s: scheduled but no message record", qid);
-		return;
+		return 0;
 	}
 	memset(&c, 0, sizeof(c));
 	c.now = now;
@@ -162,7 +185,7 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 	if (c.ndue == 0) {
 		free(c.due);
 		free(c.keys);
-		return;
+		return 0;
 	}
 	used = xcalloc(c.ndue, 1);
 	qmgr_build_suppressed(qid, &m, &c, used);
@@ -181,10 +204,12 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 			    c.due[k].next_attempt);
 		}
 		qmgr_job_queue(job);
+		made++;
 	}
 	free(used);
 	free(c.due);
 	free(c.keys);
+	return made;
 }
 
 /*
@@ -280,15 +305,14 @@ qmgr_sched_scan(size_t slots)
 	sc.now = time(NULL);
 	sc.next_due = -1;
 	sc.want = slots < QMGR_SCAN_MAX_QIDS ? slots : QMGR_SCAN_MAX_QIDS;
-	sc.qids = xcalloc(sc.want + 1, QID_SIZE);
+	sc.qids = xcalloc(QMGR_SCAN_MAX_VISIT, QID_SIZE);
 	/* A read transaction, closed before any delivery starts. */
 	if ((txn = qstore_txn_begin(qmgr_queue, 0, why)) == NULL) {
 		log_warn("queue scan: %s", why->data);
 		goto done;
 	}
+	sc.txn = txn;
 	(void)qstore_sched_iter(txn, qmgr_scan_cb, &sc);
-	for (size_t i = 0; i < sc.nqids; i++)
-		qmgr_build_jobs(txn, sc.qids[i], sc.now);
 	qstore_txn_abort(txn);
 	qmgr_next_due_mono = sc.next_due < 0 ? -1 :
 	    ev_now_ms() + (sc.next_due - sc.now) * 1000;

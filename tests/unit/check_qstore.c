@@ -1668,6 +1668,44 @@ START_TEST(test_corrupt)
 }
 END_TEST
 
+/*
+ * A handle for delivery reports (bounce) may insert where the headroom
+ * mark refuses new mail from clients: the queue owes those reports.
+ */
+START_TEST(test_admit_reports)
+{
+	static char *rcpts[] = { "a-long-recipient-address-1@full.example.org",
+	    "a-long-recipient-address-2@full.example.org",
+	    "a-long-recipient-address-3@full.example.org" };
+	static char *sender[] = { "s@x.example" };
+	struct qstore_envelope env;
+	struct qstore_new *qn;
+	char qid[QID_SIZE];
+	size_t n;
+	struct fix f;
+
+	fix_setup(&f, 64 * 1024);
+	env_fill(&env, "s@x.example", rcpts, 3);
+	for (n = 0;; n++) {
+		ck_assert_msg(n < 1000, "map never filled");
+		qn = new_msg(&f, &env, "x\r\n", 3);
+		if (qstore_commit(f.qs, &qn, 1, f.why) == -1) {
+			qstore_new_abort(qn);
+			break;
+		}
+		qstore_new_free(qn);
+	}
+	ck_assert_int_eq(qstore_errno(), QSTORE_ERR_FULL);
+	ck_assert_ptr_nonnull(strstr(f.why->data, "less than 50% free"));
+	/* A report, from <> to one sender, still goes in. */
+	qstore_admit_reports(f.qs);
+	env_fill(&env, "", sender, 1);
+	commit_msg(&f, &env, "report\r\n", 8, qid);
+	ck_assert(qid_ok(qid));
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_map_full)
 {
 	struct qstore_envelope env;
@@ -1931,6 +1969,7 @@ qstore_suite(void)
 	tcase_add_test(tc, test_bad_id);
 	tcase_add_test(tc, test_corrupt);
 	tcase_add_test(tc, test_map_full);
+	tcase_add_test(tc, test_admit_reports);
 	tcase_add_test(tc, test_file_iter);
 	tcase_add_test(tc, test_quarantine);
 	tcase_add_test(tc, test_reopen);
