@@ -513,6 +513,47 @@ START_TEST(test_report_notify)
 }
 END_TEST
 
+/*
+ * Messages waiting for a report while bounce cannot be reached take no
+ * delivery slot: a newer message still gets its delivery job.
+ */
+START_TEST(test_reports_waiting_take_no_slot)
+{
+	struct fix f;
+	struct qmgr_job *jobs[JOBS_MAX];
+	char qid[3][QID_SIZE];
+	char *rcpts[] = { "a@x.test" };
+	size_t n;
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 1, qid[0]);
+	fix_commit(&f, rcpts, 1, qid[1]);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 2);
+	for (int i = 0; i < 2; i++) {
+		qmgr_job_result(&jobs[i]->rcpts[0], QSTORE_FAILED, "5.1.1",
+		    "550 5.1.1 no such user");
+		qmgr_job_set_relay(jobs[i], "none");
+		qmgr_job_done(jobs[i]);
+	}
+	ck_assert_uint_eq(qmgr_results_apply(), 2);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(qmgr_bounce_busy(), 2);
+	/* No private/bounce here: bounce is unreachable, reports wait. */
+	qmgr_bounce_run();
+	ck_assert_uint_eq(qmgr_bounce_busy(), 0);
+	ck_assert(!qmgr_bounce_ready());
+	fix_commit(&f, rcpts, 1, qid[2]);
+	/* One free slot: it goes to the new message, not the waiting ones. */
+	qmgr_sched_scan(1);
+	n = fix_pending(jobs, JOBS_MAX);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(jobs[0]->qid, qid[2]);
+	qmgr_job_free(jobs[0]);
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_gathering)
 {
 	struct fix f;
@@ -567,6 +608,7 @@ result_suite(void)
 	tcase_add_test(tc, test_two_jobs_one_message);
 	tcase_add_test(tc, test_report_owed);
 	tcase_add_test(tc, test_report_notify);
+	tcase_add_test(tc, test_reports_waiting_take_no_slot);
 	tcase_add_test(tc, test_gathering);
 	tcase_add_test(tc, test_events);
 	tcase_add_test(tc, test_expired_retried);
