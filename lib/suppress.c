@@ -290,6 +290,17 @@ fail:
 	return NULL;
 }
 
+int
+suppress_reader_check(struct suppress *s)
+{
+	int dead = 0;
+
+	if (s == NULL || s->md.env == NULL)
+		return 0;
+	(void)mdb_reader_check(s->md.env, &dead);
+	return dead;
+}
+
 void
 suppress_close(struct suppress *s)
 {

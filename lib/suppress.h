@@ -68,6 +68,13 @@ struct suppress;
 struct suppress	*suppress_open(const struct cfg *, int writable,
 		    struct vbuf *why);
 void		 suppress_close(struct suppress *);
+/*
+ * Clears the reader slots of processes that died holding the list open
+ * (smtpd keeps a read transaction reset between lookups, so every smtpd
+ * that exits leaves one; at maxreaders the RCPT check stops working).
+ * Returns how many; for qmgr, periodically.
+ */
+int		 suppress_reader_check(struct suppress *);
 
 /*
  * Is address suppressed for mail from sender_domain ("" for the null

@@ -231,10 +231,10 @@ void	qmgr_suppress_open(void);
 int	qmgr_suppress_check(const char *address, const char *sender,
 	    char *reply, size_t reply_size, char *class, size_t class_size);
 /*
- * What a result adds to the list: a hard bounce of a dead mailbox, a soft
- * bounce counted. Before the results transaction commits.
+ * What results add to the list: hard bounces of dead mailboxes, soft
+ * bounces counted. Before the results transaction begins.
  */
-void	qmgr_suppress_result(const struct qmgr_rcpt *, const char *address);
+void	qmgr_suppress_results(struct qmgr_rcpt *const *refs, size_t n);
 /* Removes expired entries and old soft-bounce history, a bounded batch. */
 void	qmgr_suppress_prune(void);
 

@@ -215,6 +215,8 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	int rc = -1, put;
 
 	vbuf_reset(why);
+	/* Outside the queue's writer lock; repeating it adds nothing new. */
+	qmgr_suppress_results(qmgr_refs + from, to - from);
 	if ((txn = qstore_txn_begin(qmgr_queue, 1, why)) == NULL)
 		return -1;
 	if (qstore_txn_used_pct(txn, QMGR_REPLY_KEEP_PCT) >=
@@ -293,8 +295,6 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			    qmgr_qstore_error());
 			goto fail;
 		}
-		/* Before the commit: repeating it adds nothing new. */
-		qmgr_suppress_result(res, r.address);
 		/* Not final yet, or final with a report still to make. */
 		if (r.state == QSTORE_DEFERRED || r.report != QSTORE_REPORT_NONE ||
 		    !have_m)

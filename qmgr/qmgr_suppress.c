@@ -10,10 +10,13 @@
  * refusal is about the sender and suppresses nothing. A soft bounce (a
  * deferral whose class is about the mailbox, or a full mailbox even when
  * refused for good) is counted once per message, and soft_limit messages
- * within soft_window suppress the address as "soft-bounces".
+ * within soft_window suppress the address as "soft-bounces". Once a
+ * minute: a bounded prune, and the reader slots of exited processes.
  *
  * These writes go to the list's own environment, before the results
- * transaction commits: a crash after them repeats the result, which adds
+ * transaction begins (never under the queue's writer lock, which smtpd
+ * needs for every message it accepts; the hard bounces of a batch in one
+ * transaction): a crash after them repeats the result, which adds
  * nothing new (an add renews, a soft bounce counts once per message); a
  * crash before them repeats the delivery. A recipient already queued
  * when its address becomes suppressed is failed at its next attempt,
@@ -33,6 +36,9 @@ static struct suppress *qmgr_supp;
 static int qmgr_supp_warned;
 
 static int qmgr_suppress_soft(enum bclass, int);
+static int qmgr_suppress_kind(const struct qmgr_rcpt *, int64_t,
+    struct suppress_entry *);
+static void qmgr_suppress_error(const struct vbuf *);
 
 void
 qmgr_suppress_open(void)
@@ -96,46 +102,83 @@ qmgr_suppress_soft(enum bclass class, int deferred)
 	    class == BCLASS_INACTIVE_MAILBOX);
 }
 
+/*
+ * What one result means for the list: 1 a hard bounce of a dead mailbox
+ * (e filled), 2 a soft bounce, 0 nothing.
+ */
+static int
+qmgr_suppress_kind(const struct qmgr_rcpt *res, int64_t now,
+    struct suppress_entry *e)
+{
+	enum bclass class;
+
+	if (res->suppressed || res->expired || res->status == QSTORE_DELIVERED ||
+	    bclass_from_name(res->class, &class) == -1)
+		return 0;
+	if (res->status == QSTORE_FAILED && bclass_suppresses(class)) {
+		memset(e, 0, sizeof(*e));
+		snprintf(e->address, sizeof(e->address), "%s", res->address);
+		e->reason = SUPPRESS_HARD_BOUNCE;
+		snprintf(e->class, sizeof(e->class), "%s", res->class);
+		snprintf(e->reply, sizeof(e->reply), "%s", res->reply);
+		e->since = now;
+		e->expires = qmgr_cfg->suppression_bounce_ttl == 0 ? 0 :
+		    now + qmgr_cfg->suppression_bounce_ttl;
+		return 1;
+	}
+	return qmgr_suppress_soft(class, res->status == QSTORE_DEFERRED) ?
+	    2 : 0;
+}
+
 void
-qmgr_suppress_result(const struct qmgr_rcpt *res, const char *address)
+qmgr_suppress_results(struct qmgr_rcpt *const *refs, size_t n)
 {
 	struct suppress_entry e;
-	enum bclass class;
 	struct vbuf *why;
 	int64_t now = time(NULL);
-	int rc = 0;
+	size_t i, nhard = 0;
+	int rc;
 
-	if (qmgr_supp == NULL || res->suppressed || res->expired ||
-	    bclass_from_name(res->class, &class) == -1)
+	if (qmgr_supp == NULL)
 		return;
 	why = vbuf_create(0);
-	if (res->status == QSTORE_FAILED && bclass_suppresses(class)) {
-		memset(&e, 0, sizeof(e));
-		snprintf(e.address, sizeof(e.address), "%s", address);
-		e.reason = SUPPRESS_HARD_BOUNCE;
-		snprintf(e.class, sizeof(e.class), "%s", res->class);
-		snprintf(e.reply, sizeof(e.reply), "%s", res->reply);
-		e.since = now;
-		e.expires = qmgr_cfg->suppression_bounce_ttl == 0 ? 0 :
-		    now + qmgr_cfg->suppression_bounce_ttl;
-		if ((rc = suppress_add(qmgr_supp, &e, why)) == 0)
-			log_info("%s: to=<%s>: suppressed: hard bounce (%s)",
-			    res->job->qid, log_safe(address), res->class);
-	} else if ((res->status == QSTORE_DEFERRED ||
-	    res->status == QSTORE_FAILED) &&
-	    qmgr_suppress_soft(class, res->status == QSTORE_DEFERRED)) {
-		rc = suppress_soft_bounce(qmgr_supp, address, res->job->qid,
-		    res->class, res->reply, now,
+	/* The hard bounces in one transaction: one commit, not one each. */
+	for (i = 0; i < n; i++) {
+		if (refs[i]->applied || qmgr_suppress_kind(refs[i], now,
+		    &e) != 1)
+			continue;
+		if (nhard++ == 0 && suppress_batch_begin(qmgr_supp, why) == -1)
+			goto out;
+		if (suppress_batch_add(qmgr_supp, &e, why) == -1) {
+			suppress_batch_abort(qmgr_supp);
+			goto out;
+		}
+		log_info("%s: to=<%s>: suppressed: hard bounce (%s)",
+		    refs[i]->job->qid, log_safe(e.address), e.class);
+	}
+	if (nhard > 0 && suppress_batch_commit(qmgr_supp, why) == -1)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (refs[i]->applied || qmgr_suppress_kind(refs[i], now,
+		    &e) != 2)
+			continue;
+		rc = suppress_soft_bounce(qmgr_supp, refs[i]->address,
+		    refs[i]->job->qid, refs[i]->class, refs[i]->reply, now,
 		    qmgr_cfg->suppression_soft_limit,
 		    qmgr_cfg->suppression_soft_window,
 		    qmgr_cfg->suppression_bounce_ttl, why);
+		if (rc == -1)
+			goto out;
 		if (rc == 1)
 			log_info("%s: to=<%s>: suppressed: soft bounces on %u "
-			    "messages (%s)", res->job->qid, log_safe(address),
-			    qmgr_cfg->suppression_soft_limit, res->class);
+			    "messages (%s)", refs[i]->job->qid,
+			    log_safe(refs[i]->address),
+			    qmgr_cfg->suppression_soft_limit, refs[i]->class);
 	}
-	if (rc == -1)
-		qmgr_suppress_error(why);
+	vbuf_free(why);
+	return;
+out:
+	qmgr_suppress_error(why);
 	vbuf_free(why);
 }
 
@@ -147,6 +190,9 @@ qmgr_suppress_prune(void)
 
 	if (qmgr_supp == NULL)
 		return;
+	if ((n = suppress_reader_check(qmgr_supp)) > 0)
+		log_info("suppression list: cleared %d stale reader slot(s)",
+		    n);
 	why = vbuf_create(0);
 	n = suppress_prune(qmgr_supp, time(NULL),
 	    qmgr_cfg->suppression_soft_window, why);

@@ -411,6 +411,40 @@ START_TEST(test_batch)
 }
 END_TEST
 
+/*
+ * Readers that exit without closing (an smtpd that is killed, drained or
+ * crashes) leave their slots taken until the writer clears them.
+ */
+START_TEST(test_reader_check)
+{
+	struct suppress *s, *ro;
+	struct vbuf why;
+	pid_t pid;
+	int status, i;
+
+	vbuf_init(&why, 0);
+	s = suppress_open(&tcfg, 1, &why);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(suppress_reader_check(s), 0);
+	for (i = 0; i < 3; i++) {
+		if ((pid = fork()) == 0) {
+			ro = suppress_open(&tcfg, 0, &why);
+			if (ro == NULL || suppress_check(ro, "a@x.org", "",
+			    100, NULL, &why) != 0)
+				_exit(1);
+			_exit(0);	/* no close: the slot stays */
+		}
+		ck_assert_int_gt(pid, 0);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	ck_assert_int_eq(suppress_reader_check(s), 3);
+	ck_assert_int_eq(suppress_reader_check(s), 0);
+	suppress_close(s);
+	vbuf_release(&why);
+}
+END_TEST
+
 START_TEST(test_readonly_damaged)
 {
 	struct suppress *ro;
@@ -458,6 +492,7 @@ suppress_suite(void)
 	tcase_add_test(tc, test_prune);
 	tcase_add_test(tc, test_batch);
 	tcase_add_test(tc, test_readonly_damaged);
+	tcase_add_test(tc, test_reader_check);
 	suite_add_tcase(s, tc);
 	return s;
 }
