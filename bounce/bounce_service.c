@@ -10,6 +10,7 @@
  * original's file is read through lib/qstore by its validated id, never
  * by a path from the peer. The protocol is documented in bounce(8).
  */
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -361,6 +362,13 @@ bounce_make(struct qstore *qs, const struct cfg *cfg,
 		sender = env->sender;
 		arrival = env->arrival;
 		dsn_off = env->dsn_off;
+	} else if (qstore_errno() == QSTORE_ERR_IO) {
+		/*
+		 * Not gone, not damaged: unreadable for now (out of
+		 * descriptors, a disk error). qmgr asks again later rather
+		 * than have a report without the original for good.
+		 */
+		return -1;
 	} else {
 		log_warn("%s: original not readable (%s); reporting without "
 		    "it", req->qid, why->data);
@@ -430,6 +438,7 @@ commit_report(struct qstore *qs, const struct cfg *cfg,
 	struct vbuf msg, msgid, boundary;
 	char *rcpts[1];
 	const char *id;
+	uint64_t nonce = 0;
 	int rc = -1;
 
 	memset(&env, 0, sizeof(env));
@@ -460,7 +469,16 @@ commit_report(struct qstore *qs, const struct cfg *cfg,
 	r.size_limit = cfg->bounce_size_limit;
 	r.now = (int64_t)time(NULL);
 	r.msgid = msgid.data;
-	vbuf_addf(&boundary, "%s.%" PRId64 "/%s", id, r.now, cfg->myhostname);
+	/*
+	 * The original, which the report quotes, comes from a client and
+	 * could hold a line that forges the report's parts if it could
+	 * guess the boundary: 64 random bits make sure it cannot. Within
+	 * RFC 2046's 70 characters whatever the host name.
+	 */
+	if (getrandom(&nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+		nonce ^= (uint64_t)r.now * 0x9e3779b97f4a7c15ULL ^
+		    (uint64_t)getpid();
+	vbuf_addf(&boundary, "%s.%016" PRIx64 "/petrel", id, nonce);
 	r.boundary = boundary.data;
 	if (bounce_dsn_compose(&r, &msg, why) == -1) {
 		/* Every failure is reported: without the original then. */
