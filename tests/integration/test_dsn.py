@@ -7,6 +7,7 @@ null sender gets none; NOTIFY decides; a crash between the failure and
 the report's commit loses no report.
 """
 
+import email
 import os
 import signal
 import time
@@ -84,6 +85,13 @@ class FailureReportTest(ReportCase):
         self.assertEqual(got["attached_subject"], tok, got)
         self.assertEqual(got["attached_full"], 0, got)
         self.assertIn(bad, got["text"], got)
+        # A boundary nobody can guess (random, not the host name), within
+        # RFC 2046's 70 characters.
+        m = email.message_from_bytes(t.data)
+        b = m.get_boundary()
+        self.assertLessEqual(len(b), 70, b)
+        self.assertNotIn("petrel.test", b)
+        self.assertRegex(b, r"\.[0-9a-f]{16}/")
         # One report only, and the original is gone once it is made.
         self.wait_gone(qid)
         time.sleep(1.5)
