@@ -538,9 +538,10 @@ boundary_pick(struct vbuf *bnd, const char *base, const struct vbuf *part,
 				q = hit + delim.len;
 				if (end - q < 9 || *q != '=')
 					continue;
-				for (v = 0, k = 1; k < 9 &&
-				    q[k] >= '0' && q[k] <= '9'; k++)
-					v = v * 10 + (unsigned long)(q[k] - '0');
+				v = 0;
+				for (k = 1; k < 9 && q[k] >= '0' &&
+				    q[k] <= '9'; k++)
+					v = v * 10 + (unsigned)(q[k] - '0');
 				if (k == 9 && v <= m + 1)
 					used[v] = 1;
 			}
