@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,8 @@ static void	 part_human(struct vbuf *, const struct bounce_report *,
 static void	 part_status(struct vbuf *, const struct bounce_report *);
 static void	 rcpt_status(struct vbuf *, const struct bounce_report *,
 		    const struct bounce_rcpt *);
+static void	 boundary_pick(struct vbuf *, const char *,
+		    const struct vbuf *, size_t);
 
 /*
  * What to do about a failure, by class, for the human-readable part;
@@ -497,6 +500,66 @@ copy_lines(struct vbuf *out, const char *p, size_t n, int headers)
 		vbuf_adds(out, "\r\n");
 }
 
+/*
+ * The boundary, into bnd: the caller's (queue id, time and host: hard to
+ * guess, not impossible), else, when "--" and it occur in a part, it with
+ * "=NNNNNNNN" added, the smallest N that no occurrence goes on with. RFC
+ * 2046 5.1.1 forbids it in the parts, and the original's bytes are the
+ * sender's: one that held a delimiter line would split the report where
+ * the sender chose. Each occurrence rules out at most one N (they all have
+ * 8 digits), so one of 1..m+1 is free: one pass, however many there are.
+ */
+static void
+boundary_pick(struct vbuf *bnd, const char *base, const struct vbuf *part,
+    size_t nparts)
+{
+	struct vbuf delim;
+	const char *p, *end, *hit, *q;
+	unsigned char *used;
+	unsigned long v;
+	size_t i, k, m = 0, pass;
+
+	vbuf_init(&delim, 0);
+	vbuf_addf(&delim, "--%s", base);
+	vbuf_reset(bnd);
+	vbuf_adds(bnd, base);
+	used = NULL;
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < nparts; i++) {
+			p = part[i].data;
+			end = p + part[i].len;
+			while (p < end && (hit = memmem(p, (size_t)(end - p),
+			    delim.data, delim.len)) != NULL) {
+				p = hit + 1;
+				if (pass == 0) {
+					m++;
+					continue;
+				}
+				q = hit + delim.len;
+				if (end - q < 9 || *q != '=')
+					continue;
+				v = 0;
+				for (k = 1; k < 9 && q[k] >= '0' &&
+				    q[k] <= '9'; k++)
+					v = v * 10 + (unsigned)(q[k] - '0');
+				if (k == 9 && v <= m + 1)
+					used[v] = 1;
+			}
+		}
+		if (m == 0)
+			break;
+		if (pass == 0)
+			used = xcalloc(m + 2, 1);
+	}
+	if (m > 0) {
+		for (v = 1; used[v]; v++)
+			;
+		vbuf_addf(bnd, "=%08lu", v);
+	}
+	free(used);
+	vbuf_release(&delim);
+}
+
 /* Part 1: what happened, in plain words. */
 static void
 part_human(struct vbuf *out, const struct bounce_report *r,
@@ -698,13 +761,17 @@ bounce_dsn_compose(const struct bounce_report *r, struct vbuf *out,
     struct vbuf *why)
 {
 	enum qstore_ret ret = QSTORE_RET_DEFAULT;
-	struct vbuf orig, t, note;
+	struct vbuf orig, t, note, bnd, part[3];
 	char date[64];
 	int full = 0, cut = 0, eight = 0, rc = -1;
+	size_t i, nparts = r->qf != NULL ? 3 : 2;
 
 	vbuf_init(&orig, 0);
 	vbuf_init(&t, 0);
 	vbuf_init(&note, 0);
+	vbuf_init(&bnd, 0);
+	for (i = 0; i < nitems(part); i++)
+		vbuf_init(&part[i], 0);
 
 	/* 1. What of the original goes in, and what part 1 says of it. */
 	if (r->qf != NULL) {
@@ -736,7 +803,30 @@ bounce_dsn_compose(const struct bounce_report *r, struct vbuf *out,
 		    "the queue (it was missing or damaged), so it is not "
 		    "included in this report.");
 
-	/* 2. The report's header. */
+	/*
+	 * 2. The parts (RFC 3462), before the header that names their
+	 * boundary, so that it can be chosen not to occur in them.
+	 */
+	part_human(&part[0], r, note.data);
+	part_status(&part[1], r);
+	if (r->qf != NULL) {
+		vbuf_addf(&part[2], "Content-Description: %s\r\n",
+		    r->kind == QSTORE_REPORT_RELAYED ?
+		    (full ? "Message" : "Message Headers") :
+		    (full ? "Undelivered Message" :
+		    "Undelivered Message Headers"));
+		vbuf_addf(&part[2], "Content-Type: %s\r\n", full ?
+		    "message/rfc822" : "text/rfc822-headers");
+		if (eight)
+			vbuf_adds(&part[2],
+			    "Content-Transfer-Encoding: 8bit\r\n");
+		vbuf_adds(&part[2], "\r\n");
+		copy_lines(&part[2], orig.data, orig.len, !full);
+		vbuf_adds(&part[2], "\r\n");
+	}
+	boundary_pick(&bnd, r->boundary, part, nparts);
+
+	/* 3. The report's header. */
 	vbuf_reset(&t);
 	vbuf_adds(&t, "MAILER-DAEMON@");
 	sanitize(&t, r->myhostname, BOUNCE_HOST_MAX);
@@ -759,38 +849,24 @@ bounce_dsn_compose(const struct bounce_report *r, struct vbuf *out,
 	header(out, "MIME-Version", "1.0");
 	vbuf_adds(out, "Content-Type: multipart/report; "
 	    "report-type=delivery-status;\r\n\tboundary=\"");
-	vbuf_adds(out, r->boundary);
+	vbuf_add(out, bnd.data, bnd.len);
 	vbuf_adds(out, "\"\r\n");
 	/* RFC 2045 6.4: a multipart is 8bit when a part of it is. */
 	if (eight)
 		header(out, "Content-Transfer-Encoding", "8bit");
 	vbuf_adds(out, "\r\nThis is a MIME-encapsulated message.\r\n\r\n");
-
-	/* 3. The parts (RFC 3462). */
-	vbuf_addf(out, "--%s\r\n", r->boundary);
-	part_human(out, r, note.data);
-	vbuf_addf(out, "--%s\r\n", r->boundary);
-	part_status(out, r);
-	if (r->qf != NULL) {
-		vbuf_addf(out, "--%s\r\n", r->boundary);
-		vbuf_addf(out, "Content-Description: %s\r\n",
-		    r->kind == QSTORE_REPORT_RELAYED ?
-		    (full ? "Message" : "Message Headers") :
-		    (full ? "Undelivered Message" :
-		    "Undelivered Message Headers"));
-		vbuf_addf(out, "Content-Type: %s\r\n", full ?
-		    "message/rfc822" : "text/rfc822-headers");
-		if (eight)
-			vbuf_adds(out, "Content-Transfer-Encoding: 8bit\r\n");
-		vbuf_adds(out, "\r\n");
-		copy_lines(out, orig.data, orig.len, !full);
-		vbuf_adds(out, "\r\n");
+	for (i = 0; i < nparts; i++) {
+		vbuf_addf(out, "--%s\r\n", bnd.data);
+		vbuf_add(out, part[i].data, part[i].len);
 	}
-	vbuf_addf(out, "--%s--\r\n", r->boundary);
+	vbuf_addf(out, "--%s--\r\n", bnd.data);
 	rc = 0;
 out:
 	vbuf_release(&orig);
 	vbuf_release(&t);
 	vbuf_release(&note);
+	vbuf_release(&bnd);
+	for (i = 0; i < nitems(part); i++)
+		vbuf_release(&part[i]);
 	return rc;
 }

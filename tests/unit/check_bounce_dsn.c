@@ -8,7 +8,8 @@
  * several recipients; ENVID and ORCPT (xtext decoded); RET=FULL within and
  * over bounce.size_limit; a missing original; hostile reply text (CR, LF,
  * NUL, 8-bit bytes); long replies folded; 8-bit original headers marked
- * 8bit; every line CRLF and at most 998 octets; bounce_parse's checks;
+ * 8bit; every line CRLF and at most 998 octets; a boundary that the
+ * original holds replaced by one it does not; bounce_parse's checks;
  * bounce_make committing the report (null sender, to the original sender)
  * and declining for <>, NOTIFY=NEVER and reports turned off.
  *
@@ -445,6 +446,53 @@ START_TEST(test_ret_full)
 }
 END_TEST
 
+/*
+ * An original whose lines start with the report's boundary (and the first
+ * replacement) must not split the report: another one is chosen, and the
+ * original's lines stay content (found by tests/fuzz/fuzz_bounce_dsn).
+ */
+START_TEST(test_boundary_in_original)
+{
+	static const char body[] = "Subject: guess\r\n"
+	    "X-Guess: --DSN1.1796400000/relay.test\r\n\r\n"
+	    "--DSN1.1796400000/relay.test\r\n"
+	    "Content-Type: text/plain\r\n\r\nforged part\r\n"
+	    "--DSN1.1796400000/relay.test=00000001\r\n"
+	    "--DSN1.1796400000/relay.test--\r\n";
+	static char *rcpts[] = { "bob@rcpt.example" };
+	struct qstore_envelope env;
+	struct bounce_report r;
+	struct qstore_file *qf;
+	struct vbuf *m = vbuf_create(0);
+	const char *bnd = "DSN1.1796400000/relay.test=00000002";
+	char qid[QID_SIZE], line[128];
+	const char *p, *e;
+	struct fix f;
+	size_t delims = 0;
+
+	fix_setup(&f);
+	env_init(&env, "alice@sender.example", rcpts, 1);
+	env.ret = QSTORE_RET_FULL;
+	qf = orig_file(&f, &env, body, sizeof(body) - 1, qid);
+	report_init(&r, QSTORE_REPORT_FAILED, qid, qf, &rcpt_bob, 1);
+	compose(&r, m, "boundary_in_original");
+	snprintf(line, sizeof(line), "boundary=\"%s\"\r\n", bnd);
+	ck_assert_msg(has(m, line), "%s", m->data);
+	/* Only the report's own delimiter lines start with "--" and it. */
+	for (p = m->data; (e = strstr(p, "\r\n")) != NULL; p = e + 2)
+		if (strncmp(p, "--", 2) == 0 &&
+		    strncmp(p + 2, bnd, strlen(bnd)) == 0)
+			delims++;
+	ck_assert_uint_eq(delims, 4);
+	snprintf(line, sizeof(line), "\r\n--%s--\r\n", bnd);
+	ck_assert(has(m, line));
+	ck_assert(has(m, "\r\nforged part\r\n"));
+	qstore_file_close(qf);
+	vbuf_free(m);
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_missing_original)
 {
 	struct bounce_report r;
@@ -751,6 +799,7 @@ bounce_dsn_suite(void)
 	tcase_add_test(tc, test_several_envid_orcpt);
 	tcase_add_test(tc, test_delayed_relayed);
 	tcase_add_test(tc, test_ret_full);
+	tcase_add_test(tc, test_boundary_in_original);
 	tcase_add_test(tc, test_missing_original);
 	tcase_add_test(tc, test_hostile_reply);
 	tcase_add_test(tc, test_long_reply_folded);
