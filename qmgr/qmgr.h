@@ -116,6 +116,12 @@ struct qmgr_job {
 extern const struct cfg	*qmgr_cfg;
 extern struct qstore	*qmgr_queue;
 /*
+ * When relayq -f last flushed (ms, monotonic; -1 never): a job sent
+ * before it that defers is due again at once, since the flush could not
+ * change recipients that were in flight.
+ */
+extern int64_t		 qmgr_flushed_ms;
+/*
  * A new job for qid with room for nrcpts recipients, none yet; the
  * caller adds them with qmgr_job_add_rcpt, then queues it.
  */

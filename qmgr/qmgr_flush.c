@@ -3,13 +3,16 @@
  *
  * The flush changes only next-attempt times (attempt counts are kept, so
  * backoff continues where it was); the scan that follows, asked for by
- * qmgr_request.c, does the rest. See qmgr(8), THE QMGR SOCKET.
+ * qmgr_request.c, does the rest. Recipients in flight cannot be changed
+ * here: the time of the flush is kept (qmgr_flushed_ms), and a job sent
+ * before it that defers is due again at once (qmgr_result.c). See qmgr(8), THE QMGR SOCKET.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "event.h"
 #include "log.h"
 #include "qmgr.h"
 #include "xalloc.h"
@@ -89,6 +92,7 @@ qmgr_flush(struct vbuf *why)
 	size_t i, end, k;
 	int n = 0, got, failed = 0;
 
+	qmgr_flushed_ms = ev_now_ms();
 	if ((txn = qstore_txn_begin(qmgr_queue, 0, why)) == NULL)
 		return -1;
 	(void)qstore_sched_iter(txn, qmgr_flush_cb, &f);

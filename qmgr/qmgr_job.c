@@ -23,6 +23,7 @@
 
 const struct cfg *qmgr_cfg;
 struct qstore *qmgr_queue;
+int64_t qmgr_flushed_ms = -1;
 
 static struct qmgr_rcpt *qmgr_inflight[QMGR_INFLIGHT_BUCKETS];
 static struct qmgr_job *qmgr_pending, **qmgr_pending_tail = &qmgr_pending;

@@ -267,6 +267,10 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		    res->dsn_passed, now) : QSTORE_REPORT_NONE;
 		if (r.state == QSTORE_DEFERRED)
 			r.next_attempt = now + qmgr_result_backoff(r.attempts);
+		/* Flushed while in flight: the flush could not reach it. */
+		if (r.state == QSTORE_DEFERRED && qmgr_flushed_ms >= 0 &&
+		    job->dispatched <= qmgr_flushed_ms)
+			r.next_attempt = now;
 		/* An owed report is due at once (the retry waits for it). */
 		if (r.report != QSTORE_REPORT_NONE)
 			r.next_attempt = now;

@@ -554,6 +554,39 @@ START_TEST(test_reports_waiting_take_no_slot)
 }
 END_TEST
 
+/*
+ * relayq -f while a job is in flight: the flush cannot change its
+ * recipients, so one that defers afterwards is due at once, not after
+ * its backoff.
+ */
+START_TEST(test_flush_reaches_in_flight)
+{
+	struct fix f;
+	struct qmgr_job *jobs[JOBS_MAX];
+	struct qstore_rcpt r;
+	char qid[QID_SIZE];
+	char *rcpts[] = { "a@x.test" };
+	int64_t before;
+
+	fix_setup(&f);
+	fix_commit(&f, rcpts, 1, qid);
+	qmgr_sched_scan(16);
+	ck_assert_uint_eq(fix_pending(jobs, JOBS_MAX), 1);
+	jobs[0]->dispatched = ev_now_ms();
+	ck_assert_int_eq(qmgr_flush(f.why), 0);
+	before = time(NULL);
+	qmgr_job_result(&jobs[0]->rcpts[0], QSTORE_DEFERRED, "4.4.1",
+	    "connect failed");
+	qmgr_job_set_relay(jobs[0], "none");
+	qmgr_job_done(jobs[0]);
+	ck_assert_uint_eq(qmgr_results_apply(), 1);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), 0);
+	ck_assert_int_eq(r.state, QSTORE_DEFERRED);
+	ck_assert_int_le(r.next_attempt, before + 1);
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_gathering)
 {
 	struct fix f;
@@ -609,6 +642,7 @@ result_suite(void)
 	tcase_add_test(tc, test_report_owed);
 	tcase_add_test(tc, test_report_notify);
 	tcase_add_test(tc, test_reports_waiting_take_no_slot);
+	tcase_add_test(tc, test_flush_reaches_in_flight);
 	tcase_add_test(tc, test_gathering);
 	tcase_add_test(tc, test_events);
 	tcase_add_test(tc, test_expired_retried);
