@@ -199,6 +199,13 @@ json_kv_str(struct json *j, const char *key, const char *s)
 }
 
 void
+json_raw(struct json *j, const char *text)
+{
+	json_value_start(j);
+	(void)vbuf_add(j->out, text, strlen(text));
+}
+
+void
 json_kv_int(struct json *j, const char *key, int64_t v)
 {
 	json_key(j, key);

@@ -32,6 +32,11 @@ void	json_uint(struct json *, uint64_t);
 void	json_double(struct json *, double, int decimals);
 void	json_bool(struct json *, int);
 void	json_null(struct json *);
+/*
+ * Writes text as a value, unchanged: text must already be one valid JSON
+ * value (metadata validated by jansson when it was accepted).
+ */
+void	json_raw(struct json *, const char *text);
 /* Shorthands: key plus value. A NULL string writes null. */
 void	json_kv_str(struct json *, const char *key, const char *);
 void	json_kv_int(struct json *, const char *key, int64_t);

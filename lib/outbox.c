@@ -54,6 +54,8 @@
 #define OB_LISTENER	"listener"
 #define OB_CLASS	"class"
 #define OB_METADATA	"metadata"
+#define OB_MSGID	"message_id"
+#define OB_TAGS		"tags"
 
 #define OB_TIME_LEN	8
 
@@ -68,7 +70,6 @@ static int	outbox_meta_get(MDB_txn *, MDB_dbi, struct outbox_meta *);
 static int	outbox_meta_put(MDB_txn *, MDB_dbi, const struct outbox_meta *);
 static int	outbox_over_cap(struct qstore *, MDB_txn *);
 static int	outbox_too_old(struct qstore *, const MDB_val *, int64_t);
-static void	outbox_encode(struct vbuf *, const struct outbox_event *);
 static int	outbox_decode(const MDB_val *, const MDB_val *,
 		    struct outbox_event *, struct attr_list *,
 		    const char ***rcpts, size_t *rcpts_alloc);
@@ -191,8 +192,8 @@ outbox_put_opt(struct vbuf *out, const char *name, const char *value)
 		attr_put_str(out, name, value);
 }
 
-static void
-outbox_encode(struct vbuf *out, const struct outbox_event *ev)
+void
+outbox_pack(struct vbuf *out, const struct outbox_event *ev)
 {
 	unsigned char t[OB_TIME_LEN];
 
@@ -224,6 +225,8 @@ outbox_encode(struct vbuf *out, const struct outbox_event *ev)
 	outbox_put_opt(out, OB_LISTENER, ev->listener);
 	outbox_put_opt(out, OB_CLASS, ev->class);
 	outbox_put_opt(out, OB_METADATA, ev->metadata);
+	outbox_put_opt(out, OB_MSGID, ev->message_id);
+	outbox_put_opt(out, OB_TAGS, ev->tags);
 	attr_end(out);
 }
 
@@ -271,7 +274,7 @@ outbox_put(struct qstore_txn *t, const struct outbox_event *ev,
 	}
 	if (val == NULL)
 		val = vbuf_create(0);
-	outbox_encode(val, ev);
+	outbox_pack(val, ev);
 	outbox_be64(key, seq);
 	k.mv_data = key;
 	k.mv_size = sizeof(key);
@@ -387,7 +390,86 @@ outbox_decode(const MDB_val *k, const MDB_val *v, struct outbox_event *ev,
 	ev->listener = attr_get(l, OB_LISTENER);
 	ev->class = attr_get(l, OB_CLASS);
 	ev->metadata = attr_get(l, OB_METADATA);
+	ev->message_id = attr_get(l, OB_MSGID);
+	ev->tags = attr_get(l, OB_TAGS);
 	return 0;
+}
+
+void
+outbox_scratch_init(struct outbox_scratch *sc)
+{
+	attr_list_init(&sc->l);
+	sc->rcpts = NULL;
+	sc->rcpts_alloc = 0;
+}
+
+void
+outbox_scratch_release(struct outbox_scratch *sc)
+{
+	attr_list_release(&sc->l);
+	free(sc->rcpts);
+	sc->rcpts = NULL;
+	sc->rcpts_alloc = 0;
+}
+
+int
+outbox_unpack(const void *data, size_t len, uint64_t seq,
+    struct outbox_event *ev, struct outbox_scratch *sc)
+{
+	unsigned char key[8];
+	MDB_val k, v;
+
+	outbox_be64(key, seq);
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	v.mv_data = (void *)(uintptr_t)data;
+	v.mv_size = len;
+	return outbox_decode(&k, &v, ev, &sc->l, &sc->rcpts,
+	    &sc->rcpts_alloc);
+}
+
+/*
+ * The outbox's own record keeps the highest number deleted, because
+ * outbox_put numbers the next event after the last one left, or after
+ * that record's number when none is left: without it, an outbox emptied
+ * by its consumer would give out numbers again that the consumer has
+ * already seen and recorded.
+ */
+int
+outbox_delete_through(struct qstore_txn *t, uint64_t through,
+    struct vbuf *why)
+{
+	struct outbox_meta meta;
+	unsigned char first[8];
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, n = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->qs->db_events, &c)) != 0)
+		return qstore_mdb_fail(rc, why, "events: cursor");
+	outbox_be64(first, 1);
+	k.mv_data = first;
+	k.mv_size = sizeof(first);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8 || outbox_get64(k.mv_data) > through)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return qstore_mdb_fail(rc, why, "events: delete");
+	if ((rc = outbox_meta_get(t->txn, t->qs->db_events, &meta)) != 0)
+		return qstore_mdb_fail(rc, why, "events: read");
+	if (meta.last_seq < through) {
+		meta.last_seq = through;
+		if ((rc = outbox_meta_put(t->txn, t->qs->db_events,
+		    &meta)) != 0)
+			return qstore_mdb_fail(rc, why, "events: write");
+	}
+	return n;
 }
 
 int
@@ -524,7 +606,15 @@ outbox_json(struct json *j, const struct outbox_event *ev)
 	}
 	if (ev->class != NULL)
 		json_kv_str(j, "class", ev->class);
-	if (ev->metadata != NULL)
-		json_kv_str(j, "metadata", ev->metadata);
+	if (ev->message_id != NULL)
+		json_kv_str(j, "message_id", ev->message_id);
+	if (ev->metadata != NULL) {
+		json_key(j, "metadata");
+		json_raw(j, ev->metadata);
+	}
+	if (ev->tags != NULL) {
+		json_key(j, "tags");
+		json_raw(j, ev->tags);
+	}
 	json_object_end(j);
 }

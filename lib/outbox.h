@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attr.h"
 #include "json.h"
 #include "qid.h"
 #include "qstore.h"
@@ -66,8 +67,33 @@ struct outbox_event {
 	const char		*tls;		/* accepted over TLS: version */
 	const char		*listener;
 	const char		*class;		/* failure class (bounces) */
-	const char		*metadata;	/* application's JSON object */
+	const char		*message_id;	/* accepted: "<...>" as in the */
+						/* header (smtpd's if it added one) */
+	const char		*metadata;	/* application's JSON object, */
+						/* compact, valid (smtpd checks) */
+	const char		*tags;		/* application's JSON array of */
+						/* strings, compact, valid */
 };
+
+/*
+ * The storage form of an event, shared with webhookd's own stores
+ * (lib/whstore, lib/evlog) so that an event is encoded one way
+ * everywhere. outbox_pack writes ev (seq is not part of it) into out,
+ * replacing what out held. outbox_unpack decodes a packed event into ev,
+ * whose strings then point into data and into scratch, valid until
+ * scratch is reused or released; seq is set from the argument. Returns 0,
+ * or -1 if the bytes are not a packed event.
+ */
+struct outbox_scratch {
+	struct attr_list	 l;
+	const char		**rcpts;
+	size_t			 rcpts_alloc;
+};
+void	outbox_scratch_init(struct outbox_scratch *);
+void	outbox_scratch_release(struct outbox_scratch *);
+void	outbox_pack(struct vbuf *out, const struct outbox_event *);
+int	outbox_unpack(const void *data, size_t len, uint64_t seq,
+	    struct outbox_event *, struct outbox_scratch *);
 
 /* The event name for a kind ("accepted", ...); NULL if unknown. */
 const char	*outbox_kind_name(enum outbox_kind);
@@ -97,6 +123,15 @@ int	outbox_put(struct qstore_txn *, const struct outbox_event *,
 typedef int outbox_cb(const struct outbox_event *, void *arg);
 int	outbox_iter(struct qstore_txn *, uint64_t from, size_t max,
 	    outbox_cb *, void *arg, struct vbuf *why);
+
+/*
+ * For webhookd, the outbox's one consumer: deletes every event numbered
+ * "through" or less, in the caller's write transaction, and remembers
+ * the number so that it is never given out again. Returns the number
+ * deleted (>= 0), or -1 with qstore_errno() and why set.
+ */
+int	outbox_delete_through(struct qstore_txn *, uint64_t through,
+	    struct vbuf *why);
 
 /* What the outbox holds now, and its lifetime counters. */
 struct outbox_stat {

@@ -232,6 +232,7 @@ smtpd_event_accepted(struct smtpd_session *s)
 	ev->sasl_username = s->auth_user[0] != '\0' ? s->auth_user : NULL;
 	ev->tls = s->tls_on ? s->tls_version : NULL;
 	ev->listener = s->listener;
+	ev->message_id = s->message_id[0] != '\0' ? s->message_id : NULL;
 	qstore_new_event(s->qn, ev);
 }
 

@@ -28,6 +28,8 @@
 #define SMTPD_IN_MAX		(64 * 1024)	/* buffered input per read */
 #define SMTPD_OUT_MAX		(64 * 1024)	/* unsent replies; then stop reading */
 #define SMTPD_HDR_MAX		(256 * 1024)	/* header block kept in memory */
+/* A longer Message-ID is not recorded (events, log): no one's real id. */
+#define SMTPD_MSGID_MAX		255
 #define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
 #define SMTPD_PARAM_VALUE_MAX	1023		/* one ESMTP parameter's value */
 
@@ -109,6 +111,7 @@ struct smtpd_session {
 	struct smtpd_session	*next;		/* all sessions */
 	struct smtpd_session	*commit_next;	/* batch waiting to commit */
 	struct outbox_event	 accepted;	/* its event, until committed */
+	char			 message_id[SMTPD_MSGID_MAX + 1]; /* "" none */
 	int			 fd;
 	SSL			*ssl;
 	int			 ssl_want_write;

@@ -29,6 +29,7 @@ static void smtpd_data_headers_end(struct smtpd_session *, size_t, int);
 static void smtpd_data_scan_headers(struct smtpd_session *);
 static void smtpd_data_finish(struct smtpd_session *);
 static void smtpd_rfc5322_date(char *, size_t, time_t);
+static void smtpd_message_id(struct smtpd_session *, const char *, size_t);
 
 int
 smtpd_data_begin(struct smtpd_session *s)
@@ -178,6 +179,56 @@ smtpd_has_header(const char *d, size_t len, const char *name)
 	return 0;
 }
 
+/*
+ * Records the client's Message-ID: (the first, unfolded, trimmed) for the
+ * accepted event and the log line, as Postfix's cleanup logs it. One that
+ * is too long, or holds control characters, is not recorded.
+ */
+static void
+smtpd_message_id(struct smtpd_session *s, const char *d, size_t len)
+{
+	static const char name[] = "Message-ID:";
+	size_t off = 0, n = 0, nl = sizeof(name) - 1;
+	const char *eol, *p, *end;
+
+	s->message_id[0] = '\0';
+	while (off < len) {
+		if (len - off > nl && strncasecmp(d + off, name, nl) == 0)
+			break;
+		if ((eol = memchr(d + off, '\n', len - off)) == NULL)
+			return;
+		off = (size_t)(eol - d) + 1;
+	}
+	if (off >= len)
+		return;
+	p = d + off + nl;
+	end = d + len;
+	/* The value runs to the first line that is not a continuation. */
+	for (; p < end; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '\n') {
+			if (p + 1 >= end || (p[1] != ' ' && p[1] != '\t'))
+				break;
+			continue;
+		}
+		if (c == '\r' || c == ' ' || c == '\t') {
+			if (n > 0 && s->message_id[n - 1] != ' ' &&
+			    n < SMTPD_MSGID_MAX)
+				s->message_id[n++] = ' ';
+			continue;
+		}
+		if (c < 0x20 || c == 0x7f || n >= SMTPD_MSGID_MAX) {
+			s->message_id[0] = '\0';
+			return;
+		}
+		s->message_id[n++] = (char)c;
+	}
+	while (n > 0 && s->message_id[n - 1] == ' ')
+		n--;
+	s->message_id[n] = '\0';
+}
+
 static void
 smtpd_rfc5322_date(char *buf, size_t size, time_t t)
 {
@@ -224,10 +275,12 @@ smtpd_data_headers_end(struct smtpd_session *s, size_t end, int blank)
 	if (!smtpd_has_header(s->hdr->data, end, "Message-ID")) {
 		if (RAND_bytes(r, sizeof(r)) != 1)
 			log_fatal("RAND_bytes failed");
-		vbuf_addf(h, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x@%s>\r\n",
-		    qstore_new_id(s->qn), r[0], r[1], r[2], r[3], r[4], r[5],
-		    cfg->myhostname);
-	}
+		snprintf(s->message_id, sizeof(s->message_id),
+		    "<%s.%02x%02x%02x%02x%02x%02x@%s>", qstore_new_id(s->qn),
+		    r[0], r[1], r[2], r[3], r[4], r[5], cfg->myhostname);
+		vbuf_addf(h, "Message-ID: %s\r\n", s->message_id);
+	} else
+		smtpd_message_id(s, s->hdr->data, end);
 	if (!smtpd_has_header(s->hdr->data, end, "Date"))
 		vbuf_addf(h, "Date: %s\r\n", date);
 	/* A body that started without its empty line gets one. */

@@ -56,6 +56,7 @@ smtpd_proto_reset(struct smtpd_session *s)
 	memset(&s->dsn, 0, sizeof(s->dsn));
 	s->mail_seen = 0;
 	s->sender[0] = '\0';
+	s->message_id[0] = '\0';
 }
 
 /* Counts a client error; past the limit the session ends. */

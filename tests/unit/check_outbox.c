@@ -202,6 +202,9 @@ START_TEST(test_round_trip)
 	acc.sasl_username = "app";
 	acc.tls = "TLSv1.3";
 	acc.listener = "submission";
+	acc.message_id = "<m1@app.example>";
+	acc.metadata = "{\"order\":\"42\"}";
+	acc.tags = "[\"welcome\",\"eu\"]";
 	ck_assert_int_eq(put_one(&f, &acc, 1), 0);
 	ck_assert_int_eq(put_one(&f, &ev, 1), 0);
 	collect(&f, &s);
@@ -216,6 +219,83 @@ START_TEST(test_round_trip)
 	render(&ev, want, sizeof(want));
 	ck_assert_str_eq(s.json[1], want);
 	fix_teardown(&f);
+}
+END_TEST
+
+/*
+ * The consumer's delete: events through a number go, later ones stay, and
+ * an outbox it emptied never gives out a number again (outbox_put would,
+ * if the delete did not remember the highest number).
+ */
+START_TEST(test_delete_through)
+{
+	struct outbox_event ev;
+	struct qstore_txn *t;
+	struct fix f;
+	struct seen s;
+
+	fix_setup(&f, 16 << 20, 1000, 86400, 10);
+	event_fill(&ev, OUTBOX_DELIVERED, "6B035B66E02C8761", outbox_now_ms());
+	for (int i = 0; i < 3; i++)
+		put_one(&f, &ev, 1);
+	t = qstore_txn_begin(f.qs, 1, f.why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(outbox_delete_through(t, 2, f.why), 2);
+	ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+	collect(&f, &s);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_uint_eq(s.seq[0], 3);
+	t = qstore_txn_begin(f.qs, 1, f.why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(outbox_delete_through(t, 3, f.why), 1);
+	ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+	collect(&f, &s);
+	ck_assert_uint_eq(s.n, 0);
+	put_one(&f, &ev, 1);
+	collect(&f, &s);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_uint_eq(s.seq[0], 4);
+	fix_teardown(&f);
+}
+END_TEST
+
+/* A packed event unpacks to the same event, under the number given. */
+START_TEST(test_pack_unpack)
+{
+	static const char *const rcpts[] = { "a@example.net",
+	    "b@example.net" };
+	struct outbox_scratch sc;
+	struct outbox_event ev, got;
+	struct vbuf *packed = vbuf_create(0);
+	char want[1024], have[1024];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = OUTBOX_ACCEPTED;
+	ev.time_ms = 1795382360001LL;
+	snprintf(ev.qid, sizeof(ev.qid), "6B035B66E02C8761");
+	ev.sender = "app@example.org";
+	ev.recipients = rcpts;
+	ev.nrecipients = 2;
+	ev.sasl_username = "shop";
+	ev.message_id = "<m1@app.example>";
+	ev.metadata = "{\"order\":\"42\",\"n\":{\"a\":[1,2]}}";
+	ev.tags = "[\"welcome\"]";
+	outbox_pack(packed, &ev);
+	outbox_scratch_init(&sc);
+	ck_assert_int_eq(outbox_unpack(packed->data, packed->len, 9, &got,
+	    &sc), 0);
+	ck_assert_uint_eq(got.seq, 9);
+	ev.seq = 9;
+	render(&ev, want, sizeof(want));
+	render(&got, have, sizeof(have));
+	ck_assert_str_eq(have, want);
+	/* Metadata and tags are JSON values in the rendering, not strings. */
+	ck_assert_ptr_nonnull(strstr(have, "\"metadata\":{\"order\":\"42\""));
+	ck_assert_ptr_nonnull(strstr(have, "\"tags\":[\"welcome\"]"));
+	ck_assert_ptr_nonnull(strstr(have, "\"message_id\":\"<m1@app.example>\""));
+	ck_assert_int_eq(outbox_unpack("xy", 2, 1, &got, &sc), -1);
+	outbox_scratch_release(&sc);
+	vbuf_free(packed);
 }
 END_TEST
 
@@ -428,6 +508,8 @@ outbox_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_json);
+	tcase_add_test(tc, test_delete_through);
+	tcase_add_test(tc, test_pack_unpack);
 	tcase_add_test(tc, test_abort_leaves_nothing);
 	tcase_add_test(tc, test_commit_puts_accepted);
 	tcase_add_test(tc, test_cap_count);

@@ -1,0 +1,70 @@
+/*
+ * webhookd.h - webhookd's private header: the delivery of events to
+ * applications' HTTP endpoints (webhookd(8)). Grouped by the file that
+ * implements each declaration, as qmgr.h is.
+ */
+#ifndef PETREL_WEBHOOKD_H
+#define PETREL_WEBHOOKD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "outbox.h"
+#include "vbuf.h"
+
+/* The payload shapes an endpoint can ask for (its "format:"). */
+enum wh_format {
+	WH_FORMAT_PETREL = 0,
+	WH_FORMAT_MAILGUN,
+	WH_FORMAT_SENDGRID,
+	WH_FORMAT_POSTMARK,
+};
+
+/* Bit for an event kind in an endpoint's event set. */
+#define WH_EVENT_BIT(kind)	(1u << (unsigned)(kind))
+
+/*
+ * One endpoint: a row of petrel.yaml's webhooks list, or one credential's
+ * own (user != NULL: it gets that application's events and no others).
+ */
+struct wh_endpoint {
+	char		*url;		/* http(s)://[user:pass@]host/... */
+	enum wh_format	 format;
+	unsigned	 events;	/* WH_EVENT_BIT set */
+	unsigned char	*secret;	/* HMAC key (petrel, mailgun); */
+	size_t		 secret_len;	/* 0: requests are not signed */
+	EVP_PKEY	*sendgrid_key;	/* ECDSA P-256 (sendgrid); or NULL */
+	char		*ca_file;	/* NULL: the system's CAs */
+	unsigned	 max_concurrent;
+	unsigned	 timeout_ms;
+	char		*user;		/* a credential's own; NULL otherwise */
+};
+
+/* ---- webhookd_format.c: payloads and signatures ---- */
+
+#define WH_HEADERS_MAX	8
+
+/* One HTTP request to make: the body and the headers it needs. */
+struct wh_request {
+	struct vbuf	*body;
+	char		 header[WH_HEADERS_MAX][512];	/* "Name: value" */
+	size_t		 nheaders;
+};
+
+/* "petrel", "mailgun", ...; and back (-1 if unknown). */
+const char	*webhookd_format_name(enum wh_format);
+int		 webhookd_format_parse(const char *);
+/*
+ * Renders event ev (stable id "id", 32 hex digits) for endpoint ep at
+ * epoch second now into req (body replaced, headers set, Content-Type
+ * first; the signature header where the format signs). Returns 0, or -1
+ * when the format has no shape for this kind of event (the event is then
+ * not sent to this endpoint and counts as done).
+ */
+int	webhookd_render(const struct wh_endpoint *ep,
+	    const struct outbox_event *ev, const char *id, int64_t now,
+	    struct wh_request *req);
+
+#endif
