@@ -67,4 +67,41 @@ int	webhookd_render(const struct wh_endpoint *ep,
 	    const struct outbox_event *ev, const char *id, int64_t now,
 	    struct wh_request *req);
 
+/* ---- webhookd_esp.c: the providers' shapes (mailgun, sendgrid, postmark) */
+
+/* As webhookd_render, for ep->format other than WH_FORMAT_PETREL. */
+int	webhookd_render_esp(const struct wh_endpoint *ep,
+	    const struct outbox_event *ev, const char *id, int64_t now,
+	    struct wh_request *req);
+
+/* ---- webhookd_cred.c: each application's own endpoint ---- */
+
+/*
+ * The endpoint set for credential user with relayctl user set --webhook,
+ * or NULL when it has none. Read from the credential store and cached
+ * (changes are seen within seconds). The pointer is valid until control
+ * returns to the event loop: callers keep the user name, not the pointer.
+ */
+const struct wh_endpoint *webhookd_user_endpoint(const char *user);
+
+/* ---- webhookd_log.c: the searchable delivery log (lib/evlog) ---- */
+
+struct cfg;
+/* Opens the delivery log; 0, or -1 with why set. */
+int	webhookd_log_init(const struct cfg *, struct vbuf *why);
+/*
+ * Indexes events (enriched: user, message_id, metadata and tags filled
+ * from the message's accepted event) in one transaction; called after
+ * webhookd's own store committed them and before the outbox lets them
+ * go, so a crash between repeats the call with the same events (it must
+ * be idempotent by seq). 0, or -1 with why set.
+ */
+int	webhookd_log_add(const struct outbox_event *const *evs, size_t n,
+	    struct vbuf *why);
+/* Records a webhook outcome for event seq ("sent", "failed", "dead"). */
+void	webhookd_log_webhook(uint64_t seq, const char *endpoint,
+	    const char *outcome, long http_status, int64_t time_ms);
+/* Called about once a minute: prunes past log.retention, a bounded step. */
+void	webhookd_log_prune(int64_t now_ms);
+
 #endif
