@@ -229,7 +229,7 @@ fuzz: $(FUZZ_BINS)
 # bench/ tools (issue 12): tlsload, the TLS load generator and do-nothing
 # TLS sink that bench/bench.py drives, built with the project's flags into
 # build/tlsload. Not part of all or check; bench.py runs this target.
-bench-tools: $(B)/tlsload $(B)/supplookup
+bench-tools: $(B)/tlsload $(B)/supplookup $(B)/httpsink
 
 $(B)/tlsload: bench/tlsload.c
 	@mkdir -p $(B)
@@ -241,5 +241,10 @@ $(B)/supplookup: bench/supplookup.c $(B)/libpetrel.a
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libpetrel.a \
 	    $(call pkg_libs,$(BASE_PKGS))
+
+# bench/httpsink (issue 10): the webhook endpoint that does nothing.
+$(B)/httpsink: bench/httpsink.c
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $<
 
 .PHONY: bench-tools

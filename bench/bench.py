@@ -775,7 +775,8 @@ class Petrel:
     self.ports["smtps"], with the bench credential added by relayctl.
     """
 
-    def __init__(self, system, tag, args, workdir, sink_port, tls=None):
+    def __init__(self, system, tag, args, workdir, sink_port, tls=None,
+                 webhook_port=None):
         self.dkim = PETREL_DKIM[system]
         self.bindir = args.petrel_bindir
         self.master = os.path.join(self.bindir, "master")
@@ -829,6 +830,10 @@ class Petrel:
             if self.dkim is not None:
                 f.write("dkim: { key_directory: %s }\n" %
                         yq(os.path.join(top, "dkim")))
+            if webhook_port:
+                # Issue 10: one endpoint that every event goes to.
+                f.write("webhooks: [ { url: \"http://127.0.0.1:%d/hook\" "
+                        "} ]\n" % webhook_port)
             for extra in args.petrel_yaml:
                 f.write(extra + "\n")
         if self.dkim is not None or tls is not None or args.suppression:
@@ -933,17 +938,69 @@ def suppression_file(workdir, n):
     return path
 
 
+class HttpSink:
+    """bench/httpsink: a webhook endpoint that answers 200 to every POST
+    and counts them (issue 10, --webhook-sink)."""
+
+    def __init__(self, args, workdir, tag):
+        path = os.path.join(REPO, "build", "httpsink")
+        if not os.access(path, os.X_OK):
+            run_checked(["make", "-C", REPO, "bench-tools"],
+                        "make bench-tools", timeout=300)
+        self.port = free_port()
+        self.countfile = os.path.join(workdir, "httpsink-%s.count" % tag)
+        self.proc = start([path, str(self.port), self.countfile])
+        if not wait_port(self.port, 10, lambda: self.proc.poll() is None):
+            raise BenchError("httpsink did not start")
+
+    def count(self):
+        try:
+            with open(self.countfile) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def wait(self, n, stall):
+        """Waits until n requests arrived or none for stall seconds;
+        returns (count, seconds waited)."""
+        t0 = t_last = time.monotonic()
+        last = self.count()
+        while last < n and time.monotonic() - t_last < stall:
+            time.sleep(0.1)
+            c = self.count()
+            if c != last:
+                last, t_last = c, time.monotonic()
+        return last, time.monotonic() - t0
+
+    def stop(self):
+        stop_proc(self.proc)
+
+
 def run_petrel(conc, args, tools, workdir, system="petrel"):
     sink = Sink(tools, workdir, "%s-%d" % (system, conc))
-    pt = None
+    pt = hs = None
     try:
-        pt = Petrel(system, str(conc), args, workdir, sink.port)
+        if args.webhook_sink:
+            hs = HttpSink(args, workdir, "%s-%d" % (system, conc))
+        pt = Petrel(system, str(conc), args, workdir, sink.port,
+                    webhook_port=hs.port if hs else None)
         pt.start(args)
-        return measure(system, conc, args, tools, workdir, sink, pt.port,
-                       pt.proc.pid, pt.proc.pid, None, pt.log_counts)
+        res = measure(system, conc, args, tools, workdir, sink, pt.port,
+                      pt.proc.pid, pt.proc.pid, None, pt.log_counts)
+        if hs is not None:
+            # Every message makes two events: accepted and delivered.
+            got, waited = hs.wait(2 * res["delivered"], 15)
+            res["webhook_events"] = got
+            res["webhook_lag_s"] = waited
+            log("%s c=%d: %d of %d webhook events received, the last "
+                "%.1f s after the last delivery" %
+                (system, conc, got, 2 * res["delivered"], waited))
+        return res
     finally:
         if pt is not None:
             pt.stop()
+        if hs is not None:
+            hs.stop()
         sink.stop()
 
 
@@ -1579,6 +1636,10 @@ def main():
                     "suppression list before its runs, so that every RCPT "
                     "is looked up in a list that size (issue 9; default "
                     "0: no list)")
+    ap.add_argument("--webhook-sink", action="store_true",
+                    help="give each Petrel one webhook endpoint "
+                    "(bench/httpsink, answers 200) that receives every "
+                    "event, and report how many arrived (issue 10)")
     ap.add_argument("-d", "--reuse", action="store_true",
                     help="smtp-source -d: many messages per connection")
     ap.add_argument("--timeout", type=int, default=None,
