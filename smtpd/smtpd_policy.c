@@ -5,7 +5,8 @@
  * that are already open.
  *
  * Sender domains: both MAIL FROM and the header From: must be in the
- * user's domains (550 5.7.1). Limits: recipients per message (452 4.5.3),
+ * user's domains (550 5.7.1); MAIL FROM:<> is allowed, its From: is not
+ * exempt. Limits: recipients per message (452 4.5.3),
  * message size (552 5.3.4), messages per hour and per day (451 4.7.1). The
  * rate counters live in the queue's LMDB and are charged in the same
  * transaction that accepts the message, so every smtpd process shares
@@ -148,7 +149,14 @@ smtpd_policy_mail(struct smtpd_session *s, const char *sender)
 	    s->rcpt_limit)
 		s->rcpt_limit = s->pol.max_recipients;
 
-	if (s->pol.ndomains > 0 && (dom[0] == '\0' ||
+	/*
+	 * The null sender is legitimate for submission (auto-replies and
+	 * notifications that must not bounce, RFC 3834): it has no domain
+	 * to check, and the header From: is still checked at the end of
+	 * DATA (smtpd_policy_headers), as Postfix's sender login maps leave
+	 * <> to the header checks.
+	 */
+	if (s->pol.ndomains > 0 && sender[0] != '\0' && (dom[0] == '\0' ||
 	    !cred_policy_domain_ok(&s->pol, dom))) {
 		log_info("reject: MAIL from unknown[%s]: sender <%s> not "
 		    "allowed for sasl_username=%s", s->addr, log_safe(sender),

@@ -207,6 +207,36 @@ class DomainsTest(PolicyCase):
                          "a refused message is in the queue")
 
 
+    def test_null_sender_checks_header_from(self):
+        """MAIL FROM:<> from a credential restricted to a domain is
+        accepted (auto-replies, RFC 3834); its header From: is still
+        checked: an allowed one is delivered with the null envelope
+        sender, a foreign one refused at the end of DATA."""
+        self.add("app", "--domains", "a.example")
+        tok = unique("null")
+        c = self.session()
+        try:
+            qid = self.expect_ok(try_send(
+                c, "", [RCPT],
+                make_message(tok + " ok", sender="auto@a.example")),
+                "MAIL FROM:<> with From: <auto@a.example>")
+            self.expect(try_send(c, "", [RCPT],
+                                 make_message(tok + " bad",
+                                              sender="auto@b.example")),
+                        "end", 550, "5.7.1",
+                        "MAIL FROM:<> with From: <auto@b.example>")
+        finally:
+            quit_(c)
+        self.wait_arrival(tok, n=1)
+        self.suite.wait_delivery(qid, RCPT, "sent")
+        time.sleep(1.0)
+        got = [t for t in self.capture.messages() if tok.encode() in t.data]
+        self.assertEqual(len(got), 1, "only the allowed From: is delivered")
+        self.assertEqual(got[0].mail_from, "",
+                         "delivered with the null envelope sender")
+        self.assertIn(b"ok", got[0].header("Subject")[0].encode())
+
+
 class NetworksTest(PolicyCase):
 
     def test_login_from_outside_networks_fails_like_wrong_secret(self):
