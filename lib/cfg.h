@@ -109,6 +109,9 @@ struct cfg {
 	uint64_t		 smtpd_message_size_limit; /* 25m bytes */
 	unsigned		 smtpd_max_recipients;	/* 1000 */
 	int64_t			 smtpd_timeout;		/* seconds, 300 */
+	unsigned		 smtpd_min_data_rate;	/* bytes/s in DATA */
+	int64_t			 smtpd_min_data_rate_grace; /* seconds */
+	int64_t			 smtpd_command_deadline; /* s per command line */
 	int			 smtpd_require_verified_domains; /* 1 */
 
 	int			 auth_login;		/* AUTH LOGIN too, 0 */

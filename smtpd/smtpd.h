@@ -122,6 +122,8 @@ struct smtpd_session {
 	char			 addr[64];	/* printable client address */
 	int			 trusted;	/* in trusted_networks */
 	int64_t			 last_active;	/* ms, for the idle timeout */
+	int64_t			 data_deadline;	/* ms; DATA: the rate check */
+	int64_t			 line_start;	/* ms; a command line began */
 
 	struct vbuf		*in;
 	struct vbuf		*out;

@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ static void smtpd_session_event(int, int, void *);
 static void smtpd_session_update(struct smtpd_session *);
 static int smtpd_session_flush(struct smtpd_session *);
 static int smtpd_session_read(struct smtpd_session *);
+static void smtpd_session_credit(struct smtpd_session *, size_t);
 static int smtpd_session_handshake(struct smtpd_session *);
 static void smtpd_session_start_tls(struct smtpd_session *);
 static const char *smtpd_state_name(enum smtpd_state);
@@ -61,6 +63,15 @@ smtpd_set_state(struct smtpd_session *s, enum smtpd_state st)
 {
 	log_debug("%s: %s -> %s", s->addr, smtpd_state_name(s->state),
 	    smtpd_state_name(st));
+	/*
+	 * DATA starts with smtpd.min_data_rate_grace in hand; reads add to
+	 * it (smtpd_session_read) and the sweep ends a client that runs out.
+	 */
+	if (st == SMTPD_DATA && s->state != SMTPD_DATA)
+		s->data_deadline = smtpd_cfg->smtpd_min_data_rate == 0 ? 0 :
+		    ev_now_ms() + smtpd_cfg->smtpd_min_data_rate_grace * 1000;
+	else if (st != SMTPD_DATA)
+		s->data_deadline = 0;
 	s->state = st;
 }
 
@@ -332,8 +343,33 @@ smtpd_session_read(struct smtpd_session *s)
 		s->in->len += (size_t)n;
 		s->in->data[s->in->len] = '\0';
 		s->last_active = ev_now_ms();
+		smtpd_session_credit(s, (size_t)n);
 	}
 	return 0;
+}
+
+/*
+ * Deadlines that steady trickling cannot put off, unlike the idle
+ * timeout: in DATA each byte buys 1/smtpd.min_data_rate seconds, never
+ * more than smtpd.timeout ahead (Postfix's smtpd_min_data_rate); in the
+ * command phase a line must be whole within smtpd.command_deadline of its
+ * first byte (line_start, cleared in smtpd_session_kick as lines are
+ * used).
+ */
+static void
+smtpd_session_credit(struct smtpd_session *s, size_t n)
+{
+	const struct cfg *cfg = smtpd_cfg;
+	int64_t now = ev_now_ms(), cap;
+
+	if (s->line_start == 0)
+		s->line_start = now;
+	if (s->state != SMTPD_DATA || s->data_deadline == 0)
+		return;
+	s->data_deadline += (int64_t)(n * 1000 / cfg->smtpd_min_data_rate);
+	cap = now + cfg->smtpd_timeout * 1000;
+	if (s->data_deadline > cap)
+		s->data_deadline = cap;
 }
 
 /* Runs the state machine as far as it can go without blocking. */
@@ -388,6 +424,9 @@ smtpd_session_kick(struct smtpd_session *s)
 		st = s->state;
 		if (s->in->len > 0)
 			smtpd_proto_input(s);
+		/* What is left is the start of a line that has not ended. */
+		if (s->in->len != before)
+			s->line_start = s->in->len > 0 ? ev_now_ms() : 0;
 		/* Nothing used: wait for more input, or end at EOF. */
 		if (s->state == st && s->in->len == before) {
 			if (s->out->len >= SMTPD_OUT_MAX || !s->eof)
@@ -439,7 +478,10 @@ smtpd_session_event(int fd, int events, void *arg)
 	smtpd_session_kick(arg);
 }
 
-/* Ends sessions idle past smtpd.timeout (RFC 5321 4.5.3.2). */
+/*
+ * Ends sessions idle past smtpd.timeout (RFC 5321 4.5.3.2), and those
+ * that trickle past smtpd.min_data_rate or smtpd.command_deadline.
+ */
 void
 smtpd_sessions_sweep(int64_t now)
 {
@@ -453,10 +495,23 @@ smtpd_sessions_sweep(int64_t now)
 		    s->state == SMTPD_AUTH_DELAY ||
 		    s->state == SMTPD_AUTH_KDF)
 			continue;
-		if (now - s->last_active < limit)
+		if (s->state == SMTPD_DATA && s->data_deadline != 0 &&
+		    now > s->data_deadline)
+			log_info("timeout: data rate below %u bytes/s after "
+			    "DATA from unknown[%s]",
+			    smtpd_cfg->smtpd_min_data_rate, s->addr);
+		else if ((s->state == SMTPD_CMD ||
+		    s->state == SMTPD_AUTH_WAIT) && s->in->len > 0 &&
+		    s->line_start != 0 && now - s->line_start >
+		    smtpd_cfg->smtpd_command_deadline * 1000)
+			log_info("timeout: command line not complete after "
+			    "%" PRId64 "s from unknown[%s]",
+			    smtpd_cfg->smtpd_command_deadline, s->addr);
+		else if (now - s->last_active < limit)
 			continue;
-		log_info("timeout after %s from unknown[%s]",
-		    smtpd_state_name(s->state), s->addr);
+		else
+			log_info("timeout after %s from unknown[%s]",
+			    smtpd_state_name(s->state), s->addr);
 		/* Closing and still not flushed: the client does not read. */
 		if (s->state == SMTPD_HANDSHAKE || s->state == SMTPD_CLOSING) {
 			smtpd_session_close(s);
