@@ -129,3 +129,42 @@ dotstuff_tx_finish(struct dotstuff_tx *tx, struct vbuf *out)
 		(void)vbuf_add(out, "\r\n", 2);
 	(void)vbuf_add(out, ".\r\n", 3);
 }
+
+void
+dotstuff_bdat_feed(struct dotstuff_rx *rx, const char *in, size_t len,
+    struct vbuf *out)
+{
+	size_t i, run;
+
+	for (i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (rx->state == RX_CR) {
+			/* A line ends here; a bare CR is made a CRLF. */
+			(void)vbuf_add(out, "\r\n", 2);
+			rx->state = RX_TEXT;
+			if (c == '\n')
+				continue;
+		}
+		if (c == '\r')
+			rx->state = RX_CR;
+		else if (c == '\n')
+			(void)vbuf_add(out, "\r\n", 2);
+		else {
+			for (run = i; run < len && in[run] != '\r' &&
+			    in[run] != '\n'; run++)
+				;
+			(void)vbuf_add(out, in + i, run - i);
+			i = run - 1;
+		}
+	}
+}
+
+void
+dotstuff_bdat_end(struct dotstuff_rx *rx, struct vbuf *out)
+{
+	if (rx->state == RX_CR)
+		(void)vbuf_add(out, "\r\n", 2);
+	rx->state = RX_TEXT;
+	rx->done = 1;
+}

@@ -31,6 +31,18 @@ void	dotstuff_rx_init(struct dotstuff_rx *);
 size_t	dotstuff_rx_feed(struct dotstuff_rx *, const char *in, size_t len,
 	    struct vbuf *out);
 
+/*
+ * BDAT (RFC 3030): chunks carry the message as it is, with no dot-
+ * stuffing and no end marker, but line ends get the same treatment as in
+ * DATA (a bare CR or LF is stored as CRLF) so that nothing we forward can
+ * be read as a different line structure by the next hop. rx carries a CR
+ * that ends one chunk into the next; start with dotstuff_rx_init, feed
+ * every chunk, call dotstuff_bdat_end after the LAST one.
+ */
+void	dotstuff_bdat_feed(struct dotstuff_rx *, const char *in, size_t len,
+	    struct vbuf *out);
+void	dotstuff_bdat_end(struct dotstuff_rx *, struct vbuf *out);
+
 struct dotstuff_tx {
 	int	bol;		/* at the beginning of a line */
 	int	last_cr;

@@ -101,6 +101,31 @@ smtpcmd_local_ok(const char *s, size_t n)
 }
 
 int
+smtpcmd_bdat(const char *arg, uint64_t *size, int *last)
+{
+	uint64_t n = 0;
+	size_t digits = 0;
+
+	while (*arg >= '0' && *arg <= '9') {
+		if (++digits > 19)
+			return -1;
+		n = n * 10 + (uint64_t)(*arg++ - '0');
+	}
+	if (digits == 0)
+		return -1;
+	*size = n;
+	*last = 0;
+	if (*arg == '\0')
+		return 0;
+	if (*arg++ != ' ')
+		return -1;
+	if (strcasecmp(arg, "LAST") != 0)
+		return -1;
+	*last = 1;
+	return 0;
+}
+
+int
 smtpcmd_domain_ok(const char *s)
 {
 	size_t n = strlen(s), label = 0, i;

@@ -63,6 +63,13 @@ int	smtpcmd_path(const char *arg, const char *keyword, int allow_null,
 int	smtpcmd_param_next(const char **p, char *key, size_t keysize,
 	    char *value, size_t valuesize);
 
+/*
+ * Parses a BDAT argument (RFC 3030): "chunk-size [LAST]", the size a
+ * decimal of at most 19 digits. Returns 0, or -1 if malformed (the
+ * caller cannot then know where the chunk ends).
+ */
+int	smtpcmd_bdat(const char *arg, uint64_t *size, int *last);
+
 /* 1 if s is a syntactically valid domain or address literal. */
 int	smtpcmd_domain_ok(const char *s);
 /* The domain part of an address ("" for the null path), lower-cased. */

@@ -40,6 +40,9 @@
 #define SMTPD_R_RCPT_OK		"250 2.1.5 Ok"
 #define SMTPD_R_QUEUED		"250 2.0.0 Ok: queued as %s"
 #define SMTPD_R_DATA		"354 End data with <CR><LF>.<CR><LF>"
+#define SMTPD_R_BDAT_OK		"250 2.0.0 %" PRIu64 " octets received"
+#define SMTPD_R_BDAT_SYNTAX	"501 5.5.4 Syntax: BDAT chunk-size [LAST]"
+#define SMTPD_R_DATA_AFTER_BDAT	"503 5.5.1 Error: DATA after BDAT"
 #define SMTPD_R_BYE		"221 2.0.0 Bye"
 #define SMTPD_R_TLS_GO		"220 2.0.0 Ready to start TLS"
 #define SMTPD_R_TLS_FIRST	"530 5.7.0 Must issue a STARTTLS command first"
@@ -102,6 +105,7 @@ enum smtpd_state {
 	SMTPD_AUTH_DELAY,	/* a failed AUTH: 535 after a delay */
 	SMTPD_AUTH_KDF,		/* the secret is being checked (smtpd_kdf) */
 	SMTPD_DATA,		/* reading message data */
+	SMTPD_BDAT,		/* reading a BDAT chunk's octets */
 	SMTPD_COMMIT_WAIT,	/* message written; waiting for the commit */
 	SMTPD_STARTTLS,		/* 220 sent; handshake once it is flushed */
 	SMTPD_CLOSING,		/* flush what is left, then close */
@@ -171,6 +175,14 @@ struct smtpd_session {
 	uint64_t		 msg_size;
 	int			 too_big;
 	int			 store_failed;	/* enum qstore_err */
+
+	/* BDAT (RFC 3030): the chunk being read, and the message's. */
+	int			 bdat_open;	/* a BDAT message is begun */
+	uint64_t		 bdat_left;	/* octets of this chunk to come */
+	uint64_t		 bdat_size;	/* this chunk's size */
+	int			 bdat_last;	/* it is the LAST one */
+	const char		*bdat_discard;	/* reply after dropping the */
+						/* chunk; "" replied already */
 };
 
 /* smtpd.c */
@@ -207,6 +219,14 @@ void	smtpd_policy_headers(struct smtpd_session *, const char *, size_t);
 int	smtpd_data_begin(struct smtpd_session *);
 void	smtpd_data_input(struct smtpd_session *);
 void	smtpd_data_abort(struct smtpd_session *);
+/* Message bytes, line ends already CRLF; and the end of the message. */
+void	smtpd_data_store(struct smtpd_session *, const char *, size_t);
+void	smtpd_data_finish(struct smtpd_session *);
+
+/* smtpd_bdat.c */
+void	smtpd_bdat_command(struct smtpd_session *, const char *arg);
+void	smtpd_bdat_input(struct smtpd_session *);
+void	smtpd_bdat_reset(struct smtpd_session *);
 
 /* smtpd_auth.c */
 void	smtpd_auth_init(const struct cfg *);

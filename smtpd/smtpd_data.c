@@ -24,10 +24,8 @@
 #include "smtpd.h"
 #include "xalloc.h"
 
-static void smtpd_data_store(struct smtpd_session *, const char *, size_t);
 static void smtpd_data_headers_end(struct smtpd_session *, size_t, int);
 static void smtpd_data_scan_headers(struct smtpd_session *);
-static void smtpd_data_finish(struct smtpd_session *);
 static void smtpd_rfc5322_date(char *, size_t, time_t);
 static void smtpd_message_id(struct smtpd_session *, const char *, size_t);
 
@@ -103,7 +101,7 @@ smtpd_data_input(struct smtpd_session *s)
 }
 
 /* Appends message bytes: to the header block, then straight to the file. */
-static void
+void
 smtpd_data_store(struct smtpd_session *s, const char *p, size_t len)
 {
 	struct vbuf *why;
@@ -297,7 +295,7 @@ smtpd_data_headers_end(struct smtpd_session *s, size_t end, int blank)
 	vbuf_free(why);
 }
 
-static void
+void
 smtpd_data_finish(struct smtpd_session *s)
 {
 	struct vbuf *why;

@@ -1,6 +1,6 @@
 /*
  * smtpd_proto.c - smtpd's ESMTP command handling (RFC 5321, 3207, 4954,
- * 3461).
+ * 3461; BDAT, RFC 3030, in smtpd_bdat.c).
  *
  * Commands are taken from the session's input one line at a time, so a
  * pipelined transaction sent in one write is answered in order. Policy:
@@ -41,6 +41,7 @@ smtpd_proto_greet(struct smtpd_session *s)
 void
 smtpd_proto_reset(struct smtpd_session *s)
 {
+	smtpd_bdat_reset(s);
 	smtpd_policy_reset(s);
 	for (size_t i = 0; i < s->nrcpts; i++) {
 		free(s->rcpts[i]);
@@ -87,6 +88,10 @@ smtpd_proto_input(struct smtpd_session *s)
 	while (s->in->len > 0 && s->out->len < SMTPD_OUT_MAX) {
 		if (s->state == SMTPD_DATA) {
 			smtpd_data_input(s);
+			continue;
+		}
+		if (s->state == SMTPD_BDAT) {
+			smtpd_bdat_input(s);
 			continue;
 		}
 		if (s->state != SMTPD_CMD && s->state != SMTPD_AUTH_WAIT)
@@ -183,8 +188,10 @@ smtpd_cmd(struct smtpd_session *s, const char *line)
 	case SMTPCMD_HELP:
 		smtpd_reply(s, SMTPD_R_HELP);
 		break;
-	case SMTPCMD_EXPN:
 	case SMTPCMD_BDAT:
+		smtpd_bdat_command(s, cmd.arg);
+		break;
+	case SMTPCMD_EXPN:
 		smtpd_reply(s, SMTPD_R_NOT_IMPL);
 		smtpd_error(s);
 		break;
@@ -236,6 +243,7 @@ smtpd_cmd_helo(struct smtpd_session *s, const char *arg, int esmtp)
 		    " LOGIN" : "");
 	smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtpd_reply(s, "250-8BITMIME");
+	smtpd_reply(s, "250-CHUNKING");
 	smtpd_reply(s, "250 DSN");
 }
 
@@ -436,6 +444,12 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg)
 static void
 smtpd_cmd_data(struct smtpd_session *s)
 {
+	/* RFC 3030 2: a message begun with BDAT goes on with BDAT. */
+	if (s->bdat_open) {
+		smtpd_reply(s, SMTPD_R_DATA_AFTER_BDAT);
+		smtpd_error(s);
+		return;
+	}
 	if (!s->mail_seen) {
 		smtpd_reply(s, SMTPD_R_NEED_MAIL);
 		smtpd_error(s);

@@ -52,8 +52,8 @@ static const char *
 smtpd_state_name(enum smtpd_state st)
 {
 	static const char *names[] = { "handshake", "cmd", "auth-wait",
-	    "auth-delay", "auth-kdf", "data", "commit-wait", "starttls",
-	    "closing" };
+	    "auth-delay", "auth-kdf", "data", "bdat", "commit-wait",
+	    "starttls", "closing" };
 
 	return names[st];
 }
@@ -64,13 +64,15 @@ smtpd_set_state(struct smtpd_session *s, enum smtpd_state st)
 	log_debug("%s: %s -> %s", s->addr, smtpd_state_name(s->state),
 	    smtpd_state_name(st));
 	/*
-	 * DATA starts with smtpd.min_data_rate_grace in hand; reads add to
-	 * it (smtpd_session_read) and the sweep ends a client that runs out.
+	 * DATA, or a BDAT message's first chunk, starts with
+	 * smtpd.min_data_rate_grace in hand; reads add to it
+	 * (smtpd_session_credit) and the sweep ends a client that runs out.
+	 * Between BDAT chunks the clock runs on.
 	 */
-	if (st == SMTPD_DATA && s->state != SMTPD_DATA)
+	if ((st == SMTPD_DATA || st == SMTPD_BDAT) && s->data_deadline == 0)
 		s->data_deadline = smtpd_cfg->smtpd_min_data_rate == 0 ? 0 :
 		    ev_now_ms() + smtpd_cfg->smtpd_min_data_rate_grace * 1000;
-	else if (st != SMTPD_DATA)
+	else if (st != SMTPD_DATA && st != SMTPD_BDAT && !s->bdat_open)
 		s->data_deadline = 0;
 	s->state = st;
 }
@@ -364,7 +366,8 @@ smtpd_session_credit(struct smtpd_session *s, size_t n)
 
 	if (s->line_start == 0)
 		s->line_start = now;
-	if (s->state != SMTPD_DATA || s->data_deadline == 0)
+	if ((s->state != SMTPD_DATA && s->state != SMTPD_BDAT) ||
+	    s->data_deadline == 0)
 		return;
 	s->data_deadline += (int64_t)(n * 1000 / cfg->smtpd_min_data_rate);
 	cap = now + cfg->smtpd_timeout * 1000;
@@ -408,7 +411,7 @@ smtpd_session_kick(struct smtpd_session *s)
 			break;
 		}
 		if (s->state != SMTPD_CMD && s->state != SMTPD_AUTH_WAIT &&
-		    s->state != SMTPD_DATA)
+		    s->state != SMTPD_DATA && s->state != SMTPD_BDAT)
 			break;
 		/* A client that does not read its replies is not read. */
 		if (s->out->len >= SMTPD_OUT_MAX)
@@ -452,6 +455,7 @@ smtpd_session_update(struct smtpd_session *s)
 	case SMTPD_CMD:
 	case SMTPD_AUTH_WAIT:
 	case SMTPD_DATA:
+	case SMTPD_BDAT:
 		if (!s->eof && s->out->len < SMTPD_OUT_MAX)
 			ev = EV_READ;
 		break;
@@ -495,7 +499,8 @@ smtpd_sessions_sweep(int64_t now)
 		    s->state == SMTPD_AUTH_DELAY ||
 		    s->state == SMTPD_AUTH_KDF)
 			continue;
-		if (s->state == SMTPD_DATA && s->data_deadline != 0 &&
+		if ((s->state == SMTPD_DATA || s->state == SMTPD_BDAT ||
+		    s->state == SMTPD_CMD) && s->data_deadline != 0 &&
 		    now > s->data_deadline)
 			log_info("timeout: data rate below %u bytes/s after "
 			    "DATA from unknown[%s]",

@@ -1,6 +1,6 @@
 /*
- * fuzz_smtpcmd.c - libFuzzer target for the SMTP command, address and reply
- * parsers in lib/smtpcmd.c.
+ * fuzz_smtpcmd.c - libFuzzer target for the SMTP command, address, BDAT
+ * argument and reply parsers in lib/smtpcmd.c.
  *
  * The input is one command line (without CRLF; it ends at the first NUL as
  * smtpd's lines do). Every parser runs on it and the invariants smtpd and
@@ -36,6 +36,21 @@ static void	fuzz_addr_domain(const char *, size_t);
 static void	fuzz_reply(const char *, size_t);
 static void	fuzz_dsn(int, const char *);
 static int	fuzz_inside(const char *, const char *, size_t);
+static void	fuzz_bdat(const char *);
+
+/* BDAT's argument: a size within 19 digits, LAST only when said. */
+static void
+fuzz_bdat(const char *line)
+{
+	uint64_t size = 0;
+	int last = -1;
+
+	if (smtpcmd_bdat(line, &size, &last) == 0) {
+		ASSERT(last == 0 || last == 1);
+		ASSERT(line[0] >= '0' && line[0] <= '9');
+		ASSERT(last == (strchr(line, ' ') != NULL));
+	}
+}
 
 /* 1 if p points into line[0..len], the terminating NUL included. */
 static int
@@ -303,6 +318,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_params(line, len, 1, 1);	/* room for the NUL only */
 	fuzz_domain(line, len);
 	fuzz_addr_domain(line, len);
+	fuzz_bdat(line);
 	fuzz_reply(line, len);
 
 	free(line);

@@ -255,6 +255,41 @@ START_TEST(test_rx_binary)
 }
 END_TEST
 
+/*
+ * BDAT chunks: no stuffing and no end marker, line ends as in DATA, and a
+ * CR that ends one chunk pairs with an LF that starts the next.
+ */
+static void
+bdat_expect(const char *const *chunks, size_t n, const char *want)
+{
+	struct dotstuff_rx rx;
+	struct vbuf *out = vbuf_create(0);
+
+	dotstuff_rx_init(&rx);
+	for (size_t i = 0; i < n; i++)
+		dotstuff_bdat_feed(&rx, chunks[i], strlen(chunks[i]), out);
+	dotstuff_bdat_end(&rx, out);
+	ck_assert_uint_eq(out->len, strlen(want));
+	ck_assert_mem_eq(out->data, want, out->len);
+	vbuf_free(out);
+}
+
+START_TEST(test_bdat)
+{
+	static const char *plain[] = { "Subject: x\r\n\r\n.hi\r\n.\r\n" };
+	static const char *split_crlf[] = { "a\r", "\nb\r\n" };
+	static const char *bare[] = { "a\nb\rc", "\r" };
+	static const char *empty[] = { "", "" };
+
+	/* Dots are text: nothing is unstuffed and nothing ends the data. */
+	bdat_expect(plain, 1, "Subject: x\r\n\r\n.hi\r\n.\r\n");
+	bdat_expect(split_crlf, 2, "a\r\nb\r\n");
+	/* Bare LF, bare CR, and a CR at the very end become CRLF. */
+	bdat_expect(bare, 2, "a\r\nb\r\nc\r\n");
+	bdat_expect(empty, 2, "");
+}
+END_TEST
+
 START_TEST(test_tx_stuff)
 {
 	struct vbuf *out = vbuf_create(0);
@@ -378,6 +413,7 @@ dotstuff_suite(void)
 	tcase_add_test(rx, test_rx_smuggling);
 	tcase_add_test(rx, test_rx_bare);
 	tcase_add_test(rx, test_rx_binary);
+	tcase_add_test(rx, test_bdat);
 	tcase_add_test(tx, test_tx_stuff);
 	tcase_add_test(tx, test_tx_finish);
 	tcase_add_test(tx, test_tx_split);

@@ -315,6 +315,30 @@ START_TEST(test_param_next)
 }
 END_TEST
 
+START_TEST(test_bdat)
+{
+	static const char *bad[] = { "", " 10", "10 ", "10 LASTX", "x",
+	    "-1", "10  LAST", "10 LAST x", "12345678901234567890", "1e3",
+	    "10\tLAST" };
+	uint64_t size;
+	int last;
+
+	ck_assert_int_eq(smtpcmd_bdat("0 LAST", &size, &last), 0);
+	ck_assert_uint_eq(size, 0);
+	ck_assert_int_eq(last, 1);
+	ck_assert_int_eq(smtpcmd_bdat("4096", &size, &last), 0);
+	ck_assert_uint_eq(size, 4096);
+	ck_assert_int_eq(last, 0);
+	ck_assert_int_eq(smtpcmd_bdat("1234567890123456789 last", &size,
+	    &last), 0);
+	ck_assert_uint_eq(size, 1234567890123456789ULL);
+	ck_assert_int_eq(last, 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(smtpcmd_bdat(bad[i], &size, &last) == -1,
+		    "accepted %s", bad[i]);
+}
+END_TEST
+
 START_TEST(test_domain_ok)
 {
 	static const char *good[] = {
@@ -464,6 +488,7 @@ smtpcmd_suite(void)
 	tcase_add_test(tc, test_path_invalid);
 	tcase_add_test(tc, test_param_next);
 	tcase_add_test(tc, test_domain_ok);
+	tcase_add_test(tc, test_bdat);
 	tcase_add_test(tc, test_addr_domain);
 	tcase_add_test(tc, test_reply_code);
 	tcase_add_test(tc, test_reply_dsn);
