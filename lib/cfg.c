@@ -172,6 +172,12 @@ static const struct cfg_enum log_dests[] = {
 	{ NULL, 0 },
 };
 
+static const struct cfg_enum long_lines_actions[] = {
+	{ "encode", CFG_LONG_LINES_ENCODE },
+	{ "refuse", CFG_LONG_LINES_REFUSE },
+	{ NULL, 0 },
+};
+
 static const struct cfg_enum suppression_actions[] = {
 	{ "reject", CFG_SUPPRESSION_REJECT },
 	{ "accept", CFG_SUPPRESSION_ACCEPT },
@@ -250,6 +256,8 @@ static const struct cfg_key cfg_keys[] = {
 	    .off = F(smtpd_min_data_rate_grace) },
 	{ .name = "smtpd.command_deadline", .type = CFG_T_DURATION,
 	    .def = "1m", .min = 1, .max = HOUR, .off = F(smtpd_command_deadline) },
+	{ .name = "smtpd.long_lines", .type = CFG_T_ENUM, .def = "encode",
+	    .off = F(smtpd_long_lines), .enums = long_lines_actions },
 	{ .name = "smtpd.require_verified_domains", .type = CFG_T_BOOL,
 	    .def = "true", .off = F(smtpd_require_verified_domains) },
 	{ .name = "auth.login", .type = CFG_T_BOOL, .def = "false",

@@ -30,6 +30,12 @@ enum cfg_log_dest {
 };
 
 /* What smtpd does with a RCPT TO a suppressed address (lib/suppress). */
+/* smtpd.long_lines: what a message with a line over 998 octets gets. */
+enum cfg_long_lines {
+	CFG_LONG_LINES_ENCODE,		/* re-encoded to fit (lib/mimefold) */
+	CFG_LONG_LINES_REFUSE,		/* 550 5.6.0 at the end of data */
+};
+
 enum cfg_suppression_action {
 	CFG_SUPPRESSION_REJECT,	/* 550 5.1.1 at RCPT */
 	CFG_SUPPRESSION_ACCEPT,	/* accepted; qmgr fails it, no attempt */
@@ -112,6 +118,7 @@ struct cfg {
 	unsigned		 smtpd_min_data_rate;	/* bytes/s in DATA */
 	int64_t			 smtpd_min_data_rate_grace; /* seconds */
 	int64_t			 smtpd_command_deadline; /* s per command line */
+	enum cfg_long_lines	 smtpd_long_lines;	/* encode */
 	int			 smtpd_require_verified_domains; /* 1 */
 
 	int			 auth_login;		/* AUTH LOGIN too, 0 */

@@ -133,8 +133,11 @@ qstore_pool_take(struct qstore *qs, const char *path)
 		if (qstore_path(from, sizeof(from), qs->dir, "free",
 		    qs->pool[qs->ipool++]) == -1)
 			continue;
-		/* ENOENT: another smtpd took it first. */
-		if ((fd = open(from, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		/*
+		 * ENOENT: another smtpd took it first. Read and write: a
+		 * message may be read back (qstore_new_rewrite).
+		 */
+		if ((fd = open(from, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1)
 			continue;
 		if (futimens(fd, NULL) == -1) {
 			close(fd);
@@ -223,7 +226,7 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 		}
 		/* Never over a committed file (an id reused after a clock
 		 * step): O_EXCL here, link's EEXIST in qstore_pool_take. */
-		qn->fd = open(qn->msg_path, O_WRONLY | O_CREAT | O_EXCL |
+		qn->fd = open(qn->msg_path, O_RDWR | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0600);
 		if (qn->fd != -1 || errno != EEXIST)
 			break;
@@ -341,6 +344,64 @@ qstore_new_write(struct qstore_new *qn, const void *p, size_t len,
 		return qstore_write_all(qn, p, len, why);
 	(void)vbuf_add(qn->wbuf, p, len);
 	return 0;
+}
+
+int
+qstore_new_rewrite(struct qstore_new *qn, qstore_transform *transform,
+    void *arg, struct vbuf *why)
+{
+	struct vbuf *old = NULL, *repl = NULL;
+	off_t start;
+	size_t got = 0;
+	ssize_t n;
+	int rc = -1;
+
+	if (qstore_wflush(qn, why) == -1)
+		return -1;
+	/* The data is the file's last size bytes, after the envelope. */
+	start = qn->fsize - (off_t)qn->size;
+	old = vbuf_create(0);
+	repl = vbuf_create(0);
+	if (vbuf_reserve(old, (size_t)qn->size + 1) == -1) {
+		qstore_fail(QSTORE_ERR_IO, why, "rewrite %s: out of memory",
+		    qn->msg_path);
+		goto done;
+	}
+	while (got < qn->size) {
+		n = pread(qn->fd, old->data + got, (size_t)qn->size - got,
+		    start + (off_t)got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			qstore_fail(QSTORE_ERR_IO, why, "read back %s: %s",
+			    qn->msg_path, n == 0 ? "short file" :
+			    strerror(errno));
+			goto done;
+		}
+		got += (size_t)n;
+	}
+	old->len = got;
+	transform(old->data, old->len, repl, arg);
+	/*
+	 * Nothing is acknowledged yet: a crash here leaves a file without
+	 * records, which qmgr's reconcile removes, as any unfinished one.
+	 */
+	if (lseek(qn->fd, start, SEEK_SET) == -1 ||
+	    ftruncate(qn->fd, start) == -1) {
+		qstore_fail(QSTORE_ERR_IO, why, "rewrite %s: %s",
+		    qn->msg_path, strerror(errno));
+		goto done;
+	}
+	qn->fsize = start;
+	qn->size = 0;
+	if (qstore_new_write(qn, repl->data, repl->len, why) == -1 ||
+	    qstore_wflush(qn, why) == -1)
+		goto done;
+	rc = 0;
+done:
+	vbuf_free(old);
+	vbuf_free(repl);
+	return rc;
 }
 
 int

@@ -185,6 +185,17 @@ int		 qstore_new_write(struct qstore_new *, const void *, size_t,
 		    struct vbuf *why);
 uint64_t	 qstore_new_size(const struct qstore_new *);
 int		 qstore_new_finish(struct qstore_new *, struct vbuf *why);
+/*
+ * Before qstore_new_finish: replaces the message data written so far with
+ * what transform appends to out when given it (the envelope header stays).
+ * For the rare message that must change after it was received (lines
+ * over 998 octets, smtpd(8)); the data is read back whole, so a message
+ * costs twice its size in memory here. 0, or -1 with why set.
+ */
+typedef void qstore_transform(const char *data, size_t len, struct vbuf *out,
+    void *arg);
+int		 qstore_new_rewrite(struct qstore_new *, qstore_transform *,
+		    void *arg, struct vbuf *why);
 int		 qstore_commit(struct qstore *, struct qstore_new **, size_t,
 		    struct vbuf *why);
 /*

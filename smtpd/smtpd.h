@@ -43,6 +43,7 @@
 #define SMTPD_R_BDAT_OK		"250 2.0.0 %" PRIu64 " octets received"
 #define SMTPD_R_BDAT_SYNTAX	"501 5.5.4 Syntax: BDAT chunk-size [LAST]"
 #define SMTPD_R_DATA_AFTER_BDAT	"503 5.5.1 Error: DATA after BDAT"
+#define SMTPD_R_LONG_LINES	"550 5.6.0 Message has lines longer than 998 octets (RFC 5322 2.1.1)"
 #define SMTPD_R_BYE		"221 2.0.0 Bye"
 #define SMTPD_R_TLS_GO		"220 2.0.0 Ready to start TLS"
 #define SMTPD_R_TLS_FIRST	"530 5.7.0 Must issue a STARTTLS command first"
@@ -175,6 +176,8 @@ struct smtpd_session {
 	uint64_t		 msg_size;
 	int			 too_big;
 	int			 store_failed;	/* enum qstore_err */
+	uint64_t		 line_len;	/* of the line being stored */
+	int			 long_line;	/* one was over 998 octets */
 
 	/* BDAT (RFC 3030): the chunk being read, and the message's. */
 	int			 bdat_open;	/* a BDAT message is begun */
@@ -222,6 +225,10 @@ void	smtpd_data_abort(struct smtpd_session *);
 /* Message bytes, line ends already CRLF; and the end of the message. */
 void	smtpd_data_store(struct smtpd_session *, const char *, size_t);
 void	smtpd_data_finish(struct smtpd_session *);
+
+/* smtpd_longline.c */
+void	smtpd_longline_scan(struct smtpd_session *, const char *, size_t);
+int	smtpd_longline_finish(struct smtpd_session *);
 
 /* smtpd_bdat.c */
 void	smtpd_bdat_command(struct smtpd_session *, const char *arg);

@@ -73,6 +73,8 @@ smtpd_data_begin(struct smtpd_session *s)
 	s->msg_size = 0;
 	s->too_big = 0;
 	s->store_failed = QSTORE_ERR_OK;
+	s->line_len = 0;
+	s->long_line = 0;
 	return 0;
 }
 
@@ -111,6 +113,8 @@ smtpd_data_store(struct smtpd_session *s, const char *p, size_t len)
 		s->too_big = 1;
 	if (s->too_big || s->store_failed != QSTORE_ERR_OK)
 		return;		/* keep reading to the end, store nothing */
+	if (!s->long_line)
+		smtpd_longline_scan(s, p, len);
 	if (!s->in_body) {
 		(void)vbuf_add(s->hdr, p, len);
 		smtpd_data_scan_headers(s);
@@ -320,6 +324,9 @@ smtpd_data_finish(struct smtpd_session *s)
 		smtpd_set_state(s, SMTPD_CMD);
 		return;
 	}
+	if (s->long_line && s->store_failed == QSTORE_ERR_OK &&
+	    smtpd_longline_finish(s) == -1)
+		return;		/* refused, and replied */
 	why = vbuf_create(0);
 	if (s->store_failed == QSTORE_ERR_OK &&
 	    qstore_new_finish(s->qn, why) == -1) {
