@@ -118,6 +118,7 @@ struct smtp_reply {
 #define SMTP_FEAT_8BITMIME	0x08
 #define SMTP_FEAT_STARTTLS	0x10
 #define SMTP_FEAT_DSN		0x20
+#define SMTP_FEAT_SMTPUTF8	0x40
 
 /* An SMTP client session (blocking I/O with deadlines on a nonblocking fd). */
 struct smtp_sess {

@@ -25,6 +25,7 @@
 #include "dsnparam.h"
 #include "log.h"
 #include "smtp.h"
+#include "utf8.h"
 #include "vbuf.h"
 #include "xtext.h"
 
@@ -390,6 +391,7 @@ parse_features(struct smtp_sess *s)
 		{ "8BITMIME", SMTP_FEAT_8BITMIME },
 		{ "STARTTLS", SMTP_FEAT_STARTTLS },
 		{ "DSN", SMTP_FEAT_DSN },
+		{ "SMTPUTF8", SMTP_FEAT_SMTPUTF8 },
 	};
 	const char *p, *nl;
 	size_t i, n;
@@ -661,6 +663,48 @@ rcpt_cmd(const struct smtp_sess *s, const struct smtp_req *req,
 	vbuf_release(&own);
 }
 
+/*
+ * Whether the message needs SMTPUTF8 of the next hop (RFC 6531): the
+ * client sent it with SMTPUTF8, and an address or its header block is
+ * not ASCII. Only such messages have their header block read here.
+ */
+static int
+smtputf8_needed(const struct smtp_req *req)
+{
+	const struct qstore_envelope *env = qstore_file_envelope(req->qf);
+	char buf[8192];
+	off_t off = qstore_file_body_offset(req->qf), end;
+	size_t i, tail = 0;
+	ssize_t n;
+
+	if (!env->smtputf8)
+		return 0;
+	if (utf8_has_8bit(req->sender))
+		return 1;
+	for (i = 0; i < req->nrcpts; i++)
+		if (utf8_has_8bit(req->rcpts[i].addr))
+			return 1;
+	end = off + qstore_file_body_size(req->qf);
+	/* The header block ends at the first empty line. */
+	while (off < end) {
+		n = pread(qstore_file_fd(req->qf), buf + tail,
+		    sizeof(buf) - tail, off);
+		if (n <= 0)
+			return 1;	/* unreadable: assume it does */
+		for (i = tail; i < tail + (size_t)n; i++) {
+			if ((unsigned char)buf[i] >= 0x80)
+				return 1;
+			if (i >= 3 && memcmp(buf + i - 3, "\r\n\r\n", 4) == 0)
+				return 0;
+		}
+		off += n;
+		/* Keep the last 3 bytes for a CRLF CRLF across reads. */
+		tail = tail + (size_t)n >= 3 ? 3 : tail + (size_t)n;
+		memmove(buf, buf + (size_t)(i - tail), tail);
+	}
+	return 0;
+}
+
 int
 smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
     struct smtp_req *req, int reused)
@@ -676,8 +720,27 @@ smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
 	vbuf_init(&cmd, 0);
 	vbuf_init(&why, 256);
 
+	/*
+	 * 0. A message that needs SMTPUTF8 is not mangled for a next hop
+	 * that lacks it: its recipients fail (RFC 6531 3.2), and the
+	 * session, which saw no command, stays as it was.
+	 */
+	if ((s->features & SMTP_FEAT_SMTPUTF8) == 0 &&
+	    smtputf8_needed(req)) {
+		char text[SMTP_TEXT_MAX + 1];
+
+		(void)snprintf(text, sizeof(text), "550 5.6.7 SMTPUTF8 is "
+		    "required, but %s[%s] does not offer it", s->host, s->ip);
+		decide_pending(req, SMTP_RCPT_BOUNCED, "5.6.7", text);
+		ret = 0;
+		goto out;
+	}
+
 	/* 1. MAIL FROM, and with PIPELINING every RCPT TO and DATA too. */
 	(void)vbuf_addf(&cmd, "MAIL FROM:<%s>", req->sender);
+	if (qstore_file_envelope(req->qf)->smtputf8 &&
+	    (s->features & SMTP_FEAT_SMTPUTF8))
+		(void)vbuf_adds(&cmd, " SMTPUTF8");
 	if (s->features & SMTP_FEAT_SIZE)
 		(void)vbuf_addf(&cmd, " SIZE=%" PRIu64,
 		    (uint64_t)qstore_file_body_size(req->qf) +

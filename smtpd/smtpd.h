@@ -43,6 +43,10 @@
 #define SMTPD_R_BDAT_OK		"250 2.0.0 %" PRIu64 " octets received"
 #define SMTPD_R_BDAT_SYNTAX	"501 5.5.4 Syntax: BDAT chunk-size [LAST]"
 #define SMTPD_R_DATA_AFTER_BDAT	"503 5.5.1 Error: DATA after BDAT"
+#define SMTPD_R_UTF8_SENDER	"553 5.6.7 Non-ASCII sender address not permitted without SMTPUTF8"
+#define SMTPD_R_UTF8_RCPT	"553 5.6.7 Non-ASCII recipient address not permitted without SMTPUTF8"
+#define SMTPD_R_UTF8_BAD	"501 5.5.4 Address is not valid UTF-8"
+#define SMTPD_R_UTF8_HEADER	"554 5.6.7 Non-ASCII message header not permitted without SMTPUTF8"
 #define SMTPD_R_LONG_LINES	"550 5.6.0 Message has lines longer than 998 octets (RFC 5322 2.1.1)"
 #define SMTPD_R_BYE		"221 2.0.0 Bye"
 #define SMTPD_R_TLS_GO		"220 2.0.0 Ready to start TLS"
@@ -154,6 +158,7 @@ struct smtpd_session {
 
 	/* Transaction state. */
 	int			 mail_seen;
+	int			 smtputf8;	/* MAIL had SMTPUTF8 */
 	struct cred_policy	 pol;		/* the user's, read at MAIL */
 	int			 have_pol;
 	uint64_t		 size_limit;	/* smtpd's or the user's */
@@ -217,6 +222,8 @@ int	smtpd_policy_mail(struct smtpd_session *, const char *sender);
 void	smtpd_policy_reset(struct smtpd_session *);
 int	smtpd_policy_charge(struct smtpd_session *, struct qstore_new *);
 void	smtpd_policy_headers(struct smtpd_session *, const char *, size_t);
+void	smtpd_policy_utf8_headers(struct smtpd_session *, const char *,
+	    size_t);
 
 /* smtpd_data.c */
 int	smtpd_data_begin(struct smtpd_session *);
