@@ -169,7 +169,8 @@ FUZZ_TARGETS = fuzz_smtpcmd fuzz_sasl fuzz_dotstuff fuzz_dsnparam \
 	fuzz_mimefold
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 FUZZ_LIB_SRCS = lib/smtpcmd.c lib/sasl.c lib/b64.c lib/dotstuff.c lib/vbuf.c \
-	lib/xalloc.c lib/log.c lib/dsnparam.c lib/xtext.c lib/mimefold.c
+	lib/xalloc.c lib/log.c lib/dsnparam.c lib/xtext.c lib/mimefold.c \
+	lib/utf8.c
 FUZZ_LIB_OBJS = $(FUZZ_LIB_SRCS:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer $(WARN) $(DEFS) \
