@@ -195,6 +195,13 @@ FUZZ_ENV = PETREL_FUZZ_RULES=etc/bounce-classes.yaml
 $(FUZZ_BOUNCE_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard bounce/*.h)
 $(B)/fuzz/fuzz_bounce_dsn: FUZZ_CFLAGS += -Ibounce
 
+# Issue 14: the replies remote servers send (smtp/smtp_reply.c).
+FUZZ_TARGETS += fuzz_smtp_reply
+FUZZ_SMTP_SRCS = smtp/smtp_reply.c
+FUZZ_LIB_OBJS += $(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o)
+$(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard smtp/*.h)
+$(B)/fuzz/fuzz_smtp_reply: FUZZ_CFLAGS += -Ismtp
+
 $(FUZZ_LIB_OBJS): $(B)/fuzz/obj/%.o: %.c $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \

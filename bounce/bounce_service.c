@@ -451,11 +451,11 @@ commit_report(struct qstore *qs, const struct cfg *cfg,
 	env.client_name = "";
 	env.auth_user = "";
 	/*
-	 * A report to an internationalised address (the original came with
-	 * SMTPUTF8) needs SMTPUTF8 on its way too (RFC 6533).
+	 * A report to an internationalised address (smtpd took it only with
+	 * SMTPUTF8; the original may be unreadable here) needs SMTPUTF8 on
+	 * its way too (RFC 6533).
 	 */
-	env.smtputf8 = qstore_file_envelope(qf)->smtputf8 &&
-	    utf8_has_8bit(sender);
+	env.smtputf8 = utf8_has_8bit(sender);
 	if ((qn = qstore_new_begin(qs, &env, why)) == NULL)
 		return -1;
 	id = qstore_new_id(qn);

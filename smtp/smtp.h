@@ -227,8 +227,21 @@ void	smtp_fail_set(struct smtp_fail *, enum smtp_rcpt_status,
 /* Reads one reply (bounded); 0, or -1 with fail filled in for phase. */
 int	smtp_reply_read(struct smtp_sess *, struct smtp_reply *,
 	    int64_t timeout_ms, const char *phase, struct smtp_fail *);
+
+/* smtp_reply.c: replies and EHLO keywords, parsed (fuzz_smtp_reply). */
 /* Parses "X.Y.Z" at the start of text; returns its length or 0. */
 size_t	smtp_dsn_parse(const char *text, char *dsn, size_t dsnsize);
+/*
+ * Adds reply line number nlines (0 first; CR LF removed) to r, and its
+ * text to lines. Returns 1 when more lines follow ("DDD-"), 0 when the
+ * reply is whole, -1 when the line is not a reply line (or changes the
+ * code).
+ */
+int	smtp_reply_line(struct smtp_reply *, struct vbuf *lines,
+	    const char *line, int nlines);
+/* EHLO's keywords (lines as smtp_reply_line collected them). */
+void	smtp_features_parse(const char *lines, unsigned *features,
+	    uint64_t *size_limit);
 
 /*
  * smtp_dkim.c: DKIM signing per transaction (libopendkim hashes, a key
