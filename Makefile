@@ -195,12 +195,14 @@ FUZZ_ENV = PETREL_FUZZ_RULES=etc/bounce-classes.yaml
 $(FUZZ_BOUNCE_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard bounce/*.h)
 $(B)/fuzz/fuzz_bounce_dsn: FUZZ_CFLAGS += -Ibounce
 
-# Issue 14: the replies remote servers send (smtp/smtp_reply.c).
-FUZZ_TARGETS += fuzz_smtp_reply
-FUZZ_SMTP_SRCS = smtp/smtp_reply.c
+# Issue 14: what remote servers and resolvers send smtp: replies
+# (smtp/smtp_reply.c) and DNS answers (smtp/smtp_dnsanswer.c).
+FUZZ_TARGETS += fuzz_smtp_reply fuzz_dns_answer
+FUZZ_SMTP_SRCS = smtp/smtp_reply.c smtp/smtp_dnsanswer.c
 FUZZ_LIB_OBJS += $(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o)
+FUZZ_LIBS += -lresolv
 $(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard smtp/*.h)
-$(B)/fuzz/fuzz_smtp_reply: FUZZ_CFLAGS += -Ismtp
+$(B)/fuzz/fuzz_smtp_reply $(B)/fuzz/fuzz_dns_answer: FUZZ_CFLAGS += -Ismtp
 
 $(FUZZ_LIB_OBJS): $(B)/fuzz/obj/%.o: %.c $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)

@@ -169,6 +169,18 @@ struct smtp_dns_ops {
 };
 
 void	smtp_dns_set_ops(const struct smtp_dns_ops *);
+/* smtp_dnsanswer.c: answers, parsed (pure, for fuzz_dns_answer). */
+#define SMTP_DNS_ANSWER_MAX	65536	/* largest answer read */
+/*
+ * The MX records of one
+ * (an smtp_dns_status, why set unless OK), and the A or AAAA records
+ * appended to t as targets (0, or -1 if malformed).
+ */
+int	smtp_dns_parse_mx(const unsigned char *ans, size_t len,
+	    struct smtp_mx *, size_t max, size_t *n, struct vbuf *why);
+int	smtp_dns_parse_addrs(const unsigned char *ans, size_t len, int type,
+	    const char *host, uint16_t port, struct smtp_target *t,
+	    size_t max, size_t *n);
 /*
  * Resolves next hop nh (MX unless nh->no_mx, else the address records,
  * RFC 5321 5.1) into targets in the order to try them. Returns 0 with
