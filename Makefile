@@ -198,6 +198,9 @@ $(B)/fuzz/fuzz_bounce_dsn: FUZZ_CFLAGS += -Ibounce
 # Issue 14: what remote servers and resolvers send smtp: replies
 # (smtp/smtp_reply.c) and DNS answers (smtp/smtp_dnsanswer.c).
 FUZZ_TARGETS += fuzz_smtp_reply fuzz_dns_answer
+# ... and what Petrel reads that a crash, an operator or a compromised peer
+# may have garbled: attribute streams, queue files, petrel.yaml.
+FUZZ_TARGETS += fuzz_attr fuzz_qfile fuzz_cfg
 FUZZ_SMTP_SRCS = smtp/smtp_reply.c smtp/smtp_dnsanswer.c
 FUZZ_LIB_OBJS += $(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_LIBS += -lresolv
