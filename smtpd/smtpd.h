@@ -28,6 +28,10 @@
 #define SMTPD_IN_MAX		(64 * 1024)	/* buffered input per read */
 #define SMTPD_OUT_MAX		(64 * 1024)	/* unsent replies; then stop reading */
 #define SMTPD_HDR_MAX		(256 * 1024)	/* header block kept in memory */
+/* Descriptors kept for LMDB environments opened later, logs, TLS. */
+#define SMTPD_FD_RESERVE	16
+/* Out of descriptors, accept waits this long (or for a session's end). */
+#define SMTPD_STARVED_MS	1000
 /* A longer Message-ID is not recorded (events, log): no one's real id. */
 #define SMTPD_MSGID_MAX		255
 #define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
@@ -201,6 +205,7 @@ void	smtpd_commit_enqueue(struct smtpd_session *);
 void	smtpd_commit_cancel(struct smtpd_session *);
 
 /* smtpd_session.c */
+void	smtpd_session_limits_init(const struct cfg *);
 void	smtpd_session_accept(const struct daemon_listener *);
 void	smtpd_session_close(struct smtpd_session *);
 void	smtpd_set_state(struct smtpd_session *, enum smtpd_state);
