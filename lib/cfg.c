@@ -337,6 +337,11 @@ static const struct cfg_key cfg_keys[] = {
 	    .min = 1, .max = DAY, .off = F(events_min_backoff) },
 	{ .name = "events.max_backoff", .type = CFG_T_DURATION, .def = "1h",
 	    .min = 1, .max = DAY, .off = F(events_max_backoff) },
+	/* The delivery log (lib/evlog): its own map, virtual until used. */
+	{ .name = "log.retention", .type = CFG_T_DURATION, .def = "30d",
+	    .min = 3600, .max = 3650 * DAY, .off = F(log_retention) },
+	{ .name = "log.map_size", .type = CFG_T_SIZE, .def = "16g",
+	    .min = MIB, .max = 4096 * GIB, .off = F(log_map_size) },
 };
 
 #define W(field)	offsetof(struct cfg_webhook, field)

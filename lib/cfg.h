@@ -176,6 +176,8 @@ struct cfg {
 	unsigned		 suppression_soft_limit;	/* 3 */
 	int64_t			 suppression_soft_window; /* seconds, 7d */
 	uint64_t		 suppression_map_size;	/* LMDB map, 1g */
+	int64_t			 log_retention;	/* seconds, 30d (lib/evlog) */
+	uint64_t		 log_map_size;	/* LMDB map, 16g */
 };
 
 /*
