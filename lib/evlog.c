@@ -519,8 +519,14 @@ walk_one(struct walk *w, uint64_t seq, const MDB_val *val)
 	if (val->mv_size < 8)
 		return 0;
 	t = (int64_t)be64_get(val->mv_data);
-	if (w->q->since_ms != 0 && t < w->q->since_ms - EVLOG_TIME_SLACK_MS) {
+	if (w->q->since_ms != 0 && t < w->q->since_ms - EVLOG_TIME_SLACK_MS &&
+	    !w->q->oldest_first) {
 		w->older = 1;
+		return 0;
+	}
+	if (w->q->until_ms != 0 && t > w->q->until_ms + EVLOG_TIME_SLACK_MS &&
+	    w->q->oldest_first) {
+		w->older = 1;	/* past the end, walking forwards */
 		return 0;
 	}
 	if (w->q->until_ms != 0 && t > w->q->until_ms)
@@ -588,7 +594,8 @@ evlog_search(struct evlog *l, const struct evlog_query *q, evlog_cb *cb,
 		k.mv_data = best_key;
 		k.mv_size = best_kl;
 		if ((rc = mdb_cursor_get(c, &k, &v, MDB_SET)) != 0 ||
-		    (rc = mdb_cursor_get(c, &k, &v, MDB_LAST_DUP)) != 0)
+		    (rc = mdb_cursor_get(c, &k, &v, q->oldest_first ?
+		    MDB_FIRST_DUP : MDB_LAST_DUP)) != 0)
 			goto fail;
 		for (;;) {
 			if (v.mv_size == 8 &&
@@ -596,7 +603,8 @@ evlog_search(struct evlog *l, const struct evlog_query *q, evlog_cb *cb,
 				break;
 			if (w.older || (size_t)w.given >= limit)
 				break;
-			rc = mdb_cursor_get(c, &k, &v, MDB_PREV_DUP);
+			rc = mdb_cursor_get(c, &k, &v, q->oldest_first ?
+			    MDB_NEXT_DUP : MDB_PREV_DUP);
 			if (rc == MDB_NOTFOUND)
 				break;
 			if (rc != 0)
@@ -605,8 +613,10 @@ evlog_search(struct evlog *l, const struct evlog_query *q, evlog_cb *cb,
 	} else {
 		if ((rc = mdb_cursor_open(w.txn, l->ev, &c)) != 0)
 			goto fail;
-		for (rc = mdb_cursor_get(c, &k, &v, MDB_LAST); rc == 0;
-		    rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
+		for (rc = mdb_cursor_get(c, &k, &v, q->oldest_first ?
+		    MDB_FIRST : MDB_LAST); rc == 0;
+		    rc = mdb_cursor_get(c, &k, &v, q->oldest_first ?
+		    MDB_NEXT : MDB_PREV)) {
 			if (k.mv_size == 8 &&
 			    walk_one(&w, be64_get(k.mv_data), &v) != 0)
 				break;

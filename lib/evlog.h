@@ -81,6 +81,7 @@ struct evlog_query {
 	int64_t		 until_ms;
 	enum outbox_kind kind;		/* 0: any */
 	size_t		 limit;
+	int		 oldest_first;	/* export: chronological */
 };
 
 /*
@@ -92,7 +93,7 @@ typedef int evlog_cb(const struct outbox_event *,
 
 /*
  * Calls cb for each matching event, newest first (by seq, which follows
- * commit order), at most limit. Walks the most selective index the query
+ * commit order; oldest first with q->oldest_first), at most limit. Walks the most selective index the query
  * names (the one with fewest entries for its key); with none, the whole
  * log from the newest. Returns the number of events given to cb, or -1
  * with why.

@@ -294,6 +294,17 @@ START_TEST(test_time_kind_limit)
 	ck_assert_int_eq(search(l, &q, &g), 2);
 	ck_assert_uint_eq(g.seq[0], 6);
 	ck_assert_uint_eq(g.seq[1], 5);
+	/* Oldest first (export), with and without an index. */
+	q.oldest_first = 1;
+	q.limit = EVLOG_NO_LIMIT;
+	q.until_ms = T0 + 4 * 60000;
+	ck_assert_int_eq(search(l, &q, &g), 3);
+	ck_assert_uint_eq(g.seq[0], 1);
+	ck_assert_uint_eq(g.seq[2], 4);
+	q.to = NULL;
+	ck_assert_int_eq(search(l, &q, &g), 4);
+	ck_assert_uint_eq(g.seq[0], 1);
+	ck_assert_uint_eq(g.seq[3], 4);
 	evlog_close(l);
 }
 END_TEST
