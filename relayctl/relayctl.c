@@ -6,6 +6,7 @@
  * relayctl [-c FILE] [-j] domain add|list|show|del|rotate|check ...
  * relayctl [-c FILE] [-j] suppression list|show|add|del|import|export ...
  * relayctl [-c FILE] [-j] bounce classify 'REPLY TEXT'
+ * relayctl [-c FILE] [-j] log search|show|export ...
  *
  * Arguments are checked before anything else; then the configuration is
  * loaded and, when run as root, groups, gid and uid are switched to
@@ -17,7 +18,8 @@
  * registry the same way, then DNS. "suppression" commands
  * (relayctl_suppress.c) open an import file, then switch to mail_owner
  * themselves. "bounce classify" (relayctl_bounce.c) only reads the
- * configuration and rule files. See relayctl(8).
+ * configuration and rule files. "log" commands (relayctl_log.c) switch
+ * to mail_owner, then read the delivery log. See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -73,7 +75,15 @@ relayctl_usage(void)
 	    "[--domain D] [--reason R] [--expires T]\n"
 	    "       relayctl suppression [SUBCOMMAND] --help\n"
 	    "       relayctl [-c FILE] [-j] bounce classify [--dsn X.Y.Z] "
-	    "[--rules FILE]... 'REPLY TEXT'\n");
+	    "[--rules FILE]... 'REPLY TEXT'\n"
+	    "       relayctl [-c FILE] [-j] log search [--to ADDR] "
+	    "[--from ADDR] [--message-id ID]\n"
+	    "           [--queue-id ID] [--user NAME] [--since T] "
+	    "[--until T] [--event E] [--limit N] [-j]\n"
+	    "       relayctl [-c FILE] [-j] log show QUEUEID|MESSAGE-ID [-j]\n"
+	    "       relayctl [-c FILE] log export --user NAME --since T "
+	    "--until T [--format jsonl|csv]\n"
+	    "       relayctl log --help\n");
 	exit(RELAYCTL_EXIT_USAGE);
 }
 
@@ -114,6 +124,8 @@ main(int argc, char *argv[])
 
 	if (argc >= 1 && strcmp(argv[0], "suppression") == 0)
 		return relayctl_suppress_main(argc - 1, argv + 1, &opts);
+	if (argc >= 1 && strcmp(argv[0], "log") == 0)
+		return relayctl_log_main(argc - 1, argv + 1, &opts);
 	/* Reads files only: no privileges to change, no LMDB. */
 	if (argc >= 1 && strcmp(argv[0], "bounce") == 0)
 		return relayctl_bounce(argc - 1, argv + 1, &opts);

@@ -178,6 +178,16 @@ int	relayctl_domain_fetch(const struct cfg *,
 int	relayctl_suppress_main(int argc, char *argv[],
 	    const struct relayctl_opts *);
 
+/* relayctl_log.c */
+
+/*
+ * "log search|show|export": parses the words after "log", loads the
+ * configuration, becomes mail_owner and reads the delivery log
+ * (lib/evlog). Returns an exit status.
+ */
+int	relayctl_log_main(int argc, char *argv[],
+	    const struct relayctl_opts *);
+
 /* relayctl_check.c */
 
 /*
