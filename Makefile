@@ -243,7 +243,7 @@ fuzz: $(FUZZ_BINS)
 # bench/ tools (issue 12): tlsload, the TLS load generator and do-nothing
 # TLS sink that bench/bench.py drives, built with the project's flags into
 # build/tlsload. Not part of all or check; bench.py runs this target.
-bench-tools: $(B)/tlsload $(B)/supplookup $(B)/httpsink
+bench-tools: $(B)/tlsload $(B)/supplookup $(B)/httpsink $(B)/evlog_bench
 
 $(B)/tlsload: bench/tlsload.c
 	@mkdir -p $(B)
@@ -252,6 +252,13 @@ $(B)/tlsload: bench/tlsload.c
 
 # bench/supplookup (issue 9): times the suppression list's RCPT check.
 $(B)/supplookup: bench/supplookup.c $(B)/libpetrel.a
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libpetrel.a \
+	    $(call pkg_libs,$(BASE_PKGS))
+
+# bench/evlog_bench (issue 10): times the delivery log (lib/evlog); its
+# "sample" mode fills a small log for tests/integration/test_evlog.py.
+$(B)/evlog_bench: bench/evlog_bench.c $(B)/libpetrel.a
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libpetrel.a \
 	    $(call pkg_libs,$(BASE_PKGS))
