@@ -376,9 +376,9 @@ eb_sample(const char *qdir)
 	e[5].dsn = "2.0.0";
 	e[5].reply = "250 2.0.0 Ok";
 	if (evlog_add(l, p, 6, &why) != 6 ||
-	    evlog_webhook(l, 103, "https://app.example/hooks", "failed", 500,
+	    evlog_webhook(l, 102, "https://app.example/hooks", "failed", 500,
 	    now - 1000, &why) == -1 ||
-	    evlog_webhook(l, 103, "https://app.example/hooks", "sent", 200,
+	    evlog_webhook(l, 102, "https://app.example/hooks", "sent", 200,
 	    now, &why) == -1) {
 		fprintf(stderr, "evlog_bench: %s\n", why.data);
 		return 1;
