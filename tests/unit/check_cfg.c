@@ -417,7 +417,32 @@ START_TEST(test_bad_value)
 	    "cipher list");
 	expect_error("trusted_networks: [ 10.0.0.0/8, 10.0.0.0/33 ]\n",
 	    "1: trusted_networks[1]", "not an address or network");
+	expect_error("log: { retention: 30m }\n", "1: log.retention",
+	    "out of range (1h to 3650d)");
+	expect_error("log: { map_size: 512k }\n", "1: log.map_size",
+	    "out of range");
 }
+
+/* The delivery log's keys (lib/evlog): defaults and a full setting. */
+START_TEST(test_log_keys)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct cfg *cfg;
+
+	cfg = load("", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_int_eq(cfg->log_retention, 30 * 86400);
+	ck_assert_uint_eq(cfg->log_map_size, 16ULL << 30);
+	cfg_free(cfg);
+	cfg = load("log:\n  destination: stderr\n  retention: 7d\n"
+	    "  map_size: 2g\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_int_eq(cfg->log_retention, 7 * 86400);
+	ck_assert_uint_eq(cfg->log_map_size, 2ULL << 30);
+	cfg_free(cfg);
+	vbuf_free(why);
+}
+END_TEST
 END_TEST
 
 /* webhooks: endpoints for webhookd, each checked; the list turns it on. */
@@ -909,6 +934,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_unknown_key);
 	tcase_add_test(tc, test_wrong_type);
 	tcase_add_test(tc, test_bad_value);
+	tcase_add_test(tc, test_log_keys);
 	tcase_add_test(tc, test_listener_errors);
 	tcase_add_test(tc, test_cross_errors);
 	tcase_add_test(tc, test_tls_lists);
