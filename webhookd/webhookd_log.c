@@ -1,8 +1,8 @@
 /*
  * webhookd_log.c - webhookd's side of the searchable delivery log
  * (lib/evlog): every event webhookd takes from the outbox is indexed, its
- * webhook outcomes noted, and events past log.retention pruned a bounded
- * step a minute.
+ * webhook outcomes noted, and events past log.retention pruned in bounded
+ * steps once a minute.
  *
  * Crash safety: webhookd_log_add commits its batch (one LMDB transaction,
  * synced) before webhookd lets the outbox delete the events, so a crash
@@ -17,8 +17,16 @@
 #include "log.h"
 #include "webhookd.h"
 
-/* Events pruned per call: a minute's bounded step (about 10 ms of work). */
-#define LOG_PRUNE_STEP	5000
+/*
+ * Pruning: steps of LOG_PRUNE_STEP events, one write transaction each (so
+ * no transaction is long), until nothing is old enough or LOG_PRUNE_MS
+ * have passed. bench/evlog_bench measured about 11,000 events/s pruned
+ * in a 5,000,000-event log, so one call a minute removes some 10,000
+ * events: 15 million a day, more than this relay's daily volume at the
+ * sizes log.map_size allows; a larger backlog is worked off over calls.
+ */
+#define LOG_PRUNE_STEP	1000
+#define LOG_PRUNE_MS	1000
 
 static struct evlog	*evl;
 static int64_t		 retention_ms;
@@ -62,13 +70,18 @@ void
 webhookd_log_prune(int64_t now_ms)
 {
 	struct vbuf why;
+	int64_t t0;
 	long n;
 
 	if (evl == NULL || retention_ms <= 0)
 		return;
 	vbuf_init(&why, 0);
-	n = evlog_prune(evl, now_ms - retention_ms, LOG_PRUNE_STEP, &why);
-	if (n < 0)
-		log_warn("delivery log: %s", why.data);
+	t0 = outbox_now_ms();
+	do {
+		n = evlog_prune(evl, now_ms - retention_ms, LOG_PRUNE_STEP,
+		    &why);
+		if (n < 0)
+			log_warn("delivery log: %s", why.data);
+	} while (n == LOG_PRUNE_STEP && outbox_now_ms() - t0 < LOG_PRUNE_MS);
 	vbuf_release(&why);
 }
