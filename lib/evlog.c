@@ -127,6 +127,7 @@ evlog_open_dir(const char *dir, uint64_t map_size, int writable,
 			vbuf_setf(why, "mkdir %s: %s", dir, strerror(errno));
 		goto fail;
 	}
+	errno = 0;
 	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
 		if (why)
 			vbuf_setf(why, "no delivery log at %s (webhookd "
@@ -333,15 +334,15 @@ fail:
 	return -1;
 }
 
-int
-evlog_webhook(struct evlog *l, uint64_t seq, const char *endpoint,
-    const char *outcome, long http_status, int64_t time_ms, struct vbuf *why)
+/* Puts one webhook note in txn. */
+static int
+wh_put(struct evlog *l, MDB_txn *txn, const struct evlog_note *nt)
 {
 	unsigned char sk[8], rec[8 + 4 + 32 + EVLOG_WH_ENDPOINT_MAX + 2];
-	size_t ol, el, len;
-	MDB_txn *txn;
+	const char *outcome = nt->wh.outcome, *endpoint = nt->wh.endpoint;
+	long st = nt->wh.http_status;
+	size_t ol, el;
 	MDB_val k, v;
-	int rc;
 
 	if (outcome == NULL)
 		outcome = "";
@@ -349,33 +350,62 @@ evlog_webhook(struct evlog *l, uint64_t seq, const char *endpoint,
 		endpoint = "";
 	ol = strnlen(outcome, 31);
 	el = strnlen(endpoint, EVLOG_WH_ENDPOINT_MAX);
-	be64_put(rec, (uint64_t)time_ms);
-	rec[8] = (http_status >> 24) & 0xff;
-	rec[9] = (http_status >> 16) & 0xff;
-	rec[10] = (http_status >> 8) & 0xff;
-	rec[11] = http_status & 0xff;
+	be64_put(rec, (uint64_t)nt->wh.time_ms);
+	rec[8] = (st >> 24) & 0xff;
+	rec[9] = (st >> 16) & 0xff;
+	rec[10] = (st >> 8) & 0xff;
+	rec[11] = st & 0xff;
 	memcpy(rec + 12, outcome, ol);
 	rec[12 + ol] = '\0';
 	memcpy(rec + 13 + ol, endpoint, el);
 	rec[13 + ol + el] = '\0';
-	len = 14 + ol + el;
-	be64_put(sk, seq);
+	be64_put(sk, nt->seq);
+	k.mv_data = sk;
+	k.mv_size = 8;
+	v.mv_data = rec;
+	v.mv_size = 14 + ol + el;
+	return mdb_put(txn, l->wh, &k, &v, 0);
+}
+
+int
+evlog_webhooks(struct evlog *l, const struct evlog_note *nts, size_t n,
+    struct vbuf *why)
+{
+	MDB_txn *txn;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
 	if ((rc = mdb_txn_begin(l->env, NULL, 0, &txn)) != 0) {
 		lmdb_why(why, l, "mdb_txn_begin", rc);
 		return -1;
 	}
-	k.mv_data = sk;
-	k.mv_size = 8;
-	v.mv_data = rec;
-	v.mv_size = len;
-	if ((rc = mdb_put(txn, l->wh, &k, &v, 0)) != 0 ||
-	    (rc = mdb_txn_commit(txn)) != 0) {
-		if (rc != 0)
+	for (i = 0; i < n; i++)
+		if ((rc = wh_put(l, txn, &nts[i])) != 0) {
 			mdb_txn_abort(txn);
-		lmdb_why(why, l, "note webhook in", rc);
+			lmdb_why(why, l, "note webhook in", rc);
+			return -1;
+		}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		lmdb_why(why, l, "mdb_txn_commit", rc);
 		return -1;
 	}
 	return 0;
+}
+
+int
+evlog_webhook(struct evlog *l, uint64_t seq, const char *endpoint,
+    const char *outcome, long http_status, int64_t time_ms, struct vbuf *why)
+{
+	struct evlog_note nt;
+
+	nt.seq = seq;
+	nt.wh.time_ms = time_ms;
+	nt.wh.http_status = http_status;
+	nt.wh.outcome = outcome;
+	nt.wh.endpoint = endpoint;
+	return evlog_webhooks(l, &nt, 1, why);
 }
 
 /* Decodes an ev value; 0, or -1 if it is not one. */

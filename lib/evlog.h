@@ -62,6 +62,13 @@ struct evlog_webhook {
 int	evlog_webhook(struct evlog *, uint64_t seq, const char *endpoint,
 	    const char *outcome, long http_status, int64_t time_ms,
 	    struct vbuf *why);
+/* Records n outcomes in one write transaction (one fsync). */
+struct evlog_note {
+	uint64_t		 seq;
+	struct evlog_webhook	 wh;
+};
+int	evlog_webhooks(struct evlog *, const struct evlog_note *, size_t n,
+	    struct vbuf *why);
 
 /*
  * A search. NULL / 0 members do not filter. Addresses, Message-IDs

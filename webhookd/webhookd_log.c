@@ -7,10 +7,17 @@
  * Crash safety: webhookd_log_add commits its batch (one LMDB transaction,
  * synced) before webhookd lets the outbox delete the events, so a crash
  * in between repeats the batch, which evlog_add skips event by event
- * (idempotent by seq). A webhook note lost in a crash only leaves the
- * story without that line; delivery itself is webhookd's own store's.
+ * (idempotent by seq). Webhook notes are kept in memory and written in
+ * one transaction (one fsync) with the next batch of events, when
+ * LOG_NOTES_MAX are pending or they are LOG_NOTES_MS old, or at the
+ * minute's prune, so that an endpoint taking thousands of events a second
+ * costs no fsync each. A note lost in a crash only leaves the story
+ * without that line; delivery itself is webhookd's own store's.
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cfg.h"
 #include "evlog.h"
@@ -28,8 +35,49 @@
 #define LOG_PRUNE_STEP	1000
 #define LOG_PRUNE_MS	1000
 
+#define LOG_NOTES_MAX	1024
+#define LOG_NOTES_MS	1000
+
+struct log_note {
+	uint64_t	 seq;
+	int64_t		 time_ms;
+	long		 http_status;
+	char		 outcome[32];
+	char		 endpoint[EVLOG_WH_ENDPOINT_MAX + 1];
+};
+
 static struct evlog	*evl;
 static int64_t		 retention_ms;
+static struct log_note	*notes;		/* LOG_NOTES_MAX */
+static size_t		 nnotes;
+static int64_t		 notes_since;	/* the oldest pending note's arrival */
+
+static void	log_notes_flush(void);
+
+/* Writes the pending webhook notes, one transaction for all. */
+static void
+log_notes_flush(void)
+{
+	struct evlog_note nt[LOG_NOTES_MAX];
+	struct vbuf why;
+	size_t i;
+
+	if (nnotes == 0)
+		return;
+	for (i = 0; i < nnotes; i++) {
+		nt[i].seq = notes[i].seq;
+		nt[i].wh.time_ms = notes[i].time_ms;
+		nt[i].wh.http_status = notes[i].http_status;
+		nt[i].wh.outcome = notes[i].outcome;
+		nt[i].wh.endpoint = notes[i].endpoint;
+	}
+	vbuf_init(&why, 0);
+	if (evlog_webhooks(evl, nt, nnotes, &why) == -1)
+		log_warn("delivery log: %zu webhook note(s) lost: %s", nnotes,
+		    why.data);
+	vbuf_release(&why);
+	nnotes = 0;
+}
 
 int
 webhookd_log_init(const struct cfg *cfg, struct vbuf *why)
@@ -39,6 +87,11 @@ webhookd_log_init(const struct cfg *cfg, struct vbuf *why)
 	retention_ms = cfg->log_retention * 1000;
 	if ((evl = evlog_open(cfg, 1, why)) == NULL)
 		return -1;
+	if (notes == NULL && (notes = calloc(LOG_NOTES_MAX,
+	    sizeof(*notes))) == NULL) {
+		vbuf_setf(why, "delivery log: out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -46,7 +99,10 @@ int
 webhookd_log_add(const struct outbox_event *const *evs, size_t n,
     struct vbuf *why)
 {
-	if (evl == NULL || n == 0)
+	if (evl == NULL)
+		return 0;
+	log_notes_flush();
+	if (n == 0)
 		return 0;
 	return evlog_add(evl, evs, n, why) < 0 ? -1 : 0;
 }
@@ -55,15 +111,25 @@ void
 webhookd_log_webhook(uint64_t seq, const char *endpoint, const char *outcome,
     long http_status, int64_t time_ms)
 {
-	struct vbuf why;
+	struct log_note *nt;
 
 	if (evl == NULL)
 		return;
-	vbuf_init(&why, 0);
-	if (evlog_webhook(evl, seq, endpoint, outcome, http_status, time_ms,
-	    &why) == -1)
-		log_warn("delivery log: %s", why.data);
-	vbuf_release(&why);
+	if (nnotes == LOG_NOTES_MAX)
+		log_notes_flush();
+	nt = &notes[nnotes];
+	nt->seq = seq;
+	nt->time_ms = time_ms;
+	nt->http_status = http_status;
+	snprintf(nt->outcome, sizeof(nt->outcome), "%s",
+	    outcome ? outcome : "");
+	snprintf(nt->endpoint, sizeof(nt->endpoint), "%s",
+	    endpoint ? endpoint : "");
+	if (nnotes++ == 0)
+		notes_since = outbox_now_ms();
+	if (nnotes == LOG_NOTES_MAX ||
+	    outbox_now_ms() - notes_since >= LOG_NOTES_MS)
+		log_notes_flush();
 }
 
 void
@@ -73,7 +139,10 @@ webhookd_log_prune(int64_t now_ms)
 	int64_t t0;
 	long n;
 
-	if (evl == NULL || retention_ms <= 0)
+	if (evl == NULL)
+		return;
+	log_notes_flush();
+	if (retention_ms <= 0)
 		return;
 	vbuf_init(&why, 0);
 	t0 = outbox_now_ms();

@@ -321,8 +321,31 @@ START_TEST(test_story_webhooks)
 	ck_assert_int_eq(evlog_webhook(l, 4, "https://app.example/hook",
 	    "sent", 200, T0 + 6 * 60000, &why), 0);
 
+	/* A batch of notes in one transaction, as webhookd writes them. */
+	{
+		struct evlog_note nt[2];
+
+		memset(nt, 0, sizeof(nt));
+		nt[0].seq = 6;
+		nt[0].wh.time_ms = T0 + 7 * 60000;
+		nt[0].wh.http_status = 0;
+		nt[0].wh.outcome = "dead";
+		nt[0].wh.endpoint = "https://down.example/";
+		nt[1] = nt[0];
+		nt[1].seq = 5;
+		nt[1].wh.outcome = "sent";
+		nt[1].wh.http_status = 204;
+		ck_assert_int_eq(evlog_webhooks(l, nt, 2, &why), 0);
+	}
 	memset(&g, 0, sizeof(g));
-	ck_assert_int_eq(evlog_story(l, "00000000000A1AAA", got_cb, &g, &why), 4);
+	ck_assert_int_eq(evlog_story(l, "00000000000B2BBB", got_cb, &g, &why),
+	    2);
+	ck_assert_str_eq(g.wh0[0], "sent 204 https://down.example/");
+	ck_assert_str_eq(g.wh0[1], "dead 0 https://down.example/");
+
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(evlog_story(l, "00000000000A1AAA", got_cb, &g,
+	    &why), 4);
 	ck_assert_uint_eq(g.seq[0], 1);	/* oldest first */
 	ck_assert_uint_eq(g.seq[3], 4);
 	ck_assert_uint_eq(g.nwh[0], 0);
@@ -332,6 +355,7 @@ START_TEST(test_story_webhooks)
 	/* By Message-ID, brackets or not, any case. */
 	memset(&g, 0, sizeof(g));
 	ck_assert_int_eq(evlog_story(l, "<OTHER@b>", got_cb, &g, &why), 2);
+	ck_assert_uint_eq(g.nwh[1], 1);
 	ck_assert_uint_eq(g.seq[0], 5);
 	ck_assert_uint_eq(g.seq[1], 6);
 	memset(&g, 0, sizeof(g));
