@@ -100,10 +100,10 @@ typedef int evlog_cb(const struct outbox_event *,
 
 /*
  * Calls cb for each matching event, newest first (by seq, which follows
- * commit order; oldest first with q->oldest_first), at most limit. Walks the most selective index the query
- * names (the one with fewest entries for its key); with none, the whole
- * log from the newest. Returns the number of events given to cb, or -1
- * with why.
+ * commit order; oldest first with q->oldest_first), at most limit.
+ * Walks the most selective index the query names (the one with fewest
+ * entries for its key); with none, the whole log from the newest (the
+ * oldest). Returns the number of events given to cb, or -1 with why.
  */
 long	evlog_search(struct evlog *, const struct evlog_query *,
 	    evlog_cb *, void *arg, struct vbuf *why);

@@ -174,10 +174,10 @@ log_parse(int argc, char *argv[], struct log_args *a, struct vbuf *why)
 		    strcmp(o, "--until") == 0) && a->cmd != LOG_SHOW) {
 			if (log_parse_time(v, o[2] == 's' ? &a->q.since_ms :
 			    &a->q.until_ms) == -1) {
-				vbuf_setf(why, "%s: invalid time \"%.64s\" (RFC "
-				    "3339 like 2026-12-05T14:02:00Z, a date, "
-				    "or a duration back from now like 2h)",
-				    o, v);
+				vbuf_setf(why, "%s: invalid time "
+				    "\"%.64s\" (RFC 3339 like "
+				    "2026-12-05T14:02:00Z, a date, or a "
+				    "duration back from now like 2h)", o, v);
 				return -1;
 			}
 		} else if (strcmp(o, "--event") == 0 && a->cmd == LOG_SEARCH) {

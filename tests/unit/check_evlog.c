@@ -133,7 +133,8 @@ fill(void)
 	mk(&e[1], 2, OUTBOX_DEFERRED, "00000000000A1AAA", "bob@example.org",
 	    "app1");
 	e[1].reply = "451 4.7.1 try later";
-	mk(&e[2], 3, OUTBOX_DELIVERED, "00000000000A1AAA", "carol@x.net", "app1");
+	mk(&e[2], 3, OUTBOX_DELIVERED, "00000000000A1AAA", "carol@x.net",
+	    "app1");
 	mk(&e[3], 4, OUTBOX_DELIVERED, "00000000000A1AAA", "bob@example.org",
 	    "app1");
 	mk(&e[4], 5, OUTBOX_ACCEPTED, "00000000000B2BBB", NULL, "app2");
@@ -141,7 +142,8 @@ fill(void)
 	e[4].nrecipients = 1;
 	e[4].sender = "";
 	e[4].message_id = "<Other@b>";
-	mk(&e[5], 6, OUTBOX_BOUNCED, "00000000000B2BBB", "bob@example.org", "app2");
+	mk(&e[5], 6, OUTBOX_BOUNCED, "00000000000B2BBB", "bob@example.org",
+	    "app2");
 	e[5].sender = "";
 	e[5].message_id = "<Other@b>";
 	e[5].class = "mailbox";
