@@ -116,6 +116,7 @@ struct cfg {
 	uint64_t		 queue_map_size;	/* LMDB map, 1g */
 
 	enum cfg_log_dest	 log_destination;	/* syslog */
+	char			*log_syslog_name;	/* petrel */
 	char			*log_accounting;	/* NULL: none */
 
 	struct cfg_webhook	*webhooks;		/* webhookd(8) */

@@ -90,6 +90,7 @@ qmgr_result_retire(char (*removed)[QID_SIZE], size_t nremoved)
 	for (size_t i = 0; i < nremoved; i++) {
 		(void)qstore_file_retire(qmgr_queue, removed[i]);
 		log_info("%s: removed", removed[i]);
+		qmgr_active_forget(removed[i]);
 	}
 }
 

@@ -176,6 +176,7 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 		log_warn("%s: scheduled but no message record", qid);
 		return 0;
 	}
+	qmgr_active_take(&m);
 	memset(&c, 0, sizeof(c));
 	c.now = now;
 	c.qid = qid;

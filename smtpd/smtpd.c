@@ -249,8 +249,13 @@ smtpd_log_accepted(struct smtpd_session *s)
 		    s->auth_mech : "PLAIN", s->auth_user);
 	else
 		log_info("%s: client=unknown[%s]", qid, s->addr);
-	log_info("%s: from=<%s>, size=%" PRIu64 ", nrcpt=%zu (queue active)",
-	    qid, log_safe(s->sender), qstore_new_size(s->qn), s->nrcpts);
+	/*
+	 * The from=/size=/nrcpt= line is qmgr's, as in Postfix, where the
+	 * log tools look for it; message-id= is what Postfix's cleanup
+	 * logs: the client's Message-ID, or the one smtpd added.
+	 */
+	if (s->message_id[0] != '\0')
+		log_info("%s: message-id=%s", qid, log_safe(s->message_id));
 	acct_event(&s->accepted);
 }
 
