@@ -16,8 +16,10 @@ lines carry "other/<program>[pid]:" and none "petrel/", and that pflogsumm
 needs --syslog-name=other to see them.
 """
 
+import os
 import re
 import shutil
+import signal
 import smtplib
 import subprocess
 import time
@@ -91,7 +93,7 @@ class PflogsummCase(PetrelCase):
 
 
 @unittest.skipIf(shutil.which("pflogsumm") is None and
-                 not __import__("os").path.exists(PFLOGSUMM),
+                 not os.path.exists(PFLOGSUMM),
                  "pflogsumm not installed (tests/deps.sh installs it)")
 class PflogsummTest(PflogsummCase):
 
@@ -197,6 +199,38 @@ class PflogsummTest(PflogsummCase):
         self.assertEqual(totals.get("received"), 0, out)
 
 
+class QmgrRestartTest(PflogsummCase):
+    """The from= line is qmgr's memory, not LMDB's: a new qmgr logs it
+    again for a message it takes again (as Postfix does after a restart),
+    once more only, and pflogsumm still counts the message once."""
+
+    # Long enough for the deferred message to wait while qmgr restarts.
+    overrides = {"queue": {"min_backoff": "3s", "max_backoff": "3s"}}
+
+    def test_from_line_again_after_qmgr_restart(self):
+        tok = unique("rst")
+        rcpt = "r-%s@example.org" % tok
+        self.capture.add_rcpt_rule("450 4.2.1 later", address=rcpt, times=1)
+        qid = self.submit(make_message(tok, to=rcpt), rcpts=[rcpt])
+        self.suite.wait_delivery(qid, rcpt, "deferred")
+        old = self.suite.pids_of("qmgr")
+        self.assertEqual(len(old), 1)
+        os.kill(old[0], signal.SIGKILL)
+        self.suite.wait_delivery(qid, rcpt, "sent", timeout=60)
+        self.wait_removed([qid])
+        log = self.suite.log()
+        pids = re.findall(r"petrel/qmgr\[(\d+)\]: %s: from=<app@example"
+                          r"\.com>, size=\d+, nrcpt=1 \(queue active\)"
+                          % qid, log)
+        self.assertEqual(len(pids), 2, log)
+        self.assertEqual(pids[0], str(old[0]))
+        self.assertNotEqual(pids[0], pids[1])
+        totals, out = pflogsumm_totals(syslog_wrap(log), "petrel")
+        self.assertEqual(totals.get("received"), 1, out)
+        self.assertEqual(totals.get("delivered"), 1, out)
+        self.assertEqual(totals.get("senders"), 1, out)
+
+
 class SyslogNameTest(PflogsummCase):
 
     overrides = {"log": {"syslog_name": "other"}}
@@ -216,8 +250,7 @@ class SyslogNameTest(PflogsummCase):
                          idents)
         self.assertRegex(log, r"other/qmgr\[\d+\]: %s: from=<app@example"
                          r"\.com>, size=\d+, nrcpt=1 \(queue active\)" % qid)
-        if shutil.which("pflogsumm") or __import__("os").path.exists(
-                PFLOGSUMM):
+        if shutil.which("pflogsumm") or os.path.exists(PFLOGSUMM):
             totals, out = pflogsumm_totals(syslog_wrap(log), "other")
             self.assertEqual(totals.get("received"), 1, out)
             self.assertEqual(totals.get("delivered"), 1, out)
