@@ -17,7 +17,7 @@ PKG_CONFIG ?= pkg-config
 # which reads this file again once they exist.
 BASE_PKGS = libcrypto lmdb yaml-0.1
 master_PKGS = $(BASE_PKGS)
-smtpd_PKGS = $(BASE_PKGS) libssl libidn2
+smtpd_PKGS = $(BASE_PKGS) libssl libidn2 jansson
 smtpd_XLIBS = -pthread
 qmgr_PKGS = $(BASE_PKGS)
 smtp_PKGS = $(BASE_PKGS) libssl opendkim libidn2
@@ -26,7 +26,7 @@ relayctl_PKGS = $(BASE_PKGS) libidn2
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
-ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2
+ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 prog_libs = $(call pkg_libs,$($(1)_PKGS)) $($(1)_XLIBS)
