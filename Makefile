@@ -201,6 +201,11 @@ FUZZ_TARGETS += fuzz_smtp_reply fuzz_dns_answer
 # ... and what Petrel reads that a crash, an operator or a compromised peer
 # may have garbled: attribute streams, queue files, petrel.yaml.
 FUZZ_TARGETS += fuzz_attr fuzz_qfile fuzz_cfg
+# Issue 10: the tag and metadata headers smtpd reads (lib/metahdr.c, on
+# jansson).
+FUZZ_TARGETS += fuzz_metahdr
+FUZZ_LIB_SRCS += lib/metahdr.c
+FUZZ_LIBS += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 FUZZ_SMTP_SRCS = smtp/smtp_reply.c smtp/smtp_dnsanswer.c
 FUZZ_LIB_OBJS += $(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_LIBS += -lresolv

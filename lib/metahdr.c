@@ -238,6 +238,11 @@ metahdr_add(struct metahdr *m, const char *name, size_t nlen,
 	while (vlen > start && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
 		vlen--;
 	v[vlen] = '\0';
+	/* A NUL would end the value for every C reader of the event. */
+	if (memchr(v, '\0', vlen) != NULL) {
+		free(v);
+		return metahdr_fail(m, "NUL in a header value");
+	}
 	switch (kind) {
 	case MH_PETREL_TAG:
 		for (i = start; rc == 0 && i <= vlen; i++) {
@@ -315,7 +320,8 @@ metahdr_add(struct metahdr *m, const char *name, size_t nlen,
  * Reads every family header in the header block d[0..len). Returns the
  * number found, or -1 on the first error. When kept is not NULL and some
  * were found, kept receives the block without them, every other byte as it
- * was (so the CRLF structure and the other headers are untouched). A block
+ * was (so the CRLF structure and the other headers are untouched); when
+ * none were, kept is left empty and the caller uses its own block. A block
  * with no line starting "X-" costs one pass over its line starts.
  */
 int
@@ -360,6 +366,8 @@ metahdr_scan(struct metahdr *m, const char *d, size_t len, struct vbuf *kept)
 		if (rc == 0 && kept != NULL)
 			vbuf_add(kept, d + off, end - off);
 	}
+	if (m->nheaders == 0 && kept != NULL)
+		vbuf_reset(kept);	/* the caller keeps its own block */
 	return (int)m->nheaders;
 }
 

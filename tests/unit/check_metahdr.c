@@ -255,6 +255,16 @@ START_TEST(test_malformed)
 	ck_assert_int_eq(n, -1);
 	n = scan("X-PM-Tag: \xc3\r\n", kept, meta, tags, err, sizeof(err));
 	ck_assert_int_eq(n, -1);
+	{
+		static const char nul[] = "X-PM-Metadata-k: a\0b\r\n";
+		struct metahdr m;
+
+		metahdr_init(&m);
+		ck_assert_int_eq(metahdr_scan(&m, nul, sizeof(nul) - 1, NULL),
+		    -1);
+		ck_assert_ptr_nonnull(strstr(m.err, "NUL"));
+		metahdr_free(&m);
+	}
 	TEARDOWN;
 }
 END_TEST
