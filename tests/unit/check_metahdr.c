@@ -153,6 +153,11 @@ START_TEST(test_none_untouched)
 	ck_assert_uint_eq(kept->len, 0);	/* caller keeps its own */
 	n = scan(block, kept, meta, tags, err, sizeof(err));
 	ck_assert_int_eq(n, 0);
+	ck_assert_uint_eq(kept->len, 0);
+	vbuf_adds(meta, block);
+	vbuf_adds(meta, "X-PM-Tag: t\r\n");
+	n = scan(meta->data, kept, meta, tags, err, sizeof(err));
+	ck_assert_int_eq(n, 1);
 	ck_assert_str_eq(kept->data, block);
 	ck_assert_int_eq(metahdr_is_family("x-pm-tag", 8), 1);
 	ck_assert_int_eq(metahdr_is_family("X-PM-Tags", 9), 0);
