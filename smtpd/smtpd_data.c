@@ -6,9 +6,10 @@
  * Date: can be added when missing (RFC 6409 section 8); the body after it is
  * written as received. At its end the application's tag and metadata
  * headers are read for the accepted event and, unless kept, left out
- * (smtpd_data_metadata, lib/metahdr). The envelope carries the RFC 3461 parameters the
- * client gave and, for a credential with reports off, dsn_off. The message is committed by smtpd.c together with
- * the others that finished in the same loop pass.
+ * (smtpd_data_metadata, lib/metahdr). The envelope carries the RFC 3461
+ * parameters the client gave and, for a credential with reports off,
+ * dsn_off. The message is committed by smtpd.c together with the others
+ * that finished in the same loop pass.
  */
 #include <sys/time.h>
 
