@@ -17,7 +17,7 @@ PKG_CONFIG ?= pkg-config
 # which reads this file again once they exist.
 BASE_PKGS = libcrypto lmdb yaml-0.1
 master_PKGS = $(BASE_PKGS)
-smtpd_PKGS = $(BASE_PKGS) libssl libidn2
+smtpd_PKGS = $(BASE_PKGS) libssl libidn2 jansson
 smtpd_XLIBS = -pthread
 qmgr_PKGS = $(BASE_PKGS)
 smtp_PKGS = $(BASE_PKGS) libssl opendkim libidn2
@@ -26,7 +26,7 @@ relayctl_PKGS = $(BASE_PKGS) libidn2
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
-ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2
+ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 prog_libs = $(call pkg_libs,$($(1)_PKGS)) $($(1)_XLIBS)
@@ -201,6 +201,11 @@ FUZZ_TARGETS += fuzz_smtp_reply fuzz_dns_answer
 # ... and what Petrel reads that a crash, an operator or a compromised peer
 # may have garbled: attribute streams, queue files, petrel.yaml.
 FUZZ_TARGETS += fuzz_attr fuzz_qfile fuzz_cfg
+# Issue 10: the tag and metadata headers smtpd reads (lib/metahdr.c, on
+# jansson).
+FUZZ_TARGETS += fuzz_metahdr
+FUZZ_LIB_SRCS += lib/metahdr.c
+FUZZ_LIBS += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 FUZZ_SMTP_SRCS = smtp/smtp_reply.c smtp/smtp_dnsanswer.c
 FUZZ_LIB_OBJS += $(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_LIBS += -lresolv

@@ -341,6 +341,9 @@ static const struct cfg_key cfg_keys[] = {
 	    .min = 1, .max = DAY, .off = F(events_min_backoff) },
 	{ .name = "events.max_backoff", .type = CFG_T_DURATION, .def = "1h",
 	    .min = 1, .max = DAY, .off = F(events_max_backoff) },
+	/* smtpd(8): tag headers are the relay's, removed unless kept. */
+	{ .name = "events.keep_metadata_headers", .type = CFG_T_BOOL,
+	    .def = "false", .off = F(events_keep_metadata_headers) },
 };
 
 #define W(field)	offsetof(struct cfg_webhook, field)

@@ -235,6 +235,8 @@ smtpd_event_accepted(struct smtpd_session *s)
 	ev->tls = s->tls_on ? s->tls_version : NULL;
 	ev->listener = s->listener;
 	ev->message_id = s->message_id[0] != '\0' ? s->message_id : NULL;
+	ev->metadata = s->meta_json->len > 0 ? s->meta_json->data : NULL;
+	ev->tags = s->tags_json->len > 0 ? s->tags_json->data : NULL;
 	qstore_new_event(s->qn, ev);
 }
 
