@@ -26,7 +26,7 @@ relayctl_PKGS = $(BASE_PKGS)
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
-ALL_PKGS = $(BASE_PKGS) libssl opendkim
+ALL_PKGS = $(BASE_PKGS) libssl opendkim jansson
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 prog_libs = $(call pkg_libs,$($(1)_PKGS)) $($(1)_XLIBS)
@@ -88,7 +88,11 @@ $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 # links build/lib<prog>.a and finds <prog>/<prog>.h.
 UNIT_SRCS = $(wildcard tests/unit/check_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
-unit_prog = $(firstword $(foreach p,$(PROGRAMS),\
+# webhookd's concerns are unit-tested (check_webhookd_*) from its archive.
+UNIT_PROGS = $(sort $(PROGRAMS) webhookd)
+$(if $(filter webhookd,$(PROGRAMS)),,$(eval $(B)/libwebhookd.a: \
+    $(call prog_objs,webhookd); rm -f $$@ && ar rcs $$@ $$^))
+unit_prog = $(firstword $(foreach p,$(UNIT_PROGS),\
 	$(if $(filter check_$(p)_%,$(1)),$(p))))
 unit_archive = $(if $(call unit_prog,$(1)),$(B)/lib$(call unit_prog,$(1)).a)
 unit_include = $(if $(call unit_prog,$(1)),-I$(call unit_prog,$(1)))
