@@ -210,6 +210,10 @@ struct cred_webhook {
 	char	*key_pem;	/* ECDSA P-256 private key (PEM); NULL */
 };
 
+/* The events a webhook gets when it names none. */
+#define CRED_WEBHOOK_EVENTS_DEFAULT \
+	"delivered,deferred,bounced,expired,suppressed"
+
 /* The payload formats a webhook may ask for (webhookd(8), FORMATS). */
 #define CRED_WEBHOOK_FORMATS	"petrel, mailgun, sendgrid, postmark"
 
