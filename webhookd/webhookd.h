@@ -83,6 +83,12 @@ int	webhookd_render_esp(const struct wh_endpoint *ep,
  * returns to the event loop: callers keep the user name, not the pointer.
  */
 const struct wh_endpoint *webhookd_user_endpoint(const char *user);
+/*
+ * The configuration whose credential store webhookd_user_endpoint reads
+ * (by default daemon_cfg()); also empties the cache. For tests.
+ */
+struct cfg;
+void	webhookd_cred_config(const struct cfg *);
 
 /* ---- webhookd_log.c: the searchable delivery log (lib/evlog) ---- */
 
