@@ -450,7 +450,7 @@ relayctl_wh_check(struct relayctl_user_args *ua, struct vbuf *why)
  * "user set NAME --webhook...": the stored webhook with the given options
  * applied. Without --webhook-secret-file a webhook keeps the secret (or,
  * sendgrid, the key) it has; one that has none gets a new one, printed
- * once after it is stored. Returns an exit status.
+ * once after it is stored (postmark: none). Returns an exit status.
  */
 static int
 relayctl_user_webhook(struct cred_db *db, const struct relayctl_user_args *ua)
@@ -509,7 +509,9 @@ relayctl_user_webhook(struct cred_db *db, const struct relayctl_user_args *ua)
 		}
 		nw.key_pem = made.data;
 		shown = 1;
-	} else if (!sendgrid && nw.secret == NULL) {
+	} else if (!sendgrid && strcmp(fmt, "postmark") != 0 &&
+	    nw.secret == NULL) {
+		/* (Postmark signs nothing: a postmark webhook needs none.) */
 		if (cred_generate_secret(&made) == -1) {
 			fprintf(stderr, "relayctl: user set %s: cannot "
 			    "generate a secret: random generator failed\n",
