@@ -457,7 +457,7 @@ esp_sendgrid_one(struct json *j, const struct outbox_event *ev,
     const char *rcpt, const char *eid, const char *event,
     const struct wh_appdata *app)
 {
-	const char *type;
+	const char *type, *reply = ev->reply != NULL ? ev->reply : "";
 	char dsn[32];
 	enum bclass bc;
 	size_t i, m;
@@ -479,11 +479,11 @@ esp_sendgrid_one(struct json *j, const struct outbox_event *ev,
 	(void)esp_reply_code(ev, dsn, sizeof(dsn));
 	switch (ev->kind) {
 	case OUTBOX_DELIVERED:
-		json_kv_str(j, "response", ev->reply);
+		json_kv_str(j, "response", reply);
 		json_kv_int(j, "tls", ev->tls != NULL);
 		break;
 	case OUTBOX_DEFERRED:
-		json_kv_str(j, "response", ev->reply);
+		json_kv_str(j, "response", reply);
 		/* SendGrid sends the count as a string. */
 		{
 			char n[16];
@@ -503,7 +503,7 @@ esp_sendgrid_one(struct json *j, const struct outbox_event *ev,
 		    bc == BCLASS_VIRUS_RELATED ||
 		    bc == BCLASS_CONTENT_RELATED))
 			type = "blocked";	/* refused for the sender */
-		json_kv_str(j, "reason", ev->reply);
+		json_kv_str(j, "reason", reply);
 		json_kv_str(j, "status", dsn);
 		json_kv_str(j, "type", type);
 		break;
