@@ -59,7 +59,9 @@ CLIS = relayctl relayq
 LIB_SRCS = $(wildcard lib/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/obj/%.o)
 
-all: $(addprefix $(B)/,$(PROGRAMS))
+TEST_TOOLS = $(B)/wh_render
+
+all: $(addprefix $(B)/,$(PROGRAMS)) $(TEST_TOOLS)
 
 $(B)/obj/%.o: %.c $(wildcard lib/*.h) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -105,6 +107,13 @@ $(B)/tests/%: tests/unit/%.c $$(call unit_archive,$$*) $(B)/libpetrel.a \
 	    $(LDFLAGS_ALL) -o $@ $< \
 	    $(call unit_archive,$*) $(B)/libpetrel.a $(CHECK_LIBS) \
 	    $(UNIT_LIBS)
+
+# tests/tools (issue 10): wh_render renders one event in a provider's
+# webhook format for test_webhook_payloads.py; built by `all`.
+$(B)/wh_render: tests/tools/wh_render.c $(B)/libwebhookd.a $(B)/libpetrel.a \
+    $(wildcard lib/*.h) webhookd/webhookd.h
+	$(CC) $(CFLAGS_ALL) -Iwebhookd $(LDFLAGS_ALL) -o $@ $< \
+	    $(B)/libwebhookd.a $(B)/libpetrel.a $(UNIT_LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
