@@ -17,16 +17,16 @@ PKG_CONFIG ?= pkg-config
 # which reads this file again once they exist.
 BASE_PKGS = libcrypto lmdb yaml-0.1
 master_PKGS = $(BASE_PKGS)
-smtpd_PKGS = $(BASE_PKGS) libssl
+smtpd_PKGS = $(BASE_PKGS) libssl libidn2
 smtpd_XLIBS = -pthread
 qmgr_PKGS = $(BASE_PKGS)
-smtp_PKGS = $(BASE_PKGS) libssl opendkim
+smtp_PKGS = $(BASE_PKGS) libssl opendkim libidn2
 smtp_XLIBS = -lresolv
-relayctl_PKGS = $(BASE_PKGS)
+relayctl_PKGS = $(BASE_PKGS) libidn2
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
-ALL_PKGS = $(BASE_PKGS) libssl opendkim jansson
+ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 prog_libs = $(call pkg_libs,$($(1)_PKGS)) $($(1)_XLIBS)
@@ -182,7 +182,8 @@ FUZZ_TARGETS = fuzz_smtpcmd fuzz_sasl fuzz_dotstuff fuzz_dsnparam \
 	fuzz_mimefold
 FUZZ_BINS = $(FUZZ_TARGETS:%=$(B)/fuzz/%)
 FUZZ_LIB_SRCS = lib/smtpcmd.c lib/sasl.c lib/b64.c lib/dotstuff.c lib/vbuf.c \
-	lib/xalloc.c lib/log.c lib/dsnparam.c lib/xtext.c lib/mimefold.c
+	lib/xalloc.c lib/log.c lib/dsnparam.c lib/xtext.c lib/mimefold.c \
+	lib/utf8.c
 FUZZ_LIB_OBJS = $(FUZZ_LIB_SRCS:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_SAN = -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS = -std=c11 -O1 -g -fno-omit-frame-pointer $(WARN) $(DEFS) \
@@ -206,6 +207,18 @@ FUZZ_LIBS += $(shell pkg-config --libs yaml-0.1 lmdb 2>/dev/null || \
 FUZZ_ENV = PETREL_FUZZ_RULES=etc/bounce-classes.yaml
 $(FUZZ_BOUNCE_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard bounce/*.h)
 $(B)/fuzz/fuzz_bounce_dsn: FUZZ_CFLAGS += -Ibounce
+
+# Issue 14: what remote servers and resolvers send smtp: replies
+# (smtp/smtp_reply.c) and DNS answers (smtp/smtp_dnsanswer.c).
+FUZZ_TARGETS += fuzz_smtp_reply fuzz_dns_answer
+# ... and what Petrel reads that a crash, an operator or a compromised peer
+# may have garbled: attribute streams, queue files, petrel.yaml.
+FUZZ_TARGETS += fuzz_attr fuzz_qfile fuzz_cfg
+FUZZ_SMTP_SRCS = smtp/smtp_reply.c smtp/smtp_dnsanswer.c
+FUZZ_LIB_OBJS += $(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o)
+FUZZ_LIBS += -lresolv
+$(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard smtp/*.h)
+$(B)/fuzz/fuzz_smtp_reply $(B)/fuzz/fuzz_dns_answer: FUZZ_CFLAGS += -Ismtp
 
 $(FUZZ_LIB_OBJS): $(B)/fuzz/obj/%.o: %.c $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)

@@ -32,6 +32,7 @@
 #include "outbox.h"
 #include "qid.h"
 #include "qstore.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 static int	serve(int);
@@ -449,6 +450,12 @@ commit_report(struct qstore *qs, const struct cfg *cfg,
 	env.client_addr = "";
 	env.client_name = "";
 	env.auth_user = "";
+	/*
+	 * A report to an internationalised address (smtpd took it only with
+	 * SMTPUTF8; the original may be unreadable here) needs SMTPUTF8 on
+	 * its way too (RFC 6533).
+	 */
+	env.smtputf8 = utf8_has_8bit(sender);
 	if ((qn = qstore_new_begin(qs, &env, why)) == NULL)
 		return -1;
 	id = qstore_new_id(qn);

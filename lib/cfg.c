@@ -76,6 +76,7 @@ enum cfg_type {
 	CFG_T_LISTENERS,	/* list of listener mappings */
 	CFG_T_TRANSPORT,	/* mapping domain -> next hop */
 	CFG_T_PATHS,		/* a path or a list of them, cfg_paths */
+	CFG_T_WEBHOOKS,		/* list of webhook endpoint mappings */
 };
 
 struct cfg_enum {
@@ -141,6 +142,13 @@ static int	 set_transport(struct cfg_ctx *, const char *, yaml_node_t *,
 		    unsigned long);
 static int	 set_paths(struct cfg_ctx *, const struct cfg_key *,
 		    yaml_node_t *, unsigned long);
+static int	 set_webhooks(struct cfg_ctx *, const char *, yaml_node_t *,
+		    unsigned long);
+static int	 set_webhook(struct cfg_ctx *, struct cfg_webhook *,
+		    yaml_node_t *, size_t);
+static int	 check_webhook_events(const char *, struct vbuf *);
+static int	 check_webhook_format(const char *, struct vbuf *);
+static int	 check_webhook_url(const char *, struct vbuf *);
 static int	 check_path(const char *, struct vbuf *);
 static void	 free_paths(struct cfg_paths *);
 static void	 set_default_paths(struct cfg_ctx *, const struct cfg_key *);
@@ -318,7 +326,43 @@ static const struct cfg_key cfg_keys[] = {
 	/* Its own map: a large list never takes the queue's room. */
 	{ .name = "suppression.map_size", .type = CFG_T_SIZE, .def = "1g",
 	    .min = MIB, .max = 1024 * GIB, .off = F(suppression_map_size) },
+	/* webhookd(8): the endpoints, and how long their events are tried. */
+	{ .name = "webhooks", .type = CFG_T_WEBHOOKS },
+	{ .name = "events.max_age", .type = CFG_T_DURATION, .def = "24h",
+	    .min = 60, .max = 30 * DAY, .off = F(events_max_age) },
+	{ .name = "events.dead_letter_age", .type = CFG_T_DURATION,
+	    .def = "7d", .min = 60, .max = 365 * DAY,
+	    .off = F(events_dead_age) },
+	{ .name = "events.min_backoff", .type = CFG_T_DURATION, .def = "30s",
+	    .min = 1, .max = DAY, .off = F(events_min_backoff) },
+	{ .name = "events.max_backoff", .type = CFG_T_DURATION, .def = "1h",
+	    .min = 1, .max = DAY, .off = F(events_max_backoff) },
 };
+
+#define W(field)	offsetof(struct cfg_webhook, field)
+
+/* The keys of one webhooks[] entry; the YAML key follows "webhooks[].". */
+static const struct cfg_key webhook_keys[] = {
+	{ .name = "webhooks[].url", .type = CFG_T_STRING, .required = 1,
+	    .off = W(url), .check = check_webhook_url },
+	{ .name = "webhooks[].events", .type = CFG_T_STRING,
+	    .def = CFG_WEBHOOK_EVENTS, .off = W(events),
+	    .check = check_webhook_events },
+	{ .name = "webhooks[].format", .type = CFG_T_STRING, .def = "petrel",
+	    .off = W(format), .check = check_webhook_format },
+	{ .name = "webhooks[].secret_file", .type = CFG_T_PATH,
+	    .off = W(secret_file) },
+	{ .name = "webhooks[].sendgrid_key_file", .type = CFG_T_PATH,
+	    .off = W(sendgrid_key_file) },
+	{ .name = "webhooks[].ca_file", .type = CFG_T_PATH, .off = W(ca_file) },
+	{ .name = "webhooks[].max_concurrent", .type = CFG_T_UINT, .def = "4",
+	    .min = 1, .max = 256, .off = W(max_concurrent) },
+	{ .name = "webhooks[].timeout", .type = CFG_T_DURATION, .def = "10s",
+	    .min = 1, .max = 600, .off = W(timeout) },
+};
+
+#define WEBHOOK_PREFIX		"webhooks[]."
+
 
 /* The keys of one listeners[] entry; the YAML key follows "listeners[].". */
 static const struct cfg_key listener_keys[] = {
@@ -405,6 +449,15 @@ cfg_free(struct cfg *cfg)
 		free(cfg->transports[i].host);
 	}
 	free(cfg->transports);
+	for (i = 0; i < cfg->nwebhooks; i++) {
+		free(cfg->webhooks[i].url);
+		free(cfg->webhooks[i].events);
+		free(cfg->webhooks[i].format);
+		free(cfg->webhooks[i].secret_file);
+		free(cfg->webhooks[i].sendgrid_key_file);
+		free(cfg->webhooks[i].ca_file);
+	}
+	free(cfg->webhooks);
 	free(cfg->log_accounting);
 	free(cfg->smtp_helo_name);
 	free_paths(&cfg->bounce_classes);
@@ -515,7 +568,8 @@ cfg_tls_mode_name(enum cfg_tls_mode mode)
 const char * const *
 cfg_key_names(void)
 {
-	static const char *names[nitems(cfg_keys) + nitems(listener_keys) + 1];
+	static const char *names[nitems(cfg_keys) + nitems(listener_keys) +
+	    nitems(webhook_keys) + 1];
 	size_t i, j, n = 0;
 
 	if (names[0] != NULL)
@@ -525,6 +579,9 @@ cfg_key_names(void)
 		if (cfg_keys[i].type == CFG_T_LISTENERS)
 			for (j = 0; j < nitems(listener_keys); j++)
 				names[n++] = listener_keys[j].name;
+		if (cfg_keys[i].type == CFG_T_WEBHOOKS)
+			for (j = 0; j < nitems(webhook_keys); j++)
+				names[n++] = webhook_keys[j].name;
 	}
 	names[n] = NULL;
 	return names;
@@ -778,6 +835,8 @@ set_key(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *v,
 		return set_transport(ctx, key->name, v, line);
 	case CFG_T_PATHS:
 		return set_paths(ctx, key, v, line);
+	case CFG_T_WEBHOOKS:
+		return set_webhooks(ctx, key->name, v, line);
 	default:
 		break;
 	}
@@ -1041,6 +1100,186 @@ set_cidrs(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *node,
 		*count = i + 1;
 	}
 	return 0;
+}
+
+/*
+ * webhooks: a list of endpoint mappings (webhookd(8)). Its presence, even
+ * empty, is what makes master run webhookd: without it the outbox stays
+ * as relayq -e shows it and nothing consumes it.
+ */
+static int
+set_webhooks(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
+    unsigned long line)
+{
+	char key[CFG_MAX_KEY];
+	struct cfg *cfg = ctx->cfg;
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	size_t n, i;
+
+	if (check_seq(ctx, node, line, name, CFG_MAX_WEBHOOKS) == -1)
+		return -1;
+	n = (size_t)(node->data.sequence.items.top -
+	    node->data.sequence.items.start);
+	cfg->webhooks = xcalloc(n == 0 ? 1 : n, sizeof(*cfg->webhooks));
+	cfg->webhookd_processes = 1;
+	for (i = 0, it = node->data.sequence.items.start; i < n; i++, it++) {
+		item = cfg_node(ctx, *it);
+		snprintf(key, sizeof(key), "%s[%zu]", name, i);
+		cfg->nwebhooks = i + 1;
+		if (item != NULL)
+			line = node_line(item);
+		if (check_map(ctx, item, line, key) == -1)
+			return -1;
+		if (set_webhook(ctx, &cfg->webhooks[i], item, i) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* One webhooks[] entry: node is a checked mapping. */
+static int
+set_webhook(struct cfg_ctx *ctx, struct cfg_webhook *w, yaml_node_t *node,
+    size_t index)
+{
+	char key[CFG_MAX_KEY];
+	unsigned long seen[nitems(webhook_keys)], line = node_line(node);
+	struct vbuf reason, joined;
+	yaml_node_pair_t *p;
+	yaml_node_item_t *it;
+	yaml_node_t *k, *v;
+	const struct cfg_key *wk;
+	const char *name, *s = NULL;
+	size_t i;
+	int rc = -1;
+
+	memset(seen, 0, sizeof(seen));
+	vbuf_init(&reason, 0);
+	vbuf_init(&joined, 0);
+	for (p = node->data.mapping.pairs.start;
+	    p < node->data.mapping.pairs.top; p++) {
+		k = cfg_node(ctx, p->key);
+		name = (const char *)k->data.scalar.value;
+		snprintf(key, sizeof(key), "webhooks[%zu].%s", index, name);
+		for (wk = NULL, i = 0; i < nitems(webhook_keys); i++)
+			if (strcmp(webhook_keys[i].name +
+			    sizeof(WEBHOOK_PREFIX) - 1, name) == 0)
+				wk = &webhook_keys[i];
+		if (wk == NULL) {
+			cfg_err(ctx, node_line(k), key, "unknown key");
+			goto out;
+		}
+		seen[wk - webhook_keys] = node_line(k);
+		v = cfg_node(ctx, p->value);
+		if (v != NULL && v->type == YAML_SEQUENCE_NODE &&
+		    strcmp(name, "events") == 0) {
+			/* events: [delivered, bounced] as well as a string. */
+			vbuf_reset(&joined);
+			for (it = v->data.sequence.items.start;
+			    it < v->data.sequence.items.top; it++) {
+				if (get_scalar(ctx, cfg_node(ctx, *it),
+				    node_line(k), key, &s) == -1)
+					goto out;
+				vbuf_addf(&joined, "%s%s", joined.len > 0 ?
+				    "," : "", s);
+			}
+			s = joined.len > 0 ? joined.data : "";
+		} else if (get_scalar(ctx, v, node_line(k), key, &s) == -1)
+			goto out;
+		if (set_scalar(wk, w, s, &reason) == -1) {
+			cfg_err(ctx, node_line(k), key, "%s", reason.data);
+			goto out;
+		}
+	}
+	for (i = 0; i < nitems(webhook_keys); i++) {
+		if (seen[i] != 0)
+			continue;
+		wk = &webhook_keys[i];
+		snprintf(key, sizeof(key), "webhooks[%zu].%s", index,
+		    wk->name + sizeof(WEBHOOK_PREFIX) - 1);
+		if (wk->required) {
+			cfg_err(ctx, line, key, "missing (required)");
+			goto out;
+		}
+		if (wk->def != NULL && set_scalar(wk, w, wk->def,
+		    &reason) == -1) {
+			cfg_err(ctx, line, key, "bad default: %s",
+			    reason.data);
+			goto out;
+		}
+	}
+	rc = 0;
+ out:
+	vbuf_release(&reason);
+	vbuf_release(&joined);
+	return rc;
+}
+
+static int
+check_webhook_url(const char *s, struct vbuf *why)
+{
+	const char *host;
+
+	if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else {
+		vbuf_setf(why, "\"%s\" is not an http:// or https:// URL",
+		    log_safe(s));
+		return -1;
+	}
+	if (*host == '\0' || *host == '/' || strlen(s) > 2048) {
+		vbuf_setf(why, "\"%s\" has no host", log_safe(s));
+		return -1;
+	}
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f) {
+			vbuf_setf(why, "a URL has no spaces or control "
+			    "characters");
+			return -1;
+		}
+	return 0;
+}
+
+/* A comma- or space-separated list of event names, each known. */
+static int
+check_webhook_events(const char *s, struct vbuf *why)
+{
+	static const char known[] = "," CFG_WEBHOOK_EVENTS ",";
+	char name[40];
+	size_t n;
+
+	for (;;) {
+		while (*s == ',' || *s == ' ')
+			s++;
+		if (*s == '\0')
+			return 0;
+		for (n = 0; s[n] != '\0' && s[n] != ',' && s[n] != ' '; n++)
+			;
+		if (n <= 32)
+			(void)snprintf(name, sizeof(name), ",%.*s,", (int)n, s);
+		if (n > 32 || strstr(known, name) == NULL) {
+			vbuf_setf(why, "unknown event \"%.*s\" (known: %s)",
+			    (int)(n > 32 ? 32 : n), s, CFG_WEBHOOK_EVENTS);
+			return -1;
+		}
+		s += n;
+	}
+}
+
+static int
+check_webhook_format(const char *s, struct vbuf *why)
+{
+	static const char *const formats[] = { "petrel", "mailgun",
+	    "sendgrid", "postmark" };
+
+	for (size_t i = 0; i < nitems(formats); i++)
+		if (strcmp(s, formats[i]) == 0)
+			return 0;
+	vbuf_setf(why, "unknown format \"%s\" (known: petrel, mailgun, "
+	    "sendgrid, postmark)", log_safe(s));
+	return -1;
 }
 
 static int

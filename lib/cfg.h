@@ -49,6 +49,18 @@ struct cfg_listener {
 	enum cfg_tls_mode	 tls;
 };
 
+/* One webhook endpoint (webhooks: in petrel.yaml; webhookd(8)). */
+struct cfg_webhook {
+	char			*url;		/* http:// or https:// */
+	char			*events;	/* "delivered,bounced,..." */
+	char			*format;	/* petrel|mailgun|sendgrid|... */
+	char			*secret_file;	/* NULL: unsigned */
+	char			*sendgrid_key_file; /* NULL: none */
+	char			*ca_file;	/* NULL: the system's */
+	unsigned		 max_concurrent;
+	int64_t			 timeout;	/* seconds */
+};
+
 /*
  * A key that takes one path or a list of them (tls.certificate,
  * tls.private_key), with the line of each entry for messages.
@@ -106,6 +118,13 @@ struct cfg {
 	enum cfg_log_dest	 log_destination;	/* syslog */
 	char			*log_accounting;	/* NULL: none */
 
+	struct cfg_webhook	*webhooks;		/* webhookd(8) */
+	size_t			 nwebhooks;
+	unsigned		 webhookd_processes;	/* 1 with webhooks: */
+	int64_t			 events_max_age;	/* s, 24h: then dead */
+	int64_t			 events_dead_age;	/* s, 7d: dead kept */
+	int64_t			 events_min_backoff;	/* s, 30s */
+	int64_t			 events_max_backoff;	/* s, 1h */
 	unsigned		 outbox_max_events;	/* 100000 */
 	int64_t			 outbox_max_age;	/* seconds, 7d */
 	unsigned		 outbox_max_share;	/* % of map, 10 */
@@ -165,6 +184,11 @@ struct cfg {
  */
 struct cfg	*cfg_load(const char *path, struct vbuf *why);
 void		 cfg_free(struct cfg *);
+
+/* The event names an endpoint may list, and the default set. */
+#define CFG_WEBHOOK_EVENTS	"accepted,delivered,deferred,bounced," \
+				"expired,suppressed"
+#define CFG_MAX_WEBHOOKS	64
 
 /* The transport for a recipient domain (exact, then parents, then "*"). */
 const struct cfg_transport *cfg_transport_lookup(const struct cfg *,

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "cred_policy.h"
+#include "idna.h"
 #include "smtpcmd.h"
 #include "xalloc.h"
 
@@ -133,9 +134,9 @@ cred_policy_parse_domains(struct cred_policy *pol, const char *s,
 				    SMTP_DOMAIN_MAX);
 			goto fail;
 		}
-		for (i = 0; i < len; i++)
-			if (buf[i] >= 'A' && buf[i] <= 'Z')
-				buf[i] = (char)(buf[i] - 'A' + 'a');
+		/* One form for comparing: lower-case A-labels (lib/idna). */
+		if (len > 0 && idna_domain_ascii(buf, buf, sizeof(buf)) == -1)
+			len = 0;
 		if (len == 0 || !smtpcmd_domain_ok(buf)) {
 			if (why) {
 				vbuf_setf(why, "invalid domain ");

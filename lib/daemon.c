@@ -61,6 +61,7 @@ static void daemon_on_listener(int, int, void *);
 static void daemon_usage(const char *) __attribute__((noreturn));
 static void daemon_watch_listeners(int);
 static void daemon_lock_solitary(const char *, const char *);
+static void daemon_close_listeners(void);
 static int daemon_parse_fds(const char *);
 
 const struct cfg *
@@ -167,6 +168,23 @@ daemon_watch_listeners(int on)
 		else
 			ev_fd_del(daemon_lsn[i].fd);
 	}
+}
+
+/*
+ * A stopping or draining daemon lets go of its listening sockets at once
+ * and only finishes what it holds. On a reload master and the new
+ * processes keep the sockets, so nothing changes for clients. When master
+ * died (its daemons get SIGTERM through PR_SET_PDEATHSIG), these copies
+ * were the last ones: closed, the ports are free for a new master at
+ * once, rather than kept for the whole grace while nobody accepts.
+ */
+static void
+daemon_close_listeners(void)
+{
+	daemon_watch_listeners(0);
+	for (size_t i = 0; i < daemon_nlsn; i++)
+		(void)close(daemon_lsn[i].fd);
+	daemon_nlsn = 0;
 }
 
 void
@@ -327,7 +345,7 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 			/* A drain may turn into a stop: the shorter wins. */
 			if (stop_deadline < 0 || ev_now_ms() + grace <
 			    stop_deadline) {
-				daemon_watch_listeners(0);
+				daemon_close_listeners();
 				stop_deadline = ev_now_ms() + grace;
 			}
 			if (spec->busy == NULL || !spec->busy())

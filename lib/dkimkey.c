@@ -26,6 +26,7 @@
 
 #include "attr.h"
 #include "dkimkey.h"
+#include "idna.h"
 #include "mdbdir.h"
 #include "parse.h"
 #include "smtpcmd.h"
@@ -67,15 +68,16 @@ dkimkey_domain_norm(const char *in, char *out, size_t size)
 	if (n == 0 || n > SMTP_DOMAIN_MAX || n >= size ||
 	    size > 0x7fffffff)
 		return -1;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		/* d= is an A-label: plain ASCII only (RFC 6376 3.5). */
-		if (c >= 0x80)
+	/*
+	 * d= is an A-label (RFC 6376 3.5): a name given in U-labels, as an
+	 * SMTPUTF8 sender's may be, is looked up in its A-label form.
+	 */
+	if (idna_domain_ascii(in, out, size) == -1)
+		return -1;
+	n = strlen(out);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)out[i] >= 0x80)
 			return -1;
-		out[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-	}
-	out[n] = '\0';
 	if (out[0] == '[' || !smtpcmd_domain_ok(out) ||
 	    strchr(out, '.') == NULL)
 		return -1;

@@ -281,6 +281,8 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 		    "full" : "hdrs");
 	if (env->dsn_off)
 		vbuf_addf(qn->wbuf, "Q=1\n");
+	if (env->smtputf8)
+		vbuf_addf(qn->wbuf, "U=1\n");
 	vbuf_addf(qn->wbuf, "C=%s\nH=%s\nA=%s\n\n", env->client_addr,
 	    env->client_name, env->auth_user);
 	return qn;
@@ -565,6 +567,9 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 			break;
 		case 'Q':
 			qf->env.dsn_off = 1;
+			break;
+		case 'U':
+			qf->env.smtputf8 = 1;
 			break;
 		case 'C':
 			qf->env.client_addr = line + 2;

@@ -102,6 +102,7 @@ struct qstore_envelope {
 	char		*envid;		/* ENVID as given (xtext), NULL or "" */
 	enum qstore_ret	 ret;
 	int		 dsn_off;	/* the credential turned reports off */
+	int		 smtputf8;	/* MAIL had SMTPUTF8 (RFC 6531) */
 };
 
 /* Per-message record (db msg). */

@@ -232,28 +232,38 @@ master_child(struct master_service *svc, int status_wr,
 	char path[4096], keyarg[DAEMON_MAX_KEYS * 8], ticketarg[16];
 	char *argv[14];
 	int tmp[MASTER_MAX_FDS + DAEMON_MAX_KEYS + 2], ntmp = 0, argc = 0;
-	int target, first_key = 0, ticket = 0;
+	int target, first_key = 0, ticket = 0, away;
 	size_t i, len;
 	sigset_t none;
 
-	/* 1. Move every descriptor out of the way, then into place. */
-	tmp[ntmp++] = fcntl(status_wr, F_DUPFD, 256);
-	for (i = 0; i < svc->nfds; i++)
-		tmp[ntmp++] = fcntl(svc->fds[i], F_DUPFD, 256);
+	/*
+	 * 1. Move every descriptor out of the way, then into place. Out of
+	 * the way is at or above the end of the range they go to, which is
+	 * as low as that can be: a daemon run under a small RLIMIT_NOFILE
+	 * must still start (a fixed 256 made F_DUPFD fail under 256).
+	 */
 	if (tls != NULL && tls->nkeys == 0)
 		tls = NULL;
+	away = DAEMON_STATUS_FD + 1 + (int)svc->nfds + (tls != NULL ?
+	    (int)tls->nkeys + (tls->ticket_fd >= 0) : 0);
+	tmp[ntmp++] = fcntl(status_wr, F_DUPFD, away);
+	for (i = 0; i < svc->nfds; i++)
+		tmp[ntmp++] = fcntl(svc->fds[i], F_DUPFD, away);
 	if (tls != NULL) {
 		first_key = DAEMON_STATUS_FD + ntmp;
 		for (i = 0; i < tls->nkeys; i++)
-			tmp[ntmp++] = fcntl(tls->key_fds[i], F_DUPFD, 256);
+			tmp[ntmp++] = fcntl(tls->key_fds[i], F_DUPFD, away);
 		if (tls->ticket_fd >= 0) {
 			ticket = DAEMON_STATUS_FD + ntmp;
-			tmp[ntmp++] = fcntl(tls->ticket_fd, F_DUPFD, 256);
+			tmp[ntmp++] = fcntl(tls->ticket_fd, F_DUPFD, away);
 		}
 	}
 	for (int k = 0; k < ntmp; k++) {
-		if (tmp[k] == -1 || dup2(tmp[k], DAEMON_STATUS_FD + k) == -1)
+		if (tmp[k] == -1 || dup2(tmp[k], DAEMON_STATUS_FD + k) == -1) {
+			fprintf(stderr, "master: %s: descriptors for the "
+			    "daemon: %s\n", svc->row->prog, strerror(errno));
 			_exit(111);
+		}
 	}
 	target = DAEMON_STATUS_FD + ntmp;
 	if (close_range((unsigned)target, ~0U, 0) == -1) {

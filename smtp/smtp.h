@@ -118,6 +118,7 @@ struct smtp_reply {
 #define SMTP_FEAT_8BITMIME	0x08
 #define SMTP_FEAT_STARTTLS	0x10
 #define SMTP_FEAT_DSN		0x20
+#define SMTP_FEAT_SMTPUTF8	0x40
 
 /* An SMTP client session (blocking I/O with deadlines on a nonblocking fd). */
 struct smtp_sess {
@@ -168,6 +169,18 @@ struct smtp_dns_ops {
 };
 
 void	smtp_dns_set_ops(const struct smtp_dns_ops *);
+/* smtp_dnsanswer.c: answers, parsed (pure, for fuzz_dns_answer). */
+#define SMTP_DNS_ANSWER_MAX	65536	/* largest answer read */
+/*
+ * The MX records of one
+ * (an smtp_dns_status, why set unless OK), and the A or AAAA records
+ * appended to t as targets (0, or -1 if malformed).
+ */
+int	smtp_dns_parse_mx(const unsigned char *ans, size_t len,
+	    struct smtp_mx *, size_t max, size_t *n, struct vbuf *why);
+int	smtp_dns_parse_addrs(const unsigned char *ans, size_t len, int type,
+	    const char *host, uint16_t port, struct smtp_target *t,
+	    size_t max, size_t *n);
 /*
  * Resolves next hop nh (MX unless nh->no_mx, else the address records,
  * RFC 5321 5.1) into targets in the order to try them. Returns 0 with
@@ -226,8 +239,21 @@ void	smtp_fail_set(struct smtp_fail *, enum smtp_rcpt_status,
 /* Reads one reply (bounded); 0, or -1 with fail filled in for phase. */
 int	smtp_reply_read(struct smtp_sess *, struct smtp_reply *,
 	    int64_t timeout_ms, const char *phase, struct smtp_fail *);
+
+/* smtp_reply.c: replies and EHLO keywords, parsed (fuzz_smtp_reply). */
 /* Parses "X.Y.Z" at the start of text; returns its length or 0. */
 size_t	smtp_dsn_parse(const char *text, char *dsn, size_t dsnsize);
+/*
+ * Adds reply line number nlines (0 first; CR LF removed) to r, and its
+ * text to lines. Returns 1 when more lines follow ("DDD-"), 0 when the
+ * reply is whole, -1 when the line is not a reply line (or changes the
+ * code).
+ */
+int	smtp_reply_line(struct smtp_reply *, struct vbuf *lines,
+	    const char *line, int nlines);
+/* EHLO's keywords (lines as smtp_reply_line collected them). */
+void	smtp_features_parse(const char *lines, unsigned *features,
+	    uint64_t *size_limit);
 
 /*
  * smtp_dkim.c: DKIM signing per transaction (libopendkim hashes, a key

@@ -31,8 +31,6 @@
 #include "smtp.h"
 #include "vbuf.h"
 
-#define SMTP_DNS_ANSWER_MAX	65536
-
 static int	sys_mx(const char *, struct smtp_mx *, size_t, size_t *,
 		    struct vbuf *);
 static int	sys_addr(const char *, uint16_t, struct smtp_target *, size_t,
@@ -64,10 +62,7 @@ sys_mx(const char *domain, struct smtp_mx *mx, size_t max, size_t *n,
     struct vbuf *why)
 {
 	static unsigned char ans[SMTP_DNS_ANSWER_MAX];
-	ns_msg msg;
-	ns_rr rr;
-	int len, count, i;
-	char name[NS_MAXDNAME];
+	int len;
 
 	*n = 0;
 	if (dnsres_configured(dns_cfg)) {
@@ -103,39 +98,7 @@ sys_mx(const char *domain, struct smtp_mx *mx, size_t max, size_t *n,
 parse:
 	if ((size_t)len > sizeof(ans))
 		len = sizeof(ans);
-	if (ns_initparse(ans, len, &msg) == -1) {
-		vbuf_setf(why, "malformed DNS reply");
-		return SMTP_DNS_TEMPFAIL;
-	}
-	count = ns_msg_count(msg, ns_s_an);
-	for (i = 0; i < count && *n < max; i++) {
-		const unsigned char *rd;
-		size_t nl;
-
-		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
-			break;
-		if (ns_rr_type(rr) != ns_t_mx || ns_rr_class(rr) != ns_c_in)
-			continue;
-		if (ns_rr_rdlen(rr) < 3)
-			continue;
-		rd = ns_rr_rdata(rr);
-		if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), rd + 2, name,
-		    sizeof(name)) < 0)
-			continue;
-		nl = strlen(name);
-		while (nl > 0 && name[nl - 1] == '.')
-			name[--nl] = '\0';
-		if (nl > SMTP_HOST_MAX)
-			continue;
-		mx[*n].pref = ns_get16(rd);
-		memcpy(mx[*n].host, name, nl + 1);
-		(*n)++;
-	}
-	if (*n == 0) {
-		vbuf_setf(why, "No MX records");
-		return SMTP_DNS_NODATA;
-	}
-	return SMTP_DNS_OK;
+	return smtp_dns_parse_mx(ans, (size_t)len, mx, max, n, why);
 }
 
 /* Addresses of host through getaddrinfo(3), in the order it sorts them. */
@@ -228,10 +191,8 @@ res_addr(const char *host, uint16_t port, struct smtp_target *t, size_t max,
 {
 	static unsigned char ans[SMTP_DNS_ANSWER_MAX];
 	static const int types[] = { ns_t_a, ns_t_aaaa };
-	ns_msg msg;
-	ns_rr rr;
 	size_t k;
-	int len, count, i, rc = SMTP_DNS_NODATA, st;
+	int len, rc = SMTP_DNS_NODATA, st;
 
 	*n = 0;
 	for (k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
@@ -245,47 +206,9 @@ res_addr(const char *host, uint16_t port, struct smtp_target *t, size_t max,
 				rc = st;
 			continue;
 		}
-		if (ns_initparse(ans, len, &msg) == -1) {
+		if (smtp_dns_parse_addrs(ans, (size_t)len, types[k], host,
+		    port, t, max, n) == -1)
 			rc = SMTP_DNS_TEMPFAIL;
-			continue;
-		}
-		count = ns_msg_count(msg, ns_s_an);
-		for (i = 0; i < count && *n < max; i++) {
-			struct smtp_target *p = &t[*n];
-
-			if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
-				break;
-			if ((int)ns_rr_type(rr) != types[k] ||
-			    ns_rr_class(rr) != ns_c_in)
-				continue;
-			memset(p, 0, sizeof(*p));
-			if (types[k] == ns_t_a && ns_rr_rdlen(rr) == 4) {
-				struct sockaddr_in *sin =
-				    (struct sockaddr_in *)&p->ss;
-
-				sin->sin_family = AF_INET;
-				memcpy(&sin->sin_addr, ns_rr_rdata(rr), 4);
-				sin->sin_port = htons(port);
-				p->sslen = sizeof(*sin);
-				inet_ntop(AF_INET, &sin->sin_addr, p->ip,
-				    sizeof(p->ip));
-			} else if (types[k] == ns_t_aaaa &&
-			    ns_rr_rdlen(rr) == 16) {
-				struct sockaddr_in6 *s6 =
-				    (struct sockaddr_in6 *)&p->ss;
-
-				s6->sin6_family = AF_INET6;
-				memcpy(&s6->sin6_addr, ns_rr_rdata(rr), 16);
-				s6->sin6_port = htons(port);
-				p->sslen = sizeof(*s6);
-				inet_ntop(AF_INET6, &s6->sin6_addr, p->ip,
-				    sizeof(p->ip));
-			} else
-				continue;
-			p->port = port;
-			(void)snprintf(p->host, sizeof(p->host), "%s", host);
-			(*n)++;
-		}
 	}
 	if (*n > 0)
 		return SMTP_DNS_OK;

@@ -12,7 +12,6 @@
  */
 #include <sys/types.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -25,6 +24,7 @@
 #include "dsnparam.h"
 #include "log.h"
 #include "smtp.h"
+#include "utf8.h"
 #include "vbuf.h"
 #include "xtext.h"
 
@@ -44,7 +44,6 @@
 #define PHASE_RSET	"sending RSET"
 
 static int	line_read(struct smtp_sess *, int64_t, struct vbuf *);
-static void	text_append(char *, size_t, const char *);
 static void	fail_from_reply(struct smtp_fail *, const struct smtp_reply *,
 		    int);
 static void	fail_io(struct smtp_fail *, struct smtp_sess *, int,
@@ -59,7 +58,6 @@ static int	send_cmd(struct smtp_sess *, const struct cfg *,
 		    __attribute__((format(printf, 5, 6)));
 static int	ehlo(struct smtp_sess *, const struct cfg *, const char *,
 		    struct smtp_fail *);
-static void	parse_features(struct smtp_sess *);
 static int	send_body(struct smtp_sess *, const struct cfg *,
 		    struct smtp_req *, struct smtp_fail *);
 static int	finish(struct smtp_sess *, const struct cfg *, int);
@@ -93,34 +91,6 @@ smtp_rcpt_decide(struct smtp_rcpt *r, enum smtp_rcpt_status status,
 	(void)snprintf(r->reply, sizeof(r->reply), "%s", text);
 }
 
-size_t
-smtp_dsn_parse(const char *text, char *dsn, size_t dsnsize)
-{
-	const char *p = text;
-	size_t n, part;
-
-	/* class "." subject "." detail: 1 digit, then 1-3 digits twice. */
-	if (*p != '2' && *p != '4' && *p != '5')
-		return 0;
-	p++;
-	for (part = 0; part < 2; part++) {
-		if (*p++ != '.')
-			return 0;
-		for (n = 0; isdigit((unsigned char)*p) && n < 4; n++)
-			p++;
-		if (n == 0 || n > 3)
-			return 0;
-	}
-	if (*p != '\0' && *p != ' ')
-		return 0;
-	n = (size_t)(p - text);
-	if (n >= dsnsize)
-		return 0;
-	memcpy(dsn, text, n);
-	dsn[n] = '\0';
-	return n;
-}
-
 /*
  * Reads one line into s->line (CR LF or bare LF removed). Returns 1, 0 on
  * EOF, -1 on an error, -2 on timeout, -3 when the line is too long.
@@ -152,30 +122,13 @@ line_read(struct smtp_sess *s, int64_t deadline, struct vbuf *why)
 	}
 }
 
-/* Appends text to a bounded string, silently truncating. */
-static void
-text_append(char *dst, size_t size, const char *src)
-{
-	size_t len = strlen(dst), n = strlen(src);
-
-	if (len + 1 >= size)
-		return;
-	if (n > size - len - 1)
-		n = size - len - 1;
-	memcpy(dst + len, src, n);
-	dst[len + n] = '\0';
-}
-
 int
 smtp_reply_read(struct smtp_sess *s, struct smtp_reply *r, int64_t timeout_ms,
     const char *phase, struct smtp_fail *fail)
 {
 	struct vbuf why;
 	int64_t deadline = smtp_now_ms() + timeout_ms;
-	char dsn[SMTP_DSN_SIZE];
-	const char *text;
-	int nlines, rc, code;
-	size_t len, linelen;
+	int nlines, rc;
 
 	r->code = 0;
 	r->dsn[0] = '\0';
@@ -189,41 +142,12 @@ smtp_reply_read(struct smtp_sess *s, struct smtp_reply *r, int64_t timeout_ms,
 		}
 		if ((rc = line_read(s, deadline, &why)) != 1)
 			goto bad;
-		linelen = strlen(s->line);
-		if (linelen < 3 || !isdigit((unsigned char)s->line[0]) ||
-		    !isdigit((unsigned char)s->line[1]) ||
-		    !isdigit((unsigned char)s->line[2]) ||
-		    s->line[0] < '2' || s->line[0] > '5' ||
-		    (linelen > 3 && s->line[3] != ' ' &&
-		    s->line[3] != '-')) {
+		if ((rc = smtp_reply_line(r, &s->lines, s->line,
+		    nlines)) == -1) {
 			rc = -5;
 			goto bad;
 		}
-		code = (s->line[0] - '0') * 100 + (s->line[1] - '0') * 10 +
-		    (s->line[2] - '0');
-		if (nlines > 0 && code != r->code) {
-			rc = -5;
-			goto bad;
-		}
-		text = linelen > 4 ? s->line + 4 : "";
-		(void)vbuf_adds(&s->lines, text);
-		(void)vbuf_addc(&s->lines, '\n');
-		if (nlines == 0) {
-			r->code = code;
-			(void)snprintf(r->text, sizeof(r->text), "%d%s%s",
-			    code, *text != '\0' ? " " : "", text);
-			len = smtp_dsn_parse(text, dsn, sizeof(dsn));
-			if (len > 0 && dsn[0] == s->line[0])
-				memcpy(r->dsn, dsn, sizeof(dsn));
-		} else if (*text != '\0') {
-			/* Continuation lines repeat the code: drop it. */
-			len = smtp_dsn_parse(text, dsn, sizeof(dsn));
-			if (len > 0 && strcmp(dsn, r->dsn) == 0)
-				text += len + (text[len] == ' ');
-			text_append(r->text, sizeof(r->text), " ");
-			text_append(r->text, sizeof(r->text), text);
-		}
-		if (linelen <= 3 || s->line[3] != '-')
+		if (rc == 0)
 			break;
 	}
 	vbuf_release(&why);
@@ -374,53 +298,6 @@ send_cmd(struct smtp_sess *s, const struct cfg *cfg, struct smtp_fail *fail,
 	return rc == 0 ? 0 : -1;
 }
 
-/*
- * The EHLO keywords we use (RFC 5321 4.1.1.1; RFC 1870, 2920, 6152, 3207,
- * 3461).
- */
-static void
-parse_features(struct smtp_sess *s)
-{
-	static const struct {
-		const char	*kw;
-		unsigned	 flag;
-	} kws[] = {
-		{ "PIPELINING", SMTP_FEAT_PIPELINING },
-		{ "SIZE", SMTP_FEAT_SIZE },
-		{ "8BITMIME", SMTP_FEAT_8BITMIME },
-		{ "STARTTLS", SMTP_FEAT_STARTTLS },
-		{ "DSN", SMTP_FEAT_DSN },
-	};
-	const char *p, *nl;
-	size_t i, n;
-
-	s->features = SMTP_FEAT_ESMTP;
-	s->size_limit = 0;
-	p = s->lines.data;
-	/* The first line is the server's name and greeting text. */
-	if ((nl = strchr(p, '\n')) == NULL)
-		return;
-	for (p = nl + 1; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
-		for (i = 0; i < sizeof(kws) / sizeof(kws[0]); i++) {
-			n = strlen(kws[i].kw);
-			if (strncasecmp(p, kws[i].kw, n) != 0 ||
-			    (p[n] != ' ' && p[n] != '\n'))
-				continue;
-			s->features |= kws[i].flag;
-			if (kws[i].flag == SMTP_FEAT_SIZE && p[n] == ' ') {
-				unsigned long long v;
-				char *end;
-
-				errno = 0;
-				v = strtoull(p + n + 1, &end, 10);
-				if (errno == 0 && end != p + n + 1 &&
-				    (*end == '\n' || *end == ' '))
-					s->size_limit = v;
-			}
-		}
-	}
-}
-
 /* EHLO, or HELO after a 5xx to EHLO. 0, or -1 with fail set. */
 static int
 ehlo(struct smtp_sess *s, const struct cfg *cfg, const char *helo,
@@ -433,7 +310,8 @@ ehlo(struct smtp_sess *s, const struct cfg *cfg, const char *helo,
 	    smtp_reply_read(s, &r, tmo, PHASE_EHLO, fail) == -1)
 		return -1;
 	if (r.code / 100 == 2) {
-		parse_features(s);
+		smtp_features_parse(s->lines.data, &s->features,
+		    &s->size_limit);
 		return 0;
 	}
 	if (r.code / 100 != 5 || r.code == 421) {
@@ -661,6 +539,48 @@ rcpt_cmd(const struct smtp_sess *s, const struct smtp_req *req,
 	vbuf_release(&own);
 }
 
+/*
+ * Whether the message needs SMTPUTF8 of the next hop (RFC 6531): the
+ * client sent it with SMTPUTF8, and an address or its header block is
+ * not ASCII. Only such messages have their header block read here.
+ */
+static int
+smtputf8_needed(const struct smtp_req *req)
+{
+	const struct qstore_envelope *env = qstore_file_envelope(req->qf);
+	char buf[8192];
+	off_t off = qstore_file_body_offset(req->qf), end;
+	size_t i, tail = 0;
+	ssize_t n;
+
+	if (!env->smtputf8)
+		return 0;
+	if (utf8_has_8bit(req->sender))
+		return 1;
+	for (i = 0; i < req->nrcpts; i++)
+		if (utf8_has_8bit(req->rcpts[i].addr))
+			return 1;
+	end = off + qstore_file_body_size(req->qf);
+	/* The header block ends at the first empty line. */
+	while (off < end) {
+		n = pread(qstore_file_fd(req->qf), buf + tail,
+		    sizeof(buf) - tail, off);
+		if (n <= 0)
+			return 1;	/* unreadable: assume it does */
+		for (i = tail; i < tail + (size_t)n; i++) {
+			if ((unsigned char)buf[i] >= 0x80)
+				return 1;
+			if (i >= 3 && memcmp(buf + i - 3, "\r\n\r\n", 4) == 0)
+				return 0;
+		}
+		off += n;
+		/* Keep the last 3 bytes for a CRLF CRLF across reads. */
+		tail = tail + (size_t)n >= 3 ? 3 : tail + (size_t)n;
+		memmove(buf, buf + (size_t)(i - tail), tail);
+	}
+	return 0;
+}
+
 int
 smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
     struct smtp_req *req, int reused)
@@ -676,8 +596,27 @@ smtp_proto_deliver(struct smtp_sess *s, const struct cfg *cfg,
 	vbuf_init(&cmd, 0);
 	vbuf_init(&why, 256);
 
+	/*
+	 * 0. A message that needs SMTPUTF8 is not mangled for a next hop
+	 * that lacks it: its recipients fail (RFC 6531 3.2), and the
+	 * session, which saw no command, stays as it was.
+	 */
+	if ((s->features & SMTP_FEAT_SMTPUTF8) == 0 &&
+	    smtputf8_needed(req)) {
+		char text[SMTP_TEXT_MAX + 1];
+
+		(void)snprintf(text, sizeof(text), "550 5.6.7 SMTPUTF8 is "
+		    "required, but %s[%s] does not offer it", s->host, s->ip);
+		decide_pending(req, SMTP_RCPT_BOUNCED, "5.6.7", text);
+		ret = 0;
+		goto out;
+	}
+
 	/* 1. MAIL FROM, and with PIPELINING every RCPT TO and DATA too. */
 	(void)vbuf_addf(&cmd, "MAIL FROM:<%s>", req->sender);
+	if (qstore_file_envelope(req->qf)->smtputf8 &&
+	    (s->features & SMTP_FEAT_SMTPUTF8))
+		(void)vbuf_adds(&cmd, " SMTPUTF8");
 	if (s->features & SMTP_FEAT_SIZE)
 		(void)vbuf_addf(&cmd, " SIZE=%" PRIu64,
 		    (uint64_t)qstore_file_body_size(req->qf) +

@@ -76,6 +76,8 @@ smtpd_init(const struct cfg *cfg)
 	smtpd_suppress_init(cfg);
 	if (acct_open(cfg->log_accounting) == -1)
 		log_warn("accounting log %s: %m", cfg->log_accounting);
+	/* Last: what is open now is what every session shares. */
+	smtpd_session_limits_init(cfg);
 }
 
 static void

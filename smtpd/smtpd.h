@@ -28,6 +28,10 @@
 #define SMTPD_IN_MAX		(64 * 1024)	/* buffered input per read */
 #define SMTPD_OUT_MAX		(64 * 1024)	/* unsent replies; then stop reading */
 #define SMTPD_HDR_MAX		(256 * 1024)	/* header block kept in memory */
+/* Descriptors kept for LMDB environments opened later, logs, TLS. */
+#define SMTPD_FD_RESERVE	16
+/* Out of descriptors, accept waits this long (or for a session's end). */
+#define SMTPD_STARVED_MS	1000
 /* A longer Message-ID is not recorded (events, log): no one's real id. */
 #define SMTPD_MSGID_MAX		255
 #define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
@@ -43,6 +47,10 @@
 #define SMTPD_R_BDAT_OK		"250 2.0.0 %" PRIu64 " octets received"
 #define SMTPD_R_BDAT_SYNTAX	"501 5.5.4 Syntax: BDAT chunk-size [LAST]"
 #define SMTPD_R_DATA_AFTER_BDAT	"503 5.5.1 Error: DATA after BDAT"
+#define SMTPD_R_UTF8_SENDER	"553 5.6.7 Non-ASCII sender address not permitted without SMTPUTF8"
+#define SMTPD_R_UTF8_RCPT	"553 5.6.7 Non-ASCII recipient address not permitted without SMTPUTF8"
+#define SMTPD_R_UTF8_BAD	"501 5.5.4 Address is not valid UTF-8"
+#define SMTPD_R_UTF8_HEADER	"554 5.6.7 Non-ASCII message header not permitted without SMTPUTF8"
 #define SMTPD_R_LONG_LINES	"550 5.6.0 Message has lines longer than 998 octets (RFC 5322 2.1.1)"
 #define SMTPD_R_BYE		"221 2.0.0 Bye"
 #define SMTPD_R_TLS_GO		"220 2.0.0 Ready to start TLS"
@@ -154,6 +162,7 @@ struct smtpd_session {
 
 	/* Transaction state. */
 	int			 mail_seen;
+	int			 smtputf8;	/* MAIL had SMTPUTF8 */
 	struct cred_policy	 pol;		/* the user's, read at MAIL */
 	int			 have_pol;
 	uint64_t		 size_limit;	/* smtpd's or the user's */
@@ -196,6 +205,7 @@ void	smtpd_commit_enqueue(struct smtpd_session *);
 void	smtpd_commit_cancel(struct smtpd_session *);
 
 /* smtpd_session.c */
+void	smtpd_session_limits_init(const struct cfg *);
 void	smtpd_session_accept(const struct daemon_listener *);
 void	smtpd_session_close(struct smtpd_session *);
 void	smtpd_set_state(struct smtpd_session *, enum smtpd_state);
@@ -217,6 +227,8 @@ int	smtpd_policy_mail(struct smtpd_session *, const char *sender);
 void	smtpd_policy_reset(struct smtpd_session *);
 int	smtpd_policy_charge(struct smtpd_session *, struct qstore_new *);
 void	smtpd_policy_headers(struct smtpd_session *, const char *, size_t);
+void	smtpd_policy_utf8_headers(struct smtpd_session *, const char *,
+	    size_t);
 
 /* smtpd_data.c */
 int	smtpd_data_begin(struct smtpd_session *);

@@ -54,6 +54,8 @@ smtpd_data_begin(struct smtpd_session *s)
 	env.ret = s->dsn.ret;
 	/* The credential turned delivery reports off (relayctl --dsn off). */
 	env.dsn_off = s->have_pol && s->pol.dsn_off;
+	/* RFC 6531: passed on, and required of next hops that need it. */
+	env.smtputf8 = s->smtputf8;
 	if ((s->qn = qstore_new_begin(smtpd_queue, &env, why)) == NULL) {
 		log_warn("queue file create: %s", why->data);
 		smtpd_reply(s, qstore_errno() == QSTORE_ERR_FULL ?
@@ -274,6 +276,7 @@ smtpd_data_headers_end(struct smtpd_session *s, size_t end, int blank)
 	vbuf_addf(h, ";\r\n\t%s\r\n", date);
 	vbuf_add(h, s->hdr->data, end);
 	smtpd_policy_headers(s, s->hdr->data, end);
+	smtpd_policy_utf8_headers(s, s->hdr->data, end);
 	if (!smtpd_has_header(s->hdr->data, end, "Message-ID")) {
 		if (RAND_bytes(r, sizeof(r)) != 1)
 			log_fatal("RAND_bytes failed");

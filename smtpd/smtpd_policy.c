@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "dkimkey.h"
+#include "idna.h"
 #include "log.h"
 #include "smtpd.h"
 
@@ -70,7 +71,12 @@ smtpd_domain_verified(struct smtpd_session *s, const char *domain)
 static int
 smtpd_from_allowed(struct smtpd_session *s, const char *domain)
 {
-	return cred_policy_domain_ok(&s->pol, domain);
+	char ascii[SMTP_DOMAIN_MAX + 1];
+
+	/* Credentials hold A-labels; an SMTPUTF8 address may not. */
+	if (idna_domain_ascii(domain, ascii, sizeof(ascii)) == -1)
+		return 0;
+	return cred_policy_domain_ok(&s->pol, ascii);
 }
 
 void
@@ -157,7 +163,7 @@ smtpd_policy_mail(struct smtpd_session *s, const char *sender)
 	 * <> to the header checks.
 	 */
 	if (s->pol.ndomains > 0 && sender[0] != '\0' && (dom[0] == '\0' ||
-	    !cred_policy_domain_ok(&s->pol, dom))) {
+	    !smtpd_from_allowed(s, dom))) {
 		log_info("reject: MAIL from unknown[%s]: sender <%s> not "
 		    "allowed for sasl_username=%s", s->addr, log_safe(sender),
 		    s->auth_user);
@@ -269,6 +275,29 @@ smtpd_policy_headers(struct smtpd_session *s, const char *hdr, size_t len)
 		    s->auth_user);
 		s->policy_reject = SMTPD_R_FROM_MISSING;
 	}
+}
+
+/*
+ * RFC 6531 3.5: without SMTPUTF8 the header block must be ASCII (RFC
+ * 2047 encoded words carry other text). A message whose headers hold raw
+ * 8-bit bytes is refused at the end of its data; one sent with SMTPUTF8
+ * travels as it is, to next hops that offer SMTPUTF8 (smtp(8)).
+ */
+void
+smtpd_policy_utf8_headers(struct smtpd_session *s, const char *hdr,
+    size_t len)
+{
+	if (s->smtputf8 || s->policy_reject != NULL)
+		return;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)hdr[i] >= 0x80) {
+			log_info("reject: unknown[%s]: non-ASCII header "
+			    "without SMTPUTF8%s%s", s->addr,
+			    s->auth_user[0] != '\0' ? ", sasl_username=" : "",
+			    s->auth_user);
+			s->policy_reject = SMTPD_R_UTF8_HEADER;
+			return;
+		}
 }
 
 /*

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "parse.h"
 #include "smtpd.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 static void smtpd_cmd(struct smtpd_session *, const char *);
@@ -24,7 +25,9 @@ static void smtpd_cmd_helo(struct smtpd_session *, const char *, int);
 static void smtpd_cmd_mail(struct smtpd_session *, const char *);
 static void smtpd_cmd_rcpt(struct smtpd_session *, const char *);
 static int smtpd_params(struct smtpd_session *, const char *,
-    struct dsnparam_mail *, struct dsnparam_rcpt *);
+    struct dsnparam_mail *, struct dsnparam_rcpt *, int *);
+static int smtpd_addr_utf8(struct smtpd_session *, const char *, int,
+    const char *);
 static void smtpd_cmd_data(struct smtpd_session *);
 static void smtpd_cmd_starttls(struct smtpd_session *);
 static void smtpd_error(struct smtpd_session *);
@@ -56,6 +59,7 @@ smtpd_proto_reset(struct smtpd_session *s)
 	s->nrcpts = 0;
 	memset(&s->dsn, 0, sizeof(s->dsn));
 	s->mail_seen = 0;
+	s->smtputf8 = 0;
 	s->sender[0] = '\0';
 	s->message_id[0] = '\0';
 }
@@ -244,6 +248,7 @@ smtpd_cmd_helo(struct smtpd_session *s, const char *arg, int esmtp)
 	smtpd_reply(s, "250-ENHANCEDSTATUSCODES");
 	smtpd_reply(s, "250-8BITMIME");
 	smtpd_reply(s, "250-CHUNKING");
+	smtpd_reply(s, "250-SMTPUTF8");
 	smtpd_reply(s, "250 DSN");
 }
 
@@ -290,14 +295,14 @@ smtpd_cmd_starttls(struct smtpd_session *s)
 }
 
 /*
- * Checks the ESMTP parameters of MAIL (m set: RET and ENVID go there;
- * SIZE, BODY and AUTH are known too) or RCPT (r set: NOTIFY and ORCPT go
- * there), all before anything is kept, so that a refused command changes
- * nothing. Returns 0, or -1 after replying.
+ * Checks the ESMTP parameters of MAIL (m set: RET and ENVID go there,
+ * SMTPUTF8 to *smtputf8; SIZE, BODY and AUTH are known too) or RCPT (r
+ * set: NOTIFY and ORCPT go there), all before anything is kept, so that a
+ * refused command changes nothing. Returns 0, or -1 after replying.
  */
 static int
 smtpd_params(struct smtpd_session *s, const char *params,
-    struct dsnparam_mail *m, struct dsnparam_rcpt *r)
+    struct dsnparam_mail *m, struct dsnparam_rcpt *r, int *smtputf8)
 {
 	char key[33], value[SMTPD_PARAM_VALUE_MAX + 1];
 	struct vbuf *why = vbuf_create(0);
@@ -330,6 +335,14 @@ smtpd_params(struct smtpd_session *s, const char *params,
 				smtpd_reply(s, "501 5.5.4 Bad BODY value");
 				goto error;
 			}
+		} else if (m != NULL && strcmp(key, "SMTPUTF8") == 0) {
+			/* RFC 6531 3.4: a keyword without a value. */
+			if (value[0] != '\0') {
+				smtpd_reply(s, "501 5.5.4 SMTPUTF8 takes no "
+				    "value");
+				goto error;
+			}
+			*smtputf8 = 1;
 		} else if (m == NULL || strcmp(key, "AUTH") != 0) {
 			smtpd_reply(s, SMTPD_R_PARAM, key);
 			goto error;
@@ -348,6 +361,32 @@ done:
 	return ret;
 }
 
+/*
+ * An address with bytes over 0x7f (RFC 6531 internationalised) needs
+ * MAIL's SMTPUTF8 and must be well-formed UTF-8. Returns 0, or -1 after
+ * replying (refused).
+ */
+static int
+smtpd_addr_utf8(struct smtpd_session *s, const char *addr, int smtputf8,
+    const char *refusal)
+{
+	if (!utf8_has_8bit(addr))
+		return 0;
+	if (!smtputf8) {
+		log_info("reject: unknown[%s]: <%s>: non-ASCII address without "
+		    "SMTPUTF8", s->addr, log_safe(addr));
+		smtpd_reply(s, "%s", refusal);
+		smtpd_error(s);
+		return -1;
+	}
+	if (!utf8_valid(addr, strlen(addr))) {
+		smtpd_reply(s, SMTPD_R_UTF8_BAD);
+		smtpd_error(s);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 {
@@ -355,6 +394,7 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 	struct dsnparam_mail dsn;
 	const char *params;
 	struct vbuf *why;
+	int utf8 = 0;
 
 	if (s->helo[0] == '\0') {
 		smtpd_reply(s, SMTPD_R_NEED_HELO);
@@ -391,9 +431,14 @@ smtpd_cmd_mail(struct smtpd_session *s, const char *arg)
 		return;
 	}
 	memset(&dsn, 0, sizeof(dsn));
-	if (smtpd_params(s, params, &dsn, NULL) == -1)
+	if (smtpd_params(s, params, &dsn, NULL, &utf8) == -1)
 		return;
+	if (smtpd_addr_utf8(s, addr, utf8, SMTPD_R_UTF8_SENDER) == -1) {
+		smtpd_policy_reset(s);
+		return;
+	}
 	snprintf(s->sender, sizeof(s->sender), "%s", addr);
+	s->smtputf8 = utf8;
 	s->dsn = dsn;
 	s->mail_seen = 1;
 	smtpd_reply(s, SMTPD_R_MAIL_OK);
@@ -425,7 +470,9 @@ smtpd_cmd_rcpt(struct smtpd_session *s, const char *arg)
 	}
 	vbuf_free(why);
 	memset(&dsn, 0, sizeof(dsn));
-	if (smtpd_params(s, params, NULL, &dsn) == -1)
+	if (smtpd_params(s, params, NULL, &dsn, NULL) == -1)
+		return;
+	if (smtpd_addr_utf8(s, addr, s->smtputf8, SMTPD_R_UTF8_RCPT) == -1)
 		return;
 	if (smtpd_suppress_rcpt(s, addr) == -1)
 		return;		/* replied 550; other recipients go on */

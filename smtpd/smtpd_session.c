@@ -6,6 +6,7 @@
  * states that consume it; while a message waits for its commit the session
  * reads nothing more, so pipelined commands after DATA wait their turn.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -13,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -32,12 +34,16 @@
 
 static struct smtpd_session *smtpd_sessions;
 static size_t smtpd_nsessions;
+static size_t smtpd_session_cap;	/* max_sessions, or what fds allow */
+static int64_t smtpd_starved_until;	/* ms: accept paused (descriptors) */
+static int64_t smtpd_starved_warned;	/* ms: the last warning */
 
 static void smtpd_session_event(int, int, void *);
 static void smtpd_session_update(struct smtpd_session *);
 static int smtpd_session_flush(struct smtpd_session *);
 static int smtpd_session_read(struct smtpd_session *);
 static void smtpd_session_credit(struct smtpd_session *, size_t);
+static void smtpd_accept_starved(const struct daemon_listener *);
 static int smtpd_session_handshake(struct smtpd_session *);
 static void smtpd_session_start_tls(struct smtpd_session *);
 static const char *smtpd_state_name(enum smtpd_state);
@@ -77,6 +83,62 @@ smtpd_set_state(struct smtpd_session *s, enum smtpd_state st)
 	s->state = st;
 }
 
+/*
+ * A session holds up to two descriptors (its socket, and its queue file
+ * while it takes a message). Under a small RLIMIT_NOFILE, smtpd takes no
+ * more sessions than can each finish a message: more would leave the
+ * ones open without a descriptor for their queue file (451 at DATA).
+ */
+void
+smtpd_session_limits_init(const struct cfg *cfg)
+{
+	struct rlimit rl;
+	struct dirent *de;
+	size_t open_now = 0, avail;
+	DIR *d;
+
+	smtpd_session_cap = cfg->smtpd_max_sessions;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			open_now++;
+	(void)closedir(d);
+	open_now--;		/* the directory's own */
+	avail = rl.rlim_cur > open_now + SMTPD_FD_RESERVE + 2 ?
+	    (size_t)(rl.rlim_cur - open_now - SMTPD_FD_RESERVE) / 2 : 1;
+	if (avail < smtpd_session_cap) {
+		smtpd_session_cap = avail;
+		log_warn("RLIMIT_NOFILE %llu leaves descriptors for %zu "
+		    "sessions at once (smtpd.max_sessions %u)",
+		    (unsigned long long)rl.rlim_cur, avail,
+		    cfg->smtpd_max_sessions);
+	}
+}
+
+/*
+ * Out of descriptors (or memory): the connection stays in the kernel's
+ * queue, and the listener stays readable, so accepting again at once
+ * would spin. New connections wait: the listeners are left alone for
+ * SMTPD_STARVED_MS (or until a session ends and frees a descriptor),
+ * sessions already open go on, and the warning is logged once a minute.
+ */
+static void
+smtpd_accept_starved(const struct daemon_listener *l)
+{
+	int64_t now = ev_now_ms();
+
+	if (smtpd_starved_warned == 0 || now - smtpd_starved_warned >= 60000) {
+		log_warn("accept on %s: %m: new connections wait (%zu "
+		    "sessions open)", l->name, smtpd_nsessions);
+		smtpd_starved_warned = now;
+	}
+	smtpd_starved_until = now + SMTPD_STARVED_MS;
+	daemon_listeners_pause(1);
+}
+
 void
 smtpd_session_accept(const struct daemon_listener *l)
 {
@@ -88,14 +150,23 @@ smtpd_session_accept(const struct daemon_listener *l)
 	int fd, burst, one = 1;
 
 	for (burst = 0; burst < SMTPD_ACCEPT_BURST; burst++) {
-		if (smtpd_nsessions >= cfg->smtpd_max_sessions) {
-			daemon_listeners_pause(1);
+		if (smtpd_nsessions >= smtpd_session_cap) {
+			if (smtpd_session_cap < cfg->smtpd_max_sessions) {
+				errno = EMFILE;
+				smtpd_accept_starved(l);
+			} else
+				daemon_listeners_pause(1);
 			return;
 		}
 		salen = sizeof(sa);
 		fd = accept4(l->fd, (struct sockaddr *)&sa, &salen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				smtpd_accept_starved(l);
+				return;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept on %s: %m", l->name);
@@ -491,6 +562,12 @@ smtpd_sessions_sweep(int64_t now)
 {
 	struct smtpd_session *s, *next;
 	int64_t limit = smtpd_cfg->smtpd_timeout * 1000;
+
+	if (smtpd_starved_until != 0 && now >= smtpd_starved_until &&
+	    !daemon_stopping()) {
+		smtpd_starved_until = 0;
+		daemon_listeners_pause(0);
+	}
 
 	for (s = smtpd_sessions; s != NULL; s = next) {
 		next = s->next;

@@ -24,11 +24,13 @@ set -u
 # by /usr/bin/python3, the interpreter Debian's package is built for).
 # libspf2-dev: SPF evaluation in `relayctl domain check`; dnsmasq-base:
 # the real DNS server on loopback of the DNS check tests.
+# libidn2-dev: internationalised domain names (IDNA2008) in smtpd, smtp
+# and relayctl, so SMTPUTF8 addresses compare with A-label domains.
 # libmime-tools-perl: MIME::Parser, the second, independent parser of the
 # delivery reports bounce(8) makes (test_bounce_parse, test_bounce_daemon).
 PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
 swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm libopendkim-dev
-python3-dkim libspf2-dev dnsmasq-base libmime-tools-perl"
+python3-dkim libspf2-dev dnsmasq-base libmime-tools-perl libidn2-dev"
 # Node from another source (e.g. NodeSource's nodejs, which bundles npm and
 # conflicts with Debian's npm) is used as it is.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1

@@ -1,6 +1,7 @@
 /*
  * fuzz_smtpcmd.c - libFuzzer target for the SMTP command, address, BDAT
- * argument and reply parsers in lib/smtpcmd.c.
+ * argument and reply parsers in lib/smtpcmd.c, and the UTF-8 check
+ * (lib/utf8.c) that SMTPUTF8 arguments meet.
  *
  * The input is one command line (without CRLF; it ends at the first NUL as
  * smtpd's lines do). Every parser runs on it and the invariants smtpd and
@@ -19,6 +20,7 @@
 
 #include "log.h"
 #include "smtpcmd.h"
+#include "utf8.h"
 #include "vbuf.h"
 #include "xalloc.h"
 
@@ -45,6 +47,8 @@ fuzz_bdat(const char *line)
 	uint64_t size = 0;
 	int last = -1;
 
+	/* RFC 3629 well-formedness, which smtpd asks of SMTPUTF8 input. */
+	(void)utf8_valid(line, strlen(line));
 	if (smtpcmd_bdat(line, &size, &last) == 0) {
 		ASSERT(last == 0 || last == 1);
 		ASSERT(line[0] >= '0' && line[0] <= '9');

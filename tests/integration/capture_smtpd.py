@@ -3,7 +3,8 @@
 
 Used as the next hop of the relay under test. It listens on 127.0.0.1 (an
 ephemeral port by default), speaks enough ESMTP for a relay client (EHLO with
-PIPELINING, 8BITMIME, SIZE, ENHANCEDSTATUSCODES, DSN when dsn=True and,
+PIPELINING, 8BITMIME, SIZE, ENHANCEDSTATUSCODES, DSN when dsn=True,
+SMTPUTF8 when smtputf8=True and,
 when given a certificate, STARTTLS), and records every transaction: envelope
 sender and its MAIL parameters, recipients and their RCPT parameters, and the
 raw DATA bytes, dot-unstuffed, exactly as the client sent them.
@@ -129,9 +130,11 @@ class CaptureSMTPD:
 
     def __init__(self, host="127.0.0.1", port=0, tls_cert=None,
                  tls_key=None, hostname="capture.test",
-                 size_limit=DEFAULT_SIZE, timeout=60, dsn=False):
+                 size_limit=DEFAULT_SIZE, timeout=60, dsn=False,
+                 smtputf8=False):
         self.host = host
         self.dsn = dsn              # offer DSN (RFC 3461) in EHLO
+        self.smtputf8 = smtputf8    # offer SMTPUTF8 (RFC 6531) in EHLO
         self.port = port
         self.hostname = hostname
         self.size_limit = size_limit
@@ -424,6 +427,8 @@ class Session:
                "ENHANCEDSTATUSCODES"]
         if self.srv.dsn:
             ext.append("DSN")
+        if self.srv.smtputf8:
+            ext.append("SMTPUTF8")
         if self.srv.tls_ctx is not None and self.tls is None:
             ext.append("STARTTLS")
         lines = [self.srv.hostname] + ext

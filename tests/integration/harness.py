@@ -19,6 +19,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import smtplib
@@ -378,7 +379,9 @@ class Suite:
 
     # -- process control --
 
-    def start(self, wait=True):
+    def start(self, wait=True, nofile=None):
+        """Starts master (-f); nofile, when given, is the RLIMIT_NOFILE
+        master and so every daemon runs with."""
         missing = missing_binaries()
         if missing:
             raise SetupError("not built: %s (run `make all`)"
@@ -391,7 +394,10 @@ class Suite:
             [os.path.join(daemon_dir(), "master"), "-c", self.conf_path,
              "-f"],
             stdin=subprocess.DEVNULL, stdout=self._logf, stderr=self._logf,
-            cwd=self.tmp, start_new_session=True, env=sanitizer_env())
+            cwd=self.tmp, start_new_session=True, env=sanitizer_env(),
+            preexec_fn=None if nofile is None else
+            (lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                        (nofile, nofile))))
         register(self.proc)
         self.pgid = self.proc.pid
         self.starts += 1

@@ -420,6 +420,56 @@ START_TEST(test_bad_value)
 }
 END_TEST
 
+/* webhooks: endpoints for webhookd, each checked; the list turns it on. */
+START_TEST(test_webhooks)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct cfg *cfg;
+
+	cfg = load("queue_directory: /q\n", why);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_uint_eq(cfg->webhookd_processes, 0);
+	ck_assert_int_eq(cfg->events_max_age, 86400);
+	cfg_free(cfg);
+	cfg = load("webhooks: []\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_uint_eq(cfg->webhookd_processes, 1);
+	ck_assert_uint_eq(cfg->nwebhooks, 0);
+	cfg_free(cfg);
+	cfg = load("webhooks:\n  - url: https://app.example/hooks\n"
+	    "    events: [delivered, bounced]\n    format: mailgun\n"
+	    "    secret_file: /etc/petrel/wh.secret\n"
+	    "  - { url: \"http://u:p@127.0.0.1:8080/h\", timeout: 2s }\n"
+	    "events: { max_age: 2h, min_backoff: 1s }\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_uint_eq(cfg->nwebhooks, 2);
+	ck_assert_str_eq(cfg->webhooks[0].url, "https://app.example/hooks");
+	ck_assert_str_eq(cfg->webhooks[0].events, "delivered,bounced");
+	ck_assert_str_eq(cfg->webhooks[0].format, "mailgun");
+	ck_assert_str_eq(cfg->webhooks[0].secret_file,
+	    "/etc/petrel/wh.secret");
+	ck_assert_uint_eq(cfg->webhooks[0].max_concurrent, 4);
+	ck_assert_str_eq(cfg->webhooks[1].events, CFG_WEBHOOK_EVENTS);
+	ck_assert_str_eq(cfg->webhooks[1].format, "petrel");
+	ck_assert_int_eq(cfg->webhooks[1].timeout, 2);
+	ck_assert_ptr_null(cfg->webhooks[1].secret_file);
+	ck_assert_int_eq(cfg->events_max_age, 7200);
+	ck_assert_int_eq(cfg->events_min_backoff, 1);
+	cfg_free(cfg);
+	vbuf_free(why);
+	expect_error("webhooks:\n  - { events: delivered }\n",
+	    "2: webhooks[0].url", "missing (required)");
+	expect_error("webhooks:\n  - url: ftp://x/\n",
+	    "2: webhooks[0].url", "not an http:// or https:// URL");
+	expect_error("webhooks:\n  - url: https://x/\n    events: [sent]\n",
+	    "3: webhooks[0].events", "unknown event \"sent\"");
+	expect_error("webhooks:\n  - url: https://x/\n    format: slack\n",
+	    "3: webhooks[0].format", "unknown format \"slack\"");
+	expect_error("webhooks:\n  - url: https://x/\n    colour: red\n",
+	    "3: webhooks[0].colour", "unknown key");
+}
+END_TEST
+
 START_TEST(test_listener_errors)
 {
 	expect_error("listeners:\n  - { name: a, address: \"0.0.0.0:25\","
@@ -803,7 +853,7 @@ END_TEST
 START_TEST(test_man_page)
 {
 	const char * const *names = cfg_key_names();
-	char line[1024], marked[128][64];
+	char line[1024], marked[256][64];
 	size_t nmarked = 0, nnames, i, j, len;
 	int after_tp = 0, found;
 	FILE *fp;
@@ -815,7 +865,7 @@ START_TEST(test_man_page)
 		len = strcspn(line, "\n");
 		line[len] = '\0';
 		if (after_tp && strncmp(line, ".B ", 3) == 0) {
-			ck_assert_uint_lt(nmarked, 128);
+			ck_assert_uint_lt(nmarked, 256);
 			ck_assert_uint_lt(len - 3, sizeof(marked[0]));
 			memcpy(marked[nmarked++], line + 3, len - 3 + 1);
 		}
@@ -869,6 +919,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_transport_lookup);
 	tcase_add_test(tc, test_durations_sizes);
 	tcase_add_test(tc, test_man_page);
+	tcase_add_test(tc, test_webhooks);
 	suite_add_tcase(s, tc);
 	return s;
 }
