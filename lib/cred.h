@@ -210,9 +210,8 @@ struct cred_webhook {
 	char	*key_pem;	/* ECDSA P-256 private key (PEM); NULL */
 };
 
-/* The events a webhook gets when it names none. */
-#define CRED_WEBHOOK_EVENTS_DEFAULT \
-	"delivered,deferred,bounced,expired,suppressed"
+/* The events a webhook gets when it names none: as a petrel.yaml one. */
+#define CRED_WEBHOOK_EVENTS_DEFAULT	CFG_WEBHOOK_EVENTS
 
 /* The payload formats a webhook may ask for (webhookd(8), FORMATS). */
 #define CRED_WEBHOOK_FORMATS	"petrel, mailgun, sendgrid, postmark"

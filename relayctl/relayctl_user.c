@@ -351,7 +351,7 @@ relayctl_wh_option(struct relayctl_user_args *ua, unsigned bit,
 
 /*
  * Reads a secret or key file (at most CRED_WEBHOOK_KEY_MAX bytes, no NUL)
- * into out; a final LF or CRLF is dropped. Returns 0, or -1 (why).
+ * into out, without trailing white space. Returns 0, or -1 (why).
  */
 static int
 relayctl_wh_read_file(const char *path, struct vbuf *out, struct vbuf *why)
@@ -385,9 +385,9 @@ relayctl_wh_read_file(const char *path, struct vbuf *out, struct vbuf *why)
 	(void)close(fd);
 	if (n == -1)
 		return -1;
-	if (out->len > 0 && out->data[out->len - 1] == '\n')
-		vbuf_truncate(out, out->len - 1);
-	if (out->len > 0 && out->data[out->len - 1] == '\r')
+	/* As petrel.yaml's secret_file: trailing white space is not part. */
+	while (out->len > 0 && strchr(" \t\r\n",
+	    out->data[out->len - 1]) != NULL)
 		vbuf_truncate(out, out->len - 1);
 	if (out->len == 0 || memchr(out->data, '\0', out->len) != NULL) {
 		vbuf_setf(why, "%s is empty or holds a NUL byte", path);

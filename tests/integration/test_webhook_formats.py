@@ -139,15 +139,14 @@ class WebhookCase(PetrelCase):
         every = ["delivered", "deferred", "bounced", "expired", "suppressed"]
         for fmt in self.endpoints:
             ep = {"url": self.receiver.url(fmt), "format": fmt,
-                  "events": every}
+                  "events": ",".join(every)}
             if fmt == "mailgun":
                 ep["secret_file"] = self.mg_secret
             if fmt == "sendgrid":
                 ep["sendgrid_key_file"] = self.sg_key
             hooks.append(ep)
-        over = {"suppression": {"action": "accept"}}
-        if hooks:
-            over["webhooks"] = hooks
+        # webhooks: [] still runs webhookd, for credentials' endpoints.
+        over = {"suppression": {"action": "accept"}, "webhooks": hooks}
         if self.extra:
             over.update(self.extra)
         self.overrides = over

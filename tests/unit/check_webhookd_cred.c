@@ -135,8 +135,9 @@ START_TEST(test_endpoint)
 	ck_assert_int_eq(ep->format, WH_FORMAT_SENDGRID);
 	ck_assert_ptr_nonnull(ep->sendgrid_key);
 	ck_assert_uint_eq(ep->secret_len, 0);
-	/* The default events: every recipient outcome, not "accepted". */
-	ck_assert_uint_eq(ep->events, WH_EVENT_BIT(OUTBOX_DELIVERED) |
+	/* The default events: all of them, as for a petrel.yaml endpoint. */
+	ck_assert_uint_eq(ep->events, WH_EVENT_BIT(OUTBOX_ACCEPTED) |
+	    WH_EVENT_BIT(OUTBOX_DELIVERED) |
 	    WH_EVENT_BIT(OUTBOX_DEFERRED) | WH_EVENT_BIT(OUTBOX_BOUNCED) |
 	    WH_EVENT_BIT(OUTBOX_EXPIRED) | WH_EVENT_BIT(OUTBOX_SUPPRESSED));
 
