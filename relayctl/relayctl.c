@@ -6,6 +6,7 @@
  * relayctl [-c FILE] [-j] domain add|list|show|del|rotate|check ...
  * relayctl [-c FILE] [-j] suppression list|show|add|del|import|export ...
  * relayctl [-c FILE] [-j] bounce classify 'REPLY TEXT'
+ * relayctl webhook keygen FILE
  *
  * Arguments are checked before anything else; then the configuration is
  * loaded and, when run as root, groups, gid and uid are switched to
@@ -17,7 +18,8 @@
  * registry the same way, then DNS. "suppression" commands
  * (relayctl_suppress.c) open an import file, then switch to mail_owner
  * themselves. "bounce classify" (relayctl_bounce.c) only reads the
- * configuration and rule files. See relayctl(8).
+ * configuration and rule files. "webhook keygen" (relayctl_webhook.c)
+ * writes a key file as the caller. See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -43,7 +45,7 @@ relayctl_usage(void)
 	fprintf(stderr,
 	    "usage: relayctl [-c FILE] [-j] user add NAME [--password-stdin] "
 	    "[POLICY]\n"
-	    "       relayctl [-c FILE] user set NAME POLICY\n"
+	    "       relayctl [-c FILE] user set NAME [POLICY] [WEBHOOK]\n"
 	    "       relayctl [-c FILE] [-j] user show NAME [-j]\n"
 	    "       relayctl [-c FILE] [-j] user list [-j]\n"
 	    "       relayctl [-c FILE] user rotate NAME [--grace DURATION] "
@@ -55,6 +57,9 @@ relayctl_usage(void)
 	    "        [--max-size BYTES[k|m|g]]   (0 or '' removes a "
 	    "restriction)\n"
 	    "        [--dsn on|off]   (delivery reports; default on)\n"
+	    "WEBHOOK: --webhook URL|'' [--webhook-events E1,E2,...]\n"
+	    "        [--webhook-format petrel|mailgun|sendgrid|postmark]\n"
+	    "        [--webhook-secret-file FILE]\n"
 	    "       relayctl [-c FILE] domain add DOMAIN [--selector S] "
 	    "[--key rsa2048|rsa3072|ed25519]\n"
 	    "       relayctl [-c FILE] [-j] domain list [-j]\n"
@@ -73,7 +78,8 @@ relayctl_usage(void)
 	    "[--domain D] [--reason R] [--expires T]\n"
 	    "       relayctl suppression [SUBCOMMAND] --help\n"
 	    "       relayctl [-c FILE] [-j] bounce classify [--dsn X.Y.Z] "
-	    "[--rules FILE]... 'REPLY TEXT'\n");
+	    "[--rules FILE]... 'REPLY TEXT'\n"
+	    "       relayctl webhook keygen FILE\n");
 	exit(RELAYCTL_EXIT_USAGE);
 }
 
@@ -117,6 +123,9 @@ main(int argc, char *argv[])
 	/* Reads files only: no privileges to change, no LMDB. */
 	if (argc >= 1 && strcmp(argv[0], "bounce") == 0)
 		return relayctl_bounce(argc - 1, argv + 1, &opts);
+	/* Writes one key file as the caller: no configuration, no LMDB. */
+	if (argc >= 1 && strcmp(argv[0], "webhook") == 0)
+		return relayctl_webhook_main(argc - 1, argv + 1, &opts);
 
 	/* 1. Check the whole command line before touching anything. */
 	vbuf_init(&why, 0);
