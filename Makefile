@@ -17,7 +17,7 @@ PKG_CONFIG ?= pkg-config
 # which reads this file again once they exist.
 BASE_PKGS = libcrypto lmdb yaml-0.1
 master_PKGS = $(BASE_PKGS)
-smtpd_PKGS = $(BASE_PKGS) libssl libidn2
+smtpd_PKGS = $(BASE_PKGS) libssl libidn2 jansson
 smtpd_XLIBS = -pthread
 qmgr_PKGS = $(BASE_PKGS)
 smtp_PKGS = $(BASE_PKGS) libssl opendkim libidn2
@@ -26,7 +26,7 @@ relayctl_PKGS = $(BASE_PKGS) libidn2
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
-ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2
+ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 prog_libs = $(call pkg_libs,$($(1)_PKGS)) $($(1)_XLIBS)
@@ -59,7 +59,9 @@ CLIS = relayctl relayq
 LIB_SRCS = $(wildcard lib/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/obj/%.o)
 
-all: $(addprefix $(B)/,$(PROGRAMS))
+TEST_TOOLS = $(B)/wh_render
+
+all: $(addprefix $(B)/,$(PROGRAMS)) $(TEST_TOOLS)
 
 $(B)/obj/%.o: %.c $(wildcard lib/*.h) $(wildcard */*.h)
 	@mkdir -p $(dir $@)
@@ -87,8 +89,17 @@ $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 # and per daemon concern, tests/unit/check_<prog>_<concern>.c, which also
 # links build/lib<prog>.a and finds <prog>/<prog>.h.
 UNIT_SRCS = $(wildcard tests/unit/check_*.c)
+# check_webhookd_cred needs webhookd_format_parse (webhookd_format.c, the
+# core of webhookd, issue 10): until that file is in the tree it is left out.
+ifeq ($(wildcard webhookd/webhookd_format.c),)
+UNIT_SRCS := $(filter-out tests/unit/check_webhookd_cred.c,$(UNIT_SRCS))
+endif
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
-unit_prog = $(firstword $(foreach p,$(PROGRAMS),\
+# webhookd's concerns are unit-tested (check_webhookd_*) from its archive.
+UNIT_PROGS = $(sort $(PROGRAMS) webhookd)
+$(if $(filter webhookd,$(PROGRAMS)),,$(eval $(B)/libwebhookd.a: \
+    $(call prog_objs,webhookd); rm -f $$@ && ar rcs $$@ $$^))
+unit_prog = $(firstword $(foreach p,$(UNIT_PROGS),\
 	$(if $(filter check_$(p)_%,$(1)),$(p))))
 unit_archive = $(if $(call unit_prog,$(1)),$(B)/lib$(call unit_prog,$(1)).a)
 unit_include = $(if $(call unit_prog,$(1)),-I$(call unit_prog,$(1)))
@@ -101,6 +112,13 @@ $(B)/tests/%: tests/unit/%.c $$(call unit_archive,$$*) $(B)/libpetrel.a \
 	    $(LDFLAGS_ALL) -o $@ $< \
 	    $(call unit_archive,$*) $(B)/libpetrel.a $(CHECK_LIBS) \
 	    $(UNIT_LIBS)
+
+# tests/tools (issue 10): wh_render renders one event in a provider's
+# webhook format for test_webhook_payloads.py; built by `all`.
+$(B)/wh_render: tests/tools/wh_render.c $(B)/libwebhookd.a $(B)/libpetrel.a \
+    $(wildcard lib/*.h) webhookd/webhookd.h
+	$(CC) $(CFLAGS_ALL) -Iwebhookd $(LDFLAGS_ALL) -o $@ $< \
+	    $(B)/libwebhookd.a $(B)/libpetrel.a $(UNIT_LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
@@ -201,6 +219,11 @@ FUZZ_TARGETS += fuzz_smtp_reply fuzz_dns_answer
 # ... and what Petrel reads that a crash, an operator or a compromised peer
 # may have garbled: attribute streams, queue files, petrel.yaml.
 FUZZ_TARGETS += fuzz_attr fuzz_qfile fuzz_cfg
+# Issue 10: the tag and metadata headers smtpd reads (lib/metahdr.c, on
+# jansson).
+FUZZ_TARGETS += fuzz_metahdr
+FUZZ_LIB_SRCS += lib/metahdr.c
+FUZZ_LIBS += $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 FUZZ_SMTP_SRCS = smtp/smtp_reply.c smtp/smtp_dnsanswer.c
 FUZZ_LIB_OBJS += $(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_LIBS += -lresolv

@@ -521,8 +521,7 @@ commit_report(struct qstore *qs, const struct cfg *cfg,
 	memcpy(dsn_id, id, QID_SIZE);
 	log_info("%s: %s: %s", req->qid, bounce_dsn_logname(req->kind), id);
 	log_info("%s: message-id=<%s>", id, log_safe(msgid.data));
-	log_info("%s: from=<>, size=%" PRIu64 ", nrcpt=1 (queue active)", id,
-	    qstore_new_size(qn));
+	/* qmgr logs the from=<> line when it takes the report, as Postfix. */
 	acct_event(&ev);
 	qstore_new_free(qn);
 	rc = 1;

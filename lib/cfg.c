@@ -50,6 +50,7 @@
 #define CFG_MAX_HOSTNAME	253	/* RFC 1035 section 2.3.4 */
 #define CFG_MAX_LABEL		63
 #define CFG_MAX_USER		32
+#define CFG_MAX_SYSLOG_NAME	64
 #define CFG_MAX_LISTENER_NAME	32
 #define CFG_MAX_CIPHERS		1024
 /* Certificate and key pairs: one per key type OpenSSL can serve. */
@@ -107,6 +108,7 @@ struct cfg_ctx;
 
 static int	 check_user(const char *, struct vbuf *);
 static int	 check_resolver(const char *, struct vbuf *);
+static int	 check_syslog_name(const char *, struct vbuf *);
 static int	 check_hostname(const char *, struct vbuf *);
 static int	 check_ciphers(const char *, struct vbuf *);
 static int	 check_listener_name(const char *, struct vbuf *);
@@ -238,6 +240,8 @@ static const struct cfg_key cfg_keys[] = {
 	    .min = MIB, .max = 1024 * GIB, .off = F(queue_map_size) },
 	{ .name = "log.destination", .type = CFG_T_ENUM, .def = "syslog",
 	    .off = F(log_destination), .enums = log_dests },
+	{ .name = "log.syslog_name", .type = CFG_T_STRING, .def = "petrel",
+	    .off = F(log_syslog_name), .check = check_syslog_name },
 	{ .name = "log.accounting", .type = CFG_T_PATH,
 	    .off = F(log_accounting) },
 	{ .name = "outbox.max_events", .type = CFG_T_UINT, .def = "100000",
@@ -342,6 +346,9 @@ static const struct cfg_key cfg_keys[] = {
 	    .min = 3600, .max = 3650 * DAY, .off = F(log_retention) },
 	{ .name = "log.map_size", .type = CFG_T_SIZE, .def = "16g",
 	    .min = MIB, .max = 4096 * GIB, .off = F(log_map_size) },
+	/* smtpd(8): tag headers are the relay's, removed unless kept. */
+	{ .name = "events.keep_metadata_headers", .type = CFG_T_BOOL,
+	    .def = "false", .off = F(events_keep_metadata_headers) },
 };
 
 #define W(field)	offsetof(struct cfg_webhook, field)
@@ -464,6 +471,7 @@ cfg_free(struct cfg *cfg)
 	}
 	free(cfg->webhooks);
 	free(cfg->log_accounting);
+	free(cfg->log_syslog_name);
 	free(cfg->smtp_helo_name);
 	free_paths(&cfg->bounce_classes);
 	free(cfg);
@@ -1675,6 +1683,30 @@ check_user(const char *s, struct vbuf *reason)
 			break;
 	if (s[i] != '\0' || i > CFG_MAX_USER) {
 		vbuf_setf(reason, "\"%s\" is not a user name", log_safe(s));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Postfix's syslog_name: the tools match "NAME/program[pid]:", so the
+ * name is kept to the characters a syslog tag and their patterns take
+ * without quoting (a '/' allows "petrel/out" as Postfix allows
+ * "postfix/out").
+ */
+static int
+check_syslog_name(const char *s, struct vbuf *reason)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_' ||
+		    ((s[i] == '.' || s[i] == '-' || s[i] == '/') && i > 0)))
+			break;
+	if (i == 0 || s[i] != '\0' || i > CFG_MAX_SYSLOG_NAME) {
+		vbuf_setf(reason, "\"%s\" is not a syslog name (letters, "
+		    "digits, '_', '.', '-', '/', at most %d)", log_safe(s),
+		    CFG_MAX_SYSLOG_NAME);
 		return -1;
 	}
 	return 0;

@@ -116,6 +116,7 @@ struct cfg {
 	uint64_t		 queue_map_size;	/* LMDB map, 1g */
 
 	enum cfg_log_dest	 log_destination;	/* syslog */
+	char			*log_syslog_name;	/* petrel */
 	char			*log_accounting;	/* NULL: none */
 
 	struct cfg_webhook	*webhooks;		/* webhookd(8) */
@@ -125,6 +126,7 @@ struct cfg {
 	int64_t			 events_dead_age;	/* s, 7d: dead kept */
 	int64_t			 events_min_backoff;	/* s, 30s */
 	int64_t			 events_max_backoff;	/* s, 1h */
+	int			 events_keep_metadata_headers; /* 0 */
 	unsigned		 outbox_max_events;	/* 100000 */
 	int64_t			 outbox_max_age;	/* seconds, 7d */
 	unsigned		 outbox_max_share;	/* % of map, 10 */

@@ -32,6 +32,7 @@
 #include "cred.h"
 #include "cred_hash.h"
 #include "mdbdir.h"
+#include "outbox.h"
 #include "xalloc.h"
 
 #define CRED_SECRET_RAW		24	/* generated secrets: 192 bits */
@@ -933,5 +934,320 @@ cred_policy_get(struct cred_db *db, const char *user, struct cred_policy *out,
 	vbuf_release(&sub);
 	attr_list_release(&al);
 	mdb_txn_abort(txn);
+	return ret;
+}
+
+/* ---- a credential's own webhook (issue 10) ---- */
+
+/* The attributes of a webhook, all replaced together. */
+static const char *const cred_wh_attrs[] = {
+	CRED_ATTR_WH_URL, CRED_ATTR_WH_EVENTS, CRED_ATTR_WH_FORMAT,
+	CRED_ATTR_WH_SECRET, CRED_ATTR_WH_KEY,
+};
+
+/* The format names; webhookd maps them to its payload shapes. */
+static const char *const cred_wh_formats[] = {
+	"petrel", "mailgun", "sendgrid", "postmark",
+};
+
+static int	cred_wh_events_ok(const char *, struct vbuf *);
+static int	cred_wh_url_ok(const char *, struct vbuf *);
+
+/* 1 if s is printable ASCII without spaces, else 0. */
+static int
+cred_wh_printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+cred_wh_url_ok(const char *url, struct vbuf *why)
+{
+	const char *host;
+
+	if (strncmp(url, "https://", 8) == 0)
+		host = url + 8;
+	else if (strncmp(url, "http://", 7) == 0)
+		host = url + 7;
+	else {
+		vbuf_setf(why, "webhook URL must start with http:// or "
+		    "https://");
+		return -1;
+	}
+	if (strlen(url) > CRED_WEBHOOK_URL_MAX) {
+		vbuf_setf(why, "webhook URL longer than %d bytes",
+		    CRED_WEBHOOK_URL_MAX);
+		return -1;
+	}
+	if (!cred_wh_printable(url)) {
+		vbuf_setf(why, "webhook URL contains a space or a control "
+		    "character");
+		return -1;
+	}
+	if (*host == '\0' || *host == '/' || *host == '@') {
+		vbuf_setf(why, "webhook URL has no host");
+		return -1;
+	}
+	return 0;
+}
+
+/* A comma-separated list of event names, each known, none twice. */
+static int
+cred_wh_events_ok(const char *list, struct vbuf *why)
+{
+	const char *p = list, *name;
+	size_t n, len;
+	unsigned seen = 0;
+	int k, found;
+
+	for (;;) {
+		while (*p == ' ')
+			p++;
+		n = strcspn(p, ", ");
+		found = 0;
+		for (k = OUTBOX_ACCEPTED; k <= OUTBOX_SUPPRESSED; k++) {
+			name = outbox_kind_name((enum outbox_kind)k);
+			len = strlen(name);
+			if (n == len && strncmp(p, name, n) == 0) {
+				found = 1;
+				break;
+			}
+		}
+		if (!found) {
+			vbuf_setf(why, "unknown webhook event \"%.*s\" (accepted, "
+			    "delivered, deferred, bounced, expired, suppressed)",
+			    (int)(n > 64 ? 64 : n), p);
+			return -1;
+		}
+		if (seen & (1u << k)) {
+			vbuf_setf(why, "webhook event %s listed twice", name);
+			return -1;
+		}
+		seen |= 1u << k;
+		p += n;
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			return 0;
+		if (*p != ',') {
+			vbuf_setf(why, "webhook events: expected a comma-"
+			    "separated list");
+			return -1;
+		}
+		p++;
+	}
+}
+
+int
+cred_webhook_check(const struct cred_webhook *wh, struct vbuf *why)
+{
+	size_t i;
+	int ok;
+
+	if (wh == NULL || wh->url == NULL)
+		return 0;
+	if (cred_wh_url_ok(wh->url, why) == -1)
+		return -1;
+	if (wh->events != NULL && cred_wh_events_ok(wh->events, why) == -1)
+		return -1;
+	if (wh->format != NULL) {
+		ok = 0;
+		for (i = 0; i < sizeof(cred_wh_formats) /
+		    sizeof(cred_wh_formats[0]); i++)
+			if (strcmp(wh->format, cred_wh_formats[i]) == 0)
+				ok = 1;
+		if (!ok) {
+			vbuf_setf(why, "unknown webhook format \"%.64s\" (%s)",
+			    wh->format, CRED_WEBHOOK_FORMATS);
+			return -1;
+		}
+	}
+	if (wh->secret != NULL && (wh->secret[0] == '\0' ||
+	    strlen(wh->secret) > CRED_WEBHOOK_SECRET_MAX)) {
+		vbuf_setf(why, "webhook secret must be 1-%d bytes",
+		    CRED_WEBHOOK_SECRET_MAX);
+		return -1;
+	}
+	if (wh->key_pem != NULL && (wh->key_pem[0] == '\0' ||
+	    strlen(wh->key_pem) > CRED_WEBHOOK_KEY_MAX)) {
+		vbuf_setf(why, "webhook key must be 1-%d bytes",
+		    CRED_WEBHOOK_KEY_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+void
+cred_webhook_release(struct cred_webhook *wh)
+{
+	if (wh == NULL)
+		return;
+	free(wh->url);
+	free(wh->events);
+	free(wh->format);
+	if (wh->secret != NULL) {
+		OPENSSL_cleanse(wh->secret, strlen(wh->secret));
+		free(wh->secret);
+	}
+	if (wh->key_pem != NULL) {
+		OPENSSL_cleanse(wh->key_pem, strlen(wh->key_pem));
+		free(wh->key_pem);
+	}
+	memset(wh, 0, sizeof(*wh));
+}
+
+/* A copy of attribute name, or NULL when absent. */
+static char *
+cred_wh_dup(const struct attr_list *al, const char *name)
+{
+	const char *v = attr_get(al, name);
+
+	return v == NULL ? NULL : xstrdup(v);
+}
+
+int
+cred_webhook_get(struct cred_db *db, const char *user,
+    struct cred_webhook *out, struct vbuf *why)
+{
+	struct attr_list al;
+	struct vbuf sub;
+	MDB_txn *txn;
+	MDB_val key, val;
+	size_t used;
+	int rc, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (!cred_name_ok(user))
+		return 0;
+	if ((rc = mdbdir_begin(&db->md, MDB_RDONLY, &txn, why)) <= 0)
+		return rc;
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	if ((rc = mdb_get(txn, db->md.dbi, &key, &val)) == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		mdbdir_why(why, &db->md, "read", rc);
+		return -1;
+	}
+	attr_list_init(&al);
+	vbuf_init(&sub, 0);
+	if (attr_decode(&al, val.mv_data, val.mv_size, &used, NULL) != 1 ||
+	    used != val.mv_size) {
+		if (why)
+			vbuf_setf(why, "user %s: corrupt record in %s", user,
+			    db->md.dir);
+	} else if ((out->url = cred_wh_dup(&al, CRED_ATTR_WH_URL)) == NULL)
+		ret = 1;		/* no webhook of its own */
+	else {
+		out->events = cred_wh_dup(&al, CRED_ATTR_WH_EVENTS);
+		out->format = cred_wh_dup(&al, CRED_ATTR_WH_FORMAT);
+		out->secret = cred_wh_dup(&al, CRED_ATTR_WH_SECRET);
+		out->key_pem = cred_wh_dup(&al, CRED_ATTR_WH_KEY);
+		/* Stored by relayctl after this check: corrupt otherwise. */
+		if (cred_webhook_check(out, &sub) == -1) {
+			if (why)
+				vbuf_setf(why, "user %s: corrupt webhook in "
+				    "%s: %s", user, db->md.dir, sub.data);
+			cred_webhook_release(out);
+		} else
+			ret = 1;
+	}
+	vbuf_release(&sub);
+	attr_list_release(&al);
+	mdb_txn_abort(txn);
+	return ret;
+}
+
+int
+cred_webhook_set(struct cred_db *db, const char *user,
+    const struct cred_webhook *wh, struct vbuf *why)
+{
+	struct attr_list al;
+	struct vbuf rec, sub;
+	MDB_txn *txn;
+	MDB_val key, val;
+	size_t used, i, f;
+	int rc, ret = -1, skip;
+
+	if (cred_check_writable(db, user, why) == -1)
+		return -1;
+	vbuf_init(&sub, 0);
+	if (cred_webhook_check(wh, &sub) == -1) {
+		if (why)
+			vbuf_setf(why, "user %s: %s", user, sub.data);
+		vbuf_release(&sub);
+		return -1;
+	}
+	vbuf_release(&sub);
+	if (mdbdir_begin(&db->md, 0, &txn, why) <= 0)
+		return -1;
+	attr_list_init(&al);
+	vbuf_init(&rec, 0);
+	key.mv_data = (void *)user;
+	key.mv_size = strlen(user);
+	if ((rc = mdb_get(txn, db->md.dbi, &key, &val)) == MDB_NOTFOUND) {
+		if (why)
+			vbuf_setf(why, "no such user %s", user);
+		ret = 0;
+		goto abort;
+	}
+	if (rc != 0) {
+		mdbdir_why(why, &db->md, "read", rc);
+		goto abort;
+	}
+	if (attr_decode(&al, val.mv_data, val.mv_size, &used, NULL) != 1 ||
+	    used != val.mv_size) {
+		if (why)
+			vbuf_setf(why, "user %s: corrupt record in %s", user,
+			    db->md.dir);
+		goto abort;
+	}
+	/* Everything but the webhook, known or not, is kept as it is. */
+	for (i = 0; i < al.count; i++) {
+		skip = 0;
+		for (f = 0; f < sizeof(cred_wh_attrs) /
+		    sizeof(cred_wh_attrs[0]); f++)
+			if (strcmp(al.items[i].name, cred_wh_attrs[f]) == 0)
+				skip = 1;
+		if (!skip)
+			attr_put_str(&rec, al.items[i].name,
+			    al.items[i].value);
+	}
+	if (wh != NULL && wh->url != NULL) {
+		attr_put_str(&rec, CRED_ATTR_WH_URL, wh->url);
+		if (wh->events != NULL)
+			attr_put_str(&rec, CRED_ATTR_WH_EVENTS, wh->events);
+		if (wh->format != NULL)
+			attr_put_str(&rec, CRED_ATTR_WH_FORMAT, wh->format);
+		if (wh->secret != NULL)
+			attr_put_str(&rec, CRED_ATTR_WH_SECRET, wh->secret);
+		if (wh->key_pem != NULL)
+			attr_put_str(&rec, CRED_ATTR_WH_KEY, wh->key_pem);
+	}
+	attr_end(&rec);
+	val.mv_data = rec.data;
+	val.mv_size = rec.len;
+	if ((rc = mdb_put(txn, db->md.dbi, &key, &val, 0)) != 0) {
+		mdbdir_why(why, &db->md, "write to", rc);
+		goto abort;
+	}
+	attr_list_release(&al);
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		mdbdir_why(why, &db->md, "commit to", rc);
+	else
+		ret = 1;
+	goto done;
+abort:
+	attr_list_release(&al);
+	mdb_txn_abort(txn);
+done:
+	vbuf_wipe(&rec);
+	vbuf_release(&rec);
 	return ret;
 }

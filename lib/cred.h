@@ -18,6 +18,14 @@
  * and "old_valid_until" (epoch seconds). Records written before these
  * existed read as "no restrictions" and reports on.
  *
+ * A credential's own webhook endpoint (issue 10, webhookd(8)) is five
+ * more attributes: "webhook_url", "webhook_events" (comma-separated event
+ * names; absent: the default set), "webhook_format" (absent: petrel),
+ * "webhook_secret" (the signing key of petrel and mailgun payloads) and
+ * "webhook_key" (a PEM ECDSA P-256 private key, SendGrid's signature).
+ * Records without them have no endpoint of their own. relayctl never
+ * prints the secret or the key once stored.
+ *
  * "hash" and "old_hash" are scrypt strings (lib/cred_hash); the policy
  * lists are parsed and matched by lib/cred_policy, which this header
  * includes. An unknown user costs one KDF like a known one. Secrets are
@@ -55,7 +63,18 @@
 #define CRED_ATTR_OLD_HASH	"old_hash"
 #define CRED_ATTR_OLD_UNTIL	"old_valid_until"
 
+#define CRED_ATTR_WH_URL	"webhook_url"
+#define CRED_ATTR_WH_EVENTS	"webhook_events"
+#define CRED_ATTR_WH_FORMAT	"webhook_format"
+#define CRED_ATTR_WH_SECRET	"webhook_secret"
+#define CRED_ATTR_WH_KEY	"webhook_key"
+
 #define CRED_GRACE_MAX		(366 * 86400)	/* longest rotation grace */
+
+/* Bounds of a credential's webhook; the PEM of a P-256 key is ~250 B. */
+#define CRED_WEBHOOK_URL_MAX	2048
+#define CRED_WEBHOOK_SECRET_MAX	1024
+#define CRED_WEBHOOK_KEY_MAX	4096
 
 struct cred_db;
 
@@ -178,6 +197,53 @@ int	cred_user_walk(struct cred_db *,
  */
 int	cred_policy_get(struct cred_db *, const char *user,
 	    struct cred_policy *out, struct vbuf *why);
+/*
+ * A credential's own webhook endpoint. All strings are NUL-terminated and
+ * owned by the struct (cred_webhook_get) or by the caller (set).
+ */
+struct cred_webhook {
+	char	*url;		/* http(s)://...; NULL: none */
+	char	*events;	/* "delivered,bounced"; NULL: the default */
+	char	*format;	/* petrel, mailgun, sendgrid, postmark; */
+				/* NULL: petrel */
+	char	*secret;	/* HMAC key; NULL: not signed that way */
+	char	*key_pem;	/* ECDSA P-256 private key (PEM); NULL */
+};
+
+/* The events a webhook gets when it names none: as a petrel.yaml one. */
+#define CRED_WEBHOOK_EVENTS_DEFAULT	CFG_WEBHOOK_EVENTS
+
+/* The payload formats a webhook may ask for (webhookd(8), FORMATS). */
+#define CRED_WEBHOOK_FORMATS	"petrel, mailgun, sendgrid, postmark"
+
+/*
+ * Checks wh before it is stored: url http:// or https:// with a host, at
+ * most CRED_WEBHOOK_URL_MAX bytes, no space or control character; events
+ * a comma-separated list of event names (accepted, delivered, deferred,
+ * bounced, expired, suppressed; spaces allowed around names); format one
+ * of CRED_WEBHOOK_FORMATS; secret and key_pem within their bounds. A NULL
+ * url is "no webhook" and always valid. Returns 0, or -1 with why (not
+ * NULL) set.
+ */
+int	cred_webhook_check(const struct cred_webhook *, struct vbuf *why);
+/*
+ * Reads user's webhook into out (out->url NULL: none). Returns 1 found
+ * (release out with cred_webhook_release), 0 no such user (also when the
+ * database does not exist), -1 error or corrupt record (why). One read
+ * transaction. On any return out is safe to release.
+ */
+int	cred_webhook_get(struct cred_db *, const char *user,
+	    struct cred_webhook *out, struct vbuf *why);
+/*
+ * Replaces user's webhook with wh (checked with cred_webhook_check; a
+ * NULL wh or wh->url removes it), keeping every other attribute, in one
+ * write transaction. Returns 1 done, 0 no such user, -1 error (why).
+ */
+int	cred_webhook_set(struct cred_db *, const char *user,
+	    const struct cred_webhook *wh, struct vbuf *why);
+/* Frees the strings, wiping the secret and the key first. */
+void	cred_webhook_release(struct cred_webhook *);
+
 /*
  * Test hook: makes every cred_ function read the time from now() instead
  * of time(NULL); NULL restores the real clock.

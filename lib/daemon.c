@@ -283,8 +283,9 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 	if ((daemon_the_cfg = cfg_load(cfg_path, why)) == NULL)
 		log_fatal("%s", why->data);
 	vbuf_free(why);
-	if (daemon_the_cfg->log_destination == CFG_LOG_SYSLOG)
-		log_init(spec->name, LOG_DEST_SYSLOG);
+	log_init_name(daemon_the_cfg->log_syslog_name, spec->name,
+	    daemon_the_cfg->log_destination == CFG_LOG_SYSLOG ?
+	    LOG_DEST_SYSLOG : LOG_DEST_STDERR);
 
 	/* 3. Daemon code never runs as root. */
 	if (geteuid() == 0 || getuid() == 0)

@@ -18,7 +18,10 @@
 #define LOG_SAFE_MAX	256
 #define LOG_SAFE_SLOTS	4
 
-static const char *log_progname = "petrel";
+#define LOG_IDENT_MAX	128
+
+/* "NAME/program"; openlog() keeps the pointer, so this stays put. */
+static char log_ident[LOG_IDENT_MAX] = "petrel";
 static enum log_dest log_dest = LOG_DEST_STDERR;
 static int log_verbose;
 
@@ -28,10 +31,27 @@ static void log_emit(int, const char *, const char *, va_list)
 void
 log_init(const char *progname, enum log_dest dest)
 {
-	log_progname = progname;
+	log_init_name(NULL, progname, dest);
+}
+
+void
+log_init_name(const char *syslog_name, const char *progname,
+    enum log_dest dest)
+{
+	int n;
+
+	if (log_dest == LOG_DEST_SYSLOG)
+		closelog();
+	if (syslog_name != NULL && syslog_name[0] != '\0')
+		n = snprintf(log_ident, sizeof(log_ident), "%s/%s",
+		    syslog_name, progname);
+	else
+		n = snprintf(log_ident, sizeof(log_ident), "%s", progname);
+	if (n < 0 || (size_t)n >= sizeof(log_ident))
+		(void)snprintf(log_ident, sizeof(log_ident), "%s", progname);
 	log_dest = dest;
 	if (dest == LOG_DEST_SYSLOG)
-		openlog(progname, LOG_PID | LOG_NDELAY, LOG_MAIL);
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
 void
@@ -93,7 +113,7 @@ log_emit(int prio, const char *level, const char *fmt, va_list ap)
 		int m;
 
 		m = snprintf(out, sizeof(out), "%s[%ld]: %s%s%s\n",
-		    log_progname, (long)getpid(), level,
+		    log_ident, (long)getpid(), level,
 		    level[0] != '\0' ? ": " : "", line);
 		if (m < 0)
 			return;

@@ -1,7 +1,9 @@
 /*
  * log.h - logging to syslog or stderr, one line per call.
  *
- * Every line is prefixed with the program name and pid. %m is
+ * Every line is prefixed with "NAME/program[pid]: " (NAME is Postfix's
+ * syslog_name, "petrel" by default), the same on syslog and on stderr, so
+ * that Postfix's log tools (pflogsumm --syslog-name=NAME) read either. %m is
  * strerror(errno). warn: an operation failed and we go on; fatal: the
  * process cannot do its job (exit 1); panic/ASSERT: a broken invariant
  * (abort for a core dump). log_safe() makes untrusted text printable.
@@ -16,8 +18,15 @@ enum log_dest {
 	LOG_DEST_SYSLOG,
 };
 
-/* Sets the program name (kept, not copied) and destination. */
+/*
+ * Sets the program name (kept, not copied) and destination; the syslog
+ * name is copied (NULL or "": the program name alone, as before any
+ * configuration is read). Lines longer than the identity buffer's 128
+ * bytes are not possible: cfg caps the name at 64.
+ */
 void	log_init(const char *progname, enum log_dest dest);
+void	log_init_name(const char *syslog_name, const char *progname,
+	    enum log_dest dest);
 void	log_set_verbose(int);
 int	log_get_verbose(void);
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -129,6 +129,7 @@ static uid_t master_uid;
 static gid_t master_gid;
 
 static void master_usage(void) __attribute__((noreturn));
+static void master_log_init(const struct cfg *);
 static void master_on_signal(int);
 static int master_setup(struct cfg *, struct vbuf *);
 static int master_svc_setup(const struct cfg *, struct master_service *,
@@ -152,6 +153,15 @@ static void master_kept_close(void);
 static int master_tls_setup(const struct cfg *, struct vbuf *);
 static void master_tls_close(void);
 static void master_ticket_tick(void);
+
+/* "NAME/master", as the daemons log "NAME/program" (log.syslog_name). */
+static void
+master_log_init(const struct cfg *cfg)
+{
+	log_init_name(cfg->log_syslog_name, "master",
+	    cfg->log_destination == CFG_LOG_SYSLOG ? LOG_DEST_SYSLOG :
+	    LOG_DEST_STDERR);
+}
 
 static void
 master_usage(void)
@@ -645,6 +655,7 @@ master_reload(void)
 	master_kept_close();
 	cfg_free(master_cfg);
 	master_cfg = ncfg;
+	master_log_init(master_cfg);
 	log_info("reload: configuration %s re-read; replacing daemons",
 	    master_cfg_path);
 
@@ -753,8 +764,7 @@ main(int argc, char *argv[])
 	if ((master_cfg = cfg_load(master_cfg_path, why)) == NULL ||
 	    master_check_classes(master_cfg, why) == -1)
 		log_fatal("%s", why->data);
-	if (master_cfg->log_destination == CFG_LOG_SYSLOG)
-		log_init("master", LOG_DEST_SYSLOG);
+	master_log_init(master_cfg);
 
 	/* 2. Who the daemons run as. */
 	if (geteuid() == 0) {

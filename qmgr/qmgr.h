@@ -160,6 +160,15 @@ void	qmgr_job_done_remove(struct qmgr_job *prev, struct qmgr_job *);
 size_t	qmgr_job_done_new(int64_t *since);
 void	qmgr_job_done_clear(void);
 
+/* qmgr_active.c: the messages taken in this lifetime. */
+/*
+ * Logs m's "from=<...>, size=N, nrcpt=N (queue active)" line the first
+ * time this process takes m (again after a restart, as Postfix does).
+ */
+void	qmgr_active_take(const struct qstore_msginfo *m);
+/* m's records are gone: the next message with its id is new. */
+void	qmgr_active_forget(const char *qid);
+
 /* qmgr_sched.c: due recipients into jobs. */
 /* Reads the due recipients and queues jobs for at most slots messages. */
 void	qmgr_sched_scan(size_t slots);

@@ -90,6 +90,7 @@ qmgr_result_retire(char (*removed)[QID_SIZE], size_t nremoved)
 	for (size_t i = 0; i < nremoved; i++) {
 		(void)qstore_file_retire(qmgr_queue, removed[i]);
 		log_info("%s: removed", removed[i]);
+		qmgr_active_forget(removed[i]);
 	}
 }
 
@@ -247,9 +248,10 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			snprintf(res->class, sizeof(res->class), "%s",
 			    QMGR_CLASS_EXPIRED);
 			log_info("%s: to=<%s>, relay=none, delay=%" PRId64
-			    ", dsn=%s, class=%s, bounce=hard, status=expired "
-			    "(%s)", qid, log_safe(r.address), now - job->arrival,
-			    res->dsn, res->class, log_safe(res->reply));
+			    ", dsn=%s, status=expired (%s), class=%s, "
+			    "bounce=hard", qid, log_safe(r.address),
+			    now - job->arrival, res->dsn, log_safe(res->reply),
+			    res->class);
 		}
 		stored = r;
 		old = r.next_attempt;

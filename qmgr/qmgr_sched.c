@@ -176,6 +176,7 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 		log_warn("%s: scheduled but no message record", qid);
 		return 0;
 	}
+	qmgr_active_take(&m);
 	memset(&c, 0, sizeof(c));
 	c.now = now;
 	c.qid = qid;
@@ -243,10 +244,10 @@ qmgr_build_suppressed(const char *qid, const struct qstore_msginfo *m,
 		snprintf(rc->class, sizeof(rc->class), "%s", class);
 		rc->suppressed = 1;
 		log_info("%s: to=<%s>, relay=none, delay=%lld, dsn=%s, "
-		    "class=%s, bounce=hard, status=bounced (%s)", qid,
+		    "status=bounced (%s), class=%s, bounce=hard", qid,
 		    log_safe(c->due[i].address),
 		    (long long)(c->now - m->arrival), QMGR_SUPPRESSED_DSN,
-		    class, log_safe(reply));
+		    log_safe(reply), class);
 	}
 	if (job != NULL)
 		qmgr_job_done(job);

@@ -7,6 +7,7 @@
  * relayctl [-c FILE] [-j] suppression list|show|add|del|import|export ...
  * relayctl [-c FILE] [-j] bounce classify 'REPLY TEXT'
  * relayctl [-c FILE] [-j] log search|show|export ...
+ * relayctl webhook keygen FILE
  *
  * Arguments are checked before anything else; then the configuration is
  * loaded and, when run as root, groups, gid and uid are switched to
@@ -18,8 +19,9 @@
  * registry the same way, then DNS. "suppression" commands
  * (relayctl_suppress.c) open an import file, then switch to mail_owner
  * themselves. "bounce classify" (relayctl_bounce.c) only reads the
- * configuration and rule files. "log" commands (relayctl_log.c) switch
- * to mail_owner, then read the delivery log. See relayctl(8).
+ * configuration and rule files. "webhook keygen" (relayctl_webhook.c)
+ * writes a key file as the caller. "log" commands (relayctl_log.c)
+ * switch to mail_owner, then read the delivery log. See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -45,7 +47,7 @@ relayctl_usage(void)
 	fprintf(stderr,
 	    "usage: relayctl [-c FILE] [-j] user add NAME [--password-stdin] "
 	    "[POLICY]\n"
-	    "       relayctl [-c FILE] user set NAME POLICY\n"
+	    "       relayctl [-c FILE] user set NAME [POLICY] [WEBHOOK]\n"
 	    "       relayctl [-c FILE] [-j] user show NAME [-j]\n"
 	    "       relayctl [-c FILE] [-j] user list [-j]\n"
 	    "       relayctl [-c FILE] user rotate NAME [--grace DURATION] "
@@ -57,6 +59,9 @@ relayctl_usage(void)
 	    "        [--max-size BYTES[k|m|g]]   (0 or '' removes a "
 	    "restriction)\n"
 	    "        [--dsn on|off]   (delivery reports; default on)\n"
+	    "WEBHOOK: --webhook URL|'' [--webhook-events E1,E2,...]\n"
+	    "        [--webhook-format petrel|mailgun|sendgrid|postmark]\n"
+	    "        [--webhook-secret-file FILE]\n"
 	    "       relayctl [-c FILE] domain add DOMAIN [--selector S] "
 	    "[--key rsa2048|rsa3072|ed25519]\n"
 	    "       relayctl [-c FILE] [-j] domain list [-j]\n"
@@ -83,7 +88,8 @@ relayctl_usage(void)
 	    "       relayctl [-c FILE] [-j] log show QUEUEID|MESSAGE-ID [-j]\n"
 	    "       relayctl [-c FILE] log export --user NAME --since T "
 	    "--until T [--format jsonl|csv]\n"
-	    "       relayctl log --help\n");
+	    "       relayctl log --help\n"
+	    "       relayctl webhook keygen FILE\n");
 	exit(RELAYCTL_EXIT_USAGE);
 }
 
@@ -129,6 +135,9 @@ main(int argc, char *argv[])
 	/* Reads files only: no privileges to change, no LMDB. */
 	if (argc >= 1 && strcmp(argv[0], "bounce") == 0)
 		return relayctl_bounce(argc - 1, argv + 1, &opts);
+	/* Writes one key file as the caller: no configuration, no LMDB. */
+	if (argc >= 1 && strcmp(argv[0], "webhook") == 0)
+		return relayctl_webhook_main(argc - 1, argv + 1, &opts);
 
 	/* 1. Check the whole command line before touching anything. */
 	vbuf_init(&why, 0);

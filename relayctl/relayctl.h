@@ -48,7 +48,18 @@ struct relayctl_user_args {
 	struct cred_policy	 policy;	/* add, set: the options */
 	unsigned		 fields;	/* CRED_POLICY_* given */
 	int64_t			 grace;		/* rotate --grace, seconds */
+	/* set --webhook ...: the credential's own endpoint (issue 10) */
+	unsigned		 wh_given;	/* RELAYCTL_WH_* given */
+	const char		*wh_url;	/* "": remove the webhook */
+	const char		*wh_events;	/* "": the default set */
+	const char		*wh_format;
+	struct vbuf		 wh_secret;	/* --webhook-secret-file's */
 };
+
+#define RELAYCTL_WH_URL		0x01
+#define RELAYCTL_WH_EVENTS	0x02
+#define RELAYCTL_WH_FORMAT	0x04
+#define RELAYCTL_WH_SECRET	0x08
 
 /*
  * Parses the words after "user" (argv[0] is the subcommand). Returns 0, or
@@ -198,6 +209,30 @@ int	relayctl_log_main(int argc, char *argv[],
  */
 int	relayctl_domain_check(const struct cfg *,
 	    const struct relayctl_domain_args *);
+
+/* relayctl_webhook.c */
+
+/*
+ * A new ECDSA P-256 key for SendGrid-style signed webhooks: the private
+ * key as PKCS#8 PEM replaces pem (wipe it), and the public key, base64 of
+ * its DER SubjectPublicKeyInfo (SendGrid's "verification key"), pub.
+ * Returns 0, or -1 (why).
+ */
+int	relayctl_webhook_keygen(struct vbuf *pem, struct vbuf *pub,
+	    struct vbuf *why);
+/*
+ * The verification key of the private key in pem[0..len), which must be
+ * an ECDSA P-256 key, into pub as above. Returns 0, or -1 (why).
+ */
+int	relayctl_webhook_public(const char *pem, size_t len, struct vbuf *pub,
+	    struct vbuf *why);
+/*
+ * "webhook keygen FILE": writes a new key (0600, never over an existing
+ * file) and prints its verification key. Needs no configuration and
+ * keeps the caller's privileges. Returns an exit status.
+ */
+int	relayctl_webhook_main(int argc, char *argv[],
+	    const struct relayctl_opts *);
 
 /* relayctl_bounce.c */
 

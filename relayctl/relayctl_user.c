@@ -1,20 +1,29 @@
 /*
  * relayctl_user.c - "relayctl user ...": SMTP AUTH credentials and the
- * policy each one carries (sender domains, client networks, limits, and
- * whether its messages get delivery reports).
+ * policy each one carries (sender domains, client networks, limits,
+ * whether its messages get delivery reports, and its own webhook endpoint
+ * with the key that signs it).
  *
  * Runs as mail_owner (relayctl.c dropped root before calling here), so the
  * credential LMDB under <queue_directory>/cred/ stays owned by it. A
  * generated secret is printed once, on stdout, alone on its line; only its
  * scrypt hash is stored (lib/cred), and nothing here ever prints a hash.
- * Every option is checked before the database is opened. See relayctl(8).
+ * Every option is checked before the database is opened. A webhook's
+ * generated signing secret (or, for the sendgrid format, the public half
+ * of a generated ECDSA key) is printed the same way, once; stored secrets
+ * and keys are never printed, nor the password of a URL's user:pass@.
+ * See relayctl(8).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "cred.h"
 #include "json.h"
@@ -44,6 +53,17 @@ static const struct relayctl_sub {
 	{ "disable", RELAYCTL_USER_DISABLE, RELAYCTL_F_NAME },
 	{ "enable", RELAYCTL_USER_ENABLE, RELAYCTL_F_NAME },
 	{ "del", RELAYCTL_USER_DEL, RELAYCTL_F_NAME },
+};
+
+/* The webhook options of set. */
+static const struct relayctl_whopt {
+	const char	*name;
+	unsigned	 bit;
+} relayctl_whopts[] = {
+	{ "--webhook", RELAYCTL_WH_URL },
+	{ "--webhook-events", RELAYCTL_WH_EVENTS },
+	{ "--webhook-format", RELAYCTL_WH_FORMAT },
+	{ "--webhook-secret-file", RELAYCTL_WH_SECRET },
 };
 
 /* The policy options of add and set. */
@@ -84,6 +104,16 @@ static void	relayctl_limit(struct vbuf *, const char *, uint64_t,
 		    const char *);
 static int	relayctl_list_one(const char *, const struct cred_policy *,
 		    void *);
+static int	relayctl_wh_option(struct relayctl_user_args *, unsigned,
+		    const char *, struct vbuf *);
+static int	relayctl_wh_read_file(const char *, struct vbuf *,
+		    struct vbuf *);
+static int	relayctl_wh_check(struct relayctl_user_args *, struct vbuf *);
+static int	relayctl_user_webhook(struct cred_db *,
+		    const struct relayctl_user_args *);
+static void	relayctl_wh_url_masked(const char *, struct vbuf *);
+static void	relayctl_wh_show(const struct cred_webhook *, int,
+		    struct json *, struct vbuf *);
 
 /*
  * Applies one "--name value" option of subcommand sub. Returns 0, or -1
@@ -109,6 +139,12 @@ relayctl_option(struct relayctl_user_args *ua, const struct relayctl_sub *sub,
 		}
 		return 0;
 	}
+	if (sub->cmd == RELAYCTL_USER_SET)
+		for (i = 0; i < sizeof(relayctl_whopts) /
+		    sizeof(relayctl_whopts[0]); i++)
+			if (strcmp(opt, relayctl_whopts[i].name) == 0)
+				return relayctl_wh_option(ua,
+				    relayctl_whopts[i].bit, val, why);
 	if (sub->flags & RELAYCTL_F_POLICY)
 		for (i = 0; i < sizeof(relayctl_popts) /
 		    sizeof(relayctl_popts[0]); i++)
@@ -184,6 +220,7 @@ relayctl_user_parse(int argc, char *argv[], struct relayctl_user_args *ua,
 	int a;
 
 	memset(ua, 0, sizeof(*ua));
+	vbuf_init(&ua->wh_secret, 0);
 	ua->grace = RELAYCTL_GRACE_DEFAULT;
 	if (argc < 1) {
 		vbuf_setf(why, "user: missing subcommand");
@@ -249,7 +286,8 @@ relayctl_user_parse(int argc, char *argv[], struct relayctl_user_args *ua,
 		vbuf_setf(why, "user %s: missing NAME", sub->name);
 		return -1;
 	}
-	if (ua->cmd == RELAYCTL_USER_SET && ua->fields == 0) {
+	if (ua->cmd == RELAYCTL_USER_SET && ua->fields == 0 &&
+	    ua->wh_given == 0) {
 		vbuf_setf(why, "user set: nothing to change (give at least "
 		    "one option)");
 		return -1;
@@ -259,6 +297,8 @@ relayctl_user_parse(int argc, char *argv[], struct relayctl_user_args *ua,
 		    "A-Z a-z 0-9 . _ @ + -)", CRED_NAME_MAX);
 		return -1;
 	}
+	if (ua->wh_given != 0 && relayctl_wh_check(ua, why) == -1)
+		return -1;
 	return 0;
 }
 
@@ -266,6 +306,328 @@ void
 relayctl_user_args_release(struct relayctl_user_args *ua)
 {
 	cred_policy_release(&ua->policy);
+	vbuf_wipe(&ua->wh_secret);
+	vbuf_release(&ua->wh_secret);
+}
+
+/*
+ * One --webhook* option of set. The secret file is read now, before
+ * relayctl becomes mail_owner: like an import file, it may be readable
+ * by root only. Returns 0, or -1 (why).
+ */
+static int
+relayctl_wh_option(struct relayctl_user_args *ua, unsigned bit,
+    const char *val, struct vbuf *why)
+{
+	struct vbuf sub;
+
+	if (ua->wh_given & bit) {
+		vbuf_setf(why, "user set: a --webhook option given twice");
+		return -1;
+	}
+	ua->wh_given |= bit;
+	switch (bit) {
+	case RELAYCTL_WH_URL:
+		ua->wh_url = val;
+		break;
+	case RELAYCTL_WH_EVENTS:
+		ua->wh_events = val;
+		break;
+	case RELAYCTL_WH_FORMAT:
+		ua->wh_format = val;
+		break;
+	case RELAYCTL_WH_SECRET:
+		vbuf_init(&sub, 0);
+		if (relayctl_wh_read_file(val, &ua->wh_secret, &sub) == -1) {
+			vbuf_setf(why, "--webhook-secret-file: %s", sub.data);
+			vbuf_release(&sub);
+			return -1;
+		}
+		vbuf_release(&sub);
+		break;
+	}
+	return 0;
+}
+
+/*
+ * Reads a secret or key file (at most CRED_WEBHOOK_KEY_MAX bytes, no NUL)
+ * into out, without trailing white space. Returns 0, or -1 (why).
+ */
+static int
+relayctl_wh_read_file(const char *path, struct vbuf *out, struct vbuf *why)
+{
+	char buf[512];
+	ssize_t n;
+	int fd;
+
+	vbuf_wipe(out);
+	(void)vbuf_reserve(out, CRED_WEBHOOK_KEY_MAX + sizeof(buf) + 1);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		vbuf_setf(why, "open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			vbuf_setf(why, "read %s: %s", path, strerror(errno));
+			break;
+		}
+		(void)vbuf_add(out, buf, (size_t)n);
+		if (out->len > CRED_WEBHOOK_KEY_MAX) {
+			vbuf_setf(why, "%s is longer than %d bytes", path,
+			    CRED_WEBHOOK_KEY_MAX);
+			n = -1;
+			break;
+		}
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	(void)close(fd);
+	if (n == -1)
+		return -1;
+	/* As petrel.yaml's secret_file: trailing white space is not part. */
+	while (out->len > 0 && strchr(" \t\r\n",
+	    out->data[out->len - 1]) != NULL)
+		vbuf_truncate(out, out->len - 1);
+	if (out->len == 0 || memchr(out->data, '\0', out->len) != NULL) {
+		vbuf_setf(why, "%s is empty or holds a NUL byte", path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Checks the --webhook options together, before anything is opened:
+ * removal excludes the others; the values pass lib/cred's check; a
+ * sendgrid key file holds an ECDSA P-256 private key. 0 or -1 (why).
+ */
+static int
+relayctl_wh_check(struct relayctl_user_args *ua, struct vbuf *why)
+{
+	struct cred_webhook wh;
+	struct vbuf sub, pub;
+	int rc = 0;
+
+	if ((ua->wh_given & RELAYCTL_WH_URL) && ua->wh_url[0] == '\0') {
+		if (ua->wh_given != RELAYCTL_WH_URL) {
+			vbuf_setf(why, "user set: --webhook '' removes the "
+			    "webhook; give no other --webhook option with it");
+			return -1;
+		}
+		return 0;
+	}
+	memset(&wh, 0, sizeof(wh));
+	/* A stand-in URL: the stored one is kept when none is given. */
+	wh.url = (ua->wh_given & RELAYCTL_WH_URL) ? (char *)ua->wh_url :
+	    "https://stored.invalid/";
+	if (ua->wh_events != NULL && ua->wh_events[0] != '\0')
+		wh.events = (char *)ua->wh_events;
+	wh.format = (char *)ua->wh_format;
+	vbuf_init(&sub, 0);
+	if (cred_webhook_check(&wh, &sub) == -1) {
+		vbuf_setf(why, "user set: %s", sub.data);
+		rc = -1;
+	} else if ((ua->wh_given & RELAYCTL_WH_SECRET) &&
+	    ua->wh_format != NULL && strcmp(ua->wh_format, "sendgrid") == 0) {
+		vbuf_init(&pub, 0);
+		if (relayctl_webhook_public(ua->wh_secret.data,
+		    ua->wh_secret.len, &pub, &sub) == -1) {
+			vbuf_setf(why, "--webhook-secret-file: %s", sub.data);
+			rc = -1;
+		}
+		vbuf_release(&pub);
+	} else if ((ua->wh_given & RELAYCTL_WH_SECRET) &&
+	    ua->wh_secret.len > CRED_WEBHOOK_SECRET_MAX) {
+		vbuf_setf(why, "--webhook-secret-file: a secret is at most %d "
+		    "bytes", CRED_WEBHOOK_SECRET_MAX);
+		rc = -1;
+	}
+	vbuf_release(&sub);
+	return rc;
+}
+
+/*
+ * "user set NAME --webhook...": the stored webhook with the given options
+ * applied. Without --webhook-secret-file a webhook keeps the secret (or,
+ * sendgrid, the key) it has; one that has none gets a new one, printed
+ * once after it is stored (postmark: none). Returns an exit status.
+ */
+static int
+relayctl_user_webhook(struct cred_db *db, const struct relayctl_user_args *ua)
+{
+	struct cred_webhook cur, nw;
+	struct vbuf why, made, pub;
+	const char *fmt;
+	int rc, sendgrid, ret = RELAYCTL_EXIT_FAIL, shown = 0;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&made, 0);
+	vbuf_init(&pub, 0);
+	if ((ua->wh_given & RELAYCTL_WH_URL) && ua->wh_url[0] == '\0') {
+		rc = cred_webhook_set(db, ua->name, NULL, &why);
+		ret = relayctl_result(rc, "set", ua->name, &why);
+		goto out;
+	}
+	rc = cred_webhook_get(db, ua->name, &cur, &why);
+	if ((ret = relayctl_result(rc, "set", ua->name, &why)) !=
+	    RELAYCTL_EXIT_OK)
+		goto out;
+	ret = RELAYCTL_EXIT_FAIL;
+	nw = cur;
+	if (ua->wh_given & RELAYCTL_WH_URL)
+		nw.url = (char *)ua->wh_url;
+	if (nw.url == NULL) {
+		fprintf(stderr, "relayctl: user set %s: it has no webhook; "
+		    "give --webhook URL\n", ua->name);
+		goto done;
+	}
+	if (ua->wh_given & RELAYCTL_WH_EVENTS)
+		nw.events = ua->wh_events[0] == '\0' ? NULL :
+		    (char *)ua->wh_events;
+	if (ua->wh_given & RELAYCTL_WH_FORMAT)
+		nw.format = (char *)ua->wh_format;
+	fmt = nw.format != NULL ? nw.format : "petrel";
+	sendgrid = strcmp(fmt, "sendgrid") == 0;
+	if (ua->wh_given & RELAYCTL_WH_SECRET) {
+		/* The format decides what the file holds (checked at parse
+		 * when --webhook-format came with it). */
+		if (sendgrid && relayctl_webhook_public(ua->wh_secret.data,
+		    ua->wh_secret.len, &pub, &why) == -1) {
+			fprintf(stderr, "relayctl: user set %s: "
+			    "--webhook-secret-file: %s\n", ua->name, why.data);
+			goto done;
+		}
+		if (sendgrid)
+			nw.key_pem = ua->wh_secret.data;
+		else
+			nw.secret = ua->wh_secret.data;
+	} else if (sendgrid && nw.key_pem == NULL) {
+		if (relayctl_webhook_keygen(&made, &pub, &why) == -1) {
+			fprintf(stderr, "relayctl: user set %s: %s\n",
+			    ua->name, why.data);
+			goto done;
+		}
+		nw.key_pem = made.data;
+		shown = 1;
+	} else if (!sendgrid && strcmp(fmt, "postmark") != 0 &&
+	    nw.secret == NULL) {
+		/* (Postmark signs nothing: a postmark webhook needs none.) */
+		if (cred_generate_secret(&made) == -1) {
+			fprintf(stderr, "relayctl: user set %s: cannot "
+			    "generate a secret: random generator failed\n",
+			    ua->name);
+			goto done;
+		}
+		nw.secret = made.data;
+		shown = 1;
+	}
+	rc = cred_webhook_set(db, ua->name, &nw, &why);
+	if ((ret = relayctl_result(rc, "set", ua->name, &why)) !=
+	    RELAYCTL_EXIT_OK)
+		goto done;
+	if (shown) {
+		/* The signing secret (sendgrid: the verification key). */
+		printf("%s\n", sendgrid ? pub.data : made.data);
+		if (relayctl_flush_stdout() == -1) {
+			fprintf(stderr, "relayctl: user %s: the webhook's new "
+			    "%s is stored but was not shown; remove the webhook "
+			    "(--webhook '') and set it again\n", ua->name,
+			    sendgrid ? "key" : "secret");
+			ret = RELAYCTL_EXIT_FAIL;
+		}
+	}
+done:
+	cred_webhook_release(&cur);
+out:
+	vbuf_wipe(&made);
+	vbuf_release(&made);
+	vbuf_release(&pub);
+	vbuf_release(&why);
+	return ret;
+}
+
+/* url with the password of a user:pass@ part replaced by "***". */
+static void
+relayctl_wh_url_masked(const char *url, struct vbuf *out)
+{
+	const char *host, *at, *colon;
+	size_t end;
+
+	vbuf_reset(out);
+	if ((host = strstr(url, "://")) == NULL) {
+		(void)vbuf_adds(out, url);
+		return;
+	}
+	host += 3;
+	end = strcspn(host, "/?#");
+	at = memrchr(host, '@', end);
+	colon = at == NULL ? NULL : memchr(host, ':', (size_t)(at - host));
+	if (colon == NULL) {
+		(void)vbuf_adds(out, url);
+		return;
+	}
+	(void)vbuf_add(out, url, (size_t)(colon + 1 - url));
+	(void)vbuf_adds(out, "***");
+	(void)vbuf_adds(out, at);
+}
+
+/*
+ * Appends a credential's webhook to user show: as members of the object
+ * j is writing, or as lines of out. Never the secret nor the key.
+ */
+static void
+relayctl_wh_show(const struct cred_webhook *wh, int json, struct json *j,
+    struct vbuf *out)
+{
+	const char *fmt, *ev;
+	struct vbuf url;
+	size_t n;
+
+	if (wh->url == NULL) {
+		if (json) {
+			json_key(j, "webhook");
+			json_null(j);
+		} else
+			(void)vbuf_adds(out, "webhook: none\n");
+		return;
+	}
+	vbuf_init(&url, 0);
+	relayctl_wh_url_masked(wh->url, &url);
+	fmt = wh->format != NULL ? wh->format : "petrel";
+	ev = wh->events != NULL ? wh->events : CRED_WEBHOOK_EVENTS_DEFAULT;
+	if (json) {
+		json_key(j, "webhook");
+		json_object_begin(j);
+		json_kv_str(j, "url", url.data);
+		json_kv_str(j, "format", fmt);
+		json_key(j, "events");
+		json_array_begin(j);
+		while (*ev != '\0') {
+			ev += strspn(ev, ", ");
+			n = strcspn(ev, ", ");
+			if (n > 0) {
+				vbuf_reset(&url);
+				(void)vbuf_add(&url, ev, n);
+				json_str(j, url.data);
+			}
+			ev += n;
+		}
+		json_array_end(j);
+		json_key(j, "signed");
+		json_bool(j, strcmp(fmt, "sendgrid") == 0 ?
+		    wh->key_pem != NULL : strcmp(fmt, "postmark") == 0 ? 0 :
+		    wh->secret != NULL);
+		json_object_end(j);
+	} else {
+		(void)vbuf_addf(out, "webhook: %s\nwebhook_format: %s\n"
+		    "webhook_events: %s%s\nwebhook_signed: %s\n", url.data,
+		    fmt, ev, wh->events == NULL ? " (default)" : "",
+		    strcmp(fmt, "sendgrid") == 0 ? (wh->key_pem != NULL ?
+		    "yes (ECDSA key)" : "no") : strcmp(fmt, "postmark") == 0 ?
+		    "no (Postmark signs nothing; use user:pass@ in the URL)" :
+		    wh->secret != NULL ? "yes (secret)" : "no");
+	}
+	vbuf_release(&url);
 }
 
 /*
@@ -452,6 +814,7 @@ relayctl_limit(struct vbuf *out, const char *key, uint64_t v,
 static int
 relayctl_user_show(struct cred_db *db, const char *name, int json)
 {
+	struct cred_webhook wh;
 	struct cred_policy pol;
 	struct vbuf out, why;
 	struct json j;
@@ -461,10 +824,17 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 
 	vbuf_init(&out, 0);
 	vbuf_init(&why, 0);
+	memset(&wh, 0, sizeof(wh));
 	rc = cred_policy_get(db, name, &pol, &why);
 	if ((ret = relayctl_result(rc, "show", name, &why)) !=
 	    RELAYCTL_EXIT_OK)
 		goto done;
+	rc = cred_webhook_get(db, name, &wh, &why);
+	if ((ret = relayctl_result(rc, "show", name, &why)) !=
+	    RELAYCTL_EXIT_OK) {
+		cred_policy_release(&pol);
+		goto done;
+	}
 	if (json) {
 		json_init(&j, &out);
 		json_object_begin(&j);
@@ -504,6 +874,7 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 			    pol.old_valid_until);
 			json_object_end(&j);
 		}
+		relayctl_wh_show(&wh, 1, &j, &out);
 		json_object_end(&j);
 		(void)vbuf_addc(&out, '\n');
 	} else {
@@ -534,11 +905,13 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 			(void)vbuf_addf(&out, "rotation: previous secret valid "
 			    "until %s\n", when);
 		}
+		relayctl_wh_show(&wh, 0, NULL, &out);
 	}
 	if (fwrite(out.data, 1, out.len, stdout) != out.len ||
 	    relayctl_flush_stdout() == -1)
 		ret = RELAYCTL_EXIT_FAIL;
 	cred_policy_release(&pol);
+	cred_webhook_release(&wh);
 done:
 	vbuf_release(&out);
 	vbuf_release(&why);
@@ -628,9 +1001,14 @@ relayctl_user_run(const struct cfg *cfg, const struct relayctl_opts *opts,
 			ret = RELAYCTL_EXIT_OK;
 		break;
 	case RELAYCTL_USER_SET:
-		rc = cred_user_set(db, ua->name, &ua->policy, ua->fields,
-		    &why);
-		ret = relayctl_result(rc, "set", ua->name, &why);
+		ret = RELAYCTL_EXIT_OK;
+		if (ua->fields != 0) {
+			rc = cred_user_set(db, ua->name, &ua->policy,
+			    ua->fields, &why);
+			ret = relayctl_result(rc, "set", ua->name, &why);
+		}
+		if (ret == RELAYCTL_EXIT_OK && ua->wh_given != 0)
+			ret = relayctl_user_webhook(db, ua);
 		break;
 	case RELAYCTL_USER_SHOW:
 		ret = relayctl_user_show(db, ua->name,

@@ -565,9 +565,12 @@ fmt_delay(char *buf, size_t size, int64_t us)
 }
 
 /*
- * One line per recipient per attempt, in Postfix's field order; a
- * deferred or bounced one has its class and hard/soft after dsn=:
- * "dsn=5.1.1, class=bad-mailbox, bounce=hard, status=bounced (...)".
+ * One line per recipient per attempt, in Postfix's field order with
+ * delay=, delays=, dsn=, status= side by side as Postfix's log tools
+ * match them (pflogsumm counts nothing with a field between them); what
+ * Postfix does not log comes after the reply: the TLS version, and for
+ * a deferred or bounced recipient its class and hard/soft:
+ * "dsn=5.1.1, status=bounced (...), class=bad-mailbox, bounce=hard".
  */
 static void
 log_results(const struct smtp_req *req, int64_t t_end)
@@ -587,14 +590,13 @@ log_results(const struct smtp_req *req, int64_t t_end)
 
 		cls[0] = '\0';
 		if (r->status != SMTP_RCPT_SENT)
-			(void)snprintf(cls, sizeof(cls), "class=%s, bounce=%s, ",
+			(void)snprintf(cls, sizeof(cls), ", class=%s, bounce=%s",
 			    bclass_name(r->cls), r->status ==
 			    SMTP_RCPT_BOUNCED ? BCLASS_HARD : BCLASS_SOFT);
 		log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s,"
-		    " %s%s%sdsn=%s, %sstatus=%s (%s)", req->qid,
+		    " dsn=%s, status=%s (%s)%s%s%s", req->qid,
 		    log_safe(r->addr), log_safe(req->relay), total, a, b, c, d,
-		    req->tls[0] != '\0' ? "tls=" : "", req->tls,
-		    req->tls[0] != '\0' ? ", " : "", r->dsn, cls,
-		    status_name(r->status), log_safe(r->reply));
+		    r->dsn, status_name(r->status), log_safe(r->reply),
+		    req->tls[0] != '\0' ? ", tls=" : "", req->tls, cls);
 	}
 }

@@ -235,6 +235,8 @@ smtpd_event_accepted(struct smtpd_session *s)
 	ev->tls = s->tls_on ? s->tls_version : NULL;
 	ev->listener = s->listener;
 	ev->message_id = s->message_id[0] != '\0' ? s->message_id : NULL;
+	ev->metadata = s->meta_json->len > 0 ? s->meta_json->data : NULL;
+	ev->tags = s->tags_json->len > 0 ? s->tags_json->data : NULL;
 	qstore_new_event(s->qn, ev);
 }
 
@@ -249,8 +251,13 @@ smtpd_log_accepted(struct smtpd_session *s)
 		    s->auth_mech : "PLAIN", s->auth_user);
 	else
 		log_info("%s: client=unknown[%s]", qid, s->addr);
-	log_info("%s: from=<%s>, size=%" PRIu64 ", nrcpt=%zu (queue active)",
-	    qid, log_safe(s->sender), qstore_new_size(s->qn), s->nrcpts);
+	/*
+	 * The from=/size=/nrcpt= line is qmgr's, as in Postfix, where the
+	 * log tools look for it; message-id= is what Postfix's cleanup
+	 * logs: the client's Message-ID, or the one smtpd added.
+	 */
+	if (s->message_id[0] != '\0')
+		log_info("%s: message-id=%s", qid, log_safe(s->message_id));
 	acct_event(&s->accepted);
 }
 

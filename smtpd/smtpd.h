@@ -93,6 +93,8 @@
 #define SMTPD_R_FROM_DENIED	"550 5.7.1 From: header address not allowed for this credential"
 #define SMTPD_R_UNVERIFIED	"550 5.7.1 Sender domain not verified"
 #define SMTPD_R_FROM_UNVERIFIED	"550 5.7.1 From: header domain not verified"
+/* Bad X-Petrel-Tag, X-Mailgun-Variables, ... (lib/metahdr); %s: why. */
+#define SMTPD_R_METADATA	"550 5.6.0 Bad metadata header: %s"
 #define SMTPD_R_FROM_MISSING	"550 5.7.1 Message has no usable From: header"
 #define SMTPD_R_RATE_HOUR	"451 4.7.1 Message rate limit exceeded (%llu per hour); try again later"
 #define SMTPD_R_RATE_DAY	"451 4.7.1 Message rate limit exceeded (%llu per day); try again later"
@@ -168,6 +170,11 @@ struct smtpd_session {
 	uint64_t		 size_limit;	/* smtpd's or the user's */
 	uint64_t		 rcpt_limit;
 	const char		*policy_reject;	/* reply after DATA, or NULL */
+	/* Tags and metadata (lib/metahdr) for the accepted event: compact
+	 * JSON, "" none; they live until the commit, reset per transaction. */
+	struct vbuf		*meta_json;
+	struct vbuf		*tags_json;
+	char			 meta_reply[256];	/* SMTPD_R_METADATA */
 	char			 sender[SMTP_PATH_MAX + 1];
 	char			 **rcpts;
 	size_t			 nrcpts;

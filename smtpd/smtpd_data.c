@@ -4,9 +4,12 @@
  *
  * The header block is held in memory until it ends so that Message-ID: and
  * Date: can be added when missing (RFC 6409 section 8); the body after it is
- * written as received. The envelope carries the RFC 3461 parameters the
- * client gave and, for a credential with reports off, dsn_off. The message is committed by smtpd.c together with
- * the others that finished in the same loop pass.
+ * written as received. At its end the application's tag and metadata
+ * headers are read for the accepted event and, unless kept, left out
+ * (smtpd_data_metadata, lib/metahdr). The envelope carries the RFC 3461
+ * parameters the client gave and, for a credential with reports off,
+ * dsn_off. The message is committed by smtpd.c together with the others
+ * that finished in the same loop pass.
  */
 #include <sys/time.h>
 
@@ -21,6 +24,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "metahdr.h"
 #include "smtpd.h"
 #include "xalloc.h"
 
@@ -28,6 +32,8 @@ static void smtpd_data_headers_end(struct smtpd_session *, size_t, int);
 static void smtpd_data_scan_headers(struct smtpd_session *);
 static void smtpd_rfc5322_date(char *, size_t, time_t);
 static void smtpd_message_id(struct smtpd_session *, const char *, size_t);
+static void smtpd_data_metadata(struct smtpd_session *, struct vbuf *,
+	    size_t);
 
 int
 smtpd_data_begin(struct smtpd_session *s)
@@ -233,6 +239,53 @@ smtpd_message_id(struct smtpd_session *s, const char *d, size_t len)
 	s->message_id[n] = '\0';
 }
 
+/*
+ * Reads the application's tags and metadata (lib/metahdr) from the client's
+ * header block s->hdr[0..end) into s->meta_json and s->tags_json, and
+ * appends that block to h: without those headers (they are instructions to
+ * the relay) unless events.keep_metadata_headers. Only whole fields are
+ * left out, so every other byte and line end is as received. A bad one
+ * leaves s->meta_reply set for smtpd_data_finish to refuse the message.
+ * The other checks still see the whole block: none looks at X- fields.
+ */
+static void
+smtpd_data_metadata(struct smtpd_session *s, struct vbuf *h, size_t end)
+{
+	struct metahdr mh;
+	struct vbuf *kept = NULL;
+	size_t i;
+	int n;
+
+	s->meta_reply[0] = '\0';
+	vbuf_reset(s->meta_json);
+	vbuf_reset(s->tags_json);
+	metahdr_init(&mh);
+	if (!smtpd_cfg->events_keep_metadata_headers)
+		kept = vbuf_create(0);
+	n = metahdr_scan(&mh, s->hdr->data, end, kept);
+	if (n > 0)
+		n = metahdr_result(&mh, s->meta_json, s->tags_json);
+	if (n == -1) {
+		/* The reason may quote the client's bytes: printable only. */
+		for (i = 0; mh.err[i] != '\0'; i++)
+			if ((unsigned char)mh.err[i] < 0x20 ||
+			    (unsigned char)mh.err[i] >= 0x7f)
+				mh.err[i] = '?';
+		snprintf(s->meta_reply, sizeof(s->meta_reply),
+		    SMTPD_R_METADATA, mh.err);
+		log_info("%s: reject: unknown[%s]: bad metadata header: %s",
+		    qstore_new_id(s->qn), s->addr, mh.err);
+		vbuf_reset(s->meta_json);
+		vbuf_reset(s->tags_json);
+	}
+	if (kept != NULL && mh.nheaders > 0 && n != -1)
+		vbuf_add(h, kept->data, kept->len);
+	else
+		vbuf_add(h, s->hdr->data, end);
+	vbuf_free(kept);
+	metahdr_free(&mh);
+}
+
 static void
 smtpd_rfc5322_date(char *buf, size_t size, time_t t)
 {
@@ -274,9 +327,11 @@ smtpd_data_headers_end(struct smtpd_session *s, size_t end, int blank)
 	if (s->auth_user[0] != '\0')
 		vbuf_addf(h, "\r\n\t(authenticated user %s)", s->auth_user);
 	vbuf_addf(h, ";\r\n\t%s\r\n", date);
-	vbuf_add(h, s->hdr->data, end);
+	smtpd_data_metadata(s, h, end);
 	smtpd_policy_headers(s, s->hdr->data, end);
 	smtpd_policy_utf8_headers(s, s->hdr->data, end);
+	if (s->policy_reject == NULL && s->meta_reply[0] != '\0')
+		s->policy_reject = s->meta_reply;
 	if (!smtpd_has_header(s->hdr->data, end, "Message-ID")) {
 		if (RAND_bytes(r, sizeof(r)) != 1)
 			log_fatal("RAND_bytes failed");

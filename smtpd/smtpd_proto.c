@@ -62,6 +62,8 @@ smtpd_proto_reset(struct smtpd_session *s)
 	s->smtputf8 = 0;
 	s->sender[0] = '\0';
 	s->message_id[0] = '\0';
+	vbuf_reset(s->meta_json);
+	vbuf_reset(s->tags_json);
 }
 
 /* Counts a client error; past the limit the session ends. */

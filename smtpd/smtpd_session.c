@@ -206,6 +206,8 @@ smtpd_session_accept(const struct daemon_listener *l)
 		s->out = vbuf_create(0);
 		s->chunk = vbuf_create(0);
 		s->hdr = vbuf_create(0);
+		s->meta_json = vbuf_create(0);
+		s->tags_json = vbuf_create(0);
 		s->last_active = ev_now_ms();
 		smtpd_policy_reset(s);
 		s->next = smtpd_sessions;
@@ -267,6 +269,8 @@ smtpd_session_close(struct smtpd_session *s)
 	vbuf_free(s->out);
 	vbuf_free(s->chunk);
 	vbuf_free(s->hdr);
+	vbuf_free(s->meta_json);
+	vbuf_free(s->tags_json);
 	free(s);
 	if (!daemon_stopping())
 		daemon_listeners_pause(0);

@@ -83,6 +83,12 @@ int	webhookd_render_esp(const struct wh_endpoint *ep,
  * returns to the event loop: callers keep the user name, not the pointer.
  */
 const struct wh_endpoint *webhookd_user_endpoint(const char *user);
+/*
+ * The configuration whose credential store webhookd_user_endpoint reads
+ * (by default daemon_cfg()); also empties the cache. For tests.
+ */
+struct cfg;
+void	webhookd_cred_config(const struct cfg *);
 
 /* ---- webhookd_log.c: the searchable delivery log (lib/evlog) ---- */
 
@@ -103,5 +109,27 @@ void	webhookd_log_webhook(uint64_t seq, const char *endpoint,
 	    const char *outcome, long http_status, int64_t time_ms);
 /* Called about once a minute: prunes past log.retention, a bounded step. */
 void	webhookd_log_prune(int64_t now_ms);
+
+/* ---- webhookd_appdata.c: an event's metadata and tags, for the shapes ---- */
+
+/*
+ * The application's metadata and tags of an event, read with jansson
+ * (which cannot share a file with lib/json: both name a json_null). What
+ * is not a JSON object (metadata) or array (tags) counts as absent.
+ */
+struct wh_appdata {
+	int	  meta_ok;	/* ev->metadata is an object */
+	size_t	  nmeta;
+	char	**meta_key;
+	char	**meta_str;	/* a string member's text; any other */
+				/* value's compact JSON */
+	int	  tags_ok;	/* ev->tags is an array */
+	size_t	  ntags;	/* its members */
+	char	 *first_tag;	/* the first string member, or NULL */
+};
+/* Fills ad from ev (allocated; release with webhookd_appdata_release). */
+void	webhookd_appdata_parse(const struct outbox_event *ev,
+	    struct wh_appdata *ad);
+void	webhookd_appdata_release(struct wh_appdata *ad);
 
 #endif

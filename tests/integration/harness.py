@@ -49,14 +49,16 @@ BAD_LOG_RE = re.compile(r"\bpanic\b|\bfatal\b|AddressSanitizer|"
 CLI_BAD_RE = re.compile(r"\bpanic\b|AddressSanitizer|runtime error")
 QID_RE = re.compile(r"queued as ([0-9A-Za-z]+)")
 # "QUEUEID: to=<rcpt>, relay=..., delay=..., delays=..., dsn=X.Y.Z,
-#  [class=CLASS, bounce=hard|soft,] status=sent|deferred|bounced (...)"
+#  status=sent|deferred|bounced (...)[, tls=V][, class=CLASS,
+#  bounce=hard|soft]" (Postfix's fields side by side, ours after them)
 DELIVERY_RE = re.compile(
     r"(?P<qid>[0-9A-Za-z]+): to=<(?P<rcpt>[^>]*)>, (?:orig_to=<[^>]*>, )?"
     r"relay=(?P<relay>[^,]*), delay=(?P<delay>[0-9.]+), "
-    r"(?:delays=(?P<delays>[0-9./]+), )?(?:[a-z_]+=[^,\s]*, )*"
+    r"(?:delays=(?P<delays>[0-9./]+), )?"
     r"dsn=(?P<dsn>\d\.\d{1,3}\.\d{1,3}), "
-    r"(?:class=(?P<bclass>[a-z-]+), bounce=(?P<bounce>hard|soft), )?"
-    r"status=(?P<status>sent|deferred|bounced|expired) \((?P<reply>.*)\)\s*$")
+    r"status=(?P<status>sent|deferred|bounced|expired) \((?P<reply>.*)\)"
+    r"(?:, tls=(?P<tls>[^,\s]+))?"
+    r"(?:, class=(?P<bclass>[a-z-]+), bounce=(?P<bounce>hard|soft))?\s*$")
 
 CMD_TIMEOUT = 20
 SMTP_TIMEOUT = 30

@@ -123,6 +123,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg->queue_max_lifetime, 5 * 86400);
 	ck_assert_uint_eq(cfg->queue_map_size, 1024ULL * 1024 * 1024);
 	ck_assert_int_eq(cfg->log_destination, CFG_LOG_SYSLOG);
+	ck_assert_str_eq(cfg->log_syslog_name, "petrel");
 	ck_assert_ptr_null(cfg->log_accounting);
 	ck_assert_uint_eq(cfg->smtpd_processes, 2);
 	ck_assert_uint_eq(cfg->smtpd_max_sessions, 500);
@@ -397,6 +398,14 @@ START_TEST(test_bad_value)
 	    "out of range (1s to 1h)");
 	expect_error("log: { destination: file }\n", "1: log.destination",
 	    "\"file\" is not one of: syslog, stderr");
+	expect_error("log: { syslog_name: \"a b\" }\n", "1: log.syslog_name",
+	    "\"a b\" is not a syslog name");
+	expect_error("log: { syslog_name: /petrel }\n", "1: log.syslog_name",
+	    "is not a syslog name");
+	expect_error("log: { syslog_name: \"\" }\n", "1: log.syslog_name",
+	    "empty value");
+	expect_error("log: { syslog_name: petrel%s }\n", "1: log.syslog_name",
+	    "is not a syslog name");
 	expect_error("tls: { min_version: 1.1 }\n", "1: tls.min_version",
 	    "not one of: 1.2, 1.3");
 	expect_error("queue_directory: spool\n", "1: queue_directory",

@@ -561,6 +561,136 @@ START_TEST(test_db_open_errors)
 }
 END_TEST
 
+/*
+ * A credential's own webhook (issue 10): stored, read back, replaced and
+ * removed without touching the secret, the policy or attributes this
+ * version does not know; records written before webhooks read as "none";
+ * bad values are refused before anything is written.
+ */
+START_TEST(test_webhook)
+{
+	struct cred_webhook in, out;
+	struct cred_policy pol;
+	struct vbuf why, rec, h;
+	struct cred_db *db;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&rec, 0);
+	vbuf_init(&h, 0);
+	/*
+	 * Raw records are written (and read) with no handle open: LMDB
+	 * allows one environment per file per process.
+	 */
+	cred_close(open_rw());		/* creates the environment */
+	/* An old record: hash, created, a policy, an attribute unknown here. */
+	ck_assert_int_eq(cred_hash_new("pw", 2, &h, &why), 0);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_put_int(&rec, CRED_ATTR_CREATED, 77);
+	attr_put_num(&rec, CRED_ATTR_MAX_PER_HOUR, 9);
+	attr_put_str(&rec, "future_thing", "kept");
+	attr_end(&rec);
+	put_raw("old", &rec);
+	/* A stored webhook that does not pass the check is corrupt. */
+	vbuf_reset(&rec);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_put_str(&rec, CRED_ATTR_WH_URL, "gopher://x");
+	attr_end(&rec);
+	put_raw("bad", &rec);
+	db = open_rw();
+	ck_assert_int_eq(cred_webhook_get(db, "bad", &out, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why.data, "corrupt webhook"));
+	ck_assert_ptr_null(out.url);
+
+	ck_assert_int_eq(cred_webhook_get(db, "old", &out, &why), 1);
+	ck_assert_ptr_null(out.url);
+	cred_webhook_release(&out);
+	ck_assert_int_eq(cred_webhook_get(db, "nobody", &out, &why), 0);
+
+	memset(&in, 0, sizeof(in));
+	in.url = "https://u:p@app.example/hooks/mail";
+	in.events = "delivered, bounced,suppressed";
+	in.format = "mailgun";
+	in.secret = "s3cret";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), 1);
+	ck_assert_int_eq(cred_webhook_get(db, "old", &out, &why), 1);
+	ck_assert_str_eq(out.url, in.url);
+	ck_assert_str_eq(out.events, in.events);
+	ck_assert_str_eq(out.format, "mailgun");
+	ck_assert_str_eq(out.secret, "s3cret");
+	ck_assert_ptr_null(out.key_pem);
+	cred_webhook_release(&out);
+	ck_assert_ptr_null(out.url);
+	/* The rest of the record is as it was. */
+	ck_assert_int_eq(cred_verify(db, "old", "pw", 2), 1);
+	ck_assert_int_eq(cred_policy_get(db, "old", &pol, &why), 1);
+	ck_assert_uint_eq(pol.max_per_hour, 9);
+	ck_assert_int_eq(pol.created, 77);
+	cred_policy_release(&pol);
+	/* A policy change keeps the webhook. */
+	memset(&pol, 0, sizeof(pol));
+	pol.max_per_day = 5;
+	ck_assert_int_eq(cred_user_set(db, "old", &pol, CRED_POLICY_MAX_PER_DAY,
+	    &why), 1);
+	ck_assert_int_eq(cred_webhook_get(db, "old", &out, &why), 1);
+	ck_assert_str_eq(out.url, in.url);
+	cred_webhook_release(&out);
+
+	/* Replaced as a whole: what is not given is gone. */
+	memset(&in, 0, sizeof(in));
+	in.url = "http://127.0.0.1:8080/x";
+	in.format = "sendgrid";
+	in.key_pem = "-----BEGIN PRIVATE KEY-----\nAA==\n"
+	    "-----END PRIVATE KEY-----\n";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), 1);
+	ck_assert_int_eq(cred_webhook_get(db, "old", &out, &why), 1);
+	ck_assert_ptr_null(out.events);
+	ck_assert_ptr_null(out.secret);
+	ck_assert_str_eq(out.key_pem, in.key_pem);
+	cred_webhook_release(&out);
+
+	/* Refused, and nothing changed. */
+	in.url = "ftp://app.example/";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why.data, "http://"));
+	in.url = "https://";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
+	in.url = "https://a.example/x y";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
+	in.url = "https://a.example/";
+	in.events = "delivered,opened";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why.data, "opened"));
+	in.events = "delivered,delivered";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
+	in.events = "delivered;bounced";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
+	in.events = NULL;
+	in.format = "mandrill";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why.data, "mandrill"));
+	in.format = NULL;
+	ck_assert_int_eq(cred_webhook_set(db, "nobody", &in, &why), 0);
+	ck_assert_int_eq(cred_webhook_get(db, "old", &out, &why), 1);
+	ck_assert_str_eq(out.url, "http://127.0.0.1:8080/x");
+	cred_webhook_release(&out);
+
+	/* Removed. */
+	ck_assert_int_eq(cred_webhook_set(db, "old", NULL, &why), 1);
+	ck_assert_int_eq(cred_webhook_get(db, "old", &out, &why), 1);
+	ck_assert_ptr_null(out.url);
+	ck_assert_int_eq(cred_verify(db, "old", "pw", 2), 1);
+	cred_close(db);
+	/* Through every rewrite, the attribute unknown here was kept. */
+	ck_assert_int_eq(get_raw("old", &rec), 1);
+	ck_assert_ptr_nonnull(memmem(rec.data, rec.len, "future_thing", 12));
+	ck_assert_ptr_null(memmem(rec.data, rec.len, CRED_ATTR_WH_URL, 11));
+
+	vbuf_release(&h);
+	vbuf_release(&rec);
+	vbuf_release(&why);
+}
+END_TEST
+
 /* Every field survives a write and a read; old records read as "none". */
 START_TEST(test_policy_roundtrip)
 {
@@ -1034,6 +1164,7 @@ cred_suite(void)
 	tcase_add_test(tc, test_rotate);
 	tcase_add_test(tc, test_disable);
 	tcase_add_test(tc, test_dsn_off);
+	tcase_add_test(tc, test_webhook);
 	suite_add_tcase(s, tc);
 	return s;
 }

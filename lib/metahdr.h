@@ -1,0 +1,38 @@
+/*
+ * metahdr.h - an application's tags and metadata, read from message headers
+ * (X-Petrel-Tag, X-Petrel-Metadata-*, and the Mailgun, Postmark and
+ * SendGrid headers of the same meaning), for the events of its message.
+ *
+ * The input is a client's header block, untrusted: every count and size is
+ * bounded here, and JSON is parsed by jansson.
+ */
+#ifndef PETREL_METAHDR_H
+#define PETREL_METAHDR_H
+
+#include <stddef.h>
+
+#include "vbuf.h"
+
+#define METAHDR_TAGS_MAX	10	/* distinct tags per message */
+#define METAHDR_TAG_LEN		128	/* bytes per tag */
+#define METAHDR_KEYS_MAX	20	/* metadata keys per message */
+#define METAHDR_KEY_LEN		64	/* bytes per metadata key */
+#define METAHDR_JSON_MAX	4096	/* bytes of the metadata object's JSON */
+#define METAHDR_ERR_MAX		160
+
+struct metahdr {
+	void		*meta;		/* json_t object, or NULL */
+	void		*tags;		/* json_t array, or NULL */
+	unsigned	 nheaders;	/* family headers seen */
+	char		 err[METAHDR_ERR_MAX];	/* "" none */
+};
+
+void	 metahdr_init(struct metahdr *);
+void	 metahdr_free(struct metahdr *);
+int	 metahdr_is_family(const char *, size_t);
+int	 metahdr_add(struct metahdr *, const char *, size_t, const char *,
+	    size_t);
+int	 metahdr_scan(struct metahdr *, const char *, size_t, struct vbuf *);
+int	 metahdr_result(struct metahdr *, struct vbuf *, struct vbuf *);
+
+#endif
