@@ -207,7 +207,8 @@ whstore_enrich(struct whstore *s, MDB_txn *txn, struct outbox_event *ev,
 	k.mv_data = kb;
 	if (mdb_get(txn, s->md.dbi, &k, &v) != 0)
 		return;
-	if (outbox_unpack(v.mv_data, v.mv_size, 0, &acc, sc) == -1)
+	/* Any seq but 0 (the outbox's own record): acc.seq is unused. */
+	if (outbox_unpack(v.mv_data, v.mv_size, 1, &acc, sc) == -1)
 		return;
 	if (ev->sasl_username == NULL)
 		ev->sasl_username = acc.sasl_username;
