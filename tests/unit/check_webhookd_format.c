@@ -36,7 +36,7 @@ START_TEST(test_render_petrel)
 	ev.seq = 7;
 	ev.kind = OUTBOX_DELIVERED;
 	ev.time_ms = 1000;
-	strcpy(ev.qid, "6B13B2B2EB929847");
+	snprintf(ev.qid, sizeof(ev.qid), "%s", "6B13B2B2EB929847");
 	ev.sender = "a@example.com";
 	ev.recipient = "r@example.org";
 	ev.sasl_username = "app1";

@@ -79,7 +79,7 @@ START_TEST(test_idempotent_and_join)
 	acc.seq = 1;
 	acc.kind = OUTBOX_ACCEPTED;
 	acc.time_ms = 1000;
-	strcpy(acc.qid, "6B13B2B2EB929847");
+	snprintf(acc.qid, sizeof(acc.qid), "%s", "6B13B2B2EB929847");
 	acc.sender = "a@example.com";
 	acc.recipients = rcpts;
 	acc.nrecipients = 1;
@@ -91,7 +91,7 @@ START_TEST(test_idempotent_and_join)
 	dlv.seq = 2;
 	dlv.kind = OUTBOX_DELIVERED;
 	dlv.time_ms = 2000;
-	strcpy(dlv.qid, "6B13B2B2EB929847");
+	snprintf(dlv.qid, sizeof(dlv.qid), "%s", "6B13B2B2EB929847");
 	dlv.recipient = "r@example.org";
 	outbox_scratch_init(&sc);
 
@@ -148,7 +148,7 @@ START_TEST(test_dead_replay_prune)
 		ev.seq = seq;
 		ev.kind = OUTBOX_DELIVERED;
 		ev.time_ms = 1000;
-		strcpy(ev.qid, "6B13B2B2EB929848");
+		snprintf(ev.qid, sizeof(ev.qid), "%s", "6B13B2B2EB929848");
 		ev.recipient = "r@x";
 		ck_assert_int_eq(whstore_put_event(&s, txn, &ev, keys, 1, 1000,
 		    &why), 1);
