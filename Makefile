@@ -26,7 +26,9 @@ relayctl_PKGS = $(BASE_PKGS) libidn2
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
-ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson
+# Only webhookd links libcurl (its HTTP client; webhookd(8)).
+webhookd_PKGS = $(BASE_PKGS) libcurl libssl jansson
+ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson libcurl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 prog_libs = $(call pkg_libs,$($(1)_PKGS)) $($(1)_XLIBS)
@@ -52,8 +54,8 @@ LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
 UNIT_LIBS = $(call pkg_libs,$(ALL_PKGS)) -lspf2 -lresolv -pthread
 
 B = build
-PROGRAMS = master smtpd qmgr smtp relayctl relayq bounce
-DAEMONS = master smtpd qmgr smtp bounce
+PROGRAMS = master smtpd qmgr smtp relayctl relayq bounce webhookd
+DAEMONS = master smtpd qmgr smtp bounce webhookd
 CLIS = relayctl relayq
 
 LIB_SRCS = $(wildcard lib/*.c)

@@ -95,6 +95,20 @@ static const struct master_row master_table[] = {
 		.socket = MAIL_SOCK_BOUNCE,
 		.reload = MASTER_RELOAD_DRAIN,
 	},
+	{
+		/*
+		 * webhookd works from the outbox and its own store: no
+		 * socket. One instance, and only with webhooks: in the
+		 * configuration (webhookd_processes). A reload stops it
+		 * rather than draining: it is solitary (the new one waits
+		 * for the old one's lock anyway), and a request cut short
+		 * is still pending in its store and is sent again.
+		 */
+		.prog = "webhookd",
+		.count_cfg = offsetof(struct cfg, webhookd_processes),
+		.listen = MASTER_LISTEN_NONE,
+		.reload = MASTER_RELOAD_STOP,
+	},
 };
 #define MASTER_NSVC	(sizeof(master_table) / sizeof(master_table[0]))
 

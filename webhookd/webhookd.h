@@ -132,4 +132,34 @@ void	webhookd_appdata_parse(const struct outbox_event *ev,
 	    struct wh_appdata *ad);
 void	webhookd_appdata_release(struct wh_appdata *ad);
 
+/* ---- webhookd_format.c (continued): ids and the petrel signature ---- */
+
+#define WH_ID_SIZE	33	/* 32 hex digits and a NUL */
+/* The event's stable id: the same on every retry and replay. */
+void	webhookd_event_id(const struct outbox_event *, char id[WH_ID_SIZE]);
+/* HEX of HMAC-SHA256(key, t + "." + body): X-Petrel-Signature's v1. */
+void	webhookd_sign(const unsigned char *key, size_t keylen, int64_t t,
+	    const char *body, size_t len, char hex[65]);
+
+/* ---- webhookd_ingest.c: from the outbox into the store ---- */
+
+struct whstore;
+int	webhookd_ingest_init(const struct cfg *);
+/* One bounded pass; returns the number of events ingested, -1 error. */
+int	webhookd_ingest(void);
+struct whstore	*webhookd_store(void);
+/* The configured endpoints (petrel.yaml), and one by its key. */
+size_t			 webhookd_nendpoints(void);
+const struct wh_endpoint *webhookd_endpoint(size_t);
+const struct wh_endpoint *webhookd_endpoint_by_key(const char *key);
+
+/* ---- webhookd_deliver.c: HTTP requests on libcurl's multi interface */
+
+int	webhookd_deliver_init(const struct cfg *);
+/* Starts what is due; returns ms until something is due, -1 nothing. */
+int64_t	webhookd_deliver(void);
+/* Requests in flight (for SIGTERM). */
+int	webhookd_deliver_busy(void);
+void	webhookd_deliver_stop(void);
+
 #endif

@@ -1,0 +1,346 @@
+/*
+ * whstore.c - webhookd's durable store of events and their deliveries
+ * (see whstore.h for the layout).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "whstore.h"
+
+#define WHSTORE_MAP_SIZE	((size_t)1 << 30)
+
+static void
+whstore_be64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		p[i] = v & 0xff;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+whstore_get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+int
+whstore_open(struct whstore *s, const struct cfg *cfg, int writable,
+    struct vbuf *why)
+{
+	memset(s, 0, sizeof(*s));
+	if (mdbdir_init(&s->md, cfg, WHSTORE_DIR, WHSTORE_DB,
+	    WHSTORE_MAP_SIZE, 2, writable, "webhook store", why) == -1)
+		return -1;
+	if (mdbdir_attach(&s->md, why) == -1)
+		return -1;
+	return 0;
+}
+
+void
+whstore_close(struct whstore *s)
+{
+	mdbdir_release(&s->md);
+}
+
+uint64_t
+whstore_last_seq(struct whstore *s, MDB_txn *txn)
+{
+	MDB_val k = { 1, (void *)"S" }, v;
+
+	if (mdb_get(txn, s->md.dbi, &k, &v) != 0 || v.mv_size != 8)
+		return 0;
+	return whstore_get64(v.mv_data);
+}
+
+static size_t
+whstore_dkey(unsigned char *buf, uint64_t seq, const char *key)
+{
+	size_t n = strlen(key);
+
+	if (n > WHSTORE_KEY_MAX)
+		n = WHSTORE_KEY_MAX;
+	buf[0] = 'Q';
+	whstore_be64(buf + 1, seq);
+	memcpy(buf + 9, key, n);
+	return 9 + n;
+}
+
+int
+whstore_dlv_get(struct whstore *s, MDB_txn *txn, uint64_t seq,
+    const char *key, struct whstore_dlv *d)
+{
+	unsigned char kb[9 + WHSTORE_KEY_MAX];
+	MDB_val k, v;
+
+	k.mv_size = whstore_dkey(kb, seq, key);
+	k.mv_data = kb;
+	if (mdb_get(txn, s->md.dbi, &k, &v) != 0 || v.mv_size != sizeof(*d))
+		return -1;
+	memcpy(d, v.mv_data, sizeof(*d));
+	return 0;
+}
+
+int
+whstore_dlv_put(struct whstore *s, MDB_txn *txn, uint64_t seq,
+    const char *key, const struct whstore_dlv *d, struct vbuf *why)
+{
+	unsigned char kb[9 + WHSTORE_KEY_MAX];
+	MDB_val k, v;
+	int rc;
+
+	k.mv_size = whstore_dkey(kb, seq, key);
+	k.mv_data = kb;
+	v.mv_size = sizeof(*d);
+	v.mv_data = (void *)d;
+	if ((rc = mdb_put(txn, s->md.dbi, &k, &v, 0)) != 0) {
+		mdbdir_why(why, &s->md, "put", rc);
+		return -1;
+	}
+	return 0;
+}
+
+int
+whstore_put_event(struct whstore *s, MDB_txn *txn,
+    const struct outbox_event *ev, const char *const *keys, size_t nkeys,
+    int64_t now_ms, struct vbuf *why)
+{
+	unsigned char kb[9];
+	struct whstore_dlv d;
+	struct vbuf packed;
+	MDB_val k, v;
+	size_t i;
+	int rc;
+
+	kb[0] = 'E';
+	whstore_be64(kb + 1, ev->seq);
+	k.mv_size = 9;
+	k.mv_data = kb;
+	/*
+	 * Idempotence: a crash after our commit but before the outbox let
+	 * the events go brings the same seqs back; an event already here
+	 * keeps its deliveries as they are (no duplicates). Seqs at or below
+	 * the mark were stored once, even if pruned since.
+	 */
+	if (ev->seq <= whstore_last_seq(s, txn) ||
+	    mdb_get(txn, s->md.dbi, &k, &v) == 0)
+		return 0;
+	vbuf_init(&packed, 0);
+	outbox_pack(&packed, ev);
+	v.mv_size = packed.len;
+	v.mv_data = packed.data;
+	rc = mdb_put(txn, s->md.dbi, &k, &v, 0);
+	vbuf_release(&packed);
+	if (rc != 0) {
+		mdbdir_why(why, &s->md, "put", rc);
+		return -1;
+	}
+	memset(&d, 0, sizeof(d));
+	d.due_ms = now_ms;
+	d.last_ms = now_ms;
+	d.state = WHSTORE_PENDING;
+	for (i = 0; i < nkeys; i++)
+		if (whstore_dlv_put(s, txn, ev->seq, keys[i], &d, why) == -1)
+			return -1;
+	k.mv_size = 1;
+	k.mv_data = (void *)"S";
+	whstore_be64(kb, ev->seq);
+	if (ev->seq > whstore_last_seq(s, txn)) {
+		v.mv_size = 8;
+		v.mv_data = kb;
+		if ((rc = mdb_put(txn, s->md.dbi, &k, &v, 0)) != 0) {
+			mdbdir_why(why, &s->md, "put", rc);
+			return -1;
+		}
+	}
+	return 1;
+}
+
+int
+whstore_put_msg(struct whstore *s, MDB_txn *txn,
+    const struct outbox_event *ev, struct vbuf *why)
+{
+	unsigned char kb[1 + QID_SIZE];
+	struct vbuf packed;
+	MDB_val k, v;
+	size_t n = strnlen(ev->qid, QID_SIZE);
+	int rc;
+
+	kb[0] = 'M';
+	memcpy(kb + 1, ev->qid, n);
+	k.mv_size = 1 + n;
+	k.mv_data = kb;
+	vbuf_init(&packed, 0);
+	outbox_pack(&packed, ev);
+	v.mv_size = packed.len;
+	v.mv_data = packed.data;
+	rc = mdb_put(txn, s->md.dbi, &k, &v, 0);
+	vbuf_release(&packed);
+	if (rc != 0) {
+		mdbdir_why(why, &s->md, "put", rc);
+		return -1;
+	}
+	return 0;
+}
+
+void
+whstore_enrich(struct whstore *s, MDB_txn *txn, struct outbox_event *ev,
+    struct outbox_scratch *sc)
+{
+	unsigned char kb[1 + QID_SIZE];
+	struct outbox_event acc;
+	MDB_val k, v;
+	size_t n = strnlen(ev->qid, QID_SIZE);
+
+	if (ev->kind == OUTBOX_ACCEPTED)
+		return;
+	kb[0] = 'M';
+	memcpy(kb + 1, ev->qid, n);
+	k.mv_size = 1 + n;
+	k.mv_data = kb;
+	if (mdb_get(txn, s->md.dbi, &k, &v) != 0)
+		return;
+	/* Any seq but 0 (the outbox's own record): acc.seq is unused. */
+	if (outbox_unpack(v.mv_data, v.mv_size, 1, &acc, sc) == -1)
+		return;
+	if (ev->sasl_username == NULL)
+		ev->sasl_username = acc.sasl_username;
+	if (ev->message_id == NULL)
+		ev->message_id = acc.message_id;
+	if (ev->metadata == NULL)
+		ev->metadata = acc.metadata;
+	if (ev->tags == NULL)
+		ev->tags = acc.tags;
+}
+
+int
+whstore_get_event(struct whstore *s, MDB_txn *txn, uint64_t seq,
+    struct outbox_event *ev, struct outbox_scratch *sc)
+{
+	unsigned char kb[9];
+	MDB_val k, v;
+
+	kb[0] = 'E';
+	whstore_be64(kb + 1, seq);
+	k.mv_size = 9;
+	k.mv_data = kb;
+	if (mdb_get(txn, s->md.dbi, &k, &v) != 0)
+		return -1;
+	return outbox_unpack(v.mv_data, v.mv_size, seq, ev, sc);
+}
+
+int
+whstore_dlv_iter(struct whstore *s, MDB_txn *txn, uint64_t from,
+    size_t max, whstore_dlv_cb *cb, void *arg)
+{
+	unsigned char kb[9];
+	char key[WHSTORE_KEY_MAX + 1];
+	struct whstore_dlv d;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t seen = 0;
+	int rc;
+
+	if (mdb_cursor_open(txn, s->md.dbi, &cur) != 0)
+		return -1;
+	kb[0] = 'Q';
+	whstore_be64(kb + 1, from);
+	k.mv_size = 9;
+	k.mv_data = kb;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+
+		if (k.mv_size < 9 || p[0] != 'Q')
+			break;
+		if (v.mv_size != sizeof(d) || k.mv_size - 9 > WHSTORE_KEY_MAX)
+			continue;
+		memcpy(&d, v.mv_data, sizeof(d));
+		memcpy(key, p + 9, k.mv_size - 9);
+		key[k.mv_size - 9] = '\0';
+		if (cb(whstore_get64(p + 1), key, &d, arg) != 0)
+			break;
+		if (max != 0 && ++seen >= max)
+			break;
+	}
+	mdb_cursor_close(cur);
+	return 0;
+}
+
+int
+whstore_prune(struct whstore *s, MDB_txn *txn, int64_t now_ms,
+    int64_t keep_sent_ms, int64_t dead_ms, size_t max)
+{
+	unsigned char kb[9];
+	MDB_cursor *cur;
+	MDB_val k, v, dk, dv;
+	uint64_t last = whstore_last_seq(s, txn);
+	size_t seen = 0;
+	int rc, removed = 0;
+
+	if (mdb_cursor_open(txn, s->md.dbi, &cur) != 0)
+		return -1;
+	k.mv_size = 1;
+	k.mv_data = (void *)"E";
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	    rc == 0 && seen < max;
+	    seen++) {
+		const unsigned char *p = k.mv_data;
+		uint64_t seq;
+		int keep = 0;
+		MDB_cursor *dc;
+
+		if (k.mv_size != 9 || p[0] != 'E')
+			break;
+		seq = whstore_get64(p + 1);
+		if (mdb_cursor_open(txn, s->md.dbi, &dc) != 0)
+			break;
+		kb[0] = 'Q';
+		whstore_be64(kb + 1, seq);
+		dk.mv_size = 9;
+		dk.mv_data = kb;
+		for (rc = mdb_cursor_get(dc, &dk, &dv, MDB_SET_RANGE);
+		    rc == 0; rc = mdb_cursor_get(dc, &dk, &dv, MDB_NEXT)) {
+			const unsigned char *q = dk.mv_data;
+			struct whstore_dlv d;
+
+			if (dk.mv_size < 9 || q[0] != 'Q' ||
+			    whstore_get64(q + 1) != seq)
+				break;
+
+			if (dv.mv_size != sizeof(d))
+				continue;
+			memcpy(&d, dv.mv_data, sizeof(d));
+			if ((d.state == WHSTORE_SENT &&
+			    now_ms - d.last_ms > keep_sent_ms) ||
+			    (d.state == WHSTORE_DEAD &&
+			    now_ms - d.last_ms > dead_ms))
+				(void)mdb_cursor_del(dc, 0);
+			else
+				keep = 1;
+		}
+		mdb_cursor_close(dc);
+		/* The newest event stays: its seq is the ingest mark. */
+		if (!keep && seq != last) {
+			(void)mdb_cursor_del(cur, 0);
+			removed++;
+			rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+			if (rc != 0)
+				break;
+			p = k.mv_data;
+			if (k.mv_size == 9 && p[0] == 'E' &&
+			    whstore_get64(p + 1) != seq)
+				continue;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return removed;
+}

@@ -1,0 +1,101 @@
+/*
+ * whstore.h - webhookd's durable store (<queue_directory>/webhook/), an
+ * LMDB environment of its own, shared with relayctl events.
+ *
+ * One named database, records told apart by a one-byte prefix:
+ *   'S'                      the last outbox seq ingested (8 bytes BE)
+ *   'E' seq(8 BE)            an ingested event, outbox_pack()ed, enriched
+ *   'M' qid                  the message's accepted event (the join)
+ *   'Q' seq(8 BE) endpoint   one delivery of event seq to an endpoint:
+ *                            struct whstore_dlv (pending, sent or dead)
+ * Endpoint keys are "cfg:<url>" or "user:<name>".
+ */
+#ifndef PETREL_WHSTORE_H
+#define PETREL_WHSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lmdb.h>
+
+#include "cfg.h"
+#include "mdbdir.h"
+#include "outbox.h"
+#include "vbuf.h"
+
+#define WHSTORE_DIR	"webhook"
+#define WHSTORE_DB	"webhook"
+#define WHSTORE_KEY_MAX	480
+
+enum whstore_state {
+	WHSTORE_PENDING = 0,
+	WHSTORE_SENT,
+	WHSTORE_DEAD,
+};
+
+/* One delivery's state, stored packed (little-endian host order). */
+struct whstore_dlv {
+	int64_t		 due_ms;	/* pending: next try */
+	int64_t		 last_ms;	/* last try or state change */
+	uint32_t	 tries;
+	uint32_t	 state;		/* enum whstore_state */
+	int32_t		 http_status;	/* last answer, 0: none */
+	uint32_t	 pad;
+};
+
+struct whstore {
+	struct mdbdir	 md;
+};
+
+int	whstore_open(struct whstore *, const struct cfg *, int writable,
+	    struct vbuf *why);
+void	whstore_close(struct whstore *);
+
+/* The last outbox seq ingested (0: none), in txn. */
+uint64_t whstore_last_seq(struct whstore *, MDB_txn *);
+/*
+ * Stores event ev (already enriched) under its seq and a pending
+ * delivery due now for each endpoint key in keys, and moves the last seq
+ * on. Idempotent: an event already stored is left alone with its
+ * deliveries (returns 0 and adds nothing). Returns 1 stored, 0 already
+ * there, -1 error (why).
+ */
+int	whstore_put_event(struct whstore *, MDB_txn *,
+	    const struct outbox_event *ev, const char *const *keys,
+	    size_t nkeys, int64_t now_ms, struct vbuf *why);
+/* The join: stores an accepted event's record for its qid. */
+int	whstore_put_msg(struct whstore *, MDB_txn *,
+	    const struct outbox_event *ev, struct vbuf *why);
+/*
+ * Fills ev's user, message_id, metadata and tags from the message's
+ * accepted event, when stored (strings point into txn / scratch).
+ */
+void	whstore_enrich(struct whstore *, MDB_txn *, struct outbox_event *ev,
+	    struct outbox_scratch *);
+/* Reads event seq into ev (scratch as outbox_unpack). 0, or -1 absent. */
+int	whstore_get_event(struct whstore *, MDB_txn *, uint64_t seq,
+	    struct outbox_event *ev, struct outbox_scratch *);
+
+int	whstore_dlv_get(struct whstore *, MDB_txn *, uint64_t seq,
+	    const char *key, struct whstore_dlv *);
+int	whstore_dlv_put(struct whstore *, MDB_txn *, uint64_t seq,
+	    const char *key, const struct whstore_dlv *, struct vbuf *why);
+
+/*
+ * Calls cb for every delivery from seq "from" on, in seq order, until cb
+ * returns nonzero or max were seen.
+ */
+typedef int whstore_dlv_cb(uint64_t seq, const char *key,
+	    const struct whstore_dlv *, void *arg);
+int	whstore_dlv_iter(struct whstore *, MDB_txn *, uint64_t from,
+	    size_t max, whstore_dlv_cb *, void *arg);
+
+/*
+ * Prunes: deliveries sent more than keep_sent_ms ago, dead ones older
+ * than dead_ms, and events without deliveries left (at most max events
+ * looked at). Returns the number of events removed.
+ */
+int	whstore_prune(struct whstore *, MDB_txn *, int64_t now_ms,
+	    int64_t keep_sent_ms, int64_t dead_ms, size_t max);
+
+#endif

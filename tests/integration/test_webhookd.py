@@ -1,0 +1,211 @@
+"""test_webhookd.py - webhookd end to end: real daemons, a real HTTPS
+receiver (webhook_receiver.py) that verifies signatures itself.
+
+delivered, bounced (550 5.1.1 with its class) and deferred-then-delivered
+each reach the endpoint as petrel events with a valid signature and a
+stable id; an endpoint answering 500 three times gets the event on the
+fourth try; kill -9 of every process while events are pending loses none;
+a slow endpoint does not delay another's events.
+"""
+
+import os
+import re
+import time
+import unittest
+
+from harness import PetrelCase, Suite, certificate, make_message, unique
+from webhook_receiver import Receiver
+
+SECRET = b"s3cret-for-tests"
+
+
+class WebhookCase(PetrelCase):
+
+    receivers = ({},)           # kwargs of each Receiver
+    endpoint_extra = ({},)      # extra keys of each webhooks[] entry
+
+    def setUp(self):
+        cert, key = certificate()
+        self.recv = []
+        for kw in self.receivers:
+            r = Receiver(cert, key, secret=SECRET, **kw).start()
+            self.addCleanup(r.stop)
+            self.recv.append(r)
+        d = self.recv_dir = __import__("tempfile").mkdtemp(
+            prefix="petrel-wh-")
+        os.chmod(d, 0o755)
+        secret = os.path.join(d, "secret")
+        with open(secret, "wb") as f:
+            f.write(SECRET + b"\n")
+        os.chmod(secret, 0o644)
+        hooks = []
+        for r, extra in zip(self.recv, self.endpoint_extra):
+            e = {"url": r.url, "secret_file": secret, "ca_file": cert}
+            e.update(extra)
+            hooks.append(e)
+        self.overrides = dict(self.overrides or {})
+        self.overrides["webhooks"] = hooks
+        self.overrides["events"] = {"min_backoff": "1s",
+                                    "max_backoff": "4s"}
+        super().setUp()
+
+    def wait_log(self, regex, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if re.search(regex, self.suite.log()):
+                return
+            time.sleep(0.1)
+        self.fail("no log line %r\n%s" % (regex, self.suite.log_tail()))
+
+    def check_event(self, r, kind, qid, rcpt=None):
+        e = r["json"]
+        self.assertTrue(r["verified"], "signature does not verify: %r" % r)
+        self.assertEqual(e["event"], kind)
+        self.assertEqual(e["queue_id"], qid)
+        self.assertRegex(e["id"], r"^[0-9a-f]{32}$")
+        self.assertEqual(r["headers"].get("X-Petrel-Event-Id"), e["id"])
+        if rcpt is not None:
+            self.assertEqual(e["recipient"], rcpt)
+        return e
+
+
+class OutcomesTest(WebhookCase):
+
+    def test_delivered_and_accepted(self):
+        tok = unique("whd")
+        rcpt = "ok-%s@example.org" % tok
+        qid = self.submit(make_message(tok, to=rcpt), rcpts=[rcpt])
+        got = self.recv[0].wait(lambda e: e.get("queue_id") == qid and
+                                e["event"] == "delivered")
+        self.assertTrue(got, self.suite.log_tail())
+        e = self.check_event(got[0], "delivered", qid, rcpt)
+        self.assertEqual(e["user"], self.user)     # joined from accepted
+        self.assertEqual(e["sender"], "app@example.com")
+        self.assertEqual(e["metadata"], {})
+        self.assertEqual(e["tags"], [])
+        acc = self.recv[0].wait(lambda e: e.get("queue_id") == qid and
+                                e["event"] == "accepted")
+        self.assertTrue(acc)
+        self.check_event(acc[0], "accepted", qid)
+        self.assertIn("message_id", acc[0]["json"])
+        self.assertEqual(e["message_id"], acc[0]["json"]["message_id"])
+        self.wait_log(r"webhookd\[\d+\]: %s: event=%s to=https://"
+                      r"localhost:\d+/hooks/mail status=sent \(HTTP 200\)"
+                      % (qid, e["id"]))
+
+    def test_bounced_with_class(self):
+        tok = unique("whb")
+        bad = "gone-%s@example.org" % tok
+        self.capture.add_rcpt_rule(
+            "550 5.1.1 The email account that you tried to reach does "
+            "not exist", address=bad)
+        qid = self.submit(make_message(tok, to=bad), rcpts=[bad])
+        got = self.recv[0].wait(lambda e: e.get("queue_id") == qid and
+                                e["event"] == "bounced")
+        self.assertTrue(got, self.suite.log_tail())
+        e = self.check_event(got[0], "bounced", qid, bad)
+        self.assertEqual(e["status"], "5.1.1")
+        self.assertEqual(e["class"], "bad-mailbox")
+        self.assertEqual(e["severity"], "hard")
+        self.assertIn("550", e["reply"])
+
+    def test_deferred_then_delivered(self):
+        tok = unique("whdd")
+        rcpt = "later-%s@example.org" % tok
+        self.capture.add_rcpt_rule("451 4.2.0 try again later",
+                                   address=rcpt, times=1)
+        qid = self.submit(make_message(tok, to=rcpt), rcpts=[rcpt])
+        got = self.recv[0].wait(lambda e: e.get("queue_id") == qid and
+                                e["event"] == "delivered", timeout=40)
+        self.assertTrue(got, self.suite.log_tail())
+        d = self.recv[0].events(lambda e: e.get("queue_id") == qid and
+                                e["event"] == "deferred")
+        self.assertTrue(d)
+        e = self.check_event(d[0], "deferred", qid, rcpt)
+        self.assertEqual(e["severity"], "soft")
+        self.assertIn("next_attempt", e)
+        self.assertEqual(e["attempts"], 1)
+
+
+class RetryTest(WebhookCase):
+
+    receivers = ({"fail_first": 3},)
+    endpoint_extra = ({"events": "delivered"},)
+
+    def test_fourth_try_after_three_500s(self):
+        tok = unique("whr")
+        rcpt = "r-%s@example.org" % tok
+        qid = self.submit(make_message(tok, to=rcpt), rcpts=[rcpt])
+        # Only delivered events go there: this one takes the 500s.
+        self.wait_arrival(tok)
+        ok = None
+        deadline = time.time() + 40
+        while time.time() < deadline:
+            reqs = self.recv[0].events(lambda e: e.get("queue_id") == qid
+                                       and e["event"] == "delivered")
+            if len(reqs) >= 4:
+                ok = reqs
+                break
+            time.sleep(0.2)
+        self.assertIsNotNone(ok, "%r\n%s" % (self.recv[0].requests,
+                                             self.suite.log_tail()))
+        self.assertEqual(len(self.recv[0].requests), 4)
+        self.assertEqual(len({r["json"]["id"] for r in ok}), 1)
+        # Backoff: 1 s, then 2 s, then 4 s (events.min_backoff 1s).
+        gaps = [b["time"] - a["time"] for a, b in zip(ok, ok[1:])]
+        self.assertGreater(gaps[1], gaps[0] * 1.5, gaps)
+        self.assertTrue(all(r["verified"] for r in ok))
+        self.wait_log(r"status=deferred \(HTTP 500")
+
+
+class SlowEndpointTest(WebhookCase):
+
+    receivers = ({"delay": 8.0}, {})
+    endpoint_extra = ({"max_concurrent": 1, "timeout": "20s"}, {})
+
+    def test_slow_endpoint_does_not_delay_another(self):
+        t0 = time.time()
+        qids = []
+        for i in range(3):
+            tok = unique("whs%d" % i)
+            qids.append(self.submit(make_message(tok),
+                                    rcpts=["s%d@example.org" % i]))
+        for q in qids:
+            got = self.recv[1].wait(lambda e: e.get("queue_id") == q and
+                                    e["event"] == "delivered", timeout=15)
+            self.assertTrue(got, self.suite.log_tail())
+        # The slow one has answered at most one request by now.
+        self.assertLess(time.time() - t0, 15)
+        self.assertLessEqual(len(self.recv[0].requests), 2)
+
+
+class CrashTest(WebhookCase):
+
+    receivers = ({"fail_first": 1000000},)
+
+    def test_kill9_while_pending_loses_nothing(self):
+        tok = unique("whk")
+        rcpts = ["k%d-%s@example.org" % (i, tok) for i in range(3)]
+        qid = self.submit(make_message(tok), rcpts=rcpts)
+        for r in rcpts:
+            self.suite.wait_delivery(qid, r, "sent")
+        # Every event has been tried (and failed) at least once.
+        self.assertTrue(self.recv[0].wait(
+            lambda e: e.get("queue_id") == qid and
+            e["event"] == "delivered", n=3, timeout=20))
+        self.suite.kill9()
+        self.recv[0].fail_first = 0
+        seen = {r["json"]["id"] for r in self.recv[0].requests}
+        self.suite.start()
+        got = self.recv[0].wait(
+            lambda e: e.get("queue_id") == qid and
+            e["event"] == "delivered", n=6, timeout=30)
+        ok = [r for r in got if r["headers"] is not None]
+        ids = {r["json"]["id"] for r in ok}
+        self.assertEqual(len(ids), 3, self.suite.log_tail())
+        self.assertTrue(ids <= seen)    # the same ids after the crash
+        self.wait_log(r"%s: event=[0-9a-f]{32} .*status=sent" % qid)
+
+
+if __name__ == "__main__":
+    unittest.main()

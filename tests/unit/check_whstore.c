@@ -1,0 +1,216 @@
+/*
+ * check_whstore.c - webhookd's store (lib/whstore) in a mkdtemp() queue
+ * directory: an event stored twice (a crash's re-ingest) keeps one set of
+ * deliveries; the join enriches recipient events; dead and replayed
+ * deliveries; pruning keeps the ingest mark.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "whstore.h"
+
+static char tdir[64], qdir[96];
+static struct cfg tcfg;
+
+static void	setup(void);
+static void	teardown(void);
+static int	count_cb(uint64_t, const char *, const struct whstore_dlv *,
+		    void *);
+static Suite	*whstore_suite(void);
+
+static void
+setup(void)
+{
+	snprintf(tdir, sizeof(tdir), "/tmp/check_whstore.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	snprintf(qdir, sizeof(qdir), "%s/queue", tdir);
+	ck_assert_int_eq(mkdir(qdir, 0700), 0);
+	memset(&tcfg, 0, sizeof(tcfg));
+	tcfg.queue_directory = qdir;
+}
+
+static void
+teardown(void)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		execlp("rm", "rm", "-rf", tdir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid > 0)
+		(void)waitpid(pid, NULL, 0);
+}
+
+static int
+count_cb(uint64_t seq, const char *key, const struct whstore_dlv *d,
+    void *arg)
+{
+	int *n = arg;
+
+	(void)seq;
+	(void)key;
+	(void)d;
+	(*n)++;
+	return 0;
+}
+
+START_TEST(test_idempotent_and_join)
+{
+	struct whstore s;
+	struct vbuf why;
+	struct outbox_event acc, dlv, got;
+	struct outbox_scratch sc;
+	const char *keys[] = { "cfg:https://a/", "user:app1" };
+	const char *rcpts[] = { "r@example.org" };
+	MDB_txn *txn;
+	int n = 0;
+
+	vbuf_init(&why, 0);
+	ck_assert_int_eq(whstore_open(&s, &tcfg, 1, &why), 0);
+	memset(&acc, 0, sizeof(acc));
+	acc.seq = 1;
+	acc.kind = OUTBOX_ACCEPTED;
+	acc.time_ms = 1000;
+	snprintf(acc.qid, sizeof(acc.qid), "%s", "6B13B2B2EB929847");
+	acc.sender = "a@example.com";
+	acc.recipients = rcpts;
+	acc.nrecipients = 1;
+	acc.sasl_username = "app1";
+	acc.message_id = "<m@x>";
+	acc.metadata = "{\"k\":\"v\"}";
+	acc.tags = "[\"t\"]";
+	memset(&dlv, 0, sizeof(dlv));
+	dlv.seq = 2;
+	dlv.kind = OUTBOX_DELIVERED;
+	dlv.time_ms = 2000;
+	snprintf(dlv.qid, sizeof(dlv.qid), "%s", "6B13B2B2EB929847");
+	dlv.recipient = "r@example.org";
+	outbox_scratch_init(&sc);
+
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	ck_assert_int_eq(whstore_put_msg(&s, txn, &acc, &why), 0);
+	ck_assert_int_eq(whstore_put_event(&s, txn, &acc, keys, 2, 5, &why),
+	    1);
+	whstore_enrich(&s, txn, &dlv, &sc);
+	ck_assert_str_eq(dlv.sasl_username, "app1");
+	ck_assert_str_eq(dlv.metadata, "{\"k\":\"v\"}");
+	ck_assert_str_eq(dlv.tags, "[\"t\"]");
+	ck_assert_str_eq(dlv.message_id, "<m@x>");
+	ck_assert_int_eq(whstore_put_event(&s, txn, &dlv, keys, 1, 5, &why),
+	    1);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	outbox_scratch_release(&sc);
+
+	/* A crash's re-ingest: the same seqs again add nothing. */
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	ck_assert_int_eq(whstore_put_event(&s, txn, &acc, keys, 2, 9, &why),
+	    0);
+	ck_assert_int_eq(whstore_put_event(&s, txn, &dlv, keys, 2, 9, &why),
+	    0);
+	ck_assert_uint_eq(whstore_last_seq(&s, txn), 2);
+	ck_assert_int_eq(whstore_dlv_iter(&s, txn, 0, 0, count_cb, &n), 0);
+	ck_assert_int_eq(n, 3);
+	outbox_scratch_init(&sc);
+	ck_assert_int_eq(whstore_get_event(&s, txn, 2, &got, &sc), 0);
+	ck_assert_str_eq(got.sasl_username, "app1");
+	ck_assert_str_eq(got.recipient, "r@example.org");
+	outbox_scratch_release(&sc);
+	mdb_txn_abort(txn);
+	whstore_close(&s);
+	vbuf_release(&why);
+}
+END_TEST
+
+START_TEST(test_dead_replay_prune)
+{
+	struct whstore s;
+	struct vbuf why;
+	struct outbox_event ev;
+	struct whstore_dlv d;
+	const char *keys[] = { "cfg:https://a/" };
+	MDB_txn *txn;
+	uint64_t seq;
+	int n = 0;
+
+	vbuf_init(&why, 0);
+	ck_assert_int_eq(whstore_open(&s, &tcfg, 1, &why), 0);
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	for (seq = 1; seq <= 3; seq++) {
+		memset(&ev, 0, sizeof(ev));
+		ev.seq = seq;
+		ev.kind = OUTBOX_DELIVERED;
+		ev.time_ms = 1000;
+		snprintf(ev.qid, sizeof(ev.qid), "%s", "6B13B2B2EB929848");
+		ev.recipient = "r@x";
+		ck_assert_int_eq(whstore_put_event(&s, txn, &ev, keys, 1, 1000,
+		    &why), 1);
+	}
+	/* 1 sent long ago, 2 dead, 3 pending. */
+	ck_assert_int_eq(whstore_dlv_get(&s, txn, 1, keys[0], &d), 0);
+	d.state = WHSTORE_SENT;
+	d.last_ms = 1000;
+	ck_assert_int_eq(whstore_dlv_put(&s, txn, 1, keys[0], &d, &why), 0);
+	ck_assert_int_eq(whstore_dlv_get(&s, txn, 2, keys[0], &d), 0);
+	d.state = WHSTORE_DEAD;
+	d.last_ms = 900000;
+	ck_assert_int_eq(whstore_dlv_put(&s, txn, 2, keys[0], &d, &why), 0);
+	/* Prune at 1,000,000 ms, keeping sent 1000 ms, dead 500,000 ms. */
+	ck_assert_int_eq(whstore_prune(&s, txn, 1000000, 1000, 500000, 100),
+	    1);
+	ck_assert_int_eq(whstore_dlv_iter(&s, txn, 0, 0, count_cb, &n), 0);
+	ck_assert_int_eq(n, 2);
+	/* Replay the dead letter: pending again, due now. */
+	ck_assert_int_eq(whstore_dlv_get(&s, txn, 2, keys[0], &d), 0);
+	ck_assert_uint_eq(d.state, WHSTORE_DEAD);
+	d.state = WHSTORE_PENDING;
+	d.due_ms = 1000000;
+	ck_assert_int_eq(whstore_dlv_put(&s, txn, 2, keys[0], &d, &why), 0);
+	/* Past dead_letter_age, a dead one goes, with its event. */
+	ck_assert_int_eq(whstore_dlv_get(&s, txn, 3, keys[0], &d), 0);
+	d.state = WHSTORE_DEAD;
+	d.last_ms = 0;
+	ck_assert_int_eq(whstore_dlv_put(&s, txn, 3, keys[0], &d, &why), 0);
+	ck_assert_int_eq(whstore_prune(&s, txn, 1000000, 1000, 500000, 100),
+	    0);	/* 3 is the ingest mark: its event stays */
+	n = 0;
+	ck_assert_int_eq(whstore_dlv_iter(&s, txn, 0, 0, count_cb, &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	whstore_close(&s);
+	vbuf_release(&why);
+}
+END_TEST
+
+static Suite *
+whstore_suite(void)
+{
+	Suite *s = suite_create("whstore");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_idempotent_and_join);
+	tcase_add_test(tc, test_dead_replay_prune);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(whstore_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
