@@ -28,9 +28,11 @@ set -u
 # and relayctl, so SMTPUTF8 addresses compare with A-label domains.
 # libmime-tools-perl: MIME::Parser, the second, independent parser of the
 # delivery reports bounce(8) makes (test_bounce_parse, test_bounce_daemon).
+# libcurl4-openssl-dev: webhookd's HTTP(S) client (libcurl multi).
 PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
 swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm libopendkim-dev
-python3-dkim libspf2-dev dnsmasq-base libmime-tools-perl libidn2-dev"
+python3-dkim libspf2-dev dnsmasq-base libmime-tools-perl libidn2-dev
+libcurl4-openssl-dev"
 # Node from another source (e.g. NodeSource's nodejs, which bundles npm and
 # conflicts with Debian's npm) is used as it is.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1
