@@ -27,7 +27,7 @@ relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
 # Only webhookd links libcurl (its HTTP client; webhookd(8)).
-webhookd_PKGS = $(BASE_PKGS) libcurl libssl jansson
+webhookd_PKGS = $(BASE_PKGS) libcurl libssl jansson libidn2
 ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson libcurl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
