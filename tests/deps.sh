@@ -35,7 +35,12 @@ set -u
 PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
 swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm libopendkim-dev
 python3-dkim libspf2-dev dnsmasq-base libmime-tools-perl libidn2-dev
-pflogsumm libjansson-dev"
+pflogsumm libjansson-dev
+python3-django-anymail python3-cryptography"
+# python3-django-anymail (with python3-django) and python3-cryptography:
+# django-anymail's own Mailgun, SendGrid and Postmark webhook views, the
+# real consumer the webhook format tests post to (anymail_receiver.py,
+# run by /usr/bin/python3), and SendGrid's ECDSA signature check.
 # Node from another source (e.g. NodeSource's nodejs, which bundles npm and
 # conflicts with Debian's npm) is used as it is.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1
