@@ -19,9 +19,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "log.h"
 #include "qstore.h"
@@ -88,6 +92,28 @@ wh_event_set(const char *list)
 	return set;
 }
 
+/*
+ * SendGrid's signing key (webhooks[].sendgrid_key_file, a PEM EC private
+ * key, as relayctl webhook keygen writes it). Unreadable is fatal, as for
+ * secret_file: an endpoint that expects signatures would refuse us.
+ */
+static EVP_PKEY *
+wh_read_key(const char *path)
+{
+	EVP_PKEY *k;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		log_fatal("webhooks: sendgrid_key_file %s: %s", path,
+		    strerror(errno));
+	k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	(void)fclose(f);
+	if (k == NULL || EVP_PKEY_base_id(k) != EVP_PKEY_EC)
+		log_fatal("webhooks: sendgrid_key_file %s: not a PEM EC "
+		    "private key", path);
+	return k;
+}
+
 /* Reads a secret file whole (trailing newlines are not part of it). */
 static unsigned char *
 wh_read_secret(const char *path, size_t *len)
@@ -141,6 +167,8 @@ webhookd_ingest_init(const struct cfg *cfg)
 		if (w->secret_file != NULL)
 			ep->secret = wh_read_secret(w->secret_file,
 			    &ep->secret_len);
+		if (w->sendgrid_key_file != NULL)
+			ep->sendgrid_key = wh_read_key(w->sendgrid_key_file);
 		ep->ca_file = w->ca_file != NULL ? xstrdup(w->ca_file) : NULL;
 		ep->max_concurrent = w->max_concurrent > 0 ?
 		    w->max_concurrent : 4;
