@@ -761,7 +761,8 @@ evlog_story(struct evlog *l, const char *key, evlog_cb *cb, void *arg,
 			    &n, &alloc)) != 0)
 				goto fail;
 	}
-	qsort(seqs, n, sizeof(*seqs), seq_cmp);
+	if (n > 0)		/* qsort(NULL, 0, ...) is undefined */
+		qsort(seqs, n, sizeof(*seqs), seq_cmp);
 	for (i = 0; i < n; i++) {
 		if (i > 0 && seqs[i] == seqs[i - 1])
 			continue;
