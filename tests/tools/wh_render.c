@@ -146,8 +146,12 @@ main(int argc, char *argv[])
 		break;
 	}
 	req.body = vbuf_create(0);
-	if (webhookd_render_esp(&ep, &ev, WH_RENDER_ID, now, &req) == -1)
+	if (webhookd_render_esp(&ep, &ev, WH_RENDER_ID, now, &req) == -1) {
+		/* No shape for this kind: say so by status, leak nothing. */
+		vbuf_free(req.body);
+		EVP_PKEY_free(ep.sendgrid_key);
 		return 3;
+	}
 	for (i = 0; i < req.nheaders; i++)
 		printf("%s\n", req.header[i]);
 	printf("\n");
