@@ -333,7 +333,7 @@ static const struct cfg_key cfg_keys[] = {
 	/* webhookd(8): the endpoints, and how long their events are tried. */
 	{ .name = "webhooks", .type = CFG_T_WEBHOOKS },
 	{ .name = "events.max_age", .type = CFG_T_DURATION, .def = "24h",
-	    .min = 60, .max = 30 * DAY, .off = F(events_max_age) },
+	    .min = 1, .max = 30 * DAY, .off = F(events_max_age) },
 	{ .name = "events.dead_letter_age", .type = CFG_T_DURATION,
 	    .def = "7d", .min = 60, .max = 365 * DAY,
 	    .off = F(events_dead_age) },

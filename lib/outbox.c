@@ -593,6 +593,9 @@ outbox_json(struct json *j, const struct outbox_event *ev)
 		json_kv_str(j, "listener", ev->listener);
 	} else {
 		json_kv_str(j, "recipient", ev->recipient);
+		/* Set only where joined from the accepted event (evlog). */
+		if (ev->sasl_username != NULL)
+			json_kv_str(j, "sasl_username", ev->sasl_username);
 		json_kv_str(j, "relay", ev->relay);
 		json_kv_str(j, "dsn", ev->dsn);
 		json_kv_str(j, "reply", ev->reply);

@@ -2,8 +2,13 @@
  * whstore.c - webhookd's durable store of events and their deliveries
  * (see whstore.h for the layout).
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
 
 #include "whstore.h"
 
@@ -343,4 +348,80 @@ whstore_prune(struct whstore *s, MDB_txn *txn, int64_t now_ms,
 	}
 	mdb_cursor_close(cur);
 	return removed;
+}
+
+void
+whstore_event_id(const struct outbox_event *ev, char id[WHSTORE_ID_SIZE])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	struct vbuf in;
+	int i;
+
+	vbuf_init(&in, 0);
+	(void)vbuf_addf(&in, "%.*s|%" PRIu64 "|%" PRId64 "|%d|%s", QID_SIZE,
+	    ev->qid, ev->seq, ev->time_ms, (int)ev->kind,
+	    ev->recipient != NULL ? ev->recipient : "");
+	if (EVP_Digest(in.data, in.len, md, &mdlen, EVP_sha256(), NULL) != 1)
+		memset(md, 0, sizeof(md));
+	vbuf_release(&in);
+	for (i = 0; i < 16; i++)
+		snprintf(id + 2 * i, 3, "%02x", md[i]);
+}
+
+int
+whstore_find_id(struct whstore *s, MDB_txn *txn, const char *id,
+    uint64_t *seq)
+{
+	char have[WHSTORE_ID_SIZE];
+	struct outbox_scratch sc;
+	struct outbox_event ev;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, found = -1;
+
+	if (strlen(id) != WHSTORE_ID_SIZE - 1 ||
+	    mdb_cursor_open(txn, s->md.dbi, &cur) != 0)
+		return -1;
+	outbox_scratch_init(&sc);
+	k.mv_size = 1;
+	k.mv_data = (void *)"E";
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+		uint64_t s9;
+
+		if (k.mv_size != 9 || p[0] != 'E')
+			break;
+		s9 = whstore_get64(p + 1);
+		if (outbox_unpack(v.mv_data, v.mv_size, s9, &ev, &sc) == -1)
+			continue;
+		whstore_event_id(&ev, have);
+		if (strcasecmp(have, id) == 0) {
+			*seq = s9;
+			found = 0;
+			break;
+		}
+	}
+	outbox_scratch_release(&sc);
+	mdb_cursor_close(cur);
+	return found;
+}
+
+void
+whstore_safe_url(const char *url, char *out, size_t n)
+{
+	const char *p = strstr(url, "://"), *at, *slash;
+
+	if (p == NULL) {
+		snprintf(out, n, "%s", url);
+		return;
+	}
+	p += 3;
+	slash = p + strcspn(p, "/?#");
+	at = memchr(p, '@', (size_t)(slash - p));
+	if (at == NULL)
+		snprintf(out, n, "%s", url);
+	else
+		snprintf(out, n, "%.*s%s", (int)(p - url), url, at + 1);
 }

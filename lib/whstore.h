@@ -40,8 +40,12 @@ struct whstore_dlv {
 	uint32_t	 tries;
 	uint32_t	 state;		/* enum whstore_state */
 	int32_t		 http_status;	/* last answer, 0: none */
-	uint32_t	 pad;
+	uint32_t	 replayed_s;	/* last relayctl events replay, epoch
+					   seconds (0: never): a replayed
+					   delivery's max_age counts from it */
 };
+
+#define WHSTORE_ID_SIZE	33	/* an event id: 32 hex digits and a NUL */
 
 struct whstore {
 	struct mdbdir	 md;
@@ -97,5 +101,24 @@ int	whstore_dlv_iter(struct whstore *, MDB_txn *, uint64_t from,
  */
 int	whstore_prune(struct whstore *, MDB_txn *, int64_t now_ms,
 	    int64_t keep_sent_ms, int64_t dead_ms, size_t max);
+
+/*
+ * The event's stable id (what webhooks carry as their event id): from
+ * what the stored event is, never from when it is sent, so it is the
+ * same on every retry, replay and after a crash's re-ingest.
+ */
+void	whstore_event_id(const struct outbox_event *, char id[WHSTORE_ID_SIZE]);
+/*
+ * The seq of the stored event whose id is id (32 hex digits, any case).
+ * Ids are digests, not keys: this reads every stored event (relayctl
+ * events show and replay; not for a hot path). 0, or -1 absent.
+ */
+int	whstore_find_id(struct whstore *, MDB_txn *, const char *id,
+	    uint64_t *seq);
+/*
+ * An endpoint's URL as it may be shown or logged: without userinfo, ever
+ * (it may hold a password).
+ */
+void	whstore_safe_url(const char *url, char *out, size_t n);
 
 #endif

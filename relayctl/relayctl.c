@@ -7,6 +7,7 @@
  * relayctl [-c FILE] [-j] suppression list|show|add|del|import|export ...
  * relayctl [-c FILE] [-j] bounce classify 'REPLY TEXT'
  * relayctl [-c FILE] [-j] log search|show|export ...
+ * relayctl [-c FILE] [-j] events list|show|replay ...
  * relayctl webhook keygen FILE
  *
  * Arguments are checked before anything else; then the configuration is
@@ -21,7 +22,8 @@
  * themselves. "bounce classify" (relayctl_bounce.c) only reads the
  * configuration and rule files. "webhook keygen" (relayctl_webhook.c)
  * writes a key file as the caller. "log" commands (relayctl_log.c)
- * switch to mail_owner, then read the delivery log. See relayctl(8).
+ * switch to mail_owner, then read the delivery log; "events" commands
+ * (relayctl_events.c) the same with webhookd's store. See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -89,6 +91,11 @@ relayctl_usage(void)
 	    "       relayctl [-c FILE] log export --user NAME --since T "
 	    "--until T [--format jsonl|csv]\n"
 	    "       relayctl log --help\n"
+	    "       relayctl [-c FILE] [-j] events list [--failed] "
+	    "[--endpoint URL|user:NAME] [--limit N]\n"
+	    "       relayctl [-c FILE] [-j] events show ID\n"
+	    "       relayctl [-c FILE] [-j] events replay ID|--failed "
+	    "[--endpoint URL|user:NAME]\n"
 	    "       relayctl webhook keygen FILE\n");
 	exit(RELAYCTL_EXIT_USAGE);
 }
@@ -132,6 +139,8 @@ main(int argc, char *argv[])
 		return relayctl_suppress_main(argc - 1, argv + 1, &opts);
 	if (argc >= 1 && strcmp(argv[0], "log") == 0)
 		return relayctl_log_main(argc - 1, argv + 1, &opts);
+	if (argc >= 1 && strcmp(argv[0], "events") == 0)
+		return relayctl_events_main(argc - 1, argv + 1, &opts);
 	/* Reads files only: no privileges to change, no LMDB. */
 	if (argc >= 1 && strcmp(argv[0], "bounce") == 0)
 		return relayctl_bounce(argc - 1, argv + 1, &opts);

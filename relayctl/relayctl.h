@@ -198,6 +198,18 @@ int	relayctl_suppress_main(int argc, char *argv[],
  */
 int	relayctl_log_main(int argc, char *argv[],
 	    const struct relayctl_opts *);
+/* Epoch ms as RFC 3339 UTC with milliseconds ("...T14:02:00.123Z"). */
+void	relayctl_log_time(char *buf, size_t len, int64_t ms);
+
+/* relayctl_events.c */
+
+/*
+ * "events list|show|replay": parses the words after "events", loads the
+ * configuration, becomes mail_owner and reads (replay: writes) the
+ * webhook store (lib/whstore). Returns an exit status.
+ */
+int	relayctl_events_main(int argc, char *argv[],
+	    const struct relayctl_opts *);
 
 /* relayctl_check.c */
 

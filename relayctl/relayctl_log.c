@@ -232,8 +232,8 @@ log_parse(int argc, char *argv[], struct log_args *a, struct vbuf *why)
 	return 0;
 }
 
-static void
-log_time(char *buf, size_t len, int64_t ms)
+void
+relayctl_log_time(char *buf, size_t len, int64_t ms)
 {
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
@@ -302,7 +302,7 @@ log_json(struct vbuf *out, const struct outbox_event *ev,
 	json_init(&j, out);
 	json_array_begin(&j);
 	for (i = 0; i < nwh; i++) {
-		log_time(ts, sizeof(ts), whs[i].time_ms);
+		relayctl_log_time(ts, sizeof(ts), whs[i].time_ms);
 		json_object_begin(&j);
 		json_kv_str(&j, "time", ts);
 		json_kv_str(&j, "outcome", whs[i].outcome);
@@ -322,7 +322,7 @@ log_csv(struct vbuf *out, const struct outbox_event *ev)
 
 	vbuf_init(&r, 0);
 	log_rcpts(&r, ev);
-	log_time(ts, sizeof(ts), ev->time_ms);
+	relayctl_log_time(ts, sizeof(ts), ev->time_ms);
 	snprintf(att, sizeof(att), "%u", (unsigned)ev->attempts);
 	log_csv_field(out, ts, 0);
 	log_csv_field(out, outbox_kind_name(ev->kind), 1);
@@ -350,7 +350,7 @@ log_text(struct vbuf *out, const struct outbox_event *ev,
 	char ts[64];
 	size_t i;
 
-	log_time(ts, sizeof(ts), ev->time_ms);
+	relayctl_log_time(ts, sizeof(ts), ev->time_ms);
 	(void)vbuf_addf(out, "%s %-10s %s from=<%s> to=", ts,
 	    outbox_kind_name(ev->kind), ev->qid,
 	    ev->sender ? ev->sender : "");
@@ -399,7 +399,7 @@ log_story_text(struct log_out *o, const struct outbox_event *ev,
 		(void)vbuf_addc(out, '\n');
 		o->story_head = 1;
 	}
-	log_time(ts, sizeof(ts), ev->time_ms);
+	relayctl_log_time(ts, sizeof(ts), ev->time_ms);
 	(void)vbuf_addf(out, "%s  ", ts);
 	switch (ev->kind) {
 	case OUTBOX_ACCEPTED:
@@ -418,7 +418,7 @@ log_story_text(struct log_out *o, const struct outbox_event *ev,
 		    ev->recipient ? ev->recipient : "",
 		    (unsigned)ev->attempts);
 		if (ev->next_attempt) {
-			log_time(na, sizeof(na), ev->next_attempt * 1000);
+			relayctl_log_time(na, sizeof(na), ev->next_attempt * 1000);
 			(void)vbuf_addf(out, ", next attempt %s", na);
 		}
 		break;
@@ -441,7 +441,7 @@ log_story_text(struct log_out *o, const struct outbox_event *ev,
 			(void)vbuf_addf(out, "\n    reply: %s", ev->reply);
 	}
 	for (i = 0; i < nwh; i++) {
-		log_time(na, sizeof(na), whs[i].time_ms);
+		relayctl_log_time(na, sizeof(na), whs[i].time_ms);
 		(void)vbuf_addf(out, "\n    webhook %s", whs[i].outcome);
 		if (whs[i].http_status)
 			(void)vbuf_addf(out, " (HTTP %ld)",

@@ -71,6 +71,7 @@ webhookd_loop(void)
 		if (n > 0)
 			wh_next_scan = now;
 	}
+	webhookd_log_tick(outbox_now_ms());
 	if (now >= wh_next_prune) {
 		webhookd_prune(outbox_now_ms());
 		wh_next_prune = now + WH_PRUNE_EVERY_MS;

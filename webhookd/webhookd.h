@@ -13,6 +13,7 @@
 
 #include "outbox.h"
 #include "vbuf.h"
+#include "whstore.h"
 
 /* The payload shapes an endpoint can ask for (its "format:"). */
 enum wh_format {
@@ -107,6 +108,8 @@ int	webhookd_log_add(const struct outbox_event *const *evs, size_t n,
 /* Records a webhook outcome for event seq ("sent", "failed", "dead"). */
 void	webhookd_log_webhook(uint64_t seq, const char *endpoint,
 	    const char *outcome, long http_status, int64_t time_ms);
+/* Called on every loop pass: writes webhook notes LOG_NOTES_MS old. */
+void	webhookd_log_tick(int64_t now_ms);
 /* Called about once a minute: prunes past log.retention, a bounded step. */
 void	webhookd_log_prune(int64_t now_ms);
 
@@ -132,11 +135,10 @@ void	webhookd_appdata_parse(const struct outbox_event *ev,
 	    struct wh_appdata *ad);
 void	webhookd_appdata_release(struct wh_appdata *ad);
 
-/* ---- webhookd_format.c (continued): ids and the petrel signature ---- */
+/* ---- webhookd_format.c (continued): the petrel signature ---- */
 
-#define WH_ID_SIZE	33	/* 32 hex digits and a NUL */
-/* The event's stable id: the same on every retry and replay. */
-void	webhookd_event_id(const struct outbox_event *, char id[WH_ID_SIZE]);
+/* An event's stable id is whstore_event_id's (lib/whstore). */
+#define WH_ID_SIZE	WHSTORE_ID_SIZE
 /* HEX of HMAC-SHA256(key, t + "." + body): X-Petrel-Signature's v1. */
 void	webhookd_sign(const unsigned char *key, size_t keylen, int64_t t,
 	    const char *body, size_t len, char hex[65]);

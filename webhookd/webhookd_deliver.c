@@ -57,25 +57,6 @@ static int64_t wh_max_age_ms, wh_min_backoff_ms, wh_max_backoff_ms;
 
 static void	wh_check_done(void);
 
-/* The URL as logged: no userinfo, ever (it may hold a password). */
-static void
-wh_safe_url(const char *url, char *out, size_t n)
-{
-	const char *p = strstr(url, "://"), *at, *slash;
-
-	if (p == NULL) {
-		snprintf(out, n, "%s", url);
-		return;
-	}
-	p += 3;
-	slash = p + strcspn(p, "/?#");
-	at = memchr(p, '@', (size_t)(slash - p));
-	if (at == NULL)
-		snprintf(out, n, "%s", url);
-	else
-		snprintf(out, n, "%.*s%s", (int)(p - url), url, at + 1);
-}
-
 static void
 wh_sock_cb(int fd, int events, void *arg)
 {
@@ -196,6 +177,20 @@ wh_is_inflight(uint64_t seq, const char *key)
 	return 0;
 }
 
+/*
+ * Where a delivery's max_age counts from: the event's time, or its last
+ * relayctl events replay (an operator replays a dead letter once the
+ * endpoint is back; a failure then gets a full max_age of retries, not
+ * one try and the dead-letter state again).
+ */
+static int64_t
+wh_age_base(int64_t event_ms, const struct whstore_dlv *d)
+{
+	int64_t replayed_ms = (int64_t)d->replayed_s * 1000;
+
+	return replayed_ms > event_ms ? replayed_ms : event_ms;
+}
+
 /* Records an outcome in whstore and logs it. */
 static void
 wh_finish(struct wh_req *r, long code, const char *why_failed)
@@ -211,7 +206,7 @@ wh_finish(struct wh_req *r, long code, const char *why_failed)
 	uint32_t i;
 	int rc;
 
-	wh_safe_url(ep != NULL ? ep->url : r->key, url, sizeof(url));
+	whstore_safe_url(ep != NULL ? ep->url : r->key, url, sizeof(url));
 	vbuf_init(&why, 0);
 	if (mdbdir_begin(&s->md, 0, &txn, &why) != 1) {
 		log_warn("%s", why.data);
@@ -231,7 +226,7 @@ wh_finish(struct wh_req *r, long code, const char *why_failed)
 	if (why_failed == NULL) {
 		d.state = WHSTORE_SENT;
 		outcome = "sent";
-	} else if (now - r->event_ms >= wh_max_age_ms) {
+	} else if (now - wh_age_base(r->event_ms, &d) >= wh_max_age_ms) {
 		d.state = WHSTORE_DEAD;
 		outcome = "dead";
 	} else {
@@ -262,7 +257,7 @@ wh_finish(struct wh_req *r, long code, const char *why_failed)
 	else
 		log_info("%s: event=%s to=%s status=%s (%s)", r->qid, r->id,
 		    url, outcome, why_failed);
-	webhookd_log_webhook(r->seq, r->key, strcmp(outcome, "deferred") == 0 ?
+	webhookd_log_webhook(r->seq, url, strcmp(outcome, "deferred") == 0 ?
 	    "failed" : outcome, code, now);
 }
 
@@ -324,7 +319,7 @@ wh_start(const struct wh_endpoint *ep, uint64_t seq, const char *key,
 	snprintf(r->key, sizeof(r->key), "%s", key);
 	snprintf(r->qid, sizeof(r->qid), "%.*s", QID_SIZE, ev->qid);
 	r->event_ms = ev->time_ms;
-	webhookd_event_id(ev, r->id);
+	whstore_event_id(ev, r->id);
 	if (webhookd_render(ep, ev, r->id, outbox_now_ms() / 1000,
 	    &req) == -1) {
 		/* No shape for this kind: done for this endpoint. */

@@ -41,29 +41,6 @@ webhookd_format_parse(const char *s)
 }
 
 void
-webhookd_event_id(const struct outbox_event *ev, char id[WH_ID_SIZE])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	struct vbuf in;
-	int i;
-
-	/*
-	 * From what the stored event is, never from when it is sent: the
-	 * same id on every retry, replay and after a crash's re-ingest.
-	 */
-	vbuf_init(&in, 0);
-	(void)vbuf_addf(&in, "%.*s|%" PRIu64 "|%" PRId64 "|%d|%s", QID_SIZE,
-	    ev->qid, ev->seq, ev->time_ms, (int)ev->kind,
-	    ev->recipient != NULL ? ev->recipient : "");
-	if (EVP_Digest(in.data, in.len, md, &mdlen, EVP_sha256(), NULL) != 1)
-		memset(md, 0, sizeof(md));
-	vbuf_release(&in);
-	for (i = 0; i < 16; i++)
-		snprintf(id + 2 * i, 3, "%02x", md[i]);
-}
-
-void
 webhookd_sign(const unsigned char *key, size_t keylen, int64_t t,
     const char *body, size_t len, char hex[65])
 {

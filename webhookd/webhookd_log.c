@@ -9,8 +9,9 @@
  * in between repeats the batch, which evlog_add skips event by event
  * (idempotent by seq). Webhook notes are kept in memory and written in
  * one transaction (one fsync) with the next batch of events, when
- * LOG_NOTES_MAX are pending or they are LOG_NOTES_MS old, or at the
- * minute's prune, so that an endpoint taking thousands of events a second
+ * LOG_NOTES_MAX are pending or the oldest is LOG_NOTES_MS old (checked
+ * on every pass of webhookd's loop, so a quiet endpoint's last outcome
+ * is searchable within about a second), or at the minute's prune, so that an endpoint taking thousands of events a second
  * costs no fsync each. A note lost in a crash only leaves the story
  * without that line; delivery itself is webhookd's own store's.
  */
@@ -129,6 +130,13 @@ webhookd_log_webhook(uint64_t seq, const char *endpoint, const char *outcome,
 		notes_since = outbox_now_ms();
 	if (nnotes == LOG_NOTES_MAX ||
 	    outbox_now_ms() - notes_since >= LOG_NOTES_MS)
+		log_notes_flush();
+}
+
+void
+webhookd_log_tick(int64_t now_ms)
+{
+	if (evl != NULL && nnotes > 0 && now_ms - notes_since >= LOG_NOTES_MS)
 		log_notes_flush();
 }
 

@@ -5,9 +5,13 @@ delivered, bounced (550 5.1.1 with its class) and deferred-then-delivered
 each reach the endpoint as petrel events with a valid signature and a
 stable id; an endpoint answering 500 three times gets the event on the
 fourth try; kill -9 of every process while events are pending loses none;
-a slow endpoint does not delay another's events.
+a slow endpoint does not delay another's events; an endpoint down for
+longer than events.max_age leaves dead letters that relayctl events list
+shows and relayctl events replay delivers; relayctl log search --to finds
+a message's whole history, webhooks included.
 """
 
+import json
 import os
 import re
 import time
@@ -23,6 +27,7 @@ class WebhookCase(PetrelCase):
 
     receivers = ({},)           # kwargs of each Receiver
     endpoint_extra = ({},)      # extra keys of each webhooks[] entry
+    events_extra = {}           # extra keys of events:
 
     def setUp(self):
         cert, key = certificate()
@@ -47,6 +52,7 @@ class WebhookCase(PetrelCase):
         self.overrides["webhooks"] = hooks
         self.overrides["events"] = {"min_backoff": "1s",
                                     "max_backoff": "4s"}
+        self.overrides["events"].update(self.events_extra)
         super().setUp()
 
     def wait_log(self, regex, timeout=10):
@@ -125,6 +131,34 @@ class OutcomesTest(WebhookCase):
         self.assertEqual(e["severity"], "soft")
         self.assertIn("next_attempt", e)
         self.assertEqual(e["attempts"], 1)
+        self.wait_log(r"%s: event=%s .*status=sent" % (qid, got[0]["json"]["id"]))
+
+        # The delivery log tells the whole story, newest first, from the
+        # real daemons: webhookd indexed what qmgr and smtpd wrote.
+        # (The webhook's outcome is indexed just after its log line.)
+        deadline = time.time() + 10
+        while True:
+            r = self.suite.relayctl("-j", "log", "search", "--to",
+                                    rcpt.upper())
+            evs = [json.loads(x) for x in r.stdout.decode().splitlines()]
+            if evs and evs[0].get("webhooks") or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual([x["event"] for x in evs],
+                         ["delivered", "deferred", "accepted"], evs)
+        self.assertTrue(all(x["queue_id"] == qid for x in evs))
+        self.assertIn("451 4.2.0", evs[1]["reply"])
+        self.assertEqual(evs[0]["sasl_username"], self.user)
+        self.assertIn(("sent", 200),
+                      [(w["outcome"], w["http_status"])
+                       for w in evs[0].get("webhooks", [])])
+        show = self.suite.relayctl("log", "show", qid).stdout.decode()
+        self.assertIn(qid, show)
+        self.assertRegex(show, r"deferred .*\n +reply: 451 4\.2\.0")
+        self.assertRegex(show, r"delivered .*\n +reply: 250 ")
+        # Endpoints as logged: the URL, never a key or userinfo.
+        self.assertRegex(show, r"webhook sent \(HTTP 200\) "
+                         r"https://localhost:\d+/hooks/mail at ")
 
 
 class RetryTest(WebhookCase):
@@ -177,6 +211,91 @@ class SlowEndpointTest(WebhookCase):
         # The slow one has answered at most one request by now.
         self.assertLess(time.time() - t0, 15)
         self.assertLessEqual(len(self.recv[0].requests), 2)
+
+
+class DeadLetterTest(WebhookCase):
+
+    receivers = ({"fail_first": 1000000},)
+    endpoint_extra = ({"events": "delivered"},)
+    events_extra = {"max_age": "3s"}
+
+    def events(self, *args, check=True):
+        return self.suite.relayctl("events", *args, check=check)
+
+    def listing(self, *args):
+        out = self.events("list", "-j", *args).stdout.decode()
+        return [json.loads(x) for x in out.splitlines()]
+
+    def test_dead_letters_listed_and_replayed(self):
+        tok = unique("whdl")
+        rcpts = ["dl%d-%s@example.org" % (i, tok) for i in range(2)]
+        qid = self.submit(make_message(tok), rcpts=rcpts)
+        for r in rcpts:
+            self.wait_log(r"%s: event=[0-9a-f]{32} .*status=dead" % qid,
+                          timeout=30)
+        deadline = time.time() + 20
+        dead = []
+        while time.time() < deadline and len(dead) < 2:
+            dead = [d for d in self.listing("--failed")
+                    if d["queue_id"] == qid and d["state"] == "dead"]
+            time.sleep(0.2)
+        self.assertEqual(sorted(d["recipient"] for d in dead), rcpts,
+                         self.suite.log_tail())
+        for d in dead:
+            self.assertEqual(d["event"], "delivered")
+            self.assertEqual(d["endpoint"], self.recv[0].url)
+            self.assertEqual(d["http_status"], 500)
+            self.assertGreaterEqual(d["tries"], 2)
+            self.assertRegex(d["id"], r"^[0-9a-f]{32}$")
+        txt = self.events("list").stdout.decode()
+        self.assertRegex(txt, r"%s delivered +%s to=%s dead +https://"
+                         % (dead[0]["id"], qid, dead[0]["recipient"]))
+
+        one = json.loads(self.events("show", dead[0]["id"], "-j").stdout)
+        self.assertEqual(one["id"], dead[0]["id"])
+        self.assertEqual(one["event"]["event"], "delivered")
+        self.assertEqual(one["event"]["recipient"], dead[0]["recipient"])
+        self.assertEqual([x["state"] for x in one["deliveries"]], ["dead"])
+
+        # Unknown ids and bad words are refused, nothing changes.
+        r = self.events("replay", "0" * 32, check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"not in the webhook store", r.stderr)
+        self.assertEqual(self.events("replay", check=False).returncode, 2)
+        self.assertEqual(self.events("show", "xyz", check=False)
+                         .returncode, 2)
+
+        # The endpoint is back: replay one by id, the rest by --failed.
+        self.recv[0].fail_first = 0
+        before = len(self.recv[0].requests)
+        out = self.events("replay", dead[0]["id"]).stdout.decode()
+        self.assertEqual(out.strip(), "1 delivery replayed")
+        deadline = time.time() + 15
+        while time.time() < deadline and not [
+                r for r in self.recv[0].requests[before:]
+                if r["json"]["id"] == dead[0]["id"]]:
+            time.sleep(0.1)
+        self.assertEqual([r["json"]["id"]
+                          for r in self.recv[0].requests[before:]],
+                         [dead[0]["id"]], self.suite.log_tail())
+        out = self.suite.relayctl("-j", "events", "replay", "--failed",
+                                  "--endpoint", self.recv[0].url)
+        out = out.stdout.decode()
+        self.assertEqual(json.loads(out), {"replayed": 1})
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            sent = [d for d in self.listing() if d["queue_id"] == qid and
+                    d["state"] == "sent"]
+            if len(sent) == 2:
+                break
+            time.sleep(0.2)
+        self.assertEqual(len(sent), 2, self.suite.log_tail())
+        ids = {r["json"]["id"] for r in self.recv[0].requests[before:]}
+        self.assertEqual(ids, {d["id"] for d in dead})
+        self.assertEqual([d for d in self.listing("--failed")
+                          if d["queue_id"] == qid], [])
+        self.assertTrue(all(r["verified"]
+                            for r in self.recv[0].requests[before:]))
 
 
 class CrashTest(WebhookCase):

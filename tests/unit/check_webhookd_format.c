@@ -45,9 +45,9 @@ START_TEST(test_render_petrel)
 	ev.metadata = "{\"k\":\"v\"}";
 	ev.tags = "[\"t\"]";
 	/* sha256(b'6B13B2B2EB929847|7|1000|2|r@example.org')[:32] */
-	webhookd_event_id(&ev, id);
+	whstore_event_id(&ev, id);
 	ck_assert_str_eq(id, "c12234f363bc6fee3d43063a5c07251e");
-	webhookd_event_id(&ev, id2);
+	whstore_event_id(&ev, id2);
 	ck_assert_str_eq(id, id2);
 
 	memset(&ep, 0, sizeof(ep));

@@ -2,7 +2,8 @@
  * check_whstore.c - webhookd's store (lib/whstore) in a mkdtemp() queue
  * directory: an event stored twice (a crash's re-ingest) keeps one set of
  * deliveries; the join enriches recipient events; dead and replayed
- * deliveries; pruning keeps the ingest mark.
+ * deliveries; pruning keeps the ingest mark; an event found by its id;
+ * URLs shown without userinfo.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -189,6 +190,61 @@ START_TEST(test_dead_replay_prune)
 }
 END_TEST
 
+START_TEST(test_find_id_and_safe_url)
+{
+	struct whstore s;
+	struct vbuf why;
+	struct outbox_event ev;
+	const char *keys[] = { "cfg:https://a/" };
+	char id[WHSTORE_ID_SIZE], id2[WHSTORE_ID_SIZE], url[128];
+	MDB_txn *txn;
+	uint64_t seq, found = 0;
+	size_t i;
+
+	vbuf_init(&why, 0);
+	ck_assert_int_eq(whstore_open(&s, &tcfg, 1, &why), 0);
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = OUTBOX_BOUNCED;
+	ev.time_ms = 5000;
+	snprintf(ev.qid, sizeof(ev.qid), "%s", "6B13B2B2EB929848");
+	ev.recipient = "r@x";
+	for (seq = 1; seq <= 5; seq++) {
+		ev.seq = seq;
+		ck_assert_int_eq(whstore_put_event(&s, txn, &ev, keys, 1, 1000,
+		    &why), 1);
+	}
+	ev.seq = 4;
+	whstore_event_id(&ev, id);
+	ck_assert_uint_eq(strlen(id), 32);
+	ck_assert_int_eq(whstore_find_id(&s, txn, id, &found), 0);
+	ck_assert_uint_eq(found, 4);
+	/* Any case; and an id differs with the seq alone. */
+	for (i = 0; id[i] != '\0'; i++)
+		id2[i] = (char)(id[i] >= 'a' ? id[i] - 'a' + 'A' : id[i]);
+	id2[i] = '\0';
+	ck_assert_int_eq(whstore_find_id(&s, txn, id2, &found), 0);
+	ck_assert_uint_eq(found, 4);
+	ev.seq = 3;
+	whstore_event_id(&ev, id2);
+	ck_assert_str_ne(id, id2);
+	ck_assert_int_eq(whstore_find_id(&s, txn,
+	    "0123456789abcdef0123456789abcdef", &found), -1);
+	ck_assert_int_eq(whstore_find_id(&s, txn, "abc", &found), -1);
+	mdb_txn_abort(txn);
+	whstore_close(&s);
+	vbuf_release(&why);
+
+	whstore_safe_url("https://u:secret@h.example:8443/p?q=1@x", url,
+	    sizeof(url));
+	ck_assert_str_eq(url, "https://h.example:8443/p?q=1@x");
+	whstore_safe_url("http://h.example/a@b", url, sizeof(url));
+	ck_assert_str_eq(url, "http://h.example/a@b");
+	whstore_safe_url("not a url", url, sizeof(url));
+	ck_assert_str_eq(url, "not a url");
+}
+END_TEST
+
 static Suite *
 whstore_suite(void)
 {
@@ -198,6 +254,7 @@ whstore_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_idempotent_and_join);
+	tcase_add_test(tc, test_find_id_and_safe_url);
 	tcase_add_test(tc, test_dead_replay_prune);
 	suite_add_tcase(s, tc);
 	return s;
