@@ -950,8 +950,16 @@ class HttpSink:
         self.port = free_port()
         self.countfile = os.path.join(workdir, "httpsink-%s.count" % tag)
         self.proc = start([path, str(self.port), self.countfile])
-        if not wait_port(self.port, 10, lambda: self.proc.poll() is None):
-            raise BenchError("httpsink did not start")
+        # An HTTP server sends no greeting: wait for the listener only.
+        deadline = time.monotonic() + 10
+        while True:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError("httpsink did not start")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
 
     def count(self):
         try:

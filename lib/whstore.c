@@ -36,6 +36,10 @@ whstore_get64(const unsigned char *p)
 	return v;
 }
 
+static int	whstore_upgrade(struct whstore *, struct vbuf *);
+static int	whstore_pidx(struct whstore *, MDB_txn *, uint64_t seq,
+		    const char *key, int64_t due_ms, int add, struct vbuf *);
+
 int
 whstore_open(struct whstore *s, const struct cfg *cfg, int writable,
     struct vbuf *why)
@@ -46,6 +50,106 @@ whstore_open(struct whstore *s, const struct cfg *cfg, int writable,
 		return -1;
 	if (mdbdir_attach(&s->md, why) == -1)
 		return -1;
+	if (writable && whstore_upgrade(s, why) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * A store written before the pending index had its pending deliveries
+ * found by a scan of them all: index them once, in one transaction, and
+ * mark the layout version, so none is left unsent.
+ */
+static int
+whstore_upgrade(struct whstore *s, struct vbuf *why)
+{
+	MDB_val k = { 1, (void *)"V" }, v;
+	struct whstore_dlv d;
+	char key[WHSTORE_KEY_MAX + 1];
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	int rc;
+
+	if ((rc = mdbdir_begin(&s->md, 0, &txn, why)) != 1)
+		return rc == 0 ? 0 : -1;
+	if (mdb_get(txn, s->md.dbi, &k, &v) == 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (mdb_cursor_open(txn, s->md.dbi, &cur) != 0) {
+		mdb_txn_abort(txn);
+		vbuf_setf(why, "webhook store: cannot open a cursor");
+		return -1;
+	}
+	k.mv_size = 1;
+	k.mv_data = (void *)"Q";
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+
+		if (k.mv_size < 9 || p[0] != 'Q')
+			break;
+		if (v.mv_size != sizeof(d) || k.mv_size - 9 > WHSTORE_KEY_MAX)
+			continue;
+		memcpy(&d, v.mv_data, sizeof(d));
+		memcpy(key, p + 9, k.mv_size - 9);
+		key[k.mv_size - 9] = '\0';
+		if (d.state == WHSTORE_PENDING &&
+		    whstore_pidx(s, txn, whstore_get64(p + 1), key, d.due_ms,
+		    1, why) == -1) {
+			mdb_cursor_close(cur);
+			mdb_txn_abort(txn);
+			return -1;
+		}
+	}
+	mdb_cursor_close(cur);
+	k.mv_size = 1;
+	k.mv_data = (void *)"V";
+	v.mv_size = 1;
+	v.mv_data = (void *)"1";
+	if ((rc = mdb_put(txn, s->md.dbi, &k, &v, 0)) != 0 ||
+	    (rc = mdb_txn_commit(txn)) != 0) {
+		if (rc != 0)
+			mdbdir_why(why, &s->md, "upgrade", rc);
+		return -1;
+	}
+	return 0;
+}
+
+/* The pending index's key for a delivery; its length. */
+static size_t
+whstore_pkey(unsigned char *buf, uint64_t seq, const char *key,
+    int64_t due_ms)
+{
+	size_t n = strlen(key);
+
+	if (n > WHSTORE_KEY_MAX)
+		n = WHSTORE_KEY_MAX;
+	buf[0] = 'P';
+	memcpy(buf + 1, key, n);
+	buf[1 + n] = '\0';
+	whstore_be64(buf + 2 + n, (uint64_t)(due_ms < 0 ? 0 : due_ms));
+	whstore_be64(buf + 10 + n, seq);
+	return 18 + n;
+}
+
+/* Adds (add) or removes a delivery's pending-index record. */
+static int
+whstore_pidx(struct whstore *s, MDB_txn *txn, uint64_t seq, const char *key,
+    int64_t due_ms, int add, struct vbuf *why)
+{
+	unsigned char kb[18 + WHSTORE_KEY_MAX];
+	MDB_val k, v = { 0, (void *)"" };
+	int rc;
+
+	k.mv_size = whstore_pkey(kb, seq, key, due_ms);
+	k.mv_data = kb;
+	rc = add ? mdb_put(txn, s->md.dbi, &k, &v, 0) :
+	    mdb_del(txn, s->md.dbi, &k, NULL);
+	if (rc != 0 && !(rc == MDB_NOTFOUND && !add)) {
+		mdbdir_why(why, &s->md, add ? "put" : "del", rc);
+		return -1;
+	}
 	return 0;
 }
 
@@ -98,9 +202,19 @@ whstore_dlv_put(struct whstore *s, MDB_txn *txn, uint64_t seq,
     const char *key, const struct whstore_dlv *d, struct vbuf *why)
 {
 	unsigned char kb[9 + WHSTORE_KEY_MAX];
+	struct whstore_dlv old;
 	MDB_val k, v;
 	int rc;
 
+	/* The index follows the state: out with the old, in with the new. */
+	if (whstore_dlv_get(s, txn, seq, key, &old) == 0 &&
+	    old.state == WHSTORE_PENDING &&
+	    (d->state != WHSTORE_PENDING || d->due_ms != old.due_ms) &&
+	    whstore_pidx(s, txn, seq, key, old.due_ms, 0, why) == -1)
+		return -1;
+	if (d->state == WHSTORE_PENDING &&
+	    whstore_pidx(s, txn, seq, key, d->due_ms, 1, why) == -1)
+		return -1;
 	k.mv_size = whstore_dkey(kb, seq, key);
 	k.mv_data = kb;
 	v.mv_size = sizeof(*d);
@@ -109,6 +223,68 @@ whstore_dlv_put(struct whstore *s, MDB_txn *txn, uint64_t seq,
 		mdbdir_why(why, &s->md, "put", rc);
 		return -1;
 	}
+	return 0;
+}
+
+int
+whstore_due_iter(struct whstore *s, MDB_txn *txn, int64_t now_ms,
+    whstore_dlv_cb *cb, void *arg, int64_t *next_due)
+{
+	unsigned char kb[18 + WHSTORE_KEY_MAX];
+	char key[WHSTORE_KEY_MAX + 1];
+	struct whstore_dlv d;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, r;
+
+	*next_due = 0;
+	if (mdb_cursor_open(txn, s->md.dbi, &cur) != 0)
+		return -1;
+	k.mv_size = 1;
+	k.mv_data = (void *)"P";
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0) {
+		const unsigned char *p = k.mv_data, *nul;
+		size_t n;
+		int64_t due;
+		uint64_t seq;
+
+		if (k.mv_size < 18 || p[0] != 'P')
+			break;
+		n = k.mv_size - 18;
+		nul = p + 1 + n;
+		if (n > WHSTORE_KEY_MAX || *nul != '\0') {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;	/* not ours: never written so */
+		}
+		memcpy(key, p + 1, n);
+		key[n] = '\0';
+		due = (int64_t)whstore_get64(nul + 1);
+		seq = whstore_get64(nul + 9);
+		r = WHSTORE_SKIP;
+		if (due > now_ms) {
+			/* The rest of this endpoint's is later still. */
+			if (*next_due == 0 || due < *next_due)
+				*next_due = due;
+		} else if (whstore_dlv_get(s, txn, seq, key, &d) == 0 &&
+		    d.state == WHSTORE_PENDING)
+			r = cb(seq, key, &d, arg);
+		else
+			r = 0;		/* stale: whstore_dlv_put keeps it so */
+		if (r == WHSTORE_STOP)
+			break;
+		if (r == 0) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		/* Past every record of this endpoint: 'P' key NUL+1. */
+		memcpy(kb, p, 1 + n);
+		kb[1 + n] = 1;
+		k.mv_size = 2 + n;
+		k.mv_data = kb;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(cur);
 	return 0;
 }
 

@@ -8,7 +8,16 @@
  *   'M' qid                  the message's accepted event (the join)
  *   'Q' seq(8 BE) endpoint   one delivery of event seq to an endpoint:
  *                            struct whstore_dlv (pending, sent or dead)
+ *   'P' endpoint NUL due(8 BE) seq(8 BE)
+ *                            the pending index: one (empty) record per
+ *                            pending delivery, kept by whstore_dlv_put
+ *   'V'                      the layout's version (1: with 'P')
  * Endpoint keys are "cfg:<url>" or "user:<name>".
+ *
+ * The pending index is what lets webhookd find what is due without
+ * reading the deliveries already sent (kept a day: millions at volume),
+ * endpoint by endpoint, so each endpoint's free slots are filled in every
+ * pass whatever another endpoint's backlog.
  */
 #ifndef PETREL_WHSTORE_H
 #define PETREL_WHSTORE_H
@@ -80,17 +89,31 @@ void	whstore_enrich(struct whstore *, MDB_txn *, struct outbox_event *ev,
 int	whstore_get_event(struct whstore *, MDB_txn *, uint64_t seq,
 	    struct outbox_event *ev, struct outbox_scratch *);
 
+typedef int whstore_dlv_cb(uint64_t seq, const char *key,
+	    const struct whstore_dlv *, void *arg);
+
 int	whstore_dlv_get(struct whstore *, MDB_txn *, uint64_t seq,
 	    const char *key, struct whstore_dlv *);
+/* Stores a delivery's state, and its pending-index record to match. */
 int	whstore_dlv_put(struct whstore *, MDB_txn *, uint64_t seq,
 	    const char *key, const struct whstore_dlv *, struct vbuf *why);
+
+/*
+ * Calls cb for the pending deliveries due at now_ms, endpoint by endpoint
+ * (in key order) and each endpoint's in due order. cb returns 0 to go on,
+ * WHSTORE_SKIP to leave the rest of this endpoint's for another time, or
+ * WHSTORE_STOP. *next_due is set to the earliest due time after now_ms
+ * seen (0: none), so the caller knows when to look again. 0, or -1.
+ */
+#define WHSTORE_SKIP	1
+#define WHSTORE_STOP	2
+int	whstore_due_iter(struct whstore *, MDB_txn *, int64_t now_ms,
+	    whstore_dlv_cb *, void *arg, int64_t *next_due);
 
 /*
  * Calls cb for every delivery from seq "from" on, in seq order, until cb
  * returns nonzero or max were seen.
  */
-typedef int whstore_dlv_cb(uint64_t seq, const char *key,
-	    const struct whstore_dlv *, void *arg);
 int	whstore_dlv_iter(struct whstore *, MDB_txn *, uint64_t from,
 	    size_t max, whstore_dlv_cb *, void *arg);
 

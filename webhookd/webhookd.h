@@ -158,10 +158,20 @@ const struct wh_endpoint *webhookd_endpoint_by_key(const char *key);
 /* ---- webhookd_deliver.c: HTTP requests on libcurl's multi interface */
 
 int	webhookd_deliver_init(const struct cfg *);
-/* Starts what is due; returns ms until something is due, -1 nothing. */
+/*
+ * Commits finished requests' outcomes when the oldest is WH_DONE_MS old
+ * (all: now, whatever their age); starts what is due. Returns ms until
+ * something is due or outcomes must be committed, -1 nothing.
+ */
 int64_t	webhookd_deliver(void);
-/* Requests in flight (for SIGTERM). */
+/* The outcome commit alone; returns ms until it is due, -1 nothing. */
+int64_t	webhookd_deliver_flush(int all);
+/* Whether a request finished (a slot came free) since the last call. */
+int	webhookd_deliver_freed(void);
+/*
+ * Requests in flight or outcomes not committed (for SIGTERM: with none
+ * in flight, it commits the outcomes first).
+ */
 int	webhookd_deliver_busy(void);
-void	webhookd_deliver_stop(void);
 
 #endif

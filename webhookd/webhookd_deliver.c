@@ -3,19 +3,25 @@
  * driven by lib/event (its sockets and its timer are ours to watch), so
  * nothing blocks and there are no threads.
  *
- * Fairness: each pass walks the pending deliveries from where the last
- * pass stopped, a bounded number at a time, and starts every due one
- * whose endpoint is under its max_concurrent; an endpoint at its limit (a
- * slow or dead one) is skipped, not waited for, so its backlog never
- * holds up another endpoint's events.
+ * Fairness: each pass walks whstore's pending index endpoint by endpoint
+ * and starts the due deliveries that fit under each endpoint's
+ * max_concurrent; an endpoint at its limit (a slow or dead one) is
+ * skipped, not waited for, so its backlog never holds up another
+ * endpoint's events, and nothing already sent is read again.
  *
- * Outcomes are written to whstore as they come: 2xx makes the delivery
+ * Outcomes are written to whstore in batches: one transaction (two
+ * fsyncs) for everything that finished within WH_DONE_MS, or
+ * WH_DONE_MAX outcomes, never one per request (a commit per request held
+ * an endpoint to the disk's fsync rate: 40,000 events took 5 minutes to
+ * send in bench/). Until its batch commits, a finished delivery counts
+ * as in flight, so it is not sent twice. 2xx makes the delivery
  * "sent"; anything else is retried after min_backoff doubling up to
  * max_backoff, until the event is older than events.max_age, and then
  * the delivery is "dead" (a dead letter, kept for dead_letter_age, which
  * relayctl events replay can make pending again). A crash loses at most
- * the outcome of requests in flight: they are still pending and are sent
- * again (at least once; the receiver deduplicates by event id).
+ * the outcomes of requests in flight or not yet committed: they are
+ * still pending and are sent again (at least once; the receiver
+ * deduplicates by event id).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -29,9 +35,10 @@
 #include "whstore.h"
 #include "xalloc.h"
 
-#define WH_SCAN_BATCH		2000	/* deliveries looked at per pass */
 #define WH_MAX_INFLIGHT		256	/* requests at once, all endpoints */
 #define WH_REPLY_MAX		1024	/* bytes of the answer kept */
+#define WH_DONE_MS		50	/* outcomes wait at most this long */
+#define WH_DONE_MAX		1024	/* or this many, for their commit */
 
 struct wh_req {
 	struct wh_req		*next;
@@ -45,14 +52,21 @@ struct wh_req {
 	char			 reply[WH_REPLY_MAX];
 	size_t			 reply_len;
 	char			 errbuf[CURL_ERROR_SIZE];
+	/* Once finished, until its batch commits: */
+	long			 code;		/* HTTP status, 0: none */
+	int			 ok;		/* 2xx */
+	char			 failed[CURL_ERROR_SIZE + 64]; /* why not */
+	int64_t			 done_ms;
 };
 
 static CURLM *wh_multi;
 static struct wh_req *wh_inflight;
 static int wh_ninflight;
+static struct wh_req *wh_done;		/* finished, outcome not committed */
+static int wh_ndone;
+static int wh_freed;			/* a request finished since asked */
 static uint64_t wh_timer;
 static int wh_timer_set;
-static uint64_t wh_scan_from;
 static int64_t wh_max_age_ms, wh_min_backoff_ms, wh_max_backoff_ms;
 
 static void	wh_check_done(void);
@@ -166,12 +180,16 @@ wh_inflight_for(const char *key)
 	return n;
 }
 
+/* In flight, or finished with its outcome not yet committed. */
 static int
 wh_is_inflight(uint64_t seq, const char *key)
 {
 	struct wh_req *r;
 
 	for (r = wh_inflight; r != NULL; r = r->next)
+		if (r->seq == seq && strcmp(r->key, key) == 0)
+			return 1;
+	for (r = wh_done; r != NULL; r = r->next)
 		if (r->seq == seq && strcmp(r->key, key) == 0)
 			return 1;
 	return 0;
@@ -191,74 +209,116 @@ wh_age_base(int64_t event_ms, const struct whstore_dlv *d)
 	return replayed_ms > event_ms ? replayed_ms : event_ms;
 }
 
-/* Records an outcome in whstore and logs it. */
-static void
-wh_finish(struct wh_req *r, long code, const char *why_failed)
+/*
+ * Applies r's outcome to its delivery in txn; the outcome's name
+ * ("sent", "deferred", "dead"), or NULL when there is nothing to record
+ * (replayed or pruned meanwhile).
+ */
+static const char *
+wh_record(MDB_txn *txn, const struct wh_req *r, struct vbuf *why)
 {
-	const struct wh_endpoint *ep = webhookd_endpoint_by_key(r->key);
 	struct whstore *s = webhookd_store();
 	struct whstore_dlv d;
-	const char *outcome;
-	char url[512];
-	struct vbuf why;
-	MDB_txn *txn;
-	int64_t now = outbox_now_ms(), back;
+	int64_t back;
 	uint32_t i;
-	int rc;
 
-	whstore_safe_url(ep != NULL ? ep->url : r->key, url, sizeof(url));
-	vbuf_init(&why, 0);
-	if (mdbdir_begin(&s->md, 0, &txn, &why) != 1) {
-		log_warn("%s", why.data);
-		vbuf_release(&why);
-		return;
-	}
 	if (whstore_dlv_get(s, txn, r->seq, r->key, &d) == -1 ||
-	    d.state != WHSTORE_PENDING) {
-		/* Replayed or pruned meanwhile: nothing to record. */
-		mdb_txn_abort(txn);
-		vbuf_release(&why);
-		return;
-	}
+	    d.state != WHSTORE_PENDING)
+		return NULL;
 	d.tries++;
-	d.last_ms = now;
-	d.http_status = (int32_t)code;
-	if (why_failed == NULL) {
+	d.last_ms = r->done_ms;
+	d.http_status = (int32_t)r->code;
+	if (r->ok)
 		d.state = WHSTORE_SENT;
-		outcome = "sent";
-	} else if (now - wh_age_base(r->event_ms, &d) >= wh_max_age_ms) {
+	else if (r->done_ms - wh_age_base(r->event_ms, &d) >= wh_max_age_ms)
 		d.state = WHSTORE_DEAD;
-		outcome = "dead";
-	} else {
+	else {
 		back = wh_min_backoff_ms;
 		for (i = 1; i < d.tries && back < wh_max_backoff_ms; i++)
 			back *= 2;
 		if (back > wh_max_backoff_ms)
 			back = wh_max_backoff_ms;
-		d.due_ms = now + back;
-		outcome = "deferred";
+		d.due_ms = r->done_ms + back;
 	}
-	if (whstore_dlv_put(s, txn, r->seq, r->key, &d, &why) == -1) {
-		mdb_txn_abort(txn);
-		log_warn("%s", why.data);
-		vbuf_release(&why);
+	if (whstore_dlv_put(s, txn, r->seq, r->key, &d, why) == -1)
+		return NULL;
+	return d.state == WHSTORE_SENT ? "sent" :
+	    d.state == WHSTORE_DEAD ? "dead" : "deferred";
+}
+
+/*
+ * Commits the finished requests' outcomes in one transaction, then logs
+ * them. When the commit fails they are dropped: their deliveries are
+ * still pending and are sent again (at least once).
+ */
+static void
+wh_commit_done(void)
+{
+	struct whstore *s = webhookd_store();
+	const struct wh_endpoint *ep;
+	struct wh_req *r, *list = wh_done;
+	const char **outcome;
+	char url[512];
+	struct vbuf why;
+	MDB_txn *txn;
+	int i, rc, committed = 0;
+
+	if (list == NULL)
 		return;
+	wh_done = NULL;
+	outcome = xcalloc((size_t)wh_ndone, sizeof(*outcome));
+	wh_ndone = 0;
+	vbuf_init(&why, 0);
+	if (mdbdir_begin(&s->md, 0, &txn, &why) == 1) {
+		for (r = list, i = 0; r != NULL; r = r->next, i++)
+			outcome[i] = wh_record(txn, r, &why);
+		if ((rc = mdb_txn_commit(txn)) == 0)
+			committed = 1;
+		else
+			mdbdir_why(&why, &s->md, "commit", rc);
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0) {
-		mdbdir_why(&why, &s->md, "commit", rc);
-		log_warn("%s", why.data);
-		vbuf_release(&why);
-		return;
+	if (!committed)
+		log_warn("%s (outcomes not recorded: sent again)", why.data);
+	for (r = list, i = 0; r != NULL; r = list, i++) {
+		list = r->next;
+		if (committed && outcome[i] != NULL) {
+			ep = webhookd_endpoint_by_key(r->key);
+			whstore_safe_url(ep != NULL ? ep->url : r->key, url,
+			    sizeof(url));
+			if (r->ok)
+				log_info("%s: event=%s to=%s status=sent "
+				    "(HTTP %ld)", r->qid, r->id, url, r->code);
+			else
+				log_info("%s: event=%s to=%s status=%s (%s)",
+				    r->qid, r->id, url, outcome[i], r->failed);
+			webhookd_log_webhook(r->seq, url,
+			    strcmp(outcome[i], "deferred") == 0 ? "failed" :
+			    outcome[i], r->code, r->done_ms);
+		}
+		free(r);
 	}
+	free(outcome);
 	vbuf_release(&why);
-	if (why_failed == NULL)
-		log_info("%s: event=%s to=%s status=sent (HTTP %ld)", r->qid,
-		    r->id, url, code);
-	else
-		log_info("%s: event=%s to=%s status=%s (%s)", r->qid, r->id,
-		    url, outcome, why_failed);
-	webhookd_log_webhook(r->seq, url, strcmp(outcome, "deferred") == 0 ?
-	    "failed" : outcome, code, now);
+}
+
+/* Moves a finished request to the batch its outcome waits in. */
+static void
+wh_finish(struct wh_req *r, long code, const char *why_failed)
+{
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	curl_slist_free_all(r->headers);
+	r->headers = NULL;
+	r->code = code;
+	r->ok = why_failed == NULL;
+	snprintf(r->failed, sizeof(r->failed), "%s",
+	    why_failed != NULL ? why_failed : "");
+	r->done_ms = outbox_now_ms();
+	wh_freed = 1;
+	r->next = wh_done;
+	wh_done = r;
+	if (++wh_ndone >= WH_DONE_MAX)
+		wh_commit_done();
 }
 
 static void
@@ -266,6 +326,7 @@ wh_check_done(void)
 {
 	struct wh_req **pp, *r;
 	CURLMsg *m;
+	CURLcode result;
 	char why[CURL_ERROR_SIZE + 64];
 	int left;
 	long code;
@@ -280,8 +341,11 @@ wh_check_done(void)
 			continue;
 		*pp = r->next;
 		wh_ninflight--;
+		/* m does not outlive the handle's removal. */
+		result = m->data.result;
+		curl_multi_remove_handle(wh_multi, r->easy);
 		code = 0;
-		if (m->data.result == CURLE_OK) {
+		if (result == CURLE_OK) {
 			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE,
 			    &code);
 			if (code >= 200 && code < 300)
@@ -294,13 +358,9 @@ wh_check_done(void)
 			}
 		} else {
 			snprintf(why, sizeof(why), "%s", r->errbuf[0] != '\0' ?
-			    r->errbuf : curl_easy_strerror(m->data.result));
+			    r->errbuf : curl_easy_strerror(result));
 			wh_finish(r, 0, why);
 		}
-		curl_multi_remove_handle(wh_multi, r->easy);
-		curl_easy_cleanup(r->easy);
-		curl_slist_free_all(r->headers);
-		free(r);
 	}
 }
 
@@ -363,9 +423,6 @@ wh_start(const struct wh_endpoint *ep, uint64_t seq, const char *key,
 struct wh_scan {
 	MDB_txn		*txn;
 	int64_t		 now;
-	int64_t		 next_due;	/* earliest future due, ms */
-	uint64_t	 last_seq;
-	size_t		 seen;
 	/* Deliveries without a shape, to mark done after the scan. */
 	uint64_t	 noshape_seq[64];
 	char		 noshape_key[64][WHSTORE_KEY_MAX + 1];
@@ -381,25 +438,21 @@ wh_scan_one(uint64_t seq, const char *key, const struct whstore_dlv *d,
 	struct outbox_scratch scr;
 	struct outbox_event ev;
 
-	sc->last_seq = seq;
-	sc->seen++;
-	if (d->state != WHSTORE_PENDING)
-		return 0;
-	if (d->due_ms > sc->now) {
-		if (sc->next_due == 0 || d->due_ms < sc->next_due)
-			sc->next_due = d->due_ms;
-		return 0;
-	}
+	(void)d;
 	if (wh_ninflight >= WH_MAX_INFLIGHT)
-		return 1;
-	if ((ep = webhookd_endpoint_by_key(key)) == NULL)
-		return 0;	/* endpoint gone from the configuration */
-	if (wh_is_inflight(seq, key) ||
+		return WHSTORE_STOP;
+	if ((ep = webhookd_endpoint_by_key(key)) == NULL ||
 	    wh_inflight_for(key) >= (int)ep->max_concurrent)
+		return WHSTORE_SKIP;	/* gone from the configuration, or full */
+	if (wh_is_inflight(seq, key))
 		return 0;
 	outbox_scratch_init(&scr);
 	if (whstore_get_event(webhookd_store(), sc->txn, seq, &ev, &scr) == 0 &&
-	    wh_start(ep, seq, key, &ev) == -1 && sc->nnoshape < 64) {
+	    wh_start(ep, seq, key, &ev) == -1) {
+		if (sc->nnoshape == 64) {
+			outbox_scratch_release(&scr);
+			return WHSTORE_STOP;
+		}
 		sc->noshape_seq[sc->nnoshape] = seq;
 		snprintf(sc->noshape_key[sc->nnoshape],
 		    sizeof(sc->noshape_key[0]), "%s", key);
@@ -416,10 +469,11 @@ webhookd_deliver(void)
 	struct wh_scan *sc;
 	struct whstore_dlv d;
 	MDB_txn *txn;
-	int64_t wait = -1;
+	int64_t wait = -1, next_due = 0;
 	size_t i;
 	int running;
 
+	webhookd_deliver_flush(0);
 	sc = xcalloc(1, sizeof(*sc));
 	sc->now = outbox_now_ms();
 	if (mdbdir_begin(&s->md, MDB_RDONLY, &txn, NULL) != 1) {
@@ -427,24 +481,10 @@ webhookd_deliver(void)
 		return 1000;
 	}
 	sc->txn = txn;
-	(void)whstore_dlv_iter(s, txn, wh_scan_from, WH_SCAN_BATCH,
-	    wh_scan_one, sc);
+	(void)whstore_due_iter(s, txn, sc->now, wh_scan_one, sc, &next_due);
 	mdb_txn_abort(txn);
-	/* Next pass resumes after this one; from the start when it ended. */
-	if (sc->seen >= WH_SCAN_BATCH) {
-		wh_scan_from = sc->last_seq + 1;
-		wait = 0;
-	} else {
-		if (wh_scan_from != 0)
-			wait = 0;
-		wh_scan_from = 0;
-	}
-	if (sc->next_due != 0) {
-		int64_t w = sc->next_due - sc->now;
-
-		if (wait == -1 || w < wait)
-			wait = w < 0 ? 0 : w;
-	}
+	if (next_due != 0)
+		wait = next_due - sc->now < 0 ? 0 : next_due - sc->now;
 	if (sc->nnoshape > 0 &&
 	    mdbdir_begin(&s->md, 0, &txn, NULL) == 1) {
 		for (i = 0; i < sc->nnoshape; i++)
@@ -458,31 +498,46 @@ webhookd_deliver(void)
 			}
 		if (mdb_txn_commit(txn) != 0)
 			log_warn("webhook store: commit failed");
+		wait = 0;	/* more may be waiting behind them */
 	}
 	free(sc);
 	(void)curl_multi_socket_action(wh_multi, CURL_SOCKET_TIMEOUT, 0,
 	    &running);
 	wh_check_done();
+	if (wh_done != NULL && (wait == -1 || wait > WH_DONE_MS))
+		wait = WH_DONE_MS;
 	return wait;
+}
+
+int64_t
+webhookd_deliver_flush(int all)
+{
+	struct wh_req *r;
+	int64_t oldest = 0, now = outbox_now_ms();
+
+	for (r = wh_done; r != NULL; r = r->next)
+		if (oldest == 0 || r->done_ms < oldest)
+			oldest = r->done_ms;
+	if (wh_done != NULL && (all || now - oldest >= WH_DONE_MS)) {
+		wh_commit_done();
+		return -1;
+	}
+	return wh_done == NULL ? -1 : oldest + WH_DONE_MS - now;
 }
 
 int
 webhookd_deliver_busy(void)
 {
-	return wh_ninflight > 0;
+	if (wh_ninflight == 0)
+		(void)webhookd_deliver_flush(1);
+	return wh_ninflight > 0 || wh_done != NULL;
 }
 
-void
-webhookd_deliver_stop(void)
+int
+webhookd_deliver_freed(void)
 {
-	struct wh_req *r;
+	int f = wh_freed;
 
-	while ((r = wh_inflight) != NULL) {
-		wh_inflight = r->next;
-		curl_multi_remove_handle(wh_multi, r->easy);
-		curl_easy_cleanup(r->easy);
-		curl_slist_free_all(r->headers);
-		free(r);
-	}
-	wh_ninflight = 0;
+	wh_freed = 0;
+	return f;
 }

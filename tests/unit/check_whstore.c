@@ -3,7 +3,9 @@
  * directory: an event stored twice (a crash's re-ingest) keeps one set of
  * deliveries; the join enriches recipient events; dead and replayed
  * deliveries; pruning keeps the ingest mark; an event found by its id;
- * URLs shown without userinfo.
+ * URLs shown without userinfo; the pending index (due in order, endpoint
+ * by endpoint, skipping, following state changes, rebuilt for an old
+ * store).
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -245,6 +247,107 @@ START_TEST(test_find_id_and_safe_url)
 }
 END_TEST
 
+struct due_seen {
+	char	 got[32][40];
+	size_t	 n;
+	int	 skip_b;	/* WHSTORE_SKIP on endpoint b's first */
+};
+
+static int
+due_cb(uint64_t seq, const char *key, const struct whstore_dlv *d,
+    void *arg)
+{
+	struct due_seen *ds = arg;
+
+	ck_assert_uint_eq(d->state, WHSTORE_PENDING);
+	snprintf(ds->got[ds->n++], sizeof(ds->got[0]), "%s/%llu", key,
+	    (unsigned long long)seq);
+	return ds->skip_b && strcmp(key, "b") == 0 ? WHSTORE_SKIP : 0;
+}
+
+START_TEST(test_pending_index)
+{
+	struct whstore s;
+	struct vbuf why;
+	struct outbox_event ev;
+	struct whstore_dlv d;
+	struct due_seen ds;
+	const char *keys[] = { "b", "a" };
+	MDB_val k = { 1, (void *)"V" };
+	MDB_txn *txn;
+	uint64_t seq;
+	int64_t next;
+
+	vbuf_init(&why, 0);
+	ck_assert_int_eq(whstore_open(&s, &tcfg, 1, &why), 0);
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = OUTBOX_DELIVERED;
+	snprintf(ev.qid, sizeof(ev.qid), "%s", "6B13B2B2EB929848");
+	for (seq = 1; seq <= 3; seq++) {
+		ev.seq = seq;
+		ck_assert_int_eq(whstore_put_event(&s, txn, &ev, keys, 2,
+		    (int64_t)(100 - seq), &why), 1);
+	}
+	/* a/2 later; b/1 sent. */
+	ck_assert_int_eq(whstore_dlv_get(&s, txn, 2, "a", &d), 0);
+	d.due_ms = 500;
+	ck_assert_int_eq(whstore_dlv_put(&s, txn, 2, "a", &d, &why), 0);
+	ck_assert_int_eq(whstore_dlv_get(&s, txn, 1, "b", &d), 0);
+	d.state = WHSTORE_SENT;
+	ck_assert_int_eq(whstore_dlv_put(&s, txn, 1, "b", &d, &why), 0);
+
+	memset(&ds, 0, sizeof(ds));
+	ck_assert_int_eq(whstore_due_iter(&s, txn, 200, due_cb, &ds, &next),
+	    0);
+	/* Endpoints in order, each by due time (seq 3 was due first). */
+	ck_assert_uint_eq(ds.n, 4);
+	ck_assert_str_eq(ds.got[0], "a/3");
+	ck_assert_str_eq(ds.got[1], "a/1");
+	ck_assert_str_eq(ds.got[2], "b/3");
+	ck_assert_str_eq(ds.got[3], "b/2");
+	ck_assert_int_eq(next, 500);
+	/* SKIP leaves the rest of an endpoint's. */
+	memset(&ds, 0, sizeof(ds));
+	ds.skip_b = 1;
+	ck_assert_int_eq(whstore_due_iter(&s, txn, 1000, due_cb, &ds, &next),
+	    0);
+	ck_assert_uint_eq(ds.n, 4);
+	ck_assert_str_eq(ds.got[2], "a/2");
+	ck_assert_str_eq(ds.got[3], "b/3");
+	ck_assert_int_eq(next, 0);
+
+	/* A store from before the index: dropped, then rebuilt at open. */
+	ck_assert_int_eq(mdb_del(txn, s.md.dbi, &k, NULL), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	{
+		MDB_cursor *cur;
+		MDB_val ck = { 1, (void *)"P" }, cv;
+
+		ck_assert_int_eq(mdb_cursor_open(txn, s.md.dbi, &cur), 0);
+		while (mdb_cursor_get(cur, &ck, &cv, MDB_SET_RANGE) == 0 &&
+		    ((const char *)ck.mv_data)[0] == 'P') {
+			ck_assert_int_eq(mdb_cursor_del(cur, 0), 0);
+			ck.mv_size = 1;
+			ck.mv_data = (void *)"P";
+		}
+		mdb_cursor_close(cur);
+	}
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	whstore_close(&s);
+	ck_assert_int_eq(whstore_open(&s, &tcfg, 1, &why), 0);
+	ck_assert_int_eq(mdbdir_begin(&s.md, MDB_RDONLY, &txn, &why), 1);
+	memset(&ds, 0, sizeof(ds));
+	ck_assert_int_eq(whstore_due_iter(&s, txn, 1000, due_cb, &ds, &next),
+	    0);
+	ck_assert_uint_eq(ds.n, 5);
+	mdb_txn_abort(txn);
+	whstore_close(&s);
+	vbuf_release(&why);
+}
+END_TEST
+
 static Suite *
 whstore_suite(void)
 {
@@ -255,6 +358,7 @@ whstore_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_idempotent_and_join);
 	tcase_add_test(tc, test_find_id_and_safe_url);
+	tcase_add_test(tc, test_pending_index);
 	tcase_add_test(tc, test_dead_replay_prune);
 	suite_add_tcase(s, tc);
 	return s;
