@@ -228,14 +228,19 @@ whstore_dlv_put(struct whstore *s, MDB_txn *txn, uint64_t seq,
 
 int
 whstore_due_iter(struct whstore *s, MDB_txn *txn, int64_t now_ms,
-    whstore_dlv_cb *cb, void *arg, int64_t *next_due)
+    whstore_dlv_cb *cb, whstore_resume_cb *from, void *arg,
+    int64_t *next_due)
 {
 	unsigned char kb[18 + WHSTORE_KEY_MAX];
-	char key[WHSTORE_KEY_MAX + 1];
+	char key[WHSTORE_KEY_MAX + 1], cur_key[WHSTORE_KEY_MAX + 1];
 	struct whstore_dlv d;
 	MDB_cursor *cur;
 	MDB_val k, v;
+	int64_t rdue;
+	uint64_t rseq;
 	int rc, r;
+
+	cur_key[0] = '\0';
 
 	*next_due = 0;
 	if (mdb_cursor_open(txn, s->md.dbi, &cur) != 0)
@@ -261,6 +266,19 @@ whstore_due_iter(struct whstore *s, MDB_txn *txn, int64_t now_ms,
 		key[n] = '\0';
 		due = (int64_t)whstore_get64(nul + 1);
 		seq = whstore_get64(nul + 9);
+		/* A new endpoint: jump past what the caller has in flight. */
+		if (from != NULL && strcmp(key, cur_key) != 0) {
+			memcpy(cur_key, key, n + 1);
+			if (from(key, &rdue, &rseq, arg) == 1 &&
+			    (rdue > due || (rdue == due && rseq >= seq))) {
+				k.mv_size = whstore_pkey(kb, rseq + 1, key,
+				    rdue);
+				k.mv_data = kb;
+				rc = mdb_cursor_get(cur, &k, &v,
+				    MDB_SET_RANGE);
+				continue;
+			}
+		}
 		r = WHSTORE_SKIP;
 		if (due > now_ms) {
 			/* The rest of this endpoint's is later still. */

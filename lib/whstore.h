@@ -107,8 +107,16 @@ int	whstore_dlv_put(struct whstore *, MDB_txn *, uint64_t seq,
  */
 #define WHSTORE_SKIP	1
 #define WHSTORE_STOP	2
+/*
+ * Where to resume an endpoint's walk (from, optional): returns 1 and
+ * sets *due and *seq to start after that entry (what the caller knows is
+ * in flight up to there), 0 to start at the endpoint's first.
+ */
+typedef int whstore_resume_cb(const char *key, int64_t *due, uint64_t *seq,
+	    void *arg);
 int	whstore_due_iter(struct whstore *, MDB_txn *, int64_t now_ms,
-	    whstore_dlv_cb *, void *arg, int64_t *next_due);
+	    whstore_dlv_cb *, whstore_resume_cb *from, void *arg,
+	    int64_t *next_due);
 
 /*
  * Calls cb for every delivery from seq "from" on, in seq order, until cb

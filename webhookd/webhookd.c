@@ -17,7 +17,7 @@
 #include "whstore.h"
 
 #define WH_INGEST_EVERY_MS	250	/* outbox poll */
-#define WH_RESCAN_MS		5	/* after a request ends: coalesced */
+#define WH_RESCAN_MS		0	/* after a request ends */
 #define WH_PRUNE_EVERY_MS	60000
 #define WH_PRUNE_BATCH		1000	/* events looked at per prune */
 #define WH_KEEP_SENT_MS		(24LL * 3600 * 1000)	/* history of sent */
@@ -77,7 +77,7 @@ webhookd_loop(void)
 		webhookd_prune(outbox_now_ms());
 		wh_next_prune = now + WH_PRUNE_EVERY_MS;
 	}
-	/* A free slot is filled soon, a few finished requests at a time. */
+	/* A free slot is filled at once (the rescan resumes, it is cheap). */
 	if (webhookd_deliver_freed() && wh_next_scan > now + WH_RESCAN_MS)
 		wh_next_scan = now + WH_RESCAN_MS;
 	if (now >= wh_next_scan) {

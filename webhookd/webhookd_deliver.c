@@ -65,6 +65,22 @@ static int wh_ninflight;
 static struct wh_req *wh_done;		/* finished, outcome not committed */
 static int wh_ndone;
 static int wh_freed;			/* a request finished since asked */
+
+/*
+ * Per endpoint, the index entry of the last delivery started since the
+ * last outcome commit: a rescan after a request finishes resumes there,
+ * not at the endpoint's first due entry, past everything in flight or
+ * waiting for the commit (which may be hundreds at a fast endpoint).
+ * Emptied at each commit, when those entries leave the index.
+ */
+#define WH_RESUME_MAX	64
+struct wh_resume {
+	char		 key[WHSTORE_KEY_MAX + 1];
+	int64_t		 due;
+	uint64_t	 seq;
+};
+static struct wh_resume wh_resume[WH_RESUME_MAX];
+static int wh_nresume;
 static uint64_t wh_timer;
 static int wh_timer_set;
 static int64_t wh_max_age_ms, wh_min_backoff_ms, wh_max_backoff_ms;
@@ -268,6 +284,7 @@ wh_commit_done(void)
 	wh_done = NULL;
 	outcome = xcalloc((size_t)wh_ndone, sizeof(*outcome));
 	wh_ndone = 0;
+	wh_nresume = 0;
 	vbuf_init(&why, 0);
 	if (mdbdir_begin(&s->md, 0, &txn, &why) == 1) {
 		for (r = list, i = 0; r != NULL; r = r->next, i++)
@@ -430,6 +447,40 @@ struct wh_scan {
 };
 
 static int
+wh_resume_from(const char *key, int64_t *due, uint64_t *seq, void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < wh_nresume; i++)
+		if (strcmp(wh_resume[i].key, key) == 0) {
+			*due = wh_resume[i].due;
+			*seq = wh_resume[i].seq;
+			return 1;
+		}
+	return 0;
+}
+
+static void
+wh_resume_note(const char *key, int64_t due, uint64_t seq)
+{
+	int i;
+
+	for (i = 0; i < wh_nresume; i++)
+		if (strcmp(wh_resume[i].key, key) == 0)
+			break;
+	if (i == wh_nresume) {
+		if (wh_nresume == WH_RESUME_MAX)
+			return;		/* walks from its first: slower, right */
+		snprintf(wh_resume[i].key, sizeof(wh_resume[i].key), "%s",
+		    key);
+		wh_nresume++;
+	}
+	wh_resume[i].due = due;
+	wh_resume[i].seq = seq;
+}
+
+static int
 wh_scan_one(uint64_t seq, const char *key, const struct whstore_dlv *d,
     void *arg)
 {
@@ -438,7 +489,6 @@ wh_scan_one(uint64_t seq, const char *key, const struct whstore_dlv *d,
 	struct outbox_scratch scr;
 	struct outbox_event ev;
 
-	(void)d;
 	if (wh_ninflight >= WH_MAX_INFLIGHT)
 		return WHSTORE_STOP;
 	if ((ep = webhookd_endpoint_by_key(key)) == NULL ||
@@ -446,6 +496,7 @@ wh_scan_one(uint64_t seq, const char *key, const struct whstore_dlv *d,
 		return WHSTORE_SKIP;	/* gone from the configuration, or full */
 	if (wh_is_inflight(seq, key))
 		return 0;
+	wh_resume_note(key, d->due_ms, seq);
 	outbox_scratch_init(&scr);
 	if (whstore_get_event(webhookd_store(), sc->txn, seq, &ev, &scr) == 0 &&
 	    wh_start(ep, seq, key, &ev) == -1) {
@@ -481,7 +532,8 @@ webhookd_deliver(void)
 		return 1000;
 	}
 	sc->txn = txn;
-	(void)whstore_due_iter(s, txn, sc->now, wh_scan_one, sc, &next_due);
+	(void)whstore_due_iter(s, txn, sc->now, wh_scan_one, wh_resume_from,
+	    sc, &next_due);
 	mdb_txn_abort(txn);
 	if (next_due != 0)
 		wait = next_due - sc->now < 0 ? 0 : next_due - sc->now;

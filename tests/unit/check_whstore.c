@@ -265,6 +265,17 @@ due_cb(uint64_t seq, const char *key, const struct whstore_dlv *d,
 	return ds->skip_b && strcmp(key, "b") == 0 ? WHSTORE_SKIP : 0;
 }
 
+static int
+resume_a3(const char *key, int64_t *due, uint64_t *seq, void *arg)
+{
+	(void)arg;
+	if (strcmp(key, "a") != 0)
+		return 0;
+	*due = 97;	/* put at 100 - seq */
+	*seq = 3;
+	return 1;
+}
+
 START_TEST(test_pending_index)
 {
 	struct whstore s;
@@ -298,7 +309,7 @@ START_TEST(test_pending_index)
 	ck_assert_int_eq(whstore_dlv_put(&s, txn, 1, "b", &d, &why), 0);
 
 	memset(&ds, 0, sizeof(ds));
-	ck_assert_int_eq(whstore_due_iter(&s, txn, 200, due_cb, &ds, &next),
+	ck_assert_int_eq(whstore_due_iter(&s, txn, 200, due_cb, NULL, &ds, &next),
 	    0);
 	/* Endpoints in order, each by due time (seq 3 was due first). */
 	ck_assert_uint_eq(ds.n, 4);
@@ -307,10 +318,17 @@ START_TEST(test_pending_index)
 	ck_assert_str_eq(ds.got[2], "b/3");
 	ck_assert_str_eq(ds.got[3], "b/2");
 	ck_assert_int_eq(next, 500);
+	/* Resuming endpoint a after a/3 (its first) starts at a/1. */
+	memset(&ds, 0, sizeof(ds));
+	ck_assert_int_eq(whstore_due_iter(&s, txn, 200, due_cb, resume_a3,
+	    &ds, &next), 0);
+	ck_assert_uint_eq(ds.n, 3);
+	ck_assert_str_eq(ds.got[0], "a/1");
+	ck_assert_str_eq(ds.got[1], "b/3");
 	/* SKIP leaves the rest of an endpoint's. */
 	memset(&ds, 0, sizeof(ds));
 	ds.skip_b = 1;
-	ck_assert_int_eq(whstore_due_iter(&s, txn, 1000, due_cb, &ds, &next),
+	ck_assert_int_eq(whstore_due_iter(&s, txn, 1000, due_cb, NULL, &ds, &next),
 	    0);
 	ck_assert_uint_eq(ds.n, 4);
 	ck_assert_str_eq(ds.got[2], "a/2");
@@ -339,7 +357,7 @@ START_TEST(test_pending_index)
 	ck_assert_int_eq(whstore_open(&s, &tcfg, 1, &why), 0);
 	ck_assert_int_eq(mdbdir_begin(&s.md, MDB_RDONLY, &txn, &why), 1);
 	memset(&ds, 0, sizeof(ds));
-	ck_assert_int_eq(whstore_due_iter(&s, txn, 1000, due_cb, &ds, &next),
+	ck_assert_int_eq(whstore_due_iter(&s, txn, 1000, due_cb, NULL, &ds, &next),
 	    0);
 	ck_assert_uint_eq(ds.n, 5);
 	mdb_txn_abort(txn);
