@@ -26,6 +26,9 @@ relayctl_PKGS = $(BASE_PKGS) libidn2
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
+# sendmail(1) parses address lists with GMime (RFC 5322 groups, comments,
+# quoting); only sendmail links it, and only its objects see its headers.
+sendmail_PKGS = $(BASE_PKGS) gmime-3.0
 # Only webhookd links libcurl (its HTTP client; webhookd(8)).
 webhookd_PKGS = $(BASE_PKGS) libcurl libssl jansson libidn2
 ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson libcurl
@@ -54,9 +57,11 @@ LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
 UNIT_LIBS = $(call pkg_libs,$(ALL_PKGS)) -lspf2 -lresolv -pthread
 
 B = build
-PROGRAMS = master smtpd qmgr smtp relayctl relayq bounce webhookd
+PROGRAMS = master smtpd qmgr smtp relayctl relayq bounce webhookd sendmail
 DAEMONS = master smtpd qmgr smtp bounce webhookd
-CLIS = relayctl relayq
+CLIS = relayctl relayq sendmail
+# Names of sendmail as Debian's MTAs install them (argv[0] picks the mode).
+SENDMAIL_LINKS = mailq newaliases
 
 LIB_SRCS = $(wildcard lib/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/obj/%.o)
@@ -86,6 +91,8 @@ $(B)/$(1): $(B)/obj/$(1)/$(1).o $(B)/lib$(1).a $(B)/libpetrel.a
 	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(call prog_libs,$(1))
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+$(B)/obj/sendmail/%.o: CFLAGS_ALL += \
+	$(shell $(PKG_CONFIG) --cflags gmime-3.0 2>/dev/null)
 
 # Unit tests: one Check suite per lib module, tests/unit/check_<module>.c,
 # and per daemon concern, tests/unit/check_<prog>_<concern>.c, which also
@@ -154,6 +161,8 @@ install: all
 	for p in $(CLIS); do install -m 0755 $(B)/$$p $(DESTDIR)$(SBINDIR)/$$p; \
 	    done
 	ln -sf $(LIBEXECDIR)/master $(DESTDIR)$(SBINDIR)/petrel-master
+	for l in $(SENDMAIL_LINKS); do \
+	    ln -sf sendmail $(DESTDIR)$(SBINDIR)/$$l; done
 	for m in man/*.[158]; do s=$${m##*.}; \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	install -m 0644 etc/petrel.yaml \
