@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import BUILD, PetrelCase, unique
+from harness import BUILD, PetrelCase, sanitizer_env, unique
 from test_dkim import VERIFIER_MISSING, DkimHelpers, sig_headers, tags
 
 SENDMAIL = os.path.join(BUILD, "sendmail")
@@ -59,7 +59,7 @@ class SendmailCase(DkimHelpers, PetrelCase):
                             "--domains", "example.com",
                             input=b"local secret never used\n")
         self.add_domain("example.com", "--selector", "s1")
-        self.env = dict(os.environ, PETREL_CONFIG=self.suite.conf_path)
+        self.env = dict(sanitizer_env(), PETREL_CONFIG=self.suite.conf_path)
 
     def sendmail(self, *args, input=b"", user=None, argv0=None, env=None):
         """Runs build/sendmail (or a link named argv0 to it)."""
@@ -271,7 +271,7 @@ class SendmailOffTest(PetrelCase):
         r = subprocess.run([SENDMAIL, "-C", self.suite.conf_path,
                             "rcpt@example.org"], input=b"x\n",
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=30)
+                           env=sanitizer_env(), timeout=30)
         self.assertEqual(r.returncode, 69, r.stderr)   # EX_UNAVAILABLE
         self.assertIn(b"local_submission.users", r.stderr)
 
