@@ -162,7 +162,8 @@ install: all
 	    done
 	ln -sf $(LIBEXECDIR)/master $(DESTDIR)$(SBINDIR)/petrel-master
 	for l in $(SENDMAIL_LINKS); do \
-	    ln -sf sendmail $(DESTDIR)$(SBINDIR)/$$l; done
+	    ln -sf sendmail $(DESTDIR)$(SBINDIR)/$$l; \
+	    ln -sf sendmail.1 $(DESTDIR)$(MANDIR)/man1/$$l.1; done
 	for m in man/*.[158]; do s=$${m##*.}; \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	install -m 0644 etc/petrel.yaml \
