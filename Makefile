@@ -129,6 +129,11 @@ $(B)/wh_render: tests/tools/wh_render.c $(B)/libwebhookd.a $(B)/libpetrel.a \
 	$(CC) $(CFLAGS_ALL) -Iwebhookd $(LDFLAGS_ALL) -o $@ $< \
 	    $(B)/libwebhookd.a $(B)/libpetrel.a $(UNIT_LIBS)
 
+# sendmail's suites link GMime, which no other program or suite sees.
+$(B)/tests/check_sendmail_%: CHECK_CFLAGS += \
+	$(shell $(PKG_CONFIG) --cflags gmime-3.0 2>/dev/null)
+$(B)/tests/check_sendmail_%: UNIT_LIBS += $(call pkg_libs,gmime-3.0)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
 	    CK_FORK=yes $$t; done
