@@ -3,7 +3,7 @@
 Real clients on the relay host talk to the real daemons through
 <queue_directory>/public/submit: a cron-style `sendmail -t -i` pipe, PHP's
 mail() (Debian's php-cli, sendmail_path pointing at build/sendmail),
-mailx (Debian's bsd-mailx, its `sendmail` variable pointing at ours) and
+mailx (Debian's s-nail, its `mta` variable pointing at ours) and
 `sendmail -bs`. smtpd names the caller by its peer credentials and runs
 the session as local_submission.credential: the messages reach the
 capture server DKIM-signed, with the accepted event naming the credential,
@@ -133,12 +133,15 @@ class SendmailTest(SendmailCase):
         tok = unique("args")
         msg = ("Subject: %s\n\nfirst\n.\nnot sent\n" % tok).encode()
         r = self.sendmail("-f", "robot@example.com", "-F", "Job Robot",
-                          "a@example.org, b@example.org", input=msg)
+                          "a@example.org, b@example.org", "root",
+                          input=msg)
         self.assertEqual(r.returncode, 0, r.stderr)
         t = self.wait_arrival(tok)[0]
         self.assertEqual(t.mail_from, "robot@example.com")
+        # cron's "root": unqualified, it gets @myhostname.
         self.assertEqual(sorted(t.rcpt_tos),
-                         ["a@example.org", "b@example.org"])
+                         ["a@example.org", "b@example.org",
+                          "root@petrel.test"])
         self.assertIn(t.header("From")[0],
                       ('Job Robot <robot@example.com>',
                        '"Job Robot" <robot@example.com>'))
@@ -177,21 +180,19 @@ class SendmailTest(SendmailCase):
         self.check_signed(t.data)
         self.assertEqual(self.accepted().get("sasl_username"), CRED)
 
-    @unittest.skipUnless(shutil.which("bsd-mailx"), "bsd-mailx missing")
+    @unittest.skipUnless(shutil.which("s-nail"), "s-nail not installed")
     def test_mailx(self):
+        """Debian's s-nail (mailx), its mta variable pointing at ours."""
         tok = unique("mailx")
-        rc = os.path.join(self.tmp, "mailrc")
-        with open(rc, "w") as f:
-            f.write("set sendmail=%s\n" % SENDMAIL)
-        env = dict(self.env, MAILRC=rc)
         r = subprocess.run(
-            ["bsd-mailx", "-s", tok, "-r", "mailx@example.com",
-             "rcpt@example.org"], input=b"Hello from mailx.\n",
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            timeout=60)
+            ["s-nail", "-:/", "-S", "mta=%s" % SENDMAIL, "-s", tok,
+             "-r", "mailx@example.com", "rcpt@example.org"],
+            input=b"Hello from mailx.\n", stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=self.env, timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         t = self.wait_arrival(tok)[0]
         self.assertEqual(t.mail_from, "mailx@example.com")
+        self.assertEqual(t.rcpt_tos, ["rcpt@example.org"])
         self.assertIn(b"Hello from mailx.", t.body)
         self.check_signed(t.data)
 
