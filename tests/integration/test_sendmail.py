@@ -15,7 +15,9 @@ and -q are names and options of the same binary.
 import os
 import pwd
 import shutil
+import signal
 import subprocess
+import time
 import unittest
 
 from harness import BUILD, PetrelCase, sanitizer_env, unique
@@ -264,7 +266,8 @@ class SendmailRefusedTest(SendmailCase):
 
 
 class SendmailOffTest(PetrelCase):
-    """Without local_submission: no socket, and sendmail says why."""
+    """Without local_submission: no socket, and sendmail says why; a
+    reload that sets it opens the socket (master's reload path)."""
 
     def test_no_socket(self):
         self.assertFalse(os.path.exists(os.path.join(
@@ -275,6 +278,31 @@ class SendmailOffTest(PetrelCase):
                            env=sanitizer_env(), timeout=30)
         self.assertEqual(r.returncode, 69, r.stderr)   # EX_UNAVAILABLE
         self.assertIn(b"local_submission.users", r.stderr)
+
+    def test_enabled_by_reload(self):
+        self.suite.relayctl("user", "add", CRED, "--password-stdin",
+                            input=b"local secret never used\n")
+        self.suite.config["local_submission"] = {"users": [me()],
+                                                 "credential": CRED}
+        self.suite.write_config()
+        os.kill(self.suite.proc.pid, signal.SIGHUP)
+        sock = os.path.join(self.suite.queue_dir, "public", "submit")
+        deadline = time.time() + 20
+        tok = unique("reload")
+        while True:
+            r = subprocess.run([SENDMAIL, "-C", self.suite.conf_path, "-i",
+                                "rcpt@example.org"],
+                               input=("Subject: %s\n\nx\n" % tok).encode(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=sanitizer_env(), timeout=30)
+            if r.returncode == 0 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.stat(sock).st_mode & 0o777, 0o666)
+        self.assertEqual(os.stat(os.path.dirname(sock)).st_mode & 0o777,
+                         0o755)
+        self.wait_arrival(tok)
 
 
 if __name__ == "__main__":
