@@ -28,7 +28,8 @@ relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
 # sendmail(1) parses address lists with GMime (RFC 5322 groups, comments,
 # quoting); only sendmail links it, and only its objects see its headers.
-sendmail_PKGS = $(BASE_PKGS) gmime-3.0
+# It reads petrel.yaml but never the queue: no LMDB.
+sendmail_PKGS = libcrypto yaml-0.1 gmime-3.0
 # Only webhookd links libcurl (its HTTP client; webhookd(8)).
 webhookd_PKGS = $(BASE_PKGS) libcurl libssl jansson libidn2
 ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson libcurl
