@@ -20,7 +20,8 @@
 #include "daemon.h"
 #include "vbuf.h"
 
-#define MASTER_MAX_FDS		64
+/* 64 listeners (CFG_MAX_LISTENERS) and the local submission socket. */
+#define MASTER_MAX_FDS		65
 
 /* What a service listens on. */
 enum master_listen {
