@@ -26,6 +26,10 @@ relayctl_PKGS = $(BASE_PKGS) libidn2
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)
+# sendmail(1) parses address lists with GMime (RFC 5322 groups, comments,
+# quoting); only sendmail links it, and only its objects see its headers.
+# It reads petrel.yaml but never the queue: no LMDB.
+sendmail_PKGS = libcrypto yaml-0.1 gmime-3.0
 # Only webhookd links libcurl (its HTTP client; webhookd(8)).
 webhookd_PKGS = $(BASE_PKGS) libcurl libssl jansson libidn2
 ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson libcurl
@@ -54,9 +58,11 @@ LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
 UNIT_LIBS = $(call pkg_libs,$(ALL_PKGS)) -lspf2 -lresolv -pthread
 
 B = build
-PROGRAMS = master smtpd qmgr smtp relayctl relayq bounce webhookd
+PROGRAMS = master smtpd qmgr smtp relayctl relayq bounce webhookd sendmail
 DAEMONS = master smtpd qmgr smtp bounce webhookd
-CLIS = relayctl relayq
+CLIS = relayctl relayq sendmail
+# Names of sendmail as Debian's MTAs install them (argv[0] picks the mode).
+SENDMAIL_LINKS = mailq newaliases
 
 LIB_SRCS = $(wildcard lib/*.c)
 LIB_OBJS = $(LIB_SRCS:%.c=$(B)/obj/%.o)
@@ -86,6 +92,8 @@ $(B)/$(1): $(B)/obj/$(1)/$(1).o $(B)/lib$(1).a $(B)/libpetrel.a
 	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(call prog_libs,$(1))
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+$(B)/obj/sendmail/%.o: CFLAGS_ALL += \
+	$(shell $(PKG_CONFIG) --cflags gmime-3.0 2>/dev/null)
 
 # Unit tests: one Check suite per lib module, tests/unit/check_<module>.c,
 # and per daemon concern, tests/unit/check_<prog>_<concern>.c, which also
@@ -122,6 +130,11 @@ $(B)/wh_render: tests/tools/wh_render.c $(B)/libwebhookd.a $(B)/libpetrel.a \
 	$(CC) $(CFLAGS_ALL) -Iwebhookd $(LDFLAGS_ALL) -o $@ $< \
 	    $(B)/libwebhookd.a $(B)/libpetrel.a $(UNIT_LIBS)
 
+# sendmail's suites link GMime, which no other program or suite sees.
+$(B)/tests/check_sendmail_%: CHECK_CFLAGS += \
+	$(shell $(PKG_CONFIG) --cflags gmime-3.0 2>/dev/null)
+$(B)/tests/check_sendmail_%: UNIT_LIBS += $(call pkg_libs,gmime-3.0)
+
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
 	    CK_FORK=yes $$t; done
@@ -154,6 +167,9 @@ install: all
 	for p in $(CLIS); do install -m 0755 $(B)/$$p $(DESTDIR)$(SBINDIR)/$$p; \
 	    done
 	ln -sf $(LIBEXECDIR)/master $(DESTDIR)$(SBINDIR)/petrel-master
+	for l in $(SENDMAIL_LINKS); do \
+	    ln -sf sendmail $(DESTDIR)$(SBINDIR)/$$l; \
+	    ln -sf sendmail.1 $(DESTDIR)$(MANDIR)/man1/$$l.1; done
 	for m in man/*.[158]; do s=$${m##*.}; \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	install -m 0644 etc/petrel.yaml \

@@ -50,6 +50,8 @@
 #define CFG_MAX_HOSTNAME	253	/* RFC 1035 section 2.3.4 */
 #define CFG_MAX_LABEL		63
 #define CFG_MAX_USER		32
+#define CFG_MAX_LOCAL_USERS	256	/* local_submission.users */
+#define CFG_MAX_CREDENTIAL	64	/* as smtpd's AUTH user name */
 #define CFG_MAX_SYSLOG_NAME	64
 #define CFG_MAX_LISTENER_NAME	32
 #define CFG_MAX_CIPHERS		1024
@@ -78,6 +80,7 @@ enum cfg_type {
 	CFG_T_TRANSPORT,	/* mapping domain -> next hop */
 	CFG_T_PATHS,		/* a path or a list of them, cfg_paths */
 	CFG_T_WEBHOOKS,		/* list of webhook endpoint mappings */
+	CFG_T_USERS,		/* list of user names, char ** + count */
 };
 
 struct cfg_enum {
@@ -107,6 +110,7 @@ _Static_assert(sizeof(enum cfg_suppression_action) == sizeof(int),
 struct cfg_ctx;
 
 static int	 check_user(const char *, struct vbuf *);
+static int	 check_credential(const char *, struct vbuf *);
 static int	 check_resolver(const char *, struct vbuf *);
 static int	 check_syslog_name(const char *, struct vbuf *);
 static int	 check_hostname(const char *, struct vbuf *);
@@ -146,6 +150,9 @@ static int	 set_paths(struct cfg_ctx *, const struct cfg_key *,
 		    yaml_node_t *, unsigned long);
 static int	 set_webhooks(struct cfg_ctx *, const char *, yaml_node_t *,
 		    unsigned long);
+static int	 set_users(struct cfg_ctx *, const struct cfg_key *,
+		    yaml_node_t *, unsigned long);
+static void	 free_strs(char **, size_t);
 static int	 set_webhook(struct cfg_ctx *, struct cfg_webhook *,
 		    yaml_node_t *, size_t);
 static int	 check_webhook_events(const char *, struct vbuf *);
@@ -229,6 +236,16 @@ static const struct cfg_key cfg_keys[] = {
 	    .off = F(tls_ticket_lifetime) },
 	{ .name = "trusted_networks", .type = CFG_T_CIDRS,
 	    .off = F(trusted_networks), .off_n = F(ntrusted_networks) },
+	/*
+	 * sendmail(1): who may submit over the local socket, and as whom.
+	 * Peer credentials (SO_PEERCRED) name the user; smtpd checks.
+	 */
+	{ .name = "local_submission.users", .type = CFG_T_USERS,
+	    .max = CFG_MAX_LOCAL_USERS, .off = F(local_submission_users),
+	    .off_n = F(nlocal_submission_users) },
+	{ .name = "local_submission.credential", .type = CFG_T_STRING,
+	    .off = F(local_submission_credential),
+	    .check = check_credential },
 	{ .name = "transport", .type = CFG_T_TRANSPORT },
 	{ .name = "queue.min_backoff", .type = CFG_T_DURATION, .def = "5m",
 	    .min = 1, .max = 7 * DAY, .off = F(queue_min_backoff) },
@@ -451,6 +468,8 @@ cfg_free(struct cfg *cfg)
 	free_paths(&cfg->tls_private_keys);
 	free(cfg->tls_ciphers);
 	free(cfg->trusted_networks);
+	free_strs(cfg->local_submission_users, cfg->nlocal_submission_users);
+	free(cfg->local_submission_credential);
 	free(cfg->smtp_source_addresses);
 	free(cfg->dns_resolver);
 	free(cfg->dkim_key_directory);
@@ -850,6 +869,8 @@ set_key(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *v,
 		return set_paths(ctx, key, v, line);
 	case CFG_T_WEBHOOKS:
 		return set_webhooks(ctx, key->name, v, line);
+	case CFG_T_USERS:
+		return set_users(ctx, key, v, line);
 	default:
 		break;
 	}
@@ -1113,6 +1134,59 @@ set_cidrs(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *node,
 		*count = i + 1;
 	}
 	return 0;
+}
+
+/*
+ * A list of user names (local_submission.users). Whether each exists is
+ * not checked here: users come and go (a package's user may be created
+ * after the file is written); smtpd compares names at connect.
+ */
+static int
+set_users(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *node,
+    unsigned long line)
+{
+	char key[CFG_MAX_KEY];
+	char ***list = (char ***)(void *)((char *)ctx->cfg + k->off);
+	size_t *count = (size_t *)(void *)((char *)ctx->cfg + k->off_n);
+	struct vbuf reason;
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	const char *s = NULL;
+	size_t n, i;
+
+	if (check_seq(ctx, node, line, k->name, k->max) == -1)
+		return -1;
+	n = (size_t)(node->data.sequence.items.top -
+	    node->data.sequence.items.start);
+	free_strs(*list, *count);
+	*count = 0;
+	*list = xcalloc(n == 0 ? 1 : n, sizeof(char *));
+	for (i = 0, it = node->data.sequence.items.start; i < n; i++, it++) {
+		item = cfg_node(ctx, *it);
+		snprintf(key, sizeof(key), "%s[%zu]", k->name, i);
+		if (item != NULL)
+			line = node_line(item);
+		if (get_scalar(ctx, item, line, key, &s) == -1)
+			return -1;
+		vbuf_init(&reason, 0);
+		if (check_user(s, &reason) == -1) {
+			cfg_err(ctx, line, key, "%s", reason.data);
+			vbuf_release(&reason);
+			return -1;
+		}
+		vbuf_release(&reason);
+		(*list)[i] = xstrdup(s);
+		*count = i + 1;
+	}
+	return 0;
+}
+
+static void
+free_strs(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }
 
 /*
@@ -1623,7 +1697,7 @@ apply_defaults(struct cfg_ctx *ctx)
 static int
 cross_check(struct cfg_ctx *ctx)
 {
-	const struct cfg_key *kmin, *kmax, *kcert, *kkey;
+	const struct cfg_key *kmin, *kmax, *kcert, *kkey, *kusers;
 	struct cfg *cfg = ctx->cfg;
 	unsigned long lmin, lmax, lcert, lkey;
 
@@ -1661,6 +1735,15 @@ cross_check(struct cfg_ctx *ctx)
 	if (cfg->tls_private_key != NULL && cfg->tls_certificate == NULL)
 		return cfg_err(ctx, lkey, kcert->name,
 		    "required with tls.private_key");
+	/* Local submission names the credential its sessions run under. */
+	kusers = find_key(cfg_keys, nitems(cfg_keys),
+	    "local_submission.users", 0);
+	ASSERT(kusers != NULL);
+	if (cfg->nlocal_submission_users > 0 &&
+	    cfg->local_submission_credential == NULL)
+		return cfg_err(ctx, ctx->line[kusers - cfg_keys],
+		    "local_submission.credential",
+		    "required with local_submission.users");
 	/* Each chain has its key, in the same place of the other list. */
 	if (cfg->tls_private_keys.n != cfg->tls_certificates.n)
 		return cfg_err(ctx, lkey, kkey->name, "%zu %s, but "
@@ -1683,6 +1766,26 @@ check_user(const char *s, struct vbuf *reason)
 			break;
 	if (s[i] != '\0' || i > CFG_MAX_USER) {
 		vbuf_setf(reason, "\"%s\" is not a user name", log_safe(s));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A credential name as smtpd keeps an AUTH user name (at most 64 bytes):
+ * printable ASCII without spaces, so it logs and compares as AUTH's do.
+ */
+static int
+check_credential(const char *s, struct vbuf *reason)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (s[i] <= ' ' || s[i] >= 0x7f)
+			break;
+	if (s[i] != '\0' || i > CFG_MAX_CREDENTIAL) {
+		vbuf_setf(reason, "\"%s\" is not a credential name",
+		    log_safe(s));
 		return -1;
 	}
 	return 0;

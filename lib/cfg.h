@@ -107,6 +107,15 @@ struct cfg {
 	struct cidr		*trusted_networks;
 	size_t			 ntrusted_networks;
 
+	/*
+	 * Local submission (sendmail(1)): the local users who may hand mail
+	 * to smtpd over <queue_directory>/public/submit, and the credential
+	 * whose policy and limits their sessions get. No users: no socket.
+	 */
+	char			**local_submission_users;
+	size_t			 nlocal_submission_users;
+	char			*local_submission_credential;
+
 	struct cfg_transport	*transports;
 	size_t			 ntransports;
 

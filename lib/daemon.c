@@ -24,7 +24,8 @@
 #include "parse.h"
 #include "xalloc.h"
 
-#define DAEMON_MAX_LISTENERS	64
+/* As master's: 64 listeners and smtpd's local submission socket. */
+#define DAEMON_MAX_LISTENERS	65
 /*
  * A loop pass that takes this long is a hang and SIGALRM ends the process
  * (Postfix's daemon_timeout). Idle waits are cut to DAEMON_IDLE_WAIT_MS so

@@ -9,9 +9,19 @@
 #define PETREL_MAILPROTO_H
 
 /* Sockets in <queue_directory>/private/. */
+#define MAIL_DIR_PRIVATE	"private"
 #define MAIL_SOCK_QMGR		"qmgr"
 #define MAIL_SOCK_SMTP		"smtp"
 #define MAIL_SOCK_BOUNCE	"bounce"
+
+/*
+ * Local submission (sendmail(1) -> smtpd, SMTP): a socket every local user
+ * may connect to, in <queue_directory>/public/. smtpd's listener of that
+ * name: it cannot be a listeners[] name, which has no '/'.
+ */
+#define MAIL_DIR_PUBLIC		"public"
+#define MAIL_SOCK_SUBMIT	"submit"
+#define MAIL_LISTENER_SUBMIT	"public/submit"
 
 /* Requests. */
 #define MAIL_REQ_DELIVER	"deliver"	/* qmgr -> smtp */

@@ -69,6 +69,7 @@ static const struct master_row master_table[] = {
 		.count_cfg = offsetof(struct cfg, smtpd_processes),
 		.listen = MASTER_LISTEN_TCP,
 		.pass_key = 1,
+		.local_submit = 1,
 		.reload = MASTER_RELOAD_DRAIN,
 	},
 	{
@@ -199,7 +200,8 @@ master_sock_count(const struct cfg *cfg, const struct master_row *row)
 {
 	switch (row->listen) {
 	case MASTER_LISTEN_TCP:
-		return cfg->nlisteners;
+		return cfg->nlisteners + (row->local_submit &&
+		    cfg->nlocal_submission_users > 0);
 	case MASTER_LISTEN_PRIVATE:
 		return 1;
 	case MASTER_LISTEN_NONE:
@@ -216,7 +218,10 @@ static void
 master_sock_key(const struct cfg *cfg, const struct master_row *row,
     size_t i, char *key, size_t size)
 {
-	if (row->listen == MASTER_LISTEN_TCP)
+	if (row->listen == MASTER_LISTEN_TCP && i >= cfg->nlisteners)
+		snprintf(key, size, "unix:%s/%s/%s", cfg->queue_directory,
+		    MAIL_DIR_PUBLIC, MAIL_SOCK_SUBMIT);
+	else if (row->listen == MASTER_LISTEN_TCP)
 		snprintf(key, size, "tcp:%s", cfg->listeners[i].address);
 	else
 		snprintf(key, size, "unix:%s/%s", cfg->queue_directory,
@@ -236,7 +241,7 @@ master_svc_setup(const struct cfg *cfg, struct master_service *svc,
 	char key[sizeof(master_kept[0].key)];
 	const char *name;
 	size_t i, n, len;
-	int fd;
+	int fd, local;
 
 	ASSERT(row->count > 0 || row->count_cfg > 0);
 	svc->count = row->count > 0 ? row->count :
@@ -262,16 +267,26 @@ master_svc_setup(const struct cfg *cfg, struct master_service *svc,
 	}
 	for (i = 0; i < n; i++) {
 		master_sock_key(cfg, row, i, key, sizeof(key));
+		local = row->listen == MASTER_LISTEN_TCP &&
+		    i >= cfg->nlisteners;
 		if ((fd = master_kept_take(key)) == -1) {
-			fd = row->listen == MASTER_LISTEN_TCP ?
-			    master_listen_tcp(&cfg->listeners[i], why) :
-			    master_listen_unix(cfg->queue_directory,
-			    row->socket, master_uid, master_gid, why);
+			if (local)
+				fd = master_listen_public(cfg->queue_directory,
+				    MAIL_SOCK_SUBMIT, master_uid, master_gid,
+				    why);
+			else if (row->listen == MASTER_LISTEN_TCP)
+				fd = master_listen_tcp(&cfg->listeners[i],
+				    why);
+			else
+				fd = master_listen_unix(cfg->queue_directory,
+				    row->socket, master_uid, master_gid, why);
 			if (fd == -1)
 				return -1;
 		}
 		svc->fds[svc->nfds++] = fd;
-		if (row->listen == MASTER_LISTEN_TCP) {
+		if (local)
+			name = MAIL_LISTENER_SUBMIT;
+		else if (row->listen == MASTER_LISTEN_TCP) {
 			name = cfg->listeners[i].name;
 			if (cfg->listeners[i].tls != CFG_TLS_NONE)
 				*need_tls = 1;

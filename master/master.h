@@ -20,7 +20,8 @@
 #include "daemon.h"
 #include "vbuf.h"
 
-#define MASTER_MAX_FDS		64
+/* 64 listeners (CFG_MAX_LISTENERS) and the local submission socket. */
+#define MASTER_MAX_FDS		65
 
 /* What a service listens on. */
 enum master_listen {
@@ -60,6 +61,11 @@ struct master_row {
 	const char	*socket;	/* MASTER_LISTEN_PRIVATE: its name */
 	/* gets the open TLS private keys and the ticket keys */
 	int		 pass_key;
+	/*
+	 * MASTER_LISTEN_TCP: also <queue_directory>/public/submit, after
+	 * the TCP listeners, when local_submission.users is set (sendmail).
+	 */
+	int		 local_submit;
 	/*
 	 * An extra supplementary group, when group_key (the setting, for
 	 * messages) is not NULL: the group named by the char * field of
@@ -102,6 +108,13 @@ struct master_tls {
 /* master_listen.c */
 int	master_listen_tcp(const struct cfg_listener *, struct vbuf *why);
 int	master_listen_unix(const char *qdir, const char *name, uid_t, gid_t,
+	    struct vbuf *why);
+/*
+ * <qdir>/public/<name>, for local users (sendmail(1)): public/ mode 0755
+ * and the socket 0666, both owned by uid/gid. Anyone may connect; the
+ * server decides by the peer's credentials (SO_PEERCRED).
+ */
+int	master_listen_public(const char *qdir, const char *name, uid_t, gid_t,
 	    struct vbuf *why);
 
 /* master_spawn.c */

@@ -1,6 +1,7 @@
 /*
  * master_listen.c - master's listening sockets: TCP listeners from the
- * configuration and UNIX sockets under <queue_directory>/private/.
+ * configuration, UNIX sockets under <queue_directory>/private/ and the
+ * local submission socket under <queue_directory>/public/.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mailproto.h"
 #include "master.h"
 
 #define MASTER_BACKLOG	511
@@ -53,26 +55,63 @@ master_listen_tcp(const struct cfg_listener *l, struct vbuf *why)
 	return fd;
 }
 
+static int master_listen_path(const char *, const char *, const char *,
+    uid_t, gid_t, mode_t, struct vbuf *);
+
 int
 master_listen_unix(const char *qdir, const char *name, uid_t uid, gid_t gid,
     struct vbuf *why)
+{
+	return master_listen_path(qdir, MAIL_DIR_PRIVATE, name, uid, gid,
+	    0600, why);
+}
+
+int
+master_listen_public(const char *qdir, const char *name, uid_t uid,
+    gid_t gid, struct vbuf *why)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	/*
+	 * Not world-writable: local users may connect, never create files
+	 * (Postfix's maildrop is group-writable through postdrop; here no
+	 * file is ever written by a local user).
+	 */
+	if (snprintf(dir, sizeof(dir), "%s/%s", qdir, MAIL_DIR_PUBLIC) >=
+	    (int)sizeof(dir)) {
+		vbuf_setf(why, "%s/%s: path too long for a socket", qdir,
+		    MAIL_DIR_PUBLIC);
+		return -1;
+	}
+	if ((mkdir(dir, 0755) == -1 && errno != EEXIST) ||
+	    chown(dir, uid, gid) == -1 || chmod(dir, 0755) == -1) {
+		vbuf_setf(why, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return master_listen_path(qdir, MAIL_DIR_PUBLIC, name, uid, gid,
+	    0666, why);
+}
+
+static int
+master_listen_path(const char *qdir, const char *sub, const char *name,
+    uid_t uid, gid_t gid, mode_t mode, struct vbuf *why)
 {
 	struct sockaddr_un sun;
 	int fd;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/private/%s",
-	    qdir, name) >= (int)sizeof(sun.sun_path)) {
-		vbuf_setf(why, "%s/private/%s: path too long for a socket",
-		    qdir, name);
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s/%s",
+	    qdir, sub, name) >= (int)sizeof(sun.sun_path)) {
+		vbuf_setf(why, "%s/%s/%s: path too long for a socket",
+		    qdir, sub, name);
 		return -1;
 	}
 	(void)unlink(sun.sun_path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    chown(sun.sun_path, uid, gid) == -1 ||
-	    chmod(sun.sun_path, 0600) == -1 ||
+	    chmod(sun.sun_path, mode) == -1 ||
 	    listen(fd, MASTER_BACKLOG) == -1) {
 		vbuf_setf(why, "socket %s: %s", sun.sun_path, strerror(errno));
 		if (fd != -1)

@@ -19,6 +19,7 @@
 #include "daemon.h"
 #include "dotstuff.h"
 #include "dsnparam.h"
+#include "mailproto.h"
 #include "outbox.h"
 #include "qstore.h"
 #include "smtpcmd.h"
@@ -100,6 +101,12 @@
 #define SMTPD_R_RATE_DAY	"451 4.7.1 Message rate limit exceeded (%llu per day); try again later"
 #define SMTPD_R_RATE		"451 4.7.1 Message rate limit exceeded; try again later"
 #define SMTPD_R_POLICY_TEMP	"451 4.3.0 Temporary policy lookup failure"
+/* Local submission (smtpd_local.c): %s the user, or the credential. */
+#define SMTPD_R_LOCAL_DENIED	"554 5.7.1 Local user %s is not allowed to submit mail (local_submission.users)"
+#define SMTPD_R_LOCAL_NOCRED	"554 5.3.5 Local submission credential %s does not exist"
+#define SMTPD_R_LOCAL_TEMP	"421 4.3.0 %s Local submission temporarily unavailable"
+/* sasl_method= in the log for a local session (no SASL exchange). */
+#define SMTPD_LOCAL_MECH	"LOCAL"
 /* After it, suppress_entry_reply's "<ADDR>: Recipient address suppressed". */
 #define SMTPD_R_SUPPRESSED	"550 5.1.1 %s"
 
@@ -275,6 +282,15 @@ void	smtpd_kdf_cancel(struct smtpd_session *);
 void	smtpd_limit_init(const struct cfg *);
 int	smtpd_limit_connect(struct smtpd_session *);
 void	smtpd_limit_disconnect(struct smtpd_session *);
+
+/* smtpd_local.c */
+/*
+ * A session on the local submission socket, before its greeting: who the
+ * peer is (SO_PEERCRED), and if local_submission.users names it, the
+ * session runs as local_submission.credential (0). Else -1 after the
+ * refusal was replied; the caller closes the session.
+ */
+int	smtpd_local_accept(struct smtpd_session *);
 
 /* smtpd_suppress.c */
 /* Opens the suppression list read-only (suppression.action reject). */

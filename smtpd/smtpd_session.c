@@ -219,6 +219,14 @@ smtpd_session_accept(const struct daemon_listener *l)
 			smtpd_reply(s, SMTPD_R_TOO_MANY_CONN,
 			    cfg->myhostname);
 			smtpd_set_state(s, SMTPD_CLOSING);
+		} else if (sa.ss_family == AF_UNIX) {
+			/* sendmail(1) on public/submit; never TLS. */
+			if (smtpd_local_accept(s) == -1)
+				smtpd_set_state(s, SMTPD_CLOSING);
+			else {
+				smtpd_set_state(s, SMTPD_CMD);
+				smtpd_proto_greet(s);
+			}
 		} else if (smtpd_auth_blocked_addr(s)) {
 			smtpd_reply(s, SMTPD_R_BLOCKED, cfg->myhostname);
 			smtpd_set_state(s, SMTPD_CLOSING);

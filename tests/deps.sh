@@ -37,7 +37,12 @@ PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
 swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm libopendkim-dev
 python3-dkim libspf2-dev dnsmasq-base libmime-tools-perl libidn2-dev
 pflogsumm libjansson-dev libcurl4-openssl-dev
-python3-django-anymail python3-cryptography"
+python3-django-anymail python3-cryptography
+libgmime-3.0-dev php-cli s-nail"
+# libgmime-3.0-dev: sendmail(1) parses address lists (-t) with GMime.
+# php-cli, s-nail: the real local clients test_sendmail runs (PHP's
+# mail(), mailx) against build/sendmail. s-nail rather than bsd-mailx,
+# which depends on an MTA (exim4 would come with it).
 # python3-django-anymail (with python3-django) and python3-cryptography:
 # django-anymail's own Mailgun, SendGrid and Postmark webhook views, the
 # real consumer the webhook format tests post to (anymail_receiver.py,

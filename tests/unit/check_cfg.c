@@ -649,6 +649,42 @@ START_TEST(test_cross_errors)
 }
 END_TEST
 
+/* local_submission (sendmail(1)): the users and their credential. */
+START_TEST(test_local_submission)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct cfg *cfg;
+
+	cfg = load("mail_owner: nobody\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_uint_eq(cfg->nlocal_submission_users, 0);
+	ck_assert_ptr_null(cfg->local_submission_credential);
+	cfg_free(cfg);
+
+	cfg = load("local_submission:\n  users: [root, www-data]\n"
+	    "  credential: local\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_uint_eq(cfg->nlocal_submission_users, 2);
+	ck_assert_str_eq(cfg->local_submission_users[0], "root");
+	ck_assert_str_eq(cfg->local_submission_users[1], "www-data");
+	ck_assert_str_eq(cfg->local_submission_credential, "local");
+	cfg_free(cfg);
+	vbuf_free(why);
+
+	expect_error("local_submission:\n  users: [root]\n", "2: "
+	    "local_submission.credential",
+	    "required with local_submission.users");
+	expect_error("local_submission:\n  users: [root, \"bad user\"]\n"
+	    "  credential: local\n", "2: local_submission.users[1]",
+	    "is not a user name");
+	expect_error("local_submission:\n  users: root\n",
+	    "2: local_submission.users", "expected a list");
+	expect_error("local_submission:\n  users: [root]\n"
+	    "  credential: \"a b\"\n", "3: local_submission.credential",
+	    "is not a credential name");
+}
+END_TEST
+
 START_TEST(test_duplicate_key)
 {
 	expect_error("mail_owner: a\nmail_owner: b\n", "2: mail_owner",
@@ -946,6 +982,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_log_keys);
 	tcase_add_test(tc, test_listener_errors);
 	tcase_add_test(tc, test_cross_errors);
+	tcase_add_test(tc, test_local_submission);
 	tcase_add_test(tc, test_tls_lists);
 	tcase_add_test(tc, test_duplicate_key);
 	tcase_add_test(tc, test_syntax_error);
