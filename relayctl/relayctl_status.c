@@ -78,6 +78,7 @@ struct st {
 	int64_t			 now;
 	/* master */
 	int			 master_running;
+	int			 master_unknown;	/* unreadable file */
 	struct mstatus		 ms;
 	int			 have_ms;
 	/* certificates */
@@ -202,9 +203,12 @@ st_master(struct st *st)
 
 	vbuf_init(&why, 0);
 	rc = mstatus_read(st->cfg->queue_directory, &st->ms, &why);
-	if (rc == -1)
+	if (rc == -1) {
+		/* Not "not running": we cannot tell (run as root?). */
 		st_attention(st, "cannot read master's status file: %s",
 		    why.data);
+		st->master_unknown = 1;
+	}
 	st->have_ms = rc == 1;
 	st->master_running = st->have_ms &&
 	    mstatus_master_alive(st->ms.master_pid);
@@ -521,7 +525,7 @@ st_judge(struct st *st)
 {
 	char d[64];
 
-	if (!st->master_running)
+	if (!st->master_running && !st->master_unknown)
 		st_attention(st, st->have_ms ? "master is not running (it "
 		    "stopped without removing its status file: killed?)" :
 		    "master is not running");
@@ -590,7 +594,9 @@ st_print(const struct st *st)
 				    p->fails);
 			}
 		}
-	} else
+	} else if (st->master_unknown)
+		printf("master: unknown (its status file cannot be read)\n");
+	else
 		printf("master: not running\n");
 	printf("listeners:\n");
 	for (size_t i = 0; i < st->cfg->nlisteners; i++) {
@@ -677,6 +683,8 @@ st_json(const struct st *st)
 	json_object_begin(&j);
 	json_key(&j, "running");
 	json_bool(&j, st->master_running);
+	json_kv_str(&j, "state", st->master_running ? "running" :
+	    st->master_unknown ? "unknown" : "stopped");
 	if (st->master_running) {
 		json_kv_int(&j, "pid", st->ms.master_pid);
 		json_kv_int(&j, "started", st->ms.master_started);
@@ -854,7 +862,7 @@ relayctl_status_main(int argc, char *argv[], const struct relayctl_opts *opts)
 		st_json(&st);
 	else
 		st_print(&st);
-	if (!st.master_running)
+	if (!st.master_running && !st.master_unknown)
 		ret = RELAYCTL_STATUS_DOWN;
 	else
 		ret = st.nattention == 0 ? RELAYCTL_EXIT_OK :

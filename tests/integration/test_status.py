@@ -23,6 +23,7 @@ import time
 import unittest
 
 import harness
+from test_webhookd import WebhookCase
 from harness import (BUILD, CaptureSMTPD, PetrelCase, SetupError, Suite,
                      make_message, unique)
 
@@ -156,6 +157,7 @@ class StatusTest(PetrelCase):
                   "attention"):
             self.assertIn(k, o)
         self.assertTrue(o["master"]["running"])
+        self.assertEqual(o["master"]["state"], "running")
         self.assertEqual(o["master"]["pid"], self.suite.proc.pid)
         self.assertGreaterEqual(o["master"]["uptime"], 0)
         for d in o["daemons"]:
@@ -229,6 +231,7 @@ class StatusTest(PetrelCase):
         rc, o = self.status_json()
         self.assertEqual(rc, STATUS_DOWN)
         self.assertFalse(o["master"]["running"])
+        self.assertEqual(o["master"]["state"], "stopped")
         self.assertEqual(o["daemons"], [])
         self.assertIn("master is not running", o["attention"])
 
@@ -243,6 +246,25 @@ class StatusTest(PetrelCase):
         self.assertFalse(o["master"]["running"])
         self.assertTrue(any("master is not running" in a
                             for a in o["attention"]), o)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to be someone else")
+    def test_other_user_cannot_tell(self):
+        """A user who cannot read master's status file is not told that
+        master is down: the state is unknown, and the reason is given."""
+        self.wait_daemons()
+        r = subprocess.run([os.path.join(BUILD, "relayctl"), "-c",
+                            self.suite.conf_path, "status", "-j"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=20, user=65534, group=65534,
+                           extra_groups=[], cwd="/",
+                           env=harness.sanitizer_env())
+        o = json.loads(r.stdout.decode())
+        self.assertEqual(r.returncode, STATUS_ATTENTION, o)
+        self.assertEqual(o["master"]["state"], "unknown", o)
+        self.assertTrue(any(a.startswith("cannot read master's status "
+                                         "file") for a in o["attention"]),
+                        o)
+        self.assertNotIn("master is not running", o["attention"])
 
     def test_restart_loop(self):
         self.wait_daemons()
@@ -292,6 +314,39 @@ class StatusCertTest(PetrelCase):
         out = self.suite.relayctl("status", check=False).stdout.decode()
         self.assertIn("attention:\n  - certificate %s expires in" % cert,
                       out)
+
+
+class StatusWebhookTest(WebhookCase):
+    """With webhooks: webhookd is listed, the counts come from its delivery
+    log, and an endpoint that keeps failing shows as a backlog."""
+
+    receivers = ({"fail_first": 100000},)
+
+    def test_evlog_and_backlog(self):
+        self.capture.add_rcpt_rule("451 4.7.1 try later")
+        tok = unique("stwh")
+        qid = self.submit(make_message(tok))
+        self.suite.wait_delivery(qid, "rcpt@example.org", "deferred",
+                                 timeout=20)
+        deadline = time.time() + 20
+        while True:
+            r = self.suite.relayctl("status", "-j", check=False)
+            o = json.loads(r.stdout.decode())
+            act = o["activity"]
+            if (act["source"] == "evlog" and
+                    act["last_5m"]["deferred"] >= 1 and
+                    (o["webhooks"] or {}).get("pending", 0) >= 1):
+                break
+            if time.time() > deadline:
+                self.fail("status -j: %r\n%s" % (o, self.suite.log_tail()))
+            time.sleep(0.3)
+        self.assertIn("webhookd", [d["name"] for d in o["daemons"]
+                                   if d["pid"] > 0])
+        self.assertEqual(act["top_deferred"][0]["destination"],
+                         "example.org")
+        out = self.suite.relayctl("status", check=False).stdout.decode()
+        self.assertIn("activity (from evlog", out)
+        self.assertRegex(out, r"webhooks: [1-9]\d* pending, 0 dead")
 
 
 # Every subcommand (and sub-subcommand) relayctl has: each --help prints
