@@ -35,7 +35,7 @@ struct mstatus_proc {
 	char		 prog[MSTATUS_PROG_MAX + 1];
 	int64_t		 pid;		/* 0: not running (waiting to start) */
 	int64_t		 started;	/* epoch s of the current process */
-	uint64_t	 restarts;	/* exits this slot was restarted after */
+	uint64_t	 restarts;	/* exits restarted after */
 	uint64_t	 fails;		/* failed exits in a row (backoff) */
 	int64_t		 next_start;	/* not running: epoch s, 0 now */
 };

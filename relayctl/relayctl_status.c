@@ -90,7 +90,7 @@ struct st {
 	uint64_t		 rcpt[4];	/* by enum qstore_rcpt_state */
 	int			 map_pct;
 	/* activity */
-	const char		*source;	/* "evlog", "accounting", "none" */
+	const char		*source;	/* evlog, accounting, none */
 	const char		*source_path;
 	int			 partial;
 	struct st_window	 w5, w60;
