@@ -22,7 +22,8 @@ smtpd_XLIBS = -pthread
 qmgr_PKGS = $(BASE_PKGS)
 smtp_PKGS = $(BASE_PKGS) libssl opendkim libidn2
 smtp_XLIBS = -lresolv
-relayctl_PKGS = $(BASE_PKGS) libidn2
+# relayctl status parses the accounting log's JSON lines with jansson.
+relayctl_PKGS = $(BASE_PKGS) libidn2 jansson
 relayctl_XLIBS = -lspf2 -lresolv
 relayq_PKGS = $(BASE_PKGS)
 bounce_PKGS = $(BASE_PKGS)

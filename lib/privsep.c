@@ -1,7 +1,9 @@
 /*
- * privsep.c - becoming mail_owner (see privsep.h).
+ * privsep.c - becoming mail_owner, and the queue tree it owns (see
+ * privsep.h).
  */
 #include <sys/types.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <grp.h>
@@ -10,14 +12,60 @@
 #include <unistd.h>
 
 #include "privsep.h"
+#include "qstore.h"
+
+int
+privsep_owner_ids(const struct cfg *cfg, uid_t *uid, gid_t *gid,
+    struct vbuf *why)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0) {
+		*uid = geteuid();
+		*gid = getegid();
+		return 0;
+	}
+	errno = 0;
+	if ((pw = getpwnam(cfg->mail_owner)) == NULL) {
+		vbuf_setf(why, "mail_owner %s: %s", cfg->mail_owner,
+		    errno != 0 ? strerror(errno) : "no such user");
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		vbuf_setf(why, "mail_owner %s: must not be root",
+		    cfg->mail_owner);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+int
+privsep_queue_dirs(const struct cfg *cfg, struct vbuf *why)
+{
+	struct stat st;
+	uid_t uid;
+	gid_t gid;
+
+	if (geteuid() != 0 && stat(cfg->queue_directory, &st) == 0)
+		return 0;
+	if (privsep_owner_ids(cfg, &uid, &gid, why) == -1)
+		return -1;
+	return qstore_create_dirs(cfg->queue_directory, uid, gid, why);
+}
 
 int
 privsep_become_owner(const struct cfg *cfg, struct vbuf *why)
 {
 	struct passwd *pw;
 
+	/* 1. The queue tree, which a fresh installation does not have. */
+	if (privsep_queue_dirs(cfg, why) == -1)
+		return -1;
 	if (geteuid() != 0)
 		return 0;
+	/* 2. mail_owner, for good. */
 	errno = 0;
 	if ((pw = getpwnam(cfg->mail_owner)) == NULL) {
 		vbuf_setf(why, "mail_owner %s: %s", cfg->mail_owner,

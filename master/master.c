@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bclass.h"
@@ -42,7 +43,9 @@
 #include "event.h"
 #include "log.h"
 #include "mailproto.h"
+#include "mstatus.h"
 #include "master.h"
+#include "privsep.h"
 #include "qstore.h"
 #include "tlsticket.h"
 #include "xalloc.h"
@@ -142,6 +145,9 @@ static struct tlsticket *master_ticket;
 static int64_t master_ticket_next;	/* ms: next rotation */
 static uid_t master_uid;
 static gid_t master_gid;
+static int64_t master_started_s;	/* epoch s, for mstatus */
+static int master_dirty;		/* the status file is out of date */
+static int master_publish_failed;	/* warned about it already */
 
 static void master_usage(void) __attribute__((noreturn));
 static void master_log_init(const struct cfg *);
@@ -168,6 +174,7 @@ static void master_kept_close(void);
 static int master_tls_setup(const struct cfg *, struct vbuf *);
 static void master_tls_close(void);
 static void master_ticket_tick(void);
+static void master_publish(void);
 
 /* "NAME/master", as the daemons log "NAME/program" (log.syslog_name). */
 static void
@@ -480,6 +487,55 @@ master_procs_build(void)
 			k++;
 		}
 	}
+	master_dirty = 1;
+}
+
+/*
+ * Publishes the process table for relayctl status: a file rewritten
+ * (temporary file + rename) when a child starts or exits, rather than a
+ * control socket, so that master, which runs as root, serves no requests
+ * and parses no input, and so that the reader can tell a master that
+ * stopped (no file) or was killed (a file naming a dead pid) without a
+ * connection timing out. See mstatus.h.
+ */
+static void
+master_publish(void)
+{
+	struct mstatus st;
+	struct vbuf *why;
+	int64_t now = ev_now_ms();
+	time_t wall = time(NULL);
+
+	master_dirty = 0;
+	memset(&st, 0, sizeof(st));
+	st.master_pid = getpid();
+	st.master_started = master_started_s;
+	st.updated = wall;
+	st.procs = xcalloc(master_nprocs > 0 ? master_nprocs : 1,
+	    sizeof(*st.procs));
+	for (size_t i = 0; i < master_nprocs; i++) {
+		const struct master_proc *p = &master_procs[i];
+		struct mstatus_proc *q = &st.procs[st.nprocs++];
+
+		snprintf(q->prog, sizeof(q->prog), "%s", p->svc->row->prog);
+		q->pid = p->pid;
+		q->started = p->pid != 0 ? p->started_s : 0;
+		q->restarts = p->restarts;
+		q->fails = p->fails;
+		if (p->pid == 0 && p->next_start > now)
+			q->next_start = wall + (p->next_start - now + 999) /
+			    1000;
+	}
+	why = vbuf_create(0);
+	if (mstatus_write(master_cfg->queue_directory, &st, master_uid,
+	    master_gid, why) == -1) {
+		if (!master_publish_failed)
+			log_warn("status file: %s", why->data);
+		master_publish_failed = 1;
+	} else
+		master_publish_failed = 0;
+	vbuf_free(why);
+	free(st.procs);
 }
 
 static void
@@ -524,6 +580,8 @@ master_start_due(void)
 		}
 		p->ready = 0;
 		p->started = now;
+		p->started_s = time(NULL);
+		master_dirty = 1;
 		ev_fd_set(p->status_fd, EV_READ, master_status, p);
 		log_debug("started %s pid %ld", p->svc->row->prog,
 		    (long)p->pid);
@@ -551,6 +609,7 @@ master_reap(void)
 			if (p->pid != pid)
 				continue;
 			p->pid = 0;
+			master_dirty = 1;
 			if (p->status_fd != -1) {
 				ev_fd_del(p->status_fd);
 				close(p->status_fd);
@@ -558,6 +617,7 @@ master_reap(void)
 			}
 			if (master_got_term || master_stopping)
 				break;
+			p->restarts++;
 			if (WIFSIGNALED(status))
 				log_warn("process %s pid %ld killed by signal "
 				    "%d", p->svc->row->prog, (long)pid,
@@ -758,7 +818,6 @@ int
 main(int argc, char *argv[])
 {
 	struct sigaction sa;
-	struct passwd *pw;
 	struct vbuf *why;
 	char exe[PATH_MAX], lockpath[PATH_MAX], *daemon_dir;
 	int ch, foreground = 0, verbose = 0, lockfd;
@@ -795,20 +854,14 @@ main(int argc, char *argv[])
 		log_fatal("%s", why->data);
 	master_log_init(master_cfg);
 
-	/* 2. Who the daemons run as. */
-	if (geteuid() == 0) {
-		if ((pw = getpwnam(master_cfg->mail_owner)) == NULL)
-			log_fatal("mail_owner %s: no such user",
-			    master_cfg->mail_owner);
-		if (pw->pw_uid == 0)
-			log_fatal("mail_owner %s must not be root",
-			    master_cfg->mail_owner);
-		master_uid = pw->pw_uid;
-		master_gid = pw->pw_gid;
-	} else {
-		master_uid = geteuid();
-		master_gid = getegid();
-	}
+	/*
+	 * 2. Who the daemons run as (and own the queue): the same lookup
+	 * relayctl and relayq make before they create the queue tree on a
+	 * fresh installation (lib/privsep).
+	 */
+	if (privsep_owner_ids(master_cfg, &master_uid, &master_gid, why) ==
+	    -1)
+		log_fatal("%s", why->data);
 
 	/* 3. Where the daemons are: daemon_directory, else next to us. */
 	if (master_cfg->daemon_directory != NULL)
@@ -857,6 +910,7 @@ main(int argc, char *argv[])
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
+	master_started_s = time(NULL);
 	master_procs_build();
 	log_info("daemon started -- Petrel, configuration %s",
 	    master_cfg_path);
@@ -867,6 +921,8 @@ main(int argc, char *argv[])
 		if (master_got_hup)
 			master_reload();
 		master_start_due();
+		if (master_dirty)
+			master_publish();
 		master_ticket_tick();
 		(void)ev_run_once(1000);
 	}
@@ -874,6 +930,7 @@ main(int argc, char *argv[])
 	master_stop_all();
 	master_teardown();
 	tlsticket_free(master_ticket);
+	mstatus_remove(master_cfg->queue_directory);
 	(void)unlink(lockpath);
 	exit(0);
 }

@@ -95,6 +95,8 @@ struct master_proc {
 	int			 ready;
 	int64_t			 started;	/* ms */
 	unsigned		 fails;		/* consecutive early exits */
+	uint64_t		 restarts;	/* exits restarted after */
+	int64_t			 started_s;	/* epoch s, for mstatus */
 	int64_t			 next_start;	/* ms; backoff */
 };
 

@@ -2,6 +2,7 @@
  * relayctl.c - Petrel's credential and domain manager: main and privilege
  * handling.
  *
+ * relayctl [-c FILE] [-j] status [-j]
  * relayctl [-c FILE] [-j] user add|set|show|list|rotate|disable|enable|del ...
  * relayctl [-c FILE] [-j] domain add|list|show|del|rotate|check ...
  * relayctl [-c FILE] [-j] suppression list|show|add|del|import|export ...
@@ -21,9 +22,11 @@
  * (relayctl_suppress.c) open an import file, then switch to mail_owner
  * themselves. "bounce classify" (relayctl_bounce.c) only reads the
  * configuration and rule files. "webhook keygen" (relayctl_webhook.c)
- * writes a key file as the caller. "log" commands (relayctl_log.c)
- * switch to mail_owner, then read the delivery log; "events" commands
- * (relayctl_events.c) the same with webhookd's store. See relayctl(8).
+ * writes a key file as the caller. "status" (relayctl_status.c) reads
+ * the certificates, becomes mail_owner and reads everything else. "log"
+ * commands (relayctl_log.c) switch to mail_owner, then read the delivery
+ * log; "events" commands (relayctl_events.c) the same with webhookd's
+ * store. See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -41,13 +44,29 @@
 #include "relayctl.h"
 #include "vbuf.h"
 
-static void	relayctl_usage(void) __attribute__((noreturn));
+static void	relayctl_usage(FILE *, int) __attribute__((noreturn));
+static int	relayctl_wants_help(int, char *[]);
+
+/*
+ * --help or -h among a subcommand's words: its usage on stdout, exit 0
+ * (STYLE.md), whatever else the line holds.
+ */
+static int
+relayctl_wants_help(int argc, char *argv[])
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			return 1;
+	return 0;
+}
 
 static void
-relayctl_usage(void)
+relayctl_usage(FILE *fp, int code)
 {
-	fprintf(stderr,
-	    "usage: relayctl [-c FILE] [-j] user add NAME [--password-stdin] "
+	fprintf(fp,
+	    "usage: relayctl [-c FILE] [-j] status [-j]\n"
+	    "       relayctl [-c FILE] [-j] user add NAME [--password-stdin] "
 	    "[POLICY]\n"
 	    "       relayctl [-c FILE] user set NAME [POLICY] [WEBHOOK]\n"
 	    "       relayctl [-c FILE] [-j] user show NAME [-j]\n"
@@ -96,8 +115,9 @@ relayctl_usage(void)
 	    "       relayctl [-c FILE] [-j] events show ID\n"
 	    "       relayctl [-c FILE] [-j] events replay ID|--failed "
 	    "[--endpoint URL|user:NAME]\n"
-	    "       relayctl webhook keygen FILE\n");
-	exit(RELAYCTL_EXIT_USAGE);
+	    "       relayctl webhook keygen FILE\n"
+	    "       relayctl --help | COMMAND [SUBCOMMAND] --help\n");
+	exit(code);
 }
 
 int
@@ -111,10 +131,23 @@ main(int argc, char *argv[])
 	int ch, ret;
 
 	log_init("relayctl", LOG_DEST_STDERR);
+	/* --help among the global options, which getopt cannot name. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "help") == 0)
+			relayctl_usage(stdout, RELAYCTL_EXIT_OK);
+		if (strcmp(argv[i], "-c") == 0)
+			i++;
+		else if (argv[i][0] != '-')
+			break;
+	}
 	/* "+": stop at the subcommand, whose words are parsed below. */
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "+:c:j")) != -1) {
+	while ((ch = getopt(argc, argv, "+:c:hj")) != -1) {
 		switch (ch) {
+		case 'h':
+			relayctl_usage(stdout, RELAYCTL_EXIT_OK);
+			/* NOTREACHED */
 		case 'c':
 			opts.config = optarg;
 			break;
@@ -124,17 +157,19 @@ main(int argc, char *argv[])
 		case ':':
 			fprintf(stderr, "relayctl: option -%c needs an "
 			    "argument\n", optopt);
-			relayctl_usage();
+			relayctl_usage(stderr, RELAYCTL_EXIT_USAGE);
 			/* NOTREACHED */
 		default:
 			fprintf(stderr, "relayctl: unknown option -%c\n",
 			    optopt);
-			relayctl_usage();
+			relayctl_usage(stderr, RELAYCTL_EXIT_USAGE);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 
+	if (argc >= 1 && strcmp(argv[0], "status") == 0)
+		return relayctl_status_main(argc - 1, argv + 1, &opts);
 	if (argc >= 1 && strcmp(argv[0], "suppression") == 0)
 		return relayctl_suppress_main(argc - 1, argv + 1, &opts);
 	if (argc >= 1 && strcmp(argv[0], "log") == 0)
@@ -148,6 +183,12 @@ main(int argc, char *argv[])
 	if (argc >= 1 && strcmp(argv[0], "webhook") == 0)
 		return relayctl_webhook_main(argc - 1, argv + 1, &opts);
 
+	/* user and domain share this page. */
+	if (argc >= 1 && (strcmp(argv[0], "user") == 0 ||
+	    strcmp(argv[0], "domain") == 0) &&
+	    relayctl_wants_help(argc - 1, argv + 1))
+		relayctl_usage(stdout, RELAYCTL_EXIT_OK);
+
 	/* 1. Check the whole command line before touching anything. */
 	vbuf_init(&why, 0);
 	if (argc >= 1 && strcmp(argv[0], "domain") == 0) {
@@ -155,7 +196,7 @@ main(int argc, char *argv[])
 		    &why) == -1) {
 			fprintf(stderr, "relayctl: %s\n", why.data);
 			vbuf_release(&why);
-			relayctl_usage();
+			relayctl_usage(stderr, RELAYCTL_EXIT_USAGE);
 		}
 		if ((cfg = cfg_load(opts.config, &why)) == NULL) {
 			fprintf(stderr, "relayctl: %s\n", why.data);
@@ -178,13 +219,13 @@ main(int argc, char *argv[])
 		if (argc >= 1)
 			fprintf(stderr, "relayctl: unknown command %s\n",
 			    argv[0]);
-		relayctl_usage();
+		relayctl_usage(stderr, RELAYCTL_EXIT_USAGE);
 	}
 	if (relayctl_user_parse(argc - 1, argv + 1, &ua, &why) == -1) {
 		fprintf(stderr, "relayctl: %s\n", why.data);
 		relayctl_user_args_release(&ua);
 		vbuf_release(&why);
-		relayctl_usage();
+		relayctl_usage(stderr, RELAYCTL_EXIT_USAGE);
 	}
 
 	/* 2. Configuration. */

@@ -17,6 +17,9 @@
 #define RELAYCTL_EXIT_OK	0
 #define RELAYCTL_EXIT_FAIL	1
 #define RELAYCTL_EXIT_USAGE	2
+/* relayctl status: 1 something needs attention, 3 master is not running. */
+#define RELAYCTL_STATUS_ATTENTION	1
+#define RELAYCTL_STATUS_DOWN		3
 
 /* Options common to every subcommand. */
 struct relayctl_opts {
@@ -245,6 +248,34 @@ int	relayctl_webhook_public(const char *pem, size_t len, struct vbuf *pub,
  */
 int	relayctl_webhook_main(int argc, char *argv[],
 	    const struct relayctl_opts *);
+
+/* relayctl_status.c */
+
+/*
+ * "status [-j]": master, the daemons, listeners, certificates, queue,
+ * recent deliveries, suppression list, webhooks, disk; and what needs
+ * attention. Returns RELAYCTL_EXIT_OK when all is fine,
+ * RELAYCTL_STATUS_ATTENTION, RELAYCTL_STATUS_DOWN (master not running),
+ * or RELAYCTL_EXIT_FAIL / RELAYCTL_EXIT_USAGE.
+ */
+int	relayctl_status_main(int argc, char *argv[],
+	    const struct relayctl_opts *);
+
+/* relayctl_acctlog.c */
+
+/*
+ * Reads the accounting log at path, only its last tail bytes when it is
+ * longer (then *partial is set and the first, cut, line skipped), and
+ * calls cb with each event line's "event", its "time" in epoch seconds
+ * and its "recipient" (NULL when absent). Lines that are not such JSON
+ * objects, or longer than RELAYCTL_ACCT_LINE_MAX, are skipped. Returns 0,
+ * or -1 with errno when the file cannot be opened.
+ */
+#define RELAYCTL_ACCT_LINE_MAX	(64 * 1024)
+typedef void relayctl_acct_cb(const char *event, int64_t time_s,
+	    const char *recipient, void *arg);
+int	relayctl_acct_tail(const char *path, size_t tail, relayctl_acct_cb *,
+	    void *arg, int *partial);
 
 /* relayctl_bounce.c */
 

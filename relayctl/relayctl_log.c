@@ -41,9 +41,9 @@ struct log_out {
 };
 
 static void
-log_usage(void)
+log_usage(FILE *fp, int code)
 {
-	fprintf(stderr,
+	fprintf(fp,
 	    "usage: relayctl [-c FILE] log search [--to ADDR] [--from ADDR] "
 	    "[--message-id ID]\n"
 	    "           [--queue-id ID] [--user NAME] [--since T] "
@@ -57,7 +57,7 @@ log_usage(void)
 	    "back from now (2h, 3d)\n"
 	    "E: accepted, delivered, deferred, bounced, expired, "
 	    "suppressed\n");
-	exit(RELAYCTL_EXIT_USAGE);
+	exit(code);
 }
 
 /*
@@ -482,13 +482,14 @@ relayctl_log_main(int argc, char *argv[], const struct relayctl_opts *opts)
 	int ret = RELAYCTL_EXIT_OK;
 
 	vbuf_init(&why, 0);
-	if (argc >= 1 && (strcmp(argv[argc - 1], "--help") == 0 ||
-	    strcmp(argv[argc - 1], "-h") == 0))
-		log_usage();
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			log_usage(stdout, RELAYCTL_EXIT_OK);
 	if (log_parse(argc, argv, &a, &why) == -1) {
 		fprintf(stderr, "relayctl: %s\n", why.data);
 		vbuf_release(&why);
-		log_usage();
+		log_usage(stderr, RELAYCTL_EXIT_USAGE);
 	}
 	if (opts->json && a.cmd != LOG_EXPORT)
 		a.json = 1;

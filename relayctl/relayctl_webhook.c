@@ -161,6 +161,14 @@ relayctl_webhook_main(int argc, char *argv[], const struct relayctl_opts *opts)
 	int ret = RELAYCTL_EXIT_FAIL;
 
 	(void)opts;
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			printf("usage: relayctl webhook keygen FILE\n"
+			    "Writes a new ECDSA P-256 key to FILE (0600) and "
+			    "prints its verification key.\n");
+			return RELAYCTL_EXIT_OK;
+		}
 	if (argc != 2 || strcmp(argv[0], "keygen") != 0 || argv[1][0] == '-') {
 		fprintf(stderr, "usage: relayctl webhook keygen FILE\n");
 		return RELAYCTL_EXIT_USAGE;
