@@ -37,7 +37,9 @@ enum outbox_kind {
 	OUTBOX_BOUNCED,
 	OUTBOX_EXPIRED,
 	OUTBOX_SUPPRESSED,	/* failed without an attempt: on the list */
+	OUTBOX_DELETED,		/* removed by an administrator (relayq -d) */
 };
+#define OUTBOX_KIND_LAST	OUTBOX_DELETED
 
 /*
  * One event. Strings are borrowed: outbox_put copies them into the
