@@ -10,6 +10,7 @@ import time
 import unittest
 
 from harness import PetrelCase, make_message, unique
+from test_webhookd import WebhookCase
 
 
 def jlines(r):
@@ -249,6 +250,27 @@ class ViewTest(AdminCase):
         self.assertIn("recipient: full@example.org", text)
         self.assertIn("state: deferred, attempts: 1", text)
         self.assertIn("reply: 452 4.2.2 mailbox full", text)
+
+
+class DeletedWebhookTest(WebhookCase):
+    """webhookd reports a delete to a petrel-format endpoint."""
+    overrides = {"queue": {"min_backoff": "1h", "max_backoff": "2h"}}
+
+    def test_deleted_reaches_endpoint(self):
+        tok = unique("whdel")
+        self.capture.stop()
+        qid = self.submit(make_message(tok))
+        self.suite.wait_delivery(qid, "rcpt@example.org", "deferred",
+                                 timeout=20)
+        self.suite.relayq("-d", qid)
+        got = self.recv[0].wait(lambda e: e.get("queue_id") == qid and
+                                e["event"] == "deleted")
+        self.assertTrue(got, "%r\n%s" % ([r["json"] for r in
+                                          self.recv[0].events(lambda e: 1)],
+                                         self.suite.log_tail()))
+        e = self.check_event(got[0], "deleted", qid, "rcpt@example.org")
+        self.assertEqual(e["reply"], "deleted by the administrator")
+        self.assertNotIn("severity", e)
 
 
 class ArgsTest(unittest.TestCase):
