@@ -80,6 +80,14 @@ static int relayq_summary(const struct cfg *, const struct qstore_select *,
     int);
 static const char *relayq_queue_name(const struct qstore_msginfo *,
     const struct relayq_rcpts *);
+static int relayq_rcpt_all_cb(const struct qstore_rcpt *, void *);
+static void relayq_time(char *, size_t, int64_t);
+static int relayq_shape_rcpt_cb(const struct qstore_rcpt *, void *);
+static int relayq_shape_msg_cb(const struct qstore_msginfo *, void *);
+static int relayq_dom_cmp(const void *, const void *);
+struct relayq_dom;
+static void relayq_shape_row(struct vbuf *, const struct relayq_dom *, int);
+static void relayq_set_mode(enum relayq_mode *, enum relayq_mode);
 static int relayq_msg_cb(const struct qstore_msginfo *, void *);
 
 static const char relayq_usage_text[] =
