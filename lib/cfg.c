@@ -1192,7 +1192,7 @@ free_strs(char **v, size_t n)
 /*
  * webhooks: a list of endpoint mappings (webhookd(8)). Its presence, even
  * empty, is what makes master run webhookd: without it the outbox stays
- * as relayq -e shows it and nothing consumes it.
+ * as relayq -o shows it and nothing consumes it.
  */
 static int
 set_webhooks(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,

@@ -200,7 +200,7 @@ void		 cfg_free(struct cfg *);
 
 /* The event names an endpoint may list, and the default set. */
 #define CFG_WEBHOOK_EVENTS	"accepted,delivered,deferred,bounced," \
-				"expired,suppressed"
+				"expired,suppressed,deleted"
 #define CFG_MAX_WEBHOOKS	64
 
 /* The transport for a recipient domain (exact, then parents, then "*"). */

@@ -1008,7 +1008,7 @@ cred_wh_events_ok(const char *list, struct vbuf *why)
 			p++;
 		n = strcspn(p, ", ");
 		found = 0;
-		for (k = OUTBOX_ACCEPTED; k <= OUTBOX_SUPPRESSED; k++) {
+		for (k = OUTBOX_ACCEPTED; k <= OUTBOX_KIND_LAST; k++) {
 			name = outbox_kind_name((enum outbox_kind)k);
 			len = strlen(name);
 			if (n == len && strncmp(p, name, n) == 0) {
@@ -1018,7 +1018,8 @@ cred_wh_events_ok(const char *list, struct vbuf *why)
 		}
 		if (!found) {
 			vbuf_setf(why, "unknown webhook event \"%.*s\" (accepted, "
-			    "delivered, deferred, bounced, expired, suppressed)",
+			    "delivered, deferred, bounced, expired, suppressed, "
+			    "deleted)",
 			    (int)(n > 64 ? 64 : n), p);
 			return -1;
 		}

@@ -220,7 +220,7 @@ struct cred_webhook {
  * Checks wh before it is stored: url http:// or https:// with a host, at
  * most CRED_WEBHOOK_URL_MAX bytes, no space or control character; events
  * a comma-separated list of event names (accepted, delivered, deferred,
- * bounced, expired, suppressed; spaces allowed around names); format one
+ * bounced, expired, suppressed, deleted; spaces allowed around names); format one
  * of CRED_WEBHOOK_FORMATS; secret and key_pem within their bounds. A NULL
  * url is "no webhook" and always valid. Returns 0, or -1 with why (not
  * NULL) set.

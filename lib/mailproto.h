@@ -28,6 +28,11 @@
 #define MAIL_REQ_FLUSH		"flush"		/* relayq -> qmgr */
 #define MAIL_REQ_TRIGGER	"trigger"	/* smtpd -> qmgr, no reply */
 #define MAIL_REQ_BOUNCE		"bounce"	/* qmgr -> bounce */
+/* Queue administration (relayq -> qmgr); reply status, count, reason. */
+#define MAIL_REQ_HOLD		"hold"		/* relayq -h */
+#define MAIL_REQ_RELEASE	"release"	/* relayq -H */
+#define MAIL_REQ_DELETE		"delete"	/* relayq -d */
+#define MAIL_REQ_REQUEUE	"requeue"	/* relayq -r */
 
 /* Common attributes. */
 #define MAIL_ATTR_REQUEST	"request"
@@ -39,7 +44,15 @@
 #define MAIL_STAT_FAIL		1
 
 /* Flush reply (qmgr -> relayq). */
-#define MAIL_ATTR_COUNT		"count"		/* recipients made due */
+#define MAIL_ATTR_COUNT		"count"		/* recipients made due; */
+						/* administration: messages */
+
+/*
+ * Administration requests: queue_id (required: an id, or MAIL_QID_ALL),
+ * domain and sender (optional, lib/qstore's qstore_select).
+ */
+#define MAIL_QID_ALL		"ALL"
+#define MAIL_ATTR_DOMAIN	"domain"
 
 /* Delivery request (qmgr -> smtp). */
 #define MAIL_ATTR_QUEUE_ID	"queue_id"

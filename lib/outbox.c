@@ -82,6 +82,7 @@ static const char *const outbox_kind_names[] = {
 	[OUTBOX_BOUNCED] = "bounced",
 	[OUTBOX_EXPIRED] = "expired",
 	[OUTBOX_SUPPRESSED] = "suppressed",
+	[OUTBOX_DELETED] = "deleted",
 };
 
 const char *

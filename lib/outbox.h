@@ -10,7 +10,7 @@
  * rendered to the JSON accounting log (lib/acct), so the log and the outbox
  * never disagree.
  *
- * The outbox is read by relayq -e and, later, drained by webhookd. Until a
+ * The outbox is read by relayq -o and, later, drained by webhookd. Until a
  * consumer deletes what it has delivered, the outbox is bounded: past
  * outbox.max_events events, events older than outbox.max_age, or events
  * taking more than outbox.max_share percent of queue.map_size, each put
@@ -37,7 +37,9 @@ enum outbox_kind {
 	OUTBOX_BOUNCED,
 	OUTBOX_EXPIRED,
 	OUTBOX_SUPPRESSED,	/* failed without an attempt: on the list */
+	OUTBOX_DELETED,		/* removed by an administrator (relayq -d) */
 };
+#define OUTBOX_KIND_LAST	OUTBOX_DELETED
 
 /*
  * One event. Strings are borrowed: outbox_put copies them into the
@@ -149,19 +151,19 @@ int	outbox_stat(struct qstore_txn *, struct outbox_stat *,
  * transactions have dropped over the cap since it last reported, or 0
  * when there are none or it reported less than OUTBOX_WARN_INTERVAL_MS
  * ago. The caller logs OUTBOX_DROPPED_FMT with that number (one warning
- * line an hour at most); the total is in relayq -e.
+ * line an hour at most); the total is in relayq -o.
  */
 #define OUTBOX_WARN_INTERVAL_MS	3600000
 #define OUTBOX_DROPPED_FMT	"outbox: dropped the %" PRIu64 " oldest " \
 	"event(s) over its cap (outbox.max_events, outbox.max_age, " \
-	"outbox.max_share): nothing consumes them; see relayq -e"
+	"outbox.max_share): nothing consumes them; see relayq -o"
 uint64_t	outbox_dropped_to_report(struct qstore *, int64_t now_ms);
 
 /*
  * Writes the event as one JSON object: "seq" (only when set, as
  * outbox_iter sets it), "time" (RFC 3339, UTC, ms),
  * "event", "queue_id", then the members its kind has (qmgr(8),
- * ACCOUNTING). The accounting log and relayq -e -j both use it.
+ * ACCOUNTING). The accounting log and relayq -o -j both use it.
  */
 void	outbox_json(struct json *, const struct outbox_event *);
 

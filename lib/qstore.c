@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,7 @@ static void qstore_rcpt_encode(struct vbuf *, const struct qstore_rcpt *);
 static int qstore_rcpt_scheduled(const struct qstore_rcpt *);
 static void qstore_msg_encode(struct vbuf *, const struct qstore_msginfo *);
 static int qstore_hexval(char);
+static int qstore_select_rcpt_cb(const struct qstore_rcpt *, void *);
 
 enum qstore_err
 qstore_errno(void)
@@ -320,6 +322,9 @@ qstore_msg_encode(struct vbuf *out, const struct qstore_msginfo *m)
 	attr_put_num(out, "left", m->left);
 	if (m->dsn_off)
 		attr_put_num(out, "dsn_off", 1);
+	/* Absent when not held: records of older versions read as not. */
+	if (m->held != 0)
+		attr_put_int(out, "held", m->held);
 	attr_end(out);
 }
 
@@ -684,6 +689,9 @@ qstore_msg_decode(const MDB_val *k, const MDB_val *v, struct qstore_msginfo *m)
 		goto done;
 	m->left = (uint32_t)u;
 	m->dsn_off = attr_get(&l, "dsn_off") != NULL;
+	if (attr_get(&l, "held") != NULL &&
+	    (attr_get_int(&l, "held", &m->held, NULL) == -1 || m->held <= 0))
+		goto done;
 	ok = 0;
 done:
 	attr_list_release(&l);
@@ -983,4 +991,42 @@ qstore_rcpt_iter(struct qstore_txn *t, const char *qid, qstore_rcpt_cb *cb,
 	}
 	mdb_cursor_close(c);
 	return 0;
+}
+
+struct qstore_select_walk {
+	const char	*domain;
+	int		 found;
+};
+
+static int
+qstore_select_rcpt_cb(const struct qstore_rcpt *r, void *arg)
+{
+	struct qstore_select_walk *w = arg;
+	const char *at;
+
+	if (r->state == QSTORE_DELIVERED || r->state == QSTORE_FAILED)
+		return 0;
+	if ((at = strrchr(r->address, '@')) == NULL ||
+	    strcasecmp(at + 1, w->domain) != 0)
+		return 0;
+	w->found = 1;
+	return 1;		/* one is enough */
+}
+
+int
+qstore_select_match(struct qstore_txn *t, const struct qstore_msginfo *m,
+    const struct qstore_select *sel)
+{
+	struct qstore_select_walk w;
+
+	if (sel->qid != NULL && strcmp(sel->qid, m->qid) != 0)
+		return 0;
+	if (sel->sender != NULL && strcasecmp(sel->sender, m->sender) != 0)
+		return 0;
+	if (sel->domain == NULL)
+		return 1;
+	w.domain = sel->domain;
+	w.found = 0;
+	(void)qstore_rcpt_iter(t, m->qid, qstore_select_rcpt_cb, &w);
+	return w.found;
 }

@@ -118,7 +118,18 @@ struct qstore_msginfo {
 	uint32_t	 left;		/* recipients not yet final, or */
 					/* final and owed a report */
 	int		 dsn_off;	/* no delivery reports (credential) */
+	int64_t		 held;		/* on hold since (epoch s); 0 not */
 };
+
+/*
+ * Where a held message's scheduled recipients wait (relayq -h): their
+ * schedule entries sit at this time, after every real one, so that a scan,
+ * which stops at the first entry in the future, never reaches them and
+ * nothing can deliver or expire them; qmgr makes them due again when the
+ * message is released. Far below INT64_MAX so that sums with it cannot
+ * overflow.
+ */
+#define QSTORE_HELD_NEXT	(INT64_C(1) << 62)
 
 /* Per-recipient record (db rcpt). */
 struct qstore_rcpt {
@@ -303,6 +314,22 @@ int	qstore_sched_iter(struct qstore_txn *, qstore_sched_cb *, void *);
 int	qstore_msg_iter(struct qstore_txn *, qstore_msg_cb *, void *);
 int	qstore_rcpt_iter(struct qstore_txn *, const char *qid,
 	    qstore_rcpt_cb *, void *);
+
+/*
+ * Which messages an administrator's command names (relayq, and qmgr for
+ * relayq's requests): qid one message or NULL for all; domain, when not
+ * NULL, only messages with a recipient not yet final at that domain (the
+ * part after the last "@", case-insensitive); sender, when not NULL, only
+ * messages from that envelope sender (case-insensitive; "" the null
+ * sender). qstore_select_match returns 1 when m is named, else 0.
+ */
+struct qstore_select {
+	const char	*qid;
+	const char	*domain;
+	const char	*sender;
+};
+int	qstore_select_match(struct qstore_txn *, const struct qstore_msginfo *m,
+	    const struct qstore_select *);
 
 /* Committed message files (smtp reads them; qmgr removes them). */
 struct qstore_file *qstore_file_open(const char *qdir, const char *qid,

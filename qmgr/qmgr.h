@@ -15,7 +15,8 @@
  * and back, qmgr_bounce.c report jobs to bounce and back, qmgr_result.c
  * applies results and settles messages, qmgr_suppress.c is the
  * suppression list, qmgr_flush.c and qmgr_reconcile.c change the queue
- * for relayq -f and at start-up; all of them stand on qmgr_job.c (jobs,
+ * for relayq -f and at start-up, qmgr_admin.c for relayq's hold,
+ * release, delete and requeue; all of them stand on qmgr_job.c (jobs,
  * the in-flight set, shared state). Nothing calls up.
  * Declarations are grouped by the file that implements them.
  */
@@ -140,6 +141,11 @@ void	qmgr_job_requeue(struct qmgr_job *);
 struct qmgr_job *qmgr_job_next_pending(void);
 size_t	qmgr_job_npending(void);
 /*
+ * Frees qid's jobs still waiting for a connection (relayq -h, -d): their
+ * recipients leave the in-flight set as they were stored. Returns how many.
+ */
+size_t	qmgr_job_cancel_pending(const char *qid);
+/*
  * Records a recipient's result (dsn, reply copied); once per recipient.
  * The class, suppressed and dsn_passed start cleared: the caller sets
  * what it knows.
@@ -255,6 +261,21 @@ void	qmgr_suppress_prune(void);
 
 /* qmgr_flush.c: relayq -f. */
 int	qmgr_flush(struct vbuf *why);
+
+/* qmgr_admin.c: relayq -h, -H, -d, -r. */
+enum qmgr_admin_op {
+	QMGR_ADMIN_HOLD,
+	QMGR_ADMIN_RELEASE,
+	QMGR_ADMIN_DELETE,
+	QMGR_ADMIN_REQUEUE,
+};
+/*
+ * Applies op to the messages sel names; returns how many it changed, or
+ * -1 with why set when none could be.
+ */
+int	qmgr_admin(enum qmgr_admin_op, const struct qstore_select *,
+	    struct vbuf *why);
+const char *qmgr_admin_name(enum qmgr_admin_op);
 
 /* qmgr_reconcile.c: files against records at start-up. */
 void	qmgr_reconcile(void);

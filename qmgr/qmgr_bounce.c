@@ -394,6 +394,9 @@ qmgr_bounce_apply(struct qmgr_job *job)
 			r.warned = 1;
 			retry = r.last_attempt + qmgr_result_backoff(r.attempts);
 			r.next_attempt = retry > now ? retry : now;
+			/* Put on hold while bounce worked: it waits. */
+			if (have_m && m.held != 0)
+				r.next_attempt = QSTORE_HELD_NEXT;
 		}
 		/* Removed as stored: its schedule entry goes with it. */
 		if ((r.state == QSTORE_DELIVERED ? qstore_rcpt_remove(txn,

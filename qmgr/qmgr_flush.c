@@ -37,6 +37,9 @@ qmgr_flush_cb(const char *qid, uint32_t index, int64_t when, void *arg)
 
 	if (when <= f->now)
 		return 0;
+	/* Held (relayq -h): only a release makes these due. */
+	if (when >= QSTORE_HELD_NEXT)
+		return 1;
 	if (f->n == f->alloc) {
 		f->alloc = f->alloc == 0 ? 64 : f->alloc * 2;
 		f->keys = xreallocarray(f->keys, f->alloc, sizeof(*f->keys));

@@ -152,6 +152,27 @@ qmgr_job_next_pending(void)
 }
 
 size_t
+qmgr_job_cancel_pending(const char *qid)
+{
+	struct qmgr_job **pp = &qmgr_pending, *job;
+	size_t n = 0;
+
+	qmgr_pending_tail = &qmgr_pending;
+	while ((job = *pp) != NULL) {
+		if (strcmp(job->qid, qid) != 0) {
+			qmgr_pending_tail = &job->next;
+			pp = &job->next;
+			continue;
+		}
+		*pp = job->next;
+		qmgr_npending--;
+		qmgr_job_free(job);
+		n++;
+	}
+	return n;
+}
+
+size_t
 qmgr_job_npending(void)
 {
 	return qmgr_npending;

@@ -1,6 +1,7 @@
 /*
  * qmgr_request.c - requests on private/qmgr: triggers from smtpd (no
- * reply) and flush from relayq (reply status=0, count=N).
+ * reply), flush from relayq (reply status=0, count=N), and relayq's hold,
+ * release, delete and requeue (qmgr_admin.c; the same reply).
  *
  * Each client is a lib/attrconn connection; a peer that breaks the
  * protocol loses its connection and qmgr goes on. See qmgr(8).
@@ -30,6 +31,8 @@ static void qmgr_client_error(struct attrconn *, enum attrconn_err,
     const char *, void *);
 static void qmgr_client_close(struct attrconn *);
 static void qmgr_request_flush(struct attrconn *);
+static void qmgr_request_admin(struct attrconn *, const struct attr_list *,
+    enum qmgr_admin_op);
 
 void
 qmgr_request_accept(int listen_fd)
@@ -87,6 +90,14 @@ qmgr_client_record(struct attrconn *c, const struct attr_list *l, void *arg)
 		qmgr_sched_want();
 	else if (strcmp(req, MAIL_REQ_FLUSH) == 0)
 		qmgr_request_flush(c);
+	else if (strcmp(req, MAIL_REQ_HOLD) == 0)
+		qmgr_request_admin(c, l, QMGR_ADMIN_HOLD);
+	else if (strcmp(req, MAIL_REQ_RELEASE) == 0)
+		qmgr_request_admin(c, l, QMGR_ADMIN_RELEASE);
+	else if (strcmp(req, MAIL_REQ_DELETE) == 0)
+		qmgr_request_admin(c, l, QMGR_ADMIN_DELETE);
+	else if (strcmp(req, MAIL_REQ_REQUEUE) == 0)
+		qmgr_request_admin(c, l, QMGR_ADMIN_REQUEUE);
 	else {
 		log_warn("private/qmgr: unknown request %s", log_safe(req));
 		qmgr_client_close(c);
@@ -109,6 +120,54 @@ qmgr_request_flush(struct attrconn *c)
 		attr_put_int(reply, MAIL_ATTR_COUNT, count);
 		log_info("flush: %d recipient(s) made due", count);
 	}
+	qmgr_sched_want();
+	attr_end(reply);
+	if (attrconn_send(c, reply) == -1)
+		qmgr_client_close(c);
+	vbuf_free(reply);
+	vbuf_free(why);
+}
+
+/*
+ * relayq -h, -H, -d, -r: the messages named by queue_id (or ALL), domain
+ * and sender; replies status=0, count=N (messages changed). A malformed
+ * request gets a failure reply, not a closed connection, so that relayq
+ * can say why.
+ */
+static void
+qmgr_request_admin(struct attrconn *c, const struct attr_list *l,
+    enum qmgr_admin_op op)
+{
+	struct vbuf *reply = vbuf_create(0), *why = vbuf_create(0);
+	const char *qid = NULL, *domain = NULL, *sender = NULL;
+	struct qstore_select sel;
+	int count = -1;
+	const struct attr_spec spec[] = {
+		ATTR_STR(MAIL_ATTR_QUEUE_ID, ATTR_F_REQUIRED, 1, QID_LEN,
+		    &qid),
+		ATTR_STR(MAIL_ATTR_DOMAIN, 0, 1, QSTORE_ADDR_MAX, &domain),
+		ATTR_STR(MAIL_ATTR_SENDER, 0, 0, QSTORE_ADDR_MAX, &sender),
+		ATTR_TABLE_END
+	};
+
+	if (attr_scan(l, spec, why) == 0 && strcmp(qid, MAIL_QID_ALL) != 0 &&
+	    !qid_ok(qid))
+		vbuf_setf(why, "bad queue id");
+	else if (why->len == 0) {
+		sel.qid = strcmp(qid, MAIL_QID_ALL) == 0 ? NULL : qid;
+		sel.domain = domain;
+		sel.sender = sender;
+		count = qmgr_admin(op, &sel, why);
+	}
+	if (count == -1) {
+		attr_put_num(reply, MAIL_ATTR_STATUS, MAIL_STAT_FAIL);
+		attr_put_str(reply, MAIL_ATTR_REASON, why->data);
+	} else {
+		attr_put_num(reply, MAIL_ATTR_STATUS, MAIL_STAT_OK);
+		attr_put_int(reply, MAIL_ATTR_COUNT, count);
+		log_info("%s: %d message(s)", qmgr_admin_name(op), count);
+	}
+	/* Released or requeued recipients are due now. */
 	qmgr_sched_want();
 	attr_end(reply);
 	if (attrconn_send(c, reply) == -1)

@@ -239,8 +239,13 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		if (r.state == QSTORE_DELIVERED || r.state == QSTORE_FAILED)
 			continue;
 		have_m = qstore_msg_get(txn, qid, &m) == 0;
-		if (res->status == QSTORE_DEFERRED && now - job->arrival >=
-		    qmgr_cfg->queue_max_lifetime) {
+		/*
+		 * Put on hold while this attempt was at smtp: a held message
+		 * does not expire (qmgr(8), HOLD); its age is looked at again
+		 * at the first deferral after it is released.
+		 */
+		if (res->status == QSTORE_DEFERRED && !(have_m && m.held != 0) &&
+		    now - job->arrival >= qmgr_cfg->queue_max_lifetime) {
 			/* Too old to keep trying: a final failure. */
 			/* Kept with the result: a retried commit sees FAILED. */
 			res->status = QSTORE_FAILED;
@@ -276,6 +281,10 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		/* An owed report is due at once (the retry waits for it). */
 		if (r.report != QSTORE_REPORT_NONE)
 			r.next_attempt = now;
+		/* Held meanwhile: what is still scheduled waits for release. */
+		if (have_m && m.held != 0 && (r.state == QSTORE_DEFERRED ||
+		    r.report != QSTORE_REPORT_NONE))
+			r.next_attempt = QSTORE_HELD_NEXT;
 		/* A delivered recipient's record is its accounting event. */
 		if (r.state == QSTORE_DELIVERED && r.report == QSTORE_REPORT_NONE)
 			put = qstore_rcpt_remove(txn, &stored);

@@ -89,7 +89,9 @@ qmgr_scan_cb(const char *qid, uint32_t index, int64_t when, void *arg)
 	struct qmgr_scan *sc = arg;
 
 	if (when > sc->now) {
-		sc->next_due = when;
+		/* Held messages' entries (relayq -h) are never due. */
+		if (when < QSTORE_HELD_NEXT)
+			sc->next_due = when;
 		return 1;		/* the rest is later still */
 	}
 	if (qmgr_job_in_flight(qid, index))

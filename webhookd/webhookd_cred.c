@@ -143,7 +143,7 @@ wh_cred_events(const char *list, unsigned *bits)
 		if ((n = strcspn(p, ", ")) == 0)
 			break;
 		found = 0;
-		for (k = OUTBOX_ACCEPTED; k <= OUTBOX_SUPPRESSED; k++) {
+		for (k = OUTBOX_ACCEPTED; k <= OUTBOX_KIND_LAST; k++) {
 			name = outbox_kind_name((enum outbox_kind)k);
 			if (strlen(name) == n && strncmp(p, name, n) == 0) {
 				*bits |= WH_EVENT_BIT(k);

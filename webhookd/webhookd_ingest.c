@@ -84,7 +84,7 @@ wh_event_set(const char *list)
 	for (p = copy; (tok = strsep(&p, ", ")) != NULL;) {
 		if (*tok == '\0')
 			continue;
-		for (k = OUTBOX_ACCEPTED; k <= OUTBOX_SUPPRESSED; k++)
+		for (k = OUTBOX_ACCEPTED; k <= OUTBOX_KIND_LAST; k++)
 			if (strcmp(tok, outbox_kind_name(k)) == 0)
 				set |= WH_EVENT_BIT(k);
 	}

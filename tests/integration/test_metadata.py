@@ -3,7 +3,7 @@
 smtpd reads X-Petrel-Tag, X-Petrel-Metadata-*, X-Mailgun-Tag,
 X-Mailgun-Variables, X-PM-Tag, X-PM-Metadata-* and X-SMTPAPI at the end of
 the header block (lib/metahdr), puts their tags and metadata into the
-accepted event (read here with relayq -e -j) and removes them from the
+accepted event (read here with relayq -o -j) and removes them from the
 message, which reaches the next hop (capture_smtpd) without them, unless
 events.keep_metadata_headers. Malformed JSON and a bound exceeded are
 refused after the data with 550 5.6.0, and nothing is queued.
@@ -33,7 +33,7 @@ META = {"user_id": "42", "order": 7, "plan": "pro", "Customer": "acme",
 
 
 def events_json(suite):
-    r = suite.relayq("-e", "-j")
+    r = suite.relayq("-o", "-j")
     return [json.loads(line) for line in
             r.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
 

@@ -1,6 +1,6 @@
 """test_outbox.py - events go into the outbox with the changes they report.
 
-The outbox (lib/outbox, relayq -e) and the accounting log are written from
+The outbox (lib/outbox, relayq -o) and the accounting log are written from
 the same event: they must say the same thing. With nothing consuming the
 outbox, its cap keeps it bounded, and mail is accepted throughout.
 """
@@ -15,8 +15,8 @@ from harness import PetrelCase, free_port, make_message, unique
 
 
 def events_json(suite):
-    """relayq -e -j: the outbox, oldest first, as a list of objects."""
-    r = suite.relayq("-e", "-j")
+    """relayq -o -j: the outbox, oldest first, as a list of objects."""
+    r = suite.relayq("-o", "-j")
     return [json.loads(line) for line in
             r.stdout.decode("utf-8", "replace").splitlines() if line.strip()]
 
@@ -49,7 +49,7 @@ class OutboxTest(PetrelCase):
                                 if o["event"] == "delivered"),
                          sorted(["a%d@example.org" % i for i in range(3)] +
                                 ["b%d@example.org" % i for i in range(3)]))
-        human = self.suite.relayq("-e").stdout.decode()
+        human = self.suite.relayq("-o").stdout.decode()
         self.assertIn("-- 9 events, 0 dropped over the cap, last sequence "
                       "number 9.", human)
 
@@ -140,7 +140,7 @@ class OutboxCapTest(PetrelCase):
         self.assertGreater(len(outbox), self.CAP // 2)
         seqs = [o["seq"] for o in outbox]
         self.assertEqual(seqs, sorted(seqs))
-        human = self.suite.relayq("-e").stdout.decode()
+        human = self.suite.relayq("-o").stdout.decode()
         m = re.search(r"-- (\d+) events?, (\d+) dropped over the cap, last "
                       r"sequence number (\d+)\.", human)
         self.assertIsNotNone(m, human)

@@ -47,6 +47,11 @@ EXPECT = {
     ("postmark", "bounced"): ("bounced", "bounced"),
     ("postmark", "expired"): ("bounced", "bounced"),
     ("postmark", "suppressed"): ("rejected", "blocked"),
+    # An administrator's delete (relayq -d) has no shape in any of them:
+    # webhookd does not send it to an ESP-format endpoint.
+    ("mailgun", "deleted"): None,
+    ("sendgrid", "deleted"): None,
+    ("postmark", "deleted"): None,
 }
 ESP = {"mailgun": "Mailgun", "sendgrid": "SendGrid", "postmark": "Postmark"}
 

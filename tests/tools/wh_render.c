@@ -61,7 +61,7 @@ main(int argc, char *argv[])
 			ep.format = (enum wh_format)i;
 	if (ep.format == WH_FORMAT_PETREL)
 		usage();
-	for (k = OUTBOX_ACCEPTED; k <= OUTBOX_SUPPRESSED; k++)
+	for (k = OUTBOX_ACCEPTED; k <= OUTBOX_KIND_LAST; k++)
 		if ((name = outbox_kind_name((enum outbox_kind)k)) != NULL &&
 		    strcmp(argv[2], name) == 0)
 			ev.kind = (enum outbox_kind)k;
@@ -143,6 +143,10 @@ main(int argc, char *argv[])
 		ev.reply = "recipient address suppressed (hard bounce)";
 		ev.class = "bad-mailbox";
 		ev.attempts = 0;
+		break;
+	case OUTBOX_DELETED:
+		ev.relay = "none";
+		ev.reply = "deleted by the administrator";
 		break;
 	}
 	req.body = vbuf_create(0);

@@ -1938,6 +1938,107 @@ START_TEST(test_state_name)
 }
 END_TEST
 
+/*
+ * relayq -h: the held time round-trips in the message record (absent
+ * when not held, so records without it read as not held), and a recipient
+ * at QSTORE_HELD_NEXT sorts after every real schedule entry.
+ */
+START_TEST(test_held_roundtrip)
+{
+	struct fix f;
+	struct qstore_envelope env;
+	struct qstore_txn *t;
+	struct qstore_msginfo m;
+	struct qstore_rcpt r;
+	struct sched_list *l = calloc(1, sizeof(*l));
+	char *rcpts[] = { "a@one.example", "b@two.example" };
+	char qid[QID_SIZE];
+	int64_t old;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "app@example.com", rcpts, 2);
+	commit_msg(&f, &env, "x\r\n", 3, qid);
+	t = qstore_txn_begin(f.qs, 1, f.why);
+	ck_assert_int_eq(qstore_msg_get(t, qid, &m), 0);
+	ck_assert_int_eq(m.held, 0);
+	m.held = 1764932400;
+	ck_assert_int_eq(qstore_msg_put(t, &m), 0);
+	ck_assert_int_eq(qstore_rcpt_get(t, qid, 0, &r), 0);
+	old = r.next_attempt;
+	r.next_attempt = QSTORE_HELD_NEXT;
+	ck_assert_int_eq(qstore_rcpt_put(t, &r, old), 0);
+	ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+	t = qstore_txn_begin(f.qs, 0, f.why);
+	ck_assert_int_eq(qstore_msg_get(t, qid, &m), 0);
+	ck_assert_int_eq(m.held, 1764932400);
+	qstore_txn_abort(t);
+	sched_get(&f, l);
+	ck_assert_uint_eq(l->n, 2);
+	ck_assert_uint_eq(l->e[0].index, 1);
+	ck_assert_uint_eq(l->e[1].index, 0);
+	ck_assert(l->e[1].when == QSTORE_HELD_NEXT);
+	/* Released: the mark goes from the record. */
+	t = qstore_txn_begin(f.qs, 1, f.why);
+	m.held = 0;
+	ck_assert_int_eq(qstore_msg_put(t, &m), 0);
+	ck_assert_int_eq(qstore_txn_commit(t, f.why), 0);
+	t = qstore_txn_begin(f.qs, 0, f.why);
+	ck_assert_int_eq(qstore_msg_get(t, qid, &m), 0);
+	ck_assert_int_eq(m.held, 0);
+	qstore_txn_abort(t);
+	free(l);
+	fix_teardown(&f);
+}
+END_TEST
+
+/* relayq's selection: id, sender and recipient domain, any case. */
+START_TEST(test_select_match)
+{
+	struct fix f;
+	struct qstore_envelope env;
+	struct qstore_txn *t;
+	struct qstore_msginfo m;
+	struct qstore_rcpt r;
+	char *rcpts[] = { "a@One.Example", "b@two.example" };
+	char qid[QID_SIZE];
+	struct qstore_select sel;
+	int64_t old;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "App@Example.com", rcpts, 2);
+	commit_msg(&f, &env, "x\r\n", 3, qid);
+	t = qstore_txn_begin(f.qs, 1, f.why);
+	ck_assert_int_eq(qstore_msg_get(t, qid, &m), 0);
+	memset(&sel, 0, sizeof(sel));
+	ck_assert_int_eq(qstore_select_match(t, &m, &sel), 1);
+	sel.qid = qid;
+	ck_assert_int_eq(qstore_select_match(t, &m, &sel), 1);
+	sel.qid = "0000000000000000";
+	ck_assert_int_eq(qstore_select_match(t, &m, &sel), 0);
+	sel.qid = NULL;
+	sel.sender = "app@example.COM";
+	ck_assert_int_eq(qstore_select_match(t, &m, &sel), 1);
+	sel.sender = "";
+	ck_assert_int_eq(qstore_select_match(t, &m, &sel), 0);
+	sel.sender = NULL;
+	sel.domain = "one.example";
+	ck_assert_int_eq(qstore_select_match(t, &m, &sel), 1);
+	sel.domain = "example";		/* no parent-domain match */
+	ck_assert_int_eq(qstore_select_match(t, &m, &sel), 0);
+	/* A final recipient's domain no longer names the message. */
+	ck_assert_int_eq(qstore_rcpt_get(t, qid, 0, &r), 0);
+	old = r.next_attempt;
+	r.state = QSTORE_FAILED;
+	ck_assert_int_eq(qstore_rcpt_put(t, &r, old), 0);
+	sel.domain = "one.example";
+	ck_assert_int_eq(qstore_select_match(t, &m, &sel), 0);
+	sel.domain = "TWO.example";
+	ck_assert_int_eq(qstore_select_match(t, &m, &sel), 1);
+	qstore_txn_abort(t);
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 qstore_suite(void)
 {
@@ -1947,6 +2048,8 @@ qstore_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_create_dirs);
 	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_held_roundtrip);
+	tcase_add_test(tc, test_select_match);
 	tcase_add_test(tc, test_null_sender);
 	tcase_add_test(tc, test_large_body);
 	tcase_add_test(tc, test_binary_body);

@@ -139,7 +139,8 @@ START_TEST(test_endpoint)
 	ck_assert_uint_eq(ep->events, WH_EVENT_BIT(OUTBOX_ACCEPTED) |
 	    WH_EVENT_BIT(OUTBOX_DELIVERED) |
 	    WH_EVENT_BIT(OUTBOX_DEFERRED) | WH_EVENT_BIT(OUTBOX_BOUNCED) |
-	    WH_EVENT_BIT(OUTBOX_EXPIRED) | WH_EVENT_BIT(OUTBOX_SUPPRESSED));
+	    WH_EVENT_BIT(OUTBOX_EXPIRED) | WH_EVENT_BIT(OUTBOX_SUPPRESSED) |
+	    WH_EVENT_BIT(OUTBOX_DELETED));
 
 	/* Cached: a change is not read again at once... */
 	ck_assert_int_eq(cred_webhook_set(db, "app", NULL, &why), 1);

@@ -89,6 +89,10 @@ event_init(struct outbox_event *ev, enum outbox_kind kind)
 		ev->class = "bad-mailbox";
 		ev->attempts = 0;
 		break;
+	case OUTBOX_DELETED:
+		ev->relay = "none";
+		ev->reply = "deleted by the administrator";
+		break;
 	}
 }
 
@@ -497,6 +501,27 @@ START_TEST(test_postmark_kinds)
 }
 END_TEST
 
+/*
+ * An administrator's delete (relayq -d) has no shape in any ESP format:
+ * render refuses it, so webhookd sends it only to petrel endpoints.
+ */
+START_TEST(test_deleted_not_sent)
+{
+	static const enum wh_format fmts[] = { WH_FORMAT_MAILGUN,
+	    WH_FORMAT_SENDGRID, WH_FORMAT_POSTMARK };
+	struct wh_endpoint ep;
+	struct outbox_event ev;
+	struct wh_request req;
+
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		endpoint_init(&ep, fmts[i]);
+		event_init(&ev, OUTBOX_DELETED);
+		ck_assert_ptr_null(render(&ep, &ev, &req));
+		vbuf_free(req.body);
+	}
+}
+END_TEST
+
 /* Metadata and tags that are not an object and an array are left out. */
 START_TEST(test_bad_app_data)
 {
@@ -550,6 +575,7 @@ esp_suite(void)
 	tc = tcase_create("postmark");
 	tcase_add_test(tc, test_postmark_kinds);
 	tcase_add_test(tc, test_bad_app_data);
+	tcase_add_test(tc, test_deleted_not_sent);
 	suite_add_tcase(s, tc);
 	return s;
 }
