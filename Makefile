@@ -181,6 +181,25 @@ install: all
 run: build
 	sh tests/run-local.sh
 
+# The Debian package (debian/, README "Installing the Debian package"):
+# dpkg-buildpackage on a copy of the tree (committed and untracked files,
+# not build/ or .git) in $(B)/deb/src, so the tree stays clean and the
+# .deb, .buildinfo and .changes land in $(B)/deb/.
+DEB_DIR = $(B)/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	    git ls-files -z --cached --others --exclude-standard | \
+	    xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; \
+	    done' sh | tar --null -T - -cf - | tar -C $(DEB_DIR)/src -xf -; \
+	else \
+	    tar -cf - --exclude=./build --exclude=./.git --exclude=./run \
+	    --exclude=./debian/build . | tar -C $(DEB_DIR)/src -xf -; \
+	fi
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc -jauto
+	@ls -1 $(DEB_DIR)/*.deb
+
+
 # deps, then a build by a make that reads this file afresh, since
 # pkg-config knew nothing before deps ran (.ci/run checks this path with a
 # pkg-config that knows no package until deps has run).
@@ -190,7 +209,7 @@ build: deps
 clean:
 	rm -rf $(B)
 
-.PHONY: all unit lint integration check deps build install run clean
+.PHONY: all unit lint integration check deps build install run clean deb
 .SECONDARY:
 
 # Fuzzing (issue 3): libFuzzer targets tests/fuzz/<target>.c, built into

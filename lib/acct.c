@@ -4,16 +4,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "acct.h"
 #include "json.h"
 #include "log.h"
 #include "vbuf.h"
+#include "xalloc.h"
 
 static int acct_fd = -1;
 static struct vbuf *acct_buf;
 static struct vbuf *acct_held;	/* non-NULL while held */
+static char *acct_path;		/* for acct_reopen() */
 
 int
 acct_open(const char *path)
@@ -22,10 +25,31 @@ acct_open(const char *path)
 		close(acct_fd);
 		acct_fd = -1;
 	}
+	free(acct_path);
+	acct_path = NULL;
 	if (path == NULL)
 		return 0;
 	acct_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	return acct_fd == -1 ? -1 : 0;
+	if (acct_fd == -1)
+		return -1;
+	acct_path = xstrdup(path);
+	return 0;
+}
+
+int
+acct_reopen(void)
+{
+	int fd;
+
+	if (acct_fd == -1 || acct_path == NULL)
+		return 0;
+	fd = open(acct_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	/* Events held for a transaction go to the new file on release. */
+	close(acct_fd);
+	acct_fd = fd;
+	return 0;
 }
 
 int

@@ -17,6 +17,13 @@
 
 /* Opens the log (path NULL: accounting off). Returns 0 or -1 (errno). */
 int	acct_open(const char *path);
+/*
+ * Opens the path given to acct_open() again, for log rotation (SIGUSR2,
+ * daemon.c): the new file takes the next event. If it cannot be opened the
+ * old descriptor stays in use, so nothing is lost; returns -1 (errno) then.
+ * A no-op returning 0 when accounting is off.
+ */
+int	acct_reopen(void);
 int	acct_enabled(void);
 /*
  * Appends the event as one line (or, while held, keeps it); logs a

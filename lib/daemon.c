@@ -2,7 +2,8 @@
  * daemon.c - the daemon skeleton (see daemon.h and master(8)).
  *
  * Every daemon's main() hands a spec to daemon_main(), which owns start-up,
- * the event loop, the watchdog and SIGTERM. Signal handlers only set flags.
+ * the event loop, the watchdog, SIGTERM, SIGUSR1 (drain) and SIGUSR2 (reopen
+ * the accounting log after rotation). Signal handlers only set flags.
  * A solitary daemon (qmgr) holds a lock in the queue's private/ directory
  * for its whole life, so two never run on one queue.
  */
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acct.h"
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
@@ -54,6 +56,7 @@ static size_t daemon_nkeys;
 static int daemon_ticket_fd = -1;
 static volatile sig_atomic_t daemon_sigterm;
 static volatile sig_atomic_t daemon_drain;	/* SIGUSR1 from master */
+static volatile sig_atomic_t daemon_reopen;	/* SIGUSR2 from master */
 static const struct daemon_spec *daemon_the_spec;
 static int daemon_paused;
 
@@ -135,6 +138,8 @@ daemon_on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		daemon_drain = 1;
+	else if (sig == SIGUSR2)
+		daemon_reopen = 1;
 	else
 		daemon_sigterm = 1;
 }
@@ -321,6 +326,7 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 	sa.sa_handler = daemon_on_signal;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -338,8 +344,19 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 
 	/* 7. The loop, under a watchdog. */
 	for (;;) {
-		int64_t wait = spec->loop != NULL ? spec->loop() : -1;
+		int64_t wait;
 
+		/*
+		 * Log rotation (master's SIGUSR2): the accounting log takes
+		 * its next event in the new file. On failure the old one
+		 * (renamed) keeps them.
+		 */
+		if (daemon_reopen) {
+			daemon_reopen = 0;
+			if (acct_reopen() == -1)
+				log_warn("accounting log: reopen: %m");
+		}
+		wait = spec->loop != NULL ? spec->loop() : -1;
 		if (daemon_sigterm || daemon_drain) {
 			int64_t grace = daemon_sigterm ? DAEMON_STOP_GRACE_MS :
 			    DAEMON_DRAIN_GRACE_MS;

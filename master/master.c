@@ -9,7 +9,9 @@
  * SIGTERM, then SIGKILL after a grace period). SIGHUP re-reads the
  * configuration: an invalid file is reported and the old one stays in
  * force; a valid one replaces each service's processes as its row's reload
- * policy says. A daemon that exits early is restarted with a growing
+ * policy says. SIGUSR2 (logrotate) makes sure the accounting log exists,
+ * owned by mail_owner, and passes the signal on so that every daemon opens
+ * it again. A daemon that exits early is restarted with a growing
  * delay, never in a tight loop.
  *
  * TLS: master opens every tls.private_key while it may be root and hands
@@ -134,6 +136,7 @@ static pid_t master_retiring[MASTER_MAX_RETIRING];
 static size_t master_nretiring;
 
 static volatile sig_atomic_t master_got_term, master_got_hup;
+static volatile sig_atomic_t master_got_reopen;
 static int master_stopping;	/* reload: children stopping, no restarts */
 static struct cfg *master_cfg;
 static const char *master_cfg_path;
@@ -153,6 +156,8 @@ static void master_usage(void) __attribute__((noreturn));
 static void master_log_init(const struct cfg *);
 static void master_on_signal(int);
 static int master_setup(struct cfg *, struct vbuf *);
+static int master_acct_create(const struct cfg *, struct vbuf *);
+static void master_reopen(void);
 static int master_svc_setup(const struct cfg *, struct master_service *,
     int *, struct vbuf *);
 static size_t master_sock_count(const struct cfg *,
@@ -197,6 +202,8 @@ master_on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		master_got_hup = 1;
+	else if (sig == SIGUSR2)
+		master_got_reopen = 1;
 	else if (sig != SIGCHLD)
 		master_got_term = 1;
 }
@@ -315,7 +322,7 @@ static int
 master_setup(struct cfg *cfg, struct vbuf *why)
 {
 	size_t s;
-	int fd, need_tls = 0;
+	int need_tls = 0;
 
 	memset(master_svc, 0, sizeof(master_svc));
 	for (s = 0; s < MASTER_NSVC; s++)
@@ -327,19 +334,8 @@ master_setup(struct cfg *cfg, struct vbuf *why)
 		if (master_svc_setup(cfg, &master_svc[s], &need_tls, why) == -1)
 			goto fail;
 
-	/* The accounting log is written by the daemons as mail_owner. */
-	if (cfg->log_accounting != NULL) {
-		fd = open(cfg->log_accounting, O_WRONLY | O_APPEND | O_CREAT |
-		    O_CLOEXEC, 0640);
-		if (fd == -1 || fchown(fd, master_uid, master_gid) == -1) {
-			vbuf_setf(why, "log.accounting %s: %s",
-			    cfg->log_accounting, strerror(errno));
-			if (fd != -1)
-				close(fd);
-			goto fail;
-		}
-		close(fd);
-	}
+	if (master_acct_create(cfg, why) == -1)
+		goto fail;
 
 	if (need_tls && master_tls_setup(cfg, why) == -1)
 		goto fail;
@@ -347,6 +343,53 @@ master_setup(struct cfg *cfg, struct vbuf *why)
 fail:
 	master_teardown();
 	return -1;
+}
+
+/* The accounting log is written by the daemons as mail_owner. */
+static int
+master_acct_create(const struct cfg *cfg, struct vbuf *why)
+{
+	int fd;
+
+	if (cfg->log_accounting == NULL)
+		return 0;
+	fd = open(cfg->log_accounting, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0640);
+	if (fd == -1 || fchown(fd, master_uid, master_gid) == -1) {
+		vbuf_setf(why, "log.accounting %s: %s", cfg->log_accounting,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * SIGUSR2, after logrotate renamed the accounting log: the new file is
+ * made (or given to mail_owner, if logrotate made it), then every daemon,
+ * retiring ones too, is told to open it again. A daemon still starting
+ * ignores the signal (master_spawn.c) and opens the new file anyway.
+ * Events written before a daemon reopens go to the end of the renamed
+ * file: none is lost.
+ */
+static void
+master_reopen(void)
+{
+	struct vbuf *why = vbuf_create(0);
+	size_t i;
+
+	master_got_reopen = 0;
+	if (master_acct_create(master_cfg, why) == -1)
+		log_warn("%s", why->data);
+	vbuf_free(why);
+	for (i = 0; i < master_nprocs; i++)
+		if (master_procs[i].pid > 0)
+			kill(master_procs[i].pid, SIGUSR2);
+	for (i = 0; i < master_nretiring; i++)
+		kill(master_retiring[i], SIGUSR2);
+	log_info("reopening the accounting log");
 }
 
 /*
@@ -906,6 +949,7 @@ main(int argc, char *argv[])
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
@@ -920,6 +964,8 @@ main(int argc, char *argv[])
 		master_reap();
 		if (master_got_hup)
 			master_reload();
+		if (master_got_reopen)
+			master_reopen();
 		master_start_due();
 		if (master_dirty)
 			master_publish();

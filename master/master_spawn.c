@@ -291,6 +291,11 @@ master_child(struct master_service *svc, int status_wr,
 	signal(SIGHUP, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
+	/*
+	 * Ignored until daemon_main() catches it: a log reopen (master's
+	 * SIGUSR2) must not kill a daemon that has not opened the log yet.
+	 */
+	signal(SIGUSR2, SIG_IGN);
 
 	/* 3. Exec with the contract on the command line. */
 	if (snprintf(path, sizeof(path), "%s/%s", spawn_dir, svc->row->prog) >=

@@ -38,11 +38,19 @@ swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm libopendkim-dev
 python3-dkim libspf2-dev dnsmasq-base libmime-tools-perl libidn2-dev
 pflogsumm libjansson-dev libcurl4-openssl-dev
 python3-django-anymail python3-cryptography
-libgmime-3.0-dev php-cli s-nail"
+libgmime-3.0-dev php-cli s-nail
+dpkg-dev debhelper fakeroot lintian ssl-cert adduser logrotate procps
+util-linux"
 # libgmime-3.0-dev: sendmail(1) parses address lists (-t) with GMime.
 # php-cli, s-nail: the real local clients test_sendmail runs (PHP's
 # mail(), mailx) against build/sendmail. s-nail rather than bsd-mailx,
 # which depends on an MTA (exim4 would come with it).
+# The Debian package (make deb, tests/package/test_deb.sh): dpkg-dev and
+# debhelper build it (fakeroot where a tool asks for it), lintian checks
+# it; ssl-cert (the snakeoil certificate its configuration uses), adduser
+# (its postinst), logrotate and procps (pkill, the rotation's signal) are
+# what it depends on or recommends, installed beforehand so the test needs
+# nothing from the mirror; util-linux has setpriv and unshare.
 # python3-django-anymail (with python3-django) and python3-cryptography:
 # django-anymail's own Mailgun, SendGrid and Postmark webhook views, the
 # real consumer the webhook format tests post to (anymail_receiver.py,

@@ -6,7 +6,10 @@
  * (RFC 3339 UTC with milliseconds), "event" and "queue_id"; strings are
  * escaped so a line never splits; concurrent writers never interleave (one
  * write(2) to an O_APPEND file); held events are written only when
- * released for a commit; acct_open(NULL) turns the log off.
+ * released for a commit; acct_open(NULL) turns the log off; after the
+ * file is renamed (logrotate), acct_reopen() sends the next event, held
+ * ones included, to a new file at the same path, and keeps the old one if
+ * the path cannot be opened.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -341,6 +344,70 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/*
+ * Rotation: the renamed file keeps what was written before acct_reopen();
+ * the next events, a held one too, go to the new file at the path.
+ */
+START_TEST(test_reopen)
+{
+	char dir[256], path[300], rotated[320], *data;
+	struct outbox_event ev;
+	size_t len;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/acct.jsonl", dir);
+	snprintf(rotated, sizeof(rotated), "%s.1", path);
+
+	ck_assert_int_eq(acct_open(path), 0);
+	event(&ev, OUTBOX_ACCEPTED, "0123456789ABCDEF");
+	acct_event(&ev);
+	ck_assert_int_eq(rename(path, rotated), 0);
+	/* Before the reopen, events still reach the renamed file. */
+	event(&ev, OUTBOX_DEFERRED, "0123456789ABCDEF");
+	acct_event(&ev);
+	acct_hold();
+	ck_assert_int_eq(acct_reopen(), 0);
+	event(&ev, OUTBOX_DELIVERED, "0123456789ABCDEF");
+	acct_event(&ev);
+	acct_release(1);
+	event(&ev, OUTBOX_BOUNCED, "0123456789ABCDEF");
+	acct_event(&ev);
+
+	data = slurp(rotated, &len);
+	ck_assert_ptr_nonnull(strstr(data, "\"event\":\"accepted\""));
+	ck_assert_ptr_nonnull(strstr(data, "\"event\":\"deferred\""));
+	ck_assert_ptr_null(strstr(data, "delivered"));
+	ck_assert_ptr_null(strstr(data, "bounced"));
+	free(data);
+	data = slurp(path, &len);
+	ck_assert_ptr_null(strstr(data, "accepted"));
+	ck_assert_ptr_null(strstr(data, "deferred"));
+	ck_assert_ptr_nonnull(strstr(data, "\"event\":\"delivered\""));
+	ck_assert_ptr_nonnull(strstr(data, "\"event\":\"bounced\""));
+	free(data);
+
+	/* A path that cannot be opened now keeps the old file in use. */
+	ck_assert_int_eq(rename(path, rotated), 0);
+	ck_assert_int_eq(chmod(dir, 0500), 0);
+	if (access(dir, W_OK) == -1) {	/* not root */
+		ck_assert_int_eq(acct_reopen(), -1);
+		ck_assert(acct_enabled());
+		event(&ev, OUTBOX_EXPIRED, "0123456789ABCDEF");
+		acct_event(&ev);
+		data = slurp(rotated, &len);
+		ck_assert_ptr_nonnull(strstr(data, "\"event\":\"expired\""));
+		free(data);
+	}
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+
+	/* Off: nothing to reopen. */
+	ck_assert_int_eq(acct_open(NULL), 0);
+	ck_assert_int_eq(acct_reopen(), 0);
+	ck_assert(!acct_enabled());
+	rmtree(dir);
+}
+END_TEST
+
 static Suite *
 acct_suite(void)
 {
@@ -353,6 +420,7 @@ acct_suite(void)
 	tcase_add_test(tc, test_disabled);
 	tcase_add_test(tc, test_hold);
 	tcase_add_test(tc, test_concurrent);
+	tcase_add_test(tc, test_reopen);
 	suite_add_tcase(s, tc);
 	return s;
 }
