@@ -55,7 +55,7 @@ log_usage(FILE *fp, int code)
 	    "           [--format jsonl|csv]\n"
 	    "T: RFC 3339 (2026-12-05T14:02:00Z, 2026-12-05) or a duration "
 	    "back from now (2h, 3d)\n"
-	    "E: accepted, delivered, deferred, bounced, expired, "
+	    "E: accepted, delivered, deferred, bounced, expired, deleted, "
 	    "suppressed\n");
 	exit(code);
 }
@@ -113,7 +113,7 @@ log_parse_kind(const char *s, enum outbox_kind *k)
 {
 	int i;
 
-	for (i = OUTBOX_ACCEPTED; i <= OUTBOX_SUPPRESSED; i++)
+	for (i = OUTBOX_ACCEPTED; i <= OUTBOX_KIND_LAST; i++)
 		if (strcasecmp(s, outbox_kind_name((enum outbox_kind)i)) == 0) {
 			*k = (enum outbox_kind)i;
 			return 0;
