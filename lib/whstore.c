@@ -60,13 +60,33 @@ whstore_open(struct whstore *s, const struct cfg *cfg, int writable,
  * found by a scan of them all: index them once, in one transaction, and
  * mark the layout version, so none is left unsent.
  */
+struct whstore_reindex {
+	struct whstore	*s;
+	MDB_txn		*txn;
+	struct vbuf	*why;
+	int		 failed;
+};
+
+static int
+whstore_reindex_one(uint64_t seq, const char *key,
+    const struct whstore_dlv *d, void *arg)
+{
+	struct whstore_reindex *ri = arg;
+
+	if (d->state == WHSTORE_PENDING &&
+	    whstore_pidx(ri->s, ri->txn, seq, key, d->due_ms, 1,
+	    ri->why) == -1) {
+		ri->failed = 1;
+		return 1;
+	}
+	return 0;
+}
+
 static int
 whstore_upgrade(struct whstore *s, struct vbuf *why)
 {
 	MDB_val k = { 1, (void *)"V" }, v;
-	struct whstore_dlv d;
-	char key[WHSTORE_KEY_MAX + 1];
-	MDB_cursor *cur;
+	struct whstore_reindex ri;
 	MDB_txn *txn;
 	int rc;
 
@@ -76,41 +96,25 @@ whstore_upgrade(struct whstore *s, struct vbuf *why)
 		mdb_txn_abort(txn);
 		return 0;
 	}
-	if (mdb_cursor_open(txn, s->md.dbi, &cur) != 0) {
+	ri.s = s;
+	ri.txn = txn;
+	ri.why = why;
+	ri.failed = 0;
+	if (whstore_dlv_iter(s, txn, 0, 0, whstore_reindex_one, &ri) == -1 ||
+	    ri.failed) {
 		mdb_txn_abort(txn);
-		vbuf_setf(why, "webhook store: cannot open a cursor");
+		if (!ri.failed)
+			vbuf_setf(why, "webhook store: cannot open a cursor");
 		return -1;
 	}
-	k.mv_size = 1;
-	k.mv_data = (void *)"Q";
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const unsigned char *p = k.mv_data;
-
-		if (k.mv_size < 9 || p[0] != 'Q')
-			break;
-		if (v.mv_size != sizeof(d) || k.mv_size - 9 > WHSTORE_KEY_MAX)
-			continue;
-		memcpy(&d, v.mv_data, sizeof(d));
-		memcpy(key, p + 9, k.mv_size - 9);
-		key[k.mv_size - 9] = '\0';
-		if (d.state == WHSTORE_PENDING &&
-		    whstore_pidx(s, txn, whstore_get64(p + 1), key, d.due_ms,
-		    1, why) == -1) {
-			mdb_cursor_close(cur);
-			mdb_txn_abort(txn);
-			return -1;
-		}
-	}
-	mdb_cursor_close(cur);
-	k.mv_size = 1;
-	k.mv_data = (void *)"V";
 	v.mv_size = 1;
 	v.mv_data = (void *)"1";
-	if ((rc = mdb_put(txn, s->md.dbi, &k, &v, 0)) != 0 ||
-	    (rc = mdb_txn_commit(txn)) != 0) {
-		if (rc != 0)
-			mdbdir_why(why, &s->md, "upgrade", rc);
+	if ((rc = mdb_put(txn, s->md.dbi, &k, &v, 0)) != 0)
+		mdb_txn_abort(txn);
+	else
+		rc = mdb_txn_commit(txn);	/* frees txn either way */
+	if (rc != 0) {
+		mdbdir_why(why, &s->md, "upgrade", rc);
 		return -1;
 	}
 	return 0;
