@@ -58,7 +58,8 @@ privsep_queue_dirs(const struct cfg *cfg, struct vbuf *why)
 int
 privsep_become_owner(const struct cfg *cfg, struct vbuf *why)
 {
-	struct passwd *pw;
+	uid_t uid;
+	gid_t gid;
 
 	/* 1. The queue tree, which a fresh installation does not have. */
 	if (privsep_queue_dirs(cfg, why) == -1)
@@ -66,26 +67,16 @@ privsep_become_owner(const struct cfg *cfg, struct vbuf *why)
 	if (geteuid() != 0)
 		return 0;
 	/* 2. mail_owner, for good. */
-	errno = 0;
-	if ((pw = getpwnam(cfg->mail_owner)) == NULL) {
-		vbuf_setf(why, "mail_owner %s: %s", cfg->mail_owner,
-		    errno != 0 ? strerror(errno) : "no such user");
+	if (privsep_owner_ids(cfg, &uid, &gid, why) == -1)
 		return -1;
-	}
-	if (pw->pw_uid == 0) {
-		vbuf_setf(why, "mail_owner %s: must not be root",
-		    cfg->mail_owner);
-		return -1;
-	}
-	if (initgroups(pw->pw_name, pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+	if (initgroups(cfg->mail_owner, gid) == -1 ||
+	    setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1) {
 		vbuf_setf(why, "switch to mail_owner %s: %s", cfg->mail_owner,
 		    strerror(errno));
 		return -1;
 	}
-	if (setuid(0) != -1 || geteuid() != pw->pw_uid ||
-	    getegid() != pw->pw_gid) {
+	if (setuid(0) != -1 || geteuid() != uid || getegid() != gid) {
 		vbuf_setf(why, "switch to mail_owner %s: privileges still "
 		    "held", cfg->mail_owner);
 		return -1;
