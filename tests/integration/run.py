@@ -8,13 +8,16 @@
 Prints unittest's verbose report, then as its very last line exactly
 "N passed, N failed" (", N skipped" appended when any were skipped). Exits 0
 only if nothing failed or errored. PETREL_KEEP=1 keeps temporary
-directories; PETREL_SUITE_TIMEOUT (seconds, default 900) bounds the run.
+directories; PETREL_TEST_TIMEOUT (seconds, default 300) bounds each test,
+so that a hung test fails the run with every thread's stack instead of
+hanging CI, however many tests the suite grows to.
 """
 
 import faulthandler
 import os
 import sys
 import threading
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,41 +42,55 @@ def summary(result):
 
 
 _current = []
+# (monotonic start, test id) of the test running now; the watchdog reads it.
+_running = [time.monotonic(), "(loading)"]
 
 
 class Result(unittest.TextTestResult):
-    """Remembers itself so that the watchdog can count what ran."""
+    """Remembers itself, and when each test starts, for the watchdog."""
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         _current.append(self)
 
+    def startTest(self, test):
+        _running[:] = [time.monotonic(), test.id()]
+        super().startTest(test)
+
+
+def fire(seconds, name):
+    sys.stderr.write("\nrun.py: %s ran longer than %ds; killing every "
+                     "process started and giving up\n" % (name, seconds))
+    faulthandler.dump_traceback(all_threads=True)
+    harness.kill_everything()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The test that was running (counted in testsRun) failed.
+    failed = 1
+    passed = skipped = 0
+    if _current:
+        r = _current[0]
+        _, failed = summary(r)
+        failed += 1
+        skipped = len(r.skipped)
+        passed = max(0, r.testsRun - failed - skipped -
+                     len(r.expectedFailures))
+    line = "%d passed, %d failed" % (passed, failed)
+    if skipped:
+        line += ", %d skipped" % skipped
+    print(line, flush=True)
+    os._exit(1)
+
 
 def watchdog(seconds):
-    def fire():
-        sys.stderr.write("\nrun.py: the suite exceeded %ds; killing every "
-                         "process started and giving up\n" % seconds)
-        faulthandler.dump_traceback(all_threads=True)
-        harness.kill_everything()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # The test that was running (counted in testsRun) failed.
-        failed = 1
-        passed = skipped = 0
-        if _current:
-            r = _current[0]
-            _, failed = summary(r)
-            failed += 1
-            skipped = len(r.skipped)
-            passed = max(0, r.testsRun - failed - skipped -
-                         len(r.expectedFailures))
-        line = "%d passed, %d failed" % (passed, failed)
-        if skipped:
-            line += ", %d skipped" % skipped
-        print(line, flush=True)
-        os._exit(1)
-    t = threading.Timer(seconds, fire)
-    t.daemon = True
+    def watch():
+        while True:
+            started, name = _running
+            left = started + seconds - time.monotonic()
+            if left <= 0:
+                fire(seconds, name)
+            time.sleep(min(left, 5.0))
+    t = threading.Thread(target=watch, daemon=True)
     t.start()
 
 
@@ -91,7 +108,7 @@ def main(argv):
     if missing:
         sys.stderr.write("run.py: warning: not built yet: %s\n"
                          % ", ".join("build/" + m for m in missing))
-    watchdog(int(os.environ.get("PETREL_SUITE_TIMEOUT", "900")))
+    watchdog(int(os.environ.get("PETREL_TEST_TIMEOUT", "300")))
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2,
                                      resultclass=Result)
     result = runner.run(suite)
