@@ -153,8 +153,9 @@ def daemon_dir():
         if probe.returncode != 0:
             staged = tempfile.mkdtemp(prefix="petrel-bin-")
             os.chmod(staged, 0o755)
+            # sendmail and relayctl too: tests run them as other users.
             for p in ("master", "smtpd", "qmgr", "smtp", "bounce",
-                      "webhookd"):
+                      "webhookd", "sendmail", "relayctl"):
                 shutil.copy2(os.path.join(BUILD, p), staged)
             shutil.copy2(os.path.join(REPO, "etc", "bounce-classes.yaml"),
                          staged)

@@ -20,6 +20,7 @@ import subprocess
 import time
 import unittest
 
+import harness
 from harness import BUILD, PetrelCase, sanitizer_env, unique
 from test_dkim import VERIFIER_MISSING, DkimHelpers, sig_headers, tags
 
@@ -66,6 +67,10 @@ class SendmailCase(DkimHelpers, PetrelCase):
     def sendmail(self, *args, input=b"", user=None, argv0=None, env=None):
         """Runs build/sendmail (or a link named argv0 to it)."""
         prog = SENDMAIL
+        if user is not None:
+            # A copy the user can reach when the tree is not (a clone
+            # under /root, as in CI).
+            prog = os.path.join(harness.daemon_dir(), "sendmail")
         if argv0 is not None:
             prog = os.path.join(self.tmp, argv0)
             if not os.path.exists(prog):
