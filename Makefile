@@ -278,6 +278,15 @@ $(FUZZ_SMTPD_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard smtpd/*.h)
 $(FUZZ_SMTPD_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/fuzz_smtpd_hdr: \
     FUZZ_CFLAGS += -Ismtpd
 
+# Issue 14: TXT answers as relayctl domain check reads them
+# (relayctl/relayctl_txt.c: DKIM keys, DMARC records, SPF's raw strings).
+FUZZ_TARGETS += fuzz_txt_answer
+FUZZ_RELAYCTL_SRCS = relayctl/relayctl_txt.c
+FUZZ_LIB_OBJS += $(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o)
+$(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard relayctl/*.h)
+$(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/fuzz_txt_answer: \
+    FUZZ_CFLAGS += -Irelayctl
+
 $(FUZZ_LIB_OBJS): $(B)/fuzz/obj/%.o: %.c $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
