@@ -32,8 +32,6 @@
 #define SMTPD_HDR_MAX		(256 * 1024)	/* header block kept in memory */
 /* Descriptors kept for LMDB environments opened later, logs, TLS. */
 #define SMTPD_FD_RESERVE	16
-/* Out of descriptors, accept waits this long (or for a session's end). */
-#define SMTPD_STARVED_MS	1000
 /* A longer Message-ID is not recorded (events, log): no one's real id. */
 #define SMTPD_MSGID_MAX		255
 #define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
