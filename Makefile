@@ -268,6 +268,25 @@ FUZZ_LIBS += -lresolv
 $(FUZZ_SMTP_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard smtp/*.h)
 $(B)/fuzz/fuzz_smtp_reply $(B)/fuzz/fuzz_dns_answer: FUZZ_CFLAGS += -Ismtp
 
+# Issue 14: the header block clients send at DATA, as smtpd reads it
+# (smtpd/smtpd_hdr.c: block end, Message-ID:, Date:, From: and its
+# addresses; with lib/metahdr.c on the same block).
+FUZZ_TARGETS += fuzz_smtpd_hdr
+FUZZ_SMTPD_SRCS = smtpd/smtpd_hdr.c
+FUZZ_LIB_OBJS += $(FUZZ_SMTPD_SRCS:%.c=$(B)/fuzz/obj/%.o)
+$(FUZZ_SMTPD_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard smtpd/*.h)
+$(FUZZ_SMTPD_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/fuzz_smtpd_hdr: \
+    FUZZ_CFLAGS += -Ismtpd
+
+# Issue 14: TXT answers as relayctl domain check reads them
+# (relayctl/relayctl_txt.c: DKIM keys, DMARC records, SPF's raw strings).
+FUZZ_TARGETS += fuzz_txt_answer
+FUZZ_RELAYCTL_SRCS = relayctl/relayctl_txt.c
+FUZZ_LIB_OBJS += $(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o)
+$(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard relayctl/*.h)
+$(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/fuzz_txt_answer: \
+    FUZZ_CFLAGS += -Irelayctl
+
 $(FUZZ_LIB_OBJS): $(B)/fuzz/obj/%.o: %.c $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \

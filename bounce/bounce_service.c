@@ -105,9 +105,12 @@ bounce_service(const struct daemon_listener *l)
 
 	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR && errno != ECONNABORTED)
-			log_warn("accept on %s: %m", l->name);
+		/*
+		 * Another process took it or the client gave up; or out of
+		 * descriptors, and the listener rests a while rather than
+		 * spin (lib/daemon).
+		 */
+		(void)daemon_accept_failed(l, "");
 		return;
 	}
 	(void)serve(fd);

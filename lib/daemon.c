@@ -59,9 +59,12 @@ static volatile sig_atomic_t daemon_drain;	/* SIGUSR1 from master */
 static volatile sig_atomic_t daemon_reopen;	/* SIGUSR2 from master */
 static const struct daemon_spec *daemon_the_spec;
 static int daemon_paused;
+static int64_t daemon_starved_warned;	/* ms: the last warning */
+static uint64_t daemon_starved_timer;	/* resumes the listeners */
 
 static void daemon_on_signal(int);
 static void daemon_on_listener(int, int, void *);
+static void daemon_starved_end(void *);
 static void daemon_usage(const char *) __attribute__((noreturn));
 static void daemon_watch_listeners(int);
 static void daemon_lock_solitary(const char *, const char *);
@@ -200,6 +203,41 @@ daemon_listeners_pause(int paused)
 		return;
 	daemon_paused = paused;
 	daemon_watch_listeners(!paused);
+}
+
+static void
+daemon_starved_end(void *arg)
+{
+	(void)arg;
+	daemon_starved_timer = 0;
+	daemon_listeners_pause(0);
+}
+
+int
+daemon_accept_failed(const struct daemon_listener *l, const char *detail)
+{
+	int64_t now;
+	int err = errno;
+
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR ||
+	    err == ECONNABORTED)
+		return 0;	/* another process took it, or it went away */
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warn("accept on %s: %s", l->name, strerror(err));
+		return 0;
+	}
+	now = ev_now_ms();
+	if (daemon_starved_warned == 0 || now - daemon_starved_warned >=
+	    60000) {
+		log_warn("accept on %s: %s: new connections wait%s", l->name,
+		    strerror(err), detail);
+		daemon_starved_warned = now;
+	}
+	daemon_listeners_pause(1);
+	if (daemon_starved_timer == 0)
+		daemon_starved_timer = ev_timer_add(DAEMON_STARVED_MS,
+		    daemon_starved_end, NULL);
+	return 1;
 }
 
 static void

@@ -77,5 +77,18 @@ int				 daemon_draining(void);
 void				 daemon_retire(void);
 /* Stops watching the listeners (e.g. at a session limit), and resumes. */
 void				 daemon_listeners_pause(int paused);
+/*
+ * accept() on l failed (errno). Out of descriptors or memory (EMFILE,
+ * ENFILE, ENOBUFS, ENOMEM): the connection stays in the kernel's queue and
+ * the listener stays readable, so accepting again at once would spin; the
+ * listeners are left alone for DAEMON_STARVED_MS, what is open goes on,
+ * and "accept on NAME: ERROR: new connections wait" (then detail, may be
+ * "") is logged at most once a minute. Returns 1 then; 0 for the errors
+ * that only mean "nothing to accept" (logged when unexpected).
+ */
+#define DAEMON_STARVED_MS	1000
+int				 daemon_accept_failed(
+				    const struct daemon_listener *l,
+				    const char *detail);
 
 #endif

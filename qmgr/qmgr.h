@@ -281,7 +281,7 @@ const char *qmgr_admin_name(enum qmgr_admin_op);
 void	qmgr_reconcile(void);
 
 /* qmgr_request.c: requests on private/qmgr. */
-void	qmgr_request_accept(int listen_fd);
+void	qmgr_request_accept(const struct daemon_listener *);
 
 /* qmgr_daemon.c: the daemon_spec callbacks. */
 void	qmgr_init(const struct cfg *);

@@ -38,7 +38,7 @@ qmgr_init(const struct cfg *cfg)
 void
 qmgr_service(const struct daemon_listener *l)
 {
-	qmgr_request_accept(l->fd);
+	qmgr_request_accept(l);
 }
 
 int64_t

@@ -34,12 +34,17 @@ static void qmgr_request_flush(struct attrconn *);
 static void qmgr_request_admin(struct attrconn *, const struct attr_list *,
     enum qmgr_admin_op);
 
+/*
+ * Accepts every client waiting on private/qmgr. Out of descriptors, the
+ * listener is left alone for a while (daemon_accept_failed) rather than
+ * polled again at once: it stays readable, and qmgr would spin.
+ */
 void
-qmgr_request_accept(int listen_fd)
+qmgr_request_accept(const struct daemon_listener *l)
 {
 	int fd;
 
-	while ((fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK |
+	while ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK |
 	    SOCK_CLOEXEC)) != -1) {
 		if (qmgr_nclients >= QMGR_CLIENTS_MAX) {
 			close(fd);
@@ -49,6 +54,7 @@ qmgr_request_accept(int listen_fd)
 		(void)attrconn_create(fd, QMGR_CLIENT_IN_MAX,
 		    qmgr_client_record, qmgr_client_error, NULL);
 	}
+	(void)daemon_accept_failed(l, "");
 }
 
 static void

@@ -225,6 +225,24 @@ int	relayctl_events_main(int argc, char *argv[],
 int	relayctl_domain_check(const struct cfg *,
 	    const struct relayctl_domain_args *);
 
+/* relayctl_txt.c: TXT answers as domain check reads them (pure) */
+#define RELAYCTL_TXT_MAX	16	/* TXT records looked at per name */
+#define RELAYCTL_TXT_LEN	4096	/* bytes kept of one TXT record */
+
+/* TXT records of one name, each its strings joined. */
+struct relayctl_txt {
+	struct vbuf	 rec[RELAYCTL_TXT_MAX];
+	size_t		 n;
+};
+
+int	relayctl_txt_parse(const unsigned char *, size_t,
+	    struct relayctl_txt *);
+void	relayctl_txt_free(struct relayctl_txt *);
+size_t	relayctl_txt_join(const unsigned char *, size_t, char *out);
+void	relayctl_txt_nospace(const char *, struct vbuf *);
+int	relayctl_txt_tag(const char *rec, const char *tag, struct vbuf *);
+const char *relayctl_txt_dmarc(const struct relayctl_txt *, size_t *nrec);
+
 /* relayctl_webhook.c */
 
 /*

@@ -20,7 +20,6 @@
 #include <netinet/in.h>
 #include <resolv.h>
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +35,6 @@
 #include "vbuf.h"
 #include "xalloc.h"
 
-#define CHECK_TXT_MAX	16	/* TXT records looked at per name */
-#define CHECK_TXT_LEN	4096	/* bytes kept of one TXT record */
 #define CHECK_RR_MAX	32	/* records of other types per answer */
 
 enum check_res {
@@ -61,22 +58,13 @@ struct check_run {
 	size_t		 n;
 };
 
-/* TXT records of one name, each its strings joined. */
-struct check_txt {
-	struct vbuf	 rec[CHECK_TXT_MAX];
-	size_t		 n;
-};
-
 static struct check *check_new(struct check_run *, const char *, int);
 static void	check_set(struct check *, enum check_res, const char *,
 		    const char *, ...) __attribute__((format(printf, 4, 5)));
 static int	check_query(const struct cfg *, const char *, int,
 		    unsigned char *, ns_msg *, struct vbuf *);
 static int	check_txt_get(const struct cfg *, const char *,
-		    struct check_txt *, struct vbuf *);
-static void	check_txt_free(struct check_txt *);
-static void	check_nospace(const char *, struct vbuf *);
-static int	check_tag(const char *, const char *, struct vbuf *);
+		    struct relayctl_txt *, struct vbuf *);
 static int	check_selector(const struct cfg *,
 		    const struct relayctl_domain_args *, char *, size_t);
 static void	check_dkim(struct check_run *,
@@ -156,103 +144,25 @@ check_query(const struct cfg *cfg, const char *name, int type,
 	return ns_msg_count(*msg, ns_s_an) > 0;
 }
 
-/* The TXT records of name. 1 some, 0 none, -1 lookup failed (why). */
+/*
+ * The TXT records of name (relayctl_txt.c parses them). 1 some, 0 none,
+ * -1 lookup failed (why).
+ */
 static int
-check_txt_get(const struct cfg *cfg, const char *name, struct check_txt *t,
-    struct vbuf *why)
+check_txt_get(const struct cfg *cfg, const char *name,
+    struct relayctl_txt *t, struct vbuf *why)
 {
 	ns_msg msg;
-	ns_rr rr;
-	const unsigned char *rd, *end;
-	int rc, count, i;
-	size_t k;
+	int rc;
 
 	t->n = 0;
 	if ((rc = check_query(cfg, name, ns_t_txt, check_ans, &msg,
 	    why)) <= 0)
 		return rc;
-	count = ns_msg_count(msg, ns_s_an);
-	for (i = 0; i < count && t->n < CHECK_TXT_MAX; i++) {
-		struct vbuf *v;
-
-		if (ns_parserr(&msg, ns_s_an, i, &rr) == -1)
-			break;
-		if (ns_rr_type(rr) != ns_t_txt || ns_rr_class(rr) != ns_c_in)
-			continue;
-		v = &t->rec[t->n++];
-		vbuf_init(v, 0);
-		rd = ns_rr_rdata(rr);
-		end = rd + ns_rr_rdlen(rr);
-		while (rd < end) {
-			size_t sl = *rd++;
-
-			if (sl > (size_t)(end - rd))
-				sl = (size_t)(end - rd);
-			for (k = 0; k < sl && v->len < CHECK_TXT_LEN; k++)
-				(void)vbuf_addc(v, isprint(rd[k]) ||
-				    rd[k] == ' ' ? rd[k] : '?');
-			rd += sl;
-		}
-	}
-	return t->n > 0;
-}
-
-static void
-check_txt_free(struct check_txt *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		vbuf_release(&t->rec[i]);
-	t->n = 0;
-}
-
-/* s without white space into out. */
-static void
-check_nospace(const char *s, struct vbuf *out)
-{
-	vbuf_reset(out);
-	for (; *s != '\0'; s++)
-		if (!isspace((unsigned char)*s))
-			(void)vbuf_addc(out, *s);
-}
-
-/*
- * Value of tag (case-insensitive name) in a "tag=value; ..." record,
- * trimmed, into val. 1 found, 0 not.
- */
-static int
-check_tag(const char *rec, const char *tag, struct vbuf *val)
-{
-	const char *p = rec, *semi, *eq, *b, *e;
-	size_t tl = strlen(tag);
-
-	while (*p != '\0') {
-		if ((semi = strchr(p, ';')) == NULL)
-			semi = p + strlen(p);
-		while (p < semi && isspace((unsigned char)*p))
-			p++;
-		eq = memchr(p, '=', (size_t)(semi - p));
-		if (eq != NULL) {
-			e = eq;
-			while (e > p && isspace((unsigned char)e[-1]))
-				e--;
-			if ((size_t)(e - p) == tl &&
-			    strncasecmp(p, tag, tl) == 0) {
-				b = eq + 1;
-				e = semi;
-				while (b < e && isspace((unsigned char)*b))
-					b++;
-				while (e > b && isspace((unsigned char)e[-1]))
-					e--;
-				vbuf_reset(val);
-				(void)vbuf_add(val, b, (size_t)(e - b));
-				return 1;
-			}
-		}
-		p = *semi == '\0' ? semi : semi + 1;
-	}
-	return 0;
+	if ((rc = relayctl_txt_parse(ns_msg_base(msg),
+	    (size_t)(ns_msg_end(msg) - ns_msg_base(msg)), t)) == -1)
+		vbuf_setf(why, "malformed DNS reply for %s", name);
+	return rc;
 }
 
 /*
@@ -284,7 +194,7 @@ check_dkim(struct check_run *run, const struct relayctl_domain_args *da)
 {
 	char sel[DKIMKEY_SELECTOR_MAX + 1], name[NS_MAXDNAME];
 	struct check *c = check_new(run, "dkim", 1);
-	struct check_txt t;
+	struct relayctl_txt t;
 	struct vbuf pem, p, why, val, pub;
 	size_t i;
 	int rc, found = 0;
@@ -329,10 +239,10 @@ check_dkim(struct check_run *run, const struct relayctl_domain_args *da)
 		goto done;
 	}
 	for (i = 0; i < t.n; i++) {
-		if (!check_tag(t.rec[i].data, "p", &val))
+		if (!relayctl_txt_tag(t.rec[i].data, "p", &val))
 			continue;
 		found = 1;
-		check_nospace(val.data, &pub);
+		relayctl_txt_nospace(val.data, &pub);
 		if (strcmp(pub.data, p.data) == 0) {
 			check_set(c, CHECK_PASS, NULL, "%s publishes the "
 			    "public key of our active key (selector %s)",
@@ -350,7 +260,7 @@ check_dkim(struct check_run *run, const struct relayctl_domain_args *da)
 		    "`relayctl domain show DOMAIN`",
 		    "TXT record at %s has no p= tag (not a DKIM key)", name);
 done:
-	check_txt_free(&t);
+	relayctl_txt_free(&t);
 	vbuf_wipe(&pem);
 	vbuf_release(&pem);
 	vbuf_release(&p);
@@ -371,11 +281,11 @@ check_spf_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
 	static unsigned char ans[DNSRES_ANSWER_MAX];
 	const struct cfg *cfg = srv->hook;
 	char name[NS_MAXDNAME];
-	const unsigned char *rd, *end;
+	const unsigned char *rd;
 	SPF_dns_rr_t *rr;
 	ns_msg msg;
 	ns_rr r;
-	size_t l, sl, off;
+	size_t l;
 	int len, count, i, cnt = 0;
 
 	(void)should_cache;
@@ -429,17 +339,7 @@ check_spf_lookup(SPF_dns_server_t *srv, const char *domain, ns_type type,
 			if (SPF_dns_rr_buf_realloc(rr, cnt, l + 1) !=
 			    SPF_E_SUCCESS)
 				continue;
-			end = rd + l;
-			off = 0;
-			while (rd < end) {
-				sl = *rd++;
-				if (sl > (size_t)(end - rd))
-					sl = (size_t)(end - rd);
-				memcpy(rr->rr[cnt]->txt + off, rd, sl);
-				off += sl;
-				rd += sl;
-			}
-			rr->rr[cnt]->txt[off] = '\0';
+			(void)relayctl_txt_join(rd, l, rr->rr[cnt]->txt);
 			break;
 		default:
 			continue;
@@ -575,10 +475,10 @@ check_dmarc(struct check_run *run)
 {
 	char name[NS_MAXDNAME];
 	struct check *c = check_new(run, "dmarc", 1);
-	struct check_txt t;
+	struct relayctl_txt t;
 	struct vbuf why, p, val, notes;
 	const char *rec = NULL;
-	size_t i, nrec = 0;
+	size_t nrec = 0;
 	int rc;
 
 	memset(&t, 0, sizeof(t));
@@ -592,17 +492,7 @@ check_dmarc(struct check_run *run)
 		    "name servers", "%s", why.data);
 		goto done;
 	}
-	for (i = 0; i < t.n; i++) {
-		const char *s = t.rec[i].data;
-
-		while (isspace((unsigned char)*s))
-			s++;
-		if (strncasecmp(s, "v=DMARC1", 8) == 0 &&
-		    (s[8] == ';' || s[8] == ' ' || s[8] == '\0')) {
-			rec = s;
-			nrec++;
-		}
-	}
+	rec = relayctl_txt_dmarc(&t, &nrec);
 	if (nrec == 0) {
 		vbuf_reset(&val);
 		(void)vbuf_addf(&val, "publish TXT \"v=DMARC1; p=none; "
@@ -618,7 +508,7 @@ check_dmarc(struct check_run *run)
 		    nrec, name);
 		goto done;
 	}
-	if (!check_tag(rec, "p", &p) || (strcasecmp(p.data, "none") != 0 &&
+	if (!relayctl_txt_tag(rec, "p", &p) || (strcasecmp(p.data, "none") != 0 &&
 	    strcasecmp(p.data, "quarantine") != 0 &&
 	    strcasecmp(p.data, "reject") != 0)) {
 		check_set(c, CHECK_FAIL, "add p=none (then quarantine, then "
@@ -628,9 +518,9 @@ check_dmarc(struct check_run *run)
 	}
 	(void)vbuf_addf(&notes, "; DKIM aligns (we sign with d=%s)",
 	    run->domain);
-	if (check_tag(rec, "adkim", &val) && strcasecmp(val.data, "s") == 0)
+	if (relayctl_txt_tag(rec, "adkim", &val) && strcasecmp(val.data, "s") == 0)
 		(void)vbuf_adds(&notes, ", also under adkim=s (strict)");
-	if (check_tag(rec, "aspf", &val) && strcasecmp(val.data, "s") == 0)
+	if (relayctl_txt_tag(rec, "aspf", &val) && strcasecmp(val.data, "s") == 0)
 		(void)vbuf_addf(&notes, "; aspf=s (strict): SPF aligns only "
 		    "when the envelope sender's domain is exactly %s",
 		    run->domain);
@@ -641,7 +531,7 @@ check_dmarc(struct check_run *run)
 	else
 		check_set(c, CHECK_PASS, NULL, "p=%s%s", p.data, notes.data);
 done:
-	check_txt_free(&t);
+	relayctl_txt_free(&t);
 	vbuf_release(&why);
 	vbuf_release(&p);
 	vbuf_release(&val);

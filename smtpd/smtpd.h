@@ -9,6 +9,7 @@
 #define PETREL_SMTPD_H
 
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <stdint.h>
 
@@ -31,8 +32,6 @@
 #define SMTPD_HDR_MAX		(256 * 1024)	/* header block kept in memory */
 /* Descriptors kept for LMDB environments opened later, logs, TLS. */
 #define SMTPD_FD_RESERVE	16
-/* Out of descriptors, accept waits this long (or for a session's end). */
-#define SMTPD_STARVED_MS	1000
 /* A longer Message-ID is not recorded (events, log): no one's real id. */
 #define SMTPD_MSGID_MAX		255
 #define SMTPD_AUTH_LINE_MAX	12288		/* RFC 4954 section 4 */
@@ -243,6 +242,15 @@ int	smtpd_policy_charge(struct smtpd_session *, struct qstore_new *);
 void	smtpd_policy_headers(struct smtpd_session *, const char *, size_t);
 void	smtpd_policy_utf8_headers(struct smtpd_session *, const char *,
 	    size_t);
+
+/* smtpd_hdr.c: the header block, read (pure; fuzz_smtpd_hdr) */
+int	smtpd_hdr_block_end(const char *, size_t, size_t *end, int *blank);
+int	smtpd_hdr_has(const char *, size_t, const char *name);
+void	smtpd_hdr_message_id(const char *, size_t, char *out);
+ssize_t	smtpd_hdr_from_next(const char *, size_t, size_t *off, char *value,
+	    size_t size);
+int	smtpd_hdr_addrs(const char *, size_t,
+	    int (*)(void *, const char *addr, const char *domain), void *);
 
 /* smtpd_data.c */
 int	smtpd_data_begin(struct smtpd_session *);

@@ -13,12 +13,10 @@
  */
 #include <sys/time.h>
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -31,7 +29,6 @@
 static void smtpd_data_headers_end(struct smtpd_session *, size_t, int);
 static void smtpd_data_scan_headers(struct smtpd_session *);
 static void smtpd_rfc5322_date(char *, size_t, time_t);
-static void smtpd_message_id(struct smtpd_session *, const char *, size_t);
 static void smtpd_data_metadata(struct smtpd_session *, struct vbuf *,
 	    size_t);
 
@@ -140,103 +137,13 @@ smtpd_data_store(struct smtpd_session *s, const char *p, size_t len)
 static void
 smtpd_data_scan_headers(struct smtpd_session *s)
 {
-	const char *d = s->hdr->data, *eol;
-	size_t off = 0, len = s->hdr->len;
+	size_t end;
+	int blank;
 
-	while (off < len) {
-		if ((eol = memchr(d + off, '\n', len - off)) == NULL)
-			break;
-		if (eol == d + off + 1 && d[off] == '\r') {
-			smtpd_data_headers_end(s, off, 1);
-			return;
-		}
-		if (off > 0 && (d[off] == ' ' || d[off] == '\t')) {
-			off = (size_t)(eol - d) + 1;	/* continuation */
-			continue;
-		}
-		/* A field name: printable ASCII except ':', then ':'. */
-		{
-			size_t k = off;
-
-			while (k < (size_t)(eol - d) && d[k] > 0x20 &&
-			    d[k] < 0x7f && d[k] != ':')
-				k++;
-			if (k == off || d[k] != ':') {
-				smtpd_data_headers_end(s, off, 0);
-				return;
-			}
-		}
-		off = (size_t)(eol - d) + 1;
-	}
-	if (len > SMTPD_HDR_MAX)
-		smtpd_data_headers_end(s, len, 0);
-}
-
-static int
-smtpd_has_header(const char *d, size_t len, const char *name)
-{
-	size_t n = strlen(name), off = 0;
-	const char *eol;
-
-	while (off < len) {
-		if (len - off > n && strncasecmp(d + off, name, n) == 0 &&
-		    d[off + n] == ':')
-			return 1;
-		if ((eol = memchr(d + off, '\n', len - off)) == NULL)
-			break;
-		off = (size_t)(eol - d) + 1;
-	}
-	return 0;
-}
-
-/*
- * Records the client's Message-ID: (the first, unfolded, trimmed) for the
- * accepted event and the log line, as Postfix's cleanup logs it. One that
- * is too long, or holds control characters, is not recorded.
- */
-static void
-smtpd_message_id(struct smtpd_session *s, const char *d, size_t len)
-{
-	static const char name[] = "Message-ID:";
-	size_t off = 0, n = 0, nl = sizeof(name) - 1;
-	const char *eol, *p, *end;
-
-	s->message_id[0] = '\0';
-	while (off < len) {
-		if (len - off > nl && strncasecmp(d + off, name, nl) == 0)
-			break;
-		if ((eol = memchr(d + off, '\n', len - off)) == NULL)
-			return;
-		off = (size_t)(eol - d) + 1;
-	}
-	if (off >= len)
-		return;
-	p = d + off + nl;
-	end = d + len;
-	/* The value runs to the first line that is not a continuation. */
-	for (; p < end; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c == '\n') {
-			if (p + 1 >= end || (p[1] != ' ' && p[1] != '\t'))
-				break;
-			continue;
-		}
-		if (c == '\r' || c == ' ' || c == '\t') {
-			if (n > 0 && s->message_id[n - 1] != ' ' &&
-			    n < SMTPD_MSGID_MAX)
-				s->message_id[n++] = ' ';
-			continue;
-		}
-		if (c < 0x20 || c == 0x7f || n >= SMTPD_MSGID_MAX) {
-			s->message_id[0] = '\0';
-			return;
-		}
-		s->message_id[n++] = (char)c;
-	}
-	while (n > 0 && s->message_id[n - 1] == ' ')
-		n--;
-	s->message_id[n] = '\0';
+	if (smtpd_hdr_block_end(s->hdr->data, s->hdr->len, &end, &blank))
+		smtpd_data_headers_end(s, end, blank);
+	else if (s->hdr->len > SMTPD_HDR_MAX)
+		smtpd_data_headers_end(s, s->hdr->len, 0);
 }
 
 /*
@@ -332,7 +239,7 @@ smtpd_data_headers_end(struct smtpd_session *s, size_t end, int blank)
 	smtpd_policy_utf8_headers(s, s->hdr->data, end);
 	if (s->policy_reject == NULL && s->meta_reply[0] != '\0')
 		s->policy_reject = s->meta_reply;
-	if (!smtpd_has_header(s->hdr->data, end, "Message-ID")) {
+	if (!smtpd_hdr_has(s->hdr->data, end, "Message-ID")) {
 		if (RAND_bytes(r, sizeof(r)) != 1)
 			log_fatal("RAND_bytes failed");
 		snprintf(s->message_id, sizeof(s->message_id),
@@ -340,8 +247,8 @@ smtpd_data_headers_end(struct smtpd_session *s, size_t end, int blank)
 		    r[0], r[1], r[2], r[3], r[4], r[5], cfg->myhostname);
 		vbuf_addf(h, "Message-ID: %s\r\n", s->message_id);
 	} else
-		smtpd_message_id(s, s->hdr->data, end);
-	if (!smtpd_has_header(s->hdr->data, end, "Date"))
+		smtpd_hdr_message_id(s->hdr->data, end, s->message_id);
+	if (!smtpd_hdr_has(s->hdr->data, end, "Date"))
 		vbuf_addf(h, "Date: %s\r\n", date);
 	/* A body that started without its empty line gets one. */
 	if (!blank && end < s->hdr->len)

@@ -16,10 +16,8 @@
  * MAIL FROM and the header From: must be in a domain registered with
  * relayctl domain add (lib/dkimkey's registry), read afresh each time.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "dkimkey.h"
@@ -222,15 +220,15 @@ smtpd_policy_charge(struct smtpd_session *s, struct qstore_new *qn)
 
 /*
  * The header block has ended: checks every address of the From: field
- * against the user's domains (RFC 5322 3.6.2; folded lines unfolded).
+ * against the user's domains (RFC 5322 3.6.2; folded lines unfolded;
+ * smtpd_hdr.c reads the fields and walks the addresses).
  */
 void
 smtpd_policy_headers(struct smtpd_session *s, const char *hdr, size_t len)
 {
-	size_t off = 0, end, vstart;
-	const char *eol;
+	size_t off = 0;
 	char value[4096];
-	size_t vlen;
+	ssize_t vlen;
 	int seen = 0;
 
 	int domains = s->have_pol && s->pol.ndomains > 0;
@@ -238,36 +236,15 @@ smtpd_policy_headers(struct smtpd_session *s, const char *hdr, size_t len)
 
 	if (!domains && !verify)
 		return;
-	while (off < len) {
-		eol = memchr(hdr + off, '\n', len - off);
-		end = eol == NULL ? len : (size_t)(eol - hdr) + 1;
-		if (end - off > 5 && strncasecmp(hdr + off, "From:", 5) == 0) {
-			/* Unfold: the field runs on over continuation lines. */
-			vstart = off + 5;
-			vlen = 0;
-			for (;;) {
-				for (size_t i = vstart; i < end; i++)
-					if (hdr[i] != '\r' && hdr[i] != '\n' &&
-					    vlen + 1 < sizeof(value))
-						value[vlen++] = hdr[i];
-				if (end >= len || (hdr[end] != ' ' &&
-				    hdr[end] != '\t'))
-					break;
-				vstart = end;
-				eol = memchr(hdr + end, '\n', len - end);
-				end = eol == NULL ? len : (size_t)(eol - hdr) +
-				    1;
-			}
-			value[vlen] = '\0';
-			seen++;
-			if (verify && smtpd_from_check(s, value, vlen,
-			    smtpd_domain_verified, SMTPD_R_FROM_UNVERIFIED) == -1)
-				return;
-			if (domains && smtpd_from_check(s, value, vlen,
-			    smtpd_from_allowed, SMTPD_R_FROM_DENIED) == -1)
-				return;
-		}
-		off = end;
+	while ((vlen = smtpd_hdr_from_next(hdr, len, &off, value,
+	    sizeof(value))) != -1) {
+		seen++;
+		if (verify && smtpd_from_check(s, value, (size_t)vlen,
+		    smtpd_domain_verified, SMTPD_R_FROM_UNVERIFIED) == -1)
+			return;
+		if (domains && smtpd_from_check(s, value, (size_t)vlen,
+		    smtpd_from_allowed, SMTPD_R_FROM_DENIED) == -1)
+			return;
 	}
 	if (seen == 0) {
 		log_info("reject: unknown[%s]: no From: header%s%s", s->addr,
@@ -300,83 +277,40 @@ smtpd_policy_utf8_headers(struct smtpd_session *s, const char *hdr,
 		}
 }
 
+struct smtpd_from_walk {
+	struct smtpd_session	*s;
+	int			(*allowed)(struct smtpd_session *,
+				    const char *);
+	const char		*reply;
+};
+
+/* One address of the From: value: refused unless its domain is allowed. */
+static int
+smtpd_from_one(void *arg, const char *addr, const char *dom)
+{
+	struct smtpd_from_walk *w = arg;
+
+	if (dom[0] != '\0' && w->allowed(w->s, dom))
+		return 0;
+	log_info("reject: unknown[%s]: From: <%s>: %s", w->s->addr,
+	    log_safe(addr), w->reply + 10);
+	w->s->policy_reject = w->reply;
+	return -1;
+}
+
 /*
- * Walks a From: value: addresses in <...>, or bare addr-specs, separated
- * by commas outside quotes, angle brackets and comments. Returns -1 and
- * sets policy_reject at the first address not allowed.
+ * Every address of a From: value must pass allowed; one that does not,
+ * or a value with no address, sets policy_reject and returns -1.
  */
 static int
 smtpd_from_check(struct smtpd_session *s, const char *v, size_t n,
     int (*allowed)(struct smtpd_session *, const char *), const char *reply)
 {
-	char addr[SMTP_PATH_MAX + 1], dom[SMTP_DOMAIN_MAX + 1];
-	size_t i, a = 0;
-	int quote = 0, paren = 0, angle = 0, had_angle = 0, naddr = 0;
+	struct smtpd_from_walk w = { s, allowed, reply };
+	int naddr;
 
-	for (i = 0; i <= n; i++) {
-		char c = i < n ? v[i] : ',';
-
-		if (quote) {
-			if (c == '\\' && i + 1 < n)
-				i++;
-			else if (c == '"')
-				quote = 0;
-			if (!had_angle && !angle && a < SMTP_PATH_MAX &&
-			    c != '"')
-				addr[a++] = c;
-			continue;
-		}
-		if (paren) {
-			if (c == '(')
-				paren++;
-			else if (c == ')')
-				paren--;
-			continue;
-		}
-		if (c == '"') {
-			quote = 1;
-			if (!had_angle)
-				a = 0;	/* a display name, not the address */
-			continue;
-		}
-		if (c == '(') {
-			paren = 1;
-			continue;
-		}
-		if (c == '<') {
-			angle = 1;
-			had_angle = 1;
-			a = 0;
-			continue;
-		}
-		if (c == '>') {
-			angle = 0;
-			continue;
-		}
-		if (c == ',' && !angle) {
-			addr[a] = '\0';
-			if (a > 0 || had_angle) {
-				naddr++;
-				smtpcmd_addr_domain(addr, dom, sizeof(dom));
-				if (dom[0] == '\0' || !allowed(s, dom)) {
-					log_info("reject: unknown[%s]: From: "
-					    "<%s>: %s", s->addr,
-					    log_safe(addr), reply + 10);
-					s->policy_reject = reply;
-					return -1;
-				}
-			}
-			a = 0;
-			had_angle = 0;
-			continue;
-		}
-		if ((angle || !had_angle) && !isspace((unsigned char)c) &&
-		    a < SMTP_PATH_MAX)
-			addr[a++] = c;
-		else if (!angle && !had_angle && isspace((unsigned char)c) &&
-		    a > 0 && memchr(addr, '@', a) == NULL)
-			a = 0;	/* words of a display name before <...> */
-	}
+	if ((naddr = smtpd_hdr_addrs(v, n, smtpd_from_one, &w)) == -1)
+		return -1;
 	if (naddr == 0) {
 		s->policy_reject = SMTPD_R_FROM_MISSING;
 		return -1;

@@ -35,8 +35,6 @@
 static struct smtpd_session *smtpd_sessions;
 static size_t smtpd_nsessions;
 static size_t smtpd_session_cap;	/* max_sessions, or what fds allow */
-static int64_t smtpd_starved_until;	/* ms: accept paused (descriptors) */
-static int64_t smtpd_starved_warned;	/* ms: the last warning */
 
 static void smtpd_session_event(int, int, void *);
 static void smtpd_session_update(struct smtpd_session *);
@@ -119,24 +117,19 @@ smtpd_session_limits_init(const struct cfg *cfg)
 }
 
 /*
- * Out of descriptors (or memory): the connection stays in the kernel's
- * queue, and the listener stays readable, so accepting again at once
- * would spin. New connections wait: the listeners are left alone for
- * SMTPD_STARVED_MS (or until a session ends and frees a descriptor),
- * sessions already open go on, and the warning is logged once a minute.
+ * Out of descriptors (or memory): lib/daemon's daemon_accept_failed
+ * leaves the listeners alone for DAEMON_STARVED_MS (a session that ends
+ * and frees a descriptor resumes them sooner), sessions already open go
+ * on, and the warning is logged once a minute.
  */
 static void
 smtpd_accept_starved(const struct daemon_listener *l)
 {
-	int64_t now = ev_now_ms();
+	char detail[64];
 
-	if (smtpd_starved_warned == 0 || now - smtpd_starved_warned >= 60000) {
-		log_warn("accept on %s: %m: new connections wait (%zu "
-		    "sessions open)", l->name, smtpd_nsessions);
-		smtpd_starved_warned = now;
-	}
-	smtpd_starved_until = now + SMTPD_STARVED_MS;
-	daemon_listeners_pause(1);
+	snprintf(detail, sizeof(detail), " (%zu sessions open)",
+	    smtpd_nsessions);
+	(void)daemon_accept_failed(l, detail);
 }
 
 void
@@ -162,14 +155,7 @@ smtpd_session_accept(const struct daemon_listener *l)
 		fd = accept4(l->fd, (struct sockaddr *)&sa, &salen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd == -1) {
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				smtpd_accept_starved(l);
-				return;
-			}
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED)
-				log_warn("accept on %s: %m", l->name);
+			smtpd_accept_starved(l);
 			return;
 		}
 		/*
@@ -574,12 +560,6 @@ smtpd_sessions_sweep(int64_t now)
 {
 	struct smtpd_session *s, *next;
 	int64_t limit = smtpd_cfg->smtpd_timeout * 1000;
-
-	if (smtpd_starved_until != 0 && now >= smtpd_starved_until &&
-	    !daemon_stopping()) {
-		smtpd_starved_until = 0;
-		daemon_listeners_pause(0);
-	}
 
 	for (s = smtpd_sessions; s != NULL; s = next) {
 		next = s->next;

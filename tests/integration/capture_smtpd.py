@@ -153,6 +153,9 @@ class CaptureSMTPD:
         self._running = False
         self._rcpt_rules = []
         self._data_rules = []
+        # Seconds to hold the reply to the end of DATA: a slow next hop,
+        # so that a delivery is under way when a test needs one to be.
+        self.data_delay = 0
         self._mail_rules = []
         self._session_seq = 0
         # Records (guarded by _lock).
@@ -535,6 +538,8 @@ class Session:
                 r = self.srv._apply(self.srv._data_rules)
             if r is None:
                 r = "250 2.0.0 Ok: captured %d bytes" % len(data)
+        if self.srv.data_delay:
+            time.sleep(self.srv.data_delay)
         t = Transaction(self.seq, self.mail_from, self.mail_params,
                         self.rcpts, data, r, self.tls, self.helo, self.peer,
                         self.rcpt_params)
