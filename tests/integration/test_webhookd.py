@@ -8,12 +8,15 @@ fourth try; kill -9 of every process while events are pending loses none;
 a slow endpoint does not delay another's events; an endpoint down for
 longer than events.max_age leaves dead letters that relayctl events list
 shows and relayctl events replay delivers; relayctl log search --to finds
-a message's whole history, webhooks included.
+a message's whole history, webhooks included; the store keeps no join
+('M' record) for a message once each of its recipients' final events is
+in, so it does not grow with every message ever relayed.
 """
 
 import json
 import os
 import re
+import subprocess
 import time
 import unittest
 
@@ -324,6 +327,47 @@ class CrashTest(WebhookCase):
         self.assertEqual(len(ids), 3, self.suite.log_tail())
         self.assertTrue(ids <= seen)    # the same ids after the crash
         self.wait_log(r"%s: event=[0-9a-f]{32} .*status=sent" % qid)
+
+
+def store_keys(queue_dir):
+    """The keys of webhookd's store (lib/whstore), read with mdb_dump."""
+    out = subprocess.run(
+        ["mdb_dump", "-p", "-s", "webhook",
+         os.path.join(queue_dir, "webhook")],
+        check=True, capture_output=True, text=True).stdout.splitlines()
+    body = out[out.index("HEADER=END") + 1:out.index("DATA=END")]
+    return [k[1:] for k in body[0::2]]
+
+
+class JoinPruneTest(WebhookCase):
+
+    def test_joins_go_with_the_last_final_event(self):
+        tok = unique("whj")
+        bad = "gone-%s@example.org" % tok
+        self.capture.add_rcpt_rule("550 5.1.1 no such user", address=bad)
+        rcpts = ["j%d-%s@example.org" % (i, tok) for i in range(2)] + [bad]
+        qids = [self.submit(make_message(tok, to=rcpts[0]), rcpts=rcpts)]
+        for i in range(8):
+            r = "s%d-%s@example.org" % (i, tok)
+            qids.append(self.submit(make_message(tok, to=r), rcpts=[r]))
+        final = ("delivered", "bounced")
+        got = self.recv[0].wait(lambda e: e.get("queue_id") in qids and
+                                e["event"] in final, n=11, timeout=30)
+        self.assertEqual(len(got), 11, self.suite.log_tail())
+        # Every recipient's event was joined, the last one's included.
+        for r in got:
+            self.assertEqual(r["json"]["user"], self.user)
+        deadline = time.time() + 10
+        while True:
+            joins = [k for k in store_keys(self.suite.queue_dir)
+                     if k[:1] in ("M", "N") and k[1:] in qids]
+            if not joins or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(joins, [])
+        # The events themselves are still there for retries and replays.
+        keys = store_keys(self.suite.queue_dir)
+        self.assertGreaterEqual(len([k for k in keys if k[:1] == "E"]), 11)
 
 
 if __name__ == "__main__":
