@@ -10,13 +10,17 @@ longer than events.max_age leaves dead letters that relayctl events list
 shows and relayctl events replay delivers; relayctl log search --to finds
 a message's whole history, webhooks included; the store keeps no join
 ('M' record) for a message once each of its recipients' final events is
-in, so it does not grow with every message ever relayed.
+in, so it does not grow with every message ever relayed; a credential's
+own endpoint gets at most events.credential_max_concurrent requests at
+once, each cut off after events.credential_timeout.
 """
 
+import http.server
 import json
 import os
 import re
 import subprocess
+import threading
 import time
 import unittest
 
@@ -368,6 +372,89 @@ class JoinPruneTest(WebhookCase):
         # The events themselves are still there for retries and replays.
         keys = store_keys(self.suite.queue_dir)
         self.assertGreaterEqual(len([k for k in keys if k[:1] == "E"]), 11)
+
+
+class SlowPlainReceiver:
+    """A plain HTTP endpoint that takes `delay` seconds per request and
+    counts how many it has in flight at once (the most, and in all)."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.inflight = self.most = self.done = 0
+        recv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length",
+                                                     "0")))
+                with recv.lock:
+                    recv.inflight += 1
+                    recv.most = max(recv.most, recv.inflight)
+                time.sleep(recv.delay)
+                with recv.lock:
+                    recv.inflight -= 1
+                    recv.done += 1
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass        # the client gave up (its timeout)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/hooks" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class CredentialLimitsTest(WebhookCase):
+    """events.credential_max_concurrent and events.credential_timeout
+    apply to an endpoint set with relayctl user set --webhook."""
+
+    events_extra = {"credential_max_concurrent": 1,
+                    "credential_timeout": "2s"}
+
+    def cred_endpoint(self, delay):
+        r = SlowPlainReceiver(delay)
+        self.addCleanup(r.stop)
+        self.ensure_user()
+        self.suite.relayctl("user", "set", self.user, "--webhook", r.url)
+        return r
+
+    def test_one_request_at_a_time(self):
+        r = self.cred_endpoint(0.5)
+        tok = unique("whc")
+        for i in range(4):
+            rc = "c%d-%s@example.org" % (i, tok)
+            self.submit(make_message(tok, to=rc), rcpts=[rc])
+        deadline = time.time() + 30
+        while r.done < 8 and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertGreaterEqual(r.done, 8, self.suite.log_tail())
+        # The default (4) would have had the four accepted events at once.
+        self.assertEqual(r.most, 1)
+
+    def test_request_cut_off_after_the_timeout(self):
+        # 4 s is within the default 10 s (it would be sent) but over 2 s.
+        r = self.cred_endpoint(4.0)
+        tok = unique("wht")
+        qid = self.submit(make_message(tok), rcpts=["t-%s@example.org"
+                                                    % tok])
+        self.wait_log(r"%s: event=[0-9a-f]{32} to=%s status=deferred"
+                      % (qid, re.escape(r.url)), timeout=8)
 
 
 if __name__ == "__main__":
