@@ -15,11 +15,13 @@
  * or aborts because of what the file says.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -358,6 +360,13 @@ static const struct cfg_key cfg_keys[] = {
 	    .min = 1, .max = DAY, .off = F(events_min_backoff) },
 	{ .name = "events.max_backoff", .type = CFG_T_DURATION, .def = "1h",
 	    .min = 1, .max = DAY, .off = F(events_max_backoff) },
+	/* Credentials' endpoints (relayctl user set --webhook): no row. */
+	{ .name = "events.credential_max_concurrent", .type = CFG_T_UINT,
+	    .def = "4", .min = 1, .max = 256,
+	    .off = F(events_credential_max_concurrent) },
+	{ .name = "events.credential_timeout", .type = CFG_T_DURATION,
+	    .def = "10s", .min = 1, .max = 600,
+	    .off = F(events_credential_timeout) },
 	/* The delivery log (lib/evlog): its own map, virtual until used. */
 	{ .name = "log.retention", .type = CFG_T_DURATION, .def = "30d",
 	    .min = 3600, .max = 3650 * DAY, .off = F(log_retention) },
@@ -522,6 +531,52 @@ free_paths(struct cfg_paths *p)
 	free(p->path);
 	free(p->line);
 	memset(p, 0, sizeof(*p));
+}
+
+/* One file key's check for cfg_check_files. */
+static int
+check_file(const struct cfg *cfg, size_t i, const char *key,
+    const char *path, unsigned long line, struct vbuf *why)
+{
+	struct stat st;
+	int fd, err;
+
+	if (path == NULL)
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+		err = errno;
+		vbuf_setf(why, "%s:%lu: webhooks[%zu].%s: %s: %s", cfg->path,
+		    line, i, key, path, strerror(err));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		(void)close(fd);
+		vbuf_setf(why, "%s:%lu: webhooks[%zu].%s: %s: not a regular "
+		    "file", cfg->path, line, i, key, path);
+		return -1;
+	}
+	(void)close(fd);
+	return 0;
+}
+
+int
+cfg_check_files(const struct cfg *cfg, struct vbuf *why)
+{
+	const struct cfg_webhook *w;
+	size_t i;
+
+	for (i = 0; i < cfg->nwebhooks; i++) {
+		w = &cfg->webhooks[i];
+		if (check_file(cfg, i, "secret_file", w->secret_file,
+		    w->secret_file_line, why) == -1 ||
+		    check_file(cfg, i, "sendgrid_key_file",
+		    w->sendgrid_key_file, w->sendgrid_key_file_line,
+		    why) == -1 ||
+		    check_file(cfg, i, "ca_file", w->ca_file, w->ca_file_line,
+		    why) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 void
@@ -1277,6 +1332,12 @@ set_webhook(struct cfg_ctx *ctx, struct cfg_webhook *w, yaml_node_t *node,
 			cfg_err(ctx, node_line(k), key, "%s", reason.data);
 			goto out;
 		}
+		if (strcmp(name, "secret_file") == 0)
+			w->secret_file_line = node_line(k);
+		else if (strcmp(name, "sendgrid_key_file") == 0)
+			w->sendgrid_key_file_line = node_line(k);
+		else if (strcmp(name, "ca_file") == 0)
+			w->ca_file_line = node_line(k);
 	}
 	for (i = 0; i < nitems(webhook_keys); i++) {
 		if (seen[i] != 0)

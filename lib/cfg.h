@@ -59,6 +59,10 @@ struct cfg_webhook {
 	char			*ca_file;	/* NULL: the system's */
 	unsigned		 max_concurrent;
 	int64_t			 timeout;	/* seconds */
+	/* Where the file keys are, for cfg_check_files' messages. */
+	unsigned long		 secret_file_line;
+	unsigned long		 sendgrid_key_file_line;
+	unsigned long		 ca_file_line;
 };
 
 /*
@@ -135,6 +139,8 @@ struct cfg {
 	int64_t			 events_dead_age;	/* s, 7d: dead kept */
 	int64_t			 events_min_backoff;	/* s, 30s */
 	int64_t			 events_max_backoff;	/* s, 1h */
+	unsigned		 events_credential_max_concurrent; /* 4 */
+	int64_t			 events_credential_timeout; /* s, 10s */
 	int			 events_keep_metadata_headers; /* 0 */
 	unsigned		 outbox_max_events;	/* 100000 */
 	int64_t			 outbox_max_age;	/* seconds, 7d */
@@ -219,6 +225,14 @@ int		 cfg_nexthop_key(const struct cfg *, const char *domain,
  * for messages: "FILE:LINE: KEY" for a single value, "FILE:LINE: KEY[i]"
  * for a list. Truncated to size.
  */
+/*
+ * Opens each file a webhooks[] entry names (secret_file,
+ * sendgrid_key_file, ca_file) for reading, as the caller: webhookd reads
+ * them only when it starts, so master checks them (as mail_owner) at its
+ * start and reload to report a missing or unreadable one with the
+ * configuration's file, line and key. Returns 0, or -1 with why.
+ */
+int		 cfg_check_files(const struct cfg *, struct vbuf *why);
 void		 cfg_paths_where(const struct cfg *, const char *key,
 		    const struct cfg_paths *, size_t i, char *buf, size_t size);
 

@@ -366,19 +366,31 @@ whstore_put_event(struct whstore *s, MDB_txn *txn,
 	return 1;
 }
 
+/* A message's join key ('M' or 'N' then the qid); its length. */
+static size_t
+whstore_mkey(unsigned char *buf, char prefix, const char *qid)
+{
+	size_t n = strnlen(qid, QID_SIZE);
+
+	buf[0] = (unsigned char)prefix;
+	memcpy(buf + 1, qid, n);
+	return 1 + n;
+}
+
 int
 whstore_put_msg(struct whstore *s, MDB_txn *txn,
     const struct outbox_event *ev, struct vbuf *why)
 {
-	unsigned char kb[1 + QID_SIZE];
+	unsigned char kb[1 + QID_SIZE], nb[4];
 	struct vbuf packed;
 	MDB_val k, v;
-	size_t n = strnlen(ev->qid, QID_SIZE);
+	uint32_t left;
 	int rc;
 
-	kb[0] = 'M';
-	memcpy(kb + 1, ev->qid, n);
-	k.mv_size = 1 + n;
+	/* No recipient, no event to join into: nothing to keep. */
+	if (ev->nrecipients == 0)
+		return 0;
+	k.mv_size = whstore_mkey(kb, 'M', ev->qid);
 	k.mv_data = kb;
 	vbuf_init(&packed, 0);
 	outbox_pack(&packed, ev);
@@ -386,11 +398,157 @@ whstore_put_msg(struct whstore *s, MDB_txn *txn,
 	v.mv_data = packed.data;
 	rc = mdb_put(txn, s->md.dbi, &k, &v, 0);
 	vbuf_release(&packed);
+	if (rc == 0) {
+		left = ev->nrecipients > UINT32_MAX ? UINT32_MAX :
+		    (uint32_t)ev->nrecipients;
+		nb[0] = left >> 24;
+		nb[1] = left >> 16;
+		nb[2] = left >> 8;
+		nb[3] = left;
+		kb[0] = 'N';
+		v.mv_size = 4;
+		v.mv_data = nb;
+		rc = mdb_put(txn, s->md.dbi, &k, &v, 0);
+	}
 	if (rc != 0) {
 		mdbdir_why(why, &s->md, "put", rc);
 		return -1;
 	}
 	return 0;
+}
+
+/* Deletes a message's join records ('M' and 'N'); absent is no error. */
+static int
+whstore_msg_del(struct whstore *s, MDB_txn *txn, const char *qid,
+    struct vbuf *why)
+{
+	unsigned char kb[1 + QID_SIZE];
+	MDB_val k;
+	int rc;
+	const char *p;
+
+	for (p = "MN"; *p != '\0'; p++) {
+		k.mv_size = whstore_mkey(kb, *p, qid);
+		k.mv_data = kb;
+		rc = mdb_del(txn, s->md.dbi, &k, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND) {
+			if (why != NULL)
+				mdbdir_why(why, &s->md, "del", rc);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Crash safety: the count moves in the transaction that stores the
+ * event and moves the ingest mark on (webhookd_ingest.c), and only for an
+ * event stored for the first time, so a crash's re-ingest of the same
+ * seqs neither counts a recipient twice nor restarts the count. The
+ * events stored already carry what the join gave them (whstore_put_event
+ * stores the enriched event), so once the last recipient's final event
+ * is in, nothing reads the join again: retries, replays and the delivery
+ * log read 'E'. A recipient event that comes after the join is gone
+ * (only if the count was wrong) is sent without user, metadata and tags,
+ * as one whose accepted event the outbox dropped.
+ */
+int
+whstore_msg_settle(struct whstore *s, MDB_txn *txn,
+    const struct outbox_event *ev, struct vbuf *why)
+{
+	unsigned char kb[1 + QID_SIZE], nb[4];
+	const unsigned char *p;
+	MDB_val k, v;
+	uint32_t left;
+	int rc;
+
+	switch (ev->kind) {
+	case OUTBOX_DELIVERED:
+	case OUTBOX_BOUNCED:
+	case OUTBOX_EXPIRED:
+	case OUTBOX_SUPPRESSED:
+	case OUTBOX_DELETED:
+		break;
+	default:
+		return 0;	/* accepted, deferred: more to come */
+	}
+	k.mv_size = whstore_mkey(kb, 'N', ev->qid);
+	k.mv_data = kb;
+	if (mdb_get(txn, s->md.dbi, &k, &v) != 0 || v.mv_size != 4)
+		return 0;	/* no count: the sweep's (whstore_msg_sweep) */
+	p = v.mv_data;
+	left = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+	if (left <= 1)
+		return whstore_msg_del(s, txn, ev->qid, why) == -1 ? -1 : 1;
+	left--;
+	nb[0] = left >> 24;
+	nb[1] = left >> 16;
+	nb[2] = left >> 8;
+	nb[3] = left;
+	v.mv_size = 4;
+	v.mv_data = nb;
+	if ((rc = mdb_put(txn, s->md.dbi, &k, &v, 0)) != 0) {
+		mdbdir_why(why, &s->md, "put", rc);
+		return -1;
+	}
+	return 0;
+}
+
+int
+whstore_msg_sweep(struct whstore *s, MDB_txn *txn, char *resume,
+    size_t max, whstore_gone_cb *gone, void *arg)
+{
+	unsigned char kb[1 + QID_SIZE];
+	char (*del)[QID_SIZE];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t seen = 0, ndel = 0, i;
+	int rc, removed = 0;
+
+	if (max == 0 || mdb_cursor_open(txn, s->md.dbi, &cur) != 0)
+		return max == 0 ? 0 : -1;
+	if ((del = calloc(max, sizeof(*del))) == NULL) {
+		mdb_cursor_close(cur);
+		return -1;
+	}
+	k.mv_size = whstore_mkey(kb, 'M', resume);
+	k.mv_data = kb;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	/* Start after the one looked at last time. */
+	if (rc == 0 && resume[0] != '\0' && k.mv_size == 1 +
+	    strnlen(resume, QID_SIZE) && memcmp(k.mv_data, kb, k.mv_size) == 0)
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	resume[0] = '\0';	/* past the last: from the top next time */
+	for (; rc == 0 && seen < max; seen++,
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const unsigned char *p = k.mv_data;
+		size_t n = k.mv_size - 1;
+
+		if (k.mv_size < 2 || p[0] != 'M') {
+			resume[0] = '\0';
+			break;
+		}
+		if (n >= QID_SIZE)
+			continue;	/* never written so */
+		memcpy(resume, p + 1, n);
+		resume[n] = '\0';
+		if (gone(resume, arg) == 1)
+			memcpy(del[ndel++], resume, n + 1);
+	}
+	if (rc != 0)
+		resume[0] = '\0';
+	/* Deleted after the walk, so no cursor is moved under us. */
+	mdb_cursor_close(cur);
+	for (i = 0; i < ndel; i++) {
+		if (whstore_msg_del(s, txn, del[i], NULL) == -1) {
+			free(del);
+			return -1;
+		}
+		removed++;
+	}
+	free(del);
+	return removed;
 }
 
 void
@@ -400,13 +558,10 @@ whstore_enrich(struct whstore *s, MDB_txn *txn, struct outbox_event *ev,
 	unsigned char kb[1 + QID_SIZE];
 	struct outbox_event acc;
 	MDB_val k, v;
-	size_t n = strnlen(ev->qid, QID_SIZE);
 
 	if (ev->kind == OUTBOX_ACCEPTED)
 		return;
-	kb[0] = 'M';
-	memcpy(kb + 1, ev->qid, n);
-	k.mv_size = 1 + n;
+	k.mv_size = whstore_mkey(kb, 'M', ev->qid);
 	k.mv_data = kb;
 	if (mdb_get(txn, s->md.dbi, &k, &v) != 0)
 		return;

@@ -6,6 +6,8 @@
  *   'S'                      the last outbox seq ingested (8 bytes BE)
  *   'E' seq(8 BE)            an ingested event, outbox_pack()ed, enriched
  *   'M' qid                  the message's accepted event (the join)
+ *   'N' qid                  recipients of the message whose final event
+ *                            is not ingested yet (4 bytes BE); with 'M'
  *   'Q' seq(8 BE) endpoint   one delivery of event seq to an endpoint:
  *                            struct whstore_dlv (pending, sent or dead)
  *   'P' endpoint NUL due(8 BE) seq(8 BE)
@@ -76,9 +78,37 @@ uint64_t whstore_last_seq(struct whstore *, MDB_txn *);
 int	whstore_put_event(struct whstore *, MDB_txn *,
 	    const struct outbox_event *ev, const char *const *keys,
 	    size_t nkeys, int64_t now_ms, struct vbuf *why);
-/* The join: stores an accepted event's record for its qid. */
+/*
+ * The join: stores an accepted event's record for its qid, and the
+ * number of its recipients still to be heard of. Call it only for an
+ * event newly ingested (seq above whstore_last_seq), never on a crash's
+ * re-ingest, or the count would start again.
+ */
 int	whstore_put_msg(struct whstore *, MDB_txn *,
 	    const struct outbox_event *ev, struct vbuf *why);
+/*
+ * After a recipient event was newly stored (whstore_put_event returned
+ * 1), in the same transaction: a final one (delivered, bounced, expired,
+ * suppressed, deleted) counts its recipient off, and the message's join
+ * records go with the last. ev's strings must not be used afterwards
+ * (enrichment pointed them into the record just deleted). 1 removed, 0
+ * not (yet), -1 error (why).
+ */
+int	whstore_msg_settle(struct whstore *, MDB_txn *,
+	    const struct outbox_event *ev, struct vbuf *why);
+/*
+ * The backstop for joins whose count cannot reach zero (final events
+ * dropped by the outbox's cap while webhookd was down, a store written
+ * before 'N', a message set aside as corrupt): looks at up to max 'M'
+ * records after qid *resume (a QID_SIZE buffer; "" from the first) and
+ * removes those for which gone(qid) says 1. The caller's gone() must only
+ * say so when no event of the message can still come (see webhookd.c).
+ * *resume is left at the last looked at, or "" after the last of all.
+ * Returns the number removed, or -1.
+ */
+typedef int whstore_gone_cb(const char *qid, void *arg);
+int	whstore_msg_sweep(struct whstore *, MDB_txn *, char *resume,
+	    size_t max, whstore_gone_cb *gone, void *arg);
 /*
  * Fills ev's user, message_id, metadata and tags from the message's
  * accepted event, when stored (strings point into txn / scratch).

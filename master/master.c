@@ -173,6 +173,7 @@ static void master_status(int, int, void *);
 static void master_stop_all(void);
 static void master_reload(void);
 static int master_check_classes(const struct cfg *, struct vbuf *);
+static int master_check_files(const struct cfg *, struct vbuf *);
 static int master_kept_take(const char *);
 static void master_kept_save(const struct cfg *);
 static void master_kept_close(void);
@@ -754,6 +755,61 @@ master_check_classes(const struct cfg *cfg, struct vbuf *why)
 	return 0;
 }
 
+/*
+ * The webhooks' files (cfg_check_files), opened as webhookd will open
+ * them: as mail_owner. As root that takes a child that becomes
+ * mail_owner, so a file only root can read is reported here, with its
+ * line, and not later as webhookd exiting at every restart.
+ */
+static int
+master_check_files(const struct cfg *cfg, struct vbuf *why)
+{
+	char buf[1024];
+	ssize_t n;
+	size_t got = 0;
+	pid_t pid;
+	int fds[2], status;
+
+	if (cfg->nwebhooks == 0)
+		return 0;
+	if (geteuid() != 0)
+		return cfg_check_files(cfg, why);
+	if (pipe2(fds, O_CLOEXEC) == -1) {
+		vbuf_setf(why, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		vbuf_setf(why, "fork: %s", strerror(errno));
+		(void)close(fds[0]);
+		(void)close(fds[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		(void)close(fds[0]);
+		if (privsep_become_owner(cfg, why) == 0 &&
+		    cfg_check_files(cfg, why) == 0)
+			_exit(0);
+		/* A short write leaves the generic message: still fatal. */
+		_exit(write(fds[1], why->data, why->len) < 0 ? 2 : 1);
+	}
+	(void)close(fds[1]);
+	while (got < sizeof(buf) - 1 && ((n = read(fds[0], buf + got,
+	    sizeof(buf) - 1 - got)) > 0 || (n == -1 && errno == EINTR)))
+		if (n > 0)
+			got += (size_t)n;
+	buf[got] = '\0';
+	(void)close(fds[0]);
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR) {
+			status = 1;
+			break;
+		}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	vbuf_setf(why, "%s", got > 0 ? buf : "webhook files: check failed");
+	return -1;
+}
+
 static void
 master_reload(void)
 {
@@ -763,7 +819,8 @@ master_reload(void)
 
 	master_got_hup = 0;
 	if ((ncfg = cfg_load(master_cfg_path, why)) == NULL ||
-	    master_check_classes(ncfg, why) == -1) {
+	    master_check_classes(ncfg, why) == -1 ||
+	    master_check_files(ncfg, why) == -1) {
 		log_warn("reload: %s; keeping the running configuration",
 		    why->data);
 		cfg_free(ncfg);
@@ -903,7 +960,7 @@ main(int argc, char *argv[])
 	 * fresh installation (lib/privsep).
 	 */
 	if (privsep_owner_ids(master_cfg, &master_uid, &master_gid, why) ==
-	    -1)
+	    -1 || master_check_files(master_cfg, why) == -1)
 		log_fatal("%s", why->data);
 
 	/* 3. Where the daemons are: daemon_directory, else next to us. */

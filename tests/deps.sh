@@ -33,6 +33,7 @@ set -u
 # libjansson-dev: jansson parses the JSON of X-Mailgun-Variables and
 # X-SMTPAPI headers in smtpd (lib/metahdr.c), never a parser of our own.
 # libcurl4-openssl-dev: webhookd's HTTP(S) client (libcurl multi).
+# lmdb-utils: mdb_dump, with which test_webhookd reads webhookd's store.
 PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
 swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm libopendkim-dev
 python3-dkim libspf2-dev dnsmasq-base libmime-tools-perl libidn2-dev
@@ -40,7 +41,7 @@ pflogsumm libjansson-dev libcurl4-openssl-dev
 python3-django-anymail python3-cryptography
 libgmime-3.0-dev php-cli s-nail
 dpkg-dev debhelper fakeroot lintian ssl-cert adduser logrotate procps
-util-linux"
+util-linux lmdb-utils"
 # libgmime-3.0-dev: sendmail(1) parses address lists (-t) with GMime.
 # php-cli, s-nail: the real local clients test_sendmail runs (PHP's
 # mail(), mailx) against build/sendmail. s-nail rather than bsd-mailx,

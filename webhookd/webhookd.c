@@ -20,6 +20,7 @@
 #define WH_RESCAN_MS		0	/* after a request ends */
 #define WH_PRUNE_EVERY_MS	60000
 #define WH_PRUNE_BATCH		1000	/* events looked at per prune */
+#define WH_SWEEP_BATCH		5000	/* joins looked at per prune */
 #define WH_KEEP_SENT_MS		(24LL * 3600 * 1000)	/* history of sent */
 
 static int64_t wh_next_ingest, wh_next_prune, wh_next_scan;
@@ -53,6 +54,7 @@ webhookd_prune(int64_t now)
 		log_warn("webhook store: prune failed");
 		return;
 	}
+	webhookd_msg_sweep(WH_SWEEP_BATCH);
 	webhookd_log_prune(now);
 }
 

@@ -149,6 +149,8 @@ struct whstore;
 int	webhookd_ingest_init(const struct cfg *);
 /* One bounded pass; returns the number of events ingested, -1 error. */
 int	webhookd_ingest(void);
+/* Removes joins of messages gone from the queue (at most max looked at). */
+void	webhookd_msg_sweep(size_t max);
 struct whstore	*webhookd_store(void);
 /* The configured endpoints (petrel.yaml), and one by its key. */
 size_t			 webhookd_nendpoints(void);

@@ -33,7 +33,9 @@
 
 /*
  * A credential's endpoint has no petrel.yaml row: its connection limits
- * are these. XXX: not configurable per credential.
+ * are events.credential_max_concurrent and events.credential_timeout,
+ * the same for every credential (these are the fallbacks if the
+ * configuration has none, as in unit tests).
  */
 #define WH_CRED_CONCURRENT	4
 #define WH_CRED_TIMEOUT_MS	10000
@@ -213,8 +215,11 @@ wh_cred_load(const char *user, struct wh_endpoint **out)
 	ep = xcalloc(1, sizeof(*ep));
 	ep->url = xstrdup(wh.url);
 	ep->user = xstrdup(user);
-	ep->max_concurrent = WH_CRED_CONCURRENT;
-	ep->timeout_ms = WH_CRED_TIMEOUT_MS;
+	ep->max_concurrent = wh_cred_cfg->events_credential_max_concurrent > 0 ?
+	    wh_cred_cfg->events_credential_max_concurrent : WH_CRED_CONCURRENT;
+	ep->timeout_ms = wh_cred_cfg->events_credential_timeout > 0 ?
+	    (unsigned)wh_cred_cfg->events_credential_timeout * 1000 :
+	    WH_CRED_TIMEOUT_MS;
 	if ((fmt = webhookd_format_parse(wh.format != NULL ? wh.format :
 	    "petrel")) == -1) {
 		log_warn("credential %s: webhook format %s unknown: no "

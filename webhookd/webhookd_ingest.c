@@ -199,8 +199,11 @@ wh_ingest_one(const struct outbox_event *oev, void *arg)
 	char *userkey = NULL;
 	size_t nkeys = 0, i;
 	const struct wh_endpoint *uep;
+	int fresh, rc;
 
-	if (ev.kind == OUTBOX_ACCEPTED &&
+	/* A crash's re-ingest must not start the join's count again. */
+	fresh = ev.seq > whstore_last_seq(&wh_store, c->wtxn);
+	if (fresh && ev.kind == OUTBOX_ACCEPTED &&
 	    whstore_put_msg(&wh_store, c->wtxn, &ev, c->why) == -1)
 		goto fail;
 	whstore_enrich(&wh_store, c->wtxn, &ev, &c->sc);
@@ -216,12 +219,17 @@ wh_ingest_one(const struct outbox_event *oev, void *arg)
 		    strlen(ev.sasl_username) + 1);
 		keys[nkeys++] = userkey;
 	}
-	if (whstore_put_event(&wh_store, c->wtxn, &ev, keys, nkeys,
-	    outbox_now_ms(), c->why) == -1) {
-		free(userkey);
-		goto fail;
-	}
+	rc = whstore_put_event(&wh_store, c->wtxn, &ev, keys, nkeys,
+	    outbox_now_ms(), c->why);
 	free(userkey);
+	/*
+	 * Stored for the first time: a final event counts its recipient off
+	 * the join, in this same transaction (whstore_msg_settle). ev's
+	 * strings may point into the join: not used after this.
+	 */
+	if (rc == -1 || (rc == 1 &&
+	    whstore_msg_settle(&wh_store, c->wtxn, &ev, c->why) == -1))
+		goto fail;
 	if (c->n == 0)
 		c->first = ev.seq;
 	c->last = ev.seq;
@@ -268,6 +276,71 @@ wh_log_batch(uint64_t from, uint64_t through, size_t n)
 	free(pp);
 	free(evs);
 	free(sc);
+}
+
+/* whstore_msg_sweep's question: is the message out of the queue? */
+static int
+wh_msg_gone(const char *qid, void *arg)
+{
+	struct qstore_msginfo m;
+
+	return qstore_msg_get(arg, qid, &m) == -1 &&
+	    qstore_errno() == QSTORE_ERR_NOTFOUND;
+}
+
+/*
+ * The backstop for the joins' counts (whstore_msg_sweep): a join goes when
+ * its message is out of the queue and every event the queue had written
+ * by then is ingested. Why that is safe: the queue writes a message's
+ * events in the transactions that change its recipients, the last of
+ * them before (or with) the one that deletes the message, so a queue
+ * snapshot without the message has all of them numbered at most the
+ * outbox's last number in that snapshot; our mark at or past that number
+ * (read after the snapshot, and it only grows) means they are all in 'E'
+ * already, enriched. What the outbox's cap dropped is gone either way.
+ * A held message is still in the queue, so its join stays however old.
+ */
+void
+webhookd_msg_sweep(size_t max)
+{
+	static char resume[QID_SIZE];
+	struct outbox_stat st;
+	struct qstore_txn *qt;
+	struct vbuf why;
+	MDB_txn *txn;
+	int n;
+
+	vbuf_init(&why, 0);
+	if ((qt = qstore_txn_begin(wh_queue, 0, &why)) == NULL)
+		goto out;
+	if (outbox_stat(qt, &st, &why) == -1 ||
+	    mdbdir_begin(&wh_store.md, 0, &txn, &why) != 1) {
+		qstore_txn_abort(qt);
+		goto out;
+	}
+	if (whstore_last_seq(&wh_store, txn) < st.last_seq) {
+		/* Not caught up: what is left in the outbox may need joins. */
+		mdb_txn_abort(txn);
+		qstore_txn_abort(qt);
+		goto out;
+	}
+	n = whstore_msg_sweep(&wh_store, txn, resume, max, wh_msg_gone, qt);
+	qstore_txn_abort(qt);
+	if (n <= 0) {
+		mdb_txn_abort(txn);
+		if (n < 0)
+			vbuf_setf(&why, "cannot walk the joins");
+		goto out;
+	}
+	if (mdb_txn_commit(txn) != 0) {
+		vbuf_setf(&why, "commit failed");
+		goto out;
+	}
+	log_info("webhook store: removed %d join(s) of messages gone", n);
+out:
+	if (why.len > 0)
+		log_warn("webhook store: join sweep: %s", why.data);
+	vbuf_release(&why);
 }
 
 int

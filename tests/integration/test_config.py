@@ -2,7 +2,9 @@
 
 Also master's start-up checks: a daemon_directory mail_owner cannot reach
 stops master at start with a plain message; every daemon runs with
-NoNewPrivs; a second qmgr on one queue waits for the lock of the first.
+NoNewPrivs; a second qmgr on one queue waits for the lock of the first;
+a webhook secret_file, sendgrid_key_file or ca_file that mail_owner
+cannot open stops master at start, naming file, line and key.
 """
 
 import os
@@ -174,6 +176,38 @@ class ConfigErrorTest(unittest.TestCase):
         self.assertNotEqual(rc, 0, out)
         self.assertIn("min_backoff", out)
         self.assertIn(self.suite.conf_path, out)
+
+    def _webhook_file_refused(self, key, path, reason):
+        """master refuses a webhook whose key names path, at start,
+        naming the file, the key's line, the key and reason."""
+        cfg = dict(self.suite.config)
+        cfg["webhooks"] = [{"url": "https://127.0.0.1:9/hooks", key: path}]
+        text = harness.to_yaml(cfg) + "\n"
+        line = [i + 1 for i, t in enumerate(text.splitlines())
+                if key + ":" in t][0]
+        rc, out = self._run_master(text)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("%s:%d: webhooks[0].%s: %s: %s"
+                      % (self.suite.conf_path, line, key, path, reason), out)
+
+    def test_webhook_secret_file_missing(self):
+        self._webhook_file_refused(
+            "secret_file", os.path.join(self.tmp, "no-such-secret"),
+            "No such file or directory")
+
+    def test_webhook_key_and_ca_files_unreadable(self):
+        # As root master checks as mail_owner: root's 0600 file is
+        # unreadable to it, as it would be to webhookd.
+        for key in ("sendgrid_key_file", "ca_file"):
+            path = os.path.join(self.tmp, key)
+            with open(path, "w") as f:
+                f.write("x\n")
+            os.chmod(path, 0o600 if os.geteuid() == 0 else 0)
+            self._webhook_file_refused(key, path, "Permission denied")
+
+    def test_webhook_file_is_a_directory(self):
+        self._webhook_file_refused("ca_file", self.tmp,
+                                   "not a regular file")
 
     def test_plaintext_listener_off_loopback_refused(self):
         cfg = dict(self.suite.config)

@@ -8,12 +8,19 @@ fourth try; kill -9 of every process while events are pending loses none;
 a slow endpoint does not delay another's events; an endpoint down for
 longer than events.max_age leaves dead letters that relayctl events list
 shows and relayctl events replay delivers; relayctl log search --to finds
-a message's whole history, webhooks included.
+a message's whole history, webhooks included; the store keeps no join
+('M' record) for a message once each of its recipients' final events is
+in, so it does not grow with every message ever relayed; a credential's
+own endpoint gets at most events.credential_max_concurrent requests at
+once, each cut off after events.credential_timeout.
 """
 
+import http.server
 import json
 import os
 import re
+import subprocess
+import threading
 import time
 import unittest
 
@@ -324,6 +331,130 @@ class CrashTest(WebhookCase):
         self.assertEqual(len(ids), 3, self.suite.log_tail())
         self.assertTrue(ids <= seen)    # the same ids after the crash
         self.wait_log(r"%s: event=[0-9a-f]{32} .*status=sent" % qid)
+
+
+def store_keys(queue_dir):
+    """The keys of webhookd's store (lib/whstore), read with mdb_dump."""
+    out = subprocess.run(
+        ["mdb_dump", "-p", "-s", "webhook",
+         os.path.join(queue_dir, "webhook")],
+        check=True, capture_output=True, text=True).stdout.splitlines()
+    body = out[out.index("HEADER=END") + 1:out.index("DATA=END")]
+    return [k[1:] for k in body[0::2]]
+
+
+class JoinPruneTest(WebhookCase):
+
+    def test_joins_go_with_the_last_final_event(self):
+        tok = unique("whj")
+        bad = "gone-%s@example.org" % tok
+        self.capture.add_rcpt_rule("550 5.1.1 no such user", address=bad)
+        rcpts = ["j%d-%s@example.org" % (i, tok) for i in range(2)] + [bad]
+        qids = [self.submit(make_message(tok, to=rcpts[0]), rcpts=rcpts)]
+        for i in range(8):
+            r = "s%d-%s@example.org" % (i, tok)
+            qids.append(self.submit(make_message(tok, to=r), rcpts=[r]))
+        final = ("delivered", "bounced")
+        got = self.recv[0].wait(lambda e: e.get("queue_id") in qids and
+                                e["event"] in final, n=11, timeout=30)
+        self.assertEqual(len(got), 11, self.suite.log_tail())
+        # Every recipient's event was joined, the last one's included.
+        for r in got:
+            self.assertEqual(r["json"]["user"], self.user)
+        deadline = time.time() + 10
+        while True:
+            joins = [k for k in store_keys(self.suite.queue_dir)
+                     if k[:1] in ("M", "N") and k[1:] in qids]
+            if not joins or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(joins, [])
+        # The events themselves are still there for retries and replays.
+        keys = store_keys(self.suite.queue_dir)
+        self.assertGreaterEqual(len([k for k in keys if k[:1] == "E"]), 11)
+
+
+class SlowPlainReceiver:
+    """A plain HTTP endpoint that takes `delay` seconds per request and
+    counts how many it has in flight at once (the most, and in all)."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.inflight = self.most = self.done = 0
+        recv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length",
+                                                     "0")))
+                with recv.lock:
+                    recv.inflight += 1
+                    recv.most = max(recv.most, recv.inflight)
+                time.sleep(recv.delay)
+                with recv.lock:
+                    recv.inflight -= 1
+                    recv.done += 1
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass        # the client gave up (its timeout)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/hooks" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class CredentialLimitsTest(WebhookCase):
+    """events.credential_max_concurrent and events.credential_timeout
+    apply to an endpoint set with relayctl user set --webhook."""
+
+    events_extra = {"credential_max_concurrent": 1,
+                    "credential_timeout": "2s"}
+
+    def cred_endpoint(self, delay):
+        r = SlowPlainReceiver(delay)
+        self.addCleanup(r.stop)
+        self.ensure_user()
+        self.suite.relayctl("user", "set", self.user, "--webhook", r.url)
+        return r
+
+    def test_one_request_at_a_time(self):
+        r = self.cred_endpoint(0.5)
+        tok = unique("whc")
+        for i in range(4):
+            rc = "c%d-%s@example.org" % (i, tok)
+            self.submit(make_message(tok, to=rc), rcpts=[rc])
+        deadline = time.time() + 30
+        while r.done < 8 and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertGreaterEqual(r.done, 8, self.suite.log_tail())
+        # The default (4) would have had the four accepted events at once.
+        self.assertEqual(r.most, 1)
+
+    def test_request_cut_off_after_the_timeout(self):
+        # 4 s is within the default 10 s (it would be sent) but over 2 s.
+        r = self.cred_endpoint(4.0)
+        tok = unique("wht")
+        qid = self.submit(make_message(tok), rcpts=["t-%s@example.org"
+                                                    % tok])
+        self.wait_log(r"%s: event=[0-9a-f]{32} to=%s status=deferred"
+                      % (qid, re.escape(r.url)), timeout=8)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
  * deliveries; pruning keeps the ingest mark; an event found by its id;
  * URLs shown without userinfo; the pending index (due in order, endpoint
  * by endpoint, skipping, following state changes, rebuilt for an old
- * store).
+ * store); the join goes with its message's last final event, and the
+ * sweep removes joins of messages gone.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +28,36 @@ static void	teardown(void);
 static int	count_cb(uint64_t, const char *, const struct whstore_dlv *,
 		    void *);
 static Suite	*whstore_suite(void);
+static int	has_join(struct whstore *, MDB_txn *, const char *qid);
+static int	gone_cb(const char *qid, void *arg);
+static void	mk_event(struct outbox_event *, uint64_t, enum outbox_kind,
+		    const char *, const char *);
+
+/* Whether a recipient event of qid would be enriched (its join is there). */
+static int
+has_join(struct whstore *s, MDB_txn *txn, const char *qid)
+{
+	struct outbox_event ev;
+	struct outbox_scratch sc;
+	int have;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = OUTBOX_DELIVERED;
+	snprintf(ev.qid, sizeof(ev.qid), "%s", qid);
+	outbox_scratch_init(&sc);
+	whstore_enrich(s, txn, &ev, &sc);
+	have = ev.sasl_username != NULL;
+	outbox_scratch_release(&sc);
+	return have;
+}
+
+/* Gone from the queue: the qids ending in '0'. */
+static int
+gone_cb(const char *qid, void *arg)
+{
+	(*(int *)arg)++;
+	return qid[strlen(qid) - 1] == '0';
+}
 
 static void
 setup(void)
@@ -366,6 +397,132 @@ START_TEST(test_pending_index)
 }
 END_TEST
 
+static void
+mk_event(struct outbox_event *ev, uint64_t seq, enum outbox_kind kind,
+    const char *qid, const char *rcpt)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->seq = seq;
+	ev->kind = kind;
+	ev->time_ms = (int64_t)seq * 1000;
+	snprintf(ev->qid, sizeof(ev->qid), "%s", qid);
+	ev->recipient = rcpt;
+}
+
+START_TEST(test_join_settle)
+{
+	static const char qid[] = "6B13B2B2EB929847";
+	const char *rcpts[] = { "r1@example.org", "r2@example.org" };
+	const char *keys[] = { "cfg:https://a/" };
+	struct whstore s;
+	struct vbuf why;
+	struct outbox_event acc, ev;
+	MDB_txn *txn;
+
+	vbuf_init(&why, 0);
+	ck_assert_int_eq(whstore_open(&s, &tcfg, 1, &why), 0);
+	mk_event(&acc, 1, OUTBOX_ACCEPTED, qid, NULL);
+	acc.recipients = rcpts;
+	acc.nrecipients = 2;
+	acc.sasl_username = "app1";
+
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	ck_assert_int_eq(whstore_put_msg(&s, txn, &acc, &why), 0);
+	ck_assert_int_eq(whstore_put_event(&s, txn, &acc, keys, 1, 5, &why),
+	    1);
+	/* Deferred is not final: the join stays. */
+	mk_event(&ev, 2, OUTBOX_DEFERRED, qid, rcpts[0]);
+	ck_assert_int_eq(whstore_msg_settle(&s, txn, &ev, &why), 0);
+	/* One of two recipients final: it stays for the other. */
+	mk_event(&ev, 3, OUTBOX_DELIVERED, qid, rcpts[0]);
+	ck_assert_int_eq(whstore_msg_settle(&s, txn, &ev, &why), 0);
+	ck_assert_int_eq(has_join(&s, txn, qid), 1);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+
+	/* The last recipient's final event takes the join with it. */
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	mk_event(&ev, 4, OUTBOX_BOUNCED, qid, rcpts[1]);
+	ck_assert_int_eq(whstore_msg_settle(&s, txn, &ev, &why), 1);
+	ck_assert_int_eq(has_join(&s, txn, qid), 0);
+	/* A stray final event after that is no error and no underflow. */
+	mk_event(&ev, 5, OUTBOX_DELETED, qid, rcpts[1]);
+	ck_assert_int_eq(whstore_msg_settle(&s, txn, &ev, &why), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+
+	/* Every final kind counts; none with no recipients is kept. */
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	mk_event(&acc, 6, OUTBOX_ACCEPTED, "7000000000000001", NULL);
+	acc.recipients = rcpts;
+	acc.nrecipients = 2;
+	acc.sasl_username = "app1";
+	ck_assert_int_eq(whstore_put_msg(&s, txn, &acc, &why), 0);
+	mk_event(&ev, 7, OUTBOX_EXPIRED, acc.qid, rcpts[0]);
+	ck_assert_int_eq(whstore_msg_settle(&s, txn, &ev, &why), 0);
+	mk_event(&ev, 8, OUTBOX_SUPPRESSED, acc.qid, rcpts[1]);
+	ck_assert_int_eq(whstore_msg_settle(&s, txn, &ev, &why), 1);
+	ck_assert_int_eq(has_join(&s, txn, acc.qid), 0);
+	mk_event(&acc, 9, OUTBOX_ACCEPTED, "7000000000000002", NULL);
+	acc.sasl_username = "app1";
+	ck_assert_int_eq(whstore_put_msg(&s, txn, &acc, &why), 0);
+	ck_assert_int_eq(has_join(&s, txn, acc.qid), 0);
+	mdb_txn_abort(txn);
+	whstore_close(&s);
+	vbuf_release(&why);
+}
+END_TEST
+
+START_TEST(test_join_sweep)
+{
+	static const char *qids[] = { "AAAAAAAAAAAAAAA0", "BBBBBBBBBBBBBBB1",
+	    "CCCCCCCCCCCCCCC0", "DDDDDDDDDDDDDDD0" };
+	const char *rcpts[] = { "r@example.org" };
+	char resume[QID_SIZE] = "";
+	struct whstore s;
+	struct vbuf why;
+	struct outbox_event acc;
+	MDB_txn *txn;
+	size_t i;
+	int asked = 0;
+
+	vbuf_init(&why, 0);
+	ck_assert_int_eq(whstore_open(&s, &tcfg, 1, &why), 0);
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	for (i = 0; i < 4; i++) {
+		mk_event(&acc, i + 1, OUTBOX_ACCEPTED, qids[i], NULL);
+		acc.recipients = rcpts;
+		acc.nrecipients = 1;
+		acc.sasl_username = "app1";
+		ck_assert_int_eq(whstore_put_msg(&s, txn, &acc, &why), 0);
+	}
+	ck_assert_int_eq(has_join(&s, txn, qids[1]), 1);
+	/* Two looked at: A gone, B kept; it resumes after B. */
+	ck_assert_int_eq(whstore_msg_sweep(&s, txn, resume, 2, gone_cb,
+	    &asked), 1);
+	ck_assert_int_eq(asked, 2);
+	ck_assert_str_eq(resume, qids[1]);
+	ck_assert_int_eq(has_join(&s, txn, qids[1]), 1);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	ck_assert_int_eq(mdbdir_begin(&s.md, 0, &txn, &why), 1);
+	/* The rest: C and D gone, and the walk starts over next time. */
+	ck_assert_int_eq(whstore_msg_sweep(&s, txn, resume, 10, gone_cb,
+	    &asked), 2);
+	ck_assert_int_eq(asked, 4);
+	ck_assert_str_eq(resume, "");
+	ck_assert_int_eq(has_join(&s, txn, qids[0]), 0);
+	ck_assert_int_eq(has_join(&s, txn, qids[1]), 1);
+	ck_assert_int_eq(has_join(&s, txn, qids[2]), 0);
+	ck_assert_int_eq(has_join(&s, txn, qids[3]), 0);
+	/* Only B is left; its count went with nothing else. */
+	ck_assert_int_eq(whstore_msg_sweep(&s, txn, resume, 10, gone_cb,
+	    &asked), 0);
+	ck_assert_int_eq(asked, 5);
+	ck_assert_int_eq(has_join(&s, txn, qids[1]), 1);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	whstore_close(&s);
+	vbuf_release(&why);
+}
+END_TEST
+
 static Suite *
 whstore_suite(void)
 {
@@ -378,6 +535,8 @@ whstore_suite(void)
 	tcase_add_test(tc, test_find_id_and_safe_url);
 	tcase_add_test(tc, test_pending_index);
 	tcase_add_test(tc, test_dead_replay_prune);
+	tcase_add_test(tc, test_join_settle);
+	tcase_add_test(tc, test_join_sweep);
 	suite_add_tcase(s, tc);
 	return s;
 }
