@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "nexthop.h"
 #include "vbuf.h"
 
 #define CFG_DEFAULT_PATH	"/etc/petrel/petrel.yaml"
@@ -72,12 +73,20 @@ struct cfg_paths {
 	int		  list;		/* written as a list */
 };
 
-/* One transport entry: recipient domain (or "*") -> next hop. */
+#define CFG_TRANSPORT_HOPS_MAX	8	/* next hops of one transport entry */
+
+/*
+ * One transport entry: recipient domain (or "*") -> next hop, or a list
+ * of next hops tried in order (smarthost failover). host, port and no_mx
+ * are the first hop, the one qmgr groups by; hops holds them all.
+ */
 struct cfg_transport {
 	char		*domain;	/* lower case, or "*" */
 	char		*host;		/* host name or IP literal */
 	uint16_t	 port;		/* default 25 */
 	int		 no_mx;		/* [host]: use the address, skip MX */
+	struct nexthop	*hops;		/* hops[0] is host, port, no_mx */
+	size_t		 nhops;		/* 1..CFG_TRANSPORT_HOPS_MAX */
 };
 
 struct cfg {
@@ -163,6 +172,7 @@ struct cfg {
 
 	unsigned		 smtp_processes;	/* 16 */
 	int64_t			 smtp_connect_timeout;	/* seconds, 30 */
+	int64_t			 smtp_failover_retry;	/* seconds, 1m */
 	int64_t			 smtp_command_timeout;	/* seconds, 300 */
 	char			*smtp_helo_name;	/* NULL: myhostname */
 	struct cidr		*smtp_source_addresses;	/* single addresses */
@@ -213,6 +223,15 @@ const struct cfg_transport *cfg_transport_lookup(const struct cfg *,
  */
 int		 cfg_nexthop_key(const struct cfg *, const char *domain,
 		    char *key, size_t size);
+
+/*
+ * The transport entry with several next hops whose first hop has the
+ * canonical key key (what qmgr sends smtp), or NULL: smtp's failover
+ * list. Entries that share a first hop list the same hops (cfg_load
+ * checks it), so the first match is the answer.
+ */
+const struct cfg_transport *cfg_transport_failover(const struct cfg *,
+		    const char *key);
 
 /*
  * Where entry i of a path list key (e.g. "tls.private_key") was written,

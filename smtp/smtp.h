@@ -103,6 +103,7 @@ struct smtp_target {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	uint16_t		 port;
+	char			 hop[NEXTHOP_KEY_MAX + 1]; /* failover hop, or "" */
 };
 
 /* A reply; text is "CODE text..." with the lines joined by spaces. */
@@ -129,6 +130,7 @@ struct smtp_sess {
 	uint16_t		 port;
 	char			 relay[SMTP_RELAY_SIZE]; /* host[ip]:port */
 	char			 key[NEXTHOP_KEY_MAX + 1];	/* next hop */
+	char			 hop[NEXTHOP_KEY_MAX + 1];	/* failover hop */
 	char			 tls[32];	/* TLS version, or "" */
 	unsigned		 features;
 	uint64_t		 size_limit;	/* SIZE n; 0 = none given */

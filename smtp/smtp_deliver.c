@@ -11,6 +11,14 @@
  * connection setup and TLS. Every deferred and bounced recipient is
  * classified (lib/bclass, with the rules loaded at start): the class is
  * on its log line and in the reply. The protocol is documented in smtp(8).
+ *
+ * Smarthost failover: when qmgr's next hop is the first of a transport
+ * entry's list, the hops are tried in order, and a hop where no session
+ * could be set up (refused, timed out, 421) is remembered as down for
+ * smtp.failover_retry: until then it is tried after the others, so mail
+ * goes through the next hop at once; after it, the first delivery tries
+ * it first again. Each smtp process keeps its own table (no shared
+ * state to lock; each learns with one failed connection).
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -50,6 +58,13 @@ static void	log_results(const struct smtp_req *, int64_t);
 static const char *fmt_delay(char *, size_t, int64_t);
 static const char *status_name(enum smtp_rcpt_status);
 static void	cache_drop(void);
+static struct hop_state *hop_find(const char *, int);
+static int	hop_is_down(const char *);
+static void	hop_up(const char *);
+static void	hop_failed(const struct smtp_target *, size_t, size_t,
+		    const struct smtp_fail *);
+static int	resolve(const struct nexthop *, const struct cfg_transport *,
+		    struct smtp_target *, size_t *, struct smtp_fail *);
 
 /* Where attr_scan puts one recipient of a request. */
 struct smtp_req_scan {
@@ -60,6 +75,14 @@ struct smtp_req_scan {
 };
 
 static const struct cfg *smtp_cfg;
+
+/* Failover hops seen down; bounded, the oldest entry is reused. */
+#define SMTP_HOPS_MAX	32
+struct hop_state {
+	char		 key[NEXTHOP_KEY_MAX + 1];	/* "" when free */
+	int64_t		 until;		/* monotonic ms; 0: up */
+};
+static struct hop_state hops[SMTP_HOPS_MAX];
 static struct smtp_sess *cache;		/* at most one idle session */
 static struct bclass_rules *smtp_bclass;	/* NULL: codes only */
 
@@ -362,19 +385,142 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		if (s == NULL) {
 			(void)snprintf(req->relay, sizeof(req->relay), "none");
 			log_debug("%s: %s", req->qid, fail->text);
+			hop_failed(t, i, n, fail);
 			continue;
 		}
 		(void)snprintf(s->key, sizeof(s->key), "%s", key);
-		if (smtp_proto_setup(s, smtp_cfg, fail) == 0)
+		(void)snprintf(s->hop, sizeof(s->hop), "%s", t[i].hop);
+		if (smtp_proto_setup(s, smtp_cfg, fail) == 0) {
+			hop_up(t[i].hop);
 			return s;
+		}
 		memcpy(req->relay, s->relay, sizeof(req->relay));
 		log_debug("%s: %s: %s", req->qid, s->relay,
 		    log_safe(fail->text));
 		smtp_proto_quit(s);
 		if (!fail->next_host)
 			break;
+		hop_failed(t, i, n, fail);
 	}
 	return NULL;
+}
+
+static struct hop_state *
+hop_find(const char *key, int create)
+{
+	struct hop_state *h, *old = &hops[0];
+
+	for (h = hops; h < hops + SMTP_HOPS_MAX; h++) {
+		if (strcmp(h->key, key) == 0)
+			return h;
+		if (h->key[0] == '\0' || (old->key[0] != '\0' &&
+		    h->until < old->until))
+			old = h;
+	}
+	if (!create)
+		return NULL;
+	(void)snprintf(old->key, sizeof(old->key), "%s", key);
+	old->until = 0;
+	return old;
+}
+
+static int
+hop_is_down(const char *key)
+{
+	struct hop_state *h = hop_find(key, 0);
+
+	return h != NULL && h->until > smtp_now_ms();
+}
+
+static void
+hop_up(const char *key)
+{
+	struct hop_state *h;
+
+	if (key[0] == '\0' || (h = hop_find(key, 0)) == NULL ||
+	    h->until == 0)
+		return;
+	log_info("next hop %s is up again", h->key);
+	h->until = 0;
+}
+
+/*
+ * Target i failed with fail; when it was the last address of its hop
+ * and the failure sends mail on to another host, the hop is down.
+ */
+static void
+hop_failed(const struct smtp_target *t, size_t i, size_t n,
+    const struct smtp_fail *fail)
+{
+	struct hop_state *h;
+	int was_down;
+
+	if (t[i].hop[0] == '\0' || !fail->next_host ||
+	    (i + 1 < n && strcmp(t[i + 1].hop, t[i].hop) == 0))
+		return;
+	h = hop_find(t[i].hop, 1);
+	was_down = h->until > smtp_now_ms();
+	h->until = smtp_now_ms() + smtp_cfg->smtp_failover_retry * 1000;
+	if (!was_down)
+		log_warn("next hop %s is down for %" PRId64 "s (%s), %s%s",
+		    h->key, smtp_cfg->smtp_failover_retry,
+		    log_safe(fail->text), i + 1 < n ? "trying " : "no other "
+		    "next hop", i + 1 < n ? t[i + 1].hop : "");
+}
+
+/*
+ * The addresses to try for nh: its own, or with a failover list ft
+ * those of every hop, hops that are up first (in their order), then
+ * those down, each hop's share of SMTP_TARGET_MAX bounded so that a
+ * hop with many addresses leaves room for the next. Each target names
+ * its hop. When no hop resolves, fail is the first hop's failure.
+ */
+static int
+resolve(const struct nexthop *nh, const struct cfg_transport *ft,
+    struct smtp_target *t, size_t *n, struct smtp_fail *fail)
+{
+	char keys[CFG_TRANSPORT_HOPS_MAX][NEXTHOP_KEY_MAX + 1];
+	size_t order[CFG_TRANSPORT_HOPS_MAX], norder = 0, i, j, got, lim;
+	struct smtp_fail f;
+	int pass, failed = 0;
+
+	if (ft == NULL) {
+		if (smtp_dns_nexthop(smtp_cfg, nh, t, SMTP_TARGET_MAX, n,
+		    fail) == -1)
+			return -1;
+		for (i = 0; i < *n; i++)
+			t[i].hop[0] = '\0';
+		return 0;
+	}
+	for (i = 0; i < ft->nhops; i++)
+		if (nexthop_format(&ft->hops[i], keys[i], sizeof(keys[i])) ==
+		    -1)
+			keys[i][0] = '\0';	/* cfg_load parsed it: not so */
+	smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.4.1", 0, "no next hop");
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < ft->nhops; i++)
+			if (keys[i][0] != '\0' && hop_is_down(keys[i]) == pass)
+				order[norder++] = i;
+	*n = 0;
+	for (i = 0; i < norder && *n < SMTP_TARGET_MAX; i++) {
+		lim = (SMTP_TARGET_MAX - *n) / (norder - i);
+		if (lim == 0)
+			lim = 1;
+		if (smtp_dns_nexthop(smtp_cfg, &ft->hops[order[i]], t + *n,
+		    lim, &got, &f) == -1) {
+			if (!failed)
+				*fail = f;
+			failed = 1;
+			log_info("next hop %s: %s", keys[order[i]],
+			    log_safe(f.text));
+			continue;
+		}
+		for (j = 0; j < got; j++)
+			(void)snprintf(t[*n + j].hop, sizeof(t[*n + j].hop),
+			    "%s", keys[order[i]]);
+		*n += got;
+	}
+	return *n == 0 ? -1 : 0;
 }
 
 static void
@@ -409,8 +555,8 @@ deliver(struct smtp_req *req)
 		decide_all(req, &fail);
 		goto done;
 	}
-	if (smtp_dns_nexthop(smtp_cfg, &nh, targets, SMTP_TARGET_MAX, &n,
-	    &fail) == -1) {
+	if (resolve(&nh, cfg_transport_failover(smtp_cfg, req->nexthop),
+	    targets, &n, &fail) == -1) {
 		req->site_fail = 1;
 		decide_all(req, &fail);
 		goto done;
@@ -420,7 +566,9 @@ deliver(struct smtp_req *req)
 
 	/* A cached session to the same next hop skips connection setup. */
 	if (cache != NULL) {
+		/* Not a backup hop's session once the first is back. */
 		if (strcmp(cache->key, req->nexthop) == 0 &&
+		    strcmp(cache->hop, targets[0].hop) == 0 &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&
 		    smtp_sess_alive(cache)) {
 			s = cache;
