@@ -103,6 +103,7 @@ struct cfg_key {
 
 /* The scalar setters store enums through an int. */
 _Static_assert(sizeof(enum cfg_tls_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_smtp_tls) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_log_dest) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_suppression_action) == sizeof(int),
     "enum size");
@@ -177,6 +178,13 @@ static const struct cfg_enum tls_modes[] = {
 	{ "none", CFG_TLS_NONE },
 	{ "starttls", CFG_TLS_STARTTLS },
 	{ "implicit", CFG_TLS_IMPLICIT },
+	{ NULL, 0 },
+};
+
+static const struct cfg_enum smtp_tls_levels[] = {
+	{ "may", CFG_SMTP_TLS_MAY },
+	{ "encrypt", CFG_SMTP_TLS_ENCRYPT },
+	{ "verify", CFG_SMTP_TLS_VERIFY },
 	{ NULL, 0 },
 };
 
@@ -330,6 +338,10 @@ static const struct cfg_key cfg_keys[] = {
 	    .off = F(dkim_dmarc_rua) },
 	{ .name = "smtp.helo_name", .type = CFG_T_STRING,
 	    .off = F(smtp_helo_name), .check = check_hostname },
+	{ .name = "smtp.tls", .type = CFG_T_ENUM, .def = "may",
+	    .off = F(smtp_tls), .enums = smtp_tls_levels },
+	{ .name = "smtp.tls_ca_file", .type = CFG_T_PATH,
+	    .off = F(smtp_tls_ca_file) },
 	/* At most BCLASS_MAX_FILES (lib/bclass.h) files. */
 	{ .name = "bounce.classes", .type = CFG_T_PATHS,
 	    .def = "/etc/petrel/bounce-classes.yaml", .max = 16,
@@ -476,6 +488,7 @@ cfg_free(struct cfg *cfg)
 	free_strs(cfg->local_submission_users, cfg->nlocal_submission_users);
 	free(cfg->local_submission_credential);
 	free(cfg->smtp_source_addresses);
+	free(cfg->smtp_tls_ca_file);
 	free(cfg->dns_resolver);
 	free(cfg->dkim_key_directory);
 	free(cfg->dkim_group);
@@ -606,6 +619,17 @@ cfg_transport_failover(const struct cfg *cfg, const char *key)
 		    sizeof(k)) == 0 && strcmp(k, key) == 0)
 			return &cfg->transports[i];
 	return NULL;
+}
+
+const char *
+cfg_smtp_tls_name(enum cfg_smtp_tls level)
+{
+	const struct cfg_enum *e;
+
+	for (e = smtp_tls_levels; e->name != NULL; e++)
+		if ((int)e->value == (int)level)
+			return e->name;
+	return "?";
 }
 
 const char *

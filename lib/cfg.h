@@ -25,6 +25,17 @@ enum cfg_tls_mode {
 	CFG_TLS_IMPLICIT,	/* 465 style: TLS before the greeting */
 };
 
+/*
+ * Outbound TLS security level of a delivery (Postfix's
+ * smtp_tls_security_level): smtp.tls globally; the level is a parameter
+ * of each delivery so that per-destination settings can override it.
+ */
+enum cfg_smtp_tls {
+	CFG_SMTP_TLS_MAY,	/* STARTTLS when offered, else plaintext */
+	CFG_SMTP_TLS_ENCRYPT,	/* STARTTLS or no delivery (defer) */
+	CFG_SMTP_TLS_VERIFY,	/* encrypt, chain and host name verified */
+};
+
 enum cfg_log_dest {
 	CFG_LOG_SYSLOG,
 	CFG_LOG_STDERR,
@@ -175,6 +186,8 @@ struct cfg {
 	int64_t			 smtp_failover_retry;	/* seconds, 1m */
 	int64_t			 smtp_command_timeout;	/* seconds, 300 */
 	char			*smtp_helo_name;	/* NULL: myhostname */
+	enum cfg_smtp_tls	 smtp_tls;		/* may */
+	char			*smtp_tls_ca_file;	/* NULL: system store */
 	struct cidr		*smtp_source_addresses;	/* single addresses */
 	size_t			 nsmtp_source_addresses;
 
@@ -240,6 +253,9 @@ const struct cfg_transport *cfg_transport_failover(const struct cfg *,
  */
 void		 cfg_paths_where(const struct cfg *, const char *key,
 		    const struct cfg_paths *, size_t i, char *buf, size_t size);
+
+/* "may", "encrypt" or "verify", for logging. */
+const char	*cfg_smtp_tls_name(enum cfg_smtp_tls);
 
 /* "none", "starttls" or "implicit", for logging. */
 const char	*cfg_tls_mode_name(enum cfg_tls_mode);

@@ -100,7 +100,7 @@ smtp_init(const struct cfg *cfg)
 	vbuf_release(&why);
 	/* A server closing mid-write must not kill us; send() reports it. */
 	(void)signal(SIGPIPE, SIG_IGN);
-	smtp_tls_init();
+	smtp_tls_init(cfg);
 	smtp_dkim_init(cfg);
 }
 
@@ -390,7 +390,8 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		}
 		(void)snprintf(s->key, sizeof(s->key), "%s", key);
 		(void)snprintf(s->hop, sizeof(s->hop), "%s", t[i].hop);
-		if (smtp_proto_setup(s, smtp_cfg, fail) == 0) {
+		if (smtp_proto_setup(s, smtp_cfg, req->tls_level,
+		    fail) == 0) {
 			hop_up(t[i].hop);
 			return s;
 		}
@@ -538,6 +539,10 @@ deliver(struct smtp_req *req)
 	req->t_setup = 0;
 	(void)snprintf(req->relay, sizeof(req->relay), "none");
 	req->tls[0] = '\0';
+	req->cipher[0] = '\0';
+	req->verified = 0;
+	/* The global level; per-destination levels will override it here. */
+	req->tls_level = smtp_cfg->smtp_tls;
 
 	vbuf_init(&why, 256);
 	req->qf = qstore_file_open(smtp_cfg->queue_directory, req->qid, &why);
@@ -569,6 +574,7 @@ deliver(struct smtp_req *req)
 		/* Not a backup hop's session once the first is back. */
 		if (strcmp(cache->key, req->nexthop) == 0 &&
 		    strcmp(cache->hop, targets[0].hop) == 0 &&
+		    cache->tls_level == req->tls_level &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&
 		    smtp_sess_alive(cache)) {
 			s = cache;
@@ -587,6 +593,8 @@ deliver(struct smtp_req *req)
 		req->t_setup = smtp_now_us();
 		memcpy(req->relay, s->relay, sizeof(req->relay));
 		memcpy(req->tls, s->tls, sizeof(req->tls));
+		memcpy(req->cipher, s->cipher, sizeof(req->cipher));
+		req->verified = s->verified;
 		rc = smtp_proto_deliver(s, smtp_cfg, req, reused);
 		if (rc == -2) {
 			/* The cached session had died: redial, once. */
@@ -716,7 +724,8 @@ fmt_delay(char *buf, size_t size, int64_t us)
  * One line per recipient per attempt, in Postfix's field order with
  * delay=, delays=, dsn=, status= side by side as Postfix's log tools
  * match them (pflogsumm counts nothing with a field between them); what
- * Postfix does not log comes after the reply: the TLS version, and for
+ * Postfix does not log comes after the reply:
+ * the TLS version, cipher and whether the peer was verified, and for
  * a deferred or bounced recipient its class and hard/soft:
  * "dsn=5.1.1, status=bounced (...), class=bad-mailbox, bounce=hard".
  */
@@ -724,9 +733,15 @@ static void
 log_results(const struct smtp_req *req, int64_t t_end)
 {
 	char total[24], a[24], b[24], c[24], d[24];
-	char cls[BCLASS_NAME_MAX + 32];
+	char cls[BCLASS_NAME_MAX + 32], tls[160];
 	int64_t before = req->qmgr_ms * 1000;
 	size_t i;
+
+	tls[0] = '\0';
+	if (req->tls[0] != '\0')
+		(void)snprintf(tls, sizeof(tls), ", tls=%s, cipher=%s, "
+		    "verified=%s", req->tls, req->cipher[0] != '\0' ?
+		    req->cipher : "unknown", req->verified ? "yes" : "no");
 
 	fmt_delay(total, sizeof(total), t_end - req->arrival_us);
 	fmt_delay(a, sizeof(a), before);
@@ -742,9 +757,9 @@ log_results(const struct smtp_req *req, int64_t t_end)
 			    bclass_name(r->cls), r->status ==
 			    SMTP_RCPT_BOUNCED ? BCLASS_HARD : BCLASS_SOFT);
 		log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s,"
-		    " dsn=%s, status=%s (%s)%s%s%s", req->qid,
+		    " dsn=%s, status=%s (%s)%s%s", req->qid,
 		    log_safe(r->addr), log_safe(req->relay), total, a, b, c, d,
 		    r->dsn, status_name(r->status), log_safe(r->reply),
-		    req->tls[0] != '\0' ? ", tls=" : "", req->tls, cls);
+		    tls, cls);
 	}
 }

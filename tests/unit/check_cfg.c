@@ -189,7 +189,9 @@ static const char full[] =
     "  processes: 1\n"
     "  connect_timeout: 10s\n"
     "  command_timeout: 2m\n"
-    "  helo_name: out.example.org\n";
+    "  helo_name: out.example.org\n"
+    "  tls: verify\n"
+    "  tls_ca_file: /etc/petrel/ca.pem\n";
 
 START_TEST(test_full)
 {
@@ -274,6 +276,11 @@ START_TEST(test_full)
 	ck_assert_str_eq(t->host, "127.0.0.1");
 	ck_assert_uint_eq(t->port, 25);
 	ck_assert_int_eq(t->no_mx, 1);
+
+	ck_assert_int_eq(cfg->smtp_tls, CFG_SMTP_TLS_VERIFY);
+	ck_assert_str_eq(cfg_smtp_tls_name(cfg->smtp_tls), "verify");
+	ck_assert_str_eq(cfg->smtp_tls_ca_file, "/etc/petrel/ca.pem");
+	ck_assert_int_eq(cfg->smtp_failover_retry, 60);
 
 	ck_assert_int_eq(cfg->queue_min_backoff, 90);
 	ck_assert_int_eq(cfg->queue_max_backoff, 7200);
