@@ -105,6 +105,7 @@ struct cfg_key {
 
 /* The scalar setters store enums through an int. */
 _Static_assert(sizeof(enum cfg_tls_mode) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum cfg_smtp_tls) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_log_dest) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum cfg_suppression_action) == sizeof(int),
     "enum size");
@@ -164,7 +165,10 @@ static int	 check_path(const char *, struct vbuf *);
 static void	 free_paths(struct cfg_paths *);
 static void	 set_default_paths(struct cfg_ctx *, const struct cfg_key *);
 static int	 parse_listen_address(struct cfg_listener *, struct vbuf *);
-static int	 parse_nexthop(const char *, struct cfg_transport *,
+static int	 nexthop_same(const struct nexthop *, const struct nexthop *);
+static int	 transport_same_hops(const struct cfg_transport *,
+		    const struct cfg_transport *);
+static int	 parse_nexthop(const char *, struct nexthop *,
 		    struct vbuf *);
 static int	 host_is_loopback(const char *);
 static int	 apply_defaults(struct cfg_ctx *);
@@ -176,6 +180,13 @@ static const struct cfg_enum tls_modes[] = {
 	{ "none", CFG_TLS_NONE },
 	{ "starttls", CFG_TLS_STARTTLS },
 	{ "implicit", CFG_TLS_IMPLICIT },
+	{ NULL, 0 },
+};
+
+static const struct cfg_enum smtp_tls_levels[] = {
+	{ "may", CFG_SMTP_TLS_MAY },
+	{ "encrypt", CFG_SMTP_TLS_ENCRYPT },
+	{ "verify", CFG_SMTP_TLS_VERIFY },
 	{ NULL, 0 },
 };
 
@@ -312,6 +323,8 @@ static const struct cfg_key cfg_keys[] = {
 	    .min = 1, .max = 256, .off = F(smtp_processes) },
 	{ .name = "smtp.connect_timeout", .type = CFG_T_DURATION, .def = "30s",
 	    .min = 1, .max = HOUR, .off = F(smtp_connect_timeout) },
+	{ .name = "smtp.failover_retry", .type = CFG_T_DURATION, .def = "1m",
+	    .min = 1, .max = HOUR, .off = F(smtp_failover_retry) },
 	{ .name = "smtp.command_timeout", .type = CFG_T_DURATION, .def = "5m",
 	    .min = 1, .max = HOUR, .off = F(smtp_command_timeout) },
 	{ .name = "smtp.source_addresses", .type = CFG_T_CIDRS, .min = 1,
@@ -327,6 +340,10 @@ static const struct cfg_key cfg_keys[] = {
 	    .off = F(dkim_dmarc_rua) },
 	{ .name = "smtp.helo_name", .type = CFG_T_STRING,
 	    .off = F(smtp_helo_name), .check = check_hostname },
+	{ .name = "smtp.tls", .type = CFG_T_ENUM, .def = "may",
+	    .off = F(smtp_tls), .enums = smtp_tls_levels },
+	{ .name = "smtp.tls_ca_file", .type = CFG_T_PATH,
+	    .off = F(smtp_tls_ca_file) },
 	/* At most BCLASS_MAX_FILES (lib/bclass.h) files. */
 	{ .name = "bounce.classes", .type = CFG_T_PATHS,
 	    .def = "/etc/petrel/bounce-classes.yaml", .max = 16,
@@ -480,6 +497,7 @@ cfg_free(struct cfg *cfg)
 	free_strs(cfg->local_submission_users, cfg->nlocal_submission_users);
 	free(cfg->local_submission_credential);
 	free(cfg->smtp_source_addresses);
+	free(cfg->smtp_tls_ca_file);
 	free(cfg->dns_resolver);
 	free(cfg->dkim_key_directory);
 	free(cfg->dkim_group);
@@ -487,6 +505,7 @@ cfg_free(struct cfg *cfg)
 	for (i = 0; i < cfg->ntransports; i++) {
 		free(cfg->transports[i].domain);
 		free(cfg->transports[i].host);
+		free(cfg->transports[i].hops);
 	}
 	free(cfg->transports);
 	for (i = 0; i < cfg->nwebhooks; i++) {
@@ -639,6 +658,33 @@ cfg_nexthop_key(const struct cfg *cfg, const char *domain, char *key,
 	via.port = t->port;
 	via.no_mx = t->no_mx;
 	return nexthop_key(domain, &via, key, size);
+}
+
+const struct cfg_transport *
+cfg_transport_failover(const struct cfg *cfg, const char *key)
+{
+	char k[NEXTHOP_KEY_MAX + 1];
+	size_t i;
+
+	if (cfg == NULL)
+		return NULL;
+	for (i = 0; i < cfg->ntransports; i++)
+		if (cfg->transports[i].nhops > 1 &&
+		    nexthop_format(&cfg->transports[i].hops[0], k,
+		    sizeof(k)) == 0 && strcmp(k, key) == 0)
+			return &cfg->transports[i];
+	return NULL;
+}
+
+const char *
+cfg_smtp_tls_name(enum cfg_smtp_tls level)
+{
+	const struct cfg_enum *e;
+
+	for (e = smtp_tls_levels; e->name != NULL; e++)
+		if ((int)e->value == (int)level)
+			return e->name;
+	return "?";
 }
 
 const char *
@@ -1636,15 +1682,15 @@ static int
 set_transport(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
     unsigned long line)
 {
-	char key[CFG_MAX_KEY];
+	char key[CFG_MAX_KEY], ikey[CFG_MAX_KEY + 2];
 	struct cfg *cfg = ctx->cfg;
 	struct cfg_transport *t;
 	struct vbuf reason;
 	yaml_node_pair_t *p;
-	yaml_node_t *k;
+	yaml_node_t *k, *v;
 	const char *dom, *s = NULL;
-	size_t n, i, j;
-	int rc = -1;
+	size_t n, i, j, h, nh;
+	int rc = -1, list;
 
 	if (check_map(ctx, node, line, name) == -1)
 		return -1;
@@ -1661,9 +1707,6 @@ set_transport(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 			cfg_err(ctx, line, key, "not a domain name or \"*\"");
 			goto out;
 		}
-		if (get_scalar(ctx, cfg_node(ctx, p->value), line, key,
-		    &s) == -1)
-			goto out;
 		t = &cfg->transports[i];
 		cfg->ntransports = i + 1;
 		t->domain = xstrdup(dom);
@@ -1676,10 +1719,54 @@ set_transport(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 				cfg_err(ctx, line, key, "duplicate domain");
 				goto out;
 			}
-		if (parse_nexthop(s, t, &reason) == -1) {
-			cfg_err(ctx, line, key, "%s", reason.data);
-			goto out;
+		/* One next hop, or a list tried in order (failover). */
+		v = cfg_node(ctx, p->value);
+		list = v != NULL && v->type == YAML_SEQUENCE_NODE;
+		if (list) {
+			if (check_seq(ctx, v, line, key,
+			    CFG_TRANSPORT_HOPS_MAX) == -1)
+				goto out;
+			nh = (size_t)(v->data.sequence.items.top -
+			    v->data.sequence.items.start);
+			if (nh == 0) {
+				cfg_err(ctx, line, key, "an empty list");
+				goto out;
+			}
+		} else
+			nh = 1;
+		t->hops = xcalloc(nh, sizeof(*t->hops));
+		for (h = 0; h < nh; h++) {
+			snprintf(ikey, sizeof(ikey), "%s%s", key,
+			    list ? "[]" : "");
+			if (get_scalar(ctx, list ? cfg_node(ctx,
+			    v->data.sequence.items.start[h]) : v, line, ikey,
+			    &s) == -1)
+				goto out;
+			if (parse_nexthop(s, &t->hops[h], &reason) == -1) {
+				cfg_err(ctx, line, ikey, "%s", reason.data);
+				goto out;
+			}
+			for (j = 0; j < h; j++)
+				if (nexthop_same(&t->hops[j], &t->hops[h])) {
+					cfg_err(ctx, line, ikey,
+					    "\"%s\" listed twice", s);
+					goto out;
+				}
+			t->nhops = h + 1;
 		}
+		t->host = xstrdup(t->hops[0].host);
+		t->port = t->hops[0].port;
+		t->no_mx = t->hops[0].no_mx;
+		/* smtp finds the list by its first hop (qmgr's key). */
+		for (j = 0; j < i; j++)
+			if (nexthop_same(&cfg->transports[j].hops[0],
+			    &t->hops[0]) && !transport_same_hops(
+			    &cfg->transports[j], t)) {
+				cfg_err(ctx, line, key, "the same first next "
+				    "hop as \"%s\" with other next hops after it",
+				    cfg->transports[j].domain);
+				goto out;
+			}
 	}
 	rc = 0;
  out:
@@ -1687,28 +1774,52 @@ set_transport(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 	return rc;
 }
 
+static int
+nexthop_same(const struct nexthop *a, const struct nexthop *b)
+{
+	return strcasecmp(a->host, b->host) == 0 && a->port == b->port &&
+	    a->no_mx == b->no_mx;
+}
+
+static int
+transport_same_hops(const struct cfg_transport *a,
+    const struct cfg_transport *b)
+{
+	size_t i;
+
+	if (a->nhops != b->nhops)
+		return 0;
+	for (i = 0; i < a->nhops; i++)
+		if (!nexthop_same(&a->hops[i], &b->hops[i]))
+			return 0;
+	return 1;
+}
+
 /*
  * "[host]:port", "host:port", "[host]", "host"; brackets skip MX. The
  * notation is nexthop_parse's; the host must also be a host name, or an
- * IPv6 address in brackets.
+ * IPv6 address in brackets. The host is stored in lower case, as
+ * nexthop_key writes it.
  */
 static int
-parse_nexthop(const char *s, struct cfg_transport *t, struct vbuf *reason)
+parse_nexthop(const char *s, struct nexthop *nh, struct vbuf *reason)
 {
-	struct nexthop nh;
 	unsigned char bin[16];
+	size_t i;
 
-	if (nexthop_parse(s, &nh, reason) == -1)
+	if (nexthop_parse(s, nh, reason) == -1)
 		return -1;
-	if (!hostname_ok(nh.host) && !(nh.no_mx &&
-	    inet_pton(AF_INET6, nh.host, bin) == 1)) {
+	if (!hostname_ok(nh->host) && !(nh->no_mx &&
+	    inet_pton(AF_INET6, nh->host, bin) == 1)) {
 		vbuf_setf(reason, "\"%s\" is not a host name or address",
-		    log_safe(nh.host));
+		    log_safe(nh->host));
 		return -1;
 	}
-	t->host = xstrdup(nh.host);
-	t->port = nh.port;
-	t->no_mx = nh.no_mx;
+	for (i = 0; nh->host[i] != '\0'; i++)
+		nh->host[i] = (char)tolower((unsigned char)nh->host[i]);
+	if (inet_pton(AF_INET, nh->host, bin) == 1 ||
+	    inet_pton(AF_INET6, nh->host, bin) == 1)
+		nh->no_mx = 1;	/* as nexthop_key: an address is not an MX */
 	return 0;
 }
 

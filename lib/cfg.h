@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cidr.h"
+#include "nexthop.h"
 #include "vbuf.h"
 
 #define CFG_DEFAULT_PATH	"/etc/petrel/petrel.yaml"
@@ -22,6 +23,17 @@ enum cfg_tls_mode {
 	CFG_TLS_NONE,		/* plaintext; loopback addresses only */
 	CFG_TLS_STARTTLS,	/* 587/2525 style: STARTTLS before AUTH, MAIL */
 	CFG_TLS_IMPLICIT,	/* 465 style: TLS before the greeting */
+};
+
+/*
+ * Outbound TLS security level of a delivery (Postfix's
+ * smtp_tls_security_level): smtp.tls globally; the level is a parameter
+ * of each delivery so that per-destination settings can override it.
+ */
+enum cfg_smtp_tls {
+	CFG_SMTP_TLS_MAY,	/* STARTTLS when offered, else plaintext */
+	CFG_SMTP_TLS_ENCRYPT,	/* STARTTLS or no delivery (defer) */
+	CFG_SMTP_TLS_VERIFY,	/* encrypt, chain and host name verified */
 };
 
 enum cfg_log_dest {
@@ -76,12 +88,20 @@ struct cfg_paths {
 	int		  list;		/* written as a list */
 };
 
-/* One transport entry: recipient domain (or "*") -> next hop. */
+#define CFG_TRANSPORT_HOPS_MAX	8	/* next hops of one transport entry */
+
+/*
+ * One transport entry: recipient domain (or "*") -> next hop, or a list
+ * of next hops tried in order (smarthost failover). host, port and no_mx
+ * are the first hop, the one qmgr groups by; hops holds them all.
+ */
 struct cfg_transport {
 	char		*domain;	/* lower case, or "*" */
 	char		*host;		/* host name or IP literal */
 	uint16_t	 port;		/* default 25 */
 	int		 no_mx;		/* [host]: use the address, skip MX */
+	struct nexthop	*hops;		/* hops[0] is host, port, no_mx */
+	size_t		 nhops;		/* 1..CFG_TRANSPORT_HOPS_MAX */
 };
 
 struct cfg {
@@ -169,8 +189,11 @@ struct cfg {
 
 	unsigned		 smtp_processes;	/* 16 */
 	int64_t			 smtp_connect_timeout;	/* seconds, 30 */
+	int64_t			 smtp_failover_retry;	/* seconds, 1m */
 	int64_t			 smtp_command_timeout;	/* seconds, 300 */
 	char			*smtp_helo_name;	/* NULL: myhostname */
+	enum cfg_smtp_tls	 smtp_tls;		/* may */
+	char			*smtp_tls_ca_file;	/* NULL: system store */
 	struct cidr		*smtp_source_addresses;	/* single addresses */
 	size_t			 nsmtp_source_addresses;
 
@@ -221,6 +244,15 @@ int		 cfg_nexthop_key(const struct cfg *, const char *domain,
 		    char *key, size_t size);
 
 /*
+ * The transport entry with several next hops whose first hop has the
+ * canonical key key (what qmgr sends smtp), or NULL: smtp's failover
+ * list. Entries that share a first hop list the same hops (cfg_load
+ * checks it), so the first match is the answer.
+ */
+const struct cfg_transport *cfg_transport_failover(const struct cfg *,
+		    const char *key);
+
+/*
  * Where entry i of a path list key (e.g. "tls.private_key") was written,
  * for messages: "FILE:LINE: KEY" for a single value, "FILE:LINE: KEY[i]"
  * for a list. Truncated to size.
@@ -235,6 +267,9 @@ int		 cfg_nexthop_key(const struct cfg *, const char *domain,
 int		 cfg_check_files(const struct cfg *, struct vbuf *why);
 void		 cfg_paths_where(const struct cfg *, const char *key,
 		    const struct cfg_paths *, size_t i, char *buf, size_t size);
+
+/* "may", "encrypt" or "verify", for logging. */
+const char	*cfg_smtp_tls_name(enum cfg_smtp_tls);
 
 /* "none", "starttls" or "implicit", for logging. */
 const char	*cfg_tls_mode_name(enum cfg_tls_mode);

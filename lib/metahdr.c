@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -36,6 +37,7 @@ enum metahdr_kind {
 	MH_PM_TAG,
 	MH_PM_META,
 	MH_SMTPAPI,
+	MH_DELIVER_AFTER,
 };
 
 static const struct {
@@ -50,6 +52,7 @@ static const struct {
 	{ "X-PM-Tag", 0, MH_PM_TAG },
 	{ "X-PM-Metadata-", 1, MH_PM_META },
 	{ "X-SMTPAPI", 0, MH_SMTPAPI },
+	{ "X-Petrel-Deliver-After", 0, MH_DELIVER_AFTER },
 };
 
 static enum metahdr_kind	metahdr_kind(const char *, size_t, size_t *);
@@ -309,11 +312,70 @@ metahdr_add(struct metahdr *m, const char *name, size_t nlen,
 			rc = metahdr_object(m, c, "X-SMTPAPI unique_args");
 		json_decref(j);
 		break;
+	case MH_DELIVER_AFTER:
+		/* The last one wins; a bad date is the caller's "now". */
+		m->has_after = 1;
+		(void)snprintf(m->after_raw, sizeof(m->after_raw), "%.*s",
+		    (int)(vlen - start), v + start);
+		if (metahdr_date(v + start, vlen - start, &m->after) == -1)
+			m->after = -1;
+		break;
 	case MH_NONE:
 		break;
 	}
 	free(v);
 	return rc == -1 ? -1 : 1;
+}
+
+int
+metahdr_date(const char *s, size_t len, int64_t *out)
+{
+	static const char *const fmts[] = {
+		"%a, %d %b %Y %H:%M:%S", "%d %b %Y %H:%M:%S",
+		"%a, %d %b %Y %H:%M", "%d %b %Y %H:%M",
+	};
+	char buf[METAHDR_DATE_MAX + 1], *p, *end;
+	struct tm tm;
+	long off;
+	size_t i, n;
+	time_t t;
+
+	if (len > METAHDR_DATE_MAX)
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if ((p = strchr(buf, '(')) != NULL)	/* "+0000 (UTC)" */
+		*p = '\0';
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		buf[--n] = '\0';
+	for (p = buf; *p == ' ' || *p == '\t'; p++)
+		;
+	for (i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		if ((end = strptime(p, fmts[i], &tm)) == NULL)
+			continue;
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if ((end[0] == '+' || end[0] == '-') && strlen(end) == 5 &&
+		    strspn(end + 1, "0123456789") == 4) {
+			off = ((end[1] - '0') * 10 + (end[2] - '0')) * 3600 +
+			    ((end[3] - '0') * 10 + (end[4] - '0')) * 60;
+			if (end[0] == '-')
+				off = -off;
+		} else if (strcasecmp(end, "GMT") == 0 ||
+		    strcasecmp(end, "UT") == 0 ||
+		    strcasecmp(end, "UTC") == 0 || strcasecmp(end, "Z") == 0)
+			off = 0;
+		else
+			continue;
+		tm.tm_isdst = 0;
+		if ((t = timegm(&tm)) == (time_t)-1)
+			return -1;
+		*out = (int64_t)t - off;
+		return 0;
+	}
+	return -1;
 }
 
 /*

@@ -1,7 +1,8 @@
 /*
  * metahdr.h - an application's tags and metadata, read from message headers
  * (X-Petrel-Tag, X-Petrel-Metadata-*, and the Mailgun, Postmark and
- * SendGrid headers of the same meaning), for the events of its message.
+ * SendGrid headers of the same meaning), for the events of its message,
+ * and X-Petrel-Deliver-After, the time its first delivery is held until.
  *
  * The input is a client's header block, untrusted: every count and size is
  * bounded here, and JSON is parsed by jansson.
@@ -19,11 +20,15 @@
 #define METAHDR_KEY_LEN		64	/* bytes per metadata key */
 #define METAHDR_JSON_MAX	4096	/* bytes of the metadata object's JSON */
 #define METAHDR_ERR_MAX		160
+#define METAHDR_DATE_MAX	100	/* bytes of a Deliver-After date */
 
 struct metahdr {
 	void		*meta;		/* json_t object, or NULL */
 	void		*tags;		/* json_t array, or NULL */
 	unsigned	 nheaders;	/* family headers seen */
+	int		 has_after;	/* X-Petrel-Deliver-After seen */
+	int64_t		 after;		/* its time (epoch s), -1 unparsable */
+	char		 after_raw[METAHDR_DATE_MAX + 1];	/* for logs */
 	char		 err[METAHDR_ERR_MAX];	/* "" none */
 };
 
@@ -34,5 +39,11 @@ int	 metahdr_add(struct metahdr *, const char *, size_t, const char *,
 	    size_t);
 int	 metahdr_scan(struct metahdr *, const char *, size_t, struct vbuf *);
 int	 metahdr_result(struct metahdr *, struct vbuf *, struct vbuf *);
+/*
+ * An RFC 5322 date-time ("Sat, 5 Dec 2026 15:00:00 +0000", the day name
+ * and seconds optional, a numeric zone or GMT/UT/UTC/Z, a trailing
+ * comment ignored) as epoch seconds: 0, or -1 when it is not one.
+ */
+int	 metahdr_date(const char *, size_t, int64_t *);
 
 #endif

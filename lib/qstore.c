@@ -501,7 +501,8 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 			qstore_copy(r.address, sizeof(r.address),
 			    qn->rcpts[j]);
 			r.state = QSTORE_PENDING;
-			r.next_attempt = qn->info.arrival;
+			r.next_attempt = qn->first_attempt > qn->info.arrival ?
+			    qn->first_attempt : qn->info.arrival;
 			r.notify = qn->notify != NULL ? qn->notify[j] : 0;
 			vbuf_reset(val);
 			qstore_rcpt_encode(val, &r);
@@ -564,6 +565,12 @@ void
 qstore_new_event(struct qstore_new *qn, const struct outbox_event *ev)
 {
 	qn->event = ev;
+}
+
+void
+qstore_new_first_attempt(struct qstore_new *qn, int64_t when)
+{
+	qn->first_attempt = when;
 }
 
 enum qstore_err

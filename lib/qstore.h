@@ -230,6 +230,13 @@ struct outbox_event;
 void		 qstore_new_event(struct qstore_new *,
 		    const struct outbox_event *);
 /*
+ * Scheduled delivery (X-Petrel-Deliver-After): the recipients' first
+ * attempt is at when (epoch seconds) instead of at arrival, so qmgr's
+ * scan, which stops at the first entry in the future, holds them until
+ * then. A time before arrival is arrival.
+ */
+void		 qstore_new_first_attempt(struct qstore_new *, int64_t when);
+/*
  * After qstore_commit returned 0: QSTORE_ERR_OK; QSTORE_ERR_LIMIT (over a
  * charged counter); or QSTORE_ERR_IO, the file was removed before the
  * commit (see qstore_commit). Only QSTORE_ERR_OK has records.

@@ -102,6 +102,7 @@ struct qstore_new {
 	size_t		 ncharges;
 	enum qstore_err	 status;
 	const struct outbox_event *event;	/* accepted, or NULL */
+	int64_t		 first_attempt;	/* epoch s; 0: at arrival */
 };
 
 struct qstore_txn {

@@ -81,6 +81,9 @@ struct smtp_req {
 	int64_t			 t_setup;	/* epoch us: session ready */
 	char			 relay[SMTP_RELAY_SIZE];	/* or "none" */
 	char			 tls[32];	/* version, or "" */
+	char			 cipher[64];	/* TLS cipher, or "" */
+	int			 verified;	/* peer chain and name verified */
+	enum cfg_smtp_tls	 tls_level;	/* of this delivery */
 	struct qstore_file	*qf;
 	char			*dkim_sig;	/* "DKIM-Signature: ...\r\n" */
 	size_t			 dkim_sig_len;	/* 0: send unsigned */
@@ -103,6 +106,7 @@ struct smtp_target {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sslen;
 	uint16_t		 port;
+	char			 hop[NEXTHOP_KEY_MAX + 1]; /* failover hop, or "" */
 };
 
 /* A reply; text is "CODE text..." with the lines joined by spaces. */
@@ -129,7 +133,11 @@ struct smtp_sess {
 	uint16_t		 port;
 	char			 relay[SMTP_RELAY_SIZE]; /* host[ip]:port */
 	char			 key[NEXTHOP_KEY_MAX + 1];	/* next hop */
+	char			 hop[NEXTHOP_KEY_MAX + 1];	/* failover hop */
 	char			 tls[32];	/* TLS version, or "" */
+	char			 cipher[64];	/* TLS cipher, or "" */
+	int			 verified;	/* chain and host name verified */
+	enum cfg_smtp_tls	 tls_level;	/* the session was set up for */
 	unsigned		 features;
 	uint64_t		 size_limit;	/* SIZE n; 0 = none given */
 	int			 broken;	/* no further commands */
@@ -191,7 +199,8 @@ int	smtp_dns_nexthop(const struct cfg *, const struct nexthop *nh,
 	    struct smtp_target *, size_t max, size_t *n, struct smtp_fail *);
 
 /* smtp_connect.c: connections, TLS and raw I/O with deadlines. */
-void		 smtp_tls_init(void);
+/* The client context: TLS 1.2 or newer, the CA store for verify. */
+void		 smtp_tls_init(const struct cfg *);
 /* Connects within timeout_ms; NULL with fail filled in (4.4.1). */
 struct smtp_sess *smtp_sess_connect(const struct smtp_target *,
 		    int64_t timeout_ms, struct smtp_fail *);
@@ -205,9 +214,13 @@ int		 smtp_sess_write(struct smtp_sess *, const void *, size_t,
  */
 int		 smtp_sess_fill(struct smtp_sess *, int64_t deadline,
 		    struct vbuf *why);
-/* TLS client handshake; 0 or -1 with a reason. */
-int		 smtp_sess_starttls(struct smtp_sess *, int64_t deadline,
-		    struct vbuf *why);
+/*
+ * TLS client handshake; 0 or -1 with a reason. With verify, the chain
+ * must verify against the CA store and the certificate must name the
+ * session's host; otherwise the result is only recorded (s->verified).
+ */
+int		 smtp_sess_starttls(struct smtp_sess *, int verify,
+		    int64_t deadline, struct vbuf *why);
 /* Nonzero when a cached session still looks usable (no EOF, no data). */
 int		 smtp_sess_alive(struct smtp_sess *);
 int64_t		 smtp_now_ms(void);	/* monotonic */
@@ -215,11 +228,12 @@ int64_t		 smtp_now_us(void);	/* epoch microseconds */
 
 /* smtp_proto.c: the SMTP dialogue. */
 /*
- * Greeting, EHLO (HELO on 5xx), STARTTLS when offered, EHLO again.
+ * Greeting, EHLO (HELO on 5xx), STARTTLS when offered (required from
+ * encrypt up: level is the delivery's TLS security level), EHLO again.
  * Returns 0 when ready for MAIL, else -1 with fail filled in.
  */
 int	smtp_proto_setup(struct smtp_sess *, const struct cfg *,
-	    struct smtp_fail *);
+	    enum cfg_smtp_tls level, struct smtp_fail *);
 /*
  * One mail transaction for req on a ready session: decides every
  * recipient of req. Returns 0 when the session may be reused, 1 when it

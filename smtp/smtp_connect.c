@@ -3,9 +3,11 @@
  *
  * Sockets are nonblocking; every read, write, connect and handshake waits
  * in poll(2) against a deadline, so a stalled server can never hold a
- * process longer than the configured timeouts. TLS is opportunistic, like
- * Postfix's smtp_tls_security_level=may: TLS 1.2 or newer, no certificate
- * verification (nothing to verify it against without DANE or MTA-STS).
+ * process longer than the configured timeouts. TLS is TLS 1.2 or newer;
+ * the certificate is checked against the CA store (smtp.tls_ca_file, else
+ * the system's) and the host name on every handshake, but only a delivery
+ * at the verify level (smtp.tls) fails when it does not verify; the others
+ * record the result for the log line, as Postfix's "Trusted"/"Verified".
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -25,6 +27,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -56,7 +59,7 @@ smtp_now_us(void)
 }
 
 void
-smtp_tls_init(void)
+smtp_tls_init(const struct cfg *cfg)
 {
 	if (tls_ctx != NULL)
 		return;
@@ -64,8 +67,16 @@ smtp_tls_init(void)
 		log_fatal("SSL_CTX_new failed");
 	if (SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION) != 1)
 		log_fatal("cannot set the minimum TLS version");
-	/* Opportunistic TLS: encrypt, do not authenticate (see smtp(8)). */
+	/* Per session: SSL_VERIFY_PEER only at the verify level. */
 	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+	if (cfg->smtp_tls_ca_file != NULL) {
+		if (SSL_CTX_load_verify_locations(tls_ctx,
+		    cfg->smtp_tls_ca_file, NULL) != 1)
+			log_fatal("smtp.tls_ca_file %s: cannot load the CA "
+			    "certificates", cfg->smtp_tls_ca_file);
+	} else if (SSL_CTX_set_default_verify_paths(tls_ctx) != 1)
+		log_warn("cannot load the system CA store: no certificate "
+		    "will verify");
 	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -359,10 +370,12 @@ smtp_sess_fill(struct smtp_sess *s, int64_t deadline, struct vbuf *why)
 }
 
 int
-smtp_sess_starttls(struct smtp_sess *s, int64_t deadline, struct vbuf *why)
+smtp_sess_starttls(struct smtp_sess *s, int verify, int64_t deadline,
+    struct vbuf *why)
 {
 	unsigned char probe[sizeof(struct in6_addr)];
-	int rc, e;
+	long vr;
+	int rc, e, ok;
 
 	/* Bytes after the 220 would be plaintext injection (CVE-2011-0411). */
 	if (s->rpos != s->rlen) {
@@ -378,8 +391,19 @@ smtp_sess_starttls(struct smtp_sess *s, int64_t deadline, struct vbuf *why)
 	}
 	/* SNI for names only, never for address literals (RFC 6066 3). */
 	if (inet_pton(AF_INET, s->host, probe) != 1 &&
-	    inet_pton(AF_INET6, s->host, probe) != 1)
+	    inet_pton(AF_INET6, s->host, probe) != 1) {
 		(void)SSL_set_tlsext_host_name(s->ssl, s->host);
+		ok = SSL_set1_host(s->ssl, s->host);
+	} else
+		ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl),
+		    s->host);
+	if (ok != 1) {
+		tls_reason(why, "host name check", 0);
+		s->broken = 1;
+		return -1;
+	}
+	if (verify)
+		SSL_set_verify(s->ssl, SSL_VERIFY_PEER, NULL);
 	for (;;) {
 		short ev;
 
@@ -394,7 +418,14 @@ smtp_sess_starttls(struct smtp_sess *s, int64_t deadline, struct vbuf *why)
 		else if (e == SSL_ERROR_WANT_WRITE)
 			ev = POLLOUT;
 		else {
-			tls_reason(why, "handshake", e);
+			vr = SSL_get_verify_result(s->ssl);
+			if (verify && vr != X509_V_OK)
+				vbuf_setf(why, "certificate verification "
+				    "failed: %s", X509_verify_cert_error_string(
+				    vr));
+			else
+				tls_reason(why, "handshake", e);
+			ERR_clear_error();
 			s->broken = 1;
 			return -1;
 		}
@@ -406,6 +437,10 @@ smtp_sess_starttls(struct smtp_sess *s, int64_t deadline, struct vbuf *why)
 		}
 	}
 	(void)snprintf(s->tls, sizeof(s->tls), "%s", SSL_get_version(s->ssl));
+	(void)snprintf(s->cipher, sizeof(s->cipher), "%s",
+	    SSL_get_cipher_name(s->ssl));
+	s->verified = SSL_get0_peer_certificate(s->ssl) != NULL &&
+	    SSL_get_verify_result(s->ssl) == X509_V_OK;
 	return 0;
 }
 

@@ -11,6 +11,14 @@
  * connection setup and TLS. Every deferred and bounced recipient is
  * classified (lib/bclass, with the rules loaded at start): the class is
  * on its log line and in the reply. The protocol is documented in smtp(8).
+ *
+ * Smarthost failover: when qmgr's next hop is the first of a transport
+ * entry's list, the hops are tried in order, and a hop where no session
+ * could be set up (refused, timed out, 421) is remembered as down for
+ * smtp.failover_retry: until then it is tried after the others, so mail
+ * goes through the next hop at once; after it, the first delivery tries
+ * it first again. Each smtp process keeps its own table (no shared
+ * state to lock; each learns with one failed connection).
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -50,6 +58,13 @@ static void	log_results(const struct smtp_req *, int64_t);
 static const char *fmt_delay(char *, size_t, int64_t);
 static const char *status_name(enum smtp_rcpt_status);
 static void	cache_drop(void);
+static struct hop_state *hop_find(const char *, int);
+static int	hop_is_down(const char *);
+static void	hop_up(const char *);
+static void	hop_failed(const struct smtp_target *, size_t, size_t,
+		    const struct smtp_fail *);
+static int	resolve(const struct nexthop *, const struct cfg_transport *,
+		    struct smtp_target *, size_t *, struct smtp_fail *);
 
 /* Where attr_scan puts one recipient of a request. */
 struct smtp_req_scan {
@@ -60,6 +75,14 @@ struct smtp_req_scan {
 };
 
 static const struct cfg *smtp_cfg;
+
+/* Failover hops seen down; bounded, the oldest entry is reused. */
+#define SMTP_HOPS_MAX	32
+struct hop_state {
+	char		 key[NEXTHOP_KEY_MAX + 1];	/* "" when free */
+	int64_t		 until;		/* monotonic ms; 0: up */
+};
+static struct hop_state hops[SMTP_HOPS_MAX];
 static struct smtp_sess *cache;		/* at most one idle session */
 static struct bclass_rules *smtp_bclass;	/* NULL: codes only */
 
@@ -77,7 +100,7 @@ smtp_init(const struct cfg *cfg)
 	vbuf_release(&why);
 	/* A server closing mid-write must not kill us; send() reports it. */
 	(void)signal(SIGPIPE, SIG_IGN);
-	smtp_tls_init();
+	smtp_tls_init(cfg);
 	smtp_dkim_init(cfg);
 }
 
@@ -364,19 +387,143 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		if (s == NULL) {
 			(void)snprintf(req->relay, sizeof(req->relay), "none");
 			log_debug("%s: %s", req->qid, fail->text);
+			hop_failed(t, i, n, fail);
 			continue;
 		}
 		(void)snprintf(s->key, sizeof(s->key), "%s", key);
-		if (smtp_proto_setup(s, smtp_cfg, fail) == 0)
+		(void)snprintf(s->hop, sizeof(s->hop), "%s", t[i].hop);
+		if (smtp_proto_setup(s, smtp_cfg, req->tls_level,
+		    fail) == 0) {
+			hop_up(t[i].hop);
 			return s;
+		}
 		memcpy(req->relay, s->relay, sizeof(req->relay));
 		log_debug("%s: %s: %s", req->qid, s->relay,
 		    log_safe(fail->text));
 		smtp_proto_quit(s);
 		if (!fail->next_host)
 			break;
+		hop_failed(t, i, n, fail);
 	}
 	return NULL;
+}
+
+static struct hop_state *
+hop_find(const char *key, int create)
+{
+	struct hop_state *h, *old = &hops[0];
+
+	for (h = hops; h < hops + SMTP_HOPS_MAX; h++) {
+		if (strcmp(h->key, key) == 0)
+			return h;
+		if (h->key[0] == '\0' || (old->key[0] != '\0' &&
+		    h->until < old->until))
+			old = h;
+	}
+	if (!create)
+		return NULL;
+	(void)snprintf(old->key, sizeof(old->key), "%s", key);
+	old->until = 0;
+	return old;
+}
+
+static int
+hop_is_down(const char *key)
+{
+	struct hop_state *h = hop_find(key, 0);
+
+	return h != NULL && h->until > smtp_now_ms();
+}
+
+static void
+hop_up(const char *key)
+{
+	struct hop_state *h;
+
+	if (key[0] == '\0' || (h = hop_find(key, 0)) == NULL ||
+	    h->until == 0)
+		return;
+	log_info("next hop %s is up again", h->key);
+	h->until = 0;
+}
+
+/*
+ * Target i failed with fail; when it was the last address of its hop
+ * and the failure sends mail on to another host, the hop is down.
+ */
+static void
+hop_failed(const struct smtp_target *t, size_t i, size_t n,
+    const struct smtp_fail *fail)
+{
+	struct hop_state *h;
+	int was_down;
+
+	if (t[i].hop[0] == '\0' || !fail->next_host ||
+	    (i + 1 < n && strcmp(t[i + 1].hop, t[i].hop) == 0))
+		return;
+	h = hop_find(t[i].hop, 1);
+	was_down = h->until > smtp_now_ms();
+	h->until = smtp_now_ms() + smtp_cfg->smtp_failover_retry * 1000;
+	if (!was_down)
+		log_warn("next hop %s is down for %" PRId64 "s (%s), %s%s",
+		    h->key, smtp_cfg->smtp_failover_retry,
+		    log_safe(fail->text), i + 1 < n ? "trying " : "no other "
+		    "next hop", i + 1 < n ? t[i + 1].hop : "");
+}
+
+/*
+ * The addresses to try for nh: its own, or with a failover list ft
+ * those of every hop, hops that are up first (in their order), then
+ * those down, each hop's share of SMTP_TARGET_MAX bounded so that a
+ * hop with many addresses leaves room for the next. Each target names
+ * its hop. When no hop resolves, fail is the first hop's failure.
+ */
+static int
+resolve(const struct nexthop *nh, const struct cfg_transport *ft,
+    struct smtp_target *t, size_t *n, struct smtp_fail *fail)
+{
+	char keys[CFG_TRANSPORT_HOPS_MAX][NEXTHOP_KEY_MAX + 1];
+	size_t order[CFG_TRANSPORT_HOPS_MAX], norder = 0, i, j, got, lim;
+	struct smtp_fail f;
+	int pass, failed = 0;
+
+	if (ft == NULL) {
+		if (smtp_dns_nexthop(smtp_cfg, nh, t, SMTP_TARGET_MAX, n,
+		    fail) == -1)
+			return -1;
+		for (i = 0; i < *n; i++)
+			t[i].hop[0] = '\0';
+		return 0;
+	}
+	for (i = 0; i < ft->nhops; i++)
+		if (nexthop_format(&ft->hops[i], keys[i], sizeof(keys[i])) ==
+		    -1)
+			keys[i][0] = '\0';	/* cfg_load parsed it: not so */
+	smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.4.1", 0, "no next hop");
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < ft->nhops; i++)
+			if (keys[i][0] != '\0' && hop_is_down(keys[i]) == pass)
+				order[norder++] = i;
+	*n = 0;
+	for (i = 0; i < norder && *n < SMTP_TARGET_MAX; i++) {
+		lim = (SMTP_TARGET_MAX - *n) / (norder - i);
+		if (lim == 0)
+			lim = 1;
+		if (smtp_dns_nexthop(smtp_cfg, &ft->hops[order[i]], t + *n,
+		    lim, &got, &f) == -1) {
+			if (!failed)
+				*fail = f;
+			failed = 1;
+			log_info("next hop %s: %s", keys[order[i]],
+			    log_safe(f.text));
+			continue;
+		}
+		for (j = 0; j < got; j++)
+			(void)snprintf(t[*n + j].hop, sizeof(t[*n + j].hop),
+			    "%s", keys[order[i]]);
+		*n += got;
+	}
+	return *n == 0 ? -1 : 0;
 }
 
 static void
@@ -394,6 +541,10 @@ deliver(struct smtp_req *req)
 	req->t_setup = 0;
 	(void)snprintf(req->relay, sizeof(req->relay), "none");
 	req->tls[0] = '\0';
+	req->cipher[0] = '\0';
+	req->verified = 0;
+	/* The global level; per-destination levels will override it here. */
+	req->tls_level = smtp_cfg->smtp_tls;
 
 	vbuf_init(&why, 256);
 	req->qf = qstore_file_open(smtp_cfg->queue_directory, req->qid, &why);
@@ -411,8 +562,8 @@ deliver(struct smtp_req *req)
 		decide_all(req, &fail);
 		goto done;
 	}
-	if (smtp_dns_nexthop(smtp_cfg, &nh, targets, SMTP_TARGET_MAX, &n,
-	    &fail) == -1) {
+	if (resolve(&nh, cfg_transport_failover(smtp_cfg, req->nexthop),
+	    targets, &n, &fail) == -1) {
 		req->site_fail = 1;
 		decide_all(req, &fail);
 		goto done;
@@ -422,7 +573,10 @@ deliver(struct smtp_req *req)
 
 	/* A cached session to the same next hop skips connection setup. */
 	if (cache != NULL) {
+		/* Not a backup hop's session once the first is back. */
 		if (strcmp(cache->key, req->nexthop) == 0 &&
+		    strcmp(cache->hop, targets[0].hop) == 0 &&
+		    cache->tls_level == req->tls_level &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&
 		    smtp_sess_alive(cache)) {
 			s = cache;
@@ -441,6 +595,8 @@ deliver(struct smtp_req *req)
 		req->t_setup = smtp_now_us();
 		memcpy(req->relay, s->relay, sizeof(req->relay));
 		memcpy(req->tls, s->tls, sizeof(req->tls));
+		memcpy(req->cipher, s->cipher, sizeof(req->cipher));
+		req->verified = s->verified;
 		rc = smtp_proto_deliver(s, smtp_cfg, req, reused);
 		if (rc == -2) {
 			/* The cached session had died: redial, once. */
@@ -570,7 +726,8 @@ fmt_delay(char *buf, size_t size, int64_t us)
  * One line per recipient per attempt, in Postfix's field order with
  * delay=, delays=, dsn=, status= side by side as Postfix's log tools
  * match them (pflogsumm counts nothing with a field between them); what
- * Postfix does not log comes after the reply: the TLS version, and for
+ * Postfix does not log comes after the reply:
+ * the TLS version, cipher and whether the peer was verified, and for
  * a deferred or bounced recipient its class and hard/soft:
  * "dsn=5.1.1, status=bounced (...), class=bad-mailbox, bounce=hard".
  */
@@ -578,9 +735,15 @@ static void
 log_results(const struct smtp_req *req, int64_t t_end)
 {
 	char total[24], a[24], b[24], c[24], d[24];
-	char cls[BCLASS_NAME_MAX + 32];
+	char cls[BCLASS_NAME_MAX + 32], tls[160];
 	int64_t before = req->qmgr_ms * 1000;
 	size_t i;
+
+	tls[0] = '\0';
+	if (req->tls[0] != '\0')
+		(void)snprintf(tls, sizeof(tls), ", tls=%s, cipher=%s, "
+		    "verified=%s", req->tls, req->cipher[0] != '\0' ?
+		    req->cipher : "unknown", req->verified ? "yes" : "no");
 
 	fmt_delay(total, sizeof(total), t_end - req->arrival_us);
 	fmt_delay(a, sizeof(a), before);
@@ -596,9 +759,9 @@ log_results(const struct smtp_req *req, int64_t t_end)
 			    bclass_name(r->cls), r->status ==
 			    SMTP_RCPT_BOUNCED ? BCLASS_HARD : BCLASS_SOFT);
 		log_info("%s: to=<%s>, relay=%s, delay=%s, delays=%s/%s/%s/%s,"
-		    " dsn=%s, status=%s (%s)%s%s%s", req->qid,
+		    " dsn=%s, status=%s (%s)%s%s", req->qid,
 		    log_safe(r->addr), log_safe(req->relay), total, a, b, c, d,
 		    r->dsn, status_name(r->status), log_safe(r->reply),
-		    req->tls[0] != '\0' ? ", tls=" : "", req->tls, cls);
+		    tls, cls);
 	}
 }

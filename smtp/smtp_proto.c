@@ -332,7 +332,7 @@ ehlo(struct smtp_sess *s, const struct cfg *cfg, const char *helo,
 
 int
 smtp_proto_setup(struct smtp_sess *s, const struct cfg *cfg,
-    struct smtp_fail *fail)
+    enum cfg_smtp_tls level, struct smtp_fail *fail)
 {
 	struct smtp_reply r;
 	struct vbuf why;
@@ -347,10 +347,18 @@ smtp_proto_setup(struct smtp_sess *s, const struct cfg *cfg,
 		fail_from_reply(fail, &r, 1);
 		return -1;
 	}
+	s->tls_level = level;
 	if (ehlo(s, cfg, helo, fail) == -1)
 		return -1;
-	if ((s->features & SMTP_FEAT_STARTTLS) == 0)
-		return 0;
+	if ((s->features & SMTP_FEAT_STARTTLS) == 0) {
+		if (level == CFG_SMTP_TLS_MAY)
+			return 0;
+		/* Never plaintext from encrypt up; another MX may offer it. */
+		smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.7.4", 1,
+		    "TLS is required (smtp.tls %s), but was not offered by "
+		    "host %s[%s]", cfg_smtp_tls_name(level), s->host, s->ip);
+		return -1;
+	}
 	if (send_cmd(s, cfg, fail, PHASE_STARTTLS, "STARTTLS") == -1 ||
 	    smtp_reply_read(s, &r, tmo, PHASE_STARTTLS, fail) == -1)
 		return -1;
@@ -362,10 +370,18 @@ smtp_proto_setup(struct smtp_sess *s, const struct cfg *cfg,
 			fail_from_reply(fail, &r, 1);
 			return -1;
 		}
+		if (level != CFG_SMTP_TLS_MAY) {
+			smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.7.4", 1,
+			    "TLS is required (smtp.tls %s), but host %s[%s] "
+			    "refused to start TLS: %s", cfg_smtp_tls_name(level),
+			    s->host, s->ip, log_safe(r.text));
+			return -1;
+		}
 		return 0;
 	}
 	vbuf_init(&why, 256);
-	if (smtp_sess_starttls(s, smtp_now_ms() + tmo, &why) == -1) {
+	if (smtp_sess_starttls(s, level == CFG_SMTP_TLS_VERIFY,
+	    smtp_now_ms() + tmo, &why) == -1) {
 		/* Never fall back to plaintext on this connection. */
 		smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.7.5", 1,
 		    "Cannot start TLS with %s[%s]: %s", s->host, s->ip,
@@ -374,6 +390,9 @@ smtp_proto_setup(struct smtp_sess *s, const struct cfg *cfg,
 		return -1;
 	}
 	vbuf_release(&why);
+	log_info("%s TLS connection established to %s: %s with cipher %s",
+	    s->verified ? "Verified" : "Untrusted", s->relay, s->tls,
+	    s->cipher);
 	/* RFC 3207 4.2: forget what was learnt before TLS, ask again. */
 	s->features = 0;
 	if (ehlo(s, cfg, helo, fail) == -1)

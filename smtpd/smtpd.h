@@ -94,6 +94,7 @@
 #define SMTPD_R_UNVERIFIED	"550 5.7.1 Sender domain not verified"
 #define SMTPD_R_FROM_UNVERIFIED	"550 5.7.1 From: header domain not verified"
 /* Bad X-Petrel-Tag, X-Mailgun-Variables, ... (lib/metahdr); %s: why. */
+#define SMTPD_DELIVER_AFTER_MAX	(7 * 86400)	/* X-Petrel-Deliver-After */
 #define SMTPD_R_METADATA	"550 5.6.0 Bad metadata header: %s"
 #define SMTPD_R_FROM_MISSING	"550 5.7.1 Message has no usable From: header"
 #define SMTPD_R_RATE_HOUR	"451 4.7.1 Message rate limit exceeded (%llu per hour); try again later"

@@ -29,6 +29,8 @@
 static void smtpd_data_headers_end(struct smtpd_session *, size_t, int);
 static void smtpd_data_scan_headers(struct smtpd_session *);
 static void smtpd_rfc5322_date(char *, size_t, time_t);
+static void smtpd_data_deliver_after(struct smtpd_session *,
+		    const struct metahdr *);
 static void smtpd_data_metadata(struct smtpd_session *, struct vbuf *,
 	    size_t);
 
@@ -147,6 +149,48 @@ smtpd_data_scan_headers(struct smtpd_session *s)
 }
 
 /*
+ * X-Petrel-Deliver-After: the first attempt waits until that time, at
+ * most SMTPD_DELIVER_AFTER_MAX ahead and a day short of the queue
+ * lifetime (half of it when that is under two days), or the message would
+ * expire unsent. A date in the past or one that does
+ * not parse means now, with a log line, as a missing header would.
+ */
+static void
+smtpd_data_deliver_after(struct smtpd_session *s, const struct metahdr *mh)
+{
+	char when[64];
+	int64_t now = (int64_t)time(NULL), t = mh->after, max;
+
+	/* A day of the lifetime is left for the attempts themselves. */
+	max = smtpd_cfg->queue_max_lifetime > 2 * 86400 ?
+	    smtpd_cfg->queue_max_lifetime - 86400 :
+	    smtpd_cfg->queue_max_lifetime / 2;
+	if (max > SMTPD_DELIVER_AFTER_MAX)
+		max = SMTPD_DELIVER_AFTER_MAX;
+	if (t == -1) {
+		log_info("%s: X-Petrel-Deliver-After: unparsable date \"%s\", "
+		    "delivering now", qstore_new_id(s->qn),
+		    log_safe(mh->after_raw));
+		return;
+	}
+	if (t <= now) {
+		log_info("%s: X-Petrel-Deliver-After: %s is past, delivering "
+		    "now", qstore_new_id(s->qn), log_safe(mh->after_raw));
+		return;
+	}
+	if (t - now > max) {
+		log_info("%s: X-Petrel-Deliver-After: %s is more than %" PRId64
+		    "s ahead, held for %" PRId64 "s", qstore_new_id(s->qn),
+		    log_safe(mh->after_raw), max, max);
+		t = now + max;
+	}
+	smtpd_rfc5322_date(when, sizeof(when), (time_t)t);
+	log_info("%s: held until %s (X-Petrel-Deliver-After)",
+	    qstore_new_id(s->qn), when);
+	qstore_new_first_attempt(s->qn, t);
+}
+
+/*
  * Reads the application's tags and metadata (lib/metahdr) from the client's
  * header block s->hdr[0..end) into s->meta_json and s->tags_json, and
  * appends that block to h: without those headers (they are instructions to
@@ -185,6 +229,8 @@ smtpd_data_metadata(struct smtpd_session *s, struct vbuf *h, size_t end)
 		vbuf_reset(s->meta_json);
 		vbuf_reset(s->tags_json);
 	}
+	if (n != -1 && mh.has_after)
+		smtpd_data_deliver_after(s, &mh);
 	if (kept != NULL && mh.nheaders > 0 && n != -1)
 		vbuf_add(h, kept->data, kept->len);
 	else

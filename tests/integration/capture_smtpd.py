@@ -165,6 +165,9 @@ class CaptureSMTPD:
         self.sessions = 0           # connections accepted
         self.commands = []          # (session, command line) for debugging
         self.errors = []            # exceptions in session threads
+        # A greeting other than 220 (e.g. "421 4.3.2 busy") is sent and
+        # the connection closed, as a server refusing sessions does.
+        self.greeting = None
 
     # ---- configuration -------------------------------------------------
 
@@ -403,6 +406,10 @@ class Session:
         return line
 
     def run(self):
+        greeting = self.srv.greeting
+        if greeting is not None and not greeting.startswith("2"):
+            self.reply(greeting)
+            return
         self.reply("220 %s ESMTP capture" % self.srv.hostname)
         while True:
             raw = self.readline()

@@ -49,7 +49,8 @@ BAD_LOG_RE = re.compile(r"\bpanic\b|\bfatal\b|AddressSanitizer|"
 CLI_BAD_RE = re.compile(r"\bpanic\b|AddressSanitizer|runtime error")
 QID_RE = re.compile(r"queued as ([0-9A-Za-z]+)")
 # "QUEUEID: to=<rcpt>, relay=..., delay=..., delays=..., dsn=X.Y.Z,
-#  status=sent|deferred|bounced (...)[, tls=V][, class=CLASS,
+#  status=sent|deferred|bounced (...)[, tls=V, cipher=C, verified=yes|no]
+#  [, class=CLASS,
 #  bounce=hard|soft]" (Postfix's fields side by side, ours after them)
 DELIVERY_RE = re.compile(
     r"(?P<qid>[0-9A-Za-z]+): to=<(?P<rcpt>[^>]*)>, (?:orig_to=<[^>]*>, )?"
@@ -57,7 +58,8 @@ DELIVERY_RE = re.compile(
     r"(?:delays=(?P<delays>[0-9./]+), )?"
     r"dsn=(?P<dsn>\d\.\d{1,3}\.\d{1,3}), "
     r"status=(?P<status>sent|deferred|bounced|expired) \((?P<reply>.*)\)"
-    r"(?:, tls=(?P<tls>[^,\s]+))?"
+    r"(?:, tls=(?P<tls>[^,\s]+), cipher=(?P<cipher>[^,\s]+), "
+    r"verified=(?P<verified>yes|no))?"
     r"(?:, class=(?P<bclass>[a-z-]+), bounce=(?P<bounce>hard|soft))?\s*$")
 
 CMD_TIMEOUT = 20

@@ -173,6 +173,7 @@ static const char full[] =
     "  sub.example.net: relay.example.net:587\n"
     "  v6.example: \"[2001:db8::25]:26\"\n"
     "  plain.example: smarthost.example\n"
+    "  list.example: [ \"[Relay-A.example]:587\", relay-b.example ]\n"
     "queue: { min_backoff: 90, max_backoff: 2h, max_lifetime: 1w,"
     " map_size: 10m }\n"
     "log:\n"
@@ -188,7 +189,9 @@ static const char full[] =
     "  processes: 1\n"
     "  connect_timeout: 10s\n"
     "  command_timeout: 2m\n"
-    "  helo_name: out.example.org\n";
+    "  helo_name: out.example.org\n"
+    "  tls: verify\n"
+    "  tls_ca_file: /etc/petrel/ca.pem\n";
 
 START_TEST(test_full)
 {
@@ -236,8 +239,21 @@ START_TEST(test_full)
 	ck_assert_uint_eq(cfg->trusted_networks[1].prefix, 32);
 	ck_assert_uint_eq(cfg->trusted_networks[2].prefix, 32);
 
-	ck_assert_uint_eq(cfg->ntransports, 5);
+	ck_assert_uint_eq(cfg->ntransports, 6);
+	t = cfg_transport_lookup(cfg, "list.example");
+	ck_assert_uint_eq(t->nhops, 2);
+	ck_assert_str_eq(t->host, "relay-a.example");
+	ck_assert_uint_eq(t->port, 587);
+	ck_assert_int_eq(t->no_mx, 1);
+	ck_assert_str_eq(t->hops[1].host, "relay-b.example");
+	ck_assert_uint_eq(t->hops[1].port, 25);
+	ck_assert_int_eq(t->hops[1].no_mx, 0);
+	ck_assert_ptr_eq(cfg_transport_failover(cfg,
+	    "[relay-a.example]:587"), t);
+	ck_assert_ptr_null(cfg_transport_failover(cfg,
+	    "[mx.example.com]:2525"));
 	t = cfg_transport_lookup(cfg, "example.com");
+	ck_assert_uint_eq(t->nhops, 1);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_str_eq(t->domain, "example.com");
 	ck_assert_str_eq(t->host, "mx.example.com");
@@ -260,6 +276,11 @@ START_TEST(test_full)
 	ck_assert_str_eq(t->host, "127.0.0.1");
 	ck_assert_uint_eq(t->port, 25);
 	ck_assert_int_eq(t->no_mx, 1);
+
+	ck_assert_int_eq(cfg->smtp_tls, CFG_SMTP_TLS_VERIFY);
+	ck_assert_str_eq(cfg_smtp_tls_name(cfg->smtp_tls), "verify");
+	ck_assert_str_eq(cfg->smtp_tls_ca_file, "/etc/petrel/ca.pem");
+	ck_assert_int_eq(cfg->smtp_failover_retry, 60);
 
 	ck_assert_int_eq(cfg->queue_min_backoff, 90);
 	ck_assert_int_eq(cfg->queue_max_backoff, 7200);
@@ -359,7 +380,7 @@ START_TEST(test_wrong_type)
 	    "3: trusted_networks[1]", "expected a single value");
 	expect_error("transport: \"[a]:25\"\n", "1: transport",
 	    "expected a mapping");
-	expect_error("transport:\n  example.com: [ a, b ]\n",
+	expect_error("transport:\n  example.com: { a: b }\n",
 	    "2: transport.example.com", "expected a single value");
 	expect_error("mail_owner:\n", "1: mail_owner", "empty value");
 	expect_error("mail_owner: \"a\\0b\"\n", "1: mail_owner", "NUL byte");
@@ -854,6 +875,23 @@ START_TEST(test_transport_lookup)
 	    "1: transport.example.com", "bad host");
 	expect_error("transport: { example.com: \"h_x:25\" }\n",
 	    "1: transport.example.com", "not a host name or address");
+	/* Failover lists. */
+	expect_error("transport: { example.com: [] }\n",
+	    "1: transport.example.com", "an empty list");
+	expect_error("transport: { example.com: [ a.example, \"h_x\" ] }\n",
+	    "1: transport.example.com[]", "not a host name or address");
+	expect_error("transport: { example.com: [ a.example, A.example:25 ] "
+	    "}\n", "1: transport.example.com[]", "listed twice");
+	expect_error("transport: { example.com: [ a, b, c, d, e, f, g, h, i "
+	    "] }\n", "1: transport.example.com", "more than 8 entries");
+	expect_error("transport: { example.com: [ [ a ] ] }\n",
+	    "1: transport.example.com[]", "not a list");
+	expect_error("transport:\n  example.com: [ a.example, b.example ]\n"
+	    "  example.net: [ a.example, c.example ]\n",
+	    "3: transport.example.net", "other next hops after it");
+	expect_error("transport:\n  example.com: [ a.example, b.example ]\n"
+	    "  example.net: a.example\n",
+	    "3: transport.example.net", "other next hops after it");
 	vbuf_free(why);
 }
 END_TEST

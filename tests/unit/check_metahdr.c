@@ -302,6 +302,60 @@ START_TEST(test_odd_keys)
 }
 END_TEST
 
+/* X-Petrel-Deliver-After: RFC 5322 dates, and what is not one. */
+START_TEST(test_deliver_after)
+{
+	static const struct {
+		const char	*text;
+		int64_t		 t;		/* -1: not a date */
+	} cases[] = {
+		{ "Sat, 05 Dec 2026 15:00:00 +0000", 1796482800 },
+		{ "5 Dec 2026 15:00:00 +0000", 1796482800 },
+		{ "Sat, 5 Dec 2026 16:30:00 +0130", 1796482800 },
+		{ "Sat, 5 Dec 2026 10:00:00 -0500", 1796482800 },
+		{ "Sat, 5 Dec 2026 15:00 GMT", 1796482800 },
+		{ "  Sat, 5 Dec 2026 15:00:00 +0000 (UTC) ", 1796482800 },
+		{ "2026-12-05T15:00:00Z", -1 },
+		{ "Sat, 5 Dec 2026 15:00:00", -1 },
+		{ "Sat, 5 Dec 2026 15:00:00 +00", -1 },
+		{ "Sat, 5 Dec 2026 15:00:00 +0000 junk", -1 },
+		{ "Sat, 32 Dec 2026 15:00:00 +0000", -1 },
+		{ "tomorrow", -1 },
+		{ "", -1 },
+	};
+	struct metahdr m;
+	struct vbuf *kept = vbuf_create(0);
+	const char *blk = "Subject: x\r\nX-Petrel-Deliver-After: Sat, 5 Dec "
+	    "2026 15:00:00 +0000\r\nTo: a@b\r\n";
+	char longdate[METAHDR_DATE_MAX + 10];
+	int64_t t;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t = 0;
+		ck_assert_msg(metahdr_date(cases[i].text, strlen(cases[i].text),
+		    &t) == (cases[i].t == -1 ? -1 : 0), "%s", cases[i].text);
+		if (cases[i].t != -1)
+			ck_assert_msg(t == cases[i].t, "%s: %lld",
+			    cases[i].text, (long long)t);
+	}
+	memset(longdate, ' ', sizeof(longdate));
+	ck_assert_int_eq(metahdr_date(longdate, sizeof(longdate), &t), -1);
+
+	/* A family header: read, and left out of the kept block. */
+	metahdr_init(&m);
+	ck_assert_int_eq(metahdr_scan(&m, blk, strlen(blk), kept), 1);
+	ck_assert_int_eq(m.has_after, 1);
+	ck_assert(m.after == 1796482800);
+	ck_assert_str_eq(m.after_raw, "Sat, 5 Dec 2026 15:00:00 +0000");
+	ck_assert_uint_eq(kept->len, strlen("Subject: x\r\nTo: a@b\r\n"));
+	ck_assert(memcmp(kept->data, "Subject: x\r\nTo: a@b\r\n",
+	    kept->len) == 0);
+	metahdr_free(&m);
+	vbuf_free(kept);
+}
+END_TEST
+
 static Suite *
 metahdr_suite(void)
 {
@@ -316,6 +370,7 @@ metahdr_suite(void)
 	tcase_add_test(tc, test_bounds);
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_odd_keys);
+	tcase_add_test(tc, test_deliver_after);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -136,8 +136,8 @@ START_TEST(test_cfg_transport)
 {
 	struct cfg cfg;
 	struct cfg_transport tr[2] = {
-		{ "example.com", "relay.test", 2525, 1 },
-		{ "*", "smarthost.test", 25, 0 },
+		{ "example.com", "relay.test", 2525, 1, NULL, 0 },
+		{ "*", "smarthost.test", 25, 0, NULL, 0 },
 	};
 	char key[NEXTHOP_KEY_MAX + 1];
 
@@ -157,6 +157,35 @@ START_TEST(test_cfg_transport)
 }
 END_TEST
 
+/* smtp finds a failover list by qmgr's key, the first hop's. */
+START_TEST(test_cfg_failover)
+{
+	struct cfg cfg;
+	struct nexthop hops[2] = {
+		{ "relay-a.test", 587, 1 },
+		{ "relay-b.test", 587, 1 },
+	};
+	struct cfg_transport tr[2] = {
+		{ "example.com", "relay.test", 2525, 1, NULL, 0 },
+		{ "*", "relay-a.test", 587, 1, hops, 2 },
+	};
+	char key[NEXTHOP_KEY_MAX + 1];
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.transports = tr;
+	cfg.ntransports = 2;
+	ck_assert_int_eq(cfg_nexthop_key(&cfg, "example.org", key,
+	    sizeof(key)), 0);
+	ck_assert_str_eq(key, "[relay-a.test]:587");
+	ck_assert_ptr_eq(cfg_transport_failover(&cfg, key), &tr[1]);
+	ck_assert_ptr_null(cfg_transport_failover(&cfg,
+	    "[relay.test]:2525"));
+	ck_assert_ptr_null(cfg_transport_failover(&cfg,
+	    "[relay-b.test]:587"));
+	ck_assert_ptr_null(cfg_transport_failover(&cfg, "relay-a.test:587"));
+}
+END_TEST
+
 static Suite *
 nexthop_suite(void)
 {
@@ -170,6 +199,7 @@ nexthop_suite(void)
 	tcase_add_test(tc, test_parse);
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_test(tc, test_cfg_transport);
+	tcase_add_test(tc, test_cfg_failover);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -78,8 +78,8 @@ START_TEST(test_transport_shares_job)
 {
 	struct fix f;
 	struct cfg_transport tr[2] = {
-		{ "x.test", "relay.test", 2525, 1 },
-		{ "y.test", "relay.test", 2525, 1 },
+		{ "x.test", "relay.test", 2525, 1, NULL, 0 },
+		{ "y.test", "relay.test", 2525, 1, NULL, 0 },
 	};
 	struct qmgr_job *jobs[JOBS_MAX];
 	char qid[QID_SIZE], buf[64];
