@@ -137,7 +137,11 @@ metrics_open(const char *queue_dir, const char *name, struct vbuf *why)
 		__atomic_store_n(&metrics_f->magic, METRICS_MAGIC,
 		    __ATOMIC_RELEASE);
 	}
-	(void)close(fd);	/* the mapping stays; the lock goes */
+	/* Unlocked explicitly: the mapping holds the open file, so closing
+	 * the descriptor alone would keep the lock for the process's life
+	 * and the next process of this kind would wait forever. */
+	(void)flock(fd, LOCK_UN);
+	(void)close(fd);
 	return 0;
 }
 
