@@ -33,7 +33,9 @@ bounce_PKGS = $(BASE_PKGS)
 sendmail_PKGS = libcrypto yaml-0.1 gmime-3.0
 # Only webhookd links libcurl (its HTTP client; webhookd(8)).
 webhookd_PKGS = $(BASE_PKGS) libcurl libssl jansson libidn2
-ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson libcurl
+# Only metricsd links libmicrohttpd (its HTTP server; metricsd(8)).
+metricsd_PKGS = $(BASE_PKGS) libmicrohttpd
+ALL_PKGS = $(BASE_PKGS) libssl opendkim libidn2 jansson libcurl libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS) 2>/dev/null)
 pkg_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 prog_libs = $(call pkg_libs,$($(1)_PKGS)) $($(1)_XLIBS)
@@ -59,8 +61,9 @@ LDFLAGS_ALL = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
 UNIT_LIBS = $(call pkg_libs,$(ALL_PKGS)) -lspf2 -lresolv -pthread
 
 B = build
-PROGRAMS = master smtpd qmgr smtp relayctl relayq bounce webhookd sendmail
-DAEMONS = master smtpd qmgr smtp bounce webhookd
+PROGRAMS = master smtpd qmgr smtp relayctl relayq bounce webhookd metricsd \
+	sendmail
+DAEMONS = master smtpd qmgr smtp bounce webhookd metricsd
 CLIS = relayctl relayq sendmail
 # Names of sendmail as Debian's MTAs install them (argv[0] picks the mode).
 SENDMAIL_LINKS = mailq newaliases

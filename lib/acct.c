@@ -10,6 +10,7 @@
 #include "acct.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "vbuf.h"
 #include "xalloc.h"
 
@@ -64,6 +65,8 @@ acct_event(const struct outbox_event *ev)
 	struct json j;
 	ssize_t n;
 
+	/* The counters see every event, held like its line (metrics.h). */
+	metrics_event(ev);
 	if (acct_fd == -1)
 		return;
 	if (acct_buf == NULL)
@@ -86,6 +89,7 @@ acct_event(const struct outbox_event *ev)
 void
 acct_hold(void)
 {
+	metrics_hold();
 	if (acct_held == NULL)
 		acct_held = vbuf_create(0);
 }
@@ -95,6 +99,7 @@ acct_release(int commit)
 {
 	ssize_t n;
 
+	metrics_release(commit);
 	if (acct_held == NULL)
 		return;
 	if (commit && acct_fd != -1 && acct_held->len > 0) {

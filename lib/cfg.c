@@ -115,6 +115,7 @@ struct cfg_ctx;
 static int	 check_user(const char *, struct vbuf *);
 static int	 check_credential(const char *, struct vbuf *);
 static int	 check_resolver(const char *, struct vbuf *);
+static int	 check_metrics_listen(const char *, struct vbuf *);
 static int	 check_syslog_name(const char *, struct vbuf *);
 static int	 check_hostname(const char *, struct vbuf *);
 static int	 check_ciphers(const char *, struct vbuf *);
@@ -392,6 +393,9 @@ static const struct cfg_key cfg_keys[] = {
 	/* smtpd(8): tag headers are the relay's, removed unless kept. */
 	{ .name = "events.keep_metadata_headers", .type = CFG_T_BOOL,
 	    .def = "false", .off = F(events_keep_metadata_headers) },
+	/* metricsd(8): the Prometheus endpoint; unset, it does not run. */
+	{ .name = "metrics.listen", .type = CFG_T_STRING,
+	    .off = F(metrics_listen), .check = check_metrics_listen },
 };
 
 #define W(field)	offsetof(struct cfg_webhook, field)
@@ -485,6 +489,7 @@ cfg_free(struct cfg *cfg)
 	free(cfg->path);
 	free(cfg->mail_owner);
 	free(cfg->queue_directory);
+	free(cfg->metrics_listen);
 	free(cfg->daemon_directory);
 	free(cfg->myhostname);
 	for (i = 0; i < cfg->nlisteners; i++)
@@ -1907,6 +1912,7 @@ cross_check(struct cfg_ctx *ctx)
 	if (cfg->tls_private_key != NULL && cfg->tls_certificate == NULL)
 		return cfg_err(ctx, lkey, kcert->name,
 		    "required with tls.private_key");
+	cfg->metricsd_processes = cfg->metrics_listen != NULL;
 	/* Local submission names the credential its sessions run under. */
 	kusers = find_key(cfg_keys, nitems(cfg_keys),
 	    "local_submission.users", 0);
@@ -2026,6 +2032,26 @@ bad:
 	vbuf_setf(reason, "\"%s\" is not a resolver address (IP, IP:port or "
 	    "[IPv6]:port)", log_safe(s));
 	return -1;
+}
+
+/*
+ * "IPv4:port" or "[IPv6]:port": a numeric address, since metricsd binds it
+ * itself, unprivileged (so a port above 1023), and no name lookup should
+ * decide where an unauthenticated endpoint listens.
+ */
+static int
+check_metrics_listen(const char *s, struct vbuf *reason)
+{
+	const char *colon = strrchr(s, ':');
+
+	if (colon == NULL || colon == s || (strchr(s, ':') != colon &&
+	    (s[0] != '[' || colon[-1] != ']')) ||
+	    check_resolver(s, reason) == -1) {
+		vbuf_setf(reason, "\"%s\" is not a listen address (IPv4:port "
+		    "or [IPv6]:port)", log_safe(s));
+		return -1;
+	}
+	return 0;
 }
 
 /* LDH labels of 1-63 characters, at most 253 in all (RFC 1123 2.1). */

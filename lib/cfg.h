@@ -155,6 +155,8 @@ struct cfg {
 	struct cfg_webhook	*webhooks;		/* webhookd(8) */
 	size_t			 nwebhooks;
 	unsigned		 webhookd_processes;	/* 1 with webhooks: */
+	char			*metrics_listen;	/* NULL: no metricsd */
+	unsigned		 metricsd_processes;	/* 1 with it */
 	int64_t			 events_max_age;	/* s, 24h: then dead */
 	int64_t			 events_dead_age;	/* s, 7d: dead kept */
 	int64_t			 events_min_backoff;	/* s, 30s */

@@ -23,6 +23,7 @@
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
 #include "xalloc.h"
 
@@ -338,6 +339,15 @@ daemon_main(int argc, char *argv[], const struct daemon_spec *spec)
 	if (spec->solitary)
 		daemon_lock_solitary(spec->name,
 		    daemon_the_cfg->queue_directory);
+	/* Counters for metricsd(8), only when it runs: a failure only
+	 * loses the counters, never mail. */
+	if (daemon_the_cfg->metrics_listen != NULL) {
+		why = vbuf_create(0);
+		if (metrics_open(daemon_the_cfg->queue_directory, spec->name,
+		    why) == -1)
+			log_warn("metrics: %s", why->data);
+		vbuf_free(why);
+	}
 
 	/* 4. Adopt the listeners master passed, in -s order. */
 	for (p = names; p != NULL && *p != '\0'; p = next) {

@@ -115,6 +115,19 @@ static const struct master_row master_table[] = {
 		.listen = MASTER_LISTEN_NONE,
 		.reload = MASTER_RELOAD_STOP,
 	},
+	{
+		/*
+		 * metricsd serves the counters the others keep
+		 * (lib/metrics.h) over HTTP, only with metrics.listen set
+		 * (metricsd_processes). It binds that address itself, so
+		 * the port must be above 1023; a reload stops it first so
+		 * the new one can bind the same address.
+		 */
+		.prog = "metricsd",
+		.count_cfg = offsetof(struct cfg, metricsd_processes),
+		.listen = MASTER_LISTEN_NONE,
+		.reload = MASTER_RELOAD_STOP,
+	},
 };
 #define MASTER_NSVC	(sizeof(master_table) / sizeof(master_table[0]))
 

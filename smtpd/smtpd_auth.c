@@ -21,6 +21,7 @@
 #include "cred.h"
 #include "event.h"
 #include "log.h"
+#include "metrics.h"
 #include "sasl.h"
 #include "smtpd.h"
 
@@ -91,6 +92,7 @@ smtpd_auth_blocked_addr(const struct smtpd_session *s)
 		return 0;
 	log_info("reject: connect from unknown[%s]: blocked after failed "
 	    "logins", s->addr);
+	metrics_add(METRICS_AUTH_BLOCKED, 1);
 	return 1;
 }
 
@@ -237,6 +239,7 @@ smtpd_auth_check(struct smtpd_session *s, const char *mech, const char *user,
 		log_warn("unknown[%s]: SASL %s authentication refused, "
 		    "sasl_username=%s: user blocked after failed logins",
 		    s->addr, mech, log_safe(user));
+		metrics_add(METRICS_AUTH_BLOCKED, 1);
 		smtpd_auth_failed(s, mech, NULL);
 		return;
 	}
@@ -307,6 +310,7 @@ smtpd_auth_failed(struct smtpd_session *s, const char *mech,
 	int64_t delay;
 
 	(void)mech;
+	metrics_add(METRICS_AUTH_FAILURES, 1);
 	window = now - now % cfg->auth_failure_window;
 	if ((txn = qstore_txn_begin(smtpd_queue, 1, NULL)) != NULL) {
 		snprintf(key, sizeof(key), "authfail:ip:%s", s->addr);

@@ -27,6 +27,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "metrics.h"
 #include "smtpd.h"
 #include "xalloc.h"
 
@@ -200,6 +201,7 @@ smtpd_session_accept(const struct daemon_listener *l)
 		smtpd_sessions = s;
 		smtpd_nsessions++;
 		log_info("connect from unknown[%s] on %s", s->addr, l->name);
+		metrics_add(METRICS_SESSIONS, 1);
 		/* Refusals are sent in clear text, even on implicit TLS. */
 		if (smtpd_limit_connect(s) == -1) {
 			smtpd_reply(s, SMTPD_R_TOO_MANY_CONN,
@@ -309,6 +311,9 @@ smtpd_session_handshake(struct smtpd_session *s)
 		s->ssl_want_write = 0;
 		snprintf(s->tls_version, sizeof(s->tls_version), "%s",
 		    SSL_get_version(s->ssl));
+		metrics_add(strcmp(s->tls_version, "TLSv1.3") == 0 ?
+		    METRICS_TLS_13 : strcmp(s->tls_version, "TLSv1.2") == 0 ?
+		    METRICS_TLS_12 : METRICS_TLS_OTHER, 1);
 		snprintf(s->tls_cipher, sizeof(s->tls_cipher), "%s",
 		    SSL_get_cipher_name(s->ssl));
 		log_info("TLS established from unknown[%s]: %s with cipher "

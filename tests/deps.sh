@@ -34,10 +34,14 @@ set -u
 # X-SMTPAPI headers in smtpd (lib/metahdr.c), never a parser of our own.
 # libcurl4-openssl-dev: webhookd's HTTP(S) client (libcurl multi).
 # lmdb-utils: mdb_dump, with which test_webhookd reads webhookd's store.
+# libmicrohttpd-dev: metricsd's HTTP server (the Prometheus endpoint);
+# python3-prometheus-client: its text parser checks the exposition in
+# test_metrics (Debian's prometheus package, for promtool, is ~100 MB).
 PKGS="pkg-config libssl-dev liblmdb-dev libyaml-dev check openssl python3
 swaks libnet-ssleay-perl curl clang libclang-rt-dev llvm libopendkim-dev
 python3-dkim libspf2-dev dnsmasq-base libmime-tools-perl libidn2-dev
-pflogsumm libjansson-dev libcurl4-openssl-dev
+pflogsumm libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev
+python3-prometheus-client
 python3-django-anymail python3-cryptography
 libgmime-3.0-dev php-cli s-nail
 dpkg-dev debhelper fakeroot lintian ssl-cert adduser logrotate procps

@@ -37,7 +37,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.abspath(os.environ.get("PETREL_BUILD",
                                        os.path.join(REPO, "build")))
 PROGRAMS = ("master", "smtpd", "qmgr", "smtp", "relayctl", "relayq",
-            "bounce", "webhookd")
+            "bounce", "webhookd", "metricsd")
 KEEP = os.environ.get("PETREL_KEEP", "") not in ("", "0")
 
 sys.path.insert(0, HERE)
@@ -157,7 +157,7 @@ def daemon_dir():
             os.chmod(staged, 0o755)
             # sendmail and relayctl too: tests run them as other users.
             for p in ("master", "smtpd", "qmgr", "smtp", "bounce",
-                      "webhookd", "sendmail", "relayctl"):
+                      "webhookd", "metricsd", "sendmail", "relayctl"):
                 shutil.copy2(os.path.join(BUILD, p), staged)
             shutil.copy2(os.path.join(REPO, "etc", "bounce-classes.yaml"),
                          staged)

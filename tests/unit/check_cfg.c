@@ -475,6 +475,38 @@ START_TEST(test_log_keys)
 END_TEST
 END_TEST
 
+/* metrics.listen: off by default; a numeric address with a port turns
+ * metricsd on; anything else is refused. */
+START_TEST(test_metrics_listen)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct cfg *cfg;
+
+	cfg = load("", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_ptr_null(cfg->metrics_listen);
+	ck_assert_uint_eq(cfg->metricsd_processes, 0);
+	cfg_free(cfg);
+	cfg = load("metrics:\n  listen: 127.0.0.1:9464\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_str_eq(cfg->metrics_listen, "127.0.0.1:9464");
+	ck_assert_uint_eq(cfg->metricsd_processes, 1);
+	cfg_free(cfg);
+	cfg = load("metrics: { listen: \"[::1]:9464\" }\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	cfg_free(cfg);
+	expect_error("metrics: { listen: 127.0.0.1 }\n", "1: metrics.listen",
+	    "is not a listen address");
+	expect_error("metrics: { listen: \"localhost:9464\" }\n",
+	    "1: metrics.listen", "is not a listen address");
+	expect_error("metrics: { listen: \"127.0.0.1:70000\" }\n",
+	    "1: metrics.listen", "is not a listen address");
+	expect_error("metrics: { listen: \"::1:9464\" }\n",
+	    "1: metrics.listen", "is not a listen address");
+	vbuf_free(why);
+}
+END_TEST
+
 /* webhooks: endpoints for webhookd, each checked; the list turns it on. */
 START_TEST(test_webhooks)
 {
@@ -1030,6 +1062,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_durations_sizes);
 	tcase_add_test(tc, test_man_page);
 	tcase_add_test(tc, test_webhooks);
+	tcase_add_test(tc, test_metrics_listen);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,110 @@
+/*
+ * metrics.h - counters for the Prometheus endpoint (metricsd(8)), kept in
+ * shared counter files in the queue directory.
+ *
+ * Why files and atomics: the counters must cost the hot path (a message
+ * accepted, a recipient delivered) nothing measurable, must survive the
+ * daemon that owns them being restarted, and must be readable by a
+ * separate, unprivileged process that alone links the HTTP library. So
+ * each daemon kind maps <queue_directory>/metrics/<daemon> with
+ * MAP_SHARED and bumps counters with relaxed atomic adds: no system call,
+ * no lock, no message to another process. Processes of the same kind
+ * (several smtpd) share one file, since the adds are atomic. metricsd
+ * maps the files read-only and renders them on each scrape.
+ *
+ * A file has a fixed layout (struct metrics_file in metrics.c): fixed
+ * counters indexed by enum metrics_id, and a bounded table of labelled
+ * counters (credential, bounce class) whose slots are claimed once with a
+ * compare-and-swap. When the table is full, new labels count under
+ * "other": label cardinality stays bounded whatever clients send.
+ *
+ * Most counters come from the events of lib/outbox (accepted, delivered,
+ * deferred, ...): lib/acct.c hands every event to metrics_event, and
+ * holds them with the accounting lines while the transaction they describe
+ * is open (metrics_hold/metrics_release), so a rolled-back transaction
+ * counts nothing.
+ */
+#ifndef PETREL_METRICS_H
+#define PETREL_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "outbox.h"
+
+/* Fixed counters. Their names and help are in metrics.c's table. */
+enum metrics_id {
+	METRICS_ACCEPTED_RCPTS = 0,
+	METRICS_ACCEPTED_BYTES,
+	METRICS_DELIVERED,
+	METRICS_EXPIRED,
+	METRICS_SUPPRESSED,
+	METRICS_DELETED,
+	METRICS_DKIM_SIGNED,
+	METRICS_DKIM_UNSIGNED,
+	METRICS_SESSIONS,
+	METRICS_TLS_12,
+	METRICS_TLS_13,
+	METRICS_TLS_OTHER,
+	METRICS_AUTH_FAILURES,
+	METRICS_AUTH_BLOCKED,
+	/* Delivery latency (arrival to delivered) buckets, non-cumulative. */
+	METRICS_LAT_0,
+	METRICS_LAT_LAST = METRICS_LAT_0 + 11,
+	METRICS_LAT_SUM,		/* seconds */
+	/* A family's count once its slot table is full: label "other". */
+	METRICS_OVERFLOW_0,
+	METRICS_OVERFLOW_LAST = METRICS_OVERFLOW_0 + 2,
+	METRICS_NFIXED
+};
+
+/* Labelled counter families (the slot table). */
+enum metrics_family {
+	METRICS_F_ACCEPTED = 1,		/* messages, label credential */
+	METRICS_F_DEFERRED,		/* recipients, label class */
+	METRICS_F_BOUNCED,		/* recipients, label class */
+	METRICS_F_LAST = METRICS_F_BOUNCED
+};
+
+#define METRICS_NBUCKETS	11	/* finite latency buckets */
+#define METRICS_NSLOTS		512
+#define METRICS_LABEL_MAX	64	/* bytes, with the NUL */
+
+/* The latency bucket bounds, seconds (the last bucket is +Inf). */
+extern const int64_t metrics_buckets[METRICS_NBUCKETS];
+
+/*
+ * Maps <queue_dir>/metrics/<name> for writing, creating it (and the
+ * directory) as needed. Returns 0, or -1 with the reason in why; counting
+ * is then a no-op. Called by daemon_main() when metrics.listen is set.
+ */
+struct vbuf;
+int	metrics_open(const char *queue_dir, const char *name, struct vbuf *why);
+/* Whether metrics_open succeeded (counting is on). */
+int	metrics_enabled(void);
+
+void	metrics_add(enum metrics_id, uint64_t);
+void	metrics_add_label(enum metrics_family, const char *label, uint64_t);
+
+/* Counts an event (acct.c calls it for each one). */
+void	metrics_event(const struct outbox_event *);
+void	metrics_hold(void);
+void	metrics_release(int commit);
+
+/*
+ * Reading (metricsd): maps a counter file read-only. Returns NULL if it
+ * does not exist or is not a counter file of this layout.
+ */
+struct metrics_view;
+struct metrics_view	*metrics_view_open(const char *queue_dir,
+			    const char *name);
+void			 metrics_view_close(struct metrics_view *);
+uint64_t		 metrics_view_get(const struct metrics_view *,
+			    enum metrics_id);
+/* Calls cb for each claimed slot of the family. */
+void			 metrics_view_labels(const struct metrics_view *,
+			    enum metrics_family,
+			    void (*cb)(const char *label, uint64_t, void *),
+			    void *arg);
+
+#endif

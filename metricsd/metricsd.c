@@ -1,0 +1,436 @@
+/*
+ * metricsd.c - the Prometheus endpoint: GET /metrics on metrics.listen.
+ * See metricsd(8) for every metric.
+ *
+ * Why a daemon of its own: the counters are bumped by the daemons that own
+ * them in shared counter files (lib/metrics.h: relaxed atomic adds, no
+ * system call on the hot path), so serving them needs nobody's help but
+ * read access to those files. Only this process links the HTTP library
+ * (libmicrohttpd), it runs unprivileged like every daemon, and it is
+ * started by master only when metrics.listen is set, as webhookd is only
+ * with webhooks:. It binds the address itself (a port above 1023).
+ *
+ * libmicrohttpd runs in "external select" mode with epoll: its one epoll
+ * descriptor goes into the skeleton's event loop, so the process stays
+ * single-threaded like every other daemon.
+ *
+ * Queue depth and map use are not counters: they are read at scrape time
+ * from the queue's LMDB in one read transaction (as relayctl status does),
+ * which costs one walk of the index per scrape and nothing in between.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "cfg.h"
+#include "daemon.h"
+#include "event.h"
+#include "log.h"
+#include "metrics.h"
+#include "qstore.h"
+#include "vbuf.h"
+
+#define MD_MAX_CONNECTIONS	16
+#define MD_TIMEOUT_S		10
+#define MD_MAX_LABELS		(METRICS_NSLOTS + 1)	/* merged, +other */
+
+/* The counter files, by the daemon that writes them. */
+static const char *const md_files[] = { "smtpd", "qmgr", "smtp", "bounce",
+    "webhookd" };
+#define MD_NFILES	(sizeof(md_files) / sizeof(md_files[0]))
+
+static struct MHD_Daemon *md_httpd;
+static const struct cfg *md_cfg;
+static struct qstore *md_queue;
+
+/* One labelled family's series merged over every file. */
+struct md_label {
+	char		label[METRICS_LABEL_MAX];
+	uint64_t	n;
+};
+struct md_family {
+	struct md_label	l[MD_MAX_LABELS];
+	size_t		n;
+};
+
+static void
+md_merge(const char *label, uint64_t n, void *arg)
+{
+	struct md_family *f = arg;
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->l[i].label, label) == 0) {
+			f->l[i].n += n;
+			return;
+		}
+	if (f->n == MD_MAX_LABELS)
+		return;
+	snprintf(f->l[f->n].label, sizeof(f->l[f->n].label), "%s", label);
+	f->l[f->n].n = n;
+	f->n++;
+}
+
+/* A label value, escaped as the text format wants (\\, \", \n). */
+static void
+md_label_value(struct vbuf *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			(void)vbuf_addc(out, '\\');
+		if (*s == '\n') {
+			(void)vbuf_adds(out, "\\n");
+			continue;
+		}
+		(void)vbuf_addc(out, *s);
+	}
+}
+
+static void
+md_head(struct vbuf *out, const char *name, const char *type,
+    const char *help)
+{
+	vbuf_addf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+md_family(struct vbuf *out, struct metrics_view *const *v,
+    enum metrics_family fam, const char *name, const char *label,
+    const char *help)
+{
+	static struct md_family f;
+	size_t i;
+
+	f.n = 0;
+	for (i = 0; i < MD_NFILES; i++)
+		if (v[i] != NULL)
+			metrics_view_labels(v[i], fam, md_merge, &f);
+	md_head(out, name, "counter", help);
+	for (i = 0; i < f.n; i++) {
+		vbuf_addf(out, "%s{%s=\"", name, label);
+		md_label_value(out, f.l[i].label);
+		vbuf_addf(out, "\"} %llu\n", (unsigned long long)f.l[i].n);
+	}
+}
+
+static uint64_t
+md_sum(struct metrics_view *const *v, enum metrics_id id)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; i < MD_NFILES; i++)
+		if (v[i] != NULL)
+			n += metrics_view_get(v[i], id);
+	return n;
+}
+
+static void
+md_counter(struct vbuf *out, struct metrics_view *const *v,
+    enum metrics_id id, const char *name, const char *help)
+{
+	md_head(out, name, "counter", help);
+	vbuf_addf(out, "%s %llu\n", name, (unsigned long long)md_sum(v, id));
+}
+
+static int
+md_rcpt_cb(const struct qstore_rcpt *r, void *arg)
+{
+	uint64_t *by_state = arg;
+
+	if ((unsigned)r->state < 4)
+		by_state[r->state]++;
+	return 0;
+}
+
+struct md_walk {
+	struct qstore_txn	*txn;
+	uint64_t		 by_state[4];
+	uint64_t		 messages;
+};
+
+static int
+md_msg_cb(const struct qstore_msginfo *m, void *arg)
+{
+	struct md_walk *w = arg;
+
+	w->messages++;
+	(void)qstore_rcpt_iter(w->txn, m->qid, md_rcpt_cb, w->by_state);
+	return 0;
+}
+
+/* Queue depth by recipient state and map use, from one read transaction. */
+static void
+md_queue_render(struct vbuf *out)
+{
+	static const char *const states[] = { "pending", "deferred",
+	    "delivered", "failed" };
+	struct md_walk w;
+	struct vbuf why;
+	size_t i;
+	int pct, ok = 0;
+
+	memset(&w, 0, sizeof(w));
+	vbuf_init(&why, 0);
+	if (md_queue == NULL)
+		md_queue = qstore_open(md_cfg, &why);
+	if (md_queue != NULL &&
+	    (w.txn = qstore_txn_begin(md_queue, 0, &why)) != NULL) {
+		ok = qstore_msg_iter(w.txn, md_msg_cb, &w) != -1;
+		pct = qstore_txn_used_pct(w.txn, 0);
+		qstore_txn_abort(w.txn);
+	}
+	if (!ok) {
+		log_warn("cannot read the queue: %s", why.len > 0 ?
+		    why.data : "a read error");
+		vbuf_release(&why);
+		md_head(out, "petrel_queue_up", "gauge",
+		    "1 if the queue could be read for this scrape.");
+		vbuf_adds(out, "petrel_queue_up 0\n");
+		return;
+	}
+	vbuf_release(&why);
+	md_head(out, "petrel_queue_up", "gauge",
+	    "1 if the queue could be read for this scrape.");
+	vbuf_adds(out, "petrel_queue_up 1\n");
+	md_head(out, "petrel_queue_messages", "gauge",
+	    "Messages in the queue.");
+	vbuf_addf(out, "petrel_queue_messages %llu\n",
+	    (unsigned long long)w.messages);
+	md_head(out, "petrel_queue_recipients", "gauge",
+	    "Recipient records in the queue, by state.");
+	for (i = 0; i < 4; i++)
+		vbuf_addf(out, "petrel_queue_recipients{state=\"%s\"} %llu\n",
+		    states[i], (unsigned long long)w.by_state[i]);
+	md_head(out, "petrel_queue_map_used_ratio", "gauge",
+	    "Share of the queue's LMDB map (queue.map_size) in use.");
+	vbuf_addf(out, "petrel_queue_map_used_ratio %.2f\n", pct / 100.0);
+}
+
+static void
+md_latency(struct vbuf *out, struct metrics_view *const *v)
+{
+	const char *name = "petrel_delivery_latency_seconds";
+	uint64_t cum = 0;
+	size_t i;
+
+	md_head(out, name, "histogram", "Time from arrival to delivery, per "
+	    "delivered recipient.");
+	for (i = 0; i < METRICS_NBUCKETS; i++) {
+		cum += md_sum(v, (enum metrics_id)(METRICS_LAT_0 + i));
+		vbuf_addf(out, "%s_bucket{le=\"%lld\"} %llu\n", name,
+		    (long long)metrics_buckets[i], (unsigned long long)cum);
+	}
+	cum += md_sum(v, METRICS_LAT_LAST);
+	vbuf_addf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+	    (unsigned long long)cum);
+	vbuf_addf(out, "%s_sum %llu\n%s_count %llu\n", name,
+	    (unsigned long long)md_sum(v, METRICS_LAT_SUM), name,
+	    (unsigned long long)cum);
+}
+
+/* The whole exposition, in the text format (version 0.0.4). */
+static void
+md_render(struct vbuf *out)
+{
+	struct metrics_view *v[MD_NFILES];
+	size_t i;
+
+	for (i = 0; i < MD_NFILES; i++)
+		v[i] = metrics_view_open(md_cfg->queue_directory, md_files[i]);
+	md_family(out, v, METRICS_F_ACCEPTED, "petrel_messages_accepted_total",
+	    "credential", "Messages accepted, by credential (\"none\": "
+	    "unauthenticated, e.g. bounce's reports).");
+	md_counter(out, v, METRICS_ACCEPTED_RCPTS,
+	    "petrel_recipients_accepted_total",
+	    "Recipients of the messages accepted.");
+	md_counter(out, v, METRICS_ACCEPTED_BYTES,
+	    "petrel_accepted_bytes_total", "Bytes of the messages accepted.");
+	md_counter(out, v, METRICS_DELIVERED,
+	    "petrel_recipients_delivered_total", "Recipients delivered.");
+	md_family(out, v, METRICS_F_DEFERRED,
+	    "petrel_recipients_deferred_total", "class",
+	    "Delivery attempts deferred, by failure class.");
+	md_family(out, v, METRICS_F_BOUNCED,
+	    "petrel_recipients_bounced_total", "class",
+	    "Recipients failed permanently, by failure class.");
+	md_counter(out, v, METRICS_EXPIRED, "petrel_recipients_expired_total",
+	    "Recipients failed at queue.max_lifetime.");
+	md_counter(out, v, METRICS_SUPPRESSED,
+	    "petrel_recipients_suppressed_total",
+	    "Recipients failed without an attempt: on the suppression list.");
+	md_counter(out, v, METRICS_DELETED, "petrel_recipients_deleted_total",
+	    "Recipients deleted by an administrator (relayq -d).");
+	md_head(out, "petrel_delivered_dkim_total", "counter",
+	    "Recipients delivered, by whether the message was DKIM-signed.");
+	vbuf_addf(out, "petrel_delivered_dkim_total{dkim=\"signed\"} %llu\n",
+	    (unsigned long long)md_sum(v, METRICS_DKIM_SIGNED));
+	vbuf_addf(out, "petrel_delivered_dkim_total{dkim=\"unsigned\"} %llu\n",
+	    (unsigned long long)md_sum(v, METRICS_DKIM_UNSIGNED));
+	md_latency(out, v);
+	md_counter(out, v, METRICS_SESSIONS, "petrel_smtpd_sessions_total",
+	    "SMTP sessions smtpd served.");
+	md_head(out, "petrel_smtpd_tls_total", "counter",
+	    "TLS handshakes smtpd completed, by protocol version.");
+	vbuf_addf(out, "petrel_smtpd_tls_total{version=\"TLSv1.2\"} %llu\n",
+	    (unsigned long long)md_sum(v, METRICS_TLS_12));
+	vbuf_addf(out, "petrel_smtpd_tls_total{version=\"TLSv1.3\"} %llu\n",
+	    (unsigned long long)md_sum(v, METRICS_TLS_13));
+	vbuf_addf(out, "petrel_smtpd_tls_total{version=\"other\"} %llu\n",
+	    (unsigned long long)md_sum(v, METRICS_TLS_OTHER));
+	md_counter(out, v, METRICS_AUTH_FAILURES,
+	    "petrel_smtpd_auth_failures_total", "Failed AUTH attempts.");
+	md_counter(out, v, METRICS_AUTH_BLOCKED,
+	    "petrel_smtpd_auth_blocked_total",
+	    "AUTH attempts refused because the client or user was blocked.");
+	for (i = 0; i < MD_NFILES; i++)
+		metrics_view_close(v[i]);
+	md_queue_render(out);
+}
+
+static enum MHD_Result
+md_answer(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload,
+    size_t *upload_len, void **state)
+{
+	struct MHD_Response *r;
+	struct vbuf *out;
+	unsigned status = MHD_HTTP_OK;
+	enum MHD_Result ret;
+
+	(void)cls;
+	(void)version;
+	(void)upload;
+	(void)upload_len;
+	(void)state;
+	out = vbuf_create(0);
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		vbuf_adds(out, "method not allowed\n");
+	} else if (strcmp(url, "/metrics") != 0) {
+		status = MHD_HTTP_NOT_FOUND;
+		vbuf_adds(out, "not found: try /metrics\n");
+	} else
+		md_render(out);
+	r = MHD_create_response_from_buffer(out->len, out->data,
+	    MHD_RESPMEM_MUST_COPY);
+	vbuf_free(out);
+	if (r == NULL)
+		return MHD_NO;
+	(void)MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    status == MHD_HTTP_OK ? "text/plain; version=0.0.4; charset=utf-8" :
+	    "text/plain");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		(void)MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+		    "GET, HEAD");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void
+md_on_fd(int fd, int events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	(void)MHD_run(md_httpd);
+}
+
+/* metrics.listen, checked by cfg.c: IPv4:port or [IPv6]:port. */
+static int
+md_addr(const char *s, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	size_t n;
+	int port;
+
+	memset(ss, 0, sizeof(*ss));
+	if (colon == NULL || (port = atoi(colon + 1)) <= 0 || port > 65535)
+		return -1;
+	n = (size_t)(colon - s);
+	if (s[0] == '[' && n >= 2) {
+		s++;
+		n -= 2;
+	}
+	if (n >= sizeof(host))
+		return -1;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		return 0;
+	}
+	return -1;
+}
+
+static void
+metricsd_init(const struct cfg *cfg)
+{
+	const union MHD_DaemonInfo *info;
+	struct sockaddr_storage ss;
+	unsigned flags = MHD_USE_EPOLL;
+
+	md_cfg = cfg;
+	if (cfg->metrics_listen == NULL)
+		log_fatal("metrics.listen is not set");
+	if (md_addr(cfg->metrics_listen, &ss) == -1)
+		log_fatal("metrics.listen: bad address %s", cfg->metrics_listen);
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	md_httpd = MHD_start_daemon(flags, 0, NULL, NULL, md_answer, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)MD_MAX_CONNECTIONS,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)MD_TIMEOUT_S,
+	    MHD_OPTION_END);
+	if (md_httpd == NULL)
+		log_fatal("cannot listen on %s (in use, or a port below 1024?)",
+		    cfg->metrics_listen);
+	if ((info = MHD_get_daemon_info(md_httpd,
+	    MHD_DAEMON_INFO_EPOLL_FD)) == NULL)
+		log_fatal("libmicrohttpd: no epoll descriptor");
+	ev_fd_set(info->epoll_fd, EV_READ, md_on_fd, NULL);
+	log_info("serving metrics on http://%s/metrics", cfg->metrics_listen);
+}
+
+/* MHD's own timers (connection timeouts): ms until it wants a call. */
+static int64_t
+metricsd_loop(void)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	(void)MHD_run(md_httpd);
+	if (MHD_get_timeout(md_httpd, &ms) == MHD_YES)
+		return ms > 60000 ? 60000 : (int64_t)ms;
+	return -1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct daemon_spec spec = {
+		.name = "metricsd",
+		.solitary = 1,			/* one listener per queue */
+		.init = metricsd_init,
+		.loop = metricsd_loop,
+	};
+
+	daemon_main(argc, argv, &spec);
+	/* NOTREACHED */
+}

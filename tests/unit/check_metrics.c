@@ -1,0 +1,179 @@
+/*
+ * check_metrics.c - unit tests for lib/metrics: events land in the right
+ * counters of the shared file, held bumps count only on commit, labels
+ * are merged per (family, label) and overflow to "other" when the slot
+ * table is full, a second writer of the same kind shares the file, and a
+ * file of another layout is not read.
+ */
+#include <sys/wait.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "metrics.h"
+#include "outbox.h"
+#include "vbuf.h"
+
+static Suite	*metrics_suite(void);
+static void	 sum_label(const char *, uint64_t, void *);
+
+static char dir[] = "/tmp/check_metrics.XXXXXX";
+
+struct want {
+	const char	*label;
+	uint64_t	 n;
+	size_t		 series;
+};
+
+static void
+sum_label(const char *label, uint64_t n, void *arg)
+{
+	struct want *w = arg;
+
+	w->series++;
+	if (strcmp(label, w->label) == 0)
+		w->n += n;
+}
+
+static uint64_t
+label_count(const struct metrics_view *v, enum metrics_family f,
+    const char *label, size_t *series)
+{
+	struct want w = { label, 0, 0 };
+
+	metrics_view_labels(v, f, sum_label, &w);
+	if (series != NULL)
+		*series = w.series;
+	return w.n;
+}
+
+START_TEST(test_events_hold_and_labels)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct metrics_view *v;
+	struct outbox_event ev;
+	char label[32];
+	size_t series, i;
+	pid_t pid;
+	int st;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_ptr_null(metrics_view_open(dir, "qmgr"));
+	ck_assert_int_eq(metrics_open(dir, "qmgr", why), 0);
+	ck_assert(metrics_enabled());
+	v = metrics_view_open(dir, "qmgr");
+	ck_assert_ptr_nonnull(v);
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = OUTBOX_ACCEPTED;
+	ev.sasl_username = "shop";
+	ev.nrecipients = 3;
+	ev.size = 1000;
+	metrics_event(&ev);
+	ev.sasl_username = NULL;
+	metrics_event(&ev);
+	ck_assert_uint_eq(label_count(v, METRICS_F_ACCEPTED, "shop", NULL), 1);
+	ck_assert_uint_eq(label_count(v, METRICS_F_ACCEPTED, "none", NULL), 1);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_ACCEPTED_RCPTS), 6);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_ACCEPTED_BYTES), 2000);
+
+	/* Held: nothing until commit; an abort drops it. */
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = OUTBOX_DELIVERED;
+	ev.delay = 7;
+	ev.dkim = "d=example.com s=sel";
+	metrics_hold();
+	metrics_event(&ev);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_DELIVERED), 0);
+	metrics_release(0);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_DELIVERED), 0);
+	metrics_hold();
+	metrics_event(&ev);
+	ev.dkim = "unsigned";
+	ev.delay = 100000000;
+	metrics_event(&ev);
+	metrics_release(1);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_DELIVERED), 2);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_DKIM_SIGNED), 1);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_DKIM_UNSIGNED), 1);
+	/* 7 s falls in the "10" bucket (index 2), the other in +Inf. */
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_LAT_0 + 2), 1);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_LAT_LAST), 1);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_LAT_SUM), 100000007);
+
+	/* Another process of the same kind adds to the same counters. */
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		struct vbuf *w2 = vbuf_create(0);
+
+		if (metrics_open(dir, "qmgr", w2) == -1)
+			_exit(1);
+		metrics_add_label(METRICS_F_DEFERRED, "greylisting", 5);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	metrics_add_label(METRICS_F_DEFERRED, "greylisting", 1);
+	ck_assert_uint_eq(label_count(v, METRICS_F_DEFERRED, "greylisting",
+	    &series), 6);
+	ck_assert_uint_eq(series, 1);
+
+	/* The slot table is bounded: past it, new labels are "other". */
+	for (i = 0; i < METRICS_NSLOTS + 10; i++) {
+		snprintf(label, sizeof(label), "class-%zu", i);
+		metrics_add_label(METRICS_F_BOUNCED, label, 1);
+	}
+	ck_assert_uint_eq(label_count(v, METRICS_F_BOUNCED, "other", &series),
+	    METRICS_NSLOTS + 10 - (METRICS_NSLOTS - 3));
+	ck_assert_uint_le(series, METRICS_NSLOTS + 1);
+	metrics_view_close(v);
+
+	/* Another file layout is not read. */
+	{
+		char path[256];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/metrics/smtpd", dir);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs("not a counter file", f);
+		fclose(f);
+		ck_assert_ptr_null(metrics_view_open(dir, "smtpd"));
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/metrics/qmgr", dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/metrics", dir);
+		rmdir(path);
+		rmdir(dir);
+	}
+	vbuf_free(why);
+}
+END_TEST
+
+static Suite *
+metrics_suite(void)
+{
+	Suite *s = suite_create("metrics");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_events_hold_and_labels);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(metrics_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
