@@ -50,7 +50,8 @@ static void qmgr_conn_record(struct attrconn *, const struct attr_list *,
     void *);
 static void qmgr_conn_error(struct attrconn *, enum attrconn_err,
     const char *, void *);
-static void qmgr_conn_fail(struct qmgr_conn *, const char *);
+static void qmgr_conn_fail(struct qmgr_conn *, const char *, int);
+static int qmgr_job_untouched(const struct qmgr_job *);
 static void qmgr_conn_reply(struct qmgr_conn *, const struct attr_list *);
 static void qmgr_conn_idle(struct qmgr_conn *);
 static int qmgr_reply_rcpt(void *, struct vbuf *);
@@ -173,7 +174,7 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	attrconn_deadline(c->ac, qmgr_request_deadline_ms());
 	/* Requests are small; a full socket buffer is finished by events. */
 	if (attrconn_send(c->ac, qmgr_req) == -1)
-		qmgr_conn_fail(c, "lost connection with the delivery agent");
+		qmgr_conn_fail(c, "lost connection with the delivery agent", 1);
 }
 
 /*
@@ -193,20 +194,27 @@ qmgr_deliver_finish(struct qmgr_job *job, const char *why, const char *relay)
 
 /* The delivery agent failed us: every recipient of the job is deferred. */
 static void
-qmgr_conn_fail(struct qmgr_conn *c, const char *why)
+qmgr_conn_fail(struct qmgr_conn *c, const char *why, int lost)
 {
 	struct qmgr_job *job = c->job;
 
 	/*
-	 * A kept connection can be closed by its smtp process (a use limit,
-	 * a reload) just as a job is sent on it. With nothing read back, the
-	 * job goes again, once, on a new connection instead of waiting out a
-	 * backoff.
+	 * The link went with nothing read back for the job: a kept
+	 * connection closed by its smtp process (a use limit, a reload) just
+	 * as the job was sent on it, or an smtp process that died (killed,
+	 * crashed) in the middle of it. The job goes again, once, on a new
+	 * connection instead of waiting out queue.min_backoff. Only once,
+	 * so that a message that makes smtp crash is deferred rather than
+	 * sent round forever; and only while no recipient has a result,
+	 * since a result applied twice would be wrong. The next hop may
+	 * have taken the message before smtp died: it is then delivered
+	 * twice, which at-least-once delivery allows (Postfix defers such a
+	 * job instead, and waits out its backoff).
 	 */
-	if (job != NULL && c->served > 0 && attrconn_pending(c->ac) == 0 &&
-	    !job->resent) {
-		log_info("%s: delivery agent closed a kept connection; sending "
-		    "the request again", job->qid);
+	if (job != NULL && (c->served > 0 || lost) &&
+	    attrconn_pending(c->ac) == 0 && !job->resent &&
+	    qmgr_job_untouched(job)) {
+		log_info("%s: %s; sending the request again", job->qid, why);
 		job->resent = 1;
 		c->job = NULL;
 		qmgr_nbusy--;
@@ -219,6 +227,16 @@ qmgr_conn_fail(struct qmgr_conn *c, const char *why)
 		qmgr_deliver_finish(job, why, "none");
 	}
 	qmgr_conn_close(c);
+}
+
+/* Whether no recipient of the job has a result yet. */
+static int
+qmgr_job_untouched(const struct qmgr_job *job)
+{
+	for (size_t i = 0; i < job->nrcpts; i++)
+		if (job->rcpts[i].done)
+			return 0;
+	return 1;
 }
 
 static void
@@ -235,16 +253,16 @@ qmgr_conn_error(struct attrconn *ac, enum attrconn_err err, const char *why,
 	}
 	switch (err) {
 	case ATTRCONN_PROTO:
-		qmgr_conn_fail(c, "protocol error from the delivery agent");
+		qmgr_conn_fail(c, "protocol error from the delivery agent", 0);
 		break;
 	case ATTRCONN_TOOBIG:
-		qmgr_conn_fail(c, "oversized reply from the delivery agent");
+		qmgr_conn_fail(c, "oversized reply from the delivery agent", 0);
 		break;
 	case ATTRCONN_TIMEOUT:
-		qmgr_conn_fail(c, "delivery agent timed out");
+		qmgr_conn_fail(c, "delivery agent timed out", 0);
 		break;
 	default:
-		qmgr_conn_fail(c, "lost connection with the delivery agent");
+		qmgr_conn_fail(c, "lost connection with the delivery agent", 1);
 		break;
 	}
 }
@@ -346,13 +364,13 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	if (attr_scan(l, head, &why) == -1) {
 		log_warn("%s: bad reply from the delivery agent: %s",
 		    job->qid, log_safe(why.data));
-		qmgr_conn_fail(c, "protocol error from the delivery agent");
+		qmgr_conn_fail(c, "protocol error from the delivery agent", 0);
 		goto out;
 	}
 	if (status != MAIL_STAT_OK) {
 		log_warn("%s: delivery agent refused the request: %s",
 		    job->qid, reason ? log_safe(reason) : "no reason");
-		qmgr_conn_fail(c, "delivery agent error");
+		qmgr_conn_fail(c, "delivery agent error", 0);
 		goto out;
 	}
 	job->site_fail = site_fail != 0;
