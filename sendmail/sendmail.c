@@ -278,6 +278,8 @@ main(int argc, char *argv[])
 		close(fd);
 		if (ex != EX_OK)
 			sendmail_die(ex, "%s", why->data);
+		vbuf_free(why);
+		cfg_free(cfg);
 		return EX_OK;
 	}
 
