@@ -31,6 +31,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <yaml.h>
 
 #include "cfg.h"
@@ -583,17 +584,93 @@ check_file(const struct cfg *cfg, size_t i, const char *key,
 	return 0;
 }
 
+unsigned char *
+cfg_secret_read(const char *path, size_t *len, struct vbuf *why)
+{
+	unsigned char *buf;
+	struct stat st;
+	ssize_t n;
+	size_t got = 0;
+	int fd, err;
+
+	/* Non-blocking: a FIFO named by mistake must not hang master. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+		err = errno;
+		vbuf_setf(why, "%s: %s", path, strerror(err));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		(void)close(fd);
+		vbuf_setf(why, "%s: not a regular file", path);
+		return NULL;
+	}
+	/* One byte over the limit tells "too long" from "exactly full". */
+	buf = xmalloc(CFG_SECRET_MAX + 1);
+	while (got < CFG_SECRET_MAX + 1) {
+		n = read(fd, buf + got, CFG_SECRET_MAX + 1 - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			err = errno;
+			vbuf_setf(why, "%s: %s", path, strerror(err));
+			got = 0;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	(void)close(fd);
+	fd = -1;
+	if (got > CFG_SECRET_MAX) {
+		vbuf_setf(why, "%s: longer than %d bytes", path,
+		    CFG_SECRET_MAX);
+		goto fail;
+	}
+	while (got > 0 && strchr(" \t\r\n", buf[got - 1]) != NULL &&
+	    buf[got - 1] != '\0')
+		got--;
+	if (got == 0) {
+		/* An empty key would sign with nothing: refuse, never skip. */
+		vbuf_setf(why, "%s: empty (or only white space)", path);
+		goto fail;
+	}
+	*len = got;
+	return buf;
+fail:
+	if (fd != -1)
+		(void)close(fd);
+	OPENSSL_cleanse(buf, CFG_SECRET_MAX + 1);
+	free(buf);
+	return NULL;
+}
+
 int
 cfg_check_files(const struct cfg *cfg, struct vbuf *why)
 {
 	const struct cfg_webhook *w;
-	size_t i;
+	struct vbuf sub;
+	unsigned char *secret;
+	size_t i, len;
 
 	for (i = 0; i < cfg->nwebhooks; i++) {
 		w = &cfg->webhooks[i];
-		if (check_file(cfg, i, "secret_file", w->secret_file,
-		    w->secret_file_line, why) == -1 ||
-		    check_file(cfg, i, "sendgrid_key_file",
+		/* The secret as webhookd will read it: also not empty. */
+		if (w->secret_file != NULL) {
+			vbuf_init(&sub, 0);
+			if ((secret = cfg_secret_read(w->secret_file, &len,
+			    &sub)) == NULL) {
+				vbuf_setf(why, "%s:%lu: webhooks[%zu]."
+				    "secret_file: %s", cfg->path,
+				    w->secret_file_line, i, sub.data);
+				vbuf_release(&sub);
+				return -1;
+			}
+			vbuf_release(&sub);
+			OPENSSL_cleanse(secret, len);
+			free(secret);
+		}
+		if (check_file(cfg, i, "sendgrid_key_file",
 		    w->sendgrid_key_file, w->sendgrid_key_file_line,
 		    why) == -1 ||
 		    check_file(cfg, i, "ca_file", w->ca_file, w->ca_file_line,

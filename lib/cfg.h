@@ -233,6 +233,7 @@ void		 cfg_free(struct cfg *);
 #define CFG_WEBHOOK_EVENTS	"accepted,delivered,deferred,bounced," \
 				"expired,suppressed,deleted"
 #define CFG_MAX_WEBHOOKS	64
+#define CFG_SECRET_MAX		4096	/* bytes of a webhook secret_file */
 
 /* The transport for a recipient domain (exact, then parents, then "*"). */
 const struct cfg_transport *cfg_transport_lookup(const struct cfg *,
@@ -255,18 +256,31 @@ const struct cfg_transport *cfg_transport_failover(const struct cfg *,
 		    const char *key);
 
 /*
+ * Opens each file a webhooks[] entry names (secret_file,
+ * sendgrid_key_file, ca_file) for reading, as the caller: webhookd reads
+ * them only when it starts, so master checks them (as mail_owner) at its
+ * start and reload to report a missing or unreadable one, or a
+ * secret_file that cfg_secret_read refuses (empty, only white space, too
+ * long), with the configuration's file, line and key. Returns 0, or -1
+ * with why.
+ */
+int		 cfg_check_files(const struct cfg *, struct vbuf *why);
+/*
+ * Reads a webhooks[].secret_file as webhookd signs with it: the whole
+ * file, at most CFG_SECRET_MAX bytes, without trailing white space
+ * (space, tab, CR, LF). Returns the secret (not NUL-terminated; the
+ * caller wipes it with OPENSSL_cleanse and frees it) and its length in
+ * *len, or NULL with why ("PATH: reason") when the file cannot be opened
+ * or read, is not a regular file, is longer than the limit, or is empty
+ * once its trailing white space is gone.
+ */
+unsigned char	*cfg_secret_read(const char *path, size_t *len,
+		    struct vbuf *why);
+/*
  * Where entry i of a path list key (e.g. "tls.private_key") was written,
  * for messages: "FILE:LINE: KEY" for a single value, "FILE:LINE: KEY[i]"
  * for a list. Truncated to size.
  */
-/*
- * Opens each file a webhooks[] entry names (secret_file,
- * sendgrid_key_file, ca_file) for reading, as the caller: webhookd reads
- * them only when it starts, so master checks them (as mail_owner) at its
- * start and reload to report a missing or unreadable one with the
- * configuration's file, line and key. Returns 0, or -1 with why.
- */
-int		 cfg_check_files(const struct cfg *, struct vbuf *why);
 void		 cfg_paths_where(const struct cfg *, const char *key,
 		    const struct cfg_paths *, size_t i, char *buf, size_t size);
 

@@ -34,7 +34,6 @@
 #include "xalloc.h"
 
 #define WH_INGEST_BATCH	1000
-#define WH_SECRET_MAX	4096
 
 static struct qstore *wh_queue;
 static struct whstore wh_store;
@@ -114,28 +113,21 @@ wh_read_key(const char *path)
 	return k;
 }
 
-/* Reads a secret file whole (trailing newlines are not part of it). */
+/*
+ * A secret file through cfg_secret_read, as master checked it at start and
+ * reload; fatal if it has changed since into something refused.
+ */
 static unsigned char *
 wh_read_secret(const char *path, size_t *len)
 {
-	unsigned char *buf = xmalloc(WH_SECRET_MAX);
-	ssize_t n;
-	size_t got = 0;
-	int fd;
+	unsigned char *secret;
+	struct vbuf why;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		log_fatal("webhooks: secret_file %s: %s", path,
-		    strerror(errno));
-	while (got < WH_SECRET_MAX &&
-	    (n = read(fd, buf + got, WH_SECRET_MAX - got)) > 0)
-		got += (size_t)n;
-	close(fd);
-	while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r'))
-		got--;
-	if (got == 0)
-		log_fatal("webhooks: secret_file %s is empty", path);
-	*len = got;
-	return buf;
+	vbuf_init(&why, 0);
+	if ((secret = cfg_secret_read(path, len, &why)) == NULL)
+		log_fatal("webhooks: secret_file %s", why.data);
+	vbuf_release(&why);
+	return secret;
 }
 
 int

@@ -4,7 +4,8 @@ Also master's start-up checks: a daemon_directory mail_owner cannot reach
 stops master at start with a plain message; every daemon runs with
 NoNewPrivs; a second qmgr on one queue waits for the lock of the first;
 a webhook secret_file, sendgrid_key_file or ca_file that mail_owner
-cannot open stops master at start, naming file, line and key.
+cannot open, or a secret_file that is empty or only white space, stops
+master at start, naming file, line and key.
 """
 
 import os
@@ -204,6 +205,17 @@ class ConfigErrorTest(unittest.TestCase):
                 f.write("x\n")
             os.chmod(path, 0o600 if os.geteuid() == 0 else 0)
             self._webhook_file_refused(key, path, "Permission denied")
+
+    def test_webhook_secret_file_empty(self):
+        # An empty secret would sign nothing: webhookd used to be the
+        # first to notice, exiting at every restart.
+        path = os.path.join(self.tmp, "empty-secret")
+        for text in ("", " \n\t\r\n"):
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, 0o644)
+            self._webhook_file_refused("secret_file", path,
+                                       "empty (or only white space)")
 
     def test_webhook_file_is_a_directory(self):
         self._webhook_file_refused("ca_file", self.tmp,

@@ -12,13 +12,16 @@ a message's whole history, webhooks included; the store keeps no join
 ('M' record) for a message once each of its recipients' final events is
 in, so it does not grow with every message ever relayed; a credential's
 own endpoint gets at most events.credential_max_concurrent requests at
-once, each cut off after events.credential_timeout.
+once, each cut off after events.credential_timeout; a secret_file
+emptied before a reload is refused with its file, line and key, and the
+running configuration stays.
 """
 
 import http.server
 import json
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -331,6 +334,35 @@ class CrashTest(WebhookCase):
         self.assertEqual(len(ids), 3, self.suite.log_tail())
         self.assertTrue(ids <= seen)    # the same ids after the crash
         self.wait_log(r"%s: event=[0-9a-f]{32} .*status=sent" % qid)
+
+
+class SecretReloadTest(WebhookCase):
+
+    def test_reload_refuses_empty_secret(self):
+        """A secret_file emptied (or left with white space only) before a
+        SIGHUP: master names file, line and key and keeps the running
+        configuration; webhookd goes on signing with what it read."""
+        secret = os.path.join(self.recv_dir, "secret")
+        conf = self.suite.conf_path
+        with open(conf) as f:
+            line = [i + 1 for i, t in enumerate(f.read().splitlines())
+                    if "secret_file:" in t][0]
+        pids = set(self.suite.pids())
+        with open(secret, "w") as f:
+            f.write(" \n")
+        os.kill(self.suite.proc.pid, signal.SIGHUP)
+        self.wait_log(r"reload: %s:%d: webhooks\[0\]\.secret_file: %s: "
+                      r"empty \(or only white space\); keeping the running "
+                      r"configuration" % (re.escape(conf), line,
+                                          re.escape(secret)))
+        self.assertEqual(set(self.suite.pids()), pids,
+                         "daemons were replaced after an invalid reload")
+        tok = unique("whhup")
+        qid = self.submit(make_message(tok), rcpts=["hup@example.org"])
+        got = self.recv[0].wait(lambda e: e.get("queue_id") == qid and
+                                e["event"] == "delivered", timeout=20)
+        self.assertTrue(got, self.suite.log_tail())
+        self.assertTrue(got[0]["verified"])
 
 
 def store_keys(queue_dir):

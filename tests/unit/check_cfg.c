@@ -557,6 +557,69 @@ START_TEST(test_webhooks)
 }
 END_TEST
 
+/*
+ * A webhook secret_file as master checks it and webhookd signs with it:
+ * trailing white space is not part of it, and an empty or white-space-only
+ * or over-long file is refused with the file, line and key.
+ */
+START_TEST(test_secret_file)
+{
+	struct vbuf *why = vbuf_create(0);
+	char path[192], big[CFG_SECRET_MAX + 1], text[512], want[512];
+	unsigned char *sec;
+	struct cfg *cfg;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/secret", tmpdir);
+	write_file(path, "k3y \t\r\n\n", 8);
+	sec = cfg_secret_read(path, &len, why);
+	ck_assert_msg(sec != NULL, "%s", why->data);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(memcmp(sec, "k3y", 3), 0);
+	free(sec);
+	/* Inner white space is part of the secret. */
+	write_file(path, " a b\n", 5);
+	sec = cfg_secret_read(path, &len, why);
+	ck_assert_ptr_nonnull(sec);
+	ck_assert_uint_eq(len, 4);
+	ck_assert_int_eq(memcmp(sec, " a b", 4), 0);
+	free(sec);
+	/* Exactly the limit is taken, one byte more is not. */
+	memset(big, 'x', sizeof(big));
+	write_file(path, big, CFG_SECRET_MAX);
+	sec = cfg_secret_read(path, &len, why);
+	ck_assert_ptr_nonnull(sec);
+	ck_assert_uint_eq(len, CFG_SECRET_MAX);
+	free(sec);
+	write_file(path, big, CFG_SECRET_MAX + 1);
+	ck_assert_ptr_null(cfg_secret_read(path, &len, why));
+	ck_assert_msg(strstr(why->data, "longer than 4096 bytes") != NULL,
+	    "%s", why->data);
+	ck_assert_ptr_null(cfg_secret_read(tmpdir, &len, why));
+	ck_assert_msg(strstr(why->data, "not a regular file") != NULL,
+	    "%s", why->data);
+
+	/* Empty, then only white space: refused by the check, with line. */
+	snprintf(text, sizeof(text), "webhooks:\n  - url: https://x/\n"
+	    "    secret_file: %s\n", path);
+	cfg = load(text, why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	write_file(path, "", 0);
+	ck_assert_int_eq(cfg_check_files(cfg, why), -1);
+	snprintf(want, sizeof(want), "%s:3: webhooks[0].secret_file: %s: "
+	    "empty (or only white space)", cfgpath, path);
+	ck_assert_str_eq(why->data, want);
+	write_file(path, " \r\n\t\n", 5);
+	ck_assert_int_eq(cfg_check_files(cfg, why), -1);
+	ck_assert_str_eq(why->data, want);
+	write_file(path, "ok\n", 3);
+	ck_assert_msg(cfg_check_files(cfg, why) == 0, "%s", why->data);
+	cfg_free(cfg);
+	unlink(path);
+	vbuf_free(why);
+}
+END_TEST
+
 START_TEST(test_listener_errors)
 {
 	expect_error("listeners:\n  - { name: a, address: \"0.0.0.0:25\","
@@ -1062,6 +1125,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_durations_sizes);
 	tcase_add_test(tc, test_man_page);
 	tcase_add_test(tc, test_webhooks);
+	tcase_add_test(tc, test_secret_file);
 	tcase_add_test(tc, test_metrics_listen);
 	suite_add_tcase(s, tc);
 	return s;
