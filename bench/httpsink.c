@@ -4,10 +4,12 @@
  * web framework: bench.py points one webhook endpoint at it and reads
  * how many events arrived.
  *
- * usage: httpsink [-s STATUS] PORT COUNTFILE
+ * usage: httpsink [-s STATUS] [-d MS] PORT COUNTFILE
  *
  * Listens on 127.0.0.1:PORT, answers each request with STATUS (default
- * 200) and an empty body, keeps connections alive, and rewrites
+ * 200) and an empty body, MS milliseconds after it arrived (default 0: at
+ * once; -d makes a slow endpoint, each connection waiting for its own
+ * reply while the others go on), keeps connections alive, and rewrites
  * COUNTFILE with the number of requests answered about ten times a
  * second (and at exit on SIGTERM or SIGINT). Requests carry their body
  * with Content-Length, as libcurl sends a POST; anything else closes the
@@ -35,9 +37,12 @@
 #define SINK_EVENTS	64
 
 struct conn {
-	int	 fd;
-	size_t	 len;
-	char	 buf[SINK_BUF];
+	int		 fd;
+	size_t		 len;
+	size_t		 need;		/* bytes of the request being held */
+	long long	 due_ms;	/* its reply's time; 0: none held */
+	struct conn	*prev, *next;	/* every open connection */
+	char		 buf[SINK_BUF];
 };
 
 static volatile sig_atomic_t sink_stop;
@@ -45,12 +50,18 @@ static unsigned long sink_requests;
 static const char *sink_countfile;
 static char sink_reply[128];
 static size_t sink_reply_len;
+static long sink_delay_ms;
+static struct conn *sink_conns;
 
 static void	sink_on_signal(int);
 static void	sink_write_count(void);
 static int	sink_listen(int);
 static void	sink_accept(int, int);
 static int	sink_serve(struct conn *);
+static int	sink_answer(struct conn *);
+static int	sink_send(struct conn *);
+static long long sink_now_ms(void);
+static int	sink_due(int);
 static void	sink_close(int, struct conn *);
 
 static void
@@ -116,7 +127,12 @@ sink_accept(int ep, int lfd)
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			close(fd);
 			free(c);
+			continue;
 		}
+		c->next = sink_conns;
+		if (sink_conns != NULL)
+			sink_conns->prev = c;
+		sink_conns = c;
 	}
 }
 
@@ -128,8 +144,6 @@ static int
 sink_serve(struct conn *c)
 {
 	ssize_t n;
-	char *end, *cl;
-	size_t head, body, need;
 
 	for (;;) {
 		if (c->len == sizeof(c->buf) - 1)
@@ -143,7 +157,45 @@ sink_serve(struct conn *c)
 	}
 	if (errno != EAGAIN && errno != EWOULDBLOCK)
 		return -1;
-	for (;;) {
+	return sink_answer(c);
+}
+
+static long long
+sink_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sends the reply to the request held in c and drops the request. */
+static int
+sink_send(struct conn *c)
+{
+	if (write(c->fd, sink_reply, sink_reply_len) !=
+	    (ssize_t)sink_reply_len)
+		return -1;
+	sink_requests++;
+	memmove(c->buf, c->buf + c->need, c->len - c->need);
+	c->len -= c->need;
+	c->need = 0;
+	c->due_ms = 0;
+	return 0;
+}
+
+/*
+ * Answers the complete requests in c's buffer, or holds the first one
+ * until its reply is due (-d). Returns 0 to keep the connection, -1 to
+ * close it.
+ */
+static int
+sink_answer(struct conn *c)
+{
+	char *end, *cl;
+	size_t head, body;
+
+	while (c->due_ms == 0) {
 		c->buf[c->len] = '\0';
 		if ((end = strstr(c->buf, "\r\n\r\n")) == NULL)
 			return 0;
@@ -154,16 +206,44 @@ sink_serve(struct conn *c)
 			body = strtoul(cl + 17, NULL, 10);
 		if (body > sizeof(c->buf) - 1 - head)
 			return -1;
-		need = head + body;
-		if (c->len < need)
+		c->need = head + body;
+		if (c->len < c->need)
 			return 0;
-		if (write(c->fd, sink_reply, sink_reply_len) !=
-		    (ssize_t)sink_reply_len)
+		if (sink_delay_ms > 0) {
+			/* Held: no reply, and no next request read, till due. */
+			c->due_ms = sink_now_ms() + sink_delay_ms;
+			return 0;
+		}
+		if (sink_send(c) == -1)
 			return -1;
-		sink_requests++;
-		memmove(c->buf, c->buf + need, c->len - need);
-		c->len -= need;
 	}
+	return 0;
+}
+
+/*
+ * Sends the replies that are due. Returns the milliseconds until the next
+ * one (at most 100, the count file's period).
+ */
+static int
+sink_due(int ep)
+{
+	struct conn *c, *next;
+	long long now = sink_now_ms(), wait = 100;
+
+	for (c = sink_conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->due_ms == 0)
+			continue;
+		if (c->due_ms <= now) {
+			if (sink_send(c) == -1 || sink_answer(c) == -1) {
+				sink_close(ep, c);
+				continue;
+			}
+		}
+		if (c->due_ms != 0 && c->due_ms - now < wait)
+			wait = c->due_ms - now < 0 ? 0 : c->due_ms - now;
+	}
+	return (int)wait;
 }
 
 static void
@@ -171,6 +251,12 @@ sink_close(int ep, struct conn *c)
 {
 	(void)epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		sink_conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	free(c);
 }
 
@@ -180,10 +266,17 @@ main(int argc, char *argv[])
 	struct epoll_event evs[SINK_EVENTS], ev;
 	struct sigaction sa;
 	struct timespec last, now;
-	int ch, port, status = 200, lfd, ep, n, i;
+	int ch, port, status = 200, lfd, ep, n, i, wait = 100;
+	char *end;
 
-	while ((ch = getopt(argc, argv, "s:")) != -1) {
+	while ((ch = getopt(argc, argv, "d:s:")) != -1) {
 		switch (ch) {
+		case 'd':
+			sink_delay_ms = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' ||
+			    sink_delay_ms < 0 || sink_delay_ms > 600000)
+				goto usage;
+			break;
 		case 's':
 			status = atoi(optarg);
 			break;
@@ -216,13 +309,14 @@ main(int argc, char *argv[])
 	sink_write_count();
 	clock_gettime(CLOCK_MONOTONIC, &last);
 	while (!sink_stop) {
-		n = epoll_wait(ep, evs, SINK_EVENTS, 100);
+		n = epoll_wait(ep, evs, SINK_EVENTS, wait);
 		for (i = 0; i < n; i++) {
 			if (evs[i].data.ptr == NULL)
 				sink_accept(ep, lfd);
 			else if (sink_serve(evs[i].data.ptr) == -1)
 				sink_close(ep, evs[i].data.ptr);
 		}
+		wait = sink_due(ep);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((now.tv_sec - last.tv_sec) * 1000 +
 		    (now.tv_nsec - last.tv_nsec) / 1000000 >= 100) {
@@ -233,6 +327,6 @@ main(int argc, char *argv[])
 	sink_write_count();
 	return 0;
 usage:
-	fprintf(stderr, "usage: httpsink [-s STATUS] PORT COUNTFILE\n");
+	fprintf(stderr, "usage: httpsink [-s STATUS] [-d MS] PORT COUNTFILE\n");
 	return 2;
 }
