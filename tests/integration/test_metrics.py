@@ -12,7 +12,8 @@ MetricsDkimWebhookTest adds a DKIM key for the sending domain and two
 webhook endpoints, one answering and one refusing connections: DKIM
 signatures, delivery attempts, webhook requests by outcome and the
 webhook backlog are checked against what was sent and what the receiver
-got.
+got. MetricsAuthBlockTest counts AUTH failures and the connections refused
+once they blocked the client's address.
 """
 
 import json
@@ -28,6 +29,7 @@ import urllib.request
 from harness import (PetrelCase, certificate, connect, free_port,
                      make_message, unique)
 from webhook_receiver import Receiver
+from test_bruteforce import BF, greeting, quit_, timed_auth, tls_session
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARSE = os.path.join(HERE, "prom_parse.py")
@@ -292,6 +294,45 @@ class MetricsDkimWebhookTest(PetrelCase):
         self.assertEqual(value(s, "petrel_webhook_deliveries_total",
                                result="dead"), 0)
         self.assertEqual(value(s, "petrel_outbox_dropped_total"), 0)
+
+
+class MetricsAuthBlockTest(PetrelCase):
+    """AUTH failures and blocks, as test_bruteforce provokes them."""
+
+    def setUp(self):
+        self.port = free_port()
+        self.overrides = dict(BF)
+        self.overrides["metrics"] = {"listen": "127.0.0.1:%d" % self.port}
+        super().setUp()
+
+    scrape = MetricsTest.scrape
+    url = MetricsTest.url
+
+    def test_failures_and_blocks(self):
+        user, _ = self.ensure_user()
+        # Failures count in fixed windows of auth.failure_window (10m):
+        # start well inside one (see test_bruteforce).
+        left = 600 - time.time() % 600
+        if left < 20:
+            time.sleep(left + 1)
+        # From 127.0.0.3, so that the harness's own address stays
+        # unblocked: three wrong secrets block the address (and the
+        # user name).
+        c = tls_session(self.suite, source="127.0.0.3")
+        try:
+            for i in range(3):
+                code, _, _ = timed_auth(c, user, "wrong-%d" % i)
+                self.assertEqual(code, 535)
+        finally:
+            quit_(c)
+        # Two new connections from it, each refused at the greeting.
+        for _ in range(2):
+            line, _ = greeting(self.suite.submission_port,
+                               source="127.0.0.3")
+            self.assertTrue(line.startswith("421"), line)
+        s = parse(self.scrape())
+        self.assertEqual(value(s, "petrel_smtpd_auth_failures_total"), 3)
+        self.assertEqual(value(s, "petrel_smtpd_auth_blocked_total"), 2)
 
 
 class MetricsOffTest(PetrelCase):
