@@ -23,7 +23,7 @@
 #include "vbuf.h"
 #include "xalloc.h"
 
-#define METRICS_MAGIC	UINT64_C(0x5065744d65747231)	/* "PetMetr1" */
+#define METRICS_MAGIC	UINT64_C(0x5065744d65747232)	/* "PetMetr2" */
 #define METRICS_HELD_MAX 256	/* bumps held per transaction */
 #define METRICS_SPIN	100000	/* loads waiting for a slot being claimed */
 
@@ -48,6 +48,12 @@ struct metrics_view {
 
 const int64_t metrics_buckets[METRICS_NBUCKETS] = {
 	1, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 5 * 24 * 3600,
+};
+
+/* An attempt is one SMTP transaction: from tens of milliseconds on
+ * loopback to minutes against a slow server (smtp.command_timeout). */
+const int64_t metrics_att_buckets_ms[METRICS_NBUCKETS] = {
+	50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000,
 };
 
 static struct metrics_file *metrics_f;
@@ -243,6 +249,22 @@ metrics_latency(int64_t delay)
 	/* i == METRICS_NBUCKETS: the +Inf bucket, METRICS_LAT_LAST. */
 	metrics_add((enum metrics_id)(METRICS_LAT_0 + i), 1);
 	metrics_add(METRICS_LAT_SUM, (uint64_t)delay);
+}
+
+void
+metrics_attempt(int64_t ms)
+{
+	size_t i;
+
+	if (metrics_f == NULL)
+		return;
+	if (ms < 0)
+		ms = 0;
+	for (i = 0; i < METRICS_NBUCKETS; i++)
+		if (ms <= metrics_att_buckets_ms[i])
+			break;
+	metrics_add((enum metrics_id)(METRICS_ATT_0 + i), 1);
+	metrics_add(METRICS_ATT_SUM_MS, (uint64_t)ms);
 }
 
 void

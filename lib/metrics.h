@@ -55,6 +55,19 @@ enum metrics_id {
 	/* A family's count once its slot table is full: label "other". */
 	METRICS_OVERFLOW_0,
 	METRICS_OVERFLOW_LAST = METRICS_OVERFLOW_0 + 2,
+	/* smtp: DKIM signing, once per delivery attempt (smtp_dkim.c). */
+	METRICS_DKIM_SIGN_OK,
+	METRICS_DKIM_SIGN_NOKEY,	/* no key for the From: domain */
+	METRICS_DKIM_SIGN_ERROR,	/* a key, but it could not sign */
+	/* smtp: duration of one delivery request (one next hop, one
+	 * transaction), buckets non-cumulative, the sum in milliseconds. */
+	METRICS_ATT_0,
+	METRICS_ATT_LAST = METRICS_ATT_0 + 11,
+	METRICS_ATT_SUM_MS,
+	/* webhookd: outcomes of webhook requests (webhookd_deliver.c). */
+	METRICS_WH_SENT,
+	METRICS_WH_FAILED,		/* to be tried again */
+	METRICS_WH_DEAD,		/* failed past events.max_age */
 	METRICS_NFIXED
 };
 
@@ -72,6 +85,8 @@ enum metrics_family {
 
 /* The latency bucket bounds, seconds (the last bucket is +Inf). */
 extern const int64_t metrics_buckets[METRICS_NBUCKETS];
+/* The delivery attempt bucket bounds, milliseconds (then +Inf). */
+extern const int64_t metrics_att_buckets_ms[METRICS_NBUCKETS];
 
 /*
  * Maps <queue_dir>/metrics/<name> for writing, creating it (and the
@@ -85,6 +100,9 @@ int	metrics_enabled(void);
 
 void	metrics_add(enum metrics_id, uint64_t);
 void	metrics_add_label(enum metrics_family, const char *label, uint64_t);
+
+/* One delivery attempt of ms milliseconds (smtp): the histogram. */
+void	metrics_attempt(int64_t ms);
 
 /* Counts an event (acct.c calls it for each one). */
 void	metrics_event(const struct outbox_event *);

@@ -311,6 +311,29 @@ whstore_due_iter(struct whstore *s, MDB_txn *txn, int64_t now_ms,
 }
 
 int
+whstore_pending_count(struct whstore *s, MDB_txn *txn, uint64_t *n)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*n = 0;
+	if (mdb_cursor_open(txn, s->md.dbi, &cur) != 0)
+		return -1;
+	k.mv_size = 1;
+	k.mv_data = (void *)"P";
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size >= 1 &&
+	    ((const unsigned char *)k.mv_data)[0] == 'P') {
+		if (k.mv_size >= 18)	/* as whstore_due_iter reads them */
+			(*n)++;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : -1;
+}
+
+int
 whstore_put_event(struct whstore *s, MDB_txn *txn,
     const struct outbox_event *ev, const char *const *keys, size_t nkeys,
     int64_t now_ms, struct vbuf *why)

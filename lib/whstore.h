@@ -149,6 +149,13 @@ int	whstore_due_iter(struct whstore *, MDB_txn *, int64_t now_ms,
 	    int64_t *next_due);
 
 /*
+ * Counts the pending deliveries (the webhook backlog) into *n from the
+ * pending index alone: one cursor walk over its keys, not over the
+ * deliveries already sent (metricsd(8) at each scrape). 0, or -1.
+ */
+int	whstore_pending_count(struct whstore *, MDB_txn *, uint64_t *n);
+
+/*
  * Calls cb for every delivery from seq "from" on, in seq order, until cb
  * returns nonzero or max were seen.
  */

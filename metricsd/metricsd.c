@@ -17,6 +17,9 @@
  * Queue depth and map use are not counters: they are read at scrape time
  * from the queue's LMDB in one read transaction (as relayctl status does),
  * which costs one walk of the index per scrape and nothing in between.
+ * The webhook backlog is read the same way: the outbox's size from the
+ * queue, and the pending deliveries from webhookd's store (its pending
+ * index only, not the deliveries already sent).
  */
 #include <sys/socket.h>
 
@@ -34,8 +37,10 @@
 #include "event.h"
 #include "log.h"
 #include "metrics.h"
+#include "outbox.h"
 #include "qstore.h"
 #include "vbuf.h"
+#include "whstore.h"
 
 #define MD_MAX_CONNECTIONS	16
 #define MD_TIMEOUT_S		10
@@ -49,6 +54,8 @@ static const char *const md_files[] = { "smtpd", "qmgr", "smtp", "bounce",
 static struct MHD_Daemon *md_httpd;
 static const struct cfg *md_cfg;
 static struct qstore *md_queue;
+static struct whstore md_wh;
+static int md_wh_open;		/* md_wh set up (it attaches lazily) */
 
 /* One labelled family's series merged over every file. */
 struct md_label {
@@ -154,6 +161,8 @@ struct md_walk {
 	struct qstore_txn	*txn;
 	uint64_t		 by_state[4];
 	uint64_t		 messages;
+	struct outbox_stat	 ob;
+	int			 ob_ok;
 };
 
 static int
@@ -184,6 +193,7 @@ md_queue_render(struct vbuf *out)
 	if (md_queue != NULL &&
 	    (w.txn = qstore_txn_begin(md_queue, 0, &why)) != NULL) {
 		ok = qstore_msg_iter(w.txn, md_msg_cb, &w) != -1;
+		w.ob_ok = outbox_stat(w.txn, &w.ob, &why) != -1;
 		pct = qstore_txn_used_pct(w.txn, 0);
 		qstore_txn_abort(w.txn);
 	}
@@ -212,6 +222,55 @@ md_queue_render(struct vbuf *out)
 	md_head(out, "petrel_queue_map_used_ratio", "gauge",
 	    "Share of the queue's LMDB map (queue.map_size) in use.");
 	vbuf_addf(out, "petrel_queue_map_used_ratio %.2f\n", pct / 100.0);
+	if (!w.ob_ok)
+		return;
+	md_head(out, "petrel_outbox_events", "gauge",
+	    "Events in the queue's outbox not yet taken by webhookd.");
+	vbuf_addf(out, "petrel_outbox_events %llu\n",
+	    (unsigned long long)w.ob.events);
+	md_head(out, "petrel_outbox_dropped_total", "counter",
+	    "Outbox events dropped over its cap since the queue began.");
+	vbuf_addf(out, "petrel_outbox_dropped_total %llu\n",
+	    (unsigned long long)w.ob.dropped);
+}
+
+/*
+ * Webhook deliveries waiting in webhookd's store. The gauge is absent
+ * when the store cannot be read, 0 before webhookd has made it.
+ */
+static void
+md_webhook_render(struct vbuf *out)
+{
+	struct vbuf why;
+	MDB_txn *txn;
+	uint64_t n = 0;
+	int rc;
+
+	vbuf_init(&why, 0);
+	if (!md_wh_open) {
+		if (whstore_open(&md_wh, md_cfg, 0, &why) == -1) {
+			log_warn("cannot read the webhook store: %s", why.data);
+			vbuf_release(&why);
+			return;
+		}
+		md_wh_open = 1;
+	}
+	rc = mdbdir_begin(&md_wh.md, MDB_RDONLY, &txn, &why);
+	if (rc == 1) {
+		if (whstore_pending_count(&md_wh, txn, &n) == -1)
+			rc = -1;
+		mdb_txn_abort(txn);
+	}
+	if (rc == -1) {
+		log_warn("cannot read the webhook store: %s", why.len > 0 ?
+		    why.data : "a read error");
+		vbuf_release(&why);
+		return;
+	}
+	vbuf_release(&why);
+	md_head(out, "petrel_webhook_pending", "gauge",
+	    "Webhook deliveries waiting to be sent or retried (the backlog).");
+	vbuf_addf(out, "petrel_webhook_pending %llu\n", (unsigned long long)n);
 }
 
 static void
@@ -221,8 +280,8 @@ md_latency(struct vbuf *out, struct metrics_view *const *v)
 	uint64_t cum = 0;
 	size_t i;
 
-	md_head(out, name, "histogram", "Time from arrival to delivery, per "
-	    "delivered recipient.");
+	md_head(out, name, "histogram", "End-to-end latency: time from "
+	    "arrival to delivery, per delivered recipient.");
 	for (i = 0; i < METRICS_NBUCKETS; i++) {
 		cum += md_sum(v, (enum metrics_id)(METRICS_LAT_0 + i));
 		vbuf_addf(out, "%s_bucket{le=\"%lld\"} %llu\n", name,
@@ -233,6 +292,29 @@ md_latency(struct vbuf *out, struct metrics_view *const *v)
 	    (unsigned long long)cum);
 	vbuf_addf(out, "%s_sum %llu\n%s_count %llu\n", name,
 	    (unsigned long long)md_sum(v, METRICS_LAT_SUM), name,
+	    (unsigned long long)cum);
+}
+
+/* One delivery attempt's duration (smtp), from milliseconds. */
+static void
+md_attempts(struct vbuf *out, struct metrics_view *const *v)
+{
+	const char *name = "petrel_delivery_attempt_seconds";
+	uint64_t cum = 0;
+	size_t i;
+
+	md_head(out, name, "histogram", "Duration of each delivery attempt: "
+	    "one smtp transaction to one next hop, connection included.");
+	for (i = 0; i < METRICS_NBUCKETS; i++) {
+		cum += md_sum(v, (enum metrics_id)(METRICS_ATT_0 + i));
+		vbuf_addf(out, "%s_bucket{le=\"%g\"} %llu\n", name,
+		    metrics_att_buckets_ms[i] / 1000.0, (unsigned long long)cum);
+	}
+	cum += md_sum(v, METRICS_ATT_LAST);
+	vbuf_addf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+	    (unsigned long long)cum);
+	vbuf_addf(out, "%s_sum %.3f\n%s_count %llu\n", name,
+	    md_sum(v, METRICS_ATT_SUM_MS) / 1000.0, name,
 	    (unsigned long long)cum);
 }
 
@@ -275,6 +357,23 @@ md_render(struct vbuf *out)
 	vbuf_addf(out, "petrel_delivered_dkim_total{dkim=\"unsigned\"} %llu\n",
 	    (unsigned long long)md_sum(v, METRICS_DKIM_UNSIGNED));
 	md_latency(out, v);
+	md_attempts(out, v);
+	md_head(out, "petrel_dkim_signatures_total", "counter",
+	    "DKIM signing by smtp, once per delivery attempt, by result.");
+	vbuf_addf(out, "petrel_dkim_signatures_total{result=\"signed\"} "
+	    "%llu\n", (unsigned long long)md_sum(v, METRICS_DKIM_SIGN_OK));
+	vbuf_addf(out, "petrel_dkim_signatures_total{result=\"no_key\"} "
+	    "%llu\n", (unsigned long long)md_sum(v, METRICS_DKIM_SIGN_NOKEY));
+	vbuf_addf(out, "petrel_dkim_signatures_total{result=\"error\"} "
+	    "%llu\n", (unsigned long long)md_sum(v, METRICS_DKIM_SIGN_ERROR));
+	md_head(out, "petrel_webhook_deliveries_total", "counter",
+	    "Webhook requests webhookd made, by outcome.");
+	vbuf_addf(out, "petrel_webhook_deliveries_total{result=\"sent\"} "
+	    "%llu\n", (unsigned long long)md_sum(v, METRICS_WH_SENT));
+	vbuf_addf(out, "petrel_webhook_deliveries_total{result=\"failed\"} "
+	    "%llu\n", (unsigned long long)md_sum(v, METRICS_WH_FAILED));
+	vbuf_addf(out, "petrel_webhook_deliveries_total{result=\"dead\"} "
+	    "%llu\n", (unsigned long long)md_sum(v, METRICS_WH_DEAD));
 	md_counter(out, v, METRICS_SESSIONS, "petrel_smtpd_sessions_total",
 	    "SMTP sessions smtpd served.");
 	md_head(out, "petrel_smtpd_tls_total", "counter",
@@ -293,6 +392,7 @@ md_render(struct vbuf *out)
 	for (i = 0; i < MD_NFILES; i++)
 		metrics_view_close(v[i]);
 	md_queue_render(out);
+	md_webhook_render(out);
 }
 
 static enum MHD_Result

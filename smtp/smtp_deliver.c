@@ -35,6 +35,7 @@
 #include "attr.h"
 #include "log.h"
 #include "mailproto.h"
+#include "metrics.h"
 #include "parse.h"
 #include "qid.h"
 #include "qstore.h"
@@ -535,6 +536,7 @@ deliver(struct smtp_req *req)
 	struct nexthop nh;
 	struct vbuf why;
 	size_t n;
+	int64_t end;
 	int reused = 0, rc;
 
 	req->t_start = smtp_now_us();
@@ -624,7 +626,10 @@ done:
 	smtp_dkim_free(req);
 	vbuf_release(&why);
 	classify(req);
-	log_results(req, smtp_now_us());
+	end = smtp_now_us();
+	/* The attempt histogram (metricsd(8)): relaxed adds, no call. */
+	metrics_attempt((end - req->t_start) / 1000);
+	log_results(req, end);
 }
 
 /*

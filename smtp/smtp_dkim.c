@@ -49,6 +49,7 @@
 #include "b64.h"
 #include "dkimkey.h"
 #include "log.h"
+#include "metrics.h"
 #include "smtp.h"
 #include "smtpcmd.h"
 #include "vbuf.h"
@@ -307,10 +308,12 @@ smtp_dkim_sign(const struct cfg *cfg, struct smtp_req *req)
 	if (read_headers(req, &hdrs, &body_off, &why) == -1) {
 		log_warn("%s: dkim: %s", req->qid, why.data);
 		set_unsigned(req, "%s", why.data);
+		metrics_add(METRICS_DKIM_SIGN_ERROR, 1);
 		goto out;
 	}
 	if (from_domain(&hdrs, domain, sizeof(domain), &why) == -1) {
 		set_unsigned(req, "%s", why.data);
+		metrics_add(METRICS_DKIM_SIGN_NOKEY, 1);
 		goto out;
 	}
 
@@ -319,16 +322,19 @@ smtp_dkim_sign(const struct cfg *cfg, struct smtp_req *req)
 	    domain, time(NULL), &key, &why);
 	if (rc == 0) {
 		set_unsigned(req, "no key for %s", domain);
+		metrics_add(METRICS_DKIM_SIGN_NOKEY, 1);
 		goto out;
 	}
 	if (rc == -1) {
 		log_warn("%s: dkim key lookup for %s: %s", req->qid, domain,
 		    log_safe(why.data));
 		set_unsigned(req, "key lookup failed for %s", domain);
+		metrics_add(METRICS_DKIM_SIGN_ERROR, 1);
 		goto out;
 	}
 	if (dkim_lib == NULL) {
 		set_unsigned(req, "libopendkim unavailable");
+		metrics_add(METRICS_DKIM_SIGN_ERROR, 1);
 		goto out;
 	}
 	/* 3. Its key, parsed once per process. */
@@ -336,6 +342,7 @@ smtp_dkim_sign(const struct cfg *cfg, struct smtp_req *req)
 		log_warn("%s: dkim key for d=%s s=%s: %s", req->qid,
 		    key.domain, key.selector, log_safe(why.data));
 		set_unsigned(req, "key unusable for %s", domain);
+		metrics_add(METRICS_DKIM_SIGN_ERROR, 1);
 		goto out;
 	}
 
@@ -344,8 +351,10 @@ smtp_dkim_sign(const struct cfg *cfg, struct smtp_req *req)
 		log_warn("%s: dkim signing as d=%s s=%s failed: %s", req->qid,
 		    key.domain, key.selector, log_safe(why.data));
 		set_unsigned(req, "signing failed for %s", domain);
+		metrics_add(METRICS_DKIM_SIGN_ERROR, 1);
 		goto out;
 	}
+	metrics_add(METRICS_DKIM_SIGN_OK, 1);
 	(void)snprintf(req->dkim, sizeof(req->dkim), "d=%s s=%s", key.domain,
 	    key.selector);
 	log_info("%s: dkim=signed d=%s s=%s", req->qid, key.domain,

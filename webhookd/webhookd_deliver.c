@@ -31,6 +31,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "metrics.h"
 #include "webhookd.h"
 #include "whstore.h"
 #include "xalloc.h"
@@ -299,6 +300,10 @@ wh_commit_done(void)
 	for (r = list, i = 0; r != NULL; r = list, i++) {
 		list = r->next;
 		if (committed && outcome[i] != NULL) {
+			/* Counted once recorded, as the outcome stands. */
+			metrics_add(r->ok ? METRICS_WH_SENT :
+			    strcmp(outcome[i], "dead") == 0 ? METRICS_WH_DEAD :
+			    METRICS_WH_FAILED, 1);
 			ep = webhookd_endpoint_by_key(r->key);
 			whstore_safe_url(ep != NULL ? ep->url : r->key, url,
 			    sizeof(url));

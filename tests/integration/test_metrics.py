@@ -7,10 +7,18 @@ GET /metrics and checks each count against what it sent. The exposition
 is parsed by the Prometheus Python client's parser (prom_parse.py, under
 /usr/bin/python3), which also rejects duplicate series. Without
 metrics.listen nothing listens and nothing is counted.
+
+MetricsDkimWebhookTest adds a DKIM key for the sending domain and two
+webhook endpoints, one answering and one refusing connections: DKIM
+signatures, delivery attempts, webhook requests by outcome and the
+webhook backlog are checked against what was sent and what the receiver
+got. MetricsAuthBlockTest counts AUTH failures and the connections refused
+once they blocked the client's address.
 """
 
 import json
 import os
+import re
 import smtplib
 import subprocess
 import time
@@ -18,7 +26,10 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import PetrelCase, connect, free_port, make_message, unique
+from harness import (PetrelCase, certificate, connect, free_port,
+                     make_message, unique)
+from webhook_receiver import Receiver
+from test_bruteforce import BF, greeting, quit_, timed_auth, tls_session
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARSE = os.path.join(HERE, "prom_parse.py")
@@ -116,6 +127,7 @@ class MetricsTest(PetrelCase):
             time.sleep(0.2)
 
         before = len(self.suite.deliveries(rcpt=later, status="deferred"))
+        lines_before = len(self.suite.deliveries())
         s = parse(self.scrape())
         after = len(self.suite.deliveries(rcpt=later, status="deferred"))
         self.assertEqual(value(s, "petrel_messages_accepted_total",
@@ -141,6 +153,25 @@ class MetricsTest(PetrelCase):
                          value(s0, "petrel_smtpd_sessions_total"), 6)
         self.assertEqual(total(s, "petrel_smtpd_tls_total") -
                          total(s0, "petrel_smtpd_tls_total"), 6)
+        # Every attempt is one smtp transaction and one log line (one
+        # recipient each here): at least the 3 + 1 + 1 (the report) + 1
+        # deferral logged before the scrape, at most what is logged a
+        # moment after it (smtp counts an attempt just before its log
+        # line). The key is looked up first: at least as many no_key as
+        # attempts, none signed (example.com has no key here).
+        n = value(s, "petrel_delivery_attempt_seconds_count")
+        time.sleep(1)
+        logged = len(self.suite.deliveries())
+        self.assertTrue(6 <= lines_before <= n <= logged,
+                        (lines_before, n, logged))
+        self.assertEqual(value(s, "petrel_delivery_attempt_seconds_bucket",
+                               le="+Inf"), n)
+        nokey = value(s, "petrel_dkim_signatures_total", result="no_key")
+        self.assertTrue(n <= nokey <= logged + 4, (n, nokey, logged))
+        self.assertEqual(value(s, "petrel_dkim_signatures_total",
+                               result="signed"), 0)
+        self.assertEqual(value(s, "petrel_dkim_signatures_total",
+                               result="error"), 0)
         self.assertEqual(value(s, "petrel_smtpd_auth_failures_total"), 1)
         self.assertEqual(value(s, "petrel_smtpd_auth_blocked_total"), 0)
         # The deferred recipient waits in the queue.
@@ -160,6 +191,148 @@ class MetricsTest(PetrelCase):
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         self.assertEqual(e.exception.code, 405)
+
+
+class MetricsDkimWebhookTest(PetrelCase):
+    """DKIM signatures, attempt durations, webhook requests and backlog."""
+
+    SECRET = b"metrics-webhook-secret"
+
+    def setUp(self):
+        self.port = free_port()
+        self.dead_port = free_port()    # nothing listens: refused
+        cert, key = certificate()
+        self.recv = Receiver(cert, key, secret=self.SECRET).start()
+        self.addCleanup(self.recv.stop)
+        self.whdir = __import__("tempfile").mkdtemp(prefix="petrel-mwh-")
+        self.addCleanup(__import__("shutil").rmtree, self.whdir, True)
+        os.chmod(self.whdir, 0o755)
+        secret = os.path.join(self.whdir, "secret")
+        with open(secret, "wb") as f:
+            f.write(self.SECRET + b"\n")
+        os.chmod(secret, 0o644)
+        self.dead_url = "https://127.0.0.1:%d/hook" % self.dead_port
+        self.hooks = [
+            {"url": self.recv.url, "secret_file": secret, "ca_file": cert,
+             "events": "delivered"},
+            {"url": self.dead_url, "secret_file": secret, "ca_file": cert,
+             "events": "delivered"},
+        ]
+        super().setUp()
+
+    @property
+    def overrides(self):
+        return {"metrics": {"listen": "127.0.0.1:%d" % self.port},
+                "webhooks": self.hooks,
+                "events": {"min_backoff": "1s", "max_backoff": "2s"},
+                "dkim": {"key_directory": os.path.join(self.tmp, "dkim"),
+                         "group": "petrel-dkim"}}
+
+    scrape = MetricsTest.scrape
+    url = MetricsTest.url
+
+    def dead_tries(self):
+        """webhookd's log lines for requests to the refusing endpoint."""
+        return len(re.findall(r"event=\S+ to=%s status=deferred"
+                              % re.escape(self.dead_url), self.suite.log()))
+
+    def test_dkim_attempts_and_webhooks(self):
+        self.suite.relayctl("domain", "add", "example.com")
+        tok = unique("mwh")
+        rcpts = ["w%d-%s@example.org" % (i, tok) for i in range(3)]
+        qids = [self.submit(make_message("%s-%d" % (tok, i), to=r),
+                            rcpts=[r]) for i, r in enumerate(rcpts)]
+        for qid, r in zip(qids, rcpts):
+            self.suite.wait_delivery(qid, r, "sent", timeout=30)
+        got = self.recv.wait(lambda e: e.get("event") == "delivered",
+                             timeout=30, n=3)
+        self.assertEqual(len(got), 3, self.suite.log_tail())
+        # The refusing endpoint's deliveries stay pending (the backlog)
+        # once webhookd has taken every event from the outbox. Counters
+        # are bumped beside their log lines and the receiver's record,
+        # so the scrape is taken again until both sides agree.
+        deadline = time.time() + 30
+        while True:
+            before = self.dead_tries()
+            s = parse(self.scrape())
+            after = self.dead_tries()
+            failed = value(s, "petrel_webhook_deliveries_total",
+                           result="failed")
+            state = (value(s, "petrel_outbox_events"),
+                     value(s, "petrel_webhook_pending"),
+                     value(s, "petrel_webhook_deliveries_total",
+                           result="sent"), len(self.recv.events()),
+                     before, failed, after)
+            if (state[0] == 0 and state[1] == 3 and state[2] == state[3] == 3
+                    and 3 <= before <= failed <= after):
+                break
+            self.assertLess(time.time(), deadline,
+                            "outbox, pending, sent, received, logged "
+                            "failures before, counted, after: %r\n%s"
+                            % (state, self.suite.log_tail()))
+            time.sleep(0.3)
+        # One signature per attempt, each attempt delivered at once.
+        self.assertEqual(value(s, "petrel_dkim_signatures_total",
+                               result="signed"), 3)
+        self.assertEqual(value(s, "petrel_dkim_signatures_total",
+                               result="no_key"), 0)
+        self.assertEqual(value(s, "petrel_dkim_signatures_total",
+                               result="error"), 0)
+        self.assertEqual(value(s, "petrel_delivered_dkim_total",
+                               dkim="signed"), 3)
+        self.assertEqual(value(s, "petrel_delivery_attempt_seconds_count"),
+                         3)
+        self.assertEqual(value(s, "petrel_delivery_attempt_seconds_bucket",
+                               le="+Inf"), 3)
+        # A loopback transaction takes well under 5 minutes, and some
+        # time: the sum is positive and every attempt is in a finite
+        # bucket.
+        self.assertGreater(value(s, "petrel_delivery_attempt_seconds_sum"),
+                           0)
+        self.assertEqual(value(s, "petrel_delivery_attempt_seconds_bucket",
+                               le="300"), 3)
+        self.assertEqual(value(s, "petrel_webhook_deliveries_total",
+                               result="dead"), 0)
+        self.assertEqual(value(s, "petrel_outbox_dropped_total"), 0)
+
+
+class MetricsAuthBlockTest(PetrelCase):
+    """AUTH failures and blocks, as test_bruteforce provokes them."""
+
+    def setUp(self):
+        self.port = free_port()
+        self.overrides = dict(BF)
+        self.overrides["metrics"] = {"listen": "127.0.0.1:%d" % self.port}
+        super().setUp()
+
+    scrape = MetricsTest.scrape
+    url = MetricsTest.url
+
+    def test_failures_and_blocks(self):
+        user, _ = self.ensure_user()
+        # Failures count in fixed windows of auth.failure_window (10m):
+        # start well inside one (see test_bruteforce).
+        left = 600 - time.time() % 600
+        if left < 20:
+            time.sleep(left + 1)
+        # From 127.0.0.3, so that the harness's own address stays
+        # unblocked: three wrong secrets block the address (and the
+        # user name).
+        c = tls_session(self.suite, source="127.0.0.3")
+        try:
+            for i in range(3):
+                code, _, _ = timed_auth(c, user, "wrong-%d" % i)
+                self.assertEqual(code, 535)
+        finally:
+            quit_(c)
+        # Two new connections from it, each refused at the greeting.
+        for _ in range(2):
+            line, _ = greeting(self.suite.submission_port,
+                               source="127.0.0.3")
+            self.assertTrue(line.startswith("421"), line)
+        s = parse(self.scrape())
+        self.assertEqual(value(s, "petrel_smtpd_auth_failures_total"), 3)
+        self.assertEqual(value(s, "petrel_smtpd_auth_blocked_total"), 2)
 
 
 class MetricsOffTest(PetrelCase):

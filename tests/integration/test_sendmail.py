@@ -270,6 +270,45 @@ class SendmailRefusedTest(SendmailCase):
         self.assertEqual(self.suite.relayq_json(), [])
 
 
+def _www_data():
+    try:
+        return pwd.getpwnam("www-data")
+    except KeyError:
+        return None
+
+
+@unittest.skipUnless(os.geteuid() == 0 and _www_data() and
+                     shutil.which("php"),
+                     "needs root, the www-data user and php-cli")
+class SendmailWwwDataTest(SendmailCase):
+    """PHP's mail() as www-data, as under Apache or PHP-FPM, and as the
+    Debian package's local_submission (users: [root, www-data]) maps it
+    (README "Installing the Debian package"): run with the user's own
+    uid, not root's, it gets the credential's policy and signature."""
+    users = ["root", "www-data"]
+
+    def test_php_mail_as_www_data(self):
+        tok = unique("wwwdata")
+        prog = os.path.join(harness.daemon_dir(), "sendmail")
+        code = ('$ok = mail("rcpt@example.org", "%s", "Hello from PHP.", '
+                '"From: Web App <app@example.com>"); exit($ok ? 0 : 3);'
+                % tok)
+        r = subprocess.run(
+            ["setpriv", "--reuid=www-data", "--regid=www-data",
+             "--clear-groups", "php", "-n", "-d",
+             "sendmail_path=%s -t -i" % prog, "-r", code],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env,
+            timeout=60, cwd="/")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        t = self.wait_arrival(tok)[0]
+        self.assertEqual(t.mail_from, "app@example.com")
+        self.check_signed(t.data)
+        self.assertEqual(self.accepted().get("sasl_username"), CRED)
+        # smtpd named the caller by its uid: www-data, not root.
+        self.assertRegex(self.suite.log(), r"uid=%d, user=www-data, pid=\d+, "
+                         r"sasl_username=%s" % (_www_data().pw_uid, CRED))
+
+
 class SendmailOffTest(PetrelCase):
     """Without local_submission: no socket, and sendmail says why; a
     reload that sets it opens the socket (master's reload path)."""

@@ -3,8 +3,11 @@
 # test_deb.sh - builds the Debian package and takes it through its life on
 # this machine: lintian, install with apt-get, the service's command
 # started as its unit says, a credential and a sending domain added with
-# relayctl, a message sent on 587 (STARTTLS + AUTH) and delivered to a
-# capture server, log rotation without losing an event, a reinstall (the
+# relayctl (the credential local_submission names, so nothing else is
+# edited: README "Installing the Debian package"), a message sent on 587
+# (STARTTLS + AUTH) and delivered to a capture server, log rotation
+# without losing an event, PHP's mail() as www-data and swaks on 587 as
+# README shows them, a reinstall (the
 # upgrade path) that keeps the queue, remove (keeps the queue), purge
 # (leaves nothing behind). Run by .ci/run as root, last; see debian/ and
 # README "Installing the Debian package".
@@ -146,7 +149,7 @@ ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE     # the snakeoil certificate
 with smtplib.SMTP("127.0.0.1", 587, timeout=30) as s:
     s.starttls(context=ctx)
-    s.login("app", "pkg-test-secret")
+    s.login("local", "pkg-test-secret")
     s.send_message(m)
 EOF
 }
@@ -332,8 +335,11 @@ step "start the service"
 start_service
 
 step "relayctl: a credential and a sending domain"
-echo pkg-test-secret | relayctl user add app --password-stdin ||
-    fail "relayctl user add"
+# "local": the credential the package's local_submission names.
+grep -q '^local_submission:$' "$CONF" ||
+    fail "$CONF does not turn local_submission on"
+echo pkg-test-secret | relayctl user add local --domains example.com \
+    --password-stdin || fail "relayctl user add"
 relayctl domain add example.com >"$tmp/domain.txt" ||
     fail "relayctl domain add"
 [ "$(stat -c %G /etc/petrel/dkim)" = petrel-dkim ] ||
@@ -381,6 +387,43 @@ grep -q '"event":"delivered"' "$ACCT" ||
     fail "$ACCT.1 has other than the first message's events"
 [ "$(stat -c %U "$ACCT")" = petrel ] || fail "$ACCT not owned by petrel"
 
+# README's walk-through: PHP's mail() (php-cli's default sendmail_path,
+# /usr/sbin/sendmail -t -i) as www-data, which local_submission maps to
+# the credential, and swaks on 587 with that credential's secret.
+if command -v php >/dev/null; then
+	step "PHP mail() as www-data through /usr/sbin/sendmail"
+	(cd / && setpriv --reuid=www-data --regid=www-data --clear-groups \
+	    php -r 'exit(mail("rcpt@example.org",
+	    "package test php", "Hello from PHP.",
+	    "From: Web App <app@example.com>") ? 0 : 3);') ||
+	    fail "PHP mail() as www-data"
+	wait_captured 3
+	f=$(grep -l '^Subject: package test php' "$tmp"/captured/*/*.eml) ||
+	    fail "PHP's message was not delivered"
+	python3 - "$f" <<'EOF' || fail "PHP's message is not DKIM-signed"
+import email, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+sig = " ".join(str(m.get("DKIM-Signature", "")).split())
+sys.exit(0 if "d=example.com;" in sig else 1)
+EOF
+else
+	echo "test_deb: php not installed: PHP mail() not tried"
+	send m-php || fail "submission on 587 (in PHP's place)"
+	wait_captured 3
+fi
+if command -v swaks >/dev/null; then
+	step "swaks on 587 (STARTTLS, AUTH PLAIN) as README shows it"
+	swaks --server 127.0.0.1:587 -tls --auth PLAIN --auth-user local \
+	    --auth-password pkg-test-secret --from app@example.com \
+	    --to rcpt@example.org --header 'Subject: package test swaks' \
+	    >"$tmp/swaks.log" 2>&1 || { cat "$tmp/swaks.log" >&2;
+	    fail "swaks on 587"; }
+else
+	echo "test_deb: swaks not installed: sent with Python instead"
+	send m-swaks || fail "submission on 587 (in swaks' place)"
+fi
+wait_captured 4
+
 step "upgrade path: reinstall with a message in the queue"
 stop_capture
 send m3 || fail "submission on 587 before the reinstall"
@@ -410,9 +453,9 @@ grep -q "^  \"\\*\": \"\\[127.0.0.1\\]:$capture_port\"" "$CONF" ||
     fail "the reinstall did not keep the edited $CONF"
 start_capture
 relayq -f >/dev/null || fail "relayq -f"
-wait_captured 3
+wait_captured 5
 send m4 || fail "the credential did not survive the reinstall"
-wait_captured 4
+wait_captured 6
 stop_service
 stop_capture
 

@@ -105,6 +105,26 @@ START_TEST(test_events_hold_and_labels)
 	ck_assert_uint_eq(metrics_view_get(v, METRICS_LAT_LAST), 1);
 	ck_assert_uint_eq(metrics_view_get(v, METRICS_LAT_SUM), 100000007);
 
+	/* Attempts (smtp): 40 ms in the 0.05 s bucket, 50 ms too (le is
+	 * inclusive), 2 s in 2.5 s (index 5), an hour in +Inf; the sum in
+	 * milliseconds. Not held: they follow no transaction. */
+	metrics_attempt(40);
+	metrics_attempt(50);
+	metrics_attempt(2000);
+	metrics_attempt(3600000);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_ATT_0), 2);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_ATT_0 + 5), 1);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_ATT_LAST), 1);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_ATT_SUM_MS),
+	    40 + 50 + 2000 + 3600000);
+	/* The new fixed counters have slots of their own. */
+	metrics_add(METRICS_DKIM_SIGN_OK, 2);
+	metrics_add(METRICS_WH_DEAD, 3);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_DKIM_SIGN_OK), 2);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_DKIM_SIGN_NOKEY), 0);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_WH_DEAD), 3);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_WH_SENT), 0);
+
 	/* Another process of the same kind adds to the same counters. */
 	pid = fork();
 	ck_assert_int_ne(pid, -1);

@@ -349,6 +349,13 @@ START_TEST(test_pending_index)
 	ck_assert_str_eq(ds.got[2], "b/3");
 	ck_assert_str_eq(ds.got[3], "b/2");
 	ck_assert_int_eq(next, 500);
+	/* The backlog (metricsd): the 5 pending, not b/1, which is sent. */
+	{
+		uint64_t npend;
+
+		ck_assert_int_eq(whstore_pending_count(&s, txn, &npend), 0);
+		ck_assert_uint_eq(npend, 5);
+	}
 	/* Resuming endpoint a after a/3 (its first) starts at a/1. */
 	memset(&ds, 0, sizeof(ds));
 	ck_assert_int_eq(whstore_due_iter(&s, txn, 200, due_cb, resume_a3,
