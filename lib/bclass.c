@@ -218,6 +218,8 @@ static int	 bc_reply_code(const char *, const char **);
 static void	 bc_code_parse(const char *, struct bclass_code *);
 static int	 bc_rule_match(const struct bclass_rule *,
 		    const struct bclass_code *, int, const char *);
+static const struct bclass_rule *bc_first_rule(const struct bclass_rules *,
+		    const char *, const char *, struct bclass_code *, int *);
 static void	 bc_free_rule(struct bclass_rule *);
 
 const char *
@@ -776,30 +778,42 @@ bclass_hard(const char *dsn, const char *reply)
 	return code / 100 == 5;
 }
 
-enum bclass
-bclass_classify(const struct bclass_rules *rules, const char *dsn,
-    const char *reply, const char **rule)
+/* The first rule that matches, or NULL; c and code are set either way. */
+static const struct bclass_rule *
+bc_first_rule(const struct bclass_rules *rules, const char *dsn,
+    const char *text, struct bclass_code *c, int *code)
 {
 	char buf[BCLASS_MAX_TEXT + 1];
-	const char *text = reply == NULL ? "" : reply;
-	struct bclass_code c;
-	size_t i, len;
-	int code;
+	size_t i;
 
-	bc_effective(dsn, text, &c, &code);
+	bc_effective(dsn, text, c, code);
 	/* regexec needs a string: bound what it looks at. */
-	len = strlen(text);
-	if (len > BCLASS_MAX_TEXT) {
+	if (strlen(text) > BCLASS_MAX_TEXT) {
 		memcpy(buf, text, BCLASS_MAX_TEXT);
 		buf[BCLASS_MAX_TEXT] = '\0';
 		text = buf;
 	}
 	for (i = 0; rules != NULL && i < rules->n; i++)
-		if (bc_rule_match(&rules->rule[i], &c, code, text)) {
-			if (rule != NULL)
-				*rule = rules->rule[i].desc;
-			return rules->rule[i].cls;
-		}
+		if (bc_rule_match(&rules->rule[i], c, *code, text))
+			return &rules->rule[i];
+	return NULL;
+}
+
+enum bclass
+bclass_classify(const struct bclass_rules *rules, const char *dsn,
+    const char *reply, const char **rule)
+{
+	const struct bclass_rule *r;
+	struct bclass_code c;
+	size_t i;
+	int code;
+
+	r = bc_first_rule(rules, dsn, reply == NULL ? "" : reply, &c, &code);
+	if (r != NULL) {
+		if (rule != NULL)
+			*rule = r->desc;
+		return r->cls;
+	}
 	if (c.n != 0 && c.v[0] != 2) {
 		for (i = 0; i < nitems(bclass_std); i++)
 			if (bclass_std[i].subject == c.v[1] &&
@@ -819,4 +833,26 @@ bclass_classify(const struct bclass_rules *rules, const char *dsn,
 	if (rule != NULL)
 		*rule = "default";
 	return BCLASS_OTHER;
+}
+
+/*
+ * Greylisting is told by the rule that decides, not by its class: a
+ * greylisted reply is policy-related like any other policy deferral, but
+ * qmgr retries it after the greylist window (queue.greylist_retry) rather
+ * than the general backoff. A rule named "greylisting" or
+ * "greylisting-SOMETHING" marks it, so an operator's own file can add one.
+ */
+int
+bclass_greylisting(const struct bclass_rules *rules, const char *dsn,
+    const char *reply)
+{
+	const struct bclass_rule *r;
+	struct bclass_code c;
+	size_t n = strlen(BCLASS_GREYLIST_RULE);
+	int code;
+
+	r = bc_first_rule(rules, dsn, reply == NULL ? "" : reply, &c, &code);
+	if (r == NULL || strncmp(r->name, BCLASS_GREYLIST_RULE, n) != 0)
+		return 0;
+	return r->name[n] == '\0' || r->name[n] == '-';
 }

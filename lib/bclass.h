@@ -105,6 +105,20 @@ int	bclass_hard(const char *dsn, const char *reply);
 int	bclass_status(const char *dsn, const char *reply, char *buf,
 	    size_t size);
 
+/*
+ * The name of the rules that mark greylisting: "greylisting", or it and a
+ * hyphen and more ("greylisting-mimecast").
+ */
+#define BCLASS_GREYLIST_RULE	"greylisting"
+
+/*
+ * 1 when the rule that decides the class of this reply (bclass_classify,
+ * same arguments) is a greylisting rule, BCLASS_GREYLIST_RULE; 0 when it
+ * is another rule or no rule matches (rules NULL: always 0).
+ */
+int	bclass_greylisting(const struct bclass_rules *, const char *dsn,
+	    const char *reply);
+
 /* "bad-mailbox", ...; "other" for a value out of range. */
 const char *bclass_name(enum bclass);
 /* The class of a name; 0, or -1 for an unknown name. */

@@ -266,6 +266,8 @@ static const struct cfg_key cfg_keys[] = {
 	    .min = 1, .max = 7 * DAY, .off = F(queue_min_backoff) },
 	{ .name = "queue.max_backoff", .type = CFG_T_DURATION, .def = "1h",
 	    .min = 1, .max = 7 * DAY, .off = F(queue_max_backoff) },
+	{ .name = "queue.greylist_retry", .type = CFG_T_DURATION, .def = "5m",
+	    .min = 0, .max = DAY, .off = F(queue_greylist_retry) },
 	{ .name = "queue.max_lifetime", .type = CFG_T_DURATION, .def = "5d",
 	    .min = 1, .max = 100 * DAY, .off = F(queue_max_lifetime) },
 	{ .name = "queue.map_size", .type = CFG_T_SIZE, .def = "1g",

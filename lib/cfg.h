@@ -145,6 +145,7 @@ struct cfg {
 
 	int64_t			 queue_min_backoff;	/* seconds, 5m */
 	int64_t			 queue_max_backoff;	/* seconds, 1h */
+	int64_t			 queue_greylist_retry;	/* s, 5m; 0: off */
 	int64_t			 queue_max_lifetime;	/* seconds, 5d */
 	uint64_t		 queue_map_size;	/* LMDB map, 1g */
 

@@ -200,6 +200,16 @@ size_t	qmgr_results_apply(void);
 /* The backoff after a deferral: min * 2^(attempts-1), capped at max. */
 int64_t	qmgr_result_backoff(uint32_t attempts);
 /*
+ * The delay before the next attempt of a recipient deferred for the
+ * attempts-th time with this status and reply: queue.greylist_retry for
+ * a first deferral that the bounce rules call greylisting (*greylisted
+ * set to 1), else qmgr_result_backoff (*greylisted 0).
+ */
+int64_t	qmgr_result_retry_in(uint32_t attempts, const char *dsn,
+	    const char *reply, int *greylisted);
+/* Loads what qmgr_result_retry_in needs (bounce.classes). */
+void	qmgr_result_init(const struct cfg *);
+/*
  * One more recipient of m is final with no report owed: m's count goes
  * down and at 0 the message's records go, its id added to *removed (to
  * retire the file after the commit). -1 with why: the transaction is bad.

@@ -23,6 +23,7 @@ qmgr_init(const struct cfg *cfg)
 	struct vbuf *why = vbuf_create(0);
 
 	qmgr_cfg = cfg;
+	qmgr_result_init(cfg);
 	if ((qmgr_queue = qstore_open(cfg, why)) == NULL)
 		log_fatal("queue %s: %s", cfg->queue_directory, why->data);
 	vbuf_free(why);

@@ -9,6 +9,14 @@
  * holding LMDB's single writer lock, which smtpd needs too) become few. A
  * job is freed, and its recipients leave the in-flight set, only once all
  * its results are committed. See qmgr(8), RESULTS.
+ *
+ * A recipient's first deferral that the bounce rules call greylisting
+ * (lib/bclass, bclass_greylisting) is retried after queue.greylist_retry,
+ * the greylist window, rather than queue.min_backoff: a greylisting
+ * server accepts the retry once its window has passed, and waiting for
+ * the general backoff (often longer) only delays the mail. Later
+ * deferrals of the same recipient are not greylisting any more (the
+ * window has passed) and take the normal schedule. See qmgr(8), RESULTS.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -17,6 +25,7 @@
 #include <time.h>
 
 #include "acct.h"
+#include "bclass.h"
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
@@ -36,6 +45,7 @@ static struct qmgr_rcpt **qmgr_refs;		/* results not yet applied */
 static size_t qmgr_nrefs, qmgr_refs_alloc;
 static int64_t qmgr_held_until = -1;		/* ms: retry held results */
 static size_t qmgr_results_compacted;	/* recorded without the reply */
+static struct bclass_rules *qmgr_grey_rules;	/* NULL: nothing greylists */
 
 static int qmgr_result_event(enum qmgr_result_ev, struct qstore_txn *,
     const struct qmgr_rcpt *, const struct qstore_rcpt *, enum outbox_kind,
@@ -57,6 +67,36 @@ qmgr_result_backoff(uint32_t attempts)
 		b *= 2;
 	return b > qmgr_cfg->queue_max_backoff ? qmgr_cfg->queue_max_backoff :
 	    b;
+}
+
+/*
+ * Loads the bounce rules (bounce.classes) that tell greylisting. The
+ * same files smtp classifies with, which has already refused to start
+ * on a bad one; should they fail here all the same, deferrals simply
+ * take the normal backoff.
+ */
+void
+qmgr_result_init(const struct cfg *cfg)
+{
+	struct vbuf *why = vbuf_create(0);
+
+	bclass_free(qmgr_grey_rules);
+	qmgr_grey_rules = NULL;
+	if (cfg->queue_greylist_retry > 0 &&
+	    (qmgr_grey_rules = bclass_load(cfg, why)) == NULL)
+		log_warn("bounce classification: %s; greylisting is not told "
+		    "apart (queue.greylist_retry unused)", why->data);
+	vbuf_free(why);
+}
+
+int64_t
+qmgr_result_retry_in(uint32_t attempts, const char *dsn, const char *reply,
+    int *greylisted)
+{
+	*greylisted = attempts == 1 && qmgr_cfg->queue_greylist_retry > 0 &&
+	    bclass_greylisting(qmgr_grey_rules, dsn, reply);
+	return *greylisted ? qmgr_cfg->queue_greylist_retry :
+	    qmgr_result_backoff(attempts);
 }
 
 int
@@ -212,8 +252,8 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	struct qstore_rcpt r, stored;
 	char (*removed)[QID_SIZE] = NULL;
 	size_t nremoved = 0, ncompact = 0, i;
-	int64_t old;
-	int rc = -1, put;
+	int64_t old, retry;
+	int rc = -1, put, grey;
 
 	vbuf_reset(why);
 	/* Outside the queue's writer lock; repeating it adds nothing new. */
@@ -272,8 +312,16 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		    r.state == QSTORE_DEFERRED ? "" : res->reply);
 		r.report = have_m ? qmgr_result_report_owed(&m, &r,
 		    res->dsn_passed, now) : QSTORE_REPORT_NONE;
-		if (r.state == QSTORE_DEFERRED)
-			r.next_attempt = now + qmgr_result_backoff(r.attempts);
+		if (r.state == QSTORE_DEFERRED) {
+			retry = qmgr_result_retry_in(r.attempts, res->dsn,
+			    res->reply, &grey);
+			r.next_attempt = now + retry;
+			/* smtp logged the deferral; this says why so soon. */
+			if (grey)
+				log_info("%s: to=<%s>, greylisted, next attempt "
+				    "in %" PRId64 "s (queue.greylist_retry)",
+				    qid, log_safe(r.address), retry);
+		}
 		/* Flushed while in flight: the flush could not reach it. */
 		if (r.state == QSTORE_DEFERRED && qmgr_flushed_ms >= 0 &&
 		    job->dispatched <= qmgr_flushed_ms)

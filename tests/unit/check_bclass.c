@@ -301,6 +301,14 @@ static const struct bclass_case cases[] = {
 	    "address rejected: Greylisted, see "
 	    "http://postgrey.schweikert.ch/help/example.org.html",
 	    BCLASS_POLICY_RELATED, 0 },
+	{ "greylisting", "", "451 4.7.1 Greylisting in action, please come "
+	    "back later", BCLASS_POLICY_RELATED, 0 },
+	{ "greylisting", "", "450 4.7.1 <someone@example.org>: Recipient "
+	    "address rejected: Greylisted for 300 seconds (anti-spam)",
+	    BCLASS_POLICY_RELATED, 0 },
+	{ "greylisting-mimecast", "", "451 Internal resource is temporarily "
+	    "unavailable - https://community.mimecast.com/docs/DOC-1369#451 "
+	    "[Aj3QXapeMpqZYaeFwWhjzw.us32]", BCLASS_POLICY_RELATED, 0 },
 	{ "rate-limit", "", "421 Too many concurrent connections from this "
 	    "client (G2)", BCLASS_POLICY_RELATED, 0 },
 	{ "relay-denied", "", "554 5.7.1 <someone@example.org>: Relay "

@@ -6,7 +6,9 @@
  * maximum lifetime expires it, the message and its file go once every
  * recipient is final (also when they went in different jobs), and a job
  * leaves the in-flight set once applied; each result's event is in the
- * outbox, of the right kind, once the results are applied.
+ * outbox, of the right kind, once the results are applied; a first
+ * deferral that the shipped rules call greylisting is retried after
+ * queue.greylist_retry, a later one or another 4xx after the backoff.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -128,6 +130,118 @@ START_TEST(test_backoff)
 	ck_assert_int_eq(qmgr_result_backoff(4), 2400);
 	ck_assert_int_eq(qmgr_result_backoff(5), 3600);
 	ck_assert_int_eq(qmgr_result_backoff(1000), 3600);
+	fix_teardown(&f);
+}
+END_TEST
+
+#define SHIPPED_RULES	"etc/bounce-classes.yaml"
+#define POSTGREY	"450 4.2.0 <a@x.test>: Recipient address rejected: " \
+			"Greylisted, see " \
+			"http://postgrey.schweikert.ch/help/x.test.html"
+#define NOT_GREY	"451 4.3.0 Temporary local problem, try again later"
+
+/* qmgr reads the shipped rules, with a greylist window of 2 minutes. */
+static void
+grey_setup(struct fix *f, int64_t window)
+{
+	static char *path[] = { SHIPPED_RULES };
+	static unsigned long line[] = { 1 };
+
+	f->cfg.bounce_classes.path = path;
+	f->cfg.bounce_classes.line = line;
+	f->cfg.bounce_classes.n = 1;
+	f->cfg.queue_greylist_retry = window;
+	qmgr_result_init(&f->cfg);
+}
+
+/* The choice itself: greylisting once, then the normal schedule. */
+START_TEST(test_greylist_choice)
+{
+	struct fix f;
+	int grey = -1;
+
+	fix_setup(&f);
+	grey_setup(&f, 120);
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.2.0", POSTGREY, &grey),
+	    120);
+	ck_assert_int_eq(grey, 1);
+	/* milter-greylist, and Mimecast's greylisting reply. */
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.7.1", "451 4.7.1 "
+	    "Greylisting in action, please come back in 00:05:00", &grey),
+	    120);
+	ck_assert_int_eq(grey, 1);
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.0.0", "451 Internal "
+	    "resource is temporarily unavailable - https://community."
+	    "mimecast.com/docs/DOC-1369#451", &grey), 120);
+	ck_assert_int_eq(grey, 1);
+	/* The second deferral: the window has passed, normal backoff. */
+	ck_assert_int_eq(qmgr_result_retry_in(2, "4.2.0", POSTGREY, &grey),
+	    600);
+	ck_assert_int_eq(grey, 0);
+	/* Not greylisting: the backoff from the first deferral on. */
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.3.0", NOT_GREY, &grey),
+	    300);
+	ck_assert_int_eq(grey, 0);
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.7.0", "421 4.7.0 "
+	    "[TSS04] Messages from 192.0.2.1 temporarily deferred due to "
+	    "unexpected volume or user complaints", &grey), 300);
+	ck_assert_int_eq(grey, 0);
+	/* A window longer than the backoff is still the window. */
+	grey_setup(&f, 900);
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.2.0", POSTGREY, &grey),
+	    900);
+	/* 0: greylisting is a deferral like any other. */
+	grey_setup(&f, 0);
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.2.0", POSTGREY, &grey),
+	    300);
+	ck_assert_int_eq(grey, 0);
+	fix_teardown(&f);
+}
+END_TEST
+
+/* Through the results: the record's next attempt, twice. */
+START_TEST(test_greylist_applied)
+{
+	struct fix f;
+	struct qmgr_job *job;
+	struct qstore_rcpt r;
+	char qid[QID_SIZE];
+	char *rcpts[] = { "a@x.test", "b@x.test" };
+	int64_t before = time(NULL), after;
+
+	fix_setup(&f);
+	grey_setup(&f, 120);
+	fix_commit(&f, rcpts, 2, qid);
+	job = one_job();
+	qmgr_job_result(&job->rcpts[0], QSTORE_DEFERRED, "4.2.0", POSTGREY);
+	qmgr_job_result(&job->rcpts[1], QSTORE_DEFERRED, "4.3.0", NOT_GREY);
+	qmgr_job_set_relay(job, "none");
+	qmgr_job_done(job);
+	ck_assert_uint_eq(qmgr_results_apply(), 2);
+	after = time(NULL);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), 0);
+	ck_assert_uint_eq(r.attempts, 1);
+	ck_assert_int_ge(r.next_attempt, before + 120);
+	ck_assert_int_le(r.next_attempt, after + 120);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 1, &r), 0);
+	ck_assert_int_ge(r.next_attempt, before + f.cfg.queue_min_backoff);
+	ck_assert_int_le(r.next_attempt, after + f.cfg.queue_min_backoff);
+
+	/* Greylisted again at the retry: now the normal backoff (2nd). */
+	make_due(&f, qid, 0);
+	job = one_job();
+	ck_assert_uint_eq(job->nrcpts, 1);
+	before = time(NULL);
+	qmgr_job_result(&job->rcpts[0], QSTORE_DEFERRED, "4.2.0", POSTGREY);
+	qmgr_job_set_relay(job, "none");
+	qmgr_job_done(job);
+	ck_assert_uint_eq(qmgr_results_apply(), 1);
+	after = time(NULL);
+	ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), 0);
+	ck_assert_uint_eq(r.attempts, 2);
+	ck_assert_int_ge(r.next_attempt, before + 600);
+	ck_assert_int_le(r.next_attempt, after + 600);
+	grey_setup(&f, 0);
 	fix_teardown(&f);
 }
 END_TEST
@@ -635,6 +749,8 @@ result_suite(void)
 	tc = tcase_create("apply");
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_backoff);
+	tcase_add_test(tc, test_greylist_choice);
+	tcase_add_test(tc, test_greylist_applied);
 	tcase_add_test(tc, test_delivered_removes);
 	tcase_add_test(tc, test_deferred_and_failed);
 	tcase_add_test(tc, test_expiry);
