@@ -47,8 +47,14 @@
 #define QMGR_JOB_RCPTS_MAX	100
 /* Jobs waiting for a connection, over all destinations. */
 #define QMGR_PENDING_MAX	20000
-/* How long an idle smtp process keeps its session (SMTP_CACHE_IDLE_MS). */
-#define QMGR_SMTP_CACHE_MS	2000
+/*
+ * How long an idle smtp process may still hold its session to the last
+ * job's destination: smtp's SMTP_CACHE_IDLE_MS, counted from before the
+ * reply reached qmgr, plus a margin for a loop pass's stale clock. Longer
+ * than smtp's, so that qmgr never opens a new connection to a destination
+ * at its limit while an old one may still be open.
+ */
+#define QMGR_SMTP_CACHE_MS	2500
 /* Results are gathered this long before they are applied. */
 #define QMGR_RESULTS_DELAY_MS	10
 /* Recipient updates per write transaction (flush, results). */
