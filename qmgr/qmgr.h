@@ -45,6 +45,8 @@
  * transaction, and a request must fit in one attribute record.
  */
 #define QMGR_JOB_RCPTS_MAX	100
+/* Destinations in one reply to relayctl shaping show. */
+#define QMGR_SHAPING_SHOW_MAX	10000
 /* Jobs waiting for a connection, over all destinations. */
 #define QMGR_PENDING_MAX	20000
 /*
@@ -217,6 +219,11 @@ void	qmgr_dest_release(struct qmgr_job *);
 size_t	qmgr_dest_ready(unsigned (*held)(const char *key));
 /* ms until a rate-limited destination with jobs gets a token; -1 none. */
 int64_t	qmgr_dest_next_ms(void);
+/*
+ * What relayctl shaping show prints of d: "pacing" (jobs wait for its
+ * rate), "at-limit" (jobs wait for a connection), else "normal".
+ */
+const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held);
 /* Calls fn for each destination; stops (-1) when fn returns nonzero. */
 int	qmgr_dest_walk(int (*fn)(const struct qmgr_dest *, void *),
 	    void *arg);
@@ -252,6 +259,8 @@ void	qmgr_deliver_run(void);
 size_t	qmgr_deliver_free_slots(void);
 /* Jobs at smtp or waiting for a connection. */
 size_t	qmgr_deliver_busy(void);
+/* Idle smtp processes that may still hold a session to key. */
+unsigned qmgr_deliver_held(const char *key);
 
 /* qmgr_result.c: results into the queue. */
 /* ms until the gathered results are due to be applied; -1 none. */

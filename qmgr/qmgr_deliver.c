@@ -30,7 +30,7 @@ struct qmgr_conn {
 	/*
 	 * The next hop of its last job, and when it came back: its smtp
 	 * process keeps that session open for QMGR_SMTP_CACHE_MS, which
-	 * counts against the destination's connections (qmgr_conn_held).
+	 * counts against the destination's connections (qmgr_deliver_held).
 	 */
 	char			 last_key[NEXTHOP_KEY_MAX + 1];
 	int64_t			 idle_since;
@@ -52,7 +52,6 @@ static size_t qmgr_nbusy;
 static struct vbuf *qmgr_req;			/* the request being sent */
 
 static struct qmgr_conn *qmgr_conn_get(const char *);
-static unsigned qmgr_conn_held(const char *);
 static int qmgr_conn_holds(const struct qmgr_conn *, int64_t);
 static void qmgr_conn_close(struct qmgr_conn *);
 static void qmgr_conn_record(struct attrconn *, const struct attr_list *,
@@ -76,7 +75,7 @@ qmgr_deliver_free_slots(void)
 
 	if (qmgr_job_npending() >= QMGR_PENDING_MAX)
 		return 0;
-	busy = qmgr_nbusy + qmgr_dest_ready(qmgr_conn_held);
+	busy = qmgr_nbusy + qmgr_dest_ready(qmgr_deliver_held);
 
 	return busy >= qmgr_cfg->smtp_processes ? 0 :
 	    qmgr_cfg->smtp_processes - busy;
@@ -100,9 +99,8 @@ qmgr_conn_holds(const struct qmgr_conn *c, int64_t now)
 	    now - c->idle_since < QMGR_SMTP_CACHE_MS;
 }
 
-/* Idle smtp sessions to key that a job could reuse. */
-static unsigned
-qmgr_conn_held(const char *key)
+unsigned
+qmgr_deliver_held(const char *key)
 {
 	const struct qmgr_conn *c;
 	int64_t now = ev_now_ms();
@@ -191,7 +189,7 @@ qmgr_deliver_run(void)
 
 	while (qmgr_job_npending() > 0 &&
 	    qmgr_nbusy < qmgr_cfg->smtp_processes) {
-		if ((job = qmgr_dest_take(qmgr_conn_held)) == NULL)
+		if ((job = qmgr_dest_take(qmgr_deliver_held)) == NULL)
 			break;		/* every destination at its limit */
 		if ((c = qmgr_conn_get(job->nexthop)) == NULL) {
 			qmgr_dest_untake(job);

@@ -299,6 +299,19 @@ qmgr_dest_next_ms(void)
 	return best;
 }
 
+const char *
+qmgr_dest_state(const struct qmgr_dest *d, unsigned held)
+{
+	if (d->head == NULL)
+		return "normal";
+	if (held == 0 && d->lim.max_connections != 0 &&
+	    d->inflight >= d->lim.max_connections)
+		return "at-limit";
+	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0)
+		return "pacing";
+	return "normal";
+}
+
 int
 qmgr_dest_walk(int (*fn)(const struct qmgr_dest *, void *), void *arg)
 {
