@@ -336,6 +336,8 @@ static const struct cfg_key cfg_keys[] = {
 	    .off_n = F(nsmtp_source_addresses) },
 	{ .name = "dns.resolver", .type = CFG_T_STRING,
 	    .off = F(dns_resolver), .check = check_resolver },
+	{ .name = "shaping.file", .type = CFG_T_PATH,
+	    .off = F(shaping_file) },
 	{ .name = "dkim.key_directory", .type = CFG_T_PATH,
 	    .def = "/etc/petrel/dkim", .off = F(dkim_key_directory) },
 	{ .name = "dkim.group", .type = CFG_T_STRING, .def = "petrel-dkim",
@@ -526,6 +528,7 @@ cfg_free(struct cfg *cfg)
 	}
 	free(cfg->webhooks);
 	free(cfg->log_accounting);
+	free(cfg->shaping_file);
 	free(cfg->log_syslog_name);
 	free(cfg->smtp_helo_name);
 	free_paths(&cfg->bounce_classes);

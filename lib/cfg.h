@@ -152,6 +152,7 @@ struct cfg {
 	enum cfg_log_dest	 log_destination;	/* syslog */
 	char			*log_syslog_name;	/* petrel */
 	char			*log_accounting;	/* NULL: none */
+	char			*shaping_file;		/* NULL: no limits */
 
 	struct cfg_webhook	*webhooks;		/* webhookd(8) */
 	size_t			 nwebhooks;

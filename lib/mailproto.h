@@ -33,6 +33,7 @@
 #define MAIL_REQ_RELEASE	"release"	/* relayq -H */
 #define MAIL_REQ_DELETE		"delete"	/* relayq -d */
 #define MAIL_REQ_REQUEUE	"requeue"	/* relayq -r */
+#define MAIL_REQ_SHAPING	"shaping"	/* relayctl shaping show */
 
 /* Common attributes. */
 #define MAIL_ATTR_REQUEST	"request"
@@ -61,6 +62,10 @@
 #define MAIL_ATTR_ARRIVAL	"arrival"	/* epoch seconds, for delay= */
 #define MAIL_ATTR_ARRIVAL_US	"arrival_us"	/* microseconds within it */
 #define MAIL_ATTR_QMGR_TIME	"qmgr_time"	/* ms spent before and in qmgr */
+/* Optional, from the destination's shaping entry (qmgr_dest.c): */
+#define MAIL_ATTR_TLS_LEVEL	"tls_level"	/* enum cfg_smtp_tls; absent: */
+						/* smtp.tls */
+#define MAIL_ATTR_CONN_USES	"conn_uses"	/* transactions per session */
 #define MAIL_ATTR_RCPT_INDEX	"rcpt_index"	/* repeated, paired with rcpt */
 #define MAIL_ATTR_RCPT		"rcpt"
 
@@ -108,6 +113,19 @@
 #define MAIL_STATUS_SENT	"sent"
 #define MAIL_STATUS_DEFERRED	"deferred"
 #define MAIL_STATUS_BOUNCED	"bounced"
+
+/*
+ * A shaping reply: one record per destination, then the status record
+ * (status=0, count=N).
+ */
+#define MAIL_ATTR_ENTRY		"entry"		/* the shaping entry applied */
+#define MAIL_ATTR_MAX_CONN	"max_connections"	/* 0: no limit */
+#define MAIL_ATTR_CONNS		"connections"	/* at smtp, or held idle */
+#define MAIL_ATTR_RATE_COUNT	"rate_count"	/* messages per ... */
+#define MAIL_ATTR_RATE_INTERVAL	"rate_interval"	/* ... s; 0: no limit */
+#define MAIL_ATTR_PENDING	"pending"	/* jobs waiting */
+#define MAIL_ATTR_SENT		"sent"		/* jobs handed to smtp */
+#define MAIL_ATTR_STATE		"state"		/* qmgr_dest_state */
 
 
 #endif

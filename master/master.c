@@ -44,6 +44,7 @@
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
+#include "shaping.h"
 #include "mailproto.h"
 #include "mstatus.h"
 #include "master.h"
@@ -762,9 +763,15 @@ master_check_classes(const struct cfg *cfg, struct vbuf *why)
 {
 	struct bclass_rules *rules;
 
+	struct shaping *sh;
+
 	if ((rules = bclass_load(cfg, why)) == NULL)
 		return -1;
 	bclass_free(rules);
+	/* The shaping file (shaping.file) likewise, for qmgr. */
+	if ((sh = shaping_load(cfg->shaping_file, why)) == NULL)
+		return -1;
+	shaping_free(sh);
 	return 0;
 }
 

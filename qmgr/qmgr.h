@@ -17,7 +17,8 @@
  * suppression list, qmgr_flush.c and qmgr_reconcile.c change the queue
  * for relayq -f and at start-up, qmgr_admin.c for relayq's hold,
  * release, delete and requeue; all of them stand on qmgr_job.c (jobs,
- * the in-flight set, shared state). Nothing calls up.
+ * the in-flight set, shared state) and qmgr_dest.c (destinations: the
+ * pending jobs per next hop and their limits). Nothing calls up.
  * Declarations are grouped by the file that implements them.
  */
 #ifndef PETREL_QMGR_H
@@ -32,6 +33,7 @@
 #include "nexthop.h"
 #include "qid.h"
 #include "qstore.h"
+#include "shaping.h"
 #include "vbuf.h"
 
 #define QMGR_SCAN_INTERVAL_MS	1000	/* scan even without a trigger */
@@ -43,6 +45,18 @@
  * transaction, and a request must fit in one attribute record.
  */
 #define QMGR_JOB_RCPTS_MAX	100
+/* Destinations in one reply to relayctl shaping show. */
+#define QMGR_SHAPING_SHOW_MAX	10000
+/* Jobs waiting for a connection, over all destinations. */
+#define QMGR_PENDING_MAX	20000
+/*
+ * How long an idle smtp process may still hold its session to the last
+ * job's destination: smtp's SMTP_CACHE_IDLE_MS, counted from before the
+ * reply reached qmgr, plus a margin for a loop pass's stale clock. Longer
+ * than smtp's, so that qmgr never opens a new connection to a destination
+ * at its limit while an old one may still be open.
+ */
+#define QMGR_SMTP_CACHE_MS	2500
 /* Results are gathered this long before they are applied. */
 #define QMGR_RESULTS_DELAY_MS	10
 /* Recipient updates per write transaction (flush, results). */
@@ -69,6 +83,7 @@
 #define QMGR_BOUNCE_JOB_RETRY	60	/* s; one request failed: its wait */
 
 struct qmgr_job;
+struct qmgr_dest;
 
 /* One recipient of a job, and its result once smtp has given one. */
 struct qmgr_rcpt {
@@ -111,6 +126,24 @@ struct qmgr_job {
 	enum qstore_report	 report;	/* a report job (bounce): */
 						/* what it asks for; else NONE */
 	char			 report_id[QID_SIZE]; /* bounce's answer */
+	struct qmgr_dest	*dest;		/* taken from it, at smtp */
+};
+
+/*
+ * A destination (qmgr_dest.c): one next-hop key, its pending jobs, the
+ * jobs it has at smtp, and its limits from the shaping file.
+ */
+struct qmgr_dest {
+	struct qmgr_dest	*hnext;		/* hash chain */
+	struct qmgr_dest	*next;		/* the round-robin ring */
+	char			 key[NEXTHOP_KEY_MAX + 1];
+	char			 entry[SHAPING_NAME_MAX + 1]; /* whose limits */
+	struct qmgr_job		*head, **tail;	/* pending, FIFO */
+	size_t			 npending;
+	unsigned		 inflight;	/* jobs at smtp */
+	uint64_t		 sent;		/* jobs handed to smtp */
+	struct shaping_limits	 lim;
+	struct shaping_bucket	 bucket;
 };
 
 /* qmgr_job.c: the state every room shares, jobs, the in-flight set. */
@@ -135,16 +168,6 @@ void	qmgr_job_add_rcpt(struct qmgr_job *, uint32_t index,
 void	qmgr_job_free(struct qmgr_job *);
 /* Whether recipient index of qid is in a job not yet freed. */
 int	qmgr_job_in_flight(const char *qid, uint32_t index);
-/* Pending jobs, waiting for a connection: FIFO, requeue goes first. */
-void	qmgr_job_queue(struct qmgr_job *);
-void	qmgr_job_requeue(struct qmgr_job *);
-struct qmgr_job *qmgr_job_next_pending(void);
-size_t	qmgr_job_npending(void);
-/*
- * Frees qid's jobs still waiting for a connection (relayq -h, -d): their
- * recipients leave the in-flight set as they were stored. Returns how many.
- */
-size_t	qmgr_job_cancel_pending(const char *qid);
 /*
  * Records a recipient's result (dsn, reply copied); once per recipient.
  * The class, suppressed and dsn_passed start cleared: the caller sets
@@ -165,6 +188,46 @@ void	qmgr_job_done_remove(struct qmgr_job *prev, struct qmgr_job *);
  */
 size_t	qmgr_job_done_new(int64_t *since);
 void	qmgr_job_done_clear(void);
+
+/* qmgr_dest.c: destinations, their queues and limits. */
+/* Loads shaping.file (at start-up; a reload restarts qmgr). */
+void	qmgr_dest_init(const struct cfg *);
+/*
+ * Pending jobs, waiting for a connection in their destination's FIFO;
+ * requeue goes first.
+ */
+void	qmgr_job_queue(struct qmgr_job *);
+void	qmgr_job_requeue(struct qmgr_job *);
+size_t	qmgr_job_npending(void);
+/*
+ * Frees qid's jobs still waiting for a connection (relayq -h, -d): their
+ * recipients leave the in-flight set as they were stored. Returns how many.
+ */
+size_t	qmgr_job_cancel_pending(const char *qid);
+/*
+ * The next job to send, round-robin over the destinations with a job,
+ * a connection under their limit and a token of their rate; NULL none.
+ * held(key) says how many idle smtp sessions to key a job could reuse.
+ * The job counts against its destination until qmgr_dest_release.
+ */
+struct qmgr_job *qmgr_dest_take(unsigned (*held)(const char *key));
+/* Puts a taken job back (no connection to send it on). */
+void	qmgr_dest_untake(struct qmgr_job *);
+/* The job is back from smtp (or failed there). */
+void	qmgr_dest_release(struct qmgr_job *);
+/* About how many pending jobs could be taken now. */
+size_t	qmgr_dest_ready(unsigned (*held)(const char *key));
+/* ms until a rate-limited destination with jobs gets a token; -1 none. */
+int64_t	qmgr_dest_next_ms(void);
+/*
+ * What relayctl shaping show prints of d: "pacing" (jobs wait for its
+ * rate), "at-limit" (jobs wait for a connection), else "normal".
+ */
+const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held);
+/* Calls fn for each destination; stops (-1) when fn returns nonzero. */
+int	qmgr_dest_walk(int (*fn)(const struct qmgr_dest *, void *),
+	    void *arg);
+const struct shaping *qmgr_dest_shaping(void);
 
 /* qmgr_active.c: the messages taken in this lifetime. */
 /*
@@ -187,10 +250,17 @@ int	qmgr_sched_wanted(void);
 /* qmgr_deliver.c: connections to smtp, requests out, replies in. */
 /* Sends pending jobs while connections and slots allow. */
 void	qmgr_deliver_run(void);
-/* Slots for more jobs: smtp.processes less those busy and pending. */
+/*
+ * Slots for more jobs: smtp.processes less those busy and those pending
+ * that could go now (jobs held back by a destination's limit do not
+ * keep the scheduler from finding other destinations' mail), bounded by
+ * QMGR_PENDING_MAX jobs in memory.
+ */
 size_t	qmgr_deliver_free_slots(void);
 /* Jobs at smtp or waiting for a connection. */
 size_t	qmgr_deliver_busy(void);
+/* Idle smtp processes that may still hold a session to key. */
+unsigned qmgr_deliver_held(const char *key);
 
 /* qmgr_result.c: results into the queue. */
 /* ms until the gathered results are due to be applied; -1 none. */

@@ -34,6 +34,7 @@ qmgr_init(const struct cfg *cfg)
 		log_info("cleared stale LMDB reader slots");
 	qmgr_reconcile();
 	qmgr_suppress_open();
+	qmgr_dest_init(cfg);
 }
 
 void
@@ -88,6 +89,9 @@ qmgr_loop(void)
 	if (next >= 0 && next - now < wait && qmgr_deliver_free_slots() > 0)
 		wait = next - now < 0 ? 0 : next - now;
 	if ((next = qmgr_results_due_in()) >= 0 && next < wait)
+		wait = next;
+	/* A rate-limited destination's next token. */
+	if ((next = qmgr_dest_next_ms()) >= 0 && next < wait)
 		wait = next;
 	return wait;
 }

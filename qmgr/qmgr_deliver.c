@@ -27,6 +27,13 @@ struct qmgr_conn {
 	struct attrconn		*ac;
 	struct qmgr_job		*job;		/* NULL: idle */
 	unsigned		 served;	/* replies received */
+	/*
+	 * The next hop of its last job, and when it came back: its smtp
+	 * process keeps that session open for QMGR_SMTP_CACHE_MS, which
+	 * counts against the destination's connections (qmgr_deliver_held).
+	 */
+	char			 last_key[NEXTHOP_KEY_MAX + 1];
+	int64_t			 idle_since;
 };
 
 /* One reply's recipient group, as attr_scan fills it. */
@@ -44,7 +51,8 @@ static struct qmgr_conn *qmgr_conns;
 static size_t qmgr_nbusy;
 static struct vbuf *qmgr_req;			/* the request being sent */
 
-static struct qmgr_conn *qmgr_conn_get(void);
+static struct qmgr_conn *qmgr_conn_get(const char *);
+static int qmgr_conn_holds(const struct qmgr_conn *, int64_t);
 static void qmgr_conn_close(struct qmgr_conn *);
 static void qmgr_conn_record(struct attrconn *, const struct attr_list *,
     void *);
@@ -63,7 +71,11 @@ static int qmgr_class_ok(const char *);
 size_t
 qmgr_deliver_free_slots(void)
 {
-	size_t busy = qmgr_nbusy + qmgr_job_npending();
+	size_t busy;
+
+	if (qmgr_job_npending() >= QMGR_PENDING_MAX)
+		return 0;
+	busy = qmgr_nbusy + qmgr_dest_ready(qmgr_deliver_held);
 
 	return busy >= qmgr_cfg->smtp_processes ? 0 :
 	    qmgr_cfg->smtp_processes - busy;
@@ -72,7 +84,32 @@ qmgr_deliver_free_slots(void)
 size_t
 qmgr_deliver_busy(void)
 {
-	return qmgr_nbusy + (qmgr_job_npending() > 0);
+	/*
+	 * Pending jobs are memory only: stopping does not wait for those a
+	 * destination's rate holds back (they are found again at start-up).
+	 */
+	return qmgr_nbusy + (qmgr_job_npending() > 0 && !daemon_stopping());
+}
+
+/* Whether idle c's smtp process still holds a session it could reuse. */
+static int
+qmgr_conn_holds(const struct qmgr_conn *c, int64_t now)
+{
+	return c->job == NULL && c->last_key[0] != '\0' &&
+	    now - c->idle_since < QMGR_SMTP_CACHE_MS;
+}
+
+unsigned
+qmgr_deliver_held(const char *key)
+{
+	const struct qmgr_conn *c;
+	int64_t now = ev_now_ms();
+	unsigned n = 0;
+
+	for (c = qmgr_conns; c != NULL; c = c->next)
+		if (qmgr_conn_holds(c, now) && strcmp(c->last_key, key) == 0)
+			n++;
+	return n;
 }
 
 static int64_t
@@ -83,17 +120,35 @@ qmgr_request_deadline_ms(void)
 	    qmgr_cfg->smtp_command_timeout + 60) * 1000;
 }
 
-/* An idle connection, or a new one; NULL when smtp is unreachable. */
+/*
+ * An idle connection for a job to key, or a new one; NULL when smtp is
+ * unreachable. One whose smtp process holds a session to key first (no
+ * new connection to the destination), then one that holds none, then
+ * any (its process gives up the session it holds).
+ */
 static struct qmgr_conn *
-qmgr_conn_get(void)
+qmgr_conn_get(const char *key)
 {
-	struct qmgr_conn *c;
+	struct qmgr_conn *c, *free_c = NULL, *any = NULL;
 	struct vbuf *why;
+	int64_t now = ev_now_ms();
 	int fd;
 
-	for (c = qmgr_conns; c != NULL; c = c->next)
-		if (c->job == NULL)
+	for (c = qmgr_conns; c != NULL; c = c->next) {
+		if (c->job != NULL)
+			continue;
+		if (!qmgr_conn_holds(c, now)) {
+			if (free_c == NULL)
+				free_c = c;
+		} else if (strcmp(c->last_key, key) == 0)
 			return c;
+		else if (any == NULL)
+			any = c;
+	}
+	if (free_c != NULL)
+		return free_c;
+	if (any != NULL)
+		return any;
 	why = vbuf_create(0);
 	fd = mail_connect(qmgr_cfg->queue_directory, MAIL_SOCK_SMTP, why);
 	if (fd == -1) {
@@ -134,9 +189,12 @@ qmgr_deliver_run(void)
 
 	while (qmgr_job_npending() > 0 &&
 	    qmgr_nbusy < qmgr_cfg->smtp_processes) {
-		if ((c = qmgr_conn_get()) == NULL)
+		if ((job = qmgr_dest_take(qmgr_deliver_held)) == NULL)
+			break;		/* every destination at its limit */
+		if ((c = qmgr_conn_get(job->nexthop)) == NULL) {
+			qmgr_dest_untake(job);
 			break;		/* tried again at the next pass */
-		job = qmgr_job_next_pending();
+		}
 		qmgr_dispatch(c, job);
 	}
 }
@@ -169,6 +227,7 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	}
 	attr_end(qmgr_req);
 	c->job = job;
+	snprintf(c->last_key, sizeof(c->last_key), "%s", job->nexthop);
 	qmgr_nbusy++;
 	job->dispatched = ev_now_ms();
 	attrconn_deadline(c->ac, qmgr_request_deadline_ms());
@@ -184,6 +243,7 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 static void
 qmgr_deliver_finish(struct qmgr_job *job, const char *why, const char *relay)
 {
+	qmgr_dest_release(job);
 	for (size_t i = 0; i < job->nrcpts; i++)
 		if (!job->rcpts[i].done)
 			qmgr_job_result(&job->rcpts[i], QSTORE_DEFERRED,
@@ -218,6 +278,7 @@ qmgr_conn_fail(struct qmgr_conn *c, const char *why, int lost)
 		job->resent = 1;
 		c->job = NULL;
 		qmgr_nbusy--;
+		qmgr_dest_release(job);
 		qmgr_job_requeue(job);
 		qmgr_conn_close(c);
 		return;
@@ -400,6 +461,7 @@ qmgr_conn_idle(struct qmgr_conn *c)
 {
 	c->job = NULL;
 	c->served++;
+	c->idle_since = ev_now_ms();
 	qmgr_nbusy--;
 	attrconn_deadline(c->ac, -1);
 }

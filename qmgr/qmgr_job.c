@@ -1,8 +1,8 @@
 /*
  * qmgr_job.c - jobs and the in-flight set: the ground floor of qmgr.
  *
- * A job is made by the scheduler, waits on the pending list for a
- * connection, goes to smtp (qmgr_deliver.c), gets one result per
+ * A job is made by the scheduler, waits in its destination's queue
+ * (qmgr_dest.c) for a connection, goes to smtp (qmgr_deliver.c), gets one result per
  * recipient, waits on the done list until its results are applied
  * (qmgr_result.c), and is freed. From creation to free its recipients
  * are in the in-flight set, so no scan picks them again, while the
@@ -26,8 +26,6 @@ struct qstore *qmgr_queue;
 int64_t qmgr_flushed_ms = -1;
 
 static struct qmgr_rcpt *qmgr_inflight[QMGR_INFLIGHT_BUCKETS];
-static struct qmgr_job *qmgr_pending, **qmgr_pending_tail = &qmgr_pending;
-static size_t qmgr_npending;
 static struct qmgr_job *qmgr_done, **qmgr_done_tail = &qmgr_done;
 static size_t qmgr_done_nnew;
 static int64_t qmgr_done_since = -1;
@@ -114,68 +112,6 @@ qmgr_job_free(struct qmgr_job *job)
 	free(job->dkim);
 	free(job->relay);
 	free(job);
-}
-
-void
-qmgr_job_queue(struct qmgr_job *job)
-{
-	job->next = NULL;
-	*qmgr_pending_tail = job;
-	qmgr_pending_tail = &job->next;
-	qmgr_npending++;
-}
-
-/* Sent again after a lost connection: it goes before the others. */
-void
-qmgr_job_requeue(struct qmgr_job *job)
-{
-	job->next = qmgr_pending;
-	qmgr_pending = job;
-	if (qmgr_pending_tail == &qmgr_pending)
-		qmgr_pending_tail = &job->next;
-	qmgr_npending++;
-}
-
-struct qmgr_job *
-qmgr_job_next_pending(void)
-{
-	struct qmgr_job *job = qmgr_pending;
-
-	if (job == NULL)
-		return NULL;
-	qmgr_pending = job->next;
-	if (qmgr_pending == NULL)
-		qmgr_pending_tail = &qmgr_pending;
-	job->next = NULL;
-	qmgr_npending--;
-	return job;
-}
-
-size_t
-qmgr_job_cancel_pending(const char *qid)
-{
-	struct qmgr_job **pp = &qmgr_pending, *job;
-	size_t n = 0;
-
-	qmgr_pending_tail = &qmgr_pending;
-	while ((job = *pp) != NULL) {
-		if (strcmp(job->qid, qid) != 0) {
-			qmgr_pending_tail = &job->next;
-			pp = &job->next;
-			continue;
-		}
-		*pp = job->next;
-		qmgr_npending--;
-		qmgr_job_free(job);
-		n++;
-	}
-	return n;
-}
-
-size_t
-qmgr_job_npending(void)
-{
-	return qmgr_npending;
 }
 
 void

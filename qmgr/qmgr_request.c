@@ -1,7 +1,8 @@
 /*
  * qmgr_request.c - requests on private/qmgr: triggers from smtpd (no
- * reply), flush from relayq (reply status=0, count=N), and relayq's hold,
- * release, delete and requeue (qmgr_admin.c; the same reply).
+ * reply), flush from relayq (reply status=0, count=N), relayq's hold,
+ * release, delete and requeue (qmgr_admin.c; the same reply), and
+ * relayctl shaping show (a record per destination, then the same).
  *
  * Each client is a lib/attrconn connection; a peer that breaks the
  * protocol loses its connection and qmgr goes on. See qmgr(8).
@@ -33,6 +34,8 @@ static void qmgr_client_close(struct attrconn *);
 static void qmgr_request_flush(struct attrconn *);
 static void qmgr_request_admin(struct attrconn *, const struct attr_list *,
     enum qmgr_admin_op);
+static void qmgr_request_shaping(struct attrconn *, const struct attr_list *);
+static int qmgr_shaping_one(const struct qmgr_dest *, void *);
 
 /*
  * Accepts every client waiting on private/qmgr. Out of descriptors, the
@@ -104,6 +107,8 @@ qmgr_client_record(struct attrconn *c, const struct attr_list *l, void *arg)
 		qmgr_request_admin(c, l, QMGR_ADMIN_DELETE);
 	else if (strcmp(req, MAIL_REQ_REQUEUE) == 0)
 		qmgr_request_admin(c, l, QMGR_ADMIN_REQUEUE);
+	else if (strcmp(req, MAIL_REQ_SHAPING) == 0)
+		qmgr_request_shaping(c, l);
 	else {
 		log_warn("private/qmgr: unknown request %s", log_safe(req));
 		qmgr_client_close(c);
@@ -179,5 +184,75 @@ qmgr_request_admin(struct attrconn *c, const struct attr_list *l,
 	if (attrconn_send(c, reply) == -1)
 		qmgr_client_close(c);
 	vbuf_free(reply);
+	vbuf_free(why);
+}
+
+/* What qmgr_shaping_one adds to: the reply, its filter and count. */
+struct qmgr_shaping_reply {
+	struct vbuf	*out;
+	const char	*only;		/* one next-hop key, or NULL */
+	size_t		 n;
+};
+
+static int
+qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
+{
+	struct qmgr_shaping_reply *r = arg;
+	unsigned held;
+
+	if (r->only != NULL && strcmp(r->only, d->key) != 0)
+		return 0;
+	if (r->n == QMGR_SHAPING_SHOW_MAX)
+		return 1;
+	held = qmgr_deliver_held(d->key);
+	attr_put_str(r->out, MAIL_ATTR_NEXTHOP, d->key);
+	attr_put_str(r->out, MAIL_ATTR_ENTRY, d->entry);
+	attr_put_num(r->out, MAIL_ATTR_MAX_CONN, d->lim.max_connections);
+	attr_put_num(r->out, MAIL_ATTR_CONNS, d->inflight + held);
+	attr_put_num(r->out, MAIL_ATTR_RATE_COUNT, d->lim.rate_count);
+	attr_put_num(r->out, MAIL_ATTR_RATE_INTERVAL, d->lim.rate_interval);
+	attr_put_num(r->out, MAIL_ATTR_PENDING, d->npending);
+	attr_put_num(r->out, MAIL_ATTR_SENT, d->sent);
+	attr_put_str(r->out, MAIL_ATTR_STATE, qmgr_dest_state(d, held));
+	attr_end(r->out);
+	r->n++;
+	return 0;
+}
+
+/*
+ * relayctl shaping show [DEST]: the destinations qmgr knows now (those
+ * with jobs, or a rate still recovering), at most QMGR_SHAPING_SHOW_MAX,
+ * one record each, then status=0, count=N. The records are small and
+ * sent in one buffer; a client too slow to take them loses its
+ * connection like any other.
+ */
+static void
+qmgr_request_shaping(struct attrconn *c, const struct attr_list *l)
+{
+	struct qmgr_shaping_reply r;
+	struct vbuf *why = vbuf_create(0);
+	const char *req = NULL;
+	const struct attr_spec spec[] = {
+		ATTR_STR(MAIL_ATTR_REQUEST, ATTR_F_REQUIRED, 1,
+		    QMGR_REQ_NAME_MAX, &req),
+		ATTR_STR(MAIL_ATTR_NEXTHOP, 0, 1, NEXTHOP_KEY_MAX, &r.only),
+		ATTR_TABLE_END
+	};
+
+	r.out = vbuf_create(0);
+	r.only = NULL;
+	r.n = 0;
+	if (attr_scan(l, spec, why) == -1) {
+		attr_put_num(r.out, MAIL_ATTR_STATUS, MAIL_STAT_FAIL);
+		attr_put_str(r.out, MAIL_ATTR_REASON, why->data);
+	} else {
+		(void)qmgr_dest_walk(qmgr_shaping_one, &r);
+		attr_put_num(r.out, MAIL_ATTR_STATUS, MAIL_STAT_OK);
+		attr_put_int(r.out, MAIL_ATTR_COUNT, (int64_t)r.n);
+	}
+	attr_end(r.out);
+	if (attrconn_send(c, r.out) == -1)
+		qmgr_client_close(c);
+	vbuf_free(r.out);
 	vbuf_free(why);
 }

@@ -75,6 +75,13 @@ struct smtp_req {
 	int64_t			 qmgr_ms;
 	struct smtp_rcpt	*rcpts;
 	size_t			 nrcpts;
+	/*
+	 * From the destination's shaping entry: its TLS level (-1: smtp.tls)
+	 * and how many transactions a session to it may carry (0: no limit
+	 * but SMTP_CACHE_USES_MAX).
+	 */
+	int			 dest_tls_level;
+	unsigned		 conn_uses;
 
 	/* Filled in while delivering. */
 	int64_t			 t_start;	/* epoch us: request received */

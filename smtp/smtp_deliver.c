@@ -303,6 +303,7 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 	struct nexthop nh;
 	const char *v = NULL, *qid = NULL;
 	int64_t arrival, arrival_us, qmgr_ms;
+	uint64_t tls_level = UINT64_MAX, conn_uses = 0;
 	const struct attr_spec rcpt[] = {
 		ATTR_UINT(MAIL_ATTR_RCPT_INDEX, ATTR_F_REQUIRED, 0, UINT32_MAX,
 		    &sc.index),
@@ -325,6 +326,9 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		    &arrival_us),
 		ATTR_INT(MAIL_ATTR_QMGR_TIME, ATTR_F_REQUIRED, 0,
 		    INT64_MAX / 1000, &qmgr_ms),
+		ATTR_UINT(MAIL_ATTR_TLS_LEVEL, 0, CFG_SMTP_TLS_MAY,
+		    CFG_SMTP_TLS_VERIFY, &tls_level),
+		ATTR_UINT(MAIL_ATTR_CONN_USES, 0, 1, UINT32_MAX, &conn_uses),
 		ATTR_GROUP(MAIL_ATTR_RCPT_INDEX, ATTR_F_REQUIRED, rcpt,
 		    parse_rcpt, &sc),
 		ATTR_TABLE_END
@@ -354,6 +358,8 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		return -1;
 	req->arrival_us = arrival * 1000000 + arrival_us;
 	req->qmgr_ms = qmgr_ms;
+	req->dest_tls_level = tls_level == UINT64_MAX ? -1 : (int)tls_level;
+	req->conn_uses = (unsigned)conn_uses;
 	return 0;
 }
 
@@ -545,8 +551,9 @@ deliver(struct smtp_req *req)
 	req->tls[0] = '\0';
 	req->cipher[0] = '\0';
 	req->verified = 0;
-	/* The global level; per-destination levels will override it here. */
-	req->tls_level = smtp_cfg->smtp_tls;
+	/* The destination's level (shaping file), else smtp.tls. */
+	req->tls_level = req->dest_tls_level >= 0 ?
+	    (enum cfg_smtp_tls)req->dest_tls_level : smtp_cfg->smtp_tls;
 
 	vbuf_init(&why, 256);
 	req->qf = qstore_file_open(smtp_cfg->queue_directory, req->qid, &why);
@@ -580,6 +587,7 @@ deliver(struct smtp_req *req)
 		    strcmp(cache->hop, targets[0].hop) == 0 &&
 		    cache->tls_level == req->tls_level &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&
+		    (req->conn_uses == 0 || cache->uses < (int)req->conn_uses) &&
 		    smtp_sess_alive(cache)) {
 			s = cache;
 			cache = NULL;

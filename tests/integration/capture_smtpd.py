@@ -168,6 +168,13 @@ class CaptureSMTPD:
         # A greeting other than 220 (e.g. "421 4.3.2 busy") is sent and
         # the connection closed, as a server refusing sessions does.
         self.greeting = None
+        # At most this many sessions at once (None: any number); a
+        # session beyond them is greeted with 421 and closed, as a
+        # provider limiting a sender's connections does. peak is the most
+        # sessions seen at once, refused the number turned away.
+        self.max_sessions = None
+        self.peak = 0
+        self.refused = 0
 
     # ---- configuration -------------------------------------------------
 
@@ -332,6 +339,21 @@ class CaptureSMTPD:
                 self._session_seq += 1
                 self.sessions += 1
                 seq = self._session_seq
+                self.peak = max(self.peak, len(self._conns))
+                over = self.max_sessions is not None and \
+                    len(self._conns) > self.max_sessions
+                if over:
+                    self.refused += 1
+            if over:
+                try:
+                    conn.sendall(b"421 4.7.0 too many connections from "
+                                 b"your address\r\n")
+                except OSError:
+                    pass
+                with self._lock:
+                    self._conns.discard(conn)
+                conn.close()
+                continue
             t = threading.Thread(target=self._session, args=(conn, peer, seq),
                                  name="capture-%d" % seq, daemon=True)
             self._conn_threads = [x for x in self._conn_threads

@@ -1,0 +1,330 @@
+/*
+ * qmgr_dest.c - destinations: the pending jobs per next hop, and the
+ * limits that pace each one (shaping.file, lib/shaping).
+ *
+ * Modelled on Postfix's qmgr_queue.c: a destination is a next-hop key
+ * (the recipient domain, or the transport entry's next hop) with its own
+ * FIFO of jobs waiting for a connection, the jobs it has at smtp, a
+ * connection limit (max_connections) and a token bucket for its message
+ * rate. The dispatcher (qmgr_dest_take) goes round the destinations that
+ * have a job and room, one job each turn, so a destination at its limit,
+ * or one with a long backlog, holds only its own mail; smtp.processes
+ * stays the cap over all of them (qmgr_deliver.c).
+ *
+ * A destination lives while it has jobs, pending or at smtp, and, when
+ * rate-limited, until its bucket is full again (forgetting it earlier
+ * would reset the bucket and let a burst through).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "log.h"
+#include "qmgr.h"
+#include "xalloc.h"
+
+#define QMGR_DEST_BUCKETS	1024
+
+static struct qmgr_dest *qmgr_dest_hash[QMGR_DEST_BUCKETS];
+static struct qmgr_dest *qmgr_dest_all;		/* round-robin ring order */
+static struct qmgr_dest *qmgr_dest_cursor;	/* served last */
+static size_t qmgr_dest_count;
+static size_t qmgr_npending;
+static struct shaping *qmgr_shaping;
+
+static unsigned qmgr_dest_hashkey(const char *);
+static struct qmgr_dest *qmgr_dest_get(const char *, int);
+static void qmgr_dest_limits(struct qmgr_dest *, int64_t);
+static void qmgr_dest_gc(struct qmgr_dest *, int64_t);
+
+static unsigned
+qmgr_dest_hashkey(const char *key)
+{
+	unsigned h = 5381;
+
+	for (; *key != '\0'; key++)
+		h = h * 33 + (unsigned char)*key;
+	return h % QMGR_DEST_BUCKETS;
+}
+
+void
+qmgr_dest_init(const struct cfg *cfg)
+{
+	struct vbuf *why = vbuf_create(0);
+
+	/* master checked the file; a change since is reported here. */
+	if ((qmgr_shaping = shaping_load(cfg->shaping_file, why)) == NULL) {
+		log_warn("%s; delivery is not shaped", why->data);
+		qmgr_shaping = shaping_load(NULL, NULL);
+	} else if (cfg->shaping_file != NULL)
+		log_info("shaping: %s: %zu destination entr%s",
+		    cfg->shaping_file, qmgr_shaping->nentries,
+		    qmgr_shaping->nentries == 1 ? "y" : "ies");
+	vbuf_free(why);
+}
+
+static void
+qmgr_dest_limits(struct qmgr_dest *d, int64_t now)
+{
+	const char *entry = "default";
+
+	/* Before qmgr_dest_init (unit tests): no limits. */
+	if (qmgr_shaping != NULL)
+		shaping_lookup(qmgr_shaping, d->key, &d->lim, &entry);
+	snprintf(d->entry, sizeof(d->entry), "%s", entry);
+	shaping_bucket_init(&d->bucket, d->lim.rate_count,
+	    d->lim.rate_interval, now);
+}
+
+/* The destination for key; created when create is set. */
+static struct qmgr_dest *
+qmgr_dest_get(const char *key, int create)
+{
+	unsigned h = qmgr_dest_hashkey(key);
+	struct qmgr_dest *d, **pp;
+
+	for (d = qmgr_dest_hash[h]; d != NULL; d = d->hnext)
+		if (strcmp(d->key, key) == 0)
+			return d;
+	if (!create)
+		return NULL;
+	d = xcalloc(1, sizeof(*d));
+	snprintf(d->key, sizeof(d->key), "%s", key);
+	d->tail = &d->head;
+	qmgr_dest_limits(d, ev_now_ms());
+	d->hnext = qmgr_dest_hash[h];
+	qmgr_dest_hash[h] = d;
+	/* At the end of the ring: destinations are served as they came. */
+	for (pp = &qmgr_dest_all; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = d;
+	qmgr_dest_count++;
+	return d;
+}
+
+/* Forgets d when nothing is left to remember about it. */
+static void
+qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
+{
+	struct qmgr_dest **pp;
+
+	if (d->head != NULL || d->inflight > 0 ||
+	    shaping_bucket_wait(&d->bucket, now) > 0)
+		return;
+	for (pp = &qmgr_dest_hash[qmgr_dest_hashkey(d->key)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == d) {
+			*pp = d->hnext;
+			break;
+		}
+	for (pp = &qmgr_dest_all; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	if (qmgr_dest_cursor == d)
+		qmgr_dest_cursor = NULL;
+	qmgr_dest_count--;
+	free(d);
+}
+
+void
+qmgr_job_queue(struct qmgr_job *job)
+{
+	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
+
+	job->next = NULL;
+	*d->tail = job;
+	d->tail = &job->next;
+	d->npending++;
+	qmgr_npending++;
+}
+
+/* Sent again after a lost connection: it goes before the others. */
+void
+qmgr_job_requeue(struct qmgr_job *job)
+{
+	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
+
+	job->next = d->head;
+	d->head = job;
+	if (d->tail == &d->head)
+		d->tail = &job->next;
+	d->npending++;
+	qmgr_npending++;
+}
+
+size_t
+qmgr_job_npending(void)
+{
+	return qmgr_npending;
+}
+
+size_t
+qmgr_job_cancel_pending(const char *qid)
+{
+	struct qmgr_dest *d, *dnext;
+	struct qmgr_job **pp, *job;
+	size_t n = 0;
+
+	for (d = qmgr_dest_all; d != NULL; d = dnext) {
+		dnext = d->next;
+		d->tail = &d->head;
+		for (pp = &d->head; (job = *pp) != NULL; ) {
+			if (strcmp(job->qid, qid) != 0) {
+				d->tail = &job->next;
+				pp = &job->next;
+				continue;
+			}
+			*pp = job->next;
+			d->npending--;
+			qmgr_npending--;
+			qmgr_job_free(job);
+			n++;
+		}
+		qmgr_dest_gc(d, ev_now_ms());
+	}
+	return n;
+}
+
+/*
+ * Whether d may start one more job now: a session smtp already holds to
+ * it (held) is reused without a new connection; else it needs a
+ * connection under max_connections. And a token of its rate.
+ */
+static int
+qmgr_dest_room(const struct qmgr_dest *d, unsigned held)
+{
+	if (d->head == NULL)
+		return 0;
+	if (held == 0 && d->lim.max_connections != 0 &&
+	    d->inflight >= d->lim.max_connections)
+		return 0;
+	return 1;
+}
+
+struct qmgr_job *
+qmgr_dest_take(unsigned (*held)(const char *key))
+{
+	struct qmgr_dest *d, *start;
+	struct qmgr_job *job;
+	int64_t now = ev_now_ms();
+
+	if (qmgr_dest_all == NULL)
+		return NULL;
+	/* Round the ring once, starting after the destination served last. */
+	start = qmgr_dest_cursor != NULL && qmgr_dest_cursor->next != NULL ?
+	    qmgr_dest_cursor->next : qmgr_dest_all;
+	d = start;
+	do {
+		if (qmgr_dest_room(d, held(d->key)) &&
+		    shaping_bucket_take(&d->bucket, now)) {
+			job = d->head;
+			if ((d->head = job->next) == NULL)
+				d->tail = &d->head;
+			job->next = NULL;
+			d->npending--;
+			qmgr_npending--;
+			d->inflight++;
+			d->sent++;
+			job->dest = d;
+			qmgr_dest_cursor = d;
+			return job;
+		}
+		d = d->next != NULL ? d->next : qmgr_dest_all;
+	} while (d != start);
+	return NULL;
+}
+
+void
+qmgr_dest_untake(struct qmgr_job *job)
+{
+	struct qmgr_dest *d = job->dest;
+
+	job->dest = NULL;
+	d->inflight--;
+	d->sent--;
+	shaping_bucket_refund(&d->bucket);
+	qmgr_job_requeue(job);
+}
+
+void
+qmgr_dest_release(struct qmgr_job *job)
+{
+	struct qmgr_dest *d = job->dest;
+
+	if (d == NULL)
+		return;
+	job->dest = NULL;
+	d->inflight--;
+	qmgr_dest_gc(d, ev_now_ms());
+}
+
+size_t
+qmgr_dest_ready(unsigned (*held)(const char *key))
+{
+	struct qmgr_dest *d;
+	size_t n = 0, room;
+	int64_t now = ev_now_ms();
+
+	for (d = qmgr_dest_all; d != NULL; d = d->next) {
+		if (!qmgr_dest_room(d, held(d->key)) ||
+		    shaping_bucket_wait(&d->bucket, now) > 0)
+			continue;
+		room = d->lim.max_connections == 0 ? d->npending :
+		    d->lim.max_connections > d->inflight ?
+		    d->lim.max_connections - d->inflight : 1;
+		n += room < d->npending ? room : d->npending;
+	}
+	return n;
+}
+
+int64_t
+qmgr_dest_next_ms(void)
+{
+	struct qmgr_dest *d, *dnext;
+	int64_t now = ev_now_ms(), best = -1, w;
+
+	for (d = qmgr_dest_all; d != NULL; d = dnext) {
+		dnext = d->next;
+		if (d->head == NULL) {
+			qmgr_dest_gc(d, now);
+			continue;
+		}
+		if ((w = shaping_bucket_wait(&d->bucket, now)) > 0 &&
+		    (best < 0 || w < best))
+			best = w;
+	}
+	return best;
+}
+
+const char *
+qmgr_dest_state(const struct qmgr_dest *d, unsigned held)
+{
+	if (d->head == NULL)
+		return "normal";
+	if (held == 0 && d->lim.max_connections != 0 &&
+	    d->inflight >= d->lim.max_connections)
+		return "at-limit";
+	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0)
+		return "pacing";
+	return "normal";
+}
+
+int
+qmgr_dest_walk(int (*fn)(const struct qmgr_dest *, void *), void *arg)
+{
+	const struct qmgr_dest *d;
+
+	for (d = qmgr_dest_all; d != NULL; d = d->next)
+		if (fn(d, arg) != 0)
+			return -1;
+	return 0;
+}
+
+const struct shaping *
+qmgr_dest_shaping(void)
+{
+	return qmgr_shaping;
+}
