@@ -180,6 +180,8 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/petrel/petrel.yaml.sample
 	install -m 0644 etc/bounce-classes.yaml \
 	    $(DESTDIR)$(SYSCONFDIR)/petrel/bounce-classes.yaml
+	install -m 0644 etc/shaping.yaml \
+	    $(DESTDIR)$(SYSCONFDIR)/petrel/shaping.yaml
 
 run: build
 	sh tests/run-local.sh
