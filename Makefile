@@ -292,6 +292,10 @@ $(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard relayctl/*.h)
 $(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/fuzz_txt_answer: \
     FUZZ_CFLAGS += -Irelayctl
 
+# Issue 11: the delivery shaping file (operator input, but a parser).
+FUZZ_TARGETS += fuzz_shaping
+FUZZ_LIB_SRCS += lib/shaping.c
+
 $(FUZZ_LIB_OBJS): $(B)/fuzz/obj/%.o: %.c $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
