@@ -4,7 +4,8 @@
  * The parser (every key, inheritance of each from the default, and each
  * error with its "FILE:LINE: KEY: reason"), the rate syntax, the lookup
  * order (exact next-hop key, its host, parent domains, default), the
- * token bucket's spacing, and the shipped etc/shaping.yaml. Run from the
+ * token bucket's spacing, the shipped etc/shaping.yaml, and the keys of
+ * man/shaping.yaml.5 against the parser's. Run from the
  * top of the tree; temporary files live in a mkdtemp(3) directory.
  */
 #include <check.h>
@@ -18,6 +19,20 @@
 #include "vbuf.h"
 
 #define SHIPPED		"etc/shaping.yaml"
+#define MANPAGE		"man/shaping.yaml.5"
+
+/* Every key of an entry, with a good value: shaping.yaml(5) lists these. */
+static const struct {
+	const char	*key;
+	const char	*value;
+} keys[] = {
+	{ "max_connections", "5" },
+	{ "max_messages_per_connection", "50" },
+	{ "max_message_rate", "10/s" },
+	{ "max_connection_rate", "1/min" },
+	{ "retry_interval", "10m" },
+	{ "tls", "encrypt" },
+};
 
 static char tmpdir[64];
 static char path[128];
@@ -661,6 +676,46 @@ START_TEST(test_shipped)
 }
 END_TEST
 
+/*
+ * The man page's KEYS section documents exactly the keys above, and the
+ * parser takes each of them in an entry and in the default.
+ */
+START_TEST(test_man_keys)
+{
+	FILE *fp = fopen(MANPAGE, "r");
+	char line[256], prev[256] = "", text[256];
+	size_t nman = 0, nkeys = sizeof(keys) / sizeof(keys[0]);
+	int in_keys = 0;
+
+	ck_assert_ptr_nonnull(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, ".SH ", 4) == 0)
+			in_keys = strcmp(line, ".SH KEYS") == 0;
+		else if (in_keys && strcmp(prev, ".TP") == 0 &&
+		    strncmp(line, ".B ", 3) == 0) {
+			size_t i;
+
+			for (i = 0; i < nkeys; i++)
+				if (strcmp(line + 3, keys[i].key) == 0)
+					break;
+			ck_assert_msg(i < nkeys, "%s: %s is not a key", MANPAGE,
+			    line + 3);
+			nman++;
+		}
+		snprintf(prev, sizeof(prev), "%s", line);
+	}
+	fclose(fp);
+	ck_assert_uint_eq(nman, nkeys);
+	for (size_t i = 0; i < nkeys; i++) {
+		snprintf(text, sizeof(text), "default:\n  %s: %s\n"
+		    "destinations:\n  a.example:\n    %s: %s\n", keys[i].key,
+		    keys[i].value, keys[i].key, keys[i].value);
+		shaping_free(load_ok(text));
+	}
+}
+END_TEST
+
 static Suite *
 shaping_suite(void)
 {
@@ -684,6 +739,7 @@ shaping_suite(void)
 	tcase_add_test(tc, test_bucket_refund);
 	tcase_add_test(tc, test_bucket_clock_back);
 	tcase_add_test(tc, test_shipped);
+	tcase_add_test(tc, test_man_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
