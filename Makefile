@@ -180,6 +180,8 @@ install: all
 	    $(DESTDIR)$(SYSCONFDIR)/petrel/petrel.yaml.sample
 	install -m 0644 etc/bounce-classes.yaml \
 	    $(DESTDIR)$(SYSCONFDIR)/petrel/bounce-classes.yaml
+	install -m 0644 etc/shaping.yaml \
+	    $(DESTDIR)$(SYSCONFDIR)/petrel/shaping.yaml
 
 run: build
 	sh tests/run-local.sh
@@ -289,6 +291,10 @@ FUZZ_LIB_OBJS += $(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o)
 $(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o): $(wildcard relayctl/*.h)
 $(FUZZ_RELAYCTL_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/fuzz_txt_answer: \
     FUZZ_CFLAGS += -Irelayctl
+
+# Issue 11: the delivery shaping file (operator input, but a parser).
+FUZZ_TARGETS += fuzz_shaping
+FUZZ_LIB_SRCS += lib/shaping.c
 
 $(FUZZ_LIB_OBJS): $(B)/fuzz/obj/%.o: %.c $(wildcard lib/*.h)
 	@mkdir -p $(dir $@)

@@ -5,18 +5,20 @@
  *
  *	default:
  *	  max_connections: 10
+ *	  max_messages_per_connection: 100
  *	destinations:
  *	  gmail.com:
  *	    max_connections: 5
  *	    max_message_rate: 600/minute
+ *	    tls: encrypt
  *
  * An entry names a next hop: a recipient domain (which also covers its
  * subdomains), a host, or a full next-hop key as the transport table
  * writes it ("[10.0.0.1]:587"). Every error ends the load with
  * "FILE:LINE: KEY: reason" (lib/yamlfile's shape). Nothing here logs.
+ * The keys are documented in shaping.yaml(5).
  */
 #include <ctype.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,8 @@
 
 #include <yaml.h>
 
+#include "cfg.h"
+#include "parse.h"
 #include "shaping.h"
 #include "xalloc.h"
 #include "yamlfile.h"
@@ -37,10 +41,35 @@ struct sh_ctx {
 	struct vbuf	*why;
 };
 
+/* The keys of an entry, in the order of sh_limits' tests. */
+static const char *const sh_keys[] = {
+	"max_connections", "max_messages_per_connection", "max_message_rate",
+	"max_connection_rate", "retry_interval", "tls",
+};
+
+/* tls's values, as smtp.tls in lib/cfg spells them. */
+static const struct {
+	const char	*name;
+	int		 level;
+} sh_tls[] = {
+	{ "may", CFG_SMTP_TLS_MAY },
+	{ "encrypt", CFG_SMTP_TLS_ENCRYPT },
+	{ "verify", CFG_SMTP_TLS_VERIFY },
+};
+
 static int sh_err(struct sh_ctx *, const yaml_node_t *, const char *,
     const char *, ...) __attribute__((format(printf, 4, 5)));
+static int sh_uint(struct sh_ctx *, const yaml_node_t *, const char *,
+    const char *, unsigned, unsigned *);
+static int sh_rate(struct sh_ctx *, const yaml_node_t *, const char *,
+    const char *, unsigned *, unsigned *);
 static int sh_limits(struct sh_ctx *, yaml_node_t *, const char *,
-    struct shaping_limits *, int *);
+    struct shaping_limits *, int *, int *);
+static void sh_unset(struct shaping_limits *);
+static const struct shaping_entry *sh_find(const struct shaping *,
+    const char *);
+static int sh_addr_literal(const char *);
+static void sh_refill(struct shaping_bucket *, int64_t);
 
 static int
 sh_err(struct sh_ctx *ctx, const yaml_node_t *node, const char *key,
@@ -62,18 +91,22 @@ shaping_parse_rate(const char *s, unsigned *count, unsigned *interval)
 		{ "s", 1 }, { "sec", 1 }, { "second", 1 },
 		{ "m", 60 }, { "min", 60 }, { "minute", 60 },
 		{ "h", 3600 }, { "hour", 3600 },
+		{ "d", 86400 }, { "day", 86400 },
 	};
-	unsigned long n;
-	char *end;
+	char num[16];
+	const char *slash;
+	uint64_t n;
+	size_t len;
 
-	if (!isdigit((unsigned char)*s))
+	if ((slash = strchr(s, '/')) == NULL ||
+	    (len = (size_t)(slash - s)) == 0 || len >= sizeof(num))
 		return -1;
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (errno != 0 || n == 0 || n > SHAPING_RATE_MAX || *end != '/')
+	memcpy(num, s, len);
+	num[len] = '\0';
+	if (parse_u64(num, 1, SHAPING_RATE_MAX, &n) == -1)
 		return -1;
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(end + 1, units[i].name) == 0) {
+		if (strcmp(slash + 1, units[i].name) == 0) {
 			*count = (unsigned)n;
 			*interval = units[i].s;
 			return 0;
@@ -81,13 +114,54 @@ shaping_parse_rate(const char *s, unsigned *count, unsigned *interval)
 	return -1;
 }
 
+const char *
+shaping_tls_name(int level)
+{
+	for (size_t i = 0; i < sizeof(sh_tls) / sizeof(sh_tls[0]); i++)
+		if (sh_tls[i].level == level)
+			return sh_tls[i].name;
+	return "unset";
+}
+
+/* A whole number from 1 to max into *out. */
+static int
+sh_uint(struct sh_ctx *ctx, const yaml_node_t *v, const char *kbuf,
+    const char *vs, unsigned max, unsigned *out)
+{
+	uint64_t n;
+
+	if (parse_u64(vs, 1, max, &n) == -1)
+		return sh_err(ctx, v, kbuf, "\"%s\": expected a number from "
+		    "1 to %u", vs, max);
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* A rate or "unlimited" (count and interval 0). */
+static int
+sh_rate(struct sh_ctx *ctx, const yaml_node_t *v, const char *kbuf,
+    const char *vs, unsigned *count, unsigned *interval)
+{
+	if (strcmp(vs, "unlimited") == 0) {
+		*count = 0;
+		*interval = 0;
+		return 0;
+	}
+	if (shaping_parse_rate(vs, count, interval) == -1)
+		return sh_err(ctx, v, kbuf, "\"%s\": expected N/second, "
+		    "N/minute, N/hour, N/day or unlimited (N from 1 to %d)",
+		    vs, SHAPING_RATE_MAX);
+	return 0;
+}
+
 /* One entry's mapping; key is its name for messages. */
 static int
 sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
-    struct shaping_limits *lim, int *has_rate)
+    struct shaping_limits *lim, int *has_rate, int *has_conn_rate)
 {
 	yaml_node_pair_t *p;
 	char kbuf[SHAPING_NAME_MAX + 64];
+	unsigned seen = 0;
 
 	if (node->type != YAML_MAPPING_NODE)
 		return sh_err(ctx, node, key, "expected a mapping");
@@ -96,39 +170,78 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 		yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
 		const char *kn, *vs;
-		unsigned long n;
-		char *end;
+		int64_t d;
+		size_t i, nkeys = sizeof(sh_keys) / sizeof(sh_keys[0]);
 
 		if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
 			return sh_err(ctx, node, key, "bad key");
 		kn = (const char *)k->data.scalar.value;
 		snprintf(kbuf, sizeof(kbuf), "%s.%s", key, kn);
+		for (i = 0; i < nkeys; i++)
+			if (strcmp(kn, sh_keys[i]) == 0)
+				break;
+		if (i == nkeys)
+			return sh_err(ctx, k, kbuf, "unknown key");
+		/* libyaml keeps both of a repeated key; the second would win
+		 * without a word. */
+		if (seen & (1u << i))
+			return sh_err(ctx, k, kbuf, "given twice");
+		seen |= 1u << i;
 		if (v->type != YAML_SCALAR_NODE || v->data.scalar.length == 0)
 			return sh_err(ctx, v, kbuf, "expected a value");
 		vs = (const char *)v->data.scalar.value;
-		if (strcmp(kn, "max_connections") == 0) {
-			errno = 0;
-			n = strtoul(vs, &end, 10);
-			if (!isdigit((unsigned char)*vs) || *end != '\0' ||
-			    errno != 0 || n < 1 || n > SHAPING_CONN_MAX)
-				return sh_err(ctx, v, kbuf, "\"%s\": expected "
-				    "a number from 1 to %d", vs,
-				    SHAPING_CONN_MAX);
-			lim->max_connections = (unsigned)n;
-		} else if (strcmp(kn, "max_message_rate") == 0) {
-			if (strcmp(vs, "unlimited") == 0) {
-				lim->rate_count = 0;
-				lim->rate_interval = 0;
-			} else if (shaping_parse_rate(vs, &lim->rate_count,
+		switch (i) {
+		case 0:
+			if (sh_uint(ctx, v, kbuf, vs, SHAPING_CONN_MAX,
+			    &lim->max_connections) == -1)
+				return -1;
+			break;
+		case 1:
+			if (sh_uint(ctx, v, kbuf, vs, SHAPING_MSGS_MAX,
+			    &lim->max_messages_per_connection) == -1)
+				return -1;
+			break;
+		case 2:
+			if (sh_rate(ctx, v, kbuf, vs, &lim->rate_count,
 			    &lim->rate_interval) == -1)
-				return sh_err(ctx, v, kbuf, "\"%s\": expected "
-				    "N/second, N/minute, N/hour or unlimited "
-				    "(N from 1 to %d)", vs, SHAPING_RATE_MAX);
+				return -1;
 			*has_rate = 1;
-		} else
-			return sh_err(ctx, k, kbuf, "unknown key");
+			break;
+		case 3:
+			if (sh_rate(ctx, v, kbuf, vs, &lim->conn_rate_count,
+			    &lim->conn_rate_interval) == -1)
+				return -1;
+			*has_conn_rate = 1;
+			break;
+		case 4:
+			/* petrel.yaml's durations, parsed by the same code. */
+			if (parse_duration(vs, &d) == -1 || d < 1 ||
+			    d > SHAPING_RETRY_MAX)
+				return sh_err(ctx, v, kbuf, "\"%s\": expected "
+				    "a duration from 1s to 7d (a number with "
+				    "s, m, h or d)", vs);
+			lim->retry_interval = d;
+			break;
+		case 5:
+			for (i = 0; i < sizeof(sh_tls) / sizeof(sh_tls[0]); i++)
+				if (strcmp(vs, sh_tls[i].name) == 0)
+					break;
+			if (i == sizeof(sh_tls) / sizeof(sh_tls[0]))
+				return sh_err(ctx, v, kbuf, "\"%s\": expected "
+				    "may, encrypt or verify", vs);
+			lim->tls = sh_tls[i].level;
+			break;
+		}
 	}
 	return 0;
+}
+
+/* Every field unset. */
+static void
+sh_unset(struct shaping_limits *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->tls = SHAPING_TLS_UNSET;
 }
 
 struct shaping *
@@ -139,8 +252,9 @@ shaping_load(const char *path, struct vbuf *why)
 	yaml_node_t *root;
 	yaml_node_pair_t *p, *q;
 	struct sh_ctx ctx = { path, &doc, why };
-	int rc, has_rate;
+	int rc, has_rate, has_conn_rate, seen_def = 0, seen_dests = 0;
 
+	sh_unset(&sh->def);
 	if (path == NULL || *path == '\0')
 		return sh;
 	rc = yamlfile_load(path, SHAPING_MAX_FILE, SHAPING_MAX_DEPTH, &doc,
@@ -169,8 +283,12 @@ shaping_load(const char *path, struct vbuf *why)
 		}
 		kn = (const char *)k->data.scalar.value;
 		if (strcmp(kn, "default") == 0) {
+			if (seen_def++) {
+				sh_err(&ctx, k, kn, "given twice");
+				goto bad;
+			}
 			if (sh_limits(&ctx, v, "default", &sh->def,
-			    &has_rate) == -1)
+			    &has_rate, &has_conn_rate) == -1)
 				goto bad;
 			continue;
 		}
@@ -179,6 +297,13 @@ shaping_load(const char *path, struct vbuf *why)
 			    "or destinations)");
 			goto bad;
 		}
+		if (seen_dests++) {
+			sh_err(&ctx, k, kn, "given twice");
+			goto bad;
+		}
+		/* "destinations:" with nothing under it: no entries. */
+		if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
+			continue;
 		if (v->type != YAML_MAPPING_NODE) {
 			sh_err(&ctx, v, kn, "expected a mapping of "
 			    "destinations");
@@ -212,11 +337,10 @@ shaping_load(const char *path, struct vbuf *why)
 				    "or next-hop key");
 				goto bad;
 			}
-			for (size_t i = 0; i < sh->nentries; i++)
-				if (strcmp(sh->entries[i].name, name) == 0) {
-					sh_err(&ctx, dk, name, "given twice");
-					goto bad;
-				}
+			if (sh_find(sh, name) != NULL) {
+				sh_err(&ctx, dk, name, "given twice");
+				goto bad;
+			}
 			if (sh->nentries == SHAPING_ENTRIES_MAX) {
 				sh_err(&ctx, dk, name, "more than %d "
 				    "destinations", SHAPING_ENTRIES_MAX);
@@ -226,9 +350,10 @@ shaping_load(const char *path, struct vbuf *why)
 			    sh->nentries + 1, sizeof(*sh->entries));
 			e = &sh->entries[sh->nentries];
 			memset(e, 0, sizeof(*e));
+			sh_unset(&e->lim);
 			memcpy(e->name, name, len + 1);
 			if (sh_limits(&ctx, dv, e->name, &e->lim,
-			    &e->has_rate) == -1)
+			    &e->has_rate, &e->has_conn_rate) == -1)
 				goto bad;
 			sh->nentries++;
 		}
@@ -250,6 +375,10 @@ shaping_free(struct shaping *sh)
 	free(sh);
 }
 
+/*
+ * XXX a linear search: the shipped file has a few dozen entries and a
+ * lookup happens once per new destination, not per message.
+ */
 static const struct shaping_entry *
 sh_find(const struct shaping *sh, const char *name)
 {
@@ -259,42 +388,71 @@ sh_find(const struct shaping *sh, const char *name)
 	return NULL;
 }
 
+/* An IPv4 or IPv6 address: its dotted parts are no parent domains. */
+static int
+sh_addr_literal(const char *host)
+{
+	return strchr(host, ':') != NULL ||
+	    strspn(host, "0123456789.") == strlen(host);
+}
+
 void
 shaping_lookup(const struct shaping *sh, const char *key,
     struct shaping_limits *lim, const char **entry)
 {
 	const struct shaping_entry *e;
-	char host[SHAPING_NAME_MAX + 1];
+	char lkey[SHAPING_NAME_MAX + 1], host[SHAPING_NAME_MAX + 1];
 	const char *h, *colon;
 	size_t len;
 
 	*lim = sh->def;
 	*entry = "default";
-	if ((e = sh_find(sh, key)) == NULL) {
+	if ((len = strlen(key)) > SHAPING_NAME_MAX)
+		return;
+	/* Entry names are lower case; next-hop keys should be too. */
+	for (size_t i = 0; i <= len; i++)
+		lkey[i] = tolower((unsigned char)key[i]);
+	if ((e = sh_find(sh, lkey)) == NULL) {
 		/* The host of "[host]:port" or "host:port". */
-		h = key + (*key == '[');
-		colon = strrchr(h, ':');
-		len = colon != NULL ? (size_t)(colon - h) : strlen(h);
-		if (len > 0 && h[len - 1] == ']')
-			len--;
-		if (len >= sizeof(host))
-			return;
+		h = lkey + (*lkey == '[');
+		if (*lkey == '[' && (colon = strchr(h, ']')) != NULL)
+			len = (size_t)(colon - h);
+		else {
+			colon = strrchr(h, ':');
+			len = colon != NULL ? (size_t)(colon - h) : strlen(h);
+		}
 		memcpy(host, h, len);
 		host[len] = '\0';
-		for (h = host; h != NULL && *h != '\0';
-		    h = (h = strchr(h, '.')) != NULL ? h + 1 : NULL)
-			if ((e = sh_find(sh, h)) != NULL)
-				break;
+		if (len == 0)
+			return;
+		if (sh_addr_literal(host))
+			e = sh_find(sh, host);
+		else
+			for (h = host; h != NULL && *h != '\0';
+			    h = (h = strchr(h, '.')) != NULL ? h + 1 : NULL)
+				if ((e = sh_find(sh, h)) != NULL)
+					break;
 	}
 	if (e == NULL)
 		return;
 	*entry = e->name;
 	if (e->lim.max_connections != 0)
 		lim->max_connections = e->lim.max_connections;
+	if (e->lim.max_messages_per_connection != 0)
+		lim->max_messages_per_connection =
+		    e->lim.max_messages_per_connection;
 	if (e->has_rate) {
 		lim->rate_count = e->lim.rate_count;
 		lim->rate_interval = e->lim.rate_interval;
 	}
+	if (e->has_conn_rate) {
+		lim->conn_rate_count = e->lim.conn_rate_count;
+		lim->conn_rate_interval = e->lim.conn_rate_interval;
+	}
+	if (e->lim.retry_interval != 0)
+		lim->retry_interval = e->lim.retry_interval;
+	if (e->lim.tls != SHAPING_TLS_UNSET)
+		lim->tls = e->lim.tls;
 }
 
 void
@@ -310,12 +468,14 @@ shaping_bucket_init(struct shaping_bucket *b, unsigned count,
 static void
 sh_refill(struct shaping_bucket *b, int64_t now)
 {
+	/* Time is counted once: a clock read earlier than last adds none
+	 * and leaves last alone. */
 	if (now > b->last) {
 		b->tokens += (double)(now - b->last) * b->per_ms;
 		if (b->tokens > 1)
 			b->tokens = 1;
+		b->last = now;
 	}
-	b->last = now;
 }
 
 int
@@ -341,7 +501,8 @@ shaping_bucket_refund(struct shaping_bucket *b)
 int64_t
 shaping_bucket_wait(const struct shaping_bucket *b, int64_t now)
 {
-	double t;
+	double t, w;
+	int64_t ms;
 
 	if (b->per_ms == 0)
 		return 0;
@@ -349,5 +510,9 @@ shaping_bucket_wait(const struct shaping_bucket *b, int64_t now)
 	    0);
 	if (t >= 1 - 1e-6)
 		return 0;
-	return (int64_t)((1 - t) / b->per_ms) + 1;
+	/* Rounded up, but not past the slack take() allows: a wait of one
+	 * ms too many is 10% off a 100/second rate. */
+	w = (1 - 1e-6 - t) / b->per_ms;
+	ms = (int64_t)w;
+	return (double)ms < w ? ms + 1 : ms;
 }

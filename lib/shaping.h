@@ -1,6 +1,7 @@
 /*
  * shaping.h - the delivery shaping file (shaping.file, etc/shaping.yaml)
- * and the token bucket that paces a destination's message rate.
+ * and the token bucket that paces a destination's messages and
+ * connections.
  *
  * master loads the file to check it at start and on reload, qmgr to
  * apply it, relayctl to show it. See shaping.yaml(5).
@@ -16,24 +17,49 @@
 #define SHAPING_NAME_MAX	263	/* a next-hop key (NEXTHOP_KEY_MAX) */
 #define SHAPING_ENTRIES_MAX	10000
 #define SHAPING_CONN_MAX	1000	/* max_connections */
-#define SHAPING_RATE_MAX	1000000	/* max_message_rate's count */
+#define SHAPING_MSGS_MAX	100000	/* max_messages_per_connection */
+#define SHAPING_RATE_MAX	1000000	/* a rate's count */
+#define SHAPING_RETRY_MAX	(7 * 86400)	/* retry_interval, s */
+#define SHAPING_TLS_UNSET	(-1)	/* tls: petrel.yaml's smtp.tls */
 
 /*
- * The limits of one entry. In an entry, 0 connections means the
- * default's; in the default (and so in a lookup's result), no limit
- * but smtp.processes.
+ * The limits of one entry, or of a destination after shaping_lookup().
+ *
+ * In an entry, a field that is not set (0; SHAPING_TLS_UNSET for tls;
+ * has_rate/has_conn_rate 0 for the rates) takes the default entry's
+ * value. In the default, and so in a lookup's result, an unset field
+ * means no limit of that kind:
+ *
+ * max_connections		0: no limit but smtp.processes.
+ * max_messages_per_connection	0: no limit (smtp's own session reuse).
+ * rate_count/rate_interval	messages per rate_interval seconds;
+ *				rate_interval 0: no message rate limit.
+ * conn_rate_count/		new connections per conn_rate_interval
+ *   conn_rate_interval		seconds; conn_rate_interval 0: no limit.
+ * retry_interval		seconds: the first retry of a deferred
+ *				recipient comes after this instead of
+ *				queue.min_backoff (later ones double up to
+ *				queue.max_backoff, or up to this if larger);
+ *				0: queue.min_backoff.
+ * tls				an enum cfg_smtp_tls (lib/cfg.h) value, or
+ *				SHAPING_TLS_UNSET: petrel.yaml's smtp.tls.
  */
 struct shaping_limits {
 	unsigned	 max_connections;
-	unsigned	 rate_count;		/* messages ... */
-	unsigned	 rate_interval;		/* ... per this many s; */
-						/* 0: no rate limit */
+	unsigned	 max_messages_per_connection;
+	unsigned	 rate_count;
+	unsigned	 rate_interval;
+	unsigned	 conn_rate_count;
+	unsigned	 conn_rate_interval;
+	int64_t		 retry_interval;
+	int		 tls;
 };
 
 struct shaping_entry {
 	char			 name[SHAPING_NAME_MAX + 1];
 	struct shaping_limits	 lim;
 	int			 has_rate;	/* set here, not inherited */
+	int			 has_conn_rate;	/* likewise */
 };
 
 struct shaping {
@@ -43,32 +69,45 @@ struct shaping {
 };
 
 /*
- * Loads path. Returns the shaping, or NULL with "FILE:LINE: KEY: reason"
- * in why. An empty path (or file) gives no limits at all: every
- * destination may use every smtp process, as without shaping.
+ * Loads path. Returns the shaping (free it with shaping_free), or NULL
+ * with "FILE:LINE: KEY: reason" in why (which may be NULL). An empty
+ * path (or NULL, or an empty file) gives no limits at all: every
+ * destination may use every smtp process, as without shaping. A missing
+ * file is an error.
  */
 struct shaping *shaping_load(const char *path, struct vbuf *why);
 void	shaping_free(struct shaping *);
 /*
- * The limits for a next-hop key ("host:port", "[host]:port"): the entry
- * named as the key, else as its host, else as a parent domain of it,
- * over the default; *entry is the entry's name or "default".
+ * The limits for a next-hop key ("host:port", "[host]:port", as
+ * lib/nexthop writes them; case does not matter): the entry named as the
+ * key, else as its host, else as a parent domain of the host (not for an
+ * address literal), each field of the entry over the default's; *entry
+ * is the entry's name or "default" (pointing into sh).
  */
 void	shaping_lookup(const struct shaping *, const char *key,
 	    struct shaping_limits *, const char **entry);
-/* Parses "N/s", "N/second", "N/min", "N/minute", "N/h", "N/hour". */
+/*
+ * Parses "N/s", "N/sec", "N/second", "N/m", "N/min", "N/minute", "N/h",
+ * "N/hour", "N/d", "N/day" (N from 1 to SHAPING_RATE_MAX) into count and
+ * interval (seconds). Returns 0, or -1 leaving both alone.
+ */
 int	shaping_parse_rate(const char *, unsigned *count, unsigned *interval);
+/* "may", "encrypt" or "verify" for a tls value; "unset" for the rest. */
+const char *shaping_tls_name(int);
 
 /*
- * A token bucket of capacity one: messages are spaced evenly,
- * interval/count apart, with no burst (a burst is what providers
- * count against a sender). Times in ms, any monotonic origin.
+ * A token bucket of capacity one: messages (or connections) are spaced
+ * evenly, interval/count apart, with no burst (a burst is what providers
+ * count against a sender). So at most one is taken per ms of the clock.
+ * Times in ms, any monotonic origin; a time earlier than one seen before
+ * counts as that one.
  */
 struct shaping_bucket {
 	double		 tokens;
 	double		 per_ms;		/* 0: unlimited */
 	int64_t		 last;
 };
+/* count per interval s; either 0: unlimited. Starts with a token. */
 void	shaping_bucket_init(struct shaping_bucket *, unsigned count,
 	    unsigned interval, int64_t now);
 /* Takes a token if there is one: 1, else 0. */

@@ -323,6 +323,8 @@ START_TEST(test_sample)
 	ck_assert_str_eq(cfg->log_accounting,
 	    "/var/log/petrel/accounting.jsonl");
 	ck_assert_uint_eq(cfg->ntransports, 0);
+	/* The shipped shaping file, installed beside it. */
+	ck_assert_str_eq(cfg->shaping_file, "/etc/petrel/shaping.yaml");
 	cfg_free(cfg);
 	vbuf_free(why);
 }

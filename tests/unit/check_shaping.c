@@ -1,0 +1,757 @@
+/*
+ * check_shaping.c - unit tests for lib/shaping: the delivery shaping file.
+ *
+ * The parser (every key, inheritance of each from the default, and each
+ * error with its "FILE:LINE: KEY: reason"), the rate syntax, the lookup
+ * order (exact next-hop key, its host, parent domains, default), the
+ * token bucket's spacing, the shipped etc/shaping.yaml, and the keys of
+ * man/shaping.yaml.5 against the parser's. Run from the
+ * top of the tree; temporary files live in a mkdtemp(3) directory.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "shaping.h"
+#include "vbuf.h"
+
+#define SHIPPED		"etc/shaping.yaml"
+#define MANPAGE		"man/shaping.yaml.5"
+
+/* Every key of an entry, with a good value: shaping.yaml(5) lists these. */
+static const struct {
+	const char	*key;
+	const char	*value;
+} keys[] = {
+	{ "max_connections", "5" },
+	{ "max_messages_per_connection", "50" },
+	{ "max_message_rate", "10/s" },
+	{ "max_connection_rate", "1/min" },
+	{ "retry_interval", "10m" },
+	{ "tls", "encrypt" },
+};
+
+static char tmpdir[64];
+static char path[128];
+
+static void	setup(void);
+static void	teardown(void);
+static void	put(const char *);
+static struct shaping *load_ok(const char *);
+static void	load_bad(const char *, const char *);
+static void	look(const struct shaping *, const char *, const char *,
+		    struct shaping_limits *);
+static Suite	*shaping_suite(void);
+
+static void
+setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_shaping.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(path, sizeof(path), "%s/s.yaml", tmpdir);
+}
+
+static void
+teardown(void)
+{
+	unlink(path);
+	rmdir(tmpdir);
+}
+
+static void
+put(const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_ge(fputs(text, fp), 0);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static struct shaping *
+load_ok(const char *text)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct shaping *sh;
+
+	put(text);
+	sh = shaping_load(path, why);
+	ck_assert_msg(sh != NULL, "%s", why->data);
+	vbuf_free(why);
+	return sh;
+}
+
+/* The load fails with why exactly "PATH" followed by want. */
+static void
+load_bad(const char *text, const char *want)
+{
+	struct vbuf *why = vbuf_create(0);
+	char full[512];
+
+	put(text);
+	ck_assert_ptr_null(shaping_load(path, why));
+	snprintf(full, sizeof(full), "%s%s", path, want);
+	ck_assert_msg(strcmp(why->data, full) == 0, "got \"%s\", want \"%s\"",
+	    why->data, full);
+	vbuf_free(why);
+}
+
+/* Looks key up, checking the entry that decides it. */
+static void
+look(const struct shaping *sh, const char *key, const char *entry,
+    struct shaping_limits *lim)
+{
+	const char *got;
+
+	shaping_lookup(sh, key, lim, &got);
+	ck_assert_msg(strcmp(got, entry) == 0, "%s: entry %s, want %s", key,
+	    got, entry);
+}
+
+START_TEST(test_parse_rate)
+{
+	static const struct {
+		const char	*s;
+		unsigned	 count, interval;
+	} good[] = {
+		{ "1/s", 1, 1 }, { "5/sec", 5, 1 }, { "10/second", 10, 1 },
+		{ "600/m", 600, 60 }, { "60/min", 60, 60 },
+		{ "7/minute", 7, 60 }, { "100/h", 100, 3600 },
+		{ "2/hour", 2, 3600 }, { "1000/d", 1000, 86400 },
+		{ "3/day", 3, 86400 }, { "1000000/s", 1000000, 1 },
+	};
+	static const char *const bad[] = {
+		"", "/s", "0/s", "1000001/s", "-1/s", "+1/s", " 1/s", "1 /s",
+		"1/ s", "1/s ", "1", "1/", "1/w", "1/Minute", "1/mins",
+		"1.5/s", "x/s", "1/s/s", "99999999999999999999/s", "unlimited",
+	};
+	unsigned c, i;
+
+	for (size_t k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
+		ck_assert_msg(shaping_parse_rate(good[k].s, &c, &i) == 0,
+		    "%s", good[k].s);
+		ck_assert_uint_eq(c, good[k].count);
+		ck_assert_uint_eq(i, good[k].interval);
+	}
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		c = i = 42;
+		ck_assert_msg(shaping_parse_rate(bad[k], &c, &i) == -1, "%s",
+		    bad[k]);
+		ck_assert_uint_eq(c, 42);
+		ck_assert_uint_eq(i, 42);
+	}
+}
+END_TEST
+
+START_TEST(test_load_all_keys)
+{
+	struct shaping *sh;
+	const struct shaping_entry *e;
+
+	sh = load_ok("default:\n"
+	    "  max_connections: 10\n"
+	    "  max_messages_per_connection: 100\n"
+	    "  max_message_rate: 50/s\n"
+	    "  max_connection_rate: 100/min\n"
+	    "  retry_interval: 15m\n"
+	    "  tls: may\n"
+	    "destinations:\n"
+	    "  Example.COM:\n"
+	    "    max_connections: 1000\n"
+	    "    max_messages_per_connection: 100000\n"
+	    "    max_message_rate: 1/hour\n"
+	    "    max_connection_rate: 3/day\n"
+	    "    retry_interval: 7d\n"
+	    "    tls: verify\n"
+	    "  \"[10.0.0.1]:587\": { tls: encrypt }\n");
+	ck_assert_uint_eq(sh->def.max_connections, 10);
+	ck_assert_uint_eq(sh->def.max_messages_per_connection, 100);
+	ck_assert_uint_eq(sh->def.rate_count, 50);
+	ck_assert_uint_eq(sh->def.rate_interval, 1);
+	ck_assert_uint_eq(sh->def.conn_rate_count, 100);
+	ck_assert_uint_eq(sh->def.conn_rate_interval, 60);
+	ck_assert_int_eq(sh->def.retry_interval, 900);
+	ck_assert_int_eq(sh->def.tls, CFG_SMTP_TLS_MAY);
+	ck_assert_uint_eq(sh->nentries, 2);
+	e = &sh->entries[0];
+	ck_assert_str_eq(e->name, "example.com");	/* lower case */
+	ck_assert_uint_eq(e->lim.max_connections, 1000);
+	ck_assert_uint_eq(e->lim.max_messages_per_connection, 100000);
+	ck_assert_uint_eq(e->lim.rate_count, 1);
+	ck_assert_uint_eq(e->lim.rate_interval, 3600);
+	ck_assert_int_eq(e->has_rate, 1);
+	ck_assert_uint_eq(e->lim.conn_rate_count, 3);
+	ck_assert_uint_eq(e->lim.conn_rate_interval, 86400);
+	ck_assert_int_eq(e->has_conn_rate, 1);
+	ck_assert_int_eq(e->lim.retry_interval, 7 * 86400);
+	ck_assert_int_eq(e->lim.tls, CFG_SMTP_TLS_VERIFY);
+	e = &sh->entries[1];
+	ck_assert_str_eq(e->name, "[10.0.0.1]:587");
+	ck_assert_int_eq(e->lim.tls, CFG_SMTP_TLS_ENCRYPT);
+	ck_assert_uint_eq(e->lim.max_connections, 0);
+	ck_assert_int_eq(e->has_rate, 0);
+	ck_assert_int_eq(e->has_conn_rate, 0);
+	ck_assert_int_eq(e->lim.retry_interval, 0);
+	shaping_free(sh);
+}
+END_TEST
+
+/* No path, an empty path, an empty file, comments only: no limits. */
+START_TEST(test_load_empty)
+{
+	static const char *const texts[] = { "", "# nothing\n",
+	    "destinations:\n", "default: {}\ndestinations: {}\n" };
+	struct shaping_limits lim;
+	struct shaping *sh;
+	struct vbuf *why = vbuf_create(0);
+
+	for (int k = 0; k < 2; k++) {
+		sh = shaping_load(k == 0 ? NULL : "", why);
+		ck_assert_ptr_nonnull(sh);
+		ck_assert_uint_eq(sh->nentries, 0);
+		look(sh, "gmail.com:25", "default", &lim);
+		ck_assert_uint_eq(lim.max_connections, 0);
+		ck_assert_uint_eq(lim.max_messages_per_connection, 0);
+		ck_assert_uint_eq(lim.rate_interval, 0);
+		ck_assert_uint_eq(lim.conn_rate_interval, 0);
+		ck_assert_int_eq(lim.retry_interval, 0);
+		ck_assert_int_eq(lim.tls, SHAPING_TLS_UNSET);
+		shaping_free(sh);
+	}
+	for (size_t k = 0; k < sizeof(texts) / sizeof(texts[0]); k++) {
+		sh = load_ok(texts[k]);
+		ck_assert_uint_eq(sh->nentries, 0);
+		look(sh, "gmail.com:25", "default", &lim);
+		ck_assert_uint_eq(lim.max_connections, 0);
+		ck_assert_int_eq(lim.tls, SHAPING_TLS_UNSET);
+		shaping_free(sh);
+	}
+	shaping_free(NULL);
+	vbuf_free(why);
+}
+END_TEST
+
+START_TEST(test_load_missing)
+{
+	struct vbuf *why = vbuf_create(0);
+
+	ck_assert_ptr_null(shaping_load(path, why));	/* not created */
+	ck_assert_msg(strncmp(why->data, path, strlen(path)) == 0, "%s",
+	    why->data);
+	vbuf_free(why);
+}
+END_TEST
+
+START_TEST(test_load_errors)
+{
+	load_bad("- a\n", ":1: expected a mapping with default and "
+	    "destinations");
+	load_bad("defaults:\n  max_connections: 1\n",
+	    ":1: defaults: unknown key (expected default or destinations)");
+	load_bad("default:\n  max_conections: 1\n",
+	    ":2: default.max_conections: unknown key");
+	load_bad("destinations:\n  a.example:\n    tls: may\n"
+	    "    colour: blue\n", ":4: a.example.colour: unknown key");
+	load_bad("default: 5\n", ":1: default: expected a mapping");
+	load_bad("destinations: [ a ]\n",
+	    ":1: destinations: expected a mapping of destinations");
+	load_bad("destinations:\n  a.example: 5\n",
+	    ":2: a.example: expected a mapping");
+	load_bad("default:\n  max_connections:\n",
+	    ":2: default.max_connections: expected a value");
+	load_bad("default:\n  max_connections: [ 1 ]\n",
+	    ":2: default.max_connections: expected a value");
+	/* Limits out of range. */
+	load_bad("default:\n  max_connections: 0\n",
+	    ":2: default.max_connections: \"0\": expected a number from 1 "
+	    "to 1000");
+	load_bad("default:\n  max_connections: 1001\n",
+	    ":2: default.max_connections: \"1001\": expected a number from 1 "
+	    "to 1000");
+	load_bad("default:\n  max_connections: -1\n",
+	    ":2: default.max_connections: \"-1\": expected a number from 1 "
+	    "to 1000");
+	load_bad("default:\n  max_connections: 5x\n",
+	    ":2: default.max_connections: \"5x\": expected a number from 1 "
+	    "to 1000");
+	load_bad("destinations:\n  b.example:\n"
+	    "    max_messages_per_connection: 0\n",
+	    ":3: b.example.max_messages_per_connection: \"0\": expected a "
+	    "number from 1 to 100000");
+	load_bad("destinations:\n  b.example:\n"
+	    "    max_messages_per_connection: 100001\n",
+	    ":3: b.example.max_messages_per_connection: \"100001\": expected "
+	    "a number from 1 to 100000");
+	/* Bad rates. */
+	load_bad("default:\n  max_message_rate: 10/fortnight\n",
+	    ":2: default.max_message_rate: \"10/fortnight\": expected "
+	    "N/second, N/minute, N/hour, N/day or unlimited (N from 1 to "
+	    "1000000)");
+	load_bad("default:\n  max_message_rate: 0/s\n",
+	    ":2: default.max_message_rate: \"0/s\": expected N/second, "
+	    "N/minute, N/hour, N/day or unlimited (N from 1 to 1000000)");
+	load_bad("default:\n  max_connection_rate: 10\n",
+	    ":2: default.max_connection_rate: \"10\": expected N/second, "
+	    "N/minute, N/hour, N/day or unlimited (N from 1 to 1000000)");
+	/* Durations. */
+	load_bad("default:\n  retry_interval: 0\n",
+	    ":2: default.retry_interval: \"0\": expected a duration from 1s "
+	    "to 7d (a number with s, m, h or d)");
+	load_bad("default:\n  retry_interval: 8d\n",
+	    ":2: default.retry_interval: \"8d\": expected a duration from 1s "
+	    "to 7d (a number with s, m, h or d)");
+	load_bad("default:\n  retry_interval: soon\n",
+	    ":2: default.retry_interval: \"soon\": expected a duration from "
+	    "1s to 7d (a number with s, m, h or d)");
+	load_bad("default:\n  tls: required\n",
+	    ":2: default.tls: \"required\": expected may, encrypt or verify");
+	load_bad("default:\n  tls: none\n",
+	    ":2: default.tls: \"none\": expected may, encrypt or verify");
+	/* Names. */
+	load_bad("destinations:\n  \"a b.example\": {}\n",
+	    ":2: a b.example: not a domain, host or next-hop key");
+	load_bad("destinations:\n  \"\": {}\n",
+	    ":2: destinations: a destination name is 1 to 263 characters");
+	load_bad("destinations:\n  [a]: {}\n",
+	    ":2: destinations: a destination name is 1 to 263 characters");
+	/* Twice. */
+	load_bad("destinations:\n  a.example: {}\n  A.example: {}\n",
+	    ":3: a.example: given twice");
+	load_bad("default:\n  tls: may\n  tls: verify\n",
+	    ":3: default.tls: given twice");
+	load_bad("default: {}\ndefault: {}\n", ":2: default: given twice");
+	load_bad("destinations: {}\ndestinations: {}\n",
+	    ":2: destinations: given twice");
+}
+END_TEST
+
+/* A name over SHAPING_NAME_MAX. */
+START_TEST(test_load_long_name)
+{
+	char text[600], name[300];
+
+	memset(name, 'a', 264);
+	name[264] = '\0';
+	snprintf(text, sizeof(text), "destinations:\n  %s: {}\n", name);
+	load_bad(text, ":2: destinations: a destination name is 1 to 263 "
+	    "characters");
+	name[263] = '\0';
+	snprintf(text, sizeof(text), "destinations:\n  %s: {}\n", name);
+	shaping_free(load_ok(text));
+}
+END_TEST
+
+START_TEST(test_lookup_order)
+{
+	struct shaping *sh;
+	struct shaping_limits lim;
+
+	sh = load_ok("default:\n  max_connections: 10\n"
+	    "destinations:\n"
+	    "  example.com: { max_connections: 1 }\n"
+	    "  mx.example.com: { max_connections: 2 }\n"
+	    "  \"mx.example.com:2525\": { max_connections: 3 }\n"
+	    "  \"[relay.example.net]:587\": { max_connections: 4 }\n"
+	    "  \"192.0.2.1\": { max_connections: 5 }\n"
+	    "  \"2001:db8::1\": { max_connections: 6 }\n"
+	    "  \"2.1\": { max_connections: 7 }\n"
+	    "  net: { max_connections: 8 }\n");
+	/* Exact key first. */
+	look(sh, "mx.example.com:2525", "mx.example.com:2525", &lim);
+	ck_assert_uint_eq(lim.max_connections, 3);
+	look(sh, "[relay.example.net]:587", "[relay.example.net]:587", &lim);
+	ck_assert_uint_eq(lim.max_connections, 4);
+	/* Then the host of "host:port" and "[host]:port". */
+	look(sh, "mx.example.com:25", "mx.example.com", &lim);
+	ck_assert_uint_eq(lim.max_connections, 2);
+	look(sh, "[mx.example.com]:25", "mx.example.com", &lim);
+	look(sh, "[192.0.2.1]:25", "192.0.2.1", &lim);
+	ck_assert_uint_eq(lim.max_connections, 5);
+	look(sh, "[2001:db8::1]:25", "2001:db8::1", &lim);
+	ck_assert_uint_eq(lim.max_connections, 6);
+	/* Then parent domains, nearest first. */
+	look(sh, "example.com:25", "example.com", &lim);
+	ck_assert_uint_eq(lim.max_connections, 1);
+	look(sh, "a.b.example.com:25", "example.com", &lim);
+	look(sh, "mail.mx.example.com:25", "mx.example.com", &lim);
+	look(sh, "[relay.example.net]:25", "net", &lim);
+	ck_assert_uint_eq(lim.max_connections, 8);
+	/* Not a suffix that is not a whole label. */
+	look(sh, "badexample.com:25", "default", &lim);
+	ck_assert_uint_eq(lim.max_connections, 10);
+	/* An address literal has no parent domains. */
+	look(sh, "[10.192.2.1]:25", "default", &lim);
+	look(sh, "[10.0.2.1]:25", "default", &lim);
+	/* Case does not matter; a key without a port is its host. */
+	look(sh, "MX.Example.COM:25", "mx.example.com", &lim);
+	look(sh, "Sub.Example.Com", "example.com", &lim);
+	/* Odd keys fall to the default. */
+	look(sh, "", "default", &lim);
+	look(sh, ":25", "default", &lim);
+	look(sh, "[]:25", "default", &lim);
+	look(sh, "[", "default", &lim);
+	shaping_free(sh);
+}
+END_TEST
+
+/* A key longer than any entry name falls to the default, unharmed. */
+START_TEST(test_lookup_long_key)
+{
+	struct shaping *sh;
+	struct shaping_limits lim;
+	char key[1024];
+
+	sh = load_ok("default:\n  max_connections: 10\n"
+	    "destinations:\n  com: { max_connections: 1 }\n");
+	memset(key, 'a', sizeof(key) - 8);
+	memcpy(key + sizeof(key) - 8, ".com:25", 8);
+	look(sh, key, "default", &lim);
+	ck_assert_uint_eq(lim.max_connections, 10);
+	shaping_free(sh);
+}
+END_TEST
+
+/* Each key of an entry over the default's, and only the keys it sets. */
+START_TEST(test_lookup_inherit)
+{
+	struct shaping *sh;
+	struct shaping_limits lim;
+
+	sh = load_ok("default:\n"
+	    "  max_connections: 10\n"
+	    "  max_messages_per_connection: 100\n"
+	    "  max_message_rate: 50/s\n"
+	    "  max_connection_rate: 100/min\n"
+	    "  retry_interval: 15m\n"
+	    "  tls: encrypt\n"
+	    "destinations:\n"
+	    "  all.example:\n"
+	    "    max_connections: 2\n"
+	    "    max_messages_per_connection: 20\n"
+	    "    max_message_rate: 600/h\n"
+	    "    max_connection_rate: 6/m\n"
+	    "    retry_interval: 1h\n"
+	    "    tls: verify\n"
+	    "  none.example: {}\n"
+	    "  unlimited.example:\n"
+	    "    max_message_rate: unlimited\n"
+	    "    max_connection_rate: unlimited\n"
+	    "  tls.example: { tls: may }\n");
+	look(sh, "all.example:25", "all.example", &lim);
+	ck_assert_uint_eq(lim.max_connections, 2);
+	ck_assert_uint_eq(lim.max_messages_per_connection, 20);
+	ck_assert_uint_eq(lim.rate_count, 600);
+	ck_assert_uint_eq(lim.rate_interval, 3600);
+	ck_assert_uint_eq(lim.conn_rate_count, 6);
+	ck_assert_uint_eq(lim.conn_rate_interval, 60);
+	ck_assert_int_eq(lim.retry_interval, 3600);
+	ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_VERIFY);
+
+	look(sh, "none.example:25", "none.example", &lim);
+	ck_assert_uint_eq(lim.max_connections, 10);
+	ck_assert_uint_eq(lim.max_messages_per_connection, 100);
+	ck_assert_uint_eq(lim.rate_count, 50);
+	ck_assert_uint_eq(lim.rate_interval, 1);
+	ck_assert_uint_eq(lim.conn_rate_count, 100);
+	ck_assert_uint_eq(lim.conn_rate_interval, 60);
+	ck_assert_int_eq(lim.retry_interval, 900);
+	ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_ENCRYPT);
+
+	/* "unlimited" in an entry lifts the default's rate. */
+	look(sh, "unlimited.example:25", "unlimited.example", &lim);
+	ck_assert_uint_eq(lim.rate_interval, 0);
+	ck_assert_uint_eq(lim.conn_rate_interval, 0);
+	ck_assert_uint_eq(lim.max_connections, 10);
+
+	/* tls: may in an entry is set, not "unset". */
+	look(sh, "tls.example:25", "tls.example", &lim);
+	ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_MAY);
+	ck_assert_str_eq(shaping_tls_name(lim.tls), "may");
+	ck_assert_str_eq(shaping_tls_name(CFG_SMTP_TLS_ENCRYPT), "encrypt");
+	ck_assert_str_eq(shaping_tls_name(CFG_SMTP_TLS_VERIFY), "verify");
+	ck_assert_str_eq(shaping_tls_name(SHAPING_TLS_UNSET), "unset");
+	shaping_free(sh);
+}
+END_TEST
+
+/* An entry's keys over a default that sets nothing: unset stays unset. */
+START_TEST(test_lookup_no_default)
+{
+	struct shaping *sh;
+	struct shaping_limits lim;
+
+	sh = load_ok("destinations:\n  a.example: { max_connections: 3 }\n");
+	look(sh, "a.example:25", "a.example", &lim);
+	ck_assert_uint_eq(lim.max_connections, 3);
+	ck_assert_uint_eq(lim.max_messages_per_connection, 0);
+	ck_assert_uint_eq(lim.rate_interval, 0);
+	ck_assert_uint_eq(lim.conn_rate_interval, 0);
+	ck_assert_int_eq(lim.retry_interval, 0);
+	ck_assert_int_eq(lim.tls, SHAPING_TLS_UNSET);
+	shaping_free(sh);
+}
+END_TEST
+
+/* 10 a second: one every 100 ms, no burst after a quiet spell. */
+START_TEST(test_bucket_spacing)
+{
+	struct shaping_bucket b;
+	int64_t t;
+
+	shaping_bucket_init(&b, 10, 1, 1000);
+	ck_assert_int_eq(shaping_bucket_wait(&b, 1000), 0);
+	ck_assert_int_eq(shaping_bucket_take(&b, 1000), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, 1000), 0);
+	ck_assert_int_eq(shaping_bucket_wait(&b, 1000), 100);
+	ck_assert_int_eq(shaping_bucket_wait(&b, 1050), 50);
+	ck_assert_int_eq(shaping_bucket_take(&b, 1099), 0);
+	ck_assert_int_eq(shaping_bucket_wait(&b, 1099), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, 1100), 1);
+	/* Taking exactly when wait says, 100 times: 100 in 10 s. */
+	t = 1100;
+	for (int i = 0; i < 100; i++) {
+		int64_t w = shaping_bucket_wait(&b, t);
+
+		ck_assert_int_eq(w, 100);
+		t += w;
+		ck_assert_int_eq(shaping_bucket_take(&b, t), 1);
+	}
+	ck_assert_int_eq(t, 11100);
+	/* An hour idle still gives one token, not a burst. */
+	t += 3600 * 1000;
+	ck_assert_int_eq(shaping_bucket_take(&b, t), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, t), 0);
+	ck_assert_int_eq(shaping_bucket_take(&b, t + 99), 0);
+	ck_assert_int_eq(shaping_bucket_take(&b, t + 100), 1);
+}
+END_TEST
+
+/* Rates that do not divide evenly into ms stay within their count. */
+START_TEST(test_bucket_rates)
+{
+	static const struct { unsigned count, interval; } rates[] = {
+		{ 3, 1 }, { 100, 1 }, { 600, 60 }, { 7, 60 }, { 1, 3600 },
+		{ 1000, 86400 },
+	};
+
+	for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++) {
+		struct shaping_bucket b;
+		int64_t t = 0, end = (int64_t)rates[k].interval * 1000 * 3;
+		unsigned n = 0;
+
+		shaping_bucket_init(&b, rates[k].count, rates[k].interval, 0);
+		while (t < end) {
+			if (shaping_bucket_take(&b, t)) {
+				n++;
+				continue;
+			}
+			ck_assert_int_gt(shaping_bucket_wait(&b, t), 0);
+			t += shaping_bucket_wait(&b, t);
+		}
+		/* Three intervals: 3 * count, plus the first token. */
+		ck_assert_msg(n >= 3 * rates[k].count &&
+		    n <= 3 * rates[k].count + 1, "%u/%u s: %u in 3 intervals",
+		    rates[k].count, rates[k].interval, n);
+	}
+}
+END_TEST
+
+START_TEST(test_bucket_unlimited)
+{
+	struct shaping_bucket b;
+
+	shaping_bucket_init(&b, 0, 0, 0);
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(shaping_bucket_take(&b, 0), 1);
+	ck_assert_int_eq(shaping_bucket_wait(&b, 0), 0);
+	shaping_bucket_refund(&b);
+	ck_assert_int_eq(shaping_bucket_take(&b, 0), 1);
+	shaping_bucket_init(&b, 5, 0, 0);
+	ck_assert_int_eq(shaping_bucket_take(&b, 0), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, 0), 1);
+}
+END_TEST
+
+/* A token given back can be taken again at once, but no more than one. */
+START_TEST(test_bucket_refund)
+{
+	struct shaping_bucket b;
+
+	shaping_bucket_init(&b, 1, 60, 0);
+	ck_assert_int_eq(shaping_bucket_take(&b, 0), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, 10), 0);
+	shaping_bucket_refund(&b);
+	ck_assert_int_eq(shaping_bucket_wait(&b, 10), 0);
+	ck_assert_int_eq(shaping_bucket_take(&b, 10), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, 10), 0);
+	/* Refunds over a full bucket do not make a burst. */
+	shaping_bucket_refund(&b);
+	shaping_bucket_refund(&b);
+	shaping_bucket_refund(&b);
+	ck_assert_int_eq(shaping_bucket_take(&b, 10), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, 10), 0);
+	ck_assert_int_eq(shaping_bucket_wait(&b, 10), 60000);
+}
+END_TEST
+
+/* A clock read earlier than the last adds nothing, and not twice later. */
+START_TEST(test_bucket_clock_back)
+{
+	struct shaping_bucket b;
+
+	shaping_bucket_init(&b, 1, 1, 5000);
+	ck_assert_int_eq(shaping_bucket_take(&b, 5000), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, 4000), 0);
+	ck_assert_int_eq(shaping_bucket_take(&b, 5500), 0);
+	ck_assert_int_eq(shaping_bucket_wait(&b, 5500), 500);
+	ck_assert_int_eq(shaping_bucket_take(&b, 6000), 1);
+}
+END_TEST
+
+/* The shipped file loads, and a few providers get their limits. */
+START_TEST(test_shipped)
+{
+	static const char *const google[] = { "gmail.com", "googlemail.com" };
+	static const char *const microsoft[] = { "outlook.com",
+	    "hotmail.com", "live.com", "msn.com" };
+	static const char *const yahoo[] = { "yahoo.com", "ymail.com",
+	    "aol.com" };
+	static const char *const apple[] = { "icloud.com", "me.com",
+	    "mac.com" };
+	struct vbuf *why = vbuf_create(0);
+	struct shaping *sh;
+	struct shaping_limits lim;
+	char key[64];
+
+	sh = shaping_load(SHIPPED, why);
+	ck_assert_msg(sh != NULL, "%s", why->data);
+	ck_assert_uint_eq(sh->def.max_connections, 10);
+	ck_assert_uint_eq(sh->def.max_messages_per_connection, 100);
+	ck_assert_int_eq(sh->def.tls, SHAPING_TLS_UNSET);
+
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(key, sizeof(key), "%s:25", google[i]);
+		look(sh, key, google[i], &lim);
+		ck_assert_uint_eq(lim.max_connections, 5);
+		ck_assert_uint_eq(lim.max_messages_per_connection, 50);
+		ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_ENCRYPT);
+	}
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(key, sizeof(key), "%s:25", microsoft[i]);
+		look(sh, key, microsoft[i], &lim);
+		ck_assert_uint_eq(lim.max_connections, 5);
+		ck_assert_uint_eq(lim.max_messages_per_connection, 50);
+		ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_ENCRYPT);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "%s:25", yahoo[i]);
+		look(sh, key, yahoo[i], &lim);
+		ck_assert_uint_eq(lim.max_connections, 10);	/* default */
+		ck_assert_uint_eq(lim.max_messages_per_connection, 20);
+		ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_ENCRYPT);
+	}
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "%s:25", apple[i]);
+		look(sh, key, apple[i], &lim);
+		ck_assert_uint_eq(lim.max_connections, 10);
+		ck_assert_uint_eq(lim.max_messages_per_connection, 5);
+		ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_ENCRYPT);
+	}
+	look(sh, "comcast.net:25", "comcast.net", &lim);
+	ck_assert_uint_eq(lim.max_connections, 25);
+	ck_assert_uint_eq(lim.max_messages_per_connection, 1000);
+	ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_ENCRYPT);
+
+	/* Anyone else: the default, TLS as smtp.tls says. */
+	look(sh, "example.org:25", "default", &lim);
+	ck_assert_uint_eq(lim.max_connections, 10);
+	ck_assert_uint_eq(lim.max_messages_per_connection, 100);
+	ck_assert_uint_eq(lim.rate_interval, 0);
+	ck_assert_int_eq(lim.tls, SHAPING_TLS_UNSET);
+	shaping_free(sh);
+	vbuf_free(why);
+}
+END_TEST
+
+/*
+ * The man page's KEYS section documents exactly the keys above, and the
+ * parser takes each of them in an entry and in the default.
+ */
+START_TEST(test_man_keys)
+{
+	FILE *fp = fopen(MANPAGE, "r");
+	char line[256], prev[256] = "", text[256];
+	size_t nman = 0, nkeys = sizeof(keys) / sizeof(keys[0]);
+	int in_keys = 0;
+
+	ck_assert_ptr_nonnull(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, ".SH ", 4) == 0)
+			in_keys = strcmp(line, ".SH KEYS") == 0;
+		else if (in_keys && strcmp(prev, ".TP") == 0 &&
+		    strncmp(line, ".B ", 3) == 0) {
+			size_t i;
+
+			for (i = 0; i < nkeys; i++)
+				if (strcmp(line + 3, keys[i].key) == 0)
+					break;
+			ck_assert_msg(i < nkeys, "%s: %s is not a key", MANPAGE,
+			    line + 3);
+			nman++;
+		}
+		snprintf(prev, sizeof(prev), "%s", line);
+	}
+	fclose(fp);
+	ck_assert_uint_eq(nman, nkeys);
+	for (size_t i = 0; i < nkeys; i++) {
+		snprintf(text, sizeof(text), "default:\n  %s: %s\n"
+		    "destinations:\n  a.example:\n    %s: %s\n", keys[i].key,
+		    keys[i].value, keys[i].key, keys[i].value);
+		shaping_free(load_ok(text));
+	}
+}
+END_TEST
+
+static Suite *
+shaping_suite(void)
+{
+	Suite *s = suite_create("shaping");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_parse_rate);
+	tcase_add_test(tc, test_load_all_keys);
+	tcase_add_test(tc, test_load_empty);
+	tcase_add_test(tc, test_load_missing);
+	tcase_add_test(tc, test_load_errors);
+	tcase_add_test(tc, test_load_long_name);
+	tcase_add_test(tc, test_lookup_order);
+	tcase_add_test(tc, test_lookup_long_key);
+	tcase_add_test(tc, test_lookup_inherit);
+	tcase_add_test(tc, test_lookup_no_default);
+	tcase_add_test(tc, test_bucket_spacing);
+	tcase_add_test(tc, test_bucket_rates);
+	tcase_add_test(tc, test_bucket_unlimited);
+	tcase_add_test(tc, test_bucket_refund);
+	tcase_add_test(tc, test_bucket_clock_back);
+	tcase_add_test(tc, test_shipped);
+	tcase_add_test(tc, test_man_keys);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(shaping_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
