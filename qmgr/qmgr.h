@@ -127,6 +127,7 @@ struct qmgr_job {
 						/* what it asks for; else NONE */
 	char			 report_id[QID_SIZE]; /* bounce's answer */
 	struct qmgr_dest	*dest;		/* taken from it, at smtp */
+	int			 new_conn;	/* took a connection-rate token */
 };
 
 /*
@@ -143,7 +144,8 @@ struct qmgr_dest {
 	unsigned		 inflight;	/* jobs at smtp */
 	uint64_t		 sent;		/* jobs handed to smtp */
 	struct shaping_limits	 lim;
-	struct shaping_bucket	 bucket;
+	struct shaping_bucket	 bucket;	/* max_message_rate */
+	struct shaping_bucket	 conn_bucket;	/* max_connection_rate */
 };
 
 /* qmgr_job.c: the state every room shares, jobs, the in-flight set. */
@@ -206,28 +208,38 @@ size_t	qmgr_job_npending(void);
 size_t	qmgr_job_cancel_pending(const char *qid);
 /*
  * The next job to send, round-robin over the destinations with a job,
- * a connection under their limit and a token of their rate; NULL none.
- * held(key) says how many idle smtp sessions to key a job could reuse.
+ * a connection under their limit and a token of their rate (and, when
+ * no idle session to it is held, of their connection rate); NULL none.
+ * held(key, &reusable) says how many idle smtp sessions to key there
+ * are, and how many of them a job could reuse (under their use limit).
  * The job counts against its destination until qmgr_dest_release.
  */
-struct qmgr_job *qmgr_dest_take(unsigned (*held)(const char *key));
+struct qmgr_job *qmgr_dest_take(unsigned (*held)(const char *key,
+	    unsigned *reusable));
 /* Puts a taken job back (no connection to send it on). */
 void	qmgr_dest_untake(struct qmgr_job *);
 /* The job is back from smtp (or failed there). */
 void	qmgr_dest_release(struct qmgr_job *);
 /* About how many pending jobs could be taken now. */
-size_t	qmgr_dest_ready(unsigned (*held)(const char *key));
-/* ms until a rate-limited destination with jobs gets a token; -1 none. */
+size_t	qmgr_dest_ready(unsigned (*held)(const char *key,
+	    unsigned *reusable));
+/*
+ * ms until a rate-limited destination with jobs gets a token (of either
+ * rate); -1 none.
+ */
 int64_t	qmgr_dest_next_ms(void);
 /*
  * What relayctl shaping show prints of d: "pacing" (jobs wait for its
  * rate), "at-limit" (jobs wait for a connection), else "normal".
  */
-const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held);
+const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held,
+	    unsigned reusable);
 /* Calls fn for each destination; stops (-1) when fn returns nonzero. */
 int	qmgr_dest_walk(int (*fn)(const struct qmgr_dest *, void *),
 	    void *arg);
 const struct shaping *qmgr_dest_shaping(void);
+/* The retry_interval of key's shaping entry, s; 0: queue.min_backoff. */
+int64_t	qmgr_dest_retry_interval(const char *key);
 
 /* qmgr_active.c: the messages taken in this lifetime. */
 /*
@@ -259,8 +271,11 @@ void	qmgr_deliver_run(void);
 size_t	qmgr_deliver_free_slots(void);
 /* Jobs at smtp or waiting for a connection. */
 size_t	qmgr_deliver_busy(void);
-/* Idle smtp processes that may still hold a session to key. */
-unsigned qmgr_deliver_held(const char *key);
+/*
+ * Idle smtp processes that may still hold a session to key; *reusable
+ * (when not NULL): how many of those sessions are under their use limit.
+ */
+unsigned qmgr_deliver_held(const char *key, unsigned *reusable);
 
 /* qmgr_result.c: results into the queue. */
 /* ms until the gathered results are due to be applied; -1 none. */
@@ -270,13 +285,19 @@ size_t	qmgr_results_apply(void);
 /* The backoff after a deferral: min * 2^(attempts-1), capped at max. */
 int64_t	qmgr_result_backoff(uint32_t attempts);
 /*
+ * The same from first instead of queue.min_backoff (0: min_backoff),
+ * capped at queue.max_backoff or first, the larger.
+ */
+int64_t	qmgr_result_backoff_from(int64_t first, uint32_t attempts);
+/*
  * The delay before the next attempt of a recipient deferred for the
  * attempts-th time with this status and reply: queue.greylist_retry for
  * a first deferral that the bounce rules call greylisting (*greylisted
- * set to 1), else qmgr_result_backoff (*greylisted 0).
+ * set to 1), else qmgr_result_backoff_from(first, attempts), first being
+ * the destination's retry_interval (*greylisted 0).
  */
 int64_t	qmgr_result_retry_in(uint32_t attempts, const char *dsn,
-	    const char *reply, int *greylisted);
+	    const char *reply, int64_t first, int *greylisted);
 /* Loads what qmgr_result_retry_in needs (bounce.classes). */
 void	qmgr_result_init(const struct cfg *);
 /*

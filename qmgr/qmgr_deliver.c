@@ -34,6 +34,13 @@ struct qmgr_conn {
 	 */
 	char			 last_key[NEXTHOP_KEY_MAX + 1];
 	int64_t			 idle_since;
+	/*
+	 * Jobs sent on that session so far, as far as qmgr knows, and the
+	 * destination's max_messages_per_connection (0: no limit): once
+	 * uses reaches it, smtp replaces the session with a new one.
+	 */
+	unsigned		 uses;
+	unsigned		 max_uses;
 };
 
 /* One reply's recipient group, as attr_scan fills it. */
@@ -53,6 +60,8 @@ static struct vbuf *qmgr_req;			/* the request being sent */
 
 static struct qmgr_conn *qmgr_conn_get(const char *);
 static int qmgr_conn_holds(const struct qmgr_conn *, int64_t);
+static int qmgr_conn_reusable(const struct qmgr_conn *, const char *,
+    int64_t);
 static void qmgr_conn_close(struct qmgr_conn *);
 static void qmgr_conn_record(struct attrconn *, const struct attr_list *,
     void *);
@@ -99,16 +108,28 @@ qmgr_conn_holds(const struct qmgr_conn *c, int64_t now)
 	    now - c->idle_since < QMGR_SMTP_CACHE_MS;
 }
 
+/* Whether a job to key sent on c would reuse c's session as it is. */
+static int
+qmgr_conn_reusable(const struct qmgr_conn *c, const char *key, int64_t now)
+{
+	return qmgr_conn_holds(c, now) && strcmp(c->last_key, key) == 0 &&
+	    (c->max_uses == 0 || c->uses < c->max_uses);
+}
+
 unsigned
-qmgr_deliver_held(const char *key)
+qmgr_deliver_held(const char *key, unsigned *reusable)
 {
 	const struct qmgr_conn *c;
 	int64_t now = ev_now_ms();
-	unsigned n = 0;
+	unsigned n = 0, r = 0;
 
 	for (c = qmgr_conns; c != NULL; c = c->next)
-		if (qmgr_conn_holds(c, now) && strcmp(c->last_key, key) == 0)
+		if (qmgr_conn_holds(c, now) && strcmp(c->last_key, key) == 0) {
 			n++;
+			r += qmgr_conn_reusable(c, key, now);
+		}
+	if (reusable != NULL)
+		*reusable = r;
 	return n;
 }
 
@@ -122,14 +143,16 @@ qmgr_request_deadline_ms(void)
 
 /*
  * An idle connection for a job to key, or a new one; NULL when smtp is
- * unreachable. One whose smtp process holds a session to key first (no
- * new connection to the destination), then one that holds none, then
- * any (its process gives up the session it holds).
+ * unreachable. One whose smtp process holds a session to key that it
+ * may reuse first (no new connection to the destination), then one
+ * holding a session to key that reached its use limit (smtp replaces it:
+ * the destination's count of connections stays), then one that holds
+ * none, then any (its process gives up the session it holds).
  */
 static struct qmgr_conn *
 qmgr_conn_get(const char *key)
 {
-	struct qmgr_conn *c, *free_c = NULL, *any = NULL;
+	struct qmgr_conn *c, *free_c = NULL, *used_up = NULL, *any = NULL;
 	struct vbuf *why;
 	int64_t now = ev_now_ms();
 	int fd;
@@ -140,11 +163,16 @@ qmgr_conn_get(const char *key)
 		if (!qmgr_conn_holds(c, now)) {
 			if (free_c == NULL)
 				free_c = c;
-		} else if (strcmp(c->last_key, key) == 0)
-			return c;
-		else if (any == NULL)
+		} else if (strcmp(c->last_key, key) == 0) {
+			if (qmgr_conn_reusable(c, key, now))
+				return c;
+			if (used_up == NULL)
+				used_up = c;
+		} else if (any == NULL)
 			any = c;
 	}
+	if (used_up != NULL)
+		return used_up;
 	if (free_c != NULL)
 		return free_c;
 	if (any != NULL)
@@ -220,12 +248,25 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	attr_put_int(qmgr_req, MAIL_ATTR_ARRIVAL, job->arrival);
 	attr_put_int(qmgr_req, MAIL_ATTR_ARRIVAL_US, job->arrival_us);
 	attr_put_int(qmgr_req, MAIL_ATTR_QMGR_TIME, in_qmgr_ms);
+	/* The destination's shaping entry: smtp's own settings otherwise. */
+	if (job->dest != NULL && job->dest->lim.tls != SHAPING_TLS_UNSET)
+		attr_put_num(qmgr_req, MAIL_ATTR_TLS_LEVEL,
+		    (uint64_t)job->dest->lim.tls);
+	if (job->dest != NULL && job->dest->lim.max_messages_per_connection > 0)
+		attr_put_num(qmgr_req, MAIL_ATTR_CONN_USES,
+		    job->dest->lim.max_messages_per_connection);
 	for (size_t i = 0; i < job->nrcpts; i++) {
 		attr_put_num(qmgr_req, MAIL_ATTR_RCPT_INDEX,
 		    job->rcpts[i].index);
 		attr_put_str(qmgr_req, MAIL_ATTR_RCPT, job->rcpts[i].address);
 	}
 	attr_end(qmgr_req);
+	if (qmgr_conn_reusable(c, job->nexthop, ev_now_ms()))
+		c->uses++;
+	else
+		c->uses = 1;
+	c->max_uses = job->dest != NULL ?
+	    job->dest->lim.max_messages_per_connection : 0;
 	c->job = job;
 	snprintf(c->last_key, sizeof(c->last_key), "%s", job->nexthop);
 	qmgr_nbusy++;

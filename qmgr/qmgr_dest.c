@@ -5,15 +5,22 @@
  * Modelled on Postfix's qmgr_queue.c: a destination is a next-hop key
  * (the recipient domain, or the transport entry's next hop) with its own
  * FIFO of jobs waiting for a connection, the jobs it has at smtp, a
- * connection limit (max_connections) and a token bucket for its message
- * rate. The dispatcher (qmgr_dest_take) goes round the destinations that
+ * connection limit (max_connections) and token buckets for its message
+ * rate and its rate of new connections. The dispatcher (qmgr_dest_take) goes round the destinations that
  * have a job and room, one job each turn, so a destination at its limit,
  * or one with a long backlog, holds only its own mail; smtp.processes
  * stays the cap over all of them (qmgr_deliver.c).
  *
  * A destination lives while it has jobs, pending or at smtp, and, when
- * rate-limited, until its bucket is full again (forgetting it earlier
- * would reset the bucket and let a burst through).
+ * rate-limited, until its buckets are full again (forgetting it earlier
+ * would reset a bucket and let a burst through).
+ *
+ * A new connection, which takes a token of max_connection_rate, is one
+ * made when smtp holds no idle session to the destination that it may
+ * reuse (qmgr_deliver_held's reusable: under max_messages_per_connection
+ * as far as qmgr counts). A session smtp had to open again on its own (the
+ * server closed the cached one; smtp's own SMTP_CACHE_USES_MAX) is not
+ * seen here: see shaping.yaml(5), BUGS.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +82,18 @@ qmgr_dest_limits(struct qmgr_dest *d, int64_t now)
 	snprintf(d->entry, sizeof(d->entry), "%s", entry);
 	shaping_bucket_init(&d->bucket, d->lim.rate_count,
 	    d->lim.rate_interval, now);
+	shaping_bucket_init(&d->conn_bucket, d->lim.conn_rate_count,
+	    d->lim.conn_rate_interval, now);
+}
+
+/* ms until both of d's buckets are full: 0 when neither holds it back. */
+static int64_t
+qmgr_dest_wait(const struct qmgr_dest *d, int64_t now)
+{
+	int64_t w = shaping_bucket_wait(&d->bucket, now);
+	int64_t cw = shaping_bucket_wait(&d->conn_bucket, now);
+
+	return w > cw ? w : cw;
 }
 
 /* The destination for key; created when create is set. */
@@ -109,8 +128,7 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 {
 	struct qmgr_dest **pp;
 
-	if (d->head != NULL || d->inflight > 0 ||
-	    shaping_bucket_wait(&d->bucket, now) > 0)
+	if (d->head != NULL || d->inflight > 0 || qmgr_dest_wait(d, now) > 0)
 		return;
 	for (pp = &qmgr_dest_hash[qmgr_dest_hashkey(d->key)]; *pp != NULL;
 	    pp = &(*pp)->hnext)
@@ -204,12 +222,29 @@ qmgr_dest_room(const struct qmgr_dest *d, unsigned held)
 	return 1;
 }
 
+/*
+ * Takes a token of d's message rate and, for a new connection, one of its
+ * connection rate: both or neither.
+ */
+static int
+qmgr_dest_take_tokens(struct qmgr_dest *d, int new_conn, int64_t now)
+{
+	if (!shaping_bucket_take(&d->bucket, now))
+		return 0;
+	if (new_conn && !shaping_bucket_take(&d->conn_bucket, now)) {
+		shaping_bucket_refund(&d->bucket);
+		return 0;
+	}
+	return 1;
+}
+
 struct qmgr_job *
-qmgr_dest_take(unsigned (*held)(const char *key))
+qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable))
 {
 	struct qmgr_dest *d, *start;
 	struct qmgr_job *job;
 	int64_t now = ev_now_ms();
+	unsigned nheld, reusable;
 
 	if (qmgr_dest_all == NULL)
 		return NULL;
@@ -218,8 +253,9 @@ qmgr_dest_take(unsigned (*held)(const char *key))
 	    qmgr_dest_cursor->next : qmgr_dest_all;
 	d = start;
 	do {
-		if (qmgr_dest_room(d, held(d->key)) &&
-		    shaping_bucket_take(&d->bucket, now)) {
+		nheld = held(d->key, &reusable);
+		if (qmgr_dest_room(d, nheld) &&
+		    qmgr_dest_take_tokens(d, reusable == 0, now)) {
 			job = d->head;
 			if ((d->head = job->next) == NULL)
 				d->tail = &d->head;
@@ -229,6 +265,7 @@ qmgr_dest_take(unsigned (*held)(const char *key))
 			d->inflight++;
 			d->sent++;
 			job->dest = d;
+			job->new_conn = reusable == 0;
 			qmgr_dest_cursor = d;
 			return job;
 		}
@@ -246,6 +283,8 @@ qmgr_dest_untake(struct qmgr_job *job)
 	d->inflight--;
 	d->sent--;
 	shaping_bucket_refund(&d->bucket);
+	if (job->new_conn)
+		shaping_bucket_refund(&d->conn_bucket);
 	qmgr_job_requeue(job);
 }
 
@@ -262,15 +301,19 @@ qmgr_dest_release(struct qmgr_job *job)
 }
 
 size_t
-qmgr_dest_ready(unsigned (*held)(const char *key))
+qmgr_dest_ready(unsigned (*held)(const char *key, unsigned *reusable))
 {
 	struct qmgr_dest *d;
 	size_t n = 0, room;
 	int64_t now = ev_now_ms();
+	unsigned nheld, reusable;
 
 	for (d = qmgr_dest_all; d != NULL; d = d->next) {
-		if (!qmgr_dest_room(d, held(d->key)) ||
-		    shaping_bucket_wait(&d->bucket, now) > 0)
+		nheld = held(d->key, &reusable);
+		if (!qmgr_dest_room(d, nheld) ||
+		    shaping_bucket_wait(&d->bucket, now) > 0 ||
+		    (reusable == 0 &&
+		    shaping_bucket_wait(&d->conn_bucket, now) > 0))
 			continue;
 		room = d->lim.max_connections == 0 ? d->npending :
 		    d->lim.max_connections > d->inflight ?
@@ -284,7 +327,7 @@ int64_t
 qmgr_dest_next_ms(void)
 {
 	struct qmgr_dest *d, *dnext;
-	int64_t now = ev_now_ms(), best = -1, w;
+	int64_t now = ev_now_ms(), best = -1, w, cw;
 
 	for (d = qmgr_dest_all; d != NULL; d = dnext) {
 		dnext = d->next;
@@ -292,22 +335,31 @@ qmgr_dest_next_ms(void)
 			qmgr_dest_gc(d, now);
 			continue;
 		}
-		if ((w = shaping_bucket_wait(&d->bucket, now)) > 0 &&
-		    (best < 0 || w < best))
+		/*
+		 * Either bucket may be what holds it back (which one depends
+		 * on whether a session is held by then): the earlier wait.
+		 */
+		w = shaping_bucket_wait(&d->bucket, now);
+		cw = shaping_bucket_wait(&d->conn_bucket, now);
+		if (w == 0 || (cw > 0 && cw < w))
+			w = cw;
+		if (w > 0 && (best < 0 || w < best))
 			best = w;
 	}
 	return best;
 }
 
 const char *
-qmgr_dest_state(const struct qmgr_dest *d, unsigned held)
+qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
 {
 	if (d->head == NULL)
 		return "normal";
 	if (held == 0 && d->lim.max_connections != 0 &&
 	    d->inflight >= d->lim.max_connections)
 		return "at-limit";
-	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0)
+	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0 ||
+	    (reusable == 0 &&
+	    shaping_bucket_wait(&d->conn_bucket, ev_now_ms()) > 0))
 		return "pacing";
 	return "normal";
 }
@@ -327,4 +379,16 @@ const struct shaping *
 qmgr_dest_shaping(void)
 {
 	return qmgr_shaping;
+}
+
+int64_t
+qmgr_dest_retry_interval(const char *key)
+{
+	struct shaping_limits lim;
+	const char *entry;
+
+	if (qmgr_shaping == NULL)
+		return 0;
+	shaping_lookup(qmgr_shaping, key, &lim, &entry);
+	return lim.retry_interval;
 }

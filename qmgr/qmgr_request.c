@@ -198,13 +198,13 @@ static int
 qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 {
 	struct qmgr_shaping_reply *r = arg;
-	unsigned held;
+	unsigned held, reusable;
 
 	if (r->only != NULL && strcmp(r->only, d->key) != 0)
 		return 0;
 	if (r->n == QMGR_SHAPING_SHOW_MAX)
 		return 1;
-	held = qmgr_deliver_held(d->key);
+	held = qmgr_deliver_held(d->key, &reusable);
 	attr_put_str(r->out, MAIL_ATTR_NEXTHOP, d->key);
 	attr_put_str(r->out, MAIL_ATTR_ENTRY, d->entry);
 	attr_put_num(r->out, MAIL_ATTR_MAX_CONN, d->lim.max_connections);
@@ -213,7 +213,7 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	attr_put_num(r->out, MAIL_ATTR_RATE_INTERVAL, d->lim.rate_interval);
 	attr_put_num(r->out, MAIL_ATTR_PENDING, d->npending);
 	attr_put_num(r->out, MAIL_ATTR_SENT, d->sent);
-	attr_put_str(r->out, MAIL_ATTR_STATE, qmgr_dest_state(d, held));
+	attr_put_str(r->out, MAIL_ATTR_STATE, qmgr_dest_state(d, held, reusable));
 	attr_end(r->out);
 	r->n++;
 	return 0;

@@ -59,14 +59,20 @@ static void qmgr_results_warn_compact(void);
 int64_t
 qmgr_result_backoff(uint32_t attempts)
 {
-	int64_t b = qmgr_cfg->queue_min_backoff;
+	return qmgr_result_backoff_from(0, attempts);
+}
 
-	/* min * 2^(attempts-1), capped at max. */
-	for (uint32_t i = 1; i < attempts && b < qmgr_cfg->queue_max_backoff;
-	    i++)
+int64_t
+qmgr_result_backoff_from(int64_t first, uint32_t attempts)
+{
+	int64_t b = first > 0 ? first : qmgr_cfg->queue_min_backoff;
+	int64_t max = qmgr_cfg->queue_max_backoff > b ?
+	    qmgr_cfg->queue_max_backoff : b;
+
+	/* first * 2^(attempts-1), capped at max. */
+	for (uint32_t i = 1; i < attempts && b < max; i++)
 		b *= 2;
-	return b > qmgr_cfg->queue_max_backoff ? qmgr_cfg->queue_max_backoff :
-	    b;
+	return b > max ? max : b;
 }
 
 /*
@@ -91,12 +97,12 @@ qmgr_result_init(const struct cfg *cfg)
 
 int64_t
 qmgr_result_retry_in(uint32_t attempts, const char *dsn, const char *reply,
-    int *greylisted)
+    int64_t first, int *greylisted)
 {
 	*greylisted = attempts == 1 && qmgr_cfg->queue_greylist_retry > 0 &&
 	    bclass_greylisting(qmgr_grey_rules, dsn, reply);
 	return *greylisted ? qmgr_cfg->queue_greylist_retry :
-	    qmgr_result_backoff(attempts);
+	    qmgr_result_backoff_from(first, attempts);
 }
 
 int
@@ -314,7 +320,8 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		    res->dsn_passed, now) : QSTORE_REPORT_NONE;
 		if (r.state == QSTORE_DEFERRED) {
 			retry = qmgr_result_retry_in(r.attempts, res->dsn,
-			    res->reply, &grey);
+			    res->reply, qmgr_dest_retry_interval(job->nexthop),
+			    &grey);
 			r.next_attempt = now + retry;
 			/* smtp logged the deferral; this says why so soon. */
 			if (grey)

@@ -61,6 +61,7 @@ static int	ehlo(struct smtp_sess *, const struct cfg *, const char *,
 static int	send_body(struct smtp_sess *, const struct cfg *,
 		    struct smtp_req *, struct smtp_fail *);
 static int	finish(struct smtp_sess *, const struct cfg *, int);
+static const char *tls_source(const struct cfg *, enum cfg_smtp_tls);
 static int	dsn_value_ok(const char *, size_t);
 static void	mail_dsn(const struct smtp_sess *, const struct smtp_req *,
 		    struct vbuf *);
@@ -330,6 +331,16 @@ ehlo(struct smtp_sess *s, const struct cfg *cfg, const char *helo,
 	return 0;
 }
 
+/*
+ * Where a required TLS level came from, for the deferral's text: smtp.tls,
+ * or the destination's shaping entry when it asked for another level.
+ */
+static const char *
+tls_source(const struct cfg *cfg, enum cfg_smtp_tls level)
+{
+	return level == cfg->smtp_tls ? "smtp.tls" : "shaping tls";
+}
+
 int
 smtp_proto_setup(struct smtp_sess *s, const struct cfg *cfg,
     enum cfg_smtp_tls level, struct smtp_fail *fail)
@@ -355,8 +366,9 @@ smtp_proto_setup(struct smtp_sess *s, const struct cfg *cfg,
 			return 0;
 		/* Never plaintext from encrypt up; another MX may offer it. */
 		smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.7.4", 1,
-		    "TLS is required (smtp.tls %s), but was not offered by "
-		    "host %s[%s]", cfg_smtp_tls_name(level), s->host, s->ip);
+		    "TLS is required (%s %s), but was not offered by "
+		    "host %s[%s]", tls_source(cfg, level),
+		    cfg_smtp_tls_name(level), s->host, s->ip);
 		return -1;
 	}
 	if (send_cmd(s, cfg, fail, PHASE_STARTTLS, "STARTTLS") == -1 ||
@@ -372,8 +384,9 @@ smtp_proto_setup(struct smtp_sess *s, const struct cfg *cfg,
 		}
 		if (level != CFG_SMTP_TLS_MAY) {
 			smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.7.4", 1,
-			    "TLS is required (smtp.tls %s), but host %s[%s] "
-			    "refused to start TLS: %s", cfg_smtp_tls_name(level),
+			    "TLS is required (%s %s), but host %s[%s] "
+			    "refused to start TLS: %s", tls_source(cfg, level),
+			    cfg_smtp_tls_name(level),
 			    s->host, s->ip, log_safe(r.text));
 			return -1;
 		}

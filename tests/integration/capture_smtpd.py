@@ -174,6 +174,8 @@ class CaptureSMTPD:
         # sessions seen at once, refused the number turned away.
         self.max_sessions = None
         self.peak = 0
+        # When each session was accepted (time.time()), in order.
+        self.session_times = []
         self.refused = 0
 
     # ---- configuration -------------------------------------------------
@@ -338,6 +340,7 @@ class CaptureSMTPD:
                 self._conns.add(conn)
                 self._session_seq += 1
                 self.sessions += 1
+                self.session_times.append(time.time())
                 seq = self._session_seq
                 self.peak = max(self.peak, len(self._conns))
                 over = self.max_sessions is not None and \

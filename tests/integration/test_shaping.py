@@ -141,3 +141,109 @@ class RateTest(ShapingCase):
         # The rate-limited one is still at it: most of its mail is queued.
         self.assertLess(len(self.slow.messages()), 15)
         self.arrivals(self.slow, slow, 60)
+
+
+class MessagesPerConnectionTest(ShapingCase):
+    """max_messages_per_connection: a session carries at most that many."""
+
+    def per_session(self):
+        counts = {}
+        for tr in self.capture.messages():
+            counts[tr.session] = counts.get(tr.session, 0) + 1
+        return counts
+
+    def test_session_replaced_after_limit(self):
+        # One connection at a time, so every message could ride on it.
+        self.shape({self.key(self.capture): {
+            "max_connections": 1, "max_messages_per_connection": 3}})
+        toks = self.send_batch("uses", 9)
+        self.arrivals(self.capture, toks, 60)
+        counts = self.per_session()
+        self.assertLessEqual(max(counts.values()), 3, counts)
+        self.assertGreaterEqual(len(counts), 3, counts)
+        self.assertEqual(self.capture.peak, 1)
+
+    def test_without_the_key_one_session_carries_more(self):
+        """The control: the same load reuses a session past three."""
+        self.shape({self.key(self.capture): {"max_connections": 1}})
+        toks = self.send_batch("reuse", 9)
+        self.arrivals(self.capture, toks, 60)
+        self.assertGreater(max(self.per_session().values()), 3,
+                           self.per_session())
+
+
+class ConnectionRateTest(ShapingCase):
+    """max_connection_rate spaces new sessions to a destination."""
+
+    def setUp(self):
+        super().setUp()
+        # Busy sessions: with 8 smtp processes and no rate, many open at
+        # once.
+        self.capture.data_delay = 0.5
+
+    def test_new_sessions_spaced(self):
+        self.shape({self.key(self.capture): {"max_connection_rate": "2/s"}})
+        toks = self.send_batch("crate", 10)
+        self.arrivals(self.capture, toks, 60)
+        starts = self.capture.session_times
+        self.assertGreaterEqual(len(starts), 2, starts)
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        # 2/s: half a second apart (a little slack for the clocks).
+        self.assertGreater(min(gaps), 0.4, "sessions at %r" % gaps)
+
+    def test_without_a_rate_sessions_open_together(self):
+        self.shape({"unrelated.example": {"max_connection_rate": "2/s"}})
+        toks = self.send_batch("nocrate", 10)
+        self.arrivals(self.capture, toks, 60)
+        starts = self.capture.session_times
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        self.assertTrue(gaps and min(gaps) < 0.2, "sessions at %r" % gaps)
+
+
+class TlsLevelTest(ShapingCase):
+    """tls: a destination's entry requires TLS where smtp.tls does not."""
+
+    def test_encrypt_defers_when_not_offered(self):
+        # The capture server offers no STARTTLS; smtp.tls is "may".
+        self.shape({self.key(self.capture): {"tls": "encrypt"}})
+        tok = unique("tlsreq")
+        qid = self.submit(make_message(tok))
+        d = self.suite.wait_delivery(qid, "rcpt@example.org", "deferred",
+                                     timeout=20)[0]
+        self.assertIn("TLS is required (shaping tls encrypt)", d["line"])
+        self.assertEqual(self.capture.messages(), [])
+
+    def test_other_destination_keeps_smtp_tls(self):
+        self.shape({"unrelated.example": {"tls": "encrypt"}})
+        tok = unique("tlsmay")
+        self.submit(make_message(tok))
+        self.wait_arrival(tok, timeout=20)
+
+
+class RetryIntervalTest(ShapingCase):
+    """retry_interval: the first retry of a deferral, per destination."""
+
+    overrides = {"smtp": {"processes": 8},
+                 "queue": {"min_backoff": "1h", "max_backoff": "2h"}}
+
+    def test_first_retry_after_retry_interval(self):
+        self.shape({self.key(self.capture): {"retry_interval": "2s"}})
+        tok = unique("retryiv")
+        self.capture.add_rcpt_rule("451 4.3.0 try again later", times=1)
+        qid = self.submit(make_message(tok))
+        self.suite.wait_delivery(qid, "rcpt@example.org", "deferred",
+                                 timeout=20)
+        # Within seconds, not queue.min_backoff's hour.
+        self.wait_arrival(tok, timeout=15)
+        self.suite.wait_delivery(qid, "rcpt@example.org", "sent",
+                                 timeout=10)
+
+    def test_without_it_min_backoff_holds(self):
+        self.shape({"unrelated.example": {"retry_interval": "2s"}})
+        tok = unique("retrynone")
+        self.capture.add_rcpt_rule("451 4.3.0 try again later", times=1)
+        qid = self.submit(make_message(tok))
+        self.suite.wait_delivery(qid, "rcpt@example.org", "deferred",
+                                 timeout=20)
+        time.sleep(6)
+        self.assertEqual(self.capture.messages(), [])

@@ -124,9 +124,10 @@ fix_rcpt(struct fix *f, const char *qid, uint32_t index,
 
 /* No smtp sessions held (qmgr_dest_take's question). */
 static unsigned
-fix_held_none(const char *key)
+fix_held_none(const char *key, unsigned *reusable)
 {
 	(void)key;
+	*reusable = 0;
 	return 0;
 }
 

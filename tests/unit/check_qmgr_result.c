@@ -130,6 +130,14 @@ START_TEST(test_backoff)
 	ck_assert_int_eq(qmgr_result_backoff(4), 2400);
 	ck_assert_int_eq(qmgr_result_backoff(5), 3600);
 	ck_assert_int_eq(qmgr_result_backoff(1000), 3600);
+	/* A destination's retry_interval starts the doubling instead. */
+	ck_assert_int_eq(qmgr_result_backoff_from(60, 1), 60);
+	ck_assert_int_eq(qmgr_result_backoff_from(60, 2), 120);
+	ck_assert_int_eq(qmgr_result_backoff_from(60, 7), 3600);
+	/* One over queue.max_backoff is the cap itself. */
+	ck_assert_int_eq(qmgr_result_backoff_from(7200, 1), 7200);
+	ck_assert_int_eq(qmgr_result_backoff_from(7200, 5), 7200);
+	ck_assert_int_eq(qmgr_result_backoff_from(0, 2), 600);
 	fix_teardown(&f);
 }
 END_TEST
@@ -162,37 +170,37 @@ START_TEST(test_greylist_choice)
 
 	fix_setup(&f);
 	grey_setup(&f, 120);
-	ck_assert_int_eq(qmgr_result_retry_in(1, "4.2.0", POSTGREY, &grey),
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.2.0", POSTGREY, 0, &grey),
 	    120);
 	ck_assert_int_eq(grey, 1);
 	/* milter-greylist, and Mimecast's greylisting reply. */
 	ck_assert_int_eq(qmgr_result_retry_in(1, "4.7.1", "451 4.7.1 "
-	    "Greylisting in action, please come back in 00:05:00", &grey),
+	    "Greylisting in action, please come back in 00:05:00", 0, &grey),
 	    120);
 	ck_assert_int_eq(grey, 1);
 	ck_assert_int_eq(qmgr_result_retry_in(1, "4.0.0", "451 Internal "
 	    "resource is temporarily unavailable - https://community."
-	    "mimecast.com/docs/DOC-1369#451", &grey), 120);
+	    "mimecast.com/docs/DOC-1369#451", 0, &grey), 120);
 	ck_assert_int_eq(grey, 1);
 	/* The second deferral: the window has passed, normal backoff. */
-	ck_assert_int_eq(qmgr_result_retry_in(2, "4.2.0", POSTGREY, &grey),
+	ck_assert_int_eq(qmgr_result_retry_in(2, "4.2.0", POSTGREY, 0, &grey),
 	    600);
 	ck_assert_int_eq(grey, 0);
 	/* Not greylisting: the backoff from the first deferral on. */
-	ck_assert_int_eq(qmgr_result_retry_in(1, "4.3.0", NOT_GREY, &grey),
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.3.0", NOT_GREY, 0, &grey),
 	    300);
 	ck_assert_int_eq(grey, 0);
 	ck_assert_int_eq(qmgr_result_retry_in(1, "4.7.0", "421 4.7.0 "
 	    "[TSS04] Messages from 192.0.2.1 temporarily deferred due to "
-	    "unexpected volume or user complaints", &grey), 300);
+	    "unexpected volume or user complaints", 0, &grey), 300);
 	ck_assert_int_eq(grey, 0);
 	/* A window longer than the backoff is still the window. */
 	grey_setup(&f, 900);
-	ck_assert_int_eq(qmgr_result_retry_in(1, "4.2.0", POSTGREY, &grey),
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.2.0", POSTGREY, 0, &grey),
 	    900);
 	/* 0: greylisting is a deferral like any other. */
 	grey_setup(&f, 0);
-	ck_assert_int_eq(qmgr_result_retry_in(1, "4.2.0", POSTGREY, &grey),
+	ck_assert_int_eq(qmgr_result_retry_in(1, "4.2.0", POSTGREY, 0, &grey),
 	    300);
 	ck_assert_int_eq(grey, 0);
 	fix_teardown(&f);
