@@ -230,7 +230,8 @@ qstore_open(const struct cfg *cfg, struct vbuf *why)
 		qstore_mdb_fail(rc, why, path);
 		goto fail;
 	}
-	if ((rc = mdb_txn_begin(qs->env, NULL, 0, &txn)) != 0) {
+	/* qmgr may grow the map between the open and this (qstore_begin). */
+	if ((rc = qstore_begin(qs, 0, &txn)) != 0) {
 		qstore_mdb_fail(rc, why, "mdb_txn_begin");
 		goto fail;
 	}

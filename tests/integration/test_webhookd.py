@@ -347,6 +347,9 @@ class SecretReloadTest(WebhookCase):
         with open(conf) as f:
             line = [i + 1 for i, t in enumerate(f.read().splitlines())
                     if "secret_file:" in t][0]
+        # webhookd reads its secrets as it starts: it must have read them
+        # before the file is emptied (master may still be starting it).
+        self.wait_log(r"webhookd\[\d+\]: \d+ endpoint\(s\)")
         pids = set(self.suite.pids())
         with open(secret, "w") as f:
             f.write(" \n")
