@@ -160,8 +160,13 @@ class StatusTest(PetrelCase):
         self.assertEqual(o["master"]["state"], "running")
         self.assertEqual(o["master"]["pid"], self.suite.proc.pid)
         self.assertGreaterEqual(o["master"]["uptime"], 0)
+        # Every daemon finishes its start-up and master publishes it.
+        self.suite.wait_daemons_ready(timeout=60)
+        rc, o = self.status_json()
+        self.assertTrue(all(d["ready"] is True for d in o["daemons"]), o)
+        self.assertNotIn("starting", self.status().stdout.decode())
         for d in o["daemons"]:
-            for k in ("name", "pid", "restarts", "fails"):
+            for k in ("name", "pid", "restarts", "fails", "ready"):
                 self.assertIn(k, d)
             self.assertIn(d["pid"], self.suite.pids_of(d["name"]), d)
             self.assertEqual(d["restarts"], 0, d)
