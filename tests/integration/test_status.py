@@ -360,7 +360,7 @@ class StatusWebhookTest(WebhookCase):
 # usage on stdout and exits 0, without a configuration.
 HELP_LINES = [
     [], ["status"], ["user"], ["domain"], ["suppression"], ["bounce"],
-    ["log"], ["webhook"], ["events"],
+    ["log"], ["webhook"], ["events"], ["shaping"],
     ["user", "add"], ["user", "set"], ["user", "show"], ["user", "list"],
     ["user", "rotate"], ["user", "disable"], ["user", "enable"],
     ["user", "del"],
@@ -372,6 +372,7 @@ HELP_LINES = [
     ["bounce", "classify"],
     ["log", "search"], ["log", "show"], ["log", "export"],
     ["events", "list"], ["events", "show"], ["events", "replay"],
+    ["shaping", "show"],
     ["webhook", "keygen"],
 ]
 
@@ -399,7 +400,7 @@ class HelpTest(unittest.TestCase):
     def test_global_help_lists_every_command(self):
         out = self.run_relayctl(["--help"]).stdout.decode()
         for cmd in ("status", "user", "domain", "suppression", "bounce",
-                    "log", "webhook", "events"):
+                    "log", "webhook", "events", "shaping"):
             self.assertRegex(out, r"relayctl .*\b%s\b" % cmd)
 
     def test_no_command_is_usage_error(self):
