@@ -147,9 +147,6 @@ mstatus_each(void *arg, struct vbuf *why)
 	p->fails = sc->fails;
 	p->next_start = sc->next_start;
 	p->ready = sc->ready != 0;
-	/* The next group starts from nothing (its optional keys). */
-	sc->started = sc->next_start = 0;
-	sc->restarts = sc->fails = sc->ready = 0;
 	return 0;
 }
 
