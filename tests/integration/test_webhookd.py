@@ -14,7 +14,13 @@ in, so it does not grow with every message ever relayed; a credential's
 own endpoint gets at most events.credential_max_concurrent requests at
 once, each cut off after events.credential_timeout; a secret_file
 emptied before a reload is refused with its file, line and key, and the
-running configuration stays.
+running configuration stays; a sendgrid endpoint whose key cannot sign
+gets no request, a warning, and retries until a new key and a reload let
+the event through; an endpoint whose certificate its ca_file does not
+trust gets nothing, a warning naming it and curl's reason, and the event
+once the right ca_file is reloaded; with two endpoints dead-lettered,
+relayctl events replay --failed --endpoint URL (or ID --endpoint URL)
+replays that endpoint's dead letters only.
 """
 
 import http.server
