@@ -126,6 +126,9 @@
 #define MAIL_ATTR_PENDING	"pending"	/* jobs waiting */
 #define MAIL_ATTR_SENT		"sent"		/* jobs handed to smtp */
 #define MAIL_ATTR_STATE		"state"		/* qmgr_dest_state */
+#define MAIL_ATTR_FAILURES	"failures"	/* site failures in a row */
+#define MAIL_ATTR_SUSPENDED	"suspended_for"	/* s left dead; 0 not */
+#define MAIL_ATTR_LAST_FAILURE	"last_failure"	/* while failures > 0 */
 
 
 #endif

@@ -59,6 +59,9 @@ struct sh_dest {
 	uint64_t	 rate_interval;	/* s; 0: no limit */
 	uint64_t	 pending;
 	uint64_t	 sent;
+	uint64_t	 failures;	/* site failures in a row */
+	uint64_t	 suspended_for;	/* s left dead; 0 not dead */
+	char		*last_failure;	/* NULL: none */
 };
 
 struct sh_reply {
@@ -167,7 +170,7 @@ sh_key(const struct cfg *cfg, const struct sh_args *a, char *key,
 static int
 sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 {
-	const char *key = NULL, *entry = NULL, *state = NULL;
+	const char *key = NULL, *entry = NULL, *state = NULL, *last = NULL;
 	struct sh_dest d;
 	const struct attr_spec spec[] = {
 		ATTR_STR(MAIL_ATTR_NEXTHOP, ATTR_F_REQUIRED, 1,
@@ -184,6 +187,10 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 		    &d.rate_interval),
 		ATTR_UINT(MAIL_ATTR_PENDING, 0, 0, UINT64_MAX, &d.pending),
 		ATTR_UINT(MAIL_ATTR_SENT, 0, 0, UINT64_MAX, &d.sent),
+		ATTR_UINT(MAIL_ATTR_FAILURES, 0, 0, UINT32_MAX, &d.failures),
+		ATTR_UINT(MAIL_ATTR_SUSPENDED, 0, 0, UINT32_MAX,
+		    &d.suspended_for),
+		ATTR_STR(MAIL_ATTR_LAST_FAILURE, 0, 0, ATTR_VALUE_MAX, &last),
 		ATTR_TABLE_END
 	};
 
@@ -208,6 +215,7 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 	d.key = xstrdup(key);
 	d.entry = xstrdup(entry);
 	d.state = xstrdup(state);
+	d.last_failure = last != NULL ? xstrdup(last) : NULL;
 	r->d[r->n++] = d;
 	return 0;
 }
@@ -422,6 +430,15 @@ sh_json(const struct sh_reply *r)
 		json_uint(&j, d->rate_count);
 		json_key(&j, "rate_interval");
 		json_uint(&j, d->rate_interval);
+		json_key(&j, "failures");
+		json_uint(&j, d->failures);
+		json_key(&j, "suspended_for");
+		json_uint(&j, d->suspended_for);
+		json_key(&j, "last_failure");
+		if (d->last_failure == NULL)
+			json_null(&j);
+		else
+			json_str(&j, d->last_failure);
 		json_object_end(&j);
 		printf("%s\n", out.data);
 	}
@@ -435,6 +452,7 @@ sh_reply_release(struct sh_reply *r)
 		free(r->d[i].key);
 		free(r->d[i].entry);
 		free(r->d[i].state);
+		free(r->d[i].last_failure);
 	}
 	free(r->d);
 }

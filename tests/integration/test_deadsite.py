@@ -77,6 +77,9 @@ class DeadSiteTest(ShapingCase):
         rows = [json.loads(line) for line in r.stdout.decode().splitlines()]
         self.assertEqual([row["state"] for row in rows], ["dead"],
                          r.stdout)
+        self.assertGreaterEqual(rows[0]["failures"], 3)
+        self.assertTrue(0 < rows[0]["suspended_for"] <= 60, rows)
+        self.assertIn("421", rows[0]["last_failure"])
         # Another destination is not held back.
         fast = self.send_batch("alive", 3, rcpt="u@other.example")
         self.arrivals(self.other, fast, 30)
