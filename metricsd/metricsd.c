@@ -28,7 +28,7 @@
  * Prometheus's series without bound, so the rest are summed as "other".
  *
  * Shaping state is qmgr's alone (in memory): metricsd asks it on
- * private/qmgr with the request relayctl shaping show uses, with a short
+ * private/qmgr (request=shaping, qmgr_request.c), with a short
  * deadline (MD_QMGR_TIMEOUT_MS) so that a busy or absent qmgr costs the
  * scrape its shaping series, never the scrape. Bounded the same way.
  */
@@ -547,8 +547,8 @@ md_shape_cmp(const void *a, const void *b)
 }
 
 /*
- * Asks qmgr for its destinations (request=shaping, as relayctl shaping
- * show does): one record each, then status=0. Returns how many were read
+ * Asks qmgr for its destinations (request=shaping): one record each,
+ * then status=0. Returns how many were read
  * into *shapes (the caller frees it), or -1 with the reason in why.
  */
 static ssize_t
