@@ -47,14 +47,15 @@ PARSE = os.path.join(HERE, "prom_parse.py")
 SYS_PYTHON = "/usr/bin/python3"
 
 
-def parse(text):
+def parse(text, families=False):
     r = subprocess.run([SYS_PYTHON, PARSE], input=text.encode(),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=30)
     if r.returncode != 0:
         raise AssertionError("exposition does not parse: %s\n%s"
                              % (r.stderr.decode(), text))
-    return json.loads(r.stdout.decode())["samples"]
+    out = json.loads(r.stdout.decode())
+    return out if families else out["samples"]
 
 
 def value(samples, name, **labels):
@@ -545,6 +546,20 @@ class MetricsShapingTest(ShapingCase):
         # The same backlog from the queue's side, by destination.
         q = value(s, "petrel_queue_destination_recipients", destination=key)
         self.assertTrue(pend <= q <= n - before, (pend, q, before))
+        # metricsd(8) names every family and label this scrape shows
+        # (every one there is, the shaping series included).
+        with open(os.path.join(HERE, "..", "..", "man",
+                               "metricsd.8")) as f:
+            man = f.read()
+        got = parse(self.scrape(), families=True)
+        # (The client's parser names a counter's family without _total.)
+        for fam in got["families"]:
+            self.assertTrue(re.search(r"\.It Li %s(_total)?\b" % fam, man),
+                            "%s is not in metricsd(8)" % fam)
+        for lab in set(k for _, labs, _ in got["samples"] for k in labs):
+            if lab != "le":             # histogram buckets
+                self.assertTrue(re.search(r"Li %s\b" % lab, man),
+                                "label %s is not in metricsd(8)" % lab)
         self.arrivals(self.capture, toks, 60)
 
     def test_scrape_answers_without_qmgr(self):
