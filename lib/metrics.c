@@ -40,10 +40,13 @@ struct metrics_slot {
 	uint64_t	count;
 };
 
-/* One credential's outcomes; claimed as a metrics_slot is. */
+/* One credential's outcomes; claimed as a metrics_slot is. The hash is
+ * set before the slot is published and compared first, so that a full
+ * table (a credential counted as "other") costs integer compares, not a
+ * string compare per slot. */
 struct metrics_cred {
 	uint32_t	state;
-	uint32_t	pad;
+	uint32_t	hash;
 	char		label[METRICS_LABEL_MAX];
 	uint64_t	count[METRICS_NOUTCOMES];
 };
@@ -199,12 +202,14 @@ metrics_hash(enum metrics_family fam, const char *label)
 
 /*
  * Claims the free slot whose state is *state for label: 1 if it is ours
- * now (filled and published), 0 if it is taken (*st says how; READY
- * once a claimer in progress has finished, within METRICS_SPIN loads).
+ * now (label and *tag = tagval, the family or the hash, filled, then
+ * published), 0 if it is taken
+ * (*st says how; READY once a claimer in progress has finished, within
+ * METRICS_SPIN loads).
  */
 static int
-metrics_claim(uint32_t *state, char *dst, const char *label, uint32_t *fam,
-    uint32_t famval, uint32_t *st)
+metrics_claim(uint32_t *state, char *dst, const char *label, uint32_t *tag,
+    uint32_t tagval, uint32_t *st)
 {
 	uint32_t want;
 	long spin;
@@ -216,8 +221,8 @@ metrics_claim(uint32_t *state, char *dst, const char *label, uint32_t *fam,
 		want = SLOT_FREE;
 		if (__atomic_compare_exchange_n(state, &want, SLOT_CLAIMING, 0,
 		    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-			if (fam != NULL)
-				*fam = famval;
+			if (tag != NULL)
+				*tag = tagval;
 			snprintf(dst, METRICS_LABEL_MAX, "%s", label);
 			__atomic_store_n(state, SLOT_READY, __ATOMIC_RELEASE);
 			return 1;
@@ -282,12 +287,12 @@ metrics_cred_slot(const char *cred)
 	struct metrics_cred *c;
 	uint32_t h, i, st;
 
-	h = metrics_hash(0, cred);
+	h = metrics_hash((enum metrics_family)0, cred);
 	for (i = 0; i < METRICS_CRED_SLOTS; i++) {
 		c = &metrics_f->creds[(h + i) % METRICS_CRED_SLOTS];
-		if (metrics_claim(&c->state, c->label, cred, NULL, 0, &st))
+		if (metrics_claim(&c->state, c->label, cred, &c->hash, h, &st))
 			return c;
-		if (st == SLOT_READY &&
+		if (st == SLOT_READY && c->hash == h &&
 		    strncmp(c->label, cred, sizeof(c->label) - 1) == 0)
 			return c;
 	}
