@@ -25,6 +25,7 @@ shaping file, as test_shaping does) and reads qmgr's shaping state from
 the scrape; with qmgr stopped the scrape still answers, without it.
 """
 
+import glob
 import json
 import os
 import re
@@ -437,6 +438,37 @@ class MetricsByCredentialTest(PetrelCase):
                              if n == "petrel_recipients_by_credential_total"
                              and lab["outcome"] == "delivered"),
                          value(s, "petrel_recipients_delivered_total"))
+
+    def test_lost_queue_file_counts_as_bounced(self):
+        """qmgr's start-up fails the recipients of a message whose file
+        is gone (qmgr(8), START-UP): bounced, under its credential."""
+        tok = unique("mlost")
+        later = "later-%s@example.org" % tok
+        self.capture.add_rcpt_rule("451 4.3.0 Try again later",
+                                   address=later)
+        qid = self.submit(make_message(tok, to=later), rcpts=[later])
+        self.suite.wait_delivery(qid, later, "deferred", timeout=30)
+        self.suite.stop()
+        files = glob.glob(os.path.join(self.suite.queue_dir, "msg", "*",
+                                       qid))
+        self.assertEqual(len(files), 1, files)
+        os.unlink(files[0])
+        self.suite.start()
+        deadline = time.time() + 20
+        while True:
+            s = parse(self.scrape())
+            n = value(s, "petrel_recipients_by_credential_total",
+                      credential=self.user, outcome="bounced")
+            if n == 1:
+                break
+            self.assertLess(time.time(), deadline, "%r\n%s"
+                            % (n, self.suite.log_tail()))
+            time.sleep(0.2)
+        self.assertIn("%s: queue file missing; recipients failed" % qid,
+                      self.suite.log())
+        self.assertGreaterEqual(value(
+            s, "petrel_recipients_by_credential_total",
+            credential=self.user, outcome="deferred"), 1)
 
 
 class MetricsDestinationTest(PetrelCase):
