@@ -17,7 +17,9 @@ once they blocked the client's address.
 
 MetricsByCredentialTest sends from two credentials and counts each
 recipient's outcome (delivered, deferred, bounced, suppressed) under the
-credential that sent it, reports under "none". MetricsDestinationTest
+credential that sent it, reports under "none", and a recipient failed
+at start-up because its queue file is gone as bounced.
+MetricsDestinationTest
 queues recipients for 53 next hops that refuse connections (transport
 entries) and checks the 50 largest by name and the rest as "other".
 MetricsShapingTest holds a backlog at a rate-limited destination (a
