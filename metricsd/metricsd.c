@@ -298,8 +298,9 @@ md_rcpt_cb(const struct qstore_rcpt *r, void *arg)
 		return 0;
 	/* The next hop qmgr would send it to (qmgr_sched.c). */
 	smtpcmd_addr_domain(r->address, dom, sizeof(dom));
+	/* No domain (RCPT TO:<postmaster>): qmgr has no next hop either. */
 	if (cfg_nexthop_key(md_cfg, dom, key, sizeof(key)) == -1)
-		snprintf(key, sizeof(key), "%s", "invalid");
+		snprintf(key, sizeof(key), "%s", "none");
 	md_dest_count(w, key);
 	return 0;
 }
