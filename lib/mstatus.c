@@ -24,7 +24,7 @@ struct mstatus_scan {
 	struct mstatus	*st;
 	const char	*prog;
 	int64_t		 pid, started, next_start;
-	uint64_t	 restarts, fails;
+	uint64_t	 restarts, fails, ready;
 };
 
 static int	mstatus_each(void *, struct vbuf *);
@@ -68,6 +68,7 @@ mstatus_write(const char *qdir, const struct mstatus *st, uid_t uid,
 		attr_put_num(out, "restarts", p->restarts);
 		attr_put_num(out, "fails", p->fails);
 		attr_put_int(out, "next_start", p->next_start);
+		attr_put_num(out, "ready", p->ready ? 1 : 0);
 	}
 	attr_end(out);
 
@@ -145,6 +146,7 @@ mstatus_each(void *arg, struct vbuf *why)
 	p->restarts = sc->restarts;
 	p->fails = sc->fails;
 	p->next_start = sc->next_start;
+	p->ready = sc->ready != 0;
 	return 0;
 }
 
@@ -160,6 +162,7 @@ mstatus_read(const char *qdir, struct mstatus *st, struct vbuf *why)
 		ATTR_UINT("restarts", 0, 0, UINT64_MAX, &sc.restarts),
 		ATTR_UINT("fails", 0, 0, UINT64_MAX, &sc.fails),
 		ATTR_INT("next_start", 0, 0, INT64_MAX, &sc.next_start),
+		ATTR_UINT("ready", 0, 0, 1, &sc.ready),
 		ATTR_TABLE_END
 	};
 	uint64_t version = 0;

@@ -11,7 +11,7 @@
  * other internal record uses:
  *   version=1 master_pid= master_started= updated=
  *   then per process slot: proc=PROGRAM pid= (0: not running) started=
- *   restarts= fails= next_start=
+ *   restarts= fails= next_start= ready=
  * Times are epoch seconds. See master(8) and relayctl(8).
  */
 #ifndef PETREL_MSTATUS_H
@@ -38,6 +38,7 @@ struct mstatus_proc {
 	uint64_t	 restarts;	/* exits restarted after */
 	uint64_t	 fails;		/* failed exits in a row (backoff) */
 	int64_t		 next_start;	/* not running: epoch s, 0 now */
+	int		 ready;		/* running and past its start-up */
 };
 
 struct mstatus {

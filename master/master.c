@@ -580,6 +580,7 @@ master_publish(void)
 		q->started = p->pid != 0 ? p->started_s : 0;
 		q->restarts = p->restarts;
 		q->fails = p->fails;
+		q->ready = p->pid != 0 && p->ready;
 		if (p->pid == 0 && p->next_start > now)
 			q->next_start = wall + (p->next_start - now + 999) /
 			    1000;
@@ -606,8 +607,12 @@ master_status(int fd, int events, void *arg)
 	(void)events;
 	n = read(fd, buf, sizeof(buf));
 	if (n > 0) {
-		if (memchr(buf, DAEMON_STATUS_READY, (size_t)n) != NULL)
+		/* Published: relayctl status tells a daemon still starting. */
+		if (memchr(buf, DAEMON_STATUS_READY, (size_t)n) != NULL &&
+		    !p->ready) {
 			p->ready = 1;
+			master_dirty = 1;
+		}
 		return;
 	}
 	if (n == -1 && errno == EAGAIN)

@@ -50,6 +50,17 @@
 /* Jobs waiting for a connection, over all destinations. */
 #define QMGR_PENDING_MAX	20000
 /*
+ * Dead-site detection (qmgr_dest.c): this many attempts in a row that
+ * set up no session (connection refused or timed out, no address, 421
+ * greeting) suspend the destination; a failure streak is remembered
+ * this long after its last failure, so a site that fails once an hour
+ * is not taken for dead.
+ */
+#define QMGR_DEST_DEAD_AFTER	3
+#define QMGR_DEST_FAIL_MEMORY_MS	(3600 * 1000)
+/* The last site failure's reason, as the suspended recipients quote it. */
+#define QMGR_DEST_REASON_MAX	256
+/*
  * How long an idle smtp process may still hold its session to the last
  * job's destination: smtp's SMTP_CACHE_IDLE_MS, counted from before the
  * reply reached qmgr, plus a margin for a loop pass's stale clock. Longer
@@ -146,6 +157,12 @@ struct qmgr_dest {
 	struct shaping_limits	 lim;
 	struct shaping_bucket	 bucket;	/* max_message_rate */
 	struct shaping_bucket	 conn_bucket;	/* max_connection_rate */
+	/* After site failures (qmgr_dest_outcome): */
+	unsigned		 window;	/* jobs at smtp allowed; 0 any */
+	unsigned		 fail_streak;	/* site failures in a row */
+	int64_t			 last_fail;	/* ms of the last one */
+	int64_t			 dead_until;	/* ms; 0 alive; past: probing */
+	char			 reason[QMGR_DEST_REASON_MAX];
 };
 
 /* qmgr_job.c: the state every room shares, jobs, the in-flight set. */
@@ -218,6 +235,14 @@ struct qmgr_job *qmgr_dest_take(unsigned (*held)(const char *key,
 	    unsigned *reusable));
 /* Puts a taken job back (no connection to send it on). */
 void	qmgr_dest_untake(struct qmgr_job *);
+/*
+ * What the job's attempt says of its destination, before its release: a
+ * session set up (any reply from the server) clears the failure streak
+ * and widens the window again; a site failure that deferred recipients
+ * halves the window and, the QMGR_DEST_DEAD_AFTER'th in a row, suspends
+ * the destination. A bounce (no such domain) says nothing of it.
+ */
+void	qmgr_dest_outcome(const struct qmgr_job *);
 /* The job is back from smtp (or failed there). */
 void	qmgr_dest_release(struct qmgr_job *);
 /* About how many pending jobs could be taken now. */
@@ -229,8 +254,9 @@ size_t	qmgr_dest_ready(unsigned (*held)(const char *key,
  */
 int64_t	qmgr_dest_next_ms(void);
 /*
- * What relayctl shaping show prints of d: "pacing" (jobs wait for its
- * rate), "at-limit" (jobs wait for a connection), else "normal".
+ * What relayctl shaping show prints of d: "dead" (suspended after site
+ * failures), "pacing" (jobs wait for its rate), "at-limit" (jobs wait
+ * for a connection), else "normal".
  */
 const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held,
 	    unsigned reusable);

@@ -484,6 +484,8 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	if (attr_scan(l, body, &why) == -1)
 		log_warn("%s: bad reply from the delivery agent: %s",
 		    job->qid, log_safe(why.data));
+	/* Before the release: the job still names its destination. */
+	qmgr_dest_outcome(job);
 	qmgr_deliver_finish(job, "no result from the delivery agent", relay);
 	qmgr_conn_idle(c);
 out:

@@ -15,6 +15,16 @@
  * rate-limited, until its buckets are full again (forgetting it earlier
  * would reset a bucket and let a burst through).
  *
+ * A destination whose attempts set up no session (refused, timed out, a
+ * 421 greeting) is served by a narrower window, halved at each such
+ * failure and widened by one at each success, as Postfix's destination
+ * concurrency window; QMGR_DEST_DEAD_AFTER of them in a row make it dead
+ * for its retry_interval (else queue.min_backoff): its pending jobs and
+ * those that come meanwhile are deferred at once with "delivery
+ * temporarily suspended" and its last failure, instead of each taking an
+ * smtp process through a connection timeout. After that one job at a
+ * time probes it; the first session set up brings it back.
+ *
  * A new connection, which takes a token of max_connection_rate, is one
  * made when smtp holds no idle session to the destination that it may
  * reuse (qmgr_deliver_held's reusable: under max_messages_per_connection
@@ -22,9 +32,11 @@
  * server closed the cached one; smtp's own SMTP_CACHE_USES_MAX) is not
  * seen here: see shaping.yaml(5), BUGS.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "event.h"
 #include "log.h"
@@ -44,6 +56,10 @@ static unsigned qmgr_dest_hashkey(const char *);
 static struct qmgr_dest *qmgr_dest_get(const char *, int);
 static void qmgr_dest_limits(struct qmgr_dest *, int64_t);
 static void qmgr_dest_gc(struct qmgr_dest *, int64_t);
+static int qmgr_dest_dead(const struct qmgr_dest *, int64_t);
+static void qmgr_dest_defer_job(const struct qmgr_dest *,
+    struct qmgr_job *);
+static void qmgr_dest_suspend(struct qmgr_dest *, int64_t);
 
 static unsigned
 qmgr_dest_hashkey(const char *key)
@@ -130,6 +146,9 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 
 	if (d->head != NULL || d->inflight > 0 || qmgr_dest_wait(d, now) > 0)
 		return;
+	/* A failing site's streak and window outlive its jobs. */
+	if (d->fail_streak > 0 && now - d->last_fail < QMGR_DEST_FAIL_MEMORY_MS)
+		return;
 	for (pp = &qmgr_dest_hash[qmgr_dest_hashkey(d->key)]; *pp != NULL;
 	    pp = &(*pp)->hnext)
 		if (*pp == d) {
@@ -152,6 +171,10 @@ qmgr_job_queue(struct qmgr_job *job)
 {
 	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
 
+	if (qmgr_dest_dead(d, ev_now_ms())) {
+		qmgr_dest_defer_job(d, job);
+		return;
+	}
 	job->next = NULL;
 	*d->tail = job;
 	d->tail = &job->next;
@@ -219,7 +242,108 @@ qmgr_dest_room(const struct qmgr_dest *d, unsigned held)
 	if (held == 0 && d->lim.max_connections != 0 &&
 	    d->inflight >= d->lim.max_connections)
 		return 0;
+	/* Narrowed by site failures; a held session is a working one. */
+	if (held == 0 && d->window != 0 && d->inflight >= d->window)
+		return 0;
 	return 1;
+}
+
+static int
+qmgr_dest_dead(const struct qmgr_dest *d, int64_t now)
+{
+	return d->dead_until != 0 && now < d->dead_until;
+}
+
+/*
+ * Defers every recipient of job, which never reaches smtp, with d's last
+ * failure; logged as smtp logs a deferral, so log tools and relayctl log
+ * see one line per recipient and attempt as usual.
+ */
+static void
+qmgr_dest_defer_job(const struct qmgr_dest *d, struct qmgr_job *job)
+{
+	char why[QMGR_DEST_REASON_MAX + 64];
+	int64_t delay = (int64_t)time(NULL) - job->arrival;
+
+	(void)snprintf(why, sizeof(why), "delivery temporarily suspended: %s",
+	    d->reason);
+	for (size_t i = 0; i < job->nrcpts; i++) {
+		if (job->rcpts[i].done)
+			continue;
+		qmgr_job_result(&job->rcpts[i], QSTORE_DEFERRED, "4.4.1", why);
+		log_info("%s: to=<%s>, relay=none, delay=%" PRId64
+		    ", delays=%" PRId64 "/0/0/0, dsn=4.4.1, status=deferred (%s)",
+		    job->qid, log_safe(job->rcpts[i].address),
+		    delay < 0 ? 0 : delay, delay < 0 ? 0 : delay,
+		    log_safe(why));
+	}
+	qmgr_job_set_relay(job, "none");
+	qmgr_job_done(job);
+}
+
+/* d is dead until its retry interval has passed: its jobs are deferred. */
+static void
+qmgr_dest_suspend(struct qmgr_dest *d, int64_t now)
+{
+	struct qmgr_job *job;
+	int64_t secs = d->lim.retry_interval > 0 ? d->lim.retry_interval :
+	    qmgr_cfg->queue_min_backoff;
+
+	if (secs < 1)
+		secs = 1;
+	d->dead_until = now + secs * 1000;
+	log_info("%s: delivery temporarily suspended for %" PRId64 "s after "
+	    "%u attempts in a row that set up no session: %s", d->key, secs,
+	    d->fail_streak, log_safe(d->reason));
+	while ((job = d->head) != NULL) {
+		d->head = job->next;
+		d->npending--;
+		qmgr_npending--;
+		qmgr_dest_defer_job(d, job);
+	}
+	d->tail = &d->head;
+}
+
+void
+qmgr_dest_outcome(const struct qmgr_job *job)
+{
+	struct qmgr_dest *d = job->dest;
+	const char *why = NULL;
+	int64_t now = ev_now_ms();
+	int deferred = 0;
+	unsigned half;
+
+	if (d == NULL)
+		return;
+	if (!job->site_fail) {
+		/* The server answered: the site is up. */
+		d->fail_streak = 0;
+		d->dead_until = 0;
+		if (d->window != 0 && ++d->window >= qmgr_cfg->smtp_processes)
+			d->window = 0;
+		return;
+	}
+	for (size_t i = 0; i < job->nrcpts && !deferred; i++) {
+		const struct qmgr_rcpt *r = &job->rcpts[i];
+
+		if (!r->done || r->status == QSTORE_DEFERRED) {
+			deferred = 1;
+			why = r->done ? r->reply : NULL;
+		}
+	}
+	if (!deferred)
+		return;
+	if (d->fail_streak > 0 && now - d->last_fail >= QMGR_DEST_FAIL_MEMORY_MS)
+		d->fail_streak = 0;
+	d->fail_streak++;
+	d->last_fail = now;
+	(void)snprintf(d->reason, sizeof(d->reason), "%s",
+	    why != NULL && *why != '\0' ? why : "no session could be set up");
+	/* This job is still counted in inflight. */
+	half = d->inflight / 2;
+	d->window = half > 0 ? half : 1;
+	if (d->fail_streak >= QMGR_DEST_DEAD_AFTER && !qmgr_dest_dead(d, now))
+		qmgr_dest_suspend(d, now);
 }
 
 /*
@@ -352,10 +476,13 @@ qmgr_dest_next_ms(void)
 const char *
 qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
 {
+	if (qmgr_dest_dead(d, ev_now_ms()))
+		return "dead";
 	if (d->head == NULL)
 		return "normal";
-	if (held == 0 && d->lim.max_connections != 0 &&
-	    d->inflight >= d->lim.max_connections)
+	if (held == 0 && ((d->lim.max_connections != 0 &&
+	    d->inflight >= d->lim.max_connections) ||
+	    (d->window != 0 && d->inflight >= d->window)))
 		return "at-limit";
 	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0 ||
 	    (reusable == 0 &&

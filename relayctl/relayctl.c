@@ -9,6 +9,7 @@
  * relayctl [-c FILE] [-j] bounce classify 'REPLY TEXT'
  * relayctl [-c FILE] [-j] log search|show|export ...
  * relayctl [-c FILE] [-j] events list|show|replay ...
+ * relayctl [-c FILE] [-j] shaping show [DEST]
  * relayctl webhook keygen FILE
  *
  * Arguments are checked before anything else; then the configuration is
@@ -26,7 +27,8 @@
  * the certificates, becomes mail_owner and reads everything else. "log"
  * commands (relayctl_log.c) switch to mail_owner, then read the delivery
  * log; "events" commands (relayctl_events.c) the same with webhookd's
- * store. See relayctl(8).
+ * store. "shaping show" (relayctl_shaping.c) becomes mail_owner and asks
+ * qmgr on its private socket. See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -115,6 +117,7 @@ relayctl_usage(FILE *fp, int code)
 	    "       relayctl [-c FILE] [-j] events show ID\n"
 	    "       relayctl [-c FILE] [-j] events replay ID|--failed "
 	    "[--endpoint URL|user:NAME]\n"
+	    "       relayctl [-c FILE] [-j] shaping show [DEST] [-j]\n"
 	    "       relayctl webhook keygen FILE\n"
 	    "       relayctl --help | COMMAND [SUBCOMMAND] --help\n");
 	exit(code);
@@ -176,6 +179,8 @@ main(int argc, char *argv[])
 		return relayctl_log_main(argc - 1, argv + 1, &opts);
 	if (argc >= 1 && strcmp(argv[0], "events") == 0)
 		return relayctl_events_main(argc - 1, argv + 1, &opts);
+	if (argc >= 1 && strcmp(argv[0], "shaping") == 0)
+		return relayctl_shaping_main(argc - 1, argv + 1, &opts);
 	/* Reads files only: no privileges to change, no LMDB. */
 	if (argc >= 1 && strcmp(argv[0], "bounce") == 0)
 		return relayctl_bounce(argc - 1, argv + 1, &opts);

@@ -279,6 +279,17 @@ int	relayctl_webhook_main(int argc, char *argv[],
 int	relayctl_status_main(int argc, char *argv[],
 	    const struct relayctl_opts *);
 
+/* relayctl_shaping.c */
+
+/*
+ * "shaping show [DEST] [-j]": parses the words after "shaping", loads the
+ * configuration, becomes mail_owner and asks qmgr for its destinations
+ * (request=shaping on private/qmgr). Returns an exit status:
+ * RELAYCTL_EXIT_FAIL when qmgr cannot be reached or has no DEST.
+ */
+int	relayctl_shaping_main(int argc, char *argv[],
+	    const struct relayctl_opts *);
+
 /* relayctl_acctlog.c */
 
 /*

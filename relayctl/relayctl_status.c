@@ -583,8 +583,9 @@ st_print(const struct st *st)
 				st_duration(st->now - p->started, a,
 				    sizeof(a));
 				printf("  %-9s pid %-7" PRId64 " up %-9s "
-				    "restarts %" PRIu64 "\n", p->prog, p->pid,
-				    a, p->restarts);
+				    "restarts %" PRIu64 "%s\n", p->prog, p->pid,
+				    a, p->restarts, p->ready ? "" :
+				    ", starting");
 			} else {
 				st_duration(p->next_start - st->now, a,
 				    sizeof(a));
@@ -699,6 +700,8 @@ st_json(const struct st *st)
 		json_object_begin(&j);
 		json_kv_str(&j, "name", p->prog);
 		json_kv_int(&j, "pid", p->pid);
+		json_key(&j, "ready");
+		json_bool(&j, p->ready);
 		if (p->pid != 0) {
 			json_kv_int(&j, "started", p->started);
 			json_kv_int(&j, "uptime", st->now - p->started);

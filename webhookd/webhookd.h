@@ -58,22 +58,36 @@ struct wh_request {
 const char	*webhookd_format_name(enum wh_format);
 int		 webhookd_format_parse(const char *);
 /*
+ * What rendering an event for an endpoint came to. No shape and a failure
+ * are kept apart because they end differently: an event the format has no
+ * shape for is never sent there and counts as done; a request that could
+ * not be made (its signature, most likely) is an attempt that failed and
+ * is retried with the backoff of any other failure, never counted as
+ * delivered.
+ */
+enum wh_render {
+	WH_RENDER_FAILED = -1,	/* not made (why set): retried later */
+	WH_RENDER_OK = 0,	/* req is ready to send */
+	WH_RENDER_NOSHAPE = 1,	/* no shape for this kind: done */
+};
+
+/*
  * Renders event ev (stable id "id", 32 hex digits) for endpoint ep at
  * epoch second now into req (body replaced, headers set, Content-Type
- * first; the signature header where the format signs). Returns 0, or -1
- * when the format has no shape for this kind of event (the event is then
- * not sent to this endpoint and counts as done).
+ * first; the signature header where the format signs). Returns an
+ * enum wh_render; with WH_RENDER_FAILED, why (which may be NULL) says
+ * what failed.
  */
 int	webhookd_render(const struct wh_endpoint *ep,
 	    const struct outbox_event *ev, const char *id, int64_t now,
-	    struct wh_request *req);
+	    struct wh_request *req, struct vbuf *why);
 
 /* ---- webhookd_esp.c: the providers' shapes (mailgun, sendgrid, postmark) */
 
 /* As webhookd_render, for ep->format other than WH_FORMAT_PETREL. */
 int	webhookd_render_esp(const struct wh_endpoint *ep,
 	    const struct outbox_event *ev, const char *id, int64_t now,
-	    struct wh_request *req);
+	    struct wh_request *req, struct vbuf *why);
 
 /* ---- webhookd_cred.c: each application's own endpoint ---- */
 

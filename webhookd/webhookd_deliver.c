@@ -40,6 +40,8 @@
 #define WH_REPLY_MAX		1024	/* bytes of the answer kept */
 #define WH_DONE_MS		50	/* outcomes wait at most this long */
 #define WH_DONE_MAX		1024	/* or this many, for their commit */
+#define WH_WARN_EVERY_MS	60000	/* one warning a minute per endpoint */
+#define WH_WARN_MAX		64	/* endpoints whose warnings are paced */
 
 struct wh_req {
 	struct wh_req		*next;
@@ -86,7 +88,70 @@ static uint64_t wh_timer;
 static int wh_timer_set;
 static int64_t wh_max_age_ms, wh_min_backoff_ms, wh_max_backoff_ms;
 
+/*
+ * The warnings an operator must act on (a certificate that does not
+ * verify, a request that could not be signed) come once a minute per
+ * endpoint and cause, not once per event and try: a dead endpoint with
+ * thousands of events pending would bury the log. Each try is still
+ * logged at info level with its outcome.
+ */
+enum wh_warn_kind {
+	WH_WARN_TLS,
+	WH_WARN_RENDER,
+	WH_WARN_KINDS
+};
+struct wh_warned {
+	char		 key[WHSTORE_KEY_MAX + 1];
+	int64_t		 last_ms[WH_WARN_KINDS];
+};
+static struct wh_warned wh_warned[WH_WARN_MAX];
+static int wh_nwarned;
+
 static void	wh_check_done(void);
+
+static int64_t
+wh_warned_last(const struct wh_warned *w)
+{
+	int64_t last = 0;
+	int k;
+
+	for (k = 0; k < WH_WARN_KINDS; k++)
+		if (w->last_ms[k] > last)
+			last = w->last_ms[k];
+	return last;
+}
+
+/* Whether endpoint key's warning of this kind is due (and notes it). */
+static int
+wh_warn_due(const char *key, enum wh_warn_kind kind)
+{
+	int64_t now = outbox_now_ms();
+	int i, oldest = 0;
+
+	for (i = 0; i < wh_nwarned; i++) {
+		if (strcmp(wh_warned[i].key, key) == 0)
+			break;
+		if (wh_warned_last(&wh_warned[i]) <
+		    wh_warned_last(&wh_warned[oldest]))
+			oldest = i;
+	}
+	if (i == wh_nwarned) {
+		/* Full: forget the endpoint warned about least lately. */
+		if (wh_nwarned == WH_WARN_MAX)
+			i = oldest;
+		else
+			wh_nwarned++;
+		memset(&wh_warned[i], 0, sizeof(wh_warned[i]));
+		snprintf(wh_warned[i].key, sizeof(wh_warned[i].key), "%s",
+		    key);
+	}
+	if (wh_warned[i].last_ms[kind] != 0 &&
+	    now - wh_warned[i].last_ms[kind] < WH_WARN_EVERY_MS &&
+	    now >= wh_warned[i].last_ms[kind])
+		return 0;
+	wh_warned[i].last_ms[kind] = now;
+	return 1;
+}
 
 static void
 wh_sock_cb(int fd, int events, void *arg)
@@ -323,9 +388,13 @@ wh_commit_done(void)
 	vbuf_release(&why);
 }
 
-/* Moves a finished request to the batch its outcome waits in. */
+/*
+ * Moves a finished request to the batch its outcome waits in; the caller
+ * commits the batch when it is full (wh_finish), or leaves it to the next
+ * flush (never from inside a scan, which holds a read transaction).
+ */
 static void
-wh_finish(struct wh_req *r, long code, const char *why_failed)
+wh_done_add(struct wh_req *r, long code, const char *why_failed)
 {
 	curl_easy_cleanup(r->easy);
 	r->easy = NULL;
@@ -339,8 +408,41 @@ wh_finish(struct wh_req *r, long code, const char *why_failed)
 	wh_freed = 1;
 	r->next = wh_done;
 	wh_done = r;
-	if (++wh_ndone >= WH_DONE_MAX)
+	wh_ndone++;
+}
+
+static void
+wh_finish(struct wh_req *r, long code, const char *why_failed)
+{
+	wh_done_add(r, code, why_failed);
+	if (wh_ndone >= WH_DONE_MAX)
 		wh_commit_done();
+}
+
+/*
+ * The warning for a request that failed because the endpoint's
+ * certificate did not verify (or its ca_file could not be used): what an
+ * operator must fix, so said at warning level with the endpoint and
+ * curl's reason; the events stay pending and are retried.
+ */
+static void
+wh_warn_tls(const struct wh_req *r, CURLcode result, const char *reason)
+{
+	const struct wh_endpoint *ep;
+	char url[512];
+
+	if (result != CURLE_PEER_FAILED_VERIFICATION &&
+	    result != CURLE_SSL_CACERT_BADFILE)
+		return;
+	if (!wh_warn_due(r->key, WH_WARN_TLS))
+		return;
+	ep = webhookd_endpoint_by_key(r->key);
+	whstore_safe_url(ep != NULL ? ep->url : r->key, url, sizeof(url));
+	log_warn("webhook %s: TLS certificate did not verify with %s%s (%s); "
+	    "events are kept and retried", url,
+	    ep != NULL && ep->ca_file != NULL ? "ca_file " : "the system's CAs",
+	    ep != NULL && ep->ca_file != NULL ? ep->ca_file : "",
+	    log_safe(reason));
 }
 
 static void
@@ -381,18 +483,27 @@ wh_check_done(void)
 		} else {
 			snprintf(why, sizeof(why), "%s", r->errbuf[0] != '\0' ?
 			    r->errbuf : curl_easy_strerror(result));
+			wh_warn_tls(r, result, why);
 			wh_finish(r, 0, why);
 		}
 	}
 }
 
+/*
+ * Starts the request of one delivery. Returns 0 (started, or recorded
+ * as a failed try), or -1 when the endpoint's format has no shape for
+ * this kind of event (nothing to send: done for this endpoint).
+ */
 static int
 wh_start(const struct wh_endpoint *ep, uint64_t seq, const char *key,
     const struct outbox_event *ev)
 {
 	struct wh_request req;
 	struct wh_req *r;
+	struct vbuf why;
+	char url[512], failed[CURL_ERROR_SIZE + 64];
 	size_t i;
+	int rc;
 
 	memset(&req, 0, sizeof(req));
 	req.body = vbuf_create(0);
@@ -402,12 +513,33 @@ wh_start(const struct wh_endpoint *ep, uint64_t seq, const char *key,
 	snprintf(r->qid, sizeof(r->qid), "%.*s", QID_SIZE, ev->qid);
 	r->event_ms = ev->time_ms;
 	whstore_event_id(ev, r->id);
-	if (webhookd_render(ep, ev, r->id, outbox_now_ms() / 1000,
-	    &req) == -1) {
-		/* No shape for this kind: done for this endpoint. */
+	vbuf_init(&why, 0);
+	rc = webhookd_render(ep, ev, r->id, outbox_now_ms() / 1000, &req,
+	    &why);
+	if (rc != WH_RENDER_OK)
 		vbuf_free(req.body);
+	if (rc == WH_RENDER_NOSHAPE) {
+		vbuf_release(&why);
+		free(r);
 		return -1;
 	}
+	if (rc == WH_RENDER_FAILED) {
+		/*
+		 * Not sent, and not done: a try that failed like any other,
+		 * retried with the backoff and dead after max_age (a key
+		 * that cannot sign is an operator's to fix, then replay).
+		 */
+		if (wh_warn_due(key, WH_WARN_RENDER)) {
+			whstore_safe_url(ep->url, url, sizeof(url));
+			log_warn("webhook %s: event %s of %s not sent: %s; "
+			    "retried later", url, r->id, r->qid, why.data);
+		}
+		snprintf(failed, sizeof(failed), "not sent: %s", why.data);
+		vbuf_release(&why);
+		wh_done_add(r, 0, failed);
+		return 0;
+	}
+	vbuf_release(&why);
 	for (i = 0; i < req.nheaders; i++)
 		r->headers = curl_slist_append(r->headers, req.header[i]);
 	r->headers = curl_slist_append(r->headers, "Expect:");

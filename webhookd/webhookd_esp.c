@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -112,21 +113,25 @@ static int	esp_header(struct wh_request *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	esp_hmac_hex(const unsigned char *, size_t, const char *,
 		    size_t, char *, size_t);
+static int	esp_content_type(struct wh_request *, struct vbuf *);
 static int	esp_mailgun(const struct wh_endpoint *,
 		    const struct outbox_event *, const char *, int64_t,
-		    struct wh_request *, const struct wh_appdata *);
+		    struct wh_request *, const struct wh_appdata *,
+		    struct vbuf *);
 static void	esp_sendgrid_one(struct json *, const struct outbox_event *,
 		    const char *, const char *, const char *,
 		    const struct wh_appdata *);
 static int	esp_sendgrid(const struct wh_endpoint *,
 		    const struct outbox_event *, const char *, int64_t,
-		    struct wh_request *, const struct wh_appdata *);
+		    struct wh_request *, const struct wh_appdata *,
+		    struct vbuf *);
 static int	esp_sendgrid_sign(EVP_PKEY *, const char *,
-		    const struct vbuf *, struct vbuf *);
+		    const struct vbuf *, struct vbuf *, struct vbuf *);
 static const struct esp_pm_type *esp_pm_bounce_type(
 		    const struct outbox_event *);
 static int	esp_postmark(const struct outbox_event *, const char *,
-		    struct wh_request *, const struct wh_appdata *);
+		    struct wh_request *, const struct wh_appdata *,
+		    struct vbuf *);
 
 /* The metadata object as it is, or {}. */
 static void
@@ -242,6 +247,18 @@ esp_header(struct wh_request *req, const char *fmt, ...)
 	return 0;
 }
 
+/* The Content-Type header every shape ends with: an enum wh_render. */
+static int
+esp_content_type(struct wh_request *req, struct vbuf *why)
+{
+	if (esp_header(req, ESP_CONTENT_TYPE) == -1) {
+		if (why != NULL)
+			vbuf_setf(why, "too many headers");
+		return WH_RENDER_FAILED;
+	}
+	return WH_RENDER_OK;
+}
+
 /* Hex HMAC-SHA256 of msg under key into hex (65 bytes). 0 or -1. */
 static int
 esp_hmac_hex(const unsigned char *key, size_t keylen, const char *msg,
@@ -269,7 +286,7 @@ esp_hmac_hex(const unsigned char *key, size_t keylen, const char *msg,
 static int
 esp_mailgun(const struct wh_endpoint *ep, const struct outbox_event *ev,
     const char *id, int64_t now, struct wh_request *req,
-    const struct wh_appdata *app)
+    const struct wh_appdata *app, struct vbuf *why)
 {
 	char ts[24], sig[65], host[256], mid[1000], dsn[32];
 	const char *event, *severity = NULL, *reason = NULL, *level;
@@ -321,7 +338,7 @@ esp_mailgun(const struct wh_endpoint *ep, const struct outbox_event *ev,
 		level = "error";
 		break;
 	default:
-		return -1;
+		return WH_RENDER_NOSHAPE;
 	}
 	if (rcpt == NULL)
 		rcpt = "";
@@ -335,7 +352,9 @@ esp_mailgun(const struct wh_endpoint *ep, const struct outbox_event *ev,
 	if (ep->secret_len > 0 && esp_hmac_hex(ep->secret, ep->secret_len,
 	    msg.data, msg.len, sig, sizeof(sig)) == -1) {
 		vbuf_release(&msg);
-		return -1;
+		if (why != NULL)
+			vbuf_setf(why, "HMAC-SHA256 signature failed");
+		return WH_RENDER_FAILED;
 	}
 	vbuf_release(&msg);
 
@@ -448,7 +467,7 @@ esp_mailgun(const struct wh_endpoint *ep, const struct outbox_event *ev,
 	esp_meta(&j, ev, app);
 	json_object_end(&j);
 	json_object_end(&j);
-	return esp_header(req, ESP_CONTENT_TYPE);
+	return esp_content_type(req, why);
 }
 
 /* One SendGrid event object for recipient rcpt, with event id eid. */
@@ -535,7 +554,7 @@ esp_sendgrid_one(struct json *j, const struct outbox_event *ev,
 static int
 esp_sendgrid(const struct wh_endpoint *ep, const struct outbox_event *ev,
     const char *id, int64_t now, struct wh_request *req,
-    const struct wh_appdata *app)
+    const struct wh_appdata *app, struct vbuf *why)
 {
 	char eid[64], ts[24];
 	const char *event;
@@ -561,7 +580,7 @@ esp_sendgrid(const struct wh_endpoint *ep, const struct outbox_event *ev,
 		event = "dropped";
 		break;
 	default:
-		return -1;
+		return WH_RENDER_NOSHAPE;
 	}
 	vbuf_reset(req->body);
 	json_init(&j, req->body);
@@ -577,47 +596,70 @@ esp_sendgrid(const struct wh_endpoint *ep, const struct outbox_event *ev,
 		esp_sendgrid_one(&j, ev, ev->recipient != NULL ?
 		    ev->recipient : "", id, event, app);
 	json_array_end(&j);
-	if (esp_header(req, ESP_CONTENT_TYPE) == -1)
-		return -1;
+	if (esp_content_type(req, why) == WH_RENDER_FAILED)
+		return WH_RENDER_FAILED;
 	if (ep->sendgrid_key == NULL)
-		return 0;
+		return WH_RENDER_OK;
 	snprintf(ts, sizeof(ts), "%" PRId64, now);
 	vbuf_init(&sig, 0);
-	if (esp_sendgrid_sign(ep->sendgrid_key, ts, req->body, &sig) == -1 ||
-	    esp_header(req, "%s: %s", ESP_SG_SIG_HDR, sig.data) == -1 ||
+	if (esp_sendgrid_sign(ep->sendgrid_key, ts, req->body, &sig,
+	    why) == -1) {
+		vbuf_release(&sig);
+		return WH_RENDER_FAILED;
+	}
+	if (esp_header(req, "%s: %s", ESP_SG_SIG_HDR, sig.data) == -1 ||
 	    esp_header(req, "%s: %s", ESP_SG_TS_HDR, ts) == -1) {
 		vbuf_release(&sig);
-		return -1;
+		if (why != NULL)
+			vbuf_setf(why, "too many headers");
+		return WH_RENDER_FAILED;
 	}
 	vbuf_release(&sig);
-	return 0;
+	return WH_RENDER_OK;
 }
 
 /*
  * SendGrid's signed event webhook: ECDSA with SHA-256 over the timestamp
  * header's text followed by the body, the DER signature in base64 into
- * out. Returns 0, or -1.
+ * out. Returns 0, or -1 with why (which may be NULL) set from OpenSSL's
+ * error queue, which is left empty either way: curl reads the same
+ * thread's queue after its own TLS calls.
  */
 static int
 esp_sendgrid_sign(EVP_PKEY *key, const char *ts, const struct vbuf *body,
-    struct vbuf *out)
+    struct vbuf *out, struct vbuf *why)
 {
 	unsigned char der[256];
+	char err[256];
 	size_t len = sizeof(der);
+	unsigned long e;
 	EVP_MD_CTX *ctx;
 	int ok;
 
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		return -1;
-	ok = EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
+	ERR_clear_error();
+	ok = (ctx = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) == 1 &&
 	    EVP_DigestSignUpdate(ctx, ts, strlen(ts)) == 1 &&
 	    EVP_DigestSignUpdate(ctx, body->data, body->len) == 1 &&
 	    EVP_DigestSignFinal(ctx, der, &len) == 1;
 	EVP_MD_CTX_free(ctx);
-	if (!ok)
+	if (!ok) {
+		if ((e = ERR_get_error()) != 0)
+			ERR_error_string_n(e, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "%s", "no reason given");
+		ERR_clear_error();
+		if (why != NULL)
+			vbuf_setf(why, "ECDSA signature failed: %s", err);
 		return -1;
+	}
 	vbuf_reset(out);
-	return b64_encode(out, der, len, 0);
+	if (b64_encode(out, der, len, 0) == -1) {
+		if (why != NULL)
+			vbuf_setf(why, "ECDSA signature: base64 failed");
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -660,11 +702,11 @@ esp_pm_bounce_type(const struct outbox_event *ev)
 /*
  * Postmark: delivered is a Delivery record; deferred, bounced, expired
  * and suppressed Bounce records (esp_pm_bounce_type). Postmark has no
- * record for a message accepted: -1.
+ * record for a message accepted: WH_RENDER_NOSHAPE.
  */
 static int
 esp_postmark(const struct outbox_event *ev, const char *id,
-    struct wh_request *req, const struct wh_appdata *app)
+    struct wh_request *req, const struct wh_appdata *app, struct vbuf *why)
 {
 	const struct esp_pm_type *pt;
 	char when[ESP_TIME_SIZE], mid[1000], hex[14];
@@ -674,7 +716,7 @@ esp_postmark(const struct outbox_event *ev, const char *id,
 
 	if (ev->kind == OUTBOX_ACCEPTED || ev->kind < OUTBOX_ACCEPTED ||
 	    ev->kind > OUTBOX_SUPPRESSED)
-		return -1;
+		return WH_RENDER_NOSHAPE;
 	esp_time(ev->time_ms, when);
 	esp_no_brackets(ev->message_id, mid, sizeof(mid));
 	if (mid[0] == '\0')
@@ -728,13 +770,13 @@ esp_postmark(const struct outbox_event *ev, const char *id,
 	json_key(&j, "Metadata");
 	esp_meta(&j, ev, app);
 	json_object_end(&j);
-	return esp_header(req, ESP_CONTENT_TYPE);
+	return esp_content_type(req, why);
 }
 
 int
 webhookd_render_esp(const struct wh_endpoint *ep,
     const struct outbox_event *ev, const char *id, int64_t now,
-    struct wh_request *req)
+    struct wh_request *req, struct vbuf *why)
 {
 	struct wh_appdata app;
 	int rc;
@@ -743,16 +785,16 @@ webhookd_render_esp(const struct wh_endpoint *ep,
 	webhookd_appdata_parse(ev, &app);
 	switch (ep->format) {
 	case WH_FORMAT_MAILGUN:
-		rc = esp_mailgun(ep, ev, id, now, req, &app);
+		rc = esp_mailgun(ep, ev, id, now, req, &app, why);
 		break;
 	case WH_FORMAT_SENDGRID:
-		rc = esp_sendgrid(ep, ev, id, now, req, &app);
+		rc = esp_sendgrid(ep, ev, id, now, req, &app, why);
 		break;
 	case WH_FORMAT_POSTMARK:
-		rc = esp_postmark(ev, id, req, &app);
+		rc = esp_postmark(ev, id, req, &app, why);
 		break;
 	default:
-		rc = -1;
+		rc = WH_RENDER_NOSHAPE;
 		break;
 	}
 	webhookd_appdata_release(&app);

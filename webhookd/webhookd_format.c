@@ -133,12 +133,12 @@ wh_petrel(const struct outbox_event *ev, const char *id, struct vbuf *out)
 
 int
 webhookd_render(const struct wh_endpoint *ep, const struct outbox_event *ev,
-    const char *id, int64_t now, struct wh_request *req)
+    const char *id, int64_t now, struct wh_request *req, struct vbuf *why)
 {
 	char hex[65];
 
 	if (ep->format != WH_FORMAT_PETREL)
-		return webhookd_render_esp(ep, ev, id, now, req);
+		return webhookd_render_esp(ep, ev, id, now, req, why);
 	vbuf_reset(req->body);
 	wh_petrel(ev, id, req->body);
 	req->nheaders = 0;
@@ -149,9 +149,15 @@ webhookd_render(const struct wh_endpoint *ep, const struct outbox_event *ev,
 	if (ep->secret_len > 0) {
 		webhookd_sign(ep->secret, ep->secret_len, now,
 		    req->body->data, req->body->len, hex);
+		if (hex[0] == '\0') {
+			/* Unsigned, a checking handler would refuse it. */
+			if (why != NULL)
+				vbuf_setf(why, "HMAC-SHA256 signature failed");
+			return WH_RENDER_FAILED;
+		}
 		snprintf(req->header[req->nheaders++],
 		    sizeof(req->header[0]),
 		    "X-Petrel-Signature: t=%" PRId64 ",v1=%s", now, hex);
 	}
-	return 0;
+	return WH_RENDER_OK;
 }

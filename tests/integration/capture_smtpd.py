@@ -166,8 +166,10 @@ class CaptureSMTPD:
         self.commands = []          # (session, command line) for debugging
         self.errors = []            # exceptions in session threads
         # A greeting other than 220 (e.g. "421 4.3.2 busy") is sent and
-        # the connection closed, as a server refusing sessions does.
+        # the connection closed, as a server refusing sessions does;
+        # greeting_times, when set, limits it to the next N sessions.
         self.greeting = None
+        self.greeting_times = None
         # At most this many sessions at once (None: any number); a
         # session beyond them is greeted with 421 and closed, as a
         # provider limiting a sender's connections does. peak is the most
@@ -431,7 +433,12 @@ class Session:
         return line
 
     def run(self):
-        greeting = self.srv.greeting
+        with self.srv._lock:
+            greeting = self.srv.greeting
+            if greeting is not None and self.srv.greeting_times is not None:
+                self.srv.greeting_times -= 1
+                if self.srv.greeting_times <= 0:
+                    self.srv.greeting = self.srv.greeting_times = None
         if greeting is not None and not greeting.startswith("2"):
             self.reply(greeting)
             return

@@ -444,6 +444,29 @@ class Suite:
         while not os.path.exists(sock) and time.time() < deadline:
             time.sleep(0.1)
 
+    def wait_daemons_ready(self, timeout=90):
+        """Until every daemon master runs has finished its start-up
+        (relayctl status -j: each is "ready"). For tests that time what
+        the daemons do from the first message on: under the sanitizers a
+        daemon's start-up takes seconds, and mail handed to an smtp still
+        starting waits, then goes out in a burst."""
+        deadline = time.time() + timeout
+        last = None
+        while True:
+            r = self.relayctl("status", "-j", check=False)
+            try:
+                daemons = json.loads(r.stdout.decode())["daemons"]
+                last = [(d["name"], d["pid"], d["ready"]) for d in daemons]
+                if daemons and all(d["pid"] != 0 and d["ready"]
+                                   for d in daemons):
+                    return
+            except (ValueError, KeyError, TypeError) as e:
+                last = "relayctl status -j: %r: %s" % (e, r.stdout[:200])
+            if time.time() > deadline:
+                raise SetupError("daemons not ready within %ds: %s\n%s"
+                                 % (timeout, last, self.log_tail()))
+            time.sleep(0.2)
+
     def pids(self):
         """Live (non-zombie) Petrel processes of this instance: master's
         process group, plus anything naming our config on its command

@@ -12,8 +12,10 @@ by queue id and by Message-ID tells the story oldest first; export gives
 one user's CSV (RFC 4180 quoting) and JSONL; bad words exit 2; a queue
 without a log says so.
 
-The end-to-end version (messages through the real daemons, webhookd
-indexing) needs webhookd, which is not on this branch yet.
+EvlogEndToEndTest does it through the real daemons: a message submitted
+and delivered, webhookd indexing what smtpd and qmgr wrote; search --to
+finds its events and show begins with the accepted line and has the
+delivered one with the relay.
 """
 
 import csv
@@ -21,9 +23,11 @@ import io
 import json
 import os
 import shutil
+import re
 import subprocess
+import time
 
-from harness import BUILD, REPO, PetrelCase
+from harness import BUILD, REPO, PetrelCase, make_message, unique
 
 TOOL = os.path.join(BUILD, "evlog_bench")
 
@@ -196,3 +200,55 @@ class EvlogCLITest(PetrelCase):
             r = self.log(*args, ok=False)
             self.assertEqual(r.returncode, 2, args)
             self.assertIn(b"usage:", r.stderr)
+
+
+class EvlogEndToEndTest(PetrelCase):
+    """A message through smtpd, qmgr and smtp; webhookd (running for
+    webhooks: [], which has no endpoint) indexes its events."""
+
+    overrides = {"webhooks": []}
+
+    def search(self, rcpt):
+        r = self.suite.run_cli("relayctl", "log", "search", "--to", rcpt,
+                               "-j")
+        if r.returncode != 0:
+            return []
+        return [json.loads(x) for x in r.stdout.decode().splitlines()]
+
+    def test_search_and_show_after_delivery(self):
+        tok = unique("evl")
+        rcpt = "story-%s@example.org" % tok
+        qid = self.submit(make_message(tok, to=rcpt), rcpts=[rcpt])
+        d = self.suite.wait_delivery(qid, rcpt, "sent")[0]
+        self.wait_arrival(tok)
+        deadline = time.time() + 15
+        evs = []
+        while time.time() < deadline:
+            evs = self.search(rcpt)
+            if [e["event"] for e in evs] == ["delivered", "accepted"]:
+                break
+            time.sleep(0.2)
+        self.assertEqual([e["event"] for e in evs],
+                         ["delivered", "accepted"], self.suite.log_tail())
+        self.assertTrue(all(e["queue_id"] == qid for e in evs), evs)
+        self.assertEqual(evs[0]["recipient"], rcpt)
+        self.assertEqual(evs[0]["relay"], d["relay"])
+        self.assertEqual(evs[1]["sasl_username"], self.user)
+        # Text lines too, newest first.
+        txt = self.suite.relayctl("log", "search", "--to",
+                                  rcpt).stdout.decode().splitlines()
+        self.assertEqual([l.split()[1] for l in txt],
+                         ["delivered", "accepted"])
+
+        show = self.suite.relayctl("log", "show",
+                                   qid).stdout.decode().splitlines()
+        self.assertRegex(show[0], r"^Queue ID %s, Message-ID <" % qid)
+        self.assertRegex(show[1], r"^\S+  accepted from <app@example\.com> "
+                         r"\(user %s\) client \S*127\.0\.0\.1\S*, TLSv1\.[23],"
+                         r" \d+ bytes, for %s$" % (self.user, re.escape(rcpt)))
+        delivered = [l for l in show if re.match(r"^\S+  delivered ", l)]
+        self.assertEqual(len(delivered), 1, show)
+        self.assertRegex(delivered[0], r"delivered %s, attempt 1 via %s "
+                         r"status 2\.\d\.\d$"
+                         % (re.escape(rcpt), re.escape(d["relay"])))
+        self.assertIn("[127.0.0.1]:%d" % self.capture.port, d["relay"])

@@ -34,6 +34,8 @@ class ShapingCase(PetrelCase):
             self.suite.config["transport"] = transport
         self.suite.write_config()
         self.suite.start()
+        # Timing starts with the first message: no smtp still starting.
+        self.suite.wait_daemons_ready()
 
     def key(self, server):
         return "[127.0.0.1]:%d" % server.port

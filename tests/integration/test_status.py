@@ -160,8 +160,13 @@ class StatusTest(PetrelCase):
         self.assertEqual(o["master"]["state"], "running")
         self.assertEqual(o["master"]["pid"], self.suite.proc.pid)
         self.assertGreaterEqual(o["master"]["uptime"], 0)
+        # Every daemon finishes its start-up and master publishes it.
+        self.suite.wait_daemons_ready(timeout=60)
+        rc, o = self.status_json()
+        self.assertTrue(all(d["ready"] is True for d in o["daemons"]), o)
+        self.assertNotIn("starting", self.status().stdout.decode())
         for d in o["daemons"]:
-            for k in ("name", "pid", "restarts", "fails"):
+            for k in ("name", "pid", "restarts", "fails", "ready"):
                 self.assertIn(k, d)
             self.assertIn(d["pid"], self.suite.pids_of(d["name"]), d)
             self.assertEqual(d["restarts"], 0, d)
@@ -355,7 +360,7 @@ class StatusWebhookTest(WebhookCase):
 # usage on stdout and exits 0, without a configuration.
 HELP_LINES = [
     [], ["status"], ["user"], ["domain"], ["suppression"], ["bounce"],
-    ["log"], ["webhook"], ["events"],
+    ["log"], ["webhook"], ["events"], ["shaping"],
     ["user", "add"], ["user", "set"], ["user", "show"], ["user", "list"],
     ["user", "rotate"], ["user", "disable"], ["user", "enable"],
     ["user", "del"],
@@ -367,6 +372,7 @@ HELP_LINES = [
     ["bounce", "classify"],
     ["log", "search"], ["log", "show"], ["log", "export"],
     ["events", "list"], ["events", "show"], ["events", "replay"],
+    ["shaping", "show"],
     ["webhook", "keygen"],
 ]
 
@@ -394,7 +400,7 @@ class HelpTest(unittest.TestCase):
     def test_global_help_lists_every_command(self):
         out = self.run_relayctl(["--help"]).stdout.decode()
         for cmd in ("status", "user", "domain", "suppression", "bounce",
-                    "log", "webhook", "events"):
+                    "log", "webhook", "events", "shaping"):
             self.assertRegex(out, r"relayctl .*\b%s\b" % cmd)
 
     def test_no_command_is_usage_error(self):

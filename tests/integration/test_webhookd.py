@@ -14,7 +14,13 @@ in, so it does not grow with every message ever relayed; a credential's
 own endpoint gets at most events.credential_max_concurrent requests at
 once, each cut off after events.credential_timeout; a secret_file
 emptied before a reload is refused with its file, line and key, and the
-running configuration stays.
+running configuration stays; a sendgrid endpoint whose key cannot sign
+gets no request, a warning, and retries until a new key and a reload let
+the event through; an endpoint whose certificate its ca_file does not
+trust gets nothing, a warning naming it and curl's reason, and the event
+once the right ca_file is reloaded; with two endpoints dead-lettered,
+relayctl events replay --failed --endpoint URL (or ID --endpoint URL)
+replays that endpoint's dead letters only.
 """
 
 import http.server
@@ -39,11 +45,16 @@ class WebhookCase(PetrelCase):
     endpoint_extra = ({},)      # extra keys of each webhooks[] entry
     events_extra = {}           # extra keys of events:
 
+    def serve_cert(self):
+        """(cert, key) the receivers serve: the harness's, which every
+        endpoint's ca_file trusts."""
+        return certificate()
+
     def setUp(self):
         cert, key = certificate()
         self.recv = []
         for kw in self.receivers:
-            r = Receiver(cert, key, secret=SECRET, **kw).start()
+            r = Receiver(*self.serve_cert(), secret=SECRET, **kw).start()
             self.addCleanup(r.stop)
             self.recv.append(r)
         d = self.recv_dir = __import__("tempfile").mkdtemp(
@@ -490,6 +501,219 @@ class CredentialLimitsTest(WebhookCase):
                                                     % tok])
         self.wait_log(r"%s: event=[0-9a-f]{32} to=%s status=deferred"
                       % (qid, re.escape(r.url)), timeout=8)
+
+
+# An EC private key that OpenSSL loads (so webhookd takes it as a
+# sendgrid_key_file) but cannot sign with: its curve is over a 20-bit
+# field, and ECDSA refuses a group order under 64 bits. It stands in for
+# any failure to sign (check_webhookd_esp.c has the same key).
+UNSIGNABLE_KEY = b"""-----BEGIN EC PRIVATE KEY-----
+MEgCAQEEAwAwOaAyMDACAQEwDgYHKoZIzj0BAQIDD0JDMAoEAwFzkAQDCNEXBAcEAAAECimyAgMP
+PoMCAQGhCgMIAAQIXNILMhI=
+-----END EC PRIVATE KEY-----
+"""
+
+
+def sendgrid_verifies(public_b64, headers, body):
+    """Whether a request carries SendGrid's ECDSA signature by the key
+    whose public half (base64 DER, as relayctl webhook keygen prints it)
+    is public_b64."""
+    import base64
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    sig = headers.get("X-Twilio-Email-Event-Webhook-Signature")
+    ts = headers.get("X-Twilio-Email-Event-Webhook-Timestamp")
+    if not sig or not ts:
+        return False
+    pub = serialization.load_der_public_key(base64.b64decode(public_b64))
+    try:
+        pub.verify(base64.b64decode(sig), ts.encode() + body,
+                   ec.ECDSA(hashes.SHA256()))
+        return True
+    except InvalidSignature:
+        return False
+
+
+class SigningFailureTest(WebhookCase):
+    """A sendgrid-format endpoint whose key cannot sign: the request is not
+    made, the failure is logged as a warning and the event is retried with
+    the backoff (never counted as sent, as an event without a shape is);
+    once the key is replaced and master reloaded, it is delivered."""
+
+    def setUp(self):
+        self.keydir = __import__("tempfile").mkdtemp(prefix="petrel-whk-")
+        os.chmod(self.keydir, 0o755)
+        self.addCleanup(__import__("shutil").rmtree, self.keydir, True)
+        self.sg_key = os.path.join(self.keydir, "sendgrid.pem")
+        with open(self.sg_key, "wb") as f:
+            f.write(UNSIGNABLE_KEY)
+        os.chmod(self.sg_key, 0o644)
+        self.endpoint_extra = ({"format": "sendgrid", "events": "delivered",
+                                "sendgrid_key_file": self.sg_key},)
+        super().setUp()
+
+    def test_retried_until_it_can_sign(self):
+        tok = unique("whsig")
+        rcpt = "sig-%s@example.org" % tok
+        qid = self.submit(make_message(tok, to=rcpt), rcpts=[rcpt])
+        self.wait_arrival(tok)
+        url = re.escape(self.recv[0].url)
+        self.wait_log(r"webhookd\[\d+\]: warning: webhook %s: event "
+                      r"([0-9a-f]{32}) of %s not sent: ECDSA signature "
+                      r"failed" % (url, qid))
+        eid = re.search(r"webhook %s: event ([0-9a-f]{32}) of %s not sent"
+                        % (url, qid), self.suite.log()).group(1)
+        # Each try is a failed one, retried after the backoff (1 s, 2 s).
+        tries = r"%s: event=%s to=%s status=deferred \(not sent: ECDSA " \
+            r"signature failed" % (qid, eid, url)
+        deadline = time.time() + 20
+        while time.time() < deadline and \
+                len(re.findall(tries, self.suite.log())) < 2:
+            time.sleep(0.2)
+        self.assertGreaterEqual(len(re.findall(tries, self.suite.log())), 2,
+                                self.suite.log_tail())
+        self.assertNotRegex(self.suite.log(),
+                            r"event=%s .*status=sent" % eid)
+        self.assertEqual(self.recv[0].requests, [])
+        lst = [json.loads(x) for x in self.suite.relayctl(
+            "events", "list", "-j").stdout.decode().splitlines()]
+        mine = [d for d in lst if d["id"] == eid]
+        self.assertEqual(len(mine), 1, lst)
+        self.assertEqual(mine[0]["state"], "pending")
+        self.assertGreaterEqual(mine[0]["tries"], 2)
+
+        # The operator replaces the key and reloads: the event arrives,
+        # signed with the new key, under the same id.
+        fresh = os.path.join(self.keydir, "fresh.pem")
+        r = self.suite.relayctl("webhook", "keygen", fresh)
+        public = r.stdout.decode().strip()
+        os.chmod(fresh, 0o644)
+        os.replace(fresh, self.sg_key)
+        os.kill(self.suite.proc.pid, signal.SIGHUP)
+        got = self.recv[0].wait(lambda e: isinstance(e, list) and
+                                e[0].get("sg_event_id") == eid, timeout=30)
+        self.assertTrue(got, self.suite.log_tail())
+        ev = got[0]["json"][0]
+        self.assertEqual(ev["event"], "delivered")
+        self.assertEqual(ev["email"], rcpt)
+        self.assertTrue(sendgrid_verifies(public, got[0]["headers"],
+                                          got[0]["body"]))
+        self.wait_log(r"%s: event=%s to=%s status=sent \(HTTP 200\)"
+                      % (qid, eid, url))
+
+
+def other_certificate(tmpdir):
+    """A self-signed certificate for localhost that the harness's
+    certificate (every endpoint's ca_file here) does not vouch for."""
+    cert = os.path.join(tmpdir, "other-cert.pem")
+    key = os.path.join(tmpdir, "other-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-subj", "/CN=localhost", "-days", "2",
+                    "-keyout", key, "-out", cert],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True, timeout=60)
+    os.chmod(cert, 0o644)
+    return cert, key
+
+
+class UntrustedCertificateTest(WebhookCase):
+    """An HTTPS endpoint whose certificate its ca_file does not trust: a
+    warning names the endpoint and curl's reason, nothing is posted, the
+    event stays pending; with the right ca_file (a reload) it arrives."""
+
+    def serve_cert(self):
+        if not hasattr(self, "other"):
+            d = __import__("tempfile").mkdtemp(prefix="petrel-whc-")
+            os.chmod(d, 0o755)
+            self.addCleanup(__import__("shutil").rmtree, d, True)
+            self.other = other_certificate(d)
+        return self.other
+
+    def test_warning_then_delivered_with_the_right_ca(self):
+        tok = unique("whtls")
+        rcpt = "tls-%s@example.org" % tok
+        qid = self.submit(make_message(tok, to=rcpt), rcpts=[rcpt])
+        self.wait_arrival(tok)
+        url = re.escape(self.recv[0].url)
+        self.wait_log(r"webhookd\[\d+\]: warning: webhook %s: TLS "
+                      r"certificate did not verify with ca_file %s "
+                      r"\(SSL certificate problem: [^)]+\); events are "
+                      r"kept and retried"
+                      % (url, re.escape(self.suite.cert)))
+        self.wait_log(r"%s: event=[0-9a-f]{32} to=%s status=deferred "
+                      r"\(SSL certificate problem" % (qid, url))
+        self.assertEqual(self.recv[0].requests, [])
+
+        # The operator names the CA that signed it and reloads.
+        self.suite.config["webhooks"][0]["ca_file"] = self.other[0]
+        self.suite.write_config()
+        os.kill(self.suite.proc.pid, signal.SIGHUP)
+        for kind in ("accepted", "delivered"):
+            got = self.recv[0].wait(lambda e: e.get("queue_id") == qid and
+                                    e["event"] == kind, timeout=30)
+            self.assertTrue(got, "%s: %s" % (kind, self.suite.log_tail()))
+            self.assertTrue(got[0]["verified"])
+            self.assertEqual(got[0]["json"]["queue_id"], qid)
+
+
+class ReplayOneEndpointTest(WebhookCase):
+    """Two endpoints, both down past max_age: relayctl events replay
+    --failed --endpoint URL (and ID --endpoint URL) replays that
+    endpoint's dead letters only."""
+
+    receivers = ({"fail_first": 1000000}, {"fail_first": 1000000})
+    endpoint_extra = ({"events": "delivered"}, {"events": "delivered"})
+    events_extra = {"max_age": "3s"}
+
+    def dead(self):
+        out = self.suite.relayctl("events", "list", "-j", "--failed")
+        return [json.loads(x) for x in out.stdout.decode().splitlines()]
+
+    def test_replay_one_endpoint(self):
+        tok = unique("whro")
+        rcpts = ["ro%d-%s@example.org" % (i, tok) for i in range(2)]
+        qid = self.submit(make_message(tok), rcpts=rcpts)
+        deadline = time.time() + 40
+        dead = []
+        while time.time() < deadline and len(dead) < 4:
+            dead = [d for d in self.dead()
+                    if d["queue_id"] == qid and d["state"] == "dead"]
+            time.sleep(0.3)
+        self.assertEqual(len(dead), 4, self.suite.log_tail())
+        a, b = self.recv
+        self.assertEqual(sorted(d["endpoint"] for d in dead),
+                         sorted([a.url, a.url, b.url, b.url]))
+        a.fail_first = b.fail_first = 0
+        na, nb = len(a.requests), len(b.requests)
+
+        out = self.suite.relayctl("-j", "events", "replay", "--failed",
+                                  "--endpoint", b.url).stdout.decode()
+        self.assertEqual(json.loads(out), {"replayed": 2})
+        got = b.wait(lambda e: e.get("queue_id") == qid, n=nb + 2,
+                     timeout=20)
+        self.assertEqual(len(got), nb + 2, self.suite.log_tail())
+        self.assertEqual({r["json"]["recipient"] for r in got[nb:]},
+                         set(rcpts))
+        # a's are still dead letters, and nothing went to a.
+        time.sleep(2)
+        self.assertEqual(len(a.requests), na)
+        left = [d for d in self.dead() if d["queue_id"] == qid]
+        self.assertEqual(sorted((d["endpoint"], d["state"]) for d in left),
+                         [(a.url, "dead"), (a.url, "dead")])
+
+        # By id: one event, one endpoint.
+        one = left[0]
+        out = self.suite.relayctl("events", "replay", one["id"],
+                                  "--endpoint", a.url).stdout.decode()
+        self.assertEqual(out.strip(), "1 delivery replayed")
+        got = a.wait(lambda e: e.get("queue_id") == qid, n=na + 1,
+                     timeout=20)
+        self.assertEqual([r["json"]["id"] for r in got[na:]], [one["id"]])
+        left = [d for d in self.dead() if d["queue_id"] == qid]
+        self.assertEqual([d["id"] for d in left],
+                         [d["id"] for d in dead if d["endpoint"] == a.url
+                          and d["id"] != one["id"]])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
  *
  * FORMAT is mailgun, sendgrid or postmark; KIND an event name (accepted,
  * delivered, ...). Prints the request's header lines, an empty line and
- * the body; exit status 3 when the format has no shape for the kind.
+ * the body; exit status 3 when the format has no shape for the kind, 1
+ * when the request cannot be made (a key that cannot sign).
  * The event is a realistic one of its kind (bounced: 550 5.1.1,
  * bad-mailbox; deferred: 452 4.2.2, quota-issues; ...).
  */
@@ -44,11 +45,12 @@ main(int argc, char *argv[])
 	struct wh_endpoint ep;
 	struct outbox_event ev;
 	struct wh_request req;
+	struct vbuf why;
 	const char *name;
 	int64_t now = (int64_t)time(NULL);
 	FILE *f;
 	size_t i;
-	int a, k;
+	int a, k, rc;
 
 	if (argc < 3)
 		usage();
@@ -150,12 +152,18 @@ main(int argc, char *argv[])
 		break;
 	}
 	req.body = vbuf_create(0);
-	if (webhookd_render_esp(&ep, &ev, WH_RENDER_ID, now, &req) == -1) {
-		/* No shape for this kind: say so by status, leak nothing. */
+	vbuf_init(&why, 0);
+	rc = webhookd_render_esp(&ep, &ev, WH_RENDER_ID, now, &req, &why);
+	if (rc != WH_RENDER_OK) {
+		/* No shape for this kind (3), or a failure (1): leak nothing. */
+		if (rc == WH_RENDER_FAILED)
+			fprintf(stderr, "wh_render: %s\n", why.data);
+		vbuf_release(&why);
 		vbuf_free(req.body);
 		EVP_PKEY_free(ep.sendgrid_key);
-		return 3;
+		return rc == WH_RENDER_NOSHAPE ? 3 : 1;
 	}
+	vbuf_release(&why);
 	for (i = 0; i < req.nheaders; i++)
 		printf("%s\n", req.header[i]);
 	printf("\n");

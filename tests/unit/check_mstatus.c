@@ -64,9 +64,9 @@ put_file(const char *dir, const char *data, size_t len)
 START_TEST(test_round_trip)
 {
 	struct mstatus_proc procs[3] = {
-		{ "smtpd", 101, 1700000001, 0, 0, 0 },
-		{ "qmgr", 0, 0, 7, 4, 1700000099 },
-		{ "smtp", 103, 1700000003, 2, 0, 0 },
+		{ "smtpd", 101, 1700000001, 0, 0, 0, 1 },
+		{ "qmgr", 0, 0, 7, 4, 1700000099, 0 },
+		{ "smtp", 103, 1700000003, 2, 0, 0, 0 },
 	};
 	struct mstatus w = { 99, 1700000000, 1700000005, procs, 3 }, r;
 	struct vbuf *why = vbuf_create(0);
@@ -88,6 +88,8 @@ START_TEST(test_round_trip)
 		ck_assert_uint_eq(r.procs[i].restarts, procs[i].restarts);
 		ck_assert_uint_eq(r.procs[i].fails, procs[i].fails);
 		ck_assert_int_eq(r.procs[i].next_start, procs[i].next_start);
+		/* Each slot's own: smtpd's ready does not carry to qmgr. */
+		ck_assert_int_eq(r.procs[i].ready, procs[i].ready);
 	}
 	mstatus_release(&r);
 	/* A rewrite replaces the whole table; no temporary file stays. */

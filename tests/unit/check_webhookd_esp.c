@@ -16,8 +16,10 @@
 #define json_null	jansson_json_null
 #include <jansson.h>
 #undef json_null
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
 
 #include "b64.h"
 #include "vbuf.h"
@@ -116,7 +118,7 @@ render(const struct wh_endpoint *ep, const struct outbox_event *ev,
 
 	memset(req, 0, sizeof(*req));
 	req->body = vbuf_create(0);
-	if (webhookd_render_esp(ep, ev, ID, NOW, req) == -1)
+	if (webhookd_render_esp(ep, ev, ID, NOW, req, NULL) != WH_RENDER_OK)
 		return NULL;
 	ck_assert_uint_ge(req->nheaders, 1);
 	ck_assert_str_eq(req->header[0], "Content-Type: application/json");
@@ -503,7 +505,8 @@ END_TEST
 
 /*
  * An administrator's delete (relayq -d) has no shape in any ESP format:
- * render refuses it, so webhookd sends it only to petrel endpoints.
+ * render says so (WH_RENDER_NOSHAPE, not a failure), so webhookd sends it
+ * only to petrel endpoints and counts it done for the others.
  */
 START_TEST(test_deleted_not_sent)
 {
@@ -516,9 +519,72 @@ START_TEST(test_deleted_not_sent)
 	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
 		endpoint_init(&ep, fmts[i]);
 		event_init(&ev, OUTBOX_DELETED);
-		ck_assert_ptr_null(render(&ep, &ev, &req));
+		memset(&req, 0, sizeof(req));
+		req.body = vbuf_create(0);
+		ck_assert_int_eq(webhookd_render_esp(&ep, &ev, ID, NOW, &req,
+		    NULL), WH_RENDER_NOSHAPE);
 		vbuf_free(req.body);
 	}
+	/* Postmark has no record for a message accepted. */
+	endpoint_init(&ep, WH_FORMAT_POSTMARK);
+	event_init(&ev, OUTBOX_ACCEPTED);
+	memset(&req, 0, sizeof(req));
+	req.body = vbuf_create(0);
+	ck_assert_int_eq(webhookd_render_esp(&ep, &ev, ID, NOW, &req, NULL),
+	    WH_RENDER_NOSHAPE);
+	vbuf_free(req.body);
+}
+END_TEST
+
+/*
+ * An EC key that loads (webhookd accepts it as a sendgrid_key_file) but
+ * cannot sign: a curve over a 20-bit field whose group order is under
+ * the 64 bits OpenSSL's ECDSA requires. It stands in for any signing
+ * failure: render must say WH_RENDER_FAILED, with a reason, never
+ * WH_RENDER_NOSHAPE (which would count the event as done).
+ */
+static const char unsignable_key[] =
+    "-----BEGIN EC PRIVATE KEY-----\n"
+    "MEgCAQEEAwAwOaAyMDACAQEwDgYHKoZIzj0BAQIDD0JDMAoEAwFzkAQDCNEXBAcEAAAECimyAgMP\n"
+    "PoMCAQGhCgMIAAQIXNILMhI=\n"
+    "-----END EC PRIVATE KEY-----\n";
+
+START_TEST(test_sendgrid_sign_fails)
+{
+	struct wh_endpoint ep;
+	struct outbox_event ev;
+	struct wh_request req;
+	struct vbuf why;
+	BIO *bio;
+	EVP_PKEY *key;
+
+	bio = BIO_new_mem_buf(unsignable_key, -1);
+	ck_assert_ptr_nonnull(bio);
+	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	ck_assert_ptr_nonnull(key);
+	ck_assert_int_eq(EVP_PKEY_get_base_id(key), EVP_PKEY_EC);
+
+	endpoint_init(&ep, WH_FORMAT_SENDGRID);
+	ep.sendgrid_key = key;
+	event_init(&ev, OUTBOX_DELIVERED);
+	memset(&req, 0, sizeof(req));
+	req.body = vbuf_create(0);
+	vbuf_init(&why, 0);
+	ck_assert_int_eq(webhookd_render_esp(&ep, &ev, ID, NOW, &req, &why),
+	    WH_RENDER_FAILED);
+	ck_assert_msg(strstr(why.data, "ECDSA signature failed") != NULL,
+	    "why: %s", why.data);
+	/* Without a why to fill, the same answer. */
+	ck_assert_int_eq(webhookd_render_esp(&ep, &ev, ID, NOW, &req, NULL),
+	    WH_RENDER_FAILED);
+	/* A kind with no shape is still no shape, whatever the key. */
+	event_init(&ev, OUTBOX_DELETED);
+	ck_assert_int_eq(webhookd_render_esp(&ep, &ev, ID, NOW, &req, NULL),
+	    WH_RENDER_NOSHAPE);
+	vbuf_release(&why);
+	vbuf_free(req.body);
+	EVP_PKEY_free(key);
 }
 END_TEST
 
@@ -571,6 +637,7 @@ esp_suite(void)
 	tcase_add_test(tc, test_sendgrid_blocked);
 	tcase_add_test(tc, test_sendgrid_processed);
 	tcase_add_test(tc, test_sendgrid_signed);
+	tcase_add_test(tc, test_sendgrid_sign_fails);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("postmark");
 	tcase_add_test(tc, test_postmark_kinds);

@@ -56,7 +56,8 @@ START_TEST(test_render_petrel)
 	ep.secret_len = 6;
 	memset(&req, 0, sizeof(req));
 	req.body = vbuf_create(0);
-	ck_assert_int_eq(webhookd_render(&ep, &ev, id, 1700000000, &req), 0);
+	ck_assert_int_eq(webhookd_render(&ep, &ev, id, 1700000000, &req, NULL),
+	    WH_RENDER_OK);
 	ck_assert_ptr_nonnull(strstr(req.body->data,
 	    "\"event\":\"delivered\""));
 	ck_assert_ptr_nonnull(strstr(req.body->data, "\"user\":\"app1\""));

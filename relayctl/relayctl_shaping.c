@@ -1,0 +1,509 @@
+/*
+ * relayctl_shaping.c - "relayctl shaping show [DEST] [-j]": the
+ * destinations qmgr is delivering to now, each with the shaping entry
+ * that applies to it, its state, its backlog and its limits (relayctl(8),
+ * SHAPING; shaping.yaml(5)).
+ *
+ * Destinations live only in qmgr's memory, so the one source is a
+ * request=shaping on private/qmgr, answered by a record per destination
+ * and then a status record (lib/mailproto.h). The socket is mail_owner's
+ * (0600): relayctl becomes mail_owner before it connects. The state word
+ * is printed as qmgr sends it, so a state qmgr learns later needs no
+ * change here. DEST is a next-hop key ("[host]:port", "host:port") or a
+ * recipient domain, made into its key as qmgr does (cfg_nexthop_key: its
+ * transport entry, else the domain with port 25).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "cfg.h"
+#include "json.h"
+#include "mailconn.h"
+#include "mailproto.h"
+#include "nexthop.h"
+#include "privsep.h"
+#include "relayctl.h"
+#include "shaping.h"
+#include "vbuf.h"
+#include "xalloc.h"
+
+/* The whole exchange with qmgr, which answers from memory at once. */
+#define SH_TIMEOUT_MS		10000
+/* Records believed from qmgr (it sends at most 10000). */
+#define SH_DESTS_MAX		100000
+#define SH_STATE_MAX		32
+/* One record is small; a status record may carry a reason. */
+#define SH_IN_MAX		(2 * ATTR_VALUE_MAX)
+
+struct sh_args {
+	const char	*dest;		/* DEST as given, or NULL */
+	int		 is_key;	/* DEST is a next-hop key */
+	int		 json;
+};
+
+/* One destination as qmgr describes it. */
+struct sh_dest {
+	char		*key;
+	char		*entry;
+	char		*state;
+	uint64_t	 max_conn;	/* 0: no limit */
+	uint64_t	 conns;
+	uint64_t	 rate_count;
+	uint64_t	 rate_interval;	/* s; 0: no limit */
+	uint64_t	 pending;
+	uint64_t	 sent;
+};
+
+struct sh_reply {
+	struct sh_dest	*d;
+	size_t		 n, cap;
+};
+
+static void	sh_usage(FILE *, int) __attribute__((noreturn));
+static int	sh_parse(int, char *[], struct sh_args *, struct vbuf *);
+static int	sh_key(const struct cfg *, const struct sh_args *, char *,
+		    size_t);
+static int	sh_record(const struct attr_list *, struct sh_reply *,
+		    struct vbuf *);
+static int	sh_request(const struct cfg *, const char *,
+		    struct sh_reply *);
+static int	sh_cmp(const void *, const void *);
+static void	sh_rate(const struct sh_dest *, char *, size_t);
+static void	sh_limit(uint64_t, char *, size_t);
+static void	sh_print(const struct sh_reply *);
+static void	sh_json(const struct sh_reply *);
+static void	sh_reply_release(struct sh_reply *);
+
+static void
+sh_usage(FILE *fp, int code)
+{
+	fprintf(fp,
+	    "usage: relayctl [-c FILE] [-j] shaping show [DEST] [-j]\n"
+	    "Shows each destination qmgr is delivering to: the shaping entry "
+	    "that applies,\n"
+	    "its state (as qmgr names it: normal, at-limit, pacing, ...), "
+	    "jobs pending,\n"
+	    "connections in use, jobs sent, max_connections and "
+	    "max_message_rate.\n"
+	    "DEST: a next hop as qmgr keys it ([host]:port, host:port), or a "
+	    "recipient\n"
+	    "domain (its transport entry, else DOMAIN:25). Exit status: 0, "
+	    "1 qmgr cannot\n"
+	    "be reached or does not have DEST, 2 usage.\n");
+	exit(code);
+}
+
+/* The words after "shaping". 0, or -1 with a reason (usage, exit 2). */
+static int
+sh_parse(int argc, char *argv[], struct sh_args *a, struct vbuf *why)
+{
+	struct nexthop nh;
+	struct vbuf bad;
+
+	memset(a, 0, sizeof(*a));
+	if (argc < 1) {
+		vbuf_setf(why, "shaping: a subcommand is needed");
+		return -1;
+	}
+	if (strcmp(argv[0], "show") != 0) {
+		vbuf_setf(why, "shaping: unknown subcommand %s", argv[0]);
+		return -1;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-j") == 0)
+			a->json = 1;
+		else if (argv[i][0] != '-' && a->dest == NULL)
+			a->dest = argv[i];
+		else {
+			vbuf_setf(why, "shaping show: unexpected %s", argv[i]);
+			return -1;
+		}
+	}
+	/* An address literal is a recipient domain, as qmgr reads it. */
+	if (a->dest == NULL || strncasecmp(a->dest, "[IPv6:", 6) == 0)
+		return 0;
+	/* Brackets or a port make a next-hop key; else it is a domain. */
+	a->is_key = a->dest[0] == '[' || strchr(a->dest, ':') != NULL;
+	vbuf_init(&bad, 0);
+	if (nexthop_parse(a->dest, &nh, &bad) == -1) {
+		vbuf_setf(why, "shaping show: %s", bad.data);
+		vbuf_release(&bad);
+		return -1;
+	}
+	vbuf_release(&bad);
+	return 0;
+}
+
+/* DEST's next-hop key into key (NEXTHOP_KEY_MAX + 1 bytes). 0 or -1. */
+static int
+sh_key(const struct cfg *cfg, const struct sh_args *a, char *key,
+    size_t size)
+{
+	struct nexthop nh;
+	struct vbuf why;
+	int rc;
+
+	if (!a->is_key)
+		return cfg_nexthop_key(cfg, a->dest, key, size);
+	vbuf_init(&why, 0);
+	rc = nexthop_parse(a->dest, &nh, &why);
+	vbuf_release(&why);
+	if (rc == -1)
+		return -1;
+	/* Keys are lower case (nexthop.h); DEST may not be. */
+	for (char *p = nh.host; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return nexthop_format(&nh, key, size);
+}
+
+/* One destination record into r. 0, or -1 (why). */
+static int
+sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
+{
+	const char *key = NULL, *entry = NULL, *state = NULL;
+	struct sh_dest d;
+	const struct attr_spec spec[] = {
+		ATTR_STR(MAIL_ATTR_NEXTHOP, ATTR_F_REQUIRED, 1,
+		    NEXTHOP_KEY_MAX, &key),
+		ATTR_STR(MAIL_ATTR_ENTRY, ATTR_F_REQUIRED, 1,
+		    SHAPING_NAME_MAX, &entry),
+		ATTR_STR(MAIL_ATTR_STATE, ATTR_F_REQUIRED, 1, SH_STATE_MAX,
+		    &state),
+		ATTR_UINT(MAIL_ATTR_MAX_CONN, 0, 0, UINT32_MAX, &d.max_conn),
+		ATTR_UINT(MAIL_ATTR_CONNS, 0, 0, UINT32_MAX, &d.conns),
+		ATTR_UINT(MAIL_ATTR_RATE_COUNT, 0, 0, UINT32_MAX,
+		    &d.rate_count),
+		ATTR_UINT(MAIL_ATTR_RATE_INTERVAL, 0, 0, UINT32_MAX,
+		    &d.rate_interval),
+		ATTR_UINT(MAIL_ATTR_PENDING, 0, 0, UINT64_MAX, &d.pending),
+		ATTR_UINT(MAIL_ATTR_SENT, 0, 0, UINT64_MAX, &d.sent),
+		ATTR_TABLE_END
+	};
+
+	memset(&d, 0, sizeof(d));
+	if (attr_scan(l, spec, why) == -1)
+		return -1;
+	if (r->n == SH_DESTS_MAX) {
+		vbuf_setf(why, "more than %d destinations", SH_DESTS_MAX);
+		return -1;
+	}
+	/* Printed as it came: only what a terminal shows safely. */
+	for (const char *p = state; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') {
+			vbuf_setf(why, "a state that is not a word");
+			return -1;
+		}
+	if (r->n == r->cap) {
+		r->cap = r->cap == 0 ? 16 : 2 * r->cap;
+		r->d = xreallocarray(r->d, r->cap, sizeof(*r->d));
+	}
+	/* The strings point into the input buffer, which moves on. */
+	d.key = xstrdup(key);
+	d.entry = xstrdup(entry);
+	d.state = xstrdup(state);
+	r->d[r->n++] = d;
+	return 0;
+}
+
+/*
+ * The shaping request, for key only when it is not NULL; the records
+ * into r. Returns an exit status, after printing why on stderr.
+ */
+static int
+sh_request(const struct cfg *cfg, const char *key, struct sh_reply *r)
+{
+	struct vbuf *req, *in, *why;
+	struct attr_list l;
+	const char *reason = "no reason given";
+	uint64_t status = MAIL_STAT_FAIL, count = 0;
+	size_t used;
+	int fd, rc = RELAYCTL_EXIT_FAIL;
+	const struct attr_spec spec[] = {
+		ATTR_UINT(MAIL_ATTR_STATUS, ATTR_F_REQUIRED, 0, UINT32_MAX,
+		    &status),
+		ATTR_STR(MAIL_ATTR_REASON, 0, 0, ATTR_VALUE_MAX, &reason),
+		ATTR_UINT(MAIL_ATTR_COUNT, 0, 0, UINT64_MAX, &count),
+		ATTR_TABLE_END
+	};
+
+	why = vbuf_create(0);
+	if ((fd = mail_connect(cfg->queue_directory, MAIL_SOCK_QMGR,
+	    why)) == -1) {
+		fprintf(stderr, "relayctl: cannot reach qmgr: %s (is Petrel "
+		    "running?)\n", why->data);
+		vbuf_free(why);
+		return RELAYCTL_EXIT_FAIL;
+	}
+	req = vbuf_create(0);
+	in = vbuf_create(SH_IN_MAX);
+	attr_list_init(&l);
+	attr_put_str(req, MAIL_ATTR_REQUEST, MAIL_REQ_SHAPING);
+	if (key != NULL)
+		attr_put_str(req, MAIL_ATTR_NEXTHOP, key);
+	attr_end(req);
+	if (attr_write(fd, req, SH_TIMEOUT_MS, why) == -1) {
+		fprintf(stderr, "relayctl: shaping request to qmgr: %s\n",
+		    why->data);
+		goto out;
+	}
+	/* Destination records until the status record. */
+	for (;;) {
+		if (attr_read(fd, in, &l, &used, SH_TIMEOUT_MS, why) == -1) {
+			fprintf(stderr, "relayctl: shaping reply from qmgr: "
+			    "%s\n", why->data);
+			goto out;
+		}
+		if (attr_get(&l, MAIL_ATTR_STATUS) != NULL)
+			break;
+		if (sh_record(&l, r, why) == -1) {
+			fprintf(stderr, "relayctl: shaping reply from qmgr: "
+			    "%s\n", why->data);
+			goto out;
+		}
+		vbuf_consume(in, used);
+	}
+	if (attr_scan(&l, spec, why) == -1)
+		fprintf(stderr, "relayctl: shaping reply from qmgr: %s\n",
+		    why->data);
+	else if (status != MAIL_STAT_OK)
+		fprintf(stderr, "relayctl: shaping show failed: %s\n",
+		    reason);
+	else if (count != r->n)
+		fprintf(stderr, "relayctl: shaping reply from qmgr: %zu "
+		    "destination(s) for a count of %" PRIu64 "\n", r->n,
+		    count);
+	else
+		rc = RELAYCTL_EXIT_OK;
+out:
+	attr_list_release(&l);
+	vbuf_free(req);
+	vbuf_free(in);
+	vbuf_free(why);
+	close(fd);
+	return rc;
+}
+
+static int
+sh_cmp(const void *a, const void *b)
+{
+	const struct sh_dest *x = a, *y = b;
+
+	return strcmp(x->key, y->key);
+}
+
+/*
+ * max_message_rate as shaping.yaml(5) writes it ("30/min"), or "-" for
+ * no limit.
+ */
+static void
+sh_rate(const struct sh_dest *d, char *buf, size_t size)
+{
+	static const struct { uint64_t s; const char *unit; } units[] = {
+		{ 1, "s" }, { 60, "min" }, { 3600, "h" }, { 86400, "d" },
+	};
+
+	if (d->rate_interval == 0 || d->rate_count == 0) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (d->rate_interval == units[i].s) {
+			snprintf(buf, size, "%" PRIu64 "/%s", d->rate_count,
+			    units[i].unit);
+			return;
+		}
+	snprintf(buf, size, "%" PRIu64 " per %" PRIu64 "s", d->rate_count,
+	    d->rate_interval);
+}
+
+/* A limit where 0 means none: the number, or "-". */
+static void
+sh_limit(uint64_t n, char *buf, size_t size)
+{
+	if (n == 0)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%" PRIu64, n);
+}
+
+/* A header line, then one line per destination, in aligned columns. */
+static void
+sh_print(const struct sh_reply *r)
+{
+	static const char *head[] = { "DESTINATION", "ENTRY", "STATE",
+	    "PENDING", "CONNECTIONS", "MAX_CONNECTIONS", "MAX_MESSAGE_RATE",
+	    "SENT" };
+	enum { NCOL = sizeof(head) / sizeof(head[0]) };
+	char num[5][64];
+	int w[NCOL];
+	size_t i, c;
+
+	for (c = 0; c < NCOL; c++)
+		w[c] = (int)strlen(head[c]);
+	/* Widths from the data: a key may be 263 characters. */
+	for (i = 0; i < r->n; i++) {
+		const struct sh_dest *d = &r->d[i];
+		const char *col[NCOL];
+
+		snprintf(num[0], sizeof(num[0]), "%" PRIu64, d->pending);
+		snprintf(num[1], sizeof(num[1]), "%" PRIu64, d->conns);
+		sh_limit(d->max_conn, num[2], sizeof(num[2]));
+		sh_rate(d, num[3], sizeof(num[3]));
+		snprintf(num[4], sizeof(num[4]), "%" PRIu64, d->sent);
+		col[0] = d->key;
+		col[1] = d->entry;
+		col[2] = d->state;
+		for (c = 3; c < NCOL; c++)
+			col[c] = num[c - 3];
+		for (c = 0; c < NCOL; c++)
+			if ((int)strlen(col[c]) > w[c])
+				w[c] = (int)strlen(col[c]);
+	}
+	printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %*s  %*s\n", w[0], head[0],
+	    w[1], head[1], w[2], head[2], w[3], head[3], w[4], head[4],
+	    w[5], head[5], w[6], head[6], w[7], head[7]);
+	for (i = 0; i < r->n; i++) {
+		const struct sh_dest *d = &r->d[i];
+
+		snprintf(num[0], sizeof(num[0]), "%" PRIu64, d->pending);
+		snprintf(num[1], sizeof(num[1]), "%" PRIu64, d->conns);
+		sh_limit(d->max_conn, num[2], sizeof(num[2]));
+		sh_rate(d, num[3], sizeof(num[3]));
+		snprintf(num[4], sizeof(num[4]), "%" PRIu64, d->sent);
+		printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %*s  %*s\n", w[0],
+		    d->key, w[1], d->entry, w[2], d->state, w[3], num[0],
+		    w[4], num[1], w[5], num[2], w[6], num[3], w[7], num[4]);
+	}
+}
+
+/* JSON Lines, one object per destination, as the other listings. */
+static void
+sh_json(const struct sh_reply *r)
+{
+	struct vbuf out;
+	struct json j;
+	char rate[64];
+
+	vbuf_init(&out, 0);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct sh_dest *d = &r->d[i];
+
+		vbuf_reset(&out);
+		json_init(&j, &out);
+		json_object_begin(&j);
+		json_kv_str(&j, "destination", d->key);
+		json_kv_str(&j, "entry", d->entry);
+		json_kv_str(&j, "state", d->state);
+		json_key(&j, "pending");
+		json_uint(&j, d->pending);
+		json_key(&j, "connections");
+		json_uint(&j, d->conns);
+		json_key(&j, "sent");
+		json_uint(&j, d->sent);
+		json_key(&j, "max_connections");
+		if (d->max_conn == 0)
+			json_null(&j);
+		else
+			json_uint(&j, d->max_conn);
+		json_key(&j, "max_message_rate");
+		sh_rate(d, rate, sizeof(rate));
+		if (strcmp(rate, "-") == 0)
+			json_null(&j);
+		else
+			json_str(&j, rate);
+		json_key(&j, "rate_count");
+		json_uint(&j, d->rate_count);
+		json_key(&j, "rate_interval");
+		json_uint(&j, d->rate_interval);
+		json_object_end(&j);
+		printf("%s\n", out.data);
+	}
+	vbuf_release(&out);
+}
+
+static void
+sh_reply_release(struct sh_reply *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->d[i].key);
+		free(r->d[i].entry);
+		free(r->d[i].state);
+	}
+	free(r->d);
+}
+
+int
+relayctl_shaping_main(int argc, char *argv[],
+    const struct relayctl_opts *opts)
+{
+	char key[NEXTHOP_KEY_MAX + 1];
+	struct sh_reply r;
+	struct sh_args a;
+	struct vbuf why;
+	struct cfg *cfg;
+	int ret;
+
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0)
+			sh_usage(stdout, RELAYCTL_EXIT_OK);
+	vbuf_init(&why, 0);
+	if (sh_parse(argc, argv, &a, &why) == -1) {
+		fprintf(stderr, "relayctl: %s\n", why.data);
+		vbuf_release(&why);
+		sh_usage(stderr, RELAYCTL_EXIT_USAGE);
+	}
+	if (opts->json)
+		a.json = 1;
+	if ((cfg = cfg_load(opts->config, &why)) == NULL) {
+		fprintf(stderr, "relayctl: %s\n", why.data);
+		vbuf_release(&why);
+		return RELAYCTL_EXIT_FAIL;
+	}
+	if (a.dest != NULL && sh_key(cfg, &a, key, sizeof(key)) == -1) {
+		fprintf(stderr, "relayctl: shaping show: not a destination: "
+		    "%s\n", a.dest);
+		vbuf_release(&why);
+		cfg_free(cfg);
+		sh_usage(stderr, RELAYCTL_EXIT_USAGE);
+	}
+	/* private/qmgr is mail_owner's alone. */
+	if (privsep_become_owner(cfg, &why) == -1) {
+		fprintf(stderr, "relayctl: %s\n", why.data);
+		vbuf_release(&why);
+		cfg_free(cfg);
+		return RELAYCTL_EXIT_FAIL;
+	}
+	memset(&r, 0, sizeof(r));
+	ret = sh_request(cfg, a.dest != NULL ? key : NULL, &r);
+	if (ret == RELAYCTL_EXIT_OK) {
+		if (r.n > 1)
+			qsort(r.d, r.n, sizeof(*r.d), sh_cmp);
+		if (a.json)
+			sh_json(&r);
+		else if (r.n > 0)
+			sh_print(&r);
+		/* Like a user or a message that is not there (show). */
+		if (a.dest != NULL && r.n == 0) {
+			fprintf(stderr, "relayctl: %s: qmgr has no destination "
+			    "%s (nothing waiting or in flight for it)\n",
+			    a.dest, key);
+			ret = RELAYCTL_EXIT_FAIL;
+		}
+	}
+	if (fflush(stdout) == EOF) {
+		fprintf(stderr, "relayctl: stdout: %s\n", strerror(errno));
+		ret = RELAYCTL_EXIT_FAIL;
+	}
+	sh_reply_release(&r);
+	vbuf_release(&why);
+	cfg_free(cfg);
+	return ret;
+}
