@@ -332,7 +332,8 @@ fuzz: $(FUZZ_BINS)
 # bench/ tools (issue 12): tlsload, the TLS load generator and do-nothing
 # TLS sink that bench/bench.py drives, built with the project's flags into
 # build/tlsload. Not part of all or check; bench.py runs this target.
-bench-tools: $(B)/tlsload $(B)/supplookup $(B)/httpsink $(B)/evlog_bench
+bench-tools: $(B)/tlsload $(B)/supplookup $(B)/httpsink $(B)/evlog_bench \
+    $(B)/metrics_bench
 
 $(B)/tlsload: bench/tlsload.c
 	@mkdir -p $(B)
@@ -348,6 +349,12 @@ $(B)/supplookup: bench/supplookup.c $(B)/libpetrel.a
 # bench/evlog_bench (issue 10): times the delivery log (lib/evlog); its
 # "sample" mode fills a small log for tests/integration/test_evlog.py.
 $(B)/evlog_bench: bench/evlog_bench.c $(B)/libpetrel.a
+	@mkdir -p $(B)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libpetrel.a \
+	    $(call pkg_libs,$(BASE_PKGS))
+
+# bench/metrics_bench (issue 13): times the counters qmgr bumps per result.
+$(B)/metrics_bench: bench/metrics_bench.c $(B)/libpetrel.a
 	@mkdir -p $(B)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(B)/libpetrel.a \
 	    $(call pkg_libs,$(BASE_PKGS))

@@ -23,8 +23,12 @@
 #include "vbuf.h"
 #include "xalloc.h"
 
-#define METRICS_MAGIC	UINT64_C(0x5065744d65747232)	/* "PetMetr2" */
-#define METRICS_HELD_MAX 256	/* bumps held per transaction */
+/* "PetMetr3": 3 added the credential table (creds, cred_other). */
+#define METRICS_MAGIC	UINT64_C(0x5065744d65747233)
+/* Bumps held per transaction: qmgr's results commit up to 64 recipients
+ * at once (QMGR_TXN_UPDATES), each with up to 6 bumps (a delivery: the
+ * count, a latency bucket and sum, DKIM, the credential's outcome). */
+#define METRICS_HELD_MAX 1024
 #define METRICS_SPIN	100000	/* loads waiting for a slot being claimed */
 
 enum { SLOT_FREE = 0, SLOT_CLAIMING, SLOT_READY };
@@ -36,10 +40,27 @@ struct metrics_slot {
 	uint64_t	count;
 };
 
+/* One credential's outcomes; claimed as a metrics_slot is. The hash is
+ * set before the slot is published and compared first, so that a full
+ * table (a credential counted as "other") costs integer compares, not a
+ * string compare per slot. */
+struct metrics_cred {
+	uint32_t	state;
+	uint32_t	hash;
+	char		label[METRICS_LABEL_MAX];
+	uint64_t	count[METRICS_NOUTCOMES];
+};
+
 struct metrics_file {
 	uint64_t		magic;
 	uint64_t		fixed[METRICS_NFIXED];
 	struct metrics_slot	slots[METRICS_NSLOTS];
+	struct metrics_cred	creds[METRICS_CRED_SLOTS];
+	uint64_t		cred_other[METRICS_NOUTCOMES];
+};
+
+static const char *const metrics_outcomes[METRICS_NOUTCOMES] = {
+	"delivered", "deferred", "bounced", "expired", "suppressed",
 };
 
 struct metrics_view {
@@ -180,6 +201,40 @@ metrics_hash(enum metrics_family fam, const char *label)
 }
 
 /*
+ * Claims the free slot whose state is *state for label: 1 if it is ours
+ * now (label and *tag = tagval, the family or the hash, filled, then
+ * published), 0 if it is taken
+ * (*st says how; READY once a claimer in progress has finished, within
+ * METRICS_SPIN loads).
+ */
+static int
+metrics_claim(uint32_t *state, char *dst, const char *label, uint32_t *tag,
+    uint32_t tagval, uint32_t *st)
+{
+	uint32_t want;
+	long spin;
+
+	for (spin = 0; spin < METRICS_SPIN; spin++) {
+		*st = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+		if (*st != SLOT_FREE)
+			break;
+		want = SLOT_FREE;
+		if (__atomic_compare_exchange_n(state, &want, SLOT_CLAIMING, 0,
+		    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+			if (tag != NULL)
+				*tag = tagval;
+			snprintf(dst, METRICS_LABEL_MAX, "%s", label);
+			__atomic_store_n(state, SLOT_READY, __ATOMIC_RELEASE);
+			return 1;
+		}
+	}
+	/* Another process is filling it: wait a little. */
+	while (*st == SLOT_CLAIMING && spin++ < METRICS_SPIN)
+		*st = __atomic_load_n(state, __ATOMIC_ACQUIRE);
+	return 0;
+}
+
+/*
  * The slot of (fam, label), claimed if new; NULL when the table is full.
  * A free slot is taken with a compare-and-swap (FREE to CLAIMING), filled,
  * then published (READY, release order), so a reader never sees half a
@@ -189,31 +244,14 @@ static struct metrics_slot *
 metrics_slot(enum metrics_family fam, const char *label)
 {
 	struct metrics_slot *s;
-	uint32_t h, i, st, want;
-	long spin;
+	uint32_t h, i, st;
 
 	h = metrics_hash(fam, label);
 	for (i = 0; i < METRICS_NSLOTS; i++) {
 		s = &metrics_f->slots[(h + i) % METRICS_NSLOTS];
-		for (spin = 0; spin < METRICS_SPIN; spin++) {
-			st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-			if (st != SLOT_FREE)
-				break;
-			want = SLOT_FREE;
-			if (__atomic_compare_exchange_n(&s->state, &want,
-			    SLOT_CLAIMING, 0, __ATOMIC_ACQUIRE,
-			    __ATOMIC_RELAXED)) {
-				s->family = (uint32_t)fam;
-				snprintf(s->label, sizeof(s->label), "%s",
-				    label);
-				__atomic_store_n(&s->state, SLOT_READY,
-				    __ATOMIC_RELEASE);
-				return s;
-			}
-		}
-		/* Another process is filling it: wait a little. */
-		while (st == SLOT_CLAIMING && spin++ < METRICS_SPIN)
-			st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+		if (metrics_claim(&s->state, s->label, label, &s->family,
+		    (uint32_t)fam, &st))
+			return s;
 		if (st == SLOT_READY && s->family == (uint32_t)fam &&
 		    strncmp(s->label, label, sizeof(s->label) - 1) == 0)
 			return s;
@@ -234,6 +272,47 @@ metrics_add_label(enum metrics_family fam, const char *label, uint64_t n)
 		return;
 	}
 	metrics_bump(&s->count, n);
+}
+
+const char *
+metrics_outcome_name(enum metrics_outcome o)
+{
+	return (unsigned)o < METRICS_NOUTCOMES ? metrics_outcomes[o] : "?";
+}
+
+/* The credential's slot, claimed if new; NULL when all are taken. */
+static struct metrics_cred *
+metrics_cred_slot(const char *cred)
+{
+	struct metrics_cred *c;
+	uint32_t h, i, st;
+
+	h = metrics_hash((enum metrics_family)0, cred);
+	for (i = 0; i < METRICS_CRED_SLOTS; i++) {
+		c = &metrics_f->creds[(h + i) % METRICS_CRED_SLOTS];
+		if (metrics_claim(&c->state, c->label, cred, &c->hash, h, &st))
+			return c;
+		if (st == SLOT_READY && c->hash == h &&
+		    strncmp(c->label, cred, sizeof(c->label) - 1) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+void
+metrics_credential(const char *cred, enum metrics_outcome o, uint64_t n)
+{
+	struct metrics_cred *c;
+
+	if (metrics_f == NULL || (unsigned)o >= METRICS_NOUTCOMES)
+		return;
+	if (cred == NULL || cred[0] == '\0')
+		cred = "none";
+	if ((c = metrics_cred_slot(cred)) == NULL) {
+		metrics_bump(&metrics_f->cred_other[o], n);
+		return;
+	}
+	metrics_bump(&c->count[o], n);
 }
 
 static void
@@ -402,5 +481,33 @@ metrics_view_labels(const struct metrics_view *v, enum metrics_family fam,
 	}
 	n = metrics_view_get(v, (enum metrics_id)(METRICS_OVERFLOW_0 + fam - 1));
 	if (n > 0)
+		cb("other", n, arg);
+}
+
+void
+metrics_view_credentials(const struct metrics_view *v,
+    void (*cb)(const char *, const uint64_t *, void *), void *arg)
+{
+	const struct metrics_cred *c;
+	char label[METRICS_LABEL_MAX];
+	uint64_t n[METRICS_NOUTCOMES], any;
+	size_t i, k;
+
+	for (i = 0; i < METRICS_CRED_SLOTS; i++) {
+		c = &v->f->creds[i];
+		if (__atomic_load_n(&c->state, __ATOMIC_ACQUIRE) != SLOT_READY)
+			continue;
+		/* The file is writable by the daemons: never trust its NUL. */
+		memcpy(label, c->label, sizeof(label));
+		label[sizeof(label) - 1] = '\0';
+		for (k = 0; k < METRICS_NOUTCOMES; k++)
+			n[k] = __atomic_load_n(&c->count[k], __ATOMIC_RELAXED);
+		cb(label, n, arg);
+	}
+	for (any = 0, k = 0; k < METRICS_NOUTCOMES; k++) {
+		n[k] = __atomic_load_n(&v->f->cred_other[k], __ATOMIC_RELAXED);
+		any |= n[k];
+	}
+	if (any != 0)
 		cb("other", n, arg);
 }

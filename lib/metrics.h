@@ -18,6 +18,12 @@
  * compare-and-swap. When the table is full, new labels count under
  * "other": label cardinality stays bounded whatever clients send.
  *
+ * Recipients' outcomes by credential have a table of their own
+ * (METRICS_CRED_SLOTS credentials, each with a counter per outcome, then
+ * "other"): qmgr counts there as it records each result, and the table
+ * is not shared with the families above, so many credentials can never
+ * push the failure classes into "other", nor the other way round.
+ *
  * Most counters come from the events of lib/outbox (accepted, delivered,
  * deferred, ...): lib/acct.c hands every event to metrics_event, and
  * holds them with the accounting lines while the transaction they describe
@@ -79,9 +85,20 @@ enum metrics_family {
 	METRICS_F_LAST = METRICS_F_BOUNCED
 };
 
+/* Outcomes of a recipient, counted by credential (metrics_credential). */
+enum metrics_outcome {
+	METRICS_O_DELIVERED = 0,
+	METRICS_O_DEFERRED,		/* one per deferred attempt */
+	METRICS_O_BOUNCED,		/* failed by the next hop, or lost */
+	METRICS_O_EXPIRED,		/* failed at queue.max_lifetime */
+	METRICS_O_SUPPRESSED,		/* failed: on the suppression list */
+	METRICS_NOUTCOMES
+};
+
 #define METRICS_NBUCKETS	11	/* finite latency buckets */
 #define METRICS_NSLOTS		512
 #define METRICS_LABEL_MAX	64	/* bytes, with the NUL */
+#define METRICS_CRED_SLOTS	64	/* credentials counted by name */
 
 /* The latency bucket bounds, seconds (the last bucket is +Inf). */
 extern const int64_t metrics_buckets[METRICS_NBUCKETS];
@@ -100,6 +117,17 @@ int	metrics_enabled(void);
 
 void	metrics_add(enum metrics_id, uint64_t);
 void	metrics_add_label(enum metrics_family, const char *label, uint64_t);
+
+/*
+ * Counts n recipients of credential cred (NULL or "": "none", mail
+ * without one such as delivery reports) with outcome o. The first
+ * METRICS_CRED_SLOTS credentials seen get a slot each; later ones count
+ * under "other". Held like every bump while a transaction is open.
+ */
+void	metrics_credential(const char *cred, enum metrics_outcome o,
+	    uint64_t n);
+/* The outcome's label value: "delivered", "deferred", ... */
+const char *metrics_outcome_name(enum metrics_outcome);
 
 /* One delivery attempt of ms milliseconds (smtp): the histogram. */
 void	metrics_attempt(int64_t ms);
@@ -124,5 +152,12 @@ void			 metrics_view_labels(const struct metrics_view *,
 			    enum metrics_family,
 			    void (*cb)(const char *label, uint64_t, void *),
 			    void *arg);
+/*
+ * Calls cb for each credential with a slot, with its counts indexed by
+ * enum metrics_outcome, then for "other" if anything counted there.
+ */
+void			 metrics_view_credentials(const struct metrics_view *,
+			    void (*cb)(const char *cred, const uint64_t *,
+			    void *), void *arg);
 
 #endif

@@ -20,6 +20,17 @@
  * The webhook backlog is read the same way: the outbox's size from the
  * queue, and the pending deliveries from webhookd's store (its pending
  * index only, not the deliveries already sent).
+ *
+ * The same walk counts the recipients not yet final by destination, the
+ * next-hop key qmgr groups them by (the transport table applied as
+ * qmgr_sched.c does), and keeps the MD_TOP_DESTS largest: a queue can
+ * hold mail for any number of domains, and a label per domain would grow
+ * Prometheus's series without bound, so the rest are summed as "other".
+ *
+ * Shaping state is qmgr's alone (in memory): metricsd asks it on
+ * private/qmgr (request=shaping, qmgr_request.c), with a short
+ * deadline (MD_QMGR_TIMEOUT_MS) so that a busy or absent qmgr costs the
+ * scrape its shaping series, never the scrape. Bounded the same way.
  */
 #include <sys/socket.h>
 
@@ -32,19 +43,34 @@
 
 #include <microhttpd.h>
 
+#include <unistd.h>
+
+#include "attr.h"
 #include "cfg.h"
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
+#include "mailconn.h"
+#include "mailproto.h"
 #include "metrics.h"
+#include "nexthop.h"
 #include "outbox.h"
 #include "qstore.h"
+#include "smtpcmd.h"
 #include "vbuf.h"
 #include "whstore.h"
+#include "xalloc.h"
 
 #define MD_MAX_CONNECTIONS	16
 #define MD_TIMEOUT_S		10
 #define MD_MAX_LABELS		(METRICS_NSLOTS + 1)	/* merged, +other */
+#define MD_MAX_CREDS		(METRICS_CRED_SLOTS + 1) /* merged, +other */
+#define MD_TOP_DESTS		50	/* destinations labelled; the rest "other" */
+/* Destinations told apart during one walk: past it, new ones go to "other"
+ * at once (the top would then be approximate); bounds metricsd's memory. */
+#define MD_DESTS_MAX		100000
+#define MD_QMGR_TIMEOUT_MS	1000	/* the whole shaping exchange */
+#define MD_SHAPING_MAX		10000	/* records read (QMGR_SHAPING_SHOW_MAX) */
 
 /* The counter files, by the daemon that writes them. */
 static const char *const md_files[] = { "smtpd", "qmgr", "smtp", "bounce",
@@ -83,6 +109,36 @@ md_merge(const char *label, uint64_t n, void *arg)
 	snprintf(f->l[f->n].label, sizeof(f->l[f->n].label), "%s", label);
 	f->l[f->n].n = n;
 	f->n++;
+}
+
+/* The credential table merged over every file. */
+struct md_cred {
+	char		label[METRICS_LABEL_MAX];
+	uint64_t	n[METRICS_NOUTCOMES];
+};
+struct md_creds {
+	struct md_cred	c[MD_MAX_CREDS];
+	size_t		n;
+};
+
+static void
+md_merge_cred(const char *label, const uint64_t *n, void *arg)
+{
+	struct md_creds *f = arg;
+	size_t i, k;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->c[i].label, label) == 0)
+			break;
+	if (i == f->n) {
+		if (f->n == MD_MAX_CREDS)
+			return;
+		memset(&f->c[i], 0, sizeof(f->c[i]));
+		snprintf(f->c[i].label, sizeof(f->c[i].label), "%s", label);
+		f->n++;
+	}
+	for (k = 0; k < METRICS_NOUTCOMES; k++)
+		f->c[i].n[k] += n[k];
 }
 
 /* A label value, escaped as the text format wants (\\, \", \n). */
@@ -147,15 +203,11 @@ md_counter(struct vbuf *out, struct metrics_view *const *v,
 	vbuf_addf(out, "%s %llu\n", name, (unsigned long long)md_sum(v, id));
 }
 
-static int
-md_rcpt_cb(const struct qstore_rcpt *r, void *arg)
-{
-	uint64_t *by_state = arg;
-
-	if ((unsigned)r->state < 4)
-		by_state[r->state]++;
-	return 0;
-}
+/* Recipients not yet final of one destination, during one walk. */
+struct md_dest {
+	char		key[NEXTHOP_KEY_MAX + 1];
+	uint64_t	n;
+};
 
 struct md_walk {
 	struct qstore_txn	*txn;
@@ -163,7 +215,95 @@ struct md_walk {
 	uint64_t		 messages;
 	struct outbox_stat	 ob;
 	int			 ob_ok;
+	struct md_dest		*dests;		/* in the order first seen */
+	size_t			 ndests, dests_alloc;
+	uint32_t		*index;		/* open addressing: dest + 1 */
+	size_t			 index_size;	/* a power of two, or 0 */
+	uint64_t		 dests_over;	/* past MD_DESTS_MAX */
 };
+
+/* FNV-1a of a next-hop key. */
+static uint32_t
+md_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/* Rebuilds the index at twice its size: kept under half full. */
+static void
+md_dest_grow(struct md_walk *w)
+{
+	size_t i, j, size = w->index_size == 0 ? 1024 : w->index_size * 2;
+
+	free(w->index);
+	w->index = xcalloc(size, sizeof(*w->index));
+	w->index_size = size;
+	for (i = 0; i < w->ndests; i++) {
+		for (j = md_hash(w->dests[i].key) & (size - 1);
+		    w->index[j] != 0; j = (j + 1) & (size - 1))
+			;
+		w->index[j] = (uint32_t)i + 1;
+	}
+}
+
+static void
+md_dest_count(struct md_walk *w, const char *key)
+{
+	struct md_dest *d;
+	size_t j;
+
+	if (w->index_size == 0)
+		md_dest_grow(w);
+	for (j = md_hash(key) & (w->index_size - 1); w->index[j] != 0;
+	    j = (j + 1) & (w->index_size - 1)) {
+		d = &w->dests[w->index[j] - 1];
+		if (strcmp(d->key, key) == 0) {
+			d->n++;
+			return;
+		}
+	}
+	if (w->ndests == MD_DESTS_MAX) {
+		w->dests_over++;
+		return;
+	}
+	if (w->ndests == w->dests_alloc) {
+		w->dests_alloc = w->dests_alloc == 0 ? 256 :
+		    w->dests_alloc * 2;
+		w->dests = xreallocarray(w->dests, w->dests_alloc,
+		    sizeof(*w->dests));
+	}
+	d = &w->dests[w->ndests];
+	snprintf(d->key, sizeof(d->key), "%s", key);
+	d->n = 1;
+	w->index[j] = (uint32_t)++w->ndests;
+	if (w->ndests * 2 > w->index_size)
+		md_dest_grow(w);
+}
+
+static int
+md_rcpt_cb(const struct qstore_rcpt *r, void *arg)
+{
+	struct md_walk *w = arg;
+	char dom[QSTORE_ADDR_MAX + 1], key[NEXTHOP_KEY_MAX + 1];
+
+	if ((unsigned)r->state < 4)
+		w->by_state[r->state]++;
+	if (r->state != QSTORE_PENDING && r->state != QSTORE_DEFERRED)
+		return 0;
+	/* The next hop qmgr would send it to (qmgr_sched.c). */
+	smtpcmd_addr_domain(r->address, dom, sizeof(dom));
+	/* No domain (RCPT TO:<postmaster>): qmgr has no next hop either. */
+	if (cfg_nexthop_key(md_cfg, dom, key, sizeof(key)) == -1)
+		snprintf(key, sizeof(key), "%s", "none");
+	md_dest_count(w, key);
+	return 0;
+}
 
 static int
 md_msg_cb(const struct qstore_msginfo *m, void *arg)
@@ -171,8 +311,44 @@ md_msg_cb(const struct qstore_msginfo *m, void *arg)
 	struct md_walk *w = arg;
 
 	w->messages++;
-	(void)qstore_rcpt_iter(w->txn, m->qid, md_rcpt_cb, w->by_state);
+	(void)qstore_rcpt_iter(w->txn, m->qid, md_rcpt_cb, w);
 	return 0;
+}
+
+/* Most recipients first; equal counts by key, so the top is stable. */
+static int
+md_dest_cmp(const void *a, const void *b)
+{
+	const struct md_dest *x = a, *y = b;
+
+	if (x->n != y->n)
+		return x->n > y->n ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+static void
+md_dest_render(struct vbuf *out, struct md_walk *w)
+{
+	const char *name = "petrel_queue_destination_recipients";
+	uint64_t other = w->dests_over;
+	size_t i;
+
+	if (w->ndests > 0)
+		qsort(w->dests, w->ndests, sizeof(*w->dests), md_dest_cmp);
+	md_head(out, name, "gauge", "Recipients not yet final (pending or "
+	    "deferred), by destination (next hop), the 50 largest; the rest "
+	    "summed as \"other\".");
+	for (i = 0; i < w->ndests; i++) {
+		if (i >= MD_TOP_DESTS) {
+			other += w->dests[i].n;
+			continue;
+		}
+		vbuf_addf(out, "%s{destination=\"", name);
+		md_label_value(out, w->dests[i].key);
+		vbuf_addf(out, "\"} %llu\n", (unsigned long long)w->dests[i].n);
+	}
+	vbuf_addf(out, "%s{destination=\"other\"} %llu\n", name,
+	    (unsigned long long)other);
 }
 
 /* Queue depth by recipient state and map use, from one read transaction. */
@@ -198,6 +374,8 @@ md_queue_render(struct vbuf *out)
 		qstore_txn_abort(w.txn);
 	}
 	if (!ok) {
+		free(w.dests);
+		free(w.index);
 		log_warn("cannot read the queue: %s", why.len > 0 ?
 		    why.data : "a read error");
 		vbuf_release(&why);
@@ -222,6 +400,9 @@ md_queue_render(struct vbuf *out)
 	md_head(out, "petrel_queue_map_used_ratio", "gauge",
 	    "Share of the queue's LMDB map (queue.map_size) in use.");
 	vbuf_addf(out, "petrel_queue_map_used_ratio %.2f\n", pct / 100.0);
+	md_dest_render(out, &w);
+	free(w.dests);
+	free(w.index);
 	if (!w.ob_ok)
 		return;
 	md_head(out, "petrel_outbox_events", "gauge",
@@ -318,6 +499,248 @@ md_attempts(struct vbuf *out, struct metrics_view *const *v)
 	    (unsigned long long)cum);
 }
 
+/* Recipients' outcomes by credential (qmgr counts them). */
+static void
+md_credentials(struct vbuf *out, struct metrics_view *const *v)
+{
+	static struct md_creds f;
+	const char *name = "petrel_recipients_by_credential_total";
+	size_t i, k;
+
+	f.n = 0;
+	for (i = 0; i < MD_NFILES; i++)
+		if (v[i] != NULL)
+			metrics_view_credentials(v[i], md_merge_cred, &f);
+	md_head(out, name, "counter", "Recipient outcomes by the credential "
+	    "that submitted the message (\"none\": without one), "
+	    "deferrals once per attempt.");
+	for (i = 0; i < f.n; i++)
+		for (k = 0; k < METRICS_NOUTCOMES; k++) {
+			vbuf_addf(out, "%s{credential=\"", name);
+			md_label_value(out, f.c[i].label);
+			vbuf_addf(out, "\",outcome=\"%s\"} %llu\n",
+			    metrics_outcome_name((enum metrics_outcome)k),
+			    (unsigned long long)f.c[i].n[k]);
+		}
+}
+
+/* One destination of qmgr's shaping reply. */
+struct md_shape {
+	char		key[NEXTHOP_KEY_MAX + 1];
+	char		state[16];
+	uint64_t	pending, conns, max_conn, rate_count, rate_interval;
+};
+
+/* The states qmgr_dest_state names; another one is shown as it comes. */
+static const char *const md_shape_states[] = { "normal", "pacing",
+    "at-limit", "dead" };
+#define MD_NSTATES	(sizeof(md_shape_states) / sizeof(md_shape_states[0]))
+
+/* Busiest first (pending jobs, then connections), then by key. */
+static int
+md_shape_cmp(const void *a, const void *b)
+{
+	const struct md_shape *x = a, *y = b;
+
+	if (x->pending + x->conns != y->pending + y->conns)
+		return x->pending + x->conns > y->pending + y->conns ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+/*
+ * Asks qmgr for its destinations (request=shaping): one record each,
+ * then status=0. Returns how many were read
+ * into *shapes (the caller frees it), or -1 with the reason in why.
+ */
+static ssize_t
+md_shaping_ask(struct md_shape **shapes, struct vbuf *why)
+{
+	struct attr_list l;
+	struct vbuf *req, *in;
+	struct md_shape *sh = NULL, one;
+	const char *key, *state;
+	uint64_t status;
+	int64_t deadline = ev_now_ms() + MD_QMGR_TIMEOUT_MS, left;
+	size_t used, n = 0, alloc = 0;
+	ssize_t rc = -1;
+	int fd;
+	const struct attr_spec rec[] = {
+		ATTR_STR(MAIL_ATTR_NEXTHOP, ATTR_F_REQUIRED, 1, NEXTHOP_KEY_MAX,
+		    &key),
+		ATTR_STR(MAIL_ATTR_STATE, ATTR_F_REQUIRED, 1,
+		    sizeof(one.state) - 1, &state),
+		ATTR_UINT(MAIL_ATTR_PENDING, 0, 0, UINT64_MAX, &one.pending),
+		ATTR_UINT(MAIL_ATTR_CONNS, 0, 0, UINT64_MAX, &one.conns),
+		ATTR_UINT(MAIL_ATTR_MAX_CONN, 0, 0, UINT64_MAX, &one.max_conn),
+		ATTR_UINT(MAIL_ATTR_RATE_COUNT, 0, 0, UINT64_MAX,
+		    &one.rate_count),
+		ATTR_UINT(MAIL_ATTR_RATE_INTERVAL, 0, 0, UINT64_MAX,
+		    &one.rate_interval),
+		ATTR_TABLE_END
+	};
+	const struct attr_spec end[] = {
+		ATTR_UINT(MAIL_ATTR_STATUS, ATTR_F_REQUIRED, 0, UINT32_MAX,
+		    &status),
+		ATTR_TABLE_END
+	};
+
+	*shapes = NULL;
+	if ((fd = mail_connect(md_cfg->queue_directory, MAIL_SOCK_QMGR,
+	    why)) == -1)
+		return -1;
+	req = vbuf_create(0);
+	in = vbuf_create(ATTR_VALUE_MAX);
+	attr_list_init(&l);
+	attr_put_str(req, MAIL_ATTR_REQUEST, MAIL_REQ_SHAPING);
+	attr_end(req);
+	if (attr_write(fd, req, MD_QMGR_TIMEOUT_MS, why) == -1)
+		goto out;
+	for (;;) {
+		if ((left = deadline - ev_now_ms()) <= 0) {
+			vbuf_setf(why, "timeout");
+			goto out;
+		}
+		if (attr_read(fd, in, &l, &used, (int)left, why) == -1)
+			goto out;
+		if (attr_get(&l, MAIL_ATTR_STATUS) != NULL) {
+			if (attr_scan(&l, end, why) == -1)
+				goto out;
+			if (status != MAIL_STAT_OK) {
+				vbuf_setf(why, "status %llu",
+				    (unsigned long long)status);
+				goto out;
+			}
+			break;
+		}
+		memset(&one, 0, sizeof(one));
+		if (attr_scan(&l, rec, why) == -1)
+			goto out;
+		snprintf(one.key, sizeof(one.key), "%s", key);
+		snprintf(one.state, sizeof(one.state), "%s", state);
+		vbuf_consume(in, used);
+		if (n == MD_SHAPING_MAX)
+			continue;
+		if (n == alloc) {
+			alloc = alloc == 0 ? 64 : alloc * 2;
+			sh = xreallocarray(sh, alloc, sizeof(*sh));
+		}
+		sh[n++] = one;
+	}
+	*shapes = sh;
+	sh = NULL;
+	rc = (ssize_t)n;
+out:
+	free(sh);
+	attr_list_release(&l);
+	vbuf_free(req);
+	vbuf_free(in);
+	(void)close(fd);
+	return rc;
+}
+
+/*
+ * Shaping state per destination, as qmgr sees it now: the MD_TOP_DESTS
+ * busiest destinations by name, the rest summed as "other" (pending and
+ * connections only: a state or a limit does not add up), and how many
+ * destinations are in each state over all of them.
+ */
+static void
+md_shaping_render(struct vbuf *out)
+{
+	struct md_shape *sh;
+	struct vbuf why;
+	uint64_t by_state[MD_NSTATES], opend = 0, oconn = 0;
+	ssize_t n;
+	size_t i, k, top;
+
+	vbuf_init(&why, 0);
+	md_head(out, "petrel_shaping_up", "gauge",
+	    "1 if qmgr answered the shaping request for this scrape.");
+	if ((n = md_shaping_ask(&sh, &why)) == -1) {
+		log_warn("shaping state from qmgr: %s", why.data);
+		vbuf_release(&why);
+		vbuf_adds(out, "petrel_shaping_up 0\n");
+		return;
+	}
+	vbuf_release(&why);
+	vbuf_adds(out, "petrel_shaping_up 1\n");
+	if (n > 0)
+		qsort(sh, (size_t)n, sizeof(*sh), md_shape_cmp);
+	top = (size_t)n < MD_TOP_DESTS ? (size_t)n : MD_TOP_DESTS;
+	memset(by_state, 0, sizeof(by_state));
+	for (i = 0; i < (size_t)n; i++) {
+		for (k = 0; k < MD_NSTATES; k++)
+			if (strcmp(sh[i].state, md_shape_states[k]) == 0)
+				by_state[k]++;
+		if (i >= top) {
+			opend += sh[i].pending;
+			oconn += sh[i].conns;
+		}
+	}
+	md_head(out, "petrel_shaping_destinations", "gauge",
+	    "Destinations qmgr is scheduling (with jobs, or a rate "
+	    "recovering), by shaping state.");
+	for (k = 0; k < MD_NSTATES; k++)
+		vbuf_addf(out, "petrel_shaping_destinations{state=\"%s\"} "
+		    "%llu\n", md_shape_states[k],
+		    (unsigned long long)by_state[k]);
+#define MD_SHAPE_SERIES(metric, field)					\
+	for (i = 0; i < top; i++) {					\
+		vbuf_addf(out, "%s{destination=\"", metric);		\
+		md_label_value(out, sh[i].key);				\
+		vbuf_addf(out, "\"} %llu\n",				\
+		    (unsigned long long)(field));			\
+	}
+	md_head(out, "petrel_shaping_pending", "gauge",
+	    "Delivery jobs waiting for their destination's limits, the 50 "
+	    "busiest destinations; the rest summed as \"other\".");
+	MD_SHAPE_SERIES("petrel_shaping_pending", sh[i].pending);
+	vbuf_addf(out, "petrel_shaping_pending{destination=\"other\"} %llu\n",
+	    (unsigned long long)opend);
+	md_head(out, "petrel_shaping_connections", "gauge",
+	    "Connections of the destination: jobs at smtp and idle sessions "
+	    "held for it.");
+	MD_SHAPE_SERIES("petrel_shaping_connections", sh[i].conns);
+	vbuf_addf(out, "petrel_shaping_connections{destination=\"other\"} "
+	    "%llu\n", (unsigned long long)oconn);
+	md_head(out, "petrel_shaping_max_connections", "gauge",
+	    "The destination's max_connections (0: no limit).");
+	MD_SHAPE_SERIES("petrel_shaping_max_connections", sh[i].max_conn);
+	md_head(out, "petrel_shaping_message_rate_limit", "gauge",
+	    "The destination's max_message_rate, messages per second "
+	    "(0: no limit).");
+	for (i = 0; i < top; i++) {
+		vbuf_addf(out, "petrel_shaping_message_rate_limit"
+		    "{destination=\"");
+		md_label_value(out, sh[i].key);
+		vbuf_addf(out, "\"} %g\n", sh[i].rate_interval == 0 ? 0.0 :
+		    (double)sh[i].rate_count / (double)sh[i].rate_interval);
+	}
+#undef MD_SHAPE_SERIES
+	md_head(out, "petrel_shaping_state", "gauge",
+	    "1 for the destination's shaping state now, 0 for the others.");
+	for (i = 0; i < top; i++) {
+		int known = 0;
+
+		for (k = 0; k < MD_NSTATES; k++) {
+			known |= strcmp(sh[i].state, md_shape_states[k]) == 0;
+			vbuf_addf(out, "petrel_shaping_state{destination=\"");
+			md_label_value(out, sh[i].key);
+			vbuf_addf(out, "\",state=\"%s\"} %d\n",
+			    md_shape_states[k],
+			    strcmp(sh[i].state, md_shape_states[k]) == 0);
+		}
+		if (known)
+			continue;
+		vbuf_addf(out, "petrel_shaping_state{destination=\"");
+		md_label_value(out, sh[i].key);
+		vbuf_adds(out, "\",state=\"");
+		md_label_value(out, sh[i].state);
+		vbuf_adds(out, "\"} 1\n");
+	}
+	free(sh);
+}
+
 /* The whole exposition, in the text format (version 0.0.4). */
 static void
 md_render(struct vbuf *out)
@@ -350,6 +773,7 @@ md_render(struct vbuf *out)
 	    "Recipients failed without an attempt: on the suppression list.");
 	md_counter(out, v, METRICS_DELETED, "petrel_recipients_deleted_total",
 	    "Recipients deleted by an administrator (relayq -d).");
+	md_credentials(out, v);
 	md_head(out, "petrel_delivered_dkim_total", "counter",
 	    "Recipients delivered, by whether the message was DKIM-signed.");
 	vbuf_addf(out, "petrel_delivered_dkim_total{dkim=\"signed\"} %llu\n",
@@ -393,6 +817,7 @@ md_render(struct vbuf *out)
 		metrics_view_close(v[i]);
 	md_queue_render(out);
 	md_webhook_render(out);
+	md_shaping_render(out);
 }
 
 static enum MHD_Result

@@ -23,6 +23,7 @@
 
 #include "acct.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "qmgr.h"
 #include "xalloc.h"
@@ -124,6 +125,7 @@ qmgr_lost_fail(struct qmgr_lost *lost)
 		if (outbox_put(lost->txn, &ev, NULL) == -1)
 			return -1;
 		acct_event(&ev);
+		metrics_credential(lost->m.auth_user, METRICS_O_BOUNCED, 1);
 	}
 	if (owed == 0)
 		return qstore_msg_delete(lost->txn, lost->m.qid);

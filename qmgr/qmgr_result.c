@@ -29,6 +29,7 @@
 #include "daemon.h"
 #include "event.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "qmgr.h"
 #include "xalloc.h"
@@ -50,6 +51,7 @@ static struct bclass_rules *qmgr_grey_rules;	/* NULL: nothing greylists */
 static int qmgr_result_event(enum qmgr_result_ev, struct qstore_txn *,
     const struct qmgr_rcpt *, const struct qstore_rcpt *, enum outbox_kind,
     int64_t, struct vbuf *);
+static enum metrics_outcome qmgr_result_outcome(enum outbox_kind);
 static const char *qmgr_qstore_error(void);
 static int qmgr_results_commit(size_t, size_t, int64_t, int, struct vbuf *);
 static size_t qmgr_results_collect(void);
@@ -230,6 +232,24 @@ qmgr_result_event(enum qmgr_result_ev op, struct qstore_txn *txn,
 	return 0;
 }
 
+/* The outcome an event's kind counts as, by credential (metricsd(8)). */
+static enum metrics_outcome
+qmgr_result_outcome(enum outbox_kind kind)
+{
+	switch (kind) {
+	case OUTBOX_DELIVERED:
+		return METRICS_O_DELIVERED;
+	case OUTBOX_DEFERRED:
+		return METRICS_O_DEFERRED;
+	case OUTBOX_EXPIRED:
+		return METRICS_O_EXPIRED;
+	case OUTBOX_SUPPRESSED:
+		return METRICS_O_SUPPRESSED;
+	default:
+		return METRICS_O_BOUNCED;
+	}
+}
+
 /* Why the last per-record queue operation failed, for a log line. */
 static const char *
 qmgr_qstore_error(void)
@@ -365,6 +385,9 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			    qmgr_qstore_error());
 			goto fail;
 		}
+		/* By credential: held with the events until the commit. */
+		metrics_credential(have_m ? m.auth_user : NULL,
+		    qmgr_result_outcome(kind), 1);
 		/* Not final yet, or final with a report still to make. */
 		if (r.state == QSTORE_DEFERRED || r.report != QSTORE_REPORT_NONE ||
 		    !have_m)

@@ -3,7 +3,10 @@
  * counters of the shared file, held bumps count only on commit, labels
  * are merged per (family, label) and overflow to "other" when the slot
  * table is full, a second writer of the same kind shares the file, and a
- * file of another layout is not read.
+ * file of another layout is not read. Outcomes by credential have their
+ * own bounded table, "none" for mail without a credential, and a file of
+ * the layout before that table (magic "PetMetr2") is neither read nor
+ * kept.
  */
 #include <sys/wait.h>
 
@@ -20,6 +23,7 @@
 
 static Suite	*metrics_suite(void);
 static void	 sum_label(const char *, uint64_t, void *);
+static void	 sum_cred(const char *, const uint64_t *, void *);
 
 static char dir[] = "/tmp/check_metrics.XXXXXX";
 
@@ -37,6 +41,35 @@ sum_label(const char *label, uint64_t n, void *arg)
 	w->series++;
 	if (strcmp(label, w->label) == 0)
 		w->n += n;
+}
+
+struct want_cred {
+	const char	*cred;
+	uint64_t	 n[METRICS_NOUTCOMES];
+	size_t		 series;
+};
+
+static void
+sum_cred(const char *cred, const uint64_t *n, void *arg)
+{
+	struct want_cred *w = arg;
+	size_t k;
+
+	w->series++;
+	if (strcmp(cred, w->cred) == 0)
+		for (k = 0; k < METRICS_NOUTCOMES; k++)
+			w->n[k] += n[k];
+}
+
+static struct want_cred
+cred_count(const struct metrics_view *v, const char *cred)
+{
+	struct want_cred w;
+
+	memset(&w, 0, sizeof(w));
+	w.cred = cred;
+	metrics_view_credentials(v, sum_cred, &w);
+	return w;
 }
 
 static uint64_t
@@ -175,6 +208,86 @@ START_TEST(test_events_hold_and_labels)
 }
 END_TEST
 
+START_TEST(test_credentials)
+{
+	char cdir[] = "/tmp/check_metrics_cred.XXXXXX", path[256], name[32];
+	struct vbuf *why = vbuf_create(0);
+	struct metrics_view *v;
+	struct want_cred w;
+	uint64_t junk[64];
+	size_t i;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(cdir));
+	ck_assert_int_eq(metrics_open(cdir, "qmgr", why), 0);
+	v = metrics_view_open(cdir, "qmgr");
+	ck_assert_ptr_nonnull(v);
+	ck_assert_str_eq(metrics_outcome_name(METRICS_O_SUPPRESSED),
+	    "suppressed");
+
+	metrics_credential("shop", METRICS_O_DELIVERED, 1);
+	metrics_credential("shop", METRICS_O_DELIVERED, 1);
+	metrics_credential("shop", METRICS_O_DEFERRED, 3);
+	metrics_credential(NULL, METRICS_O_DELIVERED, 1);
+	metrics_credential("", METRICS_O_BOUNCED, 1);
+	/* Held with a transaction: an abort drops it, a commit adds it. */
+	metrics_hold();
+	metrics_credential("shop", METRICS_O_SUPPRESSED, 1);
+	metrics_release(0);
+	metrics_hold();
+	metrics_credential("shop", METRICS_O_EXPIRED, 1);
+	ck_assert_uint_eq(cred_count(v, "shop").n[METRICS_O_EXPIRED], 0);
+	metrics_release(1);
+	w = cred_count(v, "shop");
+	ck_assert_uint_eq(w.n[METRICS_O_DELIVERED], 2);
+	ck_assert_uint_eq(w.n[METRICS_O_DEFERRED], 3);
+	ck_assert_uint_eq(w.n[METRICS_O_SUPPRESSED], 0);
+	ck_assert_uint_eq(w.n[METRICS_O_EXPIRED], 1);
+	ck_assert_uint_eq(w.series, 2);		/* shop and none */
+	w = cred_count(v, "none");
+	ck_assert_uint_eq(w.n[METRICS_O_DELIVERED], 1);
+	ck_assert_uint_eq(w.n[METRICS_O_BOUNCED], 1);
+	/* The labelled families are untouched: a table of its own. */
+	ck_assert_uint_eq(label_count(v, METRICS_F_ACCEPTED, "shop", NULL), 0);
+
+	/* Bounded: METRICS_CRED_SLOTS credentials, then "other". */
+	for (i = 0; i < METRICS_CRED_SLOTS + 10; i++) {
+		snprintf(name, sizeof(name), "app-%zu", i);
+		metrics_credential(name, METRICS_O_DELIVERED, 1);
+	}
+	w = cred_count(v, "other");
+	ck_assert_uint_eq(w.n[METRICS_O_DELIVERED],
+	    METRICS_CRED_SLOTS + 10 - (METRICS_CRED_SLOTS - 2));
+	ck_assert_uint_eq(w.series, METRICS_CRED_SLOTS + 1);
+	metrics_view_close(v);
+
+	/* A file of the previous layout ("PetMetr2", then anything) is not
+	 * read, and a writer starts it again from zero. */
+	snprintf(path, sizeof(path), "%s/metrics/smtpd", cdir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	memset(junk, 0xff, sizeof(junk));
+	junk[0] = UINT64_C(0x5065744d65747232);
+	ck_assert_uint_eq(fwrite(junk, sizeof(junk), 1, f), 1);
+	fclose(f);
+	ck_assert_ptr_null(metrics_view_open(cdir, "smtpd"));
+	ck_assert_int_eq(metrics_open(cdir, "smtpd", why), 0);
+	v = metrics_view_open(cdir, "smtpd");
+	ck_assert_ptr_nonnull(v);
+	ck_assert_uint_eq(metrics_view_get(v, METRICS_ACCEPTED_RCPTS), 0);
+	ck_assert_uint_eq(cred_count(v, "other").series, 0);
+	metrics_view_close(v);
+
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/metrics/qmgr", cdir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/metrics", cdir);
+	rmdir(path);
+	rmdir(cdir);
+	vbuf_free(why);
+}
+END_TEST
+
 static Suite *
 metrics_suite(void)
 {
@@ -182,6 +295,7 @@ metrics_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_events_hold_and_labels);
+	tcase_add_test(tc, test_credentials);
 	suite_add_tcase(s, tc);
 	return s;
 }
