@@ -170,8 +170,8 @@ struct qmgr_dest {
 	int			 adapt;		/* enum shaping_action; 0 */
 	const struct shaping_rule *adapt_rule;	/* the rule in force */
 	int64_t			 adapt_until;	/* ms, while adapt is set */
-	struct qmgr_dest_hit	*hits;		/* per rule: entry's, default's */
-	size_t			 nhits;
+	struct qmgr_dest_hit	*hits;		/* per rule: entry's, then */
+	size_t			 nhits;		/* the default's */
 };
 
 /* An on_reply rule's matches in its current SHAPING_AFTER_WINDOW. */
@@ -269,14 +269,15 @@ size_t	qmgr_dest_ready(unsigned (*held)(const char *key,
 	    unsigned *reusable));
 /*
  * ms until a rate-limited destination with jobs gets a token (of either
- * rate); -1 none.
+ * rate), or until a backoff or suspension ends; -1 none. Ends those due
+ * (logged, limits back) and forgets destinations with nothing left.
  */
 int64_t	qmgr_dest_next_ms(void);
 /*
  * What relayctl shaping show prints of d: "dead" (suspended after site
  * failures), "suspended" (by an on_reply rule), "backoff" (an on_reply
- * rule lowered its limits), "pacing" (jobs wait for its rate), "at-limit" (jobs wait
- * for a connection), else "normal".
+ * rule lowered its limits), "pacing" (jobs wait for its rate),
+ * "at-limit" (jobs wait for a connection), else "normal".
  */
 const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held,
 	    unsigned reusable);

@@ -93,7 +93,8 @@ fuzz_check_rules(const struct shaping_rule *r, size_t n)
 		    strlen(r[i].pattern) <= SHAPING_PATTERN_MAX);
 		ASSERT(r[i].action == SHAPING_BACKOFF ||
 		    r[i].action == SHAPING_SUSPEND);
-		ASSERT(r[i].duration >= 1 && r[i].duration <= SHAPING_RETRY_MAX);
+		ASSERT(r[i].duration >= 1 &&
+		    r[i].duration <= SHAPING_RETRY_MAX);
 		ASSERT(r[i].after >= 1 && r[i].after <= SHAPING_AFTER_MAX);
 		ASSERT(r[i].max_connections <= SHAPING_CONN_MAX);
 		ASSERT(r[i].action == SHAPING_BACKOFF ?

@@ -330,7 +330,10 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
-/* on_reply: every key of a rule, defaults, order, an entry's and the default's. */
+/*
+ * on_reply: every key of a rule, the defaults, the order, an entry's
+ * rules and the default's.
+ */
 START_TEST(test_on_reply)
 {
 	struct shaping *sh;
@@ -483,7 +486,8 @@ START_TEST(test_on_reply_errors)
 	/* More than SHAPING_RULES_MAX. */
 	vbuf_adds(text, "default:\n  on_reply:\n");
 	for (int i = 0; i <= SHAPING_RULES_MAX; i++)
-		vbuf_adds(text, "    - { pattern: x, action: suspend, for: 1m }\n");
+		vbuf_adds(text,
+		    "    - { pattern: x, action: suspend, for: 1m }\n");
 	load_bad(text->data, ":3: default.on_reply: more than 64 rules");
 	vbuf_free(text);
 	/* A bad rule after good ones frees them (ASan's leak check); the
