@@ -129,6 +129,8 @@
 #define MAIL_ATTR_FAILURES	"failures"	/* site failures in a row */
 #define MAIL_ATTR_SUSPENDED	"suspended_for"	/* s left dead; 0 not */
 #define MAIL_ATTR_LAST_FAILURE	"last_failure"	/* while failures > 0 */
+#define MAIL_ATTR_UNTIL		"until"		/* s left in a backoff or */
+						/* suspension (on_reply); 0 */
 
 
 #endif

@@ -11,6 +11,9 @@
  *	    max_connections: 5
  *	    max_message_rate: 600/minute
  *	    tls: encrypt
+ *	    on_reply:
+ *	      - { pattern: "4\\.7\\.28", action: backoff, for: 30m,
+ *	          max_message_rate: 10/minute }
  *
  * An entry names a next hop: a recipient domain (which also covers its
  * subdomains), a host, or a full next-hop key as the transport table
@@ -44,7 +47,13 @@ struct sh_ctx {
 /* The keys of an entry, in the order of sh_limits' tests. */
 static const char *const sh_keys[] = {
 	"max_connections", "max_messages_per_connection", "max_message_rate",
-	"max_connection_rate", "retry_interval", "tls",
+	"max_connection_rate", "retry_interval", "tls", "on_reply",
+};
+
+/* The keys of an on_reply rule, in the order of sh_rule's tests. */
+static const char *const sh_rule_keys[] = {
+	"pattern", "action", "for", "max_message_rate", "max_connections",
+	"after",
 };
 
 /* tls's values, as smtp.tls in lib/cfg spells them. */
@@ -63,8 +72,16 @@ static int sh_uint(struct sh_ctx *, const yaml_node_t *, const char *,
     const char *, unsigned, unsigned *);
 static int sh_rate(struct sh_ctx *, const yaml_node_t *, const char *,
     const char *, unsigned *, unsigned *);
+static int sh_duration(struct sh_ctx *, const yaml_node_t *,
+    const char *, const char *, int64_t *);
+static int sh_rule(struct sh_ctx *, yaml_node_t *, const char *,
+    struct shaping_rule *);
+static int sh_rules(struct sh_ctx *, yaml_node_t *, const char *,
+    struct shaping_rule **, size_t *);
+static void sh_rules_free(struct shaping_rule *, size_t);
 static int sh_limits(struct sh_ctx *, yaml_node_t *, const char *,
-    struct shaping_limits *, int *, int *);
+    struct shaping_limits *, int *, int *, struct shaping_rule **,
+    size_t *);
 static void sh_unset(struct shaping_limits *);
 static const struct shaping_entry *sh_find(const struct shaping *,
     const char *);
@@ -154,10 +171,173 @@ sh_rate(struct sh_ctx *ctx, const yaml_node_t *v, const char *kbuf,
 	return 0;
 }
 
+/* A duration from 1s to SHAPING_RETRY_MAX into *out. */
+static int
+sh_duration(struct sh_ctx *ctx, const yaml_node_t *v, const char *kbuf,
+    const char *vs, int64_t *out)
+{
+	int64_t d;
+
+	/* petrel.yaml's durations, parsed by the same code. */
+	if (parse_duration(vs, &d) == -1 || d < 1 || d > SHAPING_RETRY_MAX)
+		return sh_err(ctx, v, kbuf, "\"%s\": expected a duration "
+		    "from 1s to 7d (a number with s, m, h or d)", vs);
+	*out = d;
+	return 0;
+}
+
+/*
+ * One on_reply rule's mapping into r (zeroed by the caller); on success
+ * r->re is compiled and r->pattern allocated, on failure neither.
+ */
+static int
+sh_rule(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
+    struct shaping_rule *r)
+{
+	yaml_node_pair_t *p;
+	yaml_node_t *pnode = NULL;
+	char kbuf[SHAPING_NAME_MAX + 96], ebuf[256];
+	const char *pattern = NULL;
+	unsigned seen = 0, conns = 0;
+	size_t i, nkeys = sizeof(sh_rule_keys) / sizeof(sh_rule_keys[0]);
+	int rc;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return sh_err(ctx, node, key, "expected a mapping with "
+		    "pattern, action and for");
+	r->after = 1;
+	for (p = node->data.mapping.pairs.start;
+	    p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
+		const char *kn, *vs;
+
+		if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
+			return sh_err(ctx, node, key, "bad key");
+		kn = (const char *)k->data.scalar.value;
+		snprintf(kbuf, sizeof(kbuf), "%s.%s", key, kn);
+		for (i = 0; i < nkeys; i++)
+			if (strcmp(kn, sh_rule_keys[i]) == 0)
+				break;
+		if (i == nkeys)
+			return sh_err(ctx, k, kbuf, "unknown key");
+		if (seen & (1u << i))
+			return sh_err(ctx, k, kbuf, "given twice");
+		seen |= 1u << i;
+		if (v->type != YAML_SCALAR_NODE || v->data.scalar.length == 0)
+			return sh_err(ctx, v, kbuf, "expected a value");
+		vs = (const char *)v->data.scalar.value;
+		switch (i) {
+		case 0:
+			/* An embedded NUL would cut the pattern short. */
+			if (v->data.scalar.length > SHAPING_PATTERN_MAX ||
+			    strlen(vs) != v->data.scalar.length)
+				return sh_err(ctx, v, kbuf, "a pattern is 1 "
+				    "to %d characters", SHAPING_PATTERN_MAX);
+			pattern = vs;
+			pnode = v;
+			break;
+		case 1:
+			if (strcmp(vs, "backoff") == 0)
+				r->action = SHAPING_BACKOFF;
+			else if (strcmp(vs, "suspend") == 0)
+				r->action = SHAPING_SUSPEND;
+			else
+				return sh_err(ctx, v, kbuf, "\"%s\": expected "
+				    "backoff or suspend", vs);
+			break;
+		case 2:
+			if (sh_duration(ctx, v, kbuf, vs, &r->duration) == -1)
+				return -1;
+			break;
+		case 3:
+			if (sh_rate(ctx, v, kbuf, vs, &r->rate_count,
+			    &r->rate_interval) == -1)
+				return -1;
+			r->has_rate = 1;
+			break;
+		case 4:
+			if (sh_uint(ctx, v, kbuf, vs, SHAPING_CONN_MAX,
+			    &conns) == -1)
+				return -1;
+			r->max_connections = conns;
+			break;
+		case 5:
+			if (sh_uint(ctx, v, kbuf, vs, SHAPING_AFTER_MAX,
+			    &r->after) == -1)
+				return -1;
+			break;
+		}
+	}
+	for (i = 0; i < 3; i++)
+		if (!(seen & (1u << i)))
+			return sh_err(ctx, node, key, "%s is missing",
+			    sh_rule_keys[i]);
+	if (r->action == SHAPING_BACKOFF && !r->has_rate && conns == 0)
+		return sh_err(ctx, node, key, "a backoff needs "
+		    "max_message_rate or max_connections");
+	if (r->action == SHAPING_SUSPEND && (r->has_rate || conns != 0))
+		return sh_err(ctx, node, key, "max_message_rate and "
+		    "max_connections are for a backoff, not a suspend");
+	if ((rc = regcomp(&r->re, pattern, REG_EXTENDED | REG_ICASE |
+	    REG_NOSUB)) != 0) {
+		(void)regerror(rc, &r->re, ebuf, sizeof(ebuf));
+		snprintf(kbuf, sizeof(kbuf), "%s.pattern", key);
+		return sh_err(ctx, pnode, kbuf, "\"%s\": %s", pattern, ebuf);
+	}
+	r->pattern = xstrdup(pattern);
+	return 0;
+}
+
+/* An on_reply sequence into *rules, *nrules (none before). */
+static int
+sh_rules(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
+    struct shaping_rule **rules, size_t *nrules)
+{
+	yaml_node_item_t *it;
+	char kbuf[SHAPING_NAME_MAX + 80];
+	size_t n;
+
+	if (node->type != YAML_SEQUENCE_NODE)
+		return sh_err(ctx, node, key, "expected a list of rules");
+	n = (size_t)(node->data.sequence.items.top -
+	    node->data.sequence.items.start);
+	if (n > SHAPING_RULES_MAX)
+		return sh_err(ctx, node, key, "more than %d rules",
+		    SHAPING_RULES_MAX);
+	if (n == 0)
+		return 0;
+	/* Allocated once: a compiled regex_t is never moved. */
+	*rules = xcalloc(n, sizeof(**rules));
+	for (it = node->data.sequence.items.start;
+	    it < node->data.sequence.items.top; it++) {
+		yaml_node_t *v = yaml_document_get_node(ctx->doc, *it);
+
+		snprintf(kbuf, sizeof(kbuf), "%s[%zu]", key, *nrules + 1);
+		if (v == NULL)
+			return sh_err(ctx, node, kbuf, "bad rule");
+		if (sh_rule(ctx, v, kbuf, &(*rules)[*nrules]) == -1)
+			return -1;
+		(*nrules)++;
+	}
+	return 0;
+}
+
+static void
+sh_rules_free(struct shaping_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		regfree(&rules[i].re);
+		free(rules[i].pattern);
+	}
+	free(rules);
+}
+
 /* One entry's mapping; key is its name for messages. */
 static int
 sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
-    struct shaping_limits *lim, int *has_rate, int *has_conn_rate)
+    struct shaping_limits *lim, int *has_rate, int *has_conn_rate,
+    struct shaping_rule **rules, size_t *nrules)
 {
 	yaml_node_pair_t *p;
 	char kbuf[SHAPING_NAME_MAX + 64];
@@ -170,7 +350,7 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 		yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
 		const char *kn, *vs;
-		int64_t d;
+		int64_t d = 0;
 		size_t i, nkeys = sizeof(sh_keys) / sizeof(sh_keys[0]);
 
 		if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
@@ -187,6 +367,11 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 		if (seen & (1u << i))
 			return sh_err(ctx, k, kbuf, "given twice");
 		seen |= 1u << i;
+		if (i == 6) {
+			if (sh_rules(ctx, v, kbuf, rules, nrules) == -1)
+				return -1;
+			continue;
+		}
 		if (v->type != YAML_SCALAR_NODE || v->data.scalar.length == 0)
 			return sh_err(ctx, v, kbuf, "expected a value");
 		vs = (const char *)v->data.scalar.value;
@@ -214,12 +399,8 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 			*has_conn_rate = 1;
 			break;
 		case 4:
-			/* petrel.yaml's durations, parsed by the same code. */
-			if (parse_duration(vs, &d) == -1 || d < 1 ||
-			    d > SHAPING_RETRY_MAX)
-				return sh_err(ctx, v, kbuf, "\"%s\": expected "
-				    "a duration from 1s to 7d (a number with "
-				    "s, m, h or d)", vs);
+			if (sh_duration(ctx, v, kbuf, vs, &d) == -1)
+				return -1;
 			lim->retry_interval = d;
 			break;
 		case 5:
@@ -288,7 +469,8 @@ shaping_load(const char *path, struct vbuf *why)
 				goto bad;
 			}
 			if (sh_limits(&ctx, v, "default", &sh->def,
-			    &has_rate, &has_conn_rate) == -1)
+			    &has_rate, &has_conn_rate, &sh->rules,
+			    &sh->nrules) == -1)
 				goto bad;
 			continue;
 		}
@@ -352,10 +534,12 @@ shaping_load(const char *path, struct vbuf *why)
 			memset(e, 0, sizeof(*e));
 			sh_unset(&e->lim);
 			memcpy(e->name, name, len + 1);
-			if (sh_limits(&ctx, dv, e->name, &e->lim,
-			    &e->has_rate, &e->has_conn_rate) == -1)
-				goto bad;
+			/* Counted before its rules are: freed if they fail. */
 			sh->nentries++;
+			if (sh_limits(&ctx, dv, e->name, &e->lim,
+			    &e->has_rate, &e->has_conn_rate, &e->rules,
+			    &e->nrules) == -1)
+				goto bad;
 		}
 	}
 	yaml_document_delete(&doc);
@@ -371,6 +555,9 @@ shaping_free(struct shaping *sh)
 {
 	if (sh == NULL)
 		return;
+	for (size_t i = 0; i < sh->nentries; i++)
+		sh_rules_free(sh->entries[i].rules, sh->entries[i].nrules);
+	sh_rules_free(sh->rules, sh->nrules);
 	free(sh->entries);
 	free(sh);
 }
@@ -386,6 +573,27 @@ sh_find(const struct shaping *sh, const char *name)
 		if (strcmp(sh->entries[i].name, name) == 0)
 			return &sh->entries[i];
 	return NULL;
+}
+
+const struct shaping_entry *
+shaping_find(const struct shaping *sh, const char *name)
+{
+	/* shaping_lookup's *entry for no entry. */
+	if (strcmp(name, "default") == 0)
+		return NULL;
+	return sh_find(sh, name);
+}
+
+int
+shaping_rule_match(const struct shaping_rule *r, const char *reply)
+{
+	return regexec(&r->re, reply, 0, NULL, 0) == 0;
+}
+
+const char *
+shaping_action_name(int action)
+{
+	return action == SHAPING_SUSPEND ? "suspend" : "backoff";
 }
 
 /* An IPv4 or IPv6 address: its dotted parts are no parent domains. */

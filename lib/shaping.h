@@ -9,6 +9,9 @@
 #ifndef PETREL_SHAPING_H
 #define PETREL_SHAPING_H
 
+#include <sys/types.h>
+
+#include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +24,16 @@
 #define SHAPING_RATE_MAX	1000000	/* a rate's count */
 #define SHAPING_RETRY_MAX	(7 * 86400)	/* retry_interval, s */
 #define SHAPING_TLS_UNSET	(-1)	/* tls: petrel.yaml's smtp.tls */
+#define SHAPING_RULES_MAX	64	/* on_reply rules of one entry */
+#define SHAPING_PATTERN_MAX	1024	/* an on_reply pattern, bytes */
+#define SHAPING_AFTER_MAX	1000	/* on_reply after */
+#define SHAPING_AFTER_WINDOW	3600	/* s in which after's matches count */
+
+/* An on_reply rule's action. */
+enum shaping_action {
+	SHAPING_BACKOFF = 1,	/* lower limits for a while */
+	SHAPING_SUSPEND,	/* defer the destination's mail for a while */
+};
 
 /*
  * The limits of one entry, or of a destination after shaping_lookup().
@@ -55,15 +68,37 @@ struct shaping_limits {
 	int		 tls;
 };
 
+/*
+ * One on_reply rule: a remote reply of a deferral that matches re, after
+ * matches within SHAPING_AFTER_WINDOW, sets off action for duration s.
+ * A backoff replaces the destination's max_connections (when not 0) and
+ * its message rate (when has_rate) while it lasts.
+ */
+struct shaping_rule {
+	char		*pattern;	/* as written, for messages */
+	regex_t		 re;		/* REG_EXTENDED|REG_ICASE|REG_NOSUB */
+	int		 action;	/* enum shaping_action */
+	int64_t		 duration;	/* "for", s */
+	unsigned	 after;		/* 1 to SHAPING_AFTER_MAX */
+	unsigned	 max_connections;	/* 0: unchanged */
+	unsigned	 rate_count;	/* with has_rate; 0: no limit */
+	unsigned	 rate_interval;
+	int		 has_rate;
+};
+
 struct shaping_entry {
 	char			 name[SHAPING_NAME_MAX + 1];
 	struct shaping_limits	 lim;
 	int			 has_rate;	/* set here, not inherited */
 	int			 has_conn_rate;	/* likewise */
+	struct shaping_rule	*rules;		/* on_reply, in order */
+	size_t			 nrules;
 };
 
 struct shaping {
 	struct shaping_limits	 def;		/* "default" */
+	struct shaping_rule	*rules;		/* the default's on_reply */
+	size_t			 nrules;
 	struct shaping_entry	*entries;
 	size_t			 nentries;
 };
@@ -86,6 +121,17 @@ void	shaping_free(struct shaping *);
  */
 void	shaping_lookup(const struct shaping *, const char *key,
 	    struct shaping_limits *, const char **entry);
+/*
+ * The entry named name (as shaping_lookup's *entry gives it), or NULL
+ * for "default" and names not in sh. Its on_reply rules are tried before
+ * the default's.
+ */
+const struct shaping_entry *shaping_find(const struct shaping *,
+	    const char *name);
+/* Whether reply matches the rule's pattern. */
+int	shaping_rule_match(const struct shaping_rule *, const char *reply);
+/* "backoff" or "suspend". */
+const char *shaping_action_name(int);
 /*
  * Parses "N/s", "N/sec", "N/second", "N/m", "N/min", "N/minute", "N/h",
  * "N/hour", "N/d", "N/day" (N from 1 to SHAPING_RATE_MAX) into count and

@@ -58,6 +58,8 @@
  */
 #define QMGR_DEST_DEAD_AFTER	3
 #define QMGR_DEST_FAIL_MEMORY_MS	(3600 * 1000)
+/* The longest backoff or suspension log line's reply quote. */
+#define QMGR_DEST_QUOTE_MAX	200
 /* The last site failure's reason, as the suspended recipients quote it. */
 #define QMGR_DEST_REASON_MAX	256
 /*
@@ -163,6 +165,19 @@ struct qmgr_dest {
 	int64_t			 last_fail;	/* ms of the last one */
 	int64_t			 dead_until;	/* ms; 0 alive; past: probing */
 	char			 reason[QMGR_DEST_REASON_MAX];
+	/* After a reply an on_reply rule matched (qmgr_dest_on_reply): */
+	const struct shaping_entry *sentry;	/* its entry; NULL default */
+	int			 adapt;		/* enum shaping_action; 0 */
+	const struct shaping_rule *adapt_rule;	/* the rule in force */
+	int64_t			 adapt_until;	/* ms, while adapt is set */
+	struct qmgr_dest_hit	*hits;		/* per rule: entry's, then */
+	size_t			 nhits;		/* the default's */
+};
+
+/* An on_reply rule's matches in its current SHAPING_AFTER_WINDOW. */
+struct qmgr_dest_hit {
+	unsigned		 n;
+	int64_t			 since;		/* ms of the first of them */
 };
 
 /* qmgr_job.c: the state every room shares, jobs, the in-flight set. */
@@ -240,7 +255,11 @@ void	qmgr_dest_untake(struct qmgr_job *);
  * session set up (any reply from the server) clears the failure streak
  * and widens the window again; a site failure that deferred recipients
  * halves the window and, the QMGR_DEST_DEAD_AFTER'th in a row, suspends
- * the destination. A bounce (no such domain) says nothing of it.
+ * the destination. A bounce (no such domain) says nothing of it. And a
+ * deferral whose reply an on_reply rule of the destination's shaping
+ * entry (then of the default) matches counts for that rule, which at its
+ * after'th match within SHAPING_AFTER_WINDOW puts the destination in
+ * backoff (its limits lowered) or suspends it, for the rule's time.
  */
 void	qmgr_dest_outcome(const struct qmgr_job *);
 /* The job is back from smtp (or failed there). */
@@ -250,16 +269,20 @@ size_t	qmgr_dest_ready(unsigned (*held)(const char *key,
 	    unsigned *reusable));
 /*
  * ms until a rate-limited destination with jobs gets a token (of either
- * rate); -1 none.
+ * rate), or until a backoff or suspension ends; -1 none. Ends those due
+ * (logged, limits back) and forgets destinations with nothing left.
  */
 int64_t	qmgr_dest_next_ms(void);
 /*
  * What relayctl shaping show prints of d: "dead" (suspended after site
- * failures), "pacing" (jobs wait for its rate), "at-limit" (jobs wait
- * for a connection), else "normal".
+ * failures), "suspended" (by an on_reply rule), "backoff" (an on_reply
+ * rule lowered its limits), "pacing" (jobs wait for its rate),
+ * "at-limit" (jobs wait for a connection), else "normal".
  */
 const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held,
 	    unsigned reusable);
+/* s until d's backoff or suspension by an on_reply rule ends; 0 none. */
+int64_t	qmgr_dest_adapt_left(const struct qmgr_dest *d);
 /* Calls fn for each destination; stops (-1) when fn returns nonzero. */
 int	qmgr_dest_walk(int (*fn)(const struct qmgr_dest *, void *),
 	    void *arg);

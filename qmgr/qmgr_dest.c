@@ -25,6 +25,16 @@
  * smtp process through a connection timeout. After that one job at a
  * time probes it; the first session set up brings it back.
  *
+ * A destination's shaping entry may have on_reply rules (shaping.yaml(5)):
+ * a deferral whose remote reply matches one (a provider saying "too
+ * fast") counts for it, and at its after'th match within an hour puts
+ * the destination in backoff (max_connections and max_message_rate
+ * replaced, the rate's bucket emptied) or suspends it as a dead site is
+ * (the same deferral of its jobs, quoting that reply), for the rule's
+ * time. It comes back by itself: qmgr_dest_expire runs wherever
+ * destinations are looked at, and qmgr_dest_next_ms wakes the loop at
+ * the end, so a backlog held back goes on without new mail.
+ *
  * A new connection, which takes a token of max_connection_rate, is one
  * made when smtp holds no idle session to the destination that it may
  * reuse (qmgr_deliver_held's reusable: under max_messages_per_connection
@@ -60,6 +70,18 @@ static int qmgr_dest_dead(const struct qmgr_dest *, int64_t);
 static void qmgr_dest_defer_job(const struct qmgr_dest *,
     struct qmgr_job *);
 static void qmgr_dest_suspend(struct qmgr_dest *, int64_t);
+static void qmgr_dest_defer_pending(struct qmgr_dest *);
+static int qmgr_dest_suspended(const struct qmgr_dest *, int64_t);
+static const struct shaping_rule *qmgr_dest_rule(const struct qmgr_dest *,
+    size_t);
+static const char *qmgr_dest_rule_match(const struct shaping_rule *,
+    const struct qmgr_job *);
+static void qmgr_dest_on_reply(struct qmgr_dest *, const struct qmgr_job *,
+    int64_t);
+static void qmgr_dest_adapt(struct qmgr_dest *, const struct shaping_rule *,
+    const char *, int64_t);
+static void qmgr_dest_expire(struct qmgr_dest *, int64_t);
+static void qmgr_dest_rate_text(char *, size_t, unsigned, unsigned);
 
 static unsigned
 qmgr_dest_hashkey(const char *key)
@@ -92,14 +114,37 @@ qmgr_dest_limits(struct qmgr_dest *d, int64_t now)
 {
 	const char *entry = "default";
 
+	const struct shaping_rule *r = d->adapt_rule;
+	size_t n;
+
 	/* Before qmgr_dest_init (unit tests): no limits. */
-	if (qmgr_shaping != NULL)
+	if (qmgr_shaping != NULL) {
 		shaping_lookup(qmgr_shaping, d->key, &d->lim, &entry);
+		d->sentry = shaping_find(qmgr_shaping, entry);
+		/* The rules never change (a reload restarts qmgr). */
+		n = qmgr_shaping->nrules +
+		    (d->sentry != NULL ? d->sentry->nrules : 0);
+		if (d->hits == NULL && n > 0) {
+			d->hits = xcalloc(n, sizeof(*d->hits));
+			d->nhits = n;
+		}
+	}
 	snprintf(d->entry, sizeof(d->entry), "%s", entry);
+	if (d->adapt == SHAPING_BACKOFF && r != NULL) {
+		if (r->max_connections != 0)
+			d->lim.max_connections = r->max_connections;
+		if (r->has_rate) {
+			d->lim.rate_count = r->rate_count;
+			d->lim.rate_interval = r->rate_interval;
+		}
+	}
 	shaping_bucket_init(&d->bucket, d->lim.rate_count,
 	    d->lim.rate_interval, now);
 	shaping_bucket_init(&d->conn_bucket, d->lim.conn_rate_count,
 	    d->lim.conn_rate_interval, now);
+	/* Told to slow down: the next message waits a whole interval. */
+	if (d->adapt == SHAPING_BACKOFF && r != NULL && r->has_rate)
+		d->bucket.tokens = 0;
 }
 
 /* ms until both of d's buckets are full: 0 when neither holds it back. */
@@ -149,6 +194,13 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 	/* A failing site's streak and window outlive its jobs. */
 	if (d->fail_streak > 0 && now - d->last_fail < QMGR_DEST_FAIL_MEMORY_MS)
 		return;
+	/* So are a backoff and the matches counted towards one. */
+	if (d->adapt != 0)
+		return;
+	for (size_t i = 0; i < d->nhits; i++)
+		if (d->hits[i].n > 0 &&
+		    now - d->hits[i].since < SHAPING_AFTER_WINDOW * 1000)
+			return;
 	for (pp = &qmgr_dest_hash[qmgr_dest_hashkey(d->key)]; *pp != NULL;
 	    pp = &(*pp)->hnext)
 		if (*pp == d) {
@@ -163,6 +215,7 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 	if (qmgr_dest_cursor == d)
 		qmgr_dest_cursor = NULL;
 	qmgr_dest_count--;
+	free(d->hits);
 	free(d);
 }
 
@@ -170,8 +223,10 @@ void
 qmgr_job_queue(struct qmgr_job *job)
 {
 	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
+	int64_t now = ev_now_ms();
 
-	if (qmgr_dest_dead(d, ev_now_ms())) {
+	qmgr_dest_expire(d, now);
+	if (qmgr_dest_suspended(d, now)) {
 		qmgr_dest_defer_job(d, job);
 		return;
 	}
@@ -254,6 +309,14 @@ qmgr_dest_dead(const struct qmgr_dest *d, int64_t now)
 	return d->dead_until != 0 && now < d->dead_until;
 }
 
+/* Dead, or suspended by an on_reply rule: its jobs are deferred. */
+static int
+qmgr_dest_suspended(const struct qmgr_dest *d, int64_t now)
+{
+	return qmgr_dest_dead(d, now) ||
+	    (d->adapt == SHAPING_SUSPEND && now < d->adapt_until);
+}
+
 /*
  * Defers every recipient of job, which never reaches smtp, with d's last
  * failure; logged as smtp logs a deferral, so log tools and relayctl log
@@ -285,7 +348,6 @@ qmgr_dest_defer_job(const struct qmgr_dest *d, struct qmgr_job *job)
 static void
 qmgr_dest_suspend(struct qmgr_dest *d, int64_t now)
 {
-	struct qmgr_job *job;
 	int64_t secs = d->lim.retry_interval > 0 ? d->lim.retry_interval :
 	    qmgr_cfg->queue_min_backoff;
 
@@ -295,6 +357,15 @@ qmgr_dest_suspend(struct qmgr_dest *d, int64_t now)
 	log_info("%s: delivery temporarily suspended for %" PRId64 "s after "
 	    "%u attempts in a row that set up no session: %s", d->key, secs,
 	    d->fail_streak, log_safe(d->reason));
+	qmgr_dest_defer_pending(d);
+}
+
+/* Defers d's pending jobs with d->reason: d is suspended. */
+static void
+qmgr_dest_defer_pending(struct qmgr_dest *d)
+{
+	struct qmgr_job *job;
+
 	while ((job = d->head) != NULL) {
 		d->head = job->next;
 		d->npending--;
@@ -315,6 +386,7 @@ qmgr_dest_outcome(const struct qmgr_job *job)
 
 	if (d == NULL)
 		return;
+	qmgr_dest_on_reply(d, job, now);
 	if (!job->site_fail) {
 		/* The server answered: the site is up. */
 		d->fail_streak = 0;
@@ -342,8 +414,153 @@ qmgr_dest_outcome(const struct qmgr_job *job)
 	/* This job is still counted in inflight. */
 	half = d->inflight / 2;
 	d->window = half > 0 ? half : 1;
-	if (d->fail_streak >= QMGR_DEST_DEAD_AFTER && !qmgr_dest_dead(d, now))
+	if (d->fail_streak >= QMGR_DEST_DEAD_AFTER &&
+	    !qmgr_dest_suspended(d, now))
 		qmgr_dest_suspend(d, now);
+}
+
+/* d's i'th on_reply rule: its entry's, then the default's. */
+static const struct shaping_rule *
+qmgr_dest_rule(const struct qmgr_dest *d, size_t i)
+{
+	size_t own = d->sentry != NULL ? d->sentry->nrules : 0;
+
+	return i < own ? &d->sentry->rules[i] :
+	    &qmgr_shaping->rules[i - own];
+}
+
+/* The reply of a deferred recipient of job that r matches, or NULL. */
+static const char *
+qmgr_dest_rule_match(const struct shaping_rule *r, const struct qmgr_job *job)
+{
+	const struct qmgr_rcpt *rc;
+	const char *last = NULL;
+
+	for (size_t k = 0; k < job->nrcpts; k++) {
+		rc = &job->rcpts[k];
+		if (!rc->done || rc->status != QSTORE_DEFERRED ||
+		    rc->reply == NULL || *rc->reply == '\0')
+			continue;
+		/* A session's failure gives every recipient its reply. */
+		if (last != NULL && strcmp(last, rc->reply) == 0)
+			continue;
+		last = rc->reply;
+		if (shaping_rule_match(r, rc->reply))
+			return rc->reply;
+	}
+	return NULL;
+}
+
+/*
+ * The first rule that matches a deferral of job counts it, once per
+ * attempt; at its after'th match within SHAPING_AFTER_WINDOW (counted from
+ * the first) it acts.
+ */
+static void
+qmgr_dest_on_reply(struct qmgr_dest *d, const struct qmgr_job *job,
+    int64_t now)
+{
+	const struct shaping_rule *r = NULL;
+	const char *reply = NULL;
+	struct qmgr_dest_hit *h;
+	size_t i;
+
+	qmgr_dest_expire(d, now);
+	for (i = 0; i < d->nhits; i++) {
+		r = qmgr_dest_rule(d, i);
+		if ((reply = qmgr_dest_rule_match(r, job)) != NULL)
+			break;
+	}
+	if (reply == NULL)
+		return;
+	h = &d->hits[i];
+	if (h->n == 0 || now - h->since >= SHAPING_AFTER_WINDOW * 1000) {
+		h->n = 0;
+		h->since = now;
+	}
+	if (++h->n < r->after)
+		return;
+	h->n = 0;
+	qmgr_dest_adapt(d, r, reply, now);
+}
+
+/* "N/second" and so on, as shaping.yaml(5) writes rates. */
+static void
+qmgr_dest_rate_text(char *buf, size_t size, unsigned count,
+    unsigned interval)
+{
+	const char *unit = interval == 1 ? "second" : interval == 60 ?
+	    "minute" : interval == 3600 ? "hour" : "day";
+
+	if (count == 0 || interval == 0)
+		(void)snprintf(buf, size, "unlimited");
+	else
+		(void)snprintf(buf, size, "%u/%s", count, unit);
+}
+
+/*
+ * Rule r acts on d: its time starts again. The same state again (replies
+ * of jobs sent before it began) only extends it; a backoff never cuts a
+ * running suspension short.
+ */
+static void
+qmgr_dest_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
+    const char *reply, int64_t now)
+{
+	char rate[64], conns[32];
+	int64_t until = now + r->duration * 1000;
+
+	if (d->adapt == SHAPING_SUSPEND && r->action == SHAPING_BACKOFF)
+		return;
+	if (d->adapt == r->action && d->adapt_rule == r) {
+		if (until > d->adapt_until)
+			d->adapt_until = until;
+		return;
+	}
+	d->adapt = r->action;
+	d->adapt_rule = r;
+	d->adapt_until = until;
+	qmgr_dest_limits(d, now);
+	if (r->action == SHAPING_SUSPEND) {
+		(void)snprintf(d->reason, sizeof(d->reason), "%s", reply);
+		log_info("%s: delivery suspended for %" PRId64 "s (%.*s)",
+		    d->key, r->duration, QMGR_DEST_QUOTE_MAX, log_safe(reply));
+		qmgr_dest_defer_pending(d);
+		return;
+	}
+	qmgr_dest_rate_text(rate, sizeof(rate), d->lim.rate_count,
+	    d->lim.rate_interval);
+	if (d->lim.max_connections == 0)
+		(void)snprintf(conns, sizeof(conns), "unlimited");
+	else
+		(void)snprintf(conns, sizeof(conns), "%u",
+		    d->lim.max_connections);
+	log_info("%s: backoff for %" PRId64 "s (%.*s): max_message_rate %s, "
+	    "max_connections %s", d->key, r->duration, QMGR_DEST_QUOTE_MAX,
+	    log_safe(reply), rate, conns);
+}
+
+/* d's backoff or suspension is over: its own limits again. */
+static void
+qmgr_dest_expire(struct qmgr_dest *d, int64_t now)
+{
+	if (d->adapt == 0 || now < d->adapt_until)
+		return;
+	log_info("%s: %s ended", d->key, d->adapt == SHAPING_SUSPEND ?
+	    "suspension" : "backoff");
+	d->adapt = 0;
+	d->adapt_rule = NULL;
+	d->adapt_until = 0;
+	qmgr_dest_limits(d, now);
+}
+
+int64_t
+qmgr_dest_adapt_left(const struct qmgr_dest *d)
+{
+	int64_t now = ev_now_ms();
+
+	return d->adapt != 0 && d->adapt_until > now ?
+	    (d->adapt_until - now + 999) / 1000 : 0;
 }
 
 /*
@@ -377,6 +594,7 @@ qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable))
 	    qmgr_dest_cursor->next : qmgr_dest_all;
 	d = start;
 	do {
+		qmgr_dest_expire(d, now);
 		nheld = held(d->key, &reusable);
 		if (qmgr_dest_room(d, nheld) &&
 		    qmgr_dest_take_tokens(d, reusable == 0, now)) {
@@ -433,6 +651,7 @@ qmgr_dest_ready(unsigned (*held)(const char *key, unsigned *reusable))
 	unsigned nheld, reusable;
 
 	for (d = qmgr_dest_all; d != NULL; d = d->next) {
+		qmgr_dest_expire(d, now);
 		nheld = held(d->key, &reusable);
 		if (!qmgr_dest_room(d, nheld) ||
 		    shaping_bucket_wait(&d->bucket, now) > 0 ||
@@ -455,6 +674,10 @@ qmgr_dest_next_ms(void)
 
 	for (d = qmgr_dest_all; d != NULL; d = dnext) {
 		dnext = d->next;
+		/* The end of a backoff or suspension: logged, limits back. */
+		qmgr_dest_expire(d, now);
+		if (d->adapt != 0 && (best < 0 || d->adapt_until - now < best))
+			best = d->adapt_until - now;
 		if (d->head == NULL) {
 			qmgr_dest_gc(d, now);
 			continue;
@@ -476,8 +699,14 @@ qmgr_dest_next_ms(void)
 const char *
 qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
 {
-	if (qmgr_dest_dead(d, ev_now_ms()))
+	int64_t now = ev_now_ms();
+
+	if (qmgr_dest_dead(d, now))
 		return "dead";
+	if (d->adapt == SHAPING_SUSPEND && now < d->adapt_until)
+		return "suspended";
+	if (d->adapt == SHAPING_BACKOFF && now < d->adapt_until)
+		return "backoff";
 	if (d->head == NULL)
 		return "normal";
 	if (held == 0 && ((d->lim.max_connections != 0 &&

@@ -200,7 +200,7 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 {
 	struct qmgr_shaping_reply *r = arg;
 	unsigned held, reusable;
-	int64_t now = ev_now_ms();
+	int64_t now = ev_now_ms(), dead, until;
 
 	if (r->only != NULL && strcmp(r->only, d->key) != 0)
 		return 0;
@@ -217,8 +217,12 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	attr_put_num(r->out, MAIL_ATTR_SENT, d->sent);
 	attr_put_str(r->out, MAIL_ATTR_STATE, qmgr_dest_state(d, held, reusable));
 	attr_put_num(r->out, MAIL_ATTR_FAILURES, d->fail_streak);
-	attr_put_int(r->out, MAIL_ATTR_SUSPENDED, d->dead_until > now ?
-	    (d->dead_until - now + 999) / 1000 : 0);
+	/* Suspended by an on_reply rule is suspended too. */
+	dead = d->dead_until > now ? (d->dead_until - now + 999) / 1000 : 0;
+	until = qmgr_dest_adapt_left(d);
+	attr_put_int(r->out, MAIL_ATTR_SUSPENDED,
+	    d->adapt == SHAPING_SUSPEND && until > dead ? until : dead);
+	attr_put_int(r->out, MAIL_ATTR_UNTIL, until);
 	if (d->fail_streak > 0)
 		attr_put_str(r->out, MAIL_ATTR_LAST_FAILURE, d->reason);
 	attr_end(r->out);

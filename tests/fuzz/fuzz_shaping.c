@@ -34,6 +34,7 @@ static void	fuzz_cleanup(void);
 static void	fuzz_check_limits(const struct shaping_limits *);
 static void	fuzz_check_entry(const struct shaping *,
 		    const struct shaping_entry *);
+static void	fuzz_check_rules(const struct shaping_rule *, size_t);
 
 static char fuzz_dir[PATH_MAX];
 static char fuzz_path[PATH_MAX + 16];
@@ -82,6 +83,27 @@ fuzz_check_limits(const struct shaping_limits *l)
 	    l->tls == CFG_SMTP_TLS_ENCRYPT || l->tls == CFG_SMTP_TLS_VERIFY);
 }
 
+/* Each on_reply rule complete and in bounds, its regex usable. */
+static void
+fuzz_check_rules(const struct shaping_rule *r, size_t n)
+{
+	ASSERT(n <= SHAPING_RULES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		ASSERT(r[i].pattern != NULL && r[i].pattern[0] != '\0' &&
+		    strlen(r[i].pattern) <= SHAPING_PATTERN_MAX);
+		ASSERT(r[i].action == SHAPING_BACKOFF ||
+		    r[i].action == SHAPING_SUSPEND);
+		ASSERT(r[i].duration >= 1 &&
+		    r[i].duration <= SHAPING_RETRY_MAX);
+		ASSERT(r[i].after >= 1 && r[i].after <= SHAPING_AFTER_MAX);
+		ASSERT(r[i].max_connections <= SHAPING_CONN_MAX);
+		ASSERT(r[i].action == SHAPING_BACKOFF ?
+		    r[i].has_rate || r[i].max_connections != 0 :
+		    !r[i].has_rate && r[i].max_connections == 0);
+		(void)shaping_rule_match(&r[i], "421 4.7.28 unusual rate");
+	}
+}
+
 static void
 fuzz_check_entry(const struct shaping *sh, const struct shaping_entry *e)
 {
@@ -90,6 +112,9 @@ fuzz_check_entry(const struct shaping *sh, const struct shaping_entry *e)
 	char key[SHAPING_NAME_MAX + 16];
 
 	fuzz_check_limits(&e->lim);
+	fuzz_check_rules(e->rules, e->nrules);
+	ASSERT(shaping_find(sh, e->name) == e ||
+	    strcmp(e->name, "default") == 0);
 	ASSERT(strlen(e->name) > 0 && strlen(e->name) <= SHAPING_NAME_MAX);
 	shaping_lookup(sh, e->name, &lim, &name);
 	ASSERT(strcmp(name, e->name) == 0);
@@ -137,6 +162,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		ASSERT(strstr(why->data, "shaping.yaml") != NULL);
 	} else {
 		fuzz_check_limits(&sh->def);
+		fuzz_check_rules(sh->rules, sh->nrules);
 		ASSERT(sh->nentries <= SHAPING_ENTRIES_MAX);
 		for (size_t i = 0; i < sh->nentries; i++)
 			fuzz_check_entry(sh, &sh->entries[i]);

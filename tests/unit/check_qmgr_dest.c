@@ -5,6 +5,10 @@
  * session set up widens it again, three failures in a row suspend the
  * destination (its pending and new jobs deferred without smtp), a bounce
  * counts for nothing, and after the suspension one job probes the site.
+ * And on_reply rules: a backoff after `after` matching deferrals (limits
+ * lowered, back by themselves), a suspension (pending and new jobs
+ * deferred quoting the reply), a backoff that does not cut a suspension
+ * short, and a reply no rule matches.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +28,9 @@ static size_t	 queue_messages(struct fix *, size_t);
 static struct qmgr_job *take(void);
 static void	 attempt(struct qmgr_job *, int site_fail, int status);
 static size_t	 drain_done(const char *reply_prefix);
+static void	 attempt_reply(struct qmgr_job *, const char *reply);
+static const char *state(void);
+static int	 state_cb(const struct qmgr_dest *, void *);
 
 /* n messages for one recipient at x.test, their jobs queued. */
 static size_t
@@ -55,6 +62,34 @@ attempt(struct qmgr_job *job, int site_fail, int status)
 	qmgr_dest_outcome(job);
 	qmgr_dest_release(job);
 	qmgr_job_done(job);
+}
+
+/* The job comes back deferred by the server with reply. */
+static void
+attempt_reply(struct qmgr_job *job, const char *reply)
+{
+	job->site_fail = 0;
+	qmgr_job_result(&job->rcpts[0], QSTORE_DEFERRED, "4.7.0", reply);
+	qmgr_dest_outcome(job);
+	qmgr_dest_release(job);
+	qmgr_job_done(job);
+}
+
+static int
+state_cb(const struct qmgr_dest *d, void *arg)
+{
+	*(const char **)arg = qmgr_dest_state(d, 0, 0);
+	return 1;
+}
+
+/* The state of the one destination, x.test; "none" when forgotten. */
+static const char *
+state(void)
+{
+	const char *st = "none";
+
+	(void)qmgr_dest_walk(state_cb, &st);
+	return st;
 }
 
 /*
@@ -177,6 +212,80 @@ START_TEST(test_bounces_do_not_count)
 }
 END_TEST
 
+START_TEST(test_on_reply)
+{
+	struct fix f;
+	struct qmgr_job *jobs[4], *job;
+	char path[300];
+	FILE *fp;
+
+	fix_setup(&f);
+	snprintf(path, sizeof(path), "%s/shaping.yaml", f.dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs("destinations:\n"
+	    "  x.test:\n"
+	    "    max_connections: 4\n"
+	    "    on_reply:\n"
+	    "      - { pattern: 'unusual rate', action: backoff, for: 1s,\n"
+	    "          max_connections: 1, max_message_rate: 1/hour,\n"
+	    "          after: 2 }\n"
+	    "      - { pattern: 'go away', action: suspend, for: 1s }\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	f.cfg.shaping_file = path;
+	qmgr_dest_init(&f.cfg);
+
+	ck_assert_uint_eq(queue_messages(&f, 8), 8);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(jobs[i] = take());
+	/* A reply no rule matches; then the first match only counts. */
+	attempt_reply(jobs[0], "421 4.3.2 busy");
+	attempt_reply(jobs[1], "421 4.7.28 an unusual rate of mail");
+	ck_assert_str_eq(state(), "normal");
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	ck_assert_ptr_nonnull(jobs[1] = take());
+	/* The second: one connection, a rate of one an hour. */
+	attempt_reply(jobs[2], "421 4.7.28 an UNUSUAL RATE of mail");
+	ck_assert_str_eq(state(), "backoff");
+	attempt_reply(jobs[0], "250 whatever");
+	attempt_reply(jobs[1], "250 whatever");
+	ck_assert_ptr_null(take());	/* none out, but no token */
+	ck_assert_uint_eq(qmgr_job_npending(), 3);
+	/* The next wake-up is the backoff's end, not the rate's hour. */
+	ck_assert_int_gt(qmgr_dest_next_ms(), 0);
+	ck_assert_int_le(qmgr_dest_next_ms(), 1000);
+	usleep(1100 * 1000);
+	/* Over by itself: four at a time again. */
+	ck_assert_int_eq(qmgr_dest_next_ms(), -1);
+	ck_assert_str_eq(state(), "normal");
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(jobs[i] = take());
+	ck_assert_uint_eq(drain_done("421 4.7.28"), 2);
+
+	/* A suspension: the pending jobs are deferred quoting the reply. */
+	ck_assert_uint_eq(queue_messages(&f, 2), 2);
+	attempt_reply(jobs[0], "421 4.7.0 go away");
+	ck_assert_str_eq(state(), "suspended");
+	ck_assert_uint_eq(qmgr_job_npending(), 0);
+	ck_assert_uint_eq(drain_done("delivery temporarily suspended: "
+	    "421 4.7.0 go away"), 2);
+	/* A backoff match meanwhile does not shorten it. */
+	attempt_reply(jobs[1], "421 unusual rate");
+	attempt_reply(jobs[2], "421 unusual rate");
+	ck_assert_str_eq(state(), "suspended");
+	ck_assert_uint_eq(queue_messages(&f, 1), 0);
+	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 1);
+	usleep(1100 * 1000);
+	ck_assert_uint_eq(queue_messages(&f, 2), 2);
+	ck_assert_str_eq(state(), "normal");
+	ck_assert_ptr_nonnull(job = take());
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	attempt_reply(job, "250 ok");
+	attempt_reply(jobs[0], "250 ok");
+	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 0);
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 dest_suite(void)
 {
@@ -192,6 +301,7 @@ dest_suite(void)
 	tcase_add_test(tc, test_window_halves_and_grows);
 	tcase_add_test(tc, test_three_in_a_row_suspend);
 	tcase_add_test(tc, test_bounces_do_not_count);
+	tcase_add_test(tc, test_on_reply);
 	suite_add_tcase(s, tc);
 	return s;
 }

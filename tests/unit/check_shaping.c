@@ -4,7 +4,8 @@
  * The parser (every key, inheritance of each from the default, and each
  * error with its "FILE:LINE: KEY: reason"), the rate syntax, the lookup
  * order (exact next-hop key, its host, parent domains, default), the
- * token bucket's spacing, the shipped etc/shaping.yaml, and the keys of
+ * token bucket's spacing, on_reply rules (their keys, errors, order and
+ * matching), the shipped etc/shaping.yaml, and the keys of
  * man/shaping.yaml.5 against the parser's. Run from the
  * top of the tree; temporary files live in a mkdtemp(3) directory.
  */
@@ -32,6 +33,7 @@ static const struct {
 	{ "max_connection_rate", "1/min" },
 	{ "retry_interval", "10m" },
 	{ "tls", "encrypt" },
+	{ "on_reply", "[ { pattern: x, action: suspend, for: 1m } ]" },
 };
 
 static char tmpdir[64];
@@ -328,6 +330,179 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/*
+ * on_reply: every key of a rule, the defaults, the order, an entry's
+ * rules and the default's.
+ */
+START_TEST(test_on_reply)
+{
+	struct shaping *sh;
+	const struct shaping_entry *e;
+	const struct shaping_rule *r;
+	struct shaping_limits lim;
+	const char *name;
+
+	sh = load_ok("default:\n"
+	    "  on_reply:\n"
+	    "    - { pattern: 'Server busy', action: backoff, for: 10m,\n"
+	    "        max_connections: 2 }\n"
+	    "destinations:\n"
+	    "  gmail.com:\n"
+	    "    max_connections: 5\n"
+	    "    on_reply:\n"
+	    "      - pattern: '4\\.7\\.28|unusual rate'\n"
+	    "        action: backoff\n"
+	    "        for: 30m\n"
+	    "        max_message_rate: 10/minute\n"
+	    "        max_connections: 1\n"
+	    "        after: 3\n"
+	    "      - pattern: '^421 .*go away'\n"
+	    "        action: suspend\n"
+	    "        for: 1h\n"
+	    "  other.example: { max_connections: 3 }\n");
+	ck_assert_uint_eq(sh->nrules, 1);
+	r = &sh->rules[0];
+	ck_assert_str_eq(r->pattern, "Server busy");
+	ck_assert_int_eq(r->action, SHAPING_BACKOFF);
+	ck_assert_int_eq(r->duration, 600);
+	ck_assert_uint_eq(r->after, 1);			/* the default */
+	ck_assert_uint_eq(r->max_connections, 2);
+	ck_assert_int_eq(r->has_rate, 0);
+	/* Case does not matter (REG_ICASE). */
+	ck_assert_int_eq(shaping_rule_match(r, "451 4.7.500 SERVER BUSY."), 1);
+	ck_assert_int_eq(shaping_rule_match(r, "451 4.7.500 busy"), 0);
+
+	shaping_lookup(sh, "gmail.com:25", &lim, &name);
+	e = shaping_find(sh, name);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->name, "gmail.com");
+	ck_assert_uint_eq(e->nrules, 2);
+	r = &e->rules[0];
+	ck_assert_int_eq(r->action, SHAPING_BACKOFF);
+	ck_assert_int_eq(r->duration, 1800);
+	ck_assert_uint_eq(r->after, 3);
+	ck_assert_uint_eq(r->max_connections, 1);
+	ck_assert_int_eq(r->has_rate, 1);
+	ck_assert_uint_eq(r->rate_count, 10);
+	ck_assert_uint_eq(r->rate_interval, 60);
+	ck_assert_int_eq(shaping_rule_match(r, "421 4.7.28 Our system has "
+	    "detected an unusual rate of unsolicited mail"), 1);
+	ck_assert_int_eq(shaping_rule_match(r, "421 4.7.0 Try again later"),
+	    0);
+	/* Extended syntax: "|" an alternative, a backslash before a dot. */
+	ck_assert_int_eq(shaping_rule_match(r, "an UNUSUAL RATE"), 1);
+	ck_assert_int_eq(shaping_rule_match(r, "421 4x7x28"), 0);
+	r = &e->rules[1];
+	ck_assert_int_eq(r->action, SHAPING_SUSPEND);
+	ck_assert_int_eq(r->duration, 3600);
+	ck_assert_int_eq(shaping_rule_match(r, "421 4.3.2 please GO AWAY"),
+	    1);
+	ck_assert_int_eq(shaping_rule_match(r, "450 go away"), 0);
+	ck_assert_str_eq(shaping_action_name(SHAPING_SUSPEND), "suspend");
+	ck_assert_str_eq(shaping_action_name(SHAPING_BACKOFF), "backoff");
+
+	/* An entry without rules has only the default's. */
+	shaping_lookup(sh, "other.example:25", &lim, &name);
+	e = shaping_find(sh, name);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_uint_eq(e->nrules, 0);
+	shaping_lookup(sh, "nobody.example:25", &lim, &name);
+	ck_assert_str_eq(name, "default");
+	ck_assert_ptr_null(shaping_find(sh, name));
+	shaping_free(sh);
+
+	/* An empty list: no rules. */
+	sh = load_ok("default:\n  on_reply: []\n");
+	ck_assert_uint_eq(sh->nrules, 0);
+	shaping_free(sh);
+}
+END_TEST
+
+START_TEST(test_on_reply_errors)
+{
+	struct vbuf *text = vbuf_create(0);
+	regex_t re;
+	char ebuf[256], want[512];
+	int rc;
+
+	load_bad("default:\n  on_reply: x\n",
+	    ":2: default.on_reply: expected a list of rules");
+	load_bad("default:\n  on_reply: { pattern: x }\n",
+	    ":2: default.on_reply: expected a list of rules");
+	load_bad("default:\n  on_reply: [ x ]\n",
+	    ":2: default.on_reply[1]: expected a mapping with pattern, "
+	    "action and for");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: x, action: suspend, for: 1m }\n"
+	    "    - { pattern: x, action: suspend }\n",
+	    ":4: default.on_reply[2]: for is missing");
+	load_bad("destinations:\n  a.example:\n    on_reply:\n"
+	    "      - { action: suspend, for: 1m }\n",
+	    ":4: a.example.on_reply[1]: pattern is missing");
+	load_bad("default:\n  on_reply:\n    - { pattern: x, for: 1m }\n",
+	    ":3: default.on_reply[1]: action is missing");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: x, action: pause, for: 1m }\n",
+	    ":3: default.on_reply[1].action: \"pause\": expected backoff or "
+	    "suspend");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: x, action: backoff, for: 1m }\n",
+	    ":3: default.on_reply[1]: a backoff needs max_message_rate or "
+	    "max_connections");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: x, action: suspend, for: 1m,\n"
+	    "        max_connections: 1 }\n",
+	    ":3: default.on_reply[1]: max_message_rate and max_connections "
+	    "are for a backoff, not a suspend");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: x, action: suspend, for: 8d }\n",
+	    ":3: default.on_reply[1].for: \"8d\": expected a duration from 1s "
+	    "to 7d (a number with s, m, h or d)");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: x, action: suspend, for: 1m, after: 0 }\n",
+	    ":3: default.on_reply[1].after: \"0\": expected a number from 1 "
+	    "to 1000");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: x, action: backoff, for: 1m,\n"
+	    "        max_message_rate: fast }\n",
+	    ":4: default.on_reply[1].max_message_rate: \"fast\": expected "
+	    "N/second, N/minute, N/hour, N/day or unlimited (N from 1 to "
+	    "1000000)");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: x, action: suspend, for: 1m, colour: red }\n",
+	    ":3: default.on_reply[1].colour: unknown key");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: x, pattern: y, action: suspend, for: 1m }\n",
+	    ":3: default.on_reply[1].pattern: given twice");
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: '', action: suspend, for: 1m }\n",
+	    ":3: default.on_reply[1].pattern: expected a value");
+	load_bad("default:\n  on_reply: []\n  on_reply: []\n",
+	    ":3: default.on_reply: given twice");
+	/* A bad regex: regerror's words. */
+	load_bad("default:\n  on_reply:\n"
+	    "    - { pattern: 'a(b', action: suspend, for: 1m }\n",
+	    ":3: default.on_reply[1].pattern: \"a(b\": Unmatched ( or \\(");
+	/* More than SHAPING_RULES_MAX. */
+	vbuf_adds(text, "default:\n  on_reply:\n");
+	for (int i = 0; i <= SHAPING_RULES_MAX; i++)
+		vbuf_adds(text,
+		    "    - { pattern: x, action: suspend, for: 1m }\n");
+	load_bad(text->data, ":3: default.on_reply: more than 64 rules");
+	vbuf_free(text);
+	/* A bad rule after good ones frees them (ASan's leak check); the
+	 * C library's words for the error. */
+	ck_assert_int_ne(rc = regcomp(&re, "[", REG_EXTENDED | REG_ICASE |
+	    REG_NOSUB), 0);
+	(void)regerror(rc, &re, ebuf, sizeof(ebuf));
+	snprintf(want, sizeof(want), ":5: a.example.on_reply[2].pattern: "
+	    "\"[\": %s", ebuf);
+	load_bad("destinations:\n  a.example:\n    on_reply:\n"
+	    "      - { pattern: x, action: suspend, for: 1m }\n"
+	    "      - { pattern: '[', action: suspend, for: 1m }\n", want);
+}
+END_TEST
+
 /* A name over SHAPING_NAME_MAX. */
 START_TEST(test_load_long_name)
 {
@@ -621,6 +796,17 @@ START_TEST(test_shipped)
 	    "aol.com" };
 	static const char *const apple[] = { "icloud.com", "me.com",
 	    "mac.com" };
+	/* One reply for each shipped on_reply rule, in its order. */
+	static const char *const replies[] = {
+		"421-4.7.28 Our system has detected an unusual rate of "
+		    "unsolicited mail originating from your IP address.",
+		"451 4.7.650 The mail server [192.0.2.1] has been temporarily "
+		    "rate limited due to IP reputation. (S775)",
+		"451 4.7.500 Server busy. Please try again later from "
+		    "[192.0.2.1]. (S77714)",
+		"421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily "
+		    "deferred due to unexpected volume or user complaints",
+	};
 	struct vbuf *why = vbuf_create(0);
 	struct shaping *sh;
 	struct shaping_limits lim;
@@ -671,6 +857,29 @@ START_TEST(test_shipped)
 	ck_assert_uint_eq(lim.max_messages_per_connection, 100);
 	ck_assert_uint_eq(lim.rate_interval, 0);
 	ck_assert_int_eq(lim.tls, SHAPING_TLS_UNSET);
+
+	/* on_reply: each provider's reply is taken by its rule. */
+	ck_assert_uint_eq(sh->nrules, sizeof(replies) / sizeof(replies[0]));
+	for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
+		size_t k;
+
+		for (k = 0; k < sh->nrules; k++)
+			if (shaping_rule_match(&sh->rules[k], replies[i]))
+				break;
+		ck_assert_msg(k == i, "%s: rule %zu", replies[i], k);
+		ck_assert_int_eq(sh->rules[k].action, SHAPING_BACKOFF);
+	}
+	ck_assert_int_eq(shaping_rule_match(&sh->rules[3],
+	    "421 4.7.0 [TS01] Messages from 192.0.2.1 temporarily deferred"),
+	    1);
+	/* Ordinary deferrals set nothing off. */
+	for (size_t k = 0; k < sh->nrules; k++) {
+		ck_assert_int_eq(shaping_rule_match(&sh->rules[k],
+		    "451 4.3.0 Server busy, try again later"), 0);
+		ck_assert_int_eq(shaping_rule_match(&sh->rules[k],
+		    "450 4.2.1 The user you are trying to contact is receiving "
+		    "mail too quickly"), 0);
+	}
 	shaping_free(sh);
 	vbuf_free(why);
 }
@@ -729,6 +938,8 @@ shaping_suite(void)
 	tcase_add_test(tc, test_load_missing);
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_load_long_name);
+	tcase_add_test(tc, test_on_reply);
+	tcase_add_test(tc, test_on_reply_errors);
 	tcase_add_test(tc, test_lookup_order);
 	tcase_add_test(tc, test_lookup_long_key);
 	tcase_add_test(tc, test_lookup_inherit);
