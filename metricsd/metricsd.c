@@ -533,7 +533,7 @@ struct md_shape {
 
 /* The states qmgr_dest_state names; another one is shown as it comes. */
 static const char *const md_shape_states[] = { "normal", "pacing",
-    "at-limit", "dead" };
+    "at-limit", "backoff", "suspended", "dead" };
 #define MD_NSTATES	(sizeof(md_shape_states) / sizeof(md_shape_states[0]))
 
 /* Busiest first (pending jobs, then connections), then by key. */
