@@ -262,6 +262,12 @@ void	qmgr_dest_untake(struct qmgr_job *);
  * backoff (its limits lowered) or suspends it, for the rule's time.
  */
 void	qmgr_dest_outcome(const struct qmgr_job *);
+/*
+ * relayq -f: dead destinations are tried again now, one job at a time,
+ * as Postfix's flush does with dead sites (an on_reply suspension, the
+ * provider's own request, stays).
+ */
+void	qmgr_dest_flush_dead(void);
 /* The job is back from smtp (or failed there). */
 void	qmgr_dest_release(struct qmgr_job *);
 /* About how many pending jobs could be taken now. */

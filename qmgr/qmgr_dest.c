@@ -341,7 +341,27 @@ qmgr_dest_defer_job(const struct qmgr_dest *d, struct qmgr_job *job)
 		    log_safe(why));
 	}
 	qmgr_job_set_relay(job, "none");
+	/*
+	 * Tried now, after any flush so far: a deferral of a job sent before
+	 * a flush is due again at once (qmgr_result.c), which for a job that
+	 * never left here would go round as fast as the loop turns.
+	 */
+	job->dispatched = ev_now_ms();
 	qmgr_job_done(job);
+}
+
+void
+qmgr_dest_flush_dead(void)
+{
+	struct qmgr_dest *d;
+	int64_t now = ev_now_ms();
+
+	for (d = qmgr_dest_all; d != NULL; d = d->next)
+		if (qmgr_dest_dead(d, now)) {
+			/* Its streak stays: one more failure, and it is dead. */
+			d->dead_until = 0;
+			log_info("%s: suspension lifted by a flush", d->key);
+		}
 }
 
 /* d is dead until its retry interval has passed: its jobs are deferred. */

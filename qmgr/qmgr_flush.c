@@ -96,6 +96,7 @@ qmgr_flush(struct vbuf *why)
 	int n = 0, got, failed = 0;
 
 	qmgr_flushed_ms = ev_now_ms();
+	qmgr_dest_flush_dead();
 	if ((txn = qstore_txn_begin(qmgr_queue, 0, why)) == NULL)
 		return -1;
 	(void)qstore_sched_iter(txn, qmgr_flush_cb, &f);

@@ -4,7 +4,8 @@
  * queue: a site failure halves what a destination may have at smtp, a
  * session set up widens it again, three failures in a row suspend the
  * destination (its pending and new jobs deferred without smtp), a bounce
- * counts for nothing, and after the suspension one job probes the site.
+ * counts for nothing, after the suspension (or a flush) one job probes
+ * the site.
  * And on_reply rules: a backoff after `after` matching deferrals (limits
  * lowered, back by themselves), a suspension (pending and new jobs
  * deferred quoting the reply), a backoff that does not cut a suspension
@@ -192,6 +193,30 @@ START_TEST(test_three_in_a_row_suspend)
 }
 END_TEST
 
+/* relayq -f lifts a dead-site suspension; one failure brings it back. */
+START_TEST(test_flush_lifts_dead)
+{
+	struct fix f;
+	struct qmgr_job *job;
+
+	fix_setup(&f);
+	ck_assert_uint_eq(queue_messages(&f, 5), 5);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_ptr_nonnull(job = take());
+		attempt(job, 1, QSTORE_DEFERRED);
+	}
+	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 2);
+	qmgr_dest_flush_dead();
+	ck_assert_uint_eq(queue_messages(&f, 2), 2);
+	ck_assert_ptr_nonnull(job = take());
+	ck_assert_ptr_null(take());		/* one job probes */
+	attempt(job, 1, QSTORE_DEFERRED);
+	ck_assert_uint_eq(qmgr_job_npending(), 0);
+	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 1);
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_bounces_do_not_count)
 {
 	struct fix f;
@@ -300,6 +325,7 @@ dest_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_window_halves_and_grows);
 	tcase_add_test(tc, test_three_in_a_row_suspend);
+	tcase_add_test(tc, test_flush_lifts_dead);
 	tcase_add_test(tc, test_bounces_do_not_count);
 	tcase_add_test(tc, test_on_reply);
 	suite_add_tcase(s, tc);
