@@ -74,6 +74,9 @@ static int sh_rate(struct sh_ctx *, const yaml_node_t *, const char *,
     const char *, unsigned *, unsigned *);
 static int sh_duration(struct sh_ctx *, const yaml_node_t *,
     const char *, const char *, int64_t *);
+static int sh_pair(struct sh_ctx *, yaml_node_t *, const char *,
+    const yaml_node_pair_t *, const char *const *, size_t, unsigned *,
+    char *, size_t, yaml_node_t **, size_t *);
 static int sh_rule(struct sh_ctx *, yaml_node_t *, const char *,
     struct shaping_rule *);
 static int sh_rules(struct sh_ctx *, yaml_node_t *, const char *,
@@ -187,6 +190,41 @@ sh_duration(struct sh_ctx *ctx, const yaml_node_t *v, const char *kbuf,
 }
 
 /*
+ * A mapping pair p of node (named key in messages) whose key must be one
+ * of keys[0..nkeys), each at most once (seen): its index in *ip, its
+ * value in *vp and "key.name" in kbuf. -1 when the key is bad, unknown
+ * or repeated (libyaml keeps both of a repeated key, and the second
+ * would win without a word), reported.
+ */
+static int
+sh_pair(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
+    const yaml_node_pair_t *p, const char *const *keys, size_t nkeys,
+    unsigned *seen, char *kbuf, size_t kbufsize, yaml_node_t **vp,
+    size_t *ip)
+{
+	yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
+	yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
+	const char *kn;
+	size_t i;
+
+	if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
+		return sh_err(ctx, node, key, "bad key");
+	kn = (const char *)k->data.scalar.value;
+	snprintf(kbuf, kbufsize, "%s.%s", key, kn);
+	for (i = 0; i < nkeys; i++)
+		if (strcmp(kn, keys[i]) == 0)
+			break;
+	if (i == nkeys)
+		return sh_err(ctx, k, kbuf, "unknown key");
+	if (*seen & (1u << i))
+		return sh_err(ctx, k, kbuf, "given twice");
+	*seen |= 1u << i;
+	*vp = v;
+	*ip = i;
+	return 0;
+}
+
+/*
  * One on_reply rule's mapping into r (zeroed by the caller); on success
  * r->re is compiled and r->pattern allocated, on failure neither.
  */
@@ -208,22 +246,12 @@ sh_rule(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 	r->after = 1;
 	for (p = node->data.mapping.pairs.start;
 	    p < node->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
-		const char *kn, *vs;
+		yaml_node_t *v;
+		const char *vs;
 
-		if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
-			return sh_err(ctx, node, key, "bad key");
-		kn = (const char *)k->data.scalar.value;
-		snprintf(kbuf, sizeof(kbuf), "%s.%s", key, kn);
-		for (i = 0; i < nkeys; i++)
-			if (strcmp(kn, sh_rule_keys[i]) == 0)
-				break;
-		if (i == nkeys)
-			return sh_err(ctx, k, kbuf, "unknown key");
-		if (seen & (1u << i))
-			return sh_err(ctx, k, kbuf, "given twice");
-		seen |= 1u << i;
+		if (sh_pair(ctx, node, key, p, sh_rule_keys, nkeys, &seen, kbuf,
+		    sizeof(kbuf), &v, &i) == -1)
+			return -1;
 		if (v->type != YAML_SCALAR_NODE || v->data.scalar.length == 0)
 			return sh_err(ctx, v, kbuf, "expected a value");
 		vs = (const char *)v->data.scalar.value;
@@ -347,26 +375,14 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 		return sh_err(ctx, node, key, "expected a mapping");
 	for (p = node->data.mapping.pairs.start;
 	    p < node->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
-		yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
-		const char *kn, *vs;
+		yaml_node_t *v;
+		const char *vs;
 		int64_t d = 0;
 		size_t i, nkeys = sizeof(sh_keys) / sizeof(sh_keys[0]);
 
-		if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
-			return sh_err(ctx, node, key, "bad key");
-		kn = (const char *)k->data.scalar.value;
-		snprintf(kbuf, sizeof(kbuf), "%s.%s", key, kn);
-		for (i = 0; i < nkeys; i++)
-			if (strcmp(kn, sh_keys[i]) == 0)
-				break;
-		if (i == nkeys)
-			return sh_err(ctx, k, kbuf, "unknown key");
-		/* libyaml keeps both of a repeated key; the second would win
-		 * without a word. */
-		if (seen & (1u << i))
-			return sh_err(ctx, k, kbuf, "given twice");
-		seen |= 1u << i;
+		if (sh_pair(ctx, node, key, p, sh_keys, nkeys, &seen, kbuf,
+		    sizeof(kbuf), &v, &i) == -1)
+			return -1;
 		if (i == 6) {
 			if (sh_rules(ctx, v, kbuf, rules, nrules) == -1)
 				return -1;
