@@ -39,6 +39,8 @@
 /* Records believed from qmgr (it sends at most 10000). */
 #define SH_DESTS_MAX		100000
 #define SH_STATE_MAX		32
+/* The numeric columns of the table. */
+#define SH_NUMS			5
 /* One record is small; a status record may carry a reason. */
 #define SH_IN_MAX		(2 * ATTR_VALUE_MAX)
 
@@ -80,6 +82,7 @@ static int	sh_request(const struct cfg *, const char *,
 static int	sh_cmp(const void *, const void *);
 static void	sh_rate(const struct sh_dest *, char *, size_t);
 static void	sh_limit(uint64_t, char *, size_t);
+static void	sh_numbers(const struct sh_dest *, char [SH_NUMS][64]);
 static void	sh_print(const struct sh_reply *);
 static void	sh_json(const struct sh_reply *);
 static void	sh_reply_release(struct sh_reply *);
@@ -341,6 +344,17 @@ sh_limit(uint64_t n, char *buf, size_t size)
 		snprintf(buf, size, "%" PRIu64, n);
 }
 
+/* d's numeric columns as printed: pending to sent. */
+static void
+sh_numbers(const struct sh_dest *d, char num[SH_NUMS][64])
+{
+	snprintf(num[0], sizeof(num[0]), "%" PRIu64, d->pending);
+	snprintf(num[1], sizeof(num[1]), "%" PRIu64, d->conns);
+	sh_limit(d->max_conn, num[2], sizeof(num[2]));
+	sh_rate(d, num[3], sizeof(num[3]));
+	snprintf(num[4], sizeof(num[4]), "%" PRIu64, d->sent);
+}
+
 /* A header line, then one line per destination, in aligned columns. */
 static void
 sh_print(const struct sh_reply *r)
@@ -349,7 +363,7 @@ sh_print(const struct sh_reply *r)
 	    "PENDING", "CONNECTIONS", "MAX_CONNECTIONS", "MAX_MESSAGE_RATE",
 	    "SENT" };
 	enum { NCOL = sizeof(head) / sizeof(head[0]) };
-	char num[5][64];
+	char num[SH_NUMS][64];
 	int w[NCOL];
 	size_t i, c;
 
@@ -360,11 +374,7 @@ sh_print(const struct sh_reply *r)
 		const struct sh_dest *d = &r->d[i];
 		const char *col[NCOL];
 
-		snprintf(num[0], sizeof(num[0]), "%" PRIu64, d->pending);
-		snprintf(num[1], sizeof(num[1]), "%" PRIu64, d->conns);
-		sh_limit(d->max_conn, num[2], sizeof(num[2]));
-		sh_rate(d, num[3], sizeof(num[3]));
-		snprintf(num[4], sizeof(num[4]), "%" PRIu64, d->sent);
+		sh_numbers(d, num);
 		col[0] = d->key;
 		col[1] = d->entry;
 		col[2] = d->state;
@@ -380,11 +390,7 @@ sh_print(const struct sh_reply *r)
 	for (i = 0; i < r->n; i++) {
 		const struct sh_dest *d = &r->d[i];
 
-		snprintf(num[0], sizeof(num[0]), "%" PRIu64, d->pending);
-		snprintf(num[1], sizeof(num[1]), "%" PRIu64, d->conns);
-		sh_limit(d->max_conn, num[2], sizeof(num[2]));
-		sh_rate(d, num[3], sizeof(num[3]));
-		snprintf(num[4], sizeof(num[4]), "%" PRIu64, d->sent);
+		sh_numbers(d, num);
 		printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %*s  %*s\n", w[0],
 		    d->key, w[1], d->entry, w[2], d->state, w[3], num[0],
 		    w[4], num[1], w[5], num[2], w[6], num[3], w[7], num[4]);
