@@ -399,6 +399,7 @@ class Session:
     def __init__(self, server, conn, peer, seq):
         self.srv = server
         self.conn = conn
+        self.raw_conn = conn        # conn may become its TLS wrapper
         self.peer = peer
         self.seq = seq
         self.rfile = conn.makefile("rb")
@@ -504,6 +505,12 @@ class Session:
         self.reply("250 2.0.0 ok")
 
     def cmd_QUIT(self, arg):
+        # No longer counted as open (peak, max_sessions) once QUIT is
+        # taken: the client waits for the reply before it connects again,
+        # and the new session must not find this one still counted while
+        # this thread has yet to end.
+        with self.srv._lock:
+            self.srv._conns.discard(self.raw_conn)
         self.reply("221 2.0.0 bye")
         return False
 
