@@ -307,6 +307,16 @@ def sanitizer_env():
     return env
 
 
+def relayctl_without_config(args):
+    """relayctl with a configuration file that does not exist: what
+    --help and command-line errors must do without one."""
+    return subprocess.run([os.path.join(BUILD, "relayctl"), "-c",
+                           "/nonexistent/petrel.yaml"] + list(args),
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=20,
+                          env=sanitizer_env())
+
+
 def _proc_name(pid, cmd):
     """The program name: the build/ executable it runs, else argv[0]."""
     try:

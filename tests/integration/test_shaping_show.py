@@ -14,13 +14,11 @@ private/qmgr).
 """
 
 import json
-import os
-import subprocess
 import time
 import unittest
 
 import harness
-from harness import BUILD, CaptureSMTPD
+from harness import CaptureSMTPD
 from test_shaping import ShapingCase
 
 
@@ -178,11 +176,7 @@ class UsageTest(unittest.TestCase):
     """No configuration needed for --help or to reject a command line."""
 
     def run_relayctl(self, args):
-        return subprocess.run([os.path.join(BUILD, "relayctl"), "-c",
-                               "/nonexistent/petrel.yaml"] + args,
-                              stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=20, env=harness.sanitizer_env())
+        return harness.relayctl_without_config(args)
 
     def test_help(self):
         for args in (["shaping", "--help"], ["shaping", "-h"],

@@ -24,7 +24,7 @@ import unittest
 
 import harness
 from test_webhookd import WebhookCase
-from harness import (BUILD, CaptureSMTPD, PetrelCase, SetupError, Suite,
+from harness import (CaptureSMTPD, PetrelCase, SetupError, Suite,
                      make_message, unique)
 
 STATUS_DOWN = 3
@@ -380,11 +380,7 @@ HELP_LINES = [
 class HelpTest(unittest.TestCase):
 
     def run_relayctl(self, args):
-        return subprocess.run([os.path.join(BUILD, "relayctl"), "-c",
-                               "/nonexistent/petrel.yaml"] + args,
-                              stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=20, env=harness.sanitizer_env())
+        return harness.relayctl_without_config(args)
 
     def test_every_help(self):
         for words in HELP_LINES:
