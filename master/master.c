@@ -458,7 +458,8 @@ master_tls_close(void)
 /*
  * A new ticket key once a period is over. Tickets sealed with the one
  * before are still accepted (and replaced) for one more period, so a
- * ticket lives one to two periods; smtpd's session timeout says two.
+ * ticket lives one to two periods (smtpd's session timeout, three, only
+ * bounds a chain of TLS 1.2 renewals).
  */
 static void
 master_ticket_tick(void)

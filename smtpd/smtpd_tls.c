@@ -188,9 +188,12 @@ smtpd_tls_pair(SSL_CTX *ctx, const struct cfg *cfg, size_t i, int key_fd,
 
 /*
  * Tickets under master's shared keys. A ticket lives one to two rotation
- * periods (see master(8)); the session timeout, which OpenSSL also sends
- * as the ticket's lifetime hint, says two so that the keys decide. One
- * ticket per handshake: a client needs no more (they are reusable).
+ * periods (see master(8)), and the keys are what should end it. The
+ * session timeout says three: a TLS 1.2 ticket renewed under the current
+ * key keeps its first session's time (OpenSSL), so a timeout of two
+ * would refuse a renewed ticket its key still accepts; three also bounds
+ * a chain of renewals from one full handshake. One ticket per handshake:
+ * a client needs no more (they are reusable).
  */
 static void
 smtpd_tls_tickets_init(SSL_CTX *ctx, const struct cfg *cfg, int ticket_fd)
@@ -209,7 +212,7 @@ smtpd_tls_tickets_init(SSL_CTX *ctx, const struct cfg *cfg, int ticket_fd)
 	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx,
 	    smtpd_tls_ticket_cb) != 1)
 		log_fatal("cannot set the TLS ticket key callback");
-	(void)SSL_CTX_set_timeout(ctx, (long)(2 * cfg->tls_ticket_lifetime));
+	(void)SSL_CTX_set_timeout(ctx, (long)(3 * cfg->tls_ticket_lifetime));
 	(void)SSL_CTX_set_num_tickets(ctx, 1);
 }
 

@@ -216,8 +216,14 @@ class RotationTest(PetrelCase):
         # on a loaded machine one can (the lifetime is 3 s), and then the
         # whole sequence is tried again rather than failed.
         for attempt in range(3):
-            # A ticket issued between two known rotations.
+            # A ticket issued right after a rotation: the oldest a
+            # ticket can be when its key becomes the previous one. A
+            # TLS 1.2 ticket renewed keeps its first session's time on
+            # the server, so this is where the session timeout, not the
+            # keys, would end it early (CI: the renewed ticket did not
+            # resume, with a timeout of two periods).
             while True:
+                self.wait_rotations(self.rotations() + 1)
                 r0 = self.rotations()
                 old, reused = self.session(ctx)
                 self.assertFalse(reused)
@@ -228,6 +234,10 @@ class RotationTest(PetrelCase):
             if self.rotated_since(r0 + 1):
                 continue
             self.wait_rotations(r0 + 2)
+            # Late in the period, so that the renewed ticket's session
+            # is more than two periods old (ticket_lifetime is 3 s): a
+            # session timeout of two periods would refuse it.
+            time.sleep(1.0)
             _, reused2 = self.session(ctx, old)
             # The ticket renewed after the first rotation is one old.
             _, reused3 = self.session(ctx, renewed)
