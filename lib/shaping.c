@@ -14,10 +14,16 @@
  *	    on_reply:
  *	      - { pattern: "4\\.7\\.28", action: backoff, for: 30m,
  *	          max_message_rate: 10/minute }
+ *	providers:
+ *	  google:
+ *	    mx_suffixes: [.google.com, .googlemail.com]
+ *	    provider_max_connections: 5
  *
  * An entry names a next hop: a recipient domain (which also covers its
  * subdomains), a host, or a full next-hop key as the transport table
- * writes it ("[10.0.0.1]:587"). Every error ends the load with
+ * writes it ("[10.0.0.1]:587"). A provider names no destination: qmgr
+ * finds a destination's provider by the MX hosts smtp reports
+ * (shaping_provider_match). Every error ends the load with
  * "FILE:LINE: KEY: reason" (lib/yamlfile's shape). Nothing here logs.
  * The keys are documented in shaping.yaml(5).
  */
@@ -26,10 +32,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
 #include "cfg.h"
+#include "nexthop.h"
 #include "parse.h"
 #include "shaping.h"
 #include "xalloc.h"
@@ -48,6 +56,7 @@ struct sh_ctx {
 static const char *const sh_keys[] = {
 	"max_connections", "max_messages_per_connection", "max_message_rate",
 	"max_connection_rate", "retry_interval", "tls", "on_reply",
+	"mx_suffixes", "provider_max_connections",	/* a provider's only */
 };
 
 /* The keys of an on_reply rule, in the order of sh_rule's tests. */
@@ -84,11 +93,16 @@ static int sh_rules(struct sh_ctx *, yaml_node_t *, const char *,
 static void sh_rules_free(struct shaping_rule *, size_t);
 static int sh_limits(struct sh_ctx *, yaml_node_t *, const char *,
     struct shaping_limits *, int *, int *, struct shaping_rule **,
-    size_t *);
+    size_t *, struct shaping_provider *);
+static int sh_suffixes(struct sh_ctx *, yaml_node_t *, const char *,
+    struct shaping_provider *);
+static int sh_providers(struct sh_ctx *, struct shaping *, yaml_node_t *);
+static int sh_suffix_match(const char *, const char *);
 static void sh_unset(struct shaping_limits *);
 static const struct shaping_entry *sh_find(const struct shaping *,
     const char *);
 static int sh_addr_literal(const char *);
+static void sh_apply(struct shaping_limits *, const struct shaping_entry *);
 static void sh_refill(struct shaping_bucket *, int64_t);
 
 static int
@@ -361,11 +375,16 @@ sh_rules_free(struct shaping_rule *rules, size_t n)
 	free(rules);
 }
 
-/* One entry's mapping; key is its name for messages. */
+/*
+ * One entry's mapping; key is its name for messages. prov: the provider
+ * whose entry it is, which may also have mx_suffixes and
+ * provider_max_connections; NULL for the default and destinations.
+ */
 static int
 sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
     struct shaping_limits *lim, int *has_rate, int *has_conn_rate,
-    struct shaping_rule **rules, size_t *nrules)
+    struct shaping_rule **rules, size_t *nrules,
+    struct shaping_provider *prov)
 {
 	yaml_node_pair_t *p;
 	char kbuf[SHAPING_NAME_MAX + 64];
@@ -385,6 +404,14 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 			return -1;
 		if (i == 6) {
 			if (sh_rules(ctx, v, kbuf, rules, nrules) == -1)
+				return -1;
+			continue;
+		}
+		if (i >= 7 && prov == NULL)
+			return sh_err(ctx, v, kbuf, "only a provider (under "
+			    "providers) has this key");
+		if (i == 7) {
+			if (sh_suffixes(ctx, v, kbuf, prov) == -1)
 				return -1;
 			continue;
 		}
@@ -428,7 +455,128 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 				    "may, encrypt or verify", vs);
 			lim->tls = sh_tls[i].level;
 			break;
+		case 8:
+			if (sh_uint(ctx, v, kbuf, vs, SHAPING_CONN_MAX,
+			    &prov->max_connections) == -1)
+				return -1;
+			break;
 		}
+	}
+	if (prov != NULL && prov->nsuffixes == 0)
+		return sh_err(ctx, node, key, "mx_suffixes is missing");
+	return 0;
+}
+
+/*
+ * A provider's mx_suffixes: a list of (or one) host name suffixes, such
+ * as ".google.com", kept lower case with one leading dot and no final
+ * one. A suffix without its leading dot still matches only whole labels.
+ */
+static int
+sh_suffixes(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
+    struct shaping_provider *prov)
+{
+	yaml_node_item_t *it, one = 0;
+	yaml_node_item_t *start, *top;
+	size_t n;
+
+	if (node->type == YAML_SCALAR_NODE) {
+		start = &one;
+		top = &one + 1;
+	} else if (node->type == YAML_SEQUENCE_NODE) {
+		start = node->data.sequence.items.start;
+		top = node->data.sequence.items.top;
+	} else
+		return sh_err(ctx, node, key, "expected a list of host name "
+		    "suffixes");
+	n = (size_t)(top - start);
+	if (n == 0 || n > SHAPING_SUFFIXES_MAX)
+		return sh_err(ctx, node, key, "1 to %d suffixes",
+		    SHAPING_SUFFIXES_MAX);
+	prov->suffixes = xcalloc(n, sizeof(*prov->suffixes));
+	for (it = start; it < top; it++) {
+		yaml_node_t *v = it == &one ? node :
+		    yaml_document_get_node(ctx->doc, *it);
+		const char *vs;
+		size_t len, j;
+		char *suf;
+
+		if (v == NULL || v->type != YAML_SCALAR_NODE)
+			return sh_err(ctx, node, key, "expected a host name "
+			    "suffix");
+		vs = (const char *)v->data.scalar.value;
+		len = v->data.scalar.length;
+		if (len > 0 && vs[0] == '.') {
+			vs++;
+			len--;
+		}
+		if (len > 0 && vs[len - 1] == '.')
+			len--;
+		if (len == 0 || len > NEXTHOP_HOST_MAX - 1 ||
+		    strspn(vs, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") < len ||
+		    vs[0] == '.' || strstr(vs, "..") != NULL)
+			return sh_err(ctx, v, key, "\"%s\": not a host name "
+			    "suffix (such as .google.com)",
+			    (const char *)v->data.scalar.value);
+		suf = xmalloc(len + 2);
+		suf[0] = '.';
+		for (j = 0; j < len; j++)
+			suf[j + 1] = (char)tolower((unsigned char)vs[j]);
+		suf[len + 1] = '\0';
+		prov->suffixes[prov->nsuffixes++] = suf;
+	}
+	return 0;
+}
+
+/* The providers mapping: name -> entry with mx_suffixes. */
+static int
+sh_providers(struct sh_ctx *ctx, struct shaping *sh, yaml_node_t *v)
+{
+	yaml_node_pair_t *q;
+
+	/* "providers:" with nothing under it: none. */
+	if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
+		return 0;
+	if (v->type != YAML_MAPPING_NODE)
+		return sh_err(ctx, v, "providers", "expected a mapping of "
+		    "providers");
+	for (q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top;
+	    q++) {
+		yaml_node_t *pk = yaml_document_get_node(ctx->doc, q->key);
+		yaml_node_t *pv = yaml_document_get_node(ctx->doc, q->value);
+		struct shaping_provider *pr;
+		const char *name;
+		size_t len;
+
+		if (pk == NULL || pv == NULL || pk->type != YAML_SCALAR_NODE)
+			return sh_err(ctx, v, "providers", "bad key");
+		name = (const char *)pk->data.scalar.value;
+		len = pk->data.scalar.length;
+		/* No dot: a provider's name is never taken for a domain's. */
+		if (len == 0 || len > SHAPING_PROVIDER_NAME_MAX ||
+		    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-_") !=
+		    len)
+			return sh_err(ctx, pk, name, "a provider's name is 1 "
+			    "to %d of a-z, 0-9, - and _",
+			    SHAPING_PROVIDER_NAME_MAX);
+		if (shaping_provider_find(sh, name) != NULL)
+			return sh_err(ctx, pk, name, "given twice");
+		if (sh->nproviders == SHAPING_PROVIDERS_MAX)
+			return sh_err(ctx, pk, name, "more than %d providers",
+			    SHAPING_PROVIDERS_MAX);
+		sh->providers = xreallocarray(sh->providers,
+		    sh->nproviders + 1, sizeof(*sh->providers));
+		pr = &sh->providers[sh->nproviders];
+		memset(pr, 0, sizeof(*pr));
+		sh_unset(&pr->e.lim);
+		memcpy(pr->e.name, name, len + 1);
+		/* Counted before its parts are: freed if they fail. */
+		sh->nproviders++;
+		if (sh_limits(ctx, pv, pr->e.name, &pr->e.lim,
+		    &pr->e.has_rate, &pr->e.has_conn_rate, &pr->e.rules,
+		    &pr->e.nrules, pr) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -450,6 +598,7 @@ shaping_load(const char *path, struct vbuf *why)
 	yaml_node_pair_t *p, *q;
 	struct sh_ctx ctx = { path, &doc, why };
 	int rc, has_rate, has_conn_rate, seen_def = 0, seen_dests = 0;
+	int seen_provs = 0;
 
 	sh_unset(&sh->def);
 	if (path == NULL || *path == '\0')
@@ -464,8 +613,8 @@ shaping_load(const char *path, struct vbuf *why)
 	}
 	root = yaml_document_get_root_node(&doc);
 	if (root == NULL || root->type != YAML_MAPPING_NODE) {
-		sh_err(&ctx, root, NULL, "expected a mapping with default "
-		    "and destinations");
+		sh_err(&ctx, root, NULL, "expected a mapping with default, "
+		    "destinations and providers");
 		goto bad;
 	}
 	for (p = root->data.mapping.pairs.start;
@@ -486,13 +635,22 @@ shaping_load(const char *path, struct vbuf *why)
 			}
 			if (sh_limits(&ctx, v, "default", &sh->def,
 			    &has_rate, &has_conn_rate, &sh->rules,
-			    &sh->nrules) == -1)
+			    &sh->nrules, NULL) == -1)
+				goto bad;
+			continue;
+		}
+		if (strcmp(kn, "providers") == 0) {
+			if (seen_provs++) {
+				sh_err(&ctx, k, kn, "given twice");
+				goto bad;
+			}
+			if (sh_providers(&ctx, sh, v) == -1)
 				goto bad;
 			continue;
 		}
 		if (strcmp(kn, "destinations") != 0) {
-			sh_err(&ctx, k, kn, "unknown key (expected default "
-			    "or destinations)");
+			sh_err(&ctx, k, kn, "unknown key (expected default, "
+			    "destinations or providers)");
 			goto bad;
 		}
 		if (seen_dests++) {
@@ -554,7 +712,7 @@ shaping_load(const char *path, struct vbuf *why)
 			sh->nentries++;
 			if (sh_limits(&ctx, dv, e->name, &e->lim,
 			    &e->has_rate, &e->has_conn_rate, &e->rules,
-			    &e->nrules) == -1)
+			    &e->nrules, NULL) == -1)
 				goto bad;
 		}
 	}
@@ -573,6 +731,15 @@ shaping_free(struct shaping *sh)
 		return;
 	for (size_t i = 0; i < sh->nentries; i++)
 		sh_rules_free(sh->entries[i].rules, sh->entries[i].nrules);
+	for (size_t i = 0; i < sh->nproviders; i++) {
+		struct shaping_provider *pr = &sh->providers[i];
+
+		sh_rules_free(pr->e.rules, pr->e.nrules);
+		for (size_t j = 0; j < pr->nsuffixes; j++)
+			free(pr->suffixes[j]);
+		free(pr->suffixes);
+	}
+	free(sh->providers);
 	sh_rules_free(sh->rules, sh->nrules);
 	free(sh->entries);
 	free(sh);
@@ -594,10 +761,61 @@ sh_find(const struct shaping *sh, const char *name)
 const struct shaping_entry *
 shaping_find(const struct shaping *sh, const char *name)
 {
+	const struct shaping_entry *e;
+	const struct shaping_provider *pr;
+
 	/* shaping_lookup's *entry for no entry. */
 	if (strcmp(name, "default") == 0)
 		return NULL;
-	return sh_find(sh, name);
+	if ((e = sh_find(sh, name)) != NULL)
+		return e;
+	return (pr = shaping_provider_find(sh, name)) != NULL ? &pr->e : NULL;
+}
+
+const struct shaping_provider *
+shaping_provider_find(const struct shaping *sh, const char *name)
+{
+	for (size_t i = 0; i < sh->nproviders; i++)
+		if (strcmp(sh->providers[i].e.name, name) == 0)
+			return &sh->providers[i];
+	return NULL;
+}
+
+/* Whether host ends in suffix (".google.com") at a label boundary. */
+static int
+sh_suffix_match(const char *host, const char *suffix)
+{
+	size_t hl = strlen(host), sl = strlen(suffix);
+
+	if (hl > 0 && host[hl - 1] == '.')
+		hl--;
+	/* The suffix's leading dot is the boundary: "xgoogle.com" is out,
+	 * and so is "google.com" itself (no MX host is named that). */
+	return hl > sl && strncasecmp(host + hl - sl, suffix, sl) == 0;
+}
+
+const struct shaping_provider *
+shaping_provider_match(const struct shaping *sh, const char *const *hosts,
+    size_t n)
+{
+	size_t i, j, k;
+
+	if (n == 0)
+		return NULL;
+	for (i = 0; i < sh->nproviders; i++) {
+		const struct shaping_provider *pr = &sh->providers[i];
+
+		for (j = 0; j < n; j++) {
+			for (k = 0; k < pr->nsuffixes; k++)
+				if (sh_suffix_match(hosts[j], pr->suffixes[k]))
+					break;
+			if (k == pr->nsuffixes)
+				break;
+		}
+		if (j == n)
+			return pr;
+	}
+	return NULL;
 }
 
 int
@@ -620,9 +838,40 @@ sh_addr_literal(const char *host)
 	    strspn(host, "0123456789.") == strlen(host);
 }
 
+/* e's fields that are set, over lim's. */
+static void
+sh_apply(struct shaping_limits *lim, const struct shaping_entry *e)
+{
+	if (e->lim.max_connections != 0)
+		lim->max_connections = e->lim.max_connections;
+	if (e->lim.max_messages_per_connection != 0)
+		lim->max_messages_per_connection =
+		    e->lim.max_messages_per_connection;
+	if (e->has_rate) {
+		lim->rate_count = e->lim.rate_count;
+		lim->rate_interval = e->lim.rate_interval;
+	}
+	if (e->has_conn_rate) {
+		lim->conn_rate_count = e->lim.conn_rate_count;
+		lim->conn_rate_interval = e->lim.conn_rate_interval;
+	}
+	if (e->lim.retry_interval != 0)
+		lim->retry_interval = e->lim.retry_interval;
+	if (e->lim.tls != SHAPING_TLS_UNSET)
+		lim->tls = e->lim.tls;
+}
+
 void
 shaping_lookup(const struct shaping *sh, const char *key,
     struct shaping_limits *lim, const char **entry)
+{
+	shaping_lookup_provider(sh, key, NULL, lim, entry);
+}
+
+void
+shaping_lookup_provider(const struct shaping *sh, const char *key,
+    const struct shaping_provider *p, struct shaping_limits *lim,
+    const char **entry)
 {
 	const struct shaping_entry *e;
 	char lkey[SHAPING_NAME_MAX + 1], host[SHAPING_NAME_MAX + 1];
@@ -631,6 +880,10 @@ shaping_lookup(const struct shaping *sh, const char *key,
 
 	*lim = sh->def;
 	*entry = "default";
+	if (p != NULL) {
+		sh_apply(lim, &p->e);
+		*entry = p->e.name;
+	}
 	if ((len = strlen(key)) > SHAPING_NAME_MAX)
 		return;
 	/* Entry names are lower case; next-hop keys should be too. */
@@ -660,23 +913,7 @@ shaping_lookup(const struct shaping *sh, const char *key,
 	if (e == NULL)
 		return;
 	*entry = e->name;
-	if (e->lim.max_connections != 0)
-		lim->max_connections = e->lim.max_connections;
-	if (e->lim.max_messages_per_connection != 0)
-		lim->max_messages_per_connection =
-		    e->lim.max_messages_per_connection;
-	if (e->has_rate) {
-		lim->rate_count = e->lim.rate_count;
-		lim->rate_interval = e->lim.rate_interval;
-	}
-	if (e->has_conn_rate) {
-		lim->conn_rate_count = e->lim.conn_rate_count;
-		lim->conn_rate_interval = e->lim.conn_rate_interval;
-	}
-	if (e->lim.retry_interval != 0)
-		lim->retry_interval = e->lim.retry_interval;
-	if (e->lim.tls != SHAPING_TLS_UNSET)
-		lim->tls = e->lim.tls;
+	sh_apply(lim, e);
 }
 
 void

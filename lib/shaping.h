@@ -28,6 +28,9 @@
 #define SHAPING_PATTERN_MAX	1024	/* an on_reply pattern, bytes */
 #define SHAPING_AFTER_MAX	1000	/* on_reply after */
 #define SHAPING_AFTER_WINDOW	3600	/* s in which after's matches count */
+#define SHAPING_PROVIDERS_MAX	1000
+#define SHAPING_SUFFIXES_MAX	32	/* mx_suffixes of one provider */
+#define SHAPING_PROVIDER_NAME_MAX 63
 
 /* An on_reply rule's action. */
 enum shaping_action {
@@ -95,12 +98,28 @@ struct shaping_entry {
 	size_t			 nrules;
 };
 
+/*
+ * A provider: the destinations whose MX hosts all end in its suffixes
+ * (KumoMTA's MX roll-up). Its entry's limits apply to each of them as a
+ * destination entry's would (under a destination entry of their own), and
+ * max_connections caps the jobs at smtp of all of them together
+ * (provider_max_connections; 0: no cap).
+ */
+struct shaping_provider {
+	struct shaping_entry	 e;		/* e.name: the provider's */
+	char			**suffixes;	/* ".google.com", lower case */
+	size_t			 nsuffixes;
+	unsigned		 max_connections;
+};
+
 struct shaping {
 	struct shaping_limits	 def;		/* "default" */
 	struct shaping_rule	*rules;		/* the default's on_reply */
 	size_t			 nrules;
 	struct shaping_entry	*entries;
 	size_t			 nentries;
+	struct shaping_provider	*providers;	/* in the file's order */
+	size_t			 nproviders;
 };
 
 /*
@@ -122,9 +141,28 @@ void	shaping_free(struct shaping *);
 void	shaping_lookup(const struct shaping *, const char *key,
 	    struct shaping_limits *, const char **entry);
 /*
- * The entry named name (as shaping_lookup's *entry gives it), or NULL
- * for "default" and names not in sh. Its on_reply rules are tried before
- * the default's.
+ * As shaping_lookup, for a destination of provider p (NULL: none): the
+ * provider's limits over the default's, and a destination entry's over
+ * both. *entry is the destination entry's name, else the provider's, else
+ * "default".
+ */
+void	shaping_lookup_provider(const struct shaping *, const char *key,
+	    const struct shaping_provider *p, struct shaping_limits *,
+	    const char **entry);
+/*
+ * The first provider (in the file's order) that every one of the n host
+ * names ends in a suffix of, or NULL (also for n 0). Case and a final dot
+ * do not matter; a suffix matches at a label boundary only.
+ */
+const struct shaping_provider *shaping_provider_match(
+	    const struct shaping *, const char *const *hosts, size_t n);
+/* The provider named name, or NULL. */
+const struct shaping_provider *shaping_provider_find(
+	    const struct shaping *, const char *name);
+/*
+ * The entry named name (as shaping_lookup's *entry gives it: a
+ * destination's, else a provider's), or NULL for "default" and names not
+ * in sh. Its on_reply rules are tried before the default's.
  */
 const struct shaping_entry *shaping_find(const struct shaping *,
 	    const char *name);
