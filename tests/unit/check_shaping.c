@@ -249,10 +249,11 @@ END_TEST
 
 START_TEST(test_load_errors)
 {
-	load_bad("- a\n", ":1: expected a mapping with default and "
-	    "destinations");
+	load_bad("- a\n", ":1: expected a mapping with default, "
+	    "destinations and providers");
 	load_bad("defaults:\n  max_connections: 1\n",
-	    ":1: defaults: unknown key (expected default or destinations)");
+	    ":1: defaults: unknown key (expected default, "
+	    "destinations or providers)");
 	load_bad("default:\n  max_conections: 1\n",
 	    ":2: default.max_conections: unknown key");
 	load_bad("destinations:\n  a.example:\n    tls: may\n"
