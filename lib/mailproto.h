@@ -73,6 +73,11 @@
 #define MAIL_ATTR_RELAY		"relay"		/* host[ip]:port or "none" */
 #define MAIL_ATTR_TLS		"tls"		/* TLS version, or absent */
 #define MAIL_ATTR_DKIM		"dkim"		/* "d=D s=S" or "unsigned" */
+#define MAIL_ATTR_MX		"mx"		/* the next hop's MX hosts,
+						   space-separated, when
+						   resolved (qmgr's provider
+						   roll-up); else absent */
+#define MAIL_MX_LIST_MAX	1024		/* its length, at most */
 #define MAIL_ATTR_SITE_FAIL	"site_fail"	/* 1: no session could be set
 						   up (next hop unresolved or
 						   unreachable); else absent */
