@@ -136,6 +136,11 @@
 #define MAIL_ATTR_LAST_FAILURE	"last_failure"	/* while failures > 0 */
 #define MAIL_ATTR_UNTIL		"until"		/* s left in a backoff or */
 						/* suspension (on_reply); 0 */
+#define MAIL_ATTR_PROVIDER	"provider"	/* its MX hosts' provider, */
+						/* when known; else absent */
+#define MAIL_ATTR_PROV_CONNS	"provider_connections" /* the provider's */
+						/* jobs at smtp */
+#define MAIL_ATTR_PROV_MAX	"provider_max_connections" /* 0: none */
 
 
 #endif
