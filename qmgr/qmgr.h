@@ -324,7 +324,15 @@ void	qmgr_provider_init(const struct shaping *);
 const struct shaping_provider *qmgr_provider_of(const char *key);
 /* Learns key's provider from its MX hosts; 1 if it changed, else 0. */
 int	qmgr_provider_learn(const char *key, const char *mx);
-/* Whether p (NULL: none, always) may have one more job at smtp. */
+/*
+ * The sessions smtp holds open, idle, to destinations of p (qmgr_deliver.c
+ * gives it; nothing calls up): they count against p's connections.
+ */
+void	qmgr_provider_held_by(unsigned (*)(const struct shaping_provider *));
+/*
+ * Whether p (NULL: none, always) may have one more connection: its jobs
+ * at smtp and the idle sessions held to it are under its cap.
+ */
 int	qmgr_provider_room(const struct shaping_provider *p);
 /* A job of p goes to smtp / is back (p NULL: nothing to count). */
 void	qmgr_provider_take(const struct shaping_provider *p);
@@ -367,6 +375,8 @@ size_t	qmgr_deliver_busy(void);
  * (when not NULL): how many of those sessions are under their use limit.
  */
 unsigned qmgr_deliver_held(const char *key, unsigned *reusable);
+/* Idle smtp processes that may still hold a session to a member of p. */
+unsigned qmgr_deliver_held_by(const struct shaping_provider *p);
 
 /* qmgr_result.c: results into the queue. */
 /* ms until the gathered results are due to be applied; -1 none. */

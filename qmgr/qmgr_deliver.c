@@ -117,6 +117,20 @@ qmgr_conn_reusable(const struct qmgr_conn *c, const char *key, int64_t now)
 }
 
 unsigned
+qmgr_deliver_held_by(const struct shaping_provider *p)
+{
+	const struct qmgr_conn *c;
+	int64_t now = ev_now_ms();
+	unsigned n = 0;
+
+	for (c = qmgr_conns; c != NULL; c = c->next)
+		if (qmgr_conn_holds(c, now) &&
+		    qmgr_provider_of(c->last_key) == p)
+			n++;
+	return n;
+}
+
+unsigned
 qmgr_deliver_held(const char *key, unsigned *reusable)
 {
 	const struct qmgr_conn *c;

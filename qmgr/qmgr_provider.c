@@ -39,6 +39,7 @@ struct qmgr_prov_key {
 };
 
 static const struct shaping *qmgr_prov_shaping;
+static unsigned (*qmgr_prov_held)(const struct shaping_provider *);
 static unsigned *qmgr_prov_inflight;		/* per provider */
 static struct qmgr_prov_key *qmgr_prov_hash[QMGR_PROV_BUCKETS];
 static struct qmgr_prov_key *qmgr_prov_oldest, *qmgr_prov_newest;
@@ -201,12 +202,24 @@ qmgr_provider_index(const struct shaping_provider *p)
 	return (size_t)(p - qmgr_prov_shaping->providers);
 }
 
+void
+qmgr_provider_held_by(unsigned (*held)(const struct shaping_provider *))
+{
+	qmgr_prov_held = held;
+}
+
 int
 qmgr_provider_room(const struct shaping_provider *p)
 {
+	unsigned open;
+
 	if (p == NULL || p->max_connections == 0)
 		return 1;
-	return qmgr_prov_inflight[qmgr_provider_index(p)] < p->max_connections;
+	open = qmgr_prov_inflight[qmgr_provider_index(p)];
+	/* Sessions smtp keeps open to its destinations are connections. */
+	if (qmgr_prov_held != NULL)
+		open += qmgr_prov_held(p);
+	return open < p->max_connections;
 }
 
 void
