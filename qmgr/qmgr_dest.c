@@ -39,7 +39,10 @@
  * provider of the shaping file (qmgr_provider.c), takes the provider's
  * limits under its own destination entry's, and its jobs at smtp count
  * against the provider's provider_max_connections with those of every
- * other destination of the provider.
+ * other destination of the provider. While the shaping file has providers,
+ * a destination not yet known to be one's or none's (qmgr_provider_known)
+ * has one job at a time, as Postfix's new destinations start with a
+ * narrow window: its first reply says whose it is.
  *
  * A new connection, which takes a token of max_connection_rate, is one
  * made when smtp holds no idle session to the destination that it may
@@ -189,6 +192,7 @@ qmgr_dest_get(const char *key, int create)
 	snprintf(d->key, sizeof(d->key), "%s", key);
 	d->tail = &d->head;
 	d->prov = qmgr_provider_of(key);
+	d->known = qmgr_provider_known(key);
 	qmgr_dest_limits(d, ev_now_ms());
 	d->hnext = qmgr_dest_hash[h];
 	qmgr_dest_hash[h] = d;
@@ -310,6 +314,9 @@ static int
 qmgr_dest_room(const struct qmgr_dest *d, unsigned held)
 {
 	if (d->head == NULL)
+		return 0;
+	/* Whose it is (which provider) is not known yet: one at a time. */
+	if (!d->known && d->inflight > 0)
 		return 0;
 	if (held == 0 && d->lim.max_connections != 0 &&
 	    d->inflight >= d->lim.max_connections)
@@ -708,8 +715,8 @@ qmgr_dest_ready(unsigned (*held)(const char *key, unsigned *reusable))
 		    (reusable == 0 &&
 		    shaping_bucket_wait(&d->conn_bucket, now) > 0))
 			continue;
-		room = d->lim.max_connections == 0 ? d->npending :
-		    d->lim.max_connections > d->inflight ?
+		room = !d->known ? 1 : d->lim.max_connections == 0 ?
+		    d->npending : d->lim.max_connections > d->inflight ?
 		    d->lim.max_connections - d->inflight : 1;
 		n += room < d->npending ? room : d->npending;
 	}
@@ -759,10 +766,11 @@ qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
 		return "backoff";
 	if (d->head == NULL)
 		return "normal";
-	if (held == 0 && ((d->lim.max_connections != 0 &&
+	if ((!d->known && d->inflight > 0) ||
+	    (held == 0 && ((d->lim.max_connections != 0 &&
 	    d->inflight >= d->lim.max_connections) ||
 	    (d->window != 0 && d->inflight >= d->window) ||
-	    !qmgr_provider_room(d->prov)))
+	    !qmgr_provider_room(d->prov))))
 		return "at-limit";
 	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0 ||
 	    (reusable == 0 &&
@@ -804,13 +812,17 @@ qmgr_dest_retry_interval(const char *key)
 void
 qmgr_dest_learn_mx(const char *key, const char *mx)
 {
+	const struct shaping_provider *prov;
 	struct qmgr_dest *d;
 
 	if (!qmgr_provider_learn(key, mx) ||
 	    (d = qmgr_dest_get(key, 0)) == NULL)
 		return;
+	d->known = 1;
+	if ((prov = qmgr_provider_of(key)) == d->prov)
+		return;
 	/* Jobs at smtp stay counted under the provider they went under. */
-	d->prov = qmgr_provider_of(key);
+	d->prov = prov;
 	free(d->hits);
 	d->hits = NULL;
 	d->nhits = 0;
