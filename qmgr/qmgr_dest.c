@@ -201,6 +201,13 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 		if (d->hits[i].n > 0 &&
 		    now - d->hits[i].since < SHAPING_AFTER_WINDOW * 1000)
 			return;
+	/* Still dead (probing) for its events: normal again, said once. */
+	if (d->dead_until != 0) {
+		d->dead_until = 0;
+		log_info("%s: dead-site failures forgotten (none for an hour)",
+		    d->key);
+		qmgr_destev_note(d, "failures forgotten", 0);
+	}
 	for (pp = &qmgr_dest_hash[qmgr_dest_hashkey(d->key)]; *pp != NULL;
 	    pp = &(*pp)->hnext)
 		if (*pp == d) {
@@ -361,6 +368,7 @@ qmgr_dest_flush_dead(void)
 			/* Its streak stays: one more failure, and it is dead. */
 			d->dead_until = 0;
 			log_info("%s: suspension lifted by a flush", d->key);
+			qmgr_destev_note(d, "suspension lifted by a flush", 0);
 		}
 }
 
@@ -377,6 +385,7 @@ qmgr_dest_suspend(struct qmgr_dest *d, int64_t now)
 	log_info("%s: delivery temporarily suspended for %" PRId64 "s after "
 	    "%u attempts in a row that set up no session: %s", d->key, secs,
 	    d->fail_streak, log_safe(d->reason));
+	qmgr_destev_note(d, d->reason, 1);
 	qmgr_dest_defer_pending(d);
 }
 
@@ -409,8 +418,13 @@ qmgr_dest_outcome(const struct qmgr_job *job)
 	qmgr_dest_on_reply(d, job, now);
 	if (!job->site_fail) {
 		/* The server answered: the site is up. */
+		if (d->dead_until != 0) {
+			d->dead_until = 0;
+			log_info("%s: a session was set up: the site is up "
+			    "again after %u failure(s)", d->key, d->fail_streak);
+			qmgr_destev_note(d, "a session was set up", 0);
+		}
 		d->fail_streak = 0;
-		d->dead_until = 0;
 		if (d->window != 0 && ++d->window >= qmgr_cfg->smtp_processes)
 			d->window = 0;
 		return;
@@ -545,6 +559,7 @@ qmgr_dest_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
 		(void)snprintf(d->reason, sizeof(d->reason), "%s", reply);
 		log_info("%s: delivery suspended for %" PRId64 "s (%.*s)",
 		    d->key, r->duration, QMGR_DEST_QUOTE_MAX, log_safe(reply));
+		qmgr_destev_note(d, reply, 0);
 		qmgr_dest_defer_pending(d);
 		return;
 	}
@@ -558,20 +573,25 @@ qmgr_dest_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
 	log_info("%s: backoff for %" PRId64 "s (%.*s): max_message_rate %s, "
 	    "max_connections %s", d->key, r->duration, QMGR_DEST_QUOTE_MAX,
 	    log_safe(reply), rate, conns);
+	qmgr_destev_note(d, reply, 0);
 }
 
 /* d's backoff or suspension is over: its own limits again. */
 static void
 qmgr_dest_expire(struct qmgr_dest *d, int64_t now)
 {
+	const char *what;
+
 	if (d->adapt == 0 || now < d->adapt_until)
 		return;
-	log_info("%s: %s ended", d->key, d->adapt == SHAPING_SUSPEND ?
-	    "suspension" : "backoff");
+	what = d->adapt == SHAPING_SUSPEND ? "suspension ended" :
+	    "backoff ended";
+	log_info("%s: %s", d->key, what);
 	d->adapt = 0;
 	d->adapt_rule = NULL;
 	d->adapt_until = 0;
 	qmgr_dest_limits(d, now);
+	qmgr_destev_note(d, what, 0);
 }
 
 int64_t

@@ -290,6 +290,11 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	    QMGR_REPLY_KEEP_PCT)
 		compact = 1;
 	(void)qmgr_result_event(QMGR_EV_BEGIN, txn, NULL, NULL, 0, now, why);
+	/* Destinations' changes of state ride along (qmgr_destev.c). */
+	if (qmgr_destev_put(txn, why) == -1) {
+		vbuf_setf(why, "destination event: %s", qmgr_qstore_error());
+		goto fail;
+	}
 	for (i = from; i < to; i++) {
 		struct qmgr_rcpt *res = qmgr_refs[i];
 		const struct qmgr_job *job = res->job;
@@ -398,9 +403,11 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	if (qstore_txn_commit(txn, why) == -1) {
 		(void)qmgr_result_event(QMGR_EV_ABORT, NULL, NULL, NULL, 0, now,
 		    why);
+		qmgr_destev_done(0);
 		goto out;
 	}
 	(void)qmgr_result_event(QMGR_EV_COMMIT, NULL, NULL, NULL, 0, now, why);
+	qmgr_destev_done(1);
 	for (i = from; i < to; i++)
 		qmgr_refs[i]->applied = 1;
 	qmgr_results_compacted += ncompact;
@@ -410,6 +417,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 fail:
 	qstore_txn_abort(txn);
 	(void)qmgr_result_event(QMGR_EV_ABORT, NULL, NULL, NULL, 0, now, why);
+	qmgr_destev_done(0);
 out:
 	free(removed);
 	return rc;
