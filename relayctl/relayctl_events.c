@@ -284,7 +284,9 @@ ev_list(struct whstore *s, MDB_txn *txn, const struct ev_args *a,
 			if (ev.kind == OUTBOX_DESTINATION) {
 				json_kv_str(&j, "destination",
 				    ev.destination);
-				json_kv_str(&j, "state", ev.state);
+				/* "state" is the delivery's. */
+				json_kv_str(&j, "destination_state",
+				    ev.state);
 			} else
 				json_kv_str(&j, "queue_id", qid);
 			if (ev.recipient != NULL)

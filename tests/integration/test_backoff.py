@@ -270,6 +270,8 @@ class DestinationEventTest(whd.WebhookCase, BackoffCase):
         self.assertEqual(len(dj), 2, js)
         self.assertNotIn("queue_id", dj[0])
         self.assertEqual(dj[0]["destination"], self.key(self.capture))
+        self.assertEqual([o["destination_state"] for o in dj],
+                         ["backoff", "normal"])
         deadline = time.time() + 15
         while True:
             txt = self.suite.relayctl("log", "search").stdout.decode()
