@@ -297,6 +297,12 @@ int	qmgr_dest_walk(int (*fn)(const struct qmgr_dest *, void *),
 const struct shaping *qmgr_dest_shaping(void);
 /* The retry_interval of key's shaping entry, s; 0: queue.min_backoff. */
 int64_t	qmgr_dest_retry_interval(const char *key);
+/*
+ * ms until key's destination may be tried again when it is suspended
+ * now (dead, or by an on_reply rule), else 0: a deferral then is due
+ * when the suspension ends, not after the backoff (qmgr_result.c).
+ */
+int64_t	qmgr_dest_suspended_ms(const char *key);
 
 /*
  * qmgr_destev.c: a destination's changes of state as outbox events,

@@ -244,12 +244,22 @@ qmgr_job_queue(struct qmgr_job *job)
 	qmgr_npending++;
 }
 
-/* Sent again after a lost connection: it goes before the others. */
+/*
+ * Sent again after a lost connection: it goes before the others, unless
+ * its destination was suspended meanwhile (then it is deferred, as a
+ * new job would be).
+ */
 void
 qmgr_job_requeue(struct qmgr_job *job)
 {
 	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
+	int64_t now = ev_now_ms();
 
+	qmgr_dest_expire(d, now);
+	if (qmgr_dest_suspended(d, now)) {
+		qmgr_dest_defer_job(d, job);
+		return;
+	}
 	job->next = d->head;
 	d->head = job;
 	if (d->tail == &d->head)
@@ -787,4 +797,19 @@ qmgr_dest_retry_interval(const char *key)
 		return 0;
 	shaping_lookup(qmgr_shaping, key, &lim, &entry);
 	return lim.retry_interval;
+}
+
+int64_t
+qmgr_dest_suspended_ms(const char *key)
+{
+	const struct qmgr_dest *d = qmgr_dest_get(key, 0);
+	int64_t now = ev_now_ms(), until = 0;
+
+	if (d == NULL)
+		return 0;
+	if (qmgr_dest_dead(d, now))
+		until = d->dead_until;
+	if (d->adapt == SHAPING_SUSPEND && d->adapt_until > until)
+		until = d->adapt_until;
+	return until > now ? until - now : 0;
 }

@@ -278,7 +278,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	struct qstore_rcpt r, stored;
 	char (*removed)[QID_SIZE] = NULL;
 	size_t nremoved = 0, ncompact = 0, i;
-	int64_t old, retry;
+	int64_t old, retry, susp;
 	int rc = -1, put, grey;
 
 	vbuf_reset(why);
@@ -353,6 +353,14 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 				log_info("%s: to=<%s>, greylisted, next attempt "
 				    "in %" PRId64 "s (queue.greylist_retry)",
 				    qid, log_safe(r.address), retry);
+			/*
+			 * Its destination is suspended: tried when that ends
+			 * (the first attempt after it probes the site), not
+			 * on the backoff, which would send it round to be
+			 * deferred again meanwhile or keep it past the end.
+			 */
+			if ((susp = qmgr_dest_suspended_ms(job->nexthop)) > 0)
+				r.next_attempt = now + (susp + 999) / 1000;
 		}
 		/* Flushed while in flight: the flush could not reach it. */
 		if (r.state == QSTORE_DEFERRED && qmgr_flushed_ms >= 0 &&

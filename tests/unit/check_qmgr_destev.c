@@ -348,15 +348,70 @@ START_TEST(test_abort_keeps_them)
 }
 END_TEST
 
+/*
+ * While a destination is suspended, what is deferred (the job whose reply
+ * suspended it, its pending jobs) is due when the suspension ends, not
+ * after queue.min_backoff; a job sent again after a lost link to a
+ * destination suspended meanwhile is deferred at once, not sent.
+ */
+START_TEST(test_deferred_until_the_end)
+{
+	struct fix f;
+	struct qstore_rcpt r;
+	struct qmgr_job *a, *b, *job;
+	char *rcpts[] = { "user@x.test" };
+	char qid[3][QID_SIZE], path[300];
+	FILE *fp;
+	int64_t t0;
+	size_t n = 0;
+
+	fix_setup(&f);
+	snprintf(path, sizeof(path), "%s/shaping.yaml", f.dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs("destinations:\n"
+	    "  x.test:\n"
+	    "    on_reply:\n"
+	    "      - { pattern: 'go away', action: suspend, for: 20s }\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	f.cfg.shaping_file = path;
+	qmgr_dest_init(&f.cfg);
+	for (size_t i = 0; i < 3; i++)
+		fix_commit(&f, rcpts, 1, qid[i]);
+	qmgr_sched_scan(16);
+	ck_assert_ptr_nonnull(a = qmgr_dest_take(fix_held_none));
+	ck_assert_ptr_nonnull(b = qmgr_dest_take(fix_held_none));
+	t0 = (int64_t)time(NULL);
+	attempt(a, 0, QSTORE_DEFERRED, "421 4.7.0 go away");
+	/* The third, pending, is deferred; b's link is lost: so is b. */
+	ck_assert_uint_eq(qmgr_job_npending(), 0);
+	qmgr_dest_release(b);
+	qmgr_job_requeue(b);
+	ck_assert_uint_eq(qmgr_job_npending(), 0);
+	ck_assert_ptr_null(qmgr_dest_take(fix_held_none));
+	for (job = qmgr_job_done_first(); job != NULL; job = job->next)
+		n++;
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(b->rcpts[0].reply,
+	    "delivery temporarily suspended: 421 4.7.0 go away");
+	(void)qmgr_results_apply();
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(fix_rcpt(&f, qid[i], 0, &r), 0);
+		ck_assert_int_eq(r.state, QSTORE_DEFERRED);
+		ck_assert_int_ge(r.next_attempt, t0 + 19);
+		ck_assert_int_le(r.next_attempt, t0 + 22);
+	}
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 destev_suite(void)
 {
 	Suite *s;
 	TCase *tc;
 
-	/* The shared fixture's helpers this suite does without. */
+	/* The shared fixture's helper this suite does without. */
 	(void)fix_pending;
-	(void)fix_rcpt;
 	s = suite_create("qmgr_destev");
 	tc = tcase_create("events");
 	tcase_set_timeout(tc, 20);
@@ -364,6 +419,7 @@ destev_suite(void)
 	tcase_add_test(tc, test_dead_site);
 	tcase_add_test(tc, test_full_drops_oldest);
 	tcase_add_test(tc, test_abort_keeps_them);
+	tcase_add_test(tc, test_deferred_until_the_end);
 	suite_add_tcase(s, tc);
 	return s;
 }
