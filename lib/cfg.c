@@ -1527,7 +1527,7 @@ check_webhook_url(const char *s, struct vbuf *why)
 static int
 check_webhook_events(const char *s, struct vbuf *why)
 {
-	static const char known[] = "," CFG_WEBHOOK_EVENTS ",";
+	static const char known[] = "," CFG_WEBHOOK_EVENTS_KNOWN ",";
 	char name[40];
 	size_t n;
 
@@ -1542,7 +1542,8 @@ check_webhook_events(const char *s, struct vbuf *why)
 			(void)snprintf(name, sizeof(name), ",%.*s,", (int)n, s);
 		if (n > 32 || strstr(known, name) == NULL) {
 			vbuf_setf(why, "unknown event \"%.*s\" (known: %s)",
-			    (int)(n > 32 ? 32 : n), s, CFG_WEBHOOK_EVENTS);
+			    (int)(n > 32 ? 32 : n), s,
+			    CFG_WEBHOOK_EVENTS_KNOWN);
 			return -1;
 		}
 		s += n;

@@ -231,9 +231,14 @@ struct cfg {
 struct cfg	*cfg_load(const char *path, struct vbuf *why);
 void		 cfg_free(struct cfg *);
 
-/* The event names an endpoint may list, and the default set. */
+/*
+ * The default set of events of an endpoint, and the names it may list:
+ * those and "destination" (a destination's state, qmgr(8)), sent only
+ * where listed.
+ */
 #define CFG_WEBHOOK_EVENTS	"accepted,delivered,deferred,bounced," \
 				"expired,suppressed,deleted"
+#define CFG_WEBHOOK_EVENTS_KNOWN CFG_WEBHOOK_EVENTS ",destination"
 #define CFG_MAX_WEBHOOKS	64
 #define CFG_SECRET_MAX		4096	/* bytes of a webhook secret_file */
 

@@ -1008,7 +1008,10 @@ cred_wh_events_ok(const char *list, struct vbuf *why)
 			p++;
 		n = strcspn(p, ", ");
 		found = 0;
+		/* A destination's events are of no application's mail. */
 		for (k = OUTBOX_ACCEPTED; k <= OUTBOX_KIND_LAST; k++) {
+			if (k == OUTBOX_DESTINATION)
+				continue;
 			name = outbox_kind_name((enum outbox_kind)k);
 			len = strlen(name);
 			if (n == len && strncmp(p, name, n) == 0) {

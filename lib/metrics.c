@@ -383,6 +383,8 @@ metrics_event(const struct outbox_event *ev)
 	case OUTBOX_DELETED:
 		metrics_add(METRICS_DELETED, 1);
 		break;
+	case OUTBOX_DESTINATION:
+		break;		/* of no message: relayctl shaping show */
 	}
 }
 

@@ -56,6 +56,15 @@
 #define OB_METADATA	"metadata"
 #define OB_MSGID	"message_id"
 #define OB_TAGS		"tags"
+#define OB_DEST		"destination"
+#define OB_ENTRY	"entry"
+#define OB_STATE	"state"
+#define OB_PREV		"previous_state"
+#define OB_REASON	"reason"
+#define OB_UNTIL	"until"
+#define OB_MAXCONN	"max_connections"
+#define OB_RATE_COUNT	"rate_count"
+#define OB_RATE_IVL	"rate_interval"
 
 #define OB_TIME_LEN	8
 
@@ -74,6 +83,7 @@ static int	outbox_decode(const MDB_val *, const MDB_val *,
 		    struct outbox_event *, struct attr_list *,
 		    const char ***rcpts, size_t *rcpts_alloc);
 static void	outbox_put_opt(struct vbuf *, const char *, const char *);
+static void	outbox_json_dest(struct json *, const struct outbox_event *);
 
 static const char *const outbox_kind_names[] = {
 	[OUTBOX_ACCEPTED] = "accepted",
@@ -83,6 +93,7 @@ static const char *const outbox_kind_names[] = {
 	[OUTBOX_EXPIRED] = "expired",
 	[OUTBOX_SUPPRESSED] = "suppressed",
 	[OUTBOX_DELETED] = "deleted",
+	[OUTBOX_DESTINATION] = "destination",
 };
 
 const char *
@@ -210,7 +221,7 @@ outbox_pack(struct vbuf *out, const struct outbox_event *ev)
 	outbox_put_opt(out, OB_RELAY, ev->relay);
 	outbox_put_opt(out, OB_DSN, ev->dsn);
 	outbox_put_opt(out, OB_REPLY, ev->reply);
-	if (ev->kind != OUTBOX_ACCEPTED) {
+	if (ev->kind != OUTBOX_ACCEPTED && ev->kind != OUTBOX_DESTINATION) {
 		attr_put_num(out, OB_ATTEMPTS, ev->attempts);
 		attr_put_int(out, OB_DELAY, ev->delay);
 	}
@@ -228,6 +239,17 @@ outbox_pack(struct vbuf *out, const struct outbox_event *ev)
 	outbox_put_opt(out, OB_METADATA, ev->metadata);
 	outbox_put_opt(out, OB_MSGID, ev->message_id);
 	outbox_put_opt(out, OB_TAGS, ev->tags);
+	if (ev->kind == OUTBOX_DESTINATION) {
+		outbox_put_opt(out, OB_DEST, ev->destination);
+		outbox_put_opt(out, OB_ENTRY, ev->entry);
+		outbox_put_opt(out, OB_STATE, ev->state);
+		outbox_put_opt(out, OB_PREV, ev->prev_state);
+		outbox_put_opt(out, OB_REASON, ev->reason);
+		attr_put_int(out, OB_UNTIL, ev->until);
+		attr_put_num(out, OB_MAXCONN, ev->max_connections);
+		attr_put_num(out, OB_RATE_COUNT, ev->rate_count);
+		attr_put_num(out, OB_RATE_IVL, ev->rate_interval);
+	}
 	attr_end(out);
 }
 
@@ -355,7 +377,28 @@ outbox_decode(const MDB_val *k, const MDB_val *v, struct outbox_event *ev,
 	    outbox_kind_name((enum outbox_kind)u) == NULL)
 		return -1;
 	ev->kind = (enum outbox_kind)u;
-	if ((q = attr_get(l, OB_QID)) == NULL || !qid_ok(q))
+	/* A destination's event is of no message: its queue id is "". */
+	q = attr_get(l, OB_QID);
+	if (ev->kind == OUTBOX_DESTINATION) {
+		if (q == NULL || *q != '\0' ||
+		    (ev->destination = attr_get(l, OB_DEST)) == NULL ||
+		    (ev->state = attr_get(l, OB_STATE)) == NULL)
+			return -1;
+		ev->entry = attr_get(l, OB_ENTRY);
+		ev->prev_state = attr_get(l, OB_PREV);
+		ev->reason = attr_get(l, OB_REASON);
+		if (attr_get_int(l, OB_UNTIL, &s, NULL) == 0)
+			ev->until = s;
+		if (attr_get_num(l, OB_MAXCONN, &u, NULL) == 0 &&
+		    u <= UINT32_MAX)
+			ev->max_connections = (uint32_t)u;
+		if (attr_get_num(l, OB_RATE_COUNT, &u, NULL) == 0 &&
+		    u <= UINT32_MAX)
+			ev->rate_count = (uint32_t)u;
+		if (attr_get_num(l, OB_RATE_IVL, &u, NULL) == 0 &&
+		    u <= UINT32_MAX)
+			ev->rate_interval = (uint32_t)u;
+	} else if (q == NULL || !qid_ok(q))
 		return -1;
 	snprintf(ev->qid, sizeof(ev->qid), "%s", q);
 	ev->sender = attr_get(l, OB_SENDER);
@@ -562,6 +605,24 @@ outbox_dropped_to_report(struct qstore *qs, int64_t now_ms)
 	return n;
 }
 
+/* A destination event's members (qmgr(8), DESTINATION EVENTS). */
+static void
+outbox_json_dest(struct json *j, const struct outbox_event *ev)
+{
+	json_kv_str(j, "destination", ev->destination);
+	if (ev->entry != NULL)
+		json_kv_str(j, "entry", ev->entry);
+	json_kv_str(j, "state", ev->state);
+	if (ev->prev_state != NULL)
+		json_kv_str(j, "previous_state", ev->prev_state);
+	if (ev->reason != NULL)
+		json_kv_str(j, "reason", ev->reason);
+	json_kv_int(j, "until", ev->until);
+	json_kv_int(j, "max_connections", ev->max_connections);
+	json_kv_int(j, "rate_count", ev->rate_count);
+	json_kv_int(j, "rate_interval", ev->rate_interval);
+}
+
 void
 outbox_json(struct json *j, const struct outbox_event *ev)
 {
@@ -578,6 +639,11 @@ outbox_json(struct json *j, const struct outbox_event *ev)
 		json_kv_int(j, "seq", (int64_t)ev->seq);
 	json_kv_str(j, "time", ts);
 	json_kv_str(j, "event", outbox_kind_name(ev->kind));
+	if (ev->kind == OUTBOX_DESTINATION) {
+		outbox_json_dest(j, ev);
+		json_object_end(j);
+		return;
+	}
 	json_kv_str(j, "queue_id", ev->qid);
 	json_kv_str(j, "sender", ev->sender);
 	if (ev->kind == OUTBOX_ACCEPTED) {

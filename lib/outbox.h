@@ -2,11 +2,14 @@
  * outbox.h - events, written inside the transaction that makes them true.
  *
  * Every change a consumer may want to hear of (a message accepted; a
- * recipient delivered, deferred, bounced, expired or suppressed) is one event struct.
+ * recipient delivered, deferred, bounced, expired or suppressed; a
+ * destination's state changed) is one event struct.
  * The process that makes the change puts the event into the queue
  * environment's "events" database in the same LMDB write transaction
  * (smtpd in qstore_commit, qmgr in its result commit), so an event exists
- * exactly when its change does. After the commit the same struct is
+ * exactly when its change does. The exception is a destination's state,
+ * which lives in qmgr's memory only: its events are written after the
+ * change, once per loop pass (qmgr_destev.c says what a crash loses). After the commit the same struct is
  * rendered to the JSON accounting log (lib/acct), so the log and the outbox
  * never disagree.
  *
@@ -38,8 +41,10 @@ enum outbox_kind {
 	OUTBOX_EXPIRED,
 	OUTBOX_SUPPRESSED,	/* failed without an attempt: on the list */
 	OUTBOX_DELETED,		/* removed by an administrator (relayq -d) */
+	OUTBOX_DESTINATION,	/* a destination's state changed (qmgr): */
+				/* no queue id (qid ""), no message */
 };
-#define OUTBOX_KIND_LAST	OUTBOX_DELETED
+#define OUTBOX_KIND_LAST	OUTBOX_DESTINATION
 
 /*
  * One event. Strings are borrowed: outbox_put copies them into the
@@ -75,6 +80,16 @@ struct outbox_event {
 						/* compact, valid (smtpd checks) */
 	const char		*tags;		/* application's JSON array of */
 						/* strings, compact, valid */
+	/* OUTBOX_DESTINATION (qmgr(8), DESTINATION EVENTS): */
+	const char		*destination;	/* the next-hop key */
+	const char		*entry;		/* shaping entry applied */
+	const char		*state;		/* normal, backoff, */
+	const char		*prev_state;	/* suspended, dead */
+	const char		*reason;	/* the reply or failure */
+	int64_t			 until;		/* epoch s; 0: no end */
+	uint32_t		 max_connections; /* in force; 0: any */
+	uint32_t		 rate_count;	/* max_message_rate in */
+	uint32_t		 rate_interval;	/* force, per s; 0: none */
 };
 
 /*
@@ -163,7 +178,8 @@ uint64_t	outbox_dropped_to_report(struct qstore *, int64_t now_ms);
  * Writes the event as one JSON object: "seq" (only when set, as
  * outbox_iter sets it), "time" (RFC 3339, UTC, ms),
  * "event", "queue_id", then the members its kind has (qmgr(8),
- * ACCOUNTING). The accounting log and relayq -o -j both use it.
+ * ACCOUNTING); a destination event has no "queue_id" but "destination"
+ * and the members of its state (qmgr(8), DESTINATION EVENTS). The accounting log and relayq -o -j both use it.
  */
 void	outbox_json(struct json *, const struct outbox_event *);
 

@@ -582,7 +582,8 @@ whstore_enrich(struct whstore *s, MDB_txn *txn, struct outbox_event *ev,
 	struct outbox_event acc;
 	MDB_val k, v;
 
-	if (ev->kind == OUTBOX_ACCEPTED)
+	/* A destination's event is of no message. */
+	if (ev->kind == OUTBOX_ACCEPTED || ev->kind == OUTBOX_DESTINATION)
 		return;
 	k.mv_size = whstore_mkey(kb, 'M', ev->qid);
 	k.mv_data = kb;
@@ -737,7 +738,8 @@ whstore_event_id(const struct outbox_event *ev, char id[WHSTORE_ID_SIZE])
 	vbuf_init(&in, 0);
 	(void)vbuf_addf(&in, "%.*s|%" PRIu64 "|%" PRId64 "|%d|%s", QID_SIZE,
 	    ev->qid, ev->seq, ev->time_ms, (int)ev->kind,
-	    ev->recipient != NULL ? ev->recipient : "");
+	    ev->recipient != NULL ? ev->recipient :
+	    ev->destination != NULL ? ev->destination : "");
 	if (EVP_Digest(in.data, in.len, md, &mdlen, EVP_sha256(), NULL) != 1)
 		memset(md, 0, sizeof(md));
 	vbuf_release(&in);

@@ -184,6 +184,8 @@ struct qmgr_dest {
 	const struct shaping_provider *prov;	/* its MX hosts', or NULL */
 	int			 known;		/* prov is known (else one */
 						/* job at a time) */
+	const char		*ev_state;	/* last announced (destev); */
+						/* NULL: normal */
 };
 
 /* An on_reply rule's matches in its current SHAPING_AFTER_WINDOW. */
@@ -316,6 +318,50 @@ int64_t	qmgr_dest_retry_interval(const char *key);
  * apply to key's destination.
  */
 void	qmgr_dest_learn_mx(const char *key, const char *mx);
+/*
+ * ms until key's destination may be tried again when it is suspended
+ * now (dead, or by an on_reply rule), else 0: a deferral then is due
+ * when the suspension ends, not after the backoff (qmgr_result.c).
+ */
+int64_t	qmgr_dest_suspended_ms(const char *key);
+
+/*
+ * qmgr_destev.c: a destination's changes of state as outbox events,
+ * kept in memory (at most QMGR_DESTEV_MAX, the oldest dropped) until
+ * the next results transaction or the end of the loop pass.
+ */
+#define QMGR_DESTEV_MAX		64
+#define QMGR_DESTEV_NORMAL	"normal"
+#define QMGR_DESTEV_BACKOFF	"backoff"
+#define QMGR_DESTEV_SUSPENDED	"suspended"
+#define QMGR_DESTEV_DEAD	"dead"
+/*
+ * d's state as its events say it: dead (while its retry time lasts, and
+ * after it until a session is set up), suspended (by an on_reply rule),
+ * backoff, or normal. A static string.
+ */
+const char *qmgr_destev_state(const struct qmgr_dest *d, int64_t now);
+/*
+ * Called by qmgr_dest.c after the log line of a change of d's state:
+ * when d's state (qmgr_destev_state) is not the one last announced, or
+ * again is set (suspended anew), keeps an event of it with reason (the
+ * reply or failure that caused it; copied).
+ */
+void	qmgr_destev_note(struct qmgr_dest *d, const char *reason, int again);
+/*
+ * Puts the events waiting into txn (qmgr_result.c's, or flush's own),
+ * their accounting lines held (acct_hold) until acct_release; then
+ * qmgr_destev_done says whether txn committed (they are gone) or not
+ * (they wait). -1 with why: txn is bad.
+ */
+int	qmgr_destev_put(struct qstore_txn *txn, struct vbuf *why);
+void	qmgr_destev_done(int committed);
+/* At the end of a loop pass: what waits, in a transaction of its own. */
+void	qmgr_destev_flush(void);
+/* Events waiting; dropped since start (or the last reset, for tests). */
+size_t	qmgr_destev_waiting(void);
+uint64_t qmgr_destev_dropped_total(void);
+void	qmgr_destev_reset(void);
 
 /*
  * qmgr_provider.c: the provider of each next-hop key smtp named MX hosts

@@ -59,8 +59,10 @@ qmgr_loop(void)
 	/* Jobs waiting for a connection (smtp was busy or unreachable). */
 	qmgr_deliver_run();
 	/* 2. Then new work, when asked or on the timer. */
-	if (daemon_stopping())
+	if (daemon_stopping()) {
+		qmgr_destev_flush();
 		return qmgr_busy() ? 200 : -1;
+	}
 	if (now - qmgr_last_reader_check > 60000) {
 		(void)qstore_reader_check(qmgr_queue);
 		qmgr_last_reader_check = now;
@@ -94,6 +96,8 @@ qmgr_loop(void)
 	/* A rate-limited destination's next token. */
 	if ((next = qmgr_dest_next_ms()) >= 0 && next < wait)
 		wait = next;
+	/* 4. Destinations' changes of state of this pass, one commit. */
+	qmgr_destev_flush();
 	return wait;
 }
 

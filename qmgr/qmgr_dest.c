@@ -222,6 +222,13 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 		if (d->hits[i].n > 0 &&
 		    now - d->hits[i].since < SHAPING_AFTER_WINDOW * 1000)
 			return;
+	/* Still dead (probing) for its events: normal again, said once. */
+	if (d->dead_until != 0) {
+		d->dead_until = 0;
+		log_info("%s: dead-site failures forgotten (none for an hour)",
+		    d->key);
+		qmgr_destev_note(d, "failures forgotten", 0);
+	}
 	for (pp = &qmgr_dest_hash[qmgr_dest_hashkey(d->key)]; *pp != NULL;
 	    pp = &(*pp)->hnext)
 		if (*pp == d) {
@@ -258,12 +265,22 @@ qmgr_job_queue(struct qmgr_job *job)
 	qmgr_npending++;
 }
 
-/* Sent again after a lost connection: it goes before the others. */
+/*
+ * Sent again after a lost connection: it goes before the others, unless
+ * its destination was suspended meanwhile (then it is deferred, as a
+ * new job would be).
+ */
 void
 qmgr_job_requeue(struct qmgr_job *job)
 {
 	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
+	int64_t now = ev_now_ms();
 
+	qmgr_dest_expire(d, now);
+	if (qmgr_dest_suspended(d, now)) {
+		qmgr_dest_defer_job(d, job);
+		return;
+	}
 	job->next = d->head;
 	d->head = job;
 	if (d->tail == &d->head)
@@ -388,6 +405,7 @@ qmgr_dest_flush_dead(void)
 			/* Its streak stays: one more failure, and it is dead. */
 			d->dead_until = 0;
 			log_info("%s: suspension lifted by a flush", d->key);
+			qmgr_destev_note(d, "suspension lifted by a flush", 0);
 		}
 }
 
@@ -404,6 +422,7 @@ qmgr_dest_suspend(struct qmgr_dest *d, int64_t now)
 	log_info("%s: delivery temporarily suspended for %" PRId64 "s after "
 	    "%u attempts in a row that set up no session: %s", d->key, secs,
 	    d->fail_streak, log_safe(d->reason));
+	qmgr_destev_note(d, d->reason, 1);
 	qmgr_dest_defer_pending(d);
 }
 
@@ -436,8 +455,13 @@ qmgr_dest_outcome(const struct qmgr_job *job)
 	qmgr_dest_on_reply(d, job, now);
 	if (!job->site_fail) {
 		/* The server answered: the site is up. */
+		if (d->dead_until != 0) {
+			d->dead_until = 0;
+			log_info("%s: a session was set up: the site is up "
+			    "again after %u failure(s)", d->key, d->fail_streak);
+			qmgr_destev_note(d, "a session was set up", 0);
+		}
 		d->fail_streak = 0;
-		d->dead_until = 0;
 		if (d->window != 0 && ++d->window >= qmgr_cfg->smtp_processes)
 			d->window = 0;
 		return;
@@ -576,6 +600,7 @@ qmgr_dest_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
 		(void)snprintf(d->reason, sizeof(d->reason), "%s", reply);
 		log_info("%s: delivery suspended for %" PRId64 "s (%.*s)",
 		    d->key, r->duration, QMGR_DEST_QUOTE_MAX, log_safe(reply));
+		qmgr_destev_note(d, reply, 0);
 		qmgr_dest_defer_pending(d);
 		return;
 	}
@@ -589,20 +614,25 @@ qmgr_dest_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
 	log_info("%s: backoff for %" PRId64 "s (%.*s): max_message_rate %s, "
 	    "max_connections %s", d->key, r->duration, QMGR_DEST_QUOTE_MAX,
 	    log_safe(reply), rate, conns);
+	qmgr_destev_note(d, reply, 0);
 }
 
 /* d's backoff or suspension is over: its own limits again. */
 static void
 qmgr_dest_expire(struct qmgr_dest *d, int64_t now)
 {
+	const char *what;
+
 	if (d->adapt == 0 || now < d->adapt_until)
 		return;
-	log_info("%s: %s ended", d->key, d->adapt == SHAPING_SUSPEND ?
-	    "suspension" : "backoff");
+	what = d->adapt == SHAPING_SUSPEND ? "suspension ended" :
+	    "backoff ended";
+	log_info("%s: %s", d->key, what);
 	d->adapt = 0;
 	d->adapt_rule = NULL;
 	d->adapt_until = 0;
 	qmgr_dest_limits(d, now);
+	qmgr_destev_note(d, what, 0);
 }
 
 int64_t
@@ -827,4 +857,19 @@ qmgr_dest_learn_mx(const char *key, const char *mx)
 	d->hits = NULL;
 	d->nhits = 0;
 	qmgr_dest_limits(d, ev_now_ms());
+}
+
+int64_t
+qmgr_dest_suspended_ms(const char *key)
+{
+	const struct qmgr_dest *d = qmgr_dest_get(key, 0);
+	int64_t now = ev_now_ms(), until = 0;
+
+	if (d == NULL)
+		return 0;
+	if (qmgr_dest_dead(d, now))
+		until = d->dead_until;
+	if (d->adapt == SHAPING_SUSPEND && d->adapt_until > until)
+		until = d->adapt_until;
+	return until > now ? until - now : 0;
 }

@@ -278,7 +278,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	struct qstore_rcpt r, stored;
 	char (*removed)[QID_SIZE] = NULL;
 	size_t nremoved = 0, ncompact = 0, i;
-	int64_t old, retry;
+	int64_t old, retry, susp;
 	int rc = -1, put, grey;
 
 	vbuf_reset(why);
@@ -290,6 +290,11 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	    QMGR_REPLY_KEEP_PCT)
 		compact = 1;
 	(void)qmgr_result_event(QMGR_EV_BEGIN, txn, NULL, NULL, 0, now, why);
+	/* Destinations' changes of state ride along (qmgr_destev.c). */
+	if (qmgr_destev_put(txn, why) == -1) {
+		vbuf_setf(why, "destination event: %s", qmgr_qstore_error());
+		goto fail;
+	}
 	for (i = from; i < to; i++) {
 		struct qmgr_rcpt *res = qmgr_refs[i];
 		const struct qmgr_job *job = res->job;
@@ -348,6 +353,14 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 				log_info("%s: to=<%s>, greylisted, next attempt "
 				    "in %" PRId64 "s (queue.greylist_retry)",
 				    qid, log_safe(r.address), retry);
+			/*
+			 * Its destination is suspended: tried when that ends
+			 * (the first attempt after it probes the site), not
+			 * on the backoff, which would send it round to be
+			 * deferred again meanwhile or keep it past the end.
+			 */
+			if ((susp = qmgr_dest_suspended_ms(job->nexthop)) > 0)
+				r.next_attempt = now + (susp + 999) / 1000;
 		}
 		/* Flushed while in flight: the flush could not reach it. */
 		if (r.state == QSTORE_DEFERRED && qmgr_flushed_ms >= 0 &&
@@ -398,9 +411,11 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 	if (qstore_txn_commit(txn, why) == -1) {
 		(void)qmgr_result_event(QMGR_EV_ABORT, NULL, NULL, NULL, 0, now,
 		    why);
+		qmgr_destev_done(0);
 		goto out;
 	}
 	(void)qmgr_result_event(QMGR_EV_COMMIT, NULL, NULL, NULL, 0, now, why);
+	qmgr_destev_done(1);
 	for (i = from; i < to; i++)
 		qmgr_refs[i]->applied = 1;
 	qmgr_results_compacted += ncompact;
@@ -410,6 +425,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 fail:
 	qstore_txn_abort(txn);
 	(void)qmgr_result_event(QMGR_EV_ABORT, NULL, NULL, NULL, 0, now, why);
+	qmgr_destev_done(0);
 out:
 	free(removed);
 	return rc;

@@ -280,11 +280,24 @@ ev_list(struct whstore *s, MDB_txn *txn, const struct ev_args *a,
 			json_kv_str(&j, "id", id);
 			json_kv_str(&j, "event", outbox_kind_name(ev.kind));
 			json_kv_str(&j, "time", ts);
-			json_kv_str(&j, "queue_id", qid);
+			/* A destination's event is of no message. */
+			if (ev.kind == OUTBOX_DESTINATION) {
+				json_kv_str(&j, "destination",
+				    ev.destination);
+				/* "state" is the delivery's. */
+				json_kv_str(&j, "destination_state",
+				    ev.state);
+			} else
+				json_kv_str(&j, "queue_id", qid);
 			if (ev.recipient != NULL)
 				json_kv_str(&j, "recipient", ev.recipient);
 			ev_dlv_json(&j, p);
 			json_object_end(&j);
+		} else if (ev.kind == OUTBOX_DESTINATION) {
+			(void)vbuf_addf(&out, "%s %-10s %s state=%s ", id,
+			    outbox_kind_name(ev.kind), ev.destination,
+			    ev.state);
+			ev_dlv_text(&out, p);
 		} else {
 			(void)vbuf_addf(&out, "%s %-10s %s to=%s ", id,
 			    outbox_kind_name(ev.kind), qid,

@@ -333,9 +333,19 @@ log_csv(struct vbuf *out, const struct outbox_event *ev)
 	log_csv_field(out, ev->sasl_username, 1);
 	log_csv_field(out, ev->dsn, 1);
 	log_csv_field(out, ev->class, 1);
-	log_csv_field(out, ev->reply, 1);
-	log_csv_field(out, ev->relay, 1);
-	log_csv_field(out, ev->kind == OUTBOX_ACCEPTED ? "" : att, 1);
+	/* A destination's event: its state and reason, and its key. */
+	if (ev->kind == OUTBOX_DESTINATION) {
+		vbuf_reset(&r);
+		(void)vbuf_addf(&r, "%s: %s", ev->state,
+		    ev->reason != NULL ? ev->reason : "");
+		log_csv_field(out, r.data, 1);
+		log_csv_field(out, ev->destination, 1);
+	} else {
+		log_csv_field(out, ev->reply, 1);
+		log_csv_field(out, ev->relay, 1);
+	}
+	log_csv_field(out, ev->kind == OUTBOX_ACCEPTED ||
+	    ev->kind == OUTBOX_DESTINATION ? "" : att, 1);
 	log_csv_field(out, ev->tls, 1);
 	log_csv_field(out, ev->tags, 1);
 	log_csv_field(out, ev->metadata, 1);
@@ -351,6 +361,20 @@ log_text(struct vbuf *out, const struct outbox_event *ev,
 	size_t i;
 
 	relayctl_log_time(ts, sizeof(ts), ev->time_ms);
+	/* A destination's change of state: of no message. */
+	if (ev->kind == OUTBOX_DESTINATION) {
+		(void)vbuf_addf(out, "%s %-10s %s state=%s previous=%s", ts,
+		    outbox_kind_name(ev->kind), ev->destination, ev->state,
+		    ev->prev_state != NULL ? ev->prev_state : "-");
+		if (ev->entry != NULL)
+			(void)vbuf_addf(out, " entry=%s", ev->entry);
+		if (ev->reason != NULL)
+			(void)vbuf_addf(out, " reason=\"%s\"", ev->reason);
+		for (i = 0; i < nwh; i++)
+			(void)vbuf_addf(out, " webhook=%s/%ld",
+			    whs[i].outcome, whs[i].http_status);
+		return;
+	}
 	(void)vbuf_addf(out, "%s %-10s %s from=<%s> to=", ts,
 	    outbox_kind_name(ev->kind), ev->qid,
 	    ev->sender ? ev->sender : "");

@@ -299,6 +299,14 @@ relayq_event_cb(const struct outbox_event *ev, void *arg)
 		vbuf_addc(ctx->out, '\n');
 		return 0;
 	}
+	if (ev->kind == OUTBOX_DESTINATION) {
+		/* Of no message: the destination and its new state. */
+		vbuf_addf(ctx->out, "%" PRIu64 " %s %s state=%s (%s)\n",
+		    ev->seq, outbox_kind_name(ev->kind),
+		    log_safe(ev->destination), ev->state,
+		    log_safe(ev->reason != NULL ? ev->reason : ""));
+		return 0;
+	}
 	vbuf_addf(ctx->out, "%" PRIu64 " %s %s", ev->seq,
 	    outbox_kind_name(ev->kind), ev->qid);
 	if (ev->kind == OUTBOX_ACCEPTED)

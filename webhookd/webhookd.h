@@ -72,6 +72,13 @@ enum wh_render {
 };
 
 /*
+ * Whether an endpoint of ep's format has a shape for events of kind k
+ * (a destination's have only petrel's): ingest adds no delivery where it
+ * has none.
+ */
+int	webhookd_wants(const struct wh_endpoint *ep, enum outbox_kind k);
+
+/*
  * Renders event ev (stable id "id", 32 hex digits) for endpoint ep at
  * epoch second now into req (body replaced, headers set, Content-Type
  * first; the signature header where the format signs). Returns an

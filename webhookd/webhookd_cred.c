@@ -147,6 +147,9 @@ wh_cred_events(const char *list, unsigned *bits)
 		found = 0;
 		for (k = OUTBOX_ACCEPTED; k <= OUTBOX_KIND_LAST; k++) {
 			name = outbox_kind_name((enum outbox_kind)k);
+			/* Of no application's mail (lib/cred refuses it). */
+			if (k == OUTBOX_DESTINATION)
+				continue;
 			if (strlen(name) == n && strncmp(p, name, n) == 0) {
 				*bits |= WH_EVENT_BIT(k);
 				found = 1;

@@ -510,7 +510,9 @@ wh_start(const struct wh_endpoint *ep, uint64_t seq, const char *key,
 	r = xcalloc(1, sizeof(*r));
 	r->seq = seq;
 	snprintf(r->key, sizeof(r->key), "%s", key);
-	snprintf(r->qid, sizeof(r->qid), "%.*s", QID_SIZE, ev->qid);
+	/* A destination's event has no queue id to start its lines. */
+	snprintf(r->qid, sizeof(r->qid), "%.*s", QID_SIZE,
+	    ev->kind == OUTBOX_DESTINATION ? "destination" : ev->qid);
 	r->event_ms = ev->time_ms;
 	whstore_event_id(ev, r->id);
 	vbuf_init(&why, 0);

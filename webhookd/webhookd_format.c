@@ -60,6 +60,12 @@ webhookd_sign(const unsigned char *key, size_t keylen, int64_t t,
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }
 
+int
+webhookd_wants(const struct wh_endpoint *ep, enum outbox_kind k)
+{
+	return k != OUTBOX_DESTINATION || ep->format == WH_FORMAT_PETREL;
+}
+
 static void
 wh_time(char buf[64], size_t n, int64_t ms)
 {
@@ -70,6 +76,30 @@ wh_time(char buf[64], size_t n, int64_t ms)
 	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/*
+ * A destination's change of state (webhookd(8), PAYLOAD): of no message,
+ * so no queue id, recipient, metadata or tags.
+ */
+static void
+wh_petrel_dest(struct json *j, const struct outbox_event *ev)
+{
+	char ts[64];
+
+	json_kv_str(j, "destination", ev->destination);
+	json_kv_str(j, "entry", ev->entry);
+	json_kv_str(j, "state", ev->state);
+	json_kv_str(j, "previous_state", ev->prev_state);
+	json_kv_str(j, "reason", ev->reason);
+	if (ev->until > 0) {
+		wh_time(ts, sizeof(ts), ev->until * 1000);
+		json_kv_str(j, "until", ts);
+	} else
+		json_kv_str(j, "until", NULL);
+	json_kv_int(j, "max_connections", ev->max_connections);
+	json_kv_int(j, "rate_count", ev->rate_count);
+	json_kv_int(j, "rate_interval", ev->rate_interval);
 }
 
 static void
@@ -84,6 +114,11 @@ wh_petrel(const struct outbox_event *ev, const char *id, struct vbuf *out)
 	json_kv_str(&j, "id", id);
 	wh_time(ts, sizeof(ts), ev->time_ms);
 	json_kv_str(&j, "timestamp", ts);
+	if (ev->kind == OUTBOX_DESTINATION) {
+		wh_petrel_dest(&j, ev);
+		json_object_end(&j);
+		return;
+	}
 	json_kv_str(&j, "queue_id", ev->qid);
 	if (ev->message_id != NULL)
 		json_kv_str(&j, "message_id", ev->message_id);
@@ -137,6 +172,9 @@ webhookd_render(const struct wh_endpoint *ep, const struct outbox_event *ev,
 {
 	char hex[65];
 
+	/* The providers have no event for a destination: never sent. */
+	if (ep->format != WH_FORMAT_PETREL && ev->kind == OUTBOX_DESTINATION)
+		return WH_RENDER_NOSHAPE;
 	if (ep->format != WH_FORMAT_PETREL)
 		return webhookd_render_esp(ep, ev, id, now, req, why);
 	vbuf_reset(req->body);

@@ -200,7 +200,8 @@ wh_ingest_one(const struct outbox_event *oev, void *arg)
 		goto fail;
 	whstore_enrich(&wh_store, c->wtxn, &ev, &c->sc);
 	for (i = 0; i < wh_neps && nkeys < CFG_MAX_WEBHOOKS; i++)
-		if (wh_eps[i].events & WH_EVENT_BIT(ev.kind))
+		if ((wh_eps[i].events & WH_EVENT_BIT(ev.kind)) &&
+		    webhookd_wants(&wh_eps[i], ev.kind))
 			keys[nkeys++] = wh_ep_keys[i];
 	if (ev.sasl_username != NULL && *ev.sasl_username != '\0' &&
 	    (uep = webhookd_user_endpoint(ev.sasl_username)) != NULL &&

@@ -15,6 +15,7 @@ import json
 import re
 import time
 
+import test_webhookd as whd
 from test_shaping import ShapingCase
 
 GMAIL_421 = ("421 4.7.28 Our system has detected an unusual rate of "
@@ -174,3 +175,114 @@ class SuspendTest(BackoffCase):
         self.assertEqual(self.count(toks), len(toks))
         self.assertNotIn("delivery suspended", self.suite.log())
         self.assertNotIn(SUSPENDED, self.suite.log())
+
+
+class DestinationEventTest(whd.WebhookCase, BackoffCase):
+    """Each change of a destination's state is a `destination` event
+    (qmgr_destev.c): Gmail's 421 4.7.28 puts the destination in backoff
+    and a petrel endpoint whose events name `destination` gets it, then
+    the return to normal when the backoff ends; an endpoint with the
+    default events gets none, nor does a mailgun one that asks for them
+    (Mailgun has no such event). relayctl events list, log search and
+    the accounting log show them."""
+
+    receivers = ({}, {}, {})
+    endpoint_extra = ({"events": "delivered,destination"}, {},
+                      {"format": "mailgun",
+                       "events": "delivered,destination"})
+
+    def dest_events(self, r, state=None):
+        return r.wait(lambda e: e.get("event") == "destination" and
+                      (state is None or e.get("state") == state),
+                      timeout=0.1)
+
+    def test_backoff_then_normal(self):
+        self.shape({self.key(self.capture): {"on_reply": [
+            {"pattern": PATTERN, "action": "backoff", "for": "3s",
+             "max_message_rate": "1/s", "max_connections": 1}]}})
+        want, plain, mailgun = self.recv
+        t0 = time.time()
+        trig = self.trigger()
+        got = want.wait(lambda e: e.get("event") == "destination" and
+                        e.get("state") == "backoff")
+        self.assertTrue(got, self.suite.log_tail())
+        self.assertTrue(got[0]["verified"], got[0])
+        e = got[0]["json"]
+        self.assertRegex(e["id"], r"^[0-9a-f]{32}$")
+        self.assertEqual(got[0]["headers"].get("X-Petrel-Event-Id"),
+                         e["id"])
+        self.assertEqual(e["destination"], self.key(self.capture))
+        self.assertEqual(e["entry"], self.key(self.capture))
+        self.assertEqual(e["previous_state"], "normal")
+        self.assertIn("421 4.7.28", e["reason"])
+        self.assertEqual((e["max_connections"], e["rate_count"],
+                          e["rate_interval"]), (1, 1, 1))
+        self.assertRegex(e["until"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
+                         r"\.\d{3}Z$")
+        for key in ("queue_id", "recipient", "sender", "metadata"):
+            self.assertNotIn(key, e)
+        # One log line for the change.
+        self.wait_log(r"\[127\.0\.0\.1\]:%d: backoff for 3s "
+                      % self.capture.port)
+        # The backoff ends by itself: normal again, one event.
+        got = want.wait(lambda e: e.get("event") == "destination" and
+                        e.get("state") == "normal", timeout=30)
+        self.assertTrue(got, self.suite.log_tail())
+        e = got[0]["json"]
+        self.assertEqual(e["previous_state"], "backoff")
+        self.assertEqual(e["reason"], "backoff ended")
+        self.assertIsNone(e["until"])
+        self.assertEqual(e["max_connections"], 0)
+        self.assertGreaterEqual(got[0]["time"] - t0, 3)
+        self.wait_log(r"\[127\.0\.0\.1\]:%d: backoff ended"
+                      % self.capture.port)
+        # Mail goes on; the mailgun endpoint hears of its delivery.
+        self.arrivals(self.capture, trig, 60)
+        self.assertTrue(mailgun.wait(lambda e: "event-data" in e and
+                                     e["event-data"]["event"] ==
+                                     "delivered"), self.suite.log_tail())
+        self.assertTrue(plain.wait(lambda e: e.get("event") ==
+                                   "delivered"), self.suite.log_tail())
+        # Two changes, two events; none for the others.
+        self.assertEqual([r["json"]["state"] for r in
+                          self.dest_events(want)], ["backoff", "normal"])
+        self.assertEqual(self.dest_events(plain), [])
+        self.assertEqual([r for r in mailgun.requests
+                          if b"destination" in r["body"] or
+                          self.key(self.capture).encode() in r["body"]],
+                         [])
+        self.assertEqual(len(re.findall(r": backoff for ",
+                                        self.suite.log())), 1)
+        # The accounting log says the same.
+        acct = [o for o in self.suite.accounting()
+                if o.get("event") == "destination"]
+        self.assertEqual([(o["state"], o["previous_state"]) for o in acct],
+                         [("backoff", "normal"), ("normal", "backoff")])
+        self.assertNotIn("queue_id", acct[0])
+        # relayctl events list and log search cope with them.
+        lst = self.suite.relayctl("events", "list").stdout.decode()
+        self.assertRegex(lst, r"(?m)^[0-9a-f]{32} destination +%s "
+                         r"state=backoff " % re.escape(
+                             self.key(self.capture)))
+        js = [json.loads(line) for line in self.suite.relayctl(
+            "-j", "events", "list").stdout.decode().splitlines()]
+        dj = [o for o in js if o["event"] == "destination"]
+        self.assertEqual(len(dj), 2, js)
+        self.assertNotIn("queue_id", dj[0])
+        self.assertEqual(dj[0]["destination"], self.key(self.capture))
+        self.assertEqual([o["destination_state"] for o in dj],
+                         ["backoff", "normal"])
+        deadline = time.time() + 15
+        while True:
+            txt = self.suite.relayctl("log", "search").stdout.decode()
+            if len(re.findall(r" destination ", txt)) >= 2 or \
+                    time.time() > deadline:
+                break
+            time.sleep(0.3)
+        self.assertRegex(txt, r"destination +%s state=normal "
+                         r"previous=backoff" % re.escape(
+                             self.key(self.capture)))
+        sj = [json.loads(line) for line in self.suite.relayctl(
+            "-j", "log", "search").stdout.decode().splitlines()]
+        self.assertEqual(len([o for o in sj
+                              if o["event"] == "destination"]), 2)

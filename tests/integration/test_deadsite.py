@@ -7,10 +7,12 @@ row that set up no session: the rest of its mail is deferred with
 session each, `relayctl shaping show` calls it dead, and another
 destination's mail goes on. When the site answers again, the first
 attempt after the suspension brings it back and everything is
-delivered.
+delivered. Each change of state is one log line and one destination
+event in the accounting log.
 """
 
 import json
+import re
 import time
 
 from harness import CaptureSMTPD
@@ -98,6 +100,24 @@ class DeadSiteTest(ShapingCase):
             if time.time() > deadline:
                 self.fail("not logged as sent\n" + self.suite.log_tail())
             time.sleep(0.2)
+        # Two changes of state, each one line and one destination event
+        # (qmgr_destev.c): dead, then normal when a probe got a session.
+        self.suite.wait_accounting(
+            lambda o: o.get("event") == "destination" and
+            o["state"] == "normal", what="destination normal")
+        acct = [o for o in self.suite.accounting()
+                if o.get("event") == "destination"]
+        self.assertEqual([(o["state"], o["previous_state"]) for o in acct],
+                         [("dead", "normal"), ("normal", "dead")])
+        self.assertEqual(acct[0]["destination"], self.key(self.down))
+        self.assertIn("421", acct[0]["reason"])
+        self.assertGreater(acct[0]["until"], 0)
+        self.assertEqual(acct[1]["reason"], "a session was set up")
+        log = self.suite.log()
+        self.assertEqual(len(re.findall(r"delivery temporarily suspended "
+                                        r"for ", log)), 1)
+        self.assertEqual(len(re.findall(r": a session was set up: the "
+                                        r"site is up again", log)), 1)
 
     def test_one_failure_is_not_a_dead_site(self):
         """The control: failures not in a row (each followed by a

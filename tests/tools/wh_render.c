@@ -150,6 +150,19 @@ main(int argc, char *argv[])
 		ev.relay = "none";
 		ev.reply = "deleted by the administrator";
 		break;
+	case OUTBOX_DESTINATION:
+		/* Of no message: no provider has a shape for it. */
+		memset(ev.qid, 0, sizeof(ev.qid));
+		ev.sender = ev.recipient = ev.relay = NULL;
+		ev.sasl_username = ev.message_id = NULL;
+		ev.metadata = ev.tags = NULL;
+		ev.attempts = 0;
+		ev.destination = "gmail.com:25";
+		ev.state = "backoff";
+		ev.prev_state = "normal";
+		ev.reason = "421 4.7.28 unusual rate";
+		ev.until = now + 1800;
+		break;
 	}
 	req.body = vbuf_create(0);
 	vbuf_init(&why, 0);

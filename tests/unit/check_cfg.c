@@ -539,6 +539,8 @@ START_TEST(test_webhooks)
 	    "/etc/petrel/wh.secret");
 	ck_assert_uint_eq(cfg->webhooks[0].max_concurrent, 4);
 	ck_assert_str_eq(cfg->webhooks[1].events, CFG_WEBHOOK_EVENTS);
+	/* destination may be listed; it is not in the default set. */
+	ck_assert_ptr_null(strstr(CFG_WEBHOOK_EVENTS, "destination"));
 	ck_assert_str_eq(cfg->webhooks[1].format, "petrel");
 	ck_assert_int_eq(cfg->webhooks[1].timeout, 2);
 	ck_assert_ptr_null(cfg->webhooks[1].secret_file);
@@ -552,6 +554,13 @@ START_TEST(test_webhooks)
 	    "2: webhooks[0].url", "not an http:// or https:// URL");
 	expect_error("webhooks:\n  - url: https://x/\n    events: [sent]\n",
 	    "3: webhooks[0].events", "unknown event \"sent\"");
+	why = vbuf_create(0);
+	cfg = load("webhooks:\n  - url: https://x/\n"
+	    "    events: [delivered, destination]\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_str_eq(cfg->webhooks[0].events, "delivered,destination");
+	cfg_free(cfg);
+	vbuf_free(why);
 	expect_error("webhooks:\n  - url: https://x/\n    format: slack\n",
 	    "3: webhooks[0].format", "unknown format \"slack\"");
 	expect_error("webhooks:\n  - url: https://x/\n    colour: red\n",

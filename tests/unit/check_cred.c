@@ -660,6 +660,10 @@ START_TEST(test_webhook)
 	in.events = "delivered,opened";
 	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
 	ck_assert_ptr_nonnull(strstr(why.data, "opened"));
+	/* A destination's events are of no application's mail. */
+	in.events = "delivered,destination";
+	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
+	ck_assert_ptr_nonnull(strstr(why.data, "destination"));
 	in.events = "delivered,delivered";
 	ck_assert_int_eq(cred_webhook_set(db, "old", &in, &why), -1);
 	in.events = "delivered;bounced";

@@ -299,6 +299,62 @@ START_TEST(test_pack_unpack)
 }
 END_TEST
 
+/*
+ * A destination's event has no queue id, sender or recipient: it packs,
+ * unpacks and renders with its own members; one without a destination
+ * does not unpack, nor does a message event without a queue id.
+ */
+START_TEST(test_destination)
+{
+	struct outbox_scratch sc;
+	struct outbox_event ev, got;
+	struct vbuf *packed = vbuf_create(0);
+	char want[1024], have[1024];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = OUTBOX_DESTINATION;
+	ev.time_ms = 1795382360123LL;
+	ev.destination = "gmail.com:25";
+	ev.entry = "google";
+	ev.state = "backoff";
+	ev.prev_state = "normal";
+	ev.reason = "421 4.7.28 unusual rate";
+	ev.until = 1795384160;
+	ev.max_connections = 1;
+	ev.rate_count = 10;
+	ev.rate_interval = 60;
+	render(&ev, want, sizeof(want));
+	ck_assert_str_eq(want, "{\"time\":\"2026-11-22T21:19:20.123Z\","
+	    "\"event\":\"destination\",\"destination\":\"gmail.com:25\","
+	    "\"entry\":\"google\",\"state\":\"backoff\","
+	    "\"previous_state\":\"normal\","
+	    "\"reason\":\"421 4.7.28 unusual rate\",\"until\":1795384160,"
+	    "\"max_connections\":1,\"rate_count\":10,\"rate_interval\":60}");
+	outbox_pack(packed, &ev);
+	outbox_scratch_init(&sc);
+	ck_assert_int_eq(outbox_unpack(packed->data, packed->len, 5, &got,
+	    &sc), 0);
+	ck_assert_str_eq(got.qid, "");
+	ck_assert_ptr_null(got.recipient);
+	ck_assert_ptr_null(got.sender);
+	ev.seq = 5;
+	render(&ev, want, sizeof(want));
+	render(&got, have, sizeof(have));
+	ck_assert_str_eq(have, want);
+	ev.destination = NULL;
+	outbox_pack(packed, &ev);
+	ck_assert_int_eq(outbox_unpack(packed->data, packed->len, 5, &got,
+	    &sc), -1);
+	ev.destination = "gmail.com:25";
+	ev.kind = OUTBOX_DEFERRED;
+	outbox_pack(packed, &ev);
+	ck_assert_int_eq(outbox_unpack(packed->data, packed->len, 5, &got,
+	    &sc), -1);
+	outbox_scratch_release(&sc);
+	vbuf_free(packed);
+}
+END_TEST
+
 START_TEST(test_json)
 {
 	static const char *const rcpts[] = { "a@example.net" };
@@ -510,6 +566,7 @@ outbox_suite(void)
 	tcase_add_test(tc, test_json);
 	tcase_add_test(tc, test_delete_through);
 	tcase_add_test(tc, test_pack_unpack);
+	tcase_add_test(tc, test_destination);
 	tcase_add_test(tc, test_abort_leaves_nothing);
 	tcase_add_test(tc, test_commit_puts_accepted);
 	tcase_add_test(tc, test_cap_count);

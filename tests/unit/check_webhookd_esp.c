@@ -95,6 +95,19 @@ event_init(struct outbox_event *ev, enum outbox_kind kind)
 		ev->relay = "none";
 		ev->reply = "deleted by the administrator";
 		break;
+	case OUTBOX_DESTINATION:
+		/* Of no message (qmgr_destev.c). */
+		memset(ev->qid, 0, sizeof(ev->qid));
+		ev->sender = ev->recipient = ev->relay = NULL;
+		ev->sasl_username = ev->message_id = NULL;
+		ev->metadata = ev->tags = NULL;
+		ev->attempts = 0;
+		ev->destination = "gmail.com:25";
+		ev->state = "backoff";
+		ev->prev_state = "normal";
+		ev->reason = "421 4.7.28 unusual rate";
+		ev->until = 1700001800;
+		break;
 	}
 }
 
@@ -523,8 +536,18 @@ START_TEST(test_deleted_not_sent)
 		req.body = vbuf_create(0);
 		ck_assert_int_eq(webhookd_render_esp(&ep, &ev, ID, NOW, &req,
 		    NULL), WH_RENDER_NOSHAPE);
+		/* Nor a destination's change of state: petrel's only. */
+		event_init(&ev, OUTBOX_DESTINATION);
+		ck_assert_int_eq(webhookd_render(&ep, &ev, ID, NOW, &req,
+		    NULL), WH_RENDER_NOSHAPE);
+		ck_assert_int_eq(webhookd_render_esp(&ep, &ev, ID, NOW, &req,
+		    NULL), WH_RENDER_NOSHAPE);
+		ck_assert(!webhookd_wants(&ep, OUTBOX_DESTINATION));
+		ck_assert(webhookd_wants(&ep, OUTBOX_DELIVERED));
 		vbuf_free(req.body);
 	}
+	endpoint_init(&ep, WH_FORMAT_PETREL);
+	ck_assert(webhookd_wants(&ep, OUTBOX_DESTINATION));
 	/* Postmark has no record for a message accepted. */
 	endpoint_init(&ep, WH_FORMAT_POSTMARK);
 	event_init(&ev, OUTBOX_ACCEPTED);

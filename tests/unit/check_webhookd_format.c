@@ -82,6 +82,59 @@ START_TEST(test_render_petrel)
 }
 END_TEST
 
+/*
+ * A destination's change of state: the petrel payload has its members and
+ * none of a message's; its id is over the destination, as a recipient
+ * event's is over the recipient.
+ */
+START_TEST(test_render_destination)
+{
+	struct wh_endpoint ep;
+	struct outbox_event ev;
+	struct wh_request req;
+	char id[WH_ID_SIZE];
+
+	memset(&ev, 0, sizeof(ev));
+	ev.seq = 7;
+	ev.kind = OUTBOX_DESTINATION;
+	ev.time_ms = 1000;
+	ev.destination = "gmail.com:25";
+	ev.entry = "gmail.com";
+	ev.state = "backoff";
+	ev.prev_state = "normal";
+	ev.reason = "421 4.7.28 unusual rate";
+	ev.until = 1800;
+	ev.max_connections = 1;
+	ev.rate_count = 10;
+	ev.rate_interval = 60;
+	/* sha256(b'|7|1000|8|gmail.com:25')[:32] */
+	whstore_event_id(&ev, id);
+	ck_assert_str_eq(id, "040f582c61f3efbf587df195ddd197ea");
+	memset(&ep, 0, sizeof(ep));
+	ep.format = WH_FORMAT_PETREL;
+	memset(&req, 0, sizeof(req));
+	req.body = vbuf_create(0);
+	ck_assert_int_eq(webhookd_render(&ep, &ev, id, 1700000000, &req, NULL),
+	    WH_RENDER_OK);
+	ck_assert_str_eq(req.body->data, "{\"event\":\"destination\","
+	    "\"id\":\"040f582c61f3efbf587df195ddd197ea\","
+	    "\"timestamp\":\"1970-01-01T00:00:01.000Z\","
+	    "\"destination\":\"gmail.com:25\",\"entry\":\"gmail.com\","
+	    "\"state\":\"backoff\",\"previous_state\":\"normal\","
+	    "\"reason\":\"421 4.7.28 unusual rate\","
+	    "\"until\":\"1970-01-01T00:30:00.000Z\",\"max_connections\":1,"
+	    "\"rate_count\":10,\"rate_interval\":60}");
+	/* Back to normal: no end. */
+	ev.state = "normal";
+	ev.prev_state = "backoff";
+	ev.until = 0;
+	ck_assert_int_eq(webhookd_render(&ep, &ev, id, 1700000000, &req, NULL),
+	    WH_RENDER_OK);
+	ck_assert_ptr_nonnull(strstr(req.body->data, "\"until\":null"));
+	vbuf_free(req.body);
+}
+END_TEST
+
 static Suite *
 format_suite(void)
 {
@@ -90,6 +143,7 @@ format_suite(void)
 
 	tcase_add_test(tc, test_sign_vector);
 	tcase_add_test(tc, test_render_petrel);
+	tcase_add_test(tc, test_render_destination);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,438 @@
+/*
+ * check_qmgr_destev.c - unit tests for a destination's events
+ * (qmgr_destev.c), against a real queue: each change of state (backoff,
+ * its end, a suspension by an on_reply rule, its end, a dead site, a
+ * probe's success, a flush) is one destination event in the outbox with
+ * its previous state, reason, end and limits; the events ride in the
+ * results transaction when one comes, else the loop pass writes them in
+ * one of their own; more than QMGR_DESTEV_MAX waiting drops the oldest,
+ * counted.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "check_qmgr.h"
+#include "event.h"
+#include "outbox.h"
+#include "xalloc.h"
+
+#define SEEN_MAX	128
+
+/* The destination events in the outbox, oldest first. */
+struct seen {
+	size_t	 n;
+	char	 dest[SEEN_MAX][64];
+	char	 state[SEEN_MAX][16];
+	char	 prev[SEEN_MAX][16];
+	char	 reason[SEEN_MAX][128];
+	int64_t	 until[SEEN_MAX];
+	uint32_t max_conn[SEEN_MAX], rate_count[SEEN_MAX];
+	uint32_t rate_interval[SEEN_MAX];
+	size_t	 others;		/* events of messages */
+};
+
+static Suite	*destev_suite(void);
+static int	 seen_cb(const struct outbox_event *, void *);
+static void	 seen_get(struct fix *, struct seen *);
+static void	 queue_messages(struct fix *, size_t);
+static void	 attempt(struct qmgr_job *, int site_fail, int status,
+		    const char *reply);
+static void	 shaping_file(struct fix *, char *, size_t);
+
+static int
+seen_cb(const struct outbox_event *ev, void *arg)
+{
+	struct seen *s = arg;
+	size_t i = s->n;
+
+	if (ev->kind != OUTBOX_DESTINATION) {
+		s->others++;
+		return 0;
+	}
+	ck_assert_uint_lt(i, SEEN_MAX);
+	ck_assert_str_eq(ev->qid, "");
+	snprintf(s->dest[i], sizeof(s->dest[i]), "%s", ev->destination);
+	snprintf(s->state[i], sizeof(s->state[i]), "%s", ev->state);
+	snprintf(s->prev[i], sizeof(s->prev[i]), "%s",
+	    ev->prev_state != NULL ? ev->prev_state : "");
+	snprintf(s->reason[i], sizeof(s->reason[i]), "%s",
+	    ev->reason != NULL ? ev->reason : "");
+	s->until[i] = ev->until;
+	s->max_conn[i] = ev->max_connections;
+	s->rate_count[i] = ev->rate_count;
+	s->rate_interval[i] = ev->rate_interval;
+	s->n++;
+	return 0;
+}
+
+static void
+seen_get(struct fix *f, struct seen *s)
+{
+	struct qstore_txn *t;
+
+	memset(s, 0, sizeof(*s));
+	ck_assert_ptr_nonnull(t = qstore_txn_begin(qmgr_queue, 0, f->why));
+	ck_assert_int_eq(outbox_iter(t, 0, 0, seen_cb, s, f->why), 0);
+	qstore_txn_abort(t);
+}
+
+/* n messages for one recipient at x.test, their jobs queued. */
+static void
+queue_messages(struct fix *f, size_t n)
+{
+	char *rcpts[] = { "user@x.test" };
+	char qid[QID_SIZE];
+
+	for (size_t i = 0; i < n; i++)
+		fix_commit(f, rcpts, 1, qid);
+	qmgr_sched_scan(16);
+}
+
+/* The job comes back from smtp. */
+static void
+attempt(struct qmgr_job *job, int site_fail, int status, const char *reply)
+{
+	job->site_fail = site_fail;
+	qmgr_job_result(&job->rcpts[0], status, status == QSTORE_DEFERRED ?
+	    "4.7.0" : "2.0.0", reply);
+	qmgr_dest_outcome(job);
+	qmgr_dest_release(job);
+	qmgr_job_done(job);
+}
+
+static void
+shaping_file(struct fix *f, char *path, size_t size)
+{
+	FILE *fp;
+
+	snprintf(path, size, "%s/shaping.yaml", f->dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs("destinations:\n"
+	    "  x.test:\n"
+	    "    max_connections: 4\n"
+	    "    on_reply:\n"
+	    "      - { pattern: '4\\.7\\.28', action: backoff, for: 1s,\n"
+	    "          max_connections: 1, max_message_rate: 10/minute }\n"
+	    "      - { pattern: 'go away', action: suspend, for: 1s }\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	f->cfg.shaping_file = path;
+	qmgr_dest_init(&f->cfg);
+}
+
+/*
+ * A backoff and its end, a suspension and its end: four events, each
+ * with the state before it; the backoff's with its reply, end and the
+ * limits in force. The first rides in the results transaction (no
+ * flush); the end of the backoff comes from the timer and is written by
+ * the loop pass's flush.
+ */
+START_TEST(test_backoff_and_suspension)
+{
+	struct fix f;
+	struct seen s;
+	struct qmgr_job *job;
+	char path[300];
+	int64_t t0;
+
+	fix_setup(&f);
+	shaping_file(&f, path, sizeof(path));
+	queue_messages(&f, 3);
+	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+	t0 = (int64_t)time(NULL);
+	attempt(job, 0, QSTORE_DEFERRED, "421 4.7.28 unusual rate");
+	ck_assert_uint_eq(qmgr_destev_waiting(), 1);
+	/* Written with the deferral's result, in its transaction. */
+	(void)qmgr_results_apply();
+	ck_assert_uint_eq(qmgr_destev_waiting(), 0);
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_uint_eq(s.others, 1);		/* the deferral */
+	ck_assert_str_eq(s.dest[0], "x.test:25");
+	ck_assert_str_eq(s.state[0], "backoff");
+	ck_assert_str_eq(s.prev[0], "normal");
+	ck_assert_str_eq(s.reason[0], "421 4.7.28 unusual rate");
+	ck_assert_int_ge(s.until[0], t0 + 1);
+	ck_assert_int_le(s.until[0], t0 + 3);
+	ck_assert_uint_eq(s.max_conn[0], 1);
+	ck_assert_uint_eq(s.rate_count[0], 10);
+	ck_assert_uint_eq(s.rate_interval[0], 60);
+	/* The same again: no new event. */
+	usleep(1100 * 1000);
+	(void)qmgr_dest_next_ms();		/* the timer: it ends */
+	ck_assert_uint_eq(qmgr_destev_waiting(), 1);
+	qmgr_destev_flush();
+	ck_assert_uint_eq(qmgr_destev_waiting(), 0);
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_str_eq(s.state[1], "normal");
+	ck_assert_str_eq(s.prev[1], "backoff");
+	ck_assert_str_eq(s.reason[1], "backoff ended");
+	ck_assert_int_eq(s.until[1], 0);
+	ck_assert_uint_eq(s.max_conn[1], 4);
+	/* A suspension, then its end. */
+	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+	attempt(job, 0, QSTORE_DEFERRED, "421 4.7.0 go away");
+	qmgr_destev_flush();
+	usleep(1100 * 1000);
+	(void)qmgr_dest_next_ms();
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 4);
+	ck_assert_str_eq(s.state[2], "suspended");
+	ck_assert_str_eq(s.prev[2], "normal");
+	ck_assert_str_eq(s.reason[2], "421 4.7.0 go away");
+	ck_assert_int_gt(s.until[2], 0);
+	ck_assert_str_eq(s.state[3], "normal");
+	ck_assert_str_eq(s.prev[3], "suspended");
+	ck_assert_str_eq(s.reason[3], "suspension ended");
+	/* Nothing else changed: flushing again writes nothing. */
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 4);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
+/*
+ * A dead site: dead after three failures in a row; a probe that fails
+ * makes it dead again (an event: a new retry time); the probe that sets
+ * up a session makes it normal. A flush lifts it too.
+ */
+START_TEST(test_dead_site)
+{
+	struct fix f;
+	struct seen s;
+	struct qmgr_job *job;
+
+	fix_setup(&f);
+	queue_messages(&f, 3);
+	f.cfg.queue_min_backoff = 1;		/* dead for 1 s */
+	for (int i = 0; i < 3; i++) {
+		ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+		attempt(job, 1, QSTORE_DEFERRED, "421 4.3.2 busy");
+	}
+	f.cfg.queue_min_backoff = 300;
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_str_eq(s.state[0], "dead");
+	ck_assert_str_eq(s.prev[0], "normal");
+	ck_assert_str_eq(s.reason[0], "421 4.3.2 busy");
+	ck_assert_int_gt(s.until[0], 0);
+	(void)qmgr_results_apply();
+	/* Its retry time over: still dead for its events, probing. */
+	usleep(1100 * 1000);
+	queue_messages(&f, 2);
+	(void)qmgr_dest_next_ms();
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 1);
+	/* The probe fails: dead again, a new retry time. */
+	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+	f.cfg.queue_min_backoff = 1;
+	attempt(job, 1, QSTORE_DEFERRED, "421 4.3.2 still busy");
+	f.cfg.queue_min_backoff = 300;
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_str_eq(s.state[1], "dead");
+	ck_assert_str_eq(s.prev[1], "dead");
+	ck_assert_str_eq(s.reason[1], "421 4.3.2 still busy");
+	(void)qmgr_results_apply();
+	usleep(1100 * 1000);
+	queue_messages(&f, 2);
+	/* The next probe sets up a session: normal. */
+	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+	attempt(job, 0, QSTORE_DELIVERED, "250 ok");
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_str_eq(s.state[2], "normal");
+	ck_assert_str_eq(s.prev[2], "dead");
+	ck_assert_str_eq(s.reason[2], "a session was set up");
+	ck_assert_int_eq(s.until[2], 0);
+	/* Dead again, then lifted by a flush. */
+	for (int i = 0; i < 3; i++) {
+		job = qmgr_dest_take(fix_held_none);
+		if (job == NULL) {
+			queue_messages(&f, 1);
+			ck_assert_ptr_nonnull(job =
+			    qmgr_dest_take(fix_held_none));
+		}
+		attempt(job, 1, QSTORE_DEFERRED, "421 4.3.2 busy");
+	}
+	qmgr_dest_flush_dead();
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 5);
+	ck_assert_str_eq(s.state[3], "dead");
+	ck_assert_str_eq(s.state[4], "normal");
+	ck_assert_str_eq(s.reason[4], "suspension lifted by a flush");
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
+/*
+ * More changes than QMGR_DESTEV_MAX before a write: the oldest are
+ * dropped and counted; the newest QMGR_DESTEV_MAX are written in order.
+ */
+START_TEST(test_full_drops_oldest)
+{
+	struct fix f;
+	struct seen s;
+	struct qmgr_dest *d;
+	const size_t n = QMGR_DESTEV_MAX + 6;
+	char want[64];
+
+	fix_setup(&f);
+	qmgr_destev_reset();
+	d = xcalloc(n, sizeof(*d));
+	for (size_t i = 0; i < n; i++) {
+		snprintf(d[i].key, sizeof(d[i].key), "d%zu.test", i);
+		snprintf(d[i].entry, sizeof(d[i].entry), "default");
+		d[i].adapt = SHAPING_SUSPEND;
+		d[i].adapt_until = ev_now_ms() + 60000;
+		qmgr_destev_note(&d[i], "go away", 0);
+		/* The same state again: nothing new. */
+		qmgr_destev_note(&d[i], "go away", 0);
+	}
+	ck_assert_uint_eq(qmgr_destev_waiting(), QMGR_DESTEV_MAX);
+	ck_assert_uint_eq(qmgr_destev_dropped_total(), 6);
+	qmgr_destev_flush();
+	ck_assert_uint_eq(qmgr_destev_waiting(), 0);
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, QMGR_DESTEV_MAX);
+	for (size_t i = 0; i < s.n; i++) {
+		snprintf(want, sizeof(want), "d%zu.test", i + 6);
+		ck_assert_str_eq(s.dest[i], want);
+		ck_assert_str_eq(s.state[i], "suspended");
+		ck_assert_str_eq(s.prev[i], "normal");
+	}
+	free(d);
+	fix_teardown(&f);
+}
+END_TEST
+
+/* A results transaction that does not commit leaves them waiting. */
+START_TEST(test_abort_keeps_them)
+{
+	struct fix f;
+	struct seen s;
+	struct qmgr_dest d;
+	struct qstore_txn *t;
+
+	fix_setup(&f);
+	memset(&d, 0, sizeof(d));
+	snprintf(d.key, sizeof(d.key), "x.test");
+	d.dead_until = ev_now_ms() + 60000;
+	qmgr_destev_note(&d, "421 busy", 0);
+	ck_assert_ptr_nonnull(t = qstore_txn_begin(qmgr_queue, 1, f.why));
+	ck_assert_int_eq(qmgr_destev_put(t, f.why), 0);
+	qstore_txn_abort(t);
+	qmgr_destev_done(0);
+	ck_assert_uint_eq(qmgr_destev_waiting(), 1);
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 0);
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_str_eq(s.state[0], "dead");
+	fix_teardown(&f);
+}
+END_TEST
+
+/*
+ * While a destination is suspended, what is deferred (the job whose reply
+ * suspended it, its pending jobs) is due when the suspension ends, not
+ * after queue.min_backoff; a job sent again after a lost link to a
+ * destination suspended meanwhile is deferred at once, not sent.
+ */
+START_TEST(test_deferred_until_the_end)
+{
+	struct fix f;
+	struct qstore_rcpt r;
+	struct qmgr_job *a, *b, *job;
+	char *rcpts[] = { "user@x.test" };
+	char qid[3][QID_SIZE], path[300];
+	FILE *fp;
+	int64_t t0;
+	size_t n = 0;
+
+	fix_setup(&f);
+	snprintf(path, sizeof(path), "%s/shaping.yaml", f.dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs("destinations:\n"
+	    "  x.test:\n"
+	    "    on_reply:\n"
+	    "      - { pattern: 'go away', action: suspend, for: 20s }\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	f.cfg.shaping_file = path;
+	qmgr_dest_init(&f.cfg);
+	for (size_t i = 0; i < 3; i++)
+		fix_commit(&f, rcpts, 1, qid[i]);
+	qmgr_sched_scan(16);
+	ck_assert_ptr_nonnull(a = qmgr_dest_take(fix_held_none));
+	ck_assert_ptr_nonnull(b = qmgr_dest_take(fix_held_none));
+	t0 = (int64_t)time(NULL);
+	attempt(a, 0, QSTORE_DEFERRED, "421 4.7.0 go away");
+	/* The third, pending, is deferred; b's link is lost: so is b. */
+	ck_assert_uint_eq(qmgr_job_npending(), 0);
+	qmgr_dest_release(b);
+	qmgr_job_requeue(b);
+	ck_assert_uint_eq(qmgr_job_npending(), 0);
+	ck_assert_ptr_null(qmgr_dest_take(fix_held_none));
+	for (job = qmgr_job_done_first(); job != NULL; job = job->next)
+		n++;
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(b->rcpts[0].reply,
+	    "delivery temporarily suspended: 421 4.7.0 go away");
+	(void)qmgr_results_apply();
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(fix_rcpt(&f, qid[i], 0, &r), 0);
+		ck_assert_int_eq(r.state, QSTORE_DEFERRED);
+		ck_assert_int_ge(r.next_attempt, t0 + 19);
+		ck_assert_int_le(r.next_attempt, t0 + 22);
+	}
+	fix_teardown(&f);
+}
+END_TEST
+
+static Suite *
+destev_suite(void)
+{
+	Suite *s;
+	TCase *tc;
+
+	/* The shared fixture's helper this suite does without. */
+	(void)fix_pending;
+	s = suite_create("qmgr_destev");
+	tc = tcase_create("events");
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_backoff_and_suspension);
+	tcase_add_test(tc, test_dead_site);
+	tcase_add_test(tc, test_full_drops_oldest);
+	tcase_add_test(tc, test_abort_keeps_them);
+	tcase_add_test(tc, test_deferred_until_the_end);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int nfailed;
+
+	sr = srunner_create(destev_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	nfailed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
