@@ -1525,8 +1525,11 @@ default_pool(struct cfg_ctx *ctx)
 					    "pool %s", cfg->smtp_pools[i].name);
 	if (cfg->smtp_pools == NULL)
 		cfg->smtp_pools = xcalloc(1, sizeof(*cfg->smtp_pools));
-	/* set_pools left room for it. */
-	p = &cfg->smtp_pools[cfg->nsmtp_pools++];
+	/* First (set_pools left room for it): SPF names it first. */
+	memmove(cfg->smtp_pools + 1, cfg->smtp_pools, cfg->nsmtp_pools *
+	    sizeof(*cfg->smtp_pools));
+	cfg->nsmtp_pools++;
+	p = &cfg->smtp_pools[0];
 	p->name = xstrdup(CFG_POOL_DEFAULT);
 	p->addrs = xcalloc(cfg->nsmtp_source_addresses, sizeof(*p->addrs));
 	memcpy(p->addrs, cfg->smtp_source_addresses,
@@ -1541,6 +1544,17 @@ cidr_same(const struct cidr *a, const struct cidr *b)
 {
 	return a->family == b->family && a->prefix == b->prefix &&
 	    memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+const struct cidr *
+cfg_source_address(const struct cfg *cfg, size_t n)
+{
+	for (size_t i = 0; cfg != NULL && i < cfg->nsmtp_pools; i++) {
+		if (n < cfg->smtp_pools[i].naddrs)
+			return &cfg->smtp_pools[i].addrs[n];
+		n -= cfg->smtp_pools[i].naddrs;
+	}
+	return NULL;
 }
 
 int

@@ -262,6 +262,12 @@ void		 cfg_free(struct cfg *);
  * addresses, the kernel picks).
  */
 const struct cfg_pool *cfg_pool_lookup(const struct cfg *, const char *name);
+/*
+ * The n-th address of all the pools together (the default pool's
+ * first, then smtp.pools in order), or NULL past the last: the
+ * addresses SPF must name.
+ */
+const struct cidr *cfg_source_address(const struct cfg *, size_t n);
 /* 1 if name is a pool name: 1 to CFG_POOL_NAME_MAX of [a-z0-9_-]. */
 int		 cfg_pool_name_ok(const char *name);
 

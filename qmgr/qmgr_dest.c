@@ -63,7 +63,7 @@ static size_t qmgr_npending;
 static struct shaping *qmgr_shaping;
 
 static unsigned qmgr_dest_hashkey(const char *);
-static struct qmgr_dest *qmgr_dest_get(const char *, int);
+static struct qmgr_dest *qmgr_dest_get(const struct qmgr_job *, int);
 static void qmgr_dest_limits(struct qmgr_dest *, int64_t);
 static void qmgr_dest_gc(struct qmgr_dest *, int64_t);
 static int qmgr_dest_dead(const struct qmgr_dest *, int64_t);
@@ -119,7 +119,7 @@ qmgr_dest_limits(struct qmgr_dest *d, int64_t now)
 
 	/* Before qmgr_dest_init (unit tests): no limits. */
 	if (qmgr_shaping != NULL) {
-		shaping_lookup(qmgr_shaping, d->key, &d->lim, &entry);
+		shaping_lookup(qmgr_shaping, d->nexthop, &d->lim, &entry);
 		d->sentry = shaping_find(qmgr_shaping, entry);
 		/* The rules never change (a reload restarts qmgr). */
 		n = qmgr_shaping->nrules +
@@ -157,20 +157,22 @@ qmgr_dest_wait(const struct qmgr_dest *d, int64_t now)
 	return w > cw ? w : cw;
 }
 
-/* The destination for key; created when create is set. */
+/* The destination of job's key; created when create is set. */
 static struct qmgr_dest *
-qmgr_dest_get(const char *key, int create)
+qmgr_dest_get(const struct qmgr_job *job, int create)
 {
-	unsigned h = qmgr_dest_hashkey(key);
+	unsigned h = qmgr_dest_hashkey(job->dest_key);
 	struct qmgr_dest *d, **pp;
 
 	for (d = qmgr_dest_hash[h]; d != NULL; d = d->hnext)
-		if (strcmp(d->key, key) == 0)
+		if (strcmp(d->key, job->dest_key) == 0)
 			return d;
 	if (!create)
 		return NULL;
 	d = xcalloc(1, sizeof(*d));
-	snprintf(d->key, sizeof(d->key), "%s", key);
+	snprintf(d->key, sizeof(d->key), "%s", job->dest_key);
+	snprintf(d->nexthop, sizeof(d->nexthop), "%s", job->nexthop);
+	snprintf(d->pool, sizeof(d->pool), "%s", job->pool);
 	d->tail = &d->head;
 	qmgr_dest_limits(d, ev_now_ms());
 	d->hnext = qmgr_dest_hash[h];
@@ -222,7 +224,7 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 void
 qmgr_job_queue(struct qmgr_job *job)
 {
-	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
+	struct qmgr_dest *d = qmgr_dest_get(job, 1);
 	int64_t now = ev_now_ms();
 
 	qmgr_dest_expire(d, now);
@@ -241,7 +243,7 @@ qmgr_job_queue(struct qmgr_job *job)
 void
 qmgr_job_requeue(struct qmgr_job *job)
 {
-	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
+	struct qmgr_dest *d = qmgr_dest_get(job, 1);
 
 	job->next = d->head;
 	d->head = job;

@@ -82,6 +82,12 @@ struct smtp_req {
 	 */
 	int			 dest_tls_level;
 	unsigned		 conn_uses;
+	/*
+	 * The message's source address pool ("" for "default") and its
+	 * addresses in the configuration (NULL: none, the kernel picks).
+	 */
+	const char		*pool;
+	const struct cfg_pool	*src;
 
 	/* Filled in while delivering. */
 	int64_t			 t_start;	/* epoch us: request received */
@@ -141,6 +147,8 @@ struct smtp_sess {
 	char			 relay[SMTP_RELAY_SIZE]; /* host[ip]:port */
 	char			 key[NEXTHOP_KEY_MAX + 1];	/* next hop */
 	char			 hop[NEXTHOP_KEY_MAX + 1];	/* failover hop */
+	char			 pool[CFG_POOL_NAME_MAX + 1];	/* "": default */
+	char			 source[64];	/* address bound, or "" */
 	char			 tls[32];	/* TLS version, or "" */
 	char			 cipher[64];	/* TLS cipher, or "" */
 	int			 verified;	/* chain and host name verified */
@@ -208,9 +216,15 @@ int	smtp_dns_nexthop(const struct cfg *, const struct nexthop *nh,
 /* smtp_connect.c: connections, TLS and raw I/O with deadlines. */
 /* The client context: TLS 1.2 or newer, the CA store for verify. */
 void		 smtp_tls_init(const struct cfg *);
-/* Connects within timeout_ms; NULL with fail filled in (4.4.1). */
+/*
+ * Connects within timeout_ms from the next address of pool (in turn,
+ * of the target's family; a loopback target only from a loopback
+ * address; NULL or none of the family: the kernel picks). NULL with
+ * fail filled in (4.4.1).
+ */
 struct smtp_sess *smtp_sess_connect(const struct smtp_target *,
-		    int64_t timeout_ms, struct smtp_fail *);
+		    const struct cfg_pool *pool, int64_t timeout_ms,
+		    struct smtp_fail *);
 void		 smtp_sess_free(struct smtp_sess *);
 /* Writes all of buf before the deadline (monotonic ms); 0 or -1, why. */
 int		 smtp_sess_write(struct smtp_sess *, const void *, size_t,

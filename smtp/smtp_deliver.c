@@ -329,6 +329,7 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		ATTR_UINT(MAIL_ATTR_TLS_LEVEL, 0, CFG_SMTP_TLS_MAY,
 		    CFG_SMTP_TLS_VERIFY, &tls_level),
 		ATTR_UINT(MAIL_ATTR_CONN_USES, 0, 1, UINT32_MAX, &conn_uses),
+		ATTR_STR(MAIL_ATTR_POOL, 0, 1, CFG_POOL_NAME_MAX, &req->pool),
 		ATTR_GROUP(MAIL_ATTR_RCPT_INDEX, ATTR_F_REQUIRED, rcpt,
 		    parse_rcpt, &sc),
 		ATTR_TABLE_END
@@ -360,6 +361,12 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 	req->qmgr_ms = qmgr_ms;
 	req->dest_tls_level = tls_level == UINT64_MAX ? -1 : (int)tls_level;
 	req->conn_uses = (unsigned)conn_uses;
+	if (req->pool == NULL)
+		req->pool = "";
+	else if (!cfg_pool_name_ok(req->pool)) {
+		vbuf_setf(why, "bad pool \"%s\"", log_safe(req->pool));
+		return -1;
+	}
 	return 0;
 }
 
@@ -389,8 +396,8 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 	smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.4.1", 1,
 	    "no address to connect to");
 	for (i = 0; i < n; i++) {
-		s = smtp_sess_connect(&t[i], smtp_cfg->smtp_connect_timeout *
-		    1000, fail);
+		s = smtp_sess_connect(&t[i], req->src,
+		    smtp_cfg->smtp_connect_timeout * 1000, fail);
 		if (s == NULL) {
 			(void)snprintf(req->relay, sizeof(req->relay), "none");
 			log_debug("%s: %s", req->qid, fail->text);
@@ -399,6 +406,11 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		}
 		(void)snprintf(s->key, sizeof(s->key), "%s", key);
 		(void)snprintf(s->hop, sizeof(s->hop), "%s", t[i].hop);
+		(void)snprintf(s->pool, sizeof(s->pool), "%s", req->pool);
+		if (s->source[0] != '\0')
+			log_debug("%s: %s: from %s (pool %s)", req->qid,
+			    s->relay, s->source, req->pool[0] != '\0' ?
+			    req->pool : CFG_POOL_DEFAULT);
 		if (smtp_proto_setup(s, smtp_cfg, req->tls_level,
 		    fail) == 0) {
 			hop_up(t[i].hop);
@@ -563,6 +575,20 @@ deliver(struct smtp_req *req)
 		decide_all(req, &fail);
 		goto done;
 	}
+	/*
+	 * The pool's addresses. One the configuration no longer has (a
+	 * credential bound to it before it was removed) waits: mail must
+	 * not leave from another pool's addresses.
+	 */
+	req->src = cfg_pool_lookup(smtp_cfg, req->pool);
+	if (req->src == NULL && req->pool[0] != '\0') {
+		smtp_fail_set(&fail, SMTP_RCPT_DEFERRED, "4.3.5", 0,
+		    "source address pool %s is not configured (smtp.pools)",
+		    req->pool);
+		log_warn("%s: %s", req->qid, fail.text);
+		decide_all(req, &fail);
+		goto done;
+	}
 	/* qmgr's key names the next hop and the session cache entry. */
 	if (nexthop_parse(req->nexthop, &nh, &why) == -1) {
 		/* parse_request checked it: not reached. */
@@ -583,7 +609,9 @@ deliver(struct smtp_req *req)
 	/* A cached session to the same next hop skips connection setup. */
 	if (cache != NULL) {
 		/* Not a backup hop's session once the first is back. */
+		/* Nor another pool's: its address is not this mail's. */
 		if (strcmp(cache->key, req->nexthop) == 0 &&
+		    strcmp(cache->pool, req->pool) == 0 &&
 		    strcmp(cache->hop, targets[0].hop) == 0 &&
 		    cache->tls_level == req->tls_level &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&

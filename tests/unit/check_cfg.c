@@ -1128,6 +1128,12 @@ START_TEST(test_pools)
 	ck_assert_uint_eq(p->addrs[0].addr[0], 192);
 	ck_assert_ptr_eq(cfg_pool_lookup(cfg, NULL), p);
 	ck_assert_ptr_null(cfg_pool_lookup(cfg, "other"));
+	/* Every address, the default pool's first (SPF's order). */
+	ck_assert_uint_eq(cfg_source_address(cfg, 0)->addr[0], 192);
+	ck_assert_uint_eq(cfg_source_address(cfg, 1)->addr[3], 10);
+	ck_assert_uint_eq(cfg_source_address(cfg, 2)->addr[3], 20);
+	ck_assert_int_eq(cfg_source_address(cfg, 3)->family, AF_INET6);
+	ck_assert_ptr_null(cfg_source_address(cfg, 4));
 	cfg_free(cfg);
 
 	/* No source addresses: no pool at all, the kernel picks. */
