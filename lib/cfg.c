@@ -344,6 +344,10 @@ static const struct cfg_key cfg_keys[] = {
 	    .off_n = F(nsmtp_source_addresses) },
 	/* Named source address pools; source_addresses is "default". */
 	{ .name = "smtp.pools", .type = CFG_T_POOLS },
+	/* A source address refused for its reputation rests (smtp(8)). */
+	{ .name = "smtp.reputation_set_aside", .type = CFG_T_DURATION,
+	    .def = "1h", .min = 0, .max = 7 * DAY,
+	    .off = F(smtp_reputation_set_aside) },
 	{ .name = "dns.resolver", .type = CFG_T_STRING,
 	    .off = F(dns_resolver), .check = check_resolver },
 	{ .name = "shaping.file", .type = CFG_T_PATH,

@@ -219,6 +219,7 @@ struct cfg {
 	/* smtp.pools, and "default" from smtp.source_addresses if given. */
 	struct cfg_pool		*smtp_pools;
 	size_t			 nsmtp_pools;
+	int64_t			 smtp_reputation_set_aside; /* s, 1h; 0 off */
 
 	char			*dns_resolver;		/* "IP[:port]"; NULL: system */
 

@@ -223,8 +223,8 @@ void		 smtp_tls_init(const struct cfg *);
  * fail filled in (4.4.1).
  */
 struct smtp_sess *smtp_sess_connect(const struct smtp_target *,
-		    const struct cfg_pool *pool, int64_t timeout_ms,
-		    struct smtp_fail *);
+		    const struct cfg_pool *pool, const char *key,
+		    int64_t timeout_ms, struct smtp_fail *);
 void		 smtp_sess_free(struct smtp_sess *);
 /* Writes all of buf before the deadline (monotonic ms); 0 or -1, why. */
 int		 smtp_sess_write(struct smtp_sess *, const void *, size_t,
@@ -246,6 +246,28 @@ int		 smtp_sess_starttls(struct smtp_sess *, int verify,
 int		 smtp_sess_alive(struct smtp_sess *);
 int64_t		 smtp_now_ms(void);	/* monotonic */
 int64_t		 smtp_now_us(void);	/* epoch microseconds */
+
+/* smtp_source.c: source addresses, in turn, and set aside. */
+/*
+ * The next address of pool (of cfg) usable for t: its family, a loopback
+ * source for a loopback target, and not set aside for next hop key
+ * unless every usable one is. Returns 1 with the address in ss, len and
+ * (text) src; 0 when there is none (no pool, none usable: the kernel
+ * picks), src "".
+ */
+int	smtp_source_pick(const struct cfg *, const struct cfg_pool *pool,
+	    const struct smtp_target *t, const char *key,
+	    struct sockaddr_storage *ss, socklen_t *len, char *src,
+	    size_t srcsize);
+/*
+ * Sets source address addr aside for next hop key for
+ * smtp.reputation_set_aside (again from now if it already is), logging
+ * why the first time; nothing when that is 0 or addr is "".
+ */
+void	smtp_source_set_aside(const struct cfg *, const char *addr,
+	    const char *key, const char *why);
+/* 1 when every address of pool is set aside for key (0 for no pool). */
+int	smtp_source_pool_aside(const struct cfg_pool *pool, const char *key);
 
 /* smtp_proto.c: the SMTP dialogue. */
 /*

@@ -36,7 +36,7 @@
 
 static int	sess_wait(int, short, int64_t);
 static int	source_bind(int, const struct smtp_target *,
-		    const struct cfg_pool *, char *, size_t);
+		    const struct cfg_pool *, const char *, char *, size_t);
 static void	tls_reason(struct vbuf *, const char *, int);
 
 static SSL_CTX *tls_ctx;
@@ -108,64 +108,26 @@ sess_wait(int fd, short events, int64_t deadline)
 }
 
 /*
- * Binds fd to the next address of pool usable for t, in turn: each
- * process keeps its own turn per pool, so the processes together spread
- * their connections over the pool. The address bound goes to src.
+ * Binds fd to the next address of pool usable for t (smtp_source.c); the
+ * address bound goes to src ("" when the kernel picks).
  */
 static int
 source_bind(int fd, const struct smtp_target *t, const struct cfg_pool *pool,
-    char *src, size_t srcsize)
+    const char *key, char *src, size_t srcsize)
 {
-	static unsigned turn[CFG_POOLS_MAX + 1];
-	const struct cfg *cfg = daemon_cfg();
-	const struct cidr *c = NULL;
 	struct sockaddr_storage ss;
-	socklen_t len;
-	size_t i, p;
-	unsigned *next;
-	int target_lo, source_lo;
+	socklen_t len = 0;
 
-	src[0] = '\0';
-	/* None outside daemon_main (unit tests): the kernel picks. */
-	if (cfg == NULL || pool == NULL || pool->naddrs == 0)
+	/* No configuration outside daemon_main (unit tests): none. */
+	if (smtp_source_pick(daemon_cfg(), pool, t, key, &ss, &len, src,
+	    srcsize) == 0)
 		return 0;
-	p = (size_t)(pool - cfg->smtp_pools);
-	next = &turn[p < CFG_POOLS_MAX ? p : CFG_POOLS_MAX];
-	target_lo = (t->ss.ss_family == AF_INET && ntohl(((const struct
-	    sockaddr_in *)&t->ss)->sin_addr.s_addr) >> 24 == 127) ||
-	    (t->ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(
-	    &((const struct sockaddr_in6 *)&t->ss)->sin6_addr));
-	for (i = 0; i < pool->naddrs; i++) {
-		c = &pool->addrs[(*next + i) % pool->naddrs];
-		source_lo = (c->family == AF_INET && c->addr[0] == 127) ||
-		    (c->family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(
-		    (const struct in6_addr *)c->addr));
-		if (c->family != t->ss.ss_family || (target_lo && !source_lo))
-			continue;
-		*next = (unsigned)((*next + i + 1) % pool->naddrs);
-		(void)inet_ntop(c->family, c->addr, src, (socklen_t)srcsize);
-		memset(&ss, 0, sizeof(ss));
-		if (c->family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-			sin->sin_family = AF_INET;
-			memcpy(&sin->sin_addr, c->addr, 4);
-			len = sizeof(*sin);
-		} else {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-			sin6->sin6_family = AF_INET6;
-			memcpy(&sin6->sin6_addr, c->addr, 16);
-			len = sizeof(*sin6);
-		}
-		return bind(fd, (struct sockaddr *)&ss, len);
-	}
-	return 0;
+	return bind(fd, (struct sockaddr *)&ss, len);
 }
 
 struct smtp_sess *
 smtp_sess_connect(const struct smtp_target *t, const struct cfg_pool *pool,
-    int64_t timeout_ms, struct smtp_fail *fail)
+    const char *key, int64_t timeout_ms, struct smtp_fail *fail)
 {
 	char src[64];
 	struct smtp_sess *s;
@@ -186,7 +148,7 @@ smtp_sess_connect(const struct smtp_target *t, const struct cfg_pool *pool,
 	 * default pool smtp.source_addresses), which the domains' SPF
 	 * records name. Loopback next hops are reached from loopback.
 	 */
-	if (source_bind(fd, t, pool, src, sizeof(src)) == -1) {
+	if (source_bind(fd, t, pool, key, src, sizeof(src)) == -1) {
 		err = errno;
 		goto fail;
 	}

@@ -53,6 +53,8 @@ static struct smtp_sess *session_open(struct smtp_req *,
 		    const struct smtp_target *, size_t, const char *,
 		    struct smtp_fail *);
 static void	decide_all(struct smtp_req *, const struct smtp_fail *);
+static int	reputation_refused(const struct smtp_req *,
+		    const struct smtp_sess *);
 static void	classify(struct smtp_req *);
 static void	build_reply(const struct smtp_req *, struct vbuf *);
 static void	log_results(const struct smtp_req *, int64_t);
@@ -382,6 +384,32 @@ decide_all(struct smtp_req *req, const struct smtp_fail *f)
 }
 
 /*
+ * Whether a recipient of req was refused on s for the reputation of its
+ * source address (bclass_reputation); if so the address is set aside for
+ * the next hop, and the session is not kept.
+ */
+static int
+reputation_refused(const struct smtp_req *req, const struct smtp_sess *s)
+{
+	const struct smtp_rcpt *r;
+	size_t i;
+
+	if (s->source[0] == '\0')
+		return 0;
+	for (i = 0; i < req->nrcpts; i++) {
+		r = &req->rcpts[i];
+		if ((r->status == SMTP_RCPT_DEFERRED ||
+		    r->status == SMTP_RCPT_BOUNCED) &&
+		    bclass_reputation(smtp_bclass, r->dsn, r->reply)) {
+			smtp_source_set_aside(smtp_cfg, s->source,
+			    req->nexthop, r->reply);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Tries the targets in order until one completes session setup. Returns
  * the session, or NULL with fail and req->relay describing the last
  * failure (relay stays "none" when no connection was made).
@@ -396,7 +424,7 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 	smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.4.1", 1,
 	    "no address to connect to");
 	for (i = 0; i < n; i++) {
-		s = smtp_sess_connect(&t[i], req->src,
+		s = smtp_sess_connect(&t[i], req->src, key,
 		    smtp_cfg->smtp_connect_timeout * 1000, fail);
 		if (s == NULL) {
 			(void)snprintf(req->relay, sizeof(req->relay), "none");
@@ -419,6 +447,10 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		memcpy(req->relay, s->relay, sizeof(req->relay));
 		log_debug("%s: %s: %s", req->qid, s->relay,
 		    log_safe(fail->text));
+		/* Refused for its address's reputation at the greeting. */
+		if (bclass_reputation(smtp_bclass, fail->dsn, fail->text))
+			smtp_source_set_aside(smtp_cfg, s->source, key,
+			    fail->text);
 		smtp_proto_quit(s);
 		if (!fail->next_host)
 			break;
@@ -603,6 +635,15 @@ deliver(struct smtp_req *req)
 		decide_all(req, &fail);
 		goto done;
 	}
+	/* The pool's addresses all rest for this next hop: mail waits. */
+	if (smtp_source_pool_aside(req->src, req->nexthop)) {
+		smtp_fail_set(&fail, SMTP_RCPT_DEFERRED, "4.7.0", 0,
+		    "every address of source address pool %s is set aside "
+		    "for %s after reputation refusals", req->src->name,
+		    req->nexthop);
+		decide_all(req, &fail);
+		goto done;
+	}
 	/* Signed per attempt: retries and key rotations stay valid. */
 	smtp_dkim_sign(smtp_cfg, req);
 
@@ -646,6 +687,9 @@ deliver(struct smtp_req *req)
 			continue;
 		}
 		s->uses++;
+		/* Refused for its address's reputation: the others go on. */
+		if (reputation_refused(req, s))
+			rc = 1;
 		if (rc == 0 && !daemon_stopping()) {
 			s->idle_since = smtp_now_ms();
 			cache = s;

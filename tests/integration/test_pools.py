@@ -142,6 +142,91 @@ class RoundRobinTest(PoolCase):
             self.assertLessEqual(peers.count(a), 4, peers)
 
 
+BLOCKED = ("451 4.7.1 Service unavailable; Client host [%s] blocked "
+           "using zen.spamhaus.org" % BULK[0])
+
+
+class SetAsideCase(PoolCase):
+    """One smtp process, one message per session."""
+
+    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
+                          "processes": 1}}
+    set_aside = None            # smtp.reputation_set_aside, or default
+
+    def one_message_per_session(self):
+        path = os.path.join(self.tmp, "shaping.yaml")
+        with open(path, "w") as f:
+            f.write(to_yaml({"destinations": {
+                "[127.0.0.1]:%d" % self.capture.port: {
+                    "max_messages_per_connection": 1,
+                    "max_connections": 1}}}))
+        os.chmod(path, 0o644)
+        self.suite.stop()
+        self.suite.config["shaping"] = {"file": path}
+        if self.set_aside is not None:
+            self.suite.config["smtp"]["reputation_set_aside"] = \
+                self.set_aside
+        self.suite.write_config()
+        self.suite.start()
+
+    def run_batch(self):
+        self.one_message_per_session()
+        rule = self.capture.add_mail_rule(BLOCKED, peer=BULK[0])
+        self.add_user("news", "bulk")
+        toks = []
+        for i in range(3):
+            toks += self.send_as("news", 2, "aside%d" % i)
+            time.sleep(0.5)
+        return rule, self.peers(toks)
+
+
+class SetAsideTest(SetAsideCase):
+    """An address refused for its reputation rests; the pool goes on."""
+
+    def test_refused_address_set_aside(self):
+        rule, peers = self.run_batch()
+        self.assertEqual(set(peers), {BULK[1]}, peers)
+        # One refusal teaches the one smtp process.
+        self.assertEqual(rule.used, 1, self.suite.log_tail())
+        self.assertIn("source address %s set aside for [127.0.0.1]:%d"
+                      % (BULK[0], self.capture.port), self.suite.log())
+
+    def test_whole_pool_aside_waits(self):
+        """A pool of one refused address: its mail waits, the others'
+        goes."""
+        self.one_message_per_session()
+        rule = self.capture.add_mail_rule(BLOCKED.replace(
+            BULK[0], TRANSACTIONAL), peer=TRANSACTIONAL)
+        self.add_user("tx", "transactional")
+        self.add_user("plain")
+        tok = self.send_as("tx", 1, "waits")[0]
+        want = "every address of source address pool transactional is " \
+            "set aside for [127.0.0.1]:%d" % self.capture.port
+        deadline = time.time() + 30
+        while want not in self.suite.log():
+            if time.time() > deadline:
+                self.fail("no wait for the set-aside pool\n%s"
+                          % self.suite.log_tail())
+            time.sleep(0.2)
+        self.assertEqual(rule.used, 1)
+        self.assertEqual(self.peers(self.send_as("plain", 1, "goes")),
+                         [DEFAULT])
+        self.assertFalse([t for t in self.capture.messages()
+                          if tok.encode() in t.data])
+
+
+class SetAsideOffTest(SetAsideCase):
+    """The control: with the set-aside off, the address is tried on."""
+
+    set_aside = "0"
+
+    def test_refused_address_set_aside(self):
+        rule, peers = self.run_batch()
+        self.assertEqual(set(peers), {BULK[1]}, peers)
+        self.assertGreater(rule.used, 1, self.suite.log_tail())
+        self.assertNotIn("set aside", self.suite.log())
+
+
 class RemovedPoolTest(PoolCase):
     """A credential whose pool left the configuration waits, deferred."""
 
