@@ -33,6 +33,7 @@ struct qmgr_conn {
 	 * counts against the destination's connections (qmgr_deliver_held).
 	 */
 	char			 last_key[QMGR_DEST_KEY_MAX + 1];
+	char			 last_nexthop[NEXTHOP_KEY_MAX + 1]; /* its hop */
 	int64_t			 idle_since;
 	/*
 	 * Jobs sent on that session so far, as far as qmgr knows, and the
@@ -114,6 +115,20 @@ qmgr_conn_reusable(const struct qmgr_conn *c, const char *key, int64_t now)
 {
 	return qmgr_conn_holds(c, now) && strcmp(c->last_key, key) == 0 &&
 	    (c->max_uses == 0 || c->uses < c->max_uses);
+}
+
+unsigned
+qmgr_deliver_held_by(const struct shaping_provider *p)
+{
+	const struct qmgr_conn *c;
+	int64_t now = ev_now_ms();
+	unsigned n = 0;
+
+	for (c = qmgr_conns; c != NULL; c = c->next)
+		if (qmgr_conn_holds(c, now) &&
+		    qmgr_provider_of(c->last_nexthop) == p)
+			n++;
+	return n;
 }
 
 unsigned
@@ -272,6 +287,7 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	    job->dest->lim.max_messages_per_connection : 0;
 	c->job = job;
 	snprintf(c->last_key, sizeof(c->last_key), "%s", job->dest_key);
+	snprintf(c->last_nexthop, sizeof(c->last_nexthop), "%s", job->nexthop);
 	qmgr_nbusy++;
 	job->dispatched = ev_now_ms();
 	attrconn_deadline(c->ac, qmgr_request_deadline_ms());
@@ -436,7 +452,7 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 {
 	struct qmgr_job *job = c->job;
 	struct qmgr_reply r = { job, 0, NULL, NULL, NULL, NULL, 0 };
-	const char *reason = NULL, *dkim = NULL, *relay = "none";
+	const char *reason = NULL, *dkim = NULL, *relay = "none", *mx = NULL;
 	uint64_t status = MAIL_STAT_FAIL, site_fail = 0;
 	struct vbuf why;
 	const struct attr_spec head[] = {
@@ -446,6 +462,7 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 		ATTR_STR(MAIL_ATTR_RELAY, 0, 0, QMGR_RELAY_MAX, &relay),
 		ATTR_STR(MAIL_ATTR_DKIM, 0, 0, QMGR_DKIM_MAX, &dkim),
 		ATTR_UINT(MAIL_ATTR_SITE_FAIL, 0, 0, 1, &site_fail),
+		ATTR_STR(MAIL_ATTR_MX, 0, 1, QMGR_MX_LIST_MAX, &mx),
 		ATTR_TABLE_END
 	};
 	const struct attr_spec rcpt[] = {
@@ -487,6 +504,9 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	if (attr_scan(l, body, &why) == -1)
 		log_warn("%s: bad reply from the delivery agent: %s",
 		    job->qid, log_safe(why.data));
+	/* The provider first: its on_reply rules may match this reply. */
+	if (mx != NULL)
+		qmgr_dest_learn_mx(job->nexthop, mx);
 	/* Before the release: the job still names its destination. */
 	qmgr_dest_outcome(job);
 	qmgr_deliver_finish(job, "no result from the delivery agent", relay);
