@@ -843,6 +843,23 @@ bclass_classify(const struct bclass_rules *rules, const char *dsn,
  * "greylisting-SOMETHING" marks it, so an operator's own file can add one.
  */
 int
+bclass_reputation(const struct bclass_rules *rules, const char *dsn,
+    const char *reply)
+{
+	const struct bclass_rule *r;
+	struct bclass_code c;
+	int code;
+
+	r = bc_first_rule(rules, dsn, reply == NULL ? "" : reply, &c, &code);
+	if (r == NULL || (r->cls != BCLASS_SPAM_RELATED &&
+	    r->cls != BCLASS_POLICY_RELATED))
+		return 0;
+	return strstr(r->name, "blocklist") != NULL ||
+	    strstr(r->name, "block-list") != NULL ||
+	    strstr(r->name, "reputation") != NULL;
+}
+
+int
 bclass_greylisting(const struct bclass_rules *rules, const char *dsn,
     const char *reply)
 {

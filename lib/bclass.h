@@ -119,6 +119,18 @@ int	bclass_status(const char *dsn, const char *reply, char *buf,
 int	bclass_greylisting(const struct bclass_rules *, const char *dsn,
 	    const char *reply);
 
+/*
+ * 1 when the reply is a refusal of the sending address's reputation:
+ * the rule that decides it (bclass_classify, same arguments) has the
+ * class spam-related or policy-related and a name that contains
+ * "blocklist", "block-list" or "reputation" (the shipped rules
+ * "blocklist", "microsoft-block-list", "gmail-ip-reputation", ...).
+ * smtp(8) sets the source address aside for that next hop. 0 otherwise
+ * (rules NULL: always 0).
+ */
+int	bclass_reputation(const struct bclass_rules *, const char *dsn,
+	    const char *reply);
+
 /* "bad-mailbox", ...; "other" for a value out of range. */
 const char *bclass_name(enum bclass);
 /* The class of a name; 0, or -1 for an unknown name. */

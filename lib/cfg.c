@@ -84,6 +84,7 @@ enum cfg_type {
 	CFG_T_PATHS,		/* a path or a list of them, cfg_paths */
 	CFG_T_WEBHOOKS,		/* list of webhook endpoint mappings */
 	CFG_T_USERS,		/* list of user names, char ** + count */
+	CFG_T_POOLS,		/* mapping pool name -> list of addresses */
 };
 
 struct cfg_enum {
@@ -158,6 +159,13 @@ static int	 set_webhooks(struct cfg_ctx *, const char *, yaml_node_t *,
 static int	 set_users(struct cfg_ctx *, const struct cfg_key *,
 		    yaml_node_t *, unsigned long);
 static void	 free_strs(char **, size_t);
+static int	 set_pools(struct cfg_ctx *, const char *, yaml_node_t *,
+		    unsigned long);
+static int	 set_addrs(struct cfg_ctx *, const char *, yaml_node_t *,
+		    unsigned long, size_t, struct cidr **, size_t *);
+static void	 free_pools(struct cfg *);
+static int	 cidr_same(const struct cidr *, const struct cidr *);
+static int	 default_pool(struct cfg_ctx *);
 static int	 set_webhook(struct cfg_ctx *, struct cfg_webhook *,
 		    yaml_node_t *, size_t);
 static int	 check_webhook_events(const char *, struct vbuf *);
@@ -334,6 +342,12 @@ static const struct cfg_key cfg_keys[] = {
 	{ .name = "smtp.source_addresses", .type = CFG_T_CIDRS, .min = 1,
 	    .off = F(smtp_source_addresses),
 	    .off_n = F(nsmtp_source_addresses) },
+	/* Named source address pools; source_addresses is "default". */
+	{ .name = "smtp.pools", .type = CFG_T_POOLS },
+	/* A source address refused for its reputation rests (smtp(8)). */
+	{ .name = "smtp.reputation_set_aside", .type = CFG_T_DURATION,
+	    .def = "1h", .min = 0, .max = 7 * DAY,
+	    .off = F(smtp_reputation_set_aside) },
 	{ .name = "dns.resolver", .type = CFG_T_STRING,
 	    .off = F(dns_resolver), .check = check_resolver },
 	{ .name = "shaping.file", .type = CFG_T_PATH,
@@ -507,6 +521,7 @@ cfg_free(struct cfg *cfg)
 	free_strs(cfg->local_submission_users, cfg->nlocal_submission_users);
 	free(cfg->local_submission_credential);
 	free(cfg->smtp_source_addresses);
+	free_pools(cfg);
 	free(cfg->smtp_tls_ca_file);
 	free(cfg->dns_resolver);
 	free(cfg->dkim_key_directory);
@@ -1059,6 +1074,8 @@ set_key(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *v,
 		return set_webhooks(ctx, key->name, v, line);
 	case CFG_T_USERS:
 		return set_users(ctx, key, v, line);
+	case CFG_T_POOLS:
+		return set_pools(ctx, key->name, v, line);
 	default:
 		break;
 	}
@@ -1367,6 +1384,207 @@ set_users(struct cfg_ctx *ctx, const struct cfg_key *k, yaml_node_t *node,
 		*count = i + 1;
 	}
 	return 0;
+}
+
+/*
+ * smtp.pools: a mapping of pool name to a non-empty list of single
+ * addresses, each address in at most one pool (an address's reputation
+ * is its own: it cannot be shared by two pools' mail).
+ */
+static int
+set_pools(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
+    unsigned long line)
+{
+	char key[CFG_MAX_KEY];
+	struct cfg *cfg = ctx->cfg;
+	struct cfg_pool *p;
+	yaml_node_pair_t *pr;
+	yaml_node_t *k;
+	const char *pname;
+	size_t n, i;
+
+	if (check_map(ctx, node, line, name) == -1)
+		return -1;
+	n = (size_t)(node->data.mapping.pairs.top -
+	    node->data.mapping.pairs.start);
+	if (n > CFG_POOLS_MAX)
+		return cfg_err(ctx, line, name, "more than %d pools",
+		    CFG_POOLS_MAX);
+	free_pools(cfg);
+	/* One more: the default pool from smtp.source_addresses. */
+	cfg->smtp_pools = xcalloc(n + 1, sizeof(*cfg->smtp_pools));
+	for (i = 0, pr = node->data.mapping.pairs.start; i < n; i++, pr++) {
+		k = cfg_node(ctx, pr->key);
+		pname = (const char *)k->data.scalar.value;
+		snprintf(key, sizeof(key), "%s.%s", name, pname);
+		if (!cfg_pool_name_ok(pname))
+			return cfg_err(ctx, node_line(k), key, "\"%s\" is not "
+			    "a pool name (1 to %d of a-z 0-9 _ -)",
+			    log_safe(pname), CFG_POOL_NAME_MAX);
+		p = &cfg->smtp_pools[cfg->nsmtp_pools++];
+		p->name = xstrdup(pname);
+		if (set_addrs(ctx, key, cfg_node(ctx, pr->value),
+		    node_line(k), CFG_POOL_ADDRS_MAX, &p->addrs,
+		    &p->naddrs) == -1)
+			return -1;
+		if (p->naddrs == 0)
+			return cfg_err(ctx, node_line(k), key,
+			    "a pool needs at least one address");
+	}
+	return 0;
+}
+
+/*
+ * A list of at most max single addresses into *list and *count, each
+ * also not in a pool before it (cfg->smtp_pools so far).
+ */
+static int
+set_addrs(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
+    unsigned long line, size_t max, struct cidr **list, size_t *count)
+{
+	char key[CFG_MAX_KEY];
+	const struct cfg_pool *q;
+	struct cidr *c;
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	const char *s = NULL;
+	size_t n, i, j;
+
+	if (check_seq(ctx, node, line, name, max) == -1)
+		return -1;
+	n = (size_t)(node->data.sequence.items.top -
+	    node->data.sequence.items.start);
+	*list = xcalloc(n == 0 ? 1 : n, sizeof(struct cidr));
+	for (i = 0, it = node->data.sequence.items.start; i < n; i++, it++) {
+		item = cfg_node(ctx, *it);
+		snprintf(key, sizeof(key), "%.100s[%zu]", name, i);
+		if (item != NULL)
+			line = node_line(item);
+		if (get_scalar(ctx, item, line, key, &s) == -1)
+			return -1;
+		c = &(*list)[i];
+		if (cidr_parse(s, c) == -1 || c->prefix != (c->family ==
+		    AF_INET ? 32u : 128u))
+			return cfg_err(ctx, line, key, "\"%s\" is not one "
+			    "address (a.b.c.d or IPv6)", log_safe(s));
+		for (q = ctx->cfg->smtp_pools; q != NULL &&
+		    q < ctx->cfg->smtp_pools + ctx->cfg->nsmtp_pools; q++)
+			for (j = 0; j < (q->addrs == *list ? i : q->naddrs);
+			    j++)
+				if (cidr_same(&q->addrs[j], c))
+					return cfg_err(ctx, line, key,
+					    "\"%s\" is already in pool %s",
+					    log_safe(s), q->name);
+		*count = i + 1;
+	}
+	return 0;
+}
+
+static void
+free_pools(struct cfg *cfg)
+{
+	for (size_t i = 0; i < cfg->nsmtp_pools; i++) {
+		free(cfg->smtp_pools[i].name);
+		free(cfg->smtp_pools[i].addrs);
+	}
+	free(cfg->smtp_pools);
+	cfg->smtp_pools = NULL;
+	cfg->nsmtp_pools = 0;
+}
+
+/*
+ * smtp.source_addresses is the pool "default": added to the pools, an
+ * error when smtp.pools names a default pool as well (which addresses
+ * would SPF name, which would mail leave from?).
+ */
+static int
+default_pool(struct cfg_ctx *ctx)
+{
+	const struct cfg_key *ksrc;
+	struct cfg *cfg = ctx->cfg;
+	struct cfg_pool *p;
+	size_t i, j, k;
+
+	ksrc = find_key(cfg_keys, nitems(cfg_keys), "smtp.source_addresses",
+	    0);
+	ASSERT(ksrc != NULL);
+	if (cfg_pool_lookup(cfg, CFG_POOL_DEFAULT) != NULL) {
+		if (ctx->line[ksrc - cfg_keys] != 0)
+			return cfg_err(ctx, ctx->line[ksrc - cfg_keys],
+			    ksrc->name, "the pool \"default\" is also in "
+			    "smtp.pools: give its addresses in one place");
+		return 0;
+	}
+	if (cfg->nsmtp_source_addresses == 0)
+		return 0;
+	for (i = 0; i < cfg->nsmtp_pools; i++)
+		for (j = 0; j < cfg->smtp_pools[i].naddrs; j++)
+			for (k = 0; k < cfg->nsmtp_source_addresses; k++)
+				if (cidr_same(&cfg->smtp_pools[i].addrs[j],
+				    &cfg->smtp_source_addresses[k]))
+					return cfg_err(ctx,
+					    ctx->line[ksrc - cfg_keys],
+					    ksrc->name, "an address of "
+					    "the default pool is also in "
+					    "pool %s", cfg->smtp_pools[i].name);
+	if (cfg->smtp_pools == NULL)
+		cfg->smtp_pools = xcalloc(1, sizeof(*cfg->smtp_pools));
+	/* First (set_pools left room for it): SPF names it first. */
+	memmove(cfg->smtp_pools + 1, cfg->smtp_pools, cfg->nsmtp_pools *
+	    sizeof(*cfg->smtp_pools));
+	cfg->nsmtp_pools++;
+	p = &cfg->smtp_pools[0];
+	p->name = xstrdup(CFG_POOL_DEFAULT);
+	p->addrs = xcalloc(cfg->nsmtp_source_addresses, sizeof(*p->addrs));
+	memcpy(p->addrs, cfg->smtp_source_addresses,
+	    cfg->nsmtp_source_addresses * sizeof(*p->addrs));
+	p->naddrs = cfg->nsmtp_source_addresses;
+	return 0;
+}
+
+/* The same single address. */
+static int
+cidr_same(const struct cidr *a, const struct cidr *b)
+{
+	return a->family == b->family && a->prefix == b->prefix &&
+	    memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+const struct cidr *
+cfg_source_address(const struct cfg *cfg, size_t n)
+{
+	for (size_t i = 0; cfg != NULL && i < cfg->nsmtp_pools; i++) {
+		if (n < cfg->smtp_pools[i].naddrs)
+			return &cfg->smtp_pools[i].addrs[n];
+		n -= cfg->smtp_pools[i].naddrs;
+	}
+	return NULL;
+}
+
+int
+cfg_pool_name_ok(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0'; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '_' ||
+		    name[i] == '-'))
+			return 0;
+	return i > 0 && i <= CFG_POOL_NAME_MAX;
+}
+
+const struct cfg_pool *
+cfg_pool_lookup(const struct cfg *cfg, const char *name)
+{
+	if (cfg == NULL)
+		return NULL;
+	if (name == NULL || name[0] == '\0')
+		name = CFG_POOL_DEFAULT;
+	for (size_t i = 0; i < cfg->nsmtp_pools; i++)
+		if (strcmp(cfg->smtp_pools[i].name, name) == 0)
+			return &cfg->smtp_pools[i];
+	return NULL;
 }
 
 static void
@@ -1996,6 +2214,8 @@ cross_check(struct cfg_ctx *ctx)
 		return cfg_err(ctx, lkey, kcert->name,
 		    "required with tls.private_key");
 	cfg->metricsd_processes = cfg->metrics_listen != NULL;
+	if (default_pool(ctx) == -1)
+		return -1;
 	/* Local submission names the credential its sessions run under. */
 	kusers = find_key(cfg_keys, nitems(cfg_keys),
 	    "local_submission.users", 0);

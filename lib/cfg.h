@@ -104,6 +104,22 @@ struct cfg_transport {
 	size_t		 nhops;		/* 1..CFG_TRANSPORT_HOPS_MAX */
 };
 
+/*
+ * smtp.pools: a named set of source addresses (smtp(8)). A credential is
+ * bound to one (relayctl user set --pool); smtp leaves from its addresses
+ * in turn. smtp.source_addresses is the pool "default".
+ */
+#define CFG_POOL_NAME_MAX	63	/* [a-z0-9_-] */
+#define CFG_POOL_DEFAULT	"default"
+#define CFG_POOLS_MAX		64
+#define CFG_POOL_ADDRS_MAX	256
+
+struct cfg_pool {
+	char		*name;
+	struct cidr	*addrs;		/* single addresses, at least one */
+	size_t		 naddrs;
+};
+
 struct cfg {
 	char			*path;
 	char			*mail_owner;		/* default "petrel" */
@@ -200,6 +216,10 @@ struct cfg {
 	char			*smtp_tls_ca_file;	/* NULL: system store */
 	struct cidr		*smtp_source_addresses;	/* single addresses */
 	size_t			 nsmtp_source_addresses;
+	/* smtp.pools, and "default" from smtp.source_addresses if given. */
+	struct cfg_pool		*smtp_pools;
+	size_t			 nsmtp_pools;
+	int64_t			 smtp_reputation_set_aside; /* s, 1h; 0 off */
 
 	char			*dns_resolver;		/* "IP[:port]"; NULL: system */
 
@@ -241,6 +261,21 @@ void		 cfg_free(struct cfg *);
 #define CFG_WEBHOOK_EVENTS_KNOWN CFG_WEBHOOK_EVENTS ",destination"
 #define CFG_MAX_WEBHOOKS	64
 #define CFG_SECRET_MAX		4096	/* bytes of a webhook secret_file */
+
+/*
+ * The pool named name ("" or NULL: "default"), or NULL when the
+ * configuration has none of that name (for "default": no source
+ * addresses, the kernel picks).
+ */
+const struct cfg_pool *cfg_pool_lookup(const struct cfg *, const char *name);
+/*
+ * The n-th address of all the pools together (the default pool's
+ * first, then smtp.pools in order), or NULL past the last: the
+ * addresses SPF must name.
+ */
+const struct cidr *cfg_source_address(const struct cfg *, size_t n);
+/* 1 if name is a pool name: 1 to CFG_POOL_NAME_MAX of [a-z0-9_-]. */
+int		 cfg_pool_name_ok(const char *name);
 
 /* The transport for a recipient domain (exact, then parents, then "*"). */
 const struct cfg_transport *cfg_transport_lookup(const struct cfg *,

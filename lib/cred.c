@@ -102,6 +102,7 @@ static const struct cred_field {
 	{ CRED_POLICY_MAX_SIZE, CRED_ATTR_MAX_SIZE },
 	{ CRED_POLICY_DISABLED, CRED_ATTR_DISABLED },
 	{ CRED_POLICY_DSN_OFF, CRED_ATTR_DSN_OFF },
+	{ CRED_POLICY_POOL, CRED_ATTR_POOL },
 };
 
 static int	cred_lookup(struct cred_db *, const char *,
@@ -498,6 +499,9 @@ cred_record_put_policy(struct vbuf *rec, const struct cred_policy *pol,
 		attr_put_num(rec, CRED_ATTR_DISABLED, 1);
 	if ((fields & CRED_POLICY_DSN_OFF) && pol->dsn_off)
 		attr_put_num(rec, CRED_ATTR_DSN_OFF, 1);
+	/* Absent: the default pool, as records of older versions. */
+	if ((fields & CRED_POLICY_POOL) && pol->pool[0] != '\0')
+		attr_put_str(rec, CRED_ATTR_POOL, pol->pool);
 }
 
 int
@@ -865,6 +869,9 @@ cred_record_policy(const struct attr_list *al, struct cred_policy *out,
 	else if (cred_attr_u64(al, CRED_ATTR_DSN_OFF, &dsn_off) == -1 ||
 	    dsn_off > 1)
 		bad = CRED_ATTR_DSN_OFF;
+	else if ((s = attr_get(al, CRED_ATTR_POOL)) != NULL &&
+	    cred_policy_parse_pool(out, s, &sub) == -1)
+		bad = CRED_ATTR_POOL;
 	else if (attr_get(al, CRED_ATTR_OLD_HASH) != NULL &&
 	    attr_get_int(al, CRED_ATTR_OLD_UNTIL, &out->old_valid_until,
 	    NULL) == -1)

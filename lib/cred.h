@@ -60,6 +60,7 @@
 #define CRED_ATTR_MAX_SIZE	"max_size"
 #define CRED_ATTR_DISABLED	"disabled"
 #define CRED_ATTR_DSN_OFF	"dsn_off"
+#define CRED_ATTR_POOL		"pool"
 #define CRED_ATTR_OLD_HASH	"old_hash"
 #define CRED_ATTR_OLD_UNTIL	"old_valid_until"
 

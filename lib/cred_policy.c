@@ -10,10 +10,12 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "cfg.h"
 #include "cred_policy.h"
 #include "idna.h"
 #include "smtpcmd.h"
@@ -158,6 +160,22 @@ fail:
 		free(list[i]);
 	free(list);
 	return -1;
+}
+
+_Static_assert(CRED_POLICY_POOL_MAX == CFG_POOL_NAME_MAX, "pool name size");
+
+int
+cred_policy_parse_pool(struct cred_policy *pol, const char *s,
+    struct vbuf *why)
+{
+	if (!cfg_pool_name_ok(s)) {
+		vbuf_setf(why, "invalid pool name \"%s\" (1-%d characters of "
+		    "a-z 0-9 _ -)", s, CRED_POLICY_POOL_MAX);
+		return -1;
+	}
+	(void)snprintf(pol->pool, sizeof(pol->pool), "%s",
+	    strcmp(s, CFG_POOL_DEFAULT) == 0 ? "" : s);
+	return 0;
 }
 
 int

@@ -22,6 +22,7 @@
 /* Bounds on a policy; the lists must fit one attribute value (64 KiB). */
 #define CRED_POLICY_DOMAINS_MAX		128
 #define CRED_POLICY_NETWORKS_MAX	128
+#define CRED_POLICY_POOL_MAX		63	/* as CFG_POOL_NAME_MAX */
 
 /*
  * A credential's policy, as smtpd enforces it. Filled by cred_policy_get
@@ -49,6 +50,11 @@ struct cred_policy {
 	 * application takes events instead (issue 9). 0, the default, is on.
 	 */
 	int		 dsn_off;
+	/*
+	 * The source address pool its mail leaves from (smtp.pools,
+	 * smtp(8)); "" is the pool "default".
+	 */
+	char		 pool[CRED_POLICY_POOL_MAX + 1];
 };
 
 /* Field selectors for cred_user_set and cred_user_add_policy. */
@@ -60,7 +66,8 @@ struct cred_policy {
 #define CRED_POLICY_MAX_SIZE	0x20
 #define CRED_POLICY_DISABLED	0x40
 #define CRED_POLICY_DSN_OFF	0x80
-#define CRED_POLICY_ALL		0xff
+#define CRED_POLICY_POOL	0x200
+#define CRED_POLICY_ALL		0x2ff
 
 /* Frees the lists and zeroes the policy; safe on a zeroed policy. */
 void	cred_policy_release(struct cred_policy *);
@@ -82,6 +89,14 @@ int	cred_policy_network_ok(const struct cred_policy *,
 int	cred_policy_parse_domains(struct cred_policy *, const char *s,
 	    struct vbuf *why);
 int	cred_policy_parse_networks(struct cred_policy *, const char *s,
+	    struct vbuf *why);
+/*
+ * Sets pol's pool from s: a pool name (1 to CRED_POLICY_POOL_MAX of
+ * a-z 0-9 _ -); "default" is stored as "". Returns 0, or -1 with the
+ * reason in why (pol unchanged). Whether the configuration has the pool
+ * is for the caller to check.
+ */
+int	cred_policy_parse_pool(struct cred_policy *, const char *s,
 	    struct vbuf *why);
 /* Appends the domain (network) list to out, comma-separated ("" if none). */
 void	cred_policy_format_domains(const struct cred_policy *,

@@ -66,6 +66,7 @@
 #define MAIL_ATTR_TLS_LEVEL	"tls_level"	/* enum cfg_smtp_tls; absent: */
 						/* smtp.tls */
 #define MAIL_ATTR_CONN_USES	"conn_uses"	/* transactions per session */
+#define MAIL_ATTR_POOL		"pool"		/* source address pool */
 #define MAIL_ATTR_RCPT_INDEX	"rcpt_index"	/* repeated, paired with rcpt */
 #define MAIL_ATTR_RCPT		"rcpt"
 

@@ -36,6 +36,7 @@
 #include <lmdb.h>
 
 #include "attr.h"
+#include "cfg.h"
 #include "log.h"
 #include "parse.h"
 #include "qstore.h"
@@ -46,6 +47,8 @@ static int qstore_write_all(struct qstore_new *, const char *, size_t,
     struct vbuf *);
 static int qstore_wflush(struct qstore_new *, struct vbuf *);
 static int qstore_header_ok(const char *);
+
+_Static_assert(QSTORE_SRCPOOL_MAX == CFG_POOL_NAME_MAX, "pool name size");
 
 int
 qstore_file_path(char *buf, size_t size, const char *qdir, const char *qid)
@@ -210,6 +213,11 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 		qstore_fail(QSTORE_ERR_IO, why, "bad envelope id");
 		return NULL;
 	}
+	if (env->pool != NULL && env->pool[0] != '\0' &&
+	    !cfg_pool_name_ok(env->pool)) {
+		qstore_fail(QSTORE_ERR_IO, why, "bad pool name");
+		return NULL;
+	}
 	qn = xcalloc(1, sizeof(*qn));
 	qn->qs = qs;
 	qn->fd = -1;
@@ -249,6 +257,8 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 	qn->info.arrival_us = env->arrival_us;
 	qn->info.nrcpts = qn->info.left = (uint32_t)env->nrcpts;
 	qn->info.dsn_off = env->dsn_off;
+	if (env->pool != NULL)
+		qstore_copy(qn->info.pool, sizeof(qn->info.pool), env->pool);
 	qn->rcpts = xcalloc(env->nrcpts, sizeof(char *));
 	for (i = 0; i < env->nrcpts; i++)
 		qn->rcpts[i] = xstrdup(env->rcpts[i]);
@@ -283,6 +293,8 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 		vbuf_addf(qn->wbuf, "Q=1\n");
 	if (env->smtputf8)
 		vbuf_addf(qn->wbuf, "U=1\n");
+	if (env->pool != NULL && env->pool[0] != '\0')
+		vbuf_addf(qn->wbuf, "P=%s\n", env->pool);
 	vbuf_addf(qn->wbuf, "C=%s\nH=%s\nA=%s\n\n", env->client_addr,
 	    env->client_name, env->auth_user);
 	return qn;
@@ -571,6 +583,11 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 		case 'U':
 			qf->env.smtputf8 = 1;
 			break;
+		case 'P':
+			if (!cfg_pool_name_ok(line + 2))
+				goto corrupt;
+			qf->env.pool = line + 2;
+			break;
 		case 'C':
 			qf->env.client_addr = line + 2;
 			break;
@@ -592,6 +609,8 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 		qf->env.client_name = "";
 	if (qf->env.auth_user == NULL)
 		qf->env.auth_user = "";
+	if (qf->env.pool == NULL)
+		qf->env.pool = "";
 	return qf;
 corrupt:
 	qstore_fail(QSTORE_ERR_CORRUPT, why, "%s: malformed queue file", path);

@@ -323,6 +323,9 @@ qstore_msg_encode(struct vbuf *out, const struct qstore_msginfo *m)
 	attr_put_num(out, "left", m->left);
 	if (m->dsn_off)
 		attr_put_num(out, "dsn_off", 1);
+	/* Absent for the default pool, as in records of older versions. */
+	if (m->pool[0] != '\0')
+		attr_put_str(out, "pool", m->pool);
 	/* Absent when not held: records of older versions read as not. */
 	if (m->held != 0)
 		attr_put_int(out, "held", m->held);
@@ -697,6 +700,8 @@ qstore_msg_decode(const MDB_val *k, const MDB_val *v, struct qstore_msginfo *m)
 		goto done;
 	m->left = (uint32_t)u;
 	m->dsn_off = attr_get(&l, "dsn_off") != NULL;
+	qstore_copy(m->pool, sizeof(m->pool), attr_get(&l, "pool") ?
+	    attr_get(&l, "pool") : "");
 	if (attr_get(&l, "held") != NULL &&
 	    (attr_get_int(&l, "held", &m->held, NULL) == -1 || m->held <= 0))
 		goto done;

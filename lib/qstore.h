@@ -34,6 +34,7 @@
 #define QSTORE_REPLY_MAX	512
 #define QSTORE_DSN_MAX		15
 #define QSTORE_TEXT_MAX		255	/* client, auth user */
+#define QSTORE_SRCPOOL_MAX	63	/* a source pool name (cfg.h) */
 #define QSTORE_ORCPT_MAX	500	/* RFC 3461 4.2: ORCPT's value */
 #define QSTORE_ENVID_MAX	100	/* RFC 3461 4.4: ENVID's value */
 #define QSTORE_CLASS_MAX	31	/* a bounce class name (lib/bclass) */
@@ -103,6 +104,11 @@ struct qstore_envelope {
 	enum qstore_ret	 ret;
 	int		 dsn_off;	/* the credential turned reports off */
 	int		 smtputf8;	/* MAIL had SMTPUTF8 (RFC 6531) */
+	/*
+	 * The credential's source address pool (smtp.pools); NULL or ""
+	 * for the default pool ("P=", absent then).
+	 */
+	char		*pool;
 };
 
 /* Per-message record (db msg). */
@@ -118,6 +124,7 @@ struct qstore_msginfo {
 	uint32_t	 left;		/* recipients not yet final, or */
 					/* final and owed a report */
 	int		 dsn_off;	/* no delivery reports (credential) */
+	char		 pool[QSTORE_SRCPOOL_MAX + 1];	/* "": default */
 	int64_t		 held;		/* on hold since (epoch s); 0 not */
 };
 

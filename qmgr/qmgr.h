@@ -71,6 +71,13 @@
 /* The last site failure's reason, as the suspended recipients quote it. */
 #define QMGR_DEST_REASON_MAX	256
 /*
+ * A destination's key: the next hop's key (lib/nexthop) for the default
+ * source address pool, "NEXTHOP/POOL" for another pool (a next-hop key
+ * has no '/'), so that each pool's connections, rates and failures to a
+ * next hop are its own.
+ */
+#define QMGR_DEST_KEY_MAX	(NEXTHOP_KEY_MAX + 1 + CFG_POOL_NAME_MAX)
+/*
  * How long an idle smtp process may still hold its session to the last
  * job's destination: smtp's SMTP_CACHE_IDLE_MS, counted from before the
  * reply reached qmgr, plus a margin for a loop pass's stale clock. Longer
@@ -134,6 +141,8 @@ struct qmgr_job {
 	struct qmgr_job		*next;		/* pending or done list */
 	char			 qid[QID_SIZE];
 	char			 nexthop[NEXTHOP_KEY_MAX + 1];
+	char			 pool[CFG_POOL_NAME_MAX + 1];	/* "": default */
+	char			 dest_key[QMGR_DEST_KEY_MAX + 1];
 	char			*sender;
 	int64_t			 arrival;
 	int32_t			 arrival_us;
@@ -159,7 +168,9 @@ struct qmgr_job {
 struct qmgr_dest {
 	struct qmgr_dest	*hnext;		/* hash chain */
 	struct qmgr_dest	*next;		/* the round-robin ring */
-	char			 key[NEXTHOP_KEY_MAX + 1];
+	char			 key[QMGR_DEST_KEY_MAX + 1];
+	char			 nexthop[NEXTHOP_KEY_MAX + 1];
+	char			 pool[CFG_POOL_NAME_MAX + 1];	/* "": default */
 	char			 entry[SHAPING_NAME_MAX + 1]; /* whose limits */
 	struct qmgr_job		*head, **tail;	/* pending, FIFO */
 	size_t			 npending;
@@ -319,9 +330,10 @@ int64_t	qmgr_dest_retry_interval(const char *key);
  */
 void	qmgr_dest_learn_mx(const char *key, const char *mx);
 /*
- * ms until key's destination may be tried again when it is suspended
- * now (dead, or by an on_reply rule), else 0: a deferral then is due
- * when the suspension ends, not after the backoff (qmgr_result.c).
+ * ms until the destination of key (a job's dest_key) may be tried again
+ * when it is suspended now (dead, or by an on_reply rule), else 0: a
+ * deferral then is due when the suspension ends, not after the backoff
+ * (qmgr_result.c).
  */
 int64_t	qmgr_dest_suspended_ms(const char *key);
 

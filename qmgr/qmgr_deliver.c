@@ -32,7 +32,8 @@ struct qmgr_conn {
 	 * process keeps that session open for QMGR_SMTP_CACHE_MS, which
 	 * counts against the destination's connections (qmgr_deliver_held).
 	 */
-	char			 last_key[NEXTHOP_KEY_MAX + 1];
+	char			 last_key[QMGR_DEST_KEY_MAX + 1];
+	char			 last_nexthop[NEXTHOP_KEY_MAX + 1]; /* its hop */
 	int64_t			 idle_since;
 	/*
 	 * Jobs sent on that session so far, as far as qmgr knows, and the
@@ -125,7 +126,7 @@ qmgr_deliver_held_by(const struct shaping_provider *p)
 
 	for (c = qmgr_conns; c != NULL; c = c->next)
 		if (qmgr_conn_holds(c, now) &&
-		    qmgr_provider_of(c->last_key) == p)
+		    qmgr_provider_of(c->last_nexthop) == p)
 			n++;
 	return n;
 }
@@ -233,7 +234,7 @@ qmgr_deliver_run(void)
 	    qmgr_nbusy < qmgr_cfg->smtp_processes) {
 		if ((job = qmgr_dest_take(qmgr_deliver_held)) == NULL)
 			break;		/* every destination at its limit */
-		if ((c = qmgr_conn_get(job->nexthop)) == NULL) {
+		if ((c = qmgr_conn_get(job->dest_key)) == NULL) {
 			qmgr_dest_untake(job);
 			break;		/* tried again at the next pass */
 		}
@@ -269,20 +270,24 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	if (job->dest != NULL && job->dest->lim.max_messages_per_connection > 0)
 		attr_put_num(qmgr_req, MAIL_ATTR_CONN_USES,
 		    job->dest->lim.max_messages_per_connection);
+	/* The credential's source address pool; absent: "default". */
+	if (job->pool[0] != '\0')
+		attr_put_str(qmgr_req, MAIL_ATTR_POOL, job->pool);
 	for (size_t i = 0; i < job->nrcpts; i++) {
 		attr_put_num(qmgr_req, MAIL_ATTR_RCPT_INDEX,
 		    job->rcpts[i].index);
 		attr_put_str(qmgr_req, MAIL_ATTR_RCPT, job->rcpts[i].address);
 	}
 	attr_end(qmgr_req);
-	if (qmgr_conn_reusable(c, job->nexthop, ev_now_ms()))
+	if (qmgr_conn_reusable(c, job->dest_key, ev_now_ms()))
 		c->uses++;
 	else
 		c->uses = 1;
 	c->max_uses = job->dest != NULL ?
 	    job->dest->lim.max_messages_per_connection : 0;
 	c->job = job;
-	snprintf(c->last_key, sizeof(c->last_key), "%s", job->nexthop);
+	snprintf(c->last_key, sizeof(c->last_key), "%s", job->dest_key);
+	snprintf(c->last_nexthop, sizeof(c->last_nexthop), "%s", job->nexthop);
 	qmgr_nbusy++;
 	job->dispatched = ev_now_ms();
 	attrconn_deadline(c->ac, qmgr_request_deadline_ms());

@@ -72,7 +72,8 @@ static size_t qmgr_npending;
 static struct shaping *qmgr_shaping;
 
 static unsigned qmgr_dest_hashkey(const char *);
-static struct qmgr_dest *qmgr_dest_get(const char *, int);
+static struct qmgr_dest *qmgr_dest_get(const struct qmgr_job *, int);
+static struct qmgr_dest *qmgr_dest_find(const char *);
 static void qmgr_dest_limits(struct qmgr_dest *, int64_t);
 static void qmgr_dest_gc(struct qmgr_dest *, int64_t);
 static int qmgr_dest_dead(const struct qmgr_dest *, int64_t);
@@ -131,8 +132,8 @@ qmgr_dest_limits(struct qmgr_dest *d, int64_t now)
 
 	/* Before qmgr_dest_init (unit tests): no limits. */
 	if (qmgr_shaping != NULL) {
-		shaping_lookup_provider(qmgr_shaping, d->key, d->prov, &d->lim,
-		    &entry);
+		shaping_lookup_provider(qmgr_shaping, d->nexthop, d->prov,
+		    &d->lim, &entry);
 		/* Its own entry's rules; the provider's come after them. */
 		d->sentry = d->prov != NULL && entry == d->prov->e.name ?
 		    NULL : shaping_find(qmgr_shaping, entry);
@@ -176,23 +177,23 @@ qmgr_dest_wait(const struct qmgr_dest *d, int64_t now)
 	return w > cw ? w : cw;
 }
 
-/* The destination for key; created when create is set. */
+/* The destination of job's key; created when create is set. */
 static struct qmgr_dest *
-qmgr_dest_get(const char *key, int create)
+qmgr_dest_get(const struct qmgr_job *job, int create)
 {
-	unsigned h = qmgr_dest_hashkey(key);
 	struct qmgr_dest *d, **pp;
+	unsigned h;
 
-	for (d = qmgr_dest_hash[h]; d != NULL; d = d->hnext)
-		if (strcmp(d->key, key) == 0)
-			return d;
-	if (!create)
-		return NULL;
+	if ((d = qmgr_dest_find(job->dest_key)) != NULL || !create)
+		return d;
+	h = qmgr_dest_hashkey(job->dest_key);
 	d = xcalloc(1, sizeof(*d));
-	snprintf(d->key, sizeof(d->key), "%s", key);
+	snprintf(d->key, sizeof(d->key), "%s", job->dest_key);
+	snprintf(d->nexthop, sizeof(d->nexthop), "%s", job->nexthop);
+	snprintf(d->pool, sizeof(d->pool), "%s", job->pool);
 	d->tail = &d->head;
-	d->prov = qmgr_provider_of(key);
-	d->known = qmgr_provider_known(key);
+	d->prov = qmgr_provider_of(job->nexthop);
+	d->known = qmgr_provider_known(job->nexthop);
 	qmgr_dest_limits(d, ev_now_ms());
 	d->hnext = qmgr_dest_hash[h];
 	qmgr_dest_hash[h] = d;
@@ -202,6 +203,19 @@ qmgr_dest_get(const char *key, int create)
 	*pp = d;
 	qmgr_dest_count++;
 	return d;
+}
+
+/* The destination of key (next hop, "/POOL" but for the default), or NULL. */
+static struct qmgr_dest *
+qmgr_dest_find(const char *key)
+{
+	struct qmgr_dest *d;
+
+	for (d = qmgr_dest_hash[qmgr_dest_hashkey(key)]; d != NULL;
+	    d = d->hnext)
+		if (strcmp(d->key, key) == 0)
+			return d;
+	return NULL;
 }
 
 /* Forgets d when nothing is left to remember about it. */
@@ -250,7 +264,7 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 void
 qmgr_job_queue(struct qmgr_job *job)
 {
-	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
+	struct qmgr_dest *d = qmgr_dest_get(job, 1);
 	int64_t now = ev_now_ms();
 
 	qmgr_dest_expire(d, now);
@@ -273,7 +287,7 @@ qmgr_job_queue(struct qmgr_job *job)
 void
 qmgr_job_requeue(struct qmgr_job *job)
 {
-	struct qmgr_dest *d = qmgr_dest_get(job->nexthop, 1);
+	struct qmgr_dest *d = qmgr_dest_get(job, 1);
 	int64_t now = ev_now_ms();
 
 	qmgr_dest_expire(d, now);
@@ -845,24 +859,28 @@ qmgr_dest_learn_mx(const char *key, const char *mx)
 	const struct shaping_provider *prov;
 	struct qmgr_dest *d;
 
-	if (!qmgr_provider_learn(key, mx) ||
-	    (d = qmgr_dest_get(key, 0)) == NULL)
+	if (!qmgr_provider_learn(key, mx))
 		return;
-	d->known = 1;
-	if ((prov = qmgr_provider_of(key)) == d->prov)
-		return;
-	/* Jobs at smtp stay counted under the provider they went under. */
-	d->prov = prov;
-	free(d->hits);
-	d->hits = NULL;
-	d->nhits = 0;
-	qmgr_dest_limits(d, ev_now_ms());
+	/* Every pool's destination of that next hop (a change is rare). */
+	for (d = qmgr_dest_all; d != NULL; d = d->next) {
+		if (strcmp(d->nexthop, key) != 0)
+			continue;
+		d->known = 1;
+		if ((prov = qmgr_provider_of(key)) == d->prov)
+			continue;
+		/* Jobs at smtp stay counted under the provider they went. */
+		d->prov = prov;
+		free(d->hits);
+		d->hits = NULL;
+		d->nhits = 0;
+		qmgr_dest_limits(d, ev_now_ms());
+	}
 }
 
 int64_t
 qmgr_dest_suspended_ms(const char *key)
 {
-	const struct qmgr_dest *d = qmgr_dest_get(key, 0);
+	const struct qmgr_dest *d = qmgr_dest_find(key);
 	int64_t now = ev_now_ms(), until = 0;
 
 	if (d == NULL)

@@ -35,7 +35,7 @@
 
 struct qmgr_destev {
 	int64_t		 time_ms;	/* epoch ms of the change */
-	char		 dest[NEXTHOP_KEY_MAX + 1];
+	char		 dest[QMGR_DEST_KEY_MAX + 1];	/* "NEXTHOP/POOL" */
 	char		 entry[SHAPING_NAME_MAX + 1];
 	const char	*state;		/* static strings */
 	const char	*prev;

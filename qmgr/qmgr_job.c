@@ -64,6 +64,13 @@ qmgr_job_create(const char *qid, const char *nexthop,
 	job = xcalloc(1, sizeof(*job));
 	snprintf(job->qid, sizeof(job->qid), "%s", qid);
 	snprintf(job->nexthop, sizeof(job->nexthop), "%s", nexthop);
+	/* The message's source address pool keeps its destinations apart. */
+	snprintf(job->pool, sizeof(job->pool), "%s", m->pool);
+	if (job->pool[0] == '\0')
+		snprintf(job->dest_key, sizeof(job->dest_key), "%s", nexthop);
+	else
+		snprintf(job->dest_key, sizeof(job->dest_key), "%s/%s",
+		    nexthop, job->pool);
 	job->sender = xstrdup(m->sender);
 	job->arrival = m->arrival;
 	job->arrival_us = m->arrival_us;

@@ -202,12 +202,14 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	unsigned held, reusable;
 	int64_t now = ev_now_ms(), dead, until;
 
-	if (r->only != NULL && strcmp(r->only, d->key) != 0)
+	if (r->only != NULL && strcmp(r->only, d->nexthop) != 0)
 		return 0;
 	if (r->n == QMGR_SHAPING_SHOW_MAX)
 		return 1;
 	held = qmgr_deliver_held(d->key, &reusable);
-	attr_put_str(r->out, MAIL_ATTR_NEXTHOP, d->key);
+	attr_put_str(r->out, MAIL_ATTR_NEXTHOP, d->nexthop);
+	if (d->pool[0] != '\0')
+		attr_put_str(r->out, MAIL_ATTR_POOL, d->pool);
 	attr_put_str(r->out, MAIL_ATTR_ENTRY, d->entry);
 	attr_put_num(r->out, MAIL_ATTR_MAX_CONN, d->lim.max_connections);
 	attr_put_num(r->out, MAIL_ATTR_CONNS, d->inflight + held);

@@ -359,7 +359,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			 * on the backoff, which would send it round to be
 			 * deferred again meanwhile or keep it past the end.
 			 */
-			if ((susp = qmgr_dest_suspended_ms(job->nexthop)) > 0)
+			if ((susp = qmgr_dest_suspended_ms(job->dest_key)) > 0)
 				r.next_attempt = now + (susp + 999) / 1000;
 		}
 		/* Flushed while in flight: the flush could not reach it. */

@@ -3,8 +3,8 @@
  * records a sending domain needs and judges each one.
  *
  * Required: the DKIM key at the active selector matches our private key,
- * SPF (evaluated with libspf2) passes for every smtp.source_addresses
- * entry, and a DMARC record exists. Warnings only: MX records, and
+ * SPF (evaluated with libspf2) passes for every source address of every
+ * pool (smtp.source_addresses, smtp.pools), and a DMARC record exists. Warnings only: MX records, and
  * forward-confirmed reverse DNS of the source addresses. Every query goes
  * through lib/dnsres, so dns.resolver applies; libspf2 is given a DNS
  * layer of our own for the same reason (its resolv layer always reads
@@ -367,7 +367,7 @@ check_spf(struct check_run *run)
 	size_t i;
 	int j, nm;
 
-	if (run->cfg->nsmtp_source_addresses == 0) {
+	if (cfg_source_address(run->cfg, 0) == NULL) {
 		c = check_new(run, "spf", 1);
 		check_set(c, CHECK_WARN, "set smtp.source_addresses to the "
 		    "relay's sending addresses, then run the check again",
@@ -388,8 +388,8 @@ check_spf(struct check_run *run)
 		    "the SPF server");
 		goto done;
 	}
-	for (i = 0; i < run->cfg->nsmtp_source_addresses; i++) {
-		a = &run->cfg->smtp_source_addresses[i];
+	/* Every address of every pool (smtp.pools) may send. */
+	for (i = 0; (a = cfg_source_address(run->cfg, i)) != NULL; i++) {
 		c = check_new(run, "spf", 1);
 		inet_ntop(a->family, a->addr, addr, sizeof(addr));
 		vbuf_reset(&fix);
@@ -603,8 +603,7 @@ check_ptr(struct check_run *run)
 	fans = xmalloc(DNSRES_ANSWER_MAX);
 	vbuf_init(&why, 0);
 	vbuf_init(&names, 0);
-	for (i = 0; i < run->cfg->nsmtp_source_addresses; i++) {
-		a = &run->cfg->smtp_source_addresses[i];
+	for (i = 0; (a = cfg_source_address(run->cfg, i)) != NULL; i++) {
 		c = check_new(run, "ptr", 0);
 		inet_ntop(a->family, a->addr, addr, sizeof(addr));
 		if (a->family == AF_INET)

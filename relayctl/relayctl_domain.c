@@ -639,8 +639,8 @@ relayctl_domain_add(const struct cfg *cfg,
 		goto print;
 	}
 	(void)vbuf_adds(&spf, "v=spf1");
-	for (i = 0; i < cfg->nsmtp_source_addresses; i++) {
-		c = &cfg->smtp_source_addresses[i];
+	/* Every address of every pool (smtp.pools): each may send. */
+	for (i = 0; (c = cfg_source_address(cfg, i)) != NULL; i++) {
 		if (inet_ntop(c->family, c->addr, addr, sizeof(addr)) == NULL)
 			continue;
 		(void)vbuf_addf(&spf, " %s:%s", c->family == AF_INET ?
@@ -648,7 +648,7 @@ relayctl_domain_add(const struct cfg *cfg,
 		if (c->prefix != (c->family == AF_INET ? 32u : 128u))
 			(void)vbuf_addf(&spf, "/%u", c->prefix);
 	}
-	if (cfg->nsmtp_source_addresses == 0) {
+	if (i == 0) {
 		(void)vbuf_adds(&out, "; SPF: smtp.source_addresses is not "
 		    "set, so the sending addresses are unknown; list them "
 		    "there,\n; or replace \"mx\" below with the relay's "
@@ -656,7 +656,7 @@ relayctl_domain_add(const struct cfg *cfg,
 		(void)vbuf_adds(&spf, " mx");
 	} else
 		(void)vbuf_adds(&out, "; SPF: the addresses smtp sends from "
-		    "(smtp.source_addresses)\n");
+		    "(smtp.source_addresses, smtp.pools)\n");
 	(void)vbuf_adds(&spf, " -all");
 	(void)vbuf_addf(&out, "%s. IN TXT ", da->domain);
 	relayctl_dkim_txt_quote(spf.data, " ", &out);

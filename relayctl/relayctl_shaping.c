@@ -177,7 +177,8 @@ static int
 sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 {
 	const char *key = NULL, *entry = NULL, *state = NULL, *last = NULL;
-	const char *prov = NULL;
+	const char *pool = NULL, *prov = NULL;
+	struct vbuf k;
 	struct sh_dest d;
 	const struct attr_spec spec[] = {
 		ATTR_STR(MAIL_ATTR_NEXTHOP, ATTR_F_REQUIRED, 1,
@@ -203,6 +204,7 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 		ATTR_UINT(MAIL_ATTR_PROV_CONNS, 0, 0, UINT32_MAX,
 		    &d.prov_conns),
 		ATTR_UINT(MAIL_ATTR_PROV_MAX, 0, 0, UINT32_MAX, &d.prov_max),
+		ATTR_STR(MAIL_ATTR_POOL, 0, 1, CFG_POOL_NAME_MAX, &pool),
 		ATTR_TABLE_END
 	};
 
@@ -223,8 +225,17 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 		r->cap = r->cap == 0 ? 16 : 2 * r->cap;
 		r->d = xreallocarray(r->d, r->cap, sizeof(*r->d));
 	}
+	if (pool != NULL && !cfg_pool_name_ok(pool)) {
+		vbuf_setf(why, "a pool that is not a pool name");
+		return -1;
+	}
 	/* The strings point into the input buffer, which moves on. */
-	d.key = xstrdup(key);
+	/* Another pool's destination: qmgr's key, "NEXTHOP/POOL". */
+	vbuf_init(&k, 0);
+	(void)vbuf_addf(&k, "%s%s%s", key, pool != NULL ? "/" : "",
+	    pool != NULL ? pool : "");
+	d.key = xstrdup(k.data);
+	vbuf_release(&k);
 	d.entry = xstrdup(entry);
 	d.state = xstrdup(state);
 	d.last_failure = last != NULL ? xstrdup(last) : NULL;

@@ -78,6 +78,7 @@ static const struct relayctl_popt {
 	{ "--max-recipients", CRED_POLICY_MAX_RCPT },
 	{ "--max-size", CRED_POLICY_MAX_SIZE },
 	{ "--dsn", CRED_POLICY_DSN_OFF },
+	{ "--pool", CRED_POLICY_POOL },
 };
 
 struct relayctl_list_ctx {
@@ -182,6 +183,10 @@ relayctl_option(struct relayctl_user_args *ua, const struct relayctl_sub *sub,
 			    "off)", val);
 			rc = -1;
 		}
+		break;
+	case CRED_POLICY_POOL:
+		if (cred_policy_parse_pool(&ua->policy, val, &sub_why) == -1)
+			rc = -1;
 		break;
 	case CRED_POLICY_MAX_SIZE:
 		if (parse_size(val, &ua->policy.max_size) == -1) {
@@ -844,6 +849,8 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 		json_bool(&j, pol.disabled);
 		json_key(&j, "dsn");
 		json_bool(&j, !pol.dsn_off);
+		json_kv_str(&j, "pool", pol.pool[0] != '\0' ? pol.pool :
+		    CFG_POOL_DEFAULT);
 		json_key(&j, "domains");
 		json_array_begin(&j);
 		for (i = 0; i < pol.ndomains; i++)
@@ -880,8 +887,9 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 	} else {
 		relayctl_time(pol.created, when, sizeof(when));
 		(void)vbuf_addf(&out, "user: %s\ncreated: %s\ndisabled: %s\n"
-		    "dsn: %s\n", name, when, pol.disabled ? "yes" : "no",
-		    pol.dsn_off ? "off" : "on");
+		    "dsn: %s\npool: %s\n", name, when, pol.disabled ? "yes" :
+		    "no", pol.dsn_off ? "off" : "on", pol.pool[0] != '\0' ?
+		    pol.pool : CFG_POOL_DEFAULT);
 		(void)vbuf_adds(&out, "domains: ");
 		if (pol.ndomains == 0)
 			(void)vbuf_adds(&out, "any");
@@ -937,6 +945,8 @@ relayctl_list_one(const char *user, const struct cred_policy *pol, void *arg)
 		json_bool(&j, pol == NULL || pol->disabled);
 		json_key(&j, "dsn");
 		json_bool(&j, pol == NULL || !pol->dsn_off);
+		json_kv_str(&j, "pool", pol == NULL || pol->pool[0] == '\0' ?
+		    CFG_POOL_DEFAULT : pol->pool);
 		if (pol == NULL) {
 			json_key(&j, "corrupt");
 			json_bool(&j, 1);
@@ -948,6 +958,9 @@ relayctl_list_one(const char *user, const struct cred_policy *pol, void *arg)
 		(void)vbuf_addf(&ctx->line, "%s\t%s\t%s\tdsn=%s", user, when,
 		    pol == NULL ? "corrupt" : pol->disabled ? "disabled" :
 		    "enabled", pol == NULL || !pol->dsn_off ? "on" : "off");
+		/* The last column: later ones go before it. */
+		(void)vbuf_addf(&ctx->line, "\tpool=%s", pol == NULL ||
+		    pol->pool[0] == '\0' ? CFG_POOL_DEFAULT : pol->pool);
 	}
 	(void)vbuf_addc(&ctx->line, '\n');
 	if (fwrite(ctx->line.data, 1, ctx->line.len, stdout) !=
@@ -967,6 +980,19 @@ relayctl_user_run(const struct cfg *cfg, const struct relayctl_opts *opts,
 	int rc, ret = RELAYCTL_EXIT_FAIL;
 
 	vbuf_init(&why, 0);
+	/*
+	 * A pool the configuration lacks would leave the credential's mail
+	 * from the kernel's choice of address: refused before anything
+	 * changes. ("default" always exists, possibly empty.)
+	 */
+	if ((ua->fields & CRED_POLICY_POOL) && ua->policy.pool[0] != '\0' &&
+	    cfg_pool_lookup(cfg, ua->policy.pool) == NULL) {
+		fprintf(stderr, "relayctl: user %s %s: --pool %s: no such "
+		    "pool in smtp.pools of %s\n", ua->cmd == RELAYCTL_USER_ADD ?
+		    "add" : "set", ua->name, ua->policy.pool, cfg->path);
+		vbuf_release(&why);
+		return RELAYCTL_EXIT_FAIL;
+	}
 	/* list and show only read: they never create the environment. */
 	if ((db = cred_open(cfg, ua->cmd != RELAYCTL_USER_LIST &&
 	    ua->cmd != RELAYCTL_USER_SHOW, &why)) == NULL) {

@@ -83,6 +83,12 @@ struct smtp_req {
 	 */
 	int			 dest_tls_level;
 	unsigned		 conn_uses;
+	/*
+	 * The message's source address pool ("" for "default") and its
+	 * addresses in the configuration (NULL: none, the kernel picks).
+	 */
+	const char		*pool;
+	const struct cfg_pool	*src;
 
 	/* Filled in while delivering. */
 	int64_t			 t_start;	/* epoch us: request received */
@@ -143,6 +149,8 @@ struct smtp_sess {
 	char			 relay[SMTP_RELAY_SIZE]; /* host[ip]:port */
 	char			 key[NEXTHOP_KEY_MAX + 1];	/* next hop */
 	char			 hop[NEXTHOP_KEY_MAX + 1];	/* failover hop */
+	char			 pool[CFG_POOL_NAME_MAX + 1];	/* "": default */
+	char			 source[64];	/* address bound, or "" */
 	char			 tls[32];	/* TLS version, or "" */
 	char			 cipher[64];	/* TLS cipher, or "" */
 	int			 verified;	/* chain and host name verified */
@@ -210,8 +218,14 @@ int	smtp_dns_nexthop(const struct cfg *, const struct nexthop *nh,
 /* smtp_connect.c: connections, TLS and raw I/O with deadlines. */
 /* The client context: TLS 1.2 or newer, the CA store for verify. */
 void		 smtp_tls_init(const struct cfg *);
-/* Connects within timeout_ms; NULL with fail filled in (4.4.1). */
+/*
+ * Connects within timeout_ms from the next address of pool (in turn,
+ * of the target's family; a loopback target only from a loopback
+ * address; NULL or none of the family: the kernel picks). NULL with
+ * fail filled in (4.4.1).
+ */
 struct smtp_sess *smtp_sess_connect(const struct smtp_target *,
+		    const struct cfg_pool *pool, const char *key,
 		    int64_t timeout_ms, struct smtp_fail *);
 void		 smtp_sess_free(struct smtp_sess *);
 /* Writes all of buf before the deadline (monotonic ms); 0 or -1, why. */
@@ -234,6 +248,28 @@ int		 smtp_sess_starttls(struct smtp_sess *, int verify,
 int		 smtp_sess_alive(struct smtp_sess *);
 int64_t		 smtp_now_ms(void);	/* monotonic */
 int64_t		 smtp_now_us(void);	/* epoch microseconds */
+
+/* smtp_source.c: source addresses, in turn, and set aside. */
+/*
+ * The next address of pool (of cfg) usable for t: its family, a loopback
+ * source for a loopback target, and not set aside for next hop key
+ * unless every usable one is. Returns 1 with the address in ss, len and
+ * (text) src; 0 when there is none (no pool, none usable: the kernel
+ * picks), src "".
+ */
+int	smtp_source_pick(const struct cfg *, const struct cfg_pool *pool,
+	    const struct smtp_target *t, const char *key,
+	    struct sockaddr_storage *ss, socklen_t *len, char *src,
+	    size_t srcsize);
+/*
+ * Sets source address addr aside for next hop key for
+ * smtp.reputation_set_aside (again from now if it already is), logging
+ * why the first time; nothing when that is 0 or addr is "".
+ */
+void	smtp_source_set_aside(const struct cfg *, const char *addr,
+	    const char *key, const char *why);
+/* 1 when every address of pool is set aside for key (0 for no pool). */
+int	smtp_source_pool_aside(const struct cfg_pool *pool, const char *key);
 
 /* smtp_proto.c: the SMTP dialogue. */
 /*

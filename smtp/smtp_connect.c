@@ -35,7 +35,8 @@
 #include "xalloc.h"
 
 static int	sess_wait(int, short, int64_t);
-static int	source_bind(int, const struct smtp_target *);
+static int	source_bind(int, const struct smtp_target *,
+		    const struct cfg_pool *, const char *, char *, size_t);
 static void	tls_reason(struct vbuf *, const char *, int);
 
 static SSL_CTX *tls_ctx;
@@ -106,55 +107,29 @@ sess_wait(int fd, short events, int64_t deadline)
 	}
 }
 
-/* Binds fd to the first smtp.source_addresses entry of t's family. */
+/*
+ * Binds fd to the next address of pool usable for t (smtp_source.c); the
+ * address bound goes to src ("" when the kernel picks).
+ */
 static int
-source_bind(int fd, const struct smtp_target *t)
+source_bind(int fd, const struct smtp_target *t, const struct cfg_pool *pool,
+    const char *key, char *src, size_t srcsize)
 {
-	const struct cfg *cfg = daemon_cfg();
 	struct sockaddr_storage ss;
-	socklen_t len;
-	size_t i;
+	socklen_t len = 0;
 
-	int target_lo;
-
-	/* None outside daemon_main (unit tests): the kernel picks. */
-	if (cfg == NULL)
+	/* No configuration outside daemon_main (unit tests): none. */
+	if (smtp_source_pick(daemon_cfg(), pool, t, key, &ss, &len, src,
+	    srcsize) == 0)
 		return 0;
-	target_lo = (t->ss.ss_family == AF_INET && ntohl(((const struct
-	    sockaddr_in *)&t->ss)->sin_addr.s_addr) >> 24 == 127) ||
-	    (t->ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(
-	    &((const struct sockaddr_in6 *)&t->ss)->sin6_addr));
-	for (i = 0; i < cfg->nsmtp_source_addresses; i++) {
-		const struct cidr *c = &cfg->smtp_source_addresses[i];
-		int source_lo = (c->family == AF_INET && c->addr[0] == 127) ||
-		    (c->family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(
-		    (const struct in6_addr *)c->addr));
-
-		if (c->family != t->ss.ss_family || (target_lo && !source_lo))
-			continue;
-		memset(&ss, 0, sizeof(ss));
-		if (c->family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-			sin->sin_family = AF_INET;
-			memcpy(&sin->sin_addr, c->addr, 4);
-			len = sizeof(*sin);
-		} else {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-			sin6->sin6_family = AF_INET6;
-			memcpy(&sin6->sin6_addr, c->addr, 16);
-			len = sizeof(*sin6);
-		}
-		return bind(fd, (struct sockaddr *)&ss, len);
-	}
-	return 0;
+	return bind(fd, (struct sockaddr *)&ss, len);
 }
 
 struct smtp_sess *
-smtp_sess_connect(const struct smtp_target *t, int64_t timeout_ms,
-    struct smtp_fail *fail)
+smtp_sess_connect(const struct smtp_target *t, const struct cfg_pool *pool,
+    const char *key, int64_t timeout_ms, struct smtp_fail *fail)
 {
+	char src[64];
 	struct smtp_sess *s;
 	int fd, err = 0, one = 1, rc;
 	socklen_t errlen = sizeof(err);
@@ -169,11 +144,11 @@ smtp_sess_connect(const struct smtp_target *t, int64_t timeout_ms,
 		return NULL;
 	}
 	/*
-	 * Leave from the configured sending address of the family, the one
-	 * the domains' SPF records name (smtp.source_addresses). Loopback
-	 * next hops are reached from loopback.
+	 * Leave from an address of the message's pool (smtp.pools, the
+	 * default pool smtp.source_addresses), which the domains' SPF
+	 * records name. Loopback next hops are reached from loopback.
 	 */
-	if (source_bind(fd, t) == -1) {
+	if (source_bind(fd, t, pool, key, src, sizeof(src)) == -1) {
 		err = errno;
 		goto fail;
 	}
@@ -203,6 +178,7 @@ smtp_sess_connect(const struct smtp_target *t, int64_t timeout_ms,
 	(void)snprintf(s->host, sizeof(s->host), "%s", t->host);
 	(void)snprintf(s->ip, sizeof(s->ip), "%s", t->ip);
 	s->port = t->port;
+	(void)snprintf(s->source, sizeof(s->source), "%s", src);
 	(void)snprintf(s->relay, sizeof(s->relay), "%s[%s]:%u", t->host,
 	    t->ip, t->port);
 	vbuf_init(&s->lines, 0);

@@ -54,6 +54,8 @@ static struct smtp_sess *session_open(struct smtp_req *,
 		    const struct smtp_target *, size_t, const char *,
 		    struct smtp_fail *);
 static void	decide_all(struct smtp_req *, const struct smtp_fail *);
+static int	reputation_refused(const struct smtp_req *,
+		    const struct smtp_sess *);
 static void	classify(struct smtp_req *);
 static void	build_reply(const struct smtp_req *, struct vbuf *);
 static void	log_results(const struct smtp_req *, int64_t);
@@ -331,6 +333,7 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		ATTR_UINT(MAIL_ATTR_TLS_LEVEL, 0, CFG_SMTP_TLS_MAY,
 		    CFG_SMTP_TLS_VERIFY, &tls_level),
 		ATTR_UINT(MAIL_ATTR_CONN_USES, 0, 1, UINT32_MAX, &conn_uses),
+		ATTR_STR(MAIL_ATTR_POOL, 0, 1, CFG_POOL_NAME_MAX, &req->pool),
 		ATTR_GROUP(MAIL_ATTR_RCPT_INDEX, ATTR_F_REQUIRED, rcpt,
 		    parse_rcpt, &sc),
 		ATTR_TABLE_END
@@ -362,6 +365,12 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 	req->qmgr_ms = qmgr_ms;
 	req->dest_tls_level = tls_level == UINT64_MAX ? -1 : (int)tls_level;
 	req->conn_uses = (unsigned)conn_uses;
+	if (req->pool == NULL)
+		req->pool = "";
+	else if (!cfg_pool_name_ok(req->pool)) {
+		vbuf_setf(why, "bad pool \"%s\"", log_safe(req->pool));
+		return -1;
+	}
 	return 0;
 }
 
@@ -374,6 +383,32 @@ decide_all(struct smtp_req *req, const struct smtp_fail *f)
 		if (req->rcpts[i].status == SMTP_RCPT_PENDING)
 			smtp_rcpt_decide(&req->rcpts[i], f->status, f->dsn,
 			    f->text);
+}
+
+/*
+ * Whether a recipient of req was refused on s for the reputation of its
+ * source address (bclass_reputation); if so the address is set aside for
+ * the next hop, and the session is not kept.
+ */
+static int
+reputation_refused(const struct smtp_req *req, const struct smtp_sess *s)
+{
+	const struct smtp_rcpt *r;
+	size_t i;
+
+	if (s->source[0] == '\0')
+		return 0;
+	for (i = 0; i < req->nrcpts; i++) {
+		r = &req->rcpts[i];
+		if ((r->status == SMTP_RCPT_DEFERRED ||
+		    r->status == SMTP_RCPT_BOUNCED) &&
+		    bclass_reputation(smtp_bclass, r->dsn, r->reply)) {
+			smtp_source_set_aside(smtp_cfg, s->source,
+			    req->nexthop, r->reply);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -391,8 +426,8 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 	smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.4.1", 1,
 	    "no address to connect to");
 	for (i = 0; i < n; i++) {
-		s = smtp_sess_connect(&t[i], smtp_cfg->smtp_connect_timeout *
-		    1000, fail);
+		s = smtp_sess_connect(&t[i], req->src, key,
+		    smtp_cfg->smtp_connect_timeout * 1000, fail);
 		if (s == NULL) {
 			(void)snprintf(req->relay, sizeof(req->relay), "none");
 			log_debug("%s: %s", req->qid, fail->text);
@@ -401,6 +436,11 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		}
 		(void)snprintf(s->key, sizeof(s->key), "%s", key);
 		(void)snprintf(s->hop, sizeof(s->hop), "%s", t[i].hop);
+		(void)snprintf(s->pool, sizeof(s->pool), "%s", req->pool);
+		if (s->source[0] != '\0')
+			log_debug("%s: %s: from %s (pool %s)", req->qid,
+			    s->relay, s->source, req->pool[0] != '\0' ?
+			    req->pool : CFG_POOL_DEFAULT);
 		if (smtp_proto_setup(s, smtp_cfg, req->tls_level,
 		    fail) == 0) {
 			hop_up(t[i].hop);
@@ -409,6 +449,10 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		memcpy(req->relay, s->relay, sizeof(req->relay));
 		log_debug("%s: %s: %s", req->qid, s->relay,
 		    log_safe(fail->text));
+		/* Refused for its address's reputation at the greeting. */
+		if (bclass_reputation(smtp_bclass, fail->dsn, fail->text))
+			smtp_source_set_aside(smtp_cfg, s->source, key,
+			    fail->text);
 		smtp_proto_quit(s);
 		if (!fail->next_host)
 			break;
@@ -595,6 +639,20 @@ deliver(struct smtp_req *req)
 		decide_all(req, &fail);
 		goto done;
 	}
+	/*
+	 * The pool's addresses. One the configuration no longer has (a
+	 * credential bound to it before it was removed) waits: mail must
+	 * not leave from another pool's addresses.
+	 */
+	req->src = cfg_pool_lookup(smtp_cfg, req->pool);
+	if (req->src == NULL && req->pool[0] != '\0') {
+		smtp_fail_set(&fail, SMTP_RCPT_DEFERRED, "4.3.5", 0,
+		    "source address pool %s is not configured (smtp.pools)",
+		    req->pool);
+		log_warn("%s: %s", req->qid, fail.text);
+		decide_all(req, &fail);
+		goto done;
+	}
 	/* qmgr's key names the next hop and the session cache entry. */
 	if (nexthop_parse(req->nexthop, &nh, &why) == -1) {
 		/* parse_request checked it: not reached. */
@@ -610,13 +668,24 @@ deliver(struct smtp_req *req)
 		goto done;
 	}
 	name_mx(req, targets, n);
+	/* The pool's addresses all rest for this next hop: mail waits. */
+	if (smtp_source_pool_aside(req->src, req->nexthop)) {
+		smtp_fail_set(&fail, SMTP_RCPT_DEFERRED, "4.7.0", 0,
+		    "every address of source address pool %s is set aside "
+		    "for %s after reputation refusals", req->src->name,
+		    req->nexthop);
+		decide_all(req, &fail);
+		goto done;
+	}
 	/* Signed per attempt: retries and key rotations stay valid. */
 	smtp_dkim_sign(smtp_cfg, req);
 
 	/* A cached session to the same next hop skips connection setup. */
 	if (cache != NULL) {
 		/* Not a backup hop's session once the first is back. */
+		/* Nor another pool's: its address is not this mail's. */
 		if (strcmp(cache->key, req->nexthop) == 0 &&
+		    strcmp(cache->pool, req->pool) == 0 &&
 		    strcmp(cache->hop, targets[0].hop) == 0 &&
 		    cache->tls_level == req->tls_level &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&
@@ -651,6 +720,9 @@ deliver(struct smtp_req *req)
 			continue;
 		}
 		s->uses++;
+		/* Refused for its address's reputation: the others go on. */
+		if (reputation_refused(req, s))
+			rc = 1;
 		if (rc == 0 && !daemon_stopping()) {
 			s->idle_since = smtp_now_ms();
 			cache = s;

@@ -61,6 +61,8 @@ smtpd_data_begin(struct smtpd_session *s)
 	env.dsn_off = s->have_pol && s->pol.dsn_off;
 	/* RFC 6531: passed on, and required of next hops that need it. */
 	env.smtputf8 = s->smtputf8;
+	/* The credential's source address pool (relayctl --pool). */
+	env.pool = s->have_pol ? s->pol.pool : NULL;
 	if ((s->qn = qstore_new_begin(smtpd_queue, &env, why)) == NULL) {
 		log_warn("queue file create: %s", why->data);
 		smtpd_reply(s, qstore_errno() == QSTORE_ERR_FULL ?

@@ -44,7 +44,7 @@ DEFAULT_SIZE = 52428800
 class Rule:
     """A scripted reply: applies while times is None or > 0."""
 
-    def __init__(self, reply, address=None, times=None):
+    def __init__(self, reply, address=None, times=None, peer=None):
         if reply not in ("DROP", "STALL") and \
                 not re.match(r"^[2345]\d\d[ -]", reply + " "):
             raise ValueError("reply must start with a 3-digit code: %r"
@@ -52,10 +52,13 @@ class Rule:
         self.reply = reply
         self.address = address.lower() if address else None
         self.times = times
+        self.peer = peer            # the client's address, or any
         self.used = 0
 
-    def take(self, address=None):
+    def take(self, address=None, peer=None):
         if self.times is not None and self.times <= 0:
+            return None
+        if self.peer is not None and peer != self.peer:
             return None
         if self.address is not None and (address or "").lower() != \
                 self.address:
@@ -196,9 +199,11 @@ class CaptureSMTPD:
             self._data_rules.append(r)
             return r
 
-    def add_mail_rule(self, reply, times=None):
+    def add_mail_rule(self, reply, times=None, peer=None):
+        """MAIL gets reply, times (or always); only in sessions from
+        address peer when it is given."""
         with self._lock:
-            r = Rule(reply, None, times)
+            r = Rule(reply, None, times, peer)
             self._mail_rules.append(r)
             return r
 
@@ -209,9 +214,9 @@ class CaptureSMTPD:
             self._mail_rules = []
 
     @staticmethod
-    def _apply(rules, address=None):
+    def _apply(rules, address=None, peer=None):
         for r in rules:
-            reply = r.take(address)
+            reply = r.take(address, peer)
             if reply is not None:
                 return reply
         return None
@@ -527,7 +532,8 @@ class Session:
             return
         addr, params = m.group(1), m.group(2)
         with self.srv._lock:
-            r = self.srv._apply(self.srv._mail_rules)
+            r = self.srv._apply(self.srv._mail_rules,
+                                peer=self.peer[0] if self.peer else None)
         self.srv._record("mail_log", (addr, r or "250"))
         if r is not None:
             self.reply(r)

@@ -444,6 +444,39 @@ START_TEST(test_shipped_rules)
 }
 END_TEST
 
+/*
+ * Reputation refusals (smtp(8) sets the source address aside): the
+ * shipped blocklist and reputation rules, not other spam or policy
+ * refusals, not greylisting, and nothing without rules.
+ */
+START_TEST(test_reputation)
+{
+	struct bclass_rules *rules;
+	struct vbuf why;
+
+	vbuf_init(&why, 0);
+	rules = bclass_load_file(SHIPPED, &why);
+	ck_assert_msg(rules != NULL, "%s", why.data);
+	ck_assert_int_eq(bclass_reputation(rules, NULL, "554 5.7.1 Service "
+	    "unavailable; Client host [192.0.2.1] blocked using "
+	    "zen.spamhaus.org"), 1);
+	ck_assert_int_eq(bclass_reputation(rules, NULL, "451 4.7.650 The "
+	    "mail server [192.0.2.1] has been temporarily rate limited due "
+	    "to IP reputation."), 1);
+	ck_assert_int_eq(bclass_reputation(rules, NULL, "450 4.2.0 "
+	    "<a@example.org>: Recipient address rejected: Greylisted"), 0);
+	ck_assert_int_eq(bclass_reputation(rules, NULL, "550 5.1.1 "
+	    "<a@example.org>: Recipient address rejected: User unknown"),
+	    0);
+	ck_assert_int_eq(bclass_reputation(rules, "5.7.1", "550 5.7.1 "
+	    "Message rejected: DMARC policy"), 0);
+	ck_assert_int_eq(bclass_reputation(NULL, NULL, "554 5.7.1 blocked "
+	    "using zen.spamhaus.org"), 0);
+	bclass_free(rules);
+	vbuf_release(&why);
+}
+END_TEST
+
 /* Without a rule, the enhanced code, then the reply code, decides. */
 START_TEST(test_code_fallback)
 {
@@ -873,6 +906,7 @@ bclass_suite(void)
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_rule_limit);
 	tcase_add_test(tc, test_long_reply);
+	tcase_add_test(tc, test_reputation);
 	suite_add_tcase(s, tc);
 	return s;
 }

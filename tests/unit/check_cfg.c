@@ -7,6 +7,7 @@
  * man/petrel.yaml.5 documents (".TP" then ".B key"). Run from the top of
  * the tree; temporary files live in a mkdtemp(3) directory.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <check.h>
@@ -1108,6 +1109,94 @@ START_TEST(test_man_page)
 }
 END_TEST
 
+/* smtp.pools, and smtp.source_addresses as the pool "default". */
+START_TEST(test_pools)
+{
+	struct vbuf *why = vbuf_create(0);
+	char name[CFG_POOL_NAME_MAX + 2];
+	const struct cfg_pool *p;
+	struct cfg *cfg;
+
+	cfg = load("smtp:\n  source_addresses: [192.0.2.1]\n"
+	    "  pools:\n    transactional: [203.0.113.10]\n"
+	    "    bulk: [203.0.113.20, \"2001:db8::21\"]\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_uint_eq(cfg->nsmtp_pools, 3);
+	p = cfg_pool_lookup(cfg, "bulk");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->naddrs, 2);
+	ck_assert_int_eq(p->addrs[1].family, AF_INET6);
+	p = cfg_pool_lookup(cfg, "transactional");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->naddrs, 1);
+	/* "" and NULL are the default pool: smtp.source_addresses. */
+	p = cfg_pool_lookup(cfg, "");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p->name, "default");
+	ck_assert_uint_eq(p->naddrs, 1);
+	ck_assert_uint_eq(p->addrs[0].addr[0], 192);
+	ck_assert_ptr_eq(cfg_pool_lookup(cfg, NULL), p);
+	ck_assert_ptr_null(cfg_pool_lookup(cfg, "other"));
+	/* Every address, the default pool's first (SPF's order). */
+	ck_assert_uint_eq(cfg_source_address(cfg, 0)->addr[0], 192);
+	ck_assert_uint_eq(cfg_source_address(cfg, 1)->addr[3], 10);
+	ck_assert_uint_eq(cfg_source_address(cfg, 2)->addr[3], 20);
+	ck_assert_int_eq(cfg_source_address(cfg, 3)->family, AF_INET6);
+	ck_assert_ptr_null(cfg_source_address(cfg, 4));
+	cfg_free(cfg);
+
+	/* No source addresses: no pool at all, the kernel picks. */
+	cfg = load("smtp:\n  processes: 2\n", why);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_uint_eq(cfg->nsmtp_pools, 0);
+	ck_assert_ptr_null(cfg_pool_lookup(cfg, "default"));
+	cfg_free(cfg);
+
+	/* The default pool given in smtp.pools instead. */
+	cfg = load("smtp:\n  pools:\n    default: [192.0.2.7]\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	p = cfg_pool_lookup(cfg, NULL);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->addrs[0].addr[3], 7);
+	cfg_free(cfg);
+
+	ck_assert(cfg_pool_name_ok("bulk-2_a"));
+	ck_assert(!cfg_pool_name_ok(""));
+	ck_assert(!cfg_pool_name_ok("Bulk"));
+	ck_assert(!cfg_pool_name_ok("a.b"));
+	memset(name, 'a', CFG_POOL_NAME_MAX);
+	name[CFG_POOL_NAME_MAX] = '\0';
+	ck_assert(cfg_pool_name_ok(name));
+	name[CFG_POOL_NAME_MAX] = 'a';
+	name[CFG_POOL_NAME_MAX + 1] = '\0';
+	ck_assert(!cfg_pool_name_ok(name));
+
+	expect_error("smtp:\n  pools:\n    Bulk: [192.0.2.1]\n",
+	    "3: smtp.pools.Bulk", "is not a pool name");
+	expect_error("smtp:\n  pools:\n    bulk: []\n",
+	    "3: smtp.pools.bulk", "at least one address");
+	expect_error("smtp:\n  pools:\n    bulk: 192.0.2.1\n",
+	    "3: smtp.pools.bulk", "expected a list");
+	expect_error("smtp:\n  pools:\n    bulk:\n      - 192.0.2.1\n"
+	    "      - 192.0.2.0/24\n", "5: smtp.pools.bulk[1]",
+	    "is not one address");
+	expect_error("smtp:\n  pools:\n    bulk: [nowhere]\n",
+	    "3: smtp.pools.bulk[0]", "is not one address");
+	expect_error("smtp:\n  pools:\n    a: [192.0.2.1]\n"
+	    "    b: [192.0.2.2, 192.0.2.1]\n", "4: smtp.pools.b[1]",
+	    "already in pool a");
+	expect_error("smtp:\n  pools: [192.0.2.1]\n", "2: smtp.pools",
+	    "expected a mapping");
+	expect_error("smtp:\n  source_addresses: [192.0.2.1]\n"
+	    "  pools:\n    default: [192.0.2.2]\n",
+	    "2: smtp.source_addresses", "also in smtp.pools");
+	expect_error("smtp:\n  source_addresses: [192.0.2.1]\n"
+	    "  pools:\n    bulk: [192.0.2.1]\n",
+	    "2: smtp.source_addresses", "also in pool bulk");
+	vbuf_free(why);
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -1138,6 +1227,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_webhooks);
 	tcase_add_test(tc, test_secret_file);
 	tcase_add_test(tc, test_metrics_listen);
+	tcase_add_test(tc, test_pools);
 	suite_add_tcase(s, tc);
 	return s;
 }

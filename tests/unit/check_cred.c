@@ -1136,6 +1136,71 @@ START_TEST(test_dsn_off)
 }
 END_TEST
 
+/*
+ * The source address pool per credential (relayctl --pool): "" (the
+ * default) for records without the attribute, set and kept by other
+ * changes, "default" stores nothing; a malformed name is corrupt.
+ */
+START_TEST(test_pool)
+{
+	struct cred_policy pol, out;
+	struct vbuf why, rec, h;
+	struct cred_db *db, *ro;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&rec, 0);
+	vbuf_init(&h, 0);
+	db = open_rw();
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	memset(&pol, 0, sizeof(pol));
+	ck_assert_int_eq(cred_user_add_policy(db, "app", "pw", 2, &pol,
+	    CRED_POLICY_ALL, &why), 0);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_str_eq(out.pool, "");
+	cred_policy_release(&out);
+
+	ck_assert_int_eq(cred_policy_parse_pool(&pol, "bulk", &why), 0);
+	ck_assert_int_eq(cred_user_set(db, "app", &pol, CRED_POLICY_POOL,
+	    &why), 1);
+	pol.dsn_off = 1;
+	ck_assert_int_eq(cred_user_set(db, "app", &pol, CRED_POLICY_DSN_OFF,
+	    &why), 1);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_str_eq(out.pool, "bulk");
+	ck_assert_int_eq(out.dsn_off, 1);
+	cred_policy_release(&out);
+
+	ck_assert_int_eq(cred_policy_parse_pool(&pol, "default", &why), 0);
+	ck_assert_str_eq(pol.pool, "");
+	ck_assert_int_eq(cred_user_set(db, "app", &pol, CRED_POLICY_POOL,
+	    &why), 1);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_str_eq(out.pool, "");
+	cred_policy_release(&out);
+
+	ck_assert_int_eq(cred_policy_parse_pool(&pol, "Bulk", &why), -1);
+	ck_assert_int_eq(cred_policy_parse_pool(&pol, "", &why), -1);
+	ck_assert_str_eq(pol.pool, "");
+
+	cred_close(ro);
+	cred_close(db);
+	ck_assert_int_eq(cred_hash_new("pw", 2, &h, NULL), 0);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_put_str(&rec, CRED_ATTR_POOL, "no/such");
+	attr_end(&rec);
+	put_raw("weird", &rec);
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	ck_assert_int_eq(cred_policy_get(ro, "weird", &out, &why), -1);
+	ck_assert(strstr(why.data, CRED_ATTR_POOL) != NULL);
+	cred_close(ro);
+	vbuf_release(&why);
+	vbuf_release(&rec);
+	vbuf_release(&h);
+}
+END_TEST
+
 static Suite *
 cred_suite(void)
 {
@@ -1168,6 +1233,7 @@ cred_suite(void)
 	tcase_add_test(tc, test_rotate);
 	tcase_add_test(tc, test_disable);
 	tcase_add_test(tc, test_dsn_off);
+	tcase_add_test(tc, test_pool);
 	tcase_add_test(tc, test_webhook);
 	suite_add_tcase(s, tc);
 	return s;

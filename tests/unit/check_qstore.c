@@ -919,6 +919,75 @@ START_TEST(test_dsn_fields)
 }
 END_TEST
 
+/*
+ * The credential's source address pool: "P=" in the file and "pool" in
+ * the record, both absent for the default pool (as older versions
+ * wrote them); a bad name is refused at creation and corrupt in a file.
+ */
+START_TEST(test_pool_field)
+{
+	static char *rcpts[] = { "r0@x.example" };
+	const struct qstore_envelope *fe;
+	struct qstore_envelope env;
+	struct qstore_file *qf;
+	struct qstore_msginfo m;
+	struct qstore_txn *t;
+	char a[QID_SIZE], b[QID_SIZE], path[PATH_MAX];
+	struct fix f;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	env.pool = "bulk";
+	commit_msg(&f, &env, "a\r\n", 3, a);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	env.pool = "";
+	commit_msg(&f, &env, "b\r\n", 3, b);
+
+	qf = qstore_file_open(f.dir, a, f.why);
+	ck_assert_msg(qf != NULL, "%s", f.why->data);
+	fe = qstore_file_envelope(qf);
+	ck_assert_str_eq(fe->pool, "bulk");
+	qstore_file_close(qf);
+	qf = qstore_file_open(f.dir, b, f.why);
+	ck_assert_ptr_nonnull(qf);
+	ck_assert_str_eq(qstore_file_envelope(qf)->pool, "");
+	qstore_file_close(qf);
+
+	t = qstore_txn_begin(f.qs, 0, f.why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(qstore_msg_get(t, a, &m), 0);
+	ck_assert_str_eq(m.pool, "bulk");
+	ck_assert_int_eq(qstore_msg_get(t, b, &m), 0);
+	ck_assert_str_eq(m.pool, "");
+	qstore_txn_abort(t);
+
+	env_fill(&env, "s@x.example", rcpts, 1);
+	env.pool = "No Pool";
+	ck_assert_ptr_null(qstore_new_begin(f.qs, &env, f.why));
+
+	/* Written by hand: the file says the pool, a bad one is corrupt. */
+	{
+		static const char ok[] = "V=1\nT=1700000000.000123\n"
+		    "S=a@b.c\nR=d@e.f\nP=transactional\n\nbody";
+
+		file_path(&f, "0123456789ABCDEF", path, sizeof(path));
+		write_file(path, ok, sizeof(ok) - 1);
+		qf = qstore_file_open(f.dir, "0123456789ABCDEF", f.why);
+		ck_assert_msg(qf != NULL, "%s", f.why->data);
+		ck_assert_str_eq(qstore_file_envelope(qf)->pool,
+		    "transactional");
+		qstore_file_close(qf);
+	}
+	{
+		static const char bad[] = "V=1\nS=a@b.c\nR=d@e.f\nP=a/b\n\n"
+		    "body";
+
+		check_corrupt(&f, "a bad pool", bad, sizeof(bad) - 1);
+	}
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_rcpt_remove)
 {
 	static char *rcpts[] = { "r0@x.example", "r1@x.example" };
@@ -2069,6 +2138,7 @@ qstore_suite(void)
 	tcase_add_test(tc, test_group_commit);
 	tcase_add_test(tc, test_abort);
 	tcase_add_test(tc, test_bad_envelope);
+	tcase_add_test(tc, test_pool_field);
 	tcase_add_test(tc, test_bad_id);
 	tcase_add_test(tc, test_corrupt);
 	tcase_add_test(tc, test_map_full);

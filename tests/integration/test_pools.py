@@ -1,0 +1,263 @@
+"""test_pools.py - source address pools (smtp.pools, relayctl --pool).
+
+Loopback has every 127.0.0.0/8 address, so the pools are made of several
+of them and the capture server records the address each session came
+from: a credential's mail leaves from its pool's addresses, in turn
+across a pool, and a credential bound to none from smtp.source_addresses
+(the pool "default").
+"""
+
+import json
+import os
+import time
+
+from harness import (PetrelCase, connect, login_plain, make_message, send,
+                     to_yaml, unique)
+
+DEFAULT = "127.0.0.5"
+TRANSACTIONAL = "127.0.0.2"
+BULK = ("127.0.0.3", "127.0.0.4")
+POOLS = {"transactional": [TRANSACTIONAL], "bulk": list(BULK)}
+
+
+class PoolCase(PetrelCase):
+    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS}}
+    password = "correct horse battery staple"
+
+    def add_user(self, name, pool=None):
+        args = ["user", "add", name, "--password-stdin"]
+        if pool is not None:
+            args += ["--pool", pool]
+        return self.suite.relayctl(
+            *args, input=(self.password + "\n").encode())
+
+    def send_as(self, user, n=1, tag="pool"):
+        """n messages in one session as user; their tokens."""
+        toks = [unique(tag) for _ in range(n)]
+        c = connect(self.suite)
+        try:
+            login_plain(c, user, self.password)
+            for t in toks:
+                send(c, "app@example.com", ["rcpt@example.org"],
+                     make_message(t))
+        finally:
+            c.quit()
+        return toks
+
+    def peers(self, toks):
+        """The source address of each token's arrival."""
+        out = []
+        for t in toks:
+            got = self.wait_arrival(t)
+            out.append(got[0].peer[0])
+        return out
+
+
+class PoolDeliveryTest(PoolCase):
+    """Each credential's mail arrives from its own pool's addresses."""
+
+    def test_each_credential_from_its_pool(self):
+        self.add_user("tx", "transactional")
+        self.add_user("news", "bulk")
+        self.add_user("plain")
+        tx = self.send_as("tx", 2, "tx")
+        news = self.send_as("news", 2, "news")
+        plain = self.send_as("plain", 2, "plain")
+        self.assertEqual(set(self.peers(tx)), {TRANSACTIONAL})
+        self.assertLessEqual(set(self.peers(news)), set(BULK))
+        self.assertEqual(set(self.peers(plain)), {DEFAULT})
+
+    def test_set_moves_a_credential(self):
+        self.add_user("mover", "transactional")
+        self.assertEqual(self.peers(self.send_as("mover", 1, "before")),
+                         [TRANSACTIONAL])
+        self.suite.relayctl("user", "set", "mover", "--pool", "default")
+        self.assertEqual(self.peers(self.send_as("mover", 1, "after")),
+                         [DEFAULT])
+
+    def test_unknown_pool_refused(self):
+        r = self.suite.relayctl("user", "add", "lost", "--pool", "nosuch",
+                                "--password-stdin", check=False,
+                                input=(self.password + "\n").encode())
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(b"no such pool", r.stderr)
+        self.assertNotIn(b"lost", self.suite.relayctl("user", "list").stdout)
+        self.add_user("known", "bulk")
+        r = self.suite.relayctl("user", "set", "known", "--pool", "nosuch",
+                                check=False)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn(b"no such pool", r.stderr)
+        r = self.suite.relayctl("user", "set", "known", "--pool", "Bad!",
+                                check=False)
+        self.assertEqual(r.returncode, 2, r)
+        shown = json.loads(self.suite.relayctl("user", "show", "known",
+                                               "-j").stdout)
+        self.assertEqual(shown["pool"], "bulk")
+
+    def test_user_list_shows_the_pool(self):
+        self.add_user("a1", "bulk")
+        self.add_user("a2")
+        lines = self.suite.relayctl("user", "list").stdout.decode()
+        cols = {l.split("\t")[0]: l.split("\t") for l in lines.splitlines()}
+        self.assertEqual(cols["a1"][-1], "pool=bulk")
+        self.assertEqual(cols["a2"][-1], "pool=default")
+        objs = [json.loads(l) for l in self.suite.relayctl(
+            "user", "list", "-j").stdout.decode().splitlines()]
+        self.assertEqual({o["user"]: o["pool"] for o in objs},
+                         {"a1": "bulk", "a2": "default"})
+
+    def test_domain_add_spf_names_every_pool(self):
+        self.suite.config["dkim"] = {
+            "key_directory": os.path.join(self.tmp, "dkim")}
+        self.suite.write_config()
+        out = self.suite.relayctl("domain", "add", "pools.test",
+                                  "--selector", "p1").stdout.decode()
+        spf = [l for l in out.splitlines() if "v=spf1" in l]
+        self.assertEqual(len(spf), 1, out)
+        for a in (DEFAULT, TRANSACTIONAL) + BULK:
+            self.assertIn("ip4:%s " % a, spf[0].replace('"', ' '), out)
+
+
+class RoundRobinTest(PoolCase):
+    """A pool's addresses take its connections in turn."""
+
+    def test_round_robin(self):
+        # One message per session, so that each is a new connection.
+        path = os.path.join(self.tmp, "shaping.yaml")
+        with open(path, "w") as f:
+            f.write(to_yaml({"destinations": {
+                "[127.0.0.1]:%d" % self.capture.port: {
+                    "max_messages_per_connection": 1}}}))
+        os.chmod(path, 0o644)
+        self.suite.stop()
+        self.suite.config["shaping"] = {"file": path}
+        self.suite.write_config()
+        self.suite.start()
+        self.add_user("news", "bulk")
+        peers = self.peers(self.send_as("news", 6, "rr"))
+        self.assertEqual(set(peers), set(BULK), peers)
+        # Each of the two smtp processes alternates: neither address
+        # carries more than two thirds.
+        for a in BULK:
+            self.assertLessEqual(peers.count(a), 4, peers)
+
+
+BLOCKED = ("451 4.7.1 Service unavailable; Client host [%s] blocked "
+           "using zen.spamhaus.org" % BULK[0])
+
+
+class SetAsideCase(PoolCase):
+    """One smtp process, one message per session."""
+
+    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
+                          "processes": 1}}
+    set_aside = None            # smtp.reputation_set_aside, or default
+
+    def one_message_per_session(self):
+        path = os.path.join(self.tmp, "shaping.yaml")
+        with open(path, "w") as f:
+            f.write(to_yaml({"destinations": {
+                "[127.0.0.1]:%d" % self.capture.port: {
+                    "max_messages_per_connection": 1,
+                    "max_connections": 1}}}))
+        os.chmod(path, 0o644)
+        self.suite.stop()
+        self.suite.config["shaping"] = {"file": path}
+        if self.set_aside is not None:
+            self.suite.config["smtp"]["reputation_set_aside"] = \
+                self.set_aside
+        self.suite.write_config()
+        self.suite.start()
+
+    def run_batch(self):
+        self.one_message_per_session()
+        rule = self.capture.add_mail_rule(BLOCKED, peer=BULK[0])
+        self.add_user("news", "bulk")
+        toks = []
+        for i in range(3):
+            toks += self.send_as("news", 2, "aside%d" % i)
+            time.sleep(0.5)
+        return rule, self.peers(toks)
+
+
+class SetAsideTest(SetAsideCase):
+    """An address refused for its reputation rests; the pool goes on."""
+
+    def test_refused_address_set_aside(self):
+        rule, peers = self.run_batch()
+        self.assertEqual(set(peers), {BULK[1]}, peers)
+        # One refusal teaches the one smtp process.
+        self.assertEqual(rule.used, 1, self.suite.log_tail())
+        self.assertIn("source address %s set aside for [127.0.0.1]:%d"
+                      % (BULK[0], self.capture.port), self.suite.log())
+
+    def test_whole_pool_aside_waits(self):
+        """A pool of one refused address: its mail waits, the others'
+        goes."""
+        self.one_message_per_session()
+        rule = self.capture.add_mail_rule(BLOCKED.replace(
+            BULK[0], TRANSACTIONAL), peer=TRANSACTIONAL)
+        self.add_user("tx", "transactional")
+        self.add_user("plain")
+        tok = self.send_as("tx", 1, "waits")[0]
+        want = "every address of source address pool transactional is " \
+            "set aside for [127.0.0.1]:%d" % self.capture.port
+        deadline = time.time() + 30
+        while want not in self.suite.log():
+            if time.time() > deadline:
+                self.fail("no wait for the set-aside pool\n%s"
+                          % self.suite.log_tail())
+            time.sleep(0.2)
+        self.assertEqual(rule.used, 1)
+        self.assertEqual(self.peers(self.send_as("plain", 1, "goes")),
+                         [DEFAULT])
+        self.assertFalse([t for t in self.capture.messages()
+                          if tok.encode() in t.data])
+
+
+class SetAsideOffTest(SetAsideCase):
+    """The control: with the set-aside off, the address is tried on."""
+
+    set_aside = "0"
+
+    def test_refused_address_set_aside(self):
+        rule, peers = self.run_batch()
+        self.assertEqual(set(peers), {BULK[1]}, peers)
+        self.assertGreater(rule.used, 1, self.suite.log_tail())
+        self.assertNotIn("set aside", self.suite.log())
+
+
+class RemovedPoolTest(PoolCase):
+    """A credential whose pool left the configuration waits, deferred."""
+
+    def test_removed_pool_defers(self):
+        self.add_user("orphan", "transactional")
+        self.suite.stop()
+        self.suite.config["smtp"]["pools"] = {"bulk": list(BULK)}
+        self.suite.write_config()
+        self.suite.start()
+        qtok = self.send_as("orphan", 1, "orphan")[0]
+        deadline = time.time() + 30
+        while "source address pool transactional is not configured" \
+                not in self.suite.log():
+            if time.time() > deadline:
+                self.fail("no deferral for the missing pool\n%s"
+                          % self.suite.log_tail())
+            time.sleep(0.2)
+        self.assertFalse([t for t in self.capture.messages()
+                          if qtok.encode() in t.data])
+
+
+class DefaultPoolOnlyTest(PoolCase):
+    """Without smtp.pools, source_addresses is the one pool, in turn."""
+
+    overrides = {"smtp": {"source_addresses": list(BULK)}}
+
+    def test_source_addresses_are_the_default_pool(self):
+        self.add_user("plain")
+        r = self.suite.relayctl("user", "add", "x", "--pool", "bulk",
+                                "--password-stdin", check=False,
+                                input=(self.password + "\n").encode())
+        self.assertEqual(r.returncode, 1, r)
+        peers = self.peers(self.send_as("plain", 2, "dflt"))
+        self.assertLessEqual(set(peers), set(BULK), peers)
