@@ -102,6 +102,7 @@ static const struct cred_field {
 	{ CRED_POLICY_MAX_SIZE, CRED_ATTR_MAX_SIZE },
 	{ CRED_POLICY_DISABLED, CRED_ATTR_DISABLED },
 	{ CRED_POLICY_DSN_OFF, CRED_ATTR_DSN_OFF },
+	{ CRED_POLICY_LANE, CRED_ATTR_LANE },
 };
 
 static int	cred_lookup(struct cred_db *, const char *,
@@ -498,6 +499,8 @@ cred_record_put_policy(struct vbuf *rec, const struct cred_policy *pol,
 		attr_put_num(rec, CRED_ATTR_DISABLED, 1);
 	if ((fields & CRED_POLICY_DSN_OFF) && pol->dsn_off)
 		attr_put_num(rec, CRED_ATTR_DSN_OFF, 1);
+	if ((fields & CRED_POLICY_LANE) && pol->bulk)
+		attr_put_str(rec, CRED_ATTR_LANE, CRED_LANE_BULK);
 }
 
 int
@@ -865,6 +868,9 @@ cred_record_policy(const struct attr_list *al, struct cred_policy *out,
 	else if (cred_attr_u64(al, CRED_ATTR_DSN_OFF, &dsn_off) == -1 ||
 	    dsn_off > 1)
 		bad = CRED_ATTR_DSN_OFF;
+	else if ((s = attr_get(al, CRED_ATTR_LANE)) != NULL &&
+	    strcmp(s, CRED_LANE_BULK) != 0)
+		bad = CRED_ATTR_LANE;
 	else if (attr_get(al, CRED_ATTR_OLD_HASH) != NULL &&
 	    attr_get_int(al, CRED_ATTR_OLD_UNTIL, &out->old_valid_until,
 	    NULL) == -1)
@@ -880,6 +886,7 @@ cred_record_policy(const struct attr_list *al, struct cred_policy *out,
 	vbuf_release(&sub);
 	out->disabled = v != 0;
 	out->dsn_off = dsn_off != 0;
+	out->bulk = attr_get(al, CRED_ATTR_LANE) != NULL;
 	/* Only a running grace period is of interest to anyone. */
 	if (attr_get(al, CRED_ATTR_OLD_HASH) == NULL ||
 	    out->old_valid_until <= (int64_t)cred_now())

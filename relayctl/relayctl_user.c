@@ -78,6 +78,7 @@ static const struct relayctl_popt {
 	{ "--max-recipients", CRED_POLICY_MAX_RCPT },
 	{ "--max-size", CRED_POLICY_MAX_SIZE },
 	{ "--dsn", CRED_POLICY_DSN_OFF },
+	{ "--lane", CRED_POLICY_LANE },
 };
 
 struct relayctl_list_ctx {
@@ -180,6 +181,17 @@ relayctl_option(struct relayctl_user_args *ua, const struct relayctl_sub *sub,
 		else {
 			vbuf_setf(&sub_why, "invalid value \"%s\" (on or "
 			    "off)", val);
+			rc = -1;
+		}
+		break;
+	case CRED_POLICY_LANE:
+		if (strcmp(val, "transactional") == 0)
+			ua->policy.bulk = 0;
+		else if (strcmp(val, "bulk") == 0)
+			ua->policy.bulk = 1;
+		else {
+			vbuf_setf(&sub_why, "invalid value \"%s\" "
+			    "(transactional or bulk)", val);
 			rc = -1;
 		}
 		break;
@@ -844,6 +856,7 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 		json_bool(&j, pol.disabled);
 		json_key(&j, "dsn");
 		json_bool(&j, !pol.dsn_off);
+		json_kv_str(&j, "lane", pol.bulk ? "bulk" : "transactional");
 		json_key(&j, "domains");
 		json_array_begin(&j);
 		for (i = 0; i < pol.ndomains; i++)
@@ -880,8 +893,9 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 	} else {
 		relayctl_time(pol.created, when, sizeof(when));
 		(void)vbuf_addf(&out, "user: %s\ncreated: %s\ndisabled: %s\n"
-		    "dsn: %s\n", name, when, pol.disabled ? "yes" : "no",
-		    pol.dsn_off ? "off" : "on");
+		    "dsn: %s\nlane: %s\n", name, when,
+		    pol.disabled ? "yes" : "no", pol.dsn_off ? "off" : "on",
+		    pol.bulk ? "bulk" : "transactional");
 		(void)vbuf_adds(&out, "domains: ");
 		if (pol.ndomains == 0)
 			(void)vbuf_adds(&out, "any");
@@ -937,6 +951,8 @@ relayctl_list_one(const char *user, const struct cred_policy *pol, void *arg)
 		json_bool(&j, pol == NULL || pol->disabled);
 		json_key(&j, "dsn");
 		json_bool(&j, pol == NULL || !pol->dsn_off);
+		json_kv_str(&j, "lane", pol != NULL && pol->bulk ? "bulk" :
+		    "transactional");
 		if (pol == NULL) {
 			json_key(&j, "corrupt");
 			json_bool(&j, 1);
@@ -945,9 +961,11 @@ relayctl_list_one(const char *user, const struct cred_policy *pol, void *arg)
 	} else {
 		relayctl_time(pol == NULL ? 0 : pol->created, when,
 		    sizeof(when));
-		(void)vbuf_addf(&ctx->line, "%s\t%s\t%s\tdsn=%s", user, when,
-		    pol == NULL ? "corrupt" : pol->disabled ? "disabled" :
-		    "enabled", pol == NULL || !pol->dsn_off ? "on" : "off");
+		(void)vbuf_addf(&ctx->line, "%s\t%s\t%s\tdsn=%s\tlane=%s",
+		    user, when, pol == NULL ? "corrupt" : pol->disabled ?
+		    "disabled" : "enabled", pol == NULL || !pol->dsn_off ?
+		    "on" : "off", pol != NULL && pol->bulk ? "bulk" :
+		    "transactional");
 	}
 	(void)vbuf_addc(&ctx->line, '\n');
 	if (fwrite(ctx->line.data, 1, ctx->line.len, stdout) !=

@@ -236,7 +236,8 @@ class DsnCredentialTest(PetrelCase):
         self.assertEqual([(u["user"], u["dsn"]) for u in listing],
                          [(self.user, False)])
         line = self.suite.relayctl("user", "list").stdout.decode()
-        self.assertTrue(line.rstrip("\n").endswith("\tdsn=off"), line)
+        self.assertTrue(line.rstrip("\n").endswith(
+            "\tdsn=off\tlane=transactional"), line)
         self.suite.relayctl("user", "set", self.user, "--dsn=on")
         show = json.loads(self.suite.relayctl("user", "show", self.user,
                                               "-j").stdout)
