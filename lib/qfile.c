@@ -249,6 +249,7 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 	qn->info.arrival_us = env->arrival_us;
 	qn->info.nrcpts = qn->info.left = (uint32_t)env->nrcpts;
 	qn->info.dsn_off = env->dsn_off;
+	qn->info.bulk = env->bulk;
 	qn->rcpts = xcalloc(env->nrcpts, sizeof(char *));
 	for (i = 0; i < env->nrcpts; i++)
 		qn->rcpts[i] = xstrdup(env->rcpts[i]);
@@ -264,7 +265,7 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 	 * belong to the R= line before them. Readers skip unknown lines.
 	 */
 	qn->wbuf = vbuf_create(0);
-	vbuf_addf(qn->wbuf, "V=1\nT=%" PRId64 ".%06" PRId32 "\nS=%s\n",
+	vbuf_addf(qn->wbuf, QSTORE_ENV_VERSION "T=%" PRId64 ".%06" PRId32 "\nS=%s\n",
 	    env->arrival, env->arrival_us, env->sender);
 	for (i = 0; i < env->nrcpts; i++) {
 		vbuf_addf(qn->wbuf, "R=%s\n", env->rcpts[i]);
@@ -283,6 +284,8 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 		vbuf_addf(qn->wbuf, "Q=1\n");
 	if (env->smtputf8)
 		vbuf_addf(qn->wbuf, "U=1\n");
+	if (env->bulk)
+		vbuf_adds(qn->wbuf, QSTORE_ENV_BULK);
 	vbuf_addf(qn->wbuf, "C=%s\nH=%s\nA=%s\n\n", env->client_addr,
 	    env->client_name, env->auth_user);
 	return qn;
@@ -570,6 +573,9 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 			break;
 		case 'U':
 			qf->env.smtputf8 = 1;
+			break;
+		case 'P':
+			qf->env.bulk = strcmp(line + 2, "bulk") == 0;
 			break;
 		case 'C':
 			qf->env.client_addr = line + 2;

@@ -103,6 +103,8 @@ struct qstore_envelope {
 	enum qstore_ret	 ret;
 	int		 dsn_off;	/* the credential turned reports off */
 	int		 smtputf8;	/* MAIL had SMTPUTF8 (RFC 6531) */
+	int		 bulk;		/* the bulk lane (P=bulk); 0: */
+					/* transactional */
 };
 
 /* Per-message record (db msg). */
@@ -118,6 +120,8 @@ struct qstore_msginfo {
 	uint32_t	 left;		/* recipients not yet final, or */
 					/* final and owed a report */
 	int		 dsn_off;	/* no delivery reports (credential) */
+	int		 bulk;		/* the bulk lane ("lane=bulk"; absent: */
+					/* transactional, issue 11) */
 	int64_t		 held;		/* on hold since (epoch s); 0 not */
 };
 
@@ -237,6 +241,14 @@ void		 qstore_new_event(struct qstore_new *,
  */
 void		 qstore_new_first_attempt(struct qstore_new *, int64_t when);
 /*
+ * Puts the message in the bulk lane (X-Petrel-Priority: bulk) after
+ * qstore_new_begin: in its msg record and in the file's envelope. The
+ * envelope is still in memory until the first qstore_new_write that fills
+ * the write buffer; returns 0, or -1 (nothing changed) when it has already
+ * been written.
+ */
+int		 qstore_new_bulk(struct qstore_new *);
+/*
  * After qstore_commit returned 0: QSTORE_ERR_OK; QSTORE_ERR_LIMIT (over a
  * charged counter); or QSTORE_ERR_IO, the file was removed before the
  * commit (see qstore_commit). Only QSTORE_ERR_OK has records.
@@ -318,6 +330,12 @@ typedef int qstore_msg_cb(const struct qstore_msginfo *, void *arg);
 typedef int qstore_rcpt_cb(const struct qstore_rcpt *, void *arg);
 /* Schedule entries in time order, starting at the earliest. */
 int	qstore_sched_iter(struct qstore_txn *, qstore_sched_cb *, void *);
+/*
+ * Schedule entries due at or before until (epoch s), newest first: how
+ * qmgr finds fresh work behind a long backlog (the priority lanes).
+ */
+int	qstore_sched_iter_back(struct qstore_txn *, int64_t until,
+	    qstore_sched_cb *, void *);
 int	qstore_msg_iter(struct qstore_txn *, qstore_msg_cb *, void *);
 int	qstore_rcpt_iter(struct qstore_txn *, const char *qid,
 	    qstore_rcpt_cb *, void *);
