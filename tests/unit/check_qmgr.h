@@ -31,6 +31,7 @@ struct fix {
 	struct cfg	 cfg;
 	struct vbuf	*why;
 	const char	*sender;	/* NULL: sender@example.org */
+	int		 bulk;		/* commit in the bulk lane */
 };
 
 static int
@@ -96,6 +97,7 @@ fix_commit(struct fix *f, char **rcpts, size_t n, char *qid)
 	env.client_addr = "192.0.2.7";
 	env.client_name = "client.example";
 	env.auth_user = "";
+	env.bulk = f->bulk;
 	qn = qstore_new_begin(qmgr_queue, &env, f->why);
 	ck_assert_msg(qn != NULL, "begin: %s", f->why->data);
 	ck_assert_int_eq(qstore_new_write(qn, body, sizeof(body) - 1,
@@ -142,7 +144,7 @@ fix_pending(struct qmgr_job **jobs, size_t max)
 	struct qmgr_job *job;
 	size_t n = 0;
 
-	while ((job = qmgr_dest_take(fix_held_none)) != NULL) {
+	while ((job = qmgr_dest_take(fix_held_none, 1)) != NULL) {
 		qmgr_dest_release(job);
 		ck_assert_uint_lt(n, max);
 		jobs[n++] = job;

@@ -10,6 +10,9 @@
  * lowered, back by themselves), a suspension (pending and new jobs
  * deferred quoting the reply), a backoff that does not cut a suspension
  * short, and a reply no rule matches.
+ * And the lanes: a destination's transactional job goes before its bulk
+ * ones, bulk never takes its transactional_reserve connections (nor the
+ * processes' reserve, bulk_ok), transactional may.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +35,7 @@ static size_t	 drain_done(const char *reply_prefix);
 static void	 attempt_reply(struct qmgr_job *, const char *reply);
 static const char *state(void);
 static int	 state_cb(const struct qmgr_dest *, void *);
+static void	 shaping_file(struct fix *, const char *);
 
 /* n messages for one recipient at x.test, their jobs queued. */
 static size_t
@@ -49,7 +53,7 @@ queue_messages(struct fix *f, size_t n)
 static struct qmgr_job *
 take(void)
 {
-	return qmgr_dest_take(fix_held_none);
+	return qmgr_dest_take(fix_held_none, 1);
 }
 
 /* The job comes back from smtp with status for its recipient. */
@@ -113,6 +117,100 @@ drain_done(const char *reply_prefix)
 	(void)qmgr_results_apply();
 	return n;
 }
+
+/* Writes text as the shaping file and loads it. */
+static void
+shaping_file(struct fix *f, const char *text)
+{
+	static char path[300];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/shaping.yaml", f->dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs(text, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	f->cfg.shaping_file = path;
+	qmgr_dest_init(&f->cfg);
+}
+
+START_TEST(test_lanes)
+{
+	struct fix f;
+	struct qmgr_job *jobs[8], *job;
+	size_t i;
+
+	fix_setup(&f);
+	/* 5 connections: the default reserve is one. */
+	shaping_file(&f, "destinations:\n  x.test: { max_connections: 5 }\n");
+	f.bulk = 1;
+	ck_assert_uint_eq(queue_messages(&f, 6), 6);
+	ck_assert_uint_eq(qmgr_job_nbulk(), 6);
+	/* Not while the processes' reserve is taken. */
+	ck_assert_ptr_null(qmgr_dest_take(fix_held_none, 0));
+	for (i = 0; i < 4; i++) {
+		ck_assert_ptr_nonnull(jobs[i] = take());
+		ck_assert_int_eq(jobs[i]->bulk, 1);
+	}
+	/* The fifth connection is the transactional lane's. */
+	ck_assert_ptr_null(take());
+	f.bulk = 0;
+	ck_assert_uint_eq(queue_messages(&f, 2), 4);
+	ck_assert_ptr_nonnull(jobs[4] = take());
+	ck_assert_int_eq(jobs[4]->bulk, 0);
+	ck_assert_ptr_null(take());		/* 5 of 5 */
+	/* One bulk back: 4 at smtp, bulk still may not take a fifth. */
+	attempt(jobs[0], 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	ck_assert_int_eq(jobs[0]->bulk, 0);
+	attempt(jobs[1], 0, QSTORE_DELIVERED);
+	ck_assert_ptr_null(take());
+	/* The transactional ones back: bulk goes on. */
+	attempt(jobs[4], 0, QSTORE_DELIVERED);
+	attempt(jobs[0], 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(job = take());
+	ck_assert_int_eq(job->bulk, 1);
+	ck_assert_ptr_nonnull(jobs[1] = take());
+	ck_assert_ptr_null(take());
+	ck_assert_uint_eq(qmgr_job_nbulk(), 0);
+	/* A transactional job queued behind bulk ones goes first. */
+	f.bulk = 1;
+	ck_assert_uint_eq(queue_messages(&f, 2), 2);
+	f.bulk = 0;
+	ck_assert_uint_eq(queue_messages(&f, 1), 3);
+	attempt(job, 0, QSTORE_DELIVERED);
+	attempt(jobs[1], 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(job = take());
+	ck_assert_int_eq(job->bulk, 0);
+	attempt(job, 0, QSTORE_DELIVERED);
+	for (i = 2; i < 4; i++)
+		attempt(jobs[i], 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
+/* transactional_reserve: 0 lets bulk take every connection. */
+START_TEST(test_lanes_no_reserve)
+{
+	struct fix f;
+	struct qmgr_job *jobs[4];
+	size_t i;
+
+	fix_setup(&f);
+	shaping_file(&f, "destinations:\n  x.test: { max_connections: 3,"
+	    " transactional_reserve: 0 }\n");
+	ck_assert_uint_eq(qmgr_dest_processes_reserve(), 4);	/* 20% of 16 */
+	f.bulk = 1;
+	ck_assert_uint_eq(queue_messages(&f, 4), 4);
+	for (i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(jobs[i] = take());
+	ck_assert_ptr_null(take());
+	for (i = 0; i < 3; i++)
+		attempt(jobs[i], 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
 
 START_TEST(test_window_halves_and_grows)
 {
@@ -328,6 +426,8 @@ dest_suite(void)
 	tcase_add_test(tc, test_flush_lifts_dead);
 	tcase_add_test(tc, test_bounces_do_not_count);
 	tcase_add_test(tc, test_on_reply);
+	tcase_add_test(tc, test_lanes);
+	tcase_add_test(tc, test_lanes_no_reserve);
 	suite_add_tcase(s, tc);
 	return s;
 }
