@@ -11,7 +11,7 @@
  * or one with a long backlog, holds only its own mail; smtp.processes
  * stays the cap over all of them (qmgr_deliver.c).
  *
- * Each destination has two FIFOs, one per lane (qmgr(8), LANES): a
+ * Each destination has two FIFOs, one per lane (qmgr(8), Lanes): a
  * credential's lane, or X-Petrel-Priority: bulk, put a message's jobs in
  * the transactional or the bulk one. The dispatcher takes a destination's
  * transactional job first, and a bulk job only while fewer than

@@ -8,7 +8,7 @@
  * are skipped; a message's other recipients are not, so a slow next hop
  * holds only its own recipients.
  *
- * The lanes (qmgr(8), LANES): while bulk jobs wait in memory, a scan
+ * The lanes (qmgr(8), Lanes): while bulk jobs wait in memory, a scan
  * first looks at the newest due entries, newest first, for transactional
  * messages only, then goes through the index from the oldest as before. So a transactional message
  * accepted behind a backlog of tens of thousands of bulk ones is loaded

@@ -1,4 +1,4 @@
-"""test_lanes.py - priority lanes (qmgr(8) LANES, relayctl --lane).
+"""test_lanes.py - priority lanes (qmgr(8) Lanes, relayctl --lane).
 
 A credential's lane (relayctl user set NAME --lane bulk) or a message's
 X-Petrel-Priority: bulk puts its jobs in the bulk lane: qmgr sends a
