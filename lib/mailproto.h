@@ -73,6 +73,11 @@
 #define MAIL_ATTR_RELAY		"relay"		/* host[ip]:port or "none" */
 #define MAIL_ATTR_TLS		"tls"		/* TLS version, or absent */
 #define MAIL_ATTR_DKIM		"dkim"		/* "d=D s=S" or "unsigned" */
+#define MAIL_ATTR_MX		"mx"		/* the next hop's MX hosts,
+						   space-separated, when
+						   resolved (qmgr's provider
+						   roll-up); else absent */
+#define MAIL_MX_LIST_MAX	1024		/* its length, at most */
 #define MAIL_ATTR_SITE_FAIL	"site_fail"	/* 1: no session could be set
 						   up (next hop unresolved or
 						   unreachable); else absent */
@@ -131,6 +136,11 @@
 #define MAIL_ATTR_LAST_FAILURE	"last_failure"	/* while failures > 0 */
 #define MAIL_ATTR_UNTIL		"until"		/* s left in a backoff or */
 						/* suspension (on_reply); 0 */
+#define MAIL_ATTR_PROVIDER	"provider"	/* its MX hosts' provider, */
+						/* when known; else absent */
+#define MAIL_ATTR_PROV_CONNS	"provider_connections" /* the provider's */
+						/* jobs at smtp */
+#define MAIL_ATTR_PROV_MAX	"provider_max_connections" /* 0: none */
 
 
 #endif

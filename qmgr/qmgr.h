@@ -45,6 +45,14 @@
  * transaction, and a request must fit in one attribute record.
  */
 #define QMGR_JOB_RCPTS_MAX	100
+/*
+ * Providers (qmgr_provider.c): next-hop keys whose provider is remembered,
+ * and how many of the MX hosts smtp names are looked at (a next hop with
+ * more is taken for no provider).
+ */
+#define QMGR_PROV_MAP_MAX	100000
+#define QMGR_PROV_MX_MAX	16
+#define QMGR_MX_LIST_MAX	MAIL_MX_LIST_MAX
 /* Destinations in one reply to relayctl shaping show. */
 #define QMGR_SHAPING_SHOW_MAX	10000
 /* Jobs waiting for a connection, over all destinations. */
@@ -148,6 +156,7 @@ struct qmgr_job {
 	struct qmgr_dest	*dest;		/* taken from it, at smtp */
 	int			 new_conn;	/* took a connection-rate token */
 	int			 bulk;		/* the bulk lane (m->bulk) */
+	const struct shaping_provider *prov;	/* counted at smtp under it */
 };
 
 /*
@@ -181,8 +190,9 @@ struct qmgr_dest {
 	int			 adapt;		/* enum shaping_action; 0 */
 	const struct shaping_rule *adapt_rule;	/* the rule in force */
 	int64_t			 adapt_until;	/* ms, while adapt is set */
-	struct qmgr_dest_hit	*hits;		/* per rule: entry's, then */
-	size_t			 nhits;		/* the default's */
+	struct qmgr_dest_hit	*hits;		/* per rule: entry's, */
+	size_t			 nhits;		/* provider's, default's */
+	const struct shaping_provider *prov;	/* its MX hosts', or NULL */
 };
 
 /* An on_reply rule's matches in its current SHAPING_AFTER_WINDOW. */
@@ -316,8 +326,42 @@ int64_t	qmgr_dest_adapt_left(const struct qmgr_dest *d);
 int	qmgr_dest_walk(int (*fn)(const struct qmgr_dest *, void *),
 	    void *arg);
 const struct shaping *qmgr_dest_shaping(void);
-/* The retry_interval of key's shaping entry, s; 0: queue.min_backoff. */
+/*
+ * The retry_interval of key's shaping entry (its provider's, when known),
+ * s; 0: queue.min_backoff.
+ */
 int64_t	qmgr_dest_retry_interval(const char *key);
+/*
+ * smtp named the MX hosts of key's next hop (space-separated): the
+ * provider they roll up to counts key's jobs from now on, and its limits
+ * apply to key's destination.
+ */
+void	qmgr_dest_learn_mx(const char *key, const char *mx);
+
+/*
+ * qmgr_provider.c: the provider of each next-hop key smtp named MX hosts
+ * for, and the jobs each provider has at smtp (provider_max_connections).
+ */
+void	qmgr_provider_init(const struct shaping *);
+/* key's provider, as last learned; NULL: none or not known yet. */
+const struct shaping_provider *qmgr_provider_of(const char *key);
+/* Learns key's provider from its MX hosts; 1 if it changed, else 0. */
+int	qmgr_provider_learn(const char *key, const char *mx);
+/*
+ * The sessions smtp holds open, idle, to destinations of p (qmgr_deliver.c
+ * gives it; nothing calls up): they count against p's connections.
+ */
+void	qmgr_provider_held_by(unsigned (*)(const struct shaping_provider *));
+/*
+ * Whether p (NULL: none, always) may have one more connection: its jobs
+ * at smtp and the idle sessions held to it are under its cap.
+ */
+int	qmgr_provider_room(const struct shaping_provider *p);
+/* A job of p goes to smtp / is back (p NULL: nothing to count). */
+void	qmgr_provider_take(const struct shaping_provider *p);
+void	qmgr_provider_release(const struct shaping_provider *p);
+/* p's jobs at smtp. */
+unsigned qmgr_provider_inflight(const struct shaping_provider *p);
 
 /* qmgr_active.c: the messages taken in this lifetime. */
 /*
@@ -354,6 +398,8 @@ size_t	qmgr_deliver_busy(void);
  * (when not NULL): how many of those sessions are under their use limit.
  */
 unsigned qmgr_deliver_held(const char *key, unsigned *reusable);
+/* Idle smtp processes that may still hold a session to a member of p. */
+unsigned qmgr_deliver_held_by(const struct shaping_provider *p);
 
 /* qmgr_result.c: results into the queue. */
 /* ms until the gathered results are due to be applied; -1 none. */

@@ -35,6 +35,7 @@ qmgr_init(const struct cfg *cfg)
 	qmgr_reconcile();
 	qmgr_suppress_open();
 	qmgr_dest_init(cfg);
+	qmgr_provider_held_by(qmgr_deliver_held_by);
 }
 
 void

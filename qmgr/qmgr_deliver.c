@@ -131,6 +131,20 @@ qmgr_conn_reusable(const struct qmgr_conn *c, const char *key, int64_t now)
 }
 
 unsigned
+qmgr_deliver_held_by(const struct shaping_provider *p)
+{
+	const struct qmgr_conn *c;
+	int64_t now = ev_now_ms();
+	unsigned n = 0;
+
+	for (c = qmgr_conns; c != NULL; c = c->next)
+		if (qmgr_conn_holds(c, now) &&
+		    qmgr_provider_of(c->last_key) == p)
+			n++;
+	return n;
+}
+
+unsigned
 qmgr_deliver_held(const char *key, unsigned *reusable)
 {
 	const struct qmgr_conn *c;
@@ -448,7 +462,7 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 {
 	struct qmgr_job *job = c->job;
 	struct qmgr_reply r = { job, 0, NULL, NULL, NULL, NULL, 0 };
-	const char *reason = NULL, *dkim = NULL, *relay = "none";
+	const char *reason = NULL, *dkim = NULL, *relay = "none", *mx = NULL;
 	uint64_t status = MAIL_STAT_FAIL, site_fail = 0;
 	struct vbuf why;
 	const struct attr_spec head[] = {
@@ -458,6 +472,7 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 		ATTR_STR(MAIL_ATTR_RELAY, 0, 0, QMGR_RELAY_MAX, &relay),
 		ATTR_STR(MAIL_ATTR_DKIM, 0, 0, QMGR_DKIM_MAX, &dkim),
 		ATTR_UINT(MAIL_ATTR_SITE_FAIL, 0, 0, 1, &site_fail),
+		ATTR_STR(MAIL_ATTR_MX, 0, 1, QMGR_MX_LIST_MAX, &mx),
 		ATTR_TABLE_END
 	};
 	const struct attr_spec rcpt[] = {
@@ -499,6 +514,9 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	if (attr_scan(l, body, &why) == -1)
 		log_warn("%s: bad reply from the delivery agent: %s",
 		    job->qid, log_safe(why.data));
+	/* The provider first: its on_reply rules may match this reply. */
+	if (mx != NULL)
+		qmgr_dest_learn_mx(job->nexthop, mx);
 	/* Before the release: the job still names its destination. */
 	qmgr_dest_outcome(job);
 	qmgr_deliver_finish(job, "no result from the delivery agent", relay);

@@ -44,6 +44,12 @@
  * destinations are looked at, and qmgr_dest_next_ms wakes the loop at
  * the end, so a backlog held back goes on without new mail.
  *
+ * A destination whose MX hosts smtp has named, and which roll up to a
+ * provider of the shaping file (qmgr_provider.c), takes the provider's
+ * limits under its own destination entry's, and its jobs at smtp count
+ * against the provider's provider_max_connections with those of every
+ * other destination of the provider.
+ *
  * A new connection, which takes a token of max_connection_rate, is one
  * made when smtp holds no idle session to the destination that it may
  * reuse (qmgr_deliver_held's reusable: under max_messages_per_connection
@@ -117,10 +123,13 @@ qmgr_dest_init(const struct cfg *cfg)
 		log_warn("%s; delivery is not shaped", why->data);
 		qmgr_shaping = shaping_load(NULL, NULL);
 	} else if (cfg->shaping_file != NULL)
-		log_info("shaping: %s: %zu destination entr%s",
+		log_info("shaping: %s: %zu destination entr%s, %zu provider%s",
 		    cfg->shaping_file, qmgr_shaping->nentries,
-		    qmgr_shaping->nentries == 1 ? "y" : "ies");
+		    qmgr_shaping->nentries == 1 ? "y" : "ies",
+		    qmgr_shaping->nproviders,
+		    qmgr_shaping->nproviders == 1 ? "" : "s");
 	vbuf_free(why);
+	qmgr_provider_init(qmgr_shaping);
 }
 
 static void
@@ -133,11 +142,18 @@ qmgr_dest_limits(struct qmgr_dest *d, int64_t now)
 
 	/* Before qmgr_dest_init (unit tests): no limits. */
 	if (qmgr_shaping != NULL) {
-		shaping_lookup(qmgr_shaping, d->key, &d->lim, &entry);
-		d->sentry = shaping_find(qmgr_shaping, entry);
-		/* The rules never change (a reload restarts qmgr). */
+		shaping_lookup_provider(qmgr_shaping, d->key, d->prov, &d->lim,
+		    &entry);
+		/* Its own entry's rules; the provider's come after them. */
+		d->sentry = d->prov != NULL && entry == d->prov->e.name ?
+		    NULL : shaping_find(qmgr_shaping, entry);
+		/*
+		 * The rules change only with the provider (a reload restarts
+		 * qmgr), and qmgr_dest_learn_mx drops the counts then.
+		 */
 		n = qmgr_shaping->nrules +
-		    (d->sentry != NULL ? d->sentry->nrules : 0);
+		    (d->sentry != NULL ? d->sentry->nrules : 0) +
+		    (d->prov != NULL ? d->prov->e.nrules : 0);
 		if (d->hits == NULL && n > 0) {
 			d->hits = xcalloc(n, sizeof(*d->hits));
 			d->nhits = n;
@@ -187,6 +203,7 @@ qmgr_dest_get(const char *key, int create)
 	snprintf(d->key, sizeof(d->key), "%s", key);
 	d->tail = &d->head;
 	d->btail = &d->bhead;
+	d->prov = qmgr_provider_of(key);
 	qmgr_dest_limits(d, ev_now_ms());
 	d->hnext = qmgr_dest_hash[h];
 	qmgr_dest_hash[h] = d;
@@ -371,18 +388,29 @@ qmgr_dest_room(const struct qmgr_dest *d, unsigned held, int bulk)
 	/* Narrowed by site failures; a held session is a working one. */
 	if (held == 0 && d->window != 0 && d->inflight >= d->window)
 		return 0;
+	/* The provider's connections, all its destinations together. */
+	if (held == 0 && !qmgr_provider_room(d->prov))
+		return 0;
 	return 1;
 }
 
-/* Whether a bulk job to d leaves its transactional reserve free. */
+/*
+ * Whether a bulk job to d leaves its transactional reserve free, and that
+ * of its provider's provider_max_connections (the same share).
+ */
 static int
 qmgr_dest_bulk_room(const struct qmgr_dest *d)
 {
-	unsigned max = d->lim.max_connections;
+	unsigned max = d->lim.max_connections, pmax;
 
 	if (d->window != 0 && (max == 0 || d->window < max))
 		max = d->window;
-	return max == 0 || d->inflight + shaping_reserve(&d->lim, max) < max;
+	if (max != 0 && d->inflight + shaping_reserve(&d->lim, max) >= max)
+		return 0;
+	if (d->prov == NULL || (pmax = d->prov->max_connections) == 0)
+		return 1;
+	return qmgr_provider_inflight(d->prov) +
+	    shaping_reserve(&d->lim, pmax) < pmax;
 }
 
 static int
@@ -517,14 +545,18 @@ qmgr_dest_outcome(const struct qmgr_job *job)
 		qmgr_dest_suspend(d, now);
 }
 
-/* d's i'th on_reply rule: its entry's, then the default's. */
+/* d's i'th on_reply rule: its entry's, its provider's, the default's. */
 static const struct shaping_rule *
 qmgr_dest_rule(const struct qmgr_dest *d, size_t i)
 {
 	size_t own = d->sentry != NULL ? d->sentry->nrules : 0;
+	size_t prov = d->prov != NULL ? d->prov->e.nrules : 0;
 
-	return i < own ? &d->sentry->rules[i] :
-	    &qmgr_shaping->rules[i - own];
+	if (i < own)
+		return &d->sentry->rules[i];
+	if (i < own + prov)
+		return &d->prov->e.rules[i - own];
+	return &qmgr_shaping->rules[i - own - prov];
 }
 
 /* The reply of a deferred recipient of job that r matches, or NULL. */
@@ -706,6 +738,8 @@ qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable),
 			d->inflight++;
 			d->sent++;
 			job->dest = d;
+			job->prov = d->prov;
+			qmgr_provider_take(job->prov);
 			job->new_conn = reusable == 0;
 			qmgr_dest_cursor = d;
 			return job;
@@ -725,6 +759,8 @@ qmgr_dest_untake(struct qmgr_job *job)
 	if (job->bulk)
 		d->bulk_inflight--;
 	d->sent--;
+	qmgr_provider_release(job->prov);
+	job->prov = NULL;
 	shaping_bucket_refund(&d->bucket);
 	if (job->new_conn)
 		shaping_bucket_refund(&d->conn_bucket);
@@ -742,6 +778,8 @@ qmgr_dest_release(struct qmgr_job *job)
 	d->inflight--;
 	if (job->bulk)
 		d->bulk_inflight--;
+	qmgr_provider_release(job->prov);
+	job->prov = NULL;
 	qmgr_dest_gc(d, ev_now_ms());
 }
 
@@ -826,7 +864,8 @@ qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
 		return "normal";
 	if (held == 0 && ((d->lim.max_connections != 0 &&
 	    d->inflight >= d->lim.max_connections) ||
-	    (d->window != 0 && d->inflight >= d->window)))
+	    (d->window != 0 && d->inflight >= d->window) ||
+	    !qmgr_provider_room(d->prov)))
 		return "at-limit";
 	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0 ||
 	    (reusable == 0 &&
@@ -860,6 +899,23 @@ qmgr_dest_retry_interval(const char *key)
 
 	if (qmgr_shaping == NULL)
 		return 0;
-	shaping_lookup(qmgr_shaping, key, &lim, &entry);
+	shaping_lookup_provider(qmgr_shaping, key, qmgr_provider_of(key), &lim,
+	    &entry);
 	return lim.retry_interval;
+}
+
+void
+qmgr_dest_learn_mx(const char *key, const char *mx)
+{
+	struct qmgr_dest *d;
+
+	if (!qmgr_provider_learn(key, mx) ||
+	    (d = qmgr_dest_get(key, 0)) == NULL)
+		return;
+	/* Jobs at smtp stay counted under the provider they went under. */
+	d->prov = qmgr_provider_of(key);
+	free(d->hits);
+	d->hits = NULL;
+	d->nhits = 0;
+	qmgr_dest_limits(d, ev_now_ms());
 }

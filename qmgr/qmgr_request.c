@@ -225,6 +225,13 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	attr_put_int(r->out, MAIL_ATTR_UNTIL, until);
 	if (d->fail_streak > 0)
 		attr_put_str(r->out, MAIL_ATTR_LAST_FAILURE, d->reason);
+	if (d->prov != NULL) {
+		attr_put_str(r->out, MAIL_ATTR_PROVIDER, d->prov->e.name);
+		attr_put_num(r->out, MAIL_ATTR_PROV_CONNS,
+		    qmgr_provider_inflight(d->prov));
+		attr_put_num(r->out, MAIL_ATTR_PROV_MAX,
+		    d->prov->max_connections);
+	}
 	attr_end(r->out);
 	r->n++;
 	return 0;

@@ -64,6 +64,9 @@ struct sh_dest {
 	uint64_t	 failures;	/* site failures in a row */
 	uint64_t	 suspended_for;	/* s left dead; 0 not dead */
 	char		*last_failure;	/* NULL: none */
+	char		*provider;	/* NULL: none known */
+	uint64_t	 prov_conns;	/* the provider's jobs at smtp */
+	uint64_t	 prov_max;	/* 0: no limit */
 };
 
 struct sh_reply {
@@ -174,6 +177,7 @@ static int
 sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 {
 	const char *key = NULL, *entry = NULL, *state = NULL, *last = NULL;
+	const char *prov = NULL;
 	struct sh_dest d;
 	const struct attr_spec spec[] = {
 		ATTR_STR(MAIL_ATTR_NEXTHOP, ATTR_F_REQUIRED, 1,
@@ -194,6 +198,11 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 		ATTR_UINT(MAIL_ATTR_SUSPENDED, 0, 0, UINT32_MAX,
 		    &d.suspended_for),
 		ATTR_STR(MAIL_ATTR_LAST_FAILURE, 0, 0, ATTR_VALUE_MAX, &last),
+		ATTR_STR(MAIL_ATTR_PROVIDER, 0, 1, SHAPING_PROVIDER_NAME_MAX,
+		    &prov),
+		ATTR_UINT(MAIL_ATTR_PROV_CONNS, 0, 0, UINT32_MAX,
+		    &d.prov_conns),
+		ATTR_UINT(MAIL_ATTR_PROV_MAX, 0, 0, UINT32_MAX, &d.prov_max),
 		ATTR_TABLE_END
 	};
 
@@ -219,6 +228,7 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 	d.entry = xstrdup(entry);
 	d.state = xstrdup(state);
 	d.last_failure = last != NULL ? xstrdup(last) : NULL;
+	d.provider = prov != NULL ? xstrdup(prov) : NULL;
 	r->d[r->n++] = d;
 	return 0;
 }
@@ -445,6 +455,18 @@ sh_json(const struct sh_reply *r)
 			json_null(&j);
 		else
 			json_str(&j, d->last_failure);
+		json_key(&j, "provider");
+		if (d->provider == NULL)
+			json_null(&j);
+		else
+			json_str(&j, d->provider);
+		json_key(&j, "provider_connections");
+		json_uint(&j, d->prov_conns);
+		json_key(&j, "provider_max_connections");
+		if (d->prov_max == 0)
+			json_null(&j);
+		else
+			json_uint(&j, d->prov_max);
 		json_object_end(&j);
 		printf("%s\n", out.data);
 	}
@@ -459,6 +481,7 @@ sh_reply_release(struct sh_reply *r)
 		free(r->d[i].entry);
 		free(r->d[i].state);
 		free(r->d[i].last_failure);
+		free(r->d[i].provider);
 	}
 	free(r->d);
 }

@@ -26,6 +26,7 @@
 #include "cfg.h"
 #include "daemon.h"
 #include "dkimkey.h"
+#include "mailproto.h"
 #include "nexthop.h"
 #include "qid.h"
 #include "qstore.h"
@@ -95,6 +96,7 @@ struct smtp_req {
 	char			*dkim_sig;	/* "DKIM-Signature: ...\r\n" */
 	size_t			 dkim_sig_len;	/* 0: send unsigned */
 	char			 dkim[SMTP_HOST_MAX + 80];	/* reply attr */
+	char			 mx[MAIL_MX_LIST_MAX + 1]; /* reply attr, or "" */
 	int			 site_fail;	/* no session could be set up */
 };
 

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "attr.h"
@@ -64,6 +65,7 @@ static int	hop_is_down(const char *);
 static void	hop_up(const char *);
 static void	hop_failed(const struct smtp_target *, size_t, size_t,
 		    const struct smtp_fail *);
+static void	name_mx(struct smtp_req *, const struct smtp_target *, size_t);
 static int	resolve(const struct nexthop *, const struct cfg_transport *,
 		    struct smtp_target *, size_t *, struct smtp_fail *);
 
@@ -533,6 +535,36 @@ resolve(const struct nexthop *nh, const struct cfg_transport *ft,
 	return *n == 0 ? -1 : 0;
 }
 
+/*
+ * The hosts the next hop resolved to, each once, for qmgr to roll the
+ * destination up into a provider by their names (qmgr_provider.c); none
+ * when they do not all fit, since qmgr must see every one.
+ */
+static void
+name_mx(struct smtp_req *req, const struct smtp_target *t, size_t n)
+{
+	size_t len = 0, i, j, hl;
+
+	req->mx[0] = '\0';
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++)
+			if (strcasecmp(t[j].host, t[i].host) == 0)
+				break;
+		if (j < i)
+			continue;
+		hl = strlen(t[i].host);
+		if (hl == 0 || strchr(t[i].host, ' ') != NULL ||
+		    len + (len > 0) + hl > MAIL_MX_LIST_MAX) {
+			req->mx[0] = '\0';
+			return;
+		}
+		if (len > 0)
+			req->mx[len++] = ' ';
+		memcpy(req->mx + len, t[i].host, hl + 1);
+		len += hl;
+	}
+}
+
 static void
 deliver(struct smtp_req *req)
 {
@@ -577,6 +609,7 @@ deliver(struct smtp_req *req)
 		decide_all(req, &fail);
 		goto done;
 	}
+	name_mx(req, targets, n);
 	/* Signed per attempt: retries and key rotations stay valid. */
 	smtp_dkim_sign(smtp_cfg, req);
 
@@ -689,6 +722,8 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 		attr_put_str(out, MAIL_ATTR_TLS, req->tls);
 	if (req->dkim[0] != '\0')
 		attr_put_str(out, MAIL_ATTR_DKIM, req->dkim);
+	if (req->mx[0] != '\0')
+		attr_put_str(out, MAIL_ATTR_MX, req->mx);
 	/* Said outright, so qmgr need not guess it from the replies. */
 	if (req->site_fail)
 		attr_put_num(out, MAIL_ATTR_SITE_FAIL, 1);

@@ -35,6 +35,8 @@ static void	fuzz_check_limits(const struct shaping_limits *);
 static void	fuzz_check_entry(const struct shaping *,
 		    const struct shaping_entry *);
 static void	fuzz_check_rules(const struct shaping_rule *, size_t);
+static void	fuzz_check_provider(const struct shaping *,
+		    const struct shaping_provider *);
 
 static char fuzz_dir[PATH_MAX];
 static char fuzz_path[PATH_MAX + 16];
@@ -144,6 +146,53 @@ fuzz_check_entry(const struct shaping *sh, const struct shaping_entry *e)
 	}
 }
 
+/*
+ * A provider: a valid name, 1 to SHAPING_SUFFIXES_MAX suffixes of one
+ * leading dot, lower case, no empty label; a host under each suffix
+ * matches some provider; its limits come before the destination's.
+ */
+static void
+fuzz_check_provider(const struct shaping *sh,
+    const struct shaping_provider *pr)
+{
+	struct shaping_limits lim;
+	const char *name, *host[1];
+	char h[SHAPING_NAME_MAX + 300];
+	size_t len = strlen(pr->e.name);
+
+	fuzz_check_limits(&pr->e.lim);
+	fuzz_check_rules(pr->e.rules, pr->e.nrules);
+	ASSERT(len > 0 && len <= SHAPING_PROVIDER_NAME_MAX);
+	ASSERT(strspn(pr->e.name, "abcdefghijklmnopqrstuvwxyz0123456789-_") ==
+	    len);
+	ASSERT(shaping_provider_find(sh, pr->e.name) == pr);
+	ASSERT(pr->nsuffixes > 0 && pr->nsuffixes <= SHAPING_SUFFIXES_MAX);
+	for (size_t i = 0; i < pr->nsuffixes; i++) {
+		const char *suf = pr->suffixes[i];
+
+		ASSERT(suf[0] == '.' && suf[1] != '\0' && suf[1] != '.');
+		ASSERT(strstr(suf, "..") == NULL);
+		ASSERT(suf[strlen(suf) - 1] != '.');
+		for (const char *c = suf; *c != '\0'; c++)
+			ASSERT(*c < 'A' || *c > 'Z');
+		(void)snprintf(h, sizeof(h), "mx%s", suf);
+		host[0] = h;
+		ASSERT(shaping_provider_match(sh, host, 1) != NULL);
+		/* The suffix without its dot is a host, not under it. */
+		host[0] = suf + 1;
+		if (shaping_provider_match(sh, host, 1) == pr)
+			ASSERT(pr->nsuffixes > 1);
+	}
+	/* Unless a destination entry covers the key, the provider decides. */
+	shaping_lookup(sh, "nowhere.invalid:25", &lim, &name);
+	if (strcmp(name, "default") != 0)
+		return;
+	shaping_lookup_provider(sh, "nowhere.invalid:25", pr, &lim, &name);
+	ASSERT(strcmp(name, pr->e.name) == 0);
+	ASSERT(lim.max_connections == (pr->e.lim.max_connections != 0 ?
+	    pr->e.lim.max_connections : sh->def.max_connections));
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
@@ -166,6 +215,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		ASSERT(sh->nentries <= SHAPING_ENTRIES_MAX);
 		for (size_t i = 0; i < sh->nentries; i++)
 			fuzz_check_entry(sh, &sh->entries[i]);
+		for (size_t i = 0; i < sh->nproviders; i++)
+			fuzz_check_provider(sh, &sh->providers[i]);
 		shaping_lookup(sh, "nowhere.invalid:25", &lim, &name);
 		shaping_free(sh);
 	}

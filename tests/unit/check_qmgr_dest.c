@@ -13,6 +13,10 @@
  * And the lanes: a destination's transactional job goes before its bulk
  * ones, bulk never takes its transactional_reserve connections (nor the
  * processes' reserve, bulk_ok), transactional may.
+ * And providers: once smtp has named a destination's MX hosts, their
+ * provider's limits apply to it and provider_max_connections caps the
+ * jobs at smtp of all its destinations together; MX hosts of which one
+ * does not match make no member.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +30,8 @@
 #include "event.h"
 
 #define JOBS_MAX	16
+/* The fixture's next-hop key of a domain (its smtp.port is no default). */
+#define KEY(domain)	domain ":25"
 
 static Suite	*dest_suite(void);
 static size_t	 queue_messages(struct fix *, size_t);
@@ -35,7 +41,8 @@ static size_t	 drain_done(const char *reply_prefix);
 static void	 attempt_reply(struct qmgr_job *, const char *reply);
 static const char *state(void);
 static int	 state_cb(const struct qmgr_dest *, void *);
-static void	 shaping_file(struct fix *, const char *);
+static size_t	 queue_to(struct fix *, const char *, size_t);
+static void	 write_shaping(struct fix *, const char *);
 
 /* n messages for one recipient at x.test, their jobs queued. */
 static size_t
@@ -48,6 +55,35 @@ queue_messages(struct fix *f, size_t n)
 		fix_commit(f, rcpts, 1, qid);
 	qmgr_sched_scan(JOBS_MAX);
 	return qmgr_job_npending();
+}
+
+/* n messages for one recipient at domain, their jobs queued. */
+static size_t
+queue_to(struct fix *f, const char *domain, size_t n)
+{
+	char addr[128], *rcpts[] = { addr };
+	char qid[QID_SIZE];
+
+	snprintf(addr, sizeof(addr), "user@%s", domain);
+	for (size_t i = 0; i < n; i++)
+		fix_commit(f, rcpts, 1, qid);
+	qmgr_sched_scan(JOBS_MAX);
+	return qmgr_job_npending();
+}
+
+/* text as f's shaping file, loaded. */
+static void
+write_shaping(struct fix *f, const char *text)
+{
+	static char path[300];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/shaping.yaml", f->dir);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs(text, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	f->cfg.shaping_file = path;
+	qmgr_dest_init(&f->cfg);
 }
 
 static struct qmgr_job *
@@ -118,21 +154,6 @@ drain_done(const char *reply_prefix)
 	return n;
 }
 
-/* Writes text as the shaping file and loads it. */
-static void
-shaping_file(struct fix *f, const char *text)
-{
-	static char path[300];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/shaping.yaml", f->dir);
-	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
-	fputs(text, fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	f->cfg.shaping_file = path;
-	qmgr_dest_init(&f->cfg);
-}
-
 START_TEST(test_lanes)
 {
 	struct fix f;
@@ -141,7 +162,7 @@ START_TEST(test_lanes)
 
 	fix_setup(&f);
 	/* 5 connections: the default reserve is one. */
-	shaping_file(&f, "destinations:\n  x.test: { max_connections: 5 }\n");
+	write_shaping(&f, "destinations:\n  x.test: { max_connections: 5 }\n");
 	f.bulk = 1;
 	ck_assert_uint_eq(queue_messages(&f, 6), 6);
 	ck_assert_uint_eq(qmgr_job_nbulk(), 6);
@@ -197,7 +218,7 @@ START_TEST(test_lanes_no_reserve)
 	size_t i;
 
 	fix_setup(&f);
-	shaping_file(&f, "destinations:\n  x.test: { max_connections: 3,"
+	write_shaping(&f, "destinations:\n  x.test: { max_connections: 3,"
 	    " transactional_reserve: 0 }\n");
 	ck_assert_uint_eq(qmgr_dest_processes_reserve(), 4);	/* 20% of 16 */
 	f.bulk = 1;
@@ -409,6 +430,106 @@ START_TEST(test_on_reply)
 }
 END_TEST
 
+START_TEST(test_provider)
+{
+	struct fix f;
+	struct qmgr_job *a, *b, *jobs[4];
+
+	fix_setup(&f);
+	write_shaping(&f, "default:\n"
+	    "  max_connections: 10\n"
+	    "providers:\n"
+	    "  prov:\n"
+	    "    mx_suffixes: [.prov.test]\n"
+	    "    provider_max_connections: 2\n"
+	    "    max_connections: 3\n");
+	ck_assert_uint_eq(queue_to(&f, "a.test", 4), 4);
+	ck_assert_uint_eq(queue_to(&f, "b.test", 4), 8);
+	/* Not known yet: the default's limits, a job of each. */
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_nonnull(b = take());
+	ck_assert_str_ne(a->nexthop, b->nexthop);
+	/* smtp names their MX hosts with the results. */
+	qmgr_dest_learn_mx(a->nexthop, "mx1.prov.test mx2.PROV.test.");
+	qmgr_dest_learn_mx(b->nexthop, "mx.prov.test");
+	ck_assert_ptr_nonnull(qmgr_provider_of(KEY("a.test")));
+	ck_assert_str_eq(qmgr_provider_of(KEY("b.test"))->e.name, "prov");
+	attempt(a, 0, QSTORE_DELIVERED);
+	attempt(b, 0, QSTORE_DELIVERED);
+	/* Two at smtp for both destinations together, not 3 each. */
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	ck_assert_ptr_nonnull(jobs[1] = take());
+	ck_assert_ptr_null(take());
+	ck_assert_uint_eq(qmgr_provider_inflight(qmgr_provider_of(KEY("a.test"))),
+	    2);
+	ck_assert_str_eq(state(), "at-limit");
+	attempt(jobs[0], 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	ck_assert_ptr_null(take());
+	attempt(jobs[0], 0, QSTORE_DELIVERED);
+	attempt(jobs[1], 0, QSTORE_DELIVERED);
+	ck_assert_uint_eq(qmgr_provider_inflight(qmgr_provider_of(KEY("a.test"))),
+	    0);
+
+	/* One MX elsewhere: not the provider's, and so free of its cap. */
+	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test mx.backup.test");
+	ck_assert_ptr_null(qmgr_provider_of(KEY("b.test")));
+	ck_assert_ptr_nonnull(qmgr_provider_of(KEY("a.test")));
+	qmgr_dest_learn_mx(KEY("c.test"), "mxprov.test");
+	ck_assert_ptr_null(qmgr_provider_of(KEY("c.test")));
+	fix_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_provider_limits_and_rules)
+{
+	struct fix f;
+	struct qmgr_job *jobs[4];
+
+	fix_setup(&f);
+	write_shaping(&f, "providers:\n"
+	    "  prov:\n"
+	    "    mx_suffixes: .prov.test\n"
+	    "    max_connections: 1\n"
+	    "    retry_interval: 7m\n"
+	    "    on_reply:\n"
+	    "      - { pattern: 'slow down', action: suspend, for: 1s }\n"
+	    "destinations:\n"
+	    "  b.test:\n"
+	    "    max_connections: 2\n");
+	ck_assert_int_eq(qmgr_dest_retry_interval(KEY("a.test")), 0);
+	qmgr_dest_learn_mx(KEY("a.test"), "mx.prov.test");
+	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test");
+	ck_assert_int_eq(qmgr_dest_retry_interval(KEY("a.test")), 420);
+	ck_assert_uint_eq(queue_to(&f, "a.test", 3), 3);
+	ck_assert_uint_eq(queue_to(&f, "b.test", 3), 6);
+	/* a.test: the provider's one; b.test: its own entry's two. */
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(jobs[i] = take());
+	ck_assert_ptr_null(take());
+	ck_assert_int_eq((strcmp(jobs[0]->nexthop, KEY("a.test")) == 0) +
+	    (strcmp(jobs[1]->nexthop, KEY("a.test")) == 0) +
+	    (strcmp(jobs[2]->nexthop, KEY("a.test")) == 0), 1);
+	/*
+	 * The provider's rule applies under a destination entry too: b.test's
+	 * pending job is deferred; a.test is not suspended.
+	 */
+	for (size_t i = 0; i < 3; i++)
+		if (strcmp(jobs[i]->nexthop, KEY("b.test")) == 0) {
+			attempt_reply(jobs[i], "421 4.7.0 slow down");
+			jobs[i] = NULL;
+			break;
+		}
+	ck_assert_uint_eq(drain_done("delivery temporarily suspended: "
+	    "421 4.7.0 slow down"), 1);
+	ck_assert_uint_eq(qmgr_job_npending(), 2);
+	for (size_t i = 0; i < 3; i++)
+		if (jobs[i] != NULL)
+			attempt(jobs[i], 0, QSTORE_DELIVERED);
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 dest_suite(void)
 {
@@ -428,6 +549,8 @@ dest_suite(void)
 	tcase_add_test(tc, test_on_reply);
 	tcase_add_test(tc, test_lanes);
 	tcase_add_test(tc, test_lanes_no_reserve);
+	tcase_add_test(tc, test_provider);
+	tcase_add_test(tc, test_provider_limits_and_rules);
 	suite_add_tcase(s, tc);
 	return s;
 }

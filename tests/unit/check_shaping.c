@@ -853,6 +853,45 @@ START_TEST(test_shipped)
 	ck_assert_uint_eq(lim.max_messages_per_connection, 1000);
 	ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_ENCRYPT);
 
+	/* Providers, by the MX hosts the providers publish. */
+	{
+		static const struct {
+			const char *mx, *provider;
+			unsigned cap, per_conn;
+		} mxs[] = {
+			{ "aspmx.l.google.com", "google", 5, 50 },
+			{ "gmail-smtp-in.l.google.com", "google", 5, 50 },
+			{ "alt1.aspmx.l.googlemail.com", "google", 5, 50 },
+			{ "hotmail-com.olc.protection.outlook.com", "outlook",
+			    5, 50 },
+			{ "example-com.mail.protection.outlook.com",
+			    "office365", 5, 50 },
+			{ "example-com.l-v1.mx.microsoft", "office365-dane", 5,
+			    50 },
+			{ "mta5.am0.yahoodns.net", "yahoo", 0, 20 },
+			{ "mx01.mail.icloud.com", "apple", 10, 5 },
+			{ "eu-smtp-inbound-1.mimecast.com", "mimecast", 10,
+			    100 },
+		};
+		const struct shaping_provider *pr;
+		const char *entry, *h[1];
+
+		for (size_t i = 0; i < sizeof(mxs) / sizeof(mxs[0]); i++) {
+			h[0] = mxs[i].mx;
+			pr = shaping_provider_match(sh, h, 1);
+			ck_assert_msg(pr != NULL, "%s", mxs[i].mx);
+			ck_assert_str_eq(pr->e.name, mxs[i].provider);
+			ck_assert_uint_eq(pr->max_connections, mxs[i].cap);
+			shaping_lookup_provider(sh, "customer.example:25", pr,
+			    &lim, &entry);
+			ck_assert_str_eq(entry, mxs[i].provider);
+			ck_assert_uint_eq(lim.max_messages_per_connection,
+			    mxs[i].per_conn);
+		}
+		h[0] = "mx.example.org";
+		ck_assert_ptr_null(shaping_provider_match(sh, h, 1));
+	}
+
 	/* Anyone else: the default, TLS as smtp.tls says. */
 	look(sh, "example.org:25", "default", &lim);
 	ck_assert_uint_eq(lim.max_connections, 10);
@@ -884,6 +923,114 @@ START_TEST(test_shipped)
 	}
 	shaping_free(sh);
 	vbuf_free(why);
+}
+END_TEST
+
+/*
+ * Providers: parsed with their suffixes (leading dot added, lower case,
+ * final dot dropped), matched only when every MX host ends in one of them
+ * at a label boundary, first provider in the file's order; their limits
+ * lie between the default's and a destination entry's.
+ */
+START_TEST(test_providers)
+{
+	struct shaping *sh;
+	const struct shaping_provider *g, *m;
+	struct shaping_limits lim;
+	const char *entry;
+	const char *two[] = { "alt1.ASPMX.l.google.com.", "aspmx.l.google.com" };
+	const char *mixed[] = { "aspmx.l.google.com", "mx.example.net" };
+	const char *fake[] = { "mx.notgoogle.com" };
+	const char *bare[] = { "google.com" };
+	const char *ms[] = { "x-com.mail.protection.outlook.com" };
+
+	sh = load_ok("default:\n"
+	    "  max_connections: 10\n"
+	    "  max_messages_per_connection: 100\n"
+	    "providers:\n"
+	    "  google:\n"
+	    "    mx_suffixes: [.google.com, GoogleMail.com.]\n"
+	    "    provider_max_connections: 5\n"
+	    "    max_messages_per_connection: 50\n"
+	    "    tls: encrypt\n"
+	    "  ms365:\n"
+	    "    mx_suffixes: .protection.outlook.com\n"
+	    "  ms365-mail:\n"
+	    "    mx_suffixes: .mail.protection.outlook.com\n"
+	    "destinations:\n"
+	    "  gmail.com:\n"
+	    "    max_connections: 3\n");
+	ck_assert_uint_eq(sh->nproviders, 3);
+	ck_assert_ptr_nonnull(g = shaping_provider_find(sh, "google"));
+	ck_assert_uint_eq(g->nsuffixes, 2);
+	ck_assert_str_eq(g->suffixes[0], ".google.com");
+	ck_assert_str_eq(g->suffixes[1], ".googlemail.com");
+	ck_assert_uint_eq(g->max_connections, 5);
+	ck_assert_ptr_null(shaping_provider_find(sh, "yahoo"));
+
+	ck_assert_ptr_eq(shaping_provider_match(sh, two, 2), g);
+	ck_assert_ptr_null(shaping_provider_match(sh, mixed, 2));
+	ck_assert_ptr_null(shaping_provider_match(sh, fake, 1));
+	ck_assert_ptr_null(shaping_provider_match(sh, bare, 1));
+	ck_assert_ptr_null(shaping_provider_match(sh, two, 0));
+	/* The first in the file's order that matches. */
+	ck_assert_ptr_nonnull(m = shaping_provider_match(sh, ms, 1));
+	ck_assert_str_eq(m->e.name, "ms365");
+
+	/* A Workspace domain: the provider's over the default's. */
+	shaping_lookup_provider(sh, "customer.example:25", g, &lim, &entry);
+	ck_assert_str_eq(entry, "google");
+	ck_assert_uint_eq(lim.max_connections, 10);
+	ck_assert_uint_eq(lim.max_messages_per_connection, 50);
+	ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_ENCRYPT);
+	ck_assert_ptr_eq(shaping_find(sh, entry), &g->e);
+	/* A destination entry over both. */
+	shaping_lookup_provider(sh, "gmail.com:25", g, &lim, &entry);
+	ck_assert_str_eq(entry, "gmail.com");
+	ck_assert_uint_eq(lim.max_connections, 3);
+	ck_assert_uint_eq(lim.max_messages_per_connection, 50);
+	ck_assert_int_eq(lim.tls, CFG_SMTP_TLS_ENCRYPT);
+	/* No provider: as before. */
+	shaping_lookup(sh, "customer.example:25", &lim, &entry);
+	ck_assert_str_eq(entry, "default");
+	ck_assert_uint_eq(lim.max_messages_per_connection, 100);
+	shaping_free(sh);
+}
+END_TEST
+
+START_TEST(test_provider_errors)
+{
+	load_bad("providers:\n  g:\n    max_connections: 1\n",
+	    ":3: g: mx_suffixes is missing");
+	load_bad("providers:\n  Google:\n    mx_suffixes: .google.com\n",
+	    ":2: Google: a provider's name is 1 to 63 of a-z, 0-9, - and _");
+	load_bad("providers:\n  g.com:\n    mx_suffixes: .google.com\n",
+	    ":2: g.com: a provider's name is 1 to 63 of a-z, 0-9, - and _");
+	load_bad("providers:\n  g:\n    mx_suffixes: .x\n"
+	    "  g:\n    mx_suffixes: .y\n", ":4: g: given twice");
+	load_bad("providers:\n  g:\n    mx_suffixes: 'a b'\n",
+	    ":3: g.mx_suffixes: \"a b\": not a host name suffix (such as "
+	    ".google.com)");
+	load_bad("providers:\n  g:\n    mx_suffixes: '..x'\n",
+	    ":3: g.mx_suffixes: \"..x\": not a host name suffix (such as "
+	    ".google.com)");
+	load_bad("providers:\n  g:\n    mx_suffixes: []\n",
+	    ":3: g.mx_suffixes: 1 to 32 suffixes");
+	load_bad("providers:\n  g:\n    mx_suffixes: { a: b }\n",
+	    ":3: g.mx_suffixes: expected a list of host name suffixes");
+	load_bad("providers:\n  g:\n    mx_suffixes: .x\n"
+	    "    provider_max_connections: lots\n",
+	    ":4: g.provider_max_connections: \"lots\": expected a number "
+	    "from 1 to 1000");
+	load_bad("default:\n  mx_suffixes: .x\n",
+	    ":2: default.mx_suffixes: only a provider (under providers) has "
+	    "this key");
+	load_bad("destinations:\n  a.example:\n"
+	    "    provider_max_connections: 2\n",
+	    ":3: a.example.provider_max_connections: only a provider (under "
+	    "providers) has this key");
+	load_bad("providers: [a]\n", ":1: providers: expected a mapping of "
+	    "providers");
 }
 END_TEST
 
@@ -1011,6 +1158,8 @@ shaping_suite(void)
 	tcase_add_test(tc, test_bucket_refund);
 	tcase_add_test(tc, test_bucket_clock_back);
 	tcase_add_test(tc, test_shipped);
+	tcase_add_test(tc, test_providers);
+	tcase_add_test(tc, test_provider_errors);
 	tcase_add_test(tc, test_man_keys);
 	tcase_add_test(tc, test_reserve);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,147 @@
+"""test_providers.py - destinations rolled up into providers by their MX
+hosts (shaping.yaml(5) providers, qmgr_provider.c).
+
+Two customer domains, cust1.test and cust2.test, have their MX at a
+simulated provider's hosts (mx1.prov.test and mx2.prov.test), served by a
+real DNS server (dnsmasq) that smtp queries through dns.resolver; both MX
+hosts are the capture server, which greets a third concurrent session with
+421, as a provider limiting a sender's connections does. The shaping file
+gives the provider 2 connections; each domain alone would be allowed the
+default's 10. The transport only sets the port, so smtp looks up each
+domain's MX and the next-hop keys stay the two domains'.
+"""
+
+import json
+import os
+import time
+
+import dns_server
+from harness import (PetrelCase, connect, login_plain, make_message, send,
+                     to_yaml, unique)
+
+
+class ProviderCase(PetrelCase):
+
+    overrides = {"smtp": {"processes": 8}}
+
+    def setUp(self):
+        super().setUp()
+        self.dns = dns_server.DnsServer({
+            "local": ["cust1.test", "cust2.test", "prov.test"],
+            "mx": [("cust1.test", "mx1.prov.test", 10),
+                   ("cust2.test", "mx2.prov.test", 10)],
+            "a": [("mx1.prov.test", "127.0.0.1"),
+                  ("mx2.prov.test", "127.0.0.1")]})
+        try:
+            self.dns.start()
+        except RuntimeError as e:
+            self.skipTest(str(e))
+        self.addCleanup(self.dns.stop)
+        # Slow replies keep sessions busy: unshaped, 8 smtp processes
+        # would open more than two at once.
+        self.capture.data_delay = 0.3
+        self.capture.max_sessions = 2
+
+    def shape(self, doc):
+        path = os.path.join(self.tmp, "shaping.yaml")
+        with open(path, "w") as f:
+            f.write(to_yaml(doc))
+        os.chmod(path, 0o644)
+        self.suite.stop()
+        self.suite.config["dns"] = {"resolver": "127.0.0.1:%d"
+                                    % self.dns.port}
+        self.suite.config.setdefault("shaping", {})["file"] = path
+        self.suite.config["transport"] = {
+            d: "%s:%d" % (d, self.capture.port)
+            for d in ("cust1.test", "cust2.test")}
+        self.suite.write_config()
+        self.suite.start()
+        self.suite.wait_daemons_ready()
+
+    def send_to(self, tag, rcpts):
+        """One message per recipient, in one session; their tokens."""
+        user, pw = self.ensure_user()
+        toks = []
+        c = connect(self.suite)
+        try:
+            login_plain(c, user, pw)
+            for r in rcpts:
+                t = unique(tag)
+                send(c, "app@example.com", [r], make_message(t, to=r))
+                toks.append(t)
+        finally:
+            c.quit()
+        return toks
+
+    def wait_all(self, toks, timeout):
+        want = set(t.encode() for t in toks)
+        got = self.capture.wait_for_messages(
+            len(toks), timeout, match=lambda tr: any(t in tr.data
+                                                     for t in want))
+        if len(got) < len(toks):
+            self.fail("%d of %d messages arrived within %ds\n%s"
+                      % (len(got), len(toks), timeout,
+                         self.suite.log_tail()))
+
+    def burst(self):
+        """A message to each domain (qmgr learns their MX hosts), then
+        twelve to each, interleaved."""
+        first = self.send_to("learn", ["a@cust1.test", "b@cust2.test"])
+        self.wait_all(first, 30)
+        rcpts = []
+        for i in range(12):
+            rcpts += ["u%d@cust1.test" % i, "u%d@cust2.test" % i]
+        toks = self.send_to("burst", rcpts)
+        return toks
+
+
+class ProviderCapTest(ProviderCase):
+
+    def test_provider_cap_holds_across_domains(self):
+        self.shape({
+            "default": {"max_connections": 10},
+            "providers": {"prov": {"mx_suffixes": [".prov.test"],
+                                   "provider_max_connections": 2}}})
+        toks = self.burst()
+        # While the backlog lasts: each domain is the provider's member.
+        seen = {}
+        deadline = time.time() + 10
+        while time.time() < deadline and len(seen) < 2:
+            out = self.suite.relayctl("-j", "shaping", "show",
+                                      check=False).stdout.decode()
+            for line in out.splitlines():
+                d = json.loads(line)
+                if d["provider"] is not None:
+                    seen[d["destination"]] = d
+            time.sleep(0.1)
+        self.wait_all(toks, 90)
+        self.assertLessEqual(self.capture.peak, 2)
+        self.assertEqual(self.capture.refused, 0)
+        self.assertEqual(self.suite.deliveries(status="deferred"), [],
+                         "a refused session deferred mail")
+        log = self.suite.log()
+        for d in ("cust1.test", "cust2.test"):
+            self.assertIn("%s:%d: provider prov (MX mx%s.prov.test)"
+                          % (d, self.capture.port, d[4]), log)
+        self.assertEqual(sorted(seen), ["cust1.test:%d" % self.capture.port,
+                                        "cust2.test:%d" % self.capture.port],
+                         "relayctl shaping show -j: %r" % seen)
+        for d in seen.values():
+            self.assertEqual(d["provider"], "prov")
+            self.assertEqual(d["entry"], "prov")
+            self.assertEqual(d["provider_max_connections"], 2)
+            self.assertLessEqual(d["provider_connections"], 2)
+
+    def test_without_the_provider_both_domains_add_up(self):
+        """The same load with a provider whose suffix matches neither MX:
+        each domain may open its own connections, and the server sees
+        more than two at once (the test above can fail)."""
+        self.capture.max_sessions = None
+        self.shape({
+            "default": {"max_connections": 10},
+            "providers": {"other": {"mx_suffixes": [".other.test"],
+                                    "provider_max_connections": 2}}})
+        toks = self.burst()
+        self.wait_all(toks, 90)
+        self.assertGreater(self.capture.peak, 2)
+        self.assertNotIn("provider other", self.suite.log())
