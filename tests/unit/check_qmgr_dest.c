@@ -530,6 +530,43 @@ START_TEST(test_provider_limits_and_rules)
 }
 END_TEST
 
+/*
+ * A provider's share: bulk mail to its destinations together leaves the
+ * transactional_reserve of provider_max_connections free.
+ */
+START_TEST(test_lanes_provider)
+{
+	struct fix f;
+	struct qmgr_job *jobs[4];
+	size_t i;
+
+	fix_setup(&f);
+	write_shaping(&f, "providers:\n"
+	    "  prov:\n"
+	    "    mx_suffixes: [.prov.test]\n"
+	    "    provider_max_connections: 3\n"
+	    "    max_connections: 10\n");
+	qmgr_dest_learn_mx(KEY("a.test"), "mx.prov.test");
+	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test");
+	f.bulk = 1;
+	ck_assert_uint_eq(queue_to(&f, "a.test", 3), 3);
+	ck_assert_uint_eq(queue_to(&f, "b.test", 3), 6);
+	/* 3 for the provider, its reserve (20%, at least 1) kept. */
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	ck_assert_ptr_nonnull(jobs[1] = take());
+	ck_assert_ptr_null(take());
+	f.bulk = 0;
+	ck_assert_uint_eq(queue_to(&f, "b.test", 1), 5);
+	ck_assert_ptr_nonnull(jobs[2] = take());
+	ck_assert_int_eq(jobs[2]->bulk, 0);
+	ck_assert_ptr_null(take());
+	for (i = 0; i < 3; i++)
+		attempt(jobs[i], 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 dest_suite(void)
 {
@@ -549,6 +586,7 @@ dest_suite(void)
 	tcase_add_test(tc, test_on_reply);
 	tcase_add_test(tc, test_lanes);
 	tcase_add_test(tc, test_lanes_no_reserve);
+	tcase_add_test(tc, test_lanes_provider);
 	tcase_add_test(tc, test_provider);
 	tcase_add_test(tc, test_provider_limits_and_rules);
 	suite_add_tcase(s, tc);
