@@ -316,7 +316,8 @@ int64_t	qmgr_dest_next_ms(void);
  * What relayctl shaping show prints of d: "dead" (suspended after site
  * failures), "suspended" (by an on_reply rule), "backoff" (an on_reply
  * rule lowered its limits), "pacing" (jobs wait for its rate),
- * "at-limit" (jobs wait for a connection), else "normal".
+ * "at-limit" (jobs wait for a connection; bulk ones, for one outside
+ * the transactional reserve), else "normal".
  */
 const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held,
 	    unsigned reusable);

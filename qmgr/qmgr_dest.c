@@ -867,6 +867,9 @@ qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
 	    (d->window != 0 && d->inflight >= d->window) ||
 	    !qmgr_provider_room(d->prov)))
 		return "at-limit";
+	/* Only bulk waits, for connections outside the reserve. */
+	if (d->head == NULL && !qmgr_dest_bulk_room(d))
+		return "at-limit";
 	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0 ||
 	    (reusable == 0 &&
 	    shaping_bucket_wait(&d->conn_bucket, ev_now_ms()) > 0))

@@ -174,6 +174,7 @@ START_TEST(test_lanes)
 	}
 	/* The fifth connection is the transactional lane's. */
 	ck_assert_ptr_null(take());
+	ck_assert_str_eq(state(), "at-limit");
 	f.bulk = 0;
 	ck_assert_uint_eq(queue_messages(&f, 2), 4);
 	ck_assert_ptr_nonnull(jobs[4] = take());
