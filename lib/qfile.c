@@ -265,8 +265,8 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 	 * belong to the R= line before them. Readers skip unknown lines.
 	 */
 	qn->wbuf = vbuf_create(0);
-	vbuf_addf(qn->wbuf, QSTORE_ENV_VERSION "T=%" PRId64 ".%06" PRId32 "\nS=%s\n",
-	    env->arrival, env->arrival_us, env->sender);
+	vbuf_addf(qn->wbuf, QSTORE_ENV_VERSION "T=%" PRId64 ".%06" PRId32
+	    "\nS=%s\n", env->arrival, env->arrival_us, env->sender);
 	for (i = 0; i < env->nrcpts; i++) {
 		vbuf_addf(qn->wbuf, "R=%s\n", env->rcpts[i]);
 		if (env->notify != NULL && env->notify[i] != 0)

@@ -120,8 +120,8 @@ struct qstore_msginfo {
 	uint32_t	 left;		/* recipients not yet final, or */
 					/* final and owed a report */
 	int		 dsn_off;	/* no delivery reports (credential) */
-	int		 bulk;		/* the bulk lane ("lane=bulk"; absent: */
-					/* transactional, issue 11) */
+	int		 bulk;		/* the bulk lane ("lane=bulk"; */
+					/* absent: transactional) */
 	int64_t		 held;		/* on hold since (epoch s); 0 not */
 };
 

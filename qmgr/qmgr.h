@@ -174,7 +174,6 @@ struct qmgr_dest {
 	size_t			 npending;	/* both lanes */
 	size_t			 nbulk;		/* of them, bulk */
 	unsigned		 inflight;	/* jobs at smtp */
-	unsigned		 bulk_inflight;	/* of them, bulk */
 	uint64_t		 sent;		/* jobs handed to smtp */
 	struct shaping_limits	 lim;
 	struct shaping_bucket	 bucket;	/* max_message_rate */

@@ -733,8 +733,6 @@ qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable),
 		if ((!bulk || (bulk_ok && qmgr_dest_room(d, nheld, 1))) &&
 		    qmgr_dest_take_tokens(d, reusable == 0, now)) {
 			job = qmgr_dest_pop(d, bulk);
-			if (bulk)
-				d->bulk_inflight++;
 			d->inflight++;
 			d->sent++;
 			job->dest = d;
@@ -756,8 +754,6 @@ qmgr_dest_untake(struct qmgr_job *job)
 
 	job->dest = NULL;
 	d->inflight--;
-	if (job->bulk)
-		d->bulk_inflight--;
 	d->sent--;
 	qmgr_provider_release(job->prov);
 	job->prov = NULL;
@@ -776,8 +772,6 @@ qmgr_dest_release(struct qmgr_job *job)
 		return;
 	job->dest = NULL;
 	d->inflight--;
-	if (job->bulk)
-		d->bulk_inflight--;
 	qmgr_provider_release(job->prov);
 	job->prov = NULL;
 	qmgr_dest_gc(d, ev_now_ms());
@@ -796,7 +790,8 @@ qmgr_dest_ready(unsigned (*held)(const char *key, unsigned *reusable),
 		qmgr_dest_expire(d, now);
 		nheld = held(d->key, &reusable);
 		/* The jobs of the lanes that may go; bulk only if any may. */
-		ready = qmgr_dest_room(d, nheld, 0) ? d->npending - d->nbulk : 0;
+		ready = qmgr_dest_room(d, nheld, 0) ?
+		    d->npending - d->nbulk : 0;
 		if (bulk_ok && qmgr_dest_room(d, nheld, 1))
 			ready += d->nbulk;
 		if (ready == 0 || shaping_bucket_wait(&d->bucket, now) > 0 ||

@@ -10,11 +10,12 @@
  *
  * The lanes (qmgr(8), Lanes): while bulk jobs wait in memory, a scan
  * first looks at the newest due entries, newest first, for transactional
- * messages only, then goes through the index from the oldest as before. So a transactional message
- * accepted behind a backlog of tens of thousands of bulk ones is loaded
- * at the next scan, not after the backlog; and bulk jobs in memory stop at
- * QMGR_BULK_PENDING_MAX, so slots are left for it (the rest of a bulk
- * backlog is loaded as that drains, oldest first).
+ * messages only, then goes through the index from the oldest as before.
+ * So a transactional message accepted behind a backlog of tens of
+ * thousands of bulk ones is loaded at the next scan, not after the
+ * backlog; and bulk jobs in memory stop at QMGR_BULK_PENDING_MAX, so
+ * slots are left for it (the rest of a bulk backlog is loaded as that
+ * drains, oldest first).
  */
 #include <stdio.h>
 #include <stdlib.h>

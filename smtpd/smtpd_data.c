@@ -9,8 +9,9 @@
  * (smtpd_data_metadata, lib/metahdr). The envelope carries the RFC 3461
  * parameters the client gave, for a credential with reports off,
  * dsn_off, and the lane: the credential's, or bulk when the message says
- * X-Petrel-Priority: bulk (a message may lower itself, never raise). The message is committed by smtpd.c together with the others
- * that finished in the same loop pass.
+ * X-Petrel-Priority: bulk (a message may lower itself, never raise). The
+ * message is committed by smtpd.c together with the others that finished
+ * in the same loop pass.
  */
 #include <sys/time.h>
 
