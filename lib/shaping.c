@@ -969,6 +969,8 @@ shaping_bucket_init(struct shaping_bucket *b, unsigned count,
 {
 	b->per_ms = count == 0 || interval == 0 ? 0 :
 	    (double)count / ((double)interval * 1000.0);
+	b->cap = 1 + (SHAPING_BUCKET_SLACK_MS * b->per_ms < 1 ?
+	    SHAPING_BUCKET_SLACK_MS * b->per_ms : 1);
 	b->tokens = 1;
 	b->last = now;
 }
@@ -980,8 +982,8 @@ sh_refill(struct shaping_bucket *b, int64_t now)
 	 * and leaves last alone. */
 	if (now > b->last) {
 		b->tokens += (double)(now - b->last) * b->per_ms;
-		if (b->tokens > 1)
-			b->tokens = 1;
+		if (b->tokens > b->cap)
+			b->tokens = b->cap;
 		b->last = now;
 	}
 }
@@ -1002,8 +1004,8 @@ shaping_bucket_take(struct shaping_bucket *b, int64_t now)
 void
 shaping_bucket_refund(struct shaping_bucket *b)
 {
-	if (b->per_ms != 0 && (b->tokens += 1) > 1)
-		b->tokens = 1;
+	if (b->per_ms != 0 && (b->tokens += 1) > b->cap)
+		b->tokens = b->cap;
 }
 
 int64_t

@@ -192,6 +192,8 @@ struct qmgr_dest {
 	struct qmgr_dest_hit	*hits;		/* per rule: entry's, */
 	size_t			 nhits;		/* provider's, default's */
 	const struct shaping_provider *prov;	/* its MX hosts', or NULL */
+	int			 known;		/* prov is known (else one */
+						/* job at a time) */
 };
 
 /* An on_reply rule's matches in its current SHAPING_AFTER_WINDOW. */
@@ -345,7 +347,15 @@ void	qmgr_dest_learn_mx(const char *key, const char *mx);
 void	qmgr_provider_init(const struct shaping *);
 /* key's provider, as last learned; NULL: none or not known yet. */
 const struct shaping_provider *qmgr_provider_of(const char *key);
-/* Learns key's provider from its MX hosts; 1 if it changed, else 0. */
+/*
+ * Whether key's provider (or that it has none) is known: always, when the
+ * shaping file has no providers.
+ */
+int	qmgr_provider_known(const char *key);
+/*
+ * Learns key's provider (or none) from its MX hosts; 1 if key was not
+ * known or its provider changed, else 0.
+ */
 int	qmgr_provider_learn(const char *key, const char *mx);
 /*
  * The sessions smtp holds open, idle, to destinations of p (qmgr_deliver.c

@@ -48,7 +48,10 @@
  * provider of the shaping file (qmgr_provider.c), takes the provider's
  * limits under its own destination entry's, and its jobs at smtp count
  * against the provider's provider_max_connections with those of every
- * other destination of the provider.
+ * other destination of the provider. While the shaping file has providers,
+ * a destination not yet known to be one's or none's (qmgr_provider_known)
+ * has one job at a time, as Postfix's new destinations start with a
+ * narrow window: its first reply says whose it is.
  *
  * A new connection, which takes a token of max_connection_rate, is one
  * made when smtp holds no idle session to the destination that it may
@@ -204,6 +207,7 @@ qmgr_dest_get(const char *key, int create)
 	d->tail = &d->head;
 	d->btail = &d->bhead;
 	d->prov = qmgr_provider_of(key);
+	d->known = qmgr_provider_known(key);
 	qmgr_dest_limits(d, ev_now_ms());
 	d->hnext = qmgr_dest_hash[h];
 	qmgr_dest_hash[h] = d;
@@ -381,6 +385,9 @@ qmgr_dest_room(const struct qmgr_dest *d, unsigned held, int bulk)
 	if ((bulk ? d->bhead : d->head) == NULL)
 		return 0;
 	if (bulk && !qmgr_dest_bulk_room(d))
+		return 0;
+	/* Whose it is (which provider) is not known yet: one at a time. */
+	if (!d->known && d->inflight > 0)
 		return 0;
 	if (held == 0 && d->lim.max_connections != 0 &&
 	    d->inflight >= d->lim.max_connections)
@@ -798,8 +805,8 @@ qmgr_dest_ready(unsigned (*held)(const char *key, unsigned *reusable),
 		    (reusable == 0 &&
 		    shaping_bucket_wait(&d->conn_bucket, now) > 0))
 			continue;
-		room = d->lim.max_connections == 0 ? ready :
-		    d->lim.max_connections > d->inflight ?
+		room = !d->known ? 1 : d->lim.max_connections == 0 ?
+		    ready : d->lim.max_connections > d->inflight ?
 		    d->lim.max_connections - d->inflight : 1;
 		n += room < ready ? room : ready;
 	}
@@ -857,10 +864,11 @@ qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
 		return "backoff";
 	if (d->head == NULL && d->bhead == NULL)
 		return "normal";
-	if (held == 0 && ((d->lim.max_connections != 0 &&
+	if ((!d->known && d->inflight > 0) ||
+	    (held == 0 && ((d->lim.max_connections != 0 &&
 	    d->inflight >= d->lim.max_connections) ||
 	    (d->window != 0 && d->inflight >= d->window) ||
-	    !qmgr_provider_room(d->prov)))
+	    !qmgr_provider_room(d->prov))))
 		return "at-limit";
 	/* Only bulk waits, for connections outside the reserve. */
 	if (d->head == NULL && !qmgr_dest_bulk_room(d))
@@ -905,13 +913,17 @@ qmgr_dest_retry_interval(const char *key)
 void
 qmgr_dest_learn_mx(const char *key, const char *mx)
 {
+	const struct shaping_provider *prov;
 	struct qmgr_dest *d;
 
 	if (!qmgr_provider_learn(key, mx) ||
 	    (d = qmgr_dest_get(key, 0)) == NULL)
 		return;
+	d->known = 1;
+	if ((prov = qmgr_provider_of(key)) == d->prov)
+		return;
 	/* Jobs at smtp stay counted under the provider they went under. */
-	d->prov = qmgr_provider_of(key);
+	d->prov = prov;
 	free(d->hits);
 	d->hits = NULL;
 	d->nhits = 0;

@@ -8,10 +8,10 @@
  * domain has its MX at .google.com, and Google's limits are for all of
  * them together. qmgr resolves nothing itself; smtp, which does, names the
  * MX hosts of the next hop in each reply (MAIL_ATTR_MX), and this room
- * remembers the provider they match for the next-hop key. So the first
- * jobs to a destination qmgr has never heard from go out under its
- * destination entry or the default only; every later one is counted
- * against its provider (shaping.yaml(5), BUGS).
+ * remembers the provider they match for the next-hop key, or that it has
+ * none. Until then qmgr_dest.c sends a destination one job at a time, so
+ * that a burst to a provider's customer domain never goes out under the
+ * default's limits before its first reply tells whose it is.
  *
  * The map is bounded (QMGR_PROV_MAP_MAX keys, the least recently learned
  * forgotten first) and lives in memory only: after a restart it is learned
@@ -149,6 +149,14 @@ qmgr_provider_of(const char *key)
 }
 
 int
+qmgr_provider_known(const char *key)
+{
+	if (qmgr_prov_shaping == NULL || qmgr_prov_shaping->nproviders == 0)
+		return 1;
+	return qmgr_provider_find(key) != NULL;
+}
+
+int
 qmgr_provider_learn(const char *key, const char *mx)
 {
 	const char *hosts[QMGR_PROV_MX_MAX];
@@ -179,9 +187,6 @@ qmgr_provider_learn(const char *key, const char *mx)
 		k->prov = prov;
 		return 1;
 	}
-	/* Unknown and matching no provider: what not knowing it means. */
-	if (prov == NULL)
-		return 0;
 	if (qmgr_prov_count >= QMGR_PROV_MAP_MAX)
 		qmgr_provider_forget_oldest();
 	k = xcalloc(1, sizeof(*k));
@@ -192,7 +197,9 @@ qmgr_provider_learn(const char *key, const char *mx)
 	qmgr_prov_hash[h] = k;
 	qmgr_provider_append(k);
 	qmgr_prov_count++;
-	log_info("%s: provider %s (MX %s)", key, prov->e.name, log_safe(mx));
+	if (prov != NULL)
+		log_info("%s: provider %s (MX %s)", key, prov->e.name,
+		    log_safe(mx));
 	return 1;
 }
 

@@ -446,10 +446,12 @@ START_TEST(test_provider)
 	    "    max_connections: 3\n");
 	ck_assert_uint_eq(queue_to(&f, "a.test", 4), 4);
 	ck_assert_uint_eq(queue_to(&f, "b.test", 4), 8);
-	/* Not known yet: the default's limits, a job of each. */
+	/* Not known yet whose they are: one job at a time each. */
 	ck_assert_ptr_nonnull(a = take());
 	ck_assert_ptr_nonnull(b = take());
 	ck_assert_str_ne(a->nexthop, b->nexthop);
+	ck_assert_ptr_null(take());
+	ck_assert_str_eq(state(), "at-limit");
 	/* smtp names their MX hosts with the results. */
 	qmgr_dest_learn_mx(a->nexthop, "mx1.prov.test mx2.PROV.test.");
 	qmgr_dest_learn_mx(b->nexthop, "mx.prov.test");
@@ -475,6 +477,8 @@ START_TEST(test_provider)
 	/* One MX elsewhere: not the provider's, and so free of its cap. */
 	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test mx.backup.test");
 	ck_assert_ptr_null(qmgr_provider_of(KEY("b.test")));
+	ck_assert_int_eq(qmgr_provider_known(KEY("b.test")), 1);
+	ck_assert_int_eq(qmgr_provider_known(KEY("d.test")), 0);
 	ck_assert_ptr_nonnull(qmgr_provider_of(KEY("a.test")));
 	qmgr_dest_learn_mx(KEY("c.test"), "mxprov.test");
 	ck_assert_ptr_null(qmgr_provider_of(KEY("c.test")));

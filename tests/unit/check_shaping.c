@@ -10,6 +10,7 @@
  * top of the tree; temporary files live in a mkdtemp(3) directory.
  */
 #include <check.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -697,12 +698,45 @@ START_TEST(test_bucket_spacing)
 		ck_assert_int_eq(shaping_bucket_take(&b, t), 1);
 	}
 	ck_assert_int_eq(t, 11100);
-	/* An hour idle still gives one token, not a burst. */
+	/*
+	 * An hour idle still gives one token, not a burst: the next comes at
+	 * most SHAPING_BUCKET_SLACK_MS early.
+	 */
 	t += 3600 * 1000;
 	ck_assert_int_eq(shaping_bucket_take(&b, t), 1);
 	ck_assert_int_eq(shaping_bucket_take(&b, t), 0);
-	ck_assert_int_eq(shaping_bucket_take(&b, t + 99), 0);
-	ck_assert_int_eq(shaping_bucket_take(&b, t + 100), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, t + 49), 0);
+	ck_assert_int_eq(shaping_bucket_take(&b, t + 50), 1);
+	ck_assert_int_eq(shaping_bucket_take(&b, t + 51), 0);
+}
+END_TEST
+
+/*
+ * Taking each token 3 ms after it is due, as a loop that wakes late does,
+ * keeps the rate: 100 at 60/s in 100/60 s (1.65 s after the first, not
+ * 1.95), and 100 at 10/s in 9.9 s; and 12 ms late at 60/s, nearly a whole
+ * interval, too.
+ */
+START_TEST(test_bucket_late_taker)
+{
+	static const struct { unsigned count; int64_t span; } rates[] = {
+		{ 60, 1650 + 3 }, { 10, 9900 + 3 }, { 60, 1650 + 12 },
+	};
+
+	for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++) {
+		struct shaping_bucket b;
+		int64_t t = 0;
+
+		shaping_bucket_init(&b, rates[k].count, 1, 0);
+		ck_assert_int_eq(shaping_bucket_take(&b, 0), 1);
+		for (int i = 1; i < 100; i++) {
+			t += shaping_bucket_wait(&b, t) + (k == 2 ? 12 : 3);
+			ck_assert_int_eq(shaping_bucket_take(&b, t), 1);
+		}
+		ck_assert_msg(t >= rates[k].span - 20 &&
+		    t <= rates[k].span + 20, "%u/s: 100 in %" PRId64 " ms",
+		    rates[k].count, t);
+	}
 }
 END_TEST
 
@@ -770,7 +804,8 @@ START_TEST(test_bucket_refund)
 	shaping_bucket_refund(&b);
 	ck_assert_int_eq(shaping_bucket_take(&b, 10), 1);
 	ck_assert_int_eq(shaping_bucket_take(&b, 10), 0);
-	ck_assert_int_eq(shaping_bucket_wait(&b, 10), 60000);
+	ck_assert_int_eq(shaping_bucket_wait(&b, 10),
+	    60000 - SHAPING_BUCKET_SLACK_MS);
 }
 END_TEST
 
@@ -1154,6 +1189,7 @@ shaping_suite(void)
 	tcase_add_test(tc, test_lookup_no_default);
 	tcase_add_test(tc, test_bucket_spacing);
 	tcase_add_test(tc, test_bucket_rates);
+	tcase_add_test(tc, test_bucket_late_taker);
 	tcase_add_test(tc, test_bucket_unlimited);
 	tcase_add_test(tc, test_bucket_refund);
 	tcase_add_test(tc, test_bucket_clock_back);
