@@ -103,6 +103,7 @@ static const struct cred_field {
 	{ CRED_POLICY_DISABLED, CRED_ATTR_DISABLED },
 	{ CRED_POLICY_DSN_OFF, CRED_ATTR_DSN_OFF },
 	{ CRED_POLICY_POOL, CRED_ATTR_POOL },
+	{ CRED_POLICY_LANE, CRED_ATTR_LANE },
 };
 
 static int	cred_lookup(struct cred_db *, const char *,
@@ -502,6 +503,8 @@ cred_record_put_policy(struct vbuf *rec, const struct cred_policy *pol,
 	/* Absent: the default pool, as records of older versions. */
 	if ((fields & CRED_POLICY_POOL) && pol->pool[0] != '\0')
 		attr_put_str(rec, CRED_ATTR_POOL, pol->pool);
+	if ((fields & CRED_POLICY_LANE) && pol->bulk)
+		attr_put_str(rec, CRED_ATTR_LANE, CRED_LANE_BULK);
 }
 
 int
@@ -872,6 +875,9 @@ cred_record_policy(const struct attr_list *al, struct cred_policy *out,
 	else if ((s = attr_get(al, CRED_ATTR_POOL)) != NULL &&
 	    cred_policy_parse_pool(out, s, &sub) == -1)
 		bad = CRED_ATTR_POOL;
+	else if ((s = attr_get(al, CRED_ATTR_LANE)) != NULL &&
+	    strcmp(s, CRED_LANE_BULK) != 0)
+		bad = CRED_ATTR_LANE;
 	else if (attr_get(al, CRED_ATTR_OLD_HASH) != NULL &&
 	    attr_get_int(al, CRED_ATTR_OLD_UNTIL, &out->old_valid_until,
 	    NULL) == -1)
@@ -887,6 +893,7 @@ cred_record_policy(const struct attr_list *al, struct cred_policy *out,
 	vbuf_release(&sub);
 	out->disabled = v != 0;
 	out->dsn_off = dsn_off != 0;
+	out->bulk = attr_get(al, CRED_ATTR_LANE) != NULL;
 	/* Only a running grace period is of interest to anyone. */
 	if (attr_get(al, CRED_ATTR_OLD_HASH) == NULL ||
 	    out->old_valid_until <= (int64_t)cred_now())

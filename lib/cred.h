@@ -14,7 +14,8 @@
  * (comma-separated CIDR prefixes), "max_per_hour", "max_per_day",
  * "max_recipients", "max_size" (absent or 0: no limit of its own),
  * "disabled" (1), "dsn_off" (1: no delivery reports for its messages;
- * absent: reports on), and, while a rotation grace period runs, "old_hash"
+ * absent: reports on), "lane" (bulk; absent: the transactional lane,
+ * issue 11), and, while a rotation grace period runs, "old_hash"
  * and "old_valid_until" (epoch seconds). Records written before these
  * existed read as "no restrictions" and reports on.
  *
@@ -61,6 +62,8 @@
 #define CRED_ATTR_DISABLED	"disabled"
 #define CRED_ATTR_DSN_OFF	"dsn_off"
 #define CRED_ATTR_POOL		"pool"
+#define CRED_ATTR_LANE		"lane"
+#define CRED_LANE_BULK		"bulk"	/* the only value stored */
 #define CRED_ATTR_OLD_HASH	"old_hash"
 #define CRED_ATTR_OLD_UNTIL	"old_valid_until"
 

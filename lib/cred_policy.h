@@ -55,6 +55,12 @@ struct cred_policy {
 	 * smtp(8)); "" is the pool "default".
 	 */
 	char		 pool[CRED_POLICY_POOL_MAX + 1];
+	/*
+	 * The credential's messages go in the bulk lane (issue 11, qmgr(8)):
+	 * behind transactional ones and off the connections a destination
+	 * reserves for them. 0, the default, is the transactional lane.
+	 */
+	int		 bulk;
 };
 
 /* Field selectors for cred_user_set and cred_user_add_policy. */
@@ -66,8 +72,9 @@ struct cred_policy {
 #define CRED_POLICY_MAX_SIZE	0x20
 #define CRED_POLICY_DISABLED	0x40
 #define CRED_POLICY_DSN_OFF	0x80
+#define CRED_POLICY_LANE	0x100
 #define CRED_POLICY_POOL	0x200
-#define CRED_POLICY_ALL		0x2ff
+#define CRED_POLICY_ALL		0x3ff
 
 /* Frees the lists and zeroes the policy; safe on a zeroed policy. */
 void	cred_policy_release(struct cred_policy *);

@@ -11,6 +11,8 @@
  *   X-SMTPAPI: {...}            SendGrid: "category" (a string or an array
  *                               of strings) are tags, "unique_args" (an
  *                               object) metadata; other members ignored
+ *   X-Petrel-Deliver-After: date  the first attempt's time
+ *   X-Petrel-Priority: bulk     the message goes in the bulk lane
  * Values are unfolded (RFC 5322 2.2.3) and trimmed; RFC 2047 encoded words
  * are not decoded. JSON is parsed by jansson, never here. The input is
  * untrusted: every count and size has a bound (metahdr.h), and exceeding
@@ -38,6 +40,7 @@ enum metahdr_kind {
 	MH_PM_META,
 	MH_SMTPAPI,
 	MH_DELIVER_AFTER,
+	MH_PRIORITY,
 };
 
 static const struct {
@@ -53,6 +56,7 @@ static const struct {
 	{ "X-PM-Metadata-", 1, MH_PM_META },
 	{ "X-SMTPAPI", 0, MH_SMTPAPI },
 	{ "X-Petrel-Deliver-After", 0, MH_DELIVER_AFTER },
+	{ "X-Petrel-Priority", 0, MH_PRIORITY },
 };
 
 static enum metahdr_kind	metahdr_kind(const char *, size_t, size_t *);
@@ -319,6 +323,11 @@ metahdr_add(struct metahdr *m, const char *name, size_t nlen,
 		    (int)(vlen - start), v + start);
 		if (metahdr_date(v + start, vlen - start, &m->after) == -1)
 			m->after = -1;
+		break;
+	case MH_PRIORITY:
+		/* A message may only lower itself: other values are ignored. */
+		if (vlen - start == 4 && strncasecmp(v + start, "bulk", 4) == 0)
+			m->bulk = 1;
 		break;
 	case MH_NONE:
 		break;

@@ -2,7 +2,8 @@
  * metahdr.h - an application's tags and metadata, read from message headers
  * (X-Petrel-Tag, X-Petrel-Metadata-*, and the Mailgun, Postmark and
  * SendGrid headers of the same meaning), for the events of its message,
- * and X-Petrel-Deliver-After, the time its first delivery is held until.
+ * X-Petrel-Deliver-After, the time its first delivery is held until, and
+ * X-Petrel-Priority: bulk, which puts it in the bulk lane (issue 11).
  *
  * The input is a client's header block, untrusted: every count and size is
  * bounded here, and JSON is parsed by jansson.
@@ -29,6 +30,7 @@ struct metahdr {
 	int		 has_after;	/* X-Petrel-Deliver-After seen */
 	int64_t		 after;		/* its time (epoch s), -1 unparsable */
 	char		 after_raw[METAHDR_DATE_MAX + 1];	/* for logs */
+	int		 bulk;		/* X-Petrel-Priority: bulk seen */
 	char		 err[METAHDR_ERR_MAX];	/* "" none */
 };
 

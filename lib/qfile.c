@@ -259,6 +259,7 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 	qn->info.dsn_off = env->dsn_off;
 	if (env->pool != NULL)
 		qstore_copy(qn->info.pool, sizeof(qn->info.pool), env->pool);
+	qn->info.bulk = env->bulk;
 	qn->rcpts = xcalloc(env->nrcpts, sizeof(char *));
 	for (i = 0; i < env->nrcpts; i++)
 		qn->rcpts[i] = xstrdup(env->rcpts[i]);
@@ -274,8 +275,8 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 	 * belong to the R= line before them. Readers skip unknown lines.
 	 */
 	qn->wbuf = vbuf_create(0);
-	vbuf_addf(qn->wbuf, "V=1\nT=%" PRId64 ".%06" PRId32 "\nS=%s\n",
-	    env->arrival, env->arrival_us, env->sender);
+	vbuf_addf(qn->wbuf, QSTORE_ENV_VERSION "T=%" PRId64 ".%06" PRId32
+	    "\nS=%s\n", env->arrival, env->arrival_us, env->sender);
 	for (i = 0; i < env->nrcpts; i++) {
 		vbuf_addf(qn->wbuf, "R=%s\n", env->rcpts[i]);
 		if (env->notify != NULL && env->notify[i] != 0)
@@ -295,6 +296,8 @@ qstore_new_begin(struct qstore *qs, struct qstore_envelope *env,
 		vbuf_addf(qn->wbuf, "U=1\n");
 	if (env->pool != NULL && env->pool[0] != '\0')
 		vbuf_addf(qn->wbuf, "P=%s\n", env->pool);
+	if (env->bulk)
+		vbuf_adds(qn->wbuf, QSTORE_ENV_BULK);
 	vbuf_addf(qn->wbuf, "C=%s\nH=%s\nA=%s\n\n", env->client_addr,
 	    env->client_name, env->auth_user);
 	return qn;
@@ -587,6 +590,9 @@ qstore_file_open(const char *qdir, const char *qid, struct vbuf *why)
 			if (!cfg_pool_name_ok(line + 2))
 				goto corrupt;
 			qf->env.pool = line + 2;
+			break;
+		case 'L':
+			qf->env.bulk = strcmp(line + 2, QSTORE_LANE_BULK) == 0;
 			break;
 		case 'C':
 			qf->env.client_addr = line + 2;

@@ -46,6 +46,7 @@ static int qstore_msg_decode(const MDB_val *, const MDB_val *,
 static void qstore_rcpt_encode(struct vbuf *, const struct qstore_rcpt *);
 static int qstore_rcpt_scheduled(const struct qstore_rcpt *);
 static void qstore_msg_encode(struct vbuf *, const struct qstore_msginfo *);
+static int qstore_sched_call(const MDB_val *, qstore_sched_cb *, void *);
 static int qstore_hexval(char);
 static int qstore_select_rcpt_cb(const struct qstore_rcpt *, void *);
 
@@ -326,6 +327,9 @@ qstore_msg_encode(struct vbuf *out, const struct qstore_msginfo *m)
 	/* Absent for the default pool, as in records of older versions. */
 	if (m->pool[0] != '\0')
 		attr_put_str(out, "pool", m->pool);
+	/* Absent in the transactional lane: older records read as it. */
+	if (m->bulk)
+		attr_put_str(out, QSTORE_ATTR_LANE, QSTORE_LANE_BULK);
 	/* Absent when not held: records of older versions read as not. */
 	if (m->held != 0)
 		attr_put_int(out, "held", m->held);
@@ -577,6 +581,27 @@ qstore_new_first_attempt(struct qstore_new *qn, int64_t when)
 	qn->first_attempt = when;
 }
 
+int
+qstore_new_bulk(struct qstore_new *qn)
+{
+	static const char line[] = QSTORE_ENV_BULK;
+	size_t n = sizeof(line) - 1, at = sizeof(QSTORE_ENV_VERSION) - 1;
+
+	/* Only the envelope's first line is fixed: L= goes after it. */
+	if (qn->fsize != 0 || qn->wbuf->len < at ||
+	    memcmp(qn->wbuf->data, QSTORE_ENV_VERSION, at) != 0)
+		return -1;
+	if (!qn->info.bulk) {
+		if (vbuf_add(qn->wbuf, line, n) == -1)
+			return -1;
+		memmove(qn->wbuf->data + at + n, qn->wbuf->data + at,
+		    qn->wbuf->len - n - at);
+		memcpy(qn->wbuf->data + at, line, n);
+	}
+	qn->info.bulk = 1;
+	return 0;
+}
+
 enum qstore_err
 qstore_new_status(const struct qstore_new *qn)
 {
@@ -670,6 +695,7 @@ static int
 qstore_msg_decode(const MDB_val *k, const MDB_val *v, struct qstore_msginfo *m)
 {
 	struct attr_list l;
+	const char *p;
 	size_t used;
 	uint64_t u;
 	int64_t i;
@@ -702,6 +728,11 @@ qstore_msg_decode(const MDB_val *k, const MDB_val *v, struct qstore_msginfo *m)
 	m->dsn_off = attr_get(&l, "dsn_off") != NULL;
 	qstore_copy(m->pool, sizeof(m->pool), attr_get(&l, "pool") ?
 	    attr_get(&l, "pool") : "");
+	if ((p = attr_get(&l, QSTORE_ATTR_LANE)) != NULL) {
+		if (strcmp(p, QSTORE_LANE_BULK) != 0)
+			goto done;
+		m->bulk = 1;
+	}
 	if (attr_get(&l, "held") != NULL &&
 	    (attr_get_int(&l, "held", &m->held, NULL) == -1 || m->held <= 0))
 		goto done;
@@ -926,6 +957,27 @@ qstore_msg_delete(struct qstore_txn *t, const char *qid)
 	return 0;
 }
 
+/* Decodes a sched key and calls cb: its return, or 0 for a foreign key. */
+static int
+qstore_sched_call(const MDB_val *k, qstore_sched_cb *cb, void *arg)
+{
+	const unsigned char *p = k->mv_data;
+	char qid[QID_SIZE];
+	uint64_t when = 0;
+	uint32_t index;
+
+	if (k->mv_size != QSTORE_SKEY_LEN)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		when = when << 8 | p[i];
+	memcpy(qid, p + 8, QID_LEN);
+	qid[QID_LEN] = '\0';
+	p += 8 + QID_LEN;
+	index = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+	return cb(qid, index, (int64_t)when, arg);
+}
+
 int
 qstore_sched_iter(struct qstore_txn *t, qstore_sched_cb *cb, void *arg)
 {
@@ -936,24 +988,43 @@ qstore_sched_iter(struct qstore_txn *t, qstore_sched_cb *cb, void *arg)
 	if ((rc = mdb_cursor_open(t->txn, t->qs->db_sched, &c)) != 0)
 		return qstore_mdb_fail(rc, NULL, "cursor");
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
-	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const unsigned char *p = k.mv_data;
-		char qid[QID_SIZE];
-		uint64_t when = 0;
-		uint32_t index;
-
-		if (k.mv_size != QSTORE_SKEY_LEN)
-			continue;
-		for (int i = 0; i < 8; i++)
-			when = when << 8 | p[i];
-		memcpy(qid, p + 8, QID_LEN);
-		qid[QID_LEN] = '\0';
-		p += 8 + QID_LEN;
-		index = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-		    (uint32_t)p[2] << 8 | p[3];
-		if (cb(qid, index, (int64_t)when, arg) != 0)
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		if (qstore_sched_call(&k, cb, arg) != 0)
 			break;
+	mdb_cursor_close(c);
+	return 0;
+}
+
+int
+qstore_sched_iter_back(struct qstore_txn *t, int64_t until,
+    qstore_sched_cb *cb, void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	unsigned char key[8];
+	uint64_t after;
+	int rc;
+
+	if (until < 0)
+		return 0;
+	if ((rc = mdb_cursor_open(t->txn, t->qs->db_sched, &c)) != 0)
+		return qstore_mdb_fail(rc, NULL, "cursor");
+	/* The first key after until (a prefix sorts first), then back. */
+	after = (uint64_t)until + 1;
+	for (int i = 7; i >= 0; i--) {
+		key[i] = after & 0xff;
+		after >>= 8;
 	}
+	k.mv_data = key;
+	k.mv_size = sizeof(key);
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (rc == 0)
+		rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	for (; rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_PREV))
+		if (qstore_sched_call(&k, cb, arg) != 0)
+			break;
 	mdb_cursor_close(c);
 	return 0;
 }

@@ -109,6 +109,8 @@ struct qstore_envelope {
 	 * for the default pool ("P=", absent then).
 	 */
 	char		*pool;
+	int		 bulk;		/* the bulk lane (L=bulk); 0: */
+					/* transactional */
 };
 
 /* Per-message record (db msg). */
@@ -125,6 +127,8 @@ struct qstore_msginfo {
 					/* final and owed a report */
 	int		 dsn_off;	/* no delivery reports (credential) */
 	char		 pool[QSTORE_SRCPOOL_MAX + 1];	/* "": default */
+	int		 bulk;		/* the bulk lane ("lane=bulk"; */
+					/* absent: transactional) */
 	int64_t		 held;		/* on hold since (epoch s); 0 not */
 };
 
@@ -244,6 +248,14 @@ void		 qstore_new_event(struct qstore_new *,
  */
 void		 qstore_new_first_attempt(struct qstore_new *, int64_t when);
 /*
+ * Puts the message in the bulk lane (X-Petrel-Priority: bulk) after
+ * qstore_new_begin: in its msg record and in the file's envelope. The
+ * envelope is still in memory until the first qstore_new_write that fills
+ * the write buffer; returns 0, or -1 (nothing changed) when it has already
+ * been written.
+ */
+int		 qstore_new_bulk(struct qstore_new *);
+/*
  * After qstore_commit returned 0: QSTORE_ERR_OK; QSTORE_ERR_LIMIT (over a
  * charged counter); or QSTORE_ERR_IO, the file was removed before the
  * commit (see qstore_commit). Only QSTORE_ERR_OK has records.
@@ -325,6 +337,12 @@ typedef int qstore_msg_cb(const struct qstore_msginfo *, void *arg);
 typedef int qstore_rcpt_cb(const struct qstore_rcpt *, void *arg);
 /* Schedule entries in time order, starting at the earliest. */
 int	qstore_sched_iter(struct qstore_txn *, qstore_sched_cb *, void *);
+/*
+ * Schedule entries due at or before until (epoch s), newest first: how
+ * qmgr finds fresh work behind a long backlog (the priority lanes).
+ */
+int	qstore_sched_iter_back(struct qstore_txn *, int64_t until,
+	    qstore_sched_cb *, void *);
 int	qstore_msg_iter(struct qstore_txn *, qstore_msg_cb *, void *);
 int	qstore_rcpt_iter(struct qstore_txn *, const char *qid,
 	    qstore_rcpt_cb *, void *);

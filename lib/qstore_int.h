@@ -79,6 +79,13 @@ struct qstore {
 	time_t		 pool_counted;
 };
 
+/* The envelope's first line, and its lane line (lib/qfile). */
+#define QSTORE_ENV_VERSION	"V=1\n"
+#define QSTORE_ENV_BULK		"L=bulk\n"
+/* The msg record's lane attribute and its only value. */
+#define QSTORE_ATTR_LANE	"lane"
+#define QSTORE_LANE_BULK	"bulk"
+
 struct qstore_new {
 	struct qstore	*qs;
 	char		 qid[QID_SIZE];

@@ -57,6 +57,7 @@ static const char *const sh_keys[] = {
 	"max_connections", "max_messages_per_connection", "max_message_rate",
 	"max_connection_rate", "retry_interval", "tls", "on_reply",
 	"mx_suffixes", "provider_max_connections",	/* a provider's only */
+	"transactional_reserve",
 };
 
 /* The keys of an on_reply rule, in the order of sh_rule's tests. */
@@ -81,6 +82,8 @@ static int sh_uint(struct sh_ctx *, const yaml_node_t *, const char *,
     const char *, unsigned, unsigned *);
 static int sh_rate(struct sh_ctx *, const yaml_node_t *, const char *,
     const char *, unsigned *, unsigned *);
+static int sh_reserve(struct sh_ctx *, const yaml_node_t *, const char *,
+    const char *, unsigned *);
 static int sh_duration(struct sh_ctx *, const yaml_node_t *,
     const char *, const char *, int64_t *);
 static int sh_pair(struct sh_ctx *, yaml_node_t *, const char *,
@@ -169,6 +172,43 @@ sh_uint(struct sh_ctx *ctx, const yaml_node_t *v, const char *kbuf,
 		    "1 to %u", vs, max);
 	*out = (unsigned)n;
 	return 0;
+}
+
+/* transactional_reserve: N connections (0 to SHAPING_CONN_MAX) or N%. */
+static int
+sh_reserve(struct sh_ctx *ctx, const yaml_node_t *v, const char *kbuf,
+    const char *vs, unsigned *out)
+{
+	char num[16];
+	size_t len = strlen(vs);
+	uint64_t n;
+	int pct = len > 1 && vs[len - 1] == '%';
+
+	if (len >= sizeof(num) || snprintf(num, sizeof(num), "%.*s",
+	    (int)(pct ? len - 1 : len), vs) < 0 ||
+	    parse_u64(num, 0, pct ? 100 : SHAPING_CONN_MAX, &n) == -1)
+		return sh_err(ctx, v, kbuf, "\"%s\": expected connections "
+		    "(0 to %d) or a percentage (0%% to 100%%)", vs,
+		    SHAPING_CONN_MAX);
+	*out = SHAPING_RESERVE_SET | (pct ? SHAPING_RESERVE_PCT : 0) |
+	    (unsigned)n;
+	return 0;
+}
+
+unsigned
+shaping_reserve(const struct shaping_limits *lim, unsigned max)
+{
+	unsigned r, v = lim->transactional_reserve & SHAPING_RESERVE_VALUE;
+
+	if (max <= 1)
+		return 0;
+	if (!(lim->transactional_reserve & SHAPING_RESERVE_SET))
+		r = (max * SHAPING_RESERVE_DEFAULT + 99) / 100;
+	else if (lim->transactional_reserve & SHAPING_RESERVE_PCT)
+		r = (max * v + 99) / 100;
+	else
+		r = v;
+	return r < max ? r : max - 1;
 }
 
 /* A rate or "unlimited" (count and interval 0). */
@@ -407,7 +447,7 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 				return -1;
 			continue;
 		}
-		if (i >= 7 && prov == NULL)
+		if ((i == 7 || i == 8) && prov == NULL)
 			return sh_err(ctx, v, kbuf, "only a provider (under "
 			    "providers) has this key");
 		if (i == 7) {
@@ -458,6 +498,11 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 		case 8:
 			if (sh_uint(ctx, v, kbuf, vs, SHAPING_CONN_MAX,
 			    &prov->max_connections) == -1)
+				return -1;
+			break;
+		case 9:
+			if (sh_reserve(ctx, v, kbuf, vs,
+			    &lim->transactional_reserve) == -1)
 				return -1;
 			break;
 		}
@@ -859,6 +904,8 @@ sh_apply(struct shaping_limits *lim, const struct shaping_entry *e)
 		lim->retry_interval = e->lim.retry_interval;
 	if (e->lim.tls != SHAPING_TLS_UNSET)
 		lim->tls = e->lim.tls;
+	if (e->lim.transactional_reserve != 0)
+		lim->transactional_reserve = e->lim.transactional_reserve;
 }
 
 void

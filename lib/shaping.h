@@ -59,6 +59,11 @@ enum shaping_action {
  *				0: queue.min_backoff.
  * tls				an enum cfg_smtp_tls (lib/cfg.h) value, or
  *				SHAPING_TLS_UNSET: petrel.yaml's smtp.tls.
+ * transactional_reserve	the connections bulk may not take (qmgr's
+ *				lanes): 0 unset, else SHAPING_RESERVE_SET
+ *				with a count, or with SHAPING_RESERVE_PCT
+ *				and a percentage of max_connections; read
+ *				it with shaping_reserve().
  */
 struct shaping_limits {
 	unsigned	 max_connections;
@@ -69,7 +74,23 @@ struct shaping_limits {
 	unsigned	 conn_rate_interval;
 	int64_t		 retry_interval;
 	int		 tls;
+	unsigned	 transactional_reserve;
 };
+
+#define SHAPING_RESERVE_SET	0x10000u	/* set (0: unset) */
+#define SHAPING_RESERVE_PCT	0x20000u	/* the value is a percentage */
+#define SHAPING_RESERVE_VALUE	0x0ffffu
+#define SHAPING_RESERVE_DEFAULT	20	/* % of max_connections, unset */
+
+/*
+ * The connections of max (a destination's max_connections, or
+ * smtp.processes for the default entry) that lim reserves for the
+ * transactional lane: its transactional_reserve (a percentage rounded
+ * up), or SHAPING_RESERVE_DEFAULT percent, at least 1, when unset; never
+ * more than max - 1, so bulk always has a connection, and 0 when max is
+ * 0 or 1.
+ */
+unsigned shaping_reserve(const struct shaping_limits *, unsigned max);
 
 /*
  * One on_reply rule: a remote reply of a deferral that matches re, after

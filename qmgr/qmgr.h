@@ -58,6 +58,12 @@
 /* Jobs waiting for a connection, over all destinations. */
 #define QMGR_PENDING_MAX	20000
 /*
+ * Of them, bulk jobs (the lanes, qmgr(8)): the scheduler loads no more,
+ * so a bulk backlog never fills memory to where new transactional mail
+ * cannot be loaded; the rest of a bulk backlog waits in the queue.
+ */
+#define QMGR_BULK_PENDING_MAX	10000
+/*
  * Dead-site detection (qmgr_dest.c): this many attempts in a row that
  * set up no session (connection refused or timed out, no address, 421
  * greeting) suspend the destination; a failure streak is remembered
@@ -158,6 +164,7 @@ struct qmgr_job {
 	char			 report_id[QID_SIZE]; /* bounce's answer */
 	struct qmgr_dest	*dest;		/* taken from it, at smtp */
 	int			 new_conn;	/* took a connection-rate token */
+	int			 bulk;		/* the bulk lane (m->bulk) */
 	const struct shaping_provider *prov;	/* counted at smtp under it */
 };
 
@@ -172,8 +179,11 @@ struct qmgr_dest {
 	char			 nexthop[NEXTHOP_KEY_MAX + 1];
 	char			 pool[CFG_POOL_NAME_MAX + 1];	/* "": default */
 	char			 entry[SHAPING_NAME_MAX + 1]; /* whose limits */
-	struct qmgr_job		*head, **tail;	/* pending, FIFO */
-	size_t			 npending;
+	struct qmgr_job		*head, **tail;	/* pending, FIFO: the */
+						/* transactional lane */
+	struct qmgr_job		*bhead, **btail; /* the bulk lane */
+	size_t			 npending;	/* both lanes */
+	size_t			 nbulk;		/* of them, bulk */
 	unsigned		 inflight;	/* jobs at smtp */
 	uint64_t		 sent;		/* jobs handed to smtp */
 	struct shaping_limits	 lim;
@@ -252,12 +262,14 @@ void	qmgr_job_done_clear(void);
 /* Loads shaping.file (at start-up; a reload restarts qmgr). */
 void	qmgr_dest_init(const struct cfg *);
 /*
- * Pending jobs, waiting for a connection in their destination's FIFO;
- * requeue goes first.
+ * Pending jobs, waiting for a connection in their destination's FIFO of
+ * their lane; requeue goes first.
  */
 void	qmgr_job_queue(struct qmgr_job *);
 void	qmgr_job_requeue(struct qmgr_job *);
 size_t	qmgr_job_npending(void);
+/* Of them, bulk. */
+size_t	qmgr_job_nbulk(void);
 /*
  * Frees qid's jobs still waiting for a connection (relayq -h, -d): their
  * recipients leave the in-flight set as they were stored. Returns how many.
@@ -267,12 +279,16 @@ size_t	qmgr_job_cancel_pending(const char *qid);
  * The next job to send, round-robin over the destinations with a job,
  * a connection under their limit and a token of their rate (and, when
  * no idle session to it is held, of their connection rate); NULL none.
+ * A destination's transactional job goes before its bulk ones; a bulk
+ * job only while bulk_ok (smtp.processes' reserve is free) and fewer
+ * than max_connections less transactional_reserve jobs are at smtp for
+ * the destination (the lanes, qmgr(8)).
  * held(key, &reusable) says how many idle smtp sessions to key there
  * are, and how many of them a job could reuse (under their use limit).
  * The job counts against its destination until qmgr_dest_release.
  */
 struct qmgr_job *qmgr_dest_take(unsigned (*held)(const char *key,
-	    unsigned *reusable));
+	    unsigned *reusable), int bulk_ok);
 /* Puts a taken job back (no connection to send it on). */
 void	qmgr_dest_untake(struct qmgr_job *);
 /*
@@ -295,9 +311,15 @@ void	qmgr_dest_outcome(const struct qmgr_job *);
 void	qmgr_dest_flush_dead(void);
 /* The job is back from smtp (or failed there). */
 void	qmgr_dest_release(struct qmgr_job *);
-/* About how many pending jobs could be taken now. */
+/* About how many pending jobs could be taken now (bulk_ok as above). */
 size_t	qmgr_dest_ready(unsigned (*held)(const char *key,
-	    unsigned *reusable));
+	    unsigned *reusable), int bulk_ok);
+/*
+ * The smtp processes bulk jobs may not take: the default shaping
+ * entry's transactional_reserve of smtp.processes (0 before
+ * qmgr_dest_init).
+ */
+unsigned qmgr_dest_processes_reserve(void);
 /*
  * ms until a rate-limited destination with jobs gets a token (of either
  * rate), or until a backoff or suspension ends; -1 none. Ends those due
@@ -308,7 +330,8 @@ int64_t	qmgr_dest_next_ms(void);
  * What relayctl shaping show prints of d: "dead" (suspended after site
  * failures), "suspended" (by an on_reply rule), "backoff" (an on_reply
  * rule lowered its limits), "pacing" (jobs wait for its rate),
- * "at-limit" (jobs wait for a connection), else "normal".
+ * "at-limit" (jobs wait for a connection; bulk ones, for one outside
+ * the transactional reserve), else "normal".
  */
 const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held,
 	    unsigned reusable);

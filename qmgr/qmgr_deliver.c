@@ -77,6 +77,19 @@ static void qmgr_dispatch(struct qmgr_conn *, struct qmgr_job *);
 static void qmgr_deliver_finish(struct qmgr_job *, const char *, const char *);
 static int64_t qmgr_request_deadline_ms(void);
 static int qmgr_class_ok(const char *);
+static int qmgr_deliver_bulk_ok(void);
+
+/*
+ * Whether a bulk job may take an smtp process: the default shaping
+ * entry's transactional_reserve of smtp.processes stays free for the
+ * transactional lane.
+ */
+static int
+qmgr_deliver_bulk_ok(void)
+{
+	return qmgr_nbusy + qmgr_dest_processes_reserve() <
+	    qmgr_cfg->smtp_processes;
+}
 
 size_t
 qmgr_deliver_free_slots(void)
@@ -85,7 +98,8 @@ qmgr_deliver_free_slots(void)
 
 	if (qmgr_job_npending() >= QMGR_PENDING_MAX)
 		return 0;
-	busy = qmgr_nbusy + qmgr_dest_ready(qmgr_deliver_held);
+	busy = qmgr_nbusy + qmgr_dest_ready(qmgr_deliver_held,
+	    qmgr_deliver_bulk_ok());
 
 	return busy >= qmgr_cfg->smtp_processes ? 0 :
 	    qmgr_cfg->smtp_processes - busy;
@@ -232,7 +246,8 @@ qmgr_deliver_run(void)
 
 	while (qmgr_job_npending() > 0 &&
 	    qmgr_nbusy < qmgr_cfg->smtp_processes) {
-		if ((job = qmgr_dest_take(qmgr_deliver_held)) == NULL)
+		if ((job = qmgr_dest_take(qmgr_deliver_held,
+		    qmgr_deliver_bulk_ok())) == NULL)
 			break;		/* every destination at its limit */
 		if ((c = qmgr_conn_get(job->dest_key)) == NULL) {
 			qmgr_dest_untake(job);

@@ -11,6 +11,15 @@
  * or one with a long backlog, holds only its own mail; smtp.processes
  * stays the cap over all of them (qmgr_deliver.c).
  *
+ * Each destination has two FIFOs, one per lane (qmgr(8), Lanes): a
+ * credential's lane, or X-Petrel-Priority: bulk, put a message's jobs in
+ * the transactional or the bulk one. The dispatcher takes a destination's
+ * transactional job first, and a bulk job only while fewer than
+ * max_connections less its transactional_reserve jobs are at smtp, so the
+ * reserved connections are free for transactional mail however long the
+ * bulk backlog is; the default entry's reserve of smtp.processes is kept
+ * the same way (qmgr_deliver.c says whether it is free: bulk_ok).
+ *
  * A destination lives while it has jobs, pending or at smtp, and, when
  * rate-limited, until its buckets are full again (forgetting it earlier
  * would reset a bucket and let a burst through).
@@ -69,6 +78,7 @@ static struct qmgr_dest *qmgr_dest_all;		/* round-robin ring order */
 static struct qmgr_dest *qmgr_dest_cursor;	/* served last */
 static size_t qmgr_dest_count;
 static size_t qmgr_npending;
+static size_t qmgr_nbulk;
 static struct shaping *qmgr_shaping;
 
 static unsigned qmgr_dest_hashkey(const char *);
@@ -77,6 +87,10 @@ static struct qmgr_dest *qmgr_dest_find(const char *);
 static void qmgr_dest_limits(struct qmgr_dest *, int64_t);
 static void qmgr_dest_gc(struct qmgr_dest *, int64_t);
 static int qmgr_dest_dead(const struct qmgr_dest *, int64_t);
+static int qmgr_dest_room(const struct qmgr_dest *, unsigned, int);
+static int qmgr_dest_bulk_room(const struct qmgr_dest *);
+static void qmgr_dest_push(struct qmgr_dest *, struct qmgr_job *, int);
+static struct qmgr_job *qmgr_dest_pop(struct qmgr_dest *, int);
 static void qmgr_dest_defer_job(const struct qmgr_dest *,
     struct qmgr_job *);
 static void qmgr_dest_suspend(struct qmgr_dest *, int64_t);
@@ -192,6 +206,7 @@ qmgr_dest_get(const struct qmgr_job *job, int create)
 	snprintf(d->nexthop, sizeof(d->nexthop), "%s", job->nexthop);
 	snprintf(d->pool, sizeof(d->pool), "%s", job->pool);
 	d->tail = &d->head;
+	d->btail = &d->bhead;
 	d->prov = qmgr_provider_of(job->nexthop);
 	d->known = qmgr_provider_known(job->nexthop);
 	qmgr_dest_limits(d, ev_now_ms());
@@ -224,7 +239,8 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 {
 	struct qmgr_dest **pp;
 
-	if (d->head != NULL || d->inflight > 0 || qmgr_dest_wait(d, now) > 0)
+	if (d->head != NULL || d->bhead != NULL || d->inflight > 0 ||
+	    qmgr_dest_wait(d, now) > 0)
 		return;
 	/* A failing site's streak and window outlive its jobs. */
 	if (d->fail_streak > 0 && now - d->last_fail < QMGR_DEST_FAIL_MEMORY_MS)
@@ -272,11 +288,7 @@ qmgr_job_queue(struct qmgr_job *job)
 		qmgr_dest_defer_job(d, job);
 		return;
 	}
-	job->next = NULL;
-	*d->tail = job;
-	d->tail = &job->next;
-	d->npending++;
-	qmgr_npending++;
+	qmgr_dest_push(d, job, 0);
 }
 
 /*
@@ -295,12 +307,57 @@ qmgr_job_requeue(struct qmgr_job *job)
 		qmgr_dest_defer_job(d, job);
 		return;
 	}
-	job->next = d->head;
-	d->head = job;
-	if (d->tail == &d->head)
-		d->tail = &job->next;
+	qmgr_dest_push(d, job, 1);
+}
+
+/* Puts job at the end (front: at the head) of its lane's FIFO in d. */
+static void
+qmgr_dest_push(struct qmgr_dest *d, struct qmgr_job *job, int front)
+{
+	struct qmgr_job **head = job->bulk ? &d->bhead : &d->head;
+	struct qmgr_job ***tail = job->bulk ? &d->btail : &d->tail;
+
+	if (front) {
+		job->next = *head;
+		*head = job;
+		if (*tail == head)
+			*tail = &job->next;
+	} else {
+		job->next = NULL;
+		**tail = job;
+		*tail = &job->next;
+	}
 	d->npending++;
 	qmgr_npending++;
+	if (job->bulk) {
+		d->nbulk++;
+		qmgr_nbulk++;
+	}
+}
+
+/* Takes the first job of d's bulk (else transactional) FIFO, or NULL. */
+static struct qmgr_job *
+qmgr_dest_pop(struct qmgr_dest *d, int bulk)
+{
+	struct qmgr_job **head = bulk ? &d->bhead : &d->head;
+	struct qmgr_job *job;
+
+	if ((job = *head) == NULL)
+		return NULL;
+	if ((*head = job->next) == NULL) {
+		if (bulk)
+			d->btail = &d->bhead;
+		else
+			d->tail = &d->head;
+	}
+	job->next = NULL;
+	d->npending--;
+	qmgr_npending--;
+	if (bulk) {
+		d->nbulk--;
+		qmgr_nbulk--;
+	}
+	return job;
 }
 
 size_t
@@ -310,26 +367,37 @@ qmgr_job_npending(void)
 }
 
 size_t
+qmgr_job_nbulk(void)
+{
+	return qmgr_nbulk;
+}
+
+size_t
 qmgr_job_cancel_pending(const char *qid)
 {
 	struct qmgr_dest *d, *dnext;
-	struct qmgr_job **pp, *job;
+	struct qmgr_job *job, *kept, **ktail;
 	size_t n = 0;
 
 	for (d = qmgr_dest_all; d != NULL; d = dnext) {
 		dnext = d->next;
-		d->tail = &d->head;
-		for (pp = &d->head; (job = *pp) != NULL; ) {
-			if (strcmp(job->qid, qid) != 0) {
-				d->tail = &job->next;
-				pp = &job->next;
-				continue;
+		/* Each lane: the pending jobs stay in their order. */
+		for (int bulk = 0; bulk <= 1; bulk++) {
+			kept = NULL;
+			ktail = &kept;
+			while ((job = qmgr_dest_pop(d, bulk)) != NULL) {
+				if (strcmp(job->qid, qid) == 0) {
+					qmgr_job_free(job);
+					n++;
+				} else {
+					*ktail = job;
+					ktail = &job->next;
+				}
 			}
-			*pp = job->next;
-			d->npending--;
-			qmgr_npending--;
-			qmgr_job_free(job);
-			n++;
+			while ((job = kept) != NULL) {
+				kept = job->next;
+				qmgr_dest_push(d, job, 0);
+			}
 		}
 		qmgr_dest_gc(d, ev_now_ms());
 	}
@@ -337,14 +405,19 @@ qmgr_job_cancel_pending(const char *qid)
 }
 
 /*
- * Whether d may start one more job now: a session smtp already holds to
- * it (held) is reused without a new connection; else it needs a
- * connection under max_connections. And a token of its rate.
+ * Whether d may start one more job of the lane now: a session smtp
+ * already holds to it (held) is reused without a new connection; else it
+ * needs a connection under max_connections. A bulk job also needs a
+ * connection outside the transactional reserve, held session or not (it
+ * would keep the session from a transactional job). And a token of its
+ * rate.
  */
 static int
-qmgr_dest_room(const struct qmgr_dest *d, unsigned held)
+qmgr_dest_room(const struct qmgr_dest *d, unsigned held, int bulk)
 {
-	if (d->head == NULL)
+	if ((bulk ? d->bhead : d->head) == NULL)
+		return 0;
+	if (bulk && !qmgr_dest_bulk_room(d))
 		return 0;
 	/* Whose it is (which provider) is not known yet: one at a time. */
 	if (!d->known && d->inflight > 0)
@@ -359,6 +432,25 @@ qmgr_dest_room(const struct qmgr_dest *d, unsigned held)
 	if (held == 0 && !qmgr_provider_room(d->prov))
 		return 0;
 	return 1;
+}
+
+/*
+ * Whether a bulk job to d leaves its transactional reserve free, and that
+ * of its provider's provider_max_connections (the same share).
+ */
+static int
+qmgr_dest_bulk_room(const struct qmgr_dest *d)
+{
+	unsigned max = d->lim.max_connections, pmax;
+
+	if (d->window != 0 && (max == 0 || d->window < max))
+		max = d->window;
+	if (max != 0 && d->inflight + shaping_reserve(&d->lim, max) >= max)
+		return 0;
+	if (d->prov == NULL || (pmax = d->prov->max_connections) == 0)
+		return 1;
+	return qmgr_provider_inflight(d->prov) +
+	    shaping_reserve(&d->lim, pmax) < pmax;
 }
 
 static int
@@ -446,13 +538,9 @@ qmgr_dest_defer_pending(struct qmgr_dest *d)
 {
 	struct qmgr_job *job;
 
-	while ((job = d->head) != NULL) {
-		d->head = job->next;
-		d->npending--;
-		qmgr_npending--;
+	while ((job = qmgr_dest_pop(d, 0)) != NULL ||
+	    (job = qmgr_dest_pop(d, 1)) != NULL)
 		qmgr_dest_defer_job(d, job);
-	}
-	d->tail = &d->head;
 }
 
 void
@@ -675,12 +763,14 @@ qmgr_dest_take_tokens(struct qmgr_dest *d, int new_conn, int64_t now)
 }
 
 struct qmgr_job *
-qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable))
+qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable),
+    int bulk_ok)
 {
 	struct qmgr_dest *d, *start;
 	struct qmgr_job *job;
 	int64_t now = ev_now_ms();
 	unsigned nheld, reusable;
+	int bulk;
 
 	if (qmgr_dest_all == NULL)
 		return NULL;
@@ -691,14 +781,11 @@ qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable))
 	do {
 		qmgr_dest_expire(d, now);
 		nheld = held(d->key, &reusable);
-		if (qmgr_dest_room(d, nheld) &&
+		/* Transactional first; bulk outside the reserves only. */
+		bulk = !qmgr_dest_room(d, nheld, 0);
+		if ((!bulk || (bulk_ok && qmgr_dest_room(d, nheld, 1))) &&
 		    qmgr_dest_take_tokens(d, reusable == 0, now)) {
-			job = d->head;
-			if ((d->head = job->next) == NULL)
-				d->tail = &d->head;
-			job->next = NULL;
-			d->npending--;
-			qmgr_npending--;
+			job = qmgr_dest_pop(d, bulk);
 			d->inflight++;
 			d->sent++;
 			job->dest = d;
@@ -744,27 +831,40 @@ qmgr_dest_release(struct qmgr_job *job)
 }
 
 size_t
-qmgr_dest_ready(unsigned (*held)(const char *key, unsigned *reusable))
+qmgr_dest_ready(unsigned (*held)(const char *key, unsigned *reusable),
+    int bulk_ok)
 {
 	struct qmgr_dest *d;
-	size_t n = 0, room;
+	size_t n = 0, room, ready;
 	int64_t now = ev_now_ms();
 	unsigned nheld, reusable;
 
 	for (d = qmgr_dest_all; d != NULL; d = d->next) {
 		qmgr_dest_expire(d, now);
 		nheld = held(d->key, &reusable);
-		if (!qmgr_dest_room(d, nheld) ||
-		    shaping_bucket_wait(&d->bucket, now) > 0 ||
+		/* The jobs of the lanes that may go; bulk only if any may. */
+		ready = qmgr_dest_room(d, nheld, 0) ?
+		    d->npending - d->nbulk : 0;
+		if (bulk_ok && qmgr_dest_room(d, nheld, 1))
+			ready += d->nbulk;
+		if (ready == 0 || shaping_bucket_wait(&d->bucket, now) > 0 ||
 		    (reusable == 0 &&
 		    shaping_bucket_wait(&d->conn_bucket, now) > 0))
 			continue;
 		room = !d->known ? 1 : d->lim.max_connections == 0 ?
-		    d->npending : d->lim.max_connections > d->inflight ?
+		    ready : d->lim.max_connections > d->inflight ?
 		    d->lim.max_connections - d->inflight : 1;
-		n += room < d->npending ? room : d->npending;
+		n += room < ready ? room : ready;
 	}
 	return n;
+}
+
+unsigned
+qmgr_dest_processes_reserve(void)
+{
+	if (qmgr_shaping == NULL)
+		return 0;
+	return shaping_reserve(&qmgr_shaping->def, qmgr_cfg->smtp_processes);
 }
 
 int64_t
@@ -779,7 +879,7 @@ qmgr_dest_next_ms(void)
 		qmgr_dest_expire(d, now);
 		if (d->adapt != 0 && (best < 0 || d->adapt_until - now < best))
 			best = d->adapt_until - now;
-		if (d->head == NULL) {
+		if (d->head == NULL && d->bhead == NULL) {
 			qmgr_dest_gc(d, now);
 			continue;
 		}
@@ -808,13 +908,16 @@ qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
 		return "suspended";
 	if (d->adapt == SHAPING_BACKOFF && now < d->adapt_until)
 		return "backoff";
-	if (d->head == NULL)
+	if (d->head == NULL && d->bhead == NULL)
 		return "normal";
 	if ((!d->known && d->inflight > 0) ||
 	    (held == 0 && ((d->lim.max_connections != 0 &&
 	    d->inflight >= d->lim.max_connections) ||
 	    (d->window != 0 && d->inflight >= d->window) ||
 	    !qmgr_provider_room(d->prov))))
+		return "at-limit";
+	/* Only bulk waits, for connections outside the reserve. */
+	if (d->head == NULL && !qmgr_dest_bulk_room(d))
 		return "at-limit";
 	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0 ||
 	    (reusable == 0 &&

@@ -74,6 +74,7 @@ qmgr_job_create(const char *qid, const char *nexthop,
 	job->sender = xstrdup(m->sender);
 	job->arrival = m->arrival;
 	job->arrival_us = m->arrival_us;
+	job->bulk = m->bulk;
 	/* Sized once: the in-flight chains point into this array. */
 	job->rcpts = xcalloc(nrcpts == 0 ? 1 : nrcpts, sizeof(*job->rcpts));
 	return job;

@@ -7,6 +7,15 @@
  * in the future. Recipients already in a job (qmgr_job.c's in-flight set)
  * are skipped; a message's other recipients are not, so a slow next hop
  * holds only its own recipients.
+ *
+ * The lanes (qmgr(8), Lanes): while bulk jobs wait in memory, a scan
+ * first looks at the newest due entries, newest first, for transactional
+ * messages only, then goes through the index from the oldest as before.
+ * So a transactional message accepted behind a backlog of tens of
+ * thousands of bulk ones is loaded at the next scan, not after the
+ * backlog; and bulk jobs in memory stop at QMGR_BULK_PENDING_MAX, so
+ * slots are left for it (the rest of a bulk backlog is loaded as that
+ * drains, oldest first).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +31,7 @@
 
 #define QMGR_SCAN_MAX_QIDS	256	/* messages picked per scan */
 #define QMGR_SCAN_MAX_VISIT	1024	/* messages looked at per scan */
+#define QMGR_SCAN_BACK_VISIT	256	/* of them, newest first */
 
 struct qmgr_scan {
 	struct qstore_txn *txn;
@@ -32,6 +42,7 @@ struct qmgr_scan {
 	size_t		 nqids;
 	int64_t		 next_due;	/* epoch s; -1 none */
 	int		 more;		/* stopped with due work left */
+	size_t		 back_visits;	/* newest first, transactional */
 };
 
 /*
@@ -52,6 +63,8 @@ static int64_t qmgr_next_due_mono = -1;
 static int qmgr_scan_wanted = 1;
 
 static int qmgr_scan_cb(const char *, uint32_t, int64_t, void *);
+static int qmgr_scan_back_cb(const char *, uint32_t, int64_t, void *);
+static int qmgr_seen(const struct qmgr_scan *, const char *);
 static int qmgr_collect_cb(const struct qstore_rcpt *, void *);
 static size_t qmgr_build_jobs(struct qstore_txn *, const char *, int64_t);
 static void qmgr_build_reports(const char *, const struct qstore_msginfo *,
@@ -94,13 +107,8 @@ qmgr_scan_cb(const char *qid, uint32_t index, int64_t when, void *arg)
 			sc->next_due = when;
 		return 1;		/* the rest is later still */
 	}
-	if (qmgr_job_in_flight(qid, index))
+	if (qmgr_job_in_flight(qid, index) || qmgr_seen(sc, qid))
 		return 0;
-	if (sc->nqids > 0 && strcmp(sc->qids[sc->nqids - 1], qid) == 0)
-		return 0;
-	for (size_t i = 0; i < sc->nqids; i++)
-		if (strcmp(sc->qids[i], qid) == 0)
-			return 0;
 	if (sc->picked == sc->want) {
 		sc->more = 1;		/* due work is left for a freed slot */
 		return 1;
@@ -108,6 +116,47 @@ qmgr_scan_cb(const char *qid, uint32_t index, int64_t when, void *arg)
 	/* Bounded work; what is left is found by the next scan. */
 	if (sc->nqids == QMGR_SCAN_MAX_VISIT)
 		return 1;
+	snprintf(sc->qids[sc->nqids++], QID_SIZE, "%s", qid);
+	if (qmgr_build_jobs(sc->txn, qid, sc->now) > 0)
+		sc->picked++;
+	return 0;
+}
+
+/* Whether qid was looked at in this scan. */
+static int
+qmgr_seen(const struct qmgr_scan *sc, const char *qid)
+{
+	if (sc->nqids > 0 && strcmp(sc->qids[sc->nqids - 1], qid) == 0)
+		return 1;
+	for (size_t i = 0; i < sc->nqids; i++)
+		if (strcmp(sc->qids[i], qid) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * The newest due entries first: transactional messages only (bulk ones
+ * wait for the oldest-first pass, in their order), at most
+ * QMGR_SCAN_BACK_VISIT messages looked at.
+ */
+static int
+qmgr_scan_back_cb(const char *qid, uint32_t index, int64_t when, void *arg)
+{
+	struct qmgr_scan *sc = arg;
+	struct qstore_msginfo m;
+
+	(void)when;
+	if (qmgr_job_in_flight(qid, index) || qmgr_seen(sc, qid))
+		return 0;
+	if (sc->picked == sc->want) {
+		sc->more = 1;
+		return 1;
+	}
+	if (sc->back_visits++ == QMGR_SCAN_BACK_VISIT ||
+	    sc->nqids == QMGR_SCAN_MAX_VISIT)
+		return 1;
+	if (qstore_msg_get(sc->txn, qid, &m) == -1 || m.bulk)
+		return 0;
 	snprintf(sc->qids[sc->nqids++], QID_SIZE, "%s", qid);
 	if (qmgr_build_jobs(sc->txn, qid, sc->now) > 0)
 		sc->picked++;
@@ -178,6 +227,9 @@ qmgr_build_jobs(struct qstore_txn *txn, const char *qid, int64_t now)
 		log_warn("%s: scheduled but no message record", qid);
 		return 0;
 	}
+	/* Enough of the bulk lane in memory: it waits in the queue. */
+	if (m.bulk && qmgr_job_nbulk() >= QMGR_BULK_PENDING_MAX)
+		return 0;
 	qmgr_active_take(&m);
 	memset(&c, 0, sizeof(c));
 	c.now = now;
@@ -315,7 +367,12 @@ qmgr_sched_scan(size_t slots)
 		goto done;
 	}
 	sc.txn = txn;
-	(void)qstore_sched_iter(txn, qmgr_scan_cb, &sc);
+	/* Only behind bulk work: otherwise the oldest go first, as ever. */
+	if (qmgr_job_nbulk() > 0)
+		(void)qstore_sched_iter_back(txn, sc.now, qmgr_scan_back_cb,
+		    &sc);
+	if (sc.picked < sc.want)
+		(void)qstore_sched_iter(txn, qmgr_scan_cb, &sc);
 	qstore_txn_abort(txn);
 	qmgr_next_due_mono = sc.next_due < 0 ? -1 :
 	    ev_now_ms() + (sc.next_due - sc.now) * 1000;

@@ -82,6 +82,7 @@ relayctl_usage(FILE *fp, int code)
 	    "        [--max-size BYTES[k|m|g]]   (0 or '' removes a "
 	    "restriction)\n"
 	    "        [--dsn on|off]   (delivery reports; default on)\n"
+	    "        [--lane transactional|bulk]   (default transactional)\n"
 	    "WEBHOOK: --webhook URL|'' [--webhook-events E1,E2,...]\n"
 	    "        [--webhook-format petrel|mailgun|sendgrid|postmark]\n"
 	    "        [--webhook-secret-file FILE]\n"

@@ -79,6 +79,7 @@ static const struct relayctl_popt {
 	{ "--max-size", CRED_POLICY_MAX_SIZE },
 	{ "--dsn", CRED_POLICY_DSN_OFF },
 	{ "--pool", CRED_POLICY_POOL },
+	{ "--lane", CRED_POLICY_LANE },
 };
 
 struct relayctl_list_ctx {
@@ -187,6 +188,17 @@ relayctl_option(struct relayctl_user_args *ua, const struct relayctl_sub *sub,
 	case CRED_POLICY_POOL:
 		if (cred_policy_parse_pool(&ua->policy, val, &sub_why) == -1)
 			rc = -1;
+		break;
+	case CRED_POLICY_LANE:
+		if (strcmp(val, "transactional") == 0)
+			ua->policy.bulk = 0;
+		else if (strcmp(val, "bulk") == 0)
+			ua->policy.bulk = 1;
+		else {
+			vbuf_setf(&sub_why, "invalid value \"%s\" "
+			    "(transactional or bulk)", val);
+			rc = -1;
+		}
 		break;
 	case CRED_POLICY_MAX_SIZE:
 		if (parse_size(val, &ua->policy.max_size) == -1) {
@@ -851,6 +863,7 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 		json_bool(&j, !pol.dsn_off);
 		json_kv_str(&j, "pool", pol.pool[0] != '\0' ? pol.pool :
 		    CFG_POOL_DEFAULT);
+		json_kv_str(&j, "lane", pol.bulk ? "bulk" : "transactional");
 		json_key(&j, "domains");
 		json_array_begin(&j);
 		for (i = 0; i < pol.ndomains; i++)
@@ -887,8 +900,9 @@ relayctl_user_show(struct cred_db *db, const char *name, int json)
 	} else {
 		relayctl_time(pol.created, when, sizeof(when));
 		(void)vbuf_addf(&out, "user: %s\ncreated: %s\ndisabled: %s\n"
-		    "dsn: %s\npool: %s\n", name, when, pol.disabled ? "yes" :
-		    "no", pol.dsn_off ? "off" : "on", pol.pool[0] != '\0' ?
+		    "dsn: %s\nlane: %s\npool: %s\n", name, when,
+		    pol.disabled ? "yes" : "no", pol.dsn_off ? "off" : "on",
+		    pol.bulk ? "bulk" : "transactional", pol.pool[0] != '\0' ?
 		    pol.pool : CFG_POOL_DEFAULT);
 		(void)vbuf_adds(&out, "domains: ");
 		if (pol.ndomains == 0)
@@ -947,6 +961,8 @@ relayctl_list_one(const char *user, const struct cred_policy *pol, void *arg)
 		json_bool(&j, pol == NULL || !pol->dsn_off);
 		json_kv_str(&j, "pool", pol == NULL || pol->pool[0] == '\0' ?
 		    CFG_POOL_DEFAULT : pol->pool);
+		json_kv_str(&j, "lane", pol != NULL && pol->bulk ? "bulk" :
+		    "transactional");
 		if (pol == NULL) {
 			json_key(&j, "corrupt");
 			json_bool(&j, 1);
@@ -955,9 +971,11 @@ relayctl_list_one(const char *user, const struct cred_policy *pol, void *arg)
 	} else {
 		relayctl_time(pol == NULL ? 0 : pol->created, when,
 		    sizeof(when));
-		(void)vbuf_addf(&ctx->line, "%s\t%s\t%s\tdsn=%s", user, when,
-		    pol == NULL ? "corrupt" : pol->disabled ? "disabled" :
-		    "enabled", pol == NULL || !pol->dsn_off ? "on" : "off");
+		(void)vbuf_addf(&ctx->line, "%s\t%s\t%s\tdsn=%s\tlane=%s",
+		    user, when, pol == NULL ? "corrupt" : pol->disabled ?
+		    "disabled" : "enabled", pol == NULL || !pol->dsn_off ?
+		    "on" : "off", pol != NULL && pol->bulk ? "bulk" :
+		    "transactional");
 		/* The last column: later ones go before it. */
 		(void)vbuf_addf(&ctx->line, "\tpool=%s", pol == NULL ||
 		    pol->pool[0] == '\0' ? CFG_POOL_DEFAULT : pol->pool);

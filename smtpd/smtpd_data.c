@@ -7,9 +7,11 @@
  * written as received. At its end the application's tag and metadata
  * headers are read for the accepted event and, unless kept, left out
  * (smtpd_data_metadata, lib/metahdr). The envelope carries the RFC 3461
- * parameters the client gave and, for a credential with reports off,
- * dsn_off. The message is committed by smtpd.c together with the others
- * that finished in the same loop pass.
+ * parameters the client gave, for a credential with reports off,
+ * dsn_off, and the lane: the credential's, or bulk when the message says
+ * X-Petrel-Priority: bulk (a message may lower itself, never raise). The
+ * message is committed by smtpd.c together with the others that finished
+ * in the same loop pass.
  */
 #include <sys/time.h>
 
@@ -59,6 +61,8 @@ smtpd_data_begin(struct smtpd_session *s)
 	env.ret = s->dsn.ret;
 	/* The credential turned delivery reports off (relayctl --dsn off). */
 	env.dsn_off = s->have_pol && s->pol.dsn_off;
+	/* The credential's lane (relayctl --lane); the header may lower it. */
+	env.bulk = s->have_pol && s->pol.bulk;
 	/* RFC 6531: passed on, and required of next hops that need it. */
 	env.smtputf8 = s->smtputf8;
 	/* The credential's source address pool (relayctl --pool). */
@@ -233,6 +237,15 @@ smtpd_data_metadata(struct smtpd_session *s, struct vbuf *h, size_t end)
 	}
 	if (n != -1 && mh.has_after)
 		smtpd_data_deliver_after(s, &mh);
+	/* Before any write: the envelope is still in qstore's buffer. */
+	if (n != -1 && mh.bulk && !(s->have_pol && s->pol.bulk)) {
+		if (qstore_new_bulk(s->qn) == -1)
+			log_warn("%s: X-Petrel-Priority: bulk: envelope "
+			    "already written", qstore_new_id(s->qn));
+		else
+			log_info("%s: lane=bulk (X-Petrel-Priority)",
+			    qstore_new_id(s->qn));
+	}
 	if (kept != NULL && mh.nheaders > 0 && n != -1)
 		vbuf_add(h, kept->data, kept->len);
 	else

@@ -1137,6 +1137,73 @@ START_TEST(test_dsn_off)
 END_TEST
 
 /*
+ * A credential's lane (relayctl --lane): transactional by default and for
+ * records without the attribute, bulk once set (other fields kept), back
+ * to transactional removes it; any other stored value is a corrupt record.
+ */
+START_TEST(test_lane)
+{
+	struct cred_policy pol, out;
+	struct vbuf why, rec, h;
+	struct cred_db *db, *ro;
+
+	vbuf_init(&why, 0);
+	vbuf_init(&rec, 0);
+	vbuf_init(&h, 0);
+	db = open_rw();
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	memset(&pol, 0, sizeof(pol));
+	pol.max_per_hour = 7;
+	ck_assert_int_eq(cred_user_add_policy(db, "app", "pw", 2, &pol,
+	    CRED_POLICY_ALL, &why), 0);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.bulk, 0);
+	cred_policy_release(&out);
+
+	pol.bulk = 1;
+	pol.max_per_hour = 0;	/* not selected: must stay 7 */
+	ck_assert_int_eq(cred_user_set(db, "app", &pol, CRED_POLICY_LANE,
+	    &why), 1);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.bulk, 1);
+	ck_assert_uint_eq(out.max_per_hour, 7);
+	cred_policy_release(&out);
+	ck_assert_int_eq(cred_verify(ro, "app", "pw", 2), 1);
+
+	pol.bulk = 0;
+	ck_assert_int_eq(cred_user_set(db, "app", &pol, CRED_POLICY_LANE,
+	    &why), 1);
+	ck_assert_int_eq(cred_policy_get(ro, "app", &out, &why), 1);
+	ck_assert_int_eq(out.bulk, 0);
+	cred_policy_release(&out);
+
+	pol.bulk = 1;
+	ck_assert_int_eq(cred_user_add_policy(db, "news", "pw", 2, &pol,
+	    CRED_POLICY_LANE, &why), 0);
+	ck_assert_int_eq(cred_policy_get(ro, "news", &out, &why), 1);
+	ck_assert_int_eq(out.bulk, 1);
+	cred_policy_release(&out);
+
+	cred_close(ro);
+	cred_close(db);
+	ck_assert_int_eq(cred_hash_new("pw", 2, &h, NULL), 0);
+	attr_put_str(&rec, CRED_ATTR_HASH, h.data);
+	attr_put_str(&rec, CRED_ATTR_LANE, "urgent");
+	attr_end(&rec);
+	put_raw("weird", &rec);
+	ro = cred_open(&tcfg, 0, &why);
+	ck_assert_ptr_nonnull(ro);
+	ck_assert_int_eq(cred_policy_get(ro, "weird", &out, &why), -1);
+	ck_assert(strstr(why.data, CRED_ATTR_LANE) != NULL);
+	cred_close(ro);
+	vbuf_release(&why);
+	vbuf_release(&rec);
+	vbuf_release(&h);
+}
+END_TEST
+
+/*
  * The source address pool per credential (relayctl --pool): "" (the
  * default) for records without the attribute, set and kept by other
  * changes, "default" stores nothing; a malformed name is corrupt.
@@ -1233,6 +1300,7 @@ cred_suite(void)
 	tcase_add_test(tc, test_rotate);
 	tcase_add_test(tc, test_disable);
 	tcase_add_test(tc, test_dsn_off);
+	tcase_add_test(tc, test_lane);
 	tcase_add_test(tc, test_pool);
 	tcase_add_test(tc, test_webhook);
 	suite_add_tcase(s, tc);

@@ -356,6 +356,43 @@ START_TEST(test_deliver_after)
 }
 END_TEST
 
+/*
+ * X-Petrel-Priority: bulk lowers the message, any case, and is left out;
+ * any other value (a message cannot raise itself) is left out and ignored.
+ */
+START_TEST(test_priority)
+{
+	static const struct {
+		const char	*blk;
+		int		 bulk;
+	} cases[] = {
+		{ "Subject: x\r\nX-Petrel-Priority: bulk\r\nTo: a@b\r\n", 1 },
+		{ "Subject: x\r\nx-petrel-priority:  BULK \r\nTo: a@b\r\n", 1 },
+		{ "Subject: x\r\nX-Petrel-Priority: transactional\r\n"
+		    "To: a@b\r\n", 0 },
+		{ "Subject: x\r\nX-Petrel-Priority: bulkier\r\nTo: a@b\r\n",
+		    0 },
+	};
+	struct metahdr m;
+	struct vbuf *kept;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		kept = vbuf_create(0);
+		metahdr_init(&m);
+		ck_assert_int_eq(metahdr_scan(&m, cases[i].blk,
+		    strlen(cases[i].blk), kept), 1);
+		ck_assert_msg(m.bulk == cases[i].bulk, "%s", cases[i].blk);
+		ck_assert_uint_eq(kept->len,
+		    strlen("Subject: x\r\nTo: a@b\r\n"));
+		ck_assert(memcmp(kept->data, "Subject: x\r\nTo: a@b\r\n",
+		    kept->len) == 0);
+		metahdr_free(&m);
+		vbuf_free(kept);
+	}
+}
+END_TEST
+
 static Suite *
 metahdr_suite(void)
 {
@@ -371,6 +408,7 @@ metahdr_suite(void)
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_odd_keys);
 	tcase_add_test(tc, test_deliver_after);
+	tcase_add_test(tc, test_priority);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -10,6 +10,9 @@
  * lowered, back by themselves), a suspension (pending and new jobs
  * deferred quoting the reply), a backoff that does not cut a suspension
  * short, and a reply no rule matches.
+ * And the lanes: a destination's transactional job goes before its bulk
+ * ones, bulk never takes its transactional_reserve connections (nor the
+ * processes' reserve, bulk_ok), transactional may.
  * And providers: once smtp has named a destination's MX hosts, their
  * provider's limits apply to it and provider_max_connections caps the
  * jobs at smtp of all its destinations together; MX hosts of which one
@@ -86,7 +89,7 @@ write_shaping(struct fix *f, const char *text)
 static struct qmgr_job *
 take(void)
 {
-	return qmgr_dest_take(fix_held_none);
+	return qmgr_dest_take(fix_held_none, 1);
 }
 
 /* The job comes back from smtp with status for its recipient. */
@@ -150,6 +153,86 @@ drain_done(const char *reply_prefix)
 	(void)qmgr_results_apply();
 	return n;
 }
+
+START_TEST(test_lanes)
+{
+	struct fix f;
+	struct qmgr_job *jobs[8], *job;
+	size_t i;
+
+	fix_setup(&f);
+	/* 5 connections: the default reserve is one. */
+	write_shaping(&f, "destinations:\n  x.test: { max_connections: 5 }\n");
+	f.bulk = 1;
+	ck_assert_uint_eq(queue_messages(&f, 6), 6);
+	ck_assert_uint_eq(qmgr_job_nbulk(), 6);
+	/* Not while the processes' reserve is taken. */
+	ck_assert_ptr_null(qmgr_dest_take(fix_held_none, 0));
+	for (i = 0; i < 4; i++) {
+		ck_assert_ptr_nonnull(jobs[i] = take());
+		ck_assert_int_eq(jobs[i]->bulk, 1);
+	}
+	/* The fifth connection is the transactional lane's. */
+	ck_assert_ptr_null(take());
+	ck_assert_str_eq(state(), "at-limit");
+	f.bulk = 0;
+	ck_assert_uint_eq(queue_messages(&f, 2), 4);
+	ck_assert_ptr_nonnull(jobs[4] = take());
+	ck_assert_int_eq(jobs[4]->bulk, 0);
+	ck_assert_ptr_null(take());		/* 5 of 5 */
+	/* One bulk back: 4 at smtp, bulk still may not take a fifth. */
+	attempt(jobs[0], 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	ck_assert_int_eq(jobs[0]->bulk, 0);
+	attempt(jobs[1], 0, QSTORE_DELIVERED);
+	ck_assert_ptr_null(take());
+	/* The transactional ones back: bulk goes on. */
+	attempt(jobs[4], 0, QSTORE_DELIVERED);
+	attempt(jobs[0], 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(job = take());
+	ck_assert_int_eq(job->bulk, 1);
+	ck_assert_ptr_nonnull(jobs[1] = take());
+	ck_assert_ptr_null(take());
+	ck_assert_uint_eq(qmgr_job_nbulk(), 0);
+	/* A transactional job queued behind bulk ones goes first. */
+	f.bulk = 1;
+	ck_assert_uint_eq(queue_messages(&f, 2), 2);
+	f.bulk = 0;
+	ck_assert_uint_eq(queue_messages(&f, 1), 3);
+	attempt(job, 0, QSTORE_DELIVERED);
+	attempt(jobs[1], 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(job = take());
+	ck_assert_int_eq(job->bulk, 0);
+	attempt(job, 0, QSTORE_DELIVERED);
+	for (i = 2; i < 4; i++)
+		attempt(jobs[i], 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
+/* transactional_reserve: 0 lets bulk take every connection. */
+START_TEST(test_lanes_no_reserve)
+{
+	struct fix f;
+	struct qmgr_job *jobs[4];
+	size_t i;
+
+	fix_setup(&f);
+	write_shaping(&f, "destinations:\n  x.test: { max_connections: 3,"
+	    " transactional_reserve: 0 }\n");
+	ck_assert_uint_eq(qmgr_dest_processes_reserve(), 4);	/* 20% of 16 */
+	f.bulk = 1;
+	ck_assert_uint_eq(queue_messages(&f, 4), 4);
+	for (i = 0; i < 3; i++)
+		ck_assert_ptr_nonnull(jobs[i] = take());
+	ck_assert_ptr_null(take());
+	for (i = 0; i < 3; i++)
+		attempt(jobs[i], 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
 
 START_TEST(test_window_halves_and_grows)
 {
@@ -457,6 +540,43 @@ START_TEST(test_provider_limits_and_rules)
 }
 END_TEST
 
+/*
+ * A provider's share: bulk mail to its destinations together leaves the
+ * transactional_reserve of provider_max_connections free.
+ */
+START_TEST(test_lanes_provider)
+{
+	struct fix f;
+	struct qmgr_job *jobs[4];
+	size_t i;
+
+	fix_setup(&f);
+	write_shaping(&f, "providers:\n"
+	    "  prov:\n"
+	    "    mx_suffixes: [.prov.test]\n"
+	    "    provider_max_connections: 3\n"
+	    "    max_connections: 10\n");
+	qmgr_dest_learn_mx(KEY("a.test"), "mx.prov.test");
+	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test");
+	f.bulk = 1;
+	ck_assert_uint_eq(queue_to(&f, "a.test", 3), 3);
+	ck_assert_uint_eq(queue_to(&f, "b.test", 3), 6);
+	/* 3 for the provider, its reserve (20%, at least 1) kept. */
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	ck_assert_ptr_nonnull(jobs[1] = take());
+	ck_assert_ptr_null(take());
+	f.bulk = 0;
+	ck_assert_uint_eq(queue_to(&f, "b.test", 1), 5);
+	ck_assert_ptr_nonnull(jobs[2] = take());
+	ck_assert_int_eq(jobs[2]->bulk, 0);
+	ck_assert_ptr_null(take());
+	for (i = 0; i < 3; i++)
+		attempt(jobs[i], 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 dest_suite(void)
 {
@@ -474,6 +594,9 @@ dest_suite(void)
 	tcase_add_test(tc, test_flush_lifts_dead);
 	tcase_add_test(tc, test_bounces_do_not_count);
 	tcase_add_test(tc, test_on_reply);
+	tcase_add_test(tc, test_lanes);
+	tcase_add_test(tc, test_lanes_no_reserve);
+	tcase_add_test(tc, test_lanes_provider);
 	tcase_add_test(tc, test_provider);
 	tcase_add_test(tc, test_provider_limits_and_rules);
 	suite_add_tcase(s, tc);

@@ -142,7 +142,7 @@ START_TEST(test_backoff_and_suspension)
 	fix_setup(&f);
 	shaping_file(&f, path, sizeof(path));
 	queue_messages(&f, 3);
-	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none, 1));
 	t0 = (int64_t)time(NULL);
 	attempt(job, 0, QSTORE_DEFERRED, "421 4.7.28 unusual rate");
 	ck_assert_uint_eq(qmgr_destev_waiting(), 1);
@@ -175,7 +175,7 @@ START_TEST(test_backoff_and_suspension)
 	ck_assert_int_eq(s.until[1], 0);
 	ck_assert_uint_eq(s.max_conn[1], 4);
 	/* A suspension, then its end. */
-	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none, 1));
 	attempt(job, 0, QSTORE_DEFERRED, "421 4.7.0 go away");
 	qmgr_destev_flush();
 	usleep(1100 * 1000);
@@ -214,7 +214,7 @@ START_TEST(test_dead_site)
 	queue_messages(&f, 3);
 	f.cfg.queue_min_backoff = 1;		/* dead for 1 s */
 	for (int i = 0; i < 3; i++) {
-		ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+		ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none, 1));
 		attempt(job, 1, QSTORE_DEFERRED, "421 4.3.2 busy");
 	}
 	f.cfg.queue_min_backoff = 300;
@@ -234,7 +234,7 @@ START_TEST(test_dead_site)
 	seen_get(&f, &s);
 	ck_assert_uint_eq(s.n, 1);
 	/* The probe fails: dead again, a new retry time. */
-	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none, 1));
 	f.cfg.queue_min_backoff = 1;
 	attempt(job, 1, QSTORE_DEFERRED, "421 4.3.2 still busy");
 	f.cfg.queue_min_backoff = 300;
@@ -248,7 +248,7 @@ START_TEST(test_dead_site)
 	usleep(1100 * 1000);
 	queue_messages(&f, 2);
 	/* The next probe sets up a session: normal. */
-	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none));
+	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none, 1));
 	attempt(job, 0, QSTORE_DELIVERED, "250 ok");
 	qmgr_destev_flush();
 	seen_get(&f, &s);
@@ -259,11 +259,11 @@ START_TEST(test_dead_site)
 	ck_assert_int_eq(s.until[2], 0);
 	/* Dead again, then lifted by a flush. */
 	for (int i = 0; i < 3; i++) {
-		job = qmgr_dest_take(fix_held_none);
+		job = qmgr_dest_take(fix_held_none, 1);
 		if (job == NULL) {
 			queue_messages(&f, 1);
 			ck_assert_ptr_nonnull(job =
-			    qmgr_dest_take(fix_held_none));
+			    qmgr_dest_take(fix_held_none, 1));
 		}
 		attempt(job, 1, QSTORE_DEFERRED, "421 4.3.2 busy");
 	}
@@ -378,8 +378,8 @@ START_TEST(test_deferred_until_the_end)
 	for (size_t i = 0; i < 3; i++)
 		fix_commit(&f, rcpts, 1, qid[i]);
 	qmgr_sched_scan(16);
-	ck_assert_ptr_nonnull(a = qmgr_dest_take(fix_held_none));
-	ck_assert_ptr_nonnull(b = qmgr_dest_take(fix_held_none));
+	ck_assert_ptr_nonnull(a = qmgr_dest_take(fix_held_none, 1));
+	ck_assert_ptr_nonnull(b = qmgr_dest_take(fix_held_none, 1));
 	t0 = (int64_t)time(NULL);
 	attempt(a, 0, QSTORE_DEFERRED, "421 4.7.0 go away");
 	/* The third, pending, is deferred; b's link is lost: so is b. */
@@ -387,7 +387,7 @@ START_TEST(test_deferred_until_the_end)
 	qmgr_dest_release(b);
 	qmgr_job_requeue(b);
 	ck_assert_uint_eq(qmgr_job_npending(), 0);
-	ck_assert_ptr_null(qmgr_dest_take(fix_held_none));
+	ck_assert_ptr_null(qmgr_dest_take(fix_held_none, 1));
 	for (job = qmgr_job_done_first(); job != NULL; job = job->next)
 		n++;
 	ck_assert_uint_eq(n, 3);

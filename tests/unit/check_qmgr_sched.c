@@ -227,6 +227,42 @@ START_TEST(test_want)
 }
 END_TEST
 
+/*
+ * The lanes: behind bulk jobs waiting in memory, a scan takes the newest
+ * transactional message before the older bulk ones still due.
+ */
+START_TEST(test_transactional_behind_bulk)
+{
+	struct fix f;
+	struct qmgr_job *jobs[JOBS_MAX];
+	char qid[QID_SIZE], tqid[QID_SIZE];
+	char *rcpts[] = { "a@x.test" };
+	size_t n, i;
+
+	fix_setup(&f);
+	f.bulk = 1;
+	for (i = 0; i < 12; i++)
+		fix_commit(&f, rcpts, 1, qid);
+	qmgr_sched_scan(4);
+	ck_assert_uint_eq(qmgr_job_npending(), 4);
+	ck_assert_uint_eq(qmgr_job_nbulk(), 4);
+	f.bulk = 0;
+	fix_commit(&f, rcpts, 1, tqid);
+	qmgr_sched_scan(1);
+	ck_assert_uint_eq(qmgr_job_npending(), 5);
+	ck_assert_uint_eq(qmgr_job_nbulk(), 4);
+	/* Taken first, too, though queued last. */
+	n = fix_pending(jobs, JOBS_MAX);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(jobs[0]->qid, tqid);
+	ck_assert_int_eq(jobs[0]->bulk, 0);
+	for (i = 1; i < n; i++)
+		ck_assert_int_eq(jobs[i]->bulk, 1);
+	free_jobs(jobs, n);
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 sched_suite(void)
 {
@@ -242,6 +278,7 @@ sched_suite(void)
 	tcase_add_test(tc, test_in_flight_not_twice);
 	tcase_add_test(tc, test_slots_and_future);
 	tcase_add_test(tc, test_want);
+	tcase_add_test(tc, test_transactional_behind_bulk);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -33,6 +33,9 @@
 #include "qstore.h"
 #include "vbuf.h"
 
+/* A write this large goes to the file at once (qstore_int.h QSTORE_WBUF). */
+#define BIG_WRITE	(64 * 1024)
+
 #define MAP_SIZE	(16 * 1024 * 1024)
 #define SCHED_MAX	4096
 
@@ -2108,6 +2111,130 @@ START_TEST(test_select_match)
 }
 END_TEST
 
+/*
+ * The bulk lane (issue 11): set by the envelope or by qstore_new_bulk
+ * before the envelope is written, in both the file (L=bulk) and the msg
+ * record; a message without it reads as transactional; once the envelope
+ * is on disk qstore_new_bulk refuses.
+ */
+START_TEST(test_lane)
+{
+	static char *rcpts[] = { "r@x.example" };
+	const struct qstore_envelope *fe;
+	struct qstore_envelope env;
+	struct qstore_file *qf;
+	struct qstore_msginfo m;
+	struct qstore_new *qn;
+	struct qstore_txn *t;
+	char a[QID_SIZE], b[QID_SIZE], c[QID_SIZE];
+	char *big;
+	struct fix f;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	env.bulk = 1;
+	commit_msg(&f, &env, "a\r\n", 3, a);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	qn = qstore_new_begin(f.qs, &env, f.why);
+	ck_assert_ptr_nonnull(qn);
+	ck_assert_int_eq(qstore_new_bulk(qn), 0);
+	ck_assert_int_eq(qstore_new_bulk(qn), 0);	/* once in the file */
+	ck_assert_int_eq(qstore_new_write(qn, "b\r\n", 3, f.why), 0);
+	ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
+	memcpy(b, qstore_new_id(qn), QID_SIZE);
+	ck_assert_int_eq(qstore_commit(f.qs, &qn, 1, f.why), 0);
+	qstore_new_free(qn);
+	/* A write that reached the file: too late. */
+	qn = qstore_new_begin(f.qs, &env, f.why);
+	ck_assert_ptr_nonnull(qn);
+	big = calloc(1, BIG_WRITE + 1);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', BIG_WRITE);
+	ck_assert_int_eq(qstore_new_write(qn, big, BIG_WRITE, f.why), 0);
+	free(big);
+	ck_assert_int_eq(qstore_new_bulk(qn), -1);
+	ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
+	memcpy(c, qstore_new_id(qn), QID_SIZE);
+	ck_assert_int_eq(qstore_commit(f.qs, &qn, 1, f.why), 0);
+	qstore_new_free(qn);
+
+	qf = qstore_file_open(f.dir, a, f.why);
+	ck_assert_ptr_nonnull(qf);
+	fe = qstore_file_envelope(qf);
+	ck_assert_int_eq(fe->bulk, 1);
+	ck_assert_str_eq(fe->sender, "s@x.example");
+	qstore_file_close(qf);
+	qf = qstore_file_open(f.dir, b, f.why);
+	ck_assert_ptr_nonnull(qf);
+	fe = qstore_file_envelope(qf);
+	ck_assert_int_eq(fe->bulk, 1);
+	ck_assert_uint_eq(fe->nrcpts, 1);
+	ck_assert_str_eq(fe->auth_user, "alice");
+	qstore_file_close(qf);
+	qf = qstore_file_open(f.dir, c, f.why);
+	ck_assert_ptr_nonnull(qf);
+	ck_assert_int_eq(qstore_file_envelope(qf)->bulk, 0);
+	qstore_file_close(qf);
+
+	t = qstore_txn_begin(f.qs, 0, f.why);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(qstore_msg_get(t, a, &m), 0);
+	ck_assert_int_eq(m.bulk, 1);
+	ck_assert_int_eq(qstore_msg_get(t, b, &m), 0);
+	ck_assert_int_eq(m.bulk, 1);
+	ck_assert_int_eq(qstore_msg_get(t, c, &m), 0);
+	ck_assert_int_eq(m.bulk, 0);
+	qstore_txn_abort(t);
+	fix_teardown(&f);
+}
+END_TEST
+
+/* The newest due entries first, none after until. */
+START_TEST(test_sched_iter_back)
+{
+	static char *rcpts[] = { "r@x.example" };
+	struct qstore_envelope env;
+	struct qstore_new *qn;
+	struct sched_list *sl;
+	struct qstore_txn *t;
+	int64_t b = (int64_t)time(NULL) + 1000;
+	int64_t whens[4] = { b + 100, b + 200, b + 200, b + 300 };
+	struct fix f;
+	size_t i;
+
+	sl = malloc(sizeof(*sl));
+	fix_setup(&f, MAP_SIZE);
+	for (i = 0; i < 4; i++) {
+		env_fill(&env, "s@x.example", rcpts, 1);
+		qn = new_msg(&f, &env, "a\r\n", 3);
+		qstore_new_first_attempt(qn, whens[i]);
+		ck_assert_int_eq(qstore_commit(f.qs, &qn, 1, f.why), 0);
+		qstore_new_free(qn);
+	}
+	t = qstore_txn_begin(f.qs, 0, f.why);
+	ck_assert_ptr_nonnull(t);
+	sl->n = 0;
+	ck_assert_int_eq(qstore_sched_iter_back(t, b + 250, sched_cb, sl), 0);
+	ck_assert_uint_eq(sl->n, 3);
+	ck_assert_int_eq(sl->e[0].when, b + 200);
+	ck_assert_int_eq(sl->e[1].when, b + 200);
+	ck_assert_int_eq(sl->e[2].when, b + 100);
+	sl->n = 0;
+	ck_assert_int_eq(qstore_sched_iter_back(t, b + 300, sched_cb, sl), 0);
+	ck_assert_uint_eq(sl->n, 4);
+	ck_assert_int_eq(sl->e[0].when, b + 300);
+	sl->n = 0;
+	ck_assert_int_eq(qstore_sched_iter_back(t, b + 1000, sched_cb, sl), 0);
+	ck_assert_uint_eq(sl->n, 4);
+	sl->n = 0;
+	ck_assert_int_eq(qstore_sched_iter_back(t, b + 99, sched_cb, sl), 0);
+	ck_assert_uint_eq(sl->n, 0);
+	qstore_txn_abort(t);
+	free(sl);
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 qstore_suite(void)
 {
@@ -2147,6 +2274,8 @@ qstore_suite(void)
 	tcase_add_test(tc, test_quarantine);
 	tcase_add_test(tc, test_reopen);
 	tcase_add_test(tc, test_state_name);
+	tcase_add_test(tc, test_lane);
+	tcase_add_test(tc, test_sched_iter_back);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -35,6 +35,7 @@ static const struct {
 	{ "retry_interval", "10m" },
 	{ "tls", "encrypt" },
 	{ "on_reply", "[ { pattern: x, action: suspend, for: 1m } ]" },
+	{ "transactional_reserve", "2" },
 };
 
 static char tmpdir[64];
@@ -1108,6 +1109,65 @@ START_TEST(test_man_keys)
 }
 END_TEST
 
+/*
+ * transactional_reserve: a count or a percentage, inherited like the
+ * other keys; 20% (at least 1) when unset; never all of max_connections.
+ */
+START_TEST(test_reserve)
+{
+	struct shaping *sh;
+	struct shaping_limits lim;
+
+	sh = load_ok("default:\n"
+	    "  max_connections: 10\n"
+	    "destinations:\n"
+	    "  count.example: { transactional_reserve: 3 }\n"
+	    "  pct.example: { transactional_reserve: 25% }\n"
+	    "  none.example: { transactional_reserve: 0 }\n"
+	    "  all.example: { transactional_reserve: 100% }\n"
+	    "  plain.example: { max_connections: 5 }\n");
+	look(sh, "plain.example:25", "plain.example", &lim);
+	ck_assert_uint_eq(shaping_reserve(&lim, 5), 1);
+	ck_assert_uint_eq(shaping_reserve(&lim, 10), 2);
+	ck_assert_uint_eq(shaping_reserve(&lim, 11), 3);
+	ck_assert_uint_eq(shaping_reserve(&lim, 2), 1);
+	ck_assert_uint_eq(shaping_reserve(&lim, 1), 0);
+	ck_assert_uint_eq(shaping_reserve(&lim, 0), 0);
+	look(sh, "count.example:25", "count.example", &lim);
+	ck_assert_uint_eq(shaping_reserve(&lim, 10), 3);
+	ck_assert_uint_eq(shaping_reserve(&lim, 3), 2);
+	look(sh, "pct.example:25", "pct.example", &lim);
+	ck_assert_uint_eq(shaping_reserve(&lim, 10), 3);
+	ck_assert_uint_eq(shaping_reserve(&lim, 4), 1);
+	look(sh, "none.example:25", "none.example", &lim);
+	ck_assert_uint_eq(shaping_reserve(&lim, 10), 0);
+	look(sh, "all.example:25", "all.example", &lim);
+	ck_assert_uint_eq(shaping_reserve(&lim, 10), 9);
+	ck_assert_uint_eq(shaping_reserve(&sh->def, 20), 4);
+	shaping_free(sh);
+
+	/* The default's own reserve is inherited. */
+	sh = load_ok("default:\n"
+	    "  transactional_reserve: 50%\n"
+	    "destinations:\n"
+	    "  a.example: { max_connections: 4 }\n");
+	look(sh, "a.example:25", "a.example", &lim);
+	ck_assert_uint_eq(shaping_reserve(&lim, 4), 2);
+	ck_assert_uint_eq(shaping_reserve(&sh->def, 10), 5);
+	shaping_free(sh);
+
+	load_bad("default:\n  transactional_reserve: 101%\n",
+	    ":2: default.transactional_reserve: \"101%\": expected "
+	    "connections (0 to 1000) or a percentage (0% to 100%)");
+	load_bad("default:\n  transactional_reserve: lots\n",
+	    ":2: default.transactional_reserve: \"lots\": expected "
+	    "connections (0 to 1000) or a percentage (0% to 100%)");
+	load_bad("default:\n  transactional_reserve: \"%\"\n",
+	    ":2: default.transactional_reserve: \"%\": expected "
+	    "connections (0 to 1000) or a percentage (0% to 100%)");
+}
+END_TEST
+
 static Suite *
 shaping_suite(void)
 {
@@ -1137,6 +1197,7 @@ shaping_suite(void)
 	tcase_add_test(tc, test_providers);
 	tcase_add_test(tc, test_provider_errors);
 	tcase_add_test(tc, test_man_keys);
+	tcase_add_test(tc, test_reserve);
 	suite_add_tcase(s, tc);
 	return s;
 }
