@@ -213,8 +213,8 @@ class LaneOptionTest(LanesCase):
         text = self.suite.relayctl("user", "show", "n2").stdout.decode()
         self.assertIn("\nlane: bulk\n", text)
         lines = self.suite.relayctl("user", "list").stdout.decode()
-        self.assertIn("\tlane=transactional\n", lines)
-        self.assertIn("\tlane=bulk\n", lines)
+        self.assertIn("\tlane=transactional\t", lines)
+        self.assertIn("\tlane=bulk\t", lines)
         self.suite.relayctl("user", "set", "n2", "--lane=transactional")
         self.assertIn('"lane":"transactional"', self.suite.relayctl(
             "user", "show", "n2", "-j").stdout.decode())
