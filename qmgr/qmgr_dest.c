@@ -84,6 +84,7 @@ static struct shaping *qmgr_shaping;
 static unsigned qmgr_dest_hashkey(const char *);
 static struct qmgr_dest *qmgr_dest_get(const struct qmgr_job *, int);
 static struct qmgr_dest *qmgr_dest_find(const char *);
+static void qmgr_dest_enqueue(struct qmgr_job *, int);
 static void qmgr_dest_limits(struct qmgr_dest *, int64_t);
 static void qmgr_dest_gc(struct qmgr_dest *, int64_t);
 static int qmgr_dest_dead(const struct qmgr_dest *, int64_t);
@@ -280,15 +281,7 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 void
 qmgr_job_queue(struct qmgr_job *job)
 {
-	struct qmgr_dest *d = qmgr_dest_get(job, 1);
-	int64_t now = ev_now_ms();
-
-	qmgr_dest_expire(d, now);
-	if (qmgr_dest_suspended(d, now)) {
-		qmgr_dest_defer_job(d, job);
-		return;
-	}
-	qmgr_dest_push(d, job, 0);
+	qmgr_dest_enqueue(job, 0);
 }
 
 /*
@@ -299,6 +292,16 @@ qmgr_job_queue(struct qmgr_job *job)
 void
 qmgr_job_requeue(struct qmgr_job *job)
 {
+	qmgr_dest_enqueue(job, 1);
+}
+
+/*
+ * job into its destination's lane (front: at its head), or deferred at
+ * once when the destination is suspended.
+ */
+static void
+qmgr_dest_enqueue(struct qmgr_job *job, int front)
+{
 	struct qmgr_dest *d = qmgr_dest_get(job, 1);
 	int64_t now = ev_now_ms();
 
@@ -307,7 +310,7 @@ qmgr_job_requeue(struct qmgr_job *job)
 		qmgr_dest_defer_job(d, job);
 		return;
 	}
-	qmgr_dest_push(d, job, 1);
+	qmgr_dest_push(d, job, front);
 }
 
 /* Puts job at the end (front: at the head) of its lane's FIFO in d. */

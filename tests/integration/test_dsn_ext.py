@@ -9,28 +9,11 @@ not; relayctl user --dsn off marks the credential's messages Q=1.
 """
 
 import json
-import os
 import smtplib
-import time
 import unittest
 
-from harness import PetrelCase, connect, login_plain, make_message, unique
-
-
-def queue_file(suite, qid, timeout=10):
-    """The envelope lines of qid's queue file (msg/<h>/<qid>)."""
-    top = os.path.join(suite.queue_dir, "msg")
-    deadline = time.time() + timeout
-    while True:
-        for d, _, files in os.walk(top):
-            if qid in files:
-                with open(os.path.join(d, qid), "rb") as f:
-                    head = f.read().split(b"\n\n", 1)[0]
-                return head.decode("latin-1").split("\n")
-        if time.time() > deadline:
-            raise AssertionError("no queue file for %s under %s"
-                                 % (qid, top))
-        time.sleep(0.1)
+from harness import (PetrelCase, connect, login_plain, make_message,
+                     queue_file, unique)
 
 
 class DsnCase(PetrelCase):

@@ -14,26 +14,11 @@ import threading
 import time
 
 from harness import (PetrelCase, connect, login_plain, make_message,
-                     relayctl_without_config, send, to_yaml, unique)
+                     queue_file, relayctl_without_config, send, to_yaml,
+                     unique)
 
 BULK_USER = "news1"
 BULK_PASSWORD = "bulk horse battery staple"
-
-
-def queue_file(suite, qid, timeout=10):
-    """The envelope lines of qid's queue file (msg/<h>/<qid>)."""
-    top = os.path.join(suite.queue_dir, "msg")
-    deadline = time.time() + timeout
-    while True:
-        for d, _, files in os.walk(top):
-            if qid in files:
-                with open(os.path.join(d, qid), "rb") as f:
-                    head = f.read().split(b"\n\n", 1)[0]
-                return head.decode("latin-1").split("\n")
-        if time.time() > deadline:
-            raise AssertionError("no queue file for %s under %s"
-                                 % (qid, top))
-        time.sleep(0.1)
 
 
 class LanesCase(PetrelCase):
