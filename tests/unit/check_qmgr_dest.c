@@ -48,13 +48,7 @@ static void	 write_shaping(struct fix *, const char *);
 static size_t
 queue_messages(struct fix *f, size_t n)
 {
-	char *rcpts[] = { "user@x.test" };
-	char qid[QID_SIZE];
-
-	for (size_t i = 0; i < n; i++)
-		fix_commit(f, rcpts, 1, qid);
-	qmgr_sched_scan(JOBS_MAX);
-	return qmgr_job_npending();
+	return queue_to(f, "x.test", n);
 }
 
 /* n messages for one recipient at domain, their jobs queued. */
@@ -365,23 +359,16 @@ START_TEST(test_on_reply)
 {
 	struct fix f;
 	struct qmgr_job *jobs[4], *job;
-	char path[300];
-	FILE *fp;
 
 	fix_setup(&f);
-	snprintf(path, sizeof(path), "%s/shaping.yaml", f.dir);
-	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
-	fputs("destinations:\n"
+	write_shaping(&f, "destinations:\n"
 	    "  x.test:\n"
 	    "    max_connections: 4\n"
 	    "    on_reply:\n"
 	    "      - { pattern: 'unusual rate', action: backoff, for: 1s,\n"
 	    "          max_connections: 1, max_message_rate: 1/hour,\n"
 	    "          after: 2 }\n"
-	    "      - { pattern: 'go away', action: suspend, for: 1s }\n", fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	f.cfg.shaping_file = path;
-	qmgr_dest_init(&f.cfg);
+	    "      - { pattern: 'go away', action: suspend, for: 1s }\n");
 
 	ck_assert_uint_eq(queue_messages(&f, 8), 8);
 	for (size_t i = 0; i < 3; i++)
