@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -85,6 +86,8 @@ enum cfg_type {
 	CFG_T_WEBHOOKS,		/* list of webhook endpoint mappings */
 	CFG_T_USERS,		/* list of user names, char ** + count */
 	CFG_T_POOLS,		/* mapping pool name -> list of addresses */
+	CFG_T_WARMUP,		/* mapping address -> first day */
+	CFG_T_SCHEDULE,		/* list of daily caps */
 };
 
 struct cfg_enum {
@@ -164,6 +167,11 @@ static int	 set_pools(struct cfg_ctx *, const char *, yaml_node_t *,
 static int	 set_addrs(struct cfg_ctx *, const char *, yaml_node_t *,
 		    unsigned long, size_t, struct cidr **, size_t *);
 static void	 free_pools(struct cfg *);
+static int	 set_warmup(struct cfg_ctx *, const char *, yaml_node_t *,
+		    unsigned long);
+static int	 set_warmup_schedule(struct cfg_ctx *, const char *,
+		    yaml_node_t *, unsigned long);
+static int	 check_warmup(struct cfg_ctx *);
 static int	 cidr_same(const struct cidr *, const struct cidr *);
 static int	 default_pool(struct cfg_ctx *);
 static int	 set_webhook(struct cfg_ctx *, struct cfg_webhook *,
@@ -348,6 +356,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ .name = "smtp.reputation_set_aside", .type = CFG_T_DURATION,
 	    .def = "1h", .min = 0, .max = 7 * DAY,
 	    .off = F(smtp_reputation_set_aside) },
+	/* New addresses and their daily caps per provider (qmgr(8)). */
+	{ .name = "smtp.warmup", .type = CFG_T_WARMUP },
+	{ .name = "smtp.warmup_schedule", .type = CFG_T_SCHEDULE },
 	{ .name = "dns.resolver", .type = CFG_T_STRING,
 	    .off = F(dns_resolver), .check = check_resolver },
 	{ .name = "shaping.file", .type = CFG_T_PATH,
@@ -522,6 +533,8 @@ cfg_free(struct cfg *cfg)
 	free(cfg->local_submission_credential);
 	free(cfg->smtp_source_addresses);
 	free_pools(cfg);
+	free(cfg->smtp_warmup);
+	free(cfg->smtp_warmup_schedule);
 	free(cfg->smtp_tls_ca_file);
 	free(cfg->dns_resolver);
 	free(cfg->dkim_key_directory);
@@ -1076,6 +1089,10 @@ set_key(struct cfg_ctx *ctx, const struct cfg_key *key, yaml_node_t *v,
 		return set_users(ctx, key, v, line);
 	case CFG_T_POOLS:
 		return set_pools(ctx, key->name, v, line);
+	case CFG_T_WARMUP:
+		return set_warmup(ctx, key->name, v, line);
+	case CFG_T_SCHEDULE:
+		return set_warmup_schedule(ctx, key->name, v, line);
 	default:
 		break;
 	}
@@ -1540,6 +1557,157 @@ default_pool(struct cfg_ctx *ctx)
 	    cfg->nsmtp_source_addresses * sizeof(*p->addrs));
 	p->naddrs = cfg->nsmtp_source_addresses;
 	return 0;
+}
+
+/*
+ * smtp.warmup: a mapping of source address to the first day of its warmup
+ * (YYYY-MM-DD, UTC). Each address must be in a pool (check_warmup, once
+ * every pool is known).
+ */
+static int
+set_warmup(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
+    unsigned long line)
+{
+	char key[CFG_MAX_KEY];
+	struct cfg *cfg = ctx->cfg;
+	struct cfg_warmup *w;
+	yaml_node_pair_t *pr;
+	yaml_node_t *k;
+	const char *a, *s = NULL;
+	struct tm tm;
+	char *end;
+	size_t n, i, j;
+
+	if (check_map(ctx, node, line, name) == -1)
+		return -1;
+	n = (size_t)(node->data.mapping.pairs.top -
+	    node->data.mapping.pairs.start);
+	if (n > CFG_WARMUP_MAX)
+		return cfg_err(ctx, line, name, "more than %d addresses",
+		    CFG_WARMUP_MAX);
+	free(cfg->smtp_warmup);
+	cfg->smtp_warmup = xcalloc(n == 0 ? 1 : n, sizeof(*cfg->smtp_warmup));
+	cfg->nsmtp_warmup = 0;
+	for (i = 0, pr = node->data.mapping.pairs.start; i < n; i++, pr++) {
+		k = cfg_node(ctx, pr->key);
+		a = (const char *)k->data.scalar.value;
+		snprintf(key, sizeof(key), "%s.%s", name, a);
+		w = &cfg->smtp_warmup[i];
+		if (cidr_parse(a, &w->addr) == -1 || w->addr.prefix !=
+		    (w->addr.family == AF_INET ? 32u : 128u))
+			return cfg_err(ctx, node_line(k), key, "\"%s\" is not "
+			    "one address (a.b.c.d or IPv6)", log_safe(a));
+		for (j = 0; j < i; j++)
+			if (cidr_same(&cfg->smtp_warmup[j].addr, &w->addr))
+				return cfg_err(ctx, node_line(k), key,
+				    "given twice");
+		if (get_scalar(ctx, cfg_node(ctx, pr->value), node_line(k),
+		    key, &s) == -1)
+			return -1;
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+		if (end == NULL || *end != '\0' || strlen(s) != 10)
+			return cfg_err(ctx, node_line(k), key, "\"%s\" is not a "
+			    "day (YYYY-MM-DD)", log_safe(s));
+		w->start_day = (int64_t)timegm(&tm) / DAY;
+		cfg->nsmtp_warmup = i + 1;
+	}
+	return 0;
+}
+
+/* smtp.warmup_schedule: the daily caps, day 1 first, each 1 or more. */
+static int
+set_warmup_schedule(struct cfg_ctx *ctx, const char *name,
+    yaml_node_t *node, unsigned long line)
+{
+	char key[CFG_MAX_KEY];
+	struct cfg *cfg = ctx->cfg;
+	yaml_node_item_t *it;
+	yaml_node_t *item;
+	const char *s = NULL;
+	uint64_t v;
+	size_t n, i;
+
+	if (check_seq(ctx, node, line, name, CFG_WARMUP_DAYS_MAX) == -1)
+		return -1;
+	n = (size_t)(node->data.sequence.items.top -
+	    node->data.sequence.items.start);
+	if (n == 0)
+		return cfg_err(ctx, line, name, "at least one day's cap");
+	free(cfg->smtp_warmup_schedule);
+	cfg->smtp_warmup_schedule = xcalloc(n, sizeof(uint32_t));
+	cfg->nsmtp_warmup_schedule = 0;
+	for (i = 0, it = node->data.sequence.items.start; i < n; i++, it++) {
+		item = cfg_node(ctx, *it);
+		snprintf(key, sizeof(key), "%s[%zu]", name, i);
+		if (item != NULL)
+			line = node_line(item);
+		if (get_scalar(ctx, item, line, key, &s) == -1)
+			return -1;
+		if (parse_u64(s, 1, CFG_WARMUP_CAP_MAX, &v) == -1)
+			return cfg_err(ctx, line, key, "\"%s\" is not a number "
+			    "of messages from 1 to %d", log_safe(s),
+			    CFG_WARMUP_CAP_MAX);
+		cfg->smtp_warmup_schedule[i] = (uint32_t)v;
+		cfg->nsmtp_warmup_schedule = i + 1;
+	}
+	return 0;
+}
+
+/*
+ * Every warmup address is one of a pool's (a cap on an address no mail
+ * leaves from is a mistake), and a schedule without smtp.warmup_schedule
+ * is the shipped one: 50 messages a day per provider on the first day,
+ * doubled each day for 14 days (409,600 on the 14th), then no cap.
+ */
+static int
+check_warmup(struct cfg_ctx *ctx)
+{
+	struct cfg *cfg = ctx->cfg;
+	const struct cfg_key *kw;
+	const struct cidr *c;
+	char a[64];
+	size_t i, j;
+
+	if (cfg->smtp_warmup_schedule == NULL) {
+		cfg->nsmtp_warmup_schedule = CFG_WARMUP_DEFAULT_DAYS;
+		cfg->smtp_warmup_schedule = xcalloc(CFG_WARMUP_DEFAULT_DAYS,
+		    sizeof(uint32_t));
+		for (i = 0; i < CFG_WARMUP_DEFAULT_DAYS; i++)
+			cfg->smtp_warmup_schedule[i] = 50u << i;
+	}
+	kw = find_key(cfg_keys, nitems(cfg_keys), "smtp.warmup", 0);
+	ASSERT(kw != NULL);
+	for (i = 0; i < cfg->nsmtp_warmup; i++) {
+		for (j = 0; (c = cfg_source_address(cfg, j)) != NULL; j++)
+			if (cidr_same(c, &cfg->smtp_warmup[i].addr))
+				break;
+		if (c == NULL) {
+			(void)inet_ntop(cfg->smtp_warmup[i].addr.family,
+			    cfg->smtp_warmup[i].addr.addr, a, sizeof(a));
+			return cfg_err(ctx, ctx->line[kw - cfg_keys], kw->name,
+			    "%s is in no pool (smtp.source_addresses, "
+			    "smtp.pools)", a);
+		}
+	}
+	return 0;
+}
+
+int64_t
+cfg_warmup_cap(const struct cfg *cfg, const struct cidr *a, int64_t day)
+{
+	int64_t n;
+
+	for (size_t i = 0; cfg != NULL && i < cfg->nsmtp_warmup; i++) {
+		if (!cidr_same(&cfg->smtp_warmup[i].addr, a))
+			continue;
+		n = day - cfg->smtp_warmup[i].start_day;
+		if (n < 0)
+			n = 0;
+		return (uint64_t)n < cfg->nsmtp_warmup_schedule ?
+		    (int64_t)cfg->smtp_warmup_schedule[n] : -1;
+	}
+	return -1;
 }
 
 /* The same single address. */
@@ -2214,7 +2382,7 @@ cross_check(struct cfg_ctx *ctx)
 		return cfg_err(ctx, lkey, kcert->name,
 		    "required with tls.private_key");
 	cfg->metricsd_processes = cfg->metrics_listen != NULL;
-	if (default_pool(ctx) == -1)
+	if (default_pool(ctx) == -1 || check_warmup(ctx) == -1)
 		return -1;
 	/* Local submission names the credential its sessions run under. */
 	kusers = find_key(cfg_keys, nitems(cfg_keys),

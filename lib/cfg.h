@@ -120,6 +120,21 @@ struct cfg_pool {
 	size_t		 naddrs;
 };
 
+/*
+ * smtp.warmup: a source address being warmed up, from its first day. Its
+ * daily cap per provider is smtp.warmup_schedule's entry for the day
+ * (qmgr(8), WARMUP); past the schedule it is warm.
+ */
+#define CFG_WARMUP_MAX		256	/* addresses in smtp.warmup */
+#define CFG_WARMUP_DAYS_MAX	100	/* entries of smtp.warmup_schedule */
+#define CFG_WARMUP_CAP_MAX	1000000000
+#define CFG_WARMUP_DEFAULT_DAYS	14	/* 50 a day, doubled each day */
+
+struct cfg_warmup {
+	struct cidr	 addr;
+	int64_t		 start_day;	/* days since 1970-01-01, UTC */
+};
+
 struct cfg {
 	char			*path;
 	char			*mail_owner;		/* default "petrel" */
@@ -220,6 +235,10 @@ struct cfg {
 	struct cfg_pool		*smtp_pools;
 	size_t			 nsmtp_pools;
 	int64_t			 smtp_reputation_set_aside; /* s, 1h; 0 off */
+	struct cfg_warmup	*smtp_warmup;		/* smtp.warmup */
+	size_t			 nsmtp_warmup;
+	uint32_t		*smtp_warmup_schedule;	/* daily caps, day 1 first */
+	size_t			 nsmtp_warmup_schedule;
 
 	char			*dns_resolver;		/* "IP[:port]"; NULL: system */
 
@@ -276,6 +295,14 @@ const struct cfg_pool *cfg_pool_lookup(const struct cfg *, const char *name);
 const struct cidr *cfg_source_address(const struct cfg *, size_t n);
 /* 1 if name is a pool name: 1 to CFG_POOL_NAME_MAX of [a-z0-9_-]. */
 int		 cfg_pool_name_ok(const char *name);
+/*
+ * The daily cap per provider of source address a on day (days since
+ * 1970-01-01, UTC) from smtp.warmup and smtp.warmup_schedule, or -1 when
+ * a is not warming up that day (not in smtp.warmup, or past its
+ * schedule). A day before the address's first counts as its first.
+ */
+int64_t		 cfg_warmup_cap(const struct cfg *, const struct cidr *a,
+		    int64_t day);
 
 /* The transport for a recipient domain (exact, then parents, then "*"). */
 const struct cfg_transport *cfg_transport_lookup(const struct cfg *,

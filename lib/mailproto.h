@@ -67,6 +67,13 @@
 						/* smtp.tls */
 #define MAIL_ATTR_CONN_USES	"conn_uses"	/* transactions per session */
 #define MAIL_ATTR_POOL		"pool"		/* source address pool */
+#define MAIL_ATTR_AVOID		"avoid"		/* source addresses of the
+						   pool not to use, space-
+						   separated (set aside for
+						   the next hop's provider,
+						   or at their warmup cap;
+						   qmgr_source.c) */
+#define MAIL_AVOID_MAX		16384		/* its length, at most */
 #define MAIL_ATTR_RCPT_INDEX	"rcpt_index"	/* repeated, paired with rcpt */
 #define MAIL_ATTR_RCPT		"rcpt"
 
@@ -79,6 +86,12 @@
 						   resolved (qmgr's provider
 						   roll-up); else absent */
 #define MAIL_MX_LIST_MAX	1024		/* its length, at most */
+#define MAIL_ATTR_SOURCE	"source"	/* the source address the
+						   session left from; absent
+						   when the kernel chose */
+#define MAIL_ATTR_SOURCE_REFUSED "source_refused" /* the reply that refused
+						   the source address for its
+						   reputation; else absent */
 #define MAIL_ATTR_SITE_FAIL	"site_fail"	/* 1: no session could be set
 						   up (next hop unresolved or
 						   unreachable); else absent */

@@ -51,6 +51,8 @@
  * more is taken for no provider).
  */
 #define QMGR_PROV_MAP_MAX	100000
+#define QMGR_SRC_MAX		65536	/* source address and scope */
+					/* entries (qmgr_source.c) */
 #define QMGR_PROV_MX_MAX	16
 #define QMGR_MX_LIST_MAX	MAIL_MX_LIST_MAX
 /* Destinations in one reply to relayctl shaping show. */
@@ -430,6 +432,29 @@ void	qmgr_provider_take(const struct shaping_provider *p);
 void	qmgr_provider_release(const struct shaping_provider *p);
 /* p's jobs at smtp. */
 unsigned qmgr_provider_inflight(const struct shaping_provider *p);
+
+/*
+ * qmgr_source.c: source addresses set aside for a provider (or next hop)
+ * after reputation refusals, and warmup addresses' daily caps.
+ */
+/* The addresses job must not leave from, space-separated, into out. */
+void	qmgr_source_avoid(const struct qmgr_job *job, struct vbuf *out);
+/*
+ * smtp's reply for job: the address it left from (NULL: none or the
+ * kernel's), the reply that refused it for its reputation (NULL: none),
+ * and whether a recipient was sent (a message counted for warmup).
+ */
+void	qmgr_source_reply(const struct qmgr_job *job, const char *source,
+	    const char *refused, int sent);
+/*
+ * Writes the warmup counts not yet written into txn (a results
+ * transaction); qmgr_source_done says whether it committed.
+ */
+int	qmgr_source_put(struct qstore_txn *txn, struct vbuf *why);
+void	qmgr_source_done(int committed);
+/* Messages counted today for addr (text) and scope; for tests. */
+uint64_t qmgr_source_sent_today(const char *addr, const char *scope);
+void	qmgr_source_reset(void);
 
 /* qmgr_active.c: the messages taken in this lifetime. */
 /*

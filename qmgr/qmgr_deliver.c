@@ -58,6 +58,8 @@ struct qmgr_reply {
 static struct qmgr_conn *qmgr_conns;
 static size_t qmgr_nbusy;
 static struct vbuf *qmgr_req;			/* the request being sent */
+static struct vbuf *qmgr_avoid;			/* its source addresses to */
+						/* avoid (qmgr_source.c) */
 
 static struct qmgr_conn *qmgr_conn_get(const char *);
 static int qmgr_conn_holds(const struct qmgr_conn *, int64_t);
@@ -70,6 +72,7 @@ static void qmgr_conn_error(struct attrconn *, enum attrconn_err,
     const char *, void *);
 static void qmgr_conn_fail(struct qmgr_conn *, const char *, int);
 static int qmgr_job_untouched(const struct qmgr_job *);
+static int qmgr_job_sent_any(const struct qmgr_job *);
 static void qmgr_conn_reply(struct qmgr_conn *, const struct attr_list *);
 static void qmgr_conn_idle(struct qmgr_conn *);
 static int qmgr_reply_rcpt(void *, struct vbuf *);
@@ -288,6 +291,12 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	/* The credential's source address pool; absent: "default". */
 	if (job->pool[0] != '\0')
 		attr_put_str(qmgr_req, MAIL_ATTR_POOL, job->pool);
+	/* Its addresses set aside or at their warmup cap for this one. */
+	if (qmgr_avoid == NULL)
+		qmgr_avoid = vbuf_create(MAIL_AVOID_MAX);
+	qmgr_source_avoid(job, qmgr_avoid);
+	if (qmgr_avoid->len > 0)
+		attr_put_str(qmgr_req, MAIL_ATTR_AVOID, qmgr_avoid->data);
 	for (size_t i = 0; i < job->nrcpts; i++) {
 		attr_put_num(qmgr_req, MAIL_ATTR_RCPT_INDEX,
 		    job->rcpts[i].index);
@@ -373,6 +382,17 @@ qmgr_job_untouched(const struct qmgr_job *job)
 		if (job->rcpts[i].done)
 			return 0;
 	return 1;
+}
+
+/* Whether the reply delivered a recipient of the job (a message sent). */
+static int
+qmgr_job_sent_any(const struct qmgr_job *job)
+{
+	for (size_t i = 0; i < job->nrcpts; i++)
+		if (job->rcpts[i].done &&
+		    job->rcpts[i].status == QSTORE_DELIVERED)
+			return 1;
+	return 0;
 }
 
 static void
@@ -468,6 +488,7 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	struct qmgr_job *job = c->job;
 	struct qmgr_reply r = { job, 0, NULL, NULL, NULL, NULL, 0 };
 	const char *reason = NULL, *dkim = NULL, *relay = "none", *mx = NULL;
+	const char *source = NULL, *refused = NULL;
 	uint64_t status = MAIL_STAT_FAIL, site_fail = 0;
 	struct vbuf why;
 	const struct attr_spec head[] = {
@@ -478,6 +499,9 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 		ATTR_STR(MAIL_ATTR_DKIM, 0, 0, QMGR_DKIM_MAX, &dkim),
 		ATTR_UINT(MAIL_ATTR_SITE_FAIL, 0, 0, 1, &site_fail),
 		ATTR_STR(MAIL_ATTR_MX, 0, 1, QMGR_MX_LIST_MAX, &mx),
+		ATTR_STR(MAIL_ATTR_SOURCE, 0, 1, 63, &source),
+		ATTR_STR(MAIL_ATTR_SOURCE_REFUSED, 0, 1, ATTR_VALUE_MAX,
+		    &refused),
 		ATTR_TABLE_END
 	};
 	const struct attr_spec rcpt[] = {
@@ -522,6 +546,8 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	/* The provider first: its on_reply rules may match this reply. */
 	if (mx != NULL)
 		qmgr_dest_learn_mx(job->nexthop, mx);
+	/* Then the source address's set-aside and warmup count. */
+	qmgr_source_reply(job, source, refused, qmgr_job_sent_any(job));
 	/* Before the release: the job still names its destination. */
 	qmgr_dest_outcome(job);
 	qmgr_deliver_finish(job, "no result from the delivery agent", relay);

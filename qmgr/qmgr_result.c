@@ -295,6 +295,11 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		vbuf_setf(why, "destination event: %s", qmgr_qstore_error());
 		goto fail;
 	}
+	/* So do warmup counts, with the results they were counted for. */
+	if (qmgr_source_put(txn, why) == -1) {
+		vbuf_addf(why, ": %s", qmgr_qstore_error());
+		goto fail;
+	}
 	for (i = from; i < to; i++) {
 		struct qmgr_rcpt *res = qmgr_refs[i];
 		const struct qmgr_job *job = res->job;
@@ -412,10 +417,12 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 		(void)qmgr_result_event(QMGR_EV_ABORT, NULL, NULL, NULL, 0, now,
 		    why);
 		qmgr_destev_done(0);
+		qmgr_source_done(0);
 		goto out;
 	}
 	(void)qmgr_result_event(QMGR_EV_COMMIT, NULL, NULL, NULL, 0, now, why);
 	qmgr_destev_done(1);
+	qmgr_source_done(1);
 	for (i = from; i < to; i++)
 		qmgr_refs[i]->applied = 1;
 	qmgr_results_compacted += ncompact;
@@ -426,6 +433,7 @@ fail:
 	qstore_txn_abort(txn);
 	(void)qmgr_result_event(QMGR_EV_ABORT, NULL, NULL, NULL, 0, now, why);
 	qmgr_destev_done(0);
+	qmgr_source_done(0);
 out:
 	free(removed);
 	return rc;

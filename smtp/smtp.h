@@ -67,6 +67,17 @@ struct smtp_rcpt {
 	enum bclass		 cls;		/* deferred, bounced: why */
 };
 
+/*
+ * The source addresses qmgr asks a request not to leave from
+ * (MAIL_ATTR_AVOID: set aside for the next hop's provider, or at their
+ * warmup cap; qmgr_source.c), as text.
+ */
+struct smtp_avoid {
+	char			*buf;		/* the attribute, split */
+	const char		*addr[CFG_POOL_ADDRS_MAX];
+	size_t			 n;
+};
+
 /* One delivery request, as received from qmgr (strings point into it). */
 struct smtp_req {
 	char			 qid[QID_SIZE];
@@ -89,6 +100,7 @@ struct smtp_req {
 	 */
 	const char		*pool;
 	const struct cfg_pool	*src;
+	struct smtp_avoid	 avoid;
 
 	/* Filled in while delivering. */
 	int64_t			 t_start;	/* epoch us: request received */
@@ -103,6 +115,11 @@ struct smtp_req {
 	size_t			 dkim_sig_len;	/* 0: send unsigned */
 	char			 dkim[SMTP_HOST_MAX + 80];	/* reply attr */
 	char			 mx[MAIL_MX_LIST_MAX + 1]; /* reply attr, or "" */
+	char			 source[64];	/* reply attr: address left */
+						/* from, or "" */
+	char			 source_refused[SMTP_TEXT_MAX + 1];
+						/* reply attr: the refusal */
+						/* of source, or "" */
 	int			 site_fail;	/* no session could be set up */
 };
 
@@ -219,13 +236,13 @@ int	smtp_dns_nexthop(const struct cfg *, const struct nexthop *nh,
 /* The client context: TLS 1.2 or newer, the CA store for verify. */
 void		 smtp_tls_init(const struct cfg *);
 /*
- * Connects within timeout_ms from the next address of pool (in turn,
- * of the target's family; a loopback target only from a loopback
- * address; NULL or none of the family: the kernel picks). NULL with
- * fail filled in (4.4.1).
+ * Connects within timeout_ms from the next address of pool not in avoid
+ * (in turn, of the target's family; a loopback target only from a
+ * loopback address; NULL or none of the family: the kernel picks). NULL
+ * with fail filled in (4.4.1).
  */
 struct smtp_sess *smtp_sess_connect(const struct smtp_target *,
-		    const struct cfg_pool *pool, const char *key,
+		    const struct cfg_pool *pool, const struct smtp_avoid *avoid,
 		    int64_t timeout_ms, struct smtp_fail *);
 void		 smtp_sess_free(struct smtp_sess *);
 /* Writes all of buf before the deadline (monotonic ms); 0 or -1, why. */
@@ -249,27 +266,22 @@ int		 smtp_sess_alive(struct smtp_sess *);
 int64_t		 smtp_now_ms(void);	/* monotonic */
 int64_t		 smtp_now_us(void);	/* epoch microseconds */
 
-/* smtp_source.c: source addresses, in turn, and set aside. */
+/* smtp_source.c: source addresses, in turn, less those qmgr avoids. */
 /*
  * The next address of pool (of cfg) usable for t: its family, a loopback
- * source for a loopback target, and not set aside for next hop key
- * unless every usable one is. Returns 1 with the address in ss, len and
- * (text) src; 0 when there is none (no pool, none usable: the kernel
- * picks), src "".
+ * source for a loopback target, and not in avoid unless every usable one
+ * is. Returns 1 with the address in ss, len and (text) src; 0 when there
+ * is none (no pool, none usable: the kernel picks), src "".
  */
 int	smtp_source_pick(const struct cfg *, const struct cfg_pool *pool,
-	    const struct smtp_target *t, const char *key,
+	    const struct smtp_target *t, const struct smtp_avoid *avoid,
 	    struct sockaddr_storage *ss, socklen_t *len, char *src,
 	    size_t srcsize);
-/*
- * Sets source address addr aside for next hop key for
- * smtp.reputation_set_aside (again from now if it already is), logging
- * why the first time; nothing when that is 0 or addr is "".
- */
-void	smtp_source_set_aside(const struct cfg *, const char *addr,
-	    const char *key, const char *why);
-/* 1 when every address of pool is set aside for key (0 for no pool). */
-int	smtp_source_pool_aside(const struct cfg_pool *pool, const char *key);
+/* 1 when addr (text) is in avoid. */
+int	smtp_source_avoided(const struct smtp_avoid *avoid, const char *addr);
+/* 1 when every address of pool is in avoid (0 for no pool). */
+int	smtp_source_pool_avoided(const struct cfg_pool *pool,
+	    const struct smtp_avoid *avoid);
 
 /* smtp_proto.c: the SMTP dialogue. */
 /*

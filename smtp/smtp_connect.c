@@ -36,7 +36,8 @@
 
 static int	sess_wait(int, short, int64_t);
 static int	source_bind(int, const struct smtp_target *,
-		    const struct cfg_pool *, const char *, char *, size_t);
+		    const struct cfg_pool *, const struct smtp_avoid *, char *,
+		    size_t);
 static void	tls_reason(struct vbuf *, const char *, int);
 
 static SSL_CTX *tls_ctx;
@@ -108,18 +109,19 @@ sess_wait(int fd, short events, int64_t deadline)
 }
 
 /*
- * Binds fd to the next address of pool usable for t (smtp_source.c); the
- * address bound goes to src ("" when the kernel picks).
+ * Binds fd to the next address of pool usable for t and not avoided
+ * (smtp_source.c); the address bound goes to src ("" when the kernel
+ * picks).
  */
 static int
 source_bind(int fd, const struct smtp_target *t, const struct cfg_pool *pool,
-    const char *key, char *src, size_t srcsize)
+    const struct smtp_avoid *avoid, char *src, size_t srcsize)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = 0;
 
 	/* No configuration outside daemon_main (unit tests): none. */
-	if (smtp_source_pick(daemon_cfg(), pool, t, key, &ss, &len, src,
+	if (smtp_source_pick(daemon_cfg(), pool, t, avoid, &ss, &len, src,
 	    srcsize) == 0)
 		return 0;
 	return bind(fd, (struct sockaddr *)&ss, len);
@@ -127,7 +129,8 @@ source_bind(int fd, const struct smtp_target *t, const struct cfg_pool *pool,
 
 struct smtp_sess *
 smtp_sess_connect(const struct smtp_target *t, const struct cfg_pool *pool,
-    const char *key, int64_t timeout_ms, struct smtp_fail *fail)
+    const struct smtp_avoid *avoid, int64_t timeout_ms,
+    struct smtp_fail *fail)
 {
 	char src[64];
 	struct smtp_sess *s;
@@ -148,7 +151,7 @@ smtp_sess_connect(const struct smtp_target *t, const struct cfg_pool *pool,
 	 * default pool smtp.source_addresses), which the domains' SPF
 	 * records name. Loopback next hops are reached from loopback.
 	 */
-	if (source_bind(fd, t, pool, key, src, sizeof(src)) == -1) {
+	if (source_bind(fd, t, pool, avoid, src, sizeof(src)) == -1) {
 		err = errno;
 		goto fail;
 	}

@@ -48,13 +48,14 @@ static int	wait_request(int, const struct vbuf *);
 static int	parse_request(const struct attr_list *, struct smtp_req *,
 		    struct vbuf *);
 static int	parse_rcpt(void *, struct vbuf *);
+static int	parse_avoid(const char *, struct smtp_avoid *, struct vbuf *);
 static int	text_ok(const char *, size_t, int);
 static void	deliver(struct smtp_req *);
 static struct smtp_sess *session_open(struct smtp_req *,
 		    const struct smtp_target *, size_t, const char *,
 		    struct smtp_fail *);
 static void	decide_all(struct smtp_req *, const struct smtp_fail *);
-static int	reputation_refused(const struct smtp_req *,
+static int	reputation_refused(struct smtp_req *,
 		    const struct smtp_sess *);
 static void	classify(struct smtp_req *);
 static void	build_reply(const struct smtp_req *, struct vbuf *);
@@ -246,6 +247,7 @@ serve(int fd)
 				daemon_retire();
 		}
 		free(req.rcpts);
+		free(req.avoid.buf);
 		if (attr_write(fd, &out, (int)(smtp_cfg->smtp_command_timeout *
 		    1000), &why) == -1) {
 			log_warn("reply to qmgr: %s", why.data);
@@ -305,7 +307,7 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 {
 	struct smtp_req_scan sc;
 	struct nexthop nh;
-	const char *v = NULL, *qid = NULL;
+	const char *v = NULL, *qid = NULL, *avoid = NULL;
 	int64_t arrival, arrival_us, qmgr_ms;
 	uint64_t tls_level = UINT64_MAX, conn_uses = 0;
 	const struct attr_spec rcpt[] = {
@@ -334,6 +336,7 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		    CFG_SMTP_TLS_VERIFY, &tls_level),
 		ATTR_UINT(MAIL_ATTR_CONN_USES, 0, 1, UINT32_MAX, &conn_uses),
 		ATTR_STR(MAIL_ATTR_POOL, 0, 1, CFG_POOL_NAME_MAX, &req->pool),
+		ATTR_STR(MAIL_ATTR_AVOID, 0, 1, MAIL_AVOID_MAX, &avoid),
 		ATTR_GROUP(MAIL_ATTR_RCPT_INDEX, ATTR_F_REQUIRED, rcpt,
 		    parse_rcpt, &sc),
 		ATTR_TABLE_END
@@ -371,6 +374,31 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		vbuf_setf(why, "bad pool \"%s\"", log_safe(req->pool));
 		return -1;
 	}
+	return parse_avoid(avoid, &req->avoid, why);
+}
+
+/* MAIL_ATTR_AVOID's addresses (NULL: none) into avoid. */
+static int
+parse_avoid(const char *v, struct smtp_avoid *avoid, struct vbuf *why)
+{
+	char *a, *save = NULL;
+
+	if (v == NULL)
+		return 0;
+	if (!text_ok(v, MAIL_AVOID_MAX, 0)) {
+		vbuf_setf(why, "bad list of source addresses to avoid");
+		return -1;
+	}
+	avoid->buf = xstrdup(v);
+	for (a = strtok_r(avoid->buf, " ", &save); a != NULL;
+	    a = strtok_r(NULL, " ", &save)) {
+		if (avoid->n == CFG_POOL_ADDRS_MAX) {
+			vbuf_setf(why, "more than %d source addresses to "
+			    "avoid", CFG_POOL_ADDRS_MAX);
+			return -1;
+		}
+		avoid->addr[avoid->n++] = a;
+	}
 	return 0;
 }
 
@@ -387,11 +415,12 @@ decide_all(struct smtp_req *req, const struct smtp_fail *f)
 
 /*
  * Whether a recipient of req was refused on s for the reputation of its
- * source address (bclass_reputation); if so the address is set aside for
- * the next hop, and the session is not kept.
+ * source address (bclass_reputation); if so the reply goes back to qmgr,
+ * which sets the address aside (qmgr_source.c), and the session is not
+ * kept.
  */
 static int
-reputation_refused(const struct smtp_req *req, const struct smtp_sess *s)
+reputation_refused(struct smtp_req *req, const struct smtp_sess *s)
 {
 	const struct smtp_rcpt *r;
 	size_t i;
@@ -403,8 +432,8 @@ reputation_refused(const struct smtp_req *req, const struct smtp_sess *s)
 		if ((r->status == SMTP_RCPT_DEFERRED ||
 		    r->status == SMTP_RCPT_BOUNCED) &&
 		    bclass_reputation(smtp_bclass, r->dsn, r->reply)) {
-			smtp_source_set_aside(smtp_cfg, s->source,
-			    req->nexthop, r->reply);
+			(void)snprintf(req->source_refused,
+			    sizeof(req->source_refused), "%s", r->reply);
 			return 1;
 		}
 	}
@@ -426,7 +455,7 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 	smtp_fail_set(fail, SMTP_RCPT_DEFERRED, "4.4.1", 1,
 	    "no address to connect to");
 	for (i = 0; i < n; i++) {
-		s = smtp_sess_connect(&t[i], req->src, key,
+		s = smtp_sess_connect(&t[i], req->src, &req->avoid,
 		    smtp_cfg->smtp_connect_timeout * 1000, fail);
 		if (s == NULL) {
 			(void)snprintf(req->relay, sizeof(req->relay), "none");
@@ -437,6 +466,8 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		(void)snprintf(s->key, sizeof(s->key), "%s", key);
 		(void)snprintf(s->hop, sizeof(s->hop), "%s", t[i].hop);
 		(void)snprintf(s->pool, sizeof(s->pool), "%s", req->pool);
+		(void)snprintf(req->source, sizeof(req->source), "%s",
+		    s->source);
 		if (s->source[0] != '\0')
 			log_debug("%s: %s: from %s (pool %s)", req->qid,
 			    s->relay, s->source, req->pool[0] != '\0' ?
@@ -450,9 +481,10 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		log_debug("%s: %s: %s", req->qid, s->relay,
 		    log_safe(fail->text));
 		/* Refused for its address's reputation at the greeting. */
-		if (bclass_reputation(smtp_bclass, fail->dsn, fail->text))
-			smtp_source_set_aside(smtp_cfg, s->source, key,
-			    fail->text);
+		if (s->source[0] != '\0' && bclass_reputation(smtp_bclass,
+		    fail->dsn, fail->text))
+			(void)snprintf(req->source_refused,
+			    sizeof(req->source_refused), "%s", fail->text);
 		smtp_proto_quit(s);
 		if (!fail->next_host)
 			break;
@@ -668,11 +700,15 @@ deliver(struct smtp_req *req)
 		goto done;
 	}
 	name_mx(req, targets, n);
-	/* The pool's addresses all rest for this next hop: mail waits. */
-	if (smtp_source_pool_aside(req->src, req->nexthop)) {
+	/*
+	 * qmgr avoids every address of the pool for this next hop (set
+	 * aside after reputation refusals, or warmup addresses at their
+	 * cap for the day): the mail waits.
+	 */
+	if (smtp_source_pool_avoided(req->src, &req->avoid)) {
 		smtp_fail_set(&fail, SMTP_RCPT_DEFERRED, "4.7.0", 0,
 		    "every address of source address pool %s is set aside "
-		    "for %s after reputation refusals", req->src->name,
+		    "for %s or at its warmup cap", req->src->name,
 		    req->nexthop);
 		decide_all(req, &fail);
 		goto done;
@@ -684,8 +720,10 @@ deliver(struct smtp_req *req)
 	if (cache != NULL) {
 		/* Not a backup hop's session once the first is back. */
 		/* Nor another pool's: its address is not this mail's. */
+		/* Nor one from an address qmgr now avoids. */
 		if (strcmp(cache->key, req->nexthop) == 0 &&
 		    strcmp(cache->pool, req->pool) == 0 &&
+		    !smtp_source_avoided(&req->avoid, cache->source) &&
 		    strcmp(cache->hop, targets[0].hop) == 0 &&
 		    cache->tls_level == req->tls_level &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&
@@ -694,6 +732,8 @@ deliver(struct smtp_req *req)
 			s = cache;
 			cache = NULL;
 			reused = 1;
+			(void)snprintf(req->source, sizeof(req->source), "%s",
+			    s->source);
 		} else
 			cache_drop();
 	}
@@ -796,6 +836,11 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 		attr_put_str(out, MAIL_ATTR_DKIM, req->dkim);
 	if (req->mx[0] != '\0')
 		attr_put_str(out, MAIL_ATTR_MX, req->mx);
+	if (req->source[0] != '\0')
+		attr_put_str(out, MAIL_ATTR_SOURCE, req->source);
+	if (req->source_refused[0] != '\0')
+		attr_put_str(out, MAIL_ATTR_SOURCE_REFUSED,
+		    req->source_refused);
 	/* Said outright, so qmgr need not guess it from the replies. */
 	if (req->site_fail)
 		attr_put_num(out, MAIL_ATTR_SITE_FAIL, 1);

@@ -3,17 +3,12 @@
  *
  * A connection leaves from the next address of the message's pool
  * (smtp.pools; smtp.source_addresses is the pool "default"), in turn,
- * so a pool's addresses share its mail. An address that a next hop
- * refused for its reputation (bclass_reputation: a blocklist listing,
- * a low IP reputation) is set aside for that next hop for
- * smtp.reputation_set_aside, and the pool's other addresses carry on;
- * when all of them are set aside the mail waits (smtp_deliver.c).
- *
- * Each smtp process keeps its own turns and its own table, as it does
- * the failover hops (no shared state to lock; each process learns from
- * one refusal). XXX The table is keyed by next hop, not yet by the
- * provider of shaping.yaml (every MX of one provider): two domains
- * hosted by one provider each cost a refusal. See smtp(8).
+ * so a pool's addresses share its mail. qmgr, which sees every smtp
+ * process's replies, names in each request the addresses not to use
+ * (MAIL_ATTR_AVOID): those set aside for the next hop's provider after a
+ * reputation refusal, and warmup addresses at their daily cap for it
+ * (qmgr_source.c). The others carry on; when none is left the mail waits
+ * (smtp_deliver.c).
  */
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -21,40 +16,36 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "log.h"
 #include "smtp.h"
 
-#define SMTP_ASIDE_MAX	256	/* set-aside entries; the oldest reused */
-
-struct smtp_aside {
-	char		 addr[64];			/* "" when free */
-	char		 key[NEXTHOP_KEY_MAX + 1];	/* next hop */
-	int64_t		 until;				/* monotonic ms */
-};
-
-static struct smtp_aside asides[SMTP_ASIDE_MAX];
 static unsigned turns[CFG_POOLS_MAX];
 
-static int	aside_find(const char *, const char *);
 static int	usable(const struct cidr *, const struct smtp_target *);
+static int	avoided_cidr(const struct smtp_avoid *, const struct cidr *);
 
-/* Whether addr is set aside for key now. */
-static int
-aside_find(const char *addr, const char *key)
+int
+smtp_source_avoided(const struct smtp_avoid *avoid, const char *addr)
 {
-	int64_t now = smtp_now_ms();
-	size_t i;
-
-	for (i = 0; i < SMTP_ASIDE_MAX; i++)
-		if (asides[i].addr[0] != '\0' && asides[i].until > now &&
-		    strcmp(asides[i].addr, addr) == 0 &&
-		    strcmp(asides[i].key, key) == 0)
+	for (size_t i = 0; avoid != NULL && i < avoid->n; i++)
+		if (strcmp(avoid->addr[i], addr) == 0)
 			return 1;
 	return 0;
+}
+
+/* Whether c, as text, is in avoid. */
+static int
+avoided_cidr(const struct smtp_avoid *avoid, const struct cidr *c)
+{
+	char a[64];
+
+	if (avoid == NULL || avoid->n == 0)
+		return 0;
+	(void)inet_ntop(c->family, c->addr, a, sizeof(a));
+	return smtp_source_avoided(avoid, a);
 }
 
 /* Whether c may be the source for t: its family, loopback to loopback. */
@@ -77,11 +68,10 @@ usable(const struct cidr *c, const struct smtp_target *t)
 
 int
 smtp_source_pick(const struct cfg *cfg, const struct cfg_pool *pool,
-    const struct smtp_target *t, const char *key,
+    const struct smtp_target *t, const struct smtp_avoid *avoid,
     struct sockaddr_storage *ss, socklen_t *len, char *src, size_t srcsize)
 {
-	const struct cidr *c, *pick = NULL, *aside = NULL;
-	char a[64];
+	const struct cidr *c, *pick = NULL, *avoided = NULL;
 	size_t i, p;
 	unsigned *turn;
 
@@ -95,13 +85,16 @@ smtp_source_pick(const struct cfg *cfg, const struct cfg_pool *pool,
 		c = &pool->addrs[(*turn + i) % pool->naddrs];
 		if (!usable(c, t))
 			continue;
-		(void)inet_ntop(c->family, c->addr, a, sizeof(a));
-		if (!aside_find(a, key))
+		if (!avoided_cidr(avoid, c))
 			pick = c;
-		else if (aside == NULL)
-			aside = c;	/* only if every usable one is aside */
+		else if (avoided == NULL)
+			avoided = c;
 	}
-	if (pick == NULL && (pick = aside) == NULL)
+	/*
+	 * smtp_deliver.c waits when the whole pool is avoided; this is a
+	 * pool of two families whose addresses of t's are all avoided.
+	 */
+	if (pick == NULL && (pick = avoided) == NULL)
 		return 0;
 	c = pick;
 	*turn = (unsigned)((size_t)(c - pool->addrs) + 1) % pool->naddrs;
@@ -123,50 +116,14 @@ smtp_source_pick(const struct cfg *cfg, const struct cfg_pool *pool,
 	return 1;
 }
 
-void
-smtp_source_set_aside(const struct cfg *cfg, const char *addr,
-    const char *key, const char *why)
-{
-	struct smtp_aside *e, *old = &asides[0];
-	int64_t now = smtp_now_ms();
-	size_t i;
-
-	if (cfg == NULL || cfg->smtp_reputation_set_aside == 0 ||
-	    addr[0] == '\0')
-		return;
-	for (i = 0, e = NULL; i < SMTP_ASIDE_MAX && e == NULL; i++) {
-		if (strcmp(asides[i].addr, addr) == 0 &&
-		    strcmp(asides[i].key, key) == 0)
-			e = &asides[i];
-		else if (asides[i].until < old->until)
-			old = &asides[i];	/* free or expired first */
-	}
-	if (e == NULL) {
-		e = old;
-		(void)snprintf(e->addr, sizeof(e->addr), "%s", addr);
-		(void)snprintf(e->key, sizeof(e->key), "%s", key);
-		e->until = 0;
-	}
-	if (e->until <= now)
-		log_warn("source address %s set aside for %s for %" PRId64
-		    "s: %s", addr, key, cfg->smtp_reputation_set_aside,
-		    log_safe(why));
-	e->until = now + cfg->smtp_reputation_set_aside * 1000;
-}
-
 int
-smtp_source_pool_aside(const struct cfg_pool *pool, const char *key)
+smtp_source_pool_avoided(const struct cfg_pool *pool,
+    const struct smtp_avoid *avoid)
 {
-	char a[64];
-	size_t i;
-
 	if (pool == NULL || pool->naddrs == 0)
 		return 0;
-	for (i = 0; i < pool->naddrs; i++) {
-		(void)inet_ntop(pool->addrs[i].family, pool->addrs[i].addr, a,
-		    sizeof(a));
-		if (!aside_find(a, key))
+	for (size_t i = 0; i < pool->naddrs; i++)
+		if (!avoided_cidr(avoid, &pool->addrs[i]))
 			return 0;
-	}
 	return 1;
 }
