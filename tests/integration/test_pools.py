@@ -261,3 +261,91 @@ class DefaultPoolOnlyTest(PoolCase):
         self.assertEqual(r.returncode, 1, r)
         peers = self.peers(self.send_as("plain", 2, "dflt"))
         self.assertLessEqual(set(peers), set(BULK), peers)
+
+
+def today():
+    """The UTC day, as smtp.warmup takes it."""
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+class WarmupTest(SetAsideCase):
+    """A warmup address sends its day's cap to a next hop, then the
+    others carry its share; the count outlives a restart (it is in the
+    queue database, not only in qmgr's memory)."""
+
+    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
+                          "processes": 1, "warmup": {BULK[1]: today()},
+                          "warmup_schedule": [2, 50]}}
+
+    def test_cap_then_the_others(self):
+        self.one_message_per_session()
+        self.add_user("news", "bulk")
+        peers = []
+        for i in range(4):
+            peers += self.peers(self.send_as("news", 2, "warm%d" % i))
+        # In turn until the cap: 127.0.0.4 took two, 127.0.0.3 the rest.
+        self.assertEqual(peers.count(BULK[1]), 2, peers)
+        self.assertEqual(peers.count(BULK[0]), 6, peers)
+        self.assertIn("source address %s reached its warmup cap for "
+                      "[127.0.0.1]:%d: 2 of 2 message(s) today"
+                      % (BULK[1], self.capture.port), self.suite.log())
+        # A restarted qmgr reads today's count back.
+        self.suite.stop()
+        self.suite.start()
+        peers = []
+        for i in range(2):
+            peers += self.peers(self.send_as("news", 2, "after%d" % i))
+        self.assertEqual(set(peers), {BULK[0]}, peers)
+
+
+class WarmupUnderCapTest(SetAsideCase):
+    """The control for WarmupTest: under its cap a warmup address takes
+    its turns like any other."""
+
+    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
+                          "processes": 1, "warmup": {BULK[1]: today()},
+                          "warmup_schedule": [100]}}
+
+    def test_turns_under_the_cap(self):
+        self.one_message_per_session()
+        self.add_user("news", "bulk")
+        peers = []
+        for i in range(4):
+            peers += self.peers(self.send_as("news", 2, "under%d" % i))
+        self.assertEqual(peers.count(BULK[1]), 4, peers)
+
+
+class WarmupNoTakeoverTest(SetAsideCase):
+    """When the pool's established address is set aside, its warmup
+    address does not carry the mail in its place: the mail waits."""
+
+    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
+                          "processes": 1, "warmup": {BULK[1]: today()},
+                          "warmup_schedule": [100]}}
+
+    def test_warmup_does_not_stand_in(self):
+        self.one_message_per_session()
+        rule = self.capture.add_mail_rule(BLOCKED, peer=BULK[0])
+        self.add_user("news", "bulk")
+        toks = []
+        # Until the established address is refused and set aside.
+        deadline = time.time() + 30
+        while rule.used == 0:
+            if time.time() > deadline:
+                self.fail("no session from %s\n%s"
+                          % (BULK[0], self.suite.log_tail()))
+            toks += self.send_as("news", 1, "first")
+            time.sleep(0.5)
+        waits = self.send_as("news", 2, "waits")
+        want = "every address of source address pool bulk is set aside " \
+            "for [127.0.0.1]:%d or at its warmup cap" % self.capture.port
+        deadline = time.time() + 30
+        while self.suite.log().count(want) < 2:
+            if time.time() > deadline:
+                self.fail("the mail did not wait\n%s"
+                          % self.suite.log_tail())
+            time.sleep(0.2)
+        arrived = b"".join(t.data for t in self.capture.messages())
+        for t in waits:
+            self.assertNotIn(t.encode(), arrived)
+        self.assertEqual(rule.used, 1, self.suite.log_tail())

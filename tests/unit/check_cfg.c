@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "cidr.h"
 #include "vbuf.h"
 
 #define MAN_PAGE	"man/petrel.yaml.5"
@@ -1197,6 +1198,63 @@ START_TEST(test_pools)
 }
 END_TEST
 
+/*
+ * smtp.warmup and smtp.warmup_schedule: each address's day in its
+ * schedule (a day before the first counts as the first; past the last,
+ * no cap), the shipped schedule, and the errors.
+ */
+START_TEST(test_warmup)
+{
+	struct vbuf *why = vbuf_create(0);
+	struct cidr warm, other;
+	struct cfg *cfg;
+	int64_t first;
+
+	ck_assert_int_eq(cidr_parse("203.0.113.21", &warm), 0);
+	ck_assert_int_eq(cidr_parse("203.0.113.20", &other), 0);
+	cfg = load("smtp:\n  pools:\n    bulk: [203.0.113.20, 203.0.113.21]\n"
+	    "  warmup:\n    203.0.113.21: 2026-12-01\n"
+	    "  warmup_schedule: [10, 20, 40]\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	first = 20788;		/* 2026-12-01 in days since 1970-01-01 */
+	ck_assert_int_eq(cfg->smtp_warmup[0].start_day, first);
+	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first - 3), 10);
+	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first), 10);
+	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first + 1), 20);
+	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first + 2), 40);
+	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first + 3), -1);
+	ck_assert_int_eq(cfg_warmup_cap(cfg, &other, first), -1);
+	cfg_free(cfg);
+
+	/* The shipped schedule: 50 doubled each day for 14 days. */
+	cfg = load("smtp:\n  source_addresses: [203.0.113.21]\n"
+	    "  warmup: { 203.0.113.21: \"2026-12-01\" }\n", why);
+	ck_assert_msg(cfg != NULL, "%s", why->data);
+	ck_assert_uint_eq(cfg->nsmtp_warmup_schedule, 14);
+	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first), 50);
+	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first + 13), 409600);
+	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first + 14), -1);
+	cfg_free(cfg);
+
+	expect_error("smtp:\n  pools:\n    bulk: [203.0.113.20]\n"
+	    "  warmup:\n    203.0.113.21: 2026-12-01\n", "4: smtp.warmup",
+	    "203.0.113.21 is in no pool");
+	expect_error("smtp:\n  source_addresses: [203.0.113.21]\n"
+	    "  warmup:\n    203.0.113.21: 1 December\n",
+	    "4: smtp.warmup.203.0.113.21", "is not a day (YYYY-MM-DD)");
+	expect_error("smtp:\n  source_addresses: [203.0.113.21]\n"
+	    "  warmup:\n    203.0.113.0/24: 2026-12-01\n",
+	    "4: smtp.warmup.203.0.113.0/24", "is not one address");
+	expect_error("smtp:\n  warmup: [203.0.113.21]\n", "2: smtp.warmup",
+	    "expected a mapping");
+	expect_error("smtp:\n  warmup_schedule: [10, 0]\n",
+	    "2: smtp.warmup_schedule[1]", "is not a number of messages");
+	expect_error("smtp:\n  warmup_schedule: []\n",
+	    "2: smtp.warmup_schedule", "at least one day's cap");
+	vbuf_free(why);
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -1228,6 +1286,7 @@ cfg_suite(void)
 	tcase_add_test(tc, test_secret_file);
 	tcase_add_test(tc, test_metrics_listen);
 	tcase_add_test(tc, test_pools);
+	tcase_add_test(tc, test_warmup);
 	suite_add_tcase(s, tc);
 	return s;
 }
