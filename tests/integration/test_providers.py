@@ -145,3 +145,47 @@ class ProviderCapTest(ProviderCase):
         self.wait_all(toks, 90)
         self.assertGreater(self.capture.peak, 2)
         self.assertNotIn("provider other", self.suite.log())
+
+
+SOURCES = ("127.0.0.3", "127.0.0.4")
+BLOCKED = ("451 4.7.1 Service unavailable; Client host [%s] blocked "
+           "using zen.spamhaus.org" % SOURCES[0])
+
+
+class ProviderSetAsideTest(ProviderCase):
+    """A source address refused for its reputation by one domain of a
+    provider is set aside for the provider's other domains as well,
+    in every smtp process: they never try it."""
+
+    overrides = {"smtp": {"processes": 4,
+                          "source_addresses": list(SOURCES)}}
+
+    def test_set_aside_for_the_whole_provider(self):
+        self.capture.data_delay = 0
+        self.capture.max_sessions = None
+        self.shape({
+            "default": {"max_messages_per_connection": 1},
+            "providers": {"prov": {"mx_suffixes": [".prov.test"]}}})
+        # qmgr learns that both domains are the provider's.
+        self.wait_all(self.send_to("learn", ["a@cust1.test",
+                                             "b@cust2.test"]), 30)
+        rule = self.capture.add_mail_rule(BLOCKED, peer=SOURCES[0])
+        # cust1.test until it refuses the first address.
+        deadline = time.time() + 30
+        while rule.used == 0:
+            if time.time() > deadline:
+                self.fail("no session from %s\n%s"
+                          % (SOURCES[0], self.suite.log_tail()))
+            self.send_to("one", ["c@cust1.test"])
+            time.sleep(0.3)
+        toks = self.send_to("other", ["u%d@cust2.test" % i
+                                      for i in range(6)])
+        self.wait_all(toks, 30)
+        for t in toks:
+            got = [m for m in self.capture.messages()
+                   if t.encode() in m.data]
+            self.assertEqual(got[0].peer[0], SOURCES[1])
+        # cust2.test never tried the address cust1.test refused.
+        self.assertEqual(rule.used, 1, self.suite.log_tail())
+        self.assertIn("source address %s set aside for prov"
+                      % SOURCES[0], self.suite.log())
