@@ -173,6 +173,7 @@ static int	 set_warmup_schedule(struct cfg_ctx *, const char *,
 		    yaml_node_t *, unsigned long);
 static int	 check_warmup(struct cfg_ctx *);
 static int	 cidr_same(const struct cidr *, const struct cidr *);
+static int	 one_address(const char *, struct cidr *);
 static int	 default_pool(struct cfg_ctx *);
 static int	 set_webhook(struct cfg_ctx *, struct cfg_webhook *,
 		    yaml_node_t *, size_t);
@@ -1480,8 +1481,7 @@ set_addrs(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 		if (get_scalar(ctx, item, line, key, &s) == -1)
 			return -1;
 		c = &(*list)[i];
-		if (cidr_parse(s, c) == -1 || c->prefix != (c->family ==
-		    AF_INET ? 32u : 128u))
+		if (one_address(s, c) == -1)
 			return cfg_err(ctx, line, key, "\"%s\" is not one "
 			    "address (a.b.c.d or IPv6)", log_safe(s));
 		for (q = ctx->cfg->smtp_pools; q != NULL &&
@@ -1593,8 +1593,7 @@ set_warmup(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 		a = (const char *)k->data.scalar.value;
 		snprintf(key, sizeof(key), "%s.%s", name, a);
 		w = &cfg->smtp_warmup[i];
-		if (cidr_parse(a, &w->addr) == -1 || w->addr.prefix !=
-		    (w->addr.family == AF_INET ? 32u : 128u))
+		if (one_address(a, &w->addr) == -1)
 			return cfg_err(ctx, node_line(k), key, "\"%s\" is not "
 			    "one address (a.b.c.d or IPv6)", log_safe(a));
 		for (j = 0; j < i; j++)
@@ -1708,6 +1707,16 @@ cfg_warmup_cap(const struct cfg *cfg, const struct cidr *a, int64_t day)
 		    (int64_t)cfg->smtp_warmup_schedule[n] : -1;
 	}
 	return -1;
+}
+
+/* A single address (not a network) into c: 0, or -1. */
+static int
+one_address(const char *s, struct cidr *c)
+{
+	if (cidr_parse(s, c) == -1 ||
+	    c->prefix != (c->family == AF_INET ? 32u : 128u))
+		return -1;
+	return 0;
 }
 
 /* The same single address. */

@@ -263,9 +263,13 @@ class DefaultPoolOnlyTest(PoolCase):
         self.assertLessEqual(set(peers), set(BULK), peers)
 
 
-def today():
-    """The UTC day, as smtp.warmup takes it."""
-    return time.strftime("%Y-%m-%d", time.gmtime())
+def warmup(schedule):
+    """Overrides: one smtp process, 127.0.0.4 warming up from today with
+    the given daily caps."""
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    return {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
+                     "processes": 1, "warmup": {BULK[1]: day},
+                     "warmup_schedule": schedule}}
 
 
 class WarmupTest(SetAsideCase):
@@ -273,9 +277,7 @@ class WarmupTest(SetAsideCase):
     others carry its share; the count outlives a restart (it is in the
     queue database, not only in qmgr's memory)."""
 
-    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
-                          "processes": 1, "warmup": {BULK[1]: today()},
-                          "warmup_schedule": [2, 50]}}
+    overrides = warmup([2, 50])
 
     def test_cap_then_the_others(self):
         self.one_message_per_session()
@@ -302,9 +304,7 @@ class WarmupUnderCapTest(SetAsideCase):
     """The control for WarmupTest: under its cap a warmup address takes
     its turns like any other."""
 
-    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
-                          "processes": 1, "warmup": {BULK[1]: today()},
-                          "warmup_schedule": [100]}}
+    overrides = warmup([100])
 
     def test_turns_under_the_cap(self):
         self.one_message_per_session()
@@ -319,9 +319,7 @@ class WarmupNoTakeoverTest(SetAsideCase):
     """When the pool's established address is set aside, its warmup
     address does not carry the mail in its place: the mail waits."""
 
-    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
-                          "processes": 1, "warmup": {BULK[1]: today()},
-                          "warmup_schedule": [100]}}
+    overrides = warmup([100])
 
     def test_warmup_does_not_stand_in(self):
         self.one_message_per_session()
