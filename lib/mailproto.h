@@ -89,9 +89,10 @@
 #define MAIL_ATTR_SOURCE	"source"	/* the source address the
 						   session left from; absent
 						   when the kernel chose */
-#define MAIL_ATTR_SOURCE_REFUSED "source_refused" /* the reply that refused
-						   the source address for its
+#define MAIL_ATTR_SOURCE_REFUSED "source_refused" /* a source address the
+						   next hop refused for its
 						   reputation; else absent */
+#define MAIL_ATTR_SOURCE_REFUSAL "source_refusal" /* that refusal's reply */
 #define MAIL_ATTR_SITE_FAIL	"site_fail"	/* 1: no session could be set
 						   up (next hop unresolved or
 						   unreachable); else absent */

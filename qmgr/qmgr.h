@@ -441,11 +441,12 @@ unsigned qmgr_provider_inflight(const struct shaping_provider *p);
 void	qmgr_source_avoid(const struct qmgr_job *job, struct vbuf *out);
 /*
  * smtp's reply for job: the address it left from (NULL: none or the
- * kernel's), the reply that refused it for its reputation (NULL: none),
- * and whether a recipient was sent (a message counted for warmup).
+ * kernel's), an address refused for its reputation (NULL: none) with the
+ * refusal, and whether a recipient was sent (a message counted for
+ * warmup, from source).
  */
 void	qmgr_source_reply(const struct qmgr_job *job, const char *source,
-	    const char *refused, int sent);
+	    const char *refused, const char *refusal, int sent);
 /*
  * Writes the warmup counts not yet written into txn (a results
  * transaction); qmgr_source_done says whether it committed.

@@ -488,7 +488,7 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	struct qmgr_job *job = c->job;
 	struct qmgr_reply r = { job, 0, NULL, NULL, NULL, NULL, 0 };
 	const char *reason = NULL, *dkim = NULL, *relay = "none", *mx = NULL;
-	const char *source = NULL, *refused = NULL;
+	const char *source = NULL, *refused = NULL, *refusal = NULL;
 	uint64_t status = MAIL_STAT_FAIL, site_fail = 0;
 	struct vbuf why;
 	const struct attr_spec head[] = {
@@ -500,8 +500,9 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 		ATTR_UINT(MAIL_ATTR_SITE_FAIL, 0, 0, 1, &site_fail),
 		ATTR_STR(MAIL_ATTR_MX, 0, 1, QMGR_MX_LIST_MAX, &mx),
 		ATTR_STR(MAIL_ATTR_SOURCE, 0, 1, 63, &source),
-		ATTR_STR(MAIL_ATTR_SOURCE_REFUSED, 0, 1, ATTR_VALUE_MAX,
-		    &refused),
+		ATTR_STR(MAIL_ATTR_SOURCE_REFUSED, 0, 1, 63, &refused),
+		ATTR_STR(MAIL_ATTR_SOURCE_REFUSAL, 0, 0, ATTR_VALUE_MAX,
+		    &refusal),
 		ATTR_TABLE_END
 	};
 	const struct attr_spec rcpt[] = {
@@ -547,7 +548,8 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	if (mx != NULL)
 		qmgr_dest_learn_mx(job->nexthop, mx);
 	/* Then the source address's set-aside and warmup count. */
-	qmgr_source_reply(job, source, refused, qmgr_job_sent_any(job));
+	qmgr_source_reply(job, source, refused, refusal,
+	    qmgr_job_sent_any(job));
 	/* Before the release: the job still names its destination. */
 	qmgr_dest_outcome(job);
 	qmgr_deliver_finish(job, "no result from the delivery agent", relay);

@@ -9,8 +9,8 @@
  * provider, so the decisions are made here and travel in each request as
  * the addresses to avoid (MAIL_ATTR_AVOID). smtp names in each reply the
  * address it left from (MAIL_ATTR_SOURCE) and, when the next hop refused
- * it for its reputation (lib/bclass, bclass_reputation), that reply
- * (MAIL_ATTR_SOURCE_REFUSED). The scope of both is the destination's
+ * an address for its reputation (lib/bclass, bclass_reputation), that
+ * address and reply (MAIL_ATTR_SOURCE_REFUSED, MAIL_ATTR_SOURCE_REFUSAL). The scope of both is the destination's
  * provider when its MX hosts matched one (every domain hosted there
  * shares it: one refusal from Gmail sets the address aside for every
  * Google Workspace domain), else its next hop.
@@ -82,6 +82,8 @@ static int qmgr_source_counter_key(const struct qmgr_src *, char *, size_t);
 static int qmgr_source_capped(const struct cidr *, const char *,
     const char *, int64_t);
 static int qmgr_source_aside(const char *, const char *, int64_t);
+static const struct cidr *qmgr_source_of_pool(const struct qmgr_job *,
+    const char *, char *);
 
 static unsigned
 qmgr_source_hashkey(const char *addr, const char *scope)
@@ -308,46 +310,54 @@ qmgr_source_avoid(const struct qmgr_job *job, struct vbuf *out)
 		}
 }
 
-void
-qmgr_source_reply(const struct qmgr_job *job, const char *source,
-    const char *refused, int sent)
+/*
+ * The address of job's pool that text names, with its text as written
+ * here (a, 64 bytes), or NULL: smtp names only its pool's addresses.
+ */
+static const struct cidr *
+qmgr_source_of_pool(const struct qmgr_job *job, const char *text, char *a)
 {
-	const struct cfg_pool *pool;
-	const char *scope;
-	int64_t now = ev_now_ms(), day = (int64_t)time(NULL) / QMGR_SRC_DAY;
-	struct qmgr_src *e;
+	const struct cfg_pool *pool = cfg_pool_lookup(qmgr_cfg, job->pool);
 	struct cidr c;
-	char a[64];
 	size_t i;
 
-	if (source == NULL)
-		return;
-	/* Only an address of the job's pool, as smtp writes them. */
-	pool = cfg_pool_lookup(qmgr_cfg, job->pool);
-	if (pool == NULL || cidr_parse(source, &c) == -1)
-		return;
+	if (text == NULL || pool == NULL || cidr_parse(text, &c) == -1)
+		return NULL;
 	for (i = 0; i < pool->naddrs; i++)
 		if (pool->addrs[i].family == c.family && memcmp(
 		    pool->addrs[i].addr, c.addr, c.family == AF_INET ? 4 :
-		    16) == 0)
-			break;
-	if (i == pool->naddrs)
-		return;
-	(void)inet_ntop(c.family, c.addr, a, sizeof(a));
-	scope = qmgr_source_scope(job);
-	if (refused != NULL && qmgr_cfg->smtp_reputation_set_aside > 0) {
+		    16) == 0) {
+			(void)inet_ntop(c.family, c.addr, a, 64);
+			return &pool->addrs[i];
+		}
+	return NULL;
+}
+
+void
+qmgr_source_reply(const struct qmgr_job *job, const char *source,
+    const char *refused, const char *refusal, int sent)
+{
+	const struct cidr *c;
+	const char *scope = qmgr_source_scope(job);
+	int64_t now = ev_now_ms(), day = (int64_t)time(NULL) / QMGR_SRC_DAY;
+	struct qmgr_src *e;
+	char a[64];
+
+	if (qmgr_cfg->smtp_reputation_set_aside > 0 &&
+	    qmgr_source_of_pool(job, refused, a) != NULL) {
 		e = qmgr_source_get(a, scope, 1);
 		if (e->aside_until <= now)
 			log_warn("source address %s set aside for %s for %"
 			    PRId64 "s: %s", a, scope,
 			    qmgr_cfg->smtp_reputation_set_aside,
-			    log_safe(refused));
+			    log_safe(refusal != NULL ? refusal : ""));
 		e->aside_until = now + qmgr_cfg->smtp_reputation_set_aside *
 		    1000;
 		if (e->aside_until > qmgr_src_aside_last)
 			qmgr_src_aside_last = e->aside_until;
 	}
-	if (!sent || cfg_warmup_cap(qmgr_cfg, &pool->addrs[i], day) < 0)
+	if (!sent || (c = qmgr_source_of_pool(job, source, a)) == NULL ||
+	    cfg_warmup_cap(qmgr_cfg, c, day) < 0)
 		return;
 	e = qmgr_source_get(a, scope, 1);
 	if (qmgr_source_load(e, day) == -1)

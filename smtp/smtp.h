@@ -117,9 +117,10 @@ struct smtp_req {
 	char			 mx[MAIL_MX_LIST_MAX + 1]; /* reply attr, or "" */
 	char			 source[64];	/* reply attr: address left */
 						/* from, or "" */
-	char			 source_refused[SMTP_TEXT_MAX + 1];
-						/* reply attr: the refusal */
-						/* of source, or "" */
+	char			 refused[64];	/* reply attr: an address */
+						/* refused for its */
+						/* reputation, or "" */
+	char			 refusal[SMTP_TEXT_MAX + 1];	/* its reply */
 	int			 site_fail;	/* no session could be set up */
 };
 

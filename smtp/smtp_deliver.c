@@ -55,6 +55,7 @@ static struct smtp_sess *session_open(struct smtp_req *,
 		    const struct smtp_target *, size_t, const char *,
 		    struct smtp_fail *);
 static void	decide_all(struct smtp_req *, const struct smtp_fail *);
+static void	source_refused(struct smtp_req *, const char *, const char *);
 static int	reputation_refused(struct smtp_req *,
 		    const struct smtp_sess *);
 static void	classify(struct smtp_req *);
@@ -432,12 +433,26 @@ reputation_refused(struct smtp_req *req, const struct smtp_sess *s)
 		if ((r->status == SMTP_RCPT_DEFERRED ||
 		    r->status == SMTP_RCPT_BOUNCED) &&
 		    bclass_reputation(smtp_bclass, r->dsn, r->reply)) {
-			(void)snprintf(req->source_refused,
-			    sizeof(req->source_refused), "%s", r->reply);
+			source_refused(req, s->source, r->reply);
 			return 1;
 		}
 	}
 	return 0;
+}
+
+/*
+ * Source address addr was refused for its reputation with reply: it goes
+ * back to qmgr (one per reply, the last), and the rest of this request
+ * leaves from another address of the pool where it has one.
+ */
+static void
+source_refused(struct smtp_req *req, const char *addr, const char *reply)
+{
+	(void)snprintf(req->refused, sizeof(req->refused), "%s", addr);
+	(void)snprintf(req->refusal, sizeof(req->refusal), "%s", reply);
+	if (!smtp_source_avoided(&req->avoid, req->refused) &&
+	    req->avoid.n < CFG_POOL_ADDRS_MAX)
+		req->avoid.addr[req->avoid.n++] = req->refused;
 }
 
 /*
@@ -483,8 +498,7 @@ session_open(struct smtp_req *req, const struct smtp_target *t, size_t n,
 		/* Refused for its address's reputation at the greeting. */
 		if (s->source[0] != '\0' && bclass_reputation(smtp_bclass,
 		    fail->dsn, fail->text))
-			(void)snprintf(req->source_refused,
-			    sizeof(req->source_refused), "%s", fail->text);
+			source_refused(req, s->source, fail->text);
 		smtp_proto_quit(s);
 		if (!fail->next_host)
 			break;
@@ -838,9 +852,10 @@ build_reply(const struct smtp_req *req, struct vbuf *out)
 		attr_put_str(out, MAIL_ATTR_MX, req->mx);
 	if (req->source[0] != '\0')
 		attr_put_str(out, MAIL_ATTR_SOURCE, req->source);
-	if (req->source_refused[0] != '\0')
-		attr_put_str(out, MAIL_ATTR_SOURCE_REFUSED,
-		    req->source_refused);
+	if (req->refused[0] != '\0') {
+		attr_put_str(out, MAIL_ATTR_SOURCE_REFUSED, req->refused);
+		attr_put_str(out, MAIL_ATTR_SOURCE_REFUSAL, req->refusal);
+	}
 	/* Said outright, so qmgr need not guess it from the replies. */
 	if (req->site_fail)
 		attr_put_num(out, MAIL_ATTR_SITE_FAIL, 1);
