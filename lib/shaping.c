@@ -211,6 +211,20 @@ shaping_reserve(const struct shaping_limits *lim, unsigned max)
 	return r < max ? r : max - 1;
 }
 
+void
+shaping_reserve_text(const struct shaping_limits *lim, char *buf,
+    size_t size)
+{
+	unsigned v = lim->transactional_reserve & SHAPING_RESERVE_VALUE;
+
+	if (!(lim->transactional_reserve & SHAPING_RESERVE_SET))
+		(void)snprintf(buf, size, "%u%%", SHAPING_RESERVE_DEFAULT);
+	else
+		(void)snprintf(buf, size, "%u%s", v,
+		    lim->transactional_reserve & SHAPING_RESERVE_PCT ?
+		    "%" : "");
+}
+
 /* A rate or "unlimited" (count and interval 0). */
 static int
 sh_rate(struct sh_ctx *ctx, const yaml_node_t *v, const char *kbuf,

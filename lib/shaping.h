@@ -91,6 +91,12 @@ struct shaping_limits {
  * 0 or 1.
  */
 unsigned shaping_reserve(const struct shaping_limits *, unsigned max);
+/*
+ * lim's transactional_reserve as shaping.yaml(5) writes it, "N" or "N%"
+ * ("20%", SHAPING_RESERVE_DEFAULT, when unset), into buf.
+ */
+void	shaping_reserve_text(const struct shaping_limits *, char *buf,
+	    size_t size);
 
 /*
  * One on_reply rule: a remote reply of a deferral that matches re, after

@@ -90,6 +90,7 @@ static void qmgr_dest_gc(struct qmgr_dest *, int64_t);
 static int qmgr_dest_dead(const struct qmgr_dest *, int64_t);
 static int qmgr_dest_room(const struct qmgr_dest *, unsigned, int);
 static int qmgr_dest_bulk_room(const struct qmgr_dest *);
+static unsigned qmgr_dest_max(const struct qmgr_dest *);
 static void qmgr_dest_push(struct qmgr_dest *, struct qmgr_job *, int);
 static struct qmgr_job *qmgr_dest_pop(struct qmgr_dest *, int);
 static void qmgr_dest_defer_job(const struct qmgr_dest *,
@@ -444,16 +445,31 @@ qmgr_dest_room(const struct qmgr_dest *d, unsigned held, int bulk)
 static int
 qmgr_dest_bulk_room(const struct qmgr_dest *d)
 {
-	unsigned max = d->lim.max_connections, pmax;
+	unsigned max = qmgr_dest_max(d), pmax;
 
-	if (d->window != 0 && (max == 0 || d->window < max))
-		max = d->window;
-	if (max != 0 && d->inflight + shaping_reserve(&d->lim, max) >= max)
+	if (max != 0 && d->inflight + qmgr_dest_reserve(d) >= max)
 		return 0;
 	if (d->prov == NULL || (pmax = d->prov->max_connections) == 0)
 		return 1;
 	return qmgr_provider_inflight(d->prov) +
 	    shaping_reserve(&d->lim, pmax) < pmax;
+}
+
+/* d's connections: max_connections, or its narrowed window; 0 any. */
+static unsigned
+qmgr_dest_max(const struct qmgr_dest *d)
+{
+	unsigned max = d->lim.max_connections;
+
+	if (d->window != 0 && (max == 0 || d->window < max))
+		max = d->window;
+	return max;
+}
+
+unsigned
+qmgr_dest_reserve(const struct qmgr_dest *d)
+{
+	return shaping_reserve(&d->lim, qmgr_dest_max(d));
 }
 
 static int
@@ -790,6 +806,8 @@ qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable),
 		    qmgr_dest_take_tokens(d, reusable == 0, now)) {
 			job = qmgr_dest_pop(d, bulk);
 			d->inflight++;
+			if (bulk)
+				d->binflight++;
 			d->sent++;
 			job->dest = d;
 			job->prov = d->prov;
@@ -810,6 +828,8 @@ qmgr_dest_untake(struct qmgr_job *job)
 
 	job->dest = NULL;
 	d->inflight--;
+	if (job->bulk)
+		d->binflight--;
 	d->sent--;
 	qmgr_provider_release(job->prov);
 	job->prov = NULL;
@@ -828,6 +848,8 @@ qmgr_dest_release(struct qmgr_job *job)
 		return;
 	job->dest = NULL;
 	d->inflight--;
+	if (job->bulk)
+		d->binflight--;
 	qmgr_provider_release(job->prov);
 	job->prov = NULL;
 	qmgr_dest_gc(d, ev_now_ms());

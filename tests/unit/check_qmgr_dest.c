@@ -40,7 +40,9 @@ static void	 attempt(struct qmgr_job *, int site_fail, int status);
 static size_t	 drain_done(const char *reply_prefix);
 static void	 attempt_reply(struct qmgr_job *, const char *reply);
 static const char *state(void);
-static int	 state_cb(const struct qmgr_dest *, void *);
+static const struct qmgr_dest *dest(void);
+static int	 dest_cb(const struct qmgr_dest *, void *);
+static void	 lanes_are(size_t, unsigned, size_t, unsigned, unsigned);
 static size_t	 queue_to(struct fix *, const char *, size_t);
 static void	 write_shaping(struct fix *, const char *);
 
@@ -111,20 +113,47 @@ attempt_reply(struct qmgr_job *job, const char *reply)
 }
 
 static int
-state_cb(const struct qmgr_dest *d, void *arg)
+dest_cb(const struct qmgr_dest *d, void *arg)
 {
-	*(const char **)arg = qmgr_dest_state(d, 0, 0);
+	*(const struct qmgr_dest **)arg = d;
 	return 1;
+}
+
+/* The first destination (the one, x.test), or NULL when forgotten. */
+static const struct qmgr_dest *
+dest(void)
+{
+	const struct qmgr_dest *d = NULL;
+
+	(void)qmgr_dest_walk(dest_cb, &d);
+	return d;
 }
 
 /* The state of the one destination, x.test; "none" when forgotten. */
 static const char *
 state(void)
 {
-	const char *st = "none";
+	const struct qmgr_dest *d = dest();
 
-	(void)qmgr_dest_walk(state_cb, &st);
-	return st;
+	return d != NULL ? qmgr_dest_state(d, 0, 0) : "none";
+}
+
+/*
+ * What relayctl shaping show says of the one destination's lanes: its
+ * jobs waiting and at smtp in each, and its reserve now.
+ */
+static void
+lanes_are(size_t t_pending, unsigned t_inflight, size_t b_pending,
+    unsigned b_inflight, unsigned reserve)
+{
+	const struct qmgr_dest *d = dest();
+
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->npending - d->nbulk, t_pending);
+	ck_assert_uint_eq(d->inflight - d->binflight, t_inflight);
+	ck_assert_uint_eq(d->nbulk, b_pending);
+	ck_assert_uint_eq(d->binflight, b_inflight);
+	ck_assert_uint_eq(qmgr_dest_reserve(d), reserve);
 }
 
 /*
@@ -169,17 +198,22 @@ START_TEST(test_lanes)
 	/* The fifth connection is the transactional lane's. */
 	ck_assert_ptr_null(take());
 	ck_assert_str_eq(state(), "at-limit");
+	lanes_are(0, 0, 2, 4, 1);
 	f.bulk = 0;
 	ck_assert_uint_eq(queue_messages(&f, 2), 4);
+	lanes_are(2, 0, 2, 4, 1);
 	ck_assert_ptr_nonnull(jobs[4] = take());
 	ck_assert_int_eq(jobs[4]->bulk, 0);
 	ck_assert_ptr_null(take());		/* 5 of 5 */
+	lanes_are(1, 1, 2, 4, 1);
 	/* One bulk back: 4 at smtp, bulk still may not take a fifth. */
 	attempt(jobs[0], 0, QSTORE_DELIVERED);
+	lanes_are(1, 1, 2, 3, 1);
 	ck_assert_ptr_nonnull(jobs[0] = take());
 	ck_assert_int_eq(jobs[0]->bulk, 0);
 	attempt(jobs[1], 0, QSTORE_DELIVERED);
 	ck_assert_ptr_null(take());
+	lanes_are(0, 2, 2, 2, 1);
 	/* The transactional ones back: bulk goes on. */
 	attempt(jobs[4], 0, QSTORE_DELIVERED);
 	attempt(jobs[0], 0, QSTORE_DELIVERED);
@@ -188,6 +222,7 @@ START_TEST(test_lanes)
 	ck_assert_ptr_nonnull(jobs[1] = take());
 	ck_assert_ptr_null(take());
 	ck_assert_uint_eq(qmgr_job_nbulk(), 0);
+	lanes_are(0, 0, 0, 4, 1);
 	/* A transactional job queued behind bulk ones goes first. */
 	f.bulk = 1;
 	ck_assert_uint_eq(queue_messages(&f, 2), 2);
@@ -221,6 +256,7 @@ START_TEST(test_lanes_no_reserve)
 	for (i = 0; i < 3; i++)
 		ck_assert_ptr_nonnull(jobs[i] = take());
 	ck_assert_ptr_null(take());
+	lanes_are(0, 0, 1, 3, 0);
 	for (i = 0; i < 3; i++)
 		attempt(jobs[i], 0, QSTORE_DELIVERED);
 	(void)qmgr_results_apply();
@@ -237,9 +273,13 @@ START_TEST(test_window_halves_and_grows)
 	ck_assert_uint_eq(queue_messages(&f, 8), 8);
 	for (size_t i = 0; i < 4; i++)
 		ck_assert_ptr_nonnull(jobs[i] = take());
+	/* No max_connections: nothing is reserved. */
+	ck_assert_uint_eq(qmgr_dest_reserve(dest()), 0);
 	/* One of four at smtp fails: two at a time from now on. */
 	attempt(jobs[0], 1, QSTORE_DEFERRED);
 	ck_assert_ptr_null(take());		/* three still out */
+	/* The reserve is of the window then (20% of 2, at least 1). */
+	ck_assert_uint_eq(qmgr_dest_reserve(dest()), 1);
 	attempt(jobs[1], 0, QSTORE_DELIVERED);	/* window 3, two out */
 	ck_assert_ptr_nonnull(jobs[0] = take());
 	ck_assert_ptr_null(take());		/* three out */

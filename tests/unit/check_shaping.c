@@ -1111,12 +1111,14 @@ END_TEST
 
 /*
  * transactional_reserve: a count or a percentage, inherited like the
- * other keys; 20% (at least 1) when unset; never all of max_connections.
+ * other keys; 20% (at least 1) when unset; never all of max_connections;
+ * written back as the file writes it (shaping_reserve_text).
  */
 START_TEST(test_reserve)
 {
 	struct shaping *sh;
 	struct shaping_limits lim;
+	char text[16];
 
 	sh = load_ok("default:\n"
 	    "  max_connections: 10\n"
@@ -1127,6 +1129,8 @@ START_TEST(test_reserve)
 	    "  all.example: { transactional_reserve: 100% }\n"
 	    "  plain.example: { max_connections: 5 }\n");
 	look(sh, "plain.example:25", "plain.example", &lim);
+	shaping_reserve_text(&lim, text, sizeof(text));
+	ck_assert_str_eq(text, "20%");
 	ck_assert_uint_eq(shaping_reserve(&lim, 5), 1);
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 2);
 	ck_assert_uint_eq(shaping_reserve(&lim, 11), 3);
@@ -1134,12 +1138,18 @@ START_TEST(test_reserve)
 	ck_assert_uint_eq(shaping_reserve(&lim, 1), 0);
 	ck_assert_uint_eq(shaping_reserve(&lim, 0), 0);
 	look(sh, "count.example:25", "count.example", &lim);
+	shaping_reserve_text(&lim, text, sizeof(text));
+	ck_assert_str_eq(text, "3");
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 3);
 	ck_assert_uint_eq(shaping_reserve(&lim, 3), 2);
 	look(sh, "pct.example:25", "pct.example", &lim);
+	shaping_reserve_text(&lim, text, sizeof(text));
+	ck_assert_str_eq(text, "25%");
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 3);
 	ck_assert_uint_eq(shaping_reserve(&lim, 4), 1);
 	look(sh, "none.example:25", "none.example", &lim);
+	shaping_reserve_text(&lim, text, sizeof(text));
+	ck_assert_str_eq(text, "0");
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 0);
 	look(sh, "all.example:25", "all.example", &lim);
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 9);
