@@ -103,6 +103,8 @@ static void	sh_columns(const struct sh_dest *, char [SH_NUMS][64],
 		    const char *[SH_COLS]);
 static void	sh_row(const char *const [SH_COLS], const int [SH_COLS]);
 static void	sh_json(const struct sh_reply *);
+static void	sh_json_uint(struct json *, const char *, uint64_t, int);
+static void	sh_json_str(struct json *, const char *, const char *);
 static void	sh_reply_release(struct sh_reply *);
 
 static void
@@ -378,22 +380,12 @@ sh_cmp(const void *a, const void *b)
 static void
 sh_rate(const struct sh_dest *d, char *buf, size_t size)
 {
-	static const struct { uint64_t s; const char *unit; } units[] = {
-		{ 1, "s" }, { 60, "min" }, { 3600, "h" }, { 86400, "d" },
-	};
-
-	if (d->rate_interval == 0 || d->rate_count == 0) {
+	/* qmgr sends what shaping_parse_rate read: 32 bits each. */
+	if (d->rate_interval == 0 || d->rate_count == 0)
 		snprintf(buf, size, "-");
-		return;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (d->rate_interval == units[i].s) {
-			snprintf(buf, size, "%" PRIu64 "/%s", d->rate_count,
-			    units[i].unit);
-			return;
-		}
-	snprintf(buf, size, "%" PRIu64 " per %" PRIu64 "s", d->rate_count,
-	    d->rate_interval);
+	else
+		shaping_rate_text((unsigned)d->rate_count,
+		    (unsigned)d->rate_interval, buf, size);
 }
 
 /* A limit where 0 means none: the number, or "-". */
@@ -495,6 +487,28 @@ sh_print(const struct sh_reply *r)
 	}
 }
 
+/* key: v, or null when v is 0 and zero_null says 0 means no limit. */
+static void
+sh_json_uint(struct json *j, const char *key, uint64_t v, int zero_null)
+{
+	json_key(j, key);
+	if (v == 0 && zero_null)
+		json_null(j);
+	else
+		json_uint(j, v);
+}
+
+/* key: s, or null when s is NULL. */
+static void
+sh_json_str(struct json *j, const char *key, const char *s)
+{
+	json_key(j, key);
+	if (s == NULL)
+		json_null(j);
+	else
+		json_str(j, s);
+}
+
 /* JSON Lines, one object per destination, as the other listings. */
 static void
 sh_json(const struct sh_reply *r)
@@ -513,63 +527,27 @@ sh_json(const struct sh_reply *r)
 		json_kv_str(&j, "destination", d->key);
 		json_kv_str(&j, "entry", d->entry);
 		json_kv_str(&j, "state", d->state);
-		json_key(&j, "pending");
-		json_uint(&j, d->pending);
-		json_key(&j, "connections");
-		json_uint(&j, d->conns);
-		json_key(&j, "sent");
-		json_uint(&j, d->sent);
-		json_key(&j, "max_connections");
-		if (d->max_conn == 0)
-			json_null(&j);
-		else
-			json_uint(&j, d->max_conn);
-		json_key(&j, "max_message_rate");
+		sh_json_uint(&j, "pending", d->pending, 0);
+		sh_json_uint(&j, "connections", d->conns, 0);
+		sh_json_uint(&j, "sent", d->sent, 0);
+		sh_json_uint(&j, "max_connections", d->max_conn, 1);
 		sh_rate(d, rate, sizeof(rate));
-		if (strcmp(rate, "-") == 0)
-			json_null(&j);
-		else
-			json_str(&j, rate);
-		json_key(&j, "rate_count");
-		json_uint(&j, d->rate_count);
-		json_key(&j, "rate_interval");
-		json_uint(&j, d->rate_interval);
-		json_key(&j, "failures");
-		json_uint(&j, d->failures);
-		json_key(&j, "suspended_for");
-		json_uint(&j, d->suspended_for);
-		json_key(&j, "last_failure");
-		if (d->last_failure == NULL)
-			json_null(&j);
-		else
-			json_str(&j, d->last_failure);
-		json_key(&j, "provider");
-		if (d->provider == NULL)
-			json_null(&j);
-		else
-			json_str(&j, d->provider);
-		json_key(&j, "provider_connections");
-		json_uint(&j, d->prov_conns);
-		json_key(&j, "provider_max_connections");
-		if (d->prov_max == 0)
-			json_null(&j);
-		else
-			json_uint(&j, d->prov_max);
-		json_key(&j, "transactional_pending");
-		json_uint(&j, d->t_pending);
-		json_key(&j, "transactional_in_flight");
-		json_uint(&j, d->t_inflight);
-		json_key(&j, "bulk_pending");
-		json_uint(&j, d->b_pending);
-		json_key(&j, "bulk_in_flight");
-		json_uint(&j, d->b_inflight);
-		json_key(&j, "transactional_reserve");
-		if (d->reserve == NULL)
-			json_null(&j);
-		else
-			json_str(&j, d->reserve);
-		json_key(&j, "reserved_connections");
-		json_uint(&j, d->reserved);
+		sh_json_str(&j, "max_message_rate", strcmp(rate, "-") == 0 ?
+		    NULL : rate);
+		sh_json_uint(&j, "rate_count", d->rate_count, 0);
+		sh_json_uint(&j, "rate_interval", d->rate_interval, 0);
+		sh_json_uint(&j, "failures", d->failures, 0);
+		sh_json_uint(&j, "suspended_for", d->suspended_for, 0);
+		sh_json_str(&j, "last_failure", d->last_failure);
+		sh_json_str(&j, "provider", d->provider);
+		sh_json_uint(&j, "provider_connections", d->prov_conns, 0);
+		sh_json_uint(&j, "provider_max_connections", d->prov_max, 1);
+		sh_json_uint(&j, "transactional_pending", d->t_pending, 0);
+		sh_json_uint(&j, "transactional_in_flight", d->t_inflight, 0);
+		sh_json_uint(&j, "bulk_pending", d->b_pending, 0);
+		sh_json_uint(&j, "bulk_in_flight", d->b_inflight, 0);
+		sh_json_str(&j, "transactional_reserve", d->reserve);
+		sh_json_uint(&j, "reserved_connections", d->reserved, 0);
 		json_object_end(&j);
 		printf("%s\n", out.data);
 	}

@@ -133,13 +133,25 @@ START_TEST(test_parse_rate)
 		"1.5/s", "x/s", "1/s/s", "99999999999999999999/s", "unlimited",
 	};
 	unsigned c, i;
+	char text[32];
 
 	for (size_t k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
 		ck_assert_msg(shaping_parse_rate(good[k].s, &c, &i) == 0,
 		    "%s", good[k].s);
 		ck_assert_uint_eq(c, good[k].count);
 		ck_assert_uint_eq(i, good[k].interval);
+		/* Written back in the short unit, and read the same. */
+		shaping_rate_text(c, i, text, sizeof(text));
+		ck_assert_msg(shaping_parse_rate(text, &c, &i) == 0, "%s", text);
+		ck_assert_uint_eq(c, good[k].count);
+		ck_assert_uint_eq(i, good[k].interval);
 	}
+	shaping_rate_text(7, 60, text, sizeof(text));
+	ck_assert_str_eq(text, "7/min");
+	shaping_rate_text(0, 0, text, sizeof(text));
+	ck_assert_str_eq(text, "unlimited");
+	shaping_rate_text(3, 90, text, sizeof(text));
+	ck_assert_str_eq(text, "3 per 90s");
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		c = i = 42;
 		ck_assert_msg(shaping_parse_rate(bad[k], &c, &i) == -1, "%s",
