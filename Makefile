@@ -120,7 +120,7 @@ unit_include = $(if $(call unit_prog,$(1)),-I$(call unit_prog,$(1)))
 
 .SECONDEXPANSION:
 $(B)/tests/%: tests/unit/%.c $$(call unit_archive,$$*) $(B)/libpetrel.a \
-    $(wildcard lib/*.h) $(wildcard */*.h)
+    $(wildcard lib/*.h) $(wildcard */*.h) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(call unit_include,$*) $(CHECK_CFLAGS) \
 	    $(LDFLAGS_ALL) -o $@ $< \

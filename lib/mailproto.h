@@ -156,6 +156,15 @@
 #define MAIL_ATTR_PROV_CONNS	"provider_connections" /* the provider's */
 						/* jobs at smtp */
 #define MAIL_ATTR_PROV_MAX	"provider_max_connections" /* 0: none */
+/* The lanes (qmgr(8), Lanes): pending and at smtp, each lane apart. */
+#define MAIL_ATTR_T_PENDING	"transactional_pending"
+#define MAIL_ATTR_T_INFLIGHT	"transactional_in_flight"
+#define MAIL_ATTR_B_PENDING	"bulk_pending"
+#define MAIL_ATTR_B_INFLIGHT	"bulk_in_flight"
+#define MAIL_ATTR_RESERVE	"transactional_reserve"	/* as configured: */
+						/* "N" or "N%" */
+#define MAIL_ATTR_RESERVED	"reserved_connections"	/* of it now: the */
+						/* connections bulk may not take */
 
 
 #endif

@@ -1,8 +1,10 @@
 /*
- * parse.c - checked number, duration and size parsing (see parse.h).
+ * parse.c - checked number, duration and size parsing, and durations
+ * written back (see parse.h).
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "parse.h"
@@ -82,6 +84,25 @@ parse_duration(const char *s, int64_t *seconds)
 		return -1;
 	*seconds = (int64_t)v;
 	return 0;
+}
+
+void
+parse_duration_format(int64_t seconds, char *buf, size_t size)
+{
+	static const struct { int64_t s; char unit; } units[] = {
+		{ 86400, 'd' }, { 3600, 'h' }, { 60, 'm' },
+	};
+	char unit = 's';
+
+	if (seconds < 0)
+		seconds = 0;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (seconds > 0 && seconds % units[i].s == 0) {
+			seconds /= units[i].s;
+			unit = units[i].unit;
+			break;
+		}
+	(void)snprintf(buf, size, "%lld%c", (long long)seconds, unit);
 }
 
 int

@@ -151,6 +151,26 @@ shaping_parse_rate(const char *s, unsigned *count, unsigned *interval)
 	return -1;
 }
 
+void
+shaping_rate_text(unsigned count, unsigned interval, char *buf, size_t size)
+{
+	static const struct { unsigned s; const char *unit; } units[] = {
+		{ 1, "s" }, { 60, "min" }, { 3600, "h" }, { 86400, "d" },
+	};
+
+	if (count == 0 || interval == 0) {
+		(void)snprintf(buf, size, "unlimited");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (interval == units[i].s) {
+			(void)snprintf(buf, size, "%u/%s", count,
+			    units[i].unit);
+			return;
+		}
+	(void)snprintf(buf, size, "%u per %us", count, interval);
+}
+
 const char *
 shaping_tls_name(int level)
 {
@@ -209,6 +229,20 @@ shaping_reserve(const struct shaping_limits *lim, unsigned max)
 	else
 		r = v;
 	return r < max ? r : max - 1;
+}
+
+void
+shaping_reserve_text(const struct shaping_limits *lim, char *buf,
+    size_t size)
+{
+	unsigned v = lim->transactional_reserve & SHAPING_RESERVE_VALUE;
+
+	if (!(lim->transactional_reserve & SHAPING_RESERVE_SET))
+		(void)snprintf(buf, size, "%u%%", SHAPING_RESERVE_DEFAULT);
+	else
+		(void)snprintf(buf, size, "%u%s", v,
+		    lim->transactional_reserve & SHAPING_RESERVE_PCT ?
+		    "%" : "");
 }
 
 /* A rate or "unlimited" (count and interval 0). */

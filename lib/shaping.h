@@ -91,6 +91,12 @@ struct shaping_limits {
  * 0 or 1.
  */
 unsigned shaping_reserve(const struct shaping_limits *, unsigned max);
+/*
+ * lim's transactional_reserve as shaping.yaml(5) writes it, "N" or "N%"
+ * ("20%", SHAPING_RESERVE_DEFAULT, when unset), into buf.
+ */
+void	shaping_reserve_text(const struct shaping_limits *, char *buf,
+	    size_t size);
 
 /*
  * One on_reply rule: a remote reply of a deferral that matches re, after
@@ -197,6 +203,13 @@ const char *shaping_action_name(int);
  * interval (seconds). Returns 0, or -1 leaving both alone.
  */
 int	shaping_parse_rate(const char *, unsigned *count, unsigned *interval);
+/*
+ * A rate as shaping_parse_rate reads it back: "30/min", "4/s", "1000/h",
+ * "5/d" ("N per Ss" for another interval), or "unlimited" when count or
+ * interval is 0; into buf, truncated as snprintf.
+ */
+void	shaping_rate_text(unsigned count, unsigned interval, char *buf,
+	    size_t size);
 /* "may", "encrypt" or "verify" for a tls value; "unset" for the rest. */
 const char *shaping_tls_name(int);
 

@@ -187,6 +187,7 @@ struct qmgr_dest {
 	size_t			 npending;	/* both lanes */
 	size_t			 nbulk;		/* of them, bulk */
 	unsigned		 inflight;	/* jobs at smtp */
+	unsigned		 binflight;	/* of them, bulk */
 	uint64_t		 sent;		/* jobs handed to smtp */
 	struct shaping_limits	 lim;
 	struct shaping_bucket	 bucket;	/* max_message_rate */
@@ -337,6 +338,12 @@ int64_t	qmgr_dest_next_ms(void);
  */
 const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held,
 	    unsigned reusable);
+/*
+ * The connections of d that bulk jobs may not take now: its
+ * transactional_reserve of max_connections (as lowered by a backoff), or
+ * of its window while site failures narrow it (shaping_reserve).
+ */
+unsigned qmgr_dest_reserve(const struct qmgr_dest *d);
 /* s until d's backoff or suspension by an on_reply rule ends; 0 none. */
 int64_t	qmgr_dest_adapt_left(const struct qmgr_dest *d);
 /* Calls fn for each destination; stops (-1) when fn returns nonzero. */

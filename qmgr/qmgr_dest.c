@@ -61,6 +61,7 @@
  * seen here: see shaping.yaml(5), BUGS.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@
 
 #include "event.h"
 #include "log.h"
+#include "parse.h"
 #include "qmgr.h"
 #include "xalloc.h"
 
@@ -90,6 +92,7 @@ static void qmgr_dest_gc(struct qmgr_dest *, int64_t);
 static int qmgr_dest_dead(const struct qmgr_dest *, int64_t);
 static int qmgr_dest_room(const struct qmgr_dest *, unsigned, int);
 static int qmgr_dest_bulk_room(const struct qmgr_dest *);
+static unsigned qmgr_dest_max(const struct qmgr_dest *);
 static void qmgr_dest_push(struct qmgr_dest *, struct qmgr_job *, int);
 static struct qmgr_job *qmgr_dest_pop(struct qmgr_dest *, int);
 static void qmgr_dest_defer_job(const struct qmgr_dest *,
@@ -106,7 +109,11 @@ static void qmgr_dest_on_reply(struct qmgr_dest *, const struct qmgr_job *,
 static void qmgr_dest_adapt(struct qmgr_dest *, const struct shaping_rule *,
     const char *, int64_t);
 static void qmgr_dest_expire(struct qmgr_dest *, int64_t);
-static void qmgr_dest_rate_text(char *, size_t, unsigned, unsigned);
+static void qmgr_dest_limits_text(const struct qmgr_dest *, char *,
+    size_t);
+static void qmgr_dest_changed(struct qmgr_dest *, const char *,
+    const char *, int, const char *, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static unsigned
 qmgr_dest_hashkey(const char *key)
@@ -256,9 +263,8 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 	/* Still dead (probing) for its events: normal again, said once. */
 	if (d->dead_until != 0) {
 		d->dead_until = 0;
-		log_info("%s: dead-site failures forgotten (none for an hour)",
-		    d->key);
-		qmgr_destev_note(d, "failures forgotten", 0);
+		qmgr_dest_changed(d, NULL, "failures forgotten", 0,
+		    "none for an hour");
 	}
 	for (pp = &qmgr_dest_hash[qmgr_dest_hashkey(d->key)]; *pp != NULL;
 	    pp = &(*pp)->hnext)
@@ -444,16 +450,31 @@ qmgr_dest_room(const struct qmgr_dest *d, unsigned held, int bulk)
 static int
 qmgr_dest_bulk_room(const struct qmgr_dest *d)
 {
-	unsigned max = d->lim.max_connections, pmax;
+	unsigned max = qmgr_dest_max(d), pmax;
 
-	if (d->window != 0 && (max == 0 || d->window < max))
-		max = d->window;
-	if (max != 0 && d->inflight + shaping_reserve(&d->lim, max) >= max)
+	if (max != 0 && d->inflight + qmgr_dest_reserve(d) >= max)
 		return 0;
 	if (d->prov == NULL || (pmax = d->prov->max_connections) == 0)
 		return 1;
 	return qmgr_provider_inflight(d->prov) +
 	    shaping_reserve(&d->lim, pmax) < pmax;
+}
+
+/* d's connections: max_connections, or its narrowed window; 0 any. */
+static unsigned
+qmgr_dest_max(const struct qmgr_dest *d)
+{
+	unsigned max = d->lim.max_connections;
+
+	if (d->window != 0 && (max == 0 || d->window < max))
+		max = d->window;
+	return max;
+}
+
+unsigned
+qmgr_dest_reserve(const struct qmgr_dest *d)
+{
+	return shaping_reserve(&d->lim, qmgr_dest_max(d));
 }
 
 static int
@@ -513,8 +534,9 @@ qmgr_dest_flush_dead(void)
 		if (qmgr_dest_dead(d, now)) {
 			/* Its streak stays: one more failure, and it is dead. */
 			d->dead_until = 0;
-			log_info("%s: suspension lifted by a flush", d->key);
-			qmgr_destev_note(d, "suspension lifted by a flush", 0);
+			qmgr_dest_changed(d, NULL,
+			    "suspension lifted by a flush", 0,
+			    "the next failure suspends it again");
 		}
 }
 
@@ -524,14 +546,15 @@ qmgr_dest_suspend(struct qmgr_dest *d, int64_t now)
 {
 	int64_t secs = d->lim.retry_interval > 0 ? d->lim.retry_interval :
 	    qmgr_cfg->queue_min_backoff;
+	char dur[32];
 
 	if (secs < 1)
 		secs = 1;
 	d->dead_until = now + secs * 1000;
-	log_info("%s: delivery temporarily suspended for %" PRId64 "s after "
-	    "%u attempts in a row that set up no session: %s", d->key, secs,
-	    d->fail_streak, log_safe(d->reason));
-	qmgr_destev_note(d, d->reason, 1);
+	parse_duration_format(secs, dur, sizeof(dur));
+	qmgr_dest_changed(d, QMGR_DESTEV_DEAD, d->reason, 1,
+	    "%u attempts in a row set up no session, mail deferred for %s",
+	    d->fail_streak, dur);
 	qmgr_dest_defer_pending(d);
 }
 
@@ -562,9 +585,9 @@ qmgr_dest_outcome(const struct qmgr_job *job)
 		/* The server answered: the site is up. */
 		if (d->dead_until != 0) {
 			d->dead_until = 0;
-			log_info("%s: a session was set up: the site is up "
-			    "again after %u failure(s)", d->key, d->fail_streak);
-			qmgr_destev_note(d, "a session was set up", 0);
+			qmgr_dest_changed(d, NULL, "a session was set up", 0,
+			    "the site is up again after %u failure(s)",
+			    d->fail_streak);
 		}
 		d->fail_streak = 0;
 		if (d->window != 0 && ++d->window >= qmgr_cfg->smtp_processes)
@@ -664,18 +687,43 @@ qmgr_dest_on_reply(struct qmgr_dest *d, const struct qmgr_job *job,
 	qmgr_dest_adapt(d, r, reply, now);
 }
 
-/* "N/second" and so on, as shaping.yaml(5) writes rates. */
+/* d's limits in force, for its log lines: "rate 10/min, connections 1". */
 static void
-qmgr_dest_rate_text(char *buf, size_t size, unsigned count,
-    unsigned interval)
+qmgr_dest_limits_text(const struct qmgr_dest *d, char *buf, size_t size)
 {
-	const char *unit = interval == 1 ? "second" : interval == 60 ?
-	    "minute" : interval == 3600 ? "hour" : "day";
+	char rate[64], conns[32];
 
-	if (count == 0 || interval == 0)
-		(void)snprintf(buf, size, "unlimited");
+	shaping_rate_text(d->lim.rate_count, d->lim.rate_interval, rate,
+	    sizeof(rate));
+	if (d->lim.max_connections == 0)
+		(void)snprintf(conns, sizeof(conns), "unlimited");
 	else
-		(void)snprintf(buf, size, "%u/%s", count, unit);
+		(void)snprintf(conns, sizeof(conns), "%u",
+		    d->lim.max_connections);
+	(void)snprintf(buf, size, "rate %s, connections %s", rate, conns);
+}
+
+/*
+ * A change of d's state: one line, "destination KEY: STATE (reason),
+ * what changed" (state NULL: the state its events give it now, which a
+ * dead site keeps while probed), then its event (qmgr_destev_note, with
+ * again). The reason may be a remote reply: made safe, and cut at
+ * QMGR_DEST_QUOTE_MAX.
+ */
+static void
+qmgr_dest_changed(struct qmgr_dest *d, const char *state, const char *reason,
+    int again, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	log_info("destination %s: %s (%.*s)%s%s", d->key, state != NULL ?
+	    state : qmgr_destev_state(d, ev_now_ms()), QMGR_DEST_QUOTE_MAX,
+	    log_safe(reason), what[0] != '\0' ? ", " : "", what);
+	qmgr_destev_note(d, reason, again);
 }
 
 /*
@@ -687,7 +735,7 @@ static void
 qmgr_dest_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
     const char *reply, int64_t now)
 {
-	char rate[64], conns[32];
+	char limits[128], dur[32];
 	int64_t until = now + r->duration * 1000;
 
 	if (d->adapt == SHAPING_SUSPEND && r->action == SHAPING_BACKOFF)
@@ -701,25 +749,17 @@ qmgr_dest_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
 	d->adapt_rule = r;
 	d->adapt_until = until;
 	qmgr_dest_limits(d, now);
+	parse_duration_format(r->duration, dur, sizeof(dur));
 	if (r->action == SHAPING_SUSPEND) {
 		(void)snprintf(d->reason, sizeof(d->reason), "%s", reply);
-		log_info("%s: delivery suspended for %" PRId64 "s (%.*s)",
-		    d->key, r->duration, QMGR_DEST_QUOTE_MAX, log_safe(reply));
-		qmgr_destev_note(d, reply, 0);
+		qmgr_dest_changed(d, QMGR_DESTEV_SUSPENDED, reply, 0,
+		    "mail deferred for %s", dur);
 		qmgr_dest_defer_pending(d);
 		return;
 	}
-	qmgr_dest_rate_text(rate, sizeof(rate), d->lim.rate_count,
-	    d->lim.rate_interval);
-	if (d->lim.max_connections == 0)
-		(void)snprintf(conns, sizeof(conns), "unlimited");
-	else
-		(void)snprintf(conns, sizeof(conns), "%u",
-		    d->lim.max_connections);
-	log_info("%s: backoff for %" PRId64 "s (%.*s): max_message_rate %s, "
-	    "max_connections %s", d->key, r->duration, QMGR_DEST_QUOTE_MAX,
-	    log_safe(reply), rate, conns);
-	qmgr_destev_note(d, reply, 0);
+	qmgr_dest_limits_text(d, limits, sizeof(limits));
+	qmgr_dest_changed(d, QMGR_DESTEV_BACKOFF, reply, 0, "%s for %s",
+	    limits, dur);
 }
 
 /* d's backoff or suspension is over: its own limits again. */
@@ -727,17 +767,18 @@ static void
 qmgr_dest_expire(struct qmgr_dest *d, int64_t now)
 {
 	const char *what;
+	char limits[128];
 
 	if (d->adapt == 0 || now < d->adapt_until)
 		return;
 	what = d->adapt == SHAPING_SUSPEND ? "suspension ended" :
 	    "backoff ended";
-	log_info("%s: %s", d->key, what);
 	d->adapt = 0;
 	d->adapt_rule = NULL;
 	d->adapt_until = 0;
 	qmgr_dest_limits(d, now);
-	qmgr_destev_note(d, what, 0);
+	qmgr_dest_limits_text(d, limits, sizeof(limits));
+	qmgr_dest_changed(d, NULL, what, 0, "%s", limits);
 }
 
 int64_t
@@ -790,6 +831,8 @@ qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable),
 		    qmgr_dest_take_tokens(d, reusable == 0, now)) {
 			job = qmgr_dest_pop(d, bulk);
 			d->inflight++;
+			if (bulk)
+				d->binflight++;
 			d->sent++;
 			job->dest = d;
 			job->prov = d->prov;
@@ -810,6 +853,8 @@ qmgr_dest_untake(struct qmgr_job *job)
 
 	job->dest = NULL;
 	d->inflight--;
+	if (job->bulk)
+		d->binflight--;
 	d->sent--;
 	qmgr_provider_release(job->prov);
 	job->prov = NULL;
@@ -828,6 +873,8 @@ qmgr_dest_release(struct qmgr_job *job)
 		return;
 	job->dest = NULL;
 	d->inflight--;
+	if (job->bulk)
+		d->binflight--;
 	qmgr_provider_release(job->prov);
 	job->prov = NULL;
 	qmgr_dest_gc(d, ev_now_ms());

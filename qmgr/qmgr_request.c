@@ -201,6 +201,7 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	struct qmgr_shaping_reply *r = arg;
 	unsigned held, reusable;
 	int64_t now = ev_now_ms(), dead, until;
+	char reserve[16];
 
 	if (r->only != NULL && strcmp(r->only, d->nexthop) != 0)
 		return 0;
@@ -217,6 +218,13 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	attr_put_num(r->out, MAIL_ATTR_RATE_INTERVAL, d->lim.rate_interval);
 	attr_put_num(r->out, MAIL_ATTR_PENDING, d->npending);
 	attr_put_num(r->out, MAIL_ATTR_SENT, d->sent);
+	attr_put_num(r->out, MAIL_ATTR_T_PENDING, d->npending - d->nbulk);
+	attr_put_num(r->out, MAIL_ATTR_T_INFLIGHT, d->inflight - d->binflight);
+	attr_put_num(r->out, MAIL_ATTR_B_PENDING, d->nbulk);
+	attr_put_num(r->out, MAIL_ATTR_B_INFLIGHT, d->binflight);
+	shaping_reserve_text(&d->lim, reserve, sizeof(reserve));
+	attr_put_str(r->out, MAIL_ATTR_RESERVE, reserve);
+	attr_put_num(r->out, MAIL_ATTR_RESERVED, qmgr_dest_reserve(d));
 	attr_put_str(r->out, MAIL_ATTR_STATE, qmgr_dest_state(d, held, reusable));
 	attr_put_num(r->out, MAIL_ATTR_FAILURES, d->fail_streak);
 	/* Suspended by an on_reply rule is suspended too. */

@@ -39,8 +39,12 @@
 /* Records believed from qmgr (it sends at most 10000). */
 #define SH_DESTS_MAX		100000
 #define SH_STATE_MAX		32
-/* The numeric columns of the table. */
-#define SH_NUMS			5
+/* transactional_reserve as qmgr writes it: "N" or "N%". */
+#define SH_RESERVE_MAX		15
+/* The table's columns: the words left-aligned, the numbers right. */
+#define SH_NUMS			8
+#define SH_LEFT			3
+#define SH_COLS			(SH_LEFT + SH_NUMS)
 /* One record is small; a status record may carry a reason. */
 #define SH_IN_MAX		(2 * ATTR_VALUE_MAX)
 
@@ -67,6 +71,11 @@ struct sh_dest {
 	char		*provider;	/* NULL: none known */
 	uint64_t	 prov_conns;	/* the provider's jobs at smtp */
 	uint64_t	 prov_max;	/* 0: no limit */
+	/* The lanes: jobs waiting and at smtp, each lane apart. */
+	uint64_t	 t_pending, t_inflight;
+	uint64_t	 b_pending, b_inflight;
+	char		*reserve;	/* as configured; NULL: not sent */
+	uint64_t	 reserved;	/* connections bulk may not take */
 };
 
 struct sh_reply {
@@ -78,8 +87,11 @@ static void	sh_usage(FILE *, int) __attribute__((noreturn));
 static int	sh_parse(int, char *[], struct sh_args *, struct vbuf *);
 static int	sh_key(const struct cfg *, const struct sh_args *, char *,
 		    size_t);
+static int	sh_reserve_ok(const char *);
 static int	sh_record(const struct attr_list *, struct sh_reply *,
 		    struct vbuf *);
+static void	sh_lane(uint64_t, uint64_t, char *, size_t);
+static void	sh_reserve(const struct sh_dest *, char *, size_t);
 static int	sh_request(const struct cfg *, const char *,
 		    struct sh_reply *);
 static int	sh_cmp(const void *, const void *);
@@ -87,7 +99,12 @@ static void	sh_rate(const struct sh_dest *, char *, size_t);
 static void	sh_limit(uint64_t, char *, size_t);
 static void	sh_numbers(const struct sh_dest *, char [SH_NUMS][64]);
 static void	sh_print(const struct sh_reply *);
+static void	sh_columns(const struct sh_dest *, char [SH_NUMS][64],
+		    const char *[SH_COLS]);
+static void	sh_row(const char *const [SH_COLS], const int [SH_COLS]);
 static void	sh_json(const struct sh_reply *);
+static void	sh_json_uint(struct json *, const char *, uint64_t, int);
+static void	sh_json_str(struct json *, const char *, const char *);
 static void	sh_reply_release(struct sh_reply *);
 
 static void
@@ -99,8 +116,10 @@ sh_usage(FILE *fp, int code)
 	    "that applies,\n"
 	    "its state (as qmgr names it: normal, at-limit, pacing, ...), "
 	    "jobs pending,\n"
-	    "connections in use, jobs sent, max_connections and "
-	    "max_message_rate.\n"
+	    "connections in use, jobs sent, max_connections, "
+	    "max_message_rate,\n"
+	    "and per lane (transactional, bulk) the jobs waiting/at smtp "
+	    "and the reserve.\n"
 	    "DEST: a next hop as qmgr keys it ([host]:port, host:port), or a "
 	    "recipient\n"
 	    "domain (its transport entry, else DOMAIN:25). Exit status: 0, "
@@ -172,12 +191,23 @@ sh_key(const struct cfg *cfg, const struct sh_args *a, char *key,
 	return nexthop_format(&nh, key, size);
 }
 
+/* Digits, then "%" or nothing: printed as it came. */
+static int
+sh_reserve_ok(const char *s)
+{
+	const char *p = s;
+
+	while (isdigit((unsigned char)*p))
+		p++;
+	return p > s && (*p == '\0' || (p[0] == '%' && p[1] == '\0'));
+}
+
 /* One destination record into r. 0, or -1 (why). */
 static int
 sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 {
 	const char *key = NULL, *entry = NULL, *state = NULL, *last = NULL;
-	const char *pool = NULL, *prov = NULL;
+	const char *pool = NULL, *prov = NULL, *reserve = NULL;
 	struct vbuf k;
 	struct sh_dest d;
 	const struct attr_spec spec[] = {
@@ -205,6 +235,14 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 		    &d.prov_conns),
 		ATTR_UINT(MAIL_ATTR_PROV_MAX, 0, 0, UINT32_MAX, &d.prov_max),
 		ATTR_STR(MAIL_ATTR_POOL, 0, 1, CFG_POOL_NAME_MAX, &pool),
+		ATTR_UINT(MAIL_ATTR_T_PENDING, 0, 0, UINT64_MAX, &d.t_pending),
+		ATTR_UINT(MAIL_ATTR_T_INFLIGHT, 0, 0, UINT32_MAX,
+		    &d.t_inflight),
+		ATTR_UINT(MAIL_ATTR_B_PENDING, 0, 0, UINT64_MAX, &d.b_pending),
+		ATTR_UINT(MAIL_ATTR_B_INFLIGHT, 0, 0, UINT32_MAX,
+		    &d.b_inflight),
+		ATTR_STR(MAIL_ATTR_RESERVE, 0, 1, SH_RESERVE_MAX, &reserve),
+		ATTR_UINT(MAIL_ATTR_RESERVED, 0, 0, UINT32_MAX, &d.reserved),
 		ATTR_TABLE_END
 	};
 
@@ -229,6 +267,10 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 		vbuf_setf(why, "a pool that is not a pool name");
 		return -1;
 	}
+	if (reserve != NULL && !sh_reserve_ok(reserve)) {
+		vbuf_setf(why, "a transactional_reserve that is not N or N%%");
+		return -1;
+	}
 	/* The strings point into the input buffer, which moves on. */
 	/* Another pool's destination: qmgr's key, "NEXTHOP/POOL". */
 	vbuf_init(&k, 0);
@@ -240,6 +282,7 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 	d.state = xstrdup(state);
 	d.last_failure = last != NULL ? xstrdup(last) : NULL;
 	d.provider = prov != NULL ? xstrdup(prov) : NULL;
+	d.reserve = reserve != NULL ? xstrdup(reserve) : NULL;
 	r->d[r->n++] = d;
 	return 0;
 }
@@ -337,22 +380,12 @@ sh_cmp(const void *a, const void *b)
 static void
 sh_rate(const struct sh_dest *d, char *buf, size_t size)
 {
-	static const struct { uint64_t s; const char *unit; } units[] = {
-		{ 1, "s" }, { 60, "min" }, { 3600, "h" }, { 86400, "d" },
-	};
-
-	if (d->rate_interval == 0 || d->rate_count == 0) {
+	/* qmgr sends what shaping_parse_rate read: 32 bits each. */
+	if (d->rate_interval == 0 || d->rate_count == 0)
 		snprintf(buf, size, "-");
-		return;
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (d->rate_interval == units[i].s) {
-			snprintf(buf, size, "%" PRIu64 "/%s", d->rate_count,
-			    units[i].unit);
-			return;
-		}
-	snprintf(buf, size, "%" PRIu64 " per %" PRIu64 "s", d->rate_count,
-	    d->rate_interval);
+	else
+		shaping_rate_text((unsigned)d->rate_count,
+		    (unsigned)d->rate_interval, buf, size);
 }
 
 /* A limit where 0 means none: the number, or "-". */
@@ -365,7 +398,31 @@ sh_limit(uint64_t n, char *buf, size_t size)
 		snprintf(buf, size, "%" PRIu64, n);
 }
 
-/* d's numeric columns as printed: pending to sent. */
+/* A lane's column: its jobs waiting, "/", its jobs at smtp. */
+static void
+sh_lane(uint64_t pending, uint64_t inflight, char *buf, size_t size)
+{
+	snprintf(buf, size, "%" PRIu64 "/%" PRIu64, pending, inflight);
+}
+
+/*
+ * The RESERVE column: the connections reserved now, then what the file
+ * says when that is not the same number ("1(20%)", "2(3)": a reserve is
+ * never all of max_connections), so the column has no blank.
+ */
+static void
+sh_reserve(const struct sh_dest *d, char *buf, size_t size)
+{
+	char n[32];
+
+	snprintf(n, sizeof(n), "%" PRIu64, d->reserved);
+	if (d->reserve == NULL || strcmp(d->reserve, n) == 0)
+		snprintf(buf, size, "%s", n);
+	else
+		snprintf(buf, size, "%s(%s)", n, d->reserve);
+}
+
+/* d's numeric columns as printed: pending to reserve. */
 static void
 sh_numbers(const struct sh_dest *d, char num[SH_NUMS][64])
 {
@@ -374,48 +431,82 @@ sh_numbers(const struct sh_dest *d, char num[SH_NUMS][64])
 	sh_limit(d->max_conn, num[2], sizeof(num[2]));
 	sh_rate(d, num[3], sizeof(num[3]));
 	snprintf(num[4], sizeof(num[4]), "%" PRIu64, d->sent);
+	sh_lane(d->t_pending, d->t_inflight, num[5], sizeof(num[5]));
+	sh_lane(d->b_pending, d->b_inflight, num[6], sizeof(num[6]));
+	sh_reserve(d, num[7], sizeof(num[7]));
+}
+
+/* d's columns into col, the numbers' text in num. */
+static void
+sh_columns(const struct sh_dest *d, char num[SH_NUMS][64],
+    const char *col[SH_COLS])
+{
+	sh_numbers(d, num);
+	col[0] = d->key;
+	col[1] = d->entry;
+	col[2] = d->state;
+	for (size_t c = SH_LEFT; c < SH_COLS; c++)
+		col[c] = num[c - SH_LEFT];
+}
+
+/* One line of the table, each column w wide, two spaces between. */
+static void
+sh_row(const char *const col[SH_COLS], const int w[SH_COLS])
+{
+	for (size_t c = 0; c < SH_COLS; c++)
+		printf("%s%*s", c == 0 ? "" : "  ",
+		    c < SH_LEFT ? -w[c] : w[c], col[c]);
+	printf("\n");
 }
 
 /* A header line, then one line per destination, in aligned columns. */
 static void
 sh_print(const struct sh_reply *r)
 {
-	static const char *head[] = { "DESTINATION", "ENTRY", "STATE",
-	    "PENDING", "CONNECTIONS", "MAX_CONNECTIONS", "MAX_MESSAGE_RATE",
-	    "SENT" };
-	enum { NCOL = sizeof(head) / sizeof(head[0]) };
+	static const char *const head[SH_COLS] = { "DESTINATION", "ENTRY",
+	    "STATE", "PENDING", "CONNECTIONS", "MAX_CONNECTIONS",
+	    "MAX_MESSAGE_RATE", "SENT", "TRANSACTIONAL", "BULK", "RESERVE" };
 	char num[SH_NUMS][64];
-	int w[NCOL];
+	const char *col[SH_COLS];
+	int w[SH_COLS];
 	size_t i, c;
 
-	for (c = 0; c < NCOL; c++)
+	for (c = 0; c < SH_COLS; c++)
 		w[c] = (int)strlen(head[c]);
 	/* Widths from the data: a key may be 263 characters. */
 	for (i = 0; i < r->n; i++) {
-		const struct sh_dest *d = &r->d[i];
-		const char *col[NCOL];
-
-		sh_numbers(d, num);
-		col[0] = d->key;
-		col[1] = d->entry;
-		col[2] = d->state;
-		for (c = 3; c < NCOL; c++)
-			col[c] = num[c - 3];
-		for (c = 0; c < NCOL; c++)
+		sh_columns(&r->d[i], num, col);
+		for (c = 0; c < SH_COLS; c++)
 			if ((int)strlen(col[c]) > w[c])
 				w[c] = (int)strlen(col[c]);
 	}
-	printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %*s  %*s\n", w[0], head[0],
-	    w[1], head[1], w[2], head[2], w[3], head[3], w[4], head[4],
-	    w[5], head[5], w[6], head[6], w[7], head[7]);
+	sh_row(head, w);
 	for (i = 0; i < r->n; i++) {
-		const struct sh_dest *d = &r->d[i];
-
-		sh_numbers(d, num);
-		printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %*s  %*s\n", w[0],
-		    d->key, w[1], d->entry, w[2], d->state, w[3], num[0],
-		    w[4], num[1], w[5], num[2], w[6], num[3], w[7], num[4]);
+		sh_columns(&r->d[i], num, col);
+		sh_row(col, w);
 	}
+}
+
+/* key: v, or null when v is 0 and zero_null says 0 means no limit. */
+static void
+sh_json_uint(struct json *j, const char *key, uint64_t v, int zero_null)
+{
+	json_key(j, key);
+	if (v == 0 && zero_null)
+		json_null(j);
+	else
+		json_uint(j, v);
+}
+
+/* key: s, or null when s is NULL. */
+static void
+sh_json_str(struct json *j, const char *key, const char *s)
+{
+	json_key(j, key);
+	if (s == NULL)
+		json_null(j);
+	else
+		json_str(j, s);
 }
 
 /* JSON Lines, one object per destination, as the other listings. */
@@ -436,48 +527,27 @@ sh_json(const struct sh_reply *r)
 		json_kv_str(&j, "destination", d->key);
 		json_kv_str(&j, "entry", d->entry);
 		json_kv_str(&j, "state", d->state);
-		json_key(&j, "pending");
-		json_uint(&j, d->pending);
-		json_key(&j, "connections");
-		json_uint(&j, d->conns);
-		json_key(&j, "sent");
-		json_uint(&j, d->sent);
-		json_key(&j, "max_connections");
-		if (d->max_conn == 0)
-			json_null(&j);
-		else
-			json_uint(&j, d->max_conn);
-		json_key(&j, "max_message_rate");
+		sh_json_uint(&j, "pending", d->pending, 0);
+		sh_json_uint(&j, "connections", d->conns, 0);
+		sh_json_uint(&j, "sent", d->sent, 0);
+		sh_json_uint(&j, "max_connections", d->max_conn, 1);
 		sh_rate(d, rate, sizeof(rate));
-		if (strcmp(rate, "-") == 0)
-			json_null(&j);
-		else
-			json_str(&j, rate);
-		json_key(&j, "rate_count");
-		json_uint(&j, d->rate_count);
-		json_key(&j, "rate_interval");
-		json_uint(&j, d->rate_interval);
-		json_key(&j, "failures");
-		json_uint(&j, d->failures);
-		json_key(&j, "suspended_for");
-		json_uint(&j, d->suspended_for);
-		json_key(&j, "last_failure");
-		if (d->last_failure == NULL)
-			json_null(&j);
-		else
-			json_str(&j, d->last_failure);
-		json_key(&j, "provider");
-		if (d->provider == NULL)
-			json_null(&j);
-		else
-			json_str(&j, d->provider);
-		json_key(&j, "provider_connections");
-		json_uint(&j, d->prov_conns);
-		json_key(&j, "provider_max_connections");
-		if (d->prov_max == 0)
-			json_null(&j);
-		else
-			json_uint(&j, d->prov_max);
+		sh_json_str(&j, "max_message_rate", strcmp(rate, "-") == 0 ?
+		    NULL : rate);
+		sh_json_uint(&j, "rate_count", d->rate_count, 0);
+		sh_json_uint(&j, "rate_interval", d->rate_interval, 0);
+		sh_json_uint(&j, "failures", d->failures, 0);
+		sh_json_uint(&j, "suspended_for", d->suspended_for, 0);
+		sh_json_str(&j, "last_failure", d->last_failure);
+		sh_json_str(&j, "provider", d->provider);
+		sh_json_uint(&j, "provider_connections", d->prov_conns, 0);
+		sh_json_uint(&j, "provider_max_connections", d->prov_max, 1);
+		sh_json_uint(&j, "transactional_pending", d->t_pending, 0);
+		sh_json_uint(&j, "transactional_in_flight", d->t_inflight, 0);
+		sh_json_uint(&j, "bulk_pending", d->b_pending, 0);
+		sh_json_uint(&j, "bulk_in_flight", d->b_inflight, 0);
+		sh_json_str(&j, "transactional_reserve", d->reserve);
+		sh_json_uint(&j, "reserved_connections", d->reserved, 0);
 		json_object_end(&j);
 		printf("%s\n", out.data);
 	}
@@ -493,6 +563,7 @@ sh_reply_release(struct sh_reply *r)
 		free(r->d[i].state);
 		free(r->d[i].last_failure);
 		free(r->d[i].provider);
+		free(r->d[i].reserve);
 	}
 	free(r->d);
 }

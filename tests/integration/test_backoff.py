@@ -78,9 +78,9 @@ class BackoffTest(BackoffCase):
             {"pattern": PATTERN, "action": "backoff", "for": "15s",
              "max_message_rate": "1/s", "max_connections": 1}]}})
         trig = self.trigger()
-        self.wait_log(r"\[127\.0\.0\.1\]:%d: backoff for 15s \(421 4\.7\.28 "
-                      r"Our system has detected an unusual rate.*\): "
-                      r"max_message_rate 1/second, max_connections 1"
+        self.wait_log(r"destination \[127\.0\.0\.1\]:%d: backoff \(421 "
+                      r"4\.7\.28 Our system has detected an unusual "
+                      r"rate.*\), rate 1/s, connections 1 for 15s"
                       % self.capture.port)
         row = self.show()
         self.assertEqual(row["state"], "backoff", row)
@@ -94,9 +94,10 @@ class BackoffTest(BackoffCase):
         # backlog without new mail to wake it.
         self.arrivals(self.capture, trig + toks, 90)
         self.wait_sent(len(trig) + len(toks))
-        self.wait_log(r"\[127\.0\.0\.1\]:%d: backoff ended"
+        self.wait_log(r"destination \[127\.0\.0\.1\]:%d: normal \(backoff "
+                      r"ended\), rate unlimited, connections unlimited"
                       % self.capture.port, 40)
-        self.assertEqual(len(re.findall(r": backoff for ", self.suite.log())),
+        self.assertEqual(len(re.findall(r": backoff \(", self.suite.log())),
                          1, "one line per change of state")
 
     def test_without_a_match_full_speed(self):
@@ -123,8 +124,8 @@ class BackoffTest(BackoffCase):
         self.arrivals(self.capture, first, 30)
         self.assertNotIn(": backoff", self.suite.log())
         second = self.trigger()
-        self.wait_log(r"\[127\.0\.0\.1\]:%d: backoff for 5s \(421 4\.7\.28 "
-                      r".*\): max_message_rate unlimited, max_connections 1"
+        self.wait_log(r"destination \[127\.0\.0\.1\]:%d: backoff \(421 "
+                      r"4\.7\.28 .*\), rate unlimited, connections 1 for 5s"
                       % self.capture.port)
         self.arrivals(self.capture, second, 30)
 
@@ -135,8 +136,8 @@ class SuspendTest(BackoffCase):
         self.shape({self.key(self.capture): {"on_reply": [
             {"pattern": PATTERN, "action": "suspend", "for": "8s"}]}})
         trig = self.trigger()
-        self.wait_log(r"\[127\.0\.0\.1\]:%d: delivery suspended for 8s "
-                      r"\(421 4\.7\.28 .*unusual rate.*\)"
+        self.wait_log(r"destination \[127\.0\.0\.1\]:%d: suspended \(421 "
+                      r"4\.7\.28 .*unusual rate.*\), mail deferred for 8s"
                       % self.capture.port)
         toks = self.send_batch("held", 4)
         deadline = time.time() + 30
@@ -158,8 +159,8 @@ class SuspendTest(BackoffCase):
         if row["state"] == "suspended":
             self.assertTrue(0 < row["suspended_for"] <= 8, row)
             self.assertEqual(n, 0)
-        self.wait_log(r"\[127\.0\.0\.1\]:%d: suspension ended"
-                      % self.capture.port, 40)
+        self.wait_log(r"destination \[127\.0\.0\.1\]:%d: normal "
+                      r"\(suspension ended\)" % self.capture.port, 40)
         self.arrivals(self.capture, trig + toks, 60)
         self.wait_sent(len(trig) + len(toks))
 
@@ -222,8 +223,8 @@ class DestinationEventTest(whd.WebhookCase, BackoffCase):
         for key in ("queue_id", "recipient", "sender", "metadata"):
             self.assertNotIn(key, e)
         # One log line for the change.
-        self.wait_log(r"\[127\.0\.0\.1\]:%d: backoff for 3s "
-                      % self.capture.port)
+        self.wait_log(r"destination \[127\.0\.0\.1\]:%d: backoff \(.*\), "
+                      r"rate 1/s, connections 1 for 3s" % self.capture.port)
         # The backoff ends by itself: normal again, one event.
         got = want.wait(lambda e: e.get("event") == "destination" and
                         e.get("state") == "normal", timeout=30)
@@ -234,8 +235,8 @@ class DestinationEventTest(whd.WebhookCase, BackoffCase):
         self.assertIsNone(e["until"])
         self.assertEqual(e["max_connections"], 0)
         self.assertGreaterEqual(got[0]["time"] - t0, 3)
-        self.wait_log(r"\[127\.0\.0\.1\]:%d: backoff ended"
-                      % self.capture.port)
+        self.wait_log(r"destination \[127\.0\.0\.1\]:%d: normal \(backoff "
+                      r"ended\)" % self.capture.port)
         # Mail goes on; the mailgun endpoint hears of its delivery.
         self.arrivals(self.capture, trig, 60)
         self.assertTrue(mailgun.wait(lambda e: "event-data" in e and
@@ -251,7 +252,7 @@ class DestinationEventTest(whd.WebhookCase, BackoffCase):
                           if b"destination" in r["body"] or
                           self.key(self.capture).encode() in r["body"]],
                          [])
-        self.assertEqual(len(re.findall(r": backoff for ",
+        self.assertEqual(len(re.findall(r": backoff \(",
                                         self.suite.log())), 1)
         # The accounting log says the same.
         acct = [o for o in self.suite.accounting()

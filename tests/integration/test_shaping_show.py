@@ -7,6 +7,9 @@ private/qmgr).
   entry and its rate, in the table and in -j's JSON Lines.
 - A destination limited to 1 connection, whose server is slow to answer
   DATA, shows "at-limit" with its one connection.
+- A destination with both lanes busy (3 connections, the default 20%
+  reserve: one; a server slow to answer DATA) shows each lane's jobs
+  waiting and at smtp, and the reserve as configured and as it is now.
 - DEST picks one destination, by next-hop key or by recipient domain
   (through the transport table); one qmgr does not have is said so, exit 1.
 - qmgr not running: a clear error, exit 1. --help exits 0; a bad command
@@ -18,7 +21,8 @@ import time
 import unittest
 
 import harness
-from harness import CaptureSMTPD
+from harness import CaptureSMTPD, unique
+from test_lanes import LanesCase
 from test_shaping import ShapingCase
 
 
@@ -79,7 +83,8 @@ class PacingTest(ShowCase):
         self.assertEqual(table[0], ["DESTINATION", "ENTRY", "STATE",
                                     "PENDING", "CONNECTIONS",
                                     "MAX_CONNECTIONS", "MAX_MESSAGE_RATE",
-                                    "SENT"], out)
+                                    "SENT", "TRANSACTIONAL", "BULK",
+                                    "RESERVE"], out)
         by_key = {r[0]: r for r in table[1:]}
         self.assertEqual(set(by_key), {self.slow_key, self.other_key}, out)
         slow = by_key[self.slow_key]
@@ -156,6 +161,43 @@ class AtLimitTest(ShowCase):
         self.assertIn(table[1][2], ("at-limit", "normal"))
         self.assertEqual(table[1][5], "1")
         self.assertEqual(table[1][6], "-")
+
+
+class LanesShowTest(ShowCase):
+    """Bulk and transactional mail at one destination of 3 connections."""
+
+    bulk_user = LanesCase.bulk_user
+    send_as = LanesCase.send_as
+
+    def setUp(self):
+        super().setUp()
+        # Long enough for the first jobs to be at smtp while it is read.
+        self.capture.data_delay = 6
+
+    def test_lanes(self):
+        key = self.key(self.capture)
+        self.shape({key: {"max_connections": 3}})
+        # Bulk first: two of its four go (the third connection is the
+        # reserve's), then transactional mail takes that one.
+        bulk = self.send_as(*self.bulk_user(), [unique("bulk")
+                                                for _ in range(4)])
+        self.assertEqual(len(bulk), 4)
+        self.wait_for(lambda r: r.get(key, {}).get("bulk_in_flight") == 2,
+                      "two bulk jobs at smtp")
+        self.send_batch("trans", 2)
+        want = {"transactional_pending": 1, "transactional_in_flight": 1,
+                "bulk_pending": 2, "bulk_in_flight": 2,
+                "transactional_reserve": "20%", "reserved_connections": 1}
+        recs = self.wait_for(
+            lambda r: all(r.get(key, {}).get(k) == v
+                          for k, v in want.items()),
+            "each lane's jobs waiting and at smtp")
+        self.assertEqual(recs[key]["pending"], 3)
+        self.assertEqual(recs[key]["connections"], 3)
+        table = rows(self.show(key).stdout.decode())
+        self.assertEqual(table[0][-3:], ["TRANSACTIONAL", "BULK", "RESERVE"])
+        self.assertEqual(table[1][-3:], ["1/1", "2/2", "1(20%)"], table)
+        self.assertLessEqual(self.capture.peak, 3)
 
 
 class QmgrDownTest(ShowCase):

@@ -184,6 +184,30 @@ START_TEST(test_duration_bad)
 }
 END_TEST
 
+/* Written in the largest exact unit, and read back the same. */
+START_TEST(test_duration_format)
+{
+	static const struct { int64_t s; const char *text; } cases[] = {
+		{ 0, "0s" }, { 45, "45s" }, { 60, "1m" }, { 90, "90s" },
+		{ 1800, "30m" }, { 3600, "1h" }, { 5400, "90m" },
+		{ 3601, "3601s" }, { 86400, "1d" }, { 604800, "7d" },
+		{ 90000, "25h" }, { -5, "0s" },
+	};
+	char buf[32];
+	int64_t back;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		parse_duration_format(cases[i].s, buf, sizeof(buf));
+		ck_assert_str_eq(buf, cases[i].text);
+		ck_assert_int_eq(parse_duration(buf, &back), 0);
+		ck_assert_int_eq(back, cases[i].s < 0 ? 0 : cases[i].s);
+	}
+	/* Truncated as snprintf truncates. */
+	parse_duration_format(1800, buf, 3);
+	ck_assert_str_eq(buf, "30");
+}
+END_TEST
+
 START_TEST(test_size_ok)
 {
 	ck_assert_uint_eq(size_ok("0"), 0);
@@ -238,6 +262,7 @@ parse_suite(void)
 	tc = tcase_create("units");
 	tcase_add_test(tc, test_duration_ok);
 	tcase_add_test(tc, test_duration_bad);
+	tcase_add_test(tc, test_duration_format);
 	tcase_add_test(tc, test_size_ok);
 	tcase_add_test(tc, test_size_bad);
 	suite_add_tcase(s, tc);

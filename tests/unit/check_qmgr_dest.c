@@ -26,59 +26,21 @@
 
 #include <check.h>
 
-#include "check_qmgr.h"
+#include "check_qmgr_dest.h"
 #include "event.h"
 
-#define JOBS_MAX	16
 /* The fixture's next-hop key of a domain (its smtp.port is no default). */
 #define KEY(domain)	domain ":25"
 
 static Suite	*dest_suite(void);
-static size_t	 queue_messages(struct fix *, size_t);
 static struct qmgr_job *take(void);
 static void	 attempt(struct qmgr_job *, int site_fail, int status);
 static size_t	 drain_done(const char *reply_prefix);
 static void	 attempt_reply(struct qmgr_job *, const char *reply);
 static const char *state(void);
-static int	 state_cb(const struct qmgr_dest *, void *);
-static size_t	 queue_to(struct fix *, const char *, size_t);
-static void	 write_shaping(struct fix *, const char *);
-
-/* n messages for one recipient at x.test, their jobs queued. */
-static size_t
-queue_messages(struct fix *f, size_t n)
-{
-	return queue_to(f, "x.test", n);
-}
-
-/* n messages for one recipient at domain, their jobs queued. */
-static size_t
-queue_to(struct fix *f, const char *domain, size_t n)
-{
-	char addr[128], *rcpts[] = { addr };
-	char qid[QID_SIZE];
-
-	snprintf(addr, sizeof(addr), "user@%s", domain);
-	for (size_t i = 0; i < n; i++)
-		fix_commit(f, rcpts, 1, qid);
-	qmgr_sched_scan(JOBS_MAX);
-	return qmgr_job_npending();
-}
-
-/* text as f's shaping file, loaded. */
-static void
-write_shaping(struct fix *f, const char *text)
-{
-	static char path[300];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/shaping.yaml", f->dir);
-	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
-	fputs(text, fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	f->cfg.shaping_file = path;
-	qmgr_dest_init(&f->cfg);
-}
+static const struct qmgr_dest *dest(void);
+static int	 dest_cb(const struct qmgr_dest *, void *);
+static void	 lanes_are(size_t, unsigned, size_t, unsigned, unsigned);
 
 static struct qmgr_job *
 take(void)
@@ -90,41 +52,60 @@ take(void)
 static void
 attempt(struct qmgr_job *job, int site_fail, int status)
 {
-	job->site_fail = site_fail;
-	qmgr_job_result(&job->rcpts[0], status, status == QSTORE_DEFERRED ?
+	fix_attempt(job, site_fail, status, status == QSTORE_DEFERRED ?
 	    "4.3.2" : status == QSTORE_FAILED ? "5.1.2" : "2.0.0",
 	    status == QSTORE_DEFERRED ? "421 4.3.2 busy" : "done");
-	qmgr_dest_outcome(job);
-	qmgr_dest_release(job);
-	qmgr_job_done(job);
 }
 
 /* The job comes back deferred by the server with reply. */
 static void
 attempt_reply(struct qmgr_job *job, const char *reply)
 {
-	job->site_fail = 0;
-	qmgr_job_result(&job->rcpts[0], QSTORE_DEFERRED, "4.7.0", reply);
-	qmgr_dest_outcome(job);
-	qmgr_dest_release(job);
-	qmgr_job_done(job);
+	fix_attempt(job, 0, QSTORE_DEFERRED, "4.7.0", reply);
 }
 
 static int
-state_cb(const struct qmgr_dest *d, void *arg)
+dest_cb(const struct qmgr_dest *d, void *arg)
 {
-	*(const char **)arg = qmgr_dest_state(d, 0, 0);
+	*(const struct qmgr_dest **)arg = d;
 	return 1;
+}
+
+/* The first destination (the one, x.test), or NULL when forgotten. */
+static const struct qmgr_dest *
+dest(void)
+{
+	const struct qmgr_dest *d = NULL;
+
+	(void)qmgr_dest_walk(dest_cb, &d);
+	return d;
 }
 
 /* The state of the one destination, x.test; "none" when forgotten. */
 static const char *
 state(void)
 {
-	const char *st = "none";
+	const struct qmgr_dest *d = dest();
 
-	(void)qmgr_dest_walk(state_cb, &st);
-	return st;
+	return d != NULL ? qmgr_dest_state(d, 0, 0) : "none";
+}
+
+/*
+ * What relayctl shaping show says of the one destination's lanes: its
+ * jobs waiting and at smtp in each, and its reserve now.
+ */
+static void
+lanes_are(size_t t_pending, unsigned t_inflight, size_t b_pending,
+    unsigned b_inflight, unsigned reserve)
+{
+	const struct qmgr_dest *d = dest();
+
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->npending - d->nbulk, t_pending);
+	ck_assert_uint_eq(d->inflight - d->binflight, t_inflight);
+	ck_assert_uint_eq(d->nbulk, b_pending);
+	ck_assert_uint_eq(d->binflight, b_inflight);
+	ck_assert_uint_eq(qmgr_dest_reserve(d), reserve);
 }
 
 /*
@@ -156,9 +137,9 @@ START_TEST(test_lanes)
 
 	fix_setup(&f);
 	/* 5 connections: the default reserve is one. */
-	write_shaping(&f, "destinations:\n  x.test: { max_connections: 5 }\n");
+	fix_shaping(&f, "destinations:\n  x.test: { max_connections: 5 }\n");
 	f.bulk = 1;
-	ck_assert_uint_eq(queue_messages(&f, 6), 6);
+	ck_assert_uint_eq(fix_queue(&f, 6), 6);
 	ck_assert_uint_eq(qmgr_job_nbulk(), 6);
 	/* Not while the processes' reserve is taken. */
 	ck_assert_ptr_null(qmgr_dest_take(fix_held_none, 0));
@@ -169,17 +150,22 @@ START_TEST(test_lanes)
 	/* The fifth connection is the transactional lane's. */
 	ck_assert_ptr_null(take());
 	ck_assert_str_eq(state(), "at-limit");
+	lanes_are(0, 0, 2, 4, 1);
 	f.bulk = 0;
-	ck_assert_uint_eq(queue_messages(&f, 2), 4);
+	ck_assert_uint_eq(fix_queue(&f, 2), 4);
+	lanes_are(2, 0, 2, 4, 1);
 	ck_assert_ptr_nonnull(jobs[4] = take());
 	ck_assert_int_eq(jobs[4]->bulk, 0);
 	ck_assert_ptr_null(take());		/* 5 of 5 */
+	lanes_are(1, 1, 2, 4, 1);
 	/* One bulk back: 4 at smtp, bulk still may not take a fifth. */
 	attempt(jobs[0], 0, QSTORE_DELIVERED);
+	lanes_are(1, 1, 2, 3, 1);
 	ck_assert_ptr_nonnull(jobs[0] = take());
 	ck_assert_int_eq(jobs[0]->bulk, 0);
 	attempt(jobs[1], 0, QSTORE_DELIVERED);
 	ck_assert_ptr_null(take());
+	lanes_are(0, 2, 2, 2, 1);
 	/* The transactional ones back: bulk goes on. */
 	attempt(jobs[4], 0, QSTORE_DELIVERED);
 	attempt(jobs[0], 0, QSTORE_DELIVERED);
@@ -188,11 +174,12 @@ START_TEST(test_lanes)
 	ck_assert_ptr_nonnull(jobs[1] = take());
 	ck_assert_ptr_null(take());
 	ck_assert_uint_eq(qmgr_job_nbulk(), 0);
+	lanes_are(0, 0, 0, 4, 1);
 	/* A transactional job queued behind bulk ones goes first. */
 	f.bulk = 1;
-	ck_assert_uint_eq(queue_messages(&f, 2), 2);
+	ck_assert_uint_eq(fix_queue(&f, 2), 2);
 	f.bulk = 0;
-	ck_assert_uint_eq(queue_messages(&f, 1), 3);
+	ck_assert_uint_eq(fix_queue(&f, 1), 3);
 	attempt(job, 0, QSTORE_DELIVERED);
 	attempt(jobs[1], 0, QSTORE_DELIVERED);
 	ck_assert_ptr_nonnull(job = take());
@@ -213,14 +200,15 @@ START_TEST(test_lanes_no_reserve)
 	size_t i;
 
 	fix_setup(&f);
-	write_shaping(&f, "destinations:\n  x.test: { max_connections: 3,"
+	fix_shaping(&f, "destinations:\n  x.test: { max_connections: 3,"
 	    " transactional_reserve: 0 }\n");
 	ck_assert_uint_eq(qmgr_dest_processes_reserve(), 4);	/* 20% of 16 */
 	f.bulk = 1;
-	ck_assert_uint_eq(queue_messages(&f, 4), 4);
+	ck_assert_uint_eq(fix_queue(&f, 4), 4);
 	for (i = 0; i < 3; i++)
 		ck_assert_ptr_nonnull(jobs[i] = take());
 	ck_assert_ptr_null(take());
+	lanes_are(0, 0, 1, 3, 0);
 	for (i = 0; i < 3; i++)
 		attempt(jobs[i], 0, QSTORE_DELIVERED);
 	(void)qmgr_results_apply();
@@ -234,12 +222,16 @@ START_TEST(test_window_halves_and_grows)
 	struct qmgr_job *jobs[4];
 
 	fix_setup(&f);
-	ck_assert_uint_eq(queue_messages(&f, 8), 8);
+	ck_assert_uint_eq(fix_queue(&f, 8), 8);
 	for (size_t i = 0; i < 4; i++)
 		ck_assert_ptr_nonnull(jobs[i] = take());
+	/* No max_connections: nothing is reserved. */
+	ck_assert_uint_eq(qmgr_dest_reserve(dest()), 0);
 	/* One of four at smtp fails: two at a time from now on. */
 	attempt(jobs[0], 1, QSTORE_DEFERRED);
 	ck_assert_ptr_null(take());		/* three still out */
+	/* The reserve is of the window then (20% of 2, at least 1). */
+	ck_assert_uint_eq(qmgr_dest_reserve(dest()), 1);
 	attempt(jobs[1], 0, QSTORE_DELIVERED);	/* window 3, two out */
 	ck_assert_ptr_nonnull(jobs[0] = take());
 	ck_assert_ptr_null(take());		/* three out */
@@ -265,7 +257,7 @@ START_TEST(test_three_in_a_row_suspend)
 	struct qmgr_job *job;
 
 	fix_setup(&f);
-	ck_assert_uint_eq(queue_messages(&f, 6), 6);
+	ck_assert_uint_eq(fix_queue(&f, 6), 6);
 	for (int i = 0; i < 2; i++) {
 		ck_assert_ptr_nonnull(job = take());
 		attempt(job, 1, QSTORE_DEFERRED);
@@ -282,7 +274,7 @@ START_TEST(test_three_in_a_row_suspend)
 	ck_assert_uint_eq(drain_done("delivery temporarily suspended: "
 	    "421 4.3.2 busy"), 3);
 	/* A message that comes meanwhile is deferred as it is queued. */
-	ck_assert_uint_eq(queue_messages(&f, 1), 0);
+	ck_assert_uint_eq(fix_queue(&f, 1), 0);
 	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 1);
 	/*
 	 * After the suspension one job at a time probes the site. What
@@ -290,7 +282,7 @@ START_TEST(test_three_in_a_row_suspend)
 	 * after queue.min_backoff): the 7 deferred, and 2 new.
 	 */
 	usleep(1100 * 1000);
-	ck_assert_uint_eq(queue_messages(&f, 2), 9);
+	ck_assert_uint_eq(fix_queue(&f, 2), 9);
 	ck_assert_ptr_nonnull(job = take());
 	ck_assert_ptr_null(take());
 	/* It fails: suspended again at once, the others deferred. */
@@ -300,7 +292,7 @@ START_TEST(test_three_in_a_row_suspend)
 	ck_assert_uint_eq(qmgr_job_npending(), 0);
 	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 8);
 	usleep(1100 * 1000);
-	ck_assert_uint_eq(queue_messages(&f, 2), 11);
+	ck_assert_uint_eq(fix_queue(&f, 2), 11);
 	ck_assert_ptr_nonnull(job = take());
 	/* It answers: alive, and the next goes while this one is out. */
 	attempt(job, 0, QSTORE_DELIVERED);
@@ -318,14 +310,14 @@ START_TEST(test_flush_lifts_dead)
 	struct qmgr_job *job;
 
 	fix_setup(&f);
-	ck_assert_uint_eq(queue_messages(&f, 5), 5);
+	ck_assert_uint_eq(fix_queue(&f, 5), 5);
 	for (int i = 0; i < 3; i++) {
 		ck_assert_ptr_nonnull(job = take());
 		attempt(job, 1, QSTORE_DEFERRED);
 	}
 	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 2);
 	qmgr_dest_flush_dead();
-	ck_assert_uint_eq(queue_messages(&f, 2), 2);
+	ck_assert_uint_eq(fix_queue(&f, 2), 2);
 	ck_assert_ptr_nonnull(job = take());
 	ck_assert_ptr_null(take());		/* one job probes */
 	attempt(job, 1, QSTORE_DEFERRED);
@@ -341,7 +333,7 @@ START_TEST(test_bounces_do_not_count)
 	struct qmgr_job *job;
 
 	fix_setup(&f);
-	ck_assert_uint_eq(queue_messages(&f, 5), 5);
+	ck_assert_uint_eq(fix_queue(&f, 5), 5);
 	/* No session, but a final answer (no such domain): not the site. */
 	for (int i = 0; i < 4; i++) {
 		ck_assert_ptr_nonnull(job = take());
@@ -361,7 +353,7 @@ START_TEST(test_on_reply)
 	struct qmgr_job *jobs[4], *job;
 
 	fix_setup(&f);
-	write_shaping(&f, "destinations:\n"
+	fix_shaping(&f, "destinations:\n"
 	    "  x.test:\n"
 	    "    max_connections: 4\n"
 	    "    on_reply:\n"
@@ -370,7 +362,7 @@ START_TEST(test_on_reply)
 	    "          after: 2 }\n"
 	    "      - { pattern: 'go away', action: suspend, for: 1s }\n");
 
-	ck_assert_uint_eq(queue_messages(&f, 8), 8);
+	ck_assert_uint_eq(fix_queue(&f, 8), 8);
 	for (size_t i = 0; i < 3; i++)
 		ck_assert_ptr_nonnull(jobs[i] = take());
 	/* A reply no rule matches; then the first match only counts. */
@@ -398,7 +390,7 @@ START_TEST(test_on_reply)
 	ck_assert_uint_eq(drain_done("421 4.7.28"), 2);
 
 	/* A suspension: the pending jobs are deferred quoting the reply. */
-	ck_assert_uint_eq(queue_messages(&f, 2), 2);
+	ck_assert_uint_eq(fix_queue(&f, 2), 2);
 	attempt_reply(jobs[0], "421 4.7.0 go away");
 	ck_assert_str_eq(state(), "suspended");
 	ck_assert_uint_eq(qmgr_job_npending(), 0);
@@ -408,11 +400,11 @@ START_TEST(test_on_reply)
 	attempt_reply(jobs[1], "421 unusual rate");
 	attempt_reply(jobs[2], "421 unusual rate");
 	ck_assert_str_eq(state(), "suspended");
-	ck_assert_uint_eq(queue_messages(&f, 1), 0);
+	ck_assert_uint_eq(fix_queue(&f, 1), 0);
 	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 1);
 	usleep(1100 * 1000);
 	/* The 6 deferred while it was suspended are due at its end. */
-	ck_assert_uint_eq(queue_messages(&f, 2), 8);
+	ck_assert_uint_eq(fix_queue(&f, 2), 8);
 	ck_assert_str_eq(state(), "normal");
 	ck_assert_ptr_nonnull(job = take());
 	ck_assert_ptr_nonnull(jobs[0] = take());
@@ -429,15 +421,15 @@ START_TEST(test_provider)
 	struct qmgr_job *a, *b, *jobs[4];
 
 	fix_setup(&f);
-	write_shaping(&f, "default:\n"
+	fix_shaping(&f, "default:\n"
 	    "  max_connections: 10\n"
 	    "providers:\n"
 	    "  prov:\n"
 	    "    mx_suffixes: [.prov.test]\n"
 	    "    provider_max_connections: 2\n"
 	    "    max_connections: 3\n");
-	ck_assert_uint_eq(queue_to(&f, "a.test", 4), 4);
-	ck_assert_uint_eq(queue_to(&f, "b.test", 4), 8);
+	ck_assert_uint_eq(fix_queue_to(&f, "a.test", 4), 4);
+	ck_assert_uint_eq(fix_queue_to(&f, "b.test", 4), 8);
 	/* Not known yet whose they are: one job at a time each. */
 	ck_assert_ptr_nonnull(a = take());
 	ck_assert_ptr_nonnull(b = take());
@@ -484,7 +476,7 @@ START_TEST(test_provider_limits_and_rules)
 	struct qmgr_job *jobs[4];
 
 	fix_setup(&f);
-	write_shaping(&f, "providers:\n"
+	fix_shaping(&f, "providers:\n"
 	    "  prov:\n"
 	    "    mx_suffixes: .prov.test\n"
 	    "    max_connections: 1\n"
@@ -498,8 +490,8 @@ START_TEST(test_provider_limits_and_rules)
 	qmgr_dest_learn_mx(KEY("a.test"), "mx.prov.test");
 	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test");
 	ck_assert_int_eq(qmgr_dest_retry_interval(KEY("a.test")), 420);
-	ck_assert_uint_eq(queue_to(&f, "a.test", 3), 3);
-	ck_assert_uint_eq(queue_to(&f, "b.test", 3), 6);
+	ck_assert_uint_eq(fix_queue_to(&f, "a.test", 3), 3);
+	ck_assert_uint_eq(fix_queue_to(&f, "b.test", 3), 6);
 	/* a.test: the provider's one; b.test: its own entry's two. */
 	for (size_t i = 0; i < 3; i++)
 		ck_assert_ptr_nonnull(jobs[i] = take());
@@ -538,7 +530,7 @@ START_TEST(test_lanes_provider)
 	size_t i;
 
 	fix_setup(&f);
-	write_shaping(&f, "providers:\n"
+	fix_shaping(&f, "providers:\n"
 	    "  prov:\n"
 	    "    mx_suffixes: [.prov.test]\n"
 	    "    provider_max_connections: 3\n"
@@ -546,14 +538,14 @@ START_TEST(test_lanes_provider)
 	qmgr_dest_learn_mx(KEY("a.test"), "mx.prov.test");
 	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test");
 	f.bulk = 1;
-	ck_assert_uint_eq(queue_to(&f, "a.test", 3), 3);
-	ck_assert_uint_eq(queue_to(&f, "b.test", 3), 6);
+	ck_assert_uint_eq(fix_queue_to(&f, "a.test", 3), 3);
+	ck_assert_uint_eq(fix_queue_to(&f, "b.test", 3), 6);
 	/* 3 for the provider, its reserve (20%, at least 1) kept. */
 	ck_assert_ptr_nonnull(jobs[0] = take());
 	ck_assert_ptr_nonnull(jobs[1] = take());
 	ck_assert_ptr_null(take());
 	f.bulk = 0;
-	ck_assert_uint_eq(queue_to(&f, "b.test", 1), 5);
+	ck_assert_uint_eq(fix_queue_to(&f, "b.test", 1), 5);
 	ck_assert_ptr_nonnull(jobs[2] = take());
 	ck_assert_int_eq(jobs[2]->bulk, 0);
 	ck_assert_ptr_null(take());

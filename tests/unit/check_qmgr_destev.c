@@ -16,7 +16,7 @@
 
 #include <check.h>
 
-#include "check_qmgr.h"
+#include "check_qmgr_dest.h"
 #include "event.h"
 #include "outbox.h"
 #include "xalloc.h"
@@ -39,10 +39,8 @@ struct seen {
 static Suite	*destev_suite(void);
 static int	 seen_cb(const struct outbox_event *, void *);
 static void	 seen_get(struct fix *, struct seen *);
-static void	 queue_messages(struct fix *, size_t);
 static void	 attempt(struct qmgr_job *, int site_fail, int status,
 		    const char *reply);
-static void	 shaping_file(struct fix *, char *, size_t);
 
 static int
 seen_cb(const struct outbox_event *ev, void *arg)
@@ -81,48 +79,23 @@ seen_get(struct fix *f, struct seen *s)
 	qstore_txn_abort(t);
 }
 
-/* n messages for one recipient at x.test, their jobs queued. */
-static void
-queue_messages(struct fix *f, size_t n)
-{
-	char *rcpts[] = { "user@x.test" };
-	char qid[QID_SIZE];
-
-	for (size_t i = 0; i < n; i++)
-		fix_commit(f, rcpts, 1, qid);
-	qmgr_sched_scan(16);
-}
-
 /* The job comes back from smtp. */
 static void
 attempt(struct qmgr_job *job, int site_fail, int status, const char *reply)
 {
-	job->site_fail = site_fail;
-	qmgr_job_result(&job->rcpts[0], status, status == QSTORE_DEFERRED ?
+	fix_attempt(job, site_fail, status, status == QSTORE_DEFERRED ?
 	    "4.7.0" : "2.0.0", reply);
-	qmgr_dest_outcome(job);
-	qmgr_dest_release(job);
-	qmgr_job_done(job);
 }
 
-static void
-shaping_file(struct fix *f, char *path, size_t size)
-{
-	FILE *fp;
-
-	snprintf(path, size, "%s/shaping.yaml", f->dir);
-	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
-	fputs("destinations:\n"
-	    "  x.test:\n"
-	    "    max_connections: 4\n"
-	    "    on_reply:\n"
-	    "      - { pattern: '4\\.7\\.28', action: backoff, for: 1s,\n"
-	    "          max_connections: 1, max_message_rate: 10/minute }\n"
-	    "      - { pattern: 'go away', action: suspend, for: 1s }\n", fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	f->cfg.shaping_file = path;
-	qmgr_dest_init(&f->cfg);
-}
+/* x.test's entry: 4 connections, a backoff rule and a suspension rule. */
+#define SHAPING_X_TEST							\
+	"destinations:\n"						\
+	"  x.test:\n"							\
+	"    max_connections: 4\n"					\
+	"    on_reply:\n"						\
+	"      - { pattern: '4\\.7\\.28', action: backoff, for: 1s,\n"	\
+	"          max_connections: 1, max_message_rate: 10/minute }\n"	\
+	"      - { pattern: 'go away', action: suspend, for: 1s }\n"
 
 /*
  * A backoff and its end, a suspension and its end: four events, each
@@ -136,12 +109,11 @@ START_TEST(test_backoff_and_suspension)
 	struct fix f;
 	struct seen s;
 	struct qmgr_job *job;
-	char path[300];
 	int64_t t0;
 
 	fix_setup(&f);
-	shaping_file(&f, path, sizeof(path));
-	queue_messages(&f, 3);
+	fix_shaping(&f, SHAPING_X_TEST);
+	fix_queue(&f, 3);
 	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none, 1));
 	t0 = (int64_t)time(NULL);
 	attempt(job, 0, QSTORE_DEFERRED, "421 4.7.28 unusual rate");
@@ -211,7 +183,7 @@ START_TEST(test_dead_site)
 	struct qmgr_job *job;
 
 	fix_setup(&f);
-	queue_messages(&f, 3);
+	fix_queue(&f, 3);
 	f.cfg.queue_min_backoff = 1;		/* dead for 1 s */
 	for (int i = 0; i < 3; i++) {
 		ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none, 1));
@@ -228,7 +200,7 @@ START_TEST(test_dead_site)
 	(void)qmgr_results_apply();
 	/* Its retry time over: still dead for its events, probing. */
 	usleep(1100 * 1000);
-	queue_messages(&f, 2);
+	fix_queue(&f, 2);
 	(void)qmgr_dest_next_ms();
 	qmgr_destev_flush();
 	seen_get(&f, &s);
@@ -246,7 +218,7 @@ START_TEST(test_dead_site)
 	ck_assert_str_eq(s.reason[1], "421 4.3.2 still busy");
 	(void)qmgr_results_apply();
 	usleep(1100 * 1000);
-	queue_messages(&f, 2);
+	fix_queue(&f, 2);
 	/* The next probe sets up a session: normal. */
 	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none, 1));
 	attempt(job, 0, QSTORE_DELIVERED, "250 ok");
@@ -261,7 +233,7 @@ START_TEST(test_dead_site)
 	for (int i = 0; i < 3; i++) {
 		job = qmgr_dest_take(fix_held_none, 1);
 		if (job == NULL) {
-			queue_messages(&f, 1);
+			fix_queue(&f, 1);
 			ck_assert_ptr_nonnull(job =
 			    qmgr_dest_take(fix_held_none, 1));
 		}
@@ -360,24 +332,18 @@ START_TEST(test_deferred_until_the_end)
 	struct qstore_rcpt r;
 	struct qmgr_job *a, *b, *job;
 	char *rcpts[] = { "user@x.test" };
-	char qid[3][QID_SIZE], path[300];
-	FILE *fp;
+	char qid[3][QID_SIZE];
 	int64_t t0;
 	size_t n = 0;
 
 	fix_setup(&f);
-	snprintf(path, sizeof(path), "%s/shaping.yaml", f.dir);
-	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
-	fputs("destinations:\n"
+	fix_shaping(&f, "destinations:\n"
 	    "  x.test:\n"
 	    "    on_reply:\n"
-	    "      - { pattern: 'go away', action: suspend, for: 20s }\n", fp);
-	ck_assert_int_eq(fclose(fp), 0);
-	f.cfg.shaping_file = path;
-	qmgr_dest_init(&f.cfg);
+	    "      - { pattern: 'go away', action: suspend, for: 20s }\n");
 	for (size_t i = 0; i < 3; i++)
 		fix_commit(&f, rcpts, 1, qid[i]);
-	qmgr_sched_scan(16);
+	qmgr_sched_scan(FIX_SCAN_SLOTS);
 	ck_assert_ptr_nonnull(a = qmgr_dest_take(fix_held_none, 1));
 	ck_assert_ptr_nonnull(b = qmgr_dest_take(fix_held_none, 1));
 	t0 = (int64_t)time(NULL);

@@ -133,13 +133,25 @@ START_TEST(test_parse_rate)
 		"1.5/s", "x/s", "1/s/s", "99999999999999999999/s", "unlimited",
 	};
 	unsigned c, i;
+	char text[32];
 
 	for (size_t k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
 		ck_assert_msg(shaping_parse_rate(good[k].s, &c, &i) == 0,
 		    "%s", good[k].s);
 		ck_assert_uint_eq(c, good[k].count);
 		ck_assert_uint_eq(i, good[k].interval);
+		/* Written back in the short unit, and read the same. */
+		shaping_rate_text(c, i, text, sizeof(text));
+		ck_assert_msg(shaping_parse_rate(text, &c, &i) == 0, "%s", text);
+		ck_assert_uint_eq(c, good[k].count);
+		ck_assert_uint_eq(i, good[k].interval);
 	}
+	shaping_rate_text(7, 60, text, sizeof(text));
+	ck_assert_str_eq(text, "7/min");
+	shaping_rate_text(0, 0, text, sizeof(text));
+	ck_assert_str_eq(text, "unlimited");
+	shaping_rate_text(3, 90, text, sizeof(text));
+	ck_assert_str_eq(text, "3 per 90s");
 	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
 		c = i = 42;
 		ck_assert_msg(shaping_parse_rate(bad[k], &c, &i) == -1, "%s",
@@ -1111,12 +1123,14 @@ END_TEST
 
 /*
  * transactional_reserve: a count or a percentage, inherited like the
- * other keys; 20% (at least 1) when unset; never all of max_connections.
+ * other keys; 20% (at least 1) when unset; never all of max_connections;
+ * written back as the file writes it (shaping_reserve_text).
  */
 START_TEST(test_reserve)
 {
 	struct shaping *sh;
 	struct shaping_limits lim;
+	char text[16];
 
 	sh = load_ok("default:\n"
 	    "  max_connections: 10\n"
@@ -1127,6 +1141,8 @@ START_TEST(test_reserve)
 	    "  all.example: { transactional_reserve: 100% }\n"
 	    "  plain.example: { max_connections: 5 }\n");
 	look(sh, "plain.example:25", "plain.example", &lim);
+	shaping_reserve_text(&lim, text, sizeof(text));
+	ck_assert_str_eq(text, "20%");
 	ck_assert_uint_eq(shaping_reserve(&lim, 5), 1);
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 2);
 	ck_assert_uint_eq(shaping_reserve(&lim, 11), 3);
@@ -1134,12 +1150,18 @@ START_TEST(test_reserve)
 	ck_assert_uint_eq(shaping_reserve(&lim, 1), 0);
 	ck_assert_uint_eq(shaping_reserve(&lim, 0), 0);
 	look(sh, "count.example:25", "count.example", &lim);
+	shaping_reserve_text(&lim, text, sizeof(text));
+	ck_assert_str_eq(text, "3");
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 3);
 	ck_assert_uint_eq(shaping_reserve(&lim, 3), 2);
 	look(sh, "pct.example:25", "pct.example", &lim);
+	shaping_reserve_text(&lim, text, sizeof(text));
+	ck_assert_str_eq(text, "25%");
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 3);
 	ck_assert_uint_eq(shaping_reserve(&lim, 4), 1);
 	look(sh, "none.example:25", "none.example", &lim);
+	shaping_reserve_text(&lim, text, sizeof(text));
+	ck_assert_str_eq(text, "0");
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 0);
 	look(sh, "all.example:25", "all.example", &lim);
 	ck_assert_uint_eq(shaping_reserve(&lim, 10), 9);
