@@ -75,6 +75,20 @@
 
 #define QMGR_DEST_BUCKETS	1024
 
+/*
+ * A provider's on_reply action in one source pool: what a reply to one of
+ * its destinations set off, which every destination of the provider in
+ * that pool takes, those that join it later included (qmgr_dest_inherit).
+ * At most one per provider and pool, so few; kept until it ends.
+ */
+struct qmgr_prov_adapt {
+	const struct shaping_provider *prov;
+	char		 pool[CFG_POOL_NAME_MAX + 1];
+	const struct shaping_rule *rule;
+	int64_t		 until;			/* ms */
+	char		 reply[QMGR_DEST_REASON_MAX];
+};
+
 static struct qmgr_dest *qmgr_dest_hash[QMGR_DEST_BUCKETS];
 static struct qmgr_dest *qmgr_dest_all;		/* round-robin ring order */
 static struct qmgr_dest *qmgr_dest_cursor;	/* served last */
@@ -82,6 +96,8 @@ static size_t qmgr_dest_count;
 static size_t qmgr_npending;
 static size_t qmgr_nbulk;
 static struct shaping *qmgr_shaping;
+static struct qmgr_prov_adapt *qmgr_prov_adapts;
+static size_t qmgr_nprov_adapts;
 
 static unsigned qmgr_dest_hashkey(const char *);
 static struct qmgr_dest *qmgr_dest_get(const struct qmgr_job *, int);
@@ -109,6 +125,9 @@ static void qmgr_dest_on_reply(struct qmgr_dest *, const struct qmgr_job *,
 static void qmgr_dest_adapt(struct qmgr_dest *, const struct shaping_rule *,
     const char *, int64_t);
 static void qmgr_dest_expire(struct qmgr_dest *, int64_t);
+static void qmgr_dest_provider_adapt(struct qmgr_dest *,
+    const struct shaping_rule *, const char *, int64_t);
+static void qmgr_dest_inherit(struct qmgr_dest *, int64_t);
 static void qmgr_dest_limits_text(const struct qmgr_dest *, char *,
     size_t);
 static void qmgr_dest_changed(struct qmgr_dest *, const char *,
@@ -130,6 +149,10 @@ qmgr_dest_init(const struct cfg *cfg)
 {
 	struct vbuf *why = vbuf_create(0);
 
+	/* They name the old file's providers and rules. */
+	free(qmgr_prov_adapts);
+	qmgr_prov_adapts = NULL;
+	qmgr_nprov_adapts = 0;
 	/* master checked the file; a change since is reported here. */
 	if ((qmgr_shaping = shaping_load(cfg->shaping_file, why)) == NULL) {
 		log_warn("%s; delivery is not shaped", why->data);
@@ -218,6 +241,7 @@ qmgr_dest_get(const struct qmgr_job *job, int create)
 	d->prov = qmgr_provider_of(job->nexthop);
 	d->known = qmgr_provider_known(job->nexthop);
 	qmgr_dest_limits(d, ev_now_ms());
+	qmgr_dest_inherit(d, ev_now_ms());
 	d->hnext = qmgr_dest_hash[h];
 	qmgr_dest_hash[h] = d;
 	/* At the end of the ring: destinations are served as they came. */
@@ -685,6 +709,78 @@ qmgr_dest_on_reply(struct qmgr_dest *d, const struct qmgr_job *job,
 		return;
 	h->n = 0;
 	qmgr_dest_adapt(d, r, reply, now);
+	/* A provider's rule: its other destinations in the pool too. */
+	if (d->prov != NULL && r >= d->prov->e.rules &&
+	    r < d->prov->e.rules + d->prov->e.nrules)
+		qmgr_dest_provider_adapt(d, r, reply, now);
+}
+
+/*
+ * The provider's rule r acted on d: it acts on every other destination
+ * of d's provider in d's pool, and is kept for those that join later.
+ * Providers rate-limit and block a sending address, not a domain: Gmail's
+ * 4.7.28 to gmail.com is as much about every Google Workspace domain.
+ */
+static void
+qmgr_dest_provider_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
+    const char *reply, int64_t now)
+{
+	struct qmgr_prov_adapt *pa = NULL;
+	struct qmgr_dest *o;
+	size_t i;
+
+	for (i = 0; i < qmgr_nprov_adapts && pa == NULL; i++)
+		if (qmgr_prov_adapts[i].prov == d->prov &&
+		    strcmp(qmgr_prov_adapts[i].pool, d->pool) == 0)
+			pa = &qmgr_prov_adapts[i];
+	if (pa == NULL) {
+		qmgr_prov_adapts = xreallocarray(qmgr_prov_adapts,
+		    qmgr_nprov_adapts + 1, sizeof(*qmgr_prov_adapts));
+		pa = &qmgr_prov_adapts[qmgr_nprov_adapts++];
+		memset(pa, 0, sizeof(*pa));
+		pa->prov = d->prov;
+		(void)snprintf(pa->pool, sizeof(pa->pool), "%s", d->pool);
+	}
+	/* As for one destination: a backoff never cuts a suspension short. */
+	if (pa->until > now && pa->rule->action == SHAPING_SUSPEND &&
+	    r->action == SHAPING_BACKOFF)
+		return;
+	pa->rule = r;
+	pa->until = d->adapt_rule == r ? d->adapt_until :
+	    now + r->duration * 1000;
+	(void)snprintf(pa->reply, sizeof(pa->reply), "%s", reply);
+	for (o = qmgr_dest_all; o != NULL; o = o->next)
+		if (o != d && o->prov == d->prov &&
+		    strcmp(o->pool, d->pool) == 0)
+			qmgr_dest_inherit(o, now);
+}
+
+/*
+ * d (new, or new to its provider) takes its provider's on_reply action
+ * in force in its pool, until the provider's end.
+ */
+static void
+qmgr_dest_inherit(struct qmgr_dest *d, int64_t now)
+{
+	const struct qmgr_prov_adapt *pa = NULL;
+	int64_t had;
+	size_t i;
+
+	if (d->prov == NULL)
+		return;
+	for (i = 0; i < qmgr_nprov_adapts && pa == NULL; i++)
+		if (qmgr_prov_adapts[i].prov == d->prov &&
+		    strcmp(qmgr_prov_adapts[i].pool, d->pool) == 0 &&
+		    qmgr_prov_adapts[i].until > now)
+			pa = &qmgr_prov_adapts[i];
+	if (pa == NULL)
+		return;
+	qmgr_dest_expire(d, now);
+	had = d->adapt_rule == pa->rule ? d->adapt_until : 0;
+	qmgr_dest_adapt(d, pa->rule, pa->reply, now);
+	/* Ends with the provider's, or later if d's own lasts longer. */
+	if (d->adapt_rule == pa->rule)
+		d->adapt_until = had > pa->until ? had : pa->until;
 }
 
 /* d's limits in force, for its log lines: "rate 10/min, connections 1". */
@@ -1027,6 +1123,7 @@ qmgr_dest_learn_mx(const char *key, const char *mx)
 		d->hits = NULL;
 		d->nhits = 0;
 		qmgr_dest_limits(d, ev_now_ms());
+		qmgr_dest_inherit(d, ev_now_ms());
 	}
 }
 

@@ -32,6 +32,7 @@ struct fix {
 	struct vbuf	*why;
 	const char	*sender;	/* NULL: sender@example.org */
 	int		 bulk;		/* commit in the bulk lane */
+	const char	*pool;		/* the source pool; NULL: default */
 };
 
 static int
@@ -98,6 +99,7 @@ fix_commit(struct fix *f, char **rcpts, size_t n, char *qid)
 	env.client_name = "client.example";
 	env.auth_user = "";
 	env.bulk = f->bulk;
+	env.pool = (char *)f->pool;
 	qn = qstore_new_begin(qmgr_queue, &env, f->why);
 	ck_assert_msg(qn != NULL, "begin: %s", f->why->data);
 	ck_assert_int_eq(qstore_new_write(qn, body, sizeof(body) - 1,

@@ -500,8 +500,9 @@ START_TEST(test_provider_limits_and_rules)
 	    (strcmp(jobs[1]->nexthop, KEY("a.test")) == 0) +
 	    (strcmp(jobs[2]->nexthop, KEY("a.test")) == 0), 1);
 	/*
-	 * The provider's rule applies under a destination entry too: b.test's
-	 * pending job is deferred; a.test is not suspended.
+	 * The provider's rule applies under a destination entry too, and to
+	 * the whole provider in the pool: b.test's pending job is deferred,
+	 * and a.test's two as well.
 	 */
 	for (size_t i = 0; i < 3; i++)
 		if (strcmp(jobs[i]->nexthop, KEY("b.test")) == 0) {
@@ -510,11 +511,28 @@ START_TEST(test_provider_limits_and_rules)
 			break;
 		}
 	ck_assert_uint_eq(drain_done("delivery temporarily suspended: "
-	    "421 4.7.0 slow down"), 1);
-	ck_assert_uint_eq(qmgr_job_npending(), 2);
+	    "421 4.7.0 slow down"), 3);
+	ck_assert_uint_eq(qmgr_job_npending(), 0);
 	for (size_t i = 0; i < 3; i++)
 		if (jobs[i] != NULL)
 			attempt(jobs[i], 0, QSTORE_DELIVERED);
+	/* A domain that joins the provider meanwhile is suspended too. */
+	qmgr_dest_learn_mx(KEY("c.test"), "mx.prov.test");
+	ck_assert_uint_eq(fix_queue_to(&f, "c.test", 1), 0);
+	ck_assert_uint_eq(drain_done("delivery temporarily suspended: "
+	    "421 4.7.0 slow down"), 1);
+	/* Another pool's addresses were not refused: its mail goes. */
+	f.pool = "bulk";
+	ck_assert_uint_eq(fix_queue_to(&f, "a.test", 1), 1);
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	ck_assert_str_eq(jobs[0]->pool, "bulk");
+	attempt(jobs[0], 0, QSTORE_DELIVERED);
+	f.pool = NULL;
+	/* Over by itself, for all of them: the 5 deferred are due again. */
+	usleep(1100 * 1000);
+	ck_assert_uint_eq(fix_queue_to(&f, "c.test", 1), 6);
+	ck_assert_ptr_nonnull(jobs[0] = take());
+	attempt(jobs[0], 0, QSTORE_DELIVERED);
 	fix_teardown(&f);
 }
 END_TEST

@@ -946,27 +946,62 @@ START_TEST(test_shipped)
 	ck_assert_uint_eq(lim.rate_interval, 0);
 	ck_assert_int_eq(lim.tls, SHAPING_TLS_UNSET);
 
-	/* on_reply: each provider's reply is taken by its rule. */
-	ck_assert_uint_eq(sh->nrules, sizeof(replies) / sizeof(replies[0]));
-	for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++) {
-		size_t k;
+	/*
+	 * on_reply: in the providers, so that one acts on all of a
+	 * provider's domains; each provider's reply is taken by its own
+	 * rule, in its order, and by no other provider's.
+	 */
+	ck_assert_uint_eq(sh->nrules, 0);
+	{
+		static const struct {
+			const char *provider;
+			size_t first, n;	/* of replies[] */
+		} owners[] = {
+			{ "google", 0, 1 }, { "outlook", 1, 2 },
+			{ "office365", 1, 2 }, { "office365-dane", 1, 2 },
+			{ "yahoo", 3, 1 }, { "apple", 0, 0 },
+			{ "mimecast", 0, 0 },
+		};
+		const struct shaping_entry *e;
 
-		for (k = 0; k < sh->nrules; k++)
-			if (shaping_rule_match(&sh->rules[k], replies[i]))
-				break;
-		ck_assert_msg(k == i, "%s: rule %zu", replies[i], k);
-		ck_assert_int_eq(sh->rules[k].action, SHAPING_BACKOFF);
-	}
-	ck_assert_int_eq(shaping_rule_match(&sh->rules[3],
-	    "421 4.7.0 [TS01] Messages from 192.0.2.1 temporarily deferred"),
-	    1);
-	/* Ordinary deferrals set nothing off. */
-	for (size_t k = 0; k < sh->nrules; k++) {
-		ck_assert_int_eq(shaping_rule_match(&sh->rules[k],
-		    "451 4.3.0 Server busy, try again later"), 0);
-		ck_assert_int_eq(shaping_rule_match(&sh->rules[k],
-		    "450 4.2.1 The user you are trying to contact is receiving "
-		    "mail too quickly"), 0);
+		ck_assert_uint_eq(sh->nproviders, 7);
+		for (size_t o = 0; o < sizeof(owners) / sizeof(owners[0]);
+		    o++) {
+			e = &sh->providers[o].e;
+			ck_assert_str_eq(e->name, owners[o].provider);
+			ck_assert_uint_eq(e->nrules, owners[o].n);
+			for (size_t i = 0; i < 4; i++) {
+				size_t k;
+
+				for (k = 0; k < e->nrules; k++)
+					if (shaping_rule_match(&e->rules[k],
+					    replies[i]))
+						break;
+				if (i >= owners[o].first &&
+				    i < owners[o].first + owners[o].n) {
+					ck_assert_msg(k == i - owners[o].first,
+					    "%s: %s: rule %zu", e->name,
+					    replies[i], k);
+					ck_assert_int_eq(e->rules[k].action,
+					    SHAPING_BACKOFF);
+				} else
+					ck_assert_msg(k == e->nrules, "%s: %s",
+					    e->name, replies[i]);
+			}
+			/* Ordinary deferrals set nothing off. */
+			for (size_t k = 0; k < e->nrules; k++) {
+				ck_assert_int_eq(shaping_rule_match(
+				    &e->rules[k], "451 4.3.0 Server busy, "
+				    "try again later"), 0);
+				ck_assert_int_eq(shaping_rule_match(
+				    &e->rules[k], "450 4.2.1 The user you are "
+				    "trying to contact is receiving mail too "
+				    "quickly"), 0);
+			}
+		}
+		e = &sh->providers[4].e;
+		ck_assert_int_eq(shaping_rule_match(&e->rules[0], "421 4.7.0 "
+		    "[TS01] Messages from 192.0.2.1 temporarily deferred"), 1);
 	}
 	shaping_free(sh);
 	vbuf_free(why);
