@@ -355,16 +355,17 @@ qmgr_source_reply(const struct qmgr_job *job, const char *source,
 	if (qmgr_cfg->smtp_reputation_set_aside > 0 &&
 	    qmgr_source_of_pool(job, refused, a) != NULL) {
 		e = qmgr_source_get(a, scope, 1);
+		/* Printable and bounded: relayctl sources show prints it. */
+		free(e->aside_reason);
+		e->aside_reason = xstrdup(log_safe(refusal != NULL ? refusal :
+		    ""));
 		if (e->aside_until <= now)
 			log_warn("source address %s set aside for %s for %"
 			    PRId64 "s: %s", a, scope,
 			    qmgr_cfg->smtp_reputation_set_aside,
-			    log_safe(refusal != NULL ? refusal : ""));
+			    e->aside_reason);
 		e->aside_until = now + qmgr_cfg->smtp_reputation_set_aside *
 		    1000;
-		/* Bounded (log_safe): relayctl sources show prints it. */
-		free(e->aside_reason);
-		e->aside_reason = xstrdup(log_safe(refused));
 		if (e->aside_until > qmgr_src_aside_last)
 			qmgr_src_aside_last = e->aside_until;
 	}

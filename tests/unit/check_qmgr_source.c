@@ -120,12 +120,14 @@ START_TEST(test_report)
 	memset(&job, 0, sizeof(job));
 	snprintf(job.pool, sizeof(job.pool), "bulk");
 	snprintf(job.nexthop, sizeof(job.nexthop), "mx.example:25");
-	qmgr_source_reply(&job, "192.0.2.2", NULL, 1);
-	qmgr_source_reply(&job, "192.0.2.2", NULL, 1);
+	qmgr_source_reply(&job, "192.0.2.2", NULL, NULL, 1);
+	qmgr_source_reply(&job, "192.0.2.2", NULL, NULL, 1);
 	/* An established address that sent: nothing to keep. */
 	snprintf(job.nexthop, sizeof(job.nexthop), "other.example:25");
-	qmgr_source_reply(&job, "192.0.2.1", NULL, 1);
-	qmgr_source_reply(&job, "192.0.2.1", "554 listed\x01 here", 0);
+	qmgr_source_reply(&job, "192.0.2.1", NULL, NULL, 1);
+	/* Refused at 192.0.2.1; on from 192.0.2.2, nothing sent: no count. */
+	qmgr_source_reply(&job, "192.0.2.2", "192.0.2.1",
+	    "554 listed\x01 here", 0);
 	until = (int64_t)time(NULL) + 3600;
 
 	report(&r);
