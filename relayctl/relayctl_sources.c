@@ -60,7 +60,6 @@ static int	src_cmp(const void *, const void *);
 static void	src_numbers(const struct src_row *, char [SRC_NUMS][64]);
 static void	src_print(const struct src_reply *);
 static void	src_json_num(struct json *, const char *, int64_t);
-static void	src_json_str(struct json *, const char *, const char *);
 static void	src_json(const struct src_reply *);
 static void	src_reply_release(struct src_reply *);
 
@@ -268,20 +267,10 @@ src_json_num(struct json *j, const char *key, int64_t n)
 		json_int(j, n);
 }
 
-/* key: s, or null. */
-static void
-src_json_str(struct json *j, const char *key, const char *s)
-{
-	json_key(j, key);
-	if (s == NULL)
-		json_null(j);
-	else
-		json_str(j, s);
-}
-
 /*
  * JSON Lines, one object per row, every member in every object (null
- * where it does not apply), so that a consumer needs no two shapes.
+ * where it does not apply: json_kv_str writes NULL so), so that a
+ * consumer needs no two shapes.
  */
 static void
 src_json(const struct src_reply *rep)
@@ -297,13 +286,13 @@ src_json(const struct src_reply *rep)
 		json_init(&j, &out);
 		json_object_begin(&j);
 		json_kv_str(&j, "source", d->source);
-		src_json_str(&j, "pool", d->pool);
-		src_json_str(&j, "scope", d->scope);
+		json_kv_str(&j, "pool", d->pool);
+		json_kv_str(&j, "scope", d->scope);
 		src_json_num(&j, "warmup_day", d->warmup_day);
 		src_json_num(&j, "warmup_cap", d->warmup_cap);
 		src_json_num(&j, "sent_today", d->sent_today);
 		src_json_num(&j, "set_aside_until", d->aside_until);
-		src_json_str(&j, "set_aside_reason", d->reason);
+		json_kv_str(&j, "set_aside_reason", d->reason);
 		json_object_end(&j);
 		printf("%s\n", out.data);
 	}
