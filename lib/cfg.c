@@ -1693,7 +1693,7 @@ check_warmup(struct cfg_ctx *ctx)
 }
 
 int64_t
-cfg_warmup_cap(const struct cfg *cfg, const struct cidr *a, int64_t day)
+cfg_warmup_day(const struct cfg *cfg, const struct cidr *a, int64_t day)
 {
 	int64_t n;
 
@@ -1703,10 +1703,17 @@ cfg_warmup_cap(const struct cfg *cfg, const struct cidr *a, int64_t day)
 		n = day - cfg->smtp_warmup[i].start_day;
 		if (n < 0)
 			n = 0;
-		return (uint64_t)n < cfg->nsmtp_warmup_schedule ?
-		    (int64_t)cfg->smtp_warmup_schedule[n] : -1;
+		return (uint64_t)n < cfg->nsmtp_warmup_schedule ? n + 1 : -1;
 	}
 	return -1;
+}
+
+int64_t
+cfg_warmup_cap(const struct cfg *cfg, const struct cidr *a, int64_t day)
+{
+	int64_t n = cfg_warmup_day(cfg, a, day);
+
+	return n > 0 ? (int64_t)cfg->smtp_warmup_schedule[n - 1] : -1;
 }
 
 /* A single address (not a network) into c: 0, or -1. */

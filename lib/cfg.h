@@ -303,6 +303,12 @@ int		 cfg_pool_name_ok(const char *name);
  */
 int64_t		 cfg_warmup_cap(const struct cfg *, const struct cidr *a,
 		    int64_t day);
+/*
+ * The day of a's warmup on day, 1 on its first (and before it), or -1
+ * when a is not warming up that day, as for cfg_warmup_cap.
+ */
+int64_t		 cfg_warmup_day(const struct cfg *, const struct cidr *a,
+		    int64_t day);
 
 /* The transport for a recipient domain (exact, then parents, then "*"). */
 const struct cfg_transport *cfg_transport_lookup(const struct cfg *,

@@ -34,6 +34,7 @@
 #define MAIL_REQ_DELETE		"delete"	/* relayq -d */
 #define MAIL_REQ_REQUEUE	"requeue"	/* relayq -r */
 #define MAIL_REQ_SHAPING	"shaping"	/* relayctl shaping show */
+#define MAIL_REQ_SOURCES	"sources"	/* relayctl sources show */
 
 /* Common attributes. */
 #define MAIL_ATTR_REQUEST	"request"
@@ -165,6 +166,21 @@
 						/* "N" or "N%" */
 #define MAIL_ATTR_RESERVED	"reserved_connections"	/* of it now: the */
 						/* connections bulk may not take */
+
+/*
+ * A sources reply (qmgr_source.c): one record per source address of each
+ * pool (source, pool; warmup_day and warmup_cap while it warms up), then
+ * one per source address and scope qmgr holds a set-aside in force or
+ * today's warmup count for (source, scope; set_aside_until and
+ * set_aside_reason, sent_today and warmup_cap), then the status record
+ * (status=0, count=N).
+ */
+#define MAIL_ATTR_SCOPE		"scope"		/* provider name or next hop */
+#define MAIL_ATTR_WARMUP_DAY	"warmup_day"	/* 1 on its first day */
+#define MAIL_ATTR_WARMUP_CAP	"warmup_cap"	/* messages per scope today */
+#define MAIL_ATTR_SENT_TODAY	"sent_today"	/* counted for the cap */
+#define MAIL_ATTR_ASIDE_UNTIL	"set_aside_until" /* epoch s */
+#define MAIL_ATTR_ASIDE_REASON	"set_aside_reason" /* the refusal */
 
 
 #endif

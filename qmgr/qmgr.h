@@ -57,6 +57,12 @@
 #define QMGR_MX_LIST_MAX	MAIL_MX_LIST_MAX
 /* Destinations in one reply to relayctl shaping show. */
 #define QMGR_SHAPING_SHOW_MAX	10000
+/*
+ * Records in one reply to relayctl sources show: every pool address
+ * (64 pools of 256 at most) and the entries of qmgr_source.c worth
+ * showing, each under 1 KiB, within attrconn's 16 MiB of output.
+ */
+#define QMGR_SOURCES_SHOW_MAX	20000
 /* Jobs waiting for a connection, over all destinations. */
 #define QMGR_PENDING_MAX	20000
 /*
@@ -460,6 +466,13 @@ void	qmgr_source_reply(const struct qmgr_job *job, const char *source,
  */
 int	qmgr_source_put(struct qstore_txn *txn, struct vbuf *why);
 void	qmgr_source_done(int committed);
+/*
+ * relayctl sources show: appends to out one attribute record per source
+ * address of each pool, then one per address and scope with a set-aside
+ * in force or a warmup count for today (lib/mailproto.h), at most
+ * QMGR_SOURCES_SHOW_MAX in all. Returns the number of records.
+ */
+size_t	qmgr_source_report(struct vbuf *out);
 /* Messages counted today for addr (text) and scope; for tests. */
 uint64_t qmgr_source_sent_today(const char *addr, const char *scope);
 void	qmgr_source_reset(void);

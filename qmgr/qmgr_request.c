@@ -2,7 +2,8 @@
  * qmgr_request.c - requests on private/qmgr: triggers from smtpd (no
  * reply), flush from relayq (reply status=0, count=N), relayq's hold,
  * release, delete and requeue (qmgr_admin.c; the same reply), and
- * relayctl shaping show (a record per destination, then the same).
+ * relayctl shaping show (a record per destination, then the same) and
+ * relayctl sources show (a record per source address, qmgr_source.c).
  *
  * Each client is a lib/attrconn connection; a peer that breaks the
  * protocol loses its connection and qmgr goes on. See qmgr(8).
@@ -37,6 +38,7 @@ static void qmgr_request_admin(struct attrconn *, const struct attr_list *,
     enum qmgr_admin_op);
 static void qmgr_request_shaping(struct attrconn *, const struct attr_list *);
 static int qmgr_shaping_one(const struct qmgr_dest *, void *);
+static void qmgr_request_sources(struct attrconn *);
 
 /*
  * Accepts every client waiting on private/qmgr. Out of descriptors, the
@@ -110,6 +112,8 @@ qmgr_client_record(struct attrconn *c, const struct attr_list *l, void *arg)
 		qmgr_request_admin(c, l, QMGR_ADMIN_REQUEUE);
 	else if (strcmp(req, MAIL_REQ_SHAPING) == 0)
 		qmgr_request_shaping(c, l);
+	else if (strcmp(req, MAIL_REQ_SOURCES) == 0)
+		qmgr_request_sources(c);
 	else {
 		log_warn("private/qmgr: unknown request %s", log_safe(req));
 		qmgr_client_close(c);
@@ -283,4 +287,19 @@ qmgr_request_shaping(struct attrconn *c, const struct attr_list *l)
 		qmgr_client_close(c);
 	vbuf_free(r.out);
 	vbuf_free(why);
+}
+
+/* relayctl sources show: qmgr_source.c's records, then status=0, count=N. */
+static void
+qmgr_request_sources(struct attrconn *c)
+{
+	struct vbuf *out = vbuf_create(0);
+	size_t n = qmgr_source_report(out);
+
+	attr_put_num(out, MAIL_ATTR_STATUS, MAIL_STAT_OK);
+	attr_put_int(out, MAIL_ATTR_COUNT, (int64_t)n);
+	attr_end(out);
+	if (attrconn_send(c, out) == -1)
+		qmgr_client_close(c);
+	vbuf_free(out);
 }

@@ -30,6 +30,11 @@
  * provider, the pool's warmup addresses are avoided too and the mail
  * waits, as it does when every address is set aside. See qmgr(8),
  * SOURCE ADDRESSES.
+ *
+ * relayctl sources show (relayctl(8), SOURCE ADDRESSES) prints what is
+ * here: qmgr_source_report writes it, record by record. A count that is
+ * only in the database (after a restart, until a job for that scope
+ * reads it back) is not shown.
  */
 #include <sys/socket.h>
 
@@ -41,9 +46,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "attr.h"
 #include "cidr.h"
 #include "event.h"
 #include "log.h"
+#include "mailproto.h"
 #include "qmgr.h"
 #include "xalloc.h"
 
@@ -58,6 +65,7 @@ struct qmgr_src {
 	char		 addr[64];
 	char		 scope[SHAPING_NAME_MAX + 1];
 	int64_t		 aside_until;		/* ms (ev_now_ms); 0 none */
+	char		*aside_reason;		/* the refusal, log_safe */
 	int64_t		 day;			/* of sent; -1 none loaded */
 	uint64_t	 sent;			/* messages that day */
 	uint64_t	 unwritten;		/* of them, not in the db */
@@ -173,6 +181,7 @@ qmgr_source_evict(void)
 		e->newer->older = e->older;
 	else
 		qmgr_src_newest = e->older;
+	free(e->aside_reason);
 	free(e);
 	qmgr_src_count--;
 }
@@ -346,11 +355,15 @@ qmgr_source_reply(const struct qmgr_job *job, const char *source,
 	if (qmgr_cfg->smtp_reputation_set_aside > 0 &&
 	    qmgr_source_of_pool(job, refused, a) != NULL) {
 		e = qmgr_source_get(a, scope, 1);
+		/* Printable and bounded: relayctl sources show prints it. */
+		free(e->aside_reason);
+		e->aside_reason = xstrdup(log_safe(refusal != NULL ? refusal :
+		    ""));
 		if (e->aside_until <= now)
 			log_warn("source address %s set aside for %s for %"
 			    PRId64 "s: %s", a, scope,
 			    qmgr_cfg->smtp_reputation_set_aside,
-			    log_safe(refusal != NULL ? refusal : ""));
+			    e->aside_reason);
 		e->aside_until = now + qmgr_cfg->smtp_reputation_set_aside *
 		    1000;
 		if (e->aside_until > qmgr_src_aside_last)
@@ -411,6 +424,70 @@ qmgr_source_done(int committed)
 	}
 }
 
+size_t
+qmgr_source_report(struct vbuf *out)
+{
+	const struct cfg_pool *pool;
+	const struct qmgr_src *e;
+	int64_t now = ev_now_ms(), wall = (int64_t)time(NULL);
+	int64_t day = wall / QMGR_SRC_DAY, wday, cap;
+	struct cidr c;
+	char a[64];
+	size_t n = 0, p, i;
+
+	/* 1. Every address of every pool, whether mail has used it or not. */
+	for (p = 0; p < qmgr_cfg->nsmtp_pools; p++) {
+		pool = &qmgr_cfg->smtp_pools[p];
+		for (i = 0; i < pool->naddrs; i++) {
+			if (n == QMGR_SOURCES_SHOW_MAX)
+				return n;
+			(void)inet_ntop(pool->addrs[i].family,
+			    pool->addrs[i].addr, a, sizeof(a));
+			attr_put_str(out, MAIL_ATTR_SOURCE, a);
+			attr_put_str(out, MAIL_ATTR_POOL, pool->name);
+			wday = cfg_warmup_day(qmgr_cfg, &pool->addrs[i], day);
+			if (wday > 0) {
+				attr_put_int(out, MAIL_ATTR_WARMUP_DAY, wday);
+				attr_put_int(out, MAIL_ATTR_WARMUP_CAP,
+				    cfg_warmup_cap(qmgr_cfg, &pool->addrs[i],
+				    day));
+			}
+			attr_end(out);
+			n++;
+		}
+	}
+	/*
+	 * 2. Each address and scope with a set-aside in force or today's
+	 * warmup count, least recently used first; walked without
+	 * qmgr_source_get, which would reorder the list.
+	 */
+	for (e = qmgr_src_oldest; e != NULL; e = e->newer) {
+		cap = e->day == day && cidr_parse(e->addr, &c) == 0 ?
+		    cfg_warmup_cap(qmgr_cfg, &c, day) : -1;
+		if (e->aside_until <= now && cap < 0)
+			continue;
+		if (n == QMGR_SOURCES_SHOW_MAX)
+			break;
+		attr_put_str(out, MAIL_ATTR_SOURCE, e->addr);
+		attr_put_str(out, MAIL_ATTR_SCOPE, e->scope);
+		if (e->aside_until > now) {
+			/* ev_now_ms is monotonic: the wall clock's end. */
+			attr_put_int(out, MAIL_ATTR_ASIDE_UNTIL, wall +
+			    (e->aside_until - now + 999) / 1000);
+			if (e->aside_reason != NULL)
+				attr_put_str(out, MAIL_ATTR_ASIDE_REASON,
+				    e->aside_reason);
+		}
+		if (cap >= 0) {
+			attr_put_num(out, MAIL_ATTR_SENT_TODAY, e->sent);
+			attr_put_int(out, MAIL_ATTR_WARMUP_CAP, cap);
+		}
+		attr_end(out);
+		n++;
+	}
+	return n;
+}
+
 uint64_t
 qmgr_source_sent_today(const char *addr, const char *scope)
 {
@@ -427,6 +504,7 @@ qmgr_source_reset(void)
 
 	for (e = qmgr_src_oldest; e != NULL; e = next) {
 		next = e->newer;
+		free(e->aside_reason);
 		free(e);
 	}
 	memset(qmgr_src_hash, 0, sizeof(qmgr_src_hash));

@@ -10,6 +10,7 @@
  * relayctl [-c FILE] [-j] log search|show|export ...
  * relayctl [-c FILE] [-j] events list|show|replay ...
  * relayctl [-c FILE] [-j] shaping show [DEST]
+ * relayctl [-c FILE] [-j] sources show
  * relayctl webhook keygen FILE
  *
  * Arguments are checked before anything else; then the configuration is
@@ -27,8 +28,9 @@
  * the certificates, becomes mail_owner and reads everything else. "log"
  * commands (relayctl_log.c) switch to mail_owner, then read the delivery
  * log; "events" commands (relayctl_events.c) the same with webhookd's
- * store. "shaping show" (relayctl_shaping.c) becomes mail_owner and asks
- * qmgr on its private socket. See relayctl(8).
+ * store. "shaping show" (relayctl_shaping.c) and "sources show"
+ * (relayctl_sources.c) become mail_owner and ask qmgr on its private
+ * socket (relayctl_qmgr.c). See relayctl(8).
  */
 #include <sys/types.h>
 
@@ -119,6 +121,7 @@ relayctl_usage(FILE *fp, int code)
 	    "       relayctl [-c FILE] [-j] events replay ID|--failed "
 	    "[--endpoint URL|user:NAME]\n"
 	    "       relayctl [-c FILE] [-j] shaping show [DEST] [-j]\n"
+	    "       relayctl [-c FILE] [-j] sources show [-j]\n"
 	    "       relayctl webhook keygen FILE\n"
 	    "       relayctl --help | COMMAND [SUBCOMMAND] --help\n");
 	exit(code);
@@ -182,6 +185,8 @@ main(int argc, char *argv[])
 		return relayctl_events_main(argc - 1, argv + 1, &opts);
 	if (argc >= 1 && strcmp(argv[0], "shaping") == 0)
 		return relayctl_shaping_main(argc - 1, argv + 1, &opts);
+	if (argc >= 1 && strcmp(argv[0], "sources") == 0)
+		return relayctl_sources_main(argc - 1, argv + 1, &opts);
 	/* Reads files only: no privileges to change, no LMDB. */
 	if (argc >= 1 && strcmp(argv[0], "bounce") == 0)
 		return relayctl_bounce(argc - 1, argv + 1, &opts);

@@ -290,6 +290,33 @@ int	relayctl_status_main(int argc, char *argv[],
 int	relayctl_shaping_main(int argc, char *argv[],
 	    const struct relayctl_opts *);
 
+/* relayctl_sources.c */
+
+/*
+ * "sources show [-j]": loads the configuration, becomes mail_owner and
+ * asks qmgr for its source addresses, set-asides and warmup counts
+ * (request=sources on private/qmgr). Returns an exit status:
+ * RELAYCTL_EXIT_FAIL when qmgr cannot be reached.
+ */
+int	relayctl_sources_main(int argc, char *argv[],
+	    const struct relayctl_opts *);
+
+/* relayctl_qmgr.c */
+
+struct attr_list;
+/* One row record of a listing into arg: 0, or -1 with a reason in why. */
+typedef int relayctl_qmgr_record_fn(const struct attr_list *, void *arg,
+	    struct vbuf *why);
+/*
+ * Sends req (an attribute record, request=... first) on private/qmgr and
+ * hands each record of the reply before the status record to record; the
+ * status must be 0 and its count the records handed. what names the
+ * listing in messages ("shaping"). Returns an exit status, after printing
+ * why on stderr (RELAYCTL_EXIT_FAIL: qmgr cannot be reached, a bad reply).
+ */
+int	relayctl_qmgr_list(const struct cfg *, const char *what,
+	    const struct vbuf *req, relayctl_qmgr_record_fn *record, void *arg);
+
 /* relayctl_acctlog.c */
 
 /*

@@ -6,7 +6,7 @@
  *
  * Destinations live only in qmgr's memory, so the one source is a
  * request=shaping on private/qmgr, answered by a record per destination
- * and then a status record (lib/mailproto.h). The socket is mail_owner's
+ * and then a status record (relayctl_qmgr.c). The socket is mail_owner's
  * (0600): relayctl becomes mail_owner before it connects. The state word
  * is printed as qmgr sends it, so a state qmgr learns later needs no
  * change here. DEST is a next-hop key ("[host]:port", "host:port") or a
@@ -25,7 +25,6 @@
 #include "attr.h"
 #include "cfg.h"
 #include "json.h"
-#include "mailconn.h"
 #include "mailproto.h"
 #include "nexthop.h"
 #include "privsep.h"
@@ -34,8 +33,6 @@
 #include "vbuf.h"
 #include "xalloc.h"
 
-/* The whole exchange with qmgr, which answers from memory at once. */
-#define SH_TIMEOUT_MS		10000
 /* Records believed from qmgr (it sends at most 10000). */
 #define SH_DESTS_MAX		100000
 #define SH_STATE_MAX		32
@@ -45,8 +42,6 @@
 #define SH_NUMS			8
 #define SH_LEFT			3
 #define SH_COLS			(SH_LEFT + SH_NUMS)
-/* One record is small; a status record may carry a reason. */
-#define SH_IN_MAX		(2 * ATTR_VALUE_MAX)
 
 struct sh_args {
 	const char	*dest;		/* DEST as given, or NULL */
@@ -88,8 +83,7 @@ static int	sh_parse(int, char *[], struct sh_args *, struct vbuf *);
 static int	sh_key(const struct cfg *, const struct sh_args *, char *,
 		    size_t);
 static int	sh_reserve_ok(const char *);
-static int	sh_record(const struct attr_list *, struct sh_reply *,
-		    struct vbuf *);
+static int	sh_record(const struct attr_list *, void *, struct vbuf *);
 static void	sh_lane(uint64_t, uint64_t, char *, size_t);
 static void	sh_reserve(const struct sh_dest *, char *, size_t);
 static int	sh_request(const struct cfg *, const char *,
@@ -204,8 +198,9 @@ sh_reserve_ok(const char *s)
 
 /* One destination record into r. 0, or -1 (why). */
 static int
-sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
+sh_record(const struct attr_list *l, void *arg, struct vbuf *why)
 {
+	struct sh_reply *r = arg;
 	const char *key = NULL, *entry = NULL, *state = NULL, *last = NULL;
 	const char *pool = NULL, *prov = NULL, *reserve = NULL;
 	struct vbuf k;
@@ -294,74 +289,15 @@ sh_record(const struct attr_list *l, struct sh_reply *r, struct vbuf *why)
 static int
 sh_request(const struct cfg *cfg, const char *key, struct sh_reply *r)
 {
-	struct vbuf *req, *in, *why;
-	struct attr_list l;
-	const char *reason = "no reason given";
-	uint64_t status = MAIL_STAT_FAIL, count = 0;
-	size_t used;
-	int fd, rc = RELAYCTL_EXIT_FAIL;
-	const struct attr_spec spec[] = {
-		ATTR_UINT(MAIL_ATTR_STATUS, ATTR_F_REQUIRED, 0, UINT32_MAX,
-		    &status),
-		ATTR_STR(MAIL_ATTR_REASON, 0, 0, ATTR_VALUE_MAX, &reason),
-		ATTR_UINT(MAIL_ATTR_COUNT, 0, 0, UINT64_MAX, &count),
-		ATTR_TABLE_END
-	};
+	struct vbuf *req = vbuf_create(0);
+	int rc;
 
-	why = vbuf_create(0);
-	if ((fd = mail_connect(cfg->queue_directory, MAIL_SOCK_QMGR,
-	    why)) == -1) {
-		fprintf(stderr, "relayctl: cannot reach qmgr: %s (is Petrel "
-		    "running?)\n", why->data);
-		vbuf_free(why);
-		return RELAYCTL_EXIT_FAIL;
-	}
-	req = vbuf_create(0);
-	in = vbuf_create(SH_IN_MAX);
-	attr_list_init(&l);
 	attr_put_str(req, MAIL_ATTR_REQUEST, MAIL_REQ_SHAPING);
 	if (key != NULL)
 		attr_put_str(req, MAIL_ATTR_NEXTHOP, key);
 	attr_end(req);
-	if (attr_write(fd, req, SH_TIMEOUT_MS, why) == -1) {
-		fprintf(stderr, "relayctl: shaping request to qmgr: %s\n",
-		    why->data);
-		goto out;
-	}
-	/* Destination records until the status record. */
-	for (;;) {
-		if (attr_read(fd, in, &l, &used, SH_TIMEOUT_MS, why) == -1) {
-			fprintf(stderr, "relayctl: shaping reply from qmgr: "
-			    "%s\n", why->data);
-			goto out;
-		}
-		if (attr_get(&l, MAIL_ATTR_STATUS) != NULL)
-			break;
-		if (sh_record(&l, r, why) == -1) {
-			fprintf(stderr, "relayctl: shaping reply from qmgr: "
-			    "%s\n", why->data);
-			goto out;
-		}
-		vbuf_consume(in, used);
-	}
-	if (attr_scan(&l, spec, why) == -1)
-		fprintf(stderr, "relayctl: shaping reply from qmgr: %s\n",
-		    why->data);
-	else if (status != MAIL_STAT_OK)
-		fprintf(stderr, "relayctl: shaping show failed: %s\n",
-		    reason);
-	else if (count != r->n)
-		fprintf(stderr, "relayctl: shaping reply from qmgr: %zu "
-		    "destination(s) for a count of %" PRIu64 "\n", r->n,
-		    count);
-	else
-		rc = RELAYCTL_EXIT_OK;
-out:
-	attr_list_release(&l);
+	rc = relayctl_qmgr_list(cfg, "shaping", req, sh_record, r);
 	vbuf_free(req);
-	vbuf_free(in);
-	vbuf_free(why);
-	close(fd);
 	return rc;
 }
 

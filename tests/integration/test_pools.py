@@ -11,8 +11,8 @@ import json
 import os
 import time
 
-from harness import (PetrelCase, connect, login_plain, make_message, send,
-                     to_yaml, unique)
+from harness import (PetrelCase, connect, login_plain, make_message,
+                     relayctl_without_config, send, to_yaml, unique)
 
 DEFAULT = "127.0.0.5"
 TRANSACTIONAL = "127.0.0.2"
@@ -347,3 +347,113 @@ class WarmupNoTakeoverTest(SetAsideCase):
         for t in waits:
             self.assertNotIn(t.encode(), arrived)
         self.assertEqual(rule.used, 1, self.suite.log_tail())
+
+
+def address_rows(warm=None):
+    """relayctl -j sources show's rows for POOLS and DEFAULT, in the
+    configuration's order (smtp.source_addresses is the pool default,
+    first); warm: (address, day, cap) of the one warming up."""
+    out = []
+    for pool, addrs in [("default", [DEFAULT])] + list(POOLS.items()):
+        for a in addrs:
+            row = {"source": a, "pool": pool, "scope": None,
+                   "warmup_day": None, "warmup_cap": None,
+                   "sent_today": None, "set_aside_until": None,
+                   "set_aside_reason": None}
+            if warm is not None and warm[0] == a:
+                row["warmup_day"], row["warmup_cap"] = warm[1:]
+            out.append(row)
+    return out
+
+
+class SourcesShowTest(SetAsideCase):
+    """relayctl sources show: every pool address, then what qmgr holds
+    for an address and a scope (here the capture server's next hop): the
+    set-aside after a reputation refusal, with its end and the reply."""
+
+    def sources(self, *args):
+        r = self.suite.relayctl(*args)
+        self.assertEqual(r.stderr, b"")
+        return r.stdout.decode()
+
+    def sources_json(self):
+        return [json.loads(l) for l in self.sources(
+            "-j", "sources", "show").splitlines()]
+
+    def test_set_aside_shown(self):
+        # Before any mail: the pools' addresses only.
+        self.assertEqual(self.sources_json(), address_rows())
+        before = int(time.time())
+        self.run_batch()
+        after = int(time.time())
+        rows = self.sources_json()
+        self.assertEqual(rows[:4], address_rows())
+        self.assertEqual(len(rows), 5, rows)
+        until = rows[4].pop("set_aside_until")
+        # smtp.reputation_set_aside's default, 1h, from the refusal.
+        self.assertGreaterEqual(until, before + 3600)
+        self.assertLessEqual(until, after + 3601)
+        self.assertEqual(rows[4], {
+            "source": BULK[0], "pool": None,
+            "scope": "[127.0.0.1]:%d" % self.capture.port,
+            "warmup_day": None, "warmup_cap": None, "sent_today": None,
+            "set_aside_reason": BLOCKED})
+        # The table: a header, the same rows; the refusal last.
+        lines = self.sources("sources", "show").splitlines()
+        self.assertEqual(lines[0].split(), [
+            "SOURCE", "POOL", "SCOPE", "WARMUP_DAY", "WARMUP_CAP",
+            "SENT_TODAY", "SET_ASIDE_UNTIL", "REASON"])
+        self.assertEqual(lines[1].split(),
+                         [DEFAULT, "default", "-", "-", "-", "-", "-", "-"])
+        self.assertEqual(len(lines), 6, lines)
+        self.assertEqual(lines[5].split(None, 7), [
+            BULK[0], "-", "[127.0.0.1]:%d" % self.capture.port, "-", "-",
+            "-", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until)),
+            BLOCKED])
+
+    def test_usage(self):
+        r = relayctl_without_config(["sources", "show", "--help"])
+        self.assertEqual(r.returncode, 0, r)
+        self.assertTrue(r.stdout.startswith(
+            b"usage: relayctl [-c FILE] [-j] sources show"), r.stdout)
+        for args in (["sources"], ["sources", "list"],
+                     ["sources", "show", "x"]):
+            r = relayctl_without_config(args)
+            self.assertEqual(r.returncode, 2, (args, r))
+            self.assertTrue(r.stderr.startswith(b"relayctl: sources"),
+                            r.stderr)
+            self.assertIn(b"usage: relayctl", r.stderr)
+
+
+class SourcesShowWarmupTest(SetAsideCase):
+    """relayctl sources show of a warmup address: its day and today's
+    cap on its pool row, and, once it has reached the cap for the next
+    hop, the count and the cap on its row for that scope."""
+
+    overrides = warmup([2, 50])
+
+    def test_warmup_count_shown(self):
+        warm = (BULK[1], 1, 2)
+        self.one_message_per_session()
+        self.assertEqual([json.loads(l) for l in self.suite.relayctl(
+            "-j", "sources", "show").stdout.decode().splitlines()],
+            address_rows(warm))
+        self.add_user("news", "bulk")
+        peers = []
+        for i in range(4):
+            peers += self.peers(self.send_as("news", 2, "warm%d" % i))
+        self.assertEqual(peers.count(BULK[1]), 2, peers)
+        rows = [json.loads(l) for l in self.suite.relayctl(
+            "sources", "show", "-j").stdout.decode().splitlines()]
+        self.assertEqual(rows, address_rows(warm) + [{
+            "source": BULK[1], "pool": None,
+            "scope": "[127.0.0.1]:%d" % self.capture.port,
+            "warmup_day": None, "warmup_cap": 2, "sent_today": 2,
+            "set_aside_until": None, "set_aside_reason": None}])
+        lines = self.suite.relayctl("sources", "show").stdout.decode() \
+            .splitlines()
+        self.assertEqual(lines[4].split(),
+                         [BULK[1], "bulk", "-", "1", "2", "-", "-", "-"])
+        self.assertEqual(lines[5].split(), [
+            BULK[1], "-", "[127.0.0.1]:%d" % self.capture.port, "-", "2",
+            "2", "-", "-"])

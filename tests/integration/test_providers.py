@@ -189,3 +189,9 @@ class ProviderSetAsideTest(ProviderCase):
         self.assertEqual(rule.used, 1, self.suite.log_tail())
         self.assertIn("source address %s set aside for prov"
                       % SOURCES[0], self.suite.log())
+        # relayctl sources show names the provider as the scope.
+        aside = [r for r in map(json.loads, self.suite.relayctl(
+            "-j", "sources", "show").stdout.decode().splitlines())
+            if r["scope"] is not None]
+        self.assertEqual([(r["source"], r["scope"], r["set_aside_reason"])
+                          for r in aside], [(SOURCES[0], "prov", BLOCKED)])

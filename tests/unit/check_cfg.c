@@ -1224,6 +1224,12 @@ START_TEST(test_warmup)
 	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first + 2), 40);
 	ck_assert_int_eq(cfg_warmup_cap(cfg, &warm, first + 3), -1);
 	ck_assert_int_eq(cfg_warmup_cap(cfg, &other, first), -1);
+	/* Its day in the warmup, as relayctl sources show prints it. */
+	ck_assert_int_eq(cfg_warmup_day(cfg, &warm, first - 3), 1);
+	ck_assert_int_eq(cfg_warmup_day(cfg, &warm, first), 1);
+	ck_assert_int_eq(cfg_warmup_day(cfg, &warm, first + 2), 3);
+	ck_assert_int_eq(cfg_warmup_day(cfg, &warm, first + 3), -1);
+	ck_assert_int_eq(cfg_warmup_day(cfg, &other, first), -1);
 	cfg_free(cfg);
 
 	/* The shipped schedule: 50 doubled each day for 14 days. */
