@@ -173,6 +173,7 @@ class CaptureSMTPD:
         # greeting_times, when set, limits it to the next N sessions.
         self.greeting = None
         self.greeting_times = None
+        self.greeting_peer = None   # only for sessions from this address
         # At most this many sessions at once (None: any number); a
         # session beyond them is greeted with 421 and closed, as a
         # provider limiting a sender's connections does. peak is the most
@@ -441,6 +442,9 @@ class Session:
     def run(self):
         with self.srv._lock:
             greeting = self.srv.greeting
+            if self.srv.greeting_peer is not None and (
+                    not self.peer or self.peer[0] != self.srv.greeting_peer):
+                greeting = None
             if greeting is not None and self.srv.greeting_times is not None:
                 self.srv.greeting_times -= 1
                 if self.srv.greeting_times <= 0:

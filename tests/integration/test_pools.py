@@ -457,3 +457,25 @@ class SourcesShowWarmupTest(SetAsideCase):
         self.assertEqual(lines[5].split(), [
             BULK[1], "-", "[127.0.0.1]:%d" % self.capture.port, "-", "2",
             "2", "-", "-"])
+
+
+class GreetingSetAsideTest(SetAsideCase):
+    """A refusal for reputation in the greeting sets the address aside
+    as one at MAIL does: the pool's other address carries on."""
+
+    def test_greeting_refusal_sets_aside(self):
+        self.one_message_per_session()
+        self.capture.greeting = BLOCKED.replace("451", "421", 1)
+        self.capture.greeting_peer = BULK[0]
+        self.add_user("news", "bulk")
+        toks = []
+        for i in range(3):
+            toks += self.send_as("news", 2, "greet%d" % i)
+            time.sleep(0.3)
+        self.assertEqual(set(self.peers(toks)), {BULK[1]})
+        log = self.suite.log()
+        self.assertIn("source address %s set aside for [127.0.0.1]:%d"
+                      % (BULK[0], self.capture.port), log)
+        # One greeting refusal taught qmgr: no second session from it.
+        self.assertEqual(log.count("Client host [%s] blocked" % BULK[0]),
+                         2, self.suite.log_tail())
