@@ -78,6 +78,7 @@ static int relayq_admin(const struct cfg *, const char *, char **, size_t,
 static int relayq_show(const struct cfg *, const char *, int);
 static int relayq_summary(const struct cfg *, const struct qstore_select *,
     int);
+static void relayq_json_lane(struct json *, const struct qstore_msginfo *);
 static const char *relayq_queue_name(const struct qstore_msginfo *,
     const struct relayq_rcpts *);
 static int relayq_rcpt_all_cb(const struct qstore_rcpt *, void *);
@@ -126,6 +127,17 @@ relayq_rcpt_all_cb(const struct qstore_rcpt *r, void *arg)
 	rs->r = xreallocarray(rs->r, rs->n + 1, sizeof(*rs->r));
 	rs->r[rs->n++] = *r;
 	return 0;
+}
+
+/*
+ * The message's priority lane and source address pool (relayctl user
+ * --lane, --pool; X-Petrel-Priority): which connections it may take.
+ */
+static void
+relayq_json_lane(struct json *j, const struct qstore_msginfo *m)
+{
+	json_kv_str(j, "lane", m->bulk ? "bulk" : "transactional");
+	json_kv_str(j, "pool", m->pool[0] != '\0' ? m->pool : "default");
 }
 
 /*
@@ -183,6 +195,7 @@ relayq_msg_cb(const struct qstore_msginfo *m, void *arg)
 		json_kv_str(&j, "sender", m->sender);
 		if (m->held != 0)
 			json_kv_int(&j, "held_since", m->held);
+		relayq_json_lane(&j, m);
 		json_key(&j, "recipients");
 		json_array_begin(&j);
 		for (i = 0; i < rs.n; i++) {
@@ -533,6 +546,7 @@ relayq_show(const struct cfg *cfg, const char *qid, int json)
 		json_kv_str(&j, "sasl_username", m.auth_user);
 		if (m.held != 0)
 			json_kv_int(&j, "held_since", m.held);
+		relayq_json_lane(&j, &m);
 		json_key(&j, "recipients");
 		json_array_begin(&j);
 		for (i = 0; i < rs.n; i++) {
@@ -579,6 +593,8 @@ relayq_show(const struct cfg *cfg, const char *qid, int json)
 			relayq_time(when, sizeof(when), m.held);
 			vbuf_addf(out, "held_since: %s\n", when);
 		}
+		vbuf_addf(out, "lane: %s\npool: %s\n", m.bulk ? "bulk" :
+		    "transactional", m.pool[0] != '\0' ? m.pool : "default");
 		for (i = 0; i < rs.n; i++) {
 			const struct qstore_rcpt *r = &rs.r[i];
 

@@ -169,6 +169,13 @@ class PriorityHeaderTest(LanesCase):
         self.assertIn("L=bulk", queue_file(self.suite, lowered2))
         self.assertIn("%s: lane=bulk (X-Petrel-Priority)" % lowered,
                       self.suite.log())
+        # relayq says each message's lane (and its pool).
+        lanes = {o["queue_id"]: (o["lane"], o["pool"])
+                 for o in self.suite.relayq_json()}
+        self.assertEqual(lanes.get(plain), ("transactional", "default"))
+        self.assertEqual(lanes.get(lowered), ("bulk", "default"))
+        out = self.suite.relayq("-e", lowered).stdout.decode()
+        self.assertIn("lane: bulk\npool: default\n", out)
 
     def test_bulk_credential_cannot_raise(self):
         user, pw = self.bulk_user()
