@@ -132,6 +132,8 @@ enum smtpd_state {
 struct smtpd_session {
 	struct smtpd_session	*next;		/* all sessions */
 	struct smtpd_session	*commit_next;	/* batch waiting to commit */
+	int			 commit_inflight; /* in the worker's batch */
+	int			 commit_closed;	/* close when it is done */
 	struct outbox_event	 accepted;	/* its event, until committed */
 	char			 message_id[SMTPD_MSGID_MAX + 1]; /* "" none */
 	int			 fd;
@@ -215,8 +217,12 @@ struct smtpd_session {
 extern const struct cfg	*smtpd_cfg;
 extern struct qstore	*smtpd_queue;
 extern SSL_CTX		*smtpd_ssl_ctx;
+
+/* smtpd_commit.c */
+void	smtpd_commit_init(void);
 void	smtpd_commit_enqueue(struct smtpd_session *);
-void	smtpd_commit_cancel(struct smtpd_session *);
+int	smtpd_commit_cancel(struct smtpd_session *);
+void	smtpd_commit_start(void);
 
 /* smtpd_session.c */
 void	smtpd_session_limits_init(const struct cfg *);
