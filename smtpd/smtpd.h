@@ -2,8 +2,9 @@
  * smtpd.h - private interfaces of smtpd, the submission server.
  *
  * smtpd is event-driven: one process serves many sessions, each an explicit
- * state machine. Messages that finish DATA in one loop pass are committed
- * together (qstore_commit) and only then get their 250. See smtpd(8).
+ * state machine. Messages that finish DATA while no commit runs are
+ * committed together (qstore_commit, on smtpd_commit.c's thread) and only
+ * then get their 250. See smtpd(8).
  */
 #ifndef PETREL_SMTPD_H
 #define PETREL_SMTPD_H

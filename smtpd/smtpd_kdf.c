@@ -14,8 +14,9 @@
  * gets its verdict, so a burst of N first logins costs one KDF, not N in
  * a row.
  *
- * This thread is the one sanctioned exception to STYLE.md's "no threads
- * in daemons". Why not a separate auth service process: it would add a
+ * This thread is one of the two sanctioned exceptions to STYLE.md's "no
+ * threads in daemons" (smtpd_commit.c has the other). Why not a separate
+ * auth service process: it would add a
  * request and reply on a socket to every check and one more resident
  * process with the credential database open, and isolate nothing, since
  * smtpd itself reads the stored hashes (cred_verify_start does the lookup
