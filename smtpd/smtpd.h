@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "dotstuff.h"
 #include "dsnparam.h"
+#include "event.h"
 #include "mailproto.h"
 #include "outbox.h"
 #include "qstore.h"
@@ -293,6 +294,14 @@ void	smtpd_kdf_init(void);
 void	smtpd_kdf_submit(struct smtpd_session *, struct cred_verify_job *,
 	    const char *mech, const char *user);
 void	smtpd_kdf_cancel(struct smtpd_session *);
+/*
+ * Starts one of smtpd's two worker threads (KDF, commit) with every
+ * signal blocked: fds becomes a pipe whose read end, non-blocking, calls
+ * done in the event loop; the thread writes to fds[1] when it has a
+ * result. Exits (log_fatal) on failure.
+ */
+void	smtpd_worker_start(const char *what, int fds[2], void *(*run)(void *),
+	    ev_fd_cb *done);
 
 /* smtpd_limit.c */
 void	smtpd_limit_init(const struct cfg *);

@@ -36,10 +36,8 @@
  * signals are blocked in it. See smtpd(8), "Durability and group commit".
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,25 +84,10 @@ static void smtpd_event_accepted(struct smtpd_session *);
 void
 smtpd_commit_init(void)
 {
-	sigset_t all, old;
-	pthread_t t;
-	int rc;
-
-	if (pipe2(smtpd_commit_pipe, O_CLOEXEC) == -1)
-		log_fatal("commit: pipe: %s", strerror(errno));
-	if (fcntl(smtpd_commit_pipe[0], F_SETFL, O_NONBLOCK) == -1)
-		log_fatal("commit: fcntl: %s", strerror(errno));
 	smtpd_commit_job.why = vbuf_create(0);
 	qstore_threads(smtpd_queue);
-	/* Signals stay with the event loop's thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&t, NULL, smtpd_commit_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		log_fatal("commit: pthread_create: %s", strerror(rc));
-	(void)pthread_detach(t);
-	ev_fd_set(smtpd_commit_pipe[0], EV_READ, smtpd_commit_done, NULL);
+	smtpd_worker_start("commit", smtpd_commit_pipe, smtpd_commit_main,
+	    smtpd_commit_done);
 }
 
 /* The worker: one batch at a time, a byte through the pipe when done. */
