@@ -35,7 +35,8 @@
 #include "qstore_int.h"
 #include "xalloc.h"
 
-static enum qstore_err qstore_last_err;
+/* Per thread: smtpd commits on a thread of its own (qstore_threads). */
+static _Thread_local enum qstore_err qstore_last_err;
 
 static void qstore_rkey(unsigned char *, const char *, uint32_t);
 static void qstore_skey(unsigned char *, int64_t, const char *, uint32_t);
@@ -49,6 +50,7 @@ static void qstore_msg_encode(struct vbuf *, const struct qstore_msginfo *);
 static int qstore_sched_call(const MDB_val *, qstore_sched_cb *, void *);
 static int qstore_hexval(char);
 static int qstore_select_rcpt_cb(const struct qstore_rcpt *, void *);
+static void qstore_end(struct qstore *);
 
 enum qstore_err
 qstore_errno(void)
@@ -245,9 +247,11 @@ qstore_open(const struct cfg *cfg, struct vbuf *why)
 	    (rc = mdb_txn_commit(txn)) != 0) {
 		if (rc != 0)
 			mdb_txn_abort(txn);
+		qstore_end(qs);
 		qstore_mdb_fail(rc, why, "open databases");
 		goto fail;
 	}
+	qstore_end(qs);
 	return qs;
 fail:
 	qstore_close(qs);
@@ -264,6 +268,8 @@ qstore_close(struct qstore *qs)
 	for (int i = 0; i < QSTORE_NHASH; i++)
 		if (qs->hash_fd[i] != -1)
 			close(qs->hash_fd[i]);
+	if (qs->threads)
+		(void)pthread_rwlock_destroy(&qs->map_lock);
 	free(qs->pool);
 	free(qs->dir);
 	free(qs);
@@ -453,6 +459,7 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 		return qstore_mdb_fail(rc, why, "mdb_txn_begin");
 	if (qstore_used_pct(qs, txn, qs->admit_pct) >= qs->admit_pct) {
 		mdb_txn_abort(txn);
+		qstore_end(qs);
 		return qstore_fail(QSTORE_ERR_FULL, why, "queue database %s/db "
 		    "has less than %d%% free (queue.map_size)", qs->dir,
 		    100 - qs->admit_pct);
@@ -537,19 +544,23 @@ qstore_commit(struct qstore *qs, struct qstore_new **msgs, size_t n,
 			if (outbox_put(&events_txn, qn->event, why) == -1) {
 				vbuf_free(val);
 				mdb_txn_abort(txn);
+				qstore_end(qs);
 				return -1;
 			}
 			dropped += events_txn.dropped;
 		}
 	}
 	vbuf_free(val);
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	rc = mdb_txn_commit(txn);
+	qstore_end(qs);
+	if (rc != 0)
 		return qstore_mdb_fail(rc, why, "commit");
 	qs->events_dropped += dropped;
 	return 0;
 fail:
 	vbuf_free(val);
 	mdb_txn_abort(txn);
+	qstore_end(qs);
 	return qstore_mdb_fail(rc, why, "insert");
 }
 
@@ -608,20 +619,58 @@ qstore_new_status(const struct qstore_new *qn)
 	return qn->status;
 }
 
+void
+qstore_threads(struct qstore *qs)
+{
+	int rc;
+
+	if (qs->threads)
+		return;
+	if ((rc = pthread_rwlock_init(&qs->map_lock, NULL)) != 0)
+		log_panic("qstore: pthread_rwlock_init: %s", strerror(rc));
+	qs->threads = 1;
+}
+
 /*
  * mdb_txn_begin, adopting a map that another process (qmgr, see
- * qstore_grow) has made larger.
+ * qstore_grow) has made larger. With qstore_threads(), the transaction
+ * holds map_lock until qstore_end(), and the remap waits until no other
+ * thread of this process is in a transaction (LMDB: mdb_env_set_mapsize
+ * only while none is active). A thread holds one transaction at a time,
+ * so it never waits for itself.
  */
 int
 qstore_begin(struct qstore *qs, unsigned flags, MDB_txn **txn)
 {
 	int rc;
 
+	if (qs->threads)
+		pthread_rwlock_rdlock(&qs->map_lock);
 	rc = mdb_txn_begin(qs->env, NULL, flags, txn);
-	if (rc == MDB_MAP_RESIZED &&
-	    (rc = mdb_env_set_mapsize(qs->env, 0)) == 0)
-		rc = mdb_txn_begin(qs->env, NULL, flags, txn);
+	if (rc == MDB_MAP_RESIZED) {
+		if (qs->threads) {
+			pthread_rwlock_unlock(&qs->map_lock);
+			pthread_rwlock_wrlock(&qs->map_lock);
+		}
+		rc = mdb_env_set_mapsize(qs->env, 0);
+		if (qs->threads) {
+			pthread_rwlock_unlock(&qs->map_lock);
+			pthread_rwlock_rdlock(&qs->map_lock);
+		}
+		if (rc == 0)
+			rc = mdb_txn_begin(qs->env, NULL, flags, txn);
+	}
+	if (rc != 0)
+		qstore_end(qs);
 	return rc;
+}
+
+/* After the commit or abort of a transaction from qstore_begin. */
+static void
+qstore_end(struct qstore *qs)
+{
+	if (qs->threads)
+		pthread_rwlock_unlock(&qs->map_lock);
 }
 
 int
@@ -640,7 +689,12 @@ qstore_grow(struct qstore *qs, uint64_t *new_size, struct vbuf *why)
 	    qs->map_size / 4;
 	size = info.me_mapsize + step < limit ? info.me_mapsize + step :
 	    limit;
-	if ((rc = mdb_env_set_mapsize(qs->env, (size_t)size)) != 0)
+	if (qs->threads)
+		pthread_rwlock_wrlock(&qs->map_lock);
+	rc = mdb_env_set_mapsize(qs->env, (size_t)size);
+	if (qs->threads)
+		pthread_rwlock_unlock(&qs->map_lock);
+	if (rc != 0)
 		return qstore_mdb_fail(rc, why, "mdb_env_set_mapsize");
 	*new_size = size;
 	return 0;
@@ -669,6 +723,7 @@ qstore_txn_commit(struct qstore_txn *t, struct vbuf *why)
 	uint64_t dropped = t->dropped;
 	int rc = mdb_txn_commit(t->txn);
 
+	qstore_end(qs);
 	free(t);
 	if (rc != 0)
 		return qstore_mdb_fail(rc, why, "commit");
@@ -688,6 +743,7 @@ qstore_txn_abort(struct qstore_txn *t)
 	if (t == NULL)
 		return;
 	mdb_txn_abort(t->txn);
+	qstore_end(t->qs);
 	free(t);
 }
 

@@ -165,7 +165,7 @@ struct qstore_new;
 struct qstore_txn;
 struct qstore_file;
 
-/* The kind of the last failure in this process. */
+/* The kind of the last failure in this thread. */
 enum qstore_err	 qstore_errno(void);
 const char	*qstore_state_name(enum qstore_rcpt_state);
 
@@ -178,6 +178,14 @@ int	qstore_create_dirs(const char *qdir, uid_t, gid_t, struct vbuf *why);
 /* Opens the LMDB environment; call after fork, in the process that uses it. */
 struct qstore	*qstore_open(const struct cfg *, struct vbuf *why);
 void		 qstore_close(struct qstore *);
+/*
+ * Before a second thread of the process uses the store (smtpd's commit
+ * thread): from then on a remap of the LMDB map, when qmgr has grown it,
+ * waits until no other thread of this process is in a transaction. Each
+ * thread may hold one transaction at a time; qstore_new_* objects and
+ * the events they point to belong to one thread at a time.
+ */
+void		 qstore_threads(struct qstore *);
 const char	*qstore_dir(const struct qstore *);
 /*
  * For bounce: this handle's new messages are delivery reports, which

@@ -14,6 +14,8 @@
 #define PETREL_QSTORE_INT_H
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <lmdb.h>
@@ -69,7 +71,15 @@ struct qstore {
 	uint64_t	 outbox_max_events;
 	int64_t		 outbox_max_age;	/* s */
 	unsigned	 outbox_max_share;	/* % of map_size */
-	uint64_t	 events_dropped;	/* by our committed txns */
+	/* By our committed txns; atomic: smtpd's commit thread adds too. */
+	_Atomic uint64_t events_dropped;
+	/*
+	 * qstore_threads(): every transaction holds map_lock to read, and a
+	 * remap (mdb_env_set_mapsize) holds it to write, since LMDB remaps
+	 * under the feet of any other thread's transaction.
+	 */
+	int		 threads;
+	pthread_rwlock_t map_lock;
 	int		 hash_fd[QSTORE_NHASH];	/* msg/<h>/, for fsync */
 	char		(*pool)[QID_SIZE];	/* names in free/ to try */
 	size_t		 npool, ipool;

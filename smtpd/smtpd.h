@@ -2,8 +2,9 @@
  * smtpd.h - private interfaces of smtpd, the submission server.
  *
  * smtpd is event-driven: one process serves many sessions, each an explicit
- * state machine. Messages that finish DATA in one loop pass are committed
- * together (qstore_commit) and only then get their 250. See smtpd(8).
+ * state machine. Messages that finish DATA while no commit runs are
+ * committed together (qstore_commit, on smtpd_commit.c's thread) and only
+ * then get their 250. See smtpd(8).
  */
 #ifndef PETREL_SMTPD_H
 #define PETREL_SMTPD_H
@@ -20,6 +21,7 @@
 #include "daemon.h"
 #include "dotstuff.h"
 #include "dsnparam.h"
+#include "event.h"
 #include "mailproto.h"
 #include "outbox.h"
 #include "qstore.h"
@@ -132,6 +134,8 @@ enum smtpd_state {
 struct smtpd_session {
 	struct smtpd_session	*next;		/* all sessions */
 	struct smtpd_session	*commit_next;	/* batch waiting to commit */
+	int			 commit_inflight; /* in the worker's batch */
+	int			 commit_closed;	/* close when it is done */
 	struct outbox_event	 accepted;	/* its event, until committed */
 	char			 message_id[SMTPD_MSGID_MAX + 1]; /* "" none */
 	int			 fd;
@@ -215,8 +219,12 @@ struct smtpd_session {
 extern const struct cfg	*smtpd_cfg;
 extern struct qstore	*smtpd_queue;
 extern SSL_CTX		*smtpd_ssl_ctx;
+
+/* smtpd_commit.c */
+void	smtpd_commit_init(void);
 void	smtpd_commit_enqueue(struct smtpd_session *);
-void	smtpd_commit_cancel(struct smtpd_session *);
+int	smtpd_commit_cancel(struct smtpd_session *);
+void	smtpd_commit_start(void);
 
 /* smtpd_session.c */
 void	smtpd_session_limits_init(const struct cfg *);
@@ -286,6 +294,14 @@ void	smtpd_kdf_init(void);
 void	smtpd_kdf_submit(struct smtpd_session *, struct cred_verify_job *,
 	    const char *mech, const char *user);
 void	smtpd_kdf_cancel(struct smtpd_session *);
+/*
+ * Starts one of smtpd's two worker threads (KDF, commit) with every
+ * signal blocked: fds becomes a pipe whose read end, non-blocking, calls
+ * done in the event loop; the thread writes to fds[1] when it has a
+ * result. Exits (log_fatal) on failure.
+ */
+void	smtpd_worker_start(const char *what, int fds[2], void *(*run)(void *),
+	    ev_fd_cb *done);
 
 /* smtpd_limit.c */
 void	smtpd_limit_init(const struct cfg *);

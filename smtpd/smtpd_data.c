@@ -10,8 +10,8 @@
  * parameters the client gave, for a credential with reports off,
  * dsn_off, and the lane: the credential's, or bulk when the message says
  * X-Petrel-Priority: bulk (a message may lower itself, never raise). The
- * message is committed by smtpd.c together with the others that finished
- * in the same loop pass.
+ * message is committed by smtpd_commit.c together with the others that
+ * finished while no commit was under way.
  */
 #include <sys/time.h>
 

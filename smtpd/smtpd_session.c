@@ -239,6 +239,11 @@ smtpd_session_close(struct smtpd_session *s)
 {
 	struct smtpd_session **pp;
 
+	/* Its message is being committed: closed once that is done. */
+	if (s->state == SMTPD_COMMIT_WAIT && smtpd_commit_cancel(s) == -1) {
+		ev_fd_del(s->fd);
+		return;
+	}
 	for (pp = &smtpd_sessions; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == s) {
 			*pp = s->next;
@@ -246,8 +251,6 @@ smtpd_session_close(struct smtpd_session *s)
 		}
 	}
 	smtpd_nsessions--;
-	if (s->state == SMTPD_COMMIT_WAIT)
-		smtpd_commit_cancel(s);
 	log_info("disconnect from unknown[%s]", s->addr);
 	smtpd_limit_disconnect(s);
 	if (s->auth_timer != 0)
