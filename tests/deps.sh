@@ -45,7 +45,7 @@ python3-prometheus-client
 python3-django-anymail python3-cryptography
 libgmime-3.0-dev php-cli s-nail
 dpkg-dev debhelper fakeroot lintian ssl-cert adduser logrotate procps
-util-linux lmdb-utils"
+util-linux lmdb-utils strace"
 # libgmime-3.0-dev: sendmail(1) parses address lists (-t) with GMime.
 # php-cli, s-nail: the real local clients test_sendmail runs (PHP's
 # mail(), mailx) against build/sendmail. s-nail rather than bsd-mailx,
@@ -60,6 +60,9 @@ util-linux lmdb-utils"
 # django-anymail's own Mailgun, SendGrid and Postmark webhook views, the
 # real consumer the webhook format tests post to (anymail_receiver.py,
 # run by /usr/bin/python3), and SendGrid's ECDSA signature check.
+# strace: test_commit slows every fsync of smtpd with its fault injection
+# (--inject=fsync:delay_enter), to show the event loop serves other
+# sessions while a commit is on disk.
 # Node from another source (e.g. NodeSource's nodejs, which bundles npm and
 # conflicts with Debian's npm) is used as it is.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1
