@@ -1575,8 +1575,10 @@ set_warmup(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 	yaml_node_t *k;
 	const char *a, *s = NULL;
 	struct tm tm;
+	time_t t;
 	char *end;
 	size_t n, i, j;
+	int mday;
 
 	if (check_map(ctx, node, line, name) == -1)
 		return -1;
@@ -1605,10 +1607,13 @@ set_warmup(struct cfg_ctx *ctx, const char *name, yaml_node_t *node,
 			return -1;
 		memset(&tm, 0, sizeof(tm));
 		end = strptime(s, "%Y-%m-%d", &tm);
-		if (end == NULL || *end != '\0' || strlen(s) != 10)
+		mday = tm.tm_mday;
+		/* timegm makes 2026-02-30 March 2nd: a day it kept. */
+		if (end == NULL || *end != '\0' || strlen(s) != 10 ||
+		    (t = timegm(&tm)) == (time_t)-1 || tm.tm_mday != mday)
 			return cfg_err(ctx, node_line(k), key, "\"%s\" is not a "
 			    "day (YYYY-MM-DD)", log_safe(s));
-		w->start_day = (int64_t)timegm(&tm) / DAY;
+		w->start_day = (int64_t)t / DAY;
 		cfg->nsmtp_warmup = i + 1;
 	}
 	return 0;

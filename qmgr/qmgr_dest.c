@@ -128,6 +128,7 @@ static void qmgr_dest_expire(struct qmgr_dest *, int64_t);
 static void qmgr_dest_provider_adapt(struct qmgr_dest *,
     const struct shaping_rule *, const char *, int64_t);
 static void qmgr_dest_inherit(struct qmgr_dest *, int64_t);
+static struct qmgr_prov_adapt *qmgr_prov_adapt_find(const struct qmgr_dest *);
 static void qmgr_dest_limits_text(const struct qmgr_dest *, char *,
     size_t);
 static void qmgr_dest_changed(struct qmgr_dest *, const char *,
@@ -715,6 +716,17 @@ qmgr_dest_on_reply(struct qmgr_dest *d, const struct qmgr_job *job,
 		qmgr_dest_provider_adapt(d, r, reply, now);
 }
 
+/* The action kept for d's provider in d's pool, or NULL. */
+static struct qmgr_prov_adapt *
+qmgr_prov_adapt_find(const struct qmgr_dest *d)
+{
+	for (size_t i = 0; i < qmgr_nprov_adapts; i++)
+		if (qmgr_prov_adapts[i].prov == d->prov &&
+		    strcmp(qmgr_prov_adapts[i].pool, d->pool) == 0)
+			return &qmgr_prov_adapts[i];
+	return NULL;
+}
+
 /*
  * The provider's rule r acted on d: it acts on every other destination
  * of d's provider in d's pool, and is kept for those that join later.
@@ -725,14 +737,9 @@ static void
 qmgr_dest_provider_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
     const char *reply, int64_t now)
 {
-	struct qmgr_prov_adapt *pa = NULL;
+	struct qmgr_prov_adapt *pa = qmgr_prov_adapt_find(d);
 	struct qmgr_dest *o;
-	size_t i;
 
-	for (i = 0; i < qmgr_nprov_adapts && pa == NULL; i++)
-		if (qmgr_prov_adapts[i].prov == d->prov &&
-		    strcmp(qmgr_prov_adapts[i].pool, d->pool) == 0)
-			pa = &qmgr_prov_adapts[i];
 	if (pa == NULL) {
 		qmgr_prov_adapts = xreallocarray(qmgr_prov_adapts,
 		    qmgr_nprov_adapts + 1, sizeof(*qmgr_prov_adapts));
@@ -762,18 +769,11 @@ qmgr_dest_provider_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
 static void
 qmgr_dest_inherit(struct qmgr_dest *d, int64_t now)
 {
-	const struct qmgr_prov_adapt *pa = NULL;
+	const struct qmgr_prov_adapt *pa;
 	int64_t had;
-	size_t i;
 
-	if (d->prov == NULL)
-		return;
-	for (i = 0; i < qmgr_nprov_adapts && pa == NULL; i++)
-		if (qmgr_prov_adapts[i].prov == d->prov &&
-		    strcmp(qmgr_prov_adapts[i].pool, d->pool) == 0 &&
-		    qmgr_prov_adapts[i].until > now)
-			pa = &qmgr_prov_adapts[i];
-	if (pa == NULL)
+	if (d->prov == NULL || (pa = qmgr_prov_adapt_find(d)) == NULL ||
+	    pa->until <= now)
 		return;
 	qmgr_dest_expire(d, now);
 	had = d->adapt_rule == pa->rule ? d->adapt_until : 0;

@@ -98,7 +98,6 @@ static void	sh_columns(const struct sh_dest *, char [SH_NUMS][64],
 static void	sh_row(const char *const [SH_COLS], const int [SH_COLS]);
 static void	sh_json(const struct sh_reply *);
 static void	sh_json_uint(struct json *, const char *, uint64_t, int);
-static void	sh_json_str(struct json *, const char *, const char *);
 static void	sh_reply_release(struct sh_reply *);
 
 static void
@@ -434,17 +433,6 @@ sh_json_uint(struct json *j, const char *key, uint64_t v, int zero_null)
 		json_uint(j, v);
 }
 
-/* key: s, or null when s is NULL. */
-static void
-sh_json_str(struct json *j, const char *key, const char *s)
-{
-	json_key(j, key);
-	if (s == NULL)
-		json_null(j);
-	else
-		json_str(j, s);
-}
-
 /* JSON Lines, one object per destination, as the other listings. */
 static void
 sh_json(const struct sh_reply *r)
@@ -468,21 +456,21 @@ sh_json(const struct sh_reply *r)
 		sh_json_uint(&j, "sent", d->sent, 0);
 		sh_json_uint(&j, "max_connections", d->max_conn, 1);
 		sh_rate(d, rate, sizeof(rate));
-		sh_json_str(&j, "max_message_rate", strcmp(rate, "-") == 0 ?
+		json_kv_str(&j, "max_message_rate", strcmp(rate, "-") == 0 ?
 		    NULL : rate);
 		sh_json_uint(&j, "rate_count", d->rate_count, 0);
 		sh_json_uint(&j, "rate_interval", d->rate_interval, 0);
 		sh_json_uint(&j, "failures", d->failures, 0);
 		sh_json_uint(&j, "suspended_for", d->suspended_for, 0);
-		sh_json_str(&j, "last_failure", d->last_failure);
-		sh_json_str(&j, "provider", d->provider);
+		json_kv_str(&j, "last_failure", d->last_failure);
+		json_kv_str(&j, "provider", d->provider);
 		sh_json_uint(&j, "provider_connections", d->prov_conns, 0);
 		sh_json_uint(&j, "provider_max_connections", d->prov_max, 1);
 		sh_json_uint(&j, "transactional_pending", d->t_pending, 0);
 		sh_json_uint(&j, "transactional_in_flight", d->t_inflight, 0);
 		sh_json_uint(&j, "bulk_pending", d->b_pending, 0);
 		sh_json_uint(&j, "bulk_in_flight", d->b_inflight, 0);
-		sh_json_str(&j, "transactional_reserve", d->reserve);
+		json_kv_str(&j, "transactional_reserve", d->reserve);
 		sh_json_uint(&j, "reserved_connections", d->reserved, 0);
 		json_object_end(&j);
 		printf("%s\n", out.data);

@@ -31,8 +31,9 @@
 #define SRC_ROWS_MAX		100000
 /* An address as inet_ntop writes it. */
 #define SRC_ADDR_MAX		63
-/* The columns from WARMUP_DAY to SET_ASIDE_UNTIL. */
+/* The columns from WARMUP_DAY to SET_ASIDE_UNTIL, and all before REASON. */
 #define SRC_NUMS		4
+#define SRC_COLS		(3 + SRC_NUMS)
 
 /* One row: a pool's address (pool set) or an address and scope. */
 struct src_row {
@@ -58,7 +59,11 @@ static int	src_printable(const char *);
 static int	src_record(const struct attr_list *, void *, struct vbuf *);
 static int	src_cmp(const void *, const void *);
 static void	src_numbers(const struct src_row *, char [SRC_NUMS][64]);
+static void	src_columns(const struct src_row *, char [SRC_NUMS][64],
+		    const char *[SRC_COLS]);
 static void	src_print(const struct src_reply *);
+static void	src_row_print(const char *const [SRC_COLS],
+		    const int [SRC_COLS], const char *);
 static void	src_json_num(struct json *, const char *, int64_t);
 static void	src_json(const struct src_reply *);
 static void	src_reply_release(struct src_reply *);
@@ -210,6 +215,19 @@ src_numbers(const struct src_row *d, char num[SRC_NUMS][64])
 		snprintf(num[3], sizeof(num[3]), "-");
 }
 
+/* d's columns, "-" for what it has not (num holds the numbers). */
+static void
+src_columns(const struct src_row *d, char num[SRC_NUMS][64],
+    const char *col[SRC_COLS])
+{
+	src_numbers(d, num);
+	col[0] = d->source;
+	col[1] = d->pool != NULL ? d->pool : "-";
+	col[2] = d->scope != NULL ? d->scope : "-";
+	for (size_t c = 3; c < SRC_COLS; c++)
+		col[c] = num[c - 3];
+}
+
 /*
  * A header line, then one line per row in aligned columns; the refusal
  * last, as it came.
@@ -217,43 +235,38 @@ src_numbers(const struct src_row *d, char num[SRC_NUMS][64])
 static void
 src_print(const struct src_reply *rep)
 {
-	static const char *head[] = { "SOURCE", "POOL", "SCOPE",
+	static const char *head[SRC_COLS] = { "SOURCE", "POOL", "SCOPE",
 	    "WARMUP_DAY", "WARMUP_CAP", "SENT_TODAY", "SET_ASIDE_UNTIL" };
-	enum { NCOL = sizeof(head) / sizeof(head[0]) };
 	char num[SRC_NUMS][64];
-	const char *col[NCOL];
-	int w[NCOL];
+	const char *col[SRC_COLS];
+	int w[SRC_COLS];
 	size_t i, c;
 
-	for (c = 0; c < NCOL; c++)
+	for (c = 0; c < SRC_COLS; c++)
 		w[c] = (int)strlen(head[c]);
 	/* Widths from the data: a scope may be 263 characters. */
 	for (i = 0; i < rep->n; i++) {
-		const struct src_row *d = &rep->r[i];
-
-		src_numbers(d, num);
-		col[0] = d->source;
-		col[1] = d->pool != NULL ? d->pool : "-";
-		col[2] = d->scope != NULL ? d->scope : "-";
-		for (c = 3; c < NCOL; c++)
-			col[c] = num[c - 3];
-		for (c = 0; c < NCOL; c++)
+		src_columns(&rep->r[i], num, col);
+		for (c = 0; c < SRC_COLS; c++)
 			if ((int)strlen(col[c]) > w[c])
 				w[c] = (int)strlen(col[c]);
 	}
-	printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %-*s  REASON\n", w[0],
-	    head[0], w[1], head[1], w[2], head[2], w[3], head[3], w[4],
-	    head[4], w[5], head[5], w[6], head[6]);
+	src_row_print(head, w, "REASON");
 	for (i = 0; i < rep->n; i++) {
-		const struct src_row *d = &rep->r[i];
-
-		src_numbers(d, num);
-		printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %-*s  %s\n", w[0],
-		    d->source, w[1], d->pool != NULL ? d->pool : "-", w[2],
-		    d->scope != NULL ? d->scope : "-", w[3], num[0], w[4],
-		    num[1], w[5], num[2], w[6], num[3],
-		    d->reason != NULL ? d->reason : "-");
+		src_columns(&rep->r[i], num, col);
+		src_row_print(col, w, rep->r[i].reason != NULL ?
+		    rep->r[i].reason : "-");
 	}
+}
+
+/* One line: text left-aligned, numbers right-aligned, then last. */
+static void
+src_row_print(const char *const col[SRC_COLS], const int w[SRC_COLS],
+    const char *last)
+{
+	printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %-*s  %s\n", w[0], col[0],
+	    w[1], col[1], w[2], col[2], w[3], col[3], w[4], col[4], w[5],
+	    col[5], w[6], col[6], last);
 }
 
 /* key: n, or null when n is -1 (none). */

@@ -1249,6 +1249,9 @@ START_TEST(test_warmup)
 	    "  warmup:\n    203.0.113.21: 1 December\n",
 	    "4: smtp.warmup.203.0.113.21", "is not a day (YYYY-MM-DD)");
 	expect_error("smtp:\n  source_addresses: [203.0.113.21]\n"
+	    "  warmup:\n    203.0.113.21: 2026-02-30\n",
+	    "4: smtp.warmup.203.0.113.21", "is not a day (YYYY-MM-DD)");
+	expect_error("smtp:\n  source_addresses: [203.0.113.21]\n"
 	    "  warmup:\n    203.0.113.0/24: 2026-12-01\n",
 	    "4: smtp.warmup.203.0.113.0/24", "is not one address");
 	expect_error("smtp:\n  warmup: [203.0.113.21]\n", "2: smtp.warmup",
