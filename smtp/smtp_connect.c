@@ -38,6 +38,7 @@ static int	sess_wait(int, short, int64_t);
 static int	source_bind(int, const struct smtp_target *,
 		    const struct cfg_pool *, const struct smtp_avoid *, char *,
 		    size_t);
+static int	system_ca_store(SSL_CTX *);
 static void	tls_reason(struct vbuf *, const char *, int);
 
 static SSL_CTX *tls_ctx;
@@ -60,6 +61,26 @@ smtp_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/*
+ * The system's CA store as its hashed directory (/etc/ssl/certs, or
+ * $SSL_CERT_DIR), whose certificates OpenSSL reads one at a time when a
+ * chain asks for them. SSL_CTX_set_default_verify_paths would also load
+ * the bundle file (/etc/ssl/certs/ca-certificates.crt, or $SSL_CERT_FILE)
+ * whole into every smtp process at start: about 860 KiB of heap each,
+ * 13 MiB of the suite's 55 with 16 processes, for a store that only the
+ * verify level and the log's verified= consult. A bundle file of one's
+ * own is what smtp.tls_ca_file is for.
+ */
+static int
+system_ca_store(SSL_CTX *ctx)
+{
+	const char *dir;
+
+	if ((dir = getenv(X509_get_default_cert_dir_env())) == NULL)
+		dir = X509_get_default_cert_dir();
+	return SSL_CTX_load_verify_dir(ctx, dir);
+}
+
 void
 smtp_tls_init(const struct cfg *cfg)
 {
@@ -76,7 +97,7 @@ smtp_tls_init(const struct cfg *cfg)
 		    cfg->smtp_tls_ca_file, NULL) != 1)
 			log_fatal("smtp.tls_ca_file %s: cannot load the CA "
 			    "certificates", cfg->smtp_tls_ca_file);
-	} else if (SSL_CTX_set_default_verify_paths(tls_ctx) != 1)
+	} else if (system_ca_store(tls_ctx) != 1)
 		log_warn("cannot load the system CA store: no certificate "
 		    "will verify");
 	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_COMPRESSION |

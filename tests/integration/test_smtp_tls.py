@@ -9,6 +9,11 @@ self-signed certificate for "localhost", its own trust anchor) and the
 certificate names the host, and defers otherwise.
 """
 
+import os
+import shutil
+import subprocess
+import tempfile
+
 from harness import PetrelCase, certificate, make_message, unique
 
 RCPT = "rcpt@example.org"
@@ -90,6 +95,32 @@ class StartTLSTest(TLSLevelCase):
         self.assertEqual(d["verified"], "yes", d["line"])
         self.assertIn("Verified TLS connection established to",
                       self.suite.log())
+
+    def test_verify_with_the_system_store_directory(self):
+        # Without smtp.tls_ca_file, smtp trusts the system store as its
+        # hashed directory ($SSL_CERT_DIR here, /etc/ssl/certs when
+        # installed), read certificate by certificate as chains need them.
+        d = tempfile.mkdtemp(prefix="petrel-certdir-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in",
+                            certificate()[0]], check=True,
+                           stdout=subprocess.PIPE, text=True).stdout.strip()
+        shutil.copy(certificate()[0], os.path.join(d, h + ".0"))
+        os.chmod(os.path.join(d, h + ".0"), 0o644)
+        saved = os.environ.get("SSL_CERT_DIR")
+        os.environ["SSL_CERT_DIR"] = d
+        try:
+            self.reconfigure({"tls": "verify"}, host="localhost")
+        finally:
+            if saved is None:
+                del os.environ["SSL_CERT_DIR"]
+            else:
+                os.environ["SSL_CERT_DIR"] = saved
+        tok, qid = self.send_one("tls-verify-dir")
+        self.wait_arrival(tok)
+        d = self.suite.wait_delivery(qid, RCPT, "sent")[0]
+        self.assertEqual(d["verified"], "yes", d["line"])
 
     def test_verify_without_the_ca_defers(self):
         self.reconfigure({"tls": "verify"}, host="localhost")
