@@ -166,6 +166,8 @@
 						/* "N" or "N%" */
 #define MAIL_ATTR_RESERVED	"reserved_connections"	/* of it now: the */
 						/* connections bulk may not take */
+#define MAIL_ATTR_NSOURCES	"source_addresses"	/* how many the */
+						/* limits apply to, each */
 
 /*
  * A sources reply (qmgr_source.c): one record per source address of each

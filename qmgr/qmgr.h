@@ -53,6 +53,7 @@
 #define QMGR_PROV_MAP_MAX	100000
 #define QMGR_SRC_MAX		65536	/* source address and scope */
 					/* entries (qmgr_source.c) */
+#define QMGR_SRC_ADDR_MAX	64	/* an address as text, and NUL */
 #define QMGR_PROV_MX_MAX	16
 #define QMGR_MX_LIST_MAX	MAIL_MX_LIST_MAX
 /* Destinations in one reply to relayctl shaping show. */
@@ -174,6 +175,22 @@ struct qmgr_job {
 	int			 new_conn;	/* took a connection-rate token */
 	int			 bulk;		/* the bulk lane (m->bulk) */
 	const struct shaping_provider *prov;	/* counted at smtp under it */
+	size_t			 src;		/* dest->srcs[src]: the source */
+						/* address it leaves from */
+};
+
+/*
+ * One source address of a destination's pool, with what the limits
+ * count per address (shaping.yaml(5)): its jobs at smtp, and its buckets
+ * of max_message_rate and max_connection_rate.
+ */
+struct qmgr_dest_src {
+	char			 addr[QMGR_SRC_ADDR_MAX];	/* as text; "": */
+						/* no pool, the kernel's pick */
+	unsigned		 inflight;	/* jobs at smtp from it */
+	unsigned		 binflight;	/* of them, bulk */
+	struct shaping_bucket	 bucket;	/* max_message_rate */
+	struct shaping_bucket	 conn_bucket;	/* max_connection_rate */
 };
 
 /*
@@ -192,12 +209,18 @@ struct qmgr_dest {
 	struct qmgr_job		*bhead, **btail; /* the bulk lane */
 	size_t			 npending;	/* both lanes */
 	size_t			 nbulk;		/* of them, bulk */
-	unsigned		 inflight;	/* jobs at smtp */
+	unsigned		 inflight;	/* jobs at smtp, all sources */
 	unsigned		 binflight;	/* of them, bulk */
 	uint64_t		 sent;		/* jobs handed to smtp */
 	struct shaping_limits	 lim;
-	struct shaping_bucket	 bucket;	/* max_message_rate */
-	struct shaping_bucket	 conn_bucket;	/* max_connection_rate */
+	/*
+	 * Its pool's source addresses (one, "", without a pool): each has
+	 * its own connections and rates under lim; jobs take them in turn,
+	 * the pool's turn (every destination's jobs from it: qmgr_dest.c).
+	 */
+	struct qmgr_dest_src	*srcs;
+	size_t			 nsrcs;
+	size_t			*src_turn;	/* the next to try first */
 	/* After site failures (qmgr_dest_outcome): */
 	unsigned		 window;	/* jobs at smtp allowed; 0 any */
 	unsigned		 fail_streak;	/* site failures in a row */
@@ -285,19 +308,28 @@ size_t	qmgr_job_nbulk(void);
  */
 size_t	qmgr_job_cancel_pending(const char *qid);
 /*
- * The next job to send, round-robin over the destinations with a job,
- * a connection under their limit and a token of their rate (and, when
- * no idle session to it is held, of their connection rate); NULL none.
- * A destination's transactional job goes before its bulk ones; a bulk
- * job only while bulk_ok (smtp.processes' reserve is free) and fewer
- * than max_connections less transactional_reserve jobs are at smtp for
- * the destination (the lanes, qmgr(8)).
- * held(key, &reusable) says how many idle smtp sessions to key there
- * are, and how many of them a job could reuse (under their use limit).
- * The job counts against its destination until qmgr_dest_release.
+ * How many idle smtp sessions to destination key from source address
+ * source ("": the kernel's pick; NULL: any) there are, and in *reusable
+ * how many of them a job could reuse (under their use limit).
  */
-struct qmgr_job *qmgr_dest_take(unsigned (*held)(const char *key,
-	    unsigned *reusable), int bulk_ok);
+typedef unsigned qmgr_held_fn(const char *key, const char *source,
+	    unsigned *reusable);
+/*
+ * The next job to send, round-robin over the destinations with a job
+ * and, within one, over its source addresses: the first address not
+ * avoided (qmgr_source_avoid) with a connection under the destination's
+ * max_connections and a token of its rate (and, when no idle session
+ * from it is held, of its connection rate), one holding an idle session
+ * first; NULL none. The limits count per source address (job->src says
+ * which); the window after site failures and provider_max_connections
+ * count all of them together. A destination's transactional job goes
+ * before its bulk ones; a bulk job only while bulk_ok (smtp.processes'
+ * reserve is free) and fewer than max_connections less
+ * transactional_reserve jobs are at smtp from the address (the lanes,
+ * qmgr(8)). The job counts against its destination and address until
+ * qmgr_dest_release.
+ */
+struct qmgr_job *qmgr_dest_take(qmgr_held_fn *held, int bulk_ok);
 /* Puts a taken job back (no connection to send it on). */
 void	qmgr_dest_untake(struct qmgr_job *);
 /*
@@ -321,8 +353,7 @@ void	qmgr_dest_flush_dead(void);
 /* The job is back from smtp (or failed there). */
 void	qmgr_dest_release(struct qmgr_job *);
 /* About how many pending jobs could be taken now (bulk_ok as above). */
-size_t	qmgr_dest_ready(unsigned (*held)(const char *key,
-	    unsigned *reusable), int bulk_ok);
+size_t	qmgr_dest_ready(qmgr_held_fn *held, int bulk_ok);
 /*
  * The smtp processes bulk jobs may not take: the default shaping
  * entry's transactional_reserve of smtp.processes (0 before
@@ -338,12 +369,12 @@ int64_t	qmgr_dest_next_ms(void);
 /*
  * What relayctl shaping show prints of d: "dead" (suspended after site
  * failures), "suspended" (by an on_reply rule), "backoff" (an on_reply
- * rule lowered its limits), "pacing" (jobs wait for its rate),
- * "at-limit" (jobs wait for a connection; bulk ones, for one outside
- * the transactional reserve), else "normal".
+ * rule lowered its limits), "pacing" (jobs wait for its rate, at every
+ * source address with room), "at-limit" (jobs wait for a connection, at
+ * every source address; bulk ones, for one outside the transactional
+ * reserve), else "normal".
  */
-const char *qmgr_dest_state(const struct qmgr_dest *d, unsigned held,
-	    unsigned reusable);
+const char *qmgr_dest_state(const struct qmgr_dest *d, qmgr_held_fn *held);
 /*
  * The connections of d that bulk jobs may not take now: its
  * transactional_reserve of max_connections (as lowered by a backoff), or
@@ -450,8 +481,13 @@ unsigned qmgr_provider_inflight(const struct shaping_provider *p);
  * qmgr_source.c: source addresses set aside for a provider (or next hop)
  * after reputation refusals, and warmup addresses' daily caps.
  */
-/* The addresses job must not leave from, space-separated, into out. */
+/*
+ * The addresses job (or any job of its destination: the same next hop
+ * and pool) must not leave from, space-separated, into out.
+ */
 void	qmgr_source_avoid(const struct qmgr_job *job, struct vbuf *out);
+/* Whether addr is one of list's space-separated addresses. */
+int	qmgr_source_listed(const char *list, const char *addr);
 /*
  * smtp's reply for job: the address it left from (NULL: none or the
  * kernel's), an address refused for its reputation (NULL: none) with the
@@ -507,11 +543,9 @@ void	qmgr_deliver_run(void);
 size_t	qmgr_deliver_free_slots(void);
 /* Jobs at smtp or waiting for a connection. */
 size_t	qmgr_deliver_busy(void);
-/*
- * Idle smtp processes that may still hold a session to key; *reusable
- * (when not NULL): how many of those sessions are under their use limit.
- */
-unsigned qmgr_deliver_held(const char *key, unsigned *reusable);
+/* A qmgr_held_fn: the idle smtp processes' sessions. */
+unsigned qmgr_deliver_held(const char *key, const char *source,
+	    unsigned *reusable);
 /* Idle smtp processes that may still hold a session to a member of p. */
 unsigned qmgr_deliver_held_by(const struct shaping_provider *p);
 

@@ -34,6 +34,8 @@ struct qmgr_conn {
 	 */
 	char			 last_key[QMGR_DEST_KEY_MAX + 1];
 	char			 last_nexthop[NEXTHOP_KEY_MAX + 1]; /* its hop */
+	char			 last_source[QMGR_SRC_ADDR_MAX];	/* and the */
+						/* address it left from */
 	int64_t			 idle_since;
 	/*
 	 * Jobs sent on that session so far, as far as qmgr knows, and the
@@ -61,10 +63,12 @@ static struct vbuf *qmgr_req;			/* the request being sent */
 static struct vbuf *qmgr_avoid;			/* its source addresses to */
 						/* avoid (qmgr_source.c) */
 
-static struct qmgr_conn *qmgr_conn_get(const char *);
+static struct qmgr_conn *qmgr_conn_get(const char *, const char *);
 static int qmgr_conn_holds(const struct qmgr_conn *, int64_t);
+static int qmgr_conn_holds_to(const struct qmgr_conn *, const char *,
+    const char *, int64_t);
 static int qmgr_conn_reusable(const struct qmgr_conn *, const char *,
-    int64_t);
+    const char *, int64_t);
 static void qmgr_conn_close(struct qmgr_conn *);
 static void qmgr_conn_record(struct attrconn *, const struct attr_list *,
     void *);
@@ -126,11 +130,27 @@ qmgr_conn_holds(const struct qmgr_conn *c, int64_t now)
 	    now - c->idle_since < QMGR_SMTP_CACHE_MS;
 }
 
-/* Whether a job to key sent on c would reuse c's session as it is. */
+/*
+ * Whether idle c's smtp process still holds a session to key from source
+ * (NULL: from any address).
+ */
 static int
-qmgr_conn_reusable(const struct qmgr_conn *c, const char *key, int64_t now)
+qmgr_conn_holds_to(const struct qmgr_conn *c, const char *key,
+    const char *source, int64_t now)
 {
 	return qmgr_conn_holds(c, now) && strcmp(c->last_key, key) == 0 &&
+	    (source == NULL || strcmp(c->last_source, source) == 0);
+}
+
+/*
+ * Whether a job to key from source sent on c would reuse c's session as
+ * it is.
+ */
+static int
+qmgr_conn_reusable(const struct qmgr_conn *c, const char *key,
+    const char *source, int64_t now)
+{
+	return qmgr_conn_holds_to(c, key, source, now) &&
 	    (c->max_uses == 0 || c->uses < c->max_uses);
 }
 
@@ -149,16 +169,16 @@ qmgr_deliver_held_by(const struct shaping_provider *p)
 }
 
 unsigned
-qmgr_deliver_held(const char *key, unsigned *reusable)
+qmgr_deliver_held(const char *key, const char *source, unsigned *reusable)
 {
 	const struct qmgr_conn *c;
 	int64_t now = ev_now_ms();
 	unsigned n = 0, r = 0;
 
 	for (c = qmgr_conns; c != NULL; c = c->next)
-		if (qmgr_conn_holds(c, now) && strcmp(c->last_key, key) == 0) {
+		if (qmgr_conn_holds_to(c, key, source, now)) {
 			n++;
-			r += qmgr_conn_reusable(c, key, now);
+			r += qmgr_conn_reusable(c, key, source, now);
 		}
 	if (reusable != NULL)
 		*reusable = r;
@@ -174,15 +194,16 @@ qmgr_request_deadline_ms(void)
 }
 
 /*
- * An idle connection for a job to key, or a new one; NULL when smtp is
- * unreachable. One whose smtp process holds a session to key that it
- * may reuse first (no new connection to the destination), then one
- * holding a session to key that reached its use limit (smtp replaces it:
- * the destination's count of connections stays), then one that holds
- * none, then any (its process gives up the session it holds).
+ * An idle connection for a job to key from source, or a new one; NULL
+ * when smtp is unreachable. One whose smtp process holds a session to
+ * key from source that it may reuse first (no new connection to the
+ * destination), then one holding such a session that reached its use
+ * limit (smtp replaces it: the address's count of connections stays),
+ * then one that holds none, then any (its process gives up the session
+ * it holds).
  */
 static struct qmgr_conn *
-qmgr_conn_get(const char *key)
+qmgr_conn_get(const char *key, const char *source)
 {
 	struct qmgr_conn *c, *free_c = NULL, *used_up = NULL, *any = NULL;
 	struct vbuf *why;
@@ -195,8 +216,8 @@ qmgr_conn_get(const char *key)
 		if (!qmgr_conn_holds(c, now)) {
 			if (free_c == NULL)
 				free_c = c;
-		} else if (strcmp(c->last_key, key) == 0) {
-			if (qmgr_conn_reusable(c, key, now))
+		} else if (qmgr_conn_holds_to(c, key, source, now)) {
+			if (qmgr_conn_reusable(c, key, source, now))
 				return c;
 			if (used_up == NULL)
 				used_up = c;
@@ -252,7 +273,8 @@ qmgr_deliver_run(void)
 		if ((job = qmgr_dest_take(qmgr_deliver_held,
 		    qmgr_deliver_bulk_ok())) == NULL)
 			break;		/* every destination at its limit */
-		if ((c = qmgr_conn_get(job->dest_key)) == NULL) {
+		if ((c = qmgr_conn_get(job->dest_key,
+		    job->dest->srcs[job->src].addr)) == NULL) {
 			qmgr_dest_untake(job);
 			break;		/* tried again at the next pass */
 		}
@@ -264,6 +286,7 @@ static void
 qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 {
 	struct timeval tv;
+	const char *source;
 	int64_t in_qmgr_ms;
 
 	gettimeofday(&tv, NULL);
@@ -291,7 +314,13 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	/* The credential's source address pool; absent: "default". */
 	if (job->pool[0] != '\0')
 		attr_put_str(qmgr_req, MAIL_ATTR_POOL, job->pool);
-	/* Its addresses set aside or at their warmup cap for this one. */
+	/*
+	 * The address it leaves from (its destination's limits count it
+	 * there), and those set aside or at their warmup cap for it.
+	 */
+	if (job->dest != NULL && job->dest->srcs[job->src].addr[0] != '\0')
+		attr_put_str(qmgr_req, MAIL_ATTR_SOURCE,
+		    job->dest->srcs[job->src].addr);
 	if (qmgr_avoid == NULL)
 		qmgr_avoid = vbuf_create(MAIL_AVOID_MAX);
 	qmgr_source_avoid(job, qmgr_avoid);
@@ -303,7 +332,8 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 		attr_put_str(qmgr_req, MAIL_ATTR_RCPT, job->rcpts[i].address);
 	}
 	attr_end(qmgr_req);
-	if (qmgr_conn_reusable(c, job->dest_key, ev_now_ms()))
+	source = job->dest != NULL ? job->dest->srcs[job->src].addr : "";
+	if (qmgr_conn_reusable(c, job->dest_key, source, ev_now_ms()))
 		c->uses++;
 	else
 		c->uses = 1;
@@ -311,6 +341,7 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	    job->dest->lim.max_messages_per_connection : 0;
 	c->job = job;
 	snprintf(c->last_key, sizeof(c->last_key), "%s", job->dest_key);
+	snprintf(c->last_source, sizeof(c->last_source), "%s", source);
 	snprintf(c->last_nexthop, sizeof(c->last_nexthop), "%s", job->nexthop);
 	qmgr_nbusy++;
 	job->dispatched = ev_now_ms();
@@ -550,6 +581,13 @@ qmgr_conn_reply(struct qmgr_conn *c, const struct attr_list *l)
 	/* Then the source address's set-aside and warmup count. */
 	qmgr_source_reply(job, source, refused, refusal,
 	    qmgr_job_sent_any(job));
+	/*
+	 * The session smtp keeps left from there: the address asked for,
+	 * unless none of the pool's was usable for the host's family.
+	 */
+	if (source != NULL)
+		(void)snprintf(c->last_source, sizeof(c->last_source), "%s",
+		    source);
 	/* Before the release: the job still names its destination. */
 	qmgr_dest_outcome(job);
 	qmgr_deliver_finish(job, "no result from the delivery agent", relay);

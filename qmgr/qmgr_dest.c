@@ -3,13 +3,18 @@
  * limits that pace each one (shaping.file, lib/shaping).
  *
  * Modelled on Postfix's qmgr_queue.c: a destination is a next-hop key
- * (the recipient domain, or the transport entry's next hop) with its own
- * FIFO of jobs waiting for a connection, the jobs it has at smtp, a
- * connection limit (max_connections) and token buckets for its message
- * rate and its rate of new connections. The dispatcher (qmgr_dest_take) goes round the destinations that
- * have a job and room, one job each turn, so a destination at its limit,
- * or one with a long backlog, holds only its own mail; smtp.processes
- * stays the cap over all of them (qmgr_deliver.c).
+ * (the recipient domain, or the transport entry's next hop) and a source
+ * address pool, with its own FIFO of jobs waiting for a connection and
+ * the jobs it has at smtp. Its limits count per source address of the
+ * pool (struct qmgr_dest_src), as PowerMTA's virtual MTAs and KumoMTA's
+ * egress sources: each address has its jobs at smtp under
+ * max_connections and token buckets for its message rate and its rate
+ * of new connections, and the dispatcher picks the address of each job
+ * (smtp leaves from it), the pool's addresses in turn. The dispatcher
+ * (qmgr_dest_take) goes round the destinations that have a job and
+ * room, one job each turn, so a destination at its limit, or one with a
+ * long backlog, holds only its own mail; smtp.processes stays the cap
+ * over all of them (qmgr_deliver.c).
  *
  * Each destination has two FIFOs, one per lane (qmgr(8), Lanes): a
  * credential's lane, or X-Petrel-Priority: bulk, put a message's jobs in
@@ -54,12 +59,16 @@
  * narrow window: its first reply says whose it is.
  *
  * A new connection, which takes a token of max_connection_rate, is one
- * made when smtp holds no idle session to the destination that it may
- * reuse (qmgr_deliver_held's reusable: under max_messages_per_connection
+ * made when smtp holds no idle session to the destination from the
+ * job's source address that it may reuse (qmgr_deliver_held's reusable: under max_messages_per_connection
  * as far as qmgr counts). A session smtp had to open again on its own (the
  * server closed the cached one; smtp's own SMTP_CACHE_USES_MAX) is not
  * seen here: see shaping.yaml(5), BUGS.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -98,6 +107,13 @@ static size_t qmgr_nbulk;
 static struct shaping *qmgr_shaping;
 static struct qmgr_prov_adapt *qmgr_prov_adapts;
 static size_t qmgr_nprov_adapts;
+/*
+ * Each pool's next source address to try first, shared by the pool's
+ * destinations, so that its addresses take turns across all its mail
+ * (a destination with one job at a time is forgotten between jobs); the
+ * last, for destinations with no pool.
+ */
+static size_t qmgr_pool_turns[CFG_POOLS_MAX + 1];
 
 static unsigned qmgr_dest_hashkey(const char *);
 static struct qmgr_dest *qmgr_dest_get(const struct qmgr_job *, int);
@@ -106,8 +122,17 @@ static void qmgr_dest_enqueue(struct qmgr_job *, int);
 static void qmgr_dest_limits(struct qmgr_dest *, int64_t);
 static void qmgr_dest_gc(struct qmgr_dest *, int64_t);
 static int qmgr_dest_dead(const struct qmgr_dest *, int64_t);
-static int qmgr_dest_room(const struct qmgr_dest *, unsigned, int);
-static int qmgr_dest_bulk_room(const struct qmgr_dest *);
+static void qmgr_dest_sources(struct qmgr_dest *);
+static int qmgr_dest_room(const struct qmgr_dest *,
+    const struct qmgr_dest_src *, unsigned, int);
+static int qmgr_dest_bulk_room(const struct qmgr_dest *,
+    const struct qmgr_dest_src *);
+static const char *qmgr_dest_avoid(const struct qmgr_dest *, size_t *);
+static int qmgr_dest_take_tokens(struct qmgr_dest_src *, int, int64_t);
+static struct qmgr_job *qmgr_dest_take_from(struct qmgr_dest *,
+    qmgr_held_fn *, int, int64_t);
+static size_t qmgr_dest_ready_one(struct qmgr_dest *, qmgr_held_fn *, int,
+    int64_t);
 static unsigned qmgr_dest_max(const struct qmgr_dest *);
 static void qmgr_dest_push(struct qmgr_dest *, struct qmgr_job *, int);
 static struct qmgr_job *qmgr_dest_pop(struct qmgr_dest *, int);
@@ -204,23 +229,55 @@ qmgr_dest_limits(struct qmgr_dest *d, int64_t now)
 			d->lim.rate_interval = r->rate_interval;
 		}
 	}
-	shaping_bucket_init(&d->bucket, d->lim.rate_count,
-	    d->lim.rate_interval, now);
-	shaping_bucket_init(&d->conn_bucket, d->lim.conn_rate_count,
-	    d->lim.conn_rate_interval, now);
-	/* Told to slow down: the next message waits a whole interval. */
-	if (d->adapt == SHAPING_BACKOFF && r != NULL && r->has_rate)
-		d->bucket.tokens = 0;
+	for (n = 0; n < d->nsrcs; n++) {
+		shaping_bucket_init(&d->srcs[n].bucket, d->lim.rate_count,
+		    d->lim.rate_interval, now);
+		shaping_bucket_init(&d->srcs[n].conn_bucket,
+		    d->lim.conn_rate_count, d->lim.conn_rate_interval, now);
+		/* Told to slow down: the next message waits an interval. */
+		if (d->adapt == SHAPING_BACKOFF && r != NULL && r->has_rate)
+			d->srcs[n].bucket.tokens = 0;
+	}
 }
 
-/* ms until both of d's buckets are full: 0 when neither holds it back. */
+/*
+ * ms until every bucket of d (of each source address) has a token: 0
+ * when none holds it back.
+ */
 static int64_t
 qmgr_dest_wait(const struct qmgr_dest *d, int64_t now)
 {
-	int64_t w = shaping_bucket_wait(&d->bucket, now);
-	int64_t cw = shaping_bucket_wait(&d->conn_bucket, now);
+	int64_t w, most = 0;
 
-	return w > cw ? w : cw;
+	for (size_t i = 0; i < d->nsrcs; i++) {
+		w = shaping_bucket_wait(&d->srcs[i].bucket, now);
+		if (w > most)
+			most = w;
+		w = shaping_bucket_wait(&d->srcs[i].conn_bucket, now);
+		if (w > most)
+			most = w;
+	}
+	return most;
+}
+
+/*
+ * d's source addresses: its pool's (smtp.pools; smtp.source_addresses
+ * is the pool "default"), else one, "", for the kernel's choice. A pool
+ * the configuration no longer has gets one too: smtp defers its mail.
+ */
+static void
+qmgr_dest_sources(struct qmgr_dest *d)
+{
+	const struct cfg_pool *pool = cfg_pool_lookup(qmgr_cfg, d->pool);
+	size_t i;
+
+	d->nsrcs = pool != NULL && pool->naddrs > 0 ? pool->naddrs : 1;
+	d->src_turn = &qmgr_pool_turns[pool != NULL ?
+	    (size_t)(pool - qmgr_cfg->smtp_pools) : CFG_POOLS_MAX];
+	d->srcs = xcalloc(d->nsrcs, sizeof(*d->srcs));
+	for (i = 0; pool != NULL && i < pool->naddrs; i++)
+		(void)inet_ntop(pool->addrs[i].family, pool->addrs[i].addr,
+		    d->srcs[i].addr, sizeof(d->srcs[i].addr));
 }
 
 /* The destination of job's key; created when create is set. */
@@ -241,6 +298,7 @@ qmgr_dest_get(const struct qmgr_job *job, int create)
 	d->btail = &d->bhead;
 	d->prov = qmgr_provider_of(job->nexthop);
 	d->known = qmgr_provider_known(job->nexthop);
+	qmgr_dest_sources(d);
 	qmgr_dest_limits(d, ev_now_ms());
 	qmgr_dest_inherit(d, ev_now_ms());
 	d->hnext = qmgr_dest_hash[h];
@@ -306,6 +364,7 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 		qmgr_dest_cursor = NULL;
 	qmgr_dest_count--;
 	free(d->hits);
+	free(d->srcs);
 	free(d);
 }
 
@@ -439,25 +498,27 @@ qmgr_job_cancel_pending(const char *qid)
 }
 
 /*
- * Whether d may start one more job of the lane now: a session smtp
- * already holds to it (held) is reused without a new connection; else it
- * needs a connection under max_connections. A bulk job also needs a
- * connection outside the transactional reserve, held session or not (it
- * would keep the session from a transactional job). And a token of its
- * rate.
+ * Whether d may start one more job of the lane now from source address
+ * s: a session smtp already holds to it from s (held) is reused without
+ * a new connection; else it needs a connection under max_connections
+ * from s (and under the window and the provider's cap, which count every
+ * address). A bulk job also needs a connection outside the transactional
+ * reserve, held session or not (it would keep the session from a
+ * transactional job). And a token of the rate.
  */
 static int
-qmgr_dest_room(const struct qmgr_dest *d, unsigned held, int bulk)
+qmgr_dest_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
+    unsigned held, int bulk)
 {
 	if ((bulk ? d->bhead : d->head) == NULL)
 		return 0;
-	if (bulk && !qmgr_dest_bulk_room(d))
+	if (bulk && !qmgr_dest_bulk_room(d, s))
 		return 0;
 	/* Whose it is (which provider) is not known yet: one at a time. */
 	if (!d->known && d->inflight > 0)
 		return 0;
 	if (held == 0 && d->lim.max_connections != 0 &&
-	    d->inflight >= d->lim.max_connections)
+	    s->inflight >= d->lim.max_connections)
 		return 0;
 	/* Narrowed by site failures; a held session is a working one. */
 	if (held == 0 && d->window != 0 && d->inflight >= d->window)
@@ -469,15 +530,19 @@ qmgr_dest_room(const struct qmgr_dest *d, unsigned held, int bulk)
 }
 
 /*
- * Whether a bulk job to d leaves its transactional reserve free, and that
- * of its provider's provider_max_connections (the same share).
+ * Whether a bulk job to d from s leaves the transactional reserve free:
+ * that of s's max_connections, of the window while site failures narrow
+ * it, and of its provider's provider_max_connections (the same share).
  */
 static int
-qmgr_dest_bulk_room(const struct qmgr_dest *d)
+qmgr_dest_bulk_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s)
 {
-	unsigned max = qmgr_dest_max(d), pmax;
+	unsigned max = d->lim.max_connections, pmax;
 
-	if (max != 0 && d->inflight + qmgr_dest_reserve(d) >= max)
+	if (max != 0 && s->inflight + shaping_reserve(&d->lim, max) >= max)
+		return 0;
+	if (d->window != 0 &&
+	    d->inflight + shaping_reserve(&d->lim, d->window) >= d->window)
 		return 0;
 	if (d->prov == NULL || (pmax = d->prov->max_connections) == 0)
 		return 1;
@@ -887,30 +952,112 @@ qmgr_dest_adapt_left(const struct qmgr_dest *d)
 }
 
 /*
- * Takes a token of d's message rate and, for a new connection, one of its
+ * Takes a token of s's message rate and, for a new connection, one of its
  * connection rate: both or neither.
  */
 static int
-qmgr_dest_take_tokens(struct qmgr_dest *d, int new_conn, int64_t now)
+qmgr_dest_take_tokens(struct qmgr_dest_src *s, int new_conn, int64_t now)
 {
-	if (!shaping_bucket_take(&d->bucket, now))
+	if (!shaping_bucket_take(&s->bucket, now))
 		return 0;
-	if (new_conn && !shaping_bucket_take(&d->conn_bucket, now)) {
-		shaping_bucket_refund(&d->bucket);
+	if (new_conn && !shaping_bucket_take(&s->conn_bucket, now)) {
+		shaping_bucket_refund(&s->bucket);
 		return 0;
 	}
 	return 1;
 }
 
+/*
+ * The addresses d's jobs must not leave from now (set aside, or at their
+ * warmup cap: qmgr_source.c), as a list of its lane heads' job, and in
+ * *navoided how many of d's sources it names; NULL for none. When it
+ * names them all, the job still goes: smtp defers it, saying why.
+ */
+static const char *
+qmgr_dest_avoid(const struct qmgr_dest *d, size_t *navoided)
+{
+	static struct vbuf *list;
+	const struct qmgr_job *job = d->head != NULL ? d->head : d->bhead;
+
+	*navoided = 0;
+	if (job == NULL || d->srcs[0].addr[0] == '\0')
+		return NULL;
+	if (list == NULL)
+		list = vbuf_create(MAIL_AVOID_MAX);
+	qmgr_source_avoid(job, list);
+	if (list->len == 0)
+		return NULL;
+	for (size_t i = 0; i < d->nsrcs; i++)
+		*navoided += qmgr_source_listed(list->data, d->srcs[i].addr);
+	return *navoided < d->nsrcs ? list->data : NULL;
+}
+
+/*
+ * A job of d from the first of its source addresses, in turn, that may
+ * start one now (qmgr_dest_take); NULL none.
+ */
+static struct qmgr_job *
+qmgr_dest_take_from(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
+    int64_t now)
+{
+	struct qmgr_dest_src *s;
+	struct qmgr_job *job;
+	const char *avoid;
+	unsigned all_held, any_reusable, nheld, reusable;
+	size_t navoided, i, k;
+	int bulk, pass;
+
+	if (d->head == NULL && d->bhead == NULL)
+		return NULL;
+	avoid = qmgr_dest_avoid(d, &navoided);
+	/* Without idle sessions, no address has one: no lookup each. */
+	all_held = held(d->key, NULL, &any_reusable);
+	/* An address with an idle session first: no new connection. */
+	for (pass = any_reusable > 0 ? 0 : 1; pass < 2; pass++)
+		for (k = 0; k < d->nsrcs; k++) {
+			i = (*d->src_turn + k) % d->nsrcs;
+			s = &d->srcs[i];
+			if (avoid != NULL &&
+			    qmgr_source_listed(avoid, s->addr))
+				continue;
+			nheld = all_held;
+			reusable = any_reusable;
+			if (all_held > 0 && d->nsrcs > 1)
+				nheld = held(d->key, s->addr, &reusable);
+			/* Pass 0 tried those with one. */
+			if ((pass == 0) != (reusable > 0))
+				continue;
+			/* Transactional first; bulk outside the reserves. */
+			bulk = !qmgr_dest_room(d, s, nheld, 0);
+			if ((bulk && (!bulk_ok ||
+			    !qmgr_dest_room(d, s, nheld, 1))) ||
+			    !qmgr_dest_take_tokens(s, reusable == 0, now))
+				continue;
+			job = qmgr_dest_pop(d, bulk);
+			d->inflight++;
+			s->inflight++;
+			if (bulk) {
+				d->binflight++;
+				s->binflight++;
+			}
+			d->sent++;
+			*d->src_turn = (i + 1) % d->nsrcs;
+			job->dest = d;
+			job->src = i;
+			job->prov = d->prov;
+			qmgr_provider_take(job->prov);
+			job->new_conn = reusable == 0;
+			return job;
+		}
+	return NULL;
+}
+
 struct qmgr_job *
-qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable),
-    int bulk_ok)
+qmgr_dest_take(qmgr_held_fn *held, int bulk_ok)
 {
 	struct qmgr_dest *d, *start;
 	struct qmgr_job *job;
 	int64_t now = ev_now_ms();
-	unsigned nheld, reusable;
-	int bulk;
 
 	if (qmgr_dest_all == NULL)
 		return NULL;
@@ -920,20 +1067,8 @@ qmgr_dest_take(unsigned (*held)(const char *key, unsigned *reusable),
 	d = start;
 	do {
 		qmgr_dest_expire(d, now);
-		nheld = held(d->key, &reusable);
-		/* Transactional first; bulk outside the reserves only. */
-		bulk = !qmgr_dest_room(d, nheld, 0);
-		if ((!bulk || (bulk_ok && qmgr_dest_room(d, nheld, 1))) &&
-		    qmgr_dest_take_tokens(d, reusable == 0, now)) {
-			job = qmgr_dest_pop(d, bulk);
-			d->inflight++;
-			if (bulk)
-				d->binflight++;
-			d->sent++;
-			job->dest = d;
-			job->prov = d->prov;
-			qmgr_provider_take(job->prov);
-			job->new_conn = reusable == 0;
+		if ((job = qmgr_dest_take_from(d, held, bulk_ok, now)) !=
+		    NULL) {
 			qmgr_dest_cursor = d;
 			return job;
 		}
@@ -946,17 +1081,21 @@ void
 qmgr_dest_untake(struct qmgr_job *job)
 {
 	struct qmgr_dest *d = job->dest;
+	struct qmgr_dest_src *s = &d->srcs[job->src];
 
 	job->dest = NULL;
 	d->inflight--;
-	if (job->bulk)
+	s->inflight--;
+	if (job->bulk) {
 		d->binflight--;
+		s->binflight--;
+	}
 	d->sent--;
 	qmgr_provider_release(job->prov);
 	job->prov = NULL;
-	shaping_bucket_refund(&d->bucket);
+	shaping_bucket_refund(&s->bucket);
 	if (job->new_conn)
-		shaping_bucket_refund(&d->conn_bucket);
+		shaping_bucket_refund(&s->conn_bucket);
 	qmgr_job_requeue(job);
 }
 
@@ -964,43 +1103,74 @@ void
 qmgr_dest_release(struct qmgr_job *job)
 {
 	struct qmgr_dest *d = job->dest;
+	struct qmgr_dest_src *s;
 
 	if (d == NULL)
 		return;
+	s = &d->srcs[job->src];
 	job->dest = NULL;
 	d->inflight--;
-	if (job->bulk)
+	s->inflight--;
+	if (job->bulk) {
 		d->binflight--;
+		s->binflight--;
+	}
 	qmgr_provider_release(job->prov);
 	job->prov = NULL;
 	qmgr_dest_gc(d, ev_now_ms());
 }
 
+/*
+ * About how many of d's pending jobs could go now: over its source
+ * addresses, the room each has for the lanes that may go (avoided
+ * addresses counted too: an estimate for the scheduler's slots).
+ */
+static size_t
+qmgr_dest_ready_one(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
+    int64_t now)
+{
+	const struct qmgr_dest_src *s;
+	size_t n = 0, room, ready;
+	unsigned all_held, any_reusable, nheld, reusable;
+	unsigned max = d->lim.max_connections;
+
+	if (d->npending == 0)
+		return 0;
+	all_held = held(d->key, NULL, &any_reusable);
+	for (size_t i = 0; i < d->nsrcs && n < d->npending; i++) {
+		s = &d->srcs[i];
+		nheld = all_held;
+		reusable = any_reusable;
+		if (all_held > 0 && d->nsrcs > 1)
+			nheld = held(d->key, s->addr, &reusable);
+		/* The jobs of the lanes that may go; bulk only if any may. */
+		ready = qmgr_dest_room(d, s, nheld, 0) ?
+		    d->npending - d->nbulk : 0;
+		if (bulk_ok && qmgr_dest_room(d, s, nheld, 1))
+			ready += d->nbulk;
+		if (ready == 0 || shaping_bucket_wait(&s->bucket, now) > 0 ||
+		    (reusable == 0 &&
+		    shaping_bucket_wait(&s->conn_bucket, now) > 0))
+			continue;
+		if (!d->known)
+			return 1;
+		room = max == 0 ? ready : max > s->inflight ?
+		    max - s->inflight : 1;
+		n += room < ready ? room : ready;
+	}
+	return n < d->npending ? n : d->npending;
+}
+
 size_t
-qmgr_dest_ready(unsigned (*held)(const char *key, unsigned *reusable),
-    int bulk_ok)
+qmgr_dest_ready(qmgr_held_fn *held, int bulk_ok)
 {
 	struct qmgr_dest *d;
-	size_t n = 0, room, ready;
+	size_t n = 0;
 	int64_t now = ev_now_ms();
-	unsigned nheld, reusable;
 
 	for (d = qmgr_dest_all; d != NULL; d = d->next) {
 		qmgr_dest_expire(d, now);
-		nheld = held(d->key, &reusable);
-		/* The jobs of the lanes that may go; bulk only if any may. */
-		ready = qmgr_dest_room(d, nheld, 0) ?
-		    d->npending - d->nbulk : 0;
-		if (bulk_ok && qmgr_dest_room(d, nheld, 1))
-			ready += d->nbulk;
-		if (ready == 0 || shaping_bucket_wait(&d->bucket, now) > 0 ||
-		    (reusable == 0 &&
-		    shaping_bucket_wait(&d->conn_bucket, now) > 0))
-			continue;
-		room = !d->known ? 1 : d->lim.max_connections == 0 ?
-		    ready : d->lim.max_connections > d->inflight ?
-		    d->lim.max_connections - d->inflight : 1;
-		n += room < ready ? room : ready;
+		n += qmgr_dest_ready_one(d, held, bulk_ok, now);
 	}
 	return n;
 }
@@ -1030,23 +1200,29 @@ qmgr_dest_next_ms(void)
 			continue;
 		}
 		/*
-		 * Either bucket may be what holds it back (which one depends
-		 * on whether a session is held by then): the earlier wait.
+		 * Any source's buckets may be what holds it back (and which
+		 * of them depends on whether a session is held by then): the
+		 * earliest wait.
 		 */
-		w = shaping_bucket_wait(&d->bucket, now);
-		cw = shaping_bucket_wait(&d->conn_bucket, now);
-		if (w == 0 || (cw > 0 && cw < w))
-			w = cw;
-		if (w > 0 && (best < 0 || w < best))
-			best = w;
+		for (size_t i = 0; i < d->nsrcs; i++) {
+			w = shaping_bucket_wait(&d->srcs[i].bucket, now);
+			cw = shaping_bucket_wait(&d->srcs[i].conn_bucket, now);
+			if (w == 0 || (cw > 0 && cw < w))
+				w = cw;
+			if (w > 0 && (best < 0 || w < best))
+				best = w;
+		}
 	}
 	return best;
 }
 
 const char *
-qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
+qmgr_dest_state(const struct qmgr_dest *d, qmgr_held_fn *held)
 {
+	const struct qmgr_dest_src *s;
 	int64_t now = ev_now_ms();
+	unsigned nheld, reusable;
+	int room = 0;
 
 	if (qmgr_dest_dead(d, now))
 		return "dead";
@@ -1056,20 +1232,20 @@ qmgr_dest_state(const struct qmgr_dest *d, unsigned held, unsigned reusable)
 		return "backoff";
 	if (d->head == NULL && d->bhead == NULL)
 		return "normal";
-	if ((!d->known && d->inflight > 0) ||
-	    (held == 0 && ((d->lim.max_connections != 0 &&
-	    d->inflight >= d->lim.max_connections) ||
-	    (d->window != 0 && d->inflight >= d->window) ||
-	    !qmgr_provider_room(d->prov))))
-		return "at-limit";
-	/* Only bulk waits, for connections outside the reserve. */
-	if (d->head == NULL && !qmgr_dest_bulk_room(d))
-		return "at-limit";
-	if (shaping_bucket_wait(&d->bucket, ev_now_ms()) > 0 ||
-	    (reusable == 0 &&
-	    shaping_bucket_wait(&d->conn_bucket, ev_now_ms()) > 0))
-		return "pacing";
-	return "normal";
+	for (size_t i = 0; i < d->nsrcs; i++) {
+		s = &d->srcs[i];
+		nheld = held(d->key, d->nsrcs > 1 ? s->addr : NULL, &reusable);
+		/* Only bulk waits: for connections outside the reserve. */
+		if (!qmgr_dest_room(d, s, nheld, 0) &&
+		    !qmgr_dest_room(d, s, nheld, 1))
+			continue;
+		room = 1;
+		if (shaping_bucket_wait(&s->bucket, now) == 0 &&
+		    (reusable > 0 ||
+		    shaping_bucket_wait(&s->conn_bucket, now) == 0))
+			return "normal";
+	}
+	return room ? "pacing" : "at-limit";
 }
 
 int

@@ -211,7 +211,7 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 		return 0;
 	if (r->n == QMGR_SHAPING_SHOW_MAX)
 		return 1;
-	held = qmgr_deliver_held(d->key, &reusable);
+	held = qmgr_deliver_held(d->key, NULL, &reusable);
 	attr_put_str(r->out, MAIL_ATTR_NEXTHOP, d->nexthop);
 	if (d->pool[0] != '\0')
 		attr_put_str(r->out, MAIL_ATTR_POOL, d->pool);
@@ -229,7 +229,9 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	shaping_reserve_text(&d->lim, reserve, sizeof(reserve));
 	attr_put_str(r->out, MAIL_ATTR_RESERVE, reserve);
 	attr_put_num(r->out, MAIL_ATTR_RESERVED, qmgr_dest_reserve(d));
-	attr_put_str(r->out, MAIL_ATTR_STATE, qmgr_dest_state(d, held, reusable));
+	attr_put_num(r->out, MAIL_ATTR_NSOURCES, d->nsrcs);
+	attr_put_str(r->out, MAIL_ATTR_STATE,
+	    qmgr_dest_state(d, qmgr_deliver_held));
 	attr_put_num(r->out, MAIL_ATTR_FAILURES, d->fail_streak);
 	/* Suspended by an on_reply rule is suspended too. */
 	dead = d->dead_until > now ? (d->dead_until - now + 999) / 1000 : 0;

@@ -319,6 +319,21 @@ qmgr_source_avoid(const struct qmgr_job *job, struct vbuf *out)
 		}
 }
 
+int
+qmgr_source_listed(const char *list, const char *addr)
+{
+	size_t n = strlen(addr);
+	const char *p;
+
+	if (n == 0)
+		return 0;
+	for (p = list; (p = strstr(p, addr)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' ||
+		    p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
 /*
  * The address of job's pool that text names, with its text as written
  * here (a, 64 bytes), or NULL: smtp names only its pool's addresses.

@@ -71,6 +71,7 @@ struct sh_dest {
 	uint64_t	 b_pending, b_inflight;
 	char		*reserve;	/* as configured; NULL: not sent */
 	uint64_t	 reserved;	/* connections bulk may not take */
+	uint64_t	 nsources;	/* source addresses, each limited */
 };
 
 struct sh_reply {
@@ -237,6 +238,7 @@ sh_record(const struct attr_list *l, void *arg, struct vbuf *why)
 		    &d.b_inflight),
 		ATTR_STR(MAIL_ATTR_RESERVE, 0, 1, SH_RESERVE_MAX, &reserve),
 		ATTR_UINT(MAIL_ATTR_RESERVED, 0, 0, UINT32_MAX, &d.reserved),
+		ATTR_UINT(MAIL_ATTR_NSOURCES, 0, 0, UINT32_MAX, &d.nsources),
 		ATTR_TABLE_END
 	};
 
@@ -472,6 +474,7 @@ sh_json(const struct sh_reply *r)
 		sh_json_uint(&j, "bulk_in_flight", d->b_inflight, 0);
 		json_kv_str(&j, "transactional_reserve", d->reserve);
 		sh_json_uint(&j, "reserved_connections", d->reserved, 0);
+		sh_json_uint(&j, "source_addresses", d->nsources, 0);
 		json_object_end(&j);
 		printf("%s\n", out.data);
 	}

@@ -68,11 +68,13 @@ struct smtp_rcpt {
 };
 
 /*
- * The source addresses qmgr asks a request not to leave from
- * (MAIL_ATTR_AVOID: set aside for the next hop's provider, or at their
- * warmup cap; qmgr_source.c), as text.
+ * What qmgr says of a request's source address: the one to leave from
+ * (MAIL_ATTR_SOURCE: its shaping limits count the connection there),
+ * and those not to leave from (MAIL_ATTR_AVOID: set aside for the next
+ * hop's provider, or at their warmup cap; qmgr_source.c), as text.
  */
 struct smtp_avoid {
+	const char		*want;		/* or NULL: in turn */
 	char			*buf;		/* the attribute, split */
 	const char		*addr[CFG_POOL_ADDRS_MAX];
 	size_t			 n;
@@ -269,10 +271,11 @@ int64_t		 smtp_now_us(void);	/* epoch microseconds */
 
 /* smtp_source.c: source addresses, in turn, less those qmgr avoids. */
 /*
- * The next address of pool (of cfg) usable for t: its family, a loopback
- * source for a loopback target, and not in avoid unless every usable one
- * is. Returns 1 with the address in ss, len and (text) src; 0 when there
- * is none (no pool, none usable: the kernel picks), src "".
+ * The address of pool (of cfg) that avoid->want names when it is usable
+ * for t (its family, a loopback source for a loopback target); else the
+ * next usable one in turn, not in avoid unless every usable one is.
+ * Returns 1 with the address in ss, len and (text) src; 0 when there is
+ * none (no pool, none usable: the kernel picks), src "".
  */
 int	smtp_source_pick(const struct cfg *, const struct cfg_pool *pool,
 	    const struct smtp_target *t, const struct smtp_avoid *avoid,

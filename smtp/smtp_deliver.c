@@ -308,7 +308,7 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 {
 	struct smtp_req_scan sc;
 	struct nexthop nh;
-	const char *v = NULL, *qid = NULL, *avoid = NULL;
+	const char *v = NULL, *qid = NULL, *avoid = NULL, *want = NULL;
 	int64_t arrival, arrival_us, qmgr_ms;
 	uint64_t tls_level = UINT64_MAX, conn_uses = 0;
 	const struct attr_spec rcpt[] = {
@@ -338,6 +338,8 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		ATTR_UINT(MAIL_ATTR_CONN_USES, 0, 1, UINT32_MAX, &conn_uses),
 		ATTR_STR(MAIL_ATTR_POOL, 0, 1, CFG_POOL_NAME_MAX, &req->pool),
 		ATTR_STR(MAIL_ATTR_AVOID, 0, 1, MAIL_AVOID_MAX, &avoid),
+		ATTR_STR(MAIL_ATTR_SOURCE, 0, 1, sizeof(req->source) - 1,
+		    &want),
 		ATTR_GROUP(MAIL_ATTR_RCPT_INDEX, ATTR_F_REQUIRED, rcpt,
 		    parse_rcpt, &sc),
 		ATTR_TABLE_END
@@ -375,6 +377,11 @@ parse_request(const struct attr_list *l, struct smtp_req *req,
 		vbuf_setf(why, "bad pool \"%s\"", log_safe(req->pool));
 		return -1;
 	}
+	if (want != NULL && !text_ok(want, sizeof(req->source) - 1, 0)) {
+		vbuf_setf(why, "bad source address \"%s\"", log_safe(want));
+		return -1;
+	}
+	req->avoid.want = want;
 	return parse_avoid(avoid, &req->avoid, why);
 }
 
@@ -735,9 +742,12 @@ deliver(struct smtp_req *req)
 		/* Not a backup hop's session once the first is back. */
 		/* Nor another pool's: its address is not this mail's. */
 		/* Nor one from an address qmgr now avoids. */
+		/* Nor from another than the one qmgr counts this job at. */
 		if (strcmp(cache->key, req->nexthop) == 0 &&
 		    strcmp(cache->pool, req->pool) == 0 &&
 		    !smtp_source_avoided(&req->avoid, cache->source) &&
+		    (req->avoid.want == NULL ||
+		    strcmp(cache->source, req->avoid.want) == 0) &&
 		    strcmp(cache->hop, targets[0].hop) == 0 &&
 		    cache->tls_level == req->tls_level &&
 		    cache->uses < SMTP_CACHE_USES_MAX &&

@@ -1,10 +1,13 @@
 /*
  * smtp_source.c - the source address of an outbound connection.
  *
- * A connection leaves from the next address of the message's pool
- * (smtp.pools; smtp.source_addresses is the pool "default"), in turn,
- * so a pool's addresses share its mail. qmgr, which sees every smtp
- * process's replies, names in each request the addresses not to use
+ * A connection leaves from the address of the message's pool (smtp.pools;
+ * smtp.source_addresses is the pool "default") that qmgr chose for the
+ * job (MAIL_ATTR_SOURCE): qmgr counts each destination's connections and
+ * rates per source address, and takes the pool's addresses in turn. When
+ * that address cannot reach the host (a pool of both families, a host of
+ * the other), the next usable one in turn is taken instead. qmgr, which
+ * sees every smtp process's replies, also names the addresses not to use
  * (MAIL_ATTR_AVOID): those set aside for the next hop's provider after a
  * reputation refusal, and warmup addresses at their daily cap for it
  * (qmgr_source.c). The others carry on; when none is left the mail waits
@@ -74,6 +77,7 @@ smtp_source_pick(const struct cfg *cfg, const struct cfg_pool *pool,
 	const struct cidr *c, *pick = NULL, *avoided = NULL;
 	size_t i, p;
 	unsigned *turn;
+	char a[64];
 
 	src[0] = '\0';
 	if (cfg == NULL || pool == NULL || pool->naddrs == 0)
@@ -81,6 +85,13 @@ smtp_source_pick(const struct cfg *cfg, const struct cfg_pool *pool,
 	p = (size_t)(pool - cfg->smtp_pools);
 	ASSERT(p < cfg->nsmtp_pools && p < CFG_POOLS_MAX);
 	turn = &turns[p];
+	for (i = 0; avoid != NULL && avoid->want != NULL &&
+	    i < pool->naddrs && pick == NULL; i++) {
+		c = &pool->addrs[i];
+		(void)inet_ntop(c->family, c->addr, a, sizeof(a));
+		if (strcmp(a, avoid->want) == 0 && usable(c, t))
+			pick = c;
+	}
 	for (i = 0; i < pool->naddrs && pick == NULL; i++) {
 		c = &pool->addrs[(*turn + i) % pool->naddrs];
 		if (!usable(c, t))

@@ -180,6 +180,10 @@ class CaptureSMTPD:
         # sessions seen at once, refused the number turned away.
         self.max_sessions = None
         self.peak = 0
+        # The most sessions at once from each client address (a relay's
+        # source address), as a provider counting per sending IP sees.
+        self.peak_by_peer = {}
+        self._conn_peer = {}
         # When each session was accepted (time.time()), in order.
         self.session_times = []
         self.refused = 0
@@ -346,11 +350,16 @@ class CaptureSMTPD:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._conns.add(conn)
+                self._conn_peer[conn] = peer[0]
                 self._session_seq += 1
                 self.sessions += 1
                 self.session_times.append(time.time())
                 seq = self._session_seq
                 self.peak = max(self.peak, len(self._conns))
+                mine = sum(1 for c in self._conns
+                           if self._conn_peer.get(c) == peer[0])
+                self.peak_by_peer[peer[0]] = max(
+                    self.peak_by_peer.get(peer[0], 0), mine)
                 over = self.max_sessions is not None and \
                     len(self._conns) > self.max_sessions
                 if over:
@@ -363,6 +372,7 @@ class CaptureSMTPD:
                     pass
                 with self._lock:
                     self._conns.discard(conn)
+                    self._conn_peer.pop(conn, None)
                 conn.close()
                 continue
             t = threading.Thread(target=self._session, args=(conn, peer, seq),
@@ -385,6 +395,8 @@ class CaptureSMTPD:
             with self._lock:
                 self._conns.discard(conn)
                 self._conns.discard(sess.conn)
+                self._conn_peer.pop(conn, None)
+                self._conn_peer.pop(sess.conn, None)
                 self._cond.notify_all()
             for c in (sess.conn, conn):
                 try:
@@ -501,6 +513,8 @@ class Session:
         self.conn = self.srv.tls_ctx.wrap_socket(self.conn, server_side=True)
         with self.srv._lock:
             self.srv._conns.add(self.conn)
+            if self.peer:
+                self.srv._conn_peer[self.conn] = self.peer[0]
         self.rfile = self.conn.makefile("rb")
         self.tls = self.conn.version()
         self.helo = None

@@ -44,6 +44,20 @@ class PoolCase(PetrelCase):
             c.quit()
         return toks
 
+    def shape(self, limits, smtp=None):
+        """Restarts Petrel with a shaping file giving the capture server's
+        next hop limits, and smtp settings (a dict) if given."""
+        path = os.path.join(self.tmp, "shaping.yaml")
+        with open(path, "w") as f:
+            f.write(to_yaml({"destinations": {
+                "[127.0.0.1]:%d" % self.capture.port: limits}}))
+        os.chmod(path, 0o644)
+        self.suite.stop()
+        self.suite.config["shaping"] = {"file": path}
+        self.suite.config["smtp"].update(smtp or {})
+        self.suite.write_config()
+        self.suite.start()
+
     def peers(self, toks):
         """The source address of each token's arrival."""
         out = []
@@ -123,16 +137,7 @@ class RoundRobinTest(PoolCase):
 
     def test_round_robin(self):
         # One message per session, so that each is a new connection.
-        path = os.path.join(self.tmp, "shaping.yaml")
-        with open(path, "w") as f:
-            f.write(to_yaml({"destinations": {
-                "[127.0.0.1]:%d" % self.capture.port: {
-                    "max_messages_per_connection": 1}}}))
-        os.chmod(path, 0o644)
-        self.suite.stop()
-        self.suite.config["shaping"] = {"file": path}
-        self.suite.write_config()
-        self.suite.start()
+        self.shape({"max_messages_per_connection": 1})
         self.add_user("news", "bulk")
         peers = self.peers(self.send_as("news", 6, "rr"))
         self.assertEqual(set(peers), set(BULK), peers)
@@ -140,6 +145,39 @@ class RoundRobinTest(PoolCase):
         # carries more than two thirds.
         for a in BULK:
             self.assertLessEqual(peers.count(a), 4, peers)
+
+
+class LimitsPerSourceTest(PoolCase):
+    """max_connections counts per source address: a pool of two has two
+    connections to a destination limited to one, one from each address,
+    never two from the same."""
+
+    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
+                          "processes": 8}}
+
+    def test_one_connection_from_each_address(self):
+        self.shape({"max_connections": 1, "max_messages_per_connection": 2})
+        self.suite.wait_daemons_ready()
+        # Slow replies keep each session busy while the others queue:
+        # with eight smtp processes and no limit, more would be open.
+        self.capture.data_delay = 0.3
+        self.add_user("news", "bulk")
+        toks = self.send_as("news", 12, "persrc")
+        # While they go: shaping show counts the pool's two addresses.
+        key = "[127.0.0.1]:%d/bulk" % self.capture.port
+        shown = [json.loads(l) for l in self.suite.relayctl(
+            "shaping", "show", "-j").stdout.decode().splitlines() if l]
+        self.assertEqual([r["source_addresses"] for r in shown
+                          if r["destination"] == key], [2], shown)
+        peers = self.peers(toks)
+        self.assertEqual(set(peers), set(BULK), peers)
+        self.assertEqual(set(self.capture.peak_by_peer), set(BULK))
+        for a in BULK:
+            self.assertEqual(self.capture.peak_by_peer[a], 1,
+                             self.capture.peak_by_peer)
+        # Both at once: the limit is not one for the pool.
+        self.assertEqual(self.capture.peak, 2)
+        self.assertEqual(self.suite.deliveries(status="deferred"), [])
 
 
 BLOCKED = ("451 4.7.1 Service unavailable; Client host [%s] blocked "
@@ -154,20 +192,9 @@ class SetAsideCase(PoolCase):
     set_aside = None            # smtp.reputation_set_aside, or default
 
     def one_message_per_session(self):
-        path = os.path.join(self.tmp, "shaping.yaml")
-        with open(path, "w") as f:
-            f.write(to_yaml({"destinations": {
-                "[127.0.0.1]:%d" % self.capture.port: {
-                    "max_messages_per_connection": 1,
-                    "max_connections": 1}}}))
-        os.chmod(path, 0o644)
-        self.suite.stop()
-        self.suite.config["shaping"] = {"file": path}
-        if self.set_aside is not None:
-            self.suite.config["smtp"]["reputation_set_aside"] = \
-                self.set_aside
-        self.suite.write_config()
-        self.suite.start()
+        self.shape({"max_messages_per_connection": 1, "max_connections": 1},
+                   smtp=None if self.set_aside is None else
+                   {"reputation_set_aside": self.set_aside})
 
     def run_batch(self):
         self.one_message_per_session()

@@ -187,7 +187,8 @@ class LanesShowTest(ShowCase):
         self.send_batch("trans", 2)
         want = {"transactional_pending": 1, "transactional_in_flight": 1,
                 "bulk_pending": 2, "bulk_in_flight": 2,
-                "transactional_reserve": "20%", "reserved_connections": 1}
+                "transactional_reserve": "20%", "reserved_connections": 1,
+                "source_addresses": 1}
         recs = self.wait_for(
             lambda r: all(r.get(key, {}).get(k) == v
                           for k, v in want.items()),

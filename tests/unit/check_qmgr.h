@@ -135,9 +135,10 @@ fix_rcpt(struct fix *f, const char *qid, uint32_t index,
 
 /* No smtp sessions held (qmgr_dest_take's question). */
 static unsigned
-fix_held_none(const char *key, unsigned *reusable)
+fix_held_none(const char *key, const char *source, unsigned *reusable)
 {
 	(void)key;
+	(void)source;
 	*reusable = 0;
 	return 0;
 }

@@ -27,6 +27,7 @@
 #include <check.h>
 
 #include "check_qmgr_dest.h"
+#include "cidr.h"
 #include "event.h"
 
 /* The fixture's next-hop key of a domain (its smtp.port is no default). */
@@ -41,6 +42,8 @@ static const char *state(void);
 static const struct qmgr_dest *dest(void);
 static int	 dest_cb(const struct qmgr_dest *, void *);
 static void	 lanes_are(size_t, unsigned, size_t, unsigned, unsigned);
+static void	 fix_two_sources(struct fix *, struct cfg_pool *,
+		    struct cidr *);
 
 static struct qmgr_job *
 take(void)
@@ -87,7 +90,7 @@ state(void)
 {
 	const struct qmgr_dest *d = dest();
 
-	return d != NULL ? qmgr_dest_state(d, 0, 0) : "none";
+	return d != NULL ? qmgr_dest_state(d, fix_held_none) : "none";
 }
 
 /*
@@ -193,6 +196,82 @@ START_TEST(test_lanes)
 END_TEST
 
 /* transactional_reserve: 0 lets bulk take every connection. */
+/* f with a pool "bulk" of two addresses, its messages bound to it. */
+static void
+fix_two_sources(struct fix *f, struct cfg_pool *pool, struct cidr *addrs)
+{
+	ck_assert_int_eq(cidr_parse("192.0.2.10", &addrs[0]), 0);
+	ck_assert_int_eq(cidr_parse("192.0.2.11", &addrs[1]), 0);
+	pool->name = (char *)"bulk";
+	pool->addrs = addrs;
+	pool->naddrs = 2;
+	f->cfg.smtp_pools = pool;
+	f->cfg.nsmtp_pools = 1;
+	f->pool = "bulk";
+}
+
+/*
+ * max_connections counts per source address: with a pool of two, each
+ * address has its own connection, and a job leaves from the address
+ * with room.
+ */
+START_TEST(test_connections_per_source)
+{
+	struct fix f;
+	struct cidr addrs[2];
+	struct cfg_pool pool;
+	struct qmgr_job *a, *b, *c;
+
+	fix_setup(&f);
+	fix_two_sources(&f, &pool, addrs);
+	fix_shaping(&f, "destinations:\n  x.test: { max_connections: 1 }\n");
+	ck_assert_uint_eq(fix_queue(&f, 3), 3);
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_nonnull(b = take());
+	ck_assert_ptr_null(take());		/* one each, both busy */
+	ck_assert_uint_eq(dest()->nsrcs, 2);
+	ck_assert_uint_ne(a->src, b->src);
+	ck_assert_str_eq(a->dest->srcs[a->src].addr, a->src == 0 ?
+	    "192.0.2.10" : "192.0.2.11");
+	ck_assert_uint_eq(a->dest->srcs[a->src].inflight, 1);
+	ck_assert_str_eq(state(), "at-limit");
+	/* b's address is free again: the next job leaves from it. */
+	attempt(b, 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(c = take());
+	ck_assert_uint_eq(c->src, b->src);
+	attempt(a, 0, QSTORE_DELIVERED);
+	attempt(c, 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
+/* max_message_rate too: one token an hour for each address. */
+START_TEST(test_rate_per_source)
+{
+	struct fix f;
+	struct cidr addrs[2];
+	struct cfg_pool pool;
+	struct qmgr_job *a, *b;
+
+	fix_setup(&f);
+	fix_two_sources(&f, &pool, addrs);
+	fix_shaping(&f, "destinations:\n  x.test: { max_message_rate: 1/h }"
+	    "\n");
+	ck_assert_uint_eq(fix_queue(&f, 3), 3);
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_nonnull(b = take());
+	ck_assert_uint_ne(a->src, b->src);
+	ck_assert_ptr_null(take());		/* each used its token */
+	ck_assert_str_eq(state(), "pacing");
+	ck_assert_int_gt(qmgr_dest_next_ms(), 3500 * 1000);
+	attempt(a, 0, QSTORE_DELIVERED);
+	attempt(b, 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_lanes_no_reserve)
 {
 	struct fix f;
@@ -593,6 +672,8 @@ dest_suite(void)
 	tcase_add_test(tc, test_on_reply);
 	tcase_add_test(tc, test_lanes);
 	tcase_add_test(tc, test_lanes_no_reserve);
+	tcase_add_test(tc, test_connections_per_source);
+	tcase_add_test(tc, test_rate_per_source);
 	tcase_add_test(tc, test_lanes_provider);
 	tcase_add_test(tc, test_provider);
 	tcase_add_test(tc, test_provider_limits_and_rules);
