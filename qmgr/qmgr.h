@@ -321,8 +321,9 @@ typedef unsigned qmgr_held_fn(const char *key, const char *source,
  * max_connections and a token of its rate (and, when no idle session
  * from it is held, of its connection rate), one holding an idle session
  * first; NULL none. The limits count per source address (job->src says
- * which); the window after site failures and provider_max_connections
- * count all of them together. A destination's transactional job goes
+ * which), provider_max_connections too (over the provider's
+ * destinations); the window after site failures counts all of them
+ * together. A destination's transactional job goes
  * before its bulk ones; a bulk job only while bulk_ok (smtp.processes'
  * reserve is free) and fewer than max_connections less
  * transactional_reserve jobs are at smtp from the address (the lanes,
@@ -462,20 +463,28 @@ int	qmgr_provider_known(const char *key);
  */
 int	qmgr_provider_learn(const char *key, const char *mx);
 /*
- * The sessions smtp holds open, idle, to destinations of p (qmgr_deliver.c
- * gives it; nothing calls up): they count against p's connections.
+ * The sessions smtp holds open, idle, to destinations of p from source
+ * (NULL: any address; qmgr_deliver.c gives it, nothing calls up): they
+ * count against p's connections from that address.
  */
-void	qmgr_provider_held_by(unsigned (*)(const struct shaping_provider *));
+void	qmgr_provider_held_by(unsigned (*)(const struct shaping_provider *,
+	    const char *source));
 /*
- * Whether p (NULL: none, always) may have one more connection: its jobs
- * at smtp and the idle sessions held to it are under its cap.
+ * Whether p (NULL: none, always) may have one more connection from source
+ * address source ("": the kernel's choice): its jobs at smtp and the idle
+ * sessions held to it from there are under its cap, which counts per
+ * source address as every shaping limit does.
  */
-int	qmgr_provider_room(const struct shaping_provider *p);
-/* A job of p goes to smtp / is back (p NULL: nothing to count). */
-void	qmgr_provider_take(const struct shaping_provider *p);
-void	qmgr_provider_release(const struct shaping_provider *p);
-/* p's jobs at smtp. */
-unsigned qmgr_provider_inflight(const struct shaping_provider *p);
+int	qmgr_provider_room(const struct shaping_provider *p,
+	    const char *source);
+/* A job of p from source goes to smtp / is back (p NULL: no count). */
+void	qmgr_provider_take(const struct shaping_provider *p,
+	    const char *source);
+void	qmgr_provider_release(const struct shaping_provider *p,
+	    const char *source);
+/* p's jobs at smtp from source; NULL: from every address. */
+unsigned qmgr_provider_inflight(const struct shaping_provider *p,
+	    const char *source);
 
 /*
  * qmgr_source.c: source addresses set aside for a provider (or next hop)
@@ -546,8 +555,12 @@ size_t	qmgr_deliver_busy(void);
 /* A qmgr_held_fn: the idle smtp processes' sessions. */
 unsigned qmgr_deliver_held(const char *key, const char *source,
 	    unsigned *reusable);
-/* Idle smtp processes that may still hold a session to a member of p. */
-unsigned qmgr_deliver_held_by(const struct shaping_provider *p);
+/*
+ * Idle smtp processes that may still hold a session to a member of p from
+ * source (NULL: from any address).
+ */
+unsigned qmgr_deliver_held_by(const struct shaping_provider *p,
+	    const char *source);
 
 /* qmgr_result.c: results into the queue. */
 /* ms until the gathered results are due to be applied; -1 none. */

@@ -155,7 +155,7 @@ qmgr_conn_reusable(const struct qmgr_conn *c, const char *key,
 }
 
 unsigned
-qmgr_deliver_held_by(const struct shaping_provider *p)
+qmgr_deliver_held_by(const struct shaping_provider *p, const char *source)
 {
 	const struct qmgr_conn *c;
 	int64_t now = ev_now_ms();
@@ -163,6 +163,7 @@ qmgr_deliver_held_by(const struct shaping_provider *p)
 
 	for (c = qmgr_conns; c != NULL; c = c->next)
 		if (qmgr_conn_holds(c, now) &&
+		    (source == NULL || strcmp(c->last_source, source) == 0) &&
 		    qmgr_provider_of(c->last_nexthop) == p)
 			n++;
 	return n;

@@ -53,10 +53,11 @@
  * provider of the shaping file (qmgr_provider.c), takes the provider's
  * limits under its own destination entry's, and its jobs at smtp count
  * against the provider's provider_max_connections with those of every
- * other destination of the provider. While the shaping file has providers,
- * a destination not yet known to be one's or none's (qmgr_provider_known)
- * has one job at a time, as Postfix's new destinations start with a
- * narrow window: its first reply says whose it is.
+ * other destination of the provider from the same source address. While
+ * the shaping file has providers, a destination not yet known to be one's
+ * or none's (qmgr_provider_known) has one job at a time, as Postfix's new
+ * destinations start with a narrow window: its first reply says whose it
+ * is.
  *
  * A new connection, which takes a token of max_connection_rate, is one
  * made when smtp holds no idle session to the destination from the
@@ -501,8 +502,8 @@ qmgr_job_cancel_pending(const char *qid)
  * Whether d may start one more job of the lane now from source address
  * s: a session smtp already holds to it from s (held) is reused without
  * a new connection; else it needs a connection under max_connections
- * from s (and under the window and the provider's cap, which count every
- * address). A bulk job also needs a connection outside the transactional
+ * and provider_max_connections from s, and under the window (which
+ * counts every address). A bulk job also needs a connection outside the transactional
  * reserve, held session or not (it would keep the session from a
  * transactional job). And a token of the rate.
  */
@@ -523,8 +524,8 @@ qmgr_dest_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
 	/* Narrowed by site failures; a held session is a working one. */
 	if (held == 0 && d->window != 0 && d->inflight >= d->window)
 		return 0;
-	/* The provider's connections, all its destinations together. */
-	if (held == 0 && !qmgr_provider_room(d->prov))
+	/* The provider's connections from s, all its destinations. */
+	if (held == 0 && !qmgr_provider_room(d->prov, s->addr))
 		return 0;
 	return 1;
 }
@@ -546,7 +547,7 @@ qmgr_dest_bulk_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s)
 		return 0;
 	if (d->prov == NULL || (pmax = d->prov->max_connections) == 0)
 		return 1;
-	return qmgr_provider_inflight(d->prov) +
+	return qmgr_provider_inflight(d->prov, s->addr) +
 	    shaping_reserve(&d->lim, pmax) < pmax;
 }
 
@@ -1045,7 +1046,7 @@ qmgr_dest_take_from(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
 			job->dest = d;
 			job->src = i;
 			job->prov = d->prov;
-			qmgr_provider_take(job->prov);
+			qmgr_provider_take(job->prov, s->addr);
 			job->new_conn = reusable == 0;
 			return job;
 		}
@@ -1091,7 +1092,7 @@ qmgr_dest_untake(struct qmgr_job *job)
 		s->binflight--;
 	}
 	d->sent--;
-	qmgr_provider_release(job->prov);
+	qmgr_provider_release(job->prov, s->addr);
 	job->prov = NULL;
 	shaping_bucket_refund(&s->bucket);
 	if (job->new_conn)
@@ -1115,7 +1116,7 @@ qmgr_dest_release(struct qmgr_job *job)
 		d->binflight--;
 		s->binflight--;
 	}
-	qmgr_provider_release(job->prov);
+	qmgr_provider_release(job->prov, s->addr);
 	job->prov = NULL;
 	qmgr_dest_gc(d, ev_now_ms());
 }

@@ -1,7 +1,8 @@
 /*
  * qmgr_provider.c - providers: which destinations share a receiving
  * provider, learned from their MX hosts, and the connections each provider
- * has at smtp.
+ * has at smtp from each source address (provider_max_connections counts
+ * per source address, as every shaping limit does).
  *
  * The shaping file's providers (shaping.yaml(5)) are named by the suffixes
  * of their MX hosts, as KumoMTA rolls sites up: every Google Workspace
@@ -38,9 +39,24 @@ struct qmgr_prov_key {
 	char			 key[NEXTHOP_KEY_MAX + 1];
 };
 
+/* A provider's jobs at smtp from one source address. */
+struct qmgr_prov_src {
+	char			 addr[QMGR_SRC_ADDR_MAX];	/* "": the */
+						/* kernel's choice */
+	unsigned		 n;
+};
+
+/* Per provider: its source addresses seen, a few (the pools'). */
+struct qmgr_prov_count {
+	struct qmgr_prov_src	*srcs;
+	size_t			 nsrcs;
+};
+
 static const struct shaping *qmgr_prov_shaping;
-static unsigned (*qmgr_prov_held)(const struct shaping_provider *);
-static unsigned *qmgr_prov_inflight;		/* per provider */
+static unsigned (*qmgr_prov_held)(const struct shaping_provider *,
+    const char *);
+static struct qmgr_prov_count *qmgr_prov_inflight;	/* per provider */
+static size_t qmgr_prov_ninflight;
 static struct qmgr_prov_key *qmgr_prov_hash[QMGR_PROV_BUCKETS];
 static struct qmgr_prov_key *qmgr_prov_oldest, *qmgr_prov_newest;
 static size_t qmgr_prov_count;
@@ -51,6 +67,8 @@ static void qmgr_provider_unlink(struct qmgr_prov_key *);
 static void qmgr_provider_append(struct qmgr_prov_key *);
 static void qmgr_provider_forget_oldest(void);
 static size_t qmgr_provider_index(const struct shaping_provider *);
+static unsigned *qmgr_provider_count(const struct shaping_provider *,
+    const char *, int);
 
 static unsigned
 qmgr_provider_hashkey(const char *key)
@@ -74,12 +92,17 @@ qmgr_provider_init(const struct shaping *sh)
 	memset(qmgr_prov_hash, 0, sizeof(qmgr_prov_hash));
 	qmgr_prov_oldest = qmgr_prov_newest = NULL;
 	qmgr_prov_count = 0;
+	for (size_t i = 0; i < qmgr_prov_ninflight; i++)
+		free(qmgr_prov_inflight[i].srcs);
 	free(qmgr_prov_inflight);
 	qmgr_prov_inflight = NULL;
+	qmgr_prov_ninflight = 0;
 	qmgr_prov_shaping = sh;
-	if (sh != NULL && sh->nproviders > 0)
+	if (sh != NULL && sh->nproviders > 0) {
+		qmgr_prov_ninflight = sh->nproviders;
 		qmgr_prov_inflight = xcalloc(sh->nproviders,
 		    sizeof(*qmgr_prov_inflight));
+	}
 }
 
 static struct qmgr_prov_key *
@@ -209,42 +232,80 @@ qmgr_provider_index(const struct shaping_provider *p)
 	return (size_t)(p - qmgr_prov_shaping->providers);
 }
 
+/*
+ * p's count of jobs at smtp from source, made when create is set (else
+ * NULL when there is none).
+ */
+static unsigned *
+qmgr_provider_count(const struct shaping_provider *p, const char *source,
+    int create)
+{
+	struct qmgr_prov_count *c = &qmgr_prov_inflight[qmgr_provider_index(p)];
+	struct qmgr_prov_src *s;
+
+	for (size_t i = 0; i < c->nsrcs; i++)
+		if (strcmp(c->srcs[i].addr, source) == 0)
+			return &c->srcs[i].n;
+	if (!create)
+		return NULL;
+	c->srcs = xreallocarray(c->srcs, c->nsrcs + 1, sizeof(*c->srcs));
+	s = &c->srcs[c->nsrcs++];
+	(void)snprintf(s->addr, sizeof(s->addr), "%s", source);
+	s->n = 0;
+	return &s->n;
+}
+
 void
-qmgr_provider_held_by(unsigned (*held)(const struct shaping_provider *))
+qmgr_provider_held_by(unsigned (*held)(const struct shaping_provider *,
+    const char *))
 {
 	qmgr_prov_held = held;
 }
 
 int
-qmgr_provider_room(const struct shaping_provider *p)
+qmgr_provider_room(const struct shaping_provider *p, const char *source)
 {
 	unsigned open;
 
 	if (p == NULL || p->max_connections == 0)
 		return 1;
-	open = qmgr_prov_inflight[qmgr_provider_index(p)];
+	open = qmgr_provider_inflight(p, source);
 	/* Sessions smtp keeps open to its destinations are connections. */
 	if (qmgr_prov_held != NULL)
-		open += qmgr_prov_held(p);
+		open += qmgr_prov_held(p, source);
 	return open < p->max_connections;
 }
 
 void
-qmgr_provider_take(const struct shaping_provider *p)
+qmgr_provider_take(const struct shaping_provider *p, const char *source)
 {
 	if (p != NULL)
-		qmgr_prov_inflight[qmgr_provider_index(p)]++;
+		(*qmgr_provider_count(p, source, 1))++;
 }
 
 void
-qmgr_provider_release(const struct shaping_provider *p)
+qmgr_provider_release(const struct shaping_provider *p, const char *source)
 {
-	if (p != NULL && qmgr_prov_inflight[qmgr_provider_index(p)] > 0)
-		qmgr_prov_inflight[qmgr_provider_index(p)]--;
+	unsigned *n;
+
+	if (p != NULL && (n = qmgr_provider_count(p, source, 0)) != NULL &&
+	    *n > 0)
+		(*n)--;
 }
 
 unsigned
-qmgr_provider_inflight(const struct shaping_provider *p)
+qmgr_provider_inflight(const struct shaping_provider *p, const char *source)
 {
-	return p != NULL ? qmgr_prov_inflight[qmgr_provider_index(p)] : 0;
+	const struct qmgr_prov_count *c;
+	const unsigned *n;
+	unsigned all = 0;
+
+	if (p == NULL)
+		return 0;
+	if (source != NULL)
+		return (n = qmgr_provider_count(p, source, 0)) != NULL ? *n : 0;
+	c = &qmgr_prov_inflight[qmgr_provider_index(p)];
+	for (size_t i = 0; i < c->nsrcs; i++)
+		all += c->srcs[i].n;
+	return all;
 }

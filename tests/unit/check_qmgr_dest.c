@@ -494,6 +494,51 @@ START_TEST(test_on_reply)
 }
 END_TEST
 
+/*
+ * provider_max_connections counts per source address too: a cap of one
+ * lets each address of a pool of two have one connection to the
+ * provider's members.
+ */
+START_TEST(test_provider_per_source)
+{
+	struct fix f;
+	struct cidr addrs[2];
+	struct cfg_pool pool;
+	const struct shaping_provider *p;
+	struct qmgr_job *a, *b;
+
+	fix_setup(&f);
+	fix_two_sources(&f, &pool, addrs);
+	fix_shaping(&f, "providers:\n"
+	    "  prov:\n"
+	    "    mx_suffixes: [.prov.test]\n"
+	    "    provider_max_connections: 1\n");
+	ck_assert_uint_eq(fix_queue_to(&f, "a.test", 3), 3);
+	ck_assert_uint_eq(fix_queue_to(&f, "b.test", 3), 6);
+	/* One job each until their MX hosts are known. */
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_nonnull(b = take());
+	qmgr_dest_learn_mx(a->nexthop, "mx.prov.test");
+	qmgr_dest_learn_mx(b->nexthop, "mx.prov.test");
+	attempt(a, 0, QSTORE_DELIVERED);
+	attempt(b, 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(p = qmgr_provider_of(KEY("a.test")));
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_nonnull(b = take());
+	ck_assert_ptr_null(take());
+	ck_assert_uint_eq(qmgr_provider_inflight(p, "192.0.2.10"), 1);
+	ck_assert_uint_eq(qmgr_provider_inflight(p, "192.0.2.11"), 1);
+	ck_assert_uint_eq(qmgr_provider_inflight(p, NULL), 2);
+	attempt(a, 0, QSTORE_DELIVERED);
+	ck_assert_uint_eq(qmgr_provider_inflight(p, NULL), 1);
+	ck_assert_ptr_nonnull(a = take());
+	attempt(a, 0, QSTORE_DELIVERED);
+	attempt(b, 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_provider)
 {
 	struct fix f;
@@ -526,16 +571,16 @@ START_TEST(test_provider)
 	ck_assert_ptr_nonnull(jobs[0] = take());
 	ck_assert_ptr_nonnull(jobs[1] = take());
 	ck_assert_ptr_null(take());
-	ck_assert_uint_eq(qmgr_provider_inflight(qmgr_provider_of(KEY("a.test"))),
-	    2);
+	ck_assert_uint_eq(qmgr_provider_inflight(qmgr_provider_of(
+	    KEY("a.test")), NULL), 2);
 	ck_assert_str_eq(state(), "at-limit");
 	attempt(jobs[0], 0, QSTORE_DELIVERED);
 	ck_assert_ptr_nonnull(jobs[0] = take());
 	ck_assert_ptr_null(take());
 	attempt(jobs[0], 0, QSTORE_DELIVERED);
 	attempt(jobs[1], 0, QSTORE_DELIVERED);
-	ck_assert_uint_eq(qmgr_provider_inflight(qmgr_provider_of(KEY("a.test"))),
-	    0);
+	ck_assert_uint_eq(qmgr_provider_inflight(qmgr_provider_of(
+	    KEY("a.test")), NULL), 0);
 
 	/* One MX elsewhere: not the provider's, and so free of its cap. */
 	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test mx.backup.test");
@@ -676,6 +721,7 @@ dest_suite(void)
 	tcase_add_test(tc, test_rate_per_source);
 	tcase_add_test(tc, test_lanes_provider);
 	tcase_add_test(tc, test_provider);
+	tcase_add_test(tc, test_provider_per_source);
 	tcase_add_test(tc, test_provider_limits_and_rules);
 	suite_add_tcase(s, tc);
 	return s;
