@@ -60,11 +60,11 @@
  * is.
  *
  * A new connection, which takes a token of max_connection_rate, is one
- * made when smtp holds no idle session to the destination from the
- * job's source address that it may reuse (qmgr_deliver_held's reusable: under max_messages_per_connection
- * as far as qmgr counts). A session smtp had to open again on its own (the
- * server closed the cached one; smtp's own SMTP_CACHE_USES_MAX) is not
- * seen here: see shaping.yaml(5), BUGS.
+ * made when smtp holds no idle session to the destination from the job's
+ * source address that it may reuse (qmgr_deliver_held's reusable: under
+ * max_messages_per_connection as far as qmgr counts). A session smtp had
+ * to open again on its own (the server closed the cached one; smtp's own
+ * SMTP_CACHE_USES_MAX) is not seen here: see shaping.yaml(5), BUGS.
  */
 #include <sys/socket.h>
 
@@ -503,9 +503,9 @@ qmgr_job_cancel_pending(const char *qid)
  * s: a session smtp already holds to it from s (held) is reused without
  * a new connection; else it needs a connection under max_connections
  * and provider_max_connections from s, and under the window (which
- * counts every address). A bulk job also needs a connection outside the transactional
- * reserve, held session or not (it would keep the session from a
- * transactional job). And a token of the rate.
+ * counts every address). A bulk job also needs a connection outside the
+ * transactional reserve, held session or not (it would keep the session
+ * from a transactional job). And a token of the rate.
  */
 static int
 qmgr_dest_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
@@ -970,9 +970,10 @@ qmgr_dest_take_tokens(struct qmgr_dest_src *s, int new_conn, int64_t now)
 
 /*
  * The addresses d's jobs must not leave from now (set aside, or at their
- * warmup cap: qmgr_source.c), as a list of its lane heads' job, and in
- * *navoided how many of d's sources it names; NULL for none. When it
- * names them all, the job still goes: smtp defers it, saying why.
+ * warmup cap), as qmgr_source_avoid lists them for d's first pending job
+ * (all of d's jobs have its next hop and pool), and in *navoided how many
+ * of d's sources the list names; NULL for none. When it names them all,
+ * NULL too: the job goes anyway, and smtp defers it saying why.
  */
 static const char *
 qmgr_dest_avoid(const struct qmgr_dest *d, size_t *navoided)

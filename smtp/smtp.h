@@ -269,7 +269,7 @@ int		 smtp_sess_alive(struct smtp_sess *);
 int64_t		 smtp_now_ms(void);	/* monotonic */
 int64_t		 smtp_now_us(void);	/* epoch microseconds */
 
-/* smtp_source.c: source addresses, in turn, less those qmgr avoids. */
+/* smtp_source.c: source addresses, as qmgr chose, less those it avoids. */
 /*
  * The address of pool (of cfg) that avoid->want names when it is usable
  * for t (its family, a loopback source for a loopback target); else the
