@@ -272,8 +272,9 @@ int64_t		 smtp_now_us(void);	/* epoch microseconds */
 /* smtp_source.c: source addresses, as qmgr chose, less those it avoids. */
 /*
  * The address of pool (of cfg) that avoid->want names when it is usable
- * for t (its family, a loopback source for a loopback target); else the
- * next usable one in turn, not in avoid unless every usable one is.
+ * for t (its family, a loopback source for a loopback target) and not in
+ * avoid (refused earlier in this request); else the next usable one in
+ * turn, not in avoid unless every usable one is.
  * Returns 1 with the address in ss, len and (text) src; 0 when there is
  * none (no pool, none usable: the kernel picks), src "".
  */

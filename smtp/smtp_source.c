@@ -89,7 +89,9 @@ smtp_source_pick(const struct cfg *cfg, const struct cfg_pool *pool,
 	    i < pool->naddrs && pick == NULL; i++) {
 		c = &pool->addrs[i];
 		(void)inet_ntop(c->family, c->addr, a, sizeof(a));
-		if (strcmp(a, avoid->want) == 0 && usable(c, t))
+		/* Not once refused in this request (source_refused). */
+		if (strcmp(a, avoid->want) == 0 && usable(c, t) &&
+		    !smtp_source_avoided(avoid, a))
 			pick = c;
 	}
 	for (i = 0; i < pool->naddrs && pick == NULL; i++) {
