@@ -50,6 +50,12 @@ qid_new(char buf[QID_SIZE], int64_t *sec, int32_t *usec)
 	*usec = (int32_t)tv.tv_usec;
 }
 
+char
+qid_proc_digit(void)
+{
+	return "0123456789ABCDEF"[(unsigned)getpid() & 0xfU];
+}
+
 int
 qid_ok(const char *s)
 {

@@ -1136,6 +1136,55 @@ START_TEST(test_pool_reuse)
 END_TEST
 
 /*
+ * A process takes first the free/ files whose names have its own process
+ * digit (those it wrote), so two smtpd processes seldom race for one.
+ */
+START_TEST(test_pool_own_first)
+{
+	static char *rcpts[] = { "r0@x.example" };
+	struct qstore_envelope env;
+	struct qstore_new *qn;
+	struct qstore *qs2;
+	struct stat st;
+	char own = qid_proc_digit(), other = own == '0' ? '1' : '0';
+	char path[PATH_MAX];
+	struct fix f;
+	int fd, i;
+
+	fix_setup(&f, MAP_SIZE);
+	env_fill(&env, "s@x.example", rcpts, 1);
+	/* Eight of this process's, eight of another's, 256 bytes each. */
+	for (i = 0; i < 16; i++) {
+		snprintf(path, sizeof(path), "%s/free/6B16000000000%c%02X",
+		    f.dir, i < 8 ? own : other, i);
+		ck_assert_int_ge(fd = open(path, O_CREAT | O_WRONLY | O_EXCL,
+		    0600), 0);
+		ck_assert_int_eq(ftruncate(fd, 256), 0);
+		close(fd);
+	}
+	/* A fresh handle reads free/ at its first message. */
+	qs2 = second_handle(&f);
+	for (i = 0; i < 6; i++) {
+		ck_assert_ptr_nonnull(qn = qstore_new_begin(qs2, &env, f.why));
+		ck_assert_int_eq(qstore_new_write(qn, "x\r\n", 3, f.why), 0);
+		ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
+		ck_assert_int_eq(qstore_commit(qs2, &qn, 1, f.why), 0);
+		qstore_new_free(qn);
+	}
+	/* Six of its own taken, none of the other's. */
+	for (i = 0; i < 16; i++) {
+		snprintf(path, sizeof(path), "%s/free/6B16000000000%c%02X",
+		    f.dir, i < 8 ? own : other, i);
+		if (i >= 8)
+			ck_assert_msg(stat(path, &st) == 0, "%s was taken",
+			    path);
+	}
+	qstore_close(qs2);
+	fix_teardown(&f);
+}
+END_TEST
+
+/*
  * A free/ file that still has another name (a free/ name back after a
  * crash while a committed message has the file, or a retire that died
  * between its link and its unlink) is let go, never written over.
@@ -2255,6 +2304,7 @@ qstore_suite(void)
 	tcase_add_test(tc, test_rcpt_remove);
 	tcase_add_test(tc, test_dsn_fields);
 	tcase_add_test(tc, test_pool_reuse);
+	tcase_add_test(tc, test_pool_own_first);
 	tcase_add_test(tc, test_pool_limits);
 	tcase_add_test(tc, test_pool_extra_name);
 	tcase_add_test(tc, test_commit_file_gone);
