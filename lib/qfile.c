@@ -70,8 +70,8 @@ qstore_header_ok(const char *s)
 }
 
 /*
- * Reads up to QSTORE_POOL_BATCH names from free/, in random order, those
- * of this process's ids first.
+ * Reads up to QSTORE_POOL_BATCH names from free/, in random order: those
+ * of this process's ids, or all when it has none there.
  */
 static void
 qstore_pool_fill(struct qstore *qs)
@@ -99,19 +99,19 @@ qstore_pool_fill(struct qstore *qs)
 		memcpy(qs->pool[j], tmp, QID_SIZE);
 	}
 	/*
-	 * And each takes first the files whose name has its own process
-	 * digit (qid.h): qmgr retires a file under the id of the message it
-	 * held, so these are the files it wrote. Two processes then seldom
-	 * try the same name, which costs the loser an open, a link and an
-	 * unlink for nothing (with two smtpd processes, 2.6 failed opens
-	 * for every file taken: bench/README).
+	 * And each takes only the files whose name has its own process
+	 * digit (qid.h), when there are any: qmgr retires a file under the
+	 * id of the message it held, so these are the files it wrote, and
+	 * two processes then seldom try the same name (which costs the
+	 * loser an open, a link and an unlink for nothing: with two smtpd
+	 * processes, 2.6 failed opens for every file taken). Another
+	 * process's files are taken only when none of its own are left.
 	 */
 	for (i = j = 0; i < qs->npool; i++)
-		if (qs->pool[i][QID_PROC_POS] == own) {
-			memcpy(tmp, qs->pool[j], QID_SIZE);
+		if (qs->pool[i][QID_PROC_POS] == own)
 			memcpy(qs->pool[j++], qs->pool[i], QID_SIZE);
-			memcpy(qs->pool[i], tmp, QID_SIZE);
-		}
+	if (j > 0)
+		qs->npool = j;
 }
 
 /*

@@ -1149,7 +1149,7 @@ START_TEST(test_pool_own_first)
 	char own = qid_proc_digit(), other = own == '0' ? '1' : '0';
 	char path[PATH_MAX];
 	struct fix f;
-	int fd, i;
+	int fd, i, left;
 
 	fix_setup(&f, MAP_SIZE);
 	env_fill(&env, "s@x.example", rcpts, 1);
@@ -1172,13 +1172,25 @@ START_TEST(test_pool_own_first)
 		qstore_new_free(qn);
 	}
 	/* Six of its own taken, none of the other's. */
-	for (i = 0; i < 16; i++) {
+	for (i = 8; i < 16; i++) {
 		snprintf(path, sizeof(path), "%s/free/6B16000000000%c%02X",
-		    f.dir, i < 8 ? own : other, i);
-		if (i >= 8)
-			ck_assert_msg(stat(path, &st) == 0, "%s was taken",
-			    path);
+		    f.dir, other, i);
+		ck_assert_msg(stat(path, &st) == 0, "%s was taken", path);
 	}
+	/* Its own used up, another's file is taken rather than none. */
+	for (i = 0; i < 3; i++) {
+		ck_assert_ptr_nonnull(qn = qstore_new_begin(qs2, &env, f.why));
+		ck_assert_int_eq(qstore_new_write(qn, "x\r\n", 3, f.why), 0);
+		ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
+		ck_assert_int_eq(qstore_commit(qs2, &qn, 1, f.why), 0);
+		qstore_new_free(qn);
+	}
+	for (i = 8, left = 0; i < 16; i++) {
+		snprintf(path, sizeof(path), "%s/free/6B16000000000%c%02X",
+		    f.dir, other, i);
+		left += stat(path, &st) == 0;
+	}
+	ck_assert_int_eq(left, 7);
 	qstore_close(qs2);
 	fix_teardown(&f);
 }
