@@ -108,7 +108,7 @@ qstore_pool_fill(struct qstore *qs)
 	 * process's files are taken only when none of its own are left.
 	 */
 	for (i = j = 0; i < qs->npool; i++)
-		if (qs->pool[i][QID_PROC_POS] == own)
+		if (qs->pool[i][QSTORE_PROC_DIGIT] == own)
 			memcpy(qs->pool[j++], qs->pool[i], QID_SIZE);
 	if (j > 0)
 		qs->npool = j;

@@ -16,11 +16,7 @@
 
 /* Fills buf (QID_SIZE bytes) with a new id; returns arrival in *sec, *usec. */
 void	qid_new(char buf[QID_SIZE], int64_t *sec, int32_t *usec);
-/*
- * Where an id has its process's digit, and that digit for this process
- * (an upper-case hex character).
- */
-#define QID_PROC_POS	13
+/* The digit every id of this process has (an upper-case hex character). */
 char	qid_proc_digit(void);
 /* Returns 1 if s is a well-formed queue id. */
 int	qid_ok(const char *s);
