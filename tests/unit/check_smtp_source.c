@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,9 +105,9 @@ START_TEST(test_in_turn_without_a_choice)
 	fix_pool(&cfg, &pool, addrs);
 	fix_target(&t, AF_INET, "127.0.0.1");
 	/* Three picks, three addresses. */
-	strcpy(a, pick(&cfg, &t, NULL));
-	strcpy(b, pick(&cfg, &t, NULL));
-	strcpy(c, pick(&cfg, &t, NULL));
+	snprintf(a, sizeof(a), "%s", pick(&cfg, &t, NULL));
+	snprintf(b, sizeof(b), "%s", pick(&cfg, &t, NULL));
+	snprintf(c, sizeof(c), "%s", pick(&cfg, &t, NULL));
 	ck_assert_str_ne(a, b);
 	ck_assert_str_ne(b, c);
 	ck_assert_str_ne(a, c);
