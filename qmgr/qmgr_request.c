@@ -244,8 +244,7 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	if (d->prov != NULL) {
 		attr_put_str(r->out, MAIL_ATTR_PROVIDER, d->prov->e.name);
 		attr_put_num(r->out, MAIL_ATTR_PROV_CONNS,
-		    qmgr_provider_inflight(d->prov,
-		    NULL));
+		    qmgr_provider_inflight(d->prov, NULL));
 		attr_put_num(r->out, MAIL_ATTR_PROV_MAX,
 		    d->prov->max_connections);
 	}

@@ -72,6 +72,8 @@ static struct qstore_new *new_msg(struct fix *, struct qstore_envelope *,
 		    const void *, size_t);
 static void	 commit_msg(struct fix *, struct qstore_envelope *,
 		    const void *, size_t, char *);
+static void	 commit_n(struct qstore *, struct qstore_envelope *, int,
+		    struct vbuf *);
 static int	 sched_cb(const char *, uint32_t, int64_t, void *);
 static void	 sched_get(struct fix *, struct sched_list *);
 static int	 sched_has(const struct sched_list *, const char *, uint32_t,
@@ -1135,15 +1137,31 @@ START_TEST(test_pool_reuse)
 }
 END_TEST
 
+/* Commits n small messages through qs. */
+static void
+commit_n(struct qstore *qs, struct qstore_envelope *env, int n,
+    struct vbuf *why)
+{
+	struct qstore_new *qn;
+
+	for (int i = 0; i < n; i++) {
+		ck_assert_ptr_nonnull(qn = qstore_new_begin(qs, env, why));
+		ck_assert_int_eq(qstore_new_write(qn, "x\r\n", 3, why), 0);
+		ck_assert_int_eq(qstore_new_finish(qn, why), 0);
+		ck_assert_int_eq(qstore_commit(qs, &qn, 1, why), 0);
+		qstore_new_free(qn);
+	}
+}
+
 /*
- * A process takes first the free/ files whose names have its own process
- * digit (those it wrote), so two smtpd processes seldom race for one.
+ * A process takes the free/ files whose names have its own process digit
+ * (those it wrote) while there are any, so two smtpd processes seldom
+ * race for one; then another's.
  */
 START_TEST(test_pool_own_first)
 {
 	static char *rcpts[] = { "r0@x.example" };
 	struct qstore_envelope env;
-	struct qstore_new *qn;
 	struct qstore *qs2;
 	struct stat st;
 	char own = qid_proc_digit(), other = own == '0' ? '1' : '0';
@@ -1164,13 +1182,7 @@ START_TEST(test_pool_own_first)
 	}
 	/* A fresh handle reads free/ at its first message. */
 	qs2 = second_handle(&f);
-	for (i = 0; i < 6; i++) {
-		ck_assert_ptr_nonnull(qn = qstore_new_begin(qs2, &env, f.why));
-		ck_assert_int_eq(qstore_new_write(qn, "x\r\n", 3, f.why), 0);
-		ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
-		ck_assert_int_eq(qstore_commit(qs2, &qn, 1, f.why), 0);
-		qstore_new_free(qn);
-	}
+	commit_n(qs2, &env, 6, f.why);
 	/* Six of its own taken, none of the other's. */
 	for (i = 8; i < 16; i++) {
 		snprintf(path, sizeof(path), "%s/free/6B16000000000%c%02X",
@@ -1178,13 +1190,7 @@ START_TEST(test_pool_own_first)
 		ck_assert_msg(stat(path, &st) == 0, "%s was taken", path);
 	}
 	/* Its own used up, another's file is taken rather than none. */
-	for (i = 0; i < 3; i++) {
-		ck_assert_ptr_nonnull(qn = qstore_new_begin(qs2, &env, f.why));
-		ck_assert_int_eq(qstore_new_write(qn, "x\r\n", 3, f.why), 0);
-		ck_assert_int_eq(qstore_new_finish(qn, f.why), 0);
-		ck_assert_int_eq(qstore_commit(qs2, &qn, 1, f.why), 0);
-		qstore_new_free(qn);
-	}
+	commit_n(qs2, &env, 3, f.why);
 	for (i = 8, left = 0; i < 16; i++) {
 		snprintf(path, sizeof(path), "%s/free/6B16000000000%c%02X",
 		    f.dir, other, i);
