@@ -128,7 +128,10 @@ static int qmgr_dest_room(const struct qmgr_dest *,
     const struct qmgr_dest_src *, unsigned, int);
 static int qmgr_dest_bulk_room(const struct qmgr_dest *,
     const struct qmgr_dest_src *);
-static const char *qmgr_dest_avoid(const struct qmgr_dest *, size_t *);
+static const char *qmgr_dest_avoid(const struct qmgr_dest *);
+static unsigned qmgr_dest_src_held(const struct qmgr_dest *,
+    const struct qmgr_dest_src *, qmgr_held_fn *, unsigned, unsigned,
+    unsigned *);
 static int qmgr_dest_take_tokens(struct qmgr_dest_src *, int, int64_t);
 static struct qmgr_job *qmgr_dest_take_from(struct qmgr_dest *,
     qmgr_held_fn *, int, int64_t);
@@ -971,17 +974,17 @@ qmgr_dest_take_tokens(struct qmgr_dest_src *s, int new_conn, int64_t now)
 /*
  * The addresses d's jobs must not leave from now (set aside, or at their
  * warmup cap), as qmgr_source_avoid lists them for d's first pending job
- * (all of d's jobs have its next hop and pool), and in *navoided how many
- * of d's sources the list names; NULL for none. When it names them all,
- * NULL too: the job goes anyway, and smtp defers it saying why.
+ * (all of d's jobs have its next hop and pool); NULL for none. NULL too
+ * when it names every address: the job goes anyway, and smtp defers it
+ * saying why.
  */
 static const char *
-qmgr_dest_avoid(const struct qmgr_dest *d, size_t *navoided)
+qmgr_dest_avoid(const struct qmgr_dest *d)
 {
 	static struct vbuf *list;
 	const struct qmgr_job *job = d->head != NULL ? d->head : d->bhead;
+	size_t navoided = 0;
 
-	*navoided = 0;
 	if (job == NULL || d->srcs[0].addr[0] == '\0')
 		return NULL;
 	if (list == NULL)
@@ -990,8 +993,24 @@ qmgr_dest_avoid(const struct qmgr_dest *d, size_t *navoided)
 	if (list->len == 0)
 		return NULL;
 	for (size_t i = 0; i < d->nsrcs; i++)
-		*navoided += qmgr_source_listed(list->data, d->srcs[i].addr);
-	return *navoided < d->nsrcs ? list->data : NULL;
+		navoided += qmgr_source_listed(list->data, d->srcs[i].addr);
+	return navoided < d->nsrcs ? list->data : NULL;
+}
+
+/*
+ * The idle sessions smtp holds to d from s, and in *reusable how many a
+ * job could reuse, given d's totals (all, any): those are s's when d has
+ * one address, or hold none (no lookup per address then).
+ */
+static unsigned
+qmgr_dest_src_held(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
+    qmgr_held_fn *held, unsigned all, unsigned any, unsigned *reusable)
+{
+	if (all == 0 || d->nsrcs == 1) {
+		*reusable = any;
+		return all;
+	}
+	return held(d->key, s->addr, reusable);
 }
 
 /*
@@ -1006,13 +1025,12 @@ qmgr_dest_take_from(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
 	struct qmgr_job *job;
 	const char *avoid;
 	unsigned all_held, any_reusable, nheld, reusable;
-	size_t navoided, i, k;
+	size_t i, k;
 	int bulk, pass;
 
 	if (d->head == NULL && d->bhead == NULL)
 		return NULL;
-	avoid = qmgr_dest_avoid(d, &navoided);
-	/* Without idle sessions, no address has one: no lookup each. */
+	avoid = qmgr_dest_avoid(d);
 	all_held = held(d->key, NULL, &any_reusable);
 	/* An address with an idle session first: no new connection. */
 	for (pass = any_reusable > 0 ? 0 : 1; pass < 2; pass++)
@@ -1022,10 +1040,8 @@ qmgr_dest_take_from(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
 			if (avoid != NULL &&
 			    qmgr_source_listed(avoid, s->addr))
 				continue;
-			nheld = all_held;
-			reusable = any_reusable;
-			if (all_held > 0 && d->nsrcs > 1)
-				nheld = held(d->key, s->addr, &reusable);
+			nheld = qmgr_dest_src_held(d, s, held, all_held,
+			    any_reusable, &reusable);
 			/* Pass 0 tried those with one. */
 			if ((pass == 0) != (reusable > 0))
 				continue;
@@ -1141,10 +1157,8 @@ qmgr_dest_ready_one(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
 	all_held = held(d->key, NULL, &any_reusable);
 	for (size_t i = 0; i < d->nsrcs && n < d->npending; i++) {
 		s = &d->srcs[i];
-		nheld = all_held;
-		reusable = any_reusable;
-		if (all_held > 0 && d->nsrcs > 1)
-			nheld = held(d->key, s->addr, &reusable);
+		nheld = qmgr_dest_src_held(d, s, held, all_held, any_reusable,
+		    &reusable);
 		/* The jobs of the lanes that may go; bulk only if any may. */
 		ready = qmgr_dest_room(d, s, nheld, 0) ?
 		    d->npending - d->nbulk : 0;

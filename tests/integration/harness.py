@@ -856,6 +856,22 @@ class PetrelCase(unittest.TestCase):
 
     # -- helpers for tests --
 
+    def restart_shaped(self, doc):
+        """Restarts Petrel with doc (a dict) as its shaping file, and with
+        whatever else the test changed in self.suite.config; returns once
+        its daemons are ready (timing starts with no smtp still
+        starting)."""
+        path = os.path.join(self.tmp, "shaping.yaml")
+        with open(path, "w") as f:
+            f.write(to_yaml(doc))
+        os.chmod(path, 0o644)
+        self.suite.stop()
+        self.suite.config.setdefault("shaping", {})["file"] = path
+        self.suite.write_config()
+        self.suite.start()
+        self.suite.wait_daemons_ready()
+        return path
+
     def ensure_user(self):
         if not self._user_added:
             self.suite.add_user(self.user, self.password)

@@ -9,12 +9,11 @@ as in test_shaping.py; its replies are slowed so that a bulk backlog stays
 queued while a transactional message is sent.
 """
 
-import os
 import threading
 import time
 
 from harness import (PetrelCase, connect, login_plain, make_message,
-                     queue_file, relayctl_without_config, send, to_yaml,
+                     queue_file, relayctl_without_config, send,
                      unique)
 
 BULK_USER = "news1"
@@ -27,16 +26,8 @@ class LanesCase(PetrelCase):
     overrides = {"smtp": {"processes": 8}}
 
     def shape(self, entry):
-        path = os.path.join(self.tmp, "shaping.yaml")
-        with open(path, "w") as f:
-            f.write(to_yaml({"destinations": {
-                "[127.0.0.1]:%d" % self.capture.port: entry}}))
-        os.chmod(path, 0o644)
-        self.suite.stop()
-        self.suite.config.setdefault("shaping", {})["file"] = path
-        self.suite.write_config()
-        self.suite.start()
-        self.suite.wait_daemons_ready()
+        self.restart_shaped({"destinations": {
+            "[127.0.0.1]:%d" % self.capture.port: entry}})
 
     def bulk_user(self):
         self.suite.add_user(BULK_USER, BULK_PASSWORD)

@@ -12,7 +12,7 @@ import os
 import time
 
 from harness import (PetrelCase, connect, login_plain, make_message,
-                     relayctl_without_config, send, to_yaml, unique)
+                     relayctl_without_config, send, unique)
 
 DEFAULT = "127.0.0.5"
 TRANSACTIONAL = "127.0.0.2"
@@ -47,16 +47,9 @@ class PoolCase(PetrelCase):
     def shape(self, limits, smtp=None):
         """Restarts Petrel with a shaping file giving the capture server's
         next hop limits, and smtp settings (a dict) if given."""
-        path = os.path.join(self.tmp, "shaping.yaml")
-        with open(path, "w") as f:
-            f.write(to_yaml({"destinations": {
-                "[127.0.0.1]:%d" % self.capture.port: limits}}))
-        os.chmod(path, 0o644)
-        self.suite.stop()
-        self.suite.config["shaping"] = {"file": path}
         self.suite.config["smtp"].update(smtp or {})
-        self.suite.write_config()
-        self.suite.start()
+        self.restart_shaped({"destinations": {
+            "[127.0.0.1]:%d" % self.capture.port: limits}})
 
     def peers(self, toks):
         """The source address of each token's arrival."""
@@ -157,7 +150,6 @@ class LimitsPerSourceTest(PoolCase):
 
     def test_one_connection_from_each_address(self):
         self.shape({"max_connections": 1, "max_messages_per_connection": 2})
-        self.suite.wait_daemons_ready()
         # Slow replies keep each session busy while the others queue:
         # with eight smtp processes and no limit, more would be open.
         self.capture.data_delay = 0.3

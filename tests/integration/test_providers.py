@@ -12,12 +12,11 @@ domain's MX and the next-hop keys stay the two domains'.
 """
 
 import json
-import os
 import time
 
 import dns_server
 from harness import (PetrelCase, connect, login_plain, make_message, send,
-                     to_yaml, unique)
+                     unique)
 
 
 class ProviderCase(PetrelCase):
@@ -43,20 +42,12 @@ class ProviderCase(PetrelCase):
         self.capture.max_sessions = 2
 
     def shape(self, doc):
-        path = os.path.join(self.tmp, "shaping.yaml")
-        with open(path, "w") as f:
-            f.write(to_yaml(doc))
-        os.chmod(path, 0o644)
-        self.suite.stop()
         self.suite.config["dns"] = {"resolver": "127.0.0.1:%d"
                                     % self.dns.port}
-        self.suite.config.setdefault("shaping", {})["file"] = path
         self.suite.config["transport"] = {
             d: "%s:%d" % (d, self.capture.port)
             for d in ("cust1.test", "cust2.test")}
-        self.suite.write_config()
-        self.suite.start()
-        self.suite.wait_daemons_ready()
+        self.restart_shaped(doc)
 
     def send_to(self, tag, rcpts):
         """One message per recipient, in one session; their tokens."""

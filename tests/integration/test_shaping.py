@@ -8,11 +8,10 @@ transport entry ("[127.0.0.1]:PORT"), which is also the key its shaping
 entry names.
 """
 
-import os
 import time
 
 from harness import (CaptureSMTPD, PetrelCase, connect, login_plain,
-                     make_message, send, to_yaml, unique)
+                     make_message, send, unique)
 
 
 class ShapingCase(PetrelCase):
@@ -24,18 +23,9 @@ class ShapingCase(PetrelCase):
         doc = {"destinations": destinations}
         if default is not None:
             doc["default"] = default
-        path = os.path.join(self.tmp, "shaping.yaml")
-        with open(path, "w") as f:
-            f.write(to_yaml(doc))
-        os.chmod(path, 0o644)
-        self.suite.stop()
-        self.suite.config.setdefault("shaping", {})["file"] = path
         if transport is not None:
             self.suite.config["transport"] = transport
-        self.suite.write_config()
-        self.suite.start()
-        # Timing starts with the first message: no smtp still starting.
-        self.suite.wait_daemons_ready()
+        self.restart_shaped(doc)
 
     def key(self, server):
         return "[127.0.0.1]:%d" % server.port
