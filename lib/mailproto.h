@@ -168,6 +168,8 @@
 						/* connections bulk may not take */
 #define MAIL_ATTR_NSOURCES	"source_addresses"	/* how many the */
 						/* limits apply to, each */
+#define MAIL_ATTR_NBACKOFF	"sources_in_backoff"	/* of them, under */
+#define MAIL_ATTR_NSUSPENDED	"sources_suspended"	/* on_reply rules */
 
 /*
  * A sources reply (qmgr_source.c): one record per source address of each

@@ -58,6 +58,7 @@
 #define OB_TAGS		"tags"
 #define OB_DEST		"destination"
 #define OB_ENTRY	"entry"
+#define OB_SOURCE	"source"
 #define OB_STATE	"state"
 #define OB_PREV		"previous_state"
 #define OB_REASON	"reason"
@@ -242,6 +243,7 @@ outbox_pack(struct vbuf *out, const struct outbox_event *ev)
 	if (ev->kind == OUTBOX_DESTINATION) {
 		outbox_put_opt(out, OB_DEST, ev->destination);
 		outbox_put_opt(out, OB_ENTRY, ev->entry);
+		outbox_put_opt(out, OB_SOURCE, ev->source);
 		outbox_put_opt(out, OB_STATE, ev->state);
 		outbox_put_opt(out, OB_PREV, ev->prev_state);
 		outbox_put_opt(out, OB_REASON, ev->reason);
@@ -385,6 +387,7 @@ outbox_decode(const MDB_val *k, const MDB_val *v, struct outbox_event *ev,
 		    (ev->state = attr_get(l, OB_STATE)) == NULL)
 			return -1;
 		ev->entry = attr_get(l, OB_ENTRY);
+		ev->source = attr_get(l, OB_SOURCE);
 		ev->prev_state = attr_get(l, OB_PREV);
 		ev->reason = attr_get(l, OB_REASON);
 		if (attr_get_int(l, OB_UNTIL, &s, NULL) == 0)
@@ -612,6 +615,8 @@ outbox_json_dest(struct json *j, const struct outbox_event *ev)
 	json_kv_str(j, "destination", ev->destination);
 	if (ev->entry != NULL)
 		json_kv_str(j, "entry", ev->entry);
+	if (ev->source != NULL)
+		json_kv_str(j, "source", ev->source);
 	json_kv_str(j, "state", ev->state);
 	if (ev->prev_state != NULL)
 		json_kv_str(j, "previous_state", ev->prev_state);

@@ -83,6 +83,8 @@ struct outbox_event {
 	/* OUTBOX_DESTINATION (qmgr(8), DESTINATION EVENTS): */
 	const char		*destination;	/* the next-hop key */
 	const char		*entry;		/* shaping entry applied */
+	const char		*source;	/* the pool's address whose */
+						/* state it is; NULL: no pool */
 	const char		*state;		/* normal, backoff, */
 	const char		*prev_state;	/* suspended, dead */
 	const char		*reason;	/* the reply or failure */

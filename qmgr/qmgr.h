@@ -181,8 +181,10 @@ struct qmgr_job {
 
 /*
  * One source address of a destination's pool, with what the limits
- * count per address (shaping.yaml(5)): its jobs at smtp, and its buckets
- * of max_message_rate and max_connection_rate.
+ * count per address (shaping.yaml(5)): its jobs at smtp, its buckets of
+ * max_message_rate and max_connection_rate, and the on_reply backoff or
+ * suspension in force for it (a provider's "too fast" is about the
+ * address it came from: the pool's others go on).
  */
 struct qmgr_dest_src {
 	char			 addr[QMGR_SRC_ADDR_MAX];	/* as text; "": */
@@ -191,6 +193,12 @@ struct qmgr_dest_src {
 	unsigned		 binflight;	/* of them, bulk */
 	struct shaping_bucket	 bucket;	/* max_message_rate */
 	struct shaping_bucket	 conn_bucket;	/* max_connection_rate */
+	/* After a reply an on_reply rule matched (qmgr_dest_on_reply): */
+	int			 adapt;		/* enum shaping_action; 0 */
+	const struct shaping_rule *adapt_rule;	/* the rule in force */
+	int64_t			 adapt_until;	/* ms, while adapt is set */
+	const char		*ev_state;	/* last announced (destev); */
+						/* NULL: normal */
 };
 
 /*
@@ -212,7 +220,9 @@ struct qmgr_dest {
 	unsigned		 inflight;	/* jobs at smtp, all sources */
 	unsigned		 binflight;	/* of them, bulk */
 	uint64_t		 sent;		/* jobs handed to smtp */
-	struct shaping_limits	 lim;
+	struct shaping_limits	 lim;		/* its entry's and provider's; */
+						/* a backoff lowers them per */
+						/* address: qmgr_dest_src_limits */
 	/*
 	 * Its pool's source addresses (one, "", without a pool): each has
 	 * its own connections and rates under lim; jobs take them in turn,
@@ -227,18 +237,14 @@ struct qmgr_dest {
 	int64_t			 last_fail;	/* ms of the last one */
 	int64_t			 dead_until;	/* ms; 0 alive; past: probing */
 	char			 reason[QMGR_DEST_REASON_MAX];
-	/* After a reply an on_reply rule matched (qmgr_dest_on_reply): */
+	/* Its on_reply rules (qmgr_dest_on_reply), which act per address: */
 	const struct shaping_entry *sentry;	/* its entry; NULL default */
-	int			 adapt;		/* enum shaping_action; 0 */
-	const struct shaping_rule *adapt_rule;	/* the rule in force */
-	int64_t			 adapt_until;	/* ms, while adapt is set */
-	struct qmgr_dest_hit	*hits;		/* per rule: entry's, */
-	size_t			 nhits;		/* provider's, default's */
+	struct qmgr_dest_hit	*hits;		/* nhits per source address, */
+	size_t			 nhits;		/* per rule: entry's, */
+						/* provider's, default's */
 	const struct shaping_provider *prov;	/* its MX hosts', or NULL */
 	int			 known;		/* prov is known (else one */
 						/* job at a time) */
-	const char		*ev_state;	/* last announced (destev); */
-						/* NULL: normal */
 };
 
 /* An on_reply rule's matches in its current SHAPING_AFTER_WINDOW. */
@@ -340,9 +346,11 @@ void	qmgr_dest_untake(struct qmgr_job *);
  * halves the window and, the QMGR_DEST_DEAD_AFTER'th in a row, suspends
  * the destination. A bounce (no such domain) says nothing of it. And a
  * deferral whose reply an on_reply rule of the destination's shaping
- * entry (then of the default) matches counts for that rule, which at its
- * after'th match within SHAPING_AFTER_WINDOW puts the destination in
- * backoff (its limits lowered) or suspends it, for the rule's time.
+ * entry (then of the default) matches counts for that rule and the
+ * job's source address, which at its after'th match within
+ * SHAPING_AFTER_WINDOW puts that address in backoff (its limits lowered)
+ * or suspends it, for the rule's time; the destination is suspended
+ * when every address of its pool is.
  */
 void	qmgr_dest_outcome(const struct qmgr_job *);
 /*
@@ -369,8 +377,9 @@ unsigned qmgr_dest_processes_reserve(void);
 int64_t	qmgr_dest_next_ms(void);
 /*
  * What relayctl shaping show prints of d: "dead" (suspended after site
- * failures), "suspended" (by an on_reply rule), "backoff" (an on_reply
- * rule lowered its limits), "pacing" (jobs wait for its rate, at every
+ * failures), "suspended" (by on_reply rules, every source address),
+ * "backoff" (an on_reply rule lowered the limits of a source address, or
+ * suspended some but not all), "pacing" (jobs wait for its rate, at every
  * source address with room), "at-limit" (jobs wait for a connection, at
  * every source address; bulk ones, for one outside the transactional
  * reserve), else "normal".
@@ -378,12 +387,26 @@ int64_t	qmgr_dest_next_ms(void);
 const char *qmgr_dest_state(const struct qmgr_dest *d, qmgr_held_fn *held);
 /*
  * The connections of d that bulk jobs may not take now: its
- * transactional_reserve of max_connections (as lowered by a backoff), or
- * of its window while site failures narrow it (shaping_reserve).
+ * transactional_reserve of max_connections (the lowest in force at its
+ * source addresses, as a backoff lowers them), or of its window while
+ * site failures narrow it (shaping_reserve).
  */
 unsigned qmgr_dest_reserve(const struct qmgr_dest *d);
-/* s until d's backoff or suspension by an on_reply rule ends; 0 none. */
-int64_t	qmgr_dest_adapt_left(const struct qmgr_dest *d);
+/* d's limits as they are in force for its source address s. */
+void	qmgr_dest_src_limits(const struct qmgr_dest *d,
+	    const struct qmgr_dest_src *s, struct shaping_limits *lim);
+/*
+ * The enum shaping_action an on_reply rule has put s under now (a
+ * backoff or suspension), else 0.
+ */
+int	qmgr_dest_src_adapt(const struct qmgr_dest_src *s, int64_t now);
+/*
+ * d's source addresses in backoff and suspended by on_reply rules now
+ * (either pointer may be NULL), and s until the last of them ends; 0
+ * none.
+ */
+int64_t	qmgr_dest_adapt_left(const struct qmgr_dest *d, unsigned *nbackoff,
+	    unsigned *nsuspended);
 /* Calls fn for each destination; stops (-1) when fn returns nonzero. */
 int	qmgr_dest_walk(int (*fn)(const struct qmgr_dest *, void *),
 	    void *arg);
@@ -410,26 +433,33 @@ int64_t	qmgr_dest_suspended_ms(const char *key);
 /*
  * qmgr_destev.c: a destination's changes of state as outbox events,
  * kept in memory (at most QMGR_DESTEV_MAX, the oldest dropped) until
- * the next results transaction or the end of the loop pass.
+ * the next results transaction or the end of the loop pass. A dead site
+ * is one event per address of its pool: room for a pool of
+ * CFG_POOL_ADDRS_MAX.
  */
-#define QMGR_DESTEV_MAX		64
+#define QMGR_DESTEV_MAX		256
 #define QMGR_DESTEV_NORMAL	"normal"
 #define QMGR_DESTEV_BACKOFF	"backoff"
 #define QMGR_DESTEV_SUSPENDED	"suspended"
 #define QMGR_DESTEV_DEAD	"dead"
 /*
- * d's state as its events say it: dead (while its retry time lasts, and
- * after it until a session is set up), suspended (by an on_reply rule),
- * backoff, or normal. A static string.
+ * The state of d's mail from its source address s as its events say it:
+ * dead (while d's retry time lasts, and after it until a session is set
+ * up), suspended (s, by an on_reply rule), backoff, or normal. A static
+ * string.
  */
-const char *qmgr_destev_state(const struct qmgr_dest *d, int64_t now);
+const char *qmgr_destev_state(const struct qmgr_dest *d,
+	    const struct qmgr_dest_src *s, int64_t now);
 /*
- * Called by qmgr_dest.c after the log line of a change of d's state:
- * when d's state (qmgr_destev_state) is not the one last announced, or
- * again is set (suspended anew), keeps an event of it with reason (the
- * reply or failure that caused it; copied).
+ * Called by qmgr_dest.c after the log line of a change of d's state at
+ * its source address s (NULL: at each, a change of d itself): for each
+ * whose state (qmgr_destev_state) is not the one last announced, or all
+ * when again is set (suspended anew), keeps an event of it with reason
+ * (the reply or failure that caused it; copied), naming the address
+ * when d has a pool.
  */
-void	qmgr_destev_note(struct qmgr_dest *d, const char *reason, int again);
+void	qmgr_destev_note(struct qmgr_dest *d, struct qmgr_dest_src *s,
+	    const char *reason, int again);
 /*
  * Puts the events waiting into txn (qmgr_result.c's, or flush's own),
  * their accounting lines held (acct_hold) until acct_release; then

@@ -41,13 +41,18 @@
  *
  * A destination's shaping entry may have on_reply rules (shaping.yaml(5)):
  * a deferral whose remote reply matches one (a provider saying "too
- * fast") counts for it, and at its after'th match within an hour puts
- * the destination in backoff (max_connections and max_message_rate
- * replaced, the rate's bucket emptied) or suspends it as a dead site is
- * (the same deferral of its jobs, quoting that reply), for the rule's
- * time. It comes back by itself: qmgr_dest_expire runs wherever
- * destinations are looked at, and qmgr_dest_next_ms wakes the loop at
- * the end, so a backlog held back goes on without new mail.
+ * fast") counts for it at the source address the job left from, and at
+ * its after'th match within an hour puts that address in backoff
+ * (max_connections and max_message_rate replaced, the rate's bucket
+ * emptied) or suspends it, for the rule's time: providers throttle and
+ * block a sending address, so the pool's other addresses go on as they
+ * were (PowerMTA's backoff is per virtual MTA and domain, KumoMTA's
+ * suspension per egress source and site). A destination all of whose
+ * addresses are suspended is suspended as a dead site is (the same
+ * deferral of its jobs, quoting that reply). It comes back by itself:
+ * qmgr_dest_expire runs wherever destinations are looked at, and
+ * qmgr_dest_next_ms wakes the loop at the end, so a backlog held back
+ * goes on without new mail.
  *
  * A destination whose MX hosts smtp has named, and which roll up to a
  * provider of the shaping file (qmgr_provider.c), takes the provider's
@@ -86,14 +91,16 @@
 #define QMGR_DEST_BUCKETS	1024
 
 /*
- * A provider's on_reply action in one source pool: what a reply to one of
- * its destinations set off, which every destination of the provider in
- * that pool takes, those that join it later included (qmgr_dest_inherit).
- * At most one per provider and pool, so few; kept until it ends.
+ * A provider's on_reply action at one source address of a pool: what a
+ * reply to one of its destinations set off, which every destination of
+ * the provider in that pool takes at that address, those that join it
+ * later included (qmgr_dest_inherit). At most one per provider, pool and
+ * address, so few; kept until it ends.
  */
 struct qmgr_prov_adapt {
 	const struct shaping_provider *prov;
 	char		 pool[CFG_POOL_NAME_MAX + 1];
+	char		 addr[QMGR_SRC_ADDR_MAX];
 	const struct shaping_rule *rule;
 	int64_t		 until;			/* ms */
 	char		 reply[QMGR_DEST_REASON_MAX];
@@ -145,24 +152,30 @@ static void qmgr_dest_defer_job(const struct qmgr_dest *,
 static void qmgr_dest_suspend(struct qmgr_dest *, int64_t);
 static void qmgr_dest_defer_pending(struct qmgr_dest *);
 static int qmgr_dest_suspended(const struct qmgr_dest *, int64_t);
+static unsigned qmgr_dest_src_max(const struct qmgr_dest *,
+    const struct qmgr_dest_src *);
+static void qmgr_dest_src_buckets(const struct qmgr_dest *,
+    struct qmgr_dest_src *, int64_t);
 static const struct shaping_rule *qmgr_dest_rule(const struct qmgr_dest *,
     size_t);
 static const char *qmgr_dest_rule_match(const struct shaping_rule *,
     const struct qmgr_job *);
 static void qmgr_dest_on_reply(struct qmgr_dest *, const struct qmgr_job *,
     int64_t);
-static void qmgr_dest_adapt(struct qmgr_dest *, const struct shaping_rule *,
-    const char *, int64_t);
+static void qmgr_dest_adapt(struct qmgr_dest *, struct qmgr_dest_src *,
+    const struct shaping_rule *, const char *, int64_t);
 static void qmgr_dest_expire(struct qmgr_dest *, int64_t);
 static void qmgr_dest_provider_adapt(struct qmgr_dest *,
-    const struct shaping_rule *, const char *, int64_t);
+    const struct qmgr_dest_src *, const struct shaping_rule *, const char *,
+    int64_t);
 static void qmgr_dest_inherit(struct qmgr_dest *, int64_t);
-static struct qmgr_prov_adapt *qmgr_prov_adapt_find(const struct qmgr_dest *);
-static void qmgr_dest_limits_text(const struct qmgr_dest *, char *,
-    size_t);
-static void qmgr_dest_changed(struct qmgr_dest *, const char *,
-    const char *, int, const char *, ...)
-    __attribute__((format(printf, 5, 6)));
+static struct qmgr_prov_adapt *qmgr_prov_adapt_find(const struct qmgr_dest *,
+    const struct qmgr_dest_src *);
+static void qmgr_dest_limits_text(const struct qmgr_dest *,
+    const struct qmgr_dest_src *, char *, size_t);
+static void qmgr_dest_changed(struct qmgr_dest *, struct qmgr_dest_src *,
+    const char *, const char *, int, const char *, ...)
+    __attribute__((format(printf, 6, 7)));
 
 static unsigned
 qmgr_dest_hashkey(const char *key)
@@ -201,8 +214,6 @@ static void
 qmgr_dest_limits(struct qmgr_dest *d, int64_t now)
 {
 	const char *entry = "default";
-
-	const struct shaping_rule *r = d->adapt_rule;
 	size_t n;
 
 	/* Before qmgr_dest_init (unit tests): no limits. */
@@ -220,28 +231,57 @@ qmgr_dest_limits(struct qmgr_dest *d, int64_t now)
 		    (d->sentry != NULL ? d->sentry->nrules : 0) +
 		    (d->prov != NULL ? d->prov->e.nrules : 0);
 		if (d->hits == NULL && n > 0) {
-			d->hits = xcalloc(n, sizeof(*d->hits));
+			d->hits = xcalloc(n * d->nsrcs, sizeof(*d->hits));
 			d->nhits = n;
 		}
 	}
 	snprintf(d->entry, sizeof(d->entry), "%s", entry);
-	if (d->adapt == SHAPING_BACKOFF && r != NULL) {
-		if (r->max_connections != 0)
-			d->lim.max_connections = r->max_connections;
-		if (r->has_rate) {
-			d->lim.rate_count = r->rate_count;
-			d->lim.rate_interval = r->rate_interval;
-		}
+	for (n = 0; n < d->nsrcs; n++)
+		qmgr_dest_src_buckets(d, &d->srcs[n], now);
+}
+
+/* max_connections in force for s: a backoff's, else d's. */
+static unsigned
+qmgr_dest_src_max(const struct qmgr_dest *d, const struct qmgr_dest_src *s)
+{
+	if (s->adapt == SHAPING_BACKOFF && s->adapt_rule->max_connections != 0)
+		return s->adapt_rule->max_connections;
+	return d->lim.max_connections;
+}
+
+void
+qmgr_dest_src_limits(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
+    struct shaping_limits *lim)
+{
+	*lim = d->lim;
+	lim->max_connections = qmgr_dest_src_max(d, s);
+	if (s->adapt == SHAPING_BACKOFF && s->adapt_rule->has_rate) {
+		lim->rate_count = s->adapt_rule->rate_count;
+		lim->rate_interval = s->adapt_rule->rate_interval;
 	}
-	for (n = 0; n < d->nsrcs; n++) {
-		shaping_bucket_init(&d->srcs[n].bucket, d->lim.rate_count,
-		    d->lim.rate_interval, now);
-		shaping_bucket_init(&d->srcs[n].conn_bucket,
-		    d->lim.conn_rate_count, d->lim.conn_rate_interval, now);
-		/* Told to slow down: the next message waits an interval. */
-		if (d->adapt == SHAPING_BACKOFF && r != NULL && r->has_rate)
-			d->srcs[n].bucket.tokens = 0;
-	}
+}
+
+int
+qmgr_dest_src_adapt(const struct qmgr_dest_src *s, int64_t now)
+{
+	return now < s->adapt_until ? s->adapt : 0;
+}
+
+/* s's buckets afresh, for the rates in force for it. */
+static void
+qmgr_dest_src_buckets(const struct qmgr_dest *d, struct qmgr_dest_src *s,
+    int64_t now)
+{
+	struct shaping_limits lim;
+
+	qmgr_dest_src_limits(d, s, &lim);
+	shaping_bucket_init(&s->bucket, lim.rate_count, lim.rate_interval,
+	    now);
+	shaping_bucket_init(&s->conn_bucket, lim.conn_rate_count,
+	    lim.conn_rate_interval, now);
+	/* Told to slow down: the next message waits an interval. */
+	if (s->adapt == SHAPING_BACKOFF && s->adapt_rule->has_rate)
+		s->bucket.tokens = 0;
 }
 
 /*
@@ -341,16 +381,17 @@ qmgr_dest_gc(struct qmgr_dest *d, int64_t now)
 	if (d->fail_streak > 0 && now - d->last_fail < QMGR_DEST_FAIL_MEMORY_MS)
 		return;
 	/* So are a backoff and the matches counted towards one. */
-	if (d->adapt != 0)
-		return;
-	for (size_t i = 0; i < d->nhits; i++)
+	for (size_t i = 0; i < d->nsrcs; i++)
+		if (d->srcs[i].adapt != 0)
+			return;
+	for (size_t i = 0; i < d->nhits * d->nsrcs; i++)
 		if (d->hits[i].n > 0 &&
 		    now - d->hits[i].since < SHAPING_AFTER_WINDOW * 1000)
 			return;
 	/* Still dead (probing) for its events: normal again, said once. */
 	if (d->dead_until != 0) {
 		d->dead_until = 0;
-		qmgr_dest_changed(d, NULL, "failures forgotten", 0,
+		qmgr_dest_changed(d, NULL, NULL, "failures forgotten", 0,
 		    "none for an hour");
 	}
 	for (pp = &qmgr_dest_hash[qmgr_dest_hashkey(d->key)]; *pp != NULL;
@@ -503,7 +544,7 @@ qmgr_job_cancel_pending(const char *qid)
 
 /*
  * Whether d may start one more job of the lane now from source address
- * s: a session smtp already holds to it from s (held) is reused without
+ * s, which no on_reply rule suspends: a session smtp already holds to it from s (held) is reused without
  * a new connection; else it needs a connection under max_connections
  * and provider_max_connections from s, and under the window (which
  * counts every address). A bulk job also needs a connection outside the
@@ -514,6 +555,8 @@ static int
 qmgr_dest_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
     unsigned held, int bulk)
 {
+	unsigned max;
+
 	if ((bulk ? d->bhead : d->head) == NULL)
 		return 0;
 	if (bulk && !qmgr_dest_bulk_room(d, s))
@@ -521,8 +564,11 @@ qmgr_dest_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
 	/* Whose it is (which provider) is not known yet: one at a time. */
 	if (!d->known && d->inflight > 0)
 		return 0;
-	if (held == 0 && d->lim.max_connections != 0 &&
-	    s->inflight >= d->lim.max_connections)
+	/* Its mail goes from the pool's other addresses meanwhile. */
+	if (s->adapt == SHAPING_SUSPEND)
+		return 0;
+	max = qmgr_dest_src_max(d, s);
+	if (held == 0 && max != 0 && s->inflight >= max)
 		return 0;
 	/* Narrowed by site failures; a held session is a working one. */
 	if (held == 0 && d->window != 0 && d->inflight >= d->window)
@@ -541,7 +587,7 @@ qmgr_dest_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
 static int
 qmgr_dest_bulk_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s)
 {
-	unsigned max = d->lim.max_connections, pmax;
+	unsigned max = qmgr_dest_src_max(d, s), pmax;
 
 	if (max != 0 && s->inflight + shaping_reserve(&d->lim, max) >= max)
 		return 0;
@@ -554,11 +600,19 @@ qmgr_dest_bulk_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s)
 	    shaping_reserve(&d->lim, pmax) < pmax;
 }
 
-/* d's connections: max_connections, or its narrowed window; 0 any. */
+/*
+ * d's connections: max_connections (the lowest in force at its source
+ * addresses), or its narrowed window; 0 any.
+ */
 static unsigned
 qmgr_dest_max(const struct qmgr_dest *d)
 {
-	unsigned max = d->lim.max_connections;
+	unsigned max = 0, m;
+
+	for (size_t i = 0; i < d->nsrcs; i++)
+		if ((m = qmgr_dest_src_max(d, &d->srcs[i])) != 0 &&
+		    (max == 0 || m < max))
+			max = m;
 
 	if (d->window != 0 && (max == 0 || d->window < max))
 		max = d->window;
@@ -577,12 +631,19 @@ qmgr_dest_dead(const struct qmgr_dest *d, int64_t now)
 	return d->dead_until != 0 && now < d->dead_until;
 }
 
-/* Dead, or suspended by an on_reply rule: its jobs are deferred. */
+/*
+ * Dead, or suspended by on_reply rules at every source address: its jobs
+ * are deferred.
+ */
 static int
 qmgr_dest_suspended(const struct qmgr_dest *d, int64_t now)
 {
-	return qmgr_dest_dead(d, now) ||
-	    (d->adapt == SHAPING_SUSPEND && now < d->adapt_until);
+	if (qmgr_dest_dead(d, now))
+		return 1;
+	for (size_t i = 0; i < d->nsrcs; i++)
+		if (qmgr_dest_src_adapt(&d->srcs[i], now) != SHAPING_SUSPEND)
+			return 0;
+	return 1;
 }
 
 /*
@@ -628,7 +689,7 @@ qmgr_dest_flush_dead(void)
 		if (qmgr_dest_dead(d, now)) {
 			/* Its streak stays: one more failure, and it is dead. */
 			d->dead_until = 0;
-			qmgr_dest_changed(d, NULL,
+			qmgr_dest_changed(d, NULL, NULL,
 			    "suspension lifted by a flush", 0,
 			    "the next failure suspends it again");
 		}
@@ -646,7 +707,7 @@ qmgr_dest_suspend(struct qmgr_dest *d, int64_t now)
 		secs = 1;
 	d->dead_until = now + secs * 1000;
 	parse_duration_format(secs, dur, sizeof(dur));
-	qmgr_dest_changed(d, QMGR_DESTEV_DEAD, d->reason, 1,
+	qmgr_dest_changed(d, NULL, QMGR_DESTEV_DEAD, d->reason, 1,
 	    "%u attempts in a row set up no session, mail deferred for %s",
 	    d->fail_streak, dur);
 	qmgr_dest_defer_pending(d);
@@ -679,7 +740,7 @@ qmgr_dest_outcome(const struct qmgr_job *job)
 		/* The server answered: the site is up. */
 		if (d->dead_until != 0) {
 			d->dead_until = 0;
-			qmgr_dest_changed(d, NULL, "a session was set up", 0,
+			qmgr_dest_changed(d, NULL, NULL, "a session was set up", 0,
 			    "the site is up again after %u failure(s)",
 			    d->fail_streak);
 		}
@@ -750,13 +811,15 @@ qmgr_dest_rule_match(const struct shaping_rule *r, const struct qmgr_job *job)
 
 /*
  * The first rule that matches a deferral of job counts it, once per
- * attempt; at its after'th match within SHAPING_AFTER_WINDOW (counted from
- * the first) it acts.
+ * attempt, at the source address the job left from; at its after'th
+ * match there within SHAPING_AFTER_WINDOW (counted from the first) it
+ * acts on that address.
  */
 static void
 qmgr_dest_on_reply(struct qmgr_dest *d, const struct qmgr_job *job,
     int64_t now)
 {
+	struct qmgr_dest_src *s = &d->srcs[job->src];
 	const struct shaping_rule *r = NULL;
 	const char *reply = NULL;
 	struct qmgr_dest_hit *h;
@@ -770,7 +833,7 @@ qmgr_dest_on_reply(struct qmgr_dest *d, const struct qmgr_job *job,
 	}
 	if (reply == NULL)
 		return;
-	h = &d->hits[i];
+	h = &d->hits[job->src * d->nhits + i];
 	if (h->n == 0 || now - h->since >= SHAPING_AFTER_WINDOW * 1000) {
 		h->n = 0;
 		h->since = now;
@@ -778,35 +841,37 @@ qmgr_dest_on_reply(struct qmgr_dest *d, const struct qmgr_job *job,
 	if (++h->n < r->after)
 		return;
 	h->n = 0;
-	qmgr_dest_adapt(d, r, reply, now);
+	qmgr_dest_adapt(d, s, r, reply, now);
 	/* A provider's rule: its other destinations in the pool too. */
 	if (d->prov != NULL && r >= d->prov->e.rules &&
 	    r < d->prov->e.rules + d->prov->e.nrules)
-		qmgr_dest_provider_adapt(d, r, reply, now);
+		qmgr_dest_provider_adapt(d, s, r, reply, now);
 }
 
-/* The action kept for d's provider in d's pool, or NULL. */
+/* The action kept for d's provider at s, an address of d's pool; NULL. */
 static struct qmgr_prov_adapt *
-qmgr_prov_adapt_find(const struct qmgr_dest *d)
+qmgr_prov_adapt_find(const struct qmgr_dest *d, const struct qmgr_dest_src *s)
 {
 	for (size_t i = 0; i < qmgr_nprov_adapts; i++)
 		if (qmgr_prov_adapts[i].prov == d->prov &&
-		    strcmp(qmgr_prov_adapts[i].pool, d->pool) == 0)
+		    strcmp(qmgr_prov_adapts[i].pool, d->pool) == 0 &&
+		    strcmp(qmgr_prov_adapts[i].addr, s->addr) == 0)
 			return &qmgr_prov_adapts[i];
 	return NULL;
 }
 
 /*
- * The provider's rule r acted on d: it acts on every other destination
- * of d's provider in d's pool, and is kept for those that join later.
- * Providers rate-limit and block a sending address, not a domain: Gmail's
- * 4.7.28 to gmail.com is as much about every Google Workspace domain.
+ * The provider's rule r acted on d at its address s: it acts on every
+ * other destination of d's provider in d's pool at that address, and is
+ * kept for those that join later. Providers rate-limit and block a
+ * sending address, not a domain: Gmail's 4.7.28 to gmail.com is as much
+ * about every Google Workspace domain.
  */
 static void
-qmgr_dest_provider_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
-    const char *reply, int64_t now)
+qmgr_dest_provider_adapt(struct qmgr_dest *d, const struct qmgr_dest_src *s,
+    const struct shaping_rule *r, const char *reply, int64_t now)
 {
-	struct qmgr_prov_adapt *pa = qmgr_prov_adapt_find(d);
+	struct qmgr_prov_adapt *pa = qmgr_prov_adapt_find(d, s);
 	struct qmgr_dest *o;
 
 	if (pa == NULL) {
@@ -816,13 +881,14 @@ qmgr_dest_provider_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
 		memset(pa, 0, sizeof(*pa));
 		pa->prov = d->prov;
 		(void)snprintf(pa->pool, sizeof(pa->pool), "%s", d->pool);
+		(void)snprintf(pa->addr, sizeof(pa->addr), "%s", s->addr);
 	}
 	/* As for one destination: a backoff never cuts a suspension short. */
 	if (pa->until > now && pa->rule->action == SHAPING_SUSPEND &&
 	    r->action == SHAPING_BACKOFF)
 		return;
 	pa->rule = r;
-	pa->until = d->adapt_rule == r ? d->adapt_until :
+	pa->until = s->adapt_rule == r ? s->adapt_until :
 	    now + r->duration * 1000;
 	(void)snprintf(pa->reply, sizeof(pa->reply), "%s", reply);
 	for (o = qmgr_dest_all; o != NULL; o = o->next)
@@ -832,52 +898,66 @@ qmgr_dest_provider_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
 }
 
 /*
- * d (new, or new to its provider) takes its provider's on_reply action
- * in force in its pool, until the provider's end.
+ * d (new, or new to its provider) takes its provider's on_reply actions
+ * in force in its pool, each at its address, until the provider's end.
  */
 static void
 qmgr_dest_inherit(struct qmgr_dest *d, int64_t now)
 {
 	const struct qmgr_prov_adapt *pa;
+	struct qmgr_dest_src *s;
 	int64_t had;
 
-	if (d->prov == NULL || (pa = qmgr_prov_adapt_find(d)) == NULL ||
-	    pa->until <= now)
+	if (d->prov == NULL)
 		return;
 	qmgr_dest_expire(d, now);
-	had = d->adapt_rule == pa->rule ? d->adapt_until : 0;
-	qmgr_dest_adapt(d, pa->rule, pa->reply, now);
-	/* Ends with the provider's, or later if d's own lasts longer. */
-	if (d->adapt_rule == pa->rule)
-		d->adapt_until = had > pa->until ? had : pa->until;
+	for (size_t i = 0; i < d->nsrcs; i++) {
+		s = &d->srcs[i];
+		if ((pa = qmgr_prov_adapt_find(d, s)) == NULL ||
+		    pa->until <= now)
+			continue;
+		had = s->adapt_rule == pa->rule ? s->adapt_until : 0;
+		qmgr_dest_adapt(d, s, pa->rule, pa->reply, now);
+		/* Ends with the provider's, or later if s's own is longer. */
+		if (s->adapt_rule == pa->rule)
+			s->adapt_until = had > pa->until ? had : pa->until;
+	}
 }
 
-/* d's limits in force, for its log lines: "rate 10/min, connections 1". */
+/*
+ * d's limits in force at s, for its log lines: "rate 10/min, connections
+ * 1".
+ */
 static void
-qmgr_dest_limits_text(const struct qmgr_dest *d, char *buf, size_t size)
+qmgr_dest_limits_text(const struct qmgr_dest *d,
+    const struct qmgr_dest_src *s, char *buf, size_t size)
 {
+	struct shaping_limits lim;
 	char rate[64], conns[32];
 
-	shaping_rate_text(d->lim.rate_count, d->lim.rate_interval, rate,
+	qmgr_dest_src_limits(d, s, &lim);
+	shaping_rate_text(lim.rate_count, lim.rate_interval, rate,
 	    sizeof(rate));
-	if (d->lim.max_connections == 0)
+	if (lim.max_connections == 0)
 		(void)snprintf(conns, sizeof(conns), "unlimited");
 	else
 		(void)snprintf(conns, sizeof(conns), "%u",
-		    d->lim.max_connections);
+		    lim.max_connections);
 	(void)snprintf(buf, size, "rate %s, connections %s", rate, conns);
 }
 
 /*
- * A change of d's state: one line, "destination KEY: STATE (reason),
- * what changed" (state NULL: the state its events give it now, which a
- * dead site keeps while probed), then its event (qmgr_destev_note, with
- * again). The reason may be a remote reply: made safe, and cut at
+ * A change of d's state at its source address s (NULL: of d itself, at
+ * every address): one line, "destination KEY: STATE (reason), what
+ * changed", "destination KEY from ADDR: ..." for an address of a pool
+ * (state NULL: the state its events give it now, which a dead site keeps
+ * while probed), then its events (qmgr_destev_note, with again). The
+ * reason may be a remote reply: made safe, and cut at
  * QMGR_DEST_QUOTE_MAX.
  */
 static void
-qmgr_dest_changed(struct qmgr_dest *d, const char *state, const char *reason,
-    int again, const char *fmt, ...)
+qmgr_dest_changed(struct qmgr_dest *d, struct qmgr_dest_src *s,
+    const char *state, const char *reason, int again, const char *fmt, ...)
 {
 	char what[256];
 	va_list ap;
@@ -885,74 +965,100 @@ qmgr_dest_changed(struct qmgr_dest *d, const char *state, const char *reason,
 	va_start(ap, fmt);
 	(void)vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	log_info("destination %s: %s (%.*s)%s%s", d->key, state != NULL ?
-	    state : qmgr_destev_state(d, ev_now_ms()), QMGR_DEST_QUOTE_MAX,
+	log_info("destination %s%s%s: %s (%.*s)%s%s", d->key,
+	    s != NULL && s->addr[0] != '\0' ? " from " : "",
+	    s != NULL ? s->addr : "", state != NULL ? state :
+	    qmgr_destev_state(d, s, ev_now_ms()), QMGR_DEST_QUOTE_MAX,
 	    log_safe(reason), what[0] != '\0' ? ", " : "", what);
-	qmgr_destev_note(d, reason, again);
+	qmgr_destev_note(d, s, reason, again);
 }
 
 /*
- * Rule r acts on d: its time starts again. The same state again (replies
- * of jobs sent before it began) only extends it; a backoff never cuts a
- * running suspension short.
+ * Rule r acts on d at its source address s: its time starts again. The
+ * same state again (replies of jobs sent before it began) only extends
+ * it; a backoff never cuts a running suspension short. When s was the
+ * last address of d not suspended, d's pending jobs are deferred.
  */
 static void
-qmgr_dest_adapt(struct qmgr_dest *d, const struct shaping_rule *r,
-    const char *reply, int64_t now)
+qmgr_dest_adapt(struct qmgr_dest *d, struct qmgr_dest_src *s,
+    const struct shaping_rule *r, const char *reply, int64_t now)
 {
 	char limits[128], dur[32];
 	int64_t until = now + r->duration * 1000;
 
-	if (d->adapt == SHAPING_SUSPEND && r->action == SHAPING_BACKOFF)
+	if (s->adapt == SHAPING_SUSPEND && r->action == SHAPING_BACKOFF)
 		return;
-	if (d->adapt == r->action && d->adapt_rule == r) {
-		if (until > d->adapt_until)
-			d->adapt_until = until;
+	if (s->adapt == r->action && s->adapt_rule == r) {
+		if (until > s->adapt_until)
+			s->adapt_until = until;
 		return;
 	}
-	d->adapt = r->action;
-	d->adapt_rule = r;
-	d->adapt_until = until;
-	qmgr_dest_limits(d, now);
+	s->adapt = r->action;
+	s->adapt_rule = r;
+	s->adapt_until = until;
+	qmgr_dest_src_buckets(d, s, now);
 	parse_duration_format(r->duration, dur, sizeof(dur));
 	if (r->action == SHAPING_SUSPEND) {
 		(void)snprintf(d->reason, sizeof(d->reason), "%s", reply);
-		qmgr_dest_changed(d, QMGR_DESTEV_SUSPENDED, reply, 0,
+		if (!qmgr_dest_suspended(d, now)) {
+			qmgr_dest_changed(d, s, QMGR_DESTEV_SUSPENDED, reply,
+			    0, "mail from it held for %s", dur);
+			return;
+		}
+		qmgr_dest_changed(d, s, QMGR_DESTEV_SUSPENDED, reply, 0,
 		    "mail deferred for %s", dur);
 		qmgr_dest_defer_pending(d);
 		return;
 	}
-	qmgr_dest_limits_text(d, limits, sizeof(limits));
-	qmgr_dest_changed(d, QMGR_DESTEV_BACKOFF, reply, 0, "%s for %s",
+	qmgr_dest_limits_text(d, s, limits, sizeof(limits));
+	qmgr_dest_changed(d, s, QMGR_DESTEV_BACKOFF, reply, 0, "%s for %s",
 	    limits, dur);
 }
 
-/* d's backoff or suspension is over: its own limits again. */
+/* The backoffs or suspensions of d's addresses that are over end. */
 static void
 qmgr_dest_expire(struct qmgr_dest *d, int64_t now)
 {
+	struct qmgr_dest_src *s;
 	const char *what;
 	char limits[128];
 
-	if (d->adapt == 0 || now < d->adapt_until)
-		return;
-	what = d->adapt == SHAPING_SUSPEND ? "suspension ended" :
-	    "backoff ended";
-	d->adapt = 0;
-	d->adapt_rule = NULL;
-	d->adapt_until = 0;
-	qmgr_dest_limits(d, now);
-	qmgr_dest_limits_text(d, limits, sizeof(limits));
-	qmgr_dest_changed(d, NULL, what, 0, "%s", limits);
+	for (size_t i = 0; i < d->nsrcs; i++) {
+		s = &d->srcs[i];
+		if (s->adapt == 0 || now < s->adapt_until)
+			continue;
+		what = s->adapt == SHAPING_SUSPEND ? "suspension ended" :
+		    "backoff ended";
+		s->adapt = 0;
+		s->adapt_rule = NULL;
+		s->adapt_until = 0;
+		qmgr_dest_src_buckets(d, s, now);
+		qmgr_dest_limits_text(d, s, limits, sizeof(limits));
+		qmgr_dest_changed(d, s, NULL, what, 0, "%s", limits);
+	}
 }
 
 int64_t
-qmgr_dest_adapt_left(const struct qmgr_dest *d)
+qmgr_dest_adapt_left(const struct qmgr_dest *d, unsigned *nbackoff,
+    unsigned *nsuspended)
 {
-	int64_t now = ev_now_ms();
+	int64_t now = ev_now_ms(), last = 0;
+	unsigned nb = 0, ns = 0;
+	int a;
 
-	return d->adapt != 0 && d->adapt_until > now ?
-	    (d->adapt_until - now + 999) / 1000 : 0;
+	for (size_t i = 0; i < d->nsrcs; i++) {
+		if ((a = qmgr_dest_src_adapt(&d->srcs[i], now)) == 0)
+			continue;
+		nb += a == SHAPING_BACKOFF;
+		ns += a == SHAPING_SUSPEND;
+		if (d->srcs[i].adapt_until > last)
+			last = d->srcs[i].adapt_until;
+	}
+	if (nbackoff != NULL)
+		*nbackoff = nb;
+	if (nsuspended != NULL)
+		*nsuspended = ns;
+	return last > now ? (last - now + 999) / 1000 : 0;
 }
 
 /*
@@ -1209,8 +1315,10 @@ qmgr_dest_next_ms(void)
 		dnext = d->next;
 		/* The end of a backoff or suspension: logged, limits back. */
 		qmgr_dest_expire(d, now);
-		if (d->adapt != 0 && (best < 0 || d->adapt_until - now < best))
-			best = d->adapt_until - now;
+		for (size_t i = 0; i < d->nsrcs; i++)
+			if (d->srcs[i].adapt != 0 && (best < 0 ||
+			    d->srcs[i].adapt_until - now < best))
+				best = d->srcs[i].adapt_until - now;
 		if (d->head == NULL && d->bhead == NULL) {
 			qmgr_dest_gc(d, now);
 			continue;
@@ -1237,14 +1345,15 @@ qmgr_dest_state(const struct qmgr_dest *d, qmgr_held_fn *held)
 {
 	const struct qmgr_dest_src *s;
 	int64_t now = ev_now_ms();
-	unsigned nheld, reusable;
+	unsigned nheld, reusable, nbackoff, nsuspended;
 	int room = 0;
 
 	if (qmgr_dest_dead(d, now))
 		return "dead";
-	if (d->adapt == SHAPING_SUSPEND && now < d->adapt_until)
+	(void)qmgr_dest_adapt_left(d, &nbackoff, &nsuspended);
+	if (nsuspended == d->nsrcs)
 		return "suspended";
-	if (d->adapt == SHAPING_BACKOFF && now < d->adapt_until)
+	if (nbackoff + nsuspended > 0)
 		return "backoff";
 	if (d->head == NULL && d->bhead == NULL)
 		return "normal";
@@ -1323,13 +1432,22 @@ int64_t
 qmgr_dest_suspended_ms(const char *key)
 {
 	const struct qmgr_dest *d = qmgr_dest_find(key);
-	int64_t now = ev_now_ms(), until = 0;
+	int64_t now = ev_now_ms(), until = 0, first = 0;
 
-	if (d == NULL)
+	if (d == NULL || !qmgr_dest_suspended(d, now))
 		return 0;
 	if (qmgr_dest_dead(d, now))
 		until = d->dead_until;
-	if (d->adapt == SHAPING_SUSPEND && d->adapt_until > until)
-		until = d->adapt_until;
+	/* Suspended at every address too: till the first comes back. */
+	for (size_t i = 0; i < d->nsrcs; i++) {
+		if (qmgr_dest_src_adapt(&d->srcs[i], now) != SHAPING_SUSPEND) {
+			first = 0;
+			break;
+		}
+		if (first == 0 || d->srcs[i].adapt_until < first)
+			first = d->srcs[i].adapt_until;
+	}
+	if (first > until)
+		until = first;
 	return until > now ? until - now : 0;
 }

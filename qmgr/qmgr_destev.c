@@ -5,7 +5,12 @@
  * qmgr_dest.c logs each change of a destination's state (normal,
  * backoff, suspended, dead) in one line and then calls qmgr_destev_note,
  * which compares the state with the one last announced for it and, when
- * they differ, keeps an event in memory. Most changes happen outside any
+ * they differ, keeps an event in memory. The state is that of the
+ * destination's mail from one source address of its pool, since on_reply
+ * rules act per address (qmgr_dest.c): a change at one address is one
+ * event naming it, a change of the destination itself (a dead site) one
+ * event per address whose state it changes; a destination with no pool
+ * has one address, and its events name none. Most changes happen outside any
  * transaction (a timer ends a backoff; smtp's reply suspends a site before
  * its results are applied), so the events wait here, at most
  * QMGR_DESTEV_MAX of them, and go into the outbox in the next results
@@ -37,6 +42,7 @@ struct qmgr_destev {
 	int64_t		 time_ms;	/* epoch ms of the change */
 	char		 dest[QMGR_DEST_KEY_MAX + 1];	/* "NEXTHOP/POOL" */
 	char		 entry[SHAPING_NAME_MAX + 1];
+	char		 source[QMGR_SRC_ADDR_MAX];	/* "": no pool */
 	const char	*state;		/* static strings */
 	const char	*prev;
 	char		 reason[QMGR_DEST_REASON_MAX];
@@ -54,20 +60,33 @@ static uint64_t qmgr_destev_dropped;	/* not yet warned about */
 static uint64_t qmgr_destev_dropped_all;
 
 static int64_t qmgr_destev_epoch(int64_t, int64_t);
+static void qmgr_destev_note_one(struct qmgr_dest *, struct qmgr_dest_src *,
+    const char *, int, int64_t);
 static void qmgr_destev_event(const struct qmgr_destev *,
     struct outbox_event *);
 
 const char *
-qmgr_destev_state(const struct qmgr_dest *d, int64_t now)
+qmgr_destev_state(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
+    int64_t now)
 {
+	unsigned nbackoff = 0, nsuspended = 0;
+	int a;
+
 	if (d->dead_until != 0 && now < d->dead_until)
 		return QMGR_DESTEV_DEAD;
-	if (d->adapt == SHAPING_SUSPEND && now < d->adapt_until)
+	/* d as a whole: suspended at every address, backoff at some. */
+	if (s == NULL)
+		(void)qmgr_dest_adapt_left(d, &nbackoff, &nsuspended);
+	else if ((a = qmgr_dest_src_adapt(s, now)) != 0) {
+		nbackoff = a == SHAPING_BACKOFF;
+		nsuspended = a == SHAPING_SUSPEND;
+	}
+	if (nsuspended == (s == NULL ? d->nsrcs : 1))
 		return QMGR_DESTEV_SUSPENDED;
 	/* Probing after its retry time: dead until a session is set up. */
 	if (d->dead_until != 0)
 		return QMGR_DESTEV_DEAD;
-	if (d->adapt == SHAPING_BACKOFF && now < d->adapt_until)
+	if (nbackoff + nsuspended > 0)
 		return QMGR_DESTEV_BACKOFF;
 	return QMGR_DESTEV_NORMAL;
 }
@@ -80,18 +99,34 @@ qmgr_destev_epoch(int64_t when, int64_t now)
 }
 
 void
-qmgr_destev_note(struct qmgr_dest *d, const char *reason, int again)
+qmgr_destev_note(struct qmgr_dest *d, struct qmgr_dest_src *s,
+    const char *reason, int again)
 {
 	int64_t now = ev_now_ms();
-	const char *st = qmgr_destev_state(d, now);
-	const char *prev = d->ev_state != NULL ? d->ev_state :
+
+	if (s != NULL) {
+		qmgr_destev_note_one(d, s, reason, again, now);
+		return;
+	}
+	for (size_t i = 0; i < d->nsrcs; i++)
+		qmgr_destev_note_one(d, &d->srcs[i], reason, again, now);
+}
+
+/* qmgr_destev_note at one address s of d. */
+static void
+qmgr_destev_note_one(struct qmgr_dest *d, struct qmgr_dest_src *s,
+    const char *reason, int again, int64_t now)
+{
+	const char *st = qmgr_destev_state(d, s, now);
+	const char *prev = s->ev_state != NULL ? s->ev_state :
 	    QMGR_DESTEV_NORMAL;
+	struct shaping_limits lim;
 	struct qmgr_destev *e;
 	int64_t until = 0;
 
 	if (strcmp(st, prev) == 0 && !again)
 		return;
-	d->ev_state = st;
+	s->ev_state = st;
 	if (qmgr_destev_n == QMGR_DESTEV_MAX) {
 		qmgr_destev_dropped++;
 		qmgr_destev_dropped_all++;
@@ -108,6 +143,7 @@ qmgr_destev_note(struct qmgr_dest *d, const char *reason, int again)
 	e->time_ms = outbox_now_ms();
 	(void)snprintf(e->dest, sizeof(e->dest), "%s", d->key);
 	(void)snprintf(e->entry, sizeof(e->entry), "%s", d->entry);
+	(void)snprintf(e->source, sizeof(e->source), "%s", s->addr);
 	e->state = st;
 	e->prev = prev;
 	(void)snprintf(e->reason, sizeof(e->reason), "%s",
@@ -116,12 +152,13 @@ qmgr_destev_note(struct qmgr_dest *d, const char *reason, int again)
 		if (d->dead_until > now)
 			until = d->dead_until;
 	} else if (strcmp(st, QMGR_DESTEV_NORMAL) != 0 &&
-	    d->adapt_until > now)
-		until = d->adapt_until;
+	    s->adapt_until > now)
+		until = s->adapt_until;
 	e->until = until != 0 ? qmgr_destev_epoch(until, now) : 0;
-	e->max_connections = d->lim.max_connections;
-	e->rate_count = d->lim.rate_count;
-	e->rate_interval = d->lim.rate_interval;
+	qmgr_dest_src_limits(d, s, &lim);
+	e->max_connections = lim.max_connections;
+	e->rate_count = lim.rate_count;
+	e->rate_interval = lim.rate_interval;
 }
 
 size_t
@@ -144,6 +181,7 @@ qmgr_destev_event(const struct qmgr_destev *e, struct outbox_event *ev)
 	ev->time_ms = e->time_ms;
 	ev->destination = e->dest;
 	ev->entry = e->entry[0] != '\0' ? e->entry : NULL;
+	ev->source = e->source[0] != '\0' ? e->source : NULL;
 	ev->state = e->state;
 	ev->prev_state = e->prev;
 	ev->reason = e->reason[0] != '\0' ? e->reason : NULL;

@@ -203,8 +203,10 @@ static int
 qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 {
 	struct qmgr_shaping_reply *r = arg;
-	unsigned held, reusable;
-	int64_t now = ev_now_ms(), dead, until;
+	const struct qmgr_dest_src *shown = &d->srcs[0];
+	struct shaping_limits lim;
+	unsigned held, reusable, nbackoff, nsuspended;
+	int64_t now = ev_now_ms(), until;
 	char reserve[16];
 
 	if (r->only != NULL && strcmp(r->only, d->nexthop) != 0)
@@ -212,14 +214,21 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	if (r->n == QMGR_SHAPING_SHOW_MAX)
 		return 1;
 	held = qmgr_deliver_held(d->key, NULL, &reusable);
+	/* The limits in force: a backoff's while one address has it. */
+	for (size_t i = 0; i < d->nsrcs; i++)
+		if (qmgr_dest_src_adapt(&d->srcs[i], now) == SHAPING_BACKOFF) {
+			shown = &d->srcs[i];
+			break;
+		}
+	qmgr_dest_src_limits(d, shown, &lim);
 	attr_put_str(r->out, MAIL_ATTR_NEXTHOP, d->nexthop);
 	if (d->pool[0] != '\0')
 		attr_put_str(r->out, MAIL_ATTR_POOL, d->pool);
 	attr_put_str(r->out, MAIL_ATTR_ENTRY, d->entry);
-	attr_put_num(r->out, MAIL_ATTR_MAX_CONN, d->lim.max_connections);
+	attr_put_num(r->out, MAIL_ATTR_MAX_CONN, lim.max_connections);
 	attr_put_num(r->out, MAIL_ATTR_CONNS, d->inflight + held);
-	attr_put_num(r->out, MAIL_ATTR_RATE_COUNT, d->lim.rate_count);
-	attr_put_num(r->out, MAIL_ATTR_RATE_INTERVAL, d->lim.rate_interval);
+	attr_put_num(r->out, MAIL_ATTR_RATE_COUNT, lim.rate_count);
+	attr_put_num(r->out, MAIL_ATTR_RATE_INTERVAL, lim.rate_interval);
 	attr_put_num(r->out, MAIL_ATTR_PENDING, d->npending);
 	attr_put_num(r->out, MAIL_ATTR_SENT, d->sent);
 	attr_put_num(r->out, MAIL_ATTR_T_PENDING, d->npending - d->nbulk);
@@ -233,12 +242,13 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 	attr_put_str(r->out, MAIL_ATTR_STATE,
 	    qmgr_dest_state(d, qmgr_deliver_held));
 	attr_put_num(r->out, MAIL_ATTR_FAILURES, d->fail_streak);
-	/* Suspended by an on_reply rule is suspended too. */
-	dead = d->dead_until > now ? (d->dead_until - now + 999) / 1000 : 0;
-	until = qmgr_dest_adapt_left(d);
+	/* Suspended by on_reply rules (every address) is suspended too. */
 	attr_put_int(r->out, MAIL_ATTR_SUSPENDED,
-	    d->adapt == SHAPING_SUSPEND && until > dead ? until : dead);
+	    (qmgr_dest_suspended_ms(d->key) + 999) / 1000);
+	until = qmgr_dest_adapt_left(d, &nbackoff, &nsuspended);
 	attr_put_int(r->out, MAIL_ATTR_UNTIL, until);
+	attr_put_num(r->out, MAIL_ATTR_NBACKOFF, nbackoff);
+	attr_put_num(r->out, MAIL_ATTR_NSUSPENDED, nsuspended);
 	if (d->fail_streak > 0)
 		attr_put_str(r->out, MAIL_ATTR_LAST_FAILURE, d->reason);
 	if (d->prov != NULL) {

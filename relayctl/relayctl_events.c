@@ -284,6 +284,8 @@ ev_list(struct whstore *s, MDB_txn *txn, const struct ev_args *a,
 			if (ev.kind == OUTBOX_DESTINATION) {
 				json_kv_str(&j, "destination",
 				    ev.destination);
+				if (ev.source != NULL)
+					json_kv_str(&j, "source", ev.source);
 				/* "state" is the delivery's. */
 				json_kv_str(&j, "destination_state",
 				    ev.state);
@@ -294,9 +296,10 @@ ev_list(struct whstore *s, MDB_txn *txn, const struct ev_args *a,
 			ev_dlv_json(&j, p);
 			json_object_end(&j);
 		} else if (ev.kind == OUTBOX_DESTINATION) {
-			(void)vbuf_addf(&out, "%s %-10s %s state=%s ", id,
+			(void)vbuf_addf(&out, "%s %-10s %s%s%s state=%s ", id,
 			    outbox_kind_name(ev.kind), ev.destination,
-			    ev.state);
+			    ev.source != NULL ? " source=" : "",
+			    ev.source != NULL ? ev.source : "", ev.state);
 			ev_dlv_text(&out, p);
 		} else {
 			(void)vbuf_addf(&out, "%s %-10s %s to=%s ", id,

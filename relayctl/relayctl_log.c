@@ -368,6 +368,8 @@ log_text(struct vbuf *out, const struct outbox_event *ev,
 		    ev->prev_state != NULL ? ev->prev_state : "-");
 		if (ev->entry != NULL)
 			(void)vbuf_addf(out, " entry=%s", ev->entry);
+		if (ev->source != NULL)
+			(void)vbuf_addf(out, " source=%s", ev->source);
 		if (ev->reason != NULL)
 			(void)vbuf_addf(out, " reason=\"%s\"", ev->reason);
 		for (i = 0; i < nwh; i++)

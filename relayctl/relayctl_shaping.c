@@ -72,6 +72,8 @@ struct sh_dest {
 	char		*reserve;	/* as configured; NULL: not sent */
 	uint64_t	 reserved;	/* connections bulk may not take */
 	uint64_t	 nsources;	/* source addresses, each limited */
+	uint64_t	 nbackoff;	/* of them, in backoff */
+	uint64_t	 nsuspended;	/* and suspended (on_reply) */
 };
 
 struct sh_reply {
@@ -239,6 +241,9 @@ sh_record(const struct attr_list *l, void *arg, struct vbuf *why)
 		ATTR_STR(MAIL_ATTR_RESERVE, 0, 1, SH_RESERVE_MAX, &reserve),
 		ATTR_UINT(MAIL_ATTR_RESERVED, 0, 0, UINT32_MAX, &d.reserved),
 		ATTR_UINT(MAIL_ATTR_NSOURCES, 0, 0, UINT32_MAX, &d.nsources),
+		ATTR_UINT(MAIL_ATTR_NBACKOFF, 0, 0, UINT32_MAX, &d.nbackoff),
+		ATTR_UINT(MAIL_ATTR_NSUSPENDED, 0, 0, UINT32_MAX,
+		    &d.nsuspended),
 		ATTR_TABLE_END
 	};
 
@@ -475,6 +480,8 @@ sh_json(const struct sh_reply *r)
 		json_kv_str(&j, "transactional_reserve", d->reserve);
 		sh_json_uint(&j, "reserved_connections", d->reserved, 0);
 		sh_json_uint(&j, "source_addresses", d->nsources, 0);
+		sh_json_uint(&j, "sources_in_backoff", d->nbackoff, 0);
+		sh_json_uint(&j, "sources_suspended", d->nsuspended, 0);
 		json_object_end(&j);
 		printf("%s\n", out.data);
 	}

@@ -89,6 +89,7 @@ wh_petrel_dest(struct json *j, const struct outbox_event *ev)
 
 	json_kv_str(j, "destination", ev->destination);
 	json_kv_str(j, "entry", ev->entry);
+	json_kv_str(j, "source", ev->source);
 	json_kv_str(j, "state", ev->state);
 	json_kv_str(j, "previous_state", ev->prev_state);
 	json_kv_str(j, "reason", ev->reason);

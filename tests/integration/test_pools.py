@@ -172,6 +172,56 @@ class LimitsPerSourceTest(PoolCase):
         self.assertEqual(self.suite.deliveries(status="deferred"), [])
 
 
+TOO_FAST = ("421 4.7.28 Our system has detected an unusual rate of "
+            "unsolicited mail originating from your IP address")
+
+
+class OnReplyPerSourceTest(PoolCase):
+    """A provider's "too fast" is about the address it came to: an
+    on_reply rule suspends that address only, and the pool's other
+    address carries the destination's mail meanwhile. One smtp process,
+    one message per session, so that one reply is seen before the next
+    job goes."""
+
+    overrides = {"smtp": {"source_addresses": [DEFAULT], "pools": POOLS,
+                          "processes": 1}}
+
+    def test_other_address_goes_on(self):
+        self.shape({"max_messages_per_connection": 1, "on_reply": [
+            {"pattern": r"4\.7\.28", "action": "suspend", "for": "10m"}]})
+        rule = self.capture.add_mail_rule(TOO_FAST, peer=BULK[0])
+        self.add_user("news", "bulk")
+        toks = []
+        for i in range(3):
+            toks += self.send_as("news", 2, "onreply%d" % i)
+        # All of them, the one refused included (retried), came from the
+        # other address; the refused address was tried once.
+        peers = self.peers(toks)
+        self.assertEqual(set(peers), {BULK[1]}, peers)
+        self.assertEqual(rule.used, 1, self.suite.log_tail())
+        key = "[127.0.0.1]:%d/bulk" % self.capture.port
+        self.assertIn("destination %s from %s: suspended (%s), mail from "
+                      "it held for 10m" % (key, BULK[0], TOO_FAST),
+                      self.suite.log())
+        shown = [json.loads(l) for l in self.suite.relayctl(
+            "shaping", "show", "-j").stdout.decode().splitlines() if l]
+        rec = [r for r in shown if r["destination"] == key]
+        self.assertEqual([(r["state"], r["sources_suspended"],
+                           r["sources_in_backoff"]) for r in rec],
+                         [("backoff", 1, 0)], shown)
+        # One event, naming the address.
+        deadline = time.time() + 10
+        while True:
+            acct = [o for o in self.suite.accounting()
+                    if o.get("event") == "destination"]
+            if acct or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual([(o["destination"], o.get("source"), o["state"],
+                           o["previous_state"]) for o in acct],
+                         [(key, BULK[0], "suspended", "normal")], acct)
+
+
 BLOCKED = ("451 4.7.1 Service unavailable; Client host [%s] blocked "
            "using zen.spamhaus.org" % BULK[0])
 

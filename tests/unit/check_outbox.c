@@ -316,6 +316,7 @@ START_TEST(test_destination)
 	ev.time_ms = 1795382360123LL;
 	ev.destination = "gmail.com:25";
 	ev.entry = "google";
+	ev.source = "203.0.113.20";
 	ev.state = "backoff";
 	ev.prev_state = "normal";
 	ev.reason = "421 4.7.28 unusual rate";
@@ -326,7 +327,8 @@ START_TEST(test_destination)
 	render(&ev, want, sizeof(want));
 	ck_assert_str_eq(want, "{\"time\":\"2026-11-22T21:19:20.123Z\","
 	    "\"event\":\"destination\",\"destination\":\"gmail.com:25\","
-	    "\"entry\":\"google\",\"state\":\"backoff\","
+	    "\"entry\":\"google\",\"source\":\"203.0.113.20\","
+	    "\"state\":\"backoff\","
 	    "\"previous_state\":\"normal\","
 	    "\"reason\":\"421 4.7.28 unusual rate\",\"until\":1795384160,"
 	    "\"max_connections\":1,\"rate_count\":10,\"rate_interval\":60}");

@@ -27,7 +27,6 @@
 #include <check.h>
 
 #include "check_qmgr_dest.h"
-#include "cidr.h"
 #include "event.h"
 
 /* The fixture's next-hop key of a domain (its smtp.port is no default). */
@@ -42,8 +41,7 @@ static const char *state(void);
 static const struct qmgr_dest *dest(void);
 static int	 dest_cb(const struct qmgr_dest *, void *);
 static void	 lanes_are(size_t, unsigned, size_t, unsigned, unsigned);
-static void	 fix_two_sources(struct fix *, struct cfg_pool *,
-		    struct cidr *);
+static const struct qmgr_dest_src *src_of(const struct qmgr_job *);
 
 static struct qmgr_job *
 take(void)
@@ -196,20 +194,6 @@ START_TEST(test_lanes)
 END_TEST
 
 /* transactional_reserve: 0 lets bulk take every connection. */
-/* f with a pool "bulk" of two addresses, its messages bound to it. */
-static void
-fix_two_sources(struct fix *f, struct cfg_pool *pool, struct cidr *addrs)
-{
-	ck_assert_int_eq(cidr_parse("192.0.2.10", &addrs[0]), 0);
-	ck_assert_int_eq(cidr_parse("192.0.2.11", &addrs[1]), 0);
-	pool->name = (char *)"bulk";
-	pool->addrs = addrs;
-	pool->naddrs = 2;
-	f->cfg.smtp_pools = pool;
-	f->cfg.nsmtp_pools = 1;
-	f->pool = "bulk";
-}
-
 /*
  * max_connections counts per source address: with a pool of two, each
  * address has its own connection, and a job leaves from the address
@@ -268,6 +252,134 @@ START_TEST(test_rate_per_source)
 	attempt(a, 0, QSTORE_DELIVERED);
 	attempt(b, 0, QSTORE_DELIVERED);
 	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
+/* The source address of job, as qmgr chose it. */
+static const struct qmgr_dest_src *
+src_of(const struct qmgr_job *job)
+{
+	return &job->dest->srcs[job->src];
+}
+
+/*
+ * on_reply rules act at the source address the reply came to: a
+ * suspension of one address of a pool of two leaves its pending jobs to
+ * the other; the second address suspended too suspends the destination
+ * (its jobs deferred quoting the reply); a backoff lowers one address's
+ * limits only. Each comes back by itself.
+ */
+START_TEST(test_on_reply_per_source)
+{
+	struct fix f;
+	struct cidr addrs[2];
+	struct cfg_pool pool;
+	struct shaping_limits lim;
+	const struct qmgr_dest_src *sa, *sb;
+	struct qmgr_job *a, *b, *c;
+	int64_t now;
+
+	fix_setup(&f);
+	fix_two_sources(&f, &pool, addrs);
+	fix_shaping(&f, "destinations:\n"
+	    "  x.test:\n"
+	    "    max_connections: 1\n"
+	    "    on_reply:\n"
+	    "      - { pattern: 'unusual rate', action: backoff, for: 1s,\n"
+	    "          max_message_rate: 1/hour }\n"
+	    "      - { pattern: 'go away', action: suspend, for: 1s }\n");
+	ck_assert_uint_eq(fix_queue(&f, 5), 5);
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_nonnull(b = take());
+	sa = src_of(a);
+	sb = src_of(b);
+	ck_assert_ptr_ne(sa, sb);
+	/* a's address is suspended; b's goes on, and so does its mail. */
+	attempt_reply(a, "421 4.7.0 go away");
+	now = ev_now_ms();
+	ck_assert_int_eq(qmgr_dest_src_adapt(sa, now), SHAPING_SUSPEND);
+	ck_assert_int_eq(qmgr_dest_src_adapt(sb, now), 0);
+	ck_assert_str_eq(state(), "backoff");
+	ck_assert_int_eq(qmgr_dest_suspended_ms(dest()->key), 0);
+	ck_assert_uint_eq(qmgr_job_npending(), 3);
+	ck_assert_ptr_null(take());		/* b's address is busy */
+	attempt(b, 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(c = take());
+	ck_assert_ptr_eq(src_of(c), sb);
+	/* Both suspended: the destination is; its jobs are deferred. */
+	attempt_reply(c, "421 4.7.0 go away");
+	ck_assert_str_eq(state(), "suspended");
+	ck_assert_int_gt(qmgr_dest_suspended_ms(dest()->key), 0);
+	ck_assert_uint_eq(qmgr_job_npending(), 0);
+	ck_assert_uint_eq(drain_done("delivery temporarily suspended: "
+	    "421 4.7.0 go away"), 2);
+	usleep(1100 * 1000);
+	/* Over by themselves: each address has its job again. */
+	ck_assert_uint_eq(fix_queue(&f, 1), 5);
+	ck_assert_str_eq(state(), "normal");
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_nonnull(b = take());
+	ck_assert_ptr_ne(src_of(a), src_of(b));
+	/* A backoff at a's address: its rate only. */
+	sa = src_of(a);
+	sb = src_of(b);
+	attempt_reply(a, "421 4.7.28 unusual rate");
+	qmgr_dest_src_limits(dest(), sa, &lim);
+	ck_assert_uint_eq(lim.rate_count, 1);
+	ck_assert_uint_eq(lim.rate_interval, 3600);
+	qmgr_dest_src_limits(dest(), sb, &lim);
+	ck_assert_uint_eq(lim.rate_count, 0);
+	attempt(b, 0, QSTORE_DELIVERED);
+	/* b's address takes the next two; a's waits for its token. */
+	ck_assert_ptr_nonnull(c = take());
+	ck_assert_ptr_eq(src_of(c), sb);
+	attempt(c, 0, QSTORE_DELIVERED);
+	ck_assert_ptr_nonnull(c = take());
+	ck_assert_ptr_eq(src_of(c), sb);
+	attempt(c, 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
+/*
+ * A provider's rule acts at the address its reply came to, for every
+ * destination of the provider in the pool: the others' mail from the
+ * pool's other address goes on.
+ */
+START_TEST(test_provider_rule_per_source)
+{
+	struct fix f;
+	struct cidr addrs[2];
+	struct cfg_pool pool;
+	struct qmgr_job *a, *b;
+	const char *refused;
+
+	fix_setup(&f);
+	fix_two_sources(&f, &pool, addrs);
+	fix_shaping(&f, "providers:\n"
+	    "  prov:\n"
+	    "    mx_suffixes: [.prov.test]\n"
+	    "    on_reply:\n"
+	    "      - { pattern: 'slow down', action: suspend, for: 1s }\n");
+	qmgr_dest_learn_mx(KEY("a.test"), "mx.prov.test");
+	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test");
+	ck_assert_uint_eq(fix_queue_to(&f, "a.test", 1), 1);
+	ck_assert_ptr_nonnull(a = take());
+	refused = src_of(a)->addr;
+	attempt_reply(a, "421 4.7.0 slow down");
+	/* b.test, new since: its jobs leave from the other address only. */
+	ck_assert_uint_eq(fix_queue_to(&f, "b.test", 3), 3);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_ptr_nonnull(b = take());
+		ck_assert_str_ne(src_of(b)->addr, refused);
+		ck_assert_int_eq(qmgr_dest_src_adapt(
+		    &b->dest->srcs[b->src == 0 ? 1 : 0], ev_now_ms()),
+		    SHAPING_SUSPEND);
+		attempt(b, 0, QSTORE_DELIVERED);
+	}
+	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 0);
 	fix_teardown(&f);
 }
 END_TEST
@@ -715,6 +827,8 @@ dest_suite(void)
 	tcase_add_test(tc, test_flush_lifts_dead);
 	tcase_add_test(tc, test_bounces_do_not_count);
 	tcase_add_test(tc, test_on_reply);
+	tcase_add_test(tc, test_on_reply_per_source);
+	tcase_add_test(tc, test_provider_rule_per_source);
 	tcase_add_test(tc, test_lanes);
 	tcase_add_test(tc, test_lanes_no_reserve);
 	tcase_add_test(tc, test_connections_per_source);

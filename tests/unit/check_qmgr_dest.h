@@ -1,8 +1,9 @@
 /*
  * check_qmgr_dest.h - what the destination suites share (check_qmgr_dest.c,
  * check_qmgr_destev.c), on top of the queue fixture (check_qmgr.h): a
- * shaping file written and loaded, messages queued for one domain, and a
- * job coming back from smtp as qmgr_deliver.c would bring it.
+ * shaping file written and loaded, messages queued for one domain, a
+ * job coming back from smtp as qmgr_deliver.c would bring it, and a
+ * source address pool of two.
  */
 #ifndef PETREL_CHECK_QMGR_DEST_H
 #define PETREL_CHECK_QMGR_DEST_H
@@ -12,6 +13,7 @@
 #include <check.h>
 
 #include "check_qmgr.h"
+#include "cidr.h"
 #include "qmgr.h"
 
 /* Jobs one scan queues at most (the suites' messages all fit). */
@@ -71,6 +73,20 @@ fix_attempt(struct qmgr_job *job, int site_fail, int status, const char *dsn,
 	qmgr_dest_outcome(job);
 	qmgr_dest_release(job);
 	qmgr_job_done(job);
+}
+
+/* f with a pool "bulk" of two addresses, its messages bound to it. */
+static void
+fix_two_sources(struct fix *f, struct cfg_pool *pool, struct cidr *addrs)
+{
+	ck_assert_int_eq(cidr_parse("192.0.2.10", &addrs[0]), 0);
+	ck_assert_int_eq(cidr_parse("192.0.2.11", &addrs[1]), 0);
+	pool->name = (char *)"bulk";
+	pool->addrs = addrs;
+	pool->naddrs = 2;
+	f->cfg.smtp_pools = pool;
+	f->cfg.nsmtp_pools = 1;
+	f->pool = "bulk";
 }
 
 #endif

@@ -21,7 +21,7 @@
 #include "outbox.h"
 #include "xalloc.h"
 
-#define SEEN_MAX	128
+#define SEEN_MAX	(QMGR_DESTEV_MAX + 8)
 
 /* The destination events in the outbox, oldest first. */
 struct seen {
@@ -30,6 +30,7 @@ struct seen {
 	char	 state[SEEN_MAX][16];
 	char	 prev[SEEN_MAX][16];
 	char	 reason[SEEN_MAX][128];
+	char	 source[SEEN_MAX][64];		/* "": none */
 	int64_t	 until[SEEN_MAX];
 	uint32_t max_conn[SEEN_MAX], rate_count[SEEN_MAX];
 	uint32_t rate_interval[SEEN_MAX];
@@ -60,6 +61,8 @@ seen_cb(const struct outbox_event *ev, void *arg)
 	    ev->prev_state != NULL ? ev->prev_state : "");
 	snprintf(s->reason[i], sizeof(s->reason[i]), "%s",
 	    ev->reason != NULL ? ev->reason : "");
+	snprintf(s->source[i], sizeof(s->source[i]), "%s",
+	    ev->source != NULL ? ev->source : "");
 	s->until[i] = ev->until;
 	s->max_conn[i] = ev->max_connections;
 	s->rate_count[i] = ev->rate_count;
@@ -126,6 +129,7 @@ START_TEST(test_backoff_and_suspension)
 	ck_assert_uint_eq(s.others, 1);		/* the deferral */
 	ck_assert_str_eq(s.dest[0], "x.test:25");
 	ck_assert_str_eq(s.state[0], "backoff");
+	ck_assert_str_eq(s.source[0], "");	/* no pool */
 	ck_assert_str_eq(s.prev[0], "normal");
 	ck_assert_str_eq(s.reason[0], "421 4.7.28 unusual rate");
 	ck_assert_int_ge(s.until[0], t0 + 1);
@@ -260,20 +264,24 @@ START_TEST(test_full_drops_oldest)
 	struct fix f;
 	struct seen s;
 	struct qmgr_dest *d;
+	struct qmgr_dest_src *src;
 	const size_t n = QMGR_DESTEV_MAX + 6;
 	char want[64];
 
 	fix_setup(&f);
 	qmgr_destev_reset();
 	d = xcalloc(n, sizeof(*d));
+	src = xcalloc(n, sizeof(*src));
 	for (size_t i = 0; i < n; i++) {
 		snprintf(d[i].key, sizeof(d[i].key), "d%zu.test", i);
 		snprintf(d[i].entry, sizeof(d[i].entry), "default");
-		d[i].adapt = SHAPING_SUSPEND;
-		d[i].adapt_until = ev_now_ms() + 60000;
-		qmgr_destev_note(&d[i], "go away", 0);
+		d[i].srcs = &src[i];
+		d[i].nsrcs = 1;
+		src[i].adapt = SHAPING_SUSPEND;
+		src[i].adapt_until = ev_now_ms() + 60000;
+		qmgr_destev_note(&d[i], NULL, "go away", 0);
 		/* The same state again: nothing new. */
-		qmgr_destev_note(&d[i], "go away", 0);
+		qmgr_destev_note(&d[i], &src[i], "go away", 0);
 	}
 	ck_assert_uint_eq(qmgr_destev_waiting(), QMGR_DESTEV_MAX);
 	ck_assert_uint_eq(qmgr_destev_dropped_total(), 6);
@@ -287,6 +295,7 @@ START_TEST(test_full_drops_oldest)
 		ck_assert_str_eq(s.state[i], "suspended");
 		ck_assert_str_eq(s.prev[i], "normal");
 	}
+	free(src);
 	free(d);
 	fix_teardown(&f);
 }
@@ -298,13 +307,17 @@ START_TEST(test_abort_keeps_them)
 	struct fix f;
 	struct seen s;
 	struct qmgr_dest d;
+	struct qmgr_dest_src src;
 	struct qstore_txn *t;
 
 	fix_setup(&f);
 	memset(&d, 0, sizeof(d));
+	memset(&src, 0, sizeof(src));
 	snprintf(d.key, sizeof(d.key), "x.test");
+	d.srcs = &src;
+	d.nsrcs = 1;
 	d.dead_until = ev_now_ms() + 60000;
-	qmgr_destev_note(&d, "421 busy", 0);
+	qmgr_destev_note(&d, NULL, "421 busy", 0);
 	ck_assert_ptr_nonnull(t = qstore_txn_begin(qmgr_queue, 1, f.why));
 	ck_assert_int_eq(qmgr_destev_put(t, f.why), 0);
 	qstore_txn_abort(t);
@@ -370,6 +383,57 @@ START_TEST(test_deferred_until_the_end)
 }
 END_TEST
 
+/*
+ * With a pool, each event names the source address whose state it is: a
+ * suspension at one address is one event; a dead site, one for each
+ * address, with the state each had before. Without a pool, none.
+ */
+START_TEST(test_source_per_event)
+{
+	struct fix f;
+	struct seen s;
+	struct cidr addrs[2];
+	struct cfg_pool pool;
+	struct qmgr_job *a, *b;
+	char refused[64];
+
+	fix_setup(&f);
+	fix_two_sources(&f, &pool, addrs);
+	fix_shaping(&f, SHAPING_X_TEST);
+	fix_queue(&f, 5);
+	ck_assert_ptr_nonnull(a = qmgr_dest_take(fix_held_none, 1));
+	ck_assert_ptr_nonnull(b = qmgr_dest_take(fix_held_none, 1));
+	snprintf(refused, sizeof(refused), "%s", a->dest->srcs[a->src].addr);
+	attempt(a, 0, QSTORE_DEFERRED, "421 4.7.0 go away");
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_str_eq(s.dest[0], "x.test:25/bulk");
+	ck_assert_str_eq(s.source[0], refused);
+	ck_assert_str_eq(s.state[0], "suspended");
+	ck_assert_str_eq(s.prev[0], "normal");
+	/* Three site failures from the other address: dead, at both. */
+	f.cfg.queue_min_backoff = 60;
+	attempt(b, 1, QSTORE_DEFERRED, "421 4.3.2 busy");
+	for (int i = 0; i < 2; i++) {
+		ck_assert_ptr_nonnull(b = qmgr_dest_take(fix_held_none, 1));
+		ck_assert_str_ne(b->dest->srcs[b->src].addr, refused);
+		attempt(b, 1, QSTORE_DEFERRED, "421 4.3.2 busy");
+	}
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 3);
+	for (size_t i = 1; i < 3; i++) {
+		ck_assert_str_eq(s.state[i], "dead");
+		ck_assert_str_eq(s.prev[i], strcmp(s.source[i], refused) == 0 ?
+		    "suspended" : "normal");
+	}
+	ck_assert_str_ne(s.source[1], s.source[2]);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
 static Suite *
 destev_suite(void)
 {
@@ -386,6 +450,7 @@ destev_suite(void)
 	tcase_add_test(tc, test_full_drops_oldest);
 	tcase_add_test(tc, test_abort_keeps_them);
 	tcase_add_test(tc, test_deferred_until_the_end);
+	tcase_add_test(tc, test_source_per_event);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -120,7 +120,7 @@ START_TEST(test_render_destination)
 	    "\"id\":\"040f582c61f3efbf587df195ddd197ea\","
 	    "\"timestamp\":\"1970-01-01T00:00:01.000Z\","
 	    "\"destination\":\"gmail.com:25\",\"entry\":\"gmail.com\","
-	    "\"state\":\"backoff\",\"previous_state\":\"normal\","
+	    "\"source\":null,\"state\":\"backoff\",\"previous_state\":\"normal\","
 	    "\"reason\":\"421 4.7.28 unusual rate\","
 	    "\"until\":\"1970-01-01T00:30:00.000Z\",\"max_connections\":1,"
 	    "\"rate_count\":10,\"rate_interval\":60}");
@@ -131,6 +131,12 @@ START_TEST(test_render_destination)
 	ck_assert_int_eq(webhookd_render(&ep, &ev, id, 1700000000, &req, NULL),
 	    WH_RENDER_OK);
 	ck_assert_ptr_nonnull(strstr(req.body->data, "\"until\":null"));
+	/* The pool's address whose state it is, when there is a pool. */
+	ev.source = "203.0.113.20";
+	ck_assert_int_eq(webhookd_render(&ep, &ev, id, 1700000000, &req, NULL),
+	    WH_RENDER_OK);
+	ck_assert_ptr_nonnull(strstr(req.body->data,
+	    "\"entry\":\"gmail.com\",\"source\":\"203.0.113.20\","));
 	vbuf_free(req.body);
 }
 END_TEST
