@@ -58,6 +58,7 @@ static const char *const sh_keys[] = {
 	"max_connection_rate", "retry_interval", "tls", "on_reply",
 	"mx_suffixes", "provider_max_connections",	/* a provider's only */
 	"transactional_reserve",
+	"provider_max_message_rate",			/* a provider's only */
 };
 
 /* The keys of an on_reply rule, in the order of sh_rule's tests. */
@@ -451,8 +452,9 @@ sh_rules_free(struct shaping_rule *rules, size_t n)
 
 /*
  * One entry's mapping; key is its name for messages. prov: the provider
- * whose entry it is, which may also have mx_suffixes and
- * provider_max_connections; NULL for the default and destinations.
+ * whose entry it is, which may also have mx_suffixes,
+ * provider_max_connections and provider_max_message_rate; NULL for the
+ * default and destinations.
  */
 static int
 sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
@@ -481,7 +483,7 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 				return -1;
 			continue;
 		}
-		if ((i == 7 || i == 8) && prov == NULL)
+		if ((i == 7 || i == 8 || i == 10) && prov == NULL)
 			return sh_err(ctx, v, kbuf, "only a provider (under "
 			    "providers) has this key");
 		if (i == 7) {
@@ -537,6 +539,11 @@ sh_limits(struct sh_ctx *ctx, yaml_node_t *node, const char *key,
 		case 9:
 			if (sh_reserve(ctx, v, kbuf, vs,
 			    &lim->transactional_reserve) == -1)
+				return -1;
+			break;
+		case 10:
+			if (sh_rate(ctx, v, kbuf, vs, &prov->rate_count,
+			    &prov->rate_interval) == -1)
 				return -1;
 			break;
 		}

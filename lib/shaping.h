@@ -130,13 +130,17 @@ struct shaping_entry {
  * (KumoMTA's MX roll-up). Its entry's limits apply to each of them as a
  * destination entry's would (under a destination entry of their own), and
  * max_connections caps the jobs at smtp of all of them together
- * (provider_max_connections; 0: no cap).
+ * (provider_max_connections; 0: no cap), as rate_count per rate_interval
+ * s caps the messages to all of them together
+ * (provider_max_message_rate; 0: no cap); both per source address.
  */
 struct shaping_provider {
 	struct shaping_entry	 e;		/* e.name: the provider's */
 	char			**suffixes;	/* ".google.com", lower case */
 	size_t			 nsuffixes;
 	unsigned		 max_connections;
+	unsigned		 rate_count;
+	unsigned		 rate_interval;
 };
 
 struct shaping {

@@ -515,6 +515,18 @@ void	qmgr_provider_release(const struct shaping_provider *p,
 /* p's jobs at smtp from source; NULL: from every address. */
 unsigned qmgr_provider_inflight(const struct shaping_provider *p,
 	    const char *source);
+/*
+ * A token of p's provider_max_message_rate from source (p NULL, or no
+ * such rate: always): 1 taken, 0 none now. A token taken for a job that
+ * did not go is given back.
+ */
+int	qmgr_provider_rate_take(const struct shaping_provider *p,
+	    const char *source, int64_t now);
+void	qmgr_provider_rate_refund(const struct shaping_provider *p,
+	    const char *source);
+/* ms until p has a token from source; 0 now (or no rate). */
+int64_t	qmgr_provider_rate_wait(const struct shaping_provider *p,
+	    const char *source, int64_t now);
 
 /*
  * qmgr_source.c: source addresses set aside for a provider (or next hop)

@@ -139,7 +139,10 @@ static const char *qmgr_dest_avoid(const struct qmgr_dest *);
 static unsigned qmgr_dest_src_held(const struct qmgr_dest *,
     const struct qmgr_dest_src *, qmgr_held_fn *, unsigned, unsigned,
     unsigned *);
-static int qmgr_dest_take_tokens(struct qmgr_dest_src *, int, int64_t);
+static int qmgr_dest_take_tokens(const struct qmgr_dest *,
+    struct qmgr_dest_src *, int, int64_t);
+static int64_t qmgr_dest_src_wait(const struct qmgr_dest *,
+    const struct qmgr_dest_src *, int, int64_t);
 static struct qmgr_job *qmgr_dest_take_from(struct qmgr_dest *,
     qmgr_held_fn *, int, int64_t);
 static size_t qmgr_dest_ready_one(struct qmgr_dest *, qmgr_held_fn *, int,
@@ -1062,11 +1065,13 @@ qmgr_dest_adapt_left(const struct qmgr_dest *d, unsigned *nbackoff,
 }
 
 /*
- * Takes a token of s's message rate and, for a new connection, one of its
- * connection rate: both or neither.
+ * Takes a token of s's message rate, for a new connection one of its
+ * connection rate, and one of d's provider's message rate from s: all or
+ * none.
  */
 static int
-qmgr_dest_take_tokens(struct qmgr_dest_src *s, int new_conn, int64_t now)
+qmgr_dest_take_tokens(const struct qmgr_dest *d, struct qmgr_dest_src *s,
+    int new_conn, int64_t now)
 {
 	if (!shaping_bucket_take(&s->bucket, now))
 		return 0;
@@ -1074,7 +1079,30 @@ qmgr_dest_take_tokens(struct qmgr_dest_src *s, int new_conn, int64_t now)
 		shaping_bucket_refund(&s->bucket);
 		return 0;
 	}
+	if (!qmgr_provider_rate_take(d->prov, s->addr, now)) {
+		shaping_bucket_refund(&s->bucket);
+		if (new_conn)
+			shaping_bucket_refund(&s->conn_bucket);
+		return 0;
+	}
 	return 1;
+}
+
+/*
+ * ms until a job of d may take the tokens it needs from s (new_conn: a
+ * connection's too); 0 now.
+ */
+static int64_t
+qmgr_dest_src_wait(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
+    int new_conn, int64_t now)
+{
+	int64_t w = shaping_bucket_wait(&s->bucket, now), cw, pw;
+
+	if (new_conn && (cw = shaping_bucket_wait(&s->conn_bucket, now)) > w)
+		w = cw;
+	if ((pw = qmgr_provider_rate_wait(d->prov, s->addr, now)) > w)
+		w = pw;
+	return w;
 }
 
 /*
@@ -1155,7 +1183,7 @@ qmgr_dest_take_from(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
 			bulk = !qmgr_dest_room(d, s, nheld, 0);
 			if ((bulk && (!bulk_ok ||
 			    !qmgr_dest_room(d, s, nheld, 1))) ||
-			    !qmgr_dest_take_tokens(s, reusable == 0, now))
+			    !qmgr_dest_take_tokens(d, s, reusable == 0, now))
 				continue;
 			job = qmgr_dest_pop(d, bulk);
 			d->inflight++;
@@ -1216,6 +1244,7 @@ qmgr_dest_untake(struct qmgr_job *job)
 	}
 	d->sent--;
 	qmgr_provider_release(job->prov, s->addr);
+	qmgr_provider_rate_refund(job->prov, s->addr);
 	job->prov = NULL;
 	shaping_bucket_refund(&s->bucket);
 	if (job->new_conn)
@@ -1270,9 +1299,7 @@ qmgr_dest_ready_one(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
 		    d->npending - d->nbulk : 0;
 		if (bulk_ok && qmgr_dest_room(d, s, nheld, 1))
 			ready += d->nbulk;
-		if (ready == 0 || shaping_bucket_wait(&s->bucket, now) > 0 ||
-		    (reusable == 0 &&
-		    shaping_bucket_wait(&s->conn_bucket, now) > 0))
+		if (ready == 0 || qmgr_dest_src_wait(d, s, reusable == 0, now) > 0)
 			continue;
 		if (!d->known)
 			return 1;
@@ -1324,14 +1351,14 @@ qmgr_dest_next_ms(void)
 			continue;
 		}
 		/*
-		 * Any source's buckets may be what holds it back (and which
-		 * of them depends on whether a session is held by then): the
-		 * earliest wait.
+		 * Any source's buckets may be what holds it back (and whether
+		 * the connection rate does depends on whether a session is
+		 * held by then): the earliest wait.
 		 */
 		for (size_t i = 0; i < d->nsrcs; i++) {
-			w = shaping_bucket_wait(&d->srcs[i].bucket, now);
-			cw = shaping_bucket_wait(&d->srcs[i].conn_bucket, now);
-			if (w == 0 || (cw > 0 && cw < w))
+			w = qmgr_dest_src_wait(d, &d->srcs[i], 0, now);
+			cw = qmgr_dest_src_wait(d, &d->srcs[i], 1, now);
+			if (w == 0)
 				w = cw;
 			if (w > 0 && (best < 0 || w < best))
 				best = w;
@@ -1365,9 +1392,7 @@ qmgr_dest_state(const struct qmgr_dest *d, qmgr_held_fn *held)
 		    !qmgr_dest_room(d, s, nheld, 1))
 			continue;
 		room = 1;
-		if (shaping_bucket_wait(&s->bucket, now) == 0 &&
-		    (reusable > 0 ||
-		    shaping_bucket_wait(&s->conn_bucket, now) == 0))
+		if (qmgr_dest_src_wait(d, s, reusable == 0, now) == 0)
 			return "normal";
 	}
 	return room ? "pacing" : "at-limit";

@@ -1,8 +1,9 @@
 /*
  * qmgr_provider.c - providers: which destinations share a receiving
  * provider, learned from their MX hosts, and the connections each provider
- * has at smtp from each source address (provider_max_connections counts
- * per source address, as every shaping limit does).
+ * has at smtp and the messages it was sent from each source address
+ * (provider_max_connections and provider_max_message_rate count per
+ * source address, as every shaping limit does).
  *
  * The shaping file's providers (shaping.yaml(5)) are named by the suffixes
  * of their MX hosts, as KumoMTA rolls sites up: every Google Workspace
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "event.h"
 #include "log.h"
 #include "qmgr.h"
 #include "xalloc.h"
@@ -39,11 +41,16 @@ struct qmgr_prov_key {
 	char			 key[NEXTHOP_KEY_MAX + 1];
 };
 
-/* A provider's jobs at smtp from one source address. */
+/*
+ * A provider's jobs at smtp from one source address, and its bucket of
+ * provider_max_message_rate from there (kept while qmgr runs: forgetting
+ * it would let a burst through).
+ */
 struct qmgr_prov_src {
 	char			 addr[QMGR_SRC_ADDR_MAX];	/* "": the */
 						/* kernel's choice */
 	unsigned		 n;
+	struct shaping_bucket	 bucket;
 };
 
 /* Per provider: its source addresses seen, a few (the pools'). */
@@ -67,8 +74,8 @@ static void qmgr_provider_unlink(struct qmgr_prov_key *);
 static void qmgr_provider_append(struct qmgr_prov_key *);
 static void qmgr_provider_forget_oldest(void);
 static size_t qmgr_provider_index(const struct shaping_provider *);
-static unsigned *qmgr_provider_count(const struct shaping_provider *,
-    const char *, int);
+static struct qmgr_prov_src *qmgr_provider_src(
+    const struct shaping_provider *, const char *, int);
 
 static unsigned
 qmgr_provider_hashkey(const char *key)
@@ -233,11 +240,11 @@ qmgr_provider_index(const struct shaping_provider *p)
 }
 
 /*
- * p's count of jobs at smtp from source, made when create is set (else
- * NULL when there is none).
+ * p's counts from source, made when create is set (else NULL when there
+ * are none).
  */
-static unsigned *
-qmgr_provider_count(const struct shaping_provider *p, const char *source,
+static struct qmgr_prov_src *
+qmgr_provider_src(const struct shaping_provider *p, const char *source,
     int create)
 {
 	struct qmgr_prov_count *c = &qmgr_prov_inflight[qmgr_provider_index(p)];
@@ -245,14 +252,16 @@ qmgr_provider_count(const struct shaping_provider *p, const char *source,
 
 	for (size_t i = 0; i < c->nsrcs; i++)
 		if (strcmp(c->srcs[i].addr, source) == 0)
-			return &c->srcs[i].n;
+			return &c->srcs[i];
 	if (!create)
 		return NULL;
 	c->srcs = xreallocarray(c->srcs, c->nsrcs + 1, sizeof(*c->srcs));
 	s = &c->srcs[c->nsrcs++];
 	(void)snprintf(s->addr, sizeof(s->addr), "%s", source);
 	s->n = 0;
-	return &s->n;
+	shaping_bucket_init(&s->bucket, p->rate_count, p->rate_interval,
+	    ev_now_ms());
+	return s;
 }
 
 void
@@ -280,32 +289,65 @@ void
 qmgr_provider_take(const struct shaping_provider *p, const char *source)
 {
 	if (p != NULL)
-		(*qmgr_provider_count(p, source, 1))++;
+		qmgr_provider_src(p, source, 1)->n++;
 }
 
 void
 qmgr_provider_release(const struct shaping_provider *p, const char *source)
 {
-	unsigned *n;
+	struct qmgr_prov_src *s;
 
-	if (p != NULL && (n = qmgr_provider_count(p, source, 0)) != NULL &&
-	    *n > 0)
-		(*n)--;
+	if (p != NULL && (s = qmgr_provider_src(p, source, 0)) != NULL &&
+	    s->n > 0)
+		s->n--;
 }
 
 unsigned
 qmgr_provider_inflight(const struct shaping_provider *p, const char *source)
 {
 	const struct qmgr_prov_count *c;
-	const unsigned *n;
+	const struct qmgr_prov_src *s;
 	unsigned all = 0;
 
 	if (p == NULL)
 		return 0;
 	if (source != NULL)
-		return (n = qmgr_provider_count(p, source, 0)) != NULL ? *n : 0;
+		return (s = qmgr_provider_src(p, source, 0)) != NULL ? s->n : 0;
 	c = &qmgr_prov_inflight[qmgr_provider_index(p)];
 	for (size_t i = 0; i < c->nsrcs; i++)
 		all += c->srcs[i].n;
 	return all;
+}
+
+int
+qmgr_provider_rate_take(const struct shaping_provider *p, const char *source,
+    int64_t now)
+{
+	if (p == NULL || p->rate_count == 0)
+		return 1;
+	return shaping_bucket_take(&qmgr_provider_src(p, source, 1)->bucket,
+	    now);
+}
+
+void
+qmgr_provider_rate_refund(const struct shaping_provider *p,
+    const char *source)
+{
+	struct qmgr_prov_src *s;
+
+	if (p != NULL && p->rate_count != 0 &&
+	    (s = qmgr_provider_src(p, source, 0)) != NULL)
+		shaping_bucket_refund(&s->bucket);
+}
+
+int64_t
+qmgr_provider_rate_wait(const struct shaping_provider *p, const char *source,
+    int64_t now)
+{
+	const struct qmgr_prov_src *s;
+
+	if (p == NULL || p->rate_count == 0 ||
+	    (s = qmgr_provider_src(p, source, 0)) == NULL)
+		return 0;
+	return shaping_bucket_wait(&s->bucket, now);
 }

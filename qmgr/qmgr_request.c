@@ -257,6 +257,10 @@ qmgr_shaping_one(const struct qmgr_dest *d, void *arg)
 		    qmgr_provider_inflight(d->prov, NULL));
 		attr_put_num(r->out, MAIL_ATTR_PROV_MAX,
 		    d->prov->max_connections);
+		attr_put_num(r->out, MAIL_ATTR_PROV_RATE_COUNT,
+		    d->prov->rate_count);
+		attr_put_num(r->out, MAIL_ATTR_PROV_RATE_IVL,
+		    d->prov->rate_interval);
 	}
 	attr_end(r->out);
 	r->n++;

@@ -66,6 +66,8 @@ struct sh_dest {
 	char		*provider;	/* NULL: none known */
 	uint64_t	 prov_conns;	/* the provider's jobs at smtp */
 	uint64_t	 prov_max;	/* 0: no limit */
+	uint64_t	 prov_rate_count;	/* messages per ... */
+	uint64_t	 prov_rate_interval;	/* ... s; 0: no limit */
 	/* The lanes: jobs waiting and at smtp, each lane apart. */
 	uint64_t	 t_pending, t_inflight;
 	uint64_t	 b_pending, b_inflight;
@@ -92,7 +94,7 @@ static void	sh_reserve(const struct sh_dest *, char *, size_t);
 static int	sh_request(const struct cfg *, const char *,
 		    struct sh_reply *);
 static int	sh_cmp(const void *, const void *);
-static void	sh_rate(const struct sh_dest *, char *, size_t);
+static void	sh_rate(uint64_t, uint64_t, char *, size_t);
 static void	sh_limit(uint64_t, char *, size_t);
 static void	sh_numbers(const struct sh_dest *, char [SH_NUMS][64]);
 static void	sh_print(const struct sh_reply *);
@@ -231,6 +233,10 @@ sh_record(const struct attr_list *l, void *arg, struct vbuf *why)
 		ATTR_UINT(MAIL_ATTR_PROV_CONNS, 0, 0, UINT32_MAX,
 		    &d.prov_conns),
 		ATTR_UINT(MAIL_ATTR_PROV_MAX, 0, 0, UINT32_MAX, &d.prov_max),
+		ATTR_UINT(MAIL_ATTR_PROV_RATE_COUNT, 0, 0, UINT32_MAX,
+		    &d.prov_rate_count),
+		ATTR_UINT(MAIL_ATTR_PROV_RATE_IVL, 0, 0, UINT32_MAX,
+		    &d.prov_rate_interval),
 		ATTR_STR(MAIL_ATTR_POOL, 0, 1, CFG_POOL_NAME_MAX, &pool),
 		ATTR_UINT(MAIL_ATTR_T_PENDING, 0, 0, UINT64_MAX, &d.t_pending),
 		ATTR_UINT(MAIL_ATTR_T_INFLIGHT, 0, 0, UINT32_MAX,
@@ -316,18 +322,18 @@ sh_cmp(const void *a, const void *b)
 }
 
 /*
- * max_message_rate as shaping.yaml(5) writes it ("30/min"), or "-" for
- * no limit.
+ * A rate of count per interval s as shaping.yaml(5) writes it ("30/min"),
+ * or "-" for no limit.
  */
 static void
-sh_rate(const struct sh_dest *d, char *buf, size_t size)
+sh_rate(uint64_t count, uint64_t interval, char *buf, size_t size)
 {
 	/* qmgr sends what shaping_parse_rate read: 32 bits each. */
-	if (d->rate_interval == 0 || d->rate_count == 0)
+	if (interval == 0 || count == 0)
 		snprintf(buf, size, "-");
 	else
-		shaping_rate_text((unsigned)d->rate_count,
-		    (unsigned)d->rate_interval, buf, size);
+		shaping_rate_text((unsigned)count, (unsigned)interval, buf,
+		    size);
 }
 
 /* A limit where 0 means none: the number, or "-". */
@@ -371,7 +377,7 @@ sh_numbers(const struct sh_dest *d, char num[SH_NUMS][64])
 	snprintf(num[0], sizeof(num[0]), "%" PRIu64, d->pending);
 	snprintf(num[1], sizeof(num[1]), "%" PRIu64, d->conns);
 	sh_limit(d->max_conn, num[2], sizeof(num[2]));
-	sh_rate(d, num[3], sizeof(num[3]));
+	sh_rate(d->rate_count, d->rate_interval, num[3], sizeof(num[3]));
 	snprintf(num[4], sizeof(num[4]), "%" PRIu64, d->sent);
 	sh_lane(d->t_pending, d->t_inflight, num[5], sizeof(num[5]));
 	sh_lane(d->b_pending, d->b_inflight, num[6], sizeof(num[6]));
@@ -462,7 +468,7 @@ sh_json(const struct sh_reply *r)
 		sh_json_uint(&j, "connections", d->conns, 0);
 		sh_json_uint(&j, "sent", d->sent, 0);
 		sh_json_uint(&j, "max_connections", d->max_conn, 1);
-		sh_rate(d, rate, sizeof(rate));
+		sh_rate(d->rate_count, d->rate_interval, rate, sizeof(rate));
 		json_kv_str(&j, "max_message_rate", strcmp(rate, "-") == 0 ?
 		    NULL : rate);
 		sh_json_uint(&j, "rate_count", d->rate_count, 0);
@@ -473,6 +479,10 @@ sh_json(const struct sh_reply *r)
 		json_kv_str(&j, "provider", d->provider);
 		sh_json_uint(&j, "provider_connections", d->prov_conns, 0);
 		sh_json_uint(&j, "provider_max_connections", d->prov_max, 1);
+		sh_rate(d->prov_rate_count, d->prov_rate_interval, rate,
+		    sizeof(rate));
+		json_kv_str(&j, "provider_max_message_rate",
+		    strcmp(rate, "-") == 0 ? NULL : rate);
 		sh_json_uint(&j, "transactional_pending", d->t_pending, 0);
 		sh_json_uint(&j, "transactional_in_flight", d->t_inflight, 0);
 		sh_json_uint(&j, "bulk_pending", d->b_pending, 0);

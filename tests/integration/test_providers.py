@@ -138,6 +138,44 @@ class ProviderCapTest(ProviderCase):
         self.assertNotIn("provider other", self.suite.log())
 
 
+class ProviderRateTest(ProviderCase):
+    """provider_max_message_rate counts the messages to all the
+    provider's domains together: with one an hour, one of two messages
+    (one to each domain, each of which alone is unlimited) goes and the
+    other waits, its destination pacing."""
+
+    def test_rate_holds_across_domains(self):
+        self.capture.data_delay = 0
+        self.capture.max_sessions = None
+        self.shape({
+            "providers": {"prov": {"mx_suffixes": [".prov.test"],
+                                   "provider_max_message_rate": "1/hour"}}})
+        # qmgr learns that both domains are the provider's (until then
+        # no provider counts them).
+        self.wait_all(self.send_to("learn", ["a@cust1.test",
+                                             "b@cust2.test"]), 30)
+        toks = self.send_to("rate", ["c@cust1.test", "d@cust2.test"])
+        self.capture.wait_for_messages(
+            1, 30, match=lambda tr: any(t.encode() in tr.data
+                                        for t in toks))
+        # The other waits for the provider's next token, an hour away.
+        deadline = time.time() + 3
+        shown = []
+        while time.time() < deadline:
+            shown = [json.loads(l) for l in self.suite.relayctl(
+                "-j", "shaping", "show").stdout.decode().splitlines()]
+            time.sleep(0.3)
+        arrived = [t for t in toks if any(t.encode() in m.data for m in
+                                          self.capture.messages())]
+        self.assertEqual(len(arrived), 1, self.suite.log_tail())
+        waiting = [d for d in shown if d["pending"] > 0]
+        self.assertEqual([(d["state"], d["provider"],
+                           d["provider_max_message_rate"])
+                          for d in waiting], [("pacing", "prov", "1/h")],
+                         shown)
+        self.assertEqual(self.suite.deliveries(status="deferred"), [])
+
+
 SOURCES = ("127.0.0.3", "127.0.0.4")
 BLOCKED = ("451 4.7.1 Service unavailable; Client host [%s] blocked "
            "using zen.spamhaus.org" % SOURCES[0])

@@ -651,6 +651,51 @@ START_TEST(test_provider_per_source)
 }
 END_TEST
 
+/*
+ * provider_max_message_rate counts the messages to all the provider's
+ * members together, from each source address: one an hour lets each
+ * address of a pool of two send one, to either domain, and no more.
+ */
+START_TEST(test_provider_rate)
+{
+	struct fix f;
+	struct cidr addrs[2];
+	struct cfg_pool pool;
+	const struct shaping_provider *p;
+	struct qmgr_job *a, *b;
+
+	fix_setup(&f);
+	fix_two_sources(&f, &pool, addrs);
+	fix_shaping(&f, "providers:\n"
+	    "  prov:\n"
+	    "    mx_suffixes: [.prov.test]\n"
+	    "    provider_max_message_rate: 1/hour\n");
+	qmgr_dest_learn_mx(KEY("a.test"), "mx.prov.test");
+	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test");
+	ck_assert_uint_eq(fix_queue_to(&f, "a.test", 2), 2);
+	ck_assert_uint_eq(fix_queue_to(&f, "b.test", 2), 4);
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_nonnull(b = take());
+	ck_assert_ptr_null(take());
+	ck_assert_uint_ne(a->src, b->src);
+	/* Each destination on its own has tokens; the provider has none. */
+	ck_assert_str_eq(qmgr_dest_state(a->dest, fix_held_none), "pacing");
+	ck_assert_int_gt(qmgr_dest_next_ms(), 3500 * 1000);
+	ck_assert_uint_eq(qmgr_dest_ready(fix_held_none, 1), 0);
+	ck_assert_ptr_nonnull(p = qmgr_provider_of(KEY("a.test")));
+	ck_assert_int_gt(qmgr_provider_rate_wait(p, "192.0.2.10",
+	    ev_now_ms()), 0);
+	/* A job put back gives its token back. */
+	qmgr_dest_untake(a);
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_null(take());
+	attempt(a, 0, QSTORE_DELIVERED);
+	attempt(b, 0, QSTORE_DELIVERED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_provider)
 {
 	struct fix f;
@@ -836,6 +881,7 @@ dest_suite(void)
 	tcase_add_test(tc, test_lanes_provider);
 	tcase_add_test(tc, test_provider);
 	tcase_add_test(tc, test_provider_per_source);
+	tcase_add_test(tc, test_provider_rate);
 	tcase_add_test(tc, test_provider_limits_and_rules);
 	suite_add_tcase(s, tc);
 	return s;

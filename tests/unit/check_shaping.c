@@ -1033,6 +1033,7 @@ START_TEST(test_providers)
 	    "  google:\n"
 	    "    mx_suffixes: [.google.com, GoogleMail.com.]\n"
 	    "    provider_max_connections: 5\n"
+	    "    provider_max_message_rate: 100/s\n"
 	    "    max_messages_per_connection: 50\n"
 	    "    tls: encrypt\n"
 	    "  ms365:\n"
@@ -1048,6 +1049,9 @@ START_TEST(test_providers)
 	ck_assert_str_eq(g->suffixes[0], ".google.com");
 	ck_assert_str_eq(g->suffixes[1], ".googlemail.com");
 	ck_assert_uint_eq(g->max_connections, 5);
+	ck_assert_uint_eq(g->rate_count, 100);
+	ck_assert_uint_eq(g->rate_interval, 1);
+	ck_assert_uint_eq(shaping_provider_find(sh, "ms365")->rate_count, 0);
 	ck_assert_ptr_null(shaping_provider_find(sh, "yahoo"));
 
 	ck_assert_ptr_eq(shaping_provider_match(sh, two, 2), g);
@@ -1111,6 +1115,13 @@ START_TEST(test_provider_errors)
 	    "    provider_max_connections: 2\n",
 	    ":3: a.example.provider_max_connections: only a provider (under "
 	    "providers) has this key");
+	load_bad("default:\n  provider_max_message_rate: 10/s\n",
+	    ":2: default.provider_max_message_rate: only a provider (under "
+	    "providers) has this key");
+	load_bad("providers:\n  g:\n    mx_suffixes: .x\n"
+	    "    provider_max_message_rate: fast\n",
+	    ":4: g.provider_max_message_rate: \"fast\": expected N/second, "
+	    "N/minute, N/hour, N/day or unlimited (N from 1 to 1000000)");
 	load_bad("providers: [a]\n", ":1: providers: expected a mapping of "
 	    "providers");
 }
