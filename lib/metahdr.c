@@ -12,6 +12,8 @@
  *                               of strings) are tags, "unique_args" (an
  *                               object) metadata; other members ignored
  *   X-Petrel-Deliver-After: date  the first attempt's time
+ *   X-Mailgun-Deliver-By: date    Mailgun's name for the same (its SMTP
+ *                               header for o:deliverytime)
  *   X-Petrel-Priority: bulk     the message goes in the bulk lane
  * Values are unfolded (RFC 5322 2.2.3) and trimmed; RFC 2047 encoded words
  * are not decoded. JSON is parsed by jansson, never here. The input is
@@ -56,10 +58,12 @@ static const struct {
 	{ "X-PM-Metadata-", 1, MH_PM_META },
 	{ "X-SMTPAPI", 0, MH_SMTPAPI },
 	{ "X-Petrel-Deliver-After", 0, MH_DELIVER_AFTER },
+	{ "X-Mailgun-Deliver-By", 0, MH_DELIVER_AFTER },
 	{ "X-Petrel-Priority", 0, MH_PRIORITY },
 };
 
-static enum metahdr_kind	metahdr_kind(const char *, size_t, size_t *);
+static enum metahdr_kind	metahdr_kind(const char *, size_t, size_t *,
+		    const char **);
 static int	metahdr_fail(struct metahdr *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	metahdr_tag(struct metahdr *, const char *, size_t);
@@ -93,9 +97,13 @@ metahdr_fail(struct metahdr *m, const char *fmt, ...)
 	return -1;
 }
 
-/* Which family a field name is in; *keyoff is where a <key> starts. */
+/*
+ * Which family a field name is in; *keyoff is where a <key> starts, and
+ * *canon the family's name as written above.
+ */
 static enum metahdr_kind
-metahdr_kind(const char *name, size_t len, size_t *keyoff)
+metahdr_kind(const char *name, size_t len, size_t *keyoff,
+    const char **canon)
 {
 	size_t i, n;
 
@@ -109,6 +117,7 @@ metahdr_kind(const char *name, size_t len, size_t *keyoff)
 		if (strncasecmp(name, metahdr_names[i].name, n) != 0)
 			continue;
 		*keyoff = n;
+		*canon = metahdr_names[i].name;
 		return metahdr_names[i].kind;
 	}
 	return MH_NONE;
@@ -118,9 +127,10 @@ metahdr_kind(const char *name, size_t len, size_t *keyoff)
 int
 metahdr_is_family(const char *name, size_t len)
 {
+	const char *canon;
 	size_t k;
 
-	return metahdr_kind(name, len, &k) != MH_NONE;
+	return metahdr_kind(name, len, &k, &canon) != MH_NONE;
 }
 
 /* Adds one tag (trimmed); an empty one is skipped, a repeat ignored. */
@@ -224,13 +234,14 @@ metahdr_add(struct metahdr *m, const char *name, size_t nlen,
     const char *raw, size_t rlen)
 {
 	enum metahdr_kind kind;
+	const char *canon;
 	json_error_t jerr;
 	json_t *j, *c;
 	char *v;
 	size_t keyoff = 0, vlen = 0, i, start;
 	int rc = 0;
 
-	if ((kind = metahdr_kind(name, nlen, &keyoff)) == MH_NONE)
+	if ((kind = metahdr_kind(name, nlen, &keyoff, &canon)) == MH_NONE)
 		return 0;
 	m->nheaders++;
 	/* Unfold: drop CR and LF; the white space after them stays. */
@@ -319,6 +330,7 @@ metahdr_add(struct metahdr *m, const char *name, size_t nlen,
 	case MH_DELIVER_AFTER:
 		/* The last one wins; a bad date is the caller's "now". */
 		m->has_after = 1;
+		m->after_header = canon;
 		(void)snprintf(m->after_raw, sizeof(m->after_raw), "%.*s",
 		    (int)(vlen - start), v + start);
 		if (metahdr_date(v + start, vlen - start, &m->after) == -1)

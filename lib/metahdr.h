@@ -2,7 +2,8 @@
  * metahdr.h - an application's tags and metadata, read from message headers
  * (X-Petrel-Tag, X-Petrel-Metadata-*, and the Mailgun, Postmark and
  * SendGrid headers of the same meaning), for the events of its message,
- * X-Petrel-Deliver-After, the time its first delivery is held until, and
+ * X-Petrel-Deliver-After (or Mailgun's X-Mailgun-Deliver-By), the time its
+ * first delivery is held until, and
  * X-Petrel-Priority: bulk, which puts it in the bulk lane (issue 11).
  *
  * The input is a client's header block, untrusted: every count and size is
@@ -28,6 +29,7 @@ struct metahdr {
 	void		*tags;		/* json_t array, or NULL */
 	unsigned	 nheaders;	/* family headers seen */
 	int		 has_after;	/* X-Petrel-Deliver-After seen */
+	const char	*after_header;	/* its name, or Mailgun's */
 	int64_t		 after;		/* its time (epoch s), -1 unparsable */
 	char		 after_raw[METAHDR_DATE_MAX + 1];	/* for logs */
 	int		 bulk;		/* X-Petrel-Priority: bulk seen */

@@ -155,7 +155,8 @@ smtpd_data_scan_headers(struct smtpd_session *s)
 }
 
 /*
- * X-Petrel-Deliver-After: the first attempt waits until that time, at
+ * X-Petrel-Deliver-After (or X-Mailgun-Deliver-By, mh->after_header): the
+ * first attempt waits until that time, at
  * most SMTPD_DELIVER_AFTER_MAX ahead and a day short of the queue
  * lifetime (half of it when that is under two days), or the message would
  * expire unsent. A date in the past or one that does
@@ -174,25 +175,26 @@ smtpd_data_deliver_after(struct smtpd_session *s, const struct metahdr *mh)
 	if (max > SMTPD_DELIVER_AFTER_MAX)
 		max = SMTPD_DELIVER_AFTER_MAX;
 	if (t == -1) {
-		log_info("%s: X-Petrel-Deliver-After: unparsable date \"%s\", "
-		    "delivering now", qstore_new_id(s->qn),
+		log_info("%s: %s: unparsable date \"%s\", delivering now",
+		    qstore_new_id(s->qn), mh->after_header,
 		    log_safe(mh->after_raw));
 		return;
 	}
 	if (t <= now) {
-		log_info("%s: X-Petrel-Deliver-After: %s is past, delivering "
-		    "now", qstore_new_id(s->qn), log_safe(mh->after_raw));
+		log_info("%s: %s: %s is past, delivering now",
+		    qstore_new_id(s->qn), mh->after_header,
+		    log_safe(mh->after_raw));
 		return;
 	}
 	if (t - now > max) {
-		log_info("%s: X-Petrel-Deliver-After: %s is more than %" PRId64
-		    "s ahead, held for %" PRId64 "s", qstore_new_id(s->qn),
+		log_info("%s: %s: %s is more than %" PRId64 "s ahead, held "
+		    "for %" PRId64 "s", qstore_new_id(s->qn), mh->after_header,
 		    log_safe(mh->after_raw), max, max);
 		t = now + max;
 	}
 	smtpd_rfc5322_date(when, sizeof(when), (time_t)t);
-	log_info("%s: held until %s (X-Petrel-Deliver-After)",
-	    qstore_new_id(s->qn), when);
+	log_info("%s: held until %s (%s)", qstore_new_id(s->qn), when,
+	    mh->after_header);
 	qstore_new_first_attempt(s->qn, t);
 }
 

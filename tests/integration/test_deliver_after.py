@@ -1,4 +1,5 @@
-"""test_deliver_after.py - X-Petrel-Deliver-After holds a message until a
+"""test_deliver_after.py - X-Petrel-Deliver-After (or Mailgun's
+X-Mailgun-Deliver-By) holds a message until a
 time: not delivered before it, delivered after it, the header removed; a
 past or unparsable date means now, with a log line.
 """
@@ -54,3 +55,21 @@ class DeliverAfterTest(PetrelCase):
         self.assertIn("%s: X-Petrel-Deliver-After: unparsable date "
                       "\"tomorrow at noon\", delivering now" % qid,
                       self.suite.log())
+
+    def test_mailgun_deliver_by(self):
+        # Mailgun's SMTP header for scheduled delivery (its documentation,
+        # "Schedule delivery": X-Mailgun-Deliver-By) means the same.
+        tok = unique("deliver-by")
+        when = int(time.time()) + 4
+        date = email.utils.formatdate(when, usegmt=False)
+        qid = self.submit(with_header(make_message(tok),
+                                      "X-Mailgun-Deliver-By", date))
+        time.sleep(2)
+        self.assertEqual(self.capture.messages(), [],
+                         "delivered before its Deliver-By time")
+        self.assertIn("%s: held until" % qid, self.suite.log())
+        self.assertIn("(X-Mailgun-Deliver-By)", self.suite.log())
+        t = self.wait_arrival(tok, timeout=20)[0]
+        self.assertGreaterEqual(time.time(), when)
+        self.assertEqual(t.header("X-Mailgun-Deliver-By"), [])
+        self.assertNotIn(b"X-Mailgun-Deliver-By", t.data)

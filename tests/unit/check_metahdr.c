@@ -348,9 +348,45 @@ START_TEST(test_deliver_after)
 	ck_assert_int_eq(m.has_after, 1);
 	ck_assert(m.after == 1796482800);
 	ck_assert_str_eq(m.after_raw, "Sat, 5 Dec 2026 15:00:00 +0000");
+	ck_assert_str_eq(m.after_header, "X-Petrel-Deliver-After");
 	ck_assert_uint_eq(kept->len, strlen("Subject: x\r\nTo: a@b\r\n"));
 	ck_assert(memcmp(kept->data, "Subject: x\r\nTo: a@b\r\n",
 	    kept->len) == 0);
+	metahdr_free(&m);
+	vbuf_free(kept);
+}
+END_TEST
+
+/*
+ * Mailgun's X-Mailgun-Deliver-By means the same, is left out too, and is
+ * named as given in the log lines; of the two, the last one wins.
+ */
+START_TEST(test_mailgun_deliver_by)
+{
+	const char *blk = "Subject: x\r\nx-mailgun-deliver-by: Sat, 5 Dec "
+	    "2026 10:00:00 -0500\r\nTo: a@b\r\n";
+	const char *both = "X-Petrel-Deliver-After: Sat, 5 Dec 2026 15:00:00 "
+	    "+0000\r\nX-Mailgun-Deliver-By: Sun, 6 Dec 2026 15:00:00 "
+	    "+0000\r\n";
+	struct metahdr m;
+	struct vbuf *kept = vbuf_create(0);
+
+	metahdr_init(&m);
+	ck_assert_int_eq(metahdr_scan(&m, blk, strlen(blk), kept), 1);
+	ck_assert_int_eq(m.has_after, 1);
+	ck_assert(m.after == 1796482800);
+	ck_assert_str_eq(m.after_header, "X-Mailgun-Deliver-By");
+	ck_assert_uint_eq(kept->len, strlen("Subject: x\r\nTo: a@b\r\n"));
+	ck_assert(memcmp(kept->data, "Subject: x\r\nTo: a@b\r\n",
+	    kept->len) == 0);
+	metahdr_free(&m);
+
+	vbuf_reset(kept);
+	metahdr_init(&m);
+	ck_assert_int_eq(metahdr_scan(&m, both, strlen(both), kept), 2);
+	ck_assert(m.after == 1796482800 + 86400);
+	ck_assert_str_eq(m.after_header, "X-Mailgun-Deliver-By");
+	ck_assert_uint_eq(kept->len, 0);
 	metahdr_free(&m);
 	vbuf_free(kept);
 }
@@ -408,6 +444,7 @@ metahdr_suite(void)
 	tcase_add_test(tc, test_malformed);
 	tcase_add_test(tc, test_odd_keys);
 	tcase_add_test(tc, test_deliver_after);
+	tcase_add_test(tc, test_mailgun_deliver_by);
 	tcase_add_test(tc, test_priority);
 	suite_add_tcase(s, tc);
 	return s;
