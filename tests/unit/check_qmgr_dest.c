@@ -314,7 +314,7 @@ START_TEST(test_on_reply_per_source)
 	ck_assert_uint_eq(qmgr_job_npending(), 0);
 	ck_assert_uint_eq(drain_done("delivery temporarily suspended: "
 	    "421 4.7.0 go away"), 2);
-	usleep(1100 * 1000);
+	wait_deferred_due();
 	/* Over by themselves: each address has its job again. */
 	ck_assert_uint_eq(fix_queue(&f, 1), 5);
 	ck_assert_str_eq(state(), "normal");
@@ -472,7 +472,7 @@ START_TEST(test_three_in_a_row_suspend)
 	 * was deferred while it was suspended is due when it ends (not
 	 * after queue.min_backoff): the 7 deferred, and 2 new.
 	 */
-	usleep(1100 * 1000);
+	wait_deferred_due();
 	ck_assert_uint_eq(fix_queue(&f, 2), 9);
 	ck_assert_ptr_nonnull(job = take());
 	ck_assert_ptr_null(take());
@@ -482,7 +482,7 @@ START_TEST(test_three_in_a_row_suspend)
 	f.cfg.queue_min_backoff = 300;
 	ck_assert_uint_eq(qmgr_job_npending(), 0);
 	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 8);
-	usleep(1100 * 1000);
+	wait_deferred_due();
 	ck_assert_uint_eq(fix_queue(&f, 2), 11);
 	ck_assert_ptr_nonnull(job = take());
 	/* It answers: alive, and the next goes while this one is out. */
@@ -593,7 +593,7 @@ START_TEST(test_on_reply)
 	ck_assert_str_eq(state(), "suspended");
 	ck_assert_uint_eq(fix_queue(&f, 1), 0);
 	ck_assert_uint_eq(drain_done("delivery temporarily suspended"), 1);
-	usleep(1100 * 1000);
+	wait_deferred_due();
 	/* The 6 deferred while it was suspended are due at its end. */
 	ck_assert_uint_eq(fix_queue(&f, 2), 8);
 	ck_assert_str_eq(state(), "normal");
@@ -810,7 +810,7 @@ START_TEST(test_provider_limits_and_rules)
 	attempt(jobs[0], 0, QSTORE_DELIVERED);
 	f.pool = NULL;
 	/* Over by itself, for all of them: the 5 deferred are due again. */
-	usleep(1100 * 1000);
+	wait_deferred_due();
 	ck_assert_uint_eq(fix_queue_to(&f, "c.test", 1), 6);
 	ck_assert_ptr_nonnull(jobs[0] = take());
 	attempt(jobs[0], 0, QSTORE_DELIVERED);

@@ -75,6 +75,17 @@ fix_attempt(struct qmgr_job *job, int site_fail, int status, const char *dsn,
 	qmgr_job_done(job);
 }
 
+/*
+ * Sleeps until what a suspension (or a dead site) of 1 s deferred is due
+ * again: the index keeps whole seconds, and such a recipient is due at the
+ * first one after the end, up to 2 s after the suspension began.
+ */
+static void
+wait_deferred_due(void)
+{
+	usleep(2000 * 1000);
+}
+
 /* f with a pool "bulk" of two addresses, its messages bound to it. */
 static void
 fix_two_sources(struct fix *f, struct cfg_pool *pool, struct cidr *addrs)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -203,7 +204,7 @@ START_TEST(test_dead_site)
 	ck_assert_int_gt(s.until[0], 0);
 	(void)qmgr_results_apply();
 	/* Its retry time over: still dead for its events, probing. */
-	usleep(1100 * 1000);
+	wait_deferred_due();
 	fix_queue(&f, 2);
 	(void)qmgr_dest_next_ms();
 	qmgr_destev_flush();
@@ -221,7 +222,7 @@ START_TEST(test_dead_site)
 	ck_assert_str_eq(s.prev[1], "dead");
 	ck_assert_str_eq(s.reason[1], "421 4.3.2 still busy");
 	(void)qmgr_results_apply();
-	usleep(1100 * 1000);
+	wait_deferred_due();
 	fix_queue(&f, 2);
 	/* The next probe sets up a session: normal. */
 	ck_assert_ptr_nonnull(job = qmgr_dest_take(fix_held_none, 1));
@@ -384,6 +385,47 @@ START_TEST(test_deferred_until_the_end)
 END_TEST
 
 /*
+ * The index keeps whole seconds: a recipient deferred for a suspension is
+ * due at the first second after its end, never in the second before it
+ * (when the scan would take it only to defer it again). Started half way
+ * through a second, a 2 s suspension ends half way through one too.
+ */
+START_TEST(test_deferred_not_before_the_end)
+{
+	struct fix f;
+	struct qstore_rcpt r;
+	struct qmgr_job *a;
+	struct timespec ts;
+	char *rcpts[] = { "user@x.test" };
+	char qid[QID_SIZE];
+	int64_t start_ms;
+
+	fix_setup(&f);
+	fix_shaping(&f, "destinations:\n"
+	    "  x.test:\n"
+	    "    on_reply:\n"
+	    "      - { pattern: 'go away', action: suspend, for: 2s }\n");
+	fix_commit(&f, rcpts, 1, qid);
+	qmgr_sched_scan(FIX_SCAN_SLOTS);
+	ck_assert_ptr_nonnull(a = qmgr_dest_take(fix_held_none, 1));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_nsec < 500000000)
+		usleep((useconds_t)((500000000 - ts.tv_nsec) / 1000 + 1000));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	start_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	attempt(a, 0, QSTORE_DEFERRED, "421 4.7.0 go away");
+	(void)qmgr_results_apply();
+	ck_assert_int_eq(fix_rcpt(&f, qid, 0, &r), 0);
+	ck_assert_int_eq(r.state, QSTORE_DEFERRED);
+	ck_assert_msg(r.next_attempt * 1000 >= start_ms + 2000,
+	    "due at %lld s, the suspension ends at %lld ms",
+	    (long long)r.next_attempt, (long long)(start_ms + 2000));
+	ck_assert_int_le(r.next_attempt * 1000, start_ms + 4000);
+	fix_teardown(&f);
+}
+END_TEST
+
+/*
  * With a pool, each event names the source address whose state it is: a
  * suspension at one address is one event; a dead site, one for each
  * address, with the state each had before. Without a pool, none.
@@ -450,6 +492,7 @@ destev_suite(void)
 	tcase_add_test(tc, test_full_drops_oldest);
 	tcase_add_test(tc, test_abort_keeps_them);
 	tcase_add_test(tc, test_deferred_until_the_end);
+	tcase_add_test(tc, test_deferred_not_before_the_end);
 	tcase_add_test(tc, test_source_per_event);
 	suite_add_tcase(s, tc);
 	return s;
