@@ -157,8 +157,9 @@
 #define MAIL_ATTR_PROV_CONNS	"provider_connections" /* the provider's */
 						/* jobs at smtp */
 #define MAIL_ATTR_PROV_MAX	"provider_max_connections" /* 0: none */
-#define MAIL_ATTR_PROV_RATE_COUNT "provider_rate_count"	/* its messages */
-#define MAIL_ATTR_PROV_RATE_IVL	"provider_rate_interval" /* per s; 0 none */
+/* provider_max_message_rate: count per interval s; 0: none. */
+#define MAIL_ATTR_PROV_RATE_COUNT "provider_rate_count"
+#define MAIL_ATTR_PROV_RATE_IVL	"provider_rate_interval"
 /* The lanes (qmgr(8), Lanes): pending and at smtp, each lane apart. */
 #define MAIL_ATTR_T_PENDING	"transactional_pending"
 #define MAIL_ATTR_T_INFLIGHT	"transactional_in_flight"

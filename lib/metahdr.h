@@ -28,7 +28,7 @@ struct metahdr {
 	void		*meta;		/* json_t object, or NULL */
 	void		*tags;		/* json_t array, or NULL */
 	unsigned	 nheaders;	/* family headers seen */
-	int		 has_after;	/* X-Petrel-Deliver-After seen */
+	int		 has_after;	/* either Deliver header seen */
 	const char	*after_header;	/* its name, or Mailgun's */
 	int64_t		 after;		/* its time (epoch s), -1 unparsable */
 	char		 after_raw[METAHDR_DATE_MAX + 1];	/* for logs */

@@ -434,10 +434,11 @@ int64_t	qmgr_dest_suspended_ms(const char *key);
  * qmgr_destev.c: a destination's changes of state as outbox events,
  * kept in memory (at most QMGR_DESTEV_MAX, the oldest dropped) until
  * the next results transaction or the end of the loop pass. A dead site
- * is one event per address of its pool: room for a pool of
- * CFG_POOL_ADDRS_MAX.
+ * is one event per address of its pool: room for four pools of
+ * CFG_POOL_ADDRS_MAX, or 64 destinations of 16 addresses, dying in one
+ * pass (about 1 KiB each).
  */
-#define QMGR_DESTEV_MAX		256
+#define QMGR_DESTEV_MAX		1024
 #define QMGR_DESTEV_NORMAL	"normal"
 #define QMGR_DESTEV_BACKOFF	"backoff"
 #define QMGR_DESTEV_SUSPENDED	"suspended"
@@ -625,6 +626,12 @@ int64_t	qmgr_result_backoff_from(int64_t first, uint32_t attempts);
  */
 int64_t	qmgr_result_retry_in(uint32_t attempts, const char *dsn,
 	    const char *reply, int64_t first, int *greylisted);
+/*
+ * The first whole epoch second at least ms from now, for times kept in
+ * whole seconds (the index's next attempt, an event's until): rounded up
+ * from the current instant, never from the current second.
+ */
+int64_t	qmgr_epoch_after_ms(int64_t ms);
 /* Loads what qmgr_result_retry_in needs (bounce.classes). */
 void	qmgr_result_init(const struct cfg *);
 /*

@@ -95,7 +95,8 @@
  * reply to one of its destinations set off, which every destination of
  * the provider in that pool takes at that address, those that join it
  * later included (qmgr_dest_inherit). At most one per provider, pool and
- * address, so few; kept until it ends.
+ * address, which the configuration bounds; kept while qmgr runs (an
+ * ended one is looked at no more).
  */
 struct qmgr_prov_adapt {
 	const struct shaping_provider *prov;
@@ -171,7 +172,7 @@ static void qmgr_dest_expire(struct qmgr_dest *, int64_t);
 static void qmgr_dest_provider_adapt(struct qmgr_dest *,
     const struct qmgr_dest_src *, const struct shaping_rule *, const char *,
     int64_t);
-static void qmgr_dest_inherit(struct qmgr_dest *, int64_t);
+static void qmgr_dest_inherit(struct qmgr_dest *, const char *, int64_t);
 static struct qmgr_prov_adapt *qmgr_prov_adapt_find(const struct qmgr_dest *,
     const struct qmgr_dest_src *);
 static void qmgr_dest_limits_text(const struct qmgr_dest *,
@@ -347,7 +348,7 @@ qmgr_dest_get(const struct qmgr_job *job, int create)
 	d->known = qmgr_provider_known(job->nexthop);
 	qmgr_dest_sources(d);
 	qmgr_dest_limits(d, ev_now_ms());
-	qmgr_dest_inherit(d, ev_now_ms());
+	qmgr_dest_inherit(d, NULL, ev_now_ms());
 	d->hnext = qmgr_dest_hash[h];
 	qmgr_dest_hash[h] = d;
 	/* At the end of the ring: destinations are served as they came. */
@@ -547,12 +548,13 @@ qmgr_job_cancel_pending(const char *qid)
 
 /*
  * Whether d may start one more job of the lane now from source address
- * s, which no on_reply rule suspends: a session smtp already holds to it from s (held) is reused without
- * a new connection; else it needs a connection under max_connections
- * and provider_max_connections from s, and under the window (which
- * counts every address). A bulk job also needs a connection outside the
- * transactional reserve, held session or not (it would keep the session
- * from a transactional job). And a token of the rate.
+ * s, which no on_reply rule suspends: a session smtp already holds to it
+ * from s (held) is reused without a new connection; else it needs a
+ * connection under max_connections and provider_max_connections from s,
+ * and under the window (which counts every address). A bulk job also
+ * needs a connection outside the transactional reserve, held session or
+ * not (it would keep the session from a transactional job). The tokens of
+ * the rates are qmgr_dest_take_tokens'.
  */
 static int
 qmgr_dest_room(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
@@ -897,15 +899,18 @@ qmgr_dest_provider_adapt(struct qmgr_dest *d, const struct qmgr_dest_src *s,
 	for (o = qmgr_dest_all; o != NULL; o = o->next)
 		if (o != d && o->prov == d->prov &&
 		    strcmp(o->pool, d->pool) == 0)
-			qmgr_dest_inherit(o, now);
+			qmgr_dest_inherit(o, s->addr, now);
 }
 
 /*
  * d (new, or new to its provider) takes its provider's on_reply actions
- * in force in its pool, each at its address, until the provider's end.
+ * in force in its pool, each at its address, until the provider's end;
+ * only the one at addr when addr is not NULL (the action just taken: a
+ * provider of many domains and a pool of many addresses would otherwise
+ * go over every pair at each match).
  */
 static void
-qmgr_dest_inherit(struct qmgr_dest *d, int64_t now)
+qmgr_dest_inherit(struct qmgr_dest *d, const char *addr, int64_t now)
 {
 	const struct qmgr_prov_adapt *pa;
 	struct qmgr_dest_src *s;
@@ -916,6 +921,8 @@ qmgr_dest_inherit(struct qmgr_dest *d, int64_t now)
 	qmgr_dest_expire(d, now);
 	for (size_t i = 0; i < d->nsrcs; i++) {
 		s = &d->srcs[i];
+		if (addr != NULL && strcmp(s->addr, addr) != 0)
+			continue;
 		if ((pa = qmgr_prov_adapt_find(d, s)) == NULL ||
 		    pa->until <= now)
 			continue;
@@ -1284,8 +1291,7 @@ qmgr_dest_ready_one(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
 {
 	const struct qmgr_dest_src *s;
 	size_t n = 0, room, ready;
-	unsigned all_held, any_reusable, nheld, reusable;
-	unsigned max = d->lim.max_connections;
+	unsigned all_held, any_reusable, nheld, reusable, max;
 
 	if (d->npending == 0)
 		return 0;
@@ -1299,10 +1305,13 @@ qmgr_dest_ready_one(struct qmgr_dest *d, qmgr_held_fn *held, int bulk_ok,
 		    d->npending - d->nbulk : 0;
 		if (bulk_ok && qmgr_dest_room(d, s, nheld, 1))
 			ready += d->nbulk;
-		if (ready == 0 || qmgr_dest_src_wait(d, s, reusable == 0, now) > 0)
+		if (ready == 0 ||
+		    qmgr_dest_src_wait(d, s, reusable == 0, now) > 0)
 			continue;
 		if (!d->known)
 			return 1;
+		/* A backoff's max_connections, where one is in force. */
+		max = qmgr_dest_src_max(d, s);
 		room = max == 0 ? ready : max > s->inflight ?
 		    max - s->inflight : 1;
 		n += room < ready ? room : ready;
@@ -1449,7 +1458,7 @@ qmgr_dest_learn_mx(const char *key, const char *mx)
 		d->hits = NULL;
 		d->nhits = 0;
 		qmgr_dest_limits(d, ev_now_ms());
-		qmgr_dest_inherit(d, ev_now_ms());
+		qmgr_dest_inherit(d, NULL, ev_now_ms());
 	}
 }
 

@@ -30,7 +30,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "acct.h"
 #include "event.h"
@@ -59,7 +58,6 @@ static size_t qmgr_destev_nput;		/* of them, in an open transaction */
 static uint64_t qmgr_destev_dropped;	/* not yet warned about */
 static uint64_t qmgr_destev_dropped_all;
 
-static int64_t qmgr_destev_epoch(int64_t, int64_t);
 static void qmgr_destev_note_one(struct qmgr_dest *, struct qmgr_dest_src *,
     const char *, int, int64_t);
 static void qmgr_destev_event(const struct qmgr_destev *,
@@ -89,13 +87,6 @@ qmgr_destev_state(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
 	if (nbackoff + nsuspended > 0)
 		return QMGR_DESTEV_BACKOFF;
 	return QMGR_DESTEV_NORMAL;
-}
-
-/* A monotonic ms time (ev_now_ms) as epoch seconds, rounded up. */
-static int64_t
-qmgr_destev_epoch(int64_t when, int64_t now)
-{
-	return (int64_t)time(NULL) + (when - now + 999) / 1000;
 }
 
 void
@@ -154,7 +145,7 @@ qmgr_destev_note_one(struct qmgr_dest *d, struct qmgr_dest_src *s,
 	} else if (strcmp(st, QMGR_DESTEV_NORMAL) != 0 &&
 	    s->adapt_until > now)
 		until = s->adapt_until;
-	e->until = until != 0 ? qmgr_destev_epoch(until, now) : 0;
+	e->until = until != 0 ? qmgr_epoch_after_ms(until - now) : 0;
 	qmgr_dest_src_limits(d, s, &lim);
 	e->max_connections = lim.max_connections;
 	e->rate_count = lim.rate_count;

@@ -53,7 +53,6 @@ static int qmgr_result_event(enum qmgr_result_ev, struct qstore_txn *,
     int64_t, struct vbuf *);
 static enum metrics_outcome qmgr_result_outcome(enum outbox_kind);
 static const char *qmgr_qstore_error(void);
-static int64_t qmgr_result_after_ms(int64_t);
 static int qmgr_results_commit(size_t, size_t, int64_t, int, struct vbuf *);
 static size_t qmgr_results_collect(void);
 static void qmgr_results_drop_applied(void);
@@ -260,19 +259,14 @@ qmgr_qstore_error(void)
 }
 
 /*
- * The first whole second (epoch) at least ms from now: the index keeps
- * whole seconds, and rounding from the current second rather than the
- * current instant would make a recipient due up to a second early (to be
- * deferred again while its destination is still suspended).
+ * Rounding from the current second rather than the current instant would
+ * make a recipient due up to a second early: deferred again, while its
+ * destination is still suspended.
  */
-static int64_t
-qmgr_result_after_ms(int64_t ms)
+int64_t
+qmgr_epoch_after_ms(int64_t ms)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ms + 999) /
-	    1000;
+	return (outbox_now_ms() + ms + 999) / 1000;
 }
 
 /*
@@ -382,7 +376,7 @@ qmgr_results_commit(size_t from, size_t to, int64_t now, int compact,
 			 * deferred again meanwhile or keep it past the end.
 			 */
 			if ((susp = qmgr_dest_suspended_ms(job->dest_key)) > 0)
-				r.next_attempt = qmgr_result_after_ms(susp);
+				r.next_attempt = qmgr_epoch_after_ms(susp);
 		}
 		/* Flushed while in flight: the flush could not reach it. */
 		if (r.state == QSTORE_DEFERRED && qmgr_flushed_ms >= 0 &&

@@ -363,13 +363,14 @@ log_text(struct vbuf *out, const struct outbox_event *ev,
 	relayctl_log_time(ts, sizeof(ts), ev->time_ms);
 	/* A destination's change of state: of no message. */
 	if (ev->kind == OUTBOX_DESTINATION) {
-		(void)vbuf_addf(out, "%s %-10s %s state=%s previous=%s", ts,
-		    outbox_kind_name(ev->kind), ev->destination, ev->state,
+		(void)vbuf_addf(out, "%s %-10s %s", ts,
+		    outbox_kind_name(ev->kind), ev->destination);
+		if (ev->source != NULL)
+			(void)vbuf_addf(out, " source=%s", ev->source);
+		(void)vbuf_addf(out, " state=%s previous=%s", ev->state,
 		    ev->prev_state != NULL ? ev->prev_state : "-");
 		if (ev->entry != NULL)
 			(void)vbuf_addf(out, " entry=%s", ev->entry);
-		if (ev->source != NULL)
-			(void)vbuf_addf(out, " source=%s", ev->source);
 		if (ev->reason != NULL)
 			(void)vbuf_addf(out, " reason=\"%s\"", ev->reason);
 		for (i = 0; i < nwh; i++)

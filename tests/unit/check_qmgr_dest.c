@@ -193,7 +193,6 @@ START_TEST(test_lanes)
 }
 END_TEST
 
-/* transactional_reserve: 0 lets bulk take every connection. */
 /*
  * max_connections counts per source address: with a pool of two, each
  * address has its own connection, and a job leaves from the address
@@ -262,6 +261,39 @@ src_of(const struct qmgr_job *job)
 {
 	return &job->dest->srcs[job->src];
 }
+
+/*
+ * The scheduler's estimate of the jobs that could go counts a backoff's
+ * max_connections, not the configured one: the slots it leaves to other
+ * destinations depend on it.
+ */
+START_TEST(test_ready_in_backoff)
+{
+	struct fix f;
+	struct qmgr_job *job;
+
+	fix_setup(&f);
+	fix_shaping(&f, "destinations:\n"
+	    "  x.test:\n"
+	    "    max_connections: 4\n"
+	    "    on_reply:\n"
+	    "      - { pattern: 'slow down', action: backoff, for: 1h,\n"
+	    "          max_connections: 1 }\n");
+	ck_assert_uint_eq(fix_queue(&f, 6), 6);
+	ck_assert_ptr_nonnull(job = take());
+	/* Known after its first attempt: four could go. */
+	attempt_reply(job, "250 ok");
+	ck_assert_uint_eq(qmgr_dest_ready(fix_held_none, 1), 4);
+	ck_assert_ptr_nonnull(job = take());
+	attempt_reply(job, "421 4.7.0 slow down");
+	ck_assert_str_eq(state(), "backoff");
+	ck_assert_uint_eq(qmgr_dest_ready(fix_held_none, 1), 1);
+	ck_assert_ptr_nonnull(job = take());
+	ck_assert_uint_eq(qmgr_dest_ready(fix_held_none, 1), 0);
+	attempt(job, 0, QSTORE_DELIVERED);
+	fix_teardown(&f);
+}
+END_TEST
 
 /*
  * on_reply rules act at the source address the reply came to: a
@@ -384,6 +416,7 @@ START_TEST(test_provider_rule_per_source)
 }
 END_TEST
 
+/* transactional_reserve: 0 lets bulk take every connection. */
 START_TEST(test_lanes_no_reserve)
 {
 	struct fix f;
@@ -873,6 +906,7 @@ dest_suite(void)
 	tcase_add_test(tc, test_bounces_do_not_count);
 	tcase_add_test(tc, test_on_reply);
 	tcase_add_test(tc, test_on_reply_per_source);
+	tcase_add_test(tc, test_ready_in_backoff);
 	tcase_add_test(tc, test_provider_rule_per_source);
 	tcase_add_test(tc, test_lanes);
 	tcase_add_test(tc, test_lanes_no_reserve);

@@ -387,12 +387,14 @@ END_TEST
 /*
  * The index keeps whole seconds: a recipient deferred for a suspension is
  * due at the first second after its end, never in the second before it
- * (when the scan would take it only to defer it again). Started half way
- * through a second, a 2 s suspension ends half way through one too.
+ * (when the scan would take it only to defer it again); the event's until
+ * is that second too. Started half way through a second, a 2 s suspension
+ * ends half way through one too.
  */
 START_TEST(test_deferred_not_before_the_end)
 {
 	struct fix f;
+	struct seen s;
 	struct qstore_rcpt r;
 	struct qmgr_job *a;
 	struct timespec ts;
@@ -421,6 +423,15 @@ START_TEST(test_deferred_not_before_the_end)
 	    "due at %lld s, the suspension ends at %lld ms",
 	    (long long)r.next_attempt, (long long)(start_ms + 2000));
 	ck_assert_int_le(r.next_attempt * 1000, start_ms + 4000);
+	/* The event's until, whole seconds too, is not before the end. */
+	qmgr_destev_flush();
+	seen_get(&f, &s);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_str_eq(s.state[0], "suspended");
+	ck_assert_msg(s.until[0] * 1000 >= start_ms + 2000,
+	    "until %lld s, the suspension ends at %lld ms",
+	    (long long)s.until[0], (long long)(start_ms + 2000));
+	ck_assert_int_le(s.until[0] * 1000, start_ms + 4000);
 	fix_teardown(&f);
 }
 END_TEST

@@ -120,7 +120,8 @@ START_TEST(test_render_destination)
 	    "\"id\":\"040f582c61f3efbf587df195ddd197ea\","
 	    "\"timestamp\":\"1970-01-01T00:00:01.000Z\","
 	    "\"destination\":\"gmail.com:25\",\"entry\":\"gmail.com\","
-	    "\"source\":null,\"state\":\"backoff\",\"previous_state\":\"normal\","
+	    "\"source\":null,\"state\":\"backoff\","
+	    "\"previous_state\":\"normal\","
 	    "\"reason\":\"421 4.7.28 unusual rate\","
 	    "\"until\":\"1970-01-01T00:30:00.000Z\",\"max_connections\":1,"
 	    "\"rate_count\":10,\"rate_interval\":60}");
