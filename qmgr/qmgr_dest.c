@@ -1116,14 +1116,17 @@ qmgr_dest_src_wait(const struct qmgr_dest *d, const struct qmgr_dest_src *s,
  * The addresses d's jobs must not leave from now (set aside, or at their
  * warmup cap), as qmgr_source_avoid lists them for d's first pending job
  * (all of d's jobs have its next hop and pool); NULL for none. NULL too
- * when it names every address: the job goes anyway, and smtp defers it
- * saying why.
+ * when it names every address not suspended by an on_reply rule: the job
+ * goes anyway, and smtp defers it saying why (else it would wait in
+ * memory, neither sent nor deferred, until a suspension or a set-aside
+ * ended).
  */
 static const char *
 qmgr_dest_avoid(const struct qmgr_dest *d)
 {
 	static struct vbuf *list;
 	const struct qmgr_job *job = d->head != NULL ? d->head : d->bhead;
+	int64_t now = ev_now_ms();
 	size_t navoided = 0;
 
 	if (job == NULL || d->srcs[0].addr[0] == '\0')
@@ -1134,7 +1137,8 @@ qmgr_dest_avoid(const struct qmgr_dest *d)
 	if (list->len == 0)
 		return NULL;
 	for (size_t i = 0; i < d->nsrcs; i++)
-		navoided += qmgr_source_listed(list->data, d->srcs[i].addr);
+		navoided += qmgr_source_listed(list->data, d->srcs[i].addr) ||
+		    qmgr_dest_src_adapt(&d->srcs[i], now) == SHAPING_SUSPEND;
 	return navoided < d->nsrcs ? list->data : NULL;
 }
 

@@ -416,6 +416,48 @@ START_TEST(test_provider_rule_per_source)
 }
 END_TEST
 
+/*
+ * One address suspended by an on_reply rule, the other set aside for its
+ * reputation: the jobs go from the set-aside one, for smtp to defer them
+ * saying why, as when every address is set aside; not held in memory
+ * until one of the two ends.
+ */
+START_TEST(test_suspended_and_set_aside)
+{
+	struct fix f;
+	struct cidr addrs[2];
+	struct cfg_pool pool;
+	struct qmgr_job *a, *b;
+	char other[QMGR_SRC_ADDR_MAX];
+
+	fix_setup(&f);
+	f.cfg.smtp_reputation_set_aside = 3600;
+	fix_two_sources(&f, &pool, addrs);
+	fix_shaping(&f, "destinations:\n"
+	    "  x.test:\n"
+	    "    on_reply:\n"
+	    "      - { pattern: 'go away', action: suspend, for: 1h }\n");
+	ck_assert_uint_eq(fix_queue(&f, 4), 4);
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_ptr_nonnull(b = take());
+	ck_assert_ptr_ne(src_of(a), src_of(b));
+	snprintf(other, sizeof(other), "%s", src_of(b)->addr);
+	attempt_reply(a, "421 4.7.0 go away");
+	qmgr_source_reply(b, other, other,
+	    "554 5.7.1 blocked using zen.spamhaus.org", 0);
+	attempt_reply(b, "554 5.7.1 blocked using zen.spamhaus.org");
+	ck_assert_str_eq(state(), "backoff");
+	ck_assert_uint_eq(qmgr_job_npending(), 2);
+	ck_assert_ptr_nonnull(a = take());
+	ck_assert_str_eq(src_of(a)->addr, other);
+	attempt(a, 0, QSTORE_DEFERRED);
+	ck_assert_ptr_nonnull(a = take());
+	attempt(a, 0, QSTORE_DEFERRED);
+	(void)qmgr_results_apply();
+	fix_teardown(&f);
+}
+END_TEST
+
 /* transactional_reserve: 0 lets bulk take every connection. */
 START_TEST(test_lanes_no_reserve)
 {
@@ -907,6 +949,7 @@ dest_suite(void)
 	tcase_add_test(tc, test_on_reply);
 	tcase_add_test(tc, test_on_reply_per_source);
 	tcase_add_test(tc, test_ready_in_backoff);
+	tcase_add_test(tc, test_suspended_and_set_aside);
 	tcase_add_test(tc, test_provider_rule_per_source);
 	tcase_add_test(tc, test_lanes);
 	tcase_add_test(tc, test_lanes_no_reserve);
