@@ -401,6 +401,14 @@ void	qmgr_dest_src_limits(const struct qmgr_dest *d,
  */
 int	qmgr_dest_src_adapt(const struct qmgr_dest_src *s, int64_t now);
 /*
+ * Appends to list (space-separated, as qmgr_source_avoid writes it) the
+ * addresses of job's destination that an on_reply rule suspends now, for
+ * the request's avoid: smtp, which leaves from another address of the
+ * pool when the one chosen is avoided, must not take one of those.
+ */
+void	qmgr_dest_avoid_suspended(const struct qmgr_job *job,
+	    struct vbuf *list);
+/*
  * d's source addresses in backoff and suspended by on_reply rules now
  * (either pointer may be NULL), and s until the last of them ends; 0
  * none.

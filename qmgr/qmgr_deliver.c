@@ -325,6 +325,7 @@ qmgr_dispatch(struct qmgr_conn *c, struct qmgr_job *job)
 	if (qmgr_avoid == NULL)
 		qmgr_avoid = vbuf_create(MAIL_AVOID_MAX);
 	qmgr_source_avoid(job, qmgr_avoid);
+	qmgr_dest_avoid_suspended(job, qmgr_avoid);
 	if (qmgr_avoid->len > 0)
 		attr_put_str(qmgr_req, MAIL_ATTR_AVOID, qmgr_avoid->data);
 	for (size_t i = 0; i < job->nrcpts; i++) {

@@ -271,6 +271,25 @@ qmgr_dest_src_adapt(const struct qmgr_dest_src *s, int64_t now)
 	return now < s->adapt_until ? s->adapt : 0;
 }
 
+void
+qmgr_dest_avoid_suspended(const struct qmgr_job *job, struct vbuf *list)
+{
+	const struct qmgr_dest *d = job->dest;
+	const struct qmgr_dest_src *s;
+	int64_t now = ev_now_ms();
+
+	if (d == NULL || d->nsrcs < 2)
+		return;
+	for (size_t i = 0; i < d->nsrcs; i++) {
+		s = &d->srcs[i];
+		if (qmgr_dest_src_adapt(s, now) == SHAPING_SUSPEND &&
+		    !qmgr_source_listed(list->len > 0 ? list->data : "",
+		    s->addr))
+			(void)vbuf_addf(list, "%s%s", list->len > 0 ? " " : "",
+			    s->addr);
+	}
+}
+
 /* s's buckets afresh, for the rates in force for it. */
 static void
 qmgr_dest_src_buckets(const struct qmgr_dest *d, struct qmgr_dest_src *s,

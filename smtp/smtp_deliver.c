@@ -723,13 +723,13 @@ deliver(struct smtp_req *req)
 	name_mx(req, targets, n);
 	/*
 	 * qmgr avoids every address of the pool for this next hop (set
-	 * aside after reputation refusals, or warmup addresses at their
-	 * cap for the day): the mail waits.
+	 * aside after reputation refusals, warmup addresses at their cap
+	 * for the day, or suspended by an on_reply rule): the mail waits.
 	 */
 	if (smtp_source_pool_avoided(req->src, &req->avoid)) {
 		smtp_fail_set(&fail, SMTP_RCPT_DEFERRED, "4.7.0", 0,
 		    "every address of source address pool %s is set aside "
-		    "for %s or at its warmup cap", req->src->name,
+		    "for %s, at its warmup cap or suspended", req->src->name,
 		    req->nexthop);
 		decide_all(req, &fail);
 		goto done;

@@ -405,7 +405,8 @@ class WarmupNoTakeoverTest(SetAsideCase):
             time.sleep(0.5)
         waits = self.send_as("news", 2, "waits")
         want = "every address of source address pool bulk is set aside " \
-            "for [127.0.0.1]:%d or at its warmup cap" % self.capture.port
+            "for [127.0.0.1]:%d, at its warmup cap or suspended" \
+            % self.capture.port
         deadline = time.time() + 30
         while self.suite.log().count(want) < 2:
             if time.time() > deadline:

@@ -419,8 +419,8 @@ END_TEST
 /*
  * One address suspended by an on_reply rule, the other set aside for its
  * reputation: the jobs go from the set-aside one, for smtp to defer them
- * saying why, as when every address is set aside; not held in memory
- * until one of the two ends.
+ * saying why, as when every address is set aside (not held in memory
+ * until one of the two ends), with both in the request's avoid.
  */
 START_TEST(test_suspended_and_set_aside)
 {
@@ -428,6 +428,7 @@ START_TEST(test_suspended_and_set_aside)
 	struct cidr addrs[2];
 	struct cfg_pool pool;
 	struct qmgr_job *a, *b;
+	struct vbuf *list = vbuf_create(0);
 	char other[QMGR_SRC_ADDR_MAX];
 
 	fix_setup(&f);
@@ -450,10 +451,20 @@ START_TEST(test_suspended_and_set_aside)
 	ck_assert_uint_eq(qmgr_job_npending(), 2);
 	ck_assert_ptr_nonnull(a = take());
 	ck_assert_str_eq(src_of(a)->addr, other);
+	/*
+	 * The request's avoid names both: smtp, not finding the chosen
+	 * address usable, must not leave from the suspended one instead.
+	 */
+	qmgr_source_avoid(a, list);
+	ck_assert_str_eq(list->data, other);
+	qmgr_dest_avoid_suspended(a, list);
+	ck_assert_int_eq(qmgr_source_listed(list->data, "192.0.2.10"), 1);
+	ck_assert_int_eq(qmgr_source_listed(list->data, "192.0.2.11"), 1);
 	attempt(a, 0, QSTORE_DEFERRED);
 	ck_assert_ptr_nonnull(a = take());
 	attempt(a, 0, QSTORE_DEFERRED);
 	(void)qmgr_results_apply();
+	vbuf_free(list);
 	fix_teardown(&f);
 }
 END_TEST
