@@ -119,6 +119,19 @@ def free_ports(n):
             s.close()
 
 
+def held_ports(n):
+    """n distinct ports on 127.0.0.1 where nothing listens, bound (not
+    listening) until the sockets returned are closed: a connection to one
+    is refused, and no server of the test nor a client's source port can
+    take it meanwhile, as one could take a port free_ports released."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    return [s.getsockname()[1] for s in socks], socks
+
+
 def unverified_ctx():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False

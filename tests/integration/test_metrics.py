@@ -40,7 +40,7 @@ import urllib.error
 import urllib.request
 
 from harness import (PetrelCase, certificate, connect, free_port,
-                     free_ports, login_plain, make_message, send, unique)
+                     held_ports, login_plain, make_message, send, unique)
 from test_shaping import ShapingCase
 from webhook_receiver import Receiver
 from test_bruteforce import BF, greeting, quit_, timed_auth, tls_session
@@ -482,7 +482,11 @@ class MetricsDestinationTest(PetrelCase):
         self.port = free_port()
         # Next hops where nothing listens: their recipients are deferred
         # and stay in the queue, each destination its own transport key.
-        self.hops = free_ports(self.NDEST)
+        # Held for the whole test: a port merely picked could become one
+        # of the daemons' listeners, and its mail be answered.
+        self.hops, socks = held_ports(self.NDEST)
+        for sock in socks:
+            self.addCleanup(sock.close)
         self.domains = ["d%02d.example" % i for i in range(self.NDEST)]
         transport = {d: "[127.0.0.1]:%d" % p
                      for d, p in zip(self.domains, self.hops)}
