@@ -313,10 +313,15 @@ relayq_event_cb(const struct outbox_event *ev, void *arg)
 		return 0;
 	}
 	if (ev->kind == OUTBOX_DESTINATION) {
-		/* Of no message: the destination and its new state. */
-		vbuf_addf(ctx->out, "%" PRIu64 " %s %s state=%s (%s)\n",
-		    ev->seq, outbox_kind_name(ev->kind),
-		    log_safe(ev->destination), ev->state,
+		/*
+		 * Of no message: the destination, the pool's address when
+		 * the event is of one, and its new state.
+		 */
+		vbuf_addf(ctx->out, "%" PRIu64 " %s %s", ev->seq,
+		    outbox_kind_name(ev->kind), log_safe(ev->destination));
+		if (ev->source != NULL)
+			vbuf_addf(ctx->out, " source=%s", log_safe(ev->source));
+		vbuf_addf(ctx->out, " state=%s (%s)\n", ev->state,
 		    log_safe(ev->reason != NULL ? ev->reason : ""));
 		return 0;
 	}

@@ -9,6 +9,7 @@ across a pool, and a credential bound to none from smtp.source_addresses
 
 import json
 import os
+import re
 import time
 
 from harness import (PetrelCase, connect, login_plain, make_message,
@@ -220,6 +221,11 @@ class OnReplyPerSourceTest(PoolCase):
         self.assertEqual([(o["destination"], o.get("source"), o["state"],
                            o["previous_state"]) for o in acct],
                          [(key, BULK[0], "suspended", "normal")], acct)
+        # relayq -o names the address on the destination's line.
+        human = self.suite.relayq("-o").stdout.decode()
+        self.assertRegex(human, r"(?m)^\d+ destination %s source=%s "
+                         r"state=suspended \(" % (re.escape(key),
+                                                   re.escape(BULK[0])))
 
 
 BLOCKED = ("451 4.7.1 Service unavailable; Client host [%s] blocked "

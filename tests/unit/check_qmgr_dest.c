@@ -386,7 +386,7 @@ START_TEST(test_provider_rule_per_source)
 	struct cidr addrs[2];
 	struct cfg_pool pool;
 	struct qmgr_job *a, *b;
-	const char *refused;
+	char refused[QMGR_SRC_ADDR_MAX];
 
 	fix_setup(&f);
 	fix_two_sources(&f, &pool, addrs);
@@ -399,7 +399,8 @@ START_TEST(test_provider_rule_per_source)
 	qmgr_dest_learn_mx(KEY("b.test"), "mx.prov.test");
 	ck_assert_uint_eq(fix_queue_to(&f, "a.test", 1), 1);
 	ck_assert_ptr_nonnull(a = take());
-	refused = src_of(a)->addr;
+	/* Copied: a.test may be forgotten once its job is done. */
+	snprintf(refused, sizeof(refused), "%s", src_of(a)->addr);
 	attempt_reply(a, "421 4.7.0 slow down");
 	/* b.test, new since: its jobs leave from the other address only. */
 	ck_assert_uint_eq(fix_queue_to(&f, "b.test", 3), 3);
