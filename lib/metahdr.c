@@ -99,7 +99,7 @@ metahdr_fail(struct metahdr *m, const char *fmt, ...)
 
 /*
  * Which family a field name is in; *keyoff is where a <key> starts, and
- * *canon the family's name as written above.
+ * *canon (unless NULL) the family's name as written above.
  */
 static enum metahdr_kind
 metahdr_kind(const char *name, size_t len, size_t *keyoff,
@@ -117,7 +117,8 @@ metahdr_kind(const char *name, size_t len, size_t *keyoff,
 		if (strncasecmp(name, metahdr_names[i].name, n) != 0)
 			continue;
 		*keyoff = n;
-		*canon = metahdr_names[i].name;
+		if (canon != NULL)
+			*canon = metahdr_names[i].name;
 		return metahdr_names[i].kind;
 	}
 	return MH_NONE;
@@ -127,10 +128,9 @@ metahdr_kind(const char *name, size_t len, size_t *keyoff,
 int
 metahdr_is_family(const char *name, size_t len)
 {
-	const char *canon;
 	size_t k;
 
-	return metahdr_kind(name, len, &k, &canon) != MH_NONE;
+	return metahdr_kind(name, len, &k, NULL) != MH_NONE;
 }
 
 /* Adds one tag (trimmed); an empty one is skipped, a repeat ignored. */

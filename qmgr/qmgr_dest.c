@@ -1145,7 +1145,7 @@ qmgr_dest_avoid(const struct qmgr_dest *d)
 {
 	static struct vbuf *list;
 	const struct qmgr_job *job = d->head != NULL ? d->head : d->bhead;
-	int64_t now = ev_now_ms();
+	int64_t now;
 	size_t navoided = 0;
 
 	if (job == NULL || d->srcs[0].addr[0] == '\0')
@@ -1155,6 +1155,7 @@ qmgr_dest_avoid(const struct qmgr_dest *d)
 	qmgr_source_avoid(job, list);
 	if (list->len == 0)
 		return NULL;
+	now = ev_now_ms();
 	for (size_t i = 0; i < d->nsrcs; i++)
 		navoided += qmgr_source_listed(list->data, d->srcs[i].addr) ||
 		    qmgr_dest_src_adapt(&d->srcs[i], now) == SHAPING_SUSPEND;

@@ -156,11 +156,11 @@ smtpd_data_scan_headers(struct smtpd_session *s)
 
 /*
  * X-Petrel-Deliver-After (or X-Mailgun-Deliver-By, mh->after_header): the
- * first attempt waits until that time, at
- * most SMTPD_DELIVER_AFTER_MAX ahead and a day short of the queue
- * lifetime (half of it when that is under two days), or the message would
- * expire unsent. A date in the past or one that does
- * not parse means now, with a log line, as a missing header would.
+ * first attempt waits until that time, at most SMTPD_DELIVER_AFTER_MAX
+ * ahead and a day short of the queue lifetime (half of it when that is
+ * under two days), or the message would expire unsent. A date in the past
+ * or one that does not parse means now, with a log line, as a missing
+ * header would.
  */
 static void
 smtpd_data_deliver_after(struct smtpd_session *s, const struct metahdr *mh)
